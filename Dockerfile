@@ -1,0 +1,105 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every leadgen target. The CLI is the entrypoint; the command chooses what runs:
+#   leadgen serve --target api        one Kubernetes Deployment's worth (api, data-service, ...)
+#   leadgen up                        everything in one process with embedded stores
+#
+# Build anywhere Docker Hub is reachable (default base below):
+#   docker buildx build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) -t leadgen:0.1.0 .
+# Build on a machine without a registry: scripts/image/build-local.sh (a local Debian base image).
+#
+# The default base is the official Python image, pinned by tag and by the digest of its
+# multi-platform index (linux/amd64 and linux/arm64). Refresh both together:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   (the "Digest:" line)
+ARG BASE_IMAGE=python:3.11.16-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
+
+# ---------------------------------------------------------------------------------------------
+# builder: a virtualenv with the locked dependencies, then the app's wheel
+# ---------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+
+# Package index settings of the machine that builds (scripts/image/build-local.sh passes the host's).
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL=
+ARG PIP_FIND_LINKS=
+ARG PIP_TRUSTED_HOST=
+ARG PIP_CERT=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DEFAULT_TIMEOUT=120 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# binutils' strip, to drop debug symbols from compiled extensions (builder only).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/venv
+
+# Dependencies first (a layer that changes only with the lock): every file hash-checked, wheels only.
+COPY requirements/runtime.lock /build/runtime.lock
+RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /build/runtime.lock
+
+# Then the app itself, as a wheel, without letting it pull anything the lock did not pin.
+# Trim what the runtime never uses: the installer, numpy's own test suite, and the debug symbols
+# of compiled extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as
+# they are, since strip can damage their patched headers).
+COPY pyproject.toml README.md /build/app/
+COPY src /build/app/src
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /build/dist /build/app \
+ && /opt/venv/bin/pip install --no-deps --no-index /build/dist/*.whl \
+ && /opt/venv/bin/pip check \
+ && /opt/venv/bin/python -c "import leadgen" \
+ && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+ && find /opt/venv/lib -depth -type d \( -path '*/numpy/*/tests' -o -path '*/numpy/tests' \) \
+        -exec rm -rf {} + \
+ && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+ && rm -rf /opt/venv/bin/pip* /opt/venv/bin/Activate.ps1 /opt/venv/share \
+ && /opt/venv/bin/python -c "import leadgen, numpy, uvloop, asyncpg, sqlalchemy, grpc, yaml"
+
+# ---------------------------------------------------------------------------------------------
+# runtime: the base, the virtualenv, a non-root user; nothing writable but /tmp and the data dir
+# ---------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/leadgen/leadgen
+ARG CREATED=1970-01-01T00:00:00Z
+
+LABEL org.opencontainers.image.title="leadgen" \
+      org.opencontainers.image.description="Insurance lead platform: one image, one CLI, every service target." \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# UID/GID 10001, as the pod's securityContext (runAsUser/runAsGroup/fsGroup) sets them.
+RUN groupadd --system --gid 10001 leadgen \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/leadgen \
+        --shell /usr/sbin/nologin leadgen \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/leadgen \
+ && install -d -o root -g 10001 -m 0750 /var/run/secrets/leadgen
+
+COPY --from=builder /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONFAULTHANDLER=1 \
+    LEADGEN_DATA_DIR=/var/lib/leadgen \
+    LEADGEN_SECRETS_DIR=/var/run/secrets/leadgen \
+    LEADGEN_HTTP_HOST=0.0.0.0
+
+# Embedded stores (all-in-one mode) keep their files here; mount a volume (in a pod: an emptyDir
+# or a PVC). The root filesystem can be read-only: only /tmp and this directory are written.
+VOLUME ["/var/lib/leadgen"]
+WORKDIR /var/lib/leadgen
+USER 10001:10001
+
+# api, data-service, orchestrator, backend, frontend; Prometheus metrics of every target on 9090.
+EXPOSE 3000 3001 3002 8000 8080 9090
+STOPSIGNAL SIGTERM
+
+ENTRYPOINT ["leadgen"]
+CMD ["up"]

@@ -1,0 +1,1 @@
+"""Insurance lead platform."""

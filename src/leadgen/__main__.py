@@ -1,0 +1,3 @@
+from leadgen.cli.main import app
+
+app()

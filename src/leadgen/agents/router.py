@@ -1,0 +1,37 @@
+"""Agent management (data-service)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, status
+
+from leadgen.agents import repository, service
+from leadgen.agents.schemas import AgentCreate, AgentPublic
+from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
+from leadgen.core.deps import SessionDep
+from leadgen.core.errors import NotFound
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+
+@router.get("")
+async def list_agents(_: StaffPrincipal, session: SessionDep) -> list[AgentPublic]:
+    """Every agent with licences and shifts."""
+    return [service.public(a) for a in await repository.listing(session)]
+
+
+@router.get("/{agent_id}", responses={404: {"description": "No such agent"}})
+async def get_agent(agent_id: uuid.UUID, _: StaffPrincipal, session: SessionDep) -> AgentPublic:
+    agent = await repository.get(session, agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} not found")
+    return service.public(agent)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "E-mail in use"}})
+async def create_agent(data: Annotated[AgentCreate, Body()], principal: AdminPrincipal, session: SessionDep) -> AgentPublic:
+    """Add an agent with licences (state x line, expiry) and weekly shifts."""
+    agent = await service.create(session, data, principal.label())
+    return service.public(await repository.get(session, agent.id) or agent)

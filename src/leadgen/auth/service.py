@@ -1,0 +1,89 @@
+"""Sign-in, API keys and user management."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.audit import repository as audit
+from leadgen.auth import repository
+from leadgen.auth.roles import Principal, Role
+from leadgen.core.errors import Conflict, Unauthorized
+from leadgen.core.security import (
+    create_access_token,
+    decode_access_token,
+    digests_match,
+    generate_api_key,
+    hash_password,
+    split_api_key,
+    verify_password,
+)
+from leadgen.core.settings import Settings
+from leadgen.models import ApiKey, Source, User
+
+# Verifying against a fixed hash when the user does not exist keeps sign-in time the same
+# whether or not the e-mail address is known.
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+async def authenticate(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
+    user = await repository.user_by_email(session, email)
+    if user is None or not user.active:
+        verify_password(_DUMMY_HASH, password)
+        raise Unauthorized("wrong e-mail address or password")
+    if not verify_password(user.password_hash, password):
+        raise Unauthorized("wrong e-mail address or password")
+    claims = {"role": user.role, "agent_id": str(user.agent_id) if user.agent_id else None}
+    return create_access_token(
+        settings.security.jwt_secret.get_secret_value(),
+        str(user.id),
+        claims,
+        settings.security.access_token_minutes,
+    )
+
+
+def principal_from_token(settings: Settings, token: str) -> Principal:
+    claims = decode_access_token(settings.security.jwt_secret.get_secret_value(), token)
+    if claims is None:
+        raise Unauthorized("the access token is missing, expired or invalid")
+    try:
+        agent = claims.get("agent_id")
+        return Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), uuid.UUID(agent) if agent else None)
+    except (KeyError, ValueError) as exc:
+        raise Unauthorized("the access token is malformed") from exc
+
+
+async def source_for_key(session: AsyncSession, presented: str) -> Source:
+    prefix = split_api_key(presented)
+    found = await repository.key_with_source(session, prefix) if prefix else None
+    if found is None or not digests_match(found[0].digest, presented):
+        raise Unauthorized("the API key is missing, revoked or wrong")
+    return found[1]
+
+
+async def create_user(
+    session: AsyncSession, email: str, password: str, role: Role, agent_id: uuid.UUID | None, actor: str
+) -> User:
+    if await repository.user_by_email(session, email):
+        raise Conflict(f"a user with e-mail {email} exists")
+    if len(password) < 12:
+        raise Conflict("passwords must be at least 12 characters")
+    user = User(email=email.lower(), password_hash=hash_password(password), role=role.value, agent_id=agent_id)
+    session.add(user)
+    await session.flush()
+    await audit.record(session, actor, "user.created", "user", str(user.id), {"role": role.value})
+    return user
+
+
+async def create_api_key(session: AsyncSession, source_name: str, kind: str, actor: str) -> tuple[Source, str]:
+    """A new key for the source (created if new); the plaintext is returned once, never stored."""
+    source = await repository.source_by_name(session, source_name)
+    if source is None:
+        source = Source(name=source_name, kind=kind)
+        session.add(source)
+        await session.flush()
+    key = generate_api_key()
+    session.add(ApiKey(source_id=source.id, prefix=key.prefix, digest=key.digest))
+    await audit.record(session, actor, "api_key.created", "source", str(source.id), {"prefix": key.prefix})
+    return source, key.plaintext

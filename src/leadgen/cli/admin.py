@@ -1,0 +1,124 @@
+"""Database, users, API keys and the demo book."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.cli.output import JsonOption, configuration, emit, fail
+from leadgen.core.errors import DomainError
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.targets.registry import DB
+
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Alembic).")
+users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of lead sources.")
+demo_app = typer.Typer(no_args_is_help=True, help="A realistic demo book of agents and sources.")
+T = TypeVar("T")
+CLI_ACTOR = "cli"
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        resources = Resources.build(settings, frozenset({DB}), "cli")
+        try:
+            async with resources.unit_of_work() as session:
+                return await work(session)
+        finally:
+            await resources.close()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+) -> None:
+    """Migrate the schema up (runs as a Job before each rollout in Kubernetes)."""
+    from leadgen.core.migrate import upgrade
+
+    with configuration() as settings:
+        upgrade(settings, revision, sql)
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Revision to go back to, e.g. -1.")],
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+) -> None:
+    """Migrate the schema down."""
+    from leadgen.core.migrate import downgrade
+
+    with configuration() as settings:
+        downgrade(settings, revision, sql)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail address.")],
+    role: Annotated[str, typer.Option(help="admin, manager or agent.")] = "admin",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="LEADGEN_NEW_USER_PASSWORD", help="At least 12 characters. Env: LEADGEN_NEW_USER_PASSWORD.")] = "",
+    agent_email: Annotated[str | None, typer.Option(help="For role agent: the agent this user signs in as.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a dashboard user."""
+    from leadgen.agents.repository import by_email
+    from leadgen.auth.roles import Role
+    from leadgen.auth.service import create_user
+
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        raise fail(f"role must be one of {', '.join(Role)}", 2) from None
+
+    async def work(session: AsyncSession) -> dict[str, str]:
+        agent_id = None
+        if parsed_role is Role.AGENT:
+            agent = await by_email(session, agent_email or email)
+            if agent is None:
+                raise DomainError(f"no agent with e-mail {agent_email or email}; agents sign in as themselves")
+            agent_id = agent.id
+        user = await create_user(session, email, password, parsed_role, agent_id, CLI_ACTOR)
+        return {"id": str(user.id), "email": user.email, "role": user.role}
+
+    with configuration() as settings:
+        created = _in_transaction(settings, work)
+    emit(created, as_json, f"created {created['role']} {created['email']}")
+
+
+@keys_app.command("create")
+def keys_create(
+    source: Annotated[str, typer.Argument(help="Source name (created if new), e.g. acme-leads.")],
+    kind: Annotated[str, typer.Option(help="vendor, web or partner.")] = "vendor",
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API key for a lead source; the key is printed once and never stored."""
+    from leadgen.auth.service import create_api_key
+
+    async def work(session: AsyncSession) -> dict[str, str]:
+        src, key = await create_api_key(session, source, kind, CLI_ACTOR)
+        return {"source": src.name, "source_id": str(src.id), "api_key": key}
+
+    with configuration() as settings:
+        created = _in_transaction(settings, work)
+    emit(created, as_json, f"API key for {created['source']} (shown once):\n{created['api_key']}")
+
+
+@demo_app.command("load")
+def demo_load(as_json: bool = JsonOption) -> None:
+    """Load demo agents (licences in several states and lines, shifts, caps) and sources."""
+    from leadgen.demo.book import load
+
+    with configuration() as settings:
+        summary = _in_transaction(settings, load)
+    emit(summary, as_json, f"demo book: {summary['agents']} agents, {summary['licences']} licences, "
+         f"{summary['users']} agent users (password {summary['password']!r}), sources {', '.join(summary['sources'])}")

@@ -1,0 +1,33 @@
+"""The ``leadgen`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from leadgen.cli import admin, serve
+
+app = typer.Typer(
+    name="leadgen",
+    help="Insurance lead platform: run it, migrate it, manage it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(serve.up)
+app.command()(serve.serve)
+app.command()(serve.targets)
+app.command("check-config")(serve.check_config)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.users_app, name="users")
+app.add_typer(admin.keys_app, name="api-keys")
+app.add_typer(admin.demo_app, name="demo")
+
+
+def _mount_k8s() -> None:
+    try:
+        from leadgen.ops.cli import app as k8s_app
+    except ImportError:
+        return
+    app.add_typer(k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check.")
+
+
+_mount_k8s()

@@ -1,0 +1,54 @@
+"""Output for people (Rich) or scripts (--json), and clean configuration errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadgen.core.settings import ConfigError, Settings
+
+console = Console()
+errors = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+
+
+def emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str, indent=2))
+    elif isinstance(human, Table):
+        console.print(human)
+    else:
+        console.print(human if human is not None else data)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def configuration() -> Iterator[Settings]:
+    """Settings, or every problem with them on stderr and exit code 2."""
+    try:
+        yield Settings()
+    except ConfigError as exc:
+        errors.print("[bold red]invalid configuration:[/]")
+        for problem in exc.problems:
+            errors.print(f"  - {problem}")
+        raise typer.Exit(2) from None
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    out = Table(title=title)
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(str(v) for v in row))
+    return out

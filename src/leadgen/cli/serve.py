@@ -1,0 +1,98 @@
+"""Starting processes: ``serve`` (one pod's worth) and ``up`` (everything, embedded)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadgen.cli.output import JsonOption, configuration, console, emit, errors, fail, table
+from leadgen.core.logging import configure_logging
+from leadgen.core.settings import Settings, get_settings
+from leadgen.targets.registry import ALL, TARGETS, needs_of, resolve
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _check(settings: Settings, spec: str) -> list[str]:
+    try:
+        targets = resolve(spec)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    return settings.requirement_problems(needs_of(targets))
+
+
+def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
+    from leadgen.core.server import ProcessHost
+
+    problems = _check(settings, spec)
+    if problems:
+        errors.print("[bold red]cannot start:[/]")
+        for problem in problems:
+            errors.print(f"  - {problem}")
+        raise typer.Exit(2)
+    targets = resolve(spec)
+    configure_logging(settings.common.log_level, settings.common.log_format, spec)
+    host = ProcessHost(settings, targets, ports)
+    for name, url in host.listening().items():
+        console.print(f"[green]{name:>13}[/] {url}", highlight=False)
+    asyncio.run(host.run())
+
+
+def serve(
+    target: Annotated[str, typer.Option("--target", "-t", help="Target(s) to run, comma-separated, or 'all'. Env: LEADGEN_TARGET.", envvar="LEADGEN_TARGET")] = ALL,
+    port: Annotated[int | None, typer.Option(help="Listen on this port instead of the target's (single HTTP target only).")] = None,
+) -> None:
+    """Run one or more service targets (one per pod in Kubernetes)."""
+    with configuration() as settings:
+        ports = {}
+        if port is not None:
+            http = [t for t in resolve(target) if t.http_port]
+            if len(http) != 1:
+                raise fail("--port needs exactly one HTTP target", 2)
+            ports[http[0].name] = port
+        _run(settings, target, ports)
+
+
+def up(
+    data_dir: Annotated[Path | None, typer.Option(help="Where embedded stores live. Env: LEADGEN_DATA_DIR.")] = None,
+) -> None:
+    """Run the whole platform in this process with embedded stores (SQLite, in-process queue)."""
+    from leadgen.core.migrate import upgrade
+
+    os.environ.setdefault("LEADGEN_ENVIRONMENT", "development")
+    if data_dir is not None:
+        os.environ["LEADGEN_DATA_DIR"] = str(data_dir)
+    get_settings.cache_clear()
+    with configuration() as settings:
+        if not settings.is_development:
+            raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
+        console.print(f"data directory: {settings.common.data_dir}")
+        upgrade(settings)
+        _run(settings, ALL, {})
+
+
+def targets(as_json: bool = JsonOption) -> None:
+    """List the service targets, their ports and what they need."""
+    rows = [
+        {"target": t.name, "port": t.http_port, "needs": sorted(t.needs), "description": t.description}
+        for t in TARGETS.values()
+    ]
+    emit(rows, as_json, table("targets", ["target", "port", "needs", "description"],
+                              [[r["target"], r["port"] or "9090 only", ", ".join(r["needs"]), r["description"]] for r in rows]))
+
+
+def check_config(
+    target: Annotated[str, typer.Option("--target", "-t", help="Target(s) whose settings to check.")] = ALL,
+    as_json: bool = JsonOption,
+) -> None:
+    """Validate the settings a target needs, without starting it; exit 2 when something is wrong."""
+    with configuration() as settings:
+        problems = _check(settings, target)
+    emit({"target": target, "ok": not problems, "problems": problems}, as_json,
+         "configuration OK" if not problems else "\n".join(f"- {p}" for p in problems))
+    if problems:
+        raise typer.Exit(2)

@@ -1,0 +1,24 @@
+"""Prometheus metrics, served on their own port away from auth and the edge."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "leadgen_http_requests_total", "HTTP requests answered.", ["target", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "leadgen_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["target", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LEADS_RECEIVED = Counter("leadgen_leads_received_total", "Leads accepted at intake.", ["line", "origin"])
+LEADS_REFUSED = Counter("leadgen_leads_refused_total", "Leads refused at intake.", ["reason"])
+PIPELINE_OUTCOMES = Counter("leadgen_pipeline_outcomes_total", "Leads leaving the pipeline.", ["status"])
+PIPELINE_LATENCY = Histogram(
+    "leadgen_pipeline_seconds",
+    "Time from receipt to the pipeline's decision.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60),
+)
+TASKS = Counter("leadgen_tasks_total", "Background tasks run.", ["task", "outcome"])

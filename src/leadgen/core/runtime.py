@@ -1,0 +1,69 @@
+"""The async side of a Celery worker: one event loop thread and one engine per process.
+
+Celery runs tasks in threads; the domain code is async. Each task hands its coroutine to this
+process-wide loop, so connections are pooled and bound to a single loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings, get_settings
+from leadgen.targets.registry import TARGETS
+
+T = TypeVar("T")
+
+
+class TaskRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="leadgen-tasks", daemon=True)
+        self._thread.start()
+        self.resources = self.run(self._build())
+
+    async def _build(self) -> Resources:
+        return Resources.build(self.settings, TARGETS["worker"].needs, "worker")
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 300) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async def wrapped() -> T:
+            async with self.resources.unit_of_work() as session:
+                result = await work(session)
+            return result
+
+        return self.run(wrapped())
+
+    def close(self) -> None:
+        self.run(self.resources.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+_runtime: TaskRuntime | None = None
+_lock = threading.Lock()
+
+
+def task_runtime() -> TaskRuntime:
+    """The process's runtime, created on first use by a task."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = TaskRuntime(get_settings())
+        return _runtime
+
+
+def close_task_runtime() -> None:
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.close()
+            _runtime = None

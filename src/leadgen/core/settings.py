@@ -1,0 +1,295 @@
+"""One settings model for every target.
+
+Every value comes from an environment variable named ``LEADGEN_<GROUP>_<FIELD>`` or, for secrets,
+from a file of that name in ``LEADGEN_SECRETS_DIR`` (how Kubernetes mounts a Secret). Groups are
+validated together so that one error lists every missing or bad setting.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRETS_DIR = "/var/run/secrets/leadgen"
+# Values that mark a secret as a development placeholder; refused outside development.
+PLACEHOLDER_PREFIX = "insecure-"
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+def _secrets_dir() -> str | None:
+    path = os.environ.get("LEADGEN_SECRETS_DIR", DEFAULT_SECRETS_DIR)
+    return path if Path(path).is_dir() else None
+
+
+class _Group(BaseSettings):
+    """Base of every settings group: its own prefix, secrets readable as files."""
+
+    env_prefix: ClassVar[str] = "LEADGEN_"
+
+    def __init_subclass__(cls, prefix: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.env_prefix = f"LEADGEN_{prefix}"
+        cls.model_config = SettingsConfigDict(
+            env_prefix=cls.env_prefix, extra="ignore", case_sensitive=False
+        )
+
+
+class CommonSettings(_Group, prefix=""):
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="development, staging or production; only development accepts placeholder secrets.",
+    )
+    data_dir: Path = Field(
+        Path.home() / ".local" / "share" / "leadgen",
+        description="Where embedded stores (SQLite file, Qdrant local mode, graph) keep their data.",
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    log_format: str = Field("json", description="json (one object per line) or console.")
+    instance: str = Field(
+        default_factory=lambda: os.environ.get("HOSTNAME", "local"),
+        description="Name of this process in logs and database connections (the pod name).",
+    )
+
+
+class DatabaseSettings(_Group, prefix="DB_"):
+    url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+asyncpg://user:pw@host/db. "
+        "Empty in development means a SQLite file in the data directory.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="Connections kept open per process.")
+    max_overflow: int = Field(10, ge=0, le=200, description="Extra connections under burst.")
+    pool_timeout_seconds: float = Field(10, gt=0, description="Wait for a free connection.")
+    statement_timeout_ms: int = Field(15000, ge=0, description="PostgreSQL statement timeout.")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _normalise_driver(cls, value: object) -> object:
+        """Accept the URLs operators have (postgres://, postgresql://) and pick our async driver."""
+        if isinstance(value, str):
+            for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+                if value.startswith(prefix):
+                    return "postgresql+asyncpg://" + value[len(prefix) :]
+            if value.startswith("sqlite:///"):
+                return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        return value
+
+
+class RedisSettings(_Group, prefix="REDIS_"):
+    url: SecretStr | None = Field(
+        None,
+        description="redis://[:password@]host:port/db. Empty in development means in-process stores.",
+    )
+    sentinels: str = Field(
+        "",
+        description="Comma-separated host:port list of Redis Sentinels; when set, the client "
+        "connects to the master named by LEADGEN_REDIS_SENTINEL_MASTER through them.",
+    )
+    sentinel_master: str = Field("mymaster", description="Sentinel master name.")
+    password: SecretStr | None = Field(None, description="Password of the Redis servers (Sentinel mode).")
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None and not self.sentinels
+
+    def sentinel_hosts(self) -> list[tuple[str, int]]:
+        hosts = []
+        for item in filter(None, (part.strip() for part in self.sentinels.split(","))):
+            host, _, port = item.rpartition(":")
+            hosts.append((host, int(port)))
+        return hosts
+
+
+class QdrantSettings(_Group, prefix="QDRANT_"):
+    url: AnyHttpUrl | None = Field(None, description="Qdrant server URL; empty means local mode.")
+    api_key: SecretStr | None = Field(None, description="Qdrant API key, if the server needs one.")
+    collection: str = Field("leads", description="Collection holding lead embeddings.")
+
+
+class Neo4jSettings(_Group, prefix="NEO4J_"):
+    uri: str | None = Field(None, description="bolt:// or neo4j:// URI; empty means the embedded graph.")
+    user: str = Field("neo4j", description="Neo4j user.")
+    password: SecretStr | None = Field(None, description="Neo4j password.")
+
+
+class SecuritySettings(_Group, prefix="SECURITY_"):
+    jwt_secret: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "jwt-secret-for-development-only"),
+        description="HMAC key signing user access tokens (at least 32 characters).",
+    )
+    pii_hash_key: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "pii-hash-key-for-development-only"),
+        description="Key of the keyed hashes used for de-duplication and do-not-contact lookups.",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "session-secret-for-development-only"),
+        description="Key signing the dashboard's session cookie and CSRF tokens.",
+    )
+    access_token_minutes: int = Field(60, ge=1, le=1440, description="Lifetime of an access token.")
+
+
+class HttpSettings(_Group, prefix="HTTP_"):
+    host: str = Field("127.0.0.1", description="Interface the HTTP servers bind to (0.0.0.0 in a pod).")
+    metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint.")
+    shutdown_delay_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="After SIGTERM, answer /readyz with 503 this long before draining, so the "
+        "endpoint is removed from Services first (longer than the readiness probe period in a pod).",
+    )
+    drain_timeout_seconds: float = Field(20.0, ge=0, description="Time allowed to finish in-flight requests.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
+
+
+class ServicesSettings(_Group, prefix="SERVICES_"):
+    api_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:3000"), description="Base URL of the api target.")
+    data_service_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:3001"), description="Base URL of the data-service target."
+    )
+    orchestrator_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:3002"), description="Base URL of the orchestrator target."
+    )
+    backend_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8000"), description="Base URL of the backend target.")
+
+
+class IntakeSettings(_Group, prefix="INTAKE_"):
+    rate_limit: str = Field("50/second", description="Leads accepted per API key (limits notation).")
+    public_rate_limit: str = Field("10/minute", description="Quote-form submissions per client IP.")
+    dedupe_window_days: int = Field(30, ge=0, le=3650, description="Look-back window for duplicates.")
+
+
+class RoutingSettings(_Group, prefix="ROUTING_"):
+    sla_minutes: int = Field(15, ge=1, description="Minutes an agent has to accept an offered lead.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Agents offered a lead before it is UNASSIGNED.")
+    return_window_hours: int = Field(72, ge=0, description="Hours in which an agent may return a lead.")
+
+
+class WorkerSettings(_Group, prefix="WORKER_"):
+    queues: str = Field("pipeline,default", description="Comma-separated Celery queues this worker consumes.")
+    concurrency: int = Field(4, ge=1, le=64, description="Tasks run at once by one worker process.")
+    outbox_lease_seconds: float = Field(
+        30.0, gt=0, description="An unprocessed outbox event is handed to the queue again after this."
+    )
+
+
+class SmtpSettings(_Group, prefix="SMTP_"):
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(1025, description="SMTP server port.")
+    username: str | None = Field(None, description="SMTP user, if the server needs one.")
+    password: SecretStr | None = Field(None, description="SMTP password.")
+    sender: str = Field("leads@leadgen.local", description="From address of notifications.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+
+
+class Settings:
+    """All groups, validated together."""
+
+    GROUPS: ClassVar[dict[str, type[_Group]]] = {
+        "common": CommonSettings,
+        "db": DatabaseSettings,
+        "redis": RedisSettings,
+        "qdrant": QdrantSettings,
+        "neo4j": Neo4jSettings,
+        "security": SecuritySettings,
+        "http": HttpSettings,
+        "services": ServicesSettings,
+        "intake": IntakeSettings,
+        "routing": RoutingSettings,
+        "worker": WorkerSettings,
+        "smtp": SmtpSettings,
+    }
+
+    common: CommonSettings
+    db: DatabaseSettings
+    redis: RedisSettings
+    qdrant: QdrantSettings
+    neo4j: Neo4jSettings
+    security: SecuritySettings
+    http: HttpSettings
+    services: ServicesSettings
+    intake: IntakeSettings
+    routing: RoutingSettings
+    worker: WorkerSettings
+    smtp: SmtpSettings
+
+    def __init__(self, **overrides: dict[str, Any]) -> None:
+        problems: list[str] = []
+        secrets_dir = _secrets_dir()
+        for name, group in self.GROUPS.items():
+            try:
+                value = group(_secrets_dir=secrets_dir, **overrides.get(name, {}))  # type: ignore[call-arg]
+            except ValidationError as exc:
+                problems.extend(_describe(group, exc))
+                continue
+            setattr(self, name, value)
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def is_development(self) -> bool:
+        return self.common.environment is Environment.DEVELOPMENT
+
+    @property
+    def database_url(self) -> str:
+        if self.db.url is not None:
+            return self.db.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.common.data_dir / 'leadgen.db'}"
+
+    def requirement_problems(self, needs: frozenset[str]) -> list[str]:
+        """Settings a process that needs ``needs`` cannot run without, named for the operator."""
+        problems: list[str] = []
+        production_like = not self.is_development
+        if production_like and "db" in needs and self.db.url is None:
+            problems.append("LEADGEN_DB_URL: required outside development (PostgreSQL URL)")
+        elif production_like and "db" in needs and self.database_url.startswith("sqlite"):
+            problems.append("LEADGEN_DB_URL: SQLite is for development only; use PostgreSQL")
+        if production_like and needs & {"redis", "broker"} and self.redis.embedded:
+            problems.append("LEADGEN_REDIS_URL or LEADGEN_REDIS_SENTINELS: required outside development")
+        if production_like:
+            for field in SecuritySettings.model_fields:
+                value = getattr(self.security, field)
+                if isinstance(value, SecretStr):
+                    problems.extend(_secret_problems(f"LEADGEN_SECURITY_{field.upper()}", value))
+        return problems
+
+
+def _secret_problems(name: str, value: SecretStr) -> list[str]:
+    raw = value.get_secret_value()
+    if raw.startswith(PLACEHOLDER_PREFIX) or raw.lower() in {"changeme", "secret", "password"}:
+        return [f"{name}: a development placeholder; set a real secret"]
+    if len(raw) < MIN_SECRET_LENGTH:
+        return [f"{name}: must be at least {MIN_SECRET_LENGTH} characters"]
+    return []
+
+
+def _describe(group: type[_Group], exc: ValidationError) -> list[str]:
+    return [
+        f"{group.env_prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+        for err in exc.errors()
+    ]
+
+
+class ConfigError(Exception):
+    """Every missing or invalid setting, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    return Settings()

@@ -1,0 +1,312 @@
+"""The dashboard's HTTP client for its peers: the api and the data-service.
+
+The frontend has no database; everything it shows comes from these services over HTTP, with the
+signed-in user's bearer token. Transports are injectable, so tests (and anything else running
+the services in one process) can route the calls to an ASGI app instead of a socket.
+
+Nothing here logs request or response bodies: they carry names, phone numbers and addresses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from leadgen.core.logging import request_id_var
+from leadgen.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "api"
+DATA_SERVICE = "data-service"
+PEERS = (API, DATA_SERVICE)
+# Longer than any page should wait, shorter than the ingress's own timeout.
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+CLIENT_IP_HEADER = "x-leadgen-client-ip"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    reason: str
+
+
+@dataclass
+class ApiError(Exception):
+    """A peer answered with a 4xx/5xx problem document."""
+
+    status: int
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.detail}"
+
+
+@dataclass
+class PeerUnavailable(Exception):
+    """A peer could not be reached, timed out or answered with something that is not JSON."""
+
+    peer: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.peer} unavailable: {self.reason}"
+
+
+class _View(BaseModel):
+    # Lenient on purpose: the API may add fields without breaking the dashboard.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Me(_View):
+    user_id: str
+    role: str
+    agent_id: str | None = None
+
+
+class InboxItem(_View):
+    assignment_id: str
+    lead_id: str
+    status: str
+    line: str
+    state: str
+    score: int | None = None
+    expires_at: datetime
+    first_name: str | None = None
+    phone: str | None = None
+
+
+class LeadSummary(_View):
+    id: str
+    line: str
+    state: str
+    status: str
+    score: int | None = None
+    received_at: datetime
+    campaign: str | None = None
+
+
+class AssignmentView(_View):
+    id: str
+    agent_id: str
+    agent_name: str | None = None
+    attempt: int
+    status: str
+    strategy: str
+    expires_at: datetime
+    explanation: dict[str, Any] = {}
+
+
+class LeadEvent(_View):
+    name: str
+    at: datetime
+    data: dict[str, Any] = {}
+
+
+class LeadDetail(_View):
+    id: str
+    line: str
+    state: str
+    status: str
+    status_reason: str | None = None
+    received_at: datetime
+    score: int | None = None
+    score_factors: dict[str, Any] | None = None
+    duplicate_of_id: str | None = None
+    assignment: AssignmentView | None = None
+    events: list[LeadEvent] = []
+
+    def factors(self) -> list[tuple[str, int]]:
+        """The score's factors as (reason, points), whatever model produced them."""
+        raw = (self.score_factors or {}).get("factors", [])
+        out = []
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict) and "factor" in item:
+                points = item.get("points", 0)
+                out.append((str(item["factor"]), points if isinstance(points, int) else 0))
+        return out
+
+
+class FunnelRow(_View):
+    source: str
+    line: str
+    status: str
+    leads: int
+
+
+class AgentView(_View):
+    id: str
+    name: str
+    active: bool
+    timezone: str
+    daily_cap: int
+    open_cap: int
+    licences: list[dict[str, Any]] = []
+    shifts: list[dict[str, Any]] = []
+
+
+class Accepted(_View):
+    id: str
+    status: str
+
+
+class AssignmentResult(_View):
+    assignment_id: str
+    status: str
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    errors = [
+        FieldError(str(e.get("field", "")), str(e.get("reason", "")))
+        for e in body.get("errors", []) or []
+        if isinstance(e, dict)
+    ]
+    detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
+    return ApiError(response.status_code, detail, errors)
+
+
+async def _add_request_id(request: httpx.Request) -> None:
+    rid = request_id_var.get()
+    if rid:
+        request.headers["x-request-id"] = rid
+
+
+class Peers:
+    """One pooled client per peer; create in the app's lifespan, close after it."""
+
+    def __init__(self, clients: Mapping[str, httpx.AsyncClient]) -> None:
+        self._clients = dict(clients)
+
+    @classmethod
+    def create(
+        cls, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+    ) -> Peers:
+        urls = {API: settings.services.api_url, DATA_SERVICE: settings.services.data_service_url}
+        transports = transports or {}
+        clients = {
+            name: httpx.AsyncClient(
+                base_url=str(url),
+                transport=transports.get(name),
+                timeout=TIMEOUT,
+                follow_redirects=False,
+                event_hooks={"request": [_add_request_id]},
+                headers={"accept": "application/json", "user-agent": "leadgen-frontend"},
+            )
+            for name, url in urls.items()
+        }
+        return cls(clients)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+
+    async def _call(
+        self, peer: str, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> Any:
+        headers: dict[str, str] = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            response = await self._clients[peer].request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            log.warning("%s %s to %s failed: %s", method, path, peer, type(exc).__name__)
+            raise PeerUnavailable(peer, type(exc).__name__) from exc
+        if response.status_code >= 500:
+            log.warning("%s %s to %s answered %s", method, path, peer, response.status_code)
+            raise PeerUnavailable(peer, f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise _problem(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PeerUnavailable(peer, "the answer was not JSON") from exc
+
+    async def _as(
+        self, adapter: TypeAdapter[T], peer: str, method: str, path: str, token: str | None,
+        **kwargs: Any,
+    ) -> T:
+        body = await self._call(peer, method, path, token, **kwargs)
+        try:
+            return adapter.validate_python(body)
+        except ValidationError as exc:
+            raise PeerUnavailable(peer, f"unexpected answer from {path}") from exc
+
+    # --- the api -----------------------------------------------------------------------------
+
+    async def api_ready(self) -> None:
+        """Readiness of the api, as its own /readyz reports it."""
+        response = await self._clients[API].get("/readyz")
+        response.raise_for_status()
+
+    async def sign_in(self, email: str, password: str) -> str:
+        form = {"username": email, "password": password}
+        token = await self._as(_TOKEN, API, "POST", "/api/v1/auth/token", None, data=form)
+        return token.access_token
+
+    async def me(self, token: str) -> Me:
+        return await self._as(_ME, API, "GET", "/api/v1/auth/me", token)
+
+    async def inbox(self, token: str) -> list[InboxItem]:
+        return await self._as(_INBOX, API, "GET", "/api/v1/assignments", token)
+
+    async def accept(self, token: str, assignment_id: str) -> AssignmentResult:
+        path = f"/api/v1/assignments/{assignment_id}/accept"
+        return await self._as(_RESULT, API, "POST", path, token)
+
+    async def reject(self, token: str, assignment_id: str, reason: str) -> AssignmentResult:
+        path = f"/api/v1/assignments/{assignment_id}/reject"
+        return await self._as(_RESULT, API, "POST", path, token, json={"reason": reason})
+
+    async def lead(self, token: str, lead_id: str) -> LeadDetail:
+        return await self._as(_LEAD, API, "GET", f"/api/v1/leads/{lead_id}", token)
+
+    async def leads(
+        self, token: str, status: str | None, limit: int, offset: int
+    ) -> list[LeadSummary]:
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return await self._as(_LEADS, API, "GET", "/api/v1/leads", token, params=params)
+
+    async def quote_request(self, payload: dict[str, Any], client_ip: str | None) -> Accepted:
+        """Submit the public quote form; the api limits submissions per browser address."""
+        headers = {CLIENT_IP_HEADER: client_ip} if client_ip else {}
+        path = "/api/v1/quote-requests"
+        return await self._as(_ACCEPTED, API, "POST", path, None, json=payload, headers=headers)
+
+    # --- the data-service --------------------------------------------------------------------
+
+    async def funnel(self, token: str) -> list[FunnelRow]:
+        return await self._as(_FUNNEL, DATA_SERVICE, "GET", "/api/v1/reports/funnel", token)
+
+    async def agents(self, token: str) -> list[AgentView]:
+        return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
+
+
+class _Token(_View):
+    access_token: str
+
+
+_TOKEN = TypeAdapter(_Token)
+_RESULT = TypeAdapter(AssignmentResult)
+_ACCEPTED = TypeAdapter(Accepted)
+_ME = TypeAdapter(Me)
+_INBOX = TypeAdapter(list[InboxItem])
+_LEAD = TypeAdapter(LeadDetail)
+_LEADS = TypeAdapter(list[LeadSummary])
+_FUNNEL = TypeAdapter(list[FunnelRow])
+_AGENTS = TypeAdapter(list[AgentView])

@@ -1,0 +1,89 @@
+"""The dashboard's session: the api's access token in a signed, HttpOnly cookie.
+
+The cookie is signed (itsdangerous, keyed by ``security.session_secret``), not encrypted: it holds
+only what the browser already had a right to (its own access token, role and agent id) plus the
+session's CSRF nonce, and JavaScript cannot read it. It lives no longer than the token inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leadgen.core.settings import Settings
+
+SESSION_COOKIE = "leadgen_session"
+_SALT = "leadgen.frontend.session"
+STAFF_ROLES = frozenset({"admin", "manager"})
+
+
+@dataclass(frozen=True)
+class WebSession:
+    token: str
+    role: str
+    agent_id: str | None
+    csrf_nonce: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_agent(self) -> bool:
+        return self.agent_id is not None
+
+
+def signer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.security.session_secret.get_secret_value(), salt=salt)
+
+
+def cookie_options(request: Request, max_age: int) -> dict[str, Any]:
+    """HttpOnly and SameSite=Lax always; Secure whenever the browser came over HTTPS.
+
+    Behind a TLS-terminating proxy the scheme is right only when uvicorn trusts the proxy's
+    forwarded headers (``--proxy-headers --forwarded-allow-ips``).
+    """
+    return {
+        "max_age": max_age,
+        "httponly": True,
+        "samesite": "lax",
+        "secure": request.url.scheme == "https",
+        "path": "/",
+    }
+
+
+def session_lifetime(settings: Settings) -> int:
+    return settings.security.access_token_minutes * 60
+
+
+def read_session(request: Request, settings: Settings) -> WebSession | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = signer(settings, _SALT).loads(raw, max_age=session_lifetime(settings))
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    token, role, agent, nonce = (data.get(k) for k in ("t", "r", "a", "c"))
+    if not (isinstance(token, str) and isinstance(role, str) and isinstance(nonce, str)):
+        return None
+    return WebSession(token, role, agent if isinstance(agent, str) else None, nonce)
+
+
+def write_session(response: Response, request: Request, settings: Settings, session: WebSession) -> None:
+    data = {"t": session.token, "r": session.role, "a": session.agent_id, "c": session.csrf_nonce}
+    value = signer(settings, _SALT).dumps(data)
+    response.set_cookie(SESSION_COOKIE, value, **cookie_options(request, session_lifetime(settings)))
+
+
+def clear_session(response: Response, request: Request) -> None:
+    options = cookie_options(request, 0)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=options["secure"], httponly=True, samesite="lax"
+    )

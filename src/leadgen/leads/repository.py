@@ -1,0 +1,84 @@
+"""Queries for leads, their consent and their assignments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.leads.lifecycle import LeadStatus
+from leadgen.models import Agent, Assignment, Lead
+
+
+async def get(session: AsyncSession, lead_id: uuid.UUID, lock: bool = False) -> Lead | None:
+    query = select(Lead).where(Lead.id == lead_id)
+    if lock:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def claim(session: AsyncSession, lead_id: uuid.UUID, expected: LeadStatus) -> Lead | None:
+    """Lock the lead if it is still in ``expected``; None when another run already moved it on."""
+    lead = await get(session, lead_id, lock=True)
+    return lead if lead is not None and lead.status == expected else None
+
+
+async def find_original(
+    session: AsyncSession,
+    lead: Lead,
+    hashes: list[tuple[str, str]],
+    since: datetime,
+    excluded: frozenset[LeadStatus],
+) -> Lead | None:
+    """The earliest earlier lead for the same line sharing a phone or e-mail hash."""
+    columns = {"phone": Lead.phone_hash, "email": Lead.email_hash}
+    matches = [columns[kind] == value for kind, value in hashes if kind in columns]
+    if not matches:
+        return None
+    query = (
+        select(Lead)
+        .where(
+            Lead.id != lead.id,
+            Lead.line == lead.line,
+            Lead.received_at >= since,
+            Lead.received_at <= lead.received_at,
+            Lead.status.not_in(list(excluded)),
+            or_(*matches),
+        )
+        .order_by(Lead.received_at, Lead.id)
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def current_assignment(session: AsyncSession, lead_id: uuid.UUID) -> tuple[Assignment, Agent] | None:
+    row = (
+        await session.execute(
+            select(Assignment, Agent)
+            .join(Agent, Agent.id == Assignment.agent_id)
+            .where(Assignment.lead_id == lead_id)
+            .order_by(Assignment.attempt.desc())
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def listing(
+    session: AsyncSession, agent_id: uuid.UUID | None, status: LeadStatus | None, limit: int, offset: int
+) -> list[Lead]:
+    query = select(Lead).order_by(Lead.received_at.desc(), Lead.id).limit(limit).offset(offset)
+    if agent_id is not None:
+        query = query.where(Lead.id.in_(select(Assignment.lead_id).where(Assignment.agent_id == agent_id)))
+    if status is not None:
+        query = query.where(Lead.status == status)
+    return list(await session.scalars(query))
+
+
+async def offered_to(session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Assignment.id).where(Assignment.lead_id == lead_id, Assignment.agent_id == agent_id).limit(1)
+    )
+    return found is not None

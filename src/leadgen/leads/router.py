@@ -1,0 +1,97 @@
+"""Lead intake for sources (API key), the public quote form, and reading leads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from leadgen.auth import service as auth_service
+from leadgen.auth.deps import CurrentPrincipal, IntakeSource, client_ip
+from leadgen.auth.repository import source_by_name
+from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
+from leadgen.core.errors import RateLimited, Unauthorized
+from leadgen.leads import repository, service
+from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadPublic, LeadSummary
+from leadgen.models import Source
+
+router = APIRouter(prefix="/api/v1", tags=["leads"])
+WEB_FORM_SOURCE = "web-form"
+_PROBLEMS = {
+    401: {"description": "Missing or wrong credentials"},
+    413: {"description": "Body too large"},
+    422: {"description": "Field errors, as problem details"},
+    429: {"description": "Too many requests"},
+}
+
+
+@router.post("/leads", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
+async def post_lead(
+    lead: Annotated[LeadCreate, Body()], source: IntakeSource, session: SessionDep, settings: SettingsDep
+) -> LeadAccepted:
+    """Submit a lead. It is stored durably before this answers; processing continues in the background."""
+    stored = await service.receive(session, settings, source, lead)
+    return LeadAccepted(id=stored.id, status=stored.status, received_at=stored.received_at)
+
+
+@router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
+async def post_quote_request(
+    lead: Annotated[LeadCreate, Body()],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+) -> LeadAccepted:
+    """The public quote form's submission (no key; limited per client address; consent required)."""
+    ip = request.headers.get("x-leadgen-client-ip") or client_ip(request)
+    if resources.limiter and not await resources.limiter.hit(settings.intake.public_rate_limit, "quote", ip):
+        raise RateLimited("too many quote requests from this address; try again later")
+    source = await source_by_name(session, WEB_FORM_SOURCE)
+    if source is None:
+        source = Source(name=WEB_FORM_SOURCE, kind="web")
+        session.add(source)
+        await session.flush()
+    lead.origin = "web"
+    stored = await service.receive(session, settings, source, lead)
+    return LeadAccepted(id=stored.id, status=stored.status, received_at=stored.received_at)
+
+
+_optional_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_optional_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+@router.get("/leads/{lead_id}", responses={404: {"description": "No such lead, or not yours"}, **_PROBLEMS})
+async def get_lead(
+    lead_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(_optional_bearer)],
+    key: Annotated[str | None, Depends(_optional_key)],
+) -> LeadPublic:
+    """A lead's status, score, current assignment and event history (its source, staff, or its agent)."""
+    if key:
+        return await service.visible_lead(session, lead_id, None, await auth_service.source_for_key(session, key))
+    if token:
+        return await service.visible_lead(session, lead_id, auth_service.principal_from_token(settings, token), None)
+    raise Unauthorized("send the source's X-API-Key or a user's bearer token")
+
+
+@router.get("/leads", responses=_PROBLEMS)
+async def list_leads(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    lead_status: Annotated[LeadStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[LeadSummary]:
+    """Leads, newest first: all of them for staff, an agent's own for agents."""
+    agent_filter = None if principal.sees_everything else (principal.agent_id or uuid.UUID(int=0))
+    rows = await repository.listing(session, agent_filter, lead_status, limit, offset)
+    return [
+        LeadSummary(id=r.id, line=r.line, state=r.state, status=r.status, score=r.score,
+                    received_at=r.received_at, campaign=r.campaign)
+        for r in rows
+    ]

@@ -1,0 +1,34 @@
+"""An offer of a lead to one agent, and what became of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadgen.leads.lifecycle import AssignmentStatus
+from leadgen.models.base import Base, IdMixin, TimestampMixin
+
+
+class Assignment(IdMixin, TimestampMixin, Base):
+    __tablename__ = "assignments"
+    # One offer per lead and attempt: a pipeline stage run twice cannot route a lead twice.
+    __table_args__ = (
+        UniqueConstraint("lead_id", "attempt"),
+        UniqueConstraint("lead_id", "agent_id"),
+        Index("ix_assignments_agent_id_status", "agent_id", "status"),
+        Index("ix_assignments_status_expires_at", "status", "expires_at"),
+    )
+
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), index=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[AssignmentStatus] = mapped_column(String(16), default=AssignmentStatus.PENDING)
+    strategy: Mapped[str] = mapped_column(String(32))
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime] = mapped_column()
+    responded_at: Mapped[datetime | None] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(String(255))

@@ -1,0 +1,88 @@
+"""Leads, their consent records and their event history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadgen.leads.lifecycle import LeadStatus
+from leadgen.models.base import Base, IdMixin, TimestampMixin, utcnow
+
+
+class Lead(IdMixin, TimestampMixin, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_phone_hash_received_at", "phone_hash", "received_at"),
+        Index("ix_leads_email_hash_received_at", "email_hash", "received_at"),
+        Index("ix_leads_status_received_at", "status", "received_at"),
+    )
+
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
+    sub_id: Mapped[str | None] = mapped_column(String(128))
+    line: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[LeadStatus] = mapped_column(String(16), default=LeadStatus.RECEIVED)
+    status_reason: Mapped[str | None] = mapped_column(String(255))
+    duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"))
+
+    # Contact (PII: exported and anonymised by the privacy tools, never logged).
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    street: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(2), index=True)
+    zip_code: Mapped[str] = mapped_column(String(10))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+
+    currently_insured: Mapped[bool | None] = mapped_column(Boolean)
+    current_carrier: Mapped[str | None] = mapped_column(String(100))
+    policy_expires_on: Mapped[date | None] = mapped_column(Date)
+    landing_page: Mapped[str | None] = mapped_column(String(2048))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    notes: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    score: Mapped[int | None] = mapped_column(Integer)
+    score_factors: Mapped[dict[str, Any] | None] = mapped_column()
+    route_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    anonymised_at: Mapped[datetime | None] = mapped_column()
+
+
+class ConsentRecord(IdMixin, TimestampMixin, Base):
+    """The consent exactly as captured; written once and kept unchanged (five years)."""
+
+    __tablename__ = "consent_records"
+
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime] = mapped_column()
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    page_url: Mapped[str | None] = mapped_column(String(2048))
+    trustedform_cert_url: Mapped[str | None] = mapped_column(String(2048))
+    jornaya_leadid: Mapped[str | None] = mapped_column(String(64))
+
+
+class LeadEvent(IdMixin, TimestampMixin, Base):
+    """One row per lifecycle event (``lead.received``, ``lead.routed``, ...)."""
+
+    __tablename__ = "lead_events"
+
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,66 @@
+"""Audit log, transactional outbox, do-not-contact list and sent notifications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadgen.models.base import Base, IdMixin, TimestampMixin
+
+
+class AuditEntry(IdMixin, TimestampMixin, Base):
+    __tablename__ = "audit_log"
+
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxEvent(IdMixin, TimestampMixin, Base):
+    """Work written in the same transaction as the change that caused it.
+
+    ``processed_at`` is set by the consumer once the work is done; until then the relay hands the
+    event to the queue again whenever its lease (``dispatched_at``) is older than the lease time.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_processed_at_dispatched_at", "processed_at", "dispatched_at"),
+        Index("ix_outbox_topic_key", "topic", "key"),
+    )
+
+    topic: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column()
+
+
+class DoNotContact(IdMixin, TimestampMixin, Base):
+    """A keyed hash of a phone number or e-mail address that must never be contacted."""
+
+    __tablename__ = "do_not_contact"
+
+    value_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(255))
+
+
+class Notification(IdMixin, TimestampMixin, Base):
+    __tablename__ = "notifications"
+
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient_kind: Mapped[str] = mapped_column(String(8))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"))
+    template: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column()

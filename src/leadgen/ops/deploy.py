@@ -1,0 +1,329 @@
+"""``leadgen k8s deploy ENV``: render, validate, diff, migrate, apply, wait, check.
+
+Order, and why:
+
+1. render ``k8s/overlays/ENV`` with ``kubectl kustomize`` and validate it (no cluster needed);
+2. check the kubeconfig context;
+3. ``kubectl diff --server-side`` (exit 1 means "differences", above 1 an error);
+4. prod only: confirm (``--yes-i-mean-prod`` or a typed prompt);
+5. apply the prerequisites (namespace, accounts, config, secrets, policies, services, stores)
+   and wait for the stores: the migration Job needs its config, its network policy and the
+   database to exist;
+6. run the migration Job ``db-migrate`` and wait for it, *before* any new application code
+   starts, so no replica runs against an old schema. Jobs are immutable, so we delete the
+   previous ``db-migrate`` Job (and its pods) first and create it again under the same name:
+   ``kubectl logs job/db-migrate`` keeps working and no old Jobs pile up. The Job is left out
+   of every other apply, so a finished Job removed by its TTL is never re-created by accident;
+7. apply the application workloads (Deployments, HPAs, CronJobs) and wait for every rollout;
+8. run the health check.
+
+Every apply is server-side with field manager ``leadgen``. A dry run (client or server) stops
+after the diff with an apply ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import yaml
+
+from leadgen.ops import contract
+from leadgen.ops.contract import Environment
+from leadgen.ops.diagnose import diagnose
+from leadgen.ops.errors import KubectlError, UsageError
+from leadgen.ops.healthcheck import HealthReport, run_health
+from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
+from leadgen.ops.rules import workloads
+from leadgen.ops.rules.manifests import Finding, Resource, validate_rendered
+
+WORKLOAD_KINDS = frozenset({"Deployment", "HorizontalPodAutoscaler", "CronJob"})
+CNPG_CLUSTER = "clusters.postgresql.cnpg.io"
+
+
+class DryRun(enum.StrEnum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    env: Environment
+    overlay: Path
+    namespace: str
+    dry_run: DryRun | None = None
+    diff: bool = True
+    rollout_timeout: int = 300
+    migration_timeout: int = 600
+    poll_interval: float = 2.0
+    health_check: bool = True
+    deep_health: bool = False
+    force_conflicts: bool = False
+    prod_confirmed: bool = False
+
+
+@dataclass
+class DeployResult(Steps):
+    environment: str = ""
+    namespace: str = ""
+    context: str | None = None
+    dry_run: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    diff: str | None = None
+    health: HealthReport | None = None
+
+
+class StepFailed(Exception):
+    """Stops the deploy; the Failure is already recorded."""
+
+
+@dataclass
+class Plan:
+    """The rendered overlay cut into the phases of the deploy."""
+
+    prerequisites: list[Resource]
+    migration: Resource | None
+    workloads: list[Resource]
+
+    @classmethod
+    def of(cls, resources: tuple[Resource, ...]) -> Plan:
+        migration = next(
+            (r for r in resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB), None
+        )
+        rest = [r for r in resources if r is not migration]
+        return cls(
+            [r for r in rest if r.kind not in WORKLOAD_KINDS],
+            migration,
+            [r for r in rest if r.kind in WORKLOAD_KINDS],
+        )
+
+    @property
+    def all_but_migration(self) -> list[Resource]:
+        return self.prerequisites + self.workloads
+
+
+def to_yaml(resources: list[Resource]) -> str:
+    return yaml.safe_dump_all([r.body for r in resources], sort_keys=False)
+
+
+class Deployer:
+    """Runs one deploy; see the module docstring for the order."""
+
+    def __init__(
+        self,
+        kubectl: Kubectl,
+        options: DeployOptions,
+        reporter: Reporter,
+        prompter: Prompter,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kubectl = kubectl
+        self.opts = options
+        self.reporter = reporter
+        self.prompter = prompter
+        self.sleep = sleep
+        self.clock = clock
+        self.result = DeployResult(
+            environment=options.env.value,
+            namespace=options.namespace,
+            dry_run=options.dry_run.value if options.dry_run else None,
+        )
+
+    def run(self) -> DeployResult:
+        try:
+            self._run()
+        except StepFailed:
+            pass
+        return self.result
+
+    def _run(self) -> None:
+        plan = self._render_and_validate()
+        self.result.context = self.kubectl.ensure_context()
+        if self.opts.diff:
+            self._diff(plan)
+        if self.opts.dry_run is not None:
+            self._apply("dry-run", f"apply --dry-run={self.opts.dry_run}", plan.all_but_migration)
+            self.reporter.info(
+                f"Job/{contract.MIGRATION_JOB} is replaced (deleted, then created) on a real deploy."
+            )
+            return
+        self._confirm_prod()
+        self._apply("apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites)
+        self._wait_for_stores(plan)
+        if plan.migration is not None:
+            self._migrate(plan.migration)
+        self._apply("apply-workloads", "apply application workloads", plan.workloads)
+        for res in plan.workloads:
+            if res.kind == "Deployment":
+                self._rollout("deployment", res.name)
+        if self.opts.health_check:
+            self._health()
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _render_and_validate(self) -> Plan:
+        self.reporter.started("render", f"render {self.opts.overlay}")
+        try:
+            text = self.kubectl.kustomize(self.opts.overlay)
+        except KubectlError as exc:
+            self._fail("render", f"kustomize {self.opts.overlay}", exc.message, hint=exc.hint)
+        self._done("render", StepStatus.OK, f"{self.opts.overlay}")
+        self.reporter.started("validate", "validate the rendered manifests")
+        report = validate_rendered(text, self.opts.env, self.opts.namespace)
+        self.result.findings = list(report.findings)
+        if not report.ok:
+            self._fail(
+                "validate",
+                "manifests",
+                f"{len(report.errors)} error(s) in the rendered overlay",
+                hint="Fix the overlay; `leadgen k8s validate ENV` repeats these checks.",
+            )
+        detail = f"{len(report.resources)} resources"
+        if report.warnings:
+            detail += f", {len(report.warnings)} warning(s)"
+        status = StepStatus.WARNING if report.warnings else StepStatus.OK
+        self._done("validate", status, detail)
+        return Plan.of(report.resources)
+
+    def _diff(self, plan: Plan) -> None:
+        self.reporter.started("diff", "diff against the cluster")
+        if self.kubectl.get_optional("namespace", self.opts.namespace, namespaced=False) is None:
+            self._done("diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet")
+            return
+        args = ["diff", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
+        if self.opts.force_conflicts:
+            args.append("--force-conflicts")
+        done = self.kubectl.run(*args, "-f", "-", stdin=to_yaml(plan.all_but_migration), check=False)
+        if done.returncode > 1:  # kubectl diff: 0 no differences, 1 differences, >1 error
+            err = KubectlError(args, done.returncode, done.stderr)
+            self._fail("diff", "diff", err.message, hint=err.hint)
+        self.result.diff = done.stdout
+        changed = done.returncode == 1
+        self._done("diff", StepStatus.OK, "changes found" if changed else "no changes")
+
+    def _confirm_prod(self) -> None:
+        if self.opts.env is not Environment.PROD or self.opts.prod_confirmed:
+            return
+        if not self.prompter.confirm_typed(
+            f"Deploy to {self.opts.namespace} (context {self.result.context})? "
+            "Type 'prod' to continue",
+            "prod",
+            hint="pass --yes-i-mean-prod to deploy to prod without a terminal",
+        ):
+            raise UsageError("Deploy to prod cancelled; nothing was changed.")
+
+    def _apply(self, step: str, description: str, resources: list[Resource]) -> None:
+        if not resources:
+            self._done(step, StepStatus.SKIPPED, "nothing to apply")
+            return
+        self.reporter.started(step, description)
+        args = ["apply", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
+        if self.opts.force_conflicts:
+            args.append("--force-conflicts")
+        if self.opts.dry_run is not None:
+            args.append(f"--dry-run={self.opts.dry_run}")
+        try:
+            self.kubectl.run(*args, "-f", "-", stdin=to_yaml(resources))
+        except KubectlError as exc:
+            self._fail(step, _first_failing(exc.stderr, resources), exc.message, hint=exc.hint)
+        self._done(step, StepStatus.OK, f"{len(resources)} resources")
+
+    def _wait_for_stores(self, plan: Plan) -> None:
+        for res in plan.prerequisites:
+            if res.kind == "StatefulSet":
+                self._rollout("statefulset", res.name)
+            elif res.kind == "Cluster" and res.api_version.startswith("postgresql.cnpg.io"):
+                self._wait_cnpg(res.name)
+
+    def _rollout(self, kind: str, name: str) -> None:
+        step = f"rollout {kind}/{name}"
+        self.reporter.started(step, f"wait for {kind}/{name}")
+        timeout = f"--timeout={self.opts.rollout_timeout}s"
+        done = self.kubectl.run("rollout", "status", f"{kind}/{name}", timeout, check=False)
+        if not done.ok:
+            message = done.stderr.strip() or done.stdout.strip() or "rollout failed"
+            failure = diagnose(self.kubectl, f"{kind}/{name}", contract.selector_for(name), message)
+            self._fail_with(step, failure)
+        self._done(step, StepStatus.OK, "rolled out")
+
+    def _wait_cnpg(self, name: str) -> None:
+        step = f"wait cluster/{name}"
+        self.reporter.started(step, f"wait for CloudNativePG cluster {name}")
+        done = self.kubectl.run(
+            "wait", "--for=condition=Ready", f"{CNPG_CLUSTER}/{name}",
+            f"--timeout={self.opts.rollout_timeout}s", check=False,
+        )
+        if not done.ok:
+            failure = diagnose(self.kubectl, f"cluster/{name}", f"cnpg.io/cluster={name}", done.stderr.strip())
+            self._fail_with(step, failure)
+        self._done(step, StepStatus.OK, "ready")
+
+    def _migrate(self, job: Resource) -> None:
+        name = job.name
+        self.reporter.started("migrate", f"run Job/{name} (db upgrade)")
+        try:
+            self.kubectl.run(
+                "delete", "job", name, "--ignore-not-found", "--cascade=foreground",
+                "--wait=true", f"--timeout={self.opts.migration_timeout}s",
+            )
+            self.kubectl.run(
+                "apply", "--server-side", f"--field-manager={contract.FIELD_MANAGER}",
+                "-f", "-", stdin=to_yaml([job]),
+            )
+        except KubectlError as exc:
+            self._fail("migrate", f"job/{name}", exc.message, hint=exc.hint)
+        deadline = self.clock() + self.opts.migration_timeout
+        while True:
+            state, message = workloads.job_state(self.kubectl.get("job", name))
+            if state == "complete":
+                self._done("migrate", StepStatus.OK, "migrations applied")
+                return
+            if state == "failed":
+                break
+            if self.clock() >= deadline:
+                message = f"not finished after {self.opts.migration_timeout}s ({message})"
+                break
+            self.sleep(self.opts.poll_interval)
+        selector = f"{contract.JOB_NAME_LABEL}={name}"
+        self._fail_with("migrate", diagnose(self.kubectl, f"job/{name}", selector, message))
+
+    def _health(self) -> None:
+        self.reporter.started("health-check", "run the health check")
+        report = run_health(self.kubectl, self.opts.env, deep=self.opts.deep_health)
+        self.result.health = report
+        failed = report.counts["fail"]
+        if failed:
+            self._fail("health-check", "health-check", f"{failed} check(s) failed")
+        warned = report.counts["warn"]
+        status = StepStatus.WARNING if warned else StepStatus.OK
+        self._done("health-check", status, f"{report.counts['pass']} passed, {warned} warning(s)")
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _done(self, step: str, status: StepStatus, detail: str) -> None:
+        result = StepResult(step, status, detail)
+        self.result.steps.append(result)
+        self.reporter.finished(result)
+
+    def _fail(self, step: str, resource: str, message: str, *, hint: str | None = None) -> NoReturn:
+        self._fail_with(step, Failure(resource, message, hint=hint))
+
+    def _fail_with(self, step: str, failure: Failure) -> NoReturn:
+        self.result.failure = failure
+        self._done(step, StepStatus.FAILED, failure.message)
+        raise StepFailed(step)
+
+
+def _first_failing(stderr: str, resources: list[Resource]) -> str:
+    """The resource kubectl names in its error, else the whole batch."""
+    for res in resources:
+        if f'"{res.name}"' in stderr or f"/{res.name}" in stderr:
+            return res.ref
+    return "apply"

@@ -1,0 +1,285 @@
+"""Health checks: kubectl's JSON in, a pass/warn/fail line per item out.
+
+A warning never fails the check: it marks something a person should look at (a rolling
+update in progress, a restarted container, a certificate renewing late).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadgen.ops.rules import workloads
+from leadgen.ops.rules.workloads import BROKEN_WAITING
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    category: str
+    name: str
+    status: Status
+    detail: str
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When deep checks warn or fail."""
+
+    cert_warn_days: int = 21
+    cert_fail_days: int = 7
+    pending_grace: timedelta = timedelta(minutes=5)
+
+
+def exit_code(checks: Iterable[Check]) -> int:
+    """0 when nothing failed (warnings allowed), 1 otherwise."""
+    return 1 if any(c.status is Status.FAIL for c in checks) else 0
+
+
+def _items(listed: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((listed or {}).get("items") or [])
+
+
+def _by_name(listed: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {item["metadata"]["name"]: item for item in _items(listed)}
+
+
+def _from_state(category: str, state: workloads.WorkloadState) -> Check:
+    status = {"ready": Status.PASS, "progressing": Status.WARN, "failed": Status.FAIL}[state.state]
+    if state.state == "progressing" and state.ready == 0 and state.desired > 0:
+        status = Status.FAIL  # nothing serves at all
+    return Check(category, state.name, status, state.message)
+
+
+def check_deployments(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    found = _by_name(listed)
+    for name in expected:
+        if name not in found:
+            yield Check("Deployment", name, Status.FAIL, "not found")
+    for dep in found.values():
+        yield _from_state("Deployment", workloads.deployment_state(dep))
+
+
+def check_statefulsets(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    found = _by_name(listed)
+    for name in expected:
+        if name not in found:
+            yield Check("StatefulSet", name, Status.FAIL, "not found")
+    for sts in found.values():
+        yield _from_state("StatefulSet", workloads.statefulset_state(sts))
+
+
+def check_cnpg_cluster(cluster: dict[str, Any] | None, name: str) -> Check:
+    if cluster is None:
+        return Check("Cluster", name, Status.FAIL, "CloudNativePG Cluster not found")
+    return _from_state("Cluster", workloads.cnpg_cluster_state(cluster))
+
+
+def check_jobs(listed: dict[str, Any], migration_job: str) -> Iterator[Check]:
+    found = _by_name(listed)
+    if migration_job not in found:
+        # Finished Jobs are removed by their ttlSecondsAfterFinished; deploy waits for success.
+        yield Check("Job", migration_job, Status.PASS, "not present (removed after it finished)")
+    for job in found.values():
+        state, message = workloads.job_state(job)
+        status = {"complete": Status.PASS, "running": Status.WARN, "failed": Status.FAIL}[state]
+        yield Check("Job", job["metadata"]["name"], status, message)
+
+
+def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator[Check]:
+    """Every Service with a selector has at least one ready endpoint (EndpointSlices)."""
+    ready: dict[str, int] = {}
+    for eps in _items(slices):
+        owner = (eps.get("metadata") or {}).get("labels", {}).get("kubernetes.io/service-name")
+        if owner is None:
+            continue
+        count = sum(
+            1
+            for ep in eps.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready", False)
+        )
+        ready[owner] = ready.get(owner, 0) + count
+    for svc in _items(services):
+        name = svc["metadata"]["name"]
+        spec = svc.get("spec") or {}
+        if not spec.get("selector") or spec.get("type") == "ExternalName":
+            yield Check("Service", name, Status.PASS, "no selector (endpoints managed elsewhere)")
+            continue
+        count = ready.get(name, 0)
+        if count:
+            yield Check("Service", name, Status.PASS, f"{count} ready endpoint(s)")
+        else:
+            yield Check("Service", name, Status.FAIL, "no ready endpoints")
+
+
+def check_pvcs(listed: dict[str, Any]) -> Iterator[Check]:
+    for pvc in _items(listed):
+        phase = (pvc.get("status") or {}).get("phase", "Unknown")
+        name = pvc["metadata"]["name"]
+        if phase == "Bound":
+            capacity = (pvc.get("status") or {}).get("capacity", {}).get("storage", "")
+            yield Check("PVC", name, Status.PASS, f"Bound {capacity}".strip())
+        else:
+            yield Check("PVC", name, Status.FAIL, phase)
+
+
+def _condition_summary(conditions: list[dict[str, Any]], wanted: tuple[str, ...]) -> str | None:
+    """None when every wanted condition is True, else what is wrong."""
+    by_type = {c.get("type"): c for c in conditions}
+    wrong = []
+    for kind in wanted:
+        cond = by_type.get(kind)
+        if cond is None:
+            wrong.append(f"{kind} not reported")
+        elif cond.get("status") != "True":
+            wrong.append(f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}")
+    return "; ".join(wrong) or None
+
+
+def check_gateways(listed: dict[str, Any]) -> Iterator[Check]:
+    for gw in _items(listed):
+        problem = _condition_summary(
+            (gw.get("status") or {}).get("conditions") or [], ("Accepted", "Programmed")
+        )
+        addresses = ", ".join(a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or [])
+        name = gw["metadata"]["name"]
+        if problem:
+            yield Check("Gateway", name, Status.FAIL, problem)
+        else:
+            yield Check("Gateway", name, Status.PASS, f"programmed {addresses}".strip())
+
+
+def check_httproutes(listed: dict[str, Any]) -> Iterator[Check]:
+    for route in _items(listed):
+        name = route["metadata"]["name"]
+        parents = (route.get("status") or {}).get("parents") or []
+        if not parents:
+            yield Check("HTTPRoute", name, Status.WARN, "no Gateway has reported on it yet")
+            continue
+        problems = []
+        for parent in parents:
+            problem = _condition_summary(parent.get("conditions") or [], ("Accepted", "ResolvedRefs"))
+            if problem:
+                problems.append(f"{parent.get('parentRef', {}).get('name', '?')}: {problem}")
+        if problems:
+            yield Check("HTTPRoute", name, Status.FAIL, "; ".join(problems))
+        else:
+            yield Check("HTTPRoute", name, Status.PASS, f"accepted by {len(parents)} gateway(s)")
+
+
+def check_nodes(listed: dict[str, Any]) -> Iterator[Check]:
+    for node in _items(listed):
+        name = node["metadata"]["name"]
+        conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
+        ready = conditions.get("Ready", {})
+        if ready.get("status") != "True":
+            yield Check("Node", name, Status.FAIL, f"NotReady: {ready.get('message', 'no status')}")
+            continue
+        pressure = [
+            kind
+            for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")
+            if conditions.get(kind, {}).get("status") == "True"
+        ]
+        if pressure:
+            yield Check("Node", name, Status.WARN, "Ready, but " + ", ".join(pressure))
+        elif (node.get("spec") or {}).get("unschedulable"):
+            yield Check("Node", name, Status.WARN, "Ready, cordoned (SchedulingDisabled)")
+        else:
+            yield Check("Node", name, Status.PASS, "Ready")
+
+
+def check_readyz(service: str, ok: bool, output: str) -> Check:
+    """The answer of ``/readyz`` through the API server's service proxy."""
+    text = " ".join(output.split())[:200]
+    if ok:
+        return Check("Readiness", service, Status.PASS, text or "ready")
+    return Check("Readiness", service, Status.FAIL, text or "no answer")
+
+
+def check_pods(pods: dict[str, Any], now: datetime, limits: Thresholds) -> Iterator[Check]:
+    """Restarts, broken containers and pods stuck Pending, with the reason kubectl shows."""
+    for pod in _items(pods):
+        name = pod["metadata"]["name"]
+        status = pod.get("status") or {}
+        if status.get("phase") == "Succeeded":
+            continue
+        problems = workloads.pod_problems(pod)
+        broken = [p for p in problems if p.reason in BROKEN_WAITING or p.reason == "Evicted"]
+        if broken:
+            p = broken[0]
+            yield Check("Pod", name, Status.FAIL, _describe(p))
+            continue
+        if status.get("phase") == "Pending":
+            created = workloads.parse_time(pod["metadata"].get("creationTimestamp"))
+            waited = now - created if created else timedelta(0)
+            reason = problems[0] if problems else None
+            detail = f"Pending {workloads.age(pod['metadata'].get('creationTimestamp'), now)}"
+            if reason is not None:
+                detail += f": {reason.reason} {reason.message}".rstrip()
+            yield Check("Pod", name, Status.FAIL if waited > limits.pending_grace else Status.WARN, detail)
+            continue
+        restarts = sum(int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or [])
+        if restarts:
+            last = _last_termination(status)
+            yield Check("Pod", name, Status.WARN, f"{restarts} restart(s){last}")
+        elif problems:
+            yield Check("Pod", name, Status.WARN, _describe(problems[0]))
+        else:
+            yield Check("Pod", name, Status.PASS, "running, no restarts")
+
+
+def _describe(problem: workloads.PodProblem) -> str:
+    parts = [problem.reason]
+    if problem.container:
+        parts.append(f"(container {problem.container})")
+    if problem.last_termination:
+        parts.append(f"last exit {problem.last_termination}")
+    if problem.restarts:
+        parts.append(f"{problem.restarts} restart(s)")
+    if problem.message:
+        parts.append(f"- {problem.message}")
+    return " ".join(parts)
+
+
+def _last_termination(status: dict[str, Any]) -> str:
+    for cs in status.get("containerStatuses") or []:
+        term = (cs.get("lastState") or {}).get("terminated")
+        if term:
+            return f", last exit {term.get('reason', '?')} (code {term.get('exitCode', '?')})"
+    return ""
+
+
+def check_certificates(listed: dict[str, Any], now: datetime, limits: Thresholds) -> Iterator[Check]:
+    """cert-manager Certificates: Ready, and how long until ``status.notAfter``."""
+    for cert in _items(listed):
+        name = cert["metadata"]["name"]
+        status = cert.get("status") or {}
+        not_after = workloads.parse_time(status.get("notAfter"))
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        if not_after is None:
+            yield Check("Certificate", name, Status.FAIL, f"not issued: {ready.get('message', 'no status')}")
+            continue
+        left = not_after - now
+        days = left.days
+        expiry = f"expires {status['notAfter']} ({days} days)"
+        if left <= timedelta(days=limits.cert_fail_days):
+            yield Check("Certificate", name, Status.FAIL, expiry)
+        elif ready.get("status") != "True":
+            yield Check("Certificate", name, Status.FAIL, f"not Ready: {ready.get('message', '')}; {expiry}")
+        elif left <= timedelta(days=limits.cert_warn_days):
+            yield Check("Certificate", name, Status.WARN, f"{expiry}; renewal is late")
+        else:
+            yield Check("Certificate", name, Status.PASS, expiry)
+
+
+def unavailable(category: str, reason: str) -> Check:
+    """A check that could not run (CRD not installed, no permission): a warning, not a failure."""
+    return Check(category, "-", Status.WARN, reason)

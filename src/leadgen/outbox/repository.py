@@ -1,0 +1,68 @@
+"""The transactional outbox: events written with the change, relayed to the queue after commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.models import OutboxEvent
+from leadgen.models.base import utcnow
+
+# Topics and the task that consumes each.
+TASK_FOR_TOPIC = {
+    "lead.received": "pipeline.process_lead",
+    "assignment.offered": "notifications.offer_to_agent",
+}
+
+
+AFTER_COMMIT = "leadgen.dispatch_after_commit"
+
+
+def add(session: AsyncSession, topic: str, key: str, payload: dict[str, Any] | None = None) -> OutboxEvent:
+    """Record the event; the unit of work hands it to the queue right after its commit."""
+    event = OutboxEvent(id=uuid.uuid4(), topic=topic, key=key, payload=payload or {}, dispatched_at=utcnow())
+    session.add(event)
+    session.info.setdefault(AFTER_COMMIT, []).append((TASK_FOR_TOPIC[topic], key))
+    return event
+
+
+def take_dispatches(session: AsyncSession) -> list[tuple[str, str]]:
+    dispatches: list[tuple[str, str]] = session.info.pop(AFTER_COMMIT, [])
+    return dispatches
+
+
+async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) -> list[OutboxEvent]:
+    """Unprocessed events whose lease ran out, claimed so concurrent relays skip them."""
+    cutoff = utcnow() - lease
+    query = (
+        select(OutboxEvent)
+        .where(
+            OutboxEvent.processed_at.is_(None),
+            or_(OutboxEvent.dispatched_at.is_(None), OutboxEvent.dispatched_at < cutoff),
+        )
+        .order_by(OutboxEvent.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    events = list(await session.scalars(query))
+    now = utcnow()
+    for event in events:
+        event.dispatched_at = now
+        event.dispatch_count += 1
+    return events
+
+
+async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
+    await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
+        .values(processed_at=when or utcnow())
+    )
+
+
+async def backlog(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).where(OutboxEvent.processed_at.is_(None))) or 0)

@@ -1,0 +1,73 @@
+"""An agent's inbox: offered leads, accept and reject."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+
+from leadgen.auth.deps import CurrentPrincipal
+from leadgen.core.deps import SessionDep, SettingsDep
+from leadgen.core.errors import Forbidden
+from leadgen.routing import repository, service
+
+router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
+_PROBLEMS = {404: {"description": "No such offer, or not yours"}, 409: {"description": "Not pending any more"}}
+
+
+class InboxItem(BaseModel):
+    assignment_id: uuid.UUID
+    lead_id: uuid.UUID
+    status: str
+    line: str
+    state: str
+    score: int | None
+    expires_at: str
+    first_name: str | None = None
+    phone: str | None = None
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=3, max_length=255)
+
+
+class AssignmentResult(BaseModel):
+    assignment_id: uuid.UUID
+    status: str
+
+
+@router.get("")
+async def inbox(principal: CurrentPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[InboxItem]:
+    """The signed-in agent's offers, newest first. Contact details appear once an offer is accepted."""
+    if principal.agent_id is None:
+        raise Forbidden("only agents have an inbox")
+    items = []
+    for a, lead in await repository.inbox(session, principal.agent_id, limit):
+        accepted = a.status == "ACCEPTED"
+        items.append(
+            InboxItem(
+                assignment_id=a.id, lead_id=lead.id, status=a.status, line=lead.line, state=lead.state,
+                score=lead.score, expires_at=a.expires_at.isoformat(),
+                first_name=lead.first_name if accepted else None, phone=lead.phone if accepted else None,
+            )
+        )
+    return items
+
+
+@router.post("/{assignment_id}/accept", responses=_PROBLEMS)
+async def accept(assignment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> AssignmentResult:
+    """Accept an offered lead before its deadline."""
+    a = await service.accept(session, principal, assignment_id)
+    return AssignmentResult(assignment_id=a.id, status=a.status)
+
+
+@router.post("/{assignment_id}/reject", responses=_PROBLEMS)
+async def reject(
+    assignment_id: uuid.UUID, body: Annotated[Rejection, Body()], principal: CurrentPrincipal,
+    session: SessionDep, settings: SettingsDep,
+) -> AssignmentResult:
+    """Decline an offered lead; it moves to the next eligible agent."""
+    a = await service.reject(session, settings, principal, assignment_id, body.reason)
+    return AssignmentResult(assignment_id=a.id, status=a.status)

@@ -1,0 +1,118 @@
+"""Who may receive a lead (hard filters), and in which order (strategies)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class ShiftWindow:
+    weekday: int
+    starts_at: time
+    ends_at: time
+
+
+@dataclass(frozen=True)
+class LicenceFact:
+    state: str
+    line: str
+    expires_on: date
+
+
+@dataclass
+class Candidate:
+    """What routing knows about one agent at the moment of the decision."""
+
+    agent_id: uuid.UUID
+    name: str
+    active: bool
+    timezone: str
+    licences: list[LicenceFact]
+    shifts: list[ShiftWindow]
+    daily_cap: int
+    open_cap: int
+    assigned_today: int
+    open_leads: int
+    last_assigned_at: datetime | None
+    weight: int = 1
+    already_offered: bool = False
+    rejections: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LeadFacts:
+    lead_id: uuid.UUID
+    state: str
+    line: str
+
+
+def licensed(candidate: Candidate, lead: LeadFacts, today: date) -> bool:
+    return any(
+        lic.state == lead.state and lic.line == lead.line and lic.expires_on >= today
+        for lic in candidate.licences
+    )
+
+
+def on_shift(candidate: Candidate, now: datetime) -> bool:
+    local = now.astimezone(ZoneInfo(candidate.timezone))
+    for shift in candidate.shifts:
+        if shift.weekday != local.weekday():
+            continue
+        if shift.starts_at <= shift.ends_at:
+            if shift.starts_at <= local.time() < shift.ends_at:
+                return True
+        elif local.time() >= shift.starts_at or local.time() < shift.ends_at:
+            # An overnight shift (22:00-06:00) belongs to the weekday it starts on.
+            return True
+    return any(
+        s.starts_at > s.ends_at and (s.weekday + 1) % 7 == local.weekday() and local.time() < s.ends_at
+        for s in candidate.shifts
+    )
+
+
+def hard_filter(candidate: Candidate, lead: LeadFacts, now: datetime) -> list[str]:
+    """Every reason this agent may not receive this lead; empty means eligible."""
+    reasons = []
+    if not candidate.active:
+        reasons.append("inactive")
+    if not licensed(candidate, lead, now.astimezone(ZoneInfo(candidate.timezone)).date()):
+        reasons.append(f"no valid {lead.line} licence in {lead.state}")
+    if not on_shift(candidate, now):
+        reasons.append("off shift")
+    if candidate.assigned_today >= candidate.daily_cap:
+        reasons.append("daily cap reached")
+    if candidate.open_leads >= candidate.open_cap:
+        reasons.append("open-lead cap reached")
+    if candidate.already_offered:
+        reasons.append("already offered this lead")
+    return reasons
+
+
+def eligible(candidates: list[Candidate], lead: LeadFacts, now: datetime) -> list[Candidate]:
+    out = []
+    for candidate in candidates:
+        candidate.rejections = hard_filter(candidate, lead, now)
+        if not candidate.rejections:
+            out.append(candidate)
+    return out
+
+
+_NEVER = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def round_robin_order(candidates: list[Candidate]) -> list[Candidate]:
+    """Least recently assigned first; ties broken by agent id so the order is deterministic."""
+    return sorted(candidates, key=lambda c: (c.last_assigned_at or _NEVER, str(c.agent_id)))
+
+
+def explanation(chosen: Candidate, considered: list[Candidate], strategy: str) -> dict[str, object]:
+    return {
+        "strategy": strategy,
+        "chosen": str(chosen.agent_id),
+        "eligible": sum(1 for c in considered if not c.rejections),
+        "considered": len(considered),
+        "excluded": {str(c.agent_id): c.rejections for c in considered if c.rejections},
+    }

@@ -1,0 +1,116 @@
+"""Offering leads to agents: first offer, accept, reject and expiry (each moves to the next agent)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.audit import repository as audit
+from leadgen.auth.roles import Principal
+from leadgen.core.errors import Conflict, NotFound
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Agent, Assignment, Lead
+from leadgen.models.base import utcnow
+from leadgen.outbox import repository as outbox
+from leadgen.routing import repository
+from leadgen.routing.rules import LeadFacts, eligible, explanation, hard_filter, round_robin_order
+
+log = logging.getLogger(__name__)
+ROUND_ROBIN = "round_robin"
+
+
+async def route(session: AsyncSession, settings: Settings, lead: Lead, now: datetime) -> Assignment | None:
+    """Offer the lead to the next eligible agent, or mark it UNASSIGNED (never an ineligible agent)."""
+    attempt = lead.route_attempts + 1
+    if attempt > settings.routing.max_attempts:
+        _unassign(session, lead, f"no agent accepted after {lead.route_attempts} offers")
+        return None
+    facts = LeadFacts(lead.id, lead.state, lead.line)
+    considered = await repository.candidates(session, lead, now)
+    for candidate in round_robin_order(eligible(considered, facts, now)):
+        await repository.refresh_load(session, candidate, now)
+        if hard_filter(candidate, facts, now):
+            continue  # another lead took this agent's last slot since we read the load
+        assignment = Assignment(
+            id=uuid.uuid4(), lead_id=lead.id, agent_id=candidate.agent_id, attempt=attempt,
+            strategy=ROUND_ROBIN, explanation=explanation(candidate, considered, ROUND_ROBIN),
+            expires_at=now + timedelta(minutes=settings.routing.sla_minutes),
+        )
+        session.add(assignment)
+        agent = await session.get(Agent, candidate.agent_id)
+        assert agent is not None
+        agent.last_assigned_at = now
+        lead.status = LeadStatus.ROUTED
+        lead.status_reason = None
+        lead.route_attempts = attempt
+        audit.lead_event(
+            session, lead.id, "lead.routed",
+            {"agent_id": str(candidate.agent_id), "attempt": attempt, "strategy": ROUND_ROBIN},
+        )
+        outbox.add(session, "assignment.offered", str(assignment.id))
+        return assignment
+    _unassign(session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}")
+    return None
+
+
+def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
+    lead.status = LeadStatus.UNASSIGNED
+    lead.status_reason = reason
+    audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
+    # Admins watch this: an UNASSIGNED lead is money left on the table.
+    log.warning("lead left unassigned: %s", reason, extra={"lead_id": str(lead.id)})
+
+
+async def _owned_pending(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID) -> tuple[Assignment, Lead]:
+    found = await repository.assignment_with_lead(session, assignment_id)
+    if found is None or (principal.agent_id != found[0].agent_id and not principal.sees_everything):
+        raise NotFound(f"assignment {assignment_id} not found")
+    if found[0].status != AssignmentStatus.PENDING:
+        raise Conflict(f"assignment {assignment_id} is {found[0].status}, not PENDING")
+    return found
+
+
+async def accept(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID) -> Assignment:
+    assignment, lead = await _owned_pending(session, principal, assignment_id)
+    now = utcnow()
+    if assignment.expires_at <= now:
+        raise Conflict("the offer expired; the lead has moved on")
+    assignment.status = AssignmentStatus.ACCEPTED
+    assignment.responded_at = now
+    lead.status = LeadStatus.ACCEPTED
+    audit.lead_event(session, lead.id, "assignment.accepted", {"agent_id": str(assignment.agent_id)})
+    await audit.record(session, principal.label(), "assignment.accepted", "assignment", str(assignment.id), {})
+    return assignment
+
+
+async def reject(
+    session: AsyncSession, settings: Settings, principal: Principal, assignment_id: uuid.UUID, reason: str
+) -> Assignment:
+    assignment, lead = await _owned_pending(session, principal, assignment_id)
+    now = utcnow()
+    assignment.status = AssignmentStatus.REJECTED
+    assignment.responded_at = now
+    assignment.reason = reason
+    audit.lead_event(session, lead.id, "assignment.rejected", {"agent_id": str(assignment.agent_id), "reason": reason})
+    await audit.record(session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), {"reason": reason})
+    await route(session, settings, lead, now)
+    return assignment
+
+
+async def expire(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID, now: datetime) -> bool:
+    """Time out one overdue offer and move the lead on; False when someone got there first."""
+    found = await repository.assignment_with_lead(session, assignment_id)
+    if found is None:
+        return False
+    assignment, lead = found
+    if assignment.status != AssignmentStatus.PENDING or assignment.expires_at > now:
+        return False
+    assignment.status = AssignmentStatus.TIMED_OUT
+    assignment.responded_at = now
+    audit.lead_event(session, lead.id, "assignment.timed_out", {"agent_id": str(assignment.agent_id)})
+    await route(session, settings, lead, now)
+    return True
