@@ -54,7 +54,7 @@ RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /build/dist /build/app \
         -exec rm -rf {} + \
  && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
  && rm -rf /opt/venv/bin/pip* /opt/venv/bin/Activate.ps1 /opt/venv/share \
- && /opt/venv/bin/python -c "import leadgen, numpy, uvloop, asyncpg, sqlalchemy, grpc, yaml"
+ && /opt/venv/bin/python -c "import leadgen"
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base, the virtualenv, a non-root user; nothing writable but /tmp and the data dir

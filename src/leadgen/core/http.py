@@ -11,9 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadgen.core.errors import add_exception_handlers, problem
+from leadgen.core.errors import add_exception_handlers
 from leadgen.core.health import Health
 from leadgen.core.logging import request_id_var
 from leadgen.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -23,45 +22,6 @@ from leadgen.targets.registry import TARGETS
 
 log = logging.getLogger(__name__)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-class BodyLimit:
-    """Refuses bodies over the limit with 413, by header and while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "Content Too Large", f"request bodies are limited to {self.max_bytes} bytes")
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _observe(target: str) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
@@ -133,11 +93,12 @@ def create_service_app(
             if own:
                 await res.close()
 
-    app = FastAPI(title=f"leadgen {target}", lifespan=lifespan, **fastapi_kwargs)
+    app = FastAPI(
+        title=f"leadgen {target}", lifespan=lifespan, max_body_size=settings.http.max_body_bytes, **fastapi_kwargs
+    )
     app.state.health = health
     app.state.settings = settings
     app.middleware("http")(_observe(target))
-    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(probe_router(health))
     for router in routers:

@@ -51,7 +51,7 @@ class ApiError(Exception):
 
 
 @dataclass
-class PeerUnavailable(Exception):
+class PeerUnavailableError(Exception):
     """A peer could not be reached, timed out or answered with something that is not JSON."""
 
     peer: str
@@ -180,8 +180,9 @@ def _problem(response: httpx.Response) -> ApiError:
 
 
 async def _add_request_id(request: httpx.Request) -> None:
+    """Carry the page request's id to the peers, so one id follows a click through the logs."""
     rid = request_id_var.get()
-    if rid:
+    if rid and "x-request-id" not in request.headers:
         request.headers["x-request-id"] = rid
 
 
@@ -224,16 +225,16 @@ class Peers:
             response = await self._clients[peer].request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             log.warning("%s %s to %s failed: %s", method, path, peer, type(exc).__name__)
-            raise PeerUnavailable(peer, type(exc).__name__) from exc
+            raise PeerUnavailableError(peer, type(exc).__name__) from exc
         if response.status_code >= 500:
             log.warning("%s %s to %s answered %s", method, path, peer, response.status_code)
-            raise PeerUnavailable(peer, f"HTTP {response.status_code}")
+            raise PeerUnavailableError(peer, f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise _problem(response)
         try:
             return response.json()
         except ValueError as exc:
-            raise PeerUnavailable(peer, "the answer was not JSON") from exc
+            raise PeerUnavailableError(peer, "the answer was not JSON") from exc
 
     async def _as(
         self, adapter: TypeAdapter[T], peer: str, method: str, path: str, token: str | None,
@@ -243,13 +244,13 @@ class Peers:
         try:
             return adapter.validate_python(body)
         except ValidationError as exc:
-            raise PeerUnavailable(peer, f"unexpected answer from {path}") from exc
+            raise PeerUnavailableError(peer, f"unexpected answer from {path}") from exc
 
     # --- the api -----------------------------------------------------------------------------
 
-    async def api_ready(self) -> None:
+    async def api_ready(self, request_id: str) -> None:
         """Readiness of the api, as its own /readyz reports it."""
-        response = await self._clients[API].get("/readyz")
+        response = await self._clients[API].get("/readyz", headers={"x-request-id": request_id})
         response.raise_for_status()
 
     async def sign_in(self, email: str, password: str) -> str:

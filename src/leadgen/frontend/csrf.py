@@ -23,11 +23,11 @@ FIELD = "csrf_token"
 ANON_COOKIE = "leadgen_anon"
 # Long enough to fill in the quote form at leisure, short enough to be worthless when stolen.
 ANON_MAX_AGE_SECONDS = 2 * 60 * 60
-_TOKEN_SALT = "leadgen.frontend.csrf"
+_CSRF_SALT = "leadgen.frontend.csrf"
 _ANON_SALT = "leadgen.frontend.anonymous"
 
 
-class CsrfRefused(Exception):
+class CsrfRefusedError(Exception):
     """A state-changing request without a valid token for its cookie."""
 
     def __init__(self, reason: str) -> None:
@@ -41,22 +41,22 @@ def new_nonce() -> str:
 
 def token_for(settings: Settings, nonce: str) -> str:
     """A fresh token for the nonce; the random part makes every rendered token different."""
-    return signer(settings, _TOKEN_SALT).dumps({"n": nonce, "r": secrets.token_urlsafe(6)})
+    return signer(settings, _CSRF_SALT).dumps({"n": nonce, "r": secrets.token_urlsafe(6)})
 
 
 def verify(settings: Settings, nonce: str | None, presented: str | None, max_age: int) -> None:
-    """Raise ``CsrfRefused`` unless ``presented`` was issued for ``nonce`` within ``max_age``."""
+    """Raise ``CsrfRefusedError`` unless ``presented`` was issued for ``nonce`` within ``max_age``."""
     if not nonce:
-        raise CsrfRefused("the form's cookie is missing or expired")
+        raise CsrfRefusedError("the form's cookie is missing or expired")
     if not presented:
-        raise CsrfRefused("the form carries no security token")
+        raise CsrfRefusedError("the form carries no security token")
     try:
-        data = signer(settings, _TOKEN_SALT).loads(presented, max_age=max_age)
+        data = signer(settings, _CSRF_SALT).loads(presented, max_age=max_age)
     except BadSignature as exc:
-        raise CsrfRefused("the form's security token is invalid or expired") from exc
+        raise CsrfRefusedError("the form's security token is invalid or expired") from exc
     bound = data.get("n") if isinstance(data, dict) else None
     if not isinstance(bound, str) or not hmac.compare_digest(bound, nonce):
-        raise CsrfRefused("the form's security token belongs to another session")
+        raise CsrfRefusedError("the form's security token belongs to another session")
 
 
 def anonymous_nonce(request: Request, settings: Settings) -> str | None:

@@ -187,7 +187,9 @@ def parse_top(text: str) -> list[dict[str, str]]:
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) == 4:
-            rows.append({"pod": parts[0], "container": parts[1], "cpu": parts[2], "memory": parts[3]})
+            rows.append(
+                {"pod": parts[0], "container": parts[1], "cpu": parts[2], "memory": parts[3]}
+            )
     return rows
 
 
@@ -196,7 +198,7 @@ def default_pod(pods: list[dict[str, Any]]) -> str:
     worst = workloads.worst_problem(pods)
     if worst is not None:
         return worst.pod
-    return sorted(p["metadata"]["name"] for p in pods)[0]
+    return sorted(str(p["metadata"]["name"]) for p in pods)[0]
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -227,7 +229,11 @@ def run_debug(
         return result
     if opts.action is Action.TOP:
         return _top(kubectl, selector, result, capture)
-    if opts.action is Action.PORT_FORWARD and opts.service in contract.SERVICE_PORTS and not opts.pod:
+    if (
+        opts.action is Action.PORT_FORWARD
+        and opts.service in contract.SERVICE_PORTS
+        and not opts.pod
+    ):
         target, local, remote = port_forward_target(opts.service, None)
         return _passthrough(kubectl, port_forward_args(target, local, remote, opts), result)
     if opts.action is Action.EVENTS and not (opts.pod or opts.service or opts.selector):
@@ -290,7 +296,9 @@ def _top(kubectl: Kubectl, selector: str, result: DebugResult, capture: bool) ->
     try:
         result.top = parse_top(kubectl.run(*args).stdout)
     except KubectlError as exc:
-        raise KubectlError(exc.args_run, exc.returncode, exc.stderr + "\n(is metrics-server installed?)") from exc
+        raise KubectlError(
+            exc.args_run, exc.returncode, exc.stderr + "\n(is metrics-server installed?)"
+        ) from exc
     result.command = args
     return result
 
@@ -302,7 +310,10 @@ def _shell(
     probe = kubectl.run(*probe_shell_args(pod, container, opts.shell), check=False)
     if probe.ok:
         return _passthrough(kubectl, exec_shell_args(pod, container, opts.shell), result)
-    if probe.returncode not in NO_SHELL_EXIT_CODES and "executable file not found" not in probe.stderr:
+    if (
+        probe.returncode not in NO_SHELL_EXIT_CODES
+        and "executable file not found" not in probe.stderr
+    ):
         raise KubectlError(probe.args, probe.returncode, probe.stderr)
     args = ephemeral_debug_args(pod, container, opts.debug_image, opts.debug_profile)
     return _passthrough(kubectl, args, result)

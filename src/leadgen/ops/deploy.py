@@ -23,6 +23,7 @@ after the diff with an apply ``--dry-run``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -78,7 +79,7 @@ class DeployResult(Steps):
     health: HealthReport | None = None
 
 
-class StepFailed(Exception):
+class StepFailedError(Exception):
     """Stops the deploy; the Failure is already recorded."""
 
 
@@ -137,10 +138,8 @@ class Deployer:
         )
 
     def run(self) -> DeployResult:
-        try:
+        with contextlib.suppress(StepFailedError):
             self._run()
-        except StepFailed:
-            pass
         return self.result
 
     def _run(self) -> None:
@@ -151,11 +150,13 @@ class Deployer:
         if self.opts.dry_run is not None:
             self._apply("dry-run", f"apply --dry-run={self.opts.dry_run}", plan.all_but_migration)
             self.reporter.info(
-                f"Job/{contract.MIGRATION_JOB} is replaced (deleted, then created) on a real deploy."
+                f"Job/{contract.MIGRATION_JOB} is deleted and created again on a real deploy."
             )
             return
         self._confirm_prod()
-        self._apply("apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites)
+        self._apply(
+            "apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites
+        )
         self._wait_for_stores(plan)
         if plan.migration is not None:
             self._migrate(plan.migration)
@@ -195,12 +196,16 @@ class Deployer:
     def _diff(self, plan: Plan) -> None:
         self.reporter.started("diff", "diff against the cluster")
         if self.kubectl.get_optional("namespace", self.opts.namespace, namespaced=False) is None:
-            self._done("diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet")
+            self._done(
+                "diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet"
+            )
             return
         args = ["diff", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
         if self.opts.force_conflicts:
             args.append("--force-conflicts")
-        done = self.kubectl.run(*args, "-f", "-", stdin=to_yaml(plan.all_but_migration), check=False)
+        done = self.kubectl.run(
+            *args, "-f", "-", stdin=to_yaml(plan.all_but_migration), check=False
+        )
         if done.returncode > 1:  # kubectl diff: 0 no differences, 1 differences, >1 error
             err = KubectlError(args, done.returncode, done.stderr)
             self._fail("diff", "diff", err.message, hint=err.hint)
@@ -257,11 +262,16 @@ class Deployer:
         step = f"wait cluster/{name}"
         self.reporter.started(step, f"wait for CloudNativePG cluster {name}")
         done = self.kubectl.run(
-            "wait", "--for=condition=Ready", f"{CNPG_CLUSTER}/{name}",
-            f"--timeout={self.opts.rollout_timeout}s", check=False,
+            "wait",
+            "--for=condition=Ready",
+            f"{CNPG_CLUSTER}/{name}",
+            f"--timeout={self.opts.rollout_timeout}s",
+            check=False,
         )
         if not done.ok:
-            failure = diagnose(self.kubectl, f"cluster/{name}", f"cnpg.io/cluster={name}", done.stderr.strip())
+            failure = diagnose(
+                self.kubectl, f"cluster/{name}", f"cnpg.io/cluster={name}", done.stderr.strip()
+            )
             self._fail_with(step, failure)
         self._done(step, StepStatus.OK, "ready")
 
@@ -270,12 +280,21 @@ class Deployer:
         self.reporter.started("migrate", f"run Job/{name} (db upgrade)")
         try:
             self.kubectl.run(
-                "delete", "job", name, "--ignore-not-found", "--cascade=foreground",
-                "--wait=true", f"--timeout={self.opts.migration_timeout}s",
+                "delete",
+                "job",
+                name,
+                "--ignore-not-found",
+                "--cascade=foreground",
+                "--wait=true",
+                f"--timeout={self.opts.migration_timeout}s",
             )
             self.kubectl.run(
-                "apply", "--server-side", f"--field-manager={contract.FIELD_MANAGER}",
-                "-f", "-", stdin=to_yaml([job]),
+                "apply",
+                "--server-side",
+                f"--field-manager={contract.FIELD_MANAGER}",
+                "-f",
+                "-",
+                stdin=to_yaml([job]),
             )
         except KubectlError as exc:
             self._fail("migrate", f"job/{name}", exc.message, hint=exc.hint)
@@ -318,7 +337,7 @@ class Deployer:
     def _fail_with(self, step: str, failure: Failure) -> NoReturn:
         self.result.failure = failure
         self._done(step, StepStatus.FAILED, failure.message)
-        raise StepFailed(step)
+        raise StepFailedError(step)
 
 
 def _first_failing(stderr: str, resources: list[Resource]) -> str:

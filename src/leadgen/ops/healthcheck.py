@@ -43,7 +43,9 @@ def utcnow() -> datetime:
 
 def readyz_path(namespace: str, service: str, port: int) -> str:
     """The API server proxy path to a Service's /readyz."""
-    return f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{contract.READINESS_PATH}"
+    return (
+        f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{contract.READINESS_PATH}"
+    )
 
 
 def run_health(
@@ -52,32 +54,51 @@ def run_health(
     *,
     deep: bool = False,
     thresholds: Thresholds | None = None,
-    now: Callable[[], datetime] = utcnow,
+    now: Callable[[], datetime] | None = None,
 ) -> HealthReport:
     """Every check of the issue's list; ``deep`` adds readiness, pods and certificates."""
     limits = thresholds or Thresholds()
+    clock = now or utcnow
     namespace = kubectl.namespace or env.namespace
     checks: list[Check] = []
     selector = contract.PART_OF_SELECTOR
-    checks += _guard("Deployment", lambda: health.check_deployments(
-        kubectl.get("deployments", selector=selector), contract.DEPLOYMENTS))
-    checks += _guard("StatefulSet", lambda: health.check_statefulsets(
-        kubectl.get("statefulsets", selector=selector), contract.statefulsets(env)))
+    checks += _guard(
+        "Deployment",
+        lambda: health.check_deployments(
+            kubectl.get("deployments", selector=selector), contract.DEPLOYMENTS
+        ),
+    )
+    checks += _guard(
+        "StatefulSet",
+        lambda: health.check_statefulsets(
+            kubectl.get("statefulsets", selector=selector), contract.statefulsets(env)
+        ),
+    )
     if env.uses_cnpg:
-        checks += _guard("Cluster", lambda: [health.check_cnpg_cluster(
-            kubectl.get_optional(CNPG_CLUSTERS, contract.POSTGRES), contract.POSTGRES)])
+        checks += _guard(
+            "Cluster",
+            lambda: [
+                health.check_cnpg_cluster(
+                    kubectl.get_optional(CNPG_CLUSTERS, contract.POSTGRES), contract.POSTGRES
+                )
+            ],
+        )
     checks += _guard("Job", lambda: health.check_jobs(kubectl.get("jobs"), contract.MIGRATION_JOB))
-    checks += _guard("Service", lambda: health.check_services(
-        kubectl.get("services"), kubectl.get("endpointslices")))
+    checks += _guard(
+        "Service",
+        lambda: health.check_services(kubectl.get("services"), kubectl.get("endpointslices")),
+    )
     checks += _guard("PVC", lambda: health.check_pvcs(kubectl.get("persistentvolumeclaims")))
     checks += _guard("Gateway", lambda: health.check_gateways(kubectl.get(GATEWAYS)))
     checks += _guard("HTTPRoute", lambda: health.check_httproutes(kubectl.get(HTTPROUTES)))
     checks += _guard("Node", lambda: health.check_nodes(kubectl.get("nodes", namespaced=False)))
     if deep:
         checks += readiness_checks(kubectl, namespace, contract.SERVICE_PORTS)
-        checks += _guard("Pod", lambda: health.check_pods(kubectl.get("pods"), now(), limits))
-        checks += _guard("Certificate", lambda: health.check_certificates(
-            kubectl.get(CERTIFICATES), now(), limits))
+        checks += _guard("Pod", lambda: health.check_pods(kubectl.get("pods"), clock(), limits))
+        checks += _guard(
+            "Certificate",
+            lambda: health.check_certificates(kubectl.get(CERTIFICATES), clock(), limits),
+        )
     return HealthReport(env.value, namespace, deep, tuple(checks))
 
 
@@ -87,7 +108,9 @@ def readiness_checks(kubectl: Kubectl, namespace: str, services: dict[str, int])
     for service, port in services.items():
         path = readyz_path(namespace, service, port)
         done = kubectl.run("get", "--raw", path, namespaced=False, check=False)
-        checks.append(health.check_readyz(service, done.ok, done.stdout if done.ok else done.stderr))
+        checks.append(
+            health.check_readyz(service, done.ok, done.stdout if done.ok else done.stderr)
+        )
     return checks
 
 

@@ -98,7 +98,9 @@ class TerminalPrompter:
 
     def confirm(self, question: str, *, hint: str) -> bool:
         self._require(hint)
-        answer = Prompt.ask(f"{question} [y/N]", console=self.console, default="n", show_default=False)
+        answer = Prompt.ask(
+            f"{question} [y/N]", console=self.console, default="n", show_default=False
+        )
         return answer.strip().lower() in ("y", "yes")
 
     def confirm_typed(self, question: str, expected: str, *, hint: str) -> bool:
@@ -137,7 +139,9 @@ def events_table(events: Iterable[EventLine], title: str = "Events") -> Table:
         table.add_column(column, overflow="fold")
     for e in events:
         style = "yellow" if e.type == "Warning" else ""
-        table.add_row(e.last_seen, Text(e.type, style=style), e.reason, e.object, str(e.count), e.message)
+        table.add_row(
+            e.last_seen, Text(e.type, style=style), e.reason, e.object, str(e.count), e.message
+        )
     return table
 
 
@@ -172,7 +176,9 @@ def print_checks(console: Console, checks: Iterable[Check], title: str) -> None:
     for column in ("CHECK", "NAME", "STATUS", "DETAIL"):
         table.add_column(column, overflow="fold")
     for c in checks:
-        table.add_row(c.category, c.name, Text(c.status.value.upper(), style=STATUS_STYLE[c.status]), c.detail)
+        table.add_row(
+            c.category, c.name, Text(c.status.value.upper(), style=STATUS_STYLE[c.status]), c.detail
+        )
     console.print(table)
 
 
@@ -209,7 +215,9 @@ def print_deploy(console: Console, result: DeployResult) -> None:
         print_failure(console, result.failure)
         return
     what = f"dry run ({result.dry_run})" if result.dry_run else "deploy"
-    console.print(Text(f"{what} of {result.environment} to {result.namespace} succeeded", style="bold green"))
+    console.print(
+        Text(f"{what} of {result.environment} to {result.namespace} succeeded", style="bold green")
+    )
 
 
 def print_history(console: Console, result: RollbackResult) -> None:
@@ -218,8 +226,16 @@ def print_history(console: Console, result: RollbackResult) -> None:
         for column in ("REVISION", "", "CREATED", "IMAGES", "CHANGE-CAUSE"):
             table.add_column(column, overflow="fold")
         for rev in entry.history:
-            mark = "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
-            table.add_row(str(rev.number), mark, rev.created or "", "\n".join(rev.images), rev.change_cause or "")
+            mark = (
+                "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
+            )
+            table.add_row(
+                str(rev.number),
+                mark,
+                rev.created or "",
+                "\n".join(rev.images),
+                rev.change_cause or "",
+            )
         console.print(table)
         if entry.skipped:
             console.print(Text(f"skipped: {entry.skipped}", style="yellow"))
@@ -235,7 +251,9 @@ def print_rollback(console: Console, result: RollbackResult) -> None:
         done = ", ".join(f"{s.service} → {s.to_revision}" for s in result.services if s.to_revision)
         ok = not any(c.status is Status.FAIL for c in result.verification)
         style = "bold green" if ok else "bold red"
-        console.print(Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style))
+        console.print(
+            Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style)
+        )
 
 
 def hpa_table(status: HpaStatus) -> Table:
@@ -268,7 +286,15 @@ def print_debug(console: Console, result: DebugResult) -> None:
             table.add_column(column)
         for row in result.pods:
             style = "" if row.status in ("Running", "Succeeded") else "yellow"
-            table.add_row(row.name, row.service, row.ready, Text(row.status, style=style), str(row.restarts), row.age, row.node)
+            table.add_row(
+                row.name,
+                row.service,
+                row.ready,
+                Text(row.status, style=style),
+                str(row.restarts),
+                row.age,
+                row.node,
+            )
         console.print(table)
     if result.events is not None and result.action == "events":
         console.print(events_table(result.events, f"Events for {result.pod or result.namespace}"))

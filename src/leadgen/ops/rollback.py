@@ -104,7 +104,11 @@ def run_rollback(
 
 
 def _undo(
-    kubectl: Kubectl, entry: ServiceRollback, timeout: int, result: RollbackResult, reporter: Reporter
+    kubectl: Kubectl,
+    entry: ServiceRollback,
+    timeout: int,
+    result: RollbackResult,
+    reporter: Reporter,
 ) -> bool:
     target = f"deployment/{entry.service}"
     step = f"rollback {target}"
@@ -132,7 +136,9 @@ def _failed(result: RollbackResult, reporter: Reporter, step: str, failure: Fail
     return False
 
 
-def _verify(kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter) -> None:
+def _verify(
+    kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter
+) -> None:
     reporter.started("verify", "verify the rolled-back services")
     checks = deployment_checks(kubectl, services)
     ports = {s: p for s, p in contract.SERVICE_PORTS.items() if s in services}

@@ -8,8 +8,8 @@ made with its own field manager, so the next ``deploy`` names it if the overlay 
 
 from __future__ import annotations
 
-import json
 import enum
+import json
 from dataclasses import dataclass
 
 from leadgen.ops import contract
@@ -73,8 +73,13 @@ def run_scale(
         step = f"patch hpa/{service}"
         reporter.started(step, f"set HPA bounds to [{plan.suggested_min}, {plan.suggested_max}]")
         kubectl.run(
-            "patch", "horizontalpodautoscaler", service, "--type=merge",
-            f"--field-manager={contract.SCALE_FIELD_MANAGER}", "--patch", json.dumps(patch),
+            "patch",
+            "horizontalpodautoscaler",
+            service,
+            "--type=merge",
+            f"--field-manager={contract.SCALE_FIELD_MANAGER}",
+            "--patch",
+            json.dumps(patch),
         )
     else:
         step = f"scale deployment/{service}"
@@ -93,7 +98,8 @@ def _choose(
 ) -> Action:
     if use_hpa:
         if yes or prompter.confirm(
-            f"Set HPA {service} bounds to [{plan.suggested_min}, {plan.suggested_max}] in {namespace}?",
+            f"Set HPA {service} bounds to [{plan.suggested_min}, {plan.suggested_max}] "
+            f"in {namespace}?",
             hint="pass --yes to confirm without a terminal",
         ):
             return Action.HPA

@@ -17,7 +17,7 @@ from leadgen.ops.rules.workloads import BROKEN_WAITING
 
 
 class Status(enum.StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a check status, not a password
     WARN = "warn"
     FAIL = "fail"
 
@@ -140,7 +140,9 @@ def _condition_summary(conditions: list[dict[str, Any]], wanted: tuple[str, ...]
         if cond is None:
             wrong.append(f"{kind} not reported")
         elif cond.get("status") != "True":
-            wrong.append(f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}")
+            wrong.append(
+                f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}"
+            )
     return "; ".join(wrong) or None
 
 
@@ -149,7 +151,9 @@ def check_gateways(listed: dict[str, Any]) -> Iterator[Check]:
         problem = _condition_summary(
             (gw.get("status") or {}).get("conditions") or [], ("Accepted", "Programmed")
         )
-        addresses = ", ".join(a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or [])
+        addresses = ", ".join(
+            a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or []
+        )
         name = gw["metadata"]["name"]
         if problem:
             yield Check("Gateway", name, Status.FAIL, problem)
@@ -166,7 +170,9 @@ def check_httproutes(listed: dict[str, Any]) -> Iterator[Check]:
             continue
         problems = []
         for parent in parents:
-            problem = _condition_summary(parent.get("conditions") or [], ("Accepted", "ResolvedRefs"))
+            problem = _condition_summary(
+                parent.get("conditions") or [], ("Accepted", "ResolvedRefs")
+            )
             if problem:
                 problems.append(f"{parent.get('parentRef', {}).get('name', '?')}: {problem}")
         if problems:
@@ -224,9 +230,13 @@ def check_pods(pods: dict[str, Any], now: datetime, limits: Thresholds) -> Itera
             detail = f"Pending {workloads.age(pod['metadata'].get('creationTimestamp'), now)}"
             if reason is not None:
                 detail += f": {reason.reason} {reason.message}".rstrip()
-            yield Check("Pod", name, Status.FAIL if waited > limits.pending_grace else Status.WARN, detail)
+            yield Check(
+                "Pod", name, Status.FAIL if waited > limits.pending_grace else Status.WARN, detail
+            )
             continue
-        restarts = sum(int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or [])
+        restarts = sum(
+            int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or []
+        )
         if restarts:
             last = _last_termination(status)
             yield Check("Pod", name, Status.WARN, f"{restarts} restart(s){last}")
@@ -257,15 +267,20 @@ def _last_termination(status: dict[str, Any]) -> str:
     return ""
 
 
-def check_certificates(listed: dict[str, Any], now: datetime, limits: Thresholds) -> Iterator[Check]:
+def check_certificates(
+    listed: dict[str, Any], now: datetime, limits: Thresholds
+) -> Iterator[Check]:
     """cert-manager Certificates: Ready, and how long until ``status.notAfter``."""
     for cert in _items(listed):
         name = cert["metadata"]["name"]
         status = cert.get("status") or {}
         not_after = workloads.parse_time(status.get("notAfter"))
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        conditions: list[dict[str, Any]] = status.get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
         if not_after is None:
-            yield Check("Certificate", name, Status.FAIL, f"not issued: {ready.get('message', 'no status')}")
+            yield Check(
+                "Certificate", name, Status.FAIL, f"not issued: {ready.get('message', 'no status')}"
+            )
             continue
         left = not_after - now
         days = left.days
@@ -273,7 +288,9 @@ def check_certificates(listed: dict[str, Any], now: datetime, limits: Thresholds
         if left <= timedelta(days=limits.cert_fail_days):
             yield Check("Certificate", name, Status.FAIL, expiry)
         elif ready.get("status") != "True":
-            yield Check("Certificate", name, Status.FAIL, f"not Ready: {ready.get('message', '')}; {expiry}")
+            yield Check(
+                "Certificate", name, Status.FAIL, f"not Ready: {ready.get('message', '')}; {expiry}"
+            )
         elif left <= timedelta(days=limits.cert_warn_days):
             yield Check("Certificate", name, Status.WARN, f"{expiry}; renewal is late")
         else:

@@ -57,7 +57,9 @@ def hpa_status(hpa: dict[str, Any]) -> HpaStatus:
         _metric_name(m): _format_value(m, "current") for m in status.get("currentMetrics") or []
     }
     metrics = tuple(
-        MetricStatus(_metric_name(m), current.get(_metric_name(m), "<unknown>"), _format_value(m, "target"))
+        MetricStatus(
+            _metric_name(m), current.get(_metric_name(m), "<unknown>"), _format_value(m, "target")
+        )
         for m in spec.get("metrics") or []
     )
     conditions = tuple(

@@ -43,7 +43,9 @@ KNOWN_KINDS: dict[str, frozenset[str]] = {
     ),
     "storage.k8s.io/v1": frozenset({"StorageClass"}),
     "scheduling.k8s.io/v1": frozenset({"PriorityClass"}),
-    "gateway.networking.k8s.io/v1": frozenset({"Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute"}),
+    "gateway.networking.k8s.io/v1": frozenset(
+        {"Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute"}
+    ),
     "gateway.networking.k8s.io/v1beta1": frozenset({"ReferenceGrant"}),
     "cert-manager.io/v1": frozenset({"Certificate", "Issuer", "ClusterIssuer"}),
     "external-secrets.io/v1": frozenset({"ExternalSecret", "SecretStore", "ClusterSecretStore"}),
@@ -190,7 +192,9 @@ def _check_namespaces(resources: list[Resource], namespace: str) -> Iterator[Fin
         if res.namespace is None:
             yield Finding("error", res.ref, f"has no namespace; the overlay must set {namespace}")
         elif res.namespace != namespace:
-            yield Finding("error", res.ref, f"is in namespace {res.namespace}, expected {namespace}")
+            yield Finding(
+                "error", res.ref, f"is in namespace {res.namespace}, expected {namespace}"
+            )
     if not any(r.kind == "Namespace" and r.name == namespace for r in resources):
         yield Finding(
             "warning", f"Namespace/{namespace}", "is not in the render; it must exist before deploy"
@@ -231,7 +235,11 @@ def _check_hpa_replicas(resources: list[Resource]) -> Iterator[Finding]:
         if r.kind == "HorizontalPodAutoscaler"
     }
     for res in resources:
-        if res.kind == "Deployment" and res.name in scaled and "replicas" in res.body.get("spec", {}):
+        if (
+            res.kind == "Deployment"
+            and res.name in scaled
+            and "replicas" in res.body.get("spec", {})
+        ):
             yield Finding(
                 "warning",
                 res.ref,
@@ -283,7 +291,9 @@ def _check_image(where: str, image: object, env: Environment) -> Iterator[Findin
     if tag == "latest" or (tag is None and "@" not in image):
         yield Finding("error", where, f"image {image} is not pinned (no tag or :latest)")
     if env is Environment.PROD and not DIGEST.search(image):
-        yield Finding("error", where, f"image {image} is not pinned by digest (@sha256:...) in prod")
+        yield Finding(
+            "error", where, f"image {image} is not pinned by digest (@sha256:...) in prod"
+        )
 
 
 def _check_resources(where: str, resources: dict[str, Any]) -> Iterator[Finding]:

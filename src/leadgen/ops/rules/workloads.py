@@ -145,7 +145,9 @@ def cnpg_cluster_state(cluster: dict[str, Any]) -> WorkloadState:
         return WorkloadState("Cluster", name, "ready", phase, desired, ready)
     if "unrecoverable" in phase.lower() or "invalid" in phase.lower():
         return WorkloadState("Cluster", name, "failed", phase, desired, ready)
-    return WorkloadState("Cluster", name, "progressing", f"{phase} ({ready}/{desired})", desired, ready)
+    return WorkloadState(
+        "Cluster", name, "progressing", f"{phase} ({ready}/{desired})", desired, ready
+    )
 
 
 def job_state(job: dict[str, Any]) -> tuple[JobState, str]:
@@ -244,7 +246,12 @@ def events(listed: dict[str, Any], limit: int = 10) -> list[EventLine]:
         obj = f"{involved.get('kind', '?')}/{involved.get('name', '?')}"
         count = int(ev.get("count") or (ev.get("series") or {}).get("count") or 1)
         line = EventLine(
-            when, ev.get("type", ""), ev.get("reason", ""), obj, ev.get("message", "").strip(), count
+            when,
+            ev.get("type", ""),
+            ev.get("reason", ""),
+            obj,
+            ev.get("message", "").strip(),
+            count,
         )
         lines.append((when, line))
     lines.sort(key=lambda pair: pair[0])

@@ -62,6 +62,11 @@ variable "ebs_kms_key_arns" {
   description = "KMS keys the EBS CSI driver may use for encrypted volumes (besides the AWS-managed key)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for k in var.ebs_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:", k))])
+    error_message = "ebs_kms_key_arns must be KMS key ARNs."
+  }
 }
 
 variable "chart_versions" {

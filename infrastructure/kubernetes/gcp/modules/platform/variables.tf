@@ -98,6 +98,11 @@ variable "managed_datastores" {
     redis_memory_size_gb       = number
   })
   default = null
+
+  validation {
+    condition     = var.managed_datastores == null || try(startswith(var.managed_datastores.postgres_tier, "db-") && var.managed_datastores.redis_memory_size_gb >= 1, false)
+    error_message = "managed_datastores needs a Cloud SQL tier (db-...) and at least 1 GB of Redis."
+  }
 }
 
 variable "backup_location" {

@@ -1,0 +1,160 @@
+"""Rendering: the Jinja2 environment, the page context every template gets, and error pages."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.templating import Jinja2Templates
+
+from leadgen.core.settings import Settings
+from leadgen.frontend import csrf
+from leadgen.frontend.client import ApiError, PeerUnavailableError
+from leadgen.frontend.session import WebSession, clear_session, read_session
+
+log = logging.getLogger(__name__)
+
+
+class SignInRequiredError(Exception):
+    """The page needs a signed-in user (none, or the api no longer accepts the token)."""
+
+    def __init__(self, notice: str | None = None) -> None:
+        super().__init__(notice or "sign in")
+        self.notice = notice
+
+
+class PageError(Exception):
+    """An expected failure shown as a page with this status."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _label(value: str | None) -> str:
+    return (value or "").replace("_", " ").replace(".", " ")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("leadgen.frontend", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["label"] = _label
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """A page with what the layout needs: who is signed in, and a token for the sign-out form."""
+    settings = settings_of(request)
+    viewer: WebSession | None = read_session(request, settings)
+    page: dict[str, Any] = {
+        "viewer": viewer,
+        "session_csrf": csrf.token_for(settings, viewer.csrf_nonce) if viewer else None,
+        "csrf_field": csrf.FIELD,
+        "path": request.url.path,
+        **(context or {}),
+    }
+    return templates.TemplateResponse(request, name, page, status_code=status)
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"title": title, "message": message, "status": status}, status)
+
+
+def safe_next(value: str | None) -> str | None:
+    """A local path to return to after signing in; anything else (other hosts) is dropped."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value
+
+
+def sign_in_redirect(request: Request, notice: str | None) -> RedirectResponse:
+    params = {"notice": notice} if notice else {}
+    if request.method == "GET" and request.url.path != "/":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        params["next"] = target
+    query = f"?{urlencode(params)}" if params else ""
+    response = RedirectResponse(f"/login{query}", status_code=303)
+    if notice == "expired":
+        clear_session(response, request)
+    return response
+
+
+def _api_error_page(request: Request, exc: ApiError) -> Response:
+    if exc.status == 401:
+        return sign_in_redirect(request, "expired")
+    if exc.status == 403:
+        return error_page(request, 403, "Not allowed", "Your role does not give access to this.")
+    if exc.status == 404:
+        return error_page(request, 404, "Not found", "There is no such item, or it is not yours.")
+    if exc.status == 429:
+        return error_page(request, 429, "Too many requests", exc.detail)
+    return error_page(request, exc.status, "The request could not be completed", exc.detail)
+
+
+def add_page_handlers(app: FastAPI) -> None:
+    """Browsers get pages, not problem documents (the probes still answer JSON)."""
+
+    @app.exception_handler(SignInRequiredError)
+    async def _sign_in(request: Request, exc: SignInRequiredError) -> Response:
+        return sign_in_redirect(request, exc.notice)
+
+    @app.exception_handler(PageError)
+    async def _page(request: Request, exc: PageError) -> Response:
+        return error_page(request, exc.status, exc.title, exc.message)
+
+    @app.exception_handler(csrf.CsrfRefusedError)
+    async def _csrf(request: Request, exc: csrf.CsrfRefusedError) -> Response:
+        log.info("refused a form without a valid CSRF token: %s", exc.reason)
+        message = (
+            f"This form could not be accepted: {exc.reason}. This happens when a page was left "
+            "open for a long time, cookies are blocked, or the form was sent from another site. "
+            "Go back, reload the page and try again."
+        )
+        return error_page(request, 403, "Form refused", message)
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        return _api_error_page(request, exc)
+
+    @app.exception_handler(PeerUnavailableError)
+    async def _peer(request: Request, exc: PeerUnavailableError) -> Response:
+        message = "A service the dashboard depends on is not answering. Try again in a minute."
+        return error_page(request, 503, "Temporarily unavailable", message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_address(request: Request, exc: RequestValidationError) -> Response:
+        return error_page(request, 404, "Not found", "There is no page at this address.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        title = "Not found" if exc.status_code == 404 else str(exc.detail)
+        message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
+        return error_page(request, exc.status_code, title, message)

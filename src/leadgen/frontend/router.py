@@ -1,0 +1,254 @@
+"""The dashboard's pages: sign-in, the agent inbox, leads, the funnel, and the public quote form."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from leadgen.frontend import csrf, quote
+from leadgen.frontend.client import ApiError, FieldError, InboxItem
+from leadgen.frontend.deps import (
+    Agent,
+    AnonymousForm,
+    MaybeViewer,
+    PeersDep,
+    SessionForm,
+    SettingsDep,
+    Staff,
+    Viewer,
+)
+from leadgen.frontend.pages import render, safe_next, settings_of
+from leadgen.frontend.session import WebSession, clear_session, write_session
+from leadgen.leads.lifecycle import LeadStatus
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+# Notices are chosen by key, never echoed from the address, so a link cannot put words on a page.
+NOTICES = {
+    "signed-out": "You are signed out.",
+    "expired": "Your session has ended. Please sign in again.",
+    "accepted": "Lead accepted. The contact details are in your inbox.",
+    "rejected": "Lead declined. It moves on to the next eligible agent.",
+}
+
+
+def _home(viewer: WebSession) -> str:
+    return "/leads" if viewer.is_staff else "/inbox"
+
+
+def _anonymous_page(
+    request: Request, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    """A page with a form bound to the anonymous cookie (issued, or renewed, with the page)."""
+    settings = settings_of(request)
+    nonce = csrf.anonymous_nonce(request, settings) or csrf.new_nonce()
+    response = render(request, name, {**context, "csrf_token": csrf.token_for(settings, nonce)}, status)
+    csrf.set_anonymous_cookie(response, request, settings, nonce)
+    return response
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _multi(form: FormData) -> dict[str, list[str]]:
+    """Every text value by name (file uploads, which no page asks for, are ignored)."""
+    return {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form}
+
+
+@router.get("/")
+async def home(viewer: MaybeViewer) -> RedirectResponse:
+    return RedirectResponse(_home(viewer) if viewer else "/login", status_code=303)
+
+
+# --- signing in and out ---------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(
+    request: Request, viewer: MaybeViewer, notice: str | None = None, next: str | None = None
+) -> Response:
+    if viewer is not None:
+        return RedirectResponse(_home(viewer), status_code=303)
+    context = {"notice": NOTICES.get(notice or ""), "next": safe_next(next), "email": ""}
+    return _anonymous_page(request, "login.html", context)
+
+
+@router.post("/login")
+async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings: SettingsDep) -> Response:
+    email, password = _field(form, "email"), form.get("password")
+    target = safe_next(_field(form, "next"))
+    context: dict[str, Any] = {"email": email, "next": target, "errors": {}}
+    if not email or not isinstance(password, str) or not password:
+        context["errors"] = {"email": ["Enter your e-mail address and password."]}
+        return _anonymous_page(request, "login.html", context, 422)
+    try:
+        token = await peers.sign_in(email, password)
+        me = await peers.me(token)
+    except ApiError as exc:
+        if exc.status not in (401, 422):
+            raise
+        context["errors"] = {"email": ["Wrong e-mail address or password."]}
+        return _anonymous_page(request, "login.html", context, 401)
+    viewer = WebSession(token, me.role, me.agent_id, csrf.new_nonce())
+    response = RedirectResponse(target or _home(viewer), status_code=303)
+    write_session(response, request, settings, viewer)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, _: SessionForm) -> RedirectResponse:
+    response = RedirectResponse("/login?notice=signed-out", status_code=303)
+    clear_session(response, request)
+    return response
+
+
+# --- the agent's inbox ----------------------------------------------------------------------
+
+
+async def _inbox(
+    request: Request, viewer: WebSession, peers: PeersDep, status: int = 200,
+    problems: dict[str, str] | None = None, reasons: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    items: list[InboxItem] = await peers.inbox(viewer.token)
+    context = {"items": items, "problems": problems or {}, "reasons": reasons or {},
+               "notice": NOTICES.get(notice or "")}
+    return render(request, "inbox.html", context, status)
+
+
+@router.get("/inbox")
+async def inbox(request: Request, viewer: Agent, peers: PeersDep, notice: str | None = None) -> HTMLResponse:
+    return await _inbox(request, viewer, peers, notice=notice)
+
+
+@router.post("/inbox/{assignment_id}/accept")
+async def accept(
+    request: Request, assignment_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
+) -> Response:
+    try:
+        await peers.accept(viewer.token, str(assignment_id))
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        return await _inbox(request, viewer, peers, exc.status, {str(assignment_id): exc.detail})
+    back = safe_next(_field(form, "next")) or "/inbox"
+    joiner = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{joiner}notice=accepted", status_code=303)
+
+
+@router.post("/inbox/{assignment_id}/reject")
+async def reject(
+    request: Request, assignment_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
+) -> Response:
+    reason = _field(form, "reason")
+    try:
+        await peers.reject(viewer.token, str(assignment_id), reason)
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        key = str(assignment_id)
+        reasons = {key: _reason_error(exc.errors) or exc.detail} if exc.status == 422 else {}
+        problems = {} if reasons else {key: exc.detail}
+        return await _inbox(request, viewer, peers, exc.status, problems, reasons)
+    return RedirectResponse("/inbox?notice=rejected", status_code=303)
+
+
+def _reason_error(errors: list[FieldError]) -> str | None:
+    return next((e.reason for e in errors if e.field.endswith("reason")), None)
+
+
+# --- leads, the funnel and agents -----------------------------------------------------------
+
+
+@router.get("/leads")
+async def leads(
+    request: Request, viewer: Staff, peers: PeersDep,
+    status: str | None = None, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
+    chosen = status if status in LeadStatus.__members__ else None
+    rows = await peers.leads(viewer.token, chosen, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    context = {"rows": rows, "status": chosen, "statuses": list(LeadStatus), "page": page,
+               "has_next": len(rows) == PAGE_SIZE}
+    return render(request, "leads.html", context)
+
+
+@router.get("/leads/{lead_id}")
+async def lead_detail(
+    request: Request, lead_id: uuid.UUID, viewer: Viewer, peers: PeersDep, notice: str | None = None
+) -> HTMLResponse:
+    lead = await peers.lead(viewer.token, str(lead_id))
+    mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
+    context = {"lead": lead, "mine": mine, "notice": NOTICES.get(notice or "")}
+    return render(request, "lead.html", context)
+
+
+@router.get("/funnel")
+async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLResponse:
+    rows = await peers.funnel(viewer.token)
+    order = {s.value: i for i, s in enumerate(LeadStatus)}
+    statuses = sorted({r.status for r in rows}, key=lambda s: order.get(s, len(order)))
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for r in rows:
+        table.setdefault((r.source, r.line), {})[r.status] = r.leads
+    context = {"statuses": statuses, "table": table,
+               "totals": {s: sum(c.get(s, 0) for c in table.values()) for s in statuses}}
+    return render(request, "funnel.html", context)
+
+
+@router.get("/agents")
+async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLResponse:
+    return render(request, "agents.html", {"agents": await peers.agents(viewer.token)})
+
+
+# --- the public quote form ------------------------------------------------------------------
+
+
+@router.get("/quote")
+async def quote_page(request: Request, line: str | None = None) -> HTMLResponse:
+    form = quote.line_form(line)
+    return _quote_form(request, form, {}, {}, [])
+
+
+def _quote_form(
+    request: Request, form: quote.LineForm, values: dict[str, Any], errors: dict[str, list[str]],
+    summary: list[str], status: int = 200,
+) -> HTMLResponse:
+    context = {"form": form, "lines": quote.LINES, "values": values, "errors": errors,
+               "summary": summary, "consent_text": quote.CONSENT_TEXT,
+               "consent_field": quote.CONSENT_FIELD}
+    return _anonymous_page(request, "quote.html", context, status)
+
+
+@router.post("/quote")
+async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -> Response:
+    line = quote.line_form(_field(form, "line"))
+    values = quote.submitted_values(line, _multi(form))
+    errors = quote.missing_required(line, values)
+    if errors:
+        return _quote_form(request, line, values, errors, [], 422)
+    ip = request.client.host if request.client else None
+    visit = quote.Visit(str(request.url_for("quote_page")), ip, request.headers.get("user-agent"),
+                        quote.now())
+    try:
+        await peers.quote_request(quote.payload(line, values, visit), ip)
+    except ApiError as exc:
+        if exc.status == 429:
+            return _quote_form(request, line, values, {}, [exc.detail], 429)
+        if exc.status != 422:
+            raise
+        placed, unplaced = quote.place_errors(line, exc.errors)
+        summary = unplaced or ([] if placed else [exc.detail])
+        return _quote_form(request, line, values, placed, summary, 422)
+    return RedirectResponse("/quote/thanks", status_code=303)
+
+
+@router.get("/quote/thanks")
+async def quote_thanks(request: Request) -> HTMLResponse:
+    return render(request, "thanks.html")
+

@@ -1,0 +1,143 @@
+"""POST /api/v1/leads: accepted leads are durable; bad input is refused and stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.settings import Settings
+from leadgen.models import ConsentRecord, Lead, LeadEvent, OutboxEvent
+from leadgen.targets.api import create_app
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def key(session: AsyncSession) -> str:
+    plaintext = await helpers.api_key(session)
+    await session.commit()
+    return plaintext
+
+
+async def count(session: AsyncSession, model: Any) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def nothing_stored(session: AsyncSession) -> bool:
+    return all([await count(session, m) == 0 for m in (Lead, ConsentRecord, LeadEvent, OutboxEvent)])
+
+
+class TestAccepted:
+    async def test_answers_202_after_storing_lead_consent_and_outbox(
+        self, client: AsyncClient, key: str, session: AsyncSession
+    ) -> None:
+        response = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["status"] == "RECEIVED"
+        lead = await session.get(Lead, __import__("uuid").UUID(body["id"]))
+        assert lead is not None
+        assert lead.state == "TX" and lead.phone is not None and lead.phone.startswith("+1512555")
+        assert lead.phone_hash and lead.phone_hash != lead.phone
+        assert await count(session, ConsentRecord) == 1
+        outbox = (await session.scalars(select(OutboxEvent))).all()
+        assert [(e.topic, e.key) for e in outbox] == [("lead.received", body["id"])]
+
+    async def test_status_is_readable_by_the_sending_source(self, client: AsyncClient, key: str) -> None:
+        lead_id = (await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).json()["id"]
+        response = await client.get(f"/api/v1/leads/{lead_id}", headers={"X-API-Key": key})
+        assert response.status_code == 200
+        assert response.json()["events"][0]["name"] == "lead.received"
+
+    async def test_another_source_cannot_read_it(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        other = await helpers.api_key(session, "other-vendor")
+        await session.commit()
+        lead_id = (await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).json()["id"]
+        assert (await client.get(f"/api/v1/leads/{lead_id}", headers={"X-API-Key": other})).status_code == 404
+
+
+class TestRefused:
+    async def test_malformed_lead_gets_field_errors(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        payload = lead_payload()
+        payload["contact"]["phone"] = "12"
+        payload["contact"]["address"]["zip"] = "ABCDE"
+        payload["details"]["drivers"] = []
+        response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        fields = {e["field"] for e in response.json()["errors"]}
+        assert {"auto.contact.phone", "auto.contact.address.zip", "auto.details.drivers"} <= fields
+        assert await nothing_stored(session)
+
+    async def test_state_must_match_zip(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        payload = lead_payload()
+        payload["contact"]["address"]["state"] = "CA"
+        response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+        assert response.status_code == 422
+        assert "does not match ZIP" in response.text
+        assert await nothing_stored(session)
+
+    async def test_web_lead_without_consent_is_refused(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        response = await client.post("/api/v1/leads", json=lead_payload(consent=None), headers={"X-API-Key": key})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {"field": "consent", "reason": "web-form leads must include the consent record the person agreed to"}
+        ]
+        assert await nothing_stored(session)
+
+    @pytest.mark.parametrize("header", [{}, {"X-API-Key": "lg_00000000_wrong"}, {"X-API-Key": "garbage"}])
+    async def test_wrong_or_missing_key_is_401(
+        self, client: AsyncClient, key: str, session: AsyncSession, header: dict[str, str]
+    ) -> None:
+        response = await client.post("/api/v1/leads", json=lead_payload(), headers=header)
+        assert response.status_code == 401
+        assert "API key" in response.json()["detail"]
+        assert await nothing_stored(session)
+
+    async def test_oversized_body_is_413(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        payload = lead_payload(notes="x" * 70_000)
+        response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+        assert response.status_code == 413
+        assert await nothing_stored(session)
+
+    async def test_oversized_streamed_body_without_length_is_413(
+        self, client: AsyncClient, key: str, session: AsyncSession
+    ) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(100):
+                yield b" " * 1024
+
+        response = await client.post(
+            "/api/v1/leads", content=chunks(), headers={"X-API-Key": key, "content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert await nothing_stored(session)
+
+
+class TestFlood:
+    @pytest.fixture
+    async def limited_client(self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+        monkeypatch.setenv("LEADGEN_INTAKE_RATE_LIMIT", "5/minute")
+        async for c in started(create_app(Settings())):
+            yield c
+
+    async def test_flood_from_one_key_is_429_and_stores_only_allowed(
+        self, limited_client: AsyncClient, key: str, session: AsyncSession
+    ) -> None:
+        codes = [
+            (await limited_client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).status_code
+            for _ in range(8)
+        ]
+        assert codes == [202] * 5 + [429] * 3
+        assert await count(session, Lead) == 5

@@ -1,0 +1,198 @@
+"""Shared fixtures: real PostgreSQL and Redis when present (required under CI=true), SQLite always.
+
+Database tests run twice, once per backend, through the ``backend`` parameter. Each test gets
+a fresh schema: SQLite copies a migrated template file; PostgreSQL truncates every table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.migrate import upgrade
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings, get_settings
+from leadgen.models import Base
+from leadgen.targets.registry import DB
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_URL = os.environ.get("LEADGEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip on a laptop without the server; under CI=true a missing server is a failure."""
+    if reachable(host, port):
+        return
+    if IN_CI:
+        pytest.fail(f"{name} at {host}:{port} is required under CI=true but does not answer")
+    pytest.skip(f"{name} is not running at {host}:{port}")
+
+
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def postgres_url(database: str | None = None) -> str:
+    return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{database or f'leadgen_test_{worker_id()}'}"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No LEADGEN_* from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("LEADGEN_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("LEADGEN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LEADGEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("template")
+    os.environ["LEADGEN_DATA_DIR"] = str(folder)
+    try:
+        upgrade(Settings())
+    finally:
+        del os.environ["LEADGEN_DATA_DIR"]
+    return folder / "leadgen.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> str:
+    """A database of this xdist worker's own, migrated once per session."""
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    import asyncio
+
+    import asyncpg
+
+    name = f"leadgen_test_{worker_id()}"
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    os.environ["LEADGEN_DB_URL"] = postgres_url(name)
+    try:
+        upgrade(Settings())
+    finally:
+        del os.environ["LEADGEN_DB_URL"]
+    return postgres_url(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "data" / "leadgen.db"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template, target)
+        return f"sqlite+aiosqlite:///{target}"
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_server("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def settings_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for a development process on the parametrised database."""
+    env = {"LEADGEN_DB_URL": database_url, "LEADGEN_INTAKE_RATE_LIMIT": "1000/second"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return env
+
+
+@pytest.fixture
+def settings(settings_env: dict[str, str]) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture
+async def resources(settings: Settings, backend: str) -> AsyncIterator[Resources]:
+    res = Resources.build(settings, frozenset({DB}), "test")
+    yield res
+    if backend == "postgres" and res.engine is not None:
+        async with res.engine.begin() as conn:
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await res.close()
+
+
+@pytest.fixture
+async def session(resources: Resources) -> AsyncIterator[AsyncSession]:
+    """A session whose work the test commits explicitly (``await session.commit()``)."""
+    async with resources.require_sessions()() as s:
+        yield s
+
+
+async def started(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def lead_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid auto lead from Austin, TX; pass overrides for top-level keys."""
+    import uuid
+    from datetime import UTC, datetime
+
+    suffix = uuid.uuid4().int % 10_000
+    payload: dict[str, Any] = {
+        "line": "auto",
+        "campaign": "spring-auto",
+        "contact": {
+            "first_name": "Pat", "last_name": "Doe", "email": f"pat{suffix}@example.com",
+            "phone": f"512-555-{suffix:04d}",
+            "address": {"street": "12 Oak Street", "city": "Austin", "zip": "78701"},
+        },
+        "currently_insured": True,
+        "consent": {
+            "text": "I agree to be contacted by licensed agents about insurance quotes.",
+            "captured_at": datetime.now(UTC).isoformat(),
+            "page_url": "https://quotes.example.com/auto",
+        },
+        "details": {
+            "drivers": [{"age_first_licensed": 17}],
+            "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
+        },
+    }
+    payload.update(overrides)
+    return payload

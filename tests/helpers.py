@@ -1,0 +1,52 @@
+"""Small factories for test data (agents, sources, users) written through the real services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, time
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn
+from leadgen.agents.service import create as create_agent
+from leadgen.auth.roles import Role
+from leadgen.auth.service import create_api_key, create_user
+from leadgen.leads.lifecycle import Line
+from leadgen.models import Agent
+
+ALL_DAY = (time(0, 0), time(23, 59, 59, 999999))
+PASSWORD = "a-long-test-password"
+
+
+async def agent(
+    session: AsyncSession,
+    states: list[str],
+    lines: list[Line] | None = None,
+    *,
+    name: str | None = None,
+    expires_on: date = date(2035, 1, 1),
+    hours: tuple[time, time] = ALL_DAY,
+    days: range = range(7),
+    daily_cap: int = 1000,
+    open_cap: int = 1000,
+    timezone: str = "America/Chicago",
+) -> Agent:
+    name = name or f"Agent {uuid.uuid4().hex[:6]}"
+    data = AgentCreate(
+        name=name, email=f"{uuid.uuid4().hex[:10]}@agents.example.com", timezone=timezone,
+        daily_cap=daily_cap, open_cap=open_cap,
+        licences=[LicenceIn(state=s, line=li, expires_on=expires_on) for s in states for li in (lines or [Line.AUTO])],
+        shifts=[ShiftIn(weekday=d, starts_at=hours[0], ends_at=hours[1]) for d in days],
+    )
+    return await create_agent(session, data, "test")
+
+
+async def api_key(session: AsyncSession, source: str = "test-vendor") -> str:
+    _, key = await create_api_key(session, source, "vendor", "test")
+    return key
+
+
+async def user(session: AsyncSession, role: Role, agent_id: uuid.UUID | None = None) -> str:
+    email = f"{uuid.uuid4().hex[:10]}@users.example.com"
+    await create_user(session, email, PASSWORD, role, agent_id, "test")
+    return email

@@ -1,0 +1,442 @@
+"""Run the leadgen image with podman the way the pod spec runs it; shared by tests/image and bench/image.
+
+Every container gets the restrictions of ``k8s/components/workload-defaults/app-hardening.yaml``:
+a read-only root filesystem with only ``/tmp`` and the data directory writable (tmpfs, as the
+pod's emptyDirs), all capabilities dropped, no privilege escalation, UID/GID 10001, and the
+secrets as read-only files. The host network stands in for the cluster network, so the
+containers reach the PostgreSQL and Redis servers of this machine on 127.0.0.1.
+
+A target's environment comes from the rendered dev overlay (``tests/k8s/render.py``) when the
+Kubernetes layer provides it; otherwise from the settings the brief lists (:func:`brief_config`).
+Host names of in-cluster services become 127.0.0.1 either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import secrets as random_secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadgen.targets.registry import TARGETS
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO / "scripts" / "image" / "build-local.sh"
+DEFAULT_IMAGE = os.environ.get("LEADGEN_IMAGE", "localhost/leadgen:dev")
+UID = 10001
+DATA_DIR = "/var/lib/leadgen"
+SECRETS_DIR = "/var/run/secrets/leadgen"
+METRICS_PORT = 9090
+# The host's servers. The image tests use a database of their own so that migrating it cannot
+# disturb anything else using the server.
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+IMAGE_TEST_DATABASE = "leadgen_image_test"
+HOST_DB_URL = f"postgresql://postgres@127.0.0.1:5432/{IMAGE_TEST_DATABASE}"
+HOST_REDIS_URL = "redis://127.0.0.1:6379/14"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}  # noqa: S104 - a comparison, not a bind
+# Stores with no server on these machines: the rendered overlay may name one; the containers
+# then use the embedded equivalent (Qdrant local mode, the embedded graph).
+NO_SERVER_HERE = ("LEADGEN_QDRANT_URL", "LEADGEN_QDRANT_API_KEY", "LEADGEN_NEO4J_URI", "LEADGEN_NEO4J_PASSWORD")
+RENDER_MODULE = "tests.k8s.render"
+RENDER_FUNCTIONS = ("target_environment", "container_environment", "target_env", "environment_for")
+
+
+class ImageError(RuntimeError):
+    """The image could not be built or a container misbehaved; the message carries its logs."""
+
+
+# --------------------------------------------------------------------------------------------
+# podman and the image
+# --------------------------------------------------------------------------------------------
+
+
+def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise ImageError(f"podman {' '.join(args[:3])} ... failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def podman_ready() -> bool:
+    """podman is installed and configured as build-local.sh leaves it."""
+    if shutil.which("podman") is None:
+        return False
+    info = subprocess.run(
+        ["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], capture_output=True, text=True, check=False
+    )
+    return info.returncode == 0 and info.stdout.strip() == "runc"
+
+
+def build_image(image: str = DEFAULT_IMAGE, log_file: Path | None = None) -> str:
+    """Run scripts/image/build-local.sh (installs podman and makes the base image when missing)."""
+    env = {**os.environ, "LEADGEN_IMAGE": image}
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, env=env, timeout=1800, check=False
+    )
+    if log_file is not None:
+        log_file.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise ImageError(f"build-local.sh failed ({result.returncode}):\n{result.stderr[-6000:]}")
+    built = result.stdout.strip().splitlines()[-1]
+    if built != image:
+        raise ImageError(f"build-local.sh built {built!r}, expected {image!r}")
+    print(f"built {image} in {time.monotonic() - started:.0f}s")
+    return image
+
+
+def image_size_bytes(image: str) -> int:
+    return int(podman("image", "inspect", image, "--format", "{{.Size}}").stdout.strip())
+
+
+def image_config(image: str) -> dict[str, Any]:
+    data: list[dict[str, Any]] = json.loads(podman("image", "inspect", image).stdout)
+    config: dict[str, Any] = data[0]["Config"]
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# a target's configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TargetConfig:
+    """Environment variables and secret files (name -> content) of one target's container."""
+
+    env: dict[str, str]
+    secrets: dict[str, str]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    def with_env(self, **extra: str) -> TargetConfig:
+        return TargetConfig({**self.env, **extra}, dict(self.secrets), self.source, list(self.notes))
+
+
+def target_config(target: str, *, db_url: str = HOST_DB_URL, redis_url: str = HOST_REDIS_URL) -> TargetConfig:
+    rendered = rendered_config(target)
+    base = rendered if rendered is not None else brief_config(target)
+    return localise(base, db_url=db_url, redis_url=redis_url)
+
+
+def rendered_config(target: str) -> TargetConfig | None:
+    """The target's environment and secret files from the rendered dev overlay, if k8s/ provides it."""
+    try:
+        module = importlib.import_module(RENDER_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"tests.k8s", RENDER_MODULE}:
+            raise
+        return None
+    function = next((getattr(module, n) for n in RENDER_FUNCTIONS if callable(getattr(module, n, None))), None)
+    if function is None:
+        raise ImageError(
+            f"{RENDER_MODULE} exists but has none of {', '.join(RENDER_FUNCTIONS)}; "
+            "tests/image/harness.py needs one of them: (target) -> (env, secret files)"
+        )
+    env, files = _unpack_rendered(function(target))
+    return TargetConfig(env, files, f"rendered dev overlay ({RENDER_MODULE}.{function.__name__})")
+
+
+def _unpack_rendered(result: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Accept (env, files), a mapping with env/secrets keys, or an object with such attributes."""
+    if isinstance(result, tuple) and len(result) == 2:
+        env, files = result
+    elif isinstance(result, Mapping):
+        env = next((result[k] for k in ("env", "environment") if k in result), None)
+        files = next((result[k] for k in ("secrets", "secret_files", "files") if k in result), {})
+    else:
+        env = next((getattr(result, k) for k in ("env", "environment") if hasattr(result, k)), None)
+        files = next((getattr(result, k) for k in ("secrets", "secret_files", "files") if hasattr(result, k)), {})
+    if not isinstance(env, Mapping) or not isinstance(files, Mapping):
+        raise ImageError(f"cannot read environment and secret files from {RENDER_MODULE}'s answer: {result!r}")
+    return {str(k): str(v) for k, v in env.items()}, {Path(str(k)).name: _text(v) for k, v in files.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def brief_config(target: str) -> TargetConfig:
+    """The settings BRIEF.md lists, shaped as the dev overlay will give them (secrets as files)."""
+    spec = TARGETS[target]
+    env = {
+        "LEADGEN_ENVIRONMENT": "development",
+        "LEADGEN_LOG_FORMAT": "json",
+        "LEADGEN_LOG_LEVEL": "INFO",
+        "LEADGEN_HTTP_HOST": "0.0.0.0",  # noqa: S104 - inside the container, as in the pod
+        "LEADGEN_HTTP_METRICS_PORT": str(METRICS_PORT),
+        "LEADGEN_DATA_DIR": DATA_DIR,
+        "LEADGEN_SECRETS_DIR": SECRETS_DIR,
+        "LEADGEN_SERVICES_API_URL": "http://api:3000",
+        "LEADGEN_SERVICES_DATA_SERVICE_URL": "http://data-service:3001",
+        "LEADGEN_SERVICES_ORCHESTRATOR_URL": "http://orchestrator:3002",
+        "LEADGEN_SERVICES_BACKEND_URL": "http://backend:8000",
+        "LEADGEN_SMTP_HOST": "mailpit",
+        "LEADGEN_SMTP_PORT": "1025",
+    }
+    files = {
+        "LEADGEN_SECURITY_JWT_SECRET": random_secrets.token_urlsafe(48),
+        "LEADGEN_SECURITY_PII_HASH_KEY": random_secrets.token_urlsafe(48),
+        "LEADGEN_SECURITY_SESSION_SECRET": random_secrets.token_urlsafe(48),
+    }
+    if "db" in spec.needs:
+        files["LEADGEN_DB_URL"] = "postgresql://leadgen@postgres:5432/leadgen"
+    if spec.needs & {"redis", "broker"}:
+        files["LEADGEN_REDIS_URL"] = "redis://redis:6379/0"
+    return TargetConfig(env, files, "settings listed in BRIEF.md (no rendered overlay yet)")
+
+
+def localise(config: TargetConfig, *, db_url: str, redis_url: str) -> TargetConfig:
+    """Point every in-cluster address at this machine: hosts become 127.0.0.1, the stores ours."""
+    env, files, notes = dict(config.env), dict(config.secrets), list(config.notes)
+    for values in (env, files):
+        for key in list(values):
+            if key in NO_SERVER_HERE:
+                del values[key]
+                notes.append(f"{key} dropped: no such server here, the embedded store is used")
+            elif key == "LEADGEN_DB_URL":
+                values[key] = db_url
+            elif key == "LEADGEN_REDIS_URL":
+                values[key] = redis_url
+            elif key == "LEADGEN_REDIS_SENTINELS":
+                del values[key]
+                values["LEADGEN_REDIS_URL"] = redis_url
+                notes.append("Redis Sentinels replaced by the host's Redis")
+            elif key.endswith(("_URL", "_URI")):
+                values[key] = _local_url(values[key])
+            elif key.endswith("_HOST") and key != "LEADGEN_HTTP_HOST" and values[key] not in LOCAL_HOSTS:
+                values[key] = "127.0.0.1"
+    return TargetConfig(env, files, config.source, notes)
+
+
+def _local_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if not parsed.hostname or parsed.hostname in LOCAL_HOSTS:
+        return value
+    netloc = "127.0.0.1" + (f":{parsed.port}" if parsed.port else "")
+    if parsed.username:
+        netloc = f"{parsed.username}{':' + parsed.password if parsed.password else ''}@{netloc}"
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
+
+# --------------------------------------------------------------------------------------------
+# ports and the host's servers
+# --------------------------------------------------------------------------------------------
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - probing the port the container binds
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def recreate_database(name: str = IMAGE_TEST_DATABASE) -> str:
+    """A fresh database on the host's PostgreSQL for the containers; returns its URL."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+# --------------------------------------------------------------------------------------------
+# containers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Container:
+    name: str
+    launched_at: float  # time.monotonic() just before `podman run`
+
+    def logs(self) -> str:
+        result = podman("logs", self.name, check=False)
+        return (result.stdout + result.stderr)[-8000:]
+
+    def running(self) -> bool:
+        state = podman("inspect", self.name, "--format", "{{.State.Running}}", check=False)
+        return state.stdout.strip() == "true"
+
+    def pid(self) -> int:
+        return int(podman("inspect", self.name, "--format", "{{.State.Pid}}").stdout.strip())
+
+    def exec(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return podman("exec", self.name, *args, check=False, timeout=timeout)
+
+    def wait_http(self, url: str, timeout: float = 60) -> float:
+        """Seconds from `podman run` until ``url`` answers 200; fails early if the container dies."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        checks = 0
+        while time.monotonic() < deadline:
+            status, body = http_get(url, timeout=1)
+            if status == 200:
+                return time.monotonic() - self.launched_at
+            last = f"{status} {body[:300]}" if status else body
+            checks += 1
+            if checks % 25 == 0 and not self.running():
+                raise ImageError(f"{self.name} exited before {url} answered:\n{self.logs()}")
+            time.sleep(0.02)
+        raise ImageError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last}); logs:\n{self.logs()}")
+
+
+def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[str]:
+    """`podman run` options equivalent to the pod spec's securityContext and volumes."""
+    options = [
+        "--name", name,
+        "--network", "host",
+        "--read-only", "--read-only-tmpfs=false",  # only what the pod mounts is writable
+        "--tmpfs", "/tmp:rw,nosuid,nodev,size=256m",
+        "--tmpfs", f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=0770,U",
+        "--volume", f"{secrets_dir}:{SECRETS_DIR}:ro",
+        "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",
+        "--user", f"{UID}:{UID}",
+        "--hostname", name,
+        "--stop-timeout", "30",
+    ]
+    for key, value in sorted(config.env.items()):
+        options += ["--env", f"{key}={value}"]
+    options += ["--env", f"HOSTNAME={name}"]
+    return options
+
+
+def write_secret_files(files: Mapping[str, str]) -> Path:
+    """Secret files as the projected volume makes them: mode 0440, group 10001 (the pod's fsGroup)."""
+    folder = Path(tempfile.mkdtemp(prefix="leadgen-secrets-"))
+    folder.chmod(0o755)
+    for name, content in files.items():
+        path = folder / name
+        path.write_text(content)
+        if os.geteuid() == 0:
+            os.chown(path, 0, UID)
+            path.chmod(0o440)
+        else:
+            path.chmod(0o444)
+    return folder
+
+
+@contextlib.contextmanager
+def run_container(image: str, args: list[str], config: TargetConfig, label: str) -> Iterator[Container]:
+    """Start a container under the pod's restrictions; always removed afterwards."""
+    name = f"leadgen-test-{label}-{uuid.uuid4().hex[:8]}"
+    secrets_dir = write_secret_files(config.secrets)
+    try:
+        launched = time.monotonic()
+        result = podman("run", "--detach", *pod_run_options(name, config, secrets_dir), image, *args, check=False)
+        if result.returncode != 0:
+            raise ImageError(f"podman run {label} failed:\n{result.stderr}")
+        yield Container(name, launched)
+    finally:
+        podman("rm", "--force", "--time", "10", name, check=False, timeout=60)
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+
+
+def run_once(image: str, args: list[str], config: TargetConfig, label: str, timeout: float = 300) -> str:
+    """Run a one-off command (e.g. the migration Job) under the pod's restrictions; its output."""
+    name = f"leadgen-test-{label}-{uuid.uuid4().hex[:8]}"
+    secrets_dir = write_secret_files(config.secrets)
+    try:
+        result = podman("run", "--rm", *pod_run_options(name, config, secrets_dir), image, *args,
+                        check=False, timeout=timeout)
+    finally:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+    if result.returncode != 0:
+        raise ImageError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def http_get(url: str, timeout: float = 2, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """(status, body); status 0 when nothing answered (the body then says why)."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - http://127.0.0.1 only
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return int(answer.status), answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode(errors="replace")
+    except (OSError, ValueError) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------------------------
+# memory of a running container
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    rss_bytes: int  # resident set of every process in the container, summed
+    pss_bytes: int  # proportional set: shared pages split between the processes that share them
+    processes: int
+
+
+def container_memory(container: Container) -> Memory:
+    """Read /proc of the container's process tree on the host (podman runs it as our child)."""
+    pids = _process_tree(container.pid())
+    rss = pss = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            fields = dict(_kv(line) for line in rollup.splitlines()[1:])
+            rss += fields.get("Rss", 0)
+            pss += fields.get("Pss", 0)
+    return Memory(rss, pss, len(pids))
+
+
+def _kv(line: str) -> tuple[str, int]:
+    key, _, rest = line.partition(":")
+    parts = rest.split()
+    return key.strip(), int(parts[0]) * 1024 if parts and parts[0].isdigit() else 0
+
+
+def _process_tree(root: int) -> list[int]:
+    seen: list[int] = []
+    queue = [root]
+    while queue:
+        pid = queue.pop()
+        seen.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return seen

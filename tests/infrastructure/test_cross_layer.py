@@ -1,0 +1,510 @@
+"""Cross-layer contract between the Terraform (infrastructure/kubernetes) and the manifests (k8s/).
+
+* Scheduling: every nodeSelector, required node affinity and toleration of the workloads in the
+  rendered prod overlay (EKS flavour) and prod + components/gke (GKE flavour) must be satisfiable
+  by a node group of the EKS Terraform and a node pool of the GKE Terraform. Labels and taints
+  are read from the parsed HCL, so changing a node group's label or dropping the GPU taint fails.
+* Storage: every StorageClass provisioner under k8s/infrastructure/storage-classes/{aws,gcp} is
+  installed by that cloud's Terraform; every storageClassName the workloads use exists in both.
+* Identity: every eks.amazonaws.com/role-arn and iam.gke.io/gcp-service-account annotation
+  matches an IAM role / Google service account and its IRSA trust / Workload Identity binding
+  that the Terraform creates, and the contract's ServiceAccounts carry them.
+
+The k8s/ layer is written concurrently by another engineer; until it exists these tests fail
+with a message that says so (they never skip).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infrastructure.tf_support import (
+    ENVIRONMENTS,
+    REPO_ROOT,
+    TF_ROOT,
+    TemplateError,
+    flat_locals,
+    load_module_dir,
+    render_template,
+)
+
+K8S_DIR = REPO_ROOT / "k8s"
+PROD_OVERLAY = K8S_DIR / "overlays" / "prod"
+GKE_COMPONENT = K8S_DIR / "components" / "gke"
+STORAGE_CLASS_DIRS = {
+    "eks": K8S_DIR / "infrastructure" / "storage-classes" / "aws",
+    "gke": K8S_DIR / "infrastructure" / "storage-classes" / "gcp",
+}
+FLAVOURS = ("eks", "gke")
+
+# The contract of issue 6 / the k8s/ layer, restated so a one-sided change is caught even
+# before the manifests render.
+CONTRACT_POOLS: dict[str, tuple[dict[str, str], frozenset[tuple[str, str, str]]]] = {
+    "system": ({"leadgen.io/node-pool": "system"}, frozenset({("CriticalAddonsOnly", "true", "NoSchedule")})),
+    "application": ({"leadgen.io/node-pool": "application"}, frozenset()),
+    "database": ({"leadgen.io/node-pool": "database"}, frozenset({("leadgen.io/dedicated", "database", "NoSchedule")})),
+    "ai": ({"leadgen.io/node-pool": "ai"}, frozenset({("nvidia.com/gpu", "present", "NoSchedule")})),
+}
+CONTRACT_SERVICE_ACCOUNTS = ("leadgen-external-secrets", "leadgen-postgres-backup")
+
+TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+GKE_DRIVER_ARGUMENTS = {
+    "pd.csi.storage.gke.io": "gce_pd_csi_driver",
+    "filestore.csi.storage.gke.io": "filestore_csi_driver",
+}
+# Tolerations of taints Kubernetes itself manages (not-ready, unreachable, ...).
+SYSTEM_TAINT_PREFIXES = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/")
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+
+# --- node pools from the Terraform ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class NodePool:
+    cloud: str
+    name: str
+    labels: dict[str, str]
+    taints: frozenset[Taint]
+    max_nodes: int
+
+
+def _eks_module() -> Any:
+    return load_module_dir(TF_ROOT / "aws" / "modules" / "eks-cluster")
+
+
+def _gke_module() -> Any:
+    return load_module_dir(TF_ROOT / "gcp" / "modules" / "gke-cluster")
+
+
+def eks_node_pools(env: str = "prod") -> list[NodePool]:
+    cluster = _eks_module()
+    # The node groups really are built from the profiles (not a copy that could drift).
+    assert cluster.modules["eks"][0].body["eks_managed_node_groups"] == "${local.eks_managed_node_groups}"
+    builder = cluster.local("eks_managed_node_groups")
+    assert "local.node_pool_profiles[pool].labels" in builder and "local.node_pool_profiles[pool].taints" in builder
+
+    profiles: dict[str, Any] = cluster.local("node_pool_profiles")
+    sizing: dict[str, Any] = load_module_dir(TF_ROOT / "aws" / "environments" / env).local("node_groups")
+    pools = []
+    for name, size in sizing.items():
+        profile = profiles[name]
+        labels = {
+            **profile["labels"],
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "eks.amazonaws.com/capacityType": size.get("capacity_type", "ON_DEMAND"),
+        }
+        taints = frozenset(
+            Taint(t["key"], t["value"], TAINT_EFFECTS[t["effect"]]) for t in profile["taints"].values()
+        )
+        pools.append(NodePool("eks", name, labels, taints, int(size["max_size"])))
+    return pools
+
+
+def gke_node_pools(env: str = "prod") -> list[NodePool]:
+    cluster = _gke_module()
+    gke = cluster.modules["gke"][0].body
+    assert gke["node_pools"] == "${local.gke_node_pools}"
+    assert gke["node_pools_labels"] == "${local.gke_node_pools_labels}"
+    assert gke["node_pools_taints"] == "${local.gke_node_pools_taints}"
+    assert "local.node_pool_profiles[pool].labels" in cluster.local("gke_node_pools_labels")
+    assert "local.node_pool_profiles[pool].taints" in cluster.local("gke_node_pools_taints")
+
+    profiles: dict[str, Any] = cluster.local("node_pool_profiles")
+    sizing: dict[str, Any] = load_module_dir(TF_ROOT / "gcp" / "environments" / env).local("node_pools")
+    pools = []
+    for name, size in sizing.items():
+        profile = profiles[name]
+        labels = {
+            **profile["labels"],
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "cloud.google.com/gke-nodepool": name,
+        }
+        if int(size.get("accelerator_count", 0)) > 0:
+            labels["cloud.google.com/gke-accelerator"] = size["accelerator_type"]
+        if size.get("spot"):
+            labels["cloud.google.com/gke-spot"] = "true"
+        taints = frozenset(Taint(t["key"], t["value"], TAINT_EFFECTS[t["effect"]]) for t in profile["taints"])
+        pools.append(NodePool("gke", name, labels, taints, int(size["max_count"])))
+    return pools
+
+
+NODE_POOLS = {"eks": eks_node_pools, "gke": gke_node_pools}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_terraform_node_pools_follow_the_contract(flavour: str, env: str) -> None:
+    pools = {p.name: p for p in NODE_POOLS[flavour](env)}
+    assert set(pools) == set(CONTRACT_POOLS), f"{flavour}/{env} pools {sorted(pools)} != {sorted(CONTRACT_POOLS)}"
+    for name, (labels, taints) in CONTRACT_POOLS.items():
+        pool = pools[name]
+        for key, value in labels.items():
+            assert pool.labels.get(key) == value, f"{flavour}/{env} pool {name}: label {key}={pool.labels.get(key)!r}, contract says {value!r}"
+        got = {(t.key, t.value, t.effect) for t in pool.taints}
+        assert got == set(taints), f"{flavour}/{env} pool {name}: taints {sorted(got)}, contract says {sorted(taints)}"
+        assert pool.max_nodes > 0, f"{flavour}/{env} pool {name} can never have a node"
+
+
+# --- rendering the manifests ----------------------------------------------------------------
+
+
+def _require_k8s_layer() -> None:
+    missing = [p for p in (PROD_OVERLAY / "kustomization.yaml", GKE_COMPONENT / "kustomization.yaml") if not p.is_file()]
+    if missing:
+        pytest.fail(
+            "the k8s/ layer this contract is checked against is not in the tree yet (missing "
+            + ", ".join(str(p.relative_to(REPO_ROOT)) for p in missing)
+            + "); it is being written under issue k8s manifests. This test fails until it exists."
+        )
+
+
+def _kubectl() -> str:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.fail("kubectl (with built-in kustomize) is needed to render k8s/overlays/prod")
+    return binary
+
+
+def _kustomize(directory: Path, *extra: str) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [_kubectl(), "kustomize", *extra, str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"kubectl kustomize {directory} failed:\n{result.stderr}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if isinstance(doc, dict)]
+
+
+@functools.cache
+def _render_cached(flavour: str) -> tuple[dict[str, Any], ...]:
+    if flavour == "eks":
+        return tuple(_kustomize(PROD_OVERLAY))
+    with tempfile.TemporaryDirectory(prefix="leadgen-gke-render-") as tmp:
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [str(PROD_OVERLAY)],
+            "components": [str(GKE_COMPONENT)],
+        }
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+        return tuple(_kustomize(Path(tmp), "--load-restrictor", "LoadRestrictionsNone"))
+
+
+def render(flavour: str) -> list[dict[str, Any]]:
+    _require_k8s_layer()
+    return list(_render_cached(flavour))
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind not in WORKLOAD_KINDS:
+            continue
+        name = f"{kind}/{obj.get('metadata', {}).get('namespace', '')}/{obj.get('metadata', {}).get('name')}"
+        spec = obj.get("spec") or {}
+        if kind == "Pod":
+            yield name, spec
+        elif kind == "CronJob":
+            yield name, spec["jobTemplate"]["spec"]["template"]["spec"]
+        else:
+            yield name, spec["template"]["spec"]
+
+
+# --- scheduling semantics -------------------------------------------------------------------
+
+
+def _expression_matches(expr: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, operator, values = expr["key"], expr["operator"], [str(v) for v in expr.get("values") or []]
+    present = key in labels
+    if operator == "In":
+        return present and labels[key] in values
+    if operator == "NotIn":
+        return not present or labels[key] not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in {"Gt", "Lt"}:
+        if not present:
+            return False
+        number, bound = int(labels[key]), int(values[0])
+        return number > bound if operator == "Gt" else number < bound
+    raise AssertionError(f"unknown node selector operator {operator}")
+
+
+def _term_matches(term: dict[str, Any], labels: dict[str, str]) -> bool:
+    if term.get("matchFields"):
+        return False  # metadata.name pinning cannot be satisfied by a node group
+    return all(_expression_matches(e, labels) for e in term.get("matchExpressions") or [])
+
+
+def _selectors_match(spec: dict[str, Any], pool: NodePool) -> bool:
+    if any(pool.labels.get(k) != str(v) for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    required = (
+        (spec.get("affinity") or {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
+    if not required:
+        return True
+    return any(_term_matches(term, pool.labels) for term in required.get("nodeSelectorTerms") or [])
+
+
+def _tolerates(toleration: dict[str, Any], taint: Taint) -> bool:
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.effect:
+        return False
+    key = toleration.get("key") or ""
+    operator = toleration.get("operator") or "Equal"
+    if not key:
+        return operator == "Exists"
+    if key != taint.key:
+        return False
+    return operator == "Exists" or str(toleration.get("value", "")) == taint.value
+
+
+def _pool_accepts(spec: dict[str, Any], pool: NodePool) -> bool:
+    tolerations = spec.get("tolerations") or []
+    blocking = [t for t in pool.taints if t.effect in {"NoSchedule", "NoExecute"}]
+    return _selectors_match(spec, pool) and all(any(_tolerates(tol, t) for tol in tolerations) for t in blocking)
+
+
+def _dead_tolerations(spec: dict[str, Any], pools: list[NodePool]) -> list[dict[str, Any]]:
+    """Tolerations that match no taint of any pool: a sign that the taint moved or vanished."""
+    dead = []
+    for toleration in spec.get("tolerations") or []:
+        key = toleration.get("key") or ""
+        if not key or key.startswith(SYSTEM_TAINT_PREFIXES):
+            continue
+        if not any(_tolerates(toleration, taint) for pool in pools for taint in pool.taints):
+            dead.append(toleration)
+    return dead
+
+
+def _uses_contract_scheduling(spec: dict[str, Any]) -> bool:
+    text = repr({k: spec.get(k) for k in ("nodeSelector", "affinity", "tolerations")})
+    return "leadgen.io/" in text or "nvidia.com/gpu" in text or "CriticalAddonsOnly" in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_prod_workloads_can_be_scheduled_on_the_terraform_node_pools(flavour: str) -> None:
+    objects = render(flavour)
+    pools = NODE_POOLS[flavour]("prod")
+    specs = list(pod_specs(objects))
+    assert specs, f"the {flavour} render of the prod overlay contains no workloads"
+    assert any(_uses_contract_scheduling(s) for _, s in specs), "no workload refers to the node pool contract"
+
+    problems = []
+    for name, spec in specs:
+        accepting = [p.name for p in pools if _pool_accepts(spec, p)]
+        if not accepting:
+            problems.append(
+                f"{name}: no {flavour} node pool satisfies nodeSelector={spec.get('nodeSelector')} "
+                f"affinity={(spec.get('affinity') or {}).get('nodeAffinity')} tolerations={spec.get('tolerations')}"
+            )
+        for toleration in _dead_tolerations(spec, pools):
+            problems.append(f"{name}: toleration {toleration} matches no taint of any {flavour} node pool")
+    assert not problems, "\n".join(problems)
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def _storage_classes(flavour: str) -> list[dict[str, Any]]:
+    _require_k8s_layer()
+    directory = STORAGE_CLASS_DIRS[flavour]
+    if not directory.is_dir():
+        pytest.fail(f"{directory.relative_to(REPO_ROOT)} does not exist (the k8s/ layer is not complete yet)")
+    classes = []
+    for file in sorted(directory.rglob("*.y*ml")):
+        for doc in yaml.safe_load_all(file.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and doc.get("kind") == "StorageClass":
+                classes.append(doc)
+    assert classes, f"no StorageClass under {directory.relative_to(REPO_ROOT)}"
+    return classes
+
+
+def _terraform_provisioners(flavour: str) -> set[str]:
+    if flavour == "eks":
+        addons = load_module_dir(TF_ROOT / "aws" / "modules" / "cluster-addons")
+        assert addons.resources["aws_eks_addon.storage"][0].body["for_each"] == "${local.storage_addons}"
+        return {a["provisioner"] for a in addons.local("storage_addons").values()}
+    gke = _gke_module().modules["gke"][0].body
+    return {prov for prov, argument in GKE_DRIVER_ARGUMENTS.items() if gke.get(argument) is True}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_storage_class_provisioners_are_installed_by_terraform(flavour: str) -> None:
+    installed = _terraform_provisioners(flavour)
+    missing = {
+        f"{sc['metadata']['name']} ({sc['provisioner']})"
+        for sc in _storage_classes(flavour)
+        if sc["provisioner"] not in installed
+    }
+    assert not missing, f"{flavour}: StorageClasses whose provisioner Terraform does not install: {sorted(missing)}"
+
+
+def _claimed_storage_classes(objects: list[dict[str, Any]]) -> set[str]:
+    names = set()
+    for obj in objects:
+        if obj.get("kind") == "PersistentVolumeClaim":
+            names.add((obj.get("spec") or {}).get("storageClassName"))
+        if obj.get("kind") == "StatefulSet":
+            for claim in (obj.get("spec") or {}).get("volumeClaimTemplates") or []:
+                names.add((claim.get("spec") or {}).get("storageClassName"))
+    return {n for n in names if n}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_storage_classes_claimed_by_prod_exist_for_the_cloud(flavour: str) -> None:
+    claimed = _claimed_storage_classes(render(flavour))
+    available = {sc["metadata"]["name"] for sc in _storage_classes(flavour)}
+    assert claimed <= available, f"{flavour}: claimed StorageClasses without a definition: {sorted(claimed - available)}"
+
+
+def test_efs_storage_class_can_get_its_file_system_id() -> None:
+    efs = [sc for sc in _storage_classes("eks") if sc["provisioner"] == "efs.csi.aws.com"]
+    if efs:
+        outputs = load_module_dir(TF_ROOT / "aws" / "environments" / "prod").outputs
+        assert "efs_file_system_id" in outputs, "the efs StorageClass needs the file system id Terraform creates"
+
+
+# --- cloud identity -------------------------------------------------------------------------
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>[^:]+):role/(?P<role>[\w+=,.@-]+)$")
+GSA_EMAIL = re.compile(r"^(?P<account_id>[a-z][a-z0-9-]{4,28}[a-z0-9])@(?P<project>[^.]+)\.iam\.gserviceaccount\.com$")
+ANNOTATIONS = {"eks": "eks.amazonaws.com/role-arn", "gke": "iam.gke.io/gcp-service-account"}
+
+
+@dataclass(frozen=True)
+class CloudIdentity:
+    """A cloud identity Terraform creates for one Kubernetes ServiceAccount."""
+
+    namespace: str
+    service_account: str
+    identity: str  # IAM role name or GSA account id
+    bound_subject: str  # IRSA :sub value / Workload Identity member
+
+
+def terraform_identities(flavour: str) -> list[CloudIdentity]:
+    found = []
+    if flavour == "eks":
+        mod = load_module_dir(TF_ROOT / "aws" / "modules" / "app-identity")
+        role = mod.resources["aws_iam_role.workload"][0].body
+        trust = mod.data["aws_iam_policy_document.irsa_trust"][0].body
+        assert role["for_each"] == trust["for_each"] == "${local.identities}"
+        assert role["assume_role_policy"] == "${data.aws_iam_policy_document.irsa_trust[each.key].json}"
+        conditions = [c for s in trust["statement"] for c in s.get("condition", [])]
+        subject_templates = [v for c in conditions if str(c["variable"]).endswith(":sub") for v in c["values"]]
+        assert len(subject_templates) == 1, "the IRSA trust must pin exactly one ServiceAccount subject"
+        name_template, bound_template = role["name"], subject_templates[0]
+    else:
+        mod = load_module_dir(TF_ROOT / "gcp" / "modules" / "workload-identity")
+        gsa = mod.resources["google_service_account.workload"][0].body
+        binding = mod.resources["google_service_account_iam_member.workload_identity"][0].body
+        assert gsa["for_each"] == binding["for_each"] == "${local.identities}"
+        assert binding["role"] == "roles/iam.workloadIdentityUser"
+        assert binding["service_account_id"] == "${google_service_account.workload[each.key].name}"
+        name_template, bound_template = gsa["account_id"], binding["member"]
+
+    locals_ = flat_locals(mod)
+    for env in ENVIRONMENTS:
+        variables = {"environment": env, "project_id": "<project>"}
+        for key, value in locals_["identities"].items():
+            try:
+                found.append(
+                    CloudIdentity(
+                        namespace=render_template(locals_["namespace"], variables=variables, locals_=locals_),
+                        service_account=value["service_account"],
+                        identity=render_template(
+                            name_template, variables=variables, locals_=locals_, each_key=key, each_value=value
+                        ),
+                        bound_subject=render_template(
+                            bound_template, variables=variables, locals_=locals_, each_key=key, each_value=value
+                        ),
+                    )
+                )
+            except TemplateError as error:
+                pytest.fail(f"cannot evaluate the {flavour} identity names: {error}")
+    return found
+
+
+def _expected_subject(flavour: str, namespace: str, service_account: str) -> str:
+    if flavour == "eks":
+        return f"system:serviceaccount:{namespace}:{service_account}"
+    return f"serviceAccount:<project>.svc.id.goog[{namespace}/{service_account}]"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_terraform_creates_the_contract_identities(flavour: str) -> None:
+    identities = terraform_identities(flavour)
+    for env in ENVIRONMENTS:
+        for sa in CONTRACT_SERVICE_ACCOUNTS:
+            matches = [i for i in identities if i.namespace == f"leadgen-{env}" and i.service_account == sa]
+            assert len(matches) == 1, f"{flavour}: no Terraform identity for leadgen-{env}/{sa}"
+            identity = matches[0]
+            assert identity.bound_subject == _expected_subject(flavour, identity.namespace, sa)
+            if flavour == "eks":
+                assert identity.identity == f"leadgen-{env}-{sa.removeprefix('leadgen-')}"
+            else:
+                assert len(identity.identity) <= 30, f"GSA id {identity.identity} is longer than 30 characters"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_service_account_annotations_match_terraform_identities(flavour: str) -> None:
+    objects = render(flavour)
+    identities = terraform_identities(flavour)
+    annotation = ANNOTATIONS[flavour]
+    service_accounts = [o for o in objects if o.get("kind") == "ServiceAccount"]
+    problems = []
+    annotated = 0
+    for sa in service_accounts:
+        meta = sa.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        value = (meta.get("annotations") or {}).get(annotation)
+        other = ANNOTATIONS["gke" if flavour == "eks" else "eks"]
+        if (meta.get("annotations") or {}).get(other):
+            problems.append(f"{namespace}/{name}: the {flavour} render carries the other cloud's {other}")
+        if name in CONTRACT_SERVICE_ACCOUNTS and not value:
+            problems.append(f"{namespace}/{name}: missing {annotation}")
+        if not value:
+            continue
+        annotated += 1
+        pattern = ROLE_ARN if flavour == "eks" else GSA_EMAIL
+        match = pattern.match(str(value))
+        if not match:
+            problems.append(f"{namespace}/{name}: {annotation}={value!r} is not a valid value")
+            continue
+        wanted = match.group("role") if flavour == "eks" else match.group("account_id")
+        candidates = [i for i in identities if i.identity == wanted]
+        if not candidates:
+            problems.append(f"{namespace}/{name}: {annotation} names {wanted!r}, which Terraform does not create")
+            continue
+        if not any(i.namespace == namespace and i.service_account == name for i in candidates):
+            bound = ", ".join(f"{i.namespace}/{i.service_account}" for i in candidates)
+            problems.append(f"{namespace}/{name}: {wanted} is bound to {bound} in Terraform, not to this ServiceAccount")
+    assert annotated, f"no ServiceAccount in the {flavour} render carries {annotation}"
+    assert not problems, "\n".join(problems)

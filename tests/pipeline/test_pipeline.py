@@ -1,0 +1,206 @@
+"""The pipeline against a real database: routing, unassigned, duplicates, do-not-contact, SLA."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Principal, Role
+from leadgen.compliance import repository as dnc
+from leadgen.core.resources import Resources
+from leadgen.core.security import keyed_hash
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
+from leadgen.models import Assignment, Lead, OutboxEvent
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import process_lead
+from leadgen.routing import service as routing
+from leadgen.targets.api import create_app
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def key(session: AsyncSession) -> str:
+    plaintext = await helpers.api_key(session)
+    await session.commit()
+    return plaintext
+
+
+async def submit(client: AsyncClient, key: str, **overrides: object) -> uuid.UUID:
+    response = await client.post("/api/v1/leads", json=lead_payload(**overrides), headers={"X-API-Key": key})
+    assert response.status_code == 202, response.text
+    return uuid.UUID(response.json()["id"])
+
+
+async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID) -> Lead:
+    async with resources.unit_of_work() as s:
+        await process_lead(s, settings, lead_id, utcnow())
+    async with resources.require_sessions()() as s:
+        lead = await s.get(Lead, lead_id)
+        assert lead is not None
+        return lead
+
+
+async def assignments(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
+    query = select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.attempt)
+    return list(await session.scalars(query.execution_options(populate_existing=True)))
+
+
+class TestRouting:
+    async def test_routes_to_the_only_eligible_agent(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        good = await helpers.agent(session, ["TX"])
+        await helpers.agent(session, ["TX"], expires_on=date(2020, 1, 1))  # expired licence
+        await helpers.agent(session, ["CA"])  # wrong state
+        await helpers.agent(session, ["TX"], [Line.HOME])  # wrong line
+        await helpers.agent(session, ["TX"], daily_cap=0)  # capped
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key))
+        assert lead.status == LeadStatus.ROUTED
+        offers = await assignments(session, lead.id)
+        assert [(a.agent_id, a.status, a.attempt) for a in offers] == [(good.id, AssignmentStatus.PENDING, 1)]
+        assert offers[0].explanation["eligible"] == 1
+        assert lead.score is not None and lead.score_factors
+
+    async def test_nobody_licensed_means_unassigned(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        payload = lead_payload()
+        payload["contact"]["address"] = {"zip": "99501", "city": "Anchorage"}
+        lead = await run(resources, settings, await submit(client, key, contact=payload["contact"]))
+        assert lead.status == LeadStatus.UNASSIGNED
+        assert lead.status_reason == "no agent licensed for auto in AK"
+        assert await assignments(session, lead.id) == []
+
+    async def test_off_shift_agent_is_skipped(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        today = utcnow().astimezone(__import__("zoneinfo").ZoneInfo("America/Chicago")).weekday()
+        await helpers.agent(session, ["TX"], days=range(today + 1, today + 2))  # works tomorrow only
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key))
+        assert lead.status == LeadStatus.UNASSIGNED
+        assert lead.status_reason == "no eligible agent"
+
+    async def test_round_robin_spreads_leads(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        agents = [await helpers.agent(session, ["TX"]) for _ in range(3)]
+        await session.commit()
+        chosen = []
+        for _ in range(6):
+            lead = await run(resources, settings, await submit(client, key))
+            chosen.append((await assignments(session, lead.id))[0].agent_id)
+        assert sorted(chosen.count(a.id) for a in agents) == [2, 2, 2]
+        assert chosen[:3] == chosen[3:]
+
+    async def test_processing_twice_routes_once(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead_id = await submit(client, key)
+        await run(resources, settings, lead_id)
+        await run(resources, settings, lead_id)
+        assert len(await assignments(session, lead_id)) == 1
+        pending = await session.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.topic == "lead.received", OutboxEvent.processed_at.is_(None)))
+        assert pending == 0
+
+
+class TestScreening:
+    async def test_duplicate_links_to_original(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        first = lead_payload()
+        first_id = await submit(client, key, contact=first["contact"])
+        again = dict(first["contact"], email="other@example.com")  # same phone, other e-mail
+        second_id = await submit(client, key, contact=again)
+        # Processed in reverse order: the earlier lead is still the original.
+        second = await run(resources, settings, second_id)
+        original = await run(resources, settings, first_id)
+        assert second.status == LeadStatus.DUPLICATE and second.duplicate_of_id == first_id
+        assert original.status == LeadStatus.ROUTED
+
+    async def test_do_not_contact_is_rejected(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        payload = lead_payload()
+        await dnc.add(session, keyed_hash(settings.security.pii_hash_key.get_secret_value(), "email",
+                                          payload["contact"]["email"]), "email", "asked not to be called")
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key, contact=payload["contact"]))
+        assert lead.status == LeadStatus.REJECTED
+        assert await assignments(session, lead.id) == []
+
+
+class TestOffers:
+    async def _routed(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings, agents: int
+    ) -> tuple[Lead, list[uuid.UUID]]:
+        ids = [(await helpers.agent(session, ["TX"])).id for _ in range(agents)]
+        await session.commit()
+        return await run(resources, settings, await submit(client, key)), ids
+
+    async def test_accept(self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings) -> None:
+        lead, _ = await self._routed(client, key, session, resources, settings, 1)
+        offer = (await assignments(session, lead.id))[0]
+        async with resources.unit_of_work() as s:
+            await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
+        accepted = await session.get(Lead, lead.id, populate_existing=True)
+        assert accepted is not None and accepted.status == LeadStatus.ACCEPTED
+
+    async def test_other_agent_cannot_accept(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead, _ = await self._routed(client, key, session, resources, settings, 1)
+        offer = (await assignments(session, lead.id))[0]
+        with pytest.raises(Exception, match="not found"):
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, uuid.uuid4()), offer.id)
+
+    async def test_reject_moves_to_next_agent(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead, ids = await self._routed(client, key, session, resources, settings, 2)
+        first = (await assignments(session, lead.id))[0]
+        async with resources.unit_of_work() as s:
+            await routing.reject(s, settings, Principal(uuid.uuid4(), Role.AGENT, first.agent_id), first.id, "not my area")
+        offers = await assignments(session, lead.id)
+        assert [o.status for o in offers] == [AssignmentStatus.REJECTED, AssignmentStatus.PENDING]
+        assert {o.agent_id for o in offers} == set(ids)
+
+    async def test_expiry_moves_on_then_unassigns_after_last_attempt(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead, ids = await self._routed(client, key, session, resources, settings, 2)
+        later = utcnow() + timedelta(minutes=settings.routing.sla_minutes + 1)
+        for _ in range(2):
+            pending = [o for o in await assignments(session, lead.id) if o.status == AssignmentStatus.PENDING]
+            async with resources.unit_of_work() as s:
+                assert await routing.expire(s, settings, pending[0].id, later)
+            later += timedelta(minutes=settings.routing.sla_minutes + 1)
+        offers = await assignments(session, lead.id)
+        assert [o.status for o in offers] == [AssignmentStatus.TIMED_OUT, AssignmentStatus.TIMED_OUT]
+        final = await session.get(Lead, lead.id, populate_existing=True)
+        assert final is not None and final.status == LeadStatus.UNASSIGNED
+        assert final.status_reason == "no eligible agent"

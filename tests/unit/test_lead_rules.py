@@ -1,0 +1,94 @@
+"""Normalisation, geography, consent and scoring: pure functions, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from leadgen.compliance.rules import consent_problem, in_contact_window, next_contact_time
+from leadgen.dedupe.rules import identity_keys
+from leadgen.leads.geography import state_for_zip
+from leadgen.leads.normalize import address_key, phone_e164, zip5
+from leadgen.leads.schemas import LeadCreate
+from leadgen.scoring.rules import rules_score
+from tests.conftest import lead_payload
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("(512) 555-0147", "+15125550147"), ("512.555.0147", "+15125550147"), ("+1 512 555 0147", "+15125550147"),
+     ("555-0147", None), ("12", None), ("(000) 555-0147", None)],
+)
+def test_phone_to_e164(raw: str, expected: str | None) -> None:
+    assert phone_e164(raw) == expected
+
+
+@pytest.mark.parametrize(("zip_code", "state"), [("78701", "TX"), ("10001", "NY"), ("99501", "AK"), ("00601", "PR"),
+                                                  ("20500", "DC"), ("96201", None), ("00100", None), ("88501", "TX"), ("73301", "TX")])
+def test_zip_to_state(zip_code: str, state: str | None) -> None:
+    assert state_for_zip(zip_code) == state
+
+
+def test_zip_plus_four_and_address_keys() -> None:
+    assert zip5("78701-1234") == "78701"
+    assert zip5("7870") is None
+    assert address_key("12 Oak Street, Apt. 4", "78701") == address_key("12 oak st apt 4", "78701")
+
+
+def test_identity_keys_are_keyed_hashes_not_pii() -> None:
+    keys = identity_keys("k" * 32, "+15125550147", "Pat@Example.com", "12 Oak St", "78701")
+    same = identity_keys("k" * 32, "+15125550147", "pat@example.com", "12 oak street", "78701")
+    other_key = identity_keys("z" * 32, "+15125550147", "pat@example.com", None, "78701")
+    assert keys == same
+    assert keys.phone != other_key.phone
+    assert "5550147" not in (keys.phone or "")
+
+
+class TestSchema:
+    adapter: TypeAdapter[object] = TypeAdapter(LeadCreate)
+
+    def test_line_picks_its_details_model(self) -> None:
+        payload = lead_payload(line="home", details={"year_built": 1990, "square_feet": 1800, "dwelling_coverage": 350000})
+        lead = self.adapter.validate_python(payload)
+        assert type(lead).__name__ == "HomeLead"
+
+    def test_unknown_fields_are_refused(self) -> None:
+        with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+            self.adapter.validate_python(lead_payload(favourite_colour="blue"))
+
+    def test_contact_needs_phone_or_email(self) -> None:
+        payload = lead_payload()
+        payload["contact"].pop("phone")
+        payload["contact"].pop("email")
+        with pytest.raises(ValidationError, match="a phone number or an e-mail address is required"):
+            self.adapter.validate_python(payload)
+
+
+class TestConsent:
+    now = datetime(2026, 6, 1, 15, tzinfo=UTC)
+
+    def test_web_lead_needs_consent(self) -> None:
+        assert consent_problem("web", False, None, self.now)
+        assert consent_problem("phone", False, None, self.now) is None
+
+    def test_stale_or_future_consent(self) -> None:
+        assert consent_problem("web", True, self.now - timedelta(days=31), self.now) == "consent is older than 30 days"
+        assert consent_problem("web", True, self.now + timedelta(hours=1), self.now) == "consent.captured_at is in the future"
+
+    def test_contact_window_uses_the_leads_local_time(self) -> None:
+        # 13:30 UTC is 8:30 in Chicago (CDT) but 6:30 in Los Angeles.
+        at = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)
+        assert in_contact_window("TX", at)
+        assert not in_contact_window("CA", at)
+        assert next_contact_time("CA", at) == datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
+
+
+def test_rules_score_explains_itself() -> None:
+    lead = {"line": "auto", "phone": "+15125550147", "email": "a@b.c", "currently_insured": True,
+            "policy_expires_on": date(2026, 6, 20), "details": {"drivers": [{"sr22_required": True}]}}
+    result = rules_score(lead, date(2026, 6, 1))
+    assert result.score == 30 + 15 + 12 + 15 - 10
+    assert {"factor": "SR-22 filing required", "points": -10} in result.factors
+    assert rules_score({**lead, "is_test": True}, date(2026, 6, 1)).score == 0
