@@ -23,7 +23,7 @@ T = TypeVar("T")
 CLI_ACTOR = "cli"
 
 
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
         resources = Resources.build(settings, frozenset({DB}), "cli")
         try:
@@ -91,7 +91,7 @@ def users_create(
         return {"id": str(user.id), "email": user.email, "role": user.role}
 
     with configuration() as settings:
-        created = _in_transaction(settings, work)
+        created = in_transaction(settings, work)
     emit(created, as_json, f"created {created['role']} {created['email']}")
 
 
@@ -109,7 +109,7 @@ def keys_create(
         return {"source": src.name, "source_id": str(src.id), "api_key": key}
 
     with configuration() as settings:
-        created = _in_transaction(settings, work)
+        created = in_transaction(settings, work)
     emit(created, as_json, f"API key for {created['source']} (shown once):\n{created['api_key']}")
 
 
@@ -119,6 +119,6 @@ def demo_load(as_json: bool = JsonOption) -> None:
     from leadgen.demo.book import load
 
     with configuration() as settings:
-        summary = _in_transaction(settings, load)
+        summary = in_transaction(settings, load)
     emit(summary, as_json, f"demo book: {summary['agents']} agents, {summary['licences']} licences, "
          f"{summary['users']} agent users (password {summary['password']!r}), sources {', '.join(summary['sources'])}")

@@ -59,6 +59,7 @@ def serve(
 
 def up(
     data_dir: Annotated[Path | None, typer.Option(help="Where embedded stores live. Env: LEADGEN_DATA_DIR.")] = None,
+    demo: Annotated[bool, typer.Option(help="Load the demo book and print an API key for the acme-leads source.")] = False,
 ) -> None:
     """Run the whole platform in this process with embedded stores (SQLite, in-process queue)."""
     from leadgen.core.migrate import upgrade
@@ -72,7 +73,27 @@ def up(
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
         console.print(f"data directory: {settings.common.data_dir}")
         upgrade(settings)
+        if demo:
+            _load_demo(settings)
         _run(settings, ALL, {})
+
+
+def _load_demo(settings: Settings) -> None:
+    """Load the demo book and keep a fresh demo API key in the data directory (development only)."""
+    from leadgen.auth.service import create_api_key
+    from leadgen.cli.admin import in_transaction
+    from leadgen.demo.book import load
+
+    summary = in_transaction(settings, load)
+    _, key = in_transaction(settings, lambda s: create_api_key(s, "acme-leads", "vendor", "leadgen up --demo"))
+    key_file = settings.common.data_dir / "demo-api-key"
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    console.print(
+        f"demo book loaded: sign in as {summary['admin']} / {summary['password']}; "
+        f"API key for acme-leads in {key_file}",
+        highlight=False,
+    )
 
 
 def targets(as_json: bool = JsonOption) -> None:
