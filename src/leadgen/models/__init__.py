@@ -6,6 +6,7 @@ from leadgen.models.assignments import Assignment
 from leadgen.models.base import Base
 from leadgen.models.leads import ConsentRecord, Lead, LeadEvent
 from leadgen.models.operations import AuditEntry, DoNotContact, Notification, OutboxEvent
+from leadgen.models.routing import RoutingPolicy
 
 __all__ = [
     "Agent",
@@ -20,6 +21,7 @@ __all__ = [
     "Licence",
     "Notification",
     "OutboxEvent",
+    "RoutingPolicy",
     "Shift",
     "Source",
     "User",

@@ -15,9 +15,10 @@ from leadgen.models.base import Base, IdMixin, TimestampMixin
 
 class Assignment(IdMixin, TimestampMixin, Base):
     __tablename__ = "assignments"
-    # One offer per lead and attempt: a pipeline stage run twice cannot route a lead twice.
+    # One offer per lead, round and slot (exclusive leads have one slot): a stage run twice
+    # cannot route a lead twice.
     __table_args__ = (
-        UniqueConstraint("lead_id", "attempt"),
+        UniqueConstraint("lead_id", "attempt", "slot"),
         UniqueConstraint("lead_id", "agent_id"),
         Index("ix_assignments_agent_id_status", "agent_id", "status"),
         Index("ix_assignments_status_expires_at", "status", "expires_at"),
@@ -26,6 +27,7 @@ class Assignment(IdMixin, TimestampMixin, Base):
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), index=True)
     agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id"))
     attempt: Mapped[int] = mapped_column(Integer)
+    slot: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[AssignmentStatus] = mapped_column(String(16), default=AssignmentStatus.PENDING)
     strategy: Mapped[str] = mapped_column(String(32))
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)

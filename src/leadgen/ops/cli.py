@@ -152,7 +152,7 @@ class Session:
 
     @property
     def reporter(self) -> output.RichReporter | SilentReporter:
-        return SilentReporter() if self.json else output.RichReporter(self.err)
+        return SilentReporter() if self.json else output.RichReporter(self.out)
 
     @property
     def prompter(self) -> output.TerminalPrompter:

@@ -310,13 +310,17 @@ def _shell(
     probe = kubectl.run(*probe_shell_args(pod, container, opts.shell), check=False)
     if probe.ok:
         return _passthrough(kubectl, exec_shell_args(pod, container, opts.shell), result)
-    if (
-        probe.returncode not in NO_SHELL_EXIT_CODES
-        and "executable file not found" not in probe.stderr
-    ):
+    if not _no_shell(probe.returncode, probe.stderr):
         raise KubectlError(probe.args, probe.returncode, probe.stderr)
     args = ephemeral_debug_args(pod, container, opts.debug_image, opts.debug_profile)
     return _passthrough(kubectl, args, result)
+
+
+def _no_shell(returncode: int, stderr: str) -> bool:
+    """Whether a failed ``exec SHELL`` means the image has no shell (distroless, scratch)."""
+    return returncode in NO_SHELL_EXIT_CODES or any(
+        marker in stderr for marker in ("executable file not found", "no such file or directory")
+    )
 
 
 def _first_container(spec: dict[str, Any]) -> str:

@@ -179,6 +179,8 @@ class Deployer:
         self.reporter.started("validate", "validate the rendered manifests")
         report = validate_rendered(text, self.opts.env, self.opts.namespace)
         self.result.findings = list(report.findings)
+        if report.findings:
+            self.reporter.findings(self.result.findings)
         if not report.ok:
             self._fail(
                 "validate",
@@ -210,6 +212,8 @@ class Deployer:
             err = KubectlError(args, done.returncode, done.stderr)
             self._fail("diff", "diff", err.message, hint=err.hint)
         self.result.diff = done.stdout
+        if done.stdout:
+            self.reporter.diff(done.stdout)
         changed = done.returncode == 1
         self._done("diff", StepStatus.OK, "changes found" if changed else "no changes")
 

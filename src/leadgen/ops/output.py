@@ -80,6 +80,13 @@ class RichReporter:
     def info(self, message: str) -> None:
         self.console.print(Text(message, style="yellow" if message.startswith("warning") else ""))
 
+    def findings(self, findings: list[Finding]) -> None:
+        self.console.print(findings_table(findings))
+
+    def diff(self, text: str) -> None:
+        self.console.print(Text("Diff against the cluster:", style="bold"))
+        print_diff(self.console, text)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
@@ -203,12 +210,7 @@ def print_diff(console: Console, diff: str) -> None:
 
 
 def print_deploy(console: Console, result: DeployResult) -> None:
-    problems = [f for f in result.findings]
-    if problems:
-        console.print(findings_table(problems))
-    if result.diff:
-        console.print(Text("Diff against the cluster:", style="bold"))
-        print_diff(console, result.diff)
+    """The end of a deploy (steps, findings and the diff were shown as they happened)."""
     if result.health is not None:
         print_health(console, result.health)
     if result.failure is not None:

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from leadgen.ops.rules.manifests import Finding
 from leadgen.ops.rules.workloads import EventLine, PodProblem
 
 
@@ -61,6 +62,10 @@ class Reporter(Protocol):
 
     def info(self, message: str) -> None: ...
 
+    def findings(self, findings: list[Finding]) -> None: ...
+
+    def diff(self, text: str) -> None: ...
+
 
 class Prompter(Protocol):
     """Asks a person; raises UsageError when there is nobody to ask (no terminal)."""
@@ -80,6 +85,12 @@ class SilentReporter:
         pass
 
     def info(self, message: str) -> None:
+        pass
+
+    def findings(self, findings: list[Finding]) -> None:
+        pass
+
+    def diff(self, text: str) -> None:
         pass
 
 

@@ -7,13 +7,16 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, Licence
+from leadgen.core.settings import Settings
+from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy
+from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
+from leadgen.routing.strategies import Strategy
 
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
@@ -117,3 +120,44 @@ async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[
         .limit(limit)
     )
     return [(a, lead) for a, lead in rows]
+
+
+async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str | None, settings: Settings) -> Policy:
+    rows = await session.scalars(
+        select(RoutingPolicy).where(
+            or_(RoutingPolicy.source_id.is_(None), RoutingPolicy.source_id == source_id),
+            or_(RoutingPolicy.campaign.is_(None), RoutingPolicy.campaign == campaign),
+        )
+    )
+    best = max(rows, key=lambda p: specificity(p.source_id, p.campaign), default=None)
+    return Policy(
+        strategy=Strategy(best.strategy) if best else Strategy.ROUND_ROBIN,
+        max_agents=best.max_agents if best else 1,
+        sla_minutes=best.sla_minutes if best and best.sla_minutes else settings.routing.sla_minutes,
+        max_attempts=best.max_attempts if best and best.max_attempts else settings.routing.max_attempts,
+    )
+
+
+async def outcome_counts(session: AsyncSession, ids: list[uuid.UUID], line: str) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per agent: (converted, accepted) leads of this line, for the conversion rate."""
+    if not ids:
+        return {}
+    converted = func.count().filter(Lead.status == LeadStatus.CONVERTED)
+    rows = await session.execute(
+        select(Assignment.agent_id, func.count(), converted)
+        .join(Lead, Lead.id == Assignment.lead_id)
+        .where(Assignment.agent_id.in_(ids), Assignment.status == AssignmentStatus.ACCEPTED, Lead.line == line)
+        .group_by(Assignment.agent_id)
+    )
+    return {agent: (int(conv or 0), int(total)) for agent, total, conv in rows}
+
+
+async def round_still_open(session: AsyncSession, lead_id: uuid.UUID, attempt: int) -> bool:
+    """Whether another offer of this round is pending or was accepted (shared leads)."""
+    found = await session.scalar(
+        select(Assignment.id).where(
+            and_(Assignment.lead_id == lead_id, Assignment.attempt == attempt),
+            Assignment.status.in_(list(OPEN_ASSIGNMENT)),
+        ).limit(1)
+    )
+    return found is not None

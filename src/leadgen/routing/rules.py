@@ -100,19 +100,15 @@ def eligible(candidates: list[Candidate], lead: LeadFacts, now: datetime) -> lis
     return out
 
 
-_NEVER = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
-
-
-def round_robin_order(candidates: list[Candidate]) -> list[Candidate]:
-    """Least recently assigned first; ties broken by agent id so the order is deterministic."""
-    return sorted(candidates, key=lambda c: (c.last_assigned_at or _NEVER, str(c.agent_id)))
-
-
-def explanation(chosen: Candidate, considered: list[Candidate], strategy: str) -> dict[str, object]:
+def explanation(
+    chosen: Candidate, considered: list[Candidate], strategy: str, breakdown: dict[str, dict[str, float]]
+) -> dict[str, object]:
+    """Why this agent: the strategy's numbers for every eligible agent and why the others were excluded."""
     return {
         "strategy": strategy,
         "chosen": str(chosen.agent_id),
         "eligible": sum(1 for c in considered if not c.rejections),
         "considered": len(considered),
+        "ranking": breakdown,
         "excluded": {str(c.agent_id): c.rejections for c in considered if c.rejections},
     }

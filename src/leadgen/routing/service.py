@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,44 +18,85 @@ from leadgen.models import Agent, Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository
-from leadgen.routing.rules import LeadFacts, eligible, explanation, hard_filter, round_robin_order
+from leadgen.routing.policy import Policy
+from leadgen.routing.rules import Candidate, LeadFacts, eligible, explanation, hard_filter
+from leadgen.routing.strategies import MatchSignals, Strategy, conversion_rate, line_fit, order
 
 log = logging.getLogger(__name__)
-ROUND_ROBIN = "round_robin"
+SimilarityLookup = Callable[[Lead, list[str]], Awaitable[dict[str, float]]]
 
 
-async def route(session: AsyncSession, settings: Settings, lead: Lead, now: datetime) -> Assignment | None:
-    """Offer the lead to the next eligible agent, or mark it UNASSIGNED (never an ineligible agent)."""
+async def route(
+    session: AsyncSession, settings: Settings, lead: Lead, now: datetime, similarity: SimilarityLookup | None = None
+) -> list[Assignment]:
+    """Offer the lead to the next eligible agent(s), or mark it UNASSIGNED (never an ineligible agent).
+
+    Exclusive leads get one agent; shared leads up to the policy's ``max_agents``.
+    """
+    policy = await repository.policy_for(session, lead.source_id, lead.campaign, settings)
     attempt = lead.route_attempts + 1
-    if attempt > settings.routing.max_attempts:
+    if attempt > policy.max_attempts:
         _unassign(session, lead, f"no agent accepted after {lead.route_attempts} offers")
-        return None
+        return []
     facts = LeadFacts(lead.id, lead.state, lead.line)
     considered = await repository.candidates(session, lead, now)
-    for candidate in round_robin_order(eligible(considered, facts, now)):
+    allowed = eligible(considered, facts, now)
+    signals = await _signals(session, lead, allowed, similarity) if policy.strategy is Strategy.BEST_MATCH else None
+    ranked, breakdown = order(policy.strategy, allowed, signals)
+    slots = 1 if lead.exclusive else policy.max_agents
+    offers: list[Assignment] = []
+    for candidate in ranked:
         await repository.refresh_load(session, candidate, now)
         if hard_filter(candidate, facts, now):
             continue  # another lead took this agent's last slot since we read the load
-        assignment = Assignment(
-            id=uuid.uuid4(), lead_id=lead.id, agent_id=candidate.agent_id, attempt=attempt,
-            strategy=ROUND_ROBIN, explanation=explanation(candidate, considered, ROUND_ROBIN),
-            expires_at=now + timedelta(minutes=settings.routing.sla_minutes),
+        why = explanation(candidate, considered, policy.strategy, breakdown)
+        offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
+        if len(offers) == slots:
+            break
+    if not offers:
+        _unassign(session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}")
+        return []
+    lead.status = LeadStatus.ROUTED
+    lead.status_reason = None
+    lead.route_attempts = attempt
+    return offers
+
+
+async def _offer(
+    session: AsyncSession, lead: Lead, candidate: Candidate, attempt: int, slot: int, policy: Policy,
+    now: datetime, why: dict[str, object],
+) -> Assignment:
+    assignment = Assignment(
+        id=uuid.uuid4(), lead_id=lead.id, agent_id=candidate.agent_id, attempt=attempt, slot=slot,
+        strategy=policy.strategy.value, explanation=why, expires_at=now + timedelta(minutes=policy.sla_minutes),
+    )
+    session.add(assignment)
+    agent = await session.get(Agent, candidate.agent_id)
+    assert agent is not None
+    agent.last_assigned_at = candidate.last_assigned_at = now
+    candidate.assigned_today += 1
+    audit.lead_event(
+        session, lead.id, "lead.routed",
+        {"agent_id": str(candidate.agent_id), "attempt": attempt, "slot": slot, "strategy": policy.strategy.value},
+    )
+    outbox.add(session, "assignment.offered", str(assignment.id))
+    return assignment
+
+
+async def _signals(
+    session: AsyncSession, lead: Lead, allowed: list[Candidate], similarity: SimilarityLookup | None
+) -> dict[str, MatchSignals]:
+    ids = [str(c.agent_id) for c in allowed]
+    history = await repository.outcome_counts(session, [c.agent_id for c in allowed], lead.line)
+    similar = await similarity(lead, ids) if similarity and ids else {}
+    return {
+        str(c.agent_id): MatchSignals(
+            line_fit=line_fit([li.line for li in c.licences], lead.line),
+            conversion_rate=conversion_rate(*history.get(c.agent_id, (0, 0))),
+            similar_success=similar.get(str(c.agent_id), 0.0),
         )
-        session.add(assignment)
-        agent = await session.get(Agent, candidate.agent_id)
-        assert agent is not None
-        agent.last_assigned_at = now
-        lead.status = LeadStatus.ROUTED
-        lead.status_reason = None
-        lead.route_attempts = attempt
-        audit.lead_event(
-            session, lead.id, "lead.routed",
-            {"agent_id": str(candidate.agent_id), "attempt": attempt, "strategy": ROUND_ROBIN},
-        )
-        outbox.add(session, "assignment.offered", str(assignment.id))
-        return assignment
-    _unassign(session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}")
-    return None
+        for c in allowed
+    }
 
 
 def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
@@ -97,7 +139,8 @@ async def reject(
     assignment.reason = reason
     audit.lead_event(session, lead.id, "assignment.rejected", {"agent_id": str(assignment.agent_id), "reason": reason})
     await audit.record(session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), {"reason": reason})
-    await route(session, settings, lead, now)
+    if lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, assignment.attempt):
+        await route(session, settings, lead, now)
     return assignment
 
 
@@ -112,5 +155,6 @@ async def expire(session: AsyncSession, settings: Settings, assignment_id: uuid.
     assignment.status = AssignmentStatus.TIMED_OUT
     assignment.responded_at = now
     audit.lead_event(session, lead.id, "assignment.timed_out", {"agent_id": str(assignment.agent_id)})
-    await route(session, settings, lead, now)
+    if lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, assignment.attempt):
+        await route(session, settings, lead, now)
     return True

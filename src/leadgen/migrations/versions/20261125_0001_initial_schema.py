@@ -2,17 +2,16 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:52:25.814942
+Create Date: 2026-11-25 22:59:28.356004
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import leadgen.models.base
-
+from sqlalchemy.dialects import postgresql
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -162,6 +161,19 @@ def upgrade() -> None:
     with op.batch_alter_table('licences', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_licences_agent_id'), ['agent_id'], unique=False)
 
+    op.create_table('routing_policies',
+    sa.Column('source_id', sa.Uuid(), nullable=True),
+    sa.Column('campaign', sa.String(length=128), nullable=True),
+    sa.Column('strategy', sa.String(length=16), nullable=False),
+    sa.Column('max_agents', sa.Integer(), nullable=False),
+    sa.Column('sla_minutes', sa.Integer(), nullable=True),
+    sa.Column('max_attempts', sa.Integer(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_routing_policies_source_id_sources')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_routing_policies')),
+    sa.UniqueConstraint('source_id', 'campaign', name=op.f('uq_routing_policies_source_id_campaign'))
+    )
     op.create_table('shifts',
     sa.Column('agent_id', sa.Uuid(), nullable=False),
     sa.Column('weekday', sa.SmallInteger(), nullable=False),
@@ -191,6 +203,7 @@ def upgrade() -> None:
     sa.Column('lead_id', sa.Uuid(), nullable=False),
     sa.Column('agent_id', sa.Uuid(), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('strategy', sa.String(length=32), nullable=False),
     sa.Column('explanation', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
@@ -203,7 +216,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_assignments_lead_id_leads')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
     sa.UniqueConstraint('lead_id', 'agent_id', name=op.f('uq_assignments_lead_id_agent_id')),
-    sa.UniqueConstraint('lead_id', 'attempt', name=op.f('uq_assignments_lead_id_attempt'))
+    sa.UniqueConstraint('lead_id', 'attempt', 'slot', name=op.f('uq_assignments_lead_id_attempt_slot'))
     )
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.create_index('ix_assignments_agent_id_status', ['agent_id', 'status'], unique=False)
@@ -274,6 +287,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_shifts_agent_id'))
 
     op.drop_table('shifts')
+    op.drop_table('routing_policies')
     with op.batch_alter_table('licences', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_licences_agent_id'))
 

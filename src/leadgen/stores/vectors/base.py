@@ -1,0 +1,109 @@
+"""The vector store interface: lead embeddings with a filterable payload.
+
+One point per lead, keyed by the lead id. The payload holds only what filters and explanations
+need - never contact PII:
+
+====================  ============================================================================
+``line``              insurance line (``auto``, ``home``, ...)
+``state``             two-letter state code
+``outcome``           the lead's status (``SCORED``, ``ROUTED``, ... ``CONVERTED``, ``LOST``)
+``agent_id``          the agent who holds (or held) the lead, as a string; absent until routed
+``source``            source id or name
+``score``             0-100
+``received_at``       epoch seconds (a float, so range filters work in every Qdrant mode)
+====================  ============================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+CONVERTED = "CONVERTED"
+# Payload fields with a payload index in server mode, and the index type of each.
+INDEXED_FIELDS: dict[str, str] = {
+    "line": "keyword",
+    "state": "keyword",
+    "outcome": "keyword",
+    "agent_id": "keyword",
+    "source": "keyword",
+    "score": "integer",
+    "received_at": "float",
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the lead, its cosine similarity (-1..1, higher is closer), its payload."""
+
+    lead_id: uuid.UUID
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Lead embeddings and "similar leads that converted"; every method is async."""
+
+    async def ensure_collection(self) -> None:
+        """Create the collection and its payload indexes if missing (idempotent; call at start-up)."""
+
+    async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
+        """Store or replace the lead's vector and payload (running it twice is harmless)."""
+
+    async def set_payload(self, lead_id: uuid.UUID, fields: Mapping[str, Any]) -> None:
+        """Merge ``fields`` into the lead's payload (new outcome, new agent); no-op for unknown leads."""
+
+    async def get(self, lead_id: uuid.UUID) -> Hit | None:
+        """The lead's stored payload (score 1.0), or None."""
+
+    async def similar(
+        self,
+        vector: list[float],
+        *,
+        line: str | None = None,
+        state: str | None = None,
+        outcome: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 10,
+        exclude: uuid.UUID | None = None,
+    ) -> list[Hit]:
+        """The nearest leads to ``vector`` matching every given filter, closest first."""
+
+    async def agent_success(
+        self, vector: list[float], agent_ids: list[str], line: str, limit: int = 5
+    ) -> dict[str, float]:
+        """For each agent: mean similarity of ``vector`` to the agent's ``limit`` closest CONVERTED
+        leads of ``line``; 0.0 for an agent with none. Every agent id is a key of the result."""
+
+    async def delete(self, lead_id: uuid.UUID) -> None:
+        """Remove the lead's point (privacy erasure); no-op when absent."""
+
+    async def ping(self) -> None:
+        """Raise if the store does not answer (readiness)."""
+
+    async def close(self) -> None:
+        """Release the client (the shared local-mode client when the last user closes)."""
+
+
+def normalise_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-safe payload values: UUIDs and enums as strings, datetimes as epoch seconds (UTC)."""
+    return {key: _value(value) for key, value in payload.items()}
+
+
+def _value(value: object) -> Any:
+    if isinstance(value, enum.Enum):
+        return _value(value.value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        # Naive datetimes are UTC, as everywhere in this code base (models.base.utcnow).
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.timestamp()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
