@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
 from leadgen.auth.deps import CurrentPrincipal, IntakeSource, client_ip
 from leadgen.auth.repository import source_by_name
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
-from leadgen.leads import repository, service
+from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadPublic, LeadSummary
 from leadgen.models import Source
@@ -95,3 +96,34 @@ async def list_leads(
                     received_at=r.received_at, campaign=r.campaign)
         for r in rows
     ]
+
+
+class OutcomeIn(BaseModel):
+    status: Literal["CONTACTED", "QUOTED", "CONVERTED", "LOST"]
+    note: str | None = Field(None, max_length=1000)
+
+
+class ReturnIn(BaseModel):
+    reason: Literal["wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other"]
+    detail: str | None = Field(None, max_length=1000)
+
+
+class LeadState(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+@router.post("/leads/{lead_id}/outcome", responses={404: {"description": "Not among your accepted leads"}, 409: {"description": "Not allowed from the current status"}})
+async def record_outcome(lead_id: uuid.UUID, body: Annotated[OutcomeIn, Body()], principal: CurrentPrincipal, session: SessionDep) -> LeadState:
+    """Record what happened with an accepted lead: contacted, quoted, converted or lost."""
+    lead = await outcomes.record_outcome(session, principal, lead_id, LeadStatus(body.status), body.note)
+    return LeadState(id=lead.id, status=lead.status)
+
+
+@router.post("/leads/{lead_id}/return", responses={404: {"description": "Not among your accepted leads"}, 409: {"description": "Window passed or not returnable"}})
+async def return_lead(
+    lead_id: uuid.UUID, body: Annotated[ReturnIn, Body()], principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+) -> LeadState:
+    """Return a bad lead to its source, with a reason, inside the return window."""
+    lead = await outcomes.return_lead(session, settings, principal, lead_id, body.reason, body.detail)
+    return LeadState(id=lead.id, status=lead.status)

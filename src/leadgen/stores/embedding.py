@@ -71,9 +71,7 @@ _MAX_NOTE_TOKENS = 200
 _REGIONS: dict[str, tuple[str, ...]] = {
     "northeast": ("CT", "ME", "MA", "NH", "RI", "VT", "NJ", "NY", "PA"),
     "midwest": ("IL", "IN", "MI", "OH", "WI", "IA", "KS", "MN", "MO", "NE", "ND", "SD"),
-    "south": (
-        "DE", "DC", "FL", "GA", "MD", "NC", "SC", "VA", "WV", "AL", "KY", "MS", "TN", "AR", "LA", "OK", "TX",
-    ),
+    "south": ("DE", "DC", "FL", "GA", "MD", "NC", "SC", "VA", "WV", "AL", "KY", "MS", "TN", "AR", "LA", "OK", "TX"),
     "west": ("AZ", "CO", "ID", "MT", "NV", "NM", "UT", "WY", "AK", "CA", "HI", "OR", "WA"),
     "territory": ("PR", "VI", "GU"),
 }
@@ -82,10 +80,11 @@ _REGION_OF = {state: region for region, states in _REGIONS.items() for state in 
 _EMAIL_OR_URL = re.compile(r"\S+@\S+|\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_][\w'-]*")
 _SENTENCE_END = frozenset(".!?")
-_STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "a an and are as at be but by for from has have he her his i if in is it its me my no not of on or our "
-    "she so that the their them they this to was we were will with you your".split()
+    "she so that the their them they this to was we were will with you your"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 Features = dict[str, float]
 

@@ -1,0 +1,86 @@
+"""A person's rights (GDPR/CCPA): export everything we hold, and erase it while keeping aggregates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.audit import repository as audit
+from leadgen.compliance import repository as dnc
+from leadgen.core.errors import InvalidInput
+from leadgen.core.security import keyed_hash
+from leadgen.leads.normalize import email_key, phone_e164
+from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, Notification
+from leadgen.models.base import utcnow
+
+PII_COLUMNS = (
+    "first_name", "last_name", "email", "phone", "street", "city", "date_of_birth",
+    "ip_address", "user_agent", "notes", "landing_page",
+)
+
+
+def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
+    hashes = []
+    if email:
+        hashes.append(("email", keyed_hash(hash_key, "email", email_key(email))))
+    if phone:
+        normalised = phone_e164(phone)
+        if normalised is None:
+            raise InvalidInput("not a valid US phone number", [{"field": "phone", "reason": "not a valid US phone number"}])
+        hashes.append(("phone", keyed_hash(hash_key, "phone", normalised)))
+    if not hashes:
+        raise InvalidInput("give the person's e-mail address or phone number")
+    return hashes
+
+
+async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:
+    columns = {"email": Lead.email_hash, "phone": Lead.phone_hash}
+    query = select(Lead).where(or_(*(columns[kind] == value for kind, value in hashes))).order_by(Lead.received_at)
+    return list(await session.scalars(query.with_for_update()))
+
+
+async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
+    leads = await leads_of(session, hashes)
+    out = []
+    for lead in leads:
+        consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
+        events = await session.scalars(select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at))
+        offers = await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id))
+        notes = await session.scalars(select(Notification).where(Notification.lead_id == lead.id))
+        out.append({
+            "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
+            "consent": _columns(consent) if consent else None,
+            "events": [{"name": e.name, "at": e.created_at, "data": e.data} for e in events],
+            "assignments": [{"agent_id": a.agent_id, "status": a.status, "offered_at": a.created_at} for a in offers],
+            "notifications": [{"channel": n.channel, "template": n.template, "sent_at": n.sent_at} for n in notes],
+        })
+    await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
+    return {"generated_at": utcnow(), "leads": out}
+
+
+async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> list[Lead]:
+    """Anonymise every lead of the person. Line, state, status, score and dates stay for reporting;
+    the person goes on the do-not-contact list by keyed hash, so the opt-out survives new leads."""
+    leads = await leads_of(session, hashes)
+    now = utcnow()
+    for lead in leads:
+        for column in PII_COLUMNS:
+            setattr(lead, column, None)
+        lead.details = {}
+        lead.phone_hash = lead.email_hash = lead.address_hash = None
+        lead.anonymised_at = now
+        consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
+        if consent is not None:
+            # The consent text and time stay: they prove lawful contact (kept five years).
+            consent.ip_address = None
+        audit.lead_event(session, lead.id, "lead.anonymised", {})
+    for kind, value in hashes:
+        await dnc.add(session, value, kind, "erasure request")
+    await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
+    return leads
+
+
+def _columns(row: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in exclude}

@@ -1,0 +1,61 @@
+"""Routing policies per source and campaign (data-service, admins)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from leadgen.audit import repository as audit
+from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
+from leadgen.core.deps import SessionDep
+from leadgen.models import RoutingPolicy
+from leadgen.routing.strategies import Strategy
+
+router = APIRouter(prefix="/api/v1/routing-policies", tags=["routing"])
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_id: uuid.UUID | None = Field(None, description="Empty: every source.")
+    campaign: str | None = Field(None, max_length=128, description="Empty: every campaign.")
+    strategy: Strategy = Strategy.ROUND_ROBIN
+    max_agents: int = Field(1, ge=1, le=10, description="Agents a shared lead goes to (exclusive leads: 1).")
+    sla_minutes: int | None = Field(None, ge=1, le=1440, description="Empty: LEADGEN_ROUTING_SLA_MINUTES.")
+    max_attempts: int | None = Field(None, ge=1, le=20, description="Empty: LEADGEN_ROUTING_MAX_ATTEMPTS.")
+
+
+class PolicyOut(PolicyIn):
+    id: uuid.UUID
+
+
+def _out(p: RoutingPolicy) -> PolicyOut:
+    return PolicyOut(id=p.id, source_id=p.source_id, campaign=p.campaign, strategy=Strategy(p.strategy),
+                     max_agents=p.max_agents, sla_minutes=p.sla_minutes, max_attempts=p.max_attempts)
+
+
+@router.get("")
+async def list_policies(_: StaffPrincipal, session: SessionDep) -> list[PolicyOut]:
+    return [_out(p) for p in await session.scalars(select(RoutingPolicy).order_by(RoutingPolicy.created_at))]
+
+
+@router.put("")
+async def put_policy(body: Annotated[PolicyIn, Body()], principal: AdminPrincipal, session: SessionDep) -> PolicyOut:
+    """Create or replace the policy for a source/campaign pair."""
+    policy = await session.scalar(
+        select(RoutingPolicy).where(
+            RoutingPolicy.source_id.is_(None) if body.source_id is None else RoutingPolicy.source_id == body.source_id,
+            RoutingPolicy.campaign.is_(None) if body.campaign is None else RoutingPolicy.campaign == body.campaign,
+        )
+    )
+    if policy is None:
+        policy = RoutingPolicy(source_id=body.source_id, campaign=body.campaign)
+        session.add(policy)
+    policy.strategy, policy.max_agents = body.strategy.value, body.max_agents
+    policy.sla_minutes, policy.max_attempts = body.sla_minutes, body.max_attempts
+    await session.flush()
+    await audit.record(session, principal.label(), "routing_policy.saved", "routing_policy", str(policy.id), body.model_dump(mode="json"))
+    return _out(policy)

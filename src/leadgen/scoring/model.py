@@ -1,0 +1,125 @@
+"""The trained lead score: a calibrated logistic regression evaluated with numpy alone.
+
+The model file (``models/lead-score-v1.json``) holds everything inference needs: the feature
+levels and centring means, the coefficients, and the Platt calibration. Load it once
+(``default_model()``) and call ``score(row)`` per lead; nothing else is read or written.
+
+Explanations are exact. The calibrated log-odds of a lead are
+
+    a * (intercept + sum_j w_j * m_j + sum_j w_j * (x_j - m_j)) + b
+
+where ``m`` is the average training lead, so each group of features adds
+``a * sum w_j (x_j - m_j)`` to the log-odds of the average lead. Those shares are turned into
+score points by splitting this lead's distance from the average lead's score
+(``100 * (p - p_avg)``) in proportion to them: all factors together add up to exactly that
+distance, and each one's size and sign are its exact share of the log-odds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from leadgen.scoring.features import Featurizer, parse_lead
+
+MODEL_VERSION = "lead-score-v1"
+FORMAT = 1
+DEFAULT_PATH = Path(__file__).parent / "models" / f"{MODEL_VERSION}.json"
+TOP_FACTORS = 5
+
+
+class ModelFileError(ValueError):
+    """The model file is missing, malformed or from an incompatible version."""
+
+
+@dataclass
+class ModelScore:
+    score: int  # calibrated probability x 100, 0-100
+    probability: float
+    model: str
+    factors: list[dict[str, Any]] = field(default_factory=list)  # top factors: {"factor": str, "points": float}
+
+    def as_payload(self) -> dict[str, Any]:
+        """Stored with the lead as ``score_factors`` (the shape ``RuleScore.as_payload`` has, plus the probability)."""
+        return {"model": self.model, "factors": self.factors, "probability": round(self.probability, 4)}
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+class LeadScoreModel:
+    """Chance that a lead converts, with the reasons, from one model file."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        if spec.get("format") != FORMAT:
+            raise ModelFileError(f"model file format {spec.get('format')!r}; this version reads format {FORMAT}")
+        self.spec = spec
+        self.version: str = spec["model"]
+        self.featurizer = Featurizer.from_dict(spec["features"])
+        self.coef = np.asarray(spec["coefficients"], dtype=float)
+        if self.coef.shape != (len(self.featurizer.names),):
+            raise ModelFileError("coefficients and features differ in number")
+        self.intercept = float(spec["intercept"])
+        self.a, self.b = float(spec["calibration"]["a"]), float(spec["calibration"]["b"])
+        self.base_logit = self.intercept + float(self.coef @ self.featurizer.means)
+        self.base_probability = _sigmoid(self.a * self.base_logit + self.b)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.spec.get("metrics", {}))
+
+    def score(self, row: dict[str, Any], now: datetime | None = None) -> ModelScore:
+        """Score a stored lead row (``now`` only stands in for a missing ``received_at``)."""
+        facts = parse_lead(row, now)
+        contributions = self._group_contributions(self.featurizer.transform(facts))
+        total = float(contributions.sum())
+        probability = _sigmoid(self.a * (self.base_logit + total) + self.b)
+        if row.get("is_test"):
+            return ModelScore(0, 0.0, self.version, [{"factor": "test lead", "points": round(-100 * probability, 1)}])
+        shift = self.a * total
+        # Score points per unit of calibrated log-odds: the secant from the average lead to this one,
+        # or the slope there when the two coincide.
+        per_logit = 100 * (probability - self.base_probability) / shift if abs(shift) > 1e-9 else \
+            100 * probability * (1 - probability)
+        top = np.argsort(-np.abs(contributions), kind="stable")[:TOP_FACTORS]
+        factors = [{"factor": self.featurizer.groups[g].describe(facts),
+                    "points": round(float(per_logit * self.a * contributions[g]), 1)} for g in top]
+        return ModelScore(min(100, max(0, round(100 * probability))), probability, self.version, factors)
+
+    def _group_contributions(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Log-odds (before calibration) each group adds to the average lead's."""
+        return np.add.reduceat(self.coef * (x - self.featurizer.means), self.featurizer.starts)
+
+    def probabilities(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Calibrated probabilities for a matrix of transformed rows (evaluation)."""
+        z = self.a * (self.intercept + matrix @ self.coef) + self.b
+        out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+
+def load_model(path: Path | None = None) -> LeadScoreModel:
+    """Read a model file (default: the one shipped in the package)."""
+    target = path or DEFAULT_PATH
+    try:
+        spec = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"cannot read the scoring model {target}: {exc}") from exc
+    try:
+        return LeadScoreModel(spec)
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{target} is not a lead score model: missing {exc}") from exc
+
+
+@cache
+def default_model() -> LeadScoreModel:
+    """The packaged model, read on first use and kept for the life of the process."""
+    return load_model()

@@ -1,0 +1,42 @@
+"""Agents, licences and lead identity links: one ``GraphStore`` interface, Neo4j or embedded behind it."""
+
+from __future__ import annotations
+
+from leadgen.core.settings import Settings
+from leadgen.stores.graph.base import (
+    DUPLICATE_KINDS,
+    IDENTITY_KINDS,
+    GraphAgent,
+    GraphStore,
+    IdentityKey,
+    LicenceGrant,
+)
+from leadgen.stores.graph.embedded import EmbeddedGraphStore
+from leadgen.stores.graph.neo4j_store import Neo4jGraphStore
+
+__all__ = [
+    "DUPLICATE_KINDS",
+    "IDENTITY_KINDS",
+    "EmbeddedGraphStore",
+    "GraphAgent",
+    "GraphStore",
+    "IdentityKey",
+    "LicenceGrant",
+    "Neo4jGraphStore",
+    "create_graph_store",
+]
+
+EMBEDDED_FILE = "graph.sqlite3"
+
+
+def create_graph_store(settings: Settings) -> GraphStore:
+    """Neo4j when ``LEADGEN_NEO4J_URI`` is set, else the embedded graph in ``<data_dir>/graph.sqlite3``.
+
+    Nothing connects here; call ``await store.ensure_schema()`` at start-up and
+    ``await store.close()`` at shutdown.
+    """
+    cfg = settings.neo4j
+    if cfg.uri:
+        password = cfg.password.get_secret_value() if cfg.password else None
+        return Neo4jGraphStore.connect(cfg.uri, cfg.user, password)
+    return EmbeddedGraphStore(settings.common.data_dir / EMBEDDED_FILE)

@@ -1,0 +1,245 @@
+"""Qdrant behind ``VectorStore``: the server in production, qdrant-client's local mode embedded.
+
+Both shapes are the same class and the same calls on ``AsyncQdrantClient``; only the constructor
+argument differs (``url=`` or ``path=``). qdrant-client 1.20's ``AsyncQdrantClient(path=...)`` runs
+``AsyncQdrantLocal`` in-process, so there is no need for the sync client in ``asyncio.to_thread``:
+one code path, one client type, no thread hop per call in production. The price, in local mode
+only: the exact (brute-force, numpy) search and the SQLite write run on the event loop. At
+embedded-mode sizes that is well under a millisecond or two per call (``bench/embedding/run.py``
+measures it); beyond that, use the server - local mode is meant for a laptop, as its docs say.
+
+Local mode holds an exclusive file lock on its folder, so a second client on the same path - even in
+the same process - fails. ``QdrantVectorStore.open_local`` therefore shares one client per folder
+across the process (reference-counted; the last ``close()`` closes it), and serialises calls on it
+with a re-entrant lock, because the API and the task runtime may use it from different threads
+(``AsyncQdrantLocal`` does not suspend inside a call, so holding the lock across the ``await``
+blocks no other task of the same loop). Two *processes* cannot share a local-mode folder: that is
+what the server is for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from leadgen.stores.embedding import EMBEDDING_DIM
+from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, normalise_payload
+
+
+class VectorStoreError(Exception):
+    """The collection cannot be used as configured (for example, another vector size)."""
+
+
+@dataclass
+class _LocalHandle:
+    client: AsyncQdrantClient
+    guard: threading.RLock
+    users: int = 0
+
+
+_local_handles: dict[str, _LocalHandle] = {}
+_local_handles_lock = threading.Lock()
+
+
+class QdrantVectorStore:
+    """``VectorStore`` on one Qdrant collection (cosine distance, one point per lead)."""
+
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        collection: str,
+        *,
+        local_path: str | None = None,
+        guard: contextlib.AbstractContextManager[Any] | None = None,
+        dim: int = EMBEDDING_DIM,
+    ) -> None:
+        self._client = client
+        self.collection = collection
+        self.dim = dim
+        self._local_path = local_path
+        self._guard: contextlib.AbstractContextManager[Any] = guard or contextlib.nullcontext()
+        self._closed = False
+
+    @classmethod
+    def open_server(
+        cls, url: str, collection: str, *, api_key: str | None = None, timeout: int = 10
+    ) -> QdrantVectorStore:
+        """A store on a Qdrant server (REST); ``url`` like ``http://qdrant:6333`` (no port means 6333)."""
+        # A trailing "/" would become a path prefix ("//collections") in qdrant-client's URL handling.
+        client = AsyncQdrantClient(url=url.rstrip("/"), api_key=api_key, timeout=timeout)
+        return cls(client, collection)
+
+    @classmethod
+    def open_local(cls, path: Path, collection: str) -> QdrantVectorStore:
+        """A store in qdrant-client's local mode under ``path``, sharing the process's one client."""
+        key = str(path.expanduser().resolve())
+        with _local_handles_lock:
+            handle = _local_handles.get(key)
+            if handle is None:
+                Path(key).mkdir(parents=True, exist_ok=True)
+                handle = _LocalHandle(AsyncQdrantClient(path=key), threading.RLock())
+                _local_handles[key] = handle
+            handle.users += 1
+        return cls(handle.client, collection, local_path=key, guard=handle.guard)
+
+    @property
+    def is_local(self) -> bool:
+        return self._local_path is not None
+
+    async def ensure_collection(self) -> None:
+        with self._guard:
+            if not await self._client.collection_exists(self.collection):
+                try:
+                    await self._client.create_collection(
+                        self.collection,
+                        vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
+                    )
+                except Exception:
+                    # Another replica created it between our check and our create.
+                    if not await self._client.collection_exists(self.collection):
+                        raise
+            info = await self._client.get_collection(self.collection)
+            self._check_vectors(info.config.params.vectors)
+            if self.is_local:
+                return  # local mode has no payload indexes (its search is exact anyway)
+            existing = info.payload_schema or {}
+            for name, schema in INDEXED_FIELDS.items():
+                if name not in existing:
+                    await self._client.create_payload_index(
+                        self.collection, name, field_schema=models.PayloadSchemaType(schema), wait=True
+                    )
+
+    def _check_vectors(self, params: object) -> None:
+        size = params.size if isinstance(params, models.VectorParams) else None
+        if size != self.dim:
+            raise VectorStoreError(
+                f"Qdrant collection {self.collection!r} holds vectors of {size or 'named/unknown'} dimensions, "
+                f"this build writes {self.dim}: set LEADGEN_QDRANT_COLLECTION to a new collection and re-embed"
+            )
+
+    async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
+        self._check_dim(vector)
+        point = models.PointStruct(id=str(lead_id), vector=vector, payload=normalise_payload(payload))
+        with self._guard:
+            await self._client.upsert(self.collection, points=[point], wait=True)
+
+    async def set_payload(self, lead_id: uuid.UUID, fields: Mapping[str, Any]) -> None:
+        # A filter selector rather than an id list: the server answers 404 for an unknown id in a
+        # list, and a lead that was never embedded (rejected, erased) is not an error here.
+        with self._guard:
+            await self._client.set_payload(
+                self.collection, payload=normalise_payload(fields), points=_only(lead_id), wait=True
+            )
+
+    async def get(self, lead_id: uuid.UUID) -> Hit | None:
+        with self._guard:
+            records = await self._client.retrieve(self.collection, ids=[str(lead_id)], with_payload=True)
+        if not records:
+            return None
+        return Hit(lead_id, 1.0, dict(records[0].payload or {}))
+
+    async def similar(
+        self,
+        vector: list[float],
+        *,
+        line: str | None = None,
+        state: str | None = None,
+        outcome: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 10,
+        exclude: uuid.UUID | None = None,
+    ) -> list[Hit]:
+        self._check_dim(vector)
+        if limit < 1:
+            return []
+        query_filter = _filter(
+            {"line": line, "state": state, "outcome": outcome, "agent_id": agent_id}, exclude=exclude
+        )
+        with self._guard:
+            response = await self._client.query_points(
+                self.collection, query=vector, query_filter=query_filter, limit=limit, with_payload=True
+            )
+        return [_hit(point) for point in response.points]
+
+    async def agent_success(
+        self, vector: list[float], agent_ids: list[str], line: str, limit: int = 5
+    ) -> dict[str, float]:
+        self._check_dim(vector)
+        agents = list(dict.fromkeys(str(agent) for agent in agent_ids))
+        if not agents or limit < 1:
+            return dict.fromkeys(agents, 0.0)
+        # One round trip for every agent: a batch of per-agent top-k queries.
+        requests = [
+            models.QueryRequest(
+                query=vector,
+                filter=_filter({"line": line, "outcome": CONVERTED, "agent_id": agent}),
+                limit=limit,
+                with_payload=False,
+            )
+            for agent in agents
+        ]
+        with self._guard:
+            responses = await self._client.query_batch_points(self.collection, requests=requests)
+        result: dict[str, float] = {}
+        for agent, response in zip(agents, responses, strict=True):
+            scores = [point.score for point in response.points]
+            result[agent] = sum(scores) / len(scores) if scores else 0.0
+        return result
+
+    async def delete(self, lead_id: uuid.UUID) -> None:
+        with self._guard:
+            await self._client.delete(self.collection, points_selector=_only(lead_id), wait=True)
+
+    async def ping(self) -> None:
+        with self._guard:
+            await self._client.get_collections()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._local_path is None:
+            await self._client.close()
+            return
+        with _local_handles_lock:
+            handle = _local_handles[self._local_path]
+            handle.users -= 1
+            last = handle.users == 0
+            if last:
+                del _local_handles[self._local_path]
+        if last:
+            with handle.guard:
+                await handle.client.close()
+
+    def _check_dim(self, vector: list[float]) -> None:
+        if len(vector) != self.dim:
+            raise ValueError(f"expected a {self.dim}-dimension vector, got {len(vector)}")
+
+
+def _only(lead_id: uuid.UUID) -> models.FilterSelector:
+    return models.FilterSelector(filter=models.Filter(must=[models.HasIdCondition(has_id=[str(lead_id)])]))
+
+
+def _filter(fields: Mapping[str, str | None], *, exclude: uuid.UUID | None = None) -> models.Filter | None:
+    must: list[models.Condition] = [
+        models.FieldCondition(key=key, match=models.MatchValue(value=str(value)))
+        for key, value in fields.items()
+        if value is not None
+    ]
+    must_not: list[models.Condition] = []
+    if exclude is not None:
+        must_not.append(models.HasIdCondition(has_id=[str(exclude)]))
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _hit(point: models.ScoredPoint) -> Hit:
+    return Hit(uuid.UUID(str(point.id)), float(point.score), dict(point.payload or {}))

@@ -1,0 +1,167 @@
+"""Agents and admins through the API: sign-in, inbox, outcomes, returns, policies, privacy."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Role
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import LeadStatus
+from leadgen.models import DoNotContact, Lead
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import process_lead
+from leadgen.targets import api, data_service
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(api.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(data_service.create_app(settings)):
+        yield c
+
+
+async def token(client: AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/token", data={"username": email, "password": helpers.PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+async def world(
+    client: AsyncClient, session: AsyncSession, resources: Resources, settings: Settings
+) -> dict[str, object]:
+    """Two TX agents with users, an admin, a key, and one lead routed to the first agent."""
+    first = await helpers.agent(session, ["TX"], name="First")
+    second = await helpers.agent(session, ["TX"], name="Second")
+    ids = (first.id, second.id)
+    users = {
+        "first": await helpers.user(session, Role.AGENT, ids[0]),
+        "second": await helpers.user(session, Role.AGENT, ids[1]),
+        "admin": await helpers.user(session, Role.ADMIN),
+    }
+    key = await helpers.api_key(session)
+    await session.commit()
+    payload = lead_payload()
+    lead_id = uuid.UUID((await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})).json()["id"])
+    async with resources.unit_of_work() as s:
+        await process_lead(s, settings, lead_id, utcnow())
+    return {"lead_id": lead_id, "users": users, "payload": payload, "key": key}
+
+
+async def offered_to(client: AsyncClient, world: dict[str, object]) -> tuple[dict[str, str], dict[str, str], str]:
+    """(headers of the agent holding the offer, headers of the other agent, assignment id)."""
+    users: dict[str, str] = world["users"]  # type: ignore[assignment]
+    for me, other in (("first", "second"), ("second", "first")):
+        headers = await token(client, users[me])
+        inbox = (await client.get("/api/v1/assignments", headers=headers)).json()
+        if inbox:
+            return headers, await token(client, users[other]), inbox[0]["assignment_id"]
+    raise AssertionError("nobody got the offer")
+
+
+class TestSignIn:
+    async def test_wrong_password_is_401(self, client: AsyncClient, world: dict[str, object]) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        response = await client.post("/api/v1/auth/token", data={"username": users["admin"], "password": "nope-nope-nope"})
+        assert response.status_code == 401
+
+    async def test_endpoints_need_a_token(self, client: AsyncClient, data_client: AsyncClient) -> None:
+        assert (await client.get("/api/v1/leads")).status_code == 401
+        assert (await client.get("/api/v1/assignments")).status_code == 401
+        assert (await data_client.get("/api/v1/agents")).status_code == 401
+
+    async def test_agent_cannot_use_admin_endpoints(self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        headers = await token(client, users["first"])
+        assert (await data_client.get("/api/v1/agents", headers=headers)).status_code == 403
+
+
+class TestAgentWork:
+    async def test_agent_sees_only_own_leads_and_contact_after_accepting(
+        self, client: AsyncClient, world: dict[str, object]
+    ) -> None:
+        mine, theirs, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        assert (await client.get(f"/api/v1/leads/{lead_id}", headers=theirs)).status_code == 404
+        assert (await client.get("/api/v1/leads", headers=theirs)).json() == []
+        assert (await client.get("/api/v1/assignments", headers=mine)).json()[0]["phone"] is None
+        assert (await client.post(f"/api/v1/assignments/{assignment}/accept", headers=theirs)).status_code == 404
+        accepted = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        assert accepted.json()["status"] == "ACCEPTED"
+        assert (await client.get("/api/v1/assignments", headers=mine)).json()[0]["phone"].startswith("+1")
+        again = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        assert again.status_code == 409
+
+    async def test_outcomes_follow_the_lifecycle(self, client: AsyncClient, world: dict[str, object]) -> None:
+        mine, _, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        skip = await client.post(f"/api/v1/leads/{lead_id}/outcome", json={"status": "CONVERTED"}, headers=mine)
+        assert skip.status_code == 409
+        for status in ("CONTACTED", "QUOTED", "CONVERTED"):
+            response = await client.post(f"/api/v1/leads/{lead_id}/outcome", json={"status": status}, headers=mine)
+            assert response.json() == {"id": str(lead_id), "status": status}
+
+    async def test_return_inside_window_counts_against_the_source(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
+    ) -> None:
+        mine, _, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        bad = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "because"}, headers=mine)
+        assert bad.status_code == 422
+        returned = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "wrong_number"}, headers=mine)
+        assert returned.json()["status"] == "RETURNED"
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        admin = await token(client, users["admin"])
+        rates = (await data_client.get("/api/v1/reports/returns", headers=admin)).json()
+        assert rates == [{"source": "test-vendor", "accepted": 1, "returned": 1, "return_rate": 1.0}]
+
+
+class TestAdmin:
+    async def test_policy_upsert_is_audited(self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        admin = await token(client, users["admin"])
+        body = {"campaign": "spring-auto", "strategy": "weighted", "max_agents": 2}
+        first = (await data_client.put("/api/v1/routing-policies", json=body, headers=admin)).json()
+        second = (await data_client.put("/api/v1/routing-policies", json={**body, "strategy": "best_match"}, headers=admin)).json()
+        assert first["id"] == second["id"] and second["strategy"] == "best_match"
+        audit = (await data_client.get("/api/v1/audit", headers=admin)).json()
+        assert [e["action"] for e in audit].count("routing_policy.saved") == 2
+
+    async def test_export_then_erase_a_person(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        admin = await token(client, users["admin"])
+        contact = world["payload"]["contact"]  # type: ignore[index]
+        person = {"email": contact["email"]}
+        exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
+        assert exported["leads"][0]["lead"]["email"] == contact["email"]
+        assert exported["leads"][0]["consent"]["text"].startswith("I agree")
+        erased = (await data_client.post("/api/v1/privacy/erase", json=person, headers=admin)).json()
+        assert erased == {"anonymised_leads": [str(world["lead_id"])]}
+        lead = await session.scalar(select(Lead).where(Lead.id == world["lead_id"]))
+        assert lead is not None and lead.email is None and lead.phone is None and lead.anonymised_at
+        assert lead.line == "auto" and lead.state == "TX"
+        assert await session.scalar(select(DoNotContact.id).limit(1)) is not None
+        # The same person again is stopped by the do-not-contact list.
+        again = await client.post("/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": world["key"]})
+        assert again.status_code == 202
+        actions = [e["action"] for e in (await data_client.get("/api/v1/audit", headers=admin)).json()]
+        assert {"privacy.exported", "privacy.erased"} <= set(actions)
+        assert LeadStatus.RECEIVED == again.json()["status"]
