@@ -193,6 +193,19 @@ class SmtpSettings(_Group, prefix="SMTP_"):
     starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
 
 
+class SmsSettings(_Group, prefix="SMS_"):
+    api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.twilio.com"), description="Base URL of a Twilio-compatible Messages API."
+    )
+    account_sid: str | None = Field(None, description="Account SID; SMS is off while it is empty.")
+    auth_token: SecretStr | None = Field(None, description="Auth token of the SMS account.")
+    from_number: str | None = Field(None, description="Sending number in E.164 form.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.account_sid and self.auth_token and self.from_number)
+
+
 class Settings:
     """All groups, validated together."""
 
@@ -209,6 +222,7 @@ class Settings:
         "routing": RoutingSettings,
         "worker": WorkerSettings,
         "smtp": SmtpSettings,
+        "sms": SmsSettings,
     }
 
     common: CommonSettings
@@ -223,6 +237,7 @@ class Settings:
     routing: RoutingSettings
     worker: WorkerSettings
     smtp: SmtpSettings
+    sms: SmsSettings
 
     def __init__(self, **overrides: dict[str, Any]) -> None:
         problems: list[str] = []

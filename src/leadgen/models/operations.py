@@ -61,6 +61,7 @@ class Notification(IdMixin, TimestampMixin, Base):
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"))
     template: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     detail: Mapped[str | None] = mapped_column(String(255))
+    not_before: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()

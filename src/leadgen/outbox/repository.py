@@ -16,6 +16,8 @@ from leadgen.models.base import utcnow
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
     "assignment.offered": "notifications.offer_to_agent",
+    "lead.acknowledge": "notifications.acknowledge_lead",
+    "lead.unassigned": "notifications.alert_unassigned",
 }
 
 

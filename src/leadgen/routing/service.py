@@ -59,6 +59,8 @@ async def route(
     lead.status = LeadStatus.ROUTED
     lead.status_reason = None
     lead.route_attempts = attempt
+    if attempt == 1:
+        outbox.add(session, "lead.acknowledge", str(lead.id))
     return offers
 
 
@@ -103,7 +105,8 @@ def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
     lead.status = LeadStatus.UNASSIGNED
     lead.status_reason = reason
     audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
-    # Admins watch this: an UNASSIGNED lead is money left on the table.
+    # Admins are alerted: an UNASSIGNED lead is money left on the table.
+    outbox.add(session, "lead.unassigned", str(lead.id), {"reason": reason})
     log.warning("lead left unassigned: %s", reason, extra={"lead_id": str(lead.id)})
 
 

@@ -61,6 +61,7 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "outbox-relay": {"task": "outbox.relay", "schedule": 5.0},
             "expire-offers": {"task": "routing.expire_offers", "schedule": 15.0},
+            "send-due-lead-messages": {"task": "notifications.send_due", "schedule": 60.0},
         },
     )
     return app

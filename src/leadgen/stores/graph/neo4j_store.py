@@ -86,7 +86,7 @@ RETURN a.name AS name, a.active AS active,
 """
 _CANDIDATES = """
 MATCH (:Market {key: $market})<-[r:LICENSED_FOR]-(a:Agent)
-WHERE r.expires_on >= $on AND a.active = true
+WHERE r.expires_on >= $day AND a.active = true
 RETURN DISTINCT a.id AS id
 ORDER BY id
 """
@@ -201,7 +201,7 @@ class Neo4jGraphStore:
         )
 
     async def candidates(self, state: str, line: str, on: date) -> list[str]:
-        rows = await self._read(_CANDIDATES, market=market_key(state, line), on=on)
+        rows = await self._read(_CANDIDATES, market=market_key(state, line), day=on)
         return [row["id"] for row in rows]
 
     async def link_lead(

@@ -1,0 +1,108 @@
+"""What to send to whom, and whether a lead may be contacted now. Sending itself is in tasks."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.compliance import repository as dnc
+from leadgen.compliance.rules import in_contact_window, next_contact_time
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus
+from leadgen.models import Agent, Assignment, Lead, Notification, User
+from leadgen.notifications.templates import render
+
+
+@dataclass(frozen=True)
+class Outbound:
+    channel: str  # email or sms
+    to: str
+    body: str
+    template: str
+    recipient_kind: str  # agent, lead or admin
+    subject: str | None = None
+    agent_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+
+
+async def offer_messages(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID) -> list[Outbound]:
+    """E-mail (and SMS when configured and the agent has a phone) for a PENDING offer."""
+    row = (await session.execute(
+        select(Assignment, Lead, Agent).join(Lead, Lead.id == Assignment.lead_id).join(Agent, Agent.id == Assignment.agent_id)
+        .where(Assignment.id == assignment_id)
+    )).first()
+    if row is None or row[0].status != AssignmentStatus.PENDING:
+        return []
+    offer, lead, agent = row
+    values = {"agent": agent.name, "line": lead.line, "state": lead.state,
+              "score": lead.score if lead.score is not None else "n/a",
+              "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
+              "inbox_url": f"{settings.services.api_url}".rstrip("/") + "/api/v1/assignments"}
+    ids = {"agent_id": agent.id, "lead_id": lead.id, "recipient_kind": "agent"}
+    messages = [Outbound("email", agent.email, render("offer.body", **values), "offer",
+                         subject=render("offer.subject", **values), **ids)]  # type: ignore[arg-type]
+    if settings.sms.enabled and agent.phone:
+        messages.append(Outbound("sms", agent.phone, render("offer.sms", **values), "offer", **ids))  # type: ignore[arg-type]
+    return messages
+
+
+async def lead_block_reason(session: AsyncSession, lead: Lead, now: datetime) -> tuple[str | None, datetime | None]:
+    """Why the lead may not be messaged now (and when it may), checked at every send."""
+    if lead.anonymised_at is not None:
+        return "erased", None
+    hashes = [h for h in (lead.phone_hash, lead.email_hash) if h]
+    if await dnc.listed(session, hashes):
+        return "do-not-contact", None
+    if not in_contact_window(lead.state, now):
+        return "outside contact window", next_contact_time(lead.state, now)
+    return None, None
+
+
+async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
+    """Thank the person and name the agent: by SMS when possible, else e-mail."""
+    row = (await session.execute(
+        select(Lead, Agent).join(Assignment, Assignment.lead_id == Lead.id).join(Agent, Agent.id == Assignment.agent_id)
+        .where(Lead.id == lead_id).order_by(Assignment.attempt).limit(1)
+    )).first()
+    if row is None:
+        return []
+    lead, agent = row
+    values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": agent.name.split(" (")[0]}
+    ids = {"lead_id": lead.id, "recipient_kind": "lead"}
+    if settings.sms.enabled and lead.phone:
+        return [Outbound("sms", lead.phone, render("acknowledgement.sms", **values), "acknowledgement", **ids)]  # type: ignore[arg-type]
+    if lead.email:
+        return [Outbound("email", lead.email, render("acknowledgement.body", **values), "acknowledgement",
+                         subject=render("acknowledgement.subject", **values), **ids)]  # type: ignore[arg-type]
+    return []
+
+
+async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: str) -> list[Outbound]:
+    lead = await session.get(Lead, lead_id)
+    if lead is None:
+        return []
+    admins = await session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True)))
+    values = {"line": lead.line, "state": lead.state, "lead_id": lead.id, "reason": reason}
+    return [Outbound("email", email, render("unassigned.body", **values), "unassigned", "admin",
+                     subject=render("unassigned.subject", **values), lead_id=lead.id) for email in admins]
+
+
+def record(session: AsyncSession, message: Outbound, status: str, detail: str | None = None,
+           sent_at: datetime | None = None, not_before: datetime | None = None) -> None:
+    session.add(Notification(
+        channel=message.channel, recipient_kind=message.recipient_kind, agent_id=message.agent_id,
+        lead_id=message.lead_id, template=message.template, status=status, detail=detail,
+        sent_at=sent_at, not_before=not_before,
+    ))
+
+
+async def due_for_lead(session: AsyncSession, now: datetime, limit: int) -> list[Notification]:
+    """Lead messages held back until the person's contact window opens."""
+    return list(await session.scalars(
+        select(Notification).where(Notification.status == "scheduled", Notification.not_before <= now)
+        .order_by(Notification.not_before).limit(limit).with_for_update(skip_locked=True)
+    ))

@@ -1,0 +1,191 @@
+"""Notifications end to end: a real SMTP server (aiosmtpd) and a stand-in of Twilio's Messages API.
+
+The SMS provider is the one thing that cannot exist here, so a local HTTP server speaking the
+same API (form-encoded POST to /2010-04-01/Accounts/<sid>/Messages.json, basic auth) stands in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
+from leadgen.core.security import keyed_hash
+from leadgen.core.settings import Settings, get_settings
+from leadgen.compliance import repository as dnc
+from leadgen.models import Assignment, Lead, Notification, OutboxEvent
+from leadgen.notifications import tasks
+from leadgen.pipeline.service import process_lead
+from leadgen.targets.api import create_app
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+INSIDE_WINDOW = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 10:00 in Texas
+OUTSIDE_WINDOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # midnight in Texas
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+class SmsStandIn:
+    """Records what a Twilio-compatible provider would have received."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server hook name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                auth = base64.b64decode(self.headers["Authorization"].split()[1]).decode()
+                outer.received.append({"path": self.path, "auth": auth, **{k: v[0] for k, v in parse_qs(body.decode()).items()}})
+                payload = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def sms() -> Iterator[SmsStandIn]:
+    stand_in = SmsStandIn()
+    yield stand_in
+    stand_in.server.shutdown()
+
+
+@pytest.fixture
+def notify_env(settings_env: dict[str, str], mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("LEADGEN_SMTP_PORT", str(mailbox[1]))
+    monkeypatch.setenv("LEADGEN_SMS_API_URL", sms.url)
+    monkeypatch.setenv("LEADGEN_SMS_ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("LEADGEN_SMS_AUTH_TOKEN", "token-456")
+    monkeypatch.setenv("LEADGEN_SMS_FROM_NUMBER", "+15125550100")
+    get_settings.cache_clear()
+    yield get_settings()
+    close_task_runtime()
+
+
+@pytest.fixture
+async def routed(notify_env: Settings, session: AsyncSession, resources: Resources) -> AsyncIterator[Lead]:
+    agent = await helpers.agent(session, ["TX"], name="Maria Gonzalez")
+    agent.phone = "+15125550111"
+    key = await helpers.api_key(session)
+    await session.commit()
+    async for client in started(create_app(notify_env)):
+        response = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})
+    lead_id = uuid.UUID(response.json()["id"])
+    async with resources.unit_of_work() as s:
+        await process_lead(s, notify_env, lead_id, INSIDE_WINDOW)
+    lead = await session.get(Lead, lead_id)
+    assert lead is not None
+    yield lead
+
+
+async def rows(session: AsyncSession, model: Any) -> list[Any]:
+    return list(await session.scalars(select(model).execution_options(populate_existing=True)))
+
+
+async def test_offer_reaches_the_agent_by_email_and_sms_without_lead_contact_data(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn
+) -> None:
+    offer = (await rows(session, Assignment))[0]
+    assert tasks.offer_to_agent(str(offer.id)) == 2
+    mail = mailbox[0].messages
+    assert len(mail) == 1 and mail[0]["Subject"].startswith("New auto lead in TX")
+    body = mail[0].get_payload()
+    assert isinstance(body, str) and "Maria Gonzalez" in body
+    assert routed.phone not in body and (routed.email or "") not in body
+    assert sms.received[0]["To"] == "+15125550111" and sms.received[0]["auth"] == "AC123:token-456"
+    assert sms.received[0]["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
+    sent = await rows(session, Notification)
+    assert sorted((n.channel, n.status) for n in sent) == [("email", "sent"), ("sms", "sent")]
+    outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
+    assert ("assignment.offered", True) in outbox
+
+
+async def test_lead_is_thanked_inside_the_contact_window(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.acknowledge_lead(str(routed.id)) == 1
+    assert sms.received[0]["To"] == routed.phone
+    assert "Reply STOP" in sms.received[0]["Body"]
+
+
+async def test_outside_the_window_the_message_waits_until_it_opens(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
+    assert tasks.acknowledge_lead(str(routed.id)) == 0
+    held = (await rows(session, Notification))[0]
+    assert (held.status, held.detail) == ("scheduled", "outside contact window")
+    assert held.not_before == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)  # 8:00 in Texas
+    assert tasks.send_due() == 0  # still night
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 1
+    assert [r["To"] for r in sms.received] == [routed.phone]
+    assert (await rows(session, Notification))[0].status == "sent"
+
+
+async def test_nothing_goes_to_a_do_not_contact_number(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, notify_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = notify_env.security.pii_hash_key.get_secret_value()
+    await dnc.add(session, keyed_hash(key, "phone", routed.phone or ""), "phone", "asked to stop")
+    await session.commit()
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.acknowledge_lead(str(routed.id)) == 0
+    assert sms.received == []
+    held = (await rows(session, Notification))[0]
+    assert (held.status, held.detail) == ("blocked", "do-not-contact")
