@@ -88,9 +88,7 @@ def test_no_duplicate_declarations(directory: Path) -> None:
 
 def _references(directory: Path) -> list[tuple[str, str, Path]]:
     found: list[tuple[str, str, Path]] = []
-    pattern = re.compile(
-        r"(?<![\w.])(var|local|module|data)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?"
-    )
+    pattern = re.compile(r"(?<![\w.])(var|local|module|data)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
     for file in sorted(directory.glob("*.tf")):
         for match in pattern.finditer(strip_comments(file.read_text(encoding="utf-8"))):
             kind, first, second = match.group(1), match.group(2), match.group(3) or ""
@@ -162,7 +160,7 @@ def test_module_call_arguments_are_accepted(call: tuple[Any, str, dict[str, Any]
     )
     unknown = arguments - fixture.inputs
     assert not unknown, f"module {name} ({source} {fixture.version_constraint}) has no input(s) {sorted(unknown)}"
-    missing = fixture.required_inputs - arguments
+    missing = set(fixture.required_inputs) - arguments
     assert not missing, f"module {name} ({source}) misses required input(s) {sorted(missing)}"
 
 

@@ -1,8 +1,9 @@
 # Cluster add-ons installed with Helm. Terraform installs the cluster's add-ons only; the
 # application is deployed from k8s/ by scripts/k8s/deploy.sh, never from Terraform.
 
-# Standard-channel Gateway API CRDs (Gateway, HTTPRoute, ...), packaged as a chart by the
-# Envoy Gateway project; only the upstream Gateway API CRDs are enabled.
+# CRDs of the edge: standard-channel Gateway API (Gateway, HTTPRoute, ...) and Envoy Gateway's
+# own, from the Envoy Gateway project's CRD chart. Managed here (not by the controller chart's
+# crds/ directory) so that chart upgrades also upgrade the CRDs.
 resource "helm_release" "gateway_api_crds" {
   name             = "gateway-api-crds"
   repository       = "oci://docker.io/envoyproxy"
@@ -16,7 +17,7 @@ resource "helm_release" "gateway_api_crds" {
   values = [yamlencode({
     crds = {
       gatewayAPI   = { enabled = true, channel = "standard" }
-      envoyGateway = { enabled = false }
+      envoyGateway = { enabled = true }
     }
   })]
 }
@@ -33,9 +34,19 @@ locals {
         vpcId          = var.vpc_id
         replicaCount   = 2
         serviceAccount = { create = true, name = "aws-load-balancer-controller" }
-        # The edge is Gateway API: ALB for HTTPRoute/GRPCRoute, NLB for L4 routes.
-        controllerConfig = { featureGates = { ALBGatewayAPI = true, NLBGatewayAPI = true } }
       }))
+      skip_crds = false
+    }
+    # Gateway API implementation of the k8s/ layer (GatewayClass "envoy"); its proxies are
+    # exposed through an NLB that the load balancer controller provisions.
+    envoy-gateway = {
+      repository = "oci://docker.io/envoyproxy"
+      chart      = "gateway-helm"
+      namespace  = "envoy-gateway-system"
+      values = yamlencode({
+        deployment = { pod = local.system_pool, replicas = 2 }
+      })
+      skip_crds = true
     }
     cluster-autoscaler = {
       repository = "https://kubernetes.github.io/autoscaler"
@@ -53,6 +64,7 @@ locals {
           scale-down-unneeded-time      = "10m"
         }
       }))
+      skip_crds = false
     }
     external-dns = {
       repository = "https://kubernetes-sigs.github.io/external-dns/"
@@ -67,6 +79,7 @@ locals {
         txtOwnerId     = var.cluster_name
         env            = [{ name = "AWS_DEFAULT_REGION", value = var.region }]
       }))
+      skip_crds = false
     }
     external-secrets = {
       repository = "https://charts.external-secrets.io"
@@ -77,6 +90,7 @@ locals {
         webhook        = local.system_pool
         certController = local.system_pool
       }))
+      skip_crds = false
     }
     cert-manager = {
       repository = "https://charts.jetstack.io"
@@ -94,6 +108,34 @@ locals {
         cainjector      = local.system_pool
         startupapicheck = local.system_pool
       }))
+      skip_crds = false
+    }
+    # PostgreSQL operator of the k8s/ layer (components/cloudnative-pg).
+    cloudnative-pg = {
+      repository = "https://cloudnative-pg.github.io/charts"
+      chart      = "cloudnative-pg"
+      namespace  = "cnpg-system"
+      values     = yamlencode(local.system_pool)
+      skip_crds  = false
+    }
+    # Prometheus Operator, Prometheus and Alertmanager; selects every ServiceMonitor of k8s/.
+    kube-prometheus-stack = {
+      repository = "https://prometheus-community.github.io/helm-charts"
+      chart      = "kube-prometheus-stack"
+      namespace  = "monitoring"
+      values = yamlencode({
+        prometheusOperator = local.system_pool
+        prometheus = {
+          prometheusSpec = merge(local.system_pool, {
+            serviceMonitorSelectorNilUsesHelmValues = false
+            podMonitorSelectorNilUsesHelmValues     = false
+            retention                               = "15d"
+          })
+        }
+        alertmanager = { alertmanagerSpec = local.system_pool }
+        grafana      = { enabled = false }
+      })
+      skip_crds = false
     }
     # Exposes nvidia.com/gpu on the ai pool (the NVIDIA AMI ships the driver, not the plugin).
     nvidia-device-plugin = {
@@ -104,6 +146,7 @@ locals {
         nodeSelector = { "leadgen.io/node-pool" = "ai" }
         tolerations  = [{ key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule" }]
       })
+      skip_crds = false
     }
   }
 }
@@ -120,6 +163,30 @@ resource "helm_release" "addon" {
   atomic           = true
   timeout          = 600
   values           = [each.value.values]
+  skip_crds        = each.value.skip_crds
 
   depends_on = [helm_release.gateway_api_crds, module.pod_identity, aws_eks_addon.storage]
+}
+
+# Add-ons that need another add-on's CRDs or webhooks first: the Barman Cloud plugin of
+# CloudNativePG (WAL archive and base backups to the object store) needs cert-manager and CNPG.
+resource "helm_release" "dependent" {
+  for_each = {
+    plugin-barman-cloud = {
+      repository = "https://cloudnative-pg.github.io/charts"
+      chart      = "plugin-barman-cloud"
+      namespace  = "cnpg-system"
+    }
+  }
+
+  name             = each.key
+  repository       = each.value.repository
+  chart            = each.value.chart
+  version          = var.chart_versions[each.key]
+  namespace        = each.value.namespace
+  create_namespace = true
+  atomic           = true
+  timeout          = 600
+
+  depends_on = [helm_release.addon]
 }

@@ -74,16 +74,20 @@ variable "chart_versions" {
   type        = map(string)
   default = {
     gateway-api-crds             = "v1.5.0"
+    envoy-gateway                = "v1.5.0"
     aws-load-balancer-controller = "1.14.0"
     cluster-autoscaler           = "9.46.6"
     external-dns                 = "1.18.0"
     external-secrets             = "0.19.2"
     cert-manager                 = "v1.18.2"
     nvidia-device-plugin         = "0.17.1"
+    cloudnative-pg               = "0.26.0"
+    plugin-barman-cloud          = "0.6.0"
+    kube-prometheus-stack        = "77.6.2"
   }
 
   validation {
-    condition = alltrue([for chart in ["gateway-api-crds", "aws-load-balancer-controller", "cluster-autoscaler", "external-dns", "external-secrets", "cert-manager", "nvidia-device-plugin"] :
+    condition = alltrue([for chart in ["gateway-api-crds", "envoy-gateway", "aws-load-balancer-controller", "cluster-autoscaler", "external-dns", "external-secrets", "cert-manager", "nvidia-device-plugin", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack"] :
     contains(keys(var.chart_versions), chart)])
     error_message = "chart_versions needs a version for every add-on chart."
   }

@@ -1,5 +1,5 @@
-# GKE provides the PD and Filestore CSI drivers, Gateway API, the cluster autoscaler and the
-# NVIDIA device plugin itself (see the gke-cluster module). Helm adds the rest.
+# GKE provides the PD and Filestore CSI drivers, the standard Gateway API CRDs, the cluster
+# autoscaler and the NVIDIA device plugin itself (see the gke-cluster module). Helm adds the rest.
 locals {
   system_pool = {
     nodeSelector = { "leadgen.io/node-pool" = "system" }
@@ -39,8 +39,64 @@ resource "google_project_iam_member" "addon" {
   member  = google_service_account.addon[each.key].member
 }
 
+# Envoy Gateway's own CRDs (the standard Gateway API CRDs are GKE-managed through
+# gateway_api_channel), managed here so that chart upgrades also upgrade them.
+resource "helm_release" "envoy_gateway_crds" {
+  name       = "envoy-gateway-crds"
+  repository = "oci://docker.io/envoyproxy"
+  chart      = "gateway-crds-helm"
+  version    = var.chart_versions["envoy-gateway"]
+  namespace  = "kube-system"
+  atomic     = true
+  timeout    = 600
+
+  values = [yamlencode({
+    crds = {
+      gatewayAPI   = { enabled = false }
+      envoyGateway = { enabled = true }
+    }
+  })]
+}
+
 locals {
   helm_releases = {
+    # Gateway API implementation of the k8s/ layer (GatewayClass "envoy").
+    envoy-gateway = {
+      repository = "oci://docker.io/envoyproxy"
+      chart      = "gateway-helm"
+      namespace  = "envoy-gateway-system"
+      values = yamlencode({
+        deployment = { pod = local.system_pool, replicas = 2 }
+      })
+      skip_crds = true
+    }
+    # PostgreSQL operator of the k8s/ layer (components/cloudnative-pg).
+    cloudnative-pg = {
+      repository = "https://cloudnative-pg.github.io/charts"
+      chart      = "cloudnative-pg"
+      namespace  = "cnpg-system"
+      values     = yamlencode(local.system_pool)
+      skip_crds  = false
+    }
+    # Prometheus Operator, Prometheus and Alertmanager; selects every ServiceMonitor of k8s/.
+    kube-prometheus-stack = {
+      repository = "https://prometheus-community.github.io/helm-charts"
+      chart      = "kube-prometheus-stack"
+      namespace  = "monitoring"
+      values = yamlencode({
+        prometheusOperator = local.system_pool
+        prometheus = {
+          prometheusSpec = merge(local.system_pool, {
+            serviceMonitorSelectorNilUsesHelmValues = false
+            podMonitorSelectorNilUsesHelmValues     = false
+            retention                               = "15d"
+          })
+        }
+        alertmanager = { alertmanagerSpec = local.system_pool }
+        grafana      = { enabled = false }
+      })
+      skip_crds = false
+    }
     external-secrets = {
       repository = "https://charts.external-secrets.io"
       chart      = "external-secrets"
@@ -50,6 +106,7 @@ locals {
         webhook        = local.system_pool
         certController = local.system_pool
       }))
+      skip_crds = false
     }
     cert-manager = {
       repository = "https://charts.jetstack.io"
@@ -71,6 +128,7 @@ locals {
         cainjector      = local.system_pool
         startupapicheck = local.system_pool
       }))
+      skip_crds = false
     }
     external-dns = {
       repository = "https://kubernetes-sigs.github.io/external-dns/"
@@ -89,6 +147,7 @@ locals {
         txtOwnerId    = "leadgen-${var.environment}"
         extraArgs     = ["--google-project=${var.project_id}"]
       }))
+      skip_crds = false
     }
   }
 }
@@ -105,6 +164,30 @@ resource "helm_release" "addon" {
   atomic           = true
   timeout          = 600
   values           = [each.value.values]
+  skip_crds        = each.value.skip_crds
 
-  depends_on = [google_service_account_iam_member.addon_workload_identity]
+  depends_on = [helm_release.envoy_gateway_crds, google_service_account_iam_member.addon_workload_identity]
+}
+
+# Add-ons that need another add-on's CRDs or webhooks first: the Barman Cloud plugin of
+# CloudNativePG (WAL archive and base backups to the object store) needs cert-manager and CNPG.
+resource "helm_release" "dependent" {
+  for_each = {
+    plugin-barman-cloud = {
+      repository = "https://cloudnative-pg.github.io/charts"
+      chart      = "plugin-barman-cloud"
+      namespace  = "cnpg-system"
+    }
+  }
+
+  name             = each.key
+  repository       = each.value.repository
+  chart            = each.value.chart
+  version          = var.chart_versions[each.key]
+  namespace        = each.value.namespace
+  create_namespace = true
+  atomic           = true
+  timeout          = 600
+
+  depends_on = [helm_release.addon]
 }

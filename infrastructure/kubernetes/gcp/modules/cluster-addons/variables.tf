@@ -32,13 +32,17 @@ variable "chart_versions" {
   description = "Pinned Helm chart version per add-on."
   type        = map(string)
   default = {
-    external-dns     = "1.18.0"
-    external-secrets = "0.19.2"
-    cert-manager     = "v1.18.2"
+    envoy-gateway         = "v1.5.0"
+    external-dns          = "1.18.0"
+    external-secrets      = "0.19.2"
+    cert-manager          = "v1.18.2"
+    cloudnative-pg        = "0.26.0"
+    plugin-barman-cloud   = "0.6.0"
+    kube-prometheus-stack = "77.6.2"
   }
 
   validation {
-    condition     = alltrue([for chart in ["external-dns", "external-secrets", "cert-manager"] : contains(keys(var.chart_versions), chart)])
+    condition     = alltrue([for chart in ["envoy-gateway", "external-dns", "external-secrets", "cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack"] : contains(keys(var.chart_versions), chart)])
     error_message = "chart_versions needs a version for every add-on chart."
   }
 }
