@@ -189,7 +189,9 @@ def lead_payload(**overrides: Any) -> dict[str, Any]:
         "line": "auto",
         "campaign": "spring-auto",
         "contact": {
-            "first_name": "Pat", "last_name": "Doe", "email": f"pat{suffix}@example.com",
+            "first_name": "Pat",
+            "last_name": "Doe",
+            "email": f"pat{suffix}@example.com",
             "phone": f"512-555-{suffix:04d}",
             "address": {"street": "12 Oak Street", "city": "Austin", "zip": "78701"},
         },

@@ -33,8 +33,11 @@ async def agent(
 ) -> Agent:
     name = name or f"Agent {uuid.uuid4().hex[:6]}"
     data = AgentCreate(
-        name=name, email=f"{uuid.uuid4().hex[:10]}@agents.example.com", timezone=timezone,
-        daily_cap=daily_cap, open_cap=open_cap,
+        name=name,
+        email=f"{uuid.uuid4().hex[:10]}@agents.example.com",
+        timezone=timezone,
+        daily_cap=daily_cap,
+        open_cap=open_cap,
         licences=[LicenceIn(state=s, line=li, expires_on=expires_on) for s in states for li in (lines or [Line.AUTO])],
         shifts=[ShiftIn(weekday=d, starts_at=hours[0], ends_at=hours[1]) for d in days],
     )

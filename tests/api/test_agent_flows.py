@@ -76,7 +76,9 @@ async def offered_to(client: AsyncClient, world: dict[str, object]) -> tuple[dic
 class TestSignIn:
     async def test_wrong_password_is_401(self, client: AsyncClient, world: dict[str, object]) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
-        response = await client.post("/api/v1/auth/token", data={"username": users["admin"], "password": "nope-nope-nope"})
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": users["admin"], "password": "nope-nope-nope"}
+        )
         assert response.status_code == 401
 
     async def test_endpoints_need_a_token(self, client: AsyncClient, data_client: AsyncClient) -> None:
@@ -84,7 +86,9 @@ class TestSignIn:
         assert (await client.get("/api/v1/assignments")).status_code == 401
         assert (await data_client.get("/api/v1/agents")).status_code == 401
 
-    async def test_agent_cannot_use_admin_endpoints(self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]) -> None:
+    async def test_agent_cannot_use_admin_endpoints(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
+    ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
         headers = await token(client, users["first"])
         assert (await data_client.get("/api/v1/agents", headers=headers)).status_code == 403
@@ -133,12 +137,16 @@ class TestAgentWork:
 
 
 class TestAdmin:
-    async def test_policy_upsert_is_audited(self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]) -> None:
+    async def test_policy_upsert_is_audited(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
+    ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
         admin = await token(client, users["admin"])
         body = {"campaign": "spring-auto", "strategy": "weighted", "max_agents": 2}
         first = (await data_client.put("/api/v1/routing-policies", json=body, headers=admin)).json()
-        second = (await data_client.put("/api/v1/routing-policies", json={**body, "strategy": "best_match"}, headers=admin)).json()
+        second = (
+            await data_client.put("/api/v1/routing-policies", json={**body, "strategy": "best_match"}, headers=admin)
+        ).json()
         assert first["id"] == second["id"] and second["strategy"] == "best_match"
         audit = (await data_client.get("/api/v1/audit", headers=admin)).json()
         assert [e["action"] for e in audit].count("routing_policy.saved") == 2
@@ -160,8 +168,10 @@ class TestAdmin:
         assert lead.line == "auto" and lead.state == "TX"
         assert await session.scalar(select(DoNotContact.id).limit(1)) is not None
         # The same person again is stopped by the do-not-contact list.
-        again = await client.post("/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": world["key"]})
+        again = await client.post(
+            "/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": world["key"]}
+        )
         assert again.status_code == 202
         actions = [e["action"] for e in (await data_client.get("/api/v1/audit", headers=admin)).json()]
         assert {"privacy.exported", "privacy.erased"} <= set(actions)
-        assert LeadStatus.RECEIVED == again.json()["status"]
+        assert again.json()["status"] == LeadStatus.RECEIVED

@@ -88,7 +88,9 @@ class TestRefused:
         assert "does not match ZIP" in response.text
         assert await nothing_stored(session)
 
-    async def test_web_lead_without_consent_is_refused(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+    async def test_web_lead_without_consent_is_refused(
+        self, client: AsyncClient, key: str, session: AsyncSession
+    ) -> None:
         response = await client.post("/api/v1/leads", json=lead_payload(consent=None), headers={"X-API-Key": key})
         assert response.status_code == 422
         assert response.json()["errors"] == [
@@ -127,7 +129,9 @@ class TestRefused:
 
 class TestFlood:
     @pytest.fixture
-    async def limited_client(self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+    async def limited_client(
+        self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[AsyncClient]:
         monkeypatch.setenv("LEADGEN_INTAKE_RATE_LIMIT", "5/minute")
         async for c in started(create_app(Settings())):
             yield c

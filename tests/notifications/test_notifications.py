@@ -24,11 +24,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.compliance import repository as dnc
 from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
-from leadgen.compliance import repository as dnc
 from leadgen.models import Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
 from leadgen.pipeline.service import process_lead
@@ -50,7 +50,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -75,10 +75,12 @@ class SmsStandIn:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server hook name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 auth = base64.b64decode(self.headers["Authorization"].split()[1]).decode()
-                outer.received.append({"path": self.path, "auth": auth, **{k: v[0] for k, v in parse_qs(body.decode()).items()}})
+                outer.received.append(
+                    {"path": self.path, "auth": auth, **{k: v[0] for k, v in parse_qs(body.decode()).items()}}
+                )
                 payload = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
                 self.send_response(201)
                 self.send_header("Content-Type", "application/json")
@@ -105,7 +107,9 @@ def sms() -> Iterator[SmsStandIn]:
 
 
 @pytest.fixture
-def notify_env(settings_env: dict[str, str], mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def notify_env(
+    settings_env: dict[str, str], mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     monkeypatch.setenv("LEADGEN_SMTP_PORT", str(mailbox[1]))
     monkeypatch.setenv("LEADGEN_SMS_API_URL", sms.url)
     monkeypatch.setenv("LEADGEN_SMS_ACCOUNT_SID", "AC123")

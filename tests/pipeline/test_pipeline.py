@@ -119,8 +119,11 @@ class TestRouting:
         await run(resources, settings, lead_id)
         await run(resources, settings, lead_id)
         assert len(await assignments(session, lead_id)) == 1
-        pending = await session.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.topic == "lead.received", OutboxEvent.processed_at.is_(None)))
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.topic == "lead.received", OutboxEvent.processed_at.is_(None))
+        )
         assert pending == 0
 
 
@@ -145,8 +148,12 @@ class TestScreening:
     ) -> None:
         await helpers.agent(session, ["TX"])
         payload = lead_payload()
-        await dnc.add(session, keyed_hash(settings.security.pii_hash_key.get_secret_value(), "email",
-                                          payload["contact"]["email"]), "email", "asked not to be called")
+        await dnc.add(
+            session,
+            keyed_hash(settings.security.pii_hash_key.get_secret_value(), "email", payload["contact"]["email"]),
+            "email",
+            "asked not to be called",
+        )
         await session.commit()
         lead = await run(resources, settings, await submit(client, key, contact=payload["contact"]))
         assert lead.status == LeadStatus.REJECTED
@@ -155,13 +162,21 @@ class TestScreening:
 
 class TestOffers:
     async def _routed(
-        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings, agents: int
+        self,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
+        agents: int,
     ) -> tuple[Lead, list[uuid.UUID]]:
         ids = [(await helpers.agent(session, ["TX"])).id for _ in range(agents)]
         await session.commit()
         return await run(resources, settings, await submit(client, key)), ids
 
-    async def test_accept(self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings) -> None:
+    async def test_accept(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
         lead, _ = await self._routed(client, key, session, resources, settings, 1)
         offer = (await assignments(session, lead.id))[0]
         async with resources.unit_of_work() as s:
@@ -184,7 +199,9 @@ class TestOffers:
         lead, ids = await self._routed(client, key, session, resources, settings, 2)
         first = (await assignments(session, lead.id))[0]
         async with resources.unit_of_work() as s:
-            await routing.reject(s, settings, Principal(uuid.uuid4(), Role.AGENT, first.agent_id), first.id, "not my area")
+            await routing.reject(
+                s, settings, Principal(uuid.uuid4(), Role.AGENT, first.agent_id), first.id, "not my area"
+            )
         offers = await assignments(session, lead.id)
         assert [o.status for o in offers] == [AssignmentStatus.REJECTED, AssignmentStatus.PENDING]
         assert {o.agent_id for o in offers} == set(ids)
@@ -192,7 +209,7 @@ class TestOffers:
     async def test_expiry_moves_on_then_unassigns_after_last_attempt(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        lead, ids = await self._routed(client, key, session, resources, settings, 2)
+        lead, _ = await self._routed(client, key, session, resources, settings, 2)
         later = utcnow() + timedelta(minutes=settings.routing.sla_minutes + 1)
         for _ in range(2):
             pending = [o for o in await assignments(session, lead.id) if o.status == AssignmentStatus.PENDING]

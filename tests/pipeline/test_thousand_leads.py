@@ -12,7 +12,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,8 +37,13 @@ DETAILS = {
     "home": {"year_built": 1995, "square_feet": 2100, "dwelling_coverage": 400000},
     "life": {"height_inches": 68, "weight_pounds": 170, "tobacco": False, "face_amount": 500000},
     "health": {"household": [{"relationship": "self", "age": 40}]},
-    "commercial": {"legal_name": "Acme LLC", "entity_type": "llc", "years_in_business": 4, "employees": 12,
-                   "coverages": ["general_liability"]},
+    "commercial": {
+        "legal_name": "Acme LLC",
+        "entity_type": "llc",
+        "years_in_business": 4,
+        "employees": 12,
+        "coverages": ["general_liability"],
+    },
 }
 LEADS = 1000
 DUPLICATE_EVERY = 20  # one lead in twenty repeats an earlier person
@@ -52,11 +57,20 @@ async def build_book(session: AsyncSession, rng: random.Random) -> None:
         tz = rng.choice(["America/Chicago", "America/New_York", "America/Los_Angeles"])
         local_hour = now.astimezone(ZoneInfo(tz)).hour
         # A third work around the clock, a third only now-ish, a third only at another time.
-        hours = [helpers.ALL_DAY, (time(local_hour), time(23, 59)), (time((local_hour + 6) % 24), time((local_hour + 7) % 24))][i % 3]
+        hours = [
+            helpers.ALL_DAY,
+            (time(local_hour), time(23, 59)),
+            (time((local_hour + 6) % 24), time((local_hour + 7) % 24)),
+        ][i % 3]
         await helpers.agent(
-            session, states, rng.sample(lines, k=rng.randint(1, 3)),
+            session,
+            states,
+            rng.sample(lines, k=rng.randint(1, 3)),
             expires_on=date(2020, 1, 1) if i % 7 == 0 else date(2031, 1, 1),
-            hours=hours, timezone=tz, daily_cap=rng.randint(20, 80), open_cap=rng.randint(30, 90),
+            hours=hours,
+            timezone=tz,
+            daily_cap=rng.randint(20, 80),
+            open_cap=rng.randint(30, 90),
         )
     # Shared leads of this campaign go to up to two agents.
     session.add(RoutingPolicy(campaign="shared-pilot", strategy="weighted", max_agents=2))
@@ -115,7 +129,10 @@ async def _post(client: AsyncClient, key: str, payload: dict[str, object]) -> uu
 
 async def check(session: AsyncSession, started_at: datetime) -> None:
     leads = {lead.id: lead for lead in await session.scalars(select(Lead))}
-    agents = {a.id: a for a in await session.scalars(select(Agent).options(selectinload(Agent.licences), selectinload(Agent.shifts)))}
+    agents = {
+        a.id: a
+        for a in await session.scalars(select(Agent).options(selectinload(Agent.licences), selectinload(Agent.shifts)))
+    }
     offers = list(await session.scalars(select(Assignment)))
     assert len(leads) == LEADS
     statuses = Counter(lead.status for lead in leads.values())
@@ -131,10 +148,12 @@ async def check(session: AsyncSession, started_at: datetime) -> None:
         local = offer.created_at.astimezone(ZoneInfo(agent.timezone))
         per_agent_day[(agent.id, local.date())] += 1
         assert agent.active
-        assert any(li.state == lead.state and li.line == lead.line and li.expires_on >= local.date()
-                   for li in agent.licences), f"unlicensed offer {offer.id}"
-        assert any(s.weekday == local.weekday() and s.starts_at <= local.time() < s.ends_at for s in agent.shifts), \
+        assert any(
+            li.state == lead.state and li.line == lead.line and li.expires_on >= local.date() for li in agent.licences
+        ), f"unlicensed offer {offer.id}"
+        assert any(s.weekday == local.weekday() and s.starts_at <= local.time() < s.ends_at for s in agent.shifts), (
             f"off-shift offer {offer.id}"
+        )
     for (agent_id, _), count in per_agent_day.items():
         assert count <= agents[agent_id].daily_cap
     for agent_id, count in Counter(o.agent_id for o in offers).items():

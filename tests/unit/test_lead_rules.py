@@ -18,15 +18,33 @@ from tests.conftest import lead_payload
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("(512) 555-0147", "+15125550147"), ("512.555.0147", "+15125550147"), ("+1 512 555 0147", "+15125550147"),
-     ("555-0147", None), ("12", None), ("(000) 555-0147", None)],
+    [
+        ("(512) 555-0147", "+15125550147"),
+        ("512.555.0147", "+15125550147"),
+        ("+1 512 555 0147", "+15125550147"),
+        ("555-0147", None),
+        ("12", None),
+        ("(000) 555-0147", None),
+    ],
 )
 def test_phone_to_e164(raw: str, expected: str | None) -> None:
     assert phone_e164(raw) == expected
 
 
-@pytest.mark.parametrize(("zip_code", "state"), [("78701", "TX"), ("10001", "NY"), ("99501", "AK"), ("00601", "PR"),
-                                                  ("20500", "DC"), ("96201", None), ("00100", None), ("88501", "TX"), ("73301", "TX")])
+@pytest.mark.parametrize(
+    ("zip_code", "state"),
+    [
+        ("78701", "TX"),
+        ("10001", "NY"),
+        ("99501", "AK"),
+        ("00601", "PR"),
+        ("20500", "DC"),
+        ("96201", None),
+        ("00100", None),
+        ("88501", "TX"),
+        ("73301", "TX"),
+    ],
+)
 def test_zip_to_state(zip_code: str, state: str | None) -> None:
     assert state_for_zip(zip_code) == state
 
@@ -50,7 +68,9 @@ class TestSchema:
     adapter: TypeAdapter[object] = TypeAdapter(LeadCreate)
 
     def test_line_picks_its_details_model(self) -> None:
-        payload = lead_payload(line="home", details={"year_built": 1990, "square_feet": 1800, "dwelling_coverage": 350000})
+        payload = lead_payload(
+            line="home", details={"year_built": 1990, "square_feet": 1800, "dwelling_coverage": 350000}
+        )
         lead = self.adapter.validate_python(payload)
         assert type(lead).__name__ == "HomeLead"
 
@@ -75,7 +95,10 @@ class TestConsent:
 
     def test_stale_or_future_consent(self) -> None:
         assert consent_problem("web", True, self.now - timedelta(days=31), self.now) == "consent is older than 30 days"
-        assert consent_problem("web", True, self.now + timedelta(hours=1), self.now) == "consent.captured_at is in the future"
+        assert (
+            consent_problem("web", True, self.now + timedelta(hours=1), self.now)
+            == "consent.captured_at is in the future"
+        )
 
     def test_contact_window_uses_the_leads_local_time(self) -> None:
         # 13:30 UTC is 8:30 in Chicago (CDT) but 6:30 in Los Angeles.
@@ -86,8 +109,14 @@ class TestConsent:
 
 
 def test_rules_score_explains_itself() -> None:
-    lead = {"line": "auto", "phone": "+15125550147", "email": "a@b.c", "currently_insured": True,
-            "policy_expires_on": date(2026, 6, 20), "details": {"drivers": [{"sr22_required": True}]}}
+    lead = {
+        "line": "auto",
+        "phone": "+15125550147",
+        "email": "a@b.c",
+        "currently_insured": True,
+        "policy_expires_on": date(2026, 6, 20),
+        "details": {"drivers": [{"sr22_required": True}]},
+    }
     result = rules_score(lead, date(2026, 6, 1))
     assert result.score == 30 + 15 + 12 + 15 - 10
     assert {"factor": "SR-22 filing required", "points": -10} in result.factors

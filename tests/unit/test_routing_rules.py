@@ -15,10 +15,17 @@ LEAD = LeadFacts(uuid.uuid4(), "TX", "auto")
 
 def candidate(**overrides: object) -> Candidate:
     values: dict[str, object] = {
-        "agent_id": uuid.uuid4(), "name": "A", "active": True, "timezone": "America/Chicago",
+        "agent_id": uuid.uuid4(),
+        "name": "A",
+        "active": True,
+        "timezone": "America/Chicago",
         "licences": [LicenceFact("TX", "auto", date(2030, 1, 1))],
-        "shifts": [ShiftWindow(0, time(9), time(17))], "daily_cap": 10, "open_cap": 10,
-        "assigned_today": 0, "open_leads": 0, "last_assigned_at": None,
+        "shifts": [ShiftWindow(0, time(9), time(17))],
+        "daily_cap": 10,
+        "open_cap": 10,
+        "assigned_today": 0,
+        "open_leads": 0,
+        "last_assigned_at": None,
     }
     values.update(overrides)
     return Candidate(**values)  # type: ignore[arg-type]
@@ -73,7 +80,13 @@ def test_best_match_combines_signals_and_explains_them() -> None:
     }
     ranked, why = order(Strategy.BEST_MATCH, [rookie, veteran], signals)
     assert ranked == [veteran, rookie]
-    assert set(why[str(veteran.agent_id)]) == {"line_fit", "conversion_rate", "similar_success", "spare_capacity", "total"}
+    assert set(why[str(veteran.agent_id)]) == {
+        "line_fit",
+        "conversion_rate",
+        "similar_success",
+        "spare_capacity",
+        "total",
+    }
 
 
 def test_conversion_rate_is_smoothed_and_line_fit_favours_specialists() -> None:

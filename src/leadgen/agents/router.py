@@ -31,7 +31,9 @@ async def get_agent(agent_id: uuid.UUID, _: StaffPrincipal, session: SessionDep)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "E-mail in use"}})
-async def create_agent(data: Annotated[AgentCreate, Body()], principal: AdminPrincipal, session: SessionDep) -> AgentPublic:
+async def create_agent(
+    data: Annotated[AgentCreate, Body()], principal: AdminPrincipal, session: SessionDep
+) -> AgentPublic:
     """Add an agent with licences (state x line, expiry) and weekly shifts."""
     agent = await service.create(session, data, principal.label())
     return service.public(await repository.get(session, agent.id) or agent)

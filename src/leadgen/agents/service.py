@@ -15,9 +15,17 @@ async def create(session: AsyncSession, data: AgentCreate, actor: str) -> Agent:
     if await repository.by_email(session, str(data.email)):
         raise Conflict(f"an agent with e-mail {data.email} exists")
     agent = Agent(
-        name=data.name, email=str(data.email).lower(), phone=data.phone, timezone=data.timezone,
-        daily_cap=data.daily_cap, open_cap=data.open_cap, weight=data.weight,
-        licences=[Licence(state=li.state, line=li.line.value, number=li.number, expires_on=li.expires_on) for li in data.licences],
+        name=data.name,
+        email=str(data.email).lower(),
+        phone=data.phone,
+        timezone=data.timezone,
+        daily_cap=data.daily_cap,
+        open_cap=data.open_cap,
+        weight=data.weight,
+        licences=[
+            Licence(state=li.state, line=li.line.value, number=li.number, expires_on=li.expires_on)
+            for li in data.licences
+        ],
         shifts=[Shift(weekday=s.weekday, starts_at=s.starts_at, ends_at=s.ends_at) for s in data.shifts],
     )
     session.add(agent)
@@ -28,8 +36,18 @@ async def create(session: AsyncSession, data: AgentCreate, actor: str) -> Agent:
 
 def public(agent: Agent) -> AgentPublic:
     return AgentPublic(
-        id=agent.id, active=agent.active, name=agent.name, email=agent.email, phone=agent.phone,
-        timezone=agent.timezone, daily_cap=agent.daily_cap, open_cap=agent.open_cap, weight=agent.weight,
-        licences=[{"state": li.state, "line": li.line, "number": li.number, "expires_on": li.expires_on} for li in agent.licences],  # type: ignore[misc]
-        shifts=[{"weekday": s.weekday, "starts_at": s.starts_at, "ends_at": s.ends_at} for s in agent.shifts],  # type: ignore[misc]
+        id=agent.id,
+        active=agent.active,
+        name=agent.name,
+        email=agent.email,
+        phone=agent.phone,
+        timezone=agent.timezone,
+        daily_cap=agent.daily_cap,
+        open_cap=agent.open_cap,
+        weight=agent.weight,
+        licences=[
+            {"state": li.state, "line": li.line, "number": li.number, "expires_on": li.expires_on}
+            for li in agent.licences
+        ],
+        shifts=[{"weekday": s.weekday, "starts_at": s.starts_at, "ends_at": s.ends_at} for s in agent.shifts],
     )

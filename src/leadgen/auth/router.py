@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 class Token(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
 
 
 class Me(BaseModel):
@@ -38,6 +38,7 @@ async def sign_in(
 async def whoami(principal: CurrentPrincipal) -> Me:
     """The signed-in user."""
     return Me(
-        user_id=str(principal.user_id), role=principal.role,
+        user_id=str(principal.user_id),
+        role=principal.role,
         agent_id=str(principal.agent_id) if principal.agent_id else None,
     )

@@ -66,7 +66,16 @@ def db_downgrade(
 def users_create(
     email: Annotated[str, typer.Option(help="Sign-in e-mail address.")],
     role: Annotated[str, typer.Option(help="admin, manager or agent.")] = "admin",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="LEADGEN_NEW_USER_PASSWORD", help="At least 12 characters. Env: LEADGEN_NEW_USER_PASSWORD.")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="LEADGEN_NEW_USER_PASSWORD",
+            help="At least 12 characters. Env: LEADGEN_NEW_USER_PASSWORD.",
+        ),
+    ] = "",
     agent_email: Annotated[str | None, typer.Option(help="For role agent: the agent this user signs in as.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
@@ -120,5 +129,9 @@ def demo_load(as_json: bool = JsonOption) -> None:
 
     with configuration() as settings:
         summary = in_transaction(settings, load)
-    emit(summary, as_json, f"demo book: {summary['agents']} agents, {summary['licences']} licences, "
-         f"{summary['users']} agent users (password {summary['password']!r}), sources {', '.join(summary['sources'])}")
+    emit(
+        summary,
+        as_json,
+        f"demo book: {summary['agents']} agents, {summary['licences']} licences, "
+        f"{summary['users']} agent users (password {summary['password']!r}), sources {', '.join(summary['sources'])}",
+    )

@@ -27,7 +27,9 @@ def _mount_k8s() -> None:
         from leadgen.ops.cli import app as k8s_app
     except ImportError:
         return
-    app.add_typer(k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check.")
+    app.add_typer(
+        k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check."
+    )
 
 
 _mount_k8s()

@@ -43,8 +43,18 @@ def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
 
 
 def serve(
-    target: Annotated[str, typer.Option("--target", "-t", help="Target(s) to run, comma-separated, or 'all'. Env: LEADGEN_TARGET.", envvar="LEADGEN_TARGET")] = ALL,
-    port: Annotated[int | None, typer.Option(help="Listen on this port instead of the target's (single HTTP target only).")] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Target(s) to run, comma-separated, or 'all'. Env: LEADGEN_TARGET.",
+            envvar="LEADGEN_TARGET",
+        ),
+    ] = ALL,
+    port: Annotated[
+        int | None, typer.Option(help="Listen on this port instead of the target's (single HTTP target only).")
+    ] = None,
 ) -> None:
     """Run one or more service targets (one per pod in Kubernetes)."""
     with configuration() as settings:
@@ -59,7 +69,9 @@ def serve(
 
 def up(
     data_dir: Annotated[Path | None, typer.Option(help="Where embedded stores live. Env: LEADGEN_DATA_DIR.")] = None,
-    demo: Annotated[bool, typer.Option(help="Load the demo book and print an API key for the acme-leads source.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Load the demo book and print an API key for the acme-leads source.")
+    ] = False,
 ) -> None:
     """Run the whole platform in this process with embedded stores (SQLite, in-process queue)."""
     from leadgen.core.migrate import upgrade
@@ -102,8 +114,15 @@ def targets(as_json: bool = JsonOption) -> None:
         {"target": t.name, "port": t.http_port, "needs": sorted(t.needs), "description": t.description}
         for t in TARGETS.values()
     ]
-    emit(rows, as_json, table("targets", ["target", "port", "needs", "description"],
-                              [[r["target"], r["port"] or "9090 only", ", ".join(r["needs"]), r["description"]] for r in rows]))
+    emit(
+        rows,
+        as_json,
+        table(
+            "targets",
+            ["target", "port", "needs", "description"],
+            [[t.name, t.http_port or "9090 only", ", ".join(sorted(t.needs)), t.description] for t in TARGETS.values()],
+        ),
+    )
 
 
 def check_config(
@@ -113,7 +132,10 @@ def check_config(
     """Validate the settings a target needs, without starting it; exit 2 when something is wrong."""
     with configuration() as settings:
         problems = _check(settings, target)
-    emit({"target": target, "ok": not problems, "problems": problems}, as_json,
-         "configuration OK" if not problems else "\n".join(f"- {p}" for p in problems))
+    emit(
+        {"target": target, "ok": not problems, "problems": problems},
+        as_json,
+        "configuration OK" if not problems else "\n".join(f"- {p}" for p in problems),
+    )
     if problems:
         raise typer.Exit(2)

@@ -41,7 +41,11 @@ def _observe(target: str) -> Callable[[Request, Callable[[Request], Awaitable[Re
         response.headers["x-request-id"] = rid[:64]
         if path not in PROBE_PATHS:
             log.info(
-                "%s %s %s %.1fms", request.method, path, response.status_code, elapsed * 1000,
+                "%s %s %s %.1fms",
+                request.method,
+                path,
+                response.status_code,
+                elapsed * 1000,
                 extra={"request_id": rid[:64]},
             )
         return response

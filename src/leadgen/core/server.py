@@ -87,8 +87,11 @@ class ProcessHost:
         resources = Resources.build(self.settings, needs_of(self.targets), self.name)
         self.health.checks.update(resources.checks)
         config: dict[str, Any] = {
-            "host": self.settings.http.host, "log_config": None, "access_log": False,
-            "timeout_graceful_shutdown": int(self.settings.http.drain_timeout_seconds), "lifespan": "on",
+            "host": self.settings.http.host,
+            "log_config": None,
+            "access_log": False,
+            "timeout_graceful_shutdown": int(self.settings.http.drain_timeout_seconds),
+            "lifespan": "on",
         }
         for target in self.targets:
             if target.http_port is None or target.app_factory is None:
@@ -96,7 +99,9 @@ class ProcessHost:
             app = _load_factory(target.app_factory)(self.settings, resources, self.health)
             port = self.ports.get(target.name, target.http_port)
             self._servers.append(_Server(uvicorn.Config(app, port=port, **config)))
-        self._servers.append(_Server(uvicorn.Config(ops_app(self.health), port=self.settings.http.metrics_port, **config)))
+        self._servers.append(
+            _Server(uvicorn.Config(ops_app(self.health), port=self.settings.http.metrics_port, **config))
+        )
         self._start_background()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -150,8 +155,13 @@ class ProcessHost:
 
 def _start_worker(celery: Celery, queues: list[str], concurrency: int) -> Any:
     return celery.WorkController(
-        pool_cls="threads", concurrency=concurrency, queues=queues, loglevel="WARNING",
-        without_heartbeat=True, without_mingle=True, without_gossip=True,
+        pool_cls="threads",
+        concurrency=concurrency,
+        queues=queues,
+        loglevel="WARNING",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
         hostname=f"leadgen@{os.environ.get('HOSTNAME', 'local')}-{os.getpid()}",
     )
 

@@ -41,9 +41,7 @@ class _Group(BaseSettings):
     def __init_subclass__(cls, prefix: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.env_prefix = f"LEADGEN_{prefix}"
-        cls.model_config = SettingsConfigDict(
-            env_prefix=cls.env_prefix, extra="ignore", case_sensitive=False
-        )
+        cls.model_config = SettingsConfigDict(env_prefix=cls.env_prefix, extra="ignore", case_sensitive=False)
 
 
 class CommonSettings(_Group, prefix=""):
@@ -244,7 +242,7 @@ class Settings:
         secrets_dir = _secrets_dir()
         for name, group in self.GROUPS.items():
             try:
-                value = group(_secrets_dir=secrets_dir, **overrides.get(name, {}))  # type: ignore[call-arg]
+                value = group(_secrets_dir=secrets_dir, **overrides.get(name, {}))
             except ValidationError as exc:
                 problems.extend(_describe(group, exc))
                 continue
@@ -290,10 +288,7 @@ def _secret_problems(name: str, value: SecretStr) -> list[str]:
 
 
 def _describe(group: type[_Group], exc: ValidationError) -> list[str]:
-    return [
-        f"{group.env_prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-        for err in exc.errors()
-    ]
+    return [f"{group.env_prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
 
 
 class ConfigError(Exception):

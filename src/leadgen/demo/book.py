@@ -20,22 +20,79 @@ from leadgen.auth.service import create_user
 from leadgen.leads.lifecycle import Line
 from leadgen.models import Source
 
-DEMO_PASSWORD = "demo-password-123"
+DEMO_PASSWORD = "demo-password-123"  # noqa: S105 (documented demo-only credential)
 ADMIN_EMAIL = "admin@demo.leadgen.dev"
 ACTOR = "demo-loader"
 WEEKDAYS = range(5)
 ALL_DAY = (time(0, 0), time(23, 59, 59, 999999))
 
 _AGENTS: list[dict[str, Any]] = [
-    {"name": "Maria Gonzalez", "tz": "America/Chicago", "states": ["TX", "OK", "LA"], "lines": [Line.AUTO, Line.HOME], "hours": (time(8), time(18)), "days": WEEKDAYS},
-    {"name": "James Carter", "tz": "America/New_York", "states": ["FL", "GA"], "lines": [Line.AUTO, Line.HOME, Line.LIFE], "hours": (time(9), time(19)), "days": WEEKDAYS},
-    {"name": "Aisha Patel", "tz": "America/Los_Angeles", "states": ["CA", "NV", "AZ"], "lines": [Line.HEALTH, Line.LIFE], "hours": (time(7), time(16)), "days": WEEKDAYS},
-    {"name": "Robert Chen", "tz": "America/New_York", "states": ["NY", "NJ", "PA"], "lines": [Line.COMMERCIAL, Line.AUTO], "hours": (time(8, 30), time(17, 30)), "days": WEEKDAYS},
-    {"name": "Linda Okafor", "tz": "America/Chicago", "states": ["IL", "WI", "IN", "MI"], "lines": [Line.HOME, Line.AUTO, Line.LIFE], "hours": (time(10), time(20)), "days": range(1, 7)},
+    {
+        "name": "Maria Gonzalez",
+        "tz": "America/Chicago",
+        "states": ["TX", "OK", "LA"],
+        "lines": [Line.AUTO, Line.HOME],
+        "hours": (time(8), time(18)),
+        "days": WEEKDAYS,
+    },
+    {
+        "name": "James Carter",
+        "tz": "America/New_York",
+        "states": ["FL", "GA"],
+        "lines": [Line.AUTO, Line.HOME, Line.LIFE],
+        "hours": (time(9), time(19)),
+        "days": WEEKDAYS,
+    },
+    {
+        "name": "Aisha Patel",
+        "tz": "America/Los_Angeles",
+        "states": ["CA", "NV", "AZ"],
+        "lines": [Line.HEALTH, Line.LIFE],
+        "hours": (time(7), time(16)),
+        "days": WEEKDAYS,
+    },
+    {
+        "name": "Robert Chen",
+        "tz": "America/New_York",
+        "states": ["NY", "NJ", "PA"],
+        "lines": [Line.COMMERCIAL, Line.AUTO],
+        "hours": (time(8, 30), time(17, 30)),
+        "days": WEEKDAYS,
+    },
+    {
+        "name": "Linda Okafor",
+        "tz": "America/Chicago",
+        "states": ["IL", "WI", "IN", "MI"],
+        "lines": [Line.HOME, Line.AUTO, Line.LIFE],
+        "hours": (time(10), time(20)),
+        "days": range(1, 7),
+    },
     # The around-the-clock desk: so the demo routes at any hour, as agencies with a call centre do.
-    {"name": "Night Desk (Sam Rivera)", "tz": "America/Denver", "states": ["TX", "FL", "CA", "NY", "IL", "OH", "GA", "AZ", "CO"], "lines": list(Line), "hours": ALL_DAY, "days": range(7)},
-    {"name": "Weekend Desk (Kim Nguyen)", "tz": "America/New_York", "states": ["TX", "FL", "CA", "NY", "OH", "NC"], "lines": [Line.AUTO, Line.HOME, Line.HEALTH], "hours": ALL_DAY, "days": range(7)},
-    {"name": "Derek Holm (licence expired)", "tz": "America/Denver", "states": ["CO", "UT"], "lines": [Line.AUTO], "hours": ALL_DAY, "days": range(7), "expired": True},
+    {
+        "name": "Night Desk (Sam Rivera)",
+        "tz": "America/Denver",
+        "states": ["TX", "FL", "CA", "NY", "IL", "OH", "GA", "AZ", "CO"],
+        "lines": list(Line),
+        "hours": ALL_DAY,
+        "days": range(7),
+    },
+    {
+        "name": "Weekend Desk (Kim Nguyen)",
+        "tz": "America/New_York",
+        "states": ["TX", "FL", "CA", "NY", "OH", "NC"],
+        "lines": [Line.AUTO, Line.HOME, Line.HEALTH],
+        "hours": ALL_DAY,
+        "days": range(7),
+    },
+    {
+        "name": "Derek Holm (licence expired)",
+        "tz": "America/Denver",
+        "states": ["CO", "UT"],
+        "lines": [Line.AUTO],
+        "hours": ALL_DAY,
+        "days": range(7),
+        "expired": True,
+    },
 ]
 
 
@@ -53,9 +110,15 @@ async def load(session: AsyncSession) -> dict[str, Any]:
         expires = date(2020, 12, 31) if spec.get("expired") else date(2030, 12, 31)
         start, end = spec["hours"]
         data = AgentCreate(
-            name=spec["name"], email=email, timezone=spec["tz"], daily_cap=40, open_cap=60,
-            licences=[LicenceIn(state=s, line=line, number=f"DEMO-{s}-{i}", expires_on=expires)
-                      for i, (s, line) in enumerate((s, li) for s in spec["states"] for li in spec["lines"])],
+            name=spec["name"],
+            email=email,
+            timezone=spec["tz"],
+            daily_cap=40,
+            open_cap=60,
+            licences=[
+                LicenceIn(state=s, line=line, number=f"DEMO-{s}-{i}", expires_on=expires)
+                for i, (s, line) in enumerate((s, li) for s in spec["states"] for li in spec["lines"])
+            ],
             shifts=[ShiftIn(weekday=d, starts_at=start, ends_at=end) for d in spec["days"]],
         )
         agent = await create_agent(session, data, ACTOR)
@@ -71,5 +134,11 @@ async def load(session: AsyncSession) -> dict[str, Any]:
         if await auth_repo.source_by_name(session, name) is None:
             session.add(Source(name=name, kind=kind, cost_per_lead_cents=1500 if kind == "vendor" else 0))
         sources.append(name)
-    return {"agents": made_agents, "licences": made_licences, "users": made_users,
-            "admin": ADMIN_EMAIL, "password": DEMO_PASSWORD, "sources": sources}
+    return {
+        "agents": made_agents,
+        "licences": made_licences,
+        "users": made_users,
+        "admin": ADMIN_EMAIL,
+        "password": DEMO_PASSWORD,
+        "sources": sources,
+    }

@@ -38,21 +38,15 @@ class Line(enum.StrEnum):
 
 
 # Statuses the pipeline leaves a lead in for good (nothing automatic happens after them).
-PIPELINE_TERMINAL = frozenset(
-    {LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.UNASSIGNED}
-)
+PIPELINE_TERMINAL = frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.UNASSIGNED})
 OPEN_ASSIGNMENT = frozenset({AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED})
 
 ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
-    LeadStatus.RECEIVED: frozenset(
-        {LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}
-    ),
+    LeadStatus.RECEIVED: frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}),
     LeadStatus.SCORED: frozenset({LeadStatus.ROUTED, LeadStatus.UNASSIGNED}),
     LeadStatus.ROUTED: frozenset({LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.UNASSIGNED}),
     LeadStatus.UNASSIGNED: frozenset({LeadStatus.ROUTED}),
-    LeadStatus.ACCEPTED: frozenset(
-        {LeadStatus.CONTACTED, LeadStatus.LOST, LeadStatus.RETURNED, LeadStatus.ROUTED}
-    ),
+    LeadStatus.ACCEPTED: frozenset({LeadStatus.CONTACTED, LeadStatus.LOST, LeadStatus.RETURNED, LeadStatus.ROUTED}),
     LeadStatus.CONTACTED: frozenset({LeadStatus.QUOTED, LeadStatus.LOST, LeadStatus.RETURNED}),
     LeadStatus.QUOTED: frozenset({LeadStatus.CONVERTED, LeadStatus.LOST}),
 }
@@ -61,9 +55,3 @@ ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
 def can_move(current: LeadStatus, new: LeadStatus) -> bool:
     return new in ALLOWED_MOVES.get(current, frozenset())
 
-
-class InvalidTransition(Exception):
-    def __init__(self, current: LeadStatus, new: LeadStatus) -> None:
-        super().__init__(f"a lead in {current} cannot become {new}")
-        self.current = current
-        self.new = new

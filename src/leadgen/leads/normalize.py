@@ -9,8 +9,16 @@ import phonenumbers
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
 _SPACES = re.compile(r"\s+")
 _ADDRESS_WORDS = {
-    "street": "st", "avenue": "ave", "road": "rd", "drive": "dr", "lane": "ln",
-    "boulevard": "blvd", "court": "ct", "place": "pl", "apartment": "apt", "suite": "ste",
+    "street": "st",
+    "avenue": "ave",
+    "road": "rd",
+    "drive": "dr",
+    "lane": "ln",
+    "boulevard": "blvd",
+    "court": "ct",
+    "place": "pl",
+    "apartment": "apt",
+    "suite": "ste",
 }
 
 

@@ -44,7 +44,9 @@ async def record_outcome(
     if outcome not in OUTCOMES or not can_move(LeadStatus(lead.status), outcome):
         raise Conflict(f"a lead in {lead.status} cannot become {outcome}")
     lead.status = outcome
-    audit.lead_event(session, lead.id, f"lead.{outcome.lower()}", {"agent_id": str(principal.agent_id), "note": bool(note)})
+    audit.lead_event(
+        session, lead.id, f"lead.{outcome.lower()}", {"agent_id": str(principal.agent_id), "note": bool(note)}
+    )
     return lead
 
 
@@ -65,5 +67,7 @@ async def return_lead(
     lead.status = LeadStatus.RETURNED
     lead.status_reason = f"returned: {reason}"
     audit.lead_event(session, lead.id, "lead.returned", {"reason": reason, "agent_id": str(principal.agent_id)})
-    await audit.record(session, principal.label(), "lead.returned", "lead", str(lead.id), {"reason": reason, "detail": detail})
+    await audit.record(
+        session, principal.label(), "lead.returned", "lead", str(lead.id), {"reason": reason, "detail": detail}
+    )
     return lead

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -21,7 +21,7 @@ from leadgen.models import Source
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 WEB_FORM_SOURCE = "web-form"
-_PROBLEMS = {
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong credentials"},
     413: {"description": "Body too large"},
     422: {"description": "Field errors, as problem details"},
@@ -92,8 +92,15 @@ async def list_leads(
     agent_filter = None if principal.sees_everything else (principal.agent_id or uuid.UUID(int=0))
     rows = await repository.listing(session, agent_filter, lead_status, limit, offset)
     return [
-        LeadSummary(id=r.id, line=r.line, state=r.state, status=r.status, score=r.score,
-                    received_at=r.received_at, campaign=r.campaign)
+        LeadSummary(
+            id=r.id,
+            line=r.line,
+            state=r.state,
+            status=r.status,
+            score=r.score,
+            received_at=r.received_at,
+            campaign=r.campaign,
+        )
         for r in rows
     ]
 
@@ -113,16 +120,34 @@ class LeadState(BaseModel):
     status: str
 
 
-@router.post("/leads/{lead_id}/outcome", responses={404: {"description": "Not among your accepted leads"}, 409: {"description": "Not allowed from the current status"}})
-async def record_outcome(lead_id: uuid.UUID, body: Annotated[OutcomeIn, Body()], principal: CurrentPrincipal, session: SessionDep) -> LeadState:
+@router.post(
+    "/leads/{lead_id}/outcome",
+    responses={
+        404: {"description": "Not among your accepted leads"},
+        409: {"description": "Not allowed from the current status"},
+    },
+)
+async def record_outcome(
+    lead_id: uuid.UUID, body: Annotated[OutcomeIn, Body()], principal: CurrentPrincipal, session: SessionDep
+) -> LeadState:
     """Record what happened with an accepted lead: contacted, quoted, converted or lost."""
     lead = await outcomes.record_outcome(session, principal, lead_id, LeadStatus(body.status), body.note)
     return LeadState(id=lead.id, status=lead.status)
 
 
-@router.post("/leads/{lead_id}/return", responses={404: {"description": "Not among your accepted leads"}, 409: {"description": "Window passed or not returnable"}})
+@router.post(
+    "/leads/{lead_id}/return",
+    responses={
+        404: {"description": "Not among your accepted leads"},
+        409: {"description": "Window passed or not returnable"},
+    },
+)
 async def return_lead(
-    lead_id: uuid.UUID, body: Annotated[ReturnIn, Body()], principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    lead_id: uuid.UUID,
+    body: Annotated[ReturnIn, Body()],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> LeadState:
     """Return a bad lead to its source, with a reason, inside the return window."""
     lead = await outcomes.return_lead(session, settings, principal, lead_id, body.reason, body.detail)

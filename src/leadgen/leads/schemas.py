@@ -211,9 +211,7 @@ class CommercialLead(_LeadBase):
     details: CommercialDetails
 
 
-LeadCreate = Annotated[
-    AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead, Field(discriminator="line")
-]
+LeadCreate = Annotated[AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead, Field(discriminator="line")]
 AnyLead = AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead
 
 

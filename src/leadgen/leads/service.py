@@ -28,7 +28,9 @@ async def receive(session: AsyncSession, settings: Settings, source: Source, dat
     will reach the pipeline even if every other process is down right now.
     """
     now = utcnow()
-    problem = consent_problem(data.origin, data.consent is not None, data.consent.captured_at if data.consent else None, now)
+    problem = consent_problem(
+        data.origin, data.consent is not None, data.consent.captured_at if data.consent else None, now
+    )
     if problem:
         LEADS_REFUSED.labels("consent").inc()
         raise InvalidInput(problem, [{"field": "consent", "reason": problem}])
@@ -36,21 +38,41 @@ async def receive(session: AsyncSession, settings: Settings, source: Source, dat
     assert address.state is not None
     keys = identity_keys(
         settings.security.pii_hash_key.get_secret_value(),
-        contact.phone, str(contact.email) if contact.email else None, address.street, address.zip,
+        contact.phone,
+        str(contact.email) if contact.email else None,
+        address.street,
+        address.zip,
     )
     lead = Lead(
-        id=uuid.uuid4(), source_id=source.id, external_id=data.external_id, campaign=data.campaign,
-        sub_id=data.sub_id, line=data.line, origin=data.origin, exclusive=data.exclusive,
-        is_test=data.test, received_at=now,
-        first_name=contact.first_name, last_name=contact.last_name,
-        email=str(contact.email).lower() if contact.email else None, phone=contact.phone,
-        street=address.street, city=address.city, state=address.state, zip_code=address.zip,
+        id=uuid.uuid4(),
+        source_id=source.id,
+        external_id=data.external_id,
+        campaign=data.campaign,
+        sub_id=data.sub_id,
+        line=data.line,
+        origin=data.origin,
+        exclusive=data.exclusive,
+        is_test=data.test,
+        received_at=now,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        email=str(contact.email).lower() if contact.email else None,
+        phone=contact.phone,
+        street=address.street,
+        city=address.city,
+        state=address.state,
+        zip_code=address.zip,
         date_of_birth=contact.date_of_birth,
-        phone_hash=keys.phone, email_hash=keys.email, address_hash=keys.address,
-        currently_insured=data.currently_insured, current_carrier=data.current_carrier,
+        phone_hash=keys.phone,
+        email_hash=keys.email,
+        address_hash=keys.address,
+        currently_insured=data.currently_insured,
+        current_carrier=data.current_carrier,
         policy_expires_on=data.policy_expires_on,
         landing_page=str(data.landing_page) if data.landing_page else None,
-        ip_address=str(data.ip) if data.ip else None, user_agent=data.user_agent, notes=data.notes,
+        ip_address=str(data.ip) if data.ip else None,
+        user_agent=data.user_agent,
+        notes=data.notes,
         details=data.details.model_dump(mode="json"),
     )
     session.add(lead)
@@ -66,9 +88,11 @@ async def receive(session: AsyncSession, settings: Settings, source: Source, dat
 
 def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
     return ConsentRecord(
-        lead_id=lead_id, text=consent.text,
+        lead_id=lead_id,
+        text=consent.text,
         text_sha256=hashlib.sha256(consent.text.encode()).hexdigest(),
-        captured_at=consent.captured_at, ip_address=str(consent.ip) if consent.ip else None,
+        captured_at=consent.captured_at,
+        ip_address=str(consent.ip) if consent.ip else None,
         page_url=str(consent.page_url) if consent.page_url else None,
         trustedform_cert_url=str(consent.trustedform_cert_url) if consent.trustedform_cert_url else None,
         jornaya_leadid=consent.jornaya_leadid,
@@ -103,13 +127,26 @@ async def public_view(session: AsyncSession, lead: Lead) -> LeadPublic:
     if current is not None:
         a, agent = current
         assignment = AssignmentPublic(
-            id=a.id, agent_id=a.agent_id, agent_name=agent.name, attempt=a.attempt, status=a.status,
-            strategy=a.strategy, expires_at=a.expires_at, explanation=a.explanation,
+            id=a.id,
+            agent_id=a.agent_id,
+            agent_name=agent.name,
+            attempt=a.attempt,
+            status=a.status,
+            strategy=a.strategy,
+            expires_at=a.expires_at,
+            explanation=a.explanation,
         )
     events = await audit.lead_events(session, lead.id)
     return LeadPublic(
-        id=lead.id, line=lead.line, state=lead.state, status=lead.status, status_reason=lead.status_reason,
-        received_at=lead.received_at, score=lead.score, score_factors=lead.score_factors,
-        duplicate_of_id=lead.duplicate_of_id, assignment=assignment,
+        id=lead.id,
+        line=lead.line,
+        state=lead.state,
+        status=lead.status,
+        status_reason=lead.status_reason,
+        received_at=lead.received_at,
+        score=lead.score,
+        score_factors=lead.score_factors,
+        duplicate_of_id=lead.duplicate_of_id,
+        assignment=assignment,
         events=[LeadEventPublic(name=e.name, at=e.created_at, data=e.data) for e in events],
     )

@@ -23,15 +23,25 @@ async def list_notifications(
     """Recent notifications and whether they were sent."""
     rows = await session.scalars(select(Notification).order_by(Notification.created_at.desc()).limit(limit))
     return [
-        {"id": n.id, "channel": n.channel, "template": n.template, "status": n.status,
-         "agent_id": n.agent_id, "lead_id": n.lead_id, "sent_at": n.sent_at}
+        {
+            "id": n.id,
+            "channel": n.channel,
+            "template": n.template,
+            "status": n.status,
+            "agent_id": n.agent_id,
+            "lead_id": n.lead_id,
+            "sent_at": n.sent_at,
+        }
         for n in rows
     ]
 
 
 @router.post("/jobs/{job}", status_code=status.HTTP_202_ACCEPTED)
 async def run_job(
-    job: Literal["outbox-relay", "expire-offers"], principal: AdminPrincipal, resources: ResourcesDep, session: SessionDep
+    job: Literal["outbox-relay", "expire-offers"],
+    principal: AdminPrincipal,
+    resources: ResourcesDep,
+    session: SessionDep,
 ) -> dict[str, str]:
     """Run a periodic job now instead of waiting for the scheduler."""
     await audit.record(session, principal.label(), "job.triggered", "job", job, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 
 from sqlalchemy import select
@@ -31,22 +32,31 @@ class Outbound:
 
 async def offer_messages(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID) -> list[Outbound]:
     """E-mail (and SMS when configured and the agent has a phone) for a PENDING offer."""
-    row = (await session.execute(
-        select(Assignment, Lead, Agent).join(Lead, Lead.id == Assignment.lead_id).join(Agent, Agent.id == Assignment.agent_id)
-        .where(Assignment.id == assignment_id)
-    )).first()
+    row = (
+        await session.execute(
+            select(Assignment, Lead, Agent)
+            .join(Lead, Lead.id == Assignment.lead_id)
+            .join(Agent, Agent.id == Assignment.agent_id)
+            .where(Assignment.id == assignment_id)
+        )
+    ).first()
     if row is None or row[0].status != AssignmentStatus.PENDING:
         return []
     offer, lead, agent = row
-    values = {"agent": agent.name, "line": lead.line, "state": lead.state,
-              "score": lead.score if lead.score is not None else "n/a",
-              "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
-              "inbox_url": f"{settings.services.api_url}".rstrip("/") + "/api/v1/assignments"}
-    ids = {"agent_id": agent.id, "lead_id": lead.id, "recipient_kind": "agent"}
-    messages = [Outbound("email", agent.email, render("offer.body", **values), "offer",
-                         subject=render("offer.subject", **values), **ids)]  # type: ignore[arg-type]
+    values = {
+        "agent": agent.name,
+        "line": lead.line,
+        "state": lead.state,
+        "score": lead.score if lead.score is not None else "n/a",
+        "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
+        "inbox_url": f"{settings.services.api_url}".rstrip("/") + "/api/v1/assignments",
+    }
+    to_agent = partial(Outbound, template="offer", recipient_kind="agent", agent_id=agent.id, lead_id=lead.id)
+    messages = [
+        to_agent(channel="email", to=agent.email, body=render("offer.body", **values), subject=render("offer.subject", **values))
+    ]
     if settings.sms.enabled and agent.phone:
-        messages.append(Outbound("sms", agent.phone, render("offer.sms", **values), "offer", **ids))  # type: ignore[arg-type]
+        messages.append(to_agent(channel="sms", to=agent.phone, body=render("offer.sms", **values)))
     return messages
 
 
@@ -64,20 +74,26 @@ async def lead_block_reason(session: AsyncSession, lead: Lead, now: datetime) ->
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
     """Thank the person and name the agent: by SMS when possible, else e-mail."""
-    row = (await session.execute(
-        select(Lead, Agent).join(Assignment, Assignment.lead_id == Lead.id).join(Agent, Agent.id == Assignment.agent_id)
-        .where(Lead.id == lead_id).order_by(Assignment.attempt).limit(1)
-    )).first()
+    row = (
+        await session.execute(
+            select(Lead, Agent)
+            .join(Assignment, Assignment.lead_id == Lead.id)
+            .join(Agent, Agent.id == Assignment.agent_id)
+            .where(Lead.id == lead_id)
+            .order_by(Assignment.attempt)
+            .limit(1)
+        )
+    ).first()
     if row is None:
         return []
     lead, agent = row
     values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": agent.name.split(" (")[0]}
-    ids = {"lead_id": lead.id, "recipient_kind": "lead"}
+    to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.id)
     if settings.sms.enabled and lead.phone:
-        return [Outbound("sms", lead.phone, render("acknowledgement.sms", **values), "acknowledgement", **ids)]  # type: ignore[arg-type]
+        return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]
     if lead.email:
-        return [Outbound("email", lead.email, render("acknowledgement.body", **values), "acknowledgement",
-                         subject=render("acknowledgement.subject", **values), **ids)]  # type: ignore[arg-type]
+        body, subject = render("acknowledgement.body", **values), render("acknowledgement.subject", **values)
+        return [to_lead(channel="email", to=lead.email, body=body, subject=subject)]
     return []
 
 
@@ -87,22 +103,51 @@ async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: s
         return []
     admins = await session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True)))
     values = {"line": lead.line, "state": lead.state, "lead_id": lead.id, "reason": reason}
-    return [Outbound("email", email, render("unassigned.body", **values), "unassigned", "admin",
-                     subject=render("unassigned.subject", **values), lead_id=lead.id) for email in admins]
+    return [
+        Outbound(
+            "email",
+            email,
+            render("unassigned.body", **values),
+            "unassigned",
+            "admin",
+            subject=render("unassigned.subject", **values),
+            lead_id=lead.id,
+        )
+        for email in admins
+    ]
 
 
-def record(session: AsyncSession, message: Outbound, status: str, detail: str | None = None,
-           sent_at: datetime | None = None, not_before: datetime | None = None) -> None:
-    session.add(Notification(
-        channel=message.channel, recipient_kind=message.recipient_kind, agent_id=message.agent_id,
-        lead_id=message.lead_id, template=message.template, status=status, detail=detail,
-        sent_at=sent_at, not_before=not_before,
-    ))
+def record(
+    session: AsyncSession,
+    message: Outbound,
+    status: str,
+    detail: str | None = None,
+    sent_at: datetime | None = None,
+    not_before: datetime | None = None,
+) -> None:
+    session.add(
+        Notification(
+            channel=message.channel,
+            recipient_kind=message.recipient_kind,
+            agent_id=message.agent_id,
+            lead_id=message.lead_id,
+            template=message.template,
+            status=status,
+            detail=detail,
+            sent_at=sent_at,
+            not_before=not_before,
+        )
+    )
 
 
 async def due_for_lead(session: AsyncSession, now: datetime, limit: int) -> list[Notification]:
     """Lead messages held back until the person's contact window opens."""
-    return list(await session.scalars(
-        select(Notification).where(Notification.status == "scheduled", Notification.not_before <= now)
-        .order_by(Notification.not_before).limit(limit).with_for_update(skip_locked=True)
-    ))
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.status == "scheduled", Notification.not_before <= now)
+            .order_by(Notification.not_before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )

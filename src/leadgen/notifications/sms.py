@@ -21,8 +21,10 @@ def send_sms(cfg: SmsSettings, to: str, body: str) -> str:
     url = f"{str(cfg.api_url).rstrip('/')}/2010-04-01/Accounts/{cfg.account_sid}/Messages.json"
     try:
         response = httpx.post(
-            url, data={"To": to, "From": cfg.from_number, "Body": body},
-            auth=(cfg.account_sid, cfg.auth_token.get_secret_value()), timeout=10,
+            url,
+            data={"To": to, "From": cfg.from_number, "Body": body},
+            auth=(cfg.account_sid, cfg.auth_token.get_secret_value()),
+            timeout=10,
         )
     except httpx.HTTPError as exc:
         raise SmsError(f"SMS provider unreachable: {type(exc).__name__}", retryable=True) from exc

@@ -22,8 +22,13 @@ from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OSError, smtplib.SMTPException, SmsError), "retry_backoff": 5,
-         "retry_backoff_max": 300, "max_retries": 6, "dont_autoretry_for": ()}
+RETRY = {
+    "autoretry_for": (OSError, smtplib.SMTPException, SmsError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "max_retries": 6,
+    "dont_autoretry_for": (),
+}
 
 
 def deliver(settings: Settings, message: Outbound) -> None:

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 TOPIC = "lead.received"
 
 
-async def process_lead(session: AsyncSession, settings: Settings, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
+async def process_lead(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, now: datetime
+) -> LeadStatus | None:
     """Run every stage for a RECEIVED lead. Idempotent: a lead already past RECEIVED is left alone,
     which is what makes at-least-once delivery safe."""
     lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
@@ -52,7 +54,9 @@ async def _screen(session: AsyncSession, settings: Settings, lead: Lead) -> Lead
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
     hashes = [(k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash)) if v]
     original = await leads.find_original(
-        session, lead, [(k, v) for k, v in hashes if k in DUPLICATE_KINDS],
+        session,
+        lead,
+        [(k, v) for k, v in hashes if k in DUPLICATE_KINDS],
         window_start(lead.received_at, settings.intake.dedupe_window_days),
         frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE}),
     )
@@ -72,7 +76,10 @@ def _stop(session: AsyncSession, lead: Lead, status: LeadStatus, reason: str) ->
 
 
 def _score(session: AsyncSession, lead: Lead, now: datetime) -> None:
-    row = {c: getattr(lead, c) for c in ("line", "phone", "email", "street", "currently_insured", "policy_expires_on", "is_test", "details")}
+    row = {
+        c: getattr(lead, c)
+        for c in ("line", "phone", "email", "street", "currently_insured", "policy_expires_on", "is_test", "details")
+    }
     result = rules_score(row, now.date())
     lead.score = result.score
     lead.score_factors = result.as_payload()

@@ -20,15 +20,23 @@ class Person(BaseModel):
 
 
 @router.post("/export")
-async def export(person: Annotated[Person, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def export(
+    person: Annotated[Person, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Everything held about a person, found by e-mail address and/or phone number."""
-    hashes = service.person_hashes(settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone)
+    hashes = service.person_hashes(
+        settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
+    )
     return await service.export(session, hashes, principal.label())
 
 
 @router.post("/erase")
-async def erase(person: Annotated[Person, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def erase(
+    person: Annotated[Person, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Anonymise a person's leads (aggregates stay) and block them from future contact."""
-    hashes = service.person_hashes(settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone)
+    hashes = service.person_hashes(
+        settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
+    )
     leads = await service.erase(session, hashes, principal.label())
     return {"anonymised_leads": [str(lead.id) for lead in leads]}

@@ -16,8 +16,17 @@ from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, Notificat
 from leadgen.models.base import utcnow
 
 PII_COLUMNS = (
-    "first_name", "last_name", "email", "phone", "street", "city", "date_of_birth",
-    "ip_address", "user_agent", "notes", "landing_page",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "date_of_birth",
+    "ip_address",
+    "user_agent",
+    "notes",
+    "landing_page",
 )
 
 
@@ -28,7 +37,9 @@ def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[t
     if phone:
         normalised = phone_e164(phone)
         if normalised is None:
-            raise InvalidInput("not a valid US phone number", [{"field": "phone", "reason": "not a valid US phone number"}])
+            raise InvalidInput(
+                "not a valid US phone number", [{"field": "phone", "reason": "not a valid US phone number"}]
+            )
         hashes.append(("phone", keyed_hash(hash_key, "phone", normalised)))
     if not hashes:
         raise InvalidInput("give the person's e-mail address or phone number")
@@ -46,16 +57,22 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
-        events = await session.scalars(select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at))
+        events = await session.scalars(
+            select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at)
+        )
         offers = await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id))
         notes = await session.scalars(select(Notification).where(Notification.lead_id == lead.id))
-        out.append({
-            "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
-            "consent": _columns(consent) if consent else None,
-            "events": [{"name": e.name, "at": e.created_at, "data": e.data} for e in events],
-            "assignments": [{"agent_id": a.agent_id, "status": a.status, "offered_at": a.created_at} for a in offers],
-            "notifications": [{"channel": n.channel, "template": n.template, "sent_at": n.sent_at} for n in notes],
-        })
+        out.append(
+            {
+                "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
+                "consent": _columns(consent) if consent else None,
+                "events": [{"name": e.name, "at": e.created_at, "data": e.data} for e in events],
+                "assignments": [
+                    {"agent_id": a.agent_id, "status": a.status, "offered_at": a.created_at} for a in offers
+                ],
+                "notifications": [{"channel": n.channel, "template": n.template, "sent_at": n.sent_at} for n in notes],
+            }
+        )
     await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
     return {"generated_at": utcnow(), "leads": out}
 

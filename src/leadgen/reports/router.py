@@ -46,10 +46,18 @@ async def return_rates(_: StaffPrincipal, session: SessionDep) -> list[dict[str,
 
 
 @router.get("/audit")
-async def audit_log(_: AdminPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+async def audit_log(
+    _: AdminPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
     """The most recent audit entries (admin actions and PII access)."""
     return [
-        {"at": e.created_at, "actor": e.actor, "action": e.action, "subject_type": e.subject_type,
-         "subject_id": e.subject_id, "data": e.data}
+        {
+            "at": e.created_at,
+            "actor": e.actor,
+            "action": e.action,
+            "subject_type": e.subject_type,
+            "subject_id": e.subject_id,
+            "data": e.data,
+        }
         for e in await audit.recent(session, limit)
     ]

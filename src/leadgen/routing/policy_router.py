@@ -33,8 +33,15 @@ class PolicyOut(PolicyIn):
 
 
 def _out(p: RoutingPolicy) -> PolicyOut:
-    return PolicyOut(id=p.id, source_id=p.source_id, campaign=p.campaign, strategy=Strategy(p.strategy),
-                     max_agents=p.max_agents, sla_minutes=p.sla_minutes, max_attempts=p.max_attempts)
+    return PolicyOut(
+        id=p.id,
+        source_id=p.source_id,
+        campaign=p.campaign,
+        strategy=Strategy(p.strategy),
+        max_agents=p.max_agents,
+        sla_minutes=p.sla_minutes,
+        max_attempts=p.max_attempts,
+    )
 
 
 @router.get("")
@@ -57,5 +64,12 @@ async def put_policy(body: Annotated[PolicyIn, Body()], principal: AdminPrincipa
     policy.strategy, policy.max_agents = body.strategy.value, body.max_agents
     policy.sla_minutes, policy.max_attempts = body.sla_minutes, body.max_attempts
     await session.flush()
-    await audit.record(session, principal.label(), "routing_policy.saved", "routing_policy", str(policy.id), body.model_dump(mode="json"))
+    await audit.record(
+        session,
+        principal.label(),
+        "routing_policy.saved",
+        "routing_policy",
+        str(policy.id),
+        body.model_dump(mode="json"),
+    )
     return _out(policy)

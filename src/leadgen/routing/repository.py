@@ -11,8 +11,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
 from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy
 from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
@@ -39,12 +39,18 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime) -> list[C
     offered = set(await session.scalars(select(Assignment.agent_id).where(Assignment.lead_id == lead.id)))
     return [
         Candidate(
-            agent_id=a.id, name=a.name, active=a.active, timezone=a.timezone,
+            agent_id=a.id,
+            name=a.name,
+            active=a.active,
+            timezone=a.timezone,
             licences=[LicenceFact(li.state, li.line, li.expires_on) for li in a.licences],
             shifts=[ShiftWindow(s.weekday, s.starts_at, s.ends_at) for s in a.shifts],
-            daily_cap=a.daily_cap, open_cap=a.open_cap,
+            daily_cap=a.daily_cap,
+            open_cap=a.open_cap,
             assigned_today=_count_today(recent.get(a.id, []), a.timezone, now),
-            open_leads=open_counts.get(a.id, 0), last_assigned_at=a.last_assigned_at, weight=a.weight,
+            open_leads=open_counts.get(a.id, 0),
+            last_assigned_at=a.last_assigned_at,
+            weight=a.weight,
             already_offered=a.id in offered,
         )
         for a in agents
@@ -155,9 +161,11 @@ async def outcome_counts(session: AsyncSession, ids: list[uuid.UUID], line: str)
 async def round_still_open(session: AsyncSession, lead_id: uuid.UUID, attempt: int) -> bool:
     """Whether another offer of this round is pending or was accepted (shared leads)."""
     found = await session.scalar(
-        select(Assignment.id).where(
+        select(Assignment.id)
+        .where(
             and_(Assignment.lead_id == lead_id, Assignment.attempt == attempt),
             Assignment.status.in_(list(OPEN_ASSIGNMENT)),
-        ).limit(1)
+        )
+        .limit(1)
     )
     return found is not None

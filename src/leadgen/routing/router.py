@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
@@ -14,7 +14,7 @@ from leadgen.core.errors import Forbidden
 from leadgen.routing import repository, service
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
-_PROBLEMS = {404: {"description": "No such offer, or not yours"}, 409: {"description": "Not pending any more"}}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"description": "No such offer, or not yours"}, 409: {"description": "Not pending any more"}}
 
 
 class InboxItem(BaseModel):
@@ -39,7 +39,9 @@ class AssignmentResult(BaseModel):
 
 
 @router.get("")
-async def inbox(principal: CurrentPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[InboxItem]:
+async def inbox(
+    principal: CurrentPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[InboxItem]:
     """The signed-in agent's offers, newest first. Contact details appear once an offer is accepted."""
     if principal.agent_id is None:
         raise Forbidden("only agents have an inbox")
@@ -48,9 +50,15 @@ async def inbox(principal: CurrentPrincipal, session: SessionDep, limit: Annotat
         accepted = a.status == "ACCEPTED"
         items.append(
             InboxItem(
-                assignment_id=a.id, lead_id=lead.id, status=a.status, line=lead.line, state=lead.state,
-                score=lead.score, expires_at=a.expires_at.isoformat(),
-                first_name=lead.first_name if accepted else None, phone=lead.phone if accepted else None,
+                assignment_id=a.id,
+                lead_id=lead.id,
+                status=a.status,
+                line=lead.line,
+                state=lead.state,
+                score=lead.score,
+                expires_at=a.expires_at.isoformat(),
+                first_name=lead.first_name if accepted else None,
+                phone=lead.phone if accepted else None,
             )
         )
     return items
@@ -65,8 +73,11 @@ async def accept(assignment_id: uuid.UUID, principal: CurrentPrincipal, session:
 
 @router.post("/{assignment_id}/reject", responses=_PROBLEMS)
 async def reject(
-    assignment_id: uuid.UUID, body: Annotated[Rejection, Body()], principal: CurrentPrincipal,
-    session: SessionDep, settings: SettingsDep,
+    assignment_id: uuid.UUID,
+    body: Annotated[Rejection, Body()],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> AssignmentResult:
     """Decline an offered lead; it moves to the next eligible agent."""
     a = await service.reject(session, settings, principal, assignment_id, body.reason)

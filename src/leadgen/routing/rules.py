@@ -51,8 +51,7 @@ class LeadFacts:
 
 def licensed(candidate: Candidate, lead: LeadFacts, today: date) -> bool:
     return any(
-        lic.state == lead.state and lic.line == lead.line and lic.expires_on >= today
-        for lic in candidate.licences
+        lic.state == lead.state and lic.line == lead.line and lic.expires_on >= today for lic in candidate.licences
     )
 
 

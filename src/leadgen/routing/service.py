@@ -54,7 +54,9 @@ async def route(
         if len(offers) == slots:
             break
     if not offers:
-        _unassign(session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}")
+        _unassign(
+            session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}"
+        )
         return []
     lead.status = LeadStatus.ROUTED
     lead.status_reason = None
@@ -65,12 +67,24 @@ async def route(
 
 
 async def _offer(
-    session: AsyncSession, lead: Lead, candidate: Candidate, attempt: int, slot: int, policy: Policy,
-    now: datetime, why: dict[str, object],
+    session: AsyncSession,
+    lead: Lead,
+    candidate: Candidate,
+    attempt: int,
+    slot: int,
+    policy: Policy,
+    now: datetime,
+    why: dict[str, object],
 ) -> Assignment:
     assignment = Assignment(
-        id=uuid.uuid4(), lead_id=lead.id, agent_id=candidate.agent_id, attempt=attempt, slot=slot,
-        strategy=policy.strategy.value, explanation=why, expires_at=now + timedelta(minutes=policy.sla_minutes),
+        id=uuid.uuid4(),
+        lead_id=lead.id,
+        agent_id=candidate.agent_id,
+        attempt=attempt,
+        slot=slot,
+        strategy=policy.strategy.value,
+        explanation=why,
+        expires_at=now + timedelta(minutes=policy.sla_minutes),
     )
     session.add(assignment)
     agent = await session.get(Agent, candidate.agent_id)
@@ -78,7 +92,9 @@ async def _offer(
     agent.last_assigned_at = candidate.last_assigned_at = now
     candidate.assigned_today += 1
     audit.lead_event(
-        session, lead.id, "lead.routed",
+        session,
+        lead.id,
+        "lead.routed",
         {"agent_id": str(candidate.agent_id), "attempt": attempt, "slot": slot, "strategy": policy.strategy.value},
     )
     outbox.add(session, "assignment.offered", str(assignment.id))
@@ -110,7 +126,9 @@ def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
     log.warning("lead left unassigned: %s", reason, extra={"lead_id": str(lead.id)})
 
 
-async def _owned_pending(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID) -> tuple[Assignment, Lead]:
+async def _owned_pending(
+    session: AsyncSession, principal: Principal, assignment_id: uuid.UUID
+) -> tuple[Assignment, Lead]:
     found = await repository.assignment_with_lead(session, assignment_id)
     if found is None or (principal.agent_id != found[0].agent_id and not principal.sees_everything):
         raise NotFound(f"assignment {assignment_id} not found")
@@ -141,7 +159,9 @@ async def reject(
     assignment.responded_at = now
     assignment.reason = reason
     audit.lead_event(session, lead.id, "assignment.rejected", {"agent_id": str(assignment.agent_id), "reason": reason})
-    await audit.record(session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), {"reason": reason})
+    await audit.record(
+        session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), {"reason": reason}
+    )
     if lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, assignment.attempt):
         await route(session, settings, lead, now)
     return assignment

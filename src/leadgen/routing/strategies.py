@@ -62,8 +62,10 @@ def order(
     for c in candidates:
         s = (signals or {}).get(str(c.agent_id), MatchSignals())
         parts = {
-            "line_fit": s.line_fit, "conversion_rate": s.conversion_rate,
-            "similar_success": s.similar_success, "spare_capacity": _spare_capacity(c),
+            "line_fit": s.line_fit,
+            "conversion_rate": s.conversion_rate,
+            "similar_success": s.similar_success,
+            "spare_capacity": _spare_capacity(c),
         }
         total = sum(BEST_MATCH_WEIGHTS[k] * v for k, v in parts.items())
         breakdown[str(c.agent_id)] = {**{k: round(v, 4) for k, v in parts.items()}, "total": round(total, 4)}

@@ -31,9 +31,7 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
         options: dict[str, Any] = {"master_name": redis.sentinel_master}
         if password:
             options["sentinel_kwargs"] = {"password": password}
-            url = ";".join(
-                f"sentinel://:{password}@{host}:{port}/0" for host, port in redis.sentinel_hosts()
-            )
+            url = ";".join(f"sentinel://:{password}@{host}:{port}/0" for host, port in redis.sentinel_hosts())
         return url, options
     if redis.url is None:
         # The in-process transport polls; 50 ms keeps the embedded pipeline snappy.

@@ -7,17 +7,22 @@ from redis.asyncio.sentinel import Sentinel
 
 from leadgen.core.settings import Settings
 
+TIMEOUT = 2.0
+
 
 def create_redis(settings: Settings) -> Redis | None:
     cfg = settings.redis
     if cfg.embedded:
         return None
-    timeouts = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
     if cfg.sentinels:
         password = cfg.password.get_secret_value() if cfg.password else None
-        sentinel = Sentinel(
-            cfg.sentinel_hosts(), sentinel_kwargs={"password": password, **timeouts}, **timeouts
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            cfg.sentinel_hosts(),
+            sentinel_kwargs={"password": password, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT},
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
         )
-        return sentinel.master_for(cfg.sentinel_master, password=password)
+        master: Redis = sentinel.master_for(cfg.sentinel_master, password=password)
+        return master
     assert cfg.url is not None
-    return Redis.from_url(cfg.url.get_secret_value(), **timeouts)
+    return Redis.from_url(cfg.url.get_secret_value(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)

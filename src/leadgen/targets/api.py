@@ -13,9 +13,15 @@ from leadgen.leads.router import router as leads_router
 from leadgen.routing.router import router as assignments_router
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None
+) -> FastAPI:
     return create_service_app(
-        "api", [auth_router, leads_router, assignments_router], settings, resources, health,
+        "api",
+        [auth_router, leads_router, assignments_router],
+        settings,
+        resources,
+        health,
         description="Lead intake for sources (API keys) and the dashboard's data (bearer tokens).",
         version="1",
     )

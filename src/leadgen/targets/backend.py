@@ -11,5 +11,7 @@ from leadgen.core.settings import Settings
 from leadgen.notifications.router import router as notifications_router
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None
+) -> FastAPI:
     return create_service_app("backend", [notifications_router], settings, resources, health)

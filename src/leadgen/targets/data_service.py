@@ -14,5 +14,9 @@ from leadgen.reports.router import router as reports_router
 from leadgen.routing.policy_router import router as policies_router
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None) -> FastAPI:
-    return create_service_app("data-service", [agents_router, reports_router, privacy_router, policies_router], settings, resources, health)
+def create_app(
+    settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None
+) -> FastAPI:
+    return create_service_app(
+        "data-service", [agents_router, reports_router, privacy_router, policies_router], settings, resources, health
+    )

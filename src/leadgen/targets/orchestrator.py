@@ -11,5 +11,7 @@ from leadgen.core.settings import Settings
 from leadgen.scoring.router import router as scoring_router
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, resources: Resources | None = None, health: Health | None = None
+) -> FastAPI:
     return create_service_app("orchestrator", [scoring_router], settings, resources, health)
