@@ -23,7 +23,8 @@ from leadgen.core.migrate import upgrade
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
-from leadgen.targets.registry import DB
+from leadgen.pipeline.service import Pipeline, pipeline_for
+from leadgen.targets.registry import DB, GRAPH, VECTORS
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -156,13 +157,29 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 async def resources(settings: Settings, backend: str) -> AsyncIterator[Resources]:
-    res = Resources.build(settings, frozenset({DB}), "test")
+    res = Resources.build(settings, frozenset({DB, GRAPH, VECTORS}), "test")
+    await res.start()
     yield res
     if backend == "postgres" and res.engine is not None:
         async with res.engine.begin() as conn:
             tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     await res.close()
+
+
+@pytest.fixture
+def pipeline(resources: Resources) -> Pipeline:
+    """The pipeline over the test's database, Qdrant local mode and the embedded graph."""
+    return pipeline_for(resources)
+
+
+async def sync_graph(resources: Resources) -> None:
+    """Agents created by a test reach the graph the way a running platform's sync brings them."""
+    from leadgen.agents.graph_sync import sync_all
+
+    assert resources.graph is not None
+    async with resources.require_sessions()() as s:
+        await sync_all(s, resources.graph)
 
 
 @pytest.fixture

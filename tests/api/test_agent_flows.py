@@ -16,10 +16,10 @@ from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import DoNotContact, Lead
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import process_lead
+from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets import api, data_service
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload, started, sync_graph
 
 
 @pytest.fixture
@@ -57,8 +57,9 @@ async def world(
     await session.commit()
     payload = lead_payload()
     lead_id = uuid.UUID((await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})).json()["id"])
+    await sync_graph(resources)
     async with resources.unit_of_work() as s:
-        await process_lead(s, settings, lead_id, utcnow())
+        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
     return {"lead_id": lead_id, "users": users, "payload": payload, "key": key}
 
 

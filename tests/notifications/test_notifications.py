@@ -31,10 +31,10 @@ from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
-from leadgen.pipeline.service import process_lead
+from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload, started, sync_graph
 
 INSIDE_WINDOW = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 10:00 in Texas
 OUTSIDE_WINDOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # midnight in Texas
@@ -129,8 +129,9 @@ async def routed(notify_env: Settings, session: AsyncSession, resources: Resourc
     async for client in started(create_app(notify_env)):
         response = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})
     lead_id = uuid.UUID(response.json()["id"])
+    await sync_graph(resources)
     async with resources.unit_of_work() as s:
-        await process_lead(s, notify_env, lead_id, INSIDE_WINDOW)
+        await process_lead(s, pipeline_for(resources), lead_id, INSIDE_WINDOW)
     lead = await session.get(Lead, lead_id)
     assert lead is not None
     yield lead

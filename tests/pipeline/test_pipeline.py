@@ -19,11 +19,11 @@ from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.models import Assignment, Lead, OutboxEvent
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import process_lead
+from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, reroute
 from leadgen.routing import service as routing
 from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload, started, sync_graph
 
 
 @pytest.fixture
@@ -46,8 +46,9 @@ async def submit(client: AsyncClient, key: str, **overrides: object) -> uuid.UUI
 
 
 async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID) -> Lead:
+    await sync_graph(resources)
     async with resources.unit_of_work() as s:
-        await process_lead(s, settings, lead_id, utcnow())
+        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
     async with resources.require_sessions()() as s:
         lead = await s.get(Lead, lead_id)
         assert lead is not None
@@ -199,9 +200,10 @@ class TestOffers:
         lead, ids = await self._routed(client, key, session, resources, settings, 2)
         first = (await assignments(session, lead.id))[0]
         async with resources.unit_of_work() as s:
-            await routing.reject(
-                s, settings, Principal(uuid.uuid4(), Role.AGENT, first.agent_id), first.id, "not my area"
-            )
+            await routing.reject(s, Principal(uuid.uuid4(), Role.AGENT, first.agent_id), first.id, "not my area")
+        # The decline queued a reroute (outbox); the pipeline picks it up.
+        async with resources.unit_of_work() as s:
+            await reroute(s, pipeline_for(resources), lead.id, utcnow())
         offers = await assignments(session, lead.id)
         assert [o.status for o in offers] == [AssignmentStatus.REJECTED, AssignmentStatus.PENDING]
         assert {o.agent_id for o in offers} == set(ids)
@@ -214,7 +216,7 @@ class TestOffers:
         for _ in range(2):
             pending = [o for o in await assignments(session, lead.id) if o.status == AssignmentStatus.PENDING]
             async with resources.unit_of_work() as s:
-                assert await routing.expire(s, settings, pending[0].id, later)
+                assert await expire_offer(s, pipeline_for(resources), pending[0].id, later)
             later += timedelta(minutes=settings.routing.sla_minutes + 1)
         offers = await assignments(session, lead.id)
         assert [o.status for o in offers] == [AssignmentStatus.TIMED_OUT, AssignmentStatus.TIMED_OUT]

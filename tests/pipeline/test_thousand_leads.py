@@ -26,10 +26,10 @@ from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.models import Agent, Assignment, Lead, RoutingPolicy, Source
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import process_lead
+from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload, started, sync_graph
 
 STATES = {"TX": "78701", "FL": "33101", "CA": "90012", "NY": "10001", "IL": "60601", "AK": "99501"}
 DETAILS = {
@@ -107,6 +107,7 @@ async def test_thousand_leads_respect_every_hard_filter(
         for payload in payloads(rng):
             ids.append(await _post(client, key, payload))
 
+    await sync_graph(resources)
     started_at = utcnow()
     parallel = 8 if backend == "postgres" else 1
     queue = list(ids)
@@ -115,7 +116,7 @@ async def test_thousand_leads_respect_every_hard_filter(
         while queue:
             lead_id = queue.pop(0)
             async with resources.unit_of_work() as s:
-                await process_lead(s, settings, lead_id, utcnow())
+                await process_lead(s, pipeline_for(resources), lead_id, utcnow())
 
     await asyncio.gather(*(worker() for _ in range(parallel)))
     await check(session, started_at)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body, status
 from leadgen.agents import repository, service
 from leadgen.agents.schemas import AgentCreate, AgentPublic
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
-from leadgen.core.deps import SessionDep
+from leadgen.agents.graph_sync import write_agent
+from leadgen.core.deps import ResourcesDep, SessionDep
 from leadgen.core.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -32,8 +33,12 @@ async def get_agent(agent_id: uuid.UUID, _: StaffPrincipal, session: SessionDep)
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "E-mail in use"}})
 async def create_agent(
-    data: Annotated[AgentCreate, Body()], principal: AdminPrincipal, session: SessionDep
+    data: Annotated[AgentCreate, Body()], principal: AdminPrincipal, session: SessionDep, resources: ResourcesDep
 ) -> AgentPublic:
     """Add an agent with licences (state x line, expiry) and weekly shifts."""
     agent = await service.create(session, data, principal.label())
-    return service.public(await repository.get(session, agent.id) or agent)
+    loaded = await repository.get(session, agent.id)
+    assert loaded is not None
+    if resources.graph is not None:
+        await write_agent(resources.graph, loaded)
+    return service.public(loaded)

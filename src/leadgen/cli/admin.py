@@ -13,7 +13,8 @@ from leadgen.cli.output import JsonOption, configuration, emit, fail
 from leadgen.core.errors import DomainError
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
-from leadgen.targets.registry import DB
+from leadgen.agents.graph_sync import sync_all
+from leadgen.targets.registry import DB, GRAPH
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Alembic).")
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
@@ -24,11 +25,18 @@ CLI_ACTOR = "cli"
 
 
 def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed transaction; agents it touches are written to the graph too."""
+
     async def run() -> T:
-        resources = Resources.build(settings, frozenset({DB}), "cli")
+        resources = Resources.build(settings, frozenset({DB, GRAPH}), "cli")
         try:
             async with resources.unit_of_work() as session:
-                return await work(session)
+                result = await work(session)
+            assert resources.graph is not None
+            await resources.graph.ensure_schema()
+            async with resources.require_sessions()() as session:
+                await sync_all(session, resources.graph)
+            return result
         finally:
             await resources.close()
 

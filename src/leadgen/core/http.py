@@ -89,6 +89,7 @@ def create_service_app(
         app.state.resources = res
         app.state.settings = settings
         if own:
+            await res.start()
             health.checks.update(res.checks)
             health.started = True
         try:

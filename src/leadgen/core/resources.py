@@ -12,13 +12,16 @@ from celery import Celery
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from leadgen.agents.graph_sync import sync_all
 from leadgen.core import db
 from leadgen.core.settings import Settings
 from leadgen.outbox import repository as outbox
 from leadgen.stores.broker import create_celery
 from leadgen.stores.ratelimit import RateLimiter, create_rate_limiter
 from leadgen.stores.redis import create_redis
-from leadgen.targets.registry import BROKER, DB, REDIS
+from leadgen.stores.graph import GraphStore, create_graph_store
+from leadgen.stores.vectors import VectorStore, create_vector_store
+from leadgen.targets.registry import BROKER, DB, GRAPH, REDIS, VECTORS
 
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]
@@ -33,6 +36,8 @@ class Resources:
     redis: Redis | None = None
     limiter: RateLimiter | None = None
     celery: Celery | None = None
+    vectors: VectorStore | None = None
+    graph: GraphStore | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
     @classmethod
@@ -51,7 +56,30 @@ class Resources:
                 res.checks["redis"] = lambda: _redis_ping(client)
         if BROKER in needs:
             res.celery = create_celery(settings)
+        if VECTORS in needs:
+            res.vectors = create_vector_store(settings)
+            res.checks["qdrant"] = res.vectors.ping
+        if GRAPH in needs:
+            res.graph = create_graph_store(settings)
+            res.checks["graph"] = res.graph.ping
         return res
+
+    async def start(self) -> None:
+        """Create what the stores need (collection, graph schema) and bring the graph up to date.
+
+        Failures are logged, not raised: the process still starts and /readyz reports the store.
+        """
+        try:
+            if self.vectors is not None:
+                await self.vectors.ensure_collection()
+            if self.graph is not None:
+                await self.graph.ensure_schema()
+                if self.sessions is not None:
+                    async with self.sessions() as session:
+                        synced = await sync_all(session, self.graph)
+                    log.info("graph: %d agents synchronised from the database", synced)
+        except Exception as exc:
+            log.warning("store start-up incomplete, readiness will tell: %s", exc)
 
     def require_sessions(self) -> async_sessionmaker[AsyncSession]:
         if self.sessions is None:
@@ -78,6 +106,10 @@ class Resources:
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
     async def close(self) -> None:
+        if self.vectors is not None:
+            await self.vectors.close()
+        if self.graph is not None:
+            await self.graph.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self.engine is not None:

@@ -29,7 +29,9 @@ class TaskRuntime:
         self.resources = self.run(self._build())
 
     async def _build(self) -> Resources:
-        return Resources.build(self.settings, TARGETS["worker"].needs, "worker")
+        resources = Resources.build(self.settings, TARGETS["worker"].needs, "worker")
+        await resources.start()
+        return resources
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 300) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -85,6 +85,7 @@ class ProcessHost:
 
     async def run(self) -> None:
         resources = Resources.build(self.settings, needs_of(self.targets), self.name)
+        await resources.start()
         self.health.checks.update(resources.checks)
         config: dict[str, Any] = {
             "host": self.settings.http.host,

@@ -71,11 +71,12 @@ async def home(viewer: MaybeViewer) -> RedirectResponse:
 
 @router.get("/login")
 async def login_page(
-    request: Request, viewer: MaybeViewer, notice: str | None = None, next: str | None = None
+    request: Request, viewer: MaybeViewer, notice: str | None = None,
+    next_path: Annotated[str | None, Query(alias="next")] = None,
 ) -> Response:
     if viewer is not None:
         return RedirectResponse(_home(viewer), status_code=303)
-    context = {"notice": NOTICES.get(notice or ""), "next": safe_next(next), "email": ""}
+    context = {"notice": NOTICES.get(notice or ""), "next": safe_next(next_path), "email": ""}
     return _anonymous_page(request, "login.html", context)
 
 

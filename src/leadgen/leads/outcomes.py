@@ -16,6 +16,7 @@ from leadgen.leads import repository
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, can_move
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
+from leadgen.outbox import repository as outbox
 
 OUTCOMES = (LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED, LeadStatus.LOST)
 RETURN_REASONS = ("wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other")
@@ -44,6 +45,7 @@ async def record_outcome(
     if outcome not in OUTCOMES or not can_move(LeadStatus(lead.status), outcome):
         raise Conflict(f"a lead in {lead.status} cannot become {outcome}")
     lead.status = outcome
+    outbox.add(session, "lead.outcome", str(lead.id))
     audit.lead_event(
         session, lead.id, f"lead.{outcome.lower()}", {"agent_id": str(principal.agent_id), "note": bool(note)}
     )
@@ -66,6 +68,7 @@ async def return_lead(
     offer.reason = reason
     lead.status = LeadStatus.RETURNED
     lead.status_reason = f"returned: {reason}"
+    outbox.add(session, "lead.outcome", str(lead.id))
     audit.lead_event(session, lead.id, "lead.returned", {"reason": reason, "agent_id": str(principal.agent_id)})
     await audit.record(
         session, principal.label(), "lead.returned", "lead", str(lead.id), {"reason": reason, "detail": detail}

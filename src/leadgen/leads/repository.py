@@ -25,27 +25,36 @@ async def claim(session: AsyncSession, lead_id: uuid.UUID, expected: LeadStatus)
     return lead if lead is not None and lead.status == expected else None
 
 
-async def find_original(
-    session: AsyncSession,
-    lead: Lead,
-    hashes: list[tuple[str, str]],
-    since: datetime,
-    excluded: frozenset[LeadStatus],
-) -> Lead | None:
-    """The earliest earlier lead for the same line sharing a phone or e-mail hash."""
+async def waiting_matches(
+    session: AsyncSession, lead: Lead, hashes: list[tuple[str, str]], since: datetime
+) -> list[uuid.UUID]:
+    """Earlier leads still waiting for the pipeline (so not yet linked in the graph) that share a
+    phone or e-mail hash with this one."""
     columns = {"phone": Lead.phone_hash, "email": Lead.email_hash}
     matches = [columns[kind] == value for kind, value in hashes if kind in columns]
     if not matches:
+        return []
+    rows = await session.scalars(
+        select(Lead.id).where(
+            Lead.id != lead.id, Lead.status == LeadStatus.RECEIVED, Lead.line == lead.line,
+            Lead.received_at >= since, Lead.received_at <= lead.received_at, or_(*matches),
+        )
+    )
+    return list(rows)
+
+
+async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:
+    """Among leads the graph links to this one, the earliest received before it that counts as an
+    original (invalid leads and other duplicates do not)."""
+    if not linked:
         return None
     query = (
         select(Lead)
         .where(
-            Lead.id != lead.id,
+            Lead.id.in_(linked),
             Lead.line == lead.line,
-            Lead.received_at >= since,
             Lead.received_at <= lead.received_at,
-            Lead.status.not_in(list(excluded)),
-            or_(*matches),
+            Lead.status.not_in([LeadStatus.INVALID, LeadStatus.DUPLICATE]),
         )
         .order_by(Lead.received_at, Lead.id)
         .limit(1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -70,8 +70,7 @@ NamespaceOpt = Annotated[
     typer.Option(
         "--namespace",
         "-n",
-        help="Namespace to use instead of leadgen-ENV (deploy then also expects the overlay to "
-        "render into it).",
+        help="Namespace to use instead of leadgen-ENV (deploy then also expects the overlay to render into it).",
         rich_help_panel=CLUSTER,
     ),
 ]
@@ -95,9 +94,7 @@ VerboseOpt = Annotated[
 ]
 JsonOpt = Annotated[
     bool,
-    typer.Option(
-        "--json", help="Print one JSON document on stdout instead of tables and progress."
-    ),
+    typer.Option("--json", help="Print one JSON document on stdout instead of tables and progress."),
 ]
 ProdOpt = Annotated[
     bool,
@@ -149,14 +146,19 @@ class Session:
     out: Console
     err: Console
     json: bool
+    reporter: output.RichReporter | SilentReporter = field(init=False)
 
-    @property
-    def reporter(self) -> output.RichReporter | SilentReporter:
-        return SilentReporter() if self.json else output.RichReporter(self.out)
+    def __post_init__(self) -> None:
+        self.reporter = SilentReporter() if self.json else output.RichReporter(self.out)
 
     @property
     def prompter(self) -> output.TerminalPrompter:
         return output.TerminalPrompter(self.err, stdin_is_interactive())
+
+    def close(self) -> None:
+        """Stop any progress display, also when a step raised."""
+        if isinstance(self.reporter, output.RichReporter):
+            self.reporter.close()
 
 
 def _session(
@@ -167,6 +169,7 @@ def _session(
     kubectl_path: str | None,
     verbose: bool,
     json_out: bool,
+    cleanup: ExitStack,
 ) -> Session:
     g: Globals = ctx.meta.get(GLOBALS_KEY) or Globals()
     out, err = output.consoles()
@@ -182,14 +185,17 @@ def _session(
         namespace=namespace or g.namespace or env.namespace,
         on_run=announce,
     )
-    return Session(kubectl, env, out, err, json_out)
+    session = Session(kubectl, env, out, err, json_out)
+    cleanup.callback(session.close)
+    return session
 
 
 @contextmanager
-def _reported(json_out: bool) -> Iterator[None]:
-    """Turn an OpsError into a message (or JSON) and its exit code."""
+def _reported(json_out: bool) -> Iterator[ExitStack]:
+    """Turn an OpsError into a message (or JSON) and its exit code; clean up the session first."""
     try:
-        yield
+        with ExitStack() as cleanup:
+            yield cleanup
     except OpsError as exc:
         if json_out:
             output.emit_json({"ok": False, "error": exc.message, "hint": exc.hint})
@@ -212,8 +218,7 @@ def _overlay(overlays_dir: Path | None, env: Environment) -> Path:
     if not overlay.is_dir():
         raise UsageError(
             f"overlay {overlay} not found.",
-            hint="Run from the repository, or pass --overlays-dir PATH (the folder holding dev/, "
-            "staging/, prod/).",
+            hint="Run from the repository, or pass --overlays-dir PATH (the folder holding dev/, staging/, prod/).",
         )
     return overlay
 
@@ -254,19 +259,13 @@ def deploy(
     ] = 600,
     poll_interval: Annotated[
         float,
-        typer.Option(
-            "--poll-interval", min=0, help="Seconds between checks of the db-migrate Job."
-        ),
+        typer.Option("--poll-interval", min=0, help="Seconds between checks of the db-migrate Job."),
     ] = 2.0,
     health: Annotated[
         bool,
-        typer.Option(
-            "--health-check/--no-health-check", help="Run the health check after the rollouts."
-        ),
+        typer.Option("--health-check/--no-health-check", help="Run the health check after the rollouts."),
     ] = True,
-    deep: Annotated[
-        bool, typer.Option("--deep", help="Make the final health check a deep one.")
-    ] = False,
+    deep: Annotated[bool, typer.Option("--deep", help="Make the final health check a deep one.")] = False,
     force_conflicts: Annotated[
         bool,
         typer.Option(
@@ -290,13 +289,13 @@ def deploy(
     every Deployment -> health check. A failure prints the failing resource, its pod's reason
     and its last events, and exits 1.
     """
-    with _reported(json_out):
+    with _reported(json_out) as cleanup:
         if env is Environment.PROD and not (yes_i_mean_prod or dry_run or stdin_is_interactive()):
             raise UsageError(
                 "Refusing to deploy to prod without confirmation.",
                 hint="Pass --yes-i-mean-prod (CI), or run it in a terminal and type 'prod'.",
             )
-        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out)
+        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         opts = DeployOptions(
             env=env,
             overlay=_overlay(overlays_dir, env),
@@ -379,8 +378,8 @@ def rollback(
     verbose: VerboseOpt = False,
 ) -> None:
     """List rollout history, roll back to the previous or a given revision, follow, verify."""
-    with _reported(json_out):
-        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out)
+    with _reported(json_out) as cleanup:
+        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         result = run_rollback(
             s.kubectl, env, service.value if service else None,
             to_revision=to_revision, list_only=list_only, timeout=timeout,
@@ -399,9 +398,7 @@ def scale(
     ctx: typer.Context,
     env: EnvArg,
     service: Annotated[Service, typer.Argument(help="Deployment to scale.", show_default=False)],
-    replicas: Annotated[
-        int, typer.Argument(min=0, help="Replica count wanted.", show_default=False)
-    ],
+    replicas: Annotated[int, typer.Argument(min=0, help="Replica count wanted.", show_default=False)],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     use_hpa: Annotated[
         bool,
@@ -418,8 +415,8 @@ def scale(
     verbose: VerboseOpt = False,
 ) -> None:
     """Scale a Deployment, checked against its HPA bounds; shows the HPA status afterwards."""
-    with _reported(json_out):
-        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out)
+    with _reported(json_out) as cleanup:
+        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         result = run_scale(
             s.kubectl, env, service.value, replicas, use_hpa=use_hpa, yes=yes,
             reporter=s.reporter, prompter=s.prompter,
@@ -444,9 +441,7 @@ def debug_command(
         ),
     ] = None,
     pod: Annotated[str | None, typer.Option("--pod", help="Pod name. Default: pick one.")] = None,
-    service: Annotated[
-        Service | None, typer.Option("--service", "-s", help="Only pods of this service.")
-    ] = None,
+    service: Annotated[Service | None, typer.Option("--service", "-s", help="Only pods of this service.")] = None,
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="Only pods matching this label selector.")
     ] = None,
@@ -458,13 +453,9 @@ def debug_command(
         typer.Option("--previous", "-p", help="logs: of the previous (crashed) container run."),
     ] = False,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep streaming.")] = False,
-    all_lines: Annotated[
-        bool, typer.Option("--all", help="logs: every line, not only the recent ones.")
-    ] = False,
+    all_lines: Annotated[bool, typer.Option("--all", help="logs: every line, not only the recent ones.")] = False,
     tail: Annotated[int, typer.Option("--tail", min=1, help="logs: how many recent lines.")] = 200,
-    since: Annotated[
-        str | None, typer.Option("--since", help="logs: only newer than this (5m, 1h).")
-    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="logs: only newer than this (5m, 1h).")] = None,
     ports: Annotated[
         str | None,
         typer.Option(
@@ -473,12 +464,8 @@ def debug_command(
             "(frontend 8080:80), or 9090 (metrics) for worker/scheduler pods.",
         ),
     ] = None,
-    address: Annotated[
-        str, typer.Option("--address", help="port-forward: local address to listen on.")
-    ] = "127.0.0.1",
-    shell: Annotated[
-        str, typer.Option("--shell", help="shell: program to run in the container.")
-    ] = "/bin/sh",
+    address: Annotated[str, typer.Option("--address", help="port-forward: local address to listen on.")] = "127.0.0.1",
+    shell: Annotated[str, typer.Option("--shell", help="shell: program to run in the container.")] = "/bin/sh",
     debug_image: Annotated[
         str, typer.Option("--debug-image", help="shell: image of the ephemeral debug container.")
     ] = debug.DEFAULT_DEBUG_IMAGE,
@@ -486,8 +473,7 @@ def debug_command(
         str,
         typer.Option(
             "--debug-profile",
-            help="shell: kubectl debug --profile; restricted passes the "
-            "namespaces' restricted Pod Security admission.",
+            help="shell: kubectl debug --profile; restricted passes the namespaces' restricted Pod Security admission.",
         ),
     ] = debug.DEFAULT_DEBUG_PROFILE,
     json_out: JsonOpt = False,
@@ -497,8 +483,8 @@ def debug_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Look into running pods: list, logs, describe, shell, port-forward, top, events."""
-    with _reported(json_out):
-        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out)
+    with _reported(json_out) as cleanup:
+        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         interactive = stdin_is_interactive() and not json_out
         chosen = action
         if chosen is None:
@@ -508,9 +494,7 @@ def debug_command(
             else:
                 chosen = debug.Action.PODS
         if json_out and (chosen in debug.INTERACTIVE or follow):
-            raise UsageError(
-                f"--json cannot be used with {chosen.value}{' --follow' if follow else ''}."
-            )
+            raise UsageError(f"--json cannot be used with {chosen.value}{' --follow' if follow else ''}.")
         opts = debug.DebugOptions(
             chosen, pod=pod, service=service.value if service else None, selector=selector,
             container=container,
@@ -576,8 +560,8 @@ def health_check(
     Prints pass/warn/fail per item. Exit code 0 when nothing failed (warnings allowed), 1 when
     anything failed: usable as a CI gate.
     """
-    with _reported(json_out):
-        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out)
+    with _reported(json_out) as cleanup:
+        s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         s.kubectl.ensure_context()
         limits = Thresholds(cert_warn_days, cert_fail_days, timedelta(seconds=pending_grace))
         report = run_health(s.kubectl, env, deep=deep, thresholds=limits, now=now)

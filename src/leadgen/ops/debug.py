@@ -187,9 +187,7 @@ def parse_top(text: str) -> list[dict[str, str]]:
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) == 4:
-            rows.append(
-                {"pod": parts[0], "container": parts[1], "cpu": parts[2], "memory": parts[3]}
-            )
+            rows.append({"pod": parts[0], "container": parts[1], "cpu": parts[2], "memory": parts[3]})
     return rows
 
 
@@ -229,11 +227,7 @@ def run_debug(
         return result
     if opts.action is Action.TOP:
         return _top(kubectl, selector, result, capture)
-    if (
-        opts.action is Action.PORT_FORWARD
-        and opts.service in contract.SERVICE_PORTS
-        and not opts.pod
-    ):
+    if opts.action is Action.PORT_FORWARD and opts.service in contract.SERVICE_PORTS and not opts.pod:
         target, local, remote = port_forward_target(opts.service, None)
         return _passthrough(kubectl, port_forward_args(target, local, remote, opts), result)
     if opts.action is Action.EVENTS and not (opts.pod or opts.service or opts.selector):
@@ -247,9 +241,7 @@ def run_debug(
         return result
     if opts.action is Action.DESCRIBE:
         result.problems = workloads.pod_problems(spec)
-        result.events = workloads.events(
-            kubectl.get("events", field_selector=f"involvedObject.name={pod}"), limit=20
-        )
+        result.events = workloads.events(kubectl.get("events", field_selector=f"involvedObject.name={pod}"), limit=20)
         if not capture:
             return _passthrough(kubectl, ["describe", "pod", pod], result)
         return result
@@ -267,9 +259,7 @@ def run_debug(
     return _shell(kubectl, opts, pod, spec, result)
 
 
-def _pick(
-    kubectl: Kubectl, opts: DebugOptions, selector: str, choose: Chooser | None
-) -> tuple[str, dict[str, Any]]:
+def _pick(kubectl: Kubectl, opts: DebugOptions, selector: str, choose: Chooser | None) -> tuple[str, dict[str, Any]]:
     if opts.pod:
         pod = kubectl.get_optional("pod", opts.pod)
         if pod is None:
@@ -296,16 +286,12 @@ def _top(kubectl: Kubectl, selector: str, result: DebugResult, capture: bool) ->
     try:
         result.top = parse_top(kubectl.run(*args).stdout)
     except KubectlError as exc:
-        raise KubectlError(
-            exc.args_run, exc.returncode, exc.stderr + "\n(is metrics-server installed?)"
-        ) from exc
+        raise KubectlError(exc.args_run, exc.returncode, exc.stderr + "\n(is metrics-server installed?)") from exc
     result.command = args
     return result
 
 
-def _shell(
-    kubectl: Kubectl, opts: DebugOptions, pod: str, spec: dict[str, Any], result: DebugResult
-) -> DebugResult:
+def _shell(kubectl: Kubectl, opts: DebugOptions, pod: str, spec: dict[str, Any], result: DebugResult) -> DebugResult:
     container = opts.container or _first_container(spec)
     probe = kubectl.run(*probe_shell_args(pod, container, opts.shell), check=False)
     if probe.ok:

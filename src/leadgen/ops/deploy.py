@@ -93,9 +93,7 @@ class Plan:
 
     @classmethod
     def of(cls, resources: tuple[Resource, ...]) -> Plan:
-        migration = next(
-            (r for r in resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB), None
-        )
+        migration = next((r for r in resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB), None)
         rest = [r for r in resources if r is not migration]
         return cls(
             [r for r in rest if r.kind not in WORKLOAD_KINDS],
@@ -149,14 +147,10 @@ class Deployer:
             self._diff(plan)
         if self.opts.dry_run is not None:
             self._apply("dry-run", f"apply --dry-run={self.opts.dry_run}", plan.all_but_migration)
-            self.reporter.info(
-                f"Job/{contract.MIGRATION_JOB} is deleted and created again on a real deploy."
-            )
+            self.reporter.info(f"Job/{contract.MIGRATION_JOB} is deleted and created again on a real deploy.")
             return
         self._confirm_prod()
-        self._apply(
-            "apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites
-        )
+        self._apply("apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites)
         self._wait_for_stores(plan)
         if plan.migration is not None:
             self._migrate(plan.migration)
@@ -198,16 +192,12 @@ class Deployer:
     def _diff(self, plan: Plan) -> None:
         self.reporter.started("diff", "diff against the cluster")
         if self.kubectl.get_optional("namespace", self.opts.namespace, namespaced=False) is None:
-            self._done(
-                "diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet"
-            )
+            self._done("diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet")
             return
         args = ["diff", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
         if self.opts.force_conflicts:
             args.append("--force-conflicts")
-        done = self.kubectl.run(
-            *args, "-f", "-", stdin=to_yaml(plan.all_but_migration), check=False
-        )
+        done = self.kubectl.run(*args, "-f", "-", stdin=to_yaml(plan.all_but_migration), check=False)
         if done.returncode > 1:  # kubectl diff: 0 no differences, 1 differences, >1 error
             err = KubectlError(args, done.returncode, done.stderr)
             self._fail("diff", "diff", err.message, hint=err.hint)
@@ -221,8 +211,7 @@ class Deployer:
         if self.opts.env is not Environment.PROD or self.opts.prod_confirmed:
             return
         if not self.prompter.confirm_typed(
-            f"Deploy to {self.opts.namespace} (context {self.result.context})? "
-            "Type 'prod' to continue",
+            f"Deploy to {self.opts.namespace} (context {self.result.context})? Type 'prod' to continue",
             "prod",
             hint="pass --yes-i-mean-prod to deploy to prod without a terminal",
         ):
@@ -273,9 +262,7 @@ class Deployer:
             check=False,
         )
         if not done.ok:
-            failure = diagnose(
-                self.kubectl, f"cluster/{name}", f"cnpg.io/cluster={name}", done.stderr.strip()
-            )
+            failure = diagnose(self.kubectl, f"cluster/{name}", f"cnpg.io/cluster={name}", done.stderr.strip())
             self._fail_with(step, failure)
         self._done(step, StepStatus.OK, "ready")
 

@@ -43,9 +43,7 @@ def utcnow() -> datetime:
 
 def readyz_path(namespace: str, service: str, port: int) -> str:
     """The API server proxy path to a Service's /readyz."""
-    return (
-        f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{contract.READINESS_PATH}"
-    )
+    return f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{contract.READINESS_PATH}"
 
 
 def run_health(
@@ -64,23 +62,17 @@ def run_health(
     selector = contract.PART_OF_SELECTOR
     checks += _guard(
         "Deployment",
-        lambda: health.check_deployments(
-            kubectl.get("deployments", selector=selector), contract.DEPLOYMENTS
-        ),
+        lambda: health.check_deployments(kubectl.get("deployments", selector=selector), contract.DEPLOYMENTS),
     )
     checks += _guard(
         "StatefulSet",
-        lambda: health.check_statefulsets(
-            kubectl.get("statefulsets", selector=selector), contract.statefulsets(env)
-        ),
+        lambda: health.check_statefulsets(kubectl.get("statefulsets", selector=selector), contract.statefulsets(env)),
     )
     if env.uses_cnpg:
         checks += _guard(
             "Cluster",
             lambda: [
-                health.check_cnpg_cluster(
-                    kubectl.get_optional(CNPG_CLUSTERS, contract.POSTGRES), contract.POSTGRES
-                )
+                health.check_cnpg_cluster(kubectl.get_optional(CNPG_CLUSTERS, contract.POSTGRES), contract.POSTGRES)
             ],
         )
     checks += _guard("Job", lambda: health.check_jobs(kubectl.get("jobs"), contract.MIGRATION_JOB))
@@ -108,9 +100,7 @@ def readiness_checks(kubectl: Kubectl, namespace: str, services: dict[str, int])
     for service, port in services.items():
         path = readyz_path(namespace, service, port)
         done = kubectl.run("get", "--raw", path, namespaced=False, check=False)
-        checks.append(
-            health.check_readyz(service, done.ok, done.stdout if done.ok else done.stderr)
-        )
+        checks.append(health.check_readyz(service, done.ok, done.stdout if done.ok else done.stderr))
     return checks
 
 

@@ -48,8 +48,7 @@ def locate(path: str | None) -> str:
     if found is None:
         raise KubectlNotFoundError(
             f"{wanted} was not found on PATH.",
-            hint="Install kubectl (https://kubernetes.io/docs/tasks/tools/) "
-            "or pass --kubectl PATH.",
+            hint="Install kubectl (https://kubernetes.io/docs/tasks/tools/) or pass --kubectl PATH.",
         )
     return found
 
@@ -105,9 +104,7 @@ class Kubectl:
         try:
             return json.loads(done.stdout)
         except json.JSONDecodeError as exc:
-            raise KubectlError(
-                args, 0, f"kubectl printed something that is not JSON: {exc}"
-            ) from exc
+            raise KubectlError(args, 0, f"kubectl printed something that is not JSON: {exc}") from exc
 
     def get(
         self,
@@ -135,9 +132,7 @@ class Kubectl:
                 return None
             raise
 
-    def items(
-        self, resource: str, *, selector: str | None = None, namespaced: bool = True
-    ) -> list[Any]:
+    def items(self, resource: str, *, selector: str | None = None, namespaced: bool = True) -> list[Any]:
         """The ``items`` of a list."""
         listed = self.get(resource, selector=selector, namespaced=namespaced)
         items = listed.get("items", []) if isinstance(listed, dict) else []

@@ -105,9 +105,7 @@ class TerminalPrompter:
 
     def confirm(self, question: str, *, hint: str) -> bool:
         self._require(hint)
-        answer = Prompt.ask(
-            f"{question} [y/N]", console=self.console, default="n", show_default=False
-        )
+        answer = Prompt.ask(f"{question} [y/N]", console=self.console, default="n", show_default=False)
         return answer.strip().lower() in ("y", "yes")
 
     def confirm_typed(self, question: str, expected: str, *, hint: str) -> bool:
@@ -146,9 +144,7 @@ def events_table(events: Iterable[EventLine], title: str = "Events") -> Table:
         table.add_column(column, overflow="fold")
     for e in events:
         style = "yellow" if e.type == "Warning" else ""
-        table.add_row(
-            e.last_seen, Text(e.type, style=style), e.reason, e.object, str(e.count), e.message
-        )
+        table.add_row(e.last_seen, Text(e.type, style=style), e.reason, e.object, str(e.count), e.message)
     return table
 
 
@@ -183,9 +179,7 @@ def print_checks(console: Console, checks: Iterable[Check], title: str) -> None:
     for column in ("CHECK", "NAME", "STATUS", "DETAIL"):
         table.add_column(column, overflow="fold")
     for c in checks:
-        table.add_row(
-            c.category, c.name, Text(c.status.value.upper(), style=STATUS_STYLE[c.status]), c.detail
-        )
+        table.add_row(c.category, c.name, Text(c.status.value.upper(), style=STATUS_STYLE[c.status]), c.detail)
     console.print(table)
 
 
@@ -197,10 +191,7 @@ def print_health(console: Console, report: HealthReport) -> None:
     print_checks(console, report.checks, f"Health of {report.namespace} ({mode})")
     counts = report.counts
     verdict = Text("FAIL", style="bold red") if counts["fail"] else Text("PASS", style="bold green")
-    console.print(
-        verdict
-        + Text(f"  {counts['pass']} passed, {counts['warn']} warning(s), {counts['fail']} failed")
-    )
+    console.print(verdict + Text(f"  {counts['pass']} passed, {counts['warn']} warning(s), {counts['fail']} failed"))
 
 
 def print_diff(console: Console, diff: str) -> None:
@@ -217,9 +208,7 @@ def print_deploy(console: Console, result: DeployResult) -> None:
         print_failure(console, result.failure)
         return
     what = f"dry run ({result.dry_run})" if result.dry_run else "deploy"
-    console.print(
-        Text(f"{what} of {result.environment} to {result.namespace} succeeded", style="bold green")
-    )
+    console.print(Text(f"{what} of {result.environment} to {result.namespace} succeeded", style="bold green"))
 
 
 def print_history(console: Console, result: RollbackResult) -> None:
@@ -228,9 +217,7 @@ def print_history(console: Console, result: RollbackResult) -> None:
         for column in ("REVISION", "", "CREATED", "IMAGES", "CHANGE-CAUSE"):
             table.add_column(column, overflow="fold")
         for rev in entry.history:
-            mark = (
-                "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
-            )
+            mark = "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
             table.add_row(
                 str(rev.number),
                 mark,
@@ -253,9 +240,7 @@ def print_rollback(console: Console, result: RollbackResult) -> None:
         done = ", ".join(f"{s.service} → {s.to_revision}" for s in result.services if s.to_revision)
         ok = not any(c.status is Status.FAIL for c in result.verification)
         style = "bold green" if ok else "bold red"
-        console.print(
-            Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style)
-        )
+        console.print(Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style))
 
 
 def hpa_table(status: HpaStatus) -> Table:
@@ -274,8 +259,7 @@ def hpa_table(status: HpaStatus) -> Table:
 def print_scale(console: Console, result: ScaleResult) -> None:
     plan = result.plan
     console.print(
-        f"deployment/{plan.service}: {plan.current} → {result.replicas_after} replicas "
-        f"({result.action.value})"
+        f"deployment/{plan.service}: {plan.current} → {result.replicas_after} replicas ({result.action.value})"
     )
     if result.hpa_after is not None:
         console.print(hpa_table(result.hpa_after))

@@ -67,9 +67,7 @@ def run_rollback(
     if to_revision is not None and service is None:
         raise UsageError("--to-revision needs a SERVICE: revision numbers differ per Deployment.")
     kubectl.ensure_context()
-    result = RollbackResult(
-        environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=list_only
-    )
+    result = RollbackResult(environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=list_only)
     names = [service] if service else list(contract.DEPLOYMENTS)
     for name in names:
         entry = ServiceRollback(name, history(kubectl, name))
@@ -136,9 +134,7 @@ def _failed(result: RollbackResult, reporter: Reporter, step: str, failure: Fail
     return False
 
 
-def _verify(
-    kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter
-) -> None:
+def _verify(kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter) -> None:
     reporter.started("verify", "verify the rolled-back services")
     checks = deployment_checks(kubectl, services)
     ports = {s: p for s, p in contract.SERVICE_PORTS.items() if s in services}

@@ -93,13 +93,10 @@ def run_scale(
     return result
 
 
-def _choose(
-    plan: ScalePlan, service: str, namespace: str, *, use_hpa: bool, yes: bool, prompter: Prompter
-) -> Action:
+def _choose(plan: ScalePlan, service: str, namespace: str, *, use_hpa: bool, yes: bool, prompter: Prompter) -> Action:
     if use_hpa:
         if yes or prompter.confirm(
-            f"Set HPA {service} bounds to [{plan.suggested_min}, {plan.suggested_max}] "
-            f"in {namespace}?",
+            f"Set HPA {service} bounds to [{plan.suggested_min}, {plan.suggested_max}] in {namespace}?",
             hint="pass --yes to confirm without a terminal",
         ):
             return Action.HPA
@@ -107,8 +104,7 @@ def _choose(
     if yes:
         return Action.SCALE
     if plan.hpa is not None and prompter.confirm(
-        f"Change the HPA bounds to [{plan.suggested_min}, {plan.suggested_max}] instead, so the "
-        "count lasts?",
+        f"Change the HPA bounds to [{plan.suggested_min}, {plan.suggested_max}] instead, so the count lasts?",
         hint="pass --hpa --yes (change the HPA) or --yes (scale anyway) without a terminal",
     ):
         return Action.HPA

@@ -18,6 +18,9 @@ TASK_FOR_TOPIC = {
     "assignment.offered": "notifications.offer_to_agent",
     "lead.acknowledge": "notifications.acknowledge_lead",
     "lead.unassigned": "notifications.alert_unassigned",
+    "lead.reroute": "pipeline.reroute",
+    "lead.outcome": "pipeline.sync_outcome",
+    "lead.erased": "pipeline.forget",
 }
 
 

@@ -1,10 +1,17 @@
-"""The lead pipeline: validate, dedupe, do-not-contact, score, route; one transaction per lead."""
+"""The lead pipeline: validate, dedupe, do-not-contact, score, embed, match, route.
+
+One transaction per lead; the lead row is locked and only a RECEIVED lead is processed, which is
+what makes at-least-once delivery safe. The graph and vector writes are idempotent upserts, so a
+retried lead rewrites the same data.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,52 +25,65 @@ from leadgen.dedupe.rules import DUPLICATE_KINDS, window_start
 from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import ConsentRecord, Lead
+from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.outbox import repository as outbox
 from leadgen.routing import service as routing
-from leadgen.scoring.rules import rules_score
+from leadgen.routing.repository import round_still_open
+from leadgen.core.resources import Resources
+from leadgen.scoring.model import LeadScoreModel, default_model
+from leadgen.stores.embedding import embed_lead
+from leadgen.stores.graph import GraphStore
+from leadgen.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 TOPIC = "lead.received"
 
 
-async def process_lead(
-    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, now: datetime
-) -> LeadStatus | None:
-    """Run every stage for a RECEIVED lead. Idempotent: a lead already past RECEIVED is left alone,
-    which is what makes at-least-once delivery safe."""
+@dataclass
+class Pipeline:
+    """Everything the stages use besides the session."""
+
+    settings: Settings
+    graph: GraphStore
+    vectors: VectorStore
+    model: LeadScoreModel
+
+
+async def process_lead(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
+    """Run every stage for a RECEIVED lead; a lead already past RECEIVED is left alone."""
     lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
     if lead is None:
         await outbox.mark_processed(session, TOPIC, str(lead_id))
         return None
-    stage = await _screen(session, settings, lead)
-    if stage is None:
-        _score(session, lead, now)
-        await routing.route(session, settings, lead, now)
+    if await _screen(session, pipe, lead) is None:
+        source = await session.get(Source, lead.source_id)
+        row = await _score(session, pipe, lead, source.name if source else None, now)
+        vector = embed_lead(row)
+        await pipe.vectors.upsert(lead.id, vector, _payload(lead, row))
+        await _route(session, pipe, lead, now, vector)
     await outbox.mark_processed(session, TOPIC, str(lead_id), now)
     PIPELINE_OUTCOMES.labels(lead.status).inc()
     PIPELINE_LATENCY.observe(max(0.0, (now - lead.received_at).total_seconds()))
     return LeadStatus(lead.status)
 
 
-async def _screen(session: AsyncSession, settings: Settings, lead: Lead) -> LeadStatus | None:
-    """Validation, duplicates and do-not-contact; returns the terminal status when one applies."""
+async def _screen(session: AsyncSession, pipe: Pipeline, lead: Lead) -> LeadStatus | None:
+    """Validation, duplicates (from the graph's identity links) and do-not-contact."""
     consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
     problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
-    hashes = [(k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash)) if v]
-    original = await leads.find_original(
-        session,
-        lead,
-        [(k, v) for k, v in hashes if k in DUPLICATE_KINDS],
-        window_start(lead.received_at, settings.intake.dedupe_window_days),
-        frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE}),
-    )
+    identities = [(k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash)) if v]
+    await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
+    since = window_start(lead.received_at, pipe.settings.intake.dedupe_window_days)
+    linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
+    # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
+    linked.update(await leads.waiting_matches(session, lead, identities, since))
+    original = await leads.earliest_original(session, lead, list(linked))
     if original is not None:
         lead.duplicate_of_id = original.id
         return _stop(session, lead, LeadStatus.DUPLICATE, f"same person as lead {original.id}")
-    if await dnc.listed(session, [v for _, v in hashes]):
+    if await dnc.listed(session, [v for k, v in identities if k != "address"]):
         return _stop(session, lead, LeadStatus.REJECTED, "on the do-not-contact list")
     return None
 
@@ -75,13 +95,93 @@ def _stop(session: AsyncSession, lead: Lead, status: LeadStatus, reason: str) ->
     return status
 
 
-def _score(session: AsyncSession, lead: Lead, now: datetime) -> None:
-    row = {
-        c: getattr(lead, c)
-        for c in ("line", "phone", "email", "street", "currently_insured", "policy_expires_on", "is_test", "details")
-    }
-    result = rules_score(row, now.date())
+SCORED_COLUMNS = (
+    "line", "state", "campaign", "origin", "exclusive", "phone", "email", "street", "currently_insured",
+    "policy_expires_on", "is_test", "details", "received_at", "notes",
+)
+
+
+async def _score(session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, now: datetime) -> dict[str, Any]:
+    consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
+    row = _row(lead, source)
+    row["consent_verified"] = bool(consent and (consent.trustedform_cert_url or consent.jornaya_leadid))
+    result = pipe.model.score(row, now)
     lead.score = result.score
     lead.score_factors = result.as_payload()
     lead.status = LeadStatus.SCORED
-    audit.lead_event(session, lead.id, "lead.scored", {"score": result.score, "model": "rules-v1"})
+    row["score"] = result.score
+    audit.lead_event(session, lead.id, "lead.scored", {"score": result.score, "model": result.model})
+    return row
+
+
+def _row(lead: Lead, source: str | None) -> dict[str, Any]:
+    """The lead's non-contact columns as the scoring model and the embedder read them."""
+    row = {c: getattr(lead, c) for c in SCORED_COLUMNS}
+    row["source"] = source
+    row["score"] = lead.score
+    return row
+
+
+def _payload(lead: Lead, row: dict[str, Any]) -> dict[str, Any]:
+    return {"line": lead.line, "state": lead.state, "outcome": lead.status, "source": row["source"],
+            "score": lead.score, "received_at": lead.received_at}
+
+
+async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime, vector: list[float]) -> None:
+    """Match and offer: candidates from the graph, similar-lead success from the vectors."""
+    candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, now.date())]
+
+    async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
+        return await pipe.vectors.agent_success(vector, agent_ids, target.line)
+
+    offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
+    fields: dict[str, Any] = {"outcome": lead.status}
+    if offers:
+        fields["agent_id"] = str(offers[0].agent_id)
+    await pipe.vectors.set_payload(lead.id, fields)
+
+
+async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
+    """Offer a lead again after its offers were declined; idempotent like every stage."""
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is not None and lead.status == LeadStatus.ROUTED and not await _open_round(session, lead):
+        source = await session.get(Source, lead.source_id)
+        await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
+    await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
+    return LeadStatus(lead.status) if lead else None
+
+
+async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uuid.UUID, now: datetime) -> bool:
+    """Time out an overdue offer and move its lead on; False when someone got there first."""
+    lead = await routing.time_out(session, assignment_id, now)
+    if lead is None:
+        return False
+    source = await session.get(Source, lead.source_id)
+    await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
+    return True
+
+
+async def _open_round(session: AsyncSession, lead: Lead) -> bool:
+    return await round_still_open(session, lead.id, lead.route_attempts)
+
+
+def pipeline_for(resources: Resources) -> Pipeline:
+    """The pipeline of a process whose resources include the graph and the vector store."""
+    if resources.graph is None or resources.vectors is None:
+        raise RuntimeError(f"{resources.process_name} was built without the graph or vector store")
+    return Pipeline(resources.settings, resources.graph, resources.vectors, default_model())
+
+
+async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
+    """Carry a lead's new outcome into its vector payload (so CONVERTED leads teach best match)."""
+    lead = await leads.get(session, lead_id)
+    if lead is not None:
+        await pipe.vectors.set_payload(lead.id, {"outcome": lead.status})
+    await outbox.mark_processed(session, "lead.outcome", str(lead_id))
+
+
+async def forget(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
+    """Privacy erasure in the derived stores: the lead's vector and its identity links."""
+    await pipe.vectors.delete(lead_id)
+    await pipe.graph.forget_lead(lead_id)
+    await outbox.mark_processed(session, "lead.erased", str(lead_id))

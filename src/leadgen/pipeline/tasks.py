@@ -1,8 +1,10 @@
-"""Celery entry points of the pipeline."""
+"""Celery entry points of the pipeline: each reloads by id and is safe to run twice."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,16 +13,36 @@ from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import task_runtime
 from leadgen.models.base import utcnow
 from leadgen.pipeline import service
+from leadgen.pipeline.service import Pipeline
+
+T = TypeVar("T")
+
+
+def _run(name: str, work: Callable[[AsyncSession, Pipeline], Awaitable[T]]) -> T:
+    runtime = task_runtime()
+    pipe = service.pipeline_for(runtime.resources)
+    result = runtime.in_transaction(lambda session: work(session, pipe))
+    TASKS.labels(name, "ok").inc()
+    return result
 
 
 @shared_task(name="pipeline.process_lead")
 def process_lead(lead_id: str) -> str | None:
-    runtime = task_runtime()
+    status = _run("pipeline.process_lead", lambda s, p: service.process_lead(s, p, uuid.UUID(lead_id), utcnow()))
+    return status.value if status else None
 
-    async def work(session: AsyncSession) -> str | None:
-        status = await service.process_lead(session, runtime.settings, uuid.UUID(lead_id), utcnow())
-        return status.value if status else None
 
-    status = runtime.in_transaction(work)
-    TASKS.labels("pipeline.process_lead", status or "already-done").inc()
-    return status
+@shared_task(name="pipeline.reroute")
+def reroute(lead_id: str) -> str | None:
+    status = _run("pipeline.reroute", lambda s, p: service.reroute(s, p, uuid.UUID(lead_id), utcnow()))
+    return status.value if status else None
+
+
+@shared_task(name="pipeline.sync_outcome")
+def sync_outcome(lead_id: str) -> None:
+    _run("pipeline.sync_outcome", lambda s, p: service.sync_outcome(s, p, uuid.UUID(lead_id)))
+
+
+@shared_task(name="pipeline.forget")
+def forget(lead_id: str) -> None:
+    _run("pipeline.forget", lambda s, p: service.forget(s, p, uuid.UUID(lead_id)))

@@ -14,6 +14,7 @@ from leadgen.core.security import keyed_hash
 from leadgen.leads.normalize import email_key, phone_e164
 from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
+from leadgen.outbox import repository as outbox
 
 PII_COLUMNS = (
     "first_name",
@@ -93,6 +94,7 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
             # The consent text and time stay: they prove lawful contact (kept five years).
             consent.ip_address = None
         audit.lead_event(session, lead.id, "lead.anonymised", {})
+        outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
     for kind, value in hashes:
         await dnc.add(session, value, kind, "erasure request")
     await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy
+from leadgen.models import Agent, Assignment, Lead, RoutingPolicy
 from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
 from leadgen.routing.strategies import Strategy
@@ -21,12 +21,16 @@ from leadgen.routing.strategies import Strategy
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 
-async def candidates(session: AsyncSession, lead: Lead, now: datetime) -> list[Candidate]:
-    """Every agent holding a licence for the lead's state and line, with their current load."""
+async def candidates(
+    session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]
+) -> list[Candidate]:
+    """The given agents as routing sees them: licences, shifts and current load."""
+    if not agent_ids:
+        return []
     agents = list(
         await session.scalars(
             select(Agent)
-            .where(Agent.id.in_(select(Licence.agent_id).where(Licence.state == lead.state, Licence.line == lead.line)))
+            .where(Agent.id.in_(agent_ids))
             .options(selectinload(Agent.licences), selectinload(Agent.shifts))
             .order_by(Agent.id)
         )

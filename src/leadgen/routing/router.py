@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from leadgen.auth.deps import CurrentPrincipal
-from leadgen.core.deps import SessionDep, SettingsDep
+from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden
 from leadgen.routing import repository, service
 
@@ -77,8 +77,7 @@ async def reject(
     body: Annotated[Rejection, Body()],
     principal: CurrentPrincipal,
     session: SessionDep,
-    settings: SettingsDep,
 ) -> AssignmentResult:
     """Decline an offered lead; it moves to the next eligible agent."""
-    a = await service.reject(session, settings, principal, assignment_id, body.reason)
+    a = await service.reject(session, principal, assignment_id, body.reason)
     return AssignmentResult(assignment_id=a.id, status=a.status)

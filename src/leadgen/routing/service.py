@@ -27,11 +27,18 @@ SimilarityLookup = Callable[[Lead, list[str]], Awaitable[dict[str, float]]]
 
 
 async def route(
-    session: AsyncSession, settings: Settings, lead: Lead, now: datetime, similarity: SimilarityLookup | None = None
+    session: AsyncSession,
+    settings: Settings,
+    lead: Lead,
+    now: datetime,
+    candidate_ids: list[uuid.UUID],
+    similarity: SimilarityLookup | None = None,
 ) -> list[Assignment]:
     """Offer the lead to the next eligible agent(s), or mark it UNASSIGNED (never an ineligible agent).
 
-    Exclusive leads get one agent; shared leads up to the policy's ``max_agents``.
+    ``candidate_ids`` are the agents the graph finds licensed for the lead's state and line; every
+    hard filter is checked again here on the database rows. Exclusive leads get one agent; shared
+    leads up to the policy's ``max_agents``.
     """
     policy = await repository.policy_for(session, lead.source_id, lead.campaign, settings)
     attempt = lead.route_attempts + 1
@@ -39,7 +46,7 @@ async def route(
         _unassign(session, lead, f"no agent accepted after {lead.route_attempts} offers")
         return []
     facts = LeadFacts(lead.id, lead.state, lead.line)
-    considered = await repository.candidates(session, lead, now)
+    considered = await repository.candidates(session, lead, now, candidate_ids)
     allowed = eligible(considered, facts, now)
     signals = await _signals(session, lead, allowed, similarity) if policy.strategy is Strategy.BEST_MATCH else None
     ranked, breakdown = order(policy.strategy, allowed, signals)
@@ -150,34 +157,35 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     return assignment
 
 
-async def reject(
-    session: AsyncSession, settings: Settings, principal: Principal, assignment_id: uuid.UUID, reason: str
-) -> Assignment:
+async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:
+    """Decline an offer; the pipeline moves the lead on (outbox event ``lead.reroute``)."""
     assignment, lead = await _owned_pending(session, principal, assignment_id)
-    now = utcnow()
     assignment.status = AssignmentStatus.REJECTED
-    assignment.responded_at = now
+    assignment.responded_at = utcnow()
     assignment.reason = reason
     audit.lead_event(session, lead.id, "assignment.rejected", {"agent_id": str(assignment.agent_id), "reason": reason})
     await audit.record(
         session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), {"reason": reason}
     )
-    if lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, assignment.attempt):
-        await route(session, settings, lead, now)
+    if await needs_new_round(session, lead, assignment):
+        outbox.add(session, "lead.reroute", str(lead.id))
     return assignment
 
 
-async def expire(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID, now: datetime) -> bool:
-    """Time out one overdue offer and move the lead on; False when someone got there first."""
+async def time_out(session: AsyncSession, assignment_id: uuid.UUID, now: datetime) -> Lead | None:
+    """Time out one overdue offer; returns the lead when it must move on to other agents."""
     found = await repository.assignment_with_lead(session, assignment_id)
     if found is None:
-        return False
+        return None
     assignment, lead = found
     if assignment.status != AssignmentStatus.PENDING or assignment.expires_at > now:
-        return False
+        return None  # accepted, declined or extended meanwhile
     assignment.status = AssignmentStatus.TIMED_OUT
     assignment.responded_at = now
     audit.lead_event(session, lead.id, "assignment.timed_out", {"agent_id": str(assignment.agent_id)})
-    if lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, assignment.attempt):
-        await route(session, settings, lead, now)
-    return True
+    return lead if await needs_new_round(session, lead, assignment) else None
+
+
+async def needs_new_round(session: AsyncSession, lead: Lead, closed: Assignment) -> bool:
+    """A lead moves on when its last open offer closed unaccepted (shared leads have several)."""
+    return lead.status == LeadStatus.ROUTED and not await repository.round_still_open(session, lead.id, closed.attempt)

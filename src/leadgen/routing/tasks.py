@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import task_runtime
 from leadgen.models.base import utcnow
-from leadgen.routing import repository, service
+from leadgen.pipeline.service import expire_offer, pipeline_for
+from leadgen.routing import repository
 
 BATCH = 200
 
@@ -19,17 +20,15 @@ BATCH = 200
 def expire_offers() -> int:
     """Deadlines live in the database, so a restart of any process loses no timer."""
     runtime = task_runtime()
+    pipe = pipeline_for(runtime.resources)
     now = utcnow()
 
-    async def overdue(session: AsyncSession) -> list[str]:
-        return [str(i) for i in await repository.overdue(session, now, BATCH)]
+    async def overdue(session: AsyncSession) -> list[uuid.UUID]:
+        return await repository.overdue(session, now, BATCH)
 
     expired = 0
     for assignment_id in runtime.in_transaction(overdue):
-
-        async def one(session: AsyncSession, aid: str = assignment_id) -> bool:
-            return await service.expire(session, runtime.settings, uuid.UUID(aid), now)
-
-        expired += runtime.in_transaction(one)
+        # One transaction per offer: one failure does not hold back the others.
+        expired += runtime.in_transaction(lambda s, aid=assignment_id: expire_offer(s, pipe, aid, now))
     TASKS.labels("routing.expire_offers", "ok").inc()
     return expired

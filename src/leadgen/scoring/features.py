@@ -71,6 +71,11 @@ def parse_lead(row: Mapping[str, Any], now: datetime | None = None) -> LeadFacts
     state = row.get("state")
     state = state.upper() if isinstance(state, str) and state.upper() in STATES else None
     received = row.get("received_at")
+    if isinstance(received, str):
+        try:
+            received = datetime.fromisoformat(received)
+        except ValueError:
+            received = None
     local = None
     if isinstance(received, datetime):
         aware = received if received.tzinfo is not None else received.replace(tzinfo=UTC)
@@ -86,7 +91,10 @@ def parse_lead(row: Mapping[str, Any], now: datetime | None = None) -> LeadFacts
     return LeadFacts(
         line=row.get("line") if row.get("line") in LINES else None,
         source=source if isinstance(source, str) and source else None,
-        state=state, phone=bool(row.get("phone")), email=bool(row.get("email")), street=bool(row.get("street")),
+        state=state,
+        phone=bool(row.get("phone")),
+        email=bool(row.get("email")),
+        street=bool(row.get("street")),
         insured=insured if isinstance(insured, bool) else None,
         days_to_expiry=(expires - reference).days if expires else None,
         local=local if state else None,  # without a state we cannot know the lead's local hour
@@ -114,6 +122,11 @@ def _number(details: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _count(record: Mapping[str, Any], key: str) -> int:
+    value = record.get(key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0
+
+
 def _records(details: Mapping[str, Any], key: str) -> list[Mapping[str, Any]] | None:
     value = details.get(key)
     if not isinstance(value, list):
@@ -139,12 +152,17 @@ def _line_group() -> Group:
     def encode(f: LeadFacts) -> Values | None:
         return {f"line={f.line}": 1.0} if f.line else None
 
-    return Group("line", tuple(f"line={x}" for x in LINES), encode,
-                 lambda f: f"{f.line} insurance lead" if f.line else "unknown line (scored as average)")
+    return Group(
+        "line",
+        tuple(f"line={x}" for x in LINES),
+        encode,
+        lambda f: f"{f.line} insurance lead" if f.line else "unknown line (scored as average)",
+    )
 
 
-def _category_group(name: str, levels: Sequence[str], get: Callable[[LeadFacts], str | None],
-                    describe: Callable[[LeadFacts], str]) -> Group:
+def _category_group(
+    name: str, levels: Sequence[str], get: Callable[[LeadFacts], str | None], describe: Callable[[LeadFacts], str]
+) -> Group:
     known = frozenset(levels)
 
     def encode(f: LeadFacts) -> Values | None:
@@ -178,15 +196,19 @@ def _reach_group() -> Group:
 
 
 def _address_group() -> Group:
-    return Group("address", ("street",), lambda f: {"street": float(f.street)},
-                 lambda f: "full street address" if f.street else "no street address")
+    return Group(
+        "address",
+        ("street",),
+        lambda f: {"street": float(f.street)},
+        lambda f: "full street address" if f.street else "no street address",
+    )
 
 
 def _insured_group() -> Group:
     def encode(f: LeadFacts) -> Values:
         return {"insured=yes": float(f.insured is True), "insured=no": float(f.insured is False)}
 
-    texts = {True: "currently insured", False: "not currently insured", None: "insured or not: not given"}
+    texts = {True: "currently insured", False: "not currently insured", None: "insurance status not given"}
     return Group("insured", ("insured=yes", "insured=no"), encode, lambda f: texts[f.insured])
 
 
@@ -196,9 +218,14 @@ def _renewal_group() -> Group:
         if d is None:
             return {}
         soon, next_month = 0 <= d <= 30, 30 < d <= 60
-        return {"lapsed": float(d < 0), "expires_0_30": float(soon), "expires_31_60": float(next_month),
-                "expires_61_120": float(60 < d <= 120), "insured_expires_0_30": float(soon and f.insured is True),
-                "insured_expires_31_60": float(next_month and f.insured is True)}
+        return {
+            "lapsed": float(d < 0),
+            "expires_0_30": float(soon),
+            "expires_31_60": float(next_month),
+            "expires_61_120": float(60 < d <= 120),
+            "insured_expires_0_30": float(soon and f.insured is True),
+            "insured_expires_31_60": float(next_month and f.insured is True),
+        }
 
     def describe(f: LeadFacts) -> str:
         d = f.days_to_expiry
@@ -208,8 +235,14 @@ def _renewal_group() -> Group:
             return f"current policy lapsed {-d} days ago"
         return f"current policy expires in {d} days"
 
-    features = ("lapsed", "expires_0_30", "expires_31_60", "expires_61_120", "insured_expires_0_30",
-                "insured_expires_31_60")
+    features = (
+        "lapsed",
+        "expires_0_30",
+        "expires_31_60",
+        "expires_61_120",
+        "insured_expires_0_30",
+        "insured_expires_31_60",
+    )
     return Group("renewal", features, encode, describe)
 
 
@@ -218,9 +251,15 @@ def _timing_group() -> Group:
         if f.local is None:
             return None
         day, hour = f.local.weekday(), f.local.hour
-        return {"hour_0_5": float(hour < 6), "hour_6_7": float(6 <= hour < 8), "hour_18_20": float(18 <= hour < 21),
-                "hour_21_23": float(hour >= 21), "weekend": float(day >= 5),
-                "friday_after_18": float(day == 4 and hour >= 18), "saturday_9_13": float(day == 5 and 9 <= hour < 14)}
+        return {
+            "hour_0_5": float(hour < 6),
+            "hour_6_7": float(6 <= hour < 8),
+            "hour_18_20": float(18 <= hour < 21),
+            "hour_21_23": float(hour >= 21),
+            "weekend": float(day >= 5),
+            "friday_after_18": float(day == 4 and hour >= 18),
+            "saturday_9_13": float(day == 5 and 9 <= hour < 14),
+        }
 
     def describe(f: LeadFacts) -> str:
         if f.local is None:
@@ -247,7 +286,9 @@ def _consent_group(sources: Sequence[str]) -> Group:
     def describe(f: LeadFacts) -> str:
         if f.consent is None:
             return "consent certificate: not known"
-        return "consent certificate attached" if f.consent else f"no consent certificate ({f.source or 'unknown source'})"
+        return (
+            "consent certificate attached" if f.consent else f"no consent certificate ({f.source or 'unknown source'})"
+        )
 
     features = ("no_certificate", *(f"no_certificate&source={s}" for s in (*sources, "other")))
     return Group("consent", features, encode, describe)
@@ -261,14 +302,18 @@ def _auto_groups() -> list[Group]:
         drivers = _records(f.details, "drivers")
         if not drivers:
             return None
-        incidents = sum(int(d.get("incidents_last_5_years") or 0) for d in drivers)
+        incidents = sum(_count(d, "incidents_last_5_years") for d in drivers)
         sr22 = any(bool(d.get("sr22_required")) for d in drivers)
         state_minimum = f.details.get("coverage_tier") == "state_minimum"
-        return {"incidents": float(min(5, incidents)), "sr22": float(sr22), "sr22&state_minimum": float(sr22 and state_minimum)}
+        return {
+            "incidents": float(min(5, incidents)),
+            "sr22": float(sr22),
+            "sr22&state_minimum": float(sr22 and state_minimum),
+        }
 
     def record_text(f: LeadFacts) -> str:
         drivers = _records(f.details, "drivers") or []
-        incidents = sum(int(d.get("incidents_last_5_years") or 0) for d in drivers)
+        incidents = sum(_count(d, "incidents_last_5_years") for d in drivers)
         text = "clean driving record" if incidents == 0 else f"{incidents} incident{'s' * (incidents != 1)} in 5 years"
         return text + (", SR-22 filing required" if any(d.get("sr22_required") for d in drivers) else "")
 
@@ -276,16 +321,21 @@ def _auto_groups() -> list[Group]:
         vehicles, tier = _records(f.details, "vehicles"), f.details.get("coverage_tier")
         if vehicles is None and tier is None:
             return None
-        return {"tier=state_minimum": float(tier == "state_minimum"), "tier=premium": float(tier == "premium"),
-                "vehicles_2_plus": NAN if vehicles is None else float(len(vehicles) >= 2)}
+        return {
+            "tier=state_minimum": float(tier == "state_minimum"),
+            "tier=premium": float(tier == "premium"),
+            "vehicles_2_plus": NAN if vehicles is None else float(len(vehicles) >= 2),
+        }
 
     def policy_text(f: LeadFacts) -> str:
         tier = str(f.details.get("coverage_tier") or "standard").replace("_", " ")
         vehicles = len(_records(f.details, "vehicles") or [])
         return f"{tier} coverage, {vehicles} vehicle{'s' * (vehicles != 1)}"
 
-    return [Group("driving_record", ("incidents", "sr22", "sr22&state_minimum"), record, record_text, "auto"),
-            Group("auto_policy", ("tier=state_minimum", "tier=premium", "vehicles_2_plus"), policy, policy_text, "auto")]
+    return [
+        Group("driving_record", ("incidents", "sr22", "sr22&state_minimum"), record, record_text, "auto"),
+        Group("auto_policy", ("tier=state_minimum", "tier=premium", "vehicles_2_plus"), policy, policy_text, "auto"),
+    ]
 
 
 def _home_groups() -> list[Group]:
@@ -293,11 +343,14 @@ def _home_groups() -> list[Group]:
         roof, built, dwelling = (_number(f.details, k) for k in ("roof_age_years", "year_built", "dwelling_coverage"))
         if roof is None and built is None and dwelling is None:
             return None
-        return {"roof_over_20": float(roof is not None and roof > 20),
-                "roof_16_20": float(roof is not None and 15 < roof <= 20), "roof_unknown": float(roof is None),
-                "built_before_1950": NAN if built is None else float(built < 1950),
-                "dwelling_500k_plus": NAN if dwelling is None else float(dwelling >= 500_000),
-                "log10_dwelling": NAN if not dwelling or dwelling <= 0 else math.log10(dwelling)}
+        return {
+            "roof_over_20": float(roof is not None and roof > 20),
+            "roof_16_20": float(roof is not None and 15 < roof <= 20),
+            "roof_unknown": float(roof is None),
+            "built_before_1950": NAN if built is None else float(built < 1950),
+            "dwelling_500k_plus": NAN if dwelling is None else float(dwelling >= 500_000),
+            "log10_dwelling": NAN if not dwelling or dwelling <= 0 else math.log10(dwelling),
+        }
 
     def prop_text(f: LeadFacts) -> str:
         roof, built = _number(f.details, "roof_age_years"), _number(f.details, "year_built")
@@ -325,10 +378,19 @@ def _home_groups() -> list[Group]:
             return f"home in a hard property market ({f.state})"
         return f"home in {f.state or 'an unknown state'}"
 
-    features = ("roof_over_20", "roof_16_20", "roof_unknown", "built_before_1950", "dwelling_500k_plus", "log10_dwelling")
-    return [Group("property", features, prop, prop_text, "home"),
-            Group("claims", ("claims",), claims, claims_text, "home"),
-            Group("property_market", ("hard_property_market",), market, market_text, "home")]
+    features = (
+        "roof_over_20",
+        "roof_16_20",
+        "roof_unknown",
+        "built_before_1950",
+        "dwelling_500k_plus",
+        "log10_dwelling",
+    )
+    return [
+        Group("property", features, prop, prop_text, "home"),
+        Group("claims", ("claims",), claims, claims_text, "home"),
+        Group("property_market", ("hard_property_market",), market, market_text, "home"),
+    ]
 
 
 def _life_groups() -> list[Group]:
@@ -340,8 +402,11 @@ def _life_groups() -> list[Group]:
         bmi = 703 * weight / height**2 if height and weight else None
         final_expense = f.details.get("product") == "final_expense"
         smoker = NAN if not isinstance(tobacco, bool) else float(tobacco)
-        return {"tobacco": smoker, "tobacco&final_expense": NAN if math.isnan(smoker) else smoker * final_expense,
-                "bmi_over_35": NAN if bmi is None else float(bmi > 35)}
+        return {
+            "tobacco": smoker,
+            "tobacco&final_expense": NAN if math.isnan(smoker) else smoker * final_expense,
+            "bmi_over_35": NAN if bmi is None else float(bmi > 35),
+        }
 
     def risk_text(f: LeadFacts) -> str:
         height, weight = _number(f.details, "height_inches"), _number(f.details, "weight_pounds")
@@ -354,10 +419,13 @@ def _life_groups() -> list[Group]:
         product, face = f.details.get("product"), _number(f.details, "face_amount")
         if product is None and face is None:
             return None
-        return {"product=whole": float(product == "whole"), "product=final_expense": float(product == "final_expense"),
-                "term_250k_1m": NAN if face is None else float(product in (None, "term") and 250_000 <= face <= 1_000_000),
-                "face_over_2m": NAN if face is None else float(face > 2_000_000),
-                "log10_face": NAN if not face or face <= 0 else math.log10(face)}
+        return {
+            "product=whole": float(product == "whole"),
+            "product=final_expense": float(product == "final_expense"),
+            "term_250k_1m": NAN if face is None else float(product in (None, "term") and 250_000 <= face <= 1_000_000),
+            "face_over_2m": NAN if face is None else float(face > 2_000_000),
+            "log10_face": NAN if not face or face <= 0 else math.log10(face),
+        }
 
     def policy_text(f: LeadFacts) -> str:
         product = str(f.details.get("product") or "term").replace("_", " ")
@@ -365,8 +433,10 @@ def _life_groups() -> list[Group]:
         return f"{product} life" + ("" if face is None else f", ${face:,.0f} face amount")
 
     features = ("product=whole", "product=final_expense", "term_250k_1m", "face_over_2m", "log10_face")
-    return [Group("life_risk", ("tobacco", "tobacco&final_expense", "bmi_over_35"), risk, risk_text, "life"),
-            Group("life_policy", features, policy, policy_text, "life")]
+    return [
+        Group("life_risk", ("tobacco", "tobacco&final_expense", "bmi_over_35"), risk, risk_text, "life"),
+        Group("life_policy", features, policy, policy_text, "life"),
+    ]
 
 
 def _self_age(details: Mapping[str, Any]) -> float | None:
@@ -378,11 +448,15 @@ def _self_age(details: Mapping[str, Any]) -> float | None:
 
 def _health_groups() -> list[Group]:
     def window(f: LeadFacts) -> Values | None:
+        if "qualifying_event" not in f.details and "medicare_interest" not in f.details:
+            return None
         if f.details.get("medicare_interest"):
             return {"open_enrollment": 0.0, "event_outside_enrollment": 0.0}
         open_now = in_open_enrollment(f.reference)
-        return {"open_enrollment": float(open_now),
-                "event_outside_enrollment": float(bool(f.details.get("qualifying_event")) and not open_now)}
+        return {
+            "open_enrollment": float(open_now),
+            "event_outside_enrollment": float(bool(f.details.get("qualifying_event")) and not open_now),
+        }
 
     def window_text(f: LeadFacts) -> str:
         event = f.details.get("qualifying_event")
@@ -390,25 +464,35 @@ def _health_groups() -> list[Group]:
             return "Medicare lead (ACA enrollment calendar does not apply)"
         if in_open_enrollment(f.reference):
             return "received during ACA open enrollment"
-        return f"qualifying life event outside open enrollment: {event}" if event else \
-            "outside open enrollment, no qualifying event"
+        return (
+            f"qualifying life event outside open enrollment: {event}"
+            if event
+            else "outside open enrollment, no qualifying event"
+        )
 
     def medicare(f: LeadFacts) -> Values | None:
         interest = f.details.get("medicare_interest")
         if not isinstance(interest, bool):
             return None
         age = _self_age(f.details)
-        return {"medicare": float(interest), "medicare_aep": float(interest and in_medicare_aep(f.reference)),
-                "medicare_turning_65": NAN if age is None else float(interest and 64 <= age <= 65)}
+        return {
+            "medicare": float(interest),
+            "medicare_aep": float(interest and in_medicare_aep(f.reference)),
+            "medicare_turning_65": NAN if age is None else float(interest and 64 <= age <= 65),
+        }
 
     def medicare_text(f: LeadFacts) -> str:
         if not f.details.get("medicare_interest"):
             return "no Medicare interest"
         aep = in_medicare_aep(f.reference)
-        return "Medicare interest" + (" during the annual enrollment period" if aep else " outside the annual enrollment period")
+        return "Medicare interest" + (
+            " during the annual enrollment period" if aep else " outside the annual enrollment period"
+        )
 
-    return [Group("enrollment_window", ("open_enrollment", "event_outside_enrollment"), window, window_text, "health"),
-            Group("medicare", ("medicare", "medicare_aep", "medicare_turning_65"), medicare, medicare_text, "health")]
+    return [
+        Group("enrollment_window", ("open_enrollment", "event_outside_enrollment"), window, window_text, "health"),
+        Group("medicare", ("medicare", "medicare_aep", "medicare_turning_65"), medicare, medicare_text, "health"),
+    ]
 
 
 def _commercial_groups() -> list[Group]:
@@ -417,10 +501,12 @@ def _commercial_groups() -> list[Group]:
         coverages = f.details.get("coverages")
         if years is None and employees is None:
             return None
-        return {"new_business": NAN if years is None else float(years < 1),
-                "established_3y": NAN if years is None else float(years >= 3),
-                "log10_employees": NAN if employees is None else math.log10(1 + max(0.0, employees)),
-                "coverages_3_plus": float(isinstance(coverages, list) and len(coverages) >= 3)}
+        return {
+            "new_business": NAN if years is None else float(years < 1),
+            "established_3y": NAN if years is None else float(years >= 3),
+            "log10_employees": NAN if employees is None else math.log10(1 + max(0.0, employees)),
+            "coverages_3_plus": float(len(coverages) >= 3) if isinstance(coverages, list) else NAN,
+        }
 
     def business_text(f: LeadFacts) -> str:
         years, employees = _number(f.details, "years_in_business"), _number(f.details, "employees")
@@ -440,18 +526,33 @@ def build_groups(sources: Sequence[str], states: Sequence[str]) -> list[Group]:
     return [
         _line_group(),
         _category_group("source", sources, lambda f: f.source, _source_text(known_sources)),
-        _category_group("state", states, lambda f: f.state, lambda f: f"state {f.state}" if f.state else "state unknown"),
-        _reach_group(), _address_group(), _insured_group(), _renewal_group(), _timing_group(),
+        _category_group(
+            "state", states, lambda f: f.state, lambda f: f"state {f.state}" if f.state else "state unknown"
+        ),
+        _reach_group(),
+        _address_group(),
+        _insured_group(),
+        _renewal_group(),
+        _timing_group(),
         _consent_group(sources),
-        *_auto_groups(), *_home_groups(), *_life_groups(), *_health_groups(), *_commercial_groups(),
+        *_auto_groups(),
+        *_home_groups(),
+        *_life_groups(),
+        *_health_groups(),
+        *_commercial_groups(),
     ]
 
 
 class Featurizer:
     """Rows to vectors with the levels and means learned from a training history."""
 
-    def __init__(self, sources: Sequence[str], states: Sequence[str], line_means: Mapping[str, float] | None = None,
-                 means: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        sources: Sequence[str],
+        states: Sequence[str],
+        line_means: Mapping[str, float] | None = None,
+        means: Mapping[str, float] | None = None,
+    ) -> None:
         self.sources, self.states = list(sources), list(states)
         self.groups = build_groups(self.sources, self.states)
         self.names = [name for g in self.groups for name in g.features]
@@ -466,29 +567,41 @@ class Featurizer:
         means = means or {}
         self.line_means = np.array([line_means.get(n, 0.0) for n in self.names])
         # Means of general features (centre of the explanations); zero for per-line ones by construction.
-        self.means = np.array([0.0 if pl else means.get(n, 0.0) for n, pl in zip(self.names, self.per_line, strict=True)])
+        self.means = np.array(
+            [0.0 if pl else means.get(n, 0.0) for n, pl in zip(self.names, self.per_line, strict=True)]
+        )
         self.fill = np.where(self.per_line, self.line_means, self.means)  # what an unknown value becomes
         self._line_means: list[float] = self.line_means.tolist()
         self._means: list[float] = self.means.tolist()
 
     @classmethod
-    def fit(cls, rows: Iterable[Mapping[str, Any]], min_source_share: float = 0.02, min_state_share: float = 0.005) -> Featurizer:
+    def fit(cls, rows: Iterable[Mapping[str, Any]]) -> Featurizer:
+        return cls.fit_facts([parse_lead(r) for r in rows])
+
+    @classmethod
+    def fit_facts(
+        cls, facts: Sequence[LeadFacts], min_source_share: float = 0.02, min_state_share: float = 0.005
+    ) -> Featurizer:
         """Learn category levels (too-rare ones pool into "other") and the centring means."""
-        facts = [parse_lead(r) for r in rows]
         n = len(facts)
-        sources = sorted(s for s, c in Counter(f.source for f in facts if f.source).items() if c >= min_source_share * n)
+        sources = sorted(
+            s for s, c in Counter(f.source for f in facts if f.source).items() if c >= min_source_share * n
+        )
         states = sorted(s for s, c in Counter(f.state for f in facts if f.state).items() if c >= min_state_share * n)
         draft = cls(sources, states)
         raw = np.array([draft.raw(f) for f in facts])
         lines = np.array([f.line or "" for f in facts])
-        line_means, means = {}, {}
+        line_means: dict[str, float] = {}
+        means: dict[str, float] = {}
         with np.errstate(all="ignore"):
             for g, sl in zip(draft.groups, draft.slices, strict=True):
                 mask = lines == g.line if g.line else np.ones(n, dtype=bool)
                 block = raw[mask, sl]
                 avg = np.nanmean(block, axis=0) if block.size else np.zeros(len(g.features))
                 target = line_means if g.line else means
-                target.update((name, float(v) if np.isfinite(v) else 0.0) for name, v in zip(g.features, avg, strict=True))
+                target.update(
+                    (name, float(v) if np.isfinite(v) else 0.0) for name, v in zip(g.features, avg, strict=True)
+                )
         return cls(sources, states, line_means, means)
 
     def raw(self, facts: LeadFacts) -> NDArray[np.float64]:
@@ -543,8 +656,13 @@ class Featurizer:
     def to_dict(self) -> dict[str, Any]:
         general = {n: float(v) for n, v, pl in zip(self.names, self.means, self.per_line, strict=True) if not pl}
         per_line = {n: float(v) for n, v, pl in zip(self.names, self.line_means, self.per_line, strict=True) if pl}
-        return {"sources": self.sources, "states": self.states, "names": self.names, "means": general,
-                "line_means": per_line}
+        return {
+            "sources": self.sources,
+            "states": self.states,
+            "names": self.names,
+            "means": general,
+            "line_means": per_line,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Featurizer:

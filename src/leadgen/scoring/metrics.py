@@ -59,7 +59,9 @@ def _decile_bins(probability: FloatArray, bins: int) -> list[IntArray]:
 def ece(probability: FloatArray, labels: BoolArray, bins: int = 10) -> float:
     """Expected calibration error over equal-count bins: the size-weighted mean |predicted - observed|."""
     total = len(probability)
-    return float(sum(len(b) / total * abs(probability[b].mean() - labels[b].mean()) for b in _decile_bins(probability, bins)))
+    return float(
+        sum(len(b) / total * abs(probability[b].mean() - labels[b].mean()) for b in _decile_bins(probability, bins))
+    )
 
 
 def ece_noise_floor(probability: FloatArray, draws: int = 200, bins: int = 10, seed: int = 0) -> float:
@@ -76,27 +78,54 @@ def reliability(probability: FloatArray, labels: BoolArray, bins: int = 10) -> l
     table = []
     for i, b in enumerate(_decile_bins(probability, bins), 1):
         p, y = probability[b], labels[b]
-        table.append({"decile": i, "leads": len(b), "from": round(float(p.min()), 4), "to": round(float(p.max()), 4),
-                      "predicted": round(float(p.mean()), 4), "observed": round(float(y.mean()), 4)})
+        table.append(
+            {
+                "decile": i,
+                "leads": len(b),
+                "from": round(float(p.min()), 4),
+                "to": round(float(p.max()), 4),
+                "predicted": round(float(p.mean()), 4),
+                "observed": round(float(y.mean()), 4),
+            }
+        )
     return table
 
 
 def fit_platt(logit: FloatArray, labels: BoolArray, iterations: int = 100) -> tuple[float, float]:
-    """(a, b) of p = sigmoid(a * logit + b), by Newton's method on the log loss (Platt, 1999)."""
-    a, b = 1.0, 0.0
+    """(a, b) of p = sigmoid(a * logit + b) by damped Newton on the log loss (Platt, 1999).
+
+    Starts from the constant model (a = 0, b = the log-odds of the base rate) and halves any step
+    that does not lower the loss, so it converges from any scale of input.
+    """
     y = labels.astype(float)
+    rate = min(max(float(y.mean()), 1e-6), 1 - 1e-6)
+    params = np.array([0.0, math.log(rate / (1 - rate))])
+    design = np.column_stack([logit, np.ones(len(logit))])
+
+    def loss(theta: FloatArray) -> float:
+        z = design @ theta
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    current = loss(params)
     for _ in range(iterations):
-        p = 1 / (1 + np.exp(-(a * logit + b)))
-        w = p * (1 - p) + 1e-12
-        grad = np.array([np.dot(p - y, logit), np.sum(p - y)])
-        hess = np.array([[np.dot(w, logit * logit), np.dot(w, logit)], [np.dot(w, logit), np.sum(w)]])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(2), grad)
-        a, b = a - float(step[0]), b - float(step[1])
-        if float(np.abs(step).max()) < 1e-10:
+        p = 1 / (1 + np.exp(-(design @ params)))
+        grad = design.T @ (p - y) / len(y)
+        hess = (design * (p * (1 - p))[:, None]).T @ design / len(y) + 1e-12 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while scale > 1e-8 and loss(params - scale * step) > current:
+            scale /= 2
+        params = params - scale * step
+        previous, current = current, loss(params)
+        if previous - current < 1e-14:
             break
-    return a, b
+    return float(params[0]), float(params[1])
 
 
 def summary(probability: FloatArray, labels: BoolArray) -> dict[str, float]:
-    return {"auc": round(auc(probability, labels), 4), "brier": round(brier(probability, labels), 5),
-            "log_loss": round(log_loss(probability, labels), 5), "ece": round(ece(probability, labels), 5)}
+    return {
+        "auc": round(auc(probability, labels), 4),
+        "brier": round(brier(probability, labels), 5),
+        "log_loss": round(log_loss(probability, labels), 5),
+        "ece": round(ece(probability, labels), 5),
+    }

@@ -77,8 +77,8 @@ class LeadScoreModel:
     def metrics(self) -> dict[str, Any]:
         return dict(self.spec.get("metrics", {}))
 
-    def score(self, row: dict[str, Any], now: datetime | None = None) -> ModelScore:
-        """Score a stored lead row (``now`` only stands in for a missing ``received_at``)."""
+    def score(self, row: dict[str, Any], now: datetime | None = None, top: int = TOP_FACTORS) -> ModelScore:
+        """Score a stored lead row with its ``top`` factors (``now`` only stands in for a missing ``received_at``)."""
         facts = parse_lead(row, now)
         contributions = self._group_contributions(self.featurizer.transform(facts))
         total = float(contributions.sum())
@@ -88,11 +88,19 @@ class LeadScoreModel:
         shift = self.a * total
         # Score points per unit of calibrated log-odds: the secant from the average lead to this one,
         # or the slope there when the two coincide.
-        per_logit = 100 * (probability - self.base_probability) / shift if abs(shift) > 1e-9 else \
-            100 * probability * (1 - probability)
-        top = np.argsort(-np.abs(contributions), kind="stable")[:TOP_FACTORS]
-        factors = [{"factor": self.featurizer.groups[g].describe(facts),
-                    "points": round(float(per_logit * self.a * contributions[g]), 1)} for g in top]
+        per_logit = (
+            100 * (probability - self.base_probability) / shift
+            if abs(shift) > 1e-9
+            else 100 * probability * (1 - probability)
+        )
+        top_groups = np.argsort(-np.abs(contributions), kind="stable")[:top]
+        factors = [
+            {
+                "factor": self.featurizer.groups[g].describe(facts),
+                "points": round(float(per_logit * self.a * contributions[g]), 1),
+            }
+            for g in top_groups
+        ]
         return ModelScore(min(100, max(0, round(100 * probability))), probability, self.version, factors)
 
     def _group_contributions(self, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -77,18 +77,71 @@ LINE_BASE = {"auto": -2.50, "home": -2.40, "life": -2.80, "health": -2.45, "comm
 
 # Approximate 2020 census populations (millions): leads arrive in proportion.
 STATE_POPULATION = {
-    "CA": 39.5, "TX": 29.1, "FL": 21.5, "NY": 20.2, "PA": 13.0, "IL": 12.8, "OH": 11.8, "GA": 10.7,
-    "NC": 10.4, "MI": 10.1, "NJ": 9.3, "VA": 8.6, "WA": 7.7, "AZ": 7.2, "MA": 7.0, "TN": 6.9,
-    "IN": 6.8, "MD": 6.2, "MO": 6.2, "WI": 5.9, "CO": 5.8, "MN": 5.7, "SC": 5.1, "AL": 5.0,
-    "LA": 4.7, "KY": 4.5, "OR": 4.2, "OK": 4.0, "CT": 3.6, "UT": 3.3, "IA": 3.2, "NV": 3.1,
-    "AR": 3.0, "MS": 3.0, "KS": 2.9, "NM": 2.1, "NE": 2.0, "ID": 1.8, "WV": 1.8, "HI": 1.5,
-    "NH": 1.4, "ME": 1.4, "RI": 1.1, "MT": 1.1, "DE": 1.0, "SD": 0.9, "ND": 0.8, "AK": 0.7,
-    "DC": 0.7, "VT": 0.6, "WY": 0.6,
+    "CA": 39.5,
+    "TX": 29.1,
+    "FL": 21.5,
+    "NY": 20.2,
+    "PA": 13.0,
+    "IL": 12.8,
+    "OH": 11.8,
+    "GA": 10.7,
+    "NC": 10.4,
+    "MI": 10.1,
+    "NJ": 9.3,
+    "VA": 8.6,
+    "WA": 7.7,
+    "AZ": 7.2,
+    "MA": 7.0,
+    "TN": 6.9,
+    "IN": 6.8,
+    "MD": 6.2,
+    "MO": 6.2,
+    "WI": 5.9,
+    "CO": 5.8,
+    "MN": 5.7,
+    "SC": 5.1,
+    "AL": 5.0,
+    "LA": 4.7,
+    "KY": 4.5,
+    "OR": 4.2,
+    "OK": 4.0,
+    "CT": 3.6,
+    "UT": 3.3,
+    "IA": 3.2,
+    "NV": 3.1,
+    "AR": 3.0,
+    "MS": 3.0,
+    "KS": 2.9,
+    "NM": 2.1,
+    "NE": 2.0,
+    "ID": 1.8,
+    "WV": 1.8,
+    "HI": 1.5,
+    "NH": 1.4,
+    "ME": 1.4,
+    "RI": 1.1,
+    "MT": 1.1,
+    "DE": 1.0,
+    "SD": 0.9,
+    "ND": 0.8,
+    "AK": 0.7,
+    "DC": 0.7,
+    "VT": 0.6,
+    "WY": 0.6,
 }
 # Market conditions: competitive, cheap-to-write markets convert better; MI (no-fault auto),
 # NY and FL (costly, crowded) worse.
-STATE_EFFECTS = {"TX": 0.15, "OH": 0.15, "NC": 0.10, "GA": 0.05, "FL": -0.20, "NY": -0.20, "MI": -0.25, "NJ": -0.10,
-                 "CA": -0.10}
+STATE_EFFECTS = {
+    "TX": 0.15,
+    "OH": 0.15,
+    "NC": 0.10,
+    "GA": 0.05,
+    "FL": -0.20,
+    "NY": -0.20,
+    "MI": -0.25,
+    "NJ": -0.10,
+    "CA": -0.10,
+}
 # Relative volume of leads by local hour of day (people fill in forms at lunch and after dinner).
 HOUR_WEIGHTS = (2, 1, 1, 1, 1, 2, 4, 6, 8, 10, 11, 12, 12, 11, 10, 9, 9, 9, 10, 11, 10, 8, 5, 3)
 QUALIFYING_EVENTS = ("job loss", "marriage", "birth of a child", "moved", "lost employer coverage")
@@ -196,14 +249,24 @@ def _lead(draw: _Draw, source: SourceProfile, i: int) -> tuple[dict[str, Any], d
     line: str = draw.pick(_LINES, _LINE_CUM)
     state: str = draw.pick(_STATES, _STATE_CUM)
     day: date = draw.pick(_DAYS, _DAY_CUM)
-    local = datetime(day.year, day.month, day.day, draw.pick(_HOURS, _HOUR_CUM), draw.integer(0, 59),
-                     tzinfo=ZoneInfo(timezone_for_state(state)))
+    local = datetime(
+        day.year,
+        day.month,
+        day.day,
+        draw.pick(_HOURS, _HOUR_CUM),
+        draw.integer(0, 59),
+        tzinfo=ZoneInfo(timezone_for_state(state)),
+    )
     phone = draw.chance(source.phone_rate)
     email = not phone or draw.chance(source.email_rate)  # at least one way to reach the person
     insured: bool | None = draw.pick((True, False, None), (0.62, 0.87, 1.0))
     row: dict[str, Any] = {
-        "line": line, "source": source.name, "state": state, "campaign": f"{line}-{source.kind}",
-        "received_at": local.astimezone(UTC), "is_test": False,
+        "line": line,
+        "source": source.name,
+        "state": state,
+        "campaign": f"{line}-{source.kind}",
+        "received_at": local.astimezone(UTC),
+        "is_test": False,
         "phone": f"+1512555{i % 10_000:04d}" if phone else None,
         "email": f"lead{i}@example.com" if email else None,
         "street": f"{100 + i % 900} Oak Street" if draw.chance(source.street_rate) else None,
@@ -230,14 +293,26 @@ def _expiry(draw: _Draw, insured: bool | None, received: date) -> date | None:
 
 def _auto(draw: _Draw, source: SourceProfile, received: date) -> dict[str, Any]:
     sr22 = draw.chance(0.08 if source.effect <= -0.3 else 0.04)
-    drivers = [{"age_first_licensed": draw.integer(16, 25), "incidents_last_5_years": draw.poisson(0.35),
-                "sr22_required": sr22 and n == 0} for n in range(draw.pick((1, 2, 3, 4), (45, 80, 95, 100)))]
+    drivers = [
+        {
+            "age_first_licensed": draw.integer(16, 25),
+            "incidents_last_5_years": draw.poisson(0.35),
+            "sr22_required": sr22 and n == 0,
+        }
+        for n in range(draw.pick((1, 2, 3, 4), (45, 80, 95, 100)))
+    ]
     vehicles = []
     for _ in range(draw.pick((1, 2, 3), (50, 85, 100))):
         make, model = draw.pick(MAKES, (1, 2, 3, 4, 5))
-        vehicles.append({"year": draw.integer(2003, 2026), "make": make, "model": model,
-                         "use": draw.pick(("commute", "pleasure", "business"), (6, 9, 10)),
-                         "annual_mileage": draw.integer(3, 25) * 1000})
+        vehicles.append(
+            {
+                "year": draw.integer(2003, 2026),
+                "make": make,
+                "model": model,
+                "use": draw.pick(("commute", "pleasure", "business"), (6, 9, 10)),
+                "annual_mileage": draw.integer(3, 25) * 1000,
+            }
+        )
     tiers = ("state_minimum", "standard", "premium")
     tier = draw.pick(tiers, (6, 9, 10) if sr22 else (3, 8, 10))
     return {"drivers": drivers, "vehicles": vehicles, "coverage_tier": tier}
@@ -246,7 +321,8 @@ def _auto(draw: _Draw, source: SourceProfile, received: date) -> dict[str, Any]:
 def _home(draw: _Draw, source: SourceProfile, received: date) -> dict[str, Any]:
     built = received.year - min(125, int(draw.exponential(35)))
     return {
-        "year_built": built, "square_feet": draw.integer(8, 50) * 100,
+        "year_built": built,
+        "square_feet": draw.integer(8, 50) * 100,
         "construction": draw.pick(("frame", "masonry", "steel", "other"), (6, 9, 9.5, 10)),
         "roof_age_years": None if draw.chance(0.15) else draw.integer(0, min(35, received.year - built)),
         "claims_last_5_years": draw.poisson(0.25),
@@ -265,8 +341,11 @@ def _life(draw: _Draw, source: SourceProfile, received: date) -> dict[str, Any]:
     else:
         face = draw.integer(5, 40) * 1000
     return {
-        "height_inches": height, "weight_pounds": round(bmi * height * height / 703),
-        "tobacco": draw.chance(0.15), "face_amount": int(max(5_000, face) // 1000 * 1000), "product": product,
+        "height_inches": height,
+        "weight_pounds": round(bmi * height * height / 703),
+        "tobacco": draw.chance(0.15),
+        "face_amount": int(max(5_000, face) // 1000 * 1000),
+        "product": product,
         "term_years": draw.pick((10, 15, 20, 30), (1, 2, 4, 5)) if product == "term" else None,
     }
 
@@ -276,12 +355,16 @@ def _health(draw: _Draw, source: SourceProfile, received: date) -> dict[str, Any
     household = [{"relationship": "self", "age": age}]
     if draw.chance(0.5):
         household.append({"relationship": "spouse", "age": max(18, age + draw.integer(-5, 5))})
-    household += [{"relationship": "child", "age": draw.integer(0, 17)} for _ in range(draw.pick((0, 1, 2, 3), (5, 7, 9, 10)))]
+    household += [
+        {"relationship": "child", "age": draw.integer(0, 17)} for _ in range(draw.pick((0, 1, 2, 3), (5, 7, 9, 10)))
+    ]
     event = draw.pick(QUALIFYING_EVENTS, (1, 2, 3, 4, 5)) if draw.chance(0.22) else None
     return {
-        "household": household, "annual_income": draw.integer(15, 150) * 1000,
+        "household": household,
+        "annual_income": draw.integer(15, 150) * 1000,
         "coverage_start": (received + timedelta(days=draw.integer(15, 60))).isoformat(),
-        "qualifying_event": event, "medicare_interest": draw.chance(0.7 if age >= 63 else 0.03),
+        "qualifying_event": event,
+        "medicare_interest": draw.chance(0.7 if age >= 63 else 0.03),
     }
 
 
@@ -289,8 +372,12 @@ def _commercial(draw: _Draw, source: SourceProfile, received: date) -> dict[str,
     employees = int(draw.lognormal(6, 1.1))
     return {
         "legal_name": "Example Business LLC",
-        "entity_type": draw.pick(("sole_proprietor", "llc", "corporation", "partnership", "nonprofit"), (3, 7, 9, 9.5, 10)),
-        "class_code": None, "years_in_business": int(draw.exponential(7)), "employees": employees,
+        "entity_type": draw.pick(
+            ("sole_proprietor", "llc", "corporation", "partnership", "nonprofit"), (3, 7, 9, 9.5, 10)
+        ),
+        "class_code": None,
+        "years_in_business": int(draw.exponential(7)),
+        "employees": employees,
         "annual_revenue": int(max(1, employees) * draw.lognormal(90_000, 0.5)),
         "coverages": sorted({draw.pick(COVERAGES, (4, 6, 7.5, 8.5, 9.5, 10)) for _ in range(draw.integer(1, 4))}),
     }
@@ -350,7 +437,7 @@ def _auto_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> floa
     incidents = min(5, sum(x["incidents_last_5_years"] for x in d["drivers"]))
     sr22 = any(x["sr22_required"] for x in d["drivers"])
     tier = d["coverage_tier"]
-    effect = -0.18 * incidents + 0.25 * (len(d["vehicles"]) >= 2)
+    effect: float = -0.18 * incidents + 0.25 * (len(d["vehicles"]) >= 2)
     effect += {"state_minimum": -0.15, "standard": 0.0, "premium": 0.30}[tier]
     if sr22:
         # Non-standard carriers write SR-22 filings cheaply at state minimum limits.
@@ -360,7 +447,7 @@ def _auto_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> floa
 
 def _home_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> float:
     roof = d["roof_age_years"]
-    effect = -0.10 if roof is None else (-0.65 if roof > 20 else -0.20 if roof > 15 else 0.0)
+    effect: float = -0.10 if roof is None else (-0.65 if roof > 20 else -0.20 if roof > 15 else 0.0)
     effect += -0.35 * min(4, d["claims_last_5_years"]) + 0.25 * (d["dwelling_coverage"] >= 500_000)
     effect += -0.25 * (d["year_built"] < 1950) - 0.50 * (row["state"] in HARD_PROPERTY_MARKETS)
     return effect
@@ -369,7 +456,7 @@ def _home_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> floa
 def _life_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> float:
     final_expense = d["product"] == "final_expense"
     bmi = 703 * d["weight_pounds"] / d["height_inches"] ** 2
-    effect = {"term": 0.0, "whole": -0.15, "final_expense": 0.20}[d["product"]]
+    effect: float = {"term": 0.0, "whole": -0.15, "final_expense": 0.20}[d["product"]]
     if not final_expense:  # final expense is guaranteed or simplified issue: health barely matters
         effect += -0.45 * d["tobacco"] - 0.35 * (bmi > 35)
     face = d["face_amount"]
@@ -389,9 +476,14 @@ def _health_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> fl
 
 def _commercial_effect(d: dict[str, Any], row: dict[str, Any], received: date) -> float:
     years = d["years_in_business"]
-    effect = -0.50 * (years < 1) + 0.20 * (years >= 3) + 0.30 * math.log10(1 + d["employees"])
+    effect: float = -0.50 * (years < 1) + 0.20 * (years >= 3) + 0.30 * math.log10(1 + d["employees"])
     return effect + 0.25 * (len(d["coverages"]) >= 3)
 
 
-_LINE_EFFECTS = {"auto": _auto_effect, "home": _home_effect, "life": _life_effect, "health": _health_effect,
-                 "commercial": _commercial_effect}
+_LINE_EFFECTS = {
+    "auto": _auto_effect,
+    "home": _home_effect,
+    "life": _life_effect,
+    "health": _health_effect,
+    "commercial": _commercial_effect,
+}

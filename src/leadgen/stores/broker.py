@@ -17,6 +17,7 @@ TASK_MODULES = [
     "leadgen.outbox.tasks",
     "leadgen.routing.tasks",
     "leadgen.notifications.tasks",
+    "leadgen.agents.tasks",
 ]
 PIPELINE_QUEUE = "pipeline"
 DEFAULT_QUEUE = "default"
@@ -60,6 +61,7 @@ def create_celery(settings: Settings) -> Celery:
             "outbox-relay": {"task": "outbox.relay", "schedule": 5.0},
             "expire-offers": {"task": "routing.expire_offers", "schedule": 15.0},
             "send-due-lead-messages": {"task": "notifications.send_due", "schedule": 60.0},
+            "sync-agents-into-graph": {"task": "agents.sync_graph", "schedule": 300.0},
         },
     )
     return app

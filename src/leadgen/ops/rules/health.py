@@ -101,11 +101,7 @@ def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator
         owner = (eps.get("metadata") or {}).get("labels", {}).get("kubernetes.io/service-name")
         if owner is None:
             continue
-        count = sum(
-            1
-            for ep in eps.get("endpoints") or []
-            if (ep.get("conditions") or {}).get("ready", False)
-        )
+        count = sum(1 for ep in eps.get("endpoints") or [] if (ep.get("conditions") or {}).get("ready", False))
         ready[owner] = ready.get(owner, 0) + count
     for svc in _items(services):
         name = svc["metadata"]["name"]
@@ -140,20 +136,14 @@ def _condition_summary(conditions: list[dict[str, Any]], wanted: tuple[str, ...]
         if cond is None:
             wrong.append(f"{kind} not reported")
         elif cond.get("status") != "True":
-            wrong.append(
-                f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}"
-            )
+            wrong.append(f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}")
     return "; ".join(wrong) or None
 
 
 def check_gateways(listed: dict[str, Any]) -> Iterator[Check]:
     for gw in _items(listed):
-        problem = _condition_summary(
-            (gw.get("status") or {}).get("conditions") or [], ("Accepted", "Programmed")
-        )
-        addresses = ", ".join(
-            a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or []
-        )
+        problem = _condition_summary((gw.get("status") or {}).get("conditions") or [], ("Accepted", "Programmed"))
+        addresses = ", ".join(a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or [])
         name = gw["metadata"]["name"]
         if problem:
             yield Check("Gateway", name, Status.FAIL, problem)
@@ -170,9 +160,7 @@ def check_httproutes(listed: dict[str, Any]) -> Iterator[Check]:
             continue
         problems = []
         for parent in parents:
-            problem = _condition_summary(
-                parent.get("conditions") or [], ("Accepted", "ResolvedRefs")
-            )
+            problem = _condition_summary(parent.get("conditions") or [], ("Accepted", "ResolvedRefs"))
             if problem:
                 problems.append(f"{parent.get('parentRef', {}).get('name', '?')}: {problem}")
         if problems:
@@ -230,13 +218,9 @@ def check_pods(pods: dict[str, Any], now: datetime, limits: Thresholds) -> Itera
             detail = f"Pending {workloads.age(pod['metadata'].get('creationTimestamp'), now)}"
             if reason is not None:
                 detail += f": {reason.reason} {reason.message}".rstrip()
-            yield Check(
-                "Pod", name, Status.FAIL if waited > limits.pending_grace else Status.WARN, detail
-            )
+            yield Check("Pod", name, Status.FAIL if waited > limits.pending_grace else Status.WARN, detail)
             continue
-        restarts = sum(
-            int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or []
-        )
+        restarts = sum(int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or [])
         if restarts:
             last = _last_termination(status)
             yield Check("Pod", name, Status.WARN, f"{restarts} restart(s){last}")
@@ -267,9 +251,7 @@ def _last_termination(status: dict[str, Any]) -> str:
     return ""
 
 
-def check_certificates(
-    listed: dict[str, Any], now: datetime, limits: Thresholds
-) -> Iterator[Check]:
+def check_certificates(listed: dict[str, Any], now: datetime, limits: Thresholds) -> Iterator[Check]:
     """cert-manager Certificates: Ready, and how long until ``status.notAfter``."""
     for cert in _items(listed):
         name = cert["metadata"]["name"]
@@ -278,9 +260,7 @@ def check_certificates(
         conditions: list[dict[str, Any]] = status.get("conditions") or []
         ready = next((c for c in conditions if c.get("type") == "Ready"), {})
         if not_after is None:
-            yield Check(
-                "Certificate", name, Status.FAIL, f"not issued: {ready.get('message', 'no status')}"
-            )
+            yield Check("Certificate", name, Status.FAIL, f"not issued: {ready.get('message', 'no status')}")
             continue
         left = not_after - now
         days = left.days
@@ -288,9 +268,7 @@ def check_certificates(
         if left <= timedelta(days=limits.cert_fail_days):
             yield Check("Certificate", name, Status.FAIL, expiry)
         elif ready.get("status") != "True":
-            yield Check(
-                "Certificate", name, Status.FAIL, f"not Ready: {ready.get('message', '')}; {expiry}"
-            )
+            yield Check("Certificate", name, Status.FAIL, f"not Ready: {ready.get('message', '')}; {expiry}")
         elif left <= timedelta(days=limits.cert_warn_days):
             yield Check("Certificate", name, Status.WARN, f"{expiry}; renewal is late")
         else:

@@ -56,9 +56,7 @@ def current_revision(deployment: dict[str, Any]) -> int | None:
     return int(value) if value and str(value).isdigit() else None
 
 
-def revisions(
-    history_text: str, replica_sets: dict[str, Any], deployment: dict[str, Any]
-) -> list[Revision]:
+def revisions(history_text: str, replica_sets: dict[str, Any], deployment: dict[str, Any]) -> list[Revision]:
     """Join the history with the Deployment's ReplicaSets (images, creation time)."""
     uid = (deployment.get("metadata") or {}).get("uid")
     current = current_revision(deployment)
@@ -98,16 +96,11 @@ def rollback_target(history: list[Revision], to_revision: int | None) -> int:
     current = next((r.number for r in history if r.current), max(numbers))
     if to_revision is not None:
         if to_revision not in numbers:
-            raise RuleError(
-                f"revision {to_revision} does not exist; known revisions: "
-                + ", ".join(map(str, numbers))
-            )
+            raise RuleError(f"revision {to_revision} does not exist; known revisions: " + ", ".join(map(str, numbers)))
         if to_revision == current:
             raise RuleError(f"revision {to_revision} is already the current revision")
         return to_revision
     older = [n for n in numbers if n < current]
     if not older:
-        raise RuleError(
-            f"revision {current} is the only revision kept; there is nothing to roll back to"
-        )
+        raise RuleError(f"revision {current} is the only revision kept; there is nothing to roll back to")
     return max(older)

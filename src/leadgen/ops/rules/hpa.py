@@ -53,13 +53,9 @@ def hpa_status(hpa: dict[str, Any]) -> HpaStatus:
     """Read an ``autoscaling/v2`` HorizontalPodAutoscaler."""
     spec = hpa.get("spec") or {}
     status = hpa.get("status") or {}
-    current = {
-        _metric_name(m): _format_value(m, "current") for m in status.get("currentMetrics") or []
-    }
+    current = {_metric_name(m): _format_value(m, "current") for m in status.get("currentMetrics") or []}
     metrics = tuple(
-        MetricStatus(
-            _metric_name(m), current.get(_metric_name(m), "<unknown>"), _format_value(m, "target")
-        )
+        MetricStatus(_metric_name(m), current.get(_metric_name(m), "<unknown>"), _format_value(m, "target"))
         for m in spec.get("metrics") or []
     )
     conditions = tuple(
@@ -97,9 +93,7 @@ def _format_value(metric: dict[str, Any], which: str) -> str:
     return "<unknown>"
 
 
-def plan_scale(
-    service: str, replicas: int, deployment: dict[str, Any], hpa: dict[str, Any] | None
-) -> ScalePlan:
+def plan_scale(service: str, replicas: int, deployment: dict[str, Any], hpa: dict[str, Any] | None) -> ScalePlan:
     """Check a requested replica count against the service and its HPA."""
     current = int((deployment.get("spec") or {}).get("replicas", 1))
     errors: list[str] = []
@@ -107,9 +101,7 @@ def plan_scale(
     if replicas < 0:
         errors.append("replicas must be 0 or more")
     if service in contract.SINGLETONS and replicas != 1:
-        errors.append(
-            f"{service} must run exactly 1 replica: two would send every periodic job twice"
-        )
+        errors.append(f"{service} must run exactly 1 replica: two would send every periodic job twice")
     if replicas == 0 and service not in contract.SINGLETONS:
         warnings.append(f"scaling {service} to 0 stops it serving entirely")
     status = hpa_status(hpa) if hpa is not None else None
@@ -119,10 +111,7 @@ def plan_scale(
         suggested_max = max(status.max_replicas, replicas)
         bounds = f"[{status.min_replicas}, {status.max_replicas}]"
         if replicas < status.min_replicas or replicas > status.max_replicas:
-            warnings.append(
-                f"{replicas} is outside the HPA bounds {bounds}: the HPA will move it back "
-                "within seconds"
-            )
+            warnings.append(f"{replicas} is outside the HPA bounds {bounds}: the HPA will move it back within seconds")
         else:
             warnings.append(
                 f"HPA {status.name} manages the replica count within {bounds}: it will override "

@@ -38,21 +38,27 @@ KNOWN_KINDS: dict[str, frozenset[str]] = {
     "autoscaling/v2": frozenset({"HorizontalPodAutoscaler"}),
     "policy/v1": frozenset({"PodDisruptionBudget"}),
     "networking.k8s.io/v1": frozenset({"NetworkPolicy", "Ingress", "IngressClass"}),
-    "rbac.authorization.k8s.io/v1": frozenset(
-        {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
-    ),
+    "rbac.authorization.k8s.io/v1": frozenset({"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}),
     "storage.k8s.io/v1": frozenset({"StorageClass"}),
     "scheduling.k8s.io/v1": frozenset({"PriorityClass"}),
-    "gateway.networking.k8s.io/v1": frozenset(
-        {"Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute"}
-    ),
+    "gateway.networking.k8s.io/v1": frozenset({"Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute"}),
     "gateway.networking.k8s.io/v1beta1": frozenset({"ReferenceGrant"}),
     "cert-manager.io/v1": frozenset({"Certificate", "Issuer", "ClusterIssuer"}),
     "external-secrets.io/v1": frozenset({"ExternalSecret", "SecretStore", "ClusterSecretStore"}),
-    "external-secrets.io/v1beta1": frozenset(
-        {"ExternalSecret", "SecretStore", "ClusterSecretStore"}
+    "external-secrets.io/v1beta1": frozenset({"ExternalSecret", "SecretStore", "ClusterSecretStore"}),
+    "postgresql.cnpg.io/v1": frozenset({"Cluster", "ScheduledBackup", "Backup", "Pooler"}),
+    # CloudNativePG's Barman Cloud plugin (prod backups to object storage).
+    "barmancloud.cnpg.io/v1": frozenset({"ObjectStore"}),
+    # Envoy Gateway's policy attachments for the Gateway API edge.
+    "gateway.envoyproxy.io/v1alpha1": frozenset(
+        {
+            "BackendTrafficPolicy",
+            "ClientTrafficPolicy",
+            "SecurityPolicy",
+            "EnvoyProxy",
+            "EnvoyExtensionPolicy",
+        }
     ),
-    "postgresql.cnpg.io/v1": frozenset({"Cluster", "ScheduledBackup", "Pooler"}),
     "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PodMonitor", "PrometheusRule"}),
 }
 
@@ -140,9 +146,7 @@ def parse(text: str) -> tuple[list[Resource], list[Finding]]:
     return resources, findings
 
 
-def validate_rendered(
-    text: str, env: Environment, namespace: str | None = None
-) -> ValidationReport:
+def validate_rendered(text: str, env: Environment, namespace: str | None = None) -> ValidationReport:
     """Parse and check a render of ``k8s/overlays/<env>``.
 
     Args:
@@ -192,13 +196,9 @@ def _check_namespaces(resources: list[Resource], namespace: str) -> Iterator[Fin
         if res.namespace is None:
             yield Finding("error", res.ref, f"has no namespace; the overlay must set {namespace}")
         elif res.namespace != namespace:
-            yield Finding(
-                "error", res.ref, f"is in namespace {res.namespace}, expected {namespace}"
-            )
+            yield Finding("error", res.ref, f"is in namespace {res.namespace}, expected {namespace}")
     if not any(r.kind == "Namespace" and r.name == namespace for r in resources):
-        yield Finding(
-            "warning", f"Namespace/{namespace}", "is not in the render; it must exist before deploy"
-        )
+        yield Finding("warning", f"Namespace/{namespace}", "is not in the render; it must exist before deploy")
 
 
 def _check_required(resources: list[Resource], env: Environment) -> Iterator[Finding]:
@@ -213,9 +213,7 @@ def _check_required(resources: list[Resource], env: Environment) -> Iterator[Fin
             yield Finding("error", f"{kind}/{name}", "is missing from the render")
     for res in resources:
         if res.kind == "Job" and res.name == contract.MIGRATION_JOB and not _runs_migrations(res):
-            yield Finding(
-                "warning", res.ref, "does not run `db upgrade`; is this the migration Job?"
-            )
+            yield Finding("warning", res.ref, "does not run `db upgrade`; is this the migration Job?")
 
 
 def _runs_migrations(job: Resource) -> bool:
@@ -235,11 +233,7 @@ def _check_hpa_replicas(resources: list[Resource]) -> Iterator[Finding]:
         if r.kind == "HorizontalPodAutoscaler"
     }
     for res in resources:
-        if (
-            res.kind == "Deployment"
-            and res.name in scaled
-            and "replicas" in res.body.get("spec", {})
-        ):
+        if res.kind == "Deployment" and res.name in scaled and "replicas" in res.body.get("spec", {}):
             yield Finding(
                 "warning",
                 res.ref,
@@ -291,9 +285,7 @@ def _check_image(where: str, image: object, env: Environment) -> Iterator[Findin
     if tag == "latest" or (tag is None and "@" not in image):
         yield Finding("error", where, f"image {image} is not pinned (no tag or :latest)")
     if env is Environment.PROD and not DIGEST.search(image):
-        yield Finding(
-            "error", where, f"image {image} is not pinned by digest (@sha256:...) in prod"
-        )
+        yield Finding("error", where, f"image {image} is not pinned by digest (@sha256:...) in prod")
 
 
 def _check_resources(where: str, resources: dict[str, Any]) -> Iterator[Finding]:

@@ -145,9 +145,7 @@ def cnpg_cluster_state(cluster: dict[str, Any]) -> WorkloadState:
         return WorkloadState("Cluster", name, "ready", phase, desired, ready)
     if "unrecoverable" in phase.lower() or "invalid" in phase.lower():
         return WorkloadState("Cluster", name, "failed", phase, desired, ready)
-    return WorkloadState(
-        "Cluster", name, "progressing", f"{phase} ({ready}/{desired})", desired, ready
-    )
+    return WorkloadState("Cluster", name, "progressing", f"{phase} ({ready}/{desired})", desired, ready)
 
 
 def job_state(job: dict[str, Any]) -> tuple[JobState, str]:
@@ -202,9 +200,7 @@ def _container_problem(pod: str, cs: dict[str, Any]) -> PodProblem | None:
             return PodProblem(pod, container, reason, message, restarts)
         if last_reason == "OOMKilled":
             message = f"{message} (last exit: OOMKilled)".strip()
-        return PodProblem(
-            pod, container, reason, message, restarts, last.get("exitCode"), last_reason
-        )
+        return PodProblem(pod, container, reason, message, restarts, last.get("exitCode"), last_reason)
     if "terminated" in state:
         term = state["terminated"]
         if term.get("exitCode", 0) != 0:

@@ -1,0 +1,86 @@
+"""What a classification produces, and the one answer shape every LLM provider must return."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Intent(enum.StrEnum):
+    BUY_NOW = "buy_now"
+    COMPARING = "comparing"
+    RENEWAL_SHOPPING = "renewal_shopping"
+    JUST_BROWSING = "just_browsing"
+    UNKNOWN = "unknown"
+
+
+class Urgency(enum.StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class ProviderName(enum.StrEnum):
+    LOCAL = "local"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    COHERE = "cohere"
+
+
+class FallbackReason(enum.StrEnum):
+    """Why the local classifier answered although a remote provider is configured."""
+
+    NO_API_KEY = "no_api_key"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    INVALID_ANSWER = "invalid_answer"
+
+
+class Insight(BaseModel):
+    """Intent and urgency read from a lead's notes, with who decided and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent: Intent
+    urgency: Urgency
+    provider: ProviderName
+    model: str = Field(description="The model, or the version of the local rules, that answered.")
+    evidence: tuple[str, ...] = Field(
+        (), description="Phrases the local rules matched (empty for a provider's answer)."
+    )
+    reason: str = Field(description="One sentence an agent can read.")
+    fallback_reason: FallbackReason | None = Field(
+        None, description="Set when a remote provider was configured but the local classifier answered."
+    )
+
+
+MAX_REASON_CHARS = 500
+
+
+class LLMAnswer(BaseModel):
+    """The strict JSON object a provider must answer with; anything else falls back to the local rules."""
+
+    # strict: no coercion ("HIGH" or 1 are not answers); JSON strings still validate into the enums.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    intent: Intent
+    urgency: Urgency
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+
+
+# Written out rather than generated: OpenAI's strict structured outputs need every property required
+# and additionalProperties false, and accept only a subset of JSON Schema (no maxLength, no $defs
+# needed here). Anthropic and Cohere take the same schema.
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "intent": {"type": "string", "enum": [i.value for i in Intent]},
+        "urgency": {"type": "string", "enum": [u.value for u in Urgency]},
+        "reason": {"type": "string", "description": "One short sentence citing the words that decided."},
+    },
+    "required": ["intent", "urgency", "reason"],
+    "additionalProperties": False,
+}
