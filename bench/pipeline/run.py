@@ -1,0 +1,150 @@
+"""End-to-end pipeline latency and throughput: received -> routed, one worker, PostgreSQL + Redis.
+
+Starts the api target and ONE worker process (`leadgen serve --target worker`) against a
+dedicated PostgreSQL database and Redis db, loads the demo book, then posts leads at a fixed rate
+(default 100/s for 30 s) and reads back, for every lead, the time from `received_at` to the
+pipeline's decision (the `lead.routed` / `lead.unassigned` / `lead.duplicate` ... event). Prints
+p50/p99 latency and the sustained throughput against the goal: p99 under 250 ms at 100 leads/s.
+
+    .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.targets.processes import base_env, free_port, serve, wait_for  # noqa: E402
+
+DATABASE = "leadgen_bench_pipeline"
+REDIS_URL = "redis://127.0.0.1:6379/12"
+DECISIONS = ("lead.routed", "lead.unassigned", "lead.duplicate", "lead.rejected", "lead.invalid")
+ZIPS = ["78701", "33101", "90012", "10001", "60601", "43004", "30301", "85001"]
+
+
+def payload(n: int) -> dict[str, object]:
+    return {
+        "line": "auto", "campaign": "bench",
+        "contact": {"first_name": "Bench", "last_name": f"Lead{n}", "email": f"bench{n}-{uuid.uuid4().hex[:6]}@example.com",
+                    "phone": f"512-555-{n % 10000:04d}", "address": {"street": f"{n} Main St", "zip": ZIPS[n % len(ZIPS)]}},
+        "currently_insured": n % 2 == 0,
+        "consent": {"text": "I agree to be contacted by licensed agents about insurance quotes.",
+                    "captured_at": datetime.now(UTC).isoformat()},
+        "details": {"drivers": [{"age_first_licensed": 17}], "vehicles": [{"year": 2020, "make": "Honda", "model": "Civic"}]},
+    }
+
+
+async def prepare(env: dict[str, str]) -> str:
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    await conn.close()
+    await Redis.from_url(REDIS_URL).flushdb()
+    for args in (["db", "upgrade"], ["demo", "load"]):
+        subprocess.run([sys.executable, "-m", "leadgen", *args], env=env, check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "leadgen", "api-keys", "create", "bench", "--json"],
+                         env=env, check=True, capture_output=True, text=True)
+    return str(json.loads(out.stdout)["api_key"])
+
+
+async def post_at_rate(api: str, key: str, rate: float, seconds: float) -> list[str]:
+    ids: list[str] = []
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(base_url=api, headers={"X-API-Key": key}, timeout=60, limits=limits) as client:
+        tasks = []
+        for n in range(total):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_post(client, payload(n))))
+        for response in await asyncio.gather(*tasks):
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    return ids
+
+
+async def _post(client: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+    """One retry when the server closed an idle keep-alive connection just as we reused it."""
+    try:
+        return await client.post("/api/v1/leads", json=body)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await client.post("/api/v1/leads", json=body)
+
+
+async def latencies(ids: list[str], timeout: float) -> list[float]:
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database=DATABASE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await conn.fetch(
+                "SELECT l.received_at, min(e.created_at) AS decided FROM leads l JOIN lead_events e ON e.lead_id = l.id "
+                "WHERE e.name = ANY($1::text[]) GROUP BY l.id, l.received_at", list(DECISIONS))
+            if len(rows) >= len(ids) or time.monotonic() > deadline:
+                return [(r["decided"] - r["received_at"]).total_seconds() for r in rows]
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=100.0, help="leads per second offered")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
+    args = parser.parse_args()
+    data_dir = tempfile.mkdtemp(prefix="leadgen-bench-")
+    env = base_env(LEADGEN_DB_URL=f"postgresql://postgres@127.0.0.1/{DATABASE}", LEADGEN_REDIS_URL=REDIS_URL,
+                   LEADGEN_DATA_DIR=data_dir, LEADGEN_LOG_LEVEL="WARNING", LEADGEN_INTAKE_RATE_LIMIT="10000/second",
+                   LEADGEN_SMTP_PORT=str(free_port()))
+    os.environ.update({k: v for k, v in env.items() if k.startswith("LEADGEN_")})
+    key = asyncio.run(prepare(env))
+    logs = Path(data_dir) / "logs"
+    api = serve("api", env, logs)
+    worker = serve("worker", env, logs, http=False)
+    try:
+        api.wait_healthy()
+        worker.wait_healthy()
+        wait_for(lambda: httpx.get(f"{worker.ops}/readyz").status_code == 200 or None, 30, "the worker to be ready")
+        assert api.http is not None
+        ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds))
+        t0 = time.perf_counter()
+        values = asyncio.run(latencies(ids, timeout=120))
+        drained = time.perf_counter() - t0
+    finally:
+        api.stop()
+        worker.stop()
+    done = len(values)
+    print(f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
+          f"one worker (concurrency {os.environ.get('LEADGEN_WORKER_CONCURRENCY', '4')}), PostgreSQL + Redis")
+    print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
+    print(f"  latency p50:        {pct(values, 0.50) * 1000:.0f} ms")
+    print(f"  latency p99:        {pct(values, 0.99) * 1000:.0f} ms   (goal < 250 ms)")
+    print(f"  latency max:        {max(values) * 1000:.0f} ms, mean {statistics.mean(values) * 1000:.0f} ms")
+    print(f"  throughput:         {done / (args.seconds + drained):.1f} leads/s sustained (offered {args.rate:.0f}/s)")
+
+
+if __name__ == "__main__":
+    main()
