@@ -19,7 +19,7 @@ from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.models import Assignment, Lead, OutboxEvent
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, reroute
+from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reroute
 from leadgen.routing import service as routing
 from leadgen.targets.api import create_app
 from tests import helpers
@@ -126,6 +126,26 @@ class TestRouting:
             .where(OutboxEvent.topic == "lead.received", OutboxEvent.processed_at.is_(None))
         )
         assert pending == 0
+
+
+class TestNotes:
+    async def test_notes_are_read_before_the_transaction_and_stored(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead_id = await submit(client, key, notes="My policy renews next week, call me today please at 512-555-0199")
+        pipe = pipeline_for(resources)
+        async with resources.require_sessions()() as s:
+            insight = await read_notes(s, pipe, lead_id)
+        assert insight is not None and insight.provider == "local"
+        assert insight.urgency == "high"
+        await sync_graph(resources)
+        async with resources.unit_of_work() as s:
+            await process_lead(s, pipe, lead_id, utcnow(), insight)
+        lead = await session.get(Lead, lead_id, populate_existing=True)
+        assert lead is not None and lead.insights is not None
+        assert lead.insights["urgency"] == "high" and lead.status == LeadStatus.ROUTED
 
 
 class TestScreening:

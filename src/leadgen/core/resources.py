@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from leadgen.agents.graph_sync import sync_all
 from leadgen.core import db
 from leadgen.core.settings import Settings
+from leadgen.insights.budget import RedisBudget
+from leadgen.insights.providers import IntentProvider, create_intent_provider
 from leadgen.outbox import repository as outbox
 from leadgen.stores.broker import create_celery
 from leadgen.stores.ratelimit import RateLimiter, create_rate_limiter
@@ -38,6 +40,7 @@ class Resources:
     celery: Celery | None = None
     vectors: VectorStore | None = None
     graph: GraphStore | None = None
+    insights: IntentProvider | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +60,8 @@ class Resources:
         if BROKER in needs:
             res.celery = create_celery(settings)
         if VECTORS in needs:
+            # The AI pipeline's processes: lead embeddings and the reading of lead notes.
+            res.insights = create_intent_provider(settings, budget=RedisBudget(res.redis) if res.redis else None)
             res.vectors = create_vector_store(settings)
             res.checks["qdrant"] = res.vectors.ping
         if GRAPH in needs:
@@ -106,6 +111,8 @@ class Resources:
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
     async def close(self) -> None:
+        if self.insights is not None:
+            await self.insights.aclose()
         if self.vectors is not None:
             await self.vectors.close()
         if self.graph is not None:

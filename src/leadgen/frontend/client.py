@@ -124,15 +124,21 @@ class LeadDetail(_View):
     assignment: AssignmentView | None = None
     events: list[LeadEvent] = []
 
-    def factors(self) -> list[tuple[str, int]]:
+    def factors(self) -> list[tuple[str, float]]:
         """The score's factors as (reason, points), whatever model produced them."""
         raw = (self.score_factors or {}).get("factors", [])
-        out = []
+        out: list[tuple[str, float]] = []
         for item in raw if isinstance(raw, list) else []:
             if isinstance(item, dict) and "factor" in item:
                 points = item.get("points", 0)
-                out.append((str(item["factor"]), points if isinstance(points, int) else 0))
+                valid = isinstance(points, int | float) and not isinstance(points, bool)
+                out.append((str(item["factor"]), points if valid else 0))
         return out
+
+    def probability(self) -> float | None:
+        """The model's conversion probability, when the model reports one."""
+        value = (self.score_factors or {}).get("probability")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class FunnelRow(_View):

@@ -48,6 +48,11 @@ def _label(value: str | None) -> str:
     return (value or "").replace("_", " ").replace(".", " ")
 
 
+def _points(value: float) -> str:
+    """A factor's contribution with its sign: +10, -8, +1.25."""
+    return f"{value:+d}" if isinstance(value, int) else f"{value:+.2f}".rstrip("0").rstrip(".")
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("leadgen.frontend", "templates"),
@@ -57,6 +62,7 @@ def _environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["label"] = _label
+    env.filters["points"] = _points
     return env
 
 

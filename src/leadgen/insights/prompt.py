@@ -57,7 +57,7 @@ removed personal details.\
 """
 
 
-def minimise(notes: str, known_pii: Iterable[str] = ()) -> str:
+def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     """The notes with personal details masked, as they may leave the platform.
 
     Masks e-mail addresses and phone numbers (``leadgen.core.logging.redact``), SSNs, digit runs of
@@ -76,7 +76,7 @@ def minimise(notes: str, known_pii: Iterable[str] = ()) -> str:
     return text
 
 
-def user_message(notes: str, line: str, known_pii: Iterable[str] = ()) -> str:
+def user_message(notes: str, line: str, known_pii: Iterable[str | None] = ()) -> str:
     """The only lead data a provider receives."""
     line = line.strip().lower()
     return f"Insurance line: {line if line in LINES else 'other'}\nNotes:\n<<<\n{minimise(notes, known_pii)}\n>>>"

@@ -20,14 +20,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
 
-from leadgen.core.settings import ConfigError, Settings, _describe, _secrets_dir
+from leadgen.core.settings import ConfigError, LLMSettings, Settings
 from leadgen.insights import rules
 from leadgen.insights.budget import CallBudget, process_budget
 from leadgen.insights.prompt import SYSTEM_PROMPT, InvalidAnswer, parse_answer, user_message
 from leadgen.insights.schemas import ANSWER_SCHEMA, FallbackReason, Insight, ProviderName
-from leadgen.insights.settings import LLMSettings
 
 if TYPE_CHECKING:
     import anthropic
@@ -74,7 +72,7 @@ class IntentProvider(abc.ABC):
     model: str
 
     @abc.abstractmethod
-    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str] = ()) -> Insight:
+    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str | None] = ()) -> Insight:
         """Intent and urgency of ``notes`` for a lead of ``line``; never raises.
 
         Args:
@@ -111,7 +109,7 @@ class LocalProvider(IntentProvider):
         # Set when a remote provider was chosen but cannot be used (no key), so every insight says so.
         self._fallback_reason = fallback_reason
 
-    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str] = ()) -> Insight:
+    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str | None] = ()) -> Insight:
         INSIGHTS.labels(self.name.value, self._fallback_reason or "local").inc()
         return local_insight(notes, line, self._fallback_reason)
 
@@ -134,7 +132,7 @@ class _SdkProvider(IntentProvider):
     async def _ask(self, message: str) -> tuple[str | None, str | None]:
         """Send one request; the answer's text and the model that wrote it."""
 
-    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str] = ()) -> Insight:
+    async def classify(self, notes: str, line: str, *, known_pii: Sequence[str | None] = ()) -> Insight:
         try:
             allowed = await self._budget.try_acquire(self.name.value, self._daily_limit)
         except Exception as exc:  # a shared budget's store is down: spend nothing
@@ -300,16 +298,7 @@ def _missing_sdk(name: ProviderName) -> ConfigError:
 
 
 def llm_settings(settings: Settings | LLMSettings) -> LLMSettings:
-    """The LLM group: ``settings.llm`` once it is in ``Settings.GROUPS``, else read on its own."""
-    if isinstance(settings, LLMSettings):
-        return settings
-    group = getattr(settings, "llm", None)
-    if isinstance(group, LLMSettings):
-        return group
-    try:
-        return LLMSettings(_secrets_dir=_secrets_dir())
-    except ValidationError as exc:
-        raise ConfigError(_describe(LLMSettings, exc)) from exc
+    return settings if isinstance(settings, LLMSettings) else settings.llm
 
 
 def create_intent_provider(settings: Settings | LLMSettings, *, budget: CallBudget | None = None) -> IntentProvider:

@@ -5,12 +5,14 @@ How it decides, so an agent (and a reviewer) can follow every answer:
 1. The notes are lower-cased, apostrophes straightened and whitespace collapsed.
 2. Every rule is a phrase pattern with a label (an intent or an urgency) and a weight; rules tied to
    an insurance line ("just bought a car", "closing on the house") only apply to that line.
-3. A match is **negated** when one of the three words before it, inside the same clause, is a
-   negation cue ("not", "no", "never", any "...n't", "without"). A clause ends at punctuation or at
-   "but", "however", "although", "though", "except", "and", "so", "because". A negated match counts for the rule's
-   ``negated`` label instead ("not ready to buy" → just browsing, "no rush" → low urgency), or not at all.
-4. Where matches of the same kind overlap, the earliest and then the longest wins, so
-   "not ready yet" is one phrase and "no insurance" is not also read as a negated "insurance".
+3. Where matches of the same kind (intent or urgency) overlap, the heaviest, then the longest, then
+   the earliest wins: "policy expires" beats "current policy", "not ready yet" is one phrase.
+4. A match is **negated** when one of the three words before it is a negation cue ("not", "no",
+   "never", any "...n't", "without"), looking only inside its clause and after the end of the
+   previous phrase found. A clause ends at punctuation or at "but", "however", "although", "though",
+   "except", "and", "so", "because"; so "no accidents and want to buy" is not negated, nor is
+   "right now" in "don't have insurance right now". A negated match counts for the rule's
+   ``negated`` label ("not ready to buy" -> just browsing, "no rush" -> low urgency), or not at all.
 5. Weights are summed per label. Renewal evidence absorbs comparing evidence (shopping around because
    the renewal came in high is renewal shopping). Intent ties go to buy_now, renewal_shopping,
    comparing, just_browsing in that order; no match at all is ``unknown``.
@@ -22,6 +24,7 @@ Pure and fast (a few dozen precompiled patterns over at most a few thousand char
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -298,20 +301,18 @@ def normalise(text: str) -> str:
     return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
 
 
-def _negation_cue(text: str, start: int, barrier: int) -> tuple[str, int] | None:
-    """The negation word (and where it starts) among the few words before ``start``.
-
-    The search stays inside the clause and after ``barrier``, the end of the last phrase found
-    before ``start``: in "don't have insurance right now" the "don't" belongs to its own phrase.
-    """
-    breaks = [b.end() for b in _CLAUSE_BREAK.finditer(text, 0, start)]
-    begin = max([barrier, *breaks[-1:]])
-    words = list(_WORD.finditer(text, begin, start))[-NEGATION_WINDOW:]
-    for word in reversed(words):
+def _negation_cue(text: str, start: int, floor: int) -> tuple[str, int] | None:
+    """The negation word (and where it starts) among the few words between ``floor`` and ``start``."""
+    for word in reversed(list(_WORD.finditer(text, floor, start))[-NEGATION_WINDOW:]):
         token = word.group(0)
         if token in _NEGATION_CUES or token.endswith("n't") or token in {"dont", "cant", "wont", "isnt", "didnt"}:
             return token, word.start()
     return None
+
+
+def _last_before(positions: list[int], start: int) -> int:
+    index = bisect.bisect_right(positions, start)
+    return positions[index - 1] if index else 0
 
 
 def _timeframe_days(quantity: str, unit: str) -> int:
@@ -341,16 +342,22 @@ def _rule_hits(text: str, rules: Iterable[Rule], line: str) -> list[Hit]:
     ]
 
 
-def _resolve(text: str, hits: list[Hit], ends: list[int]) -> list[Match]:
-    """Non-overlapping matches (heaviest, then longest, then earliest first), negation applied."""
-    kept: list[Hit] = []
+def _resolve(text: str, hits: list[Hit], breaks: list[int], ends: list[int]) -> list[Match]:
+    """Non-overlapping matches (heaviest, then longest, then earliest first), negation applied.
+
+    A negation cue is looked for inside the clause (after the last break in ``breaks``) and after the
+    end of the last phrase found before the match (``ends``): in "don't have insurance right now" the
+    "don't" belongs to its own phrase and does not negate "right now".
+    """
+    kept: list[Hit] = []  # sorted by start and never overlapping, so only the neighbours can collide
     for hit in sorted(hits, key=lambda h: (-h[1], -(h[4] - h[3]), h[3])):
-        if all(hit[4] <= other[3] or hit[3] >= other[4] for other in kept):
-            kept.append(hit)
+        index = bisect.bisect_left([k[3] for k in kept], hit[3])
+        if (index and kept[index - 1][4] > hit[3]) or (index < len(kept) and kept[index][3] < hit[4]):
+            continue
+        kept.insert(index, hit)
     matches: list[Match] = []
     for label, weight, negated, start, end in kept:
-        barrier = max((e for e in ends if e <= start), default=0)
-        cue = _negation_cue(text, start, barrier)
+        cue = _negation_cue(text, start, max(_last_before(breaks, start), _last_before(ends, start)))
         if cue is None:
             matches.append(Match(text[start:end], label, weight, start, end))
         elif negated is not None:
@@ -371,9 +378,10 @@ def classify(notes: str | None, line: str = "") -> RuleResult:
     line = line.strip().lower()
     intent_hits = _rule_hits(text, INTENT_RULES, line)
     urgency_hits = _rule_hits(text, URGENCY_RULES, line) + _timeframe_hits(text)
+    breaks = [b.end() for b in _CLAUSE_BREAK.finditer(text)]
     ends = sorted({hit[4] for hit in intent_hits + urgency_hits})
-    intent_matches = _resolve(text, intent_hits, ends)
-    urgency_matches = _resolve(text, urgency_hits, ends)
+    intent_matches = _resolve(text, intent_hits, breaks, ends)
+    urgency_matches = _resolve(text, urgency_hits, breaks, ends)
 
     scores = _scores(intent_matches)
     if scores.get(R):

@@ -9,7 +9,7 @@ from leadgen.insights.schemas import Insight
 
 
 async def classify_lead(
-    provider: IntentProvider, notes: str | None, line: str, *, known_pii: Sequence[str] = ()
+    provider: IntentProvider, notes: str | None, line: str, *, known_pii: Sequence[str | None] = ()
 ) -> Insight | None:
     """Intent and urgency of a lead from its free-text notes; None when it left no notes.
 

@@ -247,6 +247,7 @@ class LeadPublic(BaseModel):
     received_at: datetime
     score: int | None
     score_factors: dict[str, Any] | None
+    insights: dict[str, Any] | None = None
     duplicate_of_id: uuid.UUID | None
     assignment: AssignmentPublic | None
     events: list[LeadEventPublic]

@@ -146,6 +146,7 @@ async def public_view(session: AsyncSession, lead: Lead) -> LeadPublic:
         received_at=lead.received_at,
         score=lead.score,
         score_factors=lead.score_factors,
+        insights=lead.insights,
         duplicate_of_id=lead.duplicate_of_id,
         assignment=assignment,
         events=[LeadEventPublic(name=e.name, at=e.created_at, data=e.data) for e in events],

@@ -59,6 +59,7 @@ class Lead(IdMixin, TimestampMixin, Base):
 
     score: Mapped[int | None] = mapped_column(Integer)
     score_factors: Mapped[dict[str, Any] | None] = mapped_column()
+    insights: Mapped[dict[str, Any] | None] = mapped_column()
     route_attempts: Mapped[int] = mapped_column(Integer, default=0)
     anonymised_at: Mapped[datetime | None] = mapped_column()
 

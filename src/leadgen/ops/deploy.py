@@ -291,7 +291,11 @@ class Deployer:
             self._fail("migrate", f"job/{name}", exc.message, hint=exc.hint)
         deadline = self.clock() + self.opts.migration_timeout
         while True:
-            state, message = workloads.job_state(self.kubectl.get("job", name))
+            current = self.kubectl.get_optional("job", name)
+            if current is None:  # removed by ttlSecondsAfterFinished before we read its result
+                message = "the Job was deleted before its result could be read; raise its ttlSecondsAfterFinished"
+                break
+            state, message = workloads.job_state(current)
             if state == "complete":
                 self._done("migrate", StepStatus.OK, "migrations applied")
                 return

@@ -164,6 +164,8 @@ def print_failure(console: Console, failure: Failure) -> None:
         console.print(Text("Failing pod: ", style="bold") + Text(", ".join(parts)))
         if p.message:
             console.print(Text(f"  {p.message}"))
+        if p.last_message:
+            console.print(Text("Termination message: ", style="bold") + Text(p.last_message.strip()))
     if failure.events:
         console.print(events_table(failure.events, "Last events"))
     if failure.logs:

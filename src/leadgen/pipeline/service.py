@@ -30,6 +30,9 @@ from leadgen.outbox import repository as outbox
 from leadgen.routing import service as routing
 from leadgen.routing.repository import round_still_open
 from leadgen.core.resources import Resources
+from leadgen.insights.providers import IntentProvider
+from leadgen.insights.schemas import Insight
+from leadgen.insights.service import classify_lead
 from leadgen.scoring.model import LeadScoreModel, default_model
 from leadgen.stores.embedding import embed_lead
 from leadgen.stores.graph import GraphStore
@@ -47,15 +50,31 @@ class Pipeline:
     graph: GraphStore
     vectors: VectorStore
     model: LeadScoreModel
+    insights: IntentProvider
 
 
-async def process_lead(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
+async def read_notes(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> Insight | None:
+    """Intent and urgency from the lead's notes. A remote provider may take seconds, so this runs
+    before, and outside, the lead's transaction."""
+    lead = await leads.get(session, lead_id)
+    if lead is None or lead.status != LeadStatus.RECEIVED:
+        return None
+    names = [lead.first_name, lead.last_name, lead.street, lead.city]
+    return await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=names)
+
+
+async def process_lead(
+    session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime, insight: Insight | None = None
+) -> LeadStatus | None:
     """Run every stage for a RECEIVED lead; a lead already past RECEIVED is left alone."""
     lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
     if lead is None:
         await outbox.mark_processed(session, TOPIC, str(lead_id))
         return None
     if await _screen(session, pipe, lead) is None:
+        if insight is not None:
+            lead.insights = insight.model_dump(mode="json")
+            audit.lead_event(session, lead.id, "lead.enriched", {"intent": insight.intent, "urgency": insight.urgency})
         source = await session.get(Source, lead.source_id)
         row = await _score(session, pipe, lead, source.name if source else None, now)
         vector = embed_lead(row)
@@ -169,7 +188,9 @@ def pipeline_for(resources: Resources) -> Pipeline:
     """The pipeline of a process whose resources include the graph and the vector store."""
     if resources.graph is None or resources.vectors is None:
         raise RuntimeError(f"{resources.process_name} was built without the graph or vector store")
-    return Pipeline(resources.settings, resources.graph, resources.vectors, default_model())
+    if resources.insights is None:
+        raise RuntimeError(f"{resources.process_name} was built without the notes reader")
+    return Pipeline(resources.settings, resources.graph, resources.vectors, default_model(), resources.insights)
 
 
 async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:

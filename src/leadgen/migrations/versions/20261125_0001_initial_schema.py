@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:07:03.008467
+Create Date: 2026-11-25 23:46:11.828061
 """
 
 from collections.abc import Sequence
@@ -131,6 +131,7 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('score', sa.Integer(), nullable=True),
     sa.Column('score_factors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('insights', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('route_attempts', sa.Integer(), nullable=False),
     sa.Column('anonymised_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),

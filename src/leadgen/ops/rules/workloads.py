@@ -51,6 +51,9 @@ class PodProblem:
     restarts: int
     exit_code: int | None = None
     last_termination: str | None = None
+    # The container's termination message (terminationMessagePolicy FallbackToLogsOnError puts
+    # the last log lines there), usually the actual error.
+    last_message: str | None = None
 
     @property
     def severity(self) -> int:
@@ -200,7 +203,9 @@ def _container_problem(pod: str, cs: dict[str, Any]) -> PodProblem | None:
             return PodProblem(pod, container, reason, message, restarts)
         if last_reason == "OOMKilled":
             message = f"{message} (last exit: OOMKilled)".strip()
-        return PodProblem(pod, container, reason, message, restarts, last.get("exitCode"), last_reason)
+        return PodProblem(
+            pod, container, reason, message, restarts, last.get("exitCode"), last_reason, last.get("message")
+        )
     if "terminated" in state:
         term = state["terminated"]
         if term.get("exitCode", 0) != 0:

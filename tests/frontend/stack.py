@@ -1,0 +1,191 @@
+"""The frontend with the real api and data-service behind it, the people in it, and browser helpers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from leadgen.agents.graph_sync import sync_all
+from leadgen.auth.roles import Role
+from leadgen.auth.service import create_user
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.frontend.quote import CONSENT_TEXT
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import pipeline_for, process_lead, reroute
+from leadgen.targets import api as api_target
+from leadgen.targets import data_service as data_target
+from leadgen.targets import frontend as frontend_target
+from leadgen.targets.registry import TARGETS
+
+PASSWORD = "correct horse battery staple"
+ADMIN = "admin@agency.example"
+MANAGER = "max@agency.example"
+ANA = "ana@agency.example"  # agent licensed for auto in Texas
+BEN = "ben@agency.example"  # agent licensed for auto in California
+TEXAS_ZIP = "75201"
+CALIFORNIA_ZIP = "90210"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def embedded_settings(data_dir: Path, **groups: dict[str, Any]) -> Settings:
+    """Development settings on SQLite in ``data_dir``, whatever the surrounding environment says."""
+    return Settings(
+        common={"data_dir": data_dir, "environment": "development"},
+        db={"url": None}, redis={"url": None, "sentinels": ""}, **groups,
+    )
+
+
+@dataclass(frozen=True)
+class People:
+    ana_agent_id: uuid.UUID
+    ben_agent_id: uuid.UUID
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, transports: dict[str, httpx.AsyncBaseTransport] | None = None
+) -> AsyncIterator[tuple[FastAPI, FastAPI, FastAPI]]:
+    """The api, data-service and frontend apps with their lifespans, wired in memory."""
+    api = api_target.create_app(settings)
+    data = data_target.create_app(settings)
+    async with api.router.lifespan_context(api), data.router.lifespan_context(data):
+        wired = transports or {"api": httpx.ASGITransport(app=api), "data-service": httpx.ASGITransport(app=data)}
+        frontend = frontend_target.create_app(settings, transports=wired)
+        async with frontend.router.lifespan_context(frontend):
+            yield api, data, frontend
+
+
+@asynccontextmanager
+async def worker(settings: Settings) -> AsyncIterator[Resources]:
+    """What a worker process holds (database, graph, vectors), to run the pipeline as it does."""
+    resources = Resources.build(settings, TARGETS["worker"].needs, "test-worker")
+    try:
+        await resources.start()
+        yield resources
+    finally:
+        await resources.close()
+
+
+async def run_pipeline(settings: Settings, lead_id: uuid.UUID) -> None:
+    """Process one received lead the way the worker's ``pipeline.process_lead`` task does."""
+    async with worker(settings) as resources:
+        assert resources.graph is not None
+        async with resources.require_sessions()() as session:
+            await sync_all(session, resources.graph)  # agents created since start-up
+        async with resources.unit_of_work() as session:
+            await process_lead(session, pipeline_for(resources), lead_id, utcnow())
+
+
+async def run_reroute(settings: Settings, lead_id: uuid.UUID) -> None:
+    """The worker's answer to ``lead.reroute`` (an offer was declined): offer the lead again."""
+    async with worker(settings) as resources, resources.unit_of_work() as session:
+        await reroute(session, pipeline_for(resources), lead_id, utcnow())
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    api: FastAPI
+    data_service: FastAPI
+    frontend: FastAPI
+    people: People
+
+    def browser(self, base_url: str = "http://testserver") -> httpx.AsyncClient:
+        """A fresh browser: its own cookie jar, talking to the frontend."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.frontend), base_url=base_url)
+
+    def peer(self, app: FastAPI) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://peer")
+
+    async def token(self, email: str) -> str:
+        async with self.peer(self.api) as api:
+            answer = await api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    async def api_get(self, email: str, path: str) -> Any:
+        """What the api itself says (to check the frontend changed or left state as expected)."""
+        token = await self.token(email)
+        async with self.peer(self.api) as api:
+            answer = await api.get(path, headers={"authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    async def routed_lead(self, phone: str, zip_code: str = TEXAS_ZIP) -> uuid.UUID:
+        """A web lead posted to the api's quote endpoint, then run through the real pipeline."""
+        payload = {
+            "line": "auto", "origin": "web",
+            "contact": {"first_name": "Dana", "last_name": "Reyes", "phone": phone, "address": {"zip": zip_code}},
+            "details": {"drivers": [{"age_first_licensed": 17}],
+                        "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}]},
+            "consent": {"text": CONSENT_TEXT, "captured_at": datetime.now(UTC).isoformat()},
+        }
+        async with self.peer(self.api) as api:
+            answer = await api.post("/api/v1/quote-requests", json=payload)
+        assert answer.status_code == 202, answer.text
+        lead_id = uuid.UUID(answer.json()["id"])
+        await run_pipeline(self.settings, lead_id)
+        return lead_id
+
+
+async def add_people(settings: Settings) -> People:
+    """Staff and two agents, through the real services: users with ``create_user``, agents
+    through the data-service's API (so their licences and shifts are what routing reads)."""
+    async with running(settings) as (api, data, frontend):
+        platform = Platform(settings, api, data, frontend, People(uuid.UUID(int=0), uuid.UUID(int=0)))
+        async with api.state.resources.unit_of_work() as session:
+            await create_user(session, ADMIN, PASSWORD, Role.ADMIN, None, "test")
+            await create_user(session, MANAGER, PASSWORD, Role.MANAGER, None, "test")
+        token = await platform.token(ADMIN)
+        ana = await _agent(platform, token, "Ana Agent", "TX")
+        ben = await _agent(platform, token, "Ben Agent", "CA")
+        async with api.state.resources.unit_of_work() as session:
+            await create_user(session, ANA, PASSWORD, Role.AGENT, ana, "test")
+            await create_user(session, BEN, PASSWORD, Role.AGENT, ben, "test")
+    return People(ana, ben)
+
+
+async def _agent(platform: Platform, token: str, name: str, state: str) -> uuid.UUID:
+    body = {
+        "name": name, "email": f"{name.lower().replace(' ', '.')}@agents.example", "timezone": "America/Chicago",
+        "licences": [{"state": state, "line": "auto", "expires_on": str(date.today() + timedelta(days=365))}],
+        "shifts": [{"weekday": d, "starts_at": "00:00:00", "ends_at": time.max.isoformat()} for d in range(7)],
+    }
+    async with platform.peer(platform.data_service) as data:
+        answer = await data.post("/api/v1/agents", json=body, headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == 201, answer.text
+    return uuid.UUID(answer.json()["id"])
+
+
+def csrf_token(html: str, action: str | None = None) -> str:
+    """The CSRF token of the form posting to ``action`` (the first form's when None)."""
+    start = html.index(f'action="{action}"') if action else 0
+    found = CSRF.search(html, start)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+async def sign_in(browser: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    page = await browser.get("/login")
+    return await browser.post(
+        "/login", data={"csrf_token": csrf_token(page.text, "/login"), "email": email, "password": password}
+    )
+
+
+@asynccontextmanager
+async def signed_in(platform: Platform, email: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser with a session."""
+    async with platform.browser() as browser:
+        answer = await sign_in(browser, email)
+        assert answer.status_code == 303, answer.text
+        yield browser

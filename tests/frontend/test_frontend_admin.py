@@ -1,0 +1,66 @@
+"""What admins and managers see: the list of leads with a status filter, the funnel, the agents."""
+
+from __future__ import annotations
+
+from tests.frontend.stack import ADMIN, MANAGER, Platform, signed_in
+
+OUT_OF_AREA_ZIP = "10001"  # New York: no agent is licensed there
+
+
+class TestLeads:
+    async def test_lists_every_lead_newest_first(self, platform: Platform) -> None:
+        routed = await platform.routed_lead("214-555-0134")
+        unassigned = await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/leads")).text
+        assert page.index(f'href="/leads/{unassigned}"') < page.index(f'href="/leads/{routed}"')
+        assert "badge-routed" in page and "badge-unassigned" in page
+
+    async def test_filters_by_status(self, platform: Platform) -> None:
+        routed = await platform.routed_lead("214-555-0134")
+        unassigned = await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        async with signed_in(platform, MANAGER) as browser:
+            page = (await browser.get("/leads?status=UNASSIGNED")).text
+            unknown = await browser.get("/leads?status=NONSENSE")
+        assert f'href="/leads/{unassigned}"' in page and f'href="/leads/{routed}"' not in page
+        assert '<option value="UNASSIGNED" selected>' in page
+        assert unknown.status_code == 200 and f'href="/leads/{routed}"' in unknown.text
+
+    async def test_staff_see_any_lead(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+        assert "Ana Agent" in page
+        assert ">Accept</button>" not in page  # only the offered agent may answer the offer
+
+    async def test_an_empty_list_says_so(self, platform: Platform) -> None:
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/leads?status=CONVERTED")).text
+        assert "No leads with status CONVERTED." in page
+
+
+class TestFunnel:
+    async def test_counts_leads_by_source_line_and_status(self, platform: Platform) -> None:
+        await platform.routed_lead("214-555-0134")
+        await platform.routed_lead("214-555-0135")
+        await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/funnel")).text
+        row = page[page.index('<th scope="row">web-form</th>') :]
+        row = row[: row.index("</tr>")]
+        # columns: Routed, Unassigned, Total (statuses in lifecycle order)
+        assert row.count('<td class="num">') == 3
+        assert '<td class="num">2</td>' in row and '<td class="num">1</td>' in row and '<td class="num">3</td>' in row
+        assert page.index(">Routed</th>") < page.index(">Unassigned</th>")
+
+    async def test_no_leads_yet(self, platform: Platform) -> None:
+        async with signed_in(platform, ADMIN) as browser:
+            assert "No leads yet." in (await browser.get("/funnel")).text
+
+
+class TestAgents:
+    async def test_lists_agents_and_licences(self, platform: Platform) -> None:
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/agents")).text
+        assert "Ana Agent" in page and "auto in TX" in page
+        assert "Ben Agent" in page and "auto in CA" in page

@@ -1,0 +1,130 @@
+"""Signing in and out, the session cookie, and role-aware navigation."""
+
+from __future__ import annotations
+
+import httpx
+
+from leadgen.frontend import csrf
+from leadgen.frontend.session import SESSION_COOKIE, WebSession, signer
+from tests.frontend.stack import ADMIN, MANAGER, PASSWORD, Platform, csrf_token, sign_in, signed_in
+from tests.frontend.stack import ANA as AGENT
+
+
+def _cookie_header(answer: httpx.Response, name: str) -> str:
+    return next(v for v in answer.headers.get_list("set-cookie") if v.startswith(f"{name}="))
+
+
+class TestSignIn:
+    async def test_an_agent_lands_in_the_inbox_with_an_httponly_lax_cookie(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await sign_in(browser, AGENT)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/inbox"
+            cookie = _cookie_header(answer, SESSION_COOKIE).lower()
+            assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+            assert (await browser.get("/inbox")).status_code == 200
+
+    async def test_an_admin_lands_on_the_leads(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await sign_in(browser, ADMIN)
+            assert answer.headers["location"] == "/leads"
+
+    async def test_the_cookie_is_secure_over_https(self, platform: Platform) -> None:
+        async with platform.browser("https://dashboard.example") as browser:
+            answer = await sign_in(browser, AGENT)
+            assert answer.status_code == 303
+            assert "secure" in _cookie_header(answer, SESSION_COOKIE).lower()
+
+    async def test_a_wrong_password_is_refused_on_the_form(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await sign_in(browser, AGENT, "not the password at all")
+            assert answer.status_code == 401
+            assert "Wrong e-mail address or password." in answer.text
+            assert 'aria-invalid="true"' in answer.text
+            assert 'value="ana@agency.example"' in answer.text
+            assert SESSION_COOKIE not in browser.cookies
+            assert (await browser.get("/inbox")).status_code == 303
+
+    async def test_an_unknown_user_gets_the_same_answer(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await sign_in(browser, "nobody@agency.example")
+            assert answer.status_code == 401
+            assert "Wrong e-mail address or password." in answer.text
+
+    async def test_pages_send_strangers_to_sign_in_and_back_afterwards(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await browser.get("/funnel")
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/login?next=%2Ffunnel"
+            page = await browser.get(answer.headers["location"])
+            assert 'name="next" value="/funnel"' in page.text
+            form = {"csrf_token": csrf_token(page.text, "/login"), "email": ADMIN,
+                    "password": PASSWORD, "next": "/funnel"}
+            assert (await browser.post("/login", data=form)).headers["location"] == "/funnel"
+
+    async def test_a_next_address_off_the_site_is_ignored(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            page = await browser.get("/login")
+            form = {"csrf_token": csrf_token(page.text, "/login"), "email": ADMIN,
+                    "password": PASSWORD, "next": "//evil.example/"}
+            assert (await browser.post("/login", data=form)).headers["location"] == "/leads"
+
+    async def test_a_tampered_session_cookie_counts_as_signed_out(self, platform: Platform) -> None:
+        async with signed_in(platform, AGENT) as browser:
+            value = browser.cookies[SESSION_COOKIE]
+            browser.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+            assert (await browser.get("/inbox")).status_code == 303
+
+    async def test_a_token_the_api_no_longer_accepts_ends_the_session(self, platform: Platform) -> None:
+        forged = WebSession("not-a-valid-access-token", "agent", None, csrf.new_nonce())
+        value = signer(platform.settings, "leadgen.frontend.session").dumps(
+            {"t": forged.token, "r": forged.role, "a": "00000000-0000-0000-0000-000000000001", "c": forged.csrf_nonce}
+        )
+        async with platform.browser() as browser:
+            browser.cookies.set(SESSION_COOKIE, value, domain="testserver.local")
+            answer = await browser.get("/inbox")
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/login?notice=expired")
+            assert 'Max-Age=0' in _cookie_header(answer, SESSION_COOKIE)
+            page = await browser.get(answer.headers["location"])
+            assert "Your session has ended" in page.text
+
+
+class TestSignOut:
+    async def test_signing_out_clears_the_session(self, platform: Platform) -> None:
+        async with signed_in(platform, AGENT) as browser:
+            inbox = await browser.get("/inbox")
+            answer = await browser.post("/logout", data={"csrf_token": csrf_token(inbox.text, "/logout")})
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/login?notice=signed-out"
+            assert SESSION_COOKIE not in browser.cookies
+            assert (await browser.get("/inbox")).status_code == 303
+            assert "You are signed out." in (await browser.get("/login?notice=signed-out")).text
+
+
+class TestNavigation:
+    async def test_an_agent_sees_the_inbox_only(self, platform: Platform) -> None:
+        async with signed_in(platform, AGENT) as browser:
+            page = (await browser.get("/inbox")).text
+            assert 'href="/inbox"' in page
+            assert 'href="/leads"' not in page and 'href="/funnel"' not in page
+            for path in ("/leads", "/funnel", "/agents"):
+                refused = await browser.get(path)
+                assert refused.status_code == 403
+                assert "for admins and managers" in refused.text
+
+    async def test_admins_and_managers_see_leads_funnel_and_agents(self, platform: Platform) -> None:
+        for email in (ADMIN, MANAGER):
+            async with signed_in(platform, email) as browser:
+                page = (await browser.get("/leads")).text
+                assert all(f'href="{p}"' in page for p in ("/leads", "/funnel", "/agents"))
+                assert 'href="/inbox"' not in page
+                refused = await browser.get("/inbox")
+                assert refused.status_code == 403
+                assert "Only agents have an inbox." in refused.text
+
+    async def test_the_start_page_sends_each_role_home(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            assert (await browser.get("/")).headers["location"] == "/login"
+        async with signed_in(platform, AGENT) as browser:
+            assert (await browser.get("/")).headers["location"] == "/inbox"

@@ -1,0 +1,145 @@
+"""A real browser against real servers: the quote form, then the agent accepting the lead.
+
+Debian's Chromium (``apt-get install chromium``) driven by Playwright; no browser is downloaded.
+Skipped when /usr/bin/chromium is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from leadgen.core.settings import Settings
+from leadgen.frontend.quote import CONSENT_TEXT
+from leadgen.models import Lead
+from leadgen.targets import api as api_target
+from leadgen.targets import data_service as data_target
+from leadgen.targets import frontend as frontend_target
+from tests.frontend.stack import ANA, PASSWORD, embedded_settings, run_pipeline
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: pytest owns the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _serving(apps: list[tuple[FastAPI, int]]) -> AsyncIterator[None]:
+    servers = [
+        _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"))
+        for app, port in apps
+    ]
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    try:
+        for _ in range(200):
+            if all(server.started for server in servers):
+                break
+            await asyncio.sleep(0.05)
+        assert all(server.started for server in servers), "the servers did not start"
+        yield
+    finally:
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture
+def live_settings(data_dir: Path) -> tuple[Settings, int]:
+    api_port, data_port, frontend_port = _free_port(), _free_port(), _free_port()
+    services = {"api_url": f"http://127.0.0.1:{api_port}", "data_service_url": f"http://127.0.0.1:{data_port}"}
+    return embedded_settings(data_dir, services=services), frontend_port
+
+
+async def test_a_quote_reaches_the_agent_who_accepts_it(live_settings: tuple[Settings, int]) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    settings, frontend_port = live_settings
+    expect.set_options(timeout=20_000)  # generous: CI machines run this beside heavier suites
+    api = api_target.create_app(settings)
+    data = data_target.create_app(settings)
+    frontend = frontend_target.create_app(settings)
+    ports = [int(str(settings.services.api_url).rstrip("/").rsplit(":", 1)[1]),
+             int(str(settings.services.data_service_url).rstrip("/").rsplit(":", 1)[1]), frontend_port]
+    site = f"http://127.0.0.1:{frontend_port}"
+    async with _serving(list(zip([api, data, frontend], ports, strict=True))), async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            visitor = await browser.new_page()
+            await visitor.goto(f"{site}/quote")
+            # The line picker submits itself (static/quote.js, allowed by the CSP) and back again.
+            await visitor.get_by_label("What would you like to insure?", exact=True).select_option("home")
+            await expect(visitor.get_by_label("Year built", exact=True)).to_be_visible()
+            await visitor.get_by_label("What would you like to insure?", exact=True).select_option("auto")
+            await expect(visitor.get_by_label("Make", exact=True)).to_be_visible()
+            unlabelled = await visitor.evaluate(
+                """() => [...document.querySelectorAll('form.quote-form input:not([type=hidden]), select')]
+                        .filter(el => el.labels.length === 0).map(el => el.name)"""
+            )
+            assert unlabelled == []
+
+            await visitor.get_by_label("First name", exact=True).fill("Dana")
+            await visitor.get_by_label("Last name", exact=True).fill("Reyes")
+            await visitor.get_by_label("Phone number (optional)", exact=True).fill("214 555 0134")
+            await visitor.get_by_label("ZIP code", exact=True).fill("75201")
+            await visitor.get_by_label("Age when first licensed", exact=True).fill("17")
+            await visitor.get_by_label("Year", exact=True).fill("2019")
+            await visitor.get_by_label("Make", exact=True).fill("Toyota")
+            await visitor.get_by_label("Model", exact=True).fill("Camry")
+            await visitor.get_by_role("button", name="Get my quotes").click()
+            # Without consent the form comes back, saying so next to the box.
+            await expect(visitor.locator("#consent-error")).to_contain_text("tick the box")
+            await expect(visitor.get_by_label("First name", exact=True)).to_have_value("Dana")
+            await visitor.get_by_label(CONSENT_TEXT, exact=True).check()
+            await visitor.get_by_role("button", name="Get my quotes").click()
+            await expect(visitor.get_by_role("heading", level=1)).to_have_text("Thank you, your request is on its way")
+
+            async with api.state.resources.unit_of_work() as session:
+                lead = (await session.scalars(select(Lead))).one()
+            await run_pipeline(settings, lead.id)
+
+            agent = await (await browser.new_context()).new_page()
+            await agent.goto(f"{site}/inbox")
+            await expect(agent).to_have_url(f"{site}/login?next=%2Finbox")
+            await agent.get_by_label("E-mail address", exact=True).fill(ANA)
+            await agent.get_by_label("Password", exact=True).fill(PASSWORD)
+            await agent.get_by_role("button", name="Sign in").click()
+            await expect(agent).to_have_url(f"{site}/inbox")
+            await expect(agent.get_by_role("link", name="Auto lead in TX")).to_be_visible()
+            await agent.get_by_role("button", name="Accept").click()
+            notice = agent.get_by_role("status")
+            await expect(notice).to_have_text("Lead accepted. The contact details are in your inbox.")
+            await expect(agent.get_by_role("link", name="+12145550134")).to_be_visible()
+
+            await agent.get_by_role("link", name="Auto lead in TX").click()
+            await expect(agent.get_by_role("heading", name="History")).to_be_visible()
+            await expect(agent.get_by_text("assignment.accepted")).to_be_visible()
+            await agent.get_by_role("button", name="Sign out").click()
+            await expect(agent).to_have_url(f"{site}/login?notice=signed-out")
+        finally:
+            await browser.close()

@@ -1,0 +1,151 @@
+"""The agent inbox and lead detail: offers, accept, decline, and what another agent may see."""
+
+from __future__ import annotations
+
+import html
+
+from tests.frontend.stack import ADMIN, ANA, BEN, CALIFORNIA_ZIP, Platform, csrf_token, run_reroute, signed_in
+
+
+def _assignment_of(page: str) -> str:
+    marker = 'action="/inbox/'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index("/", start)]
+
+
+class TestInbox:
+    async def test_an_offered_lead_is_shown_without_contact_details(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+        assert f'href="/leads/{lead_id}"' in page
+        assert "Auto lead in TX" in page
+        assert "badge-pending" in page
+        assert ">Accept</button>" in page and ">Decline</button>" in page
+        assert "Dana" not in page and "555-0134" not in page
+
+    async def test_accepting_an_offer_shows_the_contact_and_updates_the_lead(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+            assignment = _assignment_of(page)
+            answer = await browser.post(
+                f"/inbox/{assignment}/accept", data={"csrf_token": csrf_token(page, f"/inbox/{assignment}/accept")}
+            )
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/inbox?notice=accepted"
+            after = (await browser.get(answer.headers["location"])).text
+            assert "Lead accepted." in after
+            assert "badge-accepted" in after
+            assert "Dana" in after and 'href="tel:+12145550134"' in after
+            detail = (await browser.get(f"/leads/{lead_id}")).text
+        assert "badge-accepted" in detail
+        assert "assignment.accepted" in detail
+        lead = await platform.api_get(ANA, f"/api/v1/leads/{lead_id}")
+        assert lead["status"] == "ACCEPTED"
+
+    async def test_accepting_from_the_lead_page_returns_to_it(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            assignment = _assignment_of(page)
+            form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/accept"), "next": f"/leads/{lead_id}"}
+            answer = await browser.post(f"/inbox/{assignment}/accept", data=form)
+            assert answer.headers["location"] == f"/leads/{lead_id}?notice=accepted"
+            assert "Lead accepted." in (await browser.get(answer.headers["location"])).text
+
+    async def test_accepting_twice_explains_why_not(self, platform: Platform) -> None:
+        await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+            assignment = _assignment_of(page)
+            form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/accept")}
+            await browser.post(f"/inbox/{assignment}/accept", data=form)
+            again = await browser.post(f"/inbox/{assignment}/accept", data=form)
+        assert again.status_code == 409
+        assert "not PENDING" in again.text
+        assert 'role="alert"' in again.text
+
+    async def test_declining_needs_a_reason_shown_next_to_the_field(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+            assignment = _assignment_of(page)
+            form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/reject"), "reason": "no"}
+            answer = await browser.post(f"/inbox/{assignment}/reject", data=form)
+        assert answer.status_code == 422
+        assert f'id="reason-{assignment}-error"' in answer.text
+        assert "at least 3 characters" in answer.text
+        assert f'aria-describedby="reason-{assignment}-error"' in answer.text
+        assert (await platform.api_get(ANA, f"/api/v1/leads/{lead_id}"))["status"] == "ROUTED"
+
+    async def test_declining_records_the_reason_and_the_lead_moves_on(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+            assignment = _assignment_of(page)
+            form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/reject"), "reason": "outside my hours"}
+            answer = await browser.post(f"/inbox/{assignment}/reject", data=form)
+            assert answer.headers["location"] == "/inbox?notice=rejected"
+            after = (await browser.get(answer.headers["location"])).text
+            assert "Lead declined." in after and ">Accept</button>" not in after
+        lead = await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}")
+        rejected = [e for e in lead["events"] if e["name"] == "assignment.rejected"]
+        assert rejected and rejected[0]["data"]["reason"] == "outside my hours"
+        # The worker then offers it again; Ana is the only agent licensed in Texas.
+        await run_reroute(platform.settings, lead_id)
+        assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "UNASSIGNED"
+
+
+class TestAnotherAgentsLead:
+    async def test_the_lead_page_says_not_found(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, BEN) as browser:
+            answer = await browser.get(f"/leads/{lead_id}")
+            inbox = (await browser.get("/inbox")).text
+        assert answer.status_code == 404
+        assert "There is no such item, or it is not yours." in answer.text
+        assert "Dana" not in answer.text and "Auto lead in TX" not in answer.text
+        assert str(lead_id) not in inbox
+
+    async def test_accepting_it_is_refused_and_changes_nothing(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as ana:
+            assignment = _assignment_of((await ana.get("/inbox")).text)
+        async with signed_in(platform, BEN) as ben:
+            page = (await ben.get("/inbox")).text
+            answer = await ben.post(f"/inbox/{assignment}/accept", data={"csrf_token": csrf_token(page, "/logout")})
+        assert answer.status_code == 404
+        assert "not found" in answer.text
+        assert (await platform.api_get(ANA, f"/api/v1/leads/{lead_id}"))["status"] == "ROUTED"
+
+    async def test_each_agent_sees_their_own_offer(self, platform: Platform) -> None:
+        texas = await platform.routed_lead("214-555-0134")
+        california = await platform.routed_lead("310-555-0188", CALIFORNIA_ZIP)
+        async with signed_in(platform, BEN) as browser:
+            page = (await browser.get("/inbox")).text
+        assert f'href="/leads/{california}"' in page
+        assert f'href="/leads/{texas}"' not in page
+
+
+class TestLeadDetail:
+    async def test_shows_status_score_factors_assignment_and_history(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+        lead = await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}")
+        assert "badge-routed" in page
+        assert f"<strong>{lead['score']}</strong> out of 100" in page
+        factors = lead["score_factors"]["factors"]
+        assert factors, "the model explains its score"
+        for factor in factors:
+            assert f"<td>{html.escape(factor['factor'])}</td>" in page
+        assert "Ana Agent" in page and "round robin" in page.replace("_", " ")
+        for event in ("lead.received", "lead.scored", "lead.routed"):
+            assert event in page
+
+    async def test_an_address_that_is_not_a_lead_id_is_not_found(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            answer = await browser.get("/leads/not-a-lead")
+        assert answer.status_code == 404
+        assert "There is no page at this address." in answer.text

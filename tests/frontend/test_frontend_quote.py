@@ -1,0 +1,167 @@
+"""The public quote form: per-line questions, consent, errors next to fields, and success."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from leadgen.frontend.quote import CONSENT_TEXT
+from leadgen.models import ConsentRecord, Lead
+from tests.frontend.stack import ANA, PASSWORD, Platform, csrf_token, embedded_settings, running, sign_in
+
+AUTO = {
+    "contact.first_name": "Dana", "contact.last_name": "Reyes", "contact.phone": "(214) 555-0134",
+    "contact.email": "dana@example.com", "contact.address.zip": "75201",
+    "details.drivers.0.age_first_licensed": "17", "details.vehicles.0.year": "2019",
+    "details.vehicles.0.make": "Toyota", "details.vehicles.0.model": "Camry",
+    "details.vehicles.0.use": "commute", "details.coverage_tier": "premium", "consent": "yes",
+}
+
+
+async def _submit(browser: httpx.AsyncClient, line: str, fields: dict[str, Any]) -> httpx.Response:
+    page = await browser.get(f"/quote?line={line}")
+    return await browser.post("/quote", data={"csrf_token": csrf_token(page.text, "/quote"), "line": line, **fields})
+
+
+async def _stored(platform: Platform) -> list[tuple[Lead, ConsentRecord | None]]:
+    async with platform.api.state.resources.unit_of_work() as session:
+        leads = (await session.scalars(select(Lead))).all()
+        consents = {c.lead_id: c for c in (await session.scalars(select(ConsentRecord))).all()}
+    return [(lead, consents.get(lead.id)) for lead in leads]
+
+
+class TestForm:
+    async def test_shows_the_exact_consent_text_and_the_chosen_line(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            page = (await browser.get("/quote?line=home")).text
+        assert html.escape(CONSENT_TEXT, quote=False) in page
+        assert 'name="details.year_built"' in page and 'name="details.vehicles.0.year"' not in page
+        assert '<option value="home" selected>' in page
+        assert '<label for="f-contact-address-zip">' in page
+
+    async def test_an_unknown_line_falls_back_to_auto(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            page = (await browser.get("/quote?line=pets")).text
+        assert 'name="details.vehicles.0.year"' in page
+
+
+class TestValidation:
+    async def test_missing_answers_and_consent_are_shown_next_to_the_fields(self, platform: Platform) -> None:
+        fields = {**AUTO, "contact.first_name": "", "details.vehicles.0.make": ""}
+        del fields["consent"]
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", fields)
+        assert answer.status_code == 422
+        page = answer.text
+        assert 'id="f-contact-first_name-error"' in page and 'id="f-details-vehicles-0-make-error"' in page
+        assert 'id="consent-error"' in page and "tick the box" in page
+        assert 'class="error-summary"' in page and 'href="#f-contact-first_name"' in page
+        assert 'value="Reyes"' in page  # what was typed is kept
+        assert await _stored(platform) == []
+
+    async def test_the_apis_field_errors_are_shown_next_to_the_fields(self, platform: Platform) -> None:
+        fields = {**AUTO, "contact.address.zip": "00000", "contact.phone": "12345", "details.vehicles.0.year": "1800"}
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", fields)
+        assert answer.status_code == 422
+        page = answer.text
+        for field_id, message in (
+            ("f-contact-address-zip", "not a US ZIP code"),
+            ("f-contact-phone", "not a valid US phone number"),
+            ("f-details-vehicles-0-year", "greater than or equal to 1950"),
+        ):
+            error = page.index(f'id="{field_id}-error"')
+            assert message in page[error : error + 300], field_id
+            assert f'aria-describedby="{field_id}-hint {field_id}-error"' in page or \
+                f'aria-describedby="{field_id}-error"' in page
+        assert await _stored(platform) == []
+
+    async def test_a_person_needs_a_phone_or_an_email(self, platform: Platform) -> None:
+        fields = {**AUTO, "contact.phone": "", "contact.email": ""}
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", fields)
+        assert answer.status_code == 422
+        error = answer.text.index('id="f-contact-phone-error"')
+        assert "a phone number or an e-mail address is required" in answer.text[error : error + 300]
+
+
+class TestSuccess:
+    async def test_an_auto_quote_is_stored_with_the_consent_shown(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", AUTO)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/quote/thanks"
+            thanks = await browser.get("/quote/thanks")
+        assert "Thank you" in thanks.text
+        [(lead, consent)] = await _stored(platform)
+        assert (lead.line, lead.state, lead.phone, lead.origin) == ("auto", "TX", "+12145550134", "web")
+        assert lead.details["vehicles"][0] == {"year": 2019, "make": "Toyota", "model": "Camry", "use": "commute",
+                                               "annual_mileage": None}
+        assert lead.details["coverage_tier"] == "premium"
+        assert lead.details["drivers"][0]["sr22_required"] is False
+        assert consent is not None
+        assert consent.text == CONSENT_TEXT
+        assert consent.ip_address == "127.0.0.1"
+        assert consent.page_url == "http://testserver/quote"
+
+    async def test_a_business_quote_carries_the_chosen_coverages(self, platform: Platform) -> None:
+        fields = {key: value for key, value in AUTO.items() if key.startswith("contact.") or key == "consent"}
+        fields.update({
+            "details.legal_name": "Reyes Bakery LLC", "details.entity_type": "llc",
+            "details.years_in_business": "4", "details.employees": "12",
+            "details.coverages": ["general_liability", "workers_comp"],
+        })
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "commercial", fields)
+        assert answer.status_code == 303, answer.text
+        [(lead, _)] = await _stored(platform)
+        assert lead.line == "commercial"
+        assert lead.details["coverages"] == ["general_liability", "workers_comp"]
+
+    async def test_a_health_quote_lists_the_household(self, platform: Platform) -> None:
+        fields = {key: value for key, value in AUTO.items() if key.startswith("contact.") or key == "consent"}
+        fields.update({"details.household.0.age": "41", "details.household.1.age": "39",
+                       "details.medicare_interest": "yes"})
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "health", fields)
+        assert answer.status_code == 303, answer.text
+        [(lead, _)] = await _stored(platform)
+        assert lead.details["household"] == [{"relationship": "self", "age": 41},
+                                             {"relationship": "spouse", "age": 39}]
+        assert lead.details["medicare_interest"] is True
+
+
+class TestLimits:
+    async def test_too_many_quotes_from_one_address_are_refused_kindly(self, data_dir: Path) -> None:
+        settings = embedded_settings(data_dir, intake={"public_rate_limit": "1/minute"})
+        async with running(settings) as (_, _, frontend):
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                first = await _submit(browser, "auto", AUTO)
+                second = await _submit(browser, "auto", {**AUTO, "contact.phone": "214-555-0135"})
+        assert first.status_code == 303
+        assert second.status_code == 429
+        assert "too many quote requests from this address" in second.text
+        assert 'value="214-555-0135"' in second.text
+
+
+class TestPrivacy:
+    async def test_nothing_a_person_typed_reaches_the_logs(
+        self, platform: Platform, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO)
+        async with platform.browser() as browser:
+            await _submit(browser, "auto", {**AUTO, "contact.address.zip": "00000"})
+            await _submit(browser, "auto", AUTO)
+            await sign_in(browser, ANA, "a wrong password")
+            await sign_in(browser, ANA)
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "POST /quote" in logged  # the request log is there
+        for typed in ("Dana", "Reyes", "dana@example.com", "555-0134", "5550134", ANA, PASSWORD, "wrong password"):
+            assert typed not in logged
