@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgen.cli import admin, serve
+from leadgen.cli import admin, model, serve
 
 app = typer.Typer(
     name="leadgen",
@@ -20,6 +20,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="api-keys")
 app.add_typer(admin.demo_app, name="demo")
+app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")
 
 
 def _mount_k8s() -> None:

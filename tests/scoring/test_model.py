@@ -1,0 +1,171 @@
+"""The packaged model: score bounds, explanations, speed, and held-out quality against the rules."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from leadgen.scoring import metrics
+from leadgen.scoring.model import DEFAULT_PATH, MODEL_VERSION, LeadScoreModel, ModelFileError, load_model
+from leadgen.scoring.synthetic import generate
+from leadgen.scoring.training import evaluate
+from tests.scoring.conftest import lead_row
+from tests.scoring.test_features import EDGE_ROWS
+
+# The packaged model must beat the rules score's held-out AUC by at least this much. Measured at
+# training: 0.73 vs 0.61; ten points of AUC is the gap between "barely ranks" and "useful", and
+# 0.08 leaves room for retraining noise without letting a regression through.
+AUC_MARGIN = 0.08
+# With 15,000 held-out leads in deciles of 1,500 at rates of 2-35 %, sampling noise alone gives a
+# perfectly calibrated model an ECE of about 0.006 (the report's ece_noise_floor). 0.02 is about
+# three times that: it fails a model that is off by two points of probability on average, not
+# one that met an unlucky sample.
+MAX_ECE = 0.02
+
+
+@pytest.fixture(scope="module")
+def held_out(model: LeadScoreModel) -> dict[str, Any]:
+    return evaluate(model)
+
+
+class TestModelScore:
+    @pytest.mark.parametrize("row", [*EDGE_ROWS, lead_row()])
+    def test_bounds_and_factor_shape(self, model: LeadScoreModel, row: dict[str, Any]) -> None:
+        result = model.score(row)
+        assert 0 <= result.score <= 100 and 0.0 <= result.probability <= 1.0
+        assert result.score == round(100 * result.probability)
+        assert result.model == MODEL_VERSION
+        assert 1 <= len(result.factors) <= 5
+        for factor in result.factors:
+            assert set(factor) == {"factor", "points"}
+            assert isinstance(factor["factor"], str) and factor["factor"]
+            assert isinstance(factor["points"], float)
+        sizes = [abs(f["points"]) for f in result.factors]
+        assert sizes == sorted(sizes, reverse=True)
+
+    def test_payload_has_the_rules_score_shape_plus_probability(self, model: LeadScoreModel) -> None:
+        payload = model.score(lead_row()).as_payload()
+        assert set(payload) == {"model", "factors", "probability"}
+        assert json.loads(json.dumps(payload)) == payload
+
+    def test_points_of_all_factors_add_up_to_the_distance_from_the_average_lead(self, model: LeadScoreModel) -> None:
+        for row in generate(200, seed=8).rows:
+            result = model.score(row, top=100)
+            total = sum(f["points"] for f in result.factors)
+            exact = 100 * (result.probability - model.base_probability)
+            assert total == pytest.approx(exact, abs=0.05 * len(result.factors))
+
+    def test_factors_read_like_reasons(self, model: LeadScoreModel) -> None:
+        row = lead_row(source="aged-lead-exchange", consent_verified=False, received_at=lead_row()["received_at"])
+        names = [f["factor"] for f in model.score(row, top=100).factors]
+        assert "no consent certificate (aged-lead-exchange)" in names
+        assert "source aged-lead-exchange" in names
+        assert "current policy expires in 15 days" in names
+
+    def test_a_better_lead_scores_higher(self, model: LeadScoreModel) -> None:
+        good = model.score(lead_row(source="agent-referrals"))
+        poor = model.score(lead_row(source="aged-lead-exchange", consent_verified=False, phone=None, street=None))
+        assert good.score > poor.score + 10
+
+    def test_test_leads_score_zero(self, model: LeadScoreModel) -> None:
+        result = model.score(lead_row(is_test=True))
+        assert (result.score, result.probability) == (0, 0.0)
+        assert result.factors[0]["factor"] == "test lead"
+
+    def test_scoring_is_pure(self, model: LeadScoreModel) -> None:
+        row = lead_row()
+        snapshot = json.dumps(row, default=str)
+        assert model.score(row) == model.score(row)
+        assert json.dumps(row, default=str) == snapshot
+
+    def test_agrees_with_the_batch_formula(self, model: LeadScoreModel) -> None:
+        from leadgen.scoring.features import parse_lead
+
+        rows = generate(300, seed=13).rows
+        matrix = np.array([model.featurizer.transform(parse_lead(r)) for r in rows])
+        assert np.allclose([model.score(r).probability for r in rows], model.probabilities(matrix), atol=1e-12)
+
+    def test_scoring_takes_well_under_5_ms_per_lead(self, model: LeadScoreModel) -> None:
+        rows = generate(1_000, seed=2).rows
+        model.score(rows[0])
+        started = time.perf_counter()
+        for row in rows:
+            model.score(row)
+        per_lead = (time.perf_counter() - started) / len(rows)
+        # About 0.1 ms on an idle core (bench/scoring/bench_model.py); loose so a busy CI box passes.
+        assert per_lead < 0.005
+
+
+class TestModelFile:
+    def test_packaged_file_describes_itself(self) -> None:
+        spec = json.loads(DEFAULT_PATH.read_text())
+        assert spec["model"] == MODEL_VERSION
+        assert spec["training"]["seed"] == 2026 and spec["training"]["generator"] == "synthetic-history-v1"
+        assert spec["features"]["names"] and spec["trained_at"]
+        assert spec["metrics"]["model"]["auc"] > spec["metrics"]["rules"]["auc"]
+
+    def test_missing_or_broken_files_fail_clearly(self, tmp_path: Path) -> None:
+        with pytest.raises(ModelFileError, match="cannot read"):
+            load_model(tmp_path / "absent.json")
+        (tmp_path / "old.json").write_text(json.dumps({"format": 0}))
+        with pytest.raises(ModelFileError, match="format"):
+            load_model(tmp_path / "old.json")
+        (tmp_path / "partial.json").write_text(json.dumps({"format": 1, "model": "x"}))
+        with pytest.raises(ModelFileError, match="missing"):
+            load_model(tmp_path / "partial.json")
+
+
+class TestHeldOut:
+    def test_beats_the_rules_score_by_a_clear_margin(self, held_out: dict[str, Any]) -> None:
+        assert held_out["model"]["auc"] - held_out["rules"]["auc"] >= AUC_MARGIN
+
+    def test_is_calibrated(self, held_out: dict[str, Any]) -> None:
+        assert held_out["model"]["ece"] < MAX_ECE
+        assert held_out["model"]["brier"] < held_out["rules_calibrated"]["brier"]
+        for decile in held_out["reliability"]:
+            assert abs(decile["predicted"] - decile["observed"]) < 0.05
+
+    def test_evaluation_reproduces_the_figures_in_the_model_file(
+        self, model: LeadScoreModel, held_out: dict[str, Any]
+    ) -> None:
+        stored = model.metrics
+        for scorer in ("model", "rules", "rules_calibrated"):
+            assert held_out[scorer] == stored[scorer]
+
+
+class TestMetrics:
+    def test_match_scikit_learn(self) -> None:
+        sklearn_metrics = pytest.importorskip("sklearn.metrics")
+        rng = np.random.default_rng(0)
+        p = rng.random(5_000)
+        y = rng.random(5_000) < p
+        tied = np.round(p * 10) / 10  # many ties, like the rules score
+        assert metrics.auc(tied, y) == pytest.approx(sklearn_metrics.roc_auc_score(y, tied))
+        assert metrics.brier(p, y) == pytest.approx(sklearn_metrics.brier_score_loss(y, p))
+        assert metrics.log_loss(p, y) == pytest.approx(sklearn_metrics.log_loss(y, p))
+
+    def test_split_is_stratified_and_fixed(self) -> None:
+        labels = np.random.default_rng(1).random(10_000) < 0.1
+        train, test = metrics.stratified_split(labels, 0.25, seed=3)
+        again = metrics.stratified_split(labels, 0.25, seed=3)
+        assert np.array_equal(test, again[1]) and len(np.intersect1d(train, test)) == 0
+        assert len(train) + len(test) == len(labels)
+        assert labels[test].mean() == pytest.approx(labels.mean(), abs=0.001)
+
+    def test_ece_of_a_perfect_model_is_its_noise_floor(self) -> None:
+        rng = np.random.default_rng(2)
+        p = rng.random(20_000) * 0.4
+        assert metrics.ece(p, rng.random(20_000) < p) < 3 * metrics.ece_noise_floor(p, draws=20)
+        assert metrics.ece(p, rng.random(20_000) < p / 2) > 0.05
+
+    def test_platt_recovers_a_known_map(self) -> None:
+        rng = np.random.default_rng(3)
+        z = rng.normal(0, 2, 50_000)
+        y = rng.random(50_000) < 1 / (1 + np.exp(-(0.6 * z - 1.5)))
+        a, b = metrics.fit_platt(z * 10 + 40, y)  # any input scale
+        assert a * 10 == pytest.approx(0.6, abs=0.03) and a * 40 + b == pytest.approx(-1.5, abs=0.05)
