@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,22 @@ def postgres_url(database: str | None = None) -> str:
     return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{database or f'leadgen_test_{worker_id()}'}"
 
 
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set variables for a block and put back exactly what was there (session fixtures may run
+    inside a test whose own environment must survive them)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No LEADGEN_* from the developer's shell leaks into a test."""
@@ -83,11 +100,8 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("template")
-    os.environ["LEADGEN_DATA_DIR"] = str(folder)
-    try:
+    with environment(LEADGEN_DATA_DIR=str(folder)):
         upgrade(Settings())
-    finally:
-        del os.environ["LEADGEN_DATA_DIR"]
     return folder / "leadgen.db"
 
 
@@ -110,11 +124,8 @@ def postgres_database() -> str:
             await conn.close()
 
     asyncio.run(recreate())
-    os.environ["LEADGEN_DB_URL"] = postgres_url(name)
-    try:
+    with environment(LEADGEN_DB_URL=postgres_url(name)):
         upgrade(Settings())
-    finally:
-        del os.environ["LEADGEN_DB_URL"]
     return postgres_url(name)
 
 

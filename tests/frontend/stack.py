@@ -23,6 +23,7 @@ from leadgen.frontend.quote import CONSENT_TEXT
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, process_lead, reroute
 from leadgen.targets import api as api_target
+from leadgen.targets import orchestrator as orchestrator_target
 from leadgen.targets import data_service as data_target
 from leadgen.targets import frontend as frontend_target
 from leadgen.targets.registry import TARGETS
@@ -58,8 +59,17 @@ async def running(
     """The api, data-service and frontend apps with their lifespans, wired in memory."""
     api = api_target.create_app(settings)
     data = data_target.create_app(settings)
-    async with api.router.lifespan_context(api), data.router.lifespan_context(data):
-        wired = transports or {"api": httpx.ASGITransport(app=api), "data-service": httpx.ASGITransport(app=data)}
+    orchestrator = orchestrator_target.create_app(settings)
+    async with (
+        api.router.lifespan_context(api),
+        data.router.lifespan_context(data),
+        orchestrator.router.lifespan_context(orchestrator),
+    ):
+        wired = transports or {
+            "api": httpx.ASGITransport(app=api),
+            "data-service": httpx.ASGITransport(app=data),
+            "orchestrator": httpx.ASGITransport(app=orchestrator),
+        }
         frontend = frontend_target.create_app(settings, transports=wired)
         async with frontend.router.lifespan_context(frontend):
             yield api, data, frontend

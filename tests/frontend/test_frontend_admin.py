@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.frontend.stack import ADMIN, MANAGER, Platform, signed_in
+from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, signed_in
 
 OUT_OF_AREA_ZIP = "10001"  # New York: no agent is licensed there
 
@@ -64,3 +64,20 @@ class TestAgents:
             page = (await browser.get("/agents")).text
         assert "Ana Agent" in page and "auto in TX" in page
         assert "Ben Agent" in page and "auto in CA" in page
+
+
+class TestSearch:
+    async def test_finds_leads_like_the_words_given(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("512-555-0142")
+        async with signed_in(platform, ADMIN) as browser:
+            empty = (await browser.get("/search")).text
+            page = (await browser.get("/search", params={"q": "quote", "line": "auto"})).text
+            other = (await browser.get("/search", params={"q": "quote", "line": "life"})).text
+        assert "Search leads" in empty and "Closest leads first" not in empty
+        assert f"/leads/{lead_id}" in page
+        assert f"/leads/{lead_id}" not in other and "No similar leads." in other
+
+    async def test_agents_cannot_search(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            response = await browser.get("/search", params={"q": "quote"})
+        assert response.status_code in (303, 403)

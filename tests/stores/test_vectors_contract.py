@@ -146,6 +146,14 @@ class TestUpsert:
 
     async def test_get_of_an_unknown_lead_is_none(self, store: QdrantVectorStore) -> None:
         assert await store.get(uuid.uuid4()) is None
+        assert await store.vector(uuid.uuid4()) is None
+
+    async def test_vector_returns_what_was_stored(self, store: QdrantVectorStore) -> None:
+        lead, vector = uuid.uuid4(), auto()
+        await store.upsert(lead, vector, payload())
+        stored = await store.vector(lead)
+        assert stored is not None and len(stored) == len(vector)
+        assert max(abs(a - b) for a, b in zip(stored, vector, strict=True)) < 1e-5
 
 
 class TestSetPayload:

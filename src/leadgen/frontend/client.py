@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 API = "api"
 DATA_SERVICE = "data-service"
-PEERS = (API, DATA_SERVICE)
+ORCHESTRATOR = "orchestrator"
+PEERS = (API, DATA_SERVICE, ORCHESTRATOR)
 # Longer than any page should wait, shorter than the ingress's own timeout.
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 CLIENT_IP_HEADER = "x-leadgen-client-ip"
@@ -159,6 +160,15 @@ class AgentView(_View):
     shifts: list[dict[str, Any]] = []
 
 
+class SimilarLead(_View):
+    lead_id: str
+    similarity: float
+    line: str | None = None
+    state: str | None = None
+    outcome: str | None = None
+    score: float | None = None
+
+
 class Accepted(_View):
     id: str
     status: str
@@ -202,7 +212,11 @@ class Peers:
     def create(
         cls, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
     ) -> Peers:
-        urls = {API: settings.services.api_url, DATA_SERVICE: settings.services.data_service_url}
+        urls = {
+            API: settings.services.api_url,
+            DATA_SERVICE: settings.services.data_service_url,
+            ORCHESTRATOR: settings.services.orchestrator_url,
+        }
         transports = transports or {}
         clients = {
             name: httpx.AsyncClient(
@@ -303,6 +317,9 @@ class Peers:
     async def agents(self, token: str) -> list[AgentView]:
         return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
 
+    async def search(self, token: str, params: dict[str, str]) -> list[SimilarLead]:
+        return await self._as(_SIMILAR, ORCHESTRATOR, "GET", "/api/v1/search", token, params=params)
+
 
 class _Token(_View):
     access_token: str
@@ -317,3 +334,4 @@ _LEAD = TypeAdapter(LeadDetail)
 _LEADS = TypeAdapter(list[LeadSummary])
 _FUNNEL = TypeAdapter(list[FunnelRow])
 _AGENTS = TypeAdapter(list[AgentView])
+_SIMILAR = TypeAdapter(list[SimilarLead])

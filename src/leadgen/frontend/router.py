@@ -207,6 +207,16 @@ async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
     return render(request, "agents.html", {"agents": await peers.agents(viewer.token)})
 
 
+@router.get("/search")
+async def search(
+    request: Request, viewer: Staff, peers: PeersDep, q: str = "", line: str = "", state: str = "", outcome: str = ""
+) -> HTMLResponse:
+    """Leads like the words given (notes and attributes), from the lead embeddings."""
+    params = {k: v for k, v in {"q": q.strip(), "line": line, "state": state, "outcome": outcome}.items() if v}
+    results = await peers.search(viewer.token, params) if len(params.get("q", "")) >= 2 else []
+    return render(request, "search.html", {"q": q, "line": line, "state": state, "outcome": outcome, "results": results})
+
+
 # --- the public quote form ------------------------------------------------------------------
 
 

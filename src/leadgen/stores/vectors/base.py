@@ -61,6 +61,9 @@ class VectorStore(Protocol):
     async def get(self, lead_id: uuid.UUID) -> Hit | None:
         """The lead's stored payload (score 1.0), or None."""
 
+    async def vector(self, lead_id: uuid.UUID) -> list[float] | None:
+        """The lead's stored embedding, or None."""
+
     async def similar(
         self,
         vector: list[float],

@@ -151,6 +151,13 @@ class QdrantVectorStore:
             return None
         return Hit(lead_id, 1.0, dict(records[0].payload or {}))
 
+    async def vector(self, lead_id: uuid.UUID) -> list[float] | None:
+        with self._guard:
+            records = await self._client.retrieve(self.collection, ids=[str(lead_id)], with_vectors=True)
+        if not records or not isinstance(records[0].vector, list):
+            return None
+        return [float(v) for v in records[0].vector]  # type: ignore[arg-type]
+
     async def similar(
         self,
         vector: list[float],
