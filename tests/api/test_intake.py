@@ -145,3 +145,29 @@ class TestFlood:
         ]
         assert codes == [202] * 5 + [429] * 3
         assert await count(session, Lead) == 5
+
+
+class TestQuoteForm:
+    @pytest.fixture
+    async def public_client(self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+        monkeypatch.setenv("LEADGEN_INTAKE_PUBLIC_RATE_LIMIT", "2/minute")
+        async for c in started(create_app(Settings())):
+            yield c
+
+    async def test_only_the_frontend_can_name_the_browser_address(self, public_client: AsyncClient) -> None:
+        from leadgen.core.security import sign_client_ip
+
+        key = Settings().security.session_secret.get_secret_value()
+        spoofed = [
+            (await public_client.post("/api/v1/quote-requests", json=lead_payload(),
+                                      headers={"x-leadgen-client-ip": f"203.0.113.{i}"})).status_code
+            for i in range(3)
+        ]
+        assert spoofed == [202, 202, 429]  # one caller, whatever the header claims
+        vouched = [
+            (await public_client.post("/api/v1/quote-requests", json=lead_payload(), headers={
+                "x-leadgen-client-ip": f"198.51.100.{i}",
+                "x-leadgen-client-ip-signature": sign_client_ip(key, f"198.51.100.{i}")})).status_code
+            for i in range(3)
+        ]
+        assert vouched == [202, 202, 202]  # three browsers behind the frontend

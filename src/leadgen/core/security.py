@@ -77,6 +77,22 @@ def digests_match(expected: str, presented_plaintext: str) -> bool:
     return hmac.compare_digest(expected, api_key_digest(presented_plaintext))
 
 
+CLIENT_IP_HEADER = "x-leadgen-client-ip"
+CLIENT_IP_SIGNATURE_HEADER = "x-leadgen-client-ip-signature"
+
+
+def sign_client_ip(key: str, ip: str) -> str:
+    """The frontend vouches for the browser's address it forwards to the api."""
+    return hmac.new(key.encode(), f"client-ip:{ip}".encode(), hashlib.sha256).hexdigest()
+
+
+def vouched_client_ip(key: str, ip: str | None, signature: str | None) -> str | None:
+    """The forwarded address when the signature is right; None for a caller who just set the header."""
+    if not ip or not signature:
+        return None
+    return ip if hmac.compare_digest(sign_client_ip(key, ip), signature) else None
+
+
 def keyed_hash(key: str, kind: str, value: str) -> str:
     """HMAC of a normalised identifier; equal inputs match, the value cannot be read back."""
     return hmac.new(key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()

@@ -93,6 +93,9 @@ class ProcessHost:
             "access_log": False,
             "timeout_graceful_shutdown": int(self.settings.http.drain_timeout_seconds),
             "lifespan": "on",
+            # Behind the gateway, the client's address and scheme arrive in X-Forwarded-* headers.
+            "proxy_headers": True,
+            "forwarded_allow_ips": self.settings.http.forwarded_allow_ips,
         }
         for target in self.targets:
             if target.http_port is None or target.app_factory is None:

@@ -149,6 +149,11 @@ class HttpSettings(_Group, prefix="HTTP_"):
     )
     drain_timeout_seconds: float = Field(20.0, ge=0, description="Time allowed to finish in-flight requests.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto are believed (comma-separated, or * behind a "
+        "gateway that only the cluster can reach); client addresses and https come from them.",
+    )
 
 
 class ServicesSettings(_Group, prefix="SERVICES_"):

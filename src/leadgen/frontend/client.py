@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from leadgen.core.logging import request_id_var
+from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ ORCHESTRATOR = "orchestrator"
 PEERS = (API, DATA_SERVICE, ORCHESTRATOR)
 # Longer than any page should wait, shorter than the ingress's own timeout.
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-CLIENT_IP_HEADER = "x-leadgen-client-ip"
 T = TypeVar("T")
 
 
@@ -205,8 +205,9 @@ async def _add_request_id(request: httpx.Request) -> None:
 class Peers:
     """One pooled client per peer; create in the app's lifespan, close after it."""
 
-    def __init__(self, clients: Mapping[str, httpx.AsyncClient]) -> None:
+    def __init__(self, clients: Mapping[str, httpx.AsyncClient], session_secret: str) -> None:
         self._clients = dict(clients)
+        self._session_secret = session_secret
 
     @classmethod
     def create(
@@ -229,7 +230,7 @@ class Peers:
             )
             for name, url in urls.items()
         }
-        return cls(clients)
+        return cls(clients, settings.security.session_secret.get_secret_value())
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -305,7 +306,10 @@ class Peers:
 
     async def quote_request(self, payload: dict[str, Any], client_ip: str | None) -> Accepted:
         """Submit the public quote form; the api limits submissions per browser address."""
-        headers = {CLIENT_IP_HEADER: client_ip} if client_ip else {}
+        headers = {}
+        if client_ip:
+            signature = sign_client_ip(self._session_secret, client_ip)
+            headers = {CLIENT_IP_HEADER: client_ip, CLIENT_IP_SIGNATURE_HEADER: signature}
         path = "/api/v1/quote-requests"
         return await self._as(_ACCEPTED, API, "POST", path, None, json=payload, headers=headers)
 

@@ -14,6 +14,7 @@ from leadgen.auth.deps import CurrentPrincipal, IntakeSource, client_ip
 from leadgen.auth.repository import source_by_name
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
+from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadPublic, LeadSummary
@@ -47,7 +48,9 @@ async def post_quote_request(
     resources: ResourcesDep,
 ) -> LeadAccepted:
     """The public quote form's submission (no key; limited per client address; consent required)."""
-    ip = request.headers.get("x-leadgen-client-ip") or client_ip(request)
+    key = settings.security.session_secret.get_secret_value()
+    forwarded = vouched_client_ip(key, request.headers.get(CLIENT_IP_HEADER), request.headers.get(CLIENT_IP_SIGNATURE_HEADER))
+    ip = forwarded or client_ip(request)
     if resources.limiter and not await resources.limiter.hit(settings.intake.public_rate_limit, "quote", ip):
         raise RateLimited("too many quote requests from this address; try again later")
     source = await source_by_name(session, WEB_FORM_SOURCE)
