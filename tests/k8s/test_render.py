@@ -1,0 +1,178 @@
+"""Every kustomization renders; overlays are self-consistent per environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .render import (
+    DEPLOYABLE,
+    K8S,
+    NAMESPACES,
+    OVERLAYS,
+    by_original_name,
+    find,
+    is_component,
+    iter_strings,
+    kustomization_dirs,
+    of_kind,
+    overlay,
+    render,
+)
+
+KUSTOMIZATIONS = [d for d in kustomization_dirs() if not is_component(d)]
+COMPONENTS = [d for d in kustomization_dirs() if is_component(d)]
+
+CLUSTER_SCOPED = {
+    "Namespace",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "GatewayClass",
+    "ClusterSecretStore",
+    "ClusterIssuer",
+}
+# Left-over placeholders of k8s/components/environment and k8s/components/gke.
+PLACEHOLDER = re.compile(
+    r"\bENV\b|leadgen-ENV|\bDOMAIN\b|AWS_REGION|EFS_FILE_SYSTEM_ID|KUBE_API_CIDR|\bPROJECT\b"
+    r"|\bLOCATION\b|\bCLUSTER\b"
+)
+
+
+def _rel(directory: Path) -> str:
+    return str(directory.relative_to(K8S))
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=_rel)
+def test_every_kustomization_renders(directory: Path) -> None:
+    resources = render(_rel(directory))
+    assert resources, f"k8s/{_rel(directory)} renders nothing"
+
+
+def test_layout_the_seed_names() -> None:
+    for service in (
+        "api",
+        "data-service",
+        "orchestrator",
+        "frontend",
+        "backend",
+        "postgres",
+        "redis",
+        "neo4j",
+        "qdrant",
+    ):
+        assert (K8S / "base" / service / "kustomization.yaml").is_file(), service
+    for name in OVERLAYS:
+        assert (K8S / "overlays" / name / "kustomization.yaml").is_file()
+    for part in ("namespace", "rbac", "network-policies", "storage-classes/aws", "storage-classes/gcp"):
+        assert (K8S / "infrastructure" / part / "kustomization.yaml").is_file(), part
+    assert (K8S / "dashboard" / "kustomization.yaml").is_file()
+
+
+def _referenced_components() -> set[Path]:
+    used: set[Path] = set()
+    for directory in kustomization_dirs():
+        data = yaml.safe_load((directory / "kustomization.yaml").read_text()) or {}
+        for entry in data.get("components", []):
+            used.add((directory / entry).resolve())
+    return used
+
+
+@pytest.mark.parametrize("component", COMPONENTS, ids=_rel)
+def test_every_component_is_built_somewhere(component: Path) -> None:
+    """Components cannot be built alone; each must be part of a rendered kustomization."""
+    assert component.resolve() in _referenced_components()
+
+
+@pytest.mark.parametrize("target", DEPLOYABLE)
+def test_no_placeholder_left(target: str) -> None:
+    leftovers = sorted({s for r in render(target) for s in iter_strings(r) if PLACEHOLDER.search(s)})
+    assert not leftovers
+
+
+@pytest.mark.parametrize("target", DEPLOYABLE)
+def test_names_are_unique(target: str) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for r in render(target):
+        ident = (r["kind"], r["metadata"].get("namespace", ""), r["metadata"]["name"])
+        assert ident not in seen, ident
+        seen.add(ident)
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_overlay_lives_in_its_namespace(name: str) -> None:
+    resources = overlay(name)
+    namespaces = of_kind(resources, "Namespace")
+    assert [n["metadata"]["name"] for n in namespaces] == [NAMESPACES[name]]
+    for r in resources:
+        if r["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in r["metadata"], f"{r['kind']}/{r['metadata']['name']}"
+        else:
+            assert r["metadata"].get("namespace") == NAMESPACES[name], r["metadata"]["name"]
+    settings = find(resources, "ConfigMap", "leadgen-cluster-settings")["data"]
+    assert settings["namespace"] == NAMESPACES[name]
+    assert re.fullmatch(r"\d{12}", settings["awsAccountId"])
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_pod_security_labels(name: str) -> None:
+    labels = of_kind(overlay(name), "Namespace")[0]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+    expected = "restricted" if name == "prod" else "baseline"
+    assert labels["pod-security.kubernetes.io/enforce"] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "environment"),
+    [("dev", "development"), ("staging", "staging"), ("prod", "production")],
+)
+def test_environment_setting(name: str, environment: str) -> None:
+    common = by_original_name(overlay(name), "ConfigMap", "leadgen-common")["data"]
+    assert common["LEADGEN_ENVIRONMENT"] == environment
+
+
+@pytest.mark.parametrize(("name", "minimum", "maximum"), [("dev", 1, 2), ("staging", 2, 3), ("prod", 3, None)])
+def test_replicas_per_environment(name: str, minimum: int, maximum: int | None) -> None:
+    resources = overlay(name)
+    for hpa in of_kind(resources, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] == minimum, hpa["metadata"]["name"]
+        if maximum is not None:
+            assert hpa["spec"]["maxReplicas"] == maximum, hpa["metadata"]["name"]
+        else:
+            assert hpa["spec"]["maxReplicas"] > minimum
+    scheduler = find(resources, "Deployment", "scheduler")
+    assert scheduler["spec"]["replicas"] == 1
+    assert scheduler["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_seed_scaling_in_base() -> None:
+    expected = {
+        "api": (2, 10),
+        "data-service": (2, 8),
+        "orchestrator": (2, 5),
+        "backend": (2, 8),
+        "frontend": (2, 3),
+    }
+    resources = render("base")
+    for name, (low, high) in expected.items():
+        spec = find(resources, "HorizontalPodAutoscaler", name)["spec"]
+        assert (spec["minReplicas"], spec["maxReplicas"]) == (low, high), name
+    api = find(resources, "HorizontalPodAutoscaler", "api")["spec"]["metrics"]
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in api}
+    assert targets == {"cpu": 70, "memory": 80}
+    assert find(resources, "PodDisruptionBudget", "api")["spec"]["minAvailable"] == 1
+
+
+def test_prod_datastores_are_highly_available() -> None:
+    resources = overlay("prod")
+    cluster = find(resources, "Cluster", "postgres")["spec"]
+    assert cluster["instances"] == 3
+    assert cluster["postgresql"]["synchronous"]["number"] >= 1
+    assert find(resources, "ScheduledBackup", "postgres-daily")["spec"]["cluster"]["name"] == "postgres"
+    assert find(resources, "StatefulSet", "redis")["spec"]["replicas"] == 3
+    assert find(resources, "StatefulSet", "qdrant")["spec"]["replicas"] == 3
+    assert not [r for r in resources if r["kind"] == "StatefulSet" and r["metadata"]["name"] == "postgres"]
