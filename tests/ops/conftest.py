@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from leadgen.ops import cli, healthcheck
 from leadgen.ops.contract import Environment
+
 from . import objects
 
 FAKE = Path(__file__).parent / "fake_kubectl.py"
@@ -34,7 +34,7 @@ class FakeKube:
         self.log = root / "kubectl.log"
         self.rules: list[dict[str, Any]] = []
         self.kubectl = self.bin / "kubectl"
-        self.kubectl.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+        self.kubectl.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "{FAKE}" "$@"\n')
         self.kubectl.chmod(0o755)
         self._write()
 
@@ -57,9 +57,7 @@ class FakeKube:
             response["stdout_file"] = str(objects.FIXTURES / file)
         return self.sequence(*args, contains=contains, responses=[response])
 
-    def sequence(
-        self, *args: str, responses: list[dict[str, Any]], contains: tuple[str, ...] = ()
-    ) -> FakeKube:
+    def sequence(self, *args: str, responses: list[dict[str, Any]], contains: tuple[str, ...] = ()) -> FakeKube:
         self.rules.insert(0, {"args": list(args), "contains": list(contains), "responses": responses})
         self._write()
         return self

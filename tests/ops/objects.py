@@ -22,17 +22,20 @@ DEV_NS = "leadgen-dev"
 DIGEST = "sha256:" + "4e" * 32
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+def load(name: str) -> dict[str, Any]:
+    """One fixture: an object (or a ``kind: List``) as kubectl prints it."""
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
 
 
 def text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
 
-def in_namespace(obj: Any, namespace: str) -> Any:
+def in_namespace(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
     """The fixtures live in leadgen-dev; move one to another namespace."""
-    return json.loads(json.dumps(obj).replace(DEV_NS, namespace))
+    moved: dict[str, Any] = json.loads(json.dumps(obj).replace(DEV_NS, namespace))
+    return moved
 
 
 def as_list(items: list[Any]) -> dict[str, Any]:
@@ -172,56 +175,122 @@ def _meta(kind: str, name: str, ns: str, api: str = "v1") -> dict[str, Any]:
 def rendered_docs(env: Environment) -> list[dict[str, Any]]:
     ns = env.namespace
     docs: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
-            "pod-security.kubernetes.io/enforce": "restricted"}}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        },
         {**_meta("ConfigMap", "leadgen-config", ns), "data": {"LEADGEN_ENVIRONMENT": env.value}},
     ]
     for name in contract.DEPLOYMENTS:
         docs.append({**_meta("ServiceAccount", name, ns), "automountServiceAccountToken": False})
     for name, port in contract.SERVICE_PORTS.items():
-        docs.append({**_meta("Service", name, ns), "spec": {
-            "selector": _labels(name),
-            "ports": [{"name": "http", "port": port, "targetPort": "http"}]}})
+        docs.append(
+            {
+                **_meta("Service", name, ns),
+                "spec": {"selector": _labels(name), "ports": [{"name": "http", "port": port, "targetPort": "http"}]},
+            }
+        )
     for store in contract.statefulsets(env):
-        docs.append({**_meta("StatefulSet", store, ns, "apps/v1"), "spec": {
-            "serviceName": store, "replicas": 1, "selector": {"matchLabels": _labels(store)},
-            "template": {"metadata": {"labels": _labels(store)}, "spec": {"containers": [
-                {**_container(store, _image(env, f"docker.io/library/{store}", "7.4.2"), [], None)}]}}}})
+        docs.append(
+            {
+                **_meta("StatefulSet", store, ns, "apps/v1"),
+                "spec": {
+                    "serviceName": store,
+                    "replicas": 1,
+                    "selector": {"matchLabels": _labels(store)},
+                    "template": {
+                        "metadata": {"labels": _labels(store)},
+                        "spec": {
+                            "containers": [
+                                {**_container(store, _image(env, f"docker.io/library/{store}", "7.4.2"), [], None)}
+                            ]
+                        },
+                    },
+                },
+            }
+        )
     if env.uses_cnpg:
         docs.append({**_meta("Cluster", "postgres", ns, "postgresql.cnpg.io/v1"), "spec": {"instances": 3}})
     migrate = _container("migrate", _image(env), ["db", "upgrade"], None)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         migrate.pop(probe)
-    docs.append({**_meta("Job", contract.MIGRATION_JOB, ns, "batch/v1"), "spec": {
-        "backoffLimit": 2, "ttlSecondsAfterFinished": 86400, "template": {"spec": {
-            "restartPolicy": "Never", "serviceAccountName": "api", "containers": [migrate]}}}})
+    docs.append(
+        {
+            **_meta("Job", contract.MIGRATION_JOB, ns, "batch/v1"),
+            "spec": {
+                "backoffLimit": 2,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {"spec": {"restartPolicy": "Never", "serviceAccountName": "api", "containers": [migrate]}},
+            },
+        }
+    )
     for name in contract.DEPLOYMENTS:
-        port = contract.CONTAINER_PORTS.get(name)
+        http_port = contract.CONTAINER_PORTS.get(name)
         spec: dict[str, Any] = {
             "selector": {"matchLabels": _labels(name)},
-            "template": {"metadata": {"labels": _labels(name)}, "spec": {
-                "serviceAccountName": name,
-                "containers": [_container(name, _image(env), ["serve", "--target", name], port)]}},
+            "template": {
+                "metadata": {"labels": _labels(name)},
+                "spec": {
+                    "serviceAccountName": name,
+                    "containers": [_container(name, _image(env), ["serve", "--target", name], http_port)],
+                },
+            },
         }
         if name == "scheduler":
             spec["replicas"] = 1
         docs.append({**_meta("Deployment", name, ns, "apps/v1"), "spec": spec})
     for name in ("api", "data-service", "orchestrator", "backend"):
-        docs.append({**_meta("HorizontalPodAutoscaler", name, ns, "autoscaling/v2"), "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": 2, "maxReplicas": 10, "metrics": [{"type": "Resource", "resource": {
-                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}})
-    docs.append({**_meta("PodDisruptionBudget", "api", ns, "policy/v1"), "spec": {
-        "minAvailable": 1, "selector": {"matchLabels": _labels("api")}}})
-    docs.append({**_meta("NetworkPolicy", "default-deny", ns, "networking.k8s.io/v1"), "spec": {
-        "podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
-    docs.append({**_meta("Gateway", "leadgen", ns, "gateway.networking.k8s.io/v1"), "spec": {
-        "gatewayClassName": "eg", "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS"}]}})
-    docs.append({**_meta("HTTPRoute", "api", ns, "gateway.networking.k8s.io/v1"), "spec": {
-        "parentRefs": [{"name": "leadgen"}], "rules": [{"backendRefs": [{"name": "api", "port": 3000}]}]}})
-    docs.append({**_meta("Certificate", "leadgen-tls", ns, "cert-manager.io/v1"), "spec": {
-        "secretName": "leadgen-tls", "dnsNames": [f"leads.{env.value}.example.com"],
-        "issuerRef": {"kind": "ClusterIssuer", "name": "letsencrypt"}}})
+        docs.append(
+            {
+                **_meta("HorizontalPodAutoscaler", name, ns, "autoscaling/v2"),
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": 2,
+                    "maxReplicas": 10,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+                        }
+                    ],
+                },
+            }
+        )
+    docs.append(
+        {
+            **_meta("PodDisruptionBudget", "api", ns, "policy/v1"),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": _labels("api")}},
+        }
+    )
+    docs.append(
+        {
+            **_meta("NetworkPolicy", "default-deny", ns, "networking.k8s.io/v1"),
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        }
+    )
+    docs.append(
+        {
+            **_meta("Gateway", "leadgen", ns, "gateway.networking.k8s.io/v1"),
+            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS"}]},
+        }
+    )
+    docs.append(
+        {
+            **_meta("HTTPRoute", "api", ns, "gateway.networking.k8s.io/v1"),
+            "spec": {"parentRefs": [{"name": "leadgen"}], "rules": [{"backendRefs": [{"name": "api", "port": 3000}]}]},
+        }
+    )
+    docs.append(
+        {
+            **_meta("Certificate", "leadgen-tls", ns, "cert-manager.io/v1"),
+            "spec": {
+                "secretName": "leadgen-tls",
+                "dnsNames": [f"leads.{env.value}.example.com"],
+                "issuerRef": {"kind": "ClusterIssuer", "name": "letsencrypt"},
+            },
+        }
+    )
     return docs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from leadgen.cli import admin, model, serve
+from leadgen.ops.cli import app as k8s_app
 
 app = typer.Typer(
     name="leadgen",
@@ -21,16 +22,4 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="api-keys")
 app.add_typer(admin.demo_app, name="demo")
 app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")
-
-
-def _mount_k8s() -> None:
-    try:
-        from leadgen.ops.cli import app as k8s_app
-    except ImportError:
-        return
-    app.add_typer(
-        k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check."
-    )
-
-
-_mount_k8s()
+app.add_typer(k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check.")

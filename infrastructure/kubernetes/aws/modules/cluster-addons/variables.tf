@@ -81,7 +81,7 @@ variable "chart_versions" {
     external-secrets             = "0.19.2"
     cert-manager                 = "v1.18.2"
     nvidia-device-plugin         = "0.17.1"
-    cloudnative-pg               = "0.26.0"
+    cloudnative-pg               = "0.28.0"
     plugin-barman-cloud          = "0.6.0"
     kube-prometheus-stack        = "77.6.2"
   }

@@ -95,7 +95,11 @@ module "eks" {
   # Core EKS add-ons. The storage CSI drivers are EKS add-ons too, installed by the
   # cluster-addons module once their Pod Identity roles exist.
   addons = {
-    vpc-cni                = { before_compute = true }
+    vpc-cni = {
+      before_compute = true
+      # Without this the VPC CNI ignores NetworkPolicies, and k8s/ relies on them (default deny).
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
     eks-pod-identity-agent = { before_compute = true }
     kube-proxy             = {}
     coredns = {

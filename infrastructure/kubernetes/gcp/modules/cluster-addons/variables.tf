@@ -36,7 +36,7 @@ variable "chart_versions" {
     external-dns          = "1.18.0"
     external-secrets      = "0.19.2"
     cert-manager          = "v1.18.2"
-    cloudnative-pg        = "0.26.0"
+    cloudnative-pg        = "0.28.0"
     plugin-barman-cloud   = "0.6.0"
     kube-prometheus-stack = "77.6.2"
   }

@@ -1,0 +1,416 @@
+"""``leadgen k8s deploy``: the order of operations, what fails, what a person sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from leadgen.ops.contract import Environment
+from leadgen.ops.deploy import Deployer, DeployOptions
+from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.report import SilentReporter
+
+from . import objects
+from .conftest import FakeKube, Run, payload
+
+API_SELECTOR = "app.kubernetes.io/name=api,app.kubernetes.io/part-of=leadgen"
+CRASHING_POD = "api-5f8d7c9b4-7wzlm"
+
+
+def kinds_applied(call: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(call["stdin"]) if d]
+
+
+def applies(kube: FakeKube) -> list[dict[str, Any]]:
+    return [c for c in kube.calls() if c["args"][:1] == ["apply"]]
+
+
+def failing_api_rollout(kube: FakeKube, pod_fixture: str = "pod-api-crashloop.json") -> None:
+    kube.on(
+        "rollout", "status", "deployment/api",
+        stderr='error: deployment "api" exceeded its progress deadline\n', exit=1,
+    )  # fmt: skip
+    kube.on(
+        "get", "pods", "--selector", API_SELECTOR,
+        json_out=objects.as_list([objects.pod("api"), objects.load(pod_fixture)]),
+    )  # fmt: skip
+    kube.on(
+        "get", "events", "--field-selector", f"involvedObject.name={CRASHING_POD}",
+        file="events-api-crashloop.json",
+    )  # fmt: skip
+    kube.on(
+        "logs", CRASHING_POD,
+        stdout='{"level":"error","msg":"settings: LEADGEN_DB_URL is required outside development"}\n',
+    )  # fmt: skip
+
+
+class TestSuccessfulDeploy:
+    def test_runs_every_step_in_order(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev")
+        assert result.exit_code == 0, result.output
+        order = [
+            kube.index("kustomize"),
+            kube.index("config", "current-context"),
+            kube.index("diff"),
+            kube.index("apply"),
+            kube.index("rollout", "status", "statefulset/postgres"),
+            kube.index("delete", "job", "db-migrate"),
+            kube.index("get", "job", "db-migrate"),
+            kube.index("rollout", "status", "deployment/api"),
+            kube.index("get", "deployments"),
+        ]
+        assert order == sorted(order)
+        prerequisites, job, workloads = [i for i, c in enumerate(kube.commands()) if c[0] == "apply"]
+        assert prerequisites < kube.index("rollout", "status", "statefulset/postgres")
+        assert kube.index("delete", "job") < job < kube.index("get", "job", "db-migrate")
+        assert kube.index("get", "job", "db-migrate") < workloads
+        assert workloads < kube.index("rollout", "status", "deployment/api")
+
+    def test_applies_in_phases_with_server_side_apply(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("deploy", "dev", "--no-health-check")
+        prerequisites, job, workloads = applies(kube)
+        for call in (prerequisites, job, workloads):
+            assert call["args"][:3] == ["apply", "--server-side", "--field-manager=leadgen"]
+            assert call["namespace"] == "leadgen-dev"
+        assert kinds_applied(job) == [("Job", "db-migrate")]
+        first = kinds_applied(prerequisites)
+        assert ("Namespace", "leadgen-dev") in first and ("StatefulSet", "postgres") in first
+        assert not {k for k, _ in first} & {"Deployment", "Job", "HorizontalPodAutoscaler"}
+        last = kinds_applied(workloads)
+        assert {n for k, n in last if k == "Deployment"} == {
+            "api", "data-service", "orchestrator", "backend", "worker", "scheduler", "frontend",
+        }  # fmt: skip
+        assert ("Job", "db-migrate") not in last
+
+    def test_diff_never_includes_the_migration_job(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("deploy", "dev", "--no-health-check")
+        assert ("Job", "db-migrate") not in kinds_applied(kube.first("diff"))
+
+    def test_waits_for_every_rollout(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("deploy", "dev", "--timeout", "120", "--no-health-check")
+        rollouts = [c[2] for c in kube.commands() if c[:2] == ["rollout", "status"]]
+        assert rollouts == [
+            "statefulset/postgres", "statefulset/redis", "statefulset/neo4j", "statefulset/qdrant",
+            "deployment/api", "deployment/data-service", "deployment/orchestrator",
+            "deployment/backend", "deployment/worker", "deployment/scheduler", "deployment/frontend",
+        ]  # fmt: skip
+        assert all("--timeout=120s" in c for c in kube.commands() if c[:2] == ["rollout", "status"])
+
+    def test_person_sees_steps_diff_and_health(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        out = run("deploy", "dev").stdout
+        assert "✓ render" in out and "✓ validate 35 resources" in out
+        assert "Diff against the cluster:" in out
+        assert "+        image: ghcr.io/leadgen/leadgen:1.5.0" in out
+        assert "✓ migrate migrations applied" in out
+        assert "✓ rollout deployment/frontend rolled out" in out
+        assert "Health of leadgen-dev (standard)" in out
+        assert "deploy of dev to leadgen-dev succeeded" in out
+
+    def test_json_shape(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--json")
+        doc = payload(result)
+        assert doc["ok"] is True and doc["failure"] is None
+        assert doc["environment"] == "dev" and doc["namespace"] == "leadgen-dev"
+        assert doc["context"] == "kind-leadgen"
+        assert [s["name"] for s in doc["steps"]][:3] == ["render", "validate", "diff"]
+        assert doc["steps"][-1] == {"name": "health-check", "status": "ok", "detail": "28 passed, 0 warning(s)"}
+        assert doc["diff"].startswith("diff -u -N")
+        assert doc["health"]["checks"][0] == {
+            "category": "Deployment", "name": "api", "status": "pass", "detail": "2/2 available",
+        }  # fmt: skip
+
+    def test_polls_the_migration_job_until_complete(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        running = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-running.json")}
+        complete = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-complete.json")}
+        kube.sequence("get", "job", "db-migrate", responses=[running, running, complete])
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-health-check")
+        assert result.exit_code == 0
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 3
+
+    def test_first_deploy_skips_the_diff(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy().not_found("get", "namespace", what='namespaces "leadgen-dev"')
+        result = run("deploy", "dev")
+        assert result.exit_code == 0
+        assert not kube.ran("diff")
+        assert "- diff namespace leadgen-dev does not exist yet" in result.stdout
+
+    def test_no_diff_and_no_health_check(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        assert run("deploy", "dev", "--no-diff", "--no-health-check").exit_code == 0
+        assert not kube.ran("diff") and not kube.ran("get", "deployments")
+
+    def test_deep_health_check_at_the_end(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        assert run("deploy", "dev", "--deep").exit_code == 0
+        assert kube.ran("get", "--raw", "/api/v1/namespaces/leadgen-dev/services/api:3000/proxy/readyz")
+
+    def test_force_conflicts_reaches_diff_and_apply(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("deploy", "dev", "--force-conflicts", "--no-health-check")
+        assert "--force-conflicts" in kube.first("diff")["args"]
+        assert all("--force-conflicts" in c["args"] for c in applies(kube)[::2])
+
+
+class TestDryRun:
+    def test_server_dry_run_changes_nothing(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--dry-run", "server")
+        assert result.exit_code == 0
+        [apply] = applies(kube)
+        assert "--dry-run=server" in apply["args"]
+        assert ("Job", "db-migrate") not in kinds_applied(apply)
+        assert not kube.ran("delete") and not kube.ran("rollout") and not kube.ran("get", "job")
+        assert "dry run (server) of dev to leadgen-dev succeeded" in result.stdout
+
+    def test_client_dry_run(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        doc = payload(run("deploy", "dev", "--dry-run", "client", "--json"))
+        assert doc["dry_run"] == "client" and doc["ok"] is True
+        assert "--dry-run=client" in applies(kube)[0]["args"]
+
+    def test_dry_run_on_prod_needs_no_confirmation(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        assert run("deploy", "prod", "--dry-run", "server").exit_code == 0
+
+
+class TestValidationStopsTheDeploy:
+    def test_bad_manifests_never_reach_the_cluster(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        docs = objects.rendered_docs(Environment.DEV)
+        api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api")
+        container = api["spec"]["template"]["spec"]["containers"][0]
+        del container["readinessProbe"]
+        container["image"] = "ghcr.io/leadgen/leadgen:latest"
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, docs))
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert kube.commands() == [["kustomize", kube.first("kustomize")["args"][1]]]
+        assert "has no readinessProbe" in result.stdout
+        assert "is not pinned (no tag or :latest)" in result.stdout
+        assert "FAILED manifests" in result.stdout
+
+    def test_prod_needs_digests(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV).replace("leadgen-dev", "leadgen-prod"))
+        doc = payload(run("deploy", "prod", "--yes-i-mean-prod", "--json"))
+        assert doc["ok"] is False and doc["failure"]["resource"] == "manifests"
+        assert any("not pinned by digest" in f["message"] for f in doc["findings"])
+
+    def test_namespace_override_must_match_the_render(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--namespace", "sandbox")
+        assert result.exit_code == 1
+        assert "is in namespace leadgen-dev, expected sandbox" in result.stdout
+
+    def test_render_failure(self, run: Run, kube: FakeKube) -> None:
+        kube.on("kustomize", stderr="error: accumulating resources: 'k8s/base/api' missing\n", exit=1)
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "accumulating resources" in result.stdout
+
+
+class TestProdConfirmation:
+    def test_refuses_without_flag_or_terminal(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        result = run("deploy", "prod")
+        assert result.exit_code == 2
+        assert "Refusing to deploy to prod" in result.stderr and "--yes-i-mean-prod" in result.stderr
+        assert kube.commands() == []
+
+    def test_refusal_as_json(self, run: Run, kube: FakeKube) -> None:
+        result = run("deploy", "prod", "--json")
+        assert result.exit_code == 2
+        assert payload(result)["ok"] is False
+
+    def test_flag_deploys_prod_with_cnpg(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        result = run("deploy", "prod", "--yes-i-mean-prod")
+        assert result.exit_code == 0, result.output
+        assert kube.ran("wait", "--for=condition=Ready", "clusters.postgresql.cnpg.io/postgres")
+        assert not kube.ran("rollout", "status", "statefulset/postgres")
+        assert kube.first("apply")["namespace"] == "leadgen-prod"
+
+    def test_typed_confirmation_after_the_diff(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        result = run("deploy", "prod", "--no-health-check", input="prod\n", interactive=True)
+        assert result.exit_code == 0
+        assert "Type 'prod' to continue" in result.stderr
+        assert kube.index("diff") < kube.index("apply")
+
+    def test_wrong_answer_changes_nothing(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        result = run("deploy", "prod", input="yes\n", interactive=True)
+        assert result.exit_code == 2
+        assert "cancelled; nothing was changed" in result.stderr
+        assert kube.ran("diff") and not kube.ran("apply")
+
+
+class TestFailedRollout:
+    def test_prints_failing_pod_reason_and_events(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        failing_api_rollout(kube)
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        out = result.stdout
+        assert "✗ rollout deployment/api" in out
+        assert "FAILED deployment/api" in out
+        assert 'deployment "api" exceeded its progress deadline' in out
+        assert f"pod {CRASHING_POD}, container api, reason CrashLoopBackOff" in out
+        assert "last termination Error (exit code 1)" in out
+        assert "Back-off restarting failed container api" in out
+        assert "LEADGEN_DB_URL is required" in out
+
+    def test_stops_and_skips_the_rest(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        failing_api_rollout(kube)
+        run("deploy", "dev")
+        assert not kube.ran("rollout", "status", "deployment/data-service")
+        assert not kube.ran("get", "deployments")
+        logs = kube.first("logs")["args"]
+        assert logs == ["logs", CRASHING_POD, "--container", "api", "--tail=20", "--previous"]
+
+    def test_failure_as_json(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        failing_api_rollout(kube)
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["ok"] is False
+        failure = doc["failure"]
+        assert failure["resource"] == "deployment/api"
+        assert failure["problem"]["reason"] == "CrashLoopBackOff"
+        assert failure["problem"]["restarts"] == 7
+        assert failure["problem"]["last_message"] == "settings: LEADGEN_DB_URL is required outside development"
+        assert [e["reason"] for e in failure["events"]] == ["Scheduled", "Started", "BackOff"]
+        assert doc["steps"][-1]["status"] == "failed"
+
+    def test_image_pull_failure_has_no_logs(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        failing_api_rollout(kube, "pod-api-imagepull.json")
+        kube.on("get", "events", "--field-selector", "involvedObject.name=api-6c7b8d9e0f-q8rtn",
+                json_out=objects.as_list([]))  # fmt: skip
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "reason ImagePullBackOff" in result.stdout
+        assert "ghcr.io/leadgen/leadgen:1.5.1: not found" in result.stdout
+        assert not kube.ran("logs")
+
+    def test_apply_conflict_names_the_fix(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        conflict = (
+            'error: Apply failed with 1 conflict: conflict with "kubectl-rollout" using apps/v1: '
+            '.spec.template.spec.containers[name="api"].image\n'
+        )
+        ok = {"stdout": "serverside-applied\n"}
+        kube.sequence("apply", responses=[ok, ok, {"stderr": conflict, "exit": 1}])
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "✗ apply-workloads" in result.stdout
+        assert "--force-conflicts" in result.stdout
+        assert not kube.ran("rollout", "status", "deployment/api")
+
+    def test_failed_health_check_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        bad = objects.healthy(Environment.DEV)["deployments"]
+        bad["items"][0] = objects.load("deployment-api-progress-deadline.json")
+        kube.on("get", "deployments", json_out=bad)
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "FAILED health-check" in result.stdout
+        assert "has timed out progressing" in result.stdout
+
+
+class TestMigration:
+    def failed_job(self, kube: FakeKube) -> None:
+        kube.on("get", "job", "db-migrate", file="job-db-migrate-failed.json")
+        kube.on("get", "pods", "--selector", "batch.kubernetes.io/job-name=db-migrate",
+                json_out=objects.as_list([objects.load("pod-db-migrate-failed.json")]))  # fmt: skip
+        error = "alembic.util.exc.CommandError: Can't locate revision identified by '20261120_add_returns'\n"
+        kube.on("logs", "db-migrate-kx7pw", stdout=error)
+
+    def test_failed_migration_stops_before_the_workloads(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        self.failed_job(kube)
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert len(applies(kube)) == 2  # prerequisites and the Job; never the new application code
+        assert not kube.ran("rollout", "status", "deployment/api")
+        out = result.stdout
+        assert "FAILED job/db-migrate" in out
+        assert "BackoffLimitExceeded" in out
+        assert "pod db-migrate-kx7pw, container migrate, reason Error" in out
+        assert "Can't locate revision" in out
+        assert kube.first("logs")["args"][-1] == "--tail=20"  # no restarts: current run's logs
+
+    def test_job_removed_before_its_result_was_read(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy().not_found("get", "job", "db-migrate", what='jobs.batch "db-migrate"')
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["failure"]["resource"] == "job/db-migrate"
+        assert "ttlSecondsAfterFinished" in doc["failure"]["message"]
+        assert len(applies(kube)) == 2
+
+    def test_timeout(self, kube: FakeKube, overlays: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        kube.healthy()
+        kube.on("get", "job", "db-migrate", file="job-db-migrate-running.json")
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        for key, value in kube.env().items():
+            monkeypatch.setenv(key, value)
+        ticks = iter(range(0, 10_000, 100))
+        options = DeployOptions(Environment.DEV, overlays / "dev", "leadgen-dev", migration_timeout=250)
+        deployer = Deployer(
+            Kubectl(str(kube.kubectl), namespace="leadgen-dev"), options, SilentReporter(),
+            prompter=None,  # type: ignore[arg-type]  # dev never asks
+            sleep=lambda _: None, clock=lambda: next(ticks),
+        )  # fmt: skip
+        result = deployer.run()
+        assert not result.ok
+        assert result.failure is not None
+        assert result.failure.message == "not finished after 250s (1 running)"
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 3
+
+
+class TestMissingTools:
+    def test_kubectl_path_that_does_not_exist(self, run: Run, kube: FakeKube) -> None:
+        result = run("deploy", "dev", "--kubectl", "/nowhere/kubectl")
+        assert result.exit_code == 2
+        assert "--kubectl /nowhere/kubectl: no executable file there." in result.stderr
+
+    def test_kubectl_not_on_path(self, run: Run, kube: FakeKube) -> None:
+        result = run("deploy", "dev", "--kubectl", "kubectl-that-is-not-installed")
+        assert result.exit_code == 2
+        assert "was not found on PATH" in result.stderr and "Install kubectl" in result.stderr
+
+    def test_no_current_context(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy().on("config", "current-context", stderr="error: current-context is not set\n", exit=1)
+        result = run("deploy", "dev")
+        assert result.exit_code == 2
+        assert "kubectl has no current context" in result.stderr
+        assert "--context" in result.stderr
+        assert not kube.ran("diff") and not kube.ran("apply")
+
+    def test_unknown_context(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--context", "staging-gke")
+        assert result.exit_code == 2
+        assert "no context named 'staging-gke' (known: kind-leadgen, prod-eks)" in result.stderr
+
+    def test_explicit_kubectl_and_context(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("--context", "prod-eks", "deploy", "dev", "--kubectl", str(kube.kubectl), "--no-health-check")
+        assert result.exit_code == 0
+        assert kube.first("apply")["context"] == "prod-eks"
+        assert "context" not in kube.first("kustomize")  # rendering never touches a cluster
+
+    def test_missing_overlay(self, run: Run, kube: FakeKube, tmp_path: Path) -> None:
+        result = run("deploy", "dev", "--overlays-dir", str(tmp_path))
+        assert result.exit_code == 2
+        assert "not found" in result.stderr and "--overlays-dir" in result.stderr

@@ -1,0 +1,231 @@
+"""``leadgen k8s health-check``: the pass/warn/fail table and the exit code CI relies on."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from leadgen.ops import contract
+from leadgen.ops.contract import Environment
+
+from . import objects
+from .conftest import FakeKube, Run, payload
+
+UNAVAILABLE = "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"
+
+
+def statuses(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(c["category"], c["name"]): c["status"] for c in doc["checks"]}
+
+
+class TestStandard:
+    def test_all_pass(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("health-check", "dev")
+        assert result.exit_code == 0
+        out = result.stdout
+        assert "Health of leadgen-dev (standard)" in out
+        assert "│ Deployment  │ api" in out and "│ PASS   │ 2/2 available" in out
+        assert "PASS  28 passed, 0 warning(s), 0 failed" in out
+
+    def test_reads_each_kind_once(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("health-check", "dev")
+        assert [c[1] for c in kube.commands() if c[0] == "get"] == [
+            "deployments", "statefulsets", "jobs", "services", "endpointslices",
+            "persistentvolumeclaims", "gateways.gateway.networking.k8s.io",
+            "httproutes.gateway.networking.k8s.io", "nodes",
+        ]  # fmt: skip
+        assert "namespace" not in kube.first("get", "nodes")  # nodes are cluster-scoped
+        assert kube.first("get", "deployments")["namespace"] == "leadgen-dev"
+
+    def test_json_shape(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        doc = payload(run("health-check", "dev", "--json"))
+        assert doc["ok"] is True
+        assert doc["counts"] == {"pass": 28, "warn": 0, "fail": 0}
+        assert doc["environment"] == "dev" and doc["namespace"] == "leadgen-dev" and doc["deep"] is False
+        assert doc["checks"][-1] == {
+            "category": "Node", "name": "ip-10-0-12-34.ec2.internal", "status": "pass", "detail": "Ready",
+        }  # fmt: skip
+
+    def test_a_stuck_rollout_fails(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        deployments = objects.healthy(Environment.DEV)["deployments"]
+        deployments["items"][0] = objects.load("deployment-api-progress-deadline.json")
+        kube.on("get", "deployments", json_out=deployments)
+        result = run("health-check", "dev")
+        assert result.exit_code == 1
+        assert 'FAIL   │ ReplicaSet "api-5f8d7c9b4" has timed out progressing.' in result.stdout
+        assert "FAIL  27 passed, 0 warning(s), 1 failed" in result.stdout
+
+    def test_missing_deployment_and_empty_service(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        lists = objects.healthy(Environment.DEV)
+        lists["deployments"]["items"] = [d for d in lists["deployments"]["items"] if d["metadata"]["name"] != "worker"]
+        lists["endpointslices"]["items"][0] = objects.endpointslice("api", ready=False)
+        kube.on("get", "deployments", json_out=lists["deployments"])
+        kube.on("get", "endpointslices", json_out=lists["endpointslices"])
+        doc = payload(run("health-check", "dev", "--json"))
+        got = statuses(doc)
+        assert got[("Deployment", "worker")] == "fail"
+        assert got[("Service", "api")] == "fail"
+        assert doc["ok"] is False
+
+    def test_warnings_do_not_fail(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        route = objects.load("httproute-api.json")
+        del route["status"]
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
+        result = run("health-check", "dev")
+        assert result.exit_code == 0
+        assert "WARN   │ no Gateway has reported on it yet" in result.stdout
+
+    def test_running_migration_is_a_warning(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "jobs", json_out=objects.as_list([objects.load("job-db-migrate-running.json")]))
+        doc = payload(run("health-check", "dev", "--json"))
+        assert statuses(doc)[("Job", "db-migrate")] == "warn"
+        assert doc["ok"] is True
+
+    def test_pending_pvc_and_rejected_route(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        claim = objects.pvc("data-neo4j-0")
+        claim["status"] = {"phase": "Pending"}
+        kube.on("get", "persistentvolumeclaims", json_out=objects.as_list([claim]))
+        route = objects.load("httproute-api.json")
+        route["status"]["parents"][0]["conditions"][1] = {
+            "lastTransitionTime": "2026-11-25T11:00:00Z", "message": "Service leadgen-dev/api not found",
+            "observedGeneration": 1, "reason": "BackendNotFound", "status": "False", "type": "ResolvedRefs",
+        }  # fmt: skip
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
+        doc = payload(run("health-check", "dev", "--json"))
+        got = statuses(doc)
+        assert got[("PVC", "data-neo4j-0")] == "fail"
+        assert got[("HTTPRoute", "api")] == "fail"
+        detail = next(c["detail"] for c in doc["checks"] if c["category"] == "HTTPRoute")
+        assert "ResolvedRefs=False BackendNotFound" in detail
+
+    def test_node_not_ready_and_cordoned(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        down = objects.load("node-ready.json")
+        down["metadata"]["name"] = "ip-10-0-40-17.ec2.internal"
+        down["status"]["conditions"][3].update(
+            status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status."
+        )
+        cordoned = objects.load("node-ready.json")
+        cordoned["metadata"]["name"] = "ip-10-0-77-2.ec2.internal"
+        cordoned["spec"]["unschedulable"] = True
+        kube.on("get", "nodes", json_out=objects.as_list([objects.load("node-ready.json"), down, cordoned]))
+        doc = payload(run("health-check", "dev", "--json"))
+        got = statuses(doc)
+        assert got[("Node", "ip-10-0-40-17.ec2.internal")] == "fail"
+        assert got[("Node", "ip-10-0-77-2.ec2.internal")] == "warn"
+
+    def test_missing_crd_and_no_permission_are_warnings(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "gateways.gateway.networking.k8s.io", exit=1,
+                stderr='error: the server doesn\'t have a resource type "gateways"\n')  # fmt: skip
+        kube.on("get", "nodes", exit=1, stderr=(
+            'Error from server (Forbidden): nodes is forbidden: User "ci" cannot list resource '
+            '"nodes" in API group "" at the cluster scope\n'
+        ))  # fmt: skip
+        result = run("health-check", "dev")
+        assert result.exit_code == 0
+        assert "resource type not installed in this cluster" in result.stdout
+        assert "no permission to read it" in result.stdout
+
+    def test_unreachable_cluster(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "deployments", exit=1, stderr=(
+            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n"
+        ))  # fmt: skip
+        result = run("health-check", "dev")
+        assert result.exit_code == 1
+        assert "was refused" in result.stderr and "API server is unreachable" in result.stderr
+
+    def test_prod_checks_the_cnpg_cluster(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        doc = payload(run("health-check", "prod", "--json"))
+        got = statuses(doc)
+        assert got[("Cluster", "postgres")] == "pass"
+        assert ("StatefulSet", "postgres") not in got
+        assert kube.first("get", "clusters.postgresql.cnpg.io")["namespace"] == "leadgen-prod"
+
+    def test_prod_cnpg_cluster_degraded(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        cluster = objects.in_namespace(objects.load("cnpg-cluster-postgres.json"), "leadgen-prod")
+        cluster["status"].update(phase="Failing over", readyInstances=2)
+        cluster["status"]["conditions"][0].update(status="False", reason="ClusterIsNotReady")
+        kube.on("get", "clusters.postgresql.cnpg.io", "postgres", json_out=cluster)
+        doc = payload(run("health-check", "prod", "--json"))
+        check = next(c for c in doc["checks"] if c["category"] == "Cluster")
+        assert check["status"] == "warn" and check["detail"] == "Failing over (2/3)"
+
+    def test_context_and_namespace_before_or_after(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("--context", "prod-eks", "health-check", "dev", "-n", "leadgen-dev-2")
+        call = kube.first("get", "deployments")
+        assert call["context"] == "prod-eks" and call["namespace"] == "leadgen-dev-2"
+
+
+class TestDeep:
+    def test_readyz_through_the_api_server_proxy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("health-check", "dev", "--deep")
+        assert result.exit_code == 0
+        paths = [c[2] for c in kube.commands() if c[:2] == ["get", "--raw"]]
+        assert paths == [
+            f"/api/v1/namespaces/leadgen-dev/services/{name}:{port}/proxy/readyz"
+            for name, port in contract.SERVICE_PORTS.items()
+        ]
+        assert "/services/frontend:80/proxy/readyz" in paths[-1]
+        assert "Health of leadgen-dev (deep)" in result.stdout
+
+    def test_deep_failures_and_warnings(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "--raw", "/api/v1/namespaces/leadgen-dev/services/orchestrator:3002/proxy/readyz",
+                stderr=UNAVAILABLE, exit=1)  # fmt: skip
+        pods = [
+            objects.pod("api"),
+            objects.load("pod-api-crashloop.json"),
+            objects.load("pod-worker-oomkilled.json"),
+            objects.load("pod-orchestrator-pending.json"),
+        ]
+        kube.on("get", "pods", json_out=objects.as_list(pods))
+        soon = objects.load("certificate-leadgen-tls.json")
+        soon["status"]["notAfter"] = "2026-11-29T12:00:00Z"
+        late = copy.deepcopy(soon)
+        late["metadata"]["name"] = "api-tls"
+        late["status"]["notAfter"] = "2026-12-10T12:00:00Z"
+        kube.on("get", "certificates.cert-manager.io", json_out=objects.as_list([soon, late]))
+        result = run("health-check", "dev", "--deep", "--json")
+        assert result.exit_code == 1
+        doc = payload(result)
+        got = statuses(doc)
+        assert got[("Readiness", "orchestrator")] == "fail"
+        assert got[("Readiness", "api")] == "pass"
+        assert got[("Pod", "api-7d9c6b8f5d-x2kqp")] == "pass"
+        assert got[("Pod", "api-5f8d7c9b4-7wzlm")] == "fail"
+        assert got[("Pod", "worker-58b6d4c7f9-m4n2d")] == "warn"
+        assert got[("Pod", "orchestrator-7f6e5d4c3b-hh8zs")] == "fail"
+        assert got[("Certificate", "leadgen-tls")] == "fail"
+        assert got[("Certificate", "api-tls")] == "warn"
+        details = {c["name"]: c["detail"] for c in doc["checks"]}
+        assert details["worker-58b6d4c7f9-m4n2d"] == "3 restart(s), last exit OOMKilled (code 137)"
+        assert details["orchestrator-7f6e5d4c3b-hh8zs"].startswith("Pending 20m: Unschedulable 0/3 nodes are available")
+        assert "CrashLoopBackOff (container api) last exit Error 7 restart(s)" in details["api-5f8d7c9b4-7wzlm"]
+        assert details["orchestrator"] == UNAVAILABLE.strip()
+        assert details["leadgen-tls"] == "expires 2026-11-29T12:00:00Z (4 days)"
+
+    def test_table_for_people(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "pods", json_out=objects.as_list([objects.load("pod-orchestrator-pending.json")]))
+        result = run("health-check", "dev", "--deep", "--pending-grace", "3600")
+        assert result.exit_code == 0  # pending 20 minutes, grace one hour: a warning
+        assert "│ Pod         │ orchestrator-7f6e5d4c3b-hh8zs │ WARN   │ Pending 20m: Unschedulable" in result.stdout
+
+    def test_certificate_thresholds_are_options(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        doc = payload(run("health-check", "dev", "--deep", "--json", "--cert-warn-days", "90"))
+        assert statuses(doc)[("Certificate", "leadgen-tls")] == "warn"

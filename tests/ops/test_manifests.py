@@ -1,0 +1,200 @@
+"""Deploy's structural checks of a rendered overlay (``leadgen.ops.rules.manifests``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadgen.ops.contract import Environment
+from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.rules.manifests import ValidationReport, validate_rendered
+
+from . import objects
+from .conftest import FakeKube, Run, payload
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def container(docs: list[dict[str, Any]], kind: str = "Deployment", name: str = "api") -> dict[str, Any]:
+    found: dict[str, Any] = find(docs, kind, name)["spec"]["template"]["spec"]["containers"][0]
+    return found
+
+
+def messages(docs: list[dict[str, Any]], env: Environment = Environment.DEV) -> list[str]:
+    report = validate_rendered(objects.rendered(env, docs), env)
+    return [f"{f.severity}: {f.resource} {f.message}" for f in report.findings]
+
+
+class TestValidRenders:
+    @pytest.mark.parametrize("env", list(Environment))
+    def test_every_environment_passes(self, env: Environment) -> None:
+        report = validate_rendered(objects.rendered(env), env)
+        assert report.ok, report.errors
+        assert report.warnings == ()
+        assert len(report.resources) == len(objects.rendered_docs(env))
+
+
+class TestErrors:
+    def test_missing_probes_and_resources(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        c = container(docs)
+        del c["readinessProbe"], c["livenessProbe"], c["startupProbe"]
+        del c["resources"]["requests"]["cpu"], c["resources"]["limits"]
+        got = messages(docs)
+        assert "error: Deployment/api container api has no readinessProbe" in got
+        assert "error: Deployment/api container api has no livenessProbe" in got
+        assert "warning: Deployment/api container api has no startupProbe" in got
+        assert "error: Deployment/api container api has no resources requests.cpu, limits.memory" in got
+
+    def test_statefulsets_and_jobs_need_resources_but_not_probes(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        del container(docs, "Job", "db-migrate")["resources"]
+        assert messages(docs) == [
+            "error: Job/db-migrate container migrate has no resources requests.cpu, requests.memory, limits.memory"
+        ]
+
+    @pytest.mark.parametrize(
+        ("image", "problem"),
+        [
+            ("ghcr.io/leadgen/leadgen:latest", "is not pinned (no tag or :latest)"),
+            ("ghcr.io/leadgen/leadgen", "is not pinned (no tag or :latest)"),
+            ("registry.local:5000/leadgen", "is not pinned (no tag or :latest)"),
+        ],
+    )
+    def test_unpinned_images(self, image: str, problem: str) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        container(docs)["image"] = image
+        assert messages(docs) == [f"error: Deployment/api container api image {image} {problem}"]
+
+    def test_registry_port_is_not_a_tag(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        container(docs)["image"] = "registry.local:5000/leadgen:1.5.0"
+        assert messages(docs) == []
+
+    def test_prod_needs_digests_everywhere(self) -> None:
+        docs = objects.rendered_docs(Environment.PROD)
+        container(docs, "StatefulSet", "redis")["image"] = "docker.io/library/redis:7.4.2"
+        assert messages(docs, Environment.PROD) == [
+            "error: StatefulSet/redis container redis image docker.io/library/redis:7.4.2 is not "
+            "pinned by digest (@sha256:...) in prod"
+        ]
+
+    def test_digest_only_image_is_pinned(self) -> None:
+        docs = objects.rendered_docs(Environment.PROD)
+        container(docs)["image"] = f"ghcr.io/leadgen/leadgen@{objects.DIGEST}"
+        assert messages(docs, Environment.PROD) == []
+
+    def test_unknown_and_retired_kinds(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        find(docs, "HorizontalPodAutoscaler", "api")["apiVersion"] = "autoscaling/v2beta2"
+        docs.append(
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "leadgen-dev"}}
+        )
+        assert messages(docs) == [
+            "error: HorizontalPodAutoscaler/api unknown kind autoscaling/v2beta2/HorizontalPodAutoscaler; "
+            "expected apiVersion autoscaling/v2",
+            "error: Widget/w unknown kind example.com/v1/Widget",
+        ]
+
+    def test_namespaces(self) -> None:
+        docs = objects.rendered_docs(Environment.STAGING)
+        del find(docs, "ConfigMap", "leadgen-config")["metadata"]["namespace"]
+        find(docs, "Service", "api")["metadata"]["namespace"] = "default"
+        docs = [d for d in docs if d["kind"] != "Namespace"]
+        assert messages(docs, Environment.STAGING) == [
+            "error: ConfigMap/leadgen-config has no namespace; the overlay must set leadgen-staging",
+            "error: Service/api is in namespace default, expected leadgen-staging",
+            "warning: Namespace/leadgen-staging is not in the render; it must exist before deploy",
+        ]
+
+    def test_required_workloads(self) -> None:
+        removed = {("Deployment", "worker"), ("Cluster", "postgres"), ("Job", "db-migrate")}
+        docs = [d for d in objects.rendered_docs(Environment.PROD) if (d["kind"], d["metadata"]["name"]) not in removed]
+        assert messages(docs, Environment.PROD) == [
+            "error: Deployment/worker is missing from the render",
+            "error: Job/db-migrate is missing from the render",
+            "error: Cluster/postgres is missing from the render",
+        ]
+
+    def test_duplicates(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        docs.append(objects.clone(find(docs, "Service", "api")))
+        assert messages(docs) == ["error: Service/api appears twice in the render"]
+
+    def test_broken_documents(self) -> None:
+        text = objects.rendered(Environment.DEV) + "---\n- just\n- a list\n---\nkind: Service\n"
+        report = validate_rendered(text, Environment.DEV)
+        assert [f.message for f in report.errors] == [
+            "is not a mapping",
+            "needs apiVersion, kind and metadata.name",
+        ]
+
+    def test_not_yaml(self) -> None:
+        report = validate_rendered("kind: [unclosed\n", Environment.DEV)
+        assert not report.ok and report.errors[0].message.startswith("not valid YAML")
+
+
+class TestWarnings:
+    def test_replicas_on_a_deployment_an_hpa_scales(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        find(docs, "Deployment", "api")["spec"]["replicas"] = 3
+        assert messages(docs) == [
+            "warning: Deployment/api sets spec.replicas although an HPA scales it; each deploy resets the count"
+        ]
+
+    def test_migration_job_must_run_db_upgrade(self) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        container(docs, "Job", "db-migrate")["args"] = ["serve"]
+        assert messages(docs) == ["warning: Job/db-migrate does not run `db upgrade`; is this the migration Job?"]
+
+
+class TestValidateCommand:
+    def test_valid_overlay_needs_no_cluster(self, run: Run, kube: FakeKube) -> None:
+        kube.on("kustomize", stdout=objects.rendered(Environment.STAGING))
+        result = run("validate", "staging")
+        assert result.exit_code == 0
+        assert "staging: 35 resources, valid" in result.stdout
+        assert kube.commands()[0][0] == "kustomize" and len(kube.commands()) == 1
+
+    def test_invalid_overlay_as_json(self, run: Run, kube: FakeKube) -> None:
+        docs = objects.rendered_docs(Environment.DEV)
+        container(docs)["image"] = "ghcr.io/leadgen/leadgen:latest"
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, docs))
+        result = run("validate", "dev", "--json")
+        assert result.exit_code == 1
+        doc = payload(result)
+        assert doc["ok"] is False and doc["resources"] == 35
+        assert doc["findings"][0]["resource"] == "Deployment/api container api"
+
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (its kustomize renders the overlays)")
+class TestTheRealOverlays:
+    """Deploy must not refuse the project's own overlays for a reason of ours."""
+
+    def report(self, env: Environment) -> ValidationReport:
+        assert KUBECTL is not None
+        overlay = REPO / "k8s" / "overlays" / env.value
+        if not overlay.is_dir():
+            pytest.skip(f"{overlay} does not exist")
+        return validate_rendered(Kubectl(KUBECTL).kustomize(overlay), env)
+
+    @pytest.mark.parametrize("env", [Environment.DEV, Environment.STAGING])
+    def test_dev_and_staging_pass(self, env: Environment) -> None:
+        report = self.report(env)
+        assert report.ok, report.errors
+
+    def test_prod_fails_only_on_an_app_image_awaiting_its_release_digest(self) -> None:
+        """The release pipeline pins the app image digest (k8s/overlays/prod/kustomization.yaml);
+        until it has, deploy refuses prod, and for no other reason."""
+        for finding in self.report(Environment.PROD).errors:
+            assert "image ghcr.io/leadgen/leadgen:" in finding.message, finding
+            assert finding.message.endswith("is not pinned by digest (@sha256:...) in prod"), finding

@@ -1,0 +1,270 @@
+"""The pure decisions: kubectl JSON in, states, problems, plans and checks out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadgen.ops.errors import RuleError
+from leadgen.ops.rules import health, history, hpa, workloads
+from leadgen.ops.rules.health import Status, Thresholds
+
+from . import objects
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class TestDeploymentState:
+    def test_ready(self) -> None:
+        state = workloads.deployment_state(objects.load("deployment-api.json"))
+        assert (state.state, state.message) == ("ready", "2/2 available")
+
+    def test_progress_deadline_exceeded_is_failed(self) -> None:
+        state = workloads.deployment_state(objects.load("deployment-api-progress-deadline.json"))
+        assert state.state == "failed"
+        assert state.message == 'ReplicaSet "api-5f8d7c9b4" has timed out progressing.'
+
+    def test_spec_not_observed_yet(self) -> None:
+        dep = objects.load("deployment-api.json")
+        dep["metadata"]["generation"] = 7
+        assert workloads.deployment_state(dep).message == "waiting for the controller to see the new spec"
+
+    @pytest.mark.parametrize(
+        ("status", "message"),
+        [
+            ({"updatedReplicas": 1, "replicas": 3, "availableReplicas": 2}, "1 of 2 replicas updated"),
+            ({"updatedReplicas": 2, "replicas": 3, "availableReplicas": 2}, "1 old replicas still terminating"),
+            ({"updatedReplicas": 2, "replicas": 2, "availableReplicas": 1}, "1 of 2 updated replicas available"),
+        ],
+    )
+    def test_rolling(self, status: dict[str, int], message: str) -> None:
+        dep = objects.load("deployment-api.json")
+        dep["status"].update(status)
+        state = workloads.deployment_state(dep)
+        assert (state.state, state.message) == ("progressing", message)
+
+
+class TestOtherWorkloads:
+    def test_statefulset_rolling_and_ready(self) -> None:
+        sts = objects.load("statefulset-redis.json")
+        assert workloads.statefulset_state(sts).state == "ready"
+        sts["status"]["updateRevision"] = "redis-7a9b8c"
+        assert workloads.statefulset_state(sts).message == "1 of 1 pods on the new revision"
+
+    def test_cnpg_cluster(self) -> None:
+        cluster = objects.load("cnpg-cluster-postgres.json")
+        assert workloads.cnpg_cluster_state(cluster).state == "ready"
+        cluster["status"]["phase"] = "Cluster is unrecoverable"
+        cluster["status"]["conditions"][0]["status"] = "False"
+        assert workloads.cnpg_cluster_state(cluster).state == "failed"
+
+    @pytest.mark.parametrize(
+        ("fixture", "expected"),
+        [
+            ("job-db-migrate-complete.json", ("complete", "completed")),
+            ("job-db-migrate-running.json", ("running", "1 running")),
+            (
+                "job-db-migrate-failed.json",
+                ("failed", "BackoffLimitExceeded: Job has reached the specified backoff limit"),
+            ),
+        ],
+    )
+    def test_job(self, fixture: str, expected: tuple[str, str]) -> None:
+        assert workloads.job_state(objects.load(fixture)) == expected
+
+
+class TestPodProblems:
+    def test_healthy_pod_has_none(self) -> None:
+        assert workloads.pod_problems(objects.load("pod-api.json")) == []
+
+    def test_crash_loop(self) -> None:
+        [p] = workloads.pod_problems(objects.load("pod-api-crashloop.json"))
+        assert (p.reason, p.container, p.restarts, p.exit_code, p.last_termination) == (
+            "CrashLoopBackOff", "api", 7, 1, "Error",
+        )  # fmt: skip
+
+    def test_image_pull(self) -> None:
+        [p] = workloads.pod_problems(objects.load("pod-api-imagepull.json"))
+        assert p.reason == "ImagePullBackOff" and "not found" in p.message
+
+    def test_unschedulable(self) -> None:
+        [p] = workloads.pod_problems(objects.load("pod-orchestrator-pending.json"))
+        assert p.reason == "Unschedulable" and p.message.startswith("0/3 nodes are available")
+
+    def test_oom_killed_then_restarted_is_not_a_current_problem(self) -> None:
+        assert workloads.pod_problems(objects.load("pod-worker-oomkilled.json")) == []
+
+    def test_oom_killed_crash_loop_says_so(self) -> None:
+        pod = objects.load("pod-worker-oomkilled.json")
+        status = pod["status"]["containerStatuses"][0]
+        status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}
+        [p] = workloads.pod_problems(pod)
+        assert p.last_termination == "OOMKilled" and p.message == "back-off 40s (last exit: OOMKilled)"
+
+    def test_failed_job_pod(self) -> None:
+        [p] = workloads.pod_problems(objects.load("pod-db-migrate-failed.json"))
+        assert (p.reason, p.exit_code) == ("Error", 1)
+
+    def test_worst_problem_prefers_the_broken_pod(self) -> None:
+        pods = [objects.load(f) for f in ("pod-api.json", "pod-orchestrator-pending.json", "pod-api-crashloop.json")]
+        worst = workloads.worst_problem(pods)
+        assert worst is not None and worst.pod == "api-5f8d7c9b4-7wzlm"
+        assert workloads.worst_problem([objects.load("pod-api.json")]) is None
+
+
+class TestEvents:
+    def test_sorted_oldest_first_and_limited(self) -> None:
+        listed = objects.load("events-api-crashloop.json")
+        listed["items"].reverse()
+        lines = workloads.events(listed, limit=2)
+        assert [(e.reason, e.count) for e in lines] == [("Started", 8), ("BackOff", 36)]
+        assert lines[-1].object == "Pod/api-5f8d7c9b4-7wzlm" and lines[-1].type == "Warning"
+
+    def test_events_v1_series_and_event_time(self) -> None:
+        listed = objects.as_list([{"eventTime": "2026-11-25T11:00:00.000000Z", "series": {"count": 4},
+                                   "reason": "FailedScheduling", "type": "Warning", "message": "0/3 nodes",
+                                   "involvedObject": {"kind": "Pod", "name": "p"}}])  # fmt: skip
+        [line] = workloads.events(listed)
+        assert (line.last_seen, line.count) == ("2026-11-25T11:00:00.000000Z", 4)
+
+    def test_age(self) -> None:
+        assert workloads.age("2026-11-25T11:59:15Z", NOW) == "45s"
+        assert workloads.age("2026-11-20T12:00:00Z", NOW) == "5d"
+        assert workloads.age(None, NOW) == "?"
+
+
+class TestScalePlan:
+    def test_within_bounds_warns_the_hpa_overrides(self) -> None:
+        plan = hpa.plan_scale("api", 5, objects.load("deployment-api.json"), objects.load("hpa-api.json"))
+        assert plan.ok and plan.current == 2
+        assert plan.warnings == (
+            "HPA api manages the replica count within [2, 10]: it will override this change at its next sync",
+        )
+        assert (plan.suggested_min, plan.suggested_max) == (5, 10)
+
+    def test_outside_bounds(self) -> None:
+        plan = hpa.plan_scale("api", 1, objects.load("deployment-api.json"), objects.load("hpa-api.json"))
+        assert "outside the HPA bounds [2, 10]" in plan.warnings[0]
+
+    def test_no_hpa(self) -> None:
+        plan = hpa.plan_scale("worker", 2, objects.deployment("worker"), None)
+        assert plan.ok and plan.warnings == ("worker already has 2 replica(s)",) and plan.hpa is None
+
+    def test_refusals(self) -> None:
+        scheduler = objects.deployment("scheduler", 1)
+        assert not hpa.plan_scale("scheduler", 3, scheduler, None).ok
+        assert hpa.plan_scale("scheduler", 1, scheduler, None).ok
+        assert hpa.plan_scale("worker", 0, objects.deployment("worker"), None).warnings == (
+            "scaling worker to 0 stops it serving entirely",
+        )
+
+    def test_hpa_status(self) -> None:
+        status = hpa.hpa_status(objects.load("hpa-api.json"))
+        assert (status.min_replicas, status.max_replicas, status.current_replicas) == (2, 10, 2)
+        assert [(m.name, m.current, m.target) for m in status.metrics] == [
+            ("cpu", "23%", "70%"), ("memory", "41%", "80%"),
+        ]  # fmt: skip
+        assert status.conditions[2][:3] == ("ScalingLimited", "False", "DesiredWithinRange")
+
+
+class TestHistory:
+    def test_parse(self) -> None:
+        assert history.parse_history(objects.text("rollout-history-api.txt")) == [
+            (2, None), (3, "release 1.4.1"), (4, "release 1.4.2"),
+        ]  # fmt: skip
+
+    def test_joined_with_replica_sets(self) -> None:
+        revs = history.revisions(
+            objects.text("rollout-history-api.txt"),
+            objects.load("replicasets-api.json"),
+            objects.load("deployment-api.json"),
+        )
+        assert [(r.number, r.images, r.current) for r in revs] == [
+            (2, ("ghcr.io/leadgen/leadgen:1.4.0",), False),
+            (3, ("ghcr.io/leadgen/leadgen:1.4.1",), False),
+            (4, ("ghcr.io/leadgen/leadgen:1.4.2",), True),
+        ]
+
+    def test_replica_sets_of_another_deployment_are_ignored(self) -> None:
+        other = objects.load("deployment-api.json")
+        other["metadata"]["uid"] = "another"
+        revs = history.revisions(objects.text("rollout-history-api.txt"), objects.load("replicasets-api.json"), other)
+        assert all(r.images == () for r in revs)
+
+    @pytest.mark.parametrize(("wanted", "target"), [(None, 3), (2, 2), (3, 3)])
+    def test_target(self, wanted: int | None, target: int) -> None:
+        revs = history.revisions(
+            objects.text("rollout-history-api.txt"),
+            objects.load("replicasets-api.json"),
+            objects.load("deployment-api.json"),
+        )
+        assert history.rollback_target(revs, wanted) == target
+
+    def test_target_refusals(self) -> None:
+        only = [history.Revision(1, None, current=True)]
+        with pytest.raises(RuleError, match="only revision kept"):
+            history.rollback_target(only, None)
+        with pytest.raises(RuleError, match="never rolled out"):
+            history.rollback_target([], None)
+        with pytest.raises(RuleError, match="already the current revision"):
+            history.rollback_target(only, 1)
+
+
+class TestHealthRules:
+    def test_exit_code(self) -> None:
+        warn = health.Check("Pod", "p", Status.WARN, "")
+        fail = health.Check("Pod", "p", Status.FAIL, "")
+        assert health.exit_code([warn]) == 0 and health.exit_code([warn, fail]) == 1 and health.exit_code([]) == 0
+
+    def test_no_ready_replica_at_all_fails_even_while_progressing(self) -> None:
+        dep = objects.load("deployment-api.json")
+        dep["status"].update(availableReplicas=0, updatedReplicas=0)
+        [check] = health.check_deployments(objects.as_list([dep]), ["api"])
+        assert check.status is Status.FAIL
+
+    def test_service_without_selector_passes(self) -> None:
+        svc = objects.service("external-db", 5432)
+        del svc["spec"]["selector"]
+        [check] = health.check_services(objects.as_list([svc]), objects.as_list([]))
+        assert check.status is Status.PASS
+
+    def test_gateway_not_programmed(self) -> None:
+        gw = objects.load("gateway-leadgen.json")
+        gw["status"]["conditions"][1].update(status="False", reason="AddressNotAssigned", message="No addresses")
+        [check] = health.check_gateways(objects.as_list([gw]))
+        assert check.status is Status.FAIL and "Programmed=False AddressNotAssigned" in check.detail
+
+    def test_node_pressure_warns(self) -> None:
+        node = objects.load("node-ready.json")
+        node["status"]["conditions"][1]["status"] = "True"
+        [check] = health.check_nodes(objects.as_list([node]))
+        assert (check.status, check.detail) == (Status.WARN, "Ready, but DiskPressure")
+
+    @pytest.mark.parametrize(
+        ("not_after", "status"),
+        [
+            ("2027-01-31T08:14:30Z", Status.PASS),
+            ("2026-12-10T00:00:00Z", Status.WARN),
+            ("2026-11-30T00:00:00Z", Status.FAIL),
+        ],
+    )
+    def test_certificate_expiry(self, not_after: str, status: Status) -> None:
+        cert = objects.load("certificate-leadgen-tls.json")
+        cert["status"]["notAfter"] = not_after
+        [check] = health.check_certificates(objects.as_list([cert]), NOW, Thresholds())
+        assert check.status is status
+
+    def test_certificate_not_issued(self) -> None:
+        cert = objects.load("certificate-leadgen-tls.json")
+        cert["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "DoesNotExist",
+                                          "message": "Issuing certificate as Secret does not exist"}]}  # fmt: skip
+        [check] = health.check_certificates(objects.as_list([cert]), NOW, Thresholds())
+        assert check.status is Status.FAIL and "Secret does not exist" in check.detail
+
+    def test_pending_within_grace_warns(self) -> None:
+        pods = objects.as_list([objects.load("pod-orchestrator-pending.json")])
+        [check] = health.check_pods(pods, NOW, Thresholds(pending_grace=timedelta(hours=1)))
+        assert check.status is Status.WARN
+        [check] = health.check_pods(pods, NOW, Thresholds())
+        assert check.status is Status.FAIL
