@@ -12,8 +12,8 @@ p50/p99 latency and the sustained throughput against the goal: p99 under 250 ms 
 from __future__ import annotations
 
 import argparse
-import json
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -41,26 +41,47 @@ ZIPS = ["78701", "33101", "90012", "10001", "60601", "43004", "30301", "85001"]
 
 def payload(n: int) -> dict[str, object]:
     return {
-        "line": "auto", "campaign": "bench",
-        "contact": {"first_name": "Bench", "last_name": f"Lead{n}", "email": f"bench{n}-{uuid.uuid4().hex[:6]}@example.com",
-                    "phone": f"512-555-{n % 10000:04d}", "address": {"street": f"{n} Main St", "zip": ZIPS[n % len(ZIPS)]}},
+        "line": "auto",
+        "campaign": "bench",
+        "contact": {
+            "first_name": "Bench",
+            "last_name": f"Lead{n}",
+            "email": f"bench{n}-{uuid.uuid4().hex[:6]}@example.com",
+            "phone": f"512-555-{n % 10000:04d}",
+            "address": {"street": f"{n} Main St", "zip": ZIPS[n % len(ZIPS)]},
+        },
         "currently_insured": n % 2 == 0,
-        "consent": {"text": "I agree to be contacted by licensed agents about insurance quotes.",
-                    "captured_at": datetime.now(UTC).isoformat()},
-        "details": {"drivers": [{"age_first_licensed": 17}], "vehicles": [{"year": 2020, "make": "Honda", "model": "Civic"}]},
+        "consent": {
+            "text": "I agree to be contacted by licensed agents about insurance quotes.",
+            "captured_at": datetime.now(UTC).isoformat(),
+        },
+        "details": {
+            "drivers": [{"age_first_licensed": 17}],
+            "vehicles": [{"year": 2020, "make": "Honda", "model": "Civic"}],
+        },
     }
 
 
-async def prepare(env: dict[str, str]) -> str:
+async def recreate_stores() -> None:
     conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
     await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     await conn.execute(f'CREATE DATABASE "{DATABASE}"')
     await conn.close()
     await Redis.from_url(REDIS_URL).flushdb()
+
+
+def prepare(env: dict[str, str]) -> str:
+    """A fresh bench database and Redis db, migrated, with the demo book and an API key."""
+    asyncio.run(recreate_stores())
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([sys.executable, "-m", "leadgen", *args], env=env, check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-m", "leadgen", "api-keys", "create", "bench", "--json"],
-                         env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "leadgen", "api-keys", "create", "bench", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return str(json.loads(out.stdout)["api_key"])
 
 
@@ -90,14 +111,17 @@ async def _post(client: httpx.AsyncClient, body: dict[str, object]) -> httpx.Res
         return await client.post("/api/v1/leads", json=body)
 
 
-async def latencies(ids: list[str], timeout: float) -> list[float]:
+async def latencies(ids: list[str], wait_seconds: float) -> list[float]:
     conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database=DATABASE)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while True:
             rows = await conn.fetch(
-                "SELECT l.received_at, min(e.created_at) AS decided FROM leads l JOIN lead_events e ON e.lead_id = l.id "
-                "WHERE e.name = ANY($1::text[]) GROUP BY l.id, l.received_at", list(DECISIONS))
+                "SELECT l.received_at, min(e.created_at) AS decided "
+                "FROM leads l JOIN lead_events e ON e.lead_id = l.id "
+                "WHERE e.name = ANY($1::text[]) GROUP BY l.id, l.received_at",
+                list(DECISIONS),
+            )
             if len(rows) >= len(ids) or time.monotonic() > deadline:
                 return [(r["decided"] - r["received_at"]).total_seconds() for r in rows]
             await asyncio.sleep(1)
@@ -116,11 +140,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="leadgen-bench-")
-    env = base_env(LEADGEN_DB_URL=f"postgresql://postgres@127.0.0.1/{DATABASE}", LEADGEN_REDIS_URL=REDIS_URL,
-                   LEADGEN_DATA_DIR=data_dir, LEADGEN_LOG_LEVEL="WARNING", LEADGEN_INTAKE_RATE_LIMIT="10000/second",
-                   LEADGEN_SMTP_PORT=str(free_port()))
+    env = base_env(
+        LEADGEN_DB_URL=f"postgresql://postgres@127.0.0.1/{DATABASE}",
+        LEADGEN_REDIS_URL=REDIS_URL,
+        LEADGEN_DATA_DIR=data_dir,
+        LEADGEN_LOG_LEVEL="WARNING",
+        LEADGEN_INTAKE_RATE_LIMIT="10000/second",
+        LEADGEN_SMTP_PORT=str(free_port()),
+    )
     os.environ.update({k: v for k, v in env.items() if k.startswith("LEADGEN_")})
-    key = asyncio.run(prepare(env))
+    key = prepare(env)
     logs = Path(data_dir) / "logs"
     api = serve("api", env, logs)
     worker = serve("worker", env, logs, http=False)
@@ -131,14 +160,16 @@ def main() -> None:
         assert api.http is not None
         ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds))
         t0 = time.perf_counter()
-        values = asyncio.run(latencies(ids, timeout=120))
+        values = asyncio.run(latencies(ids, wait_seconds=120))
         drained = time.perf_counter() - t0
     finally:
         api.stop()
         worker.stop()
     done = len(values)
-    print(f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
-          f"one worker (concurrency {os.environ.get('LEADGEN_WORKER_CONCURRENCY', '4')}), PostgreSQL + Redis")
+    print(
+        f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
+        f"one worker (concurrency {os.environ.get('LEADGEN_WORKER_CONCURRENCY', '4')}), PostgreSQL + Redis"
+    )
     print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
     print(f"  latency p50:        {pct(values, 0.50) * 1000:.0f} ms")
     print(f"  latency p99:        {pct(values, 0.99) * 1000:.0f} ms   (goal < 250 ms)")

@@ -149,7 +149,9 @@ class TestFlood:
 
 class TestQuoteForm:
     @pytest.fixture
-    async def public_client(self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+    async def public_client(
+        self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[AsyncClient]:
         monkeypatch.setenv("LEADGEN_INTAKE_PUBLIC_RATE_LIMIT", "2/minute")
         async for c in started(create_app(Settings())):
             yield c
@@ -159,15 +161,25 @@ class TestQuoteForm:
 
         key = Settings().security.session_secret.get_secret_value()
         spoofed = [
-            (await public_client.post("/api/v1/quote-requests", json=lead_payload(),
-                                      headers={"x-leadgen-client-ip": f"203.0.113.{i}"})).status_code
+            (
+                await public_client.post(
+                    "/api/v1/quote-requests", json=lead_payload(), headers={"x-leadgen-client-ip": f"203.0.113.{i}"}
+                )
+            ).status_code
             for i in range(3)
         ]
         assert spoofed == [202, 202, 429]  # one caller, whatever the header claims
         vouched = [
-            (await public_client.post("/api/v1/quote-requests", json=lead_payload(), headers={
-                "x-leadgen-client-ip": f"198.51.100.{i}",
-                "x-leadgen-client-ip-signature": sign_client_ip(key, f"198.51.100.{i}")})).status_code
+            (
+                await public_client.post(
+                    "/api/v1/quote-requests",
+                    json=lead_payload(),
+                    headers={
+                        "x-leadgen-client-ip": f"198.51.100.{i}",
+                        "x-leadgen-client-ip-signature": sign_client_ip(key, f"198.51.100.{i}"),
+                    },
+                )
+            ).status_code
             for i in range(3)
         ]
         assert vouched == [202, 202, 202]  # three browsers behind the frontend

@@ -23,9 +23,9 @@ from leadgen.frontend.quote import CONSENT_TEXT
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, process_lead, reroute
 from leadgen.targets import api as api_target
-from leadgen.targets import orchestrator as orchestrator_target
 from leadgen.targets import data_service as data_target
 from leadgen.targets import frontend as frontend_target
+from leadgen.targets import orchestrator as orchestrator_target
 from leadgen.targets.registry import TARGETS
 
 PASSWORD = "correct horse battery staple"

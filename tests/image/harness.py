@@ -14,6 +14,7 @@ Host names of in-cluster services become 127.0.0.1 either way.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import json
 import os
@@ -47,12 +48,13 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 IMAGE_TEST_DATABASE = "leadgen_image_test"
 HOST_DB_URL = f"postgresql://postgres@127.0.0.1:5432/{IMAGE_TEST_DATABASE}"
 HOST_REDIS_URL = "redis://127.0.0.1:6379/14"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}  # noqa: S104 - a comparison, not a bind
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 # Stores with no server on these machines: the rendered overlay may name one; the containers
 # then use the embedded equivalent (Qdrant local mode, the embedded graph).
 NO_SERVER_HERE = ("LEADGEN_QDRANT_URL", "LEADGEN_QDRANT_API_KEY", "LEADGEN_NEO4J_URI", "LEADGEN_NEO4J_PASSWORD")
+LOCK_FILE = Path(tempfile.gettempdir()) / "leadgen-image-tests.lock"
 RENDER_MODULE = "tests.k8s.render"
-RENDER_FUNCTIONS = ("target_environment", "container_environment", "target_env", "environment_for")
+RENDER_FUNCTIONS = ("dev_target_runtime", "target_runtime")
 
 
 class ImageError(RuntimeError):
@@ -62,6 +64,18 @@ class ImageError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # podman and the image
 # --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def host_lock() -> Iterator[None]:
+    """Taken while building or running containers: every target listens on its fixed port on the
+    host network, so concurrent users (xdist workers, the bench, another session) take turns."""
+    with LOCK_FILE.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -116,15 +130,28 @@ def image_config(image: str) -> dict[str, Any]:
 
 @dataclass
 class TargetConfig:
-    """Environment variables and secret files (name -> content) of one target's container."""
+    """How one target's container runs: environment, secret files (name -> content), arguments,
+    and, when the overlay gives them, its named container ports and probes."""
 
     env: dict[str, str]
     secrets: dict[str, str]
     source: str
+    args: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def with_env(self, **extra: str) -> TargetConfig:
-        return TargetConfig({**self.env, **extra}, dict(self.secrets), self.source, list(self.notes))
+    def probe_urls(self, host_ports: Mapping[str, int]) -> dict[str, str]:
+        """URL of every httpGet probe, with named ports resolved to the ports used on the host."""
+        urls = {}
+        for kind, probe in self.probes.items():
+            get = probe.get("httpGet")
+            if not get:
+                continue
+            port = get["port"]
+            number = host_ports.get(port, self.ports.get(port)) if isinstance(port, str) else int(port)
+            urls[kind] = f"http://127.0.0.1:{number}{get.get('path', '/')}"
+        return urls
 
 
 def target_config(target: str, *, db_url: str = HOST_DB_URL, redis_url: str = HOST_REDIS_URL) -> TargetConfig:
@@ -145,29 +172,24 @@ def rendered_config(target: str) -> TargetConfig | None:
     if function is None:
         raise ImageError(
             f"{RENDER_MODULE} exists but has none of {', '.join(RENDER_FUNCTIONS)}; "
-            "tests/image/harness.py needs one of them: (target) -> (env, secret files)"
+            "tests/image/harness.py reads a target's dev-overlay runtime (env, secret_files, args) from it"
         )
-    env, files = _unpack_rendered(function(target))
-    return TargetConfig(env, files, f"rendered dev overlay ({RENDER_MODULE}.{function.__name__})")
-
-
-def _unpack_rendered(result: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Accept (env, files), a mapping with env/secrets keys, or an object with such attributes."""
-    if isinstance(result, tuple) and len(result) == 2:
-        env, files = result
-    elif isinstance(result, Mapping):
-        env = next((result[k] for k in ("env", "environment") if k in result), None)
-        files = next((result[k] for k in ("secrets", "secret_files", "files") if k in result), {})
-    else:
-        env = next((getattr(result, k) for k in ("env", "environment") if hasattr(result, k)), None)
-        files = next((getattr(result, k) for k in ("secrets", "secret_files", "files") if hasattr(result, k)), {})
+    runtime = function(target)
+    env, files = getattr(runtime, "env", None), getattr(runtime, "secret_files", None)
     if not isinstance(env, Mapping) or not isinstance(files, Mapping):
-        raise ImageError(f"cannot read environment and secret files from {RENDER_MODULE}'s answer: {result!r}")
-    return {str(k): str(v) for k, v in env.items()}, {Path(str(k)).name: _text(v) for k, v in files.items()}
+        raise ImageError(f"{RENDER_MODULE}.{function.__name__}({target!r}) has no env/secret_files: {runtime!r}")
+    return TargetConfig(
+        env={str(k): str(v) for k, v in env.items()},
+        secrets={Path(str(k)).name: str(v) for k, v in files.items()},
+        source=f"rendered dev overlay ({RENDER_MODULE}.{function.__name__})",
+        args=[str(a) for a in getattr(runtime, "args", None) or default_args(target)],
+        ports={str(k): int(v) for k, v in (getattr(runtime, "container_ports", None) or {}).items()},
+        probes=dict(getattr(runtime, "probes", None) or {}),
+    )
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def default_args(target: str) -> list[str]:
+    return ["serve", "--target", target]
 
 
 def brief_config(target: str) -> TargetConfig:
@@ -177,7 +199,7 @@ def brief_config(target: str) -> TargetConfig:
         "LEADGEN_ENVIRONMENT": "development",
         "LEADGEN_LOG_FORMAT": "json",
         "LEADGEN_LOG_LEVEL": "INFO",
-        "LEADGEN_HTTP_HOST": "0.0.0.0",  # noqa: S104 - inside the container, as in the pod
+        "LEADGEN_HTTP_HOST": "0.0.0.0",
         "LEADGEN_HTTP_METRICS_PORT": str(METRICS_PORT),
         "LEADGEN_DATA_DIR": DATA_DIR,
         "LEADGEN_SECRETS_DIR": SECRETS_DIR,
@@ -197,12 +219,16 @@ def brief_config(target: str) -> TargetConfig:
         files["LEADGEN_DB_URL"] = "postgresql://leadgen@postgres:5432/leadgen"
     if spec.needs & {"redis", "broker"}:
         files["LEADGEN_REDIS_URL"] = "redis://redis:6379/0"
-    return TargetConfig(env, files, "settings listed in BRIEF.md (no rendered overlay yet)")
+    ports = {"metrics": METRICS_PORT} | ({"http": spec.http_port} if spec.http_port else {})
+    return TargetConfig(
+        env, files, "settings listed in BRIEF.md (no rendered overlay yet)", default_args(target), ports
+    )
 
 
 def localise(config: TargetConfig, *, db_url: str, redis_url: str) -> TargetConfig:
     """Point every in-cluster address at this machine: hosts become 127.0.0.1, the stores ours."""
     env, files, notes = dict(config.env), dict(config.secrets), list(config.notes)
+    moved: list[str] = []
     for values in (env, files):
         for key in list(values):
             if key in NO_SERVER_HERE:
@@ -210,17 +236,23 @@ def localise(config: TargetConfig, *, db_url: str, redis_url: str) -> TargetConf
                 notes.append(f"{key} dropped: no such server here, the embedded store is used")
             elif key == "LEADGEN_DB_URL":
                 values[key] = db_url
+                notes.append(f"LEADGEN_DB_URL -> the host's PostgreSQL ({db_url.rsplit('/', 1)[-1]})")
             elif key == "LEADGEN_REDIS_URL":
                 values[key] = redis_url
+                notes.append("LEADGEN_REDIS_URL -> the host's Redis")
             elif key == "LEADGEN_REDIS_SENTINELS":
                 del values[key]
                 values["LEADGEN_REDIS_URL"] = redis_url
                 notes.append("Redis Sentinels replaced by the host's Redis")
-            elif key.endswith(("_URL", "_URI")):
+            elif key.endswith(("_URL", "_URI")) and _local_url(values[key]) != values[key]:
                 values[key] = _local_url(values[key])
+                moved.append(key)
             elif key.endswith("_HOST") and key != "LEADGEN_HTTP_HOST" and values[key] not in LOCAL_HOSTS:
                 values[key] = "127.0.0.1"
-    return TargetConfig(env, files, config.source, notes)
+                moved.append(key)
+    if moved:
+        notes.append(f"host names -> 127.0.0.1 in {', '.join(sorted(moved))}")
+    return TargetConfig(env, files, config.source, list(config.args), dict(config.ports), dict(config.probes), notes)
 
 
 def _local_url(value: str) -> str:
@@ -242,7 +274,7 @@ def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("0.0.0.0", port))  # noqa: S104 - probing the port the container binds
+            sock.bind(("0.0.0.0", port))
         except OSError:
             return False
         return True
@@ -324,17 +356,28 @@ class Container:
 def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[str]:
     """`podman run` options equivalent to the pod spec's securityContext and volumes."""
     options = [
-        "--name", name,
-        "--network", "host",
-        "--read-only", "--read-only-tmpfs=false",  # only what the pod mounts is writable
-        "--tmpfs", "/tmp:rw,nosuid,nodev,size=256m",
-        "--tmpfs", f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=0770,U",
-        "--volume", f"{secrets_dir}:{SECRETS_DIR}:ro",
-        "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges",
-        "--user", f"{UID}:{UID}",
-        "--hostname", name,
-        "--stop-timeout", "30",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--read-only",
+        "--read-only-tmpfs=false",  # only what the pod mounts is writable
+        "--tmpfs",
+        "/tmp:rw,nosuid,nodev,size=256m",
+        "--tmpfs",
+        f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=0770,U",
+        "--volume",
+        f"{secrets_dir}:{SECRETS_DIR}:ro",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        f"{UID}:{UID}",
+        "--hostname",
+        name,
+        "--stop-timeout",
+        "30",
     ]
     for key, value in sorted(config.env.items()):
         options += ["--env", f"{key}={value}"]
@@ -378,20 +421,22 @@ def run_once(image: str, args: list[str], config: TargetConfig, label: str, time
     name = f"leadgen-test-{label}-{uuid.uuid4().hex[:8]}"
     secrets_dir = write_secret_files(config.secrets)
     try:
-        result = podman("run", "--rm", *pod_run_options(name, config, secrets_dir), image, *args,
-                        check=False, timeout=timeout)
+        result = podman(
+            "run", "--rm", *pod_run_options(name, config, secrets_dir), image, *args, check=False, timeout=timeout
+        )
     finally:
         shutil.rmtree(secrets_dir, ignore_errors=True)
     if result.returncode != 0:
-        raise ImageError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise ImageError(f"{' '.join(args)} failed ({result.returncode}):\n{output}")
     return result.stdout
 
 
 def http_get(url: str, timeout: float = 2, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
     """(status, body); status 0 when nothing answered (the body then says why)."""
-    request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - http://127.0.0.1 only
+    request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return int(answer.status), answer.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode(errors="replace")
@@ -422,6 +467,20 @@ def container_memory(container: Container) -> Memory:
             rss += fields.get("Rss", 0)
             pss += fields.get("Pss", 0)
     return Memory(rss, pss, len(pids))
+
+
+def container_cpu_seconds(container: Container) -> float:
+    """CPU time (user + system) the container's processes have used so far.
+
+    Unlike wall-clock start times it hardly depends on what else the machine is doing.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _process_tree(container.pid()):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
 
 
 def _kv(line: str) -> tuple[str, int]:

@@ -35,6 +35,7 @@ from tests.infrastructure.tf_support import (
     REPO_ROOT,
     TF_ROOT,
     TemplateError,
+    environment_settings,
     flat_locals,
     load_module_dir,
     render_template,
@@ -104,7 +105,10 @@ def eks_node_pools(env: str = "prod") -> list[NodePool]:
     assert "local.node_pool_profiles[pool].labels" in builder and "local.node_pool_profiles[pool].taints" in builder
 
     profiles: dict[str, Any] = cluster.local("node_pool_profiles")
-    sizing: dict[str, Any] = load_module_dir(TF_ROOT / "aws" / "environments" / env).local("node_groups")
+    # The root's sizing reaches the cluster module unchanged through the platform module.
+    platform = load_module_dir(TF_ROOT / "aws" / "modules" / "platform")
+    assert platform.modules["cluster"][0].body["node_groups"] == "${var.node_groups}"
+    sizing: dict[str, Any] = environment_settings("aws", env)["node_groups"]
     pools = []
     for name, size in sizing.items():
         profile = profiles[name]
@@ -129,7 +133,9 @@ def gke_node_pools(env: str = "prod") -> list[NodePool]:
     assert "local.node_pool_profiles[pool].taints" in cluster.local("gke_node_pools_taints")
 
     profiles: dict[str, Any] = cluster.local("node_pool_profiles")
-    sizing: dict[str, Any] = load_module_dir(TF_ROOT / "gcp" / "environments" / env).local("node_pools")
+    platform = load_module_dir(TF_ROOT / "gcp" / "modules" / "platform")
+    assert platform.modules["cluster"][0].body["node_pools"] == "${var.node_pools}"
+    sizing: dict[str, Any] = environment_settings("gcp", env)["node_pools"]
     pools = []
     for name, size in sizing.items():
         profile = profiles[name]

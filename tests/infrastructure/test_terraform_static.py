@@ -214,6 +214,40 @@ def test_pod_identity_associations_use_known_attributes() -> None:
         assert not unknown, f"pod identity association uses unknown attributes {sorted(unknown)}"
 
 
+def _passed_unchanged_to(mod: Any, name: str) -> list[tuple[Any, str]]:
+    """(called local module, its variable) for every local module call that receives var.NAME
+    as a whole argument, unchanged."""
+    targets = []
+    for decls in mod.modules.values():
+        body = decls[0].body
+        if not is_local_source(body["source"]):
+            continue
+        target = load_module_dir((mod.path / body["source"]).resolve())
+        reference = f"${{var.{name}}}"
+        targets += [(target, arg) for arg, value in body.items() if value == reference and arg in target.variables]
+    return targets
+
+
+def _is_any(body: dict[str, Any]) -> bool:
+    return str(body.get("type")) in {"any", "${any}"}
+
+
+def _is_validated(mod: Any, name: str) -> bool:
+    """Validated where declared, or (said once) by the local module it is passed to unchanged."""
+    body = mod.variables[name][0].body
+    if body.get("type") in {"bool", "${bool}"} or name in EXEMPT_FROM_VALIDATION or body.get("validation"):
+        return True
+    return any(_is_validated(target, arg) for target, arg in _passed_unchanged_to(mod, name))
+
+
+def _is_typed(mod: Any, name: str) -> bool:
+    """`type = any` only where a local module that receives the value unchanged types it."""
+    body = mod.variables[name][0].body
+    if "type" not in body:
+        return False
+    return not _is_any(body) or any(_is_typed(target, arg) for target, arg in _passed_unchanged_to(mod, name))
+
+
 @pytest.mark.parametrize("directory", module_dirs(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_variables_are_described_typed_and_validated(directory: Path) -> None:
     mod = load_module_dir(directory)
@@ -222,11 +256,10 @@ def test_variables_are_described_typed_and_validated(directory: Path) -> None:
         body = decls[0].body
         if not str(body.get("description", "")).strip():
             problems.append(f"variable {name} has no description")
-        if "type" not in body:
-            problems.append(f"variable {name} has no type")
-        is_bool = body.get("type") == "bool" or str(body.get("type")) == "${bool}"
-        if not is_bool and name not in EXEMPT_FROM_VALIDATION and not body.get("validation"):
-            problems.append(f"variable {name} has no validation block")
+        if not _is_typed(mod, name):
+            problems.append(f"variable {name} has no type (any: not passed unchanged to a module that types it)")
+        if not _is_validated(mod, name):
+            problems.append(f"variable {name} has no validation block, here or in the module it is passed to")
     assert not problems, f"{directory}:\n" + "\n".join(problems)
 
 
@@ -265,7 +298,7 @@ def test_environment_roots_pin_versions_and_use_locked_remote_state(directory: P
     assert "kubeconfig_command" in mod.outputs, "a deploy needs the kubeconfig command"
     platform = mod.modules["platform"][0].body
     assert platform["source"] == "../../modules/platform"
-    assert mod.local("environment") == env
+    assert platform["environment"] == env
 
 
 def test_environment_roots_differ_only_in_settings() -> None:

@@ -71,6 +71,14 @@ def environment_dirs() -> list[Path]:
     return [TF_ROOT / cloud / "environments" / env for cloud in CLOUDS for env in ENVIRONMENTS]
 
 
+def environment_settings(cloud: str, env: str) -> dict[str, Any]:
+    """The arguments of an environment root's one ``module "platform"`` call: the values that
+    make that environment differ (sizing, address plan, flags)."""
+    root = load_module_dir(TF_ROOT / cloud / "environments" / env)
+    settings: dict[str, Any] = root.one("modules", "platform")
+    return settings
+
+
 def strip_comments(text: str) -> str:
     """Remove #, // and /* */ comments (good enough for our own files: no '#' inside strings)."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from leadgen.core.settings import ConfigError, Settings
+from leadgen.core.settings import ConfigError, LLMSettings, Settings
 from leadgen.insights.providers import LocalProvider, create_intent_provider, llm_settings
 from leadgen.insights.schemas import FallbackReason, Insight, Intent, ProviderName, Urgency
 from leadgen.insights.service import classify_lead
-from leadgen.core.settings import LLMSettings
 
 
 class TestSettings:

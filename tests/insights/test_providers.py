@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from leadgen.core.settings import LLMSettings
 from leadgen.insights.budget import InProcessBudget
 from leadgen.insights.providers import IntentProvider, create_intent_provider
 from leadgen.insights.schemas import FallbackReason, Insight, Intent, ProviderName, Urgency
-from leadgen.core.settings import LLMSettings
 from tests.insights.standins import Recorded, StandIn, anthropic_standin, cohere_standin, openai_standin
 
 KEY = "sk-standin-0123456789"

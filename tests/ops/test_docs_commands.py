@@ -17,8 +17,13 @@ from typer.exceptions import Exit
 from leadgen.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [*sorted((ROOT / "docs").glob("KUBERNETES_*.md")), ROOT / "k8s" / "README.md", ROOT / "README.md",
-        ROOT / "infrastructure" / "kubernetes" / "cluster-setup.md", ROOT / "scripts" / "k8s" / "README.md"]
+DOCS = [
+    *sorted((ROOT / "docs").glob("KUBERNETES_*.md")),
+    ROOT / "k8s" / "README.md",
+    ROOT / "README.md",
+    ROOT / "infrastructure" / "kubernetes" / "cluster-setup.md",
+    ROOT / "scripts" / "k8s" / "README.md",
+]
 COMMAND = re.compile(r"(?:scripts/k8s/(?P<script>[a-z-]+)\.sh|leadgen k8s (?P<sub>[a-z-]+))(?P<rest>[^`|#\n]*)")
 PLACEHOLDERS = {"ENV": "prod", "SERVICE": "api", "N": "3", "REPLICAS": "3", "REVISION": "2"}
 

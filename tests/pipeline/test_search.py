@@ -51,7 +51,9 @@ async def test_search_by_words_and_by_lead(
     token = (await api_client.post("/api/v1/auth/token", data={"username": admin, "password": helpers.PASSWORD})).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
 
-    found = (await orch.get("/api/v1/search", params={"q": "speeding ticket filing", "limit": 2}, headers=headers)).json()
+    found = (
+        await orch.get("/api/v1/search", params={"q": "speeding ticket filing", "limit": 2}, headers=headers)
+    ).json()
     assert {f["lead_id"] for f in found} == {str(ids[0]), str(ids[2])}
     assert found[0]["line"] == "auto" and found[0]["outcome"] == "ROUTED"
 

@@ -42,8 +42,12 @@ async def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIter
     url = await fresh_database(DATABASE)
     redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
     await Redis.from_url(redis_url).flushdb()
-    env = {"LEADGEN_DB_URL": url, "LEADGEN_REDIS_URL": redis_url, "LEADGEN_ROUTING_MAX_ATTEMPTS": "2",
-           "LEADGEN_LOG_FORMAT": "console"}
+    env = {
+        "LEADGEN_DB_URL": url,
+        "LEADGEN_REDIS_URL": redis_url,
+        "LEADGEN_ROUTING_MAX_ATTEMPTS": "2",
+        "LEADGEN_LOG_FORMAT": "console",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
@@ -79,8 +83,8 @@ async def expire_pending(resources: Resources, lead_id: uuid.UUID) -> None:
         )
 
 
-async def until(check: object, timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(check: object, seconds: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
     while not await check():  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -125,7 +129,9 @@ async def test_offer_deadlines_survive_a_worker_restart(
         for process in (worker, scheduler):
             process.stop()
     async with resources.require_sessions()() as s:
-        alert = await s.scalar(select(OutboxEvent).where(OutboxEvent.topic == "lead.unassigned", OutboxEvent.key == str(lead_id)))
+        alert = await s.scalar(
+            select(OutboxEvent).where(OutboxEvent.topic == "lead.unassigned", OutboxEvent.key == str(lead_id))
+        )
         lead = await s.get(Lead, lead_id)
     assert alert is not None, "admins were not alerted"
     assert lead is not None and lead.status_reason == "no agent accepted after 2 offers"

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, status
 
 from leadgen.agents import repository, service
+from leadgen.agents.graph_sync import write_agent
 from leadgen.agents.schemas import AgentCreate, AgentPublic
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
-from leadgen.agents.graph_sync import write_agent
 from leadgen.core.deps import ResourcesDep, SessionDep
 from leadgen.core.errors import NotFound
 

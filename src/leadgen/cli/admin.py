@@ -9,11 +9,11 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.agents.graph_sync import sync_all
 from leadgen.cli.output import JsonOption, configuration, emit, fail
 from leadgen.core.errors import DomainError
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
-from leadgen.agents.graph_sync import sync_all
 from leadgen.targets.registry import DB, GRAPH
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Alembic).")

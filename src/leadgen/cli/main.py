@@ -22,4 +22,6 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="api-keys")
 app.add_typer(admin.demo_app, name="demo")
 app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")
-app.add_typer(k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check.")
+app.add_typer(
+    k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check."
+)

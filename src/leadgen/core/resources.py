@@ -19,9 +19,9 @@ from leadgen.insights.budget import RedisBudget
 from leadgen.insights.providers import IntentProvider, create_intent_provider
 from leadgen.outbox import repository as outbox
 from leadgen.stores.broker import create_celery
+from leadgen.stores.graph import GraphStore, create_graph_store
 from leadgen.stores.ratelimit import RateLimiter, create_rate_limiter
 from leadgen.stores.redis import create_redis
-from leadgen.stores.graph import GraphStore, create_graph_store
 from leadgen.stores.vectors import VectorStore, create_vector_store
 from leadgen.targets.registry import BROKER, DB, GRAPH, REDIS, VECTORS
 

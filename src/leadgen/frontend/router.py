@@ -214,7 +214,8 @@ async def search(
     """Leads like the words given (notes and attributes), from the lead embeddings."""
     params = {k: v for k, v in {"q": q.strip(), "line": line, "state": state, "outcome": outcome}.items() if v}
     results = await peers.search(viewer.token, params) if len(params.get("q", "")) >= 2 else []
-    return render(request, "search.html", {"q": q, "line": line, "state": state, "outcome": outcome, "results": results})
+    context = {"q": q, "line": line, "state": state, "outcome": outcome, "results": results}
+    return render(request, "search.html", context)
 
 
 # --- the public quote form ------------------------------------------------------------------

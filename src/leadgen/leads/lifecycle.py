@@ -54,4 +54,3 @@ ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
 
 def can_move(current: LeadStatus, new: LeadStatus) -> bool:
     return new in ALLOWED_MOVES.get(current, frozenset())
-

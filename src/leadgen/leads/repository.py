@@ -36,8 +36,12 @@ async def waiting_matches(
         return []
     rows = await session.scalars(
         select(Lead.id).where(
-            Lead.id != lead.id, Lead.status == LeadStatus.RECEIVED, Lead.line == lead.line,
-            Lead.received_at >= since, Lead.received_at <= lead.received_at, or_(*matches),
+            Lead.id != lead.id,
+            Lead.status == LeadStatus.RECEIVED,
+            Lead.line == lead.line,
+            Lead.received_at >= since,
+            Lead.received_at <= lead.received_at,
+            or_(*matches),
         )
     )
     return list(rows)

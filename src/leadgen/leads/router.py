@@ -49,7 +49,9 @@ async def post_quote_request(
 ) -> LeadAccepted:
     """The public quote form's submission (no key; limited per client address; consent required)."""
     key = settings.security.session_secret.get_secret_value()
-    forwarded = vouched_client_ip(key, request.headers.get(CLIENT_IP_HEADER), request.headers.get(CLIENT_IP_SIGNATURE_HEADER))
+    forwarded = vouched_client_ip(
+        key, request.headers.get(CLIENT_IP_HEADER), request.headers.get(CLIENT_IP_SIGNATURE_HEADER)
+    )
     ip = forwarded or client_ip(request)
     if resources.limiter and not await resources.limiter.hit(settings.intake.public_rate_limit, "quote", ip):
         raise RateLimited("too many quote requests from this address; try again later")

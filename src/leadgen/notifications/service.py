@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +53,12 @@ async def offer_messages(session: AsyncSession, settings: Settings, assignment_i
     }
     to_agent = partial(Outbound, template="offer", recipient_kind="agent", agent_id=agent.id, lead_id=lead.id)
     messages = [
-        to_agent(channel="email", to=agent.email, body=render("offer.body", **values), subject=render("offer.subject", **values))
+        to_agent(
+            channel="email",
+            to=agent.email,
+            body=render("offer.body", **values),
+            subject=render("offer.subject", **values),
+        )
     ]
     if settings.sms.enabled and agent.phone:
         messages.append(to_agent(channel="sms", to=agent.phone, body=render("offer.sms", **values)))

@@ -20,8 +20,12 @@ from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import consent_problem
 from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
+from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import DUPLICATE_KINDS, window_start
+from leadgen.insights.providers import IntentProvider
+from leadgen.insights.schemas import Insight
+from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
@@ -29,10 +33,6 @@ from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.outbox import repository as outbox
 from leadgen.routing import service as routing
 from leadgen.routing.repository import round_still_open
-from leadgen.core.resources import Resources
-from leadgen.insights.providers import IntentProvider
-from leadgen.insights.schemas import Insight
-from leadgen.insights.service import classify_lead
 from leadgen.scoring.model import LeadScoreModel, default_model
 from leadgen.stores.embedding import embed_lead
 from leadgen.stores.graph import GraphStore
@@ -92,7 +92,9 @@ async def _screen(session: AsyncSession, pipe: Pipeline, lead: Lead) -> LeadStat
     problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
-    identities = [(k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash)) if v]
+    identities = [
+        (k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash)) if v
+    ]
     await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
     since = window_start(lead.received_at, pipe.settings.intake.dedupe_window_days)
     linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
@@ -115,12 +117,26 @@ def _stop(session: AsyncSession, lead: Lead, status: LeadStatus, reason: str) ->
 
 
 SCORED_COLUMNS = (
-    "line", "state", "campaign", "origin", "exclusive", "phone", "email", "street", "currently_insured",
-    "policy_expires_on", "is_test", "details", "received_at", "notes",
+    "line",
+    "state",
+    "campaign",
+    "origin",
+    "exclusive",
+    "phone",
+    "email",
+    "street",
+    "currently_insured",
+    "policy_expires_on",
+    "is_test",
+    "details",
+    "received_at",
+    "notes",
 )
 
 
-async def _score(session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, now: datetime) -> dict[str, Any]:
+async def _score(
+    session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, now: datetime
+) -> dict[str, Any]:
     consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
     row = _row(lead, source)
     row["consent_verified"] = bool(consent and (consent.trustedform_cert_url or consent.jornaya_leadid))
@@ -142,8 +158,14 @@ def _row(lead: Lead, source: str | None) -> dict[str, Any]:
 
 
 def _payload(lead: Lead, row: dict[str, Any]) -> dict[str, Any]:
-    return {"line": lead.line, "state": lead.state, "outcome": lead.status, "source": row["source"],
-            "score": lead.score, "received_at": lead.received_at}
+    return {
+        "line": lead.line,
+        "state": lead.state,
+        "outcome": lead.status,
+        "source": row["source"],
+        "score": lead.score,
+        "received_at": lead.received_at,
+    }
 
 
 async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime, vector: list[float]) -> None:

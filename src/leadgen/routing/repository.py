@@ -21,9 +21,7 @@ from leadgen.routing.strategies import Strategy
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 
-async def candidates(
-    session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]
-) -> list[Candidate]:
+async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]) -> list[Candidate]:
     """The given agents as routing sees them: licences, shifts and current load."""
     if not agent_ids:
         return []

@@ -14,7 +14,10 @@ from leadgen.core.errors import Forbidden
 from leadgen.routing import repository, service
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
-_PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"description": "No such offer, or not yours"}, 409: {"description": "Not pending any more"}}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such offer, or not yours"},
+    409: {"description": "Not pending any more"},
+}
 
 
 class InboxItem(BaseModel):

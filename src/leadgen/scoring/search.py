@@ -33,8 +33,15 @@ def _out(hits: list[Hit]) -> list[SimilarLead]:
         return hit.payload.get(name)
 
     return [
-        SimilarLead(lead_id=h.lead_id, similarity=round(h.score, 4), line=field(h, "line"), state=field(h, "state"),
-                    outcome=field(h, "outcome"), score=field(h, "score"), agent_id=field(h, "agent_id"))
+        SimilarLead(
+            lead_id=h.lead_id,
+            similarity=round(h.score, 4),
+            line=field(h, "line"),
+            state=field(h, "state"),
+            outcome=field(h, "outcome"),
+            score=field(h, "score"),
+            agent_id=field(h, "agent_id"),
+        )
         for h in hits
     ]
 

@@ -1,0 +1,1 @@
+"""Crash and recovery tests with real processes."""

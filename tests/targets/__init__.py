@@ -1,0 +1,1 @@
+"""Every service target started alone as a real process."""
