@@ -1,22 +1,16 @@
 terraform {
   required_version = "~> 1.11"
 
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.28"
-    }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 3.0"
-    }
-  }
-
-  # Partial configuration: terraform init -backend-config="bucket=<state bucket>" -backend-config="region=<region>"
-  # (see cluster-setup.md). S3-native locking through a lock file; no DynamoDB table needed.
+  # State of dev only. Partial configuration: terraform init -backend-config="bucket=<state bucket>"
+  # -backend-config="region=<region>" (cluster-setup.md); S3-native locking, no DynamoDB table.
   backend "s3" {
     key          = "leadgen/dev/eks.tfstate"
     encrypt      = true
     use_lockfile = true
+  }
+
+  required_providers {
+    aws  = { source = "hashicorp/aws", version = "~> 6.28" }
+    helm = { source = "hashicorp/helm", version = "~> 3.0" }
   }
 }

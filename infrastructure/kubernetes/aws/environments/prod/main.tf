@@ -1,13 +1,23 @@
-locals {
-  environment = "prod"
+# leadgen prod on EKS: only what makes prod differ (three nodes per pool (one per zone), a NAT gateway per zone, a year of logs).
+# Everything else, with its validation and outputs, lives in ../../modules/platform.
 
-  tags = {
-    "leadgen.io/environment" = local.environment
-    "leadgen.io/managed-by"  = "terraform"
-    "leadgen.io/stack"       = "eks"
-  }
+variable "installation" {
+  description = "Account-level settings from terraform.tfvars (see terraform.tfvars.example): typed, documented and validated by the installation variable of modules/platform."
+  type        = any
+}
 
-  # Node pool sizing for prod. Labels and taints are fixed by the eks-cluster module.
+module "platform" {
+  source    = "../../modules/platform"
+  providers = { aws = aws, aws.replica = aws.replica, helm = helm }
+
+  environment           = "prod"
+  installation          = var.installation
+  kubernetes_version    = "1.33"
+  vpc_cidr              = "10.30.0.0/16"
+  single_nat_gateway    = false
+  log_retention_days    = 365
+  backup_retention_days = 35
+  deletion_protection   = true
   node_groups = {
     system      = { instance_types = ["m7i.large"], min_size = 3, max_size = 6, desired_size = 3 }
     application = { instance_types = ["m7i.2xlarge", "m6i.2xlarge"], min_size = 3, max_size = 15, desired_size = 3 }
@@ -16,27 +26,32 @@ locals {
   }
 }
 
-module "platform" {
-  source = "../../modules/platform"
-  providers = {
-    aws         = aws
-    aws.replica = aws.replica
-    helm        = helm
-  }
+provider "aws" {
+  region = var.installation.region
+  default_tags { tags = module.platform.tags }
+}
 
-  environment                  = local.environment
-  kubernetes_version           = var.kubernetes_version
-  availability_zones           = var.availability_zones
-  vpc_cidr                     = "10.30.0.0/16"
-  single_nat_gateway           = false
-  endpoint_public_access       = var.endpoint_public_access
-  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
-  cluster_admin_principal_arns = var.cluster_admin_principal_arns
-  node_groups                  = local.node_groups
-  route53_zone_arns            = var.route53_zone_arns
-  domain_filters               = var.domain_filters
-  log_retention_days           = 365
-  backup_retention_days        = 35
-  deletion_protection          = true
-  tags                         = local.tags
+provider "aws" {
+  alias  = "replica"
+  region = var.installation.dr_region
+  default_tags { tags = module.platform.tags }
+}
+
+provider "helm" {
+  kubernetes = module.platform.kubernetes
+}
+
+output "platform" {
+  description = "Every output of modules/platform; one value: terraform output -json platform | jq -r .ecr_repository_url"
+  value       = module.platform
+}
+
+output "kubeconfig_command" {
+  description = "aws eks update-kubeconfig for this cluster: eval \"$(terraform output -raw kubeconfig_command)\"."
+  value       = module.platform.kubeconfig_command
+}
+
+output "efs_file_system_id" {
+  description = "fileSystemId of the efs StorageClass (awsEfsFileSystemId in k8s/overlays/<env>/cluster-settings.yaml)."
+  value       = module.platform.efs_file_system_id
 }

@@ -1,18 +1,27 @@
+locals {
+  # Also the default_tags of the root's providers (output tags), so untagged resources get them too.
+  tags = {
+    "leadgen.io/environment" = var.environment
+    "leadgen.io/managed-by"  = "terraform"
+    "leadgen.io/stack"       = "eks"
+  }
+}
+
 module "cluster" {
   source = "../eks-cluster"
 
   environment                  = var.environment
   kubernetes_version           = var.kubernetes_version
-  availability_zones           = var.availability_zones
+  availability_zones           = var.installation.availability_zones
   vpc_cidr                     = var.vpc_cidr
   single_nat_gateway           = var.single_nat_gateway
-  endpoint_public_access       = var.endpoint_public_access
-  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
-  cluster_admin_principal_arns = var.cluster_admin_principal_arns
+  endpoint_public_access       = var.installation.endpoint_public_access
+  endpoint_public_access_cidrs = var.installation.endpoint_public_access_cidrs
+  cluster_admin_principal_arns = var.installation.cluster_admin_principal_arns
   node_groups                  = var.node_groups
   log_retention_days           = var.log_retention_days
   deletion_protection          = var.deletion_protection
-  tags                         = var.tags
+  tags                         = local.tags
 }
 
 module "addons" {
@@ -22,9 +31,9 @@ module "addons" {
   kubernetes_version = var.kubernetes_version
   region             = module.cluster.region
   vpc_id             = module.cluster.vpc_id
-  route53_zone_arns  = var.route53_zone_arns
-  domain_filters     = var.domain_filters
-  tags               = var.tags
+  route53_zone_arns  = var.installation.route53_zone_arns
+  domain_filters     = var.installation.domain_filters
+  tags               = local.tags
 }
 
 module "app_identity" {
@@ -39,5 +48,5 @@ module "app_identity" {
   oidc_provider         = module.cluster.oidc_provider
   backup_retention_days = var.backup_retention_days
   force_destroy_buckets = !var.deletion_protection
-  tags                  = var.tags
+  tags                  = local.tags
 }

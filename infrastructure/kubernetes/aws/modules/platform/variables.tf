@@ -1,144 +1,77 @@
+# Values that only pass through to a wrapped module are typed and validated there, once; the
+# description names that module. What the environment roots choose per environment is required
+# here (no defaults), so each root states its sizes and flags explicitly.
+
 variable "environment" {
-  description = "Deployment environment: dev, staging or prod."
+  description = "Deployment environment: dev, staging or prod (validated by eks-cluster); names the cluster leadgen-<environment> and tags every resource."
   type        = string
+}
+
+variable "installation" {
+  description = "Account-level settings of this installation, from the root's terraform.tfvars: region and dr_region (replica of the backups), the three availability_zones of region, cluster_admin_principal_arns (EKS access entries), route53_zone_arns and domain_filters (External DNS, cert-manager), endpoint_public_access and endpoint_public_access_cidrs (API endpoint)."
+  type = object({
+    region                       = string
+    dr_region                    = string
+    availability_zones           = list(string)
+    cluster_admin_principal_arns = list(string)
+    route53_zone_arns            = list(string)
+    domain_filters               = list(string)
+    endpoint_public_access       = optional(bool, false)
+    endpoint_public_access_cidrs = optional(list(string), [])
+  })
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be one of dev, staging, prod."
+    condition     = alltrue([for r in [var.installation.region, var.installation.dr_region] : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))]) && var.installation.region != var.installation.dr_region
+    error_message = "installation.region and installation.dr_region must be two different AWS regions, such as eu-west-1 and eu-central-1."
+  }
+
+  validation {
+    condition     = alltrue([for az in var.installation.availability_zones : startswith(az, var.installation.region)])
+    error_message = "installation.availability_zones must be zones of installation.region."
+  }
+
+  validation {
+    condition     = length(var.installation.cluster_admin_principal_arns) > 0
+    error_message = "installation.cluster_admin_principal_arns needs at least one IAM role or user, or nobody can administer the cluster."
+  }
+
+  validation {
+    condition     = alltrue([for d in var.installation.domain_filters : can(regex("^[a-z0-9.-]+\\.[a-z]{2,}$", d))])
+    error_message = "installation.domain_filters must be DNS domains such as leadgen.example.com."
   }
 }
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes minor version."
+  description = "EKS Kubernetes minor version, for example 1.33 (validated by eks-cluster). Upgrade one environment at a time (cluster-setup.md)."
   type        = string
-
-  validation {
-    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like 1.33."
-  }
-}
-
-variable "availability_zones" {
-  description = "The three availability zones to spread subnets and node groups over."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.availability_zones) == 3
-    error_message = "Give exactly three availability zones."
-  }
 }
 
 variable "vpc_cidr" {
-  description = "VPC CIDR (/16 or larger)."
+  description = "IPv4 CIDR of the cluster VPC, /16 or larger (validated by eks-cluster)."
   type        = string
-
-  validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0))
-    error_message = "vpc_cidr must be a valid IPv4 CIDR."
-  }
 }
 
 variable "single_nat_gateway" {
-  description = "One shared NAT gateway instead of one per AZ."
+  description = "One shared NAT gateway instead of one per availability zone (cheaper, not zone-redundant)."
   type        = bool
-  default     = false
-}
-
-variable "endpoint_public_access" {
-  description = "Expose the API endpoint publicly (restricted by CIDR)."
-  type        = bool
-  default     = false
-}
-
-variable "endpoint_public_access_cidrs" {
-  description = "CIDRs allowed to reach a public API endpoint."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = !contains(var.endpoint_public_access_cidrs, "0.0.0.0/0")
-    error_message = "The API endpoint must not be open to 0.0.0.0/0."
-  }
-}
-
-variable "cluster_admin_principal_arns" {
-  description = "IAM principals that get cluster-admin access entries."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for a in var.cluster_admin_principal_arns : startswith(a, "arn:")])
-    error_message = "cluster_admin_principal_arns must be ARNs."
-  }
 }
 
 variable "node_groups" {
-  description = "Sizing per node pool (system, application, database, ai)."
-  type = map(object({
-    instance_types = list(string)
-    min_size       = number
-    max_size       = number
-    desired_size   = number
-    capacity_type  = optional(string, "ON_DEMAND")
-    disk_size_gb   = optional(number, 100)
-  }))
-
-  validation {
-    condition     = alltrue([for k in keys(var.node_groups) : contains(["system", "application", "database", "ai"], k)])
-    error_message = "node_groups keys must be among system, application, database, ai."
-  }
-}
-
-variable "route53_zone_arns" {
-  description = "Hosted zones for External DNS and cert-manager DNS-01."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.route53_zone_arns) > 0
-    error_message = "At least one hosted zone is needed."
-  }
-}
-
-variable "domain_filters" {
-  description = "Domains External DNS manages."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.domain_filters) > 0
-    error_message = "At least one domain is needed."
-  }
+  description = "Sizing per node pool (system, application, database, ai): instance_types, min_size, max_size, desired_size, optional capacity_type and disk_size_gb. Typed, defaulted and validated by eks-cluster; labels and taints are fixed there."
+  type        = any
 }
 
 variable "log_retention_days" {
-  description = "CloudWatch retention of control-plane and flow logs."
+  description = "CloudWatch retention of control-plane and VPC flow logs, in days (validated by eks-cluster)."
   type        = number
-  default     = 90
-
-  validation {
-    condition     = var.log_retention_days >= 30
-    error_message = "Keep logs at least 30 days."
-  }
 }
 
 variable "backup_retention_days" {
-  description = "Retention of PostgreSQL backups in S3."
+  description = "Retention of PostgreSQL backups in S3, in days (validated by app-identity)."
   type        = number
-  default     = 35
-
-  validation {
-    condition     = var.backup_retention_days >= 7
-    error_message = "Keep backups at least 7 days."
-  }
 }
 
 variable "deletion_protection" {
-  description = "Protect the cluster and refuse to empty buckets on destroy."
+  description = "Protect the cluster from deletion and refuse to empty the backup buckets on destroy."
   type        = bool
-  default     = true
-}
-
-variable "tags" {
-  description = "Tags added to every resource."
-  type        = map(string)
-  default     = {}
 }

@@ -1,24 +1,15 @@
 terraform {
   required_version = "~> 1.11"
 
-  required_providers {
-    google = {
-      source  = "hashicorp/google"
-      version = "~> 6.40"
-    }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 3.0"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
-  }
-
-  # Partial configuration: terraform init -backend-config="bucket=<state bucket>" (see cluster-setup.md).
-  # GCS locks the state natively.
+  # State of dev only. Partial configuration: terraform init -backend-config="bucket=<state bucket>"
+  # (cluster-setup.md); GCS locks the state natively.
   backend "gcs" {
     prefix = "leadgen/dev/gke"
+  }
+
+  required_providers {
+    google = { source = "hashicorp/google", version = "~> 6.40" }
+    helm   = { source = "hashicorp/helm", version = "~> 3.0" }
+    random = { source = "hashicorp/random", version = "~> 3.6" }
   }
 }

@@ -1,35 +1,36 @@
-variable "project_id" {
-  description = "Google Cloud project."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
-    error_message = "project_id must be a valid Google Cloud project id."
-  }
-}
+# Values that only pass through to a wrapped module are typed and validated there, once; the
+# description names that module. What the environment roots choose per environment is required
+# here (no defaults), so each root states its sizes and flags explicitly.
 
 variable "environment" {
-  description = "Deployment environment: dev, staging or prod."
+  description = "Deployment environment: dev, staging or prod (validated by gke-cluster); names the cluster leadgen-<environment> and labels every resource."
   type        = string
-
-  validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be one of dev, staging, prod."
-  }
 }
 
-variable "region" {
-  description = "Region of the cluster and the managed datastores."
-  type        = string
+variable "installation" {
+  description = "Project-level settings of this installation, from the root's terraform.tfvars: project_id, region, domain_filters (Cloud DNS zones External DNS manages), backup_location (multi- or dual-region containing region), enable_private_endpoint and master_authorized_networks (control-plane access)."
+  type = object({
+    project_id                 = string
+    region                     = string
+    domain_filters             = list(string)
+    backup_location            = optional(string, "EU")
+    enable_private_endpoint    = optional(bool, false)
+    master_authorized_networks = optional(list(object({ cidr_block = string, display_name = string })), [])
+  })
 
   validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must be a Google Cloud region."
+    condition     = alltrue([for d in var.installation.domain_filters : can(regex("^[a-z0-9.-]+\\.[a-z]{2,}$", d))])
+    error_message = "installation.domain_filters must be DNS domains such as leadgen.example.com."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.installation.master_authorized_networks : can(cidrhost(n.cidr_block, 0))])
+    error_message = "installation.master_authorized_networks must hold valid CIDRs."
   }
 }
 
 variable "network" {
-  description = "Address plan: node subnet, pod and service secondary ranges, control-plane /28."
+  description = "Address plan: node subnet, pod and service secondary ranges, control-plane /28 (each validated by gke-cluster)."
   type = object({
     subnet_cidr   = string
     pods_cidr     = string
@@ -38,103 +39,37 @@ variable "network" {
   })
 
   validation {
-    condition     = alltrue([for c in values(var.network) : can(cidrhost(c, 0))])
-    error_message = "Every network range must be a valid CIDR."
-  }
-}
-
-variable "enable_private_endpoint" {
-  description = "Private control-plane endpoint only."
-  type        = bool
-  default     = false
-}
-
-variable "master_authorized_networks" {
-  description = "Networks allowed to reach the control plane."
-  type        = list(object({ cidr_block = string, display_name = string }))
-  default     = []
-
-  validation {
-    condition     = alltrue([for n in var.master_authorized_networks : n.cidr_block != "0.0.0.0/0"])
-    error_message = "The control plane must not be open to 0.0.0.0/0."
+    condition     = length(distinct(values(var.network))) == 4
+    error_message = "The four network ranges must differ from each other."
   }
 }
 
 variable "node_pools" {
-  description = "Sizing per node pool (system, application, database, ai), counts per zone."
-  type = map(object({
-    machine_type      = string
-    min_count         = number
-    max_count         = number
-    disk_size_gb      = optional(number, 100)
-    disk_type         = optional(string, "pd-balanced")
-    spot              = optional(bool, false)
-    accelerator_type  = optional(string, "")
-    accelerator_count = optional(number, 0)
-  }))
-
-  validation {
-    condition     = alltrue([for k in keys(var.node_pools) : contains(["system", "application", "database", "ai"], k)])
-    error_message = "node_pools keys must be among system, application, database, ai."
-  }
-}
-
-variable "domain_filters" {
-  description = "Domains External DNS manages."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.domain_filters) > 0
-    error_message = "At least one domain is needed."
-  }
+  description = "Sizing per node pool (system, application, database, ai), counts per zone: machine_type, min_count, max_count, optional disk_size_gb, disk_type, spot, accelerator_type, accelerator_count. Typed, defaulted and validated by gke-cluster; labels and taints are fixed there."
+  type        = any
 }
 
 variable "managed_datastores" {
-  description = "Create Cloud SQL for PostgreSQL 16 and Memorystore for Redis 7 (null = keep the in-cluster StatefulSets only)."
+  description = "Create Cloud SQL for PostgreSQL 16 and Memorystore for Redis 7 (null = keep the in-cluster StatefulSets only); each value is validated by managed-data."
   type = object({
     postgres_tier              = string
     postgres_high_availability = bool
     postgres_disk_size_gb      = number
     redis_memory_size_gb       = number
   })
-  default = null
 
   validation {
-    condition     = var.managed_datastores == null || try(startswith(var.managed_datastores.postgres_tier, "db-") && var.managed_datastores.redis_memory_size_gb >= 1, false)
-    error_message = "managed_datastores needs a Cloud SQL tier (db-...) and at least 1 GB of Redis."
-  }
-}
-
-variable "backup_location" {
-  description = "Dual/multi-region location of the backup bucket."
-  type        = string
-  default     = "EU"
-
-  validation {
-    condition     = length(var.backup_location) >= 2
-    error_message = "backup_location must be a GCS location."
+    condition     = var.managed_datastores == null || try(startswith(var.managed_datastores.postgres_tier, "db-"), false)
+    error_message = "managed_datastores needs a Cloud SQL tier (db-...)."
   }
 }
 
 variable "backup_retention_days" {
-  description = "Retention of PostgreSQL backups in GCS."
+  description = "Retention of PostgreSQL backups in GCS, in days (validated by workload-identity)."
   type        = number
-  default     = 35
-
-  validation {
-    condition     = var.backup_retention_days >= 7
-    error_message = "Keep backups at least 7 days."
-  }
 }
 
 variable "deletion_protection" {
-  description = "Protect the cluster and databases from deletion."
+  description = "Protect the cluster and databases from deletion and refuse to empty the backup bucket on destroy."
   type        = bool
-  default     = true
-}
-
-variable "labels" {
-  description = "Resource labels."
-  type        = map(string)
-  default     = {}
 }
