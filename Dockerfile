@@ -35,26 +35,26 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 
-# Dependencies first (a layer that changes only with the lock): every file hash-checked, wheels only.
+# Dependencies first (a layer that changes only with the lock): every file hash-checked, wheels
+# only. Then trim what the runtime never uses: numpy's own test suite, and the debug symbols of
+# compiled extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as they
+# are, since strip can damage their patched headers).
 COPY requirements/runtime.lock /build/runtime.lock
-RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /build/runtime.lock
+RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /build/runtime.lock \
+ && find /opt/venv/lib -depth -type d \( -path '*/numpy/*/tests' -o -path '*/numpy/tests' \) \
+        -exec rm -rf {} + \
+ && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 
-# Then the app itself, as a wheel, without letting it pull anything the lock did not pin.
-# Trim what the runtime never uses: the installer, numpy's own test suite, and the debug symbols
-# of compiled extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as
-# they are, since strip can damage their patched headers).
+# Then the app itself, as a wheel, without letting it pull anything the lock did not pin; the
+# runtime needs no installer.
 COPY pyproject.toml README.md /build/app/
 COPY src /build/app/src
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /build/dist /build/app \
  && /opt/venv/bin/pip install --no-deps --no-index /build/dist/*.whl \
  && /opt/venv/bin/pip check \
- && /opt/venv/bin/python -c "import leadgen" \
  && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
- && find /opt/venv/lib -depth -type d \( -path '*/numpy/*/tests' -o -path '*/numpy/tests' \) \
-        -exec rm -rf {} + \
- && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
  && rm -rf /opt/venv/bin/pip* /opt/venv/bin/Activate.ps1 /opt/venv/share \
- && /opt/venv/bin/python -c "import leadgen"
+ && /opt/venv/bin/leadgen --help >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base, the virtualenv, a non-root user; nothing writable but /tmp and the data dir

@@ -235,7 +235,9 @@ build_app_image() {
   local version revision source created
   version="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$ROOT/pyproject.toml")"
   revision="$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null || echo unknown)"
-  if ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then revision="${revision}-dirty"; fi
+  if [[ "$revision" != unknown ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then
+    revision="${revision}-dirty"
+  fi
   source="${LEADGEN_IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null || echo https://github.com/leadgen/leadgen)}"
   created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   local pip_opts=()

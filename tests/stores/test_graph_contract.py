@@ -27,14 +27,9 @@ from pathlib import Path
 import pytest
 
 from leadgen.core.settings import Settings
-from leadgen.stores.graph import (
-    EmbeddedGraphStore,
-    GraphAgent,
-    GraphStore,
-    LicenceGrant,
-    Neo4jGraphStore,
-    create_graph_store,
-)
+from leadgen.stores.graph import GraphAgent, GraphStore, LicenceGrant, create_graph_store
+from leadgen.stores.graph.embedded import EmbeddedGraphStore
+from leadgen.stores.graph.neo4j_store import Neo4jGraphStore
 
 NEO4J_URI = os.environ.get("LEADGEN_TEST_NEO4J_URI")
 NEO4J_USER = os.environ.get("LEADGEN_TEST_NEO4J_USER", "neo4j")

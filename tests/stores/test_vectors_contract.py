@@ -24,7 +24,8 @@ from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import Settings
 from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
-from leadgen.stores.vectors import QdrantVectorStore, VectorStore, VectorStoreError, create_vector_store
+from leadgen.stores.vectors import VectorStore, create_vector_store
+from leadgen.stores.vectors.qdrant_store import QdrantVectorStore, VectorStoreError
 
 QDRANT_URL = os.environ.get("LEADGEN_TEST_QDRANT_URL")
 QDRANT_API_KEY = os.environ.get("LEADGEN_TEST_QDRANT_API_KEY")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,15 +23,17 @@ from leadgen.core.security import (
 from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
 
-# Verifying against a fixed hash when the user does not exist keeps sign-in time the same
-# whether or not the e-mail address is known.
-_DUMMY_HASH = hash_password("not-a-real-password")
+@cache
+def _dummy_hash() -> str:
+    """Verifying against a fixed hash when the user does not exist keeps sign-in time the same
+    whether or not the e-mail address is known (made on first use: argon2 costs ~0.25 s)."""
+    return hash_password("not-a-real-password")
 
 
 async def authenticate(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
     user = await repository.user_by_email(session, email)
     if user is None or not user.active:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         raise Unauthorized("wrong e-mail address or password")
     if not verify_password(user.password_hash, password):
         raise Unauthorized("wrong e-mail address or password")

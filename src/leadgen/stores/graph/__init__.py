@@ -11,18 +11,14 @@ from leadgen.stores.graph.base import (
     IdentityKey,
     LicenceGrant,
 )
-from leadgen.stores.graph.embedded import EmbeddedGraphStore
-from leadgen.stores.graph.neo4j_store import Neo4jGraphStore
 
 __all__ = [
     "DUPLICATE_KINDS",
     "IDENTITY_KINDS",
-    "EmbeddedGraphStore",
     "GraphAgent",
     "GraphStore",
     "IdentityKey",
     "LicenceGrant",
-    "Neo4jGraphStore",
     "create_graph_store",
 ]
 
@@ -35,8 +31,13 @@ def create_graph_store(settings: Settings) -> GraphStore:
     Nothing connects here; call ``await store.ensure_schema()`` at start-up and
     ``await store.close()`` at shutdown.
     """
+    # Imported here: the Neo4j driver is only loaded where a Neo4j server is configured.
     cfg = settings.neo4j
     if cfg.uri:
+        from leadgen.stores.graph.neo4j_store import Neo4jGraphStore
+
         password = cfg.password.get_secret_value() if cfg.password else None
         return Neo4jGraphStore.connect(cfg.uri, cfg.user, password)
+    from leadgen.stores.graph.embedded import EmbeddedGraphStore
+
     return EmbeddedGraphStore(settings.common.data_dir / EMBEDDED_FILE)
