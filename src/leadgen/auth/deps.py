@@ -12,7 +12,6 @@ from leadgen.auth import service
 from leadgen.auth.roles import Principal, Role
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import Forbidden, RateLimited, Unauthorized
-from leadgen.models import Source
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -45,7 +44,7 @@ async def intake_source(
     resources: ResourcesDep,
     settings: SettingsDep,
     key: Annotated[str | None, Depends(_api_key)],
-) -> Source:
+) -> service.SourceRef:
     if not key:
         raise Unauthorized("send the source's API key in the X-API-Key header")
     source = await service.source_for_key(session, key)
@@ -54,7 +53,7 @@ async def intake_source(
     return source
 
 
-IntakeSource = Annotated[Source, Depends(intake_source)]
+IntakeSource = Annotated[service.SourceRef, Depends(intake_source)]
 
 
 def client_ip(request: Request) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ from leadgen.core.security import (
 )
 from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
+
 
 @cache
 def _dummy_hash() -> str:
@@ -57,12 +60,36 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
         raise Unauthorized("the access token is malformed") from exc
 
 
-async def source_for_key(session: AsyncSession, presented: str) -> Source:
+@dataclass(frozen=True)
+class SourceRef:
+    """The source a request came from, as intake needs it (not bound to any session)."""
+
+    id: uuid.UUID
+    name: str
+
+
+# Intake checks a key on every lead; a vendor posts in bursts. Keys are cached per process for
+# KEY_CACHE_SECONDS, so a revoked key stops working everywhere within that time.
+KEY_CACHE_SECONDS = 30.0
+_key_cache: dict[str, tuple[float, str, SourceRef]] = {}
+
+
+async def source_for_key(session: AsyncSession, presented: str) -> SourceRef:
     prefix = split_api_key(presented)
-    found = await repository.key_with_source(session, prefix) if prefix else None
-    if found is None or not digests_match(found[0].digest, presented):
+    if prefix is None:
         raise Unauthorized("the API key is missing, revoked or wrong")
-    return found[1]
+    cached = _key_cache.get(prefix)
+    if cached is None or cached[0] < time.monotonic():
+        found = await repository.key_with_source(session, prefix)
+        if found is None:
+            _key_cache.pop(prefix, None)
+            raise Unauthorized("the API key is missing, revoked or wrong")
+        key, source = found
+        cached = (time.monotonic() + KEY_CACHE_SECONDS, key.digest, SourceRef(source.id, source.name))
+        _key_cache[prefix] = cached
+    if not digests_match(cached[1], presented):
+        raise Unauthorized("the API key is missing, revoked or wrong")
+    return cached[2]
 
 
 async def create_user(

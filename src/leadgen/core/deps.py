@@ -1,4 +1,8 @@
-"""FastAPI dependencies every target uses: settings, resources, one transaction per request."""
+"""FastAPI dependencies every target uses: settings, resources, one transaction per request.
+
+They are ``async def`` even where they do not await: FastAPI runs plain functions in its thread
+pool, which costs a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadgen.core.errors import add_exception_handlers
 from leadgen.core.health import Health
@@ -24,33 +25,43 @@ log = logging.getLogger(__name__)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def _observe(target: str) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid[:64])
+class Observe:
+    """Request id, metrics and one access-log line per request, as plain ASGI (no body buffering;
+    Starlette's ``BaseHTTPMiddleware`` costs several times more per request)."""
+
+    def __init__(self, app: ASGIApp, target: str) -> None:
+        self.app = app
+        self.target = target
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        rid = (headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex)[:64]
+        token = request_id_var.set(rid)
         started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        HTTP_REQUESTS.labels(target, request.method, path, response.status_code).inc()
-        HTTP_LATENCY.labels(target, path).observe(elapsed)
-        response.headers["x-request-id"] = rid[:64]
-        if path not in PROBE_PATHS:
-            log.info(
-                "%s %s %s %.1fms",
-                request.method,
-                path,
-                response.status_code,
-                elapsed * 1000,
-                extra={"request_id": rid[:64]},
-            )
-        return response
+            self._record(scope, status, time.perf_counter() - started, rid)
 
-    return middleware
+    def _record(self, scope: Scope, status: int, elapsed: float, rid: str) -> None:
+        path = getattr(scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(self.target, scope["method"], path, status).inc()
+        HTTP_LATENCY.labels(self.target, path).observe(elapsed)
+        if path not in PROBE_PATHS:
+            log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed * 1000, extra={"request_id": rid})
 
 
 def probe_router(health: Health) -> APIRouter:
@@ -103,7 +114,7 @@ def create_service_app(
     )
     app.state.health = health
     app.state.settings = settings
-    app.middleware("http")(_observe(target))
+    app.add_middleware(Observe, target=target)
     add_exception_handlers(app)
     app.include_router(probe_router(health))
     for router in routers:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from leadgen.auth import service as auth_service
 from leadgen.auth.deps import CurrentPrincipal, IntakeSource, client_ip
 from leadgen.auth.repository import source_by_name
+from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
@@ -61,7 +62,7 @@ async def post_quote_request(
         session.add(source)
         await session.flush()
     lead.origin = "web"
-    stored = await service.receive(session, settings, source, lead)
+    stored = await service.receive(session, settings, SourceRef(source.id, source.name), lead)
     return LeadAccepted(id=stored.id, status=stored.status, received_at=stored.received_at)
 
 

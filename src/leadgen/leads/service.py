@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
+from leadgen.auth.service import SourceRef
 from leadgen.compliance.rules import consent_problem
 from leadgen.core.errors import InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
@@ -16,12 +17,12 @@ from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import identity_keys
 from leadgen.leads import repository
 from leadgen.leads.schemas import AnyLead, AssignmentPublic, Consent, LeadEventPublic, LeadPublic
-from leadgen.models import ConsentRecord, Lead, Source
+from leadgen.models import ConsentRecord, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 
 
-async def receive(session: AsyncSession, settings: Settings, source: Source, data: AnyLead) -> Lead:
+async def receive(session: AsyncSession, settings: Settings, source: SourceRef, data: AnyLead) -> Lead:
     """Store a validated lead, its consent and the outbox event in one transaction.
 
     The caller answers 202 only after this commits, so an acknowledged lead is durable and
@@ -76,7 +77,6 @@ async def receive(session: AsyncSession, settings: Settings, source: Source, dat
         details=data.details.model_dump(mode="json"),
     )
     session.add(lead)
-    await session.flush()  # the rows below reference the lead
     if data.consent is not None:
         session.add(_consent_record(lead.id, data.consent))
     audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
@@ -100,7 +100,7 @@ def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
 
 
 async def visible_lead(
-    session: AsyncSession, lead_id: uuid.UUID, principal: Principal | None, source: Source | None
+    session: AsyncSession, lead_id: uuid.UUID, principal: Principal | None, source: SourceRef | None
 ) -> LeadPublic:
     """A lead as its sender, an admin or manager, or the agent it was offered to may see it."""
     lead = await repository.get(session, lead_id)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models.base import Base, IdMixin, TimestampMixin, utcnow
@@ -70,6 +70,8 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
     __tablename__ = "consent_records"
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), unique=True)
+    # Declared so one flush inserts the lead before the rows that point at it.
+    lead: Mapped[Lead] = relationship(lazy="raise")
     text: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
     captured_at: Mapped[datetime] = mapped_column()
@@ -85,5 +87,6 @@ class LeadEvent(IdMixin, TimestampMixin, Base):
     __tablename__ = "lead_events"
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), index=True)
+    lead: Mapped[Lead] = relationship(lazy="raise")
     name: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
