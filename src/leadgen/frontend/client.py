@@ -210,9 +210,7 @@ class Peers:
         self._session_secret = session_secret
 
     @classmethod
-    def create(
-        cls, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
-    ) -> Peers:
+    def create(cls, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> Peers:
         urls = {
             API: settings.services.api_url,
             DATA_SERVICE: settings.services.data_service_url,
@@ -236,9 +234,7 @@ class Peers:
         for client in self._clients.values():
             await client.aclose()
 
-    async def _call(
-        self, peer: str, method: str, path: str, token: str | None = None, **kwargs: Any
-    ) -> Any:
+    async def _call(self, peer: str, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
         headers: dict[str, str] = dict(kwargs.pop("headers", {}))
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -258,7 +254,12 @@ class Peers:
             raise PeerUnavailableError(peer, "the answer was not JSON") from exc
 
     async def _as(
-        self, adapter: TypeAdapter[T], peer: str, method: str, path: str, token: str | None,
+        self,
+        adapter: TypeAdapter[T],
+        peer: str,
+        method: str,
+        path: str,
+        token: str | None,
         **kwargs: Any,
     ) -> T:
         body = await self._call(peer, method, path, token, **kwargs)
@@ -296,9 +297,7 @@ class Peers:
     async def lead(self, token: str, lead_id: str) -> LeadDetail:
         return await self._as(_LEAD, API, "GET", f"/api/v1/leads/{lead_id}", token)
 
-    async def leads(
-        self, token: str, status: str | None, limit: int, offset: int
-    ) -> list[LeadSummary]:
+    async def leads(self, token: str, status: str | None, limit: int, offset: int) -> list[LeadSummary]:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         if status:
             params["status"] = status
