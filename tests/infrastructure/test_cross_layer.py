@@ -37,6 +37,7 @@ from tests.infrastructure.tf_support import (
     TemplateError,
     environment_settings,
     flat_locals,
+    is_local_source,
     load_module_dir,
     render_template,
 )
@@ -530,7 +531,7 @@ def test_service_account_annotations_match_terraform_identities(flavour: str) ->
 # that installs their CRDs.
 CRD_PROVIDERS: dict[str, dict[str, str]] = {
     "gateway.networking.k8s.io": {"eks": "helm:gateway_api_crds", "gke": "gke:gateway_api_channel"},
-    "gateway.envoyproxy.io": {"eks": "helm:gateway_api_crds", "gke": "helm:envoy_gateway_crds"},
+    "gateway.envoyproxy.io": {"eks": "helm:gateway_crds", "gke": "helm:gateway_crds"},
     "external-secrets.io": {"eks": "helm:external-secrets", "gke": "helm:external-secrets"},
     "cert-manager.io": {"eks": "helm:cert-manager", "gke": "helm:cert-manager"},
     "acme.cert-manager.io": {"eks": "helm:cert-manager", "gke": "helm:cert-manager"},
@@ -549,17 +550,43 @@ BUILT_IN_GROUPS = frozenset(
 )  # fmt: skip
 
 
+def _helm_releases(mod: Any) -> set[str]:
+    """Helm releases a module directory declares: a release per plain helm_release (by resource
+    name), and per key of a for_each written inline or as a ``local.X`` map."""
+    installed = set()
+    for resource, decls in mod.resources.items():
+        if not resource.startswith("helm_release."):
+            continue
+        for_each = decls[0].body.get("for_each")
+        if for_each is None:
+            installed.add(f"helm:{resource.removeprefix('helm_release.')}")
+        elif isinstance(for_each, dict):
+            installed |= {f"helm:{name}" for name in for_each}
+        else:
+            local_map = re.fullmatch(r"\$\{local\.(\w+)\}", str(for_each))
+            assert local_map, f"{mod.path}: {resource} iterates over {for_each}, which this test cannot read"
+            installed |= {f"helm:{name}" for name in mod.local(local_map.group(1))}
+    return installed
+
+
 def _installed_addons(flavour: str) -> set[str]:
     directory = TF_ROOT / ("aws" if flavour == "eks" else "gcp") / "modules" / "cluster-addons"
     addons = load_module_dir(directory)
-    installed = {f"helm:{name}" for name in addons.local("helm_releases")}
-    for resource, decls in addons.resources.items():
-        if resource.startswith("helm_release."):
-            body = decls[0].body
-            if "for_each" in body and isinstance(body["for_each"], dict):
-                installed |= {f"helm:{name}" for name in body["for_each"]}
-            elif "for_each" not in body:
-                installed.add(f"helm:{resource.removeprefix('helm_release.')}")
+    installed = _helm_releases(addons)
+    # Releases of the local modules it calls (modules/platform-addons: what both clouds share).
+    for decls in addons.modules.values():
+        call = decls[0].body
+        if not is_local_source(call["source"]):
+            continue
+        called = load_module_dir((directory / call["source"]).resolve())
+        installed |= _helm_releases(called)
+        if "helm_release.gateway_crds" in called.resources:
+            crds = called.resources["helm_release.gateway_crds"][0].body
+            # The Gateway API CRDs come with Envoy Gateway's only where the caller asks for them.
+            follows_flag = "gatewayAPI = {enabled = var.gateway_api_crds" in str(crds["values"])
+            assert follows_flag, "gateway_crds no longer follows its flag"
+            if call.get("gateway_api_crds") is True:
+                installed.add("helm:gateway_api_crds")
     if flavour == "gke":
         gke = _gke_module().modules["gke"][0].body
         if gke.get("gateway_api_channel") == "CHANNEL_STANDARD":

@@ -90,7 +90,8 @@ def _references(directory: Path) -> list[tuple[str, str, Path]]:
     found: list[tuple[str, str, Path]] = []
     pattern = re.compile(r"(?<![\w.])(var|local|module|data)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
     for file in sorted(directory.glob("*.tf")):
-        for match in pattern.finditer(strip_comments(file.read_text(encoding="utf-8"))):
+        text = strip_comments(file.read_text(encoding="utf-8"))
+        for match in pattern.finditer(text):
             kind, first, second = match.group(1), match.group(2), match.group(3) or ""
             found.append((kind, f"{first}.{second}" if kind in {"module", "data"} else first, file))
     return found

@@ -1,9 +1,6 @@
 locals {
-  # Every add-on controller runs on the tainted system pool.
-  system_pool = {
-    nodeSelector = { "leadgen.io/node-pool" = "system" }
-    tolerations  = [{ key = "CriticalAddonsOnly", operator = "Equal", value = "true", effect = "NoSchedule" }]
-  }
+  # Every add-on controller runs on the tainted system pool (defined once, in platform-addons).
+  system_pool = module.platform_addons.system_pool
 
   # EKS add-ons that provide the StorageClass provisioners used by k8s/infrastructure/storage-classes/aws.
   storage_addons = {

@@ -10,5 +10,5 @@ output "pod_identity_role_arns" {
 
 output "helm_releases" {
   description = "Installed add-on charts and versions."
-  value       = merge({ gateway-api-crds = helm_release.gateway_api_crds.version }, { for name, release in helm_release.addon : name => release.version }, { for name, release in helm_release.dependent : name => release.version })
+  value       = merge(module.platform_addons.helm_releases, { for name, release in helm_release.addon : name => release.version })
 }

@@ -1,11 +1,6 @@
 variable "cluster_name" {
-  description = "EKS cluster the add-ons are installed into."
+  description = "EKS cluster the add-ons are installed into (validated by modules/platform-addons)."
   type        = string
-
-  validation {
-    condition     = can(regex("^leadgen-(dev|staging|prod)$", var.cluster_name))
-    error_message = "cluster_name must be leadgen-<environment>."
-  }
 }
 
 variable "kubernetes_version" {
@@ -49,13 +44,8 @@ variable "route53_zone_arns" {
 }
 
 variable "domain_filters" {
-  description = "DNS domains External DNS manages (for example leadgen.example.com)."
+  description = "DNS domains External DNS manages (validated by modules/platform-addons)."
   type        = list(string)
-
-  validation {
-    condition     = length(var.domain_filters) > 0
-    error_message = "Give External DNS at least one domain to manage."
-  }
 }
 
 variable "ebs_kms_key_arns" {
@@ -70,26 +60,13 @@ variable "ebs_kms_key_arns" {
 }
 
 variable "chart_versions" {
-  description = "Pinned Helm chart version per add-on. Bump deliberately (see cluster-setup.md, upgrades)."
+  description = "Overrides of the chart versions pinned in helm.tf for the AWS-only add-ons (release => version); the shared add-ons are pinned in modules/platform-addons. Bump deliberately (see cluster-setup.md, upgrades)."
   type        = map(string)
-  default = {
-    gateway-api-crds             = "v1.5.0"
-    envoy-gateway                = "v1.5.0"
-    aws-load-balancer-controller = "1.14.0"
-    cluster-autoscaler           = "9.46.6"
-    external-dns                 = "1.18.0"
-    external-secrets             = "0.19.2"
-    cert-manager                 = "v1.18.2"
-    nvidia-device-plugin         = "0.17.1"
-    cloudnative-pg               = "0.28.0"
-    plugin-barman-cloud          = "0.6.0"
-    kube-prometheus-stack        = "77.6.2"
-  }
+  default     = {}
 
   validation {
-    condition = alltrue([for chart in ["gateway-api-crds", "envoy-gateway", "aws-load-balancer-controller", "cluster-autoscaler", "external-dns", "external-secrets", "cert-manager", "nvidia-device-plugin", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack"] :
-    contains(keys(var.chart_versions), chart)])
-    error_message = "chart_versions needs a version for every add-on chart."
+    condition     = alltrue([for name, version in var.chart_versions : contains(keys(local.helm_releases), name) && length(version) > 0])
+    error_message = "chart_versions keys must be AWS-only add-ons of helm.tf, each with a version."
   }
 }
 

@@ -5,5 +5,5 @@ output "addon_service_accounts" {
 
 output "helm_releases" {
   description = "Installed add-on charts and versions."
-  value       = merge({ envoy-gateway-crds = helm_release.envoy_gateway_crds.version }, { for name, release in helm_release.addon : name => release.version }, { for name, release in helm_release.dependent : name => release.version })
+  value       = module.platform_addons.helm_releases
 }

@@ -19,30 +19,6 @@ variable "environment" {
 }
 
 variable "domain_filters" {
-  description = "DNS domains External DNS manages in Cloud DNS."
+  description = "DNS domains External DNS manages in Cloud DNS (validated by modules/platform-addons)."
   type        = list(string)
-
-  validation {
-    condition     = length(var.domain_filters) > 0
-    error_message = "Give External DNS at least one domain."
-  }
-}
-
-variable "chart_versions" {
-  description = "Pinned Helm chart version per add-on."
-  type        = map(string)
-  default = {
-    envoy-gateway         = "v1.5.0"
-    external-dns          = "1.18.0"
-    external-secrets      = "0.19.2"
-    cert-manager          = "v1.18.2"
-    cloudnative-pg        = "0.28.0"
-    plugin-barman-cloud   = "0.6.0"
-    kube-prometheus-stack = "77.6.2"
-  }
-
-  validation {
-    condition     = alltrue([for chart in ["envoy-gateway", "external-dns", "external-secrets", "cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack"] : contains(keys(var.chart_versions), chart)])
-    error_message = "chart_versions needs a version for every add-on chart."
-  }
 }
