@@ -238,7 +238,12 @@ build_app_image() {
   if [[ "$revision" != unknown ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then
     revision="${revision}-dirty"
   fi
-  source="${LEADGEN_IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null || echo https://github.com/leadgen/leadgen)}"
+  # The OCI source label must be a URL people can open; a clone of a local path has none.
+  source="${LEADGEN_IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null || true)}"
+  case "$source" in
+    https://*|http://*|git@*) ;;
+    *) source="https://github.com/leadgen/leadgen" ;;
+  esac
   created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   local pip_opts=()
   mapfile -t pip_opts < <(pip_build_options)
