@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -92,7 +93,11 @@ async def drop_database(name: str) -> None:
 def migrate(env: dict[str, str]) -> None:
     """``leadgen db upgrade`` for the database named by ``env['LEADGEN_DB_URL']``."""
     done = subprocess.run(
-        [sys.executable, "-m", "leadgen", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "leadgen", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, f"leadgen db upgrade failed:\n{done.stdout}\n{done.stderr}"
@@ -181,7 +186,10 @@ def serve(target: str, env: dict[str, str], log_dir: Path, *, http: bool = True,
         process = subprocess.Popen(
             [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *args],
             env={**env, "LEADGEN_HTTP_METRICS_PORT": str(ops_port)},
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return Served(target, process, ops_port, http_port, log_path)
 
@@ -202,6 +210,23 @@ def serving(target: str, env: dict[str, str], log_dir: Path, *, http: bool = Tru
 # --- stand-ins for dependencies -----------------------------------------------------------------
 
 
+def free_port_outside_ephemeral_range() -> int:
+    """A free port the kernel never hands out as a client's source port.
+
+    A proxy that is cut and restored must get its port back; a port from the ephemeral range may
+    meanwhile have become the source port of some outgoing connection (EADDRINUSE on restore).
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.Random().sample(range(10000, min(low, 30000)), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 @dataclass
 class TcpProxy:
     """127.0.0.1:<port> forwarded to ``upstream``.
@@ -211,7 +236,7 @@ class TcpProxy:
     """
 
     upstream: tuple[str, int]
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=lambda: free_port_outside_ephemeral_range())
     _listener: socket.socket | None = None
     _connections: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
