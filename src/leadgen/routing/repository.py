@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, RoutingPolicy
+from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy
 from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
 from leadgen.routing.strategies import Strategy
@@ -29,7 +29,11 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
         await session.scalars(
             select(Agent)
             .where(Agent.id.in_(agent_ids))
-            .options(selectinload(Agent.licences), selectinload(Agent.shifts))
+            .options(
+                # Only the licences that matter for this lead: an agency's agents hold dozens.
+                selectinload(Agent.licences.and_(Licence.state == lead.state, Licence.line == lead.line)),
+                selectinload(Agent.shifts),
+            )
             .order_by(Agent.id)
         )
     )
@@ -171,3 +175,12 @@ async def round_still_open(session: AsyncSession, lead_id: uuid.UUID, attempt: i
         .limit(1)
     )
     return found is not None
+
+
+async def licensed_lines(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Every line each agent is licensed for (best match's line fit)."""
+    rows = await session.execute(select(Licence.agent_id, Licence.line).where(Licence.agent_id.in_(ids)).distinct())
+    out: dict[uuid.UUID, list[str]] = {}
+    for agent_id, line in rows:
+        out.setdefault(agent_id, []).append(line)
+    return out

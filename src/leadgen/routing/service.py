@@ -113,10 +113,11 @@ async def _signals(
 ) -> dict[str, MatchSignals]:
     ids = [str(c.agent_id) for c in allowed]
     history = await repository.outcome_counts(session, [c.agent_id for c in allowed], lead.line)
+    lines = await repository.licensed_lines(session, [c.agent_id for c in allowed])
     similar = await similarity(lead, ids) if similarity and ids else {}
     return {
         str(c.agent_id): MatchSignals(
-            line_fit=line_fit([li.line for li in c.licences], lead.line),
+            line_fit=line_fit(lines.get(c.agent_id, []), lead.line),
             conversion_rate=conversion_rate(*history.get(c.agent_id, (0, 0))),
             similar_success=similar.get(str(c.agent_id), 0.0),
         )
