@@ -246,7 +246,18 @@ class TcpProxy:
             return
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        # Connections the cut closed may still hold the port for a moment (the peer's close
+        # arrives later); wait for it rather than fail.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.2)
         listener.listen(128)
         listener.settimeout(0.1)
         self._listener = listener
