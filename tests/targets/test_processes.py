@@ -45,8 +45,14 @@ DATABASE, REDIS_CHECK, API_CHECK = "database", "redis", "api"
 
 
 # The readiness check each resource a target needs must add (``leadgen.core.resources``).
-CHECK_FOR_NEED = {DB: DATABASE, REDIS: REDIS_CHECK, BROKER: REDIS_CHECK, API_PEER: API_CHECK,
-                  VECTORS: "qdrant", GRAPH: "graph"}
+CHECK_FOR_NEED = {
+    DB: DATABASE,
+    REDIS: REDIS_CHECK,
+    BROKER: REDIS_CHECK,
+    API_PEER: API_CHECK,
+    VECTORS: "qdrant",
+    GRAPH: "graph",
+}
 # Those a test can take down; the others (vectors, graph) run embedded in the process here.
 SERVERS = (DATABASE, REDIS_CHECK, API_CHECK)
 
