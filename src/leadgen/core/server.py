@@ -21,8 +21,8 @@ from typing import Any
 import uvicorn
 from celery import Celery
 from celery.beat import Service as BeatService
-from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadgen.core.health import Health
 from leadgen.core.http import probe_router
@@ -47,7 +47,12 @@ def ops_app(health: Health) -> FastAPI:
     """Port 9090: Prometheus metrics and the probes, away from auth and the edge."""
     app = FastAPI(title="leadgen ops", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(probe_router(health))
-    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # A route, not a mounted app: a mount answers /metrics with a redirect to /metrics/.
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return app
 
 
