@@ -71,12 +71,13 @@ async def process_lead(
     if lead is None:
         await outbox.mark_processed(session, TOPIC, str(lead_id))
         return None
-    if await _screen(session, pipe, lead) is None:
+    consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
+    if await _screen(session, pipe, lead, consent) is None:
         if insight is not None:
             lead.insights = insight.model_dump(mode="json")
             audit.lead_event(session, lead.id, "lead.enriched", {"intent": insight.intent, "urgency": insight.urgency})
         source = await session.get(Source, lead.source_id)
-        row = await _score(session, pipe, lead, source.name if source else None, now)
+        row = _score(session, pipe, lead, source.name if source else None, consent, now)
         vector = embed_lead(row)
         await pipe.vectors.upsert(lead.id, vector, _payload(lead, row))
         await _route(session, pipe, lead, now, vector)
@@ -86,9 +87,10 @@ async def process_lead(
     return LeadStatus(lead.status)
 
 
-async def _screen(session: AsyncSession, pipe: Pipeline, lead: Lead) -> LeadStatus | None:
+async def _screen(
+    session: AsyncSession, pipe: Pipeline, lead: Lead, consent: ConsentRecord | None
+) -> LeadStatus | None:
     """Validation, duplicates (from the graph's identity links) and do-not-contact."""
-    consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
     problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
@@ -134,10 +136,9 @@ SCORED_COLUMNS = (
 )
 
 
-async def _score(
-    session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, now: datetime
+def _score(
+    session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, consent: ConsentRecord | None, now: datetime
 ) -> dict[str, Any]:
-    consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
     row = _row(lead, source)
     row["consent_verified"] = bool(consent and (consent.trustedform_cert_url or consent.jornaya_leadid))
     result = pipe.model.score(row, now)
@@ -185,7 +186,8 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
 async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
     """Offer a lead again after its offers were declined; idempotent like every stage."""
     lead = await leads.get(session, lead_id, lock=True)
-    if lead is not None and lead.status == LeadStatus.ROUTED and not await _open_round(session, lead):
+    waiting = lead is not None and lead.status == LeadStatus.ROUTED
+    if lead is not None and waiting and not await round_still_open(session, lead.id, lead.route_attempts):
         source = await session.get(Source, lead.source_id)
         await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
     await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
@@ -200,10 +202,6 @@ async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uui
     source = await session.get(Source, lead.source_id)
     await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
     return True
-
-
-async def _open_round(session: AsyncSession, lead: Lead) -> bool:
-    return await round_still_open(session, lead.id, lead.route_attempts)
 
 
 def pipeline_for(resources: Resources) -> Pipeline:
