@@ -1,10 +1,13 @@
 """End-to-end pipeline latency and throughput: received -> routed, one worker, PostgreSQL + Redis.
 
 Starts the api target and ONE worker process (`leadgen serve --target worker`) against a
-dedicated PostgreSQL database and Redis db, loads the demo book, then posts leads at a fixed rate
-(default 100/s for 30 s) and reads back, for every lead, the time from `received_at` to the
+dedicated PostgreSQL database and Redis db, loads the demo book plus an agency floor that is on
+shift around the clock (so leads are routed, not left unassigned, whatever the hour), and a real
+local SMTP server (aiosmtpd) that the agents' offer e-mails reach. It then posts leads at a fixed
+rate (default 100/s for 30 s) and reads back, for every lead, the time from `received_at` to the
 pipeline's decision (the `lead.routed` / `lead.unassigned` / `lead.duplicate` ... event). Prints
-p50/p99 latency and the sustained throughput against the goal: p99 under 250 ms at 100 leads/s.
+p50/p99 latency, the sustained throughput against the goal (p99 under 250 ms at 100 leads/s), the
+outcomes and how many offer e-mails arrived.
 
     .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30]
 """
@@ -21,11 +24,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock
 from pathlib import Path
 
 import asyncpg
 import httpx
+from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +38,19 @@ sys.path.insert(0, str(ROOT))
 
 from tests.targets.processes import base_env, free_port, serve, wait_for  # noqa: E402
 
+from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn  # noqa: E402
+from leadgen.agents.service import create as create_agent  # noqa: E402
+from leadgen.core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
+from leadgen.core.settings import get_settings  # noqa: E402
+from leadgen.leads.geography import state_for_zip  # noqa: E402
+from leadgen.leads.lifecycle import Line  # noqa: E402
+
 DATABASE = "leadgen_bench_pipeline"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 DECISIONS = ("lead.routed", "lead.unassigned", "lead.duplicate", "lead.rejected", "lead.invalid")
 ZIPS = ["78701", "33101", "90012", "10001", "60601", "43004", "30301", "85001"]
+FLOOR_AGENTS = 24
+ALL_DAY_END = clock(23, 59, 59, 999999)
 
 
 def payload(n: int) -> dict[str, object]:
@@ -70,11 +84,46 @@ async def recreate_stores() -> None:
     await Redis.from_url(REDIS_URL).flushdb()
 
 
+async def load_floor() -> None:
+    """Agents licensed for auto in every bench state, on shift all day every day, with caps far
+    above what one run offers: the demo book alone leaves most leads unassigned at night."""
+    engine = create_engine(get_settings(), "bench")
+    states = sorted({state for state in map(state_for_zip, ZIPS) if state})
+    expires = date(date.today().year + 2, 12, 31)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            for n in range(FLOOR_AGENTS):
+                agent = AgentCreate(
+                    name=f"Floor Agent {n:02d}",
+                    email=f"floor{n:02d}@bench.leadgen.dev",
+                    timezone="America/Chicago",
+                    daily_cap=1000,
+                    open_cap=5000,
+                    licences=[LicenceIn(state=st, line=Line.AUTO, expires_on=expires) for st in states],
+                    shifts=[ShiftIn(weekday=d, starts_at=clock(0), ends_at=ALL_DAY_END) for d in range(7)],
+                )
+                await create_agent(session, agent, "bench")
+    finally:
+        await engine.dispose()
+
+
+class Mailbox:
+    """The local SMTP server's handler: counts the messages that arrive."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 (aiosmtpd hook)
+        self.received += 1
+        return "250 OK"
+
+
 def prepare(env: dict[str, str]) -> str:
-    """A fresh bench database and Redis db, migrated, with the demo book and an API key."""
+    """A fresh bench database and Redis db, migrated, with the demo book, the floor and an API key."""
     asyncio.run(recreate_stores())
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([sys.executable, "-m", "leadgen", *args], env=env, check=True, capture_output=True)
+    asyncio.run(load_floor())
     out = subprocess.run(
         [sys.executable, "-m", "leadgen", "api-keys", "create", "bench", "--json"],
         env=env,
@@ -140,17 +189,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="leadgen-bench-")
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     env = base_env(
         LEADGEN_DB_URL=f"postgresql://postgres@127.0.0.1/{DATABASE}",
         LEADGEN_REDIS_URL=REDIS_URL,
         LEADGEN_DATA_DIR=data_dir,
         LEADGEN_LOG_LEVEL="WARNING",
         LEADGEN_INTAKE_RATE_LIMIT="10000/second",
-        LEADGEN_SMTP_PORT=str(free_port()),
+        LEADGEN_SMTP_HOST="127.0.0.1",
+        LEADGEN_SMTP_PORT=str(smtp.port),
     )
     os.environ.update({k: v for k, v in env.items() if k.startswith("LEADGEN_")})
     key = prepare(env)
     logs = Path(data_dir) / "logs"
+    smtp.start()
     api = serve("api", env, logs)
     worker = serve("worker", env, logs, http=False)
     try:
@@ -162,9 +215,32 @@ def main() -> None:
         t0 = time.perf_counter()
         values = asyncio.run(latencies(ids, wait_seconds=120))
         drained = time.perf_counter() - t0
+        time.sleep(2)  # the last offers' e-mails are sent just after the decision
+        outcomes = asyncio.run(outcome_counts())
     finally:
         api.stop()
         worker.stop()
+        smtp.stop()
+    report(args, ids, values, drained, outcomes, mailbox.received)
+
+
+async def outcome_counts() -> dict[str, int]:
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database=DATABASE)
+    try:
+        rows = await conn.fetch("SELECT status, count(*) AS n FROM leads GROUP BY status ORDER BY status")
+        return {r["status"]: r["n"] for r in rows}
+    finally:
+        await conn.close()
+
+
+def report(
+    args: argparse.Namespace,
+    ids: list[str],
+    values: list[float],
+    drained: float,
+    outcomes: dict[str, int],
+    emails: int,
+) -> None:
     done = len(values)
     print(
         f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
@@ -175,6 +251,10 @@ def main() -> None:
     print(f"  latency p99:        {pct(values, 0.99) * 1000:.0f} ms   (goal < 250 ms)")
     print(f"  latency max:        {max(values) * 1000:.0f} ms, mean {statistics.mean(values) * 1000:.0f} ms")
     print(f"  throughput:         {done / (args.seconds + drained):.1f} leads/s sustained (offered {args.rate:.0f}/s)")
+    print(f"  outcomes:           {', '.join(f'{status} {n}' for status, n in outcomes.items())}")
+    print(f"  e-mails:            {emails} arrived at the local SMTP server (offers, acknowledgements)")
+    met = done == len(ids) and pct(values, 0.99) < 0.25
+    print(f"  goal:               {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":
