@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.models import DoNotContact
+
+# Asked for every lead the pipeline screens: built once.
+_ANY_LISTED = select(DoNotContact.id).where(DoNotContact.value_hash.in_(bindparam("hashes", expanding=True))).limit(1)
 
 
 async def listed(session: AsyncSession, hashes: list[str]) -> bool:
     if not hashes:
         return False
-    found = await session.scalar(select(DoNotContact.id).where(DoNotContact.value_hash.in_(hashes)).limit(1))
+    found = await session.scalar(_ANY_LISTED, {"hashes": hashes})
     return found is not None
 
 

@@ -41,9 +41,7 @@ def require_agent(viewer: Annotated[WebSession, Depends(require_session)]) -> We
     return viewer
 
 
-async def session_form(
-    request: Request, viewer: Annotated[WebSession, Depends(require_session)]
-) -> FormData:
+async def session_form(request: Request, viewer: Annotated[WebSession, Depends(require_session)]) -> FormData:
     """The posted form of a signed-in user, refused unless its token matches the session."""
     settings = settings_of(request)
     form = await request.form()

@@ -74,9 +74,7 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
-) -> HTMLResponse:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
     """A page with what the layout needs: who is signed in, and a token for the sign-out form."""
     settings = settings_of(request)
     viewer: WebSession | None = read_session(request, settings)

@@ -78,131 +78,254 @@ def _f(name: str, label: str, kind: str = "text", **kwargs: Any) -> FormField:
 _YES_NO = (("", "Prefer not to say"), ("yes", "Yes"), ("no", "No"))
 
 COMMON_SECTIONS = (
-    Section("About you", (
-        _f("contact.first_name", "First name", required=True, autocomplete="given-name"),
-        _f("contact.last_name", "Last name", required=True, autocomplete="family-name"),
-        _f("contact.date_of_birth", "Date of birth", "date", autocomplete="bday"),
-    )),
-    Section("How we can reach you", (
-        _f("contact.phone", "Phone number", "tel", autocomplete="tel",
-           hint="A US number. Give a phone number, an e-mail address, or both."),
-        _f("contact.email", "E-mail address", "email", autocomplete="email"),
-    )),
-    Section("Your address", (
-        _f("contact.address.street", "Street address", autocomplete="street-address"),
-        _f("contact.address.city", "City", autocomplete="address-level2"),
-        _f("contact.address.zip", "ZIP code", required=True, autocomplete="postal-code",
-           hint="Five digits; it tells us your state."),
-    )),
-    Section("Your current insurance", (
-        _f("currently_insured", "Are you insured today?", "select", choices=_YES_NO),
-        _f("current_carrier", "Current insurance company"),
-        _f("policy_expires_on", "Current policy renews or ends on", "date"),
-    )),
+    Section(
+        "About you",
+        (
+            _f("contact.first_name", "First name", required=True, autocomplete="given-name"),
+            _f("contact.last_name", "Last name", required=True, autocomplete="family-name"),
+            _f("contact.date_of_birth", "Date of birth", "date", autocomplete="bday"),
+        ),
+    ),
+    Section(
+        "How we can reach you",
+        (
+            _f(
+                "contact.phone",
+                "Phone number",
+                "tel",
+                autocomplete="tel",
+                hint="A US number. Give a phone number, an e-mail address, or both.",
+            ),
+            _f("contact.email", "E-mail address", "email", autocomplete="email"),
+        ),
+    ),
+    Section(
+        "Your address",
+        (
+            _f("contact.address.street", "Street address", autocomplete="street-address"),
+            _f("contact.address.city", "City", autocomplete="address-level2"),
+            _f(
+                "contact.address.zip",
+                "ZIP code",
+                required=True,
+                autocomplete="postal-code",
+                hint="Five digits; it tells us your state.",
+            ),
+        ),
+    ),
+    Section(
+        "Your current insurance",
+        (
+            _f("currently_insured", "Are you insured today?", "select", choices=_YES_NO),
+            _f("current_carrier", "Current insurance company"),
+            _f("policy_expires_on", "Current policy renews or ends on", "date"),
+        ),
+    ),
 )
 
-_AUTO = LineForm("auto", "Car insurance", (
-    Section("The main driver", (
-        _f("details.drivers.0.age_first_licensed", "Age when first licensed", "number",
-           required=True, minimum=14, maximum=99),
-        _f("details.drivers.0.incidents_last_5_years", "Accidents and tickets in the last 5 years",
-           "number", minimum=0, maximum=50),
-        _f("details.drivers.0.sr22_required", "I need an SR-22 filing", "checkbox"),
-    )),
-    Section("The vehicle", (
-        _f("details.vehicles.0.year", "Year", "number", required=True, minimum=1950, maximum=2030),
-        _f("details.vehicles.0.make", "Make", required=True, hint="For example: Toyota"),
-        _f("details.vehicles.0.model", "Model", required=True, hint="For example: Camry"),
-        _f("details.vehicles.0.use", "Mostly used for", "select", choices=(
-            ("commute", "Commuting"), ("pleasure", "Pleasure"), ("business", "Business"),
-            ("farm", "Farm"))),
-        _f("details.vehicles.0.annual_mileage", "Miles a year", "number", minimum=0,
-           maximum=200000),
-        _f("details.coverage_tier", "Coverage you want", "select", choices=(
-            ("standard", "Standard"), ("state_minimum", "State minimum"), ("premium", "Premium"))),
-    )),
-))
+_AUTO = LineForm(
+    "auto",
+    "Car insurance",
+    (
+        Section(
+            "The main driver",
+            (
+                _f(
+                    "details.drivers.0.age_first_licensed",
+                    "Age when first licensed",
+                    "number",
+                    required=True,
+                    minimum=14,
+                    maximum=99,
+                ),
+                _f(
+                    "details.drivers.0.incidents_last_5_years",
+                    "Accidents and tickets in the last 5 years",
+                    "number",
+                    minimum=0,
+                    maximum=50,
+                ),
+                _f("details.drivers.0.sr22_required", "I need an SR-22 filing", "checkbox"),
+            ),
+        ),
+        Section(
+            "The vehicle",
+            (
+                _f("details.vehicles.0.year", "Year", "number", required=True, minimum=1950, maximum=2030),
+                _f("details.vehicles.0.make", "Make", required=True, hint="For example: Toyota"),
+                _f("details.vehicles.0.model", "Model", required=True, hint="For example: Camry"),
+                _f(
+                    "details.vehicles.0.use",
+                    "Mostly used for",
+                    "select",
+                    choices=(
+                        ("commute", "Commuting"),
+                        ("pleasure", "Pleasure"),
+                        ("business", "Business"),
+                        ("farm", "Farm"),
+                    ),
+                ),
+                _f("details.vehicles.0.annual_mileage", "Miles a year", "number", minimum=0, maximum=200000),
+                _f(
+                    "details.coverage_tier",
+                    "Coverage you want",
+                    "select",
+                    choices=(("standard", "Standard"), ("state_minimum", "State minimum"), ("premium", "Premium")),
+                ),
+            ),
+        ),
+    ),
+)
 
-_HOME = LineForm("home", "Home insurance", (
-    Section("The home", (
-        _f("details.year_built", "Year built", "number", required=True, minimum=1800,
-           maximum=2030),
-        _f("details.square_feet", "Living area (square feet)", "number", required=True,
-           minimum=100, maximum=50000),
-        _f("details.construction", "Construction", "select", choices=(
-            ("frame", "Wood frame"), ("masonry", "Masonry"), ("steel", "Steel"),
-            ("other", "Other"))),
-        _f("details.roof_age_years", "Age of the roof (years)", "number", minimum=0,
-           maximum=100),
-        _f("details.claims_last_5_years", "Claims in the last 5 years", "number", minimum=0,
-           maximum=50),
-        _f("details.dwelling_coverage", "Coverage wanted for the building (USD)", "number",
-           required=True, minimum=10000),
-    )),
-))
+_HOME = LineForm(
+    "home",
+    "Home insurance",
+    (
+        Section(
+            "The home",
+            (
+                _f("details.year_built", "Year built", "number", required=True, minimum=1800, maximum=2030),
+                _f(
+                    "details.square_feet",
+                    "Living area (square feet)",
+                    "number",
+                    required=True,
+                    minimum=100,
+                    maximum=50000,
+                ),
+                _f(
+                    "details.construction",
+                    "Construction",
+                    "select",
+                    choices=(("frame", "Wood frame"), ("masonry", "Masonry"), ("steel", "Steel"), ("other", "Other")),
+                ),
+                _f("details.roof_age_years", "Age of the roof (years)", "number", minimum=0, maximum=100),
+                _f("details.claims_last_5_years", "Claims in the last 5 years", "number", minimum=0, maximum=50),
+                _f(
+                    "details.dwelling_coverage",
+                    "Coverage wanted for the building (USD)",
+                    "number",
+                    required=True,
+                    minimum=10000,
+                ),
+            ),
+        ),
+    ),
+)
 
-_LIFE = LineForm("life", "Life insurance", (
-    Section("About your health", (
-        _f("details.height_inches", "Height (inches)", "number", required=True, minimum=36,
-           maximum=96),
-        _f("details.weight_pounds", "Weight (pounds)", "number", required=True, minimum=50,
-           maximum=700),
-        _f("details.tobacco", "I have used tobacco or nicotine in the last 12 months",
-           "checkbox"),
-    )),
-    Section("The policy", (
-        _f("details.face_amount", "Amount of cover (USD)", "number", required=True,
-           minimum=1000),
-        _f("details.product", "Kind of policy", "select", choices=(
-            ("term", "Term life"), ("whole", "Whole life"), ("final_expense", "Final expense"))),
-        _f("details.term_years", "Term (years), for term life", "number", minimum=5,
-           maximum=40),
-    )),
-))
+_LIFE = LineForm(
+    "life",
+    "Life insurance",
+    (
+        Section(
+            "About your health",
+            (
+                _f("details.height_inches", "Height (inches)", "number", required=True, minimum=36, maximum=96),
+                _f("details.weight_pounds", "Weight (pounds)", "number", required=True, minimum=50, maximum=700),
+                _f("details.tobacco", "I have used tobacco or nicotine in the last 12 months", "checkbox"),
+            ),
+        ),
+        Section(
+            "The policy",
+            (
+                _f("details.face_amount", "Amount of cover (USD)", "number", required=True, minimum=1000),
+                _f(
+                    "details.product",
+                    "Kind of policy",
+                    "select",
+                    choices=(("term", "Term life"), ("whole", "Whole life"), ("final_expense", "Final expense")),
+                ),
+                _f("details.term_years", "Term (years), for term life", "number", minimum=5, maximum=40),
+            ),
+        ),
+    ),
+)
 
 _HEALTH = LineForm(
-    "health", "Health insurance (including Medicare)",
+    "health",
+    "Health insurance (including Medicare)",
     (
-        Section("Your household", (
-            _f("details.household.0.age", "Your age", "number", required=True, minimum=0,
-               maximum=120),
-            _f("details.household.1.age", "Your spouse's age, if they need cover", "number",
-               minimum=0, maximum=120),
-            _f("details.annual_income", "Household income a year (USD)", "number", minimum=0),
-        )),
-        Section("Your cover", (
-            _f("details.coverage_start", "Cover should start on", "date"),
-            _f("details.qualifying_event", "Recent life event", "select", choices=(
-                ("", "None"), ("lost coverage", "Lost other coverage"), ("moved", "Moved"),
-                ("married", "Got married"), ("new child", "Had or adopted a child"))),
-            _f("details.medicare_interest", "I am interested in Medicare plans", "checkbox"),
-        )),
+        Section(
+            "Your household",
+            (
+                _f("details.household.0.age", "Your age", "number", required=True, minimum=0, maximum=120),
+                _f(
+                    "details.household.1.age", "Your spouse's age, if they need cover", "number", minimum=0, maximum=120
+                ),
+                _f("details.annual_income", "Household income a year (USD)", "number", minimum=0),
+            ),
+        ),
+        Section(
+            "Your cover",
+            (
+                _f("details.coverage_start", "Cover should start on", "date"),
+                _f(
+                    "details.qualifying_event",
+                    "Recent life event",
+                    "select",
+                    choices=(
+                        ("", "None"),
+                        ("lost coverage", "Lost other coverage"),
+                        ("moved", "Moved"),
+                        ("married", "Got married"),
+                        ("new child", "Had or adopted a child"),
+                    ),
+                ),
+                _f("details.medicare_interest", "I am interested in Medicare plans", "checkbox"),
+            ),
+        ),
     ),
-    constants={"details.household.0.relationship": "self",
-               "details.household.1.relationship": "spouse"},
+    constants={"details.household.0.relationship": "self", "details.household.1.relationship": "spouse"},
 )
 
-_COMMERCIAL = LineForm("commercial", "Business insurance", (
-    Section("The business", (
-        _f("details.legal_name", "Legal name of the business", required=True,
-           autocomplete="organization"),
-        _f("details.entity_type", "Kind of business", "select", required=True, choices=(
-            ("llc", "LLC"), ("corporation", "Corporation"), ("sole_proprietor", "Sole proprietor"),
-            ("partnership", "Partnership"), ("nonprofit", "Nonprofit"))),
-        _f("details.class_code", "Industry class code", hint="If you know it."),
-        _f("details.years_in_business", "Years in business", "number", required=True,
-           minimum=0, maximum=300),
-        _f("details.employees", "Employees", "number", required=True, minimum=0),
-        _f("details.annual_revenue", "Revenue a year (USD)", "number", minimum=0),
-    )),
-    Section("Cover wanted", (
-        _f("details.coverages", "Which cover do you want?", "checkboxes", required=True,
-           choices=(
-               ("general_liability", "General liability"), ("property", "Commercial property"),
-               ("workers_comp", "Workers' compensation"), ("commercial_auto", "Commercial auto"),
-               ("professional_liability", "Professional liability"), ("cyber", "Cyber"))),
-    )),
-))
+_COMMERCIAL = LineForm(
+    "commercial",
+    "Business insurance",
+    (
+        Section(
+            "The business",
+            (
+                _f("details.legal_name", "Legal name of the business", required=True, autocomplete="organization"),
+                _f(
+                    "details.entity_type",
+                    "Kind of business",
+                    "select",
+                    required=True,
+                    choices=(
+                        ("llc", "LLC"),
+                        ("corporation", "Corporation"),
+                        ("sole_proprietor", "Sole proprietor"),
+                        ("partnership", "Partnership"),
+                        ("nonprofit", "Nonprofit"),
+                    ),
+                ),
+                _f("details.class_code", "Industry class code", hint="If you know it."),
+                _f("details.years_in_business", "Years in business", "number", required=True, minimum=0, maximum=300),
+                _f("details.employees", "Employees", "number", required=True, minimum=0),
+                _f("details.annual_revenue", "Revenue a year (USD)", "number", minimum=0),
+            ),
+        ),
+        Section(
+            "Cover wanted",
+            (
+                _f(
+                    "details.coverages",
+                    "Which cover do you want?",
+                    "checkboxes",
+                    required=True,
+                    choices=(
+                        ("general_liability", "General liability"),
+                        ("property", "Commercial property"),
+                        ("workers_comp", "Workers' compensation"),
+                        ("commercial_auto", "Commercial auto"),
+                        ("professional_liability", "Professional liability"),
+                        ("cyber", "Cyber"),
+                    ),
+                ),
+            ),
+        ),
+    ),
+)
 
 LINES: dict[str, LineForm] = {f.line: f for f in (_AUTO, _HOME, _LIFE, _HEALTH, _COMMERCIAL)}
 DEFAULT_LINE = "auto"
@@ -239,9 +362,7 @@ def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:
         if f.required and not values.get(f.name):
             errors[f.name] = ["Please fill this in." if f.kind != "checkboxes" else "Choose at least one."]
     if not values.get(CONSENT_FIELD):
-        errors[CONSENT_FIELD] = [
-            "We can only send your request to agents if you agree to be contacted: tick the box."
-        ]
+        errors[CONSENT_FIELD] = ["We can only send your request to agents if you agree to be contacted: tick the box."]
     return errors
 
 
@@ -276,8 +397,11 @@ def payload(form: LineForm, values: Submitted, visit: Visit) -> dict[str, Any]:
     if visit.user_agent:
         body["user_agent"] = visit.user_agent[:MAX_USER_AGENT]
     if values.get(CONSENT_FIELD):
-        consent = {"text": CONSENT_TEXT, "captured_at": visit.at.astimezone(UTC).isoformat(),
-                   "page_url": visit.page_url}
+        consent = {
+            "text": CONSENT_TEXT,
+            "captured_at": visit.at.astimezone(UTC).isoformat(),
+            "page_url": visit.page_url,
+        }
         body["consent"] = {**consent, "ip": ip} if ip else consent
     return body
 
@@ -317,9 +441,7 @@ def _ip(raw: str | None) -> str | None:
         return None
 
 
-def place_errors(
-    form: LineForm, errors: Iterable[FieldError]
-) -> tuple[dict[str, list[str]], list[str]]:
+def place_errors(form: LineForm, errors: Iterable[FieldError]) -> tuple[dict[str, list[str]], list[str]]:
     """The api's field errors by input name; those that fit no input go to the summary."""
     names = [f.name for f in form.fields()] + [CONSENT_FIELD]
     by_field: dict[str, list[str]] = {}

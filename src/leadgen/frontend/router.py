@@ -40,9 +40,7 @@ def _home(viewer: WebSession) -> str:
     return "/leads" if viewer.is_staff else "/inbox"
 
 
-def _anonymous_page(
-    request: Request, name: str, context: dict[str, Any], status: int = 200
-) -> HTMLResponse:
+def _anonymous_page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     """A page with a form bound to the anonymous cookie (issued, or renewed, with the page)."""
     settings = settings_of(request)
     nonce = csrf.anonymous_nonce(request, settings) or csrf.new_nonce()
@@ -71,7 +69,9 @@ async def home(viewer: MaybeViewer) -> RedirectResponse:
 
 @router.get("/login")
 async def login_page(
-    request: Request, viewer: MaybeViewer, notice: str | None = None,
+    request: Request,
+    viewer: MaybeViewer,
+    notice: str | None = None,
     next_path: Annotated[str | None, Query(alias="next")] = None,
 ) -> Response:
     if viewer is not None:
@@ -113,13 +113,21 @@ async def logout(request: Request, _: SessionForm) -> RedirectResponse:
 
 
 async def _inbox(
-    request: Request, viewer: WebSession, peers: PeersDep, status: int = 200,
-    problems: dict[str, str] | None = None, reasons: dict[str, str] | None = None,
+    request: Request,
+    viewer: WebSession,
+    peers: PeersDep,
+    status: int = 200,
+    problems: dict[str, str] | None = None,
+    reasons: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> HTMLResponse:
     items: list[InboxItem] = await peers.inbox(viewer.token)
-    context = {"items": items, "problems": problems or {}, "reasons": reasons or {},
-               "notice": NOTICES.get(notice or "")}
+    context = {
+        "items": items,
+        "problems": problems or {},
+        "reasons": reasons or {},
+        "notice": NOTICES.get(notice or ""),
+    }
     return render(request, "inbox.html", context, status)
 
 
@@ -169,13 +177,21 @@ def _reason_error(errors: list[FieldError]) -> str | None:
 
 @router.get("/leads")
 async def leads(
-    request: Request, viewer: Staff, peers: PeersDep,
-    status: str | None = None, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    request: Request,
+    viewer: Staff,
+    peers: PeersDep,
+    status: str | None = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
     chosen = status if status in LeadStatus.__members__ else None
     rows = await peers.leads(viewer.token, chosen, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    context = {"rows": rows, "status": chosen, "statuses": list(LeadStatus), "page": page,
-               "has_next": len(rows) == PAGE_SIZE}
+    context = {
+        "rows": rows,
+        "status": chosen,
+        "statuses": list(LeadStatus),
+        "page": page,
+        "has_next": len(rows) == PAGE_SIZE,
+    }
     return render(request, "leads.html", context)
 
 
@@ -197,8 +213,11 @@ async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
     table: dict[tuple[str, str], dict[str, int]] = {}
     for r in rows:
         table.setdefault((r.source, r.line), {})[r.status] = r.leads
-    context = {"statuses": statuses, "table": table,
-               "totals": {s: sum(c.get(s, 0) for c in table.values()) for s in statuses}}
+    context = {
+        "statuses": statuses,
+        "table": table,
+        "totals": {s: sum(c.get(s, 0) for c in table.values()) for s in statuses},
+    }
     return render(request, "funnel.html", context)
 
 
@@ -228,12 +247,22 @@ async def quote_page(request: Request, line: str | None = None) -> HTMLResponse:
 
 
 def _quote_form(
-    request: Request, form: quote.LineForm, values: dict[str, Any], errors: dict[str, list[str]],
-    summary: list[str], status: int = 200,
+    request: Request,
+    form: quote.LineForm,
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+    summary: list[str],
+    status: int = 200,
 ) -> HTMLResponse:
-    context = {"form": form, "lines": quote.LINES, "values": values, "errors": errors,
-               "summary": summary, "consent_text": quote.CONSENT_TEXT,
-               "consent_field": quote.CONSENT_FIELD}
+    context = {
+        "form": form,
+        "lines": quote.LINES,
+        "values": values,
+        "errors": errors,
+        "summary": summary,
+        "consent_text": quote.CONSENT_TEXT,
+        "consent_field": quote.CONSENT_FIELD,
+    }
     return _anonymous_page(request, "quote.html", context, status)
 
 
@@ -245,8 +274,7 @@ async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -
     if errors:
         return _quote_form(request, line, values, errors, [], 422)
     ip = request.client.host if request.client else None
-    visit = quote.Visit(str(request.url_for("quote_page")), ip, request.headers.get("user-agent"),
-                        quote.now())
+    visit = quote.Visit(str(request.url_for("quote_page")), ip, request.headers.get("user-agent"), quote.now())
     try:
         await peers.quote_request(quote.payload(line, values, visit), ip)
     except ApiError as exc:
@@ -263,4 +291,3 @@ async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -
 @router.get("/quote/thanks")
 async def quote_thanks(request: Request) -> HTMLResponse:
     return render(request, "thanks.html")
-

@@ -84,6 +84,4 @@ def write_session(response: Response, request: Request, settings: Settings, sess
 
 def clear_session(response: Response, request: Request) -> None:
     options = cookie_options(request, 0)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", secure=options["secure"], httponly=True, samesite="lax"
-    )
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=options["secure"], httponly=True, samesite="lax")

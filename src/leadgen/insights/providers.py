@@ -69,6 +69,8 @@ class IntentProvider(abc.ABC):
     """Reads a lead's notes for intent and urgency."""
 
     name: ClassVar[ProviderName]
+    # A remote provider may take seconds: callers ask it outside any database transaction.
+    remote: ClassVar[bool] = True
     model: str
 
     @abc.abstractmethod
@@ -103,6 +105,7 @@ class LocalProvider(IntentProvider):
     """The keyword rules of ``leadgen.insights.rules``; no key, no network."""
 
     name = ProviderName.LOCAL
+    remote = False
     model = rules.RULES_VERSION
 
     def __init__(self, fallback_reason: FallbackReason | None = None) -> None:

@@ -5,18 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Agent, Assignment, Lead
 
+# The pipeline runs these for every lead: built once, they cost only their parameters per call.
+_LEAD = select(Lead).where(Lead.id == bindparam("lead_id"))
+_LOCKED_LEAD = _LEAD.with_for_update()
+_WAITING_MATCHES = select(Lead.id).where(
+    Lead.id != bindparam("lead_id"),
+    Lead.status == LeadStatus.RECEIVED,
+    Lead.line == bindparam("line"),
+    Lead.received_at >= bindparam("since"),
+    Lead.received_at <= bindparam("received_at"),
+    # A missing hash is NULL here, and NULL equals nothing.
+    or_(Lead.phone_hash == bindparam("phone"), Lead.email_hash == bindparam("email")),
+)
+
 
 async def get(session: AsyncSession, lead_id: uuid.UUID, lock: bool = False) -> Lead | None:
-    query = select(Lead).where(Lead.id == lead_id)
-    if lock:
-        query = query.with_for_update()
-    return await session.scalar(query)
+    return await session.scalar(_LOCKED_LEAD if lock else _LEAD, {"lead_id": lead_id})
 
 
 async def claim(session: AsyncSession, lead_id: uuid.UUID, expected: LeadStatus) -> Lead | None:
@@ -30,21 +40,18 @@ async def waiting_matches(
 ) -> list[uuid.UUID]:
     """Earlier leads still waiting for the pipeline (so not yet linked in the graph) that share a
     phone or e-mail hash with this one."""
-    columns = {"phone": Lead.phone_hash, "email": Lead.email_hash}
-    matches = [columns[kind] == value for kind, value in hashes if kind in columns]
-    if not matches:
+    by_kind = dict(hashes)
+    if not (by_kind.get("phone") or by_kind.get("email")):
         return []
-    rows = await session.scalars(
-        select(Lead.id).where(
-            Lead.id != lead.id,
-            Lead.status == LeadStatus.RECEIVED,
-            Lead.line == lead.line,
-            Lead.received_at >= since,
-            Lead.received_at <= lead.received_at,
-            or_(*matches),
-        )
-    )
-    return list(rows)
+    params = {
+        "lead_id": lead.id,
+        "line": lead.line,
+        "since": since,
+        "received_at": lead.received_at,
+        "phone": by_kind.get("phone"),
+        "email": by_kind.get("email"),
+    }
+    return list(await session.scalars(_WAITING_MATCHES, params))
 
 
 async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:

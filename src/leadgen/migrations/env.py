@@ -34,9 +34,7 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(
-        url=get_settings().database_url, target_metadata=target_metadata, literal_binds=True
-    )
+    context.configure(url=get_settings().database_url, target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

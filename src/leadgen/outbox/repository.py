@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.models import OutboxEvent
@@ -61,12 +61,21 @@ async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) 
     return events
 
 
-async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
-    await session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
-        .values(processed_at=when or utcnow())
+# Every consumed event runs this once: built once, and no ORM objects to synchronise.
+_MARK_PROCESSED = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.topic == bindparam("event_topic"),
+        OutboxEvent.key == bindparam("event_key"),
+        OutboxEvent.processed_at.is_(None),
     )
+    .values(processed_at=bindparam("when"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
+    await session.execute(_MARK_PROCESSED, {"event_topic": topic, "event_key": key, "when": when or utcnow()})
 
 
 async def backlog(session: AsyncSession) -> int:

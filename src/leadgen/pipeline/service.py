@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
@@ -40,6 +40,9 @@ from leadgen.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 TOPIC = "lead.received"
+# Read for every lead: built once.
+_CONSENT = select(ConsentRecord).where(ConsentRecord.lead_id == bindparam("lead_id"))
+_SOURCE_NAME = select(Source.name).where(Source.id == bindparam("source_id"))
 
 
 @dataclass
@@ -59,6 +62,10 @@ async def read_notes(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) 
     lead = await leads.get(session, lead_id)
     if lead is None or lead.status != LeadStatus.RECEIVED:
         return None
+    return await _classify(pipe, lead)
+
+
+async def _classify(pipe: Pipeline, lead: Lead) -> Insight | None:
     names = [lead.first_name, lead.last_name, lead.street, lead.city]
     return await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=names)
 
@@ -66,22 +73,30 @@ async def read_notes(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) 
 async def process_lead(
     session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime, insight: Insight | None = None
 ) -> LeadStatus | None:
-    """Run every stage for a RECEIVED lead; a lead already past RECEIVED is left alone."""
-    lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
-    if lead is None:
-        await outbox.mark_processed(session, TOPIC, str(lead_id))
-        return None
-    consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
-    if await _screen(session, pipe, lead, consent) is None:
-        if insight is not None:
-            lead.insights = insight.model_dump(mode="json")
-            audit.lead_event(session, lead.id, "lead.enriched", {"intent": insight.intent, "urgency": insight.urgency})
-        source = await session.get(Source, lead.source_id)
-        row = _score(session, pipe, lead, source.name if source else None, consent, now)
-        vector = embed_lead(row)
-        await pipe.vectors.upsert(lead.id, vector, _payload(lead, row))
-        await _route(session, pipe, lead, now, vector)
-    await outbox.mark_processed(session, TOPIC, str(lead_id), now)
+    """Run every stage for a RECEIVED lead; a lead already past RECEIVED is left alone.
+
+    ``insight`` is what ``read_notes`` found with a remote provider; the local rules answer here.
+    The stages' writes reach the database once, at commit: every query the stages make reads
+    rows this transaction does not change, so flushing before each would only cost round trips.
+    """
+    with session.no_autoflush:
+        lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
+        if lead is None:
+            await outbox.mark_processed(session, TOPIC, str(lead_id))
+            return None
+        consent = await session.scalar(_CONSENT, {"lead_id": lead.id})
+        if await _screen(session, pipe, lead, consent) is None:
+            if insight is None and not pipe.insights.remote:
+                insight = await _classify(pipe, lead)
+            if insight is not None:
+                lead.insights = insight.model_dump(mode="json")
+                event = {"intent": insight.intent, "urgency": insight.urgency}
+                audit.lead_event(session, lead.id, "lead.enriched", event)
+            row = _score(session, pipe, lead, await _source_name(session, lead), consent, now)
+            vector = embed_lead(row)
+            agent_id = await _route(session, pipe, lead, now, vector)
+            await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))
+        await outbox.mark_processed(session, TOPIC, str(lead_id), now)
     PIPELINE_OUTCOMES.labels(lead.status).inc()
     PIPELINE_LATENCY.observe(max(0.0, (now - lead.received_at).total_seconds()))
     return LeadStatus(lead.status)
@@ -158,8 +173,12 @@ def _row(lead: Lead, source: str | None) -> dict[str, Any]:
     return row
 
 
-def _payload(lead: Lead, row: dict[str, Any]) -> dict[str, Any]:
-    return {
+async def _source_name(session: AsyncSession, lead: Lead) -> str | None:
+    return await session.scalar(_SOURCE_NAME, {"source_id": lead.source_id})
+
+
+def _payload(lead: Lead, row: dict[str, Any], agent_id: str | None) -> dict[str, Any]:
+    payload = {
         "line": lead.line,
         "state": lead.state,
         "outcome": lead.status,
@@ -167,19 +186,30 @@ def _payload(lead: Lead, row: dict[str, Any]) -> dict[str, Any]:
         "score": lead.score,
         "received_at": lead.received_at,
     }
+    return payload | {"agent_id": agent_id} if agent_id else payload
 
 
-async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime, vector: list[float]) -> None:
-    """Match and offer: candidates from the graph, similar-lead success from the vectors."""
+async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime, vector: list[float]) -> str | None:
+    """Match and offer: candidates from the graph, similar-lead success from the vectors.
+
+    Returns the agent the lead went to first, if any, for its vector's payload.
+    """
     candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, now.date())]
 
     async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
         return await pipe.vectors.agent_success(vector, agent_ids, target.line)
 
     offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
+    return str(offers[0].agent_id) if offers else None
+
+
+async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime) -> None:
+    """A later round for a lead already embedded: route, then carry the outcome into its payload."""
+    vector = embed_lead(_row(lead, await _source_name(session, lead)))
+    agent_id = await _route(session, pipe, lead, now, vector)
     fields: dict[str, Any] = {"outcome": lead.status}
-    if offers:
-        fields["agent_id"] = str(offers[0].agent_id)
+    if agent_id:
+        fields["agent_id"] = agent_id
     await pipe.vectors.set_payload(lead.id, fields)
 
 
@@ -188,8 +218,7 @@ async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now
     lead = await leads.get(session, lead_id, lock=True)
     waiting = lead is not None and lead.status == LeadStatus.ROUTED
     if lead is not None and waiting and not await round_still_open(session, lead.id, lead.route_attempts):
-        source = await session.get(Source, lead.source_id)
-        await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
+        await _route_again(session, pipe, lead, now)
     await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
     return LeadStatus(lead.status) if lead else None
 
@@ -199,8 +228,7 @@ async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uui
     lead = await routing.time_out(session, assignment_id, now)
     if lead is None:
         return False
-    source = await session.get(Source, lead.source_id)
-    await _route(session, pipe, lead, now, embed_lead(_row(lead, source.name if source else None)))
+    await _route_again(session, pipe, lead, now)
     return True
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BindParameter, ScalarSelect, Select, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy
+from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy, Shift
+from leadgen.models.base import UTCDateTime
 from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
 from leadgen.routing.strategies import Strategy
@@ -21,43 +21,102 @@ from leadgen.routing.strategies import Strategy
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 
+def _open_count() -> ScalarSelect[int]:
+    """Per agent row: offers still open on leads still being worked."""
+    return (
+        select(func.count())
+        .select_from(Assignment)
+        .join(Lead, Lead.id == Assignment.lead_id)
+        .where(
+            Assignment.agent_id == Agent.id,
+            Assignment.status.in_(list(OPEN_ASSIGNMENT)),
+            Lead.status.in_(OPEN_LEAD_STATUSES),
+        )
+        .correlate(Agent)
+        .scalar_subquery()
+    )
+
+
+def _offers_since(since: BindParameter[datetime]) -> ScalarSelect[int]:
+    """Per agent row: offers made to the agent since ``since``."""
+    return (
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.agent_id == Agent.id, Assignment.created_at >= since)
+        .correlate(Agent)
+        .scalar_subquery()
+    )
+
+
+# Routing runs these for every lead; built once, they cost only their parameters per call.
+_AGENT_FACTS = (
+    select(
+        Agent.id,
+        Agent.name,
+        Agent.active,
+        Agent.timezone,
+        Agent.daily_cap,
+        Agent.open_cap,
+        Agent.last_assigned_at,
+        Agent.weight,
+        _open_count().label("open_leads"),
+        # The latest expiry of the agent's licences for the lead's state and line, if any.
+        select(func.max(Licence.expires_on))
+        .where(Licence.agent_id == Agent.id, Licence.state == bindparam("state"), Licence.line == bindparam("line"))
+        .correlate(Agent)
+        .scalar_subquery()
+        .label("licence_expires_on"),
+        exists()
+        .where(Assignment.agent_id == Agent.id, Assignment.lead_id == bindparam("lead_id"))
+        .correlate(Agent)
+        .label("already_offered"),
+    )
+    .where(Agent.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Agent.id)
+)
+_SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
+    Shift.agent_id.in_(bindparam("ids", expanding=True))
+)
+# The lock and the recount in one round trip: the count subqueries see every committed offer.
+_LOCKED_LOAD = (
+    select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime())))
+    .where(Agent.id == bindparam("agent_id"))
+    .with_for_update(of=Agent)
+)
+
+
 async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]) -> list[Candidate]:
-    """The given agents as routing sees them: licences, shifts and current load."""
+    """The given agents as routing sees them: licences, shifts and current load.
+
+    Plain rows, not ORM objects: an agency's agents have dozens of shifts and licences, and this
+    runs for every lead.
+    """
     if not agent_ids:
         return []
-    agents = list(
-        await session.scalars(
-            select(Agent)
-            .where(Agent.id.in_(agent_ids))
-            .options(
-                # Only the licences that matter for this lead: an agency's agents hold dozens.
-                selectinload(Agent.licences.and_(Licence.state == lead.state, Licence.line == lead.line)),
-                selectinload(Agent.shifts),
-            )
-            .order_by(Agent.id)
-        )
-    )
+    params = {"ids": agent_ids, "state": lead.state, "line": lead.line, "lead_id": lead.id}
+    agents = (await session.execute(_AGENT_FACTS, params)).all()
     if not agents:
         return []
     ids = [a.id for a in agents]
-    recent = await _recent_offers(session, ids, now)
-    open_counts = await _open_counts(session, ids)
-    offered = set(await session.scalars(select(Assignment.agent_id).where(Assignment.lead_id == lead.id)))
+    shifts_of: dict[uuid.UUID, list[ShiftWindow]] = {}
+    for agent_id, weekday, starts_at, ends_at in await session.execute(_SHIFTS, {"ids": ids}):
+        shifts_of.setdefault(agent_id, []).append(ShiftWindow(weekday, starts_at, ends_at))
+    today = await _offers_today(session, {a.id: a.timezone for a in agents}, now)
     return [
         Candidate(
             agent_id=a.id,
             name=a.name,
             active=a.active,
             timezone=a.timezone,
-            licences=[LicenceFact(li.state, li.line, li.expires_on) for li in a.licences],
-            shifts=[ShiftWindow(s.weekday, s.starts_at, s.ends_at) for s in a.shifts],
+            licences=[LicenceFact(lead.state, lead.line, a.licence_expires_on)] if a.licence_expires_on else [],
+            shifts=shifts_of.get(a.id, []),
             daily_cap=a.daily_cap,
             open_cap=a.open_cap,
-            assigned_today=_count_today(recent.get(a.id, []), a.timezone, now),
-            open_leads=open_counts.get(a.id, 0),
+            assigned_today=today.get(a.id, 0),
+            open_leads=a.open_leads,
             last_assigned_at=a.last_assigned_at,
             weight=a.weight,
-            already_offered=a.id in offered,
+            already_offered=a.already_offered,
         )
         for a in agents
     ]
@@ -65,42 +124,53 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
 
 async def refresh_load(session: AsyncSession, candidate: Candidate, now: datetime) -> Candidate:
     """Lock the agent row and recount its load, so concurrent routing cannot exceed a cap."""
-    await session.scalar(select(Agent.id).where(Agent.id == candidate.agent_id).with_for_update())
-    recent = await _recent_offers(session, [candidate.agent_id], now)
-    candidate.assigned_today = _count_today(recent.get(candidate.agent_id, []), candidate.timezone, now)
-    candidate.open_leads = (await _open_counts(session, [candidate.agent_id])).get(candidate.agent_id, 0)
+    params = {"agent_id": candidate.agent_id, "since": _local_midnight(candidate.timezone, now)}
+    open_leads, today = (await session.execute(_LOCKED_LOAD, params)).one()
+    candidate.open_leads, candidate.assigned_today = int(open_leads), int(today)
     return candidate
 
 
-async def _recent_offers(session: AsyncSession, ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, list[datetime]]:
-    rows = await session.execute(
-        select(Assignment.agent_id, Assignment.created_at).where(
-            Assignment.agent_id.in_(ids), Assignment.created_at >= now - timedelta(hours=26)
+_MARK_ASSIGNED = (
+    update(Agent)
+    .where(Agent.id == bindparam("agent_id"))
+    .values(last_assigned_at=bindparam("assigned_at"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def mark_assigned(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
+    """Round robin's clock: when the agent last got a lead."""
+    await session.execute(_MARK_ASSIGNED, {"agent_id": agent_id, "assigned_at": now})
+
+
+@cache
+def _offers_today_query(zones: int) -> Select[tuple[uuid.UUID, int]]:
+    """Offers since local midnight, per agent, for agents in ``zones`` time zones."""
+    since_midnight = [
+        and_(
+            Assignment.agent_id.in_(bindparam(f"ids{n}", expanding=True)),
+            Assignment.created_at >= bindparam(f"since{n}", type_=UTCDateTime()),
         )
-    )
-    out: dict[uuid.UUID, list[datetime]] = {}
-    for agent_id, created_at in rows:
-        out.setdefault(agent_id, []).append(created_at)
-    return out
+        for n in range(zones)
+    ]
+    return select(Assignment.agent_id, func.count()).where(or_(*since_midnight)).group_by(Assignment.agent_id)
 
 
-def _count_today(times: list[datetime], timezone: str, now: datetime) -> int:
-    zone = ZoneInfo(timezone)
-    today = now.astimezone(zone).date()
-    return sum(1 for t in times if t.astimezone(zone).date() == today)
+async def _offers_today(session: AsyncSession, agents: dict[uuid.UUID, str], now: datetime) -> dict[uuid.UUID, int]:
+    """Offers each agent got since midnight in the agent's own time zone, counted by the database."""
+    by_zone: dict[str, list[uuid.UUID]] = {}
+    for agent_id, timezone in agents.items():
+        by_zone.setdefault(timezone, []).append(agent_id)
+    params: dict[str, object] = {}
+    for n, (zone, ids) in enumerate(by_zone.items()):
+        params[f"ids{n}"], params[f"since{n}"] = ids, _local_midnight(zone, now)
+    rows = await session.execute(_offers_today_query(len(by_zone)), params)
+    return {agent_id: int(count) for agent_id, count in rows}
 
 
-async def _open_counts(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = await session.scalars(
-        select(Assignment.agent_id)
-        .join(Lead, Lead.id == Assignment.lead_id)
-        .where(
-            Assignment.agent_id.in_(ids),
-            Assignment.status.in_(list(OPEN_ASSIGNMENT)),
-            Lead.status.in_(OPEN_LEAD_STATUSES),
-        )
-    )
-    return dict(Counter(rows))
+def _local_midnight(timezone: str, now: datetime) -> datetime:
+    local = now.astimezone(ZoneInfo(timezone))
+    return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo).astimezone(UTC)
 
 
 async def assignment_with_lead(
@@ -134,13 +204,14 @@ async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[
     return [(a, lead) for a, lead in rows]
 
 
+_POLICIES = select(RoutingPolicy).where(
+    or_(RoutingPolicy.source_id.is_(None), RoutingPolicy.source_id == bindparam("source_id")),
+    or_(RoutingPolicy.campaign.is_(None), RoutingPolicy.campaign == bindparam("campaign")),
+)
+
+
 async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str | None, settings: Settings) -> Policy:
-    rows = await session.scalars(
-        select(RoutingPolicy).where(
-            or_(RoutingPolicy.source_id.is_(None), RoutingPolicy.source_id == source_id),
-            or_(RoutingPolicy.campaign.is_(None), RoutingPolicy.campaign == campaign),
-        )
-    )
+    rows = await session.scalars(_POLICIES, {"source_id": source_id, "campaign": campaign})
     best = max(rows, key=lambda p: specificity(p.source_id, p.campaign), default=None)
     return Policy(
         strategy=Strategy(best.strategy) if best else Strategy.ROUND_ROBIN,

@@ -14,7 +14,7 @@ from leadgen.auth.roles import Principal
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead
+from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository
@@ -94,9 +94,8 @@ async def _offer(
         expires_at=now + timedelta(minutes=policy.sla_minutes),
     )
     session.add(assignment)
-    agent = await session.get(Agent, candidate.agent_id)
-    assert agent is not None
-    agent.last_assigned_at = candidate.last_assigned_at = now
+    await repository.mark_assigned(session, candidate.agent_id, now)
+    candidate.last_assigned_at = now
     candidate.assigned_today += 1
     audit.lead_event(
         session,

@@ -80,9 +80,7 @@ def _api_readiness(app: FastAPI) -> Check:
     return api_ready
 
 
-def _manage_peers(
-    app: FastAPI, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None
-) -> None:
+def _manage_peers(app: FastAPI, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None) -> None:
     """Open the peer clients inside the app's lifespan and close them after it."""
     inner = app.router.lifespan_context
 
