@@ -43,7 +43,10 @@ LEAD: dict[str, Any] = {
     "line": "auto",
     "campaign": "bench",
     "contact": {
-        "first_name": "Pat", "last_name": "Doe", "email": "pat.doe@example.com", "phone": "512-555-0142",
+        "first_name": "Pat",
+        "last_name": "Doe",
+        "email": "pat.doe@example.com",
+        "phone": "512-555-0142",
         "address": {"street": "12 Oak Street", "city": "Austin", "zip": "78701"},
     },
     "currently_insured": True,
@@ -147,9 +150,20 @@ def started(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 def drive(server: Server, body: Path, opts: argparse.Namespace) -> dict[str, Any]:
     before = cpu_seconds(server.process.pid)
     command = [
-        sys.executable, str(HERE / "load.py"), "--url", server.url, "--body", str(body),
-        "--expect", str(server.expect), "--concurrency", str(opts.concurrency),
-        "--duration", str(opts.duration), "--warmup", str(opts.warmup),
+        sys.executable,
+        str(HERE / "load.py"),
+        "--url",
+        server.url,
+        "--body",
+        str(body),
+        "--expect",
+        str(server.expect),
+        "--concurrency",
+        str(opts.concurrency),
+        "--duration",
+        str(opts.duration),
+        "--warmup",
+        str(opts.warmup),
     ]
     for header in server.headers:
         command += ["--header", header]
@@ -170,8 +184,11 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = sum(r["seconds"] for r in results)
     middle = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
     return {
-        "requests": requests, "seconds": seconds, "rps": requests / seconds,
-        "p50_ms": middle["p50_ms"], "p99_ms": middle["p99_ms"],
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds,
+        "p50_ms": middle["p50_ms"],
+        "p99_ms": middle["p99_ms"],
         "errors": sum(r["errors"] for r in results),
         "error_kinds": {k: v for r in results for k, v in r["error_kinds"].items()},
         "accepted_total": sum(r["accepted_total"] for r in results),
@@ -193,21 +210,29 @@ def report(opts: argparse.Namespace, echo: dict[str, Any], intake: dict[str, Any
     ratio = intake["rps"] / echo["rps"] if echo["rps"] else 0.0
     print()
     print("bench/intake: POST /api/v1/leads (api target) vs a bare FastAPI echo, same payload")
-    print(f"  concurrency {opts.concurrency} connections, {opts.duration:g} s measured after {opts.warmup:g} s warm-up,"
-          f" {opts.rounds} round(s) each, alternating")
-    print(f"  database    postgresql://{opts.pg_user}@{opts.pg_host}:{opts.pg_port}/{opts.database}"
-          f" (pool {os.environ.get('LEADGEN_DB_POOL_SIZE', '10')}+{os.environ.get('LEADGEN_DB_MAX_OVERFLOW', '10')})")
+    print(
+        f"  concurrency {opts.concurrency} connections, {opts.duration:g} s measured after {opts.warmup:g} s warm-up,"
+        f" {opts.rounds} round(s) each, alternating"
+    )
+    print(
+        f"  database    postgresql://{opts.pg_user}@{opts.pg_host}:{opts.pg_port}/{opts.database}"
+        f" (pool {os.environ.get('LEADGEN_DB_POOL_SIZE', '10')}+{os.environ.get('LEADGEN_DB_MAX_OVERFLOW', '10')})"
+    )
     print(f"  redis       {opts.redis_url or 'none (embedded rate limiter and queue)'}")
-    print(f"  servers     one process each, uvicorn (one worker); log level {opts.log_level};"
-          f" body {len(json.dumps(LEAD))} bytes; load generator: bench/intake/load.py in its own process")
+    print(
+        f"  servers     one process each, uvicorn (one worker); log level {opts.log_level};"
+        f" body {len(json.dumps(LEAD))} bytes; load generator: bench/intake/load.py in its own process"
+    )
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"  machine     {os.cpu_count()} CPUs, load average {load} at the end (other work on it skews figures)")
     print()
     columns = ("requests", "req/s", "p50 ms", "p99 ms")
     print(f"  {'':<8}" + "".join(f"{c:>10}" for c in columns) + f"{'errors':>8}{'server CPU':>12}{'client CPU':>12}")
     for name, r in (("echo", echo), ("intake", intake)):
-        print(f"  {name:<8}{r['requests']:>10}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
-              f"{r['errors']:>8}{_pct(r['server_cpu']):>12}{_pct(r['client_cpu']):>12}")
+        print(
+            f"  {name:<8}{r['requests']:>10}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
+            f"{r['errors']:>8}{_pct(r['server_cpu']):>12}{_pct(r['client_cpu']):>12}"
+        )
         if r["error_kinds"]:
             print(f"  {'':<8}errors: {r['error_kinds']}")
     print()
@@ -226,8 +251,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--pg-user", default="postgres", help="a user that may create databases (trust auth)")
     parser.add_argument("--database", default="leadgen_bench", help="dropped and recreated (default leadgen_bench)")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10",
-                        help="Redis db for the api's rate limits and broker, flushed (empty: embedded)")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/10",
+        help="Redis db for the api's rate limits and broker, flushed (empty: embedded)",
+    )
     parser.add_argument("--log-level", default="INFO", help="the api's log level (default INFO, as deployed)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     return parser.parse_args()
@@ -237,12 +265,14 @@ def main() -> None:
     opts = parse()
     db_url = f"postgresql+asyncpg://{opts.pg_user}@{opts.pg_host}:{opts.pg_port}/{opts.database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADGEN_")}
-    env.update({
-        "LEADGEN_DB_URL": db_url,
-        "LEADGEN_INTAKE_RATE_LIMIT": "1000000/second",
-        "LEADGEN_LOG_LEVEL": opts.log_level,
-        "LEADGEN_DATA_DIR": tempfile.mkdtemp(prefix="leadgen-bench-"),
-    })
+    env.update(
+        {
+            "LEADGEN_DB_URL": db_url,
+            "LEADGEN_INTAKE_RATE_LIMIT": "1000000/second",
+            "LEADGEN_LOG_LEVEL": opts.log_level,
+            "LEADGEN_DATA_DIR": tempfile.mkdtemp(prefix="leadgen-bench-"),
+        }
+    )
     pool = ("LEADGEN_DB_POOL_SIZE", "LEADGEN_DB_MAX_OVERFLOW")
     env.update({k: v for k, v in os.environ.items() if k in pool})
     if opts.redis_url:
@@ -261,10 +291,28 @@ def main() -> None:
     intake_port, ops_port, echo_port = free_port(), free_port(), free_port()
 
     with (
-        started([sys.executable, "-m", "leadgen", "serve", "--target", "api", "--port", str(intake_port)],
-                {**env, "LEADGEN_HTTP_METRICS_PORT": str(ops_port)}, work / "api.log") as api,
-        started([sys.executable, "-m", "uvicorn", "echo:app", "--app-dir", str(HERE), "--port", str(echo_port),
-                 "--no-access-log", "--log-level", "warning"], env, work / "echo.log") as echo_process,
+        started(
+            [sys.executable, "-m", "leadgen", "serve", "--target", "api", "--port", str(intake_port)],
+            {**env, "LEADGEN_HTTP_METRICS_PORT": str(ops_port)},
+            work / "api.log",
+        ) as api,
+        started(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "echo:app",
+                "--app-dir",
+                str(HERE),
+                "--port",
+                str(echo_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            work / "echo.log",
+        ) as echo_process,
     ):
         wait_ready(f"http://127.0.0.1:{intake_port}/readyz", api)
         wait_ready(f"http://127.0.0.1:{echo_port}/healthz", echo_process)
@@ -273,8 +321,12 @@ def main() -> None:
 
         # One request each first: the intake must accept the lead, the echo must return it.
         for server in (intake, echo):
-            check = httpx.post(server.url, content=body.read_bytes(), timeout=10,
-                               headers={"content-type": "application/json", "x-api-key": key})
+            check = httpx.post(
+                server.url,
+                content=body.read_bytes(),
+                timeout=10,
+                headers={"content-type": "application/json", "x-api-key": key},
+            )
             if check.status_code != server.expect:
                 sys.exit(f"{server.name}: {check.status_code} {check.text}")
         assert check.json() == LEAD, "the echo did not return the payload"
@@ -291,8 +343,16 @@ def main() -> None:
     if opts.redis_url:
         Redis.from_url(opts.redis_url).flushdb()  # the hand-offs nobody consumed
     if opts.json:
-        print(json.dumps({"echo": echo_figures, "intake": intake_figures,
-                          "ratio": intake_figures["rps"] / echo_figures["rps"], "stored": stored}))
+        print(
+            json.dumps(
+                {
+                    "echo": echo_figures,
+                    "intake": intake_figures,
+                    "ratio": intake_figures["rps"] / echo_figures["rps"],
+                    "stored": stored,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

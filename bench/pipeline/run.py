@@ -1,6 +1,7 @@
 """End-to-end pipeline latency and throughput: received -> routed, one worker, PostgreSQL + Redis.
 
-Starts the api target and ONE worker process (`leadgen serve --target worker`) against a
+Starts the api target, ONE orchestrator process (`leadgen serve --target orchestrator`, the
+pipeline queue) and, as deployed, a worker for the notifications queue, against a
 dedicated PostgreSQL database and Redis db, loads the demo book plus an agency floor that is on
 shift around the clock (so leads are routed, not left unassigned, whatever the hour), and a real
 local SMTP server (aiosmtpd) that the agents' offer e-mails reach. It then posts leads at a fixed
@@ -9,7 +10,7 @@ pipeline's decision (the `lead.routed` / `lead.unassigned` / `lead.duplicate` ..
 p50/p99 latency, the sustained throughput against the goal (p99 under 250 ms at 100 leads/s), the
 outcomes and how many offer e-mails arrived.
 
-    .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30]
+    .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=100.0, help="leads per second offered")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
+    parser.add_argument("--concurrency", type=int, default=4, help="tasks the orchestrator runs at once")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="leadgen-bench-")
     mailbox = Mailbox()
@@ -199,17 +201,23 @@ def main() -> None:
         LEADGEN_INTAKE_RATE_LIMIT="10000/second",
         LEADGEN_SMTP_HOST="127.0.0.1",
         LEADGEN_SMTP_PORT=str(smtp.port),
+        LEADGEN_WORKER_CONCURRENCY=str(args.concurrency),
     )
     os.environ.update({k: v for k, v in env.items() if k.startswith("LEADGEN_")})
     key = prepare(env)
     logs = Path(data_dir) / "logs"
     smtp.start()
     api = serve("api", env, logs)
-    worker = serve("worker", env, logs, http=False)
+    # As deployed: the orchestrator runs the pipeline queue, a worker the notifications.
+    orchestrator = serve("orchestrator", env, logs)
+    # Qdrant's local mode admits one process per folder; in production both share the Qdrant server.
+    worker_env = {**env, "LEADGEN_WORKER_QUEUES": "default", "LEADGEN_DATA_DIR": f"{data_dir}/notifications"}
+    worker = serve("worker", worker_env, logs, http=False)
     try:
-        api.wait_healthy()
-        worker.wait_healthy()
-        wait_for(lambda: httpx.get(f"{worker.ops}/readyz").status_code == 200 or None, 30, "the worker to be ready")
+        for process in (api, orchestrator, worker):
+            process.wait_healthy()
+        for ops in (orchestrator.ops, worker.ops):
+            wait_for(lambda url=f"{ops}/readyz": httpx.get(url).status_code == 200 or None, 30, "readiness")
         assert api.http is not None
         ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds))
         t0 = time.perf_counter()
@@ -218,8 +226,8 @@ def main() -> None:
         time.sleep(2)  # the last offers' e-mails are sent just after the decision
         outcomes = asyncio.run(outcome_counts())
     finally:
-        api.stop()
-        worker.stop()
+        for process in (api, orchestrator, worker):
+            process.stop()
         smtp.stop()
     report(args, ids, values, drained, outcomes, mailbox.received)
 
@@ -244,7 +252,7 @@ def report(
     done = len(values)
     print(
         f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
-        f"one worker (concurrency {os.environ.get('LEADGEN_WORKER_CONCURRENCY', '4')}), PostgreSQL + Redis"
+        f"one orchestrator (concurrency {args.concurrency}), PostgreSQL + Redis"
     )
     print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
     print(f"  latency p50:        {pct(values, 0.50) * 1000:.0f} ms")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from celery import Celery
 from redis.asyncio import Redis
@@ -42,6 +44,9 @@ class Resources:
     graph: GraphStore | None = None
     insights: IntentProvider | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    # kombu publishes synchronously. One thread keeps one broker connection warm, where a thread
+    # per message would open new ones under load and fight over the GIL.
+    publisher: ThreadPoolExecutor | None = None
 
     @classmethod
     def build(cls, settings: Settings, needs: frozenset[str], process_name: str) -> Resources:
@@ -59,6 +64,7 @@ class Resources:
                 res.checks["redis"] = lambda: _redis_ping(client)
         if BROKER in needs:
             res.celery = create_celery(settings)
+            res.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadgen-publish")
         if VECTORS in needs:
             # The AI pipeline's processes: lead embeddings and the reading of lead notes.
             res.insights = create_intent_provider(settings, budget=RedisBudget(res.redis) if res.redis else None)
@@ -102,11 +108,11 @@ class Resources:
 
     async def dispatch(self, task: str, *args: str) -> None:
         """Hand work to the queue after commit; a failure is logged and the relay retries it."""
-        if self.celery is None:
+        if self.celery is None or self.publisher is None:
             return
-        celery = self.celery
+        send = partial(self.celery.send_task, task, args=list(args), retry=False)
         try:
-            await asyncio.to_thread(celery.send_task, task, args=list(args), retry=False)
+            await asyncio.get_running_loop().run_in_executor(self.publisher, send)
         except Exception as exc:  # the outbox still holds the event
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
@@ -121,6 +127,8 @@ class Resources:
             await self.redis.aclose()
         if self.engine is not None:
             await self.engine.dispose()
+        if self.publisher is not None:
+            self.publisher.shutdown(wait=False)
 
 
 async def _redis_ping(client: Redis) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from jinja2 import Environment, StrictUndefined
-
-# Plain-text messages (e-mail bodies, SMS), so HTML autoescaping does not apply.
-_env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)  # noqa: S701
+from jinja2 import DictLoader, Environment, StrictUndefined
 
 TEMPLATES = {
     "offer.subject": "New {{ line }} lead in {{ state }} (score {{ score }})",
@@ -36,5 +33,15 @@ Review licences, shifts and caps, then re-route it from the dashboard.
 }
 
 
+# Plain-text messages (e-mail bodies, SMS), so HTML autoescaping does not apply. The loader lets
+# Jinja compile each template once per process, not on every message.
+_env = Environment(
+    loader=DictLoader(TEMPLATES),
+    autoescape=False,  # noqa: S701
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
 def render(name: str, **values: object) -> str:
-    return _env.from_string(TEMPLATES[name]).render(values)
+    return _env.get_template(name).render(values)

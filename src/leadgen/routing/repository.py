@@ -144,7 +144,7 @@ async def mark_assigned(session: AsyncSession, agent_id: uuid.UUID, now: datetim
 
 
 @cache
-def _offers_today_query(zones: int) -> Select[tuple[uuid.UUID, int]]:
+def _offers_today_query(zones: int) -> Select[uuid.UUID, int]:
     """Offers since local midnight, per agent, for agents in ``zones`` time zones."""
     since_midnight = [
         and_(
