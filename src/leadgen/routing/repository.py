@@ -77,11 +77,9 @@ _AGENT_FACTS = (
 _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
     Shift.agent_id.in_(bindparam("ids", expanding=True))
 )
-# The lock and the recount in one round trip: the count subqueries see every committed offer.
-_LOCKED_LOAD = (
-    select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime())))
-    .where(Agent.id == bindparam("agent_id"))
-    .with_for_update(of=Agent)
+_LOCK_AGENT = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update()
+_LOAD = select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime()))).where(
+    Agent.id == bindparam("agent_id")
 )
 
 
@@ -124,8 +122,11 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
 
 async def refresh_load(session: AsyncSession, candidate: Candidate, now: datetime) -> Candidate:
     """Lock the agent row and recount its load, so concurrent routing cannot exceed a cap."""
+    await session.execute(_LOCK_AGENT, {"agent_id": candidate.agent_id})
+    # A statement of its own, after the lock: PostgreSQL evaluates a statement's subqueries on the
+    # snapshot it took before waiting for the lock, which would miss the offers just committed.
     params = {"agent_id": candidate.agent_id, "since": _local_midnight(candidate.timezone, now)}
-    open_leads, today = (await session.execute(_LOCKED_LOAD, params)).one()
+    open_leads, today = (await session.execute(_LOAD, params)).one()
     candidate.open_leads, candidate.assigned_today = int(open_leads), int(today)
     return candidate
 
