@@ -2,19 +2,7 @@
 # Sentinel rewrites its config file at runtime, so it lives in an emptyDir; on restart it learns
 # the current master from its peers (or assumes redis-0 on the very first start).
 set -eu
-password="$(cat /var/run/secrets/redis/password)"
-domain="redis-headless.${POD_NAMESPACE}.svc.cluster.local"
-me="${POD_NAME}.${domain}"
-master=""
-for i in 0 1 2; do
-  answer="$(redis-cli -h "redis-${i}.${domain}" -p 26379 --raw \
-    sentinel get-master-addr-by-name leadgen 2>/dev/null | head -n 1 || true)"
-  if [ -n "$answer" ]; then
-    master="$answer"
-    break
-  fi
-done
-[ -n "$master" ] || master="redis-0.${domain}"
+. /etc/redis/find-master.sh
 {
   echo "port 26379"
   echo "dir /run/sentinel"
