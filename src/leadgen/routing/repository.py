@@ -114,7 +114,7 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
             open_leads=a.open_leads,
             last_assigned_at=a.last_assigned_at,
             weight=a.weight,
-            already_offered=a.already_offered,
+            already_offered=bool(a.already_offered),
         )
         for a in agents
     ]
