@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,36 +31,10 @@ from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
 from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
+from tests.notifications.conftest import Mailbox
 
 INSIDE_WINDOW = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 10:00 in Texas
 OUTSIDE_WINDOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # midnight in Texas
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 class SmsStandIn:

@@ -29,12 +29,6 @@ async def get(session: AsyncSession, lead_id: uuid.UUID, lock: bool = False) -> 
     return await session.scalar(_LOCKED_LEAD if lock else _LEAD, {"lead_id": lead_id})
 
 
-async def claim(session: AsyncSession, lead_id: uuid.UUID, expected: LeadStatus) -> Lead | None:
-    """Lock the lead if it is still in ``expected``; None when another run already moved it on."""
-    lead = await get(session, lead_id, lock=True)
-    return lead if lead is not None and lead.status == expected else None
-
-
 async def waiting_matches(
     session: AsyncSession, lead: Lead, hashes: list[tuple[str, str]], since: datetime
 ) -> list[uuid.UUID]:

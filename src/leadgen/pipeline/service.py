@@ -40,8 +40,15 @@ from leadgen.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 TOPIC = "lead.received"
-# Read for every lead: built once.
-_CONSENT = select(ConsentRecord).where(ConsentRecord.lead_id == bindparam("lead_id"))
+# Read for every lead: built once. The lead is locked with its consent and source name in one
+# round trip; only the lead row is locked.
+_CLAIM = (
+    select(Lead, ConsentRecord, Source.name)
+    .join(Source, Source.id == Lead.source_id)
+    .outerjoin(ConsentRecord, ConsentRecord.lead_id == Lead.id)
+    .where(Lead.id == bindparam("lead_id"))
+    .with_for_update(of=Lead)
+)
 _SOURCE_NAME = select(Source.name).where(Source.id == bindparam("source_id"))
 
 
@@ -80,11 +87,11 @@ async def process_lead(
     rows this transaction does not change, so flushing before each would only cost round trips.
     """
     with session.no_autoflush:
-        lead = await leads.claim(session, lead_id, LeadStatus.RECEIVED)
-        if lead is None:
+        claimed = (await session.execute(_CLAIM, {"lead_id": lead_id})).first()
+        if claimed is None or claimed[0].status != LeadStatus.RECEIVED:
             await outbox.mark_processed(session, TOPIC, str(lead_id))
             return None
-        consent = await session.scalar(_CONSENT, {"lead_id": lead.id})
+        lead, consent, source = claimed
         if await _screen(session, pipe, lead, consent) is None:
             if insight is None and not pipe.insights.remote:
                 insight = await _classify(pipe, lead)
@@ -92,7 +99,7 @@ async def process_lead(
                 lead.insights = insight.model_dump(mode="json")
                 event = {"intent": insight.intent, "urgency": insight.urgency}
                 audit.lead_event(session, lead.id, "lead.enriched", event)
-            row = _score(session, pipe, lead, await _source_name(session, lead), consent, now)
+            row = _score(session, pipe, lead, source, consent, now)
             vector = embed_lead(row)
             agent_id = await _route(session, pipe, lead, now, vector)
             await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))

@@ -1,0 +1,66 @@
+"""The SMTP session a worker thread keeps open: reused, reopened when dropped or idle."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from leadgen.core.settings import SmtpSettings
+from leadgen.notifications import email
+from tests.notifications.conftest import Mailbox, free_port
+
+
+def smtp(port: int) -> SmtpSettings:
+    return SmtpSettings(host="127.0.0.1", port=port)
+
+
+def test_messages_from_one_thread_share_one_connection(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    for n in range(3):
+        email.send_email(smtp(port), f"agent{n}@example.com", f"Offer {n}", "A new lead is waiting.")
+    assert [m["Subject"] for m in box.messages] == ["Offer 0", "Offer 1", "Offer 2"]
+    assert len(set(box.peers)) == 1
+
+
+def test_a_session_the_server_dropped_is_reopened() -> None:
+    port = free_port()
+    before, after = Mailbox(), Mailbox()
+    first = Controller(before, hostname="127.0.0.1", port=port)
+    first.start()
+    email.send_email(smtp(port), "agent@example.com", "Before", "first")
+    first.stop()  # the server restarts: the session this thread kept is gone with it
+    second = Controller(after, hostname="127.0.0.1", port=port)
+    second.start()
+    try:
+        email.send_email(smtp(port), "agent@example.com", "After", "second")
+    finally:
+        second.stop()
+    assert [m["Subject"] for m in before.messages] == ["Before"]
+    assert [m["Subject"] for m in after.messages] == ["After"]
+
+
+def test_an_idle_session_is_closed_rather_than_trusted(
+    mailbox: tuple[Mailbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, port = mailbox
+    monkeypatch.setattr(email, "IDLE_SECONDS", 0.0)
+    email.send_email(smtp(port), "agent@example.com", "One", "first")
+    email.send_email(smtp(port), "agent@example.com", "Two", "second")
+    assert len(box.messages) == 2
+    assert len(set(box.peers)) == 2
+
+
+def test_each_server_gets_its_own_session(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    other = Mailbox()
+    controller = Controller(other, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        email.send_email(smtp(port), "a@example.com", "To the first", "x")
+        email.send_email(smtp(controller.port), "b@example.com", "To the second", "y")
+        email.send_email(smtp(port), "c@example.com", "First again", "z")
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in box.messages] == ["To the first", "First again"]
+    assert [m["Subject"] for m in other.messages] == ["To the second"]
+    assert len(set(box.peers)) == 1
