@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from httpx import AsyncClient
@@ -20,7 +20,9 @@ from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.models import Assignment, Lead, OutboxEvent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reroute
+from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
+from leadgen.routing.rules import LeadFacts, eligible
 from leadgen.targets.api import create_app
 from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
@@ -98,6 +100,23 @@ class TestRouting:
         lead = await run(resources, settings, await submit(client, key))
         assert lead.status == LeadStatus.UNASSIGNED
         assert lead.status_reason == "no eligible agent"
+
+    async def test_shifts_are_read_for_the_agent_local_day_and_the_night_before(self, session: AsyncSession) -> None:
+        # Tuesday 03:00 in Chicago: covered by Monday's overnight shift, not by Monday's day shift.
+        now = datetime(2026, 6, 2, 8, 0, tzinfo=UTC)
+        night = await helpers.agent(
+            session, ["TX"], hours=(time(22), time(6)), days=range(0, 1), timezone="America/Chicago"
+        )
+        day = await helpers.agent(
+            session, ["TX"], hours=(time(9), time(17)), days=range(0, 2), timezone="America/Chicago"
+        )
+        # The same instant is 17:00 on Tuesday in Tokyo, inside that agent's Tuesday shift.
+        tokyo = await helpers.agent(session, ["TX"], hours=(time(9), time(18)), days=range(1, 2), timezone="Asia/Tokyo")
+        await session.commit()
+        lead = Lead(id=uuid.uuid4(), state="TX", line=Line.AUTO)
+        found = await routing_repository.candidates(session, lead, now, [night.id, day.id, tokyo.id])
+        on_shift = {c.agent_id: c for c in eligible(found, LeadFacts(lead.id, "TX", Line.AUTO), now)}
+        assert set(on_shift) == {night.id, tokyo.id}
 
     async def test_round_robin_spreads_leads(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import repository as dnc
@@ -30,38 +30,67 @@ class Outbound:
     lead_id: uuid.UUID | None = None
 
 
+# Every offer and every first routing sends one of these: plain columns, built once.
+_OFFER = (
+    select(
+        Assignment.status,
+        Assignment.expires_at,
+        Lead.id.label("lead_id"),
+        Lead.line,
+        Lead.state,
+        Lead.score,
+        Agent.id.label("agent_id"),
+        Agent.name.label("agent_name"),
+        Agent.email.label("agent_email"),
+        Agent.phone.label("agent_phone"),
+    )
+    .join(Lead, Lead.id == Assignment.lead_id)
+    .join(Agent, Agent.id == Assignment.agent_id)
+    .where(Assignment.id == bindparam("assignment_id"))
+)
+_FIRST_AGENT = (
+    select(
+        Lead.id,
+        Lead.first_name,
+        Lead.line,
+        Lead.phone,
+        Lead.email,
+        Agent.name.label("agent_name"),
+    )
+    .join(Assignment, Assignment.lead_id == Lead.id)
+    .join(Agent, Agent.id == Assignment.agent_id)
+    .where(Lead.id == bindparam("lead_id"))
+    .order_by(Assignment.attempt)
+    .limit(1)
+)
+
+
 async def offer_messages(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID) -> list[Outbound]:
     """E-mail (and SMS when configured and the agent has a phone) for a PENDING offer."""
-    row = (
-        await session.execute(
-            select(Assignment, Lead, Agent)
-            .join(Lead, Lead.id == Assignment.lead_id)
-            .join(Agent, Agent.id == Assignment.agent_id)
-            .where(Assignment.id == assignment_id)
-        )
-    ).first()
-    if row is None or row[0].status != AssignmentStatus.PENDING:
+    offer = (await session.execute(_OFFER, {"assignment_id": assignment_id})).first()
+    if offer is None or offer.status != AssignmentStatus.PENDING:
         return []
-    offer, lead, agent = row
     values = {
-        "agent": agent.name,
-        "line": lead.line,
-        "state": lead.state,
-        "score": lead.score if lead.score is not None else "n/a",
+        "agent": offer.agent_name,
+        "line": offer.line,
+        "state": offer.state,
+        "score": offer.score if offer.score is not None else "n/a",
         "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
         "inbox_url": f"{settings.services.api_url}".rstrip("/") + "/api/v1/assignments",
     }
-    to_agent = partial(Outbound, template="offer", recipient_kind="agent", agent_id=agent.id, lead_id=lead.id)
+    to_agent = partial(
+        Outbound, template="offer", recipient_kind="agent", agent_id=offer.agent_id, lead_id=offer.lead_id
+    )
     messages = [
         to_agent(
             channel="email",
-            to=agent.email,
+            to=offer.agent_email,
             body=render("offer.body", **values),
             subject=render("offer.subject", **values),
         )
     ]
-    if settings.sms.enabled and agent.phone:
-        messages.append(to_agent(channel="sms", to=agent.phone, body=render("offer.sms", **values)))
+    if settings.sms.enabled and offer.agent_phone:
+        messages.append(to_agent(channel="sms", to=offer.agent_phone, body=render("offer.sms", **values)))
     return messages
 
 
@@ -79,20 +108,10 @@ async def lead_block_reason(session: AsyncSession, lead: Lead, now: datetime) ->
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
     """Thank the person and name the agent: by SMS when possible, else e-mail."""
-    row = (
-        await session.execute(
-            select(Lead, Agent)
-            .join(Assignment, Assignment.lead_id == Lead.id)
-            .join(Agent, Agent.id == Assignment.agent_id)
-            .where(Lead.id == lead_id)
-            .order_by(Assignment.attempt)
-            .limit(1)
-        )
-    ).first()
-    if row is None:
+    lead = (await session.execute(_FIRST_AGENT, {"lead_id": lead_id})).first()
+    if lead is None:
         return []
-    lead, agent = row
-    values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": agent.name.split(" (")[0]}
+    values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": lead.agent_name.split(" (")[0]}
     to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.id)
     if settings.sms.enabled and lead.phone:
         return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]

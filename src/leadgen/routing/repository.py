@@ -75,7 +75,7 @@ _AGENT_FACTS = (
     .order_by(Agent.id)
 )
 _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
-    Shift.agent_id.in_(bindparam("ids", expanding=True))
+    Shift.agent_id.in_(bindparam("ids", expanding=True)), Shift.weekday.in_(bindparam("weekdays", expanding=True))
 )
 _LOCK_AGENT = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update()
 _LOAD = select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime()))).where(
@@ -97,7 +97,8 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
         return []
     ids = [a.id for a in agents]
     shifts_of: dict[uuid.UUID, list[ShiftWindow]] = {}
-    for agent_id, weekday, starts_at, ends_at in await session.execute(_SHIFTS, {"ids": ids}):
+    shift_params = {"ids": ids, "weekdays": _shift_days({a.timezone for a in agents}, now)}
+    for agent_id, weekday, starts_at, ends_at in await session.execute(_SHIFTS, shift_params):
         shifts_of.setdefault(agent_id, []).append(ShiftWindow(weekday, starts_at, ends_at))
     today = await _offers_today(session, {a.id: a.timezone for a in agents}, now)
     return [
@@ -167,6 +168,16 @@ async def _offers_today(session: AsyncSession, agents: dict[uuid.UUID, str], now
         params[f"ids{n}"], params[f"since{n}"] = ids, _local_midnight(zone, now)
     rows = await session.execute(_offers_today_query(len(by_zone)), params)
     return {agent_id: int(count) for agent_id, count in rows}
+
+
+def _shift_days(timezones: set[str], now: datetime) -> list[int]:
+    """The weekdays whose shifts can cover ``now`` for agents in these zones: each zone's local
+    weekday, and the day before for overnight shifts that run past midnight."""
+    days: set[int] = set()
+    for timezone in timezones:
+        weekday = now.astimezone(ZoneInfo(timezone)).weekday()
+        days.update((weekday, (weekday - 1) % 7))
+    return sorted(days)
 
 
 def _local_midnight(timezone: str, now: datetime) -> datetime:
