@@ -171,7 +171,8 @@ def prepare(env: dict[str, str]) -> str:
     return str(json.loads(out.stdout)["api_key"])
 
 
-async def post_at_rate(api: str, key: str, rate: float, seconds: float) -> list[str]:
+async def post_at_rate(api: str, key: str, rate: float, seconds: float, first: int = 0) -> list[str]:
+    """Leads ``first``, ``first + 1``, ... at ``rate`` per second: each a different person."""
     ids: list[str] = []
     total = int(rate * seconds)
     started = time.perf_counter()
@@ -182,7 +183,7 @@ async def post_at_rate(api: str, key: str, rate: float, seconds: float) -> list[
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_post(client, payload(n))))
+            tasks.append(asyncio.create_task(_post(client, payload(first + n))))
         for response in await asyncio.gather(*tasks):
             response.raise_for_status()
             ids.append(response.json()["id"])
@@ -205,8 +206,9 @@ async def latencies(ids: list[str], wait_seconds: float) -> list[float]:
             rows = await conn.fetch(
                 "SELECT l.received_at, min(e.created_at) AS decided "
                 "FROM leads l JOIN lead_events e ON e.lead_id = l.id "
-                "WHERE e.name = ANY($1::text[]) GROUP BY l.id, l.received_at",
+                "WHERE e.name = ANY($1::text[]) AND l.id = ANY($2::uuid[]) GROUP BY l.id, l.received_at",
                 list(DECISIONS),
+                ids,
             )
             if len(rows) >= len(ids) or time.monotonic() > deadline:
                 return [(r["decided"] - r["received_at"]).total_seconds() for r in rows]
@@ -225,6 +227,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="leads per second offered")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
     parser.add_argument("--concurrency", type=int, default=4, help="tasks the orchestrator runs at once")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of leads at the same rate first, decided and not counted"
+    )
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="leadgen-bench-")
     mailbox = Mailbox()
@@ -265,25 +270,34 @@ def main() -> None:
                 "load generator + SMTP server": lambda: [psutil.Process()],
             }
         )
+        warm: list[str] = []
+        if args.warmup > 0:
+            # Each process's first leads prepare its statements and fill its caches; a service that has
+            # been up for a while has done that long ago.
+            warm = asyncio.run(post_at_rate(api.http, key, args.rate, args.warmup))
+            asyncio.run(latencies(warm, wait_seconds=120))
         meter.start()
-        ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds))
+        emails_before = mailbox.received
+        ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds, first=len(warm)))
         t0 = time.perf_counter()
         values = asyncio.run(latencies(ids, wait_seconds=120))
         drained = time.perf_counter() - t0
         time.sleep(2)  # the last offers' e-mails are sent just after the decision
         meter.stop()
-        outcomes = asyncio.run(outcome_counts())
+        outcomes = asyncio.run(outcome_counts(ids))
     finally:
         for process in (api, orchestrator, worker):
             process.stop()
         smtp.stop()
-    report(args, ids, values, drained, outcomes, mailbox.received, meter.spent)
+    report(args, ids, values, drained, outcomes, mailbox.received - emails_before, meter.spent)
 
 
-async def outcome_counts() -> dict[str, int]:
+async def outcome_counts(ids: list[str]) -> dict[str, int]:
     conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database=DATABASE)
     try:
-        rows = await conn.fetch("SELECT status, count(*) AS n FROM leads GROUP BY status ORDER BY status")
+        rows = await conn.fetch(
+            "SELECT status, count(*) AS n FROM leads WHERE id = ANY($1::uuid[]) GROUP BY status ORDER BY status", ids
+        )
         return {r["status"]: r["n"] for r in rows}
     finally:
         await conn.close()
@@ -300,7 +314,8 @@ def report(
 ) -> None:
     done = len(values)
     print(
-        f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s; "
+        f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s "
+        f"after {args.warmup:.0f}s of warm-up; "
         f"one orchestrator (concurrency {args.concurrency}), PostgreSQL + Redis"
     )
     print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
