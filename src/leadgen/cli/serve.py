@@ -26,6 +26,7 @@ def _check(settings: Settings, spec: str) -> list[str]:
 
 
 def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
+    from leadgen.core.runtime import new_event_loop
     from leadgen.core.server import ProcessHost
 
     problems = _check(settings, spec)
@@ -39,7 +40,8 @@ def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
     host = ProcessHost(settings, targets, ports)
     for name, url in host.listening().items():
         console.print(f"[green]{name:>13}[/] {url}", highlight=False)
-    asyncio.run(host.run())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(host.run())
 
 
 def serve(

@@ -20,10 +20,20 @@ from leadgen.targets.registry import TARGETS
 T = TypeVar("T")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (everywhere but Windows): asyncpg's and uvicorn's I/O take far
+    fewer Python steps on it than on the standard loop, and every lead goes through both."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class TaskRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="leadgen-tasks", daemon=True)
         self._thread.start()
         self.resources = self.run(self._build())
