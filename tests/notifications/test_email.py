@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -37,6 +39,29 @@ def test_a_session_the_server_dropped_is_reopened() -> None:
         second.stop()
     assert [m["Subject"] for m in before.messages] == ["Before"]
     assert [m["Subject"] for m in after.messages] == ["After"]
+
+
+class CappedMailbox(Mailbox):
+    """Takes two messages per connection, then answers 421 as a server past its limit does."""
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if sum(1 for peer in self.peers if peer == session.peer) >= 2:
+            return "421 4.7.0 too many messages on this connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_a_server_that_closes_the_session_after_some_messages_gets_every_message() -> None:
+    box = CappedMailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        for n in range(5):
+            email.send_email(smtp(controller.port), f"agent{n}@example.com", f"Offer {n}", "waiting")
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in box.messages] == [f"Offer {n}" for n in range(5)]
+    assert len(set(box.peers)) == 3
 
 
 def test_an_idle_session_is_closed_rather_than_trusted(

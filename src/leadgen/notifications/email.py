@@ -70,14 +70,15 @@ def send_email(cfg: SmtpSettings, to: str, subject: str, body: str) -> None:
         session, reused = _session(cfg)
         try:
             session.client.send_message(message)
-        except smtplib.SMTPServerDisconnected:
-            _forget(cfg)
-            if reused:
-                continue  # the server had closed the kept session: once more on a fresh one
-            raise
         except (smtplib.SMTPException, OSError):
-            # After any other failure the session's state is unknown; the task's retry starts clean.
+            # smtplib drops the connection when the server went away or answered 421 (closing the
+            # channel, as servers do past their messages-per-connection limit). On a kept session
+            # that is no fault of this message: once more on a fresh one. After any other failure
+            # the session's state is unknown, and the task's retry starts clean.
+            ended_by_server = session.client.sock is None
             _forget(cfg)
+            if reused and ended_by_server:
+                continue
             raise
         session.used_at = time.monotonic()
         return
