@@ -4,15 +4,16 @@ Starts the api target, ONE orchestrator process (`leadgen serve --target orchest
 pipeline queue) and, as deployed, a worker for the notifications queue, against a
 dedicated PostgreSQL database and Redis db, loads the demo book plus an agency floor that is on
 shift around the clock (so leads are routed, not left unassigned, whatever the hour), and a real
-local SMTP server (aiosmtpd) that the agents' offer e-mails reach. It then posts leads at a fixed
-rate (default 100/s for 30 s) and reads back, for every lead, the time from `received_at` to the
-pipeline's decision (the `lead.routed` / `lead.unassigned` / `lead.duplicate` ... event). Prints
-p50/p99 latency, the sustained throughput against the goal (p99 under 250 ms at 100 leads/s), the
-outcomes and how many offer e-mails arrived, and the CPU time each process spent per lead (from
-the kernel's accounts, through psutil): what one orchestrator process would sustain on a core of
-its own, whatever else shares this machine.
+local SMTP server (aiosmtpd) that the agents' offer e-mails reach. After a warm-up at the same
+rate (default 3 s, not counted), it posts leads at a fixed rate (default 100/s for 30 s) and reads
+back, for every lead, the time from `received_at` to the pipeline's decision (the `lead.routed` /
+`lead.unassigned` / `lead.duplicate` ... event). Prints p50/p99 latency, the sustained throughput
+against the goal (p99 under 250 ms at 100 leads/s), the outcomes and how many offer e-mails
+arrived, and the CPU time each process spent per lead (from the kernel's accounts, through
+psutil): what one orchestrator process would sustain on a core of its own, whatever else shares
+this machine.
 
-    .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30] [--concurrency 4]
+    .venv/bin/python bench/pipeline/run.py [--rate 100] [--seconds 30] [--concurrency 4] [--warmup 3]
 """
 
 from __future__ import annotations
