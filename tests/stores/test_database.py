@@ -1,12 +1,15 @@
-"""What every PostgreSQL connection of the platform is set up with."""
+"""What every PostgreSQL connection of the platform is set up with, and lists bound at execution."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.db import create_engine
+from leadgen.core.db import InList, create_engine
 from leadgen.core.settings import Settings
+from leadgen.models import DoNotContact
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
@@ -26,3 +29,25 @@ async def test_postgres_connections_name_the_process_bound_statements_and_plan_p
     assert shown["statement_timeout"] != "0"
     # A generic plan made while the tables were small is never reused once they have grown.
     assert shown["plan_cache_mode"] == "force_custom_plan"
+
+
+_LISTED = (
+    select(DoNotContact.value_hash).where(InList(DoNotContact.value_hash, "hashes")).order_by(DoNotContact.value_hash)
+)
+
+
+async def test_a_list_bound_at_execution_matches_whatever_its_length(session: AsyncSession, backend: str) -> None:
+    session.add_all(DoNotContact(value_hash=h, kind="phone", reason="asked") for h in ("a1", "b2", "c3"))
+    await session.commit()
+    for hashes, found in [
+        ([], []),
+        (["b2"], ["b2"]),
+        (["c3", "zz", "a1"], ["a1", "c3"]),
+        (["a1", "b2", "c3"], ["a1", "b2", "c3"]),
+    ]:
+        assert list(await session.scalars(_LISTED, {"hashes": hashes})) == found
+
+
+def test_postgres_binds_one_array_and_sqlite_expands_the_list() -> None:
+    assert "= ANY ($1::VARCHAR(64)[])" in str(_LISTED.compile(dialect=postgresql.asyncpg.dialect()))
+    assert "IN (__[POSTCOMPILE_hashes])" in str(_LISTED.compile(dialect=sqlite.dialect()))

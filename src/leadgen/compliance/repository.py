@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.core.db import InList
 from leadgen.models import DoNotContact
 
 # Asked for every lead the pipeline screens: built once.
-_ANY_LISTED = select(DoNotContact.id).where(DoNotContact.value_hash.in_(bindparam("hashes", expanding=True))).limit(1)
+_ANY_LISTED = select(DoNotContact.id).where(InList(DoNotContact.value_hash, "hashes")).limit(1)
 
 
 async def listed(session: AsyncSession, hashes: list[str]) -> bool:

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Boolean, any_, bindparam, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +16,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from leadgen.core.settings import Settings
 
@@ -50,6 +56,37 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
         pool_recycle=300,
         connect_args=connect_args,
     )
+
+
+class InList(ColumnElement[bool]):
+    """``column IN (the list bound to name)``, the list given at execution.
+
+    On PostgreSQL it is ``column = ANY(one array parameter)``: the statement's text stays the same
+    whatever the list's length, so each connection prepares it once, and nothing re-renders it per
+    execution. Elsewhere it is an expanding IN.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
+
+    def __init__(self, column: QueryableAttribute[Any] | ColumnElement[Any], name: str) -> None:
+        self.column = column.__clause_element__() if isinstance(column, QueryableAttribute) else column
+        self.name = name
+
+    def self_group(self, against: Any = None) -> InList:
+        return self  # already a comparison: no "= 1" around it on SQLite
+
+
+@compiles(InList)
+def _expanding_in(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
+
+
+@compiles(InList, "postgresql")
+def _equals_any(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    array = bindparam(element.name, type_=ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

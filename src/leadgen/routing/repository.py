@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BindParameter, ScalarSelect, Select, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.core.db import InList
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy, Shift
@@ -71,11 +72,11 @@ _AGENT_FACTS = (
         .correlate(Agent)
         .label("already_offered"),
     )
-    .where(Agent.id.in_(bindparam("ids", expanding=True)))
+    .where(InList(Agent.id, "ids"))
     .order_by(Agent.id)
 )
 _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
-    Shift.agent_id.in_(bindparam("ids", expanding=True)), Shift.weekday.in_(bindparam("weekdays", expanding=True))
+    InList(Shift.agent_id, "ids"), InList(Shift.weekday, "weekdays")
 )
 _LOCK_AGENT = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update()
 _LOAD = select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime()))).where(
@@ -150,7 +151,7 @@ def _offers_today_query(zones: int) -> Select[uuid.UUID, int]:
     """Offers since local midnight, per agent, for agents in ``zones`` time zones."""
     since_midnight = [
         and_(
-            Assignment.agent_id.in_(bindparam(f"ids{n}", expanding=True)),
+            InList(Assignment.agent_id, f"ids{n}"),
             Assignment.created_at >= bindparam(f"since{n}", type_=UTCDateTime()),
         )
         for n in range(zones)
