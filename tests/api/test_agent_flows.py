@@ -14,7 +14,7 @@ from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import DoNotContact, Lead
+from leadgen.models import Assignment, DoNotContact, Lead
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets import api, data_service
@@ -111,7 +111,9 @@ class TestAgentWork:
         again = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
         assert again.status_code == 409
 
-    async def test_outcomes_follow_the_lifecycle(self, client: AsyncClient, world: dict[str, object]) -> None:
+    async def test_outcomes_follow_the_lifecycle(
+        self, client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
         mine, _, assignment = await offered_to(client, world)
         lead_id = world["lead_id"]
         await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
@@ -120,6 +122,13 @@ class TestAgentWork:
         for status in ("CONTACTED", "QUOTED", "CONVERTED"):
             response = await client.post(f"/api/v1/leads/{lead_id}/outcome", json={"status": status}, headers=mine)
             assert response.json() == {"id": str(lead_id), "status": status}
+            closed_at = await session.scalar(
+                select(Assignment.closed_at)
+                .where(Assignment.id == uuid.UUID(str(assignment)))
+                .execution_options(populate_existing=True)
+            )
+            # Only the end of the work takes the lead off the agent's load.
+            assert (closed_at is not None) == (status == "CONVERTED")
 
     async def test_return_inside_window_counts_against_the_source(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]

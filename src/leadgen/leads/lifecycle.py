@@ -40,6 +40,8 @@ class Line(enum.StrEnum):
 # Statuses the pipeline leaves a lead in for good (nothing automatic happens after them).
 PIPELINE_TERMINAL = frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.UNASSIGNED})
 OPEN_ASSIGNMENT = frozenset({AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED})
+# A lead in one of these is still being worked: it counts toward its agent's open-lead cap.
+OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.RECEIVED: frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}),

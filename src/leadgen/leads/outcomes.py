@@ -13,7 +13,7 @@ from leadgen.auth.roles import Principal
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository
-from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, can_move
+from leadgen.leads.lifecycle import OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus, can_move
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -41,10 +41,12 @@ async def _accepted_by(session: AsyncSession, principal: Principal, lead_id: uui
 async def record_outcome(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, outcome: LeadStatus, note: str | None
 ) -> Lead:
-    lead, _ = await _accepted_by(session, principal, lead_id)
+    lead, offer = await _accepted_by(session, principal, lead_id)
     if outcome not in OUTCOMES or not can_move(LeadStatus(lead.status), outcome):
         raise Conflict(f"a lead in {lead.status} cannot become {outcome}")
     lead.status = outcome
+    if outcome not in OPEN_LEAD_STATUSES:
+        offer.closed_at = utcnow()  # the agent's load no longer includes this lead
     outbox.add(session, "lead.outcome", str(lead.id))
     audit.lead_event(
         session, lead.id, f"lead.{outcome.lower()}", {"agent_id": str(principal.agent_id), "note": bool(note)}

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadgen.leads.lifecycle import AssignmentStatus
@@ -21,7 +21,18 @@ class Assignment(IdMixin, TimestampMixin, Base):
         UniqueConstraint("lead_id", "attempt", "slot"),
         UniqueConstraint("lead_id", "agent_id"),
         Index("ix_assignments_agent_id_status", "agent_id", "status"),
+        # Routing counts every candidate's open offers for every lead; without this, an agent's
+        # whole history of accepted leads, converted or lost long ago, is read each time.
+        Index(
+            "ix_assignments_agent_id_status_unclosed",
+            "agent_id",
+            "status",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+        ),
         Index("ix_assignments_status_expires_at", "status", "expires_at"),
+        # Offers since the agent's local midnight (the daily cap), read for every candidate.
+        Index("ix_assignments_agent_id_created_at", "agent_id", "created_at"),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), index=True)
@@ -34,3 +45,5 @@ class Assignment(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime] = mapped_column()
     responded_at: Mapped[datetime | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(String(255))
+    # When the accepted lead's work ended (converted or lost): no longer part of the agent's load.
+    closed_at: Mapped[datetime | None] = mapped_column()

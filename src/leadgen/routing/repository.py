@@ -12,14 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import InList
 from leadgen.core.settings import Settings
-from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus, LeadStatus
+from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy, Shift
 from leadgen.models.base import UTCDateTime
 from leadgen.routing.policy import Policy, specificity
 from leadgen.routing.rules import Candidate, LicenceFact, ShiftWindow
 from leadgen.routing.strategies import Strategy
-
-OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 
 def _open_count() -> ScalarSelect[int]:
@@ -31,6 +29,8 @@ def _open_count() -> ScalarSelect[int]:
         .where(
             Assignment.agent_id == Agent.id,
             Assignment.status.in_(list(OPEN_ASSIGNMENT)),
+            # Narrows the scan to the partial index; the lead's status below stays the rule.
+            Assignment.closed_at.is_(None),
             Lead.status.in_(OPEN_LEAD_STATUSES),
         )
         .correlate(Agent)

@@ -1,0 +1,110 @@
+"""Migrations on a database that already holds leads: the data moves with the schema, and back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, select
+
+from leadgen.core.db import create_engine, create_sessionmaker, transaction
+from leadgen.core.migrate import downgrade, upgrade
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Agent, Assignment, Lead, Source
+from leadgen.models.base import Base
+from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
+from tests.targets.processes import drop_database, fresh_database
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    if request.param == "sqlite":
+        with environment(LEADGEN_DB_URL=f"sqlite+aiosqlite:///{tmp_path}/leadgen.db"):
+            yield Settings()
+        return
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"leadgen_test_migrations_{worker_id()}"
+    with environment(LEADGEN_DB_URL=asyncio.run(fresh_database(name))):
+        yield Settings()
+    asyncio.run(drop_database(name))
+
+
+async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
+    """One agent with a converted lead and a lead still being worked, both accepted (schema 0001)."""
+    engine = create_engine(settings, "test")
+    now = datetime.now(UTC)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            source = Source(name="vendor", kind="api")
+            agent = Agent(name="Agent", email="agent@example.com", timezone="America/Chicago")
+            session.add_all([source, agent])
+            await session.flush()
+            leads = {
+                status: Lead(
+                    source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701", status=status
+                )
+                for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED)
+            }
+            session.add_all(leads.values())
+            await session.flush()
+            offers = {}
+            for status, lead in leads.items():
+                offers[status.value] = offer = uuid.uuid4()
+                # Only the columns schema 0001 has: the model already knows closed_at.
+                await session.execute(
+                    insert(Assignment.__table__).values(
+                        id=offer,
+                        lead_id=lead.id,
+                        agent_id=agent.id,
+                        attempt=1,
+                        status=AssignmentStatus.ACCEPTED,
+                        strategy="round_robin",
+                        expires_at=now + timedelta(minutes=15),
+                    )
+                )
+            return offers
+    finally:
+        await engine.dispose()
+
+
+async def _closed(settings: Settings) -> dict[uuid.UUID, datetime | None]:
+    engine = create_engine(settings, "test")
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            return {row.id: row.closed_at for row in await session.execute(select(Assignment.id, Assignment.closed_at))}
+    finally:
+        await engine.dispose()
+
+
+def test_accepted_offers_of_converted_leads_are_closed_by_the_migration(empty_database: Settings) -> None:
+    upgrade(empty_database, "0001")
+    offers = asyncio.run(_work_history(empty_database))
+    upgrade(empty_database)
+    closed = asyncio.run(_closed(empty_database))
+    assert closed[offers[LeadStatus.CONVERTED]] is not None
+    assert closed[offers[LeadStatus.CONTACTED]] is None
+    # And back, and forward again, with the data in place.
+    downgrade(empty_database, "0001")
+    upgrade(empty_database)
+    assert asyncio.run(_closed(empty_database))[offers[LeadStatus.CONVERTED]] is not None
+
+
+async def _drift(settings: Settings) -> list[object]:
+    engine = create_engine(settings, "test")
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+    finally:
+        await engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_models(empty_database: Settings) -> None:
+    upgrade(empty_database)
+    assert asyncio.run(_drift(empty_database)) == []
