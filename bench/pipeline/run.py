@@ -114,6 +114,35 @@ async def load_floor() -> None:
         await engine.dispose()
 
 
+async def load_history(leads: int) -> None:
+    """A floor that has worked for a while: ``leads`` converted leads a month old, each accepted by
+    one of the floor's agents, written as the platform leaves them (the offer ACCEPTED and closed
+    when the lead converted). Plain SQL: thousands of leads through the API would take minutes."""
+    if leads <= 0:
+        return
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database=DATABASE)
+    try:
+        floor = [r["id"] for r in await conn.fetch("SELECT id FROM agents WHERE name LIKE 'Floor Agent%' ORDER BY id")]
+        source = await conn.fetchval("SELECT id FROM sources ORDER BY name LIMIT 1")
+        rows = [(uuid.uuid4(), floor[n % len(floor)]) for n in range(leads)]
+        await conn.executemany(
+            "INSERT INTO leads (id, source_id, line, origin, exclusive, is_test, received_at, status, state, zip_code,"
+            " details, route_attempts, created_at) VALUES ($1, $2, 'auto', 'api', true, false,"
+            " now() - interval '30 days', 'CONVERTED', 'TX', '78701', '{}', 1, now() - interval '30 days')",
+            [(lead, source) for lead, _ in rows],
+        )
+        await conn.executemany(
+            "INSERT INTO assignments (id, lead_id, agent_id, attempt, slot, status, strategy, explanation, expires_at,"
+            " responded_at, created_at, closed_at) VALUES ($1, $2, $3, 1, 0, 'ACCEPTED', 'round_robin', '{}',"
+            " now() - interval '30 days', now() - interval '30 days', now() - interval '30 days',"
+            " now() - interval '29 days')",
+            [(uuid.uuid4(), lead, agent) for lead, agent in rows],
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 class CpuMeter:
     """CPU seconds (user + system) each part of the system spends between ``start`` and ``stop``."""
 
@@ -229,6 +258,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to offer them")
     parser.add_argument("--concurrency", type=int, default=4, help="tasks the orchestrator runs at once")
     parser.add_argument(
+        "--history", type=int, default=0, help="converted leads the floor's agents worked before the run"
+    )
+    parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of leads at the same rate first, decided and not counted"
     )
     args = parser.parse_args()
@@ -247,6 +279,7 @@ def main() -> None:
     )
     os.environ.update({k: v for k, v in env.items() if k.startswith("LEADGEN_")})
     key = prepare(env)
+    asyncio.run(load_history(args.history))
     logs = Path(data_dir) / "logs"
     smtp.start()
     api = serve("api", env, logs)
@@ -316,7 +349,7 @@ def report(
     done = len(values)
     print(
         f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s "
-        f"after {args.warmup:.0f}s of warm-up; "
+        f"after {args.warmup:.0f}s of warm-up, {args.history} leads of history; "
         f"one orchestrator (concurrency {args.concurrency}), PostgreSQL + Redis"
     )
     print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
