@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+import time
 from typing import Any
 
 import pytest
@@ -62,6 +65,32 @@ def test_a_server_that_closes_the_session_after_some_messages_gets_every_message
         controller.stop()
     assert [m["Subject"] for m in box.messages] == [f"Offer {n}" for n in range(5)]
     assert len(set(box.peers)) == 3
+
+
+class SlowMailbox(Mailbox):
+    """Takes every message, but answers the second one's end of DATA only after a second."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == 2:
+            await asyncio.sleep(1.0)
+        return answer
+
+
+def test_a_message_left_unanswered_after_data_is_not_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(email, "REPLY_TIMEOUT_SECONDS", 0.3)
+    box = SlowMailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        email.send_email(smtp(controller.port), "agent@example.com", "First", "one")
+        # The server may have taken it: the task's retry decides, not a silent second copy.
+        with pytest.raises((smtplib.SMTPException, OSError)):
+            email.send_email(smtp(controller.port), "agent@example.com", "Second", "two")
+        time.sleep(1.2)
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in box.messages] == ["First", "Second"]
 
 
 def test_an_idle_session_is_closed_rather_than_trusted(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,3 +51,8 @@ async def test_a_list_bound_at_execution_matches_whatever_its_length(session: As
 def test_postgres_binds_one_array_and_sqlite_expands_the_list() -> None:
     assert "= ANY ($1::VARCHAR(64)[])" in str(_LISTED.compile(dialect=postgresql.asyncpg.dialect()))
     assert "IN (__[POSTCOMPILE_hashes])" in str(_LISTED.compile(dialect=sqlite.dialect()))
+
+
+def test_the_column_table_is_in_the_from_clause_even_when_nothing_else_names_it() -> None:
+    count = select(func.count()).where(InList(DoNotContact.value_hash, "hashes"))
+    assert "FROM do_not_contact" in str(count.compile(dialect=postgresql.asyncpg.dialect()))

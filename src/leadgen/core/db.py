@@ -20,6 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from leadgen.core.settings import Settings
@@ -76,6 +77,10 @@ class InList(ColumnElement[bool]):
 
     def self_group(self, against: Any = None) -> InList:
         return self  # already a comparison: no "= 1" around it on SQLite
+
+    @property
+    def _from_objects(self) -> list[FromClause]:
+        return self.column._from_objects  # the column's table joins the FROM of the statement
 
 
 @compiles(InList)

@@ -1,10 +1,13 @@
 """E-mail over SMTP with the standard library client.
 
-Each worker thread keeps its SMTP session open between messages: a burst of offers then costs
-one MAIL/RCPT/DATA exchange per message instead of a new connection, greeting and QUIT. A
-session idle longer than ``IDLE_SECONDS`` is closed before use rather than trusted, because
-servers drop idle clients (RFC 5321 lets them after 5 minutes) and a dropped one is found only
-when a send fails.
+Each worker thread keeps its SMTP session open between messages: a burst of offers then costs a
+NOOP and one MAIL/RCPT/DATA exchange per message instead of a new connection, greeting and QUIT.
+A session idle longer than ``IDLE_SECONDS`` is closed rather than trusted (RFC 5321 lets servers
+drop idle clients after 5 minutes), and a kept one is asked NOOP before each message, so a server
+that went away is found before any of the message is sent. A message is sent again at once only
+when the server refused it before DATA with 421 (closing the channel, as servers do past their
+messages-per-connection limit); after DATA has begun, an unanswered message may have been
+delivered, and the task's retry decides.
 """
 
 from __future__ import annotations
@@ -18,16 +21,27 @@ from email.message import EmailMessage
 from leadgen.core.settings import SmtpSettings
 
 IDLE_SECONDS = 30.0
+REPLY_TIMEOUT_SECONDS = 10.0
 
 
 class _Session:
     def __init__(self, cfg: SmtpSettings) -> None:
-        self.client = smtplib.SMTP(cfg.host, cfg.port, timeout=10)
-        if cfg.starttls:
-            self.client.starttls()
-        if cfg.username and cfg.password:
-            self.client.login(cfg.username, cfg.password.get_secret_value())
+        self.client = smtplib.SMTP(cfg.host, cfg.port, timeout=REPLY_TIMEOUT_SECONDS)
+        try:
+            if cfg.starttls:
+                self.client.starttls()
+            if cfg.username and cfg.password:
+                self.client.login(cfg.username, cfg.password.get_secret_value())
+        except BaseException:
+            self.client.close()
+            raise
         self.used_at = time.monotonic()
+
+    def alive(self) -> bool:
+        try:
+            return self.client.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
 
     def close(self) -> None:
         with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -42,15 +56,15 @@ def _key(cfg: SmtpSettings) -> tuple[object, ...]:
     return (cfg.host, cfg.port, cfg.username, cfg.starttls)
 
 
-def _session(cfg: SmtpSettings) -> tuple[_Session, bool]:
-    """This thread's session with the configured server, and whether it was already open."""
+def _session(cfg: SmtpSettings) -> _Session:
+    """This thread's session with the configured server: kept if recent and answering, else new."""
     held: dict[tuple[object, ...], _Session] = _sessions.__dict__.setdefault("by_server", {})
     session = held.get(_key(cfg))
-    if session is not None and time.monotonic() - session.used_at <= IDLE_SECONDS:
-        return session, True
+    if session is not None and time.monotonic() - session.used_at <= IDLE_SECONDS and session.alive():
+        return session
     _forget(cfg)
     session = held[_key(cfg)] = _Session(cfg)
-    return session, False
+    return session
 
 
 def _forget(cfg: SmtpSettings) -> None:
@@ -60,25 +74,30 @@ def _forget(cfg: SmtpSettings) -> None:
         session.close()
 
 
+def _closing_channel(exc: Exception) -> bool:
+    """The server refused the message before DATA with 421: nothing of it was delivered."""
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return exc.smtp_code == 421
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code == 421 for code, _ in exc.recipients.values())
+    return False
+
+
 def send_email(cfg: SmtpSettings, to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = cfg.sender
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    while True:
-        session, reused = _session(cfg)
+    for last_try in (False, True):
+        session = _session(cfg)
         try:
             session.client.send_message(message)
-        except (smtplib.SMTPException, OSError):
-            # smtplib drops the connection when the server went away or answered 421 (closing the
-            # channel, as servers do past their messages-per-connection limit). On a kept session
-            # that is no fault of this message: once more on a fresh one. After any other failure
-            # the session's state is unknown, and the task's retry starts clean.
-            ended_by_server = session.client.sock is None
+        except BaseException as exc:
+            # The session's state is unknown after any failure: the next message starts a new one.
             _forget(cfg)
-            if reused and ended_by_server:
-                continue
-            raise
+            if last_try or not isinstance(exc, Exception) or not _closing_channel(exc):
+                raise
+            continue
         session.used_at = time.monotonic()
         return
