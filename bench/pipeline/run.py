@@ -363,7 +363,7 @@ def report(
     total = sum(per_lead.values())
     print(f"  CPU per lead:       {total:.1f} ms in all: " + ", ".join(f"{p} {ms:.1f}" for p, ms in per_lead.items()))
     print(
-        f"  capacity:           one orchestrator process on a core of its own: "
+        f"  capacity (CPU-bound, at most): one orchestrator process on a core of its own: "
         f"{1000 / max(per_lead['orchestrator'], 0.001):.0f} leads/s; "
         f"everything on this machine's {psutil.cpu_count()} CPUs: {psutil.cpu_count() * 1000 / total:.0f} leads/s"
     )
