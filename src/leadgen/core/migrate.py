@@ -27,7 +27,10 @@ async def _lock_and(settings: Settings, action: str, revision: str, sql: bool) -
         if is_sqlite(engine) or sql:
             await asyncio.to_thread(_run, action, revision, sql)
             return
+        # The lock belongs to the session, so the connection holds no transaction open meanwhile:
+        # one would make CREATE INDEX CONCURRENTLY in a migration wait for it forever.
         async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("SELECT pg_advisory_lock(7245001)"))
             try:
                 await asyncio.to_thread(_run, action, revision, sql)

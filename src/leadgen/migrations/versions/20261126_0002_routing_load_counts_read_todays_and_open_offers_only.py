@@ -4,6 +4,7 @@ Routing counts each candidate agent's open offers and today's offers for every l
 assignments stay ACCEPTED after their lead is converted or lost, so the open count read the
 agent's whole history: ``closed_at`` marks them, and a partial index leaves them out. Today's
 offers were found by scanning every assignment: an index on (agent_id, created_at) reads today's.
+The indexes are built CONCURRENTLY on PostgreSQL, so routing keeps writing offers meanwhile.
 
 Revision ID: 0002
 Revises: 0001
@@ -27,7 +28,8 @@ UNCLOSED = sa.text('closed_at IS NULL')
 
 
 def upgrade() -> None:
-    op.add_column('assignments', sa.Column('closed_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('assignments') as batch:
+        batch.add_column(sa.Column('closed_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
     assignments = sa.table(
         'assignments',
         sa.column('lead_id', sa.Uuid()),
@@ -41,11 +43,13 @@ def upgrade() -> None:
         .where(assignments.c.status == 'ACCEPTED', assignments.c.lead_id.in_(ended))
         .values(closed_at=datetime.now(UTC))
     )
-    op.create_index('ix_assignments_agent_id_status_unclosed', 'assignments', ['agent_id', 'status'], unique=False, postgresql_where=UNCLOSED, sqlite_where=UNCLOSED)
-    op.create_index('ix_assignments_agent_id_created_at', 'assignments', ['agent_id', 'created_at'], unique=False)
+    with op.get_context().autocommit_block():
+        op.create_index('ix_assignments_agent_id_status_unclosed', 'assignments', ['agent_id', 'status'], unique=False, postgresql_where=UNCLOSED, sqlite_where=UNCLOSED, postgresql_concurrently=True)
+        op.create_index('ix_assignments_agent_id_created_at', 'assignments', ['agent_id', 'created_at'], unique=False, postgresql_concurrently=True)
 
 
 def downgrade() -> None:
     op.drop_index('ix_assignments_agent_id_created_at', table_name='assignments')
     op.drop_index('ix_assignments_agent_id_status_unclosed', table_name='assignments', postgresql_where=UNCLOSED, sqlite_where=UNCLOSED)
-    op.drop_column('assignments', 'closed_at')
+    with op.batch_alter_table('assignments') as batch:
+        batch.drop_column('closed_at')
