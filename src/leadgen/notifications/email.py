@@ -56,25 +56,29 @@ def _key(cfg: SmtpSettings) -> tuple[object, ...]:
     return (cfg.host, cfg.port, cfg.username, cfg.starttls)
 
 
+def _held() -> dict[tuple[object, ...], _Session]:
+    """This thread's open sessions, by server."""
+    held: dict[tuple[object, ...], _Session] = _sessions.__dict__.setdefault("by_server", {})
+    return held
+
+
 def _session(cfg: SmtpSettings) -> _Session:
     """This thread's session with the configured server: kept if recent and answering, else new."""
-    held: dict[tuple[object, ...], _Session] = _sessions.__dict__.setdefault("by_server", {})
-    session = held.get(_key(cfg))
+    session = _held().get(_key(cfg))
     if session is not None and time.monotonic() - session.used_at <= IDLE_SECONDS and session.alive():
         return session
     _forget(cfg)
-    session = held[_key(cfg)] = _Session(cfg)
+    session = _held()[_key(cfg)] = _Session(cfg)
     return session
 
 
 def _forget(cfg: SmtpSettings) -> None:
-    held: dict[tuple[object, ...], _Session] = _sessions.__dict__.setdefault("by_server", {})
-    session = held.pop(_key(cfg), None)
+    session = _held().pop(_key(cfg), None)
     if session is not None:
         session.close()
 
 
-def _closing_channel(exc: Exception) -> bool:
+def _closing_channel(exc: BaseException) -> bool:
     """The server refused the message before DATA with 421: nothing of it was delivered."""
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return exc.smtp_code == 421
@@ -96,7 +100,7 @@ def send_email(cfg: SmtpSettings, to: str, subject: str, body: str) -> None:
         except BaseException as exc:
             # The session's state is unknown after any failure: the next message starts a new one.
             _forget(cfg)
-            if last_try or not isinstance(exc, Exception) or not _closing_channel(exc):
+            if last_try or not _closing_channel(exc):
                 raise
             continue
         session.used_at = time.monotonic()
