@@ -25,8 +25,9 @@ from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
-from leadgen.models import Assignment, Lead, Notification, OutboxEvent
+from leadgen.models import Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
+from leadgen.notifications.sms import SmsError
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
 from tests import helpers
@@ -42,15 +43,20 @@ class SmsStandIn:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.unavailable_for: set[str] = set()  # numbers it answers 503 for, as a provider outage would
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 auth = base64.b64decode(self.headers["Authorization"].split()[1]).decode()
-                outer.received.append(
-                    {"path": self.path, "auth": auth, **{k: v[0] for k, v in parse_qs(body.decode()).items()}}
-                )
+                form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                if form["To"] in outer.unavailable_for:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                outer.received.append({"path": self.path, "auth": auth, **form})
                 payload = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
                 self.send_response(201)
                 self.send_header("Content-Type", "application/json")
@@ -111,46 +117,56 @@ async def rows(session: AsyncSession, model: Any) -> list[Any]:
     return list(await session.scalars(select(model).execution_options(populate_existing=True)))
 
 
+def first_round(lead: Lead) -> str:
+    return f"{lead.id}:1"
+
+
 async def test_offer_reaches_the_agent_by_email_and_sms_without_lead_contact_data(
-    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offer = (await rows(session, Assignment))[0]
-    assert tasks.offer_to_agent(str(offer.id)) == 2
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.notify_round(first_round(routed)) == 3  # the offer by e-mail and SMS, and the person's SMS
     mail = mailbox[0].messages
     assert len(mail) == 1 and mail[0]["Subject"].startswith("New auto lead in TX")
     body = mail[0].get_payload()
     assert isinstance(body, str) and "Maria Gonzalez" in body
     assert routed.phone not in body and (routed.email or "") not in body
-    assert sms.received[0]["To"] == "+15125550111" and sms.received[0]["auth"] == "AC123:token-456"
-    assert sms.received[0]["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
+    to_agent = [r for r in sms.received if r["To"] == "+15125550111"]
+    assert len(to_agent) == 1 and to_agent[0]["auth"] == "AC123:token-456"
+    assert routed.phone not in to_agent[0]["Body"]
+    assert to_agent[0]["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
     sent = await rows(session, Notification)
-    assert sorted((n.channel, n.status) for n in sent) == [("email", "sent"), ("sms", "sent")]
+    assert sorted((n.template, n.channel, n.status) for n in sent) == [
+        ("acknowledgement", "sms", "sent"),
+        ("offer", "email", "sent"),
+        ("offer", "sms", "sent"),
+    ]
     outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
-    assert ("assignment.offered", True) in outbox
+    assert ("offers.made", True) in outbox
 
 
 async def test_lead_is_thanked_inside_the_contact_window(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
-    assert tasks.acknowledge_lead(str(routed.id)) == 1
-    assert sms.received[0]["To"] == routed.phone
-    assert "Reply STOP" in sms.received[0]["Body"]
+    tasks.notify_round(first_round(routed))
+    to_lead = [r for r in sms.received if r["To"] == routed.phone]
+    assert len(to_lead) == 1 and "Reply STOP" in to_lead[0]["Body"] and "Maria" in to_lead[0]["Body"]
 
 
 async def test_outside_the_window_the_message_waits_until_it_opens(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
-    assert tasks.acknowledge_lead(str(routed.id)) == 0
-    held = (await rows(session, Notification))[0]
-    assert (held.status, held.detail) == ("scheduled", "outside contact window")
-    assert held.not_before == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)  # 8:00 in Texas
+    assert tasks.notify_round(first_round(routed)) == 2  # the agent's offer goes at any hour
+    held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert [(n.status, n.detail) for n in held] == [("scheduled", "outside contact window")]
+    assert held[0].not_before == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)  # 8:00 in Texas
     assert tasks.send_due() == 0  # still night
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     assert tasks.send_due() == 1
-    assert [r["To"] for r in sms.received] == [routed.phone]
-    assert (await rows(session, Notification))[0].status == "sent"
+    assert [r["To"] for r in sms.received if r["To"] == routed.phone] == [routed.phone]
+    assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
 
 
 async def test_nothing_goes_to_a_do_not_contact_number(
@@ -160,7 +176,27 @@ async def test_nothing_goes_to_a_do_not_contact_number(
     await dnc.add(session, keyed_hash(key, "phone", routed.phone or ""), "phone", "asked to stop")
     await session.commit()
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
-    assert tasks.acknowledge_lead(str(routed.id)) == 0
-    assert sms.received == []
-    held = (await rows(session, Notification))[0]
-    assert (held.status, held.detail) == ("blocked", "do-not-contact")
+    assert tasks.notify_round(first_round(routed)) == 2
+    assert [r["To"] for r in sms.received] == ["+15125550111"]
+    held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert [(n.status, n.detail) for n in held] == [("blocked", "do-not-contact")]
+
+
+async def test_a_retried_round_sends_only_what_is_left(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    sms.unavailable_for.add(routed.phone or "")
+    with pytest.raises(SmsError):
+        tasks.notify_round(first_round(routed))  # the offer went out; the person's SMS did not
+    sms.unavailable_for.clear()
+    assert tasks.notify_round(first_round(routed)) == 1
+    assert len(mailbox[0].messages) == 1
+    assert sorted(r["To"] for r in sms.received) == sorted(["+15125550111", routed.phone])
+    sent = await rows(session, Notification)
+    assert sorted((n.template, n.channel) for n in sent) == [
+        ("acknowledgement", "sms"),
+        ("offer", "email"),
+        ("offer", "sms"),
+    ]
+    assert tasks.notify_round(first_round(routed)) == 0  # delivered again by the queue: nothing twice

@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import InList, create_engine
+from leadgen.core.runtime import close_task_runtime, name_task_runtime, task_runtime
 from leadgen.core.settings import Settings
 from leadgen.models import DoNotContact
 
@@ -29,6 +30,18 @@ async def test_postgres_connections_name_the_process_bound_statements_and_plan_p
     assert shown["statement_timeout"] != "0"
     # A generic plan made while the tables were small is never reused once they have grown.
     assert shown["plan_cache_mode"] == "force_custom_plan"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_named_task_runtime_names_its_connections(settings: Settings, backend: str) -> None:
+    """The orchestrator process names its runtime so; its statements are not the notification worker's."""
+    name_task_runtime("orchestrator")
+    try:
+        shown = task_runtime().in_transaction(lambda session: session.scalar(text("SHOW application_name")))
+    finally:
+        close_task_runtime()
+        name_task_runtime("worker")
+    assert shown == f"{settings.common.environment.value}.orchestrator"
 
 
 _LISTED = (

@@ -17,7 +17,7 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, Source
+from leadgen.models import Agent, Assignment, Lead, OutboxEvent, Source
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -108,3 +108,60 @@ async def _drift(settings: Settings) -> list[object]:
 def test_the_migrations_build_exactly_the_models(empty_database: Settings) -> None:
     upgrade(empty_database)
     assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _queued_notifications(settings: Settings) -> uuid.UUID:
+    """A lead routed to two agents in its first round whose offer and acknowledgement events are
+    still unprocessed (schema 0002), beside an offer event already processed."""
+    engine = create_engine(settings, "test")
+    now = datetime.now(UTC)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            source = Source(name="vendor", kind="api")
+            agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
+            session.add_all([source, *agents])
+            await session.flush()
+            lead = Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701")
+            session.add(lead)
+            await session.flush()
+            for slot, agent in enumerate(agents):
+                offer = uuid.uuid4()
+                await session.execute(
+                    insert(Assignment.__table__).values(
+                        id=offer,
+                        lead_id=lead.id,
+                        agent_id=agent.id,
+                        attempt=1,
+                        slot=slot,
+                        strategy="round_robin",
+                        status=AssignmentStatus.PENDING,
+                        expires_at=now + timedelta(minutes=15),
+                    )
+                )
+                session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
+            session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead.id)))
+            return lead.id
+    finally:
+        await engine.dispose()
+
+
+async def _unprocessed_events(settings: Settings) -> list[tuple[str, str]]:
+    engine = create_engine(settings, "test")
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            query = select(OutboxEvent.topic, OutboxEvent.key).where(OutboxEvent.processed_at.is_(None))
+            return sorted((topic, key) for topic, key in await session.execute(query))
+    finally:
+        await engine.dispose()
+
+
+def test_queued_offers_and_acknowledgements_become_one_round_event_and_back(empty_database: Settings) -> None:
+    upgrade(empty_database, "0002")
+    lead_id = asyncio.run(_queued_notifications(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_unprocessed_events(empty_database)) == [("offers.made", f"{lead_id}:1")]
+    downgrade(empty_database, "0002")
+    restored = asyncio.run(_unprocessed_events(empty_database))
+    # The whole round comes back: both offers (the round's task decides what is left to send).
+    assert [topic for topic, _ in restored] == ["assignment.offered", "assignment.offered", "lead.acknowledge"]
+    assert restored[2] == ("lead.acknowledge", str(lead_id))

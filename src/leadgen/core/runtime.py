@@ -31,15 +31,16 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class TaskRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, process_name: str = "worker") -> None:
         self.settings = settings
+        self.process_name = process_name
         self.loop = new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="leadgen-tasks", daemon=True)
         self._thread.start()
         self.resources = self.run(self._build())
 
     async def _build(self) -> Resources:
-        resources = Resources.build(self.settings, TARGETS["worker"].needs, "worker")
+        resources = Resources.build(self.settings, TARGETS["worker"].needs, self.process_name)
         await resources.start()
         return resources
 
@@ -61,7 +62,15 @@ class TaskRuntime:
 
 
 _runtime: TaskRuntime | None = None
+_process_name = "worker"
 _lock = threading.Lock()
+
+
+def name_task_runtime(process_name: str) -> None:
+    """Name the runtime the process's tasks will create (PostgreSQL's application_name), so that
+    the orchestrator's pipeline statements are told apart from the notification worker's."""
+    global _process_name
+    _process_name = process_name
 
 
 def task_runtime() -> TaskRuntime:
@@ -69,7 +78,7 @@ def task_runtime() -> TaskRuntime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = TaskRuntime(get_settings())
+            _runtime = TaskRuntime(get_settings(), _process_name)
         return _runtime
 
 

@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadgen.core.health import Health
 from leadgen.core.http import probe_router
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
+from leadgen.core.runtime import close_task_runtime, name_task_runtime
 from leadgen.core.settings import Settings
 from leadgen.stores.broker import PIPELINE_QUEUE, create_celery
 from leadgen.targets.registry import Target, needs_of
@@ -129,6 +129,7 @@ class ProcessHost:
             return
         celery = create_celery(self.settings)
         if queues:
+            name_task_runtime("+".join(name for name in ("orchestrator", "worker") if name in names))
             self._worker = _start_worker(celery, queues, self.settings.worker.concurrency)
             self._threads.append(_thread(self._worker.start, "celery-worker"))
         if "scheduler" in names:

@@ -59,7 +59,8 @@ class Notification(IdMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(8))
     recipient_kind: Mapped[str] = mapped_column(String(8))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"))
+    # Indexed: each routing round reads what the lead was already sent, and privacy exports read it.
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"), index=True)
     template: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), index=True)
     detail: Mapped[str | None] = mapped_column(String(255))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import repository as dnc
@@ -30,27 +31,59 @@ class Outbound:
     lead_id: uuid.UUID | None = None
 
 
-# Every offer and every first routing sends one of these: plain columns, built once.
-_OFFER = (
+class Contactable(Protocol):
+    """What the send-time rules read about a lead: a Lead or a row carrying the same columns."""
+
+    state: str
+    phone_hash: str | None
+    email_hash: str | None
+    anonymised_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RoundMessages:
+    """A routing round's messages: those to send now, and the lead's held back with the reason."""
+
+    send: list[Outbound] = field(default_factory=list)
+    held: list[Outbound] = field(default_factory=list)
+    reason: str | None = None
+    not_before: datetime | None = None
+
+
+# Read once per routing round: every offer of the round with its agent, and the lead's columns
+# for the acknowledgement and the send-time rules. Plain columns, built once.
+_ROUND = (
     select(
         Assignment.status,
         Assignment.expires_at,
-        Lead.id.label("lead_id"),
-        Lead.line,
-        Lead.state,
-        Lead.score,
         Agent.id.label("agent_id"),
         Agent.name.label("agent_name"),
         Agent.email.label("agent_email"),
         Agent.phone.label("agent_phone"),
+        Lead.id.label("lead_id"),
+        Lead.first_name,
+        Lead.line,
+        Lead.state,
+        Lead.score,
+        Lead.phone,
+        Lead.email,
+        Lead.phone_hash,
+        Lead.email_hash,
+        Lead.anonymised_at,
     )
     .join(Lead, Lead.id == Assignment.lead_id)
     .join(Agent, Agent.id == Assignment.agent_id)
-    .where(Assignment.id == bindparam("assignment_id"))
+    .where(Assignment.lead_id == bindparam("lead_id"), Assignment.attempt == bindparam("attempt"))
+    .order_by(Assignment.slot)
+)
+# What was already recorded for the lead. An agent is offered a lead at most once and a person
+# thanked once, so (template, agent, channel) names a message of the lead's rounds.
+_RECORDED = select(Notification.template, Notification.agent_id, Notification.channel).where(
+    Notification.lead_id == bindparam("lead_id")
 )
 _FIRST_AGENT = (
     select(
-        Lead.id,
+        Lead.id.label("lead_id"),
         Lead.first_name,
         Lead.line,
         Lead.phone,
@@ -60,16 +93,36 @@ _FIRST_AGENT = (
     .join(Assignment, Assignment.lead_id == Lead.id)
     .join(Agent, Agent.id == Assignment.agent_id)
     .where(Lead.id == bindparam("lead_id"))
-    .order_by(Assignment.attempt)
+    .order_by(Assignment.attempt, Assignment.slot)
     .limit(1)
 )
 
 
-async def offer_messages(session: AsyncSession, settings: Settings, assignment_id: uuid.UUID) -> list[Outbound]:
-    """E-mail (and SMS when configured and the agent has a phone) for a PENDING offer."""
-    offer = (await session.execute(_OFFER, {"assignment_id": assignment_id})).first()
-    if offer is None or offer.status != AssignmentStatus.PENDING:
-        return []
+async def round_messages(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, attempt: int, now: datetime
+) -> RoundMessages:
+    """The offers of one routing round still PENDING, and after the first round the person's
+    acknowledgement, less anything already recorded (a retried round sends only what is left)."""
+    offers = (await session.execute(_ROUND, {"lead_id": lead_id, "attempt": attempt})).all()
+    if not offers:
+        return RoundMessages()
+    candidates = [m for offer in offers if offer.status == AssignmentStatus.PENDING for m in _offer(settings, offer)]
+    if attempt == 1:
+        candidates += _acknowledgement(settings, offers[0])
+    recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
+    fresh = [m for m in candidates if (m.template, m.agent_id, m.channel) not in recorded]
+    to_agents = [m for m in fresh if m.recipient_kind != "lead"]
+    to_lead = [m for m in fresh if m.recipient_kind == "lead"]
+    if not to_lead:
+        return RoundMessages(send=to_agents)
+    reason, not_before = await lead_block_reason(session, offers[0], now)
+    if reason is None:
+        return RoundMessages(send=to_agents + to_lead)
+    return RoundMessages(send=to_agents, held=to_lead, reason=reason, not_before=not_before)
+
+
+def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
+    """E-mail (and SMS when configured and the agent has a phone); no lead contact data."""
     values = {
         "agent": offer.agent_name,
         "line": offer.line,
@@ -94,7 +147,9 @@ async def offer_messages(session: AsyncSession, settings: Settings, assignment_i
     return messages
 
 
-async def lead_block_reason(session: AsyncSession, lead: Lead, now: datetime) -> tuple[str | None, datetime | None]:
+async def lead_block_reason(
+    session: AsyncSession, lead: Contactable, now: datetime
+) -> tuple[str | None, datetime | None]:
     """Why the lead may not be messaged now (and when it may), checked at every send."""
     if lead.anonymised_at is not None:
         return "erased", None
@@ -107,12 +162,15 @@ async def lead_block_reason(session: AsyncSession, lead: Lead, now: datetime) ->
 
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
-    """Thank the person and name the agent: by SMS when possible, else e-mail."""
+    """The acknowledgement of a lead whose first round was held back (see ``round_messages``)."""
     lead = (await session.execute(_FIRST_AGENT, {"lead_id": lead_id})).first()
-    if lead is None:
-        return []
+    return _acknowledgement(settings, lead) if lead is not None else []
+
+
+def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Outbound]:
+    """Thank the person and name the agent: by SMS when possible, else e-mail."""
     values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": lead.agent_name.split(" (")[0]}
-    to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.id)
+    to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.lead_id)
     if settings.sms.enabled and lead.phone:
         return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]
     if lead.email:

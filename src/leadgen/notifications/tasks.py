@@ -20,6 +20,7 @@ from leadgen.notifications.email import send_email
 from leadgen.notifications.service import Outbound
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
+from leadgen.outbox.repository import ROUND_TOPIC
 
 log = logging.getLogger(__name__)
 RETRY = {
@@ -49,22 +50,31 @@ class _Refused(Exception):
 
 
 def _send_all(runtime: TaskRuntime, messages: list[Outbound], topic: str, key: str) -> int:
-    """Send, then record every outcome and finish the outbox event in one transaction."""
+    """Send, then record every outcome and finish the outbox event in one transaction.
+
+    When a send fails and the task is retried, what was sent before it is recorded all the same,
+    so that a retried round sends only what is left (``service.round_messages``)."""
     outcomes: list[tuple[Outbound, str, str | None]] = []
-    for message in messages:
-        try:
-            deliver(runtime.settings, message)
-            outcomes.append((message, "sent", None))
-        except _Refused as exc:
-            outcomes.append((message, "failed", str(exc)[:255]))
-    now = utcnow()
+    finished = False
+    try:
+        for message in messages:
+            try:
+                deliver(runtime.settings, message)
+                outcomes.append((message, "sent", None))
+            except _Refused as exc:
+                outcomes.append((message, "failed", str(exc)[:255]))
+        finished = True
+    finally:
+        now = utcnow()
 
-    async def record(session: AsyncSession) -> None:
-        for message, status, detail in outcomes:
-            service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
-        await outbox.mark_processed(session, topic, key)
+        async def record(session: AsyncSession) -> None:
+            for message, status, detail in outcomes:
+                service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
+            if finished:
+                await outbox.mark_processed(session, topic, key)
 
-    runtime.in_transaction(record)
+        if outcomes or finished:
+            runtime.in_transaction(record)
     return sum(1 for _, status, _ in outcomes if status == "sent")
 
 
@@ -82,35 +92,26 @@ def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     return wrap
 
 
-@_task("notifications.offer_to_agent")
-def offer_to_agent(runtime: TaskRuntime, assignment_id: str) -> int:
-    """Tell the agent about a new offer (no lead contact data in the message)."""
-    messages = runtime.in_transaction(lambda s: service.offer_messages(s, runtime.settings, uuid.UUID(assignment_id)))
-    return _send_all(runtime, messages, "assignment.offered", assignment_id)
-
-
-@_task("notifications.acknowledge_lead")
-def acknowledge_lead(runtime: TaskRuntime, lead_id: str) -> int:
-    """Thank the person, only if not on the do-not-contact list and inside their contact window;
-    outside the window the message waits (durably) until it opens."""
+@_task("notifications.notify_round")
+def notify_round(runtime: TaskRuntime, key: str) -> int:
+    """One routing round (``key`` is ``<lead id>:<attempt>``): each new offer to its agent (no lead
+    contact data in it) and, after the first round, the person's acknowledgement. That goes only
+    if they are not on the do-not-contact list and inside their contact window; outside the window
+    it waits (durably) until the window opens."""
+    lead_id, attempt = key.rsplit(":", 1)
     now = utcnow()
 
     async def decide(session: AsyncSession) -> list[Outbound]:
-        lead = await session.get(Lead, uuid.UUID(lead_id))
-        if lead is None:
-            await outbox.mark_processed(session, "lead.acknowledge", lead_id)
-            return []
-        messages = await service.acknowledgement(session, runtime.settings, lead.id)
-        reason, not_before = await service.lead_block_reason(session, lead, now)
-        if reason is None:
-            return messages
-        for message in messages:
-            service.record(session, message, "scheduled" if not_before else "blocked", reason, not_before=not_before)
-        await outbox.mark_processed(session, "lead.acknowledge", lead_id)
-        return []
+        found = await service.round_messages(session, runtime.settings, uuid.UUID(lead_id), int(attempt), now)
+        status = "scheduled" if found.not_before else "blocked"
+        for message in found.held:
+            service.record(session, message, status, found.reason, not_before=found.not_before)
+        if not found.send:
+            await outbox.mark_processed(session, ROUND_TOPIC, key)
+        return found.send
 
     messages = runtime.in_transaction(decide)
-    return _send_all(runtime, messages, "lead.acknowledge", lead_id) if messages else 0
+    return _send_all(runtime, messages, ROUND_TOPIC, key) if messages else 0
 
 
 @_task("notifications.alert_unassigned")

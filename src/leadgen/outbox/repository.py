@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.models import OutboxEvent
 from leadgen.models.base import utcnow
 
+# A routing round's offers, keyed "<lead id>:<attempt>": its messages go out in one task.
+ROUND_TOPIC = "offers.made"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
-    "assignment.offered": "notifications.offer_to_agent",
-    "lead.acknowledge": "notifications.acknowledge_lead",
+    ROUND_TOPIC: "notifications.notify_round",
     "lead.unassigned": "notifications.alert_unassigned",
     "lead.reroute": "pipeline.reroute",
     "lead.outcome": "pipeline.sync_outcome",

@@ -68,8 +68,7 @@ async def route(
     lead.status = LeadStatus.ROUTED
     lead.status_reason = None
     lead.route_attempts = attempt
-    if attempt == 1:
-        outbox.add(session, "lead.acknowledge", str(lead.id))
+    outbox.add(session, outbox.ROUND_TOPIC, f"{lead.id}:{attempt}")
     return offers
 
 
@@ -103,7 +102,6 @@ async def _offer(
         "lead.routed",
         {"agent_id": str(candidate.agent_id), "attempt": attempt, "slot": slot, "strategy": policy.strategy.value},
     )
-    outbox.add(session, "assignment.offered", str(assignment.id))
     return assignment
 
 

@@ -1,0 +1,86 @@
+"""one notification task per routing round
+
+A routing round's offers and, after the first round, the person's acknowledgement now go out in
+one task (outbox topic ``offers.made``, keyed ``<lead id>:<attempt>``), which reads what the lead
+was already sent so that a retried round sends only what is left: ``notifications.lead_id`` gets
+an index, built CONCURRENTLY on PostgreSQL. Events of the two topics it replaces that were still
+unprocessed become events of the new one, so nothing queued before the upgrade is lost.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26 06:05:00.000000
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+import leadgen.models.base
+
+revision: str = '0003'
+down_revision: str | None = '0002'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ROUND = 'offers.made'
+OFFERED, ACKNOWLEDGE = 'assignment.offered', 'lead.acknowledge'
+OUTBOX = sa.table(
+    'outbox',
+    sa.column('id', sa.Uuid()),
+    sa.column('topic', sa.String()),
+    sa.column('key', sa.String()),
+    sa.column('payload', leadgen.models.base.JSONType),
+    sa.column('dispatched_at', leadgen.models.base.UTCDateTime(timezone=True)),
+    sa.column('dispatch_count', sa.Integer()),
+    sa.column('processed_at', leadgen.models.base.UTCDateTime(timezone=True)),
+    sa.column('created_at', leadgen.models.base.UTCDateTime(timezone=True)),
+)
+ASSIGNMENTS = sa.table(
+    'assignments', sa.column('id', sa.Uuid()), sa.column('lead_id', sa.Uuid()), sa.column('attempt', sa.Integer())
+)
+
+
+def _unprocessed_keys(topic: str) -> list[str]:
+    query = sa.select(OUTBOX.c.key).where(OUTBOX.c.topic == topic, OUTBOX.c.processed_at.is_(None))
+    return list(op.get_bind().scalars(query))
+
+
+def _replace(old_topics: list[str], events: Iterable[tuple[str, str]]) -> None:
+    """Unprocessed events of ``old_topics`` are done; ``events`` take their place, undispatched,
+    so the relay hands them to their task at its next pass."""
+    now = datetime.now(UTC)
+    rows: list[dict[str, object]] = [
+        {'id': uuid.uuid4(), 'topic': topic, 'key': key, 'payload': {}, 'dispatched_at': None,
+         'dispatch_count': 0, 'processed_at': None, 'created_at': now}
+        for topic, key in sorted(set(events))
+    ]
+    op.execute(
+        OUTBOX.update().where(OUTBOX.c.topic.in_(old_topics), OUTBOX.c.processed_at.is_(None)).values(processed_at=now)
+    )
+    if rows:
+        op.bulk_insert(OUTBOX, rows)
+
+
+def upgrade() -> None:
+    offered = [uuid.UUID(key) for key in _unprocessed_keys(OFFERED)]
+    rounds = sa.select(ASSIGNMENTS.c.lead_id, ASSIGNMENTS.c.attempt).where(ASSIGNMENTS.c.id.in_(offered))
+    events = [(ROUND, f'{lead_id}:{attempt}') for lead_id, attempt in op.get_bind().execute(rounds)]
+    _replace([OFFERED, ACKNOWLEDGE], events + [(ROUND, f'{key}:1') for key in _unprocessed_keys(ACKNOWLEDGE)])
+    with op.get_context().autocommit_block():
+        op.create_index('ix_notifications_lead_id', 'notifications', ['lead_id'], unique=False, postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    events: list[tuple[str, str]] = []
+    for key in _unprocessed_keys(ROUND):
+        lead_id, attempt = key.rsplit(':', 1)
+        offers = sa.select(ASSIGNMENTS.c.id).where(
+            ASSIGNMENTS.c.lead_id == uuid.UUID(lead_id), ASSIGNMENTS.c.attempt == int(attempt)
+        )
+        events += [(OFFERED, str(offer)) for offer in op.get_bind().scalars(offers)]
+        events += [(ACKNOWLEDGE, lead_id)] if attempt == '1' else []
+    _replace([ROUND], events)
+    op.drop_index('ix_notifications_lead_id', table_name='notifications')
