@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
@@ -36,51 +38,52 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     asyncio.run(drop_database(name))
 
 
-async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
-    """One agent with a converted lead and a lead still being worked, both accepted (schema 0001)."""
+@contextlib.asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A transaction on an engine of its own: each step of a test runs at a different schema."""
     engine = create_engine(settings, "test")
-    now = datetime.now(UTC)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            source = Source(name="vendor", kind="api")
-            agent = Agent(name="Agent", email="agent@example.com", timezone="America/Chicago")
-            session.add_all([source, agent])
-            await session.flush()
-            leads = {
-                status: Lead(
-                    source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701", status=status
-                )
-                for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED)
-            }
-            session.add_all(leads.values())
-            await session.flush()
-            offers = {}
-            for status, lead in leads.items():
-                offers[status.value] = offer = uuid.uuid4()
-                # Only the columns schema 0001 has: the model already knows closed_at.
-                await session.execute(
-                    insert(Assignment.__table__).values(
-                        id=offer,
-                        lead_id=lead.id,
-                        agent_id=agent.id,
-                        attempt=1,
-                        status=AssignmentStatus.ACCEPTED,
-                        strategy="round_robin",
-                        expires_at=now + timedelta(minutes=15),
-                    )
-                )
-            return offers
+            yield session
     finally:
         await engine.dispose()
+
+
+async def _offer(
+    session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID, status: AssignmentStatus, slot: int = 0
+) -> uuid.UUID:
+    """A first-round offer with only the columns schema 0001 has (the model already knows closed_at)."""
+    offer = uuid.uuid4()
+    expires_at = datetime.now(UTC) + timedelta(minutes=15)
+    values = {"lead_id": lead_id, "agent_id": agent_id, "attempt": 1, "slot": slot, "status": status}
+    await session.execute(
+        insert(Assignment.__table__).values(id=offer, strategy="round_robin", expires_at=expires_at, **values)
+    )
+    return offer
+
+
+async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
+    """One agent with a converted lead and a lead still being worked, both accepted (schema 0001)."""
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        agent = Agent(name="Agent", email="agent@example.com", timezone="America/Chicago")
+        session.add_all([source, agent])
+        await session.flush()
+        leads = {
+            status: Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701", status=status)
+            for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED)
+        }
+        session.add_all(leads.values())
+        await session.flush()
+        offers = {}
+        for status, lead in leads.items():
+            offers[status.value] = await _offer(session, lead.id, agent.id, AssignmentStatus.ACCEPTED)
+        return offers
 
 
 async def _closed(settings: Settings) -> dict[uuid.UUID, datetime | None]:
-    engine = create_engine(settings, "test")
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            return {row.id: row.closed_at for row in await session.execute(select(Assignment.id, Assignment.closed_at))}
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        return {row.id: row.closed_at for row in await session.execute(select(Assignment.id, Assignment.closed_at))}
 
 
 def test_accepted_offers_of_converted_leads_are_closed_by_the_migration(empty_database: Settings) -> None:
@@ -113,46 +116,26 @@ def test_the_migrations_build_exactly_the_models(empty_database: Settings) -> No
 async def _queued_notifications(settings: Settings) -> uuid.UUID:
     """A lead routed to two agents in its first round whose offer and acknowledgement events are
     still unprocessed (schema 0002), beside an offer event already processed."""
-    engine = create_engine(settings, "test")
     now = datetime.now(UTC)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            source = Source(name="vendor", kind="api")
-            agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
-            session.add_all([source, *agents])
-            await session.flush()
-            lead = Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701")
-            session.add(lead)
-            await session.flush()
-            for slot, agent in enumerate(agents):
-                offer = uuid.uuid4()
-                await session.execute(
-                    insert(Assignment.__table__).values(
-                        id=offer,
-                        lead_id=lead.id,
-                        agent_id=agent.id,
-                        attempt=1,
-                        slot=slot,
-                        strategy="round_robin",
-                        status=AssignmentStatus.PENDING,
-                        expires_at=now + timedelta(minutes=15),
-                    )
-                )
-                session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
-            session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead.id)))
-            return lead.id
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
+        session.add_all([source, *agents])
+        await session.flush()
+        lead = Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701")
+        session.add(lead)
+        await session.flush()
+        for slot, agent in enumerate(agents):
+            offer = await _offer(session, lead.id, agent.id, AssignmentStatus.PENDING, slot)
+            session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
+        session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead.id)))
+        return lead.id
 
 
 async def _unprocessed_events(settings: Settings) -> list[tuple[str, str]]:
-    engine = create_engine(settings, "test")
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            query = select(OutboxEvent.topic, OutboxEvent.key).where(OutboxEvent.processed_at.is_(None))
-            return sorted((topic, key) for topic, key in await session.execute(query))
-    finally:
-        await engine.dispose()
+    async with _session(settings) as session:
+        query = select(OutboxEvent.topic, OutboxEvent.key).where(OutboxEvent.processed_at.is_(None))
+        return sorted((topic, key) for topic, key in await session.execute(query))
 
 
 def test_queued_offers_and_acknowledgements_become_one_round_event_and_back(empty_database: Settings) -> None:
