@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,7 +25,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
-from leadgen.models import Lead, Notification, OutboxEvent
+from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
 from leadgen.notifications.sms import SmsError
 from leadgen.pipeline.service import pipeline_for, process_lead
@@ -182,21 +182,70 @@ async def test_nothing_goes_to_a_do_not_contact_number(
     assert [(n.status, n.detail) for n in held] == [("blocked", "do-not-contact")]
 
 
-async def test_a_retried_round_sends_only_what_is_left(
+async def another_offer(session: AsyncSession, lead: Lead, attempt: int, slot: int) -> Agent:
+    """A second agent (no phone) offered the lead in round ``attempt``, as routing would."""
+    agent = await helpers.agent(session, ["TX"], name=f"Second Agent {attempt}")
+    expires_at = INSIDE_WINDOW + timedelta(minutes=15)
+    session.add(
+        Assignment(
+            lead_id=lead.id,
+            agent_id=agent.id,
+            attempt=attempt,
+            slot=slot,
+            strategy="round_robin",
+            expires_at=expires_at,
+        )
+    )
+    await session.commit()
+    return agent
+
+
+async def test_a_failed_message_holds_back_none_of_the_others_and_a_retry_sends_only_it(
     routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
-    sms.unavailable_for.add(routed.phone or "")
+    second = await another_offer(session, routed, attempt=1, slot=1)  # a shared lead: two offers
+    sms.unavailable_for.add("+15125550111")  # the first agent's text fails; it comes first
     with pytest.raises(SmsError):
-        tasks.notify_round(first_round(routed))  # the offer went out; the person's SMS did not
+        tasks.notify_round(first_round(routed))
+    offered = {m["To"] for m in mailbox[0].messages}
+    assert len(offered) == 2 and second.email in offered  # both agents' e-mails went out
+    assert [r["To"] for r in sms.received] == [routed.phone]  # the person was thanked all the same
     sms.unavailable_for.clear()
     assert tasks.notify_round(first_round(routed)) == 1
-    assert len(mailbox[0].messages) == 1
     assert sorted(r["To"] for r in sms.received) == sorted(["+15125550111", routed.phone])
+    assert len(mailbox[0].messages) == 2
     sent = await rows(session, Notification)
-    assert sorted((n.template, n.channel) for n in sent) == [
-        ("acknowledgement", "sms"),
-        ("offer", "email"),
-        ("offer", "sms"),
+    assert sorted((n.template, n.channel, n.status) for n in sent) == [
+        ("acknowledgement", "sms", "sent"),
+        ("offer", "email", "sent"),
+        ("offer", "email", "sent"),
+        ("offer", "sms", "sent"),
     ]
     assert tasks.notify_round(first_round(routed)) == 0  # delivered again by the queue: nothing twice
+    outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
+    assert ("offers.made", True) in outbox
+
+
+async def test_a_later_round_offers_without_thanking_the_person_again(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    second = await another_offer(session, routed, attempt=2, slot=0)
+    assert tasks.notify_round(f"{routed.id}:2") == 1
+    assert [m["To"] for m in mailbox[0].messages] == [second.email]
+    assert sms.received == []
+
+
+async def test_events_of_the_previous_release_each_send_their_own_part(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a rolling upgrade, orchestrators not yet replaced write one event per offer and one
+    per acknowledgement; each sends its own messages of the round, once."""
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    offer = (await rows(session, Assignment))[0]
+    assert tasks.acknowledge_lead(str(routed.id)) == 1
+    assert [r["To"] for r in sms.received] == [routed.phone] and mailbox[0].messages == []
+    assert tasks.offer_to_agent(str(offer.id)) == 2
+    assert tasks.notify_round(first_round(routed)) == 0
+    assert len(mailbox[0].messages) == 1 and len(sms.received) == 2

@@ -19,7 +19,7 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, OutboxEvent, Source
+from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent, Source
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -50,12 +50,17 @@ async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 
 async def _offer(
-    session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID, status: AssignmentStatus, slot: int = 0
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    status: AssignmentStatus,
+    slot: int = 0,
+    attempt: int = 1,
 ) -> uuid.UUID:
-    """A first-round offer with only the columns schema 0001 has (the model already knows closed_at)."""
+    """An offer with only the columns schema 0001 has (the model already knows closed_at)."""
     offer = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(minutes=15)
-    values = {"lead_id": lead_id, "agent_id": agent_id, "attempt": 1, "slot": slot, "status": status}
+    values = {"lead_id": lead_id, "agent_id": agent_id, "attempt": attempt, "slot": slot, "status": status}
     await session.execute(
         insert(Assignment.__table__).values(id=offer, strategy="round_robin", expires_at=expires_at, **values)
     )
@@ -113,23 +118,41 @@ def test_the_migrations_build_exactly_the_models(empty_database: Settings) -> No
     assert asyncio.run(_drift(empty_database)) == []
 
 
-async def _queued_notifications(settings: Settings) -> uuid.UUID:
-    """A lead routed to two agents in its first round whose offer and acknowledgement events are
-    still unprocessed (schema 0002), beside an offer event already processed."""
+async def _queued_notifications(settings: Settings) -> tuple[uuid.UUID, list[uuid.UUID], uuid.UUID]:
+    """Schema 0002: a lead offered to two agents in its first round, one offer event still
+    unprocessed and one done, its acknowledgement event unprocessed, and a second round's offer
+    to a third agent unprocessed. Returns the lead, the agents and the second round's offer."""
     now = datetime.now(UTC)
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
-        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
+        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(3)]
         session.add_all([source, *agents])
         await session.flush()
         lead = Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701")
         session.add(lead)
         await session.flush()
-        for slot, agent in enumerate(agents):
+        for slot, agent in enumerate(agents[:2]):
             offer = await _offer(session, lead.id, agent.id, AssignmentStatus.PENDING, slot)
             session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
         session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead.id)))
-        return lead.id
+        later = await _offer(session, lead.id, agents[2].id, AssignmentStatus.PENDING, attempt=2)
+        session.add(OutboxEvent(topic="assignment.offered", key=str(later)))
+        return lead.id, [a.id for a in agents], later
+
+
+async def _offers_sent(settings: Settings, lead_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:
+    async with _session(settings) as session:
+        session.add_all(
+            Notification(
+                channel="email",
+                recipient_kind="agent",
+                agent_id=agent_id,
+                lead_id=lead_id,
+                template="offer",
+                status="sent",
+            )
+            for agent_id in agent_ids
+        )
 
 
 async def _unprocessed_events(settings: Settings) -> list[tuple[str, str]]:
@@ -138,13 +161,14 @@ async def _unprocessed_events(settings: Settings) -> list[tuple[str, str]]:
         return sorted((topic, key) for topic, key in await session.execute(query))
 
 
-def test_queued_offers_and_acknowledgements_become_one_round_event_and_back(empty_database: Settings) -> None:
+def test_queued_offers_and_acknowledgements_become_round_events_and_back(empty_database: Settings) -> None:
     upgrade(empty_database, "0002")
-    lead_id = asyncio.run(_queued_notifications(empty_database))
+    lead_id, agents, later_offer = asyncio.run(_queued_notifications(empty_database))
     upgrade(empty_database)
-    assert asyncio.run(_unprocessed_events(empty_database)) == [("offers.made", f"{lead_id}:1")]
+    rounds = [("offers.made", f"{lead_id}:1"), ("offers.made", f"{lead_id}:2")]
+    assert asyncio.run(_unprocessed_events(empty_database)) == rounds
+    # Both first-round offers went out (one before the upgrade, one after); nothing else did.
+    asyncio.run(_offers_sent(empty_database, lead_id, agents[:2]))
     downgrade(empty_database, "0002")
-    restored = asyncio.run(_unprocessed_events(empty_database))
-    # The whole round comes back: both offers (the round's task decides what is left to send).
-    assert [topic for topic, _ in restored] == ["assignment.offered", "assignment.offered", "lead.acknowledge"]
-    assert restored[2] == ("lead.acknowledge", str(lead_id))
+    restored = [("assignment.offered", str(later_offer)), ("lead.acknowledge", str(lead_id))]
+    assert asyncio.run(_unprocessed_events(empty_database)) == restored

@@ -76,8 +76,8 @@ _ROUND = (
     .where(Assignment.lead_id == bindparam("lead_id"), Assignment.attempt == bindparam("attempt"))
     .order_by(Assignment.slot)
 )
-# What was already recorded for the lead. An agent is offered a lead at most once and a person
-# thanked once, so (template, agent, channel) names a message of the lead's rounds.
+# What was already recorded for the lead. An agent is offered a lead at most once, so (template,
+# agent, channel) names an offer of the lead's rounds; a person is thanked once, on any channel.
 _RECORDED = select(Notification.template, Notification.agent_id, Notification.channel).where(
     Notification.lead_id == bindparam("lead_id")
 )
@@ -98,10 +98,16 @@ _FIRST_AGENT = (
 )
 
 
+async def round_of_offer(session: AsyncSession, assignment_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
+    """The round key (``<lead id>:<attempt>``) and the agent of an offer."""
+    offer = await session.get(Assignment, assignment_id)
+    return (f"{offer.lead_id}:{offer.attempt}", offer.agent_id) if offer else None
+
+
 async def round_messages(
     session: AsyncSession, settings: Settings, lead_id: uuid.UUID, attempt: int, now: datetime
 ) -> RoundMessages:
-    """The offers of one routing round still PENDING, and after the first round the person's
+    """The offers of one routing round still PENDING and, in the first round, the person's
     acknowledgement, less anything already recorded (a retried round sends only what is left)."""
     offers = (await session.execute(_ROUND, {"lead_id": lead_id, "attempt": attempt})).all()
     if not offers:
@@ -110,7 +116,12 @@ async def round_messages(
     if attempt == 1:
         candidates += _acknowledgement(settings, offers[0])
     recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
-    fresh = [m for m in candidates if (m.template, m.agent_id, m.channel) not in recorded]
+    thanked = any(template == "acknowledgement" for template, _, _ in recorded)
+    fresh = [
+        m
+        for m in candidates
+        if (m.template, m.agent_id, m.channel) not in recorded and not (m.recipient_kind == "lead" and thanked)
+    ]
     to_agents = [m for m in fresh if m.recipient_kind != "lead"]
     to_lead = [m for m in fresh if m.recipient_kind == "lead"]
     if not to_lead:

@@ -20,11 +20,12 @@ from leadgen.notifications.email import send_email
 from leadgen.notifications.service import Outbound
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
-from leadgen.outbox.repository import ROUND_TOPIC
+from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, ROUND_TOPIC
 
 log = logging.getLogger(__name__)
+RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY = {
-    "autoretry_for": (OSError, smtplib.SMTPException, SmsError),
+    "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
     "retry_backoff_max": 300,
     "max_retries": 6,
@@ -34,7 +35,13 @@ RETRY = {
 
 def deliver(settings: Settings, message: Outbound) -> None:
     if message.channel == "email":
-        send_email(settings.smtp, message.to, message.subject or "", message.body)
+        try:
+            send_email(settings.smtp, message.to, message.subject or "", message.body)
+        except smtplib.SMTPRecipientsRefused as exc:
+            if any(code < 500 for code, _ in exc.recipients.values()):
+                raise
+            # 5xx: the mailbox does not exist or will never take it; a retry changes nothing.
+            raise _Refused(str(exc)) from exc
     else:
         try:
             send_sms(settings.sms, message.to, message.body)
@@ -50,31 +57,34 @@ class _Refused(Exception):
 
 
 def _send_all(runtime: TaskRuntime, messages: list[Outbound], topic: str, key: str) -> int:
-    """Send, then record every outcome and finish the outbox event in one transaction.
+    """Send every message, then record each outcome and finish the outbox event in one transaction.
 
-    When a send fails and the task is retried, what was sent before it is recorded all the same,
-    so that a retried round sends only what is left (``service.round_messages``)."""
+    A message that fails for a reason worth a retry does not hold back the others: they are sent
+    and recorded, the event stays unfinished, and the failure is raised afterwards for the task's
+    retry, which sends only what is left (``service.round_messages``)."""
     outcomes: list[tuple[Outbound, str, str | None]] = []
-    finished = False
-    try:
-        for message in messages:
-            try:
-                deliver(runtime.settings, message)
-                outcomes.append((message, "sent", None))
-            except _Refused as exc:
-                outcomes.append((message, "failed", str(exc)[:255]))
-        finished = True
-    finally:
-        now = utcnow()
+    retry: Exception | None = None
+    for message in messages:
+        try:
+            deliver(runtime.settings, message)
+            outcomes.append((message, "sent", None))
+        except _Refused as exc:
+            outcomes.append((message, "failed", str(exc)[:255]))
+        except RETRYABLE as exc:
+            log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
+            retry = retry or exc
+    now = utcnow()
 
-        async def record(session: AsyncSession) -> None:
-            for message, status, detail in outcomes:
-                service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
-            if finished:
-                await outbox.mark_processed(session, topic, key)
+    async def record(session: AsyncSession) -> None:
+        for message, status, detail in outcomes:
+            service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
+        if retry is None:
+            await outbox.mark_processed(session, topic, key)
 
-        if outcomes or finished:
-            runtime.in_transaction(record)
+    if outcomes or retry is None:
+        runtime.in_transaction(record)
+    if retry is not None:
+        raise retry
     return sum(1 for _, status, _ in outcomes if status == "sent")
 
 
@@ -92,26 +102,63 @@ def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     return wrap
 
 
-@_task("notifications.notify_round")
-def notify_round(runtime: TaskRuntime, key: str) -> int:
-    """One routing round (``key`` is ``<lead id>:<attempt>``): each new offer to its agent (no lead
-    contact data in it) and, after the first round, the person's acknowledgement. That goes only
-    if they are not on the do-not-contact list and inside their contact window; outside the window
-    it waits (durably) until the window opens."""
-    lead_id, attempt = key.rsplit(":", 1)
+def _send_round(
+    runtime: TaskRuntime, round_key: str, event: tuple[str, str], wanted: Callable[[Outbound], bool] | None = None
+) -> int:
+    """Send what is left of a round's messages (those ``wanted``, or all) and finish the outbox ``event``."""
+    lead_id, attempt = round_key.rsplit(":", 1)
+    topic, key = event
     now = utcnow()
 
     async def decide(session: AsyncSession) -> list[Outbound]:
         found = await service.round_messages(session, runtime.settings, uuid.UUID(lead_id), int(attempt), now)
         status = "scheduled" if found.not_before else "blocked"
-        for message in found.held:
+        for message in filter(wanted, found.held):
             service.record(session, message, status, found.reason, not_before=found.not_before)
-        if not found.send:
-            await outbox.mark_processed(session, ROUND_TOPIC, key)
-        return found.send
+        send = list(filter(wanted, found.send))
+        if not send:
+            await outbox.mark_processed(session, topic, key)
+        return send
 
     messages = runtime.in_transaction(decide)
-    return _send_all(runtime, messages, ROUND_TOPIC, key) if messages else 0
+    return _send_all(runtime, messages, topic, key) if messages else 0
+
+
+@_task("notifications.notify_round")
+def notify_round(runtime: TaskRuntime, key: str) -> int:
+    """One routing round (``key`` is ``<lead id>:<attempt>``): each new offer to its agent (no lead
+    contact data in it) and, in the first round only, the person's acknowledgement. That goes only
+    if they are not on the do-not-contact list and inside their contact window; outside the window
+    it waits (durably) until the window opens."""
+    return _send_round(runtime, key, (ROUND_TOPIC, key))
+
+
+# The two tasks below consume events that orchestrators of the release before rounds write while a
+# rolling upgrade replaces them (migration 0003 converted the ones written before it ran). Each
+# sends only its own part of the round, so the two events of one lead can run side by side.
+@_task("notifications.offer_to_agent")
+def offer_to_agent(runtime: TaskRuntime, assignment_id: str) -> int:
+    """An offer event of the previous release: that agent's messages of the offer's round."""
+    found = runtime.in_transaction(lambda s: service.round_of_offer(s, uuid.UUID(assignment_id)))
+    if found is None:
+        runtime.in_transaction(lambda s: outbox.mark_processed(s, LEGACY_OFFER_TOPIC, assignment_id))
+        return 0
+    round_key, agent_id = found
+
+    def to_the_agent(message: Outbound) -> bool:
+        return message.recipient_kind == "agent" and message.agent_id == agent_id
+
+    return _send_round(runtime, round_key, (LEGACY_OFFER_TOPIC, assignment_id), to_the_agent)
+
+
+@_task("notifications.acknowledge_lead")
+def acknowledge_lead(runtime: TaskRuntime, lead_id: str) -> int:
+    """An acknowledgement event of the previous release: the person's message of the first round."""
+    return _send_round(runtime, f"{lead_id}:1", (LEGACY_ACKNOWLEDGE_TOPIC, lead_id), _to_the_lead)
+
+
+def _to_the_lead(message: Outbound) -> bool:
+    return message.recipient_kind == "lead"
 
 
 @_task("notifications.alert_unassigned")
@@ -150,7 +197,7 @@ def send_due(runtime: TaskRuntime) -> int:
         try:
             for message in messages:
                 deliver(runtime.settings, message)
-        except (_Refused, *RETRY["autoretry_for"]) as exc:  # type: ignore[misc]
+        except (_Refused, *RETRYABLE) as exc:
             status = "scheduled"  # tried again at the next sweep
             log.warning("held lead message not sent yet: %s", type(exc).__name__)
 

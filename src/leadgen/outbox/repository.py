@@ -14,10 +14,14 @@ from leadgen.models.base import utcnow
 
 # A routing round's offers, keyed "<lead id>:<attempt>": its messages go out in one task.
 ROUND_TOPIC = "offers.made"
+# What the release before rounds wrote instead; consumed during a rolling upgrade to this one.
+LEGACY_OFFER_TOPIC, LEGACY_ACKNOWLEDGE_TOPIC = "assignment.offered", "lead.acknowledge"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
     ROUND_TOPIC: "notifications.notify_round",
+    LEGACY_OFFER_TOPIC: "notifications.offer_to_agent",
+    LEGACY_ACKNOWLEDGE_TOPIC: "notifications.acknowledge_lead",
     "lead.unassigned": "notifications.alert_unassigned",
     "lead.reroute": "pipeline.reroute",
     "lead.outcome": "pipeline.sync_outcome",

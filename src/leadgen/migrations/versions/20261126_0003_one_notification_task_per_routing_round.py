@@ -1,10 +1,12 @@
 """one notification task per routing round
 
-A routing round's offers and, after the first round, the person's acknowledgement now go out in
+A routing round's offers and, in the first round, the person's acknowledgement now go out in
 one task (outbox topic ``offers.made``, keyed ``<lead id>:<attempt>``), which reads what the lead
 was already sent so that a retried round sends only what is left: ``notifications.lead_id`` gets
 an index, built CONCURRENTLY on PostgreSQL. Events of the two topics it replaces that were still
-unprocessed become events of the new one, so nothing queued before the upgrade is lost.
+unprocessed become events of the new one, so nothing queued before the upgrade is lost; back on
+downgrade, without the messages already recorded as sent or held. Offline (``--sql``) only the
+index is scripted: moving queued events needs to read them.
 
 Revision ID: 0003
 Revises: 0002
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 import leadgen.models.base
 
@@ -39,7 +41,14 @@ OUTBOX = sa.table(
     sa.column('created_at', leadgen.models.base.UTCDateTime(timezone=True)),
 )
 ASSIGNMENTS = sa.table(
-    'assignments', sa.column('id', sa.Uuid()), sa.column('lead_id', sa.Uuid()), sa.column('attempt', sa.Integer())
+    'assignments', sa.column('id', sa.Uuid()), sa.column('lead_id', sa.Uuid()), sa.column('agent_id', sa.Uuid()),
+    sa.column('attempt', sa.Integer()),
+)
+
+
+CHUNK = 1000  # ids per IN list, well under every driver's limit on bound parameters
+NOTIFICATIONS = sa.table(
+    'notifications', sa.column('lead_id', sa.Uuid()), sa.column('agent_id', sa.Uuid()), sa.column('template', sa.String())
 )
 
 
@@ -65,22 +74,31 @@ def _replace(old_topics: list[str], events: Iterable[tuple[str, str]]) -> None:
 
 
 def upgrade() -> None:
-    offered = [uuid.UUID(key) for key in _unprocessed_keys(OFFERED)]
-    rounds = sa.select(ASSIGNMENTS.c.lead_id, ASSIGNMENTS.c.attempt).where(ASSIGNMENTS.c.id.in_(offered))
-    events = [(ROUND, f'{lead_id}:{attempt}') for lead_id, attempt in op.get_bind().execute(rounds)]
-    _replace([OFFERED, ACKNOWLEDGE], events + [(ROUND, f'{key}:1') for key in _unprocessed_keys(ACKNOWLEDGE)])
+    if not context.is_offline_mode():
+        offered = [uuid.UUID(key) for key in _unprocessed_keys(OFFERED)]
+        events = [(ROUND, f'{key}:1') for key in _unprocessed_keys(ACKNOWLEDGE)]
+        for start in range(0, len(offered), CHUNK):
+            chunk = offered[start:start + CHUNK]
+            rounds = sa.select(ASSIGNMENTS.c.lead_id, ASSIGNMENTS.c.attempt).where(ASSIGNMENTS.c.id.in_(chunk))
+            events += [(ROUND, f'{lead_id}:{attempt}') for lead_id, attempt in op.get_bind().execute(rounds)]
+        _replace([OFFERED, ACKNOWLEDGE], events)
     with op.get_context().autocommit_block():
         op.create_index('ix_notifications_lead_id', 'notifications', ['lead_id'], unique=False, postgresql_concurrently=True)
 
 
 def downgrade() -> None:
-    events: list[tuple[str, str]] = []
-    for key in _unprocessed_keys(ROUND):
-        lead_id, attempt = key.rsplit(':', 1)
-        offers = sa.select(ASSIGNMENTS.c.id).where(
-            ASSIGNMENTS.c.lead_id == uuid.UUID(lead_id), ASSIGNMENTS.c.attempt == int(attempt)
-        )
-        events += [(OFFERED, str(offer)) for offer in op.get_bind().scalars(offers)]
-        events += [(ACKNOWLEDGE, lead_id)] if attempt == '1' else []
-    _replace([ROUND], events)
+    """The previous release's tasks send whatever their event names, so only what is not recorded yet."""
+    if not context.is_offline_mode():
+        events: list[tuple[str, str]] = []
+        for key in _unprocessed_keys(ROUND):
+            lead_id, attempt = uuid.UUID(key.rsplit(':', 1)[0]), int(key.rsplit(':', 1)[1])
+            recorded = sa.select(NOTIFICATIONS.c.template, NOTIFICATIONS.c.agent_id).where(NOTIFICATIONS.c.lead_id == lead_id)
+            done = set(op.get_bind().execute(recorded))
+            offers = sa.select(ASSIGNMENTS.c.id, ASSIGNMENTS.c.agent_id).where(
+                ASSIGNMENTS.c.lead_id == lead_id, ASSIGNMENTS.c.attempt == attempt
+            )
+            events += [(OFFERED, str(offer)) for offer, agent in op.get_bind().execute(offers) if ('offer', agent) not in done]
+            thanked = any(template == 'acknowledgement' for template, _ in done)
+            events += [(ACKNOWLEDGE, str(lead_id))] if attempt == 1 and not thanked else []
+        _replace([ROUND], events)
     op.drop_index('ix_notifications_lead_id', table_name='notifications')
