@@ -22,6 +22,13 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.peers: list[tuple[str, int]] = []  # the client end of the connection each message came over
+        self.no_such_mailbox: set[str] = set()  # addresses refused with 550, as a real server would
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.no_such_mailbox:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))

@@ -249,3 +249,17 @@ async def test_events_of_the_previous_release_each_send_their_own_part(
     assert tasks.offer_to_agent(str(offer.id)) == 2
     assert tasks.notify_round(first_round(routed)) == 0
     assert len(mailbox[0].messages) == 1 and len(sms.received) == 2
+
+
+async def test_a_mailbox_that_does_not_exist_is_recorded_as_failed_not_retried(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    agent = (await rows(session, Agent))[0]
+    mailbox[0].no_such_mailbox.add(agent.email)
+    assert tasks.notify_round(first_round(routed)) == 2  # the agent's SMS and the person's, no exception
+    outcomes = {(n.template, n.channel): (n.status, n.detail or "") for n in await rows(session, Notification)}
+    assert outcomes[("offer", "email")][0] == "failed" and "550" in outcomes[("offer", "email")][1]
+    assert outcomes[("offer", "sms")] == ("sent", "")
+    outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
+    assert ("offers.made", True) in outbox
