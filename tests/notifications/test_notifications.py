@@ -6,6 +6,7 @@ same API (form-encoded POST to /2010-04-01/Accounts/<sid>/Messages.json, basic a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -28,6 +29,7 @@ from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
 from leadgen.notifications.sms import SmsError
+from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
 from tests import helpers
@@ -183,7 +185,8 @@ async def test_nothing_goes_to_a_do_not_contact_number(
 
 
 async def another_offer(session: AsyncSession, lead: Lead, attempt: int, slot: int) -> Agent:
-    """A second agent (no phone) offered the lead in round ``attempt``, as routing would."""
+    """A second agent (no phone) offered the lead in round ``attempt``, as routing would, with the
+    round's outbox event when the round is a new one."""
     agent = await helpers.agent(session, ["TX"], name=f"Second Agent {attempt}")
     expires_at = INSIDE_WINDOW + timedelta(minutes=15)
     session.add(
@@ -196,6 +199,8 @@ async def another_offer(session: AsyncSession, lead: Lead, attempt: int, slot: i
             expires_at=expires_at,
         )
     )
+    if slot == 0:
+        session.add(OutboxEvent(topic="offers.made", key=f"{lead.id}:{attempt}"))
     await session.commit()
     return agent
 
@@ -244,6 +249,13 @@ async def test_events_of_the_previous_release_each_send_their_own_part(
     per acknowledgement; each sends its own messages of the round, once."""
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     offer = (await rows(session, Assignment))[0]
+    session.add_all(
+        [
+            OutboxEvent(topic="assignment.offered", key=str(offer.id)),
+            OutboxEvent(topic="lead.acknowledge", key=str(routed.id)),
+        ]
+    )
+    await session.commit()
     assert tasks.acknowledge_lead(str(routed.id)) == 1
     assert [r["To"] for r in sms.received] == [routed.phone] and mailbox[0].messages == []
     assert tasks.offer_to_agent(str(offer.id)) == 2
@@ -263,3 +275,24 @@ async def test_a_mailbox_that_does_not_exist_is_recorded_as_failed_not_retried(
     assert outcomes[("offer", "sms")] == ("sent", "")
     outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
     assert ("offers.made", True) in outbox
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has no row locks to hold
+async def test_while_one_delivery_holds_a_round_another_sends_nothing(
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    """The relay and a task's own retry can deliver a round twice at once: only one sends."""
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    async with resources.unit_of_work() as holder:
+        assert await outbox.claim(holder, "offers.made", first_round(routed))
+        assert await asyncio.to_thread(tasks.notify_round, first_round(routed)) == 0
+        assert mailbox[0].messages == [] and sms.received == []
+    assert tasks.notify_round(first_round(routed)) == 3
+    assert tasks.notify_round(first_round(routed)) == 0
+    assert len(mailbox[0].messages) == 1 and len(sms.received) == 2

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,38 +57,6 @@ class _Refused(Exception):
     pass
 
 
-def _send_all(runtime: TaskRuntime, messages: list[Outbound], topic: str, key: str) -> int:
-    """Send every message, then record each outcome and finish the outbox event in one transaction.
-
-    A message that fails for a reason worth a retry does not hold back the others: they are sent
-    and recorded, the event stays unfinished, and the failure is raised afterwards for the task's
-    retry, which sends only what is left (``service.round_messages``)."""
-    outcomes: list[tuple[Outbound, str, str | None]] = []
-    retry: Exception | None = None
-    for message in messages:
-        try:
-            deliver(runtime.settings, message)
-            outcomes.append((message, "sent", None))
-        except _Refused as exc:
-            outcomes.append((message, "failed", str(exc)[:255]))
-        except RETRYABLE as exc:
-            log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
-            retry = retry or exc
-    now = utcnow()
-
-    async def record(session: AsyncSession) -> None:
-        for message, status, detail in outcomes:
-            service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
-        if retry is None:
-            await outbox.mark_processed(session, topic, key)
-
-    if outcomes or retry is None:
-        runtime.in_transaction(record)
-    if retry is not None:
-        raise retry
-    return sum(1 for _, status, _ in outcomes if status == "sent")
-
-
 def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     def wrap(fn: Callable[..., int]) -> Callable[..., int]:
         def run(*args: str) -> int:
@@ -102,26 +71,59 @@ def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     return wrap
 
 
+Compose = Callable[[AsyncSession], Awaitable[list[Outbound]]]
+
+
+def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> int:
+    """Consume one outbox event in one transaction: claim it, compose its messages, send them, then
+    record each outcome and finish the event.
+
+    The claim locks the event's row and skips it when another delivery holds it: the relay and a
+    task's own retry can deliver an event twice at once, and only one of them may send. A message
+    that fails for a reason worth a retry does not hold back the others: they are sent and
+    recorded, the event stays unfinished, and the failure is raised once the transaction has
+    committed, so the retry sends only what is left (``service.round_messages``)."""
+
+    async def work(session: AsyncSession) -> tuple[int, Exception | None]:
+        if not await outbox.claim(session, topic, key):
+            return 0, None  # finished already, or in another delivery's hands
+        sent, retry = 0, None
+        for message in await compose(session):
+            try:
+                # Off the event loop: other tasks' statements go on while this one waits on a server.
+                await asyncio.to_thread(deliver, runtime.settings, message)
+                service.record(session, message, "sent", sent_at=utcnow())
+                sent += 1
+            except _Refused as exc:
+                service.record(session, message, "failed", str(exc)[:255])
+            except RETRYABLE as exc:
+                log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
+                retry = retry or exc
+        if retry is None:
+            await outbox.mark_processed(session, topic, key)
+        return sent, retry
+
+    sent, retry = runtime.in_transaction(work)
+    if retry is not None:
+        raise retry
+    return sent
+
+
 def _send_round(
     runtime: TaskRuntime, round_key: str, event: tuple[str, str], wanted: Callable[[Outbound], bool] | None = None
 ) -> int:
-    """Send what is left of a round's messages (those ``wanted``, or all) and finish the outbox ``event``."""
+    """What is left of a round's messages (those ``wanted``, or all), as the outbox ``event``."""
     lead_id, attempt = round_key.rsplit(":", 1)
-    topic, key = event
     now = utcnow()
 
-    async def decide(session: AsyncSession) -> list[Outbound]:
+    async def compose(session: AsyncSession) -> list[Outbound]:
         found = await service.round_messages(session, runtime.settings, uuid.UUID(lead_id), int(attempt), now)
         status = "scheduled" if found.not_before else "blocked"
         for message in filter(wanted, found.held):
             service.record(session, message, status, found.reason, not_before=found.not_before)
-        send = list(filter(wanted, found.send))
-        if not send:
-            await outbox.mark_processed(session, topic, key)
-        return send
+        return list(filter(wanted, found.send))
 
-    messages = runtime.in_transaction(decide)
-    return _send_all(runtime, messages, topic, key) if messages else 0
+    return _consume(runtime, *event, compose)
 
 
 @_task("notifications.notify_round")
@@ -165,11 +167,11 @@ def _to_the_lead(message: Outbound) -> bool:
 def alert_unassigned(runtime: TaskRuntime, lead_id: str) -> int:
     """E-mail every admin that a lead found no eligible agent."""
 
-    async def load(session: AsyncSession) -> list[Outbound]:
+    async def compose(session: AsyncSession) -> list[Outbound]:
         lead = await session.get(Lead, uuid.UUID(lead_id))
         return await service.unassigned_alerts(session, uuid.UUID(lead_id), lead.status_reason or "") if lead else []
 
-    return _send_all(runtime, runtime.in_transaction(load), "lead.unassigned", lead_id)
+    return _consume(runtime, "lead.unassigned", lead_id, compose)
 
 
 @_task("notifications.send_due")
