@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import parse_qs
 
 import pytest
@@ -205,8 +206,22 @@ async def another_offer(session: AsyncSession, lead: Lead, attempt: int, slot: i
     return agent
 
 
+async def relayed_at(resources: Resources, when: datetime) -> list[tuple[str, str]]:
+    """The events the relay would hand on at ``when`` (30 s leases); nothing is changed."""
+    async with resources.require_sessions()() as session, session.begin():
+        with patch.object(outbox, "utcnow", lambda: when):
+            due = [(e.topic, e.key) for e in await outbox.due_for_dispatch(session, timedelta(seconds=30), 100)]
+        await session.rollback()
+    return due
+
+
 async def test_a_failed_message_holds_back_none_of_the_others_and_a_retry_sends_only_it(
-    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     second = await another_offer(session, routed, attempt=1, slot=1)  # a shared lead: two offers
@@ -216,6 +231,11 @@ async def test_a_failed_message_holds_back_none_of_the_others_and_a_retry_sends_
     offered = {m["To"] for m in mailbox[0].messages}
     assert len(offered) == 2 and second.email in offered  # both agents' e-mails went out
     assert [r["To"] for r in sms.received] == [routed.phone]  # the person was thanked all the same
+    # The task retries it itself: the relay leaves the event alone until after the longest backoff.
+    assert await relayed_at(resources, INSIDE_WINDOW + timedelta(minutes=1)) == []
+    assert await relayed_at(resources, INSIDE_WINDOW + tasks.RETRY_BACKOFF_MAX + timedelta(minutes=1)) == [
+        ("offers.made", first_round(routed))
+    ]
     sms.unavailable_for.clear()
     assert tasks.notify_round(first_round(routed)) == 1
     assert sorted(r["To"] for r in sms.received) == sorted(["+15125550111", routed.phone])

@@ -7,6 +7,7 @@ import logging
 import smtplib
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +26,11 @@ from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOP
 
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
+RETRY_BACKOFF_MAX = timedelta(seconds=300)
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
-    "retry_backoff_max": 300,
+    "retry_backoff_max": int(RETRY_BACKOFF_MAX.total_seconds()),
     "max_retries": 6,
     "dont_autoretry_for": (),
 }
@@ -101,6 +103,9 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
                 retry = retry or exc
         if retry is None:
             await outbox.mark_processed(session, topic, key)
+        else:
+            # This task's own retries come within the longest backoff; the relay only after them.
+            await outbox.hold_off_relay(session, topic, key, utcnow() + RETRY_BACKOFF_MAX)
         return sent, retry
 
     sent, retry = runtime.in_transaction(work)

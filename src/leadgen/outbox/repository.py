@@ -85,6 +85,18 @@ async def claim(session: AsyncSession, topic: str, key: str) -> bool:
     return await session.scalar(_CLAIM, {"event_topic": topic, "event_key": key}) is not None
 
 
+async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
+    """Keep the relay from handing the event on before ``until`` (its lease starts then): a task
+    that failed and will retry it itself would otherwise get a second delivery, with retries of
+    its own, at every lease for as long as an outage lasts."""
+    await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
+        .values(dispatched_at=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # Every consumed event runs this once: built once, and no ORM objects to synchronise.
 _MARK_PROCESSED = (
     update(OutboxEvent)
