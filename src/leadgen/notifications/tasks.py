@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import smtplib
 import uuid
@@ -77,41 +76,49 @@ Compose = Callable[[AsyncSession], Awaitable[list[Outbound]]]
 
 
 def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> int:
-    """Consume one outbox event in one transaction: claim it, compose its messages, send them, then
-    record each outcome and finish the event.
+    """Consume one outbox event: compose its messages in one transaction, send them outside any
+    (a transaction left open while a server answers would meet PostgreSQL's idle-in-transaction
+    timeout), then record each outcome and finish the event in a second.
 
-    The claim locks the event's row and skips it when another delivery holds it: the relay and a
-    task's own retry can deliver an event twice at once, and only one of them may send. A message
-    that fails for a reason worth a retry does not hold back the others: they are sent and
-    recorded, the event stays unfinished, and the failure is raised once the transaction has
-    committed, so the retry sends only what is left (``service.round_messages``)."""
+    A message that fails for a reason worth a retry does not hold back the others: they are sent
+    and recorded, and the failure is raised afterwards for the task's retry, which sends only what
+    is left (``service.round_messages``). Until that retry has had its chance, the relay leaves the
+    event alone: otherwise an outage would get a new delivery, with retries of its own, every lease."""
 
-    async def work(session: AsyncSession) -> tuple[int, Exception | None]:
-        if not await outbox.claim(session, topic, key):
-            return 0, None  # finished already, or in another delivery's hands
-        sent, retry = 0, None
-        for message in await compose(session):
-            try:
-                # Off the event loop: other tasks' statements go on while this one waits on a server.
-                await asyncio.to_thread(deliver, runtime.settings, message)
-                service.record(session, message, "sent", sent_at=utcnow())
-                sent += 1
-            except _Refused as exc:
-                service.record(session, message, "failed", str(exc)[:255])
-            except RETRYABLE as exc:
-                log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
-                retry = retry or exc
+    async def prepare(session: AsyncSession) -> list[Outbound]:
+        messages = await compose(session)
+        if not messages:
+            await outbox.mark_processed(session, topic, key)
+        return messages
+
+    messages = runtime.in_transaction(prepare)
+    if not messages:
+        return 0
+    outcomes: list[tuple[Outbound, str, str | None]] = []
+    retry: Exception | None = None
+    for message in messages:
+        try:
+            deliver(runtime.settings, message)
+            outcomes.append((message, "sent", None))
+        except _Refused as exc:
+            outcomes.append((message, "failed", str(exc)[:255]))
+        except RETRYABLE as exc:
+            log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
+            retry = retry or exc
+    now = utcnow()
+
+    async def record(session: AsyncSession) -> None:
+        for message, status, detail in outcomes:
+            service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
         if retry is None:
             await outbox.mark_processed(session, topic, key)
         else:
-            # This task's own retries come within the longest backoff; the relay only after them.
-            await outbox.hold_off_relay(session, topic, key, utcnow() + RETRY_BACKOFF_MAX)
-        return sent, retry
+            await outbox.hold_off_relay(session, topic, key, now + RETRY_BACKOFF_MAX)
 
-    sent, retry = runtime.in_transaction(work)
+    runtime.in_transaction(record)
     if retry is not None:
         raise retry
-    return sent
+    return sum(1 for _, status, _ in outcomes if status == "sent")
 
 
 def _send_round(

@@ -66,25 +66,6 @@ async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) 
     return events
 
 
-# A consumer's hold on its event while it works; a row another consumer holds is skipped.
-_CLAIM = (
-    select(OutboxEvent.id)
-    .where(
-        OutboxEvent.topic == bindparam("event_topic"),
-        OutboxEvent.key == bindparam("event_key"),
-        OutboxEvent.processed_at.is_(None),
-    )
-    .limit(1)
-    .with_for_update(skip_locked=True)
-)
-
-
-async def claim(session: AsyncSession, topic: str, key: str) -> bool:
-    """Lock the unprocessed event until the transaction ends; False when it is finished already or
-    another transaction holds it. (SQLite has no row locks: there it only checks it is unfinished.)"""
-    return await session.scalar(_CLAIM, {"event_topic": topic, "event_key": key}) is not None
-
-
 async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
     """Keep the relay from handing the event on before ``until`` (its lease starts then): a task
     that failed and will retry it itself would otherwise get a second delivery, with retries of
