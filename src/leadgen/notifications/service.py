@@ -115,6 +115,8 @@ async def round_messages(
     candidates = [m for offer in offers if offer.status == AssignmentStatus.PENDING for m in _offer(settings, offer)]
     if attempt == 1:
         candidates += _acknowledgement(settings, offers[0])
+    if not candidates:
+        return RoundMessages()
     recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
     thanked = any(template == "acknowledgement" for template, _, _ in recorded)
     fresh = [

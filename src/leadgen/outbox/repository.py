@@ -66,33 +66,26 @@ async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) 
     return events
 
 
-async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
-    """Keep the relay from handing the event on before ``until`` (its lease starts then): a task
-    that failed and will retry it itself would otherwise get a second delivery, with retries of
-    its own, at every lease for as long as an outage lasts."""
-    await session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
-        .values(dispatched_at=until)
-        .execution_options(synchronize_session=False)
-    )
-
-
-# Every consumed event runs this once: built once, and no ORM objects to synchronise.
-_MARK_PROCESSED = (
-    update(OutboxEvent)
-    .where(
-        OutboxEvent.topic == bindparam("event_topic"),
-        OutboxEvent.key == bindparam("event_key"),
-        OutboxEvent.processed_at.is_(None),
-    )
-    .values(processed_at=bindparam("when"))
-    .execution_options(synchronize_session=False)
+# A consumer finishes its event, or sets when the relay may hand it on again; both are built once
+# and update the event's unfinished row without ORM objects to synchronise.
+_UNFINISHED = update(OutboxEvent).where(
+    OutboxEvent.topic == bindparam("event_topic"),
+    OutboxEvent.key == bindparam("event_key"),
+    OutboxEvent.processed_at.is_(None),
 )
+_MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_options(synchronize_session=False)
+_HOLD_OFF = _UNFINISHED.values(dispatched_at=bindparam("until")).execution_options(synchronize_session=False)
 
 
 async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
     await session.execute(_MARK_PROCESSED, {"event_topic": topic, "event_key": key, "when": when or utcnow()})
+
+
+async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
+    """Keep the relay from handing the event on before ``until`` (its lease starts then): a task
+    that failed and will retry it itself would otherwise get a second delivery, with retries of
+    its own, at every lease for as long as an outage lasts."""
+    await session.execute(_HOLD_OFF, {"event_topic": topic, "event_key": key, "until": until})
 
 
 async def backlog(session: AsyncSession) -> int:
