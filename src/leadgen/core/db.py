@@ -24,6 +24,7 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from leadgen.core.settings import Settings
+from leadgen.core.sqlite import configure_connection
 
 
 def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
@@ -95,12 +96,8 @@ def _equals_any(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the one writer; busy_timeout makes writers wait, not fail.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    configure_connection(cursor.execute, busy_timeout_ms=30000)
     cursor.close()
 
 

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leadgen.core.sqlite import configure_connection
 from leadgen.stores.graph.base import (
     DUPLICATE_KINDS,
     GraphAgent,
@@ -80,10 +81,7 @@ class EmbeddedGraphStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writes).
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            configure_connection(conn.execute, busy_timeout_ms=self._busy_timeout_ms)
             conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
