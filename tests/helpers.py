@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, time
 
+from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn
@@ -53,3 +54,10 @@ async def user(session: AsyncSession, role: Role, agent_id: uuid.UUID | None = N
     email = f"{uuid.uuid4().hex[:10]}@users.example.com"
     await create_user(session, email, PASSWORD, role, agent_id, "test")
     return email
+
+
+async def bearer(client: AsyncClient, email: str) -> dict[str, str]:
+    """The Authorization header of a user signed in through the API."""
+    response = await client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -34,12 +34,6 @@ async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
         yield c
 
 
-async def token(client: AsyncClient, email: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/token", data={"username": email, "password": helpers.PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 @pytest.fixture
 async def world(
     client: AsyncClient, session: AsyncSession, resources: Resources, settings: Settings
@@ -67,10 +61,10 @@ async def offered_to(client: AsyncClient, world: dict[str, object]) -> tuple[dic
     """(headers of the agent holding the offer, headers of the other agent, assignment id)."""
     users: dict[str, str] = world["users"]  # type: ignore[assignment]
     for me, other in (("first", "second"), ("second", "first")):
-        headers = await token(client, users[me])
+        headers = await helpers.bearer(client, users[me])
         inbox = (await client.get("/api/v1/assignments", headers=headers)).json()
         if inbox:
-            return headers, await token(client, users[other]), inbox[0]["assignment_id"]
+            return headers, await helpers.bearer(client, users[other]), inbox[0]["assignment_id"]
     raise AssertionError("nobody got the offer")
 
 
@@ -91,7 +85,7 @@ class TestSignIn:
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
     ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
-        headers = await token(client, users["first"])
+        headers = await helpers.bearer(client, users["first"])
         assert (await data_client.get("/api/v1/agents", headers=headers)).status_code == 403
 
 
@@ -141,7 +135,7 @@ class TestAgentWork:
         returned = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "wrong_number"}, headers=mine)
         assert returned.json()["status"] == "RETURNED"
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
-        admin = await token(client, users["admin"])
+        admin = await helpers.bearer(client, users["admin"])
         rates = (await data_client.get("/api/v1/reports/returns", headers=admin)).json()
         assert rates == [{"source": "test-vendor", "accepted": 1, "returned": 1, "return_rate": 1.0}]
 
@@ -151,7 +145,7 @@ class TestAdmin:
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
     ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
-        admin = await token(client, users["admin"])
+        admin = await helpers.bearer(client, users["admin"])
         body = {"campaign": "spring-auto", "strategy": "weighted", "max_agents": 2}
         first = (await data_client.put("/api/v1/routing-policies", json=body, headers=admin)).json()
         second = (
@@ -165,7 +159,7 @@ class TestAdmin:
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
     ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
-        admin = await token(client, users["admin"])
+        admin = await helpers.bearer(client, users["admin"])
         contact = world["payload"]["contact"]  # type: ignore[index]
         person = {"email": contact["email"]}
         exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()

@@ -157,15 +157,16 @@ async def add_people(settings: Settings) -> People:
             await create_user(session, ADMIN, PASSWORD, Role.ADMIN, None, "test")
             await create_user(session, MANAGER, PASSWORD, Role.MANAGER, None, "test")
         token = await platform.token(ADMIN)
-        ana = await _agent(platform, token, "Ana Agent", "TX")
-        ben = await _agent(platform, token, "Ben Agent", "CA")
+        ana = await add_agent(platform, token, "Ana Agent", "TX")
+        ben = await add_agent(platform, token, "Ben Agent", "CA")
         async with api.state.resources.unit_of_work() as session:
             await create_user(session, ANA, PASSWORD, Role.AGENT, ana, "test")
             await create_user(session, BEN, PASSWORD, Role.AGENT, ben, "test")
     return People(ana, ben)
 
 
-async def _agent(platform: Platform, token: str, name: str, state: str) -> uuid.UUID:
+async def add_agent(platform: Platform, token: str, name: str, state: str) -> uuid.UUID:
+    """An agent licensed for auto in ``state`` and on shift all week, through the data-service's API."""
     body = {
         "name": name, "email": f"{name.lower().replace(' ', '.')}@agents.example", "timezone": "America/Chicago",
         "licences": [{"state": state, "line": "auto", "expires_on": str(date.today() + timedelta(days=365))}],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, signed_in
+import html
+
+from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reroute, signed_in
 
 OUT_OF_AREA_ZIP = "10001"  # New York: no agent is licensed there
 
@@ -81,3 +83,35 @@ class TestSearch:
         async with signed_in(platform, ANA) as browser:
             response = await browser.get("/search", params={"q": "quote"})
         assert response.status_code in (303, 403)
+
+
+class TestReopen:
+    async def test_staff_offer_an_unassigned_lead_again_once_an_agent_can_take_it(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        routed = await platform.routed_lead("214-555-0134")
+        action = f"/leads/{lead_id}/reopen"
+        async with signed_in(platform, MANAGER) as browser:
+            assert f'action="/leads/{routed}/reopen"' not in (await browser.get(f"/leads/{routed}")).text
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            form = {"csrf_token": csrf_token(page, action), "note": "licensed Nia in New York"}
+            answer = await browser.post(action, data=form)
+            assert answer.status_code == 303 and answer.headers["location"] == f"/leads/{lead_id}?notice=reopened"
+            page = (await browser.get(answer.headers["location"])).text
+            assert "Lead reopened." in page and "badge-scored" in page and f'action="{action}"' not in page
+            assert "lead.reopened" in page and "licensed Nia in New York" in page
+            again = await browser.post(action, data=form)
+        assert again.status_code == 409
+        assert "only an UNASSIGNED lead can be reopened; this one is SCORED" in html.unescape(again.text)
+
+        await add_agent(platform, await platform.token(ADMIN), "Nia Agent", "NY")
+        await run_reroute(platform.settings, lead_id)
+        lead = await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}")
+        assert lead["status"] == "ROUTED" and lead["assignment"]["agent_name"] == "Nia Agent"
+
+    async def test_agents_cannot_reopen(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        async with signed_in(platform, ANA) as browser:
+            inbox = (await browser.get("/inbox")).text
+            answer = await browser.post(f"/leads/{lead_id}/reopen", data={"csrf_token": csrf_token(inbox)})
+        assert answer.status_code == 403
+        assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "UNASSIGNED"

@@ -8,16 +8,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
+from leadgen.core.errors import Conflict
 from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
-from leadgen.models import Assignment, Lead, OutboxEvent
+from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reroute
 from leadgen.routing import repository as routing_repository
@@ -262,3 +264,94 @@ class TestOffers:
         final = await session.get(Lead, lead.id, populate_existing=True)
         assert final is not None and final.status == LeadStatus.UNASSIGNED
         assert final.status_reason == "no eligible agent"
+
+
+class TestReopen:
+    """Staff put an UNASSIGNED lead back into routing once agents can take it."""
+
+    MANAGER = Principal(uuid.uuid4(), Role.MANAGER, None)
+
+    async def _left_unassigned(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> Lead:
+        """A lead whose one allowed round timed out (the campaign allows a single attempt)."""
+        session.add(RoutingPolicy(strategy="round_robin", max_agents=1, max_attempts=1))
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key))
+        await self._time_out_pending(session, resources, settings, lead)
+        unassigned = await session.get(Lead, lead.id, populate_existing=True)
+        assert unassigned is not None and unassigned.status == LeadStatus.UNASSIGNED
+        return unassigned
+
+    async def _time_out_pending(
+        self, session: AsyncSession, resources: Resources, settings: Settings, lead: Lead
+    ) -> None:
+        later = utcnow() + timedelta(minutes=settings.routing.sla_minutes + 1)
+        [pending] = [o for o in await assignments(session, lead.id) if o.status == AssignmentStatus.PENDING]
+        async with resources.unit_of_work() as s:
+            assert await expire_offer(s, pipeline_for(resources), pending.id, later)
+
+    async def test_a_reopened_lead_gets_the_campaigns_attempts_again_and_alerts_again_when_left(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead = await self._left_unassigned(client, key, session, resources, settings)
+        assert lead.status_reason == "no agent accepted after 1 offers"
+        newcomer = await helpers.agent(session, ["TX"])
+        await session.commit()
+        await sync_graph(resources)
+
+        async with resources.unit_of_work() as s:
+            reopened = await routing.reopen(s, self.MANAGER, lead.id, "hired a TX agent")
+        assert (reopened.status, reopened.reopenings, reopened.attempts_before_reopening) == (LeadStatus.SCORED, 1, 1)
+        with pytest.raises(Conflict, match="only an UNASSIGNED lead"):
+            async with resources.unit_of_work() as s:
+                await routing.reopen(s, self.MANAGER, lead.id, None)
+        for _ in range(2):  # the reroute event delivered twice: one round
+            async with resources.unit_of_work() as s:
+                await reroute(s, pipeline_for(resources), lead.id, utcnow())
+        offers = await assignments(session, lead.id)
+        assert [(o.attempt, o.status) for o in offers] == [
+            (1, AssignmentStatus.TIMED_OUT),
+            (2, AssignmentStatus.PENDING),
+        ]
+        assert offers[1].agent_id == newcomer.id
+
+        await self._time_out_pending(session, resources, settings, lead)
+        final = await session.get(Lead, lead.id, populate_existing=True)
+        assert final is not None and final.status == LeadStatus.UNASSIGNED
+        alerts = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.unassigned"))
+        assert sorted(alerts) == [f"{lead.id}:0", f"{lead.id}:1"]
+        events = [(e.name, e.data) for e in await audit.lead_events(session, lead.id)]
+        assert ("lead.reopened", {"by": self.MANAGER.label(), "note": "hired a TX agent"}) in events
+
+    async def test_only_staff_reopen_and_only_a_lead_that_may_still_be_offered(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead = await self._left_unassigned(client, key, session, resources, settings)
+        staff, agent = await helpers.user(session, Role.MANAGER), await helpers.agent(session, ["TX"])
+        agent_user = await helpers.user(session, Role.AGENT, agent.id)
+        await session.commit()
+        manager, as_agent = await helpers.bearer(client, staff), await helpers.bearer(client, agent_user)
+        url = f"/api/v1/leads/{lead.id}/reopen"
+
+        assert (await client.post(url, json={})).status_code == 401
+        assert (await client.post(url, json={}, headers=as_agent)).status_code == 403
+        missing = await client.post(f"/api/v1/leads/{uuid.uuid4()}/reopen", json={}, headers=manager)
+        assert missing.status_code == 404
+        too_long = await client.post(url, json={"note": "x" * 1001}, headers=manager)
+        assert too_long.status_code == 422 and "note" in too_long.text
+
+        await dnc.add(session, lead.phone_hash or "", "phone", "asked not to be called")
+        await session.commit()
+        listed = await client.post(url, json={}, headers=manager)
+        assert listed.status_code == 409 and "do-not-contact" in listed.json()["detail"]
+        unchanged = await session.get(Lead, lead.id, populate_existing=True)
+        assert unchanged is not None and (unchanged.status, unchanged.reopenings) == (LeadStatus.UNASSIGNED, 0)
+
+        await session.execute(delete(DoNotContact).where(DoNotContact.value_hash == lead.phone_hash))
+        await session.commit()
+        answer = await client.post(url, json={"note": "new agent"}, headers=manager)
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"id": str(lead.id), "status": "SCORED"}
+        assert (await client.post(url, json={}, headers=manager)).status_code == 409

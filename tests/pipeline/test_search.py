@@ -48,8 +48,7 @@ async def test_search_by_words_and_by_lead(
     for lead_id in ids:
         async with resources.unit_of_work() as s:
             await process_lead(s, pipeline_for(resources), lead_id, utcnow())
-    token = (await api_client.post("/api/v1/auth/token", data={"username": admin, "password": helpers.PASSWORD})).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    headers = await helpers.bearer(api_client, admin)
 
     found = (
         await orch.get("/api/v1/search", params={"q": "speeding ticket filing", "limit": 2}, headers=headers)

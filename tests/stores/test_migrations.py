@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
@@ -67,6 +67,29 @@ async def _offer(
     return offer
 
 
+async def _lead(session: AsyncSession, source_id: uuid.UUID, status: LeadStatus = LeadStatus.RECEIVED) -> uuid.UUID:
+    """A Texan auto lead with only the columns schema 0001 has (the model knows later ones)."""
+    now = datetime.now(UTC)
+    values = {
+        "id": uuid.uuid4(),
+        "source_id": source_id,
+        "line": "auto",
+        "origin": "api",
+        "exclusive": True,
+        "is_test": False,
+        "received_at": now,
+        "created_at": now,
+        "status": status,
+        "state": "TX",
+        "zip_code": "78701",
+        "details": {},
+        "route_attempts": 0,
+    }
+    leads = table("leads", *(column(name, Lead.__table__.c[name].type) for name in values))
+    await session.execute(insert(leads).values(values))
+    return values["id"]  # type: ignore[return-value]
+
+
 async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
     """One agent with a converted lead and a lead still being worked, both accepted (schema 0001)."""
     async with _session(settings) as session:
@@ -74,15 +97,10 @@ async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
         agent = Agent(name="Agent", email="agent@example.com", timezone="America/Chicago")
         session.add_all([source, agent])
         await session.flush()
-        leads = {
-            status: Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701", status=status)
-            for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED)
-        }
-        session.add_all(leads.values())
-        await session.flush()
         offers = {}
-        for status, lead in leads.items():
-            offers[status.value] = await _offer(session, lead.id, agent.id, AssignmentStatus.ACCEPTED)
+        for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED):
+            lead_id = await _lead(session, source.id, status)
+            offers[status.value] = await _offer(session, lead_id, agent.id, AssignmentStatus.ACCEPTED)
         return offers
 
 
@@ -128,16 +146,14 @@ async def _queued_notifications(settings: Settings) -> tuple[uuid.UUID, list[uui
         agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(3)]
         session.add_all([source, *agents])
         await session.flush()
-        lead = Lead(source_id=source.id, line="auto", origin="api", state="TX", zip_code="78701")
-        session.add(lead)
-        await session.flush()
+        lead_id = await _lead(session, source.id)
         for slot, agent in enumerate(agents[:2]):
-            offer = await _offer(session, lead.id, agent.id, AssignmentStatus.PENDING, slot)
+            offer = await _offer(session, lead_id, agent.id, AssignmentStatus.PENDING, slot)
             session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
-        session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead.id)))
-        later = await _offer(session, lead.id, agents[2].id, AssignmentStatus.PENDING, attempt=2)
+        session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead_id)))
+        later = await _offer(session, lead_id, agents[2].id, AssignmentStatus.PENDING, attempt=2)
         session.add(OutboxEvent(topic="assignment.offered", key=str(later)))
-        return lead.id, [a.id for a in agents], later
+        return lead_id, [a.id for a in agents], later
 
 
 async def _offers_sent(settings: Settings, lead_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:

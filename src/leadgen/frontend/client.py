@@ -294,6 +294,10 @@ class Peers:
         path = f"/api/v1/assignments/{assignment_id}/reject"
         return await self._as(_RESULT, API, "POST", path, token, json={"reason": reason})
 
+    async def reopen(self, token: str, lead_id: str, note: str | None) -> Accepted:
+        path = f"/api/v1/leads/{lead_id}/reopen"
+        return await self._as(_ACCEPTED, API, "POST", path, token, json={"note": note})
+
     async def lead(self, token: str, lead_id: str) -> LeadDetail:
         return await self._as(_LEAD, API, "GET", f"/api/v1/leads/{lead_id}", token)
 

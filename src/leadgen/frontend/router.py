@@ -33,6 +33,7 @@ NOTICES = {
     "expired": "Your session has ended. Please sign in again.",
     "accepted": "Lead accepted. The contact details are in your inbox.",
     "rejected": "Lead declined. It moves on to the next eligible agent.",
+    "reopened": "Lead reopened. It is offered to the next eligible agent in a moment.",
 }
 
 
@@ -195,14 +196,38 @@ async def leads(
     return render(request, "leads.html", context)
 
 
+async def _lead_page(
+    request: Request,
+    lead_id: uuid.UUID,
+    viewer: WebSession,
+    peers: PeersDep,
+    status: int = 200,
+    problem: str | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    lead = await peers.lead(viewer.token, str(lead_id))
+    mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
+    context = {"lead": lead, "mine": mine, "problem": problem, "notice": NOTICES.get(notice or "")}
+    return render(request, "lead.html", context, status)
+
+
 @router.get("/leads/{lead_id}")
 async def lead_detail(
     request: Request, lead_id: uuid.UUID, viewer: Viewer, peers: PeersDep, notice: str | None = None
 ) -> HTMLResponse:
-    lead = await peers.lead(viewer.token, str(lead_id))
-    mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
-    context = {"lead": lead, "mine": mine, "notice": NOTICES.get(notice or "")}
-    return render(request, "lead.html", context)
+    return await _lead_page(request, lead_id, viewer, peers, notice=notice)
+
+
+@router.post("/leads/{lead_id}/reopen")
+async def reopen(request: Request, lead_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep) -> Response:
+    """Staff offer an UNASSIGNED lead again (the API checks it still may be)."""
+    try:
+        await peers.reopen(viewer.token, str(lead_id), _field(form, "note") or None)
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        return await _lead_page(request, lead_id, viewer, peers, exc.status, problem=exc.detail)
+    return RedirectResponse(f"/leads/{lead_id}?notice=reopened", status_code=303)
 
 
 @router.get("/funnel")

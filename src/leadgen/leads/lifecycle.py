@@ -47,7 +47,8 @@ ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.RECEIVED: frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}),
     LeadStatus.SCORED: frozenset({LeadStatus.ROUTED, LeadStatus.UNASSIGNED}),
     LeadStatus.ROUTED: frozenset({LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.UNASSIGNED}),
-    LeadStatus.UNASSIGNED: frozenset({LeadStatus.ROUTED}),
+    # Staff reopen an UNASSIGNED lead: scored again awaiting a routing round (``routing.service.reopen``).
+    LeadStatus.UNASSIGNED: frozenset({LeadStatus.SCORED}),
     LeadStatus.ACCEPTED: frozenset({LeadStatus.CONTACTED, LeadStatus.LOST, LeadStatus.RETURNED, LeadStatus.ROUTED}),
     LeadStatus.CONTACTED: frozenset({LeadStatus.QUOTED, LeadStatus.LOST, LeadStatus.RETURNED}),
     LeadStatus.QUOTED: frozenset({LeadStatus.CONVERTED, LeadStatus.LOST}),

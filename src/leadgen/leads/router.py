@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
-from leadgen.auth.deps import CurrentPrincipal, IntakeSource, client_ip
+from leadgen.auth.deps import CurrentPrincipal, IntakeSource, StaffPrincipal, client_ip
 from leadgen.auth.repository import source_by_name
 from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
@@ -20,6 +20,7 @@ from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadPublic, LeadSummary
 from leadgen.models import Source
+from leadgen.routing import service as routing
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 WEB_FORM_SOURCE = "web-form"
@@ -157,4 +158,28 @@ async def return_lead(
 ) -> LeadState:
     """Return a bad lead to its source, with a reason, inside the return window."""
     lead = await outcomes.return_lead(session, settings, principal, lead_id, body.reason, body.detail)
+    return LeadState(id=lead.id, status=lead.status)
+
+
+class ReopenIn(BaseModel):
+    note: str | None = Field(None, max_length=1000, description="Why, for the lead's history and the audit log.")
+
+
+@router.post(
+    "/leads/{lead_id}/reopen",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        403: {"description": "Only admins and managers reopen leads"},
+        404: {"description": "No such lead"},
+        409: {"description": "Not UNASSIGNED, erased, or on the do-not-contact list"},
+    },
+)
+async def reopen_lead(
+    lead_id: uuid.UUID, body: Annotated[ReopenIn, Body()], principal: StaffPrincipal, session: SessionDep
+) -> LeadState:
+    """Put an UNASSIGNED lead back into routing, for example after agents were added or licensed.
+
+    The campaign's attempts start again; agents it was offered to before are not offered it twice.
+    It answers at once with the lead SCORED; the orchestrator's round follows in the background."""
+    lead = await routing.reopen(session, principal, lead_id, body.note)
     return LeadState(id=lead.id, status=lead.status)

@@ -61,6 +61,10 @@ class Lead(IdMixin, TimestampMixin, Base):
     score_factors: Mapped[dict[str, Any] | None] = mapped_column()
     insights: Mapped[dict[str, Any] | None] = mapped_column()
     route_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Staff put an UNASSIGNED lead back into routing: how often, and the rounds it had by the last
+    # time (the policy's attempt limit counts the rounds after it).
+    reopenings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts_before_reopening: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     anonymised_at: Mapped[datetime | None] = mapped_column()
 
 

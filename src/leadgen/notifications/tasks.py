@@ -176,14 +176,16 @@ def _to_the_lead(message: Outbound) -> bool:
 
 
 @_task("notifications.alert_unassigned")
-def alert_unassigned(runtime: TaskRuntime, lead_id: str) -> int:
-    """E-mail every admin that a lead found no eligible agent."""
+def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
+    """E-mail every admin that a lead found no eligible agent. ``key`` is ``<lead id>:<reopenings>``
+    (a bare lead id from the release before reopening)."""
+    lead_id = uuid.UUID(key.split(":", 1)[0])
 
     async def compose(session: AsyncSession) -> list[Outbound]:
-        lead = await session.get(Lead, uuid.UUID(lead_id))
-        return await service.unassigned_alerts(session, uuid.UUID(lead_id), lead.status_reason or "") if lead else []
+        lead = await session.get(Lead, lead_id)
+        return await service.unassigned_alerts(session, lead_id, lead.status_reason or "") if lead else []
 
-    return _consume(runtime, "lead.unassigned", lead_id, compose)
+    return _consume(runtime, "lead.unassigned", key, compose)
 
 
 @_task("notifications.send_due")

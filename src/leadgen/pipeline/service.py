@@ -221,13 +221,21 @@ async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: d
 
 
 async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
-    """Offer a lead again after its offers were declined; idempotent like every stage."""
+    """Offer a lead again after its offers were declined, or after staff reopened it (SCORED
+    again); idempotent like every stage."""
     lead = await leads.get(session, lead_id, lock=True)
-    waiting = lead is not None and lead.status == LeadStatus.ROUTED
-    if lead is not None and waiting and not await round_still_open(session, lead.id, lead.route_attempts):
+    if lead is not None and await _due_a_round(session, lead):
         await _route_again(session, pipe, lead, now)
     await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
     return LeadStatus(lead.status) if lead else None
+
+
+async def _due_a_round(session: AsyncSession, lead: Lead) -> bool:
+    """A committed lead is SCORED only when staff reopened it; a ROUTED one whose last round
+    closed unaccepted moves on."""
+    if lead.status == LeadStatus.SCORED:
+        return True
+    return lead.status == LeadStatus.ROUTED and not await round_still_open(session, lead.id, lead.route_attempts)
 
 
 async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uuid.UUID, now: datetime) -> bool:

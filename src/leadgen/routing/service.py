@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
+from leadgen.compliance import repository as dnc
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
+from leadgen.leads import repository as leads
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
@@ -42,8 +44,9 @@ async def route(
     """
     policy = await repository.policy_for(session, lead.source_id, lead.campaign, settings)
     attempt = lead.route_attempts + 1
-    if attempt > policy.max_attempts:
-        _unassign(session, lead, f"no agent accepted after {lead.route_attempts} offers")
+    rounds = lead.route_attempts - lead.attempts_before_reopening
+    if rounds >= policy.max_attempts:
+        _unassign(session, lead, f"no agent accepted after {rounds} offers")
         return []
     facts = LeadFacts(lead.id, lead.state, lead.line)
     considered = await repository.candidates(session, lead, now, candidate_ids)
@@ -126,9 +129,38 @@ def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
     lead.status = LeadStatus.UNASSIGNED
     lead.status_reason = reason
     audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
-    # Admins are alerted: an UNASSIGNED lead is money left on the table.
-    outbox.add(session, "lead.unassigned", str(lead.id), {"reason": reason})
+    # Admins are alerted: an UNASSIGNED lead is money left on the table. Each time it is left so
+    # is its own alert (``<lead id>:<reopenings>``).
+    outbox.add(session, "lead.unassigned", f"{lead.id}:{lead.reopenings}", {"reason": reason})
     log.warning("lead left unassigned: %s", reason, extra={"lead_id": str(lead.id)})
+
+
+async def reopen(session: AsyncSession, principal: Principal, lead_id: uuid.UUID, note: str | None) -> Lead:
+    """Put an UNASSIGNED lead back into routing, with the campaign's attempts counted afresh.
+
+    For staff who added, licensed or freed up agents after the lead ran out of them. The lead is
+    SCORED again until the orchestrator's next round (outbox event ``lead.reroute``); agents it was
+    offered to before are still never offered it twice. A person erased or on the do-not-contact
+    list since is not offered to anyone.
+    """
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found")
+    if lead.status != LeadStatus.UNASSIGNED:
+        raise Conflict(f"only an UNASSIGNED lead can be reopened; this one is {lead.status}")
+    if lead.anonymised_at is not None:
+        raise Conflict("the person's data was erased")
+    if await dnc.listed(session, [h for h in (lead.phone_hash, lead.email_hash) if h]):
+        raise Conflict("the person is on the do-not-contact list")
+    lead.status = LeadStatus.SCORED
+    lead.status_reason = None
+    lead.reopenings += 1
+    lead.attempts_before_reopening = lead.route_attempts
+    details = {"by": principal.label()} | ({"note": note} if note else {})
+    audit.lead_event(session, lead.id, "lead.reopened", details)
+    await audit.record(session, principal.label(), "lead.reopened", "lead", str(lead.id), details)
+    outbox.add(session, "lead.reroute", str(lead.id))
+    return lead
 
 
 async def _owned_pending(
