@@ -23,10 +23,13 @@ class Mailbox:
         self.messages: list[Message] = []
         self.peers: list[tuple[str, int]] = []  # the client end of the connection each message came over
         self.no_such_mailbox: set[str] = set()  # addresses refused with 550, as a real server would
+        self.busy: set[str] = set()  # addresses answered 451 (try again later), as a busy server would
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.no_such_mailbox:
             return "550 5.1.1 no such mailbox"
+        if address in self.busy:
+            return "451 4.3.2 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

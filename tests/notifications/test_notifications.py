@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import smtplib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -305,25 +306,35 @@ async def test_a_mailbox_that_does_not_exist_is_recorded_as_failed_not_retried(
     assert ("offers.made", True) in outbox
 
 
-async def test_admins_are_alerted_each_time_a_lead_is_left_unassigned(
+async def test_admins_are_alerted_each_time_a_lead_is_left_unassigned_and_a_retry_skips_those_reached(
     notify_env: Settings, session: AsyncSession, resources: Resources, mailbox: tuple[Mailbox, int]
 ) -> None:
-    admin = await helpers.user(session, Role.ADMIN)
+    admins = sorted([await helpers.user(session, Role.ADMIN), await helpers.user(session, Role.ADMIN)])
     await helpers.user(session, Role.MANAGER)  # managers are not alerted
     payload = lead_payload()
     payload["contact"]["address"] = {"zip": "99501", "city": "Anchorage"}
     lead = await processed(notify_env, session, resources, payload)
     assert lead.status == LeadStatus.UNASSIGNED
+    key = f"{lead.id}:0"
 
-    assert tasks.alert_unassigned(f"{lead.id}:0") == 1
+    mailbox[0].busy.add(admins[1])
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        tasks.alert_unassigned(key)
     [mail] = mailbox[0].messages
-    assert mail["To"] == admin and mail["Subject"] == "Lead left unassigned: auto in AK"
+    assert mail["To"] == admins[0] and mail["Subject"] == "Lead left unassigned: auto in AK"
     body = str(mail.get_payload())
     assert f"lead {lead.id}" in body and "no agent licensed for auto in AK" in body
+    mailbox[0].busy.clear()
+    assert tasks.alert_unassigned(key) == 1  # the retry reaches only the admin not reached yet
+    assert [m["To"] for m in mailbox[0].messages] == admins
+    assert tasks.alert_unassigned(key) == 0  # delivered again once done: nobody twice
+
     # An event the release before reopening wrote, keyed by the bare lead id, is its own alert.
-    session.add(OutboxEvent(topic="lead.unassigned", key=str(lead.id)))
+    session.add(OutboxEvent(topic="lead.unassigned", key=str(lead.id), payload={"reason": "no eligible agent"}))
     await session.commit()
-    assert tasks.alert_unassigned(str(lead.id)) == 1
+    assert tasks.alert_unassigned(str(lead.id)) == 2
     events = await rows(session, OutboxEvent)
     alerts = {e.key: e.processed_at is not None for e in events if e.topic == "lead.unassigned"}
-    assert alerts == {f"{lead.id}:0": True, str(lead.id): True}
+    assert alerts == {key: True, str(lead.id): True}
+    recorded = [(n.user_id, n.status) for n in await rows(session, Notification) if n.template == "unassigned"]
+    assert len(recorded) == 4 and {status for _, status in recorded} == {"sent"}

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import repository as dnc
@@ -29,6 +29,7 @@ class Outbound:
     subject: str | None = None
     agent_id: uuid.UUID | None = None
     lead_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
 
 
 class Contactable(Protocol):
@@ -192,11 +193,26 @@ def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Ou
     return []
 
 
-async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: str) -> list[Outbound]:
+async def unassigned_alerts(
+    session: AsyncSession, lead_id: uuid.UUID, reason: str, left_at: datetime
+) -> list[Outbound]:
+    """An e-mail to every active admin not yet alerted that the lead was left unassigned at
+    ``left_at`` (a retried alert reaches only the rest; an earlier time it was left is its own).
+
+    ``left_at`` is the orchestrator's clock and an alert's record time the worker's; a record comes
+    at least one send after the event, far more than the skew of clocks kept in sync."""
     lead = await session.get(Lead, lead_id)
     if lead is None:
         return []
-    admins = await session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True)))
+    alerted = exists().where(
+        Notification.lead_id == lead_id,
+        Notification.template == "unassigned",
+        Notification.user_id == User.id,
+        Notification.created_at >= left_at,
+    )
+    admins = await session.execute(
+        select(User.id, User.email).where(User.role == "admin", User.active.is_(True), ~alerted).order_by(User.email)
+    )
     values = {"line": lead.line, "state": lead.state, "lead_id": lead.id, "reason": reason}
     return [
         Outbound(
@@ -207,8 +223,9 @@ async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: s
             "admin",
             subject=render("unassigned.subject", **values),
             lead_id=lead.id,
+            user_id=user_id,
         )
-        for email in admins
+        for user_id, email in admins
     ]
 
 
@@ -226,6 +243,7 @@ def record(
             recipient_kind=message.recipient_kind,
             agent_id=message.agent_id,
             lead_id=message.lead_id,
+            user_id=message.user_id,
             template=message.template,
             status=status,
             detail=detail,

@@ -182,8 +182,11 @@ def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
     lead_id = uuid.UUID(key.split(":", 1)[0])
 
     async def compose(session: AsyncSession) -> list[Outbound]:
-        lead = await session.get(Lead, lead_id)
-        return await service.unassigned_alerts(session, lead_id, lead.status_reason or "") if lead else []
+        event = await outbox.unfinished(session, "lead.unassigned", key)
+        if event is None:
+            return []  # delivered again after it was done
+        reason = str(event.payload.get("reason", ""))
+        return await service.unassigned_alerts(session, lead_id, reason, event.created_at)
 
     return _consume(runtime, "lead.unassigned", key, compose)
 

@@ -88,5 +88,16 @@ async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: dat
     await session.execute(_HOLD_OFF, {"event_topic": topic, "event_key": key, "until": until})
 
 
+async def unfinished(session: AsyncSession, topic: str, key: str) -> OutboxEvent | None:
+    """The earliest event of ``topic`` and ``key`` not yet processed."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
+        .order_by(OutboxEvent.created_at)
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def backlog(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).where(OutboxEvent.processed_at.is_(None))) or 0)

@@ -1,0 +1,42 @@
+"""admin alerts name their recipient
+
+An alert that a lead was left unassigned goes to every admin; when one of those e-mails fails and
+the task retries, the retry used to e-mail the others again. ``notifications.user_id`` records
+which admin each alert reached, so a retry reaches only the rest. On PostgreSQL the foreign key is
+added NOT VALID and validated after that commits: validating takes a lock that lets notifications
+be written meanwhile, where adding it valid would hold their inserts for the whole scan.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-26 08:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0005'
+down_revision: str | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FOREIGN_KEY = 'fk_notifications_user_id_users'
+
+
+def upgrade() -> None:
+    if op.get_context().dialect.name == 'sqlite':
+        with op.batch_alter_table('notifications') as batch:
+            batch.add_column(sa.Column('user_id', sa.Uuid(), nullable=True))
+            batch.create_foreign_key(FOREIGN_KEY, 'users', ['user_id'], ['id'])
+        return
+    op.add_column('notifications', sa.Column('user_id', sa.Uuid(), nullable=True))
+    op.execute(f'ALTER TABLE notifications ADD CONSTRAINT {FOREIGN_KEY} FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID')
+    with op.get_context().autocommit_block():  # the ALTERs above commit first, releasing their locks
+        op.execute(f'ALTER TABLE notifications VALIDATE CONSTRAINT {FOREIGN_KEY}')
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('notifications') as batch:
+        batch.drop_constraint(FOREIGN_KEY, type_='foreignkey')
+        batch.drop_column('user_id')
