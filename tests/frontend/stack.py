@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.agents.graph_sync import sync_all
 from leadgen.auth.roles import Role
@@ -21,7 +22,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.frontend.quote import CONSENT_TEXT
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import pipeline_for, process_lead, reroute
+from leadgen.pipeline.service import Pipeline, pipeline_for, process_lead, reopen, reroute
 from leadgen.targets import api as api_target
 from leadgen.targets import data_service as data_target
 from leadgen.targets import frontend as frontend_target
@@ -86,20 +87,29 @@ async def worker(settings: Settings) -> AsyncIterator[Resources]:
         await resources.close()
 
 
-async def run_pipeline(settings: Settings, lead_id: uuid.UUID) -> None:
-    """Process one received lead the way the worker's ``pipeline.process_lead`` task does."""
+async def _in_worker(settings: Settings, stage: Callable[[AsyncSession, Pipeline], Awaitable[object]]) -> None:
+    """Run a pipeline stage the way the worker's task does, agents created since start-up included."""
     async with worker(settings) as resources:
         assert resources.graph is not None
         async with resources.require_sessions()() as session:
-            await sync_all(session, resources.graph)  # agents created since start-up
+            await sync_all(session, resources.graph)
         async with resources.unit_of_work() as session:
-            await process_lead(session, pipeline_for(resources), lead_id, utcnow())
+            await stage(session, pipeline_for(resources))
+
+
+async def run_pipeline(settings: Settings, lead_id: uuid.UUID) -> None:
+    """``pipeline.process_lead``: process one received lead."""
+    await _in_worker(settings, lambda session, pipe: process_lead(session, pipe, lead_id, utcnow()))
 
 
 async def run_reroute(settings: Settings, lead_id: uuid.UUID) -> None:
-    """The worker's answer to ``lead.reroute`` (an offer was declined): offer the lead again."""
-    async with worker(settings) as resources, resources.unit_of_work() as session:
-        await reroute(session, pipeline_for(resources), lead_id, utcnow())
+    """``pipeline.reroute`` (an offer was declined): offer the lead again."""
+    await _in_worker(settings, lambda session, pipe: reroute(session, pipe, lead_id, utcnow()))
+
+
+async def run_reopen(settings: Settings, lead_id: uuid.UUID) -> None:
+    """``pipeline.reopen`` (staff reopened the lead): its round."""
+    await _in_worker(settings, lambda session, pipe: reopen(session, pipe, lead_id, utcnow()))
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reroute, signed_in
+from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reopen, signed_in
 
 OUT_OF_AREA_ZIP = "10001"  # New York: no agent is licensed there
 
@@ -104,7 +104,7 @@ class TestReopen:
         assert "only an UNASSIGNED lead can be reopened; this one is SCORED" in html.unescape(again.text)
 
         await add_agent(platform, await platform.token(ADMIN), "Nia Agent", "NY")
-        await run_reroute(platform.settings, lead_id)
+        await run_reopen(platform.settings, lead_id)
         lead = await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}")
         assert lead["status"] == "ROUTED" and lead["assignment"]["agent_name"] == "Nia Agent"
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
@@ -21,7 +21,7 @@ from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reroute
+from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing.rules import LeadFacts, eligible
@@ -280,9 +280,7 @@ class TestReopen:
         await session.commit()
         lead = await run(resources, settings, await submit(client, key))
         await self._time_out_pending(session, resources, settings, lead)
-        unassigned = await session.get(Lead, lead.id, populate_existing=True)
-        assert unassigned is not None and unassigned.status == LeadStatus.UNASSIGNED
-        return unassigned
+        return await self._reread(session, lead.id, LeadStatus.UNASSIGNED)
 
     async def _time_out_pending(
         self, session: AsyncSession, resources: Resources, settings: Settings, lead: Lead
@@ -291,6 +289,24 @@ class TestReopen:
         [pending] = [o for o in await assignments(session, lead.id) if o.status == AssignmentStatus.PENDING]
         async with resources.unit_of_work() as s:
             assert await expire_offer(s, pipeline_for(resources), pending.id, later)
+
+    async def _reopen_and_run_the_round(self, resources: Resources, lead_id: uuid.UUID) -> None:
+        async with resources.unit_of_work() as s:
+            await routing.reopen(s, self.MANAGER, lead_id, None)
+        await self._run_the_round(resources, lead_id)
+
+    async def _run_the_round(self, resources: Resources, lead_id: uuid.UUID) -> None:
+        async with resources.unit_of_work() as s:
+            await reopen(s, pipeline_for(resources), lead_id, utcnow())
+
+    async def _reread(self, session: AsyncSession, lead_id: uuid.UUID, status: LeadStatus) -> Lead:
+        lead = await session.get(Lead, lead_id, populate_existing=True)
+        assert lead is not None and lead.status == status, lead and (lead.status, lead.status_reason)
+        return lead
+
+    async def _queued(self, session: AsyncSession, topic: str) -> list[str]:
+        query = select(OutboxEvent.key).where(OutboxEvent.topic == topic, OutboxEvent.processed_at.is_(None))
+        return list(await session.scalars(query.execution_options(populate_existing=True)))
 
     async def test_a_reopened_lead_gets_the_campaigns_attempts_again_and_alerts_again_when_left(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
@@ -304,12 +320,13 @@ class TestReopen:
         async with resources.unit_of_work() as s:
             reopened = await routing.reopen(s, self.MANAGER, lead.id, "hired a TX agent")
         assert (reopened.status, reopened.reopenings, reopened.attempts_before_reopening) == (LeadStatus.SCORED, 1, 1)
+        assert await self._queued(session, "lead.reopened") == [str(lead.id)]
         with pytest.raises(Conflict, match="only an UNASSIGNED lead"):
             async with resources.unit_of_work() as s:
                 await routing.reopen(s, self.MANAGER, lead.id, None)
-        for _ in range(2):  # the reroute event delivered twice: one round
-            async with resources.unit_of_work() as s:
-                await reroute(s, pipeline_for(resources), lead.id, utcnow())
+        for _ in range(2):  # the event delivered twice: one round
+            await self._run_the_round(resources, lead.id)
+        assert await self._queued(session, "lead.reopened") == []
         offers = await assignments(session, lead.id)
         assert [(o.attempt, o.status) for o in offers] == [
             (1, AssignmentStatus.TIMED_OUT),
@@ -318,40 +335,67 @@ class TestReopen:
         assert offers[1].agent_id == newcomer.id
 
         await self._time_out_pending(session, resources, settings, lead)
-        final = await session.get(Lead, lead.id, populate_existing=True)
-        assert final is not None and final.status == LeadStatus.UNASSIGNED
+        assert (await self._reread(session, lead.id, LeadStatus.UNASSIGNED)).status_reason == (
+            "no agent accepted after 1 offers"
+        )
+        # Both agents were offered it: reopened again, nobody is offered it twice.
+        await self._reopen_and_run_the_round(resources, lead.id)
+        final = await self._reread(session, lead.id, LeadStatus.UNASSIGNED)
+        assert final.status_reason == "no eligible agent" and len(await assignments(session, lead.id)) == 2
         alerts = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.unassigned"))
-        assert sorted(alerts) == [f"{lead.id}:0", f"{lead.id}:1"]
+        assert sorted(alerts) == sorted([str(lead.id), f"{lead.id}:1", f"{lead.id}:2"])
         events = [(e.name, e.data) for e in await audit.lead_events(session, lead.id)]
         assert ("lead.reopened", {"by": self.MANAGER.label(), "note": "hired a TX agent"}) in events
+
+    async def test_a_person_who_asked_not_to_be_contacted_meanwhile_is_offered_to_nobody(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead = await self._left_unassigned(client, key, session, resources, settings)
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        await sync_graph(resources)
+        async with resources.unit_of_work() as s:
+            await routing.reopen(s, self.MANAGER, lead.id, None)
+        await dnc.add(session, lead.phone_hash or "", "phone", "asked not to be called")
+        await session.commit()
+        await self._run_the_round(resources, lead.id)
+        barred = await self._reread(session, lead.id, LeadStatus.UNASSIGNED)
+        assert barred.status_reason == "the person is on the do-not-contact list"
+        assert len(await assignments(session, lead.id)) == 1
+        assert await self._queued(session, "lead.unassigned") == [str(lead.id)]  # only the first time's alert
 
     async def test_only_staff_reopen_and_only_a_lead_that_may_still_be_offered(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
         lead = await self._left_unassigned(client, key, session, resources, settings)
-        staff, agent = await helpers.user(session, Role.MANAGER), await helpers.agent(session, ["TX"])
+        staff, agent = await helpers.user(session, Role.ADMIN), await helpers.agent(session, ["TX"])
         agent_user = await helpers.user(session, Role.AGENT, agent.id)
         await session.commit()
-        manager, as_agent = await helpers.bearer(client, staff), await helpers.bearer(client, agent_user)
+        admin, as_agent = await helpers.bearer(client, staff), await helpers.bearer(client, agent_user)
         url = f"/api/v1/leads/{lead.id}/reopen"
 
         assert (await client.post(url, json={})).status_code == 401
         assert (await client.post(url, json={}, headers=as_agent)).status_code == 403
-        missing = await client.post(f"/api/v1/leads/{uuid.uuid4()}/reopen", json={}, headers=manager)
+        missing = await client.post(f"/api/v1/leads/{uuid.uuid4()}/reopen", json={}, headers=admin)
         assert missing.status_code == 404
-        too_long = await client.post(url, json={"note": "x" * 1001}, headers=manager)
+        too_long = await client.post(url, json={"note": "x" * 1001}, headers=admin)
         assert too_long.status_code == 422 and "note" in too_long.text
 
         await dnc.add(session, lead.phone_hash or "", "phone", "asked not to be called")
         await session.commit()
-        listed = await client.post(url, json={}, headers=manager)
+        listed = await client.post(url, json={}, headers=admin)
         assert listed.status_code == 409 and "do-not-contact" in listed.json()["detail"]
-        unchanged = await session.get(Lead, lead.id, populate_existing=True)
-        assert unchanged is not None and (unchanged.status, unchanged.reopenings) == (LeadStatus.UNASSIGNED, 0)
-
         await session.execute(delete(DoNotContact).where(DoNotContact.value_hash == lead.phone_hash))
+        await session.execute(update(Lead).where(Lead.id == lead.id).values(anonymised_at=utcnow()))
         await session.commit()
-        answer = await client.post(url, json={"note": "new agent"}, headers=manager)
+        erased = await client.post(url, json={}, headers=admin)
+        assert erased.status_code == 409 and "erased" in erased.json()["detail"]
+        unchanged = await self._reread(session, lead.id, LeadStatus.UNASSIGNED)
+        assert unchanged.reopenings == 0 and await self._queued(session, "lead.reopened") == []
+
+        await session.execute(update(Lead).where(Lead.id == lead.id).values(anonymised_at=None))
+        await session.commit()
+        answer = await client.post(url, json={"note": "new agent"}, headers=admin)
         assert answer.status_code == 202, answer.text
         assert answer.json() == {"id": str(lead.id), "status": "SCORED"}
-        assert (await client.post(url, json={}, headers=manager)).status_code == 409
+        assert (await client.post(url, json={}, headers=admin)).status_code == 409

@@ -130,7 +130,7 @@ async def test_offer_deadlines_survive_a_worker_restart(
             process.stop()
     async with resources.require_sessions()() as s:
         alert = await s.scalar(
-            select(OutboxEvent).where(OutboxEvent.topic == "lead.unassigned", OutboxEvent.key == f"{lead_id}:0")
+            select(OutboxEvent).where(OutboxEvent.topic == "lead.unassigned", OutboxEvent.key == str(lead_id))
         )
         lead = await s.get(Lead, lead_id)
     assert alert is not None, "admins were not alerted"

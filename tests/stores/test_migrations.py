@@ -188,3 +188,48 @@ def test_queued_offers_and_acknowledgements_become_round_events_and_back(empty_d
     downgrade(empty_database, "0002")
     restored = [("assignment.offered", str(later_offer)), ("lead.acknowledge", str(lead_id))]
     assert asyncio.run(_unprocessed_events(empty_database)) == restored
+
+
+async def _reopened(settings: Settings) -> uuid.UUID:
+    """At head: a lead reopened a second time, waiting for its round, with the alert of the time it
+    was left after its first reopening still queued."""
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        session.add(source)
+        await session.flush()
+        lead = Lead(
+            source_id=source.id,
+            line="auto",
+            origin="api",
+            state="TX",
+            zip_code="78701",
+            status=LeadStatus.SCORED,
+            route_attempts=3,
+            reopenings=2,
+            attempts_before_reopening=3,
+        )
+        session.add(lead)
+        await session.flush()
+        session.add_all(
+            [
+                OutboxEvent(topic="lead.reopened", key=str(lead.id)),
+                OutboxEvent(topic="lead.unassigned", key=f"{lead.id}:1", payload={"reason": "no eligible agent"}),
+            ]
+        )
+        return lead.id
+
+
+async def _status(settings: Settings, lead_id: uuid.UUID) -> tuple[str, str | None]:
+    async with _session(settings) as session:
+        row = (await session.execute(select(Lead.status, Lead.status_reason).where(Lead.id == lead_id))).one()
+        return row.status, row.status_reason
+
+
+def test_a_downgrade_leaves_no_reopened_lead_waiting_and_keys_queued_alerts_by_lead(empty_database: Settings) -> None:
+    upgrade(empty_database)
+    lead_id = asyncio.run(_reopened(empty_database))
+    downgrade(empty_database, "0003")
+    assert asyncio.run(_unprocessed_events(empty_database)) == [("lead.unassigned", str(lead_id))]
+    assert asyncio.run(_status(empty_database, lead_id)) == ("UNASSIGNED", "reopening undone by a downgrade")
+    upgrade(empty_database)
+    assert asyncio.run(_drift(empty_database)) == []

@@ -9,6 +9,9 @@ from leadgen.leads.geography import timezone_for_state
 
 # Outbound contact to a lead is allowed from 8 am to 9 pm in the lead's local time.
 CONTACT_WINDOW = (time(8, 0), time(21, 0))
+# Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
+ERASED, DO_NOT_CONTACT = "erased", "do-not-contact"
+BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the person is on the do-not-contact list"}
 CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 

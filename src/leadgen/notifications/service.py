@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.repository import Contactable
 from leadgen.compliance.rules import in_contact_window, next_contact_time
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus
@@ -30,15 +31,6 @@ class Outbound:
     agent_id: uuid.UUID | None = None
     lead_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
-
-
-class Contactable(Protocol):
-    """What the send-time rules read about a lead: a Lead or a row carrying the same columns."""
-
-    state: str
-    phone_hash: str | None
-    email_hash: str | None
-    anonymised_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -165,11 +157,9 @@ async def lead_block_reason(
     session: AsyncSession, lead: Contactable, now: datetime
 ) -> tuple[str | None, datetime | None]:
     """Why the lead may not be messaged now (and when it may), checked at every send."""
-    if lead.anonymised_at is not None:
-        return "erased", None
-    hashes = [h for h in (lead.phone_hash, lead.email_hash) if h]
-    if await dnc.listed(session, hashes):
-        return "do-not-contact", None
+    barred = await dnc.contact_barred(session, lead)
+    if barred:
+        return barred, None
     if not in_contact_window(lead.state, now):
         return "outside contact window", next_contact_time(lead.state, now)
     return None, None

@@ -16,6 +16,9 @@ from leadgen.models.base import utcnow
 ROUND_TOPIC = "offers.made"
 # What the release before rounds wrote instead; consumed during a rolling upgrade to this one.
 LEGACY_OFFER_TOPIC, LEGACY_ACKNOWLEDGE_TOPIC = "assignment.offered", "lead.acknowledge"
+# Staff put an UNASSIGNED lead back into routing; a topic of its own, so that orchestrators of a
+# release without reopening never consume it (their relay skips it, their workers refuse the task).
+REOPENED_TOPIC = "lead.reopened"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
@@ -24,6 +27,7 @@ TASK_FOR_TOPIC = {
     LEGACY_ACKNOWLEDGE_TOPIC: "notifications.acknowledge_lead",
     "lead.unassigned": "notifications.alert_unassigned",
     "lead.reroute": "pipeline.reroute",
+    REOPENED_TOPIC: "pipeline.reopen",
     "lead.outcome": "pipeline.sync_outcome",
     "lead.erased": "pipeline.forget",
 }

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.rules import consent_problem
+from leadgen.compliance.rules import BARRED_BECAUSE, consent_problem
 from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
@@ -211,9 +211,17 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
 
 
 async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime) -> None:
-    """A later round for a lead already embedded: route, then carry the outcome into its payload."""
-    vector = embed_lead(_row(lead, await _source_name(session, lead)))
-    agent_id = await _route(session, pipe, lead, now, vector)
+    """A later round for a lead already embedded: route, then carry the outcome into its payload.
+
+    The person may have been erased or asked not to be contacted since the last round: then no
+    agent is offered the lead (admins are not alerted: no agent could take it lawfully)."""
+    barred = await dnc.contact_barred(session, lead)
+    agent_id = None
+    if barred:
+        _stop(session, lead, LeadStatus.UNASSIGNED, BARRED_BECAUSE[barred])
+    else:
+        vector = embed_lead(_row(lead, await _source_name(session, lead)))
+        agent_id = await _route(session, pipe, lead, now, vector)
     fields: dict[str, Any] = {"outcome": lead.status}
     if agent_id:
         fields["agent_id"] = agent_id
@@ -221,21 +229,23 @@ async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: d
 
 
 async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
-    """Offer a lead again after its offers were declined, or after staff reopened it (SCORED
-    again); idempotent like every stage."""
+    """Offer a lead again after its offers were declined; idempotent like every stage."""
     lead = await leads.get(session, lead_id, lock=True)
-    if lead is not None and await _due_a_round(session, lead):
+    waiting = lead is not None and lead.status == LeadStatus.ROUTED
+    if lead is not None and waiting and not await round_still_open(session, lead.id, lead.route_attempts):
         await _route_again(session, pipe, lead, now)
     await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
     return LeadStatus(lead.status) if lead else None
 
 
-async def _due_a_round(session: AsyncSession, lead: Lead) -> bool:
-    """A committed lead is SCORED only when staff reopened it; a ROUTED one whose last round
-    closed unaccepted moves on."""
-    if lead.status == LeadStatus.SCORED:
-        return True
-    return lead.status == LeadStatus.ROUTED and not await round_still_open(session, lead.id, lead.route_attempts)
+async def reopen(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
+    """The round staff asked for by reopening an UNASSIGNED lead: a committed lead is SCORED only
+    then, and only until this round, so a second delivery finds it past SCORED and does nothing."""
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is not None and lead.status == LeadStatus.SCORED:
+        await _route_again(session, pipe, lead, now)
+    await outbox.mark_processed(session, outbox.REOPENED_TOPIC, str(lead_id), now)
+    return LeadStatus(lead.status) if lead else None
 
 
 async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uuid.UUID, now: datetime) -> bool:

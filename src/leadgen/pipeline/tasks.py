@@ -47,6 +47,12 @@ def reroute(lead_id: str) -> str | None:
     return status.value if status else None
 
 
+@shared_task(name="pipeline.reopen")
+def reopen(lead_id: str) -> str | None:
+    status = _run("pipeline.reopen", lambda s, p: service.reopen(s, p, uuid.UUID(lead_id), utcnow()))
+    return status.value if status else None
+
+
 @shared_task(name="pipeline.sync_outcome")
 def sync_outcome(lead_id: str) -> None:
     _run("pipeline.sync_outcome", lambda s, p: service.sync_outcome(s, p, uuid.UUID(lead_id)))

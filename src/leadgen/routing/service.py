@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.rules import BARRED_BECAUSE
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads
@@ -130,8 +131,9 @@ def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
     lead.status_reason = reason
     audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
     # Admins are alerted: an UNASSIGNED lead is money left on the table. Each time it is left so
-    # is its own alert (``<lead id>:<reopenings>``).
-    outbox.add(session, "lead.unassigned", f"{lead.id}:{lead.reopenings}", {"reason": reason})
+    # is its own alert: keyed by the lead, and after a reopening ``<lead id>:<reopenings>``.
+    key = f"{lead.id}:{lead.reopenings}" if lead.reopenings else str(lead.id)
+    outbox.add(session, "lead.unassigned", key, {"reason": reason})
     log.warning("lead left unassigned: %s", reason, extra={"lead_id": str(lead.id)})
 
 
@@ -139,19 +141,18 @@ async def reopen(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
     """Put an UNASSIGNED lead back into routing, with the campaign's attempts counted afresh.
 
     For staff who added, licensed or freed up agents after the lead ran out of them. The lead is
-    SCORED again until the orchestrator's next round (outbox event ``lead.reroute``); agents it was
+    SCORED again until the orchestrator's round (outbox event ``lead.reopened``); agents it was
     offered to before are still never offered it twice. A person erased or on the do-not-contact
-    list since is not offered to anyone.
+    list is not offered to anyone: refused here, and checked again by the round.
     """
     lead = await leads.get(session, lead_id, lock=True)
     if lead is None:
         raise NotFound(f"lead {lead_id} not found")
     if lead.status != LeadStatus.UNASSIGNED:
         raise Conflict(f"only an UNASSIGNED lead can be reopened; this one is {lead.status}")
-    if lead.anonymised_at is not None:
-        raise Conflict("the person's data was erased")
-    if await dnc.listed(session, [h for h in (lead.phone_hash, lead.email_hash) if h]):
-        raise Conflict("the person is on the do-not-contact list")
+    barred = await dnc.contact_barred(session, lead)
+    if barred:
+        raise Conflict(BARRED_BECAUSE[barred])
     lead.status = LeadStatus.SCORED
     lead.status_reason = None
     lead.reopenings += 1
@@ -159,7 +160,7 @@ async def reopen(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
     details = {"by": principal.label()} | ({"note": note} if note else {})
     audit.lead_event(session, lead.id, "lead.reopened", details)
     await audit.record(session, principal.label(), "lead.reopened", "lead", str(lead.id), details)
-    outbox.add(session, "lead.reroute", str(lead.id))
+    outbox.add(session, outbox.REOPENED_TOPIC, str(lead.id))
     return lead
 
 
