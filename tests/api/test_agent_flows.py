@@ -173,7 +173,7 @@ class TestAdmin:
         assert await session.scalar(select(DoNotContact.id).limit(1)) is not None
         # The same person again is stopped by the do-not-contact list.
         again = await client.post(
-            "/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": world["key"]}
+            "/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": str(world["key"])}
         )
         assert again.status_code == 202
         actions = [e["action"] for e in (await data_client.get("/api/v1/audit", headers=admin)).json()]

@@ -43,7 +43,9 @@ def embedded_settings(data_dir: Path, **groups: dict[str, Any]) -> Settings:
     """Development settings on SQLite in ``data_dir``, whatever the surrounding environment says."""
     return Settings(
         common={"data_dir": data_dir, "environment": "development"},
-        db={"url": None}, redis={"url": None, "sentinels": ""}, **groups,
+        db={"url": None},
+        redis={"url": None, "sentinels": ""},
+        **groups,
     )
 
 
@@ -144,10 +146,13 @@ class Platform:
     async def routed_lead(self, phone: str, zip_code: str = TEXAS_ZIP) -> uuid.UUID:
         """A web lead posted to the api's quote endpoint, then run through the real pipeline."""
         payload = {
-            "line": "auto", "origin": "web",
+            "line": "auto",
+            "origin": "web",
             "contact": {"first_name": "Dana", "last_name": "Reyes", "phone": phone, "address": {"zip": zip_code}},
-            "details": {"drivers": [{"age_first_licensed": 17}],
-                        "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}]},
+            "details": {
+                "drivers": [{"age_first_licensed": 17}],
+                "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
+            },
             "consent": {"text": CONSENT_TEXT, "captured_at": datetime.now(UTC).isoformat()},
         }
         async with self.peer(self.api) as api:
@@ -178,7 +183,9 @@ async def add_people(settings: Settings) -> People:
 async def add_agent(platform: Platform, token: str, name: str, state: str) -> uuid.UUID:
     """An agent licensed for auto in ``state`` and on shift all week, through the data-service's API."""
     body = {
-        "name": name, "email": f"{name.lower().replace(' ', '.')}@agents.example", "timezone": "America/Chicago",
+        "name": name,
+        "email": f"{name.lower().replace(' ', '.')}@agents.example",
+        "timezone": "America/Chicago",
         "licences": [{"state": state, "line": "auto", "expires_on": str(date.today() + timedelta(days=365))}],
         "shifts": [{"weekday": d, "starts_at": "00:00:00", "ends_at": time.max.isoformat()} for d in range(7)],
     }

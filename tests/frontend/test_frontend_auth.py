@@ -58,15 +58,23 @@ class TestSignIn:
             assert answer.headers["location"] == "/login?next=%2Ffunnel"
             page = await browser.get(answer.headers["location"])
             assert 'name="next" value="/funnel"' in page.text
-            form = {"csrf_token": csrf_token(page.text, "/login"), "email": ADMIN,
-                    "password": PASSWORD, "next": "/funnel"}
+            form = {
+                "csrf_token": csrf_token(page.text, "/login"),
+                "email": ADMIN,
+                "password": PASSWORD,
+                "next": "/funnel",
+            }
             assert (await browser.post("/login", data=form)).headers["location"] == "/funnel"
 
     async def test_a_next_address_off_the_site_is_ignored(self, platform: Platform) -> None:
         async with platform.browser() as browser:
             page = await browser.get("/login")
-            form = {"csrf_token": csrf_token(page.text, "/login"), "email": ADMIN,
-                    "password": PASSWORD, "next": "//evil.example/"}
+            form = {
+                "csrf_token": csrf_token(page.text, "/login"),
+                "email": ADMIN,
+                "password": PASSWORD,
+                "next": "//evil.example/",
+            }
             assert (await browser.post("/login", data=form)).headers["location"] == "/leads"
 
     async def test_a_tampered_session_cookie_counts_as_signed_out(self, platform: Platform) -> None:
@@ -85,7 +93,7 @@ class TestSignIn:
             answer = await browser.get("/inbox")
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/login?notice=expired")
-            assert 'Max-Age=0' in _cookie_header(answer, SESSION_COOKIE)
+            assert "Max-Age=0" in _cookie_header(answer, SESSION_COOKIE)
             page = await browser.get(answer.headers["location"])
             assert "Your session has ended" in page.text
 

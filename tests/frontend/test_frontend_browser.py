@@ -26,8 +26,14 @@ from leadgen.targets import frontend as frontend_target
 from tests.frontend.stack import ANA, PASSWORD, embedded_settings, run_pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.slow,
@@ -84,8 +90,11 @@ async def test_a_quote_reaches_the_agent_who_accepts_it(live_settings: tuple[Set
     api = api_target.create_app(settings)
     data = data_target.create_app(settings)
     frontend = frontend_target.create_app(settings)
-    ports = [int(str(settings.services.api_url).rstrip("/").rsplit(":", 1)[1]),
-             int(str(settings.services.data_service_url).rstrip("/").rsplit(":", 1)[1]), frontend_port]
+    ports = [
+        int(str(settings.services.api_url).rstrip("/").rsplit(":", 1)[1]),
+        int(str(settings.services.data_service_url).rstrip("/").rsplit(":", 1)[1]),
+        frontend_port,
+    ]
     site = f"http://127.0.0.1:{frontend_port}"
     async with _serving(list(zip([api, data, frontend], ports, strict=True))), async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

@@ -16,11 +16,18 @@ from leadgen.models import ConsentRecord, Lead
 from tests.frontend.stack import ANA, PASSWORD, Platform, csrf_token, embedded_settings, running, sign_in
 
 AUTO = {
-    "contact.first_name": "Dana", "contact.last_name": "Reyes", "contact.phone": "(214) 555-0134",
-    "contact.email": "dana@example.com", "contact.address.zip": "75201",
-    "details.drivers.0.age_first_licensed": "17", "details.vehicles.0.year": "2019",
-    "details.vehicles.0.make": "Toyota", "details.vehicles.0.model": "Camry",
-    "details.vehicles.0.use": "commute", "details.coverage_tier": "premium", "consent": "yes",
+    "contact.first_name": "Dana",
+    "contact.last_name": "Reyes",
+    "contact.phone": "(214) 555-0134",
+    "contact.email": "dana@example.com",
+    "contact.address.zip": "75201",
+    "details.drivers.0.age_first_licensed": "17",
+    "details.vehicles.0.year": "2019",
+    "details.vehicles.0.make": "Toyota",
+    "details.vehicles.0.model": "Camry",
+    "details.vehicles.0.use": "commute",
+    "details.coverage_tier": "premium",
+    "consent": "yes",
 }
 
 
@@ -78,8 +85,10 @@ class TestValidation:
         ):
             error = page.index(f'id="{field_id}-error"')
             assert message in page[error : error + 300], field_id
-            assert f'aria-describedby="{field_id}-hint {field_id}-error"' in page or \
-                f'aria-describedby="{field_id}-error"' in page
+            assert (
+                f'aria-describedby="{field_id}-hint {field_id}-error"' in page
+                or f'aria-describedby="{field_id}-error"' in page
+            )
         assert await _stored(platform) == []
 
     async def test_a_person_needs_a_phone_or_an_email(self, platform: Platform) -> None:
@@ -101,8 +110,13 @@ class TestSuccess:
         assert "Thank you" in thanks.text
         [(lead, consent)] = await _stored(platform)
         assert (lead.line, lead.state, lead.phone, lead.origin) == ("auto", "TX", "+12145550134", "web")
-        assert lead.details["vehicles"][0] == {"year": 2019, "make": "Toyota", "model": "Camry", "use": "commute",
-                                               "annual_mileage": None}
+        assert lead.details["vehicles"][0] == {
+            "year": 2019,
+            "make": "Toyota",
+            "model": "Camry",
+            "use": "commute",
+            "annual_mileage": None,
+        }
         assert lead.details["coverage_tier"] == "premium"
         assert lead.details["drivers"][0]["sr22_required"] is False
         assert consent is not None
@@ -111,12 +125,18 @@ class TestSuccess:
         assert consent.page_url == "http://testserver/quote"
 
     async def test_a_business_quote_carries_the_chosen_coverages(self, platform: Platform) -> None:
-        fields = {key: value for key, value in AUTO.items() if key.startswith("contact.") or key == "consent"}
-        fields.update({
-            "details.legal_name": "Reyes Bakery LLC", "details.entity_type": "llc",
-            "details.years_in_business": "4", "details.employees": "12",
-            "details.coverages": ["general_liability", "workers_comp"],
-        })
+        fields: dict[str, str | list[str]] = {
+            key: value for key, value in AUTO.items() if key.startswith("contact.") or key == "consent"
+        }
+        fields.update(
+            {
+                "details.legal_name": "Reyes Bakery LLC",
+                "details.entity_type": "llc",
+                "details.years_in_business": "4",
+                "details.employees": "12",
+                "details.coverages": ["general_liability", "workers_comp"],
+            }
+        )
         async with platform.browser() as browser:
             answer = await _submit(browser, "commercial", fields)
         assert answer.status_code == 303, answer.text
@@ -126,14 +146,14 @@ class TestSuccess:
 
     async def test_a_health_quote_lists_the_household(self, platform: Platform) -> None:
         fields = {key: value for key, value in AUTO.items() if key.startswith("contact.") or key == "consent"}
-        fields.update({"details.household.0.age": "41", "details.household.1.age": "39",
-                       "details.medicare_interest": "yes"})
+        fields.update(
+            {"details.household.0.age": "41", "details.household.1.age": "39", "details.medicare_interest": "yes"}
+        )
         async with platform.browser() as browser:
             answer = await _submit(browser, "health", fields)
         assert answer.status_code == 303, answer.text
         [(lead, _)] = await _stored(platform)
-        assert lead.details["household"] == [{"relationship": "self", "age": 41},
-                                             {"relationship": "spouse", "age": 39}]
+        assert lead.details["household"] == [{"relationship": "self", "age": 41}, {"relationship": "spouse", "age": 39}]
         assert lead.details["medicare_interest"] is True
 
 

@@ -30,7 +30,7 @@ def app_paths(target: str) -> list[str]:
 
 def prefixes(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(path prefix, Service name) for every rule of every HTTPRoute."""
-    out = []
+    out: list[tuple[str, str]] = []
     for route in of_kind(resources, "HTTPRoute"):
         for rule in route["spec"].get("rules", []):
             services = [ref["name"] for ref in rule.get("backendRefs", [])]

@@ -87,9 +87,9 @@ def payloads(rng: random.Random) -> list[dict[str, object]]:
         line = rng.choice(list(DETAILS))
         payload = lead_payload(line=line, details=DETAILS[line], campaign=rng.choice(["spring", "shared-pilot"]))
         payload["exclusive"] = payload["campaign"] != "shared-pilot"
-        payload["contact"]["phone"] = f"{rng.choice(['512', '305', '213', '212', '312'])}-555-{n:04d}"  # type: ignore[index]
-        payload["contact"]["email"] = f"person{n}@example.com"  # type: ignore[index]
-        payload["contact"]["address"] = {"street": f"{n} Main St", "zip": STATES[state]}  # type: ignore[index]
+        payload["contact"]["phone"] = f"{rng.choice(['512', '305', '213', '212', '312'])}-555-{n:04d}"
+        payload["contact"]["email"] = f"person{n}@example.com"
+        payload["contact"]["address"] = {"street": f"{n} Main St", "zip": STATES[state]}
         out.append(payload)
     return out
 
@@ -170,7 +170,8 @@ async def check(session: AsyncSession, started_at: datetime) -> None:
         if lead.state == "AK":
             assert lead.status in (LeadStatus.UNASSIGNED, LeadStatus.DUPLICATE)
         if lead.status == LeadStatus.DUPLICATE:
-            original = leads[lead.duplicate_of_id]  # type: ignore[index]
+            assert lead.duplicate_of_id is not None
+            original = leads[lead.duplicate_of_id]
             assert original.line == lead.line and original.received_at <= lead.received_at
             assert original.phone_hash == lead.phone_hash or original.email_hash == lead.email_hash
     assert any(len(v) == 2 for v in per_lead.values()), "no shared lead went to two agents"

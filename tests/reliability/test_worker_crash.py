@@ -232,12 +232,17 @@ async def test_sigkilled_worker_loses_nothing_and_routes_nothing_twice(stack: St
         leads = {str(lead_id): status for lead_id, status, _, _ in rows}
         lead_facts = {str(lead_id): (state, line) for lead_id, _, state, line in rows}
         assignments = (await session.execute(select(Assignment.lead_id, Assignment.agent_id, Assignment.status))).all()
-        events = (await session.execute(
-            select(OutboxEvent.key, OutboxEvent.dispatch_count).where(OutboxEvent.topic == "lead.received")
-        )).all()
+        events = (
+            await session.execute(
+                select(OutboxEvent.key, OutboxEvent.dispatch_count).where(OutboxEvent.topic == "lead.received")
+            )
+        ).all()
         agents = {a.id: a for a in await session.scalars(select(Agent))}
-        licences = {(li.agent_id, li.state, li.line) for li in await session.scalars(select(Licence))
-                    if li.expires_on >= date.today()}
+        licences = {
+            (li.agent_id, li.state, li.line)
+            for li in await session.scalars(select(Licence))
+            if li.expires_on >= date.today()
+        }
 
     # All 500 accepted leads are stored and ended ROUTED or, for Alaska only, UNASSIGNED.
     assert set(leads) == set(burst.state_of)

@@ -12,6 +12,8 @@ from leadgen.core.runtime import close_task_runtime, name_task_runtime, task_run
 from leadgen.core.settings import Settings
 from leadgen.models import DoNotContact
 
+ASYNCPG = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+
 
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_postgres_connections_name_the_process_bound_statements_and_plan_per_execution(
@@ -62,10 +64,10 @@ async def test_a_list_bound_at_execution_matches_whatever_its_length(session: As
 
 
 def test_postgres_binds_one_array_and_sqlite_expands_the_list() -> None:
-    assert "= ANY ($1::VARCHAR(64)[])" in str(_LISTED.compile(dialect=postgresql.asyncpg.dialect()))
+    assert "= ANY ($1::VARCHAR(64)[])" in str(_LISTED.compile(dialect=ASYNCPG))
     assert "IN (__[POSTCOMPILE_hashes])" in str(_LISTED.compile(dialect=sqlite.dialect()))
 
 
 def test_the_column_table_is_in_the_from_clause_even_when_nothing_else_names_it() -> None:
     count = select(func.count()).where(InList(DoNotContact.value_hash, "hashes"))
-    assert "FROM do_not_contact" in str(count.compile(dialect=postgresql.asyncpg.dialect()))
+    assert "FROM do_not_contact" in str(count.compile(dialect=ASYNCPG))

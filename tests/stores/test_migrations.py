@@ -8,11 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import column, insert, select, table
+from sqlalchemy import Table, column, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
@@ -62,7 +63,9 @@ async def _offer(
     expires_at = datetime.now(UTC) + timedelta(minutes=15)
     values = {"lead_id": lead_id, "agent_id": agent_id, "attempt": attempt, "slot": slot, "status": status}
     await session.execute(
-        insert(Assignment.__table__).values(id=offer, strategy="round_robin", expires_at=expires_at, **values)
+        insert(cast(Table, Assignment.__table__)).values(
+            id=offer, strategy="round_robin", expires_at=expires_at, **values
+        )
     )
     return offer
 
