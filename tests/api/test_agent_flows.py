@@ -14,7 +14,7 @@ from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import Assignment, DoNotContact, Lead
+from leadgen.models import Assignment, AuditEntry, DoNotContact, Lead, LeadEvent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets import api, data_service
@@ -160,6 +160,10 @@ class TestAdmin:
     ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
         admin = await helpers.bearer(client, users["admin"])
+        holder, _, offer = await offered_to(client, world)
+        typed = "Dana wants a call after 6, her husband handles the car"
+        declined = await client.post(f"/api/v1/assignments/{offer}/reject", json={"reason": typed}, headers=holder)
+        assert declined.status_code == 200, declined.text
         contact = world["payload"]["contact"]  # type: ignore[index]
         person = {"email": contact["email"]}
         exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
@@ -170,6 +174,11 @@ class TestAdmin:
         lead = await session.scalar(select(Lead).where(Lead.id == world["lead_id"]))
         assert lead is not None and lead.email is None and lead.phone is None and lead.anonymised_at
         assert lead.line == "auto" and lead.state == "TX"
+        # What the agent typed about the person went too: from the offer, its history and the audit log.
+        assert await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer))) is None
+        history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
+        logged = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "assignment.rejected"))
+        assert all(typed not in str(data) for data in [*history, *logged])
         assert await session.scalar(select(DoNotContact.id).limit(1)) is not None
         # The same person again is stopped by the do-not-contact list.
         again = await client.post(

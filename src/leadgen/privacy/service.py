@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
 from leadgen.core.errors import InvalidInput
 from leadgen.core.security import keyed_hash
+from leadgen.leads.lifecycle import AssignmentStatus
 from leadgen.leads.normalize import email_key, phone_e164
-from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, Notification
+from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 
@@ -29,6 +30,11 @@ PII_COLUMNS = (
     "notes",
     "landing_page",
 )
+
+
+# Words agents and staff typed about a lead, by lead event and audit action: they may describe the
+# person, so they go with the person's data. Reasons picked from a fixed list stay for reporting.
+TYPED_TEXT = {"assignment.rejected": ("reason",), "lead.reopened": ("note",), "lead.returned": ("detail",)}
 
 
 def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
@@ -79,8 +85,9 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
 
 
 async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> list[Lead]:
-    """Anonymise every lead of the person. Line, state, status, score and dates stay for reporting;
-    the person goes on the do-not-contact list by keyed hash, so the opt-out survives new leads."""
+    """Anonymise every lead of the person, with what agents and staff typed about it. Line, state,
+    status, score and dates stay for reporting; the person goes on the do-not-contact list by
+    keyed hash, so the opt-out survives new leads."""
     leads = await leads_of(session, hashes)
     now = utcnow()
     for lead in leads:
@@ -93,12 +100,36 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
         if consent is not None:
             # The consent text and time stay: they prove lawful contact (kept five years).
             consent.ip_address = None
+        await _erase_typed_text(session, lead)
         audit.lead_event(session, lead.id, "lead.anonymised", {})
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
     for kind, value in hashes:
         await dnc.add(session, value, kind, "erasure request")
     await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
     return leads
+
+
+async def _erase_typed_text(session: AsyncSession, lead: Lead) -> None:
+    offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)))
+    for offer in offers:
+        if offer.status == AssignmentStatus.REJECTED:
+            offer.reason = None  # the decline reason, typed by the agent (a return's is from a list)
+    about_the_lead = or_(
+        and_(AuditEntry.subject_type == "lead", AuditEntry.subject_id == str(lead.id)),
+        and_(AuditEntry.subject_type == "assignment", AuditEntry.subject_id.in_([str(o.id) for o in offers])),
+    )
+    entries = await session.scalars(select(AuditEntry).where(AuditEntry.action.in_(TYPED_TEXT), about_the_lead))
+    for entry in entries:
+        entry.data = _without(entry.data, TYPED_TEXT[entry.action])
+    events = await session.scalars(
+        select(LeadEvent).where(LeadEvent.lead_id == lead.id, LeadEvent.name.in_(TYPED_TEXT))
+    )
+    for event in events:
+        event.data = _without(event.data, TYPED_TEXT[event.name])
+
+
+def _without(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in keys}
 
 
 def _columns(row: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
