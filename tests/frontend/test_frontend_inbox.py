@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
+import uuid
+
+import httpx
 
 from tests.frontend.stack import ADMIN, ANA, BEN, CALIFORNIA_ZIP, Platform, csrf_token, run_reroute, signed_in
 
@@ -149,3 +153,65 @@ class TestLeadDetail:
             answer = await browser.get("/leads/not-a-lead")
         assert answer.status_code == 404
         assert "There is no page at this address." in answer.text
+
+
+class TestWorkingAnAcceptedLead:
+    async def _accepted(self, platform: Platform, browser: httpx.AsyncClient) -> tuple[uuid.UUID, str]:
+        """A lead Ana accepted from its page; the page after."""
+        lead_id = await platform.routed_lead("214-555-0134")
+        page = (await browser.get(f"/leads/{lead_id}")).text
+        assert _choices(page, "status") == []  # nothing to record before accepting
+        assignment = _assignment_of(page)
+        form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/accept"), "next": f"/leads/{lead_id}"}
+        answer = await browser.post(f"/inbox/{assignment}/accept", data=form)
+        return lead_id, (await browser.get(answer.headers["location"])).text
+
+    async def test_the_agent_records_each_outcome_the_lead_may_reach_next(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            lead_id, page = await self._accepted(platform, browser)
+            action = f"/leads/{lead_id}/outcome"
+            assert _choices(page, "status") == ["CONTACTED", "LOST"]
+            contacted = {"csrf_token": csrf_token(page, action), "status": "CONTACTED", "note": "left a voicemail"}
+            answer = await browser.post(action, data=contacted)
+            assert answer.status_code == 303 and answer.headers["location"] == f"/leads/{lead_id}?notice=recorded"
+            page = (await browser.get(answer.headers["location"])).text
+            assert "Outcome recorded." in page and "badge-contacted" in page and "lead.contacted" in page
+            assert _choices(page, "status") == ["QUOTED", "LOST"]
+            skipped = await browser.post(
+                action, data={**contacted, "csrf_token": csrf_token(page, action), "status": "CONVERTED"}
+            )
+            assert skipped.status_code == 409 and "a lead in CONTACTED cannot become CONVERTED" in skipped.text
+        assert (await platform.api_get(ANA, f"/api/v1/leads/{lead_id}"))["status"] == "CONTACTED"
+
+    async def test_the_agent_returns_a_bad_lead_with_a_reason(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            lead_id, page = await self._accepted(platform, browser)
+            action = f"/leads/{lead_id}/return"
+            assert "wrong_number" in _choices(page, "reason")
+            unknown = await browser.post(action, data={"csrf_token": csrf_token(page, action), "reason": "bored"})
+            assert unknown.status_code == 422
+            form = {"csrf_token": csrf_token(page, action), "reason": "wrong_number", "detail": "number disconnected"}
+            answer = await browser.post(action, data=form)
+            assert answer.headers["location"] == f"/leads/{lead_id}?notice=returned"
+            page = (await browser.get(answer.headers["location"])).text
+            assert "Lead returned." in page and "badge-returned" in page
+            assert f'action="{action}"' not in page and f'action="/leads/{lead_id}/outcome"' not in page
+        assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "RETURNED"
+
+    async def test_another_agent_cannot_record_an_outcome(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            lead_id, _ = await self._accepted(platform, browser)
+        async with signed_in(platform, BEN) as browser:
+            inbox = (await browser.get("/inbox")).text
+            answer = await browser.post(
+                f"/leads/{lead_id}/outcome", data={"csrf_token": csrf_token(inbox), "status": "LOST"}
+            )
+        assert answer.status_code == 404
+        assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "ACCEPTED"
+
+
+def _choices(page: str, name: str) -> list[str]:
+    """The values a form on the page offers for ``name``: its radio buttons, or its select's options."""
+    radios = re.findall(rf'type="radio" name="{name}" value="([^"]+)"', page)
+    select = re.search(rf'<select[^>]* name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    return radios + (re.findall(r'<option value="([^"]+)"', select.group(1)) if select else [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,7 +24,7 @@ from leadgen.frontend.deps import (
 )
 from leadgen.frontend.pages import render, safe_next, settings_of
 from leadgen.frontend.session import WebSession, clear_session, write_session
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.lifecycle import RETURN_REASONS, AssignmentStatus, LeadStatus, can_move, next_outcomes
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -34,6 +35,8 @@ NOTICES = {
     "accepted": "Lead accepted. The contact details are in your inbox.",
     "rejected": "Lead declined. It moves on to the next eligible agent.",
     "reopened": "Lead reopened. It is offered to the next eligible agent in a moment.",
+    "recorded": "Outcome recorded.",
+    "returned": "Lead returned. Its source is not billed for it.",
 }
 
 
@@ -207,8 +210,30 @@ async def _lead_page(
 ) -> HTMLResponse:
     lead = await peers.lead(viewer.token, str(lead_id))
     mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
-    context = {"lead": lead, "mine": mine, "problem": problem, "notice": NOTICES.get(notice or "")}
+    working = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.ACCEPTED
+    current = LeadStatus(lead.status)
+    context = {
+        "lead": lead,
+        "mine": mine,
+        "outcomes": next_outcomes(current) if working else [],
+        "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
+        "problem": problem,
+        "notice": NOTICES.get(notice or ""),
+    }
     return render(request, "lead.html", context, status)
+
+
+async def _lead_action(
+    request: Request, lead_id: uuid.UUID, viewer: WebSession, peers: PeersDep, action: Awaitable[object], notice: str
+) -> Response:
+    """Post a change of the lead to the api; back to the lead's page, with the api's refusal if any."""
+    try:
+        await action
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        return await _lead_page(request, lead_id, viewer, peers, exc.status, problem=exc.detail)
+    return RedirectResponse(f"/leads/{lead_id}?notice={notice}", status_code=303)
 
 
 @router.get("/leads/{lead_id}")
@@ -221,13 +246,26 @@ async def lead_detail(
 @router.post("/leads/{lead_id}/reopen")
 async def reopen(request: Request, lead_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep) -> Response:
     """Staff offer an UNASSIGNED lead again (the API checks it still may be)."""
-    try:
-        await peers.reopen(viewer.token, str(lead_id), _field(form, "note") or None)
-    except ApiError as exc:
-        if exc.status not in (404, 409, 422):
-            raise
-        return await _lead_page(request, lead_id, viewer, peers, exc.status, problem=exc.detail)
-    return RedirectResponse(f"/leads/{lead_id}?notice=reopened", status_code=303)
+    action = peers.reopen(viewer.token, str(lead_id), _field(form, "note") or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "reopened")
+
+
+@router.post("/leads/{lead_id}/outcome")
+async def record_outcome(
+    request: Request, lead_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
+) -> Response:
+    """The agent holding the lead records what happened: contacted, quoted, converted or lost."""
+    action = peers.record_outcome(viewer.token, str(lead_id), _field(form, "status"), _field(form, "note") or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "recorded")
+
+
+@router.post("/leads/{lead_id}/return")
+async def return_lead(
+    request: Request, lead_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
+) -> Response:
+    """The agent holding the lead returns it to its source, with a reason, inside the return window."""
+    action = peers.return_lead(viewer.token, str(lead_id), _field(form, "reason"), _field(form, "detail") or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "returned")
 
 
 @router.get("/funnel")

@@ -55,5 +55,15 @@ ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
 }
 
 
+# What an agent records about an accepted lead, and why an agent may return one.
+OUTCOMES = (LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED, LeadStatus.LOST)
+RETURN_REASONS = ("wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other")
+
+
 def can_move(current: LeadStatus, new: LeadStatus) -> bool:
     return new in ALLOWED_MOVES.get(current, frozenset())
+
+
+def next_outcomes(current: LeadStatus) -> list[LeadStatus]:
+    """The outcomes an agent may record next for a lead in ``current``."""
+    return [outcome for outcome in OUTCOMES if can_move(current, outcome)]

@@ -13,13 +13,17 @@ from leadgen.auth.roles import Principal
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository
-from leadgen.leads.lifecycle import OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus, can_move
+from leadgen.leads.lifecycle import (
+    OPEN_LEAD_STATUSES,
+    OUTCOMES,
+    RETURN_REASONS,
+    AssignmentStatus,
+    LeadStatus,
+    can_move,
+)
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
-
-OUTCOMES = (LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED, LeadStatus.LOST)
-RETURN_REASONS = ("wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other")
 
 
 async def _accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> tuple[Lead, Assignment]:
