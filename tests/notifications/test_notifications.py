@@ -261,6 +261,31 @@ async def test_a_failed_message_holds_back_none_of_the_others_and_a_retry_sends_
     assert ("offers.made", True) in outbox
 
 
+async def test_a_delivery_sends_nothing_while_another_holds_the_event_and_takes_over_if_that_one_died(
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A delivery claimed the round, then its worker died before sending anything.
+    claimed_until = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    async with resources.unit_of_work() as s:
+        assert await outbox.claim(s, "offers.made", first_round(routed), INSIDE_WINDOW, claimed_until)
+    for moment in (INSIDE_WINDOW + timedelta(seconds=1), claimed_until - timedelta(seconds=1)):
+        monkeypatch.setattr(tasks, "utcnow", lambda when=moment: when)
+        assert tasks.notify_round(first_round(routed)) == 0  # the queue's second delivery: not while held
+        assert await relayed_at(resources, moment + timedelta(seconds=30)) == []  # nor the relay's
+    assert mailbox[0].messages == [] and sms.received == []
+    assert [e.processed_at for e in await rows(session, OutboxEvent) if e.topic == "offers.made"] == [None]
+    taken_over = claimed_until + timedelta(seconds=31)
+    assert await relayed_at(resources, taken_over) == [("offers.made", first_round(routed))]
+    monkeypatch.setattr(tasks, "utcnow", lambda: taken_over)
+    assert tasks.notify_round(first_round(routed)) == 3
+    assert len(mailbox[0].messages) == 1 and len(sms.received) == 2
+
+
 async def test_a_later_round_offers_without_thanking_the_person_again(
     routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

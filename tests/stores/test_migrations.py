@@ -88,9 +88,29 @@ async def _lead(session: AsyncSession, source_id: uuid.UUID, status: LeadStatus 
         "details": {},
         "route_attempts": 0,
     }
-    leads = table("leads", *(column(name, Lead.__table__.c[name].type) for name in values))
-    await session.execute(insert(leads).values(values))
+    await _insert(session, Lead, values)
     return values["id"]  # type: ignore[return-value]
+
+
+async def _event(session: AsyncSession, topic: str, key: str, processed_at: datetime | None = None) -> None:
+    """An outbox event with only the columns schema 0001 has (the model knows later ones)."""
+    values = {
+        "id": uuid.uuid4(),
+        "topic": topic,
+        "key": key,
+        "payload": {},
+        "dispatch_count": 0,
+        "processed_at": processed_at,
+        "created_at": datetime.now(UTC),
+    }
+    await _insert(session, OutboxEvent, values)
+
+
+async def _insert(session: AsyncSession, model: type[Base], values: dict[str, object]) -> None:
+    """A row of only the columns given, so that it fits an older schema than the model's."""
+    columns = model.__table__.c
+    older = table(model.__tablename__, *(column(name, columns[name].type) for name in values))
+    await session.execute(insert(older).values(values))
 
 
 async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
@@ -152,10 +172,10 @@ async def _queued_notifications(settings: Settings) -> tuple[uuid.UUID, list[uui
         lead_id = await _lead(session, source.id)
         for slot, agent in enumerate(agents[:2]):
             offer = await _offer(session, lead_id, agent.id, AssignmentStatus.PENDING, slot)
-            session.add(OutboxEvent(topic="assignment.offered", key=str(offer), processed_at=now if slot else None))
-        session.add(OutboxEvent(topic="lead.acknowledge", key=str(lead_id)))
+            await _event(session, "assignment.offered", str(offer), processed_at=now if slot else None)
+        await _event(session, "lead.acknowledge", str(lead_id))
         later = await _offer(session, lead_id, agents[2].id, AssignmentStatus.PENDING, attempt=2)
-        session.add(OutboxEvent(topic="assignment.offered", key=str(later)))
+        await _event(session, "assignment.offered", str(later))
         return lead_id, [a.id for a in agents], later
 
 

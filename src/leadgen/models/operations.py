@@ -41,6 +41,9 @@ class OutboxEvent(IdMixin, TimestampMixin, Base):
     dispatched_at: Mapped[datetime | None] = mapped_column()
     dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column()
+    # A delivery that sends messages holds the event until then, so that a second delivery of it
+    # (the queue's or the relay's) cannot send the same messages before the first records them.
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
 
 class DoNotContact(IdMixin, TimestampMixin, Base):

@@ -26,6 +26,9 @@ from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOP
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
+# How long a delivery holds its event: well past its sends' timeouts (10 s per server reply) for
+# a round of ten agents. A delivery that dies mid-way is taken over by the relay after it.
+DELIVERY_CLAIM = timedelta(minutes=10)
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
@@ -83,9 +86,15 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     A message that fails for a reason worth a retry does not hold back the others: they are sent
     and recorded, and the failure is raised afterwards for the task's retry, which sends only what
     is left (``service.round_messages``). Until that retry has had its chance, the relay leaves the
-    event alone: otherwise an outage would get a new delivery, with retries of its own, every lease."""
+    event alone: otherwise an outage would get a new delivery, with retries of its own, every lease.
+
+    The first transaction claims the event (``outbox.claim``): a second delivery that arrives while
+    this one sends (the queue's redelivery, or the relay's) sends nothing."""
 
     async def prepare(session: AsyncSession) -> list[Outbound]:
+        now = utcnow()
+        if not await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM):
+            return []  # finished, or another delivery is sending it
         messages = await compose(session)
         if not messages:
             await outbox.mark_processed(session, topic, key)

@@ -78,17 +78,32 @@ _UNFINISHED = update(OutboxEvent).where(
     OutboxEvent.processed_at.is_(None),
 )
 _MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_options(synchronize_session=False)
-_HOLD_OFF = _UNFINISHED.values(dispatched_at=bindparam("until")).execution_options(synchronize_session=False)
+_HOLD_OFF = _UNFINISHED.values(dispatched_at=bindparam("until"), claimed_until=None).execution_options(
+    synchronize_session=False
+)
+_CLAIM = (
+    _UNFINISHED.where(or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")))
+    .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
     await session.execute(_MARK_PROCESSED, {"event_topic": topic, "event_key": key, "when": when or utcnow()})
 
 
+async def claim(session: AsyncSession, topic: str, key: str, now: datetime, until: datetime) -> bool:
+    """Hold the event's unfinished row for one delivery until ``until``; the relay waits that out
+    too. False when the event is finished, or another delivery holds it: that one finishes it,
+    or, if it died, its claim runs out and the relay hands the event on."""
+    result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
-    """Keep the relay from handing the event on before ``until`` (its lease starts then): a task
-    that failed and will retry it itself would otherwise get a second delivery, with retries of
-    its own, at every lease for as long as an outage lasts."""
+    """Keep the relay from handing the event on before ``until`` (its lease starts then), and give
+    up the delivery's claim: a task that failed and will retry it itself would otherwise get a
+    second delivery, with retries of its own, at every lease for as long as an outage lasts."""
     await session.execute(_HOLD_OFF, {"event_topic": topic, "event_key": key, "until": until})
 
 
