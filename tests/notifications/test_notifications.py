@@ -49,6 +49,8 @@ class SmsStandIn:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.unavailable_for: set[str] = set()  # numbers it answers 503 for, as a provider outage would
+        self.invalid: set[str] = set()  # numbers it refuses with 400, as for a number that cannot get texts
+        self.refused: list[str] = []  # the numbers of the requests it refused, in order
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,8 +58,10 @@ class SmsStandIn:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 auth = base64.b64decode(self.headers["Authorization"].split()[1]).decode()
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-                if form["To"] in outer.unavailable_for:
-                    self.send_response(503)
+                refusal = 503 if form["To"] in outer.unavailable_for else 400 if form["To"] in outer.invalid else 0
+                if refusal:
+                    outer.refused.append(form["To"])
+                    self.send_response(refusal)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -177,6 +181,20 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
     assert tasks.send_due() == 1
     assert [r["To"] for r in sms.received if r["To"] == routed.phone] == [routed.phone]
     assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
+
+
+async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
+    tasks.notify_round(first_round(routed))
+    sms.invalid.add(routed.phone or "")
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0
+    [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert held.status == "failed" and "400" in (held.detail or "")
+    assert tasks.send_due() == 0  # the next sweep leaves it alone
+    assert sms.refused == [routed.phone]
 
 
 async def test_nothing_goes_to_a_do_not_contact_number(

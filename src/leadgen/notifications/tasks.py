@@ -221,18 +221,23 @@ def send_due(runtime: TaskRuntime) -> int:
 
     sent = 0
     for held_id, messages in runtime.in_transaction(due):
-        status = "sent"
+        status, detail = "sent", None
         try:
             for message in messages:
                 deliver(runtime.settings, message)
-        except (_Refused, *RETRYABLE) as exc:
+        except _Refused as exc:
+            status, detail = "failed", str(exc)[:255]  # the number or mailbox will never take it
+        except RETRYABLE as exc:
             status = "scheduled"  # tried again at the next sweep
             log.warning("held lead message not sent yet: %s", type(exc).__name__)
 
-        async def mark(session: AsyncSession, hid: uuid.UUID = held_id, st: str = status) -> None:
+        async def mark(
+            session: AsyncSession, hid: uuid.UUID = held_id, st: str = status, why: str | None = detail
+        ) -> None:
             held = await session.get(Notification, hid)
             if held is not None:
                 held.status, held.sent_at = st, now if st == "sent" else None
+                held.detail = why or held.detail
 
         runtime.in_transaction(mark)
         sent += status == "sent"
