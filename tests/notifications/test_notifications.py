@@ -197,6 +197,24 @@ async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
     assert sms.refused == [routed.phone]
 
 
+async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_out(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
+    tasks.notify_round(first_round(routed))
+    # A sweep took it at 10:00 in Texas, then its worker died before sending.
+    held_until = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    to_the_person = update(Notification).where(Notification.recipient_kind == "lead")
+    await session.execute(to_the_person.values(status="sending", not_before=held_until))
+    await session.commit()
+    monkeypatch.setattr(tasks, "utcnow", lambda: held_until - timedelta(seconds=1))
+    assert tasks.send_due() == 0 and sms.received[1:] == []  # only the agent's offer so far
+    monkeypatch.setattr(tasks, "utcnow", lambda: held_until)
+    assert tasks.send_due() == 1
+    assert [r["To"] for r in sms.received].count(routed.phone or "") == 1
+    assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
+
+
 async def test_nothing_goes_to_a_do_not_contact_number(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, notify_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -244,11 +244,12 @@ def record(
 
 
 async def due_for_lead(session: AsyncSession, now: datetime, limit: int) -> list[Notification]:
-    """Lead messages held back until the person's contact window opens."""
+    """Lead messages held back until the person's contact window opens, and those a sweep took to
+    send and never finished (its worker died) once its hold on them has run out."""
     return list(
         await session.scalars(
             select(Notification)
-            .where(Notification.status == "scheduled", Notification.not_before <= now)
+            .where(Notification.status.in_(("scheduled", "sending")), Notification.not_before <= now)
             .order_by(Notification.not_before)
             .limit(limit)
             .with_for_update(skip_locked=True)

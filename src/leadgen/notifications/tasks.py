@@ -211,7 +211,7 @@ def send_due(runtime: TaskRuntime) -> int:
             lead = await session.get(Lead, held.lead_id) if held.lead_id else None
             reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
             if reason is None and lead is not None:
-                held.status = "sending"
+                held.status, held.not_before = "sending", now + DELIVERY_CLAIM  # held while it goes
                 ready.append((held.id, await service.acknowledgement(session, runtime.settings, lead.id)))
             elif not_before is not None:
                 held.detail, held.not_before = reason, not_before
@@ -238,6 +238,7 @@ def send_due(runtime: TaskRuntime) -> int:
             if held is not None:
                 held.status, held.sent_at = st, now if st == "sent" else None
                 held.detail = why or held.detail
+                held.not_before = now if st == "scheduled" else held.not_before
 
         runtime.in_transaction(mark)
         sent += status == "sent"
