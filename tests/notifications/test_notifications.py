@@ -31,7 +31,7 @@ from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import tasks
-from leadgen.notifications.sms import SmsError
+from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets.api import create_app
@@ -320,6 +320,50 @@ async def test_a_delivery_sends_nothing_while_another_holds_the_event_and_takes_
     monkeypatch.setattr(tasks, "utcnow", lambda: taken_over)
     assert tasks.notify_round(first_round(routed)) == 3
     assert len(mailbox[0].messages) == 1 and len(sms.received) == 2
+
+
+async def test_a_delivery_that_outlived_its_claim_leaves_the_event_to_the_one_that_took_it_over(
+    routed: Lead, session: AsyncSession, resources: Resources
+) -> None:
+    key, runs_out = first_round(routed), INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    async with resources.unit_of_work() as s:
+        slow = await outbox.claim(s, "offers.made", key, INSIDE_WINDOW, runs_out)
+    async with resources.unit_of_work() as s:
+        assert await outbox.claim(s, "offers.made", key, runs_out - timedelta(seconds=1), runs_out) is None
+        successor = await outbox.claim(s, "offers.made", key, runs_out, runs_out + tasks.DELIVERY_CLAIM)
+    assert slow is not None and successor is not None
+    async with resources.unit_of_work() as s:  # the slow one comes back: it neither finishes nor releases
+        await outbox.finish_claimed(s, slow, runs_out)
+        await outbox.hold_off_relay(s, slow, runs_out)
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == "offers.made"]
+    assert (event.processed_at, event.claimed_until) == (None, successor.until)
+    async with resources.unit_of_work() as s:
+        await outbox.finish_claimed(s, successor, runs_out)
+    assert [e.processed_at for e in await rows(session, OutboxEvent) if e.topic == "offers.made"] == [runs_out]
+
+
+async def test_an_unreadable_answer_fails_that_message_only_and_a_big_round_holds_its_event_longer(
+    routed: Lead,
+    session: AsyncSession,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    monkeypatch.setattr(tasks, "DELIVERY_CLAIM_PER_MESSAGE", timedelta(minutes=5))  # 3 messages: 15 minutes
+
+    def garbled_for_the_agent(cfg: Any, to: str, body: str) -> str:
+        if to == "+15125550111":
+            raise json.JSONDecodeError("Expecting value", "<html>", 0)  # a 2xx page that is not JSON
+        return send_sms(cfg, to, body)
+
+    monkeypatch.setattr("leadgen.notifications.tasks.send_sms", garbled_for_the_agent)
+    assert tasks.notify_round(first_round(routed)) == 2  # no exception, so no retry of the whole round
+    outcomes = {(n.template, n.channel): (n.status, n.detail) for n in await rows(session, Notification)}
+    assert outcomes[("offer", "sms")] == ("failed", "JSONDecodeError")
+    assert outcomes[("offer", "email")][0] == outcomes[("acknowledgement", "sms")][0] == "sent"
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == "offers.made"]
+    assert event.processed_at is not None and event.claimed_until == INSIDE_WINDOW + timedelta(minutes=15)
 
 
 async def test_a_later_round_offers_without_thanking_the_person_again(

@@ -26,9 +26,10 @@ from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOP
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
-# How long a delivery holds its event: well past its sends' timeouts (10 s per server reply) for
-# a round of ten agents. A delivery that dies mid-way is taken over by the relay after it.
+# How long a delivery holds its event: past its sends' timeouts (10 s per server reply, a handful of
+# replies per e-mail), at least ten minutes. A delivery that dies is taken over by the relay after.
 DELIVERY_CLAIM = timedelta(minutes=10)
+DELIVERY_CLAIM_PER_MESSAGE = timedelta(minutes=1)
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
@@ -91,17 +92,20 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     The first transaction claims the event (``outbox.claim``): a second delivery that arrives while
     this one sends (the queue's redelivery, or the relay's) sends nothing."""
 
-    async def prepare(session: AsyncSession) -> list[Outbound]:
+    async def prepare(session: AsyncSession) -> tuple[outbox.Claim | None, list[Outbound]]:
         now = utcnow()
-        if not await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM):
-            return []  # finished, or another delivery is sending it
+        held = await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM)
+        if held is None:
+            return None, []  # finished, or another delivery is sending it
         messages = await compose(session)
         if not messages:
-            await outbox.mark_processed(session, topic, key)
-        return messages
+            await outbox.finish_claimed(session, held, now)
+        elif now + DELIVERY_CLAIM_PER_MESSAGE * len(messages) > held.until:
+            held = await outbox.extend_claim(session, held, now + DELIVERY_CLAIM_PER_MESSAGE * len(messages))
+        return held, messages
 
-    messages = runtime.in_transaction(prepare)
-    if not messages:
+    held, messages = runtime.in_transaction(prepare)
+    if held is None or not messages:
         return 0
     outcomes: list[tuple[Outbound, str, str | None]] = []
     retry: Exception | None = None
@@ -114,15 +118,18 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         except RETRYABLE as exc:
             log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
             retry = retry or exc
+        except Exception as exc:  # an answer we cannot read, or a fault of ours: a retry would repeat it
+            log.exception("%s message failed", message.template)
+            outcomes.append((message, "failed", type(exc).__name__))
     now = utcnow()
 
     async def record(session: AsyncSession) -> None:
         for message, status, detail in outcomes:
             service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
         if retry is None:
-            await outbox.mark_processed(session, topic, key)
+            await outbox.finish_claimed(session, held, now)
         else:
-            await outbox.hold_off_relay(session, topic, key, now + RETRY_BACKOFF_MAX)
+            await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX)
 
     runtime.in_transaction(record)
     if retry is not None:

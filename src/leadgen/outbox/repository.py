@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,33 +79,61 @@ _UNFINISHED = update(OutboxEvent).where(
     OutboxEvent.processed_at.is_(None),
 )
 _MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_options(synchronize_session=False)
-_HOLD_OFF = _UNFINISHED.values(dispatched_at=bindparam("until"), claimed_until=None).execution_options(
-    synchronize_session=False
-)
 _CLAIM = (
     _UNFINISHED.where(or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")))
     .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
     .execution_options(synchronize_session=False)
 )
+# The same row while this delivery's claim is still on it (not run out and taken by another).
+_CLAIMED = _UNFINISHED.where(OutboxEvent.claimed_until == bindparam("claimed")).execution_options(
+    synchronize_session=False
+)
+_FINISH_CLAIMED = _CLAIMED.values(processed_at=bindparam("when"))
+_EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
+_HOLD_OFF = _CLAIMED.values(dispatched_at=bindparam("until"), claimed_until=None)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One delivery's hold on an event. Its end time tells it from a later delivery's claim, so a
+    delivery that outlived its claim cannot finish or release an event another one now holds."""
+
+    topic: str
+    key: str
+    until: datetime
+
+    def params(self, **values: datetime) -> dict[str, object]:
+        return {"event_topic": self.topic, "event_key": self.key, "claimed": self.until, **values}
 
 
 async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
     await session.execute(_MARK_PROCESSED, {"event_topic": topic, "event_key": key, "when": when or utcnow()})
 
 
-async def claim(session: AsyncSession, topic: str, key: str, now: datetime, until: datetime) -> bool:
+async def claim(session: AsyncSession, topic: str, key: str, now: datetime, until: datetime) -> Claim | None:
     """Hold the event's unfinished row for one delivery until ``until``; the relay waits that out
-    too. False when the event is finished, or another delivery holds it: that one finishes it,
+    too. None when the event is finished, or another delivery holds it: that one finishes it,
     or, if it died, its claim runs out and the relay hands the event on."""
     result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return Claim(topic, key, until) if result.rowcount else None  # type: ignore[attr-defined]
 
 
-async def hold_off_relay(session: AsyncSession, topic: str, key: str, until: datetime) -> None:
-    """Keep the relay from handing the event on before ``until`` (its lease starts then), and give
-    up the delivery's claim: a task that failed and will retry it itself would otherwise get a
-    second delivery, with retries of its own, at every lease for as long as an outage lasts."""
-    await session.execute(_HOLD_OFF, {"event_topic": topic, "event_key": key, "until": until})
+async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
+    """Hold the event longer (a delivery with many messages); in the transaction that claimed it."""
+    await session.execute(_EXTEND_CLAIM, held.params(until=until))
+    return Claim(held.topic, held.key, until)
+
+
+async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> None:
+    """Mark the event processed, unless the claim ran out and another delivery took it over."""
+    await session.execute(_FINISH_CLAIMED, held.params(when=when))
+
+
+async def hold_off_relay(session: AsyncSession, held: Claim, until: datetime) -> None:
+    """Give up the claim, and keep the relay from handing the event on before ``until`` (its lease
+    starts then): a task that failed and will retry it itself would otherwise get a second
+    delivery, with retries of its own, at every lease for as long as an outage lasts."""
+    await session.execute(_HOLD_OFF, held.params(until=until))
 
 
 async def unfinished(session: AsyncSession, topic: str, key: str) -> OutboxEvent | None:
