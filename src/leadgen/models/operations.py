@@ -62,8 +62,9 @@ class Notification(IdMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(8))
     recipient_kind: Mapped[str] = mapped_column(String(8))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
-    # The admin an alert went to, so a retried alert skips those it reached.
+    # The admin an alert went to, and the outbox event it was for: a retried alert skips those it reached.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    event_key: Mapped[str | None] = mapped_column(String(64))
     # Indexed: each routing round reads what the lead was already sent, and privacy exports read it.
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"), index=True)
     template: Mapped[str] = mapped_column(String(64))

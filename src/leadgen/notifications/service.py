@@ -31,6 +31,7 @@ class Outbound:
     agent_id: uuid.UUID | None = None
     lead_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    event_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,14 +184,10 @@ def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Ou
     return []
 
 
-async def unassigned_alerts(
-    session: AsyncSession, lead_id: uuid.UUID, reason: str, left_at: datetime
-) -> list[Outbound]:
-    """An e-mail to every active admin not yet alerted that the lead was left unassigned at
-    ``left_at`` (a retried alert reaches only the rest; an earlier time it was left is its own).
-
-    ``left_at`` is the orchestrator's clock and an alert's record time the worker's; a record comes
-    at least one send after the event, far more than the skew of clocks kept in sync."""
+async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: str, event_key: str) -> list[Outbound]:
+    """An e-mail to every active admin not yet alerted by the outbox event ``event_key`` that the
+    lead was left unassigned (a retried alert reaches only the rest; each time it is left is an
+    event of its own)."""
     lead = await session.get(Lead, lead_id)
     if lead is None:
         return []
@@ -198,7 +195,7 @@ async def unassigned_alerts(
         Notification.lead_id == lead_id,
         Notification.template == "unassigned",
         Notification.user_id == User.id,
-        Notification.created_at >= left_at,
+        Notification.event_key == event_key,
     )
     admins = await session.execute(
         select(User.id, User.email).where(User.role == "admin", User.active.is_(True), ~alerted).order_by(User.email)
@@ -214,6 +211,7 @@ async def unassigned_alerts(
             subject=render("unassigned.subject", **values),
             lead_id=lead.id,
             user_id=user_id,
+            event_key=event_key,
         )
         for user_id, email in admins
     ]
@@ -234,6 +232,7 @@ def record(
             agent_id=message.agent_id,
             lead_id=message.lead_id,
             user_id=message.user_id,
+            event_key=message.event_key,
             template=message.template,
             status=status,
             detail=detail,

@@ -1,10 +1,12 @@
-"""admin alerts name their recipient
+"""admin alerts record whom and which event
 
 An alert that a lead was left unassigned goes to every admin; when one of those e-mails fails and
 the task retries, the retry used to e-mail the others again. ``notifications.user_id`` records
-which admin each alert reached, so a retry reaches only the rest. On PostgreSQL the foreign key is
-added NOT VALID and validated after that commits: validating takes a lock that lets notifications
-be written meanwhile, where adding it valid would hold their inserts for the whole scan.
+which admin each alert reached and ``notifications.event_key`` the outbox event it was sent for (a
+lead left unassigned again is another event), so a retry reaches only the rest. On PostgreSQL the
+foreign key is added NOT VALID and validated after that commits: validating takes a lock that lets
+notifications be written meanwhile, where adding it valid would hold their inserts for the whole
+scan.
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +27,7 @@ FOREIGN_KEY = 'fk_notifications_user_id_users'
 
 
 def upgrade() -> None:
+    op.add_column('notifications', sa.Column('event_key', sa.String(length=64), nullable=True))
     if op.get_context().dialect.name == 'sqlite':
         with op.batch_alter_table('notifications') as batch:
             batch.add_column(sa.Column('user_id', sa.Uuid(), nullable=True))
@@ -40,3 +43,4 @@ def downgrade() -> None:
     with op.batch_alter_table('notifications') as batch:
         batch.drop_constraint(FOREIGN_KEY, type_='foreignkey')
         batch.drop_column('user_id')
+        batch.drop_column('event_key')
