@@ -171,7 +171,7 @@ class TestWorkingAnAcceptedLead:
             lead_id, page = await self._accepted(platform, browser)
             action = f"/leads/{lead_id}/outcome"
             assert _choices(page, "status") == ["CONTACTED", "LOST"]
-            contacted = {"csrf_token": csrf_token(page, action), "status": "CONTACTED", "note": "left a voicemail"}
+            contacted = {"csrf_token": csrf_token(page, action), "status": "CONTACTED"}
             answer = await browser.post(action, data=contacted)
             assert answer.status_code == 303 and answer.headers["location"] == f"/leads/{lead_id}?notice=recorded"
             page = (await browser.get(answer.headers["location"])).text

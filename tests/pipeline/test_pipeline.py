@@ -19,6 +19,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
+from leadgen.leads.service import visible_lead
 from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
@@ -234,6 +235,26 @@ class TestOffers:
         with pytest.raises(Exception, match="not found"):
             async with resources.unit_of_work() as s:
                 await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, uuid.uuid4()), offer.id)
+
+    async def test_on_a_shared_lead_each_agent_sees_their_own_offer_and_staff_the_accepted_one(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        session.add(RoutingPolicy(strategy="round_robin", max_agents=2))
+        for _ in range(2):
+            await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key, exclusive=False))
+        offers = await assignments(session, lead.id)
+        assert len(offers) == 2
+        second = offers[1]
+        async with resources.unit_of_work() as s:
+            await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, second.agent_id), second.id)
+        async with resources.unit_of_work() as s:
+            for offer in offers:
+                seen = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), None)
+                assert seen.assignment is not None and seen.assignment.id == offer.id
+            staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None), None)
+            assert staff.assignment is not None and staff.assignment.id == second.id
 
     async def test_reject_moves_to_next_agent(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

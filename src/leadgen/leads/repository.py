@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead
 
 # The pipeline runs these for every lead: built once, they cost only their parameters per call.
@@ -67,15 +67,17 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
     return await session.scalar(query)
 
 
-async def current_assignment(session: AsyncSession, lead_id: uuid.UUID) -> tuple[Assignment, Agent] | None:
+async def current_assignment(
+    session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID | None = None
+) -> tuple[Assignment, Agent] | None:
+    """The lead's offer of its latest round (of ``agent_id``'s, when given): on a shared lead the
+    accepted one first, then by slot."""
+    query = select(Assignment, Agent).join(Agent, Agent.id == Assignment.agent_id).where(Assignment.lead_id == lead_id)
+    if agent_id is not None:
+        query = query.where(Assignment.agent_id == agent_id)
+    accepted_first = (Assignment.status == AssignmentStatus.ACCEPTED).desc()
     row = (
-        await session.execute(
-            select(Assignment, Agent)
-            .join(Agent, Agent.id == Assignment.agent_id)
-            .where(Assignment.lead_id == lead_id)
-            .order_by(Assignment.attempt.desc())
-            .limit(1)
-        )
+        await session.execute(query.order_by(Assignment.attempt.desc(), accepted_first, Assignment.slot).limit(1))
     ).first()
     return (row[0], row[1]) if row else None
 

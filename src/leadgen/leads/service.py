@@ -118,11 +118,13 @@ async def visible_lead(
         raise NotFound(f"lead {lead_id} not found")
     if principal is not None:
         await audit.record(session, principal.label(), "lead.viewed", "lead", str(lead.id), {})
-    return await public_view(session, lead)
+    agent_id = principal.agent_id if principal is not None and not principal.sees_everything else None
+    return await public_view(session, lead, agent_id)
 
 
-async def public_view(session: AsyncSession, lead: Lead) -> LeadPublic:
-    current = await repository.current_assignment(session, lead.id)
+async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | None = None) -> LeadPublic:
+    """The lead with its current offer: for an agent, the agent's own (a shared lead has several)."""
+    current = await repository.current_assignment(session, lead.id, agent_id)
     assignment = None
     if current is not None:
         a, agent = current
