@@ -155,6 +155,42 @@ class TestAdmin:
         audit = (await data_client.get("/api/v1/audit", headers=admin)).json()
         assert [e["action"] for e in audit].count("routing_policy.saved") == 2
 
+    async def test_a_return_keeps_its_listed_reason_and_loses_its_typed_detail_when_the_person_is_erased(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        holder, _, offer = await offered_to(client, world)
+        assert (await client.post(f"/api/v1/assignments/{offer}/accept", headers=holder)).status_code == 200
+        typed = "Dana says she never asked, her neighbour filled it in"
+        body = {"reason": "not_interested_never_requested", "detail": typed}
+        returned = await client.post(f"/api/v1/leads/{world['lead_id']}/return", json=body, headers=holder)
+        assert returned.status_code == 200, returned.text
+        admin = await helpers.bearer(client, users["admin"])
+        contact = world["payload"]["contact"]  # type: ignore[index]
+        erased = await data_client.post("/api/v1/privacy/erase", json={"email": contact["email"]}, headers=admin)
+        assert erased.status_code == 200, erased.text
+        [logged] = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "lead.returned"))
+        assert logged == {"reason": "not_interested_never_requested"}
+        kept = await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer)))
+        assert kept == "not_interested_never_requested"  # per-source return rates read it
+
+    async def test_what_an_agent_types_about_an_erased_person_is_not_kept(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        admin = await helpers.bearer(client, users["admin"])
+        contact = world["payload"]["contact"]  # type: ignore[index]
+        erased = await data_client.post("/api/v1/privacy/erase", json={"email": contact["email"]}, headers=admin)
+        assert erased.status_code == 200, erased.text
+        holder, _, offer = await offered_to(client, world)
+        typed = "no answer, try her sister Ann at 555-0199"
+        declined = await client.post(f"/api/v1/assignments/{offer}/reject", json={"reason": typed}, headers=holder)
+        assert declined.status_code == 200, declined.text
+        assert await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer))) is None
+        history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
+        logged = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "assignment.rejected"))
+        assert all(typed not in str(data) for data in [*history, *logged])
+
     async def test_export_then_erase_a_person(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
     ) -> None:

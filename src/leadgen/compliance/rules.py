@@ -16,6 +16,12 @@ CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
+def typed_text_kept(anonymised_at: datetime | None, text: str | None) -> str | None:
+    """What agents and staff type about a lead is kept, unless the person was erased: it may
+    describe them (``privacy.service`` erases what was typed before)."""
+    return None if anonymised_at is not None else text
+
+
 def consent_problem(origin: str, has_consent: bool, captured_at: datetime | None, now: datetime) -> str | None:
     """Why a lead's consent is not acceptable, or None when it is."""
     if origin == "web" and not has_consent:

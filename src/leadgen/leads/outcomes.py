@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
+from leadgen.compliance.rules import typed_text_kept
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository
@@ -76,7 +77,8 @@ async def return_lead(
     lead.status_reason = f"returned: {reason}"
     outbox.add(session, "lead.outcome", str(lead.id))
     audit.lead_event(session, lead.id, "lead.returned", {"reason": reason, "agent_id": str(principal.agent_id)})
+    kept = typed_text_kept(lead.anonymised_at, detail)
     await audit.record(
-        session, principal.label(), "lead.returned", "lead", str(lead.id), {"reason": reason, "detail": detail}
+        session, principal.label(), "lead.returned", "lead", str(lead.id), {"reason": reason, "detail": kept}
     )
     return lead

@@ -126,6 +126,14 @@ async def _erase_typed_text(session: AsyncSession, lead: Lead) -> None:
     )
     for event in events:
         event.data = _without(event.data, TYPED_TEXT[event.name])
+    # A server's refusal quotes the address it refused: the person's own, for messages to them.
+    refused = await session.scalars(
+        select(Notification).where(
+            Notification.lead_id == lead.id, Notification.recipient_kind == "lead", Notification.status == "failed"
+        )
+    )
+    for message in refused:
+        message.detail = None
 
 
 def _without(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
