@@ -215,6 +215,35 @@ async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_o
     assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
 
 
+async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_sweep_overwrites_no_later_one(
+    routed: Lead, session: AsyncSession, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
+    tasks.notify_round(first_round(routed))
+
+    def garbled(cfg: Any, to: str, body: str) -> str:
+        raise json.JSONDecodeError("Expecting value", "<html>", 0)  # accepted, with a page that is not JSON
+
+    monkeypatch.setattr("leadgen.notifications.tasks.send_sms", garbled)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0
+    [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert (held.status, held.detail) == ("failed", "JSONDecodeError")
+    assert tasks.send_due() == 0  # not sent again at every sweep
+    # A sweep that outlived its hold on a message records nothing over the sweep that took it over.
+    later_hold = INSIDE_WINDOW + 2 * tasks.DELIVERY_CLAIM
+    await session.execute(
+        update(Notification).where(Notification.id == held.id).values(status="sending", not_before=later_hold)
+    )
+    await session.commit()
+    async with resources.unit_of_work() as s:
+        slow_hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, status="scheduled", detail=None, now=slow_hold)
+    assert [(n.status, n.not_before) for n in await rows(session, Notification) if n.id == held.id] == [
+        ("sending", later_hold)
+    ]
+
+
 async def test_nothing_goes_to_a_do_not_contact_number(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, notify_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,7 +434,8 @@ async def test_a_mailbox_that_does_not_exist_is_recorded_as_failed_not_retried(
     mailbox[0].no_such_mailbox.add(agent.email)
     assert tasks.notify_round(first_round(routed)) == 2  # the agent's SMS and the person's, no exception
     outcomes = {(n.template, n.channel): (n.status, n.detail or "") for n in await rows(session, Notification)}
-    assert outcomes[("offer", "email")][0] == "failed" and "550" in outcomes[("offer", "email")][1]
+    status, detail = outcomes[("offer", "email")]
+    assert status == "failed" and "550" in detail and agent.email not in detail  # the address is not kept
     assert outcomes[("offer", "sms")] == ("sent", "")
     outbox = {(e.topic, e.processed_at is not None) for e in await rows(session, OutboxEvent)}
     assert ("offers.made", True) in outbox

@@ -6,7 +6,8 @@ import logging
 import smtplib
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,8 +47,10 @@ def deliver(settings: Settings, message: Outbound) -> None:
         except smtplib.SMTPRecipientsRefused as exc:
             if any(code < 500 for code, _ in exc.recipients.values()):
                 raise
-            # 5xx: the mailbox does not exist or will never take it; a retry changes nothing.
-            raise _Refused(str(exc)) from exc
+            # 5xx: the mailbox does not exist or will never take it; a retry changes nothing. Only the
+            # codes are kept: the server's words quote the address, which may be a person's.
+            codes = ", ".join(str(code) for code, _ in exc.recipients.values())
+            raise _Refused(f"the mail server refused the mailbox ({codes})") from exc
     else:
         try:
             send_sms(settings.sms, message.to, message.body)
@@ -60,6 +63,22 @@ def deliver(settings: Settings, message: Outbound) -> None:
 
 class _Refused(Exception):
     pass
+
+
+def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
+    """Send one message: ("sent", None, None); ("failed", why, None) when a retry would change
+    nothing; or ("retry", None, the error) when one may succeed."""
+    try:
+        deliver(settings, message)
+    except _Refused as exc:
+        return "failed", str(exc)[:255], None
+    except RETRYABLE as exc:
+        log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
+        return "retry", None, exc
+    except Exception as exc:  # an answer we cannot read, or a fault of ours: a retry would repeat it
+        log.exception("%s message failed", message.template)
+        return "failed", type(exc).__name__, None
+    return "sent", None, None
 
 
 def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -110,17 +129,10 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     outcomes: list[tuple[Outbound, str, str | None]] = []
     retry: Exception | None = None
     for message in messages:
-        try:
-            deliver(runtime.settings, message)
-            outcomes.append((message, "sent", None))
-        except _Refused as exc:
-            outcomes.append((message, "failed", str(exc)[:255]))
-        except RETRYABLE as exc:
-            log.warning("%s message not sent yet: %s", message.template, type(exc).__name__)
-            retry = retry or exc
-        except Exception as exc:  # an answer we cannot read, or a fault of ours: a retry would repeat it
-            log.exception("%s message failed", message.template)
-            outcomes.append((message, "failed", type(exc).__name__))
+        status, detail, error = _attempt(runtime.settings, message)
+        if error is None:
+            outcomes.append((message, status, detail))
+        retry = retry or error
     now = utcnow()
 
     async def record(session: AsyncSession) -> None:
@@ -212,14 +224,16 @@ def send_due(runtime: TaskRuntime) -> int:
     """Send lead messages whose contact window has opened, re-checking every rule first."""
     now = utcnow()
 
-    async def due(session: AsyncSession) -> list[tuple[uuid.UUID, list[Outbound]]]:
-        ready = []
+    async def due(session: AsyncSession) -> list[tuple[uuid.UUID, datetime, list[Outbound]]]:
+        ready: list[tuple[uuid.UUID, datetime, list[Outbound]]] = []
         for held in await service.due_for_lead(session, now, 100):
             lead = await session.get(Lead, held.lead_id) if held.lead_id else None
             reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
             if reason is None and lead is not None:
-                held.status, held.not_before = "sending", now + DELIVERY_CLAIM  # held while it goes
-                ready.append((held.id, await service.acknowledgement(session, runtime.settings, lead.id)))
+                # Held while this sweep sends it, later ones for longer: they go one after another.
+                hold = now + DELIVERY_CLAIM + DELIVERY_CLAIM_PER_MESSAGE * len(ready)
+                held.status, held.not_before = "sending", hold
+                ready.append((held.id, hold, await service.acknowledgement(session, runtime.settings, lead.id)))
             elif not_before is not None:
                 held.detail, held.not_before = reason, not_before
             else:
@@ -227,26 +241,24 @@ def send_due(runtime: TaskRuntime) -> int:
         return ready
 
     sent = 0
-    for held_id, messages in runtime.in_transaction(due):
-        status, detail = "sent", None
-        try:
-            for message in messages:
-                deliver(runtime.settings, message)
-        except _Refused as exc:
-            status, detail = "failed", str(exc)[:255]  # the number or mailbox will never take it
-        except RETRYABLE as exc:
+    for held_id, hold, messages in runtime.in_transaction(due):
+        # A held row is one acknowledgement: none when the person has no channel left to reach.
+        status, detail, error = _attempt(runtime.settings, messages[0]) if messages else ("blocked", "no address", None)
+        if error is not None:
             status = "scheduled"  # tried again at the next sweep
-            log.warning("held lead message not sent yet: %s", type(exc).__name__)
-
-        async def mark(
-            session: AsyncSession, hid: uuid.UUID = held_id, st: str = status, why: str | None = detail
-        ) -> None:
-            held = await session.get(Notification, hid)
-            if held is not None:
-                held.status, held.sent_at = st, now if st == "sent" else None
-                held.detail = why or held.detail
-                held.not_before = now if st == "scheduled" else held.not_before
-
-        runtime.in_transaction(mark)
+        finish = partial(_finish_held, held_id=held_id, hold=hold, status=status, detail=detail, now=now)
+        runtime.in_transaction(finish)
         sent += status == "sent"
     return sent
+
+
+async def _finish_held(
+    session: AsyncSession, *, held_id: uuid.UUID, hold: datetime, status: str, detail: str | None, now: datetime
+) -> None:
+    """Record how a held message went, unless this sweep's hold ran out and a later one took it."""
+    held = await session.get(Notification, held_id, with_for_update=True)
+    if held is None or held.status != "sending" or held.not_before != hold:
+        return
+    held.status, held.sent_at = status, now if status == "sent" else None
+    held.detail = detail or held.detail
+    held.not_before = now if status == "scheduled" else held.not_before
