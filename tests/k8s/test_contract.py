@@ -115,6 +115,10 @@ def test_every_required_setting_is_provided(
     assert str(settings.common.data_dir) == "/var/lib/leadgen"
     assert settings.http.host == "0.0.0.0"
     assert settings.http.metrics_port == HEALTH_PORT
+    # Links in e-mails go to the dashboard as people reach it: the frontend's route, over https.
+    frontend_hosts = find(resources, "HTTPRoute", "frontend")["spec"]["hostnames"]
+    dashboard = settings.services.dashboard_url
+    assert (dashboard.scheme, dashboard.host) in {("https", host) for host in frontend_hosts}
 
 
 def _service_has_port(resources: list[Resource], host: str, port: int) -> None:

@@ -144,6 +144,7 @@ async def test_offer_reaches_the_agent_by_email_and_sms_without_lead_contact_dat
     assert len(mail) == 1 and mail[0]["Subject"].startswith("New auto lead in TX")
     body = mail[0].get_payload()
     assert isinstance(body, str) and "Maria Gonzalez" in body
+    assert "Open your inbox: http://127.0.0.1:8080/inbox" in body  # the dashboard, not the api
     assert routed.phone and routed.phone not in body and (routed.email or "") not in body
     to_agent = [r for r in sms.received if r["To"] == "+15125550111"]
     assert len(to_agent) == 1 and to_agent[0]["auth"] == "AC123:token-456"
@@ -459,6 +460,7 @@ async def test_admins_are_alerted_each_time_a_lead_is_left_unassigned_and_a_retr
     assert mail["To"] == admins[0] and mail["Subject"] == "Lead left unassigned: auto in AK"
     body = str(mail.get_payload())
     assert f"lead {lead.id}" in body and "no agent licensed for auto in AK" in body
+    assert f"http://127.0.0.1:8080/leads/{lead.id}" in body  # where to offer it again
     mailbox[0].busy.clear()
     # Before that retry, staff reopened the lead and it was left again: an alert of its own, to
     # both admins, whatever the first alert's retry records meanwhile.

@@ -136,7 +136,7 @@ def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
         "state": offer.state,
         "score": offer.score if offer.score is not None else "n/a",
         "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
-        "inbox_url": f"{settings.services.api_url}".rstrip("/") + "/api/v1/assignments",
+        "inbox_url": settings.services.dashboard_link("/inbox"),
     }
     to_agent = partial(
         Outbound, template="offer", recipient_kind="agent", agent_id=offer.agent_id, lead_id=offer.lead_id
@@ -184,7 +184,9 @@ def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Ou
     return []
 
 
-async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: str, event_key: str) -> list[Outbound]:
+async def unassigned_alerts(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, reason: str, event_key: str
+) -> list[Outbound]:
     """An e-mail to every active admin not yet alerted by the outbox event ``event_key`` that the
     lead was left unassigned (a retried alert reaches only the rest; each time it is left is an
     event of its own)."""
@@ -200,7 +202,8 @@ async def unassigned_alerts(session: AsyncSession, lead_id: uuid.UUID, reason: s
     admins = await session.execute(
         select(User.id, User.email).where(User.role == "admin", User.active.is_(True), ~alerted).order_by(User.email)
     )
-    values = {"line": lead.line, "state": lead.state, "lead_id": lead.id, "reason": reason}
+    lead_url = settings.services.dashboard_link(f"/leads/{lead.id}")
+    values = {"line": lead.line, "state": lead.state, "lead_id": lead.id, "reason": reason, "lead_url": lead_url}
     return [
         Outbound(
             "email",

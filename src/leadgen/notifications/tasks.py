@@ -214,7 +214,7 @@ def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
         if event is None:
             return []  # delivered again after it was done
         reason = str(event.payload.get("reason", ""))
-        return await service.unassigned_alerts(session, lead_id, reason, key)
+        return await service.unassigned_alerts(session, runtime.settings, lead_id, reason, key)
 
     return _consume(runtime, "lead.unassigned", key, compose)
 

@@ -28,7 +28,8 @@ To stop hearing from us, reply to this e-mail with "unsubscribe".
     "unassigned.subject": "Lead left unassigned: {{ line }} in {{ state }}",
     "unassigned.body": """A {{ line }} lead from {{ state }} (lead {{ lead_id }}) could not be placed: {{ reason }}.
 
-Review licences, shifts and caps, then re-route it from the dashboard.
+Review licences, shifts and caps; once an agent can take it, offer it again from its page:
+{{ lead_url }}
 """,
 }
 
