@@ -19,6 +19,7 @@ from unittest.mock import patch
 from urllib.parse import parse_qs
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,6 +128,11 @@ async def processed(settings: Settings, session: AsyncSession, resources: Resour
     return lead
 
 
+def sent_count(channel: str, template: str) -> float:
+    labels = {"channel": channel, "template": template, "status": "sent"}
+    return REGISTRY.get_sample_value("leadgen_notifications_total", labels) or 0.0
+
+
 async def rows(session: AsyncSession, model: Any) -> list[Any]:
     return list(await session.scalars(select(model).execution_options(populate_existing=True)))
 
@@ -139,7 +145,9 @@ async def test_offer_reaches_the_agent_by_email_and_sms_without_lead_contact_dat
     routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    offers_sent = sent_count("email", "offer")
     assert tasks.notify_round(first_round(routed)) == 3  # the offer by e-mail and SMS, and the person's SMS
+    assert sent_count("email", "offer") == offers_sent + 1
     mail = mailbox[0].messages
     assert len(mail) == 1 and mail[0]["Subject"].startswith("New auto lead in TX")
     body = mail[0].get_payload()
@@ -179,7 +187,9 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
     assert held[0].not_before == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)  # 8:00 in Texas
     assert tasks.send_due() == 0  # still night
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    thanked = sent_count("sms", "acknowledgement")
     assert tasks.send_due() == 1
+    assert sent_count("sms", "acknowledgement") == thanked + 1
     assert [r["To"] for r in sms.received if r["To"] == routed.phone] == [routed.phone]
     assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
 

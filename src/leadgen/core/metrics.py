@@ -22,3 +22,9 @@ PIPELINE_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60),
 )
 TASKS = Counter("leadgen_tasks_total", "Background tasks run.", ["task", "outcome"])
+NOTIFICATIONS = Counter(
+    "leadgen_notifications_total",
+    "Messages to agents, admins and leads as recorded: sent, failed, scheduled (outside the contact window) "
+    "or blocked (do-not-contact, erased).",
+    ["channel", "template", "status"],
+)

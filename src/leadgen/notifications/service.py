@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.repository import Contactable
 from leadgen.compliance.rules import in_contact_window, next_contact_time
+from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, User
@@ -228,6 +229,7 @@ def record(
     sent_at: datetime | None = None,
     not_before: datetime | None = None,
 ) -> None:
+    NOTIFICATIONS.labels(message.channel, message.template, status).inc()
     session.add(
         Notification(
             channel=message.channel,

@@ -12,7 +12,7 @@ from functools import partial
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.metrics import TASKS
+from leadgen.core.metrics import NOTIFICATIONS, TASKS
 from leadgen.core.runtime import TaskRuntime, task_runtime
 from leadgen.core.settings import Settings
 from leadgen.models import Lead, Notification
@@ -260,5 +260,6 @@ async def _finish_held(
     if held is None or held.status != "sending" or held.not_before != hold:
         return
     held.status, held.sent_at = status, now if status == "sent" else None
+    NOTIFICATIONS.labels(held.channel, held.template, status).inc()
     held.detail = detail or held.detail
     held.not_before = now if status == "scheduled" else held.not_before
