@@ -241,18 +241,22 @@ async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_swe
     [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
     assert (held.status, held.detail) == ("failed", "JSONDecodeError")
     assert tasks.send_due() == 0  # not sent again at every sweep
-    # A sweep that outlived its hold on a message records nothing over the sweep that took it over.
+    # A sweep that gets to a message after its hold ran out neither sends it nor records anything
+    # over the sweep that took it over.
     later_hold = INSIDE_WINDOW + 2 * tasks.DELIVERY_CLAIM
     await session.execute(
         update(Notification).where(Notification.id == held.id).values(status="sending", not_before=later_hold)
     )
     await session.commit()
+    slow_hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
     async with resources.unit_of_work() as s:
-        slow_hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
-        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, status="scheduled", detail=None, now=slow_hold)
+        assert not await tasks._hold_again(s, held_id=held.id, hold=slow_hold, until=later_hold)
+        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, message=None, status="scheduled", detail=None)
     assert [(n.status, n.not_before) for n in await rows(session, Notification) if n.id == held.id] == [
         ("sending", later_hold)
     ]
+    async with resources.unit_of_work() as s:  # the sweep that holds it renews its hold
+        assert await tasks._hold_again(s, held_id=held.id, hold=later_hold, until=later_hold + tasks.DELIVERY_CLAIM)
 
 
 async def test_nothing_goes_to_a_do_not_contact_number(

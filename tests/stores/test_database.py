@@ -7,7 +7,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.db import InList, create_engine
+from leadgen.core.db import InList, after_commit, create_engine
+from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime, name_task_runtime, task_runtime
 from leadgen.core.settings import Settings
 from leadgen.models import DoNotContact
@@ -71,3 +72,14 @@ def test_postgres_binds_one_array_and_sqlite_expands_the_list() -> None:
 def test_the_column_table_is_in_the_from_clause_even_when_nothing_else_names_it() -> None:
     count = select(func.count()).where(InList(DoNotContact.value_hash, "hashes"))
     assert "FROM do_not_contact" in str(count.compile(dialect=ASYNCPG))
+
+
+async def test_work_queued_for_after_the_commit_runs_only_when_the_unit_of_work_commits(resources: Resources) -> None:
+    ran: list[str] = []
+    async with resources.unit_of_work() as session:
+        after_commit(session, lambda: ran.append("committed"))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with resources.unit_of_work() as session:
+            after_commit(session, lambda: ran.append("rolled back"))
+            raise RuntimeError("boom")
+    assert ran == ["committed"]

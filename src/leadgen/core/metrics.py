@@ -24,7 +24,8 @@ PIPELINE_LATENCY = Histogram(
 TASKS = Counter("leadgen_tasks_total", "Background tasks run.", ["task", "outcome"])
 NOTIFICATIONS = Counter(
     "leadgen_notifications_total",
-    "Messages to agents, admins and leads as recorded: sent, failed, scheduled (outside the contact window) "
-    "or blocked (do-not-contact, erased).",
+    "Messages to agents, admins and leads by recorded outcome, counted once committed: sent, failed, "
+    "scheduled (held for the person's contact window; its later outcome is counted too) or blocked "
+    "(do-not-contact, erased).",
     ["channel", "template", "status"],
 )

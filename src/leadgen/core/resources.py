@@ -99,10 +99,12 @@ class Resources:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction; the work it queued (outbox events) is dispatched after the commit."""
+        """One transaction; the work it queued (outbox events, metrics) is done after the commit."""
         async with self.require_sessions()() as session:
             async with session.begin():
                 yield session
+            for callback in db.take_after_commit(session):
+                callback()
             for task, key in outbox.take_dispatches(session):
                 await self.dispatch(task, key)
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.repository import Contactable
 from leadgen.compliance.rules import in_contact_window, next_contact_time
+from leadgen.core.db import after_commit
 from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus
@@ -229,7 +230,7 @@ def record(
     sent_at: datetime | None = None,
     not_before: datetime | None = None,
 ) -> None:
-    NOTIFICATIONS.labels(message.channel, message.template, status).inc()
+    count_recorded(session, message.channel, message.template, status)
     session.add(
         Notification(
             channel=message.channel,
@@ -245,6 +246,11 @@ def record(
             not_before=not_before,
         )
     )
+
+
+def count_recorded(session: AsyncSession, channel: str, template: str, status: str) -> None:
+    """Count a message's outcome once it is committed (a rolled-back record is delivered again)."""
+    after_commit(session, NOTIFICATIONS.labels(channel, template, status).inc)
 
 
 async def due_for_lead(session: AsyncSession, now: datetime, limit: int) -> list[Notification]:

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from celery import shared_task
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.metrics import NOTIFICATIONS, TASKS
+from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import TaskRuntime, task_runtime
 from leadgen.core.settings import Settings
 from leadgen.models import Lead, Notification
@@ -230,36 +231,68 @@ def send_due(runtime: TaskRuntime) -> int:
             lead = await session.get(Lead, held.lead_id) if held.lead_id else None
             reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
             if reason is None and lead is not None:
-                # Held while this sweep sends it, later ones for longer: they go one after another.
+                # Held until this sweep gets to it (they go one after another), then afresh as it goes.
                 hold = now + DELIVERY_CLAIM + DELIVERY_CLAIM_PER_MESSAGE * len(ready)
                 held.status, held.not_before = "sending", hold
                 ready.append((held.id, hold, await service.acknowledgement(session, runtime.settings, lead.id)))
             elif not_before is not None:
-                held.detail, held.not_before = reason, not_before
+                held.status, held.detail, held.not_before = "scheduled", reason, not_before
             else:
                 held.status, held.detail = "blocked", reason
+                service.count_recorded(session, held.channel, held.template, "blocked")
         return ready
 
     sent = 0
     for held_id, hold, messages in runtime.in_transaction(due):
+        fresh = utcnow() + DELIVERY_CLAIM
+        if not runtime.in_transaction(partial(_hold_again, held_id=held_id, hold=hold, until=fresh)):
+            continue  # this sweep got to it after its hold ran out: a later sweep has it
         # A held row is one acknowledgement: none when the person has no channel left to reach.
-        status, detail, error = _attempt(runtime.settings, messages[0]) if messages else ("blocked", "no address", None)
+        message = messages[0] if messages else None
+        status, detail, error = _attempt(runtime.settings, message) if message else ("blocked", "no address", None)
         if error is not None:
             status = "scheduled"  # tried again at the next sweep
-        finish = partial(_finish_held, held_id=held_id, hold=hold, status=status, detail=detail, now=now)
+        finish = partial(_finish_held, held_id=held_id, hold=fresh, message=message, status=status, detail=detail)
         runtime.in_transaction(finish)
         sent += status == "sent"
     return sent
 
 
+_HOLD_AGAIN = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("held_id"),
+        Notification.status == "sending",
+        Notification.not_before == bindparam("hold"),
+    )
+    .values(not_before=bindparam("until"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def _hold_again(session: AsyncSession, *, held_id: uuid.UUID, hold: datetime, until: datetime) -> bool:
+    """Renew this sweep's hold on a held message just before sending it; False when it ran out."""
+    result = await session.execute(_HOLD_AGAIN, {"held_id": held_id, "hold": hold, "until": until})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def _finish_held(
-    session: AsyncSession, *, held_id: uuid.UUID, hold: datetime, status: str, detail: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    held_id: uuid.UUID,
+    hold: datetime,
+    message: Outbound | None,
+    status: str,
+    detail: str | None,
 ) -> None:
     """Record how a held message went, unless this sweep's hold ran out and a later one took it."""
     held = await session.get(Notification, held_id, with_for_update=True)
     if held is None or held.status != "sending" or held.not_before != hold:
         return
-    held.status, held.sent_at = status, now if status == "sent" else None
-    NOTIFICATIONS.labels(held.channel, held.template, status).inc()
-    held.detail = detail or held.detail
-    held.not_before = now if status == "scheduled" else held.not_before
+    now = utcnow()
+    held.status, held.sent_at, held.detail = status, now if status == "sent" else None, detail or held.detail
+    held.channel = message.channel if message else held.channel  # SMS may have been turned off since
+    if status == "scheduled":
+        held.not_before = now  # a retry, not a new outcome
+    else:
+        service.count_recorded(session, held.channel, held.template, status)
