@@ -118,10 +118,11 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         if held is None:
             return None, []  # finished, or another delivery is sending it
         messages = await compose(session)
+        needed = now + DELIVERY_CLAIM_PER_MESSAGE * len(messages)
         if not messages:
             await outbox.finish_claimed(session, held, now)
-        elif now + DELIVERY_CLAIM_PER_MESSAGE * len(messages) > held.until:
-            held = await outbox.extend_claim(session, held, now + DELIVERY_CLAIM_PER_MESSAGE * len(messages))
+        elif needed > held.until:
+            held = await outbox.extend_claim(session, held, needed)
         return held, messages
 
     held, messages = runtime.in_transaction(prepare)
@@ -206,15 +207,13 @@ def _to_the_lead(message: Outbound) -> bool:
 
 @_task("notifications.alert_unassigned")
 def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
-    """E-mail every admin that a lead found no eligible agent. ``key`` is ``<lead id>:<reopenings>``
-    (a bare lead id from the release before reopening)."""
+    """E-mail every admin that a lead found no eligible agent. ``key`` is the lead id the first time
+    it is left unassigned, ``<lead id>:<reopenings>`` after staff reopened it."""
     lead_id = uuid.UUID(key.split(":", 1)[0])
 
     async def compose(session: AsyncSession) -> list[Outbound]:
-        event = await outbox.unfinished(session, "lead.unassigned", key)
-        if event is None:
-            return []  # delivered again after it was done
-        reason = str(event.payload.get("reason", ""))
+        event = await outbox.unfinished(session, "lead.unassigned", key)  # claimed, so still there
+        reason = str(event.payload.get("reason", "")) if event else ""
         return await service.unassigned_alerts(session, runtime.settings, lead_id, reason, key)
 
     return _consume(runtime, "lead.unassigned", key, compose)
