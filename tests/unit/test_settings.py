@@ -26,6 +26,7 @@ def test_production_refuses_placeholders_and_missing_stores(monkeypatch: pytest.
     assert problems == [
         "LEADGEN_DB_URL: required outside development (PostgreSQL URL)",
         "LEADGEN_REDIS_URL or LEADGEN_REDIS_SENTINELS: required outside development",
+        "LEADGEN_SERVICES_DASHBOARD_URL: the dashboard's public URL, not this machine's",
         "LEADGEN_SECURITY_JWT_SECRET: a development placeholder; set a real secret",
         "LEADGEN_SECURITY_PII_HASH_KEY: a development placeholder; set a real secret",
         "LEADGEN_SECURITY_SESSION_SECRET: a development placeholder; set a real secret",

@@ -156,6 +156,9 @@ class HttpSettings(_Group, prefix="HTTP_"):
     )
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
 class ServicesSettings(_Group, prefix="SERVICES_"):
     api_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:3000"), description="Base URL of the api target.")
     data_service_url: AnyHttpUrl = Field(
@@ -317,6 +320,9 @@ class Settings:
             problems.append("LEADGEN_DB_URL: SQLite is for development only; use PostgreSQL")
         if production_like and needs & {"redis", "broker"} and self.redis.embedded:
             problems.append("LEADGEN_REDIS_URL or LEADGEN_REDIS_SENTINELS: required outside development")
+        if production_like and "broker" in needs and self.services.dashboard_url.host in LOOPBACK_HOSTS:
+            # Its tasks e-mail agents and admins links to the dashboard.
+            problems.append("LEADGEN_SERVICES_DASHBOARD_URL: the dashboard's public URL, not this machine's")
         if production_like:
             for field in SecuritySettings.model_fields:
                 value = getattr(self.security, field)
