@@ -137,6 +137,12 @@ async def rows(session: AsyncSession, model: Any) -> list[Any]:
     return list(await session.scalars(select(model).execution_options(populate_existing=True)))
 
 
+def hold_the_acknowledgement(routed: Lead, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first round goes out at midnight in Texas: the offer leaves, the person's message waits."""
+    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
+    tasks.notify_round(first_round(routed))
+
+
 def first_round(lead: Lead) -> str:
     return f"{lead.id}:1"
 
@@ -197,8 +203,7 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
 async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
-    tasks.notify_round(first_round(routed))
+    hold_the_acknowledgement(routed, monkeypatch)
     sms.invalid.add(routed.phone or "")
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     assert tasks.send_due() == 0
@@ -211,8 +216,7 @@ async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
 async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_out(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
-    tasks.notify_round(first_round(routed))
+    hold_the_acknowledgement(routed, monkeypatch)
     # A sweep took it at 10:00 in Texas, then its worker died before sending.
     held_until = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
     to_the_person = update(Notification).where(Notification.recipient_kind == "lead")
@@ -229,8 +233,7 @@ async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_o
 async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_sweep_overwrites_no_later_one(
     routed: Lead, session: AsyncSession, resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "utcnow", lambda: OUTSIDE_WINDOW)
-    tasks.notify_round(first_round(routed))
+    hold_the_acknowledgement(routed, monkeypatch)
 
     def garbled(cfg: Any, to: str, body: str) -> str:
         raise json.JSONDecodeError("Expecting value", "<html>", 0)  # accepted, with a page that is not JSON
