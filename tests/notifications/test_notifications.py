@@ -40,7 +40,7 @@ from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
 from tests.notifications.conftest import Mailbox
 
-INSIDE_WINDOW = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 10:00 in Texas
+INSIDE_WINDOW = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 10:00 in Houston, 9:00 in El Paso
 OUTSIDE_WINDOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # midnight in Texas
 
 
@@ -190,7 +190,7 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
     assert tasks.notify_round(first_round(routed)) == 2  # the agent's offer goes at any hour
     held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
     assert [(n.status, n.detail) for n in held] == [("scheduled", "outside contact window")]
-    assert held[0].not_before == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)  # 8:00 in Texas
+    assert held[0].not_before == datetime(2026, 6, 1, 15, 0, tzinfo=UTC)  # 9:00 in El Paso, Texas
     assert tasks.send_due() == 0  # still night
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     thanked = sent_count("sms", "acknowledgement")

@@ -103,9 +103,39 @@ class TestConsent:
     def test_contact_window_uses_the_leads_local_time(self) -> None:
         # 13:30 UTC is 8:30 in Chicago (CDT) but 6:30 in Los Angeles.
         at = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)
-        assert in_contact_window("TX", at)
+        assert in_contact_window("IL", at)
         assert not in_contact_window("CA", at)
         assert next_contact_time("CA", at) == datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
+        assert next_contact_time("IL", at) == at
+
+    def test_a_state_split_between_zones_waits_for_the_later_one(self) -> None:
+        # 12:30 UTC is 8:30 in Miami but 7:30 in Pensacola; 00:30 UTC is 20:30 in Miami (past
+        # Florida's 8 pm) but 19:30 in Pensacola.
+        morning, evening = datetime(2026, 6, 1, 12, 30, tzinfo=UTC), datetime(2026, 6, 2, 0, 30, tzinfo=UTC)
+        assert not in_contact_window("FL", morning) and not in_contact_window("FL", evening)
+        assert next_contact_time("FL", morning) == datetime(2026, 6, 1, 13, 0, tzinfo=UTC)
+        assert next_contact_time("FL", evening) == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
+        assert in_contact_window("GA", evening)  # the federal 9 pm, one zone
+
+    def test_state_hours_narrower_than_the_federal_rule(self) -> None:
+        # Texas: 9 am to 9 pm, from noon on Sundays, in Houston and in El Paso (an hour behind).
+        monday, sunday = datetime(2026, 6, 1, 14, 30, tzinfo=UTC), datetime(2026, 6, 7, 17, 30, tzinfo=UTC)
+        assert not in_contact_window("TX", monday)  # 9:30 in Houston, 8:30 in El Paso
+        assert next_contact_time("TX", monday) == datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
+        assert not in_contact_window("TX", sunday)  # 12:30 in Houston, 11:30 in El Paso
+        assert next_contact_time("TX", sunday) == datetime(2026, 6, 7, 18, 0, tzinfo=UTC)
+        saturday_night = datetime(2026, 6, 7, 3, 0, tzinfo=UTC)  # 22:00 on Saturday in Houston
+        assert next_contact_time("TX", saturday_night) == datetime(2026, 6, 7, 18, 0, tzinfo=UTC)
+        assert in_contact_window("TX", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # 8:30 pm
+        assert not in_contact_window("OK", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # Oklahoma ends at 8 pm
+
+    @pytest.mark.parametrize("state", ["AK", "AZ", "FL", "HI", "ID", "KY", "MI", "NV", "OR", "TX", "WA"])
+    def test_the_next_contact_time_is_inside_every_zones_window(self, state: str) -> None:
+        for hour in range(0, 24 * 7, 5):
+            at = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(hours=hour, minutes=17)
+            opens = next_contact_time(state, at)
+            assert opens >= at and in_contact_window(state, opens)
+            assert opens == at or not in_contact_window(state, opens - timedelta(minutes=1))
 
 
 def test_rules_score_explains_itself() -> None:

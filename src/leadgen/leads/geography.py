@@ -2,7 +2,8 @@
 
 ZIP prefixes (the first three digits) map to one state each, per the USPS sectional center
 facility ranges; that is exact for the state but not for the county, which needs the full
-ZIP file and is left to enrichment. Time zones are each state's most populous zone.
+ZIP file and is left to enrichment. A state's time zone is its most populous one; the states that
+span two zones also list the other, for the rules that must hold wherever in the state a person is.
 """
 
 from __future__ import annotations
@@ -133,6 +134,26 @@ STATE_TIMEZONES: dict[str, str] = {
     "GU": "Pacific/Guam",
 }
 
+# The other zone of each state split between two (parts of counties count: a ZIP prefix does not
+# tell which side of the line a person lives on).
+STATE_OTHER_TIMEZONES: dict[str, str] = {
+    "AK": "America/Adak",  # the Aleutians west of 169.5° W
+    "AZ": "America/Denver",  # the Navajo Nation keeps daylight saving time
+    "FL": "America/Chicago",  # the Panhandle west of the Apalachicola River
+    "ID": "America/Los_Angeles",  # the northern panhandle
+    "IN": "America/Chicago",  # the north-west and south-west corners
+    "KS": "America/Denver",  # four western counties
+    "KY": "America/Chicago",  # the western half
+    "MI": "America/Menominee",  # four Upper Peninsula counties
+    "NE": "America/Denver",  # the western panhandle
+    "NV": "America/Denver",  # West Wendover
+    "ND": "America/Denver",  # the south-west
+    "OR": "America/Boise",  # most of Malheur County
+    "SD": "America/Denver",  # the western half
+    "TN": "America/New_York",  # East Tennessee
+    "TX": "America/Denver",  # El Paso and Hudspeth counties
+}
+
 STATES = frozenset(STATE_TIMEZONES)
 
 
@@ -144,4 +165,11 @@ def state_for_zip(zip_code: str) -> str | None:
 
 
 def timezone_for_state(state: str) -> str:
+    """The state's most populous time zone."""
     return STATE_TIMEZONES.get(state, "America/New_York")
+
+
+def timezones_for_state(state: str) -> tuple[str, ...]:
+    """Every time zone a person in the state may be in, the most populous first."""
+    other = STATE_OTHER_TIMEZONES.get(state)
+    return (timezone_for_state(state), other) if other else (timezone_for_state(state),)
