@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
+from leadgen.compliance.rules import next_contact_time
 from tests.frontend.stack import ADMIN, ANA, BEN, CALIFORNIA_ZIP, Platform, csrf_token, run_reroute, signed_in
 
 
@@ -165,6 +167,27 @@ class TestWorkingAnAcceptedLead:
         form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/accept"), "next": f"/leads/{lead_id}"}
         answer = await browser.post(f"/inbox/{assignment}/accept", data=form)
         return lead_id, (await browser.get(answer.headers["location"])).text
+
+    async def test_the_agent_sees_whether_the_person_may_be_called_now(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            before = datetime.now(UTC)
+            _, page = await self._accepted(platform, browser)
+            after = datetime.now(UTC)
+        assert "TX: 9 am to 9 pm, from noon on Sundays, their time." in page
+        opens = re.search(r"call from <time datetime=\"([^\"]+)\">", page)
+        if opens is None:  # open at some moment while the page was made
+            assert "Inside the person's calling hours now." in page
+            assert next_contact_time("TX", before) <= after
+        else:
+            assert datetime.fromisoformat(opens.group(1)) in {next_contact_time("TX", at) for at in (before, after)}
+
+    async def test_a_lead_offered_to_the_agent_shows_no_calling_hours_before_it_is_accepted(
+        self, platform: Platform
+    ) -> None:
+        async with signed_in(platform, ANA) as browser:
+            lead_id = await platform.routed_lead("214-555-0188")
+            page = (await browser.get(f"/leads/{lead_id}")).text
+        assert "calling hours" not in page
 
     async def test_the_agent_records_each_outcome_the_lead_may_reach_next(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:

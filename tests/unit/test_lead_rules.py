@@ -136,6 +136,7 @@ class TestConsent:
             opens = next_contact_time(state, at)
             assert opens >= at and in_contact_window(state, opens)
             assert opens == at or not in_contact_window(state, opens - timedelta(minutes=1))
+            assert opens == at or opens.tzinfo is UTC
 
 
 def test_rules_score_explains_itself() -> None:

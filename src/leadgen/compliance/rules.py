@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from leadgen.leads.geography import timezones_for_state
@@ -24,6 +24,18 @@ class ContactHours:
         if self.sunday_start is not None and day.weekday() == SUNDAY:
             return self.sunday_start, self.end
         return self.start, self.end
+
+    def describe(self) -> str:
+        """The hours as an agent reads them: "9 am to 9 pm, from noon on Sundays"."""
+        text = f"{_clock(self.start)} to {_clock(self.end)}"
+        return f"{text}, from {_clock(self.sunday_start)} on Sundays" if self.sunday_start else text
+
+
+def _clock(at: time) -> str:
+    if at == time(12):
+        return "noon"
+    minutes = f":{at.minute:02d}" if at.minute else ""
+    return f"{at.hour % 12 or 12}{minutes} {'am' if at.hour < 12 else 'pm'}"
 
 
 # 47 CFR 64.1200(c)(1): not before 8 am or after 9 pm at the called party's location.
@@ -79,7 +91,7 @@ def in_contact_window(state: str, now: datetime) -> bool:
 
 
 def next_contact_time(state: str, now: datetime) -> datetime:
-    """The earliest moment at or after ``now`` inside the lead's contact window.
+    """The earliest moment at or after ``now`` inside the lead's contact window (in UTC when later).
 
     Where the window of every zone is open at once, it opened when the last of them did, so the
     answer is ``now`` or one of the coming openings; two days ahead covers a Saturday evening."""
@@ -92,4 +104,4 @@ def next_contact_time(state: str, now: datetime) -> datetime:
         today = now.astimezone(zone).date()
         for day in (today + timedelta(days=n) for n in range(3)):
             openings.append(datetime.combine(day, hours.on(day)[0], tzinfo=zone))
-    return min(at for at in openings if at > now and in_contact_window(state, at))
+    return min(at for at in openings if at > now and in_contact_window(state, at)).astimezone(UTC)

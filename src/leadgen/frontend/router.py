@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from leadgen.compliance.rules import contact_hours, next_contact_time
 from leadgen.frontend import csrf, quote
 from leadgen.frontend.client import ApiError, FieldError, InboxItem
 from leadgen.frontend.deps import (
@@ -25,6 +26,7 @@ from leadgen.frontend.deps import (
 from leadgen.frontend.pages import render, safe_next, settings_of
 from leadgen.frontend.session import WebSession, clear_session, write_session
 from leadgen.leads.lifecycle import RETURN_REASONS, AssignmentStatus, LeadStatus, can_move, next_outcomes
+from leadgen.models.base import utcnow
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -217,10 +219,18 @@ async def _lead_page(
         "mine": mine,
         "outcomes": next_outcomes(current) if working else [],
         "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
+        "calling": _calling_hours(lead.state) if working else None,
         "problem": problem,
         "notice": NOTICES.get(notice or ""),
     }
     return render(request, "lead.html", context, status)
+
+
+def _calling_hours(state: str) -> dict[str, Any]:
+    """Whether the agent working a lead may call the person now, and if not, from when."""
+    now = utcnow()
+    opens_at = next_contact_time(state, now)
+    return {"open": opens_at == now, "opens_at": opens_at, "hours": contact_hours(state).describe()}
 
 
 async def _lead_action(
