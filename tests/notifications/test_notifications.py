@@ -213,6 +213,58 @@ async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
     assert sms.refused == [routed.phone]
 
 
+def sweep_at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(tasks, "utcnow", lambda: moment)
+    return tasks.send_due()
+
+
+async def held_message(session: AsyncSession) -> Notification:
+    """The person's message of the first round, as it is now."""
+    held = await session.scalar(
+        select(Notification).where(Notification.recipient_kind == "lead").execution_options(populate_existing=True)
+    )
+    assert held is not None
+    return held
+
+
+async def test_a_held_message_the_provider_cannot_take_now_waits_longer_each_time_then_fails(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold_the_acknowledgement(routed, monkeypatch)
+    sms.unavailable_for.add(routed.phone or "")
+    now, waits = INSIDE_WINDOW, []
+    for tries in range(1, tasks.HELD_MAX_FAILED_SENDS):
+        assert sweep_at(now, monkeypatch) == 0
+        held = await held_message(session)
+        assert (held.status, held.failed_sends, held.detail) == ("scheduled", tries, "not sent yet: SmsError")
+        assert held.not_before is not None
+        waits.append(held.not_before - now)
+        assert sweep_at(held.not_before - timedelta(seconds=1), monkeypatch) == 0
+        assert len(sms.refused) == tries  # not tried before its time
+        now = held.not_before
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60)]
+    assert sweep_at(now, monkeypatch) == 0
+    held = await held_message(session)
+    assert (held.status, held.detail) == ("failed", "not sent in 8 tries, the last: SmsError")
+    assert tasks.send_due() == 0 and len(sms.refused) == tasks.HELD_MAX_FAILED_SENDS
+
+
+async def test_a_held_message_goes_at_the_first_sweep_after_the_provider_is_back(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold_the_acknowledgement(routed, monkeypatch)
+    phone = routed.phone or ""
+    sms.unavailable_for.add(phone)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0
+    sms.unavailable_for.clear()
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW + tasks.HELD_RETRY_FIRST)
+    assert tasks.send_due() == 1
+    held = await held_message(session)
+    assert (held.status, held.failed_sends) == ("sent", 1)
+    assert [r["To"] for r in sms.received].count(phone) == 1
+
+
 async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_out(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,7 +306,7 @@ async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_swe
     slow_hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
     async with resources.unit_of_work() as s:
         assert not await tasks._hold_again(s, held_id=held.id, hold=slow_hold, until=later_hold)
-        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, message=None, status="scheduled", detail=None)
+        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, message=None, status="retry", detail="x")
     assert [(n.status, n.not_before) for n in await rows(session, Notification) if n.id == held.id] == [
         ("sending", later_hold)
     ]

@@ -72,3 +72,5 @@ class Notification(IdMixin, TimestampMixin, Base):
     detail: Mapped[str | None] = mapped_column(String(255))
     not_before: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
+    # How often a message held for the person's contact window met a fault worth a retry.
+    failed_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

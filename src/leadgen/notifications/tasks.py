@@ -32,6 +32,12 @@ RETRY_BACKOFF_MAX = timedelta(seconds=300)
 # replies per e-mail), at least ten minutes. A delivery that dies is taken over by the relay after.
 DELIVERY_CLAIM = timedelta(minutes=10)
 DELIVERY_CLAIM_PER_MESSAGE = timedelta(minutes=1)
+# A message held for the person's contact window is sent by the sweep; a fault worth a retry
+# leaves it for a later sweep, a minute later at first and doubling up to an hour (about four
+# hours in all), then it is recorded failed.
+HELD_RETRY_FIRST = timedelta(minutes=1)
+HELD_RETRY_MAX = timedelta(hours=1)
+HELD_MAX_FAILED_SENDS = 8
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
@@ -250,7 +256,7 @@ def send_due(runtime: TaskRuntime) -> int:
         message = messages[0] if messages else None
         status, detail, error = _attempt(runtime.settings, message) if message else ("blocked", "no address", None)
         if error is not None:
-            status = "scheduled"  # tried again at the next sweep
+            detail = type(error).__name__
         finish = partial(_finish_held, held_id=held_id, hold=fresh, message=message, status=status, detail=detail)
         runtime.in_transaction(finish)
         sent += status == "sent"
@@ -284,14 +290,19 @@ async def _finish_held(
     status: str,
     detail: str | None,
 ) -> None:
-    """Record how a held message went, unless this sweep's hold ran out and a later one took it."""
+    """Record how a held message went, unless this sweep's hold ran out and a later one took it.
+    A fault worth a retry ("retry") leaves it for a later sweep, until the last try."""
     held = await session.get(Notification, held_id, with_for_update=True)
     if held is None or held.status != "sending" or held.not_before != hold:
         return
     now = utcnow()
-    held.status, held.sent_at, held.detail = status, now if status == "sent" else None, detail or held.detail
     held.channel = message.channel if message else held.channel  # SMS may have been turned off since
-    if status == "scheduled":
-        held.not_before = now  # a retry, not a new outcome
-    else:
-        service.count_recorded(session, held.channel, held.template, status)
+    if status == "retry":
+        held.failed_sends += 1
+        if held.failed_sends < HELD_MAX_FAILED_SENDS:  # a later sweep tries again: not a new outcome
+            wait = min(HELD_RETRY_FIRST * 2 ** (held.failed_sends - 1), HELD_RETRY_MAX)
+            held.status, held.detail, held.not_before = "scheduled", f"not sent yet: {detail}", now + wait
+            return
+        status, detail = "failed", f"not sent in {held.failed_sends} tries, the last: {detail}"
+    held.status, held.sent_at, held.detail = status, now if status == "sent" else None, detail or held.detail
+    service.count_recorded(session, held.channel, held.template, status)
