@@ -1,16 +1,20 @@
-"""The funnel and the audit log (data-service)."""
+"""The funnel, performance and return reports, and the audit log (data-service)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
 from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import SessionDep
-from leadgen.models import Assignment, Lead, Source
+from leadgen.models import Lead, Source
+from leadgen.models.base import utcnow
+from leadgen.reports import repository, rules
+from leadgen.reports.rules import Grouping
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -27,22 +31,26 @@ async def funnel(_: StaffPrincipal, session: SessionDep) -> list[dict[str, Any]]
     return [{"source": s, "line": line, "status": st, "leads": n} for s, line, st, n in rows]
 
 
+@router.get("/reports/performance")
+async def performance(
+    _: StaffPrincipal,
+    session: SessionDep,
+    by: Grouping = "source",
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """Per source, campaign, line or agent, for the leads received in the period (the last 30 days
+    unless given): what became of them, SLA breaches (offers left to time out), speed to first
+    contact, spend and cost per lead and per conversion."""
+    start, end = rules.period(since, until, utcnow())
+    groups = await repository.performance(session, by, start, end)
+    return {"by": by, "since": start, "until": end, "rows": [group.as_row() for group in groups]}
+
+
 @router.get("/reports/returns")
 async def return_rates(_: StaffPrincipal, session: SessionDep) -> list[dict[str, Any]]:
     """Per source: leads accepted by agents, leads returned, the return rate and the top reason."""
-    accepted = func.count().filter(Assignment.status.in_(["ACCEPTED", "RETURNED"]))
-    returned = func.count().filter(Assignment.status == "RETURNED")
-    rows = await session.execute(
-        select(Source.name, accepted, returned)
-        .join(Lead, Lead.source_id == Source.id)
-        .join(Assignment, Assignment.lead_id == Lead.id)
-        .group_by(Source.name)
-        .order_by(Source.name)
-    )
-    return [
-        {"source": name, "accepted": int(acc), "returned": int(ret), "return_rate": round(ret / acc, 4) if acc else 0.0}
-        for name, acc, ret in rows
-    ]
+    return await repository.return_rates(session)
 
 
 @router.get("/audit")

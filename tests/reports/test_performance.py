@@ -1,0 +1,266 @@
+"""The performance report over a small book whose every figure is worked out by hand."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Role
+from leadgen.core.errors import InvalidInput
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
+from leadgen.models.base import utcnow
+from leadgen.reports.rules import Performance, period
+from leadgen.targets import api, data_service
+from tests import helpers
+from tests.conftest import started
+
+NOW = utcnow()
+
+
+@pytest.fixture
+async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(data_service.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def headers(settings: Settings, session: AsyncSession) -> dict[Role, dict[str, str]]:
+    """The Authorization header of an admin, a manager and an agent."""
+    agent = await helpers.agent(session, ["TX"], name="Signed-in Agent")
+    emails = {role: await helpers.user(session, role, agent.id if role == Role.AGENT else None) for role in Role}
+    await session.commit()
+    async for client in started(api.create_app(settings)):
+        return {role: await helpers.bearer(client, email) for role, email in emails.items()}
+    raise AssertionError("the api did not start")
+
+
+class Book:
+    """Two sources, two agents and nine leads, four of which the default period leaves out."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def build(self) -> None:
+        s = self.session
+        vendor_a = Source(name="vendor-a", cost_per_lead_cents=2500)
+        vendor_b = Source(name="vendor-b", cost_per_lead_cents=1000)
+        s.add_all([vendor_a, vendor_b])
+        ana = await helpers.agent(s, ["TX"], name="Ana")
+        ben = await helpers.agent(s, ["TX"], name="Ben")
+        await s.flush()
+        timed_out, accepted, returned = AssignmentStatus.TIMED_OUT, AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED
+        add = self.lead
+        # Ben let it time out, Ana took it, reached the person in 10 minutes and sold a policy.
+        await add(vendor_a, "spring", LeadStatus.CONVERTED, [(ben, timed_out), (ana, accepted)], contacted_after=10)
+        await add(vendor_a, "spring", LeadStatus.CONTACTED, [(ana, accepted)], contacted_after=30)
+        await add(vendor_a, None, LeadStatus.RETURNED, [(ben, returned)], returns=["wrong_number"])
+        await add(vendor_b, None, LeadStatus.DUPLICATE, [])
+        await add(vendor_b, None, LeadStatus.UNASSIGNED, [(ben, timed_out), (ana, timed_out)])
+        await add(vendor_b, None, LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=1, is_test=True)
+        await add(vendor_a, "winter", LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=60, days_ago=40)
+        # Older still, returned twice (by Ben, then by Ana after it was offered again), a test lead.
+        await add(
+            vendor_b,
+            None,
+            LeadStatus.RETURNED,
+            [(ben, returned), (ana, returned)],
+            days_ago=90,
+            returns=["not_interested", "duplicate"],
+        )
+        await add(vendor_b, None, LeadStatus.RETURNED, [(ana, returned)], days_ago=90, returns=["x"], is_test=True)
+        await s.commit()
+
+    async def lead(
+        self,
+        source: Source,
+        campaign: str | None,
+        status: LeadStatus,
+        offers: list[tuple[Agent, AssignmentStatus]],
+        *,
+        contacted_after: int | None = None,
+        is_test: bool = False,
+        days_ago: int = 2,
+        returns: list[str] | None = None,
+    ) -> None:
+        """A lead with its offers, in order, and when the agent who took it first reached the person."""
+        received_at = NOW - timedelta(days=days_ago)
+        lead = Lead(
+            id=uuid.uuid4(),
+            source_id=source.id,
+            campaign=campaign,
+            line="auto",
+            origin="api",
+            state="TX",
+            zip_code="75201",
+            status=status,
+            is_test=is_test,
+            received_at=received_at,
+        )
+        self.session.add(lead)
+        await self.session.flush()  # the offers and events refer to it
+        returns = list(returns or [])
+        for attempt, (agent, outcome) in enumerate(offers, start=1):
+            expires_at = received_at + timedelta(minutes=15 * attempt)
+            self.session.add(
+                Assignment(
+                    lead_id=lead.id,
+                    agent_id=agent.id,
+                    attempt=attempt,
+                    strategy="round_robin",
+                    status=outcome,
+                    expires_at=expires_at,
+                    reason=returns.pop(0) if outcome == AssignmentStatus.RETURNED else None,
+                )
+            )
+        if contacted_after is not None:
+            at = received_at + timedelta(minutes=contacted_after)
+            self.session.add(LeadEvent(lead_id=lead.id, name="lead.contacted", data={}, created_at=at))
+            # A second contact later on does not move the first.
+            later = at + timedelta(hours=3)
+            self.session.add(LeadEvent(lead_id=lead.id, name="lead.contacted", data={}, created_at=later))
+
+
+@pytest.fixture
+async def book(session: AsyncSession) -> Book:
+    made = Book(session)
+    await made.build()
+    return made
+
+
+async def report(client: AsyncClient, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+    answer = await client.get("/api/v1/reports/performance", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [row for row in answer.json()["rows"] if row["key"] != "Signed-in Agent"]
+
+
+async def test_by_source_counts_what_became_of_each_sources_leads_and_what_they_cost(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    rows = await report(data_client, headers[Role.MANAGER])
+    assert rows == [
+        {
+            "key": "vendor-a",
+            "leads": 3,
+            "screened_out": 0,
+            "unassigned": 0,
+            "accepted": 3,
+            "contacted": 2,
+            "converted": 1,
+            "returned": 1,
+            "sla_breaches": 1,
+            "contact_rate": 0.6667,
+            "conversion_rate": 0.3333,
+            "return_rate": 0.3333,
+            "median_minutes_to_first_contact": 20.0,
+            "billed": 2,  # the returned lead is credited
+            "spend_cents": 5000,
+            "cost_per_lead_cents": 2500,
+            "cost_per_conversion_cents": 5000,
+        },
+        {
+            "key": "vendor-b",
+            "leads": 2,
+            "screened_out": 1,
+            "unassigned": 1,
+            "accepted": 0,
+            "contacted": 0,
+            "converted": 0,
+            "returned": 0,
+            "sla_breaches": 2,
+            "contact_rate": None,
+            "conversion_rate": None,
+            "return_rate": None,
+            "median_minutes_to_first_contact": None,
+            "billed": 1,  # bought, though nobody could take it; the duplicate is not paid for
+            "spend_cents": 1000,
+            "cost_per_lead_cents": 1000,
+            "cost_per_conversion_cents": None,
+        },
+    ]
+
+
+async def test_by_agent_counts_each_agents_own_offers(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    rows = {row["key"]: row for row in await report(data_client, headers[Role.ADMIN], by="agent")}
+    assert set(rows) == {"Ana", "Ben"}
+    figures = ("leads", "accepted", "contacted", "converted", "returned", "sla_breaches", "billed", "spend_cents")
+    assert [rows["Ana"][f] for f in figures] == [3, 2, 2, 1, 0, 1, 2, 5000]
+    assert [rows["Ben"][f] for f in figures] == [3, 1, 0, 0, 1, 2, 0, 0]
+    assert rows["Ana"]["median_minutes_to_first_contact"] == 20.0
+    assert rows["Ana"]["screened_out"] is None and rows["Ana"]["unassigned"] is None
+    assert rows["Ben"]["cost_per_lead_cents"] is None and rows["Ben"]["return_rate"] == 1.0
+
+
+async def test_by_campaign_and_line_and_a_longer_period(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    campaigns = {row["key"]: row["leads"] for row in await report(data_client, headers[Role.ADMIN], by="campaign")}
+    assert campaigns == {"(none)": 3, "spring": 2}
+    lines = await report(data_client, headers[Role.ADMIN], by="line")
+    assert [(row["key"], row["leads"], row["converted"]) for row in lines] == [("auto", 5, 1)]
+    since = (NOW - timedelta(days=60)).isoformat()
+    longer = {row["key"]: row for row in await report(data_client, headers[Role.ADMIN], by="campaign", since=since)}
+    assert longer["winter"]["leads"] == 1 and longer["winter"]["median_minutes_to_first_contact"] == 60.0
+    until = (NOW - timedelta(days=30)).isoformat()
+    assert [row["key"] for row in await report(data_client, headers[Role.ADMIN], since=since, until=until)] == [
+        "vendor-a"
+    ]
+
+
+async def test_return_rates_name_the_reason_given_most_often(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    answer = await data_client.get("/api/v1/reports/returns", headers=headers[Role.MANAGER])
+    assert answer.json() == [
+        {"source": "vendor-a", "accepted": 4, "returned": 1, "return_rate": 0.25, "top_reason": "wrong_number"},
+        # As often as each other: the first in alphabetical order.
+        {"source": "vendor-b", "accepted": 2, "returned": 2, "return_rate": 1.0, "top_reason": "duplicate"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"by": "county"}, "by"),
+        ({"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00Z"}, "since"),
+        ({"since": "2024-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}, "since"),
+        ({"since": "2026-06-01T00:00:00"}, "since"),  # no time zone: ambiguous
+    ],
+)
+async def test_a_bad_question_is_refused_with_the_field(
+    data_client: AsyncClient, headers: dict[Role, dict[str, str]], params: dict[str, str], field: str
+) -> None:
+    answer = await data_client.get("/api/v1/reports/performance", params=params, headers=headers[Role.ADMIN])
+    assert answer.status_code == 422
+    assert [error["field"].rsplit(".", 1)[-1] for error in answer.json()["errors"]] == [field]
+
+
+async def test_only_staff_may_read_it(data_client: AsyncClient, headers: dict[Role, dict[str, str]]) -> None:
+    assert (await data_client.get("/api/v1/reports/performance", headers=headers[Role.AGENT])).status_code == 403
+    assert (await data_client.get("/api/v1/reports/performance")).status_code == 401
+
+
+def test_rates_and_costs_of_a_group_with_nothing_accepted_are_left_empty() -> None:
+    quiet = Performance(
+        "x", 4, accepted=0, contacted=0, converted=0, returned=0, sla_breaches=0, billed=0, spend_cents=0
+    )
+    row = quiet.as_row()
+    assert row["conversion_rate"] is None and row["cost_per_lead_cents"] is None
+    assert row["median_minutes_to_first_contact"] is None
+
+
+def test_the_period_is_the_last_30_days_unless_given() -> None:
+    start, end = period(None, None, NOW)
+    assert end == NOW and end - start == timedelta(days=30)
+    assert period(None, NOW - timedelta(days=1), NOW)[0] == NOW - timedelta(days=31)
+    with pytest.raises(InvalidInput, match="since must be before until"):
+        period(NOW, NOW, NOW)
