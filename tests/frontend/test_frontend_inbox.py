@@ -8,8 +8,9 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
-from leadgen.compliance.rules import next_contact_time
+from leadgen.frontend import router
 from tests.frontend.stack import ADMIN, ANA, BEN, CALIFORNIA_ZIP, Platform, csrf_token, run_reroute, signed_in
 
 
@@ -168,18 +169,25 @@ class TestWorkingAnAcceptedLead:
         answer = await browser.post(f"/inbox/{assignment}/accept", data=form)
         return lead_id, (await browser.get(answer.headers["location"])).text
 
-    async def test_the_agent_sees_whether_the_person_may_be_called_now(self, platform: Platform) -> None:
+    async def test_the_agent_sees_the_persons_calling_hours(
+        self, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         async with signed_in(platform, ANA) as browser:
-            before = datetime.now(UTC)
-            _, page = await self._accepted(platform, browser)
-            after = datetime.now(UTC)
-        assert "TX: 9 am to 9 pm, from noon on Sundays, their time." in page
-        opens = re.search(r"call from <time datetime=\"([^\"]+)\">", page)
-        if opens is None:  # open at some moment while the page was made
-            assert "Inside the person's calling hours now." in page
-            assert next_contact_time("TX", before) <= after
-        else:
-            assert datetime.fromisoformat(opens.group(1)) in {next_contact_time("TX", at) for at in (before, after)}
+            lead_id, _ = await self._accepted(platform, browser)
+            # 9:30 on a Monday in Houston is 8:30 in El Paso: Texas calls start at 9 in both.
+            monkeypatch.setattr(router, "utcnow", lambda: datetime(2026, 6, 1, 14, 30, tzinfo=UTC))
+            early = _text((await browser.get(f"/leads/{lead_id}")).text)
+            monkeypatch.setattr(router, "utcnow", lambda: datetime(2026, 6, 1, 16, 0, tzinfo=UTC))
+            later = _text((await browser.get(f"/leads/{lead_id}")).text)
+        hours = "TX: 9 am to 9 pm, noon to 9 pm on Sundays, the person's local time, in each of the state's time zones."
+        assert f"Calling hours: closed until Mon 10:00 CDT (2026-06-01 15:00 UTC). {hours}" in early
+        assert f"Calling hours: open now. {hours}" in later
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            action = f"/leads/{lead_id}/outcome"
+            await browser.post(action, data={"csrf_token": csrf_token(page, action), "status": "LOST"})
+            closed = (await browser.get(f"/leads/{lead_id}")).text
+        assert "badge-lost" in closed and "Calling hours" not in closed  # nobody is to call about it now
 
     async def test_a_lead_offered_to_the_agent_shows_no_calling_hours_before_it_is_accepted(
         self, platform: Platform
@@ -238,3 +246,8 @@ def _choices(page: str, name: str) -> list[str]:
     radios = re.findall(rf'type="radio" name="{name}" value="([^"]+)"', page)
     select = re.search(rf'<select[^>]* name="{name}"[^>]*>(.*?)</select>', page, re.S)
     return radios + (re.findall(r'<option value="([^"]+)"', select.group(1)) if select else [])
+
+
+def _text(page: str) -> str:
+    """The page's words as a reader sees them: no tags, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split()).replace(" .", ".").replace(" ,", ",")

@@ -128,8 +128,8 @@ async def processed(settings: Settings, session: AsyncSession, resources: Resour
     return lead
 
 
-def sent_count(channel: str, template: str) -> float:
-    labels = {"channel": channel, "template": template, "status": "sent"}
+def sent_count(channel: str, template: str, status: str = "sent") -> float:
+    labels = {"channel": channel, "template": template, "status": status}
     return REGISTRY.get_sample_value("leadgen_notifications_total", labels) or 0.0
 
 
@@ -232,6 +232,7 @@ async def test_a_held_message_the_provider_cannot_take_now_waits_longer_each_tim
 ) -> None:
     hold_the_acknowledgement(routed, monkeypatch)
     sms.unavailable_for.add(routed.phone or "")
+    failed_before = sent_count("sms", "acknowledgement", "failed")
     now, waits = INSIDE_WINDOW, []
     for tries in range(1, tasks.HELD_MAX_FAILED_SENDS):
         assert sweep_at(now, monkeypatch) == 0
@@ -246,6 +247,7 @@ async def test_a_held_message_the_provider_cannot_take_now_waits_longer_each_tim
     assert sweep_at(now, monkeypatch) == 0
     held = await held_message(session)
     assert (held.status, held.detail) == ("failed", "not sent in 8 tries, the last: SmsError")
+    assert sent_count("sms", "acknowledgement", "failed") == failed_before + 1  # counted once, at the end
     assert tasks.send_due() == 0 and len(sms.refused) == tasks.HELD_MAX_FAILED_SENDS
 
 
@@ -261,8 +263,25 @@ async def test_a_held_message_goes_at_the_first_sweep_after_the_provider_is_back
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW + tasks.HELD_RETRY_FIRST)
     assert tasks.send_due() == 1
     held = await held_message(session)
-    assert (held.status, held.failed_sends) == ("sent", 1)
+    assert (held.status, held.failed_sends, held.detail) == ("sent", 1, None)
     assert [r["To"] for r in sms.received].count(phone) == 1
+
+
+async def test_a_retry_that_falls_after_the_window_closed_waits_for_it_to_open(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold_the_acknowledgement(routed, monkeypatch)
+    sms.unavailable_for.add(routed.phone or "")
+    closing = datetime(2026, 6, 2, 1, 59, 30, tzinfo=UTC)  # 20:59:30 in Houston, 19:59:30 in El Paso
+    assert sweep_at(closing, monkeypatch) == 0
+    retry_at = (await held_message(session)).not_before
+    assert retry_at == closing + tasks.HELD_RETRY_FIRST
+    sms.unavailable_for.clear()
+    assert sweep_at(retry_at, monkeypatch) == 0  # 21:00:30 in Houston: too late
+    held = await held_message(session)
+    assert (held.status, held.detail, held.failed_sends) == ("scheduled", "outside contact window", 1)
+    assert held.not_before == datetime(2026, 6, 2, 15, 0, tzinfo=UTC)  # 9:00 in El Paso the next morning
+    assert sweep_at(datetime(2026, 6, 2, 15, 0, tzinfo=UTC), monkeypatch) == 1
 
 
 async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_out(

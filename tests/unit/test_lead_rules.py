@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from leadgen.compliance.rules import consent_problem, in_contact_window, next_contact_time
+from leadgen.compliance.rules import consent_problem, contact_hours, in_contact_window, next_contact_time
 from leadgen.dedupe.rules import identity_keys
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.normalize import address_key, phone_e164, zip5
@@ -129,14 +129,31 @@ class TestConsent:
         assert in_contact_window("TX", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # 8:30 pm
         assert not in_contact_window("OK", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # Oklahoma ends at 8 pm
 
-    @pytest.mark.parametrize("state", ["AK", "AZ", "FL", "HI", "ID", "KY", "MI", "NV", "OR", "TX", "WA"])
-    def test_the_next_contact_time_is_inside_every_zones_window(self, state: str) -> None:
-        for hour in range(0, 24 * 7, 5):
-            at = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(hours=hour, minutes=17)
-            opens = next_contact_time(state, at)
-            assert opens >= at and in_contact_window(state, opens)
-            assert opens == at or not in_contact_window(state, opens - timedelta(minutes=1))
-            assert opens == at or opens.tzinfo is UTC
+    def test_states_closed_on_sundays_open_again_on_monday(self) -> None:
+        saturday_night = datetime(2026, 6, 7, 3, 0, tzinfo=UTC)  # 21:00 on Saturday in Salt Lake City
+        assert next_contact_time("UT", saturday_night) == datetime(2026, 6, 8, 14, 0, tzinfo=UTC)  # Mon 8:00
+        # Rhode Island: 10 am to 5 pm on Saturdays, then nothing until 9 am on Monday.
+        saturday = datetime(2026, 6, 6, 13, 30, tzinfo=UTC)  # 9:30 in Providence
+        assert next_contact_time("RI", saturday) == datetime(2026, 6, 6, 14, 0, tzinfo=UTC)
+        assert next_contact_time("RI", datetime(2026, 6, 6, 21, 0, tzinfo=UTC)) == datetime(
+            2026, 6, 8, 13, 0, tzinfo=UTC
+        )
+
+    def test_the_hours_read_as_an_agent_would_say_them(self) -> None:
+        assert contact_hours("RI").describe() == "9 am to 6 pm, 10 am to 5 pm on Saturdays, not on Sundays"
+        assert contact_hours("TX").describe() == "9 am to 9 pm, noon to 9 pm on Sundays"
+        assert contact_hours("GA").describe() == "8 am to 9 pm"
+
+    @pytest.mark.parametrize("state", ["AK", "AL", "AZ", "FL", "HI", "IN", "KS", "ND", "RI", "TN", "TX", "UT"])
+    def test_the_next_contact_time_is_the_first_minute_every_zone_allows(self, state: str) -> None:
+        # Two weeks around each change of the clocks (8 March and 1 November 2026), every 5 hours.
+        for first_day in (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 10, 26, tzinfo=UTC)):
+            for hours in range(0, 14 * 24, 5):
+                at = first_day + timedelta(hours=hours, minutes=23)
+                first_open = at
+                while not in_contact_window(state, first_open):
+                    first_open += timedelta(minutes=1)  # the hours open on the minute
+                assert next_contact_time(state, at) == first_open, at
 
 
 def test_rules_score_explains_itself() -> None:

@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from leadgen.leads.geography import timezones_for_state
 
-SUNDAY = 6
+Hours = tuple[time, time]
+SATURDAY, SUNDAY = 5, 6
+_DAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
 
 
 @dataclass(frozen=True)
 class ContactHours:
-    """When a person may be contacted, in their local time: from ``start`` (``sunday_start`` on
-    Sundays where a state sets a later one) until ``end``."""
+    """When a person may be contacted, in their local time: ``daily`` (from, until), except on the
+    weekdays ``except_on`` names, with hours of their own or None for not at all."""
 
-    start: time = time(8)
-    end: time = time(21)
-    sunday_start: time | None = None
+    daily: Hours = (time(8), time(21))
+    except_on: dict[int, Hours | None] = field(default_factory=dict)
 
-    def on(self, day: date) -> tuple[time, time]:
-        if self.sunday_start is not None and day.weekday() == SUNDAY:
-            return self.sunday_start, self.end
-        return self.start, self.end
+    def on(self, day: date) -> Hours | None:
+        return self.except_on.get(day.weekday(), self.daily)
 
     def describe(self) -> str:
-        """The hours as an agent reads them: "9 am to 9 pm, from noon on Sundays"."""
-        text = f"{_clock(self.start)} to {_clock(self.end)}"
-        return f"{text}, from {_clock(self.sunday_start)} on Sundays" if self.sunday_start else text
+        """The hours as an agent reads them: "9 am to 9 pm, noon to 9 pm on Sundays"."""
+        parts = [_span(self.daily)]
+        for weekday, hours in sorted(self.except_on.items()):
+            parts.append(f"{_span(hours)} on {_DAYS[weekday]}" if hours else f"not on {_DAYS[weekday]}")
+        return ", ".join(parts)
+
+
+def _span(hours: Hours) -> str:
+    return f"{_clock(hours[0])} to {_clock(hours[1])}"
 
 
 def _clock(at: time) -> str:
@@ -40,14 +45,25 @@ def _clock(at: time) -> str:
 
 # 47 CFR 64.1200(c)(1): not before 8 am or after 9 pm at the called party's location.
 FEDERAL_CONTACT_HOURS = ContactHours()
-# States whose telemarketing statutes set narrower hours than the federal rule; every other state
-# gets the federal hours. Operators should have counsel review this table for their states.
+_UNTIL_8PM = (time(8), time(20))
+# Narrower hours that state telemarketing laws set; every other state gets the federal hours. Taken
+# from summaries of those laws, not their full text: have counsel review the states you work in.
+# Several of these states also forbid calls on legal holidays, which this table does not model.
 STATE_CONTACT_HOURS: dict[str, ContactHours] = {
-    "FL": ContactHours(end=time(20)),  # Florida Telephone Solicitation Act, Fla. Stat. 501.616(6)(a)
-    "MD": ContactHours(end=time(20)),  # Maryland Stop the Spam Calls Act (2023)
-    "OK": ContactHours(end=time(20)),  # Oklahoma Telephone Solicitation Act, 15 O.S. 775C.4
-    "TX": ContactHours(start=time(9), sunday_start=time(12)),  # Tex. Bus. & Com. Code 301.051
-    "WA": ContactHours(end=time(20)),  # RCW 80.36.390
+    "AL": ContactHours(except_on={SUNDAY: None}),  # Alabama Telephone Solicitation Act
+    "CT": ContactHours((time(9), time(20))),  # Conn. Gen. Stat. 42-288a, as amended in 2023
+    "FL": ContactHours(_UNTIL_8PM),  # Florida Telephone Solicitation Act, Fla. Stat. 501.616(6)(a)
+    "LA": ContactHours(_UNTIL_8PM, {SUNDAY: None}),  # Louisiana Telephone Solicitation Relief Act
+    "MA": ContactHours(_UNTIL_8PM),  # Mass. Gen. Laws ch. 159C
+    "MD": ContactHours(_UNTIL_8PM),  # Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act, 2023)
+    "MN": ContactHours((time(9), time(21))),  # Minn. Stat. 325E.27
+    "MS": ContactHours(_UNTIL_8PM, {SUNDAY: None}),  # Mississippi Telephone Solicitation Act
+    "OK": ContactHours(_UNTIL_8PM),  # Oklahoma Telephone Solicitation Act, 15 O.S. 775C.4
+    # Rhode Island Telephone Sales Solicitation Act
+    "RI": ContactHours((time(9), time(18)), {SATURDAY: (time(10), time(17)), SUNDAY: None}),
+    "TX": ContactHours((time(9), time(21)), {SUNDAY: (time(12), time(21))}),  # Tex. Bus. & Com. Code 301.051
+    "UT": ContactHours(except_on={SUNDAY: None}),  # Utah Code 13-25a-103
+    "WA": ContactHours(_UNTIL_8PM),  # RCW 80.36.390
 }
 # Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
 ERASED, DO_NOT_CONTACT = "erased", "do-not-contact"
@@ -84,8 +100,8 @@ def in_contact_window(state: str, now: datetime) -> bool:
     hours = contact_hours(state)
     for name in timezones_for_state(state):
         local = now.astimezone(ZoneInfo(name))
-        start, end = hours.on(local.date())
-        if not start <= local.time() < end:
+        today = hours.on(local.date())
+        if today is None or not today[0] <= local.time() < today[1]:
             return False
     return True
 
@@ -94,7 +110,8 @@ def next_contact_time(state: str, now: datetime) -> datetime:
     """The earliest moment at or after ``now`` inside the lead's contact window (in UTC when later).
 
     Where the window of every zone is open at once, it opened when the last of them did, so the
-    answer is ``now`` or one of the coming openings; two days ahead covers a Saturday evening."""
+    answer is ``now`` or one of the coming openings; three days ahead reach Monday morning from a
+    Saturday evening in a state closed on Sundays."""
     if in_contact_window(state, now):
         return now
     hours = contact_hours(state)
@@ -103,5 +120,6 @@ def next_contact_time(state: str, now: datetime) -> datetime:
         zone = ZoneInfo(name)
         today = now.astimezone(zone).date()
         for day in (today + timedelta(days=n) for n in range(3)):
-            openings.append(datetime.combine(day, hours.on(day)[0], tzinfo=zone))
+            if (open_hours := hours.on(day)) is not None:
+                openings.append(datetime.combine(day, open_hours[0], tzinfo=zone))
     return min(at for at in openings if at > now and in_contact_window(state, at)).astimezone(UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +26,15 @@ from leadgen.frontend.deps import (
 )
 from leadgen.frontend.pages import render, safe_next, settings_of
 from leadgen.frontend.session import WebSession, clear_session, write_session
-from leadgen.leads.lifecycle import RETURN_REASONS, AssignmentStatus, LeadStatus, can_move, next_outcomes
+from leadgen.leads.geography import timezone_for_state, timezones_for_state
+from leadgen.leads.lifecycle import (
+    OPEN_LEAD_STATUSES,
+    RETURN_REASONS,
+    AssignmentStatus,
+    LeadStatus,
+    can_move,
+    next_outcomes,
+)
 from leadgen.models.base import utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -219,7 +228,7 @@ async def _lead_page(
         "mine": mine,
         "outcomes": next_outcomes(current) if working else [],
         "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
-        "calling": _calling_hours(lead.state) if working else None,
+        "calling": _calling_hours(lead.state) if working and current in OPEN_LEAD_STATUSES else None,
         "problem": problem,
         "notice": NOTICES.get(notice or ""),
     }
@@ -227,10 +236,17 @@ async def _lead_page(
 
 
 def _calling_hours(state: str) -> dict[str, Any]:
-    """Whether the agent working a lead may call the person now, and if not, from when."""
+    """The person's calling hours for the agent working the lead: open now, or from when (in UTC
+    and in the state's main time zone)."""
     now = utcnow()
     opens_at = next_contact_time(state, now)
-    return {"open": opens_at == now, "opens_at": opens_at, "hours": contact_hours(state).describe()}
+    return {
+        "open": opens_at == now,
+        "opens_at": opens_at,
+        "opens_local": opens_at.astimezone(ZoneInfo(timezone_for_state(state))).strftime("%a %H:%M %Z"),
+        "hours": contact_hours(state).describe(),
+        "zones": len(timezones_for_state(state)),
+    }
 
 
 async def _lead_action(

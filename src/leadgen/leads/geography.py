@@ -138,6 +138,7 @@ STATE_TIMEZONES: dict[str, str] = {
 # tell which side of the line a person lives on).
 STATE_OTHER_TIMEZONES: dict[str, str] = {
     "AK": "America/Adak",  # the Aleutians west of 169.5° W
+    "AL": "America/New_York",  # Phenix City and its neighbours keep Eastern time, unofficially
     "AZ": "America/Denver",  # the Navajo Nation keeps daylight saving time
     "FL": "America/Chicago",  # the Panhandle west of the Apalachicola River
     "ID": "America/Los_Angeles",  # the northern panhandle

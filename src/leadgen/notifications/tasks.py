@@ -33,8 +33,8 @@ RETRY_BACKOFF_MAX = timedelta(seconds=300)
 DELIVERY_CLAIM = timedelta(minutes=10)
 DELIVERY_CLAIM_PER_MESSAGE = timedelta(minutes=1)
 # A message held for the person's contact window is sent by the sweep; a fault worth a retry
-# leaves it for a later sweep, a minute later at first and doubling up to an hour (about four
-# hours in all), then it is recorded failed.
+# leaves it for a later sweep, a minute later at first and doubling up to an hour (about two hours
+# over the eight tries), then it is recorded failed.
 HELD_RETRY_FIRST = timedelta(minutes=1)
 HELD_RETRY_MAX = timedelta(hours=1)
 HELD_MAX_FAILED_SENDS = 8
@@ -304,5 +304,6 @@ async def _finish_held(
             held.status, held.detail, held.not_before = "scheduled", f"not sent yet: {detail}", now + wait
             return
         status, detail = "failed", f"not sent in {held.failed_sends} tries, the last: {detail}"
-    held.status, held.sent_at, held.detail = status, now if status == "sent" else None, detail or held.detail
+    held.status, held.sent_at = status, now if status == "sent" else None
+    held.detail = None if status == "sent" else detail or held.detail
     service.count_recorded(session, held.channel, held.template, status)
