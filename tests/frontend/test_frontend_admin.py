@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reopen, signed_in
 
@@ -58,6 +59,31 @@ class TestFunnel:
     async def test_no_leads_yet(self, platform: Platform) -> None:
         async with signed_in(platform, ADMIN) as browser:
             assert "No leads yet." in (await browser.get("/funnel")).text
+
+
+class TestPerformance:
+    async def test_shows_each_sources_leads_and_each_agents_own(self, platform: Platform) -> None:
+        await platform.routed_lead("214-555-0134")
+        await platform.routed_lead("212-555-0101", OUT_OF_AREA_ZIP)
+        async with signed_in(platform, MANAGER) as browser:
+            by_source = _row((await browser.get("/performance")).text, "web-form")
+            by_agent = _row((await browser.get("/performance?by=agent")).text, "Ana Agent")
+            fallback = await browser.get("/performance?by=county")
+        # leads, screened out, unassigned, accepted, contacted, converted, returned, SLA breaches,
+        # conversion, minutes to first contact, spend, cost per lead, cost per conversion
+        assert by_source == "web-form 2 0 1 0 0 0 0 0 n/a n/a $0.00 $0.00 n/a"
+        assert by_agent == "Ana Agent 1 0 0 0 0 0 n/a n/a $0.00 n/a n/a"
+        assert fallback.status_code == 200 and "by source" in fallback.text
+
+    async def test_agents_do_not_see_it(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            assert (await browser.get("/performance")).status_code == 403
+
+
+def _row(page: str, key: str) -> str:
+    """The words of the table row whose heading cell is ``key``."""
+    row = page[page.index(f'<th scope="row">{key}</th>') :]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row[: row.index("</tr>")])).split())
 
 
 class TestAgents:

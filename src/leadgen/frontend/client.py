@@ -149,6 +149,32 @@ class FunnelRow(_View):
     leads: int
 
 
+class PerformanceRow(_View):
+    """One group of the performance report; see ``reports.rules.Performance``."""
+
+    key: str
+    leads: int
+    screened_out: int | None = None
+    unassigned: int | None = None
+    accepted: int
+    contacted: int
+    converted: int
+    returned: int
+    sla_breaches: int
+    conversion_rate: float | None = None
+    median_minutes_to_first_contact: float | None = None
+    spend_cents: int
+    cost_per_lead_cents: int | None = None
+    cost_per_conversion_cents: int | None = None
+
+
+class PerformanceReport(_View):
+    by: str
+    since: datetime
+    until: datetime
+    rows: list[PerformanceRow]
+
+
 class AgentView(_View):
     id: str
     name: str
@@ -332,6 +358,10 @@ class Peers:
     async def agents(self, token: str) -> list[AgentView]:
         return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
 
+    async def performance(self, token: str, by: str) -> PerformanceReport:
+        path = "/api/v1/reports/performance"
+        return await self._as(_PERFORMANCE, DATA_SERVICE, "GET", path, token, params={"by": by})
+
     async def search(self, token: str, params: dict[str, str]) -> list[SimilarLead]:
         return await self._as(_SIMILAR, ORCHESTRATOR, "GET", "/api/v1/search", token, params=params)
 
@@ -348,5 +378,6 @@ _INBOX = TypeAdapter(list[InboxItem])
 _LEAD = TypeAdapter(LeadDetail)
 _LEADS = TypeAdapter(list[LeadSummary])
 _FUNNEL = TypeAdapter(list[FunnelRow])
+_PERFORMANCE = TypeAdapter(PerformanceReport)
 _AGENTS = TypeAdapter(list[AgentView])
 _SIMILAR = TypeAdapter(list[SimilarLead])

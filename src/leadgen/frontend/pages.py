@@ -53,6 +53,18 @@ def _points(value: float) -> str:
     return f"{value:+d}" if isinstance(value, int) else f"{value:+.2f}".rstrip("0").rstrip(".")
 
 
+NO_FIGURE = "n/a"
+
+
+def _money(cents: int | None) -> str:
+    """Cents as dollars: 2500 is $25.00."""
+    return f"${cents / 100:,.2f}" if cents is not None else NO_FIGURE
+
+
+def _share(ratio: float | None) -> str:
+    return f"{ratio:.0%}" if ratio is not None else NO_FIGURE
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("leadgen.frontend", "templates"),
@@ -63,6 +75,9 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["label"] = _label
     env.filters["points"] = _points
+    env.filters["money"] = _money
+    env.filters["share"] = _share
+    env.globals["no_figure"] = NO_FIGURE
     return env
 
 

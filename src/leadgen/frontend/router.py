@@ -1,4 +1,5 @@
-"""The dashboard's pages: sign-in, the agent inbox, leads, the funnel, and the public quote form."""
+"""The dashboard's pages: sign-in, the agent inbox, leads, the funnel and performance reports, and
+the public quote form."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from leadgen.leads.lifecycle import (
     next_outcomes,
 )
 from leadgen.models.base import utcnow
+from leadgen.reports.rules import GROUPINGS
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -308,6 +310,14 @@ async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
         "totals": {s: sum(c.get(s, 0) for c in table.values()) for s in statuses},
     }
     return render(request, "funnel.html", context)
+
+
+@router.get("/performance")
+async def performance(request: Request, viewer: Staff, peers: PeersDep, by: str = "source") -> HTMLResponse:
+    """The performance report of the last 30 days, by source, campaign, line or agent."""
+    chosen = by if by in GROUPINGS else "source"
+    context = {"report": await peers.performance(viewer.token, chosen), "groupings": GROUPINGS}
+    return render(request, "performance.html", context)
 
 
 @router.get("/agents")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
-from typing import Literal
+from typing import Literal, get_args
 
 from leadgen.core.errors import InvalidInput
 from leadgen.leads.lifecycle import LeadStatus
 
 Grouping = Literal["source", "campaign", "line", "agent"]
+GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 # Leads stopped by screening: never offered, never paid for.
 SCREENED_OUT = (LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED)
 DEFAULT_PERIOD = timedelta(days=30)
