@@ -313,10 +313,11 @@ async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
 
 
 @router.get("/performance")
-async def performance(request: Request, viewer: Staff, peers: PeersDep, by: str = "source") -> HTMLResponse:
+async def performance(request: Request, viewer: Staff, peers: PeersDep, by: str = "source") -> Response:
     """The performance report of the last 30 days, by source, campaign, line or agent."""
-    chosen = by if by in GROUPINGS else "source"
-    context = {"report": await peers.performance(viewer.token, chosen), "groupings": GROUPINGS}
+    if by not in GROUPINGS:
+        return RedirectResponse("/performance?by=source", status_code=303)
+    context = {"report": await peers.performance(viewer.token, by), "groupings": GROUPINGS}
     return render(request, "performance.html", context)
 
 

@@ -1,4 +1,4 @@
-"""The performance report's queries: counts and sums in the database, one row per group."""
+"""The reports' queries: counts and sums in the database, what needs each lead's story in Python."""
 
 from __future__ import annotations
 
@@ -6,120 +6,182 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, Subquery, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
-from leadgen.reports.rules import NO_CAMPAIGN, SCREENED_OUT, Grouping, Performance
+from leadgen.reports.rules import NO_CAMPAIGN, NOT_BILLED, SCREENED_OUT, Grouping, Performance
 
-ACCEPTED_OFFERS = (AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
-# The first time the agent recorded reaching the person (CONTACTED comes before QUOTED).
-_FIRST_CONTACT = (
-    select(LeadEvent.lead_id, func.min(LeadEvent.created_at).label("at"))
-    .where(LeadEvent.name == f"lead.{LeadStatus.CONTACTED.lower()}")
-    .group_by(LeadEvent.lead_id)
-    .subquery()
-)
-_OFFERS = (
-    select(
-        Assignment.lead_id,
-        func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("timed_out"),
-        func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
-    )
-    .group_by(Assignment.lead_id)
-    .subquery()
-)
 AnySelect = Select[*tuple[Any, ...]]
-_LEAD_KEYS: dict[str, SQLColumnExpression[Any]] = {
-    "source": Source.name,
-    "campaign": Lead.campaign,
-    "line": Lead.line,
-}
+ACCEPTED_OFFERS = (AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
+CONTACTED = f"lead.{LeadStatus.CONTACTED.lower()}"  # recorded before QUOTED, so the first contact
+CONVERTED = f"lead.{LeadStatus.CONVERTED.lower()}"
+_LEAD_KEYS: dict[str, SQLColumnExpression[Any]] = {"source": Source.name, "campaign": Lead.campaign, "line": Lead.line}
 
 
 def _received(since: datetime, until: datetime) -> ColumnElement[bool]:
     return and_(Lead.received_at >= since, Lead.received_at < until, Lead.is_test.is_(False))
 
 
+def _period_leads(since: datetime, until: datetime) -> Select[Any]:
+    return select(Lead.id).where(_received(since, until))
+
+
 async def performance(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
     """Every group's figures for the leads received from ``since`` up to ``until`` (test leads left out)."""
-    group: SQLColumnExpression[Any] = Agent.id if by == "agent" else _LEAD_KEYS[by]
-    key: SQLColumnExpression[Any] = Agent.name if by == "agent" else group
-    query = _by_agent(since, until) if by == "agent" else _by_lead(since, until)
-    query = query.add_columns(group.label("group_id"), key.label("key")).group_by(group, key)
-    minutes: defaultdict[Any, list[float]] = defaultdict(list)
-    for group_id, received_at, contacted_at in await session.execute(_contact_times(by, group, since, until)):
-        minutes[group_id].append(max(0.0, (contacted_at - received_at).total_seconds() / 60))
-    reports = []
-    for row in await session.execute(query):
-        figures = {name: int(value) for name, value in row._mapping.items() if name not in ("group_id", "key")}
-        contact_times = tuple(minutes[row.group_id])
-        reports.append(Performance(key=row.key or NO_CAMPAIGN, minutes_to_contact=contact_times, **figures))
-    return sorted(reports, key=lambda report: report.key)
+    groups = await (_by_agent(session, since, until) if by == "agent" else _by_lead(session, by, since, until))
+    return sorted(groups, key=lambda group: (group.key, group.agent_id or ""))
 
 
-def _by_lead(since: datetime, until: datetime) -> AnySelect:
-    billed = Lead.status.not_in((*SCREENED_OUT, LeadStatus.RETURNED))
-    return (
+async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
+    """Per source, campaign or line: each lead once, its first contact by whoever made it, timed
+    from its arrival (speed to lead)."""
+    key = _LEAD_KEYS[by]
+    in_period = _period_leads(since, until)
+    first_contact = (
+        select(LeadEvent.lead_id, func.min(LeadEvent.created_at).label("at"))
+        .where(LeadEvent.name == CONTACTED, LeadEvent.lead_id.in_(in_period))
+        .group_by(LeadEvent.lead_id)
+        .subquery()
+    )
+    offers = _offers_per_lead(in_period)
+    billed = Lead.status.not_in(NOT_BILLED)
+    figures = (
         select(
+            key.label("key"),
             func.count().label("leads"),
             func.count().filter(Lead.status.in_(SCREENED_OUT)).label("screened_out"),
             func.count().filter(Lead.status == LeadStatus.UNASSIGNED).label("unassigned"),
-            func.count().filter(_OFFERS.c.accepted > 0).label("accepted"),
-            func.count(_FIRST_CONTACT.c.lead_id).label("contacted"),
+            func.count().filter(offers.c.accepted > 0).label("accepted"),
+            func.count(first_contact.c.lead_id).label("contacted"),
             func.count().filter(Lead.status == LeadStatus.CONVERTED).label("converted"),
             func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
-            func.coalesce(func.sum(_OFFERS.c.timed_out), 0).label("sla_breaches"),
+            func.coalesce(func.sum(offers.c.timed_out), 0).label("sla_breaches"),
             func.count().filter(billed).label("billed"),
             func.coalesce(func.sum(Source.cost_per_lead_cents).filter(billed), 0).label("spend_cents"),
         )
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
-        .outerjoin(_OFFERS, _OFFERS.c.lead_id == Lead.id)
-        .outerjoin(_FIRST_CONTACT, _FIRST_CONTACT.c.lead_id == Lead.id)
+        .outerjoin(offers, offers.c.lead_id == Lead.id)
+        .outerjoin(first_contact, first_contact.c.lead_id == Lead.id)
         .where(_received(since, until))
+        .group_by(key)
     )
+    contact_times = (
+        select(key, Lead.received_at, first_contact.c.at)
+        .select_from(Lead)
+        .join(Source, Source.id == Lead.source_id)
+        .join(first_contact, first_contact.c.lead_id == Lead.id)
+    )
+    minutes: defaultdict[str | None, list[float]] = defaultdict(list)
+    for group, received_at, contacted_at in await session.execute(contact_times):
+        minutes[group].append(_minutes(received_at, contacted_at))
+    return [
+        Performance(
+            key=NO_CAMPAIGN if row.key is None else row.key,
+            minutes_to_contact=tuple(minutes[row.key]),
+            **_counts(row, "key"),
+        )
+        for row in await session.execute(figures)
+    ]
 
 
-def _by_agent(since: datetime, until: datetime) -> AnySelect:
+async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> list[Performance]:
+    """Per agent with an offer in the period: its own offers, the contacts and conversions it
+    recorded itself (a shared lead may have several agents), its first contact timed from its
+    acceptance, and its share of what the leads it kept cost (a shared lead's cost split evenly
+    between the agents who accepted it)."""
+    in_period = _period_leads(since, until)
+    offers = _offers_per_lead(in_period)
     accepted = Assignment.status.in_(ACCEPTED_OFFERS)
-    billed = Assignment.status == AssignmentStatus.ACCEPTED
-    return (
+    billed = and_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
+    share = Source.cost_per_lead_cents * 1.0 / offers.c.accepted
+    figures = (
         select(
-            func.count(Assignment.lead_id.distinct()).label("leads"),
+            Agent.id,
+            Agent.name,
+            func.count().label("leads"),
             func.count().filter(accepted).label("accepted"),
-            func.count().filter(accepted, _FIRST_CONTACT.c.lead_id.is_not(None)).label("contacted"),
-            func.count().filter(accepted, Lead.status == LeadStatus.CONVERTED).label("converted"),
             func.count().filter(Assignment.status == AssignmentStatus.RETURNED).label("returned"),
             func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("sla_breaches"),
             func.count().filter(billed).label("billed"),
-            func.coalesce(func.sum(Source.cost_per_lead_cents).filter(billed), 0).label("spend_cents"),
+            func.coalesce(func.sum(share).filter(billed), 0).label("spend_cents"),
         )
         .select_from(Assignment)
         .join(Agent, Agent.id == Assignment.agent_id)
         .join(Lead, Lead.id == Assignment.lead_id)
         .join(Source, Source.id == Lead.source_id)
-        .outerjoin(_FIRST_CONTACT, _FIRST_CONTACT.c.lead_id == Lead.id)
+        .join(offers, offers.c.lead_id == Lead.id)
         .where(_received(since, until))
+        .group_by(Agent.id, Agent.name)
+    )
+    # Who recorded what, from the events (they keep the agent's id as text): each agent's first
+    # contact and conversion of each lead.
+    contacted_at: dict[tuple[str, str], datetime] = {}
+    converted: set[tuple[str, str]] = set()
+    events = select(LeadEvent.lead_id, LeadEvent.name, LeadEvent.data, LeadEvent.created_at).where(
+        LeadEvent.name.in_((CONTACTED, CONVERTED)), LeadEvent.lead_id.in_(in_period)
+    )
+    for lead_id, name, data, at in await session.execute(events):
+        recorded_by = (str(lead_id), str(data.get("agent_id")))
+        if name == CONVERTED:
+            converted.add(recorded_by)
+        elif recorded_by not in contacted_at or at < contacted_at[recorded_by]:
+            contacted_at[recorded_by] = at
+    taken = select(Assignment.agent_id, Assignment.lead_id, Assignment.responded_at).where(
+        accepted, Assignment.lead_id.in_(in_period)
+    )
+    contacts: defaultdict[str, int] = defaultdict(int)
+    conversions: defaultdict[str, int] = defaultdict(int)
+    minutes: defaultdict[str, list[float]] = defaultdict(list)
+    for agent_id, lead_id, responded_at in await session.execute(taken):
+        mine, agent = (str(lead_id), str(agent_id)), str(agent_id)
+        if mine in contacted_at:
+            contacts[agent] += 1
+            if responded_at is not None:
+                minutes[agent].append(_minutes(responded_at, contacted_at[mine]))
+        conversions[agent] += mine in converted
+    return [
+        Performance(
+            key=row.name,
+            agent_id=str(row.id),
+            contacted=contacts[str(row.id)],
+            converted=conversions[str(row.id)],
+            minutes_to_contact=tuple(minutes[str(row.id)]),
+            **_counts(row, "id", "name"),
+        )
+        for row in await session.execute(figures)
+    ]
+
+
+def _offers_per_lead(in_period: Select[Any]) -> Subquery:
+    """Each lead's offers left to time out (SLA breaches) and offers accepted."""
+    return (
+        select(
+            Assignment.lead_id,
+            func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("timed_out"),
+            func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
+        )
+        .where(Assignment.lead_id.in_(in_period))
+        .group_by(Assignment.lead_id)
+        .subquery()
     )
 
 
-def _contact_times(by: Grouping, group: SQLColumnExpression[Any], since: datetime, until: datetime) -> AnySelect:
-    """Each contacted lead's group, received time and first contact (by agent: the agent's own leads)."""
-    query = select(group, Lead.received_at, _FIRST_CONTACT.c.at)
-    if by == "agent":
-        query = query.select_from(Assignment).join(Agent, Agent.id == Assignment.agent_id)
-        query = query.join(Lead, Lead.id == Assignment.lead_id).where(Assignment.status.in_(ACCEPTED_OFFERS))
-    else:
-        query = query.select_from(Lead).join(Source, Source.id == Lead.source_id)
-    return query.join(_FIRST_CONTACT, _FIRST_CONTACT.c.lead_id == Lead.id).where(_received(since, until))
+def _counts(row: Row[*tuple[Any, ...]], *besides: str) -> dict[str, Any]:
+    """The row's counts and sums as whole numbers (a split cost rounded to the cent)."""
+    return {name: round(value) for name, value in row._mapping.items() if name not in besides}
+
+
+def _minutes(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds() / 60)
 
 
 async def return_rates(session: AsyncSession) -> list[dict[str, Any]]:
-    """Per source, over all time (test leads left out): leads accepted by agents, leads returned,
-    the return rate and the reason given most often (of those given as often, the first in
-    alphabetical order)."""
+    """Per source, over all time (test leads left out): offers accepted by agents, offers returned
+    (per offer, unlike the performance report, which counts leads), the return rate and the reason
+    given most often (of those given as often, the first in alphabetical order)."""
     per_reason = await session.execute(
         select(Source.name, Assignment.reason, func.count())
         .join(Lead, Lead.source_id == Source.id)

@@ -14,6 +14,8 @@ Grouping = Literal["source", "campaign", "line", "agent"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 # Leads stopped by screening: never offered, never paid for.
 SCREENED_OUT = (LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED)
+# Not paid for: not screened yet, screened out, or returned to the source (credited).
+NOT_BILLED = (LeadStatus.RECEIVED, *SCREENED_OUT, LeadStatus.RETURNED)
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
 NO_CAMPAIGN = "(none)"
@@ -24,21 +26,28 @@ def period(since: datetime | None, until: datetime | None, now: datetime) -> tup
     end = until or now
     start = since or end - DEFAULT_PERIOD
     if start >= end:
-        raise InvalidInput("since must be before until", [{"field": "since", "reason": "must be before until"}])
+        raise InvalidInput("since must be before until", [_problem("since", "must be before until")])
     if end - start > LONGEST_PERIOD:
         reason = "a report covers at most 366 days"
-        raise InvalidInput(reason, [{"field": "since", "reason": reason}])
+        raise InvalidInput(reason, [_problem("since", reason)])
     return start, end
+
+
+def _problem(parameter: str, reason: str) -> dict[str, str]:
+    return {"field": f"query.{parameter}", "reason": reason}  # named as FastAPI names query errors
 
 
 @dataclass(frozen=True)
 class Performance:
     """One group's leads received in the period and what became of them.
 
-    Grouped by source, campaign or line, ``leads`` counts every lead received; grouped by agent, the
-    leads offered to the agent, and the counts after that are the agent's own (``screened_out``
-    and ``unassigned`` do not apply). ``billed`` leads are those the agency pays its source for: past
-    screening and not returned, each at its source's cost per lead."""
+    Grouped by source, campaign or line, ``leads`` counts every lead received, ``billed`` those the
+    agency pays its source for (past screening and not returned) at the source's cost per lead, and
+    the time to first contact runs from the lead's arrival. Grouped by agent (``agent_id``), ``leads``
+    counts the agent's offers, the counts after that are the agent's own (what it accepted, and
+    the contacts and conversions it recorded), ``billed`` the leads it kept, at its share of their
+    cost (a shared lead's cost split between the agents who took it), and the time to first
+    contact runs from its acceptance; ``screened_out`` and ``unassigned`` do not apply."""
 
     key: str
     leads: int
@@ -52,10 +61,12 @@ class Performance:
     minutes_to_contact: tuple[float, ...] = ()
     screened_out: int | None = None
     unassigned: int | None = None
+    agent_id: str | None = None
 
     def as_row(self) -> dict[str, object]:
         return {
             "key": self.key,
+            "agent_id": self.agent_id,
             "leads": self.leads,
             "screened_out": self.screened_out,
             "unassigned": self.unassigned,
