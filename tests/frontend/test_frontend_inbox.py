@@ -187,15 +187,22 @@ class TestWorkingAnAcceptedLead:
             action = f"/leads/{lead_id}/outcome"
             await browser.post(action, data={"csrf_token": csrf_token(page, action), "status": "LOST"})
             closed = (await browser.get(f"/leads/{lead_id}")).text
+            inbox = (await browser.get("/inbox")).text
         assert "badge-lost" in closed and "Calling hours" not in closed  # nobody is to call about it now
+        assert f'href="/leads/{lead_id}"' in inbox and "Calling hours" not in inbox
 
-    async def test_a_lead_offered_to_the_agent_shows_no_calling_hours_before_it_is_accepted(
-        self, platform: Platform
+    async def test_the_agent_offered_a_lead_sees_the_calling_hours_in_the_inbox_and_on_its_page(
+        self, platform: Platform, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        monkeypatch.setattr(router, "utcnow", lambda: datetime(2026, 6, 7, 15, 0, tzinfo=UTC))  # Sunday 10:00
+        lead_id = await platform.routed_lead("214-555-0188")
+        closed = "Calling hours: closed until Sun 13:00 CDT (2026-06-07 18:00 UTC)."  # noon in El Paso
         async with signed_in(platform, ANA) as browser:
-            lead_id = await platform.routed_lead("214-555-0188")
-            page = (await browser.get(f"/leads/{lead_id}")).text
-        assert "calling hours" not in page
+            inbox = _text((await browser.get("/inbox")).text)
+            page = _text((await browser.get(f"/leads/{lead_id}")).text)
+        assert closed in inbox and closed in page
+        async with signed_in(platform, ADMIN) as browser:  # staff are not about to call anyone
+            assert "Calling hours" not in (await browser.get(f"/leads/{lead_id}")).text
 
     async def test_the_agent_records_each_outcome_the_lead_may_reach_next(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:

@@ -81,6 +81,7 @@ class InboxItem(_View):
     state: str
     score: int | None = None
     expires_at: datetime
+    lead_status: str | None = None
     first_name: str | None = None
     phone: str | None = None
 

@@ -139,13 +139,21 @@ async def _inbox(
     notice: str | None = None,
 ) -> HTMLResponse:
     items: list[InboxItem] = await peers.inbox(viewer.token)
+    by_state = {item.state: _calling_hours(item.state) for item in items if _may_call_soon(item)}
     context = {
         "items": items,
+        "calling": {item.assignment_id: by_state[item.state] for item in items if _may_call_soon(item)},
         "problems": problems or {},
         "reasons": reasons or {},
         "notice": NOTICES.get(notice or ""),
     }
     return render(request, "inbox.html", context, status)
+
+
+def _may_call_soon(item: InboxItem) -> bool:
+    """An offer the agent may take, or a lead the agent took and is still working."""
+    working = item.status == AssignmentStatus.ACCEPTED and item.lead_status in OPEN_LEAD_STATUSES
+    return item.status == AssignmentStatus.PENDING or working
 
 
 @router.get("/inbox")
@@ -224,13 +232,14 @@ async def _lead_page(
     lead = await peers.lead(viewer.token, str(lead_id))
     mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
     working = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.ACCEPTED
+    offered = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.PENDING
     current = LeadStatus(lead.status)
     context = {
         "lead": lead,
         "mine": mine,
         "outcomes": next_outcomes(current) if working else [],
         "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
-        "calling": _calling_hours(lead.state) if working and current in OPEN_LEAD_STATUSES else None,
+        "calling": _calling_hours(lead.state) if offered or (working and current in OPEN_LEAD_STATUSES) else None,
         "problem": problem,
         "notice": NOTICES.get(notice or ""),
     }

@@ -28,6 +28,7 @@ class InboxItem(BaseModel):
     state: str
     score: int | None
     expires_at: str
+    lead_status: str
     first_name: str | None = None
     phone: str | None = None
 
@@ -60,6 +61,7 @@ async def inbox(
                 state=lead.state,
                 score=lead.score,
                 expires_at=a.expires_at.isoformat(),
+                lead_status=lead.status,
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted else None,
             )
