@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 
 from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reopen, signed_in
 
@@ -74,6 +75,27 @@ class TestPerformance:
         assert by_source == "web-form 2 0 1 0 0 0 0 0 n/a n/a $0.00 $0.00 n/a"
         assert by_agent == "Ana Agent 1 0 0 0 0 0 n/a n/a $0.00 n/a n/a"
         assert fallback.status_code == 303 and fallback.headers["location"] == "/performance?by=source"
+
+    async def test_a_period_of_days_chosen_on_the_page(self, platform: Platform) -> None:
+        await platform.routed_lead("214-555-0134")
+        today = datetime.now(UTC).date()
+        async with signed_in(platform, ADMIN) as browser:
+            this_week = await browser.get(f"/performance?by=line&start={today - timedelta(days=6)}&end={today}")
+            last_year = await browser.get("/performance?start=2025-01-01&end=2025-12-31")
+            too_long = await browser.get("/performance?start=2024-01-01&end=2025-12-31")
+            backwards = await browser.get(f"/performance?start={today}&end={today - timedelta(days=1)}")
+            garbled = await browser.get("/performance?start=yesterday")
+        assert _row(this_week.text, "auto").startswith("auto 1 ")
+        assert f'href="/performance?by=source&amp;start={today - timedelta(days=6)}&amp;end={today}"' in this_week.text
+        assert last_year.status_code == 200 and "No leads in this period." in last_year.text
+        assert "2025-01-01 00:00 UTC" in last_year.text and "2026-01-01 00:00 UTC" in last_year.text
+        for answer, problem in (
+            (too_long, "a report covers at most 366 days"),
+            (backwards, "The first day comes after the last."),
+            (garbled, "Dates are written YYYY-MM-DD."),
+        ):
+            assert answer.status_code == 422 and problem in answer.text
+            assert _row(answer.text, "web-form").startswith("web-form 1 ")  # the last 30 days instead
 
     async def test_agents_do_not_see_it(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:

@@ -359,9 +359,11 @@ class Peers:
     async def agents(self, token: str) -> list[AgentView]:
         return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
 
-    async def performance(self, token: str, by: str) -> PerformanceReport:
-        path = "/api/v1/reports/performance"
-        return await self._as(_PERFORMANCE, DATA_SERVICE, "GET", path, token, params={"by": by})
+    async def performance(
+        self, token: str, by: str, since: datetime | None = None, until: datetime | None = None
+    ) -> PerformanceReport:
+        params = {"by": by} | {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
+        return await self._as(_PERFORMANCE, DATA_SERVICE, "GET", "/api/v1/reports/performance", token, params=params)
 
     async def search(self, token: str, params: dict[str, str]) -> list[SimilarLead]:
         return await self._as(_SIMILAR, ORCHESTRATOR, "GET", "/api/v1/search", token, params=params)

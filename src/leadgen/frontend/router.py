@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -322,12 +323,35 @@ async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
 
 
 @router.get("/performance")
-async def performance(request: Request, viewer: Staff, peers: PeersDep, by: str = "source") -> Response:
-    """The performance report of the last 30 days, by source, campaign, line or agent."""
+async def performance(
+    request: Request, viewer: Staff, peers: PeersDep, by: str = "source", start: str = "", end: str = ""
+) -> Response:
+    """The performance report by source, campaign, line or agent, for the days from ``start`` to
+    ``end`` (UTC dates, both included; the last 30 days by default)."""
     if by not in GROUPINGS:
         return RedirectResponse("/performance?by=source", status_code=303)
-    context = {"report": await peers.performance(viewer.token, by), "groupings": GROUPINGS}
-    return render(request, "performance.html", context)
+    problem, since, until = None, _day(start), _day(end)
+    if (start and since is None) or (end and until is None):
+        problem, since, until = "Dates are written YYYY-MM-DD.", None, None
+    elif since and until and until < since:
+        problem, since, until = "The first day comes after the last.", None, None
+    until = until + timedelta(days=1) if until else None
+    try:
+        report = await peers.performance(viewer.token, by, since, until)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        problem, report = exc.detail, await peers.performance(viewer.token, by)
+    context = {"report": report, "groupings": GROUPINGS, "start": start, "end": end, "problem": problem}
+    return render(request, "performance.html", context, 422 if problem else 200)
+
+
+def _day(text: str) -> datetime | None:
+    """Midnight UTC of a YYYY-MM-DD date, or None when it is not one."""
+    try:
+        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 @router.get("/agents")
