@@ -140,10 +140,11 @@ async def _inbox(
     notice: str | None = None,
 ) -> HTMLResponse:
     items: list[InboxItem] = await peers.inbox(viewer.token)
-    by_state = {item.state: _calling_hours(item.state) for item in items if _may_call_soon(item)}
+    soon = [item for item in items if _may_call_soon(item)]
+    by_state = {state: _calling_hours(state) for state in {item.state for item in soon}}
     context = {
         "items": items,
-        "calling": {item.assignment_id: by_state[item.state] for item in items if _may_call_soon(item)},
+        "calling": {item.assignment_id: by_state[item.state] for item in soon},
         "problems": problems or {},
         "reasons": reasons or {},
         "notice": NOTICES.get(notice or ""),
@@ -248,8 +249,8 @@ async def _lead_page(
 
 
 def _calling_hours(state: str) -> dict[str, Any]:
-    """The person's calling hours for the agent working the lead: open now, or from when (in UTC
-    and in the state's main time zone)."""
+    """The person's calling hours for the agent offered or working a lead: open now, or from when
+    (in UTC and in the state's main time zone)."""
     now = utcnow()
     opens_at = next_contact_time(state, now)
     return {
