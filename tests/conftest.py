@@ -6,6 +6,7 @@ a fresh schema: SQLite copies a migrated template file; PostgreSQL truncates eve
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -17,7 +18,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.migrate import upgrade
@@ -109,8 +109,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database() -> str:
     """A database of this xdist worker's own, migrated once per session."""
     require_server("PostgreSQL", PG_HOST, PG_PORT)
-    import asyncio
-
     import asyncpg
 
     name = f"leadgen_test_{worker_id()}"
@@ -142,7 +140,28 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(template, target)
         return f"sqlite+aiosqlite:///{target}"
-    return str(request.getfixturevalue("postgres_database"))
+    url = str(request.getfixturevalue("postgres_database"))
+    # A loop of its own, never made the thread's current one: the tests' session loop stays as it is.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_empty(url))
+    finally:
+        loop.close()
+    return url
+
+
+async def _empty(url: str) -> None:
+    """Every table of the worker's PostgreSQL database emptied, before the test rather than after
+    it: a test whose processes or apps wrote without the ``resources`` fixture leaves nothing for
+    the next one to count."""
+    import asyncpg
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f"TRUNCATE {tables} CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -167,14 +186,10 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-async def resources(settings: Settings, backend: str) -> AsyncIterator[Resources]:
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
     res = Resources.build(settings, frozenset({DB, GRAPH, VECTORS}), "test")
     await res.start()
     yield res
-    if backend == "postgres" and res.engine is not None:
-        async with res.engine.begin() as conn:
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     await res.close()
 
 

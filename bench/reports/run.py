@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -38,7 +37,9 @@ from leadgen.reports.rules import DEFAULT_PERIOD, GROUPINGS  # noqa: E402
 DATABASE = "leadgen_bench_reports"
 AGENTS = 50
 ORDINALS = ("first", "second")  # the agents offered a lead, picked from a hash of its id
-AGENT_BY_HASH = "(SELECT array_agg(id ORDER BY name) FROM agents)[1 + abs(hashtext(l.id::text) + {shift}) % {agents}]"
+AGENT_BY_HASH = (
+    "(SELECT array_agg(id ORDER BY name) FROM agents)[1 + abs(hashtext(l.id::text)::bigint + {shift}) % {agents}]"
+)
 # One statement per table: the leads, then each lead's offers and events derived from its number.
 FILL = [
     """INSERT INTO sources (id, name, kind, cost_per_lead_cents, active, created_at)
@@ -163,7 +164,6 @@ def main() -> None:
     for name, ms in timings.items():
         rows = "" if name == "bare count per source" else f", {sizes[name]} rows"
         print(f"  {name:<26} {ms:8.1f} ms   {ms / floor:5.1f} times the bare count{rows}")
-    print(f"  period: {timedelta(days=DEFAULT_PERIOD.days)} ending now")
 
 
 if __name__ == "__main__":

@@ -97,11 +97,13 @@ class TestAgentWork:
         lead_id = world["lead_id"]
         assert (await client.get(f"/api/v1/leads/{lead_id}", headers=theirs)).status_code == 404
         assert (await client.get("/api/v1/leads", headers=theirs)).json() == []
-        assert (await client.get("/api/v1/assignments", headers=mine)).json()[0]["phone"] is None
+        offered = (await client.get("/api/v1/assignments", headers=mine)).json()[0]
+        assert offered["phone"] is None and offered["lead_status"] == "ROUTED"
         assert (await client.post(f"/api/v1/assignments/{assignment}/accept", headers=theirs)).status_code == 404
         accepted = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
         assert accepted.json()["status"] == "ACCEPTED"
-        assert (await client.get("/api/v1/assignments", headers=mine)).json()[0]["phone"].startswith("+1")
+        taken = (await client.get("/api/v1/assignments", headers=mine)).json()[0]
+        assert taken["phone"].startswith("+1") and taken["lead_status"] == "ACCEPTED"
         again = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
         assert again.status_code == 409
 

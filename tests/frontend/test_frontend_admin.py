@@ -82,24 +82,50 @@ class TestPerformance:
         async with signed_in(platform, ADMIN) as browser:
             this_week = await browser.get(f"/performance?by=line&start={today - timedelta(days=6)}&end={today}")
             last_year = await browser.get("/performance?start=2025-01-01&end=2025-12-31")
-            too_long = await browser.get("/performance?start=2024-01-01&end=2025-12-31")
-            backwards = await browser.get(f"/performance?start={today}&end={today - timedelta(days=1)}")
-            garbled = await browser.get("/performance?start=yesterday")
+            refused = {
+                (query, fields): await browser.get(f"/performance?{query}")
+                for query, fields in (
+                    ("start=2024-01-01&end=2025-12-31", ("start",)),  # 731 days
+                    (f"start={today}&end={today - timedelta(days=1)}", ("start",)),
+                    (f"start={today + timedelta(days=2)}", ("start",)),
+                    ("end=0001-01-05", ("end",)),
+                    ("start=yesterday&end=9999-12-31", ("start", "end")),
+                    ("end=20250101", ("end",)),
+                )
+            }
+            unknown_grouping = await browser.get("/performance?by=county&start=2025-01-01")
         assert _row(this_week.text, "auto").startswith("auto 1 ")
         assert f'href="/performance?by=source&amp;start={today - timedelta(days=6)}&amp;end={today}"' in this_week.text
         assert last_year.status_code == 200 and "No leads in this period." in last_year.text
-        assert "2025-01-01 00:00 UTC" in last_year.text and "2026-01-01 00:00 UTC" in last_year.text
-        for answer, problem in (
-            (too_long, "a report covers at most 366 days"),
-            (backwards, "The first day comes after the last."),
-            (garbled, "Dates are written YYYY-MM-DD."),
-        ):
-            assert answer.status_code == 422 and problem in answer.text
+        assert "2025-01-01 00:00 UTC" in last_year.text and "until" in last_year.text
+        assert "2026-01-01 00:00 UTC" in last_year.text  # the day after the last one included
+        problems = [_problem(answer.text) for answer in refused.values()]
+        assert problems == [
+            "A report covers at most 366 days.",
+            "The period must start before it ends.",
+            "The period must start before it ends.",
+            "A report covers leads received from 2000 on.",
+            "Dates are written YYYY-MM-DD, before the year 9999.",
+            "Dates are written YYYY-MM-DD, before the year 9999.",
+        ]
+        for (_, fields), answer in refused.items():
+            assert answer.status_code == 422
+            assert re.findall(r'name="(start|end)"[^>]*aria-invalid="true"', answer.text) == list(fields)
             assert _row(answer.text, "web-form").startswith("web-form 1 ")  # the last 30 days instead
+            assert 'href="/performance?by=line"' in answer.text  # the tabs leave the refused dates out
+        assert unknown_grouping.headers["location"] == "/performance?by=source&start=2025-01-01"
 
     async def test_agents_do_not_see_it(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:
             assert (await browser.get("/performance")).status_code == 403
+
+
+def _problem(page: str) -> str:
+    """What the page says is wrong with the period asked for."""
+    found = re.search(r'id="period-problem"[^>]*>(.*?)</p>', page, re.S)
+    assert found is not None
+    text = " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
+    return text.removeprefix("Error: ").removesuffix(" Showing the last 30 days instead.")
 
 
 def _row(page: str, key: str) -> str:

@@ -256,6 +256,7 @@ async def test_return_rates_name_the_reason_given_most_often(
         ({"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00Z"}, "since"),
         ({"since": "2024-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}, "since"),
         ({"since": "2026-06-01T00:00:00"}, "since"),  # no time zone: ambiguous
+        ({"until": "0001-01-05T00:00:00Z"}, "until"),  # 30 days before it is no date at all
     ],
 )
 async def test_a_bad_question_is_refused_with_the_field(
@@ -284,5 +285,5 @@ def test_the_period_is_the_last_30_days_unless_given() -> None:
     start, end = period(None, None, NOW)
     assert end == NOW and end - start == timedelta(days=30)
     assert period(None, NOW - timedelta(days=1), NOW)[0] == NOW - timedelta(days=31)
-    with pytest.raises(InvalidInput, match="since must be before until"):
+    with pytest.raises(InvalidInput, match="the period must start before it ends"):
         period(NOW, NOW, NOW)

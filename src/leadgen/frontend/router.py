@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
@@ -328,31 +329,48 @@ async def performance(
     request: Request, viewer: Staff, peers: PeersDep, by: str = "source", start: str = "", end: str = ""
 ) -> Response:
     """The performance report by source, campaign, line or agent, for the days from ``start`` to
-    ``end`` (UTC dates, both included; the last 30 days by default)."""
+    ``end`` (UTC dates, both included; the last 30 days by default). The data-service judges the
+    period; a period it refuses shows why, and the last 30 days instead."""
+    chosen = {name: value for name, value in (("start", start), ("end", end)) if value}
     if by not in GROUPINGS:
-        return RedirectResponse("/performance?by=source", status_code=303)
-    problem, since, until = None, _day(start), _day(end)
-    if (start and since is None) or (end and until is None):
-        problem, since, until = "Dates are written YYYY-MM-DD.", None, None
-    elif since and until and until < since:
-        problem, since, until = "The first day comes after the last.", None, None
-    until = until + timedelta(days=1) if until else None
-    try:
-        report = await peers.performance(viewer.token, by, since, until)
-    except ApiError as exc:
-        if exc.status != 422:
-            raise
-        problem, report = exc.detail, await peers.performance(viewer.token, by)
-    context = {"report": report, "groupings": GROUPINGS, "start": start, "end": end, "problem": problem}
+        return RedirectResponse(f"/performance?{urlencode({'by': 'source'} | chosen)}", status_code=303)
+    first, last = _day(start), _day(end)
+    at_fault = [name for name, text, day in (("start", start, first), ("end", end, last)) if text and day is None]
+    problem = f"Dates are written YYYY-MM-DD, before the year {MAXYEAR}." if at_fault else None
+    report = None
+    if not at_fault:
+        try:
+            report = await peers.performance(viewer.token, by, first, last + timedelta(days=1) if last else None)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            problem = f"{exc.detail[:1].upper()}{exc.detail[1:]}."
+            at_fault = [_FORM_FIELDS[e.field] for e in exc.errors if e.field in _FORM_FIELDS]
+    if report is None:
+        report = await peers.performance(viewer.token, by)
+    kept = {} if problem else chosen  # the dates the tabs carry over
+    context = {
+        "report": report,
+        "tabs": {grouping: f"/performance?{urlencode({'by': grouping} | kept)}" for grouping in GROUPINGS},
+        "start": start,
+        "end": end,
+        "problem": problem,
+        "at_fault": at_fault,
+    }
     return render(request, "performance.html", context, 422 if problem else 200)
 
 
+_FORM_FIELDS = {"query.since": "start", "query.until": "end"}
+
+
 def _day(text: str) -> datetime | None:
-    """Midnight UTC of a YYYY-MM-DD date, or None when it is not one."""
+    """Midnight UTC of a YYYY-MM-DD date before the last year a date can have (the day after it
+    must exist), or None when it is not one."""
     try:
-        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         return None
+    return day if day.year < MAXYEAR else None
 
 
 @router.get("/agents")

@@ -18,15 +18,21 @@ SCREENED_OUT = (LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED)
 NOT_BILLED = (LeadStatus.RECEIVED, *SCREENED_OUT, LeadStatus.RETURNED)
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
+EARLIEST_YEAR = 2000  # long before any lead; it keeps date arithmetic away from year 1
 NO_CAMPAIGN = "(none)"
 
 
 def period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     """The leads received from ``since`` up to ``until`` (the last 30 days when not given)."""
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.year < EARLIEST_YEAR:
+            reason = f"a report covers leads received from {EARLIEST_YEAR} on"
+            raise InvalidInput(reason, [_problem(name, reason)])
     end = until or now
     start = since or end - DEFAULT_PERIOD
     if start >= end:
-        raise InvalidInput("since must be before until", [_problem("since", "must be before until")])
+        reason = "the period must start before it ends"
+        raise InvalidInput(reason, [_problem("since", reason)])
     if end - start > LONGEST_PERIOD:
         reason = "a report covers at most 366 days"
         raise InvalidInput(reason, [_problem("since", reason)])
