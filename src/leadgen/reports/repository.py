@@ -36,7 +36,8 @@ async def performance(session: AsyncSession, by: Grouping, since: datetime, unti
 
 async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
     """Per source, campaign or line: each lead once, its first contact by whoever made it, timed
-    from its arrival (speed to lead)."""
+    from its arrival (speed to lead). The contacted leads are read once, for their times, and
+    counted from those."""
     key = _LEAD_KEYS[by]
     in_period = _period_leads(since, until)
     first_contact = (
@@ -54,7 +55,6 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
             func.count().filter(Lead.status.in_(SCREENED_OUT)).label("screened_out"),
             func.count().filter(Lead.status == LeadStatus.UNASSIGNED).label("unassigned"),
             func.count().filter(offers.c.accepted > 0).label("accepted"),
-            func.count(first_contact.c.lead_id).label("contacted"),
             func.count().filter(Lead.status == LeadStatus.CONVERTED).label("converted"),
             func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
             func.coalesce(func.sum(offers.c.timed_out), 0).label("sla_breaches"),
@@ -64,7 +64,6 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
         .outerjoin(offers, offers.c.lead_id == Lead.id)
-        .outerjoin(first_contact, first_contact.c.lead_id == Lead.id)
         .where(_received(since, until))
         .group_by(key)
     )
@@ -80,6 +79,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
     return [
         Performance(
             key=NO_CAMPAIGN if row.key is None else row.key,
+            contacted=len(minutes[row.key]),
             minutes_to_contact=tuple(minutes[row.key]),
             **_counts(row, "key"),
         )
