@@ -25,7 +25,14 @@ def app_paths(target: str) -> list[str]:
     assert factory is not None
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(Settings())
-    return sorted({r.path for r in app.routes if isinstance(r, APIRoute) and not r.path.startswith(UNROUTED)})
+    paths: set[str] = set()
+    for route in app.routes:
+        # FastAPI keeps an included router whole and resolves its routes' paths on demand.
+        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        paths.update(c.path for c in contexts if isinstance(getattr(c, "original_route", c), APIRoute))
+    found = sorted(p for p in paths if not p.startswith(UNROUTED))
+    assert found, f"no API routes found in {target}: the walk over the app's routes is broken"
+    return found
 
 
 def prefixes(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:

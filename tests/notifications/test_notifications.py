@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import smtplib
 import threading
 import uuid
@@ -565,3 +566,27 @@ async def test_admins_are_alerted_each_time_a_lead_is_left_unassigned_and_a_retr
     assert alerts == {key: True, again: True}
     recorded = [(n.user_id, n.status) for n in await rows(session, Notification) if n.template == "unassigned"]
     assert len(recorded) == 4 and {status for _, status in recorded} == {"sent"}
+
+
+async def test_an_emailed_acknowledgement_carries_an_unsubscribe_link_that_works(
+    routed: Lead, session: AsyncSession, mailbox: tuple[Mailbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADGEN_SMS_ACCOUNT_SID", "")  # no SMS: the person is thanked by e-mail
+    get_settings.cache_clear()
+    close_task_runtime()
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    tasks.notify_round(first_round(routed))
+    to_person = [m for m in mailbox[0].messages if m["To"] == routed.email]
+    assert len(to_person) == 1
+    raw = to_person[0].get_payload(decode=True)
+    assert isinstance(raw, bytes)
+    body = raw.decode()
+    found = re.search(r"http://127\.0\.0\.1:8080/unsubscribe/(\S+)", body)
+    assert found is not None, body
+    assert to_person[0]["List-Unsubscribe"] == f"<{found.group(0)}>"
+    assert to_person[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    async for client in started(create_app(get_settings())):  # the mail client's one-click post
+        clicked = await client.post(f"/api/v1/opt-outs/email/{found.group(1)}", data={"List-Unsubscribe": "One-Click"})
+        assert clicked.status_code == 200, clicked.text
+    assert await dnc.contact_barred(session, routed) == "do-not-contact"

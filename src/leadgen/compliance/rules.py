@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from leadgen.leads.geography import timezones_for_state
@@ -68,6 +70,16 @@ STATE_CONTACT_HOURS: dict[str, ContactHours] = {
 # Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
 ERASED, DO_NOT_CONTACT = "erased", "do-not-contact"
 BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the person is on the do-not-contact list"}
+# Ways a person revokes consent, as recorded with the do-not-contact entry and the lead event.
+OPT_OUT_REASONS = {
+    "sms-reply": "replied to a text asking to stop",
+    "email-link": "used the unsubscribe link of an e-mail",
+    "staff": "asked staff or an agent not to be contacted",
+}
+# A reply holding any of these words revokes consent (47 CFR 64.1200(a)(12), FCC 24-18, and the
+# carriers' STOPALL/UNSUBSCRIBE keywords). A word found in a longer reply ("please stop") counts
+# too: honouring a reply that did not mean it costs a lead, ignoring one that did breaks the law.
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe"})
 CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -123,3 +135,11 @@ def next_contact_time(state: str, now: datetime) -> datetime:
             if (open_hours := hours.on(day)) is not None:
                 openings.append(datetime.combine(day, open_hours[0], tzinfo=zone))
     return min(at for at in openings if at > now and in_contact_window(state, at)).astimezone(UTC)
+
+
+def asks_to_opt_out(reply: str) -> bool:
+    """Whether a reply to one of our texts revokes consent: any opt-out word in it, in any case
+    and punctuation ("Stop!", "opt-out", "OPT OUT")."""
+    words = re.findall(r"[a-z]+", reply.lower())
+    joined = {a + b for a, b in pairwise(words)}  # "opt out" and "opt-out"
+    return not OPT_OUT_WORDS.isdisjoint(words) or not OPT_OUT_WORDS.isdisjoint(joined)

@@ -129,7 +129,8 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
     )
     pii_hash_key: SecretStr = Field(
         SecretStr(PLACEHOLDER_PREFIX + "pii-hash-key-for-development-only"),
-        description="Key of the keyed hashes used for de-duplication and do-not-contact lookups.",
+        description="Key of the keyed hashes used for de-duplication and do-not-contact lookups, and "
+        "of the signed opt-out links in messages to people.",
     )
     session_secret: SecretStr = Field(
         SecretStr(PLACEHOLDER_PREFIX + "session-secret-for-development-only"),
@@ -213,6 +214,12 @@ class SmsSettings(_Group, prefix="SMS_"):
     account_sid: str | None = Field(None, description="Account SID; SMS is off while it is empty.")
     auth_token: SecretStr | None = Field(None, description="Auth token of the SMS account.")
     from_number: str | None = Field(None, description="Sending number in E.164 form.")
+    reply_webhook_url: AnyHttpUrl | None = Field(
+        None,
+        description="Public URL of the replies webhook as entered at the provider "
+        "(https://app.DOMAIN/api/v1/opt-outs/sms); the provider signs each request over it. Empty: the "
+        "URL the request arrived at, which is right only when no proxy rewrites it.",
+    )
 
     @property
     def enabled(self) -> bool:

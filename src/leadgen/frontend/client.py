@@ -84,6 +84,7 @@ class InboxItem(_View):
     lead_status: str | None = None
     first_name: str | None = None
     phone: str | None = None
+    do_not_contact: bool = False
 
 
 class LeadSummary(_View):
@@ -124,6 +125,7 @@ class LeadDetail(_View):
     score_factors: dict[str, Any] | None = None
     duplicate_of_id: str | None = None
     assignment: AssignmentView | None = None
+    do_not_contact: bool = False
     events: list[LeadEvent] = []
 
     def factors(self) -> list[tuple[str, float]]:
@@ -350,6 +352,14 @@ class Peers:
             headers = {CLIENT_IP_HEADER: client_ip, CLIENT_IP_SIGNATURE_HEADER: signature}
         path = "/api/v1/quote-requests"
         return await self._as(_ACCEPTED, API, "POST", path, None, json=payload, headers=headers)
+
+    async def opt_out_link(self, token: str) -> None:
+        """The person confirmed the unsubscribe link of an e-mail (the token is the link's own)."""
+        await self._call(API, "POST", f"/api/v1/opt-outs/email/{token}")
+
+    async def opt_out_lead(self, token: str, lead_id: str) -> None:
+        """The person behind the lead asked the agent or staff not to be contacted."""
+        await self._call(API, "POST", f"/api/v1/leads/{lead_id}/opt-out", token)
 
     # --- the data-service --------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ NOTICES = {
     "reopened": "Lead reopened. It is offered to the next eligible agent in a moment.",
     "recorded": "Outcome recorded.",
     "returned": "Lead returned. Its source is not billed for it.",
+    "opted-out": "Recorded: nobody will contact this person again.",
 }
 
 
@@ -243,6 +244,7 @@ async def _lead_page(
         "outcomes": next_outcomes(current) if working else [],
         "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
         "calling": _calling_hours(lead.state) if offered or (working and current in OPEN_LEAD_STATUSES) else None,
+        "may_opt_out": (working or viewer.is_staff) and not lead.do_not_contact,
         "problem": problem,
         "notice": NOTICES.get(notice or ""),
     }
@@ -288,6 +290,15 @@ async def reopen(request: Request, lead_id: uuid.UUID, viewer: Staff, form: Sess
     """Staff offer an UNASSIGNED lead again (the API checks it still may be)."""
     action = peers.reopen(viewer.token, str(lead_id), _field(form, "note") or None)
     return await _lead_action(request, lead_id, viewer, peers, action, "reopened")
+
+
+@router.post("/leads/{lead_id}/opt-out")
+async def opt_out_lead(
+    request: Request, lead_id: uuid.UUID, viewer: Viewer, form: SessionForm, peers: PeersDep
+) -> Response:
+    """The person asked the agent working the lead, or staff, not to be contacted again."""
+    action = peers.opt_out_lead(viewer.token, str(lead_id))
+    return await _lead_action(request, lead_id, viewer, peers, action, "opted-out")
 
 
 @router.post("/leads/{lead_id}/outcome")
@@ -443,3 +454,26 @@ async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -
 @router.get("/quote/thanks")
 async def quote_thanks(request: Request) -> HTMLResponse:
     return render(request, "thanks.html")
+
+
+# --- the unsubscribe link of an e-mail to a person -----------------------------------------
+
+
+@router.get("/unsubscribe/{token}")
+async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    """Asks before it acts: mail systems open the links of incoming mail to check them, and that
+    must not opt anyone out."""
+    return render(request, "unsubscribe.html", {"token": token})
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(request: Request, token: str, peers: PeersDep) -> HTMLResponse:
+    """The person's confirmation, or their mail client's one-click post (RFC 8058). Neither can
+    carry a form token; the link's own signature, which the api checks, is what allows it."""
+    try:
+        await peers.opt_out_link(token)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return render(request, "unsubscribe.html", {"invalid": True}, 404)
+    return render(request, "unsubscribe.html", {"done": True})

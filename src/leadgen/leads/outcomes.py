@@ -27,7 +27,7 @@ from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 
 
-async def _accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> tuple[Lead, Assignment]:
+async def accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> tuple[Lead, Assignment]:
     lead = await repository.get(session, lead_id, lock=True)
     offer = None
     if lead is not None and principal.agent_id is not None:
@@ -46,7 +46,7 @@ async def _accepted_by(session: AsyncSession, principal: Principal, lead_id: uui
 async def record_outcome(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, outcome: LeadStatus, note: str | None
 ) -> Lead:
-    lead, offer = await _accepted_by(session, principal, lead_id)
+    lead, offer = await accepted_by(session, principal, lead_id)
     if outcome not in OUTCOMES or not can_move(LeadStatus(lead.status), outcome):
         raise Conflict(f"a lead in {lead.status} cannot become {outcome}")
     lead.status = outcome
@@ -63,7 +63,7 @@ async def return_lead(
     session: AsyncSession, settings: Settings, principal: Principal, lead_id: uuid.UUID, reason: str, detail: str | None
 ) -> Lead:
     """Give a bad lead back to its source within the return window (the agency is not billed for it)."""
-    lead, offer = await _accepted_by(session, principal, lead_id)
+    lead, offer = await accepted_by(session, principal, lead_id)
     if reason not in RETURN_REASONS:
         raise Conflict(f"reason must be one of {', '.join(RETURN_REASONS)}")
     accepted_at = offer.responded_at or offer.created_at

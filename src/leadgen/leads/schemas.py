@@ -250,6 +250,9 @@ class LeadPublic(BaseModel):
     insights: dict[str, Any] | None = None
     duplicate_of_id: uuid.UUID | None
     assignment: AssignmentPublic | None
+    do_not_contact: bool = Field(
+        False, description="The person opted out or was erased: nobody may contact them or take the lead."
+    )
     events: list[LeadEventPublic]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
+from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import consent_problem
 from leadgen.core.errors import InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
@@ -151,5 +152,6 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
         insights=lead.insights,
         duplicate_of_id=lead.duplicate_of_id,
         assignment=assignment,
+        do_not_contact=await dnc.contact_barred(session, lead) is not None,
         events=[LeadEventPublic(name=e.name, at=e.created_at, data=e.data) for e in events],
     )

@@ -13,6 +13,7 @@ delivered, and the task's retry decides.
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import smtplib
 import threading
 import time
@@ -87,11 +88,18 @@ def _closing_channel(exc: BaseException) -> bool:
     return False
 
 
-def send_email(cfg: SmtpSettings, to: str, subject: str, body: str) -> None:
-    message = EmailMessage()
+# RFC 5322's own limit on a line, not the 78 characters it recommends: at 78, a List-Unsubscribe
+# header (one long URL) would be sent as RFC 2047 encoded words, which mail clients do not read.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def send_email(cfg: SmtpSettings, to: str, subject: str, body: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    message = EmailMessage(policy=_POLICY)
     message["From"] = cfg.sender
     message["To"] = to
     message["Subject"] = subject
+    for name, value in headers:
+        message[name] = value
     message.set_content(body)
     for last_try in (False, True):
         session = _session(cfg)

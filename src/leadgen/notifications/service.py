@@ -12,6 +12,7 @@ from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.links import opt_out_token
 from leadgen.compliance.repository import Contactable
 from leadgen.compliance.rules import in_contact_window, next_contact_time
 from leadgen.core.db import after_commit
@@ -30,6 +31,7 @@ class Outbound:
     template: str
     recipient_kind: str  # agent, lead or admin
     subject: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # extra e-mail headers
     agent_id: uuid.UUID | None = None
     lead_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
@@ -181,8 +183,13 @@ def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Ou
     if settings.sms.enabled and lead.phone:
         return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]
     if lead.email:
+        token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), lead.lead_id)
+        opt_out_url = settings.services.dashboard_link(f"/unsubscribe/{token}")
+        values["opt_out_url"] = opt_out_url
         body, subject = render("acknowledgement.body", **values), render("acknowledgement.subject", **values)
-        return [to_lead(channel="email", to=lead.email, body=body, subject=subject)]
+        # RFC 8058: mail clients offer their own unsubscribe button, which posts to the link.
+        headers = (("List-Unsubscribe", f"<{opt_out_url}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        return [to_lead(channel="email", to=lead.email, body=body, subject=subject, headers=headers)]
     return []
 
 

@@ -50,7 +50,7 @@ RETRY = {
 def deliver(settings: Settings, message: Outbound) -> None:
     if message.channel == "email":
         try:
-            send_email(settings.smtp, message.to, message.subject or "", message.body)
+            send_email(settings.smtp, message.to, message.subject or "", message.body, message.headers)
         except smtplib.SMTPRecipientsRefused as exc:
             if any(code < 500 for code, _ in exc.recipients.values()):
                 raise

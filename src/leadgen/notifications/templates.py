@@ -23,7 +23,7 @@ Open your inbox: {{ inbox_url }}
 
 Thanks for your {{ line }} insurance quote request. {{ agent }}, a licensed agent, will contact you shortly.
 
-To stop hearing from us, reply to this e-mail with "unsubscribe".
+To stop hearing from us, by e-mail, text or phone: {{ opt_out_url }}
 """,
     "unassigned.subject": "Lead left unassigned: {{ line }} in {{ state }}",
     "unassigned.body": """A {{ line }} lead from {{ state }} (lead {{ lead_id }}) could not be placed: {{ reason }}.

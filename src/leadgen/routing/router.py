@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from leadgen.auth.deps import CurrentPrincipal
+from leadgen.compliance import repository as dnc
 from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden
 from leadgen.routing import repository, service
@@ -16,7 +17,7 @@ from leadgen.routing import repository, service
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such offer, or not yours"},
-    409: {"description": "Not pending any more"},
+    409: {"description": "Not pending any more, or the person asked not to be contacted"},
 }
 
 
@@ -31,6 +32,7 @@ class InboxItem(BaseModel):
     lead_status: str
     first_name: str | None = None
     phone: str | None = None
+    do_not_contact: bool = False  # the person opted out or was erased: nobody may contact them
 
 
 class Rejection(BaseModel):
@@ -49,9 +51,12 @@ async def inbox(
     """The signed-in agent's offers, newest first. Contact details appear once an offer is accepted."""
     if principal.agent_id is None:
         raise Forbidden("only agents have an inbox")
+    offers = await repository.inbox(session, principal.agent_id, limit)
+    listed = await dnc.listed_among(session, [h for _, lead in offers for _, h in dnc.identity_hashes(lead)])
     items = []
-    for a, lead in await repository.inbox(session, principal.agent_id, limit):
+    for a, lead in offers:
         accepted = a.status == "ACCEPTED"
+        barred = lead.anonymised_at is not None or any(h in listed for _, h in dnc.identity_hashes(lead))
         items.append(
             InboxItem(
                 assignment_id=a.id,
@@ -64,6 +69,7 @@ async def inbox(
                 lead_status=lead.status,
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted else None,
+                do_not_contact=barred,
             )
         )
     return items

@@ -180,6 +180,10 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     now = utcnow()
     if assignment.expires_at <= now:
         raise Conflict("the offer expired; the lead has moved on")
+    if barred := await dnc.contact_barred(session, lead):
+        # Declining is still open to the agent; otherwise the offer runs out and the next round
+        # leaves the lead UNASSIGNED for the same reason.
+        raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
     assignment.status = AssignmentStatus.ACCEPTED
     assignment.responded_at = now
     lead.status = LeadStatus.ACCEPTED

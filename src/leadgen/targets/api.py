@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from leadgen.auth.router import router as auth_router
+from leadgen.compliance.router import router as opt_outs_router
 from leadgen.core.health import Health
 from leadgen.core.http import create_service_app
 from leadgen.core.resources import Resources
@@ -18,7 +19,7 @@ def create_app(
 ) -> FastAPI:
     return create_service_app(
         "api",
-        [auth_router, leads_router, assignments_router],
+        [auth_router, leads_router, assignments_router, opt_outs_router],
         settings,
         resources,
         health,

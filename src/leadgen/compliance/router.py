@@ -1,0 +1,119 @@
+"""Opt-outs (api): a person revokes consent by replying to a text, by the link in an e-mail, or by
+telling staff or the agent working their lead. Each puts the person's phone number and e-mail
+address on the do-not-contact list: from then on no message reaches them and no agent is offered
+their leads (``repository.contact_barred``).
+
+The reply webhook and the e-mail link answer without a user's sign-in, as their senders cannot
+have one: the provider's signature and the link's signature stand in for it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import BaseModel
+
+from leadgen.auth.deps import CurrentPrincipal, StaffPrincipal
+from leadgen.compliance import repository
+from leadgen.compliance.links import lead_of_opt_out_token
+from leadgen.compliance.rules import asks_to_opt_out
+from leadgen.core.deps import SessionDep, SettingsDep
+from leadgen.core.errors import Forbidden, InvalidInput, NotFound
+from leadgen.core.security import keyed_hash
+from leadgen.leads import outcomes
+from leadgen.leads.normalize import phone_e164
+from leadgen.models import Lead
+from leadgen.notifications.sms import signed_by_provider
+from leadgen.privacy.router import Person
+from leadgen.privacy.service import person_hashes
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["opt-outs"])
+# TwiML with nothing to do: the provider's own opt-out handling answers the person.
+NO_REPLY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+class OptedOut(BaseModel):
+    """Leads of the person that now carry a ``lead.opted_out`` event (none if already listed)."""
+
+    leads: list[uuid.UUID]
+
+
+@router.post(
+    "/opt-outs/sms",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "Taken (TwiML with no reply)"},
+        403: {"description": "Not signed by the SMS provider"},
+        404: {"description": "SMS is not configured"},
+        422: {"description": "No sender"},
+    },
+)
+async def sms_reply(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """A text a person sent to our number, as a Twilio-compatible provider posts it (form fields
+    ``From`` and ``Body``, signed in ``X-Twilio-Signature``). A text asking to stop ("STOP",
+    "unsubscribe", "please stop texting me") puts the sender on the do-not-contact list."""
+    if not settings.sms.enabled:
+        raise NotFound("SMS is not configured")
+    form = await request.form()
+    params = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    url = str(settings.sms.reply_webhook_url or request.url)
+    if not signed_by_provider(settings.sms, url, params, request.headers.get(SIGNATURE_HEADER)):
+        raise Forbidden(f"the request does not carry the SMS provider's signature in {SIGNATURE_HEADER}")
+    sender, text = form.get("From"), form.get("Body")
+    if not isinstance(sender, str) or not sender:
+        raise InvalidInput("the sender is missing", [{"field": "From", "reason": "required"}])
+    if isinstance(text, str) and asks_to_opt_out(text):
+        phone = phone_e164(sender)
+        if phone is None:
+            # Not a US number, so none of our leads: nothing of theirs is held to stop.
+            log.info("opt-out reply from a number outside the US numbering plan ignored")
+        else:
+            hashes = [("phone", keyed_hash(settings.security.pii_hash_key.get_secret_value(), "phone", phone))]
+            await repository.opt_out(session, hashes, "sms-reply", "sms-provider")
+    return Response(NO_REPLY, media_type="application/xml")
+
+
+@router.post(
+    "/opt-outs/email/{token}",
+    responses={404: {"description": "Not a link we made, or its lead is gone"}},
+)
+async def email_link(token: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """The unsubscribe link of an e-mail to a person: mail clients post here when the person clicks
+    their "unsubscribe" button (RFC 8058 one-click), and the dashboard's page does when they confirm.
+    Using it again changes nothing."""
+    lead_id = lead_of_opt_out_token(settings.security.pii_hash_key.get_secret_value(), token)
+    lead = await session.get(Lead, lead_id) if lead_id is not None else None
+    if lead is None:
+        raise NotFound("this unsubscribe link is not valid")
+    await repository.opt_out(session, repository.identity_hashes(lead), "email-link", "email-link")
+    return {"opted_out": True}
+
+
+@router.post("/opt-outs", responses={422: {"description": "Neither e-mail nor a valid phone number"}})
+async def staff_opt_out(
+    person: Annotated[Person, Body()], principal: StaffPrincipal, session: SessionDep, settings: SettingsDep
+) -> OptedOut:
+    """A person told the agency, by phone, letter or in person, not to contact them any more."""
+    hashes = person_hashes(
+        settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
+    )
+    return OptedOut(leads=await repository.opt_out(session, hashes, "staff", principal.label()))
+
+
+@router.post("/leads/{lead_id}/opt-out", responses={404: {"description": "No such lead, or not yours to work"}})
+async def lead_opt_out(lead_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> OptedOut:
+    """The person behind a lead asked not to be contacted: recorded by staff, or by the agent who
+    accepted the lead (typically during the call)."""
+    if principal.sees_everything:
+        lead = await session.get(Lead, lead_id)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} not found")
+    else:
+        lead, _ = await outcomes.accepted_by(session, principal, lead_id)
+    return OptedOut(
+        leads=await repository.opt_out(session, repository.identity_hashes(lead), "staff", principal.label())
+    )

@@ -1,0 +1,296 @@
+"""Opt-outs through the api: a reply to a text, an e-mail's unsubscribe link, staff and the agent.
+
+The SMS provider's requests are signed with Twilio's own library, as the provider signs them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.request_validator import RequestValidator
+
+from leadgen.auth.roles import Role
+from leadgen.compliance.links import opt_out_token
+from leadgen.core.resources import Resources
+from leadgen.core.security import keyed_hash
+from leadgen.core.settings import Settings, get_settings
+from leadgen.leads.normalize import email_key, phone_e164
+from leadgen.models import AuditEntry, DoNotContact, LeadEvent
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import pipeline_for, process_lead
+from leadgen.targets import api
+from tests import helpers
+from tests.conftest import lead_payload, started, sync_graph
+
+AUTH_TOKEN = "sms-auth-token-of-the-tests"
+WEBHOOK = "http://test/api/v1/opt-outs/sms"
+
+
+@pytest.fixture
+def sms_env(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The provider's Messages API is never called here: the api only receives replies.
+    for key, value in {
+        "LEADGEN_SMS_ACCOUNT_SID": "AC-tests",
+        "LEADGEN_SMS_AUTH_TOKEN": AUTH_TOKEN,
+        "LEADGEN_SMS_FROM_NUMBER": "+15125559999",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+async def client(sms_env: None, settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(api.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def world(client: AsyncClient, session: AsyncSession, resources: Resources, settings: Settings) -> dict[str, Any]:
+    """A TX agent with a user, an admin, and one lead offered to the agent."""
+    agent = await helpers.agent(session, ["TX"], name="Only")
+    agent_user = await helpers.user(session, Role.AGENT, agent.id)
+    other = await helpers.agent(session, ["CA"], name="Elsewhere")
+    other_user = await helpers.user(session, Role.AGENT, other.id)
+    admin = await helpers.user(session, Role.ADMIN)
+    key = await helpers.api_key(session)
+    await session.commit()
+    payload = lead_payload()
+    lead_id = uuid.UUID((await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})).json()["id"])
+    await sync_graph(resources)
+    async with resources.unit_of_work() as s:
+        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+    return {
+        "lead_id": lead_id,
+        "contact": payload["contact"],
+        "agent": await helpers.bearer(client, agent_user),
+        "other": await helpers.bearer(client, other_user),
+        "admin": await helpers.bearer(client, admin),
+    }
+
+
+def _signed(params: dict[str, str], url: str = WEBHOOK, token: str = AUTH_TOKEN) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, params)}
+
+
+def _e164(contact: dict[str, Any]) -> str:
+    phone = phone_e164(contact["phone"])
+    assert phone is not None
+    return phone
+
+
+async def _listed(session: AsyncSession) -> dict[str, str]:
+    rows = await session.execute(select(DoNotContact.value_hash, DoNotContact.reason))
+    return {value_hash: reason for value_hash, reason in rows}
+
+
+async def _opt_out_events(session: AsyncSession, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    query = select(LeadEvent.data).where(LeadEvent.lead_id == lead_id, LeadEvent.name == "lead.opted_out")
+    return list(await session.scalars(query))
+
+
+def _hash(settings: Settings, kind: str, value: str) -> str:
+    return keyed_hash(settings.security.pii_hash_key.get_secret_value(), kind, value)
+
+
+class TestTextReply:
+    async def test_stop_lists_the_number_marks_the_lead_and_stops_the_offer_being_taken(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        form = {"From": _e164(world["contact"]), "To": "+15125559999", "Body": "Stop", "MessageSid": "SM1"}
+        response = await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/xml")
+        assert "<Response/>" in response.text
+
+        listed = await _listed(session)
+        assert listed == {_hash(settings, "phone", form["From"]): "replied to a text asking to stop"}
+        assert await _opt_out_events(session, world["lead_id"]) == [{"via": "sms-reply"}]
+        audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "person.opted_out"))
+        assert audit is not None and audit.actor == "sms-provider" and audit.data == {"via": "sms-reply", "leads": 1}
+
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
+        assert lead["do_not_contact"] is True
+        inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
+        assert [item["do_not_contact"] for item in inbox] == [True]
+        accepted = await client.post(f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept", headers=world["agent"])
+        assert accepted.status_code == 409
+        assert "do-not-contact" in accepted.json()["detail"]
+        declined = await client.post(
+            f"/api/v1/assignments/{inbox[0]['assignment_id']}/reject",
+            json={"reason": "asked us to stop"},
+            headers=world["agent"],
+        )
+        assert declined.status_code == 200, declined.text
+
+    async def test_a_second_stop_changes_nothing(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        form = {"From": _e164(world["contact"]), "Body": "STOP"}
+        for _ in range(2):
+            assert (await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))).status_code == 200
+        assert len(await _listed(session)) == 1
+        assert len(await _opt_out_events(session, world["lead_id"])) == 1
+
+    async def test_other_replies_list_nobody(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        form = {"From": _e164(world["contact"]), "Body": "What time will the agent call?"}
+        response = await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
+        assert response.status_code == 200
+        assert await _listed(session) == {}
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
+        assert lead["do_not_contact"] is False
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+            _signed({"From": "+15125550100", "Body": "STOP"}, token="someone-elses-token"),
+            _signed({"From": "+15125550100", "Body": "STOP"}, url="https://elsewhere.example/hook"),
+        ],
+        ids=["unsigned", "garbage", "other-token", "other-url"],
+    )
+    async def test_unsigned_or_wrongly_signed_is_403_and_lists_nobody(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, headers: dict[str, str]
+    ) -> None:
+        response = await client.post(
+            "/api/v1/opt-outs/sms", data={"From": "+15125550100", "Body": "STOP"}, headers=headers
+        )
+        assert response.status_code == 403
+        assert "X-Twilio-Signature" in response.json()["detail"]
+        assert await _listed(session) == {}
+
+    async def test_a_form_changed_after_signing_is_403(self, client: AsyncClient, world: dict[str, Any]) -> None:
+        signed = _signed({"From": "+15125550100", "Body": "hello"})
+        response = await client.post(
+            "/api/v1/opt-outs/sms", data={"From": _e164(world["contact"]), "Body": "hello"}, headers=signed
+        )
+        assert response.status_code == 403
+
+    async def test_the_signature_is_checked_over_the_configured_public_url(
+        self, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, session: AsyncSession
+    ) -> None:
+        public = "https://app.example.com/api/v1/opt-outs/sms"
+        monkeypatch.setenv("LEADGEN_SMS_REPLY_WEBHOOK_URL", public)
+        get_settings.cache_clear()
+        form = {"From": _e164(world["contact"]), "Body": "STOP"}
+        async for behind_a_proxy in started(api.create_app(get_settings())):
+            direct = await behind_a_proxy.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
+            assert direct.status_code == 403
+            response = await behind_a_proxy.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form, public))
+            assert response.status_code == 200, response.text
+        assert len(await _listed(session)) == 1
+
+    async def test_no_sender_is_422(self, client: AsyncClient, world: dict[str, Any]) -> None:
+        form = {"Body": "STOP"}
+        response = await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"field": "From", "reason": "required"}]
+
+    async def test_without_sms_configured_there_is_no_webhook(self, settings: Settings) -> None:
+        assert not settings.sms.enabled
+        async for plain in started(api.create_app(settings)):
+            form = {"From": "+15125550100", "Body": "STOP"}
+            assert (await plain.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))).status_code == 404
+
+
+class TestEmailLink:
+    async def test_the_link_lists_the_persons_email_and_phone(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), world["lead_id"])
+        for _ in range(2):  # a mail client's one-click post, then the person on the page: harmless
+            response = await client.post(f"/api/v1/opt-outs/email/{token}", data={"List-Unsubscribe": "One-Click"})
+            assert response.status_code == 200, response.text
+        contact = world["contact"]
+        reason = "used the unsubscribe link of an e-mail"
+        assert await _listed(session) == {
+            _hash(settings, "email", email_key(contact["email"])): reason,
+            _hash(settings, "phone", _e164(contact)): reason,
+        }
+        assert await _opt_out_events(session, world["lead_id"]) == [{"via": "email-link"}]
+
+    @pytest.mark.parametrize("kind", ["other-key", "unknown-lead", "garbage"])
+    async def test_a_link_we_did_not_make_is_404(
+        self, kind: str, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        token = {
+            "other-key": opt_out_token("another-key-" * 4, world["lead_id"]),
+            "unknown-lead": opt_out_token(settings.security.pii_hash_key.get_secret_value(), uuid.uuid4()),
+            "garbage": "abc.def",
+        }[kind]
+        response = await client.post(f"/api/v1/opt-outs/email/{token}")
+        assert response.status_code == 404
+        assert await _listed(session) == {}
+
+
+class TestStaffAndAgent:
+    async def test_staff_record_a_person_by_phone(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        person = {"phone": world["contact"]["phone"]}
+        response = await client.post("/api/v1/opt-outs", json=person, headers=world["admin"])
+        assert response.status_code == 200, response.text
+        assert response.json() == {"leads": [str(world["lead_id"])]}
+        assert list((await _listed(session)).values()) == ["asked staff or an agent not to be contacted"]
+
+    @pytest.mark.parametrize(
+        ("person", "field"), [({"phone": "12"}, "phone"), ({}, None), ({"email": "not-an-address"}, "email")]
+    )
+    async def test_staff_get_field_errors_and_nothing_is_listed(
+        self,
+        client: AsyncClient,
+        world: dict[str, Any],
+        session: AsyncSession,
+        person: dict[str, str],
+        field: str | None,
+    ) -> None:
+        response = await client.post("/api/v1/opt-outs", json=person, headers=world["admin"])
+        assert response.status_code == 422
+        if field:
+            assert field in {e["field"] for e in response.json()["errors"]}
+        assert await _listed(session) == {}
+
+    async def test_agents_cannot_list_anyone_they_like(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        response = await client.post("/api/v1/opt-outs", json={"phone": "512-555-0100"}, headers=world["agent"])
+        assert response.status_code == 403
+        assert (await client.post("/api/v1/opt-outs", json={"phone": "512-555-0100"})).status_code == 401
+        assert await _listed(session) == {}
+
+    async def test_the_agent_working_the_lead_records_it_and_nobody_else_can(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        path = f"/api/v1/leads/{world['lead_id']}/opt-out"
+        assert (await client.post(path, headers=world["agent"])).status_code == 404  # offered, not accepted
+        inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
+        accept = f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept"
+        assert (await client.post(accept, headers=world["agent"])).status_code == 200
+        assert (await client.post(path, headers=world["other"])).status_code == 404
+        assert await _listed(session) == {}
+
+        response = await client.post(path, headers=world["agent"])
+        assert response.status_code == 200, response.text
+        assert response.json() == {"leads": [str(world["lead_id"])]}
+        assert len(await _listed(session)) == 2  # phone and e-mail
+        inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
+        assert inbox[0]["do_not_contact"] is True
+        actors = await session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "person.opted_out"))
+        assert [a.startswith("user:") for a in actors] == [True]
+
+    async def test_staff_record_it_on_any_lead_and_an_unknown_lead_is_404(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        unknown = await client.post(f"/api/v1/leads/{uuid.uuid4()}/opt-out", headers=world["admin"])
+        assert unknown.status_code == 404
+        response = await client.post(f"/api/v1/leads/{world['lead_id']}/opt-out", headers=world["admin"])
+        assert response.status_code == 200
+        count = await session.scalar(select(func.count()).select_from(DoNotContact))
+        assert count == 2

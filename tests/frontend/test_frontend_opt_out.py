@@ -1,0 +1,96 @@
+"""Opting out in the dashboard: the unsubscribe link of an e-mail, and the agent who hears "stop"."""
+
+from __future__ import annotations
+
+import uuid
+
+from leadgen.compliance.links import opt_out_token
+from tests.frontend.stack import ADMIN, ANA, Platform, csrf_token, signed_in
+
+
+def _link(platform: Platform, lead_id: uuid.UUID) -> str:
+    return f"/unsubscribe/{opt_out_token(platform.settings.security.pii_hash_key.get_secret_value(), lead_id)}"
+
+
+async def _do_not_contact(platform: Platform, lead_id: uuid.UUID) -> bool:
+    return bool((await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["do_not_contact"])
+
+
+class TestUnsubscribeLink:
+    async def test_opening_the_link_asks_and_changes_nothing(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        link = _link(platform, lead_id)
+        async with platform.browser() as browser:
+            page = await browser.get(link)
+        assert page.status_code == 200
+        assert f'<form method="post" action="{link}">' in page.text
+        assert "Stop contacting me</button>" in page.text
+        assert not await _do_not_contact(platform, lead_id)
+
+    async def test_confirming_stops_all_contact(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with platform.browser() as browser:
+            done = await browser.post(_link(platform, lead_id))
+        assert done.status_code == 200
+        assert "You will not be contacted again" in done.text
+        assert await _do_not_contact(platform, lead_id)
+
+    async def test_a_mail_clients_one_click_post_needs_no_form_token(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with platform.browser() as mail_client:
+            done = await mail_client.post(_link(platform, lead_id), data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+        assert await _do_not_contact(platform, lead_id)
+
+    async def test_a_link_we_did_not_make_says_so(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        forged = f"/unsubscribe/{opt_out_token('someone-elses-key-' * 2, lead_id)}"
+        async with platform.browser() as browser:
+            answer = await browser.post(forged)
+        assert answer.status_code == 404
+        assert "This link does not work" in answer.text and 'role="alert"' in answer.text
+        assert not await _do_not_contact(platform, lead_id)
+
+
+class TestAgentRecordsIt:
+    async def test_the_agent_working_the_lead_records_it_and_sees_do_not_contact(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            offered = (await browser.get(f"/leads/{lead_id}")).text
+            assert f'action="/leads/{lead_id}/opt-out"' not in offered  # only once the lead is the agent's
+            assert "Calling hours:" in offered
+            inbox = (await browser.get("/inbox")).text
+            start = inbox.index('action="/inbox/') + len('action="/inbox/')
+            assignment = inbox[start : inbox.index("/", start)]
+            accept = f"/inbox/{assignment}/accept"
+            await browser.post(accept, data={"csrf_token": csrf_token(inbox, accept)})
+
+            working = (await browser.get(f"/leads/{lead_id}")).text
+            action = f"/leads/{lead_id}/opt-out"
+            answer = await browser.post(action, data={"csrf_token": csrf_token(working, action)})
+            assert answer.status_code == 303
+            assert answer.headers["location"] == f"/leads/{lead_id}?notice=opted-out"
+            after = (await browser.get(answer.headers["location"])).text
+            inbox_after = (await browser.get("/inbox")).text
+        assert "Recorded: nobody will contact this person again." in after
+        assert "Do not contact." in after and "Calling hours:" not in after
+        assert f'action="{action}"' not in after
+        assert "lead.opted_out" in after
+        assert "Do not contact." in inbox_after and 'href="tel:' not in inbox_after
+        assert await _do_not_contact(platform, lead_id)
+
+    async def test_without_the_form_token_nothing_is_recorded(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ADMIN) as browser:
+            answer = await browser.post(f"/leads/{lead_id}/opt-out")
+        assert answer.status_code == 403
+        assert not await _do_not_contact(platform, lead_id)
+
+    async def test_staff_record_it_on_any_lead(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        action = f"/leads/{lead_id}/opt-out"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            answer = await browser.post(action, data={"csrf_token": csrf_token(page, action)})
+        assert answer.status_code == 303
+        assert await _do_not_contact(platform, lead_id)
