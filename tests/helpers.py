@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, time
+from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,11 @@ from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn
 from leadgen.agents.service import create as create_agent
 from leadgen.auth.roles import Role
 from leadgen.auth.service import create_api_key, create_user
+from leadgen.core.resources import Resources
 from leadgen.leads.lifecycle import Line
 from leadgen.models import Agent
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import pipeline_for, process_lead
 
 ALL_DAY = (time(0, 0), time(23, 59, 59, 999999))
 PASSWORD = "a-long-test-password"
@@ -61,3 +65,18 @@ async def bearer(client: AsyncClient, email: str) -> dict[str, str]:
     response = await client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def submitted_and_processed(
+    client: AsyncClient, resources: Resources, key: str, payload: dict[str, Any]
+) -> uuid.UUID:
+    """A lead posted with the source's key, then run through the pipeline as the orchestrator would
+    (with the agents the test created synced to the graph first)."""
+    from tests.conftest import sync_graph
+
+    answer = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+    lead_id = uuid.UUID(answer.json()["id"])
+    await sync_graph(resources)
+    async with resources.unit_of_work() as session:
+        await process_lead(session, pipeline_for(resources), lead_id, utcnow())
+    return lead_id

@@ -15,11 +15,9 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Assignment, AuditEntry, DoNotContact, Lead, LeadEvent
-from leadgen.models.base import utcnow
-from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets import api, data_service
 from tests import helpers
-from tests.conftest import lead_payload, started, sync_graph
+from tests.conftest import lead_payload, started
 
 
 @pytest.fixture
@@ -50,10 +48,7 @@ async def world(
     key = await helpers.api_key(session)
     await session.commit()
     payload = lead_payload()
-    lead_id = uuid.UUID((await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})).json()["id"])
-    await sync_graph(resources)
-    async with resources.unit_of_work() as s:
-        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+    lead_id = await helpers.submitted_and_processed(client, resources, key, payload)
     return {"lead_id": lead_id, "users": users, "payload": payload, "key": key}
 
 
@@ -178,22 +173,24 @@ class TestAdmin:
         kept = await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer)))
         assert kept == "not_interested_never_requested"  # per-source return rates read it
 
-    async def test_what_an_agent_types_about_an_erased_person_is_not_kept(
+    async def test_erasing_a_person_withdraws_their_offers_so_no_agent_types_more_about_them(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
     ) -> None:
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
         admin = await helpers.bearer(client, users["admin"])
+        holder, _, offer = await offered_to(client, world)
         contact = world["payload"]["contact"]  # type: ignore[index]
         erased = await data_client.post("/api/v1/privacy/erase", json={"email": contact["email"]}, headers=admin)
         assert erased.status_code == 200, erased.text
-        holder, _, offer = await offered_to(client, world)
         typed = "no answer, try her sister Ann at 555-0199"
         declined = await client.post(f"/api/v1/assignments/{offer}/reject", json={"reason": typed}, headers=holder)
-        assert declined.status_code == 200, declined.text
+        assert declined.status_code == 409
+        assert "WITHDRAWN" in declined.json()["detail"]
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=admin)).json()
+        assert (lead["status"], lead["status_reason"]) == ("UNASSIGNED", "the person's data was erased")
         assert await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer))) is None
         history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
-        logged = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "assignment.rejected"))
-        assert all(typed not in str(data) for data in [*history, *logged])
+        assert all(typed not in str(data) for data in history)
 
     async def test_export_then_erase_a_person(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession

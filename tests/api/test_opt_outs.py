@@ -4,6 +4,7 @@ The SMS provider's requests are signed with Twilio's own library, as the provide
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,17 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
 from leadgen.auth.roles import Role
+from leadgen.compliance import service
 from leadgen.compliance.links import opt_out_token
 from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.normalize import email_key, phone_e164
 from leadgen.models import AuditEntry, DoNotContact, LeadEvent
-from leadgen.models.base import utcnow
-from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.targets import api
 from tests import helpers
-from tests.conftest import lead_payload, started, sync_graph
+from tests.conftest import lead_payload, started
 
 AUTH_TOKEN = "sms-auth-token-of-the-tests"
 WEBHOOK = "http://test/api/v1/opt-outs/sms"
@@ -60,10 +60,7 @@ async def world(client: AsyncClient, session: AsyncSession, resources: Resources
     key = await helpers.api_key(session)
     await session.commit()
     payload = lead_payload()
-    lead_id = uuid.UUID((await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})).json()["id"])
-    await sync_graph(resources)
-    async with resources.unit_of_work() as s:
-        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+    lead_id = await helpers.submitted_and_processed(client, resources, key, payload)
     return {
         "lead_id": lead_id,
         "contact": payload["contact"],
@@ -98,7 +95,7 @@ def _hash(settings: Settings, kind: str, value: str) -> str:
 
 
 class TestTextReply:
-    async def test_stop_lists_the_number_marks_the_lead_and_stops_the_offer_being_taken(
+    async def test_stop_lists_the_person_and_withdraws_the_offer(
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
     ) -> None:
         form = {"From": _e164(world["contact"]), "To": "+15125559999", "Body": "Stop", "MessageSid": "SM1"}
@@ -107,25 +104,55 @@ class TestTextReply:
         assert response.headers["content-type"].startswith("application/xml")
         assert "<Response/>" in response.text
 
-        listed = await _listed(session)
-        assert listed == {_hash(settings, "phone", form["From"]): "replied to a text asking to stop"}
+        # The e-mail address given with the number goes on the list too.
+        reason = "replied to a text asking to stop"
+        assert await _listed(session) == {
+            _hash(settings, "phone", form["From"]): reason,
+            _hash(settings, "email", email_key(world["contact"]["email"])): reason,
+        }
         assert await _opt_out_events(session, world["lead_id"]) == [{"via": "sms-reply"}]
         audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "person.opted_out"))
         assert audit is not None and audit.actor == "sms-provider" and audit.data == {"via": "sms-reply", "leads": 1}
 
         lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
         assert lead["do_not_contact"] is True
+        assert (lead["status"], lead["status_reason"]) == ("UNASSIGNED", "the person is on the do-not-contact list")
+        assert {"assignment.withdrawn", "lead.unassigned"} <= {e["name"] for e in lead["events"]}
         inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
-        assert [item["do_not_contact"] for item in inbox] == [True]
+        assert [(item["status"], item["do_not_contact"]) for item in inbox] == [("WITHDRAWN", True)]
         accepted = await client.post(f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept", headers=world["agent"])
         assert accepted.status_code == 409
-        assert "do-not-contact" in accepted.json()["detail"]
-        declined = await client.post(
-            f"/api/v1/assignments/{inbox[0]['assignment_id']}/reject",
-            json={"reason": "asked us to stop"},
-            headers=world["agent"],
-        )
-        assert declined.status_code == 200, declined.text
+
+    async def test_the_providers_own_opt_out_mark_is_honoured(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        form = {"From": _e164(world["contact"]), "Body": "Arrêtez", "OptOutType": "STOP"}
+        assert (await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))).status_code == 200
+        assert len(await _listed(session)) == 2
+
+    async def test_every_lead_of_the_person_is_barred(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, resources: Resources
+    ) -> None:
+        """A second lead with another phone but the same e-mail address is the same person."""
+        key = await helpers.api_key(session, "second-vendor")
+        await session.commit()
+        contact = {**world["contact"], "phone": "214-555-0188"}
+        payload = lead_payload(contact=contact)  # a duplicate of the first: a lead of the person all the same
+        second = await helpers.submitted_and_processed(client, resources, key, payload)
+        form = {"From": _e164(world["contact"]), "Body": "STOP"}
+        response = await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
+        assert response.status_code == 200
+        for lead_id in (world["lead_id"], second):
+            lead = (await client.get(f"/api/v1/leads/{lead_id}", headers=world["admin"])).json()
+            assert lead["do_not_contact"] is True, lead_id
+            assert await _opt_out_events(session, lead_id) == [{"via": "sms-reply"}]
+
+    async def test_a_header_that_is_not_ascii_is_a_wrong_signature(
+        self, client: AsyncClient, world: dict[str, Any]
+    ) -> None:
+        form = {"From": _e164(world["contact"]), "Body": "STOP"}
+        headers = {b"X-Twilio-Signature": "sïgnature".encode("latin-1")}
+        assert (await client.post("/api/v1/opt-outs/sms", data=form, headers=headers)).status_code == 403
 
     async def test_a_second_stop_changes_nothing(
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
@@ -133,7 +160,7 @@ class TestTextReply:
         form = {"From": _e164(world["contact"]), "Body": "STOP"}
         for _ in range(2):
             assert (await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))).status_code == 200
-        assert len(await _listed(session)) == 1
+        assert len(await _listed(session)) == 2
         assert len(await _opt_out_events(session, world["lead_id"])) == 1
 
     async def test_other_replies_list_nobody(
@@ -185,7 +212,7 @@ class TestTextReply:
             assert direct.status_code == 403
             response = await behind_a_proxy.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form, public))
             assert response.status_code == 200, response.text
-        assert len(await _listed(session)) == 1
+        assert len(await _listed(session)) == 2
 
     async def test_no_sender_is_422(self, client: AsyncClient, world: dict[str, Any]) -> None:
         form = {"Body": "STOP"}
@@ -238,10 +265,10 @@ class TestStaffAndAgent:
         response = await client.post("/api/v1/opt-outs", json=person, headers=world["admin"])
         assert response.status_code == 200, response.text
         assert response.json() == {"leads": [str(world["lead_id"])]}
-        assert list((await _listed(session)).values()) == ["asked staff or an agent not to be contacted"]
+        assert list((await _listed(session)).values()) == ["told staff not to be contacted"] * 2
 
     @pytest.mark.parametrize(
-        ("person", "field"), [({"phone": "12"}, "phone"), ({}, None), ({"email": "not-an-address"}, "email")]
+        ("person", "field"), [({"phone": "12"}, "phone"), ({}, "email"), ({"email": "not-an-address"}, "email")]
     )
     async def test_staff_get_field_errors_and_nothing_is_listed(
         self,
@@ -249,12 +276,11 @@ class TestStaffAndAgent:
         world: dict[str, Any],
         session: AsyncSession,
         person: dict[str, str],
-        field: str | None,
+        field: str,
     ) -> None:
         response = await client.post("/api/v1/opt-outs", json=person, headers=world["admin"])
         assert response.status_code == 422
-        if field:
-            assert field in {e["field"] for e in response.json()["errors"]}
+        assert field in {e["field"] for e in response.json()["errors"]}
         assert await _listed(session) == {}
 
     async def test_agents_cannot_list_anyone_they_like(
@@ -282,8 +308,11 @@ class TestStaffAndAgent:
         assert len(await _listed(session)) == 2  # phone and e-mail
         inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
         assert inbox[0]["do_not_contact"] is True
-        actors = await session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "person.opted_out"))
-        assert [a.startswith("user:") for a in actors] == [True]
+        entries = await session.scalars(select(AuditEntry).where(AuditEntry.action == "person.opted_out"))
+        assert [(e.actor.startswith("user:"), e.data["via"]) for e in entries] == [(True, "agent")]
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["agent"])).json()
+        assert lead["status"] == "ACCEPTED"  # the agent keeps it, to record what became of it
+        assert inbox[0]["phone"] is None
 
     async def test_staff_record_it_on_any_lead_and_an_unknown_lead_is_404(
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
@@ -294,3 +323,34 @@ class TestStaffAndAgent:
         assert response.status_code == 200
         count = await session.scalar(select(func.count()).select_from(DoNotContact))
         assert count == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_opt_outs_of_one_person_at_once_both_succeed_and_list_once(
+    world: dict[str, Any], resources: Resources, session: AsyncSession, settings: Settings
+) -> None:
+    """A STOP and a click on the e-mail's link racing each other (PostgreSQL: the production store)."""
+    hashes = [("phone", _hash(settings, "phone", _e164(world["contact"])))]
+
+    async def opt_out(via: str) -> list[uuid.UUID]:
+        async with resources.unit_of_work() as s:
+            return await service.opt_out(s, hashes, via, "test")
+
+    results = await asyncio.gather(opt_out("sms-reply"), opt_out("email-link"))
+    assert sorted(len(r) for r in results) == [0, 1]  # one barred the lead, the other found it done
+    assert len(await _listed(session)) == 2
+    assert len(await _opt_out_events(session, world["lead_id"])) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_listing_a_person_nobody_has_a_lead_of_twice_at_once_lists_once(
+    resources: Resources, session: AsyncSession, settings: Settings
+) -> None:
+    hashes = [("phone", _hash(settings, "phone", "+12145550177"))]
+
+    async def opt_out() -> list[uuid.UUID]:
+        async with resources.unit_of_work() as s:
+            return await service.opt_out(s, hashes, "staff", "test")
+
+    assert list(await asyncio.gather(opt_out(), opt_out())) == [[], []]
+    assert len(await _listed(session)) == 1

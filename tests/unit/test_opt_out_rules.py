@@ -30,6 +30,13 @@ from leadgen.notifications.sms import request_signature, signed_by_provider
         "OPTOUT",
         "Please stop texting me",
         "I said STOP!!!",
+        "remove me from your list",
+        "Don't text me again",
+        "do not call",
+        "Never e-mail me",
+        "no more texts please",
+        "wrong number",
+        "leave me alone",
     ],
 )
 def test_replies_that_revoke_consent(reply: str) -> None:
@@ -38,7 +45,18 @@ def test_replies_that_revoke_consent(reply: str) -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    ["", "yes", "What time will the agent call?", "Stopping by later", "Cancellation policy?", "endorse", "optional"],
+    [
+        "",
+        "yes",
+        "What time will the agent call?",
+        "Stopping by later",
+        "Cancellation policy?",
+        "endorse",
+        "optional",
+        "please call me tomorrow",
+        "the number is right",
+        "do not forget my quote",
+    ],
 )
 def test_replies_that_do_not(reply: str) -> None:
     assert not asks_to_opt_out(reply)

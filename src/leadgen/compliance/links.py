@@ -1,5 +1,8 @@
 """Signed opt-out links. A message to a person carries one naming their lead; nobody without the
-key can make one for someone else's lead, and the link needs no sign-in, as RFC 8058 asks."""
+key can make one for someone else's lead, and the link needs no sign-in, as RFC 8058 asks.
+
+The key is the PII hash key: it cannot change without re-hashing every lead and the whole
+do-not-contact list, so the links in e-mails people keep go on working."""
 
 from __future__ import annotations
 

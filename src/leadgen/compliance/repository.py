@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.audit import repository as audit
-from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED, OPT_OUT_REASONS
+from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED
 from leadgen.core.db import InList
 from leadgen.models import DoNotContact, Lead
 
@@ -36,11 +36,16 @@ async def listed(session: AsyncSession, hashes: list[str]) -> bool:
 
 
 async def add(session: AsyncSession, value_hash: str, kind: str, reason: str) -> bool:
-    """List the hash; False when it already was (the first reason stays)."""
-    if await listed(session, [value_hash]):
-        return False
-    session.add(DoNotContact(value_hash=value_hash, kind=kind, reason=reason))
-    return True
+    """List the hash; False when it already was (the first reason stays). Two requests listing the
+    same person at once both succeed: the second inserts nothing."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(DoNotContact)
+        .values(value_hash=value_hash, kind=kind, reason=reason)
+        .on_conflict_do_nothing(index_elements=[DoNotContact.value_hash])
+        .returning(DoNotContact.id)
+    )
+    return await session.scalar(statement) is not None
 
 
 def identity_hashes(person: Contactable) -> list[tuple[str, str]]:
@@ -58,20 +63,11 @@ async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
     return set(found)
 
 
-async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str, actor: str) -> list[uuid.UUID]:
-    """The person revoked consent (``via`` one of ``OPT_OUT_REASONS``): they go on the list, and each
-    of their leads gets a ``lead.opted_out`` event that the agents working it see. Returns those
-    leads; none when the person was already listed, so a repeated STOP changes nothing."""
-    added = [await add(session, value, kind, OPT_OUT_REASONS[via]) for kind, value in hashes]
-    if not any(added):
-        return []
+async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:
+    """Every lead of the person with these phone and e-mail hashes, oldest first, locked."""
     columns = {"email": Lead.email_hash, "phone": Lead.phone_hash}
-    by_person = or_(*(columns[kind] == value for kind, value in hashes))
-    lead_ids = list(await session.scalars(select(Lead.id).where(by_person).order_by(Lead.received_at)))
-    for lead_id in lead_ids:
-        audit.lead_event(session, lead_id, "lead.opted_out", {"via": via})
-    await audit.record(session, actor, "person.opted_out", "person", None, {"via": via, "leads": len(lead_ids)})
-    return lead_ids
+    query = select(Lead).where(or_(*(columns[kind] == value for kind, value in hashes))).order_by(Lead.received_at)
+    return list(await session.scalars(query.with_for_update()))
 
 
 async def contact_barred(session: AsyncSession, person: Contactable) -> str | None:

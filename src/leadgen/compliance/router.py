@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
 
 from leadgen.auth.deps import CurrentPrincipal, StaffPrincipal
-from leadgen.compliance import repository
+from leadgen.compliance import repository, service
 from leadgen.compliance.links import lead_of_opt_out_token
 from leadgen.compliance.rules import asks_to_opt_out
 from leadgen.core.deps import SessionDep, SettingsDep
@@ -37,7 +37,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
 class OptedOut(BaseModel):
-    """Leads of the person that now carry a ``lead.opted_out`` event (none if already listed)."""
+    """The person's leads that this request barred from contact; empty when the person was on the
+    list already, or has no leads (they are listed all the same)."""
 
     leads: list[uuid.UUID]
 
@@ -66,14 +67,16 @@ async def sms_reply(request: Request, session: SessionDep, settings: SettingsDep
     sender, text = form.get("From"), form.get("Body")
     if not isinstance(sender, str) or not sender:
         raise InvalidInput("the sender is missing", [{"field": "From", "reason": "required"}])
-    if isinstance(text, str) and asks_to_opt_out(text):
+    # The provider's own opt-out handling marks the keywords it acted on (Twilio's OptOutType).
+    stop = form.get("OptOutType") == "STOP" or (isinstance(text, str) and asks_to_opt_out(text))
+    if stop:
         phone = phone_e164(sender)
         if phone is None:
-            # Not a US number, so none of our leads: nothing of theirs is held to stop.
-            log.info("opt-out reply from a number outside the US numbering plan ignored")
+            # A short code or a sender name, not a number: no lead of ours can have it.
+            log.info("opt-out reply from a sender that is not a phone number ignored")
         else:
             hashes = [("phone", keyed_hash(settings.security.pii_hash_key.get_secret_value(), "phone", phone))]
-            await repository.opt_out(session, hashes, "sms-reply", "sms-provider")
+            await service.opt_out(session, hashes, "sms-reply", "sms-provider")
     return Response(NO_REPLY, media_type="application/xml")
 
 
@@ -89,7 +92,7 @@ async def email_link(token: str, session: SessionDep, settings: SettingsDep) -> 
     lead = await session.get(Lead, lead_id) if lead_id is not None else None
     if lead is None:
         raise NotFound("this unsubscribe link is not valid")
-    await repository.opt_out(session, repository.identity_hashes(lead), "email-link", "email-link")
+    await service.opt_out(session, repository.identity_hashes(lead), "email-link", "email-link")
     return {"opted_out": True}
 
 
@@ -101,7 +104,7 @@ async def staff_opt_out(
     hashes = person_hashes(
         settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
     )
-    return OptedOut(leads=await repository.opt_out(session, hashes, "staff", principal.label()))
+    return OptedOut(leads=await service.opt_out(session, hashes, "staff", principal.label()))
 
 
 @router.post("/leads/{lead_id}/opt-out", responses={404: {"description": "No such lead, or not yours to work"}})
@@ -114,6 +117,5 @@ async def lead_opt_out(lead_id: uuid.UUID, principal: CurrentPrincipal, session:
             raise NotFound(f"lead {lead_id} not found")
     else:
         lead, _ = await outcomes.accepted_by(session, principal, lead_id)
-    return OptedOut(
-        leads=await repository.opt_out(session, repository.identity_hashes(lead), "staff", principal.label())
-    )
+    via = "staff" if principal.sees_everything else "agent"
+    return OptedOut(leads=await service.opt_out(session, repository.identity_hashes(lead), via, principal.label()))

@@ -74,12 +74,19 @@ BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the p
 OPT_OUT_REASONS = {
     "sms-reply": "replied to a text asking to stop",
     "email-link": "used the unsubscribe link of an e-mail",
-    "staff": "asked staff or an agent not to be contacted",
+    "staff": "told staff not to be contacted",
+    "agent": "told the agent working their lead not to be contacted",
 }
 # A reply holding any of these words revokes consent (47 CFR 64.1200(a)(12), FCC 24-18, and the
 # carriers' STOPALL/UNSUBSCRIBE keywords). A word found in a longer reply ("please stop") counts
 # too: honouring a reply that did not mean it costs a lead, ignoring one that did breaks the law.
 OPT_OUT_WORDS = frozenset({"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe"})
+# The same wish in other words (FCC 24-18: any reasonable means), matched on the reply's words.
+OPT_OUT_PHRASES = re.compile(
+    r"\b(?:remove me|take me off|leave me alone|wrong number|"
+    r"(?:do not|dont|don t|never) (?:call|text|message|contact|e ?mail)|"
+    r"no more (?:calls|texts|messages|e ?mails))\b"
+)
 CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -139,7 +146,10 @@ def next_contact_time(state: str, now: datetime) -> datetime:
 
 def asks_to_opt_out(reply: str) -> bool:
     """Whether a reply to one of our texts revokes consent: any opt-out word in it, in any case
-    and punctuation ("Stop!", "opt-out", "OPT OUT")."""
+    and punctuation ("Stop!", "opt-out", "OPT OUT"), or a phrase such as "remove me" or "don't
+    text me"."""
     words = re.findall(r"[a-z]+", reply.lower())
     joined = {a + b for a, b in pairwise(words)}  # "opt out" and "opt-out"
-    return not OPT_OUT_WORDS.isdisjoint(words) or not OPT_OUT_WORDS.isdisjoint(joined)
+    if not OPT_OUT_WORDS.isdisjoint(words) or not OPT_OUT_WORDS.isdisjoint(joined):
+        return True
+    return OPT_OUT_PHRASES.search(" ".join(words)) is not None

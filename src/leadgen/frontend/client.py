@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -355,7 +356,7 @@ class Peers:
 
     async def opt_out_link(self, token: str) -> None:
         """The person confirmed the unsubscribe link of an e-mail (the token is the link's own)."""
-        await self._call(API, "POST", f"/api/v1/opt-outs/email/{token}")
+        await self._call(API, "POST", f"/api/v1/opt-outs/email/{quote(token, safe='')}")
 
     async def opt_out_lead(self, token: str, lead_id: str) -> None:
         """The person behind the lead asked the agent or staff not to be contacted."""

@@ -27,6 +27,7 @@ class AssignmentStatus(enum.StrEnum):
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
     RETURNED = "RETURNED"
+    WITHDRAWN = "WITHDRAWN"  # the person opted out before the agent answered
 
 
 class Line(enum.StrEnum):

@@ -56,4 +56,5 @@ def signed_by_provider(cfg: SmsSettings, url: str, params: Iterable[tuple[str, s
     if cfg.auth_token is None or not signature:
         return False
     expected = request_signature(cfg.auth_token.get_secret_value(), url, params)
-    return hmac.compare_digest(expected, signature)
+    # As bytes: a header holding other than ASCII is a wrong signature, not an error.
+    return hmac.compare_digest(expected.encode(), signature.encode())

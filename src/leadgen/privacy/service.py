@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.rules import BARRED_BECAUSE, ERASED
 from leadgen.core.errors import InvalidInput
 from leadgen.core.security import keyed_hash
 from leadgen.leads.lifecycle import AssignmentStatus
@@ -16,6 +17,7 @@ from leadgen.leads.normalize import email_key, phone_e164
 from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
+from leadgen.routing import service as routing
 
 PII_COLUMNS = (
     "first_name",
@@ -49,18 +51,13 @@ def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[t
             )
         hashes.append(("phone", keyed_hash(hash_key, "phone", normalised)))
     if not hashes:
-        raise InvalidInput("give the person's e-mail address or phone number")
+        reason = "give the person's e-mail address or phone number"
+        raise InvalidInput(reason, [{"field": "email", "reason": reason}, {"field": "phone", "reason": reason}])
     return hashes
 
 
-async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:
-    columns = {"email": Lead.email_hash, "phone": Lead.phone_hash}
-    query = select(Lead).where(or_(*(columns[kind] == value for kind, value in hashes))).order_by(Lead.received_at)
-    return list(await session.scalars(query.with_for_update()))
-
-
 async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
-    leads = await leads_of(session, hashes)
+    leads = await dnc.leads_of(session, hashes)
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
@@ -88,7 +85,7 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     """Anonymise every lead of the person, with what agents and staff typed about it. Line, state,
     status, score and dates stay for reporting; the person goes on the do-not-contact list by
     keyed hash, so the opt-out survives new leads."""
-    leads = await leads_of(session, hashes)
+    leads = await dnc.leads_of(session, hashes)
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:
@@ -102,6 +99,7 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
             consent.ip_address = None
         await _erase_typed_text(session, lead)
         audit.lead_event(session, lead.id, "lead.anonymised", {})
+        await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
     for kind, value in hashes:
         await dnc.add(session, value, kind, "erasure request")

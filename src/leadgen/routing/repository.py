@@ -206,6 +206,12 @@ async def overdue(session: AsyncSession, now: datetime, limit: int) -> list[uuid
     return list(rows)
 
 
+async def pending_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
+    """The lead's offers not answered yet, locked against an agent answering at the same moment."""
+    query = select(Assignment).where(Assignment.lead_id == lead_id, Assignment.status == AssignmentStatus.PENDING)
+    return list(await session.scalars(query.order_by(Assignment.slot).with_for_update()))
+
+
 async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[tuple[Assignment, Lead]]:
     rows = await session.execute(
         select(Assignment, Lead)

@@ -68,7 +68,7 @@ async def inbox(
                 expires_at=a.expires_at.isoformat(),
                 lead_status=lead.status,
                 first_name=lead.first_name if accepted else None,
-                phone=lead.phone if accepted else None,
+                phone=lead.phone if accepted and not barred else None,
                 do_not_contact=barred,
             )
         )

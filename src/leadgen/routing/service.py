@@ -181,8 +181,7 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     if assignment.expires_at <= now:
         raise Conflict("the offer expired; the lead has moved on")
     if barred := await dnc.contact_barred(session, lead):
-        # Declining is still open to the agent; otherwise the offer runs out and the next round
-        # leaves the lead UNASSIGNED for the same reason.
+        # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
     assignment.status = AssignmentStatus.ACCEPTED
     assignment.responded_at = now
@@ -190,6 +189,21 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     audit.lead_event(session, lead.id, "assignment.accepted", {"agent_id": str(assignment.agent_id)})
     await audit.record(session, principal.label(), "assignment.accepted", "assignment", str(assignment.id), {})
     return assignment
+
+
+async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> None:
+    """Nobody may take the lead any more (the person opted out): offers not yet answered are
+    withdrawn, and a lead still being offered ends UNASSIGNED. Admins are not alerted: no agent
+    could take it lawfully. A lead already accepted stays with its agent, who sees why not to call."""
+    now = utcnow()
+    for offer in await repository.pending_offers(session, lead.id):
+        offer.status = AssignmentStatus.WITHDRAWN
+        offer.responded_at = now
+        audit.lead_event(session, lead.id, "assignment.withdrawn", {"agent_id": str(offer.agent_id)})
+    if lead.status == LeadStatus.ROUTED:
+        lead.status = LeadStatus.UNASSIGNED
+        lead.status_reason = reason
+        audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
 
 
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:
