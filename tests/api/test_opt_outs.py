@@ -5,8 +5,10 @@ The SMS provider's requests are signed with Twilio's own library, as the provide
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +16,10 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
+from typer.testing import CliRunner
 
 from leadgen.auth.roles import Role
+from leadgen.cli.main import app
 from leadgen.compliance import service
 from leadgen.compliance.links import opt_out_token
 from leadgen.core.resources import Resources
@@ -354,3 +358,46 @@ async def test_listing_a_person_nobody_has_a_lead_of_twice_at_once_lists_once(
 
     assert list(await asyncio.gather(opt_out(), opt_out())) == [[], []]
     assert len(await _listed(session)) == 1
+
+
+class TestImportedList:
+    async def test_an_agencys_list_bars_the_people_on_it_and_reports_what_it_could_not_read(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        key = settings.security.pii_hash_key.get_secret_value()
+        lines = [
+            "# exported from the old CRM",
+            world["contact"]["phone"],  # 512-555-…: as people type it
+            "",
+            "someone.else@example.org",
+            "not a number",
+            "+1 (214) 555-0177",
+            "SOMEONE.ELSE@example.org",  # the same address again
+        ]
+        imported = await service.import_list(session, lines, key, "old CRM list", "test")
+        await session.commit()
+        assert (imported.added, imported.already_listed, imported.invalid_lines, imported.leads) == (3, 0, [5], 1)
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
+        assert (lead["status"], lead["do_not_contact"]) == ("UNASSIGNED", True)
+        assert await _opt_out_events(session, world["lead_id"]) == [{"via": "import"}]
+        assert set((await _listed(session)).values()) == {"old CRM list"}
+
+        again = await service.import_list(session, lines, key, "old CRM list", "test")
+        assert (again.added, again.already_listed, again.leads) == (0, 3, 0)
+        audit = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "do_not_contact.imported"))
+        assert [entry["added"] for entry in audit] == [3, 0]
+
+
+def test_the_import_command(settings_env: dict[str, str], tmp_path: Path) -> None:
+    listed = tmp_path / "dnc.txt"
+    listed.write_text("\ufeff512-555-0100\npat@example.com\n12345\n", encoding="utf-8")  # as Excel saves it
+    first = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--reason", "old CRM"])
+    assert first.exit_code == 0, first.output
+    assert "listed 2 new, 0 already listed; 0 leads barred; lines not understood: 3" in first.output
+    second = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--json"])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.output) == {"added": 0, "already_listed": 2, "invalid_lines": [3], "leads": 0}
+    refused = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--reason", ""])
+    assert refused.exit_code == 2
+    missing = CliRunner().invoke(app, ["do-not-contact", "import", str(tmp_path / "absent.txt")])
+    assert missing.exit_code == 2

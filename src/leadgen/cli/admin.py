@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -20,6 +22,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Ale
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of lead sources.")
 demo_app = typer.Typer(no_args_is_help=True, help="A realistic demo book of agents and sources.")
+dnc_app = typer.Typer(no_args_is_help=True, help="The do-not-contact list.")
 T = TypeVar("T")
 CLI_ACTOR = "cli"
 
@@ -128,6 +131,33 @@ def keys_create(
     with configuration() as settings:
         created = in_transaction(settings, work)
     emit(created, as_json, f"API key for {created['source']} (shown once):\n{created['api_key']}")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    path: Annotated[
+        Path, typer.Argument(help="One phone number or e-mail address per line; # starts a comment.", exists=True)
+    ],
+    reason: Annotated[str, typer.Option(help="Why these people are listed, kept with each entry.")] = (
+        "on the agency's own do-not-contact list"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Bring the agency's own do-not-contact list over. Entries already listed are left as they are;
+    leads of the people added are barred from contact and their open offers withdrawn. Lines that
+    hold neither a valid US phone number nor an e-mail address are reported by number only."""
+    from leadgen.compliance.service import import_list
+
+    if not 1 <= len(reason) <= 255:
+        raise fail("--reason must be 1 to 255 characters", 2)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    with configuration() as settings:
+        key = settings.security.pii_hash_key.get_secret_value()
+        imported = in_transaction(settings, lambda session: import_list(session, lines, key, reason, CLI_ACTOR))
+    human = f"listed {imported.added} new, {imported.already_listed} already listed; {imported.leads} leads barred"
+    if imported.invalid_lines:
+        human += f"; lines not understood: {', '.join(map(str, imported.invalid_lines))}"
+    emit(asdict(imported), as_json, human)
 
 
 @demo_app.command("load")

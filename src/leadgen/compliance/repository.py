@@ -24,6 +24,8 @@ class Contactable(Protocol):
     anonymised_at: datetime | None
 
 
+# Rows per INSERT when a list is imported: well inside SQLite's limit on bound parameters.
+_INSERT_BATCH = 500
 # Asked for every lead the pipeline screens: built once.
 _ANY_LISTED = select(DoNotContact.id).where(InList(DoNotContact.value_hash, "hashes")).limit(1)
 
@@ -36,16 +38,26 @@ async def listed(session: AsyncSession, hashes: list[str]) -> bool:
 
 
 async def add(session: AsyncSession, value_hash: str, kind: str, reason: str) -> bool:
-    """List the hash; False when it already was (the first reason stays). Two requests listing the
-    same person at once both succeed: the second inserts nothing."""
+    """List the hash; False when it already was (the first reason stays)."""
+    return bool(await add_many(session, [(kind, value_hash)], reason))
+
+
+async def add_many(session: AsyncSession, entries: list[tuple[str, str]], reason: str) -> set[str]:
+    """List each (kind, hash) not listed yet; returns the hashes that were new. Requests listing the
+    same person at once all succeed: the later ones insert nothing."""
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(DoNotContact)
-        .values(value_hash=value_hash, kind=kind, reason=reason)
-        .on_conflict_do_nothing(index_elements=[DoNotContact.value_hash])
-        .returning(DoNotContact.id)
-    )
-    return await session.scalar(statement) is not None
+    added: set[str] = set()
+    for start in range(0, len(entries), _INSERT_BATCH):
+        batch = entries[start : start + _INSERT_BATCH]
+        rows = [{"value_hash": value, "kind": kind, "reason": reason} for kind, value in batch]
+        statement = (
+            insert(DoNotContact)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[DoNotContact.value_hash])
+            .returning(DoNotContact.value_hash)
+        )
+        added.update(await session.scalars(statement))
+    return added
 
 
 def identity_hashes(person: Contactable) -> list[tuple[str, str]]:
@@ -61,6 +73,15 @@ async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
         select(DoNotContact.value_hash).where(InList(DoNotContact.value_hash, "hashes")), {"hashes": hashes}
     )
     return set(found)
+
+
+async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:
+    """Every lead whose phone or e-mail hash is one of ``hashes``, locked."""
+    if not hashes:
+        return []
+    either = or_(InList(Lead.phone_hash, "hashes"), InList(Lead.email_hash, "hashes"))
+    query = select(Lead).where(either).order_by(Lead.received_at).with_for_update()
+    return list(await session.scalars(query, {"hashes": hashes}))
 
 
 async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:

@@ -52,6 +52,25 @@ class OptedOut(BaseModel):
         404: {"description": "SMS is not configured"},
         422: {"description": "No sender"},
     },
+    # Read from the raw form (every field counts toward the signature), so described here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["From"],
+                        "properties": {
+                            "From": {"type": "string", "description": "The sender's number, E.164"},
+                            "Body": {"type": "string", "description": "The text of the reply"},
+                            "OptOutType": {"type": "string", "description": "STOP when the provider took it as one"},
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 async def sms_reply(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """A text a person sent to our number, as a Twilio-compatible provider posts it (form fields

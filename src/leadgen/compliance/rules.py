@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
 from leadgen.leads.geography import timezones_for_state
+from leadgen.leads.normalize import email_key, phone_e164
 
 Hours = tuple[time, time]
 SATURDAY, SUNDAY = 5, 6
@@ -87,6 +91,7 @@ OPT_OUT_PHRASES = re.compile(
     r"(?:do not|dont|don t|never) (?:call|text|message|contact|e ?mail)|"
     r"no more (?:calls|texts|messages|e ?mails))\b"
 )
+_EMAIL = TypeAdapter(EmailStr)
 CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -153,3 +158,32 @@ def asks_to_opt_out(reply: str) -> bool:
     if not OPT_OUT_WORDS.isdisjoint(words) or not OPT_OUT_WORDS.isdisjoint(joined):
         return True
     return OPT_OUT_PHRASES.search(" ".join(words)) is not None
+
+
+def list_entries(lines: Iterable[str]) -> tuple[list[tuple[str, str]], list[int]]:
+    """A do-not-contact list as an agency keeps it, one phone number or e-mail address per line
+    (blank lines and lines starting with # are skipped): the (kind, normalised value) of each entry,
+    once, and the numbers of the lines that hold neither."""
+    entries: dict[tuple[str, str], None] = {}
+    invalid: list[int] = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        entry = _list_entry(text)
+        if entry is None:
+            invalid.append(number)
+        else:
+            entries[entry] = None
+    return list(entries), invalid
+
+
+def _list_entry(text: str) -> tuple[str, str] | None:
+    """Normalised as intake normalises a lead's contact, so that the keyed hashes meet."""
+    if "@" in text:
+        try:
+            return ("email", email_key(_EMAIL.validate_python(text)))
+        except ValidationError:
+            return None
+    phone = phone_e164(text)
+    return ("phone", phone) if phone else None

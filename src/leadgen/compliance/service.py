@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository
-from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS
+from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, list_entries
+from leadgen.core.security import keyed_hash
 from leadgen.routing import service as routing
 
 
@@ -39,3 +42,27 @@ async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str
     summary = {"via": via, "leads": len(newly_barred)}
     await audit.record(session, actor, "person.opted_out", "person", None, summary)
     return [lead.id for lead in newly_barred]
+
+
+@dataclass(frozen=True)
+class ListImported:
+    added: int
+    already_listed: int
+    invalid_lines: list[int]
+    leads: int  # leads of the people added that are now barred, with their open offers withdrawn
+
+
+async def import_list(
+    session: AsyncSession, lines: Iterable[str], hash_key: str, reason: str, actor: str
+) -> ListImported:
+    """An agency's own do-not-contact list, brought over (``leadgen do-not-contact import``)."""
+    entries, invalid = list_entries(lines)
+    hashes = [(kind, keyed_hash(hash_key, kind, value)) for kind, value in entries]
+    added = await repository.add_many(session, hashes, reason)
+    barred = [lead for lead in await repository.leads_with_any(session, sorted(added)) if lead.anonymised_at is None]
+    for lead in barred:
+        audit.lead_event(session, lead.id, "lead.opted_out", {"via": "import"})
+        await routing.withdraw_offers(session, lead, BARRED_BECAUSE[DO_NOT_CONTACT])
+    result = ListImported(len(added), len(hashes) - len(added), invalid, len(barred))
+    await audit.record(session, actor, "do_not_contact.imported", "do_not_contact", None, asdict(result))
+    return result
