@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Protocol
 
@@ -24,7 +25,7 @@ class Contactable(Protocol):
     anonymised_at: datetime | None
 
 
-# Rows per INSERT when a list is imported: well inside SQLite's limit on bound parameters.
+# Rows per statement when a list is imported: well inside SQLite's limit on bound parameters.
 _INSERT_BATCH = 500
 # Asked for every lead the pipeline screens: built once.
 _ANY_LISTED = select(DoNotContact.id).where(InList(DoNotContact.value_hash, "hashes")).limit(1)
@@ -76,12 +77,15 @@ async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
 
 
 async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:
-    """Every lead whose phone or e-mail hash is one of ``hashes``, locked."""
-    if not hashes:
-        return []
+    """Every lead whose phone or e-mail hash is one of ``hashes``, locked (asked in batches: an
+    imported list may be longer than SQLite takes parameters)."""
     either = or_(InList(Lead.phone_hash, "hashes"), InList(Lead.email_hash, "hashes"))
-    query = select(Lead).where(either).order_by(Lead.received_at).with_for_update()
-    return list(await session.scalars(query, {"hashes": hashes}))
+    query = select(Lead).where(either).with_for_update()
+    found: dict[uuid.UUID, Lead] = {}
+    for start in range(0, len(hashes), _INSERT_BATCH):
+        for lead in await session.scalars(query, {"hashes": hashes[start : start + _INSERT_BATCH]}):
+            found[lead.id] = lead
+    return sorted(found.values(), key=lambda lead: lead.received_at)
 
 
 async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:
