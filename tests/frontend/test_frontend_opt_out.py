@@ -94,3 +94,39 @@ class TestAgentRecordsIt:
             answer = await browser.post(action, data={"csrf_token": csrf_token(page, action)})
         assert answer.status_code == 303
         assert await _do_not_contact(platform, lead_id)
+
+
+class TestStaffPage:
+    async def test_staff_list_a_person_by_phone_number(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/do-not-contact")).text
+            assert 'href="/do-not-contact" aria-current="page"' in page
+            form = {"csrf_token": csrf_token(page, "/do-not-contact"), "phone": "(214) 555-0134", "email": ""}
+            answer = await browser.post("/do-not-contact", data=form)
+        assert answer.status_code == 200
+        assert "Recorded. 1 lead of theirs is now barred from contact." in answer.text
+        assert await _do_not_contact(platform, lead_id)
+        lead = await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}")
+        assert lead["status"] == "UNASSIGNED"
+
+    async def test_field_errors_are_shown_at_their_fields_and_nothing_is_listed(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/do-not-contact")).text
+            token = csrf_token(page, "/do-not-contact")
+            empty = await browser.post("/do-not-contact", data={"csrf_token": token, "phone": "", "email": ""})
+            bad = await browser.post("/do-not-contact", data={"csrf_token": token, "phone": "12", "email": ""})
+        assert empty.status_code == 422
+        assert 'id="dnc-phone" name="phone"' in empty.text and 'id="dnc-email-error"' in empty.text
+        assert bad.status_code == 422
+        assert 'aria-describedby="dnc-phone-error"' in bad.text and 'value="12"' in bad.text
+        assert 'id="dnc-email-error"' not in bad.text
+        assert not await _do_not_contact(platform, lead_id)
+
+    async def test_agents_have_no_such_page(self, platform: Platform) -> None:
+        async with signed_in(platform, ANA) as browser:
+            inbox = (await browser.get("/inbox")).text
+            answer = await browser.get("/do-not-contact")
+        assert 'href="/do-not-contact"' not in inbox
+        assert answer.status_code == 403

@@ -358,6 +358,11 @@ class Peers:
         """The person confirmed the unsubscribe link of an e-mail (the token is the link's own)."""
         await self._call(API, "POST", f"/api/v1/opt-outs/email/{quote(token, safe='')}")
 
+    async def opt_out_person(self, token: str, person: dict[str, str]) -> list[str]:
+        """Staff list a person by phone number and/or e-mail address; the leads it barred."""
+        answer = await self._call(API, "POST", "/api/v1/opt-outs", token, json=person)
+        return [str(lead) for lead in answer.get("leads", [])] if isinstance(answer, dict) else []
+
     async def opt_out_lead(self, token: str, lead_id: str) -> None:
         """The person behind the lead asked the agent or staff not to be contacted."""
         await self._call(API, "POST", f"/api/v1/leads/{lead_id}/opt-out", token)

@@ -389,6 +389,38 @@ async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
     return render(request, "agents.html", {"agents": await peers.agents(viewer.token)})
 
 
+@router.get("/do-not-contact")
+async def do_not_contact_page(request: Request, viewer: Staff) -> HTMLResponse:
+    return _do_not_contact(request, {}, {})
+
+
+@router.post("/do-not-contact")
+async def do_not_contact(request: Request, viewer: Staff, form: SessionForm, peers: PeersDep) -> HTMLResponse:
+    """Staff record that a person asked, outside any lead's page, not to be contacted."""
+    values = {name: _field(form, name) for name in ("phone", "email")}
+    try:
+        barred = await peers.opt_out_person(viewer.token, {k: v for k, v in values.items() if v})
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        errors = {e.field.rsplit(".", 1)[-1]: e.reason for e in exc.errors}
+        shown = {name: reason for name, reason in errors.items() if name in values}
+        return _do_not_contact(request, values, shown, None if shown else exc.detail, status=422)
+    return _do_not_contact(request, {}, {}, listed=len(barred))
+
+
+def _do_not_contact(
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    problem: str | None = None,
+    listed: int | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context = {"values": values, "errors": errors, "problem": problem, "listed": listed}
+    return render(request, "do_not_contact.html", context, status)
+
+
 @router.get("/search")
 async def search(
     request: Request, viewer: Staff, peers: PeersDep, q: str = "", line: str = "", state: str = "", outcome: str = ""
