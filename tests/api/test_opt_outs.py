@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,16 @@ from typer.testing import CliRunner
 
 from leadgen.auth.roles import Role
 from leadgen.cli.main import app
+from leadgen.compliance import repository as dnc
 from leadgen.compliance import service
 from leadgen.compliance.links import opt_out_token
 from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.normalize import email_key, phone_e164
-from leadgen.models import AuditEntry, DoNotContact, LeadEvent
-from leadgen.targets import api
+from leadgen.models import Assignment, AuditEntry, DoNotContact, LeadEvent
+from leadgen.models.base import utcnow
+from leadgen.targets import api, data_service
 from tests import helpers
 from tests.conftest import lead_payload, started
 
@@ -261,6 +264,38 @@ class TestEmailLink:
         assert await _listed(session) == {}
 
 
+class TestErasedPerson:
+    async def test_their_old_link_answers_but_lists_nobody_else(
+        self,
+        client: AsyncClient,
+        world: dict[str, Any],
+        session: AsyncSession,
+        settings: Settings,
+        resources: Resources,
+    ) -> None:
+        key = await helpers.api_key(session, "other-vendor")
+        await session.commit()
+        other = lead_payload()  # somebody else entirely
+        other_id = await helpers.submitted_and_processed(client, resources, key, other)
+        async for data in started(data_service.create_app(settings)):
+            erased = await data.post(
+                "/api/v1/privacy/erase", json={"email": world["contact"]["email"]}, headers=world["admin"]
+            )
+            assert erased.status_code == 200, erased.text
+        listed = await _listed(session)
+        token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), world["lead_id"])
+        assert (await client.post(f"/api/v1/opt-outs/email/{token}")).status_code == 200
+        staff = await client.post(f"/api/v1/leads/{world['lead_id']}/opt-out", headers=world["admin"])
+        assert staff.json() == {"leads": []}
+        assert await _listed(session) == listed
+        lead = (await client.get(f"/api/v1/leads/{other_id}", headers=world["admin"])).json()
+        assert lead["do_not_contact"] is False and lead["status"] == "ROUTED"
+
+    async def test_nothing_given_lists_nobody(self, session: AsyncSession, world: dict[str, Any]) -> None:
+        assert await service.opt_out(session, [], "staff", "test") == []
+        assert await _listed(session) == {}
+
+
 class TestStaffAndAgent:
     async def test_staff_record_a_person_by_phone(
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
@@ -347,6 +382,30 @@ async def test_two_opt_outs_of_one_person_at_once_both_succeed_and_list_once(
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
+async def test_stops_from_two_numbers_of_one_person_at_once_do_not_deadlock(
+    client: AsyncClient, world: dict[str, Any], resources: Resources, session: AsyncSession, settings: Settings
+) -> None:
+    """Two leads share an e-mail address; each number texts STOP at the same moment. Each request
+    locks the person's two leads, in one order."""
+    key = await helpers.api_key(session, "second-vendor")
+    await session.commit()
+    second = await helpers.submitted_and_processed(
+        client, resources, key, lead_payload(contact={**world["contact"], "phone": "214-555-0188"})
+    )
+    numbers = [_e164(world["contact"]), "+12145550188"]
+
+    async def stop(number: str) -> list[uuid.UUID]:
+        async with resources.unit_of_work() as s:
+            return await service.opt_out(s, [("phone", _hash(settings, "phone", number))], "sms-reply", "test")
+
+    for _ in range(3):  # the order in which the two reach the database varies
+        results = await asyncio.gather(*(stop(number) for number in numbers))
+        assert sorted(len(r) for r in results) in ([0, 2], [1, 1], [0, 0])
+    for lead_id in (world["lead_id"], second):
+        assert len(await _opt_out_events(session, lead_id)) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_listing_a_person_nobody_has_a_lead_of_twice_at_once_lists_once(
     resources: Resources, session: AsyncSession, settings: Settings
 ) -> None:
@@ -358,6 +417,39 @@ async def test_listing_a_person_nobody_has_a_lead_of_twice_at_once_lists_once(
 
     assert list(await asyncio.gather(opt_out(), opt_out())) == [[], []]
     assert len(await _listed(session)) == 1
+
+
+class TestSharedLead:
+    async def test_only_the_offers_not_yet_answered_are_withdrawn(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
+        accept = f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept"
+        assert (await client.post(accept, headers=world["agent"])).status_code == 200
+        second = await helpers.agent(session, ["TX"], name="Second")
+        pending = Assignment(
+            lead_id=world["lead_id"],
+            agent_id=second.id,
+            attempt=1,
+            slot=1,
+            strategy="round_robin",
+            expires_at=utcnow() + timedelta(minutes=15),
+        )
+        session.add(pending)
+        await session.commit()
+        response = await client.post(
+            "/api/v1/opt-outs", json={"phone": world["contact"]["phone"]}, headers=world["admin"]
+        )
+        assert response.json() == {"leads": [str(world["lead_id"])]}
+        statuses = await session.execute(
+            select(Assignment.slot, Assignment.status)
+            .where(Assignment.lead_id == world["lead_id"])
+            .order_by(Assignment.slot)
+            .execution_options(populate_existing=True)
+        )
+        assert list(statuses) == [(0, "ACCEPTED"), (1, "WITHDRAWN")]
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
+        assert lead["status"] == "ACCEPTED"  # the agent who took it records what became of it
 
 
 class TestImportedList:
@@ -385,19 +477,59 @@ class TestImportedList:
         again = await service.import_list(session, lines, key, "old CRM list", "test")
         assert (again.added, again.already_listed, again.leads) == (0, 3, 0)
         audit = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "do_not_contact.imported"))
-        assert [entry["added"] for entry in audit] == [3, 0]
+        assert [(entry["added"], entry["invalid_lines"]) for entry in audit] == [(3, 1), (0, 1)]
+
+    async def test_a_list_longer_than_one_statement_takes(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        lines = [f"person{n}@example.net" for n in range(1200)] + [world["contact"]["phone"]]
+        key = settings.security.pii_hash_key.get_secret_value()
+        imported = await service.import_list(session, lines, key, "old CRM list", "test")
+        assert (imported.added, imported.leads) == (1201, 1)
+        assert len(await _listed(session)) == 1201
+
+    async def test_a_person_listed_before_is_not_barred_again(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        """Their e-mail address was listed already (as erasure lists it); the import adds their
+        phone number, and their lead, barred since then, gets no second event."""
+        email = _hash(settings, "email", email_key(world["contact"]["email"]))
+        assert await dnc.add(session, email, "email", "listed before")
+        key = settings.security.pii_hash_key.get_secret_value()
+        imported = await service.import_list(session, [world["contact"]["phone"]], key, "old CRM list", "test")
+        assert (imported.added, imported.leads) == (1, 0)
+        assert await _opt_out_events(session, world["lead_id"]) == []
 
 
 def test_the_import_command(settings_env: dict[str, str], tmp_path: Path) -> None:
     listed = tmp_path / "dnc.txt"
     listed.write_text("\ufeff512-555-0100\npat@example.com\n12345\n", encoding="utf-8")  # as Excel saves it
     first = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--reason", "old CRM"])
-    assert first.exit_code == 0, first.output
-    assert "listed 2 new, 0 already listed; 0 leads barred; lines not understood: 3" in first.output
+    assert first.exit_code == 1, first.output  # the rest was listed; the line it could not read is said
+    assert "listed 2 new, 0 already listed; 0 leads barred" in first.stdout
+    assert "not understood, so not listed: 1 line (3)" in first.stderr
+    assert "12345" not in first.output
     second = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--json"])
-    assert second.exit_code == 0, second.output
-    assert json.loads(second.output) == {"added": 0, "already_listed": 2, "invalid_lines": [3], "leads": 0}
-    refused = CliRunner().invoke(app, ["do-not-contact", "import", str(listed), "--reason", ""])
-    assert refused.exit_code == 2
-    missing = CliRunner().invoke(app, ["do-not-contact", "import", str(tmp_path / "absent.txt")])
-    assert missing.exit_code == 2
+    assert json.loads(second.stdout) == {"added": 0, "already_listed": 2, "invalid_lines": [3], "leads": 0}
+    clean = tmp_path / "clean.txt"
+    clean.write_text("# nothing but good lines\n214-555-0177\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["do-not-contact", "import", str(clean)]).exit_code == 0
+
+
+def test_the_import_command_refuses_what_it_cannot_read(settings_env: dict[str, str], tmp_path: Path) -> None:
+    many = tmp_path / "bad.txt"
+    many.write_text("\n".join(["not a number"] * 25), encoding="utf-8")
+    answer = CliRunner().invoke(app, ["do-not-contact", "import", str(many)])
+    assert answer.exit_code == 1
+    assert "25 lines (1, 2, 3" in answer.stderr and "20 and 5 more)" in answer.stderr
+    utf16 = tmp_path / "unicode.txt"
+    utf16.write_text("512-555-0100\n", encoding="utf-16")  # Excel's "Unicode Text"
+    for args in (
+        [str(utf16)],
+        [str(tmp_path)],  # a folder
+        [str(tmp_path / "absent.txt")],
+        [str(many), "--reason", ""],
+    ):
+        answer = CliRunner().invoke(app, ["do-not-contact", "import", *args])
+        assert answer.exit_code == 2, (args, answer.output)
+    assert "is not UTF-8 text" in CliRunner().invoke(app, ["do-not-contact", "import", str(utf16)]).stderr

@@ -37,6 +37,12 @@ from leadgen.notifications.sms import request_signature, signed_by_provider
         "no more texts please",
         "wrong number",
         "leave me alone",
+        "no more text",
+        "No more texting!",
+        "no more text messages",
+        "opt me out",
+        "delete my number",
+        "don't send me anything",
     ],
 )
 def test_replies_that_revoke_consent(reply: str) -> None:

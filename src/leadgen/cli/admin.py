@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -25,20 +26,22 @@ demo_app = typer.Typer(no_args_is_help=True, help="A realistic demo book of agen
 dnc_app = typer.Typer(no_args_is_help=True, help="The do-not-contact list.")
 T = TypeVar("T")
 CLI_ACTOR = "cli"
+INVALID_LINES_SHOWN = 20
 
 
-def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one committed transaction; agents it touches are written to the graph too."""
+def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], graph: bool = True) -> T:
+    """Run ``work`` in one committed transaction; with ``graph``, agents it touches are written to
+    the graph too (work that touches no agent need not wait for the graph store)."""
 
     async def run() -> T:
-        resources = Resources.build(settings, frozenset({DB, GRAPH}), "cli")
+        resources = Resources.build(settings, frozenset({DB, GRAPH} if graph else {DB}), "cli")
         try:
             async with resources.unit_of_work() as session:
                 result = await work(session)
-            assert resources.graph is not None
-            await resources.graph.ensure_schema()
-            async with resources.require_sessions()() as session:
-                await sync_all(session, resources.graph)
+            if resources.graph is not None:
+                await resources.graph.ensure_schema()
+                async with resources.require_sessions()() as session:
+                    await sync_all(session, resources.graph)
             return result
         finally:
             await resources.close()
@@ -136,7 +139,12 @@ def keys_create(
 @dnc_app.command("import")
 def dnc_import(
     path: Annotated[
-        Path, typer.Argument(help="One phone number or e-mail address per line; # starts a comment.", exists=True)
+        Path,
+        typer.Argument(
+            help="UTF-8 text, one phone number or e-mail address per line; # starts a comment.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     reason: Annotated[str, typer.Option(help="Why these people are listed, kept with each entry.")] = (
         "on the agency's own do-not-contact list"
@@ -145,19 +153,30 @@ def dnc_import(
 ) -> None:
     """Bring the agency's own do-not-contact list over. Entries already listed are left as they are;
     leads of the people added are barred from contact and their open offers withdrawn. Lines that
-    hold neither a valid US phone number nor an e-mail address are reported by number only."""
+    hold neither a valid phone number nor an e-mail address are reported by number, never echoed,
+    and make the command exit 1 once the rest is listed."""
     from leadgen.compliance.service import import_list
 
     if not 1 <= len(reason) <= 255:
         raise fail("--reason must be 1 to 255 characters", 2)
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise fail(f"{path} is not UTF-8 text: save it as UTF-8 (in Excel: CSV UTF-8)", 2) from None
     with configuration() as settings:
         key = settings.security.pii_hash_key.get_secret_value()
-        imported = in_transaction(settings, lambda session: import_list(session, lines, key, reason, CLI_ACTOR))
-    human = f"listed {imported.added} new, {imported.already_listed} already listed; {imported.leads} leads barred"
+        work = partial(import_list, lines=lines, hash_key=key, reason=reason, actor=CLI_ACTOR)
+        imported = in_transaction(settings, work, graph=False)
+    emit(
+        asdict(imported),
+        as_json,
+        f"listed {imported.added} new, {imported.already_listed} already listed; {imported.leads} leads barred",
+    )
     if imported.invalid_lines:
-        human += f"; lines not understood: {', '.join(map(str, imported.invalid_lines))}"
-    emit(asdict(imported), as_json, human)
+        count = len(imported.invalid_lines)
+        shown = ", ".join(map(str, imported.invalid_lines[:INVALID_LINES_SHOWN]))
+        more = f" and {count - INVALID_LINES_SHOWN} more" if count > INVALID_LINES_SHOWN else ""
+        raise fail(f"not understood, so not listed: {count} line{'s' if count != 1 else ''} ({shown}{more})")
 
 
 @demo_app.command("load")

@@ -25,8 +25,10 @@ class Contactable(Protocol):
     anonymised_at: datetime | None
 
 
-# Rows per statement when a list is imported: well inside SQLite's limit on bound parameters.
-_INSERT_BATCH = 500
+# Rows or hashes per statement when a list is imported: well inside SQLite's limit on parameters.
+_BATCH = 500
+# A lead of the person: the hashes bound to "hashes" hold their phone or e-mail hash.
+_EITHER_HASH = or_(InList(Lead.phone_hash, "hashes"), InList(Lead.email_hash, "hashes"))
 # Asked for every lead the pipeline screens: built once.
 _ANY_LISTED = select(DoNotContact.id).where(InList(DoNotContact.value_hash, "hashes")).limit(1)
 
@@ -48,9 +50,10 @@ async def add_many(session: AsyncSession, entries: list[tuple[str, str]], reason
     same person at once all succeed: the later ones insert nothing."""
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     added: set[str] = set()
-    for start in range(0, len(entries), _INSERT_BATCH):
-        batch = entries[start : start + _INSERT_BATCH]
-        rows = [{"value_hash": value, "kind": kind, "reason": reason} for kind, value in batch]
+    for start in range(0, len(entries), _BATCH):
+        rows = [
+            {"value_hash": value, "kind": kind, "reason": reason} for kind, value in entries[start : start + _BATCH]
+        ]
         statement = (
             insert(DoNotContact)
             .values(rows)
@@ -76,23 +79,30 @@ async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
     return set(found)
 
 
+async def identities_with_any(session: AsyncSession, hashes: list[str]) -> set[tuple[str, str]]:
+    """The phone and e-mail hashes of every lead that has one of ``hashes``, read without locking
+    (to find the whole person before locking all their leads at once)."""
+    found: set[tuple[str, str]] = set()
+    query = select(Lead.phone_hash, Lead.email_hash).where(_EITHER_HASH)
+    for batch in _batches(hashes):
+        for phone_hash, email_hash in await session.execute(query, {"hashes": batch}):
+            found.update((kind, value) for kind, value in (("phone", phone_hash), ("email", email_hash)) if value)
+    return found
+
+
 async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:
-    """Every lead whose phone or e-mail hash is one of ``hashes``, locked (asked in batches: an
-    imported list may be longer than SQLite takes parameters)."""
-    either = or_(InList(Lead.phone_hash, "hashes"), InList(Lead.email_hash, "hashes"))
-    query = select(Lead).where(either).with_for_update()
+    """Every lead whose phone or e-mail hash is one of ``hashes``, oldest first. They are locked in
+    the order of their ids, so that two requests locking overlapping leads cannot deadlock."""
+    query = select(Lead).where(_EITHER_HASH).order_by(Lead.id).with_for_update()
     found: dict[uuid.UUID, Lead] = {}
-    for start in range(0, len(hashes), _INSERT_BATCH):
-        for lead in await session.scalars(query, {"hashes": hashes[start : start + _INSERT_BATCH]}):
-            found[lead.id] = lead
+    for batch in _batches(hashes):
+        found.update((lead.id, lead) for lead in await session.scalars(query, {"hashes": batch}))
     return sorted(found.values(), key=lambda lead: lead.received_at)
 
 
-async def leads_of(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[Lead]:
-    """Every lead of the person with these phone and e-mail hashes, oldest first, locked."""
-    columns = {"email": Lead.email_hash, "phone": Lead.phone_hash}
-    query = select(Lead).where(or_(*(columns[kind] == value for kind, value in hashes))).order_by(Lead.received_at)
-    return list(await session.scalars(query.with_for_update()))
+def _batches(hashes: list[str]) -> list[list[str]]:
+    """An imported list may hold more hashes than SQLite takes parameters in one statement."""
+    return [hashes[start : start + _BATCH] for start in range(0, len(hashes), _BATCH)]
 
 
 async def contact_barred(session: AsyncSession, person: Contactable) -> str | None:

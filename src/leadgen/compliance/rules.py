@@ -80,6 +80,7 @@ OPT_OUT_REASONS = {
     "email-link": "used the unsubscribe link of an e-mail",
     "staff": "told staff not to be contacted",
     "agent": "told the agent working their lead not to be contacted",
+    "import": "on the agency's own do-not-contact list",
 }
 # A reply holding any of these words revokes consent (47 CFR 64.1200(a)(12), FCC 24-18, and the
 # carriers' STOPALL/UNSUBSCRIBE keywords). A word found in a longer reply ("please stop") counts
@@ -87,9 +88,10 @@ OPT_OUT_REASONS = {
 OPT_OUT_WORDS = frozenset({"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe"})
 # The same wish in other words (FCC 24-18: any reasonable means), matched on the reply's words.
 OPT_OUT_PHRASES = re.compile(
-    r"\b(?:remove me|take me off|leave me alone|wrong number|"
-    r"(?:do not|dont|don t|never) (?:call|text|message|contact|e ?mail)|"
-    r"no more (?:calls|texts|messages|e ?mails))\b"
+    r"\b(?:remove me|take me off|leave me alone|wrong number|opt me out|"
+    r"delete my (?:number|phone|e ?mail|info|information|details)|"
+    r"(?:do not|dont|don t|never) (?:call|text|message|contact|e ?mail|send)|"
+    r"no more (?:calls?|texts?|texting|text messages?|messages?|e ?mails?))\b"
 )
 _EMAIL = TypeAdapter(EmailStr)
 CONSENT_MAX_AGE = timedelta(days=30)

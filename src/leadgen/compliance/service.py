@@ -12,6 +12,7 @@ from leadgen.audit import repository as audit
 from leadgen.compliance import repository
 from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, list_entries
 from leadgen.core.security import keyed_hash
+from leadgen.models import Lead
 from leadgen.routing import service as routing
 
 
@@ -20,28 +21,33 @@ async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str
     leads give (a STOP from one number also covers the e-mail address the person gave with it).
 
     Each lead of theirs that nobody was barred from before gets a ``lead.opted_out`` event, and
-    its open offers are withdrawn (``routing.service.withdraw_offers``). Returns those leads: none
-    when the person was already listed, so a second STOP changes nothing."""
-    leads = await repository.leads_of(session, hashes)
-    person = sorted(set(hashes).union(*(repository.identity_hashes(lead) for lead in leads)))
-    if len(person) > len(hashes):
-        leads = await repository.leads_of(session, person)
-    listed_before = await repository.listed_among(session, [value for _, value in person])
-    added = [await repository.add(session, value, kind, OPT_OUT_REASONS[via]) for kind, value in person]
-    if not any(added):
+    its open offers are withdrawn. Returns those leads: none when the person was already listed
+    (a second STOP changes nothing) or gave nothing to list (an erased person)."""
+    if not hashes:
         return []
-    newly_barred = [
+    person = sorted(set(hashes) | await repository.identities_with_any(session, [value for _, value in hashes]))
+    values = [value for _, value in person]
+    leads = await repository.leads_with_any(session, values)
+    listed_before = await repository.listed_among(session, values)
+    if not await repository.add_many(session, person, OPT_OUT_REASONS[via]):
+        return []
+    barred = await _bar(session, leads, listed_before, via)
+    await audit.record(session, actor, "person.opted_out", "person", None, {"via": via, "leads": len(barred)})
+    return [lead.id for lead in barred]
+
+
+async def _bar(session: AsyncSession, leads: list[Lead], listed_before: set[str], via: str) -> list[Lead]:
+    """The leads nobody was barred from before: each gets its event and loses its open offers."""
+    barred = [
         lead
         for lead in leads
         if lead.anonymised_at is None
         and listed_before.isdisjoint(value for _, value in repository.identity_hashes(lead))
     ]
-    for lead in newly_barred:
+    for lead in barred:
         audit.lead_event(session, lead.id, "lead.opted_out", {"via": via})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[DO_NOT_CONTACT])
-    summary = {"via": via, "leads": len(newly_barred)}
-    await audit.record(session, actor, "person.opted_out", "person", None, summary)
-    return [lead.id for lead in newly_barred]
+    return barred
 
 
 @dataclass(frozen=True)
@@ -49,20 +55,22 @@ class ListImported:
     added: int
     already_listed: int
     invalid_lines: list[int]
-    leads: int  # leads of the people added that are now barred, with their open offers withdrawn
+    leads: int  # leads of the people added now barred, with their open offers withdrawn
 
 
 async def import_list(
     session: AsyncSession, lines: Iterable[str], hash_key: str, reason: str, actor: str
 ) -> ListImported:
-    """An agency's own do-not-contact list, brought over (``leadgen do-not-contact import``)."""
+    """An agency's own do-not-contact list, brought over (``leadgen do-not-contact import``): what
+    the list holds is listed, nothing more (each line stands alone)."""
     entries, invalid = list_entries(lines)
     hashes = [(kind, keyed_hash(hash_key, kind, value)) for kind, value in entries]
     added = await repository.add_many(session, hashes, reason)
-    barred = [lead for lead in await repository.leads_with_any(session, sorted(added)) if lead.anonymised_at is None]
-    for lead in barred:
-        audit.lead_event(session, lead.id, "lead.opted_out", {"via": "import"})
-        await routing.withdraw_offers(session, lead, BARRED_BECAUSE[DO_NOT_CONTACT])
+    leads = await repository.leads_with_any(session, sorted(added))
+    known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
+    listed_before = await repository.listed_among(session, known) - added
+    barred = await _bar(session, leads, listed_before, "import")
     result = ListImported(len(added), len(hashes) - len(added), invalid, len(barred))
-    await audit.record(session, actor, "do_not_contact.imported", "do_not_contact", None, asdict(result))
+    summary = {**asdict(result), "invalid_lines": len(invalid)}  # the count: a bad file has thousands
+    await audit.record(session, actor, "do_not_contact.imported", "do_not_contact", None, summary)
     return result

@@ -57,7 +57,7 @@ def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[t
 
 
 async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
-    leads = await dnc.leads_of(session, hashes)
+    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
@@ -85,7 +85,7 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     """Anonymise every lead of the person, with what agents and staff typed about it. Line, state,
     status, score and dates stay for reporting; the person goes on the do-not-contact list by
     keyed hash, so the opt-out survives new leads."""
-    leads = await dnc.leads_of(session, hashes)
+    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:

@@ -186,14 +186,27 @@ def _local_midnight(timezone: str, now: datetime) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo).astimezone(UTC)
 
 
-async def assignment_with_lead(
-    session: AsyncSession, assignment_id: uuid.UUID, lock: bool = True
-) -> tuple[Assignment, Lead] | None:
-    query = select(Assignment, Lead).join(Lead, Lead.id == Assignment.lead_id).where(Assignment.id == assignment_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row else None
+_LEAD_OF_OFFER = select(Assignment.lead_id).where(Assignment.id == bindparam("assignment_id"))
+# Read afresh: a row this session loaded before the lock may have changed since.
+_LOCK_LEAD = (
+    select(Lead).where(Lead.id == bindparam("lead_id")).with_for_update().execution_options(populate_existing=True)
+)
+_LOCK_OFFER = (
+    select(Assignment)
+    .where(Assignment.id == bindparam("assignment_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def assignment_with_lead(session: AsyncSession, assignment_id: uuid.UUID) -> tuple[Assignment, Lead] | None:
+    """An offer and its lead; locked, the lead first and then the offer, the order every writer of
+    offers keeps (an opt-out locks the person's leads, then withdraws their offers), so that an
+    agent answering and an opt-out at the same moment cannot deadlock."""
+    lead_id = await session.scalar(_LEAD_OF_OFFER, {"assignment_id": assignment_id})
+    lead = await session.scalar(_LOCK_LEAD, {"lead_id": lead_id}) if lead_id is not None else None
+    offer = await session.scalar(_LOCK_OFFER, {"assignment_id": assignment_id}) if lead is not None else None
+    return (offer, lead) if offer is not None and lead is not None else None
 
 
 async def overdue(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:

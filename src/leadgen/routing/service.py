@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.rules import BARRED_BECAUSE, typed_text_kept
+from leadgen.compliance.rules import BARRED_BECAUSE
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads
@@ -211,8 +211,9 @@ async def reject(session: AsyncSession, principal: Principal, assignment_id: uui
     assignment, lead = await _owned_pending(session, principal, assignment_id)
     assignment.status = AssignmentStatus.REJECTED
     assignment.responded_at = utcnow()
-    assignment.reason = typed_text_kept(lead.anonymised_at, reason)
-    said = {"reason": assignment.reason} if assignment.reason else {}
+    # An erased person's offers are withdrawn, so a pending one is never about an erased person.
+    assignment.reason = reason
+    said = {"reason": reason}
     audit.lead_event(session, lead.id, "assignment.rejected", {"agent_id": str(assignment.agent_id), **said})
     await audit.record(session, principal.label(), "assignment.rejected", "assignment", str(assignment.id), said)
     if await needs_new_round(session, lead, assignment):
