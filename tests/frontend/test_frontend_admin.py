@@ -70,9 +70,9 @@ class TestPerformance:
             by_source = _row((await browser.get("/performance")).text, "web-form")
             by_agent = _row((await browser.get("/performance?by=agent")).text, "Ana Agent")
             fallback = await browser.get("/performance?by=county")
-        # leads, screened out, unassigned, accepted, contacted, converted, returned, SLA breaches,
-        # conversion, minutes to first contact, spend, cost per lead, cost per conversion
-        assert by_source == "web-form 2 0 1 0 0 0 0 0 n/a n/a $0.00 $0.00 n/a"
+        # leads, screened out, unassigned, opted out, accepted, contacted, converted, returned, SLA
+        # breaches, conversion, minutes to first contact, spend, cost per lead, cost per conversion
+        assert by_source == "web-form 2 0 1 0 0 0 0 0 0 n/a n/a $0.00 $0.00 n/a"
         assert by_agent == "Ana Agent 1 0 0 0 0 0 n/a n/a $0.00 n/a n/a"
         assert fallback.status_code == 303 and fallback.headers["location"] == "/performance?by=source"
 

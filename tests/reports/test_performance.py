@@ -62,7 +62,8 @@ class Book:
         add = self.lead
         # Ben let it time out; Ana took it at +20, reached the person at +30 and sold a policy.
         await add(vendor_a, "spring", LeadStatus.CONVERTED, [(ben, timed_out), (ana, accepted)], contacted_after=30)
-        await add(vendor_a, None, LeadStatus.CONTACTED, [(ana, accepted)], contacted_after=45)
+        # The person asked Ana to stop calling after the first contact.
+        await add(vendor_a, None, LeadStatus.CONTACTED, [(ana, accepted)], contacted_after=45, opted_out=1)
         await add(vendor_a, None, LeadStatus.RETURNED, [(ben, returned)], returns=["wrong_number"])
         # Shared: both took it at +5, Ben reached the person at +25.
         await add(
@@ -75,7 +76,8 @@ class Book:
             contacted_by=ben,
         )
         await add(vendor_b, None, LeadStatus.DUPLICATE, [])
-        await add(vendor_b, None, LeadStatus.UNASSIGNED, [(ben, timed_out), (ana, timed_out)])
+        # Opted out by text and again by e-mail: one lead all the same.
+        await add(vendor_b, None, LeadStatus.UNASSIGNED, [(ben, timed_out), (ana, timed_out)], opted_out=2)
         await add(vendor_b, None, LeadStatus.RECEIVED, [])  # not screened yet: not paid for yet
         await add(vendor_b, None, LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=10, is_test=True)
         await add(vendor_a, "winter", LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=60, days_ago=40)
@@ -96,6 +98,7 @@ class Book:
         is_test: bool = False,
         days_ago: int = 2,
         returns: list[str] | None = None,
+        opted_out: int = 0,
     ) -> None:
         """A lead with its offers (one round each, or one round for all when shared), and when an
         agent who took it (``contacted_by``, else the last) first reached the person."""
@@ -141,6 +144,8 @@ class Book:
             self.session.add(LeadEvent(lead_id=lead.id, name="lead.contacted", data=agent_id, created_at=later))
         if status == LeadStatus.CONVERTED:
             self.session.add(LeadEvent(lead_id=lead.id, name="lead.converted", data=agent_id))
+        for _ in range(opted_out):
+            self.session.add(LeadEvent(lead_id=lead.id, name="lead.opted_out", data={"via": "sms-reply"}))
 
 
 @pytest.fixture
@@ -167,6 +172,8 @@ async def test_by_source_counts_what_became_of_each_sources_leads_and_what_they_
             "leads": 4,
             "screened_out": 0,
             "unassigned": 0,
+            "opted_out": 1,
+            "opt_out_rate": 0.25,
             "accepted": 4,
             "contacted": 3,
             "converted": 1,
@@ -187,6 +194,8 @@ async def test_by_source_counts_what_became_of_each_sources_leads_and_what_they_
             "leads": 3,
             "screened_out": 1,
             "unassigned": 1,
+            "opted_out": 1,
+            "opt_out_rate": 0.3333,
             "accepted": 0,
             "contacted": 0,
             "converted": 0,
@@ -217,6 +226,7 @@ async def test_by_agent_counts_each_agents_own_offers(
     assert rows["Ana"]["median_minutes_to_first_contact"] == 25.0
     assert rows["Ben"]["median_minutes_to_first_contact"] == 20.0
     assert rows["Ana"]["screened_out"] is None and rows["Ana"]["unassigned"] is None
+    assert rows["Ana"]["opted_out"] is None and rows["Ana"]["opt_out_rate"] is None
     assert rows["Ben"]["cost_per_lead_cents"] == 1250 and rows["Ben"]["return_rate"] == 0.5
     assert uuid.UUID(rows["Ana"]["agent_id"]) != uuid.UUID(rows["Ben"]["agent_id"])
 

@@ -74,6 +74,8 @@ STATE_CONTACT_HOURS: dict[str, ContactHours] = {
 # Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
 ERASED, DO_NOT_CONTACT = "erased", "do-not-contact"
 BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the person is on the do-not-contact list"}
+# The event on each lead of a person who revoked consent (reports count them per source).
+OPTED_OUT_EVENT = "lead.opted_out"
 # Ways a person revokes consent, as recorded with the do-not-contact entry and the lead event.
 OPT_OUT_REASONS = {
     "sms-reply": "replied to a text asking to stop",

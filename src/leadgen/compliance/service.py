@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository
-from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, list_entries
+from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, OPTED_OUT_EVENT, list_entries
 from leadgen.core.security import keyed_hash
 from leadgen.models import Lead
 from leadgen.routing import service as routing
@@ -45,7 +45,7 @@ async def _bar(session: AsyncSession, leads: list[Lead], listed_before: set[str]
         and listed_before.isdisjoint(value for _, value in repository.identity_hashes(lead))
     ]
     for lead in barred:
-        audit.lead_event(session, lead.id, "lead.opted_out", {"via": via})
+        audit.lead_event(session, lead.id, OPTED_OUT_EVENT, {"via": via})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[DO_NOT_CONTACT])
     return barred
 

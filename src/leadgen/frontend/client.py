@@ -160,6 +160,7 @@ class PerformanceRow(_View):
     leads: int
     screened_out: int | None = None
     unassigned: int | None = None
+    opted_out: int | None = None
     accepted: int
     contacted: int
     converted: int

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, Subquery, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.compliance.rules import OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
 from leadgen.reports.rules import NO_CAMPAIGN, NOT_BILLED, SCREENED_OUT, Grouping, Performance
@@ -47,6 +48,9 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
         .subquery()
     )
     offers = _offers_per_lead(in_period)
+    opted_out = (
+        select(LeadEvent.lead_id).where(LeadEvent.name == OPTED_OUT_EVENT, LeadEvent.lead_id.in_(in_period)).distinct()
+    ).subquery()
     billed = Lead.status.not_in(NOT_BILLED)
     figures = (
         select(
@@ -54,6 +58,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
             func.count().label("leads"),
             func.count().filter(Lead.status.in_(SCREENED_OUT)).label("screened_out"),
             func.count().filter(Lead.status == LeadStatus.UNASSIGNED).label("unassigned"),
+            func.count(opted_out.c.lead_id).label("opted_out"),
             func.count().filter(offers.c.accepted > 0).label("accepted"),
             func.count().filter(Lead.status == LeadStatus.CONVERTED).label("converted"),
             func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
@@ -64,6 +69,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
         .outerjoin(offers, offers.c.lead_id == Lead.id)
+        .outerjoin(opted_out, opted_out.c.lead_id == Lead.id)
         .where(_received(since, until))
         .group_by(key)
     )

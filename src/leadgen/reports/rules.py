@@ -53,7 +53,8 @@ class Performance:
     counts the agent's offers, the counts after that are the agent's own (what it accepted, and
     the contacts and conversions it recorded), ``billed`` the leads it kept, at its share of their
     cost (a shared lead's cost split between the agents who took it), and the time to first
-    contact runs from its acceptance; ``screened_out`` and ``unassigned`` do not apply."""
+    contact runs from its acceptance; ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose
+    person revoked consent, a sign of how a source got it) do not apply."""
 
     key: str
     leads: int
@@ -67,6 +68,7 @@ class Performance:
     minutes_to_contact: tuple[float, ...] = ()
     screened_out: int | None = None
     unassigned: int | None = None
+    opted_out: int | None = None
     agent_id: str | None = None
 
     def as_row(self) -> dict[str, object]:
@@ -76,6 +78,8 @@ class Performance:
             "leads": self.leads,
             "screened_out": self.screened_out,
             "unassigned": self.unassigned,
+            "opted_out": self.opted_out,
+            "opt_out_rate": _ratio(self.opted_out, self.leads) if self.opted_out is not None else None,
             "accepted": self.accepted,
             "contacted": self.contacted,
             "converted": self.converted,
