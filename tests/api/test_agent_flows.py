@@ -14,7 +14,7 @@ from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import Assignment, AuditEntry, DoNotContact, Lead, LeadEvent
+from leadgen.models import Assignment, AuditEntry, Lead, LeadEvent
 from leadgen.targets import api, data_service
 from tests import helpers
 from tests.conftest import lead_payload, started
@@ -206,6 +206,7 @@ class TestAdmin:
         exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
         assert exported["leads"][0]["lead"]["email"] == contact["email"]
         assert exported["leads"][0]["consent"]["text"].startswith("I agree")
+        assert exported["do_not_contact"] == []
         erased = (await data_client.post("/api/v1/privacy/erase", json=person, headers=admin)).json()
         assert erased == {"anonymised_leads": [str(world["lead_id"])]}
         lead = await session.scalar(select(Lead).where(Lead.id == world["lead_id"]))
@@ -216,7 +217,14 @@ class TestAdmin:
         history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
         logged = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "assignment.rejected"))
         assert all(typed not in str(data) for data in [*history, *logged])
-        assert await session.scalar(select(DoNotContact.id).limit(1)) is not None
+        after = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
+        assert after["leads"] == []  # nothing left to find the person by
+        listed = {(entry["kind"], entry["reason"]) for entry in after["do_not_contact"]}
+        assert listed == {("email", "erasure request")}  # the phone is listed too, but not asked about
+        phone_only = (
+            await data_client.post("/api/v1/privacy/export", json={"phone": contact["phone"]}, headers=admin)
+        ).json()
+        assert [(e["kind"], e["reason"]) for e in phone_only["do_not_contact"]] == [("phone", "erasure request")]
         # The same person again is stopped by the do-not-contact list.
         again = await client.post(
             "/api/v1/leads", json=lead_payload(contact=contact), headers={"X-API-Key": str(world["key"])}

@@ -494,7 +494,7 @@ class TestImportedList:
         """Their e-mail address was listed already (as erasure lists it); the import adds their
         phone number, and their lead, barred since then, gets no second event."""
         email = _hash(settings, "email", email_key(world["contact"]["email"]))
-        assert await dnc.add(session, email, "email", "listed before")
+        assert await dnc.add_many(session, [("email", email)], "listed before")
         key = settings.security.pii_hash_key.get_secret_value()
         imported = await service.import_list(session, [world["contact"]["phone"]], key, "old CRM list", "test")
         assert (imported.added, imported.leads) == (1, 0)

@@ -338,7 +338,7 @@ async def test_nothing_goes_to_a_do_not_contact_number(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, notify_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = notify_env.security.pii_hash_key.get_secret_value()
-    await dnc.add(session, keyed_hash(key, "phone", routed.phone or ""), "phone", "asked to stop")
+    await dnc.add_many(session, [("phone", keyed_hash(key, "phone", routed.phone or ""))], "asked to stop")
     await session.commit()
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     assert tasks.notify_round(first_round(routed)) == 2

@@ -191,12 +191,8 @@ class TestScreening:
     ) -> None:
         await helpers.agent(session, ["TX"])
         payload = lead_payload()
-        await dnc.add(
-            session,
-            keyed_hash(settings.security.pii_hash_key.get_secret_value(), "email", payload["contact"]["email"]),
-            "email",
-            "asked not to be called",
-        )
+        email = keyed_hash(settings.security.pii_hash_key.get_secret_value(), "email", payload["contact"]["email"])
+        await dnc.add_many(session, [("email", email)], "asked not to be called")
         await session.commit()
         lead = await run(resources, settings, await submit(client, key, contact=payload["contact"]))
         assert lead.status == LeadStatus.REJECTED
@@ -377,7 +373,7 @@ class TestReopen:
         await sync_graph(resources)
         async with resources.unit_of_work() as s:
             await routing.reopen(s, self.MANAGER, lead.id, None)
-        await dnc.add(session, lead.phone_hash or "", "phone", "asked not to be called")
+        await dnc.add_many(session, [("phone", lead.phone_hash or "")], "asked not to be called")
         await session.commit()
         await self._run_the_round(resources, lead.id)
         barred = await self._reread(session, lead.id, LeadStatus.UNASSIGNED)
@@ -402,7 +398,7 @@ class TestReopen:
         too_long = await client.post(url, json={"note": "x" * 1001}, headers=admin)
         assert too_long.status_code == 422 and "note" in too_long.text
 
-        await dnc.add(session, lead.phone_hash or "", "phone", "asked not to be called")
+        await dnc.add_many(session, [("phone", lead.phone_hash or "")], "asked not to be called")
         await session.commit()
         listed = await client.post(url, json={}, headers=admin)
         assert listed.status_code == 409 and "do-not-contact" in listed.json()["detail"]

@@ -40,11 +40,6 @@ async def listed(session: AsyncSession, hashes: list[str]) -> bool:
     return found is not None
 
 
-async def add(session: AsyncSession, value_hash: str, kind: str, reason: str) -> bool:
-    """List the hash; False when it already was (the first reason stays)."""
-    return bool(await add_many(session, [(kind, value_hash)], reason))
-
-
 async def add_many(session: AsyncSession, entries: list[tuple[str, str]], reason: str) -> set[str]:
     """List each (kind, hash) not listed yet; returns the hashes that were new. Requests listing the
     same person at once all succeed: the later ones insert nothing."""
@@ -77,6 +72,14 @@ async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
         select(DoNotContact.value_hash).where(InList(DoNotContact.value_hash, "hashes")), {"hashes": hashes}
     )
     return set(found)
+
+
+async def entries_for(session: AsyncSession, hashes: list[str]) -> list[DoNotContact]:
+    """The list's entries for these hashes, oldest first (what a person's data export shows)."""
+    if not hashes:
+        return []
+    query = select(DoNotContact).where(InList(DoNotContact.value_hash, "hashes")).order_by(DoNotContact.created_at)
+    return list(await session.scalars(query, {"hashes": hashes}))
 
 
 async def identities_with_any(session: AsyncSession, hashes: list[str]) -> set[tuple[str, str]]:

@@ -78,7 +78,12 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
             }
         )
     await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
-    return {"generated_at": utcnow(), "leads": out}
+    person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
+    listed = [
+        {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
+        for entry in await dnc.entries_for(session, sorted(person))
+    ]
+    return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed}
 
 
 async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> list[Lead]:
@@ -86,6 +91,9 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     status, score and dates stay for reporting; the person goes on the do-not-contact list by
     keyed hash, so the opt-out survives new leads."""
     leads = await dnc.leads_with_any(session, [value for _, value in hashes])
+    # Every number and address the person's leads gave, before they are cleared: a new lead from
+    # the phone of a person erased by e-mail address is stopped too.
+    person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:
@@ -101,8 +109,7 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
         audit.lead_event(session, lead.id, "lead.anonymised", {})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
-    for kind, value in hashes:
-        await dnc.add(session, value, kind, "erasure request")
+    await dnc.add_many(session, person, "erasure request")
     await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
     return leads
 
