@@ -28,7 +28,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.normalize import email_key, phone_e164
-from leadgen.models import Assignment, AuditEntry, DoNotContact, LeadEvent
+from leadgen.models import Assignment, AuditEntry, DoNotContact, LeadEvent, OutboxEvent
 from leadgen.models.base import utcnow
 from leadgen.targets import api, data_service
 from tests import helpers
@@ -125,6 +125,8 @@ class TestTextReply:
         assert lead["do_not_contact"] is True
         assert (lead["status"], lead["status_reason"]) == ("UNASSIGNED", "the person is on the do-not-contact list")
         assert {"assignment.withdrawn", "lead.unassigned"} <= {e["name"] for e in lead["events"]}
+        queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.outcome"))
+        assert list(queued) == [str(world["lead_id"])]  # the vector's payload is brought up to date
         inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
         assert [(item["status"], item["do_not_contact"]) for item in inbox] == [("WITHDRAWN", True)]
         accepted = await client.post(f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept", headers=world["agent"])

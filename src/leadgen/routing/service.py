@@ -204,6 +204,7 @@ async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> Non
         lead.status = LeadStatus.UNASSIGNED
         lead.status_reason = reason
         audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
+        outbox.add(session, "lead.outcome", str(lead.id))  # the search's copy of the lead follows
 
 
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:
