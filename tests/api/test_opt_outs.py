@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
@@ -97,6 +98,10 @@ async def _opt_out_events(session: AsyncSession, lead_id: uuid.UUID) -> list[dic
     return list(await session.scalars(query))
 
 
+def _added_count(via: str) -> float:
+    return REGISTRY.get_sample_value("leadgen_do_not_contact_added_total", {"via": via}) or 0.0
+
+
 def _hash(settings: Settings, kind: str, value: str) -> str:
     return keyed_hash(settings.security.pii_hash_key.get_secret_value(), kind, value)
 
@@ -106,8 +111,10 @@ class TestTextReply:
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
     ) -> None:
         form = {"From": _e164(world["contact"]), "To": "+15125559999", "Body": "Stop", "MessageSid": "SM1"}
+        counted = _added_count("sms-reply")
         response = await client.post("/api/v1/opt-outs/sms", data=form, headers=_signed(form))
         assert response.status_code == 200, response.text
+        assert _added_count("sms-reply") == counted + 2  # the number and the e-mail address
         assert response.headers["content-type"].startswith("application/xml")
         assert "<Response/>" in response.text
 

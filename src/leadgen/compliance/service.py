@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository
 from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, OPTED_OUT_EVENT, list_entries
+from leadgen.core.db import after_commit
+from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.security import keyed_hash
 from leadgen.models import Lead
 from leadgen.routing import service as routing
@@ -29,8 +32,10 @@ async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str
     values = [value for _, value in person]
     leads = await repository.leads_with_any(session, values)
     listed_before = await repository.listed_among(session, values)
-    if not await repository.add_many(session, person, OPT_OUT_REASONS[via]):
+    added = await repository.add_many(session, person, OPT_OUT_REASONS[via])
+    if not added:
         return []
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(via).inc, len(added)))
     barred = await _bar(session, leads, listed_before, via)
     await audit.record(session, actor, "person.opted_out", "person", None, {"via": via, "leads": len(barred)})
     return [lead.id for lead in barred]
@@ -66,6 +71,7 @@ async def import_list(
     entries, invalid = list_entries(lines)
     hashes = [(kind, keyed_hash(hash_key, kind, value)) for kind, value in entries]
     added = await repository.add_many(session, hashes, reason)
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("import").inc, len(added)))
     leads = await repository.leads_with_any(session, sorted(added))
     known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
     listed_before = await repository.listed_among(session, known) - added

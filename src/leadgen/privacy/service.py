@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -10,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import BARRED_BECAUSE, ERASED
+from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput
+from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.security import keyed_hash
 from leadgen.leads.lifecycle import AssignmentStatus
 from leadgen.leads.normalize import email_key, phone_e164
@@ -109,7 +112,8 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
         audit.lead_event(session, lead.id, "lead.anonymised", {})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
-    await dnc.add_many(session, person, "erasure request")
+    added = await dnc.add_many(session, person, "erasure request")
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
     await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
     return leads
 
