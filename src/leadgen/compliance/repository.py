@@ -65,13 +65,12 @@ def identity_hashes(person: Contactable) -> list[tuple[str, str]]:
 
 
 async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
-    """Which of the hashes are on the list: one query for a page of leads."""
-    if not hashes:
-        return set()
-    found = await session.scalars(
-        select(DoNotContact.value_hash).where(InList(DoNotContact.value_hash, "hashes")), {"hashes": hashes}
-    )
-    return set(found)
+    """Which of the hashes are on the list: one query for a page of leads, a few for an import."""
+    query = select(DoNotContact.value_hash).where(InList(DoNotContact.value_hash, "hashes"))
+    found: set[str] = set()
+    for batch in _batches(hashes):
+        found.update(await session.scalars(query, {"hashes": batch}))
+    return found
 
 
 async def entries_for(session: AsyncSession, hashes: list[str]) -> list[DoNotContact]:
