@@ -542,3 +542,49 @@ def test_the_import_command_refuses_what_it_cannot_read(settings_env: dict[str, 
         answer = CliRunner().invoke(app, ["do-not-contact", "import", *args])
         assert answer.exit_code == 2, (args, answer.output)
     assert "is not UTF-8 text" in CliRunner().invoke(app, ["do-not-contact", "import", str(utf16)]).stderr
+
+
+class TestRemoval:
+    async def test_an_admin_takes_a_person_off_the_list_and_their_lead_may_be_offered_again(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
+    ) -> None:
+        person = {"phone": world["contact"]["phone"]}
+        await client.post("/api/v1/opt-outs", json=person, headers=world["admin"])
+        both = {"email": world["contact"]["email"], **person, "reason": "new_written_consent"}
+        response = await client.post("/api/v1/opt-outs/removals", json=both, headers=world["admin"])
+        assert response.status_code == 200, response.text
+        assert response.json() == {"removed": 2}
+        assert await _listed(session) == {}
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
+        assert (lead["do_not_contact"], lead["status"]) == (False, "UNASSIGNED")
+        reopened = await client.post(f"/api/v1/leads/{world['lead_id']}/reopen", json={}, headers=world["admin"])
+        assert reopened.status_code == 202, reopened.text
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "person.opt_out_removed"))
+        assert entry is not None and entry.data["reason"] == "new_written_consent"
+        assert sorted(entry.data["removed"]) == ["email", "phone"]
+        again = await client.post("/api/v1/opt-outs/removals", json=both, headers=world["admin"])
+        assert again.json() == {"removed": 0}
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"phone": "512-555-0100"}, "reason"),
+            ({"phone": "512-555-0100", "reason": "because I said so"}, "reason"),
+            ({"reason": "listed_by_mistake"}, "email"),
+        ],
+    )
+    async def test_a_reason_from_the_list_and_the_person_are_required(
+        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, body: dict[str, str], field: str
+    ) -> None:
+        await client.post("/api/v1/opt-outs", json={"phone": world["contact"]["phone"]}, headers=world["admin"])
+        response = await client.post("/api/v1/opt-outs/removals", json=body, headers=world["admin"])
+        assert response.status_code == 422
+        assert field in {e["field"] for e in response.json()["errors"]}
+        assert len(await _listed(session)) == 2
+
+    async def test_only_admins(self, client: AsyncClient, world: dict[str, Any], session: AsyncSession) -> None:
+        await client.post("/api/v1/opt-outs", json={"phone": world["contact"]["phone"]}, headers=world["admin"])
+        body = {"phone": world["contact"]["phone"], "reason": "listed_by_mistake"}
+        assert (await client.post("/api/v1/opt-outs/removals", json=body, headers=world["agent"])).status_code == 403
+        assert (await client.post("/api/v1/opt-outs/removals", json=body)).status_code == 401
+        assert len(await _listed(session)) == 2

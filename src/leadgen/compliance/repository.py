@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +57,15 @@ async def add_many(session: AsyncSession, entries: list[tuple[str, str]], reason
         )
         added.update(await session.scalars(statement))
     return added
+
+
+async def remove(session: AsyncSession, hashes: list[str]) -> list[str]:
+    """Take the hashes off the list; the kinds of the entries that were there."""
+    removed = await session.scalars(
+        delete(DoNotContact).where(InList(DoNotContact.value_hash, "hashes")).returning(DoNotContact.kind),
+        {"hashes": hashes},
+    )
+    return list(removed)
 
 
 def identity_hashes(person: Contactable) -> list[tuple[str, str]]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
 
-from leadgen.auth.deps import CurrentPrincipal, StaffPrincipal
+from leadgen.audit import repository as audit
+from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, StaffPrincipal
 from leadgen.compliance import repository, service
 from leadgen.compliance.links import lead_of_opt_out_token
 from leadgen.compliance.rules import asks_to_opt_out
@@ -124,6 +125,36 @@ async def staff_opt_out(
         settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
     )
     return OptedOut(leads=await service.opt_out(session, hashes, "staff", principal.label()))
+
+
+class Removal(Person):
+    # From a list, not typed: the audit entry cannot be tied to the person, so it must say nothing of them.
+    reason: Literal["listed_by_mistake", "new_written_consent"]
+
+
+@router.post(
+    "/opt-outs/removals",
+    responses={422: {"description": "No reason, or neither e-mail nor a valid phone number"}},
+)
+async def remove_opt_out(
+    removal: Annotated[Removal, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep
+) -> dict[str, int]:
+    """Take a person off the do-not-contact list: listed by mistake, or they gave their consent
+    again in writing. Admins only; the reason goes to the audit log. Leads left UNASSIGNED by the
+    opt-out stay so until staff offer them again."""
+    hashes = person_hashes(
+        settings.security.pii_hash_key.get_secret_value(), removal.email and str(removal.email), removal.phone
+    )
+    kinds = await repository.remove(session, [value for _, value in hashes])
+    await audit.record(
+        session,
+        principal.label(),
+        "person.opt_out_removed",
+        "person",
+        None,
+        {"removed": kinds, "reason": removal.reason},
+    )
+    return {"removed": len(kinds)}
 
 
 @router.post("/leads/{lead_id}/opt-out", responses={404: {"description": "No such lead, or not yours to work"}})
