@@ -124,3 +124,12 @@ async def contact_barred(session: AsyncSession, person: Contactable) -> str | No
     if await listed(session, [value for _, value in identity_hashes(person)]):
         return DO_NOT_CONTACT
     return None
+
+
+async def barred_among(session: AsyncSession, people: list[Contactable]) -> list[bool]:
+    """``contact_barred`` for a page of leads at once (one query), as True or False for each."""
+    listed_now = await listed_among(session, [value for person in people for _, value in identity_hashes(person)])
+    return [
+        person.anonymised_at is not None or any(value in listed_now for _, value in identity_hashes(person))
+        for person in people
+    ]

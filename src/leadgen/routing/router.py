@@ -52,11 +52,10 @@ async def inbox(
     if principal.agent_id is None:
         raise Forbidden("only agents have an inbox")
     offers = await repository.inbox(session, principal.agent_id, limit)
-    listed = await dnc.listed_among(session, [h for _, lead in offers for _, h in dnc.identity_hashes(lead)])
+    barred_flags = await dnc.barred_among(session, [lead for _, lead in offers])
     items = []
-    for a, lead in offers:
+    for (a, lead), barred in zip(offers, barred_flags, strict=True):
         accepted = a.status == "ACCEPTED"
-        barred = lead.anonymised_at is not None or any(h in listed for _, h in dnc.identity_hashes(lead))
         items.append(
             InboxItem(
                 assignment_id=a.id,
