@@ -15,11 +15,15 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.rawhttp import Target, exchange, post_request
 
 RECONNECT_PAUSE_SECONDS = 0.05
 
@@ -37,53 +41,20 @@ class Tally:
         return self.warm_until <= at <= self.stop_at
 
 
-def build_request(url: str, headers: list[str], body: bytes) -> tuple[str, int, bytes]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    lines = [
-        f"POST {parts.path or '/'} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        *headers,
-    ]
-    return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bool]:
-    """Send the request, read the whole response; returns (status, server keeps the connection)."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    keep = True
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding":
-            raise ValueError("chunked responses are not supported by this generator")
-        elif name == b"connection" and value.strip().lower() == b"close":
-            keep = False
-    if length:
-        await reader.readexactly(length)
-    return status, keep
-
-
-async def client(host: str, port: int, request: bytes, tally: Tally) -> None:
+async def client(target: Target, request: bytes, tally: Tally) -> None:
     while time.perf_counter() < tally.stop_at:
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(*target.address)
             keep = True
             while keep and (started := time.perf_counter()) < tally.stop_at:
-                status, keep = await exchange(reader, writer, request)
+                response = await exchange(reader, writer, request)
+                keep = response.keep_alive
                 done = time.perf_counter()
-                tally.answered[status] += 1
+                tally.answered[response.status] += 1
                 if tally.measured(done):
                     tally.latencies.append(done - started)
-                    tally.statuses[status] += 1
+                    tally.statuses[response.status] += 1
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             if tally.measured(time.perf_counter()):
                 tally.errors[type(exc).__name__] += 1
@@ -103,11 +74,12 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 
 async def main(args: argparse.Namespace, body: bytes) -> dict[str, object]:
-    host, port, request = build_request(args.url, args.header, body)
+    target = Target.of(args.url)
+    request = post_request(target, args.header, body)
     begin = time.perf_counter()
     tally = Tally(begin + args.warmup, begin + args.warmup + args.duration)
     cpu = time.process_time()
-    await asyncio.gather(*(client(host, port, request, tally) for _ in range(args.concurrency)))
+    await asyncio.gather(*(client(target, request, tally) for _ in range(args.concurrency)))
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - begin
     ordered = sorted(tally.latencies)

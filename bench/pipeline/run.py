@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.rawhttp import Target, exchange, post_request  # noqa: E402
 from tests.targets.processes import base_env, free_port, serve, wait_for  # noqa: E402
 
 from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn  # noqa: E402
@@ -203,29 +204,54 @@ def prepare(env: dict[str, str]) -> str:
 
 async def post_at_rate(api: str, key: str, rate: float, seconds: float, first: int = 0) -> list[str]:
     """Leads ``first``, ``first + 1``, ... at ``rate`` per second: each a different person."""
-    ids: list[str] = []
     total = int(rate * seconds)
     started = time.perf_counter()
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=api, headers={"X-API-Key": key}, timeout=60, limits=limits) as client:
+    poster = LeadPoster(api, key)
+    try:
         tasks = []
         for n in range(total):
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_post(client, payload(first + n))))
-        for response in await asyncio.gather(*tasks):
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-    return ids
+            tasks.append(asyncio.create_task(poster.post(payload(first + n))))
+        return list(await asyncio.gather(*tasks))
+    finally:
+        poster.close()
 
 
-async def _post(client: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
-    """One retry when the server closed an idle keep-alive connection just as we reused it."""
-    try:
-        return await client.post("/api/v1/leads", json=body)
-    except (httpx.ReadError, httpx.RemoteProtocolError):
-        return await client.post("/api/v1/leads", json=body)
+class LeadPoster:
+    """``POST /api/v1/leads`` over a pool of keep-alive connections, with raw streams
+    (bench/rawhttp.py): the load generator shares the CPUs with the platform it measures."""
+
+    def __init__(self, api: str, key: str) -> None:
+        self.target = Target.of(f"{api}/api/v1/leads")
+        self.headers = [f"X-API-Key: {key}"]
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, body: dict[str, object]) -> str:
+        request = post_request(self.target, self.headers, json.dumps(body).encode())
+        while True:
+            reused = bool(self.idle)
+            reader, writer = self.idle.pop() if reused else await asyncio.open_connection(*self.target.address)
+            try:
+                response = await exchange(reader, writer, request)
+            except (OSError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused:
+                    continue  # the server closed an idle keep-alive connection just as it was reused
+                raise
+            if response.keep_alive:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+            if response.status != 202:
+                raise RuntimeError(f"intake answered {response.status}: {response.body[:500]!r}")
+            return str(json.loads(response.body)["id"])
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
 
 
 async def latencies(ids: list[str], wait_seconds: float) -> list[float]:
