@@ -24,7 +24,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.auth.roles import Role
+from leadgen.audit import repository as audit
+from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
@@ -36,6 +37,7 @@ from leadgen.notifications import tasks
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import pipeline_for, process_lead
+from leadgen.routing import service as routing
 from leadgen.targets.api import create_app
 from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
@@ -590,3 +592,86 @@ async def test_an_emailed_acknowledgement_carries_an_unsubscribe_link_that_works
         clicked = await client.post(f"/api/v1/opt-outs/email/{found.group(1)}", data={"List-Unsubscribe": "One-Click"})
         assert clicked.status_code == 200, clicked.text
     assert await dnc.contact_barred(session, routed) == "do-not-contact"
+
+
+async def accepted_by_its_agent(session: AsyncSession, resources: Resources, lead: Lead) -> Agent:
+    offer = (await rows(session, Assignment))[0]
+    offer.expires_at = datetime.now(UTC) + timedelta(minutes=5)  # offered at INSIDE_WINDOW, long past
+    await session.commit()
+    async with resources.unit_of_work() as s:
+        await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
+    agent = await session.get(Agent, offer.agent_id)
+    assert agent is not None
+    return agent
+
+
+async def asked_again(settings: Settings, session: AsyncSession, resources: Resources, original: Lead) -> Lead:
+    """The same person (same phone, another e-mail) asks again through the API."""
+    payload = lead_payload(campaign="autumn-auto")
+    payload["contact"]["phone"] = original.phone
+    again = await processed(settings, session, resources, payload)
+    assert again.status == LeadStatus.DUPLICATE and again.duplicate_of_id == original.id
+    return again
+
+
+async def event_names(session: AsyncSession, lead_id: uuid.UUID) -> list[str]:
+    return [e.name for e in await audit.lead_events(session, lead_id)]
+
+
+async def test_a_duplicate_goes_to_the_agent_who_holds_the_person(
+    routed: Lead, session: AsyncSession, resources: Resources, mailbox: tuple[Mailbox, int], sms: SmsStandIn
+) -> None:
+    owner = await accepted_by_its_agent(session, resources, routed)
+    again = await asked_again(get_settings(), session, resources, routed)
+    assert "lead.passed_to_owner" in await event_names(session, again.id)
+    [requested] = [e for e in await audit.lead_events(session, routed.id) if e.name == "lead.requested_again"]
+    assert requested.data == {"lead": str(again.id), "source": "test-vendor", "campaign": "autumn-auto"}
+    assert [a.lead_id for a in await rows(session, Assignment)] == [routed.id]  # the new lead is offered to nobody
+
+    assert tasks.tell_owners(str(again.id)) == 2  # e-mail and SMS to the owner
+    [mail] = [m for m in mailbox[0].messages if m["To"] == owner.email]
+    assert mail["Subject"] == "Asked again: your auto lead in TX"
+    body = str(mail.get_payload())
+    assert f"http://127.0.0.1:8080/leads/{routed.id}" in body and "through test-vendor, autumn-auto" in body
+    assert (routed.phone or "") not in body and (again.email or "") not in body and "Pat" not in body
+    [text] = [r for r in sms.received if r["To"] == owner.phone]
+    assert (routed.phone or "") not in text["Body"]
+    assert tasks.tell_owners(str(again.id)) == 0  # delivered again: nobody twice
+    told = [(n.agent_id, n.channel, n.lead_id) for n in await rows(session, Notification) if n.template != "offer"]
+    assert sorted(told, key=str) == sorted([(owner.id, "email", routed.id), (owner.id, "sms", routed.id)], key=str)
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == outbox.REQUESTED_AGAIN_TOPIC]
+    assert event.key == str(again.id) and event.processed_at is not None
+
+
+@pytest.mark.parametrize("why", ["offered, not accepted", "opted out", "turned off"])
+async def test_a_duplicate_goes_to_nobody(
+    why: str,
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if why != "offered, not accepted":
+        await accepted_by_its_agent(session, resources, routed)
+    if why == "opted out":
+        await dnc.add_many(session, [("email", routed.email_hash or "")], "staff")
+        await session.commit()
+    if why == "turned off":
+        monkeypatch.setattr(resources.settings.routing, "duplicates_to_owner", False)
+    again = await asked_again(get_settings(), session, resources, routed)
+    assert "lead.passed_to_owner" not in await event_names(session, again.id)
+    assert "lead.requested_again" not in await event_names(session, routed.id)
+    assert outbox.REQUESTED_AGAIN_TOPIC not in {e.topic for e in await rows(session, OutboxEvent)}
+
+
+async def test_an_owner_is_not_told_once_the_person_opted_out_in_between(
+    routed: Lead, session: AsyncSession, resources: Resources, mailbox: tuple[Mailbox, int]
+) -> None:
+    await accepted_by_its_agent(session, resources, routed)
+    again = await asked_again(get_settings(), session, resources, routed)
+    await dnc.add_many(session, [("phone", again.phone_hash or "")], "sms-reply")
+    await session.commit()
+    assert tasks.tell_owners(str(again.id)) == 0
+    assert mailbox[0].messages == []
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == outbox.REQUESTED_AGAIN_TOPIC]
+    assert event.processed_at is not None

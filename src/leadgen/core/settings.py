@@ -188,6 +188,11 @@ class RoutingSettings(_Group, prefix="ROUTING_"):
     sla_minutes: int = Field(15, ge=1, description="Minutes an agent has to accept an offered lead.")
     max_attempts: int = Field(3, ge=1, le=20, description="Agents offered a lead before it is UNASSIGNED.")
     return_window_hours: int = Field(72, ge=0, description="Hours in which an agent may return a lead.")
+    duplicates_to_owner: bool = Field(
+        True,
+        description="Tell the agents who accepted a person's earlier lead when the same person asks again "
+        "(the new lead stays DUPLICATE and is offered to nobody).",
+    )
 
 
 class WorkerSettings(_Group, prefix="WORKER_"):

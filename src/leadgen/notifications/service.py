@@ -19,8 +19,9 @@ from leadgen.core.db import after_commit
 from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus
-from leadgen.models import Agent, Assignment, Lead, Notification, User
+from leadgen.models import Agent, Assignment, Lead, Notification, Source, User
 from leadgen.notifications.templates import render
+from leadgen.routing import repository as routing_repository
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,50 @@ async def unassigned_alerts(
         )
         for user_id, email in admins
     ]
+
+
+async def owner_messages(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, event_key: str
+) -> list[Outbound]:
+    """To each agent who holds the person's earlier lead (``routing.repository.owners``) and was not
+    yet told of this duplicate: when and where the person asked again, and a link to the lead they
+    hold. No contact data; nothing once the person may not be contacted."""
+    lead = await session.get(Lead, lead_id)
+    original = await session.get(Lead, lead.duplicate_of_id) if lead and lead.duplicate_of_id else None
+    if lead is None or original is None:
+        return []
+    if await dnc.contact_barred(session, original) or await dnc.contact_barred(session, lead):
+        return []
+    told = select(Notification.agent_id, Notification.channel).where(
+        Notification.template == "requested_again", Notification.event_key == event_key
+    )
+    already = set((await session.execute(told)).all())
+    source = await session.scalar(select(Source.name).where(Source.id == lead.source_id))
+    via = ", ".join(part for part in (source, lead.campaign) if part)
+    values = {
+        "line": original.line,
+        "state": original.state,
+        "at": lead.received_at.strftime("%Y-%m-%d %H:%M"),
+        "via": f" through {via}" if via else "",
+        "lead_url": settings.services.dashboard_link(f"/leads/{original.id}"),
+    }
+    messages = []
+    for agent in await routing_repository.owners(session, original.id):
+        to_agent = partial(
+            Outbound,
+            template="requested_again",
+            recipient_kind="agent",
+            agent_id=agent.id,
+            lead_id=original.id,
+            event_key=event_key,
+        )
+        text = values | {"agent": agent.name}
+        subject, body = render("requested_again.subject", **text), render("requested_again.body", **text)
+        wanted = [to_agent(channel="email", to=agent.email, body=body, subject=subject)]
+        if settings.sms.enabled and agent.phone:
+            wanted.append(to_agent(channel="sms", to=agent.phone, body=render("requested_again.sms", **text)))
+        messages += [m for m in wanted if (m.agent_id, m.channel) not in already]
+    return messages
 
 
 def record(

@@ -23,7 +23,7 @@ from leadgen.notifications.email import send_email
 from leadgen.notifications.service import Outbound
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
-from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, ROUND_TOPIC
+from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, REQUESTED_AGAIN_TOPIC, ROUND_TOPIC
 
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
@@ -223,6 +223,16 @@ def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
         return await service.unassigned_alerts(session, runtime.settings, lead_id, reason, key)
 
     return _consume(runtime, "lead.unassigned", key, compose)
+
+
+@_task("notifications.tell_owners")
+def tell_owners(runtime: TaskRuntime, lead_id: str) -> int:
+    """A duplicate lead passed to its person's agents (``pipeline.service``): tell each of them."""
+
+    async def compose(session: AsyncSession) -> list[Outbound]:
+        return await service.owner_messages(session, runtime.settings, uuid.UUID(lead_id), lead_id)
+
+    return _consume(runtime, REQUESTED_AGAIN_TOPIC, lead_id, compose)
 
 
 @_task("notifications.send_due")

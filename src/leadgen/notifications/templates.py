@@ -25,6 +25,17 @@ Thanks for your {{ line }} insurance quote request. {{ agent }}, a licensed agen
 
 To stop hearing from us, by e-mail, text or phone: {{ opt_out_url }}
 """,
+    "requested_again.subject": "Asked again: your {{ line }} lead in {{ state }}",
+    "requested_again.body": """Hello {{ agent }},
+
+The person of your {{ line }} lead in {{ state }} asked for a quote again on {{ at }} UTC{{ via }}.
+Nobody else was offered the new request. Call them inside their calling hours, shown on the lead's page.
+
+Open the lead: {{ lead_url }}
+""",
+    "requested_again.sms": (
+        "leadgen: the person of your {{ line }} lead in {{ state }} asked for a quote again. {{ lead_url }}"
+    ),
     "unassigned.subject": "Lead left unassigned: {{ line }} in {{ state }}",
     "unassigned.body": """A {{ line }} lead from {{ state }} (lead {{ lead_id }}) could not be placed: {{ reason }}.
 

@@ -20,6 +20,8 @@ LEGACY_OFFER_TOPIC, LEGACY_ACKNOWLEDGE_TOPIC = "assignment.offered", "lead.ackno
 # Staff put an UNASSIGNED lead back into routing; a topic of its own, so that orchestrators of a
 # release without reopening never consume it (their relay skips it, their workers refuse the task).
 REOPENED_TOPIC = "lead.reopened"
+# A duplicate lead passed to the agents who hold the person's earlier lead, keyed by its id.
+REQUESTED_AGAIN_TOPIC = "lead.requested_again"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
@@ -27,6 +29,7 @@ TASK_FOR_TOPIC = {
     LEGACY_OFFER_TOPIC: "notifications.offer_to_agent",
     LEGACY_ACKNOWLEDGE_TOPIC: "notifications.acknowledge_lead",
     "lead.unassigned": "notifications.alert_unassigned",
+    REQUESTED_AGAIN_TOPIC: "notifications.tell_owners",
     "lead.reroute": "pipeline.reroute",
     REOPENED_TOPIC: "pipeline.reopen",
     "lead.outcome": "pipeline.sync_outcome",

@@ -31,6 +31,7 @@ from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.outbox import repository as outbox
+from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing.repository import round_still_open
 from leadgen.scoring.model import LeadScoreModel, default_model
@@ -92,7 +93,7 @@ async def process_lead(
             await outbox.mark_processed(session, TOPIC, str(lead_id))
             return None
         lead, consent, source = claimed
-        if await _screen(session, pipe, lead, consent) is None:
+        if await _screen(session, pipe, lead, consent, source) is None:
             if insight is None and not pipe.insights.remote:
                 insight = await _classify(pipe, lead)
             if insight is not None:
@@ -110,7 +111,7 @@ async def process_lead(
 
 
 async def _screen(
-    session: AsyncSession, pipe: Pipeline, lead: Lead, consent: ConsentRecord | None
+    session: AsyncSession, pipe: Pipeline, lead: Lead, consent: ConsentRecord | None, source: str | None
 ) -> LeadStatus | None:
     """Validation, duplicates (from the graph's identity links) and do-not-contact."""
     problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
@@ -125,12 +126,34 @@ async def _screen(
     # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
     linked.update(await leads.waiting_matches(session, lead, identities, since))
     original = await leads.earliest_original(session, lead, list(linked))
+    contact = [v for k, v in identities if k != "address"]
     if original is not None:
         lead.duplicate_of_id = original.id
-        return _stop(session, lead, LeadStatus.DUPLICATE, f"same person as lead {original.id}")
-    if await dnc.listed(session, [v for k, v in identities if k != "address"]):
+        status = _stop(session, lead, LeadStatus.DUPLICATE, f"same person as lead {original.id}")
+        if pipe.settings.routing.duplicates_to_owner:
+            await _pass_to_owners(session, lead, original, source, contact)
+        return status
+    if await dnc.listed(session, contact):
         return _stop(session, lead, LeadStatus.REJECTED, "on the do-not-contact list")
     return None
+
+
+async def _pass_to_owners(
+    session: AsyncSession, lead: Lead, original: Lead, source: str | None, contact: list[str]
+) -> None:
+    """A duplicate goes to the original's owner (the brief): the agents who accepted the person's
+    earlier lead hear that the person asked again, and nobody else is offered the new lead. Not
+    when the person asked not to be contacted, under either lead's phone or e-mail."""
+    agents = await routing_repository.owners(session, original.id)
+    if not agents or original.anonymised_at is not None:
+        return
+    if await dnc.listed(session, contact + [value for _, value in dnc.identity_hashes(original)]):
+        return
+    passed = {"original": str(original.id), "agents": [str(a.id) for a in agents]}
+    audit.lead_event(session, lead.id, "lead.passed_to_owner", passed)
+    again = {"lead": str(lead.id), "source": source, "campaign": lead.campaign}
+    audit.lead_event(session, original.id, "lead.requested_again", again)
+    outbox.add(session, outbox.REQUESTED_AGAIN_TOPIC, str(lead.id))
 
 
 def _stop(session: AsyncSession, lead: Lead, status: LeadStatus, reason: str) -> LeadStatus:

@@ -287,3 +287,19 @@ async def licensed_lines(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uu
     for agent_id, line in rows:
         out.setdefault(agent_id, []).append(line)
     return out
+
+
+async def owners(session: AsyncSession, lead_id: uuid.UUID) -> list[Agent]:
+    """The active agents who accepted the lead and still hold it (a returned offer is not ACCEPTED),
+    in the order they accepted it: the person's agents when the person asks again."""
+    query = (
+        select(Agent)
+        .join(Assignment, Assignment.agent_id == Agent.id)
+        .where(
+            Assignment.lead_id == lead_id,
+            Assignment.status == AssignmentStatus.ACCEPTED,
+            Agent.active.is_(True),
+        )
+        .order_by(Assignment.responded_at, Agent.id)
+    )
+    return list(await session.scalars(query))
