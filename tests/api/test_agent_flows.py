@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
@@ -191,6 +191,35 @@ class TestAdmin:
         assert await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer))) is None
         history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
         assert all(typed not in str(data) for data in history)
+
+    async def test_export_and_erasure_reach_every_lead_of_the_person(
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        world: dict[str, object],
+        session: AsyncSession,
+        resources: Resources,
+    ) -> None:
+        """A later request from the same phone with a work e-mail is the same person: asked about by
+        the first e-mail address, both leads are exported and both erased."""
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        admin = await helpers.bearer(client, users["admin"])
+        contact = world["payload"]["contact"]  # type: ignore[index]
+        work = dict(contact, email=f"work-{contact['email']}")
+        later = lead_payload(contact=work, external_id="vendor-123")
+        second = await helpers.submitted_and_processed(client, resources, str(world["key"]), later)
+        read = {"intent": "buy", "urgency": "high", "evidence": ["renewal next week"], "reason": "Renews next week."}
+        await session.execute(update(Lead).where(Lead.id == second).values(insights=read))
+        await session.commit()
+        person = {"email": contact["email"]}
+        exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
+        emails = sorted(entry["lead"]["email"] for entry in exported["leads"])
+        assert emails == sorted([contact["email"], work["email"]])
+        erased = (await data_client.post("/api/v1/privacy/erase", json=person, headers=admin)).json()
+        assert sorted(erased["anonymised_leads"]) == sorted([str(world["lead_id"]), str(second)])
+        lead = await session.scalar(select(Lead).where(Lead.id == second).execution_options(populate_existing=True))
+        assert lead is not None and lead.email is None and lead.phone is None and lead.external_id is None
+        assert lead.insights == {"intent": "buy", "urgency": "high"}  # the labels stay, the words go
 
     async def test_export_then_erase_a_person(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession

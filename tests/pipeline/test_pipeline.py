@@ -18,11 +18,13 @@ from leadgen.core.errors import Conflict
 from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
+from leadgen.leads import outcomes
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.service import visible_lead
 from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
+from leadgen.privacy import service as privacy
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing.rules import LeadFacts, eligible
@@ -186,6 +188,20 @@ class TestScreening:
         assert second.status == LeadStatus.DUPLICATE and second.duplicate_of_id == first_id
         assert original.status == LeadStatus.ROUTED
 
+    async def test_a_lead_erased_before_the_pipeline_reaches_it_is_offered_to_nobody(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        payload = lead_payload()
+        lead_id = await submit(client, key, contact=payload["contact"])
+        hash_key = settings.security.pii_hash_key.get_secret_value()
+        async with resources.unit_of_work() as s:
+            await privacy.erase(s, privacy.person_hashes(hash_key, payload["contact"]["email"], None), "test")
+        lead = await run(resources, settings, lead_id)
+        assert (lead.status, lead.status_reason) == (LeadStatus.REJECTED, "the person's data was erased")
+        assert await assignments(session, lead.id) == []
+
     async def test_do_not_contact_is_rejected(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
@@ -251,6 +267,42 @@ class TestOffers:
                 assert seen.assignment is not None and seen.assignment.id == offer.id
             staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None), None)
             assert staff.assignment is not None and staff.assignment.id == second.id
+
+    @pytest.mark.parametrize("first_agent_did", ["contacted", "returned"])
+    async def test_a_second_accept_on_a_shared_lead_never_moves_it_back(
+        self,
+        first_agent_did: str,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
+    ) -> None:
+        session.add(RoutingPolicy(strategy="round_robin", max_agents=2))
+        for _ in range(2):
+            await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key, exclusive=False))
+        first, second = (Principal(uuid.uuid4(), Role.AGENT, o.agent_id) for o in await assignments(session, lead.id))
+        offers = await assignments(session, lead.id)
+        async with resources.unit_of_work() as s:
+            await routing.accept(s, first, offers[0].id)
+        async with resources.unit_of_work() as s:
+            if first_agent_did == "contacted":
+                await outcomes.record_outcome(s, first, lead.id, LeadStatus.CONTACTED, None)
+            else:
+                await outcomes.return_lead(s, settings, first, lead.id, "wrong_number", None)
+        if first_agent_did == "contacted":
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, second, offers[1].id)
+            expected = LeadStatus.CONTACTED
+        else:
+            with pytest.raises(Conflict, match="the lead is RETURNED"):
+                async with resources.unit_of_work() as s:
+                    await routing.accept(s, second, offers[1].id)
+            expected = LeadStatus.RETURNED
+        final = await session.get(Lead, lead.id, populate_existing=True)
+        assert final is not None and final.status == expected
 
     async def test_reject_moves_to_next_agent(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

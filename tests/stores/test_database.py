@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +48,48 @@ def test_a_named_task_runtime_names_its_connections(settings: Settings, backend:
         close_task_runtime()
         name_task_runtime("worker")
     assert shown == f"{settings.common.environment.value}.orchestrator"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_transaction_postgres_aborts_to_end_a_deadlock_runs_again(settings: Settings, backend: str) -> None:
+    """Two units of work lock two rows in opposite orders; PostgreSQL aborts one, which runs again."""
+    runtime = task_runtime()
+    try:
+        runtime.run(_two_rows(runtime.resources))
+        attempts: list[str] = []
+        both_hold_one = asyncio.Barrier(2)
+
+        def locking(first: str, second: str) -> Callable[[AsyncSession], Awaitable[str]]:
+            async def work(session: AsyncSession) -> str:
+                attempts.append(first)
+                await session.execute(_LOCK, {"value": first})
+                if len(attempts) <= 2:
+                    await both_hold_one.wait()
+                await session.execute(_LOCK, {"value": second})
+                return first
+
+            return work
+
+        async def both() -> list[str]:
+            return [
+                *await asyncio.gather(
+                    asyncio.to_thread(runtime.in_transaction, locking("a", "b")),
+                    asyncio.to_thread(runtime.in_transaction, locking("b", "a")),
+                )
+            ]
+
+        assert sorted(runtime.run(both())) == ["a", "b"]
+        assert sorted(attempts) in (["a", "a", "b"], ["a", "b", "b"])  # one of the two ran twice
+    finally:
+        close_task_runtime()
+
+
+_LOCK = text("SELECT value_hash FROM do_not_contact WHERE value_hash = :value FOR UPDATE")
+
+
+async def _two_rows(resources: Resources) -> None:
+    async with resources.unit_of_work() as session:
+        session.add_all([DoNotContact(kind="phone", value_hash=v, reason="test") for v in ("a", "b")])
 
 
 _LISTED = (

@@ -53,6 +53,8 @@ def test_overnight_shift_covers_after_midnight() -> None:
     night = candidate(shifts=[ShiftWindow(6, time(22), time(6))])  # Sunday 22:00 to Monday 06:00
     assert on_shift(night, datetime(2026, 6, 1, 9, 0, tzinfo=UTC))  # Monday 04:00 in Chicago
     assert not on_shift(night, datetime(2026, 6, 1, 12, 0, tzinfo=UTC))  # Monday 07:00
+    assert on_shift(night, datetime(2026, 6, 1, 3, 30, tzinfo=UTC))  # Sunday 22:30
+    assert not on_shift(night, datetime(2026, 5, 31, 9, 0, tzinfo=UTC))  # Sunday 04:00, before it starts
 
 
 def test_round_robin_is_least_recent_first_with_id_tie_break() -> None:

@@ -101,6 +101,13 @@ async def identities_with_any(session: AsyncSession, hashes: list[str]) -> set[t
     return found
 
 
+async def whole_person(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The person behind ``hashes``, as opt-outs, exports and erasures see them: those hashes and every
+    phone and e-mail hash of the leads that have one of them (one step: a phone given with an
+    e-mail address is the same person)."""
+    return sorted(set(hashes) | await identities_with_any(session, [value for _, value in hashes]))
+
+
 async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:
     """Every lead whose phone or e-mail hash is one of ``hashes``, oldest first. They are locked in
     the order of their ids, so that two requests locking overlapping leads cannot deadlock."""

@@ -28,7 +28,7 @@ async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str
     (a second STOP changes nothing) or gave nothing to list (an erased person)."""
     if not hashes:
         return []
-    person = sorted(set(hashes) | await repository.identities_with_any(session, [value for _, value in hashes]))
+    person = await repository.whole_person(session, hashes)
     values = [value for _, value in person]
     leads = await repository.leads_with_any(session, values)
     listed_before = await repository.listed_among(session, values)

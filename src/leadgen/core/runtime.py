@@ -7,10 +7,12 @@ process-wide loop, so connections are pooled and bound to a single loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.resources import Resources
@@ -18,6 +20,11 @@ from leadgen.core.settings import Settings, get_settings
 from leadgen.targets.registry import TARGETS
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# deadlock_detected and serialization_failure: PostgreSQL aborted this transaction so that another
+# could go on, and expects it to be run again.
+RUN_AGAIN_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_TRIES = 3
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -45,13 +52,31 @@ class TaskRuntime:
         return resources
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 300) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            # Otherwise the work would go on, holding its transaction and row locks, while the task
+            # is reported failed and its retry starts over beside it.
+            future.cancel()
+            raise
 
     def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end
+        a deadlock or a serialization conflict (every task's work is idempotent)."""
+
         async def wrapped() -> T:
-            async with self.resources.unit_of_work() as session:
-                result = await work(session)
-            return result
+            tries = 1
+            while True:
+                try:
+                    async with self.resources.unit_of_work() as session:
+                        return await work(session)
+                except DBAPIError as exc:
+                    code = getattr(exc.orig, "sqlstate", None)
+                    if code not in RUN_AGAIN_SQLSTATES or tries == TRANSACTION_TRIES:
+                        raise
+                    log.warning("transaction aborted by the database (SQLSTATE %s), running it again", code)
+                    tries += 1
 
         return self.run(wrapped())
 

@@ -50,7 +50,7 @@ async def waiting_matches(
 
 async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:
     """Among leads the graph links to this one, the earliest received before it that counts as an
-    original (invalid leads and other duplicates do not)."""
+    original (invalid leads, other duplicates and erased leads do not)."""
     if not linked:
         return None
     query = (
@@ -60,6 +60,7 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
             Lead.line == lead.line,
             Lead.received_at <= lead.received_at,
             Lead.status.not_in([LeadStatus.INVALID, LeadStatus.DUPLICATE]),
+            Lead.anonymised_at.is_(None),
         )
         .order_by(Lead.received_at, Lead.id)
         .limit(1)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.rules import BARRED_BECAUSE, consent_problem
+from leadgen.compliance.rules import BARRED_BECAUSE, ERASED, consent_problem
 from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
@@ -114,6 +114,9 @@ async def _screen(
     session: AsyncSession, pipe: Pipeline, lead: Lead, consent: ConsentRecord | None, source: str | None
 ) -> LeadStatus | None:
     """Validation, duplicates (from the graph's identity links) and do-not-contact."""
+    if lead.anonymised_at is not None:
+        # Erased while it waited for the pipeline: its hashes are gone, so no list would find it.
+        return _stop(session, lead, LeadStatus.REJECTED, BARRED_BECAUSE[ERASED])
     problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")

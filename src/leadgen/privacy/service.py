@@ -34,6 +34,7 @@ PII_COLUMNS = (
     "user_agent",
     "notes",
     "landing_page",
+    "external_id",  # the vendor's id for the person's request: with it the vendor re-identifies them
 )
 
 
@@ -60,7 +61,9 @@ def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[t
 
 
 async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
-    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
+    """Everything held about the person behind ``hashes`` (``compliance.repository.whole_person``)."""
+    person = await dnc.whole_person(session, hashes)
+    leads = await dnc.leads_with_any(session, [value for _, value in person])
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
@@ -81,27 +84,29 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
             }
         )
     await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
-    person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
-        for entry in await dnc.entries_for(session, sorted(person))
+        for entry in await dnc.entries_for(session, [value for _, value in person])
     ]
     return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed}
 
 
 async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> list[Lead]:
-    """Anonymise every lead of the person, with what agents and staff typed about it. Line, state,
-    status, score and dates stay for reporting; the person goes on the do-not-contact list by
-    keyed hash, so the opt-out survives new leads."""
-    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
+    """Anonymise every lead of the person (``compliance.repository.whole_person``), with what agents
+    and staff typed about it. Line, state, status, score and dates stay for reporting; the person
+    goes on the do-not-contact list by keyed hash, so the opt-out survives new leads."""
     # Every number and address the person's leads gave, before they are cleared: a new lead from
     # the phone of a person erased by e-mail address is stopped too.
-    person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
+    person = await dnc.whole_person(session, hashes)
+    leads = await dnc.leads_with_any(session, [value for _, value in person])
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:
             setattr(lead, column, None)
         lead.details = {}
+        # What the notes reader drew from the notes quotes them; its two labels stay for reporting.
+        if lead.insights:
+            lead.insights = {key: lead.insights[key] for key in ("intent", "urgency") if key in lead.insights}
         lead.phone_hash = lead.email_hash = lead.address_hash = None
         lead.anonymised_at = now
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))

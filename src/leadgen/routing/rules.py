@@ -63,8 +63,9 @@ def on_shift(candidate: Candidate, now: datetime) -> bool:
         if shift.starts_at <= shift.ends_at:
             if shift.starts_at <= local.time() < shift.ends_at:
                 return True
-        elif local.time() >= shift.starts_at or local.time() < shift.ends_at:
-            # An overnight shift (22:00-06:00) belongs to the weekday it starts on.
+        elif local.time() >= shift.starts_at:
+            # An overnight shift (22:00-06:00) belongs to the weekday it starts on; its hours after
+            # midnight are the next day's, below.
             return True
     return any(
         s.starts_at > s.ends_at and (s.weekday + 1) % 7 == local.weekday() and local.time() < s.ends_at

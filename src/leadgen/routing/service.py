@@ -16,7 +16,7 @@ from leadgen.compliance.rules import BARRED_BECAUSE
 from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads
-from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.leads.lifecycle import OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -183,9 +183,14 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     if barred := await dnc.contact_barred(session, lead):
         # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
+    if lead.status not in OPEN_LEAD_STATUSES:
+        # A shared lead another agent already returned, lost or converted.
+        raise Conflict(f"the lead is {lead.status}; it cannot be taken")
     assignment.status = AssignmentStatus.ACCEPTED
     assignment.responded_at = now
-    lead.status = LeadStatus.ACCEPTED
+    if lead.status == LeadStatus.ROUTED:
+        # On a shared lead another agent may have accepted it and moved it on: that stays.
+        lead.status = LeadStatus.ACCEPTED
     audit.lead_event(session, lead.id, "assignment.accepted", {"agent_id": str(assignment.agent_id)})
     await audit.record(session, principal.label(), "assignment.accepted", "assignment", str(assignment.id), {})
     return assignment

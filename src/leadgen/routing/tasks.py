@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from celery import shared_task
@@ -13,6 +14,7 @@ from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for
 from leadgen.routing import repository
 
+log = logging.getLogger(__name__)
 BATCH = 200
 
 
@@ -26,13 +28,20 @@ def expire_offers() -> int:
     async def overdue(session: AsyncSession) -> list[uuid.UUID]:
         return await repository.overdue(session, now, BATCH)
 
-    expired = 0
+    expired = failed = 0
     for assignment_id in runtime.in_transaction(overdue):
 
         async def expire(session: AsyncSession, aid: uuid.UUID = assignment_id) -> bool:
-            return await expire_offer(session, pipe, aid, now)
+            # The time of this offer's round, not of the sweep's start: its new offers' deadlines
+            # and shift checks count from when they are made.
+            return await expire_offer(session, pipe, aid, utcnow())
 
-        # One transaction per offer: one failure does not hold back the others.
-        expired += runtime.in_transaction(expire)
-    TASKS.labels("routing.expire_offers", "ok").inc()
+        # One transaction per offer: one failure does not hold back the others; the next sweep
+        # finds the offer still overdue and tries again.
+        try:
+            expired += runtime.in_transaction(expire)
+        except Exception:
+            failed += 1
+            log.exception("offer %s could not be timed out; the next sweep tries again", assignment_id)
+    TASKS.labels("routing.expire_offers", "ok" if not failed else "error").inc()
     return expired
