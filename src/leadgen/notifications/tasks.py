@@ -52,12 +52,13 @@ def deliver(settings: Settings, message: Outbound) -> None:
         try:
             send_email(settings.smtp, message.to, message.subject or "", message.body, message.headers)
         except smtplib.SMTPRecipientsRefused as exc:
-            if any(code < 500 for code, _ in exc.recipients.values()):
-                raise
-            # 5xx: the mailbox does not exist or will never take it; a retry changes nothing. Only the
-            # codes are kept: the server's words quote the address, which may be a person's.
+            # Only the codes are kept, here and in any log of a retry: the server's words quote the
+            # address, which may be a person's.
             codes = ", ".join(str(code) for code, _ in exc.recipients.values())
-            raise _Refused(f"the mail server refused the mailbox ({codes})") from exc
+            if any(code < 500 for code, _ in exc.recipients.values()):
+                raise MailboxBusy(f"the mail server cannot take the message now ({codes})") from None
+            # 5xx: the mailbox does not exist or will never take it; a retry changes nothing.
+            raise _Refused(f"the mail server refused the mailbox ({codes})") from None
     else:
         try:
             send_sms(settings.sms, message.to, message.body)
@@ -70,6 +71,10 @@ def deliver(settings: Settings, message: Outbound) -> None:
 
 class _Refused(Exception):
     pass
+
+
+class MailboxBusy(smtplib.SMTPException):
+    """A 4xx answer for the recipient (mailbox full, greylisting): worth another try later."""
 
 
 def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
