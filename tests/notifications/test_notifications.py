@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest.mock import patch
@@ -27,7 +28,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
+from leadgen.core.runtime import close_task_runtime, task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.lifecycle import LeadStatus
@@ -674,3 +675,23 @@ async def test_an_owner_is_not_told_once_the_person_opted_out_in_between(
     assert mailbox[0].messages == []
     [event] = [e for e in await rows(session, OutboxEvent) if e.topic == outbox.REQUESTED_AGAIN_TOPIC]
     assert event.processed_at is not None
+
+
+async def test_the_sweep_checks_the_rules_again_just_before_each_send(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep takes its due messages at once and sends them one after another: a person who opts
+    out while the messages before theirs go gets nothing."""
+    hold_the_acknowledgement(routed, monkeypatch)
+    held = await held_message(session)
+    hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    held.status, held.not_before = "sending", hold  # as the sweep leaves it when it takes it
+    await session.commit()
+    await dnc.add_many(session, [("phone", routed.phone_hash or "")], "sms-reply")
+    await session.commit()
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    renew = partial(tasks._hold_again, held_id=held.id, hold=hold, until=hold + timedelta(minutes=1))
+    assert task_runtime().in_transaction(renew) is False
+    held = await held_message(session)
+    assert (held.status, held.detail) == ("blocked", "do-not-contact")
+    assert [r for r in sms.received if r["To"] == routed.phone] == []

@@ -248,25 +248,19 @@ def send_due(runtime: TaskRuntime) -> int:
     async def due(session: AsyncSession) -> list[tuple[uuid.UUID, datetime, list[Outbound]]]:
         ready: list[tuple[uuid.UUID, datetime, list[Outbound]]] = []
         for held in await service.due_for_lead(session, now, 100):
-            lead = await session.get(Lead, held.lead_id) if held.lead_id else None
-            reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
-            if reason is None and lead is not None:
+            lead = await _may_go(session, held, now)
+            if lead is not None:
                 # Held until this sweep gets to it (they go one after another), then afresh as it goes.
                 hold = now + DELIVERY_CLAIM + DELIVERY_CLAIM_PER_MESSAGE * len(ready)
                 held.status, held.not_before = "sending", hold
                 ready.append((held.id, hold, await service.acknowledgement(session, runtime.settings, lead.id)))
-            elif not_before is not None:
-                held.status, held.detail, held.not_before = "scheduled", reason, not_before
-            else:
-                held.status, held.detail = "blocked", reason
-                service.count_recorded(session, held.channel, held.template, "blocked")
         return ready
 
     sent = 0
     for held_id, hold, messages in runtime.in_transaction(due):
         fresh = utcnow() + DELIVERY_CLAIM
         if not runtime.in_transaction(partial(_hold_again, held_id=held_id, hold=hold, until=fresh)):
-            continue  # this sweep got to it after its hold ran out: a later sweep has it
+            continue  # its hold ran out (a later sweep has it), or the rules no longer let it go
         # A held row is one acknowledgement: none when the person has no channel left to reach.
         message = messages[0] if messages else None
         status, detail, error = _attempt(runtime.settings, message) if message else ("blocked", "no address", None)
@@ -290,10 +284,30 @@ _HOLD_AGAIN = (
 )
 
 
+async def _may_go(session: AsyncSession, held: Notification, now: datetime) -> Lead | None:
+    """The held message's lead when every rule lets the message go now; otherwise the message is
+    held again until the person's window opens, or blocked for good."""
+    lead = await session.get(Lead, held.lead_id) if held.lead_id else None
+    reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
+    if reason is None:
+        return lead
+    if not_before is not None:
+        held.status, held.detail, held.not_before = "scheduled", reason, not_before
+    else:
+        held.status, held.detail = "blocked", reason
+        service.count_recorded(session, held.channel, held.template, "blocked")
+    return None
+
+
 async def _hold_again(session: AsyncSession, *, held_id: uuid.UUID, hold: datetime, until: datetime) -> bool:
-    """Renew this sweep's hold on a held message just before sending it; False when it ran out."""
+    """Renew this sweep's hold on a held message just before sending it, and check the rules again
+    then: while the sweep sent the messages before it, the person may have opted out, or their
+    window closed. False when the hold ran out (a later sweep has it) or the message may not go."""
     result = await session.execute(_HOLD_AGAIN, {"held_id": held_id, "hold": hold, "until": until})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    held = await session.get(Notification, held_id)
+    return held is not None and await _may_go(session, held, utcnow()) is not None
 
 
 async def _finish_held(
