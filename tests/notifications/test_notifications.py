@@ -695,3 +695,27 @@ async def test_the_sweep_checks_the_rules_again_just_before_each_send(
     held = await held_message(session)
     assert (held.status, held.detail) == ("blocked", "do-not-contact")
     assert [r for r in sms.received if r["To"] == routed.phone] == []
+
+
+async def test_a_message_that_keeps_failing_is_recorded_failed_once_the_relay_has_handed_it_on_enough(
+    notify_env: Settings, session: AsyncSession, resources: Resources, mailbox: tuple[Mailbox, int]
+) -> None:
+    admin = await helpers.user(session, Role.ADMIN)
+    payload = lead_payload()
+    payload["contact"]["address"] = {"zip": "99501", "city": "Anchorage"}
+    lead = await processed(notify_env, session, resources, payload)
+    mailbox[0].busy.add(admin)
+    key = str(lead.id)
+    relayed = update(OutboxEvent).where(OutboxEvent.topic == "lead.unassigned", OutboxEvent.key == key)
+    await session.execute(relayed.values(dispatch_count=tasks.GIVE_UP_AFTER_RELAYS - 1))
+    await session.commit()
+    with pytest.raises(tasks.MailboxBusy):  # one relay to go: retried
+        tasks.alert_unassigned(key)
+    await session.execute(relayed.values(dispatch_count=tasks.GIVE_UP_AFTER_RELAYS))
+    await session.commit()
+    assert tasks.alert_unassigned(key) == 0  # the last delivery tries once, then gives up
+    [alert] = [n for n in await rows(session, Notification) if n.template == "unassigned"]
+    assert (alert.status, alert.detail) == ("failed", "not sent in 4 deliveries: MailboxBusy")
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == "lead.unassigned"]
+    assert event.processed_at is not None
+    assert mailbox[0].messages == []

@@ -85,6 +85,7 @@ _MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_o
 _CLAIM = (
     _UNFINISHED.where(or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")))
     .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
+    .returning(OutboxEvent.dispatch_count)
     .execution_options(synchronize_session=False)
 )
 # The same row while this delivery's claim is still on it (not run out and taken by another).
@@ -104,6 +105,7 @@ class Claim:
     topic: str
     key: str
     until: datetime
+    relays: int = 0  # how many times the relay handed the event on: deliveries before this one gave up
 
     def params(self, **values: datetime) -> dict[str, object]:
         return {"event_topic": self.topic, "event_key": self.key, "claimed": self.until, **values}
@@ -118,13 +120,14 @@ async def claim(session: AsyncSession, topic: str, key: str, now: datetime, unti
     too. None when the event is finished, or another delivery holds it: that one finishes it,
     or, if it died, its claim runs out and the relay hands the event on."""
     result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
-    return Claim(topic, key, until) if result.rowcount else None  # type: ignore[attr-defined]
+    relays = result.scalar_one_or_none()
+    return None if relays is None else Claim(topic, key, until, relays)
 
 
 async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
     """Hold the event longer (a delivery with many messages); in the transaction that claimed it."""
     await session.execute(_EXTEND_CLAIM, held.params(until=until))
-    return Claim(held.topic, held.key, until)
+    return Claim(held.topic, held.key, until, held.relays)
 
 
 async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> None:
