@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from unittest.mock import patch
 
 import pytest
 from httpx import AsyncClient
@@ -19,6 +21,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads import outcomes
+from leadgen.leads import repository as leads_repository
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.service import visible_lead
 from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
@@ -303,6 +306,56 @@ class TestOffers:
             expected = LeadStatus.RETURNED
         final = await session.get(Lead, lead.id, populate_existing=True)
         assert final is not None and final.status == expected
+
+    async def test_concurrent_routing_never_exceeds_a_daily_cap(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """Two leads routed at once to the one agent who has room for one more today: one offer."""
+        capped = await helpers.agent(session, ["TX"], daily_cap=1)
+        await session.commit()
+        first, second = await submit(client, key), await submit(client, key)
+
+        async def route(lead_id: uuid.UUID) -> int:
+            async with resources.unit_of_work() as s:
+                lead = await leads_repository.get(s, lead_id, lock=True)
+                assert lead is not None
+                await asyncio.sleep(0)  # let the other unit of work read the agent's load too
+                return len(await routing.route(s, settings, lead, utcnow(), [capped.id]))
+
+        assert sorted(await asyncio.gather(route(first), route(second))) == [0, 1]
+
+    async def test_an_accept_racing_the_sla_sweep_leaves_one_agent_with_the_lead(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead, _ = await self._routed(client, key, session, resources, settings, 2)
+        offer = (await assignments(session, lead.id))[0]
+        now = utcnow()
+        await session.execute(update(Assignment).where(Assignment.id == offer.id).values(expires_at=now))
+        await session.commit()
+
+        async def accept() -> str:
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
+            return "accepted"
+
+        async def sweep() -> str:
+            async with resources.unit_of_work() as s:
+                await expire_offer(s, pipeline_for(resources), offer.id, now + timedelta(seconds=1))
+            return "timed out"
+
+        # The agent's clock says the offer has a moment left (an offer expires at its deadline).
+        with patch.object(routing, "utcnow", lambda: now - timedelta(seconds=1)):
+            outcomes = await asyncio.gather(accept(), sweep(), return_exceptions=True)
+        offers = await assignments(session, lead.id)
+        final = await session.get(Lead, lead.id, populate_existing=True)
+        assert final is not None
+        if outcomes[0] == "accepted":  # the accept went first: the sweep found nothing to time out
+            assert [o.status for o in offers] == [AssignmentStatus.ACCEPTED]
+            assert final.status == LeadStatus.ACCEPTED
+        else:  # the sweep went first: the accept was refused, the lead offered to the other agent
+            assert isinstance(outcomes[0], Conflict)
+            assert [o.status for o in offers] == [AssignmentStatus.TIMED_OUT, AssignmentStatus.PENDING]
+            assert final.status == LeadStatus.ROUTED
 
     async def test_reject_moves_to_next_agent(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

@@ -132,3 +132,17 @@ async def ping(engine: AsyncEngine) -> None:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+
+
+async def take_write_lock(session: AsyncSession) -> None:
+    """On SQLite, begin the session's transaction by taking the database's write lock (waiting up to
+    the busy timeout for another writer to commit). SQLite ignores FOR UPDATE, and Python's driver
+    begins a transaction only at its first write, so without this two transactions could both read
+    a PENDING offer, or an agent's load under a cap, before either writes. Readers are not held up
+    (WAL). Nothing to do on PostgreSQL, where FOR UPDATE locks the rows that matter."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        await session.execute(_BEGIN_IMMEDIATE)
