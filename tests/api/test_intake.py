@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message, Receive, Scope, Send
 
+from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.models import ConsentRecord, Lead, LeadEvent, OutboxEvent
 from leadgen.targets.api import create_app
@@ -53,6 +55,28 @@ class TestAccepted:
         assert await count(session, ConsentRecord) == 1
         outbox = (await session.scalars(select(OutboxEvent))).all()
         assert [(e.topic, e.key) for e in outbox] == [("lead.received", body["id"])]
+
+    async def test_the_lead_is_committed_before_the_answer_leaves(
+        self, settings: Settings, key: str, resources: Resources
+    ) -> None:
+        """No accepted lead is lost: when the 202 starts out, the lead is already in the database."""
+        app = create_app(settings)
+        stored_when_answered: list[int] = []
+
+        async def watching(scope: Scope, receive: Receive, send: Send) -> None:
+            async def answer(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    async with resources.require_sessions()() as reader:
+                        stored_when_answered.append(await count(reader, Lead))
+                await send(message)
+
+            await app(scope, receive, answer)
+
+        transport = ASGITransport(app=watching)
+        async with app.router.lifespan_context(app), AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})
+        assert response.status_code == 202, response.text
+        assert stored_when_answered == [1]
 
     async def test_status_is_readable_by_the_sending_source(self, client: AsyncClient, key: str) -> None:
         lead_id = (await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).json()["id"]

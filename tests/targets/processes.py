@@ -241,6 +241,11 @@ class TcpProxy:
     _connections: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        # Listening from the start holds the port: a second proxy choosing a port before this one
+        # listened could otherwise pick the same one.
+        self.restore()
+
     def restore(self) -> None:
         if self._listener is not None:
             return

@@ -40,4 +40,7 @@ async def get_session(
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# "function": the transaction ends (commits) when the endpoint returns, before the answer starts
+# out. FastAPI's default ends it after the response is sent, so a 202 could leave for a lead whose
+# commit then failed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
