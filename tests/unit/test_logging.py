@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import smtplib
+from collections import namedtuple
 from collections.abc import Iterator
 
 import pytest
@@ -50,3 +51,39 @@ def test_a_traceback_and_extra_context_are_masked_like_the_message(
             "id": "task-1",
         }
         assert "[email]" in record["exc_info"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_malformed_call_or_odd_context_is_logged_without_raising_or_leaking(fmt: str) -> None:
+    """Straight to the handler: pytest's own log capture fails a test on a malformed call."""
+    stream = io.StringIO()
+    Pair = namedtuple("Pair", "name phone")
+    record = logging.makeLogRecord(
+        {
+            "msg": "%(missing)s for " + ADDRESS,
+            "args": {"present": 1},
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "pair": Pair("Dana", PHONE),
+        }
+    )
+    log_handler(fmt, "test", stream).handle(record)
+    output = stream.getvalue()
+    assert "log message that cannot be formatted (KeyError)" in output and ADDRESS not in output
+    assert "555-0199" not in output
+
+
+def test_other_handlers_get_the_record_as_it_was(logged: tuple[logging.Logger, io.StringIO, str]) -> None:
+    logger, _, _ = logged
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger.addHandler(Keep())
+    try:
+        raise ValueError(ADDRESS)
+    except ValueError:
+        logger.exception("failed for %s", ADDRESS)
+    assert seen[0].exc_info is not None and seen[0].getMessage() == f"failed for {ADDRESS}"

@@ -1,4 +1,4 @@
-"""Structured JSON logs with a request id; PII is kept out by construction and by a filter."""
+"""Structured JSON logs with a request id; PII is kept out by construction and by masking."""
 
 from __future__ import annotations
 
@@ -25,16 +25,52 @@ def redact(text: str) -> str:
 def _redacted(value: object) -> object:
     if isinstance(value, str):
         return redact(value)
+    # Rebuilt as plain containers (a namedtuple cannot be rebuilt from a generator): they are only
+    # printed, as the JSON formatter would print them anyway.
     if isinstance(value, dict):
         return {key: _redacted(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_redacted(item) for item in value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(item) for item in value]
     return value
 
 
 # What every record has; anything else was passed as ``extra`` (Celery passes its task's context).
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _TRACEBACKS = logging.Formatter()
+
+
+def _masked(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of the record with e-mail addresses and phone numbers masked wherever it carries text:
+    the message with its arguments of any type, the traceback (its exception's words may be a
+    server's about a person's address) and ``extra`` context. The record itself is left as it is
+    for any other handler."""
+    copy = logging.makeLogRecord(vars(record))
+    try:
+        message = redact(record.getMessage())
+    except Exception as exc:  # a malformed call: printed without its words
+        message = f"log message that cannot be formatted ({type(exc).__name__}) at {record.pathname}:{record.lineno}"
+    copy.msg, copy.args = message, ()
+    if record.exc_info:
+        copy.exc_text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
+        copy.exc_info = None  # every formatter prints exc_text instead
+    if copy.exc_text:
+        copy.exc_text = redact(copy.exc_text)
+    if copy.stack_info:
+        copy.stack_info = redact(copy.stack_info)
+    for name, value in vars(record).items():
+        if name not in _RECORD_ATTRIBUTES:
+            setattr(copy, name, _redacted(value))
+    return copy
+
+
+class _MaskingJsonFormatter(JsonFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(_masked(record))
+
+
+class _MaskingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(_masked(record))
 
 
 class _ContextFilter(logging.Filter):
@@ -45,22 +81,6 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.target = self.target
-        try:
-            message = record.getMessage()  # arguments of any type, as they will be printed
-        except (TypeError, ValueError):
-            message = None  # a malformed call: left to the handler's own error report
-        if message is not None:
-            record.msg, record.args = redact(message), ()
-        # A traceback quotes its exception's message, which may be a server's words about a person's
-        # address: formatted here, masked, and passed on as text, which every formatter prints.
-        if record.exc_info:
-            record.exc_text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
-            record.exc_info = None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        for name, value in vars(record).items():
-            if name not in _RECORD_ATTRIBUTES:
-                setattr(record, name, _redacted(value))
         return True
 
 
@@ -70,13 +90,13 @@ def log_handler(fmt: str, target: str, stream: TextIO) -> logging.Handler:
     handler.addFilter(_ContextFilter(target))
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _MaskingJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(target)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(target)s %(name)s: %(message)s"))
+        handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)-7s %(target)s %(name)s: %(message)s"))
     return handler
 
 

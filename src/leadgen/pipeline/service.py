@@ -11,6 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import BARRED_BECAUSE, ERASED, consent_problem
+from leadgen.core.db import after_commit
 from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
@@ -105,8 +107,9 @@ async def process_lead(
             agent_id = await _route(session, pipe, lead, now, vector)
             await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))
         await outbox.mark_processed(session, TOPIC, str(lead_id), now)
-    PIPELINE_OUTCOMES.labels(lead.status).inc()
-    PIPELINE_LATENCY.observe(max(0.0, (now - lead.received_at).total_seconds()))
+    # Counted once committed: a transaction run again after a deadlock counts once.
+    after_commit(session, PIPELINE_OUTCOMES.labels(lead.status).inc)
+    after_commit(session, partial(PIPELINE_LATENCY.observe, max(0.0, (now - lead.received_at).total_seconds())))
     return LeadStatus(lead.status)
 
 
