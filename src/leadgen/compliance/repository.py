@@ -102,10 +102,23 @@ async def identities_with_any(session: AsyncSession, hashes: list[str]) -> set[t
 
 
 async def whole_person(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The person behind ``hashes``, as opt-outs, exports and erasures see them: those hashes and every
-    phone and e-mail hash of the leads that have one of them (one step: a phone given with an
-    e-mail address is the same person)."""
+    """The person behind ``hashes``, as an opt-out sees them: those hashes and every phone and e-mail
+    hash of the leads that have one of them (one step: a phone given with an e-mail address is the
+    same person). Wide on purpose: listing a housemate's number stops messages, nothing worse."""
     return sorted(set(hashes) | await identities_with_any(session, [value for _, value in hashes]))
+
+
+async def linked_lead_ids(
+    session: AsyncSession, hashes: list[tuple[str, str]], known: set[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Leads not in ``known`` that share a phone or e-mail hash with the person behind ``hashes``
+    (``whole_person``): perhaps the same person under another address, perhaps a housemate."""
+    person = [value for _, value in await whole_person(session, hashes)]
+    query = select(Lead.id).where(_EITHER_HASH)
+    found: set[uuid.UUID] = set()
+    for batch in _batches(person):
+        found.update(await session.scalars(query, {"hashes": batch}))
+    return sorted(found - known)
 
 
 async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:

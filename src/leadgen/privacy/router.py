@@ -34,9 +34,13 @@ async def export(
 async def erase(
     person: Annotated[Person, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Anonymise a person's leads (aggregates stay) and block them from future contact."""
+    """Anonymise a person's leads (aggregates stay) and block them from future contact. Leads that
+    share only another identifier with theirs are listed in ``linked_leads``, not erased."""
     hashes = service.person_hashes(
         settings.security.pii_hash_key.get_secret_value(), person.email and str(person.email), person.phone
     )
-    leads = await service.erase(session, hashes, principal.label())
-    return {"anonymised_leads": [str(lead.id) for lead in leads]}
+    erased = await service.erase(session, hashes, principal.label())
+    return {
+        "anonymised_leads": [str(lead.id) for lead in erased.anonymised],
+        "linked_leads": [str(lead_id) for lead_id in erased.linked],
+    }

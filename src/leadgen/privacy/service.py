@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -61,9 +63,9 @@ def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[t
 
 
 async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
-    """Everything held about the person behind ``hashes`` (``compliance.repository.whole_person``)."""
-    person = await dnc.whole_person(session, hashes)
-    leads = await dnc.leads_with_any(session, [value for _, value in person])
+    """Everything held about the person with these identifiers. Leads that share only another phone
+    or address with theirs are listed by id, not exported: they may be a housemate's."""
+    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
@@ -84,21 +86,26 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
             }
         )
     await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
+    person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
-        for entry in await dnc.entries_for(session, [value for _, value in person])
+        for entry in await dnc.entries_for(session, sorted(person))
     ]
-    return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed}
+    linked = await dnc.linked_lead_ids(session, hashes, {lead.id for lead in leads})
+    return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed, "linked_leads": linked}
 
 
-async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> list[Lead]:
-    """Anonymise every lead of the person (``compliance.repository.whole_person``), with what agents
-    and staff typed about it. Line, state, status, score and dates stay for reporting; the person
-    goes on the do-not-contact list by keyed hash, so the opt-out survives new leads."""
+async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> Erasure:
+    """Anonymise every lead with one of the person's identifiers, with what agents and staff typed
+    about it. Line, state, status, score and dates stay for reporting; the person goes on the
+    do-not-contact list by keyed hash, so the opt-out survives new leads. Leads that share only
+    another phone or address with theirs are reported, not erased: erasing a housemate's lead by
+    mistake cannot be undone, so staff decide, and erase by that identifier too."""
+    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
     # Every number and address the person's leads gave, before they are cleared: a new lead from
     # the phone of a person erased by e-mail address is stopped too.
-    person = await dnc.whole_person(session, hashes)
-    leads = await dnc.leads_with_any(session, [value for _, value in person])
+    person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
+    linked = await dnc.linked_lead_ids(session, hashes, {lead.id for lead in leads})
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:
@@ -120,7 +127,13 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     added = await dnc.add_many(session, person, "erasure request")
     after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
     await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
-    return leads
+    return Erasure(leads, linked)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    anonymised: list[Lead]
+    linked: list[uuid.UUID]  # leads sharing another identifier with the person's, left for staff
 
 
 async def _erase_typed_text(session: AsyncSession, lead: Lead) -> None:
