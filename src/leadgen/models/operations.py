@@ -44,6 +44,8 @@ class OutboxEvent(IdMixin, TimestampMixin, Base):
     # A delivery that sends messages holds the event until then, so that a second delivery of it
     # (the queue's or the relay's) cannot send the same messages before the first records them.
     claimed_until: Mapped[datetime | None] = mapped_column()
+    # Deliveries that failed in a way worth a retry: after enough, the message is recorded failed.
+    failed_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class DoNotContact(IdMixin, TimestampMixin, Base):

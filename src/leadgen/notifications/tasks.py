@@ -38,11 +38,10 @@ DELIVERY_CLAIM_PER_MESSAGE = timedelta(minutes=1)
 HELD_RETRY_FIRST = timedelta(minutes=1)
 HELD_RETRY_MAX = timedelta(hours=1)
 HELD_MAX_FAILED_SENDS = 8
-# A message of an event (offers, alerts) that keeps failing in ways worth a retry: each delivery
-# retries it with backoff (RETRY), then the relay hands the event on again, a lease after
-# RETRY_BACKOFF_MAX; the delivery after this many relays tries once more, then records it failed
-# (about forty minutes in all).
-GIVE_UP_AFTER_RELAYS = 3
+# A message of an event (offers, alerts) that keeps failing in ways worth a retry: each task retries
+# it with backoff (RETRY), then the relay hands the event on again, a lease after RETRY_BACKOFF_MAX.
+# Its last try is this one, about half an hour in, after which it is recorded failed.
+MAX_FAILED_TRIES = 20
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
@@ -148,9 +147,8 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     retry: Exception | None = None
     for message in messages:
         status, detail, error = _attempt(runtime.settings, message)
-        if error is not None and held.relays >= GIVE_UP_AFTER_RELAYS:
-            # Every delivery before this one used up its retries: the message is recorded failed.
-            status, detail, error = "failed", f"not sent in {held.relays + 1} deliveries: {type(error).__name__}", None
+        if error is not None and held.failed_tries + 1 >= MAX_FAILED_TRIES:
+            status, detail, error = "failed", f"not sent in {held.failed_tries + 1} tries: {type(error).__name__}", None
         if error is None:
             outcomes.append((message, status, detail))
         retry = retry or error

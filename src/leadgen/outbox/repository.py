@@ -85,7 +85,7 @@ _MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_o
 _CLAIM = (
     _UNFINISHED.where(or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")))
     .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
-    .returning(OutboxEvent.dispatch_count)
+    .returning(OutboxEvent.failed_tries)
     .execution_options(synchronize_session=False)
 )
 # The same row while this delivery's claim is still on it (not run out and taken by another).
@@ -94,7 +94,9 @@ _CLAIMED = _UNFINISHED.where(OutboxEvent.claimed_until == bindparam("claimed")).
 )
 _FINISH_CLAIMED = _CLAIMED.values(processed_at=bindparam("when"))
 _EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
-_HOLD_OFF = _CLAIMED.values(dispatched_at=bindparam("until"), claimed_until=None)
+_HOLD_OFF = _CLAIMED.values(
+    dispatched_at=bindparam("until"), claimed_until=None, failed_tries=OutboxEvent.failed_tries + 1
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class Claim:
     topic: str
     key: str
     until: datetime
-    relays: int = 0  # how many times the relay handed the event on: deliveries before this one gave up
+    failed_tries: int = 0  # deliveries before this one that failed in a way worth a retry
 
     def params(self, **values: datetime) -> dict[str, object]:
         return {"event_topic": self.topic, "event_key": self.key, "claimed": self.until, **values}
@@ -120,14 +122,14 @@ async def claim(session: AsyncSession, topic: str, key: str, now: datetime, unti
     too. None when the event is finished, or another delivery holds it: that one finishes it,
     or, if it died, its claim runs out and the relay hands the event on."""
     result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
-    relays = result.scalar_one_or_none()
-    return None if relays is None else Claim(topic, key, until, relays)
+    failed_tries = result.scalar_one_or_none()
+    return None if failed_tries is None else Claim(topic, key, until, failed_tries)
 
 
 async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
     """Hold the event longer (a delivery with many messages); in the transaction that claimed it."""
     await session.execute(_EXTEND_CLAIM, held.params(until=until))
-    return Claim(held.topic, held.key, until, held.relays)
+    return Claim(held.topic, held.key, until, held.failed_tries)
 
 
 async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> None:
@@ -136,9 +138,10 @@ async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> 
 
 
 async def hold_off_relay(session: AsyncSession, held: Claim, until: datetime) -> None:
-    """Give up the claim, and keep the relay from handing the event on before ``until`` (its lease
-    starts then): a task that failed and will retry it itself would otherwise get a second
-    delivery, with retries of its own, at every lease for as long as an outage lasts."""
+    """Give up the claim after a try that failed in a way worth a retry (counted), and keep the
+    relay from handing the event on before ``until`` (its lease starts then): a task that will
+    retry it itself would otherwise get a second delivery, with retries of its own, at every lease
+    for as long as an outage lasts."""
     await session.execute(_HOLD_OFF, held.params(until=until))
 
 
