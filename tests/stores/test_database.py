@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -13,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.core.db import InList, after_commit, create_engine
 from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime, name_task_runtime, task_runtime
-from leadgen.core.settings import Settings
-from leadgen.models import DoNotContact
+from leadgen.core.settings import Settings, get_settings
+from leadgen.models import DoNotContact, OutboxEvent
+from leadgen.outbox import repository as outbox
+from leadgen.targets.registry import BROKER, DB
 
 ASYNCPG = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 
@@ -128,3 +133,27 @@ async def test_work_queued_for_after_the_commit_runs_only_when_the_unit_of_work_
             after_commit(session, lambda: ran.append("rolled back"))
             raise RuntimeError("boom")
     assert ran == ["committed"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_unit_of_work_waits_only_briefly_for_a_broker_that_is_down(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """Redis refuses connections: kombu takes seconds to give up on a publish. The unit of work
+    (and so a request's answer) waits half a second per event; the outbox keeps the event."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens there once the probe is closed
+    monkeypatch.setenv("LEADGEN_REDIS_URL", f"redis://127.0.0.1:{closed}/0")
+    get_settings.cache_clear()
+    resources = Resources.build(get_settings(), frozenset({DB, BROKER}), "test")
+    try:
+        started = time.monotonic()
+        async with resources.unit_of_work() as session:
+            outbox.add(session, "lead.received", str(uuid.uuid4()))
+        waited = time.monotonic() - started
+        async with resources.require_sessions()() as session:
+            kept = await session.scalar(select(func.count()).select_from(OutboxEvent))
+    finally:
+        await resources.close()
+    assert waited < 2.0 and kept == 1  # kombu alone takes about six seconds to give up

@@ -87,3 +87,22 @@ def test_other_handlers_get_the_record_as_it_was(logged: tuple[logging.Logger, i
     except ValueError:
         logger.exception("failed for %s", ADDRESS)
     assert seen[0].exc_info is not None and seen[0].getMessage() == f"failed for {ADDRESS}"
+
+
+def test_objects_in_the_context_are_masked_as_they_print(logged: tuple[logging.Logger, io.StringIO, str]) -> None:
+    logger, stream, fmt = logged
+    logger.warning("lookup failed", extra={"error": ValueError(f"no such number {PHONE}"), "by": {ADDRESS: 1}})
+    if fmt == "json":
+        record = json.loads(stream.getvalue())
+        assert record["error"] == "no such number [phone]" and record["by"] == {"[email]": 1}
+
+
+def test_a_failed_write_is_reported_without_the_record_s_words(capsys: pytest.CaptureFixture[str]) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BlockingIOError("stdout is full")
+
+    record = logging.makeLogRecord({"msg": "could not send to %s", "args": (ADDRESS,), "name": "leadgen.mail"})
+    log_handler("json", "test", Broken()).handle(record)
+    reported = capsys.readouterr().err
+    assert "BlockingIOError" in reported and "leadgen.mail" in reported and ADDRESS not in reported

@@ -28,10 +28,12 @@ def _redacted(value: object) -> object:
     # Rebuilt as plain containers (a namedtuple cannot be rebuilt from a generator): they are only
     # printed, as the JSON formatter would print them anyway.
     if isinstance(value, dict):
-        return {key: _redacted(item) for key, item in value.items()}
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redacted(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))  # printed as its text anyway (an exception, an object of the caller's)
 
 
 # What every record has; anything else was passed as ``extra`` (Celery passes its task's context).
@@ -84,9 +86,18 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _MaskingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        """The standard report of a failed write prints the record's message and arguments as the
+        caller gave them, unmasked; this one names the failure and the logger only."""
+        if logging.raiseExceptions and sys.stderr:
+            failure = sys.exc_info()[1]
+            sys.stderr.write(f"--- logging error: {type(failure).__name__} writing a record of {record.name}\n")
+
+
 def log_handler(fmt: str, target: str, stream: TextIO) -> logging.Handler:
     """A handler that writes ``fmt`` (json or text) records of ``target`` to ``stream``, masked."""
-    handler = logging.StreamHandler(stream)
+    handler = _MaskingStreamHandler(stream)
     handler.addFilter(_ContextFilter(target))
     if fmt == "json":
         handler.setFormatter(

@@ -29,6 +29,10 @@ from leadgen.targets.registry import BROKER, DB, GRAPH, REDIS, VECTORS
 
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]
+# How long a unit of work waits for the queue to take each of its events once committed; a request
+# answers only after that. With the broker down kombu takes seconds to give up, and the outbox
+# relay hands the events on anyway; a publish still waiting for the thread is cancelled.
+DISPATCH_WAIT = 0.5
 
 
 @dataclass
@@ -120,7 +124,9 @@ class Resources:
             return
         send = partial(self.celery.send_task, task, args=list(args), retry=False)
         try:
-            await asyncio.get_running_loop().run_in_executor(self.publisher, send)
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self.publisher, send), DISPATCH_WAIT)
+        except TimeoutError:
+            log.warning("the queue did not take %s in time, the outbox relay will hand it on", task)
         except Exception as exc:  # the outbox still holds the event
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
