@@ -179,7 +179,7 @@ class TestWorkingAnAcceptedLead:
             early = _text((await browser.get(f"/leads/{lead_id}")).text)
             monkeypatch.setattr(router, "utcnow", lambda: datetime(2026, 6, 1, 16, 0, tzinfo=UTC))
             later = _text((await browser.get(f"/leads/{lead_id}")).text)
-        hours = "TX: 9 am to 9 pm, noon to 9 pm on Sundays, the person's local time, in each of the state's time zones."
+        hours = "TX: 9 am to 9 pm, noon to 9 pm on Sundays, in each of the state's time zones, the person's local time."
         assert f"Calling hours: closed until Mon 10:00 CDT (2026-06-01 15:00 UTC). {hours}" in early
         assert f"Calling hours: open now. {hours}" in later
         async with signed_in(platform, ANA) as browser:
@@ -203,6 +203,20 @@ class TestWorkingAnAcceptedLead:
         assert closed in inbox and closed in page
         async with signed_in(platform, ADMIN) as browser:  # staff are not about to call anyone
             assert "Calling hours" not in (await browser.get(f"/leads/{lead_id}")).text
+
+    async def test_a_number_whose_area_code_a_state_law_claims_brings_that_state_s_hours(
+        self, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A Texas address with an Oklahoma number: Oklahoma presumes the person lives there."""
+        monkeypatch.setattr(router, "utcnow", lambda: datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # Mon 20:30 CDT
+        lead_id = await platform.routed_lead("405-555-0142")
+        async with signed_in(platform, ANA) as browser:
+            page = _text((await browser.get(f"/leads/{lead_id}")).text)
+        assert "Calling hours: closed until Tue 10:00 CDT (2026-06-02 15:00 UTC)." in page  # 9 am in El Paso
+        assert (
+            "TX: 9 am to 9 pm, noon to 9 pm on Sundays, in each of the state's time zones; and OK (the law "
+            "presumes it from the phone number's area code): 8 am to 8 pm, the person's local time."
+        ) in page
 
     async def test_the_agent_records_each_outcome_the_lead_may_reach_next(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:

@@ -732,3 +732,19 @@ async def test_an_owner_s_retry_sends_only_what_did_not_go(
     assert tasks.tell_owners(str(again.id)) == 1
     assert [m["To"] for m in mailbox[0].messages] == [owner.email]
     assert [r["To"] for r in sms.received if r["To"] == owner.phone] == [owner.phone]
+
+
+async def test_a_text_to_a_number_oklahoma_claims_waits_for_oklahoma_s_hours(
+    notify_env: Settings, session: AsyncSession, resources: Resources, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Texas address with an Oklahoma number at 20:30: Texas allows it, Oklahoma (8 pm) does not."""
+    await helpers.agent(session, ["TX"])
+    payload = lead_payload()
+    payload["contact"]["phone"] = "405-555-0143"
+    lead = await processed(notify_env, session, resources, payload)
+    monkeypatch.setattr(tasks, "utcnow", lambda: datetime(2026, 6, 2, 1, 30, tzinfo=UTC))
+    tasks.notify_round(first_round(lead))
+    held = await held_message(session)
+    assert (held.status, held.detail) == ("scheduled", "outside contact window")
+    assert held.not_before == datetime(2026, 6, 2, 15, 0, tzinfo=UTC)  # 9 am in El Paso, Texas's last zone
+    assert [r for r in sms.received if r["To"] == lead.phone] == []

@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from leadgen.compliance.rules import consent_problem, contact_hours, in_contact_window, next_contact_time
+from leadgen.compliance.rules import (
+    consent_problem,
+    contact_hours,
+    contact_states,
+    in_contact_window,
+    next_contact_time,
+)
 from leadgen.dedupe.rules import identity_keys
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.normalize import address_key, phone_e164, zip5
@@ -128,6 +134,16 @@ class TestConsent:
         assert next_contact_time("TX", saturday_night) == datetime(2026, 6, 7, 18, 0, tzinfo=UTC)
         assert in_contact_window("TX", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # 8:30 pm
         assert not in_contact_window("OK", datetime(2026, 6, 2, 1, 30, tzinfo=UTC))  # Oklahoma ends at 8 pm
+
+    def test_an_area_code_a_state_law_presumes_to_be_its_residents_brings_that_state_s_hours(self) -> None:
+        assert contact_states("TX", "+14055550142") == ["TX", "OK"]
+        assert contact_states("OK", "+19185550142") == ["OK"]
+        assert contact_states("TX", "+15125550142") == contact_states("TX", None) == ["TX"]
+        monday_evening = datetime(2026, 6, 2, 1, 30, tzinfo=UTC)  # 20:30 in Houston and in Tulsa
+        assert in_contact_window("TX", monday_evening, "+15125550142")
+        assert not in_contact_window("TX", monday_evening, "+14055550142")  # Oklahoma ends at 8 pm
+        # Texas opens last on Tuesday: 9 am in El Paso, an hour after Oklahoma's 8 am.
+        assert next_contact_time("TX", monday_evening, "+14055550142") == datetime(2026, 6, 2, 15, 0, tzinfo=UTC)
 
     def test_states_closed_on_sundays_open_again_on_monday(self) -> None:
         saturday_night = datetime(2026, 6, 7, 3, 0, tzinfo=UTC)  # 21:00 on Saturday in Salt Lake City

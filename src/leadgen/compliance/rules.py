@@ -122,35 +122,61 @@ def contact_hours(state: str) -> ContactHours:
     return STATE_CONTACT_HOURS.get(state, FEDERAL_CONTACT_HOURS)
 
 
-def in_contact_window(state: str, now: datetime) -> bool:
-    """Whether the state's contact hours hold at ``now`` in each of its time zones: the person's
+# Area codes that a state's telemarketing law presumes to be its residents' numbers: a number with
+# one of them is contacted only inside that state's hours too, whatever the address says. The
+# Oklahoma Telephone Solicitation Act (2022) presumes the area code is the residence; counsel may
+# add other states that presume so.
+AREA_CODE_STATES: dict[str, str] = {code: "OK" for code in ("405", "539", "572", "580", "918")}
+
+
+def contact_states(state: str, phone: str | None = None) -> list[str]:
+    """The states whose contact hours hold for a person: the address's, and the one the phone
+    number's area code places them in where a law presumes so (``phone`` in E.164 form)."""
+    presumed = AREA_CODE_STATES.get(phone[2:5]) if phone and phone.startswith("+1") else None
+    return [state, presumed] if presumed and presumed != state else [state]
+
+
+def in_contact_window(state: str, now: datetime, phone: str | None = None) -> bool:
+    """Whether the person with an address in ``state`` and this ``phone`` may be contacted now."""
+    return window_open(contact_states(state, phone), now)
+
+
+def next_contact_time(state: str, now: datetime, phone: str | None = None) -> datetime:
+    """The earliest moment at or after ``now`` inside that person's contact window (UTC if later)."""
+    return next_opening(contact_states(state, phone), now)
+
+
+def window_open(states: list[str], now: datetime) -> bool:
+    """Whether every state's contact hours hold at ``now`` in each of its time zones: the person's
     own zone is not known, so a state split between two is contacted only when both allow it."""
-    hours = contact_hours(state)
-    for name in timezones_for_state(state):
-        local = now.astimezone(ZoneInfo(name))
-        today = hours.on(local.date())
-        if today is None or not today[0] <= local.time() < today[1]:
-            return False
+    for state in states:
+        hours = contact_hours(state)
+        for name in timezones_for_state(state):
+            local = now.astimezone(ZoneInfo(name))
+            today = hours.on(local.date())
+            if today is None or not today[0] <= local.time() < today[1]:
+                return False
     return True
 
 
-def next_contact_time(state: str, now: datetime) -> datetime:
-    """The earliest moment at or after ``now`` inside the lead's contact window (in UTC when later).
+def next_opening(states: list[str], now: datetime) -> datetime:
+    """The earliest moment at or after ``now`` when ``window_open`` holds (in UTC when later).
 
-    Where the window of every zone is open at once, it opened when the last of them did, so the
-    answer is ``now`` or one of the coming openings; three days ahead reach Monday morning from a
-    Saturday evening in a state closed on Sundays."""
-    if in_contact_window(state, now):
+    Where the window of every zone (of every state) is open at once, it opened when the last of
+    them did, so the answer is ``now`` or one of the coming openings; three days ahead reach Monday
+    morning from a Saturday evening in a state closed on Sundays."""
+    if window_open(states, now):
         return now
-    hours = contact_hours(state)
     openings = []
-    for name in timezones_for_state(state):
-        zone = ZoneInfo(name)
-        today = now.astimezone(zone).date()
-        for day in (today + timedelta(days=n) for n in range(3)):
-            if (open_hours := hours.on(day)) is not None:
-                openings.append(datetime.combine(day, open_hours[0], tzinfo=zone))
-    return min(at for at in openings if at > now and in_contact_window(state, at)).astimezone(UTC)
+    for state in states:
+        hours = contact_hours(state)
+        for name in timezones_for_state(state):
+            zone = ZoneInfo(name)
+            today = now.astimezone(zone).date()
+            for day in (today + timedelta(days=n) for n in range(3)):
+                if (open_hours := hours.on(day)) is not None:
+                    openings.append(datetime.combine(day, open_hours[0], tzinfo=zone))
+    return min(at for at in openings if at > now and window_open(states, at)).astimezone(UTC)
 
 
 def asks_to_opt_out(reply: str) -> bool:

@@ -86,6 +86,7 @@ class InboxItem(_View):
     first_name: str | None = None
     phone: str | None = None
     do_not_contact: bool = False
+    contact_states: list[str] = []
 
 
 class LeadSummary(_View):
@@ -127,6 +128,7 @@ class LeadDetail(_View):
     duplicate_of_id: str | None = None
     assignment: AssignmentView | None = None
     do_not_contact: bool = False
+    contact_states: list[str] = []
     events: list[LeadEvent] = []
 
     def factors(self) -> list[tuple[str, float]]:

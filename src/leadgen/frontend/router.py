@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from leadgen.compliance.rules import contact_hours, next_contact_time
+from leadgen.compliance.rules import contact_hours, next_opening
 from leadgen.frontend import csrf, quote
-from leadgen.frontend.client import ApiError, FieldError, InboxItem
+from leadgen.frontend.client import ApiError, FieldError, InboxItem, LeadDetail
 from leadgen.frontend.deps import (
     Agent,
     AnonymousForm,
@@ -143,10 +143,10 @@ async def _inbox(
 ) -> HTMLResponse:
     items: list[InboxItem] = await peers.inbox(viewer.token)
     soon = [item for item in items if _may_call_soon(item)]
-    by_state = {state: _calling_hours(state) for state in {item.state for item in soon}}
+    by_states = {states: _calling_hours(list(states)) for states in {_states(item) for item in soon}}
     context = {
         "items": items,
-        "calling": {item.assignment_id: by_state[item.state] for item in soon},
+        "calling": {item.assignment_id: by_states[_states(item)] for item in soon},
         "problems": problems or {},
         "reasons": reasons or {},
         "notice": NOTICES.get(notice or ""),
@@ -238,12 +238,13 @@ async def _lead_page(
     working = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.ACCEPTED
     offered = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.PENDING
     current = LeadStatus(lead.status)
+    may_call = offered or (working and current in OPEN_LEAD_STATUSES)
     context = {
         "lead": lead,
         "mine": mine,
         "outcomes": next_outcomes(current) if working else [],
         "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
-        "calling": _calling_hours(lead.state) if offered or (working and current in OPEN_LEAD_STATUSES) else None,
+        "calling": _calling_hours(list(_states(lead))) if may_call else None,
         "may_opt_out": (working or viewer.is_staff) and not lead.do_not_contact,
         "problem": problem,
         "notice": NOTICES.get(notice or ""),
@@ -251,17 +252,21 @@ async def _lead_page(
     return render(request, "lead.html", context, status)
 
 
-def _calling_hours(state: str) -> dict[str, Any]:
+def _states(lead: InboxItem | LeadDetail) -> tuple[str, ...]:
+    """The states whose calling hours hold for the person, as the api gives them."""
+    return tuple(lead.contact_states or [lead.state])
+
+
+def _calling_hours(states: list[str]) -> dict[str, Any]:
     """The person's calling hours for the agent offered or working a lead: open now, or from when
-    (in UTC and in the state's main time zone)."""
+    (in UTC and in the main time zone of the address's state), and each state's hours."""
     now = utcnow()
-    opens_at = next_contact_time(state, now)
+    opens_at = next_opening(states, now)
     return {
         "open": opens_at == now,
         "opens_at": opens_at,
-        "opens_local": opens_at.astimezone(ZoneInfo(timezone_for_state(state))).strftime("%a %H:%M %Z"),
-        "hours": contact_hours(state).describe(),
-        "zones": len(timezones_for_state(state)),
+        "opens_local": opens_at.astimezone(ZoneInfo(timezone_for_state(states[0]))).strftime("%a %H:%M %Z"),
+        "rules": [(state, contact_hours(state).describe(), len(timezones_for_state(state))) for state in states],
     }
 
 

@@ -253,6 +253,11 @@ class LeadPublic(BaseModel):
     do_not_contact: bool = Field(
         False, description="The person opted out or was erased: nobody may contact them or take the lead."
     )
+    contact_states: list[str] = Field(
+        default_factory=list,
+        description="States whose calling hours hold for the person: the address's, and the one a law "
+        "presumes from the phone number's area code.",
+    )
     events: list[LeadEventPublic]
 
 

@@ -11,7 +11,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.rules import consent_problem
+from leadgen.compliance.rules import consent_problem, contact_states
 from leadgen.core.errors import InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
@@ -153,5 +153,6 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
         duplicate_of_id=lead.duplicate_of_id,
         assignment=assignment,
         do_not_contact=await dnc.contact_barred(session, lead) is not None,
+        contact_states=contact_states(lead.state, lead.phone),
         events=[LeadEventPublic(name=e.name, at=e.created_at, data=e.data) for e in events],
     )

@@ -127,7 +127,7 @@ async def round_messages(
     to_lead = [m for m in fresh if m.recipient_kind == "lead"]
     if not to_lead:
         return RoundMessages(send=to_agents)
-    reason, not_before = await lead_block_reason(session, offers[0], now)
+    reason, not_before = await lead_block_reason(session, offers[0], offers[0].phone, now)
     if reason is None:
         return RoundMessages(send=to_agents + to_lead)
     return RoundMessages(send=to_agents, held=to_lead, reason=reason, not_before=not_before)
@@ -160,14 +160,15 @@ def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
 
 
 async def lead_block_reason(
-    session: AsyncSession, lead: Contactable, now: datetime
+    session: AsyncSession, lead: Contactable, phone: str | None, now: datetime
 ) -> tuple[str | None, datetime | None]:
-    """Why the lead may not be messaged now (and when it may), checked at every send."""
+    """Why the lead may not be messaged now (and when it may), checked at every send. ``phone``
+    is the lead's number, whose area code may bring a second state's hours."""
     barred = await dnc.contact_barred(session, lead)
     if barred:
         return barred, None
-    if not in_contact_window(lead.state, now):
-        return "outside contact window", next_contact_time(lead.state, now)
+    if not in_contact_window(lead.state, now, phone):
+        return "outside contact window", next_contact_time(lead.state, now, phone)
     return None, None
 
 

@@ -294,7 +294,7 @@ async def _may_go(session: AsyncSession, held: Notification, now: datetime) -> L
     """The held message's lead when every rule lets the message go now; otherwise the message is
     held again until the person's window opens, or blocked for good."""
     lead = await session.get(Lead, held.lead_id) if held.lead_id else None
-    reason, not_before = await service.lead_block_reason(session, lead, now) if lead else ("gone", None)
+    reason, not_before = await service.lead_block_reason(session, lead, lead.phone, now) if lead else ("gone", None)
     if reason is None:
         return lead
     if not_before is not None:

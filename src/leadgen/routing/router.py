@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from leadgen.auth.deps import CurrentPrincipal
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.rules import contact_states
 from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden
 from leadgen.routing import repository, service
@@ -33,6 +34,9 @@ class InboxItem(BaseModel):
     first_name: str | None = None
     phone: str | None = None
     do_not_contact: bool = False  # the person opted out or was erased: nobody may contact them
+    contact_states: list[str] = Field(
+        default_factory=list, description="States whose calling hours hold for the person (address, area code)."
+    )
 
 
 class Rejection(BaseModel):
@@ -69,6 +73,7 @@ async def inbox(
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted and not barred else None,
                 do_not_contact=barred,
+                contact_states=contact_states(lead.state, lead.phone),
             )
         )
     return items
