@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message, Receive, Scope, Send
@@ -44,8 +45,11 @@ class TestAccepted:
     async def test_answers_202_after_storing_lead_consent_and_outbox(
         self, client: AsyncClient, key: str, session: AsyncSession
     ) -> None:
+        received = {"line": "auto", "origin": "web"}
+        before = REGISTRY.get_sample_value("leadgen_leads_received_total", received) or 0.0
         response = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})
         assert response.status_code == 202, response.text
+        assert REGISTRY.get_sample_value("leadgen_leads_received_total", received) == before + 1
         body = response.json()
         assert body["status"] == "RECEIVED"
         lead = await session.get(Lead, __import__("uuid").UUID(body["id"]))

@@ -12,6 +12,7 @@ from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import consent_problem, contact_states
+from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
@@ -83,7 +84,9 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
     outbox.add(session, "lead.received", str(lead.id))
     await session.flush()
-    LEADS_RECEIVED.labels(data.line, data.origin).inc()
+    after_commit(
+        session, LEADS_RECEIVED.labels(data.line, data.origin).inc
+    )  # a lead that failed to commit was not received
     return lead
 
 
