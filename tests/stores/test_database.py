@@ -157,3 +157,28 @@ async def test_a_unit_of_work_waits_only_briefly_for_a_broker_that_is_down(
     finally:
         await resources.close()
     assert waited < 2.0 and kept == 1  # kombu alone takes about six seconds to give up
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_on_sqlite_a_locking_read_takes_the_write_lock_and_a_plain_one_does_not(
+    resources: Resources, backend: str
+) -> None:
+    """Where PostgreSQL would lock rows (FOR UPDATE), SQLite's one write lock is taken; a transaction
+    that only reads, such as a request still checking its API key, holds up no writer."""
+
+    async def listed(value: str) -> DoNotContact:
+        return DoNotContact(kind="phone", value_hash=value, reason="asked")
+
+    async def write_beside(value: str) -> None:
+        async with resources.unit_of_work() as writer:
+            writer.add(await listed(value))
+
+    async with resources.unit_of_work() as reader:
+        await reader.scalar(select(func.count()).select_from(DoNotContact))
+        await asyncio.wait_for(write_beside("a1"), 5)  # not held up by the reader
+    async with resources.unit_of_work() as locker:
+        await locker.scalar(select(DoNotContact).where(DoNotContact.value_hash == "a1").with_for_update())
+        waiting = asyncio.create_task(write_beside("b2"))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # the writer waits for the locking transaction to end
+    await asyncio.wait_for(waiting, 5)  # and then goes ahead

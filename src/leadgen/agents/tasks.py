@@ -15,6 +15,6 @@ def sync_graph() -> int:
     graph = runtime.resources.graph
     if graph is None:
         return 0
-    synced = runtime.in_transaction(lambda session: sync_all(session, graph), writes=False)
+    synced = runtime.in_transaction(lambda session: sync_all(session, graph))
     TASKS.labels("agents.sync_graph", "ok").inc()
     return synced

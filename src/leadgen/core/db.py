@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import ORMExecuteState, QueryableAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
@@ -115,7 +115,32 @@ def take_after_commit(session: AsyncSession) -> list[Callable[[], None]]:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if is_sqlite(engine):
+        return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_SQLiteSession)
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class _SQLiteSession(Session):
+    """A session on SQLite, which has no row locks: the first statement that would lock rows on
+    PostgreSQL (``FOR UPDATE``) takes the database's write lock instead (``_write_lock_for_update``)."""
+
+
+_BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+
+
+@event.listens_for(_SQLiteSession, "do_orm_execute")
+def _write_lock_for_update(state: ORMExecuteState) -> None:
+    """SQLite ignores FOR UPDATE, and Python's driver begins a transaction only at its first write,
+    so two transactions could both read a PENDING offer, or an agent's load under a cap, and both
+    act on it. Where PostgreSQL would lock those rows, the transaction begins here by taking the
+    write lock (waiting for another writer to commit, up to the busy timeout): from then on it is
+    the only writer, as the row locks make it on PostgreSQL. Readers are not held up (WAL)."""
+    if getattr(state.statement, "_for_update_arg", None) is None:  # set by Select.with_for_update
+        return
+    connection = state.session.connection()
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:  # a transaction that wrote already holds it
+        connection.exec_driver_sql(_BEGIN_IMMEDIATE)
 
 
 @asynccontextmanager
@@ -132,17 +157,3 @@ async def ping(engine: AsyncEngine) -> None:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
-
-
-async def take_write_lock(session: AsyncSession) -> None:
-    """On SQLite, begin the session's transaction by taking the database's write lock (waiting up to
-    the busy timeout for another writer to commit). SQLite ignores FOR UPDATE, and Python's driver
-    begins a transaction only at its first write, so without this two transactions could both read
-    a PENDING offer, or an agent's load under a cap, before either writes. Readers are not held up
-    (WAL). Nothing to do on PostgreSQL, where FOR UPDATE locks the rows that matter."""
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        await session.execute(_BEGIN_IMMEDIATE)

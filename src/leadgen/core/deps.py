@@ -26,15 +26,9 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-# Requests that only read; every other method may write.
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def get_session(
-    request: Request, resources: Annotated[Resources, Depends(get_resources)]
-) -> AsyncIterator[AsyncSession]:
+async def get_session(resources: Annotated[Resources, Depends(get_resources)]) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit when the endpoint returns, roll back on error."""
-    async with resources.unit_of_work(writes=request.method not in READ_METHODS) as session:
+    async with resources.unit_of_work() as session:
         yield session
 
 

@@ -102,16 +102,10 @@ class Resources:
         return self.sessions
 
     @asynccontextmanager
-    async def unit_of_work(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
-        """One transaction; the work it queued (outbox events, metrics) is done after the commit.
-
-        On SQLite a unit of work that ``writes`` takes the database's write lock first thing
-        (``db.take_write_lock``): SQLite has no row locks, so this is what keeps two of them from
-        reading the same offer or the same agent's load and both acting on it."""
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; the work it queued (outbox events, metrics) is done after the commit."""
         async with self.require_sessions()() as session:
             async with session.begin():
-                if writes:
-                    await db.take_write_lock(session)
                 yield session
             for callback in db.take_after_commit(session):
                 callback()

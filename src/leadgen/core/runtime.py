@@ -61,17 +61,15 @@ class TaskRuntime:
             future.cancel()
             raise
 
-    def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]], *, writes: bool = True) -> T:
+    def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end
-        a deadlock or a serialization conflict (every task's work is idempotent). Work that only
-        reads says so (``writes=False``): on SQLite it then leaves the write lock to others, which
-        matters for work that waits on something else, such as a remote notes reader."""
+        a deadlock or a serialization conflict (every task's work is idempotent)."""
 
         async def wrapped() -> T:
             tries = 1
             while True:
                 try:
-                    async with self.resources.unit_of_work(writes=writes) as session:
+                    async with self.resources.unit_of_work() as session:
                         return await work(session)
                 except DBAPIError as exc:
                     code = getattr(exc.orig, "sqlstate", None)

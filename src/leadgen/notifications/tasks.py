@@ -200,7 +200,7 @@ def notify_round(runtime: TaskRuntime, key: str) -> int:
 @_task("notifications.offer_to_agent")
 def offer_to_agent(runtime: TaskRuntime, assignment_id: str) -> int:
     """An offer event of the previous release: that agent's messages of the offer's round."""
-    found = runtime.in_transaction(lambda s: service.round_of_offer(s, uuid.UUID(assignment_id)), writes=False)
+    found = runtime.in_transaction(lambda s: service.round_of_offer(s, uuid.UUID(assignment_id)))
     if found is None:
         runtime.in_transaction(lambda s: outbox.mark_processed(s, LEGACY_OFFER_TOPIC, assignment_id))
         return 0

@@ -36,7 +36,7 @@ def process_lead(lead_id: str) -> str | None:
     async def read(session: AsyncSession) -> Insight | None:
         return await service.read_notes(session, pipe, lead)
 
-    insight = runtime.in_transaction(read, writes=False) if pipe.insights.remote else None
+    insight = runtime.in_transaction(read) if pipe.insights.remote else None
     status = _run("pipeline.process_lead", lambda s, p: service.process_lead(s, p, lead, utcnow(), insight))
     return status.value if status else None
 

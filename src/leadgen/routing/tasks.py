@@ -29,7 +29,7 @@ def expire_offers() -> int:
         return await repository.overdue(session, now, BATCH)
 
     expired = failed = 0
-    for assignment_id in runtime.in_transaction(overdue, writes=False):
+    for assignment_id in runtime.in_transaction(overdue):
 
         async def expire(session: AsyncSession, aid: uuid.UUID = assignment_id) -> bool:
             # The time of this offer's round, not of the sweep's start: its new offers' deadlines
