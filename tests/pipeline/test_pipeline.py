@@ -358,6 +358,24 @@ class TestOffers:
             assert [o.status for o in offers] == [AssignmentStatus.TIMED_OUT, AssignmentStatus.PENDING]
             assert final.status == LeadStatus.ROUTED
 
+    async def test_a_locking_read_sees_the_lead_as_committed_since_the_session_first_read_it(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """A request read the lead (an opt-out by link), an agent accepted it meanwhile: locked, the lead
+        is ACCEPTED, so withdrawing its offers does not turn it back to UNASSIGNED."""
+        lead, _ = await self._routed(client, key, session, resources, settings, 1)
+        offer = (await assignments(session, lead.id))[0]
+        async with resources.unit_of_work() as opting_out:
+            stale = await opting_out.get(Lead, lead.id)
+            assert stale is not None and stale.status == LeadStatus.ROUTED
+            async with resources.unit_of_work() as accepting:
+                await routing.accept(accepting, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
+            [locked] = await dnc.leads_with_any(opting_out, [stale.phone_hash or ""])
+            assert locked.status == LeadStatus.ACCEPTED
+            await routing.withdraw_offers(opting_out, locked, "the person opted out")
+        final = await session.get(Lead, lead.id, populate_existing=True)
+        assert final is not None and final.status == LeadStatus.ACCEPTED
+
     async def test_reject_moves_to_next_agent(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:

@@ -124,7 +124,10 @@ async def linked_lead_ids(
 async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]:
     """Every lead whose phone or e-mail hash is one of ``hashes``, oldest first. They are locked in
     the order of their ids, so that two requests locking overlapping leads cannot deadlock."""
-    query = select(Lead).where(_EITHER_HASH).order_by(Lead.id).with_for_update()
+    # Read afresh under the lock: a lead the request loaded before may have changed since.
+    query = (
+        select(Lead).where(_EITHER_HASH).order_by(Lead.id).with_for_update().execution_options(populate_existing=True)
+    )
     found: dict[uuid.UUID, Lead] = {}
     for batch in _batches(hashes):
         found.update((lead.id, lead) for lead in await session.scalars(query, {"hashes": batch}))

@@ -13,7 +13,9 @@ from leadgen.models import Agent, Assignment, Lead
 
 # The pipeline runs these for every lead: built once, they cost only their parameters per call.
 _LEAD = select(Lead).where(Lead.id == bindparam("lead_id"))
-_LOCKED_LEAD = _LEAD.with_for_update()
+# Locked, and read afresh: the session may hold the lead as it was before another transaction's
+# commit, and a lock taken over a stale copy would act on the old status.
+_LOCKED_LEAD = _LEAD.with_for_update().execution_options(populate_existing=True)
 _WAITING_MATCHES = select(Lead.id).where(
     Lead.id != bindparam("lead_id"),
     Lead.status == LeadStatus.RECEIVED,

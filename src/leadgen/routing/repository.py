@@ -222,7 +222,8 @@ async def overdue(session: AsyncSession, now: datetime, limit: int) -> list[uuid
 async def pending_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
     """The lead's offers not answered yet, locked against an agent answering at the same moment."""
     query = select(Assignment).where(Assignment.lead_id == lead_id, Assignment.status == AssignmentStatus.PENDING)
-    return list(await session.scalars(query.order_by(Assignment.slot).with_for_update()))
+    locked = query.order_by(Assignment.slot).with_for_update().execution_options(populate_existing=True)
+    return list(await session.scalars(locked))
 
 
 async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[tuple[Assignment, Lead]]:
