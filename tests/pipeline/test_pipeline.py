@@ -24,7 +24,7 @@ from leadgen.leads import outcomes
 from leadgen.leads import repository as leads_repository
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.service import visible_lead
-from leadgen.models import Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
+from leadgen.models import Agent, Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
 from leadgen.privacy import service as privacy
@@ -47,6 +47,14 @@ async def key(session: AsyncSession) -> str:
     plaintext = await helpers.api_key(session)
     await session.commit()
     return plaintext
+
+
+@pytest.fixture
+async def texas_agent(session: AsyncSession) -> Agent:
+    """One agent licensed for auto in Texas, on shift around the clock, committed."""
+    agent = await helpers.agent(session, ["TX"])
+    await session.commit()
+    return agent
 
 
 async def submit(client: AsyncClient, key: str, **overrides: object) -> uuid.UUID:
@@ -87,11 +95,10 @@ class TestRouting:
         assert offers[0].explanation["eligible"] == 1
         assert lead.score is not None and lead.score_factors
 
+    @pytest.mark.usefixtures("texas_agent")
     async def test_nobody_licensed_means_unassigned(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        await helpers.agent(session, ["TX"])
-        await session.commit()
         payload = lead_payload()
         payload["contact"]["address"] = {"zip": "99501", "city": "Anchorage"}
         lead = await run(resources, settings, await submit(client, key, contact=payload["contact"]))
@@ -138,11 +145,10 @@ class TestRouting:
         assert sorted(chosen.count(a.id) for a in agents) == [2, 2, 2]
         assert chosen[:3] == chosen[3:]
 
+    @pytest.mark.usefixtures("texas_agent")
     async def test_processing_twice_routes_once(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        await helpers.agent(session, ["TX"])
-        await session.commit()
         lead_id = await submit(client, key)
         await run(resources, settings, lead_id)
         await run(resources, settings, lead_id)
@@ -176,11 +182,10 @@ class TestNotes:
 
 
 class TestScreening:
+    @pytest.mark.usefixtures("texas_agent")
     async def test_duplicate_links_to_original(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        await helpers.agent(session, ["TX"])
-        await session.commit()
         first = lead_payload()
         first_id = await submit(client, key, contact=first["contact"])
         again = dict(first["contact"], email="other@example.com")  # same phone, other e-mail
@@ -191,11 +196,10 @@ class TestScreening:
         assert second.status == LeadStatus.DUPLICATE and second.duplicate_of_id == first_id
         assert original.status == LeadStatus.ROUTED
 
+    @pytest.mark.usefixtures("texas_agent")
     async def test_a_lead_erased_before_the_pipeline_reaches_it_is_offered_to_nobody(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        await helpers.agent(session, ["TX"])
-        await session.commit()
         payload = lead_payload()
         lead_id = await submit(client, key, contact=payload["contact"])
         hash_key = settings.security.pii_hash_key.get_secret_value()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import InList
 from leadgen.core.settings import Settings
+from leadgen.leads import repository as leads
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Licence, RoutingPolicy, Shift
 from leadgen.models.base import UTCDateTime
@@ -188,9 +189,6 @@ def _local_midnight(timezone: str, now: datetime) -> datetime:
 
 _LEAD_OF_OFFER = select(Assignment.lead_id).where(Assignment.id == bindparam("assignment_id"))
 # Read afresh: a row this session loaded before the lock may have changed since.
-_LOCK_LEAD = (
-    select(Lead).where(Lead.id == bindparam("lead_id")).with_for_update().execution_options(populate_existing=True)
-)
 _LOCK_OFFER = (
     select(Assignment)
     .where(Assignment.id == bindparam("assignment_id"))
@@ -204,7 +202,7 @@ async def assignment_with_lead(session: AsyncSession, assignment_id: uuid.UUID) 
     offers keeps (an opt-out locks the person's leads, then withdraws their offers), so that an
     agent answering and an opt-out at the same moment cannot deadlock."""
     lead_id = await session.scalar(_LEAD_OF_OFFER, {"assignment_id": assignment_id})
-    lead = await session.scalar(_LOCK_LEAD, {"lead_id": lead_id}) if lead_id is not None else None
+    lead = await leads.get(session, lead_id, lock=True) if lead_id is not None else None
     offer = await session.scalar(_LOCK_OFFER, {"assignment_id": assignment_id}) if lead is not None else None
     return (offer, lead) if offer is not None and lead is not None else None
 
