@@ -88,7 +88,7 @@ async def current_assignment(
 async def listing(
     session: AsyncSession, agent_id: uuid.UUID | None, status: LeadStatus | None, limit: int, offset: int
 ) -> list[Lead]:
-    query = select(Lead).order_by(Lead.received_at.desc(), Lead.id).limit(limit).offset(offset)
+    query = select(Lead).order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit).offset(offset)
     if agent_id is not None:
         query = query.where(Lead.id.in_(select(Assignment.lead_id).where(Assignment.agent_id == agent_id)))
     if status is not None:

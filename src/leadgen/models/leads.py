@@ -19,6 +19,8 @@ class Lead(IdMixin, TimestampMixin, Base):
         Index("ix_leads_phone_hash_received_at", "phone_hash", "received_at"),
         Index("ix_leads_email_hash_received_at", "email_hash", "received_at"),
         Index("ix_leads_status_received_at", "status", "received_at"),
+        # The lead list (newest first) and the reports' periods.
+        Index("ix_leads_received_at_id", "received_at", "id"),
     )
 
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), index=True)
