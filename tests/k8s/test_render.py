@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .render import (
     DEPLOYABLE,
@@ -133,6 +135,24 @@ def test_pod_security_labels(name: str) -> None:
 def test_environment_setting(name: str, environment: str) -> None:
     common = by_original_name(overlay(name), "ConfigMap", "leadgen-common")["data"]
     assert common["LEADGEN_ENVIRONMENT"] == environment
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+async def test_a_client_cannot_choose_its_address_behind_the_gateway(name: str) -> None:
+    """The per-address limit of the quote form holds only if a forged X-Forwarded-For entry is ignored."""
+    believed = by_original_name(overlay(name), "ConfigMap", "leadgen-common")["data"][
+        "LEADGEN_HTTP_FORWARDED_ALLOW_IPS"
+    ]
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["client"][0])
+
+    # The client wrote the first entry; the gateway (a pod at 10.1.2.3) appended the address it saw.
+    headers = [(b"x-forwarded-for", b"1.2.3.4, 203.0.113.9")]
+    scope = {"type": "http", "client": ("10.1.2.3", 40000), "headers": headers, "scheme": "http"}
+    await ProxyHeadersMiddleware(app, trusted_hosts=believed)(scope, None, None)  # type: ignore[arg-type]
+    assert seen == ["203.0.113.9"]
 
 
 @pytest.mark.parametrize(("name", "minimum", "maximum"), [("dev", 1, 2), ("staging", 2, 3), ("prod", 3, None)])

@@ -64,3 +64,19 @@ def test_frontend_needs_no_database(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("JWT_SECRET", "PII_HASH_KEY", "SESSION_SECRET"):
         monkeypatch.setenv(f"LEADGEN_SECURITY_{name}", "s" * 48)
     assert Settings().requirement_problems(TARGETS["frontend"].needs) == []
+
+
+def test_believed_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.7,gateway")
+    with pytest.raises(ConfigError) as caught:
+        Settings()
+    assert caught.value.problems == [
+        "LEADGEN_HTTP_FORWARDED_ALLOW_IPS: Value error, 'gateway' is neither an IP address nor a network (CIDR)"
+    ]
+
+
+def test_outside_development_every_forwarded_address_is_not_believed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_ENVIRONMENT", "staging")
+    monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "*")
+    problems = Settings().requirement_problems(TARGETS["frontend"].needs)
+    assert any(p.startswith("LEADGEN_HTTP_FORWARDED_ALLOW_IPS: * believes client-written") for p in problems)

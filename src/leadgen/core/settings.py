@@ -8,6 +8,7 @@ validated together so that one error lists every missing or bad setting.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -152,9 +153,24 @@ class HttpSettings(_Group, prefix="HTTP_"):
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Proxies whose X-Forwarded-For/-Proto are believed (comma-separated, or * behind a "
-        "gateway that only the cluster can reach); client addresses and https come from them.",
+        description="Proxies whose X-Forwarded-For/-Proto are believed: comma-separated addresses and "
+        "networks (CIDR). The client's address is the right-most X-Forwarded-For entry not among them; "
+        "* believes every entry, the left-most too, which the client writes itself (development only).",
     )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        # uvicorn keeps an entry it cannot parse as a literal that matches nothing; say so instead.
+        entries = [entry.strip() for entry in value.split(",")]
+        if entries == ["*"]:
+            return value
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is neither an IP address nor a network (CIDR)") from None
+        return value
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -332,6 +348,11 @@ class Settings:
             problems.append("LEADGEN_DB_URL: SQLite is for development only; use PostgreSQL")
         if production_like and needs & {"redis", "broker"} and self.redis.embedded:
             problems.append("LEADGEN_REDIS_URL or LEADGEN_REDIS_SENTINELS: required outside development")
+        if production_like and self.http.forwarded_allow_ips.strip() == "*":
+            # Rate limits and consent records would take whatever address a client wrote.
+            problems.append(
+                "LEADGEN_HTTP_FORWARDED_ALLOW_IPS: * believes client-written addresses; list the proxies' networks"
+            )
         if production_like and "broker" in needs and self.services.dashboard_url.host in LOOPBACK_HOSTS:
             # Its tasks e-mail agents and admins links to the dashboard.
             problems.append("LEADGEN_SERVICES_DASHBOARD_URL: the dashboard's public URL, not this machine's")
