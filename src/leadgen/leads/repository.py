@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Agent, Assignment, Lead
 
 # The pipeline runs these for every lead: built once, they cost only their parameters per call.
@@ -90,14 +91,19 @@ async def listing(
 ) -> list[Lead]:
     query = select(Lead).order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit).offset(offset)
     if agent_id is not None:
-        query = query.where(Lead.id.in_(select(Assignment.lead_id).where(Assignment.agent_id == agent_id)))
+        query = query.where(Lead.id.in_(select(Assignment.lead_id).where(_read_by(agent_id))))
     if status is not None:
         query = query.where(Lead.status == status)
     return list(await session.scalars(query))
 
 
 async def offered_to(session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
+    """Whether the agent may read the lead: an offer of theirs is open or was taken."""
     found = await session.scalar(
-        select(Assignment.id).where(Assignment.lead_id == lead_id, Assignment.agent_id == agent_id).limit(1)
+        select(Assignment.id).where(_read_by(agent_id), Assignment.lead_id == lead_id).limit(1)
     )
     return found is not None
+
+
+def _read_by(agent_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(Assignment.agent_id == agent_id, Assignment.status.in_(list(AGENT_READS_WITH)))

@@ -18,7 +18,7 @@ from leadgen.core.errors import RateLimited, Unauthorized
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadPublic, LeadSummary
+from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary
 from leadgen.models import Source
 from leadgen.routing import service as routing
 
@@ -78,8 +78,10 @@ async def get_lead(
     settings: SettingsDep,
     token: Annotated[str | None, Depends(_optional_bearer)],
     key: Annotated[str | None, Depends(_optional_key)],
-) -> LeadPublic:
-    """A lead's status, score, current assignment and event history (its source, staff, or its agent)."""
+) -> LeadPublic | LeadForSource:
+    """A lead as its reader may see it: for its source, how it fared (status, reason, score); for
+    staff, everything (score factors, offers and why, history); for an agent working it, their own
+    offer and the lead's history without the other agents'."""
     if key:
         return await service.visible_lead(session, lead_id, None, await auth_service.source_for_key(session, key))
     if token:

@@ -269,3 +269,15 @@ class LeadSummary(BaseModel):
     score: int | None
     received_at: datetime
     campaign: str | None
+
+
+class LeadForSource(BaseModel):
+    """A lead as the source that sent it reads it: how it fared, not who worked it."""
+
+    id: uuid.UUID
+    line: str
+    state: str
+    status: str
+    status_reason: str | None
+    received_at: datetime
+    score: int | None

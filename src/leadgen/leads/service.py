@@ -17,8 +17,8 @@ from leadgen.core.errors import InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import identity_keys
-from leadgen.leads import repository
-from leadgen.leads.schemas import AnyLead, AssignmentPublic, Consent, LeadEventPublic, LeadPublic
+from leadgen.leads import repository, visibility
+from leadgen.leads.schemas import AnyLead, AssignmentPublic, Consent, LeadEventPublic, LeadForSource, LeadPublic
 from leadgen.models import ConsentRecord, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -105,8 +105,9 @@ def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
 
 async def visible_lead(
     session: AsyncSession, lead_id: uuid.UUID, principal: Principal | None, source: SourceRef | None
-) -> LeadPublic:
-    """A lead as its sender, an admin or manager, or the agent it was offered to may see it."""
+) -> LeadPublic | LeadForSource:
+    """A lead as its sender, an admin or manager, or an agent working it may see it
+    (``leads.visibility`` says what each sees)."""
     lead = await repository.get(session, lead_id)
     allowed = lead is not None and (
         (source is not None and lead.source_id == source.id)
@@ -120,15 +121,26 @@ async def visible_lead(
     if lead is None or not allowed:
         # The same answer for "absent" and "not yours", so ids cannot be probed.
         raise NotFound(f"lead {lead_id} not found")
-    if principal is not None:
-        await audit.record(session, principal.label(), "lead.viewed", "lead", str(lead.id), {})
-    agent_id = principal.agent_id if principal is not None and not principal.sees_everything else None
+    if principal is None:
+        return LeadForSource(
+            id=lead.id,
+            line=lead.line,
+            state=lead.state,
+            status=lead.status,
+            status_reason=visibility.reason_for_source(lead.status, lead.status_reason),
+            received_at=lead.received_at,
+            score=lead.score,
+        )
+    await audit.record(session, principal.label(), "lead.viewed", "lead", str(lead.id), {})
+    agent_id = None if principal.sees_everything else principal.agent_id
     return await public_view(session, lead, agent_id)
 
 
 async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | None = None) -> LeadPublic:
-    """The lead with its current offer: for an agent, the agent's own (a shared lead has several)."""
+    """The lead as staff see it, or as the agent ``agent_id`` does: their own offer (a shared lead
+    has several) and the lead's history without the other agents'."""
     current = await repository.current_assignment(session, lead.id, agent_id)
+    reader = str(agent_id) if agent_id is not None else None
     assignment = None
     if current is not None:
         a, agent = current
@@ -140,9 +152,13 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
             status=a.status,
             strategy=a.strategy,
             expires_at=a.expires_at,
-            explanation=a.explanation,
+            explanation=a.explanation if reader is None else visibility.explanation_for_agent(a.explanation, reader),
         )
-    events = await audit.lead_events(session, lead.id)
+    events = []
+    for e in await audit.lead_events(session, lead.id):
+        data = e.data if reader is None else visibility.event_for_agent(e.name, e.data, reader)
+        if data is not None:
+            events.append(LeadEventPublic(name=e.name, at=e.created_at, data=data))
     return LeadPublic(
         id=lead.id,
         line=lead.line,
@@ -157,5 +173,5 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
         assignment=assignment,
         do_not_contact=await dnc.contact_barred(session, lead) is not None,
         contact_states=contact_states(lead.state, lead.phone),
-        events=[LeadEventPublic(name=e.name, at=e.created_at, data=e.data) for e in events],
+        events=events,
     )

@@ -1,0 +1,54 @@
+"""What each reader of a lead may see of it: its source, an agent it was offered to, or staff.
+
+Staff see everything. A source sees how its lead fared, not who worked it. An agent sees their own
+offer and the lead's own history, not the other agents': their names, their ranking and load, why
+they were excluded, what they said when declining, or what staff noted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+
+# An agent keeps access to a lead while the offer is open and once they have taken it, including
+# after returning it (a return can be disputed). A declined, timed-out or withdrawn offer was never
+# theirs to work, so the lead is no longer theirs to read.
+AGENT_READS_WITH = (AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
+
+# Fields of a lead's own events that only staff read: who of the staff acted, and what they noted.
+STAFF_ONLY_FIELDS = frozenset({"by", "note"})
+# Events that name the agents of another lead.
+STAFF_ONLY_EVENTS = frozenset({"lead.passed_to_owner"})
+
+SOURCE_DUPLICATE_REASON = "the same person as an earlier lead"
+
+
+def event_for_agent(name: str, data: dict[str, Any], agent_id: str) -> dict[str, Any] | None:
+    """The event as the agent may see it, or None: another agent's events are left out, the
+    agent's own are shown whole."""
+    if name in STAFF_ONLY_EVENTS:
+        return None
+    if "agent_id" in data:
+        return data if data["agent_id"] == agent_id else None
+    return {key: value for key, value in data.items() if key not in STAFF_ONLY_FIELDS}
+
+
+def explanation_for_agent(explanation: dict[str, Any], agent_id: str) -> dict[str, Any]:
+    """The routing decision of the agent's own offer: the strategy, how many were eligible and
+    considered, and the agent's own numbers, not the others' or why they were excluded."""
+    shown: dict[str, Any] = {
+        key: explanation[key] for key in ("strategy", "chosen", "eligible", "considered") if key in explanation
+    }
+    ranking = explanation.get("ranking") or {}
+    if agent_id in ranking:
+        shown["ranking"] = {agent_id: ranking[agent_id]}
+    return shown
+
+
+def reason_for_source(status: str, reason: str | None) -> str | None:
+    """Why the lead ended where it did, as its source may read it: a duplicate does not name the
+    earlier lead, which may be another source's."""
+    if status == LeadStatus.DUPLICATE:
+        return SOURCE_DUPLICATE_REASON
+    return reason

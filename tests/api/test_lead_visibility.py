@@ -1,0 +1,102 @@
+"""What each reader of a lead sees of it: its source, the agents it was offered to, staff."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Role
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.leads.visibility import reason_for_source
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import pipeline_for, reroute
+from leadgen.targets import api
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+DECLINED_BECAUSE = "the person is my neighbour, conflict of interest"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(api.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def declined_then_offered(client: AsyncClient, session: AsyncSession, resources: Resources) -> dict[str, Any]:
+    """A lead the first agent offered it declined, in words, and the next round offered the other."""
+    agents = [await helpers.agent(session, ["TX"], name=name) for name in ("Avery", "Blake")]
+    users = [await helpers.user(session, Role.AGENT, agent.id) for agent in agents]
+    admin = await helpers.user(session, Role.ADMIN)
+    key = await helpers.api_key(session)
+    await session.commit()
+    lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+    headers = [await helpers.bearer(client, email) for email in users]
+    holders = [h for h in headers if (await client.get("/api/v1/assignments", headers=h)).json()]
+    assert len(holders) == 1
+    declined, other = holders[0], next(h for h in headers if h is not holders[0])
+    offer = (await client.get("/api/v1/assignments", headers=declined)).json()[0]["assignment_id"]
+    answer = await client.post(
+        f"/api/v1/assignments/{offer}/reject", json={"reason": DECLINED_BECAUSE}, headers=declined
+    )
+    assert answer.status_code == 200, answer.text
+    async with resources.unit_of_work() as work:
+        await reroute(work, pipeline_for(resources), lead_id, utcnow())
+    assert (await client.get("/api/v1/assignments", headers=other)).json()
+    staff = await helpers.bearer(client, admin)
+    return {"lead": lead_id, "declined": declined, "offered": other, "staff": staff, "key": key}
+
+
+async def test_the_source_reads_how_its_lead_fared_not_who_worked_it(
+    client: AsyncClient, declined_then_offered: dict[str, Any]
+) -> None:
+    lead = declined_then_offered["lead"]
+    seen = (await client.get(f"/api/v1/leads/{lead}", headers={"X-API-Key": declined_then_offered["key"]})).json()
+    assert set(seen) == {"id", "line", "state", "status", "status_reason", "received_at", "score"}
+    assert seen["status"] == "ROUTED"
+
+
+async def test_an_agent_reads_their_own_offer_and_not_the_other_agents(
+    client: AsyncClient, declined_then_offered: dict[str, Any]
+) -> None:
+    lead, offered = declined_then_offered["lead"], declined_then_offered["offered"]
+    seen = (await client.get(f"/api/v1/leads/{lead}", headers=offered)).json()
+    me = seen["assignment"]["agent_id"]
+    explanation = seen["assignment"]["explanation"]
+    assert "excluded" not in explanation
+    assert set(explanation.get("ranking", {})) <= {me}
+    assert explanation["chosen"] == me
+    about_agents = [e["data"]["agent_id"] for e in seen["events"] if "agent_id" in e["data"]]
+    assert about_agents and set(about_agents) == {me}
+    assert DECLINED_BECAUSE not in str(seen)
+
+
+async def test_staff_read_everything(client: AsyncClient, declined_then_offered: dict[str, Any]) -> None:
+    lead = declined_then_offered["lead"]
+    seen = (await client.get(f"/api/v1/leads/{lead}", headers=declined_then_offered["staff"])).json()
+    rejected = [e for e in seen["events"] if e["name"] == "assignment.rejected"]
+    assert rejected[0]["data"]["reason"] == DECLINED_BECAUSE
+    assert "excluded" in seen["assignment"]["explanation"]
+
+
+async def test_an_agent_who_declined_no_longer_reads_or_lists_the_lead(
+    client: AsyncClient, declined_then_offered: dict[str, Any]
+) -> None:
+    lead, declined = declined_then_offered["lead"], declined_then_offered["declined"]
+    assert (await client.get(f"/api/v1/leads/{lead}", headers=declined)).status_code == 404
+    assert (await client.get("/api/v1/leads", headers=declined)).json() == []
+    listed = (await client.get("/api/v1/leads", headers=declined_then_offered["offered"])).json()
+    assert [row["id"] for row in listed] == [str(lead)]
+
+
+def test_a_duplicate_does_not_name_the_earlier_lead_to_its_source() -> None:
+    earlier = uuid.uuid4()
+    assert str(earlier) not in (reason_for_source("DUPLICATE", f"same person as lead {earlier}") or "")
+    assert reason_for_source("REJECTED", "on the do-not-contact list") == "on the do-not-contact list"
