@@ -173,6 +173,25 @@ class TestAdmin:
         kept = await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer)))
         assert kept == "not_interested_never_requested"  # per-source return rates read it
 
+    async def test_an_outcome_keeps_its_note_until_the_person_is_erased(
+        self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        holder, _, offer = await offered_to(client, world)
+        assert (await client.post(f"/api/v1/assignments/{offer}/accept", headers=holder)).status_code == 200
+        typed = "spoke to Dana, wants a quote after her renewal on the 3rd"
+        body = {"status": "CONTACTED", "note": typed}
+        recorded = await client.post(f"/api/v1/leads/{world['lead_id']}/outcome", json=body, headers=holder)
+        assert recorded.status_code == 200, recorded.text
+        history = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=holder)).json()["events"]
+        assert [e["data"]["note"] for e in history if e["name"] == "lead.contacted"] == [typed]
+        admin = await helpers.bearer(client, users["admin"])
+        contact = world["payload"]["contact"]  # type: ignore[index]
+        erased = await data_client.post("/api/v1/privacy/erase", json={"email": contact["email"]}, headers=admin)
+        assert erased.status_code == 200, erased.text
+        events = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))
+        assert all(typed not in str(data) for data in events)
+
     async def test_erasing_a_person_withdraws_their_offers_so_no_agent_types_more_about_them(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object], session: AsyncSession
     ) -> None:

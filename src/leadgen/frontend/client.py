@@ -327,9 +327,9 @@ class Peers:
         path = f"/api/v1/assignments/{assignment_id}/reject"
         return await self._as(_RESULT, API, "POST", path, token, json={"reason": reason})
 
-    async def record_outcome(self, token: str, lead_id: str, status: str) -> Accepted:
+    async def record_outcome(self, token: str, lead_id: str, status: str, note: str | None) -> Accepted:
         path = f"/api/v1/leads/{lead_id}/outcome"
-        return await self._as(_ACCEPTED, API, "POST", path, token, json={"status": status})
+        return await self._as(_ACCEPTED, API, "POST", path, token, json={"status": status, "note": note})
 
     async def return_lead(self, token: str, lead_id: str, reason: str, detail: str | None) -> Accepted:
         path = f"/api/v1/leads/{lead_id}/return"

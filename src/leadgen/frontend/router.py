@@ -311,7 +311,7 @@ async def record_outcome(
     request: Request, lead_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
 ) -> Response:
     """The agent holding the lead records what happened: contacted, quoted, converted or lost."""
-    action = peers.record_outcome(viewer.token, str(lead_id), _field(form, "status"))
+    action = peers.record_outcome(viewer.token, str(lead_id), _field(form, "status"), _field(form, "note") or None)
     return await _lead_action(request, lead_id, viewer, peers, action, "recorded")
 
 

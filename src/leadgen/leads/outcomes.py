@@ -53,9 +53,9 @@ async def record_outcome(
     if outcome not in OPEN_LEAD_STATUSES:
         offer.closed_at = utcnow()  # the agent's load no longer includes this lead
     outbox.add(session, "lead.outcome", str(lead.id))
-    audit.lead_event(
-        session, lead.id, f"lead.{outcome.lower()}", {"agent_id": str(principal.agent_id), "note": bool(note)}
-    )
+    kept = typed_text_kept(lead.anonymised_at, note)
+    said = {"agent_id": str(principal.agent_id)} | ({"note": kept} if kept else {})
+    audit.lead_event(session, lead.id, f"lead.{outcome.lower()}", said)
     return lead
 
 

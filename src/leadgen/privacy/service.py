@@ -17,7 +17,7 @@ from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.security import keyed_hash
-from leadgen.leads.lifecycle import AssignmentStatus
+from leadgen.leads.lifecycle import OUTCOMES, AssignmentStatus
 from leadgen.leads.normalize import email_key, phone_e164
 from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
@@ -42,7 +42,12 @@ PII_COLUMNS = (
 
 # Words agents and staff typed about a lead, by lead event and audit action: they may describe the
 # person, so they go with the person's data. Reasons picked from a fixed list stay for reporting.
-TYPED_TEXT = {"assignment.rejected": ("reason",), "lead.reopened": ("note",), "lead.returned": ("detail",)}
+TYPED_TEXT = {
+    "assignment.rejected": ("reason",),
+    "lead.reopened": ("note",),
+    "lead.returned": ("detail",),
+    **{f"lead.{outcome.lower()}": ("note",) for outcome in OUTCOMES},
+}
 
 
 def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
