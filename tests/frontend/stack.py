@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from leadgen.auth.roles import Role
 from leadgen.auth.service import create_user
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
-from leadgen.frontend.quote import CONSENT_TEXT
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import Pipeline, pipeline_for, process_lead, reopen, reroute
 from leadgen.targets import api as api_target
@@ -147,13 +146,12 @@ class Platform:
         """A web lead posted to the api's quote endpoint, then run through the real pipeline."""
         payload = {
             "line": "auto",
-            "origin": "web",
             "contact": {"first_name": "Dana", "last_name": "Reyes", "phone": phone, "address": {"zip": zip_code}},
             "details": {
                 "drivers": [{"age_first_licensed": 17}],
                 "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
             },
-            "consent": {"text": CONSENT_TEXT, "captured_at": datetime.now(UTC).isoformat()},
+            "consent": True,
         }
         async with self.peer(self.api) as api:
             answer = await api.post("/api/v1/quote-requests", json=payload)

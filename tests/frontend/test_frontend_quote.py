@@ -91,6 +91,15 @@ class TestValidation:
             )
         assert await _stored(platform) == []
 
+    async def test_a_foreign_number_is_refused_next_to_the_phone(self, platform: Platform) -> None:
+        fields = {**AUTO, "contact.phone": "+44 20 7946 0958"}
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", fields)
+        assert answer.status_code == 422
+        error = answer.text.index('id="f-contact-phone-error"')
+        assert "not a US phone number" in answer.text[error : error + 300]
+        assert await _stored(platform) == []
+
     async def test_a_person_needs_a_phone_or_an_email(self, platform: Platform) -> None:
         fields = {**AUTO, "contact.phone": "", "contact.email": ""}
         async with platform.browser() as browser:
@@ -122,7 +131,7 @@ class TestSuccess:
         assert consent is not None
         assert consent.text == CONSENT_TEXT
         assert consent.ip_address == "127.0.0.1"
-        assert consent.page_url == "http://testserver/quote"
+        assert consent.page_url == lead.landing_page == platform.settings.services.dashboard_link("/quote")
 
     async def test_a_business_quote_carries_the_chosen_coverages(self, platform: Platform) -> None:
         fields: dict[str, str | list[str]] = {

@@ -9,6 +9,8 @@
 * Identity: every eks.amazonaws.com/role-arn and iam.gke.io/gcp-service-account annotation
   matches an IAM role / Google service account and its IRSA trust / Workload Identity binding
   that the Terraform creates, and the contract's ServiceAccounts carry them.
+* Nothing unused: Cloud SQL and Memorystore exist only for an environment whose GKE manifests read
+  their credentials; cert-manager gets cloud DNS permissions only if an Issuer solves DNS-01.
 
 The k8s/ layer is written concurrently by another engineer; until it exists these tests fail
 with a message that says so (they never skip).
@@ -211,24 +213,25 @@ def _kustomize(directory: Path, *extra: str) -> list[dict[str, Any]]:
 
 
 @functools.cache
-def _render_cached(flavour: str) -> tuple[dict[str, Any], ...]:
+def _render_cached(flavour: str, env: str) -> tuple[dict[str, Any], ...]:
+    overlay = K8S_DIR / "overlays" / env
     if flavour == "eks":
-        return tuple(_kustomize(PROD_OVERLAY))
+        return tuple(_kustomize(overlay))
     with tempfile.TemporaryDirectory(prefix="leadgen-gke-render-") as tmp:
         kustomization = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             # kustomize refuses absolute paths here; relative ones with LoadRestrictionsNone work.
-            "resources": [os.path.relpath(PROD_OVERLAY, tmp)],
+            "resources": [os.path.relpath(overlay, tmp)],
             "components": [os.path.relpath(GKE_COMPONENT, tmp)],
         }
         (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
         return tuple(_kustomize(Path(tmp), "--load-restrictor", "LoadRestrictionsNone"))
 
 
-def render(flavour: str) -> list[dict[str, Any]]:
+def render(flavour: str, env: str = "prod") -> list[dict[str, Any]]:
     _require_k8s_layer(flavour)
-    return list(_render_cached(flavour))
+    return list(_render_cached(flavour, env))
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -613,3 +616,71 @@ def test_custom_resources_in_the_render_have_their_crds_installed_by_terraform(f
                 f"{obj.get('kind')} ({api_version}): its CRDs come from {provider}, which Terraform does not install"
             )
     assert not problems, "\n".join(sorted(problems))
+
+
+# --- what the Terraform creates for the manifests, and nothing more ----------------------------
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _managed_datastore_secret_ids(env: str) -> set[str]:
+    """Secret Manager ids of the credentials managed-data writes: the only way an overlay can reach
+    Cloud SQL or Memorystore (the app has no other credentials for them)."""
+    mod = load_module_dir(TF_ROOT / "gcp" / "modules" / "managed-data")
+    secret = mod.resources["google_secret_manager_secret.managed"][0].body
+    keys = re.findall(r'"([^"]+)"', str(secret["for_each"]))
+    assert keys, f"cannot read the secrets managed-data creates from {secret['for_each']}"
+    variables = {"environment": env}
+    return {
+        render_template(secret["secret_id"], variables=variables, locals_=flat_locals(mod), each_key=key)
+        for key in keys
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_gke_environments_create_managed_datastores_only_for_manifests_that_use_them(env: str) -> None:
+    """Cloud SQL and Memorystore cost money whether or not anything connects to them."""
+    external_secrets = [o for o in render("gke", env) if o.get("kind") == "ExternalSecret"]
+    read = {value for secret in external_secrets for value in _strings(secret.get("spec"))}
+    used = bool(_managed_datastore_secret_ids(env) & read)
+    created = environment_settings("gcp", env)["managed_datastores"] is not None
+    assert created == used, (
+        f"gcp/environments/{env} {'creates' if created else 'does not create'} Cloud SQL and Memorystore, "
+        f"but the {env} manifests on GKE {'read' if used else 'never read'} their credentials"
+    )
+
+
+def _acme_solvers(env: str) -> list[dict[str, Any]]:
+    issuers = [o for o in render("eks", env) if o.get("kind") in ("Issuer", "ClusterIssuer")]
+    return [solver for issuer in issuers for solver in issuer["spec"].get("acme", {}).get("solvers", [])]
+
+
+def _cloud_identity_namespaces() -> dict[str, set[str]]:
+    """Namespaces of the add-on controllers each cloud's Terraform gives cloud permissions."""
+    aws = load_module_dir(TF_ROOT / "aws" / "modules" / "cluster-addons").local("pod_identities")
+    gcp = load_module_dir(TF_ROOT / "gcp" / "modules" / "cluster-addons").local("addon_identities")
+    return {
+        "eks": {identity["namespace"] for identity in aws.values()},
+        "gke": {identity["namespace"] for identity in gcp.values()},
+    }
+
+
+def test_cert_manager_gets_cloud_dns_permissions_only_for_dns01() -> None:
+    """cert-manager needs a cloud identity only to write DNS-01 challenge records."""
+    dns01 = any("dns01" in solver for env in ENVIRONMENTS for solver in _acme_solvers(env))
+    wrong = [
+        f"{flavour}: cert-manager {'has' if granted else 'lacks'} a cloud identity"
+        for flavour, namespaces in _cloud_identity_namespaces().items()
+        if (granted := "cert-manager" in namespaces) != dns01
+    ]
+    challenges = "an Issuer solves" if dns01 else "no Issuer solves"
+    assert not wrong, f"{challenges} DNS-01 challenges, but " + "; ".join(wrong)

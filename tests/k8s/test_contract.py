@@ -152,6 +152,7 @@ def check_need(need: str, settings: Settings, resources: list[Resource]) -> None
         assert settings.qdrant.url is not None and settings.qdrant.api_key is not None
         assert settings.qdrant.url.host is not None and settings.qdrant.url.port is not None
         _service_has_port(resources, settings.qdrant.url.host, settings.qdrant.url.port)
+        _check_qdrant_replication(settings.qdrant.replication_factor, resources)
     elif need == "graph":
         assert settings.neo4j.uri is not None and settings.neo4j.password is not None
         url = urlsplit(settings.neo4j.uri)
@@ -174,6 +175,17 @@ def check_need(need: str, settings: Settings, resources: list[Resource]) -> None
             _service_has_port(resources, peer, peer_url.port)
     else:
         pytest.fail(f"unknown need {need!r} in registry.py; teach this test about it")
+
+
+def _check_qdrant_replication(factor: int, resources: list[Resource]) -> None:
+    """On a Qdrant cluster each shard needs more copies than its PDB lets go at once, so that a drain
+    or a lost volume takes no vector away; copies beyond the number of peers cannot be placed."""
+    peers = find(resources, "StatefulSet", "qdrant")["spec"]["replicas"]
+    if peers == 1:
+        assert factor == 1, f"LEADGEN_QDRANT_REPLICATION_FACTOR={factor} with a single Qdrant peer"
+        return
+    disruptions = find(resources, "PodDisruptionBudget", "qdrant")["spec"]["maxUnavailable"]
+    assert disruptions < factor <= peers, f"LEADGEN_QDRANT_REPLICATION_FACTOR={factor} with {peers} peers"
 
 
 @pytest.mark.parametrize(("overlay_name", "target"), CASES)

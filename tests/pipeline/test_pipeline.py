@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -13,6 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.agents import service as agents_service
+from leadgen.agents.schemas import AgentUpdate
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
@@ -30,7 +33,7 @@ from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, r
 from leadgen.privacy import service as privacy
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
-from leadgen.routing.rules import LeadFacts, eligible
+from leadgen.routing.rules import Candidate, LeadFacts, eligible
 from leadgen.targets.api import create_app
 from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
@@ -160,6 +163,48 @@ class TestRouting:
         )
         assert pending == 0
 
+    async def test_an_agent_inactive_in_the_database_is_never_offered_a_lead(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, texas_agent: Agent
+    ) -> None:
+        """The graph may still list an agent made inactive (in SQL, or before its write-through):
+        routing checks the database row."""
+        await sync_graph(resources)
+        await session.execute(update(Agent).where(Agent.id == texas_agent.id).values(active=False))
+        await session.commit()
+        lead = await self._route_without_graph_sync(resources, await submit(client, key))
+        assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no eligible agent")
+        assert await assignments(session, lead.id) == []
+
+    async def test_an_agent_deactivated_after_routing_read_the_candidates_is_not_offered_the_lead(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, texas_agent: Agent
+    ) -> None:
+        """A deactivation that commits between routing's read of the candidates and its lock on the
+        chosen agent: the read still says active, the row under the lock does not."""
+        await sync_graph(resources)
+        await session.execute(update(Agent).where(Agent.id == texas_agent.id).values(active=False))
+        await session.commit()
+        read_candidates = routing_repository.candidates
+
+        async def read_before_the_deactivation(*args: Any, **kwargs: Any) -> list[Candidate]:
+            found = await read_candidates(*args, **kwargs)
+            for candidate in found:
+                candidate.active = True
+            return found
+
+        with patch.object(routing_repository, "candidates", read_before_the_deactivation):
+            lead = await self._route_without_graph_sync(resources, await submit(client, key))
+        assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no eligible agent")
+        assert await assignments(session, lead.id) == []
+
+    @staticmethod
+    async def _route_without_graph_sync(resources: Resources, lead_id: uuid.UUID) -> Lead:
+        async with resources.unit_of_work() as s:
+            await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+        async with resources.require_sessions()() as s:
+            lead = await s.get(Lead, lead_id)
+            assert lead is not None
+            return lead
+
 
 class TestNotes:
     async def test_notes_are_read_before_the_transaction_and_stored(
@@ -270,10 +315,30 @@ class TestOffers:
             await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, second.agent_id), second.id)
         async with resources.unit_of_work() as s:
             for offer in offers:
-                seen = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), None)
+                seen = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id))
                 assert seen.assignment is not None and seen.assignment.id == offer.id
-            staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None), None)
+            staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None))
             assert staff.assignment is not None and staff.assignment.id == second.id
+
+    async def test_deactivating_an_agent_moves_a_shared_lead_on_once_its_round_has_no_open_offer(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        session.add(RoutingPolicy(strategy="round_robin", max_agents=2))
+        for _ in range(2):
+            await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key, exclusive=False))
+        offers = await assignments(session, lead.id)
+        reroutes = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == "lead.reroute")
+        for n, offer in enumerate(offers):
+            async with resources.unit_of_work() as s:
+                await agents_service.update(s, offer.agent_id, AgentUpdate(active=False), "test")
+            # The other agent's offer keeps the round open; the second deactivation closes it.
+            assert await session.scalar(reroutes) == n
+        after = await assignments(session, lead.id)
+        assert {(o.status, o.reason) for o in after} == {(AssignmentStatus.WITHDRAWN, "agent deactivated")}
+        async with resources.unit_of_work() as s:
+            assert await reroute(s, pipeline_for(resources), lead.id, utcnow()) == LeadStatus.UNASSIGNED
 
     @pytest.mark.parametrize("first_agent_did", ["contacted", "returned"])
     async def test_a_second_accept_on_a_shared_lead_never_moves_it_back(

@@ -1,4 +1,4 @@
-"""The performance report over a small book whose every figure is worked out by hand."""
+"""The performance, return and funnel reports over a small book whose every figure is worked out by hand."""
 
 from __future__ import annotations
 
@@ -245,6 +245,24 @@ async def test_by_campaign_and_line_and_a_longer_period(
     until = (NOW - timedelta(days=30)).isoformat()
     assert [row["key"] for row in await report(data_client, headers[Role.ADMIN], since=since, until=until)] == [
         "vendor-a"
+    ]
+
+
+async def test_the_funnel_counts_every_live_lead_by_source_line_and_status(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """Over all time, like the return rates; vendor-b's converted test lead is left out, as in the
+    other reports."""
+    answer = await data_client.get("/api/v1/reports/funnel", headers=headers[Role.MANAGER])
+    assert answer.status_code == 200, answer.text
+    assert [(row["source"], row["line"], row["status"], row["leads"]) for row in answer.json()] == [
+        ("vendor-a", "auto", "CONTACTED", 2),
+        ("vendor-a", "auto", "CONVERTED", 2),
+        ("vendor-a", "auto", "RETURNED", 1),
+        ("vendor-b", "auto", "DUPLICATE", 1),
+        ("vendor-b", "auto", "RECEIVED", 1),
+        ("vendor-b", "auto", "RETURNED", 2),
+        ("vendor-b", "auto", "UNASSIGNED", 1),
     ]
 
 

@@ -18,10 +18,13 @@ async def listing(session: AsyncSession) -> list[Agent]:
     return list(rows)
 
 
-async def get(session: AsyncSession, agent_id: uuid.UUID) -> Agent | None:
-    return await session.scalar(
-        select(Agent).where(Agent.id == agent_id).options(selectinload(Agent.licences), selectinload(Agent.shifts))
-    )
+async def get(session: AsyncSession, agent_id: uuid.UUID, *, lock: bool = False) -> Agent | None:
+    """The agent with licences and shifts; ``lock`` reads the row afresh and locks it for a change,
+    so that concurrent changes to one agent, and routing's lock on it, take turns."""
+    query = select(Agent).where(Agent.id == agent_id).options(selectinload(Agent.licences), selectinload(Agent.shifts))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
 async def by_email(session: AsyncSession, email: str) -> Agent | None:

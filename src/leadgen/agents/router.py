@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, status
 
 from leadgen.agents import repository, service
 from leadgen.agents.graph_sync import write_agent
-from leadgen.agents.schemas import AgentCreate, AgentPublic
+from leadgen.agents.schemas import AgentCreate, AgentPublic, AgentUpdate
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import ResourcesDep, SessionDep
 from leadgen.core.errors import NotFound
@@ -42,3 +42,30 @@ async def create_agent(
     if resources.graph is not None:
         await write_agent(resources.graph, loaded)
     return service.public(loaded)
+
+
+@router.patch(
+    "/{agent_id}",
+    responses={
+        404: {"description": "No such agent"},
+        409: {"description": "E-mail in use"},
+        422: {"description": "A field failed validation; nothing changed"},
+    },
+)
+async def update_agent(
+    agent_id: uuid.UUID,
+    data: Annotated[AgentUpdate, Body()],
+    principal: AdminPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> AgentPublic:
+    """Change an agent: only the fields sent change; `licences` and `shifts` replace the whole list.
+
+    `active: false` withdraws the agent's offers not yet answered and sends each lead on to its next
+    routing round; leads the agent already accepted stay with them. `active: true` makes the agent
+    routable again.
+    """
+    agent = await service.update(session, agent_id, data, principal.label())
+    if resources.graph is not None:
+        await write_agent(resources.graph, agent)
+    return service.public(agent)

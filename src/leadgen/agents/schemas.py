@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, time
+from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
+from leadgen.leads.normalize import phone_e164
 
 
 class LicenceIn(BaseModel):
@@ -34,27 +36,89 @@ class ShiftIn(BaseModel):
     ends_at: time
 
 
+def _e164(value: str) -> str:
+    """The number as intake stores a lead's: offers are texted to it as stored."""
+    normalised = phone_e164(value)
+    if normalised is None:
+        raise ValueError("not a valid phone number")
+    return normalised
+
+
+def _iana(value: str) -> str:
+    if value not in available_timezones():
+        raise ValueError("not an IANA time zone")
+    return value
+
+
+def _one_per_market(licences: list[LicenceIn]) -> list[LicenceIn]:
+    """An agent holds one licence per state and line (the database refuses a second)."""
+    seen: set[tuple[str, Line]] = set()
+    for licence in licences:
+        if (licence.state, licence.line) in seen:
+            raise ValueError(f"{licence.line} in {licence.state} is listed twice")
+        seen.add((licence.state, licence.line))
+    return licences
+
+
+Phone = Annotated[str, AfterValidator(_e164), Field(description="Normalised to E.164 (+15125550147).")]
+TimeZone = Annotated[str, AfterValidator(_iana)]
+Licences = Annotated[list[LicenceIn], AfterValidator(_one_per_market)]
+
+
 class AgentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
-    phone: str | None = None
-    timezone: str = "America/New_York"
+    phone: Phone | None = None
+    timezone: TimeZone = "America/New_York"
     daily_cap: int = Field(25, ge=0, le=1000)
     open_cap: int = Field(50, ge=0, le=5000)
     weight: int = Field(1, ge=1, le=100)
-    licences: list[LicenceIn] = Field(default_factory=list)
+    licences: Licences = Field(default_factory=list)
     shifts: list[ShiftIn] = Field(default_factory=list)
 
-    @field_validator("timezone")
+
+class AgentUpdate(BaseModel):
+    """A change to an agent: only the fields sent change. ``licences`` and ``shifts``, when sent,
+    replace the agent's whole list."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: Phone | None = Field(None, description="Normalised to E.164; null removes the agent's phone.")
+    timezone: TimeZone | None = None
+    daily_cap: int | None = Field(None, ge=0, le=1000)
+    open_cap: int | None = Field(None, ge=0, le=5000)
+    weight: int | None = Field(None, ge=1, le=100)
+    active: bool | None = Field(
+        None,
+        description="false withdraws the agent's offers not yet answered and sends each lead on to its next "
+        "routing round; leads the agent accepted stay with them. true makes the agent routable again.",
+    )
+    licences: Licences | None = None
+    shifts: list[ShiftIn] | None = None
+
+    @field_validator("name", "email", "timezone", "daily_cap", "open_cap", "weight", "active", "licences", "shifts")
     @classmethod
-    def _tz(cls, value: str) -> str:
-        if value not in available_timezones():
-            raise ValueError("not an IANA time zone")
+    def _not_null(cls, value: object) -> object:
+        # Only the phone may be removed; leaving a field out is how it stays as it is.
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep it")
         return value
 
 
-class AgentPublic(AgentCreate):
-    model_config = ConfigDict(extra="ignore")
+class AgentPublic(BaseModel):
+    """An agent as stored. Its phone is not checked again, so an agent saved before numbers were
+    normalised still shows (and is normalised by the next change of it)."""
+
     id: uuid.UUID
     active: bool
+    name: str
+    email: str
+    phone: str | None
+    timezone: str
+    daily_cap: int
+    open_cap: int
+    weight: int
+    licences: list[LicenceIn]
+    shifts: list[ShiftIn]

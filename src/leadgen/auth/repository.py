@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.models import ApiKey, Source, User
@@ -16,6 +16,14 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def revoke_tokens(session: AsyncSession, user_id: uuid.UUID, **changes: bool | str) -> None:
+    """Move the user's token version on (with ``changes`` to the row): every token issued before
+    names an older one. Incremented in SQL, so two revocations at the same moment both count."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(token_version=User.token_version + 1, **changes)
+    )
 
 
 async def source_by_name(session: AsyncSession, name: str) -> Source | None:

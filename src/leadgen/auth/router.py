@@ -1,15 +1,17 @@
-"""Sign-in for dashboard users."""
+"""Signing dashboard users in and out, and what they may do."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from leadgen.auth import service
-from leadgen.auth.deps import CurrentPrincipal
+from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, SignInLockoutDep
+from leadgen.auth.roles import Role
 from leadgen.core.deps import SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -26,12 +28,45 @@ class Me(BaseModel):
     agent_id: str | None
 
 
-@router.post("/token", responses={401: {"description": "Wrong e-mail address or password"}})
+class AccessChange(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    active: bool | None = None
+    role: Role | None = None
+
+
+class UserAccess(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    active: bool
+
+
+@router.post(
+    "/token",
+    responses={
+        401: {"description": "Wrong e-mail address or password"},
+        429: {"description": "Too many failed sign-ins to this account or from this address; the detail says how long"},
+    },
+)
 async def sign_in(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    lockout: SignInLockoutDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Token:
-    """Exchange an e-mail address (as `username`) and password for an access token."""
-    return Token(access_token=await service.authenticate(session, settings, form.username, form.password))
+    """Exchange an e-mail address (as `username`) and password for an access token.
+
+    Failed sign-ins are limited per account and per client address; while a limit is reached,
+    every sign-in it covers gets 429, with the right password too.
+    """
+    return Token(access_token=await service.sign_in(session, settings, lockout, form.username, form.password))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: {"description": "No valid token"}})
+async def sign_out(principal: CurrentPrincipal, session: SessionDep) -> None:
+    """Sign out everywhere: every access token of the user issued so far stops working."""
+    await service.sign_out(session, principal)
 
 
 @router.get("/me")
@@ -42,3 +77,13 @@ async def whoami(principal: CurrentPrincipal) -> Me:
         role=principal.role,
         agent_id=str(principal.agent_id) if principal.agent_id else None,
     )
+
+
+@router.patch("/users/{user_id}", responses={404: {"description": "No such user"}})
+async def change_access(
+    user_id: uuid.UUID, change: Annotated[AccessChange, Body()], principal: AdminPrincipal, session: SessionDep
+) -> UserAccess:
+    """Deactivate or reactivate a user, or give them another role (admins; audited). The user's
+    access tokens stop working at once; they sign in again to act in the new role."""
+    user = await service.change_access(session, user_id, change.active, change.role, principal.label())
+    return UserAccess(id=user.id, email=user.email, role=user.role, active=user.active)

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth import repository
+from leadgen.auth.lockout import SignInLockout
 from leadgen.auth.roles import Principal, Role
-from leadgen.core.errors import Conflict, Unauthorized
+from leadgen.core.errors import Conflict, NotFound, Unauthorized
 from leadgen.core.security import (
     create_access_token,
     decode_access_token,
@@ -40,7 +41,11 @@ async def authenticate(session: AsyncSession, settings: Settings, email: str, pa
         raise Unauthorized("wrong e-mail address or password")
     if not verify_password(user.password_hash, password):
         raise Unauthorized("wrong e-mail address or password")
-    claims = {"role": user.role, "agent_id": str(user.agent_id) if user.agent_id else None}
+    claims = {
+        "role": user.role,
+        "agent_id": str(user.agent_id) if user.agent_id else None,
+        "token_version": user.token_version,
+    }
     return create_access_token(
         settings.security.jwt_secret.get_secret_value(),
         str(user.id),
@@ -49,15 +54,71 @@ async def authenticate(session: AsyncSession, settings: Settings, email: str, pa
     )
 
 
-def principal_from_token(settings: Settings, token: str) -> Principal:
+async def sign_in(session: AsyncSession, settings: Settings, lockout: SignInLockout, email: str, password: str) -> str:
+    """An access token for the right password, unless the account or the address is locked out."""
+    await lockout.refuse_while_locked()
+    try:
+        token = await authenticate(session, settings, email, password)
+    except Unauthorized:
+        await lockout.count_failure()
+        raise
+    # Failures sent at the same moment may have reached a limit while this password was checked.
+    await lockout.refuse_while_locked()
+    return token
+
+
+def _decoded(settings: Settings, token: str) -> tuple[Principal, int]:
+    """The principal a token names and the user's token version it was issued at."""
     claims = decode_access_token(settings.security.jwt_secret.get_secret_value(), token)
     if claims is None:
         raise Unauthorized("the access token is missing, expired or invalid")
     try:
         agent = claims.get("agent_id")
-        return Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), uuid.UUID(agent) if agent else None)
+        principal = Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), uuid.UUID(agent) if agent else None)
+        version = claims["token_version"]
     except (KeyError, ValueError) as exc:
         raise Unauthorized("the access token is malformed") from exc
+    if not isinstance(version, int):
+        raise Unauthorized("the access token is malformed")
+    return principal, version
+
+
+async def signed_in_principal(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    """The token's principal while its user is active, still has the token's role and agent, and has
+    not signed out since it was issued (one primary-key read per request)."""
+    principal, version = _decoded(settings, token)
+    user = await repository.user_by_id(session, principal.user_id)
+    if (
+        user is None
+        or not user.active
+        or user.token_version != version
+        or (user.role, user.agent_id) != (principal.role, principal.agent_id)
+    ):
+        raise Unauthorized("the access token was revoked (signed out, or the user's access changed); sign in again")
+    return principal
+
+
+async def sign_out(session: AsyncSession, principal: Principal) -> None:
+    """Revoke every access token of the user, on every device: each names an older version now."""
+    await repository.revoke_tokens(session, principal.user_id)
+
+
+async def change_access(
+    session: AsyncSession, user_id: uuid.UUID, active: bool | None, role: Role | None, actor: str
+) -> User:
+    """Deactivate or reactivate a user, or give them another role; their tokens stop working at once."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    changes: dict[str, bool | str] = {}
+    if active is not None and active != user.active:
+        changes["active"] = active
+    if role is not None and role != user.role:
+        changes["role"] = role.value
+    if changes:
+        await repository.revoke_tokens(session, user_id, **changes)
+        await audit.record(session, actor, "user.access_changed", "user", str(user_id), changes)
+    return user
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
         console.print(f"[green]{name:>13}[/] {url}", highlight=False)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(host.run())
+    if host.exit_code:
+        raise typer.Exit(host.exit_code)
 
 
 def serve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -68,11 +69,51 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if p not in ("body",)]
-        out.append({"field": ".".join(loc), "reason": err["msg"]})
-    return out
+    return [_field_error(err, exc.body) for err in exc.errors()]
+
+
+def _field_error(err: dict[str, Any], body: Any) -> dict[str, Any]:
+    """One error as ``{field, reason}``, the field named by its dotted path in the request body."""
+    loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
+    if err["type"] == "json_invalid":  # FastAPI puts the character offset where a field would be
+        return {"field": "body", "reason": _malformed_json(str(ctx.get("error", "")), loc[-1], body)}
+    if not loc or loc[0] != "body":  # a query, path or header parameter
+        return {"field": ".".join(str(part) for part in loc), "reason": err["msg"]}
+    path = _body_path(loc[1:], body, missing=err["type"] == "missing")
+    if "discriminator" in ctx:
+        # A discriminated union's tag is missing or unknown: the error is about the tag's field.
+        path.append(str(ctx["discriminator"]).strip("'"))
+    return {"field": ".".join(path) or "body", "reason": err["msg"]}
+
+
+def _body_path(loc: Sequence[int | str], body: Any, missing: bool) -> list[str]:
+    """The steps of ``loc`` that lead through the body as the sender wrote it (JSON, or a form).
+
+    pydantic also names the member of a union it validated against (a discriminated union's tag, as
+    in ``auto.contact.phone``), which is no key of the body: such steps are left out. The last step
+    of a missing field is kept, though the body does not have it.
+    """
+    path: list[str] = []
+    node = body
+    for depth, step in enumerate(loc):
+        in_body = (isinstance(node, Mapping) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        )
+        if in_body:
+            node = node[step]
+        elif not (missing and depth == len(loc) - 1):
+            continue
+        path.append(str(step))
+    return path
+
+
+def _malformed_json(error: str, offset: Any, document: Any) -> str:
+    """Where the JSON breaks, as a person reading the body would look for it."""
+    if not isinstance(offset, int) or not isinstance(document, str):
+        return f"the body is not valid JSON: {error}"
+    line = document.count("\n", 0, offset) + 1
+    column = offset - document.rfind("\n", 0, offset)
+    return f"the body is not valid JSON: {error} at line {line}, column {column} (character {offset})"
 
 
 def add_exception_handlers(app: FastAPI) -> None:

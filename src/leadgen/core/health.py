@@ -19,6 +19,9 @@ class Health:
     checks: dict[str, Check] = field(default_factory=dict)
     draining: bool = False
     started: bool = False
+    # What of the process stopped working for good (a task consumer that gave up): the process
+    # still answers, so liveness must say it is no longer alive.
+    failed: str | None = None
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
         if self.draining:

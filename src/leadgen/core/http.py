@@ -67,9 +67,11 @@ class Observe:
 def probe_router(health: Health) -> APIRouter:
     router = APIRouter(tags=["probes"])
 
-    @router.get("/healthz", summary="Liveness: the process is running")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", summary="Liveness: the process runs and every part of it still works")
+    async def healthz() -> JSONResponse:
+        if health.failed is not None:
+            return JSONResponse({"status": "failed", "reason": health.failed}, 503)
+        return JSONResponse({"status": "ok"})
 
     @router.get("/readyz", summary="Readiness: dependencies answer and the process is not draining")
     async def readyz() -> JSONResponse:

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,10 @@ class ProcessHost:
     _worker: Any = None
     _beat: BeatService | None = None
     _stopping: bool = False
+    _loop: asyncio.AbstractEventLoop | None = None
+    _failing: asyncio.Future[None] | None = None
+    # Non-zero when the process stops because a part of it failed, not because it was asked to.
+    exit_code: int = 0
 
     @property
     def name(self) -> str:
@@ -111,8 +115,8 @@ class ProcessHost:
         self._servers.append(
             _Server(uvicorn.Config(ops_app(self.health), port=self.settings.http.metrics_port, **config))
         )
+        self._loop = loop = asyncio.get_running_loop()
         self._start_background()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.shutdown()))
         self.health.started = True
@@ -131,16 +135,40 @@ class ProcessHost:
         if queues:
             name_task_runtime("+".join(name for name in ("orchestrator", "worker") if name in names))
             self._worker = _start_worker(celery, queues, self.settings.worker.concurrency)
-            self._threads.append(_thread(self._worker.start, "celery-worker"))
+            self._threads.append(_thread(self._supervised(self._worker.start, "celery-worker"), "celery-worker"))
         if "scheduler" in names:
             self._beat = BeatService(celery, schedule_filename=str(self._beat_file()))
-            self._threads.append(_thread(self._beat.start, "celery-beat"))
+            self._threads.append(_thread(self._supervised(self._beat.start, "celery-beat"), "celery-beat"))
+
+    def _supervised(self, work: Callable[[], object], name: str) -> Callable[[], None]:
+        """``work`` in a background thread; should it end while the process is not stopping (Celery
+        stops its consumer after an error it cannot recover from), the process fails its liveness
+        probe and exits non-zero, so that it is restarted instead of living on without consuming."""
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException:
+                log.exception("%s failed", name)
+            if self._stopping:
+                return
+            log.error("%s stopped while the process was running: failing liveness and exiting", name)
+            self.health.failed = f"{name} stopped"
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._fail)
+
+        return run
+
+    def _fail(self) -> None:
+        self.exit_code = 1
+        self._failing = asyncio.ensure_future(self.shutdown())
 
     def _beat_file(self) -> os.PathLike[str]:
         self.settings.common.data_dir.mkdir(parents=True, exist_ok=True)
         return self.settings.common.data_dir / "celerybeat-schedule"
 
     def _stop_background(self) -> None:
+        self._stopping = True  # the servers may have ended first (a port taken): no thread failed
         if self._beat is not None:
             self._beat.stop()
         if self._worker is not None:

@@ -12,10 +12,11 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+from limits import parse
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRETS_DIR = "/var/run/secrets/leadgen"
 # Values that mark a secret as a development placeholder; refused outside development.
@@ -115,6 +116,12 @@ class QdrantSettings(_Group, prefix="QDRANT_"):
     url: AnyHttpUrl | None = Field(None, description="Qdrant server URL; empty means local mode.")
     api_key: SecretStr | None = Field(None, description="Qdrant API key, if the server needs one.")
     collection: str = Field("leads", description="Collection holding lead embeddings.")
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Copies of each shard when the app creates the collection on a Qdrant cluster (2 keeps "
+        "every vector available with one peer down); a collection that exists keeps its own. Local mode keeps one.",
+    )
 
 
 class Neo4jSettings(_Group, prefix="NEO4J_"):
@@ -138,6 +145,30 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
         description="Key signing the dashboard's session cookie and CSRF tokens.",
     )
     access_token_minutes: int = Field(60, ge=1, le=1440, description="Lifetime of an access token.")
+    sign_in_account_limits: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("5/minute", "20/hour"),
+        description="Failed sign-ins allowed per account (its e-mail address) before every sign-in to it, "
+        "right password or not, is refused with 429 until the oldest failure is out of the window "
+        "(limits notation; several separated by ';').",
+    )
+    sign_in_address_limits: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("20/minute", "100/hour"),
+        description="Failed sign-ins allowed per client address, whatever the accounts, before sign-ins "
+        "from it are refused with 429 (limits notation; several separated by ';').",
+    )
+
+    @field_validator("sign_in_account_limits", "sign_in_address_limits", mode="before")
+    @classmethod
+    def _one_rule_per_limit(cls, value: object) -> object:
+        return tuple(rule.strip() for rule in value.split(";")) if isinstance(value, str) else value
+
+    @field_validator("sign_in_account_limits", "sign_in_address_limits")
+    @classmethod
+    def _readable_by_the_limiter(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        """A rule the limiter cannot read fails at start-up, not at the first wrong password."""
+        for rule in rules:
+            parse(rule)
+        return rules
 
 
 class HttpSettings(_Group, prefix="HTTP_"):

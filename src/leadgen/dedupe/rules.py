@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from leadgen.core.security import keyed_hash
+from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.normalize import address_key, email_key
 
 
@@ -37,3 +38,19 @@ def window_start(received_at: datetime, window_days: int) -> datetime:
 # A phone or e-mail match within the window, for the same line, is the same request again.
 # An address alone is a household link, not a duplicate (two adults can share one address).
 DUPLICATE_KINDS = ("phone", "email")
+
+# An earlier lead of the person makes a new one a duplicate only while somebody has the person or
+# may still get them: the lead waits for the pipeline or a routing round, is being offered, or an
+# agent accepted it (whatever the agent recorded since; that agent is told the person asked again).
+# Not when it was screened out, nobody took it (UNASSIGNED) or its agent gave it back (RETURNED):
+# the new request would then reach nobody. Test leads and erased leads never count either.
+ORIGINAL_STATUSES = (
+    LeadStatus.RECEIVED,
+    LeadStatus.SCORED,
+    LeadStatus.ROUTED,
+    LeadStatus.ACCEPTED,
+    LeadStatus.CONTACTED,
+    LeadStatus.QUOTED,
+    LeadStatus.CONVERTED,
+    LeadStatus.LOST,
+)

@@ -189,6 +189,9 @@ class AgentView(_View):
     timezone: str
     daily_cap: int
     open_cap: int
+    email: str | None = None
+    phone: str | None = None
+    weight: int = 1
     licences: list[dict[str, Any]] = []
     shifts: list[dict[str, Any]] = []
 
@@ -281,6 +284,8 @@ class Peers:
             raise PeerUnavailableError(peer, f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise _problem(response)
+        if response.status_code == httpx.codes.NO_CONTENT:
+            return None
         try:
             return response.json()
         except ValueError as exc:
@@ -308,10 +313,23 @@ class Peers:
         response = await self._clients[API].get("/readyz", headers={"x-request-id": request_id})
         response.raise_for_status()
 
-    async def sign_in(self, email: str, password: str) -> str:
+    def _vouched_address(self, client_ip: str | None) -> dict[str, str]:
+        """Headers naming the browser's address, signed so that the api believes only the frontend."""
+        if not client_ip:
+            return {}
+        signature = sign_client_ip(self._session_secret, client_ip)
+        return {CLIENT_IP_HEADER: client_ip, CLIENT_IP_SIGNATURE_HEADER: signature}
+
+    async def sign_in(self, email: str, password: str, client_ip: str | None) -> str:
+        """An access token; the api limits failed sign-ins per account and per browser address."""
         form = {"username": email, "password": password}
-        token = await self._as(_TOKEN, API, "POST", "/api/v1/auth/token", None, data=form)
+        headers = self._vouched_address(client_ip)
+        token = await self._as(_TOKEN, API, "POST", "/api/v1/auth/token", None, data=form, headers=headers)
         return token.access_token
+
+    async def sign_out(self, token: str) -> None:
+        """Revoke the user's access tokens at the api (this one and every other)."""
+        await self._call(API, "POST", "/api/v1/auth/logout", token)
 
     async def me(self, token: str) -> Me:
         return await self._as(_ME, API, "GET", "/api/v1/auth/me", token)
@@ -349,11 +367,10 @@ class Peers:
         return await self._as(_LEADS, API, "GET", "/api/v1/leads", token, params=params)
 
     async def quote_request(self, payload: dict[str, Any], client_ip: str | None) -> Accepted:
-        """Submit the public quote form; the api limits submissions per browser address."""
-        headers = {}
-        if client_ip:
-            signature = sign_client_ip(self._session_secret, client_ip)
-            headers = {CLIENT_IP_HEADER: client_ip, CLIENT_IP_SIGNATURE_HEADER: signature}
+        """Submit the public quote form: what the person entered and whether they ticked the consent
+        box (``quote.payload``). The api limits submissions per browser address, and records the
+        address it is vouched for as the one the consent was given from."""
+        headers = self._vouched_address(client_ip)
         path = "/api/v1/quote-requests"
         return await self._as(_ACCEPTED, API, "POST", path, None, json=payload, headers=headers)
 
@@ -377,6 +394,14 @@ class Peers:
 
     async def agents(self, token: str) -> list[AgentView]:
         return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
+
+    async def agent(self, token: str, agent_id: str) -> AgentView:
+        return await self._as(_AGENT, DATA_SERVICE, "GET", f"/api/v1/agents/{agent_id}", token)
+
+    async def change_agent(self, token: str, agent_id: str, changes: dict[str, Any]) -> AgentView:
+        """An admin changes the fields given; ``{"active": False}`` deactivates the agent."""
+        path = f"/api/v1/agents/{agent_id}"
+        return await self._as(_AGENT, DATA_SERVICE, "PATCH", path, token, json=changes)
 
     async def performance(
         self, token: str, by: str, since: datetime | None = None, until: datetime | None = None
@@ -402,4 +427,5 @@ _LEADS = TypeAdapter(list[LeadSummary])
 _FUNNEL = TypeAdapter(list[FunnelRow])
 _PERFORMANCE = TypeAdapter(PerformanceReport)
 _AGENTS = TypeAdapter(list[AgentView])
+_AGENT = TypeAdapter(AgentView)
 _SIMILAR = TypeAdapter(list[SimilarLead])

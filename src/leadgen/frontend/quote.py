@@ -1,31 +1,24 @@
 """The public quote form: its fields per insurance line, the api payload, and errors by field.
 
-Every input is named by its dotted path in the api's lead payload (``contact.address.zip``,
-``details.vehicles.0.year``), so a field error the api reports (``auto.details.vehicles.0.year``)
-lands next to the input that caused it without a hand-kept mapping. Values travel as the strings
-the browser sent; the api's models parse and validate them, and their messages are the ones shown.
+Every input is named by its dotted path in the api's quote request (``contact.address.zip``,
+``details.vehicles.0.year``), so a field error the api reports on that path lands next to the
+input that caused it without a hand-kept mapping. Values travel as the strings the browser sent;
+the api's models parse and validate them, and their messages are the ones shown. The api records
+the consent itself (its text, the time, the browser's address, this page): the form sends only
+whether the box was ticked.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The words shown beside the consent checkbox are the api's: what it records as agreed to.
+from leadgen.compliance.consent import CONSENT_TEXT as CONSENT_TEXT
 from leadgen.frontend.client import FieldError
 
-# The exact words shown beside the consent checkbox; this string is what the api stores as the
-# consent record, so changing it here changes what every new lead's record says was agreed to.
-CONSENT_TEXT = (
-    "By ticking this box and pressing \u201cGet my quotes\u201d, I agree that licensed insurance "
-    "agents working with this agency may contact me about insurance quotes at the phone number "
-    "and e-mail address I gave, including by calls and text messages sent with automated "
-    "technology or prerecorded voice. My consent is not a condition of buying anything. Message "
-    "and data rates may apply. I can withdraw my consent at any time by telling an agent or "
-    "replying STOP."
-)
 CONSENT_FIELD = "consent"
 MAX_USER_AGENT = 512
 
@@ -368,7 +361,8 @@ def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Visit:
-    """Where and when the person gave consent, recorded with it."""
+    """The person's visit to the form. The api records on its own where, when and from which
+    address they agreed; of the visit, only the browser's user agent goes into the request."""
 
     page_url: str
     client_ip: str | None
@@ -377,7 +371,7 @@ class Visit:
 
 
 def payload(form: LineForm, values: Submitted, visit: Visit) -> dict[str, Any]:
-    """The api's lead payload for this line, built from the entered values."""
+    """The api's quote request for this line, built from the entered values and the consent box."""
     tree: dict[str, Any] = {}
     filled = set()
     for f in form.fields():
@@ -389,20 +383,10 @@ def payload(form: LineForm, values: Submitted, visit: Visit) -> dict[str, Any]:
         if name.rpartition(".")[0] in filled:
             _put(tree, name, constant)
     body: dict[str, Any] = _lists(tree)
-    ip = _ip(visit.client_ip)
-    body.update(line=form.line, origin="web", landing_page=visit.page_url)
+    body.update(line=form.line, consent=bool(values.get(CONSENT_FIELD)))
     body.setdefault("details", {})
-    if ip:
-        body["ip"] = ip
     if visit.user_agent:
         body["user_agent"] = visit.user_agent[:MAX_USER_AGENT]
-    if values.get(CONSENT_FIELD):
-        consent = {
-            "text": CONSENT_TEXT,
-            "captured_at": visit.at.astimezone(UTC).isoformat(),
-            "page_url": visit.page_url,
-        }
-        body["consent"] = {**consent, "ip": ip} if ip else consent
     return body
 
 
@@ -434,13 +418,6 @@ def _lists(node: Any) -> Any:
     return converted
 
 
-def _ip(raw: str | None) -> str | None:
-    try:
-        return str(ipaddress.ip_address(raw or ""))
-    except ValueError:
-        return None
-
-
 def place_errors(form: LineForm, errors: Iterable[FieldError]) -> tuple[dict[str, list[str]], list[str]]:
     """The api's field errors by input name; those that fit no input go to the summary."""
     names = [f.name for f in form.fields()] + [CONSENT_FIELD]
@@ -448,7 +425,7 @@ def place_errors(form: LineForm, errors: Iterable[FieldError]) -> tuple[dict[str
     unplaced: list[str] = []
     for error in errors:
         reason = error.reason.removeprefix("Value error, ")
-        target = _target(error.field.removeprefix(f"{form.line}."), names)
+        target = _target(error.field, names)
         if target is None:
             unplaced.append(reason)
         else:

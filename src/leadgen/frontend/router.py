@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from leadgen.compliance.rules import contact_hours, next_opening
 from leadgen.frontend import csrf, quote
-from leadgen.frontend.client import ApiError, FieldError, InboxItem, LeadDetail
+from leadgen.frontend.client import AgentView, ApiError, FieldError, InboxItem, LeadDetail, PeerUnavailableError
 from leadgen.frontend.deps import (
     Agent,
     AnonymousForm,
@@ -46,6 +46,8 @@ PAGE_SIZE = 50
 # Notices are chosen by key, never echoed from the address, so a link cannot put words on a page.
 NOTICES = {
     "signed-out": "You are signed out.",
+    "signed-out-here": "You are signed out of this browser, but the server could not be reached to end your "
+    "session everywhere. Sign in and out again once it is back.",
     "expired": "Your session has ended. Please sign in again.",
     "accepted": "Lead accepted. The contact details are in your inbox.",
     "rejected": "Lead declined. It moves on to the next eligible agent.",
@@ -53,6 +55,10 @@ NOTICES = {
     "recorded": "Outcome recorded.",
     "returned": "Lead returned. Its source is not billed for it.",
     "opted-out": "Recorded: nobody will contact this person again.",
+    "agent-saved": "Agent saved.",
+    "agent-deactivated": "Agent deactivated. Their offers not yet answered move on to other agents; "
+    "the leads they accepted stay with them.",
+    "agent-reactivated": "Agent reactivated. They can be offered leads again.",
 }
 
 
@@ -108,10 +114,14 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
     if not email or not isinstance(password, str) or not password:
         context["errors"] = {"email": ["Enter your e-mail address and password."]}
         return _anonymous_page(request, "login.html", context, 422)
+    browser = request.client.host if request.client else None
     try:
-        token = await peers.sign_in(email, password)
+        token = await peers.sign_in(email, password, browser)
         me = await peers.me(token)
     except ApiError as exc:
+        if exc.status == 429:
+            context["locked_out"] = exc.detail
+            return _anonymous_page(request, "login.html", context, 429)
         if exc.status not in (401, 422):
             raise
         context["errors"] = {"email": ["Wrong e-mail address or password."]}
@@ -123,8 +133,18 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
 
 
 @router.post("/logout")
-async def logout(request: Request, _: SessionForm) -> RedirectResponse:
-    response = RedirectResponse("/login?notice=signed-out", status_code=303)
+async def logout(request: Request, viewer: Viewer, _: SessionForm, peers: PeersDep) -> RedirectResponse:
+    """End the session at the api, so that a copy of the cookie kept anywhere is worthless, then
+    forget the cookie; the browser is signed out even when the api cannot be reached."""
+    notice = "signed-out"
+    try:
+        await peers.sign_out(viewer.token)
+    except ApiError as exc:
+        if exc.status != 401:  # 401: the api no longer accepts the token, which is what we want
+            raise
+    except PeerUnavailableError:
+        notice = "signed-out-here"
+    response = RedirectResponse(f"/login?notice={notice}", status_code=303)
     clear_session(response, request)
     return response
 
@@ -392,6 +412,80 @@ def _day(text: str) -> datetime | None:
 @router.get("/agents")
 async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLResponse:
     return render(request, "agents.html", {"agents": await peers.agents(viewer.token)})
+
+
+# What the agent page changes; licences and shifts are changed through the API.
+AGENT_FIELDS = ("name", "email", "phone", "timezone", "daily_cap", "open_cap", "weight")
+
+
+@router.get("/agents/{agent_id}")
+async def agent_page(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, peers: PeersDep, notice: str | None = None
+) -> HTMLResponse:
+    agent = await peers.agent(viewer.token, str(agent_id))
+    return _agent_page(request, viewer, agent, notice=NOTICES.get(notice or ""))
+
+
+@router.post("/agents/{agent_id}")
+async def change_agent(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
+) -> Response:
+    """An admin changes an agent's details and caps; an empty phone removes it."""
+    values = {name: _field(form, name) for name in AGENT_FIELDS}
+    changes = {**values, "phone": values["phone"] or None}
+    return await _change_agent(request, agent_id, viewer, peers, changes, "agent-saved", values)
+
+
+@router.post("/agents/{agent_id}/active")
+async def set_agent_active(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
+) -> Response:
+    """An admin deactivates an agent (their offers not yet answered move on) or reactivates one."""
+    active = _field(form, "active") == "true"
+    notice = "agent-reactivated" if active else "agent-deactivated"
+    return await _change_agent(request, agent_id, viewer, peers, {"active": active}, notice)
+
+
+async def _change_agent(
+    request: Request,
+    agent_id: uuid.UUID,
+    viewer: WebSession,
+    peers: PeersDep,
+    changes: dict[str, Any],
+    notice: str,
+    values: dict[str, str] | None = None,
+) -> Response:
+    try:
+        await peers.change_agent(viewer.token, str(agent_id), changes)
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422):
+            raise
+        shown = {e.field: e.reason for e in exc.errors if e.field in AGENT_FIELDS}
+        agent = await peers.agent(viewer.token, str(agent_id))
+        return _agent_page(request, viewer, agent, values, shown, None if shown else exc.detail, exc.status)
+    return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)
+
+
+def _agent_page(
+    request: Request,
+    viewer: WebSession,
+    agent: AgentView,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    problem: str | None = None,
+    status: int = 200,
+    notice: str | None = None,
+) -> HTMLResponse:
+    stored = {name: getattr(agent, name) for name in AGENT_FIELDS}
+    context = {
+        "agent": agent,
+        "values": values or {name: "" if value is None else str(value) for name, value in stored.items()},
+        "errors": errors or {},
+        "problem": problem,
+        "notice": notice,
+        "may_change": viewer.role == "admin",  # the API lets only admins change agents
+    }
+    return render(request, "agent.html", context, status)
 
 
 @router.get("/do-not-contact")

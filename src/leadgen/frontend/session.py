@@ -2,7 +2,9 @@
 
 The cookie is signed (itsdangerous, keyed by ``security.session_secret``), not encrypted: it holds
 only what the browser already had a right to (its own access token, role and agent id) plus the
-session's CSRF nonce, and JavaScript cannot read it. It lives no longer than the token inside it.
+session's CSRF nonce, and JavaScript cannot read it. It lives no longer than the token inside it,
+and no longer than the session: signing out revokes the token at the api, so a copy of the cookie
+kept anywhere opens nothing afterwards (nor does one of a user deactivated or given another role).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ class LeadStatus(enum.StrEnum):
     DUPLICATE = "DUPLICATE"
     REJECTED = "REJECTED"
     SCORED = "SCORED"
+    # A vendor's test lead past screening: scored like a live one, then offered to nobody and
+    # nobody messaged. A status of its own: SCORED awaits a routing round, and UNASSIGNED alerts
+    # admins and is reopened by staff.
+    TEST = "TEST"
     ROUTED = "ROUTED"
     UNASSIGNED = "UNASSIGNED"
     ACCEPTED = "ACCEPTED"
@@ -39,14 +43,16 @@ class Line(enum.StrEnum):
 
 
 # Statuses the pipeline leaves a lead in for good (nothing automatic happens after them).
-PIPELINE_TERMINAL = frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.UNASSIGNED})
+PIPELINE_TERMINAL = frozenset(
+    {LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.TEST, LeadStatus.UNASSIGNED}
+)
 OPEN_ASSIGNMENT = frozenset({AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED})
 # A lead in one of these is still being worked: it counts toward its agent's open-lead cap.
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.RECEIVED: frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}),
-    LeadStatus.SCORED: frozenset({LeadStatus.ROUTED, LeadStatus.UNASSIGNED}),
+    LeadStatus.SCORED: frozenset({LeadStatus.ROUTED, LeadStatus.UNASSIGNED, LeadStatus.TEST}),
     LeadStatus.ROUTED: frozenset({LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.UNASSIGNED}),
     # Staff reopen an UNASSIGNED lead: scored again awaiting a routing round (``routing.service.reopen``).
     LeadStatus.UNASSIGNED: frozenset({LeadStatus.SCORED}),

@@ -22,15 +22,38 @@ _ADDRESS_WORDS = {
 }
 
 
+# The US and the territories that share its +1 numbering plan with it (Puerto Rico, the US Virgin
+# Islands, Guam, American Samoa, the Northern Mariana Islands); Canada and the Caribbean states
+# share +1 but are other countries. phonenumberslite keeps the region metadata this needs.
+US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
+
+
 def phone_e164(raw: str) -> str | None:
-    """A US phone number in E.164 form, or None when it is not a valid number."""
+    """Any valid phone number in E.164 form (a number without a country code read as a US one),
+    or None when it is not one.
+
+    What people ask of us is matched with this (opt-outs, erasure, an agency's do-not-contact
+    list): a request to stop is honoured whatever the number, including one a lead stored before
+    intake took only US numbers. Intake itself takes ``us_phone_e164``'s.
+    """
+    number = _parsed(raw)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else None
+
+
+def us_phone_e164(raw: str) -> str | None:
+    """A phone number of the US or its territories in E.164 form, or None for any other."""
+    number = _parsed(raw)
+    if number is None or phonenumbers.region_code_for_number(number) not in US_REGIONS:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parsed(raw: str) -> phonenumbers.PhoneNumber | None:
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number if phonenumbers.is_valid_number(number) else None
 
 
 def email_key(raw: str) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.dedupe.rules import ORIGINAL_STATUSES
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Agent, Assignment, Lead
@@ -32,6 +33,21 @@ async def get(session: AsyncSession, lead_id: uuid.UUID, lock: bool = False) -> 
     return await session.scalar(_LOCKED_LEAD if lock else _LEAD, {"lead_id": lead_id})
 
 
+_BY_EXTERNAL_ID = select(Lead).where(
+    Lead.source_id == bindparam("source_id"), Lead.external_id == bindparam("external_id")
+)
+# Rows another transaction holds are skipped, not waited for.
+_BY_EXTERNAL_ID_LOCKED = _BY_EXTERNAL_ID.with_for_update(skip_locked=True)
+
+
+async def by_external_id(
+    session: AsyncSession, source_id: uuid.UUID, external_id: str, lock: bool = False
+) -> Lead | None:
+    """The source's lead with this id of the source's own (unique per source)."""
+    params = {"source_id": source_id, "external_id": external_id}
+    return await session.scalar(_BY_EXTERNAL_ID_LOCKED if lock else _BY_EXTERNAL_ID, params)
+
+
 async def waiting_matches(
     session: AsyncSession, lead: Lead, hashes: list[tuple[str, str]], since: datetime
 ) -> list[uuid.UUID]:
@@ -53,7 +69,8 @@ async def waiting_matches(
 
 async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:
     """Among leads the graph links to this one, the earliest received before it that counts as an
-    original (invalid leads, other duplicates and erased leads do not)."""
+    original: live, not erased, and in one of ``ORIGINAL_STATUSES`` (still in the pipeline, being
+    offered, or accepted by an agent)."""
     if not linked:
         return None
     query = (
@@ -62,7 +79,10 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
             Lead.id.in_(linked),
             Lead.line == lead.line,
             Lead.received_at <= lead.received_at,
-            Lead.status.not_in([LeadStatus.INVALID, LeadStatus.DUPLICATE]),
+            Lead.status.in_(ORIGINAL_STATUSES),
+            # Never a test lead: one waiting for the pipeline matches by its hashes, and one sent
+            # before test leads were kept out of the graph may still be linked there.
+            Lead.is_test.is_(False),
             Lead.anonymised_at.is_(None),
         )
         .order_by(Lead.received_at, Lead.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pydantic import BaseModel, Field
 
@@ -18,7 +18,7 @@ from leadgen.core.errors import RateLimited, Unauthorized
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary
+from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary, QuoteRequestCreate
 from leadgen.models import Source
 from leadgen.routing import service as routing
 
@@ -32,24 +32,44 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/leads", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
+_REPEAT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": LeadAccepted,
+        "description": "The source sent this external_id before: nothing was stored, and the answer is "
+        "the lead stored the first time, with its current status",
+    },
+    202: {"description": "Stored; processing continues in the background"},
+}
+
+
+@router.post("/leads", status_code=status.HTTP_202_ACCEPTED, responses={**_REPEAT, **_PROBLEMS})
 async def post_lead(
-    lead: Annotated[LeadCreate, Body()], source: IntakeSource, session: SessionDep, settings: SettingsDep
+    lead: Annotated[LeadCreate, Body()],
+    source: IntakeSource,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> LeadAccepted:
-    """Submit a lead. It is stored durably before this answers; processing continues in the background."""
-    stored = await service.receive(session, settings, source, lead)
-    return LeadAccepted(id=stored.id, status=stored.status, received_at=stored.received_at)
+    """Submit a lead. It is stored durably before this answers (202); processing continues in the
+    background. Sending a lead again with the same `external_id` (a retry after a timeout) is safe:
+    it stores nothing and answers 200 with the lead stored the first time."""
+    received = await service.receive(session, settings, source, lead)
+    if received.repeat:
+        response.status_code = status.HTTP_200_OK
+    return _accepted(received)
 
 
 @router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
 async def post_quote_request(
-    lead: Annotated[LeadCreate, Body()],
+    quote_request: Annotated[QuoteRequestCreate, Body()],
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     resources: ResourcesDep,
 ) -> LeadAccepted:
-    """The public quote form's submission (no key; limited per client address; consent required)."""
+    """The public quote form's submission: what the person entered and `consent: true` for their
+    agreement to the form's consent text. No key; limited per client address. The api records the
+    consent itself (its text, the time, the client's address, the quote page)."""
     key = settings.security.session_secret.get_secret_value()
     forwarded = vouched_client_ip(
         key, request.headers.get(CLIENT_IP_HEADER), request.headers.get(CLIENT_IP_SIGNATURE_HEADER)
@@ -62,9 +82,13 @@ async def post_quote_request(
         source = Source(name=WEB_FORM_SOURCE, kind="web")
         session.add(source)
         await session.flush()
-    lead.origin = "web"
-    stored = await service.receive(session, settings, SourceRef(source.id, source.name), lead)
-    return LeadAccepted(id=stored.id, status=stored.status, received_at=stored.received_at)
+    lead = service.quote_request_lead(settings, quote_request, ip)
+    return _accepted(await service.receive(session, settings, SourceRef(source.id, source.name), lead))
+
+
+def _accepted(received: service.Received) -> LeadAccepted:
+    lead = received.lead
+    return LeadAccepted(id=lead.id, status=lead.status, received_at=lead.received_at)
 
 
 _optional_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -83,9 +107,10 @@ async def get_lead(
     staff, everything (score factors, offers and why, history); for an agent working it, their own
     offer and the lead's history without the other agents'."""
     if key:
-        return await service.visible_lead(session, lead_id, None, await auth_service.source_for_key(session, key))
+        return await service.lead_for_source(session, lead_id, await auth_service.source_for_key(session, key))
     if token:
-        return await service.visible_lead(session, lead_id, auth_service.principal_from_token(settings, token), None)
+        principal = await auth_service.signed_in_principal(session, settings, token)
+        return await service.visible_lead(session, lead_id, principal)
     raise Unauthorized("send the source's X-API-Key or a user's bearer token")
 
 

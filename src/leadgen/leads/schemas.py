@@ -8,17 +8,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     EmailStr,
     Field,
     IPvAnyAddress,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from leadgen.leads.geography import STATES, state_for_zip
-from leadgen.leads.normalize import clean_text, phone_e164, zip5
+from leadgen.leads.lifecycle import Line
+from leadgen.leads.normalize import clean_text, phone_e164, us_phone_e164, zip5
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -30,8 +36,9 @@ class _Strict(BaseModel):
 class Address(_Strict):
     street: str | None = Field(None, max_length=200)
     city: str | None = Field(None, max_length=100)
-    state: str | None = Field(None, description="Two-letter code; derived from the ZIP when absent.")
+    # Before the state: the state's check reads the ZIP, and validation follows this order.
     zip: str = Field(description="Five-digit ZIP (ZIP+4 accepted).")
+    state: str | None = Field(None, description="Two-letter code; derived from the ZIP when absent.")
 
     @field_validator("zip")
     @classmethod
@@ -43,17 +50,20 @@ class Address(_Strict):
 
     @field_validator("state")
     @classmethod
-    def _state(cls, value: str | None) -> str | None:
-        if value is not None and value.upper() not in STATES:
+    def _state(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        state = value.upper()
+        if state not in STATES:
             raise ValueError("not a US state code")
-        return value.upper() if value else None
+        zip_code = info.data.get("zip")  # absent when the ZIP itself was refused
+        if zip_code is not None and state != state_for_zip(zip_code):
+            raise ValueError(f"state {state} does not match ZIP {zip_code} ({state_for_zip(zip_code)})")
+        return state
 
     @model_validator(mode="after")
-    def _state_matches_zip(self) -> Address:
-        derived = state_for_zip(self.zip)
-        if self.state is not None and self.state != derived:
-            raise ValueError(f"state {self.state} does not match ZIP {self.zip} ({derived})")
-        self.state = derived
+    def _state_from_zip(self) -> Address:
+        self.state = state_for_zip(self.zip)
         return self
 
 
@@ -61,7 +71,9 @@ class Contact(_Strict):
     first_name: Text100
     last_name: Text100
     email: EmailStr | None = None
-    phone: str | None = Field(None, description="US number in any common format; stored as E.164.")
+    phone: str | None = Field(
+        None, description="A number of the US or its territories, in any common format; stored as E.164."
+    )
     address: Address
     date_of_birth: date | None = None
 
@@ -70,9 +82,11 @@ class Contact(_Strict):
     def _phone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        normalised = phone_e164(value)
-        if normalised is None:
+        if phone_e164(value) is None:
             raise ValueError("not a valid US phone number")
+        normalised = us_phone_e164(value)
+        if normalised is None:
+            raise ValueError("not a US phone number")
         return normalised
 
     @field_validator("first_name", "last_name")
@@ -98,7 +112,7 @@ class Consent(_Strict):
     """TCPA consent exactly as the person saw and gave it."""
 
     text: str = Field(min_length=20, max_length=5000, description="The consent language shown.")
-    captured_at: datetime
+    captured_at: AwareDatetime = Field(description="When the person agreed, with its time zone (Z or an offset).")
     ip: IPvAnyAddress | None = None
     page_url: AnyHttpUrl | None = None
     trustedform_cert_url: AnyHttpUrl | None = None
@@ -211,8 +225,87 @@ class CommercialLead(_LeadBase):
     details: CommercialDetails
 
 
-LeadCreate = Annotated[AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead, Field(discriminator="line")]
+_LINES = tuple(line.value for line in Line)
+_QUOTED_LINES = [f"'{line}'" for line in _LINES]
+_EXPECTED_LINES = ", ".join(_QUOTED_LINES[:-1]) + " or " + _QUOTED_LINES[-1]
+
+
+def _known_line(value: Any) -> Any:
+    """Refuses a body without a known ``line`` before the union picks its member by it: pydantic's
+    own error for a missing line does not say which lines there are. The ``discriminator`` in the
+    error's context names the field the error is about (``core.errors``)."""
+    if isinstance(value, dict) and value.get("line") not in _LINES:
+        if "line" in value:
+            kind, message = "union_tag_invalid", "Input should be {expected}"
+        else:
+            kind, message = "union_tag_not_found", "Field required: one of {expected}"
+        raise PydanticCustomError(kind, message, {"discriminator": "line", "expected": _EXPECTED_LINES})
+    return value
+
+
+# Discriminator() rather than Field(discriminator=...): FastAPI moves a Field of a body parameter
+# off the type, and the union beside a BeforeValidator then tried every member.
+LeadCreate = Annotated[
+    AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead,
+    Discriminator("line"),
+    BeforeValidator(_known_line),
+]
 AnyLead = AutoLead | HomeLead | LifeLead | HealthLead | CommercialLead
+
+
+class _QuoteRequestBase(_Strict):
+    """What a person gives on the public quote form. The server decides the rest of the lead: the
+    consent record (the form's own text, now, the person's address), origin, source and flags."""
+
+    contact: Contact
+    currently_insured: bool | None = None
+    current_carrier: str | None = Field(None, max_length=100)
+    policy_expires_on: date | None = None
+    notes: str | None = Field(None, max_length=2000)
+    user_agent: str | None = Field(None, max_length=512)
+    consent: bool = Field(
+        description="The person ticked the box agreeing to the quote form's consent text; must be true."
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _agreed(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("must be true: only a person who agreed to the consent text may be contacted")
+        return value
+
+
+class AutoQuoteRequest(_QuoteRequestBase):
+    line: Literal["auto"]
+    details: AutoDetails
+
+
+class HomeQuoteRequest(_QuoteRequestBase):
+    line: Literal["home"]
+    details: HomeDetails
+
+
+class LifeQuoteRequest(_QuoteRequestBase):
+    line: Literal["life"]
+    details: LifeDetails
+
+
+class HealthQuoteRequest(_QuoteRequestBase):
+    line: Literal["health"]
+    details: HealthDetails
+
+
+class CommercialQuoteRequest(_QuoteRequestBase):
+    line: Literal["commercial"]
+    details: CommercialDetails
+
+
+QuoteRequestCreate = Annotated[
+    AutoQuoteRequest | HomeQuoteRequest | LifeQuoteRequest | HealthQuoteRequest | CommercialQuoteRequest,
+    Discriminator("line"),
+    BeforeValidator(_known_line),
+]
+AnyQuoteRequest = AutoQuoteRequest | HomeQuoteRequest | LifeQuoteRequest | HealthQuoteRequest | CommercialQuoteRequest
 
 
 class LeadAccepted(BaseModel):

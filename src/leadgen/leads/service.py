@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
+from pydantic import TypeAdapter
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.consent import CONSENT_TEXT
 from leadgen.compliance.rules import consent_problem, contact_states
 from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput, NotFound
@@ -18,18 +24,47 @@ from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import identity_keys
 from leadgen.leads import repository, visibility
-from leadgen.leads.schemas import AnyLead, AssignmentPublic, Consent, LeadEventPublic, LeadForSource, LeadPublic
+from leadgen.leads.schemas import (
+    AnyLead,
+    AnyQuoteRequest,
+    AssignmentPublic,
+    Consent,
+    LeadCreate,
+    LeadEventPublic,
+    LeadForSource,
+    LeadPublic,
+)
 from leadgen.models import ConsentRecord, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 
 
-async def receive(session: AsyncSession, settings: Settings, source: SourceRef, data: AnyLead) -> Lead:
+@dataclass(frozen=True)
+class Received:
+    """The lead intake answers with; ``repeat`` when its source had sent it before (the same
+    ``external_id``) and this request stored nothing."""
+
+    lead: Lead
+    repeat: bool = False
+
+
+async def receive(session: AsyncSession, settings: Settings, source: SourceRef, data: AnyLead) -> Received:
     """Store a validated lead, its consent and the outbox event in one transaction.
 
     The caller answers 202 only after this commits, so an acknowledged lead is durable and
-    will reach the pipeline even if every other process is down right now.
+    will reach the pipeline even if every other process is down right now. A lead whose
+    ``external_id`` its source sent before is a retry of that lead: the stored one is answered and
+    nothing is written, also when both requests arrive at once (the unique index settles it).
     """
+    if data.external_id is not None:
+        # A locking read. On SQLite it takes the database's write lock (``core.db``), so that the
+        # savepoint of ``_insert_first`` opens inside this transaction: Python's sqlite3 driver
+        # would begin the transaction with the savepoint, and releasing it would commit the lead
+        # alone. PostgreSQL skips a lead another transaction holds (the pipeline's); the insert
+        # then finds it.
+        earlier = await repository.by_external_id(session, source.id, data.external_id, lock=True)
+        if earlier is not None:
+            return Received(earlier, repeat=True)
     now = utcnow()
     problem = consent_problem(
         data.origin, data.consent is not None, data.consent.captured_at if data.consent else None, now
@@ -37,6 +72,43 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     if problem:
         LEADS_REFUSED.labels("consent").inc()
         raise InvalidInput(problem, [{"field": "consent", "reason": problem}])
+    lead = _new_lead(settings, source, data, now)
+    if data.external_id is None:
+        session.add(lead)
+    elif (winner := await _insert_first(session, lead, data.external_id)) is not None:
+        return Received(winner, repeat=True)
+    if data.consent is not None:
+        session.add(_consent_record(lead.id, data.consent))
+    audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
+    outbox.add(session, "lead.received", str(lead.id))
+    await session.flush()
+    after_commit(
+        session, LEADS_RECEIVED.labels(data.line, data.origin).inc
+    )  # a lead that failed to commit was not received
+    return Received(lead)
+
+
+async def _insert_first(session: AsyncSession, lead: Lead, external_id: str) -> Lead | None:
+    """Insert the lead alone in a savepoint; when another request stored the source's
+    ``external_id`` meanwhile, undo only this insert and return that request's lead.
+
+    The savepoint keeps the request's transaction usable after the unique index refuses the row;
+    nothing else of the lead (consent, event, outbox) is written before the insert succeeded.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(lead)
+    except IntegrityError:
+        # The row's id is new, so a stored lead of the source with this external id means the
+        # unique index refused it; any other refusal is not a repeat.
+        winner = await repository.by_external_id(session, lead.source_id, external_id)
+        if winner is None:
+            raise
+        return winner
+    return None
+
+
+def _new_lead(settings: Settings, source: SourceRef, data: AnyLead, now: datetime) -> Lead:
     contact, address = data.contact, data.contact.address
     assert address.state is not None
     keys = identity_keys(
@@ -46,7 +118,7 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         address.street,
         address.zip,
     )
-    lead = Lead(
+    return Lead(
         id=uuid.uuid4(),
         source_id=source.id,
         external_id=data.external_id,
@@ -78,16 +150,29 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         notes=data.notes,
         details=data.details.model_dump(mode="json"),
     )
-    session.add(lead)
-    if data.consent is not None:
-        session.add(_consent_record(lead.id, data.consent))
-    audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
-    outbox.add(session, "lead.received", str(lead.id))
-    await session.flush()
-    after_commit(
-        session, LEADS_RECEIVED.labels(data.line, data.origin).inc
-    )  # a lead that failed to commit was not received
-    return lead
+
+
+_LEAD = TypeAdapter[AnyLead](LeadCreate)
+
+
+def quote_request_lead(settings: Settings, request: AnyQuoteRequest, client_ip: str | None) -> AnyLead:
+    """The lead a person's quote request makes: what they gave, and what only the server may say —
+    the consent they agreed to (the form's own text, now, from their address, on the quote page)
+    and a live, exclusive web lead without a vendor's campaign or ids."""
+    ip = _ip_address(client_ip)
+    page = settings.services.dashboard_link("/quote")
+    consent = Consent(text=CONSENT_TEXT, captured_at=utcnow(), ip=ip, page_url=page)
+    given = {name: value for name, value in request if name != "consent"}
+    server = {"origin": "web", "test": False, "exclusive": True, "landing_page": page, "ip": ip, "consent": consent}
+    return _LEAD.validate_python(given | server)
+
+
+def _ip_address(raw: str | None) -> str | None:
+    """The client's address when it is one (a test client or a socket may name none)."""
+    try:
+        return str(ipaddress.ip_address(raw or ""))
+    except ValueError:
+        return None
 
 
 def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
@@ -103,37 +188,34 @@ def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
     )
 
 
-async def visible_lead(
-    session: AsyncSession, lead_id: uuid.UUID, principal: Principal | None, source: SourceRef | None
-) -> LeadPublic | LeadForSource:
-    """A lead as its sender, an admin or manager, or an agent working it may see it
-    (``leads.visibility`` says what each sees)."""
+async def lead_for_source(session: AsyncSession, lead_id: uuid.UUID, source: SourceRef) -> LeadForSource:
+    """A lead as the source that sent it reads it (``leads.visibility``)."""
     lead = await repository.get(session, lead_id)
-    allowed = lead is not None and (
-        (source is not None and lead.source_id == source.id)
-        or (principal is not None and principal.sees_everything)
-        or (
-            principal is not None
-            and principal.agent_id is not None
-            and await repository.offered_to(session, lead.id, principal.agent_id)
-        )
-    )
-    if lead is None or not allowed:
+    if lead is None or lead.source_id != source.id:
         # The same answer for "absent" and "not yours", so ids cannot be probed.
         raise NotFound(f"lead {lead_id} not found")
-    if principal is None:
-        return LeadForSource(
-            id=lead.id,
-            line=lead.line,
-            state=lead.state,
-            status=lead.status,
-            status_reason=visibility.reason_for_source(lead.status, lead.status_reason),
-            received_at=lead.received_at,
-            score=lead.score,
-        )
+    return LeadForSource(
+        id=lead.id,
+        line=lead.line,
+        state=lead.state,
+        status=lead.status,
+        status_reason=visibility.reason_for_source(lead.status, lead.status_reason),
+        received_at=lead.received_at,
+        score=lead.score,
+    )
+
+
+async def visible_lead(session: AsyncSession, lead_id: uuid.UUID, principal: Principal) -> LeadPublic:
+    """A lead as an admin or manager, or an agent working it, may see it (``leads.visibility``)."""
+    lead = await repository.get(session, lead_id)
+    allowed = lead is not None and (
+        principal.sees_everything
+        or (principal.agent_id is not None and await repository.offered_to(session, lead.id, principal.agent_id))
+    )
+    if lead is None or not allowed:
+        raise NotFound(f"lead {lead_id} not found")
     await audit.record(session, principal.label(), "lead.viewed", "lead", str(lead.id), {})
-    agent_id = None if principal.sees_everything else principal.agent_id
-    return await public_view(session, lead, agent_id)
+    return await public_view(session, lead, None if principal.sees_everything else principal.agent_id)
 
 
 async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | None = None) -> LeadPublic:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadgen.models.base import Base, IdMixin, TimestampMixin
@@ -19,6 +19,9 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Every access token carries the version current when it was issued; signing out, deactivating
+    # the user or changing the role moves it on, and older tokens stop working at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Source(IdMixin, TimestampMixin, Base):

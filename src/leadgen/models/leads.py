@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadgen.leads.lifecycle import LeadStatus
@@ -21,6 +21,16 @@ class Lead(IdMixin, TimestampMixin, Base):
         Index("ix_leads_status_received_at", "status", "received_at"),
         # The lead list (newest first) and the reports' periods.
         Index("ix_leads_received_at_id", "received_at", "id"),
+        # A source's own id names one lead: a vendor's retry finds the lead stored the first time,
+        # and of two sent at once only one is stored (``leads.service.receive``).
+        Index(
+            "uq_leads_source_id_external_id",
+            "source_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
     )
 
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), index=True)

@@ -1,4 +1,5 @@
-"""The lead pipeline: validate, dedupe, do-not-contact, score, embed, match, route.
+"""The lead pipeline: validate, dedupe, do-not-contact, score, embed, match, route (a vendor's
+test lead stops after scoring, as ``TEST``).
 
 One transaction per lead; the lead row is locked and only a RECEIVED lead is processed, which is
 what makes at-least-once delivery safe. The graph and vector writes are idempotent upserts, so a
@@ -10,9 +11,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +33,7 @@ from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import ConsentRecord, Lead, Source
+from leadgen.models import Agent, ConsentRecord, Lead, Source
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
@@ -53,6 +55,8 @@ _CLAIM = (
     .with_for_update(of=Lead)
 )
 _SOURCE_NAME = select(Source.name).where(Source.id == bindparam("source_id"))
+_AGENT_TIMEZONES = select(Agent.timezone).distinct()
+TEST_LEAD = "a test lead: screened and scored like a live one, offered to nobody and nobody messaged"
 
 
 @dataclass
@@ -103,9 +107,14 @@ async def process_lead(
                 event = {"intent": insight.intent, "urgency": insight.urgency}
                 audit.lead_event(session, lead.id, "lead.enriched", event)
             row = _score(session, pipe, lead, source, consent, now)
-            vector = embed_lead(row)
-            agent_id = await _route(session, pipe, lead, now, vector)
-            await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))
+            if lead.is_test:
+                # Nothing past the score: no offer, no message, and no embedding either, so search
+                # and best match learn only from live leads.
+                _stop(session, lead, LeadStatus.TEST, TEST_LEAD)
+            else:
+                vector = embed_lead(row)
+                agent_id = await _route(session, pipe, lead, now, vector)
+                await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))
         await outbox.mark_processed(session, TOPIC, str(lead_id), now)
     # Counted once committed: a transaction run again after a deadlock counts once.
     after_commit(session, PIPELINE_OUTCOMES.labels(lead.status).inc)
@@ -116,7 +125,10 @@ async def process_lead(
 async def _screen(
     session: AsyncSession, pipe: Pipeline, lead: Lead, consent: ConsentRecord | None, source: str | None
 ) -> LeadStatus | None:
-    """Validation, duplicates (from the graph's identity links) and do-not-contact."""
+    """Validation, duplicates (from the graph's identity links) and do-not-contact.
+
+    A test lead is validated and checked against the list like a live one, but takes no part in
+    dedupe: it is nobody's original and nobody's duplicate, and links nobody's history."""
     if lead.anonymised_at is not None:
         # Erased while it waited for the pipeline: its hashes are gone, so no list would find it.
         return _stop(session, lead, LeadStatus.REJECTED, BARRED_BECAUSE[ERASED])
@@ -126,12 +138,7 @@ async def _screen(
     identities = [
         (k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash)) if v
     ]
-    await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
-    since = window_start(lead.received_at, pipe.settings.intake.dedupe_window_days)
-    linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
-    # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
-    linked.update(await leads.waiting_matches(session, lead, identities, since))
-    original = await leads.earliest_original(session, lead, list(linked))
+    original = None if lead.is_test else await _original(session, pipe, lead, identities)
     contact = [v for k, v in identities if k != "address"]
     if original is not None:
         lead.duplicate_of_id = original.id
@@ -142,6 +149,18 @@ async def _screen(
     if await dnc.listed(session, contact):
         return _stop(session, lead, LeadStatus.REJECTED, "on the do-not-contact list")
     return None
+
+
+async def _original(
+    session: AsyncSession, pipe: Pipeline, lead: Lead, identities: list[tuple[str, str]]
+) -> Lead | None:
+    """Link the lead's identities in the graph; the person's earlier lead it repeats, if any."""
+    await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
+    since = window_start(lead.received_at, pipe.settings.intake.dedupe_window_days)
+    linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
+    # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
+    linked.update(await leads.waiting_matches(session, lead, identities, since))
+    return await leads.earliest_original(session, lead, list(linked))
 
 
 async def _pass_to_owners(
@@ -192,7 +211,9 @@ def _score(
 ) -> dict[str, Any]:
     row = _row(lead, source)
     row["consent_verified"] = bool(consent and (consent.trustedform_cert_url or consent.jornaya_leadid))
-    result = pipe.model.score(row, now)
+    # A test lead is scored as a live one (the model gives a row marked test 0): its vendor sees
+    # the score and factors the live lead would get, and the score sends it to nobody.
+    result = pipe.model.score(row | {"is_test": False}, now)
     lead.score = result.score
     lead.score_factors = result.as_payload()
     lead.status = LeadStatus.SCORED
@@ -230,13 +251,29 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
 
     Returns the agent the lead went to first, if any, for its vector's payload.
     """
-    candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, now.date())]
+    on = await _earliest_agent_date(session, now)
+    candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, on)]
 
     async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
         return await pipe.vectors.agent_success(vector, agent_ids, target.line)
 
     offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
     return str(offers[0].agent_id) if offers else None
+
+
+async def _earliest_agent_date(session: AsyncSession, now: datetime) -> date:
+    """The day the graph checks licence expiry on: the earliest date any agent's own clock shows.
+
+    Routing's hard filter keeps a licence through its expiry day in the agent's time zone (a Los
+    Angeles agent's, until midnight there, hours after the UTC date has moved on). The graph knows
+    no time zones and only narrows the candidates, so it must never drop an agent the hard filter
+    would keep: asked about the earliest agent's date, it lets through, at worst, licences that
+    expired the day before in later zones, and the hard filter drops those. Every agent's zone, not
+    only the active ones', so that an agent activated meanwhile is covered too (with no agents at
+    all, any day will do).
+    """
+    zones = await session.scalars(_AGENT_TIMEZONES)
+    return min((now.astimezone(ZoneInfo(zone)).date() for zone in zones), default=now.date())
 
 
 async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime) -> None:

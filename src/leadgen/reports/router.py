@@ -21,10 +21,11 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 @router.get("/reports/funnel")
 async def funnel(_: StaffPrincipal, session: SessionDep) -> list[dict[str, Any]]:
-    """Lead counts by source, line and status."""
+    """Lead counts by source, line and status (test leads left out, as in the other reports)."""
     rows = await session.execute(
         select(Source.name, Lead.line, Lead.status, func.count())
         .join(Source, Source.id == Lead.source_id)
+        .where(Lead.is_test.is_(False))
         .group_by(Source.name, Lead.line, Lead.status)
         .order_by(Source.name, Lead.line, Lead.status)
     )

@@ -302,3 +302,14 @@ async def owners(session: AsyncSession, lead_id: uuid.UUID) -> list[Agent]:
         .order_by(Assignment.responded_at, Agent.id)
     )
     return list(await session.scalars(query))
+
+
+async def agent_is_active(session: AsyncSession, agent_id: uuid.UUID) -> bool:
+    """Whether the agent may take leads, as committed now (not as this session first read the agent)."""
+    return bool(await session.scalar(select(Agent.active).where(Agent.id == agent_id)))
+
+
+async def pending_offer_ids_of_agent(session: AsyncSession, agent_id: uuid.UUID) -> list[uuid.UUID]:
+    """The agent's offers not answered yet; not locked here, as offers are locked after their lead."""
+    query = select(Assignment.id).where(Assignment.agent_id == agent_id, Assignment.status == AssignmentStatus.PENDING)
+    return list(await session.scalars(query.order_by(Assignment.created_at, Assignment.id)))

@@ -58,8 +58,10 @@ async def route(
     offers: list[Assignment] = []
     for candidate in ranked:
         await repository.refresh_load(session, candidate, now)
+        # Read again under the agent's lock: an admin may have deactivated the agent meanwhile.
+        candidate.active = await repository.agent_is_active(session, candidate.agent_id)
         if hard_filter(candidate, facts, now):
-            continue  # another lead took this agent's last slot since we read the load
+            continue  # another lead took this agent's last slot, or the agent left, since we read them
         why = explanation(candidate, considered, policy.strategy, breakdown)
         offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
         if len(offers) == slots:
@@ -180,6 +182,10 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     now = utcnow()
     if assignment.expires_at <= now:
         raise Conflict("the offer expired; the lead has moved on")
+    if not await repository.agent_is_active(session, assignment.agent_id):
+        # Deactivating an agent withdraws their offers; this refuses any still pending (an agent
+        # made inactive some other way, such as in SQL).
+        raise Conflict("the agent was deactivated; their offers cannot be accepted")
     if barred := await dnc.contact_barred(session, lead):
         # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
@@ -210,6 +216,31 @@ async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> Non
         lead.status_reason = reason
         audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})
         outbox.add(session, "lead.outcome", str(lead.id))  # the search's copy of the lead follows
+
+
+AGENT_DEACTIVATED = "agent deactivated"
+
+
+async def withdraw_agent_offers(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> int:
+    """The agent was deactivated: their offers not yet answered are withdrawn (``WITHDRAWN``, with
+    the reason ``agent deactivated``), and each lead whose round that leaves without an open offer
+    moves on to its next round through the outbox (``lead.reroute``), as after a decline. Leads the
+    agent accepted stay with them. Returns how many offers were withdrawn."""
+    withdrawn = 0
+    for offer_id in await repository.pending_offer_ids_of_agent(session, agent_id):
+        found = await repository.assignment_with_lead(session, offer_id)
+        if found is None or found[0].status != AssignmentStatus.PENDING:
+            continue  # answered, or timed out, since the list was read
+        offer, lead = found
+        offer.status = AssignmentStatus.WITHDRAWN
+        offer.responded_at = now
+        offer.reason = AGENT_DEACTIVATED
+        said = {"agent_id": str(agent_id), "reason": AGENT_DEACTIVATED}
+        audit.lead_event(session, lead.id, "assignment.withdrawn", said)
+        if await needs_new_round(session, lead, offer):
+            outbox.add(session, "lead.reroute", str(lead.id))
+        withdrawn += 1
+    return withdrawn
 
 
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:

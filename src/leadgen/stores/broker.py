@@ -46,6 +46,9 @@ def create_celery(settings: Settings) -> Celery:
     app.conf.update(
         broker_transport_options={**transport_options, "visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
+        # A broker outage is waited out, however long (readiness reports it meanwhile): Celery's
+        # default gives up after 100 tries and stops consuming while the process lives on.
+        broker_connection_max_retries=None,
         task_default_queue=DEFAULT_QUEUE,
         task_routes={"pipeline.*": {"queue": PIPELINE_QUEUE}},
         # A task is acknowledged after it ran, so a killed worker's task is delivered again;

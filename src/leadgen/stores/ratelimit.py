@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -16,6 +18,11 @@ class RateLimiter:
     async def hit(self, rule: str, *identifiers: str) -> bool:
         """Count one request; False when the caller is over ``rule`` (e.g. ``50/second``)."""
         return await self._limiter.hit(parse(rule), *identifiers)
+
+    async def seconds_until_allowed(self, rule: str, *identifiers: str) -> float:
+        """0 while ``rule`` allows the caller one more request; else how long until it does. Counts nothing."""
+        stats = await self._limiter.get_window_stats(parse(rule), *identifiers)
+        return 0.0 if stats.remaining > 0 else max(stats.reset_time - time.time(), 0.0)
 
 
 def create_rate_limiter(settings: Settings) -> RateLimiter:

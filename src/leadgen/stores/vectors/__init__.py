@@ -21,5 +21,7 @@ def create_vector_store(settings: Settings) -> VectorStore:
     cfg = settings.qdrant
     if cfg.url is not None:
         api_key = cfg.api_key.get_secret_value() if cfg.api_key else None
-        return QdrantVectorStore.open_server(str(cfg.url), cfg.collection, api_key=api_key)
+        return QdrantVectorStore.open_server(
+            str(cfg.url), cfg.collection, api_key=api_key, replication_factor=cfg.replication_factor
+        )
     return QdrantVectorStore.open_local(settings.common.data_dir / "qdrant", cfg.collection)

@@ -63,24 +63,35 @@ class QdrantVectorStore:
         local_path: str | None = None,
         guard: contextlib.AbstractContextManager[Any] | None = None,
         dim: int = EMBEDDING_DIM,
+        replication_factor: int = 1,
     ) -> None:
         self._client = client
         self.collection = collection
         self.dim = dim
+        self.replication_factor = replication_factor
         self._local_path = local_path
         self._guard: contextlib.AbstractContextManager[Any] = guard or contextlib.nullcontext()
         self._closed = False
 
     @classmethod
     def open_server(
-        cls, url: str, collection: str, *, api_key: str | None = None, timeout: int = 10
+        cls,
+        url: str,
+        collection: str,
+        *,
+        api_key: str | None = None,
+        timeout: int = 10,
+        replication_factor: int = 1,
     ) -> QdrantVectorStore:
-        """A store on a Qdrant server (REST); ``url`` like ``http://qdrant:6333`` (no port means 6333)."""
+        """A store on a Qdrant server (REST); ``url`` like ``http://qdrant:6333`` (no port means 6333).
+
+        ``replication_factor`` copies of each shard are made when this store creates the collection.
+        """
         # A trailing "/" would become a path prefix ("//collections") in qdrant-client's URL handling.
         # No version probe at construction: it runs in a thread before the server may be up (a pod
         # starting beside Qdrant) and only warns; the manifests pin the server's version instead.
         client = AsyncQdrantClient(url=url.rstrip("/"), api_key=api_key, timeout=timeout, check_compatibility=False)
-        return cls(client, collection)
+        return cls(client, collection, replication_factor=replication_factor)
 
     @classmethod
     def open_local(cls, path: Path, collection: str) -> QdrantVectorStore:
@@ -103,9 +114,14 @@ class QdrantVectorStore:
         with self._guard:
             if not await self._client.collection_exists(self.collection):
                 try:
+                    # Set only here: Qdrant does not add replicas to a collection that exists when its
+                    # factor is raised (docs/KUBERNETES_SETUP.md says how an operator adds them). Writes
+                    # keep Qdrant's write_consistency_factor of 1: they still go to every live replica,
+                    # and a higher one would refuse them while a peer is drained.
                     await self._client.create_collection(
                         self.collection,
                         vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
+                        replication_factor=self.replication_factor,
                     )
                 except Exception:
                     # Another replica created it between our check and our create.

@@ -8,14 +8,14 @@ locals {
     aws-efs-csi-driver = { provisioner = "efs.csi.aws.com" }
   }
 
-  # AWS permissions of the add-on controllers, granted through EKS Pod Identity.
+  # AWS permissions of the add-on controllers, granted through EKS Pod Identity. cert-manager needs
+  # none: every Issuer answers HTTP-01 challenges through the Gateway, never DNS-01.
   pod_identities = {
     aws-ebs-csi-driver           = { namespace = "kube-system", service_account = "ebs-csi-controller-sa", policy = "ebs_csi" }
     aws-efs-csi-driver           = { namespace = "kube-system", service_account = "efs-csi-controller-sa", policy = "efs_csi" }
     aws-load-balancer-controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller", policy = "lb_controller" }
     cluster-autoscaler           = { namespace = "kube-system", service_account = "cluster-autoscaler", policy = "cluster_autoscaler" }
     external-dns                 = { namespace = "external-dns", service_account = "external-dns", policy = "external_dns" }
-    cert-manager                 = { namespace = "cert-manager", service_account = "cert-manager", policy = "cert_manager" }
   }
 }
 
@@ -36,8 +36,6 @@ module "pod_identity" {
   cluster_autoscaler_cluster_names = each.value.policy == "cluster_autoscaler" ? [var.cluster_name] : []
   attach_external_dns_policy       = each.value.policy == "external_dns"
   external_dns_hosted_zone_arns    = each.value.policy == "external_dns" ? var.route53_zone_arns : []
-  attach_cert_manager_policy       = each.value.policy == "cert_manager"
-  cert_manager_hosted_zone_arns    = each.value.policy == "cert_manager" ? var.route53_zone_arns : []
 
   associations = {
     (each.key) = {

@@ -34,7 +34,7 @@ variable "vpc_id" {
 }
 
 variable "route53_zone_arns" {
-  description = "Route 53 hosted zones External DNS and cert-manager (DNS-01) may change."
+  description = "Route 53 hosted zones External DNS may change."
   type        = list(string)
 
   validation {

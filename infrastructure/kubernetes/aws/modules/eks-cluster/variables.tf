@@ -51,13 +51,18 @@ variable "endpoint_public_access" {
 }
 
 variable "endpoint_public_access_cidrs" {
-  description = "CIDRs allowed to reach the public API endpoint when endpoint_public_access is true. Never 0.0.0.0/0."
+  description = "CIDRs allowed to reach the public API endpoint; at least one when endpoint_public_access is true, since EKS opens a public endpoint without any to 0.0.0.0/0. Never a /0."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.endpoint_public_access_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "endpoint_public_access_cidrs must be valid CIDRs and must not contain 0.0.0.0/0."
+    condition     = alltrue([for c in var.endpoint_public_access_cidrs : can(cidrhost(c, 0)) && try(tonumber(split("/", c)[1]) > 0, false)])
+    error_message = "endpoint_public_access_cidrs must be valid CIDRs, none of them a /0 (every address)."
+  }
+
+  validation {
+    condition     = !var.endpoint_public_access || length(var.endpoint_public_access_cidrs) > 0
+    error_message = "endpoint_public_access = true needs at least one CIDR in endpoint_public_access_cidrs; without any EKS opens the endpoint to 0.0.0.0/0."
   }
 }
 

@@ -8,7 +8,7 @@ variable "environment" {
 }
 
 variable "installation" {
-  description = "Account-level settings of this installation, from the root's terraform.tfvars: region and dr_region (replica of the backups), the three availability_zones of region, cluster_admin_principal_arns (EKS access entries), route53_zone_arns and domain_filters (External DNS, cert-manager), endpoint_public_access and endpoint_public_access_cidrs (API endpoint)."
+  description = "Account-level settings of this installation, from the root's terraform.tfvars: region and dr_region (replica of the backups), the three availability_zones of region, cluster_admin_principal_arns (EKS access entries), route53_zone_arns and domain_filters (External DNS), endpoint_public_access and endpoint_public_access_cidrs (API endpoint)."
   type = object({
     region                       = string
     dr_region                    = string

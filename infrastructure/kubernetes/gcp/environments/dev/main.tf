@@ -1,4 +1,4 @@
-# leadgen dev on GKE: only what makes dev differ (small machines, Spot application nodes, no managed datastores).
+# leadgen dev on GKE: only what makes dev differ (small machines, Spot application nodes).
 # Everything else, with its validation and outputs, lives in ../../modules/platform.
 
 variable "installation" {

@@ -1,4 +1,4 @@
-# leadgen prod on GKE: only what makes prod differ (larger machines, regional (HA) Cloud SQL, 35 days of backups).
+# leadgen prod on GKE: only what makes prod differ (larger machines, 35 days of backups).
 # Everything else, with its validation and outputs, lives in ../../modules/platform.
 
 variable "installation" {
@@ -23,12 +23,7 @@ module "platform" {
     database    = { machine_type = "n2-highmem-8", min_count = 1, max_count = 2, disk_size_gb = 200, disk_type = "pd-ssd" }
     ai          = { machine_type = "g2-standard-8", min_count = 0, max_count = 2, accelerator_type = "nvidia-l4", accelerator_count = 1 }
   }
-  managed_datastores = {
-    postgres_tier              = "db-custom-8-32768"
-    postgres_high_availability = true
-    postgres_disk_size_gb      = 200
-    redis_memory_size_gb       = 10
-  }
+  managed_datastores    = null
   backup_retention_days = 35
   deletion_protection   = true
 }

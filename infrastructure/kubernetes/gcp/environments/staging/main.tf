@@ -1,4 +1,4 @@
-# leadgen staging on GKE: only what makes staging differ (prod's shape at a smaller size, zonal Cloud SQL).
+# leadgen staging on GKE: only what makes staging differ (prod's shape at a smaller size).
 # Everything else, with its validation and outputs, lives in ../../modules/platform.
 
 variable "installation" {
@@ -23,12 +23,7 @@ module "platform" {
     database    = { machine_type = "n2-highmem-4", min_count = 1, max_count = 1, disk_type = "pd-ssd" }
     ai          = { machine_type = "g2-standard-4", min_count = 0, max_count = 1, accelerator_type = "nvidia-l4", accelerator_count = 1 }
   }
-  managed_datastores = {
-    postgres_tier              = "db-custom-2-8192"
-    postgres_high_availability = false
-    postgres_disk_size_gb      = 50
-    redis_memory_size_gb       = 2
-  }
+  managed_datastores    = null
   backup_retention_days = 14
   deletion_protection   = true
 }

@@ -5,10 +5,10 @@
 locals {
   gsa_env_labels = { dev = "dev", staging = "stg", prod = "prod" }
 
-  # Add-on controllers that call Google APIs, through Workload Identity.
+  # Add-on controllers that call Google APIs, through Workload Identity. cert-manager calls none:
+  # every Issuer answers HTTP-01 challenges through the Gateway, never DNS-01.
   addon_identities = {
     external-dns = { namespace = "external-dns", service_account = "external-dns", role = "roles/dns.admin" }
-    cert-manager = { namespace = "cert-manager", service_account = "cert-manager", role = "roles/dns.admin" }
   }
 }
 
@@ -43,9 +43,6 @@ module "platform_addons" {
   domain_filters   = var.domain_filters
   gateway_api_crds = false # GKE-managed through gateway_api_channel
   cloud_values = {
-    cert-manager = yamlencode({
-      serviceAccount = { annotations = { "iam.gke.io/gcp-service-account" = google_service_account.addon["cert-manager"].email } }
-    })
     external-dns = yamlencode({
       provider       = { name = "google" }
       serviceAccount = { annotations = { "iam.gke.io/gcp-service-account" = google_service_account.addon["external-dns"].email } }

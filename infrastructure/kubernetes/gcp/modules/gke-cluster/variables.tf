@@ -86,13 +86,18 @@ variable "enable_private_endpoint" {
 }
 
 variable "master_authorized_networks" {
-  description = "Networks allowed to reach the control plane."
+  description = "Networks allowed to reach the control plane; at least one while the public endpoint is on, since GKE opens a public endpoint without any to every address."
   type        = list(object({ cidr_block = string, display_name = string }))
   default     = []
 
   validation {
-    condition     = alltrue([for n in var.master_authorized_networks : n.cidr_block != "0.0.0.0/0"])
-    error_message = "The control plane must not be open to 0.0.0.0/0."
+    condition     = alltrue([for n in var.master_authorized_networks : can(cidrhost(n.cidr_block, 0)) && try(tonumber(split("/", n.cidr_block)[1]) > 0, false)])
+    error_message = "master_authorized_networks must hold valid CIDRs, none of them a /0 (every address)."
+  }
+
+  validation {
+    condition     = var.enable_private_endpoint || length(var.master_authorized_networks) > 0
+    error_message = "The public control-plane endpoint (enable_private_endpoint = false) needs at least one CIDR in master_authorized_networks; without any it is open to every address."
   }
 }
 

@@ -22,11 +22,6 @@ variable "installation" {
     condition     = alltrue([for d in var.installation.domain_filters : can(regex("^[a-z0-9.-]+\\.[a-z]{2,}$", d))])
     error_message = "installation.domain_filters must be DNS domains such as leadgen.example.com."
   }
-
-  validation {
-    condition     = alltrue([for n in var.installation.master_authorized_networks : can(cidrhost(n.cidr_block, 0))])
-    error_message = "installation.master_authorized_networks must hold valid CIDRs."
-  }
 }
 
 variable "network" {
@@ -50,7 +45,7 @@ variable "node_pools" {
 }
 
 variable "managed_datastores" {
-  description = "Create Cloud SQL for PostgreSQL 16 and Memorystore for Redis 7 (null = keep the in-cluster StatefulSets only); each value is validated by managed-data."
+  description = "Create Cloud SQL for PostgreSQL 16 and Memorystore for Redis 7; null = none, the manifests' in-cluster PostgreSQL and Redis only (every environment today: nothing would connect to them; cluster-setup.md, managed datastores, says when and how to switch). Each value is validated by managed-data."
   type = object({
     postgres_tier              = string
     postgres_high_availability = bool

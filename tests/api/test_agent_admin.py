@@ -1,0 +1,264 @@
+"""Admins change agents through the data-service: details, caps, licences, shifts, deactivation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Role
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Agent, Assignment, AuditEntry, Lead, LeadEvent, OutboxEvent
+from leadgen.models.base import utcnow
+from leadgen.pipeline.service import pipeline_for, reroute
+from leadgen.targets import api, data_service
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+RENEWED = "2036-06-30"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(api.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(data_service.create_app(settings)):
+        yield c
+
+
+@dataclass
+class World:
+    """Two TX agents with users (a lead offered to ``holder``), an admin and a manager."""
+
+    lead_id: uuid.UUID
+    offer_id: uuid.UUID
+    holder: uuid.UUID
+    other: uuid.UUID
+    key: str
+    headers: dict[str, dict[str, str]]  # "holder", "other", "admin", "manager"
+
+
+@pytest.fixture
+async def world(client: AsyncClient, data_client: AsyncClient, session: AsyncSession, resources: Resources) -> World:
+    agents = [await helpers.agent(session, ["TX"]) for _ in range(2)]
+    emails = {f"agent{n}": await helpers.user(session, Role.AGENT, a.id) for n, a in enumerate(agents)}
+    emails |= {"admin": await helpers.user(session, Role.ADMIN), "manager": await helpers.user(session, Role.MANAGER)}
+    key = await helpers.api_key(session)
+    await session.commit()
+    lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+    [offer] = await offers_of(session, lead_id)
+    holder = 0 if offer.agent_id == agents[0].id else 1
+    headers = {name: await helpers.bearer(client, email) for name, email in emails.items()}
+    headers["holder"], headers["other"] = headers.pop(f"agent{holder}"), headers.pop(f"agent{1 - holder}")
+    return World(lead_id, offer.id, agents[holder].id, agents[1 - holder].id, key, headers)
+
+
+async def offers_of(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
+    query = select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.attempt)
+    return list(await session.scalars(query.execution_options(populate_existing=True)))
+
+
+async def audit_entries(session: AsyncSession, agent_id: uuid.UUID) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.action == "agent.updated", AuditEntry.subject_id == str(agent_id))
+    return list(await session.scalars(query))
+
+
+async def patch(data_client: AsyncClient, world: World, agent_id: uuid.UUID, body: dict[str, Any]) -> Any:
+    response = await data_client.patch(f"/api/v1/agents/{agent_id}", json=body, headers=world.headers["admin"])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def routable(resources: Resources, agent_id: uuid.UUID, state: str = "TX", line: str = "auto") -> bool:
+    """Whether the graph (where routing looks for candidates) offers the agent leads of this market."""
+    assert resources.graph is not None
+    return str(agent_id) in await resources.graph.candidates(state, line, date.today())
+
+
+class TestChange:
+    async def test_only_the_fields_sent_change_and_the_audit_names_them_without_personal_data(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        before = (await data_client.get(f"/api/v1/agents/{world.holder}", headers=world.headers["admin"])).json()
+        body = {"name": "Renamed Agent", "phone": "(512) 555-0147", "daily_cap": 7, "timezone": "America/Denver"}
+        after = await patch(data_client, world, world.holder, body)
+        assert after == before | {"name": "Renamed Agent", "phone": "+15125550147", "daily_cap": 7} | {
+            "timezone": "America/Denver"
+        }
+        assert (await data_client.get(f"/api/v1/agents/{world.holder}", headers=world.headers["admin"])).json() == after
+        [entry] = await audit_entries(session, world.holder)
+        assert entry.actor.startswith("user:")
+        assert entry.data == {
+            "changed": ["name", "phone", "timezone", "daily_cap"],
+            "timezone": ["America/Chicago", "America/Denver"],
+            "daily_cap": [1000, 7],
+        }
+
+    async def test_the_same_values_again_change_nothing_and_audit_nothing(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        agent = (await data_client.get(f"/api/v1/agents/{world.holder}", headers=world.headers["admin"])).json()
+        same = {k: agent[k] for k in ("name", "email", "timezone", "daily_cap", "active", "licences", "shifts")}
+        assert await patch(data_client, world, world.holder, same) == agent
+        assert await audit_entries(session, world.holder) == []
+
+    async def test_bad_fields_are_422_with_field_and_reason_and_change_nothing(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        url, admin = f"/api/v1/agents/{world.holder}", world.headers["admin"]
+        before = (await data_client.get(url, headers=admin)).json()
+        licence = {"state": "TX", "line": "auto", "expires_on": RENEWED}
+        bad: list[tuple[dict[str, Any], str]] = [
+            ({"name": "Renamed", "phone": "555-01"}, "phone"),
+            ({"name": None}, "name"),
+            ({"active": None}, "active"),
+            ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+            ({"daily_cap": -1}, "daily_cap"),
+            ({"licences": [licence, licence | {"state": "tx"}]}, "licences"),
+            ({"licences": [licence | {"state": "XX"}]}, "licences.0.state"),
+            ({"shifts": [{"weekday": 7, "starts_at": "09:00", "ends_at": "17:00"}]}, "shifts.0.weekday"),
+            ({"email": "not-an-address"}, "email"),
+            ({"colour": "red"}, "colour"),
+        ]
+        for body, field in bad:
+            response = await data_client.patch(url, json=body, headers=admin)
+            assert response.status_code == 422, body
+            assert [e["field"] for e in response.json()["errors"]] == [field], response.json()
+            assert all(e["reason"] for e in response.json()["errors"])
+        assert (await data_client.get(url, headers=admin)).json() == before
+        assert await audit_entries(session, world.holder) == []
+
+    async def test_another_agents_email_is_409(self, data_client: AsyncClient, world: World) -> None:
+        admin = world.headers["admin"]
+        theirs = (await data_client.get(f"/api/v1/agents/{world.other}", headers=admin)).json()["email"]
+        taken = {"email": theirs.upper()}
+        response = await data_client.patch(f"/api/v1/agents/{world.holder}", json=taken, headers=admin)
+        assert response.status_code == 409
+        changed = await patch(data_client, world, world.holder, {"email": "New.Address@Agents.Example.com"})
+        assert changed["email"] == "new.address@agents.example.com"
+
+    async def test_an_unknown_agent_is_404(self, data_client: AsyncClient, world: World) -> None:
+        url = f"/api/v1/agents/{uuid.uuid4()}"
+        assert (await data_client.patch(url, json={"weight": 2}, headers=world.headers["admin"])).status_code == 404
+
+    async def test_only_admins_change_agents(self, data_client: AsyncClient, world: World) -> None:
+        url = f"/api/v1/agents/{world.holder}"
+        assert (await data_client.patch(url, json={"weight": 2})).status_code == 401
+        for who in ("manager", "holder"):
+            assert (await data_client.patch(url, json={"weight": 2}, headers=world.headers[who])).status_code == 403
+
+    async def test_licences_and_shifts_are_replaced_and_the_graph_follows(
+        self, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
+    ) -> None:
+        """An expired licence renewed (the same state and line) makes the agent routable there again
+        at once, without waiting for the periodic graph sync."""
+        expired = date.today() - timedelta(days=2)
+        lapsed = [{"state": "TX", "line": "auto", "expires_on": expired.isoformat()}]
+        await patch(data_client, world, world.holder, {"licences": lapsed})
+        assert not await routable(resources, world.holder)
+        licences = [
+            {"state": "TX", "line": "auto", "number": "TX-1", "expires_on": RENEWED},
+            {"state": "OK", "line": "home", "number": None, "expires_on": RENEWED},
+        ]
+        shifts = [{"weekday": 0, "starts_at": "09:00:00", "ends_at": "17:00:00"}]
+        agent = await patch(data_client, world, world.holder, {"licences": licences, "shifts": shifts})
+        assert (agent["licences"], agent["shifts"]) == (licences, shifts)
+        assert await routable(resources, world.holder) and await routable(resources, world.holder, "OK", "home")
+        last = (await audit_entries(session, world.holder))[-1]
+        assert last.data == {"changed": ["licences", "shifts"], "licences": 2}
+
+
+class TestDeactivation:
+    async def test_pending_offers_are_withdrawn_and_each_lead_moves_on(
+        self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
+    ) -> None:
+        agent = await patch(data_client, world, world.holder, {"active": False})
+        assert agent["active"] is False
+        [offer] = await offers_of(session, world.lead_id)
+        assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "agent deactivated")
+        withdrawn = await session.scalars(
+            select(LeadEvent.data).where(LeadEvent.lead_id == world.lead_id, LeadEvent.name == "assignment.withdrawn")
+        )
+        assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": "agent deactivated"}]
+        queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute"))
+        assert list(queued) == [str(world.lead_id)]
+        [entry] = await audit_entries(session, world.holder)
+        assert entry.data == {"changed": ["active"], "active": [True, False], "withdrawn_offers": 1}
+        assert not await routable(resources, world.holder)
+        late = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
+        assert late.status_code == 409
+        # The worker takes the outbox event: the lead's next round goes to the other agent.
+        async with resources.unit_of_work() as s:
+            assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
+        offers = await offers_of(session, world.lead_id)
+        assert [(o.agent_id, o.status) for o in offers] == [
+            (world.holder, AssignmentStatus.WITHDRAWN),
+            (world.other, AssignmentStatus.PENDING),
+        ]
+
+    async def test_a_lead_the_agent_accepted_stays_with_them(
+        self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        accepted = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
+        assert accepted.status_code == 200, accepted.text
+        await patch(data_client, world, world.holder, {"active": False})
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.ACCEPTED
+        lead = await session.get(Lead, world.lead_id, populate_existing=True)
+        assert lead is not None and lead.status == LeadStatus.ACCEPTED
+        assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == "lead.reroute")) is None
+        [entry] = await audit_entries(session, world.holder)
+        assert entry.data["withdrawn_offers"] == 0
+
+    async def test_an_offer_of_an_agent_made_inactive_another_way_cannot_be_accepted(
+        self, client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        await session.execute(update(Agent).where(Agent.id == world.holder).values(active=False))
+        await session.commit()
+        answer = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
+        assert answer.status_code == 409
+        assert "deactivated" in answer.json()["detail"]
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.PENDING
+
+    async def test_reactivating_makes_the_agent_routable_again(
+        self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
+    ) -> None:
+        await patch(data_client, world, world.other, {"active": False})
+        await patch(data_client, world, world.holder, {"active": False})
+        assert (
+            await patch(data_client, world, world.holder, {"active": True})
+            == (await data_client.get(f"/api/v1/agents/{world.holder}", headers=world.headers["admin"])).json()
+        )
+        assert await routable(resources, world.holder) and not await routable(resources, world.other)
+        lead_id = await helpers.submitted_and_processed(client, resources, world.key, lead_payload())
+        assert [o.agent_id for o in await offers_of(session, lead_id)] == [world.holder]
+        entries = await audit_entries(session, world.holder)
+        assert [e.data["active"] for e in entries] == [[True, False], [False, True]]
+
+
+class TestCreate:
+    async def test_the_phone_is_stored_in_e164_and_an_invalid_one_is_422(
+        self, data_client: AsyncClient, world: World
+    ) -> None:
+        body = {"name": "New Agent", "email": "new@agents.example.com", "phone": "512.555.0148"}
+        created = await data_client.post("/api/v1/agents", json=body, headers=world.headers["admin"])
+        assert created.status_code == 201, created.text
+        assert created.json()["phone"] == "+15125550148"
+        bad = body | {"email": "other@agents.example.com", "phone": "call me"}
+        refused = await data_client.post("/api/v1/agents", json=bad, headers=world.headers["admin"])
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["phone"]

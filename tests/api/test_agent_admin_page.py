@@ -1,0 +1,104 @@
+"""The dashboard's agent page: an admin changes an agent's details and caps, deactivates and
+reactivates them, through the real frontend, api and data-service (on SQLite, as the dashboard
+tests run; the API tests in ``test_agent_admin.py`` cover both databases)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadgen.core.settings import Settings
+from tests.frontend.stack import ADMIN, MANAGER, People, Platform, add_people, csrf_token, embedded_settings, signed_in
+from tests.frontend.stack import running as running_platform
+
+DETAILS = {
+    "name": "Ana Agent",
+    "email": "ana.agent@agents.example",
+    "phone": "",
+    "timezone": "America/Chicago",
+    "daily_cap": "25",
+    "open_cap": "50",
+    "weight": "1",
+}
+
+
+@pytest.fixture(scope="module")
+async def people_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, People]:
+    folder = tmp_path_factory.mktemp("agent-page-people")
+    shutil.copy(sqlite_template, folder / "leadgen.db")
+    return folder / "leadgen.db", await add_people(embedded_settings(folder))
+
+
+@pytest.fixture
+def settings(people_template: tuple[Path, People], tmp_path: Path) -> Settings:
+    folder = tmp_path / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(people_template[0], folder / "leadgen.db")
+    return embedded_settings(folder)
+
+
+@pytest.fixture
+async def platform(settings: Settings, people_template: tuple[Path, People]) -> AsyncIterator[Platform]:
+    async with running_platform(settings) as (api, data, frontend):
+        yield Platform(settings, api, data, frontend, people_template[1])
+
+
+async def data_service_get(platform: Platform, path: str) -> Any:
+    token = await platform.token(ADMIN)
+    async with platform.peer(platform.data_service) as data:
+        answer = await data.get(path, headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+class TestAgentPage:
+    async def test_an_admin_changes_the_details_and_caps(self, platform: Platform) -> None:
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            assert f'href="{url}"' in (await browser.get("/agents")).text
+            page = (await browser.get(url)).text
+            form = DETAILS | {"csrf_token": csrf_token(page, url), "phone": "(512) 555-0147", "daily_cap": "7"}
+            saved = await browser.post(url, data=form)
+            assert (saved.status_code, saved.headers["location"]) == (303, f"{url}?notice=agent-saved")
+            after = (await browser.get(saved.headers["location"])).text
+        assert "Agent saved." in after and 'value="+15125550147"' in after
+        agent = await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}")
+        assert (agent["phone"], agent["daily_cap"], agent["open_cap"]) == ("+15125550147", 7, 50)
+
+    async def test_a_bad_field_is_shown_beside_it_and_nothing_changes(self, platform: Platform) -> None:
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            form = DETAILS | {"csrf_token": csrf_token(page, url), "name": "Ana Renamed", "phone": "call me"}
+            refused = await browser.post(url, data=form)
+        assert refused.status_code == 422
+        assert 'id="agent-phone-error"' in refused.text and 'value="call me"' in refused.text
+        agent = await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}")
+        assert (agent["name"], agent["phone"]) == ("Ana Agent", None)
+
+    async def test_an_admin_deactivates_and_reactivates_an_agent(self, platform: Platform) -> None:
+        url = f"/agents/{platform.people.ana_agent_id}"
+        path = f"/api/v1/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            off = await browser.post(f"{url}/active", data={"csrf_token": csrf_token(page, url), "active": "false"})
+            assert off.headers["location"] == f"{url}?notice=agent-deactivated"
+            assert (await data_service_get(platform, path))["active"] is False
+            page = (await browser.get(off.headers["location"])).text
+            assert "Agent deactivated." in page and ">Reactivate</button>" in page
+            on = await browser.post(f"{url}/active", data={"csrf_token": csrf_token(page, url), "active": "true"})
+            assert on.headers["location"] == f"{url}?notice=agent-reactivated"
+        assert (await data_service_get(platform, path))["active"] is True
+
+    async def test_a_manager_sees_the_agent_but_cannot_change_them(self, platform: Platform) -> None:
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, MANAGER) as browser:
+            page = (await browser.get(url)).text
+            assert "Ana Agent" in page and "Only admins change agents." in page and "Deactivate" not in page
+            tried = await browser.post(f"{url}/active", data={"csrf_token": csrf_token(page), "active": "false"})
+        assert tried.status_code == 403
+        assert (await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}"))["active"]

@@ -1,0 +1,137 @@
+"""A refused lead's 422 names each field by its path in the body as sent, and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.settings import Settings
+from leadgen.targets.api import create_app
+from tests import helpers
+from tests.api.test_intake import nothing_stored
+from tests.api.test_quote_requests import quote_request_payload
+from tests.conftest import lead_payload, started
+
+LEADS = "/api/v1/leads"
+LINES = "'auto', 'home', 'life', 'health' or 'commercial'"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def headers(session: AsyncSession) -> dict[str, str]:
+    key = await helpers.api_key(session)
+    await session.commit()
+    return {"X-API-Key": key}
+
+
+async def refused(client: AsyncClient, headers: dict[str, str], **request: Any) -> list[dict[str, str]]:
+    response = await client.post(LEADS, headers=headers, **request)
+    assert response.status_code == 422, response.text
+    errors: list[dict[str, str]] = response.json()["errors"]
+    return errors
+
+
+class TestPaths:
+    async def test_a_field_is_named_as_the_body_names_it_without_the_lines_tag(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        payload = lead_payload()
+        payload["contact"]["phone"] = "12"
+        payload["details"]["vehicles"][0]["year"] = 1800
+        payload["details"].pop("drivers")
+        fields = {e["field"] for e in await refused(client, headers, json=payload)}
+        assert fields == {"contact.phone", "details.vehicles.0.year", "details.drivers"}
+        assert await nothing_stored(session)
+
+    async def test_a_state_the_zip_is_not_in_points_at_the_state(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        payload = lead_payload()
+        payload["contact"]["address"]["state"] = "CA"
+        assert await refused(client, headers, json=payload) == [
+            {"field": "contact.address.state", "reason": "Value error, state CA does not match ZIP 78701 (TX)"}
+        ]
+        assert await nothing_stored(session)
+
+    @pytest.mark.parametrize(
+        ("line", "reason"), [(None, f"Field required: one of {LINES}"), ("boat", f"Input should be {LINES}")]
+    )
+    async def test_a_missing_or_unknown_line_is_an_error_on_line(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession, line: str | None, reason: str
+    ) -> None:
+        payload = lead_payload(line=line)
+        if line is None:
+            del payload["line"]
+        assert await refused(client, headers, json=payload) == [{"field": "line", "reason": reason}]
+        assert await nothing_stored(session)
+
+    async def test_the_quote_form_gets_the_same_paths(self, client: AsyncClient, session: AsyncSession) -> None:
+        payload = quote_request_payload()
+        del payload["line"]
+        response = await client.post("/api/v1/quote-requests", json=payload)
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"field": "line", "reason": f"Field required: one of {LINES}"}]
+        payload = quote_request_payload()
+        payload["contact"]["address"]["state"] = "CA"
+        response = await client.post("/api/v1/quote-requests", json=payload)
+        assert [e["field"] for e in response.json()["errors"]] == ["contact.address.state"]
+        assert await nothing_stored(session)
+
+
+class TestBody:
+    async def test_malformed_json_is_an_error_on_the_body_saying_where(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        text = json.dumps(lead_payload(), indent=2).replace('"line": "auto",', '"line": "auto"', 1)
+        as_json = {**headers, "content-type": "application/json"}
+        [error] = await refused(client, as_json, content=text)
+        assert error["field"] == "body"
+        assert error["reason"].startswith("the body is not valid JSON: Expecting ',' delimiter at line 3, column 3")
+        assert await nothing_stored(session)
+
+    @pytest.mark.parametrize("body", [[], "a lead", 42])
+    async def test_a_body_that_is_no_object_is_an_error_on_the_body(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession, body: object
+    ) -> None:
+        [error] = await refused(client, headers, json=body)
+        assert error["field"] == "body"
+        assert await nothing_stored(session)
+
+
+class TestConsentTime:
+    async def test_a_consent_time_without_its_zone_is_a_422_not_a_500(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        payload = lead_payload()
+        payload["consent"]["captured_at"] = "2026-01-01T10:00:00"
+        [error] = await refused(client, headers, json=payload)
+        assert error["field"] == "consent.captured_at" and "timezone" in error["reason"]
+        assert await nothing_stored(session)
+
+
+class TestPhones:
+    @pytest.mark.parametrize("foreign", ["+44 20 7946 0958", "+52 55 1234 5678", "416-555-0199"])
+    async def test_a_foreign_number_is_refused(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession, foreign: str
+    ) -> None:
+        payload = lead_payload()
+        payload["contact"]["phone"] = foreign
+        assert await refused(client, headers, json=payload) == [
+            {"field": "contact.phone", "reason": "Value error, not a US phone number"}
+        ]
+        assert await nothing_stored(session)
+
+    async def test_a_number_of_a_us_territory_is_taken(self, client: AsyncClient, headers: dict[str, str]) -> None:
+        payload = lead_payload()
+        payload["contact"]["phone"] = "(787) 555-0123"
+        assert (await client.post(LEADS, json=payload, headers=headers)).status_code == 202

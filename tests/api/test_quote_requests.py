@@ -1,0 +1,157 @@
+"""POST /api/v1/quote-requests: an anonymous caller gives what a person enters on the quote form
+and their agreement; everything else about the lead, the consent record first, is the server's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.compliance.consent import CONSENT_TEXT
+from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
+from leadgen.core.settings import Settings, get_settings
+from leadgen.models import ConsentRecord, Lead
+from leadgen.models.base import utcnow
+from leadgen.targets.api import create_app
+from tests.conftest import started
+
+QUOTES = "/api/v1/quote-requests"
+
+
+def quote_request_payload(**overrides: Any) -> dict[str, Any]:
+    """What the quote form sends for an auto quote from Austin, TX; overrides for top-level keys."""
+    suffix = uuid.uuid4().int % 10_000
+    payload: dict[str, Any] = {
+        "line": "auto",
+        "contact": {
+            "first_name": "Dana",
+            "last_name": "Reyes",
+            "email": f"dana{suffix}@example.com",
+            "phone": f"512-555-{suffix:04d}",
+            "address": {"street": "12 Oak Street", "city": "Austin", "zip": "78701"},
+        },
+        "currently_insured": True,
+        "user_agent": "Mozilla/5.0",
+        "consent": True,
+        "details": {
+            "drivers": [{"age_first_licensed": 17}],
+            "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
+        },
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+async def client(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+    monkeypatch.setenv("LEADGEN_SERVICES_DASHBOARD_URL", "https://quotes.example.com/")
+    get_settings.cache_clear()
+    async for c in started(create_app(get_settings())):
+        yield c
+
+
+def vouched(settings: Settings, ip: str) -> dict[str, str]:
+    """The headers with which the frontend names the browser's address."""
+    signature = sign_client_ip(settings.security.session_secret.get_secret_value(), ip)
+    return {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: signature}
+
+
+async def stored(session: AsyncSession) -> list[tuple[Lead, ConsentRecord]]:
+    rows = await session.execute(select(Lead, ConsentRecord).join(ConsentRecord, ConsentRecord.lead_id == Lead.id))
+    return [(lead, consent) for lead, consent in rows]
+
+
+class TestAccepted:
+    async def test_the_server_records_the_consent_and_decides_the_rest(
+        self, client: AsyncClient, session: AsyncSession
+    ) -> None:
+        before = utcnow()
+        response = await client.post(
+            QUOTES, json=quote_request_payload(), headers=vouched(get_settings(), "198.51.100.7")
+        )
+        assert response.status_code == 202, response.text
+        [(lead, consent)] = await stored(session)
+        assert str(lead.id) == response.json()["id"]
+        quote_page = "https://quotes.example.com/quote"
+        assert (consent.text, consent.ip_address, consent.page_url) == (CONSENT_TEXT, "198.51.100.7", quote_page)
+        assert before <= consent.captured_at <= utcnow()
+        assert (consent.trustedform_cert_url, consent.jornaya_leadid) == (None, None)
+        assert (lead.origin, lead.is_test, lead.exclusive) == ("web", False, True)
+        assert (lead.campaign, lead.sub_id, lead.external_id) == (None, None, None)
+        assert (lead.ip_address, lead.landing_page, lead.user_agent) == ("198.51.100.7", quote_page, "Mozilla/5.0")
+        assert (lead.first_name, lead.state, lead.currently_insured) == ("Dana", "TX", True)
+
+    async def test_without_a_vouched_address_the_callers_own_is_recorded(
+        self, client: AsyncClient, session: AsyncSession
+    ) -> None:
+        spoofed = {CLIENT_IP_HEADER: "203.0.113.50"}
+        assert (await client.post(QUOTES, json=quote_request_payload(), headers=spoofed)).status_code == 202
+        [(lead, consent)] = await stored(session)
+        assert consent.ip_address == lead.ip_address == "127.0.0.1"
+
+
+class TestRefused:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            (
+                "consent",
+                {
+                    "text": "I agree to anything at all that anybody says.",
+                    "captured_at": (utcnow() - timedelta(days=29)).isoformat(),
+                    "trustedform_cert_url": "https://cert.trustedform.com/forged",
+                },
+            ),
+            ("test", True),
+            ("exclusive", False),
+            ("campaign", "chosen-by-the-caller"),
+            ("sub_id", "s1"),
+            ("external_id", "vendor-42"),
+            ("ip", "192.0.2.1"),
+            ("landing_page", "https://elsewhere.example/"),
+            ("origin", "phone"),
+        ],
+    )
+    async def test_what_only_the_server_may_say_is_refused(
+        self, client: AsyncClient, session: AsyncSession, field: str, value: Any
+    ) -> None:
+        response = await client.post(QUOTES, json=quote_request_payload(**{field: value}))
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+        assert await stored(session) == []
+
+    @pytest.mark.parametrize(
+        ("consent", "reason"), [(False, "must be true"), (None, "valid boolean"), ("missing", "Field required")]
+    )
+    async def test_without_the_persons_agreement_nothing_is_stored(
+        self, client: AsyncClient, session: AsyncSession, consent: Any, reason: str
+    ) -> None:
+        payload = quote_request_payload(consent=consent)
+        if consent == "missing":
+            del payload["consent"]
+        response = await client.post(QUOTES, json=payload)
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert error["field"] == "consent" and reason in error["reason"]
+        assert await stored(session) == []
+
+
+class TestDescribed:
+    async def test_the_openapi_description_shows_the_quote_request_not_the_vendors_lead(
+        self, client: AsyncClient
+    ) -> None:
+        spec = (await client.get("/openapi.json")).json()
+        body = spec["paths"][QUOTES]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["discriminator"]["mapping"]["auto"] == "#/components/schemas/AutoQuoteRequest"
+        auto = spec["components"]["schemas"]["AutoQuoteRequest"]["properties"]
+        assert spec["components"]["schemas"]["AutoQuoteRequest"]["additionalProperties"] is False
+        assert auto["consent"]["type"] == "boolean"
+        assert not {"origin", "test", "exclusive", "campaign", "sub_id", "external_id", "ip", "landing_page"} & set(
+            auto
+        )

@@ -1,0 +1,146 @@
+"""Failed sign-ins are limited per account and per client address, in Redis, at the defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.auth.roles import Role
+from leadgen.core.settings import ConfigError, Settings
+from leadgen.targets import api
+from tests import helpers
+
+Caller = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+def new_address() -> str:
+    """An address of its own per call (TEST-NET-2), so that no test shares counters with another,
+    nor with an earlier run whose counters are still in Redis."""
+    number = uuid.uuid4().int
+    return f"198.51.{number % 256}.{(number >> 8) % 254 + 1}"
+
+
+@pytest.fixture
+async def caller(
+    settings_env: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Caller]:
+    """Clients of one api app on Redis, each connecting from the address it is given."""
+    monkeypatch.setenv("LEADGEN_REDIS_URL", redis_url)
+    app = api.create_app(Settings())
+
+    @asynccontextmanager
+    async def connect_from(address: str) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+    async with app.router.lifespan_context(app):
+        yield connect_from
+
+
+@pytest.fixture
+async def email(session: AsyncSession) -> str:
+    address = await helpers.user(session, Role.AGENT)
+    await session.commit()
+    return address
+
+
+async def attempt(client: httpx.AsyncClient, email: str, password: str = helpers.PASSWORD) -> httpx.Response:
+    return await client.post("/api/v1/auth/token", data={"username": email, "password": password})
+
+
+class TestPerAccount:
+    async def test_forty_wrong_passwords_get_429_after_the_fifth(self, caller: Caller, email: str) -> None:
+        async with caller(new_address()) as client:
+            answers = [await attempt(client, email, "not-the-password") for _ in range(40)]
+        assert [a.status_code for a in answers] == [401] * 5 + [429] * 35
+        refusal = answers[-1].json()
+        assert refusal["title"] == "Too Many Requests"
+        assert refusal["detail"].startswith("too many failed sign-ins to this account; try again in ")
+
+    async def test_the_right_password_is_refused_while_locked(self, caller: Caller, email: str) -> None:
+        async with caller(new_address()) as client:
+            for _ in range(5):
+                await attempt(client, email, "not-the-password")
+            answer = await attempt(client, email)
+        assert answer.status_code == 429
+        assert "access_token" not in answer.json()
+
+    async def test_successes_are_not_counted(self, caller: Caller, email: str) -> None:
+        async with caller(new_address()) as client:
+            assert [(await attempt(client, email)).status_code for _ in range(8)] == [200] * 8
+            assert [(await attempt(client, email, "wrong-one")).status_code for _ in range(4)] == [401] * 4
+            assert (await attempt(client, email)).status_code == 200
+
+    async def test_the_account_is_locked_from_every_address_and_however_it_is_spelled(
+        self, caller: Caller, email: str
+    ) -> None:
+        async with caller(new_address()) as client:
+            for spelling in (email, email.upper(), f"  {email} ", email.title(), email):
+                assert (await attempt(client, spelling, "not-the-password")).status_code == 401
+        async with caller(new_address()) as elsewhere:
+            answer = await attempt(elsewhere, email)
+        assert answer.status_code == 429
+        assert "this account" in answer.json()["detail"]
+
+    async def test_an_unknown_address_is_limited_like_a_known_one(self, caller: Caller) -> None:
+        nobody = f"{uuid.uuid4().hex[:10]}@nobody.example.com"
+        async with caller(new_address()) as client:
+            codes = [(await attempt(client, nobody)).status_code for _ in range(7)]
+        assert codes == [401] * 5 + [429] * 2
+
+    async def test_sign_in_works_again_once_the_failures_leave_the_window(
+        self, settings_env: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch, email: str
+    ) -> None:
+        monkeypatch.setenv("LEADGEN_REDIS_URL", redis_url)
+        monkeypatch.setenv("LEADGEN_SECURITY_SIGN_IN_ACCOUNT_LIMITS", "2/second")
+        app = api.create_app(Settings())
+        transport = httpx.ASGITransport(app=app, client=(new_address(), 50000))
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert [(await attempt(c, email, "wrong")).status_code for _ in range(2)] == [401, 401]
+            locked = await attempt(c, email)
+            assert locked.status_code == 429
+            assert locked.json()["detail"].endswith("try again in 1 second")
+            await asyncio.sleep(1.1)
+            assert (await attempt(c, email)).status_code == 200
+
+
+class TestPerAddress:
+    async def test_failures_across_accounts_from_one_address_are_limited(self, caller: Caller, email: str) -> None:
+        guesser = new_address()
+        async with caller(guesser) as client:
+            strangers = [f"{uuid.uuid4().hex[:10]}@nobody.example.com" for _ in range(21)]
+            codes = [(await attempt(client, stranger)).status_code for stranger in strangers]
+            assert codes == [401] * 20 + [429]
+            refused = await attempt(client, email)
+            assert refused.status_code == 429
+            assert "from this address" in refused.json()["detail"]
+        async with caller(new_address()) as someone_else:
+            assert (await attempt(someone_else, email)).status_code == 200
+
+    async def test_only_the_frontend_can_name_another_address(self, caller: Caller) -> None:
+        """A caller who writes the frontend's header without its signature is counted at its own address."""
+        async with caller(new_address()) as client:
+            codes = [
+                (
+                    await client.post(
+                        "/api/v1/auth/token",
+                        data={"username": f"{uuid.uuid4().hex[:10]}@nobody.example.com", "password": "x"},
+                        headers={"x-leadgen-client-ip": new_address()},
+                    )
+                ).status_code
+                for _ in range(21)
+            ]
+        assert codes == [401] * 20 + [429]
+
+
+def test_a_limit_the_limiter_cannot_read_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_SECURITY_SIGN_IN_ADDRESS_LIMITS", "20/minute;lots per hour")
+    with pytest.raises(ConfigError, match="LEADGEN_SECURITY_SIGN_IN_ADDRESS_LIMITS"):
+        Settings()
