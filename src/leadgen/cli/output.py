@@ -14,7 +14,8 @@ from rich.table import Table
 from leadgen.core.settings import ConfigError, Settings
 
 console = Console()
-errors = Console(stderr=True)
+# Not wrapped: a message is one line however long the path it names, so logs and grep keep it whole.
+errors = Console(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
 
