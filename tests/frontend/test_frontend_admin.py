@@ -5,7 +5,14 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+from sqlalchemy import update
+
+from leadgen.core.db import create_engine
+from leadgen.core.settings import Settings
+from leadgen.models import Lead
 from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reopen, signed_in
 
 OUT_OF_AREA_ZIP = "10001"  # New York: no agent is licensed there
@@ -132,6 +139,32 @@ def _row(page: str, key: str) -> str:
     """The words of the table row whose heading cell is ``key``."""
     row = page[page.index(f'<th scope="row">{key}</th>') :]
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row[: row.index("</tr>")])).split())
+
+
+class TestPerformanceInTheAgencysTimeZone:
+    @pytest.fixture
+    def settings(self, data_dir: Path) -> Settings:
+        return Settings(
+            common={"data_dir": data_dir, "environment": "development", "timezone": "America/Chicago"},
+            db={"url": None},
+            redis={"url": None, "sentinels": ""},
+        )
+
+    async def test_a_day_runs_from_midnight_to_midnight_there(self, platform: Platform) -> None:
+        lead = await platform.routed_lead("214-555-0134")
+        # 03:00 UTC on 10 March 2026 is 22:00 on the 9th in Chicago (daylight time since the 8th).
+        engine = create_engine(platform.settings, "test")
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(Lead).where(Lead.id == lead).values(received_at=datetime(2026, 3, 10, 3, tzinfo=UTC))
+            )
+        await engine.dispose()
+        async with signed_in(platform, ADMIN) as browser:
+            ninth = await browser.get("/performance?start=2026-03-09&end=2026-03-09")
+            tenth = await browser.get("/performance?start=2026-03-10&end=2026-03-10")
+        assert _row(ninth.text, "web-form").startswith("web-form 1 ")
+        assert "No leads in this period." in tenth.text
+        assert "From (America/Chicago)" in ninth.text
 
 
 class TestAgents:

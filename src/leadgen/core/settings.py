@@ -13,6 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
@@ -61,6 +62,20 @@ class CommonSettings(_Group, prefix=""):
         default_factory=lambda: os.environ.get("HOSTNAME", "local"),
         description="Name of this process in logs and database connections (the pod name).",
     )
+    timezone: str = Field(
+        "UTC",
+        description="The agency's time zone (an IANA name such as America/Chicago): the days the "
+        "dashboard's reports are chosen by start and end at its midnights.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
 
 
 class DatabaseSettings(_Group, prefix="DB_"):

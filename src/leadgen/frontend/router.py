@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from datetime import MAXYEAR, UTC, datetime, timedelta
+from datetime import MAXYEAR, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -362,15 +362,22 @@ async def funnel(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
 
 @router.get("/performance")
 async def performance(
-    request: Request, viewer: Staff, peers: PeersDep, by: str = "source", start: str = "", end: str = ""
+    request: Request,
+    viewer: Staff,
+    peers: PeersDep,
+    settings: SettingsDep,
+    by: str = "source",
+    start: str = "",
+    end: str = "",
 ) -> Response:
     """The performance report by source, campaign, line or agent, for the days from ``start`` to
-    ``end`` (UTC dates, both included; the last 30 days by default). The data-service judges the
-    period; a period it refuses shows why, and the last 30 days instead."""
+    ``end`` (both included, in the agency's time zone; the last 30 days by default). The
+    data-service judges the period; a period it refuses shows why, and the last 30 days instead."""
     chosen = {name: value for name, value in (("start", start), ("end", end)) if value}
     if by not in GROUPINGS:
         return RedirectResponse(f"/performance?{urlencode({'by': 'source'} | chosen)}", status_code=303)
-    first, last = _day(start), _day(end)
+    zone = ZoneInfo(settings.common.timezone)
+    first, last = _day(start, zone), _day(end, zone)
     at_fault = [name for name, text, day in (("start", start, first), ("end", end, last)) if text and day is None]
     problem = f"Dates are written YYYY-MM-DD, before the year {MAXYEAR}." if at_fault else None
     report = None
@@ -390,6 +397,7 @@ async def performance(
         "tabs": {grouping: f"/performance?{urlencode({'by': grouping} | kept)}" for grouping in GROUPINGS},
         "start": start,
         "end": end,
+        "timezone": settings.common.timezone,
         "problem": problem,
         "at_fault": at_fault,
     }
@@ -399,11 +407,12 @@ async def performance(
 _FORM_FIELDS = {"query.since": "start", "query.until": "end"}
 
 
-def _day(text: str) -> datetime | None:
-    """Midnight UTC of a YYYY-MM-DD date before the last year a date can have (the day after it
-    must exist), or None when it is not one."""
+def _day(text: str, zone: ZoneInfo) -> datetime | None:
+    """Midnight in ``zone`` of a YYYY-MM-DD date before the last year a date can have (the day
+    after it must exist), or None when it is not one. A day after it is the next midnight there,
+    23 or 25 hours later across a change of clocks."""
     try:
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=zone)
     except ValueError:
         return None
     return day if day.year < MAXYEAR else None
