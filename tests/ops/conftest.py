@@ -15,12 +15,23 @@ from typer.testing import CliRunner, Result
 
 from leadgen.ops import cli, healthcheck
 from leadgen.ops.contract import Environment
+from leadgen.ops.deploy import Shipped
 
 from . import objects
 
 FAKE = Path(__file__).parent / "fake_kubectl.py"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CONTEXT = "kind-leadgen"
+# The CLI the tests run as: the version of the fixtures' app image, and its newest migration.
+SHIPPED = Shipped(objects.APP_TAG, "20261125_0042")
+
+
+def readyz_answer(status: int | None, body: str) -> str:
+    """What the in-pod /readyz script of ``health-check --deep`` prints: one JSON line."""
+    return json.dumps({"status": status, "body": body}) + "\n"
+
+
+READY = readyz_answer(200, '{"status":"ok","checks":{"db":"ok","redis":"ok"}}')
 
 
 class FakeKube:
@@ -78,7 +89,7 @@ class FakeKube:
         self.on("get", "job", "db-migrate", json_out=objects.in_namespace(objects.job_complete(), ns))
         self.on("rollout", "status", stdout="successfully rolled out\n")
         self.on("wait", stdout="cluster.postgresql.cnpg.io/postgres condition met\n")
-        self.on("get", "--raw", stdout='{"status":"ready","checks":{"db":"ok","redis":"ok"}}')
+        self.on("exec", stdout=READY)
         self.on("get", "events", json_out=objects.as_list([]))
         lists = objects.healthy(env)
         resources = {
@@ -153,6 +164,7 @@ Run = Callable[..., Result]
 def run(kube: FakeKube, monkeypatch: pytest.MonkeyPatch, overlays: Path) -> Iterator[Run]:
     """Invoke ``leadgen k8s ARGS`` against the fake cluster, at a fixed time, with no terminal."""
     monkeypatch.setattr(cli, "now", lambda: NOW)
+    monkeypatch.setattr(cli, "shipped", lambda: SHIPPED)
     monkeypatch.setattr(healthcheck, "utcnow", lambda: NOW)
     monkeypatch.setattr(cli, "stdin_is_interactive", lambda: False)
     monkeypatch.setenv("LEADGEN_K8S_OVERLAYS", str(overlays))

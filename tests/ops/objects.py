@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from leadgen.ops.contract import Environment
 FIXTURES = Path(__file__).parent / "fixtures"
 DEV_NS = "leadgen-dev"
 DIGEST = "sha256:" + "4e" * 32
+APP_TAG = "1.5.0"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -73,6 +75,7 @@ def statefulset(name: str, replicas: int = 1) -> dict[str, Any]:
 
 
 def pod(service: str, suffix: str = "x2kqp") -> dict[str, Any]:
+    """A Running, Ready pod of ``service``."""
     p = load("pod-api.json")
     p["metadata"]["name"] = f"{service}-7d9c6b8f5d-{suffix}"
     p["metadata"]["labels"] = {**_labels(service), "pod-template-hash": "7d9c6b8f5d"}
@@ -115,11 +118,16 @@ def service_ports(env: Environment) -> dict[str, int]:
     return ports
 
 
+def replicas(service: str) -> int:
+    """How many pods each Deployment runs in the healthy cluster."""
+    return 1 if service in contract.SINGLETONS else 2
+
+
 def healthy(env: Environment) -> dict[str, dict[str, Any]]:
     """Every list ``health-check`` reads, for a healthy ``env``."""
     ns = env.namespace
     objects = {
-        "deployments": as_list([deployment(d, 1 if d == "scheduler" else 2) for d in contract.DEPLOYMENTS]),
+        "deployments": as_list([deployment(d, replicas(d)) for d in contract.DEPLOYMENTS]),
         "statefulsets": as_list([statefulset(s) for s in contract.statefulsets(env)]),
         "jobs": as_list([job_complete()]),
         "services": as_list([service(n, p) for n, p in service_ports(env).items()]),
@@ -128,7 +136,9 @@ def healthy(env: Environment) -> dict[str, dict[str, Any]]:
         "gateways": as_list([load("gateway-leadgen.json")]),
         "httproutes": as_list([load("httproute-api.json")]),
         "nodes": as_list([load("node-ready.json")]),
-        "pods": as_list([pod(d, f"p{i}x2q") for i, d in enumerate(contract.DEPLOYMENTS)]),
+        "pods": as_list(
+            [pod(d, f"p{i}x2q{n}") for i, d in enumerate(contract.DEPLOYMENTS) for n in range(replicas(d))]
+        ),
         "certificates": as_list([load("certificate-leadgen-tls.json")]),
     }
     return {k: in_namespace(v, ns) for k, v in objects.items()}
@@ -137,7 +147,7 @@ def healthy(env: Environment) -> dict[str, dict[str, Any]]:
 # --- a rendered overlay, as `kubectl kustomize k8s/overlays/ENV` prints it ------------------------
 
 
-def _image(env: Environment, name: str = "ghcr.io/leadgen/leadgen", tag: str = "1.5.0") -> str:
+def _image(env: Environment, name: str = contract.APP_IMAGE, tag: str = APP_TAG) -> str:
     return f"{name}:{tag}@{DIGEST}" if env is Environment.PROD else f"{name}:{tag}"
 
 
@@ -300,3 +310,46 @@ def rendered(env: Environment, docs: list[dict[str, Any]] | None = None) -> str:
 
 def clone(obj: Any) -> Any:
     return copy.deepcopy(obj)
+
+
+# --- rollout history of releases, as `kubectl rollout history` and `get replicasets` show it ----
+
+
+@dataclass(frozen=True)
+class Rev:
+    """One revision of a Deployment: its number and what deploy stamped on its pod template."""
+
+    number: int
+    release: str | None
+    schema_head: str | None = None
+    image: str = f"{contract.APP_IMAGE}:{APP_TAG}"
+
+
+def replica_set(service: str, rev: Rev, *, current: bool) -> dict[str, Any]:
+    rs: dict[str, Any] = copy.deepcopy(load("replicasets-api.json")["items"][0])
+    template_hash = f"{rev.number}b5a4c3d2f"
+    labels = {**_labels(service), "pod-template-hash": template_hash}
+    rs["metadata"]["name"] = f"{service}-{template_hash}"
+    rs["metadata"]["labels"] = labels
+    rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(rev.number)
+    rs["metadata"]["ownerReferences"][0]["name"] = service
+    rs["spec"]["replicas"] = 2 if current else 0
+    rs["spec"]["selector"]["matchLabels"] = labels
+    template = rs["spec"]["template"]
+    template["metadata"]["labels"] = labels
+    stamped = {contract.RELEASE_ANNOTATION: rev.release, contract.SCHEMA_HEAD_ANNOTATION: rev.schema_head}
+    template["metadata"]["annotations"] = {k: v for k, v in stamped.items() if v is not None}
+    template["spec"]["containers"][0].update(name=service, image=rev.image)
+    return rs
+
+
+def rollout_history(service: str, revs: list[Rev]) -> str:
+    rows = "".join(f"{r.number:<10}<none>\n" for r in revs)
+    return f"deployment.apps/{service} \nREVISION  CHANGE-CAUSE\n{rows}\n"
+
+
+def deployment_at(service: str, current: int) -> dict[str, Any]:
+    """A rolled-out Deployment whose current revision is ``current``."""
+    dep = deployment(service, replicas(service))
+    dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(current)
+    return dep

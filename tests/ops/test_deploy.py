@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
+from leadgen.ops import cli, contract
 from leadgen.ops.contract import Environment
-from leadgen.ops.deploy import Deployer, DeployOptions
+from leadgen.ops.deploy import Deployer, DeployOptions, Shipped
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import SilentReporter
 
 from . import objects
-from .conftest import FakeKube, Run, payload
+from .conftest import SHIPPED, FakeKube, Run, payload
 
 API_SELECTOR = "app.kubernetes.io/name=api,app.kubernetes.io/part-of=leadgen"
 CRASHING_POD = "api-5f8d7c9b4-7wzlm"
@@ -152,7 +153,8 @@ class TestSuccessfulDeploy:
     def test_deep_health_check_at_the_end(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
         assert run("deploy", "dev", "--deep").exit_code == 0
-        assert kube.ran("get", "--raw", "/api/v1/namespaces/leadgen-dev/services/api:3000/proxy/readyz")
+        assert kube.index("exec", "api-7d9c6b8f5d-p0x2q0") > kube.index("rollout", "status", "deployment/frontend")
+        assert not kube.ran("get", "--raw")
 
     def test_force_conflicts_reaches_diff_and_apply(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
@@ -174,9 +176,29 @@ class TestDryRun:
 
     def test_client_dry_run(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
+        # What kubectl v1.32 says to --dry-run=client with --server-side.
+        refusal = "error: --dry-run=client doesn't work with --server-side (did you mean --dry-run=server instead?)\n"
+        kube.on("apply", contains=("--server-side", "--dry-run=client"), stderr=refusal, exit=1)
         doc = payload(run("deploy", "dev", "--dry-run", "client", "--json"))
-        assert doc["dry_run"] == "client" and doc["ok"] is True
-        assert "--dry-run=client" in applies(kube)[0]["args"]
+        assert doc["dry_run"] == "client" and doc["ok"] is True, doc
+        [apply] = applies(kube)
+        assert apply["args"] == ["apply", "--dry-run=client", "-f", "-"]
+        assert ("Job", "db-migrate") not in kinds_applied(apply)
+
+    def test_client_dry_run_drops_the_server_side_only_flags(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("apply", contains=("--force-conflicts",), exit=1,
+                stderr="error: --force-conflicts only works with --server-side\n")  # fmt: skip
+        assert run("deploy", "dev", "--dry-run", "client", "--force-conflicts").exit_code == 0
+        assert applies(kube)[0]["args"] == ["apply", "--dry-run=client", "-f", "-"]
+        assert "--force-conflicts" in kube.first("diff")["args"]  # the diff is server-side
+
+    def test_server_dry_run_keeps_server_side_apply(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        run("deploy", "dev", "--dry-run", "server", "--force-conflicts")
+        assert applies(kube)[0]["args"] == [
+            "apply", "--server-side", "--field-manager=leadgen", "--force-conflicts", "--dry-run=server", "-f", "-",
+        ]  # fmt: skip
 
     def test_dry_run_on_prod_needs_no_confirmation(self, run: Run, kube: FakeKube) -> None:
         kube.healthy(Environment.PROD)
@@ -414,3 +436,142 @@ class TestMissingTools:
         result = run("deploy", "dev", "--overlays-dir", str(tmp_path))
         assert result.exit_code == 2
         assert "not found" in result.stderr and "--overlays-dir" in result.stderr
+
+
+def templates_applied(kube: FakeKube) -> dict[tuple[str, str], dict[str, Any]]:
+    """The pod template annotations of each workload deploy applied, by (kind, name)."""
+    found = {}
+    for call in applies(kube):
+        for doc in yaml.safe_load_all(call["stdin"]):
+            if doc and doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+                meta = doc["spec"]["template"].get("metadata") or {}
+                found[(doc["kind"], doc["metadata"]["name"])] = meta.get("annotations") or {}
+    return found
+
+
+class TestRelease:
+    def test_every_app_deployment_and_the_migration_job_carry_the_release(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        doc = payload(run("deploy", "dev", "--no-health-check", "--json"))
+        release = doc["release"]
+        assert release.startswith("1.5.0+") and len(release) == len("1.5.0+") + 10
+        stamped = templates_applied(kube)
+        for name in contract.DEPLOYMENTS:
+            assert stamped[("Deployment", name)] == {
+                contract.RELEASE_ANNOTATION: release,
+                contract.SCHEMA_HEAD_ANNOTATION: SHIPPED.schema_head,
+            }
+        assert stamped[("Job", "db-migrate")][contract.RELEASE_ANNOTATION] == release
+        # Restarting the datastores on every release would be needless.
+        assert stamped[("StatefulSet", "postgres")] == {}
+        assert release in kinds_diffed(kube)
+
+    def test_the_same_render_is_the_same_release(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        first = payload(run("deploy", "dev", "--no-health-check", "--json"))["release"]
+        second = payload(run("deploy", "dev", "--no-health-check", "--json"))["release"]
+        assert first == second  # a redeploy changes no pod template, so restarts nothing
+
+    def test_any_pod_template_change_is_a_new_release_for_every_deployment(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        before = payload(run("deploy", "dev", "--no-health-check", "--json"))["release"]
+        docs = objects.rendered_docs(Environment.DEV)
+        api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api")
+        api["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "api-config-7g2h"}}]
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, docs))
+        after = payload(run("deploy", "dev", "--no-health-check", "--json"))["release"]
+        assert after != before
+        # Not only api: every Deployment gets a revision of the new release to roll back from.
+        assert {a.get(contract.RELEASE_ANNOTATION) for a in templates_applied(kube).values() if a} == {after}
+
+    def test_schema_head_only_when_this_cli_ships_the_deployed_version(
+        self, run: Run, kube: FakeKube, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        kube.healthy()
+        monkeypatch.setattr(cli, "shipped", lambda: Shipped("1.4.9", "20261101_0030"))
+        result = run("deploy", "dev", "--no-health-check")
+        assert result.exit_code == 0
+        assert "Alembic head not recorded: this CLI is leadgen 1.4.9, the overlay deploys image tag 1.5.0" in (
+            result.stdout
+        )
+        api = templates_applied(kube)[("Deployment", "api")]
+        assert contract.SCHEMA_HEAD_ANNOTATION not in api and contract.RELEASE_ANNOTATION in api
+
+
+def kinds_diffed(kube: FakeKube) -> str:
+    stdin: str = kube.first("diff")["stdin"]
+    return stdin
+
+
+BOOTSTRAP_DOCS = [
+    {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"}},
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "envoy"}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+     "metadata": {"name": "leadgen-deployer", "namespace": "leadgen-dev"}, "rules": []},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+     "metadata": {"name": "leadgen-deployers", "namespace": "leadgen-dev"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leadgen-deployer"}},
+]  # fmt: skip
+BOOTSTRAP = {("Namespace", "leadgen-dev"), ("StorageClass", "fast-ssd"), ("GatewayClass", "envoy"),
+             ("Role", "leadgen-deployer"), ("RoleBinding", "leadgen-deployers")}  # fmt: skip
+FORBIDDEN_NAMESPACE = (
+    'Error from server (Forbidden): namespaces "leadgen-dev" is forbidden: User "ci" cannot get resource '
+    '"namespaces" in API group "" at the cluster scope\n'
+)
+
+
+class TestAsTheDeployerRole:
+    def with_bootstrap_objects(self, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on(
+            "kustomize",
+            stdout=objects.rendered(Environment.DEV, objects.rendered_docs(Environment.DEV) + BOOTSTRAP_DOCS),
+        )
+
+    def test_namespace_it_may_not_read_is_taken_to_exist(self, run: Run, kube: FakeKube) -> None:
+        self.with_bootstrap_objects(kube)
+        kube.on("get", "namespace", stderr=FORBIDDEN_NAMESPACE, exit=1)
+        result = run("deploy", "dev", "--no-health-check")
+        assert result.exit_code == 0, result.output
+        assert "Your role may not read Namespace leadgen-dev" in result.stdout
+        assert "Left out 5 object(s) an admin applies" in result.stdout
+        assert kube.ran("diff")  # the namespace exists, so there is something to diff against
+        sent = set(kinds_applied(kube.first("diff")))
+        for call in applies(kube):
+            sent |= set(kinds_applied(call))
+        assert not sent & BOOTSTRAP
+        assert ("NetworkPolicy", "default-deny") in sent and ("Deployment", "api") in sent
+
+    def test_flag_leaves_the_bootstrap_out(self, run: Run, kube: FakeKube) -> None:
+        self.with_bootstrap_objects(kube)
+        doc = payload(run("deploy", "dev", "--skip-bootstrap", "--no-health-check", "--json"))
+        assert doc["ok"] is True
+        assert sorted(doc["left_out"]) == sorted(f"{k}/{n}" for k, n in BOOTSTRAP)
+        assert not {k for call in applies(kube) for k, _ in kinds_applied(call)} & {"Namespace", "Role"}
+
+    def test_flag_needs_the_namespace_to_exist(self, run: Run, kube: FakeKube) -> None:
+        self.with_bootstrap_objects(kube)
+        kube.not_found("get", "namespace", what='namespaces "leadgen-dev"')
+        result = run("deploy", "dev", "--skip-bootstrap")
+        assert result.exit_code == 1
+        assert "Namespace/leadgen-dev" in result.stdout and "--skip-bootstrap creates no Namespace" in result.stdout
+        assert not applies(kube)
+
+    def test_forbidden_apply_names_the_flag(self, run: Run, kube: FakeKube) -> None:
+        self.with_bootstrap_objects(kube)
+        kube.on("apply", exit=1, stderr=(
+            'Error from server (Forbidden): storageclasses.storage.k8s.io "fast-ssd" is forbidden: User "ci" '
+            'cannot patch resource "storageclasses" in API group "storage.k8s.io" at the cluster scope\n'
+        ))  # fmt: skip
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "FAILED StorageClass/fast-ssd" in result.stdout
+        assert "pass --skip-bootstrap" in result.stdout
+
+    def test_other_errors_reading_the_namespace_still_stop(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "namespace", exit=1, stderr="The connection to the server 10.0.0.1:443 was refused\n")
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "API server is unreachable" in result.stderr
+        assert not applies(kube)

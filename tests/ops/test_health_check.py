@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import copy
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
 from typing import Any
 
-from leadgen.ops import contract
+import uvicorn
+
+from leadgen.ops import contract, healthcheck
 from leadgen.ops.contract import Environment
+from leadgen.ops.rules import health
+from leadgen.ops.rules.health import Status
 
 from . import objects
-from .conftest import FakeKube, Run, payload
+from .conftest import FakeKube, Run, payload, readyz_answer
 
 UNAVAILABLE = "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"
 
@@ -169,30 +179,62 @@ class TestStandard:
         assert call["context"] == "prod-eks" and call["namespace"] == "leadgen-dev-2"
 
 
+def exec_calls(kube: FakeKube) -> list[list[str]]:
+    return [c for c in kube.commands() if c[0] == "exec"]
+
+
 class TestDeep:
-    def test_readyz_through_the_api_server_proxy(self, run: Run, kube: FakeKube) -> None:
+    def test_readiness_from_what_the_cluster_knows(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
-        result = run("health-check", "dev", "--deep")
+        result = run("health-check", "dev", "--deep", "--json")
         assert result.exit_code == 0
-        paths = [c[2] for c in kube.commands() if c[:2] == ["get", "--raw"]]
-        assert paths == [
-            f"/api/v1/namespaces/leadgen-dev/services/{name}:{port}/proxy/readyz"
-            for name, port in contract.SERVICE_PORTS.items()
-        ]
-        assert "/services/frontend:80/proxy/readyz" in paths[-1]
-        assert "Health of leadgen-dev (deep)" in result.stdout
+        got = statuses(payload(result))
+        for name in contract.DEPLOYMENTS:
+            assert got[("Readiness", name)] == "pass"
+            assert got[("Readyz", name)] == "pass"
+        details = {(c["category"], c["name"]): c["detail"] for c in payload(result)["checks"]}
+        assert details[("Readiness", "api")] == "2/2 pods Ready, 2 ready endpoint(s)"
+        assert details[("Readiness", "worker")] == "2/2 pods Ready"  # no traffic, no endpoints needed
+        assert details[("Readyz", "api")] == "api-7d9c6b8f5d-p0x2q0: db ok, redis ok"
+        # Never through the API server's service proxy: the NetworkPolicies drop that.
+        assert not kube.ran("get", "--raw")
+        # Each list is read once, though the standard and the deep checks both use it.
+        gets = [c[1] for c in kube.commands() if c[0] == "get"]
+        assert gets.count("deployments") == gets.count("endpointslices") == gets.count("pods") == 1
+
+    def test_readyz_is_asked_inside_one_ready_pod_on_loopback(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        pods = objects.healthy(Environment.DEV)["pods"]
+        not_ready = objects.pod("api", "aaaaa")
+        next(c for c in not_ready["status"]["conditions"] if c["type"] == "Ready")["status"] = "False"
+        pods["items"].insert(0, not_ready)
+        kube.on("get", "pods", json_out=pods)
+        run("health-check", "dev", "--deep")
+        calls = exec_calls(kube)
+        assert [c[1] for c in calls] == [
+            "api-7d9c6b8f5d-p0x2q0", "data-service-7d9c6b8f5d-p1x2q0", "orchestrator-7d9c6b8f5d-p2x2q0",
+            "backend-7d9c6b8f5d-p3x2q0", "worker-7d9c6b8f5d-p4x2q0", "scheduler-7d9c6b8f5d-p5x2q0",
+            "frontend-7d9c6b8f5d-p6x2q0",
+        ]  # fmt: skip
+        assert calls[0][2:7] == ["--container", "api", "--", "python", "-c"]
+        assert "http://127.0.0.1:9090/readyz" in calls[0][7]
 
     def test_deep_failures_and_warnings(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
-        kube.on("get", "--raw", "/api/v1/namespaces/leadgen-dev/services/orchestrator:3002/proxy/readyz",
-                stderr=UNAVAILABLE, exit=1)  # fmt: skip
-        pods = [
-            objects.pod("api"),
+        unavailable = '{"status":"unavailable","checks":{"db":"ok","redis":"down: TimeoutError"}}'
+        kube.on("exec", "orchestrator-7d9c6b8f5d-p2x2q0", stdout=readyz_answer(503, unavailable))
+        pods = objects.healthy(Environment.DEV)["pods"]["items"]
+        pods = [p for p in pods if not p["metadata"]["name"].startswith(("worker-", "backend-"))]
+        pods += [
             objects.load("pod-api-crashloop.json"),
             objects.load("pod-worker-oomkilled.json"),
             objects.load("pod-orchestrator-pending.json"),
         ]
         kube.on("get", "pods", json_out=objects.as_list(pods))
+        slices = objects.healthy(Environment.DEV)["endpointslices"]
+        slices["items"][1] = objects.endpointslice("data-service", ready=False)
+        slices["items"][3] = objects.endpointslice("backend", ready=False)
+        kube.on("get", "endpointslices", json_out=slices)
         soon = objects.load("certificate-leadgen-tls.json")
         soon["status"]["notAfter"] = "2026-11-29T12:00:00Z"
         late = copy.deepcopy(soon)
@@ -203,29 +245,110 @@ class TestDeep:
         assert result.exit_code == 1
         doc = payload(result)
         got = statuses(doc)
-        assert got[("Readiness", "orchestrator")] == "fail"
-        assert got[("Readiness", "api")] == "pass"
-        assert got[("Pod", "api-7d9c6b8f5d-x2kqp")] == "pass"
+        assert got[("Readiness", "api")] == "pass"  # 2/2 Ready; the crashing pod is a surplus one
+        assert got[("Readiness", "data-service")] == "fail"  # pods Ready, but no ready endpoint
+        assert got[("Readiness", "backend")] == "fail"  # no pod at all
+        assert got[("Readiness", "worker")] == "warn"  # 1 of 2 pods Ready (the other was OOM-killed)
+        assert got[("Readyz", "orchestrator")] == "fail"
+        assert got[("Readyz", "api")] == "pass"
+        assert ("Readyz", "backend") not in got  # no Ready pod to ask
+        assert got[("Pod", "api-7d9c6b8f5d-p0x2q0")] == "pass"
         assert got[("Pod", "api-5f8d7c9b4-7wzlm")] == "fail"
         assert got[("Pod", "worker-58b6d4c7f9-m4n2d")] == "warn"
         assert got[("Pod", "orchestrator-7f6e5d4c3b-hh8zs")] == "fail"
         assert got[("Certificate", "leadgen-tls")] == "fail"
         assert got[("Certificate", "api-tls")] == "warn"
-        details = {c["name"]: c["detail"] for c in doc["checks"]}
-        assert details["worker-58b6d4c7f9-m4n2d"] == "3 restart(s), last exit OOMKilled (code 137)"
-        assert details["orchestrator-7f6e5d4c3b-hh8zs"].startswith("Pending 20m: Unschedulable 0/3 nodes are available")
-        assert "CrashLoopBackOff (container api) last exit Error 7 restart(s)" in details["api-5f8d7c9b4-7wzlm"]
-        assert details["orchestrator"] == UNAVAILABLE.strip()
-        assert details["leadgen-tls"] == "expires 2026-11-29T12:00:00Z (4 days)"
+        details = {(c["category"], c["name"]): c["detail"] for c in doc["checks"]}
+        assert details[("Readiness", "data-service")] == (
+            "the Service has no ready endpoint; 2/2 pods Ready, 0 ready endpoint(s)"
+        )
+        assert details[("Readiness", "backend")] == "no pod is Ready; 0/2 pods Ready, 0 ready endpoint(s)"
+        assert details[("Readiness", "worker")] == "1/2 pods Ready"
+        assert details[("Readyz", "orchestrator")] == (
+            "orchestrator-7d9c6b8f5d-p2x2q0: HTTP 503 db ok, redis down: TimeoutError"
+        )
+        assert details[("Pod", "worker-58b6d4c7f9-m4n2d")] == "3 restart(s), last exit OOMKilled (code 137)"
+        assert details[("Pod", "orchestrator-7f6e5d4c3b-hh8zs")].startswith(
+            "Pending 20m: Unschedulable 0/3 nodes are available"
+        )
+        assert (
+            "CrashLoopBackOff (container api) last exit Error 7 restart(s)" in details[("Pod", "api-5f8d7c9b4-7wzlm")]
+        )
+        assert details[("Certificate", "leadgen-tls")] == "expires 2026-11-29T12:00:00Z (4 days)"
+
+    def test_no_permission_to_exec_is_a_warning(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("exec", exit=1, stderr=(
+            'Error from server (Forbidden): pods "api-7d9c6b8f5d-p0x2q0" is forbidden: User "ci" cannot '
+            'create resource "pods/exec" in API group "" in the namespace "leadgen-dev"\n'
+        ))  # fmt: skip
+        doc = payload(run("health-check", "dev", "--deep", "--json"))
+        assert doc["ok"] is True
+        readyz = [c for c in doc["checks"] if c["category"] == "Readyz"]
+        assert {c["status"] for c in readyz} == {"warn"}
+        assert readyz[0]["detail"] == "api-7d9c6b8f5d-p0x2q0: not asked, no permission to exec into pods (pods/exec)"
+        assert {c["status"] for c in doc["checks"] if c["category"] == "Readiness"} == {"pass"}
+
+    def test_image_without_python_is_a_warning(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("exec", exit=1, stderr=(
+            'error: Internal error occurred: error executing command in container: failed to exec in container: '
+            'exec: "python": executable file not found in $PATH\n'
+        ))  # fmt: skip
+        doc = payload(run("health-check", "dev", "--deep", "--json"))
+        readyz = next(c for c in doc["checks"] if c["category"] == "Readyz")
+        assert readyz["status"] == "warn" and "executable file not found" in readyz["detail"]
 
     def test_table_for_people(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
-        kube.on("get", "pods", json_out=objects.as_list([objects.load("pod-orchestrator-pending.json")]))
+        pods = objects.healthy(Environment.DEV)["pods"]
+        pods["items"].append(objects.load("pod-orchestrator-pending.json"))
+        kube.on("get", "pods", json_out=pods)
         result = run("health-check", "dev", "--deep", "--pending-grace", "3600")
-        assert result.exit_code == 0  # pending 20 minutes, grace one hour: a warning
-        assert "│ Pod         │ orchestrator-7f6e5d4c3b-hh8zs │ WARN   │ Pending 20m: Unschedulable" in result.stdout
+        assert result.exit_code == 0, result.stdout  # pending 20 minutes, grace one hour: a warning
+        assert "│ Pod         │ orchestrator-7f6e5d4c3b-hh8zs  │ WARN   │ Pending 20m: Unschedulable" in result.stdout
+        assert "│ Readiness   │ api                            │ PASS   │ 2/2 pods Ready, 2 ready endpoint(s)" in (
+            result.stdout
+        )
 
     def test_certificate_thresholds_are_options(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
         doc = payload(run("health-check", "dev", "--deep", "--json", "--cert-warn-days", "90"))
         assert statuses(doc)[("Certificate", "leadgen-tls")] == "warn"
+
+
+def ask_readyz(port: int) -> dict[str, Any]:
+    """Run the in-pod script here, as ``kubectl exec`` runs it in a pod."""
+    script = healthcheck.readyz_script(port)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+class TestInPodScript:
+    """The script ``--deep`` runs inside a pod, against the app's real ops port (no cluster)."""
+
+    def test_reads_the_ops_app_readyz(self) -> None:
+        from leadgen.core.health import Health
+        from leadgen.core.server import ops_app
+
+        state = Health()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(ops_app(state), host="127.0.0.1", port=port, log_config=None))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            starting = health.check_pod_readyz("api", "api-0", ask_readyz(port), None)
+            assert (starting.status, starting.detail) == (Status.FAIL, "api-0: HTTP 503 process starting")
+            state.started = True
+            assert health.check_pod_readyz("api", "api-0", ask_readyz(port), None).status is Status.PASS
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+        closed = health.check_pod_readyz("api", "api-0", ask_readyz(port), None)
+        assert closed.status is Status.FAIL and "no answer on its ops port" in closed.detail

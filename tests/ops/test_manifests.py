@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from leadgen.ops import contract
 from leadgen.ops.contract import Environment
+from leadgen.ops.deploy import BOOTSTRAP_KINDS
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules.manifests import ValidationReport, validate_rendered
 
@@ -198,3 +200,68 @@ class TestTheRealOverlays:
         for finding in self.report(Environment.PROD).errors:
             assert "image ghcr.io/leadgen/leadgen:" in finding.message, finding
             assert finding.message.endswith("is not pinned by digest (@sha256:...) in prod"), finding
+
+    @pytest.mark.parametrize("env", list(Environment))
+    def test_replica_floor_is_the_overlay_minimum(self, env: Environment) -> None:
+        """``scale --hpa`` refuses a minReplicas below ``contract.REPLICA_FLOORS``: that must be
+        what the overlay keeps, and above every PDB's minAvailable so drains can evict a pod."""
+        resources = self.report(env).resources
+        floor = contract.REPLICA_FLOORS[env]
+        minimums = {
+            r.body["spec"]["scaleTargetRef"]["name"]: r.body["spec"].get("minReplicas", 1)
+            for r in resources
+            if r.kind == "HorizontalPodAutoscaler"
+        }
+        assert minimums and set(minimums.values()) == {floor}, minimums
+        for pdb in (r for r in resources if r.kind == "PodDisruptionBudget"):
+            target = pdb.body["spec"]["selector"]["matchLabels"].get(contract.NAME_LABEL)
+            if target in minimums and "minAvailable" in pdb.body["spec"]:
+                assert floor > int(pdb.body["spec"]["minAvailable"]), pdb.ref
+
+    @pytest.mark.parametrize("env", list(Environment))
+    def test_the_deployer_role_may_do_what_deploy_does(self, env: Environment) -> None:
+        resources = self.report(env).resources
+        role = next(r for r in resources if r.kind == "Role" and r.name == "leadgen-deployer")
+        allowed = {
+            (group, resource, verb)
+            for rule in role.body["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+        for res in resources:
+            if res.kind in BOOTSTRAP_KINDS:
+                continue  # an admin applies those
+            group = res.api_version.rpartition("/")[0]
+            for verb in ("get", "create", "patch"):  # server-side apply and diff
+                assert (group, plural(res.kind), verb) in allowed, f"{res.ref}: {verb}"
+        for group, resource, verb in DEPLOY_CALLS:
+            assert (group, resource, verb) in allowed, f"{group}/{resource}: {verb}"
+
+    @pytest.mark.parametrize("name", ["leadgen-deployer", "leadgen-operator", "leadgen-viewer"])
+    def test_every_role_reads_endpointslices_for_readiness(self, name: str) -> None:
+        role = next(r for r in self.report(Environment.DEV).resources if r.kind == "Role" and r.name == name)
+        assert any(
+            "discovery.k8s.io" in rule["apiGroups"]
+            and "endpointslices" in rule["resources"]
+            and "list" in rule["verbs"]
+            for rule in role.body["rules"]
+        )
+
+
+# What deploy (with its health check) and rollback read, wait for and delete, besides applying.
+DEPLOY_CALLS = [
+    ("batch", "jobs", "delete"), ("batch", "jobs", "watch"), ("", "pods", "list"), ("", "pods/log", "get"),
+    ("", "events", "list"), ("apps", "deployments", "watch"), ("apps", "statefulsets", "watch"),
+    ("apps", "replicasets", "list"), ("discovery.k8s.io", "endpointslices", "list"), ("", "services", "list"),
+    ("", "persistentvolumeclaims", "list"), ("gateway.networking.k8s.io", "gateways", "list"),
+    ("gateway.networking.k8s.io", "httproutes", "list"), ("cert-manager.io", "certificates", "list"),
+]  # fmt: skip
+
+
+def plural(kind: str) -> str:
+    """The resource name RBAC uses for a kind (NetworkPolicy -> networkpolicies)."""
+    lower = kind.lower()
+    if lower.endswith("y") and lower[-2] not in "aeiou":
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")

@@ -41,6 +41,7 @@ class TestHistory:
         assert api["history"][1] == {
             "number": 3, "change_cause": "release 1.4.1", "images": ["ghcr.io/leadgen/leadgen:1.4.1"],
             "created": "2026-11-17T10:21:45Z", "replica_set": "api-6b5a4c3d2f", "current": False,
+            "release": None, "schema_head": None,
         }  # fmt: skip
         assert doc["listed_only"] is True
 
@@ -54,8 +55,10 @@ class TestRollback:
         undo = kube.index("rollout", "undo")
         assert commands[undo] == ["rollout", "undo", "deployment/api", "--to-revision=3"]
         assert commands[undo + 1] == ["rollout", "status", "deployment/api", "--timeout=300s"]
-        assert kube.index("get", "--raw") > undo
-        assert kube.first("get", "--raw")["args"][2] == "/api/v1/namespaces/leadgen-dev/services/api:3000/proxy/readyz"
+        # Verified from the cluster's own view, never through the API server's service proxy.
+        assert kube.index("get", "pods") > undo and kube.index("get", "endpointslices") > undo
+        assert not kube.ran("get", "--raw") and not kube.ran("exec")
+        assert "│ Readiness │ api  │ PASS   │ 2/2 pods Ready, 2 ready endpoint(s)" in result.stdout
         assert "rolled back api → 3" in result.stdout
 
     def test_to_a_given_revision(self, run: Run, kube: FakeKube) -> None:
@@ -86,22 +89,6 @@ class TestRollback:
         assert "--to-revision needs a SERVICE" in result.stderr
         assert kube.commands() == []
 
-    def test_every_service_when_none_named(self, run: Run, kube: FakeKube) -> None:
-        with_api_history(kube)
-        only_one = "deployment.apps/x \nREVISION  CHANGE-CAUSE\n1         <none>\n\n"
-        kube.on("rollout", "history", stdout=only_one)
-        kube.on("rollout", "history", "deployment/api", file="rollout-history-api.txt")
-        kube.on("get", "replicasets", json_out=objects.as_list([]))
-        kube.on("get", "replicasets", "--selector", API_SELECTOR, file="replicasets-api.json")
-        for name in contract.DEPLOYMENTS:
-            if name != "api":
-                kube.on("get", "deployment", name, json_out=objects.deployment(name))
-        result = run("rollback", "dev")
-        assert result.exit_code == 0, result.output
-        undone = [c for c in kube.commands() if c[:2] == ["rollout", "undo"]]
-        assert undone == [["rollout", "undo", "deployment/api", "--to-revision=3"]]
-        assert "deployment/worker: skipped, revision 1 is the only revision kept" in result.stdout
-
     def test_failed_rollback_rollout(self, run: Run, kube: FakeKube) -> None:
         with_api_history(kube)
         kube.on("rollout", "status", "deployment/api", stderr="error: timed out waiting for the condition\n", exit=1)
@@ -117,16 +104,19 @@ class TestRollback:
 
     def test_failed_verification(self, run: Run, kube: FakeKube) -> None:
         with_api_history(kube)
-        kube.on(
-            "get",
-            "--raw",
-            stderr="Error from server (ServiceUnavailable): the server is currently unable to handle the request\n",
-            exit=1,
-        )
+        slices = objects.healthy(Environment.DEV)["endpointslices"]
+        slices["items"][0] = objects.endpointslice("api", ready=False)
+        kube.on("get", "endpointslices", json_out=slices)
         result = run("rollback", "dev", "api")
         assert result.exit_code == 1
         assert "verification failed" in result.stdout
-        assert "ServiceUnavailable" in result.stdout
+        assert "the Service has no ready endpoint" in result.stdout
+
+    def test_says_migrations_are_not_rolled_back(self, run: Run, kube: FakeKube) -> None:
+        with_api_history(kube)
+        doc = payload(run("rollback", "dev", "api", "--json"))
+        assert doc["schema"].startswith("Migrations are not rolled back, and the running release did not record")
+        assert "revision 3 must run on the newer schema, which expand/contract migrations allow" in doc["schema"]
 
     def test_missing_deployment(self, run: Run, kube: FakeKube) -> None:
         with_api_history(kube).not_found("get", "deployment", "api", what='deployments.apps "api"')
@@ -158,3 +148,125 @@ class TestProd:
         with_api_history(kube, Environment.PROD)
         assert run("rollback", "prod", "api", "--yes-i-mean-prod").exit_code == 0
         assert kube.ran("rollout", "undo", "deployment/api", "--to-revision=3")
+
+
+V1, V2, V3 = "1.4.0+0a1b2c3d4e", "1.5.0+5f6a7b8c9d", "1.5.0+e0f1a2b3c4"
+HEADS = {V1: "20261101_0030", V2: "20261115_0038", V3: "20261115_0038"}
+
+
+def revs(*releases: str) -> list[objects.Rev]:
+    """Revisions 1, 2, ... of a Deployment, one per release given; the last is current."""
+    return [objects.Rev(n, r, HEADS.get(r)) for n, r in enumerate(releases, start=1)]
+
+
+def with_releases(kube: FakeKube, histories: dict[str, list[objects.Rev]]) -> FakeKube:
+    """Every app Deployment with the given history (default: V1, V2, V3, one revision each)."""
+    kube.healthy()
+    for name in contract.DEPLOYMENTS:
+        history = histories.get(name, revs(V1, V2, V3))
+        current = history[-1].number
+        kube.on("get", "deployment", name, json_out=objects.deployment_at(name, current))
+        kube.on("rollout", "history", f"deployment/{name}", stdout=objects.rollout_history(name, history))
+        sets = [objects.replica_set(name, r, current=r.number == current) for r in history]
+        kube.on("get", "replicasets", "--selector", contract.selector_for(name), json_out=objects.as_list(sets))
+    kube.on("rollout", "undo", stdout="deployment.apps/x rolled back\n")
+    return kube
+
+
+def undone(kube: FakeKube) -> dict[str, str]:
+    return {c[2].removeprefix("deployment/"): c[3] for c in kube.commands() if c[:2] == ["rollout", "undo"]}
+
+
+class TestReleaseRollback:
+    def test_every_service_goes_to_the_previous_release(self, run: Run, kube: FakeKube) -> None:
+        # api was restarted during V3 (kubectl rollout restart makes a revision of the same
+        # release): its own previous revision is still V3, the previous release is V2.
+        with_releases(kube, {"api": revs(V1, V2, V3, V3)})
+        result = run("rollback", "dev")
+        assert result.exit_code == 0, result.output
+        assert undone(kube) == {name: "--to-revision=2" for name in contract.DEPLOYMENTS}
+        assert f"rolled back to release {V2}" in result.stdout
+        assert kube.index("get", "endpointslices") > max(
+            i for i, c in enumerate(kube.commands()) if c[:2] == ["rollout", "undo"]
+        )
+
+    def test_newest_revision_of_that_release(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"worker": revs(V1, V2, V2, V3)})  # V2, then a restart
+        run("rollback", "dev")
+        assert undone(kube)["worker"] == "--to-revision=3"
+
+    def test_refuses_when_a_service_kept_no_revision_of_it(self, run: Run, kube: FakeKube) -> None:
+        # The scheduler's history no longer holds V2 (revisionHistoryLimit).
+        with_releases(kube, {"scheduler": [objects.Rev(7, V1), objects.Rev(9, V3)]})
+        result = run("rollback", "dev")
+        assert result.exit_code == 1
+        assert f"no revision of release {V2} is kept for scheduler" in result.stderr
+        assert "nothing was changed" in result.stderr
+        assert not kube.ran("rollout", "undo")
+
+    def test_refuses_services_on_different_releases(self, run: Run, kube: FakeKube) -> None:
+        # A deploy of V3 stopped after api rolled out.
+        with_releases(kube, {name: revs(V1, V2) for name in contract.DEPLOYMENTS if name != "api"})
+        result = run("rollback", "dev")
+        assert result.exit_code == 1
+        assert f"the Deployments run different releases (api: {V3}; backend: {V2};" in result.stderr
+        assert "--to-release" in result.stderr
+        assert not kube.ran("rollout", "undo")
+
+    def test_to_release_brings_a_half_deployed_release_back(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {name: revs(V1, V2) for name in contract.DEPLOYMENTS if name != "api"})
+        result = run("rollback", "dev", "--to-release", V2)
+        assert result.exit_code == 0, result.output
+        assert undone(kube) == {"api": "--to-revision=2"}
+        assert f"deployment/worker: skipped, already runs release {V2}" in result.stdout
+
+    def test_refuses_revisions_from_before_releases_were_recorded(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"frontend": [objects.Rev(1, None), objects.Rev(2, None)]})
+        result = run("rollback", "dev")
+        assert result.exit_code == 1
+        assert "frontend: the current revision carries no leadgen.io/release annotation" in result.stderr
+        assert not kube.ran("rollout", "undo")
+
+    def test_says_where_the_schema_stands_before_asking(self, run: Run, kube: FakeKube) -> None:
+        histories = {name: revs(V1, V2) for name in contract.DEPLOYMENTS}
+        with_releases(kube, histories)
+        result = run("rollback", "prod", "--yes-i-mean-prod")
+        assert result.exit_code == 0, result.output
+        note = (
+            f"Migrations are not rolled back: the database stays at Alembic head 20261115_0038 ({V2}). "
+            f"{V1} (deployed at head 20261101_0030) must run on the newer schema, which expand/contract "
+            "migrations allow (docs/KUBERNETES_DEPLOYMENT.md#rollback); if it cannot, run "
+            "`leadgen db downgrade 20261101_0030` in a one-off pod first."
+        )
+        assert note in " ".join(result.stdout.split())
+        assert result.stdout.index("Migrations are not rolled back") < result.stdout.index("✓ rollback")
+
+    def test_same_schema_head_is_said_so(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        doc = payload(run("rollback", "dev", "--json"))
+        assert doc["schema"] == (
+            f"Migrations are not rolled back: the database stays at Alembic head 20261115_0038 ({V3}). "
+            f"{V2} was deployed at the same head."
+        )
+        assert (doc["from_release"], doc["to_release"]) == (V3, V2)
+
+    def test_prod_confirmation_names_both_releases(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("get", "deployments", json_out=objects.healthy(Environment.PROD)["deployments"])
+        result = run("rollback", "prod", input="prod\n", interactive=True)
+        assert result.exit_code == 0, result.output
+        assert f"release {V3} → {V2}: api 3→2" in result.stderr
+
+    def test_list_shows_the_release_of_each_revision(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        doc = payload(run("rollback", "dev", "--list", "--json"))
+        api = next(s for s in doc["services"] if s["service"] == "api")
+        assert [(r["number"], r["release"], r["current"]) for r in api["history"]] == [
+            (1, V1, False), (2, V2, False), (3, V3, True),
+        ]  # fmt: skip
+        assert not kube.ran("rollout", "undo")
+
+    def test_to_revision_and_to_release_exclude_each_other(self, run: Run, kube: FakeKube) -> None:
+        result = run("rollback", "dev", "api", "--to-revision", "2", "--to-release", V2)
+        assert result.exit_code == 2
+        assert "not both" in result.stderr

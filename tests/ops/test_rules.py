@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from leadgen.ops import contract
+from leadgen.ops.contract import Environment
 from leadgen.ops.errors import RuleError
-from leadgen.ops.rules import health, history, hpa, workloads
+from leadgen.ops.rules import health, history, hpa, manifests, release, workloads
 from leadgen.ops.rules.health import Status, Thresholds
+from leadgen.ops.rules.manifests import Resource
 
 from . import objects
 
@@ -268,3 +272,125 @@ class TestHealthRules:
         assert check.status is Status.WARN
         [check] = health.check_pods(pods, NOW, Thresholds())
         assert check.status is Status.FAIL
+
+
+class TestReadinessRules:
+    def judge(self, pods: list[dict[str, Any]], ready_endpoints: bool = True, name: str = "api") -> health.Check:
+        dep = objects.deployment(name)
+        slices = objects.as_list([objects.endpointslice(name, ready=ready_endpoints)])
+        [check] = health.check_readiness(objects.as_list([dep]), objects.as_list(pods), slices, [name], {"api"})
+        return check
+
+    def test_ready_pods_and_endpoints_pass(self) -> None:
+        check = self.judge([objects.pod("api", "a"), objects.pod("api", "b")])
+        assert (check.status, check.detail) == (Status.PASS, "2/2 pods Ready, 2 ready endpoint(s)")
+
+    def test_terminating_pods_do_not_count(self) -> None:
+        leaving = objects.pod("api", "b")
+        leaving["metadata"]["deletionTimestamp"] = "2026-11-25T11:59:00Z"
+        check = self.judge([objects.pod("api", "a"), leaving])
+        assert (check.status, check.detail) == (Status.WARN, "1/2 pods Ready, 2 ready endpoint(s)")
+
+    def test_no_ready_pod_fails(self) -> None:
+        assert self.judge([]).status is Status.FAIL
+
+    def test_no_ready_endpoint_fails_a_routed_service(self) -> None:
+        check = self.judge([objects.pod("api", "a"), objects.pod("api", "b")], ready_endpoints=False)
+        assert check.status is Status.FAIL and check.detail.startswith("the Service has no ready endpoint")
+
+    def test_background_services_need_no_endpoints(self) -> None:
+        check = self.judge([objects.pod("worker", "a"), objects.pod("worker", "b")], False, "worker")
+        assert (check.status, check.detail) == (Status.PASS, "2/2 pods Ready")
+
+    @pytest.mark.parametrize(
+        ("answer", "error", "status", "detail"),
+        [
+            ({"status": 200, "body": '{"status":"ok","checks":{"db":"ok"}}'}, None, Status.PASS, "p: db ok"),
+            ({"status": 503, "body": '{"status":"unavailable","checks":{"process":"draining"}}'}, None,
+             Status.FAIL, "p: HTTP 503 process draining"),
+            ({"status": None, "body": "<urlopen error [Errno 111] Connection refused>"}, None, Status.FAIL,
+             "p: no answer on its ops port: <urlopen error [Errno 111] Connection refused>"),
+            (None, "no permission to exec into pods (pods/exec)", Status.WARN,
+             "p: not asked, no permission to exec into pods (pods/exec)"),
+        ],
+    )  # fmt: skip
+    def test_in_pod_readyz(self, answer: dict[str, Any] | None, error: str | None, status: Status, detail: str) -> None:
+        check = health.check_pod_readyz("api", "p", answer, error)
+        assert (check.category, check.status, check.detail) == ("Readyz", status, detail)
+
+
+def stamped_revisions(*releases: str | None, heads: dict[str, str] | None = None) -> list[history.Revision]:
+    heads = heads or {}
+    last = len(releases)
+    return [
+        history.Revision(n, None, current=n == last, release=r, schema_head=heads.get(r or ""))
+        for n, r in enumerate(releases, start=1)
+    ]
+
+
+class TestReleases:
+    def resources(self) -> list[Resource]:
+        resources, _ = manifests.parse(objects.rendered(Environment.PROD))
+        return resources
+
+    def test_name_is_the_image_tag_and_a_fingerprint(self) -> None:
+        name = release.release_name(self.resources(), "20261125_0042")
+        assert name.startswith("1.5.0+") and len(name.split("+")[1]) == 10
+        assert release.release_name(self.resources(), "20261125_0042") == name
+        assert release.release_name(self.resources(), "20261126_0043") != name
+
+    def test_stamp_touches_only_app_pod_templates_and_the_job(self) -> None:
+        resources = self.resources()
+        stamped = release.stamp(resources, "1.5.0+abc", None)
+        annotated = {
+            r.ref
+            for r in stamped
+            if (r.body.get("spec", {}).get("template", {}).get("metadata") or {}).get("annotations")
+        }
+        expected = {f"Deployment/{d}" for d in contract.DEPLOYMENTS} | {"Job/db-migrate"}
+        assert annotated == expected
+        assert all("annotations" not in (r.body["spec"]["template"].get("metadata") or {})
+                   for r in resources if r.kind == "Deployment")  # fmt: skip  # the input is left as it was
+
+    def test_image_tag(self) -> None:
+        assert release.image_tag(f"ghcr.io/leadgen/leadgen:1.5.0@{objects.DIGEST}") == "1.5.0"
+        assert release.image_tag("registry.local:5000/leadgen") is None
+
+    def test_previous_release_and_its_revisions(self) -> None:
+        histories = {
+            "api": stamped_revisions("v1", "v2", "v3", "v3"),
+            "worker": stamped_revisions("v1", "v2", "v2", "v3"),
+        }
+        plan = release.release_rollback(histories, None)
+        assert (plan.current, plan.target, plan.revisions) == ("v3", "v2", {"api": 2, "worker": 3})
+
+    def test_a_short_history_does_not_decide_the_previous_release(self) -> None:
+        histories = {"api": stamped_revisions("v1", "v2", "v3"), "scheduler": stamped_revisions("v1", "v3")}
+        assert release.previous_release(histories) == "v2"
+        with pytest.raises(RuleError, match="no revision of release v2 is kept for scheduler"):
+            release.release_rollback(histories, None)
+
+    def test_refusals(self) -> None:
+        with pytest.raises(RuleError, match="run different releases"):
+            release.previous_release({"api": stamped_revisions("v1", "v2"), "worker": stamped_revisions("v1")})
+        with pytest.raises(RuleError, match=r"carries no leadgen\.io/release"):
+            release.previous_release({"api": stamped_revisions("v1", None)})
+        with pytest.raises(RuleError, match="nothing to roll back to"):
+            release.previous_release({"api": stamped_revisions("v1")})
+
+    def test_schema_note(self) -> None:
+        heads = {"v1": "0030", "v2": "0038"}
+        current, target = stamped_revisions("v1", "v2", heads=heads)[::-1]
+        note = release.schema_note(current, target)
+        assert note.startswith("Migrations are not rolled back: the database stays at Alembic head 0038 (v2).")
+        assert "`leadgen db downgrade 0030`" in note
+        unknown = release.schema_note(history.Revision(4, None, current=True), history.Revision(3, None))
+        assert "did not record its Alembic head" in unknown and "revision 3 must run on the newer schema" in unknown
+
+
+class TestScaleFloor:
+    def test_hpa_change_below_the_floor_is_not_allowed(self) -> None:
+        args = ("api", objects.load("deployment-api.json"), objects.load("hpa-api.json"))
+        assert not hpa.plan_scale(args[0], 2, args[1], args[2], floor=3).hpa_change_allowed
+        assert hpa.plan_scale(args[0], 3, args[1], args[2], floor=3).hpa_change_allowed
+        assert not hpa.plan_scale("worker", 3, objects.deployment("worker"), None, floor=3).hpa_change_allowed

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+from leadgen.ops.contract import Environment
+
 from . import objects
 from .conftest import FakeKube, Run, payload
 
 
-def cluster(kube: FakeKube) -> FakeKube:
-    kube.healthy()
+def cluster(kube: FakeKube, env: Environment = Environment.DEV) -> FakeKube:
+    kube.healthy(env)
     kube.not_found("get", "horizontalpodautoscaler", what='horizontalpodautoscalers.autoscaling "x"')
     kube.on("get", "deployment", "api", file="deployment-api.json")
     kube.on("get", "deployment", "worker", json_out=objects.deployment("worker"))
@@ -125,3 +127,76 @@ class TestRefused:
         result = run("scale", "dev", "api", "0", "--yes", "--json")
         assert result.exit_code == 2
         assert "an HPA cannot keep a Deployment at 0" in payload(result)["error"]
+
+
+def patched(kube: FakeKube) -> dict[str, object]:
+    bounds: dict[str, object] = json.loads(kube.first("patch")["args"][-1])
+    return bounds
+
+
+class TestProd:
+    def test_yes_is_not_enough(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        result = run("scale", "prod", "api", "5", "--hpa", "-y")
+        assert result.exit_code == 2
+        assert "--yes-i-mean-prod" in result.stderr
+        assert not kube.ran("patch") and not kube.ran("scale")
+
+    def test_typed_confirmation(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        result = run("scale", "prod", "api", "5", "--hpa", "-y", input="prod\n", interactive=True)
+        assert result.exit_code == 0, result.output
+        assert "In leadgen-prod: set HPA api bounds to [5, 10]. Type 'prod' to continue" in result.stderr
+        assert patched(kube) == {"spec": {"minReplicas": 5, "maxReplicas": 10}}
+        assert kube.first("patch")["namespace"] == "leadgen-prod"
+
+    def test_wrong_answer_changes_nothing(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        result = run("scale", "prod", "worker", "4", "-y", input="yes\n", interactive=True)
+        assert result.exit_code == 2
+        assert "Scale cancelled; nothing was changed." in result.stderr
+        assert not kube.ran("scale")
+
+    def test_flag(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        assert run("scale", "prod", "worker", "4", "-y", "--yes-i-mean-prod").exit_code == 0
+        assert kube.ran("scale", "deployment/worker", "--replicas=4")
+
+    def test_other_environments_ask_no_typed_confirmation(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.STAGING)
+        assert run("scale", "staging", "api", "3", "--hpa", "-y").exit_code == 0
+        assert patched(kube) == {"spec": {"minReplicas": 3, "maxReplicas": 10}}
+
+
+class TestFloor:
+    def test_hpa_minimum_below_the_prod_floor_is_refused(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        result = run("scale", "prod", "api", "1", "--hpa", "-y", "--yes-i-mean-prod")
+        assert result.exit_code == 2
+        assert "--hpa: minReplicas 1 is below prod's floor of 3." in result.stderr
+        assert "PodDisruptionBudgets" in result.stderr
+        assert not kube.ran("patch")
+
+    def test_staging_floor_keeps_a_pod_evictable_under_its_pdb(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.STAGING)
+        result = run("scale", "staging", "api", "1", "--hpa", "-y", "--json")
+        assert result.exit_code == 2
+        assert "below staging's floor of 2" in payload(result)["error"]
+
+    def test_at_the_floor_is_allowed(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        assert run("scale", "prod", "api", "3", "--hpa", "-y", "--yes-i-mean-prod").exit_code == 0
+        assert patched(kube) == {"spec": {"minReplicas": 3, "maxReplicas": 10}}
+
+    def test_dev_has_no_pdb_to_protect(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube)
+        assert run("scale", "dev", "api", "1", "--hpa", "-y").exit_code == 0
+        assert patched(kube) == {"spec": {"minReplicas": 1, "maxReplicas": 10}}
+
+    def test_below_the_floor_the_hpa_change_is_not_offered(self, run: Run, kube: FakeKube) -> None:
+        cluster(kube, Environment.PROD)
+        result = run("scale", "prod", "api", "1", input="y\nprod\n", interactive=True)
+        assert result.exit_code == 0, result.output
+        assert "Change the HPA bounds" not in result.stderr  # a lasting 1 is not on offer
+        assert "from 2 to 1 anyway?" in result.stderr
+        assert kube.ran("scale", "deployment/api", "--replicas=1") and not kube.ran("patch")

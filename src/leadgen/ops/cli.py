@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
@@ -19,14 +20,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from leadgen.ops import debug, output
+from leadgen.ops import contract, debug, output
 from leadgen.ops.contract import Environment, Service
-from leadgen.ops.deploy import Deployer, DeployOptions, DryRun
+from leadgen.ops.deploy import Deployer, DeployOptions, DryRun, Shipped
 from leadgen.ops.errors import EXIT_FAILED, EXIT_OK, OpsError, UsageError
 from leadgen.ops.healthcheck import run_health
 from leadgen.ops.kubectl import Kubectl, locate
 from leadgen.ops.report import SilentReporter, to_json
-from leadgen.ops.rollback import run_rollback
+from leadgen.ops.rollback import RollbackRequest, run_rollback
 from leadgen.ops.rules.health import Thresholds
 from leadgen.ops.rules.manifests import validate_rendered
 from leadgen.ops.scale import run_scale
@@ -125,6 +126,13 @@ def stdin_is_interactive() -> bool:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def shipped() -> Shipped:
+    """This CLI's leadgen version and the newest migration it ships (tests replace this)."""
+    from leadgen.core.migrate import current_head
+
+    return Shipped(version("leadgen"), current_head())
 
 
 @app.callback()
@@ -243,8 +251,9 @@ def deploy(
         DryRun | None,
         typer.Option(
             "--dry-run",
-            help="client: validate locally and with kubectl's client-side dry run; server: let "
-            "the API server (and its admission webhooks) check every object. Nothing changes.",
+            help="client: validate locally and with kubectl's client-side dry run (a plain "
+            "client-side apply; kubectl allows no server-side apply with it); server: let the API "
+            "server (and its admission webhooks) check every object. Nothing changes.",
             case_sensitive=False,
         ),
     ] = None,
@@ -272,6 +281,15 @@ def deploy(
             "--force-conflicts",
             help="Let the overlay win fields another manager changed since the last deploy "
             "(rollback, scale --hpa, kubectl edit). Without it such a conflict stops the deploy.",
+        ),
+    ] = False,
+    skip_bootstrap: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bootstrap",
+            help="Leave out what an admin applies once: the cluster-scoped objects (Namespace, "
+            "StorageClasses, GatewayClass, ClusterSecretStore) and the RBAC Roles/RoleBindings. "
+            "For the leadgen-deployer role; also chosen when your role may not read the Namespace.",
         ),
     ] = False,
     yes_i_mean_prod: ProdOpt = False,
@@ -309,6 +327,8 @@ def deploy(
             deep_health=deep,
             force_conflicts=force_conflicts,
             prod_confirmed=yes_i_mean_prod,
+            skip_bootstrap=skip_bootstrap,
+            shipped=shipped(),
         )
         result = Deployer(s.kubectl, opts, s.reporter, s.prompter).run()
         if json_out:
@@ -354,7 +374,8 @@ def rollback(
     service: Annotated[
         Service | None,
         typer.Argument(
-            help="Deployment to roll back. Default: every application Deployment.",
+            help="Deployment to roll back. Default: every application Deployment, to the "
+            "previous release (each to its newest revision of that release).",
             show_default=False,
         ),
     ] = None,
@@ -363,7 +384,14 @@ def rollback(
         typer.Option(
             "--to-revision",
             min=1,
-            help="Revision to go back to (see --list). Default: the one before the current.",
+            help="Revision of SERVICE to go back to (see --list). Default: the one before the current.",
+        ),
+    ] = None,
+    to_release: Annotated[
+        str | None,
+        typer.Option(
+            "--to-release",
+            help="Release to go back to (the RELEASE column of --list), instead of the previous one.",
         ),
     ] = None,
     list_only: Annotated[
@@ -377,12 +405,16 @@ def rollback(
     kubectl: KubectlOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """List rollout history, roll back to the previous or a given revision, follow, verify."""
+    """List rollout history; roll back one service a revision, or every service a release; verify.
+
+    Migrations are not rolled back: the command says where the schema stands before it changes
+    anything.
+    """
     with _reported(json_out) as cleanup:
         s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
+        request = RollbackRequest(service.value if service else None, to_revision, to_release, list_only)
         result = run_rollback(
-            s.kubectl, env, service.value if service else None,
-            to_revision=to_revision, list_only=list_only, timeout=timeout,
+            s.kubectl, env, request, timeout=timeout,
             prod_confirmed=yes_i_mean_prod, reporter=s.reporter, prompter=s.prompter,
         )  # fmt: skip
         ok = result.ok
@@ -399,15 +431,21 @@ def scale(
     env: EnvArg,
     service: Annotated[Service, typer.Argument(help="Deployment to scale.", show_default=False)],
     replicas: Annotated[int, typer.Argument(min=0, help="Replica count wanted.", show_default=False)],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (prod still asks: --yes-i-mean-prod).")
+    ] = False,
     use_hpa: Annotated[
         bool,
         typer.Option(
             "--hpa",
             help="Change the HPA bounds instead (minReplicas=REPLICAS, maxReplicas at least "
-            "REPLICAS) so the count lasts; a manual scale is undone by the HPA.",
+            "REPLICAS) so the count lasts; a manual scale is undone by the HPA. REPLICAS may not "
+            "go below the environment's floor ("
+            + ", ".join(f"{e.value} {n}" for e, n in contract.REPLICA_FLOORS.items())
+            + ").",
         ),
     ] = False,
+    yes_i_mean_prod: ProdOpt = False,
     json_out: JsonOpt = False,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -419,7 +457,7 @@ def scale(
         s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
         result = run_scale(
             s.kubectl, env, service.value, replicas, use_hpa=use_hpa, yes=yes,
-            reporter=s.reporter, prompter=s.prompter,
+            prod_confirmed=yes_i_mean_prod, reporter=s.reporter, prompter=s.prompter,
         )  # fmt: skip
         if json_out:
             output.emit_json(result, ok=result.ok)
@@ -521,8 +559,9 @@ def health_check(
         bool,
         typer.Option(
             "--deep",
-            help="Also: each service's /readyz through the API server proxy, pod "
-            "restarts and pending pods with reasons, certificate expiry.",
+            help="Also: each app's readiness (rollout, pods' Ready conditions, ready endpoints) "
+            "and its /readyz details asked inside one Ready pod (kubectl exec, needs pods/exec), "
+            "pod restarts and pending pods with reasons, certificate expiry.",
         ),
     ] = False,
     cert_warn_days: Annotated[

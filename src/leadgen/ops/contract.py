@@ -39,6 +39,7 @@ class Service(enum.StrEnum):
 
 
 DEPLOYMENTS: tuple[str, ...] = tuple(s.value for s in Service)
+APP_IMAGE = "ghcr.io/leadgen/leadgen"
 STORES: tuple[str, ...] = ("postgres", "redis", "neo4j", "qdrant")
 POSTGRES = "postgres"
 
@@ -58,6 +59,11 @@ READINESS_PATH = "/readyz"
 # Exactly one scheduler: two Celery beats would send every periodic job twice.
 SINGLETONS: frozenset[str] = frozenset({"scheduler"})
 
+# The fewest replicas an HPA may keep in each environment: every overlay HPA's minReplicas, and
+# above every PodDisruptionBudget's minAvailable, so a node drain can always evict one pod.
+# tests/ops/test_manifests.py checks this table against the rendered overlays.
+REPLICA_FLOORS: dict[Environment, int] = {Environment.DEV: 1, Environment.STAGING: 2, Environment.PROD: 3}
+
 MIGRATION_JOB = "db-migrate"
 MIGRATION_ARGS = ("db", "upgrade")
 
@@ -67,6 +73,12 @@ PART_OF = "leadgen"
 PART_OF_SELECTOR = f"{PART_OF_LABEL}={PART_OF}"
 # Set on a Job's pods by the Job controller (Kubernetes 1.27+; ``job-name`` before that).
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+# Pod-template annotations deploy writes on every app Deployment and the migration Job: the
+# release they belong to (rollback of every service goes back to one release), and the Alembic
+# head that release migrated the database to, when the deploying CLI can know it.
+RELEASE_ANNOTATION = "leadgen.io/release"
+SCHEMA_HEAD_ANNOTATION = "leadgen.io/schema-head"
 
 FIELD_MANAGER = "leadgen"
 # Field manager for the HPA bounds `scale --hpa` changes, so an apply conflict names it.

@@ -2,8 +2,12 @@
 
 Order, and why:
 
-1. render ``k8s/overlays/ENV`` with ``kubectl kustomize`` and validate it (no cluster needed);
-2. check the kubeconfig context;
+1. render ``k8s/overlays/ENV`` with ``kubectl kustomize`` and validate it (no cluster needed),
+   then stamp the release on the app pod templates (``rules.release``);
+2. check the kubeconfig context and the namespace. A role that may not read the Namespace (the
+   namespaced ``leadgen-deployer``) is not the one to manage it: the bootstrap objects (the
+   cluster-scoped ones and RBAC, which an admin applies once) are then left out, as with
+   ``--skip-bootstrap``;
 3. ``kubectl diff --server-side`` (exit 1 means "differences", above 1 an error);
 4. prod only: confirm (``--yes-i-mean-prod`` or a typed prompt);
 5. apply the prerequisites (namespace, accounts, config, secrets, policies, services, stores)
@@ -17,8 +21,9 @@ Order, and why:
 7. apply the application workloads (Deployments, HPAs, CronJobs) and wait for every rollout;
 8. run the health check.
 
-Every apply is server-side with field manager ``leadgen``. A dry run (client or server) stops
-after the diff with an apply ``--dry-run``.
+Every apply is server-side with field manager ``leadgen``. A dry run stops after the diff with
+an apply ``--dry-run``: server-side for ``server``; for ``client`` a plain client-side apply,
+since kubectl refuses ``--dry-run=client`` together with ``--server-side``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -41,15 +46,34 @@ from leadgen.ops.healthcheck import HealthReport, run_health
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
 from leadgen.ops.rules import workloads
-from leadgen.ops.rules.manifests import Finding, Resource, validate_rendered
+from leadgen.ops.rules.manifests import CLUSTER_SCOPED, Finding, Resource, validate_rendered
+from leadgen.ops.rules.release import app_image_tag, release_name, stamp
 
 WORKLOAD_KINDS = frozenset({"Deployment", "HorizontalPodAutoscaler", "CronJob"})
+# What an admin applies once per environment (docs/KUBERNETES_DEPLOYMENT.md): cluster-scoped
+# objects, and the RBAC that grants the deployer its rights (it cannot grant them to itself).
+BOOTSTRAP_KINDS = CLUSTER_SCOPED | {"Role", "RoleBinding"}
 CNPG_CLUSTER = "clusters.postgresql.cnpg.io"
+BOOTSTRAP_DOCS = "docs/KUBERNETES_DEPLOYMENT.md#who-applies-what"
 
 
 class DryRun(enum.StrEnum):
     CLIENT = "client"
     SERVER = "server"
+
+
+class NamespaceState(enum.StrEnum):
+    EXISTS = "exists"
+    MISSING = "missing"
+    FORBIDDEN = "forbidden"  # our role may not read it: it exists, and is an admin's to manage
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """The leadgen this CLI is: its version and the newest migration it ships."""
+
+    version: str
+    schema_head: str | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,8 @@ class DeployOptions:
     deep_health: bool = False
     force_conflicts: bool = False
     prod_confirmed: bool = False
+    skip_bootstrap: bool = False
+    shipped: Shipped | None = None
 
 
 @dataclass
@@ -74,6 +100,9 @@ class DeployResult(Steps):
     namespace: str = ""
     context: str | None = None
     dry_run: str | None = None
+    release: str | None = None
+    schema_head: str | None = None
+    left_out: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     diff: str | None = None
     health: HealthReport | None = None
@@ -92,7 +121,7 @@ class Plan:
     workloads: list[Resource]
 
     @classmethod
-    def of(cls, resources: tuple[Resource, ...]) -> Plan:
+    def of(cls, resources: Sequence[Resource]) -> Plan:
         migration = next((r for r in resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB), None)
         rest = [r for r in resources if r is not migration]
         return cls(
@@ -127,6 +156,7 @@ class Deployer:
         self.opts = options
         self.reporter = reporter
         self.prompter = prompter
+        self.skip_bootstrap = options.skip_bootstrap
         self.sleep = sleep
         self.clock = clock
         self.result = DeployResult(
@@ -141,10 +171,12 @@ class Deployer:
         return self.result
 
     def _run(self) -> None:
-        plan = self._render_and_validate()
+        resources = self._render_and_validate()
         self.result.context = self.kubectl.ensure_context()
+        namespace = self._namespace_state()
+        plan = self._plan(resources, namespace)
         if self.opts.diff:
-            self._diff(plan)
+            self._diff(plan, namespace)
         if self.opts.dry_run is not None:
             self._apply("dry-run", f"apply --dry-run={self.opts.dry_run}", plan.all_but_migration)
             self.reporter.info(f"Job/{contract.MIGRATION_JOB} is deleted and created again on a real deploy.")
@@ -163,7 +195,7 @@ class Deployer:
 
     # --- steps -----------------------------------------------------------------------------
 
-    def _render_and_validate(self) -> Plan:
+    def _render_and_validate(self) -> tuple[Resource, ...]:
         self.reporter.started("render", f"render {self.opts.overlay}")
         try:
             text = self.kubectl.kustomize(self.opts.overlay)
@@ -187,11 +219,66 @@ class Deployer:
             detail += f", {len(report.warnings)} warning(s)"
         status = StepStatus.WARNING if report.warnings else StepStatus.OK
         self._done("validate", status, detail)
-        return Plan.of(report.resources)
+        return report.resources
 
-    def _diff(self, plan: Plan) -> None:
+    def _namespace_state(self) -> NamespaceState:
+        try:
+            found = self.kubectl.get_optional("namespace", self.opts.namespace, namespaced=False)
+        except KubectlError as exc:
+            if not exc.forbidden:
+                raise
+            self.skip_bootstrap = True
+            self.reporter.info(
+                f"Your role may not read Namespace {self.opts.namespace} (a namespaced role such as "
+                "leadgen-deployer): taking it to exist and to be managed by an admin, so the "
+                "cluster-scoped objects and RBAC are left out."
+            )
+            return NamespaceState.FORBIDDEN
+        return NamespaceState.EXISTS if found is not None else NamespaceState.MISSING
+
+    def _plan(self, resources: tuple[Resource, ...], namespace: NamespaceState) -> Plan:
+        """Stamp the release, and leave out the bootstrap objects when they are not ours to apply."""
+        head = self._schema_head(resources)
+        release = release_name(resources, head)
+        self.result.release, self.result.schema_head = release, head
+        self.reporter.info(f"release {release}" + (f", Alembic head {head}" if head else ""))
+        stamped = stamp(resources, release, head)
+        if not self.skip_bootstrap:
+            return Plan.of(stamped)
+        if namespace is NamespaceState.MISSING:
+            self._fail(
+                "bootstrap",
+                f"Namespace/{self.opts.namespace}",
+                "does not exist, and --skip-bootstrap creates no Namespace",
+                hint=f"An admin deploys the environment once without --skip-bootstrap ({BOOTSTRAP_DOCS}).",
+            )
+        left_out = [r for r in stamped if r.kind in BOOTSTRAP_KINDS]
+        self.result.left_out = [r.ref for r in left_out]
+        if left_out:
+            self.reporter.info(
+                f"Left out {len(left_out)} object(s) an admin applies ({BOOTSTRAP_DOCS}): "
+                + ", ".join(self.result.left_out)
+            )
+        return Plan.of([r for r in stamped if r.kind not in BOOTSTRAP_KINDS])
+
+    def _schema_head(self, resources: tuple[Resource, ...]) -> str | None:
+        """The Alembic head this release migrates to, when this CLI ships the same release's
+        migrations (same version as the app image tag); otherwise unknown, and said so."""
+        shipped = self.opts.shipped
+        if shipped is None or shipped.schema_head is None:
+            return None
+        tag = app_image_tag(resources)
+        if tag != shipped.version:
+            self.reporter.info(
+                f"Alembic head not recorded: this CLI is leadgen {shipped.version}, the overlay "
+                f"deploys image tag {tag or '(none)'}, and their migrations may differ."
+            )
+            return None
+        return shipped.schema_head
+
+    def _diff(self, plan: Plan, namespace: NamespaceState) -> None:
         self.reporter.started("diff", "diff against the cluster")
-        if self.kubectl.get_optional("namespace", self.opts.namespace, namespaced=False) is None:
+        if namespace is NamespaceState.MISSING:
             self._done("diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet")
             return
         args = ["diff", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
@@ -222,16 +309,29 @@ class Deployer:
             self._done(step, StepStatus.SKIPPED, "nothing to apply")
             return
         self.reporter.started(step, description)
+        try:
+            self.kubectl.run(*self._apply_args(), "-f", "-", stdin=to_yaml(resources))
+        except KubectlError as exc:
+            hint = exc.hint
+            if exc.forbidden and not self.skip_bootstrap:
+                hint = (
+                    "Your role may not change one of these objects. As leadgen:deployers, pass "
+                    f"--skip-bootstrap; an admin applies the cluster-scoped objects and RBAC ({BOOTSTRAP_DOCS})."
+                )
+            self._fail(step, _first_failing(exc.stderr, resources), exc.message, hint=hint)
+        self._done(step, StepStatus.OK, f"{len(resources)} resources")
+
+    def _apply_args(self) -> list[str]:
+        if self.opts.dry_run is DryRun.CLIENT:
+            # kubectl refuses --dry-run=client with --server-side, and --force-conflicts without
+            # it: a client dry run is a client-side apply, which sends no change.
+            return ["apply", "--dry-run=client"]
         args = ["apply", "--server-side", f"--field-manager={contract.FIELD_MANAGER}"]
         if self.opts.force_conflicts:
             args.append("--force-conflicts")
-        if self.opts.dry_run is not None:
-            args.append(f"--dry-run={self.opts.dry_run}")
-        try:
-            self.kubectl.run(*args, "-f", "-", stdin=to_yaml(resources))
-        except KubectlError as exc:
-            self._fail(step, _first_failing(exc.stderr, resources), exc.message, hint=exc.hint)
-        self._done(step, StepStatus.OK, f"{len(resources)} resources")
+        if self.opts.dry_run is DryRun.SERVER:
+            args.append("--dry-run=server")
+        return args
 
     def _wait_for_stores(self, plan: Plan) -> None:
         for res in plan.prerequisites:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.errors import KubectlError
 from leadgen.ops.kubectl import Kubectl
-from leadgen.ops.rules import health
+from leadgen.ops.rules import health, workloads
 from leadgen.ops.rules.health import Check, Status, Thresholds
 
 # Full resource names, so a same-named kind from another API group never answers.
@@ -41,9 +42,41 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def readyz_path(namespace: str, service: str, port: int) -> str:
-    """The API server proxy path to a Service's /readyz."""
-    return f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{contract.READINESS_PATH}"
+def readyz_script(port: int = contract.METRICS_PORT) -> str:
+    """Python for inside a pod, run by the image's own interpreter: ask the process's ops port
+    on loopback (no NetworkPolicy filters it) and print the answer as one JSON line; a 503 is an
+    answer too."""
+    url = f"http://127.0.0.1:{port}{contract.READINESS_PATH}"
+    return (
+        "import json, urllib.error, urllib.request\n"
+        "try:\n"
+        f"    with urllib.request.urlopen({url!r}, timeout=5) as r:\n"
+        '        print(json.dumps({"status": r.status, "body": r.read().decode()}))\n'
+        "except urllib.error.HTTPError as e:\n"
+        '    print(json.dumps({"status": e.code, "body": e.read().decode()}))\n'
+        "except OSError as e:\n"
+        '    print(json.dumps({"status": None, "body": str(e)}))\n'
+    )
+
+
+@dataclass
+class Lists:
+    """``kubectl get`` of whole lists, each read once however many checks use it."""
+
+    kubectl: Kubectl
+    read: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+
+    def get(self, resource: str, *, selector: str | None = None) -> Any:
+        key = (resource, selector)
+        if key not in self.read:
+            try:
+                self.read[key] = self.kubectl.get(resource, selector=selector)
+            except KubectlError as exc:
+                self.read[key] = exc
+        found = self.read[key]
+        if isinstance(found, KubectlError):
+            raise found
+        return found
 
 
 def run_health(
@@ -58,11 +91,12 @@ def run_health(
     limits = thresholds or Thresholds()
     clock = now or utcnow
     namespace = kubectl.namespace or env.namespace
+    lists = Lists(kubectl)
     checks: list[Check] = []
     selector = contract.PART_OF_SELECTOR
     checks += _guard(
         "Deployment",
-        lambda: health.check_deployments(kubectl.get("deployments", selector=selector), contract.DEPLOYMENTS),
+        lambda: health.check_deployments(lists.get("deployments", selector=selector), contract.DEPLOYMENTS),
     )
     checks += _guard(
         "StatefulSet",
@@ -78,15 +112,15 @@ def run_health(
     checks += _guard("Job", lambda: health.check_jobs(kubectl.get("jobs"), contract.MIGRATION_JOB))
     checks += _guard(
         "Service",
-        lambda: health.check_services(kubectl.get("services"), kubectl.get("endpointslices")),
+        lambda: health.check_services(kubectl.get("services"), lists.get("endpointslices")),
     )
     checks += _guard("PVC", lambda: health.check_pvcs(kubectl.get("persistentvolumeclaims")))
     checks += _guard("Gateway", lambda: health.check_gateways(kubectl.get(GATEWAYS)))
     checks += _guard("HTTPRoute", lambda: health.check_httproutes(kubectl.get(HTTPROUTES)))
     checks += _guard("Node", lambda: health.check_nodes(kubectl.get("nodes", namespaced=False)))
     if deep:
-        checks += readiness_checks(kubectl, namespace, contract.SERVICE_PORTS)
-        checks += _guard("Pod", lambda: health.check_pods(kubectl.get("pods"), clock(), limits))
+        checks += readiness_checks(kubectl, contract.DEPLOYMENTS, in_pod=True, lists=lists)
+        checks += _guard("Pod", lambda: health.check_pods(lists.get("pods"), clock(), limits))
         checks += _guard(
             "Certificate",
             lambda: health.check_certificates(kubectl.get(CERTIFICATES), clock(), limits),
@@ -94,14 +128,81 @@ def run_health(
     return HealthReport(env.value, namespace, deep, tuple(checks))
 
 
-def readiness_checks(kubectl: Kubectl, namespace: str, services: dict[str, int]) -> list[Check]:
-    """GET each Service's /readyz through the API server proxy (no port-forward, no ingress)."""
-    checks = []
-    for service, port in services.items():
-        path = readyz_path(namespace, service, port)
-        done = kubectl.run("get", "--raw", path, namespaced=False, check=False)
-        checks.append(health.check_readyz(service, done.ok, done.stdout if done.ok else done.stderr))
+def readiness_checks(
+    kubectl: Kubectl,
+    services: Iterable[str],
+    *,
+    in_pod: bool = False,
+    lists: Lists | None = None,
+) -> list[Check]:
+    """Readiness of app Deployments from their status, their pods' Ready conditions and their
+    Services' EndpointSlices; ``in_pod`` adds each one's own /readyz, asked inside one Ready pod.
+
+    Never through the API server's service proxy: that connects from the control plane, which
+    the NetworkPolicies (default deny) rightly keep away from the apps.
+    """
+    lists = lists or Lists(kubectl)
+    names = list(services)
+    routed = set(contract.SERVICE_PORTS)
+    checks = _guard(
+        "Readiness",
+        lambda: health.check_readiness(
+            lists.get("deployments", selector=contract.PART_OF_SELECTOR),
+            lists.get("pods"),
+            lists.get("endpointslices"),
+            names,
+            routed,
+        ),
+    )
+    if in_pod:
+        checks += _guard("Readyz", lambda: pod_readyz_checks(kubectl, lists.get("pods"), names))
     return checks
+
+
+def pod_readyz_checks(kubectl: Kubectl, pods: dict[str, Any], services: Iterable[str]) -> list[Check]:
+    """Each service's /readyz details from one of its Ready pods (``kubectl exec``, pods/exec)."""
+    checks = []
+    for service in services:
+        pod = next(
+            (
+                p
+                for p in sorted(pods.get("items") or [], key=lambda p: p["metadata"]["name"])
+                if (p["metadata"].get("labels") or {}).get(contract.NAME_LABEL) == service and workloads.pod_ready(p)
+            ),
+            None,
+        )
+        if pod is None:
+            continue  # the Readiness check already fails it
+        name = pod["metadata"]["name"]
+        args = ["exec", name, "--container", _ops_container(pod), "--", "python", "-c", readyz_script()]
+        done = kubectl.run(*args, check=False)
+        if not done.ok:
+            error = KubectlError(args, done.returncode, done.stderr)
+            reason = "no permission to exec into pods (pods/exec)" if error.forbidden else error.message
+            checks.append(health.check_pod_readyz(service, name, None, reason))
+            continue
+        checks.append(health.check_pod_readyz(service, name, _last_json(done.stdout), None))
+    return checks
+
+
+def _ops_container(pod: dict[str, Any]) -> str:
+    """The container that serves the ops port (the app's; a debug container does not)."""
+    containers: list[dict[str, Any]] = (pod.get("spec") or {}).get("containers") or []
+    for container in containers:
+        if any(p.get("containerPort") == contract.METRICS_PORT for p in container.get("ports") or []):
+            return str(container["name"])
+    return str(containers[0]["name"]) if containers else ""
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            return parsed
+    return None
 
 
 def _guard(category: str, produce: Callable[[], Iterable[Check]]) -> list[Check]:
@@ -114,9 +215,3 @@ def _guard(category: str, produce: Callable[[], Iterable[Check]]) -> list[Check]
         if exc.forbidden:
             return [health.unavailable(category, "no permission to read it")]
         raise
-
-
-def deployment_checks(kubectl: Kubectl, names: Iterable[str]) -> list[Check]:
-    """The Deployment check for a few services (rollback verifies only what it touched)."""
-    items: list[dict[str, Any]] = [kubectl.get("deployment", name) for name in names]
-    return list(health.check_deployments({"items": items}, ()))

@@ -1,7 +1,7 @@
 """The one place that runs kubectl. Everything else gets plain data from here.
 
 Operators already have and trust kubectl: it carries their credentials, context and plugins, and
-it has kustomize, server-side apply and the API server proxy built in. We drive it and read its
+it has kustomize, server-side apply and exec built in. We drive it and read its
 JSON (``-o json``) rather than talk to the API server ourselves.
 """
 

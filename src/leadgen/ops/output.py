@@ -210,19 +210,21 @@ def print_deploy(console: Console, result: DeployResult) -> None:
         print_failure(console, result.failure)
         return
     what = f"dry run ({result.dry_run})" if result.dry_run else "deploy"
-    console.print(Text(f"{what} of {result.environment} to {result.namespace} succeeded", style="bold green"))
+    release = f" (release {result.release})" if result.release else ""
+    console.print(Text(f"{what} of {result.environment} to {result.namespace} succeeded{release}", style="bold green"))
 
 
 def print_history(console: Console, result: RollbackResult) -> None:
     for entry in result.services:
         table = Table(title=f"deployment/{entry.service}", title_justify="left")
-        for column in ("REVISION", "", "CREATED", "IMAGES", "CHANGE-CAUSE"):
+        for column in ("REVISION", "", "RELEASE", "CREATED", "IMAGES", "CHANGE-CAUSE"):
             table.add_column(column, overflow="fold")
         for rev in entry.history:
             mark = "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
             table.add_row(
                 str(rev.number),
                 mark,
+                rev.release or "",
                 rev.created or "",
                 "\n".join(rev.images),
                 rev.change_cause or "",
@@ -240,6 +242,8 @@ def print_rollback(console: Console, result: RollbackResult) -> None:
         print_failure(console, result.failure)
     elif not result.listed_only and any(s.to_revision for s in result.services):
         done = ", ".join(f"{s.service} → {s.to_revision}" for s in result.services if s.to_revision)
+        if result.to_release:
+            done = f"to release {result.to_release} ({done})"
         ok = not any(c.status is Status.FAIL for c in result.verification)
         style = "bold green" if ok else "bold red"
         console.print(Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style))

@@ -1,12 +1,16 @@
-"""``leadgen k8s rollback ENV [SERVICE] [--to-revision N]``.
+"""``leadgen k8s rollback ENV [SERVICE] [--to-revision N | --to-release R]``.
 
-Shows each Deployment's history (revision, change cause, images), rolls back with an explicit
-``--to-revision`` (the one we showed, even if a rollout lands in between), follows the rollout
-and verifies the Deployment and its ``/readyz``.
+Shows each Deployment's history (revision, release, change cause, images), rolls back with an
+explicit ``--to-revision`` (the one we showed, even if a rollout lands in between), follows the
+rollout and verifies readiness from the cluster's own view (Deployment status, pods' Ready
+conditions, the Service's ready endpoints).
 
-Without SERVICE every application Deployment goes back one revision; one with a single revision
-is skipped with a warning. After a rollback the cluster differs from the overlay; the next
-``deploy`` shows that in its diff (and may need ``--force-conflicts``).
+With SERVICE, that Deployment goes back one revision (or to ``--to-revision``). Without it,
+every application Deployment goes back to the previous *release* (``rules.release``): each to its
+newest revision stamped with that release, and nothing changes unless every Deployment has one.
+Migrations are never rolled back; the command says where the schema stands before it asks for
+confirmation. After a rollback the cluster differs from the overlay; the next ``deploy`` shows
+that in its diff (and may need ``--force-conflicts``).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.diagnose import diagnose
 from leadgen.ops.errors import KubectlError, RuleError, UsageError
-from leadgen.ops.healthcheck import deployment_checks, readiness_checks
+from leadgen.ops.healthcheck import readiness_checks
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
 from leadgen.ops.rules.health import Check, Status
 from leadgen.ops.rules.history import Revision, revisions, rollback_target
+from leadgen.ops.rules.release import release_rollback, schema_note
 
 
 @dataclass
@@ -39,7 +44,20 @@ class RollbackResult(Steps):
     namespace: str = ""
     listed_only: bool = False
     services: list[ServiceRollback] = field(default_factory=list)
+    from_release: str | None = None
+    to_release: str | None = None
+    schema: str | None = None
     verification: list[Check] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """What to roll back: one service or all, to a revision, to a release, or one step back."""
+
+    service: str | None = None
+    to_revision: int | None = None
+    to_release: str | None = None
+    list_only: bool = False
 
 
 def history(kubectl: Kubectl, service: str) -> list[Revision]:
@@ -55,39 +73,38 @@ def history(kubectl: Kubectl, service: str) -> list[Revision]:
 def run_rollback(
     kubectl: Kubectl,
     env: Environment,
-    service: str | None,
+    request: RollbackRequest,
     *,
-    to_revision: int | None,
-    list_only: bool,
     timeout: int,
     prod_confirmed: bool,
     reporter: Reporter,
     prompter: Prompter,
 ) -> RollbackResult:
-    if to_revision is not None and service is None:
+    if request.to_revision is not None and request.service is None:
         raise UsageError("--to-revision needs a SERVICE: revision numbers differ per Deployment.")
+    if request.to_revision is not None and request.to_release is not None:
+        raise UsageError("Give --to-revision or --to-release, not both.")
     kubectl.ensure_context()
-    result = RollbackResult(environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=list_only)
-    names = [service] if service else list(contract.DEPLOYMENTS)
-    for name in names:
-        entry = ServiceRollback(name, history(kubectl, name))
-        result.services.append(entry)
-        if list_only:
-            continue
-        current = next((r.number for r in entry.history if r.current), None)
-        try:
-            entry.to_revision = rollback_target(entry.history, to_revision)
-            entry.from_revision = current
-        except RuleError as exc:
-            if service is not None:
-                raise
-            entry.skipped = exc.message
-            reporter.info(f"deployment/{name}: skipped, {exc.message}")
-    todo = [s for s in result.services if s.to_revision is not None]
-    if list_only or not todo:
+    result = RollbackResult(
+        environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=request.list_only
+    )
+    names = [request.service] if request.service else list(contract.DEPLOYMENTS)
+    result.services = [ServiceRollback(name, history(kubectl, name)) for name in names]
+    if request.list_only:
         return result
+    if request.service is None or request.to_release is not None:
+        _plan_release(result, request.to_release, reporter)
+    else:
+        _plan_revision(result.services[0], request.to_revision)
+    todo = [s for s in result.services if s.to_revision is not None]
+    if not todo:
+        return result
+    result.schema = schema_note(*_schema_ends(todo[0]))
+    reporter.info(result.schema)
     if env is Environment.PROD and not prod_confirmed:
         plan = ", ".join(f"{s.service} {s.from_revision}→{s.to_revision}" for s in todo)
+        if result.to_release:
+            plan = f"release {result.from_release or '?'} → {result.to_release}: {plan}"
         if not prompter.confirm_typed(
             f"Roll back in {result.namespace}: {plan}. Type 'prod' to continue",
             "prod",
@@ -99,6 +116,36 @@ def run_rollback(
             return result
     _verify(kubectl, [s.service for s in todo], result, reporter)
     return result
+
+
+def _current(entry: ServiceRollback) -> Revision | None:
+    return next((r for r in entry.history if r.current), None)
+
+
+def _plan_revision(entry: ServiceRollback, to_revision: int | None) -> None:
+    entry.to_revision = rollback_target(entry.history, to_revision)
+    current = _current(entry)
+    entry.from_revision = current.number if current else None
+
+
+def _plan_release(result: RollbackResult, to_release: str | None, reporter: Reporter) -> None:
+    """Every listed Deployment to one release; refuses before any change if one cannot follow."""
+    plan = release_rollback({s.service: s.history for s in result.services}, to_release)
+    result.from_release, result.to_release = plan.current, plan.target
+    for entry in result.services:
+        current = _current(entry)
+        if entry.service in plan.already:
+            entry.skipped = f"already runs release {plan.target}"
+            reporter.info(f"deployment/{entry.service}: skipped, {entry.skipped}")
+            continue
+        entry.from_revision = current.number if current else None
+        entry.to_revision = plan.revisions[entry.service]
+
+
+def _schema_ends(entry: ServiceRollback) -> tuple[Revision | None, Revision | None]:
+    """The revision running now and the one a rollback goes to, for the schema note."""
+    target = next((r for r in entry.history if r.number == entry.to_revision), None)
+    return _current(entry), target
 
 
 def _undo(
@@ -136,9 +183,7 @@ def _failed(result: RollbackResult, reporter: Reporter, step: str, failure: Fail
 
 def _verify(kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter) -> None:
     reporter.started("verify", "verify the rolled-back services")
-    checks = deployment_checks(kubectl, services)
-    ports = {s: p for s, p in contract.SERVICE_PORTS.items() if s in services}
-    checks += readiness_checks(kubectl, result.namespace, ports)
+    checks = readiness_checks(kubectl, services)
     result.verification = checks
     failed = [c for c in checks if c.status is Status.FAIL]
     status = StepStatus.FAILED if failed else StepStatus.OK

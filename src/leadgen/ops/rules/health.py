@@ -7,11 +7,13 @@ update in progress, a restarted container, a certificate renewing late).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadgen.ops import contract
 from leadgen.ops.rules import workloads
 from leadgen.ops.rules.workloads import BROKEN_WAITING
 
@@ -94,8 +96,8 @@ def check_jobs(listed: dict[str, Any], migration_job: str) -> Iterator[Check]:
         yield Check("Job", job["metadata"]["name"], status, message)
 
 
-def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator[Check]:
-    """Every Service with a selector has at least one ready endpoint (EndpointSlices)."""
+def ready_endpoints(slices: dict[str, Any]) -> dict[str, int]:
+    """Ready endpoints per Service name, summed over its EndpointSlices."""
     ready: dict[str, int] = {}
     for eps in _items(slices):
         owner = (eps.get("metadata") or {}).get("labels", {}).get("kubernetes.io/service-name")
@@ -103,6 +105,12 @@ def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator
             continue
         count = sum(1 for ep in eps.get("endpoints") or [] if (ep.get("conditions") or {}).get("ready", False))
         ready[owner] = ready.get(owner, 0) + count
+    return ready
+
+
+def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator[Check]:
+    """Every Service with a selector has at least one ready endpoint (EndpointSlices)."""
+    ready = ready_endpoints(slices)
     for svc in _items(services):
         name = svc["metadata"]["name"]
         spec = svc.get("spec") or {}
@@ -190,12 +198,87 @@ def check_nodes(listed: dict[str, Any]) -> Iterator[Check]:
             yield Check("Node", name, Status.PASS, "Ready")
 
 
-def check_readyz(service: str, ok: bool, output: str) -> Check:
-    """The answer of ``/readyz`` through the API server's service proxy."""
-    text = " ".join(output.split())[:200]
-    if ok:
-        return Check("Readiness", service, Status.PASS, text or "ready")
-    return Check("Readiness", service, Status.FAIL, text or "no answer")
+def check_readiness(
+    deployments: dict[str, Any],
+    pods: dict[str, Any],
+    slices: dict[str, Any],
+    names: Iterable[str],
+    routed: Collection[str],
+) -> Iterator[Check]:
+    """Readiness as the cluster already knows it, one line per app Deployment.
+
+    The kubelet probes each pod's /readyz and records the answer in the pod's Ready condition;
+    the EndpointSlice controller turns that into the Service's ready endpoints; the Deployment's
+    status says whether its rollout finished. Reading those needs no network path to the pods
+    (the NetworkPolicies allow none from the control plane).
+
+    Args:
+        names: the Deployments to judge.
+        routed: those whose Service carries traffic, so it needs ready endpoints.
+    """
+    found = _by_name(deployments)
+    endpoints = ready_endpoints(slices)
+    for name in names:
+        dep = found.get(name)
+        if dep is None:
+            yield Check("Readiness", name, Status.FAIL, "Deployment not found")
+            continue
+        state = workloads.deployment_state(dep)
+        mine = [p for p in _items(pods) if _labels(p).get(contract.NAME_LABEL) == name]
+        ready = sum(1 for p in mine if workloads.pod_ready(p))
+        seen = [f"{ready}/{state.desired} pods Ready"]
+        if name in routed:
+            seen.append(f"{endpoints.get(name, 0)} ready endpoint(s)")
+        detail = ", ".join(seen)
+        if state.state == "failed":
+            yield Check("Readiness", name, Status.FAIL, f"{state.message}; {detail}")
+        elif state.desired == 0:
+            yield Check("Readiness", name, Status.WARN, "scaled to zero")
+        elif ready == 0:
+            yield Check("Readiness", name, Status.FAIL, f"no pod is Ready; {detail}")
+        elif name in routed and not endpoints.get(name):
+            yield Check("Readiness", name, Status.FAIL, f"the Service has no ready endpoint; {detail}")
+        elif state.state == "progressing":
+            yield Check("Readiness", name, Status.WARN, f"{detail}; {state.message}")
+        elif ready < state.desired:
+            yield Check("Readiness", name, Status.WARN, detail)
+        else:
+            yield Check("Readiness", name, Status.PASS, detail)
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def check_pod_readyz(service: str, pod: str, answer: dict[str, Any] | None, error: str | None) -> Check:
+    """What one pod's own /readyz said when asked from inside the pod (``kubectl exec``).
+
+    Args:
+        answer: ``{"status": HTTP status or None, "body": text}`` printed by the in-pod script.
+        error: why the script could not run (kubectl's error), when it could not.
+    """
+    if error is not None:
+        return Check("Readyz", service, Status.WARN, f"{pod}: not asked, {error}")
+    if answer is None:
+        return Check("Readyz", service, Status.WARN, f"{pod}: the in-pod check printed no answer")
+    status, body = answer.get("status"), _summary(str(answer.get("body", "")))
+    if status == 200:
+        return Check("Readyz", service, Status.PASS, f"{pod}: {body or 'ready'}")
+    if status is None:
+        return Check("Readyz", service, Status.FAIL, f"{pod}: no answer on its ops port: {body}")
+    return Check("Readyz", service, Status.FAIL, f"{pod}: HTTP {status} {body}".rstrip())
+
+
+def _summary(body: str) -> str:
+    """``db ok, redis ok`` of a /readyz body; the text itself when it is not that JSON."""
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return " ".join(body.split())[:200]
+    checks = parsed.get("checks") if isinstance(parsed, dict) else None
+    if isinstance(checks, dict) and checks:
+        return ", ".join(f"{name} {state}" for name, state in checks.items())
+    return " ".join(body.split())[:200]
 
 
 def check_pods(pods: dict[str, Any], now: datetime, limits: Thresholds) -> Iterator[Check]:

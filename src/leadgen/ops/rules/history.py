@@ -8,7 +8,8 @@
     4         image 1.4.2
 
 The ReplicaSets behind it carry the same number in ``deployment.kubernetes.io/revision`` plus the
-pod template (images) of each revision, so we join both to show what a rollback would run.
+pod template of each revision (images, and the release deploy stamped on it), so we join both to
+show what a rollback would run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from leadgen.ops import contract
 from leadgen.ops.errors import RuleError
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -30,6 +32,8 @@ class Revision:
     created: str | None = None
     replica_set: str | None = None
     current: bool = False
+    release: str | None = None
+    schema_head: str | None = None
 
 
 def parse_history(text: str) -> list[tuple[int, str | None]]:
@@ -73,8 +77,9 @@ def revisions(history_text: str, replica_sets: dict[str, Any], deployment: dict[
     for number, cause in parse_history(history_text):
         rs = by_number.get(number, {})
         meta = rs.get("metadata") or {}
-        pod = ((rs.get("spec") or {}).get("template") or {}).get("spec") or {}
-        images = tuple(c.get("image", "") for c in pod.get("containers") or [])
+        template = (rs.get("spec") or {}).get("template") or {}
+        images = tuple(c.get("image", "") for c in (template.get("spec") or {}).get("containers") or [])
+        stamped = (template.get("metadata") or {}).get("annotations") or {}
         result.append(
             Revision(
                 number,
@@ -83,6 +88,8 @@ def revisions(history_text: str, replica_sets: dict[str, Any], deployment: dict[
                 meta.get("creationTimestamp"),
                 meta.get("name"),
                 number == current,
+                stamped.get(contract.RELEASE_ANNOTATION),
+                stamped.get(contract.SCHEMA_HEAD_ANNOTATION),
             )
         )
     return result

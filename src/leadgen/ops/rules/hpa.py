@@ -43,10 +43,17 @@ class ScalePlan:
     # The HPA bounds that make the count stick, when an HPA exists.
     suggested_min: int | None = None
     suggested_max: int | None = None
+    # The fewest replicas the HPA may keep here; None when there is no HPA or no floor.
+    floor: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def hpa_change_allowed(self) -> bool:
+        """Whether minReplicas may become ``replicas``: never below the environment's floor."""
+        return self.hpa is not None and (self.floor is None or self.replicas >= self.floor)
 
 
 def hpa_status(hpa: dict[str, Any]) -> HpaStatus:
@@ -93,8 +100,15 @@ def _format_value(metric: dict[str, Any], which: str) -> str:
     return "<unknown>"
 
 
-def plan_scale(service: str, replicas: int, deployment: dict[str, Any], hpa: dict[str, Any] | None) -> ScalePlan:
-    """Check a requested replica count against the service and its HPA."""
+def plan_scale(
+    service: str,
+    replicas: int,
+    deployment: dict[str, Any],
+    hpa: dict[str, Any] | None,
+    floor: int | None = None,
+) -> ScalePlan:
+    """Check a requested replica count against the service, its HPA and the environment's floor
+    (``contract.REPLICA_FLOORS``)."""
     current = int((deployment.get("spec") or {}).get("replicas", 1))
     errors: list[str] = []
     warnings: list[str] = []
@@ -130,4 +144,5 @@ def plan_scale(service: str, replicas: int, deployment: dict[str, Any], hpa: dic
         status,
         suggested_min,
         suggested_max,
+        floor if status is not None else None,
     )

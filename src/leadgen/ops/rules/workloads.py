@@ -167,6 +167,13 @@ def job_state(job: dict[str, Any]) -> tuple[JobState, str]:
     return "running", detail + (f", {failed} failed attempt(s)" if failed else "")
 
 
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Ready as the kubelet's readiness probe last found it, and not on its way out."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return _conditions(pod).get("Ready", {}).get("status") == "True"
+
+
 def pod_problems(pod: dict[str, Any]) -> list[PodProblem]:
     """Every reason this pod is not serving; empty when it is ready."""
     name = pod["metadata"]["name"]
