@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -13,13 +13,16 @@ from httpx import AsyncClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.agents import service as agents_service
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, AuditEntry, Lead, LeadEvent, OutboxEvent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, reroute
+from leadgen.routing import tasks as routing_tasks
 from leadgen.targets import api, data_service
 from tests import helpers
 from tests.conftest import lead_payload, started
@@ -80,6 +83,20 @@ async def patch(data_client: AsyncClient, world: World, agent_id: uuid.UUID, bod
     response = await data_client.patch(f"/api/v1/agents/{agent_id}", json=body, headers=world.headers["admin"])
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def deactivations(session: AsyncSession, agent_id: uuid.UUID) -> list[OutboxEvent]:
+    """The agent's ``agent.deactivated`` events, read afresh."""
+    query = select(OutboxEvent).where(
+        OutboxEvent.topic == "agent.deactivated", OutboxEvent.key.startswith(f"{agent_id}:")
+    )
+    return list(await session.scalars(query.execution_options(populate_existing=True)))
+
+
+def withdraw_offers(event: OutboxEvent) -> int:
+    """What a worker does with the event the relay hands it: the Celery task, in this process."""
+    withdrawn: int = routing_tasks.withdraw_agent_offers(event.key)
+    return withdrawn
 
 
 async def routable(resources: Resources, agent_id: uuid.UUID, state: str = "TX", line: str = "auto") -> bool:
@@ -180,13 +197,50 @@ class TestChange:
         last = (await audit_entries(session, world.holder))[-1]
         assert last.data == {"changed": ["licences", "shifts"], "licences": 2}
 
+    async def test_a_change_whose_commit_fails_leaves_the_graph_as_it_was(
+        self, data_client: AsyncClient, world: World, resources: Resources, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The graph is written once the database has committed the change, never before it."""
+        real_update = agents_service.update
 
+        async def update_then_fail_at_commit(session: AsyncSession, *args: Any) -> Agent:
+            changed = await real_update(session, *args)
+            session.add(AuditEntry(actor=None, action="broken", subject_type="agent"))  # NOT NULL, at commit
+            return changed
+
+        monkeypatch.setattr(agents_service, "update", update_then_fail_at_commit)
+        lapsed = [{"state": "TX", "line": "auto", "expires_on": (date.today() - timedelta(days=2)).isoformat()}]
+        url, admin = f"/api/v1/agents/{world.holder}", world.headers["admin"]
+        refused = await data_client.patch(url, json={"licences": lapsed}, headers=admin)
+        assert refused.status_code == 409, refused.text  # how the data-service answers a refused write
+        assert (await data_client.get(url, headers=admin)).json()["licences"][0]["expires_on"] != lapsed[0][
+            "expires_on"
+        ]
+        assert await routable(resources, world.holder)
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[None]:
+    """Celery tasks called here run in this process's task runtime, closed after the test."""
+    yield
+    close_task_runtime()
+
+
+@pytest.mark.usefixtures("worker")
 class TestDeactivation:
     async def test_pending_offers_are_withdrawn_and_each_lead_moves_on(
         self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
     ) -> None:
         agent = await patch(data_client, world, world.holder, {"active": False})
         assert agent["active"] is False
+        [entry] = await audit_entries(session, world.holder)
+        assert entry.data == {"changed": ["active"], "active": [True, False]}
+        assert not await routable(resources, world.holder)
+        late = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
+        assert late.status_code == 409
+        # A worker takes the outbox event: the offer is withdrawn and the lead's next round queued.
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 1
         [offer] = await offers_of(session, world.lead_id)
         assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "agent deactivated")
         withdrawn = await session.scalars(
@@ -195,12 +249,9 @@ class TestDeactivation:
         assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": "agent deactivated"}]
         queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute"))
         assert list(queued) == [str(world.lead_id)]
-        [entry] = await audit_entries(session, world.holder)
-        assert entry.data == {"changed": ["active"], "active": [True, False], "withdrawn_offers": 1}
-        assert not await routable(resources, world.holder)
-        late = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
-        assert late.status_code == 409
-        # The worker takes the outbox event: the lead's next round goes to the other agent.
+        [event] = await deactivations(session, world.holder)
+        assert event.processed_at is not None
+        # The worker takes the reroute: the lead's next round goes to the other agent.
         async with resources.unit_of_work() as s:
             assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
         offers = await offers_of(session, world.lead_id)
@@ -209,19 +260,49 @@ class TestDeactivation:
             (world.other, AssignmentStatus.PENDING),
         ]
 
+    async def test_the_deactivation_commits_first_and_its_event_outlives_a_process_that_dies(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        """The PATCH commits ``active = false`` with an outbox event and locks no lead: withdrawing
+        there would lock the agent before the leads, and deadlock with routing and the SLA sweep.
+        Until a worker takes the event (the relay hands it on again if one dies), the offer is
+        still pending but cannot be accepted; taken twice, the event withdraws it once."""
+        await patch(data_client, world, world.holder, {"active": False})
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.PENDING
+        [event] = await deactivations(session, world.holder)
+        assert event.processed_at is None
+        assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == "lead.reroute")) is None
+        assert withdraw_offers(event) == 1
+        assert withdraw_offers(event) == 0
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.WITHDRAWN
+
+    async def test_an_agent_reactivated_before_the_worker_came_keeps_their_offers(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        await patch(data_client, world, world.holder, {"active": False})
+        await patch(data_client, world, world.holder, {"active": True})
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 0
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.PENDING
+        [event] = await deactivations(session, world.holder)
+        assert event.processed_at is not None
+
     async def test_a_lead_the_agent_accepted_stays_with_them(
         self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession
     ) -> None:
         accepted = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
         assert accepted.status_code == 200, accepted.text
         await patch(data_client, world, world.holder, {"active": False})
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 0
         [offer] = await offers_of(session, world.lead_id)
         assert offer.status == AssignmentStatus.ACCEPTED
         lead = await session.get(Lead, world.lead_id, populate_existing=True)
         assert lead is not None and lead.status == LeadStatus.ACCEPTED
         assert await session.scalar(select(OutboxEvent.id).where(OutboxEvent.topic == "lead.reroute")) is None
-        [entry] = await audit_entries(session, world.holder)
-        assert entry.data["withdrawn_offers"] == 0
 
     async def test_an_offer_of_an_agent_made_inactive_another_way_cannot_be_accepted(
         self, client: AsyncClient, world: World, session: AsyncSession

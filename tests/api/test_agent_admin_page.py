@@ -94,6 +94,17 @@ class TestAgentPage:
             assert on.headers["location"] == f"{url}?notice=agent-reactivated"
         assert (await data_service_get(platform, path))["active"] is True
 
+    async def test_an_active_value_other_than_true_or_false_changes_nothing(self, platform: Platform) -> None:
+        """Only what the buttons send: a missing or mistyped value used to deactivate the agent."""
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            for sent in ({}, {"active": ""}, {"active": "no"}, {"active": "False"}):
+                refused = await browser.post(f"{url}/active", data={"csrf_token": csrf_token(page, url), **sent})
+                assert refused.status_code == 422, sent
+                assert "Nothing changed: the form must say" in refused.text and ">Deactivate</button>" in refused.text
+        assert (await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}"))["active"] is True
+
     async def test_a_manager_sees_the_agent_but_cannot_change_them(self, platform: Platform) -> None:
         url = f"/agents/{platform.people.ana_agent_id}"
         async with signed_in(platform, MANAGER) as browser:

@@ -53,6 +53,17 @@ class TestPaths:
         assert fields == {"contact.phone", "details.vehicles.0.year", "details.drivers"}
         assert await nothing_stored(session)
 
+    async def test_a_key_named_like_the_line_does_not_take_the_errors_under_it(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        payload = lead_payload(auto=1)
+        payload["contact"]["phone"] = "12"
+        assert await refused(client, headers, json=payload) == [
+            {"field": "contact.phone", "reason": "Value error, not a valid US phone number"},
+            {"field": "auto", "reason": "Extra inputs are not permitted"},
+        ]
+        assert await nothing_stored(session)
+
     async def test_a_state_the_zip_is_not_in_points_at_the_state(
         self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
     ) -> None:
@@ -86,6 +97,13 @@ class TestPaths:
         response = await client.post("/api/v1/quote-requests", json=payload)
         assert [e["field"] for e in response.json()["errors"]] == ["contact.address.state"]
         assert await nothing_stored(session)
+
+
+class TestSignInForm:
+    async def test_each_missing_field_is_named_once(self, client: AsyncClient) -> None:
+        answer = await client.post("/api/v1/auth/token", data={"username": "pat@example.com"})
+        assert answer.status_code == 422
+        assert answer.json()["errors"] == [{"field": "password", "reason": "Field required"}]
 
 
 class TestBody:

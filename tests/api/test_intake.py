@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message, Receive, Scope, Send
 
 from leadgen.core.resources import Resources
+from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
 from leadgen.models import ConsentRecord, Lead, LeadEvent, OutboxEvent
 from leadgen.targets.api import create_app
@@ -186,8 +187,6 @@ class TestQuoteForm:
             yield c
 
     async def test_only_the_frontend_can_name_the_browser_address(self, public_client: AsyncClient) -> None:
-        from leadgen.core.security import sign_client_ip
-
         key = Settings().security.session_secret.get_secret_value()
         spoofed = [
             (
@@ -214,3 +213,20 @@ class TestQuoteForm:
             for i in range(3)
         ]
         assert vouched == [202, 202, 202]  # three browsers behind the frontend
+
+    async def test_ipv6_browsers_are_limited_by_their_64(
+        self, public_client: AsyncClient, session: AsyncSession
+    ) -> None:
+        """Anyone given a /64 may use any of its 2**64 addresses: they count as one."""
+        key = Settings().security.session_secret.get_secret_value()
+
+        async def from_address(ip: str) -> int:
+            headers = {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: sign_client_ip(key, ip)}
+            response = await public_client.post("/api/v1/quote-requests", json=quote_request_payload(), headers=headers)
+            return response.status_code
+
+        one_subscriber = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+        assert [await from_address(ip) for ip in one_subscriber] == [202, 202, 429]
+        assert await from_address("2001:db8:1:3::1") == 202  # the next /64 is someone else
+        recorded = set(await session.scalars(select(ConsentRecord.ip_address)))
+        assert recorded == {"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:3::1"}  # each browser's own

@@ -29,19 +29,23 @@ async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
         yield c
 
 
+async def offered_to(client: AsyncClient, agents: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Those of the agents (their Authorization headers) who hold an offer."""
+    return [h for h in agents if (await client.get("/api/v1/assignments", headers=h)).json()]
+
+
 @pytest.fixture
 async def declined_then_offered(client: AsyncClient, session: AsyncSession, resources: Resources) -> dict[str, Any]:
-    """A lead the first agent offered it declined, in words, and the next round offered the other."""
-    agents = [await helpers.agent(session, ["TX"], name=name) for name in ("Avery", "Blake")]
+    """A lead that the agent first offered it declined, in words; the next round had two agents
+    eligible, ranked both and offered it to one of them."""
+    agents = [await helpers.agent(session, ["TX"], name=name) for name in ("Avery", "Blake", "Casey")]
     users = [await helpers.user(session, Role.AGENT, agent.id) for agent in agents]
     admin = await helpers.user(session, Role.ADMIN)
     key = await helpers.api_key(session)
     await session.commit()
     lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
     headers = [await helpers.bearer(client, email) for email in users]
-    holders = [h for h in headers if (await client.get("/api/v1/assignments", headers=h)).json()]
-    assert len(holders) == 1
-    declined, other = holders[0], next(h for h in headers if h is not holders[0])
+    [declined] = await offered_to(client, headers)
     offer = (await client.get("/api/v1/assignments", headers=declined)).json()[0]["assignment_id"]
     answer = await client.post(
         f"/api/v1/assignments/{offer}/reject", json={"reason": DECLINED_BECAUSE}, headers=declined
@@ -49,9 +53,9 @@ async def declined_then_offered(client: AsyncClient, session: AsyncSession, reso
     assert answer.status_code == 200, answer.text
     async with resources.unit_of_work() as work:
         await reroute(work, pipeline_for(resources), lead_id, utcnow())
-    assert (await client.get("/api/v1/assignments", headers=other)).json()
+    [offered] = await offered_to(client, [h for h in headers if h is not declined])
     staff = await helpers.bearer(client, admin)
-    return {"lead": lead_id, "declined": declined, "offered": other, "staff": staff, "key": key}
+    return {"lead": lead_id, "declined": declined, "offered": offered, "staff": staff, "key": key}
 
 
 async def test_the_source_reads_how_its_lead_fared_not_who_worked_it(
@@ -67,12 +71,15 @@ async def test_an_agent_reads_their_own_offer_and_not_the_other_agents(
     client: AsyncClient, declined_then_offered: dict[str, Any]
 ) -> None:
     lead, offered = declined_then_offered["lead"], declined_then_offered["offered"]
+    as_staff = (await client.get(f"/api/v1/leads/{lead}", headers=declined_then_offered["staff"])).json()
+    assert len(as_staff["assignment"]["explanation"]["ranking"]) == 2  # the round ranked two agents
     seen = (await client.get(f"/api/v1/leads/{lead}", headers=offered)).json()
     me = seen["assignment"]["agent_id"]
     explanation = seen["assignment"]["explanation"]
     assert "excluded" not in explanation
-    assert set(explanation.get("ranking", {})) <= {me}
-    assert explanation["chosen"] == me
+    assert set(explanation["ranking"]) == {me}
+    assert explanation["ranking"][me] == as_staff["assignment"]["explanation"]["ranking"][me]
+    assert (explanation["chosen"], explanation["eligible"]) == (me, 2)
     about_agents = [e["data"]["agent_id"] for e in seen["events"] if "agent_id" in e["data"]]
     assert about_agents and set(about_agents) == {me}
     assert DECLINED_BECAUSE not in str(seen)

@@ -96,26 +96,57 @@ class TestAccepted:
         assert consent.ip_address == lead.ip_address == "127.0.0.1"
 
 
+class TestPreviousRelease:
+    """For one release, the body the previous release's quote form sends (frontend pods of that
+    release still serve during a rollout) is taken, and what it says of the consent record, the
+    origin, the page and the address is ignored: the api records its own."""
+
+    @staticmethod
+    def previous_form_body() -> dict[str, Any]:
+        body = quote_request_payload(origin="web", landing_page="https://old.example/quote", ip="192.0.2.1")
+        body["consent"] = {
+            "text": "I agree to anything at all that anybody says.",
+            "captured_at": (utcnow() - timedelta(days=29)).isoformat(),
+            "page_url": "https://old.example/quote",
+            "ip": "192.0.2.1",
+        }
+        return body
+
+    async def test_its_body_is_taken_and_the_api_records_its_own_consent(
+        self, client: AsyncClient, session: AsyncSession
+    ) -> None:
+        before = utcnow()
+        response = await client.post(
+            QUOTES, json=self.previous_form_body(), headers=vouched(get_settings(), "198.51.100.7")
+        )
+        assert response.status_code == 202, response.text
+        [(lead, consent)] = await stored(session)
+        quote_page = "https://quotes.example.com/quote"
+        assert (consent.text, consent.ip_address, consent.page_url) == (CONSENT_TEXT, "198.51.100.7", quote_page)
+        assert consent.captured_at >= before
+        assert (lead.origin, lead.ip_address, lead.landing_page) == ("web", "198.51.100.7", quote_page)
+
+    async def test_a_consent_record_means_the_box_was_ticked(self, client: AsyncClient, session: AsyncSession) -> None:
+        body = self.previous_form_body()
+        del body["consent"]  # what it sent for an unticked box
+        response = await client.post(QUOTES, json=body)
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == ["consent"]
+        assert await stored(session) == []
+
+
 class TestRefused:
     @pytest.mark.parametrize(
         ("field", "value"),
         [
-            (
-                "consent",
-                {
-                    "text": "I agree to anything at all that anybody says.",
-                    "captured_at": (utcnow() - timedelta(days=29)).isoformat(),
-                    "trustedform_cert_url": "https://cert.trustedform.com/forged",
-                },
-            ),
             ("test", True),
             ("exclusive", False),
             ("campaign", "chosen-by-the-caller"),
             ("sub_id", "s1"),
             ("external_id", "vendor-42"),
-            ("ip", "192.0.2.1"),
-            ("landing_page", "https://elsewhere.example/"),
             ("origin", "phone"),
+            # Not on the form: free text from anyone, which agents would read and search embeds.
+            ("notes", "Call me about a great offer at https://spam.example"),
         ],
     )
     async def test_what_only_the_server_may_say_is_refused(
@@ -152,6 +183,5 @@ class TestDescribed:
         auto = spec["components"]["schemas"]["AutoQuoteRequest"]["properties"]
         assert spec["components"]["schemas"]["AutoQuoteRequest"]["additionalProperties"] is False
         assert auto["consent"]["type"] == "boolean"
-        assert not {"origin", "test", "exclusive", "campaign", "sub_id", "external_id", "ip", "landing_page"} & set(
-            auto
-        )
+        server_decides = {"origin", "test", "exclusive", "campaign", "sub_id", "external_id", "ip", "landing_page"}
+        assert not (server_decides | {"notes"}) & set(auto)

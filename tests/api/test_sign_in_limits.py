@@ -46,7 +46,7 @@ async def caller(
 
 @pytest.fixture
 async def email(session: AsyncSession) -> str:
-    address = await helpers.user(session, Role.AGENT)
+    address = await helpers.user(session, Role.MANAGER)
     await session.commit()
     return address
 
@@ -123,6 +123,21 @@ class TestPerAddress:
             assert "from this address" in refused.json()["detail"]
         async with caller(new_address()) as someone_else:
             assert (await attempt(someone_else, email)).status_code == 200
+
+    async def test_the_addresses_of_one_ipv6_64_are_counted_as_one(self, caller: Caller, email: str) -> None:
+        """Anyone given a /64 may use any of its 2**64 addresses: a new one per guess gains nothing."""
+        network, subnet = divmod(uuid.uuid4().int % 2**32, 2**16)  # of its own, as new_address()
+        subscriber = f"2001:db8:{network:x}:{subnet:x}"
+        neighbour = f"2001:db8:{network:x}:{(subnet + 1) % 2**16:x}"
+        codes = []
+        for guess in range(21):
+            async with caller(f"{subscriber}::{guess + 1:x}") as client:
+                codes.append((await attempt(client, f"{uuid.uuid4().hex[:10]}@nobody.example.com")).status_code)
+        assert codes == [401] * 20 + [429]
+        async with caller(f"{subscriber}:ffff:ffff:ffff:ffff") as same_64:
+            assert (await attempt(same_64, email)).status_code == 429
+        async with caller(f"{neighbour}::1") as next_64:
+            assert (await attempt(next_64, email)).status_code == 200
 
     async def test_only_the_frontend_can_name_another_address(self, caller: Caller) -> None:
         """A caller who writes the frontend's header without its signature is counted at its own address."""

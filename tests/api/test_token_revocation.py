@@ -3,21 +3,32 @@ every service that takes them."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import select, update
+from sqlalchemy import column, insert, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
+from leadgen.auth.service import create_user, signed_in_principal
+from leadgen.core.db import create_engine, create_sessionmaker, transaction
+from leadgen.core.errors import Conflict
+from leadgen.core.migrate import upgrade
+from leadgen.core.security import create_access_token
 from leadgen.core.settings import Settings
 from leadgen.models import AuditEntry, User
 from leadgen.targets import api, backend, data_service, orchestrator
 from tests import helpers
 from tests.conftest import lead_payload, started
+from tests.stores.test_migrations import empty_database
+
+__all__ = ["empty_database"]  # the fixture, for pytest to find here
 
 # A request each service answers only for a signed-in member of staff.
 STAFF_REQUESTS = {
@@ -171,6 +182,128 @@ class TestChangeOfAccess:
         await session.commit()
         assert await status_of(client, "/api/v1/auth/me", manager) == 401
         assert await status_of(client, "/api/v1/auth/me", agent) == 401
+
+
+class TestAccessRules:
+    """The rules of a user's access (``auth.roles.access_refusal``), as the CLI's ``users create``
+    holds them too: an agent user is linked to an agent, staff are not, and an admin stays."""
+
+    async def test_the_role_agent_needs_a_linked_agent(
+        self, client: AsyncClient, session: AsyncSession, users: dict[str, str]
+    ) -> None:
+        admin = await helpers.bearer(client, users["admin"])
+        manager = await helpers.bearer(client, users["manager"])
+        target = await user_id(session, users["manager"])
+        refused = await client.patch(f"/api/v1/auth/users/{target}", json={"role": "agent"}, headers=admin)
+        assert refused.status_code == 409
+        assert [e["field"] for e in refused.json()["errors"]] == ["role"]
+        assert "linked to an agent" in refused.json()["detail"]
+        assert await status_of(client, "/api/v1/auth/me", manager) == 200  # nothing changed
+        with pytest.raises(Conflict, match="linked to an agent"):
+            await create_user(session, "no-agent@users.example.com", helpers.PASSWORD, Role.AGENT, None, "test")
+
+    async def test_staff_are_linked_to_no_agent(self, session: AsyncSession) -> None:
+        agent = await helpers.agent(session, ["TX"])
+        with pytest.raises(Conflict, match="only a user with the role agent"):
+            await create_user(session, "staff@users.example.com", helpers.PASSWORD, Role.MANAGER, agent.id, "test")
+
+    async def test_a_promoted_agent_is_no_longer_linked_to_their_agent(
+        self, client: AsyncClient, session: AsyncSession, users: dict[str, str]
+    ) -> None:
+        admin = await helpers.bearer(client, users["admin"])
+        target = await user_id(session, users["agent"])
+        promoted = await client.patch(f"/api/v1/auth/users/{target}", json={"role": "manager"}, headers=admin)
+        assert promoted.status_code == 200
+        session.expire_all()
+        user = await session.get(User, target)
+        assert user is not None and (user.role, user.agent_id) == ("manager", None)
+        signed_in = await helpers.bearer(client, users["agent"])
+        assert (await client.get("/api/v1/auth/me", headers=signed_in)).json()["agent_id"] is None
+        [entry] = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "user.access_changed"))).all()
+        assert entry.data == {"role": "manager", "agent_id": None}
+
+    @pytest.mark.parametrize(("change", "field"), [({"active": False}, "active"), ({"role": "manager"}, "role")])
+    async def test_the_last_active_admin_stays_one(
+        self, client: AsyncClient, session: AsyncSession, users: dict[str, str], change: dict[str, Any], field: str
+    ) -> None:
+        admin = await helpers.bearer(client, users["admin"])
+        me = await user_id(session, users["admin"])
+        refused = await client.patch(f"/api/v1/auth/users/{me}", json=change, headers=admin)
+        assert refused.status_code == 409
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+        assert "last active admin" in refused.json()["detail"]
+        assert await status_of(client, "/api/v1/auth/me", admin) == 200
+        # With another active admin, either may go (an inactive admin does not count).
+        other = await helpers.user(session, Role.ADMIN)
+        await session.commit()
+        assert (await client.patch(f"/api/v1/auth/users/{me}", json=change, headers=admin)).status_code == 200
+        other_admin = await helpers.bearer(client, other)
+        again = await client.patch(
+            f"/api/v1/auth/users/{await user_id(session, other)}", json=change, headers=other_admin
+        )
+        assert again.status_code == 409
+
+
+class TestTokensOfTheReleaseBefore:
+    """Tokens minted before token_version existed (the release before) still sign in during a
+    rolling upgrade, as version 0, until the user's first revocation."""
+
+    @staticmethod
+    def without_a_version(settings: Settings, user: User) -> dict[str, str]:
+        claims = {"role": user.role, "agent_id": str(user.agent_id) if user.agent_id else None}
+        token = create_access_token(settings.security.jwt_secret.get_secret_value(), str(user.id), claims, 15)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def test_it_is_version_0_until_the_user_signs_out(
+        self, client: AsyncClient, session: AsyncSession, settings: Settings, users: dict[str, str]
+    ) -> None:
+        user = await session.get(User, await user_id(session, users["manager"]))
+        assert user is not None and user.token_version == 0  # where every user starts
+        old = self.without_a_version(settings, user)
+        assert await status_of(client, "/api/v1/auth/me", old) == 200
+        assert (await client.post("/api/v1/auth/logout", headers=old)).status_code == 204
+        assert await status_of(client, "/api/v1/auth/me", old) == 401
+
+
+async def _signs_in_with_a_token_of_the_release_before(settings: Settings, user_id: uuid.UUID) -> None:
+    engine = create_engine(settings, "test")
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            user = await session.get(User, user_id)
+            assert user is not None and user.token_version == 0
+            old = TestTokensOfTheReleaseBefore.without_a_version(settings, user)["Authorization"]
+            principal = await signed_in_principal(session, settings, old.removeprefix("Bearer "))
+            assert principal.user_id == user_id
+    finally:
+        await engine.dispose()
+
+
+async def _user_of_schema_0009(settings: Settings) -> uuid.UUID:
+    engine = create_engine(settings, "test")
+    user_id = uuid.uuid4()
+    values = {
+        "id": user_id,
+        "email": "old@users.example.com",
+        "password_hash": "x",
+        "role": "manager",
+        "active": True,
+        "created_at": datetime.now(UTC),
+    }
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            # Only the columns schema 0009 has, typed as the model types them.
+            columns = [column(name, User.__table__.c[name].type) for name in values]
+            await session.execute(insert(table("users", *columns)).values(values))
+    finally:
+        await engine.dispose()
+    return user_id
+
+
+def test_a_user_made_before_migration_0010_starts_at_version_0(empty_database: Settings) -> None:
+    upgrade(empty_database, "0009")
+    made_before = asyncio.run(_user_of_schema_0009(empty_database))
+    upgrade(empty_database)
+    asyncio.run(_signs_in_with_a_token_of_the_release_before(empty_database, made_before))
 
 
 async def test_a_lead_cannot_be_read_with_a_token_signed_out(

@@ -1,6 +1,7 @@
 """A vendor's retry of a lead (the same ``external_id`` again) stores nothing and answers with the
-lead stored the first time; the unique index settles two sent at once; migration 0011 builds that
-index on a database that already holds repeats."""
+lead stored the first time; the same id for another person is refused, and a blank id is no id; the
+unique index settles two sent at once; migration 0011 builds that index on a database that already
+holds repeats and blank ids."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, Insert, column, event, insert, select, table, update
 from sqlalchemy.exc import IntegrityError
@@ -106,6 +107,70 @@ class TestRetry:
         assert codes == [202, 202]
         assert await count(session, Lead) == 2
 
+    @pytest.mark.parametrize("blank", ["", "   ", "\t"])
+    async def test_a_blank_id_is_no_id(self, client: AsyncClient, key: str, session: AsyncSession, blank: str) -> None:
+        """Two people sent with a blank id are two leads, not a lead and its retry."""
+        answers = [
+            await client.post(LEADS, json=lead_payload(external_id=blank), headers={"X-API-Key": key}) for _ in range(2)
+        ]
+        assert [a.status_code for a in answers] == [202, 202]
+        assert answers[0].json()["id"] != answers[1].json()["id"]
+        assert (await session.scalars(select(Lead.external_id))).all() == [None, None]
+
+
+def another_person(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with a person of its own: no phone number or e-mail address in common."""
+    other = lead_payload(external_id=payload["external_id"])
+    email = f"robin-{uuid.uuid4().hex[:8]}@example.com"
+    other["contact"].update(first_name="Robin", phone="737-555-0100", email=email)  # lead_payload's are 512
+    return other
+
+
+def conflict_on_the_id(answer: Response) -> None:
+    assert answer.status_code == 409, answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "external_id"
+    assert "already names another person's lead" in error["reason"]
+
+
+class TestIdOfAnotherPerson:
+    async def test_an_id_reused_for_another_person_is_refused_and_stores_nothing(
+        self, client: AsyncClient, key: str, session: AsyncSession
+    ) -> None:
+        first = lead_payload(external_id="vendor-42")
+        assert (await client.post(LEADS, json=first, headers={"X-API-Key": key})).status_code == 202
+        conflict_on_the_id(await client.post(LEADS, json=another_person(first), headers={"X-API-Key": key}))
+        assert await stored_counts(session) == [1, 1, 1, 1]
+
+    @pytest.mark.parametrize("kept", ["phone", "email"])
+    async def test_a_retry_that_keeps_the_phone_or_the_e_mail_is_the_same_person(
+        self, client: AsyncClient, key: str, session: AsyncSession, kept: str
+    ) -> None:
+        first = lead_payload(external_id="vendor-42")
+        retry = another_person(first)
+        retry["contact"][kept] = first["contact"][kept]
+        answers = [await client.post(LEADS, json=body, headers={"X-API-Key": key}) for body in (first, retry)]
+        assert [a.status_code for a in answers] == [202, 200]
+        assert await stored_counts(session) == [1, 1, 1, 1]
+
+    async def test_the_loser_of_the_insert_is_refused_too(
+        self, client: AsyncClient, key: str, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another person's lead stored with the id between this request's look and its insert."""
+        looked_up = repository.by_external_id
+
+        async def stored_after_the_look(
+            session: AsyncSession, source_id: uuid.UUID, external_id: str, lock: bool = False
+        ) -> Lead | None:
+            found = await looked_up(session, source_id, external_id, lock)
+            return None if lock else found
+
+        first = lead_payload(external_id="vendor-42")
+        assert (await client.post(LEADS, json=first, headers={"X-API-Key": key})).status_code == 202
+        monkeypatch.setattr(repository, "by_external_id", stored_after_the_look)
+        conflict_on_the_id(await client.post(LEADS, json=another_person(first), headers={"X-API-Key": key}))
+        assert await stored_counts(session) == [1, 1, 1, 1]
+
     async def test_the_openapi_description_shows_both_answers(self, client: AsyncClient) -> None:
         answers = (await client.get("/openapi.json")).json()["paths"][LEADS]["post"]["responses"]
         assert answers["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/LeadAccepted"}
@@ -195,8 +260,9 @@ def _lead_row(**values: Any) -> Insert:
 
 
 async def _leads_with_repeats(settings: Settings) -> dict[str, uuid.UUID]:
-    """Schema BEFORE: a source's id sent three times (three leads), another id once, a lead
-    without one, and another source's lead with the first id. Returns the leads by a label."""
+    """Schema BEFORE: blank ids (twice "", once spaces), a source's id sent three times (three
+    leads), another id once, a lead without one, and another source's lead with the first id.
+    Returns the leads by a label."""
     engine = create_engine(settings, "test")
     now = datetime.now(UTC) - timedelta(days=1)  # well before any repeat stored during the test
     labels: dict[str, uuid.UUID] = {}
@@ -207,6 +273,9 @@ async def _leads_with_repeats(settings: Settings) -> dict[str, uuid.UUID]:
                 row = {"id": source_id, "name": name, "kind": "vendor", "cost_per_lead_cents": 0, "active": True}
                 await session.execute(_older_row(Source, **row, created_at=now))
             rows = [
+                ("blank", "vendor", "", now - timedelta(hours=3)),
+                ("blank again", "vendor", "", now - timedelta(hours=2)),
+                ("spaces", "vendor", "   ", now),
                 ("first", "vendor", "vendor-1", now - timedelta(hours=2)),
                 ("retry", "vendor", "vendor-1", now - timedelta(hours=1)),
                 ("retry again", "vendor", "vendor-1", now),
@@ -255,6 +324,9 @@ def test_the_migration_keeps_the_earliest_of_each_sources_repeats(empty_database
     lead = asyncio.run(_leads_with_repeats(empty_database))
     upgrade(empty_database)
     assert asyncio.run(_external_ids(empty_database)) == {
+        lead["blank"]: None,
+        lead["blank again"]: None,
+        lead["spaces"]: None,
         lead["first"]: "vendor-1",
         lead["retry"]: None,
         lead["retry again"]: None,

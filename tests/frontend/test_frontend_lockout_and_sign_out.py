@@ -144,7 +144,43 @@ class TestSignOut:
                 assert answer.headers["location"] == "/login?notice=signed-out-here"
                 assert SESSION_COOKIE not in browser.cookies
                 notice = await browser.get(answer.headers["location"])
-                assert "signed out of this browser, but the server could not be reached" in notice.text
+                assert "signed out of this browser, but the server could not be told" in notice.text
+
+    @pytest.mark.parametrize("status", [404, 403, 429])
+    async def test_the_browser_is_signed_out_whatever_the_api_answers(self, platform: Platform, status: int) -> None:
+        """An api of the release before, mid-rollout, may not know the sign-out (404); whatever it
+        refuses with, the cookie goes and the notice says the session may be open elsewhere."""
+        transports: dict[str, httpx.AsyncBaseTransport] = {
+            "api": _AnsweringOn("/api/v1/auth/logout", status, httpx.ASGITransport(app=platform.api)),
+            "data-service": httpx.ASGITransport(app=platform.data_service),
+        }
+        frontend = frontend_target.create_app(platform.settings, transports=transports)
+        async with frontend.router.lifespan_context(frontend):
+            transport = httpx.ASGITransport(app=frontend, client=(new_address(), 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                await sign_in(browser, ADMIN)
+                page = await browser.get("/leads")
+                answer = await browser.post("/logout", data={"csrf_token": csrf_token(page.text, "/logout")})
+                assert answer.status_code == 303
+                assert answer.headers["location"] == "/login?notice=signed-out-here"
+                assert SESSION_COOKIE not in browser.cookies
+                after = await browser.get("/leads")
+                assert after.status_code == 303 and after.headers["location"].startswith("/login")
+
+
+class _AnsweringOn(httpx.AsyncBaseTransport):
+    """A peer's transport, except that one path answers with a problem of the given status."""
+
+    def __init__(self, path: str, status: int, transport: httpx.AsyncBaseTransport) -> None:
+        self._path = path
+        self._status = status
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self._path:
+            problem = {"type": "about:blank", "title": "Refused", "status": self._status, "detail": "refused"}
+            return httpx.Response(self._status, json=problem, headers={"content-type": "application/problem+json"})
+        return await self._transport.handle_async_request(request)
 
 
 class _FailingOn(httpx.AsyncBaseTransport):

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
 
 from leadgen.frontend.client import FieldError
-from leadgen.frontend.quote import LINES, Visit, line_form, missing_required, payload, place_errors
+from leadgen.frontend.quote import LINES, FormField, line_form, missing_required, payload, place_errors
+from leadgen.leads.schemas import QuoteRequestCreate
 
-VISIT = Visit("https://quotes.example/quote", "203.0.113.9", "Mozilla/5.0", datetime(2026, 5, 1, 12, tzinfo=UTC))
+USER_AGENT = "Mozilla/5.0"
+QUOTE_REQUEST: TypeAdapter[Any] = TypeAdapter(QuoteRequestCreate)
+# What a person may type into inputs of each kind, by the input's last name where it matters.
+_SAMPLES = {"email": "dana@example.com", "tel": "214-555-0134", "date": "1980-04-02", "checkbox": "yes"}
+_NUMBERS = {"year": "2019", "year_built": "1990", "zip": "75201", "age": "41", "age_first_licensed": "17"}
+
+
+def _sample(f: FormField) -> str | list[str]:
+    """A value the api takes for the input."""
+    leaf = f.name.rpartition(".")[2]
+    if f.choices:
+        first = next(value for value, _ in f.choices if value)
+        return [first] if f.kind == "checkboxes" else first
+    if leaf in _NUMBERS:
+        return _NUMBERS[leaf]
+    if f.kind == "number":
+        return str(f.minimum or 1)
+    return _SAMPLES.get(f.kind, "Dana")
 
 
 class TestPayload:
@@ -20,7 +41,7 @@ class TestPayload:
             "details.vehicles.0.year": "2019",
             "consent": "yes",
         }
-        body = payload(LINES["auto"], values, VISIT)
+        body = payload(LINES["auto"], values, USER_AGENT)
         assert body["contact"] == {"first_name": "Dana", "address": {"zip": "75201"}}
         assert body["details"]["drivers"] == [{"age_first_licensed": "17", "sr22_required": False}]
         assert body["details"]["vehicles"] == [{"year": "2019"}]
@@ -29,14 +50,26 @@ class TestPayload:
     def test_the_server_decides_the_consent_record_and_the_rest_of_the_lead(self) -> None:
         """Only what the person entered and whether they ticked the box: the api's quote request
         refuses the consent text, time, address and page, and the lead's origin, flags and ids."""
-        body = payload(LINES["auto"], {"consent": "yes"}, VISIT)
+        body = payload(LINES["auto"], {"consent": "yes"}, USER_AGENT)
         assert set(body) == {"line", "consent", "details", "user_agent"}
 
+    def test_without_a_user_agent_none_is_sent(self) -> None:
+        assert "user_agent" not in payload(LINES["auto"], {"consent": "yes"}, None)
+
+    @pytest.mark.parametrize("line", list(LINES))
+    def test_every_input_filled_in_is_a_quote_request_the_api_takes(self, line: str) -> None:
+        """Every input of the form is a field of the api's quote request (which has no notes)."""
+        form = LINES[line]
+        values: dict[str, str | list[str]] = {f.name: _sample(f) for f in form.fields()}
+        body = payload(form, {**values, "consent": "yes"}, USER_AGENT)
+        assert "notes" not in body
+        QUOTE_REQUEST.validate_python(body)
+
     def test_an_unticked_box_is_sent_as_false(self) -> None:
-        assert payload(LINES["auto"], {"consent": ""}, VISIT)["consent"] is False
+        assert payload(LINES["auto"], {"consent": ""}, USER_AGENT)["consent"] is False
 
     def test_household_members_are_added_only_when_given(self) -> None:
-        body = payload(LINES["health"], {"details.household.0.age": "41"}, VISIT)
+        body = payload(LINES["health"], {"details.household.0.age": "41"}, USER_AGENT)
         assert body["details"]["household"] == [{"age": "41", "relationship": "self"}]
 
     def test_unknown_lines_mean_auto(self) -> None:

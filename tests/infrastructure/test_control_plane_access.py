@@ -4,6 +4,11 @@ Validations need no provider: ``terraform plan`` on a copy of a module's ``varia
 resources, nothing to download) evaluates them with the values given. A public endpoint without
 CIDRs is open to every address on both clouds (EKS fills an empty list with 0.0.0.0/0, GKE then
 sends no authorised networks), so the modules refuse it, and any /0.
+
+Nor may the list be every address written some other way (0.0.0.0/1 plus 128.0.0.0/1): no IPv4 entry
+wider than /8 (the blocks IANA hands the registries; no one organisation holds a wider one), no IPv6
+entry wider than /32 (a registry's allocation to a whole ISP), and together at most two /8s of IPv4
+(room for every private range, 21.9 million addresses, and the operators' own) or two /32s of IPv6.
 """
 
 from __future__ import annotations
@@ -87,11 +92,38 @@ REFUSED = {
     "gke-::/0": (GKE, gke(True, ["::/0"]), "none of them a /0"),
     "gke-not-a-cidr": (GKE, gke(False, ["operators"]), "valid CIDRs"),
 }
+HALVES = ["0.0.0.0/1", "128.0.0.0/1"]  # every IPv4 address, without a /0
+WIDER_THAN_ALLOWED = "wider than /8 or an IPv6 range wider than /32"
+ADD_UP = "together must cover no more than two /8s"
+
+
+def public(module: Path, cidrs: list[str]) -> dict[str, Any]:
+    """A public endpoint allowing ``cidrs``."""
+    return eks(True, cidrs) if module == EKS else gke(False, cidrs)
+
+
+for name, module in (("eks", EKS), ("gke", GKE)):
+    REFUSED |= {
+        f"{name}-two-halves": (module, public(module, HALVES), WIDER_THAN_ALLOWED),
+        f"{name}-a-/7": (module, public(module, ["198.0.0.0/7"]), WIDER_THAN_ALLOWED),
+        f"{name}-ipv6-/31": (module, public(module, ["2001:db8::/31"]), WIDER_THAN_ALLOWED),
+        f"{name}-three-/8s": (module, public(module, ["11.0.0.0/8", "12.0.0.0/8", "13.0.0.0/8"]), ADD_UP),
+        f"{name}-ipv6-three-/32s": (
+            module,
+            public(module, ["2001:db8::/32", "2001:db9::/32", "2001:dba::/32"]),
+            ADD_UP,
+        ),
+    }
+PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "203.0.113.0/24"]
 ACCEPTED = {
     "eks-private": (EKS, eks(False, [])),
     "eks-public-one-range": (EKS, eks(True, ["203.0.113.0/24"])),
+    "eks-public-a-/8-and-an-ipv6-/32": (EKS, eks(True, ["11.0.0.0/8", "2001:db8::/32"])),
+    "eks-public-private-ranges-and-operators": (EKS, eks(True, PRIVATE_RANGES)),
     "gke-private": (GKE, gke(True, [])),
     "gke-public-one-range": (GKE, gke(False, ["203.0.113.0/24"])),
+    "gke-public-a-/8-and-an-ipv6-/32": (GKE, gke(False, ["11.0.0.0/8", "2001:db8::/32"])),
+    "gke-public-private-ranges-and-operators": (GKE, gke(False, PRIVATE_RANGES)),
 }
 
 

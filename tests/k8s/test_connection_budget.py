@@ -1,64 +1,67 @@
-"""PostgreSQL's connection budget holds in every environment at its worst case.
+"""PostgreSQL's connection budget holds in every deployed environment at its worst case.
 
-Every process that uses the database pools its connections per engine: at most
-``LEADGEN_DB_POOL_SIZE + LEADGEN_DB_MAX_OVERFLOW`` (SQLAlchemy's QueuePool). The worst case of a
-render is every Deployment at its HPA maximum plus the pods a rollout surges, every pool full,
-the migration Job running and the server's other clients connected. It must fit in
-``max_connections`` less the slots PostgreSQL keeps for superusers, as the server of that render
-starts: the postgres StatefulSet's config file and ``-c`` arguments, or the CloudNativePG
-Cluster's parameters.
+The arithmetic is ``leadgen.ops.rules.connections``, which ``leadgen k8s scale`` also runs before
+it raises a maximum; this suite runs it on every render in ``render.DEPLOYABLE`` that has a
+database, and checks that its inputs are what the processes really build.
+
+The worst case of a render: every database client at the most pods it can have at once, every pool
+full (``LEADGEN_DB_POOL_SIZE + LEADGEN_DB_MAX_OVERFLOW`` per engine; the orchestrator and the worker
+have two engines, the second for the Celery tasks they run), the migration Job running and the
+server's other clients connected. It must fit in ``max_connections`` less the slots PostgreSQL keeps
+for superusers, as the server of that render starts (the postgres StatefulSet's config file and
+``-c`` arguments, or the CloudNativePG Cluster's parameters).
+
+The most pods of a Deployment at once, HPA maximum M (or replicas), surge S (maxSurge of M, rounded
+up):
+
+- ``RollingUpdate``: 2M + S. Kubernetes keeps the pods that are *not terminating* within
+  replicas + maxSurge, and does not count terminating pods against it (1.33 only reports them,
+  ``status.terminatingReplicas`` of KEP-3973; waiting for them is the KEP-5882 proposal). A pod
+  told to stop keeps its pools until its process exits, up to its terminationGracePeriodSeconds
+  (the worker's 120 s, so that it finishes its tasks; 45 s for the HTTP apps), while its
+  replacement is ready within seconds (minReadySeconds 5). So before the first
+  old pod has closed its connections the rollout can have replaced them all: up to M old pods
+  draining next to up to M + S that are not terminating. maxUnavailable (0 here) changes nothing:
+  it only lets old pods stop sooner. A tighter bound (2M: the old ReplicaSet's pods plus the new
+  one's, which never exceeds replicas) holds only if the HPA does not change replicas during the
+  rollout; its proportional scaling hands the surge to whichever ReplicaSet, so we keep S.
+- ``Recreate`` (the scheduler): M; the old pods are gone before new ones start.
+
+It assumes one rollout (or one HPA scale-down and up again) per grace period: a second rollout of
+the same Deployment while the first one's old pods still drain can stack a third generation, which
+is why docs/KUBERNETES_SETUP.md asks for two minutes between releases.
+
+The server's memory must hold its ``max_connections``: ``MIB_PER_CONNECTION`` each beside its shared
+buffers, its autovacuum workers' ``maintenance_work_mem`` and ``OVERHEAD_MIB``
+(docs/KUBERNETES_SETUP.md, datastore notes, says why these numbers).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from leadgen.core.server import worker_queues
 from leadgen.core.settings import Settings
+from leadgen.ops.rules import connections
+from leadgen.ops.rules.connections import Budget, Objects, Pods, rollout_pods
 from leadgen.targets.registry import DB, TARGETS
 
-from .render import (
-    Resource,
-    app_deployment,
-    container_env,
-    containers,
-    find,
-    mounted_secret_names,
-    of_kind,
-    render,
-    workloads,
-)
+from .render import DEPLOYABLE, Resource, app_deployment, container_env, containers, find, render
 
-RENDERS = ("base", "overlays/dev", "overlays/staging", "overlays/prod", "variants/dev-gke", "variants/prod-gke")
-
-# `leadgen db upgrade` opens two engines: the advisory lock's (leadgen/core/migrate.py) and
-# Alembic's (leadgen/migrations/env.py).
-MIGRATION_ENGINES = 2
-# Clients outside the app's pools, stated rather than derived: their images hold a connection or
-# two each, and a person may be connected while the app is at its peak.
-OTHER_CLIENTS = {
-    "metrics (the postgres-exporter sidecar; in prod CloudNativePG's instance manager)": 2,
-    "backup (the pg_dump CronJob; in prod a Barman Cloud base backup)": 2,
-    "CloudNativePG's instance manager itself (status, replication)": 3,
-    "operators (psql, `leadgen` commands through kubectl exec)": 3,
-}
-# PostgreSQL's defaults where the render does not set them.
-POSTGRES_DEFAULTS = {"max_connections": "100", "superuser_reserved_connections": "3", "reserved_connections": "0"}
-
-
-@dataclass(frozen=True)
-class Share:
-    """The connections one workload may hold at once."""
-
-    workload: str
-    how: str
-    connections: int
+# Memory of a connection: a backend's own memory (about 2 MiB idle), its page tables over the
+# shared buffers (up to 4 MiB over 2 GB of 4 KiB pages, no huge pages in these pods), catalog and
+# plan caches, and room for a sort or hash of work_mem (8MB) while it runs. AWS RDS's default
+# max_connections allows one per 9 MiB or so of instance memory (DBInstanceClassMemory/9531392).
+MIB_PER_CONNECTION = 10
+# Besides shared buffers, autovacuum and connections: the postmaster and background processes,
+# wal_buffers, parallel workers, one operator's CREATE INDEX (maintenance_work_mem), and in prod
+# CloudNativePG's instance manager in the same container.
+OVERHEAD_MIB = 1024
+PG_UNITS_MIB = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
+K8S_UNITS_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
 
 
 def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -77,89 +80,126 @@ def engines_per_process(settings: Settings, target: str) -> int:
     return 1 + bool(worker_queues(settings, [TARGETS[target]]))
 
 
-def max_pods(resources: list[Resource], deployment: Resource) -> int:
-    """HPA maximum (or replicas) plus the pods a rolling update adds (maxSurge rounds up)."""
-    name = deployment["metadata"]["name"]
-    scalers = [
-        h["spec"]["maxReplicas"]
-        for h in of_kind(resources, "HorizontalPodAutoscaler")
-        if h["spec"]["scaleTargetRef"]["kind"] == "Deployment" and h["spec"]["scaleTargetRef"]["name"] == name
-    ]
-    replicas: int = scalers[0] if scalers else deployment["spec"].get("replicas", 1)
-    strategy = deployment["spec"].get("strategy", {})
-    if strategy.get("type") == "Recreate":
-        return replicas
-    surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")  # Kubernetes' default
-    if isinstance(surge, str):
-        return replicas + math.ceil(replicas * int(surge.rstrip("%")) / 100)
-    return replicas + int(surge)
+def has_database(resources: list[Resource]) -> bool:
+    objects = Objects.of(resources)
+    return objects.postgres is not None or bool(connections.database_clients(objects.deployments))
 
 
-def app_shares(resources: list[Resource], monkeypatch: pytest.MonkeyPatch) -> list[Share]:
-    """The worst case of the app's Deployments that use the database, and of the migration Job."""
-    shares = []
-    for target, spec in TARGETS.items():
-        if DB not in spec.needs:
-            continue
+def database_render(relative: str) -> list[Resource]:
+    resources = render(relative)
+    if not has_database(resources):
+        pytest.skip(f"{relative} runs no database and no database client")
+    return resources
+
+
+def budget(relative: str) -> Budget:
+    return connections.budget_of(Objects.of(database_render(relative)))
+
+
+def mib(value: str, units: dict[str, float]) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", value.strip())
+    assert match and match.group(2) in units, f"{value!r}: a unit of {sorted(units)} expected"
+    return float(match.group(1)) * units[match.group(2)]
+
+
+def server_memory_mib(objects: Objects) -> float:
+    """The memory limit of the PostgreSQL server's container (where it is OOM-killed)."""
+    server = objects.postgres
+    assert server is not None
+    if server["kind"] == "Cluster":
+        resources = server["spec"]["resources"]
+    else:
+        resources = next(c for c in containers(dict(server), init=False) if c["name"] == "postgres")["resources"]
+    return mib(str(resources["limits"]["memory"]), K8S_UNITS_MIB)
+
+
+@pytest.mark.parametrize("relative", DEPLOYABLE)
+def test_worst_case_fits_in_max_connections(relative: str) -> None:
+    found = budget(relative)
+    assert not found.unaccounted, f"{relative}: database clients left out: {found.unaccounted}"
+    assert found.fits, (
+        f"{relative}: up to {found.worst} connections, but {found.server()} leaves {found.available}:\n"
+        + "\n".join(found.breakdown())
+    )
+
+
+@pytest.mark.parametrize("relative", DEPLOYABLE)
+def test_the_rule_counts_what_the_processes_build(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pools and engines as the rule reads them (ConfigMaps and env only, the table of engines)
+    are what each process builds from its whole environment (Secrets too) and the target registry."""
+    resources = database_render(relative)
+    objects = Objects.of(resources)
+    assert set(connections.ENGINES) == {t for t, spec in TARGETS.items() if DB in spec.needs}
+    for target in connections.ENGINES:
         deployment = app_deployment(resources, target)
-        settings = settings_of(container_env(resources, containers(deployment, init=False)[0]), monkeypatch)
-        pool = settings.db.pool_size + settings.db.max_overflow
-        pods = max_pods(resources, deployment)
-        engines = engines_per_process(settings, target)
-        how = f"{pods} pods x {engines} engines x {pool}"
-        shares.append(Share(deployment["metadata"]["name"], how, pods * engines * pool))
+        container = containers(deployment, init=False)[0]
+        settings = settings_of(container_env(resources, container), monkeypatch)
+        share = connections.deployment_share(deployment, objects)
+        assert share is not None, target
+        assert share.pool == settings.db.pool_size + settings.db.max_overflow, target
+        assert share.engines == engines_per_process(settings, target), target
     job = find(resources, "Job", "db-migrate")
     settings = settings_of(container_env(resources, containers(job, init=False)[0]), monkeypatch)
-    pool = settings.db.pool_size + settings.db.max_overflow
-    shares.append(Share("db-migrate", f"{MIGRATION_ENGINES} engines x {pool}", MIGRATION_ENGINES * pool))
-    return shares
+    assert settings.db.pool_size + settings.db.max_overflow == connections.MIGRATION_POOL
 
 
-def server_parameters(resources: list[Resource]) -> dict[str, str]:
-    """The connection parameters the render's PostgreSQL starts with."""
-    parameters = dict(POSTGRES_DEFAULTS)
-    clusters = of_kind(resources, "Cluster")
-    if clusters:
-        parameters.update(find(clusters, "Cluster", "postgres")["spec"]["postgresql"]["parameters"])
-        return parameters
-    statefulset = find(resources, "StatefulSet", "postgres")
-    config_files = [c for c in of_kind(resources, "ConfigMap") if "postgresql.conf" in c.get("data", {})]
-    assert len(config_files) == 1, "one ConfigMap carries postgresql.conf"
-    for line in config_files[0]["data"]["postgresql.conf"].splitlines():
-        setting = re.match(r"^\s*(\w+)\s*=\s*'?([^'#]*?)'?\s*(#.*)?$", line)
-        if setting:
-            parameters[setting.group(1)] = setting.group(2)
-    args = containers(statefulset, init=False)[0].get("args", [])
-    for flag, value in itertools.pairwise(args):
-        if flag == "-c":
-            name, _, setting_value = value.partition("=")
-            parameters[name] = setting_value
-    return parameters
+def test_a_workload_without_pool_settings_gets_the_apps_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_of({}, monkeypatch)
+    assert connections.pool_of({}) == settings.db.pool_size + settings.db.max_overflow
 
 
-def database_clients(resources: list[Resource]) -> set[str]:
-    """Workloads that get the app's database URL (generated Secrets carry a hash suffix)."""
-    return {
-        w["metadata"]["name"]
-        for w in workloads(resources)
-        if "leadgen-db-client" in {re.sub(r"-[a-z0-9]{10}$", "", s) for s in mounted_secret_names(w)}
-    }
+@pytest.mark.parametrize("relative", DEPLOYABLE)
+def test_task_pools_cover_their_concurrency(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that runs Celery tasks runs worker.concurrency of them at once, each in its own
+    unit of work: a smaller pool would keep tasks waiting for a connection, and failing after
+    LEADGEN_DB_POOL_TIMEOUT_SECONDS."""
+    resources = database_render(relative)
+    for target in connections.ENGINES:
+        container = containers(app_deployment(resources, target), init=False)[0]
+        settings = settings_of(container_env(resources, container), monkeypatch)
+        if worker_queues(settings, [TARGETS[target]]):
+            pool = settings.db.pool_size + settings.db.max_overflow
+            assert pool >= settings.worker.concurrency, f"{relative} {target}: pool {pool}"
 
 
-@pytest.mark.parametrize("relative", RENDERS)
-def test_worst_case_fits_in_max_connections(relative: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    resources = render(relative)
-    shares = app_shares(resources, monkeypatch)
-    assert database_clients(resources) <= {s.workload for s in shares}, "a database client is left out"
+@pytest.mark.parametrize("relative", DEPLOYABLE)
+def test_server_memory_holds_its_connections(relative: str) -> None:
+    objects = Objects.of(database_render(relative))
+    parameters = connections.postgres_parameters(objects)
 
-    parameters = server_parameters(resources)
-    max_connections = int(parameters["max_connections"])
-    reserved = int(parameters["superuser_reserved_connections"]) + int(parameters["reserved_connections"])
-    available = max_connections - reserved
-    worst = sum(s.connections for s in shares) + sum(OTHER_CLIENTS.values())
-    lines = [f"{s.connections:>5}  {s.workload} ({s.how})" for s in shares]
-    lines += [f"{count:>5}  {client}" for client, count in OTHER_CLIENTS.items()]
-    assert worst <= available, (
-        f"{relative}: up to {worst} connections, but max_connections {max_connections} less {reserved} "
-        f"reserved for superusers leaves {available}:\n" + "\n".join(lines)
+    def setting(name: str, default: str) -> float:
+        return mib(parameters.get(name, default), PG_UNITS_MIB)
+
+    # Autovacuum workers take maintenance_work_mem each (autovacuum_work_mem -1), at most 1GB (PG 16).
+    autovacuum = int(parameters.get("autovacuum_max_workers", "3")) * min(setting("maintenance_work_mem", "64MB"), 1024)
+    shared = setting("shared_buffers", "128MB")
+    per_connection = int(parameters["max_connections"]) * MIB_PER_CONNECTION
+    needed = shared + autovacuum + OVERHEAD_MIB + per_connection
+    limit = server_memory_mib(objects)
+    assert needed <= limit, (
+        f"{relative}: PostgreSQL may need {needed:.0f} MiB (shared_buffers {shared:.0f}, autovacuum "
+        f"{autovacuum:.0f}, other {OVERHEAD_MIB}, {parameters['max_connections']} connections x "
+        f"{MIB_PER_CONNECTION}) but its memory limit is {limit:.0f} MiB"
     )
+
+
+class TestRolloutPods:
+    """The most pods of one Deployment connected at once (the model in this module's docstring)."""
+
+    def test_a_rolling_update_counts_every_old_pod_still_draining(self) -> None:
+        strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
+        assert rollout_pods(10, strategy) == Pods(serving=10, surge=3, draining=10)
+        assert rollout_pods(10, strategy).total == 23
+
+    def test_surge_as_a_count_and_by_default(self) -> None:
+        assert rollout_pods(4, {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2}}).total == 10
+        assert rollout_pods(2, {}).total == 5  # RollingUpdate and 25% (rounded up) by default
+
+    def test_recreate_starts_new_pods_once_the_old_are_gone(self) -> None:
+        assert rollout_pods(1, {"type": "Recreate"}) == Pods(1)
+
+    def test_prod_worker_at_its_maximum(self) -> None:
+        """The review's case: prod's worker, 10 pods at most with 25% surge and 120 s to drain."""
+        share = budget("overlays/prod").share("worker")
+        assert share is not None
+        assert share.pods == Pods(serving=10, surge=3, draining=10)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest.mock import patch
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.agents import service as agents_service
@@ -21,6 +21,7 @@ from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.errors import Conflict
 from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads import outcomes
@@ -33,6 +34,7 @@ from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, r
 from leadgen.privacy import service as privacy
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
+from leadgen.routing import tasks as routing_tasks
 from leadgen.routing.rules import Candidate, LeadFacts, eligible
 from leadgen.targets.api import create_app
 from tests import helpers
@@ -79,6 +81,33 @@ async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID) -> L
 async def assignments(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
     query = select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.attempt)
     return list(await session.scalars(query.execution_options(populate_existing=True)))
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[None]:
+    """Celery tasks called here run in this process's task runtime, closed after the test."""
+    yield
+    close_task_runtime()
+
+
+async def deactivate(resources: Resources, session: AsyncSession, agent_id: uuid.UUID) -> int:
+    """An admin's deactivation, then what a worker does with its outbox event; returns how many of
+    the agent's offers the worker withdrew."""
+    async with resources.unit_of_work() as s:
+        await agents_service.update(s, agent_id, AgentUpdate(active=False), "admin")
+    return await deactivate_event_withdrawals(session, agent_id)
+
+
+async def deactivate_event_withdrawals(session: AsyncSession, agent_id: uuid.UUID) -> int:
+    """What a worker does with the agent's ``agent.deactivated`` event (the Celery task, here)."""
+    query = select(OutboxEvent.key).where(
+        OutboxEvent.topic == "agent.deactivated",
+        OutboxEvent.key.startswith(f"{agent_id}:"),
+        OutboxEvent.processed_at.is_(None),
+    )
+    [event_key] = await session.scalars(query)
+    withdrawn: int = routing_tasks.withdraw_agent_offers(event_key)
+    return withdrawn
 
 
 class TestRouting:
@@ -193,6 +222,54 @@ class TestRouting:
 
         with patch.object(routing_repository, "candidates", read_before_the_deactivation):
             lead = await self._route_without_graph_sync(resources, await submit(client, key))
+        assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no eligible agent")
+        assert await assignments(session, lead.id) == []
+
+    @pytest.mark.parametrize("backend", ["postgres"])  # SQLite lets one writer in: nothing commits in between
+    @pytest.mark.parametrize("committed", ["before routing locks the agent", "while routing waits for the agent"])
+    async def test_a_deactivation_committed_after_routing_chose_its_candidates_is_seen_under_the_agents_lock(
+        self,
+        committed: str,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        texas_agent: Agent,
+    ) -> None:
+        """An admin deactivates the agent in a transaction of their own while routing, in another,
+        holds the lead and a list of candidates that says the agent is active: the offer is made or
+        not on what routing reads once it holds the agent's row."""
+        await sync_graph(resources)
+        lead_id = await submit(client, key)
+        read_candidates = routing_repository.candidates
+        admin_holds_the_agent, candidates_read = asyncio.Event(), asyncio.Event()
+
+        async def admin() -> None:
+            async with resources.unit_of_work() as s:
+                await agents_service.update(s, texas_agent.id, AgentUpdate(active=False), "admin")
+                admin_holds_the_agent.set()
+                if committed == "while routing waits for the agent":
+                    await candidates_read.wait()
+                    await asyncio.sleep(0.3)  # routing now waits for the agent's row
+
+        async def candidates_as_routing_reads_them(*args: Any, **kwargs: Any) -> list[Candidate]:
+            if committed == "while routing waits for the agent":
+                await admin_holds_the_agent.wait()
+            found = await read_candidates(*args, **kwargs)
+            assert [c.active for c in found] == [True]  # the deactivation is not committed when read
+            candidates_read.set()
+            if committed == "before routing locks the agent":
+                await admin()  # commits before routing goes on with the candidates it read
+            return found
+
+        async def route() -> Lead:
+            return await self._route_without_graph_sync(resources, lead_id)
+
+        with patch.object(routing_repository, "candidates", candidates_as_routing_reads_them):
+            if committed == "before routing locks the agent":
+                lead = await route()
+            else:
+                _, lead = await asyncio.gather(admin(), route())
         assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no eligible agent")
         assert await assignments(session, lead.id) == []
 
@@ -320,6 +397,7 @@ class TestOffers:
             staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None))
             assert staff.assignment is not None and staff.assignment.id == second.id
 
+    @pytest.mark.usefixtures("worker")
     async def test_deactivating_an_agent_moves_a_shared_lead_on_once_its_round_has_no_open_offer(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
@@ -331,14 +409,64 @@ class TestOffers:
         offers = await assignments(session, lead.id)
         reroutes = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == "lead.reroute")
         for n, offer in enumerate(offers):
-            async with resources.unit_of_work() as s:
-                await agents_service.update(s, offer.agent_id, AgentUpdate(active=False), "test")
+            assert await deactivate(resources, session, offer.agent_id) == 1
             # The other agent's offer keeps the round open; the second deactivation closes it.
             assert await session.scalar(reroutes) == n
         after = await assignments(session, lead.id)
         assert {(o.status, o.reason) for o in after} == {(AssignmentStatus.WITHDRAWN, "agent deactivated")}
         async with resources.unit_of_work() as s:
             assert await reroute(s, pipeline_for(resources), lead.id, utcnow()) == LeadStatus.UNASSIGNED
+
+    @pytest.mark.parametrize("backend", ["postgres"])  # row locks
+    @pytest.mark.usefixtures("worker")
+    async def test_a_deactivation_while_the_sla_sweep_and_routing_hold_leads_deadlocks_nobody(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """Routing and the SLA sweep lock a lead, then agents. Withdrawing the agent's offers in the
+        admin's transaction locked the agent, then leads: with the sweep holding a lead and waiting
+        for an agent that routing holds, and routing then waiting for the deactivated agent, each
+        waited for the next. The deactivation now commits without locking any lead."""
+        holder = await helpers.agent(session, ["TX"])
+        await session.commit()
+        first = await run(resources, settings, await submit(client, key))
+        [offer] = await assignments(session, first.id)
+        assert offer.agent_id == holder.id
+        other = await helpers.agent(session, ["TX"])
+        overdue = utcnow() - timedelta(minutes=1)
+        await session.execute(update(Assignment).where(Assignment.id == offer.id).values(expires_at=overdue))
+        await session.commit()
+        second_id = await submit(client, key)
+        await sync_graph(resources)
+
+        async def sweep() -> bool:  # times the holder's offer out and routes the first lead again
+            async with resources.unit_of_work() as s:
+                return await expire_offer(s, pipeline_for(resources), offer.id, utcnow())
+
+        async def admin() -> None:
+            async with resources.unit_of_work() as s:
+                await agents_service.update(s, holder.id, AgentUpdate(active=False), "admin")
+
+        async with resources.require_sessions()() as routing_second:
+            # Routing of the second lead, part-way: the lead locked, then its first candidate.
+            lock = "SELECT id FROM {} WHERE id = :id FOR UPDATE"
+            await routing_second.execute(text(lock.format("leads")), {"id": second_id})
+            await routing_second.execute(text(lock.format("agents")), {"id": other.id})
+            sweeping = asyncio.create_task(sweep())  # holds the first lead, waits for the other agent
+            await asyncio.sleep(0.5)
+            deactivating = asyncio.create_task(admin())
+            await asyncio.sleep(0.5)
+            try:
+                # Routing goes on to its next candidate: the agent being deactivated.
+                await routing_second.execute(text(lock.format("agents")), {"id": holder.id})
+            finally:
+                await routing_second.rollback()
+        assert list(await asyncio.gather(deactivating, sweeping)) == [None, True]
+        assert await deactivate_event_withdrawals(session, holder.id) == 0  # the sweep had timed it out
+        offers = await assignments(session, first.id)
+        assert [(o.agent_id, o.status) for o in offers] == [
+            (holder.id, AssignmentStatus.TIMED_OUT),
+            (other.id, AssignmentStatus.PENDING),
+        ]
 
     @pytest.mark.parametrize("first_agent_did", ["contacted", "returned"])
     async def test_a_second_accept_on_a_shared_lead_never_moves_it_back(

@@ -4,8 +4,8 @@ duplicate, and the day on which the graph checks licence expiry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,17 +13,22 @@ from httpx import AsyncClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.agents import service as agents_service
+from leadgen.agents.schemas import AgentUpdate
 from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads import outcomes
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, DoNotContact, Lead, OutboxEvent
+from leadgen.models import Agent, Assignment, DoNotContact, Lead, LeadEvent, OutboxEvent
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import TEST_LEAD, pipeline_for, process_lead
+from leadgen.pipeline import tasks as pipeline_tasks
+from leadgen.pipeline.service import TEST_LEAD, duplicates_to_release, pipeline_for, process_lead, release_duplicate
+from leadgen.privacy import service as privacy
 from leadgen.routing import service as routing
 from leadgen.targets.api import create_app
 from tests import helpers
@@ -81,6 +86,15 @@ def same_person(payload: dict[str, Any], **changes: object) -> dict[str, Any]:
     again = lead_payload(**changes)
     again["contact"] = payload["contact"]
     return again
+
+
+async def accepted(resources: Resources, session: AsyncSession, lead: Lead) -> Principal:
+    """The lead's one offer accepted by its agent, who is returned."""
+    [offer] = await offers_of(session, lead.id)
+    agent = Principal(uuid.uuid4(), Role.AGENT, offer.agent_id)
+    async with resources.unit_of_work() as s:
+        await routing.accept(s, agent, offer.id)
+    return agent
 
 
 def email_hash(settings: Settings, payload: dict[str, Any]) -> str:
@@ -175,13 +189,6 @@ class TestTestLeads:
 class TestOriginals:
     """An earlier lead of the person stops a new one only while someone has the person or may get them."""
 
-    async def _accepted(self, resources: Resources, session: AsyncSession, lead: Lead) -> Principal:
-        [offer] = await offers_of(session, lead.id)
-        agent = Principal(uuid.uuid4(), Role.AGENT, offer.agent_id)
-        async with resources.unit_of_work() as s:
-            await routing.accept(s, agent, offer.id)
-        return agent
-
     @pytest.mark.parametrize("ended", ["returned", "unassigned", "rejected"])
     async def test_a_new_request_after_an_earlier_lead_nobody_holds_is_routed(
         self,
@@ -201,7 +208,7 @@ class TestOriginals:
             await helpers.agent(session, ["TX"])
             await session.commit()
             first = await run(resources, await submit(client, key, first_payload))
-            agent = await self._accepted(resources, session, first)
+            agent = await accepted(resources, session, first)
             async with resources.unit_of_work() as s:
                 await outcomes.return_lead(s, settings, agent, first.id, "not_interested_never_requested", None)
         else:  # on the list then, taken off it since with the person's new written consent
@@ -231,7 +238,7 @@ class TestOriginals:
     ) -> None:
         first_payload = lead_payload()
         first = await run(resources, await submit(client, key, first_payload))
-        agent = await self._accepted(resources, session, first)
+        agent = await accepted(resources, session, first)
         if recorded == LeadStatus.LOST:
             async with resources.unit_of_work() as s:
                 await outcomes.record_outcome(s, agent, first.id, LeadStatus.LOST, None)
@@ -240,6 +247,218 @@ class TestOriginals:
         assert (again.status, again.duplicate_of_id) == (LeadStatus.DUPLICATE, first.id)
         assert await offers_of(session, again.id) == []
         assert "lead.passed_to_owner" in await event_names(session, again.id)
+
+    async def test_a_new_request_after_a_lead_whose_agent_was_deactivated_is_routed(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, texas_agent: Agent
+    ) -> None:
+        """A taken lead counts only while an active agent holds it: the deactivated agent is told
+        nothing, so the new request goes to an agent who can work it."""
+        first_payload = lead_payload()
+        first = await run(resources, await submit(client, key, first_payload))
+        await accepted(resources, session, first)
+        async with resources.unit_of_work() as s:
+            await agents_service.update(s, texas_agent.id, AgentUpdate(active=False), "test")
+        active = await helpers.agent(session, ["TX"])
+        await session.commit()
+
+        again = await run(resources, await submit(client, key, same_person(first_payload)))
+        assert (again.status, again.duplicate_of_id) == (LeadStatus.ROUTED, None)
+        assert [(o.agent_id, o.status) for o in await offers_of(session, again.id)] == [
+            (active.id, AssignmentStatus.PENDING)
+        ]
+        assert "lead.passed_to_owner" not in await event_names(session, again.id)
+        assert "lead.requested_again" not in await event_names(session, first.id)
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[None]:
+    """Celery tasks called here run in this process's task runtime, closed after the test."""
+    yield
+    close_task_runtime()
+
+
+async def released_event(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    query = select(LeadEvent.data).where(LeadEvent.lead_id == lead_id, LeadEvent.name == "lead.released")
+    return await session.scalar(query)
+
+
+async def topics_of(session: AsyncSession, lead_id: uuid.UUID) -> list[str]:
+    query = select(OutboxEvent.topic).where(OutboxEvent.key.startswith(str(lead_id))).order_by(OutboxEvent.created_at)
+    return list(await session.scalars(query))
+
+
+@pytest.mark.usefixtures("worker")
+class TestReleasedDuplicates:
+    """A duplicate whose original stops counting after the duplicate was screened goes through the
+    pipeline again (the periodic ``pipeline.release_duplicates``), or the person's request would
+    reach nobody."""
+
+    async def _duplicate_of_a_lead_still_in_flight(
+        self, client: AsyncClient, key: str, resources: Resources, payload: dict[str, Any]
+    ) -> tuple[uuid.UUID, Lead]:
+        """The person's first lead, still waiting for the pipeline, and their second one, screened
+        first (parallel workers, a retry of the first): a duplicate of the first."""
+        first_id = await submit(client, key, payload)
+        second = await run(resources, await submit(client, key, same_person(payload)))
+        assert (second.status, second.duplicate_of_id) == (LeadStatus.DUPLICATE, first_id)
+        return first_id, second
+
+    @pytest.mark.parametrize("original_ends", ["INVALID", "UNASSIGNED", "RETURNED", "agent deactivated"])
+    async def test_a_duplicate_whose_original_stopped_counting_is_released_and_routed(
+        self,
+        original_ends: str,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
+    ) -> None:
+        payload = lead_payload()
+        holder = None if original_ends == "UNASSIGNED" else await helpers.agent(session, ["TX"])
+        await session.commit()
+        first_id, second = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, payload)
+        if original_ends == "INVALID":
+            await session.execute(update(Lead).where(Lead.id == first_id).values(state="OK"))
+            await session.commit()
+        first = await run(resources, first_id)
+        if original_ends in ("RETURNED", "agent deactivated"):
+            agent = await accepted(resources, session, first)
+            # Still the person's agent's: nothing to release yet.
+            assert pipeline_tasks.release_duplicates() == 0
+            async with resources.unit_of_work() as s:
+                if original_ends == "RETURNED":
+                    await outcomes.return_lead(s, settings, agent, first.id, "wrong_number", None)
+                else:
+                    assert holder is not None
+                    await agents_service.update(s, holder.id, AgentUpdate(active=False), "test")
+        if holder is None or original_ends == "agent deactivated":
+            await helpers.agent(session, ["TX"])  # an agent who can take the person now
+            await session.commit()
+        reason = {
+            "INVALID": "the original ended INVALID",
+            "UNASSIGNED": "the original ended UNASSIGNED",
+            "RETURNED": "the original ended RETURNED",
+            "agent deactivated": "no active agent holds the original",
+        }[original_ends]
+
+        assert pipeline_tasks.release_duplicates() == 1
+        released = await session.get(Lead, second.id, populate_existing=True)
+        assert released is not None
+        assert (released.status, released.status_reason, released.duplicate_of_id) == (LeadStatus.RECEIVED, None, None)
+        assert await released_event(session, second.id) == {"original": str(first_id), "reason": reason}
+        unprocessed = select(OutboxEvent.id).where(
+            OutboxEvent.topic == "lead.received", OutboxEvent.key == str(second.id), OutboxEvent.processed_at.is_(None)
+        )
+        assert await session.scalar(unprocessed) is not None  # the pipeline gets it through the outbox
+        assert pipeline_tasks.release_duplicates() == 0  # released once
+
+        routed = await run(resources, second.id)
+        assert (routed.status, routed.duplicate_of_id) == (LeadStatus.ROUTED, None)
+        assert [o.status for o in await offers_of(session, second.id)] == [AssignmentStatus.PENDING]
+
+    async def test_a_duplicate_whose_original_still_counts_or_older_than_the_window_is_left_alone(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        in_flight_id, waiting = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, lead_payload())
+        screened_out_id, old = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, lead_payload())
+        window = timedelta(days=settings.intake.dedupe_window_days)
+        await session.execute(update(Lead).where(Lead.id == screened_out_id).values(state="OK"))
+        await session.execute(
+            update(Lead).where(Lead.id == old.id).values(received_at=utcnow() - window - timedelta(hours=1))
+        )
+        await session.commit()
+        assert (await run(resources, screened_out_id)).status == LeadStatus.INVALID
+        assert (await run(resources, in_flight_id)).status == LeadStatus.ROUTED
+
+        assert pipeline_tasks.release_duplicates() == 0
+        for lead_id in (waiting.id, old.id):
+            lead = await session.get(Lead, lead_id, populate_existing=True)
+            assert lead is not None and lead.status == LeadStatus.DUPLICATE
+            assert await released_event(session, lead_id) is None
+
+    async def test_the_original_is_checked_again_under_the_duplicates_lock(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """Staff reopened the original between the sweep's query and the duplicate's release: it is
+        being offered again, so the duplicate stays one."""
+        payload = lead_payload()
+        first_id, second = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, payload)
+        assert (await run(resources, first_id)).status == LeadStatus.UNASSIGNED
+        async with resources.unit_of_work() as s:
+            assert await duplicates_to_release(s, settings, utcnow(), 10) == [second.id]
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        async with resources.unit_of_work() as s:
+            await routing.reopen(s, Principal(uuid.uuid4(), Role.ADMIN, None), first_id, None)
+        async with resources.unit_of_work() as s:
+            assert await release_duplicate(s, settings, second.id, utcnow()) is False
+        kept = await session.get(Lead, second.id, populate_existing=True)
+        assert kept is not None and (kept.status, kept.duplicate_of_id) == (LeadStatus.DUPLICATE, first_id)
+
+    async def test_a_released_duplicate_may_be_a_duplicate_of_another_lead(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, texas_agent: Agent
+    ) -> None:
+        """Screened from the start: of the person's two duplicates, the earlier is routed and the
+        later is a duplicate of it."""
+        payload = lead_payload()
+        first_id, second = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, payload)
+        third = await run(resources, await submit(client, key, same_person(payload)))
+        assert third.duplicate_of_id == first_id
+        await session.execute(update(Lead).where(Lead.id == first_id).values(state="OK"))
+        await session.commit()
+        assert (await run(resources, first_id)).status == LeadStatus.INVALID
+
+        assert pipeline_tasks.release_duplicates() == 2
+        assert (await run(resources, third.id)).duplicate_of_id == second.id  # the second waits, RECEIVED
+        assert (await run(resources, second.id)).status == LeadStatus.ROUTED
+        again = await session.get(Lead, third.id, populate_existing=True)
+        assert again is not None and again.status == LeadStatus.DUPLICATE
+        assert pipeline_tasks.release_duplicates() == 0
+
+    async def test_a_released_duplicate_of_a_person_on_the_do_not_contact_list_is_offered_to_nobody(
+        self,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
+        texas_agent: Agent,
+    ) -> None:
+        payload = lead_payload()
+        first_id, second = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, payload)
+        await session.execute(update(Lead).where(Lead.id == first_id).values(state="OK"))
+        await dnc.add_many(session, [("email", email_hash(settings, payload))], "asked not to be called")
+        await session.commit()
+        assert (await run(resources, first_id)).status == LeadStatus.INVALID
+
+        assert pipeline_tasks.release_duplicates() == 1
+        rejected = await run(resources, second.id)
+        assert (rejected.status, rejected.status_reason) == (LeadStatus.REJECTED, "on the do-not-contact list")
+        assert await offers_of(session, second.id) == []
+        assert await topics_of(session, second.id) == ["lead.received", "lead.received"]  # nothing to send
+
+    async def test_an_erased_duplicate_is_left_as_it_is(
+        self,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
+        texas_agent: Agent,
+    ) -> None:
+        payload = lead_payload()
+        first_id, second = await self._duplicate_of_a_lead_still_in_flight(client, key, resources, payload)
+        async with resources.unit_of_work() as s:
+            hash_key = settings.security.pii_hash_key.get_secret_value()
+            await privacy.erase(s, privacy.person_hashes(hash_key, payload["contact"]["email"], None), "test")
+        assert (await run(resources, first_id)).status == LeadStatus.REJECTED
+
+        assert pipeline_tasks.release_duplicates() == 0
+        kept = await session.get(Lead, second.id, populate_existing=True)
+        assert kept is not None and kept.status == LeadStatus.DUPLICATE
+        assert await offers_of(session, second.id) == []
 
 
 class TestLicenceExpiryInTheGraph:

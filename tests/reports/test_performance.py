@@ -100,12 +100,14 @@ class Book:
         returns: list[str] | None = None,
         opted_out: int = 0,
     ) -> None:
-        """A lead with its offers (one round each, or one round for all when shared), and when an
-        agent who took it (``contacted_by``, else the last) first reached the person."""
+        """A lead bought at its source's price, with its offers (one round each, or one round for
+        all when shared), and when an agent who took it (``contacted_by``, else the last) first
+        reached the person."""
         received_at = NOW - timedelta(days=days_ago)
         lead = Lead(
             id=uuid.uuid4(),
             source_id=source.id,
+            price_cents=source.cost_per_lead_cents,  # as intake records it
             campaign=campaign,
             line="auto",
             origin="api",
@@ -229,6 +231,22 @@ async def test_by_agent_counts_each_agents_own_offers(
     assert rows["Ana"]["opted_out"] is None and rows["Ana"]["opt_out_rate"] is None
     assert rows["Ben"]["cost_per_lead_cents"] == 1250 and rows["Ben"]["return_rate"] == 0.5
     assert uuid.UUID(rows["Ana"]["agent_id"]) != uuid.UUID(rows["Ben"]["agent_id"])
+
+
+async def test_a_new_price_leaves_what_the_leads_bought_before_it_cost(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """vendor-a's leads were bought at $25.00 and vendor-b's at $10.00, whatever they charge now."""
+    before = {by: await report(data_client, headers[Role.ADMIN], by=by) for by in ("source", "agent")}
+    for name, cents in (("vendor-a", 4000), ("vendor-b", 0)):
+        changed = await data_client.patch(
+            f"/api/v1/sources/{name}", json={"price_cents": cents}, headers=headers[Role.ADMIN]
+        )
+        assert changed.status_code == 200, changed.text
+    after = {by: await report(data_client, headers[Role.ADMIN], by=by) for by in ("source", "agent")}
+    assert after == before
+    assert [(row["spend_cents"], row["cost_per_lead_cents"]) for row in after["source"]] == [(7500, 2500), (1000, 1000)]
+    assert [row["spend_cents"] for row in after["agent"]] == [6250, 1250]
 
 
 async def test_by_campaign_and_line_and_a_longer_period(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,10 @@ from typing import cast
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Table, column, insert, select, table
+from sqlalchemy import Table, column, insert, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen import migrations
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
@@ -72,8 +74,14 @@ async def _offer(
 
 async def _lead(session: AsyncSession, source_id: uuid.UUID, status: LeadStatus = LeadStatus.RECEIVED) -> uuid.UUID:
     """A Texan auto lead with only the columns schema 0001 has (the model knows later ones)."""
+    values = _lead_values(source_id, status)
+    await _insert(session, Lead, values)
+    return values["id"]  # type: ignore[return-value]
+
+
+def _lead_values(source_id: uuid.UUID, status: LeadStatus = LeadStatus.RECEIVED) -> dict[str, object]:
     now = datetime.now(UTC)
-    values = {
+    return {
         "id": uuid.uuid4(),
         "source_id": source_id,
         "line": "auto",
@@ -88,8 +96,6 @@ async def _lead(session: AsyncSession, source_id: uuid.UUID, status: LeadStatus 
         "details": {},
         "route_attempts": 0,
     }
-    await _insert(session, Lead, values)
-    return values["id"]  # type: ignore[return-value]
 
 
 async def _event(session: AsyncSession, topic: str, key: str, processed_at: datetime | None = None) -> None:
@@ -111,6 +117,13 @@ async def _insert(session: AsyncSession, model: type[Base], values: dict[str, ob
     columns = model.__table__.c
     older = table(model.__tablename__, *(column(name, columns[name].type) for name in values))
     await session.execute(insert(older).values(values))
+
+
+async def _insert_all(session: AsyncSession, model: type[Base], rows: list[dict[str, object]]) -> None:
+    """Rows of only the columns the first one gives (as ``_insert``), sent in bulk."""
+    columns = model.__table__.c
+    older = table(model.__tablename__, *(column(name, columns[name].type) for name in rows[0]))
+    await session.execute(insert(older), rows)
 
 
 async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
@@ -255,4 +268,64 @@ def test_a_downgrade_leaves_no_reopened_lead_waiting_and_keys_queued_alerts_by_l
     assert asyncio.run(_unprocessed_events(empty_database)) == [("lead.unassigned", str(lead_id))]
     assert asyncio.run(_status(empty_database, lead_id)) == ("UNASSIGNED", "reopening undone by a downgrade")
     upgrade(empty_database)
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+def _backfill_batch() -> int:
+    """How many leads the upgrade to 0012 prices per batch, read from its file as Alembic loads it."""
+    [path] = (Path(migrations.__file__).parent / "versions").glob("*_0012_*.py")
+    spec = importlib.util.spec_from_file_location("leads_record_their_price", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.BATCH)
+
+
+async def _bought_before_prices_were_recorded(settings: Settings, leads: int) -> None:
+    """Schema 0011: ``leads`` leads from a vendor priced $25.00 but the first by id (where the
+    batches start), from the quote form, which costs nothing."""
+    async with _session(settings) as session:
+        vendor, web_form = Source(name="vendor", cost_per_lead_cents=2500), Source(name="web-form", kind="web")
+        session.add_all([vendor, web_form])
+        await session.flush()
+        rows = sorted((_lead_values(vendor.id) for _ in range(leads)), key=lambda row: str(row["id"]))
+        rows[0]["source_id"] = web_form.id
+        await _insert_all(session, Lead, rows)
+
+
+async def _prices_by_source(settings: Settings) -> dict[str, tuple[int, set[int]]]:
+    """Per source: how many leads, and the prices they were bought at."""
+    async with _session(settings) as session:
+        query = select(Source.name, Lead.price_cents).join(Lead, Lead.source_id == Source.id)
+        prices: dict[str, list[int]] = {}
+        for name, price in await session.execute(query):
+            prices.setdefault(name, []).append(price)
+        return {name: (len(paid), set(paid)) for name, paid in prices.items()}
+
+
+async def _as_if_the_backfill_stopped(settings: Settings) -> None:
+    """What an upgrade to 0012 leaves when its backfill stops before the first batch: the column,
+    committed, with nothing priced, and the database still at 0011."""
+    async with _session(settings) as session:
+        await session.execute(update(Lead).values(price_cents=0))
+        await session.execute(text("UPDATE alembic_version SET version_num = '0011'"))
+
+
+def test_leads_bought_before_prices_were_recorded_are_priced_at_their_sources_price(
+    empty_database: Settings,
+) -> None:
+    """Over one lead more than a batch takes (the last of the first batch and the lead after it
+    both priced), and again after a backfill that stopped part-way."""
+    upgrade(empty_database, "0011")
+    leads = _backfill_batch() + 1
+    asyncio.run(_bought_before_prices_were_recorded(empty_database, leads))
+    upgrade(empty_database)
+    priced = {"vendor": (leads - 1, {2500}), "web-form": (1, {0})}
+    assert asyncio.run(_prices_by_source(empty_database)) == priced
+    asyncio.run(_as_if_the_backfill_stopped(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_prices_by_source(empty_database)) == priced
+    downgrade(empty_database, "0011")
+    upgrade(empty_database)
+    assert asyncio.run(_prices_by_source(empty_database)) == priced
     assert asyncio.run(_drift(empty_database)) == []

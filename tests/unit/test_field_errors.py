@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pytest
-from fastapi import FastAPI, Form, Query
+from fastapi import Body, FastAPI, Form, Query
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field
 
 from leadgen.core.errors import add_exception_handlers
 
 
 class Item(BaseModel):
     tags: list[Annotated[str, Field(max_length=3)]]
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"]
+    name: str
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+    name: str
+
+
+Pet = Annotated[Cat | Dog, Discriminator("kind")]
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +40,10 @@ def client() -> TestClient:
 
     @app.post("/json")
     async def json_body(item: Item) -> None:
+        return None
+
+    @app.post("/pets")
+    async def pets(pet: Annotated[Pet, Body()]) -> None:
         return None
 
     return TestClient(app)
@@ -46,3 +63,11 @@ def test_a_form_field_and_a_query_parameter_are_named_where_they_were_sent(clien
 def test_a_list_item_is_named_by_its_index(client: TestClient) -> None:
     assert fields(client, "/json", json={"tags": ["ok", "toolong"]}) == ["tags.1"]
     assert fields(client, "/json", json={}) == ["tags"]
+
+
+def test_the_unions_tag_is_no_step_of_the_body_whatever_keys_the_body_has(client: TestClient) -> None:
+    """pydantic names the member by its tag (``cat.name``); a key of the body equal to the tag does
+    not make the tag a step of the body."""
+    assert fields(client, "/pets", json={"kind": "cat", "name": 5}) == ["name"]
+    assert fields(client, "/pets", json={"kind": "cat", "cat": {"name": "Tom"}, "name": 5}) == ["name"]
+    assert fields(client, "/pets", json={"kind": "dog", "dog": {}}) == ["name"]

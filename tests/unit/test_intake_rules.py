@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
+import phonenumbers
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from leadgen.leads.normalize import phone_e164, us_phone_e164
-from leadgen.leads.schemas import LeadCreate, QuoteRequestCreate
+from leadgen.leads.normalize import parsed_phone, phone_e164
+from leadgen.leads.schemas import Contact, LeadCreate, QuoteRequestCreate
 from tests.conftest import lead_payload
 
 LEADS: TypeAdapter[Any] = TypeAdapter(LeadCreate)
@@ -46,7 +48,8 @@ class TestUsPhoneNumbers:
         ],
     )
     def test_only_the_us_and_its_territories(self, raw: str, expected: str | None) -> None:
-        assert us_phone_e164(raw) == expected
+        number = parsed_phone(raw)
+        assert (number.e164 if number and number.in_us else None) == expected
 
     def test_opt_outs_still_read_any_valid_number(self) -> None:
         """A person who asks not to be contacted is listed whatever their number (leads stored
@@ -65,6 +68,30 @@ class TestUsPhoneNumbers:
 
     def test_a_territory_number_is_stored_in_e164(self) -> None:
         assert LEADS.validate_python(with_phone("(787) 555-0123")).contact.phone == "+17875550123"
+
+    def test_the_number_is_parsed_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        parse = phonenumbers.parse
+        calls: list[str] = []
+
+        def counted(raw: str, region: str) -> phonenumbers.PhoneNumber:
+            calls.append(raw)
+            return parse(raw, region)
+
+        monkeypatch.setattr(phonenumbers, "parse", counted)
+        for raw in ("(512) 555-0147", "416-555-0199", "12"):
+            calls.clear()
+            with suppress(ValidationError):
+                Contact.model_validate(with_phone(raw)["contact"])
+            assert calls == [raw]
+
+
+class TestExternalId:
+    @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+    def test_a_blank_id_is_no_id(self, blank: str) -> None:
+        assert LEADS.validate_python(lead_payload(external_id=blank)).external_id is None
+
+    def test_an_id_is_kept_without_its_spaces(self) -> None:
+        assert LEADS.validate_python(lead_payload(external_id=" vendor-42 ")).external_id == "vendor-42"
 
 
 class TestConsentTime:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from leadgen.agents.schemas import LicenceIn
 from leadgen.compliance.rules import (
+    AREA_CODE_STATES,
+    STATE_CONTACT_HOURS,
     consent_problem,
     contact_hours,
     contact_states,
@@ -15,10 +19,18 @@ from leadgen.compliance.rules import (
     next_contact_time,
 )
 from leadgen.dedupe.rules import identity_keys
-from leadgen.leads.geography import state_for_zip
-from leadgen.leads.normalize import address_key, phone_e164, zip5
+from leadgen.frontend import router as dashboard
+from leadgen.leads.geography import (
+    STATE_OTHER_TIMEZONES,
+    STATE_TIMEZONES,
+    STATES,
+    state_for_zip,
+    timezone_for_state,
+)
+from leadgen.leads.normalize import US_REGIONS, address_key, phone_e164, zip5
 from leadgen.leads.schemas import LeadCreate
 from leadgen.scoring.rules import rules_score
+from leadgen.stores.embedding import REGION_OF
 from tests.conftest import lead_payload
 
 
@@ -49,10 +61,61 @@ def test_phone_to_e164(raw: str, expected: str | None) -> None:
         ("00100", None),
         ("88501", "TX"),
         ("73301", "TX"),
+        ("96701", "HI"),
+        ("96799", "AS"),  # American Samoa's one ZIP, in Hawaii's prefix
+        ("96910", "GU"),
+        ("96932", "GU"),
+        ("96950", "MP"),
+        ("96952", "MP"),
+        ("96940", None),  # Palau, Micronesia and the Marshall Islands share 969 but are not the US
+        ("96960", None),
     ],
 )
 def test_zip_to_state(zip_code: str, state: str | None) -> None:
     assert state_for_zip(zip_code) == state
+
+
+class TestTerritories:
+    """Every place that enumerates states knows the territories whose phones and addresses intake takes."""
+
+    def test_every_territory_with_us_phones_is_a_state_with_its_own_time_zone(self) -> None:
+        assert US_REGIONS - {"US"} <= STATES
+        zones = {"AS": "Pacific/Pago_Pago", "MP": "Pacific/Saipan", "GU": "Pacific/Guam"}
+        assert {state: timezone_for_state(state) for state in zones} == zones
+
+    def test_every_enumeration_of_states_names_known_states_only(self) -> None:
+        zip_states = {state_for_zip(f"{number:05d}") for number in range(100_000)} - {None}
+        assert zip_states == STATES
+        assert set(STATE_OTHER_TIMEZONES) | set(STATE_CONTACT_HOURS) | set(AREA_CODE_STATES.values()) <= STATES
+        for zone in (*STATE_TIMEZONES.values(), *STATE_OTHER_TIMEZONES.values()):
+            ZoneInfo(zone)
+
+    def test_every_state_has_an_embedding_region(self) -> None:
+        assert set(REGION_OF) == STATES
+
+    @pytest.mark.parametrize(
+        ("state", "open_at", "closed_at"),
+        [
+            # 9 am in Saipan is 6 pm the day before in New York; 11 pm in Saipan is 8 am there.
+            ("MP", datetime(2026, 1, 14, 23, tzinfo=UTC), datetime(2026, 1, 15, 13, tzinfo=UTC)),
+            # 9 am in Pago Pago is 3 pm in New York; 2 am in Pago Pago is 8 am there.
+            ("AS", datetime(2026, 1, 15, 20, tzinfo=UTC), datetime(2026, 1, 15, 13, tzinfo=UTC)),
+        ],
+    )
+    def test_calling_hours_are_the_territorys_own(self, state: str, open_at: datetime, closed_at: datetime) -> None:
+        assert in_contact_window(state, open_at)
+        assert not in_contact_window(state, closed_at)
+
+    def test_the_dashboard_says_when_calls_open_in_the_territorys_time(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(dashboard, "utcnow", lambda: datetime(2026, 1, 15, 13, tzinfo=UTC))  # Thu 11 pm, Saipan
+        calling = dashboard._calling_hours(["MP"])
+        assert (calling["open"], calling["opens_local"]) == (False, "Fri 08:00 ChST")
+
+    def test_a_licence_and_an_address_in_a_territory_are_taken(self) -> None:
+        assert LicenceIn(state="mp", line="auto", expires_on=date(2035, 1, 1)).state == "MP"
+        payload = lead_payload()
+        payload["contact"].update(phone="684-733-1234", address={"city": "Pago Pago", "zip": "96799", "state": "AS"})
+        assert TypeAdapter(LeadCreate).validate_python(payload).contact.address.state == "AS"
 
 
 def test_zip_plus_four_and_address_keys() -> None:

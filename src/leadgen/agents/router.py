@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, status
 
 from leadgen.agents import repository, service
-from leadgen.agents.graph_sync import write_agent
+from leadgen.agents.graph_sync import write_agent_after_commit
 from leadgen.agents.schemas import AgentCreate, AgentPublic, AgentUpdate
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import ResourcesDep, SessionDep
@@ -39,8 +39,7 @@ async def create_agent(
     agent = await service.create(session, data, principal.label())
     loaded = await repository.get(session, agent.id)
     assert loaded is not None
-    if resources.graph is not None:
-        await write_agent(resources.graph, loaded)
+    write_agent_after_commit(session, resources.graph, loaded)
     return service.public(loaded)
 
 
@@ -61,11 +60,10 @@ async def update_agent(
 ) -> AgentPublic:
     """Change an agent: only the fields sent change; `licences` and `shifts` replace the whole list.
 
-    `active: false` withdraws the agent's offers not yet answered and sends each lead on to its next
-    routing round; leads the agent already accepted stay with them. `active: true` makes the agent
-    routable again.
+    `active: false` stops new offers at once and withdraws the agent's offers not yet answered
+    soon after (a worker, through the outbox), sending each lead on to its next routing round;
+    leads the agent already accepted stay with them. `active: true` makes the agent routable again.
     """
     agent = await service.update(session, agent_id, data, principal.label())
-    if resources.graph is not None:
-        await write_agent(resources.graph, agent)
+    write_agent_after_commit(session, resources.graph, agent)
     return service.public(agent)

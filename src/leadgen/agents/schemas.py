@@ -92,8 +92,9 @@ class AgentUpdate(BaseModel):
     weight: int | None = Field(None, ge=1, le=100)
     active: bool | None = Field(
         None,
-        description="false withdraws the agent's offers not yet answered and sends each lead on to its next "
-        "routing round; leads the agent accepted stay with them. true makes the agent routable again.",
+        description="false stops new offers at once, and a worker then withdraws the agent's offers not yet "
+        "answered and sends each lead on to its next routing round; leads the agent accepted stay with them. "
+        "true makes the agent routable again.",
     )
     licences: Licences | None = None
     shifts: list[ShiftIn] | None = None

@@ -43,8 +43,9 @@ async def create(session: AsyncSession, data: AgentCreate, actor: str) -> Agent:
 
 
 async def update(session: AsyncSession, agent_id: uuid.UUID, data: AgentUpdate, actor: str) -> Agent:
-    """Apply the fields sent. Deactivating withdraws the agent's offers not yet answered and sends
-    each lead on to its next routing round, in this transaction; leads the agent accepted stay."""
+    """Apply the fields sent. Deactivating queues the withdrawal of the agent's offers not yet
+    answered, each lead then moving on to its next routing round, for once this transaction has
+    committed (``routing.service.queue_offer_withdrawal``); leads the agent accepted stay."""
     agent = await repository.get(session, agent_id, lock=True)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
@@ -72,7 +73,7 @@ async def update(session: AsyncSession, agent_id: uuid.UUID, data: AgentUpdate, 
         await _replace(session, agent.shifts, _shifts(data.shifts))
         changed.append("shifts")
     if "active" in changed and not agent.active:
-        record["withdrawn_offers"] = await routing_service.withdraw_agent_offers(session, agent.id, utcnow())
+        routing_service.queue_offer_withdrawal(session, agent.id, utcnow())
     if changed:
         await audit.record(session, actor, "agent.updated", "agent", str(agent.id), {"changed": changed, **record})
     return agent

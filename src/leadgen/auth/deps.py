@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,11 +18,12 @@ from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+# What the caller sent, if anything: a user's access token, a source's API key.
+BearerToken = Annotated[str | None, Depends(_bearer)]
+ApiKey = Annotated[str | None, Depends(_api_key)]
 
 
-async def current_principal(
-    session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]
-) -> Principal:
+async def current_principal(session: SessionDep, settings: SettingsDep, token: BearerToken) -> Principal:
     if not token:
         raise Unauthorized("sign in first: send an access token as 'Authorization: Bearer <token>'")
     return await service.signed_in_principal(session, settings, token)
@@ -44,10 +46,7 @@ AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 
 
 async def intake_source(
-    session: SessionDep,
-    resources: ResourcesDep,
-    settings: SettingsDep,
-    key: Annotated[str | None, Depends(_api_key)],
+    session: SessionDep, resources: ResourcesDep, settings: SettingsDep, key: ApiKey
 ) -> service.SourceRef:
     if not key:
         raise Unauthorized("send the source's API key in the X-API-Key header")
@@ -60,29 +59,41 @@ async def intake_source(
 IntakeSource = Annotated[service.SourceRef, Depends(intake_source)]
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 async def client_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address: the browser's when the frontend vouches for it, else the connection's."""
+    """The caller's address: the browser's when the frontend vouches for it, else the connection's
+    ("unknown" when the server names none). Limits count it by ``core.security.counted_address``."""
     vouched = vouched_client_ip(
         settings.security.session_secret.get_secret_value(),
         request.headers.get(CLIENT_IP_HEADER),
         request.headers.get(CLIENT_IP_SIGNATURE_HEADER),
     )
-    return vouched or client_ip(request)
+    return vouched or (request.client.host if request.client else "unknown")
 
 
-async def sign_in_lockout(
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in form as sent (the e-mail address as ``username``), and the limits it is subject to."""
+
+    email: str
+    password: str
+    lockout: SignInLockout
+
+
+async def sign_in_attempt(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     resources: ResourcesDep,
     settings: SettingsDep,
-    address: Annotated[str, Depends(client_address)],
-) -> SignInLockout:
+    address: ClientAddress,
+) -> SignInAttempt:
+    # The form is declared here only: declared by the endpoint too, each of its fields would be
+    # validated, and reported, twice.
     if resources.limiter is None:
         raise RuntimeError(f"{resources.process_name} was built without a rate limiter; sign-in needs one")
-    return SignInLockout(resources.limiter, settings, form.username, address)
+    lockout = SignInLockout(resources.limiter, settings, form.username, address)
+    return SignInAttempt(form.username, form.password, lockout)
 
 
-SignInLockoutDep = Annotated[SignInLockout, Depends(sign_in_lockout)]
+SignInAttemptDep = Annotated[SignInAttempt, Depends(sign_in_attempt)]

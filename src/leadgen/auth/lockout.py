@@ -1,4 +1,5 @@
-"""Limits on failed sign-ins, per account (its e-mail address) and per client address.
+"""Limits on failed sign-ins, per account (its e-mail address) and per client address (an IPv6
+address by its /64: ``core.security.counted_address``).
 
 Only failures are counted, so people who sign in often are never held up. While a limit is
 reached every sign-in it covers is refused, the right password too: were a right guess let
@@ -12,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from leadgen.core.errors import RateLimited
-from leadgen.core.security import keyed_hash
+from leadgen.core.security import counted_address, keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.stores.ratelimit import RateLimiter
 
@@ -45,7 +46,7 @@ class SignInLockout:
             ),
             _Counter(
                 "sign-in-address",
-                client_address,
+                counted_address(client_address),
                 settings.security.sign_in_address_limits,
                 "too many failed sign-ins from this address",
             ),
@@ -64,8 +65,11 @@ class SignInLockout:
                 raise RateLimited(f"{counter.refusal}; try again in {_duration(wait)}")
 
     async def count_failure(self) -> None:
-        """Count a failed sign-in against every limit; ``RateLimited`` when one was reached meanwhile
-        (the failure is then not counted: the window is full)."""
+        """Count a failed sign-in against every limit of the account and of the address; then
+        ``RateLimited`` when one of them was reached meanwhile (by failures sent at the same time).
+
+        A limit whose window is already full does not count the failure, but every other limit
+        does: a guesser whose failures race past one limit is still counted by the others."""
         counted = [
             await self._limiter.hit(rule, counter.scope, counter.identifier)
             for counter in self._counters

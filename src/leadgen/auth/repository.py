@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.auth.roles import Access, Role
 from leadgen.models import ApiKey, Source, User
 
 
@@ -18,12 +19,28 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def revoke_tokens(session: AsyncSession, user_id: uuid.UUID, **changes: bool | str) -> None:
-    """Move the user's token version on (with ``changes`` to the row): every token issued before
-    names an older one. Incremented in SQL, so two revocations at the same moment both count."""
-    await session.execute(
-        update(User).where(User.id == user_id).values(token_version=User.token_version + 1, **changes)
-    )
+# Moved on in SQL, so two revocations at the same moment both count: every token issued before
+# names an older version.
+_NEXT_TOKEN_VERSION = {"token_version": User.token_version + 1}
+
+
+async def revoke_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Move the user's token version on."""
+    await session.execute(update(User).where(User.id == user_id).values(_NEXT_TOKEN_VERSION))
+
+
+async def set_access(session: AsyncSession, user_id: uuid.UUID, access: Access) -> None:
+    """Give the user this role, activity and agent, and move their token version on in the same
+    statement: a token names the access it was issued with."""
+    values = {"role": access.role.value, "active": access.active, "agent_id": access.agent_id}
+    await session.execute(update(User).where(User.id == user_id).values(values | _NEXT_TOKEN_VERSION))
+
+
+async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
+    """The active admins, locked until the transaction ends: two admins taking each other's access
+    at once are then counted one after the other, and one of them stays."""
+    query = select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True)).with_for_update()
+    return set(await session.scalars(query))
 
 
 async def source_by_name(session: AsyncSession, name: str) -> Source | None:

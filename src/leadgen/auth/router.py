@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Body, status
 from pydantic import BaseModel
 
 from leadgen.auth import service
-from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, SignInLockoutDep
+from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, SignInAttemptDep
 from leadgen.auth.roles import Role
 from leadgen.core.deps import SessionDep, SettingsDep
 
@@ -49,18 +48,14 @@ class UserAccess(BaseModel):
         429: {"description": "Too many failed sign-ins to this account or from this address; the detail says how long"},
     },
 )
-async def sign_in(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    lockout: SignInLockoutDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Token:
+async def sign_in(attempt: SignInAttemptDep, session: SessionDep, settings: SettingsDep) -> Token:
     """Exchange an e-mail address (as `username`) and password for an access token.
 
     Failed sign-ins are limited per account and per client address; while a limit is reached,
     every sign-in it covers gets 429, with the right password too.
     """
-    return Token(access_token=await service.sign_in(session, settings, lockout, form.username, form.password))
+    token = await service.sign_in(session, settings, attempt.lockout, attempt.email, attempt.password)
+    return Token(access_token=token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: {"description": "No valid token"}})
@@ -79,11 +74,22 @@ async def whoami(principal: CurrentPrincipal) -> Me:
     )
 
 
-@router.patch("/users/{user_id}", responses={404: {"description": "No such user"}})
+@router.patch(
+    "/users/{user_id}",
+    responses={
+        404: {"description": "No such user"},
+        409: {
+            "description": "Not allowed: the role agent for a user linked to no agent, or the last active "
+            "admin deactivated or given another role"
+        },
+    },
+)
 async def change_access(
     user_id: uuid.UUID, change: Annotated[AccessChange, Body()], principal: AdminPrincipal, session: SessionDep
 ) -> UserAccess:
     """Deactivate or reactivate a user, or give them another role (admins; audited). The user's
-    access tokens stop working at once; they sign in again to act in the new role."""
+    access tokens stop working at once; they sign in again to act in the new role. A user given a
+    role other than agent is no longer linked to their agent; the role agent needs a user linked
+    to one (``leadgen users create --role agent``), and the last active admin stays one."""
     user = await service.change_access(session, user_id, change.active, change.role, principal.label())
     return UserAccess(id=user.id, email=user.email, role=user.role, active=user.active)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.auth import repository
 from leadgen.auth.lockout import SignInLockout
-from leadgen.auth.roles import Principal, Role
+from leadgen.auth.roles import Access, Principal, Role, access_refusal, changed_access
 from leadgen.core.errors import Conflict, NotFound, Unauthorized
 from leadgen.core.security import (
     create_access_token,
@@ -75,7 +75,11 @@ def _decoded(settings: Settings, token: str) -> tuple[Principal, int]:
     try:
         agent = claims.get("agent_id")
         principal = Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), uuid.UUID(agent) if agent else None)
-        version = claims["token_version"]
+        # The release before minted tokens without a version; one still signed in during a rolling
+        # upgrade reads as version 0. Every user starts at 0 (the column's default, which migration
+        # 0010 also gave the users made before it) and any revocation moves it to 1 or more, so
+        # such a token is refused once its user signed out, was deactivated or changed role.
+        version = claims.get("token_version", 0)
     except (KeyError, ValueError) as exc:
         raise Unauthorized("the access token is malformed") from exc
     if not isinstance(version, int):
@@ -106,19 +110,41 @@ async def sign_out(session: AsyncSession, principal: Principal) -> None:
 async def change_access(
     session: AsyncSession, user_id: uuid.UUID, active: bool | None, role: Role | None, actor: str
 ) -> User:
-    """Deactivate or reactivate a user, or give them another role; their tokens stop working at once."""
+    """Deactivate or reactivate a user, or give them another role (``roles.access_refusal`` says
+    which changes are refused, with ``Conflict``); their tokens stop working at once."""
     user = await repository.user_by_id(session, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
-    changes: dict[str, bool | str] = {}
-    if active is not None and active != user.active:
-        changes["active"] = active
-    if role is not None and role != user.role:
-        changes["role"] = role.value
-    if changes:
-        await repository.revoke_tokens(session, user_id, **changes)
-        await audit.record(session, actor, "user.access_changed", "user", str(user_id), changes)
+    before = Access(Role(user.role), user.active, user.agent_id)
+    after = changed_access(before, role, active)
+    if after == before:
+        return user
+    other_admins = 0
+    if before.active_admin and not after.active_admin:
+        other_admins = len(await repository.active_admin_ids(session) - {user_id})
+    _refuse_unless_allowed(after, before, other_admins)
+    await repository.set_access(session, user_id, after)
+    was = _audited(before)
+    changes = {name: value for name, value in _audited(after).items() if value != was[name]}
+    await audit.record(session, actor, "user.access_changed", "user", str(user_id), changes)
     return user
+
+
+def _audited(access: Access) -> dict[str, bool | str | None]:
+    """The access as the audit log records it."""
+    return {
+        "active": access.active,
+        "role": access.role.value,
+        "agent_id": str(access.agent_id) if access.agent_id else None,
+    }
+
+
+def _refuse_unless_allowed(after: Access, before: Access | None = None, other_active_admins: int = 0) -> None:
+    """``Conflict`` on the field ``roles.access_refusal`` names, when it refuses the access."""
+    refusal = access_refusal(after, before, other_active_admins)
+    if refusal is not None:
+        field, reason = refusal
+        raise Conflict(reason, [{"field": field, "reason": reason}])
 
 
 @dataclass(frozen=True)
@@ -160,6 +186,7 @@ async def create_user(
         raise Conflict(f"a user with e-mail {email} exists")
     if len(password) < 12:
         raise Conflict("passwords must be at least 12 characters")
+    _refuse_unless_allowed(Access(role, True, agent_id))
     user = User(email=email.lower(), password_hash=hash_password(password), role=role.value, agent_id=agent_id)
     session.add(user)
     await session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgen.cli import admin, model, serve
+from leadgen.cli import admin, model, serve, sources
 from leadgen.ops.cli import app as k8s_app
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command("check-config")(serve.check_config)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="api-keys")
+app.add_typer(sources.app, name="sources")
 app.add_typer(admin.dnc_app, name="do-not-contact")
 app.add_typer(admin.demo_app, name="demo")
 app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")

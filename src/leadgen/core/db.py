@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -102,15 +102,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 _AFTER_COMMIT = "leadgen.after_commit"
+# Work for once a transaction has committed; one that returns an awaitable (a write to another
+# store) is awaited.
+AfterCommit = Callable[[], Awaitable[None] | None]
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run ``callback`` once the unit of work's transaction has committed (not if it rolls back)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def take_after_commit(session: AsyncSession) -> list[Callable[[], None]]:
-    callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
+def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
     return callbacks
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import Discriminator
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,18 +69,47 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [_field_error(err, exc.body) for err in exc.errors()]
+def _field_errors(exc: RequestValidationError, request: Request) -> list[dict[str, Any]]:
+    tag = _union_tag(exc.body, _body_discriminator(request))
+    return [_field_error(err, exc.body, tag) for err in exc.errors()]
 
 
-def _field_error(err: dict[str, Any], body: Any) -> dict[str, Any]:
+def _body_discriminator(request: Request) -> str | None:
+    """The field whose value picks the member of the request body's discriminated union (``line``
+    of a lead), when the body is one and that field is named."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return None
+    info = body_field.field_info
+    declared = [info.discriminator, *(item for item in info.metadata if isinstance(item, Discriminator))]
+    for discriminator in declared:
+        named = discriminator.discriminator if isinstance(discriminator, Discriminator) else discriminator
+        if isinstance(named, str):  # not a function of the body, whose tags say nothing of its keys
+            return named
+    return None
+
+
+def _union_tag(body: Any, discriminator: str | None) -> str | None:
+    """The tag pydantic puts first in the location of an error inside the body's union member: the
+    body's value of the discriminator (``auto`` for ``"line": "auto"``)."""
+    if discriminator is None or not isinstance(body, Mapping):
+        return None
+    value = body.get(discriminator)
+    return value if isinstance(value, str) else None
+
+
+def _field_error(err: dict[str, Any], body: Any, tag: str | None = None) -> dict[str, Any]:
     """One error as ``{field, reason}``, the field named by its dotted path in the request body."""
     loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
     if err["type"] == "json_invalid":  # FastAPI puts the character offset where a field would be
         return {"field": "body", "reason": _malformed_json(str(ctx.get("error", "")), loc[-1], body)}
     if not loc or loc[0] != "body":  # a query, path or header parameter
         return {"field": ".".join(str(part) for part in loc), "reason": err["msg"]}
-    path = _body_path(loc[1:], body, missing=err["type"] == "missing")
+    steps = loc[1:]
+    if tag is not None and steps[:1] == (tag,):
+        # The union's member, named by its tag: no key of the body, whatever keys the body has.
+        steps = steps[1:]
+    path = _body_path(steps, body, missing=err["type"] == "missing")
     if "discriminator" in ctx:
         # A discriminated union's tag is missing or unknown: the error is about the tag's field.
         path.append(str(ctx["discriminator"]).strip("'"))
@@ -89,9 +119,9 @@ def _field_error(err: dict[str, Any], body: Any) -> dict[str, Any]:
 def _body_path(loc: Sequence[int | str], body: Any, missing: bool) -> list[str]:
     """The steps of ``loc`` that lead through the body as the sender wrote it (JSON, or a form).
 
-    pydantic also names the member of a union it validated against (a discriminated union's tag, as
-    in ``auto.contact.phone``), which is no key of the body: such steps are left out. The last step
-    of a missing field is kept, though the body does not have it.
+    pydantic also names the member of a plain union it validated against, which is no key of the
+    body: such steps are left out. The last step of a missing field is kept, though the body does
+    not have it. (The tag of the body's discriminated union is taken off before: ``_field_error``.)
     """
     path: list[str] = []
     node = body
@@ -124,8 +154,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         return problem(status, title, exc.detail, **extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc, request)
         return problem(422, "Unprocessable Content", f"{len(errors)} field(s) failed validation", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

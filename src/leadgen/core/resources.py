@@ -103,12 +103,13 @@ class Resources:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction; the work it queued (outbox events, metrics) is done after the commit."""
+        """One transaction; the work it queued (outbox events, metrics, graph writes) is done after the commit."""
         async with self.require_sessions()() as session:
             async with session.begin():
                 yield session
             for callback in db.take_after_commit(session):
-                callback()
+                if (pending := callback()) is not None:
+                    await pending
             for task, key in outbox.take_dispatches(session):
                 await self.dispatch(task, key)
 

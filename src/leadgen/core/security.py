@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,25 @@ def vouched_client_ip(key: str, ip: str | None, signature: str | None) -> str | 
     if not ip or not signature:
         return None
     return ip if hmac.compare_digest(sign_client_ip(key, ip), signature) else None
+
+
+# An IPv6 subscriber gets a /64 at least (RFC 6177) and may use any address in it: counted one by
+# one, each of its 2**64 addresses would have a limit of its own.
+IPV6_COUNTED_PREFIX = 64
+
+
+def counted_address(address: str) -> str:
+    """The address a per-address limit counts the caller at: an IPv4 address as it is (also when
+    written as IPv4-mapped IPv6), an IPv6 address by its /64; anything else as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), IPV6_COUNTED_PREFIX), strict=False))
+    return str(ip)
 
 
 def keyed_hash(key: str, kind: str, value: str) -> str:

@@ -39,18 +39,36 @@ def window_start(received_at: datetime, window_days: int) -> datetime:
 # An address alone is a household link, not a duplicate (two adults can share one address).
 DUPLICATE_KINDS = ("phone", "email")
 
+
+def same_person(incoming: IdentityKeys, stored: IdentityKeys) -> bool:
+    """Whether two leads name one person: a phone or an e-mail address in common (``DUPLICATE_KINDS``)."""
+    return any(
+        getattr(incoming, kind) is not None and getattr(incoming, kind) == getattr(stored, kind)
+        for kind in DUPLICATE_KINDS
+    )
+
+
 # An earlier lead of the person makes a new one a duplicate only while somebody has the person or
-# may still get them: the lead waits for the pipeline or a routing round, is being offered, or an
-# agent accepted it (whatever the agent recorded since; that agent is told the person asked again).
-# Not when it was screened out, nobody took it (UNASSIGNED) or its agent gave it back (RETURNED):
-# the new request would then reach nobody. Test leads and erased leads never count either.
-ORIGINAL_STATUSES = (
-    LeadStatus.RECEIVED,
-    LeadStatus.SCORED,
-    LeadStatus.ROUTED,
-    LeadStatus.ACCEPTED,
-    LeadStatus.CONTACTED,
-    LeadStatus.QUOTED,
-    LeadStatus.CONVERTED,
-    LeadStatus.LOST,
-)
+# may still get them. Still in flight: the lead waits for the pipeline or a routing round, or is
+# being offered; it counts whoever may get it.
+IN_FLIGHT_STATUSES = (LeadStatus.RECEIVED, LeadStatus.SCORED, LeadStatus.ROUTED)
+# Taken: an agent accepted it (whatever the agent recorded since; that agent is told the person
+# asked again). It counts only while an active agent holds it (an ACCEPTED offer of an active
+# agent): the duplicate goes to nobody else, and a deactivated agent is told nothing.
+TAKEN_STATUSES = (LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED, LeadStatus.LOST)
+# Never in any other status: screened out, nobody took it (UNASSIGNED) or its agent gave it back
+# (RETURNED), as the new request would then reach nobody. Test leads and erased leads never count.
+
+
+def why_not_original(status: LeadStatus, *, is_test: bool, erased: bool, held_by_active_agent: bool) -> str | None:
+    """Why an earlier lead of the person no longer makes a new one a duplicate, or None while it does
+    (the rule above): what a released duplicate's ``lead.released`` event says."""
+    if erased:
+        return "the original was erased"
+    if is_test:
+        return "the original is a test lead"
+    if status in IN_FLIGHT_STATUSES:
+        return None
+    if status in TAKEN_STATUSES:
+        return None if held_by_active_agent else "no active agent holds the original"
+    return f"the original ended {status}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 # The words shown beside the consent checkbox are the api's: what it records as agreed to.
@@ -359,19 +358,10 @@ def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:
     return errors
 
 
-@dataclass(frozen=True)
-class Visit:
-    """The person's visit to the form. The api records on its own where, when and from which
-    address they agreed; of the visit, only the browser's user agent goes into the request."""
-
-    page_url: str
-    client_ip: str | None
-    user_agent: str | None
-    at: datetime
-
-
-def payload(form: LineForm, values: Submitted, visit: Visit) -> dict[str, Any]:
-    """The api's quote request for this line, built from the entered values and the consent box."""
+def payload(form: LineForm, values: Submitted, user_agent: str | None) -> dict[str, Any]:
+    """The api's quote request for this line, built from the entered values, the consent box and the
+    browser's user agent (the api records on its own where, when and from which address the person
+    agreed)."""
     tree: dict[str, Any] = {}
     filled = set()
     for f in form.fields():
@@ -385,8 +375,8 @@ def payload(form: LineForm, values: Submitted, visit: Visit) -> dict[str, Any]:
     body: dict[str, Any] = _lists(tree)
     body.update(line=form.line, consent=bool(values.get(CONSENT_FIELD)))
     body.setdefault("details", {})
-    if visit.user_agent:
-        body["user_agent"] = visit.user_agent[:MAX_USER_AGENT]
+    if user_agent:
+        body["user_agent"] = user_agent[:MAX_USER_AGENT]
     return body
 
 
@@ -444,7 +434,3 @@ def _target(path: str, names: list[str]) -> str | None:
             return under[0]
         path = path.rpartition(".")[0]
     return None
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

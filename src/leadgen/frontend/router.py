@@ -3,6 +3,7 @@ the public quote form."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable
 from datetime import MAXYEAR, datetime, timedelta
@@ -42,12 +43,13 @@ from leadgen.models.base import utcnow
 from leadgen.reports.rules import GROUPINGS
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 # Notices are chosen by key, never echoed from the address, so a link cannot put words on a page.
 NOTICES = {
     "signed-out": "You are signed out.",
-    "signed-out-here": "You are signed out of this browser, but the server could not be reached to end your "
-    "session everywhere. Sign in and out again once it is back.",
+    "signed-out-here": "You are signed out of this browser, but the server could not be told, so your session "
+    "may still be open on other devices. Sign in and out again in a few minutes.",
     "expired": "Your session has ended. Please sign in again.",
     "accepted": "Lead accepted. The contact details are in your inbox.",
     "rejected": "Lead declined. It moves on to the next eligible agent.",
@@ -135,14 +137,17 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
 @router.post("/logout")
 async def logout(request: Request, viewer: Viewer, _: SessionForm, peers: PeersDep) -> RedirectResponse:
     """End the session at the api, so that a copy of the cookie kept anywhere is worthless, then
-    forget the cookie; the browser is signed out even when the api cannot be reached."""
+    forget the cookie. The browser is signed out whatever the api answers: when it cannot be
+    reached, or refuses (an api of the release before, mid-rollout, may not know the sign-out),
+    the notice says the session may live on elsewhere."""
     notice = "signed-out"
     try:
         await peers.sign_out(viewer.token)
     except ApiError as exc:
         if exc.status != 401:  # 401: the api no longer accepts the token, which is what we want
-            raise
-    except PeerUnavailableError:
+            log.warning("the api refused the sign-out: %s", exc)
+            notice = "signed-out-here"
+    except PeerUnavailableError:  # the client logged it
         notice = "signed-out-here"
     response = RedirectResponse(f"/login?notice={notice}", status_code=303)
     clear_session(response, request)
@@ -425,6 +430,9 @@ async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
 
 # What the agent page changes; licences and shifts are changed through the API.
 AGENT_FIELDS = ("name", "email", "phone", "timezone", "daily_cap", "open_cap", "weight")
+# What the page's Reactivate and Deactivate buttons send.
+ACTIVE_VALUES = {"true": True, "false": False}
+ACTIVE_PROBLEM = 'Nothing changed: the form must say "true" (reactivate) or "false" (deactivate).'
 
 
 @router.get("/agents/{agent_id}")
@@ -450,7 +458,11 @@ async def set_agent_active(
     request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
 ) -> Response:
     """An admin deactivates an agent (their offers not yet answered move on) or reactivates one."""
-    active = _field(form, "active") == "true"
+    active = ACTIVE_VALUES.get(_field(form, "active"))
+    if active is None:
+        # Only what the page's buttons send: a missing or mistyped value must not deactivate anyone.
+        agent = await peers.agent(viewer.token, str(agent_id))
+        return _agent_page(request, viewer, agent, problem=ACTIVE_PROBLEM, status=422)
     notice = "agent-reactivated" if active else "agent-deactivated"
     return await _change_agent(request, agent_id, viewer, peers, {"active": active}, notice)
 
@@ -577,9 +589,8 @@ async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -
     if errors:
         return _quote_form(request, line, values, errors, [], 422)
     ip = request.client.host if request.client else None
-    visit = quote.Visit(str(request.url_for("quote_page")), ip, request.headers.get("user-agent"), quote.now())
     try:
-        await peers.quote_request(quote.payload(line, values, visit), ip)
+        await peers.quote_request(quote.payload(line, values, request.headers.get("user-agent")), ip)
     except ApiError as exc:
         if exc.status == 429:
             return _quote_form(request, line, values, {}, [exc.detail], 429)

@@ -2,8 +2,12 @@
 
 ZIP prefixes (the first three digits) map to one state each, per the USPS sectional center
 facility ranges; that is exact for the state but not for the county, which needs the full
-ZIP file and is left to enrichment. A state's time zone is its most populous one; the states that
-span two zones also list the other, for the rules that must hold wherever in the state a person is.
+ZIP file and is left to enrichment. The Pacific territories share prefixes and are told apart
+by their five-digit ranges. "State" here means a state, DC or a territory: the places intake
+takes addresses (and phone numbers, ``normalize.US_REGIONS``) of.
+
+A state's time zone is its most populous one; the states that span two zones also list the other,
+for the rules that must hold wherever in the state a person is.
 """
 
 from __future__ import annotations
@@ -68,14 +72,22 @@ _PREFIX_RANGES: tuple[tuple[int, int, str], ...] = (
     (885, 885, "TX"),
     (889, 898, "NV"),
     (900, 961, "CA"),
-    (967, 968, "HI"),
-    (969, 969, "GU"),
+    (967, 968, "HI"),  # but 96799, American Samoa's (_ZIP_RANGES)
+    # 969 is shared: Guam, the Northern Mariana Islands and the freely associated states (Palau,
+    # Micronesia, the Marshall Islands: other countries), so only _ZIP_RANGES names its ZIPs.
     (970, 979, "OR"),
     (980, 994, "WA"),
     (995, 999, "AK"),
 )
 
 _PREFIX_TO_STATE = {p: state for lo, hi, state in _PREFIX_RANGES for p in range(lo, hi + 1)}
+
+# Five-digit ranges of the territories whose prefix another place shares; they come before the prefixes.
+_ZIP_RANGES: tuple[tuple[int, int, str], ...] = (
+    (96799, 96799, "AS"),  # American Samoa, in Hawaii's prefix 967
+    (96910, 96932, "GU"),
+    (96950, 96952, "MP"),
+)
 
 STATE_TIMEZONES: dict[str, str] = {
     "AL": "America/Chicago",
@@ -132,6 +144,8 @@ STATE_TIMEZONES: dict[str, str] = {
     "PR": "America/Puerto_Rico",
     "VI": "America/St_Thomas",
     "GU": "Pacific/Guam",
+    "AS": "Pacific/Pago_Pago",
+    "MP": "Pacific/Saipan",
 }
 
 # The other zone of each state split between two (parts of counties count: a ZIP prefix does not
@@ -159,9 +173,14 @@ STATES = frozenset(STATE_TIMEZONES)
 
 
 def state_for_zip(zip_code: str) -> str | None:
-    """The state a five-digit ZIP code belongs to, or None for unassigned prefixes."""
+    """The state a five-digit ZIP code belongs to, or None for ZIPs of no state."""
     if len(zip_code) < 3 or not zip_code[:3].isdigit():
         return None
+    if len(zip_code) >= 5 and zip_code[:5].isdigit():
+        number = int(zip_code[:5])
+        for low, high, state in _ZIP_RANGES:
+            if low <= number <= high:
+                return state
     return _PREFIX_TO_STATE.get(int(zip_code[:3]))
 
 

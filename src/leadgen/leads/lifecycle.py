@@ -42,16 +42,16 @@ class Line(enum.StrEnum):
     COMMERCIAL = "commercial"
 
 
-# Statuses the pipeline leaves a lead in for good (nothing automatic happens after them).
-PIPELINE_TERMINAL = frozenset(
-    {LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.TEST, LeadStatus.UNASSIGNED}
-)
 OPEN_ASSIGNMENT = frozenset({AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED})
 # A lead in one of these is still being worked: it counts toward its agent's open-lead cap.
 OPEN_LEAD_STATUSES = (LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED)
 
 ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.RECEIVED: frozenset({LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED, LeadStatus.SCORED}),
+    # A duplicate whose original no longer counts as one (screened out, left UNASSIGNED, returned,
+    # erased, or no active agent holds it) is released: it goes through the pipeline again from the
+    # start (``pipeline.service.release_duplicate``, outbox ``lead.received``).
+    LeadStatus.DUPLICATE: frozenset({LeadStatus.RECEIVED}),
     LeadStatus.SCORED: frozenset({LeadStatus.ROUTED, LeadStatus.UNASSIGNED, LeadStatus.TEST}),
     LeadStatus.ROUTED: frozenset({LeadStatus.ROUTED, LeadStatus.ACCEPTED, LeadStatus.UNASSIGNED}),
     # Staff reopen an UNASSIGNED lead: scored again awaiting a routing round (``routing.service.reopen``).

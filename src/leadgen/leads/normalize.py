@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -28,32 +29,40 @@ _ADDRESS_WORDS = {
 US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
 
 
-def phone_e164(raw: str) -> str | None:
-    """Any valid phone number in E.164 form (a number without a country code read as a US one),
-    or None when it is not one.
+@dataclass(frozen=True)
+class Phone:
+    """A valid phone number: its E.164 form and the region it belongs to."""
 
-    What people ask of us is matched with this (opt-outs, erasure, an agency's do-not-contact
-    list): a request to stop is honoured whatever the number, including one a lead stored before
-    intake took only US numbers. Intake itself takes ``us_phone_e164``'s.
-    """
-    number = _parsed(raw)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else None
+    e164: str
+    region: str | None
 
-
-def us_phone_e164(raw: str) -> str | None:
-    """A phone number of the US or its territories in E.164 form, or None for any other."""
-    number = _parsed(raw)
-    if number is None or phonenumbers.region_code_for_number(number) not in US_REGIONS:
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    @property
+    def in_us(self) -> bool:
+        """Of the US or one of its territories."""
+        return self.region in US_REGIONS
 
 
-def _parsed(raw: str) -> phonenumbers.PhoneNumber | None:
+def parsed_phone(raw: str) -> Phone | None:
+    """The number (one without a country code read as a US one), or None when it is no valid number."""
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Phone(e164, phonenumbers.region_code_for_number(number))
+
+
+def phone_e164(raw: str) -> str | None:
+    """Any valid phone number in E.164 form, or None when it is not one.
+
+    What people ask of us is matched with this (opt-outs, erasure, an agency's do-not-contact
+    list): a request to stop is honoured whatever the number, including one a lead stored before
+    intake took only US numbers. Intake itself takes only ``Phone.in_us`` numbers.
+    """
+    number = parsed_phone(raw)
+    return number.e164 if number else None
 
 
 def email_key(raw: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from leadgen.dedupe.rules import ORIGINAL_STATUSES
+from leadgen.dedupe.rules import IN_FLIGHT_STATUSES, TAKEN_STATUSES
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Agent, Assignment, Lead
@@ -67,10 +68,27 @@ async def waiting_matches(
     return list(await session.scalars(_WAITING_MATCHES, params))
 
 
+def counts_as_original(original: type[Lead]) -> ColumnElement[bool]:
+    """Whether the lead makes a later one of the person a duplicate (``dedupe.rules``): live, not
+    erased, and still in flight, or taken and held by an active agent (an ACCEPTED offer of one)."""
+    held = exists().where(
+        Assignment.lead_id == original.id,
+        Assignment.status == AssignmentStatus.ACCEPTED,
+        Agent.id == Assignment.agent_id,
+        Agent.active.is_(True),
+    )
+    return and_(
+        # Never a test lead: one waiting for the pipeline matches by its hashes, and one sent
+        # before test leads were kept out of the graph may still be linked there.
+        original.is_test.is_(False),
+        original.anonymised_at.is_(None),
+        or_(original.status.in_(IN_FLIGHT_STATUSES), and_(original.status.in_(TAKEN_STATUSES), held)),
+    )
+
+
 async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:
     """Among leads the graph links to this one, the earliest received before it that counts as an
-    original: live, not erased, and in one of ``ORIGINAL_STATUSES`` (still in the pipeline, being
-    offered, or accepted by an agent)."""
+    original (``counts_as_original``)."""
     if not linked:
         return None
     query = (
@@ -79,16 +97,31 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
             Lead.id.in_(linked),
             Lead.line == lead.line,
             Lead.received_at <= lead.received_at,
-            Lead.status.in_(ORIGINAL_STATUSES),
-            # Never a test lead: one waiting for the pipeline matches by its hashes, and one sent
-            # before test leads were kept out of the graph may still be linked there.
-            Lead.is_test.is_(False),
-            Lead.anonymised_at.is_(None),
+            counts_as_original(Lead),
         )
         .order_by(Lead.received_at, Lead.id)
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def duplicates_to_release(session: AsyncSession, since: datetime, limit: int) -> list[uuid.UUID]:
+    """DUPLICATE leads received since ``since`` whose original no longer counts as one, oldest
+    first. An erased duplicate stays as it is: nobody may be offered it."""
+    original = aliased(Lead)
+    query = (
+        select(Lead.id)
+        .join(original, original.id == Lead.duplicate_of_id)
+        .where(
+            Lead.status == LeadStatus.DUPLICATE,
+            Lead.received_at >= since,
+            Lead.anonymised_at.is_(None),
+            not_(counts_as_original(original)),
+        )
+        .order_by(Lead.received_at, Lead.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
 
 
 async def current_assignment(

@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
-from leadgen.auth.deps import CurrentPrincipal, IntakeSource, StaffPrincipal, client_ip
+from leadgen.auth.deps import ApiKey, BearerToken, ClientAddress, CurrentPrincipal, IntakeSource, StaffPrincipal
 from leadgen.auth.repository import source_by_name
 from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
-from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
+from leadgen.core.security import counted_address
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary, QuoteRequestCreate
@@ -39,6 +38,10 @@ _REPEAT: dict[int | str, dict[str, Any]] = {
         "the lead stored the first time, with its current status",
     },
     202: {"description": "Stored; processing continues in the background"},
+    409: {
+        "description": "The source sent this external_id before for another person (no phone number or "
+        "e-mail address in common): nothing was stored; send the lead with an id of its own"
+    },
 }
 
 
@@ -52,7 +55,8 @@ async def post_lead(
 ) -> LeadAccepted:
     """Submit a lead. It is stored durably before this answers (202); processing continues in the
     background. Sending a lead again with the same `external_id` (a retry after a timeout) is safe:
-    it stores nothing and answers 200 with the lead stored the first time."""
+    it stores nothing and answers 200 with the lead stored the first time. An `external_id` sent
+    before for another person is refused (409); a blank one is no id."""
     received = await service.receive(session, settings, source, lead)
     if received.repeat:
         response.status_code = status.HTTP_200_OK
@@ -62,20 +66,17 @@ async def post_lead(
 @router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
 async def post_quote_request(
     quote_request: Annotated[QuoteRequestCreate, Body()],
-    request: Request,
+    ip: ClientAddress,
     session: SessionDep,
     settings: SettingsDep,
     resources: ResourcesDep,
 ) -> LeadAccepted:
     """The public quote form's submission: what the person entered and `consent: true` for their
-    agreement to the form's consent text. No key; limited per client address. The api records the
-    consent itself (its text, the time, the client's address, the quote page)."""
-    key = settings.security.session_secret.get_secret_value()
-    forwarded = vouched_client_ip(
-        key, request.headers.get(CLIENT_IP_HEADER), request.headers.get(CLIENT_IP_SIGNATURE_HEADER)
-    )
-    ip = forwarded or client_ip(request)
-    if resources.limiter and not await resources.limiter.hit(settings.intake.public_rate_limit, "quote", ip):
+    agreement to the form's consent text. No key; limited per client address (an IPv6 address by its
+    /64). The api records the consent itself (its text, the time, the client's address, the quote
+    page)."""
+    limit = settings.intake.public_rate_limit
+    if resources.limiter and not await resources.limiter.hit(limit, "quote", counted_address(ip)):
         raise RateLimited("too many quote requests from this address; try again later")
     source = await source_by_name(session, WEB_FORM_SOURCE)
     if source is None:
@@ -91,17 +92,13 @@ def _accepted(received: service.Received) -> LeadAccepted:
     return LeadAccepted(id=lead.id, status=lead.status, received_at=lead.received_at)
 
 
-_optional_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-_optional_key = APIKeyHeader(name="X-API-Key", auto_error=False)
-
-
 @router.get("/leads/{lead_id}", responses={404: {"description": "No such lead, or not yours"}, **_PROBLEMS})
 async def get_lead(
     lead_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Depends(_optional_bearer)],
-    key: Annotated[str | None, Depends(_optional_key)],
+    token: BearerToken,
+    key: ApiKey,
 ) -> LeadPublic | LeadForSource:
     """A lead as its reader may see it: for its source, how it fared (status, reason, score); for
     staff, everything (score factors, offers and why, history); for an agent working it, their own

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import TypeAdapter
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,22 +20,23 @@ from leadgen.compliance import repository as dnc
 from leadgen.compliance.consent import CONSENT_TEXT
 from leadgen.compliance.rules import consent_problem, contact_states
 from leadgen.core.db import after_commit
-from leadgen.core.errors import InvalidInput, NotFound
+from leadgen.core.errors import Conflict, InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
-from leadgen.dedupe.rules import identity_keys
+from leadgen.dedupe.rules import IdentityKeys, identity_keys, same_person
 from leadgen.leads import repository, visibility
 from leadgen.leads.schemas import (
     AnyLead,
     AnyQuoteRequest,
     AssignmentPublic,
     Consent,
+    Contact,
     LeadCreate,
     LeadEventPublic,
     LeadForSource,
     LeadPublic,
 )
-from leadgen.models import ConsentRecord, Lead
+from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 
@@ -54,7 +56,8 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     The caller answers 202 only after this commits, so an acknowledged lead is durable and
     will reach the pipeline even if every other process is down right now. A lead whose
     ``external_id`` its source sent before is a retry of that lead: the stored one is answered and
-    nothing is written, also when both requests arrive at once (the unique index settles it).
+    nothing is written, also when both requests arrive at once (the unique index settles it). When
+    the two name different people the id is refused (``Conflict``), and nothing is written either.
     """
     if data.external_id is not None:
         # A locking read. On SQLite it takes the database's write lock (``core.db``), so that the
@@ -64,7 +67,7 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         # then finds it.
         earlier = await repository.by_external_id(session, source.id, data.external_id, lock=True)
         if earlier is not None:
-            return Received(earlier, repeat=True)
+            return _repeat_of(earlier, _identity(settings, data.contact))
     now = utcnow()
     problem = consent_problem(
         data.origin, data.consent is not None, data.consent.captured_at if data.consent else None, now
@@ -73,10 +76,13 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         LEADS_REFUSED.labels("consent").inc()
         raise InvalidInput(problem, [{"field": "consent", "reason": problem}])
     lead = _new_lead(settings, source, data, now)
+    # The source's price at this moment, read by the INSERT itself: no round trip of its own, and
+    # no cached copy (API keys are cached per process) that a price change would leave behind.
+    lead.price_cents = select(Source.cost_per_lead_cents).where(Source.id == source.id).scalar_subquery()
     if data.external_id is None:
         session.add(lead)
     elif (winner := await _insert_first(session, lead, data.external_id)) is not None:
-        return Received(winner, repeat=True)
+        return _repeat_of(winner, _identity(settings, data.contact))
     if data.consent is not None:
         session.add(_consent_record(lead.id, data.consent))
     audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
@@ -108,16 +114,29 @@ async def _insert_first(session: AsyncSession, lead: Lead, external_id: str) -> 
     return None
 
 
+def _identity(settings: Settings, contact: Contact) -> IdentityKeys:
+    """The keyed hashes that say who the contact is (``dedupe.rules``)."""
+    address = contact.address
+    email = str(contact.email) if contact.email else None
+    key = settings.security.pii_hash_key.get_secret_value()
+    return identity_keys(key, contact.phone, email, address.street, address.zip)
+
+
+def _repeat_of(stored: Lead, incoming: IdentityKeys) -> Received:
+    """The answer to a lead whose ``external_id`` names the source's ``stored`` lead: that lead, when
+    both name the same person (a retry). Otherwise the source reused the id for someone else, and
+    answering with the stored lead would drop this person's without a word: refused."""
+    if not same_person(incoming, IdentityKeys(stored.phone_hash, stored.email_hash, stored.address_hash)):
+        LEADS_REFUSED.labels("external_id").inc()
+        reason = "this external_id already names another person's lead; send this lead with an id of its own"
+        raise Conflict(reason, [{"field": "external_id", "reason": reason}])
+    return Received(stored, repeat=True)
+
+
 def _new_lead(settings: Settings, source: SourceRef, data: AnyLead, now: datetime) -> Lead:
     contact, address = data.contact, data.contact.address
     assert address.state is not None
-    keys = identity_keys(
-        settings.security.pii_hash_key.get_secret_value(),
-        contact.phone,
-        str(contact.email) if contact.email else None,
-        address.street,
-        address.zip,
-    )
+    keys = _identity(settings, contact)
     return Lead(
         id=uuid.uuid4(),
         source_id=source.id,

@@ -31,6 +31,7 @@ class Source(IdMixin, TimestampMixin, Base):
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="vendor")
+    # The price of its next lead; each lead keeps the price it was bought at (``leads.price_cents``).
     cost_per_lead_cents: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

@@ -34,6 +34,9 @@ class Lead(IdMixin, TimestampMixin, Base):
     )
 
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), index=True)
+    # What the agency pays its source for the lead: the source's price when the lead was received
+    # (``leads.service.receive``), so a later change of the price applies to later leads only.
+    price_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     external_id: Mapped[str | None] = mapped_column(String(128))
     campaign: Mapped[str | None] = mapped_column(String(128))
     sub_id: Mapped[str | None] = mapped_column(String(128))

@@ -442,7 +442,8 @@ def scale(
             "REPLICAS) so the count lasts; a manual scale is undone by the HPA. REPLICAS may not "
             "go below the environment's floor ("
             + ", ".join(f"{e.value} {n}" for e, n in contract.REPLICA_FLOORS.items())
-            + ").",
+            + "), nor maxReplicas above what PostgreSQL's max_connections holds at the worst case "
+            "of a rollout (read from the cluster).",
         ),
     ] = False,
     yes_i_mean_prod: ProdOpt = False,

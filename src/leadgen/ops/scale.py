@@ -8,6 +8,15 @@ made with its own field manager, so the next ``deploy`` names it if the overlay 
 minReplicas never goes below the environment's floor (``contract.REPLICA_FLOORS``, the overlay's
 minimum): one pod under a PodDisruptionBudget of minAvailable 1 could never be evicted, and node
 drains would stall. On prod every change needs the typed confirmation deploy and rollback ask for.
+
+A maximum is never raised past PostgreSQL's connections: before a database client's maxReplicas
+goes up (or, without an HPA, its replicas), the environment's worst case is worked out by
+``rules.connections``, the arithmetic tests/k8s/test_connection_budget.py holds the overlays to, and
+a maximum that would not fit is refused with its numbers. It is worked out from the cluster, not
+from the overlay: the other HPAs' maxima as they are now (an earlier ``scale --hpa`` lives only
+there), the pools in the ConfigMaps the Deployments use, and max_connections as the CloudNativePG
+Cluster or the postgres StatefulSet and its ConfigMap give it. What the server runs with can
+differ from that spec only until its restart, which both roll out by themselves.
 """
 
 from __future__ import annotations
@@ -15,12 +24,15 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.errors import RuleError, UsageError
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Prompter, Reporter, StepResult, StepStatus
+from leadgen.ops.rules import connections
+from leadgen.ops.rules.connections import MaximumCheck
 from leadgen.ops.rules.hpa import HpaStatus, ScalePlan, hpa_status, plan_scale
 
 
@@ -38,6 +50,8 @@ class ScaleResult:
     action: Action = Action.NOTHING
     replicas_after: int | None = None
     hpa_after: HpaStatus | None = None
+    # The database connection budget with the raised maximum, when one is raised.
+    connections: MaximumCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,7 +90,12 @@ def run_scale(
             hint="The overlay keeps every HPA at that minimum, above the PodDisruptionBudgets' "
             "minAvailable, so node drains can always evict a pod. Lower it in the overlay if you must.",
         )
-    result.action = _choose(plan, service, namespace, use_hpa=use_hpa, yes=yes, prompter=prompter)
+    # The HPA change is made with --hpa, or offered on a terminal unless --yes scales directly.
+    hpa_change = plan.hpa_change_allowed and (use_hpa or not yes)
+    result.connections = _check_connections(kubectl, env, deployment, plan, hpa_change=hpa_change)
+    fits = _within_budget(result.connections, namespace, use_hpa=use_hpa, reporter=reporter)  # or refuses
+    hpa_change = hpa_change and fits
+    result.action = _choose(plan, service, namespace, use_hpa=use_hpa, yes=yes, offer_hpa=hpa_change, prompter=prompter)
     if result.action is Action.NOTHING:
         raise UsageError("Scale cancelled; nothing was changed.")
     if env is Environment.PROD and not prod_confirmed:
@@ -106,6 +125,73 @@ def run_scale(
     return result
 
 
+def _within_budget(check: MaximumCheck | None, namespace: str, *, use_hpa: bool, reporter: Reporter) -> bool:
+    """Whether the maximum fits: refused when it was asked for (``--hpa``, or replicas without an
+    HPA), and only not offered when it would have been offered instead of a manual count."""
+    if check is None or check.fits:
+        if check is not None:
+            reporter.info(check.message)
+        return True
+    if use_hpa or check.bound == "replicas":
+        raise UsageError(
+            f"{'--hpa: ' if use_hpa else ''}In {namespace}: {check.message}",
+            hint="Raise max_connections (and the server's memory) in the overlay first: "
+            "docs/KUBERNETES_SETUP.md, datastore notes.",
+        )
+    reporter.info(f"warning: the HPA change is not offered: {check.message}")
+    return False
+
+
+def _check_connections(
+    kubectl: Kubectl, env: Environment, deployment: dict[str, Any], plan: ScalePlan, *, hpa_change: bool
+) -> MaximumCheck | None:
+    """The connection budget with the maximum this change would raise: the HPA's maxReplicas when
+    its bounds may change, a Deployment's replicas when it has no HPA. None when no maximum goes up
+    (a manual count under an HPA lasts until its next sync) or the Deployment uses no database."""
+    if connections.served_target(deployment) not in connections.ENGINES:
+        return None
+    if plan.hpa is not None:
+        maximum, bound = plan.suggested_max or 0, "maxReplicas"
+        if not hpa_change or maximum <= plan.hpa.max_replicas:
+            return None
+    else:
+        maximum, bound = plan.replicas, "replicas"
+        if maximum <= plan.current:
+            return None
+    objects = _budget_objects(kubectl, env)
+    unaccounted = connections.budget_of(objects).unaccounted
+    if unaccounted:
+        raise RuleError(
+            f"Cannot work out the database connection budget: {', '.join(unaccounted)} "
+            f"{'uses' if len(unaccounted) == 1 else 'use'} the database but run"
+            f"{'s' if len(unaccounted) == 1 else ''} no target leadgen knows.",
+            hint="Remove them, or change the maximum in the overlay, where "
+            "tests/k8s/test_connection_budget.py checks it.",
+        )
+    return connections.check_maximum(objects, plan.service, maximum, bound=bound)
+
+
+def _budget_objects(kubectl: Kubectl, env: Environment) -> connections.Objects:
+    """What the connection budget reads, from the cluster."""
+    if env.uses_cnpg:
+        postgres = kubectl.get_optional("clusters.postgresql.cnpg.io", contract.POSTGRES)
+    else:
+        postgres = kubectl.get_optional("statefulset", contract.POSTGRES)
+    if postgres is None:
+        kind = "CloudNativePG Cluster" if env.uses_cnpg else "StatefulSet"
+        raise RuleError(
+            f"Cannot work out the database connection budget: no {kind} {contract.POSTGRES} "
+            f"in {kubectl.namespace or env.namespace}, so max_connections is unknown.",
+            hint="Deploy the environment first, or check --namespace.",
+        )
+    return connections.Objects(
+        deployments=tuple(kubectl.items("deployments")),
+        autoscalers=tuple(kubectl.items("horizontalpodautoscalers")),
+        config_maps=tuple(kubectl.items("configmaps")),
+        postgres=postgres,
+    )
+
+
 def _confirm_prod(plan: ScalePlan, action: Action, namespace: str, prompter: Prompter) -> None:
     change = (
         f"set HPA {plan.service} bounds to [{plan.suggested_min}, {plan.suggested_max}]"
@@ -120,7 +206,9 @@ def _confirm_prod(plan: ScalePlan, action: Action, namespace: str, prompter: Pro
         raise UsageError("Scale cancelled; nothing was changed.")
 
 
-def _choose(plan: ScalePlan, service: str, namespace: str, *, use_hpa: bool, yes: bool, prompter: Prompter) -> Action:
+def _choose(
+    plan: ScalePlan, service: str, namespace: str, *, use_hpa: bool, yes: bool, offer_hpa: bool, prompter: Prompter
+) -> Action:
     if use_hpa:
         if yes or prompter.confirm(
             f"Set HPA {service} bounds to [{plan.suggested_min}, {plan.suggested_max}] in {namespace}?",
@@ -130,7 +218,7 @@ def _choose(plan: ScalePlan, service: str, namespace: str, *, use_hpa: bool, yes
         return Action.NOTHING
     if yes:
         return Action.SCALE
-    if plan.hpa_change_allowed and prompter.confirm(
+    if offer_hpa and prompter.confirm(
         f"Change the HPA bounds to [{plan.suggested_min}, {plan.suggested_max}] instead, so the count lasts?",
         hint="pass --hpa --yes (change the HPA) or --yes (scale anyway) without a terminal",
     ):

@@ -22,6 +22,9 @@ LEGACY_OFFER_TOPIC, LEGACY_ACKNOWLEDGE_TOPIC = "assignment.offered", "lead.ackno
 REOPENED_TOPIC = "lead.reopened"
 # A duplicate lead passed to the agents who hold the person's earlier lead, keyed by its id.
 REQUESTED_AGAIN_TOPIC = "lead.requested_again"
+# An agent was deactivated, keyed "<agent id>:<when>" (one event per deactivation): their offers
+# not yet answered are withdrawn by a worker, lead by lead, after the deactivation committed.
+AGENT_DEACTIVATED_TOPIC = "agent.deactivated"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
@@ -34,6 +37,7 @@ TASK_FOR_TOPIC = {
     REOPENED_TOPIC: "pipeline.reopen",
     "lead.outcome": "pipeline.sync_outcome",
     "lead.erased": "pipeline.forget",
+    AGENT_DEACTIVATED_TOPIC: "routing.withdraw_agent_offers",
 }
 
 

@@ -26,7 +26,7 @@ from leadgen.core.db import after_commit
 from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
-from leadgen.dedupe.rules import DUPLICATE_KINDS, window_start
+from leadgen.dedupe.rules import DUPLICATE_KINDS, why_not_original, window_start
 from leadgen.insights.providers import IntentProvider
 from leadgen.insights.schemas import Insight
 from leadgen.insights.service import classify_lead
@@ -179,6 +179,51 @@ async def _pass_to_owners(
     again = {"lead": str(lead.id), "source": source, "campaign": lead.campaign}
     audit.lead_event(session, original.id, "lead.requested_again", again)
     outbox.add(session, outbox.REQUESTED_AGAIN_TOPIC, str(lead.id))
+
+
+async def duplicates_to_release(
+    session: AsyncSession, settings: Settings, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Duplicates received within the dedupe window whose original no longer counts as one."""
+    since = window_start(now, settings.intake.dedupe_window_days)
+    return await leads.duplicates_to_release(session, since, limit)
+
+
+async def release_duplicate(session: AsyncSession, settings: Settings, lead_id: uuid.UUID, now: datetime) -> bool:
+    """Send a duplicate through the pipeline again when its original no longer counts as one: it
+    ended screened out, UNASSIGNED or RETURNED, was erased, or no active agent holds it any more.
+    Nothing else would ever look at the duplicate again, and the person's request would reach
+    nobody.
+
+    Checked again under the lead's lock, so a second run, or a lead screened again meanwhile, is
+    left alone. The lead is RECEIVED again with no original, a ``lead.released`` event names the
+    original and why it no longer counts, and the outbox hands it to the pipeline, which screens it
+    from the start: it may be a duplicate of another lead, rejected (a person erased or on the
+    do-not-contact list is offered to nobody and sent nothing), or routed. Returns whether it was
+    released.
+    """
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is None or lead.status != LeadStatus.DUPLICATE or lead.duplicate_of_id is None:
+        return False
+    if lead.anonymised_at is not None or lead.received_at < window_start(now, settings.intake.dedupe_window_days):
+        return False
+    original = await leads.get(session, lead.duplicate_of_id)
+    if original is None:
+        return False
+    why = why_not_original(
+        LeadStatus(original.status),
+        is_test=original.is_test,
+        erased=original.anonymised_at is not None,
+        held_by_active_agent=bool(await routing_repository.owners(session, original.id)),
+    )
+    if why is None:
+        return False
+    lead.status = LeadStatus.RECEIVED
+    lead.status_reason = None
+    lead.duplicate_of_id = None
+    audit.lead_event(session, lead.id, "lead.released", {"original": str(original.id), "reason": why})
+    outbox.add(session, TOPIC, str(lead.id))
+    return True
 
 
 def _stop(session: AsyncSession, lead: Lead, status: LeadStatus, reason: str) -> LeadStatus:

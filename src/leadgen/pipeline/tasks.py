@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -17,6 +18,9 @@ from leadgen.pipeline import service
 from leadgen.pipeline.service import Pipeline
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# Duplicates released per sweep; the next sweep, a minute later, takes the rest.
+RELEASE_BATCH = 200
 
 
 def _run(name: str, work: Callable[[AsyncSession, Pipeline], Awaitable[T]]) -> T:
@@ -61,3 +65,29 @@ def sync_outcome(lead_id: str) -> None:
 @shared_task(name="pipeline.forget")
 def forget(lead_id: str) -> None:
     _run("pipeline.forget", lambda s, p: service.forget(s, p, uuid.UUID(lead_id)))
+
+
+@shared_task(name="pipeline.release_duplicates")
+def release_duplicates() -> int:
+    """Periodic: duplicates whose original no longer counts as one go through the pipeline again
+    (``service.release_duplicate``), one transaction per lead."""
+    runtime = task_runtime()
+    settings = runtime.settings
+
+    async def due(session: AsyncSession) -> list[uuid.UUID]:
+        return await service.duplicates_to_release(session, settings, utcnow(), RELEASE_BATCH)
+
+    released = failed = 0
+    for lead_id in runtime.in_transaction(due):
+
+        async def release(session: AsyncSession, lead: uuid.UUID = lead_id) -> bool:
+            return await service.release_duplicate(session, settings, lead, utcnow())
+
+        # One failure does not hold back the others; the next sweep finds the lead again.
+        try:
+            released += runtime.in_transaction(release)
+        except Exception:
+            failed += 1
+            log.exception("duplicate %s could not be released; the next sweep tries again", lead_id)
+    TASKS.labels("pipeline.release_duplicates", "ok" if not failed else "error").inc()
+    return released

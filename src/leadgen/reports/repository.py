@@ -36,9 +36,9 @@ async def performance(session: AsyncSession, by: Grouping, since: datetime, unti
 
 
 async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
-    """Per source, campaign or line: each lead once, its first contact by whoever made it, timed
-    from its arrival (speed to lead). The contacted leads are read once, for their times, and
-    counted from those."""
+    """Per source, campaign or line: each lead once, at the price it was bought at, its first contact
+    by whoever made it, timed from its arrival (speed to lead). The contacted leads are read once,
+    for their times, and counted from those."""
     key = _LEAD_KEYS[by]
     in_period = _period_leads(since, until)
     first_contact = (
@@ -64,7 +64,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
             func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
             func.coalesce(func.sum(offers.c.timed_out), 0).label("sla_breaches"),
             func.count().filter(billed).label("billed"),
-            func.coalesce(func.sum(Source.cost_per_lead_cents).filter(billed), 0).label("spend_cents"),
+            func.coalesce(func.sum(Lead.price_cents).filter(billed), 0).label("spend_cents"),
         )
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
@@ -96,13 +96,13 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
 async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> list[Performance]:
     """Per agent with an offer in the period: its own offers, the contacts and conversions it
     recorded itself (a shared lead may have several agents), its first contact timed from its
-    acceptance, and its share of what the leads it kept cost (a shared lead's cost split evenly
-    between the agents who accepted it)."""
+    acceptance, and its share of what the leads it kept were bought at (a shared lead's price split
+    evenly between the agents who accepted it)."""
     in_period = _period_leads(since, until)
     offers = _offers_per_lead(in_period)
     accepted = Assignment.status.in_(ACCEPTED_OFFERS)
     billed = and_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
-    share = Source.cost_per_lead_cents * 1.0 / offers.c.accepted
+    share = Lead.price_cents * 1.0 / offers.c.accepted
     figures = (
         select(
             Agent.id,
@@ -117,7 +117,6 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
         .select_from(Assignment)
         .join(Agent, Agent.id == Assignment.agent_id)
         .join(Lead, Lead.id == Assignment.lead_id)
-        .join(Source, Source.id == Lead.source_id)
         .join(offers, offers.c.lead_id == Lead.id)
         .where(_received(since, until))
         .group_by(Agent.id, Agent.name)

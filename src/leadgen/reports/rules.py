@@ -48,13 +48,14 @@ class Performance:
     """One group's leads received in the period and what became of them.
 
     Grouped by source, campaign or line, ``leads`` counts every lead received, ``billed`` those the
-    agency pays its source for (past screening and not returned) at the source's cost per lead, and
-    the time to first contact runs from the lead's arrival. Grouped by agent (``agent_id``), ``leads``
-    counts the agent's offers, the counts after that are the agent's own (what it accepted, and
-    the contacts and conversions it recorded), ``billed`` the leads it kept, at its share of their
-    cost (a shared lead's cost split between the agents who took it), and the time to first
-    contact runs from its acceptance; ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose
-    person revoked consent, a sign of how a source got it) do not apply."""
+    agency pays its source for (past screening and not returned) at the price each was bought at
+    (its source's price when it was received, not the price now), and the time to first contact
+    runs from the lead's arrival. Grouped by agent (``agent_id``), ``leads`` counts the agent's
+    offers, the counts after that are the agent's own (what it accepted, and the contacts and
+    conversions it recorded), ``billed`` the leads it kept, at its share of their price (a shared
+    lead's price split between the agents who took it), and the time to first contact runs from
+    its acceptance; ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose person revoked
+    consent, a sign of how a source got it) do not apply."""
 
     key: str
     leads: int

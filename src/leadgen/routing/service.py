@@ -221,26 +221,50 @@ async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> Non
 AGENT_DEACTIVATED = "agent deactivated"
 
 
-async def withdraw_agent_offers(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> int:
-    """The agent was deactivated: their offers not yet answered are withdrawn (``WITHDRAWN``, with
-    the reason ``agent deactivated``), and each lead whose round that leaves without an open offer
-    moves on to its next round through the outbox (``lead.reroute``), as after a decline. Leads the
-    agent accepted stay with them. Returns how many offers were withdrawn."""
-    withdrawn = 0
-    for offer_id in await repository.pending_offer_ids_of_agent(session, agent_id):
-        found = await repository.assignment_with_lead(session, offer_id)
-        if found is None or found[0].status != AssignmentStatus.PENDING:
-            continue  # answered, or timed out, since the list was read
-        offer, lead = found
-        offer.status = AssignmentStatus.WITHDRAWN
-        offer.responded_at = now
-        offer.reason = AGENT_DEACTIVATED
-        said = {"agent_id": str(agent_id), "reason": AGENT_DEACTIVATED}
-        audit.lead_event(session, lead.id, "assignment.withdrawn", said)
-        if await needs_new_round(session, lead, offer):
-            outbox.add(session, "lead.reroute", str(lead.id))
-        withdrawn += 1
-    return withdrawn
+def queue_offer_withdrawal(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
+    """The agent is being deactivated: their offers not yet answered are withdrawn once that is
+    committed (outbox ``agent.deactivated``, ``withdraw_agent_offer`` per offer), not in the same
+    transaction. It holds the agent's row, and withdrawing locks each offer's lead: agent, then
+    lead, against every other writer's order (routing and the SLA sweep lock a lead, then agents),
+    which deadlocks with them. Committed first, ``active = false`` stops new offers (routing reads
+    it again under the agent's lock), and the outbox makes the withdrawal survive any process dying
+    in between."""
+    outbox.add(session, outbox.AGENT_DEACTIVATED_TOPIC, f"{agent_id}:{now:%Y%m%dT%H%M%S%f}")
+
+
+def deactivated_agent(event_key: str) -> uuid.UUID:
+    """The agent an ``agent.deactivated`` event is about."""
+    return uuid.UUID(event_key.partition(":")[0])
+
+
+async def offers_to_withdraw(session: AsyncSession, agent_id: uuid.UUID) -> list[uuid.UUID]:
+    """The deactivated agent's offers not yet answered; none when the agent is active again (the
+    offers are the agent's to answer then, and a later deactivation has an event of its own)."""
+    if await repository.agent_is_active(session, agent_id):
+        return []
+    return await repository.pending_offer_ids_of_agent(session, agent_id)
+
+
+async def withdraw_agent_offer(session: AsyncSession, agent_id: uuid.UUID, offer_id: uuid.UUID, now: datetime) -> bool:
+    """Withdraw one offer of a deactivated agent (``WITHDRAWN``, with the reason ``agent
+    deactivated``), its lead locked first and then the offer, as every writer of offers does. The
+    lead moves on to its next round through the outbox (``lead.reroute``) when that leaves its round
+    without an open offer, as after a decline. Leads the agent accepted stay with them. False when
+    the offer was answered or timed out meanwhile, or the agent is active again."""
+    found = await repository.assignment_with_lead(session, offer_id)
+    if found is None or found[0].status != AssignmentStatus.PENDING or found[0].agent_id != agent_id:
+        return False
+    if await repository.agent_is_active(session, agent_id):
+        return False
+    offer, lead = found
+    offer.status = AssignmentStatus.WITHDRAWN
+    offer.responded_at = now
+    offer.reason = AGENT_DEACTIVATED
+    said = {"agent_id": str(agent_id), "reason": AGENT_DEACTIVATED}
+    audit.lead_event(session, lead.id, "assignment.withdrawn", said)
+    if await needs_new_round(session, lead, offer):
+        outbox.add(session, "lead.reroute", str(lead.id))
+    return True
 
 
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:

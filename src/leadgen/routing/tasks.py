@@ -1,4 +1,5 @@
-"""The SLA sweep: offers not accepted in time move on to the next agent."""
+"""The SLA sweep: offers not accepted in time move on to the next agent; a deactivated agent's
+offers not yet answered are withdrawn."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import task_runtime
 from leadgen.models.base import utcnow
+from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import expire_offer, pipeline_for
-from leadgen.routing import repository
+from leadgen.routing import repository, service
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -45,3 +47,38 @@ def expire_offers() -> int:
             log.exception("offer %s could not be timed out; the next sweep tries again", assignment_id)
     TASKS.labels("routing.expire_offers", "ok" if not failed else "error").inc()
     return expired
+
+
+@shared_task(name="routing.withdraw_agent_offers")
+def withdraw_agent_offers(event_key: str) -> int:
+    """An agent was deactivated (outbox ``agent.deactivated``): each of their offers not yet
+    answered is withdrawn in a transaction of its own, which locks the lead and then the offer.
+    The event is finished only once every offer was; otherwise the relay hands it on again, and
+    the offers withdrawn meanwhile are skipped."""
+    runtime = task_runtime()
+    agent_id = service.deactivated_agent(event_key)
+
+    async def pending(session: AsyncSession) -> list[uuid.UUID]:
+        return await service.offers_to_withdraw(session, agent_id)
+
+    withdrawn = failed = 0
+    for offer_id in runtime.in_transaction(pending):
+
+        async def withdraw(session: AsyncSession, oid: uuid.UUID = offer_id) -> bool:
+            return await service.withdraw_agent_offer(session, agent_id, oid, utcnow())
+
+        try:
+            withdrawn += runtime.in_transaction(withdraw)
+        except Exception:
+            failed += 1
+            log.exception("offer %s of a deactivated agent could not be withdrawn; tried again later", offer_id)
+    if failed:
+        TASKS.labels("routing.withdraw_agent_offers", "error").inc()
+        return withdrawn
+
+    async def finish(session: AsyncSession) -> None:
+        await outbox.mark_processed(session, outbox.AGENT_DEACTIVATED_TOPIC, event_key)
+
+    runtime.in_transaction(finish)
+    TASKS.labels("routing.withdraw_agent_offers", "ok").inc()
+    return withdrawn

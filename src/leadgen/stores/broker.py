@@ -65,6 +65,8 @@ def create_celery(settings: Settings) -> Celery:
             "expire-offers": {"task": "routing.expire_offers", "schedule": 15.0},
             "send-due-lead-messages": {"task": "notifications.send_due", "schedule": 60.0},
             "sync-agents-into-graph": {"task": "agents.sync_graph", "schedule": 300.0},
+            # Duplicates whose original was screened out, left, returned or lost its agent.
+            "release-duplicates": {"task": "pipeline.release_duplicates", "schedule": 60.0},
         },
     )
     return app

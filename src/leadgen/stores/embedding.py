@@ -75,9 +75,10 @@ _REGIONS: dict[str, tuple[str, ...]] = {
     "midwest": ("IL", "IN", "MI", "OH", "WI", "IA", "KS", "MN", "MO", "NE", "ND", "SD"),
     "south": ("DE", "DC", "FL", "GA", "MD", "NC", "SC", "VA", "WV", "AL", "KY", "MS", "TN", "AR", "LA", "OK", "TX"),
     "west": ("AZ", "CO", "ID", "MT", "NV", "NM", "UT", "WY", "AK", "CA", "HI", "OR", "WA"),
-    "territory": ("PR", "VI", "GU"),
+    "territory": ("PR", "VI", "GU", "AS", "MP"),
 }
-_REGION_OF = {state: region for region, states in _REGIONS.items() for state in states}
+# Every state intake takes (``leads.geography.STATES``) has its region.
+REGION_OF = {state: region for region, states in _REGIONS.items() for state in states}
 
 _EMAIL_OR_URL = re.compile(r"\S+@\S+|\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_][\w'-]*")
@@ -127,7 +128,7 @@ def lead_features(row: Mapping[str, Any]) -> Features:
     if state is not None:
         state = state.upper()
         _add(features, "state", state, _W_STATE)
-        _add(features, "region", _REGION_OF.get(state), _W_REGION)
+        _add(features, "region", REGION_OF.get(state), _W_REGION)
     _add(features, "origin", _label(row.get("origin")), _W_ORIGIN)
     exclusive = row.get("exclusive")
     if isinstance(exclusive, bool):

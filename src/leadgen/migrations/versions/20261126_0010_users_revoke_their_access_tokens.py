@@ -4,8 +4,9 @@ An access token stayed valid until it expired, whatever happened meanwhile: a us
 was deactivated or was given another role kept every token issued before. ``users.token_version``
 is written into each token; signing out, deactivating the user or changing the role moves it on,
 and a token naming an older version is refused. A constant default: PostgreSQL adds the column
-without rewriting the table, and tokens issued before the upgrade (which name no version) are
-refused, so everyone signs in once more.
+without rewriting the table. Every user starts at version 0, and tokens issued before the upgrade
+(which name no version) are read as version 0: they keep working until their user's first
+revocation moves the version on, so nobody is signed out by a rolling upgrade.
 
 Revision ID: 0010
 Revises: 0009

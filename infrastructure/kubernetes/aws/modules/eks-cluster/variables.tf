@@ -51,13 +51,34 @@ variable "endpoint_public_access" {
 }
 
 variable "endpoint_public_access_cidrs" {
-  description = "CIDRs allowed to reach the public API endpoint; at least one when endpoint_public_access is true, since EKS opens a public endpoint without any to 0.0.0.0/0. Never a /0."
+  description = "CIDRs allowed to reach the public API endpoint; at least one when endpoint_public_access is true, since EKS opens a public endpoint without any to 0.0.0.0/0. Never a /0, no IPv4 range wider than /8 or IPv6 range wider than /32, and together no more than two /8s (IPv4) or two /32s (IPv6)."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for c in var.endpoint_public_access_cidrs : can(cidrhost(c, 0)) && try(tonumber(split("/", c)[1]) > 0, false)])
     error_message = "endpoint_public_access_cidrs must be valid CIDRs, none of them a /0 (every address)."
+  }
+
+  # An allow-list names operators' networks, not the internet. IANA hands IPv4 to the regional
+  # registries in /8s and no one organisation holds a wider block; an IPv6 /32 is a registry's
+  # standard allocation to a whole ISP (a site gets a /48). A wider entry is a way of writing much of
+  # the internet: 0.0.0.0/1 and 128.0.0.0/1 are all of it. (Terraform 1.11's || does not short-circuit,
+  # hence try() on entries the validation above refuses.)
+  validation {
+    condition     = alltrue([for c in var.endpoint_public_access_cidrs : !can(cidrhost(c, 0)) || try(tonumber(split("/", c)[1]) >= (strcontains(c, ":") ? 32 : 8), false)])
+    error_message = "endpoint_public_access_cidrs must not hold an IPv4 range wider than /8 or an IPv6 range wider than /32 (0.0.0.0/1 and 128.0.0.0/1 are every address)."
+  }
+
+  # Nor many narrower entries that add up to a large part of it. Two /8s leave room for every
+  # private range (10/8, 172.16/12, 192.168/16 and 100.64/10 are 21.9 million addresses) and the
+  # operators' own.
+  validation {
+    condition = (
+      sum(concat([0], [for c in var.endpoint_public_access_cidrs : try(pow(2, 32 - tonumber(split("/", c)[1])), 0) if !strcontains(c, ":")])) <= pow(2, 25) &&
+      sum(concat([0], [for c in var.endpoint_public_access_cidrs : try(pow(2, 128 - tonumber(split("/", c)[1])), 0) if strcontains(c, ":")])) <= pow(2, 97)
+    )
+    error_message = "endpoint_public_access_cidrs together must cover no more than two /8s of IPv4 (33,554,432 addresses) and two /32s of IPv6."
   }
 
   validation {

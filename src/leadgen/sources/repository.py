@@ -1,0 +1,33 @@
+"""Queries for sources and the leads received from them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.models import Lead, Source
+
+
+async def with_leads_received(session: AsyncSession, name: str | None = None) -> list[tuple[Source, int]]:
+    """Every source (or the one named ``name``) by name, with its live leads over all time."""
+    received = (
+        select(Lead.source_id, func.count().label("leads"))
+        .where(Lead.is_test.is_(False))
+        .group_by(Lead.source_id)
+        .subquery()
+    )
+    query = (
+        select(Source, func.coalesce(received.c.leads, 0))
+        .outerjoin(received, received.c.source_id == Source.id)
+        .order_by(Source.name)
+    )
+    if name is not None:
+        query = query.where(Source.name == name)
+    return [(source, leads) for source, leads in await session.execute(query)]
+
+
+async def for_change(session: AsyncSession, name: str) -> Source | None:
+    """The source read afresh and locked, so that two changes at once take turns and each audit
+    entry names the values it replaced."""
+    query = select(Source).where(Source.name == name).with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)

@@ -1,0 +1,40 @@
+"""Lead sources and their prices (data-service)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
+from leadgen.core.deps import SessionDep
+from leadgen.sources import service
+from leadgen.sources.schemas import SourcePublic, SourceUpdate
+
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+
+
+@router.get("")
+async def list_sources(_: StaffPrincipal, session: SessionDep) -> list[SourcePublic]:
+    """Every lead source by name: its kind, whether its API keys work, its price per lead and the
+    live leads received from it."""
+    return await service.listing(session)
+
+
+@router.patch(
+    "/{name}",
+    responses={
+        404: {"description": "No such source"},
+        422: {"description": "A field failed validation; nothing changed"},
+    },
+)
+async def update_source(
+    name: str, data: Annotated[SourceUpdate, Body()], principal: AdminPrincipal, session: SessionDep
+) -> SourcePublic:
+    """Change a source's price per lead (`price_cents`) or switch its API keys off and on (`active`);
+    only the fields sent change.
+
+    A new price applies to the leads received from now on: the reports keep pricing earlier leads at
+    what they were bought at. Each change is audited (`source.updated`) with the old and new values.
+    """
+    return await service.change(session, name, principal.label(), price_cents=data.price_cents, active=data.active)

@@ -1,0 +1,42 @@
+"""Sources as admins read and change them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from leadgen.sources.rules import MAX_PRICE_CENTS
+
+
+class SourcePublic(BaseModel):
+    name: str
+    kind: str
+    active: bool = Field(description="Whether the source's API keys are accepted.")
+    price_cents: int = Field(
+        description="What each lead received from the source from now on costs; leads received before keep the "
+        "price they were bought at."
+    )
+    leads_received: int = Field(description="Live leads received from the source, over all time (test leads left out).")
+
+
+class SourceUpdate(BaseModel):
+    """A change to a source: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Strict: a price is a whole number of cents, never true, "12" or 12.0.
+    price_cents: StrictInt | None = Field(
+        None,
+        description=f"0 to {MAX_PRICE_CENTS}: the price of the leads received from now on; the reports keep "
+        "pricing earlier leads at what they were bought at.",
+    )
+    active: bool | None = Field(
+        None,
+        description="false refuses the source's API keys (within 30 seconds: each api process keeps a key that "
+        "long); the quote form's source, web-form, has no key, and the form stays open.",
+    )
+
+    @field_validator("price_cents", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep it")
+        return value
