@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 import tomllib
+import urllib.parse
 import urllib.request
 import uuid
 from contextlib import ExitStack
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from leadgen.demo.book import ADMIN_EMAIL, DEMO_PASSWORD
 from leadgen.targets.registry import HTTP_TARGETS, TARGETS
 from tests.image import harness
 from tests.image.conftest import IN_CI
@@ -233,5 +235,12 @@ def test_leadgen_up_routes_a_lead_end_to_end(image: str) -> None:
             time.sleep(0.2)
         assert lead.get("status") == "ROUTED", f"lead ended {lead.get('status')}: {lead}\n{up.logs()}"
         assert lead["state"] == "TX"
-        assert lead["assignment"]["status"] == "PENDING"
-        print(f"\nlead {accepted['id']} ROUTED to {lead['assignment'].get('agent_name')}")
+        # The source reads how its lead fared; staff read whom it was offered to.
+        form = urllib.parse.urlencode({"username": ADMIN_EMAIL, "password": DEMO_PASSWORD}).encode()
+        with urllib.request.urlopen("http://127.0.0.1:3000/api/v1/auth/token", data=form, timeout=10) as answer:
+            token = json.loads(answer.read())["access_token"]
+        status, text = harness.http_get(lead_url, headers={"Authorization": f"Bearer {token}"})
+        assert status == 200, text
+        offer = json.loads(text)["assignment"]
+        assert offer["status"] == "PENDING"
+        print(f"\nlead {accepted['id']} ROUTED to {offer.get('agent_name')}")

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from leadgen.core.resources import Resources
+from leadgen.core.runtime import run_in_transaction
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.models import Agent, Assignment, Lead, RoutingPolicy, Source
@@ -112,12 +113,18 @@ async def test_thousand_leads_respect_every_hard_filter(
     started_at = utcnow()
     parallel = 8 if backend == "postgres" else 1
     queue = list(ids)
+    pipe = pipeline_for(resources)
 
     async def worker() -> None:
+        # As the orchestrator's tasks do: best-match routing locks agents in ranking order, so
+        # concurrent routings may deadlock, and PostgreSQL's victim runs again.
         while queue:
             lead_id = queue.pop(0)
-            async with resources.unit_of_work() as s:
-                await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+
+            async def route(session: AsyncSession, lead: uuid.UUID = lead_id) -> LeadStatus | None:
+                return await process_lead(session, pipe, lead, utcnow())
+
+            await run_in_transaction(resources, route)
 
     await asyncio.gather(*(worker() for _ in range(parallel)))
     await check(session, started_at)

@@ -62,28 +62,29 @@ class TaskRuntime:
             raise
 
     def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end
-        a deadlock or a serialization conflict (every task's work is idempotent)."""
-
-        async def wrapped() -> T:
-            tries = 1
-            while True:
-                try:
-                    async with self.resources.unit_of_work() as session:
-                        return await work(session)
-                except DBAPIError as exc:
-                    code = getattr(exc.orig, "sqlstate", None)
-                    if code not in RUN_AGAIN_SQLSTATES or tries == TRANSACTION_TRIES:
-                        raise
-                    log.warning("transaction aborted by the database (SQLSTATE %s), running it again", code)
-                    tries += 1
-
-        return self.run(wrapped())
+        """``work`` in a unit of work, run again on a conflict (``run_in_transaction``)."""
+        return self.run(run_in_transaction(self.resources, work))
 
     def close(self) -> None:
         self.run(self.resources.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+async def run_in_transaction(resources: Resources, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end
+    a deadlock or a serialization conflict (every task's work is idempotent)."""
+    tries = 1
+    while True:
+        try:
+            async with resources.unit_of_work() as session:
+                return await work(session)
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in RUN_AGAIN_SQLSTATES or tries == TRANSACTION_TRIES:
+                raise
+            log.warning("transaction aborted by the database (SQLSTATE %s), running it again", code)
+            tries += 1
 
 
 _runtime: TaskRuntime | None = None
