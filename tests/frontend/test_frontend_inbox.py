@@ -5,13 +5,25 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from leadgen.frontend import router
-from tests.frontend.stack import ADMIN, ANA, BEN, CALIFORNIA_ZIP, Platform, csrf_token, run_reroute, signed_in
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Assignment, Lead, Source
+from tests.frontend.stack import (
+    ADMIN,
+    ANA,
+    BEN,
+    CALIFORNIA_ZIP,
+    TEXAS_ZIP,
+    Platform,
+    csrf_token,
+    run_reroute,
+    signed_in,
+)
 
 
 def _assignment_of(page: str) -> str:
@@ -260,6 +272,77 @@ class TestWorkingAnAcceptedLead:
             )
         assert answer.status_code == 404
         assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "ACCEPTED"
+
+
+class TestSharedLead:
+    """A shared lead Ana and Ben both accepted (Ben is licensed in California, but an offer made is
+    an offer): Ana has reached the person, Ben not yet."""
+
+    async def _shared(self, platform: Platform, anas: LeadStatus = LeadStatus.CONTACTED) -> uuid.UUID:
+        """The lead, with Ana's outcome ``anas`` (the lead's status too: Ben has recorded nothing)."""
+        now = datetime.now(UTC)
+        async with platform.api.state.resources.unit_of_work() as session:
+            source = Source(name="shared-vendor", kind="api")
+            session.add(source)
+            await session.flush()
+            lead = Lead(
+                source_id=source.id,
+                line="auto",
+                origin="api",
+                state="TX",
+                zip_code=TEXAS_ZIP,
+                exclusive=False,
+                status=anas,
+            )
+            session.add(lead)
+            await session.flush()
+            takers = [(platform.people.ana_agent_id, anas), (platform.people.ben_agent_id, None)]
+            for slot, (agent_id, outcome) in enumerate(takers):
+                session.add(
+                    Assignment(
+                        lead_id=lead.id,
+                        agent_id=agent_id,
+                        attempt=1,
+                        slot=slot,
+                        strategy="round_robin",
+                        status=AssignmentStatus.ACCEPTED,
+                        expires_at=now + timedelta(minutes=15),
+                        responded_at=now,
+                        outcome=outcome,
+                    )
+                )
+            return lead.id
+
+    async def test_each_agent_is_offered_their_own_next_outcomes(self, platform: Platform) -> None:
+        lead_id = await self._shared(platform)
+        action = f"/leads/{lead_id}/outcome"
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            assert _choices(page, "status") == ["QUOTED", "LOST"]
+            assert "wrong_number" in _choices(page, "reason")  # a contacted lead may still be returned
+        async with signed_in(platform, BEN) as browser:
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            assert _choices(page, "status") == ["CONTACTED", "LOST"]
+            answer = await browser.post(action, data={"csrf_token": csrf_token(page, action), "status": "CONTACTED"})
+            assert answer.status_code == 303, answer.text
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            assert _choices(page, "status") == ["QUOTED", "LOST"]
+            assert "Your progress" in _text(page) and "badge-contacted" in page
+        async with signed_in(platform, ADMIN) as browser:  # staff record nothing; they see the lead's status
+            page = (await browser.get(f"/leads/{lead_id}")).text
+            assert _choices(page, "status") == [] and "badge-contacted" in page
+
+    async def test_the_agent_still_working_a_lead_another_converted_is_shown_when_to_call(
+        self, platform: Platform
+    ) -> None:
+        lead_id = await self._shared(platform, anas=LeadStatus.CONVERTED)
+        async with signed_in(platform, BEN) as browser:
+            inbox = _text((await browser.get("/inbox")).text)
+            page = (await browser.get(f"/leads/{lead_id}")).text
+        assert "Calling hours" in inbox and "Calling hours" in _text(page)
+        assert _choices(page, "status") == ["CONTACTED", "LOST"]
+        async with signed_in(platform, ANA) as browser:  # Ana's work on it is done
+            assert "Calling hours" not in (await browser.get("/inbox")).text
 
 
 def _choices(page: str, name: str) -> list[str]:

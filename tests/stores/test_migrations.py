@@ -22,7 +22,7 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent, Source
+from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -319,7 +319,7 @@ def test_leads_bought_before_prices_were_recorded_are_priced_at_their_sources_pr
     upgrade(empty_database, "0011")
     leads = _backfill_batch() + 1
     asyncio.run(_bought_before_prices_were_recorded(empty_database, leads))
-    upgrade(empty_database)
+    upgrade(empty_database, "0012")  # the stopped backfill below leaves the schema of 0012
     priced = {"vendor": (leads - 1, {2500}), "web-form": (1, {0})}
     assert asyncio.run(_prices_by_source(empty_database)) == priced
     asyncio.run(_as_if_the_backfill_stopped(empty_database))
@@ -328,4 +328,62 @@ def test_leads_bought_before_prices_were_recorded_are_priced_at_their_sources_pr
     downgrade(empty_database, "0011")
     upgrade(empty_database)
     assert asyncio.run(_prices_by_source(empty_database)) == priced
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _outcomes_as_one_status(settings: Settings) -> tuple[dict[str, uuid.UUID], datetime]:
+    """Schema 0012, where a lead's status was its agents' one outcome: a converted lead (its
+    conversion recorded at a known time), a shared lost lead both agents kept, a returned lead, a
+    lead still being worked, and a lead only accepted. Returns their offers by name, and when the
+    conversion was recorded."""
+    recorded_at = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
+        session.add_all([source, *agents])
+        await session.flush()
+        offers: dict[str, uuid.UUID] = {}
+        converted = await _lead(session, source.id, LeadStatus.CONVERTED)
+        offers["converted"] = await _offer(session, converted, agents[0].id, AssignmentStatus.ACCEPTED)
+        for name, at in (("lead.contacted", recorded_at - timedelta(hours=2)), ("lead.converted", recorded_at)):
+            event = {"id": uuid.uuid4(), "lead_id": converted, "name": name, "data": {}, "created_at": at}
+            await _insert(session, LeadEvent, event)
+        lost = await _lead(session, source.id, LeadStatus.LOST)
+        for slot, agent in enumerate(agents):
+            offers[f"lost by {slot}"] = await _offer(session, lost, agent.id, AssignmentStatus.ACCEPTED, slot)
+        returned = await _lead(session, source.id, LeadStatus.RETURNED)
+        offers["returned"] = await _offer(session, returned, agents[0].id, AssignmentStatus.RETURNED)
+        worked = await _lead(session, source.id, LeadStatus.QUOTED)
+        offers["timed out"] = await _offer(session, worked, agents[1].id, AssignmentStatus.TIMED_OUT)
+        offers["quoted"] = await _offer(session, worked, agents[0].id, AssignmentStatus.ACCEPTED, attempt=2)
+        accepted = await _lead(session, source.id, LeadStatus.ACCEPTED)
+        offers["accepted"] = await _offer(session, accepted, agents[0].id, AssignmentStatus.ACCEPTED)
+        return offers, recorded_at
+
+
+async def _offer_outcomes(settings: Settings) -> dict[uuid.UUID, tuple[str | None, datetime | None]]:
+    async with _session(settings) as session:
+        rows = await session.execute(select(Assignment.id, Assignment.outcome, Assignment.outcome_at))
+        return {row.id: (row.outcome, row.outcome_at) for row in rows}
+
+
+def test_accepted_offers_take_their_leads_outcome_as_their_own(empty_database: Settings) -> None:
+    upgrade(empty_database, "0012")
+    offers, recorded_at = asyncio.run(_outcomes_as_one_status(empty_database))
+    upgrade(empty_database)
+    expected = {
+        "converted": ("CONVERTED", recorded_at),  # dated by the lead's event of it
+        "lost by 0": ("LOST", None),  # no event to date it
+        "lost by 1": ("LOST", None),  # shared: each agent who kept it gets the lead's status
+        "returned": (None, None),
+        "timed out": (None, None),
+        "quoted": ("QUOTED", None),
+        "accepted": (None, None),
+    }
+    outcomes = asyncio.run(_offer_outcomes(empty_database))
+    assert {name: outcomes[offer] for name, offer in offers.items()} == expected
+    downgrade(empty_database, "0012")
+    upgrade(empty_database)
+    outcomes = asyncio.run(_offer_outcomes(empty_database))
+    assert {name: outcomes[offer] for name, offer in offers.items()} == expected
     assert asyncio.run(_drift(empty_database)) == []

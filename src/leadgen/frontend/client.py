@@ -83,6 +83,7 @@ class InboxItem(_View):
     score: int | None = None
     expires_at: datetime
     lead_status: str | None = None
+    outcome: str | None = None  # the agent's own progress with the lead, once accepted
     first_name: str | None = None
     phone: str | None = None
     do_not_contact: bool = False
@@ -105,6 +106,7 @@ class AssignmentView(_View):
     agent_name: str | None = None
     attempt: int
     status: str
+    outcome: str | None = None
     strategy: str
     expires_at: datetime
     explanation: dict[str, Any] = {}

@@ -38,6 +38,7 @@ from leadgen.leads.lifecycle import (
     LeadStatus,
     can_move,
     next_outcomes,
+    taker_progress,
 )
 from leadgen.models.base import utcnow
 from leadgen.reports.rules import GROUPINGS
@@ -180,8 +181,11 @@ async def _inbox(
 
 
 def _may_call_soon(item: InboxItem) -> bool:
-    """An offer the agent may take, or a lead the agent took and is still working."""
-    working = item.status == AssignmentStatus.ACCEPTED and item.lead_status in OPEN_LEAD_STATUSES
+    """An offer the agent may take, or a lead the agent took and is still working (by their own
+    progress: another agent of a shared lead may have converted or lost it)."""
+    working = (
+        item.status == AssignmentStatus.ACCEPTED and taker_progress(item.status, item.outcome) in OPEN_LEAD_STATUSES
+    )
     return item.status == AssignmentStatus.PENDING or working
 
 
@@ -259,16 +263,20 @@ async def _lead_page(
     notice: str | None = None,
 ) -> HTMLResponse:
     lead = await peers.lead(viewer.token, str(lead_id))
-    mine = lead.assignment is not None and lead.assignment.agent_id == viewer.agent_id
-    working = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.ACCEPTED
-    offered = mine and lead.assignment is not None and lead.assignment.status == AssignmentStatus.PENDING
-    current = LeadStatus(lead.status)
-    may_call = offered or (working and current in OPEN_LEAD_STATUSES)
+    offer = lead.assignment
+    mine = offer is not None and offer.agent_id == viewer.agent_id
+    working = mine and offer is not None and offer.status == AssignmentStatus.ACCEPTED
+    offered = mine and offer is not None and offer.status == AssignmentStatus.PENDING
+    # The agent's own progress decides what they may do next (each agent of a shared lead has
+    # theirs); staff, who hold no offer, see the lead's status.
+    progress = taker_progress(offer.status, offer.outcome) if working and offer is not None else None
+    may_call = offered or (progress is not None and progress in OPEN_LEAD_STATUSES)
     context = {
         "lead": lead,
         "mine": mine,
-        "outcomes": next_outcomes(current) if working else [],
-        "return_reasons": RETURN_REASONS if working and can_move(current, LeadStatus.RETURNED) else (),
+        "progress": progress,
+        "outcomes": next_outcomes(progress) if progress else [],
+        "return_reasons": RETURN_REASONS if progress and can_move(progress, LeadStatus.RETURNED) else (),
         "calling": _calling_hours(list(_states(lead))) if may_call else None,
         "may_opt_out": (working or viewer.is_staff) and not lead.do_not_contact,
         "problem": problem,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 
 class LeadStatus(enum.StrEnum):
@@ -74,3 +75,54 @@ def can_move(current: LeadStatus, new: LeadStatus) -> bool:
 def next_outcomes(current: LeadStatus) -> list[LeadStatus]:
     """The outcomes an agent may record next for a lead in ``current``."""
     return [outcome for outcome in OUTCOMES if can_move(current, outcome)]
+
+
+# How far one taker (an agent who accepted the lead) got with it, in order.
+PROGRESS = (LeadStatus.ACCEPTED, LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED)
+
+
+def taker_progress(offer: str, outcome: str | None) -> LeadStatus:
+    """Where one agent who accepted a lead stands with it: RETURNED once they gave it back, else
+    the last outcome they recorded on their offer (ACCEPTED before any). ``can_move`` from it says
+    what that agent may record next. Takes the stored values (an ``AssignmentStatus`` and an
+    outcome, or the strings an API gives)."""
+    if offer == AssignmentStatus.RETURNED:
+        return LeadStatus.RETURNED
+    return LeadStatus(outcome) if outcome else LeadStatus.ACCEPTED
+
+
+def lead_status_of_takers(reached: LeadStatus, takers: Sequence[LeadStatus]) -> LeadStatus:
+    """The lead's status from its takers' progress (``taker_progress`` of each accepted offer).
+
+    Args:
+        reached: the lead's status before the change; while someone still works the lead it keeps
+            how far takers who have since lost or returned it had got (their offers no longer say).
+        takers: the progress of every agent who accepted the lead, at least one.
+
+    Returns, in this order:
+    - RETURNED when every taker returned it (the source credits it);
+    - CONVERTED when any taker converted it;
+    - LOST when every taker who kept it lost it (a mix of returned and lost is LOST: someone kept
+      the lead, so the agency pays for it);
+    - else the furthest progress any taker reached (``reached`` included) while one still works it.
+
+    Invariants: an exclusive lead has one taker, so its status is that taker's progress, as it was
+    before each taker had their own. A shared lead's status never moves back while a taker
+    still works it (a taker who lost or returned it leaves ``reached`` where it was), and each agent
+    moves one step at a time, so every change of the lead's status is one ``ALLOWED_MOVES`` lists:
+    forward one step, to LOST from ACCEPTED, CONTACTED or QUOTED, to CONVERTED from QUOTED only (its
+    taker was QUOTED), and to RETURNED from ACCEPTED or CONTACTED only (a taker who reached QUOTED may
+    not return it, so it is kept). RETURNED, LOST and CONVERTED are final: no taker is left working.
+    """
+    if not takers:
+        raise ValueError("a lead nobody accepted has no takers to derive its status from")
+    kept = [progress for progress in takers if progress != LeadStatus.RETURNED]
+    if not kept:
+        return LeadStatus.RETURNED
+    if LeadStatus.CONVERTED in kept:
+        return LeadStatus.CONVERTED
+    working = [progress for progress in kept if progress != LeadStatus.LOST]
+    if not working:
+        return LeadStatus.LOST
+    floor = [reached] if reached in PROGRESS else []
+    return max([*working, *floor], key=PROGRESS.index)

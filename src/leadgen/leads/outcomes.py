@@ -21,6 +21,8 @@ from leadgen.leads.lifecycle import (
     AssignmentStatus,
     LeadStatus,
     can_move,
+    lead_status_of_takers,
+    taker_progress,
 )
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
@@ -46,12 +48,18 @@ async def accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid
 async def record_outcome(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, outcome: LeadStatus, note: str | None
 ) -> Lead:
+    """Record the agent's outcome on their own offer; the lead's status follows from all its takers'
+    (each agent of a shared lead moves through the outcomes on their own)."""
     lead, offer = await accepted_by(session, principal, lead_id)
-    if outcome not in OUTCOMES or not can_move(LeadStatus(lead.status), outcome):
-        raise Conflict(f"a lead in {lead.status} cannot become {outcome}")
-    lead.status = outcome
+    progress = taker_progress(offer.status, offer.outcome)
+    if outcome not in OUTCOMES or not can_move(progress, outcome):
+        raise Conflict(f"a lead in {progress} cannot become {outcome}")
+    now = utcnow()
+    offer.outcome = outcome
+    offer.outcome_at = now
     if outcome not in OPEN_LEAD_STATUSES:
-        offer.closed_at = utcnow()  # the agent's load no longer includes this lead
+        offer.closed_at = now  # the agent's load no longer includes this lead
+    await _derive_status(session, lead)
     outbox.add(session, "lead.outcome", str(lead.id))
     kept = typed_text_kept(lead.anonymised_at, note)
     said = {"agent_id": str(principal.agent_id)} | ({"note": kept} if kept else {})
@@ -59,22 +67,35 @@ async def record_outcome(
     return lead
 
 
+async def _derive_status(session: AsyncSession, lead: Lead) -> None:
+    """Set the lead's status from every taker's progress (``lifecycle.lead_status_of_takers``);
+    the offers changed in this session are flushed first, so they are read as they are now."""
+    await session.flush()
+    takers = [taker_progress(status, outcome) for status, outcome in await repository.taken_offers(session, lead.id)]
+    lead.status = lead_status_of_takers(LeadStatus(lead.status), takers)
+
+
 async def return_lead(
     session: AsyncSession, settings: Settings, principal: Principal, lead_id: uuid.UUID, reason: str, detail: str | None
 ) -> Lead:
-    """Give a bad lead back to its source within the return window (the agency is not billed for it)."""
+    """Give the agent's own offer of a bad lead back, within the return window from their acceptance.
+
+    The lead is RETURNED to its source (the agency is not billed for it) only when no other agent
+    still holds it; a shared lead another agent kept stays theirs, its status derived from theirs."""
     lead, offer = await accepted_by(session, principal, lead_id)
     if reason not in RETURN_REASONS:
         raise Conflict(f"reason must be one of {', '.join(RETURN_REASONS)}")
     accepted_at = offer.responded_at or offer.created_at
     if utcnow() - accepted_at > timedelta(hours=settings.routing.return_window_hours):
         raise Conflict(f"the return window of {settings.routing.return_window_hours} hours has passed")
-    if not can_move(LeadStatus(lead.status), LeadStatus.RETURNED):
-        raise Conflict(f"a lead in {lead.status} cannot be returned")
+    progress = taker_progress(offer.status, offer.outcome)
+    if not can_move(progress, LeadStatus.RETURNED):
+        raise Conflict(f"a lead in {progress} cannot be returned")
     offer.status = AssignmentStatus.RETURNED
     offer.reason = reason
-    lead.status = LeadStatus.RETURNED
-    lead.status_reason = f"returned: {reason}"
+    await _derive_status(session, lead)
+    if lead.status == LeadStatus.RETURNED:
+        lead.status_reason = f"returned: {reason}"
     outbox.add(session, "lead.outcome", str(lead.id))
     audit.lead_event(session, lead.id, "lead.returned", {"reason": reason, "agent_id": str(principal.agent_id)})
     kept = typed_text_kept(lead.anonymised_at, detail)

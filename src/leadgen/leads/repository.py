@@ -124,6 +124,20 @@ async def duplicates_to_release(session: AsyncSession, since: datetime, limit: i
     return list(await session.scalars(query))
 
 
+# The offers an agent accepted: still held, or returned since.
+_TAKEN = select(Assignment.status, Assignment.outcome).where(
+    Assignment.lead_id == bindparam("lead_id"),
+    Assignment.status.in_([AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED]),
+)
+
+
+async def taken_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[tuple[AssignmentStatus, LeadStatus | None]]:
+    """Each accepted offer of the lead (returned ones too): its status and the outcome its agent
+    recorded, read as columns so the session's copies of the offers cannot be stale."""
+    rows = await session.execute(_TAKEN, {"lead_id": lead_id})
+    return [(AssignmentStatus(status), LeadStatus(outcome) if outcome else None) for status, outcome in rows]
+
+
 async def current_assignment(
     session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID | None = None
 ) -> tuple[Assignment, Agent] | None:

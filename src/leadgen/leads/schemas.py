@@ -347,6 +347,12 @@ class AssignmentPublic(BaseModel):
     agent_name: str | None = None
     attempt: int
     status: str
+    outcome: str | None = Field(
+        None,
+        description="What this offer's agent recorded last (CONTACTED, QUOTED, CONVERTED or LOST), none before "
+        "any: each agent of a shared lead has their own; the lead's status is derived from all of theirs.",
+    )
+    outcome_at: datetime | None = None
     strategy: str
     expires_at: datetime
     explanation: dict[str, Any]

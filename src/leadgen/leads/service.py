@@ -251,6 +251,8 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
             agent_name=agent.name,
             attempt=a.attempt,
             status=a.status,
+            outcome=a.outcome,
+            outcome_at=a.outcome_at,
             strategy=a.strategy,
             expires_at=a.expires_at,
             explanation=a.explanation if reader is None else visibility.explanation_for_agent(a.explanation, reader),

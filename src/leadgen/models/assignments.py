@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leadgen.leads.lifecycle import AssignmentStatus
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models.base import Base, IdMixin, TimestampMixin
 
 
@@ -47,3 +47,8 @@ class Assignment(IdMixin, TimestampMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     # When the accepted lead's work ended (converted or lost): no longer part of the agent's load.
     closed_at: Mapped[datetime | None] = mapped_column()
+    # What this agent last recorded about the lead it accepted (CONTACTED, QUOTED, CONVERTED or
+    # LOST; None before any): each taker of a shared lead has their own, and the lead's status is
+    # derived from all of them (``lifecycle.lead_status_of_takers``).
+    outcome: Mapped[LeadStatus | None] = mapped_column(String(16))
+    outcome_at: Mapped[datetime | None] = mapped_column()

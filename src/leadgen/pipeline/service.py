@@ -378,7 +378,8 @@ def pipeline_for(resources: Resources) -> Pipeline:
 
 
 async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
-    """Carry a lead's new outcome into its vector payload (so CONVERTED leads teach best match)."""
+    """Carry a lead's new outcome into its vector payload (so CONVERTED leads teach best match):
+    its status, which for a shared lead is derived from all its agents' outcomes."""
     lead = await leads.get(session, lead_id)
     if lead is not None:
         await pipe.vectors.set_payload(lead.id, {"outcome": lead.status})

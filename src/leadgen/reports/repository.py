@@ -95,14 +95,20 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
 
 async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> list[Performance]:
     """Per agent with an offer in the period: its own offers, the contacts and conversions it
-    recorded itself (a shared lead may have several agents), its first contact timed from its
-    acceptance, and its share of what the leads it kept were bought at (a shared lead's price split
-    evenly between the agents who accepted it)."""
+    recorded itself (a shared lead may have several agents, each with their own outcomes), its
+    first contact timed from its acceptance, and its share of what the leads it kept were bought at.
+
+    Billing: an agent is billed for a lead it kept (its offer still ACCEPTED, whatever it recorded
+    since) when the agency pays for the lead, and a shared lead's price is split evenly between the
+    agents who kept it. An agent who returned a shared lead pays nothing for it; the others keep
+    paying the whole price between them, as the source is paid for the lead until every taker
+    returned it (``lifecycle.lead_status_of_takers``), so the agents' shares add up to what the
+    report by source bills."""
     in_period = _period_leads(since, until)
     offers = _offers_per_lead(in_period)
     accepted = Assignment.status.in_(ACCEPTED_OFFERS)
     billed = and_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
-    share = Lead.price_cents * 1.0 / offers.c.accepted
+    share = Lead.price_cents * 1.0 / func.nullif(offers.c.kept, 0)
     figures = (
         select(
             Agent.id,
@@ -161,12 +167,14 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
 
 
 def _offers_per_lead(in_period: Select[Any]) -> Subquery:
-    """Each lead's offers left to time out (SLA breaches) and offers accepted."""
+    """Each lead's offers left to time out (SLA breaches), offers accepted, and those of them kept
+    (accepted and not returned since)."""
     return (
         select(
             Assignment.lead_id,
             func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("timed_out"),
             func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
+            func.count().filter(Assignment.status == AssignmentStatus.ACCEPTED).label("kept"),
         )
         .where(Assignment.lead_id.in_(in_period))
         .group_by(Assignment.lead_id)

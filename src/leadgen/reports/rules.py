@@ -14,7 +14,8 @@ Grouping = Literal["source", "campaign", "line", "agent"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 # Leads stopped by screening: never offered, never paid for.
 SCREENED_OUT = (LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED)
-# Not paid for: not screened yet, screened out, or returned to the source (credited).
+# Not paid for: not screened yet, screened out, or returned to the source (credited). A shared lead
+# is RETURNED only once every agent who took it returned it: one kept by an agent is paid for.
 NOT_BILLED = (LeadStatus.RECEIVED, *SCREENED_OUT, LeadStatus.RETURNED)
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
@@ -53,9 +54,10 @@ class Performance:
     runs from the lead's arrival. Grouped by agent (``agent_id``), ``leads`` counts the agent's
     offers, the counts after that are the agent's own (what it accepted, and the contacts and
     conversions it recorded), ``billed`` the leads it kept, at its share of their price (a shared
-    lead's price split between the agents who took it), and the time to first contact runs from
-    its acceptance; ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose person revoked
-    consent, a sign of how a source got it) do not apply."""
+    lead's price split between the agents who kept it: one who returned it pays nothing, the others
+    the whole price), and the time to first contact runs from its acceptance; ``screened_out``,
+    ``unassigned`` and ``opted_out`` (leads whose person revoked consent, a sign of how a source got
+    it) do not apply."""
 
     key: str
     leads: int

@@ -22,7 +22,8 @@ from leadgen.routing.strategies import Strategy
 
 
 def _open_count() -> ScalarSelect[int]:
-    """Per agent row: offers still open on leads still being worked."""
+    """Per agent row: offers still open on leads still being worked, by the agent itself for the
+    leads it accepted (another taker of a shared lead may have converted or lost it)."""
     return (
         select(func.count())
         .select_from(Assignment)
@@ -30,9 +31,10 @@ def _open_count() -> ScalarSelect[int]:
         .where(
             Assignment.agent_id == Agent.id,
             Assignment.status.in_(list(OPEN_ASSIGNMENT)),
-            # Narrows the scan to the partial index; the lead's status below stays the rule.
+            # An accepted offer is closed when its agent converts or loses the lead: then it leaves
+            # the partial index too.
             Assignment.closed_at.is_(None),
-            Lead.status.in_(OPEN_LEAD_STATUSES),
+            or_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.in_(OPEN_LEAD_STATUSES)),
         )
         .correlate(Agent)
         .scalar_subquery()
@@ -253,10 +255,11 @@ async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str 
 
 
 async def outcome_counts(session: AsyncSession, ids: list[uuid.UUID], line: str) -> dict[uuid.UUID, tuple[int, int]]:
-    """Per agent: (converted, accepted) leads of this line, for the conversion rate."""
+    """Per agent: (converted, accepted) leads of this line, for the conversion rate; converted by
+    the agent itself (a shared lead another taker converted is not the agent's conversion)."""
     if not ids:
         return {}
-    converted = func.count().filter(Lead.status == LeadStatus.CONVERTED)
+    converted = func.count().filter(Assignment.outcome == LeadStatus.CONVERTED)
     rows = await session.execute(
         select(Assignment.agent_id, func.count(), converted)
         .join(Lead, Lead.id == Assignment.lead_id)

@@ -31,6 +31,11 @@ class InboxItem(BaseModel):
     score: int | None
     expires_at: str
     lead_status: str
+    outcome: str | None = Field(
+        None,
+        description="What the agent recorded last on the lead: their own progress (the other agents of a "
+        "shared lead have theirs).",
+    )
     first_name: str | None = None
     phone: str | None = None
     do_not_contact: bool = False  # the person opted out or was erased: nobody may contact them
@@ -70,6 +75,7 @@ async def inbox(
                 score=lead.score,
                 expires_at=a.expires_at.isoformat(),
                 lead_status=lead.status,
+                outcome=a.outcome,
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted and not barred else None,
                 do_not_contact=barred,

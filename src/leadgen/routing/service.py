@@ -190,7 +190,8 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
         # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
     if lead.status not in OPEN_LEAD_STATUSES:
-        # A shared lead another agent already returned, lost or converted.
+        # A shared lead its other agents all returned or lost, or one of them converted
+        # (``lifecycle.lead_status_of_takers``).
         raise Conflict(f"the lead is {lead.status}; it cannot be taken")
     assignment.status = AssignmentStatus.ACCEPTED
     assignment.responded_at = now
