@@ -72,9 +72,11 @@ async def _offer(
     return offer
 
 
-async def _lead(session: AsyncSession, source_id: uuid.UUID, status: LeadStatus = LeadStatus.RECEIVED) -> uuid.UUID:
+async def _lead(
+    session: AsyncSession, source_id: uuid.UUID, status: LeadStatus = LeadStatus.RECEIVED, exclusive: bool = True
+) -> uuid.UUID:
     """A Texan auto lead with only the columns schema 0001 has (the model knows later ones)."""
-    values = _lead_values(source_id, status)
+    values = _lead_values(source_id, status) | {"exclusive": exclusive}
     await _insert(session, Lead, values)
     return values["id"]  # type: ignore[return-value]
 
@@ -332,27 +334,40 @@ def test_leads_bought_before_prices_were_recorded_are_priced_at_their_sources_pr
 
 
 async def _outcomes_as_one_status(settings: Settings) -> tuple[dict[str, uuid.UUID], datetime]:
-    """Schema 0012, where a lead's status was its agents' one outcome: a converted lead (its
-    conversion recorded at a known time), a shared lost lead both agents kept, a returned lead, a
-    lead still being worked, and a lead only accepted. Returns their offers by name, and when the
-    conversion was recorded."""
+    """Schema 0012, where a lead's status was its agents' one outcome: an exclusive converted lead,
+    a shared lead one agent converted while the other had only accepted it, a shared lead one agent
+    returned while the other kept it, an exclusive lost lead with no event, a lead still being
+    worked, and a lead only accepted. Returns their offers by name, and when the conversions were
+    recorded."""
     recorded_at = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
         agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
         session.add_all([source, *agents])
         await session.flush()
+
+        async def recorded(lead: uuid.UUID, agent: Agent, *names: str) -> None:
+            for hours_before, name in enumerate(reversed(names)):
+                at = recorded_at - timedelta(hours=hours_before)
+                data = {"agent_id": str(agent.id), "note": False}
+                event = {"id": uuid.uuid4(), "lead_id": lead, "name": name, "data": data, "created_at": at}
+                await _insert(session, LeadEvent, event)
+
         offers: dict[str, uuid.UUID] = {}
         converted = await _lead(session, source.id, LeadStatus.CONVERTED)
         offers["converted"] = await _offer(session, converted, agents[0].id, AssignmentStatus.ACCEPTED)
-        for name, at in (("lead.contacted", recorded_at - timedelta(hours=2)), ("lead.converted", recorded_at)):
-            event = {"id": uuid.uuid4(), "lead_id": converted, "name": name, "data": {}, "created_at": at}
-            await _insert(session, LeadEvent, event)
-        lost = await _lead(session, source.id, LeadStatus.LOST)
-        for slot, agent in enumerate(agents):
-            offers[f"lost by {slot}"] = await _offer(session, lost, agent.id, AssignmentStatus.ACCEPTED, slot)
-        returned = await _lead(session, source.id, LeadStatus.RETURNED)
+        await recorded(converted, agents[0], "lead.contacted", "lead.quoted", "lead.converted")
+        shared = await _lead(session, source.id, LeadStatus.CONVERTED, exclusive=False)
+        offers["shared, converted"] = await _offer(session, shared, agents[0].id, AssignmentStatus.ACCEPTED)
+        offers["shared, only accepted"] = await _offer(session, shared, agents[1].id, AssignmentStatus.ACCEPTED, 1)
+        await recorded(shared, agents[0], "lead.contacted", "lead.quoted", "lead.converted")
+        returned = await _lead(session, source.id, LeadStatus.RETURNED, exclusive=False)
         offers["returned"] = await _offer(session, returned, agents[0].id, AssignmentStatus.RETURNED)
+        offers["kept, returned by the other"] = await _offer(
+            session, returned, agents[1].id, AssignmentStatus.ACCEPTED, 1
+        )
+        lost = await _lead(session, source.id, LeadStatus.LOST)
+        offers["lost"] = await _offer(session, lost, agents[0].id, AssignmentStatus.ACCEPTED)
         worked = await _lead(session, source.id, LeadStatus.QUOTED)
         offers["timed out"] = await _offer(session, worked, agents[1].id, AssignmentStatus.TIMED_OUT)
         offers["quoted"] = await _offer(session, worked, agents[0].id, AssignmentStatus.ACCEPTED, attempt=2)
@@ -361,29 +376,35 @@ async def _outcomes_as_one_status(settings: Settings) -> tuple[dict[str, uuid.UU
         return offers, recorded_at
 
 
-async def _offer_outcomes(settings: Settings) -> dict[uuid.UUID, tuple[str | None, datetime | None]]:
+async def _offer_outcomes(settings: Settings) -> dict[uuid.UUID, tuple[str | None, datetime | None, bool]]:
     async with _session(settings) as session:
-        rows = await session.execute(select(Assignment.id, Assignment.outcome, Assignment.outcome_at))
-        return {row.id: (row.outcome, row.outcome_at) for row in rows}
+        rows = await session.execute(
+            select(Assignment.id, Assignment.outcome, Assignment.outcome_at, Assignment.closed_at)
+        )
+        return {row.id: (row.outcome, row.outcome_at, row.closed_at is not None) for row in rows}
 
 
-def test_accepted_offers_take_their_leads_outcome_as_their_own(empty_database: Settings) -> None:
+def test_each_accepted_offer_takes_its_own_agents_outcome_and_finished_ones_are_closed(
+    empty_database: Settings,
+) -> None:
     upgrade(empty_database, "0012")
     offers, recorded_at = asyncio.run(_outcomes_as_one_status(empty_database))
     upgrade(empty_database)
     expected = {
-        "converted": ("CONVERTED", recorded_at),  # dated by the lead's event of it
-        "lost by 0": ("LOST", None),  # no event to date it
-        "lost by 1": ("LOST", None),  # shared: each agent who kept it gets the lead's status
-        "returned": (None, None),
-        "timed out": (None, None),
-        "quoted": ("QUOTED", None),
-        "accepted": (None, None),
+        "converted": ("CONVERTED", recorded_at, True),  # dated by the agent's event of it
+        "shared, converted": ("CONVERTED", recorded_at, True),
+        "shared, only accepted": (None, None, True),  # nothing of their own; the lead is finished
+        "returned": (None, None, False),
+        "kept, returned by the other": (None, None, True),  # the source credited the lead
+        "lost": ("LOST", None, True),  # exclusive, no event: the lead's status, undated
+        "timed out": (None, None, False),
+        "quoted": ("QUOTED", None, False),
+        "accepted": (None, None, False),
     }
     outcomes = asyncio.run(_offer_outcomes(empty_database))
     assert {name: outcomes[offer] for name, offer in offers.items()} == expected
     downgrade(empty_database, "0012")
     upgrade(empty_database)
     outcomes = asyncio.run(_offer_outcomes(empty_database))
-    assert {name: outcomes[offer] for name, offer in offers.items()} == expected
+    assert {name: outcomes[offer][:2] for name, offer in offers.items()} == {k: v[:2] for k, v in expected.items()}
     assert asyncio.run(_drift(empty_database)) == []

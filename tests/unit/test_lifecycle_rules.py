@@ -93,3 +93,10 @@ def test_every_change_of_a_shared_leads_status_is_one_the_lifecycle_allows() -> 
                 seen.add(state)
                 todo.append(state)
     assert {lead for _, lead in seen} == {ACCEPTED, CONTACTED, QUOTED, CONVERTED, LOST, RETURNED}
+
+
+@pytest.mark.parametrize("finished", [LeadStatus.RETURNED, LeadStatus.LOST, LeadStatus.CONVERTED])
+def test_a_finished_lead_stays_finished_whatever_an_offer_left_open_says(finished: LeadStatus) -> None:
+    """A shared lead of the release before: one agent returned it, the other's offer stayed
+    accepted; that agent's outcome must not reopen a lead the source already credited."""
+    assert lead_status_of_takers(finished, [LeadStatus.ACCEPTED, LeadStatus.CONTACTED]) == finished

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -64,6 +65,25 @@ class TaskRuntime:
     def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``work`` in a unit of work, run again on a conflict (``run_in_transaction``)."""
         return self.run(run_in_transaction(self.resources, work))
+
+    def each_in_transaction(
+        self, items: Iterable[uuid.UUID], work: Callable[[AsyncSession, uuid.UUID], Awaitable[bool]], what: str
+    ) -> tuple[int, int]:
+        """``work`` for each item, each in a unit of work of its own, so that one failure holds back
+        no other: it is logged and counted, and the item is left for the next sweep to find.
+        Returns how many ``work`` did (it answered true) and how many failed."""
+        done = failed = 0
+        for item in items:
+
+            async def one(session: AsyncSession, item: uuid.UUID = item) -> bool:
+                return await work(session, item)
+
+            try:
+                done += bool(self.in_transaction(one))
+            except Exception:
+                failed += 1
+                log.exception("%s %s failed; the next sweep tries again", what, item)
+        return done, failed
 
     def close(self) -> None:
         self.run(self.resources.close())

@@ -91,6 +91,9 @@ def taker_progress(offer: str, outcome: str | None) -> LeadStatus:
     return LeadStatus(outcome) if outcome else LeadStatus.ACCEPTED
 
 
+FINISHED_BY_TAKERS = frozenset({LeadStatus.RETURNED, LeadStatus.LOST, LeadStatus.CONVERTED})
+
+
 def lead_status_of_takers(reached: LeadStatus, takers: Sequence[LeadStatus]) -> LeadStatus:
     """The lead's status from its takers' progress (``taker_progress`` of each accepted offer).
 
@@ -116,6 +119,10 @@ def lead_status_of_takers(reached: LeadStatus, takers: Sequence[LeadStatus]) -> 
     """
     if not takers:
         raise ValueError("a lead nobody accepted has no takers to derive its status from")
+    if reached in FINISHED_BY_TAKERS:
+        # Said once, kept: a lead credited back to its source, or finished, is not reopened by
+        # an offer of an older release's shared lead that was never closed.
+        return reached
     kept = [progress for progress in takers if progress != LeadStatus.RETURNED]
     if not kept:
         return LeadStatus.RETURNED

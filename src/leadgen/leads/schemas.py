@@ -387,23 +387,22 @@ class LeadPublic(BaseModel):
     events: list[LeadEventPublic]
 
 
-class LeadSummary(BaseModel):
+class _LeadOutline(BaseModel):
     id: uuid.UUID
     line: str
     state: str
     status: str
     score: int | None
     received_at: datetime
+
+
+class LeadSummary(_LeadOutline):
+    """A row of the lead list."""
+
     campaign: str | None
 
 
-class LeadForSource(BaseModel):
+class LeadForSource(_LeadOutline):
     """A lead as the source that sent it reads it: how it fared, not who worked it."""
 
-    id: uuid.UUID
-    line: str
-    state: str
-    status: str
     status_reason: str | None
-    received_at: datetime
-    score: int | None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,7 +17,6 @@ from leadgen.pipeline import service
 from leadgen.pipeline.service import Pipeline
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 # Duplicates released per sweep; the next sweep, a minute later, takes the rest.
 RELEASE_BATCH = 200
 
@@ -77,17 +75,10 @@ def release_duplicates() -> int:
     async def due(session: AsyncSession) -> list[uuid.UUID]:
         return await service.duplicates_to_release(session, settings, utcnow(), RELEASE_BATCH)
 
-    released = failed = 0
-    for lead_id in runtime.in_transaction(due):
-
-        async def release(session: AsyncSession, lead: uuid.UUID = lead_id) -> bool:
-            return await service.release_duplicate(session, settings, lead, utcnow())
-
-        # One failure does not hold back the others; the next sweep finds the lead again.
-        try:
-            released += runtime.in_transaction(release)
-        except Exception:
-            failed += 1
-            log.exception("duplicate %s could not be released; the next sweep tries again", lead_id)
+    released, failed = runtime.each_in_transaction(
+        runtime.in_transaction(due),
+        lambda session, lead_id: service.release_duplicate(session, settings, lead_id, utcnow()),
+        "releasing duplicate",
+    )
     TASKS.labels("pipeline.release_duplicates", "ok" if not failed else "error").inc()
     return released

@@ -3,7 +3,6 @@ offers not yet answered are withdrawn."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from celery import shared_task
@@ -16,7 +15,6 @@ from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import expire_offer, pipeline_for
 from leadgen.routing import repository, service
 
-log = logging.getLogger(__name__)
 BATCH = 200
 
 
@@ -30,21 +28,13 @@ def expire_offers() -> int:
     async def overdue(session: AsyncSession) -> list[uuid.UUID]:
         return await repository.overdue(session, now, BATCH)
 
-    expired = failed = 0
-    for assignment_id in runtime.in_transaction(overdue):
-
-        async def expire(session: AsyncSession, aid: uuid.UUID = assignment_id) -> bool:
-            # The time of this offer's round, not of the sweep's start: its new offers' deadlines
-            # and shift checks count from when they are made.
-            return await expire_offer(session, pipe, aid, utcnow())
-
-        # One transaction per offer: one failure does not hold back the others; the next sweep
-        # finds the offer still overdue and tries again.
-        try:
-            expired += runtime.in_transaction(expire)
-        except Exception:
-            failed += 1
-            log.exception("offer %s could not be timed out; the next sweep tries again", assignment_id)
+    # The time of each offer's round, not of the sweep's start: its new offers' deadlines and
+    # shift checks count from when they are made.
+    expired, failed = runtime.each_in_transaction(
+        runtime.in_transaction(overdue),
+        lambda session, assignment_id: expire_offer(session, pipe, assignment_id, utcnow()),
+        "timing out offer",
+    )
     TASKS.labels("routing.expire_offers", "ok" if not failed else "error").inc()
     return expired
 
@@ -61,17 +51,11 @@ def withdraw_agent_offers(event_key: str) -> int:
     async def pending(session: AsyncSession) -> list[uuid.UUID]:
         return await service.offers_to_withdraw(session, agent_id)
 
-    withdrawn = failed = 0
-    for offer_id in runtime.in_transaction(pending):
-
-        async def withdraw(session: AsyncSession, oid: uuid.UUID = offer_id) -> bool:
-            return await service.withdraw_agent_offer(session, agent_id, oid, utcnow())
-
-        try:
-            withdrawn += runtime.in_transaction(withdraw)
-        except Exception:
-            failed += 1
-            log.exception("offer %s of a deactivated agent could not be withdrawn; tried again later", offer_id)
+    withdrawn, failed = runtime.each_in_transaction(
+        runtime.in_transaction(pending),
+        lambda session, offer_id: service.withdraw_agent_offer(session, agent_id, offer_id, utcnow()),
+        "withdrawing the deactivated agent's offer",
+    )
     if failed:
         TASKS.labels("routing.withdraw_agent_offers", "error").inc()
         return withdrawn

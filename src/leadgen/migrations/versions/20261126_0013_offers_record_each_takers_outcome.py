@@ -6,10 +6,17 @@ and one agent's return took the lead from the others. ``assignments.outcome`` ke
 recorded on their own offer (CONTACTED, QUOTED, CONVERTED or LOST; NULL before any), with
 ``outcome_at``; the lead's status is derived from its takers' (``lifecycle.lead_status_of_takers``).
 
-Accepted offers of leads that are CONTACTED, QUOTED, CONVERTED or LOST get the lead's status as
-their outcome, dated by the lead's latest event of it. An exclusive lead has one taker, so that is
-exact; for a shared lead it is the best knowledge available, as which of its agents recorded what
-was kept only in the events' text. Returned offers keep no outcome.
+Each accepted offer gets the furthest outcome its own agent recorded on the lead (the ``lead.<outcome>``
+events name the agent), dated by that event. An accepted offer of an exclusive lead with no such
+event gets the lead's status, as before. An agent who only accepted a shared lead that another
+agent worked keeps no outcome. Returned offers keep no outcome. With ``--sql`` only the exclusive
+leads are filled in: the events are read here, in Python (``agent_id`` is JSON text, compared with
+a UUID column stored differently by each database).
+
+Accepted offers no longer being worked are closed (``closed_at``), as recording CONVERTED or LOST
+now closes its own offer: before, only the recording agent's offer was closed, and the open-lead
+cap then read the lead's status, which it no longer does. That covers the other takers of a
+CONVERTED, LOST or (by another agent) RETURNED lead, and offers whose outcome is final.
 
 NULL defaults: PostgreSQL adds the columns without rewriting the table. A downgrade drops them and
 the outcomes with them; the leads' statuses are left as they are.
@@ -19,10 +26,12 @@ Revises: 0012
 Create Date: 2026-11-26 23:40:00.000000
 """
 
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 import leadgen.models.base
 
@@ -31,43 +40,102 @@ down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OUTCOMES = ('CONTACTED', 'QUOTED', 'CONVERTED', 'LOST')
+OUTCOMES = ('CONTACTED', 'QUOTED', 'CONVERTED', 'LOST')  # in the order an agent moves through them
 ASSIGNMENTS = sa.table(
     'assignments',
     sa.column('lead_id', sa.Uuid()),
+    sa.column('agent_id', sa.Uuid()),
     sa.column('status', sa.String()),
     sa.column('outcome', sa.String()),
     sa.column('outcome_at', leadgen.models.base.UTCDateTime(timezone=True)),
+    sa.column('closed_at', leadgen.models.base.UTCDateTime(timezone=True)),
 )
-LEADS = sa.table('leads', sa.column('id', sa.Uuid()), sa.column('status', sa.String()))
+LEADS = sa.table(
+    'leads', sa.column('id', sa.Uuid()), sa.column('status', sa.String()), sa.column('exclusive', sa.Boolean())
+)
 LEAD_EVENTS = sa.table(
     'lead_events',
     sa.column('lead_id', sa.Uuid()),
     sa.column('name', sa.String()),
+    sa.column('data', sa.JSON()),
     sa.column('created_at', leadgen.models.base.UTCDateTime(timezone=True)),
 )
+EVENT_OF = {f'lead.{outcome.lower()}': outcome for outcome in OUTCOMES}
 
 
-def _taken_to(outcome: str) -> sa.Update:
-    """The accepted offers of the leads in ``outcome``, given it, dated by the lead's event of it."""
+def _from_each_agents_events(connection: sa.Connection) -> None:
+    """The furthest outcome each agent recorded on each lead, onto that agent's accepted offer."""
+    events = connection.execute(
+        sa.select(LEAD_EVENTS.c.lead_id, LEAD_EVENTS.c.name, LEAD_EVENTS.c.data, LEAD_EVENTS.c.created_at)
+        .where(LEAD_EVENTS.c.name.in_(list(EVENT_OF)))
+        .order_by(LEAD_EVENTS.c.created_at)
+    )
+    furthest: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, datetime]] = {}
+    for lead_id, name, data, at in events:
+        agent = (data or {}).get('agent_id')
+        if not agent:
+            continue
+        outcome, key = EVENT_OF[name], (lead_id, uuid.UUID(agent))
+        if key not in furthest or OUTCOMES.index(outcome) >= OUTCOMES.index(furthest[key][0]):
+            furthest[key] = (outcome, at)
+    if not furthest:
+        return
+    connection.execute(
+        ASSIGNMENTS.update()
+        .where(
+            ASSIGNMENTS.c.lead_id == sa.bindparam('the_lead'),
+            ASSIGNMENTS.c.agent_id == sa.bindparam('the_agent'),
+            ASSIGNMENTS.c.status == 'ACCEPTED',
+        )
+        .values(outcome=sa.bindparam('the_outcome'), outcome_at=sa.bindparam('recorded_at')),
+        [
+            {'the_lead': lead, 'the_agent': agent, 'the_outcome': outcome, 'recorded_at': at}
+            for (lead, agent), (outcome, at) in furthest.items()
+        ],
+    )
+
+
+def _exclusive_taken_to(outcome: str) -> sa.Update:
+    """Accepted offers of exclusive leads in ``outcome`` that no event filled in, given it, dated by
+    the lead's event of it."""
     recorded_at = (
         sa.select(sa.func.max(LEAD_EVENTS.c.created_at))
         .where(LEAD_EVENTS.c.lead_id == ASSIGNMENTS.c.lead_id, LEAD_EVENTS.c.name == f'lead.{outcome.lower()}')
         .scalar_subquery()
     )
-    leads_in_it = sa.select(LEADS.c.id).where(LEADS.c.status == outcome)
+    leads_in_it = sa.select(LEADS.c.id).where(LEADS.c.status == outcome, LEADS.c.exclusive.is_(True))
     return (
         ASSIGNMENTS.update()
-        .where(ASSIGNMENTS.c.status == 'ACCEPTED', ASSIGNMENTS.c.lead_id.in_(leads_in_it))
+        .where(
+            ASSIGNMENTS.c.status == 'ACCEPTED',
+            ASSIGNMENTS.c.outcome.is_(None),
+            ASSIGNMENTS.c.lead_id.in_(leads_in_it),
+        )
         .values(outcome=outcome, outcome_at=recorded_at)
+    )
+
+
+def _close_what_nobody_works() -> sa.Update:
+    finished_leads = sa.select(LEADS.c.id).where(LEADS.c.status.in_(['CONVERTED', 'LOST', 'RETURNED']))
+    return (
+        ASSIGNMENTS.update()
+        .where(
+            ASSIGNMENTS.c.status == 'ACCEPTED',
+            ASSIGNMENTS.c.closed_at.is_(None),
+            sa.or_(ASSIGNMENTS.c.outcome.in_(['CONVERTED', 'LOST']), ASSIGNMENTS.c.lead_id.in_(finished_leads)),
+        )
+        .values(closed_at=sa.func.coalesce(ASSIGNMENTS.c.outcome_at, datetime.now(UTC)))
     )
 
 
 def upgrade() -> None:
     op.add_column('assignments', sa.Column('outcome', sa.String(length=16), nullable=True))
     op.add_column('assignments', sa.Column('outcome_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
+    if not context.is_offline_mode():
+        _from_each_agents_events(op.get_bind())
     for outcome in OUTCOMES:
-        op.execute(_taken_to(outcome))
+        op.execute(_exclusive_taken_to(outcome))
+    op.execute(_close_what_nobody_works())
 
 
 def downgrade() -> None:
