@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message, Receive, Scope, Send
 
@@ -175,6 +176,35 @@ class TestFlood:
         ]
         assert codes == [202] * 5 + [429] * 3
         assert await count(session, Lead) == 5
+
+
+class TestBusy:
+    @pytest.fixture
+    async def one_connection_client(
+        self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[AsyncClient]:
+        for name, value in (("POOL_SIZE", "1"), ("MAX_OVERFLOW", "0"), ("POOL_TIMEOUT_SECONDS", "0.3")):
+            monkeypatch.setenv(f"LEADGEN_DB_{name}", value)
+        async for c in started(create_app(Settings())):
+            yield c
+
+    @pytest.mark.parametrize("backend", ["postgres"])
+    async def test_no_connection_free_in_time_is_503_to_retry_and_the_lead_held_up_is_stored(
+        self, one_connection_client: AsyncClient, key: str, session: AsyncSession, backend: str
+    ) -> None:
+        headers = {"X-API-Key": key}
+        # The test's own transaction holds the leads table: the first request takes the process's
+        # only connection and waits on it; the second finds no connection free.
+        await session.execute(text("LOCK TABLE leads IN EXCLUSIVE MODE"))
+        held_up = asyncio.create_task(one_connection_client.post("/api/v1/leads", json=lead_payload(), headers=headers))
+        await asyncio.sleep(0.2)
+        busy = await one_connection_client.post("/api/v1/leads", json=lead_payload(), headers=headers)
+        await session.commit()
+        assert (await held_up).status_code == 202
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "2"
+        assert "nothing was stored" in busy.json()["detail"]
+        assert await count(session, Lead) == 1
 
 
 class TestQuoteForm:

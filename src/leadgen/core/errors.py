@@ -12,10 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Discriminator
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+BUSY_RETRY_AFTER_SECONDS = 2
 
 
 class DomainError(Exception):
@@ -171,3 +173,12 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         return problem(503, "Service Unavailable", "the database is unavailable; retry later")
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every connection stayed busy for the pool's whole wait: more requests than this process
+        # can take now. Nothing was stored; a sender that waits a moment and retries gets through.
+        log.warning("no database connection came free in time: answering 503")
+        answer = problem(503, "Service Unavailable", "too many requests at once; nothing was stored, retry shortly")
+        answer.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return answer
