@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest.mock import patch
@@ -36,30 +36,8 @@ from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing import tasks as routing_tasks
 from leadgen.routing.rules import Candidate, LeadFacts, eligible
-from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import lead_payload, started, sync_graph
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
-async def texas_agent(session: AsyncSession) -> Agent:
-    """One agent licensed for auto in Texas, on shift around the clock, committed."""
-    agent = await helpers.agent(session, ["TX"])
-    await session.commit()
-    return agent
+from tests.conftest import lead_payload, sync_graph
 
 
 async def submit(client: AsyncClient, key: str, **overrides: object) -> uuid.UUID:

@@ -4,7 +4,7 @@ duplicate, and the day on which the graph checks licence expiry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,29 +30,8 @@ from leadgen.pipeline import tasks as pipeline_tasks
 from leadgen.pipeline.service import TEST_LEAD, duplicates_to_release, pipeline_for, process_lead, release_duplicate
 from leadgen.privacy import service as privacy
 from leadgen.routing import service as routing
-from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import lead_payload, started, sync_graph
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
-async def texas_agent(session: AsyncSession) -> Agent:
-    agent = await helpers.agent(session, ["TX"])
-    await session.commit()
-    return agent
+from tests.conftest import lead_payload, sync_graph
 
 
 async def submit(client: AsyncClient, key: str, payload: dict[str, Any]) -> uuid.UUID:
