@@ -13,7 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.compliance.consent import CONSENT_TEXT
+from leadgen.compliance import consent as consent_texts
+from leadgen.compliance.consent import CONSENT_TEXT, consent_text_sha256
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import ConsentRecord, Lead
@@ -39,6 +40,7 @@ def quote_request_payload(**overrides: Any) -> dict[str, Any]:
         "currently_insured": True,
         "user_agent": "Mozilla/5.0",
         "consent": True,
+        "consent_text_sha256": consent_text_sha256(CONSENT_TEXT),
         "details": {
             "drivers": [{"age_first_licensed": 17}],
             "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
@@ -80,6 +82,7 @@ class TestAccepted:
         assert str(lead.id) == response.json()["id"]
         quote_page = "https://quotes.example.com/quote"
         assert (consent.text, consent.ip_address, consent.page_url) == (CONSENT_TEXT, "198.51.100.7", quote_page)
+        assert consent.text_sha256 == consent_text_sha256(CONSENT_TEXT)
         assert before <= consent.captured_at <= utcnow()
         assert (consent.trustedform_cert_url, consent.jornaya_leadid) == (None, None)
         assert (lead.origin, lead.is_test, lead.exclusive) == ("web", False, True)
@@ -96,6 +99,51 @@ class TestAccepted:
         assert consent.ip_address == lead.ip_address == "127.0.0.1"
 
 
+# A text an earlier release showed, which this one still knows (``PREVIOUS_CONSENT_TEXTS``).
+EARLIER_TEXT = "By ticking this box I agree that licensed agents may call and text me about quotes."
+
+
+@pytest.fixture
+def earlier_text_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = {consent_text_sha256(text): text for text in (CONSENT_TEXT, EARLIER_TEXT)}
+    monkeypatch.setattr(consent_texts, "CONSENT_TEXTS_BY_SHA256", known)
+
+
+class TestConsentText:
+    """The form names the consent text it showed by its SHA-256, and the api records that text."""
+
+    @pytest.mark.usefixtures("earlier_text_known")
+    @pytest.mark.parametrize("shown", [CONSENT_TEXT, EARLIER_TEXT], ids=["current", "earlier"])
+    async def test_the_text_the_digest_names_is_recorded(
+        self, client: AsyncClient, session: AsyncSession, shown: str
+    ) -> None:
+        digest = consent_text_sha256(shown)
+        response = await client.post(QUOTES, json=quote_request_payload(consent_text_sha256=digest))
+        assert response.status_code == 202, response.text
+        [(_, consent)] = await stored(session)
+        assert (consent.text, consent.text_sha256) == (shown, digest)
+
+    @pytest.mark.parametrize(
+        ("digest", "reason"),
+        [
+            (consent_text_sha256(EARLIER_TEXT), "not the SHA-256 of a consent text this api knows"),
+            (consent_text_sha256(CONSENT_TEXT).upper(), "not the SHA-256 of a consent text this api knows"),
+            (consent_text_sha256(CONSENT_TEXT)[:12], "not the SHA-256 of a consent text this api knows"),
+            ("", "not the SHA-256 of a consent text this api knows"),
+            (consent_text_sha256(CONSENT_TEXT) + "00", "at most 64 characters"),
+        ],
+        ids=["forgotten-text", "uppercase", "prefix", "blank", "too-long"],
+    )
+    async def test_a_digest_of_no_text_it_knows_is_refused_and_nothing_is_stored(
+        self, client: AsyncClient, session: AsyncSession, digest: str, reason: str
+    ) -> None:
+        response = await client.post(QUOTES, json=quote_request_payload(consent_text_sha256=digest))
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["field"] == "consent_text_sha256" and reason in error["reason"]
+        assert await stored(session) == []
+
+
 class TestPreviousRelease:
     """For one release, the body the previous release's quote form sends (frontend pods of that
     release still serve during a rollout) is taken, and what it says of the consent record, the
@@ -104,6 +152,7 @@ class TestPreviousRelease:
     @staticmethod
     def previous_form_body() -> dict[str, Any]:
         body = quote_request_payload(origin="web", landing_page="https://old.example/quote", ip="192.0.2.1")
+        del body["consent_text_sha256"]
         body["consent"] = {
             "text": "I agree to anything at all that anybody says.",
             "captured_at": (utcnow() - timedelta(days=29)).isoformat(),
@@ -125,6 +174,16 @@ class TestPreviousRelease:
         assert (consent.text, consent.ip_address, consent.page_url) == (CONSENT_TEXT, "198.51.100.7", quote_page)
         assert consent.captured_at >= before
         assert (lead.origin, lead.ip_address, lead.landing_page) == ("web", "198.51.100.7", quote_page)
+
+    async def test_without_the_digest_of_the_text_shown_the_current_text_is_recorded(
+        self, client: AsyncClient, session: AsyncSession
+    ) -> None:
+        body = quote_request_payload()
+        del body["consent_text_sha256"]
+        response = await client.post(QUOTES, json=body)
+        assert response.status_code == 202, response.text
+        [(_, consent)] = await stored(session)
+        assert (consent.text, consent.text_sha256) == (CONSENT_TEXT, consent_text_sha256(CONSENT_TEXT))
 
     async def test_a_consent_record_means_the_box_was_ticked(self, client: AsyncClient, session: AsyncSession) -> None:
         body = self.previous_form_body()
@@ -183,5 +242,6 @@ class TestDescribed:
         auto = spec["components"]["schemas"]["AutoQuoteRequest"]["properties"]
         assert spec["components"]["schemas"]["AutoQuoteRequest"]["additionalProperties"] is False
         assert auto["consent"]["type"] == "boolean"
+        assert "consent_text_sha256" in auto
         server_decides = {"origin", "test", "exclusive", "campaign", "sub_id", "external_id", "ip", "landing_page"}
         assert not (server_decides | {"notes"}) & set(auto)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,42 @@ AUTO = {
 }
 
 
+class _QuoteFormPage(HTMLParser):
+    """What a browser reads of the quote form: its hidden inputs, which it posts back, and the
+    words of the consent checkbox's label."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.hidden: dict[str, str] = {}
+        self.consent_text = ""
+        self._in_form = self._in_consent_label = False
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self._in_form = attributes.get("method") == "post" and attributes.get("action") == "/quote"
+        elif self._in_form and tag == "input" and attributes.get("type") == "hidden":
+            self.hidden[attributes["name"] or ""] = attributes["value"] or ""
+        elif self._in_form and tag == "label" and attributes.get("for") == "consent":
+            self._in_consent_label = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+        elif tag == "label":
+            self._in_consent_label = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_consent_label:
+            self.consent_text += data
+
+
 async def _submit(browser: httpx.AsyncClient, line: str, fields: dict[str, Any]) -> httpx.Response:
+    """Fill in the form of the line and post it as a browser does, with the page's hidden inputs."""
     page = await browser.get(f"/quote?line={line}")
-    return await browser.post("/quote", data={"csrf_token": csrf_token(page.text, "/quote"), "line": line, **fields})
+    return await browser.post("/quote", data={**_QuoteFormPage(page.text).hidden, **fields})
 
 
 async def _stored(platform: Platform) -> list[tuple[Lead, ConsentRecord | None]]:
@@ -56,6 +91,47 @@ class TestForm:
         async with platform.browser() as browser:
             page = (await browser.get("/quote?line=pets")).text
         assert 'name="details.vehicles.0.year"' in page
+
+
+class TestConsentTextShown:
+    """The page names the consent text it shows by its SHA-256, and the api records that text."""
+
+    async def test_the_form_sends_the_digest_of_the_text_it_shows(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            form = _QuoteFormPage((await browser.get("/quote?line=life")).text)
+        assert form.consent_text == CONSENT_TEXT
+        assert form.hidden["consent_text_sha256"] == hashlib.sha256(form.consent_text.encode()).hexdigest()
+
+    async def test_the_text_the_page_showed_is_recorded_with_its_digest(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            page = await browser.get("/quote?line=auto")
+            form = _QuoteFormPage(page.text)
+            answer = await browser.post("/quote", data={**form.hidden, **AUTO})
+        assert answer.status_code == 303, answer.text
+        [(_, consent)] = await _stored(platform)
+        assert consent is not None
+        assert (consent.text, consent.text_sha256) == (form.consent_text, form.hidden["consent_text_sha256"])
+
+    async def test_a_page_of_the_previous_release_without_the_digest_is_recorded_with_the_current_text(
+        self, platform: Platform
+    ) -> None:
+        async with platform.browser() as browser:
+            page = await browser.get("/quote?line=auto")
+            previous = {"csrf_token": csrf_token(page.text, "/quote"), "line": "auto"}
+            answer = await browser.post("/quote", data={**previous, **AUTO})
+        assert answer.status_code == 303, answer.text
+        [(_, consent)] = await _stored(platform)
+        assert consent is not None and consent.text == CONSENT_TEXT
+
+    async def test_a_digest_the_api_does_not_know_is_refused_and_nothing_is_stored(self, platform: Platform) -> None:
+        unknown = hashlib.sha256(b"Words nobody was shown.").hexdigest()
+        async with platform.browser() as browser:
+            page = await browser.get("/quote?line=auto")
+            posted = {**_QuoteFormPage(page.text).hidden, "consent_text_sha256": unknown, **AUTO}
+            answer = await browser.post("/quote", data=posted)
+        assert answer.status_code == 422
+        assert "not the SHA-256 of a consent text this api knows" in answer.text
+        assert await _stored(platform) == []
 
 
 class TestValidation:

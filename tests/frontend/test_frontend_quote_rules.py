@@ -7,8 +7,18 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from leadgen.compliance.consent import consent_text_sha256
 from leadgen.frontend.client import FieldError
-from leadgen.frontend.quote import LINES, FormField, line_form, missing_required, payload, place_errors
+from leadgen.frontend.quote import (
+    CONSENT_TEXT_SHA256,
+    LINES,
+    FormField,
+    line_form,
+    missing_required,
+    payload,
+    place_errors,
+    submitted_values,
+)
 from leadgen.leads.schemas import QuoteRequestCreate
 
 USER_AGENT = "Mozilla/5.0"
@@ -53,6 +63,17 @@ class TestPayload:
         body = payload(LINES["auto"], {"consent": "yes"}, USER_AGENT)
         assert set(body) == {"line", "consent", "details", "user_agent"}
 
+    def test_the_digest_the_page_posted_back_is_sent(self) -> None:
+        """The digest of the page the person read, which another frontend pod may have rendered."""
+        form = LINES["auto"]
+        earlier = consent_text_sha256("The words an earlier release showed beside the box.")
+        values = submitted_values(form, {"consent": ["yes"], "consent_text_sha256": [earlier]})
+        assert payload(form, values, USER_AGENT)["consent_text_sha256"] == earlier
+
+    def test_a_page_without_the_digest_sends_none(self) -> None:
+        values = submitted_values(LINES["auto"], {"consent": ["yes"]})
+        assert "consent_text_sha256" not in payload(LINES["auto"], values, USER_AGENT)
+
     def test_without_a_user_agent_none_is_sent(self) -> None:
         assert "user_agent" not in payload(LINES["auto"], {"consent": "yes"}, None)
 
@@ -61,7 +82,7 @@ class TestPayload:
         """Every input of the form is a field of the api's quote request (which has no notes)."""
         form = LINES[line]
         values: dict[str, str | list[str]] = {f.name: _sample(f) for f in form.fields()}
-        body = payload(form, {**values, "consent": "yes"}, USER_AGENT)
+        body = payload(form, {**values, "consent": "yes", "consent_text_sha256": CONSENT_TEXT_SHA256}, USER_AGENT)
         assert "notes" not in body
         QUOTE_REQUEST.validate_python(body)
 

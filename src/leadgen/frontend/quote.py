@@ -4,8 +4,8 @@ Every input is named by its dotted path in the api's quote request (``contact.ad
 ``details.vehicles.0.year``), so a field error the api reports on that path lands next to the
 input that caused it without a hand-kept mapping. Values travel as the strings the browser sent;
 the api's models parse and validate them, and their messages are the ones shown. The api records
-the consent itself (its text, the time, the browser's address, this page): the form sends only
-whether the box was ticked.
+the consent itself (the time, the browser's address, this page): the form sends whether the box was
+ticked and the digest of the consent text it showed, which the api records as agreed to.
 """
 
 from __future__ import annotations
@@ -16,9 +16,15 @@ from typing import Any
 
 # The words shown beside the consent checkbox are the api's: what it records as agreed to.
 from leadgen.compliance.consent import CONSENT_TEXT as CONSENT_TEXT
+from leadgen.compliance.consent import consent_text_sha256
 from leadgen.frontend.client import FieldError
 
 CONSENT_FIELD = "consent"
+# A hidden input carrying the digest of the text the page showed. The browser posts it back, so the
+# api hears which text the person saw, even when another frontend pod (of another release during a
+# rollout) rendered the page than the one that takes the post.
+CONSENT_TEXT_FIELD = "consent_text_sha256"
+CONSENT_TEXT_SHA256 = consent_text_sha256(CONSENT_TEXT)
 MAX_USER_AGENT = 512
 
 
@@ -344,6 +350,8 @@ def submitted_values(form: LineForm, read: Mapping[str, list[str]]) -> dict[str,
         else:
             values[f.name] = raw[0].strip() if raw else ""
     values[CONSENT_FIELD] = "yes" if read.get(CONSENT_FIELD) else ""
+    shown = read.get(CONSENT_TEXT_FIELD, [])
+    values[CONSENT_TEXT_FIELD] = shown[0].strip() if shown else ""
     return values
 
 
@@ -359,9 +367,9 @@ def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:
 
 
 def payload(form: LineForm, values: Submitted, user_agent: str | None) -> dict[str, Any]:
-    """The api's quote request for this line, built from the entered values, the consent box and the
-    browser's user agent (the api records on its own where, when and from which address the person
-    agreed)."""
+    """The api's quote request for this line, built from the entered values, the consent box, the
+    digest of the consent text the page showed and the browser's user agent (the api records on its
+    own where, when and from which address the person agreed)."""
     tree: dict[str, Any] = {}
     filled = set()
     for f in form.fields():
@@ -375,6 +383,10 @@ def payload(form: LineForm, values: Submitted, user_agent: str | None) -> dict[s
     body: dict[str, Any] = _lists(tree)
     body.update(line=form.line, consent=bool(values.get(CONSENT_FIELD)))
     body.setdefault("details", {})
+    # A page without the input (rendered by the previous release) names no text: the api records
+    # its current one, for that release only.
+    if values.get(CONSENT_TEXT_FIELD):
+        body[CONSENT_TEXT_FIELD] = values[CONSENT_TEXT_FIELD]
     if user_agent:
         body["user_agent"] = user_agent[:MAX_USER_AGENT]
     return body

@@ -584,7 +584,9 @@ def _quote_form(
         "errors": errors,
         "summary": summary,
         "consent_text": quote.CONSENT_TEXT,
+        "consent_text_sha256": quote.CONSENT_TEXT_SHA256,
         "consent_field": quote.CONSENT_FIELD,
+        "consent_text_field": quote.CONSENT_TEXT_FIELD,
     }
     return _anonymous_page(request, "quote.html", context, status)
 

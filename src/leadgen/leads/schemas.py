@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from leadgen.compliance.consent import is_known_consent_text
 from leadgen.leads.geography import STATES, state_for_zip
 from leadgen.leads.lifecycle import Line
 from leadgen.leads.normalize import clean_text, parsed_phone, zip5
@@ -286,6 +287,15 @@ class _QuoteRequestBase(_Strict):
     consent: Annotated[bool, BeforeValidator(_consent_record_given)] = Field(
         description="The person ticked the box agreeing to the quote form's consent text; must be true."
     )
+    # Optional for this release only: the previous release's form does not send it, and its
+    # requests are recorded with the current text (``compliance.consent.shown_consent_text``).
+    # Required from the next release on.
+    consent_text_sha256: str | None = Field(
+        None,
+        max_length=64,
+        description="The SHA-256 (lowercase hex) of the consent text the form showed beside the box; the "
+        "api records that text as the one agreed to, and refuses a digest of a text it does not know.",
+    )
     # Sent by the previous release's quote form, whose pods still serve during a rollout to this
     # one: accepted and ignored, the lead takes the server's (``leads.service.quote_request_lead``),
     # and left out of the OpenAPI description. Remove them, and _consent_record_given, in the next
@@ -299,6 +309,14 @@ class _QuoteRequestBase(_Strict):
     def _agreed(cls, value: bool) -> bool:
         if not value:
             raise ValueError("must be true: only a person who agreed to the consent text may be contacted")
+        return value
+
+    @field_validator("consent_text_sha256")
+    @classmethod
+    def _known_text(cls, value: str | None) -> str | None:
+        # Refused rather than recorded with another text: the record must be the words shown.
+        if value is not None and not is_known_consent_text(value):
+            raise ValueError("not the SHA-256 of a consent text this api knows; the form must show a current one")
         return value
 
 

@@ -17,7 +17,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.consent import CONSENT_TEXT
+from leadgen.compliance.consent import shown_consent_text
 from leadgen.compliance.rules import consent_problem, contact_states
 from leadgen.core.db import after_commit
 from leadgen.core.errors import Conflict, InvalidInput, NotFound
@@ -176,12 +176,13 @@ _LEAD = TypeAdapter[AnyLead](LeadCreate)
 
 def quote_request_lead(settings: Settings, request: AnyQuoteRequest, client_ip: str | None) -> AnyLead:
     """The lead a person's quote request makes: what they gave, and what only the server may say —
-    the consent they agreed to (the form's own text, now, from their address, on the quote page)
-    and a live, exclusive web lead without a vendor's campaign or ids."""
+    the consent they agreed to (the text the form showed, now, from their address, on the quote
+    page) and a live, exclusive web lead without a vendor's campaign or ids."""
     ip = _ip_address(client_ip)
     page = settings.services.dashboard_link("/quote")
-    consent = Consent(text=CONSENT_TEXT, captured_at=utcnow(), ip=ip, page_url=page)
-    given = {name: value for name, value in request if name != "consent"}
+    text = shown_consent_text(request.consent_text_sha256)
+    consent = Consent(text=text, captured_at=utcnow(), ip=ip, page_url=page)
+    given = {name: value for name, value in request if name not in {"consent", "consent_text_sha256"}}
     server = {"origin": "web", "test": False, "exclusive": True, "landing_page": page, "ip": ip, "consent": consent}
     return _LEAD.validate_python(given | server)
 
