@@ -34,6 +34,7 @@ class Response:
     status: int
     body: bytes
     keep_alive: bool
+    retry_after: float | None = None  # seconds, from a Retry-After header given in seconds
 
 
 def post_request(target: Target, headers: list[str], body: bytes) -> bytes:
@@ -54,6 +55,7 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     status = int(head[9:12])
     length = 0
     keep = True
+    retry_after = None
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -63,5 +65,7 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
             raise ValueError("chunked responses are not supported by this client")
         elif name == b"connection" and value.strip().lower() == b"close":
             keep = False
+        elif name == b"retry-after" and value.strip().isdigit():
+            retry_after = float(value)
     body = await reader.readexactly(length) if length else b""
-    return Response(status, body, keep)
+    return Response(status, body, keep, retry_after)

@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
@@ -58,6 +59,7 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 DECISIONS = ("lead.routed", "lead.unassigned", "lead.duplicate", "lead.rejected", "lead.invalid")
 ZIPS = ["78701", "33101", "90012", "10001", "60601", "43004", "30301", "85001"]
 FLOOR_AGENTS = 24
+REFUSALS = (429, 503)  # overload answers a sender waits out and sends again
 ALL_DAY_END = clock(23, 59, 59, 999999)
 
 
@@ -202,7 +204,7 @@ def prepare(env: dict[str, str]) -> str:
     return str(json.loads(out.stdout)["api_key"])
 
 
-async def post_at_rate(api: str, key: str, rate: float, seconds: float, first: int = 0) -> list[str]:
+async def post_at_rate(api: str, key: str, rate: float, seconds: float, first: int = 0) -> Posted:
     """Leads ``first``, ``first + 1``, ... at ``rate`` per second: each a different person."""
     total = int(rate * seconds)
     started = time.perf_counter()
@@ -214,19 +216,30 @@ async def post_at_rate(api: str, key: str, rate: float, seconds: float, first: i
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(poster.post(payload(first + n))))
-        return list(await asyncio.gather(*tasks))
+        return Posted(list(await asyncio.gather(*tasks)), poster.refused)
     finally:
         poster.close()
 
 
+@dataclass(frozen=True)
+class Posted:
+    ids: list[str]
+    refused: int  # answers 503/429 that were waited out and sent again
+
+
 class LeadPoster:
     """``POST /api/v1/leads`` over a pool of keep-alive connections, with raw streams
-    (bench/rawhttp.py): the load generator shares the CPUs with the platform it measures."""
+    (bench/rawhttp.py): the load generator shares the CPUs with the platform it measures.
+
+    Like a vendor's client, it sends a lead again after the ``Retry-After`` of a 503 (no database
+    connection came free in time) or a 429; those answers are counted, and the goal is not met
+    while there are any: a lead sent again is not measured from its first try."""
 
     def __init__(self, api: str, key: str) -> None:
         self.target = Target.of(f"{api}/api/v1/leads")
         self.headers = [f"X-API-Key: {key}"]
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.refused = 0
 
     async def post(self, body: dict[str, object]) -> str:
         request = post_request(self.target, self.headers, json.dumps(body).encode())
@@ -244,6 +257,10 @@ class LeadPoster:
                 self.idle.append((reader, writer))
             else:
                 writer.close()
+            if response.status in REFUSALS and response.retry_after is not None:
+                self.refused += 1
+                await asyncio.sleep(response.retry_after)
+                continue
             if response.status != 202:
                 raise RuntimeError(f"intake answered {response.status}: {response.body[:500]!r}")
             return str(json.loads(response.body)["id"])
@@ -334,11 +351,12 @@ def main() -> None:
         if args.warmup > 0:
             # Each process's first leads prepare its statements and fill its caches; a service that has
             # been up for a while has done that long ago.
-            warm = asyncio.run(post_at_rate(api.http, key, args.rate, args.warmup))
+            warm = asyncio.run(post_at_rate(api.http, key, args.rate, args.warmup)).ids
             asyncio.run(latencies(warm, wait_seconds=120))
         meter.start()
         emails_before = mailbox.received
-        ids = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds, first=len(warm)))
+        posted = asyncio.run(post_at_rate(api.http, key, args.rate, args.seconds, first=len(warm)))
+        ids = posted.ids
         t0 = time.perf_counter()
         values = asyncio.run(latencies(ids, wait_seconds=120))
         drained = time.perf_counter() - t0
@@ -349,7 +367,7 @@ def main() -> None:
         for process in (api, orchestrator, worker):
             process.stop()
         smtp.stop()
-    report(args, ids, values, drained, outcomes, mailbox.received - emails_before, meter.spent)
+    report(args, posted, values, drained, outcomes, mailbox.received - emails_before, meter.spent)
 
 
 async def outcome_counts(ids: list[str]) -> dict[str, int]:
@@ -365,20 +383,21 @@ async def outcome_counts(ids: list[str]) -> dict[str, int]:
 
 def report(
     args: argparse.Namespace,
-    ids: list[str],
+    posted: Posted,
     values: list[float],
     drained: float,
     outcomes: dict[str, int],
     emails: int,
     cpu: dict[str, float],
 ) -> None:
-    done = len(values)
+    ids, done = posted.ids, len(values)
     print(
         f"pipeline bench: {len(ids)} leads offered at {args.rate:.0f}/s for {args.seconds:.0f}s "
         f"after {args.warmup:.0f}s of warm-up, {args.history} leads of history; "
         f"one orchestrator (concurrency {args.concurrency}), PostgreSQL + Redis"
     )
     print(f"  decided:            {done}/{len(ids)} (backlog drained {drained:.1f}s after the last post)")
+    print(f"  refused, sent again: {posted.refused} (503/429 answers waited out)")
     print(f"  latency p50:        {pct(values, 0.50) * 1000:.0f} ms")
     print(f"  latency p99:        {pct(values, 0.99) * 1000:.0f} ms   (goal < 250 ms)")
     print(f"  latency max:        {max(values) * 1000:.0f} ms, mean {statistics.mean(values) * 1000:.0f} ms")
@@ -393,7 +412,7 @@ def report(
         f"{1000 / max(per_lead['orchestrator'], 0.001):.0f} leads/s; "
         f"everything on this machine's {psutil.cpu_count()} CPUs: {psutil.cpu_count() * 1000 / total:.0f} leads/s"
     )
-    met = args.rate >= 100 and done == len(ids) and pct(values, 0.99) < 0.25
+    met = args.rate >= 100 and done == len(ids) and not posted.refused and pct(values, 0.99) < 0.25
     print(f"  goal:               {'met' if met else 'NOT met'}")
 
 
