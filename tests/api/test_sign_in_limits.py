@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.auth.devices import Device, device_token
 from leadgen.auth.roles import Role
 from leadgen.core.settings import ConfigError, Settings
 from leadgen.targets import api
@@ -153,6 +155,105 @@ class TestPerAddress:
                 for _ in range(21)
             ]
         assert codes == [401] * 20 + [429]
+
+
+async def attempt_from_device(
+    client: httpx.AsyncClient, email: str, device_token: str, password: str = helpers.PASSWORD
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/token",
+        data={"username": email, "password": password},
+        headers={"X-Device-Token": device_token},
+    )
+
+
+async def device_token_of(client: httpx.AsyncClient, email: str) -> str:
+    """The device token a successful sign-in gives the client."""
+    answer = await attempt(client, email)
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["device_token"]
+    return token
+
+
+async def lock_out(caller: Caller, email: str) -> None:
+    """A stranger locks the account with wrong passwords, from an address of their own."""
+    async with caller(new_address()) as stranger:
+        assert [(await attempt(stranger, email, "not-the-password")).status_code for _ in range(5)] == [401] * 5
+        assert (await attempt(stranger, email)).status_code == 429
+
+
+class TestTrustedDevice:
+    async def test_the_users_device_signs_in_while_a_stranger_has_the_account_locked(
+        self, caller: Caller, email: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        async with caller(new_address()) as device:
+            token = await device_token_of(device, email)
+            await lock_out(caller, email)
+            without_token = await attempt(device, email)
+            assert without_token.status_code == 429
+            answer = await attempt_from_device(device, email, token)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["device_token"] == token  # the same device, counted as before
+            me = await device.get(
+                "/api/v1/auth/me", headers={"authorization": f"Bearer {answer.json()['access_token']}"}
+            )
+            assert me.status_code == 200
+        assert "sign-in refused" in caplog.text  # what is logged is captured
+        assert token not in caplog.text
+
+    async def test_wrong_passwords_from_the_device_are_limited_per_device(self, caller: Caller, email: str) -> None:
+        async with caller(new_address()) as device:
+            token = await device_token_of(device, email)
+            codes = [
+                (await attempt_from_device(device, email, token, "not-the-password")).status_code for _ in range(7)
+            ]
+            assert codes == [401] * 5 + [429] * 2
+            refused = await attempt_from_device(device, email, token)
+            assert refused.status_code == 429
+            assert refused.json()["detail"].startswith("too many failed sign-ins from this device; try again in ")
+            assert "access_token" not in refused.json()
+        async with caller(new_address()) as another_device:
+            # The device's failures were not the account's.
+            assert (await attempt(another_device, email)).status_code == 200
+
+    async def test_a_token_gives_no_way_past_the_lockout_unless_it_is_ours_for_this_account_at_its_version(
+        self, caller: Caller, session: AsyncSession, email: str
+    ) -> None:
+        colleague = await helpers.user(session, Role.MANAGER)
+        await session.commit()
+        async with caller(new_address()) as device:
+            before_sign_out = await attempt(device, email)
+            bearer = {"authorization": f"Bearer {before_sign_out.json()['access_token']}"}
+            signed_out = await device.post("/api/v1/auth/logout", headers=bearer)
+            assert signed_out.status_code == 204
+            current = await device_token_of(device, email)
+            user, version, device_id, keyed = current.split(".")
+            refused_tokens = {
+                "signed out since": before_sign_out.json()["device_token"],
+                "another account's": await device_token_of(device, colleague),
+                "an altered hash": f"{user}.{version}.{device_id}.{keyed[::-1]}",
+                "an older version": f"{user}.{int(version) - 1}.{device_id}.{keyed}",
+                "made with another key": device_token(
+                    "another-key-of-at-least-thirty-two-chars", Device(uuid.UUID(user), int(version), device_id)
+                ),
+                "not one at all": "let-me-in",
+            }
+            await lock_out(caller, email)
+            for case, refused_token in refused_tokens.items():
+                answer = await attempt_from_device(device, email, refused_token)
+                assert answer.status_code == 429, case
+                assert "this account" in answer.json()["detail"], case
+            assert (await attempt_from_device(device, email, current)).status_code == 200
+
+    async def test_the_address_limit_holds_for_a_trusted_device(self, caller: Caller, email: str) -> None:
+        async with caller(new_address()) as client:
+            token = await device_token_of(client, email)
+            for _ in range(20):
+                assert (await attempt(client, f"{uuid.uuid4().hex[:10]}@nobody.example.com")).status_code == 401
+            refused = await attempt_from_device(client, email, token)
+        assert refused.status_code == 429
+        assert "from this address" in refused.json()["detail"]
 
 
 def test_a_limit_the_limiter_cannot_read_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:

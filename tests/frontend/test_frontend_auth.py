@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from leadgen.frontend import csrf
-from leadgen.frontend.session import SESSION_COOKIE, WebSession, signer
+from leadgen.frontend.session import DEVICE_COOKIE, SESSION_COOKIE, WebSession, signer
 from tests.frontend.stack import ADMIN, MANAGER, PASSWORD, Platform, csrf_token, sign_in, signed_in
 from tests.frontend.stack import ANA as AGENT
 
@@ -29,11 +29,28 @@ class TestSignIn:
             answer = await sign_in(browser, ADMIN)
             assert answer.headers["location"] == "/leads"
 
-    async def test_the_cookie_is_secure_over_https(self, platform: Platform) -> None:
+    async def test_the_cookies_are_secure_over_https(self, platform: Platform) -> None:
         async with platform.browser("https://dashboard.example") as browser:
             answer = await sign_in(browser, AGENT)
             assert answer.status_code == 303
             assert "secure" in _cookie_header(answer, SESSION_COOKIE).lower()
+            assert "secure" in _cookie_header(answer, DEVICE_COOKIE).lower()
+
+    async def test_the_browser_keeps_its_device_token_in_a_strict_cookie_for_the_sign_in_form(
+        self, platform: Platform
+    ) -> None:
+        async with platform.browser() as browser:
+            answer = await sign_in(browser, AGENT)
+            assert answer.status_code == 303
+            cookie = _cookie_header(answer, DEVICE_COOKIE).lower()
+            assert "httponly" in cookie and "samesite=strict" in cookie and "path=/login" in cookie
+            assert f"max-age={400 * 24 * 3600}" in cookie and "secure" not in cookie
+            token = browser.cookies[DEVICE_COOKIE]
+            # Signing in again from the same browser keeps the device it names.
+            browser.cookies.delete(SESSION_COOKIE)
+            again = await sign_in(browser, AGENT)
+            assert again.status_code == 303
+            assert browser.cookies[DEVICE_COOKIE] == token
 
     async def test_a_wrong_password_is_refused_on_the_form(self, platform: Platform) -> None:
         async with platform.browser() as browser:

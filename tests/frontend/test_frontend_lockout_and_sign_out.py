@@ -84,6 +84,20 @@ class TestLockout:
             assert 'value="max@agency.example"' in paused.text
             assert SESSION_COOKIE not in browser.cookies
 
+    async def test_the_users_own_browser_signs_in_while_a_stranger_has_the_account_locked(
+        self, platform: Platform
+    ) -> None:
+        async with browser_at(platform, new_address()) as browser:
+            assert (await sign_in(browser, MANAGER)).status_code == 303
+            browser.cookies.delete(SESSION_COOKIE)  # the session ended; the device cookie stays
+            async with browser_at(platform, new_address()) as stranger:
+                for _ in range(5):
+                    assert (await sign_in(stranger, MANAGER, "not the password at all")).status_code == 401
+                assert (await sign_in(stranger, MANAGER)).status_code == 429
+            answer = await sign_in(browser, MANAGER)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/leads"
+
     async def test_each_browser_is_counted_at_its_own_address(self, platform: Platform) -> None:
         """The api sees every browser through the frontend; it counts them apart only because the
         frontend passes on each browser's address."""

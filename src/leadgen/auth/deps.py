@@ -6,10 +6,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from leadgen.auth import service
+from leadgen.auth.devices import DEVICE_TOKEN_HEADER, Device
 from leadgen.auth.lockout import SignInLockout
 from leadgen.auth.roles import Principal, Role
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
@@ -75,25 +76,36 @@ ClientAddress = Annotated[str, Depends(client_address)]
 
 @dataclass(frozen=True)
 class SignInAttempt:
-    """A sign-in form as sent (the e-mail address as ``username``), and the limits it is subject to."""
+    """A sign-in form as sent (the e-mail address as ``username``), the device it comes from when
+    the account trusts it, and the limits it is subject to."""
 
     email: str
     password: str
+    device: Device | None
     lockout: SignInLockout
 
 
 async def sign_in_attempt(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
     resources: ResourcesDep,
     settings: SettingsDep,
     address: ClientAddress,
+    presented_device_token: Annotated[
+        str | None,
+        Header(
+            alias=DEVICE_TOKEN_HEADER,
+            description="The `device_token` of an earlier sign-in to this account from this client",
+        ),
+    ] = None,
 ) -> SignInAttempt:
     # The form is declared here only: declared by the endpoint too, each of its fields would be
     # validated, and reported, twice.
     if resources.limiter is None:
         raise RuntimeError(f"{resources.process_name} was built without a rate limiter; sign-in needs one")
-    lockout = SignInLockout(resources.limiter, settings, form.username, address)
-    return SignInAttempt(form.username, form.password, lockout)
+    device = await service.trusted_device(session, settings, form.username, presented_device_token)
+    lockout = SignInLockout(resources.limiter, settings, form.username, address, device.device_id if device else None)
+    return SignInAttempt(form.username, form.password, device, lockout)
 
 
 SignInAttemptDep = Annotated[SignInAttempt, Depends(sign_in_attempt)]

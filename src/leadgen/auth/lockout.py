@@ -4,6 +4,10 @@ address by its /64: ``core.security.counted_address``).
 Only failures are counted, so people who sign in often are never held up. While a limit is
 reached every sign-in it covers is refused, the right password too: were a right guess let
 through, its answer would tell the guesser it was right, and the limit would limit nothing.
+
+A sign-in from a device the account trusts (``auth.devices``) is counted per device instead of
+per account: anyone who knows a user's e-mail address can lock the account, but not the user's
+own devices out of it. The limit per client address holds for every sign-in.
 """
 
 from __future__ import annotations
@@ -31,19 +35,20 @@ class _Counter:
 
 
 class SignInLockout:
-    """The limits one sign-in attempt (an e-mail address, from a client address) is subject to."""
+    """The limits one sign-in attempt (an e-mail address, from a client address, and from a device
+    the account trusts when ``trusted_device_id`` names it) is subject to."""
 
-    def __init__(self, limiter: RateLimiter, settings: Settings, email: str, client_address: str) -> None:
-        # A keyed hash, not the address typed: whatever is typed as a user name becomes a key in Redis.
-        account = keyed_hash(settings.security.pii_hash_key.get_secret_value(), "sign-in", email.strip().lower())
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        settings: Settings,
+        email: str,
+        client_address: str,
+        trusted_device_id: str | None = None,
+    ) -> None:
         self._limiter = limiter
         self._counters = (
-            _Counter(
-                "sign-in-account",
-                account,
-                settings.security.sign_in_account_limits,
-                "too many failed sign-ins to this account",
-            ),
+            _device_or_account_counter(settings, email, trusted_device_id),
             _Counter(
                 "sign-in-address",
                 counted_address(client_address),
@@ -77,6 +82,25 @@ class SignInLockout:
         ]
         if not all(counted):
             await self.refuse_while_locked()
+
+
+def _device_or_account_counter(settings: Settings, email: str, trusted_device_id: str | None) -> _Counter:
+    if trusted_device_id is not None:
+        # The id comes from a token whose keyed hash was checked, so it is ours, not typed.
+        return _Counter(
+            "sign-in-device",
+            trusted_device_id,
+            settings.security.sign_in_device_limits,
+            "too many failed sign-ins from this device",
+        )
+    # A keyed hash, not the address typed: whatever is typed as a user name becomes a key in Redis.
+    account = keyed_hash(settings.security.pii_hash_key.get_secret_value(), "sign-in", email.strip().lower())
+    return _Counter(
+        "sign-in-account",
+        account,
+        settings.security.sign_in_account_limits,
+        "too many failed sign-ins to this account",
+    )
 
 
 def _duration(seconds: float) -> str:

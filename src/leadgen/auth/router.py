@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from leadgen.auth import service
 from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, SignInAttemptDep
+from leadgen.auth.devices import DEVICE_TOKEN_HEADER
 from leadgen.auth.roles import Role
 from leadgen.core.deps import SessionDep, SettingsDep
 
@@ -19,6 +20,11 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
+    device_token: str = Field(
+        description=f"Keep it, and send it with every later sign-in to this account from this client as "
+        f"the {DEVICE_TOKEN_HEADER} header: those sign-ins are then limited per device, not per account. "
+        "It stops counting when the user signs out, is deactivated or given another role."
+    )
 
 
 class Me(BaseModel):
@@ -45,17 +51,25 @@ class UserAccess(BaseModel):
     "/token",
     responses={
         401: {"description": "Wrong e-mail address or password"},
-        429: {"description": "Too many failed sign-ins to this account or from this address; the detail says how long"},
+        429: {
+            "description": "Too many failed sign-ins to this account (or from this device) or from this "
+            "address; the detail says how long"
+        },
     },
 )
 async def sign_in(attempt: SignInAttemptDep, session: SessionDep, settings: SettingsDep) -> Token:
-    """Exchange an e-mail address (as `username`) and password for an access token.
+    """Exchange an e-mail address (as `username`) and password for an access token, and a device
+    token for this client.
 
     Failed sign-ins are limited per account and per client address; while a limit is reached,
-    every sign-in it covers gets 429, with the right password too.
+    every sign-in it covers gets 429, with the right password too. A sign-in that sends the device
+    token of an earlier sign-in to the same account (`X-Device-Token`) is limited per device
+    instead of per account, so that others' failures do not lock the user out of their account.
     """
-    token = await service.sign_in(session, settings, attempt.lockout, attempt.email, attempt.password)
-    return Token(access_token=token)
+    signed_in = await service.sign_in(
+        session, settings, attempt.lockout, attempt.email, attempt.password, attempt.device
+    )
+    return Token(access_token=signed_in.access_token, device_token=signed_in.device_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: {"description": "No valid token"}})

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.auth import repository
+from leadgen.auth.devices import Device, device_of, device_token, new_device
 from leadgen.auth.lockout import SignInLockout
 from leadgen.auth.roles import Access, Principal, Role, access_refusal, changed_access
 from leadgen.core.errors import Conflict, NotFound, Unauthorized
@@ -34,13 +35,18 @@ def _dummy_hash() -> str:
     return hash_password("not-a-real-password")
 
 
-async def authenticate(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The active user with this e-mail address and password; else ``Unauthorized``."""
     user = await repository.user_by_email(session, email)
     if user is None or not user.active:
         verify_password(_dummy_hash(), password)
         raise Unauthorized("wrong e-mail address or password")
     if not verify_password(user.password_hash, password):
         raise Unauthorized("wrong e-mail address or password")
+    return user
+
+
+def _access_token(settings: Settings, user: User) -> str:
     claims = {
         "role": user.role,
         "agent_id": str(user.agent_id) if user.agent_id else None,
@@ -54,17 +60,51 @@ async def authenticate(session: AsyncSession, settings: Settings, email: str, pa
     )
 
 
-async def sign_in(session: AsyncSession, settings: Settings, lockout: SignInLockout, email: str, password: str) -> str:
-    """An access token for the right password, unless the account or the address is locked out."""
+async def trusted_device(session: AsyncSession, settings: Settings, email: str, presented: str | None) -> Device | None:
+    """The device a presented device token names, when the account signing in trusts it: the
+    token is ours and names the active user with this e-mail address at their token version."""
+    if not presented:
+        return None
+    device = device_of(settings.security.jwt_secret.get_secret_value(), presented)
+    if device is None:
+        return None
+    user = await repository.user_by_email(session, email)
+    if user is None or not device.is_trusted_by(user.id, user.token_version, user.active):
+        return None
+    return device
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    access_token: str
+    # Names the device the sign-in came from: the one the client showed when the account trusts
+    # it, else a new one.
+    device_token: str
+
+
+async def sign_in(
+    session: AsyncSession,
+    settings: Settings,
+    lockout: SignInLockout,
+    email: str,
+    password: str,
+    device: Device | None,
+) -> SignedIn:
+    """An access token and a device token for the right password, unless the account (or the
+    trusted ``device`` signing in) or the address is locked out."""
     await lockout.refuse_while_locked()
     try:
-        token = await authenticate(session, settings, email, password)
+        user = await authenticate(session, email, password)
     except Unauthorized:
         await lockout.count_failure()
         raise
     # Failures sent at the same moment may have reached a limit while this password was checked.
     await lockout.refuse_while_locked()
-    return token
+    signed_in_device = device or new_device(user.id, user.token_version)
+    return SignedIn(
+        _access_token(settings, user),
+        device_token(settings.security.jwt_secret.get_secret_value(), signed_in_device),
+    )
 
 
 def _decoded(settings: Settings, token: str) -> tuple[Principal, int]:

@@ -171,13 +171,19 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
         description="Failed sign-ins allowed per client address, whatever the accounts, before sign-ins "
         "from it are refused with 429 (limits notation; several separated by ';').",
     )
+    sign_in_device_limits: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("5/minute", "20/hour"),
+        description="Failed sign-ins allowed per device the account trusts (one that shows the device token "
+        "of an earlier sign-in to the account), which the account limits do not cover, before sign-ins from "
+        "it are refused with 429 (limits notation; several separated by ';').",
+    )
 
-    @field_validator("sign_in_account_limits", "sign_in_address_limits", mode="before")
+    @field_validator("sign_in_account_limits", "sign_in_address_limits", "sign_in_device_limits", mode="before")
     @classmethod
     def _one_rule_per_limit(cls, value: object) -> object:
         return tuple(rule.strip() for rule in value.split(";")) if isinstance(value, str) else value
 
-    @field_validator("sign_in_account_limits", "sign_in_address_limits")
+    @field_validator("sign_in_account_limits", "sign_in_address_limits", "sign_in_device_limits")
     @classmethod
     def _readable_by_the_limiter(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
         """A rule the limiter cannot read fails at start-up, not at the first wrong password."""

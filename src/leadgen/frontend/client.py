@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from leadgen.auth.devices import DEVICE_TOKEN_HEADER
 from leadgen.core.logging import request_id_var
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
@@ -322,12 +323,15 @@ class Peers:
         signature = sign_client_ip(self._session_secret, client_ip)
         return {CLIENT_IP_HEADER: client_ip, CLIENT_IP_SIGNATURE_HEADER: signature}
 
-    async def sign_in(self, email: str, password: str, client_ip: str | None) -> str:
-        """An access token; the api limits failed sign-ins per account and per browser address."""
+    async def sign_in(self, email: str, password: str, client_ip: str | None, device_token: str | None) -> SignedIn:
+        """An access token and the browser's device token; the api limits failed sign-ins per
+        account (per device instead, for the browser's own ``device_token`` of the account) and
+        per browser address."""
         form = {"username": email, "password": password}
         headers = self._vouched_address(client_ip)
-        token = await self._as(_TOKEN, API, "POST", "/api/v1/auth/token", None, data=form, headers=headers)
-        return token.access_token
+        if device_token:
+            headers[DEVICE_TOKEN_HEADER] = device_token
+        return await self._as(_SIGNED_IN, API, "POST", "/api/v1/auth/token", None, data=form, headers=headers)
 
     async def sign_out(self, token: str) -> None:
         """Revoke the user's access tokens at the api (this one and every other)."""
@@ -415,11 +419,13 @@ class Peers:
         return await self._as(_SIMILAR, ORCHESTRATOR, "GET", "/api/v1/search", token, params=params)
 
 
-class _Token(_View):
+class SignedIn(_View):
     access_token: str
+    # None from an api of the release before, mid-rollout.
+    device_token: str | None = None
 
 
-_TOKEN = TypeAdapter(_Token)
+_SIGNED_IN = TypeAdapter(SignedIn)
 _RESULT = TypeAdapter(AssignmentResult)
 _ACCEPTED = TypeAdapter(Accepted)
 _ME = TypeAdapter(Me)

@@ -29,7 +29,7 @@ from leadgen.frontend.deps import (
     Viewer,
 )
 from leadgen.frontend.pages import render, safe_next, settings_of
-from leadgen.frontend.session import WebSession, clear_session, write_session
+from leadgen.frontend.session import WebSession, clear_session, read_device_token, write_device_token, write_session
 from leadgen.leads.geography import timezone_for_state, timezones_for_state
 from leadgen.leads.lifecycle import (
     OPEN_LEAD_STATUSES,
@@ -119,8 +119,8 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
         return _anonymous_page(request, "login.html", context, 422)
     browser = request.client.host if request.client else None
     try:
-        token = await peers.sign_in(email, password, browser)
-        me = await peers.me(token)
+        signed_in = await peers.sign_in(email, password, browser, read_device_token(request))
+        me = await peers.me(signed_in.access_token)
     except ApiError as exc:
         if exc.status == 429:
             context["locked_out"] = exc.detail
@@ -129,9 +129,11 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
             raise
         context["errors"] = {"email": ["Wrong e-mail address or password."]}
         return _anonymous_page(request, "login.html", context, 401)
-    viewer = WebSession(token, me.role, me.agent_id, csrf.new_nonce())
+    viewer = WebSession(signed_in.access_token, me.role, me.agent_id, csrf.new_nonce())
     response = RedirectResponse(target or _home(viewer), status_code=303)
     write_session(response, request, settings, viewer)
+    if signed_in.device_token:
+        write_device_token(response, request, signed_in.device_token)
     return response
 
 

@@ -5,6 +5,10 @@ only what the browser already had a right to (its own access token, role and age
 session's CSRF nonce, and JavaScript cannot read it. It lives no longer than the token inside it,
 and no longer than the session: signing out revokes the token at the api, so a copy of the cookie
 kept anywhere opens nothing afterwards (nor does one of a user deactivated or given another role).
+
+A second cookie keeps the device token the api gave the browser at its last sign-in
+(``auth.devices``), which the sign-in form passes back: with it, strangers' failed sign-ins that
+lock the account do not lock this browser out of it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from starlette.responses import Response
 from leadgen.core.settings import Settings
 
 SESSION_COOKIE = "leadgen_session"
+DEVICE_COOKIE = "leadgen_device"
+# Browsers keep a cookie 400 days at most; the api stops trusting the token inside sooner, at the
+# user's next sign-out.
+DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 _SALT = "leadgen.frontend.session"
 STAFF_ROLES = frozenset({"admin", "manager"})
 
@@ -87,3 +95,14 @@ def write_session(response: Response, request: Request, settings: Settings, sess
 def clear_session(response: Response, request: Request) -> None:
     options = cookie_options(request, 0)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=options["secure"], httponly=True, samesite="lax")
+
+
+def read_device_token(request: Request) -> str | None:
+    return request.cookies.get(DEVICE_COOKIE) or None
+
+
+def write_device_token(response: Response, request: Request, device_token: str) -> None:
+    """HttpOnly, and Secure as the session cookie is; SameSite=Strict and only for /login, as only
+    the sign-in form, posted from the dashboard's own page, needs it."""
+    options = cookie_options(request, DEVICE_COOKIE_SECONDS) | {"samesite": "strict", "path": "/login"}
+    response.set_cookie(DEVICE_COOKIE, device_token, **options)
