@@ -65,24 +65,25 @@ class TestSuccessfulDeploy:
             kube.index("get", "deployments"),
         ]
         assert order == sorted(order)
-        prerequisites, job, workloads = [i for i, c in enumerate(kube.commands()) if c[0] == "apply"]
+        prerequisites, job, backends, frontend = [i for i, c in enumerate(kube.commands()) if c[0] == "apply"]
         assert prerequisites < kube.index("rollout", "status", "statefulset/postgres")
         assert kube.index("delete", "job") < job < kube.index("get", "job", "db-migrate")
-        assert kube.index("get", "job", "db-migrate") < workloads
-        assert workloads < kube.index("rollout", "status", "deployment/api")
+        assert kube.index("get", "job", "db-migrate") < backends
+        assert backends < kube.index("rollout", "status", "deployment/api") < frontend
+        assert frontend < kube.index("rollout", "status", "deployment/frontend")
 
     def test_applies_in_phases_with_server_side_apply(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
         run("deploy", "dev", "--no-health-check")
-        prerequisites, job, workloads = applies(kube)
-        for call in (prerequisites, job, workloads):
+        prerequisites, job, backends, frontend = applies(kube)
+        for call in (prerequisites, job, backends, frontend):
             assert call["args"][:3] == ["apply", "--server-side", "--field-manager=leadgen"]
             assert call["namespace"] == "leadgen-dev"
         assert kinds_applied(job) == [("Job", "db-migrate")]
         first = kinds_applied(prerequisites)
         assert ("Namespace", "leadgen-dev") in first and ("StatefulSet", "postgres") in first
         assert not {k for k, _ in first} & {"Deployment", "Job", "HorizontalPodAutoscaler"}
-        last = kinds_applied(workloads)
+        last = kinds_applied(backends) + kinds_applied(frontend)
         assert {n for k, n in last if k == "Deployment"} == {
             "api", "data-service", "orchestrator", "backend", "worker", "scheduler", "frontend",
         }  # fmt: skip
@@ -160,7 +161,8 @@ class TestSuccessfulDeploy:
         kube.healthy()
         run("deploy", "dev", "--force-conflicts", "--no-health-check")
         assert "--force-conflicts" in kube.first("diff")["args"]
-        assert all("--force-conflicts" in c["args"] for c in applies(kube)[::2])
+        job = ("Job", contract.MIGRATION_JOB)
+        assert all("--force-conflicts" in c["args"] for c in applies(kube) if kinds_applied(c) != [job])
 
 
 class TestDryRun:
@@ -335,7 +337,7 @@ class TestFailedRollout:
         kube.sequence("apply", responses=[ok, ok, {"stderr": conflict, "exit": 1}])
         result = run("deploy", "dev")
         assert result.exit_code == 1
-        assert "✗ apply-workloads" in result.stdout
+        assert "✗ apply-backends" in result.stdout
         assert "--force-conflicts" in result.stdout
         assert not kube.ran("rollout", "status", "deployment/api")
 
@@ -348,6 +350,95 @@ class TestFailedRollout:
         assert result.exit_code == 1
         assert "FAILED health-check" in result.stdout
         assert "has timed out progressing" in result.stdout
+
+
+BACKENDS = {"api", "data-service", "orchestrator", "backend", "worker", "scheduler"}
+
+
+def deployments_in(call: dict[str, Any]) -> set[str]:
+    return {name for kind, name in kinds_applied(call) if kind == "Deployment"}
+
+
+def renamed(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of a rendered workload under another name and app label."""
+    copy: dict[str, Any] = objects.clone(doc)
+    copy["metadata"]["name"] = name
+    copy["metadata"]["labels"][contract.NAME_LABEL] = name
+    return copy
+
+
+class TestRolloutWaves:
+    """The api of the previous release refuses the new quote form's body: the backends the
+    frontend calls roll out before the frontend is applied."""
+
+    def test_backends_roll_out_before_the_frontend_is_applied(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--no-health-check")
+        assert result.exit_code == 0, result.output
+        _, _, backends, frontend = applies(kube)
+        assert deployments_in(backends) == BACKENDS
+        assert kinds_applied(frontend) == [("Deployment", "frontend")]
+        frontend_applied = [i for i, c in enumerate(kube.commands()) if c[0] == "apply"][-1]
+        for name in BACKENDS:
+            assert kube.index("apply") < kube.index("rollout", "status", f"deployment/{name}") < frontend_applied
+        assert frontend_applied < kube.index("rollout", "status", "deployment/frontend")
+        assert "✓ apply-backends" in result.stdout and "✓ apply-frontend 1 resources" in result.stdout
+
+    def test_an_hpa_goes_with_the_deployment_it_scales(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        docs = objects.rendered_docs(Environment.DEV)
+        hpa = renamed(next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler"), "frontend")
+        hpa["spec"]["scaleTargetRef"]["name"] = "frontend"
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, [*docs, hpa]))
+        assert run("deploy", "dev", "--no-health-check").exit_code == 0
+        _, _, backends, frontend = applies(kube)
+        assert ("HorizontalPodAutoscaler", "frontend") not in kinds_applied(backends)
+        assert ("HorizontalPodAutoscaler", "api") in kinds_applied(backends)
+        assert kinds_applied(frontend) == [("Deployment", "frontend"), ("HorizontalPodAutoscaler", "frontend")]
+
+    def test_failed_backend_rollout_leaves_the_frontend_on_the_previous_release(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        failing_api_rollout(kube)
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert len(applies(kube)) == 3  # prerequisites, the Job, the backends
+        assert not any("frontend" in deployments_in(call) for call in applies(kube))
+        assert not kube.ran("rollout", "status", "deployment/frontend")
+        out = " ".join(result.stdout.split())  # the hint wraps
+        assert "✗ rollout deployment/api" in out and "FAILED deployment/api" in out
+        assert "Stopped before wave 2 (frontend: Deployment frontend), which keeps running the previous" in out
+        assert "Fix deployment/api (see above) and run `leadgen k8s deploy dev` again" in out
+
+    def test_failure_in_the_last_wave_holds_nothing_back(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("rollout", "status", "deployment/frontend", stderr="error: timed out waiting\n", exit=1)
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["failure"]["resource"] == "deployment/frontend"
+        assert doc["failure"]["hint"] is None
+
+    def test_dry_run_shows_the_waves(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        result = run("deploy", "dev", "--dry-run", "server")
+        assert result.exit_code == 0
+        out = result.stdout
+        assert "wave 1 (backends): Deployment api, data-service, orchestrator, backend, worker, scheduler;" in out
+        assert "wave 2 (frontend): Deployment frontend" in out
+        assert out.index("wave 1 (backends)") < out.index("wave 2 (frontend)") < out.index("dry run (server)")
+        doc = payload(run("deploy", "dev", "--dry-run", "server", "--json"))
+        assert list(doc["waves"]) == ["backends", "frontend"]
+        assert doc["waves"]["frontend"] == ["Deployment/frontend"]
+        assert "HorizontalPodAutoscaler/api" in doc["waves"]["backends"]
+
+    def test_a_workload_in_no_wave_never_reaches_the_cluster(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        docs = objects.rendered_docs(Environment.DEV)
+        api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api")
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, [*docs, renamed(api, "reports")]))
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert kube.commands() == [["kustomize", kube.first("kustomize")["args"][1]]]
+        assert "is in no rollout wave" in result.stdout and "FAILED manifests" in result.stdout
 
 
 class TestMigration:

@@ -303,9 +303,9 @@ def deploy(
     """Render and validate the overlay, diff, migrate the database, apply, wait, health-check.
 
     Order: render -> validate -> diff -> (prod: confirm) -> apply prerequisites -> wait for the
-    stores -> db-migrate Job (old one deleted first) -> apply workloads -> rollout status of
-    every Deployment -> health check. A failure prints the failing resource, its pod's reason
-    and its last events, and exits 1.
+    stores -> db-migrate Job (old one deleted first) -> apply the backends the frontend calls and
+    wait for their rollouts -> apply the frontend and wait for its rollout -> health check. A
+    failure prints the failing resource, its pod's reason and its last events, and exits 1.
     """
     with _reported(json_out) as cleanup:
         if env is Environment.PROD and not (yes_i_mean_prod or dry_run or stdin_is_interactive()):

@@ -18,17 +18,21 @@ Order, and why:
    previous ``db-migrate`` Job (and its pods) first and create it again under the same name:
    ``kubectl logs job/db-migrate`` keeps working and no old Jobs pile up. The Job is left out
    of every other apply, so a finished Job removed by its TTL is never re-created by accident;
-7. apply the application workloads (Deployments, HPAs, CronJobs) and wait for every rollout;
+7. apply the application workloads (Deployments, HPAs, CronJobs) in waves (``rules.waves``):
+   first the backends the frontend calls, then the frontend, each wave's Deployments rolled out
+   before the next wave is applied. An api of the previous release refuses what the new
+   frontend sends, and a failed rollout leaves the later waves on the previous release;
 8. run the health check.
 
-Every apply is server-side with field manager ``leadgen``. A dry run stops after the diff with
-an apply ``--dry-run``: server-side for ``server``; for ``client`` a plain client-side apply,
-since kubectl refuses ``--dry-run=client`` together with ``--server-side``.
+Every apply is server-side with field manager ``leadgen``. A dry run shows the waves and stops
+after the diff with an apply ``--dry-run``: server-side for ``server``; for ``client`` a plain
+client-side apply, since kubectl refuses ``--dry-run=client`` together with ``--server-side``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import time
 from collections.abc import Callable, Sequence
@@ -48,8 +52,8 @@ from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, S
 from leadgen.ops.rules import workloads
 from leadgen.ops.rules.manifests import CLUSTER_SCOPED, Finding, Resource, validate_rendered
 from leadgen.ops.rules.release import app_image_tag, release_name, stamp
+from leadgen.ops.rules.waves import WORKLOAD_KINDS, Wave, in_waves
 
-WORKLOAD_KINDS = frozenset({"Deployment", "HorizontalPodAutoscaler", "CronJob"})
 # What an admin applies once per environment (docs/KUBERNETES_DEPLOYMENT.md): cluster-scoped
 # objects, and the RBAC that grants the deployer its rights (it cannot grant them to itself).
 BOOTSTRAP_KINDS = CLUSTER_SCOPED | {"Role", "RoleBinding"}
@@ -103,6 +107,8 @@ class DeployResult(Steps):
     release: str | None = None
     schema_head: str | None = None
     left_out: list[str] = field(default_factory=list)
+    # The workloads (kind/name) of each wave, in the order they are applied.
+    waves: dict[str, list[str]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     diff: str | None = None
     health: HealthReport | None = None
@@ -118,7 +124,7 @@ class Plan:
 
     prerequisites: list[Resource]
     migration: Resource | None
-    workloads: list[Resource]
+    waves: list[tuple[Wave, list[Resource]]]
 
     @classmethod
     def of(cls, resources: Sequence[Resource]) -> Plan:
@@ -127,8 +133,12 @@ class Plan:
         return cls(
             [r for r in rest if r.kind not in WORKLOAD_KINDS],
             migration,
-            [r for r in rest if r.kind in WORKLOAD_KINDS],
+            in_waves([r for r in rest if r.kind in WORKLOAD_KINDS]),
         )
+
+    @property
+    def workloads(self) -> list[Resource]:
+        return [res for _, members in self.waves for res in members]
 
     @property
     def all_but_migration(self) -> list[Resource]:
@@ -175,6 +185,7 @@ class Deployer:
         self.result.context = self.kubectl.ensure_context()
         namespace = self._namespace_state()
         plan = self._plan(resources, namespace)
+        self._show_waves(plan)
         if self.opts.diff:
             self._diff(plan, namespace)
         if self.opts.dry_run is not None:
@@ -186,10 +197,12 @@ class Deployer:
         self._wait_for_stores(plan)
         if plan.migration is not None:
             self._migrate(plan.migration)
-        self._apply("apply-workloads", "apply application workloads", plan.workloads)
-        for res in plan.workloads:
-            if res.kind == "Deployment":
-                self._rollout("deployment", res.name)
+        for index, (wave, members) in enumerate(plan.waves):
+            self._apply(f"apply-{wave}", f"apply wave {wave.number} ({wave}) of the workloads", members)
+            held_back = plan.waves[index + 1 :]
+            for res in members:
+                if res.kind == "Deployment":
+                    self._rollout("deployment", res.name, held_back=held_back)
         if self.opts.health_check:
             self._health()
 
@@ -260,6 +273,11 @@ class Deployer:
                 + ", ".join(self.result.left_out)
             )
         return Plan.of([r for r in stamped if r.kind not in BOOTSTRAP_KINDS])
+
+    def _show_waves(self, plan: Plan) -> None:
+        self.result.waves = {wave.value: [r.ref for r in members] for wave, members in plan.waves}
+        for wave, members in plan.waves:
+            self.reporter.info(f"wave {wave.number} ({wave}): {_by_kind(members)}")
 
     def _schema_head(self, resources: tuple[Resource, ...]) -> str | None:
         """The Alembic head this release migrates to, when this CLI ships the same release's
@@ -340,7 +358,8 @@ class Deployer:
             elif res.kind == "Cluster" and res.api_version.startswith("postgresql.cnpg.io"):
                 self._wait_cnpg(res.name)
 
-    def _rollout(self, kind: str, name: str) -> None:
+    def _rollout(self, kind: str, name: str, *, held_back: Sequence[tuple[Wave, list[Resource]]] = ()) -> None:
+        """Wait for one rollout; when it fails, ``held_back`` are the waves it keeps from applying."""
         step = f"rollout {kind}/{name}"
         self.reporter.started(step, f"wait for {kind}/{name}")
         timeout = f"--timeout={self.opts.rollout_timeout}s"
@@ -348,8 +367,18 @@ class Deployer:
         if not done.ok:
             message = done.stderr.strip() or done.stdout.strip() or "rollout failed"
             failure = diagnose(self.kubectl, f"{kind}/{name}", contract.selector_for(name), message)
+            if held_back:
+                failure = dataclasses.replace(failure, hint=self._held_back_hint(f"{kind}/{name}", held_back))
             self._fail_with(step, failure)
         self._done(step, StepStatus.OK, "rolled out")
+
+    def _held_back_hint(self, failed: str, held_back: Sequence[tuple[Wave, list[Resource]]]) -> str:
+        waves = " and ".join(f"wave {wave.number} ({wave}: {_by_kind(members)})" for wave, members in held_back)
+        return (
+            f"Stopped before {waves}, which {'keeps' if len(held_back) == 1 else 'keep'} running the "
+            f"previous release. Fix {failed} (see above) and run `leadgen k8s deploy "
+            f"{self.opts.env.value}` again: it applies a wave only once the waves before it have rolled out."
+        )
 
     def _wait_cnpg(self, name: str) -> None:
         step = f"wait cluster/{name}"
@@ -433,6 +462,14 @@ class Deployer:
         self.result.failure = failure
         self._done(step, StepStatus.FAILED, failure.message)
         raise StepFailedError(step)
+
+
+def _by_kind(resources: Sequence[Resource]) -> str:
+    """``Deployment api, worker; HorizontalPodAutoscaler api``: shorter than a list of refs."""
+    names: dict[str, list[str]] = {}
+    for res in resources:
+        names.setdefault(res.kind, []).append(res.name)
+    return "; ".join(f"{kind} {', '.join(found)}" for kind, found in names.items())
 
 
 def _first_failing(stderr: str, resources: list[Resource]) -> str:

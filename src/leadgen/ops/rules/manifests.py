@@ -15,6 +15,7 @@ import yaml
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
+from leadgen.ops.rules import waves
 
 Severity = Literal["error", "warning"]
 
@@ -167,6 +168,7 @@ def validate(resources: list[Resource], env: Environment, namespace: str) -> lis
     findings += _check_namespaces(resources, namespace)
     findings += _check_required(resources, env)
     findings += _check_hpa_replicas(resources)
+    findings += _check_waves(resources)
     for res in resources:
         findings += _check_pod_template(res, env)
     return findings
@@ -239,6 +241,17 @@ def _check_hpa_replicas(resources: list[Resource]) -> Iterator[Finding]:
                 res.ref,
                 "sets spec.replicas although an HPA scales it; each deploy resets the count",
             )
+
+
+def _check_waves(resources: list[Resource]) -> Iterator[Finding]:
+    """Deploy applies each workload in its wave (``rules.waves``): one in none has no safe place."""
+    for res in waves.unassigned(resources):
+        yield Finding(
+            "error",
+            res.ref,
+            f"is in no rollout wave, so deploy cannot tell whether to roll it before or after the "
+            f"frontend; add {contract.NAME_LABEL} {waves.app_of(res)} to {waves.WAVES_TABLE}",
+        )
 
 
 def pod_spec(body: dict[str, Any]) -> dict[str, Any] | None:
