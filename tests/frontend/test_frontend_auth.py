@@ -126,6 +126,15 @@ class TestSignOut:
             assert (await browser.get("/inbox")).status_code == 303
             assert "You are signed out." in (await browser.get("/login?notice=signed-out")).text
 
+    async def test_signing_out_keeps_the_browsers_device(self, platform: Platform) -> None:
+        async with signed_in(platform, AGENT) as browser:
+            device_token = browser.cookies[DEVICE_COOKIE]
+            inbox = await browser.get("/inbox")
+            await browser.post("/logout", data={"csrf_token": csrf_token(inbox.text, "/logout")})
+            assert browser.cookies[DEVICE_COOKIE] == device_token
+            assert (await sign_in(browser, AGENT)).status_code == 303
+            assert browser.cookies[DEVICE_COOKIE] == device_token  # still trusted, so the same device
+
 
 class TestNavigation:
     async def test_an_agent_sees_the_inbox_only(self, platform: Platform) -> None:

@@ -98,6 +98,22 @@ class TestLockout:
             assert answer.status_code == 303
             assert answer.headers["location"] == "/leads"
 
+    async def test_the_users_browser_signs_in_after_signing_out_while_a_stranger_has_the_account_locked(
+        self, platform: Platform
+    ) -> None:
+        async with browser_at(platform, new_address()) as browser:
+            assert (await sign_in(browser, MANAGER)).status_code == 303
+            page = await browser.get("/leads")
+            signed_out = await browser.post("/logout", data={"csrf_token": csrf_token(page.text, "/logout")})
+            assert signed_out.headers["location"] == "/login?notice=signed-out"
+            async with browser_at(platform, new_address()) as stranger:
+                for _ in range(5):
+                    assert (await sign_in(stranger, MANAGER, "not the password at all")).status_code == 401
+                assert (await sign_in(stranger, MANAGER)).status_code == 429
+            answer = await sign_in(browser, MANAGER)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/leads"
+
     async def test_each_browser_is_counted_at_its_own_address(self, platform: Platform) -> None:
         """The api sees every browser through the frontend; it counts them apart only because the
         frontend passes on each browser's address."""

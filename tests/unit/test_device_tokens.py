@@ -11,49 +11,65 @@ from limits.aio.storage import MemoryStorage
 from leadgen.auth.devices import Device, device_of, device_token, new_device
 from leadgen.auth.lockout import SignInLockout
 from leadgen.core.errors import RateLimited
+from leadgen.core.security import keyed_hash
 from leadgen.core.settings import ConfigError, Settings
 from leadgen.stores.ratelimit import RateLimiter
 
 KEY = "a-key-of-at-least-thirty-two-characters"
 USER_ID = uuid.uuid4()
+PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZSBzYWx0$c29tZSBoYXNoIG9mIHRoZSBwYXNzd29yZA"
+
+
+def trusted(
+    token: str, user_id: uuid.UUID = USER_ID, password_hash: str = PASSWORD_HASH, active: bool = True
+) -> Device | None:
+    return device_of(KEY, token, user_id=user_id, password_hash=password_hash, active=active)
 
 
 class TestDeviceToken:
-    def test_a_token_names_the_device_it_was_issued_for(self) -> None:
-        device = new_device(USER_ID, 3)
-        assert device_of(KEY, device_token(KEY, device)) == device
+    def test_a_token_names_the_device_it_was_issued_for_and_not_the_password_hash(self) -> None:
+        device = new_device(USER_ID)
+        token = device_token(KEY, device, PASSWORD_HASH)
+        assert trusted(token) == device
+        assert token.split(".")[:2] == [str(USER_ID), device.device_id]
+        salt_and_hash = PASSWORD_HASH.split("$")[-2:]
+        assert not any(part in token for part in salt_and_hash)
 
     def test_each_sign_in_without_a_token_is_a_new_device(self) -> None:
-        assert new_device(USER_ID, 0).device_id != new_device(USER_ID, 0).device_id
+        assert new_device(USER_ID).device_id != new_device(USER_ID).device_id
 
-    def test_only_the_user_at_the_version_it_names_trusts_it_and_only_while_active(self) -> None:
-        device = Device(USER_ID, 2, "phone")
-        assert device.is_trusted_by(USER_ID, 2, active=True)
-        assert not device.is_trusted_by(uuid.uuid4(), 2, active=True)
-        assert not device.is_trusted_by(USER_ID, 3, active=True)  # signed out since
-        assert not device.is_trusted_by(USER_ID, 2, active=False)
+    def test_only_the_user_it_names_trusts_it_at_the_password_it_was_issued_at_and_while_active(self) -> None:
+        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH)
+        assert trusted(token) == Device(USER_ID, "phone")
+        assert trusted(token, user_id=uuid.uuid4()) is None
+        assert trusted(token, password_hash=PASSWORD_HASH.replace("c29tZSBoYXNo", "YW5vdGhlciBo")) is None
+        assert trusted(token, active=False) is None
 
     @pytest.mark.parametrize(
         "altered",
         [
             lambda token: token[:-1] + ("0" if token[-1] != "0" else "1"),  # the hash
-            lambda token: token.replace(f"{USER_ID}.2.", f"{uuid.uuid4()}.2.", 1),  # the user
-            lambda token: token.replace(f"{USER_ID}.2.", f"{USER_ID}.3.", 1),  # the version
+            lambda token: token.replace(f"{USER_ID}.", f"{uuid.uuid4()}.", 1),  # the user
             lambda token: token.replace(".phone.", ".tablet.", 1),  # the device
             lambda token: token.rsplit(".", 1)[0],  # no hash
             lambda token: token + ".more",
             lambda token: "",
-            lambda token: "not.a.device.token",
+            lambda token: "not.a.token",
             lambda token: token[:-1] + "é",  # compare_digest refuses non-ASCII str; it must not raise
         ],
     )
     def test_an_altered_token_names_no_device(self, altered: Callable[[str], str]) -> None:
-        token = device_token(KEY, Device(USER_ID, 2, "phone"))
-        assert device_of(KEY, altered(token)) is None
+        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH)
+        assert trusted(altered(token)) is None
 
     def test_a_token_made_with_another_key_names_no_device(self) -> None:
-        token = device_token("another-key-of-at-least-thirty-two-chars", Device(USER_ID, 2, "phone"))
-        assert device_of(KEY, token) is None
+        token = device_token("another-key-of-at-least-thirty-two-chars", Device(USER_ID, "phone"), PASSWORD_HASH)
+        assert trusted(token) is None
+
+    def test_a_token_of_the_release_before_names_no_device(self) -> None:
+        """``<user id>.<token version>.<device id>.<hash>``, bound to the token version then."""
+        signed = f"{USER_ID}.0.phone"
+        assert trusted(f"{signed}.{keyed_hash(KEY, 'sign-in-device', signed)}") is None
 
 
 def settings_with_limits(account: str, device: str) -> Settings:

@@ -1,11 +1,14 @@
 """Device tokens (OWASP's "device cookies"): what a client that signed in to an account before
 shows, so that strangers' failed sign-ins, which lock the account, do not lock it out too.
 
-A token names a user, the user's token version when it was issued, and a random device id, with a
-keyed hash of the three (keyed by ``security.jwt_secret``, as access tokens are). A user's token
-version moves on when they sign out, are deactivated or given another role, and with it every
-device token of theirs stops counting. The device id is what the per-device sign-in limit counts,
-so that a stolen token buys the thief no more guesses than the account lockout would.
+A token names a user and a random device id, with a keyed hash (keyed by ``security.jwt_secret``,
+as access tokens are) of the two and of the user's stored password hash, which the token does not
+carry. It is bound to the user's credential, not to their sessions: it keeps counting when the
+user signs out or is given another role, so that a user who signs out as they should is not left
+to the account lockout at their next sign-in. It stops counting when the password changes (a
+stolen token goes with the old password), while the user is inactive, and when the key is
+rotated. The device id is what the per-device sign-in limit counts, so that a stolen token buys
+the thief no more guesses than the account lockout would.
 """
 
 from __future__ import annotations
@@ -25,43 +28,42 @@ _HASH_KIND = "sign-in-device"
 
 @dataclass(frozen=True)
 class Device:
-    """A client that signed in to the user's account at the user's token version."""
+    """A client that signed in to the user's account."""
 
     user_id: uuid.UUID
-    token_version: int
     device_id: str
 
-    def is_trusted_by(self, user_id: uuid.UUID, token_version: int, active: bool) -> bool:
-        """Whether signing in to this user from this device may skip the account lockout."""
-        return active and self.user_id == user_id and self.token_version == token_version
+
+def new_device(user_id: uuid.UUID) -> Device:
+    return Device(user_id, secrets.token_urlsafe(16))
 
 
-def new_device(user_id: uuid.UUID, token_version: int) -> Device:
-    return Device(user_id, token_version, secrets.token_urlsafe(16))
+def _credential_hash(key: str, device: Device, password_hash: str) -> str:
+    # Neither the user id nor a device id of ours holds a ".", so the parts cannot run together.
+    return keyed_hash(key, _HASH_KIND, f"{device.user_id}.{device.device_id}.{password_hash}")
 
 
-def _signed_part(user_id: uuid.UUID, token_version: int, device_id: str) -> str:
-    return f"{user_id}.{token_version}.{device_id}"
+def device_token(key: str, device: Device, password_hash: str) -> str:
+    """The token the client keeps: ``<user id>.<device id>.<keyed hash>``, the hash of both and of
+    the user's stored ``password_hash``."""
+    return f"{device.user_id}.{device.device_id}.{_credential_hash(key, device, password_hash)}"
 
 
-def device_token(key: str, device: Device) -> str:
-    """The token the client keeps: ``<user id>.<token version>.<device id>.<keyed hash>``."""
-    signed = _signed_part(device.user_id, device.token_version, device.device_id)
-    return f"{signed}.{keyed_hash(key, _HASH_KIND, signed)}"
-
-
-def device_of(key: str, token: str) -> Device | None:
-    """The device a token names when it is one of ours, unaltered; None otherwise."""
+def device_of(key: str, token: str, *, user_id: uuid.UUID, password_hash: str, active: bool) -> Device | None:
+    """The device a token names when the user trusts it: the token is ours, unaltered, names this
+    user and was issued at their present ``password_hash``, and the user is ``active``; else None."""
     parts = token.split(".")
-    if len(parts) != 4:
+    # Tokens of the release before (``<user id>.<token version>.<device id>.<hash>``) have four
+    # parts and are no longer trusted: such a sign-in is counted per account, and a successful one
+    # gives the client a token of this form.
+    if not active or len(parts) != 3:
         return None
-    user, version, device_id, presented_hash = parts
-    try:
-        user_id, token_version = uuid.UUID(user), int(version)
-    except ValueError:
+    user, device_id, presented_hash = parts
+    if user != str(user_id):
         return None
-    expected_hash = keyed_hash(key, _HASH_KIND, _signed_part(user_id, token_version, device_id))
+    device = Device(user_id, device_id)
+    expected_hash = _credential_hash(key, device, password_hash)
     # As bytes: compare_digest refuses str with other than ASCII in it, which a header may hold.
     if not hmac.compare_digest(expected_hash.encode(), presented_hash.encode()):
         return None
-    return Device(user_id, token_version, device_id)
+    return device

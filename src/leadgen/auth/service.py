@@ -62,16 +62,19 @@ def _access_token(settings: Settings, user: User) -> str:
 
 async def trusted_device(session: AsyncSession, settings: Settings, email: str, presented: str | None) -> Device | None:
     """The device a presented device token names, when the account signing in trusts it: the
-    token is ours and names the active user with this e-mail address at their token version."""
+    token is ours and names the active user with this e-mail address at their present password."""
     if not presented:
         return None
-    device = device_of(settings.security.jwt_secret.get_secret_value(), presented)
-    if device is None:
-        return None
     user = await repository.user_by_email(session, email)
-    if user is None or not device.is_trusted_by(user.id, user.token_version, user.active):
+    if user is None:
         return None
-    return device
+    return device_of(
+        settings.security.jwt_secret.get_secret_value(),
+        presented,
+        user_id=user.id,
+        password_hash=user.password_hash,
+        active=user.active,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,10 @@ async def sign_in(
         raise
     # Failures sent at the same moment may have reached a limit while this password was checked.
     await lockout.refuse_while_locked()
-    signed_in_device = device or new_device(user.id, user.token_version)
+    signed_in_device = device or new_device(user.id)
     return SignedIn(
         _access_token(settings, user),
-        device_token(settings.security.jwt_secret.get_secret_value(), signed_in_device),
+        device_token(settings.security.jwt_secret.get_secret_value(), signed_in_device, user.password_hash),
     )
 
 
@@ -143,7 +146,9 @@ async def signed_in_principal(session: AsyncSession, settings: Settings, token: 
 
 
 async def sign_out(session: AsyncSession, principal: Principal) -> None:
-    """Revoke every access token of the user, on every device: each names an older version now."""
+    """Revoke every access token of the user, on every device: each names an older version now.
+    Their device tokens stay trusted (``auth.devices``), so that a sign-out leaves no device of
+    theirs to the account lockout."""
     await repository.revoke_tokens(session, principal.user_id)
 
 

@@ -148,7 +148,8 @@ class Neo4jSettings(_Group, prefix="NEO4J_"):
 class SecuritySettings(_Group, prefix="SECURITY_"):
     jwt_secret: SecretStr = Field(
         SecretStr(PLACEHOLDER_PREFIX + "jwt-secret-for-development-only"),
-        description="HMAC key signing user access tokens (at least 32 characters).",
+        description="HMAC key signing user access tokens and keying sign-in device tokens; rotating it "
+        "ends every device's trust (at least 32 characters).",
     )
     pii_hash_key: SecretStr = Field(
         SecretStr(PLACEHOLDER_PREFIX + "pii-hash-key-for-development-only"),
