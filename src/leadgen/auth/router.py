@@ -23,7 +23,7 @@ class Token(BaseModel):
     device_token: str = Field(
         description=f"Keep it, and send it with every later sign-in to this account from this client as "
         f"the {DEVICE_TOKEN_HEADER} header: those sign-ins are then limited per device, not per account. "
-        "It stops counting when the user signs out, is deactivated or given another role."
+        "It survives sign-out; it stops counting when the password changes or the user is deactivated."
     )
 
 

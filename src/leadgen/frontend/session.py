@@ -24,8 +24,8 @@ from leadgen.core.settings import Settings
 
 SESSION_COOKIE = "leadgen_session"
 DEVICE_COOKIE = "leadgen_device"
-# Browsers keep a cookie 400 days at most; the api stops trusting the token inside sooner, at the
-# user's next sign-out.
+# Browsers keep a cookie 400 days at most; the api stops trusting the token inside sooner when the
+# user's password changes or the user is deactivated.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 _SALT = "leadgen.frontend.session"
 STAFF_ROLES = frozenset({"admin", "manager"})
