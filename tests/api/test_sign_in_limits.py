@@ -10,12 +10,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.devices import Device, device_token
 from leadgen.auth.roles import Role
-from leadgen.core.security import hash_password, keyed_hash
+from leadgen.core.security import keyed_hash
 from leadgen.core.settings import ConfigError, Settings
 from leadgen.models import User
 from leadgen.targets import api
@@ -179,11 +179,12 @@ async def device_token_of(client: httpx.AsyncClient, email: str) -> str:
     return token
 
 
-async def change_password(session: AsyncSession, email: str, password: str) -> None:
-    """Give the user a new password. The app has no way to change one yet: an operator sets the
-    column in SQL, to a hash made as ``leadgen users create`` makes it."""
-    await session.execute(update(User).where(User.email == email).values(password_hash=hash_password(password)))
-    await session.commit()
+async def change_password(client: httpx.AsyncClient, email: str, password: str) -> None:
+    """Give the user a new password as they would: signed in, with their current one."""
+    headers = await helpers.bearer(client, email)
+    body = {"current_password": helpers.PASSWORD, "new_password": password}
+    answer = await client.post("/api/v1/auth/me/password", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
 
 
 async def user_id(session: AsyncSession, email: str) -> uuid.UUID:
@@ -279,11 +280,12 @@ class TestTrustedDevice:
         assert answer.json()["device_token"] == token
 
     async def test_a_password_change_ends_the_trust_of_every_device_of_the_user(
-        self, caller: Caller, session: AsyncSession, email: str
+        self, caller: Caller, email: str
     ) -> None:
         async with caller(new_address()) as phone, caller(new_address()) as laptop:
             tokens = [await device_token_of(phone, email), await device_token_of(laptop, email)]
-            await change_password(session, email, NEW_PASSWORD)
+            async with caller(new_address()) as browser:
+                await change_password(browser, email, NEW_PASSWORD)
             await lock_out(caller, email)
             for client, token in zip((phone, laptop), tokens, strict=True):
                 answer = await attempt_from_device(client, email, token, NEW_PASSWORD)

@@ -29,6 +29,20 @@ async def revoke_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(update(User).where(User.id == user_id).values(_NEXT_TOKEN_VERSION))
 
 
+async def user_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user as stored now, locked until the transaction ends: of two password changes at the
+    same moment, the second checks its current password against the one the first stored."""
+    query = select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    """Store the user's new password hash, and move their token version on in the same statement:
+    every session of theirs ends with the old password."""
+    values = {"password_hash": password_hash}
+    await session.execute(update(User).where(User.id == user_id).values(values | _NEXT_TOKEN_VERSION))
+
+
 async def set_access(session: AsyncSession, user_id: uuid.UUID, access: Access) -> None:
     """Give the user this role, activity and agent, and move their token version on in the same
     statement: a token names the access it was issued with."""

@@ -1,4 +1,4 @@
-"""Roles, what a principal may see, and the rules of a user's access."""
+"""Roles, what a principal may see, and the rules of a user's access and password."""
 
 from __future__ import annotations
 
@@ -69,4 +69,16 @@ def access_refusal(after: Access, before: Access | None = None, other_active_adm
     if before is not None and before.active_admin and not after.active_admin and other_active_admins == 0:
         field, change = ("active", "deactivated") if not after.active else ("role", "given another role")
         return field, f"the last active admin cannot be {change}: make another user an admin first"
+    return None
+
+
+# Every way a password is set (``leadgen users create`` and ``set-password``, a user's change of
+# their own, an admin's reset) holds to this rule.
+MIN_PASSWORD_LENGTH = 12
+
+
+def password_refusal(password: str) -> str | None:
+    """Why ``password`` may not be a user's password, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"passwords must be at least {MIN_PASSWORD_LENGTH} characters"
     return None

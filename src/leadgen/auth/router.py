@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Header, status
+from pydantic import BaseModel, Field, SecretStr
 
 from leadgen.auth import service
-from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, SignInAttemptDep
+from leadgen.auth.deps import AdminPrincipal, ClientAddress, CurrentPrincipal, SignInAttemptDep
 from leadgen.auth.devices import DEVICE_TOKEN_HEADER
-from leadgen.auth.roles import Role
-from leadgen.core.deps import SessionDep, SettingsDep
+from leadgen.auth.roles import MIN_PASSWORD_LENGTH, Role
+from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -38,6 +38,18 @@ class AccessChange(BaseModel):
 
     active: bool | None = None
     role: Role | None = None
+
+
+# Passwords are SecretStr: they show as stars wherever a body is printed or logged.
+class PasswordChange(BaseModel):
+    current_password: SecretStr
+    new_password: SecretStr = Field(
+        description=f"At least {MIN_PASSWORD_LENGTH} characters, and not the current password"
+    )
+
+
+class PasswordReset(BaseModel):
+    new_password: SecretStr = Field(description=f"At least {MIN_PASSWORD_LENGTH} characters")
 
 
 class UserAccess(BaseModel):
@@ -78,6 +90,51 @@ async def sign_out(principal: CurrentPrincipal, session: SessionDep) -> None:
     await service.sign_out(session, principal)
 
 
+@router.post(
+    "/me/password",
+    responses={
+        401: {"description": "No valid token"},
+        403: {"description": "Wrong current password (field current_password); counted as a failed sign-in"},
+        422: {"description": "The new password is too short or the current one (field new_password)"},
+        429: {"description": "Too many failed sign-ins to this account (or from this device) or from this address"},
+    },
+)
+async def change_password(
+    change: Annotated[PasswordChange, Body()],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+    address: ClientAddress,
+    presented_device_token: Annotated[
+        str | None,
+        Header(
+            alias=DEVICE_TOKEN_HEADER,
+            description="The `device_token` of this client's sign-in: failures are then counted per device",
+        ),
+    ] = None,
+) -> Token:
+    """Change the signed-in user's own password. Every session of the user ends, on every device,
+    and every device token goes with the old password: the answer holds a new access token and
+    device token for this client, which carries on with them; other clients sign in again.
+
+    A wrong current password counts as a failed sign-in, against the same limits (429 once one
+    is reached, the right password too)."""
+    if resources.limiter is None:
+        raise RuntimeError(f"{resources.process_name} was built without a rate limiter; password changes need one")
+    signed_in = await service.change_own_password(
+        session,
+        settings,
+        resources.limiter,
+        principal,
+        address,
+        presented_device_token,
+        change.current_password.get_secret_value(),
+        change.new_password.get_secret_value(),
+    )
+    return Token(access_token=signed_in.access_token, device_token=signed_in.device_token)
+
+
 @router.get("/me")
 async def whoami(principal: CurrentPrincipal) -> Me:
     """The signed-in user."""
@@ -107,3 +164,20 @@ async def change_access(
     to one (``leadgen users create --role agent``), and the last active admin stays one."""
     user = await service.change_access(session, user_id, change.active, change.role, principal.label())
     return UserAccess(id=user.id, email=user.email, role=user.role, active=user.active)
+
+
+@router.post(
+    "/users/{user_id}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"description": "No such user"},
+        422: {"description": "The new password is too short (field new_password)"},
+    },
+)
+async def reset_password(
+    user_id: uuid.UUID, reset: Annotated[PasswordReset, Body()], principal: AdminPrincipal, session: SessionDep
+) -> None:
+    """Set a user's password, for a forgotten or leaked one (admins; audited). Every session of
+    the user ends, and none of their devices is trusted at sign-in until it signs in again with
+    the new password."""
+    await service.reset_password(session, user_id, reset.new_password.get_secret_value(), principal.label())

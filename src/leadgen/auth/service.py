@@ -13,8 +13,8 @@ from leadgen.audit import repository as audit
 from leadgen.auth import repository
 from leadgen.auth.devices import Device, device_of, device_token, new_device
 from leadgen.auth.lockout import SignInLockout
-from leadgen.auth.roles import Access, Principal, Role, access_refusal, changed_access
-from leadgen.core.errors import Conflict, NotFound, Unauthorized
+from leadgen.auth.roles import Access, Principal, Role, access_refusal, changed_access, password_refusal
+from leadgen.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from leadgen.core.security import (
     create_access_token,
     decode_access_token,
@@ -26,6 +26,7 @@ from leadgen.core.security import (
 )
 from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
+from leadgen.stores.ratelimit import RateLimiter
 
 
 @cache
@@ -66,7 +67,12 @@ async def trusted_device(session: AsyncSession, settings: Settings, email: str, 
     if not presented:
         return None
     user = await repository.user_by_email(session, email)
-    if user is None:
+    return None if user is None else _device_trusted_by(settings, user, presented)
+
+
+def _device_trusted_by(settings: Settings, user: User, presented: str | None) -> Device | None:
+    """The device a presented token names, when ``user`` trusts it (``devices.device_of``)."""
+    if not presented:
         return None
     return device_of(
         settings.security.jwt_secret.get_secret_value(),
@@ -152,6 +158,69 @@ async def sign_out(session: AsyncSession, principal: Principal) -> None:
     await repository.revoke_tokens(session, principal.user_id)
 
 
+async def change_own_password(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    principal: Principal,
+    client_address: str,
+    presented_device_token: str | None,
+    current_password: str,
+    new_password: str,
+) -> SignedIn:
+    """Give the signed-in user ``new_password`` when ``current_password`` is theirs; every session
+    of theirs ends and every device token goes with the old password, so the answer signs this
+    client in again (the device it showed, if trusted, keeps its id).
+
+    A wrong current password counts as a failed sign-in (per account, or per trusted device, and
+    per address): a stolen session cannot be used to guess the password without limit. It is
+    ``Forbidden`` on ``current_password``; a new password the rules refuse, or the current one
+    again, is ``InvalidInput`` on ``new_password``."""
+    _refuse_weak_password(new_password, "new_password")
+    user = await repository.user_for_update(session, principal.user_id)
+    if user is None:  # deleted since its token was checked
+        raise Unauthorized("the access token was revoked; sign in again")
+    device = _device_trusted_by(settings, user, presented_device_token)
+    lockout = SignInLockout(limiter, settings, user.email, client_address, device.device_id if device else None)
+    await lockout.refuse_while_locked()
+    if not verify_password(user.password_hash, current_password):
+        await lockout.count_failure()
+        reason = "this is not your current password"
+        raise Forbidden(f"the password was not changed: {reason}", [{"field": "current_password", "reason": reason}])
+    # Failures sent at the same moment may have reached a limit while this password was checked.
+    await lockout.refuse_while_locked()
+    # Compared only once the current password is known right: before, the answer would tell a
+    # guesser whether the new password they sent is the current one, uncounted.
+    if new_password == current_password:
+        reason = "the new password must differ from the current one"
+        raise InvalidInput(reason, [{"field": "new_password", "reason": reason}])
+    await repository.set_password(session, user.id, hash_password(new_password))
+    await audit.record(session, principal.label(), "user.password_changed", "user", str(user.id), {})
+    await session.refresh(user)  # the token version the update moved on, for the new access token
+    key = settings.security.jwt_secret.get_secret_value()
+    return SignedIn(_access_token(settings, user), device_token(key, device or new_device(user.id), user.password_hash))
+
+
+async def reset_password(session: AsyncSession, user_id: uuid.UUID, new_password: str, actor: str) -> None:
+    """Set a user's password without their current one (an admin, or ``leadgen users set-password``,
+    for a forgotten or leaked one; audited). Every session of theirs ends and none of their devices
+    is trusted at sign-in any more. Unlike a change of one's own, it is not compared with the
+    current password: the answer would tell whoever resets whether the user's password is the one
+    they sent."""
+    _refuse_weak_password(new_password, "new_password")
+    if await repository.user_by_id(session, user_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    await repository.set_password(session, user_id, hash_password(new_password))
+    await audit.record(session, actor, "user.password_reset", "user", str(user_id), {})
+
+
+def _refuse_weak_password(password: str, field: str) -> None:
+    """``InvalidInput`` on ``field`` when ``roles.password_refusal`` refuses the password."""
+    reason = password_refusal(password)
+    if reason is not None:
+        raise InvalidInput(reason, [{"field": field, "reason": reason}])
+
+
 async def change_access(
     session: AsyncSession, user_id: uuid.UUID, active: bool | None, role: Role | None, actor: str
 ) -> User:
@@ -229,8 +298,7 @@ async def create_user(
 ) -> User:
     if await repository.user_by_email(session, email):
         raise Conflict(f"a user with e-mail {email} exists")
-    if len(password) < 12:
-        raise Conflict("passwords must be at least 12 characters")
+    _refuse_weak_password(password, "password")
     _refuse_unless_allowed(Access(role, True, agent_id))
     user = User(email=email.lower(), password_hash=hash_password(password), role=role.value, agent_id=agent_id)
     session.add(user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from functools import partial
@@ -116,6 +117,43 @@ def users_create(
     with configuration() as settings:
         created = in_transaction(settings, work)
     emit(created, as_json, f"created {created['role']} {created['email']}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Argument(help="The user's sign-in e-mail address.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the new password from the first line of standard input, for scripts."
+        ),
+    ] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Set a user's password (forgotten or leaked; audited): every session of theirs ends, and none of
+    their devices is trusted at sign-in until it signs in with the new one. Prompted twice, hidden,
+    unless --password-stdin; never taken as an argument, which would leave it in shell history."""
+    from leadgen.auth.repository import user_by_email
+    from leadgen.auth.service import reset_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise fail("no password on standard input", 2)
+    else:
+        # On stderr, so that stdout holds only the answer (--json).
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
+
+    async def work(session: AsyncSession) -> dict[str, str]:
+        user = await user_by_email(session, email)
+        if user is None:
+            raise DomainError(f"no user with e-mail {email}")
+        await reset_password(session, user.id, password, CLI_ACTOR)
+        return {"id": str(user.id), "email": user.email}
+
+    with configuration() as settings:
+        changed = in_transaction(settings, work, graph=False)
+    emit(changed, as_json, f"password set for {changed['email']}; their sessions have ended")
 
 
 @keys_app.command("create")

@@ -337,6 +337,15 @@ class Peers:
         """Revoke the user's access tokens at the api (this one and every other)."""
         await self._call(API, "POST", "/api/v1/auth/logout", token)
 
+    async def change_password(self, token: str, current: str, new: str, client_ip: str | None) -> SignedIn:
+        """Change the signed-in user's password: every session of theirs ends, and the answer signs
+        this browser in again. A wrong current password counts as a failed sign-in from the browser's
+        address (and the account: the device cookie is sent only to the sign-in form)."""
+        body = {"current_password": current, "new_password": new}
+        headers = self._vouched_address(client_ip)
+        path = "/api/v1/auth/me/password"
+        return await self._as(_SIGNED_IN, API, "POST", path, token, json=body, headers=headers)
+
     async def me(self, token: str) -> Me:
         return await self._as(_ME, API, "GET", "/api/v1/auth/me", token)
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from leadgen.auth.roles import MIN_PASSWORD_LENGTH
 from leadgen.compliance.rules import contact_hours, next_opening
 from leadgen.frontend import csrf, quote
 from leadgen.frontend.client import AgentView, ApiError, FieldError, InboxItem, LeadDetail, PeerUnavailableError
@@ -52,6 +53,7 @@ NOTICES = {
     "signed-out-here": "You are signed out of this browser, but the server could not be told, so your session "
     "may still be open on other devices. Sign in and out again in a few minutes.",
     "expired": "Your session has ended. Please sign in again.",
+    "password-changed": "Password changed. You are signed out everywhere else; this browser stays signed in.",
     "accepted": "Lead accepted. The contact details are in your inbox.",
     "rejected": "Lead declined. It moves on to the next eligible agent.",
     "reopened": "Lead reopened. It is offered to the next eligible agent in a moment.",
@@ -155,6 +157,84 @@ async def logout(request: Request, viewer: Viewer, _: SessionForm, peers: PeersD
     response = RedirectResponse(f"/login?notice={notice}", status_code=303)
     clear_session(response, request)
     return response
+
+
+# --- the signed-in user's own account ------------------------------------------------------
+
+# The password form's fields, in the order a person fills them in, and what the page says of one
+# left empty.
+PASSWORD_FIELDS = {
+    "current_password": "Enter your current password.",
+    "new_password": "Enter a new password.",
+    "confirm_password": "Enter the new password again.",
+}
+MISTYPED_CONFIRMATION = "The two new passwords differ. Type the same new password twice."
+
+
+@router.get("/account")
+async def account(request: Request, viewer: Viewer, notice: str | None = None) -> HTMLResponse:
+    return _account_page(request, {}, notice=NOTICES.get(notice or ""))
+
+
+@router.post("/account/password")
+async def change_password(
+    request: Request, viewer: Viewer, form: SessionForm, peers: PeersDep, settings: SettingsDep
+) -> Response:
+    """The user changes their own password. Every session of theirs ends at the api, which signs
+    this browser in again with a new session and device token."""
+    # Not stripped: a space may be part of a password.
+    values = {name: _password(form, name) for name in PASSWORD_FIELDS}
+    errors = {name: message for name, message in PASSWORD_FIELDS.items() if not values[name]}
+    if not errors and values["new_password"] != values["confirm_password"]:
+        errors = {"confirm_password": MISTYPED_CONFIRMATION}
+    if errors:
+        return _account_page(request, errors, status=422)
+    current, new = values["current_password"], values["new_password"]
+    browser = request.client.host if request.client else None
+    try:
+        signed_in = await peers.change_password(viewer.token, current, new, browser)
+    except ApiError as exc:
+        if exc.status == 429:
+            return _account_page(request, {}, locked_out=exc.detail, status=429)
+        if exc.status not in (403, 422):
+            raise
+        shown = {e.field: _sentence(e.reason) for e in exc.errors if e.field in PASSWORD_FIELDS}
+        return _account_page(request, shown, problem=None if shown else _sentence(exc.detail), status=exc.status)
+    # The api took the session's token, so the user's role and agent are still the session's.
+    renewed = WebSession(signed_in.access_token, viewer.role, viewer.agent_id, csrf.new_nonce())
+    response = RedirectResponse("/account?notice=password-changed", status_code=303)
+    write_session(response, request, settings, renewed)
+    if signed_in.device_token:
+        write_device_token(response, request, signed_in.device_token)
+    return response
+
+
+def _password(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _sentence(text: str) -> str:
+    """An api reason ("passwords must be at least 12 characters") as a sentence for the page."""
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def _account_page(
+    request: Request,
+    errors: dict[str, str],
+    problem: str | None = None,
+    locked_out: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context = {
+        "errors": errors,
+        "problem": problem,
+        "locked_out": locked_out,
+        "notice": notice,
+        "min_password_length": MIN_PASSWORD_LENGTH,
+    }
+    return render(request, "account.html", context, status)
 
 
 # --- the agent's inbox ----------------------------------------------------------------------
