@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import uuid
@@ -31,13 +32,15 @@ from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime, task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
-from leadgen.notifications import tasks
+from leadgen.notifications import service, tasks
+from leadgen.notifications.email import send_email
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.routing import service as routing
+from leadgen.routing import tasks as routing_tasks
 from leadgen.targets.api import create_app
 from tests import helpers
 from tests.conftest import lead_payload, started, sync_graph
@@ -292,7 +295,7 @@ async def test_a_held_message_a_dead_sweep_was_sending_goes_once_its_hold_runs_o
 ) -> None:
     hold_the_acknowledgement(routed, monkeypatch)
     # A sweep took it at 10:00 in Texas, then its worker died before sending.
-    held_until = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    held_until = INSIDE_WINDOW + tasks.SWEEP_HOLD
     to_the_person = update(Notification).where(Notification.recipient_kind == "lead")
     await session.execute(to_the_person.values(status="sending", not_before=held_until))
     await session.commit()
@@ -320,12 +323,12 @@ async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_swe
     assert tasks.send_due() == 0  # not sent again at every sweep
     # A sweep that gets to a message after its hold ran out neither sends it nor records anything
     # over the sweep that took it over.
-    later_hold = INSIDE_WINDOW + 2 * tasks.DELIVERY_CLAIM
+    later_hold = INSIDE_WINDOW + 2 * tasks.SWEEP_HOLD
     await session.execute(
         update(Notification).where(Notification.id == held.id).values(status="sending", not_before=later_hold)
     )
     await session.commit()
-    slow_hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    slow_hold = INSIDE_WINDOW + tasks.SWEEP_HOLD
     async with resources.unit_of_work() as s:
         assert not await tasks._hold_again(s, held_id=held.id, hold=slow_hold, until=later_hold)
         await tasks._finish_held(s, held_id=held.id, hold=slow_hold, message=None, status="retry", detail="x")
@@ -333,7 +336,7 @@ async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_swe
         ("sending", later_hold)
     ]
     async with resources.unit_of_work() as s:  # the sweep that holds it renews its hold
-        assert await tasks._hold_again(s, held_id=held.id, hold=later_hold, until=later_hold + tasks.DELIVERY_CLAIM)
+        assert await tasks._hold_again(s, held_id=held.id, hold=later_hold, until=later_hold + tasks.SWEEP_HOLD)
 
 
 async def test_nothing_goes_to_a_do_not_contact_number(
@@ -463,7 +466,130 @@ async def test_a_delivery_that_outlived_its_claim_leaves_the_event_to_the_one_th
     assert [e.processed_at for e in await rows(session, OutboxEvent) if e.topic == "offers.made"] == [runs_out]
 
 
-async def test_an_unreadable_answer_fails_that_message_only_and_a_big_round_holds_its_event_longer(
+class WorkerDied(BaseException):
+    """A worker killed where this is raised: nothing after it runs, and what it committed (its claim
+    on the event) stays. A BaseException, so no ``except Exception`` of the task records anything."""
+
+
+def died_mid_send(lead: Lead, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first round's delivery at INSIDE_WINDOW claims its event, and its worker dies sending the
+    first message (the offer's e-mail); the next worker's sends go through."""
+
+    def killed(*args: Any) -> None:
+        raise WorkerDied
+
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    monkeypatch.setattr(tasks, "send_email", killed)
+    with pytest.raises(WorkerDied):
+        tasks.notify_round(first_round(lead))
+    monkeypatch.setattr(tasks, "send_email", send_email)
+
+
+async def round_event(session: AsyncSession) -> OutboxEvent:
+    [event] = [e for e in await rows(session, OutboxEvent) if e.topic == "offers.made"]
+    assert isinstance(event, OutboxEvent)
+    return event
+
+
+async def test_a_round_whose_worker_died_mid_send_is_taken_over_within_about_two_minutes(
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    died_mid_send(routed, monkeypatch)
+    event = await round_event(session)
+    assert event.processed_at is None and event.claimed_until is not None
+    # Held for its sends, not ten minutes: an agent got a taken-over offer with five of fifteen left.
+    assert event.claimed_until - INSIDE_WINDOW <= timedelta(minutes=2)
+    lease, still_held = timedelta(seconds=30), event.claimed_until - timedelta(seconds=1)
+    monkeypatch.setattr(tasks, "utcnow", lambda: still_held)
+    assert tasks.notify_round(first_round(routed)) == 0  # the queue's redelivery, while held: nothing
+    assert await relayed_at(resources, still_held + lease) == []
+    taken_over = event.claimed_until + lease + timedelta(seconds=1)
+    assert await relayed_at(resources, taken_over) == [("offers.made", first_round(routed))]
+    monkeypatch.setattr(tasks, "utcnow", lambda: taken_over)
+    assert tasks.notify_round(first_round(routed)) == 3
+    assert len(mailbox[0].messages) == 1 and len(sms.received) == 2
+    assert (await round_event(session)).processed_at == taken_over
+
+
+@pytest.mark.parametrize("sla_sweep", ["not run yet", "timed the offer out"])
+async def test_an_offer_past_its_deadline_is_not_sent_when_its_round_is_taken_over(
+    sla_sweep: str,
+    routed: Lead,
+    session: AsyncSession,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing took the round over before the offer's deadline (the workers were all down): the
+    agent is not offered a lead they can no longer take, whether or not the sweep timed it out."""
+    died_mid_send(routed, monkeypatch)
+    [offer] = await rows(session, Assignment)
+    late = offer.expires_at + timedelta(seconds=1)
+    if sla_sweep == "timed the offer out":
+        monkeypatch.setattr(routing_tasks, "utcnow", lambda: late)
+        assert routing_tasks.expire_offers() == 1
+        assert [o.status for o in await rows(session, Assignment)] == [AssignmentStatus.TIMED_OUT]
+    monkeypatch.setattr(tasks, "utcnow", lambda: late)
+    assert tasks.notify_round(first_round(routed)) == 1  # the person's thanks only (inside their window)
+    assert mailbox[0].messages == [] and [r["To"] for r in sms.received] == [routed.phone]
+    assert [n.template for n in await rows(session, Notification)] == ["acknowledgement"]
+    assert (await round_event(session)).processed_at == late
+
+
+def task_count(task: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("leadgen_tasks_total", {"task": task, "outcome": outcome}) or 0.0
+
+
+async def test_a_round_that_cannot_be_composed_is_tried_again_then_given_up_with_an_error(
+    routed: Lead,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fault of ours or a bad row (not worth Celery's retry) used to bring the round back at every
+    lease for ever, its failed tries never counted, and nobody told."""
+    monkeypatch.setattr(tasks, "MAX_FAILED_TRIES", 3)
+
+    def unwritable(settings: Settings, offer: Any) -> list[Any]:
+        raise ValueError("an offer that cannot be written")
+
+    monkeypatch.setattr(service, "_offer", unwritable)
+    key, lease = first_round(routed), timedelta(seconds=30)
+    errors = task_count("notifications.notify_round", "error")
+    now = INSIDE_WINDOW
+    for tries in (1, 2):
+        monkeypatch.setattr(tasks, "utcnow", lambda when=now: when)
+        with pytest.raises(ValueError):
+            tasks.notify_round(key)
+        event = await round_event(session)
+        assert (event.failed_tries, event.processed_at, event.claimed_until) == (tries, None, None)
+        # No retry of Celery's to wait for; the relay hands it on as after a failed send.
+        next_try = now + tasks.RETRY_BACKOFF_MAX + lease + timedelta(seconds=1)
+        assert await relayed_at(resources, next_try - timedelta(seconds=2)) == []
+        assert await relayed_at(resources, next_try) == [("offers.made", key)]
+        now = next_try
+    monkeypatch.setattr(tasks, "utcnow", lambda: now)
+    with caplog.at_level(logging.ERROR, logger=tasks.__name__), pytest.raises(tasks.GaveUp):
+        tasks.notify_round(key)
+    event = await round_event(session)
+    assert (event.failed_tries, event.processed_at) == (2, now)
+    assert await relayed_at(resources, now + timedelta(hours=1)) == []  # given up: not handed on again
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR] == [
+        (tasks.__name__, f"outbox event offers.made {key} given up unsent after 3 tries: ValueError")
+    ]
+    assert task_count("notifications.notify_round", "error") == errors + 3
+    assert mailbox[0].messages == [] and sms.received == []
+
+
+async def test_an_unreadable_answer_fails_that_message_only_and_a_round_holds_its_event_for_its_sends(
     routed: Lead,
     session: AsyncSession,
     mailbox: tuple[Mailbox, int],
@@ -471,7 +597,6 @@ async def test_an_unreadable_answer_fails_that_message_only_and_a_big_round_hold
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
-    monkeypatch.setattr(tasks, "DELIVERY_CLAIM_PER_MESSAGE", timedelta(minutes=5))  # 3 messages: 15 minutes
 
     def garbled_for_the_agent(cfg: Any, to: str, body: str) -> str:
         if to == "+15125550111":
@@ -484,7 +609,8 @@ async def test_an_unreadable_answer_fails_that_message_only_and_a_big_round_hold
     assert outcomes[("offer", "sms")] == ("failed", "JSONDecodeError")
     assert outcomes[("offer", "email")][0] == outcomes[("acknowledgement", "sms")][0] == "sent"
     [event] = [e for e in await rows(session, OutboxEvent) if e.topic == "offers.made"]
-    assert event.processed_at is not None and event.claimed_until == INSIDE_WINDOW + timedelta(minutes=15)
+    sends = tasks.SEND_TIME_LIMIT["email"] + 2 * tasks.SEND_TIME_LIMIT["sms"]  # the offer's two, the person's text
+    assert event.processed_at is not None and event.claimed_until == INSIDE_WINDOW + tasks.DELIVERY_CLAIM + sends
 
 
 async def test_a_later_round_offers_without_thanking_the_person_again(
@@ -684,7 +810,7 @@ async def test_the_sweep_checks_the_rules_again_just_before_each_send(
     out while the messages before theirs go gets nothing."""
     hold_the_acknowledgement(routed, monkeypatch)
     held = await held_message(session)
-    hold = INSIDE_WINDOW + tasks.DELIVERY_CLAIM
+    hold = INSIDE_WINDOW + tasks.SWEEP_HOLD
     held.status, held.not_before = "sending", hold  # as the sweep leaves it when it takes it
     await session.commit()
     await dnc.add_many(session, [("phone", routed.phone_hash or "")], "sms-reply")

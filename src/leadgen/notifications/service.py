@@ -106,12 +106,21 @@ async def round_of_offer(session: AsyncSession, assignment_id: uuid.UUID) -> tup
 async def round_messages(
     session: AsyncSession, settings: Settings, lead_id: uuid.UUID, attempt: int, now: datetime
 ) -> RoundMessages:
-    """The offers of one routing round still PENDING and, in the first round, the person's
-    acknowledgement, less anything already recorded (a retried round sends only what is left)."""
+    """The offers of one routing round still open and, in the first round, the person's
+    acknowledgement, less anything already recorded (a retried round sends only what is left).
+
+    An offer is open while PENDING and before its deadline: one past it cannot be accepted
+    (``routing.service.accept``) though the SLA sweep may not have expired it yet, so a round
+    delivered late (taken over from a worker that died) does not offer the agent a lead gone by."""
     offers = (await session.execute(_ROUND, {"lead_id": lead_id, "attempt": attempt})).all()
     if not offers:
         return RoundMessages()
-    candidates = [m for offer in offers if offer.status == AssignmentStatus.PENDING for m in _offer(settings, offer)]
+    candidates = [
+        m
+        for offer in offers
+        if offer.status == AssignmentStatus.PENDING and offer.expires_at > now
+        for m in _offer(settings, offer)
+    ]
     if attempt == 1:
         candidates += _acknowledgement(settings, offers[0])
     if not candidates:

@@ -19,7 +19,7 @@ from leadgen.core.settings import Settings
 from leadgen.models import Lead, Notification
 from leadgen.models.base import utcnow
 from leadgen.notifications import service
-from leadgen.notifications.email import send_email
+from leadgen.notifications.email import REPLY_TIMEOUT_SECONDS, send_email
 from leadgen.notifications.service import Outbound
 from leadgen.notifications.sms import SmsError, send_sms
 from leadgen.outbox import repository as outbox
@@ -28,10 +28,19 @@ from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOP
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
-# How long a delivery holds its event: past its sends' timeouts (10 s per server reply, a handful of
-# replies per e-mail), at least ten minutes. A delivery that dies is taken over by the relay after.
-DELIVERY_CLAIM = timedelta(minutes=10)
-DELIVERY_CLAIM_PER_MESSAGE = timedelta(minutes=1)
+# How long one message's send may take before its timeouts end it: an e-mail waits on a handful of
+# server replies (a new session's greeting and EHLO, then MAIL, RCPT, DATA and the end of the
+# data), each up to REPLY_TIMEOUT_SECONDS; a text on one HTTP request, whose connection and answer
+# each time out after 10 s (``sms.send_sms``).
+SEND_TIME_LIMIT = {"email": timedelta(seconds=6 * REPLY_TIMEOUT_SECONDS), "sms": timedelta(seconds=20)}
+# A delivery holds its event for its transactions (this) and then its messages' sends, one after
+# another; if its worker dies, the relay hands the event on a lease after the hold runs out. For a
+# round's offer (an e-mail and a text) and the person's text that is a hold of about two minutes,
+# not ten: a round taken over still leaves the agent most of the offer's SLA.
+DELIVERY_CLAIM = timedelta(seconds=15)
+# A sweep holds the person's messages it takes (``send_due``); they have no deadline to meet.
+SWEEP_HOLD = timedelta(minutes=10)
+SWEEP_HOLD_PER_MESSAGE = timedelta(minutes=1)
 # A message held for the person's contact window is sent by the sweep; a fault worth a retry
 # leaves it for a later sweep, a minute later at first and doubling up to an hour (about two hours
 # over the eight tries), then it is recorded failed.
@@ -40,7 +49,10 @@ HELD_RETRY_MAX = timedelta(hours=1)
 HELD_MAX_FAILED_SENDS = 8
 # A message of an event (offers, alerts) that keeps failing in ways worth a retry: each task retries
 # it with backoff (RETRY), then the relay hands the event on again, a lease after RETRY_BACKOFF_MAX.
-# Its last try is this one, about half an hour in, after which it is recorded failed.
+# Its last try is this one, about half an hour in, after which it is recorded failed. An event whose
+# messages cannot even be composed (a fault of ours, a bad row) counts its deliveries the same way,
+# then is given up (GaveUp); for an error not worth Celery's retries, each try is the relay's, one
+# every RETRY_BACKOFF_MAX and a lease: about two hours.
 MAX_FAILED_TRIES = 20
 RETRY = {
     "autoretry_for": RETRYABLE,
@@ -81,6 +93,11 @@ class MailboxBusy(smtplib.SMTPException):
     """A 4xx answer for the recipient (mailbox full, greylisting): worth another try later."""
 
 
+class GaveUp(Exception):
+    """An outbox event finished unsent: its messages could not be composed in MAX_FAILED_TRIES
+    deliveries. Not worth a retry."""
+
+
 def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
     """Send one message: ("sent", None, None); ("failed", why, None) when a retry would change
     nothing; or ("retry", None, the error) when one may succeed."""
@@ -100,7 +117,11 @@ def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Ex
 def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     def wrap(fn: Callable[..., int]) -> Callable[..., int]:
         def run(*args: str) -> int:
-            sent = fn(task_runtime(), *args)
+            try:
+                sent = fn(task_runtime(), *args)
+            except Exception:
+                TASKS.labels(name, "error").inc()  # Celery's retry, if the error is worth one, comes after
+                raise
             TASKS.labels(name, "ok").inc()
             return sent
 
@@ -125,7 +146,9 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     event alone: otherwise an outage would get a new delivery, with retries of its own, every lease.
 
     The first transaction claims the event (``outbox.claim``): a second delivery that arrives while
-    this one sends (the queue's redelivery, or the relay's) sends nothing."""
+    this one sends (the queue's redelivery, or the relay's) sends nothing. If composing fails, that
+    transaction rolls back with its claim, and the failed try is counted in one of its own
+    (``_failed_to_compose``)."""
 
     async def prepare(session: AsyncSession) -> tuple[outbox.Claim | None, list[Outbound]]:
         now = utcnow()
@@ -133,14 +156,21 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         if held is None:
             return None, []  # finished, or another delivery is sending it
         messages = await compose(session)
-        needed = now + DELIVERY_CLAIM_PER_MESSAGE * len(messages)
         if not messages:
             await outbox.finish_claimed(session, held, now)
-        elif needed > held.until:
-            held = await outbox.extend_claim(session, held, needed)
+        else:
+            sending = sum((SEND_TIME_LIMIT[message.channel] for message in messages), timedelta())
+            held = await outbox.extend_claim(session, held, held.until + sending)
         return held, messages
 
-    held, messages = runtime.in_transaction(prepare)
+    try:
+        held, messages = runtime.in_transaction(prepare)
+    except Exception as exc:
+        tries = runtime.in_transaction(partial(_failed_to_compose, topic=topic, key=key))
+        if tries is None:
+            raise
+        log.error("outbox event %s %s given up unsent after %d tries: %s", topic, key, tries, type(exc).__name__)
+        raise GaveUp(f"{topic} {key}: messages not composed in {tries} tries") from exc
     if held is None or not messages:
         return 0
     outcomes: list[tuple[Outbound, str, str | None]] = []
@@ -166,6 +196,24 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     if retry is not None:
         raise retry
     return sum(1 for _, status, _ in outcomes if status == "sent")
+
+
+async def _failed_to_compose(session: AsyncSession, *, topic: str, key: str) -> int | None:
+    """Count a delivery that failed before sending anything, as ``_consume`` counts one whose sends
+    failed: the relay is held off while Celery's retries, if any, run, and after MAX_FAILED_TRIES
+    the event is finished, so that a fault of ours or a bad row does not bring it back every lease
+    for ever. Returns the tries when that was the last, else None (nothing is counted when another
+    delivery holds the event now, or it was finished meanwhile)."""
+    now = utcnow()
+    held = await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM)
+    if held is None:
+        return None
+    tries = held.failed_tries + 1
+    if tries < MAX_FAILED_TRIES:
+        await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX)
+        return None
+    await outbox.finish_claimed(session, held, now)
+    return tries
 
 
 def _send_round(
@@ -257,14 +305,14 @@ def send_due(runtime: TaskRuntime) -> int:
             lead = await _may_go(session, held, now)
             if lead is not None:
                 # Held until this sweep gets to it (they go one after another), then afresh as it goes.
-                hold = now + DELIVERY_CLAIM + DELIVERY_CLAIM_PER_MESSAGE * len(ready)
+                hold = now + SWEEP_HOLD + SWEEP_HOLD_PER_MESSAGE * len(ready)
                 held.status, held.not_before = "sending", hold
                 ready.append((held.id, hold, await service.acknowledgement(session, runtime.settings, lead.id)))
         return ready
 
     sent = 0
     for held_id, hold, messages in runtime.in_transaction(due):
-        fresh = utcnow() + DELIVERY_CLAIM
+        fresh = utcnow() + SWEEP_HOLD
         if not runtime.in_transaction(partial(_hold_again, held_id=held_id, hold=hold, until=fresh)):
             continue  # its hold ran out (a later sweep has it), or the rules no longer let it go
         # A held row is one acknowledgement: none when the person has no channel left to reach.
