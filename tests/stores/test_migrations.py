@@ -9,12 +9,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Table, column, insert, select, table, text, update
+from sqlalchemy import column, insert, inspect, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen import migrations
@@ -60,15 +59,11 @@ async def _offer(
     slot: int = 0,
     attempt: int = 1,
 ) -> uuid.UUID:
-    """An offer with only the columns schema 0001 has (the model already knows closed_at)."""
-    offer = uuid.uuid4()
-    expires_at = datetime.now(UTC) + timedelta(minutes=15)
+    """An offer with only the columns schema 0001 has (the model knows later ones)."""
+    offer, now = uuid.uuid4(), datetime.now(UTC)
     values = {"lead_id": lead_id, "agent_id": agent_id, "attempt": attempt, "slot": slot, "status": status}
-    await session.execute(
-        insert(cast(Table, Assignment.__table__)).values(
-            id=offer, strategy="round_robin", expires_at=expires_at, **values
-        )
-    )
+    times = {"created_at": now, "expires_at": now + timedelta(minutes=15)}
+    await _insert(session, Assignment, {"id": offer, "strategy": "round_robin", "explanation": {}} | values | times)
     return offer
 
 
@@ -407,4 +402,55 @@ def test_each_accepted_offer_takes_its_own_agents_outcome_and_finished_ones_are_
     upgrade(empty_database)
     outcomes = asyncio.run(_offer_outcomes(empty_database))
     assert {name: outcomes[offer][:2] for name, offer in offers.items()} == {k: v[:2] for k, v in expected.items()}
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _offer_waiting(settings: Settings) -> uuid.UUID:
+    """Schema 0013: a lead's offer not answered yet."""
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        agent = Agent(name="Agent", email="agent@example.com")
+        session.add_all([source, agent])
+        await session.flush()
+        lead_id = await _lead(session, source.id, LeadStatus.ROUTED)
+        return await _offer(session, lead_id, agent.id, AssignmentStatus.PENDING)
+
+
+async def _expiry_tries(settings: Settings) -> dict[uuid.UUID, tuple[int, datetime | None]]:
+    async with _session(settings) as session:
+        rows = await session.execute(select(Assignment.id, Assignment.expiry_failures, Assignment.expiry_retry_at))
+        return {row.id: (row.expiry_failures, row.expiry_retry_at) for row in rows}
+
+
+async def _failed_to_time_out(settings: Settings, offer: uuid.UUID) -> None:
+    retry_at = datetime.now(UTC) + timedelta(minutes=1)
+    async with _session(settings) as session:
+        await session.execute(
+            update(Assignment).where(Assignment.id == offer).values(expiry_failures=1, expiry_retry_at=retry_at)
+        )
+
+
+async def _indexes_of_assignments(settings: Settings) -> set[str]:
+    engine = create_engine(settings, "test")
+    try:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(lambda sync: inspect(sync).get_indexes("assignments"))
+            return {str(index["name"]) for index in found}
+    finally:
+        await engine.dispose()
+
+
+def test_offers_count_failed_tries_to_time_them_out_and_back(empty_database: Settings) -> None:
+    upgrade(empty_database, "0013")
+    offer = asyncio.run(_offer_waiting(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_expiry_tries(empty_database)) == {offer: (0, None)}
+    assert "ix_assignments_status_expiry_failures_expires_at" in asyncio.run(_indexes_of_assignments(empty_database))
+    asyncio.run(_failed_to_time_out(empty_database, offer))
+    downgrade(empty_database, "0013")
+    indexes = asyncio.run(_indexes_of_assignments(empty_database))
+    assert "ix_assignments_status_expires_at" in indexes
+    assert "ix_assignments_status_expiry_failures_expires_at" not in indexes
+    upgrade(empty_database)
+    assert asyncio.run(_expiry_tries(empty_database)) == {offer: (0, None)}  # the offer kept, its tries not
     assert asyncio.run(_drift(empty_database)) == []

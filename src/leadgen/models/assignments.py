@@ -30,7 +30,9 @@ class Assignment(IdMixin, TimestampMixin, Base):
             postgresql_where=text("closed_at IS NULL"),
             sqlite_where=text("closed_at IS NULL"),
         ),
-        Index("ix_assignments_status_expires_at", "status", "expires_at"),
+        # The SLA sweep reads the overdue offers it never tried in deadline order from this, and
+        # those whose timing out failed (``expiry_failures``) apart, once their retry is due.
+        Index("ix_assignments_status_expiry_failures_expires_at", "status", "expiry_failures", "expires_at"),
         # Offers since the agent's local midnight (the daily cap), read for every candidate.
         Index("ix_assignments_agent_id_created_at", "agent_id", "created_at"),
     )
@@ -52,3 +54,7 @@ class Assignment(IdMixin, TimestampMixin, Base):
     # derived from all of them (``lifecycle.lead_status_of_takers``).
     outcome: Mapped[LeadStatus | None] = mapped_column(String(16))
     outcome_at: Mapped[datetime | None] = mapped_column()
+    # Failed tries of the SLA sweep to time this overdue offer out (its lead's next round failed and
+    # rolled back), and when the sweep tries again: meanwhile it passes the offer over for others.
+    expiry_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expiry_retry_at: Mapped[datetime | None] = mapped_column()

@@ -209,14 +209,48 @@ async def assignment_with_lead(session: AsyncSession, assignment_id: uuid.UUID) 
     return (offer, lead) if offer is not None and lead is not None else None
 
 
-async def overdue(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
-    rows = await session.scalars(
+def _overdue_untried(now: datetime, limit: int) -> Select[uuid.UUID]:
+    """Overdue offers the sweep never failed to time out, earliest deadline first."""
+    return (
         select(Assignment.id)
-        .where(Assignment.status == AssignmentStatus.PENDING, Assignment.expires_at <= now)
+        .where(
+            Assignment.status == AssignmentStatus.PENDING,
+            Assignment.expiry_failures == 0,
+            Assignment.expires_at <= now,
+        )
         .order_by(Assignment.expires_at)
         .limit(limit)
     )
-    return list(rows)
+
+
+def _overdue_retries(now: datetime, limit: int) -> Select[uuid.UUID]:
+    """Offers the sweep failed to time out whose retry is due, the longest waiting first."""
+    return (
+        select(Assignment.id)
+        .where(
+            Assignment.status == AssignmentStatus.PENDING,
+            Assignment.expiry_failures > 0,
+            Assignment.expiry_retry_at <= now,
+        )
+        .order_by(Assignment.expiry_retry_at)
+        .limit(limit)
+    )
+
+
+async def overdue(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Up to ``limit`` offers for the SLA sweep to time out: the overdue ones never tried first, then
+    those whose failed try is due again; an offer failing again and again holds back no other."""
+    untried = list(await session.scalars(_overdue_untried(now, limit)))
+    if len(untried) == limit:
+        return untried
+    return untried + list(await session.scalars(_overdue_retries(now, limit - len(untried))))
+
+
+async def pending_offer(session: AsyncSession, assignment_id: uuid.UUID) -> Assignment | None:
+    """The offer, locked, if it is still pending; its lead is not locked (the caller changes the offer
+    alone), so holding no other lock it cannot deadlock with writers that lock the lead first."""
+    offer = await session.scalar(_LOCK_OFFER, {"assignment_id": assignment_id})
+    return offer if offer is not None and offer.status == AssignmentStatus.PENDING else None
 
 
 async def pending_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:

@@ -3,24 +3,39 @@ offers not yet answered are withdrawn."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import timedelta
 
 from celery import shared_task
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.metrics import TASKS
-from leadgen.core.runtime import task_runtime
+from leadgen.core.runtime import TaskRuntime, task_runtime
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import expire_offer, pipeline_for
 from leadgen.routing import repository, service
 
+log = logging.getLogger(__name__)
 BATCH = 200
+# How long the sweep passes over an offer after its n-th failed try to time it out: soon at first
+# (a lock timeout, a store restarting), then doubling; every try after the last wait keeps it.
+EXPIRY_RETRY_WAITS = tuple(timedelta(minutes=minutes) for minutes in (1, 2, 4, 8, 15))
+# From this many failed tries on, each is logged as an error, and the offer counted once as stuck.
+EXPIRY_FAILURES_STUCK = 5
+OFFERS_STUCK = Counter(
+    "leadgen_sla_offers_stuck_total",
+    f"Overdue offers the SLA sweep failed to time out {EXPIRY_FAILURES_STUCK} times (their lead's next "
+    "round keeps failing), each counted once then; the sweep keeps trying them, and their leads wait.",
+)
 
 
 @shared_task(name="routing.expire_offers")
 def expire_offers() -> int:
-    """Deadlines live in the database, so a restart of any process loses no timer."""
+    """Deadlines live in the database, so a restart of any process loses no timer. Each offer is
+    timed out in a transaction of its own; one that fails is recorded in another (``_failed_try``)."""
     runtime = task_runtime()
     pipe = pipeline_for(runtime.resources)
     now = utcnow()
@@ -28,15 +43,57 @@ def expire_offers() -> int:
     async def overdue(session: AsyncSession) -> list[uuid.UUID]:
         return await repository.overdue(session, now, BATCH)
 
-    # The time of each offer's round, not of the sweep's start: its new offers' deadlines and
-    # shift checks count from when they are made.
-    expired, failed = runtime.each_in_transaction(
-        runtime.in_transaction(overdue),
-        lambda session, assignment_id: expire_offer(session, pipe, assignment_id, utcnow()),
-        "timing out offer",
-    )
+    expired = failed = 0
+    for offer_id in runtime.in_transaction(overdue):
+        # The time of each offer's round, not of the sweep's start: its new offers' deadlines and
+        # shift checks count from when they are made.
+        async def expire(session: AsyncSession, offer_id: uuid.UUID = offer_id) -> bool:
+            return await expire_offer(session, pipe, offer_id, utcnow())
+
+        try:
+            expired += runtime.in_transaction(expire)
+        except Exception as error:
+            failed += 1
+            _failed_try(runtime, offer_id, error)
     TASKS.labels("routing.expire_offers", "ok" if not failed else "error").inc()
     return expired
+
+
+def _failed_try(runtime: TaskRuntime, offer_id: uuid.UUID, error: Exception) -> None:
+    """Count a failed try on the offer, its own transaction having rolled back, and set when the
+    sweep tries it again; meanwhile the sweep passes it over for the other overdue offers."""
+
+    async def record(session: AsyncSession) -> tuple[int, timedelta] | None:
+        offer = await repository.pending_offer(session, offer_id)
+        if offer is None:  # answered or timed out since
+            return None
+        offer.expiry_failures += 1
+        wait = EXPIRY_RETRY_WAITS[min(offer.expiry_failures, len(EXPIRY_RETRY_WAITS)) - 1]
+        offer.expiry_retry_at = utcnow() + wait
+        return offer.expiry_failures, wait
+
+    try:
+        recorded = runtime.in_transaction(record)
+    except Exception:
+        # Not recorded: the next sweep tries the offer again at once.
+        log.error("timing out offer %s failed; the next sweep tries again", offer_id, exc_info=error)
+        log.exception("recording the failed try to time out offer %s failed", offer_id)
+        return
+    if recorded is None:
+        log.warning("timing out offer %s failed; it was answered or timed out since", offer_id, exc_info=error)
+        return
+    failures, wait = recorded
+    if failures == EXPIRY_FAILURES_STUCK:
+        OFFERS_STUCK.inc()
+    level = logging.ERROR if failures >= EXPIRY_FAILURES_STUCK else logging.WARNING
+    log.log(
+        level,
+        "timing out offer %s failed (try %d); the sweep tries it again in %s",
+        offer_id,
+        failures,
+        wait,
+        exc_info=error,
+    )
 
 
 @shared_task(name="routing.withdraw_agent_offers")
