@@ -14,7 +14,7 @@ column without rewriting the table. A downgrade drops the columns and the failur
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-27 09:30:00.000000
+Create Date: 2026-11-26 21:10:00.000000
 """
 
 from collections.abc import Sequence
