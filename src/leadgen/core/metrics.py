@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "leadgen_http_requests_total", "HTTP requests answered.", ["target", "method", "route", "status"]
@@ -21,7 +21,28 @@ PIPELINE_LATENCY = Histogram(
     "Time from receipt to the pipeline's decision.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60),
 )
-TASKS = Counter("leadgen_tasks_total", "Background tasks run.", ["task", "outcome"])
+TASKS = Counter(
+    "leadgen_tasks_total", "Background tasks run, by outcome: ok or error (the task raised).", ["task", "outcome"]
+)
+PIPELINE_FAILED_LEADS = Counter(
+    "leadgen_pipeline_failed_leads_total",
+    "Leads ended UNASSIGNED because a pipeline task kept failing on them (admins are alerted; the lead's "
+    "reason names the error's class), counted once committed, by task.",
+    ["task"],
+)
+# Set by the outbox relay each time it runs (every 5 s, on one of the workers): read the highest
+# across the workers, as a worker the relay has not run on for a while shows an older count.
+OUTBOX_UNPROCESSED = Gauge(
+    "leadgen_outbox_unprocessed_events",
+    "Outbox events not yet processed, by topic (topics of another release: other).",
+    ["topic"],
+)
+OUTBOX_OLDEST_UNPROCESSED = Gauge(
+    "leadgen_outbox_oldest_unprocessed_seconds",
+    "Age of the oldest outbox event not yet processed, by topic (0 when there is none): work that "
+    "is not getting done, such as a lead waiting for the pipeline.",
+    ["topic"],
+)
 NOTIFICATIONS = Counter(
     "leadgen_notifications_total",
     "Messages to agents, admins and leads by recorded outcome, counted once committed: sent, failed, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,29 +78,62 @@ async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) 
     return events
 
 
-# A consumer finishes its event, or sets when the relay may hand it on again; both are built once
-# and update the event's unfinished row without ORM objects to synchronise.
-_UNFINISHED = update(OutboxEvent).where(
-    OutboxEvent.topic == bindparam("event_topic"),
-    OutboxEvent.key == bindparam("event_key"),
-    OutboxEvent.processed_at.is_(None),
-)
-_MARK_PROCESSED = _UNFINISHED.values(processed_at=bindparam("when")).execution_options(synchronize_session=False)
-_CLAIM = (
-    _UNFINISHED.where(or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")))
-    .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
-    .returning(OutboxEvent.failed_tries)
+# Consumers finish their events, claim them or set when the relay may hand them on again with
+# statements built once, updating rows without ORM objects to synchronise. One that does not claim
+# finishes every unfinished event of its topic and key.
+_MARK_PROCESSED = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.topic == bindparam("event_topic"),
+        OutboxEvent.key == bindparam("event_key"),
+        OutboxEvent.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("when"))
     .execution_options(synchronize_session=False)
 )
-# The same row while this delivery's claim is still on it (not run out and taken by another).
-_CLAIMED = _UNFINISHED.where(OutboxEvent.claimed_until == bindparam("claimed")).execution_options(
-    synchronize_session=False
+# A delivery claims the earliest unfinished event of its topic and key, by id: two may share them
+# (a duplicate passed to its owners again while its first event is still retried), and events of
+# one key are then worked through one at a time, each finished on its own.
+_EARLIEST_UNFINISHED = (
+    select(OutboxEvent.id)
+    .where(
+        OutboxEvent.topic == bindparam("event_topic"),
+        OutboxEvent.key == bindparam("event_key"),
+        OutboxEvent.processed_at.is_(None),
+    )
+    .order_by(OutboxEvent.created_at, OutboxEvent.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_CLAIM = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id == _EARLIEST_UNFINISHED,
+        OutboxEvent.processed_at.is_(None),
+        or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")),
+    )
+    .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
+    .returning(OutboxEvent.id, OutboxEvent.created_at, OutboxEvent.failed_tries)
+    .execution_options(synchronize_session=False)
+)
+# The claimed row while this delivery's claim is still on it (not run out and taken by another).
+_CLAIMED = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id == bindparam("event_id"),
+        OutboxEvent.processed_at.is_(None),
+        OutboxEvent.claimed_until == bindparam("claimed"),
+    )
+    .execution_options(synchronize_session=False)
 )
 _FINISH_CLAIMED = _CLAIMED.values(processed_at=bindparam("when"))
 _EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
 _HOLD_OFF = _CLAIMED.values(
     dispatched_at=bindparam("until"), claimed_until=None, failed_tries=OutboxEvent.failed_tries + 1
 )
+_GIVE_UP = _CLAIMED.values(
+    processed_at=bindparam("when"), claimed_until=None, failed_tries=OutboxEvent.failed_tries + 1
+).returning(OutboxEvent.id)
 
 
 @dataclass(frozen=True)
@@ -108,13 +141,13 @@ class Claim:
     """One delivery's hold on an event. Its end time tells it from a later delivery's claim, so a
     delivery that outlived its claim cannot finish or release an event another one now holds."""
 
-    topic: str
-    key: str
+    event_id: uuid.UUID
+    written_at: datetime  # when the event was written: how long its work has waited
     until: datetime
     failed_tries: int = 0  # deliveries before this one that failed in a way worth a retry
 
     def params(self, **values: datetime) -> dict[str, object]:
-        return {"event_topic": self.topic, "event_key": self.key, "claimed": self.until, **values}
+        return {"event_id": self.event_id, "claimed": self.until, **values}
 
 
 async def mark_processed(session: AsyncSession, topic: str, key: str, when: datetime | None = None) -> None:
@@ -122,18 +155,19 @@ async def mark_processed(session: AsyncSession, topic: str, key: str, when: date
 
 
 async def claim(session: AsyncSession, topic: str, key: str, now: datetime, until: datetime) -> Claim | None:
-    """Hold the event's unfinished row for one delivery until ``until``; the relay waits that out
-    too. None when the event is finished, or another delivery holds it: that one finishes it,
-    or, if it died, its claim runs out and the relay hands the event on."""
+    """Hold the earliest unfinished event of ``topic`` and ``key`` for one delivery until
+    ``until``; the relay waits that out too. None when every such event is finished, or another
+    delivery holds the earliest: that one finishes it, or, if it died, its claim runs out and the
+    relay hands the event on."""
     result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
-    failed_tries = result.scalar_one_or_none()
-    return None if failed_tries is None else Claim(topic, key, until, failed_tries)
+    row = result.first()
+    return None if row is None else Claim(row.id, row.created_at, until, row.failed_tries)
 
 
 async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
     """Hold the event longer (a delivery with many messages); in the transaction that claimed it."""
     await session.execute(_EXTEND_CLAIM, held.params(until=until))
-    return Claim(held.topic, held.key, until, held.failed_tries)
+    return replace(held, until=until)
 
 
 async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> None:
@@ -149,6 +183,38 @@ async def hold_off_relay(session: AsyncSession, held: Claim, until: datetime) ->
     await session.execute(_HOLD_OFF, held.params(until=until))
 
 
+async def give_up(session: AsyncSession, held: Claim, when: datetime) -> bool:
+    """Mark the event processed after a failed try that was its last (counted): its work is not
+    tried again. False, and nothing changed, when the claim ran out and another delivery took the
+    event over."""
+    result = await session.execute(_GIVE_UP, held.params(when=when))
+    return result.first() is not None
+
+
+async def hold_unfinished(session: AsyncSession, topic: str, key: str) -> list[uuid.UUID]:
+    """The unfinished events of ``topic`` and ``key``, locked until the transaction ends (on
+    SQLite, by the database's write lock). A consumer that reads what they are about afterwards and
+    finishes exactly these (``finish``) leaves an event committed meanwhile to a later delivery,
+    and two deliveries of one key take turns."""
+    query = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.topic == topic, OutboxEvent.key == key, OutboxEvent.processed_at.is_(None))
+        .with_for_update()
+    )
+    return list(await session.scalars(query))
+
+
+async def finish(session: AsyncSession, event_ids: list[uuid.UUID], when: datetime) -> None:
+    """Mark these events processed (those ``hold_unfinished`` answered)."""
+    if event_ids:
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(event_ids))
+            .values(processed_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def unfinished(session: AsyncSession, topic: str, key: str) -> OutboxEvent | None:
     """The earliest event of ``topic`` and ``key`` not yet processed."""
     query = (
@@ -160,5 +226,21 @@ async def unfinished(session: AsyncSession, topic: str, key: str) -> OutboxEvent
     return await session.scalar(query)
 
 
-async def backlog(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).where(OutboxEvent.processed_at.is_(None))) or 0)
+@dataclass(frozen=True)
+class Backlog:
+    """The unprocessed events of one topic: how many, and when the oldest was written."""
+
+    events: int
+    oldest: datetime
+
+
+_BACKLOG = (
+    select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
+    .where(OutboxEvent.processed_at.is_(None))
+    .group_by(OutboxEvent.topic)
+)
+
+
+async def backlog(session: AsyncSession) -> dict[str, Backlog]:
+    """Unprocessed events by topic; a topic with none is absent."""
+    return {topic: Backlog(events, oldest) for topic, events, oldest in await session.execute(_BACKLOG)}

@@ -1,19 +1,27 @@
-"""The relay: hands the queue every outbox event whose lease ran out (lost message, dead worker)."""
+"""The relay: hands the queue every outbox event whose lease ran out (lost message, dead worker),
+and exports how much work waits in the outbox and for how long."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.metrics import TASKS
+from leadgen.core.metrics import OUTBOX_OLDEST_UNPROCESSED, OUTBOX_UNPROCESSED, TASKS
 from leadgen.core.runtime import task_runtime
+from leadgen.models.base import utcnow
 from leadgen.outbox import repository
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# The label of topics this release does not consume (a newer release's, during a rolling
+# upgrade): counted together, so that the gauges' labels stay a known few.
+OTHER_TOPICS = "other"
+# Counted from 0 in every worker, so that a relay that stopped running (the scheduler down) is an
+# increase of nothing an alert sees, rather than no series at all.
+TASKS.labels("outbox.relay", "ok")
 
 
 @shared_task(name="outbox.relay")
@@ -21,18 +29,34 @@ def relay() -> int:
     runtime = task_runtime()
     lease = timedelta(seconds=runtime.settings.worker.outbox_lease_seconds)
 
-    async def work(session: AsyncSession) -> list[tuple[str, str]]:
+    async def work(session: AsyncSession) -> tuple[list[tuple[str, str]], dict[str, repository.Backlog]]:
         events = await repository.due_for_dispatch(session, lease, BATCH)
         unknown = sorted({e.topic for e in events} - repository.TASK_FOR_TOPIC.keys())
         if unknown:
             # A newer release's events, met during a rolling upgrade: its own relay hands them on.
             log.warning("outbox events of topics this release does not consume: %s", ", ".join(unknown))
-        return [(repository.TASK_FOR_TOPIC[e.topic], e.key) for e in events if e.topic not in unknown]
+        due = [(repository.TASK_FOR_TOPIC[e.topic], e.key) for e in events if e.topic not in unknown]
+        return due, await repository.backlog(session)
 
-    due = runtime.in_transaction(work)
+    due, backlog = runtime.in_transaction(work)
+    for topic, (events, age) in backlog_by_label(backlog, utcnow()).items():
+        OUTBOX_UNPROCESSED.labels(topic).set(events)
+        OUTBOX_OLDEST_UNPROCESSED.labels(topic).set(age)
     for task, key in due:
         runtime.run(runtime.resources.dispatch(task, key))
     if due:
         log.info("relayed %d outbox events whose lease ran out", len(due))
     TASKS.labels("outbox.relay", "ok").inc()
     return len(due)
+
+
+def backlog_by_label(backlog: dict[str, repository.Backlog], now: datetime) -> dict[str, tuple[int, float]]:
+    """The gauges' values: for each topic this release consumes, and ``OTHER_TOPICS``, the events
+    not yet processed and the seconds the oldest of them has waited (0 and 0 for none, so that a
+    topic whose backlog cleared reads 0 rather than its last count)."""
+    values = {topic: (0, 0.0) for topic in (*repository.TASK_FOR_TOPIC, OTHER_TOPICS)}
+    for topic, waiting in backlog.items():
+        label = topic if topic in repository.TASK_FOR_TOPIC else OTHER_TOPICS
+        events, age = values[label]
+        values[label] = (events + waiting.events, max(age, (now - waiting.oldest).total_seconds()))
+    return values

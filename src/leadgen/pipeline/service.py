@@ -23,7 +23,7 @@ from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import BARRED_BECAUSE, ERASED, consent_problem
 from leadgen.core.db import after_commit
-from leadgen.core.metrics import PIPELINE_LATENCY, PIPELINE_OUTCOMES
+from leadgen.core.metrics import PIPELINE_FAILED_LEADS, PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import DUPLICATE_KINDS, why_not_original, window_start
@@ -34,6 +34,7 @@ from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Agent, ConsentRecord, Lead, Source
+from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
@@ -45,6 +46,7 @@ from leadgen.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 TOPIC = "lead.received"
+REROUTE_TOPIC, OUTCOME_TOPIC = "lead.reroute", "lead.outcome"
 # Read for every lead: built once. The lead is locked with its consent and source name in one
 # round trip; only the lead row is locked.
 _CLAIM = (
@@ -300,7 +302,13 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
     candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, on)]
 
     async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
-        return await pipe.vectors.agent_success(vector, agent_ids, target.line)
+        try:
+            return await pipe.vectors.agent_success(vector, agent_ids, target.line)
+        except Exception as exc:
+            # One signal among several: while the vector store is down, leads are still offered,
+            # matched on the others, rather than every round failing until it is back.
+            log.warning("similar-lead success unavailable, matching without it: %s", type(exc).__name__)
+            return {}
 
     offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
     return str(offers[0].agent_id) if offers else None
@@ -322,39 +330,54 @@ async def _earliest_agent_date(session: AsyncSession, now: datetime) -> date:
 
 
 async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime) -> None:
-    """A later round for a lead already embedded: route, then carry the outcome into its payload.
+    """A later round for a lead already embedded: route; its payload follows after the commit
+    (``sync_outcome``), so that no round waits for the vector store, or fails while it is down.
 
     The person may have been erased or asked not to be contacted since the last round: then no
     agent is offered the lead (admins are not alerted: no agent could take it lawfully)."""
     barred = await dnc.contact_barred(session, lead)
-    agent_id = None
     if barred:
         _stop(session, lead, LeadStatus.UNASSIGNED, BARRED_BECAUSE[barred])
     else:
         vector = embed_lead(_row(lead, await _source_name(session, lead)))
-        agent_id = await _route(session, pipe, lead, now, vector)
-    fields: dict[str, Any] = {"outcome": lead.status}
-    if agent_id:
-        fields["agent_id"] = agent_id
-    await pipe.vectors.set_payload(lead.id, fields)
+        await _route(session, pipe, lead, now, vector)
+    outbox.add(session, OUTCOME_TOPIC, str(lead.id))
+
+
+async def _waits_for(session: AsyncSession, topic: str, lead: Lead) -> bool:
+    """Whether the lead still waits for the work of an event of ``topic``: still RECEIVED for the
+    pipeline; ROUTED with no open offer left in its round for a reroute; SCORED for the round of a
+    reopening."""
+    if topic == TOPIC:
+        return lead.status == LeadStatus.RECEIVED
+    if topic == REROUTE_TOPIC:
+        return lead.status == LeadStatus.ROUTED and not await round_still_open(session, lead.id, lead.route_attempts)
+    return topic == outbox.REOPENED_TOPIC and lead.status == LeadStatus.SCORED
 
 
 async def reroute(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
     """Offer a lead again after its offers were declined; idempotent like every stage."""
     lead = await leads.get(session, lead_id, lock=True)
-    waiting = lead is not None and lead.status == LeadStatus.ROUTED
-    if lead is not None and waiting and not await round_still_open(session, lead.id, lead.route_attempts):
+    if lead is not None and await _waits_for(session, REROUTE_TOPIC, lead):
         await _route_again(session, pipe, lead, now)
-    await outbox.mark_processed(session, "lead.reroute", str(lead_id), now)
+    await outbox.mark_processed(session, REROUTE_TOPIC, str(lead_id), now)
     return LeadStatus(lead.status) if lead else None
 
 
 async def reopen(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID, now: datetime) -> LeadStatus | None:
     """The round staff asked for by reopening an UNASSIGNED lead: a committed lead is SCORED only
-    then, and only until this round, so a second delivery finds it past SCORED and does nothing."""
+    then, and only until this round, so a second delivery finds it past SCORED and does nothing.
+
+    A lead with no score never got through screening (the pipeline kept failing on it,
+    ``end_failed``): it goes through the pipeline from the start instead, validated, de-duplicated
+    and checked against the do-not-contact list like a new one."""
     lead = await leads.get(session, lead_id, lock=True)
-    if lead is not None and lead.status == LeadStatus.SCORED:
-        await _route_again(session, pipe, lead, now)
+    if lead is not None and await _waits_for(session, outbox.REOPENED_TOPIC, lead):
+        if lead.score is None:
+            lead.status = LeadStatus.RECEIVED
+            outbox.add(session, TOPIC, str(lead.id))
+        else:
+            await _route_again(session, pipe, lead, now)
     await outbox.mark_processed(session, outbox.REOPENED_TOPIC, str(lead_id), now)
     return LeadStatus(lead.status) if lead else None
 
@@ -379,11 +402,39 @@ def pipeline_for(resources: Resources) -> Pipeline:
 
 async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
     """Carry a lead's new outcome into its vector payload (so CONVERTED leads teach best match):
-    its status, which for a shared lead is derived from all its agents' outcomes."""
+    its status, which for a shared lead is derived from all its agents' outcomes, and the agent of
+    its latest round (the one who accepted it, on a shared lead).
+
+    Only the events held before the lead is read are finished: each was committed with its change,
+    which the read then sees, and one committed meanwhile is left for its own delivery. Holding
+    them, not the lead, keeps agents' work on the lead from waiting for the vector store."""
+    events = await outbox.hold_unfinished(session, OUTCOME_TOPIC, str(lead_id))
     lead = await leads.get(session, lead_id)
     if lead is not None:
-        await pipe.vectors.set_payload(lead.id, {"outcome": lead.status})
-    await outbox.mark_processed(session, "lead.outcome", str(lead_id))
+        fields: dict[str, Any] = {"outcome": lead.status}
+        if current := await leads.current_assignment(session, lead.id):
+            fields["agent_id"] = str(current[0].agent_id)
+        await pipe.vectors.set_payload(lead.id, fields)
+    await outbox.finish(session, events, utcnow())
+
+
+async def end_failed(session: AsyncSession, topic: str, lead_id: uuid.UUID, task: str, error: str) -> bool:
+    """End a lead its pipeline task (``task``, consuming events of ``topic``) kept failing on: it is
+    UNASSIGNED, the reason naming only the error's class (a message may quote the lead's data), and
+    admins are alerted as for any lead left unassigned, so staff can reopen it once the fault is
+    fixed. It then no longer holds the person in flight: later leads of theirs are not its
+    duplicates, and those it held are released by ``release_duplicates``.
+
+    Nothing when the lead no longer waits for that work (another delivery got through). Returns
+    whether the lead was ended."""
+    lead = await leads.get(session, lead_id, lock=True)
+    if lead is None or not await _waits_for(session, topic, lead):
+        return False
+    # Routing's own ending, so that the alert's event key stays the one notifications expect.
+    routing._unassign(session, lead, f"pipeline failed: {error}")
+    outbox.add(session, OUTCOME_TOPIC, str(lead.id))  # the search's copy of an embedded lead follows
+    after_commit(session, PIPELINE_FAILED_LEADS.labels(task).inc)
+    return True
 
 
 async def forget(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:

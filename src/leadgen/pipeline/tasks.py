@@ -1,58 +1,138 @@
-"""Celery entry points of the pipeline: each reloads by id and is safe to run twice."""
+"""Celery entry points of the pipeline: each reloads by id and is safe to run twice.
+
+The tasks that move a lead on (its pipeline, a reroute, a reopened round) claim their outbox event
+first, so that another delivery of it (the relay's, the queue's) does nothing while one works on
+the lead, and count each try that fails on the event. A lead they keep failing on is not retried
+forever: it ends UNASSIGNED and admins are alerted (``service.end_failed``).
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.metrics import TASKS
-from leadgen.core.runtime import task_runtime
+from leadgen.core.metrics import PIPELINE_FAILED_LEADS, TASKS
+from leadgen.core.runtime import TaskRuntime, task_runtime
 from leadgen.insights.schemas import Insight
+from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models.base import utcnow
+from leadgen.outbox import repository as outbox
 from leadgen.pipeline import service
 from leadgen.pipeline.service import Pipeline
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # Duplicates released per sweep; the next sweep, a minute later, takes the rest.
 RELEASE_BATCH = 200
+# How long one delivery holds its event: a lead's stages take well under a second, a remote notes
+# reader up to a minute (LEADGEN_LLM_TIMEOUT_SECONDS at most). The relay hands on the event of a
+# delivery that died a lease after this.
+DELIVERY_CLAIM = timedelta(minutes=2)
+# A lead's task is given up once it failed this many times AND its event was written this long
+# ago. The count keeps one unlucky try (a restart, a deadlock run out of tries) from ending a lead;
+# the time waits out an outage: while Qdrant or Neo4j is down every lead fails, and a pod of theirs
+# is back within minutes, so only a fault outlasting half an hour ends leads. The relay tries again
+# each lease (30 s): some sixty tries by then.
+GIVE_UP_AFTER_TRIES = 5
+GIVE_UP_AFTER = timedelta(minutes=30)
+# Counted from 0, so that the first lead one of them ends is an increase an alert sees.
+for task_moving_leads_on in ("pipeline.process_lead", "pipeline.reroute", "pipeline.reopen"):
+    PIPELINE_FAILED_LEADS.labels(task_moving_leads_on)
+
+
+def gives_up(failed_tries: int, written_at: datetime, now: datetime) -> bool:
+    """Whether a lead's task whose event has now failed ``failed_tries`` times is given up."""
+    return failed_tries >= GIVE_UP_AFTER_TRIES and now - written_at >= GIVE_UP_AFTER
 
 
 def _run(name: str, work: Callable[[AsyncSession, Pipeline], Awaitable[T]]) -> T:
     runtime = task_runtime()
     pipe = service.pipeline_for(runtime.resources)
-    result = runtime.in_transaction(lambda session: work(session, pipe))
+    try:
+        result = runtime.in_transaction(lambda session: work(session, pipe))
+    except Exception:
+        TASKS.labels(name, "error").inc()
+        raise
     TASKS.labels(name, "ok").inc()
     return result
 
 
-@shared_task(name="pipeline.process_lead")
-def process_lead(lead_id: str) -> str | None:
+def _move_lead_on(
+    name: str, topic: str, lead_id: str, work: Callable[[TaskRuntime, Pipeline], LeadStatus | None]
+) -> str | None:
+    """Run ``work`` for the lead's event of ``topic`` under a claim on it; a try that fails is
+    counted on the event, in a transaction of its own once the work's rolled back, and the lead is
+    ended if it was the last (``gives_up``). The error is raised again: the relay hands the event on
+    a lease later. Returns the lead's status, None when there is nothing to do (the event finished,
+    or another delivery holds it)."""
     runtime = task_runtime()
     pipe = service.pipeline_for(runtime.resources)
+    now = utcnow()
+    held = runtime.in_transaction(lambda session: outbox.claim(session, topic, lead_id, now, now + DELIVERY_CLAIM))
+    if held is None:
+        TASKS.labels(name, "ok").inc()
+        return None
+    try:
+        status = work(runtime, pipe)
+    except Exception as exc:
+        TASKS.labels(name, "error").inc()
+        error = type(exc).__name__
+
+        async def count(session: AsyncSession) -> bool:
+            failed_at = utcnow()
+            if not gives_up(held.failed_tries + 1, held.written_at, failed_at):
+                await outbox.hold_off_relay(session, held, failed_at)
+                return False
+            gave_up = await outbox.give_up(session, held, failed_at)
+            return gave_up and await service.end_failed(session, topic, uuid.UUID(lead_id), name, error)
+
+        if runtime.in_transaction(count):
+            log.error(
+                "%s failed %d times (%s): the lead is ended UNASSIGNED",
+                name,
+                held.failed_tries + 1,
+                error,
+                extra={"lead_id": lead_id},
+            )
+        raise
+    TASKS.labels(name, "ok").inc()
+    return status.value if status else None
+
+
+@shared_task(name="pipeline.process_lead")
+def process_lead(lead_id: str) -> str | None:
     lead = uuid.UUID(lead_id)
 
-    async def read(session: AsyncSession) -> Insight | None:
-        return await service.read_notes(session, pipe, lead)
+    def work(runtime: TaskRuntime, pipe: Pipeline) -> LeadStatus | None:
+        async def read(session: AsyncSession) -> Insight | None:
+            return await service.read_notes(session, pipe, lead)
 
-    insight = runtime.in_transaction(read) if pipe.insights.remote else None
-    status = _run("pipeline.process_lead", lambda s, p: service.process_lead(s, p, lead, utcnow(), insight))
-    return status.value if status else None
+        insight = runtime.in_transaction(read) if pipe.insights.remote else None
+        return runtime.in_transaction(lambda s: service.process_lead(s, pipe, lead, utcnow(), insight))
+
+    return _move_lead_on("pipeline.process_lead", service.TOPIC, lead_id, work)
 
 
 @shared_task(name="pipeline.reroute")
 def reroute(lead_id: str) -> str | None:
-    status = _run("pipeline.reroute", lambda s, p: service.reroute(s, p, uuid.UUID(lead_id), utcnow()))
-    return status.value if status else None
+    def work(runtime: TaskRuntime, pipe: Pipeline) -> LeadStatus | None:
+        return runtime.in_transaction(lambda s: service.reroute(s, pipe, uuid.UUID(lead_id), utcnow()))
+
+    return _move_lead_on("pipeline.reroute", service.REROUTE_TOPIC, lead_id, work)
 
 
 @shared_task(name="pipeline.reopen")
 def reopen(lead_id: str) -> str | None:
-    status = _run("pipeline.reopen", lambda s, p: service.reopen(s, p, uuid.UUID(lead_id), utcnow()))
-    return status.value if status else None
+    def work(runtime: TaskRuntime, pipe: Pipeline) -> LeadStatus | None:
+        return runtime.in_transaction(lambda s: service.reopen(s, pipe, uuid.UUID(lead_id), utcnow()))
+
+    return _move_lead_on("pipeline.reopen", outbox.REOPENED_TOPIC, lead_id, work)
 
 
 @shared_task(name="pipeline.sync_outcome")
