@@ -35,6 +35,7 @@ REQUIRED_CUSTOM_KINDS = {
     "Cluster",
     "ScheduledBackup",
     "ServiceMonitor",
+    "PrometheusRule",
 }
 
 
