@@ -599,6 +599,25 @@ def _installed_addons(flavour: str) -> set[str]:
     return installed
 
 
+# The kube-prometheus-stack chart's Prometheus selects only objects of its own Helm release unless
+# told otherwise; ours are applied by deploy, so each kind k8s/ ships needs its selector opened.
+PROMETHEUS_SELECTORS = {
+    "ServiceMonitor": "serviceMonitorSelectorNilUsesHelmValues",
+    "PodMonitor": "podMonitorSelectorNilUsesHelmValues",
+    "PrometheusRule": "ruleSelectorNilUsesHelmValues",
+}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_prometheus_terraform_installs_selects_the_monitoring_objects_k8s_ships(flavour: str) -> None:
+    shipped = {str(obj.get("kind")) for obj in render(flavour)} & PROMETHEUS_SELECTORS.keys()
+    assert "PrometheusRule" in shipped, "the overlay no longer ships its alerts"
+    addons = load_module_dir(TF_ROOT / "modules" / "platform-addons")
+    values = str(addons.local("helm_releases")["kube-prometheus-stack"]["values"])
+    closed = [kind for kind in sorted(shipped) if f"{PROMETHEUS_SELECTORS[kind]} = false" not in values]
+    assert not closed, f"Prometheus would not select the {', '.join(closed)} objects of k8s/"
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_custom_resources_in_the_render_have_their_crds_installed_by_terraform(flavour: str) -> None:
     installed = _installed_addons(flavour)

@@ -431,7 +431,7 @@ async def end_failed(session: AsyncSession, topic: str, lead_id: uuid.UUID, task
     if lead is None or not await _waits_for(session, topic, lead):
         return False
     # Routing's own ending, so that the alert's event key stays the one notifications expect.
-    routing._unassign(session, lead, f"pipeline failed: {error}")
+    routing.unassign(session, lead, f"pipeline failed: {error}")
     outbox.add(session, OUTCOME_TOPIC, str(lead.id))  # the search's copy of an embedded lead follows
     after_commit(session, PIPELINE_FAILED_LEADS.labels(task).inc)
     return True

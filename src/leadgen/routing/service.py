@@ -47,7 +47,7 @@ async def route(
     attempt = lead.route_attempts + 1
     rounds = lead.route_attempts - lead.attempts_before_reopening
     if rounds >= policy.max_attempts:
-        _unassign(session, lead, f"no agent accepted after {rounds} offers")
+        unassign(session, lead, f"no agent accepted after {rounds} offers")
         return []
     facts = LeadFacts(lead.id, lead.state, lead.line)
     considered = await repository.candidates(session, lead, now, candidate_ids)
@@ -67,7 +67,7 @@ async def route(
         if len(offers) == slots:
             break
     if not offers:
-        _unassign(
+        unassign(
             session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}"
         )
         return []
@@ -128,7 +128,8 @@ async def _signals(
     }
 
 
-def _unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
+def unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
+    """Leave the lead UNASSIGNED for ``reason``, and alert the admins."""
     lead.status = LeadStatus.UNASSIGNED
     lead.status_reason = reason
     audit.lead_event(session, lead.id, "lead.unassigned", {"reason": reason})

@@ -77,7 +77,8 @@ locals {
       values     = yamlencode(local.system_pool)
       skip_crds  = false
     }
-    # Prometheus Operator, Prometheus and Alertmanager; selects every ServiceMonitor of k8s/.
+    # Prometheus Operator, Prometheus and Alertmanager; selects every ServiceMonitor and
+    # PrometheusRule of k8s/ (the chart's default selects only its own release's).
     kube-prometheus-stack = {
       repository = "https://prometheus-community.github.io/helm-charts"
       chart      = "kube-prometheus-stack"
@@ -89,6 +90,7 @@ locals {
           prometheusSpec = merge(local.system_pool, {
             serviceMonitorSelectorNilUsesHelmValues = false
             podMonitorSelectorNilUsesHelmValues     = false
+            ruleSelectorNilUsesHelmValues           = false
             retention                               = "15d"
           })
         }
