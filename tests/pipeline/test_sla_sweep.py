@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings
-from leadgen.leads.lifecycle import AssignmentStatus
-from leadgen.models import Assignment
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Assignment, Lead, OutboxEvent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import Pipeline, expire_offer, pipeline_for, process_lead
+from leadgen.pipeline.tasks import GIVE_UP_AFTER, GIVE_UP_AFTER_TRIES
 from leadgen.routing import repository
 from leadgen.routing import tasks as routing_tasks
 from tests.conftest import lead_payload, sync_graph
@@ -90,6 +91,11 @@ async def tried_before(resources: Resources, offer_id: uuid.UUID, failures: int)
     async with resources.unit_of_work() as s:
         due = {"expiry_failures": failures, "expiry_retry_at": utcnow() - timedelta(seconds=1)}
         await s.execute(update(Assignment).where(Assignment.id == offer_id).values(**due))
+
+
+async def overdue_by(resources: Resources, offer_id: uuid.UUID, overdue: timedelta) -> None:
+    async with resources.unit_of_work() as s:
+        await s.execute(update(Assignment).where(Assignment.id == offer_id).values(expires_at=utcnow() - overdue))
 
 
 def assert_retried_after(retry_at: datetime | None, wait: timedelta, failed_from: datetime) -> None:
@@ -165,6 +171,7 @@ class TestFailingOffers:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         [offer] = await overdue_offers(client, key, resources, 1)
+        await overdue_by(resources, offer, GIVE_UP_AFTER - timedelta(minutes=10))  # not given up yet
         failing.add(offer)
         caplog.set_level(logging.WARNING, routing_tasks.log.name)
         stuck_before = REGISTRY.get_sample_value("leadgen_sla_offers_stuck_total") or 0
@@ -182,6 +189,41 @@ class TestFailingOffers:
             assert_retried_after(retry_at, WAITS[min(failures, len(WAITS)) - 1], swept)
         assert levels == [logging.WARNING, logging.ERROR, logging.ERROR]
         assert REGISTRY.get_sample_value("leadgen_sla_offers_stuck_total") == stuck_before + 1
+
+    async def test_a_lead_whose_offer_cannot_be_moved_on_for_half_an_hour_ends_unassigned_with_an_alert(
+        self, client: AsyncClient, key: str, resources: Resources, failing: set[uuid.UUID]
+    ) -> None:
+        [offer] = await overdue_offers(client, key, resources, 1)
+        await overdue_by(resources, offer, GIVE_UP_AFTER + timedelta(minutes=1))
+        failing.add(offer)
+        labels = {"task": "routing.expire_offers"}
+        ended_before = REGISTRY.get_sample_value("leadgen_pipeline_failed_leads_total", labels) or 0
+        await tried_before(resources, offer, GIVE_UP_AFTER_TRIES - 2)
+        assert routing_tasks.expire_offers() == 0
+        assert (await state(resources, offer))[:2] == (AssignmentStatus.PENDING, GIVE_UP_AFTER_TRIES - 1)
+        await tried_before(resources, offer, GIVE_UP_AFTER_TRIES - 1)
+        assert routing_tasks.expire_offers() == 0
+        assert (await state(resources, offer))[0] == AssignmentStatus.TIMED_OUT
+        async with resources.require_sessions()() as s:
+            lead = await s.scalar(
+                select(Lead).join(Assignment, Assignment.lead_id == Lead.id).where(Assignment.id == offer)
+            )
+            assert lead is not None
+            assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "re-routing failed: RuntimeError")
+            alerts = await s.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.unassigned"))
+            assert str(lead.id) in list(alerts)
+        assert REGISTRY.get_sample_value("leadgen_pipeline_failed_leads_total", labels) == ended_before + 1
+        assert routing_tasks.expire_offers() == 0  # nothing left to try
+
+    async def test_a_failing_offer_of_a_recent_deadline_is_not_given_up_however_often_it_failed(
+        self, client: AsyncClient, key: str, resources: Resources, failing: set[uuid.UUID]
+    ) -> None:
+        [offer] = await overdue_offers(client, key, resources, 1)
+        await overdue_by(resources, offer, GIVE_UP_AFTER - timedelta(minutes=5))
+        failing.add(offer)
+        await tried_before(resources, offer, GIVE_UP_AFTER_TRIES * 2)
+        assert routing_tasks.expire_offers() == 0
+        assert (await state(resources, offer))[:2] == (AssignmentStatus.PENDING, GIVE_UP_AFTER_TRIES * 2 + 1)
 
 
 @pytest.mark.parametrize("backend", ["postgres"])

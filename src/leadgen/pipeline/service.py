@@ -47,6 +47,7 @@ from leadgen.stores.vectors import VectorStore
 log = logging.getLogger(__name__)
 TOPIC = "lead.received"
 REROUTE_TOPIC, OUTCOME_TOPIC = "lead.reroute", "lead.outcome"
+SLA_SWEEP_TASK = "routing.expire_offers"  # what ends a lead whose offer it cannot move on
 # Read for every lead: built once. The lead is locked with its consent and source name in one
 # round trip; only the lead row is locked.
 _CLAIM = (
@@ -388,6 +389,20 @@ async def expire_offer(session: AsyncSession, pipe: Pipeline, assignment_id: uui
     if lead is None:
         return False
     await _route_again(session, pipe, lead, now)
+    return True
+
+
+async def end_stuck_offer(session: AsyncSession, assignment_id: uuid.UUID, now: datetime, error: str) -> bool:
+    """Time out an overdue offer the SLA sweep kept failing to move on (its lead's next round fails
+    every time), without a next round: its lead ends UNASSIGNED as ``end_failed`` ends one, rather
+    than wait for good with an offer nobody may accept. Returns whether the lead was ended (not
+    when the offer was answered meanwhile, or another offer of its round is still open)."""
+    lead = await routing.time_out(session, assignment_id, now)
+    if lead is None:
+        return False
+    routing.unassign(session, lead, f"re-routing failed: {error}")
+    outbox.add(session, OUTCOME_TOPIC, str(lead.id))
+    after_commit(session, PIPELINE_FAILED_LEADS.labels(SLA_SWEEP_TASK).inc)
     return True
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.metrics import TASKS
+from leadgen.core.metrics import PIPELINE_FAILED_LEADS, TASKS
 from leadgen.core.runtime import TaskRuntime, task_runtime
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
-from leadgen.pipeline.service import expire_offer, pipeline_for
+from leadgen.pipeline.service import SLA_SWEEP_TASK, end_stuck_offer, expire_offer, pipeline_for
+from leadgen.pipeline.tasks import gives_up
 from leadgen.routing import repository, service
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,14 @@ BATCH = 200
 # (a lock timeout, a store restarting), then doubling; every try after the last wait keeps it.
 EXPIRY_RETRY_WAITS = tuple(timedelta(minutes=minutes) for minutes in (1, 2, 4, 8, 15))
 # From this many failed tries on, each is logged as an error, and the offer counted once as stuck.
+# Once the pipeline would give a lead up (``pipeline.tasks.gives_up``: five tries, half an hour past
+# the deadline here), the offer is timed out without a next round and its lead ends UNASSIGNED.
 EXPIRY_FAILURES_STUCK = 5
+PIPELINE_FAILED_LEADS.labels(SLA_SWEEP_TASK)  # counted from 0, as the pipeline's tasks are
 OFFERS_STUCK = Counter(
     "leadgen_sla_offers_stuck_total",
     f"Overdue offers the SLA sweep failed to time out {EXPIRY_FAILURES_STUCK} times (their lead's next "
-    "round keeps failing), each counted once then; the sweep keeps trying them, and their leads wait.",
+    "round keeps failing), each counted once then; the sweep keeps trying them until their leads are ended.",
 )
 
 
@@ -63,14 +67,14 @@ def _failed_try(runtime: TaskRuntime, offer_id: uuid.UUID, error: Exception) -> 
     """Count a failed try on the offer, its own transaction having rolled back, and set when the
     sweep tries it again; meanwhile the sweep passes it over for the other overdue offers."""
 
-    async def record(session: AsyncSession) -> tuple[int, timedelta] | None:
+    async def record(session: AsyncSession) -> tuple[int, timedelta, datetime] | None:
         offer = await repository.pending_offer(session, offer_id)
         if offer is None:  # answered or timed out since
             return None
         offer.expiry_failures += 1
         wait = EXPIRY_RETRY_WAITS[min(offer.expiry_failures, len(EXPIRY_RETRY_WAITS)) - 1]
         offer.expiry_retry_at = utcnow() + wait
-        return offer.expiry_failures, wait
+        return offer.expiry_failures, wait, offer.expires_at
 
     try:
         recorded = runtime.in_transaction(record)
@@ -82,9 +86,12 @@ def _failed_try(runtime: TaskRuntime, offer_id: uuid.UUID, error: Exception) -> 
     if recorded is None:
         log.warning("timing out offer %s failed; it was answered or timed out since", offer_id, exc_info=error)
         return
-    failures, wait = recorded
+    failures, wait, deadline = recorded
     if failures == EXPIRY_FAILURES_STUCK:
         OFFERS_STUCK.inc()
+    if gives_up(failures, deadline, utcnow()):
+        _give_up(runtime, offer_id, failures, error)
+        return
     level = logging.ERROR if failures >= EXPIRY_FAILURES_STUCK else logging.WARNING
     log.log(
         level,
@@ -92,6 +99,28 @@ def _failed_try(runtime: TaskRuntime, offer_id: uuid.UUID, error: Exception) -> 
         offer_id,
         failures,
         wait,
+        exc_info=error,
+    )
+
+
+def _give_up(runtime: TaskRuntime, offer_id: uuid.UUID, failures: int, error: Exception) -> None:
+    """End the lead of an offer the sweep kept failing to move on (``end_stuck_offer``)."""
+    cause = type(error).__name__  # only the class: a message may quote the lead's data
+
+    async def end(session: AsyncSession) -> bool:
+        return await end_stuck_offer(session, offer_id, utcnow(), cause)
+
+    try:
+        ended = runtime.in_transaction(end)
+    except Exception:
+        log.error("timing out offer %s failed (try %d)", offer_id, failures, exc_info=error)
+        log.exception("ending the lead of offer %s failed; the sweep tries again", offer_id)
+        return
+    log.error(
+        "timing out offer %s failed (try %d); %s",
+        offer_id,
+        failures,
+        "its lead was ended UNASSIGNED" if ended else "it was answered, or its round is still open",
         exc_info=error,
     )
 
