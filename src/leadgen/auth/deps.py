@@ -52,7 +52,11 @@ async def intake_source(
     if not key:
         raise Unauthorized("send the source's API key in the X-API-Key header")
     source = await service.source_for_key(session, key)
-    if resources.limiter and not await resources.limiter.hit(settings.intake.rate_limit, "intake", str(source.id)):
+    # Fails open while Redis does not answer: intake stores the lead and its outbox event in the
+    # database alone, and a known source's key was just checked; refusing would lose the vendor's
+    # leads to guard against a flood only the per-source limit would have caught.
+    limiter = resources.limiter
+    if limiter and not await limiter.hit_failing_open(settings.intake.rate_limit, "intake", str(source.id)):
         raise RateLimited(f"more than {settings.intake.rate_limit} leads from this source; slow down")
     return source
 
@@ -104,6 +108,8 @@ async def sign_in_attempt(
     if resources.limiter is None:
         raise RuntimeError(f"{resources.process_name} was built without a rate limiter; sign-in needs one")
     device = await service.trusted_device(session, settings, form.username, presented_device_token)
+    # The lockout fails closed: while Redis does not answer, every sign-in is refused (503 with
+    # Retry-After, from the limiter), since one let through uncounted is an unlimited guess.
     lockout = SignInLockout(resources.limiter, settings, form.username, address, device.device_id if device else None)
     return SignInAttempt(form.username, form.password, device, lockout)
 

@@ -55,6 +55,16 @@ class InvalidInput(DomainError):
     kind = "invalid"
 
 
+class Unavailable(DomainError):
+    """A store the answer depends on does not answer; the caller may retry after ``retry_after`` seconds."""
+
+    kind = "unavailable"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 _STATUS = {
     "invalid": (422, "Unprocessable Content"),
     "not-found": (404, "Not Found"),
@@ -62,6 +72,7 @@ _STATUS = {
     "conflict": (409, "Conflict"),
     "unauthorized": (401, "Unauthorized"),
     "rate-limited": (429, "Too Many Requests"),
+    "unavailable": (503, "Service Unavailable"),
 }
 
 
@@ -153,7 +164,10 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status, title = _STATUS[exc.kind]
         extra = {"errors": exc.errors} if exc.errors else {}
-        return problem(status, title, exc.detail, **extra)
+        answer = problem(status, title, exc.detail, **extra)
+        if isinstance(exc, Unavailable):
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

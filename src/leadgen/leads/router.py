@@ -76,7 +76,10 @@ async def post_quote_request(
     /64). The api records the consent itself (its text, the time, the client's address, the quote
     page)."""
     limit = settings.intake.public_rate_limit
-    if resources.limiter and not await resources.limiter.hit(limit, "quote", counted_address(ip)):
+    # Fails open while Redis does not answer: the form stores the lead in the database alone, and a
+    # person asking for a quote is worth more than the per-address limit against scripted spam.
+    limiter = resources.limiter
+    if limiter and not await limiter.hit_failing_open(limit, "quote", counted_address(ip)):
         raise RateLimited("too many quote requests from this address; try again later")
     source = await source_by_name(session, WEB_FORM_SOURCE)
     if source is None:

@@ -21,6 +21,19 @@ TASK_MODULES = [
 ]
 PIPELINE_QUEUE = "pipeline"
 DEFAULT_QUEUE = "default"
+# kombu waits on a Redis socket forever by default: a broker gone without closing the connection
+# (a failover, a lost node) would hold a publish, and with it the api's one publishing thread,
+# until the kernel gives up. Bounded waits hand such a message to the outbox relay instead. The
+# health check also finds a consumer's BRPOP connection half-open within about 21 s (kombu: the
+# BRPOP timeout, 1 s, plus twice the interval) rather than 51 s. No retry_on_timeout: a command
+# whose reply timed out may have run, so a publish retried would be queued twice. (They do not
+# keep kombu from ending a worker when a dropped connection fails its close half-way: measured the
+# same with and without; the process exits and is restarted.)
+REDIS_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 5.0,
+    "health_check_interval": 10,
+}
 
 
 def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -29,7 +42,7 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
     if redis.sentinels:
         password = redis.password.get_secret_value() if redis.password else None
         url = ";".join(f"sentinel://{host}:{port}/0" for host, port in redis.sentinel_hosts())
-        options: dict[str, Any] = {"master_name": redis.sentinel_master}
+        options: dict[str, Any] = {**REDIS_TRANSPORT_OPTIONS, "master_name": redis.sentinel_master}
         if password:
             options["sentinel_kwargs"] = {"password": password}
             url = ";".join(f"sentinel://:{password}@{host}:{port}/0" for host, port in redis.sentinel_hosts())
@@ -37,7 +50,7 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
     if redis.url is None:
         # The in-process transport polls; 50 ms keeps the embedded pipeline snappy.
         return "memory://", {"polling_interval": 0.05}
-    return redis.url.get_secret_value(), {}
+    return redis.url.get_secret_value(), dict(REDIS_TRANSPORT_OPTIONS)
 
 
 def create_celery(settings: Settings) -> Celery:
