@@ -10,6 +10,7 @@ from celery import current_app
 from prometheus_client import REGISTRY
 
 import leadgen.core.metrics  # noqa: F401  (registers the platform's metrics)
+import leadgen.stores.ratelimit  # noqa: F401  (and the rate limits' own)
 from leadgen.stores.broker import TASK_MODULES
 
 from .render import DEPLOYABLE, REPO, Resource, of_kind, render
@@ -21,6 +22,7 @@ ALERTS = {
     "LeadgenOutboxRelayStopped",
     "LeadgenPipelineTaskErrors",
     "LeadgenLeadsEndedByPipelineFailure",
+    "LeadgenRateLimitStoreErrors",
 }
 # The series each kind of metric exports, by the suffix on its name.
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

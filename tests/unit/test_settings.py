@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kombu.utils.url import url_to_parts
 
 from leadgen.core.settings import ConfigError, Settings
+from leadgen.stores.broker import broker_url
 from leadgen.targets.registry import TARGETS
 
 
@@ -80,3 +82,18 @@ def test_outside_development_every_forwarded_address_is_not_believed(monkeypatch
     monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "*")
     problems = Settings().requirement_problems(TARGETS["frontend"].needs)
     assert any(p.startswith("LEADGEN_HTTP_FORWARDED_ALLOW_IPS: * believes client-written") for p in problems)
+
+
+def test_a_sentinel_password_reaches_the_broker_whole_whatever_characters_it_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = "pa/ss#w:rd@x%20"
+    monkeypatch.setenv("LEADGEN_REDIS_SENTINELS", "sentinel-0:26379,sentinel-1:26379")
+    monkeypatch.setenv("LEADGEN_REDIS_PASSWORD", password)
+    url, options = broker_url(Settings())
+    parts = [url_to_parts(each) for each in url.split(";")]
+    assert [(p.hostname, p.port, p.password) for p in parts] == [
+        ("sentinel-0", 26379, password),
+        ("sentinel-1", 26379, password),
+    ]
+    assert options["sentinel_kwargs"] == {"password": password}

@@ -59,6 +59,10 @@ class UserAccess(BaseModel):
     active: bool
 
 
+# Sign-in limits fail closed (``stores.ratelimit``): an uncounted try would be an unlimited guess.
+LIMITS_UNAVAILABLE = {"description": "The store of the sign-in limits does not answer; try again after Retry-After"}
+
+
 @router.post(
     "/token",
     responses={
@@ -67,6 +71,7 @@ class UserAccess(BaseModel):
             "description": "Too many failed sign-ins to this account (or from this device) or from this "
             "address; the detail says how long"
         },
+        503: LIMITS_UNAVAILABLE,
     },
 )
 async def sign_in(attempt: SignInAttemptDep, session: SessionDep, settings: SettingsDep) -> Token:
@@ -97,6 +102,7 @@ async def sign_out(principal: CurrentPrincipal, session: SessionDep) -> None:
         403: {"description": "Wrong current password (field current_password); counted as a failed sign-in"},
         422: {"description": "The new password is too short or the current one (field new_password)"},
         429: {"description": "Too many failed sign-ins to this account (or from this device) or from this address"},
+        503: LIMITS_UNAVAILABLE,
     },
 )
 async def change_password(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from celery import Celery
 
@@ -45,7 +46,9 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
         options: dict[str, Any] = {**REDIS_TRANSPORT_OPTIONS, "master_name": redis.sentinel_master}
         if password:
             options["sentinel_kwargs"] = {"password": password}
-            url = ";".join(f"sentinel://:{password}@{host}:{port}/0" for host, port in redis.sentinel_hosts())
+            # Escaped: kombu reads the URL's parts, and a "/", "#" or "@" in a password would end it.
+            escaped = quote(password, safe="")
+            url = ";".join(f"sentinel://:{escaped}@{host}:{port}/0" for host, port in redis.sentinel_hosts())
         return url, options
     if redis.url is None:
         # The in-process transport polls; 50 ms keeps the embedded pipeline snappy.
