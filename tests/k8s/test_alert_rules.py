@@ -9,7 +9,7 @@ import pytest
 from celery import current_app
 from prometheus_client import REGISTRY
 
-import leadgen.core.metrics  # noqa: F401  (registers the platform's metrics)
+import leadgen.core.metrics  # registers the platform's metrics
 import leadgen.stores.ratelimit  # noqa: F401  (and the rate limits' own)
 from leadgen.stores.broker import TASK_MODULES
 
