@@ -26,6 +26,7 @@ from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
 from leadgen.pipeline.service import Pipeline, pipeline_for
 from leadgen.targets.registry import DB, GRAPH, VECTORS
+from tests import helpers
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -213,6 +214,14 @@ async def session(resources: Resources) -> AsyncIterator[AsyncSession]:
     """A session whose work the test commits explicitly (``await session.commit()``)."""
     async with resources.require_sessions()() as s:
         yield s
+
+
+@pytest.fixture
+async def key(session: AsyncSession) -> str:
+    """A source's API key (``tests.helpers.api_key``), committed."""
+    plaintext = await helpers.api_key(session)
+    await session.commit()
+    return plaintext
 
 
 async def started(app: FastAPI) -> AsyncIterator[AsyncClient]:

@@ -29,13 +29,6 @@ async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
         yield c
 
 
-@pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
 async def count(session: AsyncSession, model: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 

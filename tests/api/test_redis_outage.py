@@ -64,13 +64,6 @@ async def client(
 
 
 @pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
 async def email(session: AsyncSession) -> str:
     address = await helpers.user(session, Role.MANAGER)
     await session.commit()

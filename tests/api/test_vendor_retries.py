@@ -52,13 +52,6 @@ async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
 async def source(session: AsyncSession, key: str) -> SourceRef:
     found = await source_by_name(session, "test-vendor")
     assert found is not None

@@ -22,13 +22,6 @@ async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
 async def texas_agent(session: AsyncSession) -> Agent:
     """One agent licensed for auto in Texas, on shift around the clock, committed."""
     agent = await helpers.agent(session, ["TX"])
