@@ -24,10 +24,12 @@ ARG PIP_EXTRA_INDEX_URL=
 ARG PIP_FIND_LINKS=
 ARG PIP_TRUSTED_HOST=
 ARG PIP_CERT=
+# No bytecode but what compile_startup.py compiles (see below).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=120 \
-    PIP_ROOT_USER_ACTION=ignore
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
 
 # binutils' strip, to drop debug symbols from compiled extensions (builder only).
 RUN apt-get update -qq \
@@ -36,13 +38,16 @@ RUN apt-get update -qq \
  && python3 -m venv /opt/venv
 
 # Dependencies first (a layer that changes only with the lock): every file hash-checked, wheels
-# only. Then trim what the runtime never uses: numpy's own test suite, and the debug symbols of
-# compiled extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as they
-# are, since strip can damage their patched headers).
+# only, no bytecode. Then trim what the runtime never uses: the packages' own test suites (numpy,
+# greenlet, aiosqlite, certifi), type stubs (.pyi), C/C++/Cython sources, headers and static
+# libraries (there is no compiler in the image to use them), and the debug symbols of compiled
+# extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as they are, since
+# strip can damage their patched headers).
 COPY requirements/runtime.lock /build/runtime.lock
-RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /build/runtime.lock \
- && find /opt/venv/lib -depth -type d \( -path '*/numpy/*/tests' -o -path '*/numpy/tests' \) \
-        -exec rm -rf {} + \
+RUN /opt/venv/bin/pip install --no-compile --require-hashes --only-binary=:all: -r /build/runtime.lock \
+ && find /opt/venv/lib -depth -type d \( -name tests -o -path '*/numpy/_core/include' \) -exec rm -rf {} + \
+ && find /opt/venv/lib -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
+        -o -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' -o -name '*.a' \) -delete \
  && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 
 # Then the app itself, as a wheel, without letting it pull anything the lock did not pin; the
@@ -50,11 +55,19 @@ RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /build/run
 COPY pyproject.toml README.md /build/app/
 COPY src /build/app/src
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /build/dist /build/app \
- && /opt/venv/bin/pip install --no-deps --no-index /build/dist/*.whl \
+ && /opt/venv/bin/pip install --no-compile --no-deps --no-index /build/dist/*.whl \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
  && rm -rf /opt/venv/bin/pip* /opt/venv/bin/Activate.ps1 /opt/venv/share \
  && /opt/venv/bin/leadgen --help >/dev/null
+
+# Bytecode only for the ~1900 modules the processes run at start (scripts/image/startup-modules.txt,
+# refreshed by bench/image/startup_modules.py): 40 MB, where bytecode for every module was 60 MB
+# (and no bytecode at all would cost each start ~2.7 s of CPU compiling). A module not listed is
+# compiled in memory when first imported, as the root filesystem is read-only. The standard
+# library's go to /build/stdlib-pyc, for the runtime stage's copy of the same base, which ships none.
+COPY scripts/image/startup-modules.txt scripts/image/compile_startup.py /build/
+RUN /opt/venv/bin/python /build/compile_startup.py /build/startup-modules.txt /build/stdlib-pyc
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base, the virtualenv, a non-root user; nothing writable but /tmp and the data dir
@@ -82,6 +95,7 @@ RUN groupadd --system --gid 10001 leadgen \
  && install -d -o root -g 10001 -m 0750 /var/run/secrets/leadgen
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /build/stdlib-pyc/ /
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -5,7 +5,7 @@
 #   1. installs podman, runc and debootstrap from Debian's packages;
 #   2. configures podman for this kind of machine (runc, cgroupfs, no default ulimits);
 #   3. makes a Debian bookworm base image with Python 3.11 from the machine's own apt mirror and
-#      imports it as localhost/leadgen-base:bookworm (made once, then reused);
+#      imports it as localhost/leadgen-base:bookworm (made once, then reused while its recipe holds);
 #   4. builds the app image from the repository's Dockerfile with that base, passing the host's pip
 #      index configuration into the build (a local file index is mounted read-only).
 #
@@ -23,6 +23,9 @@ IMAGE="${LEADGEN_IMAGE:-localhost/leadgen:dev}"
 BASE_IMAGE="${LEADGEN_BASE_IMAGE:-localhost/leadgen-base:bookworm}"
 SUITE="bookworm"
 BASE_PACKAGES="python3,python3-venv,ca-certificates,netbase,tzdata"
+# Bump when make_base_image changes what the base holds: a base made by an older recipe is made
+# again, so every machine measures the same base.
+BASE_RECIPE=2
 BASE_ONLY=0
 REBUILD_BASE=0
 NO_CACHE=()
@@ -127,8 +130,12 @@ PY
 
 make_base_image() {
   if [[ "$REBUILD_BASE" -eq 0 ]] && podman image exists "$BASE_IMAGE"; then
-    log "base image $BASE_IMAGE exists (use --rebuild-base to make it again)"
-    return
+    if [[ "$(podman image inspect --format '{{ index .Labels "io.leadgen.base-recipe" }}' "$BASE_IMAGE")" \
+      == "$BASE_RECIPE" ]]; then
+      log "base image $BASE_IMAGE exists (use --rebuild-base to make it again)"
+      return
+    fi
+    log "base image $BASE_IMAGE was made by an older recipe; making it again"
   fi
   local mirror security rootfs
   mirror="$(apt_mirror "$SUITE" http://deb.debian.org/debian)"
@@ -152,11 +159,17 @@ EOF
   chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
     sh -c 'apt-get update -qq && apt-get -y -qq upgrade >/dev/null && apt-get clean'
 
-  # Trim what a container never reads (as the official slim images do).
+  # Trim what a container never reads, as the official slim images do (debian:bookworm-slim drops
+  # docs, man pages, locales and lintian overrides; apt's lists are removed after every install).
+  # Essential packages stay, perl-base, apt and dpkg among them, since the official image has them.
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
-    "$rootfs"/usr/share/locale/* "$rootfs"/var/log/* "$rootfs"/tmp/* \
-    "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old
+    "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/lintian/overrides/* "$rootfs"/var/log/* \
+    "$rootfs"/tmp/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old
+  # Debian compiles the standard library's bytecode when it installs python3 (about 13 MB); the
+  # official image deletes all of it (find /usr/local ... -name '*.pyc' -exec rm), so neither base
+  # has any and the app image brings the bytecode of what its processes import at start.
+  find "$rootfs"/usr/lib/python3* -depth -type d -name __pycache__ -exec rm -rf {} +
   : >"$rootfs/etc/resolv.conf"
   printf 'leadgen-base\n' >"$rootfs/etc/hostname"
 
@@ -166,6 +179,7 @@ EOF
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
     --change "LABEL org.opencontainers.image.description=Debian $SUITE minbase with Python 3 (local stand-in for python:3.11-slim-bookworm)" \
+    --change "LABEL io.leadgen.base-recipe=$BASE_RECIPE" \
     - "$BASE_IMAGE" >/dev/null
   rm -rf "$rootfs"
   trap - EXIT

@@ -9,6 +9,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+from leadgen.targets.registry import TARGETS
 from tests.image.conftest import unavailable
 from tests.image.harness import REPO
 
@@ -82,3 +83,16 @@ def test_image_scripts_pass_shellcheck() -> None:
     scripts = sorted(str(p) for p in (REPO / "scripts" / "image").glob("*.sh"))
     result = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_startup_module_list_names_the_start_path() -> None:
+    """The image has bytecode only for these (scripts/image/compile_startup.py): a garbled or cut
+    list breaks nothing, but every start would compile the modules it lost."""
+    path = REPO / "scripts" / "image" / "startup-modules.txt"
+    names = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert names == sorted(set(names))
+    assert all(re.fullmatch(r"[\w-]+(\.[\w-]+)*", name) for name in names)
+    factories = {t.app_factory.partition(":")[0] for t in TARGETS.values() if t.app_factory}
+    expected = {"leadgen.cli.main", "leadgen.core.server", "json", "sqlalchemy", "celery", *factories}
+    assert expected <= set(names), "refresh it: bench/image/startup_modules.py --write"
+    assert "startup-modules.txt" in DOCKERFILE and "compile_startup.py" in DOCKERFILE
