@@ -67,8 +67,12 @@ def up_config() -> harness.TargetConfig:
     return config
 
 
-def measure(image: str, target: str, db_url: str, repeat: int, idle: float) -> Result:
-    """Start the target `repeat` times; memory is read on the last start, after `idle` seconds."""
+def start_ready(
+    stack: ExitStack, image: str, target: str, db_url: str, name: str, env: dict[str, str] | None = None
+) -> tuple[harness.Container, float]:
+    """Start the target in the image under the pod's restrictions (the frontend with the api it
+    needs to be ready, as in the cluster), with ``env`` added; returns the container once every
+    readiness URL answers, and how long the slowest took."""
     if target == "all":
         args, config = ["up"], up_config()
         ready_urls = [f"http://127.0.0.1:{TARGETS[t].http_port}/readyz" for t in HTTP_TARGETS]
@@ -76,18 +80,25 @@ def measure(image: str, target: str, db_url: str, repeat: int, idle: float) -> R
         config = harness.target_config(target, db_url=db_url)
         args = config.args
         ready_urls = [f"http://127.0.0.1:{TARGETS[target].http_port or harness.METRICS_PORT}/readyz"]
+    config.env.update(env or {})
+    if target == "frontend":
+        api_config = harness.target_config("api", db_url=db_url)
+        api_config.env["LEADGEN_HTTP_METRICS_PORT"] = str(harness.free_port())
+        api = stack.enter_context(harness.run_container(image, api_config.args, api_config, f"{name}-api"))
+        api.wait_http("http://127.0.0.1:3000/readyz")
+    container = stack.enter_context(harness.run_container(image, args, config, f"{name}-{target}"))
+    return container, max(container.wait_http(url) for url in ready_urls)
+
+
+def measure(image: str, target: str, db_url: str, repeat: int, idle: float) -> Result:
+    """Start the target `repeat` times; memory is read on the last start, after `idle` seconds."""
     times: list[float] = []
     cpu: list[float] = []
     memory = harness.Memory(0, 0, 0)
     for attempt in range(repeat):
         with ExitStack() as stack:
-            if target == "frontend":  # its readiness needs the api, as in the cluster
-                api_config = harness.target_config("api", db_url=db_url)
-                api_config.env["LEADGEN_HTTP_METRICS_PORT"] = str(harness.free_port())
-                api = stack.enter_context(harness.run_container(image, api_config.args, api_config, "bench-api"))
-                api.wait_http("http://127.0.0.1:3000/readyz")
-            container = stack.enter_context(harness.run_container(image, args, config, f"bench-{target}"))
-            times.append(max(container.wait_http(url) for url in ready_urls))
+            container, ready_after = start_ready(stack, image, target, db_url, "bench")
+            times.append(ready_after)
             cpu.append(harness.container_cpu_seconds(container))
             if attempt == repeat - 1:
                 time.sleep(idle)

@@ -28,10 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.image.run import up_config  # noqa: E402
+from bench.image.run import start_ready  # noqa: E402
 from tests.image import harness  # noqa: E402
 
-from leadgen.targets.registry import HTTP_TARGETS, TARGETS  # noqa: E402
+from leadgen.targets.registry import TARGETS  # noqa: E402
 
 MODULE_LIST = REPO / "scripts" / "image" / "startup-modules.txt"
 HEADER = """\
@@ -59,23 +59,8 @@ def imported(output: str) -> set[str]:
 
 
 def target_imports(image: str, target: str, db_url: str, idle: float) -> set[str]:
-    if target == "all":
-        args, config = ["up"], up_config()
-        ready_urls = [f"http://127.0.0.1:{TARGETS[t].http_port}/readyz" for t in HTTP_TARGETS]
-    else:
-        config = harness.target_config(target, db_url=db_url)
-        args = config.args
-        ready_urls = [f"http://127.0.0.1:{TARGETS[target].http_port or harness.METRICS_PORT}/readyz"]
-    config.env["PYTHONVERBOSE"] = "1"
     with ExitStack() as stack:
-        if target == "frontend":  # its readiness needs the api, as in the cluster
-            api_config = harness.target_config("api", db_url=db_url)
-            api_config.env["LEADGEN_HTTP_METRICS_PORT"] = str(harness.free_port())
-            api = stack.enter_context(harness.run_container(image, api_config.args, api_config, "imports-api"))
-            api.wait_http("http://127.0.0.1:3000/readyz")
-        container = stack.enter_context(harness.run_container(image, args, config, f"imports-{target}"))
-        for url in ready_urls:
-            container.wait_http(url)
+        container, _ = start_ready(stack, image, target, db_url, "imports", {"PYTHONVERBOSE": "1"})
         time.sleep(idle)
         logs = harness.podman("logs", container.name)
     return imported(logs.stdout + logs.stderr)
