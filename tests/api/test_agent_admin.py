@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -23,23 +23,10 @@ from leadgen.models import Agent, Assignment, AuditEntry, Lead, LeadEvent, Outbo
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, reroute
 from leadgen.routing import tasks as routing_tasks
-from leadgen.targets import api, data_service
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 RENEWED = "2036-06-30"
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
 
 
 @dataclass

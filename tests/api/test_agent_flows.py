@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from httpx import AsyncClient
@@ -15,21 +14,8 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Assignment, AuditEntry, Lead, LeadEvent
-from leadgen.targets import api, data_service
 from tests import helpers
-from tests.conftest import lead_payload, started
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
+from tests.conftest import lead_payload
 
 
 @pytest.fixture

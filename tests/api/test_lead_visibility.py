@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,21 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.core.settings import Settings
 from leadgen.leads.visibility import reason_for_source
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, reroute
-from leadgen.targets import api
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 DECLINED_BECAUSE = "the person is my neighbour, conflict of interest"
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
 
 
 async def offered_to(client: AsyncClient, agents: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,27 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.core.settings import Settings
 from leadgen.models import Lead, RoutingPolicy, Source
 from leadgen.models.base import utcnow
 from leadgen.routing import repository as routing
-from leadgen.targets import api, data_service
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 PRICE_CENTS = 3000
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,24 +21,11 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import AuditEntry, Lead
-from leadgen.targets import api, data_service
 from tests import helpers
 from tests.api.test_quote_requests import QUOTES, quote_request_payload
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 VENDOR = "acme-leads"
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
 
 
 @dataclass

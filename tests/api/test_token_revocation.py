@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,18 +37,6 @@ STAFF_REQUESTS = {
     "backend": "/api/v1/notifications",
 }
 FACTORIES = {"api": api, "data-service": data_service, "orchestrator": orchestrator, "backend": backend}
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
 
 
 @pytest.fixture
