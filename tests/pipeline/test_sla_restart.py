@@ -26,11 +26,8 @@ from leadgen.models.base import utcnow
 from leadgen.targets.api import create_app
 from leadgen.targets.registry import DB, GRAPH
 from tests import helpers
-from tests.conftest import lead_payload, require_server, started
+from tests.conftest import REDIS_URL, lead_payload, require_server, started, worker_id
 from tests.targets.processes import base_env, drop_database, fresh_database, migrate, serve
-
-REDIS_DB = 13
-DATABASE = "leadgen_test_sla_restart"
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +36,9 @@ pytestmark = pytest.mark.slow
 async def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], Resources]]:
     require_server("PostgreSQL", "127.0.0.1", 5432)
     require_server("Redis", "127.0.0.1", 6379)
-    url = await fresh_database(DATABASE)
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    database = f"leadgen_test_sla_restart_{worker_id()}"
+    url = await fresh_database(database)
+    redis_url = REDIS_URL  # this test runner's own Redis database
     await Redis.from_url(redis_url).flushdb()
     env = {
         "LEADGEN_DB_URL": url,
@@ -57,7 +55,7 @@ async def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIter
         yield base_env(**env), resources
     finally:
         await resources.close()
-        await drop_database(DATABASE)
+        await drop_database(database)
 
 
 async def offers(resources: Resources, lead_id: uuid.UUID) -> list[Assignment]:

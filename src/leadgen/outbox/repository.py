@@ -57,8 +57,24 @@ def take_dispatches(session: AsyncSession) -> list[tuple[str, str]]:
     return dispatches
 
 
+# The longest wait between two hand-ons of one event, unless the lease itself is longer.
+LONGEST_RELAY_INTERVAL = timedelta(minutes=5)
+
+
+def next_lease_start(now: datetime, lease: timedelta, hand_ons: int) -> datetime:
+    """When the lease of an event the relay has just handed on for the ``hand_ons``-th time
+    starts: the relay hands it on again twice as long after this hand-on as this one came after
+    the last (the first came a lease after the event was written), up to
+    ``LONGEST_RELAY_INTERVAL``. An event still unprocessed a lease after it was handed on is far
+    more often waiting behind others in a deep queue than lost, and every copy the relay adds
+    makes that queue deeper; a lost one is still handed on again within minutes."""
+    interval = min(lease * (1 << min(hand_ons, 16)), max(lease, LONGEST_RELAY_INTERVAL))
+    return now + interval - lease
+
+
 async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) -> list[OutboxEvent]:
-    """Unprocessed events whose lease ran out, claimed so concurrent relays skip them."""
+    """Unprocessed events whose lease ran out, claimed so concurrent relays skip them; each one's
+    next lease starts as ``next_lease_start`` says."""
     cutoff = utcnow() - lease
     query = (
         select(OutboxEvent)
@@ -73,8 +89,8 @@ async def due_for_dispatch(session: AsyncSession, lease: timedelta, limit: int) 
     events = list(await session.scalars(query))
     now = utcnow()
     for event in events:
-        event.dispatched_at = now
         event.dispatch_count += 1
+        event.dispatched_at = next_lease_start(now, lease, event.dispatch_count)
     return events
 
 
