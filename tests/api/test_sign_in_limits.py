@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.devices import Device, device_token
@@ -254,7 +254,7 @@ class TestTrustedDevice:
                 "another device's id": f"{user}.{device_id[::-1]}.{keyed}",
                 "naming another user": f"{colleague_id}.{device_id}.{keyed}",
                 "made with another key": device_token(
-                    "another-key-of-at-least-thirty-two-chars", Device(uuid.UUID(user), device_id), "any hash"
+                    "another-key-of-at-least-thirty-two-chars", Device(uuid.UUID(user), device_id), "any hash", 0
                 ),
                 "of the release before": (
                     f"{of_the_release_before}.{keyed_hash(jwt_secret, 'sign-in-device', of_the_release_before)}"
@@ -308,6 +308,31 @@ class TestTrustedDevice:
             answer = await attempt_from_device(device, email, token)
         assert answer.status_code == 429
         assert "this account" in answer.json()["detail"]
+
+    @pytest.mark.parametrize("deactivated_by", ["an admin", "sql"])
+    async def test_a_deactivation_ends_the_trust_for_good_reactivated_too(
+        self, caller: Caller, session: AsyncSession, email: str, deactivated_by: str
+    ) -> None:
+        """Also when the user was deactivated by other means than the api: the reactivation ends it."""
+        admin_email = await helpers.user(session, Role.ADMIN)
+        await session.commit()
+        path = f"/api/v1/auth/users/{await user_id(session, email)}"
+        async with caller(new_address()) as device, caller(new_address()) as admin:
+            token = await device_token_of(device, email)
+            admin_bearer = await helpers.bearer(admin, admin_email)
+            if deactivated_by == "sql":
+                await session.execute(update(User).where(User.email == email).values(active=False))
+                await session.commit()
+            else:
+                assert (await admin.patch(path, json={"active": False}, headers=admin_bearer)).status_code == 200
+            assert (await admin.patch(path, json={"active": True}, headers=admin_bearer)).status_code == 200
+            after_reactivation = await device_token_of(device, email)
+            await lock_out(caller, email)
+            answer = await attempt_from_device(device, email, token)
+            assert answer.status_code == 429
+            assert "this account" in answer.json()["detail"]
+            # A device that signed in since the reactivation is trusted.
+            assert (await attempt_from_device(device, email, after_reactivation)).status_code == 200
 
     async def test_the_address_limit_holds_for_a_trusted_device(self, caller: Caller, email: str) -> None:
         async with caller(new_address()) as client:

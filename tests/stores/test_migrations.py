@@ -21,7 +21,7 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source
+from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source, User
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -453,4 +453,35 @@ def test_offers_count_failed_tries_to_time_them_out_and_back(empty_database: Set
     assert "ix_assignments_status_expiry_failures_expires_at" not in indexes
     upgrade(empty_database)
     assert asyncio.run(_expiry_tries(empty_database)) == {offer: (0, None)}  # the offer kept, its tries not
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _user_signed_out_once(settings: Settings) -> uuid.UUID:
+    """Schema 0014: a user at token version 1."""
+    user_id = uuid.uuid4()
+    values = {"id": user_id, "email": "pat@example.com", "password_hash": "$argon2id$", "role": "manager"}
+    async with _session(settings) as session:
+        await _insert(session, User, values | {"active": True, "token_version": 1, "created_at": datetime.now(UTC)})
+    return user_id
+
+
+async def _device_versions(settings: Settings) -> dict[uuid.UUID, int]:
+    async with _session(settings) as session:
+        return {row.id: row.device_version for row in await session.execute(select(User.id, User.device_version))}
+
+
+async def _deactivated_and_reactivated(settings: Settings, user_id: uuid.UUID) -> None:
+    async with _session(settings) as session:
+        await session.execute(update(User).where(User.id == user_id).values(device_version=2))
+
+
+def test_users_start_at_device_version_0_and_back(empty_database: Settings) -> None:
+    upgrade(empty_database, "0014")
+    user = asyncio.run(_user_signed_out_once(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_device_versions(empty_database)) == {user: 0}
+    asyncio.run(_deactivated_and_reactivated(empty_database, user))
+    downgrade(empty_database, "0014")
+    upgrade(empty_database)
+    assert asyncio.run(_device_versions(empty_database)) == {user: 0}  # the user kept, their version not
     assert asyncio.run(_drift(empty_database)) == []

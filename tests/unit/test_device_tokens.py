@@ -21,15 +21,21 @@ PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZSBzYWx0$c29tZSBoYXNoIG9mIHR
 
 
 def trusted(
-    token: str, user_id: uuid.UUID = USER_ID, password_hash: str = PASSWORD_HASH, active: bool = True
+    token: str,
+    user_id: uuid.UUID = USER_ID,
+    password_hash: str = PASSWORD_HASH,
+    device_version: int = 0,
+    active: bool = True,
 ) -> Device | None:
-    return device_of(KEY, token, user_id=user_id, password_hash=password_hash, active=active)
+    return device_of(
+        KEY, token, user_id=user_id, password_hash=password_hash, device_version=device_version, active=active
+    )
 
 
 class TestDeviceToken:
     def test_a_token_names_the_device_it_was_issued_for_and_not_the_password_hash(self) -> None:
         device = new_device(USER_ID)
-        token = device_token(KEY, device, PASSWORD_HASH)
+        token = device_token(KEY, device, PASSWORD_HASH, 0)
         assert trusted(token) == device
         assert token.split(".")[:2] == [str(USER_ID), device.device_id]
         salt_and_hash = PASSWORD_HASH.split("$")[-2:]
@@ -39,7 +45,7 @@ class TestDeviceToken:
         assert new_device(USER_ID).device_id != new_device(USER_ID).device_id
 
     def test_only_the_user_it_names_trusts_it_at_the_password_it_was_issued_at_and_while_active(self) -> None:
-        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH)
+        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH, 0)
         assert trusted(token) == Device(USER_ID, "phone")
         assert trusted(token, user_id=uuid.uuid4()) is None
         assert trusted(token, password_hash=PASSWORD_HASH.replace("c29tZSBoYXNo", "YW5vdGhlciBo")) is None
@@ -59,12 +65,28 @@ class TestDeviceToken:
         ],
     )
     def test_an_altered_token_names_no_device(self, altered: Callable[[str], str]) -> None:
-        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH)
+        token = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH, 0)
         assert trusted(altered(token)) is None
 
     def test_a_token_made_with_another_key_names_no_device(self) -> None:
-        token = device_token("another-key-of-at-least-thirty-two-chars", Device(USER_ID, "phone"), PASSWORD_HASH)
+        token = device_token("another-key-of-at-least-thirty-two-chars", Device(USER_ID, "phone"), PASSWORD_HASH, 0)
         assert trusted(token) is None
+
+    def test_a_token_is_trusted_only_at_the_device_version_it_was_issued_at(self) -> None:
+        """The version moves on when the user is deactivated or reactivated: trust ends for good."""
+        before = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH, 0)
+        since = device_token(KEY, Device(USER_ID, "phone"), PASSWORD_HASH, 2)
+        assert trusted(before, device_version=2) is None
+        assert trusted(since) is None
+        assert trusted(since, device_version=1) is None
+        assert trusted(since, device_version=2) == Device(USER_ID, "phone")
+
+    def test_a_token_of_the_password_hash_alone_is_trusted_at_version_0(self) -> None:
+        """As the release before made them, so that upgrading leaves every device trusted."""
+        signed = f"{USER_ID}.phone.{PASSWORD_HASH}"
+        token = f"{USER_ID}.phone.{keyed_hash(KEY, 'sign-in-device', signed)}"
+        assert trusted(token) == Device(USER_ID, "phone")
+        assert trusted(token, device_version=1) is None
 
     def test_a_token_of_the_release_before_names_no_device(self) -> None:
         """``<user id>.<token version>.<device id>.<hash>``, bound to the token version then."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Access, Role
@@ -45,8 +45,16 @@ async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash:
 
 async def set_access(session: AsyncSession, user_id: uuid.UUID, access: Access) -> None:
     """Give the user this role, activity and agent, and move their token version on in the same
-    statement: a token names the access it was issued with."""
-    values = {"role": access.role.value, "active": access.active, "agent_id": access.agent_id}
+    statement: a token names the access it was issued with. When the activity changes, the device
+    version moves on too (compared with the row's, so that a user deactivated by other means, such
+    as SQL, trusts no device of before once reactivated here)."""
+    device_version = case((User.active != access.active, User.device_version + 1), else_=User.device_version)
+    values = {
+        "role": access.role.value,
+        "active": access.active,
+        "agent_id": access.agent_id,
+        "device_version": device_version,
+    }
     await session.execute(update(User).where(User.id == user_id).values(values | _NEXT_TOKEN_VERSION))
 
 

@@ -23,7 +23,8 @@ class Token(BaseModel):
     device_token: str = Field(
         description=f"Keep it, and send it with every later sign-in to this account from this client as "
         f"the {DEVICE_TOKEN_HEADER} header: those sign-ins are then limited per device, not per account. "
-        "It survives sign-out; it stops counting when the password changes or the user is deactivated."
+        "It survives sign-out; it stops counting when the password changes or the user is deactivated, "
+        "for good: reactivating the user does not bring it back."
     )
 
 
@@ -165,9 +166,11 @@ async def change_access(
     user_id: uuid.UUID, change: Annotated[AccessChange, Body()], principal: AdminPrincipal, session: SessionDep
 ) -> UserAccess:
     """Deactivate or reactivate a user, or give them another role (admins; audited). The user's
-    access tokens stop working at once; they sign in again to act in the new role. A user given a
-    role other than agent is no longer linked to their agent; the role agent needs a user linked
-    to one (``leadgen users create --role agent``), and the last active admin stays one."""
+    access tokens stop working at once; they sign in again to act in the new role. A deactivation or
+    reactivation also ends the trust of their devices: a sign-in with a device token of before is
+    counted per account, and gets a new device token. A user given a role other than agent is no
+    longer linked to their agent; the role agent needs a user linked to one (``leadgen users create
+    --role agent``), and the last active admin stays one."""
     user = await service.change_access(session, user_id, change.active, change.role, principal.label())
     return UserAccess(id=user.id, email=user.email, role=user.role, active=user.active)
 

@@ -79,6 +79,7 @@ def _device_trusted_by(settings: Settings, user: User, presented: str | None) ->
         presented,
         user_id=user.id,
         password_hash=user.password_hash,
+        device_version=user.device_version,
         active=user.active,
     )
 
@@ -109,10 +110,15 @@ async def sign_in(
         raise
     # Failures sent at the same moment may have reached a limit while this password was checked.
     await lockout.refuse_while_locked()
+    return _signed_in(settings, user, device)
+
+
+def _signed_in(settings: Settings, user: User, device: Device | None) -> SignedIn:
+    """An access token for ``user``, and a device token for ``device`` (a new one when None)."""
+    key = settings.security.jwt_secret.get_secret_value()
     signed_in_device = device or new_device(user.id)
     return SignedIn(
-        _access_token(settings, user),
-        device_token(settings.security.jwt_secret.get_secret_value(), signed_in_device, user.password_hash),
+        _access_token(settings, user), device_token(key, signed_in_device, user.password_hash, user.device_version)
     )
 
 
@@ -197,8 +203,7 @@ async def change_own_password(
     await repository.set_password(session, user.id, hash_password(new_password))
     await audit.record(session, principal.label(), "user.password_changed", "user", str(user.id), {})
     await session.refresh(user)  # the token version the update moved on, for the new access token
-    key = settings.security.jwt_secret.get_secret_value()
-    return SignedIn(_access_token(settings, user), device_token(key, device or new_device(user.id), user.password_hash))
+    return _signed_in(settings, user, device)
 
 
 async def reset_password(session: AsyncSession, user_id: uuid.UUID, new_password: str, actor: str) -> None:
@@ -225,7 +230,8 @@ async def change_access(
     session: AsyncSession, user_id: uuid.UUID, active: bool | None, role: Role | None, actor: str
 ) -> User:
     """Deactivate or reactivate a user, or give them another role (``roles.access_refusal`` says
-    which changes are refused, with ``Conflict``); their tokens stop working at once."""
+    which changes are refused, with ``Conflict``); their tokens stop working at once, and a
+    deactivation or reactivation ends the trust of every device of theirs."""
     user = await repository.user_by_id(session, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")

@@ -22,6 +22,10 @@ class User(IdMixin, TimestampMixin, Base):
     # Every access token carries the version current when it was issued; signing out, deactivating
     # the user or changing the role moves it on, and older tokens stop working at once.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Every device token is bound to the version current when it was issued (``auth.devices``);
+    # deactivating or reactivating the user moves it on, so no device trusted before a deactivation
+    # is trusted after it. Signing out leaves it alone: device trust outlives sessions.
+    device_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Source(IdMixin, TimestampMixin, Base):
