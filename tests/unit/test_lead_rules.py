@@ -218,8 +218,37 @@ class TestConsent:
             2026, 6, 8, 13, 0, tzinfo=UTC
         )
 
+    def test_states_that_forbid_calls_on_their_legal_holidays_stay_closed_on_them(self) -> None:
+        thanksgiving_noon = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # noon in Birmingham and Chicago
+        assert not in_contact_window("AL", thanksgiving_noon)
+        assert in_contact_window("IL", thanksgiving_noon)
+        assert next_contact_time("AL", thanksgiving_noon) == datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Fri 8:00
+        # Pennsylvania keeps federal hours, but not on the day after Thanksgiving either.
+        assert next_contact_time("PA", thanksgiving_noon) == datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
+        # Independence Day on a Saturday is observed on the Friday before; Utah's Pioneer Day is its own.
+        assert not in_contact_window("UT", datetime(2026, 7, 3, 18, 0, tzinfo=UTC))
+        assert not in_contact_window("UT", datetime(2026, 7, 24, 18, 0, tzinfo=UTC))
+        assert in_contact_window("CO", datetime(2026, 7, 24, 18, 0, tzinfo=UTC))
+        assert contact_hours("UT").holiday(date(2026, 7, 24)) == "Pioneer Day"
+        assert contact_hours("TX").holiday(date(2026, 11, 26)) is None  # Texas law names no holidays
+
+    def test_a_sunday_and_a_holiday_monday_close_rhode_island_from_saturday_evening_to_tuesday(self) -> None:
+        saturday_evening = datetime(2027, 1, 16, 22, 30, tzinfo=UTC)  # 5:30 pm, before Martin Luther King Jr. Day
+        assert next_contact_time("RI", saturday_evening) == datetime(2027, 1, 19, 14, 0, tzinfo=UTC)  # Tue 9:00
+
+    def test_the_dashboard_names_the_holiday_that_closes_calls_today(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(dashboard, "utcnow", lambda: datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
+        calling = dashboard._calling_hours(["AL"])
+        assert (calling["open"], calling["opens_local"]) == (False, "Fri 08:00 CST")
+        assert calling["rules"] == [
+            ("AL", "8 am to 9 pm, not on Sundays, not on the state's legal holidays", 2, "Thanksgiving Day")
+        ]
+        assert dashboard._calling_hours(["TX"])["rules"][0][3] is None
+
     def test_the_hours_read_as_an_agent_would_say_them(self) -> None:
-        assert contact_hours("RI").describe() == "9 am to 6 pm, 10 am to 5 pm on Saturdays, not on Sundays"
+        assert contact_hours("RI").describe() == (
+            "9 am to 6 pm, 10 am to 5 pm on Saturdays, not on Sundays, not on the state's legal holidays"
+        )
         assert contact_hours("TX").describe() == "9 am to 9 pm, noon to 9 pm on Sundays"
         assert contact_hours("GA").describe() == "8 am to 9 pm"
 

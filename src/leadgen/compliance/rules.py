@@ -6,13 +6,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from itertools import pairwise
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from leadgen.leads.geography import timezones_for_state
 from leadgen.leads.normalize import email_key, phone_e164
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 Hours = tuple[time, time]
 SATURDAY, SUNDAY = 5, 6
@@ -22,20 +27,45 @@ _DAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays
 @dataclass(frozen=True)
 class ContactHours:
     """When a person may be contacted, in their local time: ``daily`` (from, until), except on the
-    weekdays ``except_on`` names, with hours of their own or None for not at all."""
+    weekdays ``except_on`` names, with hours of their own or None for not at all, and not at all on
+    the legal holidays of the state ``closed_on_holidays_of`` names (where its law forbids calls
+    on them)."""
 
     daily: Hours = (time(8), time(21))
     except_on: dict[int, Hours | None] = field(default_factory=dict)
+    closed_on_holidays_of: str | None = None
 
     def on(self, day: date) -> Hours | None:
+        if self.holiday(day) is not None:
+            return None
         return self.except_on.get(day.weekday(), self.daily)
+
+    def holiday(self, day: date) -> str | None:
+        """The name of the legal holiday that closes ``day``, if one does."""
+        if self.closed_on_holidays_of is None:
+            return None
+        return _legal_holidays(self.closed_on_holidays_of).get(day)
 
     def describe(self) -> str:
         """The hours as an agent reads them: "9 am to 9 pm, noon to 9 pm on Sundays"."""
         parts = [_span(self.daily)]
         for weekday, hours in sorted(self.except_on.items()):
             parts.append(f"{_span(hours)} on {_DAYS[weekday]}" if hours else f"not on {_DAYS[weekday]}")
+        if self.closed_on_holidays_of is not None:
+            parts.append("not on the state's legal holidays")
         return ", ".join(parts)
+
+
+@cache
+def _legal_holidays(state: str) -> HolidayBase:
+    """The state's legal holidays, federal ones included, on the days they are observed (Friday
+    for one on a Saturday, Monday for one on a Sunday), as the holidays package keeps them: each
+    year is worked out the first time a day of it is asked about."""
+    # Imported on first use: the package loads the calendars of every country it knows, some 280
+    # modules and a quarter of a second, which processes that never check contact hours skip.
+    import holidays
+
+    return holidays.country_holidays("US", subdiv=state)
 
 
 def _span(hours: Hours) -> str:
@@ -52,23 +82,33 @@ def _clock(at: time) -> str:
 # 47 CFR 64.1200(c)(1): not before 8 am or after 9 pm at the called party's location.
 FEDERAL_CONTACT_HOURS = ContactHours()
 _UNTIL_8PM = (time(8), time(20))
+
+
 # Narrower hours that state telemarketing laws set; every other state gets the federal hours. Taken
 # from summaries of those laws, not their full text: have counsel review the states you work in.
-# Several of these states also forbid calls on legal holidays, which this table does not model.
+# Alabama, Louisiana, Mississippi, Pennsylvania, Rhode Island and Utah also forbid sales calls on
+# their legal holidays, as the compliance calendars list them. Their laws exempt some calls (prior
+# consent, an existing relationship) and Louisiana's regulator enforces fewer holidays than its
+# statute names; this table keeps every one of the state's public holidays, since a contact held a
+# day costs little and one made on a forbidden day is a fine.
 STATE_CONTACT_HOURS: dict[str, ContactHours] = {
-    "AL": ContactHours(except_on={SUNDAY: None}),  # Alabama Telephone Solicitation Act
+    # Alabama Telephone Solicitation Act
+    "AL": ContactHours(except_on={SUNDAY: None}, closed_on_holidays_of="AL"),
     "CT": ContactHours((time(9), time(20))),  # Conn. Gen. Stat. 42-288a, as amended in 2023
     "FL": ContactHours(_UNTIL_8PM),  # Florida Telephone Solicitation Act, Fla. Stat. 501.616(6)(a)
-    "LA": ContactHours(_UNTIL_8PM, {SUNDAY: None}),  # Louisiana Telephone Solicitation Relief Act
+    # Louisiana Telephone Solicitation Relief Act; Public Service Commission General Order R-29617
+    "LA": ContactHours(_UNTIL_8PM, {SUNDAY: None}, closed_on_holidays_of="LA"),
     "MA": ContactHours(_UNTIL_8PM),  # Mass. Gen. Laws ch. 159C
     "MD": ContactHours(_UNTIL_8PM),  # Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act, 2023)
     "MN": ContactHours((time(9), time(21))),  # Minn. Stat. 325E.27
-    "MS": ContactHours(_UNTIL_8PM, {SUNDAY: None}),  # Mississippi Telephone Solicitation Act
+    # Mississippi Telephone Solicitation Act
+    "MS": ContactHours(_UNTIL_8PM, {SUNDAY: None}, closed_on_holidays_of="MS"),
     "OK": ContactHours(_UNTIL_8PM),  # Oklahoma Telephone Solicitation Act, 15 O.S. 775C.4
-    # Rhode Island Telephone Sales Solicitation Act
-    "RI": ContactHours((time(9), time(18)), {SATURDAY: (time(10), time(17)), SUNDAY: None}),
+    "PA": ContactHours(closed_on_holidays_of="PA"),  # Pennsylvania Telemarketer Registration Act
+    # Rhode Island Telephone Sales Solicitation Act, R.I. Gen. Laws 5-61-2(9)
+    "RI": ContactHours((time(9), time(18)), {SATURDAY: (time(10), time(17)), SUNDAY: None}, closed_on_holidays_of="RI"),
     "TX": ContactHours((time(9), time(21)), {SUNDAY: (time(12), time(21))}),  # Tex. Bus. & Com. Code 301.051
-    "UT": ContactHours(except_on={SUNDAY: None}),  # Utah Code 13-25a-103
+    "UT": ContactHours(except_on={SUNDAY: None}, closed_on_holidays_of="UT"),  # Utah Code 13-25a-103
     "WA": ContactHours(_UNTIL_8PM),  # RCW 80.36.390
 }
 # Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
@@ -163,8 +203,9 @@ def next_opening(states: list[str], now: datetime) -> datetime:
     """The earliest moment at or after ``now`` when ``window_open`` holds (in UTC when later).
 
     Where the window of every zone (of every state) is open at once, it opened when the last of
-    them did, so the answer is ``now`` or one of the coming openings; three days ahead reach Monday
-    morning from a Saturday evening in a state closed on Sundays."""
+    them did, so the answer is ``now`` or one of the coming openings; a week ahead reaches past any
+    run of closed days (a Sunday, then a legal holiday on the Monday, in Rhode Island that closes
+    at 5 pm on Saturdays)."""
     if window_open(states, now):
         return now
     openings = []
@@ -173,7 +214,7 @@ def next_opening(states: list[str], now: datetime) -> datetime:
         for name in timezones_for_state(state):
             zone = ZoneInfo(name)
             today = now.astimezone(zone).date()
-            for day in (today + timedelta(days=n) for n in range(3)):
+            for day in (today + timedelta(days=n) for n in range(8)):
                 if (open_hours := hours.on(day)) is not None:
                     openings.append(datetime.combine(day, open_hours[0], tzinfo=zone))
     return min(at for at in openings if at > now and window_open(states, at)).astimezone(UTC)

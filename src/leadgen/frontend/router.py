@@ -374,14 +374,20 @@ def _states(lead: InboxItem | LeadDetail) -> tuple[str, ...]:
 
 def _calling_hours(states: list[str]) -> dict[str, Any]:
     """The person's calling hours for the agent offered or working a lead: open now, or from when
-    (in UTC and in the main time zone of the address's state), and each state's hours."""
+    (in UTC and in the main time zone of the address's state), and each state's hours, with the
+    legal holiday that closes it today, if one does (in the state's main time zone)."""
     now = utcnow()
     opens_at = next_opening(states, now)
+    rules = []
+    for state in states:
+        hours = contact_hours(state)
+        today = now.astimezone(ZoneInfo(timezone_for_state(state))).date()
+        rules.append((state, hours.describe(), len(timezones_for_state(state)), hours.holiday(today)))
     return {
         "open": opens_at == now,
         "opens_at": opens_at,
         "opens_local": opens_at.astimezone(ZoneInfo(timezone_for_state(states[0]))).strftime("%a %H:%M %Z"),
-        "rules": [(state, contact_hours(state).describe(), len(timezones_for_state(state))) for state in states],
+        "rules": rules,
     }
 
 
