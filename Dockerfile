@@ -39,13 +39,15 @@ RUN apt-get update -qq \
 
 # Dependencies first (a layer that changes only with the lock): every file hash-checked, wheels
 # only, no bytecode. Then trim what the runtime never uses: the packages' own test suites (numpy,
-# greenlet, aiosqlite, certifi), type stubs (.pyi), C/C++/Cython sources, headers and static
-# libraries (there is no compiler in the image to use them), and the debug symbols of compiled
+# greenlet, aiosqlite, certifi), the holidays package's translations (5 MB; US holidays are
+# named in English, the language of its source), type stubs (.pyi), C/C++/Cython sources, headers
+# and static libraries (there is no compiler in the image to use them), and the debug symbols of compiled
 # extensions (about 40 MB; the libraries auditwheel vendored in *.libs are left as they are, since
 # strip can damage their patched headers).
 COPY requirements/runtime.lock /build/runtime.lock
 RUN /opt/venv/bin/pip install --no-compile --require-hashes --only-binary=:all: -r /build/runtime.lock \
- && find /opt/venv/lib -depth -type d \( -name tests -o -path '*/numpy/_core/include' \) -exec rm -rf {} + \
+ && find /opt/venv/lib -depth -type d \( -name tests -o -path '*/numpy/_core/include' -o -path '*/holidays/locale' \) \
+        -exec rm -rf {} + \
  && find /opt/venv/lib -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
         -o -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' -o -name '*.a' \) -delete \
  && find /opt/venv/lib -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
