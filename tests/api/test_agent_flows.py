@@ -88,6 +88,25 @@ class TestAgentWork:
         again = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
         assert again.status_code == 409
 
+    async def test_staff_cannot_answer_an_agents_offer(
+        self, client: AsyncClient, session: AsyncSession, world: dict[str, object]
+    ) -> None:
+        """Accepting or declining is the offered agent's own act: staff see the offer, and get the
+        404 any other user gets for an offer not theirs, whatever the answer would say."""
+        users: dict[str, str] = world["users"]  # type: ignore[assignment]
+        manager = await helpers.user(session, Role.MANAGER)
+        await session.commit()
+        _, _, assignment = await offered_to(client, world)
+        for staff in [await helpers.bearer(client, email) for email in (users["admin"], manager)]:
+            accepted = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=staff)
+            assert accepted.status_code == 404, accepted.text
+            body = {"reason": "declined on the agent's behalf"}
+            declined = await client.post(f"/api/v1/assignments/{assignment}/reject", json=body, headers=staff)
+            assert declined.status_code == 404, declined.text
+        lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=staff)).json()
+        assert (lead["status"], lead["assignment"]["status"]) == ("ROUTED", "PENDING")
+        assert not [e for e in lead["events"] if e["name"] in ("assignment.accepted", "assignment.rejected")]
+
     async def test_outcomes_follow_the_lifecycle(
         self, client: AsyncClient, world: dict[str, object], session: AsyncSession
     ) -> None:

@@ -193,6 +193,36 @@ async def add_agent(platform: Platform, token: str, name: str, state: str) -> uu
     return uuid.UUID(answer.json()["id"])
 
 
+class AnsweringOn(httpx.AsyncBaseTransport):
+    """A peer's transport, except that one path answers with a problem of the given status."""
+
+    def __init__(self, path: str, status: int, transport: httpx.AsyncBaseTransport) -> None:
+        self._path = path
+        self._status = status
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self._path:
+            problem = {"type": "about:blank", "title": "Refused", "status": self._status, "detail": "refused"}
+            return httpx.Response(self._status, json=problem, headers={"content-type": "application/problem+json"})
+        return await self._transport.handle_async_request(request)
+
+
+@asynccontextmanager
+async def another_frontend(
+    platform: Platform, settings: Settings | None = None, api: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[FastAPI]:
+    """A second frontend before the platform's api and data-service: with other settings, or
+    reaching the api through another transport."""
+    transports = {
+        "api": api or httpx.ASGITransport(app=platform.api),
+        "data-service": httpx.ASGITransport(app=platform.data_service),
+    }
+    frontend = frontend_target.create_app(settings or platform.settings, transports=transports)
+    async with frontend.router.lifespan_context(frontend):
+        yield frontend
+
+
 def csrf_token(html: str, action: str | None = None) -> str:
     """The CSRF token of the form posting to ``action`` (the first form's when None)."""
     start = html.index(f'action="{action}"') if action else 0

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
-import httpx
+import copy
 
+import httpx
+from fastapi import FastAPI
+
+from leadgen.core.settings import Environment, Settings
 from leadgen.frontend import csrf
 from leadgen.frontend.session import DEVICE_COOKIE, SESSION_COOKIE, WebSession, signer
-from tests.frontend.stack import ADMIN, MANAGER, PASSWORD, Platform, csrf_token, sign_in, signed_in
+from tests.frontend.stack import ADMIN, MANAGER, PASSWORD, Platform, another_frontend, csrf_token, sign_in, signed_in
 from tests.frontend.stack import ANA as AGENT
 
 
 def _cookie_header(answer: httpx.Response, name: str) -> str:
     return next(v for v in answer.headers.get_list("set-cookie") if v.startswith(f"{name}="))
+
+
+def _flags(answer: httpx.Response, name: str) -> set[str]:
+    """The attributes of the cookie's Set-Cookie header, lower-cased, without their values."""
+    return {part.split("=")[0].strip().lower() for part in _cookie_header(answer, name).split(";")[1:]}
+
+
+def _in_production(settings: Settings) -> Settings:
+    """The same settings (secrets included, so the platform's api takes the frontend's calls) in production."""
+    production = copy.copy(settings)
+    production.common = settings.common.model_copy(update={"environment": Environment.PRODUCTION})
+    return production
+
+
+class _BehindTls(httpx.AsyncBaseTransport):
+    """A TLS-terminating proxy the app does not take forwarded headers from: the browser's HTTPS
+    request reaches the app as plain HTTP."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http")
+        return await self._app.handle_async_request(request)
 
 
 class TestSignIn:
@@ -113,6 +141,31 @@ class TestSignIn:
             assert "Max-Age=0" in _cookie_header(answer, SESSION_COOKIE)
             page = await browser.get(answer.headers["location"])
             assert "Your session has ended" in page.text
+
+
+class TestOutsideDevelopment:
+    async def test_cookies_are_secure_and_browsers_keep_to_https_whatever_scheme_the_app_sees(
+        self, platform: Platform
+    ) -> None:
+        async with another_frontend(platform, _in_production(platform.settings)) as frontend:
+            transport = _BehindTls(frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="https://dashboard.example") as browser:
+                page = await browser.get("/login")
+                assert page.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+                assert "secure" in _flags(page, csrf.ANON_COOKIE)
+                answer = await sign_in(browser, AGENT)
+                assert answer.status_code == 303, answer.text
+                assert "secure" in _flags(answer, SESSION_COOKIE) and "secure" in _flags(answer, DEVICE_COOKIE)
+                inbox = await browser.get("/inbox")
+                assert inbox.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+                out = await browser.post("/logout", data={"csrf_token": csrf_token(inbox.text, "/logout")})
+                assert "secure" in _flags(out, SESSION_COOKIE)
+
+    async def test_development_sends_no_hsts(self, platform: Platform) -> None:
+        """A browser would keep it for the host, localhost included, for a year."""
+        async with platform.browser("https://dashboard.example") as browser:
+            page = await browser.get("/login")
+        assert "strict-transport-security" not in page.headers
 
 
 class TestSignOut:

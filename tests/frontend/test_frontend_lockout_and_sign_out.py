@@ -17,7 +17,17 @@ from leadgen.auth.service import create_user
 from leadgen.core.settings import Settings
 from leadgen.frontend.session import SESSION_COOKIE
 from leadgen.targets import frontend as frontend_target
-from tests.frontend.stack import ADMIN, MANAGER, PASSWORD, People, Platform, csrf_token, running, sign_in
+from tests.frontend.stack import (
+    ADMIN,
+    MANAGER,
+    PASSWORD,
+    AnsweringOn,
+    People,
+    Platform,
+    csrf_token,
+    running,
+    sign_in,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"])
 NOBODY = People(uuid.UUID(int=0), uuid.UUID(int=0))
@@ -181,7 +191,7 @@ class TestSignOut:
         """An api of the release before, mid-rollout, may not know the sign-out (404); whatever it
         refuses with, the cookie goes and the notice says the session may be open elsewhere."""
         transports: dict[str, httpx.AsyncBaseTransport] = {
-            "api": _AnsweringOn("/api/v1/auth/logout", status, httpx.ASGITransport(app=platform.api)),
+            "api": AnsweringOn("/api/v1/auth/logout", status, httpx.ASGITransport(app=platform.api)),
             "data-service": httpx.ASGITransport(app=platform.data_service),
         }
         frontend = frontend_target.create_app(platform.settings, transports=transports)
@@ -196,21 +206,6 @@ class TestSignOut:
                 assert SESSION_COOKIE not in browser.cookies
                 after = await browser.get("/leads")
                 assert after.status_code == 303 and after.headers["location"].startswith("/login")
-
-
-class _AnsweringOn(httpx.AsyncBaseTransport):
-    """A peer's transport, except that one path answers with a problem of the given status."""
-
-    def __init__(self, path: str, status: int, transport: httpx.AsyncBaseTransport) -> None:
-        self._path = path
-        self._status = status
-        self._transport = transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == self._path:
-            problem = {"type": "about:blank", "title": "Refused", "status": self._status, "detail": "refused"}
-            return httpx.Response(self._status, json=problem, headers={"content-type": "application/problem+json"})
-        return await self._transport.handle_async_request(request)
 
 
 class _FailingOn(httpx.AsyncBaseTransport):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+import httpx
+import pytest
+
 from leadgen.compliance.links import opt_out_token
-from tests.frontend.stack import ADMIN, ANA, Platform, csrf_token, signed_in
+from leadgen.frontend.session import SESSION_COOKIE
+from tests.frontend.stack import ADMIN, ANA, AnsweringOn, Platform, another_frontend, csrf_token, sign_in, signed_in
 
 
 def _link(platform: Platform, lead_id: uuid.UUID) -> str:
@@ -50,6 +55,53 @@ class TestUnsubscribeLink:
         assert answer.status_code == 404
         assert "This link does not work" in answer.text and 'role="alert"' in answer.text
         assert not await _do_not_contact(platform, lead_id)
+
+    @pytest.mark.parametrize("token", ["%2e%2e", "%2e", "not-a-token", "a.b.c"])
+    async def test_an_address_that_is_no_link_of_ours_says_so_and_keeps_the_session(
+        self, platform: Platform, token: str
+    ) -> None:
+        """Only a token's shape reaches the api: ``..`` once climbed to ``POST /api/v1/opt-outs``,
+        whose 401 signed the browser out."""
+        async with signed_in(platform, ADMIN) as browser:
+            opened = await browser.get(f"/unsubscribe/{token}")
+            confirmed = await browser.post(f"/unsubscribe/{token}")
+            still = await browser.get("/leads")
+        for answer in (opened, confirmed):
+            assert answer.status_code == 404
+            assert "This link does not work" in answer.text and 'action="/unsubscribe/' not in answer.text
+        assert still.status_code == 200
+
+    async def test_an_api_asking_for_a_sign_in_is_an_invalid_link_not_a_sign_out(self, platform: Platform) -> None:
+        """The call carries no user's token, so its 401 says nothing of the browser's session."""
+        link = _link(platform, uuid.uuid4())
+        token = link.rsplit("/", 1)[1]
+        api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", 401, httpx.ASGITransport(app=platform.api))
+        async with another_frontend(platform, api=api) as frontend:
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                assert (await sign_in(browser, ADMIN)).status_code == 303
+                answer = await browser.post(link)
+                assert answer.status_code == 404 and "This link does not work" in answer.text
+                assert SESSION_COOKIE in browser.cookies
+                assert (await browser.get("/leads")).status_code == 200
+
+    async def test_a_failed_call_logs_the_route_not_the_token(
+        self, platform: Platform, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The token opts the person out, and names their lead: it stays out of the logs."""
+        caplog.set_level(logging.INFO)
+        caplog.set_level(logging.WARNING, logger="httpx")  # as ``configure_logging`` sets it
+        link = _link(platform, uuid.uuid4())
+        token = link.rsplit("/", 1)[1]
+        api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", 503, httpx.ASGITransport(app=platform.api))
+        async with another_frontend(platform, api=api) as frontend:
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                answer = await browser.post(link)
+        assert answer.status_code == 503
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "POST /api/v1/opt-outs/email/{token} to api answered 503" in logged
+        assert token not in logged and token.split(".")[0] not in logged
 
 
 class TestAgentRecordsIt:

@@ -13,9 +13,21 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from leadgen.frontend.quote import CONSENT_TEXT
+from leadgen.frontend.quote import CONSENT_TEXT, TRAP_FIELD, TRAPPED
+from leadgen.frontend.session import SESSION_COOKIE
 from leadgen.models import ConsentRecord, Lead
-from tests.frontend.stack import ANA, PASSWORD, Platform, csrf_token, embedded_settings, running, sign_in
+from tests.frontend.stack import (
+    ADMIN,
+    ANA,
+    PASSWORD,
+    AnsweringOn,
+    Platform,
+    another_frontend,
+    csrf_token,
+    embedded_settings,
+    running,
+    sign_in,
+)
 
 AUTO = {
     "contact.first_name": "Dana",
@@ -34,13 +46,16 @@ AUTO = {
 
 
 class _QuoteFormPage(HTMLParser):
-    """What a browser reads of the quote form: its hidden inputs, which it posts back, and the
-    words of the consent checkbox's label."""
+    """What a browser reads of the quote form: its hidden inputs, which it posts back, the words
+    of the consent checkbox's label, and the trap input with the attributes of what holds it."""
 
     def __init__(self, page: str) -> None:
         super().__init__()
         self.hidden: dict[str, str] = {}
         self.consent_text = ""
+        self.trap: dict[str, str | None] = {}
+        self.trap_holder: dict[str, str | None] = {}
+        self._holder: dict[str, str | None] = {}
         self._in_form = self._in_consent_label = False
         self.feed(page)
         self.close()
@@ -49,6 +64,10 @@ class _QuoteFormPage(HTMLParser):
         attributes = dict(attrs)
         if tag == "form":
             self._in_form = attributes.get("method") == "post" and attributes.get("action") == "/quote"
+        elif self._in_form and tag == "div":
+            self._holder = attributes
+        elif self._in_form and tag == "input" and attributes.get("name") == TRAP_FIELD:
+            self.trap, self.trap_holder = attributes, self._holder
         elif self._in_form and tag == "input" and attributes.get("type") == "hidden":
             self.hidden[attributes["name"] or ""] = attributes["value"] or ""
         elif self._in_form and tag == "label" and attributes.get("for") == "consent":
@@ -132,6 +151,30 @@ class TestConsentTextShown:
         assert answer.status_code == 422
         assert "not the SHA-256 of a consent text this api knows" in answer.text
         assert await _stored(platform) == []
+
+
+class TestTrap:
+    """An input no person fills in: scripts that fill in every input give themselves away."""
+
+    async def test_no_person_sees_reaches_or_fills_it(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            form = _QuoteFormPage((await browser.get("/quote?line=auto")).text)
+        assert form.trap["type"] == "text" and form.trap["value"] == ""
+        assert (form.trap["tabindex"], form.trap["autocomplete"]) == ("-1", "off")
+        assert (form.trap_holder.get("class"), form.trap_holder.get("aria-hidden")) == ("trap", "true")
+        assert TRAP_FIELD not in form.hidden
+
+    async def test_a_request_with_it_filled_in_is_refused_and_nothing_is_stored(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answer = await _submit(browser, "auto", {**AUTO, TRAP_FIELD: "http://spam.example"})
+            assert answer.status_code == 422
+            assert 'class="error-summary"' in answer.text and TRAPPED in answer.text
+            assert 'value="Reyes"' in answer.text and "spam.example" not in answer.text  # the trap is empty again
+            assert await _stored(platform) == []
+            # Someone whose browser filled it in sends the form back as shown, and it goes through.
+            again = await browser.post("/quote", data={**_QuoteFormPage(answer.text).hidden, **AUTO})
+        assert again.status_code == 303, again.text
+        assert len(await _stored(platform)) == 1
 
 
 class TestValidation:
@@ -254,6 +297,20 @@ class TestLimits:
         assert second.status_code == 429
         assert "too many quote requests from this address" in second.text
         assert 'value="214-555-0135"' in second.text
+
+
+class TestSignedInVisitor:
+    async def test_an_api_asking_for_a_sign_in_does_not_sign_the_browser_out(self, platform: Platform) -> None:
+        """The form is posted without the user's token, so a 401 to it says nothing of their session."""
+        api = AnsweringOn("/api/v1/quote-requests", 401, httpx.ASGITransport(app=platform.api))
+        async with another_frontend(platform, api=api) as frontend:
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                assert (await sign_in(browser, ADMIN)).status_code == 303
+                answer = await _submit(browser, "auto", AUTO)
+                assert answer.status_code == 401 and "The request could not be completed" in answer.text
+                assert SESSION_COOKIE in browser.cookies
+                assert (await browser.get("/leads")).status_code == 200
 
 
 class TestPrivacy:

@@ -12,12 +12,14 @@ from leadgen.frontend.client import FieldError
 from leadgen.frontend.quote import (
     CONSENT_TEXT_SHA256,
     LINES,
+    TRAP_FIELD,
     FormField,
     line_form,
     missing_required,
     payload,
     place_errors,
     submitted_values,
+    trapped,
 )
 from leadgen.leads.schemas import QuoteRequestCreate
 
@@ -123,3 +125,12 @@ class TestPlaceErrors:
         assert placed["consent"] == ["must be true: only a person who agreed may be contacted"]
         assert placed["details.drivers.0.age_first_licensed"] == ["List should have at least 1 item"]
         assert unplaced == ["Input should be 'auto', 'home', 'life', 'health' or 'commercial'"]
+
+
+class TestTrap:
+    @pytest.mark.parametrize(
+        ("read", "refused"),
+        [({}, False), ({TRAP_FIELD: [""]}, False), ({TRAP_FIELD: ["  "]}, False), ({TRAP_FIELD: ["x"]}, True)],
+    )
+    def test_only_a_filled_in_trap_refuses_the_form(self, read: dict[str, list[str]], refused: bool) -> None:
+        assert trapped(read) is refused

@@ -189,6 +189,42 @@ async def test_lead_is_thanked_inside_the_contact_window(
     assert len(to_lead) == 1 and "Reply STOP" in to_lead[0]["Body"] and "Maria" in to_lead[0]["Body"]
 
 
+# What a stranger might type as a first name to have us carry it to someone else's phone or inbox.
+PHISHING_NAME = "URGENT: your account is locked, verify at http://evil.example/x"
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+async def test_the_acknowledgement_carries_nothing_the_submitter_typed(
+    channel: str,
+    notify_env: Settings,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anyone may give the quote form anyone's number or address, so the message that reaches it
+    greets nobody by the name typed: it would be the stranger's text sent in our name."""
+    if channel == "email":
+        monkeypatch.setenv("LEADGEN_SMS_ACCOUNT_SID", "")  # no SMS: the person is thanked by e-mail
+        get_settings.cache_clear()
+        close_task_runtime()
+    await helpers.agent(session, ["TX"], name="Maria Gonzalez")
+    payload = lead_payload()
+    payload["contact"]["first_name"] = PHISHING_NAME
+    lead = await processed(get_settings(), session, resources, payload)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    tasks.notify_round(first_round(lead))
+    if channel == "sms":
+        texts = [r["Body"] for r in sms.received if r["To"] == lead.phone]
+    else:
+        mail = [m for m in mailbox[0].messages if m["To"] == lead.email]
+        texts = [f"{m['Subject']}\n{m.get_payload(decode=True)!r}" for m in mail]
+    assert len(texts) == 1, texts
+    assert "Maria Gonzalez" in texts[0] and "auto insurance" in texts[0]
+    assert "evil.example" not in texts[0] and "URGENT" not in texts[0]
+
+
 async def test_outside_the_window_the_message_waits_until_it_opens(
     routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

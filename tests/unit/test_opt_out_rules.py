@@ -7,7 +7,7 @@ import uuid
 import pytest
 from twilio.request_validator import RequestValidator
 
-from leadgen.compliance.links import lead_of_opt_out_token, opt_out_token
+from leadgen.compliance.links import is_opt_out_token, lead_of_opt_out_token, opt_out_token
 from leadgen.compliance.rules import asks_to_opt_out
 from leadgen.core.settings import SmsSettings
 from leadgen.notifications.sms import request_signature, signed_by_provider
@@ -78,6 +78,13 @@ class TestUnsubscribeLink:
         assert lead_of_opt_out_token("x" * 32, token) is None
         assert lead_of_opt_out_token("k" * 32, token[:-2] + ("AA" if token[-2:] != "AA" else "BB")) is None
         assert lead_of_opt_out_token("k" * 32, "not-a-token") is None
+
+    def test_every_token_made_has_the_shape_checked_before_the_api_is_asked(self) -> None:
+        assert all(is_opt_out_token(opt_out_token("k" * 32, uuid.uuid4())) for _ in range(1000))
+
+    @pytest.mark.parametrize("token", ["..", ".", "", "a.b.c", "a./b", "a.b/..", "a b.c", "a.b?x=1", "a" * 200 + ".b"])
+    def test_anything_else_is_not_a_token(self, token: str) -> None:
+        assert not is_opt_out_token(token)
 
     def test_a_signed_value_that_is_not_a_lead_id_names_nobody(self) -> None:
         from itsdangerous import URLSafeSerializer

@@ -6,11 +6,16 @@ do-not-contact list, so the links in e-mails people keep go on working."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 _SALT = "leadgen.opt-out"
+# What ``opt_out_token`` makes: URL-safe base64 of the payload and of its signature, joined by a dot
+# (a lead id is too short to be compressed, which would add a leading dot). About 80 characters.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_MAX_TOKEN_LENGTH = 200
 
 
 def opt_out_token(key: str, lead_id: uuid.UUID) -> str:
@@ -24,3 +29,9 @@ def lead_of_opt_out_token(key: str, token: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except (BadSignature, ValueError, TypeError):
         return None
+
+
+def is_opt_out_token(token: str) -> bool:
+    """Whether ``token`` has the shape of one ``opt_out_token`` makes, signature unchecked (the
+    frontend has no key): such a token is a plain path segment, never ``..`` or a ``/``."""
+    return len(token) <= _MAX_TOKEN_LENGTH and _TOKEN_SHAPE.fullmatch(token) is not None

@@ -4,7 +4,9 @@ The frontend has no database; everything it shows comes from these services over
 signed-in user's bearer token. Transports are injectable, so tests (and anything else running
 the services in one process) can route the calls to an ASGI app instead of a socket.
 
-Nothing here logs request or response bodies: they carry names, phone numbers and addresses.
+Nothing here logs request or response bodies: they carry names, phone numbers and addresses. Nor
+does it log paths, only their routes (``/api/v1/opt-outs/email/{token}``): a path may carry a
+secret, such as the token of an unsubscribe link, which opts the person out.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ class FieldError:
 
 @dataclass
 class ApiError(Exception):
-    """A peer answered with a 4xx/5xx problem document."""
+    """A peer answered with a 4xx/5xx problem document. ``signed_in``: the call carried the user's
+    token, so a 401 means their session has ended (to anonymous calls, it means no such thing)."""
 
     status: int
     detail: str
     errors: list[FieldError] = field(default_factory=list)
+    signed_in: bool = True
 
     def __str__(self) -> str:
         return f"{self.status}: {self.detail}"
@@ -218,7 +222,7 @@ class AssignmentResult(_View):
     status: str
 
 
-def _problem(response: httpx.Response) -> ApiError:
+def _problem(response: httpx.Response, signed_in: bool) -> ApiError:
     try:
         body = response.json()
     except ValueError:
@@ -231,7 +235,15 @@ def _problem(response: httpx.Response) -> ApiError:
         if isinstance(e, dict)
     ]
     detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
-    return ApiError(response.status_code, detail, errors)
+    return ApiError(response.status_code, detail, errors, signed_in)
+
+
+def _segment(value: str) -> str:
+    """One path segment holding ``value``: a ``/`` is escaped, and a dot segment, which would
+    climb to another route, is refused."""
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a path segment")
+    return quote(value, safe="")
 
 
 async def _add_request_id(request: httpx.Request) -> None:
@@ -273,20 +285,31 @@ class Peers:
         for client in self._clients.values():
             await client.aclose()
 
-    async def _call(self, peer: str, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+    async def _call(
+        self,
+        peer: str,
+        method: str,
+        route: str,
+        token: str | None = None,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``route`` with its ``{names}`` filled from ``path_params``; only the route is logged."""
+        path = route.format_map({name: _segment(value) for name, value in (path_params or {}).items()})
         headers: dict[str, str] = dict(kwargs.pop("headers", {}))
         if token:
             headers["authorization"] = f"Bearer {token}"
         try:
             response = await self._clients[peer].request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            log.warning("%s %s to %s failed: %s", method, path, peer, type(exc).__name__)
+            log.warning("%s %s to %s failed: %s", method, route, peer, type(exc).__name__)
             raise PeerUnavailableError(peer, type(exc).__name__) from exc
         if response.status_code >= 500:
-            log.warning("%s %s to %s answered %s", method, path, peer, response.status_code)
+            log.warning("%s %s to %s answered %s", method, route, peer, response.status_code)
             raise PeerUnavailableError(peer, f"HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise _problem(response)
+            raise _problem(response, signed_in=token is not None)
         if response.status_code == httpx.codes.NO_CONTENT:
             return None
         try:
@@ -299,15 +322,15 @@ class Peers:
         adapter: TypeAdapter[T],
         peer: str,
         method: str,
-        path: str,
+        route: str,
         token: str | None,
         **kwargs: Any,
     ) -> T:
-        body = await self._call(peer, method, path, token, **kwargs)
+        body = await self._call(peer, method, route, token, **kwargs)
         try:
             return adapter.validate_python(body)
         except ValidationError as exc:
-            raise PeerUnavailableError(peer, f"unexpected answer from {path}") from exc
+            raise PeerUnavailableError(peer, f"unexpected answer from {route}") from exc
 
     # --- the api -----------------------------------------------------------------------------
 
@@ -353,27 +376,29 @@ class Peers:
         return await self._as(_INBOX, API, "GET", "/api/v1/assignments", token)
 
     async def accept(self, token: str, assignment_id: str) -> AssignmentResult:
-        path = f"/api/v1/assignments/{assignment_id}/accept"
-        return await self._as(_RESULT, API, "POST", path, token)
+        route, at = "/api/v1/assignments/{assignment_id}/accept", {"assignment_id": assignment_id}
+        return await self._as(_RESULT, API, "POST", route, token, path_params=at)
 
     async def reject(self, token: str, assignment_id: str, reason: str) -> AssignmentResult:
-        path = f"/api/v1/assignments/{assignment_id}/reject"
-        return await self._as(_RESULT, API, "POST", path, token, json={"reason": reason})
+        route, at = "/api/v1/assignments/{assignment_id}/reject", {"assignment_id": assignment_id}
+        return await self._as(_RESULT, API, "POST", route, token, path_params=at, json={"reason": reason})
 
     async def record_outcome(self, token: str, lead_id: str, status: str, note: str | None) -> Accepted:
-        path = f"/api/v1/leads/{lead_id}/outcome"
-        return await self._as(_ACCEPTED, API, "POST", path, token, json={"status": status, "note": note})
+        body = {"status": status, "note": note}
+        route, at = "/api/v1/leads/{lead_id}/outcome", {"lead_id": lead_id}
+        return await self._as(_ACCEPTED, API, "POST", route, token, path_params=at, json=body)
 
     async def return_lead(self, token: str, lead_id: str, reason: str, detail: str | None) -> Accepted:
-        path = f"/api/v1/leads/{lead_id}/return"
-        return await self._as(_ACCEPTED, API, "POST", path, token, json={"reason": reason, "detail": detail})
+        body = {"reason": reason, "detail": detail}
+        route, at = "/api/v1/leads/{lead_id}/return", {"lead_id": lead_id}
+        return await self._as(_ACCEPTED, API, "POST", route, token, path_params=at, json=body)
 
     async def reopen(self, token: str, lead_id: str, note: str | None) -> Accepted:
-        path = f"/api/v1/leads/{lead_id}/reopen"
-        return await self._as(_ACCEPTED, API, "POST", path, token, json={"note": note})
+        route, at = "/api/v1/leads/{lead_id}/reopen", {"lead_id": lead_id}
+        return await self._as(_ACCEPTED, API, "POST", route, token, path_params=at, json={"note": note})
 
     async def lead(self, token: str, lead_id: str) -> LeadDetail:
-        return await self._as(_LEAD, API, "GET", f"/api/v1/leads/{lead_id}", token)
+        return await self._as(_LEAD, API, "GET", "/api/v1/leads/{lead_id}", token, path_params={"lead_id": lead_id})
 
     async def leads(self, token: str, status: str | None, limit: int, offset: int) -> list[LeadSummary]:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
@@ -391,7 +416,7 @@ class Peers:
 
     async def opt_out_link(self, token: str) -> None:
         """The person confirmed the unsubscribe link of an e-mail (the token is the link's own)."""
-        await self._call(API, "POST", f"/api/v1/opt-outs/email/{quote(token, safe='')}")
+        await self._call(API, "POST", "/api/v1/opt-outs/email/{token}", path_params={"token": token})
 
     async def opt_out_person(self, token: str, person: dict[str, str]) -> list[str]:
         """Staff list a person by phone number and/or e-mail address; the leads it barred."""
@@ -400,7 +425,7 @@ class Peers:
 
     async def opt_out_lead(self, token: str, lead_id: str) -> None:
         """The person behind the lead asked the agent or staff not to be contacted."""
-        await self._call(API, "POST", f"/api/v1/leads/{lead_id}/opt-out", token)
+        await self._call(API, "POST", "/api/v1/leads/{lead_id}/opt-out", token, path_params={"lead_id": lead_id})
 
     # --- the data-service --------------------------------------------------------------------
 
@@ -411,12 +436,13 @@ class Peers:
         return await self._as(_AGENTS, DATA_SERVICE, "GET", "/api/v1/agents", token)
 
     async def agent(self, token: str, agent_id: str) -> AgentView:
-        return await self._as(_AGENT, DATA_SERVICE, "GET", f"/api/v1/agents/{agent_id}", token)
+        at = {"agent_id": agent_id}
+        return await self._as(_AGENT, DATA_SERVICE, "GET", "/api/v1/agents/{agent_id}", token, path_params=at)
 
     async def change_agent(self, token: str, agent_id: str, changes: dict[str, Any]) -> AgentView:
         """An admin changes the fields given; ``{"active": False}`` deactivates the agent."""
-        path = f"/api/v1/agents/{agent_id}"
-        return await self._as(_AGENT, DATA_SERVICE, "PATCH", path, token, json=changes)
+        route, at = "/api/v1/agents/{agent_id}", {"agent_id": agent_id}
+        return await self._as(_AGENT, DATA_SERVICE, "PATCH", route, token, path_params=at, json=changes)
 
     async def performance(
         self, token: str, by: str, since: datetime | None = None, until: datetime | None = None

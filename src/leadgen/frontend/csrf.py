@@ -73,4 +73,4 @@ def anonymous_nonce(request: Request, settings: Settings) -> str | None:
 def set_anonymous_cookie(response: Response, request: Request, settings: Settings, nonce: str) -> None:
     """(Re)issue the anonymous cookie; re-issuing on every form render keeps an open form alive."""
     value = signer(settings, _ANON_SALT).dumps(nonce)
-    response.set_cookie(ANON_COOKIE, value, **cookie_options(request, ANON_MAX_AGE_SECONDS))
+    response.set_cookie(ANON_COOKIE, value, **cookie_options(request, settings, ANON_MAX_AGE_SECONDS))

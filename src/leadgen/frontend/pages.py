@@ -122,12 +122,12 @@ def sign_in_redirect(request: Request, notice: str | None) -> RedirectResponse:
     query = f"?{urlencode(params)}" if params else ""
     response = RedirectResponse(f"/login{query}", status_code=303)
     if notice == "expired":
-        clear_session(response, request)
+        clear_session(response, request, settings_of(request))
     return response
 
 
 def _api_error_page(request: Request, exc: ApiError) -> Response:
-    if exc.status == 401:
+    if exc.status == 401 and exc.signed_in:
         return sign_in_redirect(request, "expired")
     if exc.status == 403:
         return error_page(request, 403, "Not allowed", "Your role does not give access to this.")

@@ -26,6 +26,11 @@ CONSENT_FIELD = "consent"
 CONSENT_TEXT_FIELD = "consent_text_sha256"
 CONSENT_TEXT_SHA256 = consent_text_sha256(CONSENT_TEXT)
 MAX_USER_AGENT = 512
+# A trap for scripts that fill in every input they find: people never see it, nor reach it by
+# keyboard or screen reader, so a request with it filled in is not a person's and is refused.
+TRAP_FIELD = "website"
+# What the page then says: nothing that tells a script which input gave it away.
+TRAPPED = "Your request could not be sent. Check your answers and send it again."
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,11 @@ def submitted_values(form: LineForm, read: Mapping[str, list[str]]) -> dict[str,
     shown = read.get(CONSENT_TEXT_FIELD, [])
     values[CONSENT_TEXT_FIELD] = shown[0].strip() if shown else ""
     return values
+
+
+def trapped(read: Mapping[str, list[str]]) -> bool:
+    """Whether the trap input (``TRAP_FIELD``) came back filled in."""
+    return any(value.strip() for value in read.get(TRAP_FIELD, []))
 
 
 def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from leadgen.auth.roles import MIN_PASSWORD_LENGTH
+from leadgen.compliance.links import is_opt_out_token
 from leadgen.compliance.rules import contact_hours, next_opening
 from leadgen.frontend import csrf, quote
 from leadgen.frontend.client import AgentView, ApiError, FieldError, InboxItem, LeadDetail, PeerUnavailableError
@@ -135,12 +136,14 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
     response = RedirectResponse(target or _home(viewer), status_code=303)
     write_session(response, request, settings, viewer)
     if signed_in.device_token:
-        write_device_token(response, request, signed_in.device_token)
+        write_device_token(response, request, settings, signed_in.device_token)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, viewer: Viewer, _: SessionForm, peers: PeersDep) -> RedirectResponse:
+async def logout(
+    request: Request, viewer: Viewer, _: SessionForm, peers: PeersDep, settings: SettingsDep
+) -> RedirectResponse:
     """End the session at the api, so that a copy of the cookie kept anywhere is worthless, then
     forget the cookie. The browser is signed out whatever the api answers: when it cannot be
     reached, or refuses (an api of the release before, mid-rollout, may not know the sign-out),
@@ -155,7 +158,7 @@ async def logout(request: Request, viewer: Viewer, _: SessionForm, peers: PeersD
     except PeerUnavailableError:  # the client logged it
         notice = "signed-out-here"
     response = RedirectResponse(f"/login?notice={notice}", status_code=303)
-    clear_session(response, request)
+    clear_session(response, request, settings)
     return response
 
 
@@ -205,7 +208,7 @@ async def change_password(
     response = RedirectResponse("/account?notice=password-changed", status_code=303)
     write_session(response, request, settings, renewed)
     if signed_in.device_token:
-        write_device_token(response, request, signed_in.device_token)
+        write_device_token(response, request, settings, signed_in.device_token)
     return response
 
 
@@ -675,6 +678,7 @@ def _quote_form(
         "consent_text_sha256": quote.CONSENT_TEXT_SHA256,
         "consent_field": quote.CONSENT_FIELD,
         "consent_text_field": quote.CONSENT_TEXT_FIELD,
+        "trap_field": quote.TRAP_FIELD,
     }
     return _anonymous_page(request, "quote.html", context, status)
 
@@ -682,7 +686,11 @@ def _quote_form(
 @router.post("/quote")
 async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -> Response:
     line = quote.line_form(_field(form, "line"))
-    values = quote.submitted_values(line, _multi(form))
+    read = _multi(form)
+    values = quote.submitted_values(line, read)
+    if quote.trapped(read):
+        log.info("refused a quote form with its trap input filled in")
+        return _quote_form(request, line, values, {}, [quote.TRAPPED], 422)
     errors = quote.missing_required(line, values)
     if errors:
         return _quote_form(request, line, values, errors, [], 422)
@@ -712,17 +720,28 @@ async def quote_thanks(request: Request) -> HTMLResponse:
 async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     """Asks before it acts: mail systems open the links of incoming mail to check them, and that
     must not opt anyone out."""
+    if not is_opt_out_token(token):
+        return _invalid_link(request)
     return render(request, "unsubscribe.html", {"token": token})
 
 
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(request: Request, token: str, peers: PeersDep) -> HTMLResponse:
     """The person's confirmation, or their mail client's one-click post (RFC 8058). Neither can
-    carry a form token; the link's own signature, which the api checks, is what allows it."""
+    carry a form token; the link's own signature, which the api checks, is what allows it.
+    Anything not shaped like a link's token is refused here, unasked: the api would refuse it."""
+    if not is_opt_out_token(token):
+        return _invalid_link(request)
     try:
         await peers.opt_out_link(token)
     except ApiError as exc:
-        if exc.status != 404:
+        # A 401 to this call, made without the user's token, says nothing of their session: not
+        # a link the api takes either way.
+        if exc.status not in (401, 404):
             raise
-        return render(request, "unsubscribe.html", {"invalid": True}, 404)
+        return _invalid_link(request)
     return render(request, "unsubscribe.html", {"done": True})
+
+
+def _invalid_link(request: Request) -> HTMLResponse:
+    return render(request, "unsubscribe.html", {"invalid": True}, 404)

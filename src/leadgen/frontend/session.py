@@ -51,17 +51,19 @@ def signer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.security.session_secret.get_secret_value(), salt=salt)
 
 
-def cookie_options(request: Request, max_age: int) -> dict[str, Any]:
-    """HttpOnly and SameSite=Lax always; Secure whenever the browser came over HTTPS.
+def cookie_options(request: Request, settings: Settings, max_age: int) -> dict[str, Any]:
+    """HttpOnly and SameSite=Lax always; Secure outside development, and in development whenever
+    the browser came over HTTPS.
 
-    Behind a TLS-terminating proxy the scheme is right only when uvicorn trusts the proxy's
-    forwarded headers (``--proxy-headers --forwarded-allow-ips``).
+    Outside development the scheme is not trusted to decide it: behind a TLS-terminating proxy it
+    reads ``http`` unless uvicorn trusts the proxy's forwarded headers, and a cookie without Secure
+    would go out again over any plain-HTTP request to the host.
     """
     return {
         "max_age": max_age,
         "httponly": True,
         "samesite": "lax",
-        "secure": request.url.scheme == "https",
+        "secure": not settings.is_development or request.url.scheme == "https",
         "path": "/",
     }
 
@@ -89,11 +91,11 @@ def read_session(request: Request, settings: Settings) -> WebSession | None:
 def write_session(response: Response, request: Request, settings: Settings, session: WebSession) -> None:
     data = {"t": session.token, "r": session.role, "a": session.agent_id, "c": session.csrf_nonce}
     value = signer(settings, _SALT).dumps(data)
-    response.set_cookie(SESSION_COOKIE, value, **cookie_options(request, session_lifetime(settings)))
+    response.set_cookie(SESSION_COOKIE, value, **cookie_options(request, settings, session_lifetime(settings)))
 
 
-def clear_session(response: Response, request: Request) -> None:
-    options = cookie_options(request, 0)
+def clear_session(response: Response, request: Request, settings: Settings) -> None:
+    options = cookie_options(request, settings, 0)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=options["secure"], httponly=True, samesite="lax")
 
 
@@ -101,8 +103,8 @@ def read_device_token(request: Request) -> str | None:
     return request.cookies.get(DEVICE_COOKIE) or None
 
 
-def write_device_token(response: Response, request: Request, device_token: str) -> None:
+def write_device_token(response: Response, request: Request, settings: Settings, device_token: str) -> None:
     """HttpOnly, and Secure as the session cookie is; SameSite=Strict and only for /login, as only
     the sign-in form, posted from the dashboard's own page, needs it."""
-    options = cookie_options(request, DEVICE_COOKIE_SECONDS) | {"samesite": "strict", "path": "/login"}
+    options = cookie_options(request, settings, DEVICE_COOKIE_SECONDS) | {"samesite": "strict", "path": "/login"}
     response.set_cookie(DEVICE_COOKIE, device_token, **options)

@@ -60,7 +60,6 @@ _ROUND = (
         Agent.email.label("agent_email"),
         Agent.phone.label("agent_phone"),
         Lead.id.label("lead_id"),
-        Lead.first_name,
         Lead.line,
         Lead.state,
         Lead.score,
@@ -83,7 +82,6 @@ _RECORDED = select(Notification.template, Notification.agent_id, Notification.ch
 _FIRST_AGENT = (
     select(
         Lead.id.label("lead_id"),
-        Lead.first_name,
         Lead.line,
         Lead.phone,
         Lead.email,
@@ -188,8 +186,9 @@ async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uu
 
 
 def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Outbound]:
-    """Thank the person and name the agent: by SMS when possible, else e-mail."""
-    values = {"first_name": lead.first_name or "there", "line": lead.line, "agent": lead.agent_name.split(" (")[0]}
+    """Thank the person and name the agent: by SMS when possible, else e-mail. Nothing the person
+    typed goes in it (see ``templates``): the line is one of ours and the agent's name is staff's."""
+    values = {"line": lead.line, "agent": lead.agent_name.split(" (")[0]}
     to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.lead_id)
     if settings.sms.enabled and lead.phone:
         return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]

@@ -1,4 +1,8 @@
-"""Notification texts. Offers to agents carry no contact data: the agent sees it after accepting."""
+"""Notification texts. Offers to agents carry no contact data: the agent sees it after accepting.
+
+The acknowledgement goes to whatever address or number the quote form was given, so it carries no
+text the submitter typed (not even their name): anyone can fill in the form, and a greeting made of
+their words would let them send their text from us to anyone."""
 
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ Open your inbox: {{ inbox_url }}
 """,
     "offer.sms": "leadgen: new {{ line }} lead in {{ state }} (score {{ score }}), accept by {{ deadline }} UTC",
     "acknowledgement.sms": (
-        "Hi {{ first_name }}, thanks for your {{ line }} insurance request. {{ agent }}, a licensed agent, "
+        "Hello, thanks for your {{ line }} insurance request. {{ agent }}, a licensed agent, "
         "will contact you shortly. Reply STOP to opt out."
     ),
     "acknowledgement.subject": "Your {{ line }} insurance quote request",
-    "acknowledgement.body": """Hi {{ first_name }},
+    "acknowledgement.body": """Hello,
 
 Thanks for your {{ line }} insurance quote request. {{ agent }}, a licensed agent, will contact you shortly.
 

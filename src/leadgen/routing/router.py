@@ -17,7 +17,7 @@ from leadgen.routing import repository, service
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such offer, or not yours"},
+    404: {"description": "No such offer, or not yours (staff answer no agent's offers)"},
     409: {"description": "Not pending any more, or the person asked not to be contacted"},
 }
 

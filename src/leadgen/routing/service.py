@@ -170,8 +170,11 @@ async def reopen(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
 async def _owned_pending(
     session: AsyncSession, principal: Principal, assignment_id: uuid.UUID
 ) -> tuple[Assignment, Lead]:
+    """The principal's own offer, still PENDING. Answering an offer is the offered agent's own act:
+    staff, who see every offer, answer none, as that would record the agent's choice without them;
+    they get what any other user gets for an offer not theirs."""
     found = await repository.assignment_with_lead(session, assignment_id)
-    if found is None or (principal.agent_id != found[0].agent_id and not principal.sees_everything):
+    if found is None or principal.agent_id != found[0].agent_id:
         raise NotFound(f"assignment {assignment_id} not found")
     if found[0].status != AssignmentStatus.PENDING:
         raise Conflict(f"assignment {assignment_id} is {found[0].status}, not PENDING")

@@ -29,7 +29,11 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+# Browsers that saw it come back over HTTPS only, for a year, to every subdomain too. Not in
+# development, where the dashboard runs on plain HTTP and a browser would keep it for localhost.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 API_READINESS_CHECK = "api"
+NextHandler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
@@ -55,7 +59,7 @@ def create_app(
 
     health.checks[API_READINESS_CHECK] = _api_readiness(app)
     add_page_handlers(app)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(_security_headers(strict_transport=not settings.is_development))
     app.mount("/static", StaticFiles(packages=[("leadgen.frontend", "static")]), name="static")
     return app
 
@@ -97,14 +101,19 @@ def _manage_peers(app: FastAPI, settings: Settings, transports: Mapping[str, htt
     app.router.lifespan_context = lifespan
 
 
-async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
-    headers = response.headers
-    headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("x-content-type-options", "nosniff")
-    headers.setdefault("referrer-policy", "same-origin")
-    headers.setdefault("x-frame-options", "DENY")
-    if not request.url.path.startswith("/static/"):
-        # Pages show leads and carry per-session tokens: no shared or back-button caches.
-        headers.setdefault("cache-control", "no-store")
-    return response
+def _security_headers(strict_transport: bool) -> Callable[[Request, NextHandler], Awaitable[Response]]:
+    async def add_headers(request: Request, call_next: NextHandler) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("x-content-type-options", "nosniff")
+        headers.setdefault("referrer-policy", "same-origin")
+        headers.setdefault("x-frame-options", "DENY")
+        if strict_transport:
+            headers.setdefault("strict-transport-security", STRICT_TRANSPORT_SECURITY)
+        if not request.url.path.startswith("/static/"):
+            # Pages show leads and carry per-session tokens: no shared or back-button caches.
+            headers.setdefault("cache-control", "no-store")
+        return response
+
+    return add_headers
