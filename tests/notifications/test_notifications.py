@@ -36,7 +36,7 @@ from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import service, tasks
 from leadgen.notifications.email import send_email
-from leadgen.notifications.sms import SmsError, send_sms
+from leadgen.notifications.sms import RecipientOptedOut, SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.pipeline.service import pipeline_for, process_lead
 from leadgen.routing import service as routing
@@ -57,6 +57,8 @@ class SmsStandIn:
         self.received: list[dict[str, Any]] = []
         self.unavailable_for: set[str] = set()  # numbers it answers 503 for, as a provider outage would
         self.invalid: set[str] = set()  # numbers it refuses with 400, as for a number that cannot get texts
+        # Numbers whose owner replied STOP to ours: refused with 400 and the provider's code 21610.
+        self.unsubscribed: set[str] = set()
         self.refused: list[str] = []  # the numbers of the requests it refused, in order
         outer = self
 
@@ -65,12 +67,17 @@ class SmsStandIn:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 auth = base64.b64decode(self.headers["Authorization"].split()[1]).decode()
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-                refusal = 503 if form["To"] in outer.unavailable_for else 400 if form["To"] in outer.invalid else 0
+                to = form["To"]
+                refusal = 503 if to in outer.unavailable_for else 400 if to in outer.invalid | outer.unsubscribed else 0
                 if refusal:
-                    outer.refused.append(form["To"])
+                    outer.refused.append(to)
+                    error = {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}
+                    refused = json.dumps(error).encode() if to in outer.unsubscribed else b""
                     self.send_response(refusal)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(refused)))
                     self.end_headers()
+                    self.wfile.write(refused)
                     return
                 outer.received.append({"path": self.path, "auth": auth, **form})
                 payload = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
@@ -255,6 +262,77 @@ async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
     assert sms.refused == [routed.phone]
 
 
+async def test_a_person_who_replied_stop_unheard_is_listed_when_the_provider_refuses_our_text(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider keeps its own list of numbers that replied STOP to ours, and refuses our texts
+    to them: a reply our webhook never took (it was down when the provider called) is learnt then."""
+    sms.unsubscribed.add(routed.phone or "")
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    blocked = sent_count("sms", "acknowledgement", "blocked")
+    assert tasks.notify_round(first_round(routed)) == 2  # the agent's offer, by e-mail and SMS
+    assert sent_count("sms", "acknowledgement", "blocked") == blocked + 1
+    [to_lead] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert (to_lead.status, to_lead.detail) == ("blocked", tasks.OPTED_OUT_AT_PROVIDER)
+    lead = await session.get(Lead, routed.id, populate_existing=True)
+    assert lead is not None and await dnc.contact_barred(session, lead) == "do-not-contact"
+    # As a STOP that reached the webhook does: the lead's offer is withdrawn, and the lead ends there.
+    assert lead.status == LeadStatus.UNASSIGNED
+    assert [a.status for a in await rows(session, Assignment)] == [AssignmentStatus.WITHDRAWN]
+    assert [e.data for e in await audit.lead_events(session, lead.id) if e.name == "lead.opted_out"] == [
+        {"via": "sms-reply"}
+    ]
+
+
+async def test_a_held_text_refused_for_a_stop_lists_the_person(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold_the_acknowledgement(routed, monkeypatch)
+    sms.unsubscribed.add(routed.phone or "")
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0
+    [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert (held.status, held.detail) == ("blocked", tasks.OPTED_OUT_AT_PROVIDER)
+    lead = await session.get(Lead, routed.id, populate_existing=True)
+    assert lead is not None and await dnc.contact_barred(session, lead) == "do-not-contact"
+    assert sms.refused == [routed.phone]
+
+
+async def test_an_agent_who_replied_stop_still_gets_offers_by_email_and_lists_nobody(
+    notify_env: Settings,
+    session: AsyncSession,
+    resources: Resources,
+    mailbox: tuple[Mailbox, int],
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = await helpers.agent(session, ["TX"], name="Maria Gonzalez")
+    agent.phone = "+15125550111"
+    lead = await processed(notify_env, session, resources, lead_payload())
+    sms.unsubscribed.add("+15125550111")
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    with patch.object(tasks.log, "warning") as warning:
+        assert tasks.notify_round(first_round(lead)) == 2  # the offer by e-mail, the person's text
+    assert any("agent" in str(call.args[0]) for call in warning.call_args_list)
+    outcomes = {(n.template, n.channel): (n.status, n.detail) for n in await rows(session, Notification)}
+    assert outcomes[("offer", "sms")] == ("blocked", tasks.OPTED_OUT_AT_PROVIDER)
+    assert outcomes[("offer", "email")] == ("sent", None)
+    lead = await session.get(Lead, lead.id, populate_existing=True)
+    assert lead is not None and lead.status == LeadStatus.ROUTED
+    assert await dnc.contact_barred(session, lead) is None
+
+
+def test_the_providers_refusal_for_a_stop_is_told_from_other_refusals(sms: SmsStandIn, notify_env: Settings) -> None:
+    sms.unsubscribed.add("+15125550199")
+    sms.invalid.add("+15125550198")
+    with pytest.raises(SmsError) as stopped:
+        send_sms(notify_env.sms, "+15125550199", "hello")
+    with pytest.raises(SmsError) as invalid:
+        send_sms(notify_env.sms, "+15125550198", "hello")
+    assert isinstance(stopped.value, RecipientOptedOut) and not stopped.value.retryable
+    assert not isinstance(invalid.value, RecipientOptedOut) and not invalid.value.retryable
+
+
 def sweep_at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(tasks, "utcnow", lambda: moment)
     return tasks.send_due()
@@ -367,7 +445,9 @@ async def test_a_held_message_with_an_unreadable_answer_is_failed_and_a_slow_swe
     slow_hold = INSIDE_WINDOW + tasks.SWEEP_HOLD
     async with resources.unit_of_work() as s:
         assert not await tasks._hold_again(s, held_id=held.id, hold=slow_hold, until=later_hold)
-        await tasks._finish_held(s, held_id=held.id, hold=slow_hold, message=None, status="retry", detail="x")
+        await tasks._finish_held(
+            s, settings=get_settings(), held_id=held.id, hold=slow_hold, message=None, status="retry", detail="x"
+        )
     assert [(n.status, n.not_before) for n in await rows(session, Notification) if n.id == held.id] == [
         ("sending", later_hold)
     ]

@@ -12,6 +12,10 @@ import httpx
 
 from leadgen.core.settings import SmsSettings
 
+# The provider's error code for a number whose owner replied STOP to ours (Twilio's 21610, "attempt
+# to send to unsubscribed recipient"): it keeps a list of its own, and refuses every text to them.
+UNSUBSCRIBED_RECIPIENT = 21610
+
 
 class SmsError(Exception):
     """The provider refused or failed; 5xx and network errors are worth a retry."""
@@ -19,6 +23,14 @@ class SmsError(Exception):
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class RecipientOptedOut(SmsError):
+    """The provider will not text this number: its owner replied STOP to our number, a reply that
+    may never have reached us (our webhook was down when the provider called it)."""
+
+    def __init__(self) -> None:
+        super().__init__("the recipient opted out of our texts at the SMS provider", retryable=False)
 
 
 def send_sms(cfg: SmsSettings, to: str, body: str) -> str:
@@ -37,8 +49,20 @@ def send_sms(cfg: SmsSettings, to: str, body: str) -> str:
     if response.status_code >= 500 or response.status_code == 429:
         raise SmsError(f"SMS provider answered {response.status_code}", retryable=True)
     if response.status_code >= 400:
+        if _error_code(response) == UNSUBSCRIBED_RECIPIENT:
+            raise RecipientOptedOut
         raise SmsError(f"SMS provider refused the message ({response.status_code})", retryable=False)
     return str(response.json().get("sid", ""))
+
+
+def _error_code(response: httpx.Response) -> int | None:
+    """The provider's error code in a refusal's JSON body (``{"code": 21610, ...}``), if it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def request_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

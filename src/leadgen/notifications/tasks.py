@@ -13,21 +13,25 @@ from celery import shared_task
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.compliance import service as compliance
 from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import TaskRuntime, task_runtime
+from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.models import Lead, Notification
 from leadgen.models.base import utcnow
 from leadgen.notifications import service
 from leadgen.notifications.email import REPLY_TIMEOUT_SECONDS, send_email
 from leadgen.notifications.service import Outbound
-from leadgen.notifications.sms import SmsError, send_sms
+from leadgen.notifications.sms import RecipientOptedOut, SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, REQUESTED_AGAIN_TOPIC, ROUND_TOPIC
 
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
+# Why a text the SMS provider refused because its recipient replied STOP to our number is blocked.
+OPTED_OUT_AT_PROVIDER = "the number opted out of our texts at the SMS provider"
 # How long one message's send may take before its timeouts end it: an e-mail waits on a handful of
 # server replies (a new session's greeting and EHLO, then MAIL, RCPT, DATA and the end of the
 # data), each up to REPLY_TIMEOUT_SECONDS; a text on one HTTP request, whose connection and answer
@@ -78,6 +82,8 @@ def deliver(settings: Settings, message: Outbound) -> None:
     else:
         try:
             send_sms(settings.sms, message.to, message.body)
+        except RecipientOptedOut as exc:
+            raise _OptedOut(OPTED_OUT_AT_PROVIDER) from exc
         except SmsError as exc:
             if exc.retryable:
                 raise
@@ -86,6 +92,10 @@ def deliver(settings: Settings, message: Outbound) -> None:
 
 
 class _Refused(Exception):
+    pass
+
+
+class _OptedOut(Exception):
     pass
 
 
@@ -100,9 +110,12 @@ class GaveUp(Exception):
 
 def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
     """Send one message: ("sent", None, None); ("failed", why, None) when a retry would change
-    nothing; or ("retry", None, the error) when one may succeed."""
+    nothing; ("blocked", OPTED_OUT_AT_PROVIDER, None) when its recipient opted out at the SMS
+    provider (``_learn_opt_out``); or ("retry", None, the error) when one may succeed."""
     try:
         deliver(settings, message)
+    except _OptedOut as exc:
+        return "blocked", str(exc), None
     except _Refused as exc:
         return "failed", str(exc)[:255], None
     except RETRYABLE as exc:
@@ -187,6 +200,7 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     async def record(session: AsyncSession) -> None:
         for message, status, detail in outcomes:
             service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
+            await _learn_opt_out(session, runtime.settings, message, detail)
         if retry is None:
             await outbox.finish_claimed(session, held, now)
         else:
@@ -196,6 +210,20 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     if retry is not None:
         raise retry
     return sum(1 for _, status, _ in outcomes if status == "sent")
+
+
+async def _learn_opt_out(session: AsyncSession, settings: Settings, message: Outbound, detail: str | None) -> None:
+    """After a text the SMS provider refused because its recipient replied STOP to our number: a
+    person goes on the do-not-contact list, as if their reply had reached our webhook (it may not
+    have: the provider calls it once, and it may have been down then); an agent is only logged, as
+    their number is not a lead's."""
+    if detail != OPTED_OUT_AT_PROVIDER:
+        return
+    if message.recipient_kind != "lead":
+        log.warning("the SMS provider refuses texts to agent %s: they replied STOP to our number", message.agent_id)
+        return
+    phone_hash = keyed_hash(settings.security.pii_hash_key.get_secret_value(), "phone", message.to)
+    await compliance.opt_out(session, [("phone", phone_hash)], "sms-reply", "sms-provider")
 
 
 async def _failed_to_compose(session: AsyncSession, *, topic: str, key: str) -> int | None:
@@ -320,7 +348,15 @@ def send_due(runtime: TaskRuntime) -> int:
         status, detail, error = _attempt(runtime.settings, message) if message else ("blocked", "no address", None)
         if error is not None:
             detail = type(error).__name__
-        finish = partial(_finish_held, held_id=held_id, hold=fresh, message=message, status=status, detail=detail)
+        finish = partial(
+            _finish_held,
+            settings=runtime.settings,
+            held_id=held_id,
+            hold=fresh,
+            message=message,
+            status=status,
+            detail=detail,
+        )
         runtime.in_transaction(finish)
         sent += status == "sent"
     return sent
@@ -367,6 +403,7 @@ async def _hold_again(session: AsyncSession, *, held_id: uuid.UUID, hold: dateti
 async def _finish_held(
     session: AsyncSession,
     *,
+    settings: Settings,
     held_id: uuid.UUID,
     hold: datetime,
     message: Outbound | None,
@@ -390,3 +427,5 @@ async def _finish_held(
     held.status, held.sent_at = status, now if status == "sent" else None
     held.detail = None if status == "sent" else detail or held.detail
     service.count_recorded(session, held.channel, held.template, status)
+    if message is not None:
+        await _learn_opt_out(session, settings, message, detail)
