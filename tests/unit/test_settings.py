@@ -97,3 +97,20 @@ def test_a_sentinel_password_reaches_the_broker_whole_whatever_characters_it_has
         ("sentinel-1", 26379, password),
     ]
     assert options["sentinel_kwargs"] == {"password": password}
+
+
+def test_the_retention_purge_is_off_unless_set_and_never_reaches_a_consent_record_under_five_years(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().privacy.retention_days == 0
+    for days in ("365", "1827", "-1"):
+        monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", days)
+        with pytest.raises(ConfigError) as caught:
+            Settings()
+        [problem] = caught.value.problems
+        assert problem.startswith("LEADGEN_PRIVACY_RETENTION_DAYS: "), problem
+    monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", "365")
+    with pytest.raises(ConfigError, match="0 \\(off\\) or at least 1828 days"):
+        Settings()
+    monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", "1828")
+    assert Settings().privacy.retention_days == 1828

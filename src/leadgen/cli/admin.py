@@ -1,4 +1,4 @@
-"""Database, users, API keys and the demo book."""
+"""Database, users, API keys, the do-not-contact list, the retention purge and the demo book."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,11 +20,15 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.targets.registry import DB, GRAPH
 
+if TYPE_CHECKING:
+    from leadgen.privacy.tasks import Purged
+
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Alembic).")
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of lead sources.")
 demo_app = typer.Typer(no_args_is_help=True, help="A realistic demo book of agents and sources.")
 dnc_app = typer.Typer(no_args_is_help=True, help="The do-not-contact list.")
+privacy_app = typer.Typer(no_args_is_help=True, help="Personal data kept past the retention period.")
 T = TypeVar("T")
 CLI_ACTOR = "cli"
 INVALID_LINES_SHOWN = 20
@@ -215,6 +219,38 @@ def dnc_import(
         shown = ", ".join(map(str, imported.invalid_lines[:INVALID_LINES_SHOWN]))
         more = f" and {count - INVALID_LINES_SHOWN} more" if count > INVALID_LINES_SHOWN else ""
         raise fail(f"not understood, so not listed: {count} line{'s' if count != 1 else ''} ({shown}{more})")
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the people and leads it would anonymise; change nothing.")
+    ] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Anonymise every person inactive longer than LEADGEN_PRIVACY_RETENTION_DAYS, as an erasure
+    does, and every one due, not a batch as the hourly job does; audited. Prints counts only. To
+    preview a retention not set yet, set the variable for this command alone."""
+    from leadgen.models.base import utcnow
+    from leadgen.privacy.tasks import purge
+
+    with configuration() as settings:
+        days = settings.privacy.retention_days
+        if not days:
+            raise fail("LEADGEN_PRIVACY_RETENTION_DAYS is 0: the retention purge is off", 2)
+
+        async def run() -> Purged:
+            resources = Resources.build(settings, frozenset({DB}), "cli")
+            try:
+                return await purge(resources, days, utcnow(), CLI_ACTOR, every_batch=True, dry_run=dry_run)
+            finally:
+                await resources.close()
+
+        purged = asyncio.run(run())
+    done = "would anonymise" if dry_run else "anonymised"
+    emit(asdict(purged), as_json, f"{done} {purged.people} people ({purged.leads} leads), inactive over {days} days")
+    if purged.failed:
+        raise fail(f"{purged.failed} people failed (logged); the hourly job tries them again")
 
 
 @demo_app.command("load")

@@ -22,6 +22,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.keys_app, name="api-keys")
 app.add_typer(sources.app, name="sources")
 app.add_typer(admin.dnc_app, name="do-not-contact")
+app.add_typer(admin.privacy_app, name="privacy")
 app.add_typer(admin.demo_app, name="demo")
 app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")
 app.add_typer(

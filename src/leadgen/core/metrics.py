@@ -57,3 +57,13 @@ DO_NOT_CONTACT_ADDED = Counter(
     "points at a source or a campaign).",
     ["via"],
 )
+RETENTION_PEOPLE_ANONYMISED = Counter(
+    "leadgen_retention_people_anonymised_total",
+    "People whose leads the retention purge anonymised, their last activity being older than "
+    "LEADGEN_PRIVACY_RETENTION_DAYS, counted once committed.",
+)
+RETENTION_LEADS_ANONYMISED = Counter(
+    "leadgen_retention_leads_anonymised_total",
+    "Leads the retention purge anonymised (the leads of the people counted by "
+    "leadgen_retention_people_anonymised_total), counted once committed.",
+)

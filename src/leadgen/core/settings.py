@@ -264,6 +264,34 @@ class RoutingSettings(_Group, prefix="ROUTING_"):
     )
 
 
+# The consent record of a lead is kept unchanged five years (the FTC's Telemarketing Sales Rule, and
+# our brief), and the erasure the retention purge performs clears its IP address. Counted from the
+# person's last activity, never earlier than the lead's receipt, a retention of five years at their
+# longest (1,827 days, two of them leap days) and a day for a consent time up to five minutes ahead of
+# receipt (``compliance.rules.CONSENT_CLOCK_SKEW``) reaches no record younger than that.
+MIN_RETENTION_DAYS = 1828
+
+
+class PrivacySettings(_Group, prefix="PRIVACY_"):
+    retention_days: int = Field(
+        0,
+        ge=0,
+        description="Days after a person's last activity (their leads' receipt and events; an open lead or an "
+        "open offer is activity until it ends) after which their leads are anonymised as an erasure does, "
+        "aggregates kept, by an hourly job. 0, the default, keeps everything; otherwise at least "
+        f"{MIN_RETENTION_DAYS}, so that no consent record younger than five years is touched.",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _consent_records_kept_five_years(cls, days: int) -> int:
+        if 0 < days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"0 (off) or at least {MIN_RETENTION_DAYS} days: consent records are kept unchanged five years"
+            )
+        return days
+
+
 class WorkerSettings(_Group, prefix="WORKER_"):
     queues: str = Field("pipeline,default", description="Comma-separated Celery queues this worker consumes.")
     concurrency: int = Field(4, ge=1, le=64, description="Tasks run at once by one worker process.")
@@ -347,6 +375,7 @@ class Settings:
         "services": ServicesSettings,
         "intake": IntakeSettings,
         "routing": RoutingSettings,
+        "privacy": PrivacySettings,
         "worker": WorkerSettings,
         "smtp": SmtpSettings,
         "sms": SmsSettings,
@@ -363,6 +392,7 @@ class Settings:
     services: ServicesSettings
     intake: IntakeSettings
     routing: RoutingSettings
+    privacy: PrivacySettings
     worker: WorkerSettings
     smtp: SmtpSettings
     sms: SmsSettings

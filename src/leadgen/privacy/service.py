@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -15,15 +16,20 @@ from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import BARRED_BECAUSE, ERASED
 from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput
-from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
+from leadgen.core.metrics import DO_NOT_CONTACT_ADDED, RETENTION_LEADS_ANONYMISED, RETENTION_PEOPLE_ANONYMISED
 from leadgen.core.security import keyed_hash
 from leadgen.leads.lifecycle import OUTCOMES, AssignmentStatus
 from leadgen.leads.normalize import email_key, phone_e164
 from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
+from leadgen.privacy import repository, rules
 from leadgen.routing import service as routing
 
+# Why a lead was anonymised, on its ``lead.anonymised`` event; the first is also the reason its
+# person's do-not-contact entries give.
+ERASURE_REQUEST = "erasure request"
+RETENTION = "retention"
 PII_COLUMNS = (
     "first_name",
     "last_name",
@@ -111,6 +117,40 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     # the phone of a person erased by e-mail address is stopped too.
     person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
     linked = await dnc.linked_lead_ids(session, hashes, {lead.id for lead in leads})
+    await anonymise(session, leads, ERASURE_REQUEST)
+    added = await dnc.add_many(session, person, ERASURE_REQUEST)
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
+    await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
+    return Erasure(leads, linked)
+
+
+async def purge_person(
+    session: AsyncSession, lead_id: uuid.UUID, cutoff: datetime, dry_run: bool = False
+) -> list[Lead]:
+    """The retention purge of the person behind the lead: the leads an erasure by its phone and
+    e-mail would anonymise, anonymised the same way once none is open and every one was last active
+    before ``cutoff`` (``rules.due``, checked again under their locks). Returns those leads (with
+    ``dry_run``, left as they are); none when the person is not due, or was erased since.
+
+    Unlike an erasure, it lists nobody on the do-not-contact list: the person never asked to stop,
+    and their next request for a quote must reach an agent. Whoever is listed stays so."""
+    lead = await session.get(Lead, lead_id)
+    if lead is None or lead.anonymised_at is not None:
+        return []
+    leads = await dnc.leads_with_any(session, [value for _, value in dnc.identity_hashes(lead)])
+    if not rules.due(await repository.activity(session, leads), cutoff):
+        return []
+    if not dry_run:
+        await anonymise(session, leads, RETENTION)
+        after_commit(session, RETENTION_PEOPLE_ANONYMISED.inc)
+        after_commit(session, partial(RETENTION_LEADS_ANONYMISED.inc, len(leads)))
+    return leads
+
+
+async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> None:
+    """Clear the leads' personal data and what agents and staff typed about them, withdraw their
+    offers not yet answered, and have the vector and graph stores forget them. The same for an
+    erasure request and the retention purge, named by ``reason`` on each lead's event."""
     now = utcnow()
     for lead in leads:
         for column in PII_COLUMNS:
@@ -126,13 +166,9 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
             # The consent text and time stay: they prove lawful contact (kept five years).
             consent.ip_address = None
         await _erase_typed_text(session, lead)
-        audit.lead_event(session, lead.id, "lead.anonymised", {})
+        audit.lead_event(session, lead.id, "lead.anonymised", {"reason": reason})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
-    added = await dnc.add_many(session, person, "erasure request")
-    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
-    await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
-    return Erasure(leads, linked)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ TASK_MODULES = [
     "leadgen.routing.tasks",
     "leadgen.notifications.tasks",
     "leadgen.agents.tasks",
+    "leadgen.privacy.tasks",
 ]
 PIPELINE_QUEUE = "pipeline"
 DEFAULT_QUEUE = "default"
@@ -83,6 +84,8 @@ def create_celery(settings: Settings) -> Celery:
             "sync-agents-into-graph": {"task": "agents.sync_graph", "schedule": 300.0},
             # Duplicates whose original was screened out, left, returned or lost its agent.
             "release-duplicates": {"task": "pipeline.release_duplicates", "schedule": 60.0},
+            # People inactive past LEADGEN_PRIVACY_RETENTION_DAYS, a batch an hour; nothing while it is 0.
+            "purge-inactive-people": {"task": "privacy.purge", "schedule": 3600.0},
         },
     )
     return app

@@ -1,0 +1,360 @@
+"""The retention purge on both databases: people inactive past ``LEADGEN_PRIVACY_RETENTION_DAYS``
+are anonymised as an erasure does, by the hourly task or ``leadgen privacy purge``; people with
+any activity since, or an open lead, are not."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from typer.testing import CliRunner, Result
+
+from leadgen.auth.roles import Principal, Role
+from leadgen.cli.main import app
+from leadgen.compliance import repository as dnc
+from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
+from leadgen.core.settings import Settings, get_settings
+from leadgen.leads import outcomes
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.models import Assignment, AuditEntry, Base, ConsentRecord, DoNotContact, Lead, LeadEvent, OutboxEvent
+from leadgen.models.base import utcnow
+from leadgen.privacy import repository, tasks
+from leadgen.privacy import service as privacy
+from leadgen.privacy.rules import retention_cutoff
+from leadgen.routing import service as routing
+from leadgen.stores.broker import create_celery
+from tests import helpers
+from tests.conftest import lead_payload, started
+
+RETENTION_DAYS = 1828
+PAST_RETENTION = timedelta(days=RETENTION_DAYS + 30)
+_numbers = itertools.count(1000)
+# The times of what a lead did: each model, its lead and its times.
+AGED: list[tuple[type[Base], InstrumentedAttribute[uuid.UUID], tuple[str, ...]]] = [
+    (Lead, Lead.id, ("received_at", "created_at")),
+    (LeadEvent, LeadEvent.lead_id, ("created_at",)),
+    (ConsentRecord, ConsentRecord.lead_id, ("created_at", "captured_at")),
+    (Assignment, Assignment.lead_id, ("created_at", "expires_at", "responded_at", "outcome_at", "closed_at")),
+]
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    from leadgen.targets.api import create_app
+
+    async for c in started(create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def key(session: AsyncSession) -> str:
+    plaintext = await helpers.api_key(session)
+    await session.commit()
+    return plaintext
+
+
+@pytest.fixture
+def retention(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The purge on, for the task runtime (built on the task's first call) and the CLI; closed after."""
+    monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", str(RETENTION_DAYS))
+    get_settings.cache_clear()
+    yield
+    close_task_runtime()
+
+
+def person() -> dict[str, Any]:
+    """A contact of their own: nobody else's lead shares the phone or the e-mail address."""
+    number = next(_numbers)
+    return {
+        "first_name": "Robin",
+        "last_name": "Quill",
+        "email": f"robin{number}@example.com",
+        "phone": f"512-555-{number:04d}",
+        "address": {"street": "12 Oak Street", "city": "Austin", "zip": "78701"},
+    }
+
+
+async def lead_of(client: AsyncClient, resources: Resources, key: str, contact: dict[str, Any]) -> uuid.UUID:
+    """The person's lead through intake and the pipeline (UNASSIGNED unless an agent is licensed in Texas)."""
+    return await helpers.submitted_and_processed(client, resources, key, lead_payload(contact=contact))
+
+
+async def age(resources: Resources, lead_ids: list[uuid.UUID], by: timedelta = PAST_RETENTION) -> None:
+    """Move everything the leads did, and their consent, back in time."""
+    async with resources.unit_of_work() as s:
+        for model, of_lead, names in AGED:
+            for row in await s.scalars(select(model).where(of_lead.in_(lead_ids))):
+                for name in names:
+                    if (value := getattr(row, name)) is not None:
+                        setattr(row, name, value - by)
+
+
+async def lead(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
+    found = await session.scalar(select(Lead).where(Lead.id == lead_id).execution_options(populate_existing=True))
+    assert found is not None
+    return found
+
+
+async def anonymised(session: AsyncSession, lead_ids: list[uuid.UUID]) -> list[bool]:
+    return [(await lead(session, lead_id)).anonymised_at is not None for lead_id in lead_ids]
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """Rows that any change of a lead adds to."""
+    models = {"events": LeadEvent, "audit": AuditEntry, "outbox": OutboxEvent, "do_not_contact": DoNotContact}
+    return {name: await session.scalar(select(func.count()).select_from(model)) or 0 for name, model in models.items()}
+
+
+def purge_task() -> int:
+    people: int = tasks.purge_inactive_people()
+    return people
+
+
+async def cli(*args: str) -> Result:
+    # In a thread: the command runs its own event loop.
+    return await asyncio.to_thread(CliRunner().invoke, app, ["privacy", "purge", *args])
+
+
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+@pytest.mark.usefixtures("retention")
+class TestPurge:
+    async def test_a_person_inactive_past_retention_is_anonymised_with_every_lead_and_stays_contactable(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        gone = person()
+        # The same person from another phone: one person, by the e-mail address.
+        leads = [
+            await lead_of(client, resources, key, gone),
+            await lead_of(client, resources, key, gone | {"phone": person()["phone"]}),
+        ]
+        await age(resources, leads)
+        recent = await lead_of(client, resources, key, person())
+        people, lead_count = (
+            metric("leadgen_retention_people_anonymised_total"),
+            metric("leadgen_retention_leads_anonymised_total"),
+        )
+
+        assert purge_task() == 1
+
+        assert await anonymised(session, [*leads, recent]) == [True, True, False]
+        for lead_id in leads:
+            erased = await lead(session, lead_id)
+            assert (erased.email, erased.phone, erased.first_name, erased.street, erased.phone_hash) == (None,) * 5
+            assert (erased.status, erased.line, erased.state) == (LeadStatus.UNASSIGNED, "auto", "TX")  # for reports
+            consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead_id))
+            assert consent is not None and consent.text.startswith("I agree") and consent.ip_address is None
+            events = await session.scalars(
+                select(LeadEvent.data).where(LeadEvent.lead_id == lead_id, LeadEvent.name == "lead.anonymised")
+            )
+            assert list(events) == [{"reason": "retention"}]
+        forgotten = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.erased"))
+        assert sorted(forgotten) == sorted(str(lead_id) for lead_id in leads)  # the vectors and graph go too
+        # Nobody asked to stop: their next request for a quote is theirs to make.
+        assert (await counts(session))["do_not_contact"] == 0
+        [entry] = await session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.purged"))
+        assert (entry.actor, entry.subject_id) == ("retention", None)
+        assert entry.data == {"people": 1, "leads": 2, "failed": 0, "retention_days": RETENTION_DAYS}
+        assert metric("leadgen_retention_people_anonymised_total") == people + 1
+        assert metric("leadgen_retention_leads_anonymised_total") == lead_count + 2
+
+    async def test_a_second_run_changes_nothing(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        await age(resources, [await lead_of(client, resources, key, person())])
+        assert purge_task() == 1
+        before = await counts(session)
+        assert purge_task() == 0
+        assert await counts(session) == before
+
+    async def test_any_lead_of_the_person_received_since_keeps_them_all(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        returning = person()
+        old = await lead_of(client, resources, key, returning)
+        await age(resources, [old])
+        # Asked again last year from the same phone, with another e-mail address.
+        again = await lead_of(client, resources, key, returning | {"email": person()["email"]})
+        await age(resources, [again], timedelta(days=365))
+        assert purge_task() == 0
+        assert await anonymised(session, [old, again]) == [False, False]
+
+    async def test_a_person_found_due_who_asks_again_before_their_turn_is_left(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        returning = person()
+        old = await lead_of(client, resources, key, returning)
+        await age(resources, [old])
+        cutoff = retention_cutoff(utcnow(), RETENTION_DAYS)
+        async with resources.unit_of_work() as s:
+            assert await repository.due_leads(s, cutoff, tasks.BATCH) == [((await lead(s, old)).received_at, old)]
+        again = await lead_of(client, resources, key, returning)
+        async with resources.unit_of_work() as s:
+            assert await privacy.purge_person(s, old, cutoff) == []  # decided again under the leads' locks
+        assert await anonymised(session, [old, again]) == [False, False]
+
+    async def test_an_outcome_recorded_lately_on_an_old_lead_keeps_the_person(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        worked, idle = await lead_of(client, resources, key, person()), await lead_of(client, resources, key, person())
+        for lead_id in (worked, idle):
+            agent = await self._accept(resources, session, lead_id)
+            await age(resources, [lead_id])
+            async with resources.unit_of_work() as s:
+                await outcomes.record_outcome(s, agent, lead_id, LeadStatus.LOST, None)
+        await age(resources, [idle])  # its loss long ago too
+        assert purge_task() == 1
+        assert await anonymised(session, [worked, idle]) == [False, True]
+
+    async def test_an_open_lead_is_never_purged_however_old(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        await helpers.agent(session, ["TX"])
+        await session.commit()
+        offered, accepted = (
+            await lead_of(client, resources, key, person()),
+            await lead_of(client, resources, key, person()),
+        )
+        await self._accept(resources, session, accepted)
+        await age(resources, [offered, accepted])
+        assert [(await lead(session, lead_id)).status for lead_id in (offered, accepted)] == [
+            LeadStatus.ROUTED,
+            LeadStatus.ACCEPTED,
+        ]
+        assert purge_task() == 0
+        assert await anonymised(session, [offered, accepted]) == [False, False]
+        offers = await session.scalars(select(Assignment.status).where(Assignment.lead_id == offered))
+        assert list(offers) == [AssignmentStatus.PENDING]
+
+    async def test_people_on_the_do_not_contact_list_stay_on_it_and_the_erased_are_skipped(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
+    ) -> None:
+        listed, erased = person(), person()
+        leads = [await lead_of(client, resources, key, listed), await lead_of(client, resources, key, erased)]
+        hash_key = settings.security.pii_hash_key.get_secret_value()
+        async with resources.unit_of_work() as s:
+            await dnc.add_many(s, privacy.person_hashes(hash_key, listed["email"], listed["phone"]), "old CRM")
+            await privacy.erase(s, privacy.person_hashes(hash_key, erased["email"], None), "admin")
+        await age(resources, leads)
+        entries_before = [(e.value_hash, e.reason) for e in await session.scalars(select(DoNotContact))]
+        assert purge_task() == 1  # the listed person; the erased one was already
+        assert await anonymised(session, leads) == [True, True]
+        assert sorted((e.value_hash, e.reason) for e in await session.scalars(select(DoNotContact))) == sorted(
+            entries_before
+        )
+        events = await session.scalars(
+            select(LeadEvent.data).where(LeadEvent.lead_id == leads[1], LeadEvent.name == "lead.anonymised")
+        )
+        assert list(events) == [{"reason": "erasure request"}]
+
+    async def test_a_run_takes_a_batch_oldest_first_and_people_not_due_hold_back_nobody(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(tasks, "BATCH", 2)
+        # The oldest two people came back lately; three more are due, oldest first.
+        held = [await lead_of(client, resources, key, person()) for _ in range(2)]
+        due = [await lead_of(client, resources, key, person()) for _ in range(3)]
+        for days, lead_id in enumerate([*held, *due]):
+            await age(resources, [lead_id], PAST_RETENTION + timedelta(days=10 - days))
+        for lead_id in held:
+            await lead_of(client, resources, key, person() | {"email": (await lead(session, lead_id)).email})
+        assert purge_task() == 2
+        assert await anonymised(session, [*held, *due]) == [False, False, True, True, False]
+        assert purge_task() == 1
+        assert await anonymised(session, due) == [True, True, True]
+
+    async def _accept(self, resources: Resources, session: AsyncSession, lead_id: uuid.UUID) -> Principal:
+        [offer] = await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
+        agent = Principal(uuid.uuid4(), Role.AGENT, offer.agent_id)
+        async with resources.unit_of_work() as s:
+            await routing.accept(s, agent, offer.id)
+        return agent
+
+
+class TestOff:
+    @pytest.fixture
+    def worker(self, settings: Settings) -> Iterator[None]:
+        yield
+        close_task_runtime()
+
+    @pytest.mark.usefixtures("worker")
+    async def test_nothing_is_purged_by_default(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
+    ) -> None:
+        lead_id = await lead_of(client, resources, key, person())
+        await age(resources, [lead_id], timedelta(days=36500))
+        before = await counts(session)
+        assert purge_task() == 0
+        assert await anonymised(session, [lead_id]) == [False]
+        assert await counts(session) == before
+
+    async def test_the_command_says_the_purge_is_off(self, settings_env: dict[str, str]) -> None:
+        answer = await cli("--dry-run")
+        assert answer.exit_code == 2
+        assert "LEADGEN_PRIVACY_RETENTION_DAYS is 0" in answer.stderr
+
+
+@pytest.mark.usefixtures("retention")
+class TestCommand:
+    async def test_a_dry_run_counts_people_and_leads_without_a_trace_then_a_run_purges_them_all(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(tasks, "BATCH", 2)  # the command goes on past one batch
+        first, second = person(), person()
+        leads = [
+            await lead_of(client, resources, key, first),
+            await lead_of(client, resources, key, first),
+            await lead_of(client, resources, key, second),
+        ]
+        await age(resources, leads)
+        before = await counts(session)
+
+        preview = await cli("--dry-run")
+        assert preview.exit_code == 0, preview.output
+        assert "would anonymise 2 people (3 leads)" in preview.stdout
+        assert all(part not in preview.output for part in (first["email"], "Robin", "555"))  # counts only
+        as_json = await cli("--dry-run", "--json")
+        assert json.loads(as_json.stdout) == {"people": 2, "leads": 3, "failed": 0}
+        assert await counts(session) == before
+        assert await anonymised(session, leads) == [False, False, False]
+
+        run = await cli()
+        assert run.exit_code == 0, run.output
+        assert "anonymised 2 people (3 leads)" in run.stdout
+        assert await anonymised(session, leads) == [True, True, True]
+        [entry] = await session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.purged"))
+        assert (entry.actor, entry.data["people"], entry.data["leads"]) == ("cli", 2, 3)
+
+
+def test_every_process_running_the_scheduler_sends_the_purge_hourly_to_the_workers() -> None:
+    """``leadgen up`` and the scheduler pod run beat over the same app; the worker registers the task."""
+    celery = create_celery(Settings())
+    assert {"task": "privacy.purge", "schedule": 3600.0} in celery.conf.beat_schedule.values()
+    celery.loader.import_default_modules()
+    assert "privacy.purge" in celery.tasks
