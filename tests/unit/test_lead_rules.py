@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,6 +12,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from leadgen.agents.schemas import LicenceIn
+from leadgen.compliance import rules
 from leadgen.compliance.rules import (
     AREA_CODE_STATES,
     STATE_CONTACT_HOURS,
@@ -73,6 +77,18 @@ def test_phone_to_e164(raw: str, expected: str | None) -> None:
 )
 def test_zip_to_state(zip_code: str, state: str | None) -> None:
     assert state_for_zip(zip_code) == state
+
+
+def asked_at_once(state: str, moments: list[datetime]) -> list[bool]:
+    """Whether the state's contact window is open at each moment, asked from a thread each, at once."""
+    start = threading.Barrier(len(moments))
+
+    def ask(when: datetime) -> bool:
+        start.wait()
+        return in_contact_window(state, when)
+
+    with ThreadPoolExecutor(len(moments)) as pool:
+        return list(pool.map(ask, moments))
 
 
 class TestTerritories:
@@ -235,6 +251,20 @@ class TestConsent:
     def test_a_sunday_and_a_holiday_monday_close_rhode_island_from_saturday_evening_to_tuesday(self) -> None:
         saturday_evening = datetime(2027, 1, 16, 22, 30, tzinfo=UTC)  # 5:30 pm, before Martin Luther King Jr. Day
         assert next_contact_time("RI", saturday_evening) == datetime(2027, 1, 19, 14, 0, tzinfo=UTC)  # Tue 9:00
+
+    def test_two_threads_meeting_a_year_first_both_see_its_holidays(self) -> None:
+        """``leadgen up`` asks from two threads (its web apps, its worker): neither may find a year
+        the other is still working out empty, nor leave it so."""
+        thanksgivings = [datetime(2027, 11, 25, 17, tzinfo=UTC), datetime(2028, 11, 23, 17, tzinfo=UTC)]  # noon
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible, to meet the race
+        try:
+            for _ in range(30):
+                rules._legal_holidays.cache_clear()
+                assert asked_at_once("PA", thanksgivings) == [False, False]
+                assert not any(in_contact_window("PA", when) for when in thanksgivings)
+        finally:
+            sys.setswitchinterval(switch_interval)
 
     def test_the_dashboard_names_the_holiday_that_closes_calls_today(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(dashboard, "utcnow", lambda: datetime(2026, 11, 26, 18, 0, tzinfo=UTC))

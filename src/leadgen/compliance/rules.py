@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from leadgen.leads.geography import timezones_for_state
 from leadgen.leads.normalize import email_key, phone_e164
-
-if TYPE_CHECKING:
-    from holidays import HolidayBase
 
 Hours = tuple[time, time]
 SATURDAY, SUNDAY = 5, 6
@@ -44,7 +41,7 @@ class ContactHours:
         """The name of the legal holiday that closes ``day``, if one does."""
         if self.closed_on_holidays_of is None:
             return None
-        return _legal_holidays(self.closed_on_holidays_of).get(day)
+        return _legal_holidays(self.closed_on_holidays_of, day.year).get(day)
 
     def describe(self) -> str:
         """The hours as an agent reads them: "9 am to 9 pm, noon to 9 pm on Sundays"."""
@@ -57,15 +54,20 @@ class ContactHours:
 
 
 @cache
-def _legal_holidays(state: str) -> HolidayBase:
-    """The state's legal holidays, federal ones included, on the days they are observed (Friday
-    for one on a Saturday, Monday for one on a Sunday), as the holidays package keeps them: each
-    year is worked out the first time a day of it is asked about."""
+def _legal_holidays(state: str, year: int) -> Mapping[date, str]:
+    """The state's legal holidays in ``year``, federal ones included, on the days they are observed
+    (Friday for one on a Saturday, Monday for one on a Sunday, 31 December for the next New Year's
+    Day on a Saturday), as the holidays package works them out.
+
+    Copied into a read-only mapping, a year at a time: the package's own calendar fills in a year
+    the first time a day of it is asked about, which two threads asking at once (the web apps and
+    the worker of ``leadgen up``) can get wrong, for good."""
     # Imported on first use: the package loads the calendars of every country it knows, some 280
     # modules and a quarter of a second, which processes that never check contact hours skip.
     import holidays
 
-    return holidays.country_holidays("US", subdiv=state)
+    calendar = holidays.country_holidays("US", subdiv=state, years=year, expand=False)
+    return MappingProxyType({day: name for day, name in calendar.items() if day.year == year})
 
 
 def _span(hours: Hours) -> str:
