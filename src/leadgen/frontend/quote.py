@@ -27,8 +27,10 @@ CONSENT_TEXT_FIELD = "consent_text_sha256"
 CONSENT_TEXT_SHA256 = consent_text_sha256(CONSENT_TEXT)
 MAX_USER_AGENT = 512
 # A trap for scripts that fill in every input they find: people never see it, nor reach it by
-# keyboard or screen reader, so a request with it filled in is not a person's and is refused.
-TRAP_FIELD = "website"
+# keyboard or screen reader, so a request with it filled in is not a person's and is refused. Its
+# name means nothing to browsers' autofill (as "website" or "url" would), which would fill it in
+# for the person.
+TRAP_FIELD = "leave_blank"
 # What the page then says: nothing that tells a script which input gave it away.
 TRAPPED = "Your request could not be sent. Check your answers and send it again."
 
