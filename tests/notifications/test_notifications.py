@@ -317,9 +317,9 @@ async def test_an_agent_who_replied_stop_still_gets_offers_by_email_and_lists_no
     outcomes = {(n.template, n.channel): (n.status, n.detail) for n in await rows(session, Notification)}
     assert outcomes[("offer", "sms")] == ("blocked", tasks.OPTED_OUT_AT_PROVIDER)
     assert outcomes[("offer", "email")] == ("sent", None)
-    lead = await session.get(Lead, lead.id, populate_existing=True)
-    assert lead is not None and lead.status == LeadStatus.ROUTED
-    assert await dnc.contact_barred(session, lead) is None
+    reread = await session.get(Lead, lead.id, populate_existing=True)
+    assert reread is not None and reread.status == LeadStatus.ROUTED
+    assert await dnc.contact_barred(session, reread) is None
 
 
 def test_the_providers_refusal_for_a_stop_is_told_from_other_refusals(sms: SmsStandIn, notify_env: Settings) -> None:
