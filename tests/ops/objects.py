@@ -229,7 +229,8 @@ def rendered_docs(env: Environment) -> list[dict[str, Any]]:
         {
             **_meta("Job", contract.MIGRATION_JOB, ns, "batch/v1"),
             "spec": {
-                "backoffLimit": 2,
+                "backoffLimit": 1,
+                "activeDeadlineSeconds": 900,
                 "ttlSecondsAfterFinished": 86400,
                 "template": {"spec": {"restartPolicy": "Never", "serviceAccountName": "api", "containers": [migrate]}},
             },

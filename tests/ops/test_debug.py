@@ -44,6 +44,21 @@ class TestArguments:
             "logs", "p", "--timestamps", "--follow", "--tail=-1", "--since=1h",
         ]  # fmt: skip
 
+    def test_since_reads_its_whole_window_unless_a_tail_is_given(self) -> None:
+        assert debug.logs_args("p", None, LogOptions(since="30m")) == [
+            "logs",
+            "p",
+            "--timestamps",
+            "--tail=-1",
+            "--since=30m",
+        ]
+        assert debug.logs_args("p", None, LogOptions(since="30m", tail=50))[-2:] == ["--tail=50", "--since=30m"]
+
+    def test_logs_of_every_pod_of_a_selector(self) -> None:
+        assert debug.selector_logs_args("a=b", 3, None, LogOptions()) == [
+            "logs", "--selector", "a=b", "--prefix", "--max-log-requests=3", "--timestamps", "--tail=200",
+        ]  # fmt: skip
+
     def test_shell_and_ephemeral_container(self) -> None:
         assert debug.exec_shell_args("p", "api", "/bin/sh") == [
             "exec",
@@ -109,10 +124,41 @@ class TestActions:
         assert "What do you want to see?" in result.stderr
         assert "Which pod?" in result.stderr
 
-    def test_recent_logs_of_the_broken_pod(self, run: Run, kube: FakeKube) -> None:
+    def test_logs_of_every_pod_of_the_service(self, run: Run, kube: FakeKube) -> None:
         api_pods(kube)
         assert run("debug", "dev", "logs", "--service", "api").exit_code == 0
-        assert kube.first("logs")["args"] == ["logs", CRASHING_POD, "--timestamps", "--tail=200"]
+        assert kube.first("logs")["args"] == [
+            "logs", "--selector", API_SELECTOR, "--prefix", "--max-log-requests=2", "--timestamps", "--tail=200",
+        ]  # fmt: skip
+
+    def test_every_pod_for_the_whole_since_window(self, run: Run, kube: FakeKube) -> None:
+        api_pods(kube)
+        pods = objects.as_list([objects.pod("orchestrator", s) for s in ("aaaaa", "bbbbb", "ccccc")])
+        kube.on("get", "pods", json_out=pods)
+        doc = payload(run("debug", "prod", "logs", "--service", "orchestrator", "--since", "30m", "--json"))
+        [logs] = [c for c in kube.commands() if c[0] == "logs"]
+        assert logs == [
+            "logs", "--selector", contract.selector_for("orchestrator"), "--prefix", "--max-log-requests=3",
+            "--timestamps", "--tail=-1", "--since=30m",
+        ]  # fmt: skip
+        assert doc["command"] == logs and doc["pod"] is None
+        assert doc["lines"] == ["2026-11-25T11:51:01Z line one", "2026-11-25T11:51:02Z line two"]
+
+    def test_follows_every_pod_of_a_selector(self, run: Run, kube: FakeKube) -> None:
+        api_pods(kube)
+        assert run("debug", "dev", "logs", "-l", API_SELECTOR, "--follow", "-c", "api").exit_code == 0
+        assert kube.first("logs")["args"] == [
+            "logs", "--selector", API_SELECTOR, "--prefix", "--max-log-requests=2", "--timestamps",
+            "--container", "api", "--follow", "--tail=200",
+        ]  # fmt: skip
+
+    def test_logs_of_a_service_without_pods(self, run: Run, kube: FakeKube) -> None:
+        api_pods(kube)
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        result = run("debug", "dev", "logs", "--service", "api")
+        assert result.exit_code == 2
+        assert f"no pods match {API_SELECTOR}" in result.stderr
+        assert not kube.ran("logs")
 
     def test_previous_and_follow(self, run: Run, kube: FakeKube) -> None:
         api_pods(kube)
@@ -134,7 +180,7 @@ class TestActions:
 
     def test_interactive_pick(self, run: Run, kube: FakeKube) -> None:
         api_pods(kube)
-        result = run("debug", "dev", "logs", "-s", "api", input="2\n", interactive=True)
+        result = run("debug", "dev", "logs", "-s", "api", "--previous", input="2\n", interactive=True)
         assert result.exit_code == 0
         assert f"2) {HEALTHY_POD}" in result.stderr
         assert kube.first("logs")["args"][1] == HEALTHY_POD
@@ -205,13 +251,18 @@ class TestActions:
         result = run("debug", "dev", "events", "--pod", CRASHING_POD)
         assert result.exit_code == 0
         assert "BackOff" in result.stdout and "Back-off restarting failed container api" in result.stdout
+        assert result.stdout.index("BackOff") < result.stdout.index("Scheduled")  # warnings first
 
     def test_events_of_the_namespace(self, run: Run, kube: FakeKube) -> None:
         api_pods(kube)
         kube.on("get", "events", file="events-api-crashloop.json")
         doc = payload(run("debug", "dev", "events", "--json"))
         assert kube.first("get", "events")["args"] == ["get", "events", "-o", "json"]
-        assert len(doc["events"]) == 3
+        assert [(e["type"], e["reason"]) for e in doc["events"]] == [
+            ("Warning", "BackOff"), ("Normal", "Scheduled"), ("Normal", "Started"),
+        ]  # fmt: skip
+        out = run("debug", "dev", "events").stdout
+        assert out.index("BackOff") < out.index("Scheduled")
 
     def test_describe(self, run: Run, kube: FakeKube) -> None:
         api_pods(kube)

@@ -59,16 +59,16 @@ class TestSuccessfulDeploy:
             kube.index("diff"),
             kube.index("apply"),
             kube.index("rollout", "status", "statefulset/postgres"),
-            kube.index("delete", "job", "db-migrate"),
             kube.index("get", "job", "db-migrate"),
+            kube.index("delete", "job", "db-migrate"),
             kube.index("rollout", "status", "deployment/api"),
             kube.index("get", "deployments"),
         ]
         assert order == sorted(order)
         prerequisites, job, backends, frontend = [i for i, c in enumerate(kube.commands()) if c[0] == "apply"]
         assert prerequisites < kube.index("rollout", "status", "statefulset/postgres")
-        assert kube.index("delete", "job") < job < kube.index("get", "job", "db-migrate")
-        assert kube.index("get", "job", "db-migrate") < backends
+        read_previous, poll = [i for i, c in enumerate(kube.commands()) if c[:3] == ["get", "job", "db-migrate"]]
+        assert read_previous < kube.index("delete", "job") < job < poll < backends
         assert backends < kube.index("rollout", "status", "deployment/api") < frontend
         assert frontend < kube.index("rollout", "status", "deployment/frontend")
 
@@ -132,12 +132,10 @@ class TestSuccessfulDeploy:
 
     def test_polls_the_migration_job_until_complete(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
-        running = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-running.json")}
-        complete = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-complete.json")}
-        kube.sequence("get", "job", "db-migrate", responses=[running, running, complete])
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING, RUNNING, COMPLETE])
         result = run("deploy", "dev", "--poll-interval", "0", "--no-health-check")
         assert result.exit_code == 0
-        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 3
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 1 + 3
 
     def test_first_deploy_skips_the_diff(self, run: Run, kube: FakeKube) -> None:
         kube.healthy().not_found("get", "namespace", what='namespaces "leadgen-dev"')
@@ -341,6 +339,42 @@ class TestFailedRollout:
         assert "--force-conflicts" in result.stdout
         assert not kube.ran("rollout", "status", "deployment/api")
 
+    def test_a_failure_outside_the_deploy_is_a_warning(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        nodes = objects.healthy(Environment.DEV)["nodes"]
+        other = objects.clone(nodes["items"][0])
+        other["metadata"]["name"] = "ip-10-0-99-99.ec2.internal"
+        ready = next(c for c in other["status"]["conditions"] if c["type"] == "Ready")
+        ready["status"], ready["message"] = "Unknown", "Kubelet stopped posting node status."
+        nodes["items"].append(other)
+        kube.on("get", "nodes", json_out=nodes)
+        jobs = objects.healthy(Environment.DEV)["jobs"]
+        backup = objects.in_namespace(objects.load("job-db-migrate-failed.json"), "leadgen-dev")
+        backup["metadata"]["name"] = "postgres-backup-29401234"
+        jobs["items"].append(backup)
+        kube.on("get", "jobs", json_out=jobs)
+        result = run("deploy", "dev", "--json")
+        assert result.exit_code == 0, result.output
+        doc = payload(result)
+        assert doc["ok"] is True and doc["failure"] is None
+        assert doc["steps"][-1] == {
+            "name": "health-check", "status": "warning",
+            "detail": "28 passed, 0 warning(s); failed, outside this deploy: Job postgres-backup-29401234, "
+                      "Node ip-10-0-99-99.ec2.internal",
+        }  # fmt: skip
+        text = run("deploy", "dev")
+        assert "│ Node        │ ip-10-0-99-99.ec2.internal" in text.stdout
+        assert "deploy of dev to leadgen-dev succeeded" in text.stdout
+
+    def test_a_failed_store_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        statefulsets = objects.healthy(Environment.DEV)["statefulsets"]
+        statefulsets["items"][1]["status"]["readyReplicas"] = 0
+        kube.on("get", "statefulsets", json_out=statefulsets)
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["ok"] is False
+        assert doc["failure"]["message"] == "1 check(s) of what this deploy rolled out failed: StatefulSet redis"
+
     def test_failed_health_check_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
         bad = objects.healthy(Environment.DEV)["deployments"]
@@ -471,24 +505,142 @@ class TestMigration:
         assert "ttlSecondsAfterFinished" in doc["failure"]["message"]
         assert len(applies(kube)) == 2
 
-    def test_timeout(self, kube: FakeKube, overlays: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def deployer(self, kube: FakeKube, options: DeployOptions, monkeypatch: pytest.MonkeyPatch) -> Deployer:
+        """A Deployer whose clock moves 100 s each time it is read and which never sleeps."""
         kube.healthy()
-        kube.on("get", "job", "db-migrate", file="job-db-migrate-running.json")
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING])
         kube.on("get", "pods", json_out=objects.as_list([]))
         for key, value in kube.env().items():
             monkeypatch.setenv(key, value)
-        ticks = iter(range(0, 10_000, 100))
-        options = DeployOptions(Environment.DEV, overlays / "dev", "leadgen-dev", migration_timeout=250)
-        deployer = Deployer(
+        ticks = iter(range(0, 100_000, 100))
+        return Deployer(
             Kubectl(str(kube.kubectl), namespace="leadgen-dev"), options, SilentReporter(),
             prompter=None,  # type: ignore[arg-type]  # dev never asks
             sleep=lambda _: None, clock=lambda: next(ticks),
         )  # fmt: skip
-        result = deployer.run()
+
+    def test_timeout(self, kube: FakeKube, overlays: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        options = DeployOptions(Environment.DEV, overlays / "dev", "leadgen-dev", migration_timeout=250)
+        result = self.deployer(kube, options, monkeypatch).run()
         assert not result.ok
         assert result.failure is not None
         assert result.failure.message == "not finished after 250s (1 running)"
-        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 3
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 1 + 3
+
+    def test_the_default_timeout_is_the_jobs_own_deadline(
+        self, kube: FakeKube, overlays: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The overlay's Job: activeDeadlineSeconds 900. Deploy outwaits it, to report its verdict.
+        options = DeployOptions(Environment.DEV, overlays / "dev", "leadgen-dev")
+        result = self.deployer(kube, options, monkeypatch).run()
+        assert result.failure is not None
+        assert result.failure.message == "not finished after 930s (1 running)"
+        assert "--timeout=930s" in kube.first("delete", "job", "db-migrate")["args"]
+
+    def test_the_job_needs_a_deadline(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        docs = objects.rendered_docs(Environment.DEV)
+        del next(d for d in docs if d["kind"] == "Job")["spec"]["activeDeadlineSeconds"]
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, docs))
+        result = run("deploy", "dev")
+        assert result.exit_code == 1
+        assert "Job/db-migrate" in result.stdout and "has no spec.activeDeadlineSeconds" in result.stdout
+        assert not kube.ran("apply")
+
+
+RUNNING = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-running.json")}
+COMPLETE = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-complete.json")}
+FAILED = {"stdout_file": str(objects.FIXTURES / "job-db-migrate-failed.json")}
+MIGRATE_SELECTOR = "batch.kubernetes.io/job-name=db-migrate"
+
+
+def migration_pod(fixture: str) -> dict[str, Any]:
+    pod = objects.load(fixture)
+    pod["metadata"]["name"] = "db-migrate-m4x7q"
+    pod["metadata"]["labels"] = {contract.JOB_NAME_LABEL: "db-migrate"}
+    return pod
+
+
+class TestThePreviousMigrationJob:
+    """Deploy deletes the previous Job only once it finished: deleting an active one kills its
+    pod, and with it a migration that may be half done."""
+
+    def test_an_active_one_is_left_alone_and_stops_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "job", "db-migrate", file="job-db-migrate-running.json")
+        kube.on(
+            "get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([migration_pod("pod-api.json")])
+        )
+        result = run("deploy", "dev", "--json")
+        assert result.exit_code == 1
+        assert not kube.ran("delete")
+        assert [kinds_applied(c) for c in applies(kube)][1:] == []  # neither the Job nor any workload
+        failure = payload(result)["failure"]
+        assert failure["resource"] == "job/db-migrate"
+        assert failure["message"] == (
+            "the previous Job/db-migrate is still active (started 2026-11-25T11:58:02Z, 1 running): the "
+            "migration of an earlier or concurrent deploy may be running, and deleting the Job could stop it midway"
+        )
+        assert (
+            "The Job was left alone. Follow it with `kubectl -n leadgen-dev logs -f job/db-migrate`"
+            in (failure["hint"])
+        )
+        assert "If its pod cannot start" in failure["hint"]
+
+    def test_the_active_ones_release_is_named(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        job = objects.load("job-db-migrate-running.json")
+        job["spec"]["template"]["metadata"]["annotations"] = {contract.RELEASE_ANNOTATION: "1.4.2+0a1b2c3d4e"}
+        kube.on("get", "job", "db-migrate", json_out=job)
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        message = payload(run("deploy", "dev", "--json"))["failure"]["message"]
+        assert "still active (release 1.4.2+0a1b2c3d4e, started 2026-11-25T11:58:02Z, 1 running)" in message
+
+    def test_a_failed_one_is_replaced(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[FAILED, COMPLETE])
+        assert run("deploy", "dev", "--no-health-check").exit_code == 0
+        assert (
+            kube.index("delete", "job", "db-migrate") < [i for i, c in enumerate(kube.commands()) if c[0] == "apply"][1]
+        )
+
+    def test_none_to_replace(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        missing = {"stderr": 'Error from server (NotFound): jobs.batch "db-migrate" not found\n', "exit": 1}
+        kube.sequence("get", "job", "db-migrate", responses=[missing, COMPLETE])
+        assert run("deploy", "dev", "--no-health-check").exit_code == 0
+        assert not kube.ran("delete")
+        assert ("Job", "db-migrate") in kinds_applied(applies(kube)[1])
+
+
+class TestAMigrationPodThatCannotStart:
+    def test_fails_at_the_first_poll_with_the_reason(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING])
+        pod = migration_pod("pod-api-imagepull.json")
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([pod]))
+        result = run("deploy", "dev", "--poll-interval", "0", "--json")
+        assert result.exit_code == 1
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 1 + 1
+        failure = payload(result)["failure"]
+        assert failure["resource"] == "job/db-migrate"
+        assert failure["message"] == "its pod cannot start: ImagePullBackOff"
+        assert failure["problem"]["pod"] == "db-migrate-m4x7q"
+        assert "ghcr.io/leadgen/leadgen:1.5.1: not found" in failure["problem"]["message"]
+        assert failure["hint"] == (
+            "Job/db-migrate stays active until its activeDeadlineSeconds (900s), and deploy does not replace "
+            "an active migration Job; while its pod waits in ImagePullBackOff, no migration runs in it. Fix "
+            "the cause (above), delete the Job (`kubectl -n leadgen-dev delete job db-migrate`) and deploy again."
+        )
+        assert len(applies(kube)) == 2  # prerequisites and the Job; no workload
+
+    def test_a_pod_that_is_starting_is_waited_for(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING, COMPLETE])
+        pod = migration_pod("pod-api.json")
+        pod["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([pod]))
+        assert run("deploy", "dev", "--poll-interval", "0", "--no-health-check").exit_code == 0
 
 
 class TestMissingTools:

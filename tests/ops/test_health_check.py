@@ -22,6 +22,7 @@ from . import objects
 from .conftest import FakeKube, Run, payload, readyz_answer
 
 UNAVAILABLE = "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"
+FORBIDDEN = 'Error from server (Forbidden): deployments.apps is forbidden: User "ci" cannot list resource\n'
 
 
 def statuses(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -144,6 +145,33 @@ class TestStandard:
         assert result.exit_code == 0
         assert "resource type not installed in this cluster" in result.stdout
         assert "no permission to read it" in result.stdout
+
+    def test_reading_nothing_fails(self, run: Run, kube: FakeKube) -> None:
+        kube.on("config", "current-context", stdout="kind-leadgen\n")
+        kube.on("get", exit=1, stderr=FORBIDDEN)
+        result = run("health-check", "staging", "--json")
+        assert result.exit_code == 1
+        doc = payload(result)
+        assert doc["ok"] is False and doc["counts"] == {"pass": 0, "warn": 5, "fail": 3}
+        assert {c["category"] for c in doc["checks"] if c["status"] == "fail"} == {
+            "Deployment",
+            "StatefulSet",
+            "Service",
+        }
+        deep = run("health-check", "staging", "--deep")
+        assert deep.exit_code == 1
+        assert "FAIL  0 passed, 9 warning(s), 3 failed: no check passed, so nothing was verified" in deep.stdout
+
+    def test_a_core_list_it_may_not_read_fails(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "services", exit=1, stderr=FORBIDDEN)
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        [check] = [c for c in payload(result)["checks"] if c["category"] == "Service"]
+        assert check == {
+            "category": "Service", "name": "-", "status": "fail",
+            "detail": "no permission to read it, so its health is unknown",
+        }  # fmt: skip
 
     def test_unreachable_cluster(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()

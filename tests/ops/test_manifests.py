@@ -10,7 +10,7 @@ import pytest
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
-from leadgen.ops.deploy import BOOTSTRAP_KINDS
+from leadgen.ops.deploy import BOOTSTRAP_KINDS, migration_timeout
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules.manifests import ValidationReport, validate_rendered
 
@@ -238,6 +238,26 @@ class TestTheRealOverlays:
         for group, resource, verb in DEPLOY_CALLS:
             assert (group, resource, verb) in allowed, f"{group}/{resource}: {verb}"
 
+    def test_the_operator_role_may_read_what_debug_reads(self) -> None:
+        role = next(
+            r for r in self.report(Environment.DEV).resources if r.kind == "Role" and r.name == "leadgen-operator"
+        )
+        allowed = {
+            (group, resource, verb)
+            for rule in role.body["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+        for group, resource, verb in DEBUG_READS:
+            assert (group, resource, verb) in allowed, f"{group}/{resource}: {verb}"
+
+    @pytest.mark.parametrize("env", list(Environment))
+    def test_the_migration_job_retries_once_and_deploy_outwaits_its_deadline(self, env: Environment) -> None:
+        job = next(r for r in self.report(env).resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB)
+        assert job.body["spec"]["backoffLimit"] <= 2  # a migration that failed twice fails again
+        assert migration_timeout(job, None) >= job.body["spec"]["activeDeadlineSeconds"]
+
     @pytest.mark.parametrize("name", ["leadgen-deployer", "leadgen-operator", "leadgen-viewer"])
     def test_every_role_reads_endpointslices_for_readiness(self, name: str) -> None:
         role = next(r for r in self.report(Environment.DEV).resources if r.kind == "Role" and r.name == name)
@@ -256,6 +276,13 @@ DEPLOY_CALLS = [
     ("apps", "replicasets", "list"), ("discovery.k8s.io", "endpointslices", "list"), ("", "services", "list"),
     ("", "persistentvolumeclaims", "list"), ("gateway.networking.k8s.io", "gateways", "list"),
     ("gateway.networking.k8s.io", "httproutes", "list"), ("cert-manager.io", "certificates", "list"),
+]  # fmt: skip
+
+
+# What `debug` reads: pods, their logs and events, and `top` (metrics-server's pod metrics).
+DEBUG_READS = [
+    ("", "pods", "list"), ("", "pods/log", "get"), ("", "events", "list"), ("metrics.k8s.io", "pods", "list"),
+    ("metrics.k8s.io", "pods", "get"),
 ]  # fmt: skip
 
 

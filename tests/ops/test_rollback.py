@@ -19,6 +19,7 @@ def with_api_history(kube: FakeKube, env: Environment = Environment.DEV) -> Fake
     kube.on("get", "replicasets", "--selector", API_SELECTOR,
             json_out=objects.in_namespace(objects.load("replicasets-api.json"), ns))  # fmt: skip
     kube.on("rollout", "undo", "deployment/api", stdout="deployment.apps/api rolled back\n")
+    kube.on("get", "deployment", "frontend", json_out=objects.in_namespace(objects.deployment("frontend"), ns))
     return kube
 
 
@@ -255,7 +256,7 @@ class TestReleaseRollback:
         kube.on("get", "deployments", json_out=objects.healthy(Environment.PROD)["deployments"])
         result = run("rollback", "prod", input="prod\n", interactive=True)
         assert result.exit_code == 0, result.output
-        assert f"release {V3} → {V2}: api 3→2" in result.stderr
+        assert f"release {V3} → {V2}: frontend 3→2, api 3→2" in result.stderr
 
     def test_list_shows_the_release_of_each_revision(self, run: Run, kube: FakeKube) -> None:
         with_releases(kube, {})
@@ -270,3 +271,99 @@ class TestReleaseRollback:
         result = run("rollback", "dev", "api", "--to-revision", "2", "--to-release", V2)
         assert result.exit_code == 2
         assert "not both" in result.stderr
+
+
+BACKENDS = ("api", "data-service", "orchestrator", "backend", "worker", "scheduler")
+
+
+def stamped(service: str, release: str) -> dict[str, object]:
+    """A rolled-out Deployment whose pod template carries ``release``."""
+    dep = objects.deployment_at(service, 3)
+    dep["spec"]["template"]["metadata"]["annotations"] = {contract.RELEASE_ANNOTATION: release}
+    return dep
+
+
+class TestRollbackOrder:
+    """An api of an older release refuses the newer frontend's quote form (422): a rollback
+    takes the frontend back before the servers it calls, the reverse of deploy's waves."""
+
+    def test_the_frontend_goes_back_first(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        result = run("rollback", "dev")
+        assert result.exit_code == 0, result.output
+        order = [c[2] for c in kube.commands() if c[:2] == ["rollout", "undo"]]
+        assert order == [f"deployment/{name}" for name in ("frontend", *BACKENDS)]
+
+    def test_stopping_part_way_says_what_went_back_and_how_to_finish(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("rollout", "status", "deployment/orchestrator", stderr="error: timed out waiting for the condition\n",
+                exit=1)  # fmt: skip
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        result = run("rollback", "dev", "--json")
+        assert result.exit_code == 1
+        doc = payload(result)
+        assert doc["failure"]["resource"] == "deployment/orchestrator"
+        assert doc["failure"]["hint"] == (
+            f"Stopped part way; rolled back to release {V2}: frontend, api, data-service; not finished: "
+            f"orchestrator (see above); not rolled back, still on {V3}: backend, worker, scheduler. Fix "
+            f"orchestrator, then run `leadgen k8s rollback dev --to-release {V2}`: it skips what already "
+            f"runs {V2} and rolls back the rest."
+        )
+        assert {s["service"]: s["rolled_back"] for s in doc["services"]} == {
+            "frontend": True, "api": True, "data-service": True, "orchestrator": False,
+            "backend": False, "worker": False, "scheduler": False,
+        }  # fmt: skip
+        assert not kube.ran("rollout", "undo", "deployment/backend")
+
+    def test_the_hint_of_a_failed_undo_is_kept(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("rollout", "undo", "deployment/frontend", exit=1, stderr=(
+            'Error from server (Forbidden): deployments.apps "frontend" is forbidden: User "ci" cannot patch\n'
+        ))  # fmt: skip
+        hint = payload(run("rollback", "dev", "--json"))["failure"]["hint"]
+        assert hint.startswith("Your credentials lack this permission")
+        assert f"Stopped part way; not finished: frontend (see above); not rolled back, still on {V3}: api," in hint
+
+    def test_one_service_stopping_needs_no_plan(self, run: Run, kube: FakeKube) -> None:
+        with_api_history(kube)
+        kube.on("rollout", "status", "deployment/api", stderr="error: timed out\n", exit=1)
+        kube.on("get", "pods", json_out=objects.as_list([]))
+        assert payload(run("rollback", "dev", "api", "--json"))["failure"]["hint"] is None
+
+
+class TestOneServerTheFrontendCalls:
+    def test_warns_when_the_frontend_stays_on_a_newer_release(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V3))
+        result = run("rollback", "prod", "api", "--yes-i-mean-prod")
+        assert result.exit_code == 0, result.output
+        out = " ".join(result.stdout.split())
+        warning = (
+            f"warning: the frontend stays on release {V3} while api goes back to release {V2}. An older api "
+            "refuses what a newer frontend sends (422 on the quote form): roll back every service instead "
+            "(`leadgen k8s rollback prod`, which takes the frontend back first), or the frontend first "
+            "(`leadgen k8s rollback prod frontend`)."
+        )
+        assert warning in out
+        assert out.index("warning: the frontend stays") < out.index("✓ rollback deployment/api")
+        assert undone(kube) == {"api": "--to-revision=2"}
+
+    def test_the_warning_is_in_the_json(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V3))
+        doc = payload(run("rollback", "dev", "data-service", "--json"))
+        [warning] = doc["warnings"]
+        assert warning.startswith(f"warning: the frontend stays on release {V3} while data-service goes back")
+
+    def test_no_warning_when_both_run_the_same_release(self, run: Run, kube: FakeKube) -> None:
+        # api was restarted during V3: its previous revision is V3 too, as the frontend's.
+        with_releases(kube, {"api": revs(V1, V2, V3, V3)})
+        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V3))
+        doc = payload(run("rollback", "dev", "api", "--json"))
+        assert doc["ok"] is True and doc["warnings"] == []
+
+    def test_no_warning_for_a_service_the_frontend_does_not_call(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {})
+        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V3))
+        assert payload(run("rollback", "dev", "worker", "--json"))["warnings"] == []
+        assert not kube.ran("get", "deployment", "frontend")

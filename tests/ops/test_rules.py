@@ -125,6 +125,27 @@ class TestEvents:
         assert [(e.reason, e.count) for e in lines] == [("Started", 8), ("BackOff", 36)]
         assert lines[-1].object == "Pod/api-5f8d7c9b4-7wzlm" and lines[-1].type == "Warning"
 
+    def test_warnings_first_and_kept_over_newer_normal_events(self) -> None:
+        def event(when: str, kind: str, reason: str) -> dict[str, object]:
+            return {
+                "lastTimestamp": when,
+                "type": kind,
+                "reason": reason,
+                "involvedObject": {"kind": "Pod", "name": "p"},
+            }
+
+        listed = objects.as_list([
+            event("2026-11-25T11:00:00Z", "Warning", "BackOff"),
+            event("2026-11-25T11:01:00Z", "Normal", "Pulled"),
+            event("2026-11-25T11:02:00Z", "Warning", "Unhealthy"),
+            event("2026-11-25T11:03:00Z", "Normal", "Started"),
+            event("2026-11-25T11:04:00Z", "Normal", "Created"),
+        ])  # fmt: skip
+        reasons = [e.reason for e in workloads.events(listed, limit=3, warnings_first=True)]
+        assert reasons == ["BackOff", "Unhealthy", "Created"]
+        assert [e.reason for e in workloads.events(listed, limit=3)] == ["Unhealthy", "Started", "Created"]
+        assert [e.reason for e in workloads.events(listed, limit=1, warnings_first=True)] == ["Unhealthy"]
+
     def test_events_v1_series_and_event_time(self) -> None:
         listed = objects.as_list([{"eventTime": "2026-11-25T11:00:00.000000Z", "series": {"count": 4},
                                    "reason": "FailedScheduling", "type": "Warning", "message": "0/3 nodes",
@@ -217,9 +238,22 @@ class TestHistory:
 
 class TestHealthRules:
     def test_exit_code(self) -> None:
+        ok = health.Check("Pod", "q", Status.PASS, "")
         warn = health.Check("Pod", "p", Status.WARN, "")
         fail = health.Check("Pod", "p", Status.FAIL, "")
-        assert health.exit_code([warn]) == 0 and health.exit_code([warn, fail]) == 1 and health.exit_code([]) == 0
+        assert health.exit_code([ok, warn]) == 0 and health.exit_code([ok, warn, fail]) == 1
+
+    def test_a_check_in_which_nothing_passed_vouches_for_nothing(self) -> None:
+        warn = health.Check("Pod", "p", Status.WARN, "")
+        assert health.exit_code([warn]) == 1 and health.exit_code([]) == 1
+
+    def test_an_unreadable_core_list_fails_and_any_other_warns(self) -> None:
+        for category in ("Deployment", "StatefulSet", "Service"):
+            check = health.unavailable(category, "no permission to read it")
+            assert check.status is Status.FAIL
+            assert check.detail == "no permission to read it, so its health is unknown"
+        assert health.unavailable("Node", "no permission to read it").status is Status.WARN
+        assert health.unavailable("Gateway", "resource type not installed").status is Status.WARN
 
     def test_no_ready_replica_at_all_fails_even_while_progressing(self) -> None:
         dep = objects.load("deployment-api.json")

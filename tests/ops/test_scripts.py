@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,10 @@ from pathlib import Path
 
 import pytest
 import typer
+
+from leadgen.ops import cli
+from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.rules.manifests import parse
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "k8s"
@@ -39,8 +44,25 @@ def leadgen_shim(directory: Path) -> Path:
     return shim
 
 
-def run(script: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, check=False, timeout=120)
+def run(script: Path, *args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=env, check=False, timeout=120, cwd=cwd
+    )
+
+
+def checkout(tmp_path: Path) -> Path:
+    """A copy of the scripts in a checkout with no virtualenv: the wrappers then use PATH."""
+    scripts = tmp_path / "repo" / "scripts" / "k8s"
+    shutil.copytree(SCRIPTS, scripts)
+    return scripts
+
+
+def echo_shim(path: Path, says: str) -> Path:
+    """A ``leadgen`` that prints who it is and the overlays it was given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "{says} $LEADGEN_K8S_OVERLAYS $*"\n')
+    path.chmod(0o755)
+    return path
 
 
 def base_env(path: str) -> dict[str, str]:
@@ -72,7 +94,7 @@ def test_shellcheck_clean() -> None:
 
 def test_deploy_help_through_leadgen_on_path(tmp_path: Path) -> None:
     shim = leadgen_shim(tmp_path / "bin")
-    result = run(SCRIPTS / "deploy.sh", "--help", env=base_env(f"{shim.parent}{os.pathsep}/usr/bin:/bin"))
+    result = run(checkout(tmp_path) / "deploy.sh", "--help", env=base_env(f"{shim.parent}{os.pathsep}/usr/bin:/bin"))
     assert result.returncode == 0, result.stderr
     assert "Usage: leadgen k8s deploy" in result.stdout
     assert "--yes-i-mean-prod" in result.stdout and "--dry-run" in result.stdout
@@ -81,7 +103,7 @@ def test_deploy_help_through_leadgen_on_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", WRAPPERS)
 def test_every_wrapper_passes_its_command(tmp_path: Path, name: str) -> None:
     shim = leadgen_shim(tmp_path / "bin")
-    result = run(SCRIPTS / f"{name}.sh", "--help", env=base_env(f"{shim.parent}{os.pathsep}/usr/bin:/bin"))
+    result = run(checkout(tmp_path) / f"{name}.sh", "--help", env=base_env(f"{shim.parent}{os.pathsep}/usr/bin:/bin"))
     assert result.returncode == 0, result.stderr
     assert f"Usage: leadgen k8s {name}" in result.stdout
 
@@ -89,18 +111,51 @@ def test_every_wrapper_passes_its_command(tmp_path: Path, name: str) -> None:
 def test_arguments_and_exit_code_pass_through(tmp_path: Path) -> None:
     shim = leadgen_shim(tmp_path / "bin")
     env = base_env(f"{shim.parent}{os.pathsep}/usr/bin:/bin")
-    result = run(SCRIPTS / "deploy.sh", "prod", "--kubectl", "/nowhere/kubectl", env=env)
+    result = run(checkout(tmp_path) / "deploy.sh", "prod", "--kubectl", "/nowhere/kubectl", env=env)
     assert result.returncode == 2  # prod refused without a terminal, before anything runs
     assert "Refusing to deploy to prod" in result.stderr
 
 
 def test_finds_the_project_venv(tmp_path: Path) -> None:
-    copy = tmp_path / "repo" / "scripts" / "k8s"
-    shutil.copytree(SCRIPTS, copy)
+    copy = checkout(tmp_path)
     leadgen_shim(tmp_path / "repo" / ".venv" / "bin")
     result = run(copy / "health-check.sh", "--help", env=base_env("/usr/bin:/bin"))
     assert result.returncode == 0, result.stderr
     assert "Usage: leadgen k8s health-check" in result.stdout
+
+
+def test_the_checkouts_venv_wins_over_path(tmp_path: Path) -> None:
+    scripts = checkout(tmp_path)
+    echo_shim(tmp_path / "repo" / ".venv" / "bin" / "leadgen", "venv")
+    elsewhere = echo_shim(tmp_path / "bin" / "leadgen", "path")
+    result = run(scripts / "scale.sh", "dev", "api", "3", env=base_env(f"{elsewhere.parent}{os.pathsep}/usr/bin:/bin"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("venv ")
+
+
+def test_the_checkouts_overlays_from_any_directory(tmp_path: Path) -> None:
+    scripts = checkout(tmp_path)
+    echo_shim(tmp_path / "repo" / ".venv" / "bin" / "leadgen", "venv")
+    other = tmp_path / "other-checkout"
+    (other / "k8s" / "overlays" / "dev").mkdir(parents=True)
+    result = run(scripts / "deploy.sh", "dev", env=base_env("/usr/bin:/bin"), cwd=other)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"venv {tmp_path / 'repo' / 'k8s' / 'overlays'} k8s deploy dev\n"
+
+
+def test_overlays_given_by_the_caller_win(tmp_path: Path) -> None:
+    scripts = checkout(tmp_path)
+    echo_shim(tmp_path / "repo" / ".venv" / "bin" / "leadgen", "venv")
+    env = {**base_env("/usr/bin:/bin"), "LEADGEN_K8S_OVERLAYS": "/srv/overlays"}
+    assert run(scripts / "deploy.sh", "dev", env=env).stdout == "venv /srv/overlays k8s deploy dev\n"
+
+
+def test_the_cli_reads_the_overlays_the_wrappers_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    monkeypatch.setenv("LEADGEN_K8S_OVERLAYS", str(tmp_path))
+    deploy = typer.main.get_command(cli.app).commands["deploy"]  # type: ignore[attr-defined]
+    ctx = deploy.make_context("deploy", ["dev"])
+    assert ctx.params["overlays_dir"] == tmp_path
 
 
 def test_leadgen_cli_override(tmp_path: Path) -> None:
@@ -110,9 +165,7 @@ def test_leadgen_cli_override(tmp_path: Path) -> None:
 
 
 def test_clear_error_without_leadgen(tmp_path: Path) -> None:
-    copy = tmp_path / "repo" / "scripts" / "k8s"
-    shutil.copytree(SCRIPTS, copy)
-    result = run(copy / "deploy.sh", "dev", env=base_env("/usr/bin:/bin"))
+    result = run(checkout(tmp_path) / "deploy.sh", "dev", env=base_env("/usr/bin:/bin"))
     assert result.returncode == 127
     assert "the leadgen CLI was not found" in result.stderr and "pip install -e ." in result.stderr
 
@@ -132,3 +185,23 @@ def test_deploy_help_with_the_real_cli() -> None:
     result = run(SCRIPTS / "deploy.sh", "--help", env=base_env(f"{venv_bin}{os.pathsep}/usr/bin:/bin"))
     assert result.returncode == 0, result.stderr
     assert "deploy" in result.stdout and "--yes-i-mean-prod" in result.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl is not installed (its kustomize renders the overlays)"
+)
+def test_the_scale_example_is_within_the_hpa_bounds() -> None:
+    """A documented example that `scale` would refuse, or the HPA undo, teaches the wrong thing."""
+    example = re.search(
+        r"^# Example: scripts/k8s/scale\.sh (\S+) (\S+) (\d+)$", (SCRIPTS / "scale.sh").read_text(), re.M
+    )
+    assert example is not None
+    env, service, replicas = example.group(1), example.group(2), int(example.group(3))
+    render = Kubectl(str(shutil.which("kubectl"))).kustomize(REPO / "k8s" / "overlays" / env)
+    resources, _ = parse(render)
+    [hpa] = [
+        r
+        for r in resources
+        if r.kind == "HorizontalPodAutoscaler" and r.body["spec"]["scaleTargetRef"]["name"] == service
+    ]
+    assert hpa.body["spec"]["minReplicas"] <= replicas <= hpa.body["spec"]["maxReplicas"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,23 @@ class TestTable:
     def test_waves_are_numbered_in_order(self) -> None:
         assert [w.number for w in Wave] == [1, 2]
         assert list(Wave) == [Wave.BACKENDS, Wave.FRONTEND]
+
+    def test_the_servers_the_frontend_calls_are_the_ones_its_config_names(self) -> None:
+        config = (REPO / "k8s" / "base" / "frontend" / "config.env").read_text()
+        hosts = re.findall(r"^LEADGEN_SERVICES_\w+_URL=http://([a-z-]+):", config, re.MULTILINE)
+        assert set(hosts) == set(waves.FRONTEND_CALLS)
+
+
+class TestRollbackOrder:
+    def test_the_last_wave_goes_back_first(self) -> None:
+        order = waves.rollback_order(contract.DEPLOYMENTS)
+        assert order[0] == contract.Service.FRONTEND
+        assert order[1:] == [d for d in contract.DEPLOYMENTS if d != contract.Service.FRONTEND]
+
+    def test_every_client_goes_back_before_the_servers_it_calls(self) -> None:
+        order = waves.rollback_order(reversed(contract.DEPLOYMENTS))
+        for server in waves.FRONTEND_CALLS:
+            assert order.index(contract.Service.FRONTEND) < order.index(server), server
 
 
 class TestInWaves:

@@ -263,9 +263,15 @@ def deploy(
     ] = True,
     timeout: TimeoutOpt = 300,
     migration_timeout: Annotated[
-        int,
-        typer.Option("--migration-timeout", min=1, help="Seconds to wait for the db-migrate Job."),
-    ] = 600,
+        int | None,
+        typer.Option(
+            "--migration-timeout",
+            min=1,
+            help="Seconds to wait for the db-migrate Job. Default: the Job's activeDeadlineSeconds in "
+            "the overlay, plus 30, so the Job's own verdict is what deploy reports.",
+            show_default=False,
+        ),
+    ] = None,
     poll_interval: Annotated[
         float,
         typer.Option("--poll-interval", min=0, help="Seconds between checks of the db-migrate Job."),
@@ -303,9 +309,11 @@ def deploy(
     """Render and validate the overlay, diff, migrate the database, apply, wait, health-check.
 
     Order: render -> validate -> diff -> (prod: confirm) -> apply prerequisites -> wait for the
-    stores -> db-migrate Job (old one deleted first) -> apply the backends the frontend calls and
-    wait for their rollouts -> apply the frontend and wait for its rollout -> health check. A
-    failure prints the failing resource, its pod's reason and its last events, and exits 1.
+    stores -> db-migrate Job (the finished previous one deleted first; an active one stops the
+    deploy) -> apply the backends the frontend calls and wait for their rollouts -> apply the
+    frontend and wait for its rollout -> health check (only failures of what the deploy rolled
+    out fail it). A failure prints the failing resource, its pod's reason and its last events,
+    and exits 1.
     """
     with _reported(json_out) as cleanup:
         if env is Environment.PROD and not (yes_i_mean_prod or dry_run or stdin_is_interactive()):
@@ -480,20 +488,37 @@ def debug_command(
         ),
     ] = None,
     pod: Annotated[str | None, typer.Option("--pod", help="Pod name. Default: pick one.")] = None,
-    service: Annotated[Service | None, typer.Option("--service", "-s", help="Only pods of this service.")] = None,
+    service: Annotated[
+        Service | None,
+        typer.Option("--service", "-s", help="Only pods of this service; logs: of every one of them."),
+    ] = None,
     selector: Annotated[
-        str | None, typer.Option("--selector", "-l", help="Only pods matching this label selector.")
+        str | None,
+        typer.Option("--selector", "-l", help="Only pods matching this label selector; logs: of every one of them."),
     ] = None,
     container: Annotated[
         str | None, typer.Option("--container", "-c", help="Container. Default: the pod's first.")
     ] = None,
     previous: Annotated[
         bool,
-        typer.Option("--previous", "-p", help="logs: of the previous (crashed) container run."),
+        typer.Option(
+            "--previous",
+            "-p",
+            help="logs: of the previous (crashed) container run, of one pod (default: the broken one).",
+        ),
     ] = False,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep streaming.")] = False,
     all_lines: Annotated[bool, typer.Option("--all", help="logs: every line, not only the recent ones.")] = False,
-    tail: Annotated[int, typer.Option("--tail", min=1, help="logs: how many recent lines.")] = 200,
+    tail: Annotated[
+        int | None,
+        typer.Option(
+            "--tail",
+            min=1,
+            help=f"logs: how many recent lines (of each pod). Default: {debug.DEFAULT_TAIL}, or with --since "
+            "every line of that window.",
+            show_default=False,
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option("--since", help="logs: only newer than this (5m, 1h).")] = None,
     ports: Annotated[
         str | None,
@@ -598,7 +623,8 @@ def health_check(
     """Check Deployments, StatefulSets, Jobs, Service endpoints, PVCs, Gateways/HTTPRoutes, nodes.
 
     Prints pass/warn/fail per item. Exit code 0 when nothing failed (warnings allowed), 1 when
-    anything failed: usable as a CI gate.
+    anything failed, including when it may not read the Deployments, StatefulSets or Services or
+    when no check passed (it then vouches for nothing): usable as a CI gate.
     """
     with _reported(json_out) as cleanup:
         s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)

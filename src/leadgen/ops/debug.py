@@ -19,6 +19,8 @@ from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules import workloads
 from leadgen.ops.rules.workloads import EventLine, PodProblem
 
+# Recent log lines shown without --tail, --since or --all.
+DEFAULT_TAIL = 200
 DEFAULT_DEBUG_IMAGE = "busybox:1.37"
 # Our namespaces enforce the restricted Pod Security Standard, so the ephemeral container must
 # meet it too (non-root, no capabilities, RuntimeDefault seccomp): kubectl debug --profile.
@@ -56,7 +58,7 @@ class LogOptions:
     previous: bool = False
     follow: bool = False
     all_lines: bool = False
-    tail: int = 200
+    tail: int | None = None
     since: str | None = None
 
 
@@ -101,14 +103,30 @@ def selector_of(opts: DebugOptions) -> str:
 
 
 def logs_args(pod: str, container: str | None, opts: LogOptions) -> list[str]:
-    args = ["logs", pod, "--timestamps"]
+    return ["logs", pod, *_log_flags(container, opts)]
+
+
+def selector_logs_args(selector: str, pods: int, container: str | None, opts: LogOptions) -> list[str]:
+    """Logs of every pod ``selector`` matches, each line prefixed with its pod and container.
+
+    kubectl follows at most ``--max-log-requests`` pods (default 5), so it is the pod count.
+    """
+    return ["logs", "--selector", selector, "--prefix", f"--max-log-requests={pods}", *_log_flags(container, opts)]
+
+
+def _log_flags(container: str | None, opts: LogOptions) -> list[str]:
+    args = ["--timestamps"]
     if container:
         args += ["--container", container]
     if opts.previous:
         args.append("--previous")
     if opts.follow:
         args.append("--follow")
-    args.append("--tail=-1" if opts.all_lines else f"--tail={opts.tail}")
+    # Always explicit: with a selector, kubectl's own default is the last 10 lines of each pod.
+    if opts.all_lines or (opts.tail is None and opts.since):
+        args.append("--tail=-1")
+    else:
+        args.append(f"--tail={DEFAULT_TAIL if opts.tail is None else opts.tail}")
     if opts.since:
         args.append(f"--since={opts.since}")
     return args
@@ -231,13 +249,15 @@ def run_debug(
         target, local, remote = port_forward_target(opts.service, None)
         return _passthrough(kubectl, port_forward_args(target, local, remote, opts), result)
     if opts.action is Action.EVENTS and not (opts.pod or opts.service or opts.selector):
-        result.events = workloads.events(kubectl.get("events"), limit=50)
+        result.events = workloads.events(kubectl.get("events"), limit=50, warnings_first=True)
         return result
+    if opts.action is Action.LOGS and not (opts.pod or opts.logs.previous) and (opts.service or opts.selector):
+        return _logs_of_every_pod(kubectl, opts, selector, result, capture)
     pod, spec = _pick(kubectl, opts, selector, choose)
     result.pod = pod
     if opts.action is Action.EVENTS:
         listed = kubectl.get("events", field_selector=f"involvedObject.name={pod}")
-        result.events = workloads.events(listed, limit=50)
+        result.events = workloads.events(listed, limit=50, warnings_first=True)
         return result
     if opts.action is Action.DESCRIBE:
         result.problems = workloads.pod_problems(spec)
@@ -246,12 +266,7 @@ def run_debug(
             return _passthrough(kubectl, ["describe", "pod", pod], result)
         return result
     if opts.action is Action.LOGS:
-        args = logs_args(pod, opts.container, opts.logs)
-        if capture:
-            result.command = args
-            result.lines = kubectl.run(*args).stdout.splitlines()
-            return result
-        return _passthrough(kubectl, args, result)
+        return _logs(kubectl, logs_args(pod, opts.container, opts.logs), result, capture)
     if opts.action is Action.PORT_FORWARD:
         service = (spec["metadata"].get("labels") or {}).get(contract.NAME_LABEL)
         target, local, remote = port_forward_target(service, pod)
@@ -277,6 +292,26 @@ def _pick(kubectl: Kubectl, opts: DebugOptions, selector: str, choose: Chooser |
     labels = [f"{n}  {rows[n].ready}  {rows[n].status}  restarts={rows[n].restarts}" for n in names]
     name = names[choose("Which pod?", labels)]
     return name, by_name[name]
+
+
+def _logs_of_every_pod(
+    kubectl: Kubectl, opts: DebugOptions, selector: str, result: DebugResult, capture: bool
+) -> DebugResult:
+    """The logs of every pod of a service (or selector): replicas share the load, so one pod's
+    log holds only part of what happened. ``--previous`` instead picks one (crashed) pod, since
+    kubectl fails on a pod that has no previous run."""
+    pods = kubectl.items("pods", selector=selector)
+    if not pods:
+        raise UsageError(f"no pods match {selector} in {kubectl.namespace}")
+    return _logs(kubectl, selector_logs_args(selector, len(pods), opts.container, opts.logs), result, capture)
+
+
+def _logs(kubectl: Kubectl, args: list[str], result: DebugResult, capture: bool) -> DebugResult:
+    if not capture:
+        return _passthrough(kubectl, args, result)
+    result.command = args
+    result.lines = kubectl.run(*args).stdout.splitlines()
+    return result
 
 
 def _top(kubectl: Kubectl, selector: str, result: DebugResult, capture: bool) -> DebugResult:

@@ -16,13 +16,19 @@ Order, and why:
 6. run the migration Job ``db-migrate`` and wait for it, *before* any new application code
    starts, so no replica runs against an old schema. Jobs are immutable, so we delete the
    previous ``db-migrate`` Job (and its pods) first and create it again under the same name:
-   ``kubectl logs job/db-migrate`` keeps working and no old Jobs pile up. The Job is left out
-   of every other apply, so a finished Job removed by its TTL is never re-created by accident;
+   ``kubectl logs job/db-migrate`` keeps working and no old Jobs pile up. Only a finished one:
+   while it is active (an earlier deploy's migration still running or retrying, or a concurrent
+   deploy's) deploy refuses, since deleting it could stop a migration midway. The wait lasts the
+   Job's own ``activeDeadlineSeconds`` (and a little more) unless ``--migration-timeout`` says
+   otherwise, and stops at once when the Job's pod cannot start. The Job is left out of every
+   other apply, so a finished Job removed by its TTL is never re-created by accident;
 7. apply the application workloads (Deployments, HPAs, CronJobs) in waves (``rules.waves``):
    first the backends the frontend calls, then the frontend, each wave's Deployments rolled out
    before the next wave is applied. An api of the previous release refuses what the new
    frontend sends, and a failed rollout leaves the later waves on the previous release;
-8. run the health check.
+8. run the health check. Only its failures about what this deploy rolled out (its Deployments,
+   StatefulSets, CloudNativePG Cluster and the migration Job) fail the deploy; any other (a node
+   NotReady, an old failed backup Job) is reported as a warning.
 
 Every apply is server-side with field manager ``leadgen``. A dry run shows the waves and stops
 after the diff with an apply ``--dry-run``: server-side for ``server``; for ``client`` a plain
@@ -38,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
@@ -49,9 +55,10 @@ from leadgen.ops.errors import KubectlError, UsageError
 from leadgen.ops.healthcheck import HealthReport, run_health
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
-from leadgen.ops.rules import workloads
-from leadgen.ops.rules.manifests import CLUSTER_SCOPED, Finding, Resource, validate_rendered
-from leadgen.ops.rules.release import app_image_tag, release_name, stamp
+from leadgen.ops.rules import health, workloads
+from leadgen.ops.rules.health import Status
+from leadgen.ops.rules.manifests import CLUSTER_SCOPED, Finding, Resource, active_deadline, validate_rendered
+from leadgen.ops.rules.release import app_image_tag, release_name, stamp, template_release
 from leadgen.ops.rules.waves import WORKLOAD_KINDS, Wave, in_waves
 
 # What an admin applies once per environment (docs/KUBERNETES_DEPLOYMENT.md): cluster-scoped
@@ -59,6 +66,12 @@ from leadgen.ops.rules.waves import WORKLOAD_KINDS, Wave, in_waves
 BOOTSTRAP_KINDS = CLUSTER_SCOPED | {"Role", "RoleBinding"}
 CNPG_CLUSTER = "clusters.postgresql.cnpg.io"
 BOOTSTRAP_DOCS = "docs/KUBERNETES_DEPLOYMENT.md#who-applies-what"
+# How long past the migration Job's activeDeadlineSeconds deploy waits by default: the Job
+# controller fails the Job at its deadline (DeadlineExceeded), and deploy reports that verdict
+# and the pod's reason rather than a timeout of its own.
+DEADLINE_MARGIN = 30
+# What a health check judges by name that a deploy rolls out; its other checks do not fail one.
+ROLLED_OUT_KINDS = frozenset({"Deployment", "StatefulSet", "Cluster"})
 
 
 class DryRun(enum.StrEnum):
@@ -88,7 +101,7 @@ class DeployOptions:
     dry_run: DryRun | None = None
     diff: bool = True
     rollout_timeout: int = 300
-    migration_timeout: int = 600
+    migration_timeout: int | None = None  # None: the Job's activeDeadlineSeconds + DEADLINE_MARGIN
     poll_interval: float = 2.0
     health_check: bool = True
     deep_health: bool = False
@@ -145,6 +158,16 @@ class Plan:
         return self.prerequisites + self.workloads
 
 
+def migration_timeout(job: Resource, given: int | None) -> int:
+    """How long deploy waits for the migration Job: ``given`` (``--migration-timeout``), else the
+    Job's own deadline and ``DEADLINE_MARGIN`` (validation refuses a Job without one)."""
+    if given is not None:
+        return given
+    deadline = active_deadline(job)
+    assert deadline is not None, "validation refuses a migration Job without activeDeadlineSeconds"
+    return deadline + DEADLINE_MARGIN
+
+
 def to_yaml(resources: list[Resource]) -> str:
     return yaml.safe_dump_all([r.body for r in resources], sort_keys=False)
 
@@ -190,7 +213,9 @@ class Deployer:
             self._diff(plan, namespace)
         if self.opts.dry_run is not None:
             self._apply("dry-run", f"apply --dry-run={self.opts.dry_run}", plan.all_but_migration)
-            self.reporter.info(f"Job/{contract.MIGRATION_JOB} is deleted and created again on a real deploy.")
+            self.reporter.info(
+                f"Job/{contract.MIGRATION_JOB} is deleted (once finished) and created again on a real deploy."
+            )
             return
         self._confirm_prod()
         self._apply("apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites)
@@ -204,7 +229,7 @@ class Deployer:
                 if res.kind == "Deployment":
                     self._rollout("deployment", res.name, held_back=held_back)
         if self.opts.health_check:
-            self._health()
+            self._health(plan)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -397,17 +422,10 @@ class Deployer:
 
     def _migrate(self, job: Resource) -> None:
         name = job.name
-        self.reporter.started("migrate", f"run Job/{name} (db upgrade)")
+        timeout = migration_timeout(job, self.opts.migration_timeout)
+        self.reporter.started("migrate", f"run Job/{name} (db upgrade), waiting up to {timeout}s")
         try:
-            self.kubectl.run(
-                "delete",
-                "job",
-                name,
-                "--ignore-not-found",
-                "--cascade=foreground",
-                "--wait=true",
-                f"--timeout={self.opts.migration_timeout}s",
-            )
+            self._delete_finished_job(name, timeout)
             self.kubectl.run(
                 "apply",
                 "--server-side",
@@ -418,7 +436,48 @@ class Deployer:
             )
         except KubectlError as exc:
             self._fail("migrate", f"job/{name}", exc.message, hint=exc.hint)
-        deadline = self.clock() + self.opts.migration_timeout
+        failure = self._wait_for_job(name, timeout, active_deadline(job))
+        if failure is not None:
+            self._fail_with("migrate", failure)
+        self._done("migrate", StepStatus.OK, "migrations applied")
+
+    def _delete_finished_job(self, name: str, timeout: int) -> None:
+        """Delete the previous Job, but only once it finished: deleting an active one kills its
+        pod, which can stop a migration midway (CREATE INDEX CONCURRENTLY then leaves an INVALID
+        index behind)."""
+        previous = self.kubectl.get_optional("job", name)
+        if previous is None:
+            return
+        state, detail = workloads.job_state(previous)
+        if state == "running":
+            self._refuse_active_job(name, previous, detail)
+        self.kubectl.run(
+            "delete", "job", name, "--ignore-not-found", "--cascade=foreground", "--wait=true", f"--timeout={timeout}s"
+        )
+
+    def _refuse_active_job(self, name: str, job: dict[str, Any], detail: str) -> NoReturn:
+        release = template_release(job)
+        started = (job.get("status") or {}).get("startTime")
+        seen = [f"release {release}" if release else "", f"started {started}" if started else "", detail]
+        message = (
+            f"the previous Job/{name} is still active ({', '.join(filter(None, seen))}): the migration "
+            "of an earlier or concurrent deploy may be running, and deleting the Job could stop it midway"
+        )
+        failure = diagnose(self.kubectl, f"job/{name}", f"{contract.JOB_NAME_LABEL}={name}", message)
+        ns = self.opts.namespace
+        hint = (
+            f"The Job was left alone. Follow it with `kubectl -n {ns} logs -f job/{name}`, and deploy again "
+            f"once `kubectl -n {ns} get job {name}` shows it Complete or Failed. If its pod cannot start (a "
+            f"reason above such as ImagePullBackOff), no migration runs in it: delete it "
+            f"(`kubectl -n {ns} delete job {name}`) and deploy again."
+        )
+        self._fail_with("migrate", dataclasses.replace(failure, hint=hint))
+
+    def _wait_for_job(self, name: str, timeout: int, deadline_seconds: int | None) -> Failure | None:
+        """Poll the Job until it completes. Each poll also reads its pods, so a pod that cannot
+        start (``BROKEN_WAITING``) fails at once instead of after the whole timeout."""
+        selector = f"{contract.JOB_NAME_LABEL}={name}"
+        deadline = self.clock() + timeout
         while True:
             current = self.kubectl.get_optional("job", name)
             if current is None:  # removed by ttlSecondsAfterFinished before we read its result
@@ -426,27 +485,48 @@ class Deployer:
                 break
             state, message = workloads.job_state(current)
             if state == "complete":
-                self._done("migrate", StepStatus.OK, "migrations applied")
-                return
+                return None
             if state == "failed":
                 break
+            stuck = workloads.stuck_pod(self.kubectl.items("pods", selector=selector))
+            if stuck is not None:
+                failure = diagnose(self.kubectl, f"job/{name}", selector, f"its pod cannot start: {stuck.reason}")
+                ns = self.opts.namespace
+                hint = (
+                    f"Job/{name} stays active until its activeDeadlineSeconds ({deadline_seconds}s), and deploy "
+                    f"does not replace an active migration Job; while its pod waits in {stuck.reason}, no "
+                    f"migration runs in it. Fix the cause (above), delete the Job (`kubectl -n {ns} delete job "
+                    f"{name}`) and deploy again."
+                )
+                return dataclasses.replace(failure, hint=hint)
             if self.clock() >= deadline:
-                message = f"not finished after {self.opts.migration_timeout}s ({message})"
+                message = f"not finished after {timeout}s ({message})"
                 break
             self.sleep(self.opts.poll_interval)
-        selector = f"{contract.JOB_NAME_LABEL}={name}"
-        self._fail_with("migrate", diagnose(self.kubectl, f"job/{name}", selector, message))
+        return diagnose(self.kubectl, f"job/{name}", selector, message)
 
-    def _health(self) -> None:
+    def _health(self, plan: Plan) -> None:
+        """The health check. Only failures about what this deploy rolled out fail it; the rest
+        (a node NotReady, an old failed backup Job) the deploy did not touch, so they warn."""
         self.reporter.started("health-check", "run the health check")
         report = run_health(self.kubectl, self.opts.env, deep=self.opts.deep_health)
         self.result.health = report
-        failed = report.counts["fail"]
+        ours = {(r.kind, r.name) for r in plan.all_but_migration if r.kind in ROLLED_OUT_KINDS}
+        if plan.migration is not None:
+            ours.add((plan.migration.kind, plan.migration.name))
+        failed = [c for c in report.checks if c.status is Status.FAIL]
+        mine = [c for c in failed if health.judges(c, ours)]
+        if mine:
+            listed = ", ".join(f"{c.category} {c.name}" for c in mine)
+            self._fail(
+                "health-check", "health-check", f"{len(mine)} check(s) of what this deploy rolled out failed: {listed}"
+            )
+        counts = report.counts
+        detail = f"{counts['pass']} passed, {counts['warn']} warning(s)"
         if failed:
-            self._fail("health-check", "health-check", f"{failed} check(s) failed")
-        warned = report.counts["warn"]
-        status = StepStatus.WARNING if warned else StepStatus.OK
-        self._done("health-check", status, f"{report.counts['pass']} passed, {warned} warning(s)")
+            detail += f"; failed, outside this deploy: {', '.join(f'{c.category} {c.name}' for c in failed)}"
+        status = StepStatus.WARNING if counts["warn"] or failed else StepStatus.OK
+        self._done("health-check", status, detail)
 
     # --- bookkeeping -----------------------------------------------------------------------
 

@@ -188,12 +188,19 @@ def print_checks(console: Console, checks: Iterable[Check], title: str) -> None:
 # --- per command ---------------------------------------------------------------------------------
 
 
-def print_health(console: Console, report: HealthReport) -> None:
+def print_health_checks(console: Console, report: HealthReport) -> None:
     mode = "deep" if report.deep else "standard"
     print_checks(console, report.checks, f"Health of {report.namespace} ({mode})")
+
+
+def print_health(console: Console, report: HealthReport) -> None:
+    print_health_checks(console, report)
     counts = report.counts
-    verdict = Text("FAIL", style="bold red") if counts["fail"] else Text("PASS", style="bold green")
-    console.print(verdict + Text(f"  {counts['pass']} passed, {counts['warn']} warning(s), {counts['fail']} failed"))
+    verdict = Text("FAIL", style="bold red") if report.exit_code else Text("PASS", style="bold green")
+    summary = f"  {counts['pass']} passed, {counts['warn']} warning(s), {counts['fail']} failed"
+    if not counts["pass"]:
+        summary += ": no check passed, so nothing was verified"
+    console.print(verdict + Text(summary))
 
 
 def print_diff(console: Console, diff: str) -> None:
@@ -203,9 +210,10 @@ def print_diff(console: Console, diff: str) -> None:
 
 
 def print_deploy(console: Console, result: DeployResult) -> None:
-    """The end of a deploy (steps, findings and the diff were shown as they happened)."""
+    """The end of a deploy (steps, findings and the diff were shown as they happened; the
+    health-check step gave deploy's verdict on the checks)."""
     if result.health is not None:
-        print_health(console, result.health)
+        print_health_checks(console, result.health)
     if result.failure is not None:
         print_failure(console, result.failure)
         return

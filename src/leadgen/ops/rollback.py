@@ -5,20 +5,24 @@ explicit ``--to-revision`` (the one we showed, even if a rollout lands in betwee
 rollout and verifies readiness from the cluster's own view (Deployment status, pods' Ready
 conditions, the Service's ready endpoints).
 
-With SERVICE, that Deployment goes back one revision (or to ``--to-revision``). Without it,
-every application Deployment goes back to the previous *release* (``rules.release``): each to its
+With SERVICE, that Deployment goes back one revision (or to ``--to-revision``); a server the
+frontend calls gets a warning when the frontend stays on another release. Without it, every
+application Deployment goes back to the previous *release* (``rules.release``): each to its
 newest revision stamped with that release, and nothing changes unless every Deployment has one.
-Migrations are never rolled back; the command says where the schema stands before it asks for
-confirmation. After a rollback the cluster differs from the overlay; the next ``deploy`` shows
-that in its diff (and may need ``--force-conflicts``).
+They go back in reverse wave order (``rules.waves``), the frontend first, so a rollback that stops
+part way never leaves a frontend newer than the servers it calls; it then says which Deployments
+went back and which did not. Migrations are never rolled back; the command says where the schema
+stands before it asks for confirmation. After a rollback the cluster differs from the overlay;
+the next ``deploy`` shows that in its diff (and may need ``--force-conflicts``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from leadgen.ops import contract
-from leadgen.ops.contract import Environment
+from leadgen.ops.contract import Environment, Service
 from leadgen.ops.diagnose import diagnose
 from leadgen.ops.errors import KubectlError, RuleError, UsageError
 from leadgen.ops.healthcheck import readiness_checks
@@ -26,7 +30,8 @@ from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
 from leadgen.ops.rules.health import Check, Status
 from leadgen.ops.rules.history import Revision, revisions, rollback_target
-from leadgen.ops.rules.release import release_rollback, schema_note
+from leadgen.ops.rules.release import release_rollback, schema_note, template_release
+from leadgen.ops.rules.waves import FRONTEND_CALLS, rollback_order
 
 
 @dataclass
@@ -36,6 +41,7 @@ class ServiceRollback:
     from_revision: int | None = None
     to_revision: int | None = None
     skipped: str | None = None
+    rolled_back: bool = False  # its rollout to to_revision finished
 
 
 @dataclass
@@ -47,6 +53,7 @@ class RollbackResult(Steps):
     from_release: str | None = None
     to_release: str | None = None
     schema: str | None = None
+    warnings: list[str] = field(default_factory=list)
     verification: list[Check] = field(default_factory=list)
 
 
@@ -88,7 +95,7 @@ def run_rollback(
     result = RollbackResult(
         environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=request.list_only
     )
-    names = [request.service] if request.service else list(contract.DEPLOYMENTS)
+    names = [request.service] if request.service else rollback_order(contract.DEPLOYMENTS)
     result.services = [ServiceRollback(name, history(kubectl, name)) for name in names]
     if request.list_only:
         return result
@@ -101,6 +108,11 @@ def run_rollback(
         return result
     result.schema = schema_note(*_schema_ends(todo[0]))
     reporter.info(result.schema)
+    if request.service is not None:
+        warning = _frontend_warning(kubectl, env, result.services[0])
+        if warning is not None:
+            result.warnings.append(warning)
+            reporter.info(warning)
     if env is Environment.PROD and not prod_confirmed:
         plan = ", ".join(f"{s.service} {s.from_revision}→{s.to_revision}" for s in todo)
         if result.to_release:
@@ -112,7 +124,9 @@ def run_rollback(
         ):
             raise UsageError("Rollback cancelled; nothing was changed.")
     for entry in todo:
-        if not _undo(kubectl, entry, timeout, result, reporter):
+        failure = _undo(kubectl, entry, timeout, result, reporter)
+        if failure is not None:
+            _stopped(env, result, todo, entry, failure, reporter)
             return result
     _verify(kubectl, [s.service for s in todo], result, reporter)
     return result
@@ -154,31 +168,73 @@ def _undo(
     timeout: int,
     result: RollbackResult,
     reporter: Reporter,
-) -> bool:
+) -> Failure | None:
+    """Roll one Deployment back and follow its rollout; what went wrong, if anything."""
     target = f"deployment/{entry.service}"
     step = f"rollback {target}"
     reporter.started(step, f"roll {target} back to revision {entry.to_revision}")
     try:
         kubectl.run("rollout", "undo", target, f"--to-revision={entry.to_revision}")
     except KubectlError as exc:
-        return _failed(result, reporter, step, Failure(target, exc.message, hint=exc.hint))
+        return Failure(target, exc.message, hint=exc.hint)
     done = kubectl.run("rollout", "status", target, f"--timeout={timeout}s", check=False)
     if not done.ok:
         message = done.stderr.strip() or "rollout did not finish"
-        failure = diagnose(kubectl, target, contract.selector_for(entry.service), message)
-        return _failed(result, reporter, step, failure)
+        return diagnose(kubectl, target, contract.selector_for(entry.service), message)
+    entry.rolled_back = True
     finished = StepResult(step, StepStatus.OK, f"now on revision {entry.to_revision}")
     result.steps.append(finished)
     reporter.finished(finished)
-    return True
+    return None
 
 
-def _failed(result: RollbackResult, reporter: Reporter, step: str, failure: Failure) -> bool:
+def _stopped(
+    env: Environment,
+    result: RollbackResult,
+    todo: list[ServiceRollback],
+    failed: ServiceRollback,
+    failure: Failure,
+    reporter: Reporter,
+) -> None:
+    """Record the failure; for a release, also where each Deployment was left and how to finish."""
+    if len(todo) > 1:
+        target = result.to_release
+        done = [s.service for s in todo if s.rolled_back]
+        left = [s.service for s in todo[todo.index(failed) + 1 :]]
+        parts = [f"rolled back to release {target}: {', '.join(done)}"] if done else []
+        parts.append(f"not finished: {failed.service} (see above)")
+        if left:
+            parts.append(
+                f"not rolled back, still on {result.from_release or 'their current release'}: {', '.join(left)}"
+            )
+        stopped = (
+            f"Stopped part way; {'; '.join(parts)}. Fix {failed.service}, then run `leadgen k8s rollback "
+            f"{env.value} --to-release {target}`: it skips what already runs {target} and rolls back the rest."
+        )
+        failure = dataclasses.replace(failure, hint=" ".join(filter(None, (failure.hint, stopped))))
     result.failure = failure
-    failed = StepResult(step, StepStatus.FAILED, failure.message)
-    result.steps.append(failed)
-    reporter.finished(failed)
-    return False
+    step = StepResult(f"rollback deployment/{failed.service}", StepStatus.FAILED, failure.message)
+    result.steps.append(step)
+    reporter.finished(step)
+
+
+def _frontend_warning(kubectl: Kubectl, env: Environment, entry: ServiceRollback) -> str | None:
+    """A warning when a server the frontend calls goes to another release than the frontend
+    runs: an older server refuses what a newer frontend sends (``rules.waves``)."""
+    if entry.service not in FRONTEND_CALLS or entry.to_revision is None:
+        return None
+    frontend = template_release(kubectl.get_optional("deployment", Service.FRONTEND))
+    target = next((r for r in entry.history if r.number == entry.to_revision), None)
+    goes_to = target.release if target else None
+    if frontend is None or frontend == goes_to:
+        return None
+    return (
+        f"warning: the frontend stays on release {frontend} while {entry.service} goes back to "
+        f"{f'release {goes_to}' if goes_to else f'revision {entry.to_revision}'}. An older "
+        f"{entry.service} refuses what a newer frontend sends (422 on the quote form): roll back every "
+        f"service instead (`leadgen k8s rollback {env.value}`, which takes the frontend back first), "
+        f"or the frontend first (`leadgen k8s rollback {env.value} frontend`)."
+    )
 
 
 def _verify(kubectl: Kubectl, services: list[str], result: RollbackResult, reporter: Reporter) -> None:

@@ -1,7 +1,9 @@
 """Health checks: kubectl's JSON in, a pass/warn/fail line per item out.
 
 A warning never fails the check: it marks something a person should look at (a rolling
-update in progress, a restarted container, a certificate renewing late).
+update in progress, a restarted container, a certificate renewing late). But a check that could
+read nothing vouches for nothing: not reading a core list (``CORE_CATEGORIES``) fails, and so does
+a run in which no check passed.
 """
 
 from __future__ import annotations
@@ -41,9 +43,28 @@ class Thresholds:
     pending_grace: timedelta = timedelta(minutes=5)
 
 
+# The lists without which the health check says nothing about the platform.
+CORE_CATEGORIES = frozenset({"Deployment", "StatefulSet", "Service"})
+# The kind of object each category's checks judge, by the check's name.
+JUDGED_KINDS: dict[str, str] = {
+    "Deployment": "Deployment",
+    "Readiness": "Deployment",
+    "Readyz": "Deployment",
+    "StatefulSet": "StatefulSet",
+    "Cluster": "Cluster",
+    "Job": "Job",
+}
+
+
 def exit_code(checks: Iterable[Check]) -> int:
-    """0 when nothing failed (warnings allowed), 1 otherwise."""
-    return 1 if any(c.status is Status.FAIL for c in checks) else 0
+    """0 when nothing failed (warnings allowed) and something passed, 1 otherwise."""
+    statuses = {c.status for c in checks}
+    return 0 if Status.PASS in statuses and Status.FAIL not in statuses else 1
+
+
+def judges(check: Check, objects: Collection[tuple[str, str]]) -> bool:
+    """Whether ``check`` is about one of ``objects`` (kind, name)."""
+    return (JUDGED_KINDS.get(check.category), check.name) in objects
 
 
 def _items(listed: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -359,5 +380,8 @@ def check_certificates(listed: dict[str, Any], now: datetime, limits: Thresholds
 
 
 def unavailable(category: str, reason: str) -> Check:
-    """A check that could not run (CRD not installed, no permission): a warning, not a failure."""
+    """A check that could not run (CRD not installed, no permission): a warning, but a failure
+    for a core list (``CORE_CATEGORIES``), whose health is then unknown."""
+    if category in CORE_CATEGORIES:
+        return Check(category, "-", Status.FAIL, f"{reason}, so its health is unknown")
     return Check(category, "-", Status.WARN, reason)

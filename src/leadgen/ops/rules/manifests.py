@@ -214,8 +214,23 @@ def _check_required(resources: list[Resource], env: Environment) -> Iterator[Fin
         if (kind, name) not in names:
             yield Finding("error", f"{kind}/{name}", "is missing from the render")
     for res in resources:
-        if res.kind == "Job" and res.name == contract.MIGRATION_JOB and not _runs_migrations(res):
+        if res.kind != "Job" or res.name != contract.MIGRATION_JOB:
+            continue
+        if not _runs_migrations(res):
             yield Finding("warning", res.ref, "does not run `db upgrade`; is this the migration Job?")
+        if active_deadline(res) is None:
+            yield Finding(
+                "error",
+                res.ref,
+                "has no spec.activeDeadlineSeconds: a stuck migration would stay active for good, and "
+                "deploy never replaces an active migration Job (by default it waits for the Job that long)",
+            )
+
+
+def active_deadline(job: Resource) -> int | None:
+    """A Job's ``spec.activeDeadlineSeconds``, when it sets one."""
+    value = (job.body.get("spec") or {}).get("activeDeadlineSeconds")
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _runs_migrations(job: Resource) -> bool:

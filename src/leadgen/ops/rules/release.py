@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from leadgen.ops import contract
 from leadgen.ops.errors import RuleError
@@ -79,6 +80,15 @@ def stamp(resources: Sequence[Resource], release: str, schema_head: str | None) 
         metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
         stamped.append(Resource(res.api_version, res.kind, res.name, res.namespace, body))
     return stamped
+
+
+def template_release(workload: Mapping[str, Any] | None) -> str | None:
+    """The release deploy stamped on a workload's pod template (what a Deployment runs once
+    rolled out, what a Job runs)."""
+    template = ((workload or {}).get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    release = annotations.get(contract.RELEASE_ANNOTATION)
+    return str(release) if release else None
 
 
 @dataclass(frozen=True)

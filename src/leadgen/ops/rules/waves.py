@@ -4,7 +4,9 @@ A server of a release also takes what the clients of the previous release send, 
 other way round: an api of the previous release refuses the new quote form's body (``422``). So
 every backend the frontend calls must run the new release before the frontend does. Deploy
 applies one wave, waits for its rollouts, and only then applies the next; when a rollout fails,
-the later waves are not applied and keep running the previous release.
+the later waves are not applied and keep running the previous release. A rollback goes the other
+way, the last wave first (``rollback_order``), so no client ever runs a newer release than a
+server it calls.
 
 ``WAVES`` says which wave each app is in, keyed by the app a workload belongs to: its
 ``app.kubernetes.io/name`` label (a canary ``api-canary`` labelled ``api`` goes with api), and
@@ -15,7 +17,7 @@ validation refuses the render: a guessed place could put a backend after the cli
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from leadgen.ops import contract
@@ -44,12 +46,11 @@ class Wave(enum.StrEnum):
         return list(Wave).index(self) + 1
 
 
+# The servers the frontend calls (LEADGEN_SERVICES_*_URL in k8s/base/frontend/config.env).
+FRONTEND_CALLS: tuple[str, ...] = (Service.API, Service.DATA_SERVICE, Service.ORCHESTRATOR, Service.BACKEND)
+
 WAVES: dict[str, Wave] = {
-    # The frontend's backends (LEADGEN_SERVICES_*_URL in k8s/base/frontend/config.env).
-    Service.API: Wave.BACKENDS,
-    Service.DATA_SERVICE: Wave.BACKENDS,
-    Service.ORCHESTRATOR: Wave.BACKENDS,
-    Service.BACKEND: Wave.BACKENDS,
+    **dict.fromkeys(FRONTEND_CALLS, Wave.BACKENDS),
     # Celery: they take tasks from the queues and call no server, so they roll with the api that
     # sends them their tasks, as every Deployment did before waves.
     Service.WORKER: Wave.BACKENDS,
@@ -102,3 +103,10 @@ def in_waves(workloads: Sequence[Resource]) -> list[tuple[Wave, list[Resource]]]
             hint=f"Add its {contract.NAME_LABEL} to {WAVES_TABLE}.",
         )
     return [(wave, members) for wave, members in grouped.items() if members]
+
+
+def rollback_order(apps: Iterable[str]) -> list[str]:
+    """``apps`` (each in ``WAVES``) in the order a rollback undoes them: the last wave first, each
+    wave in the order given. The frontend goes back before the backends it calls, so a rollback
+    that stops part way leaves an older frontend on newer backends, which they serve."""
+    return sorted(apps, key=lambda app: -WAVES[app].number)

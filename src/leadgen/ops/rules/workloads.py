@@ -239,8 +239,18 @@ def worst_problem(pods: list[dict[str, Any]]) -> PodProblem | None:
     return max(problems, key=lambda p: (p.severity, p.restarts))
 
 
-def events(listed: dict[str, Any], limit: int = 10) -> list[EventLine]:
-    """The last ``limit`` events of a ``kubectl get events -o json`` list, oldest first."""
+def stuck_pod(pods: list[dict[str, Any]]) -> PodProblem | None:
+    """A problem of these pods that will not fix itself (``BROKEN_WAITING``), if any."""
+    stuck = [p for pod in pods for p in pod_problems(pod) if p.reason in BROKEN_WAITING]
+    return max(stuck, key=lambda p: p.restarts, default=None)
+
+
+def events(listed: dict[str, Any], limit: int = 10, *, warnings_first: bool = False) -> list[EventLine]:
+    """The last ``limit`` events of a ``kubectl get events -o json`` list, oldest first.
+
+    With ``warnings_first`` the warnings come first (each group oldest first) and are kept over
+    newer normal events: what went wrong before the routine noise around it.
+    """
     lines: list[tuple[str, EventLine]] = []
     for ev in listed.get("items") or []:
         when = (
@@ -263,7 +273,12 @@ def events(listed: dict[str, Any], limit: int = 10) -> list[EventLine]:
         )
         lines.append((when, line))
     lines.sort(key=lambda pair: pair[0])
-    return [line for _, line in lines[-limit:]]
+    ordered = [line for _, line in lines]
+    if not warnings_first:
+        return ordered[-limit:]
+    warnings = [line for line in ordered if line.type == "Warning"][-limit:]
+    normal = [line for line in ordered if line.type != "Warning"]
+    return warnings + normal[max(0, len(normal) - (limit - len(warnings))) :]
 
 
 def parse_time(value: str | None) -> datetime | None:
