@@ -9,7 +9,7 @@ import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from typer.testing import CliRunner, Result
 
+from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.cli.main import app
 from leadgen.compliance import repository as dnc
@@ -101,6 +102,19 @@ async def age(resources: Resources, lead_ids: list[uuid.UUID], by: timedelta = P
                         setattr(row, name, value - by)
 
 
+async def oldest_first(resources: Resources, lead_ids: list[uuid.UUID]) -> None:
+    """Age the leads past the retention, a day apart, the first the oldest."""
+    for days, lead_id in enumerate(reversed(lead_ids)):
+        await age(resources, [lead_id], PAST_RETENTION + timedelta(days=days))
+
+
+async def asked_again(resources: Resources, lead_ids: list[uuid.UUID]) -> None:
+    """The people behind the leads asked for a quote again just now: active, so kept."""
+    async with resources.unit_of_work() as s:
+        for lead_id in lead_ids:
+            audit.lead_event(s, lead_id, "lead.requested_again")
+
+
 async def lead(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
     found = await session.scalar(select(Lead).where(Lead.id == lead_id).execution_options(populate_existing=True))
     assert found is not None
@@ -127,8 +141,8 @@ async def cli(*args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, app, ["privacy", "purge", *args])
 
 
-def metric(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
+def metric(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.usefixtures("retention")
@@ -201,7 +215,8 @@ class TestPurge:
         await age(resources, [old])
         cutoff = retention_cutoff(utcnow(), RETENTION_DAYS)
         async with resources.unit_of_work() as s:
-            assert await repository.due_leads(s, cutoff, tasks.BATCH) == [((await lead(s, old)).received_at, old)]
+            found = await repository.candidates(s, cutoff, tasks.WINDOW)
+            assert found == [repository.Candidate((await lead(s, old)).received_at, old, due=True)]
         again = await lead_of(client, resources, key, returning)
         async with resources.unit_of_work() as s:
             assert await privacy.purge_person(s, old, cutoff) == []  # decided again under the leads' locks
@@ -275,8 +290,7 @@ class TestPurge:
         # The oldest two people came back lately; three more are due, oldest first.
         held = [await lead_of(client, resources, key, person()) for _ in range(2)]
         due = [await lead_of(client, resources, key, person()) for _ in range(3)]
-        for days, lead_id in enumerate([*held, *due]):
-            await age(resources, [lead_id], PAST_RETENTION + timedelta(days=10 - days))
+        await oldest_first(resources, [*held, *due])
         for lead_id in held:
             await lead_of(client, resources, key, person() | {"email": (await lead(session, lead_id)).email})
         assert purge_task() == 2
@@ -290,6 +304,106 @@ class TestPurge:
         async with resources.unit_of_work() as s:
             await routing.accept(s, agent, offer.id)
         return agent
+
+
+@pytest.mark.usefixtures("retention")
+class TestProgress:
+    """An hourly run reads a bounded stretch of the leads, a window at a time, and the next goes on
+    after it: people kept, or whose purge fails, are not read again every hour, nor hold back anyone."""
+
+    async def test_a_person_whose_purge_fails_is_counted_and_holds_back_nobody_behind_them(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(tasks, "BATCH", 1)
+        failing, behind, last = [await lead_of(client, resources, key, person()) for _ in range(3)]
+        await oldest_first(resources, [failing, behind, last])
+        purge_person = privacy.purge_person
+
+        async def fails_for_one(s: AsyncSession, lead_id: uuid.UUID, cutoff: datetime, dry_run: bool) -> list[Lead]:
+            if lead_id == failing:
+                raise RuntimeError("the person's transaction failed")
+            return await purge_person(s, lead_id, cutoff, dry_run)
+
+        monkeypatch.setattr(privacy, "purge_person", fails_for_one)
+        failed_runs = {"task": "privacy.purge", "outcome": "error"}
+        errors = metric("leadgen_tasks_total", failed_runs)
+
+        assert purge_task() == 0  # the run's one try, failed
+        assert metric("leadgen_tasks_total", failed_runs) == errors + 1
+        assert purge_task() == 1  # the next goes on after them
+        assert await anonymised(session, [failing, behind, last]) == [False, True, False]
+
+        answer = await cli()
+        assert answer.exit_code == 1
+        assert "anonymised 1 people (1 leads)" in answer.stdout
+        assert "1 people failed" in answer.stderr
+        assert await anonymised(session, [failing, behind, last]) == [False, True, True]
+        entries = await session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "privacy.purged").order_by(AuditEntry.created_at)
+        )
+        assert [(e.actor, e.data["people"], e.data["leads"], e.data["failed"]) for e in entries] == [
+            ("retention", 0, 0, 1),
+            ("retention", 1, 1, 0),
+            ("cli", 1, 1, 1),
+        ]
+
+    async def test_a_run_reads_at_most_its_windows_and_the_next_goes_on_after_them(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(tasks, "WINDOW", 2)
+        monkeypatch.setattr(tasks, "WINDOWS", 2)
+        kept = [await lead_of(client, resources, key, person()) for _ in range(5)]
+        due = await lead_of(client, resources, key, person())
+        await oldest_first(resources, [*kept, due])
+        await asked_again(resources, kept)
+        windows: list[list[uuid.UUID]] = []
+        candidates = repository.candidates
+
+        async def read(*args: Any, **kwargs: Any) -> list[repository.Candidate]:
+            found = await candidates(*args, **kwargs)
+            windows.append([candidate.id for candidate in found])
+            return found
+
+        monkeypatch.setattr(repository, "candidates", read)
+
+        assert purge_task() == 0
+        assert windows == [kept[:2], kept[2:4]]
+        assert purge_task() == 1
+        assert windows[2:] == [[kept[4], due], []]  # after the four read, to the end
+        assert await anonymised(session, [*kept, due]) == [False] * 5 + [True]
+        assert purge_task() == 0
+        assert windows[4:] == [kept[:2], kept[2:4]]  # from the oldest again
+
+    async def test_past_the_newest_lead_the_next_run_starts_from_the_oldest_again(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(tasks, "WINDOW", 2)
+        monkeypatch.setattr(tasks, "WINDOWS", 1)
+        leads = [await lead_of(client, resources, key, person()) for _ in range(3)]  # the oldest kept
+        await oldest_first(resources, leads)
+        await asked_again(resources, leads[:1])
+        assert purge_task() == 1
+        assert await anonymised(session, leads) == [False, True, False]
+        await age(resources, leads[:1])  # asked again so long ago that they are due now, behind the run's place
+        assert purge_task() == 1
+        assert await anonymised(session, leads) == [False, True, True]
+        assert purge_task() == 1
+        assert await anonymised(session, leads) == [True, True, True]
 
 
 class TestOff:
@@ -325,7 +439,7 @@ class TestCommand:
         key: str,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setattr(tasks, "BATCH", 2)  # the command goes on past one batch
+        monkeypatch.setattr(tasks, "WINDOW", 2)  # the command goes on past one window
         first, second = person(), person()
         leads = [
             await lead_of(client, resources, key, first),

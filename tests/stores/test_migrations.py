@@ -21,7 +21,7 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source, User
+from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source, SweepCursor, User
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -484,4 +484,36 @@ def test_users_start_at_device_version_0_and_back(empty_database: Settings) -> N
     downgrade(empty_database, "0014")
     upgrade(empty_database)
     assert asyncio.run(_device_versions(empty_database)) == {user: 0}  # the user kept, their version not
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _purge_stopped(settings: Settings) -> None:
+    """At head: the hourly retention purge stopped at a lead."""
+    async with _session(settings) as session:
+        session.add(SweepCursor(job="privacy.purge", received_at=datetime.now(UTC), lead_id=uuid.uuid4()))
+
+
+async def _tables(settings: Settings) -> set[str]:
+    engine = create_engine(settings, "test")
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def _cursors(settings: Settings) -> list[str]:
+    async with _session(settings) as session:
+        return list(await session.scalars(select(SweepCursor.job)))
+
+
+def test_the_purges_place_is_kept_from_0017_and_a_downgrade_forgets_only_it(empty_database: Settings) -> None:
+    upgrade(empty_database, "0016")
+    upgrade(empty_database)
+    asyncio.run(_purge_stopped(empty_database))
+    assert asyncio.run(_cursors(empty_database)) == ["privacy.purge"]
+    downgrade(empty_database, "0016")
+    assert "sweep_cursors" not in asyncio.run(_tables(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_cursors(empty_database)) == []  # the next run starts from the oldest
     assert asyncio.run(_drift(empty_database)) == []

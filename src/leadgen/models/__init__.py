@@ -5,7 +5,7 @@ from leadgen.models.agents import Agent, Licence, Shift
 from leadgen.models.assignments import Assignment
 from leadgen.models.base import Base
 from leadgen.models.leads import ConsentRecord, Lead, LeadEvent
-from leadgen.models.operations import AuditEntry, DoNotContact, Notification, OutboxEvent
+from leadgen.models.operations import AuditEntry, DoNotContact, Notification, OutboxEvent, SweepCursor
 from leadgen.models.routing import RoutingPolicy
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "RoutingPolicy",
     "Shift",
     "Source",
+    "SweepCursor",
     "User",
 ]

@@ -1,4 +1,4 @@
-"""Audit log, transactional outbox, do-not-contact list and sent notifications."""
+"""Audit log, transactional outbox, do-not-contact list, sent notifications and sweep cursors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leadgen.models.base import Base, IdMixin, TimestampMixin
+from leadgen.models.base import Base, IdMixin, TimestampMixin, utcnow
 
 
 class AuditEntry(IdMixin, TimestampMixin, Base):
@@ -76,3 +76,16 @@ class Notification(IdMixin, TimestampMixin, Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     # How often a message held for the person's contact window met a fault worth a retry.
     failed_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SweepCursor(Base):
+    """Where a job that walks the leads oldest first, a stretch a run, stopped: the last lead it
+    looked at, by (received_at, id). Its next run goes on after it; no row, from the oldest."""
+
+    __tablename__ = "sweep_cursors"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)  # the task's name
+    received_at: Mapped[datetime] = mapped_column()
+    # Not a foreign key: a place in the order, which holds whether or not the lead still does.
+    lead_id: Mapped[uuid.UUID] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the job last moved on: is it running?

@@ -1,19 +1,25 @@
-"""What the retention purge reads: the leads of people due, and what each of their leads did last."""
+"""What the retention purge reads and keeps: the leads of people due, what each of their leads did
+last, and where its last run stopped."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT
-from leadgen.models import Assignment, Lead, LeadEvent
+from leadgen.models import Assignment, Lead, LeadEvent, SweepCursor
+from leadgen.models.base import utcnow
 from leadgen.privacy.rules import OPEN_STATUSES, LeadActivity
 
-_CANDIDATE = aliased(Lead, name="candidate")
+# A lead's place in the order the purge walks the leads in: (received_at, id).
+Position = tuple[datetime, uuid.UUID]
 _OF_THE_PERSON = aliased(Lead, name="of_the_person")
 # An offer pending, or accepted and not closed by a conversion or a loss.
 _OFFER_OPEN = (Assignment.status.in_(list(OPEN_ASSIGNMENT)), Assignment.closed_at.is_(None))
@@ -29,31 +35,63 @@ def _active_since(lead: type[Lead], cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
-async def due_leads(
-    session: AsyncSession, cutoff: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None = None
-) -> list[tuple[datetime, uuid.UUID]]:
-    """Up to ``limit`` leads not anonymised whose person (every lead with their phone or e-mail, the
-    lead itself among them) is due, oldest first, after ``after`` (received_at, id) if given.
+class Candidate(NamedTuple):
+    """A lead the purge looks at, and whether its person is due."""
 
-    Read from the partial index of leads not anonymised by receipt: neither the people anonymised
-    before nor the leads received since the cutoff are read. People with a lead still active are
-    passed over in the query, so however many there are, they hold back nobody due behind them."""
-    same_person = or_(
-        _OF_THE_PERSON.phone_hash == _CANDIDATE.phone_hash, _OF_THE_PERSON.email_hash == _CANDIDATE.email_hash
-    )
-    query = (
-        select(_CANDIDATE.received_at, _CANDIDATE.id)
-        .where(
-            _CANDIDATE.anonymised_at.is_(None),
-            _CANDIDATE.received_at < cutoff,
-            ~exists().where(same_person, _active_since(_OF_THE_PERSON, cutoff)),
-        )
-        .order_by(_CANDIDATE.received_at, _CANDIDATE.id)
-        .limit(limit)
+    received_at: datetime
+    id: uuid.UUID
+    due: bool
+
+    @property
+    def position(self) -> Position:
+        return self.received_at, self.id
+
+
+async def candidates(
+    session: AsyncSession, cutoff: datetime, size: int, after: Position | None = None
+) -> list[Candidate]:
+    """The next ``size`` leads not anonymised received before ``cutoff``, oldest first, after
+    ``after`` if given; each says whether its person (every lead with its phone or e-mail, the lead
+    itself among them) is due.
+
+    The window is read first, from the partial index of leads not anonymised by receipt, and only
+    its leads' people are looked at: a query costs the same however many leads are older and however
+    many of their people are active. Asking of every lead before the cutoff first, then taking the
+    oldest due, took about 6 s a query on 600,000 leads (a sequential scan), and grew with the book."""
+    window = (
+        select(Lead.received_at, Lead.id, Lead.phone_hash, Lead.email_hash)
+        .where(Lead.anonymised_at.is_(None), Lead.received_at < cutoff)
+        .order_by(Lead.received_at, Lead.id)
+        .limit(size)
     )
     if after is not None:
-        query = query.where(tuple_(_CANDIDATE.received_at, _CANDIDATE.id) > after)
-    return [(received_at, lead_id) for received_at, lead_id in await session.execute(query)]
+        window = window.where(tuple_(Lead.received_at, Lead.id) > after)
+    candidate = window.subquery("candidate")
+    same_person = or_(
+        _OF_THE_PERSON.phone_hash == candidate.c.phone_hash, _OF_THE_PERSON.email_hash == candidate.c.email_hash
+    )
+    due = (~exists().where(same_person, _active_since(_OF_THE_PERSON, cutoff))).label("due")
+    query = select(candidate.c.received_at, candidate.c.id, due).order_by(candidate.c.received_at, candidate.c.id)
+    return [Candidate(received_at, lead_id, is_due) for received_at, lead_id, is_due in await session.execute(query)]
+
+
+async def cursor(session: AsyncSession, job: str) -> Position | None:
+    """Where ``job`` stopped last (``move_cursor``); None: at the start."""
+    found = await session.get(SweepCursor, job)
+    return None if found is None else (found.received_at, found.lead_id)
+
+
+async def move_cursor(session: AsyncSession, job: str, position: Position | None) -> None:
+    """Keep ``position`` as where ``job`` stopped; None starts it from the oldest lead again."""
+    if position is None:
+        await session.execute(delete(SweepCursor).where(SweepCursor.job == job))
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    place = {"received_at": position[0], "lead_id": position[1], "updated_at": utcnow()}
+    # An upsert: two runs at once (one overran its hour) both write, the later one's place stays.
+    await session.execute(
+        insert(SweepCursor).values(job=job, **place).on_conflict_do_update(index_elements=[SweepCursor.job], set_=place)
+    )
 
 
 async def activity(session: AsyncSession, leads: list[Lead]) -> list[LeadActivity]:
