@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.rawhttp import Target, exchange, post_request  # noqa: E402
-from tests.targets.processes import base_env, free_port, serve, wait_for  # noqa: E402
+from tests.targets.processes import base_env, free_port, fresh_database, serve, wait_for  # noqa: E402
 
 from leadgen.agents.schemas import AgentCreate, LicenceIn, ShiftIn  # noqa: E402
 from leadgen.agents.service import create as create_agent  # noqa: E402
@@ -87,10 +87,7 @@ def payload(n: int) -> dict[str, object]:
 
 
 async def recreate_stores() -> None:
-    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
-    await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    await conn.close()
+    await fresh_database(DATABASE)
     await Redis.from_url(REDIS_URL).flushdb()
 
 

@@ -27,6 +27,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.targets.processes import fresh_database  # noqa: E402
+
 from leadgen.core.db import create_engine, create_sessionmaker  # noqa: E402
 from leadgen.core.settings import get_settings  # noqa: E402
 from leadgen.models import Lead, Source  # noqa: E402
@@ -80,13 +82,6 @@ FILL = [
        FROM assignments a JOIN leads l ON l.id = a.lead_id WHERE a.status = 'ACCEPTED' AND l.status = 'CONVERTED'""",
     "ANALYZE",
 ]
-
-
-async def recreate_database() -> None:
-    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
-    await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    await conn.close()
 
 
 async def fill(leads: int, days: int) -> None:
@@ -150,7 +145,7 @@ def main() -> None:
     os.environ["LEADGEN_DB_URL"] = f"postgresql://postgres@127.0.0.1/{DATABASE}"
     os.environ.setdefault("LEADGEN_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
-    asyncio.run(recreate_database())
+    asyncio.run(fresh_database(DATABASE))
     subprocess.run([sys.executable, "-m", "leadgen", "db", "upgrade"], check=True, capture_output=True)
     asyncio.run(fill(args.leads, args.days))
     filled = time.perf_counter() - started

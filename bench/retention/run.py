@@ -30,6 +30,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.targets.processes import fresh_database  # noqa: E402
+
 from leadgen.core.db import create_engine, create_sessionmaker  # noqa: E402
 from leadgen.core.resources import Resources  # noqa: E402
 from leadgen.core.settings import get_settings  # noqa: E402
@@ -58,13 +60,6 @@ FILL = [
                    AS steps (name, hours)""",
     "ANALYZE",
 ]
-
-
-async def recreate_database() -> None:
-    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
-    await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    await conn.close()
 
 
 async def fill(leads: int) -> None:
@@ -117,7 +112,7 @@ def main() -> None:
     os.environ["LEADGEN_DB_URL"] = f"postgresql://postgres@127.0.0.1/{DATABASE}"
     os.environ.setdefault("LEADGEN_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
-    asyncio.run(recreate_database())
+    asyncio.run(fresh_database(DATABASE))
     subprocess.run([sys.executable, "-m", "leadgen", "db", "upgrade"], check=True, capture_output=True)
     asyncio.run(fill(args.leads))
     print(f"retention bench: {args.leads} leads over 8.5 years (filled in {time.perf_counter() - started:.0f} s)")
