@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +25,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.targets.processes import fresh_database  # noqa: E402
+from bench.database import migrated_database  # noqa: E402
 
 from leadgen.core.db import create_engine, create_sessionmaker  # noqa: E402
 from leadgen.core.settings import get_settings  # noqa: E402
@@ -142,11 +140,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="days they were received over")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each query (after one warm-up)")
     args = parser.parse_args()
-    os.environ["LEADGEN_DB_URL"] = f"postgresql://postgres@127.0.0.1/{DATABASE}"
-    os.environ.setdefault("LEADGEN_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
-    asyncio.run(fresh_database(DATABASE))
-    subprocess.run([sys.executable, "-m", "leadgen", "db", "upgrade"], check=True, capture_output=True)
+    migrated_database(DATABASE)
     asyncio.run(fill(args.leads, args.days))
     filled = time.perf_counter() - started
     timings, sizes = asyncio.run(measure(args.repeat))

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.targets.processes import fresh_database  # noqa: E402
+from bench.database import migrated_database  # noqa: E402
 
 from leadgen.core.db import create_engine, create_sessionmaker  # noqa: E402
 from leadgen.core.resources import Resources  # noqa: E402
@@ -109,11 +107,8 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=600_000, help="leads in the book")
     parser.add_argument("--dry-run", action="store_true", help="time the command's dry run too")
     args = parser.parse_args()
-    os.environ["LEADGEN_DB_URL"] = f"postgresql://postgres@127.0.0.1/{DATABASE}"
-    os.environ.setdefault("LEADGEN_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
-    asyncio.run(fresh_database(DATABASE))
-    subprocess.run([sys.executable, "-m", "leadgen", "db", "upgrade"], check=True, capture_output=True)
+    migrated_database(DATABASE)
     asyncio.run(fill(args.leads))
     print(f"retention bench: {args.leads} leads over 8.5 years (filled in {time.perf_counter() - started:.0f} s)")
     samples, read, due = asyncio.run(windows())
