@@ -249,17 +249,34 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
     assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
 
 
+@pytest.mark.parametrize(
+    ("why", "outcome", "barred"),
+    [
+        # A number that cannot get texts: recorded failed, not tried again.
+        ("invalid", ("failed", "SMS provider refused the message (400)"), None),
+        # The person replied STOP to our number and the provider keeps it: listed as if we heard it.
+        ("unsubscribed", ("blocked", tasks.OPTED_OUT_AT_PROVIDER), "do-not-contact"),
+    ],
+)
 async def test_a_held_message_the_provider_refuses_for_good_is_not_tried_again(
-    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+    why: str,
+    outcome: tuple[str, str],
+    barred: str | None,
+    routed: Lead,
+    session: AsyncSession,
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hold_the_acknowledgement(routed, monkeypatch)
-    sms.invalid.add(routed.phone or "")
+    getattr(sms, why).add(routed.phone or "")
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     assert tasks.send_due() == 0
     [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
-    assert held.status == "failed" and "400" in (held.detail or "")
+    assert (held.status, held.detail) == outcome
     assert tasks.send_due() == 0  # the next sweep leaves it alone
     assert sms.refused == [routed.phone]
+    lead = await session.get(Lead, routed.id, populate_existing=True)
+    assert lead is not None and await dnc.contact_barred(session, lead) == barred
 
 
 async def test_a_person_who_replied_stop_unheard_is_listed_when_the_provider_refuses_our_text(
@@ -282,20 +299,6 @@ async def test_a_person_who_replied_stop_unheard_is_listed_when_the_provider_ref
     assert [e.data for e in await audit.lead_events(session, lead.id) if e.name == "lead.opted_out"] == [
         {"via": "sms-reply"}
     ]
-
-
-async def test_a_held_text_refused_for_a_stop_lists_the_person(
-    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hold_the_acknowledgement(routed, monkeypatch)
-    sms.unsubscribed.add(routed.phone or "")
-    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
-    assert tasks.send_due() == 0
-    [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
-    assert (held.status, held.detail) == ("blocked", tasks.OPTED_OUT_AT_PROVIDER)
-    lead = await session.get(Lead, routed.id, populate_existing=True)
-    assert lead is not None and await dnc.contact_barred(session, lead) == "do-not-contact"
-    assert sms.refused == [routed.phone]
 
 
 async def test_an_agent_who_replied_stop_still_gets_offers_by_email_and_lists_nobody(
