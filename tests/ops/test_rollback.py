@@ -113,6 +113,16 @@ class TestRollback:
         assert "verification failed" in result.stdout
         assert "the Service has no ready endpoint" in result.stdout
 
+    def test_a_verification_that_could_read_nothing_fails(self, run: Run, kube: FakeKube) -> None:
+        with_api_history(kube)
+        kube.on(
+            "get", "pods", stderr='Error from server (Forbidden): pods is forbidden: User "ci" cannot list\n', exit=1
+        )
+        result = run("rollback", "dev", "api")
+        assert result.exit_code == 1, result.output
+        assert "no check passed: Readiness: no permission to read it" in result.stdout
+        assert "rolled back api → 3; verification failed" in result.stdout
+
     def test_says_migrations_are_not_rolled_back(self, run: Run, kube: FakeKube) -> None:
         with_api_history(kube)
         doc = payload(run("rollback", "dev", "api", "--json"))

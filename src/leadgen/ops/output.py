@@ -15,7 +15,7 @@ from rich.text import Text
 
 from leadgen.ops.errors import UsageError
 from leadgen.ops.report import Failure, StepResult, StepStatus, to_json
-from leadgen.ops.rules.health import Check, Status
+from leadgen.ops.rules.health import Check, Status, exit_code
 from leadgen.ops.rules.manifests import Finding
 from leadgen.ops.rules.workloads import EventLine
 
@@ -252,7 +252,7 @@ def print_rollback(console: Console, result: RollbackResult) -> None:
         done = ", ".join(f"{s.service} → {s.to_revision}" for s in result.services if s.to_revision)
         if result.to_release:
             done = f"to release {result.to_release} ({done})"
-        ok = not any(c.status is Status.FAIL for c in result.verification)
+        ok = not exit_code(result.verification)
         style = "bold green" if ok else "bold red"
         console.print(Text(f"rolled back {done}" + ("" if ok else "; verification failed"), style=style))
 

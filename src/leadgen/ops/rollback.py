@@ -28,7 +28,7 @@ from leadgen.ops.errors import KubectlError, RuleError, UsageError
 from leadgen.ops.healthcheck import readiness_checks
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
-from leadgen.ops.rules.health import Check, Status
+from leadgen.ops.rules.health import Check, Status, exit_code
 from leadgen.ops.rules.history import Revision, revisions, rollback_target
 from leadgen.ops.rules.release import release_rollback, schema_note, template_release
 from leadgen.ops.rules.waves import FRONTEND_CALLS, rollback_order
@@ -242,8 +242,13 @@ def _verify(kubectl: Kubectl, services: list[str], result: RollbackResult, repor
     checks = readiness_checks(kubectl, services)
     result.verification = checks
     failed = [c for c in checks if c.status is Status.FAIL]
-    status = StepStatus.FAILED if failed else StepStatus.OK
-    detail = "; ".join(f"{c.name}: {c.detail}" for c in failed) or f"{len(checks)} check(s) passed"
+    # As health-check judges: a verification that could read nothing (no rights, a wrong context)
+    # vouches for nothing.
+    status = StepStatus.FAILED if exit_code(checks) else StepStatus.OK
+    if failed or status is StepStatus.OK:
+        detail = "; ".join(f"{c.name}: {c.detail}" for c in failed) or f"{len(checks)} check(s) passed"
+    else:
+        detail = "no check passed: " + "; ".join(f"{c.category}: {c.detail}" for c in checks)
     step = StepResult("verify", status, detail)
     result.steps.append(step)
     reporter.finished(step)
