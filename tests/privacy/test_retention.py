@@ -60,13 +60,6 @@ async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-async def key(session: AsyncSession) -> str:
-    plaintext = await helpers.api_key(session)
-    await session.commit()
-    return plaintext
-
-
-@pytest.fixture
 def retention(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The purge on, for the task runtime (built on the task's first call) and the CLI; closed after."""
     monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", str(RETENTION_DAYS))
