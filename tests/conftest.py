@@ -25,6 +25,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
 from leadgen.pipeline.service import Pipeline, pipeline_for
+from leadgen.targets import api
 from leadgen.targets.registry import DB, GRAPH, VECTORS
 from tests import helpers
 
@@ -229,6 +230,13 @@ async def started(app: FastAPI) -> AsyncIterator[AsyncClient]:
         transport = ASGITransport(app=app)
         async with AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The api app, started with its lifespan. Tests that need other settings define their own."""
+    async for c in started(api.create_app(settings)):
+        yield c
 
 
 def lead_payload(**overrides: Any) -> dict[str, Any]:

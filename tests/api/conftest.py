@@ -1,4 +1,4 @@
-"""The api and data-service apps the API tests call, each started with its lifespan."""
+"""The data-service app the API tests call, started with its lifespan (the api's is tests/conftest.py's ``client``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ import pytest
 from httpx import AsyncClient
 
 from leadgen.core.settings import Settings
-from leadgen.targets import api, data_service
+from leadgen.targets import data_service
 from tests.conftest import started
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(api.create_app(settings)):
-        yield c
 
 
 @pytest.fixture

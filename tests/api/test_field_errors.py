@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.settings import Settings
-from leadgen.targets.api import create_app
 from tests import helpers
 from tests.api.test_intake import nothing_stored
 from tests.api.test_quote_requests import quote_request_payload
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 LEADS = "/api/v1/leads"
 LINES = "'auto', 'home', 'life', 'health' or 'commercial'"
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
 
 
 @pytest.fixture

@@ -23,12 +23,6 @@ from tests.api.test_quote_requests import quote_request_payload
 from tests.conftest import lead_payload, started
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
-
-
 async def count(session: AsyncSession, model: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 

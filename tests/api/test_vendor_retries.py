@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,10 +31,9 @@ from leadgen.leads.schemas import LeadCreate
 from leadgen.models import ConsentRecord, Lead, LeadEvent, OutboxEvent, Source
 from leadgen.models.base import Base
 from leadgen.outbox import repository as outbox
-from leadgen.targets.api import create_app
 from tests import helpers
 from tests.api.test_intake import count
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 from tests.stores.test_migrations import empty_database
 
 __all__ = ["empty_database"]  # the fixture, for pytest to find here
@@ -43,12 +42,6 @@ LEADS = "/api/v1/leads"
 INDEX = "uq_leads_source_id_external_id"
 # The schema this test's migration starts from (0010, or what it revises while 0010 is written).
 BEFORE = str(ScriptDirectory.from_config(alembic_config()).get_revision("0011").down_revision)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
 
 
 @pytest.fixture

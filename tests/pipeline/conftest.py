@@ -1,24 +1,12 @@
-"""What the pipeline tests share: the api, a source's key, an agent licensed in Texas."""
+"""What the pipeline tests share: an agent licensed in Texas (the api and a key: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.settings import Settings
 from leadgen.models import Agent
-from leadgen.targets.api import create_app
 from tests import helpers
-from tests.conftest import started
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(create_app(settings)):
-        yield c
 
 
 @pytest.fixture

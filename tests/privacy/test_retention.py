@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from leadgen.privacy.rules import retention_cutoff
 from leadgen.routing import service as routing
 from leadgen.stores.broker import create_celery
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 
 RETENTION_DAYS = 1828
 PAST_RETENTION = timedelta(days=RETENTION_DAYS + 30)
@@ -49,14 +49,6 @@ AGED: list[tuple[type[Base], InstrumentedAttribute[uuid.UUID], tuple[str, ...]]]
     (ConsentRecord, ConsentRecord.lead_id, ("created_at", "captured_at")),
     (Assignment, Assignment.lead_id, ("created_at", "expires_at", "responded_at", "outcome_at", "closed_at")),
 ]
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    from leadgen.targets.api import create_app
-
-    async for c in started(create_app(settings)):
-        yield c
 
 
 @pytest.fixture
