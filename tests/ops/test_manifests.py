@@ -238,7 +238,7 @@ class TestTheRealOverlays:
         for group, resource, verb in DEPLOY_CALLS:
             assert (group, resource, verb) in allowed, f"{group}/{resource}: {verb}"
 
-    def test_the_operator_role_may_read_what_debug_reads(self) -> None:
+    def test_the_operator_role_may_make_every_call_debug_makes(self) -> None:
         role = next(
             r for r in self.report(Environment.DEV).resources if r.kind == "Role" and r.name == "leadgen-operator"
         )
@@ -249,7 +249,7 @@ class TestTheRealOverlays:
             for resource in rule["resources"]
             for verb in rule["verbs"]
         }
-        for group, resource, verb in DEBUG_READS:
+        for group, resource, verb in DEBUG_CALLS:
             assert (group, resource, verb) in allowed, f"{group}/{resource}: {verb}"
 
     @pytest.mark.parametrize("env", list(Environment))
@@ -279,10 +279,12 @@ DEPLOY_CALLS = [
 ]  # fmt: skip
 
 
-# What `debug` reads: pods, their logs and events, and `top` (metrics-server's pod metrics).
-DEBUG_READS = [
+# What `debug` calls: pods, their logs and events, `top` (metrics-server's pod metrics), `shell`
+# (exec, or an ephemeral container attached to when the image has no shell) and `port-forward`.
+DEBUG_CALLS = [
     ("", "pods", "list"), ("", "pods/log", "get"), ("", "events", "list"), ("metrics.k8s.io", "pods", "list"),
-    ("metrics.k8s.io", "pods", "get"),
+    ("metrics.k8s.io", "pods", "get"), ("", "pods/exec", "create"), ("", "pods/ephemeralcontainers", "patch"),
+    ("", "pods/attach", "create"), ("", "pods/portforward", "create"),
 ]  # fmt: skip
 
 
