@@ -324,6 +324,9 @@ class Rev:
     release: str | None
     schema_head: str | None = None
     image: str = f"{contract.APP_IMAGE}:{APP_TAG}"
+    # When its ReplicaSet was made (first rolled out); by default a day after the revision before.
+    # A rollback renumbers the revision it goes back to, and keeps this.
+    created: str | None = None
 
 
 def replica_set(service: str, rev: Rev, *, current: bool) -> dict[str, Any]:
@@ -333,6 +336,7 @@ def replica_set(service: str, rev: Rev, *, current: bool) -> dict[str, Any]:
     rs["metadata"]["name"] = f"{service}-{template_hash}"
     rs["metadata"]["labels"] = labels
     rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(rev.number)
+    rs["metadata"]["creationTimestamp"] = rev.created or f"2026-10-{rev.number:02d}T09:30:00Z"
     rs["metadata"]["ownerReferences"][0]["name"] = service
     rs["spec"]["replicas"] = 2 if current else 0
     rs["spec"]["selector"]["matchLabels"] = labels

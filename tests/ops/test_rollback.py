@@ -334,6 +334,22 @@ class TestRollbackOrder:
         assert hint.startswith("Your credentials lack this permission")
         assert f"Stopped part way; not finished: frontend (see above); not rolled back, still on {V3}: api," in hint
 
+    def test_undoing_a_rollback_takes_the_backends_first(self, run: Run, kube: FakeKube) -> None:
+        # V3 went back to V2: V2's ReplicaSet, made before V3's, became revision 4.
+        rolled_back = [
+            objects.Rev(1, V1, HEADS[V1], created="2026-11-01T09:00:00Z"),
+            objects.Rev(3, V3, HEADS[V3], created="2026-11-20T09:00:00Z"),
+            objects.Rev(4, V2, HEADS[V2], created="2026-11-15T09:00:00Z"),
+        ]
+        with_releases(kube, dict.fromkeys(contract.DEPLOYMENTS, rolled_back))
+        result = run("rollback", "dev", "--to-release", V3, "--json")
+        assert result.exit_code == 0, result.output
+        order = [c[2] for c in kube.commands() if c[:2] == ["rollout", "undo"]]
+        assert order == [f"deployment/{name}" for name in (*BACKENDS, "frontend")]
+        doc = payload(result)
+        assert doc["to_newer_release"] is True
+        assert doc["schema"].startswith(f"Rollback runs no migration: {V3} was deployed at Alembic head 20261115_0038")
+
     def test_one_service_stopping_needs_no_plan(self, run: Run, kube: FakeKube) -> None:
         with_api_history(kube)
         kube.on("rollout", "status", "deployment/api", stderr="error: timed out\n", exit=1)

@@ -412,6 +412,21 @@ class TestReleases:
         with pytest.raises(RuleError, match="nothing to roll back to"):
             release.previous_release({"api": stamped_revisions("v1")})
 
+    def test_a_release_first_rolled_out_after_the_running_one_is_newer(self) -> None:
+        def rolled_back(v3_created: str | None) -> list[history.Revision]:
+            # v3 went back to v2: v2's ReplicaSet, made before v3's, is now revision 3.
+            return [
+                history.Revision(2, None, created=v3_created, release="v3"),
+                history.Revision(3, None, created="2026-11-15T09:00:00Z", current=True, release="v2"),
+            ]
+
+        assert release.release_rollback({"api": rolled_back("2026-11-20T09:00:00Z")}, "v3").newer
+        assert not release.release_rollback({"api": rolled_back("2026-11-10T09:00:00Z")}, "v3").newer
+        # A time unknown, or Deployments that disagree: taken for a rollback, the frontend first.
+        assert not release.release_rollback({"api": rolled_back(None)}, "v3").newer
+        disagree = {"api": rolled_back("2026-11-20T09:00:00Z"), "worker": rolled_back("2026-11-10T09:00:00Z")}
+        assert not release.release_rollback(disagree, "v3").newer
+
     def test_schema_note(self) -> None:
         heads = {"v1": "0030", "v2": "0038"}
         current, target = stamped_revisions("v1", "v2", heads=heads)[::-1]
@@ -420,6 +435,9 @@ class TestReleases:
         assert "`leadgen db downgrade 0030`" in note
         unknown = release.schema_note(history.Revision(4, None, current=True), history.Revision(3, None))
         assert "did not record its Alembic head" in unknown and "revision 3 must run on the newer schema" in unknown
+        forward = release.schema_note(target, current, newer=True)
+        assert forward.startswith("Rollback runs no migration: v2 was deployed at Alembic head 0038")
+        assert "`leadgen db upgrade`" in forward and "downgrade 0038" not in forward
 
 
 class TestScaleFloor:

@@ -11,9 +11,11 @@ application Deployment goes back to the previous *release* (``rules.release``): 
 newest revision stamped with that release, and nothing changes unless every Deployment has one.
 They go back in reverse wave order (``rules.waves``), the frontend first, so a rollback that stops
 part way never leaves a frontend newer than the servers it calls; it then says which Deployments
-went back and which did not. Migrations are never rolled back; the command says where the schema
-stands before it asks for confirmation. After a rollback the cluster differs from the overlay;
-the next ``deploy`` shows that in its diff (and may need ``--force-conflicts``).
+went back and which did not. A release deployed after the running one (undoing a rollback) is
+taken in deploy's order instead, the backends first, for the same reason. Migrations are never
+rolled back; the command says where the schema stands before it asks for confirmation. After a
+rollback the cluster differs from the overlay; the next ``deploy`` shows that in its diff (and
+may need ``--force-conflicts``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, S
 from leadgen.ops.rules.health import Check, Status, exit_code
 from leadgen.ops.rules.history import Revision, revisions, rollback_target
 from leadgen.ops.rules.release import release_rollback, schema_note, template_release
-from leadgen.ops.rules.waves import FRONTEND_CALLS, rollback_order
+from leadgen.ops.rules.waves import FRONTEND_CALLS, rollback_order, rollout_order
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RollbackResult(Steps):
     services: list[ServiceRollback] = field(default_factory=list)
     from_release: str | None = None
     to_release: str | None = None
+    to_newer_release: bool = False  # undoing a rollback: the backends go first, as deploy takes them
     schema: str | None = None
     warnings: list[str] = field(default_factory=list)
     verification: list[Check] = field(default_factory=list)
@@ -106,7 +109,7 @@ def run_rollback(
     todo = [s for s in result.services if s.to_revision is not None]
     if not todo:
         return result
-    result.schema = schema_note(*_schema_ends(todo[0]))
+    result.schema = schema_note(*_schema_ends(todo[0]), newer=result.to_newer_release)
     reporter.info(result.schema)
     if request.service is not None:
         warning = _frontend_warning(kubectl, env, result.services[0])
@@ -146,6 +149,11 @@ def _plan_release(result: RollbackResult, to_release: str | None, reporter: Repo
     """Every listed Deployment to one release; refuses before any change if one cannot follow."""
     plan = release_rollback({s.service: s.history for s in result.services}, to_release)
     result.from_release, result.to_release = plan.current, plan.target
+    if plan.newer:
+        result.to_newer_release = True
+        by_name = {s.service: s for s in result.services}
+        result.services = [by_name[name] for name in rollout_order(by_name)]
+        reporter.info(f"release {plan.target} is newer than {plan.current or 'the running one'}: the backends go first")
     for entry in result.services:
         current = _current(entry)
         if entry.service in plan.already:

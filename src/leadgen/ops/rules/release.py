@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from leadgen.ops import contract
@@ -99,6 +100,8 @@ class ReleaseRollback:
     target: str
     revisions: dict[str, int]  # Deployment -> revision to roll back to
     already: tuple[str, ...] = ()  # Deployments that run the target release already
+    # The target was deployed after the release running now: a rollback undone with --to-release.
+    newer: bool = False
 
 
 def _current(name: str, history: Sequence[Revision]) -> Revision:
@@ -177,11 +180,40 @@ def release_rollback(histories: Mapping[str, Sequence[Revision]], to_release: st
             "Deploy that release's commit instead, or roll back one service at a time"
         )
     running = {_current(name, history).release for name, history in histories.items()}
-    return ReleaseRollback(running.pop() if len(running) == 1 else None, target, revisions, tuple(already))
+    newer = _deployed_later(histories, revisions)
+    return ReleaseRollback(running.pop() if len(running) == 1 else None, target, revisions, tuple(already), newer)
 
 
-def schema_note(current: Revision | None, target: Revision | None) -> str:
-    """What a rollback does not undo: the database schema. Said before anything changes."""
+def _deployed_later(histories: Mapping[str, Sequence[Revision]], revisions: Mapping[str, int]) -> bool:
+    """Whether every Deployment's target revision first rolled out after its current one.
+
+    Revision numbers cannot tell: a rollback renumbers the revision it goes back to as the newest.
+    A ReplicaSet's creation time can, since a rollback scales the old ReplicaSet up again instead
+    of making a new one. Unknown times count as older, the way a rollback goes."""
+    later = []
+    for name, number in revisions.items():
+        history = histories[name]
+        current = _current(name, history).created
+        target = next((r.created for r in history if r.number == number), None)
+        later.append(bool(current and target) and _instant(str(target)) > _instant(str(current)))
+    return bool(later) and all(later)
+
+
+def _instant(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp)
+
+
+def schema_note(current: Revision | None, target: Revision | None, *, newer: bool = False) -> str:
+    """What a rollback does not undo: the database schema. Said before anything changes. To a
+    ``newer`` release, what it does not do: run that release's migrations."""
+    if newer:
+        newer_release = (target.release if target else None) or "the newer release"
+        newer_head = (target.schema_head if target else None) or "its head"
+        return (
+            f"Rollback runs no migration: {newer_release} was deployed at Alembic head {newer_head}, which the "
+            "database reached then and keeps unless `leadgen db downgrade` ran since; if it did, run "
+            f"`leadgen db upgrade` in a one-off pod of {newer_release} first."
+        )
     release = (current.release if current else None) or "the running release"
     head = current.schema_head if current else None
     if head:

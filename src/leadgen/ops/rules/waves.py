@@ -6,7 +6,7 @@ every backend the frontend calls must run the new release before the frontend do
 applies one wave, waits for its rollouts, and only then applies the next; when a rollout fails,
 the later waves are not applied and keep running the previous release. A rollback goes the other
 way, the last wave first (``rollback_order``), so no client ever runs a newer release than a
-server it calls.
+server it calls; a rollback back to a newer release goes deploy's way (``rollout_order``).
 
 ``WAVES`` says which wave each app is in, keyed by the app a workload belongs to: its
 ``app.kubernetes.io/name`` label (a canary ``api-canary`` labelled ``api`` goes with api), and
@@ -110,3 +110,9 @@ def rollback_order(apps: Iterable[str]) -> list[str]:
     wave in the order given. The frontend goes back before the backends it calls, so a rollback
     that stops part way leaves an older frontend on newer backends, which they serve."""
     return sorted(apps, key=lambda app: -WAVES[app].number)
+
+
+def rollout_order(apps: Iterable[str]) -> list[str]:
+    """``apps`` in deploy's order, the first wave first: how a move to a newer release (a rollback
+    undone with ``--to-release``) takes them, for the same reason deploy does."""
+    return sorted(apps, key=lambda app: WAVES[app].number)
