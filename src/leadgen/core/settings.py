@@ -265,7 +265,7 @@ class RoutingSettings(_Group, prefix="ROUTING_"):
 
 
 # The consent record of a lead is kept unchanged five years (the FTC's Telemarketing Sales Rule, and
-# our brief), and the erasure the retention purge performs clears its IP address. Counted from the
+# our brief; ``privacy.rules.CONSENT_KEPT``), so the retention is at least that. Counted from the
 # person's last activity, never earlier than the lead's receipt, a retention of five years at their
 # longest (1,827 days, two of them leap days) and a day for a consent time up to five minutes ahead of
 # receipt (``compliance.rules.CONSENT_CLOCK_SKEW``) reaches no record younger than that.

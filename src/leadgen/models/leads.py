@@ -96,6 +96,16 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
     """The consent exactly as captured; written once and kept unchanged (five years)."""
 
     __tablename__ = "consent_records"
+    __table_args__ = (
+        # The consent records of erased people waiting for their evidence to be cleared: few, and
+        # read every hour by ``privacy.tasks.clear_expired_consent_evidence``.
+        Index(
+            "ix_consent_records_evidence_kept_until",
+            "evidence_kept_until",
+            postgresql_where=text("evidence_kept_until IS NOT NULL"),
+            sqlite_where=text("evidence_kept_until IS NOT NULL"),
+        ),
+    )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), unique=True)
     # Declared so one flush inserts the lead before the rows that point at it.
@@ -107,6 +117,9 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
     page_url: Mapped[str | None] = mapped_column(String(2048))
     trustedform_cert_url: Mapped[str | None] = mapped_column(String(2048))
     jornaya_leadid: Mapped[str | None] = mapped_column(String(64))
+    # Set when the lead is anonymised before the record is five years old: what ties the consent to
+    # the person (``privacy.rules.CONSENT_EVIDENCE``) stays until then, and is cleared then.
+    evidence_kept_until: Mapped[datetime | None] = mapped_column()
 
 
 class LeadEvent(IdMixin, TimestampMixin, Base):

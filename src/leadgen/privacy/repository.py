@@ -1,5 +1,5 @@
 """What the retention purge reads and keeps: the leads of people due, what each of their leads did
-last, and where its last run stopped."""
+last, and where its last run stopped; and the consent records whose evidence is due to go."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT
-from leadgen.models import Assignment, Lead, LeadEvent, SweepCursor
+from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, SweepCursor
 from leadgen.models.base import utcnow
 from leadgen.privacy.rules import OPEN_STATUSES, LeadActivity
 
@@ -113,3 +113,16 @@ async def activity(session: AsyncSession, leads: list[Lead]) -> list[LeadActivit
     return [
         LeadActivity(lead.status, lead.received_at, last_events.get(lead.id), lead.id in offers_open) for lead in leads
     ]
+
+
+async def consent_evidence_due(session: AsyncSession, now: datetime, limit: int) -> list[ConsentRecord]:
+    """Up to ``limit`` consent records of anonymised leads whose evidence was kept until ``now`` or
+    before, locked; those another transaction holds are left to it."""
+    query = (
+        select(ConsentRecord)
+        .where(ConsentRecord.evidence_kept_until <= now)
+        .order_by(ConsentRecord.evidence_kept_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(await session.scalars(query))

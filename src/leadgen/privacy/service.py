@@ -163,12 +163,20 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
         lead.anonymised_at = now
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
         if consent is not None:
-            # The consent text and time stay: they prove lawful contact (kept five years).
-            consent.ip_address = None
+            consent.evidence_kept_until = rules.consent_evidence_kept_until(consent.captured_at, now)
+            if consent.evidence_kept_until is None:
+                clear_consent_evidence(consent)
         await _erase_typed_text(session, lead)
         audit.lead_event(session, lead.id, "lead.anonymised", {"reason": reason})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
+
+
+def clear_consent_evidence(consent: ConsentRecord) -> None:
+    """What tied the consent to the person goes; the text and its time stay, for the reports."""
+    for column in rules.CONSENT_EVIDENCE:
+        setattr(consent, column, None)
+    consent.evidence_kept_until = None
 
 
 @dataclass(frozen=True)

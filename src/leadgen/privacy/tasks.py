@@ -1,6 +1,7 @@
 """The retention purge: people inactive longer than ``LEADGEN_PRIVACY_RETENTION_DAYS`` are
 anonymised as an erasure does, a bounded stretch of the leads an hour (``leadgen privacy purge``
-walks them all)."""
+walks them all). And, whatever that setting, the evidence anonymised leads' consent records kept
+until they were five years old is cleared once they are."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from leadgen.privacy import repository, rules, service
 
 log = logging.getLogger(__name__)
 JOB = "privacy.purge"
+CONSENT_JOB = "privacy.consent_evidence"
+# Consent records cleared per transaction.
+CONSENT_BATCH = 500
 # People (their oldest lead found) an hourly run tries at most: each in a transaction of its own.
 BATCH = 200
 # Leads read per query, their people looked at in the same query: about 30 ms on PostgreSQL however
@@ -115,3 +119,31 @@ def purge_inactive_people() -> int:
     purged = runtime.run(purge(runtime.resources, retention_days, utcnow(), service.RETENTION, every_batch=False))
     TASKS.labels(JOB, "ok" if not purged.failed else "error").inc()
     return purged.people
+
+
+async def clear_consent_evidence_due(resources: Resources, now: datetime, actor: str) -> int:
+    """Clear the evidence of every consent record kept until ``now`` or before (``rules.CONSENT_KEPT``),
+    a batch a transaction; audited by count. Returns how many."""
+
+    async def batch(session: AsyncSession) -> int:
+        records = await repository.consent_evidence_due(session, now, CONSENT_BATCH)
+        for record in records:
+            service.clear_consent_evidence(record)
+        if records:
+            cleared = {"records": len(records)}
+            await audit.record(session, actor, "privacy.consent_evidence_cleared", "consent", None, cleared)
+        return len(records)
+
+    cleared = 0
+    while (done := await run_in_transaction(resources, batch)) == CONSENT_BATCH:
+        cleared += done
+    return cleared + done
+
+
+@shared_task(name=CONSENT_JOB)
+def clear_expired_consent_evidence() -> int:
+    """Hourly (the beat schedule): consent records of anonymised leads that have turned five years old."""
+    runtime = task_runtime()
+    cleared = runtime.run(clear_consent_evidence_due(runtime.resources, utcnow(), service.RETENTION))
+    TASKS.labels(CONSENT_JOB, "ok").inc()
+    return cleared

@@ -86,6 +86,8 @@ def create_celery(settings: Settings) -> Celery:
             "release-duplicates": {"task": "pipeline.release_duplicates", "schedule": 60.0},
             # People inactive past LEADGEN_PRIVACY_RETENTION_DAYS, a batch an hour; nothing while it is 0.
             "purge-inactive-people": {"task": "privacy.purge", "schedule": 3600.0},
+            # What anonymised leads' consent records kept until five years old; whatever the setting.
+            "clear-expired-consent-evidence": {"task": "privacy.consent_evidence", "schedule": 3600.0},
         },
     )
     return app

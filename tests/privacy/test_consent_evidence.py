@@ -1,0 +1,123 @@
+"""A consent record is kept unchanged five years, on both databases: an erasure of a younger one
+keeps what ties it to the person until then, and the hourly job clears that once it is due."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
+from leadgen.core.settings import Settings, get_settings
+from leadgen.models import AuditEntry, ConsentRecord
+from leadgen.models.base import utcnow
+from leadgen.privacy import rules, tasks
+from leadgen.privacy import service as privacy
+from leadgen.stores.broker import create_celery
+from tests import helpers
+from tests.conftest import lead_payload
+
+EVIDENCE = {
+    "ip": "203.0.113.7",
+    "page_url": "https://quotes.example.com/auto",
+    "trustedform_cert_url": "https://cert.trustedform.com/2b3c4d5e6f",
+    "jornaya_leadid": "A1B2C3D4-E5F6-4711-8899-AABBCCDDEEFF",
+}
+KEPT = ("ip_address", "page_url", "trustedform_cert_url", "jornaya_leadid")
+
+
+async def erased_lead(
+    client: AsyncClient, resources: Resources, key: str, settings: Settings, consent_age: timedelta
+) -> uuid.UUID:
+    """A lead whose consent, with every piece of evidence, was given ``consent_age`` ago, erased now."""
+    payload = lead_payload()
+    payload["consent"] = {**payload["consent"], **EVIDENCE}
+    lead_id = await helpers.submitted_and_processed(client, resources, key, payload)
+    hash_key = settings.security.pii_hash_key.get_secret_value()
+    async with resources.unit_of_work() as s:
+        record = await s.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead_id))
+        assert record is not None
+        record.captured_at -= consent_age
+    async with resources.unit_of_work() as s:
+        await privacy.erase(s, privacy.person_hashes(hash_key, payload["contact"]["email"], None), "admin")
+    return lead_id
+
+
+async def consent_of(session: AsyncSession, lead_id: uuid.UUID) -> ConsentRecord:
+    found = await session.scalar(
+        select(ConsentRecord).where(ConsentRecord.lead_id == lead_id).execution_options(populate_existing=True)
+    )
+    assert found is not None
+    return found
+
+
+def evidence(consent: ConsentRecord) -> tuple[str | None, ...]:
+    return tuple(getattr(consent, column) for column in KEPT)
+
+
+class TestErasure:
+    async def test_a_young_record_keeps_its_evidence_until_it_is_five_years_old(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
+    ) -> None:
+        lead_id = await erased_lead(client, resources, key, settings, timedelta(days=30))
+        consent = await consent_of(session, lead_id)
+        assert evidence(consent) == tuple(EVIDENCE.values())
+        assert consent.evidence_kept_until == consent.captured_at + timedelta(days=1827)
+
+        # A day before it is due, nothing goes; once due, the evidence goes and the consent stays.
+        due = consent.evidence_kept_until
+        assert await tasks.clear_consent_evidence_due(resources, due - timedelta(days=1), "retention") == 0
+        assert evidence(await consent_of(session, lead_id)) == tuple(EVIDENCE.values())
+        assert await tasks.clear_consent_evidence_due(resources, due, "retention") == 1
+        cleared = await consent_of(session, lead_id)
+        assert evidence(cleared) == (None,) * 4 and cleared.evidence_kept_until is None
+        assert cleared.text.startswith("I agree") and cleared.captured_at == consent.captured_at
+        [entry] = await session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "privacy.consent_evidence_cleared")
+        )
+        assert (entry.actor, entry.data) == ("retention", {"records": 1})
+        assert await tasks.clear_consent_evidence_due(resources, due, "retention") == 0  # nothing twice
+
+    async def test_a_record_five_years_old_loses_its_evidence_at_once(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
+    ) -> None:
+        lead_id = await erased_lead(client, resources, key, settings, timedelta(days=1827))
+        consent = await consent_of(session, lead_id)
+        assert evidence(consent) == (None,) * 4 and consent.evidence_kept_until is None
+        assert consent.text.startswith("I agree")
+
+
+def test_the_rule_counts_five_years_with_their_leap_days() -> None:
+    captured_at = datetime.fromisoformat("2024-02-29T12:00:00+00:00")
+    assert rules.consent_evidence_kept_until(captured_at, captured_at) == captured_at + timedelta(days=1827)
+    five_years_on = datetime.fromisoformat("2029-03-01T12:00:00+00:00")
+    assert rules.consent_evidence_kept_until(captured_at, five_years_on) is None
+
+
+@pytest.fixture
+def task_runtime_closed(settings_env: dict[str, str]) -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    close_task_runtime()
+
+
+@pytest.mark.usefixtures("task_runtime_closed")
+async def test_the_hourly_task_clears_what_is_due_whatever_the_retention(
+    client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
+) -> None:
+    assert settings.privacy.retention_days == 0  # the purge is off; the evidence still goes when due
+    lead_id = await erased_lead(client, resources, key, settings, timedelta(days=30))
+    async with resources.unit_of_work() as s:
+        record = await s.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead_id))
+        assert record is not None
+        record.evidence_kept_until = utcnow() - timedelta(minutes=1)
+    assert tasks.clear_expired_consent_evidence() == 1
+    assert evidence(await consent_of(session, lead_id)) == (None,) * 4
+    schedule = create_celery(settings).conf.beat_schedule
+    assert schedule["clear-expired-consent-evidence"] == {"task": tasks.CONSENT_JOB, "schedule": 3600.0}
