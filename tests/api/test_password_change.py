@@ -282,3 +282,54 @@ class TestSetPasswordCommand:
         assert unknown.exit_code == 1 and "no user with e-mail nobody@users.example.com" in unknown.stderr
         assert set_password(email, NEW_PASSWORD).exit_code == 2  # never a plain argument
         assert in_database(lambda session: password_and_audit(session, email)) == (False, 0, [])
+
+
+def create_user(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, ["users", "create", *args], input=stdin, env=env)
+
+
+async def created(session: AsyncSession, email: str) -> tuple[bool, str, list[tuple[str, str | None]]]:
+    """Whether the user signs in with NEW_PASSWORD, their role, and the creations audited."""
+    user = await user_by_email(session, email)
+    assert user is not None
+    return verify_password(user.password_hash, NEW_PASSWORD), user.role, await audited(session, "user.created")
+
+
+class TestCreateUserCommand:
+    """The password of a new user is never an argument, which shell history keeps, as for set-password."""
+
+    def test_it_reads_the_password_from_stdin_and_answers_json_alone(self, settings_env: dict[str, str]) -> None:
+        done = create_user("--email", "Ops@Users.example.com", "--password-stdin", "--json", stdin=f"{NEW_PASSWORD}\n")
+        assert done.exit_code == 0, done.output
+        answer = json.loads(done.stdout)
+        assert answer == {"id": answer["id"], "email": "ops@users.example.com", "role": "admin"}
+        assert NEW_PASSWORD not in done.output
+        audited_as = [("cli", answer["id"])]
+        assert in_database(lambda s: created(s, "ops@users.example.com")) == (True, "admin", audited_as)
+
+    def test_it_takes_the_environment_variable_else_prompts_twice_on_stderr(self, settings_env: dict[str, str]) -> None:
+        from_env = create_user("--email", "env@users.example.com", "--role", "manager",
+                               env={"LEADGEN_NEW_USER_PASSWORD": NEW_PASSWORD})  # fmt: skip
+        assert from_env.exit_code == 0, from_env.output
+        assert in_database(lambda s: created(s, "env@users.example.com"))[:2] == (True, "manager")
+        prompted = create_user(
+            "--email", "typed@users.example.com", "--json", stdin=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n"
+        )
+        assert prompted.exit_code == 0, prompted.output
+        assert json.loads(prompted.stdout)["email"] == "typed@users.example.com"  # the prompts are not in it
+        assert "Password" in prompted.stderr and NEW_PASSWORD not in prompted.output
+        assert in_database(lambda s: created(s, "typed@users.example.com"))[0]
+
+    def test_it_refuses_a_password_as_an_argument_a_short_one_an_unknown_role_and_an_agent_who_is_not_one(
+        self, settings_env: dict[str, str]
+    ) -> None:
+        email = "someone@users.example.com"
+        assert create_user("--email", email, "--password", NEW_PASSWORD).exit_code == 2
+        short = create_user("--email", email, "--password-stdin", stdin=f"{SHORT}\n")
+        assert short.exit_code == 1 and "passwords must be at least 12 characters" in short.stderr
+        role = create_user("--email", email, "--role", "owner")
+        assert role.exit_code == 2 and "role must be one of admin, manager, agent" in role.stderr
+        assert "Password" not in role.output  # refused before anything is asked
+        agent = create_user("--email", email, "--role", "agent", "--password-stdin", stdin=f"{NEW_PASSWORD}\n")
+        assert agent.exit_code == 1 and f"no agent with e-mail {email}" in agent.stderr
+        assert in_database(lambda s: user_by_email(s, email)) is None

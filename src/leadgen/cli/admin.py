@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -81,24 +82,36 @@ def db_downgrade(
         downgrade(settings, revision, sql)
 
 
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of standard input, for scripts."),
+]
+
+
+def new_password(password_stdin: bool, envvar: str | None = None) -> str:
+    """The password from standard input, else ``envvar`` when set, else prompted twice, hidden (on
+    stderr, so that stdout holds only the answer). Never an argument, which shell history keeps."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise fail("no password on standard input", 2)
+        return password
+    if envvar and (password := os.environ.get(envvar, "")):
+        return password
+    prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return prompted
+
+
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="Sign-in e-mail address.")],
     role: Annotated[str, typer.Option(help="admin, manager or agent.")] = "admin",
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="LEADGEN_NEW_USER_PASSWORD",
-            help="At least 12 characters. Env: LEADGEN_NEW_USER_PASSWORD.",
-        ),
-    ] = "",
     agent_email: Annotated[str | None, typer.Option(help="For role agent: the agent this user signs in as.")] = None,
+    password_stdin: PasswordStdinOption = False,
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a dashboard user."""
+    """Create a dashboard user. The password (at least 12 characters) comes from --password-stdin,
+    else LEADGEN_NEW_USER_PASSWORD, else is prompted twice, hidden."""
     from leadgen.agents.repository import by_email
     from leadgen.auth.roles import Role
     from leadgen.auth.service import create_user
@@ -107,6 +120,8 @@ def users_create(
         parsed_role = Role(role)
     except ValueError:
         raise fail(f"role must be one of {', '.join(Role)}", 2) from None
+    # For scripts that cannot write to standard input (a Job's env from a Secret).
+    password = new_password(password_stdin, "LEADGEN_NEW_USER_PASSWORD")
 
     async def work(session: AsyncSession) -> dict[str, str]:
         agent_id = None
@@ -126,12 +141,7 @@ def users_create(
 @users_app.command("set-password")
 def users_set_password(
     email: Annotated[str, typer.Argument(help="The user's sign-in e-mail address.")],
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin", help="Read the new password from the first line of standard input, for scripts."
-        ),
-    ] = False,
+    password_stdin: PasswordStdinOption = False,
     as_json: bool = JsonOption,
 ) -> None:
     """Set a user's password (forgotten or leaked; audited): every session of theirs ends, and none of
@@ -140,13 +150,7 @@ def users_set_password(
     from leadgen.auth.repository import user_by_email
     from leadgen.auth.service import reset_password
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise fail("no password on standard input", 2)
-    else:
-        # On stderr, so that stdout holds only the answer (--json).
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
+    password = new_password(password_stdin)
 
     async def work(session: AsyncSession) -> dict[str, str]:
         user = await user_by_email(session, email)
