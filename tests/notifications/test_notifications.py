@@ -32,13 +32,14 @@ from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime, task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
+from leadgen.leads import outcomes
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, OutboxEvent
 from leadgen.notifications import service, tasks
 from leadgen.notifications.email import send_email
 from leadgen.notifications.sms import RecipientOptedOut, SmsError, send_sms
 from leadgen.outbox import repository as outbox
-from leadgen.pipeline.service import pipeline_for, process_lead
+from leadgen.pipeline.service import pipeline_for, process_lead, reroute
 from leadgen.routing import service as routing
 from leadgen.routing import tasks as routing_tasks
 from leadgen.targets.api import create_app
@@ -156,6 +157,12 @@ def hold_the_acknowledgement(routed: Lead, monkeypatch: pytest.MonkeyPatch) -> N
     tasks.notify_round(first_round(routed))
 
 
+def overnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agents answer their offers a minute after the night's round."""
+    for module in (routing, outcomes):
+        monkeypatch.setattr(module, "utcnow", lambda: OUTSIDE_WINDOW + timedelta(minutes=2))
+
+
 def first_round(lead: Lead) -> str:
     return f"{lead.id}:1"
 
@@ -247,6 +254,54 @@ async def test_outside_the_window_the_message_waits_until_it_opens(
     assert sent_count("sms", "acknowledgement") == thanked + 1
     assert [r["To"] for r in sms.received if r["To"] == routed.phone] == [routed.phone]
     assert [n.status for n in await rows(session, Notification) if n.recipient_kind == "lead"] == ["sent"]
+
+
+async def test_a_held_message_goes_nowhere_once_the_number_was_returned_as_wrong(
+    routed: Lead,
+    notify_env: Settings,
+    session: AsyncSession,
+    resources: Resources,
+    sms: SmsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Overnight the agent took the lead and gave it back: the number reaches someone who never
+    asked. The morning's "an agent will contact you" would go to that stranger."""
+    hold_the_acknowledgement(routed, monkeypatch)
+    overnight(monkeypatch)
+    [offer] = await rows(session, Assignment)
+    agent = Principal(uuid.uuid4(), Role.AGENT, offer.agent_id)
+    async with resources.unit_of_work() as s:
+        await routing.accept(s, agent, offer.id)
+    async with resources.unit_of_work() as s:
+        await outcomes.return_lead(s, notify_env, agent, routed.id, "wrong_number", None)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0
+    assert [r for r in sms.received if r["To"] == routed.phone] == []
+    held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert [(n.status, n.detail) for n in held] == [("blocked", service.NO_AGENT_HOLDS)]
+
+
+async def test_a_held_message_names_the_agent_who_holds_the_lead_when_it_goes(
+    routed: Lead, session: AsyncSession, resources: Resources, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maria declined overnight and Sam took the lead: the morning's message names Sam."""
+    hold_the_acknowledgement(routed, monkeypatch)
+    overnight(monkeypatch)
+    sam = await helpers.agent(session, ["TX"], name="Sam Lee")
+    await session.commit()
+    await sync_graph(resources)
+    [maria_offer] = await rows(session, Assignment)
+    async with resources.unit_of_work() as s:
+        await routing.reject(s, Principal(uuid.uuid4(), Role.AGENT, maria_offer.agent_id), maria_offer.id, "busy")
+    async with resources.unit_of_work() as s:
+        await reroute(s, pipeline_for(resources), routed.id, OUTSIDE_WINDOW + timedelta(minutes=1))
+    sams_offer = next(o for o in await rows(session, Assignment) if o.agent_id == sam.id)
+    async with resources.unit_of_work() as s:
+        await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, sam.id), sams_offer.id)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 1
+    [text] = [r["Body"] for r in sms.received if r["To"] == routed.phone]
+    assert "Sam Lee" in text and "Maria" not in text
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,9 @@ ALLOWED_MOVES: dict[LeadStatus, frozenset[LeadStatus]] = {
 # What an agent records about an accepted lead, and why an agent may return one.
 OUTCOMES = (LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED, LeadStatus.LOST)
 RETURN_REASONS = ("wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other")
+# Returns that say the contact details do not reach a person who asked: nobody is told about the
+# lead at them any more, even while another agent of a shared lead still holds it.
+CONTACT_DISPUTED = ("wrong_number", "not_interested_never_requested", "fraud")
 
 
 def can_move(current: LeadStatus, new: LeadStatus) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.links import opt_out_token
@@ -18,7 +19,7 @@ from leadgen.compliance.rules import in_contact_window, next_contact_time
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
-from leadgen.leads.lifecycle import AssignmentStatus
+from leadgen.leads.lifecycle import CONTACT_DISPUTED, OPEN_ASSIGNMENT, OPEN_LEAD_STATUSES, AssignmentStatus
 from leadgen.models import Agent, Assignment, Lead, Notification, Source, User
 from leadgen.notifications.templates import render
 from leadgen.routing import repository as routing_repository
@@ -79,7 +80,12 @@ _ROUND = (
 _RECORDED = select(Notification.template, Notification.agent_id, Notification.channel).where(
     Notification.lead_id == bindparam("lead_id")
 )
-_FIRST_AGENT = (
+_RETURNED = aliased(Assignment, name="returned")
+# The agent a held acknowledgement names when it goes: the one who accepted the lead, else the one
+# offered it in its latest round. None while the lead is no longer worked (returned, lost, left
+# unassigned), or once an agent said its contact details do not reach a person who asked: then
+# "an agent will contact you" would be untrue, or sent to a stranger.
+_HOLDING_AGENT = (
     select(
         Lead.id.label("lead_id"),
         Lead.line,
@@ -89,10 +95,20 @@ _FIRST_AGENT = (
     )
     .join(Assignment, Assignment.lead_id == Lead.id)
     .join(Agent, Agent.id == Assignment.agent_id)
-    .where(Lead.id == bindparam("lead_id"))
-    .order_by(Assignment.attempt, Assignment.slot)
+    .where(
+        Lead.id == bindparam("lead_id"),
+        Lead.status.in_(OPEN_LEAD_STATUSES),
+        Assignment.status.in_(list(OPEN_ASSIGNMENT)),
+        ~exists().where(
+            _RETURNED.lead_id == Lead.id,
+            _RETURNED.status == AssignmentStatus.RETURNED,
+            _RETURNED.reason.in_(CONTACT_DISPUTED),
+        ),
+    )
+    .order_by((Assignment.status == AssignmentStatus.ACCEPTED).desc(), Assignment.attempt.desc(), Assignment.slot)
     .limit(1)
 )
+NO_AGENT_HOLDS = "no agent holds the lead"
 
 
 async def round_of_offer(session: AsyncSession, assignment_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
@@ -180,9 +196,15 @@ async def lead_block_reason(
 
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
-    """The acknowledgement of a lead whose first round was held back (see ``round_messages``)."""
-    lead = (await session.execute(_FIRST_AGENT, {"lead_id": lead_id})).first()
+    """The acknowledgement of a lead whose first round was held back (see ``round_messages``),
+    naming the agent who holds the lead now; none when no agent does (``holds_an_agent``)."""
+    lead = (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first()
     return _acknowledgement(settings, lead) if lead is not None else []
+
+
+async def holds_an_agent(session: AsyncSession, lead_id: uuid.UUID) -> bool:
+    """Whether an agent holds the lead, or is offered it, such that its acknowledgement may go."""
+    return (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first() is not None
 
 
 def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Outbound]:
