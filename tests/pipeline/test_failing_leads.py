@@ -194,7 +194,7 @@ async def test_a_reroute_that_keeps_failing_ends_the_lead_and_its_search_copy_fo
     async def broken(*args: object, **kwargs: object) -> None:
         raise Injected("the graph is unreadable")
 
-    monkeypatch.setattr(service, "_earliest_agent_date", broken)
+    monkeypatch.setattr(routing, "route", broken)
     monkeypatch.setattr(pipeline_tasks, "GIVE_UP_AFTER_TRIES", 2)
     [written] = await events(resources, "lead.reroute", str(lead_id))
     for moment in (written.created_at, written.created_at + pipeline_tasks.GIVE_UP_AFTER):

@@ -28,14 +28,14 @@ from leadgen.leads import outcomes
 from leadgen.leads import repository as leads_repository
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.service import visible_lead
-from leadgen.models import Agent, Assignment, DoNotContact, Lead, OutboxEvent, RoutingPolicy
+from leadgen.models import Agent, Assignment, DoNotContact, Lead, Licence, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
 from leadgen.privacy import service as privacy
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing import tasks as routing_tasks
-from leadgen.routing.rules import Candidate, LeadFacts, eligible
+from leadgen.routing.rules import Candidate, LeadFacts, eligible, hard_filter
 from tests import helpers
 from tests.conftest import lead_payload, sync_graph
 
@@ -191,11 +191,14 @@ class TestRouting:
         await session.execute(update(Agent).where(Agent.id == texas_agent.id).values(active=False))
         await session.commit()
         read_candidates = routing_repository.candidates
+        reads: list[int] = []
 
         async def read_before_the_deactivation(*args: Any, **kwargs: Any) -> list[Candidate]:
             found = await read_candidates(*args, **kwargs)
-            for candidate in found:
-                candidate.active = True
+            if not reads:  # the first read, not the one under the agent's lock
+                for candidate in found:
+                    candidate.active = True
+            reads.append(len(found))
             return found
 
         with patch.object(routing_repository, "candidates", read_before_the_deactivation):
@@ -205,8 +208,20 @@ class TestRouting:
 
     @pytest.mark.parametrize("backend", ["postgres"])  # SQLite lets one writer in: nothing commits in between
     @pytest.mark.parametrize("committed", ["before routing locks the agent", "while routing waits for the agent"])
-    async def test_a_deactivation_committed_after_routing_chose_its_candidates_is_seen_under_the_agents_lock(
+    @pytest.mark.parametrize(
+        "change",
+        [
+            AgentUpdate(active=False),
+            AgentUpdate(licences=[]),
+            AgentUpdate(shifts=[]),
+            AgentUpdate(daily_cap=0),
+            AgentUpdate(open_cap=0),
+        ],
+        ids=["deactivated", "licence removed", "shifts removed", "daily cap 0", "open cap 0"],
+    )
+    async def test_an_admins_change_committed_after_routing_chose_its_candidates_is_seen_under_the_agents_lock(
         self,
+        change: AgentUpdate,
         committed: str,
         client: AsyncClient,
         key: str,
@@ -214,9 +229,9 @@ class TestRouting:
         resources: Resources,
         texas_agent: Agent,
     ) -> None:
-        """An admin deactivates the agent in a transaction of their own while routing, in another,
-        holds the lead and a list of candidates that says the agent is active: the offer is made or
-        not on what routing reads once it holds the agent's row."""
+        """An admin changes the agent in a transaction of their own while routing, in another, holds
+        the lead and a list of candidates that says the agent may take it: the offer is made or not
+        on what routing reads once it holds the agent's row."""
         await sync_graph(resources)
         lead_id = await submit(client, key)
         read_candidates = routing_repository.candidates
@@ -224,17 +239,19 @@ class TestRouting:
 
         async def admin() -> None:
             async with resources.unit_of_work() as s:
-                await agents_service.update(s, texas_agent.id, AgentUpdate(active=False), "admin")
+                await agents_service.update(s, texas_agent.id, change, "admin")
                 admin_holds_the_agent.set()
                 if committed == "while routing waits for the agent":
                     await candidates_read.wait()
                     await asyncio.sleep(0.3)  # routing now waits for the agent's row
 
         async def candidates_as_routing_reads_them(*args: Any, **kwargs: Any) -> list[Candidate]:
+            if candidates_read.is_set():  # read again under the agent's lock
+                return await read_candidates(*args, **kwargs)
             if committed == "while routing waits for the agent":
                 await admin_holds_the_agent.wait()
             found = await read_candidates(*args, **kwargs)
-            assert [c.active for c in found] == [True]  # the deactivation is not committed when read
+            assert [c.rejections or hard_filter(c, LeadFacts(lead_id, "TX", "auto"), utcnow()) for c in found] == [[]]
             candidates_read.set()
             if committed == "before routing locks the agent":
                 await admin()  # commits before routing goes on with the candidates it read
@@ -345,6 +362,38 @@ class TestOffers:
             await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
         accepted = await session.get(Lead, lead.id, populate_existing=True)
         assert accepted is not None and accepted.status == LeadStatus.ACCEPTED
+
+    async def test_an_offer_cannot_be_accepted_once_the_licence_no_longer_holds(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        lead, [agent_id] = await self._routed(client, key, session, resources, settings, 1)
+        offer = (await assignments(session, lead.id))[0]
+        agent = Principal(uuid.uuid4(), Role.AGENT, agent_id)
+        async with resources.unit_of_work() as s:  # expired at the end of yesterday in Texas
+            await s.execute(update(Licence).where(Licence.agent_id == agent_id).values(expires_on=date(2026, 1, 1)))
+        with pytest.raises(Conflict, match="licence in TX no longer holds"):
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, agent, offer.id)
+        async with resources.unit_of_work() as s:  # an admin removed it
+            await agents_service.update(s, agent_id, AgentUpdate(licences=[]), "admin")
+        with pytest.raises(Conflict, match="licence in TX no longer holds"):
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, agent, offer.id)
+        assert [o.status for o in await assignments(session, lead.id)] == [AssignmentStatus.PENDING]
+
+    async def test_an_offer_past_its_deadline_cannot_be_declined_and_is_timed_out(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """Past the deadline the offer is an SLA breach, as the reports count it, whatever the answer."""
+        lead, [agent_id] = await self._routed(client, key, session, resources, settings, 1)
+        offer = (await assignments(session, lead.id))[0]
+        late = offer.expires_at + timedelta(minutes=10)
+        with patch.object(routing, "utcnow", lambda: late), pytest.raises(Conflict, match="the offer expired"):
+            async with resources.unit_of_work() as s:
+                await routing.reject(s, Principal(uuid.uuid4(), Role.AGENT, agent_id), offer.id, "busy")
+        async with resources.unit_of_work() as s:
+            assert await routing.time_out(s, offer.id, late) is not None
+        assert [o.status for o in await assignments(session, lead.id)] == [AssignmentStatus.TIMED_OUT]
 
     async def test_other_agent_cannot_accept(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

@@ -440,39 +440,44 @@ class TestReleasedDuplicates:
         assert await offers_of(session, second.id) == []
 
 
-class TestLicenceExpiryInTheGraph:
-    """A licence holds through its expiry day in the agent's own time zone, for the graph's
-    pre-filter as for routing's hard filter."""
+class TestLicenceExpiry:
+    """A licence holds through its expiry day in the state that issued it, whatever the agent's
+    clock says, for the graph's pre-filter as for routing's hard filter."""
 
     EXPIRES_ON = date(2026, 7, 15)
 
-    async def _los_angeles_agent_and_a_california_lead(
-        self, client: AsyncClient, key: str, session: AsyncSession
+    async def _licensed_far_from_home(
+        self, client: AsyncClient, key: str, session: AsyncSession, state: str, timezone: str, zip_code: str
     ) -> tuple[Agent, uuid.UUID]:
-        agent = await helpers.agent(
-            session, ["CA"], expires_on=self.EXPIRES_ON, timezone="America/Los_Angeles", name="Los Angeles"
-        )
-        # An agent whose clock is already on the next day (licensed elsewhere): the graph is asked
-        # about the earliest date among the agents' zones, not the latest.
-        await helpers.agent(session, ["NV"], timezone="Asia/Tokyo")
+        """An agent in ``timezone`` whose auto licence in ``state`` expires on EXPIRES_ON, and a lead there."""
+        agent = await helpers.agent(session, [state], expires_on=self.EXPIRES_ON, timezone=timezone, name="Remote")
         await session.commit()
         payload = lead_payload()
-        payload["contact"]["address"] = {"street": "1 Main Street", "city": "Los Angeles", "zip": "90012"}
+        payload["contact"]["address"] = {"street": "1 Main Street", "city": "Somewhere", "zip": zip_code}
         return agent, await submit(client, key, payload)
 
-    async def test_an_agent_is_offered_leads_until_the_end_of_the_expiry_day_in_their_time_zone(
+    async def test_a_california_licence_holds_until_the_day_ends_in_california(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources
     ) -> None:
-        agent, lead_id = await self._los_angeles_agent_and_a_california_lead(client, key, session)
-        evening = datetime(2026, 7, 16, 3, 0, tzinfo=UTC)  # 20:00 PDT on the expiry day
-        lead = await run(resources, lead_id, evening)
+        agent, lead_id = await self._licensed_far_from_home(client, key, session, "CA", "America/New_York", "90012")
+        late = datetime(2026, 7, 16, 5, 0, tzinfo=UTC)  # 22:00 in Los Angeles; 01:00 the next day in New York
+        lead = await run(resources, lead_id, late)
         assert lead.status == LeadStatus.ROUTED, lead.status_reason
         assert [o.agent_id for o in await offers_of(session, lead.id)] == [agent.id]
 
-    async def test_the_next_day_in_their_time_zone_the_licence_has_expired(
+    async def test_the_next_day_in_california_the_licence_has_expired(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources
     ) -> None:
-        _, lead_id = await self._los_angeles_agent_and_a_california_lead(client, key, session)
-        after_midnight = datetime(2026, 7, 16, 8, 0, tzinfo=UTC)  # 01:00 PDT the day after
+        _, lead_id = await self._licensed_far_from_home(client, key, session, "CA", "America/New_York", "90012")
+        after_midnight = datetime(2026, 7, 16, 8, 0, tzinfo=UTC)  # 01:00 in Los Angeles the day after
         lead = await run(resources, lead_id, after_midnight)
         assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no agent licensed for auto in CA")
+
+    async def test_a_texas_licence_has_expired_once_the_day_ended_in_texas_though_not_for_the_agent(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources
+    ) -> None:
+        # Texas spans two zones: at 00:30 in Austin it is 23:30 in El Paso, and the licence has lapsed.
+        _, lead_id = await self._licensed_far_from_home(client, key, session, "TX", "America/Los_Angeles", "78701")
+        past_midnight = datetime(2026, 7, 16, 5, 30, tzinfo=UTC)  # 22:30 in Los Angeles
+        lead = await run(resources, lead_id, past_midnight)
+        assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no agent licensed for auto in TX")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,12 +32,13 @@ from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
 from leadgen.leads.lifecycle import LeadStatus
-from leadgen.models import Agent, ConsentRecord, Lead, Source
+from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
 from leadgen.routing.repository import round_still_open
+from leadgen.routing.rules import licence_day
 from leadgen.scoring.model import LeadScoreModel, default_model
 from leadgen.stores.embedding import embed_lead
 from leadgen.stores.graph import GraphStore
@@ -58,7 +58,6 @@ _CLAIM = (
     .with_for_update(of=Lead)
 )
 _SOURCE_NAME = select(Source.name).where(Source.id == bindparam("source_id"))
-_AGENT_TIMEZONES = select(Agent.timezone).distinct()
 TEST_LEAD = "a test lead: screened and scored like a live one, offered to nobody and nobody messaged"
 
 
@@ -299,7 +298,8 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
 
     Returns the agent the lead went to first, if any, for its vector's payload.
     """
-    on = await _earliest_agent_date(session, now)
+    # The graph only narrows the candidates; it asks of expiry what the hard filter asks.
+    on = licence_day(lead.state, now)
     candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, on)]
 
     async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
@@ -313,21 +313,6 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
 
     offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
     return str(offers[0].agent_id) if offers else None
-
-
-async def _earliest_agent_date(session: AsyncSession, now: datetime) -> date:
-    """The day the graph checks licence expiry on: the earliest date any agent's own clock shows.
-
-    Routing's hard filter keeps a licence through its expiry day in the agent's time zone (a Los
-    Angeles agent's, until midnight there, hours after the UTC date has moved on). The graph knows
-    no time zones and only narrows the candidates, so it must never drop an agent the hard filter
-    would keep: asked about the earliest agent's date, it lets through, at worst, licences that
-    expired the day before in later zones, and the hard filter drops those. Every agent's zone, not
-    only the active ones', so that an agent activated meanwhile is covered too (with no agents at
-    all, any day will do).
-    """
-    zones = await session.scalars(_AGENT_TIMEZONES)
-    return min((now.astimezone(ZoneInfo(zone)).date() for zone in zones), default=now.date())
 
 
 async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetime) -> None:

@@ -13,6 +13,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import SessionDep
 from leadgen.models import RoutingPolicy
+from leadgen.routing import repository
 from leadgen.routing.strategies import Strategy
 
 router = APIRouter(prefix="/api/v1/routing-policies", tags=["routing"])
@@ -52,15 +53,11 @@ async def list_policies(_: StaffPrincipal, session: SessionDep) -> list[PolicyOu
 @router.put("")
 async def put_policy(body: Annotated[PolicyIn, Body()], principal: AdminPrincipal, session: SessionDep) -> PolicyOut:
     """Create or replace the policy for a source/campaign pair."""
-    policy = await session.scalar(
-        select(RoutingPolicy).where(
-            RoutingPolicy.source_id.is_(None) if body.source_id is None else RoutingPolicy.source_id == body.source_id,
-            RoutingPolicy.campaign.is_(None) if body.campaign is None else RoutingPolicy.campaign == body.campaign,
-        )
-    )
-    if policy is None:
-        policy = RoutingPolicy(source_id=body.source_id, campaign=body.campaign)
-        session.add(policy)
+    found = await repository.policies_of_scope(session, body.source_id, body.campaign)
+    policy = found[0] if found else RoutingPolicy(source_id=body.source_id, campaign=body.campaign)
+    session.add(policy)
+    for older in found[1:]:  # a copy two writes made at once before they were serialised
+        await session.delete(older)
     policy.strategy, policy.max_agents = body.strategy.value, body.max_agents
     policy.sla_minutes, policy.max_attempts = body.sla_minutes, body.max_attempts
     await session.flush()

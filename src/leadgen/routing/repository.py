@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, ScalarSelect, Select, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import ScalarSelect, Select, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import InList
@@ -36,17 +36,6 @@ def _open_count() -> ScalarSelect[int]:
             Assignment.closed_at.is_(None),
             or_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.in_(OPEN_LEAD_STATUSES)),
         )
-        .correlate(Agent)
-        .scalar_subquery()
-    )
-
-
-def _offers_since(since: BindParameter[datetime]) -> ScalarSelect[int]:
-    """Per agent row: offers made to the agent since ``since``."""
-    return (
-        select(func.count())
-        .select_from(Assignment)
-        .where(Assignment.agent_id == Agent.id, Assignment.created_at >= since)
         .correlate(Agent)
         .scalar_subquery()
     )
@@ -82,9 +71,6 @@ _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).
     InList(Shift.agent_id, "ids"), InList(Shift.weekday, "weekdays")
 )
 _LOCK_AGENT = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update()
-_LOAD = select(_open_count(), _offers_since(bindparam("since", type_=UTCDateTime()))).where(
-    Agent.id == bindparam("agent_id")
-)
 
 
 async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]) -> list[Candidate]:
@@ -125,15 +111,15 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
     ]
 
 
-async def refresh_load(session: AsyncSession, candidate: Candidate, now: datetime) -> Candidate:
-    """Lock the agent row and recount its load, so concurrent routing cannot exceed a cap."""
-    await session.execute(_LOCK_AGENT, {"agent_id": candidate.agent_id})
-    # A statement of its own, after the lock: PostgreSQL evaluates a statement's subqueries on the
+async def locked_candidate(session: AsyncSession, lead: Lead, now: datetime, agent_id: uuid.UUID) -> Candidate | None:
+    """The agent as routing sees it, read again with its row locked, so that concurrent routing
+    cannot exceed a cap and an admin's change committed since the first read counts: a licence
+    removed, a shift or a cap changed, a deactivation. None when the agent was deleted."""
+    await session.execute(_LOCK_AGENT, {"agent_id": agent_id})
+    # Statements of their own, after the lock: PostgreSQL evaluates a statement's subqueries on the
     # snapshot it took before waiting for the lock, which would miss the offers just committed.
-    params = {"agent_id": candidate.agent_id, "since": _local_midnight(candidate.timezone, now)}
-    open_leads, today = (await session.execute(_LOAD, params)).one()
-    candidate.open_leads, candidate.assigned_today = int(open_leads), int(today)
-    return candidate
+    found = await candidates(session, lead, now, [agent_id])
+    return found[0] if found else None
 
 
 _MARK_ASSIGNED = (
@@ -271,10 +257,38 @@ async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[
     return [(a, lead) for a, lead in rows]
 
 
-_POLICIES = select(RoutingPolicy).where(
-    or_(RoutingPolicy.source_id.is_(None), RoutingPolicy.source_id == bindparam("source_id")),
-    or_(RoutingPolicy.campaign.is_(None), RoutingPolicy.campaign == bindparam("campaign")),
+# Newest first: of two policies for one source and campaign (written at once before policy writes
+# were serialised), routing and the next write both take the newer.
+_POLICIES = (
+    select(RoutingPolicy)
+    .where(
+        or_(RoutingPolicy.source_id.is_(None), RoutingPolicy.source_id == bindparam("source_id")),
+        or_(RoutingPolicy.campaign.is_(None), RoutingPolicy.campaign == bindparam("campaign")),
+    )
+    .order_by(RoutingPolicy.created_at.desc(), RoutingPolicy.id.desc())
 )
+# Serialises policy writes on PostgreSQL, where two writers of a new policy lock no row (a unique
+# constraint over a nullable source or campaign does not stop the second); 7245001 is migrate's.
+_POLICY_WRITES_LOCK = text("SELECT pg_advisory_xact_lock(7245002)")
+
+
+async def policies_of_scope(
+    session: AsyncSession, source_id: uuid.UUID | None, campaign: str | None
+) -> list[RoutingPolicy]:
+    """The policies for exactly this source and campaign (None: every one), newest first, with every
+    other writer of policies held off until this transaction ends (on SQLite, the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_POLICY_WRITES_LOCK)
+    query = (
+        select(RoutingPolicy)
+        .where(
+            RoutingPolicy.source_id.is_(None) if source_id is None else RoutingPolicy.source_id == source_id,
+            RoutingPolicy.campaign.is_(None) if campaign is None else RoutingPolicy.campaign == campaign,
+        )
+        .order_by(RoutingPolicy.created_at.desc(), RoutingPolicy.id.desc())
+        .with_for_update()
+    )
+    return list(await session.scalars(query))
 
 
 async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str | None, settings: Settings) -> Policy:
@@ -350,3 +364,12 @@ async def pending_offer_ids_of_agent(session: AsyncSession, agent_id: uuid.UUID)
     """The agent's offers not answered yet; not locked here, as offers are locked after their lead."""
     query = select(Assignment.id).where(Assignment.agent_id == agent_id, Assignment.status == AssignmentStatus.PENDING)
     return list(await session.scalars(query.order_by(Assignment.created_at, Assignment.id)))
+
+
+async def licence_expiry(session: AsyncSession, agent_id: uuid.UUID, state: str, line: str) -> date | None:
+    """The latest expiry of the agent's licences for the state and line, as committed now; None: none."""
+    query = select(func.max(Licence.expires_on)).where(
+        Licence.agent_id == agent_id, Licence.state == state, Licence.line == line
+    )
+    expires_on: date | None = await session.scalar(query)
+    return expires_on

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from leadgen.leads.geography import timezones_for_state
+
 
 @dataclass(frozen=True)
 class ShiftWindow:
@@ -49,9 +51,22 @@ class LeadFacts:
     line: str
 
 
-def licensed(candidate: Candidate, lead: LeadFacts, today: date) -> bool:
+def licence_day(state: str, now: datetime) -> date:
+    """The date a licence of ``state`` is judged on: the state's own, as a licence lapses when its
+    expiry day ends in the state that issued it, whatever the agent's clock says. Where the state
+    spans two time zones, the later date: the day has ended in part of the state already."""
+    return max(now.astimezone(ZoneInfo(zone)).date() for zone in timezones_for_state(state))
+
+
+def licence_holds(expires_on: date | None, state: str, now: datetime) -> bool:
+    """Whether a licence of ``state`` expiring on ``expires_on`` (None: no licence) holds at ``now``."""
+    return expires_on is not None and expires_on >= licence_day(state, now)
+
+
+def licensed(candidate: Candidate, lead: LeadFacts, now: datetime) -> bool:
     return any(
-        lic.state == lead.state and lic.line == lead.line and lic.expires_on >= today for lic in candidate.licences
+        lic.state == lead.state and lic.line == lead.line and licence_holds(lic.expires_on, lead.state, now)
+        for lic in candidate.licences
     )
 
 
@@ -78,7 +93,7 @@ def hard_filter(candidate: Candidate, lead: LeadFacts, now: datetime) -> list[st
     reasons = []
     if not candidate.active:
         reasons.append("inactive")
-    if not licensed(candidate, lead, now.astimezone(ZoneInfo(candidate.timezone)).date()):
+    if not licensed(candidate, lead, now):
         reasons.append(f"no valid {lead.line} licence in {lead.state}")
     if not on_shift(candidate, now):
         reasons.append("off shift")

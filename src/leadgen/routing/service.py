@@ -22,7 +22,7 @@ from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository
 from leadgen.routing.policy import Policy
-from leadgen.routing.rules import Candidate, LeadFacts, eligible, explanation, hard_filter
+from leadgen.routing.rules import Candidate, LeadFacts, eligible, explanation, hard_filter, licence_holds
 from leadgen.routing.strategies import MatchSignals, Strategy, conversion_rate, line_fit, order
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,10 @@ async def route(
     ranked, breakdown = order(policy.strategy, allowed, signals)
     slots = 1 if lead.exclusive else policy.max_agents
     offers: list[Assignment] = []
-    for candidate in ranked:
-        await repository.refresh_load(session, candidate, now)
-        # Read again under the agent's lock: an admin may have deactivated the agent meanwhile.
-        candidate.active = await repository.agent_is_active(session, candidate.agent_id)
-        if hard_filter(candidate, facts, now):
-            continue  # another lead took this agent's last slot, or the agent left, since we read them
+    for ranked_candidate in ranked:
+        candidate = await repository.locked_candidate(session, lead, now, ranked_candidate.agent_id)
+        if candidate is None or hard_filter(candidate, facts, now):
+            continue  # another lead took this agent's last slot, or an admin changed the agent, since we read them
         why = explanation(candidate, considered, policy.strategy, breakdown)
         offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
         if len(offers) == slots:
@@ -178,18 +176,23 @@ async def _owned_pending(
         raise NotFound(f"assignment {assignment_id} not found")
     if found[0].status != AssignmentStatus.PENDING:
         raise Conflict(f"assignment {assignment_id} is {found[0].status}, not PENDING")
+    if found[0].expires_at <= utcnow():
+        # Its deadline passed: the SLA sweep times it out (a breach, as reported), whatever the answer.
+        raise Conflict("the offer expired; the lead has moved on")
     return found
 
 
 async def accept(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID) -> Assignment:
     assignment, lead = await _owned_pending(session, principal, assignment_id)
     now = utcnow()
-    if assignment.expires_at <= now:
-        raise Conflict("the offer expired; the lead has moved on")
     if not await repository.agent_is_active(session, assignment.agent_id):
         # Deactivating an agent withdraws their offers; this refuses any still pending (an agent
         # made inactive some other way, such as in SQL).
         raise Conflict("the agent was deactivated; their offers cannot be accepted")
+    expires_on = await repository.licence_expiry(session, assignment.agent_id, lead.state, lead.line)
+    if not licence_holds(expires_on, lead.state, now):
+        # Expired since the offer (an offer at 23:55 of the expiry day), or removed by an admin.
+        raise Conflict(f"the agent's {lead.line} licence in {lead.state} no longer holds; the lead cannot be taken")
     if barred := await dnc.contact_barred(session, lead):
         # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")

@@ -1,0 +1,82 @@
+"""Routing policies on both databases: one per source and campaign however admins write them at
+once, and routing takes what the admin wrote last."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+from unittest.mock import patch
+
+from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadgen.audit import repository as audit
+from leadgen.auth.roles import Role
+from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
+from leadgen.models import RoutingPolicy, Source
+from leadgen.models.base import utcnow
+from leadgen.routing import policy_router, repository
+from tests import helpers
+
+
+async def stored(resources: Resources) -> list[tuple[uuid.UUID | None, str | None, int | None]]:
+    async with resources.require_sessions()() as s:
+        return [(p.source_id, p.campaign, p.max_attempts) for p in await s.scalars(select(RoutingPolicy))]
+
+
+async def admin_headers(client: AsyncClient, session: AsyncSession) -> dict[str, str]:
+    admin = await helpers.user(session, Role.ADMIN)
+    await session.commit()
+    return await helpers.bearer(client, admin)
+
+
+async def test_two_admins_writing_the_default_policy_at_once_leave_one(
+    client: AsyncClient, data_client: AsyncClient, session: AsyncSession, resources: Resources
+) -> None:
+    headers = await admin_headers(client, session)
+    record = audit.record
+
+    async def slow_record(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.2)  # a slow request: the other write comes in meanwhile
+        await record(*args, **kwargs)
+
+    async def put(attempts: int) -> int:
+        answer = await data_client.put("/api/v1/routing-policies", json={"max_attempts": attempts}, headers=headers)
+        return answer.status_code
+
+    with patch.object(policy_router.audit, "record", slow_record):
+        assert await asyncio.gather(put(3), put(5)) == [200, 200]
+    [(source_id, campaign, attempts)] = await stored(resources)
+    assert (source_id, campaign) == (None, None) and attempts in (3, 5)
+
+
+async def test_copies_written_before_writes_were_serialised_give_way_to_the_newest(
+    client: AsyncClient,
+    data_client: AsyncClient,
+    session: AsyncSession,
+    resources: Resources,
+    settings: Settings,
+    key: str,
+) -> None:
+    headers = await admin_headers(client, session)
+    now = utcnow()
+    session.add_all(
+        [
+            RoutingPolicy(campaign="spring-auto", max_attempts=2, created_at=now - timedelta(hours=1)),
+            RoutingPolicy(campaign="spring-auto", max_attempts=4, created_at=now),
+        ]
+    )
+    await session.commit()
+    source_id = await session.scalar(select(Source.id))
+    assert source_id is not None
+    async with resources.require_sessions()() as s:
+        assert (await repository.policy_for(s, source_id, "spring-auto", settings)).max_attempts == 4
+    body = {"campaign": "spring-auto", "max_attempts": 6}
+    assert (await data_client.put("/api/v1/routing-policies", json=body, headers=headers)).status_code == 200
+    assert await stored(resources) == [(None, "spring-auto", 6)]
+    async with resources.require_sessions()() as s:
+        assert (await repository.policy_for(s, source_id, "spring-auto", settings)).max_attempts == 6
