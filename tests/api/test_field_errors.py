@@ -144,3 +144,68 @@ class TestPhones:
         payload = lead_payload()
         payload["contact"]["phone"] = "(787) 555-0123"
         assert (await client.post(LEADS, json=payload, headers=headers)).status_code == 202
+
+
+def commercial_payload(**details: Any) -> dict[str, Any]:
+    return lead_payload(
+        line="commercial",
+        details={
+            "legal_name": "Juniper Bakery LLC",
+            "entity_type": "llc",
+            "years_in_business": 4,
+            "employees": 12,
+            "coverages": ["general_liability"],
+            **details,
+        },
+    )
+
+
+class TestWhatTheDatabaseCannotHold:
+    """What PostgreSQL would refuse at the insert (a 500, and a vendor retrying for ever) or the
+    pipeline could not score: a 422 naming the field, on both databases alike."""
+
+    @pytest.mark.parametrize(
+        ("change", "field", "reason"),
+        [
+            (lambda p: p["contact"].update(first_name="Ze\x00bulon"), "contact.first_name", "NUL character"),
+            (lambda p: p.update(notes="call \x00 after six"), "notes", "NUL character"),
+            (lambda p: p["details"]["vehicles"][0].update(make="Toy\x00ota"), "details.vehicles.0.make", "NUL"),
+            (lambda p: p.update(landing_page="https://quotes.example.com/" + "a" * 3000), "landing_page",
+             "at most 2048 characters"),
+            (lambda p: p["consent"].update(page_url="https://quotes.example.com/" + "a" * 3000), "consent.page_url",
+             "at most 2048 characters"),
+            (lambda p: p.update(ip="fe80::1%" + "z" * 40), "ip", "without a scope id"),
+        ],
+        ids=["nul in a name", "nul in the notes", "nul in the details", "long landing page", "long consent page",
+             "ip with a scope id"],
+    )  # fmt: skip
+    async def test_a_value_the_columns_cannot_hold(
+        self,
+        client: AsyncClient,
+        headers: dict[str, str],
+        session: AsyncSession,
+        change: Any,
+        field: str,
+        reason: str,
+    ) -> None:
+        payload = lead_payload()
+        change(payload)
+        [error] = await refused(client, headers, json=payload)
+        assert error["field"] == field and reason in error["reason"], error
+        assert await nothing_stored(session)
+
+    async def test_a_revenue_no_business_has_and_an_unbounded_coverage_name(
+        self, client: AsyncClient, headers: dict[str, str], session: AsyncSession
+    ) -> None:
+        payload = commercial_payload(annual_revenue=10**1000, coverages=["x" * 5000])
+        fields = {e["field"] for e in await refused(client, headers, json=payload)}
+        assert fields == {"details.annual_revenue", "details.coverages.0"}
+        assert await nothing_stored(session)
+
+    async def test_the_quote_form_refuses_them_too(self, client: AsyncClient, session: AsyncSession) -> None:
+        payload = quote_request_payload()
+        payload["contact"]["last_name"] = "Quacken\x00bush"
+        response = await client.post("/api/v1/quote-requests", json=payload)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["contact.last_name"]
+        assert await nothing_stored(session)

@@ -116,6 +116,23 @@ class TestRefused:
         ]
         assert await nothing_stored(session)
 
+    @pytest.mark.parametrize(
+        "trace",
+        [{"landing_page": "https://quotes.example.com/auto"}, {"ip": "203.0.113.7"}, {"user_agent": "Mozilla/5.0"}],
+    )
+    async def test_a_lead_with_a_web_forms_traces_but_sent_as_a_phone_lead_needs_consent_too(
+        self, client: AsyncClient, key: str, session: AsyncSession, trace: dict[str, str]
+    ) -> None:
+        payload = lead_payload(consent=None, origin="phone", **trace)
+        response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["consent"]
+        assert await nothing_stored(session)
+        called = await client.post(
+            "/api/v1/leads", json=lead_payload(consent=None, origin="phone"), headers={"X-API-Key": key}
+        )
+        assert called.status_code == 202  # a call centre's lead, with no web form behind it
+
     @pytest.mark.parametrize("header", [{}, {"X-API-Key": "lg_00000000_wrong"}, {"X-API-Key": "garbage"}])
     async def test_wrong_or_missing_key_is_401(
         self, client: AsyncClient, key: str, session: AsyncSession, header: dict[str, str]

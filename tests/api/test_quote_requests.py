@@ -3,6 +3,7 @@ and their agreement; everything else about the lead, the consent record first, i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -10,14 +11,14 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance import consent as consent_texts
 from leadgen.compliance.consent import CONSENT_TEXT, consent_text_sha256
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings, get_settings
-from leadgen.models import ConsentRecord, Lead
+from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.targets.api import create_app
 from tests.conftest import started
@@ -89,6 +90,19 @@ class TestAccepted:
         assert (lead.campaign, lead.sub_id, lead.external_id) == (None, None, None)
         assert (lead.ip_address, lead.landing_page, lead.user_agent) == ("198.51.100.7", quote_page, "Mozilla/5.0")
         assert (lead.first_name, lead.state, lead.currently_insured) == ("Dana", "TX", True)
+
+    async def test_the_first_two_people_on_a_new_install_both_get_their_quote(
+        self, client: AsyncClient, session: AsyncSession
+    ) -> None:
+        """Both requests create the form's source at once: the later insert does nothing."""
+        settings = get_settings()
+        answers = await asyncio.gather(
+            client.post(QUOTES, json=quote_request_payload(), headers=vouched(settings, "198.51.100.1")),
+            client.post(QUOTES, json=quote_request_payload(), headers=vouched(settings, "198.51.100.2")),
+        )
+        assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+        assert len(await stored(session)) == 2
+        assert await session.scalar(select(func.count()).select_from(Source)) == 1
 
     async def test_without_a_vouched_address_the_callers_own_is_recorded(
         self, client: AsyncClient, session: AsyncSession

@@ -19,7 +19,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.models import RoutingPolicy, Source
 from leadgen.models.base import utcnow
-from leadgen.routing import policy_router, repository
+from leadgen.routing import repository
 from tests import helpers
 
 
@@ -48,8 +48,8 @@ async def test_two_admins_writing_the_default_policy_at_once_leave_one(
         answer = await data_client.put("/api/v1/routing-policies", json={"max_attempts": attempts}, headers=headers)
         return answer.status_code
 
-    with patch.object(policy_router.audit, "record", slow_record):
-        assert await asyncio.gather(put(3), put(5)) == [200, 200]
+    with patch.object(audit, "record", slow_record):
+        assert list(await asyncio.gather(put(3), put(5))) == [200, 200]
     [(source_id, campaign, attempts)] = await stored(resources)
     assert (source_id, campaign) == (None, None) and attempts in (3, 5)
 

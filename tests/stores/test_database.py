@@ -24,6 +24,20 @@ from leadgen.targets.registry import BROKER, DB
 ASYNCPG = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
+async def test_a_failed_statement_names_none_of_its_parameters(settings: Settings) -> None:
+    """Its error is logged (uvicorn's, a task's): a lead's parameters are its name and address."""
+    engine = create_engine(settings, "api")
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(Exception) as failed:
+                # No id: refused by the database, as a lead's insert is when a value is out of bounds.
+                await conn.execute(text("INSERT INTO agents (name) VALUES (:name)"), {"name": "Zebulon Quackenbush"})
+    finally:
+        await engine.dispose()
+    assert "Quackenbush" not in str(failed.value)
+    assert "parameters hidden" in str(failed.value)
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_postgres_connections_name_the_process_bound_statements_and_plan_per_execution(
     settings: Settings, backend: str

@@ -175,15 +175,20 @@ class TestConsent:
     now = datetime(2026, 6, 1, 15, tzinfo=UTC)
 
     def test_web_lead_needs_consent(self) -> None:
-        assert consent_problem("web", False, None, self.now)
-        assert consent_problem("phone", False, None, self.now) is None
+        assert consent_problem("web", False, None, self.now, web_traces=False)
+        assert consent_problem("phone", False, None, self.now, web_traces=False) is None
+
+    def test_a_lead_with_a_web_forms_traces_needs_consent_whatever_origin_its_sender_says(self) -> None:
+        assert consent_problem("phone", False, None, self.now, web_traces=True) == (
+            "a lead with a landing page, IP address or user agent came from a web form: it must include consent"
+        )
+        assert consent_problem("phone", True, self.now, self.now, web_traces=True) is None
 
     def test_stale_or_future_consent(self) -> None:
-        assert consent_problem("web", True, self.now - timedelta(days=31), self.now) == "consent is older than 30 days"
-        assert (
-            consent_problem("web", True, self.now + timedelta(hours=1), self.now)
-            == "consent.captured_at is in the future"
-        )
+        stale = consent_problem("web", True, self.now - timedelta(days=31), self.now, web_traces=False)
+        assert stale == "consent is older than 30 days"
+        ahead = consent_problem("web", True, self.now + timedelta(hours=1), self.now, web_traces=False)
+        assert ahead == "consent.captured_at is in the future"
 
     def test_contact_window_uses_the_leads_local_time(self) -> None:
         # 13:30 UTC is 8:30 in Chicago (CDT) but 6:30 in Los Angeles.

@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED
-from leadgen.core.db import InList
+from leadgen.core.db import InList, insert_for
 from leadgen.models import DoNotContact, Lead
 
 
@@ -43,7 +41,7 @@ async def listed(session: AsyncSession, hashes: list[str]) -> bool:
 async def add_many(session: AsyncSession, entries: list[tuple[str, str]], reason: str) -> set[str]:
     """List each (kind, hash) not listed yet; returns the hashes that were new. Requests listing the
     same person at once all succeed: the later ones insert nothing."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     added: set[str] = set()
     for start in range(0, len(entries), _BATCH):
         rows = [

@@ -148,10 +148,16 @@ def typed_text_kept(anonymised_at: datetime | None, text: str | None) -> str | N
     return None if anonymised_at is not None else text
 
 
-def consent_problem(origin: str, has_consent: bool, captured_at: datetime | None, now: datetime) -> str | None:
-    """Why a lead's consent is not acceptable, or None when it is."""
+def consent_problem(
+    origin: str, has_consent: bool, captured_at: datetime | None, now: datetime, *, web_traces: bool
+) -> str | None:
+    """Why a lead's consent is not acceptable, or None when it is. ``web_traces``: the lead carries
+    what only a web form leaves (a landing page, a browser's IP address or user agent), which makes
+    it a web-form lead whatever ``origin`` its sender chose."""
     if origin == "web" and not has_consent:
         return "web-form leads must include the consent record the person agreed to"
+    if web_traces and not has_consent:
+        return "a lead with a landing page, IP address or user agent came from a web form: it must include consent"
     if captured_at is not None:
         if captured_at > now + CONSENT_CLOCK_SKEW:
             return "consent.captured_at is in the future"

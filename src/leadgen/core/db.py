@@ -9,6 +9,10 @@ from typing import Any
 
 from sqlalchemy import Boolean, any_, bindparam, event, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,12 +32,14 @@ from leadgen.core.sqlite import configure_connection
 
 
 def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
-    """One engine per process, tagged with ``<environment>.<process>`` on PostgreSQL."""
+    """One engine per process, tagged with ``<environment>.<process>`` on PostgreSQL. Its errors
+    leave out the statement's parameters: a lead's are its name, address and date of birth, which
+    would reach the logs with the error."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     connect_args: dict[str, Any] = {
@@ -57,6 +63,7 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
         # request; a connection the server dropped fails once and is replaced by the pool.
         pool_recycle=300,
         connect_args=connect_args,
+        hide_parameters=True,
     )
 
 
@@ -160,3 +167,9 @@ async def ping(engine: AsyncEngine) -> None:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def insert_for(session: AsyncSession) -> Callable[[Any], PgInsert | SqliteInsert]:
+    """The INSERT of the session's database, which has ``on_conflict_do_nothing`` / ``_do_update``
+    (PostgreSQL's, else SQLite's: both speak ON CONFLICT)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
 from leadgen.auth.deps import ApiKey, BearerToken, ClientAddress, CurrentPrincipal, IntakeSource, StaffPrincipal
-from leadgen.auth.repository import source_by_name
 from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
@@ -18,8 +17,8 @@ from leadgen.core.security import counted_address
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary, QuoteRequestCreate
-from leadgen.models import Source
 from leadgen.routing import service as routing
+from leadgen.sources.repository import ensure_source
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 WEB_FORM_SOURCE = "web-form"
@@ -81,11 +80,7 @@ async def post_quote_request(
     limiter = resources.limiter
     if limiter and not await limiter.hit_failing_open(limit, "quote", counted_address(ip)):
         raise RateLimited("too many quote requests from this address; try again later")
-    source = await source_by_name(session, WEB_FORM_SOURCE)
-    if source is None:
-        source = Source(name=WEB_FORM_SOURCE, kind="web")
-        session.add(source)
-        await session.flush()
+    source = await ensure_source(session, WEB_FORM_SOURCE, "web")
     lead = service.quote_request_lead(settings, quote_request, ip)
     return _accepted(await service.receive(session, settings, SourceRef(source.id, source.name), lead))
 

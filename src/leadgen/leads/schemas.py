@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
@@ -16,6 +18,7 @@ from pydantic import (
     EmailStr,
     Field,
     IPvAnyAddress,
+    UrlConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -31,8 +34,32 @@ from leadgen.leads.normalize import clean_text, parsed_phone, zip5
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+def _public_address(value: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    # A scope id (fe80::1%eth0) names an interface of the sender's own machine, not where a person
+    # was, and makes an address longer than its column (45 characters) holds.
+    if "%" in str(value):
+        raise ValueError("an IP address without a scope id (%...)")
+    return value
+
+
+IpAddress = Annotated[IPvAnyAddress, AfterValidator(_public_address)]
+# As long as the columns that keep them (``models.leads``).
+WebAddress = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
+
+
+def _no_nul(value: Any) -> Any:
+    """A NUL character is in no name, note or answer a person gives, and PostgreSQL cannot store one:
+    refused here, naming the field, rather than failing the insert (500)."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _texts_without_nul = field_validator("*", mode="after")(_no_nul)
 
 
 class Address(_Strict):
@@ -115,9 +142,9 @@ class Consent(_Strict):
 
     text: str = Field(min_length=20, max_length=5000, description="The consent language shown.")
     captured_at: AwareDatetime = Field(description="When the person agreed, with its time zone (Z or an offset).")
-    ip: IPvAnyAddress | None = None
-    page_url: AnyHttpUrl | None = None
-    trustedform_cert_url: AnyHttpUrl | None = None
+    ip: IpAddress | None = None
+    page_url: WebAddress | None = None
+    trustedform_cert_url: WebAddress | None = None
     jornaya_leadid: str | None = Field(None, max_length=64)
 
 
@@ -178,8 +205,8 @@ class CommercialDetails(_Strict):
     class_code: str | None = Field(None, max_length=16)
     years_in_business: int = Field(ge=0, le=300)
     employees: int = Field(ge=0, le=1_000_000)
-    annual_revenue: int | None = Field(None, ge=0)
-    coverages: list[str] = Field(min_length=1, max_length=20)
+    annual_revenue: int | None = Field(None, ge=0, le=10**12)
+    coverages: list[Text100] = Field(min_length=1, max_length=20)
 
 
 class _LeadBase(_Strict):
@@ -201,8 +228,8 @@ class _LeadBase(_Strict):
     currently_insured: bool | None = None
     current_carrier: str | None = Field(None, max_length=100)
     policy_expires_on: date | None = None
-    landing_page: AnyHttpUrl | None = None
-    ip: IPvAnyAddress | None = None
+    landing_page: WebAddress | None = None
+    ip: IpAddress | None = None
     user_agent: str | None = Field(None, max_length=512)
     consent: Consent | None = None
     notes: str | None = Field(None, max_length=2000)

@@ -70,7 +70,11 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
             return _repeat_of(earlier, _identity(settings, data.contact))
     now = utcnow()
     problem = consent_problem(
-        data.origin, data.consent is not None, data.consent.captured_at if data.consent else None, now
+        data.origin,
+        data.consent is not None,
+        data.consent.captured_at if data.consent else None,
+        now,
+        web_traces=any((data.landing_page, data.ip, data.user_agent)),
     )
     if problem:
         LEADS_REFUSED.labels("consent").inc()

@@ -134,7 +134,8 @@ async def _screen(
     if lead.anonymised_at is not None:
         # Erased while it waited for the pipeline: its hashes are gone, so no list would find it.
         return _stop(session, lead, LeadStatus.REJECTED, BARRED_BECAUSE[ERASED])
-    problem = consent_problem(lead.origin, consent is not None, None, lead.received_at)
+    web_traces = any((lead.landing_page, lead.ip_address, lead.user_agent))
+    problem = consent_problem(lead.origin, consent is not None, None, lead.received_at, web_traces=web_traces)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
     identities = [

@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from leadgen.core.db import insert_for
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT
 from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, SweepCursor
 from leadgen.models.base import utcnow
@@ -86,7 +85,7 @@ async def move_cursor(session: AsyncSession, job: str, position: Position | None
     if position is None:
         await session.execute(delete(SweepCursor).where(SweepCursor.job == job))
         return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     place = {"received_at": position[0], "lead_id": position[1], "updated_at": utcnow()}
     # An upsert: two runs at once (one overran its hour) both write, the later one's place stays.
     await session.execute(

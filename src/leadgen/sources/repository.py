@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.core.db import insert_for
 from leadgen.models import Lead, Source
 
 
@@ -31,3 +32,15 @@ async def for_change(session: AsyncSession, name: str) -> Source | None:
     entry names the values it replaced."""
     query = select(Source).where(Source.name == name).with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
+
+
+async def ensure_source(session: AsyncSession, name: str, kind: str) -> Source:
+    """The source named ``name``, created as ``kind`` when there is none. Two requests creating it at
+    once (the quote form's first two visitors) both get the one stored: the later insert does nothing."""
+    by_name = select(Source).where(Source.name == name)
+    found = await session.scalar(by_name)
+    if found is None:
+        await session.execute(insert_for(session)(Source).values(name=name, kind=kind).on_conflict_do_nothing())
+        found = await session.scalar(by_name)
+    assert found is not None  # inserted, or committed by the request that won
+    return found
