@@ -139,6 +139,26 @@ class TestIdOfAnotherPerson:
         assert [a.status_code for a in answers] == [202, 200]
         assert await stored_counts(session) == [1, 1, 1, 1]
 
+    @pytest.mark.parametrize(
+        ("again", "reason"),
+        [
+            ({"test": True}, "already names a live lead"),
+            ({"line": "life", "details": {"height_inches": 66, "weight_pounds": 150, "tobacco": False,
+                                          "face_amount": 250000}}, "already names this person's auto lead"),
+        ],
+        ids=["a test lead after a live one", "another line"],
+    )  # fmt: skip
+    async def test_the_same_persons_other_request_under_the_id_is_refused_not_dropped(
+        self, client: AsyncClient, key: str, session: AsyncSession, again: dict[str, Any], reason: str
+    ) -> None:
+        first = lead_payload(external_id="vendor-42")
+        assert (await client.post(LEADS, json=first, headers={"X-API-Key": key})).status_code == 202
+        answer = await client.post(LEADS, json={**first, **again}, headers={"X-API-Key": key})
+        assert answer.status_code == 409, answer.text
+        [error] = answer.json()["errors"]
+        assert error["field"] == "external_id" and reason in error["reason"]
+        assert await stored_counts(session) == [1, 1, 1, 1]
+
     async def test_the_loser_of_the_insert_is_refused_too(
         self, client: AsyncClient, key: str, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -140,6 +140,14 @@ def test_zip_plus_four_and_address_keys() -> None:
     assert address_key("12 Oak Street, Apt. 4", "78701") == address_key("12 oak st apt 4", "78701")
 
 
+def test_a_zip_is_ascii_digits_and_an_address_key_needs_a_word() -> None:
+    arabic_indic, fullwidth = "\u0667\u0668\u0667\u0660\u0661", "\uff17\uff18\uff17\uff10\uff11"  # 78701
+    assert zip5(arabic_indic) is None and zip5(fullwidth) is None
+    fullwidth_street = "\uff11\uff12 \uff2f\uff41\uff4b Street"  # 12 Oak Street
+    assert address_key(fullwidth_street, "78701") == address_key("12 oak st", "78701")
+    assert address_key("-", "78701") is None and address_key(" . ", "78701") is None
+
+
 def test_identity_keys_are_keyed_hashes_not_pii() -> None:
     keys = identity_keys("k" * 32, "+15125550147", "Pat@Example.com", "12 Oak St", "78701")
     same = identity_keys("k" * 32, "+15125550147", "pat@example.com", "12 oak street", "78701")

@@ -104,7 +104,7 @@ def _equals_any(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    configure_connection(cursor.execute, busy_timeout_ms=30000)
+    configure_connection(cursor.execute, busy_timeout_ms=30000, durable=True)
     cursor.close()
 
 

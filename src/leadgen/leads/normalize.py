@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
 
-_ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
+# ASCII digits only: \d alone also takes Arabic-Indic or fullwidth ones, which no ZIP is written in.
+_ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$", re.ASCII)
 _SPACES = re.compile(r"\s+")
 _ADDRESS_WORDS = {
     "street": "st",
@@ -75,10 +77,14 @@ def zip5(raw: str) -> str | None:
 
 
 def address_key(street: str | None, zip_code: str) -> str | None:
-    """The street and ZIP reduced to a comparable form ("12 Oak Street" == "12 oak st.")."""
+    """The street and ZIP reduced to a comparable form ("12 Oak Street" == "12 oak st."; fullwidth
+    or composed letters as their plain forms). None for a street with no word in it ("-", "."):
+    every such lead of a ZIP would share one key, and be linked as one household."""
     if not street:
         return None
-    words = re.sub(r"[^\w\s]", " ", street.lower()).split()
+    words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", street).casefold()).split()
+    if not words:
+        return None
     return " ".join(_ADDRESS_WORDS.get(w, w) for w in words) + f" {zip_code}"
 
 

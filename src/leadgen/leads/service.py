@@ -67,7 +67,7 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         # then finds it.
         earlier = await repository.by_external_id(session, source.id, data.external_id, lock=True)
         if earlier is not None:
-            return _repeat_of(earlier, _identity(settings, data.contact))
+            return _repeat_of(earlier, data, _identity(settings, data.contact))
     now = utcnow()
     problem = consent_problem(
         data.origin,
@@ -86,7 +86,7 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     if data.external_id is None:
         session.add(lead)
     elif (winner := await _insert_first(session, lead, data.external_id)) is not None:
-        return _repeat_of(winner, _identity(settings, data.contact))
+        return _repeat_of(winner, data, _identity(settings, data.contact))
     if data.consent is not None:
         session.add(_consent_record(lead.id, data.consent))
     audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
@@ -126,15 +126,22 @@ def _identity(settings: Settings, contact: Contact) -> IdentityKeys:
     return identity_keys(key, contact.phone, email, address.street, address.zip)
 
 
-def _repeat_of(stored: Lead, incoming: IdentityKeys) -> Received:
+def _repeat_of(stored: Lead, data: AnyLead, incoming: IdentityKeys) -> Received:
     """The answer to a lead whose ``external_id`` names the source's ``stored`` lead: that lead, when
-    both name the same person (a retry). Otherwise the source reused the id for someone else, and
-    answering with the stored lead would drop this person's without a word: refused."""
+    both are the same request (a retry: the same person, line and test flag). Otherwise the source
+    reused the id for another request, and answering with the stored lead would drop this one
+    without a word: refused."""
     if not same_person(incoming, IdentityKeys(stored.phone_hash, stored.email_hash, stored.address_hash)):
-        LEADS_REFUSED.labels("external_id").inc()
         reason = "this external_id already names another person's lead; send this lead with an id of its own"
-        raise Conflict(reason, [{"field": "external_id", "reason": reason}])
-    return Received(stored, repeat=True)
+    elif stored.line != data.line:
+        reason = f"this external_id already names this person's {stored.line} lead; send this one with an id of its own"
+    elif stored.is_test != data.test:
+        kind = "test" if stored.is_test else "live"
+        reason = f"this external_id already names a {kind} lead; send this one with an id of its own"
+    else:
+        return Received(stored, repeat=True)
+    LEADS_REFUSED.labels("external_id").inc()
+    raise Conflict(reason, [{"field": "external_id", "reason": reason}])
 
 
 def _new_lead(settings: Settings, source: SourceRef, data: AnyLead, now: datetime) -> Lead:
