@@ -111,7 +111,7 @@ class TestPerformance:
             "A report covers at most 366 days.",
             "The period must start before it ends.",
             "The period must start before it ends.",
-            "A report covers leads received from 2000 on.",
+            "A report covers leads received from 2000 to 9998.",
             "Dates are written YYYY-MM-DD, before the year 9999.",
             "Dates are written YYYY-MM-DD, before the year 9999.",
         ]

@@ -362,6 +362,9 @@ class TestOffers:
             await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id), offer.id)
         accepted = await session.get(Lead, lead.id, populate_existing=True)
         assert accepted is not None and accepted.status == LeadStatus.ACCEPTED
+        # The search's copy of the lead says ACCEPTED too, once the event is handled.
+        outcome_events = select(OutboxEvent.key).where(OutboxEvent.topic == "lead.outcome")
+        assert list(await session.scalars(outcome_events)) == [str(lead.id)]
 
     async def test_an_offer_cannot_be_accepted_once_the_licence_no_longer_holds(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

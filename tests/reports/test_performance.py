@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
@@ -215,6 +216,33 @@ async def test_by_source_counts_what_became_of_each_sources_leads_and_what_they_
     ]
 
 
+async def test_an_offer_left_past_its_deadline_is_a_breach_however_it_ended(
+    session: AsyncSession, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """Withdrawn after its deadline (the agent deactivated before the sweep came by), or still pending
+    past it: each a breach. Withdrawn before its deadline: none."""
+    made = Book(session)
+    source = Source(name="vendor-c", cost_per_lead_cents=0)
+    session.add(source)
+    late = await helpers.agent(session, ["TX"], name="Late")
+    in_time = await helpers.agent(session, ["TX"], name="In Time")
+    await session.flush()
+    withdrawn = AssignmentStatus.WITHDRAWN
+    await made.lead(source, None, LeadStatus.UNASSIGNED, [(late, withdrawn), (in_time, withdrawn)])
+    await made.lead(source, None, LeadStatus.ROUTED, [(late, AssignmentStatus.PENDING)])
+    await session.flush()
+    for offer in await session.scalars(select(Assignment)):
+        # Withdrawn ten minutes after the deadline for Late, ten minutes before it for In Time.
+        offer.responded_at = offer.expires_at + timedelta(minutes=10 if offer.agent_id == late.id else -10)
+        if offer.status == AssignmentStatus.PENDING:
+            offer.responded_at = None
+    await session.commit()
+    rows = {row["key"]: row for row in await report(data_client, headers[Role.ADMIN], by="agent")}
+    assert (rows["Late"]["sla_breaches"], rows["In Time"]["sla_breaches"]) == (2, 0)
+    [by_source] = await report(data_client, headers[Role.ADMIN])
+    assert by_source["sla_breaches"] == 2
+
+
 async def test_by_agent_counts_each_agents_own_offers(
     book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
 ) -> None:
@@ -303,6 +331,7 @@ async def test_return_rates_name_the_reason_given_most_often(
         ({"since": "2024-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}, "since"),
         ({"since": "2026-06-01T00:00:00"}, "since"),  # no time zone: ambiguous
         ({"until": "0001-01-05T00:00:00Z"}, "until"),  # 30 days before it is no date at all
+        ({"since": "9999-12-01T00:00:00Z", "until": "9999-12-31T20:00:00-05:00"}, "since"),  # UTC: year 10000
     ],
 )
 async def test_a_bad_question_is_refused_with_the_field(

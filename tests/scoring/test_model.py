@@ -118,6 +118,15 @@ class TestModelFile:
         (tmp_path / "partial.json").write_text(json.dumps({"format": 1, "model": "x"}))
         with pytest.raises(ModelFileError, match="missing"):
             load_model(tmp_path / "partial.json")
+        (tmp_path / "list.json").write_text("[1, 2]")
+        with pytest.raises(ModelFileError, match="not a JSON object"):
+            load_model(tmp_path / "list.json")
+        packaged = json.loads(DEFAULT_PATH.read_text())
+        shapes: list[dict[str, Any]] = [{"features": []}, {"features": {**packaged["features"], "names": ["only one"]}}]
+        for broken in shapes:
+            (tmp_path / "shape.json").write_text(json.dumps({**packaged, **broken}))
+            with pytest.raises(ModelFileError, match="is not a lead score model"):
+                load_model(tmp_path / "shape.json")
 
 
 class TestHeldOut:

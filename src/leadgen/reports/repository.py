@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, Subquery, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance.rules import OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
+from leadgen.models.base import utcnow
 from leadgen.reports.rules import NO_CAMPAIGN, NOT_BILLED, SCREENED_OUT, Grouping, Performance
 
 AnySelect = Select[*tuple[Any, ...]]
@@ -23,6 +24,17 @@ _LEAD_KEYS: dict[str, SQLColumnExpression[Any]] = {"source": Source.name, "campa
 
 def _received(since: datetime, until: datetime) -> ColumnElement[bool]:
     return and_(Lead.received_at >= since, Lead.received_at < until, Lead.is_test.is_(False))
+
+
+def _sla_breached(now: datetime) -> ColumnElement[bool]:
+    """An offer whose deadline passed unanswered: timed out by the sweep, still pending past it (the
+    sweep has not come by yet), or withdrawn after it (its agent deactivated, the person opted out or
+    erased, before the sweep timed it out)."""
+    return or_(
+        Assignment.status == AssignmentStatus.TIMED_OUT,
+        and_(Assignment.status == AssignmentStatus.PENDING, Assignment.expires_at < now),
+        and_(Assignment.status == AssignmentStatus.WITHDRAWN, Assignment.expires_at < Assignment.responded_at),
+    )
 
 
 def _period_leads(since: datetime, until: datetime) -> Select[Any]:
@@ -62,7 +74,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
             func.count().filter(offers.c.accepted > 0).label("accepted"),
             func.count().filter(Lead.status == LeadStatus.CONVERTED).label("converted"),
             func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
-            func.coalesce(func.sum(offers.c.timed_out), 0).label("sla_breaches"),
+            func.coalesce(func.sum(offers.c.sla_breaches), 0).label("sla_breaches"),
             func.count().filter(billed).label("billed"),
             func.coalesce(func.sum(Lead.price_cents).filter(billed), 0).label("spend_cents"),
         )
@@ -116,7 +128,7 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
             func.count().label("leads"),
             func.count().filter(accepted).label("accepted"),
             func.count().filter(Assignment.status == AssignmentStatus.RETURNED).label("returned"),
-            func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("sla_breaches"),
+            func.count().filter(_sla_breached(utcnow())).label("sla_breaches"),
             func.count().filter(billed).label("billed"),
             func.coalesce(func.sum(share).filter(billed), 0).label("spend_cents"),
         )
@@ -167,12 +179,12 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
 
 
 def _offers_per_lead(in_period: Select[Any]) -> Subquery:
-    """Each lead's offers left to time out (SLA breaches), offers accepted, and those of them kept
+    """Each lead's offers left past their deadline (SLA breaches), offers accepted, and those of them kept
     (accepted and not returned since)."""
     return (
         select(
             Assignment.lead_id,
-            func.count().filter(Assignment.status == AssignmentStatus.TIMED_OUT).label("timed_out"),
+            func.count().filter(_sla_breached(utcnow())).label("sla_breaches"),
             func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
             func.count().filter(Assignment.status == AssignmentStatus.ACCEPTED).label("kept"),
         )

@@ -20,14 +20,15 @@ NOT_BILLED = (LeadStatus.RECEIVED, *SCREENED_OUT, LeadStatus.RETURNED)
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
 EARLIEST_YEAR = 2000  # long before any lead; it keeps date arithmetic away from year 1
+LATEST_YEAR = 9998  # long after any lead; it keeps a time west of UTC from overflowing year 9999
 NO_CAMPAIGN = "(none)"
 
 
 def period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     """The leads received from ``since`` up to ``until`` (the last 30 days when not given)."""
     for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.year < EARLIEST_YEAR:
-            reason = f"a report covers leads received from {EARLIEST_YEAR} on"
+        if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            reason = f"a report covers leads received from {EARLIEST_YEAR} to {LATEST_YEAR}"
             raise InvalidInput(reason, [_problem(name, reason)])
     end = until or now
     start = since or end - DEFAULT_PERIOD

@@ -207,6 +207,7 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
         lead.status = LeadStatus.ACCEPTED
     audit.lead_event(session, lead.id, "assignment.accepted", {"agent_id": str(assignment.agent_id)})
     await audit.record(session, principal.label(), "assignment.accepted", "assignment", str(assignment.id), {})
+    outbox.add(session, "lead.outcome", str(lead.id))  # the search's copy of the lead follows
     return assignment
 
 

@@ -121,10 +121,18 @@ def load_model(path: Path | None = None) -> LeadScoreModel:
         spec = json.loads(target.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"cannot read the scoring model {target}: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise ModelFileError(f"{target} is not a lead score model: not a JSON object")
     try:
         return LeadScoreModel(spec)
-    except (KeyError, TypeError) as exc:
+    except ModelFileError:
+        raise
+    except KeyError as exc:
         raise ModelFileError(f"{target} is not a lead score model: missing {exc}") from exc
+    # A part of the wrong shape: the features' own checks (ValueError), a list or number where an
+    # object belongs (AttributeError, TypeError).
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{target} is not a lead score model: {exc}") from exc
 
 
 @cache
