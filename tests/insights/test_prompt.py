@@ -23,6 +23,14 @@ class TestMinimise:
             ("zip 78701-1234 please", "[number]", "78701"),
             ("Hello, my name is Maria Lopez and I need a quote", "my name is [name]", "Maria"),
             ("This is Tom, need coverage", "This is [name]", "Tom"),
+            ("DOB 03/14/1962, call me", "DOB [date]", "1962"),
+            ("born March 14, 1962", "born [date]", "1962"),
+            ("born 14 Mar 1985", "born [date]", "1985"),
+            ("dob 3-14-62", "dob [date]", "62"),
+            ("birthday 1962-03-14", "birthday [date]", "1962"),
+            ("sent from 203.0.113.77 at home", "[ip]", "203.0.113"),
+            ("my ip 2001:db8:0:0:1:0:0:1 or fe80::1", "[ip] or [ip]", "db8"),
+            ("we are at 4500 N Main in Austin", "[address]", "Main"),
         ],
     )
     def test_masks(self, notes: str, kept: str, gone: str) -> None:
@@ -32,6 +40,11 @@ class TestMinimise:
 
     def test_ordinary_words_stay(self) -> None:
         notes = "This is urgent, I am ready to buy; premium went up 30% on 2 cars"
+        assert minimise(notes) == notes
+
+    def test_what_says_how_soon_stays(self) -> None:
+        """Dates of this decade (a renewal, a closing), times of day, a car's year and make."""
+        notes = "renews 12/01/2026, closing on March 3, 2027; call after 10:30 or 10:30:15; my 2019 Honda Civic"
         assert minimise(notes) == notes
 
     def test_known_values_are_masked_as_whole_words(self) -> None:

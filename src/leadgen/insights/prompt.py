@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -29,8 +31,28 @@ _STREET = re.compile(
     r"circle|cir|highway|hwy|parkway|pkwy)\b\.?",
     re.IGNORECASE,
 )
+# A house number with a compass point and a street name, no suffix ("4500 N Main").
+_DIRECTED_STREET = re.compile(r"\b\d{1,6}\s+[NSEW]\.?\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?")
 # ZIP codes and other five-digit numbers (a ZIP narrows a person down; intent never needs it).
 _FIVE_DIGITS = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+# Three or more colons, or a "::": a time of day ("10:30", "10:30:15") has fewer.
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){3,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])[0-9A-Fa-f]{0,4}::[0-9A-Fa-f:]*"
+)
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+# Dates with their year: 03/14/1962, 3-14-62, 1962-03-14, March 14, 1962, 14 March 1962.
+_DATES = re.compile(
+    rf"\b(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?P<y1>\d{{4}}|\d{{2}})|(?P<y2>\d{{4}})-\d{{2}}-\d{{2}}|"
+    rf"{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?P<y3>\d{{4}})|\d{{1,2}}\s+{_MONTH}\.?,?\s+(?P<y4>\d{{4}}))\b",
+    re.IGNORECASE,
+)
+# A date more than this many years back is a birth date or as personal, and never says how soon
+# someone needs cover; a renewal or a closing date stays for the provider to read.
+_PAST_DATE_YEARS = 10
 # Only unambiguous introductions, and only capitalised names ("this is urgent" stays).
 _SELF_NAME = re.compile(r"\b((?i:my name is|name is|name:|this is))\s+[A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?")
 
@@ -60,20 +82,33 @@ removed personal details.\
 def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     """The notes with personal details masked, as they may leave the platform.
 
-    Masks e-mail addresses and phone numbers (``leadgen.core.logging.redact``), SSNs, digit runs of
-    five or more (ZIP codes; policy, account, licence numbers), street addresses, a self-introduced name, and any
-    exact value the caller knows to be personal (the lead's own name or street, case-insensitive).
+    Masks e-mail addresses and phone numbers (``leadgen.core.logging.redact``), SSNs, dates more than
+    ten years back (a birth date), IP addresses, digit runs of five or more (ZIP codes; policy,
+    account, licence numbers), street addresses, a self-introduced name, and any exact value the
+    caller knows to be personal (the lead's own name, street, date of birth, case-insensitive).
     """
     # Patterns first: a known value replaced inside an e-mail address would hide the address from them.
     text = redact(notes[:MAX_NOTES_CHARS])
     text = _SSN.sub("[number]", text)
+    text = _DATES.sub(partial(_past_date, this_year=date.today().year), text)
+    text = _IPV4.sub("[ip]", text)
+    text = _IPV6.sub("[ip]", text)
     text = _STREET.sub("[address]", text)
+    text = _DIRECTED_STREET.sub("[address]", text)
     text = _LONG_NUMBER.sub("[number]", text)
     text = _FIVE_DIGITS.sub("[number]", text)
     text = _SELF_NAME.sub(lambda m: f"{m.group(1)} [name]", text)
     for value in sorted({v.strip() for v in known_pii if v and len(v.strip()) >= 2}, key=len, reverse=True):
         text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "[personal]", text, flags=re.IGNORECASE)
     return text
+
+
+def _past_date(match: re.Match[str], this_year: int) -> str:
+    written = next(year for year in match.group("y1", "y2", "y3", "y4") if year)
+    year = int(written)
+    if len(written) == 2:  # 62 is 1962, 27 is 2027
+        year += 2000 if year <= this_year % 100 + 1 else 1900
+    return "[date]" if year < this_year - _PAST_DATE_YEARS else match.group(0)
 
 
 def user_message(notes: str, line: str, known_pii: Iterable[str | None] = ()) -> str:
