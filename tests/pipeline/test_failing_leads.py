@@ -150,13 +150,14 @@ async def test_a_lead_the_pipeline_keeps_failing_on_ends_unassigned_with_an_aler
     assert pipeline_tasks.release_duplicates() == 1
     assert pipeline_tasks.process_lead(str(again)) == LeadStatus.ROUTED
 
-    # Fixed, then reopened by staff: a lead never screened goes through the pipeline from the start.
+    # Fixed, then reopened by staff: a lead never screened goes through the pipeline from the start,
+    # de-duplicated as a new lead would be: the person's later lead, routed since, holds them now.
     monkeypatch.undo()
     async with resources.unit_of_work() as s:
         await routing.reopen(s, MANAGER, poison, "fault fixed")
     assert pipeline_tasks.reopen(str(poison)) == LeadStatus.RECEIVED
-    assert pipeline_tasks.process_lead(str(poison)) == LeadStatus.ROUTED
-    assert (await reread(resources, poison)).score is not None
+    assert pipeline_tasks.process_lead(str(poison)) == LeadStatus.DUPLICATE
+    assert (await reread(resources, poison)).duplicate_of_id == again
 
 
 @pytest.mark.usefixtures("worker", "quick_give_up", "texas_agent")

@@ -1,11 +1,12 @@
-"""Which earlier lead of a person still makes a new one a duplicate, and why one no longer does."""
+"""Which earlier lead of a person still makes a new one a duplicate, why one no longer does, and
+the look-back window of each line."""
 
 from __future__ import annotations
 
 import pytest
 
-from leadgen.dedupe.rules import why_not_original
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.dedupe.rules import line_window_days, why_not_original
+from leadgen.leads.lifecycle import LeadStatus, Line
 
 
 @pytest.mark.parametrize("status", [LeadStatus.RECEIVED, LeadStatus.SCORED, LeadStatus.ROUTED])
@@ -39,3 +40,11 @@ def test_an_erased_or_test_lead_never_counts() -> None:
     assert why_not_original(routed, is_test=True, erased=False, held_by_active_agent=True) == (
         "the original is a test lead"
     )
+
+
+def test_a_line_given_a_window_of_its_own_has_it_and_any_other_line_the_default() -> None:
+    own = {Line.AUTO: 30, Line.LIFE: 90}
+    assert line_window_days("life", 14, own) == 90
+    assert line_window_days(Line.AUTO, 14, own) == 30
+    assert line_window_days("home", 14, own) == 14
+    assert line_window_days("life", 14, {}) == 14

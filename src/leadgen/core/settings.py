@@ -19,6 +19,8 @@ from limits import parse
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from leadgen.leads.lifecycle import Line
+
 DEFAULT_SECRETS_DIR = "/var/run/secrets/leadgen"
 # Values that mark a secret as a development placeholder; refused outside development.
 PLACEHOLDER_PREFIX = "insecure-"
@@ -247,10 +249,44 @@ class ServicesSettings(_Group, prefix="SERVICES_"):
         return str(self.dashboard_url).rstrip("/") + path
 
 
+MAX_DEDUPE_WINDOW_DAYS = 3650
+DedupeWindowDays = Annotated[int, Field(ge=0, le=MAX_DEDUPE_WINDOW_DAYS)]
+
+
 class IntakeSettings(_Group, prefix="INTAKE_"):
     rate_limit: str = Field("50/second", description="Leads accepted per API key (limits notation).")
     public_rate_limit: str = Field("10/minute", description="Quote-form submissions per client IP.")
-    dedupe_window_days: int = Field(30, ge=0, le=3650, description="Look-back window for duplicates.")
+    dedupe_window_days: DedupeWindowDays = Field(
+        30, description="Look-back window for duplicates, in days, of every line not given its own."
+    )
+    dedupe_window_days_by_line: Annotated[dict[Line, DedupeWindowDays], NoDecode] = Field(
+        default_factory=dict,
+        description="Look-back windows for duplicates, in days, of the lines given their own, as line=days "
+        f"separated by commas (auto=30,life=90; lines: {', '.join(Line)}). A line not listed has "
+        "LEADGEN_INTAKE_DEDUPE_WINDOW_DAYS.",
+    )
+
+    @field_validator("dedupe_window_days_by_line", mode="before")
+    @classmethod
+    def _line_equals_days(cls, value: object) -> object:
+        """Read whole here, so that an error names the line or the days at fault."""
+        if not isinstance(value, str):
+            return value
+        lines = {line.value: line for line in Line}
+        windows: dict[Line, int] = {}
+        for pair in filter(None, (item.strip() for item in value.split(","))):
+            name, equals, days = (part.strip() for part in pair.partition("="))
+            if not equals:
+                raise ValueError(f"{pair!r} is not line=days")
+            line = lines.get(name.lower())
+            if line is None:
+                raise ValueError(f"{name!r} is not a line ({', '.join(lines)})")
+            if line in windows:
+                raise ValueError(f"{line} is given twice")
+            if not (days.isascii() and days.isdigit()) or int(days) > MAX_DEDUPE_WINDOW_DAYS:
+                raise ValueError(f"{pair!r}: the days must be a whole number from 0 to {MAX_DEDUPE_WINDOW_DAYS}")
+            windows[line] = int(days)
+        return windows
 
 
 class RoutingSettings(_Group, prefix="ROUTING_"):

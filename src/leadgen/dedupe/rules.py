@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from leadgen.core.security import keyed_hash
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.leads.normalize import address_key, email_key
 
 
@@ -29,6 +30,11 @@ def identity_keys(
         email=keyed_hash(hash_key, "email", email_key(email)) if email else None,
         address=keyed_hash(hash_key, "address", address) if address else None,
     )
+
+
+def line_window_days(line: str, default_days: int, days_by_line: Mapping[Line, int]) -> int:
+    """The look-back window of a line's duplicates: the line's own when it has one, else the default."""
+    return days_by_line.get(Line(line), default_days)
 
 
 def window_start(received_at: datetime, window_days: int) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, not_, or_, select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from leadgen.dedupe.rules import IN_FLIGHT_STATUSES, TAKEN_STATUSES
-from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Agent, Assignment, Lead
 
@@ -87,34 +88,48 @@ def counts_as_original(original: type[Lead]) -> ColumnElement[bool]:
 
 
 async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid.UUID]) -> Lead | None:
-    """Among leads the graph links to this one, the earliest received before it that counts as an
-    original (``counts_as_original``)."""
+    """Among leads the graph links to this one, of its line and counting as an original
+    (``counts_as_original``), the one it repeats: a lead already screened, whenever it was received,
+    else the earliest received before it still waiting for the pipeline.
+
+    ``received_at`` is stamped before the insert commits: a lead whose commit was slow may reach
+    the pipeline after a later lead of the person was screened without seeing it, and is then that
+    lead's duplicate. A later lead still waiting is not this one's original: screened after it, it
+    finds this one."""
     if not linked:
         return None
+    waiting = Lead.status == LeadStatus.RECEIVED
     query = (
         select(Lead)
         .where(
             Lead.id.in_(linked),
             Lead.line == lead.line,
-            Lead.received_at <= lead.received_at,
+            or_(not_(waiting), Lead.received_at <= lead.received_at),
             counts_as_original(Lead),
         )
-        .order_by(Lead.received_at, Lead.id)
+        # A screened lead first: a waiting one may yet be screened out, or be that lead's duplicate.
+        .order_by(waiting, Lead.received_at, Lead.id)
         .limit(1)
     )
     return await session.scalar(query)
 
 
-async def duplicates_to_release(session: AsyncSession, since: datetime, limit: int) -> list[uuid.UUID]:
-    """DUPLICATE leads received since ``since`` whose original no longer counts as one, oldest
-    first. An erased duplicate stays as it is: nobody may be offered it."""
+async def duplicates_to_release(
+    session: AsyncSession, since_by_line: Mapping[Line, datetime], limit: int
+) -> list[uuid.UUID]:
+    """DUPLICATE leads received since their line's time in ``since_by_line`` (every line's) whose
+    original no longer counts as one, oldest first. An erased duplicate stays as it is: nobody may
+    be offered it."""
     original = aliased(Lead)
+    received_within = [and_(Lead.line == line, Lead.received_at >= since) for line, since in since_by_line.items()]
     query = (
         select(Lead.id)
         .join(original, original.id == Lead.duplicate_of_id)
         .where(
             Lead.status == LeadStatus.DUPLICATE,
-            Lead.received_at >= since,
+            # The earliest bounds the scan of ix_leads_status_received_at; each line's is then checked.
+            Lead.received_at >= min(since_by_line.values()),
+            or_(*received_within),
             Lead.anonymised_at.is_(None),
             not_(counts_as_original(original)),
         )

@@ -25,13 +25,14 @@ from leadgen.core.db import after_commit
 from leadgen.core.metrics import PIPELINE_FAILED_LEADS, PIPELINE_LATENCY, PIPELINE_OUTCOMES
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
-from leadgen.dedupe.rules import DUPLICATE_KINDS, why_not_original, window_start
+from leadgen.dedupe import repository as dedupe
+from leadgen.dedupe.rules import DUPLICATE_KINDS, line_window_days, why_not_original, window_start
 from leadgen.insights.providers import IntentProvider
 from leadgen.insights.schemas import Insight
 from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
 from leadgen.leads.geography import state_for_zip
-from leadgen.leads.lifecycle import LeadStatus
+from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -157,9 +158,13 @@ async def _screen(
 async def _original(
     session: AsyncSession, pipe: Pipeline, lead: Lead, identities: list[tuple[str, str]]
 ) -> Lead | None:
-    """Link the lead's identities in the graph; the person's earlier lead it repeats, if any."""
+    """Link the lead's identities in the graph; the person's earlier lead it repeats, if any.
+
+    Held for the person first: another screening of theirs waits for this transaction to end
+    before it reads the graph or the leads."""
+    await dedupe.hold_person(session, [value for kind, value in identities if kind in DUPLICATE_KINDS])
     await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
-    since = window_start(lead.received_at, pipe.settings.intake.dedupe_window_days)
+    since = window_start(lead.received_at, _window_days(pipe.settings, lead.line))
     linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
     # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
     linked.update(await leads.waiting_matches(session, lead, identities, since))
@@ -184,12 +189,17 @@ async def _pass_to_owners(
     outbox.add(session, outbox.REQUESTED_AGAIN_TOPIC, str(lead.id))
 
 
+def _window_days(settings: Settings, line: str) -> int:
+    intake = settings.intake
+    return line_window_days(line, intake.dedupe_window_days, intake.dedupe_window_days_by_line)
+
+
 async def duplicates_to_release(
     session: AsyncSession, settings: Settings, now: datetime, limit: int
 ) -> list[uuid.UUID]:
-    """Duplicates received within the dedupe window whose original no longer counts as one."""
-    since = window_start(now, settings.intake.dedupe_window_days)
-    return await leads.duplicates_to_release(session, since, limit)
+    """Duplicates received within their line's dedupe window whose original no longer counts as one."""
+    since_by_line = {line: window_start(now, _window_days(settings, line)) for line in Line}
+    return await leads.duplicates_to_release(session, since_by_line, limit)
 
 
 async def release_duplicate(session: AsyncSession, settings: Settings, lead_id: uuid.UUID, now: datetime) -> bool:
@@ -208,7 +218,7 @@ async def release_duplicate(session: AsyncSession, settings: Settings, lead_id: 
     lead = await leads.get(session, lead_id, lock=True)
     if lead is None or lead.status != LeadStatus.DUPLICATE or lead.duplicate_of_id is None:
         return False
-    if lead.anonymised_at is not None or lead.received_at < window_start(now, settings.intake.dedupe_window_days):
+    if lead.anonymised_at is not None or lead.received_at < window_start(now, _window_days(settings, lead.line)):
         return False
     original = await leads.get(session, lead.duplicate_of_id)
     if original is None:
