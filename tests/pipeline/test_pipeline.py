@@ -24,13 +24,23 @@ from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
+from leadgen.insights.prompt import user_message
 from leadgen.leads import outcomes
 from leadgen.leads import repository as leads_repository
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.service import visible_lead
 from leadgen.models import Agent, Assignment, DoNotContact, Lead, Licence, OutboxEvent, RoutingPolicy
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import expire_offer, pipeline_for, process_lead, read_notes, reopen, reroute
+from leadgen.pipeline.service import (
+    expire_offer,
+    notes_to_read,
+    pipeline_for,
+    process_lead,
+    read_notes,
+    reopen,
+    reroute,
+    sync_outcome,
+)
 from leadgen.privacy import service as privacy
 from leadgen.routing import repository as routing_repository
 from leadgen.routing import service as routing
@@ -287,7 +297,9 @@ class TestNotes:
         lead_id = await submit(client, key, notes="My policy renews next week, call me today please at 512-555-0199")
         pipe = pipeline_for(resources)
         async with resources.require_sessions()() as s:
-            insight = await read_notes(s, pipe, lead_id)
+            asked = await notes_to_read(s, lead_id)
+        assert asked is not None
+        insight = await read_notes(pipe, asked)
         assert insight is not None and insight.provider == "local"
         assert insight.urgency == "high"
         await sync_graph(resources)
@@ -296,6 +308,33 @@ class TestNotes:
         lead = await session.get(Lead, lead_id, populate_existing=True)
         assert lead is not None and lead.insights is not None
         assert lead.insights["urgency"] == "high" and lead.status == LeadStatus.ROUTED
+
+    async def test_a_remote_provider_is_asked_only_about_leads_screening_will_not_end_and_never_the_birth_date(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """A person who must not be contacted, a vendor's test lead, a lead without the consent it
+        needs: screening ends each without reading the notes, so they never leave the platform."""
+        hash_key = settings.security.pii_hash_key.get_secret_value()
+        listed = lead_payload(notes="Do not call me, renewal in May")
+        await dnc.add_many(session, [("email", keyed_hash(hash_key, "email", listed["contact"]["email"]))], "asked")
+        await session.commit()
+        kept_back = [
+            listed,
+            lead_payload(test=True, notes="TEST LEAD, comparing rates"),
+            lead_payload(consent=None, origin="phone", notes="comparing rates"),  # no web traces yet: taken
+        ]
+        sent_back = [await submit(client, key, **payload) for payload in kept_back[:2]]
+        async with resources.unit_of_work() as s:  # a web trace the sender left out of its own lead
+            no_consent = await submit(client, key, **kept_back[2])
+            await s.execute(update(Lead).where(Lead.id == no_consent).values(user_agent="Mozilla/5.0"))
+        born = lead_payload(notes="Born 03/14/1962, need cover now, on 203.0.113.9")
+        born["contact"]["date_of_birth"] = "1962-03-14"
+        asked_about = await submit(client, key, ip="203.0.113.9", **born)
+        async with resources.require_sessions()() as s:
+            assert [await notes_to_read(s, lead_id) for lead_id in [*sent_back, no_consent]] == [None] * 3
+            asked = await notes_to_read(s, asked_about)
+        assert asked is not None and "1962-03-14" in asked.known_pii and "203.0.113.9" in asked.known_pii
+        assert user_message(asked.notes, asked.line, asked.known_pii).count("1962") == 0
 
 
 class TestScreening:
@@ -406,6 +445,31 @@ class TestOffers:
         with pytest.raises(Exception, match="not found"):
             async with resources.unit_of_work() as s:
                 await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, uuid.uuid4()), offer.id)
+
+    async def test_a_shared_leads_conversion_is_credited_to_the_agent_who_converted_it(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    ) -> None:
+        """Both agents took it and the second sold the policy: search and best match's "similar leads
+        that converted" credit the second."""
+        session.add(RoutingPolicy(strategy="round_robin", max_agents=2))
+        for _ in range(2):
+            await helpers.agent(session, ["TX"])
+        await session.commit()
+        lead = await run(resources, settings, await submit(client, key, exclusive=False))
+        offers = sorted(await assignments(session, lead.id), key=lambda offer: offer.slot)
+        agents = {offer.agent_id: Principal(uuid.uuid4(), Role.AGENT, offer.agent_id) for offer in offers}
+        for offer in offers:
+            async with resources.unit_of_work() as s:
+                await routing.accept(s, agents[offer.agent_id], offer.id)
+        seller = offers[1].agent_id
+        for step in (LeadStatus.CONTACTED, LeadStatus.QUOTED, LeadStatus.CONVERTED):
+            async with resources.unit_of_work() as s:
+                await outcomes.record_outcome(s, agents[seller], lead.id, step, None)
+        pipe = pipeline_for(resources)
+        async with resources.unit_of_work() as s:
+            await sync_outcome(s, pipe, lead.id)
+        found = await pipe.vectors.get(lead.id)
+        assert found is not None and found.payload["agent_id"] == str(seller)
 
     async def test_on_a_shared_lead_each_agent_sees_their_own_offer_and_staff_the_accepted_one(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

@@ -153,6 +153,21 @@ async def taken_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[tuple[
     return [(AssignmentStatus(status), LeadStatus(outcome) if outcome else None) for status, outcome in rows]
 
 
+async def credited_agent(session: AsyncSession, lead_id: uuid.UUID) -> uuid.UUID | None:
+    """The agent search and best match credit the lead to: the one who converted it (on a shared
+    lead, the first of its agents to), else the agent of its latest round (``current_assignment``)."""
+    converted = (
+        select(Assignment.agent_id)
+        .where(Assignment.lead_id == lead_id, Assignment.outcome == LeadStatus.CONVERTED)
+        .order_by(Assignment.outcome_at, Assignment.slot)
+        .limit(1)
+    )
+    if (agent_id := await session.scalar(converted)) is not None:
+        return agent_id
+    current = await current_assignment(session, lead_id)
+    return current[0].agent_id if current else None
+
+
 async def current_assignment(
     session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID | None = None
 ) -> tuple[Assignment, Agent] | None:

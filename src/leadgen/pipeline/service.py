@@ -59,6 +59,7 @@ _CLAIM = (
     .with_for_update(of=Lead)
 )
 _SOURCE_NAME = select(Source.name).where(Source.id == bindparam("source_id"))
+_CONSENT_OF_LEAD = select(ConsentRecord).where(ConsentRecord.lead_id == bindparam("lead_id"))
 TEST_LEAD = "a test lead: screened and scored like a live one, offered to nobody and nobody messaged"
 
 
@@ -73,18 +74,51 @@ class Pipeline:
     insights: IntentProvider
 
 
-async def read_notes(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> Insight | None:
-    """Intent and urgency from the lead's notes. A remote provider may take seconds, so this runs
-    before, and outside, the lead's transaction."""
+@dataclass(frozen=True)
+class NotesToRead:
+    """What a provider is asked about a lead: its notes, its line, and the values known to be the
+    person's, to mask (``insights.prompt.minimise``)."""
+
+    notes: str
+    line: str
+    known_pii: tuple[str, ...]
+
+
+async def notes_to_read(session: AsyncSession, lead_id: uuid.UUID) -> NotesToRead | None:
+    """The lead's notes for a remote provider, read in a short transaction of their own: the call may
+    take seconds, and holds no connection meanwhile. None when screening will end the lead without
+    reading them, and they need not leave the platform: a test lead, one without the consent it
+    needs, or a person who must not be contacted. (A duplicate is known only by screening.)"""
     lead = await leads.get(session, lead_id)
-    if lead is None or lead.status != LeadStatus.RECEIVED:
+    if lead is None or lead.status != LeadStatus.RECEIVED or lead.is_test or not lead.notes:
         return None
-    return await _classify(pipe, lead)
+    consent = await session.scalar(_CONSENT_OF_LEAD, {"lead_id": lead_id})
+    if _consent_problem(lead, consent) or await dnc.contact_barred(session, lead):
+        return None
+    return NotesToRead(lead.notes, lead.line, _known_pii(lead))
 
 
-async def _classify(pipe: Pipeline, lead: Lead) -> Insight | None:
-    names = [lead.first_name, lead.last_name, lead.street, lead.city]
-    return await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=names)
+async def read_notes(pipe: Pipeline, asked: NotesToRead) -> Insight | None:
+    """Intent and urgency from the notes, before and outside the lead's transaction."""
+    return await classify_lead(pipe.insights, asked.notes, asked.line, known_pii=asked.known_pii)
+
+
+def _known_pii(lead: Lead) -> tuple[str, ...]:
+    """The person's own values as they may be written in their notes."""
+    values = [lead.first_name, lead.last_name, lead.street, lead.city, lead.email, lead.ip_address]
+    if lead.date_of_birth is not None:
+        born = lead.date_of_birth
+        values += [
+            f"{born:%m/%d/%Y}", f"{born.month}/{born.day}/{born.year}", born.isoformat(),
+            f"{born:%B} {born.day}, {born.year}", f"{born:%b} {born.day}, {born.year}",
+            f"{born.day} {born:%B} {born.year}",
+        ]  # fmt: skip
+    return tuple(value for value in values if value)
+
+
+def _consent_problem(lead: Lead, consent: ConsentRecord | None) -> str | None:
+    web_traces = any((lead.landing_page, lead.ip_address, lead.user_agent))
+    return consent_problem(lead.origin, consent is not None, None, lead.received_at, web_traces=web_traces)
 
 
 async def process_lead(
@@ -104,7 +138,7 @@ async def process_lead(
         lead, consent, source = claimed
         if await _screen(session, pipe, lead, consent, source) is None:
             if insight is None and not pipe.insights.remote:
-                insight = await _classify(pipe, lead)
+                insight = await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=_known_pii(lead))
             if insight is not None:
                 lead.insights = insight.model_dump(mode="json")
                 event = {"intent": insight.intent, "urgency": insight.urgency}
@@ -135,8 +169,7 @@ async def _screen(
     if lead.anonymised_at is not None:
         # Erased while it waited for the pipeline: its hashes are gone, so no list would find it.
         return _stop(session, lead, LeadStatus.REJECTED, BARRED_BECAUSE[ERASED])
-    web_traces = any((lead.landing_page, lead.ip_address, lead.user_agent))
-    problem = consent_problem(lead.origin, consent is not None, None, lead.received_at, web_traces=web_traces)
+    problem = _consent_problem(lead, consent)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
     identities = [
@@ -413,8 +446,8 @@ def pipeline_for(resources: Resources) -> Pipeline:
 
 async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
     """Carry a lead's new outcome into its vector payload (so CONVERTED leads teach best match):
-    its status, which for a shared lead is derived from all its agents' outcomes, and the agent of
-    its latest round (the one who accepted it, on a shared lead).
+    its status, which for a shared lead is derived from all its agents' outcomes, and the agent it
+    is credited to (``leads.repository.credited_agent``: on a shared lead, the one who converted it).
 
     Only the events held before the lead is read are finished: each was committed with its change,
     which the read then sees, and one committed meanwhile is left for its own delivery. Holding
@@ -423,8 +456,8 @@ async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID
     lead = await leads.get(session, lead_id)
     if lead is not None:
         fields: dict[str, Any] = {"outcome": lead.status}
-        if current := await leads.current_assignment(session, lead.id):
-            fields["agent_id"] = str(current[0].agent_id)
+        if agent_id := await leads.credited_agent(session, lead.id):
+            fields["agent_id"] = str(agent_id)
         await pipe.vectors.set_payload(lead.id, fields)
     await outbox.finish(session, events, utcnow())
 

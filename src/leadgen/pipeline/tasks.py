@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.metrics import PIPELINE_FAILED_LEADS, TASKS
 from leadgen.core.runtime import TaskRuntime, task_runtime
-from leadgen.insights.schemas import Insight
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -110,10 +109,8 @@ def process_lead(lead_id: str) -> str | None:
     lead = uuid.UUID(lead_id)
 
     def work(runtime: TaskRuntime, pipe: Pipeline) -> LeadStatus | None:
-        async def read(session: AsyncSession) -> Insight | None:
-            return await service.read_notes(session, pipe, lead)
-
-        insight = runtime.in_transaction(read) if pipe.insights.remote else None
+        asked = runtime.in_transaction(lambda s: service.notes_to_read(s, lead)) if pipe.insights.remote else None
+        insight = runtime.run(service.read_notes(pipe, asked)) if asked else None
         return runtime.in_transaction(lambda s: service.process_lead(s, pipe, lead, utcnow(), insight))
 
     return _move_lead_on("pipeline.process_lead", service.TOPIC, lead_id, work)
