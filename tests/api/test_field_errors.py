@@ -174,10 +174,13 @@ class TestWhatTheDatabaseCannotHold:
              "at most 2048 characters"),
             (lambda p: p["consent"].update(page_url="https://quotes.example.com/" + "a" * 3000), "consent.page_url",
              "at most 2048 characters"),
+            # 1,027 characters as sent, 6,027 once percent-encoded as stored.
+            (lambda p: p.update(landing_page="https://quotes.example.com/" + "\u00e9" * 1000), "landing_page",
+             "at most 2048 characters, percent-encoded"),
             (lambda p: p.update(ip="fe80::1%" + "z" * 40), "ip", "without a scope id"),
         ],
         ids=["nul in a name", "nul in the notes", "nul in the details", "long landing page", "long consent page",
-             "ip with a scope id"],
+             "long once encoded", "ip with a scope id"],
     )  # fmt: skip
     async def test_a_value_the_columns_cannot_hold(
         self,

@@ -284,7 +284,8 @@ async def test_a_held_message_goes_nowhere_once_the_number_was_returned_as_wrong
 async def test_a_held_message_names_the_agent_who_holds_the_lead_when_it_goes(
     routed: Lead, session: AsyncSession, resources: Resources, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Maria declined overnight and Sam took the lead: the morning's message names Sam."""
+    """Maria declined, and the window opened before the next round offered the lead to Sam: the
+    message waits for that round, then names Sam."""
     hold_the_acknowledgement(routed, monkeypatch)
     overnight(monkeypatch)
     sam = await helpers.agent(session, ["TX"], name="Sam Lee")
@@ -293,12 +294,17 @@ async def test_a_held_message_names_the_agent_who_holds_the_lead_when_it_goes(
     [maria_offer] = await rows(session, Assignment)
     async with resources.unit_of_work() as s:
         await routing.reject(s, Principal(uuid.uuid4(), Role.AGENT, maria_offer.agent_id), maria_offer.id, "busy")
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    assert tasks.send_due() == 0  # between the two rounds
+    held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert [(n.status, n.detail) for n in held] == [("scheduled", service.BETWEEN_ROUNDS)]
+    assert held[0].not_before == INSIDE_WINDOW + service.ROUND_WAIT
     async with resources.unit_of_work() as s:
         await reroute(s, pipeline_for(resources), routed.id, OUTSIDE_WINDOW + timedelta(minutes=1))
     sams_offer = next(o for o in await rows(session, Assignment) if o.agent_id == sam.id)
     async with resources.unit_of_work() as s:
         await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, sam.id), sams_offer.id)
-    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW + service.ROUND_WAIT)
     assert tasks.send_due() == 1
     [text] = [r["Body"] for r in sms.received if r["To"] == routed.phone]
     assert "Sam Lee" in text and "Maria" not in text

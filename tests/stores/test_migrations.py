@@ -21,7 +21,18 @@ from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.migrate import downgrade, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
-from leadgen.models import Agent, Assignment, Lead, LeadEvent, Notification, OutboxEvent, Source, SweepCursor, User
+from leadgen.models import (
+    Agent,
+    Assignment,
+    ConsentRecord,
+    Lead,
+    LeadEvent,
+    Notification,
+    OutboxEvent,
+    Source,
+    SweepCursor,
+    User,
+)
 from leadgen.models.base import Base
 from tests.conftest import BACKENDS, PG_HOST, PG_PORT, environment, require_server, worker_id
 from tests.targets.processes import drop_database, fresh_database
@@ -517,3 +528,61 @@ def test_the_purges_place_is_kept_from_0017_and_a_downgrade_forgets_only_it(empt
     upgrade(empty_database)
     assert asyncio.run(_cursors(empty_database)) == []  # the next run starts from the oldest
     assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _erased_before_0018(settings: Settings) -> dict[str, uuid.UUID]:
+    """Schema 0017: leads erased as that release erased them (the IP address cleared, the page and
+    certificates kept), their consent given a month ago and six years ago, and a lead not erased."""
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        session.add(source)
+        await session.flush()
+        now = datetime.now(UTC)
+        leads: dict[str, uuid.UUID] = {}
+        for name, consent_age, erased in (
+            ("young, erased", timedelta(days=30), True),
+            ("old, erased", timedelta(days=6 * 365), True),
+            ("kept", timedelta(days=30), False),
+        ):
+            leads[name] = await _lead(session, source.id, LeadStatus.CONVERTED)
+            if erased:
+                await session.execute(update(Lead).where(Lead.id == leads[name]).values(anonymised_at=now))
+            evidence = {
+                "ip_address": None if erased else "203.0.113.7",
+                "page_url": "https://quotes.example.com/auto",
+                "trustedform_cert_url": "https://cert.trustedform.com/abc",
+                "jornaya_leadid": "LEADID-1",
+            }
+            consent = {
+                "id": uuid.uuid4(),
+                "lead_id": leads[name],
+                "text": "I agree to be contacted by agents.",
+                "text_sha256": "0" * 64,
+                "captured_at": now - consent_age,
+                "created_at": now,
+            }
+            await _insert(session, ConsentRecord, consent | evidence)
+        return leads
+
+
+async def _consent_evidence(settings: Settings) -> dict[uuid.UUID, tuple[bool, bool]]:
+    """Per lead: whether its consent record keeps a page, and has a date to lose it."""
+    async with _session(settings) as session:
+        rows = await session.execute(
+            select(ConsentRecord.lead_id, ConsentRecord.page_url, ConsentRecord.evidence_kept_until)
+        )
+        return {lead_id: (page is not None, kept_until is not None) for lead_id, page, kept_until in rows}
+
+
+def test_consent_records_erased_before_0018_get_their_date_or_lose_their_evidence(empty_database: Settings) -> None:
+    upgrade(empty_database, "0017")
+    leads = asyncio.run(_erased_before_0018(empty_database))
+    upgrade(empty_database)
+    evidence = asyncio.run(_consent_evidence(empty_database))
+    assert {name: evidence[lead_id] for name, lead_id in leads.items()} == {
+        "young, erased": (True, True),  # kept until it is five years old, then cleared by the hourly job
+        "old, erased": (False, False),  # five years old: cleared at once
+        "kept": (True, False),  # not erased: nothing to clear
+    }
+    downgrade(empty_database, "0017")
+    upgrade(empty_database)

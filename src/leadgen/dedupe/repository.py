@@ -11,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # (migrate's 7245001, routing's 7245002): this number, then 32 bits of a phone or e-mail hash.
 # https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
 PERSON_LOCK_SPACE = 7245003
-_PERSON_LOCK = text(f"SELECT pg_advisory_xact_lock({PERSON_LOCK_SPACE}, :key)")
+# One round trip for all of the person's keys, taken in the order of the array (unnest keeps it).
+_PERSON_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(CAST(:space AS integer), key) FROM unnest(CAST(:keys AS integer[])) AS key"
+)
 
 
 def _lock_key(identity_hash: str) -> int:
@@ -32,5 +35,6 @@ async def hold_person(session: AsyncSession, identity_hashes: Iterable[str]) -> 
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({_lock_key(value) for value in identity_hashes}):
-        await session.execute(_PERSON_LOCK, {"key": key})
+    keys = sorted({_lock_key(value) for value in identity_hashes})
+    if keys:
+        await session.execute(_PERSON_LOCKS, {"space": PERSON_LOCK_SPACE, "keys": keys})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,13 @@ from leadgen.compliance.rules import in_contact_window, next_contact_time
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
-from leadgen.leads.lifecycle import CONTACT_DISPUTED, OPEN_ASSIGNMENT, OPEN_LEAD_STATUSES, AssignmentStatus
+from leadgen.leads.lifecycle import (
+    CONTACT_DISPUTED,
+    OPEN_ASSIGNMENT,
+    OPEN_LEAD_STATUSES,
+    AssignmentStatus,
+    LeadStatus,
+)
 from leadgen.models import Agent, Assignment, Lead, Notification, Source, User
 from leadgen.notifications.templates import render
 from leadgen.routing import repository as routing_repository
@@ -81,10 +87,16 @@ _RECORDED = select(Notification.template, Notification.agent_id, Notification.ch
     Notification.lead_id == bindparam("lead_id")
 )
 _RETURNED = aliased(Assignment, name="returned")
-# The agent a held acknowledgement names when it goes: the one who accepted the lead, else the one
-# offered it in its latest round. None while the lead is no longer worked (returned, lost, left
-# unassigned), or once an agent said its contact details do not reach a person who asked: then
-# "an agent will contact you" would be untrue, or sent to a stranger.
+# An agent said the lead's contact details do not reach a person who asked: "an agent will contact
+# you" would go to a stranger.
+_DISPUTED = exists().where(
+    _RETURNED.lead_id == Lead.id,
+    _RETURNED.status == AssignmentStatus.RETURNED,
+    _RETURNED.reason.in_(CONTACT_DISPUTED),
+)
+# The agent a held acknowledgement names when it goes: the active agent who accepted the lead and
+# has not closed it, else the one offered it in its latest round. None between two rounds, once the
+# lead is no longer worked (returned, lost, left unassigned), or once its contact is disputed.
 _HOLDING_AGENT = (
     select(
         Lead.id.label("lead_id"),
@@ -99,16 +111,18 @@ _HOLDING_AGENT = (
         Lead.id == bindparam("lead_id"),
         Lead.status.in_(OPEN_LEAD_STATUSES),
         Assignment.status.in_(list(OPEN_ASSIGNMENT)),
-        ~exists().where(
-            _RETURNED.lead_id == Lead.id,
-            _RETURNED.status == AssignmentStatus.RETURNED,
-            _RETURNED.reason.in_(CONTACT_DISPUTED),
-        ),
+        Assignment.closed_at.is_(None),
+        Agent.active.is_(True),
+        ~_DISPUTED,
     )
     .order_by((Assignment.status == AssignmentStatus.ACCEPTED).desc(), Assignment.attempt.desc(), Assignment.slot)
     .limit(1)
 )
+_DISPUTED_FOR = select(_DISPUTED.label("disputed")).select_from(Lead).where(Lead.id == bindparam("lead_id"))
 NO_AGENT_HOLDS = "no agent holds the lead"
+BETWEEN_ROUNDS = "between two routing rounds"
+# A held acknowledgement waits this long for a lead between two routing rounds to find its agent.
+ROUND_WAIT = timedelta(minutes=1)
 
 
 async def round_of_offer(session: AsyncSession, assignment_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
@@ -202,9 +216,17 @@ async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uu
     return _acknowledgement(settings, lead) if lead is not None else []
 
 
-async def holds_an_agent(session: AsyncSession, lead_id: uuid.UUID) -> bool:
-    """Whether an agent holds the lead, or is offered it, such that its acknowledgement may go."""
-    return (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first() is not None
+async def acknowledgement_wait(session: AsyncSession, lead: Lead, now: datetime) -> tuple[str | None, datetime | None]:
+    """Why the lead's held acknowledgement may not go now, and until when (None: for good); (None,
+    None) when an agent holds the lead or is offered it. A lead between two routing rounds (declined,
+    its next round queued) waits for its next agent; one no longer worked, or whose contact an agent
+    disputed, is never acknowledged."""
+    if (await session.execute(_HOLDING_AGENT, {"lead_id": lead.id})).first() is not None:
+        return None, None
+    being_routed = lead.status in (LeadStatus.RECEIVED, LeadStatus.SCORED, LeadStatus.ROUTED)
+    if being_routed and not await session.scalar(_DISPUTED_FOR, {"lead_id": lead.id}):
+        return BETWEEN_ROUNDS, now + ROUND_WAIT
+    return NO_AGENT_HOLDS, None
 
 
 def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Outbound]:

@@ -379,8 +379,8 @@ async def _may_go(session: AsyncSession, held: Notification, now: datetime) -> L
     held again until the person's window opens, or blocked for good."""
     lead = await session.get(Lead, held.lead_id) if held.lead_id else None
     reason, not_before = await service.lead_block_reason(session, lead, lead.phone, now) if lead else ("gone", None)
-    if reason is None and lead is not None and not await service.holds_an_agent(session, lead.id):
-        reason = service.NO_AGENT_HOLDS  # returned, lost or left unassigned while the message waited
+    if reason is None and lead is not None:  # what became of the lead while the message waited
+        reason, not_before = await service.acknowledgement_wait(session, lead, now)
     if reason is None:
         return lead
     if not_before is not None:
