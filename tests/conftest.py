@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.migrate import upgrade
 from leadgen.core.resources import Resources
+from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
 from leadgen.pipeline.service import Pipeline, pipeline_for
@@ -185,6 +186,13 @@ def settings_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
 @pytest.fixture
 def settings(settings_env: dict[str, str]) -> Settings:
     return get_settings()
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[None]:
+    """Celery tasks called here run in this process's task runtime, closed after the test."""
+    yield
+    close_task_runtime()
 
 
 @pytest.fixture

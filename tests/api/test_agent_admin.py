@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -16,8 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.agents import service as agents_service
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
-from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, AuditEntry, Lead, LeadEvent, OutboxEvent
 from leadgen.models.base import utcnow
@@ -204,13 +201,6 @@ class TestChange:
             "expires_on"
         ]
         assert await routable(resources, world.holder)
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[None]:
-    """Celery tasks called here run in this process's task runtime, closed after the test."""
-    yield
-    close_task_runtime()
 
 
 @pytest.mark.usefixtures("worker")

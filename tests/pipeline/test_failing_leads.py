@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Principal, Role
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, OutboxEvent
@@ -37,13 +35,6 @@ MANAGER = Principal(uuid.uuid4(), Role.MANAGER, None)
 
 class Injected(RuntimeError):
     """The fault a test injects; its message stands for one that could quote the lead's data."""
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[None]:
-    """Celery tasks called here run in this process's task runtime, closed after the test."""
-    yield
-    close_task_runtime()
 
 
 @pytest.fixture

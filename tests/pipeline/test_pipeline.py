@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest.mock import patch
@@ -21,7 +20,6 @@ from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.errors import Conflict
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.insights.prompt import user_message
@@ -69,13 +67,6 @@ async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID) -> L
 async def assignments(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignment]:
     query = select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.attempt)
     return list(await session.scalars(query.execution_options(populate_existing=True)))
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[None]:
-    """Celery tasks called here run in this process's task runtime, closed after the test."""
-    yield
-    close_task_runtime()
 
 
 async def deactivate(resources: Resources, session: AsyncSession, agent_id: uuid.UUID) -> int:

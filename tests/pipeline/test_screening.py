@@ -4,7 +4,6 @@ duplicate, and the day on which the graph checks licence expiry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.compliance import repository as dnc
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings
 from leadgen.leads import outcomes
@@ -247,13 +245,6 @@ class TestOriginals:
         ]
         assert "lead.passed_to_owner" not in await event_names(session, again.id)
         assert "lead.requested_again" not in await event_names(session, first.id)
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[None]:
-    """Celery tasks called here run in this process's task runtime, closed after the test."""
-    yield
-    close_task_runtime()
 
 
 async def released_event(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, Any] | None:

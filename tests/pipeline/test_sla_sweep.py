@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,8 +18,6 @@ from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
-from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Assignment, Lead, OutboxEvent
 from leadgen.models.base import utcnow
@@ -32,13 +29,6 @@ from tests.conftest import lead_payload, sync_graph
 
 WAITS = routing_tasks.EXPIRY_RETRY_WAITS
 STUCK = routing_tasks.EXPIRY_FAILURES_STUCK
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[None]:
-    """Celery tasks called here run in this process's task runtime, closed after the test."""
-    yield
-    close_task_runtime()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ keeps what ties it to the person until then, and the hourly job clears that once
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,8 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime
-from leadgen.core.settings import Settings, get_settings
+from leadgen.core.settings import Settings
 from leadgen.models import AuditEntry, ConsentRecord
 from leadgen.models.base import utcnow
 from leadgen.privacy import rules, tasks
@@ -100,14 +98,7 @@ def test_the_rule_counts_five_years_with_their_leap_days() -> None:
     assert rules.consent_evidence_kept_until(captured_at, five_years_on) is None
 
 
-@pytest.fixture
-def task_runtime_closed(settings_env: dict[str, str]) -> Iterator[None]:
-    get_settings.cache_clear()
-    yield
-    close_task_runtime()
-
-
-@pytest.mark.usefixtures("task_runtime_closed")
+@pytest.mark.usefixtures("worker")
 async def test_the_hourly_task_clears_what_is_due_whatever_the_retention(
     client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
 ) -> None:

@@ -392,11 +392,6 @@ class TestProgress:
 
 
 class TestOff:
-    @pytest.fixture
-    def worker(self, settings: Settings) -> Iterator[None]:
-        yield
-        close_task_runtime()
-
     @pytest.mark.usefixtures("worker")
     async def test_nothing_is_purged_by_default(
         self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
