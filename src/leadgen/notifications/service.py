@@ -211,7 +211,7 @@ async def lead_block_reason(
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
     """The acknowledgement of a lead whose first round was held back (see ``round_messages``),
-    naming the agent who holds the lead now; none when no agent does (``holds_an_agent``)."""
+    naming the agent who holds the lead now; none when no agent does (``acknowledgement_wait`` says why)."""
     lead = (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first()
     return _acknowledgement(settings, lead) if lead is not None else []
 
