@@ -270,6 +270,10 @@ class TestAdmin:
         lead = await session.scalar(select(Lead).where(Lead.id == world["lead_id"]))
         assert lead is not None and lead.email is None and lead.phone is None and lead.anonymised_at
         assert lead.line == "auto" and lead.state == "TX"
+        # What the person told of their insurance and the score's reasons went; the score and the ZIP's area stay.
+        assert (lead.currently_insured, lead.current_carrier, lead.policy_expires_on) == (None, None, None)
+        assert lead.zip_code == "787" and lead.score is not None
+        assert lead.score_factors is not None and set(lead.score_factors) <= {"model", "probability"}
         # What the agent typed about the person went too: from the offer, its history and the audit log.
         assert await session.scalar(select(Assignment.reason).where(Assignment.id == uuid.UUID(offer))) is None
         history = await session.scalars(select(LeadEvent.data).where(LeadEvent.lead_id == world["lead_id"]))

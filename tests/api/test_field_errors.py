@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.auth.roles import Role
+from leadgen.core.resources import Resources
+from leadgen.models import Agent
 from tests import helpers
 from tests.api.test_intake import nothing_stored
 from tests.api.test_quote_requests import quote_request_payload
@@ -212,3 +216,46 @@ class TestWhatTheDatabaseCannotHold:
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == ["contact.last_name"]
         assert await nothing_stored(session)
+
+
+class TestWhatStaffAndAgentsType:
+    """Names, notes and numbers typed in the dashboard meet the same columns as a vendor's lead: a
+    422 naming the field on both databases, where PostgreSQL alone failed the write with a 500."""
+
+    async def test_an_agent_record_the_columns_cannot_hold(
+        self, client: AsyncClient, data_client: AsyncClient, session: AsyncSession
+    ) -> None:
+        admin_email = await helpers.user(session, Role.ADMIN)
+        await session.commit()
+        admin = await helpers.bearer(client, admin_email)
+        licence = {"state": "TX", "line": "auto", "number": "9" * 65, "expires_on": "2030-01-01"}
+        body = {"name": "Ana\x00Lima", "email": "ana@agents.example.com", "licences": [licence]}
+        response = await data_client.post("/api/v1/agents", json=body, headers=admin)
+        assert response.status_code == 422, response.text
+        assert {e["field"] for e in response.json()["errors"]} == {"name", "licences.0.number"}
+        assert await session.scalar(select(func.count()).select_from(Agent)) == 0
+
+    async def test_an_outcome_note_with_a_nul_character(
+        self, client: AsyncClient, session: AsyncSession, key: str, resources: Resources
+    ) -> None:
+        agent = await helpers.agent(session, ["TX"])
+        agent_email = await helpers.user(session, Role.AGENT, agent.id)
+        await session.commit()
+        mine = await helpers.bearer(client, agent_email)
+        lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+        [offer] = (await client.get("/api/v1/assignments", headers=mine)).json()
+        await client.post(f"/api/v1/assignments/{offer['assignment_id']}/accept", headers=mine)
+        note = {"status": "CONTACTED", "note": "left a message\x00"}
+        response = await client.post(f"/api/v1/leads/{lead_id}/outcome", json=note, headers=mine)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["note"]
+        assert (await client.get(f"/api/v1/leads/{lead_id}", headers=mine)).json()["status"] == "ACCEPTED"
+
+    async def test_a_path_no_schema_reads_is_refused_by_the_database_as_bad_input(
+        self, client: AsyncClient, data_client: AsyncClient, session: AsyncSession
+    ) -> None:
+        admin_email = await helpers.user(session, Role.ADMIN)
+        await session.commit()
+        admin = await helpers.bearer(client, admin_email)
+        response = await data_client.patch("/api/v1/sources/web%00form", json={"price_cents": 5}, headers=admin)
+        assert response.status_code in (404, 422), response.text  # SQLite finds no such source

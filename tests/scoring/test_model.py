@@ -67,6 +67,14 @@ class TestModelScore:
         assert "source aged-lead-exchange" in names
         assert "current policy expires in 15 days" in names
 
+    def test_factors_never_quote_what_the_person_typed(self, model: LeadScoreModel) -> None:
+        typed = "divorce from Jordan Quill, lost job at Dell"
+        household = [{"relationship": "self", "age": 41}]
+        row = lead_row(line="health", details={"household": household, "qualifying_event": typed})
+        names = [f["factor"] for f in model.score(row, top=100).factors]
+        assert "qualifying life event outside open enrollment" in names
+        assert not any("Quill" in name for name in names)
+
     def test_a_better_lead_scores_higher(self, model: LeadScoreModel) -> None:
         good = model.score(lead_row(source="agent-referrals"))
         poor = model.score(lead_row(source="aged-lead-exchange", consent_verified=False, phone=None, street=None))

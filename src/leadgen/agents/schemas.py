@@ -9,16 +9,17 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from leadgen.core.input import RequestBody
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
 from leadgen.leads.normalize import phone_e164
 
 
-class LicenceIn(BaseModel):
+class LicenceIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     state: str
     line: Line
-    number: str | None = None
+    number: str | None = Field(None, max_length=64)
     expires_on: date
 
     @field_validator("state")
@@ -29,7 +30,7 @@ class LicenceIn(BaseModel):
         return value.upper()
 
 
-class ShiftIn(BaseModel):
+class ShiftIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
     starts_at: time
@@ -65,7 +66,7 @@ TimeZone = Annotated[str, AfterValidator(_iana)]
 Licences = Annotated[list[LicenceIn], AfterValidator(_one_per_market)]
 
 
-class AgentCreate(BaseModel):
+class AgentCreate(RequestBody):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
@@ -78,7 +79,7 @@ class AgentCreate(BaseModel):
     shifts: list[ShiftIn] = Field(default_factory=list)
 
 
-class AgentUpdate(BaseModel):
+class AgentUpdate(RequestBody):
     """A change to an agent: only the fields sent change. ``licences`` and ``shifts``, when sent,
     replace the agent's whole list."""
 

@@ -13,6 +13,7 @@ from leadgen.auth.deps import AdminPrincipal, ClientAddress, CurrentPrincipal, S
 from leadgen.auth.devices import DEVICE_TOKEN_HEADER
 from leadgen.auth.roles import MIN_PASSWORD_LENGTH, Role
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
+from leadgen.core.input import RequestBody
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -34,7 +35,7 @@ class Me(BaseModel):
     agent_id: str | None
 
 
-class AccessChange(BaseModel):
+class AccessChange(RequestBody):
     """What to change; a field left out stays as it is."""
 
     active: bool | None = None
@@ -42,14 +43,14 @@ class AccessChange(BaseModel):
 
 
 # Passwords are SecretStr: they show as stars wherever a body is printed or logged.
-class PasswordChange(BaseModel):
+class PasswordChange(RequestBody):
     current_password: SecretStr
     new_password: SecretStr = Field(
         description=f"At least {MIN_PASSWORD_LENGTH} characters, and not the current password"
     )
 
 
-class PasswordReset(BaseModel):
+class PasswordReset(RequestBody):
     new_password: SecretStr = Field(description=f"At least {MIN_PASSWORD_LENGTH} characters")
 
 

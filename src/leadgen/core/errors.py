@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Discriminator
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -182,6 +182,16 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error: %s", exc.orig)
         return problem(409, "Conflict", "the change conflicts with existing data")
+
+    @app.exception_handler(DBAPIError)
+    async def _unstorable(_: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22, a data exception: the request carried a value PostgreSQL cannot store
+        # or compare (a NUL character in a path, say) that no schema refused first. The statement
+        # failed, so nothing changed. Any other database error is a fault of ours: a 500.
+        if not str(getattr(exc.orig, "sqlstate", "")).startswith("22"):
+            raise exc
+        log.info("data exception: %s", type(exc.orig).__name__)
+        return problem(422, "Unprocessable Content", "a value in the request cannot be stored; nothing changed")
 
     @app.exception_handler(OperationalError)
     async def _unavailable(_: Request, exc: OperationalError) -> JSONResponse:

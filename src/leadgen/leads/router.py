@@ -13,6 +13,7 @@ from leadgen.auth.deps import ApiKey, BearerToken, ClientAddress, CurrentPrincip
 from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
+from leadgen.core.input import RequestBody
 from leadgen.core.security import counted_address
 from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
@@ -134,12 +135,12 @@ async def list_leads(
     ]
 
 
-class OutcomeIn(BaseModel):
+class OutcomeIn(RequestBody):
     status: Literal["CONTACTED", "QUOTED", "CONVERTED", "LOST"]
     note: str | None = Field(None, max_length=1000)
 
 
-class ReturnIn(BaseModel):
+class ReturnIn(RequestBody):
     reason: Literal["wrong_number", "duplicate", "not_interested_never_requested", "out_of_area", "fraud", "other"]
     detail: str | None = Field(None, max_length=1000)
 
@@ -183,7 +184,7 @@ async def return_lead(
     return LeadState(id=lead.id, status=lead.status)
 
 
-class ReopenIn(BaseModel):
+class ReopenIn(RequestBody):
     note: str | None = Field(None, max_length=1000, description="Why, for the lead's history and the audit log.")
 
 

@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from leadgen.compliance.consent import is_known_consent_text
+from leadgen.core.input import RequestBody
 from leadgen.leads.geography import STATES, state_for_zip
 from leadgen.leads.lifecycle import Line
 from leadgen.leads.normalize import clean_text, parsed_phone, zip5
@@ -55,19 +56,8 @@ def _storable_url(value: AnyHttpUrl) -> AnyHttpUrl:
 WebAddress = Annotated[AnyHttpUrl, AfterValidator(_storable_url)]
 
 
-def _no_nul(value: Any) -> Any:
-    """A NUL character is in no name, note or answer a person gives, and PostgreSQL cannot store one:
-    refused here, naming the field, rather than failing the insert (500)."""
-    texts = value if isinstance(value, list) else [value]
-    if any(isinstance(text, str) and "\x00" in text for text in texts):
-        raise ValueError("must not contain a NUL character (\\u0000)")
-    return value
-
-
-class _Strict(BaseModel):
+class _Strict(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    _texts_without_nul = field_validator("*", mode="after")(_no_nul)
 
 
 class Address(_Strict):

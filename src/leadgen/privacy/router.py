@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, EmailStr
+from pydantic import EmailStr
 
 from leadgen.auth.deps import AdminPrincipal
 from leadgen.core.deps import SessionDep, SettingsDep
+from leadgen.core.input import RequestBody
 from leadgen.privacy import service
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 
 
-class Person(BaseModel):
+class Person(RequestBody):
     email: EmailStr | None = None
     phone: str | None = None
 

@@ -43,7 +43,14 @@ PII_COLUMNS = (
     "notes",
     "landing_page",
     "external_id",  # the vendor's id for the person's request: with it the vendor re-identifies them
+    # What they told us of their insurance today: with the ZIP, a carrier's renewal date narrows
+    # them down to a household.
+    "currently_insured",
+    "current_carrier",
+    "policy_expires_on",
 )
+# The ZIP keeps its first three digits (the area a report groups by, as HIPAA's safe harbour keeps).
+ZIP_KEPT = 3
 
 
 # Words agents and staff typed about a lead, by lead event and audit action: they may describe the
@@ -108,7 +115,7 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
 
 async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> Erasure:
     """Anonymise every lead with one of the person's identifiers, with what agents and staff typed
-    about it. Line, state, status, score and dates stay for reporting; the person goes on the
+    about it. Line, state, the ZIP's area, status, score and dates stay for reporting; the person goes on the
     do-not-contact list by keyed hash, so the opt-out survives new leads. Leads that share only
     another phone or address with theirs are reported, not erased: erasing a housemate's lead by
     mistake cannot be undone, so staff decide, and erase by that identifier too."""
@@ -156,6 +163,10 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
         for column in PII_COLUMNS:
             setattr(lead, column, None)
         lead.details = {}
+        lead.zip_code = lead.zip_code[:ZIP_KEPT]
+        # The score's reasons quote the details (a BMI, a tobacco habit); the score stays.
+        if lead.score_factors:
+            lead.score_factors = {k: v for k, v in lead.score_factors.items() if k in ("model", "probability")}
         # What the notes reader drew from the notes quotes them; its two labels stay for reporting.
         if lead.insights:
             lead.insights = {key: lead.insights[key] for key in ("intent", "urgency") if key in lead.insights}

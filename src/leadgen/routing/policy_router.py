@@ -6,12 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
 from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import SessionDep
+from leadgen.core.input import RequestBody
 from leadgen.models import RoutingPolicy
 from leadgen.routing import repository
 from leadgen.routing.strategies import Strategy
@@ -19,7 +20,7 @@ from leadgen.routing.strategies import Strategy
 router = APIRouter(prefix="/api/v1/routing-policies", tags=["routing"])
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     source_id: uuid.UUID | None = Field(None, description="Empty: every source.")
     campaign: str | None = Field(None, max_length=128, description="Empty: every campaign.")

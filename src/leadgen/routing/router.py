@@ -13,6 +13,7 @@ from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import contact_states
 from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden
+from leadgen.core.input import RequestBody
 from leadgen.routing import repository, service
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
@@ -44,7 +45,7 @@ class InboxItem(BaseModel):
     )
 
 
-class Rejection(BaseModel):
+class Rejection(RequestBody):
     reason: str = Field(min_length=3, max_length=255)
 
 

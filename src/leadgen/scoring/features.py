@@ -459,14 +459,15 @@ def _health_groups() -> list[Group]:
         }
 
     def window_text(f: LeadFacts) -> str:
-        event = f.details.get("qualifying_event")
         if f.details.get("medicare_interest"):
             return "Medicare lead (ACA enrollment calendar does not apply)"
         if in_open_enrollment(f.reference):
             return "received during ACA open enrollment"
+        # The event is the person's own words (the lead's details show them): a reason kept with
+        # the score must not quote them.
         return (
-            f"qualifying life event outside open enrollment: {event}"
-            if event
+            "qualifying life event outside open enrollment"
+            if f.details.get("qualifying_event")
             else "outside open enrollment, no qualifying event"
         )
 

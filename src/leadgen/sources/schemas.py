@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from leadgen.core.input import RequestBody
 from leadgen.sources.rules import MAX_PRICE_CENTS
 
 
@@ -18,7 +19,7 @@ class SourcePublic(BaseModel):
     leads_received: int = Field(description="Live leads received from the source, over all time (test leads left out).")
 
 
-class SourceUpdate(BaseModel):
+class SourceUpdate(RequestBody):
     """A change to a source: only the fields sent change."""
 
     model_config = ConfigDict(extra="forbid")
