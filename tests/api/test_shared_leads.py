@@ -159,3 +159,31 @@ async def test_a_lead_another_agent_converted_stays_in_the_load_of_the_agent_sti
     assert await record(client, shared, "ben", "QUOTED") == "CONVERTED"  # Ben may go on; the lead stays converted
     assert await record(client, shared, "ben", "LOST") == "CONVERTED"
     assert await open_leads(session, shared) == {ana: 0, ben: 0}
+
+
+async def test_offers_not_yet_answered_are_withdrawn_once_the_takers_finish_the_lead(
+    client: AsyncClient, data_client: AsyncClient, session: AsyncSession, resources: Resources
+) -> None:
+    """Ana returns a shared lead Ben has not answered yet: the lead is RETURNED at once, and Ben's
+    offer is withdrawn, not left to be refused at accept and timed out as his SLA breach."""
+    session.add(RoutingPolicy(strategy="round_robin", max_agents=2))
+    agents = {name: await helpers.agent(session, ["TX"], name=name.title()) for name in ("ana", "ben")}
+    users = {name: await helpers.user(session, Role.AGENT, agent.id) for name, agent in agents.items()}
+    admin_email = await helpers.user(session, Role.ADMIN)
+    key = await helpers.api_key(session)
+    await session.commit()
+    lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload(exclusive=False))
+    headers = {name: await helpers.bearer(client, email) for name, email in users.items()}
+    [anas] = (await client.get("/api/v1/assignments", headers=headers["ana"])).json()
+    [bens] = (await client.get("/api/v1/assignments", headers=headers["ben"])).json()
+    assert (await client.post(f"/api/v1/assignments/{anas['assignment_id']}/accept", headers=headers["ana"])).is_success
+    returned = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "fraud"}, headers=headers["ana"])
+    assert returned.json()["status"] == "RETURNED"
+
+    [bens_now] = (await client.get("/api/v1/assignments", headers=headers["ben"])).json()
+    assert bens_now["status"] == "WITHDRAWN"
+    too_late = await client.post(f"/api/v1/assignments/{bens['assignment_id']}/accept", headers=headers["ben"])
+    assert too_late.status_code == 409
+    admin = await helpers.bearer(client, admin_email)
+    report = await data_client.get("/api/v1/reports/performance", params={"by": "agent"}, headers=admin)
+    assert {row["key"]: row["sla_breaches"] for row in report.json()["rows"]}["Ben"] == 0

@@ -532,6 +532,27 @@ async def test_nothing_goes_to_a_do_not_contact_number(
     assert [(n.status, n.detail) for n in held] == [("blocked", "do-not-contact")]
 
 
+async def test_a_person_who_opts_out_while_the_agents_offers_go_is_not_thanked(
+    routed: Lead, session: AsyncSession, sms: SmsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round sends its agents' offers first, and each may take a while: the person's message is
+    checked against the do-not-contact list again just before it goes."""
+    monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
+    send = tasks.deliver
+
+    def offer_then_stop(settings: Settings, message: service.Outbound) -> None:
+        send(settings, message)
+        if message.recipient_kind == "agent":  # the person's STOP commits while the offer goes
+            stop = partial(dnc.add_many, entries=[("phone", routed.phone_hash or "")], reason="sms-reply")
+            task_runtime().in_transaction(stop)
+
+    monkeypatch.setattr(tasks, "deliver", offer_then_stop)
+    assert tasks.notify_round(first_round(routed)) == 2  # the agent's e-mail and text
+    assert [r for r in sms.received if r["To"] == routed.phone] == []
+    held = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
+    assert [(n.status, n.detail) for n in held] == [("blocked", "do-not-contact")]
+
+
 async def another_offer(session: AsyncSession, lead: Lead, attempt: int, slot: int) -> Agent:
     """A second agent (no phone) offered the lead in round ``attempt``, as routing would, with the
     round's outbox event when the round is a new one."""

@@ -15,6 +15,7 @@ from leadgen.core.errors import Conflict, NotFound
 from leadgen.core.settings import Settings
 from leadgen.leads import repository
 from leadgen.leads.lifecycle import (
+    FINISHED_BY_TAKERS,
     OPEN_LEAD_STATUSES,
     OUTCOMES,
     RETURN_REASONS,
@@ -27,6 +28,7 @@ from leadgen.leads.lifecycle import (
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
+from leadgen.routing import service as routing
 
 
 async def accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> tuple[Lead, Assignment]:
@@ -73,6 +75,10 @@ async def _derive_status(session: AsyncSession, lead: Lead) -> None:
     await session.flush()
     takers = [taker_progress(status, outcome) for status, outcome in await repository.taken_offers(session, lead.id)]
     lead.status = lead_status_of_takers(LeadStatus(lead.status), takers)
+    if lead.status in FINISHED_BY_TAKERS:
+        # A finished lead cannot be accepted: the other offers of a shared lead not yet answered
+        # are withdrawn now, rather than refused at accept and timed out as their agents' breaches.
+        await routing.withdraw_offers(session, lead, f"lead {lead.status.lower()}")
 
 
 async def return_lead(

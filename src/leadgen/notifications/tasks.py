@@ -153,6 +153,9 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     (a transaction left open while a server answers would meet PostgreSQL's idle-in-transaction
     timeout), then record each outcome and finish the event in a second.
 
+    A message to a person is checked again just before it goes: sending the messages before it
+    takes time, and the person may have opted out (or their window closed) meanwhile.
+
     A message that fails for a reason worth a retry does not hold back the others: they are sent
     and recorded, and the failure is raised afterwards for the task's retry, which sends only what
     is left (``service.round_messages``). Until that retry has had its chance, the relay leaves the
@@ -186,20 +189,26 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         raise GaveUp(f"{topic} {key}: messages not composed in {tries} tries") from exc
     if held is None or not messages:
         return 0
-    outcomes: list[tuple[Outbound, str, str | None]] = []
+    outcomes: list[tuple[Outbound, str, str | None, datetime | None]] = []
     retry: Exception | None = None
     for message in messages:
+        if message.recipient_kind == "lead":
+            reason, not_before = runtime.in_transaction(partial(_lead_block_reason, lead_id=message.lead_id))
+            if reason is not None:
+                outcomes.append((message, "scheduled" if not_before else "blocked", reason, not_before))
+                continue
         status, detail, error = _attempt(runtime.settings, message)
         if error is not None and held.failed_tries + 1 >= MAX_FAILED_TRIES:
             status, detail, error = "failed", f"not sent in {held.failed_tries + 1} tries: {type(error).__name__}", None
         if error is None:
-            outcomes.append((message, status, detail))
+            outcomes.append((message, status, detail, None))
         retry = retry or error
     now = utcnow()
 
     async def record(session: AsyncSession) -> None:
-        for message, status, detail in outcomes:
-            service.record(session, message, status, detail, sent_at=now if status == "sent" else None)
+        for message, status, detail, not_before in outcomes:
+            sent_at = now if status == "sent" else None
+            service.record(session, message, status, detail, sent_at=sent_at, not_before=not_before)
             await _learn_opt_out(session, runtime.settings, message, detail)
         if retry is None:
             await outbox.finish_claimed(session, held, now)
@@ -209,7 +218,7 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     runtime.in_transaction(record)
     if retry is not None:
         raise retry
-    return sum(1 for _, status, _ in outcomes if status == "sent")
+    return sum(1 for _, status, _, _ in outcomes if status == "sent")
 
 
 async def _learn_opt_out(session: AsyncSession, settings: Settings, message: Outbound, detail: str | None) -> None:
@@ -372,6 +381,14 @@ _HOLD_AGAIN = (
     .values(not_before=bindparam("until"))
     .execution_options(synchronize_session=False)
 )
+
+
+async def _lead_block_reason(session: AsyncSession, *, lead_id: uuid.UUID | None) -> tuple[str | None, datetime | None]:
+    """``service.lead_block_reason`` of the lead a message is for, now; "gone" when it is no more."""
+    lead = await session.get(Lead, lead_id) if lead_id else None
+    if lead is None:
+        return "gone", None
+    return await service.lead_block_reason(session, lead, lead.phone, utcnow())
 
 
 async def _may_go(session: AsyncSession, held: Notification, now: datetime) -> Lead | None:

@@ -212,8 +212,8 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
 
 
 async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> None:
-    """Nobody may take the lead any more (the person opted out): offers not yet answered are
-    withdrawn, and a lead still being offered ends UNASSIGNED. Admins are not alerted: no agent
+    """Nobody may take the lead any more (the person opted out, or its takers finished it): offers
+    not yet answered are withdrawn, and a lead still being offered ends UNASSIGNED. Admins are not alerted: no agent
     could take it lawfully. A lead already accepted stays with its agent, who sees why not to call."""
     now = utcnow()
     for offer in await repository.pending_offers(session, lead.id):
