@@ -25,6 +25,7 @@ from leadgen.cli.main import app
 from leadgen.compliance import repository as dnc
 from leadgen.compliance import service
 from leadgen.compliance.links import opt_out_token
+from leadgen.compliance.rules import OPT_OUT_REASONS
 from leadgen.core.resources import Resources
 from leadgen.core.security import keyed_hash
 from leadgen.core.settings import Settings, get_settings
@@ -303,6 +304,37 @@ class TestErasedPerson:
     async def test_nothing_given_lists_nobody(self, session: AsyncSession, world: dict[str, Any]) -> None:
         assert await service.opt_out(session, [], "staff", "test") == []
         assert await _listed(session) == {}
+
+
+async def test_a_lead_that_gives_a_listed_number_with_a_new_address_lists_the_address_too(
+    client: AsyncClient, session: AsyncSession, resources: Resources, settings: Settings, key: str
+) -> None:
+    """The person asked staff not to be called; a vendor then sends their request with that number
+    and their e-mail address (rejected), and a week later the same address with a work phone: the
+    opt-out followed them to the address, so that lead is rejected too, not offered to an agent."""
+    await helpers.agent(session, ["TX"])
+    manager = await helpers.user(session, Role.MANAGER)
+    await session.commit()
+    staff = await helpers.bearer(client, manager)
+    home, work, email = "512-555-0877", "512-555-0878", "robin.quill@example.com"
+    assert (await client.post("/api/v1/opt-outs", json={"phone": home}, headers=staff)).status_code == 200
+    linked_before = _added_count("linked")
+
+    def request_from(phone: str) -> dict[str, Any]:
+        return lead_payload(contact={**lead_payload()["contact"], "phone": phone, "email": email})
+
+    first = await helpers.submitted_and_processed(client, resources, key, request_from(home))
+    later = await helpers.submitted_and_processed(client, resources, key, request_from(work))
+    for lead_id in (first, later):
+        lead = (await client.get(f"/api/v1/leads/{lead_id}", headers=staff)).json()
+        assert (lead["status"], lead["status_reason"]) == ("REJECTED", "on the do-not-contact list")
+    # The address joined the list with the first lead; the work phone with the second.
+    listed = await _listed(session)
+    for kind, value in (("email", email_key(email)), ("phone", phone_e164(work) or "")):
+        assert listed[_hash(settings, kind, value)] == OPT_OUT_REASONS["linked"]
+    assert _added_count("linked") == linked_before + 2
+    actors = list(await session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "person.opted_out")))
+    assert len(actors) == 3 and actors.count("pipeline") == 2  # the manager's, then one per linked lead
 
 
 class TestStaffAndAgent:

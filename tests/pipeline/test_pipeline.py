@@ -582,7 +582,8 @@ class TestOffers:
                 await routing.accept(s, second, offers[1].id)
             expected = LeadStatus.CONTACTED
         else:
-            with pytest.raises(Conflict, match="the lead is RETURNED"):
+            # The return withdrew the second agent's offer: the lead's takers finished it.
+            with pytest.raises(Conflict, match="is WITHDRAWN, not PENDING"):
                 async with resources.unit_of_work() as s:
                     await routing.accept(s, second, offers[1].id)
             expected = LeadStatus.RETURNED

@@ -125,6 +125,9 @@ OPT_OUT_REASONS = {
     "staff": "told staff not to be contacted",
     "agent": "told the agent working their lead not to be contacted",
     "import": "on the agency's own do-not-contact list",
+    # A new lead gave a listed number or address with one the list did not know yet: the opt-out
+    # follows the person to it (an opt-out survives merges).
+    "linked": "gave it with a number or address already listed",
 }
 # A reply holding any of these words revokes consent (47 CFR 64.1200(a)(12), FCC 24-18, and the
 # carriers' STOPALL/UNSUBSCRIBE keywords). A word found in a longer reply ("please stop") counts

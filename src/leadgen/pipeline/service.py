@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
+from leadgen.compliance import service as compliance
 from leadgen.compliance.rules import BARRED_BECAUSE, ERASED, consent_problem
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import PIPELINE_FAILED_LEADS, PIPELINE_LATENCY, PIPELINE_OUTCOMES
@@ -184,6 +185,7 @@ async def _screen(
             await _pass_to_owners(session, lead, original, source, contact)
         return status
     if await dnc.listed(session, contact):
+        await compliance.opt_out(session, dnc.identity_hashes(lead), "linked", "pipeline")
         return _stop(session, lead, LeadStatus.REJECTED, "on the do-not-contact list")
     return None
 
