@@ -264,6 +264,11 @@ class TestAdmin:
         exported = (await data_client.post("/api/v1/privacy/export", json=person, headers=admin)).json()
         assert exported["leads"][0]["lead"]["email"] == contact["email"]
         assert exported["leads"][0]["consent"]["text"].startswith("I agree")
+        # What the agent typed about the person is theirs to read: on the offer and in the audit log.
+        [declined_offer] = exported["leads"][0]["assignments"]
+        assert (declined_offer["status"], declined_offer["reason"]) == ("REJECTED", typed)
+        logged = {entry["action"]: entry["data"] for entry in exported["leads"][0]["audit"]}
+        assert logged["assignment.rejected"]["reason"] == typed
         assert exported["do_not_contact"] == []
         erased = (await data_client.post("/api/v1/privacy/erase", json=person, headers=admin)).json()
         assert erased == {"anonymised_leads": [str(world["lead_id"])], "linked_leads": []}

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
@@ -61,6 +61,8 @@ TYPED_TEXT = {
     "lead.returned": ("detail",),
     **{f"lead.{outcome.lower()}": ("note",) for outcome in OUTCOMES},
 }
+# What the export adds from the audit log: what staff typed about the person, and who read their lead.
+EXPORTED_AUDIT_ACTIONS = (*TYPED_TEXT, "lead.viewed")
 
 
 def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
@@ -90,17 +92,21 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
         events = await session.scalars(
             select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at)
         )
-        offers = await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id))
+        offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)))
         notes = await session.scalars(select(Notification).where(Notification.lead_id == lead.id))
+        logged = await session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(EXPORTED_AUDIT_ACTIONS), _about(lead, offers))
+            .order_by(AuditEntry.created_at)
+        )
         out.append(
             {
                 "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
                 "consent": _columns(consent) if consent else None,
                 "events": [{"name": e.name, "at": e.created_at, "data": e.data} for e in events],
-                "assignments": [
-                    {"agent_id": a.agent_id, "status": a.status, "offered_at": a.created_at} for a in offers
-                ],
-                "notifications": [{"channel": n.channel, "template": n.template, "sent_at": n.sent_at} for n in notes],
+                "assignments": [_columns(offer) for offer in offers],
+                "notifications": [_columns(note) for note in notes],
+                "audit": [{"action": e.action, "actor": e.actor, "at": e.created_at, "data": e.data} for e in logged],
             }
         )
     await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
@@ -196,16 +202,20 @@ class Erasure:
     linked: list[uuid.UUID]  # leads sharing another identifier with the person's, left for staff
 
 
+def _about(lead: Lead, offers: list[Assignment]) -> ColumnElement[bool]:
+    """Audit entries about the lead or one of its offers."""
+    return or_(
+        and_(AuditEntry.subject_type == "lead", AuditEntry.subject_id == str(lead.id)),
+        and_(AuditEntry.subject_type == "assignment", AuditEntry.subject_id.in_([str(o.id) for o in offers])),
+    )
+
+
 async def _erase_typed_text(session: AsyncSession, lead: Lead) -> None:
     offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)))
     for offer in offers:
         if offer.status == AssignmentStatus.REJECTED:
             offer.reason = None  # the decline reason, typed by the agent (a return's is from a list)
-    about_the_lead = or_(
-        and_(AuditEntry.subject_type == "lead", AuditEntry.subject_id == str(lead.id)),
-        and_(AuditEntry.subject_type == "assignment", AuditEntry.subject_id.in_([str(o.id) for o in offers])),
-    )
-    entries = await session.scalars(select(AuditEntry).where(AuditEntry.action.in_(TYPED_TEXT), about_the_lead))
+    entries = await session.scalars(select(AuditEntry).where(AuditEntry.action.in_(TYPED_TEXT), _about(lead, offers)))
     for entry in entries:
         entry.data = _without(entry.data, TYPED_TEXT[entry.action])
     events = await session.scalars(
