@@ -85,6 +85,19 @@ class TestUnsubscribeLink:
                 assert SESSION_COOKIE in browser.cookies
                 assert (await browser.get("/leads")).status_code == 200
 
+    async def test_a_link_whose_details_the_retention_purge_deleted_says_so(self, platform: Platform) -> None:
+        """The api's 410 (tests/privacy/test_retention.py): nothing is held to list, and the page
+        says so rather than "you will not be contacted again"."""
+        link = _link(platform, uuid.uuid4())
+        token = link.rsplit("/", 1)[1]
+        api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", 410, httpx.ASGITransport(app=platform.api))
+        async with another_frontend(platform, api=api) as frontend:
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                answer = await browser.post(link)
+        assert answer.status_code == 410
+        assert "We no longer hold these details" in answer.text and "not be contacted again" not in answer.text
+
     async def test_a_failed_call_logs_the_route_not_the_token(
         self, platform: Platform, caplog: pytest.LogCaptureFixture
     ) -> None:

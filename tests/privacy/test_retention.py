@@ -24,6 +24,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal, Role
 from leadgen.cli.main import app
 from leadgen.compliance import repository as dnc
+from leadgen.compliance.links import opt_out_token
 from leadgen.core.resources import Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings, get_settings
@@ -170,6 +171,17 @@ class TestPurge:
         assert entry.data == {"people": 1, "leads": 2, "failed": 0, "retention_days": RETENTION_DAYS}
         assert metric("leadgen_retention_people_anonymised_total") == people + 1
         assert metric("leadgen_retention_leads_anonymised_total") == lead_count + 2
+
+    async def test_the_unsubscribe_link_of_a_purged_lead_says_nothing_is_held_and_lists_nobody(
+        self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings
+    ) -> None:
+        purged = await lead_of(client, resources, key, person())
+        await age(resources, [purged])
+        assert purge_task() == 1
+        token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), purged)
+        answer = await client.post(f"/api/v1/opt-outs/email/{token}")
+        assert answer.status_code == 410 and "retention policy" in answer.json()["detail"]
+        assert (await counts(session))["do_not_contact"] == 0
 
     async def test_a_second_run_changes_nothing(
         self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str

@@ -21,14 +21,15 @@ from leadgen.compliance import repository, service
 from leadgen.compliance.links import lead_of_opt_out_token
 from leadgen.compliance.rules import asks_to_opt_out
 from leadgen.core.deps import SessionDep, SettingsDep
-from leadgen.core.errors import Forbidden, InvalidInput, NotFound
+from leadgen.core.errors import Forbidden, Gone, InvalidInput, NotFound
 from leadgen.core.security import keyed_hash
 from leadgen.leads import outcomes
 from leadgen.leads.normalize import phone_e164
 from leadgen.models import Lead
 from leadgen.notifications.sms import signed_by_provider
+from leadgen.privacy import repository as privacy
 from leadgen.privacy.router import Person
-from leadgen.privacy.service import person_hashes
+from leadgen.privacy.service import RETENTION, person_hashes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["opt-outs"])
@@ -102,7 +103,10 @@ async def sms_reply(request: Request, session: SessionDep, settings: SettingsDep
 
 @router.post(
     "/opt-outs/email/{token}",
-    responses={404: {"description": "Not a link we made, or its lead is gone"}},
+    responses={
+        404: {"description": "Not a link we made, or its lead is gone"},
+        410: {"description": "The retention policy deleted the contact details the link was for"},
+    },
 )
 async def email_link(token: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The unsubscribe link of an e-mail to a person: mail clients post here when the person clicks
@@ -112,6 +116,10 @@ async def email_link(token: str, session: SessionDep, settings: SettingsDep) -> 
     lead = await session.get(Lead, lead_id) if lead_id is not None else None
     if lead is None:
         raise NotFound("this unsubscribe link is not valid")
+    # An erased person is listed already; one whose details the retention purge deleted cannot be:
+    # nothing is held to list them by, and saying "opted out" would be untrue.
+    if lead.anonymised_at is not None and await privacy.anonymised_for(session, lead.id) == RETENTION:
+        raise Gone("the contact details this link was for were deleted under the retention policy")
     await service.opt_out(session, repository.identity_hashes(lead), "email-link", "email-link")
     return {"opted_out": True}
 

@@ -70,12 +70,15 @@ async def import_list(
     the list holds is listed, nothing more (each line stands alone)."""
     entries, invalid = list_entries(lines)
     hashes = [(kind, keyed_hash(hash_key, kind, value)) for kind, value in entries]
+    # The leads are locked before the list grows, in the order an opt-out or an erasure takes the
+    # same locks: the other way round, an import and a STOP for one person would deadlock.
+    leads = await repository.leads_with_any(session, sorted({value for _, value in hashes}))
+    known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
+    listed_before = await repository.listed_among(session, known)
     added = await repository.add_many(session, hashes, reason)
     after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("import").inc, len(added)))
-    leads = await repository.leads_with_any(session, sorted(added))
-    known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
-    listed_before = await repository.listed_among(session, known) - added
-    barred = await _bar(session, leads, listed_before, "import")
+    of_the_added = [lead for lead in leads if any(v in added for _, v in repository.identity_hashes(lead))]
+    barred = await _bar(session, of_the_added, listed_before, "import")
     result = ListImported(len(added), len(hashes) - len(added), invalid, len(barred))
     summary = {**asdict(result), "invalid_lines": len(invalid)}  # the count: a bad file has thousands
     await audit.record(session, actor, "do_not_contact.imported", "do_not_contact", None, summary)

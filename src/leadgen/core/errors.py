@@ -51,6 +51,10 @@ class RateLimited(DomainError):
     kind = "rate-limited"
 
 
+class Gone(DomainError):
+    kind = "gone"
+
+
 class InvalidInput(DomainError):
     kind = "invalid"
 
@@ -70,6 +74,7 @@ _STATUS = {
     "not-found": (404, "Not Found"),
     "forbidden": (403, "Forbidden"),
     "conflict": (409, "Conflict"),
+    "gone": (410, "Gone"),
     "unauthorized": (401, "Unauthorized"),
     "rate-limited": (429, "Too Many Requests"),
     "unavailable": (503, "Service Unavailable"),

@@ -737,6 +737,8 @@ async def unsubscribe(request: Request, token: str, peers: PeersDep) -> HTMLResp
     except ApiError as exc:
         # A 401 to this call, made without the user's token, says nothing of their session: not
         # a link the api takes either way.
+        if exc.status == 410:
+            return render(request, "unsubscribe.html", {"deleted": True}, 410)
         if exc.status not in (401, 404):
             raise
         return _invalid_link(request)

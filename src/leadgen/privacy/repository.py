@@ -125,3 +125,11 @@ async def consent_evidence_due(session: AsyncSession, now: datetime, limit: int)
         .with_for_update(skip_locked=True)
     )
     return list(await session.scalars(query))
+
+
+async def anonymised_for(session: AsyncSession, lead_id: uuid.UUID) -> str | None:
+    """Why the lead was anonymised (``service.ERASURE_REQUEST`` or ``service.RETENTION``), from its
+    ``lead.anonymised`` event; None when it was not."""
+    query = select(LeadEvent.data).where(LeadEvent.lead_id == lead_id, LeadEvent.name == "lead.anonymised")
+    said = await session.scalar(query.order_by(LeadEvent.created_at.desc()).limit(1))
+    return None if said is None else str(said.get("reason"))
