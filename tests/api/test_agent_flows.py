@@ -267,8 +267,8 @@ class TestAdmin:
         # What the agent typed about the person is theirs to read: on the offer and in the audit log.
         [declined_offer] = exported["leads"][0]["assignments"]
         assert (declined_offer["status"], declined_offer["reason"]) == ("REJECTED", typed)
-        logged = {entry["action"]: entry["data"] for entry in exported["leads"][0]["audit"]}
-        assert logged["assignment.rejected"]["reason"] == typed
+        audited = {entry["action"]: entry["data"] for entry in exported["leads"][0]["audit"]}
+        assert audited["assignment.rejected"]["reason"] == typed
         assert exported["do_not_contact"] == []
         erased = (await data_client.post("/api/v1/privacy/erase", json=person, headers=admin)).json()
         assert erased == {"anonymised_leads": [str(world["lead_id"])], "linked_leads": []}

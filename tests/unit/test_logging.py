@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from leadgen.core.logging import log_handler
+from leadgen.core.logging import log_handler, request_id_var
 
 ADDRESS = "dana.doe@example.com"
 PHONE = "+1 512-555-0199"
@@ -106,3 +106,18 @@ def test_a_failed_write_is_reported_without_the_record_s_words(capsys: pytest.Ca
     log_handler("json", "test", Broken()).handle(record)
     reported = capsys.readouterr().err
     assert "BlockingIOError" in reported and "leadgen.mail" in reported and ADDRESS not in reported
+
+
+def test_a_request_id_given_with_the_record_is_kept_and_the_request_s_fills_in_otherwise() -> None:
+    stream = io.StringIO()
+    handler = log_handler("json", "test", stream)
+    token = request_id_var.set("the-request")
+    try:
+        for extra in ({"request_id": "named-by-the-caller"}, {}):
+            handler.handle(logging.makeLogRecord({"msg": "line", "levelname": "INFO", **extra}))
+    finally:
+        request_id_var.reset(token)
+    assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == [
+        "named-by-the-caller",
+        "the-request",
+    ]

@@ -114,3 +114,68 @@ def test_the_retention_purge_is_off_unless_set_and_never_reaches_a_consent_recor
         Settings()
     monkeypatch.setenv("LEADGEN_PRIVACY_RETENTION_DAYS", "1828")
     assert Settings().privacy.retention_days == 1828
+
+
+def test_an_intake_limit_the_limiter_cannot_read_is_named_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not at the first lead: every vendor POST and quote-form submission would answer 500."""
+    monkeypatch.setenv("LEADGEN_INTAKE_RATE_LIMIT", "50/sec")
+    monkeypatch.setenv("LEADGEN_INTAKE_PUBLIC_RATE_LIMIT", "10/minute;100/hour")
+    with pytest.raises(ConfigError) as caught:
+        Settings()
+    assert caught.value.problems == [
+        "LEADGEN_INTAKE_RATE_LIMIT: Value error, '50/sec' is not a limit in limits notation, "
+        "such as 10/minute or 10 per minute",
+        "LEADGEN_INTAKE_PUBLIC_RATE_LIMIT: Value error, one limit, such as 10/minute: "
+        "only the first of '10/minute;100/hour' would count",
+    ]
+    monkeypatch.setenv("LEADGEN_INTAKE_RATE_LIMIT", "50 per second")
+    monkeypatch.setenv("LEADGEN_INTAKE_PUBLIC_RATE_LIMIT", "10/minute")
+    assert Settings().intake.rate_limit == "50 per second"
+
+
+def test_sentinels_are_host_port_pairs_with_ipv6_addresses_in_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_REDIS_SENTINELS", "[fd00::1]:26379, redis-0.redis-headless:26379")
+    assert Settings().redis.sentinel_hosts() == [("[fd00::1]", 26379), ("redis-0.redis-headless", 26379)]
+    for sentinels, fault in [
+        ("sentinel-0,sentinel-1", "'sentinel-0' is not host:port"),
+        ("sentinel-0:26379,sentinel-1:port", "'sentinel-1:port' is not host:port"),
+        ("fd00::1:26379", "'fd00::1:26379' is not host:port"),
+        ("sentinel-0:65536", "'sentinel-0:65536' is not host:port"),
+        ("[sentinel-0]:26379", "'[sentinel-0]:26379': only an IPv6 address is written in brackets"),
+    ]:
+        monkeypatch.setenv("LEADGEN_REDIS_SENTINELS", sentinels)
+        with pytest.raises(ConfigError) as caught:
+            Settings()
+        [problem] = caught.value.problems
+        assert problem.startswith(f"LEADGEN_REDIS_SENTINELS: Value error, {fault}"), problem
+
+
+def test_a_log_level_python_does_not_know_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("LEADGEN_LOG_FORMAT", "jsonl")
+    with pytest.raises(ConfigError) as caught:
+        Settings()
+    assert [problem.split(":")[0] for problem in caught.value.problems] == ["LEADGEN_LOG_LEVEL", "LEADGEN_LOG_FORMAT"]
+    assert "'verbose' is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)" in caught.value.problems[0]
+    monkeypatch.setenv("LEADGEN_LOG_LEVEL", "debug")
+    monkeypatch.setenv("LEADGEN_LOG_FORMAT", "console")
+    assert Settings().common.log_level == "DEBUG"
+
+
+def test_bad_values_and_what_the_targets_need_are_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_ENVIRONMENT", "production")
+    monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "10.0.0.0/8,gateway")
+    monkeypatch.setenv("LEADGEN_SECURITY_PII_HASH_KEY", "k" * 48)
+    monkeypatch.setenv("LEADGEN_SECURITY_SESSION_SECRET", "s" * 48)
+    monkeypatch.setenv("LEADGEN_REDIS_URL", "redis://redis:6379/0")
+    with pytest.raises(ConfigError) as caught:
+        Settings(TARGETS["data-service"].needs)
+    assert [problem.split(":")[0] for problem in caught.value.problems] == [
+        "LEADGEN_HTTP_FORWARDED_ALLOW_IPS",
+        "LEADGEN_DB_URL",
+        "LEADGEN_SECURITY_JWT_SECRET",
+    ]
+    # Without the targets' needs, only the values themselves are judged.
+    with pytest.raises(ConfigError) as caught:
+        Settings()
+    assert [problem.split(":")[0] for problem in caught.value.problems] == ["LEADGEN_HTTP_FORWARDED_ALLOW_IPS"]

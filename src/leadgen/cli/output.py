@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leadgen.core.settings import ConfigError, Settings
@@ -35,14 +36,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def configuration() -> Iterator[Settings]:
-    """Settings, or every problem with them on stderr and exit code 2."""
+def configuration(needs: frozenset[str] | None = None) -> Iterator[Settings]:
+    """Settings, or every problem with them on stderr and exit code 2. Given ``needs`` (of the
+    targets to run), what those targets cannot run without is named in the same list."""
     try:
-        yield Settings()
+        yield Settings(needs)
     except ConfigError as exc:
         errors.print("[bold red]invalid configuration:[/]")
         for problem in exc.problems:
-            errors.print(f"  - {problem}")
+            errors.print(f"  - {escape(problem)}")  # a value in brackets is the operator's, not markup
         raise typer.Exit(2) from None
 
 

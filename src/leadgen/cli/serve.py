@@ -8,33 +8,28 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from leadgen.cli.output import JsonOption, configuration, console, emit, errors, fail, table
+from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
 from leadgen.core.logging import configure_logging
-from leadgen.core.settings import Settings, get_settings
+from leadgen.core.settings import ConfigError, Settings, get_settings
 from leadgen.targets.registry import ALL, TARGETS, needs_of, resolve
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def _check(settings: Settings, spec: str) -> list[str]:
+def _needs(spec: str) -> frozenset[str]:
+    """What the targets ``spec`` names need; exit 2 naming an unknown target."""
     try:
-        targets = resolve(spec)
+        return needs_of(resolve(spec))
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    return settings.requirement_problems(needs_of(targets))
 
 
 def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
     from leadgen.core.runtime import new_event_loop
     from leadgen.core.server import ProcessHost
 
-    problems = _check(settings, spec)
-    if problems:
-        errors.print("[bold red]cannot start:[/]")
-        for problem in problems:
-            errors.print(f"  - {problem}")
-        raise typer.Exit(2)
     targets = resolve(spec)
     configure_logging(settings.common.log_level, settings.common.log_format, spec)
     host = ProcessHost(settings, targets, ports)
@@ -61,7 +56,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run one or more service targets (one per pod in Kubernetes)."""
-    with configuration() as settings:
+    with configuration(_needs(target)) as settings:
         ports = {}
         if port is not None:
             http = [t for t in resolve(target) if t.http_port]
@@ -84,7 +79,7 @@ def up(
     if data_dir is not None:
         os.environ["LEADGEN_DATA_DIR"] = str(data_dir)
     get_settings.cache_clear()
-    with configuration() as settings:
+    with configuration(_needs(ALL)) as settings:
         if not settings.is_development:
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
         console.print(f"data directory: {settings.common.data_dir}")
@@ -134,12 +129,16 @@ def check_config(
     as_json: bool = JsonOption,
 ) -> None:
     """Validate the settings a target needs, without starting it; exit 2 when something is wrong."""
-    with configuration() as settings:
-        problems = _check(settings, target)
+    needs = _needs(target)
+    try:
+        Settings(needs)
+        problems: list[str] = []
+    except ConfigError as exc:
+        problems = exc.problems
     emit(
         {"target": target, "ok": not problems, "problems": problems},
         as_json,
-        "configuration OK" if not problems else "\n".join(f"- {p}" for p in problems),
+        "configuration OK" if not problems else "\n".join(f"- {escape(p)}" for p in problems),
     )
     if problems:
         raise typer.Exit(2)

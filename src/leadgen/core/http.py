@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadgen.core.errors import add_exception_handlers
+from leadgen.core.errors import add_exception_handlers, problem
 from leadgen.core.health import Health
 from leadgen.core.logging import request_id_var
 from leadgen.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -25,9 +26,21 @@ log = logging.getLogger(__name__)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
+# A client's request id is kept only when it can travel on unchanged: the frontend copies it into its
+# calls to the api, whose HTTP client encodes headers as ASCII, and every log line of the request
+# carries it. These characters and this length take a UUID, 32 hex digits (nginx's $request_id, a
+# W3C trace id), base64 and a prefixed id such as the frontend's readiness probe's; anything else
+# (a character outside ASCII, a space, a kilobyte) gets an id of ours instead of an error.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
 class Observe:
     """Request id, metrics and one access-log line per request, as plain ASGI (no body buffering;
-    Starlette's ``BaseHTTPMiddleware`` costs several times more per request)."""
+    Starlette's ``BaseHTTPMiddleware`` costs several times more per request).
+
+    An error nothing else answered is logged here, traceback and request id together, and answered
+    with a problem+json 500 that carries the id; the server never sees it, so it is logged once.
+    """
 
     def __init__(self, app: ASGIApp, target: str) -> None:
         self.app = app
@@ -37,31 +50,49 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        rid = (headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex)[:64]
+        rid = _request_id(scope)
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("ascii"))]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("%s %s failed", scope["method"], _route_path(scope))
+            if status is None:
+                answer = problem(
+                    500, "Internal Server Error", "an unexpected error; the X-Request-ID names it in our logs"
+                )
+                await answer(scope, receive, send_with_id)
+            # An answer already begun is cut short: the server closes the connection.
         finally:
+            self._record(scope, status or 500, time.perf_counter() - started)
             request_id_var.reset(token)
-            self._record(scope, status, time.perf_counter() - started, rid)
 
-    def _record(self, scope: Scope, status: int, elapsed: float, rid: str) -> None:
-        path = getattr(scope.get("route"), "path", "unmatched")
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        path = _route_path(scope)
         HTTP_REQUESTS.labels(self.target, scope["method"], path, status).inc()
         HTTP_LATENCY.labels(self.target, path).observe(elapsed)
         if path not in PROBE_PATHS:
-            log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed * 1000, extra={"request_id": rid})
+            log.info("%s %s %s %.1fms", scope["method"], path, status, elapsed * 1000)
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when it is fit to pass on, else a new one."""
+    sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+    return sent if CLIENT_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _route_path(scope: Scope) -> str:
+    """The route's template (``/leads/{lead_id}``): a label of few values, no ids in the logs."""
+    return getattr(scope.get("route"), "path", "unmatched")
 
 
 def probe_router(health: Health) -> APIRouter:

@@ -81,7 +81,9 @@ class _ContextFilter(logging.Filter):
         self.target = target
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        # An id passed as ``extra`` is kept: it names the request when the context no longer does.
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
         record.target = self.target
         return True
 

@@ -91,7 +91,10 @@ def vouched_client_ip(key: str, ip: str | None, signature: str | None) -> str | 
     """The forwarded address when the signature is right; None for a caller who just set the header."""
     if not ip or not signature:
         return None
-    return ip if hmac.compare_digest(sign_client_ip(key, ip), signature) else None
+    # Compared as bytes: compare_digest refuses a str with a character outside ASCII, which any
+    # caller can put in the header.
+    expected = sign_client_ip(key, ip).encode()
+    return ip if hmac.compare_digest(expected, signature.encode()) else None
 
 
 # An IPv6 subscriber gets a /64 at least (RFC 6177) and may use any address in it: counted one by

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from limits import parse
+from limits import parse_many
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,6 +33,17 @@ class Environment(enum.StrEnum):
     DEVELOPMENT = "development"
     STAGING = "staging"
     PRODUCTION = "production"
+
+
+def _one_limit(rule: str) -> str:
+    """A rule the limiter reads as one limit: it fails at start-up, not at the request it would count."""
+    try:
+        limits = parse_many(rule)
+    except ValueError:
+        raise ValueError(f"{rule!r} is not a limit in limits notation, such as 10/minute or 10 per minute") from None
+    if len(limits) != 1:
+        raise ValueError(f"one limit, such as 10/minute: only the first of {rule!r} would count")
+    return rule
 
 
 def _secrets_dir() -> str | None:
@@ -58,8 +71,8 @@ class CommonSettings(_Group, prefix=""):
         Path.home() / ".local" / "share" / "leadgen",
         description="Where embedded stores (SQLite file, Qdrant local mode, graph) keep their data.",
     )
-    log_level: str = Field("INFO", description="Python log level.")
-    log_format: str = Field("json", description="json (one object per line) or console.")
+    log_level: str = Field("INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_format: Literal["json", "console"] = Field("json", description="json (one object per line) or console.")
     instance: str = Field(
         default_factory=lambda: os.environ.get("HOSTNAME", "local"),
         description="Name of this process in logs and database connections (the pod name).",
@@ -69,6 +82,14 @@ class CommonSettings(_Group, prefix=""):
         description="The agency's time zone (an IANA name such as America/Chicago): the days the "
         "dashboard's reports are chosen by start and end at its midnights.",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"{value!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        return level
 
     @field_validator("timezone")
     @classmethod
@@ -104,6 +125,23 @@ class DatabaseSettings(_Group, prefix="DB_"):
         return value
 
 
+# One Sentinel: host:port, an IPv6 address in brackets as in a URL ([2001:db8::7]:26379).
+_SENTINEL = re.compile(r"(?:\[(?P<ipv6>[^\]]*)\]|[^:\[\]/@\s]+):(?P<port>[0-9]{1,5})")
+
+
+def _sentinel_address(item: str) -> tuple[str, int]:
+    """The host, as written, and the port of one Sentinel of LEADGEN_REDIS_SENTINELS."""
+    match = _SENTINEL.fullmatch(item)
+    if match is None or not 0 < int(match["port"]) <= 65535:
+        raise ValueError(f"{item!r} is not host:port (an IPv6 address in brackets: [2001:db8::7]:26379)")
+    if match["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(match["ipv6"])
+        except ValueError:
+            raise ValueError(f"{item!r}: only an IPv6 address is written in brackets") from None
+    return item.rpartition(":")[0], int(match["port"])
+
+
 class RedisSettings(_Group, prefix="REDIS_"):
     url: SecretStr | None = Field(
         None,
@@ -111,22 +149,27 @@ class RedisSettings(_Group, prefix="REDIS_"):
     )
     sentinels: str = Field(
         "",
-        description="Comma-separated host:port list of Redis Sentinels; when set, the client "
-        "connects to the master named by LEADGEN_REDIS_SENTINEL_MASTER through them.",
+        description="Comma-separated host:port list of Redis Sentinels (an IPv6 address in brackets: "
+        "[2001:db8::7]:26379); when set, the client connects to the master named by "
+        "LEADGEN_REDIS_SENTINEL_MASTER through them.",
     )
     sentinel_master: str = Field("mymaster", description="Sentinel master name.")
     password: SecretStr | None = Field(None, description="Password of the Redis servers (Sentinel mode).")
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port_pairs(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            _sentinel_address(item)
+        return value
 
     @property
     def embedded(self) -> bool:
         return self.url is None and not self.sentinels
 
     def sentinel_hosts(self) -> list[tuple[str, int]]:
-        hosts = []
-        for item in filter(None, (part.strip() for part in self.sentinels.split(","))):
-            host, _, port = item.rpartition(":")
-            hosts.append((host, int(port)))
-        return hosts
+        """(host, port) of each Sentinel; an IPv6 host keeps its brackets, as the URLs built of it need."""
+        return [_sentinel_address(item) for item in filter(None, (part.strip() for part in self.sentinels.split(",")))]
 
 
 class QdrantSettings(_Group, prefix="QDRANT_"):
@@ -189,10 +232,7 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
     @field_validator("sign_in_account_limits", "sign_in_address_limits", "sign_in_device_limits")
     @classmethod
     def _readable_by_the_limiter(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
-        """A rule the limiter cannot read fails at start-up, not at the first wrong password."""
-        for rule in rules:
-            parse(rule)
-        return rules
+        return tuple(_one_limit(rule) for rule in rules)
 
 
 class HttpSettings(_Group, prefix="HTTP_"):
@@ -254,8 +294,10 @@ DedupeWindowDays = Annotated[int, Field(ge=0, le=MAX_DEDUPE_WINDOW_DAYS)]
 
 
 class IntakeSettings(_Group, prefix="INTAKE_"):
-    rate_limit: str = Field("50/second", description="Leads accepted per API key (limits notation).")
-    public_rate_limit: str = Field("10/minute", description="Quote-form submissions per client IP.")
+    rate_limit: str = Field("50/second", description="Leads accepted per API key (one limit, limits notation).")
+    public_rate_limit: str = Field(
+        "10/minute", description="Quote-form submissions per client IP (one limit, limits notation)."
+    )
     dedupe_window_days: DedupeWindowDays = Field(
         30, description="Look-back window for duplicates, in days, of every line not given its own."
     )
@@ -265,6 +307,11 @@ class IntakeSettings(_Group, prefix="INTAKE_"):
         f"separated by commas (auto=30,life=90; lines: {', '.join(Line)}). A line not listed has "
         "LEADGEN_INTAKE_DEDUPE_WINDOW_DAYS.",
     )
+
+    @field_validator("rate_limit", "public_rate_limit")
+    @classmethod
+    def _readable_by_the_limiter(cls, rule: str) -> str:
+        return _one_limit(rule)
 
     @field_validator("dedupe_window_days_by_line", mode="before")
     @classmethod
@@ -434,7 +481,11 @@ class Settings:
     sms: SmsSettings
     llm: LLMSettings
 
-    def __init__(self, **overrides: dict[str, Any]) -> None:
+    # ``needs`` is positional only: a group named in ``overrides`` never binds to it.
+    def __init__(self, needs: frozenset[str] | None = None, /, **overrides: dict[str, Any]) -> None:
+        """Every group, validated; given ``needs``, the resources of the targets to run, also what
+        those targets cannot run without (``requirement_problems``). One ``ConfigError`` names
+        every problem found, so that an operator fixes them in one round."""
         problems: list[str] = []
         secrets_dir = _secrets_dir()
         for name, group in self.GROUPS.items():
@@ -444,6 +495,8 @@ class Settings:
                 problems.extend(_describe(group, exc))
                 continue
             setattr(self, name, value)
+        if needs is not None:
+            problems.extend(self.requirement_problems(needs))
         if problems:
             raise ConfigError(problems)
 
@@ -458,24 +511,31 @@ class Settings:
         return f"sqlite+aiosqlite:///{self.common.data_dir / 'leadgen.db'}"
 
     def requirement_problems(self, needs: frozenset[str]) -> list[str]:
-        """Settings a process that needs ``needs`` cannot run without, named for the operator."""
+        """Settings a process that needs ``needs`` cannot run without, named for the operator.
+
+        Only groups that validated are judged (the others are named by their errors); without the
+        environment, nothing is.
+        """
         problems: list[str] = []
-        production_like = not self.is_development
-        if production_like and "db" in needs and self.db.url is None:
-            problems.append("LEADGEN_DB_URL: required outside development (PostgreSQL URL)")
-        elif production_like and "db" in needs and self.database_url.startswith("sqlite"):
-            problems.append("LEADGEN_DB_URL: SQLite is for development only; use PostgreSQL")
-        if production_like and needs & {"redis", "broker"} and self.redis.embedded:
+        valid = vars(self)
+        if "common" not in valid or self.is_development:
+            return problems
+        if "db" in needs and "db" in valid:
+            if self.db.url is None:
+                problems.append("LEADGEN_DB_URL: required outside development (PostgreSQL URL)")
+            elif self.database_url.startswith("sqlite"):
+                problems.append("LEADGEN_DB_URL: SQLite is for development only; use PostgreSQL")
+        if needs & {"redis", "broker"} and "redis" in valid and self.redis.embedded:
             problems.append("LEADGEN_REDIS_URL or LEADGEN_REDIS_SENTINELS: required outside development")
-        if production_like and self.http.forwarded_allow_ips.strip() == "*":
+        if "http" in valid and self.http.forwarded_allow_ips.strip() == "*":
             # Rate limits and consent records would take whatever address a client wrote.
             problems.append(
                 "LEADGEN_HTTP_FORWARDED_ALLOW_IPS: * believes client-written addresses; list the proxies' networks"
             )
-        if production_like and "broker" in needs and self.services.dashboard_url.host in LOOPBACK_HOSTS:
+        if "broker" in needs and "services" in valid and self.services.dashboard_url.host in LOOPBACK_HOSTS:
             # Its tasks e-mail agents and admins links to the dashboard.
             problems.append("LEADGEN_SERVICES_DASHBOARD_URL: the dashboard's public URL, not this machine's")
-        if production_like:
+        if "security" in valid:
             for field in SecuritySettings.model_fields:
                 value = getattr(self.security, field)
                 if isinstance(value, SecretStr):

@@ -16,8 +16,10 @@ def create_redis(settings: Settings) -> Redis | None:
         return None
     if cfg.sentinels:
         password = cfg.password.get_secret_value() if cfg.password else None
+        # redis-py takes an IPv6 address bare; the URLs the broker and the limiter build need brackets.
+        hosts = [(host.strip("[]"), port) for host, port in cfg.sentinel_hosts()]
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            cfg.sentinel_hosts(),
+            hosts,
             sentinel_kwargs={"password": password, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT},
             socket_timeout=TIMEOUT,
             socket_connect_timeout=TIMEOUT,
