@@ -176,6 +176,45 @@ class TestChange:
         assert await audited(session) == []
 
 
+class TestKeys:
+    async def test_an_admin_revokes_a_leaked_key_and_the_sources_other_key_keeps_working(
+        self, client: AsyncClient, data_client: AsyncClient, session: AsyncSession, world: World
+    ) -> None:
+        replacement = await helpers.api_key(session, VENDOR)
+        await session.commit()
+        admin = world.headers[Role.ADMIN]
+        listed = (await data_client.get(f"/api/v1/sources/{VENDOR}/keys", headers=admin)).json()
+        leaked = world.key.split("_")[1]
+        assert sorted(key["prefix"] for key in listed) == sorted([leaked, replacement.split("_")[1]])
+        assert [key["revoked_at"] for key in listed] == [None, None]
+
+        revoked = await data_client.post(f"/api/v1/sources/{VENDOR}/keys/{leaked}/revoke", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+        again = await data_client.post(f"/api/v1/sources/{VENDOR}/keys/{leaked}/revoke", headers=admin)
+        assert again.json() == revoked.json()  # changes nothing, audited once
+        refused = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": world.key})
+        assert refused.status_code == 401
+        taken = await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": replacement})
+        assert taken.status_code == 202, taken.text
+        entries = await session.scalars(select(AuditEntry).where(AuditEntry.action == "api_key.revoked"))
+        [entry] = entries
+        assert entry.actor.startswith("user:") and entry.data == {"prefix": leaked}
+
+    async def test_only_admins_see_and_revoke_keys_and_an_unknown_key_is_404(
+        self, data_client: AsyncClient, world: World
+    ) -> None:
+        prefix = world.key.split("_")[1]
+        for role in (Role.MANAGER, Role.AGENT):
+            assert (
+                await data_client.get(f"/api/v1/sources/{VENDOR}/keys", headers=world.headers[role])
+            ).status_code == 403
+            path = f"/api/v1/sources/{VENDOR}/keys/{prefix}/revoke"
+            assert (await data_client.post(path, headers=world.headers[role])).status_code == 403
+        admin = world.headers[Role.ADMIN]
+        for path in (f"/api/v1/sources/{VENDOR}/keys/00000000/revoke", f"/api/v1/sources/nobody/keys/{prefix}/revoke"):
+            assert (await data_client.post(path, headers=admin)).status_code == 404
+
+
 def _sources_command(*args: str) -> Any:
     return CliRunner().invoke(app, ["sources", *args])
 
@@ -215,3 +254,16 @@ def test_the_price_command_refuses_an_unknown_source_and_a_price_out_of_bounds(s
         assert "a price per lead is 0 to 100000 cents ($1,000.00)" in refused.stderr
     in_dollars = _sources_command("set-price", VENDOR, "15.00")  # typer alone would read 15 cents
     assert in_dollars.exit_code == 2 and "a whole number of cents" in in_dollars.stderr
+
+
+def test_the_key_commands(settings_env: dict[str, str]) -> None:
+    created = CliRunner().invoke(app, ["api-keys", "create", VENDOR, "--json"])
+    prefix = json.loads(created.stdout)["api_key"].split("_")[1]
+    [listed] = json.loads(CliRunner().invoke(app, ["api-keys", "list", VENDOR, "--json"]).stdout)
+    assert (listed["prefix"], listed["revoked_at"]) == (prefix, None)
+    revoked = CliRunner().invoke(app, ["api-keys", "revoke", VENDOR, prefix])
+    assert revoked.exit_code == 0 and f"API key {prefix} of {VENDOR} revoked" in revoked.stdout
+    table = CliRunner().invoke(app, ["api-keys", "list", VENDOR])
+    assert prefix in table.stdout and "works" not in table.stdout
+    unknown = CliRunner().invoke(app, ["api-keys", "revoke", VENDOR, "00000000"])
+    assert unknown.exit_code == 1 and f"source {VENDOR} has no API key 00000000" in unknown.stderr

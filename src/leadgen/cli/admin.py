@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.agents.graph_sync import sync_all
-from leadgen.cli.output import JsonOption, configuration, emit, fail
+from leadgen.cli.output import JsonOption, configuration, emit, fail, table
 from leadgen.core.errors import DomainError
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
@@ -180,6 +180,39 @@ def keys_create(
     with configuration() as settings:
         created = in_transaction(settings, work)
     emit(created, as_json, f"API key for {created['source']} (shown once):\n{created['api_key']}")
+
+
+@keys_app.command("list")
+def keys_list(
+    source: Annotated[str, typer.Argument(help="The source, as `leadgen sources list` names it.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """The source's API keys by prefix (`lg_<prefix>_...`), working and revoked, the newest first."""
+    from leadgen.sources.service import keys
+
+    with configuration() as settings:
+        found = in_transaction(settings, lambda session: keys(session, source), graph=False)
+    rows = [[key.prefix, key.created_at, key.revoked_at or "works"] for key in found]
+    emit(
+        [key.model_dump() for key in found],
+        as_json,
+        table(f"API keys of {source}", ["prefix", "created", "revoked"], rows),
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    source: Annotated[str, typer.Argument(help="The source, as `leadgen sources list` names it.")],
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, as `leadgen api-keys list` shows it.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Stop one API key of the source (leaked, or replaced by a new one); its other keys keep working.
+    Every api process refuses it within 30 seconds. Audited."""
+    from leadgen.sources.service import revoke_key
+
+    with configuration() as settings:
+        key = in_transaction(settings, lambda session: revoke_key(session, source, prefix, CLI_ACTOR), graph=False)
+    emit(key.model_dump(), as_json, f"API key {key.prefix} of {source} revoked at {key.revoked_at}")
 
 
 @dnc_app.command("import")

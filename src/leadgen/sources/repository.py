@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import insert_for
-from leadgen.models import Lead, Source
+from leadgen.models import ApiKey, Lead, Source
 
 
 async def with_leads_received(session: AsyncSession, name: str | None = None) -> list[tuple[Source, int]]:
@@ -44,3 +44,9 @@ async def ensure_source(session: AsyncSession, name: str, kind: str) -> Source:
         found = await session.scalar(by_name)
     assert found is not None  # inserted, or committed by the request that won
     return found
+
+
+async def keys_of(session: AsyncSession, source: Source) -> list[ApiKey]:
+    """The source's API keys, the newest first."""
+    query = select(ApiKey).where(ApiKey.source_id == source.id).order_by(ApiKey.created_at.desc(), ApiKey.prefix)
+    return list(await session.scalars(query))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import SessionDep
 from leadgen.sources import service
-from leadgen.sources.schemas import SourcePublic, SourceUpdate
+from leadgen.sources.schemas import ApiKeyPublic, SourcePublic, SourceUpdate
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
@@ -38,3 +38,22 @@ async def update_source(
     what they were bought at. Each change is audited (`source.updated`) with the old and new values.
     """
     return await service.change(session, name, principal.label(), price_cents=data.price_cents, active=data.active)
+
+
+@router.get("/{name}/keys", responses={404: {"description": "No such source"}})
+async def list_keys(name: str, _: AdminPrincipal, session: SessionDep) -> list[ApiKeyPublic]:
+    """The source's API keys, working and revoked, the newest first, each by its prefix (the key
+    itself is shown once, when it is made, and never kept)."""
+    return await service.keys(session, name)
+
+
+@router.post(
+    "/{name}/keys/{prefix}/revoke",
+    responses={404: {"description": "No such source, or no such key of it"}},
+)
+async def revoke_key(name: str, prefix: str, principal: AdminPrincipal, session: SessionDep) -> ApiKeyPublic:
+    """Stop one API key of the source (leaked, or replaced by a new one from `leadgen api-keys
+    create`); its other keys keep working. Every api process refuses it within 30 seconds (each
+    keeps a key it checked that long). Audited as `api_key.revoked`; revoking it again changes nothing.
+    """
+    return await service.revoke_key(session, name, prefix, principal.label())

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from leadgen.core.input import RequestBody
 from leadgen.sources.rules import MAX_PRICE_CENTS
+
+
+class ApiKeyPublic(BaseModel):
+    """One of a source's API keys, as admins tell them apart; the key itself is never kept."""
+
+    prefix: str = Field(description="The 8 characters after `lg_` in the key: `lg_<prefix>_...`.")
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="When it stopped working; null while it works.")
 
 
 class SourcePublic(BaseModel):
