@@ -1,6 +1,6 @@
 """The retention purge on both databases: people inactive past ``LEADGEN_PRIVACY_RETENTION_DAYS``
 are anonymised as an erasure does, by the hourly task or ``leadgen privacy purge``; people with
-any activity since, or an open lead, are not."""
+any activity since are not."""
 
 from __future__ import annotations
 
@@ -234,25 +234,27 @@ class TestPurge:
         assert purge_task() == 1
         assert await anonymised(session, [worked, idle]) == [False, True]
 
-    async def test_an_open_lead_is_never_purged_however_old(
+    async def test_a_lead_an_agent_holds_keeps_its_person_only_while_something_is_recorded_of_it(
         self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str
     ) -> None:
+        """Whatever its status: an accepted lead nobody recorded anything of for the whole retention
+        is abandoned, and an offer left pending that long (the sweep was off) goes with its person."""
         await helpers.agent(session, ["TX"])
         await session.commit()
-        offered, accepted = (
-            await lead_of(client, resources, key, person()),
-            await lead_of(client, resources, key, person()),
-        )
-        await self._accept(resources, session, accepted)
-        await age(resources, [offered, accepted])
-        assert [(await lead(session, lead_id)).status for lead_id in (offered, accepted)] == [
-            LeadStatus.ROUTED,
-            LeadStatus.ACCEPTED,
-        ]
-        assert purge_task() == 0
-        assert await anonymised(session, [offered, accepted]) == [False, False]
+        offered, abandoned, worked = [await lead_of(client, resources, key, person()) for _ in range(3)]
+        agents = {lead_id: await self._accept(resources, session, lead_id) for lead_id in (abandoned, worked)}
+        await age(resources, [offered, abandoned, worked])
+        async with resources.unit_of_work() as s:  # the agent called the person today
+            await outcomes.record_outcome(s, agents[worked], worked, LeadStatus.CONTACTED, None)
+
+        assert purge_task() == 2
+        assert await anonymised(session, [offered, abandoned, worked]) == [True, True, False]
         offers = await session.scalars(select(Assignment.status).where(Assignment.lead_id == offered))
-        assert list(offers) == [AssignmentStatus.PENDING]
+        assert list(offers) == [AssignmentStatus.WITHDRAWN]
+        assert [(await lead(session, lead_id)).status for lead_id in (offered, abandoned)] == [
+            LeadStatus.UNASSIGNED,
+            LeadStatus.ACCEPTED,  # the agent sees it anonymised, and may still record what became of it
+        ]
 
     async def test_people_on_the_do_not_contact_list_stay_on_it_and_the_erased_are_skipped(
         self, client: AsyncClient, resources: Resources, session: AsyncSession, key: str, settings: Settings

@@ -12,25 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from leadgen.core.db import insert_for
-from leadgen.leads.lifecycle import OPEN_ASSIGNMENT
-from leadgen.models import Assignment, ConsentRecord, Lead, LeadEvent, SweepCursor
+from leadgen.models import ConsentRecord, Lead, LeadEvent, SweepCursor
 from leadgen.models.base import utcnow
-from leadgen.privacy.rules import OPEN_STATUSES, LeadActivity
+from leadgen.privacy.rules import LeadActivity
 
 # A lead's place in the order the purge walks the leads in: (received_at, id).
 Position = tuple[datetime, uuid.UUID]
 _OF_THE_PERSON = aliased(Lead, name="of_the_person")
-# An offer pending, or accepted and not closed by a conversion or a loss.
-_OFFER_OPEN = (Assignment.status.in_(list(OPEN_ASSIGNMENT)), Assignment.closed_at.is_(None))
 
 
 def _active_since(lead: type[Lead], cutoff: datetime) -> ColumnElement[bool]:
-    """``rules.due``'s test of one lead, in SQL: open, or active at or after ``cutoff``."""
+    """``rules.due``'s test of one lead, in SQL: active at or after ``cutoff``."""
     return or_(
-        lead.status.in_(list(OPEN_STATUSES)),
         lead.received_at >= cutoff,
         exists().where(LeadEvent.lead_id == lead.id, LeadEvent.created_at >= cutoff),
-        exists().where(Assignment.lead_id == lead.id, *_OFFER_OPEN),
     )
 
 
@@ -106,12 +101,7 @@ async def activity(session: AsyncSession, leads: list[Lead]) -> list[LeadActivit
             .group_by(LeadEvent.lead_id)
         )
     }
-    offers_open = set(
-        await session.scalars(select(Assignment.lead_id).where(Assignment.lead_id.in_(ids), *_OFFER_OPEN))
-    )
-    return [
-        LeadActivity(lead.status, lead.received_at, last_events.get(lead.id), lead.id in offers_open) for lead in leads
-    ]
+    return [LeadActivity(lead.received_at, last_events.get(lead.id)) for lead in leads]
 
 
 async def consent_evidence_due(session: AsyncSession, now: datetime, limit: int) -> list[ConsentRecord]:
