@@ -9,6 +9,9 @@
 * Identity: every eks.amazonaws.com/role-arn and iam.gke.io/gcp-service-account annotation
   matches an IAM role / Google service account and its IRSA trust / Workload Identity binding
   that the Terraform creates, and the contract's ServiceAccounts carry them.
+* Metrics API: every HPA scales on resource metrics, so each cloud serves metrics.k8s.io.
+* Edge: the Gateway's EnvoyProxy gives the proxies a public load balancer that keeps the client's
+  address (on EKS an internet-facing NLB from the load balancer controller Terraform installs).
 * Nothing unused: Cloud SQL and Memorystore exist only for an environment whose GKE manifests read
   their credentials; cert-manager gets cloud DNS permissions only if an Issuer solves DNS-01.
 
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 import yaml
 
@@ -37,6 +41,7 @@ from tests.infrastructure.tf_support import (
     REPO_ROOT,
     TF_ROOT,
     TemplateError,
+    clean,
     environment_settings,
     flat_locals,
     is_local_source,
@@ -703,3 +708,100 @@ def test_cert_manager_gets_cloud_dns_permissions_only_for_dns01() -> None:
     ]
     challenges = "an Issuer solves" if dns01 else "no Issuer solves"
     assert not wrong, f"{challenges} DNS-01 challenges, but " + "; ".join(wrong)
+
+
+# --- the metrics API of the HorizontalPodAutoscalers ------------------------------------------
+
+
+def _hcl_object(expression: str) -> Any:
+    """The value of ``jsonencode({...})`` as Python data (python-hcl2 keeps it as text)."""
+    inner = expression.removeprefix("${jsonencode(").removesuffix(")}")
+    return clean(hcl2.loads(f"value = {inner}"))["value"]
+
+
+def _eks_metrics_server_spec() -> dict[str, Any] | None:
+    """Where the EKS add-on metrics-server runs (its configuration values), or None if the
+    Terraform does not install it."""
+    cluster = _eks_module()
+    addon = cluster.modules["eks"][0].body["addons"].get("metrics-server")
+    if addon is None:
+        return None
+    values = str(addon.get("configuration_values", "{}"))
+    local_ref = re.fullmatch(r"\$\{local\.(\w+)\}", values)
+    spec: dict[str, Any] = _hcl_object(cluster.local(local_ref.group(1)) if local_ref else values)
+    return spec
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_cloud_serves_the_resource_metrics_the_hpas_scale_on(flavour: str, env: str) -> None:
+    """An HPA on CPU or memory utilisation reads the metrics API (metrics.k8s.io); without it the
+    HPA never scales. GKE serves it in every cluster; EKS only with the metrics-server add-on."""
+    hpas = [o for o in render(flavour, env) if o.get("kind") == "HorizontalPodAutoscaler"]
+    resource_metrics = [
+        metric for hpa in hpas for metric in hpa["spec"].get("metrics") or [] if metric["type"] == "Resource"
+    ]
+    assert resource_metrics, f"the {env} HPAs no longer scale on resource metrics; revisit this test"
+    if flavour == "gke":
+        return
+    spec = _eks_metrics_server_spec()
+    assert spec is not None, "EKS has no metrics-server add-on: no HPA of k8s/ would ever scale"
+    system = next(pool for pool in eks_node_pools(env) if pool.name == "system")
+    assert _pool_accepts(spec, system), f"metrics-server cannot run on the system pool: {spec}"
+    assert spec.get("nodeSelector") == CONTRACT_POOLS["system"][0], "metrics-server belongs on the system pool"
+
+
+# --- the edge ---------------------------------------------------------------------------------
+
+AWS_LOAD_BALANCER_ANNOTATIONS = "service.beta.kubernetes.io/aws-load-balancer-"
+# What makes the AWS Load Balancer Controller (installed by cluster-addons) give the proxies'
+# Service a public NLB: without a scheme it makes an internal one.
+EKS_PUBLIC_NLB = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+}
+TARGET_GROUP_ATTRIBUTES = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+
+
+def _proxy_service(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """envoyService of the EnvoyProxy the Gateway names in spec.infrastructure.parametersRef."""
+    gateways = [o for o in objects if o.get("kind") == "Gateway"]
+    assert len(gateways) == 1, f"expected one Gateway, found {len(gateways)}"
+    gateway = gateways[0]
+    ref = (gateway["spec"].get("infrastructure") or {}).get("parametersRef") or {}
+    assert (ref.get("group"), ref.get("kind")) == ("gateway.envoyproxy.io", "EnvoyProxy"), (
+        "the Gateway names no EnvoyProxy, so Envoy Gateway's default Service applies (on EKS: an internal NLB)"
+    )
+    proxies = [
+        o
+        for o in objects
+        if o.get("kind") == "EnvoyProxy"
+        and o["metadata"]["name"] == ref["name"]
+        and o["metadata"].get("namespace") == gateway["metadata"].get("namespace")
+    ]
+    assert len(proxies) == 1, f"EnvoyProxy {ref['name']} is not rendered beside the Gateway"
+    service: dict[str, Any] = proxies[0]["spec"]["provider"]["kubernetes"]["envoyService"]
+    return service
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_eks_edge_is_a_public_nlb_that_keeps_the_client_address(env: str) -> None:
+    """The app believes X-Forwarded-For entries from private addresses only and Envoy appends the
+    address a connection comes from: behind an NLB that replaced it with its own (private) one,
+    every client-written entry would be believed. IP targets with preserve_client_ip keep it."""
+    assert "helm:aws-load-balancer-controller" in _installed_addons("eks"), "nothing provisions the NLB"
+    annotations = _proxy_service(render("eks", env)).get("annotations") or {}
+    wrong = {key: annotations.get(key) for key, value in EKS_PUBLIC_NLB.items() if annotations.get(key) != value}
+    assert not wrong, f"{env}: the proxies' Service would not get a public NLB: {wrong}"
+    attributes = dict(item.split("=", 1) for item in annotations.get(TARGET_GROUP_ATTRIBUTES, "").split(",") if item)
+    assert attributes.get("preserve_client_ip.enabled") == "true", f"{env}: the NLB hides the client's address"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_gke_edge_is_the_passthrough_load_balancer_that_keeps_the_client_address(env: str) -> None:
+    service = _proxy_service(render("gke", env))
+    aws = sorted(key for key in service.get("annotations") or {} if key.startswith(AWS_LOAD_BALANCER_ANNOTATIONS))
+    assert not aws, f"{env}: the GKE render carries AWS load balancer annotations {aws}"
+    # A passthrough NLB keeps the source address only if no second node hop NATs it.
+    assert service.get("externalTrafficPolicy") == "Local"

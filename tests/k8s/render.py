@@ -329,3 +329,13 @@ def iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from iter_strings(item)
+
+
+K8S_UNITS_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+
+
+def mib(value: str, units: dict[str, float] = K8S_UNITS_MIB) -> float:
+    """A quantity in MiB: Kubernetes memory units by default, or the ``units`` given."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", value.strip())
+    assert match and match.group(2) in units, f"{value!r}: a unit of {sorted(units)} expected"
+    return float(match.group(1)) * units[match.group(2)]

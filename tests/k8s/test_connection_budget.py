@@ -39,7 +39,6 @@ buffers, its autovacuum workers' ``maintenance_work_mem`` and ``OVERHEAD_MIB``
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 
@@ -49,7 +48,17 @@ from leadgen.ops.rules import connections
 from leadgen.ops.rules.connections import Budget, Objects, Pods, rollout_pods
 from leadgen.targets.registry import DB, TARGETS
 
-from .render import DEPLOYABLE, Resource, app_deployment, container_env, containers, find, render
+from .render import (
+    DEPLOYABLE,
+    K8S_UNITS_MIB,
+    Resource,
+    app_deployment,
+    container_env,
+    containers,
+    find,
+    mib,
+    render,
+)
 
 # Memory of a connection: a backend's own memory (about 2 MiB idle), its page tables over the
 # shared buffers (up to 4 MiB over 2 GB of 4 KiB pages, no huge pages in these pods), catalog and
@@ -61,7 +70,6 @@ MIB_PER_CONNECTION = 10
 # CloudNativePG's instance manager in the same container.
 OVERHEAD_MIB = 1024
 PG_UNITS_MIB = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
-K8S_UNITS_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
 
 
 def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -94,12 +102,6 @@ def database_render(relative: str) -> list[Resource]:
 
 def budget(relative: str) -> Budget:
     return connections.budget_of(Objects.of(database_render(relative)))
-
-
-def mib(value: str, units: dict[str, float]) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", value.strip())
-    assert match and match.group(2) in units, f"{value!r}: a unit of {sorted(units)} expected"
-    return float(match.group(1)) * units[match.group(2)]
 
 
 def server_memory_mib(objects: Objects) -> float:

@@ -91,6 +91,7 @@ class FakeKube:
         self.on("wait", stdout="cluster.postgresql.cnpg.io/postgres condition met\n")
         self.on("exec", stdout=READY)
         self.on("get", "events", json_out=objects.as_list([]))
+        self.on("get", "configmap", "leadgen-cluster-settings", json_out=objects.cluster_settings(env))
         lists = objects.healthy(env)
         resources = {
             "gateways": "gateways.gateway.networking.k8s.io",

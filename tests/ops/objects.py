@@ -108,6 +108,15 @@ def pvc(name: str) -> dict[str, Any]:
     return claim
 
 
+def cluster_settings(env: Environment | None) -> dict[str, Any]:
+    """The ``leadgen-cluster-settings`` ConfigMap an overlay applies; ``None``: one that names no
+    environment (applied before the key existed)."""
+    data = {"namespace": env.namespace} if env else {"namespace": "leadgen-dev"}
+    if env is not None:
+        data[contract.CLUSTER_SETTINGS_ENVIRONMENT] = env.value
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": contract.CLUSTER_SETTINGS}, "data": data}
+
+
 def job_complete() -> dict[str, Any]:
     return load("job-db-migrate-complete.json")
 

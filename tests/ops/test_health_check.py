@@ -29,6 +29,23 @@ def statuses(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(c["category"], c["name"]): c["status"] for c in doc["checks"]}
 
 
+def backups_not_run_yet(kube: FakeKube, *, reason: str = health.WAITING_FOR_FIRST_CONSUMER) -> None:
+    """A fresh dev: the backup volume waits for the nightly CronJob's pod to use it."""
+    kube.healthy()
+    lists = objects.healthy(Environment.DEV)
+    claim = objects.pvc("postgres-backups")
+    claim["status"] = {"phase": "Pending"}
+    lists["persistentvolumeclaims"]["items"].append(claim)
+    kube.on("get", "persistentvolumeclaims", json_out=lists["persistentvolumeclaims"])
+    event = {
+        "involvedObject": {"kind": "PersistentVolumeClaim", "name": "postgres-backups"},
+        "reason": reason, "type": "Normal", "count": 41, "lastTimestamp": "2026-11-25T11:59:50Z",
+        "message": "waiting for first consumer to be created before binding",
+    }  # fmt: skip
+    kube.on("get", "events", contains=("involvedObject.kind=PersistentVolumeClaim",),
+            json_out=objects.as_list([event]))  # fmt: skip
+
+
 class TestStandard:
     def test_all_pass(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
@@ -116,6 +133,39 @@ class TestStandard:
         assert got[("HTTPRoute", "api")] == "fail"
         detail = next(c["detail"] for c in doc["checks"] if c["category"] == "HTTPRoute")
         assert "ResolvedRefs=False BackendNotFound" in detail
+
+    def test_a_volume_no_pod_has_used_yet_is_a_warning(self, run: Run, kube: FakeKube) -> None:
+        backups_not_run_yet(kube)
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 0
+        [check] = [c for c in payload(result)["checks"] if c["name"] == "postgres-backups"]
+        assert check["status"] == "warn"
+        assert "WaitForFirstConsumer" in check["detail"]
+        assert kube.first("get", "events")["namespace"] == "leadgen-dev"
+
+    def test_a_volume_a_pod_uses_must_bind(self, run: Run, kube: FakeKube) -> None:
+        backups_not_run_yet(kube)
+        backup = objects.pod("postgres-backup", "29871234")
+        backup["spec"]["volumes"] = [{"name": "backups", "persistentVolumeClaim": {"claimName": "postgres-backups"}}]
+        pods = objects.healthy(Environment.DEV)["pods"]
+        pods["items"].append(backup)
+        kube.on("get", "pods", json_out=pods)
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        assert statuses(payload(result))[("PVC", "postgres-backups")] == "fail"
+
+    def test_a_volume_that_cannot_be_provisioned_fails(self, run: Run, kube: FakeKube) -> None:
+        backups_not_run_yet(kube, reason="ProvisioningFailed")
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        assert statuses(payload(result))[("PVC", "postgres-backups")] == "fail"
+
+    def test_unreadable_events_leave_a_pending_volume_failed(self, run: Run, kube: FakeKube) -> None:
+        backups_not_run_yet(kube)
+        kube.on("get", "events", exit=1, stderr=FORBIDDEN)
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        assert statuses(payload(result))[("PVC", "postgres-backups")] == "fail"
 
     def test_node_not_ready_and_cordoned(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()

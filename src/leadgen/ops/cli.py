@@ -26,6 +26,7 @@ from leadgen.ops.deploy import Deployer, DeployOptions, DryRun, Shipped
 from leadgen.ops.errors import EXIT_FAILED, EXIT_OK, OpsError, UsageError
 from leadgen.ops.healthcheck import run_health
 from leadgen.ops.kubectl import Kubectl, locate
+from leadgen.ops.namespace import ensure_environment
 from leadgen.ops.report import SilentReporter, to_json
 from leadgen.ops.rollback import RollbackRequest, run_rollback
 from leadgen.ops.rules.health import Thresholds
@@ -71,7 +72,10 @@ NamespaceOpt = Annotated[
     typer.Option(
         "--namespace",
         "-n",
-        help="Namespace to use instead of leadgen-ENV (deploy then also expects the overlay to render into it).",
+        help="Namespace to use instead of leadgen-ENV (deploy then also expects the overlay to render into it). "
+        "It must belong to ENV: a namespace named leadgen-OTHER(-...), or whose leadgen-cluster-settings "
+        "ConfigMap names another environment, is refused, so that environment's rules (prod's "
+        "confirmation, replica floors) always apply.",
         rich_help_panel=CLUSTER,
     ),
 ]
@@ -193,6 +197,7 @@ def _session(
         namespace=namespace or g.namespace or env.namespace,
         on_run=announce,
     )
+    ensure_environment(kubectl, env)
     session = Session(kubectl, env, out, err, json_out)
     cleanup.callback(session.close)
     return session

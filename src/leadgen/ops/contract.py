@@ -85,6 +85,21 @@ FIELD_MANAGER = "leadgen"
 SCALE_FIELD_MANAGER = "leadgen-scale"
 
 
+# Facts about the environment a namespace holds, applied by every overlay
+# (k8s/overlays/<env>/cluster-settings.yaml) and readable by every leadgen role.
+CLUSTER_SETTINGS = "leadgen-cluster-settings"
+CLUSTER_SETTINGS_ENVIRONMENT = "environment"
+
+
+def environment_named(namespace: str) -> Environment | None:
+    """The environment a namespace's name claims: ``leadgen-<env>``, or ``leadgen-<env>-<suffix>``
+    for a copy of one."""
+    for env in Environment:
+        if namespace == env.namespace or namespace.startswith(f"{env.namespace}-"):
+            return env
+    return None
+
+
 def statefulsets(env: Environment) -> tuple[str, ...]:
     """The stores that run as StatefulSets in ``env``."""
     return tuple(s for s in STORES if not (env.uses_cnpg and s == POSTGRES))

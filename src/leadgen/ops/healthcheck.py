@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,7 +114,7 @@ def run_health(
         "Service",
         lambda: health.check_services(kubectl.get("services"), lists.get("endpointslices")),
     )
-    checks += _guard("PVC", lambda: health.check_pvcs(kubectl.get("persistentvolumeclaims")))
+    checks += _guard("PVC", lambda: pvc_checks(kubectl, lists))
     checks += _guard("Gateway", lambda: health.check_gateways(kubectl.get(GATEWAYS)))
     checks += _guard("HTTPRoute", lambda: health.check_httproutes(kubectl.get(HTTPROUTES)))
     checks += _guard("Node", lambda: health.check_nodes(kubectl.get("nodes", namespaced=False)))
@@ -126,6 +126,21 @@ def run_health(
             lambda: health.check_certificates(kubectl.get(CERTIFICATES), clock(), limits),
         )
     return HealthReport(env.value, namespace, deep, tuple(checks))
+
+
+def pvc_checks(kubectl: Kubectl, lists: Lists) -> Iterator[Check]:
+    """The claims; for Pending ones also the events and pods that tell whether they merely wait
+    for their first consumer. Unreadable, they leave every Pending claim failed."""
+    claims = kubectl.get("persistentvolumeclaims")
+    waiting: set[str] = set()
+    if health.pending_claims(claims):
+        try:
+            events = kubectl.get("events", field_selector="involvedObject.kind=PersistentVolumeClaim")
+            waiting = health.claims_waiting_for_first_consumer(events, lists.get("pods"))
+        except KubectlError as exc:
+            if not (exc.forbidden or exc.unknown_resource_type):
+                raise
+    return health.check_pvcs(claims, waiting)
 
 
 def readiness_checks(

@@ -145,13 +145,58 @@ def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator
             yield Check("Service", name, Status.FAIL, "no ready endpoints")
 
 
-def check_pvcs(listed: dict[str, Any]) -> Iterator[Check]:
+# What the PersistentVolume controller reports, again on each resync, for a Pending claim whose
+# StorageClass binds only once a pod uses it (volumeBindingMode: WaitForFirstConsumer) while no pod
+# does; once one does, the reason changes (WaitForPodScheduled).
+WAITING_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+
+
+def pending_claims(listed: dict[str, Any]) -> list[str]:
+    return [pvc["metadata"]["name"] for pvc in _items(listed) if _phase(pvc) == "Pending"]
+
+
+def claims_in_use(pods: dict[str, Any]) -> set[str]:
+    """The PersistentVolumeClaims some pod mounts."""
+    return {
+        str(volume["persistentVolumeClaim"]["claimName"])
+        for pod in _items(pods)
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        if volume.get("persistentVolumeClaim")
+    }
+
+
+def claims_waiting_for_first_consumer(events: dict[str, Any], pods: dict[str, Any]) -> set[str]:
+    """Claims that are Pending only because nothing has used them yet.
+
+    The StorageClass that says so is cluster-scoped, beyond the namespaced roles this runs with;
+    the claim's latest event states the controller's reading of it. A pod that mounts the claim
+    makes its Pending a real problem, whatever an older event says.
+    """
+    latest: dict[str, str] = {}
+    for line in workloads.events(events, limit=len(_items(events))):  # oldest first
+        kind, _, name = line.object.partition("/")
+        if kind == "PersistentVolumeClaim":
+            latest[name] = line.reason
+    waiting = {name for name, reason in latest.items() if reason == WAITING_FOR_FIRST_CONSUMER}
+    return waiting - claims_in_use(pods)
+
+
+def _phase(pvc: dict[str, Any]) -> str:
+    return str((pvc.get("status") or {}).get("phase", "Unknown"))
+
+
+def check_pvcs(listed: dict[str, Any], waiting_for_first_consumer: Collection[str] = frozenset()) -> Iterator[Check]:
+    """Bound passes; Pending waiting for its first consumer (a backup volume before the first
+    backup) warns; anything else fails."""
     for pvc in _items(listed):
-        phase = (pvc.get("status") or {}).get("phase", "Unknown")
+        phase = _phase(pvc)
         name = pvc["metadata"]["name"]
         if phase == "Bound":
             capacity = (pvc.get("status") or {}).get("capacity", {}).get("storage", "")
             yield Check("PVC", name, Status.PASS, f"Bound {capacity}".strip())
+        elif phase == "Pending" and name in waiting_for_first_consumer:
+            detail = "Pending until a pod first uses it (WaitForFirstConsumer); none does yet"
+            yield Check("PVC", name, Status.WARN, detail)
         else:
             yield Check("PVC", name, Status.FAIL, phase)
 

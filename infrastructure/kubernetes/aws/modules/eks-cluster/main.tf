@@ -12,6 +12,12 @@ locals {
     "leadgen.io/environment" = var.environment
     "leadgen.io/managed-by"  = "terraform"
   })
+
+  # Configuration values of the EKS add-ons whose pods belong on the tainted system pool.
+  system_pool_addon_configuration = jsonencode({
+    nodeSelector = { "leadgen.io/node-pool" = "system" }
+    tolerations  = [{ key = "CriticalAddonsOnly", operator = "Exists" }]
+  })
 }
 
 # Three AZs. Nodes and pods live in the private /20s (VPC CNI gives pods VPC addresses), the
@@ -102,12 +108,10 @@ module "eks" {
     }
     eks-pod-identity-agent = { before_compute = true }
     kube-proxy             = {}
-    coredns = {
-      configuration_values = jsonencode({
-        nodeSelector = { "leadgen.io/node-pool" = "system" }
-        tolerations  = [{ key = "CriticalAddonsOnly", operator = "Exists" }]
-      })
-    }
+    coredns                = { configuration_values = local.system_pool_addon_configuration }
+    # The metrics API (metrics.k8s.io): every HPA of k8s/ scales on CPU and memory utilisation,
+    # and EKS, unlike GKE, does not serve it by itself (a community add-on).
+    metrics-server = { configuration_values = local.system_pool_addon_configuration }
   }
 
   eks_managed_node_groups = local.eks_managed_node_groups

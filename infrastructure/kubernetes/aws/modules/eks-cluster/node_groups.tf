@@ -55,6 +55,12 @@ locals {
       desired_size    = size.desired_size
       labels          = local.node_pool_profiles[pool].labels
       taints          = local.node_pool_profiles[pool].taints
+
+      # A fixed role name: the module's default is the name prefix "<name>-eks-node-group-", and
+      # AWS caps role name prefixes at 38 characters ("leadgen-staging-application-..." is 43).
+      iam_role_name            = "${local.name}-${pool}-nodes"
+      iam_role_use_name_prefix = false
+
       block_device_mappings = {
         root = {
           device_name = "/dev/xvda"
