@@ -5,20 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import column, insert, inspect, select, table, text, update
+from sqlalchemy import column, event, insert, inspect, select, table, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
 
 from leadgen import migrations
+from leadgen.cli.main import app
+from leadgen.core import migrate
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
-from leadgen.core.migrate import downgrade, upgrade
+from leadgen.core.migrate import MigrationLockTimeout, downgrade, migration_engine, upgrade
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import (
@@ -44,6 +54,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
         with environment(LEADGEN_DB_URL=f"sqlite+aiosqlite:///{tmp_path}/leadgen.db"):
             yield Settings()
         return
+    with _empty_postgres_database() as settings:
+        yield settings
+
+
+@contextlib.contextmanager
+def _empty_postgres_database() -> Iterator[Settings]:
     require_server("PostgreSQL", PG_HOST, PG_PORT)
     name = f"leadgen_test_migrations_{worker_id()}"
     with environment(LEADGEN_DB_URL=asyncio.run(fresh_database(name))):
@@ -574,6 +590,14 @@ async def _consent_evidence(settings: Settings) -> dict[uuid.UUID, tuple[bool, b
         return {lead_id: (page is not None, kept_until is not None) for lead_id, page, kept_until in rows}
 
 
+async def _consent_dates(settings: Settings, lead_id: uuid.UUID) -> tuple[datetime, datetime | None]:
+    """When the lead's consent was captured, and until when its evidence is kept."""
+    async with _session(settings) as session:
+        query = select(ConsentRecord.captured_at, ConsentRecord.evidence_kept_until)
+        row = (await session.execute(query.where(ConsentRecord.lead_id == lead_id))).one()
+        return row.captured_at, row.evidence_kept_until
+
+
 def test_consent_records_erased_before_0018_get_their_date_or_lose_their_evidence(empty_database: Settings) -> None:
     upgrade(empty_database, "0017")
     leads = asyncio.run(_erased_before_0018(empty_database))
@@ -584,5 +608,328 @@ def test_consent_records_erased_before_0018_get_their_date_or_lose_their_evidenc
         "old, erased": (False, False),  # five years old: cleared at once
         "kept": (True, False),  # not erased: nothing to clear
     }
+    # Dated in SQL, which each database writes its own way: to the microsecond on both.
+    captured_at, kept_until = asyncio.run(_consent_dates(empty_database, leads["young, erased"]))
+    assert kept_until == captured_at + timedelta(days=1827)
     downgrade(empty_database, "0017")
     upgrade(empty_database)
+
+
+# What a migration does to the traffic and to the backups running beside it (PostgreSQL only:
+# SQLite has neither concurrent index builds nor table locks).
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[Settings]:
+    with _empty_postgres_database() as settings:
+        yield settings
+
+
+@pytest.fixture
+def runner() -> Iterator[asyncio.Runner]:
+    """The test's own event loop, for connections held open while an upgrade runs in a thread."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+async def _connect(settings: Settings, **server_settings: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user="postgres",
+        database=make_url(settings.database_url).database,
+        server_settings=server_settings,
+    )
+
+
+async def _snapshot_held(settings: Settings) -> asyncpg.Connection:
+    """A transaction that has taken its snapshot, as pg_dump's does (or a long report's): an index
+    built CONCURRENTLY waits for it to end. Closing the connection ends it."""
+    conn = await _connect(settings)
+    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    await conn.fetchval("SELECT count(*) FROM alembic_version")
+    return conn
+
+
+async def _table_read_in_a_transaction(settings: Settings, table_name: str) -> asyncpg.Connection:
+    """A transaction that has read ``table_name`` and goes on: it holds the table's ACCESS SHARE
+    lock, which a DDL statement on the table waits for."""
+    conn = await _connect(settings)
+    await conn.execute("BEGIN")
+    await conn.fetchval(f"SELECT count(*) FROM {table_name}")
+    return conn
+
+
+async def _waiting(settings: Settings, statement: str) -> int:
+    """The process id of the session whose statement starts with ``statement``, once it waits for a
+    lock (or, for an index built CONCURRENTLY, for older transactions to end)."""
+    conn = await _connect(settings)
+    try:
+        for _ in range(200):
+            pid = await conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1 "
+                "AND wait_event_type = 'Lock'",
+                f"{statement}%",
+            )
+            if pid is not None:
+                return int(pid)
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    raise AssertionError(f"no session waited at {statement!r}")
+
+
+async def _cancel(settings: Settings, pid: int) -> None:
+    conn = await _connect(settings)
+    try:
+        assert await conn.fetchval("SELECT pg_cancel_backend($1)", pid)
+    finally:
+        await conn.close()
+
+
+async def _version_and_invalid_indexes(settings: Settings) -> tuple[str, list[str]]:
+    conn = await _connect(settings)
+    try:
+        version = await conn.fetchval("SELECT version_num FROM alembic_version")
+        invalid = await conn.fetch("SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid")
+        return str(version), sorted(row["name"] for row in invalid)
+    finally:
+        await conn.close()
+
+
+def _in_background(upgrade_to: str, settings: Settings) -> Future[None]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(upgrade, settings, upgrade_to)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _revision_before(revision: str) -> str:
+    return f"{int(revision) - 1:04d}"
+
+
+# Every revision that builds an index CONCURRENTLY (0002, 0014 and 0018 add a column first).
+@pytest.mark.parametrize("revision", ["0002", "0003", "0009", "0011", "0014", "0016", "0018"])
+def test_an_index_build_cut_short_is_completed_by_the_next_upgrade(
+    postgres_database: Settings, runner: asyncio.Runner, revision: str
+) -> None:
+    """The build waits for a backup's snapshot and is cancelled meanwhile (as the app's statement
+    timeout did, or a Job's deadline does): PostgreSQL keeps the index, INVALID, and the revision is
+    not stamped. The next upgrade drops it, builds it again and goes on."""
+    upgrade(postgres_database, _revision_before(revision))
+    backup = runner.run(_snapshot_held(postgres_database))
+    try:
+        upgrading = _in_background(revision, postgres_database)
+        runner.run(_cancel(postgres_database, runner.run(_waiting(postgres_database, "CREATE"))))
+        with pytest.raises(DBAPIError, match="canceling statement"):
+            upgrading.result(timeout=30)
+    finally:
+        runner.run(backup.close())
+    version, invalid = runner.run(_version_and_invalid_indexes(postgres_database))
+    assert version == _revision_before(revision) and invalid  # the state the next upgrade finds
+    upgrade(postgres_database, revision)
+    assert runner.run(_version_and_invalid_indexes(postgres_database)) == (revision, [])
+    upgrade(postgres_database)
+    assert asyncio.run(_drift(postgres_database)) == []
+
+
+def test_an_index_build_waits_for_a_backup_past_the_apps_statement_timeout(
+    runner: asyncio.Runner,
+) -> None:
+    """The app's connections stop a statement after LEADGEN_DB_STATEMENT_TIMEOUT_MS; a migration's
+    build of an index waits for the backup's snapshot as long as it takes."""
+    with environment(LEADGEN_DB_STATEMENT_TIMEOUT_MS="300"), _empty_postgres_database() as settings:
+        upgrade(settings, "0015")
+        backup = runner.run(_snapshot_held(settings))
+        try:
+            upgrading = _in_background("0016", settings)
+            runner.run(_waiting(settings, "CREATE"))
+            time.sleep(1.0)  # over three times the statement timeout
+            assert not upgrading.done(), upgrading.exception()
+        finally:
+            runner.run(backup.close())
+        upgrading.result(timeout=30)
+        assert runner.run(_version_and_invalid_indexes(settings)) == ("0016", [])
+
+
+def test_a_migration_connection_has_no_statement_timeout_and_the_ddl_lock_timeout(
+    postgres_database: Settings, runner: asyncio.Runner
+) -> None:
+    async def limits() -> tuple[str, str]:
+        engine = migration_engine(postgres_database, "migrate", lock_timeout_ms=migrate.DDL_LOCK_TIMEOUT_MS)
+        try:
+            async with engine.connect() as conn:
+                statement_timeout = await conn.scalar(text("SHOW statement_timeout"))
+                lock_timeout = await conn.scalar(text("SHOW lock_timeout"))
+                return str(statement_timeout), str(lock_timeout)
+        finally:
+            await engine.dispose()
+
+    assert runner.run(limits()) == ("0", "5s")
+
+
+@pytest.fixture
+def short_lock_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DDL statement gives up on a lock after 200 ms and is tried again 200 ms later, 20 times."""
+    monkeypatch.setattr(migrate, "DDL_LOCK_TIMEOUT_MS", 200)
+    monkeypatch.setattr(migrate, "LOCK_RETRY_PAUSE_SECONDS", 0.2)
+    monkeypatch.setattr(migrate, "LOCK_ATTEMPTS", 20)
+
+
+async def _read_within(settings: Settings, table_name: str, seconds: float) -> bool:
+    """Whether a read of ``table_name`` ends within ``seconds`` (it is cancelled after)."""
+    conn = await _connect(settings)
+    try:
+        await asyncio.wait_for(conn.fetchval(f"SELECT count(*) FROM {table_name}"), timeout=seconds)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        await conn.close()
+
+
+@pytest.mark.usefixtures("short_lock_waits")
+def test_a_ddl_statement_behind_a_long_transaction_lets_the_traffic_pass_and_is_tried_again(
+    postgres_database: Settings, runner: asyncio.Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0015 adds a column to ``users``, whose lock waits for a report reading the table: a request
+    reading ``users`` meanwhile queues behind the DDL until it gives up (200 ms), not until the
+    report ends; the upgrade is done once it has."""
+    caplog.set_level(logging.WARNING, logger=migrate.__name__)
+    upgrade(postgres_database, "0014")
+    report = runner.run(_table_read_in_a_transaction(postgres_database, "users"))
+    try:
+        upgrading = _in_background("0015", postgres_database)
+        runner.run(_waiting(postgres_database, "ALTER TABLE users"))
+        assert runner.run(_read_within(postgres_database, "users", seconds=1.5))
+    finally:
+        runner.run(report.close())
+    upgrading.result(timeout=30)
+    assert runner.run(_version_and_invalid_indexes(postgres_database)) == ("0015", [])
+    assert "a lock was still held after 200 ms (ALTER TABLE users ADD COLUMN" in caplog.text
+
+
+@pytest.mark.usefixtures("short_lock_waits")
+@pytest.mark.parametrize(
+    ("target", "tries"),
+    [("0015", "2 tries"), ("+1", "1 try")],  # a relative target would move on with each try
+)
+def test_a_ddl_statement_that_finds_its_table_locked_at_every_try_says_what_to_do(
+    postgres_database: Settings, runner: asyncio.Runner, monkeypatch: pytest.MonkeyPatch, target: str, tries: str
+) -> None:
+    monkeypatch.setattr(migrate, "LOCK_ATTEMPTS", 2)
+    upgrade(postgres_database, "0014")
+    report = runner.run(_table_read_in_a_transaction(postgres_database, "users"))
+    try:
+        with pytest.raises(MigrationLockTimeout) as failure:
+            upgrade(postgres_database, target)
+    finally:
+        runner.run(report.close())
+    assert f"waited more than 200 ms for a lock ({tries}), at: ALTER TABLE users ADD COLUMN" in str(failure.value)
+    assert "then run `leadgen db upgrade` again" in str(failure.value)
+    assert runner.run(_version_and_invalid_indexes(postgres_database)) == ("0014", [])
+
+
+@pytest.mark.parametrize("command", ["upgrade", "downgrade"])
+def test_the_commands_say_so_in_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    said = "the migration waited more than 5000 ms for a lock (6 tries), at: ALTER TABLE users ADD COLUMN x"
+
+    def locked_every_time(*_: object) -> None:
+        raise MigrationLockTimeout(said)
+
+    monkeypatch.setattr(migrate, command, locked_every_time)
+    result = CliRunner().invoke(app, ["db", command, "0014"])
+    assert result.exit_code == 1 and said in result.stderr and "Traceback" not in result.output
+
+
+async def _a_lead_to_consent(settings: Settings) -> uuid.UUID:
+    async with _session(settings) as session:
+        source = Source(name="web-form", kind="web")
+        session.add(source)
+        await session.flush()
+        return await _lead(session, source.id)
+
+
+@contextlib.contextmanager
+def _paused_at_first(statement: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Holds the first statement starting with ``statement``, of any engine, until ``resume`` is
+    set; ``paused`` is set meanwhile."""
+    paused, resume = threading.Event(), threading.Event()
+
+    def hold(_connection: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith(statement) and not paused.is_set():
+            paused.set()
+            resume.wait(timeout=30)
+
+    event.listen(Engine, "before_cursor_execute", hold)
+    try:
+        yield paused, resume
+    finally:
+        resume.set()
+        event.remove(Engine, "before_cursor_execute", hold)
+
+
+async def _read_and_write_consent(settings: Settings, lead_id: uuid.UUID) -> None:
+    """What intake does with consent records: read one, and store one for a new lead."""
+    conn = await _connect(settings, lock_timeout="1000")
+    try:
+        await conn.fetchval("SELECT count(*) FROM consent_records WHERE lead_id = $1", lead_id)
+        await conn.execute(
+            "INSERT INTO consent_records (id, lead_id, text, text_sha256, captured_at, created_at) "
+            "VALUES ($1, $2, 'I agree', $3, now(), now())",
+            uuid.uuid4(),
+            lead_id,
+            "0" * 64,
+        )
+    finally:
+        await conn.close()
+
+
+async def _read_and_write_offers(settings: Settings, offer_id: uuid.UUID) -> None:
+    """What routing does with offers: read one, and change one."""
+    conn = await _connect(settings, lock_timeout="1000")
+    try:
+        await conn.fetchval("SELECT status FROM assignments WHERE id = $1", offer_id)
+        await conn.execute("UPDATE assignments SET reason = 'timed out' WHERE id = $1", offer_id)
+    finally:
+        await conn.close()
+
+
+def test_consent_records_stay_readable_and_writable_while_0018_dates_them(
+    postgres_database: Settings, runner: asyncio.Runner
+) -> None:
+    """Held at its first UPDATE of the backfill, the upgrade holds no lock on ``consent_records``
+    that intake would wait for: the ADD COLUMN committed before it."""
+    upgrade(postgres_database, "0017")
+    runner.run(_erased_before_0018(postgres_database))
+    new_lead = runner.run(_a_lead_to_consent(postgres_database))
+    with _paused_at_first("UPDATE consent_records") as (paused, resume):
+        upgrading = _in_background("0018", postgres_database)
+        assert paused.wait(timeout=30)
+        try:
+            runner.run(_read_and_write_consent(postgres_database, new_lead))
+        except asyncpg.LockNotAvailableError:
+            pytest.fail("the backfill of 0018 keeps consent_records locked")
+        finally:
+            resume.set()
+        upgrading.result(timeout=30)
+
+
+def test_offers_stay_readable_and_writable_while_0013_records_their_outcomes(
+    postgres_database: Settings, runner: asyncio.Runner
+) -> None:
+    """Held at its first UPDATE of the backfill, the upgrade holds no lock on ``assignments`` that
+    routing would wait for: the ADD COLUMNs committed before it."""
+    upgrade(postgres_database, "0012")
+    offers, _ = runner.run(_outcomes_as_one_status(postgres_database))
+    with _paused_at_first("UPDATE assignments") as (paused, resume):
+        upgrading = _in_background("0013", postgres_database)
+        assert paused.wait(timeout=30)
+        try:
+            runner.run(_read_and_write_offers(postgres_database, offers["timed out"]))
+        except asyncpg.LockNotAvailableError:
+            pytest.fail("the backfill of 0013 keeps assignments locked")
+        finally:
+            resume.set()
+        upgrading.result(timeout=30)

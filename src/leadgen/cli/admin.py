@@ -66,8 +66,7 @@ def db_upgrade(
     """Migrate the schema up (runs as a Job before each rollout in Kubernetes)."""
     from leadgen.core.migrate import upgrade
 
-    with configuration() as settings:
-        upgrade(settings, revision, sql)
+    _migrate(upgrade, revision, sql)
 
 
 @db_app.command("downgrade")
@@ -78,8 +77,18 @@ def db_downgrade(
     """Migrate the schema down."""
     from leadgen.core.migrate import downgrade
 
+    _migrate(downgrade, revision, sql)
+
+
+def _migrate(action: Callable[[Settings, str, bool], None], revision: str, sql: bool) -> None:
+    """Run ``action``; a table locked at every try is a one-line error saying what to do, not a traceback."""
+    from leadgen.core.migrate import MigrationLockTimeout
+
     with configuration() as settings:
-        downgrade(settings, revision, sql)
+        try:
+            action(settings, revision, sql)
+        except MigrationLockTimeout as exc:
+            raise fail(str(exc)) from None
 
 
 PasswordStdinOption = Annotated[

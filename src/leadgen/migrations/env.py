@@ -1,4 +1,5 @@
-"""Alembic environment: runs on the engine the settings describe (SQLite or PostgreSQL)."""
+"""Alembic environment: runs on the engine the settings describe (SQLite or PostgreSQL), with the
+limits of a migration (``leadgen.core.migrate``) instead of the app's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from leadgen.core.db import create_engine
+from leadgen.core.migrate import DDL_LOCK_TIMEOUT_MS, migration_engine
 from leadgen.core.settings import get_settings
 from leadgen.models import Base
 
@@ -21,20 +22,30 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rewrites tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Each revision commits on its own: the locks its DDL takes are not held through the
+        # revisions after it, and a run that fails keeps the revisions done before.
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def _run_online() -> None:
-    engine = create_engine(get_settings(), "migrate")
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-    await engine.dispose()
+    engine = migration_engine(get_settings(), "migrate", lock_timeout_ms=DDL_LOCK_TIMEOUT_MS)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
 
 
 if context.is_offline_mode():
-    context.configure(url=get_settings().database_url, target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=get_settings().database_url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        transaction_per_migration=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

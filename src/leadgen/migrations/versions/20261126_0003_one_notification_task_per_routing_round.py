@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 import leadgen.models.base
+from leadgen.core.migrate import create_index_concurrently
 
 revision: str = '0003'
 down_revision: str | None = '0002'
@@ -82,8 +83,7 @@ def upgrade() -> None:
             rounds = sa.select(ASSIGNMENTS.c.lead_id, ASSIGNMENTS.c.attempt).where(ASSIGNMENTS.c.id.in_(chunk))
             events += [(ROUND, f'{lead_id}:{attempt}') for lead_id, attempt in op.get_bind().execute(rounds)]
         _replace([OFFERED, ACKNOWLEDGE], events)
-    with op.get_context().autocommit_block():
-        op.create_index('ix_notifications_lead_id', 'notifications', ['lead_id'], unique=False, postgresql_concurrently=True)
+    create_index_concurrently('ix_notifications_lead_id', 'notifications', ['lead_id'])
 
 
 def downgrade() -> None:

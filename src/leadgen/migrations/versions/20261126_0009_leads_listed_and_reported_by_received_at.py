@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from leadgen.core.migrate import create_index_concurrently
+
 revision: str = '0009'
 down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
@@ -21,8 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index('ix_leads_received_at_id', 'leads', ['received_at', 'id'], unique=False, postgresql_concurrently=True)
+    create_index_concurrently('ix_leads_received_at_id', 'leads', ['received_at', 'id'])
 
 
 def downgrade() -> None:

@@ -13,8 +13,8 @@ drops the index and does not give those ids back.
 
 Built CONCURRENTLY on PostgreSQL, so intake keeps writing meanwhile. Pods of the release before
 this one may still store a retry between the clearing and the build; the build then fails and
-leaves an invalid index behind, which is dropped before the repeats are cleared again and the build
-is tried again.
+leaves an invalid index behind (as does a build that was interrupted), which is dropped before the
+repeats are cleared again and the build is tried again.
 
 Revision ID: 0011
 Revises: 0010
@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from leadgen.core.migrate import create_index_concurrently, drop_index_concurrently
 
 revision: str = '0011'
 down_revision: str | None = '0010'
@@ -59,17 +61,18 @@ def _clear_later_repeats() -> sa.Update:
 
 
 def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        for _ in range(BUILD_ATTEMPTS):
-            # What a failed build left: PostgreSQL keeps the index, invalid, under its name.
-            op.drop_index(INDEX, table_name='leads', if_exists=True, postgresql_concurrently=True)
+    for _ in range(BUILD_ATTEMPTS):
+        # What a failed build left: PostgreSQL keeps the index, invalid, under its name, and may go
+        # on checking new leads against it.
+        drop_index_concurrently(INDEX, 'leads', where=CARRIES_ONE)
+        with op.get_context().autocommit_block():
             op.execute(_clear_blank_ids())
             op.execute(_clear_later_repeats())
-            try:
-                op.create_index(INDEX, 'leads', ['source_id', 'external_id'], unique=True, postgresql_where=CARRIES_ONE, sqlite_where=CARRIES_ONE, postgresql_concurrently=True)
-                return
-            except sa.exc.IntegrityError:
-                continue  # a repeat was stored after the clearing
+        try:
+            create_index_concurrently(INDEX, 'leads', ['source_id', 'external_id'], unique=True, where=CARRIES_ONE)
+            return
+        except sa.exc.IntegrityError:
+            continue  # a repeat was stored after the clearing
     raise RuntimeError(f'{INDEX}: repeats of external ids kept arriving during {BUILD_ATTEMPTS} builds; run again')
 
 

@@ -24,11 +24,12 @@ Revises: 0011
 Create Date: 2026-11-26 22:30:00.000000
 """
 
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from leadgen.core.migrate import add_column_if_missing, id_batches
 
 revision: str = '0012'
 down_revision: str | None = '0011'
@@ -47,38 +48,11 @@ def _price(where: sa.ColumnElement[bool]) -> sa.Update:
     return LEADS.update().where(where, LEADS.c.source_id.in_(priced_sources)).values(price_cents=source_price)
 
 
-def _batch_end(after: uuid.UUID | None) -> uuid.UUID | None:
-    """The id of the last lead of the batch that starts after ``after``; None for the last batch."""
-    ids = sa.select(LEADS.c.id).order_by(LEADS.c.id).offset(BATCH - 1).limit(1)
-    return op.get_bind().scalar(ids if after is None else ids.where(LEADS.c.id > after))
-
-
-def _between(after: uuid.UUID | None, end: uuid.UUID | None) -> sa.ColumnElement[bool]:
-    """The leads after ``after`` up to ``end`` included (from the first, or to the last, when None)."""
-    return sa.and_(
-        LEADS.c.id > after if after is not None else sa.true(), LEADS.c.id <= end if end is not None else sa.true()
-    )
-
-
-def _column_missing() -> bool:
-    return all(column['name'] != 'price_cents' for column in sa.inspect(op.get_bind()).get_columns('leads'))
-
-
 def upgrade() -> None:
-    if context.is_offline_mode():
-        op.add_column('leads', sa.Column('price_cents', sa.Integer(), server_default='0', nullable=False))
-        op.execute(_price(sa.true()))
-        return
-    if _column_missing():
-        op.add_column('leads', sa.Column('price_cents', sa.Integer(), server_default='0', nullable=False))
+    add_column_if_missing('leads', sa.Column('price_cents', sa.Integer(), server_default='0', nullable=False))
     with op.get_context().autocommit_block():  # the column is committed first; then each batch
-        after: uuid.UUID | None = None
-        while True:
-            end = _batch_end(after)
-            op.execute(_price(_between(after, end)))
-            if end is None:
-                return
-            after = end
+        for batch in id_batches(LEADS.c.id, BATCH):
+            op.execute(_price(batch))
 
 
 def downgrade() -> None:

@@ -18,8 +18,12 @@ now closes its own offer: before, only the recording agent's offer was closed, a
 cap then read the lead's status, which it no longer does. That covers the other takers of a
 CONVERTED, LOST or (by another agent) RETURNED lead, and offers whose outcome is final.
 
-NULL defaults: PostgreSQL adds the columns without rewriting the table. A downgrade drops them and
-the outcomes with them; the leads' statuses are left as they are.
+NULL defaults: PostgreSQL adds the columns without rewriting the table. They are committed on their
+own, so their lock on ``assignments`` is held for a moment only; the outcomes are then written in
+batches of offers, each committed on its own, while routing keeps writing offers. A run stopped
+part-way is completed by the next upgrade: the columns are added only when missing, and only offers
+with no outcome, or not closed, are written again. A downgrade drops the columns and the outcomes
+with them; the leads' statuses are left as they are.
 
 Revision ID: 0013
 Revises: 0012
@@ -34,6 +38,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 import leadgen.models.base
+from leadgen.core.migrate import BATCH_ROWS, add_column_if_missing, id_batches
 
 revision: str = '0013'
 down_revision: str | None = '0012'
@@ -43,6 +48,7 @@ depends_on: str | Sequence[str] | None = None
 OUTCOMES = ('CONTACTED', 'QUOTED', 'CONVERTED', 'LOST')  # in the order an agent moves through them
 ASSIGNMENTS = sa.table(
     'assignments',
+    sa.column('id', sa.Uuid()),
     sa.column('lead_id', sa.Uuid()),
     sa.column('agent_id', sa.Uuid()),
     sa.column('status', sa.String()),
@@ -78,26 +84,26 @@ def _from_each_agents_events(connection: sa.Connection) -> None:
         outcome, key = EVENT_OF[name], (lead_id, uuid.UUID(agent))
         if key not in furthest or OUTCOMES.index(outcome) >= OUTCOMES.index(furthest[key][0]):
             furthest[key] = (outcome, at)
-    if not furthest:
-        return
-    connection.execute(
+    recorded = [
+        {'the_lead': lead, 'the_agent': agent, 'the_outcome': outcome, 'recorded_at': at}
+        for (lead, agent), (outcome, at) in furthest.items()
+    ]
+    by_lead_and_agent = (
         ASSIGNMENTS.update()
         .where(
             ASSIGNMENTS.c.lead_id == sa.bindparam('the_lead'),
             ASSIGNMENTS.c.agent_id == sa.bindparam('the_agent'),
             ASSIGNMENTS.c.status == 'ACCEPTED',
         )
-        .values(outcome=sa.bindparam('the_outcome'), outcome_at=sa.bindparam('recorded_at')),
-        [
-            {'the_lead': lead, 'the_agent': agent, 'the_outcome': outcome, 'recorded_at': at}
-            for (lead, agent), (outcome, at) in furthest.items()
-        ],
+        .values(outcome=sa.bindparam('the_outcome'), outcome_at=sa.bindparam('recorded_at'))
     )
+    for start in range(0, len(recorded), BATCH_ROWS):
+        connection.execute(by_lead_and_agent, recorded[start:start + BATCH_ROWS])
 
 
-def _exclusive_taken_to(outcome: str) -> sa.Update:
-    """Accepted offers of exclusive leads in ``outcome`` that no event filled in, given it, dated by
-    the lead's event of it."""
+def _exclusive_taken_to(outcome: str, batch: sa.ColumnElement[bool]) -> sa.Update:
+    """Accepted offers of the batch's exclusive leads in ``outcome`` that no event filled in, given
+    it, dated by the lead's event of it."""
     recorded_at = (
         sa.select(sa.func.max(LEAD_EVENTS.c.created_at))
         .where(LEAD_EVENTS.c.lead_id == ASSIGNMENTS.c.lead_id, LEAD_EVENTS.c.name == f'lead.{outcome.lower()}')
@@ -107,6 +113,7 @@ def _exclusive_taken_to(outcome: str) -> sa.Update:
     return (
         ASSIGNMENTS.update()
         .where(
+            batch,
             ASSIGNMENTS.c.status == 'ACCEPTED',
             ASSIGNMENTS.c.outcome.is_(None),
             ASSIGNMENTS.c.lead_id.in_(leads_in_it),
@@ -115,11 +122,12 @@ def _exclusive_taken_to(outcome: str) -> sa.Update:
     )
 
 
-def _close_what_nobody_works() -> sa.Update:
+def _close_what_nobody_works(batch: sa.ColumnElement[bool]) -> sa.Update:
     finished_leads = sa.select(LEADS.c.id).where(LEADS.c.status.in_(['CONVERTED', 'LOST', 'RETURNED']))
     return (
         ASSIGNMENTS.update()
         .where(
+            batch,
             ASSIGNMENTS.c.status == 'ACCEPTED',
             ASSIGNMENTS.c.closed_at.is_(None),
             sa.or_(ASSIGNMENTS.c.outcome.in_(['CONVERTED', 'LOST']), ASSIGNMENTS.c.lead_id.in_(finished_leads)),
@@ -129,13 +137,15 @@ def _close_what_nobody_works() -> sa.Update:
 
 
 def upgrade() -> None:
-    op.add_column('assignments', sa.Column('outcome', sa.String(length=16), nullable=True))
-    op.add_column('assignments', sa.Column('outcome_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
-    if not context.is_offline_mode():
-        _from_each_agents_events(op.get_bind())
-    for outcome in OUTCOMES:
-        op.execute(_exclusive_taken_to(outcome))
-    op.execute(_close_what_nobody_works())
+    add_column_if_missing('assignments', sa.Column('outcome', sa.String(length=16), nullable=True))
+    add_column_if_missing('assignments', sa.Column('outcome_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
+    with op.get_context().autocommit_block():  # the columns are committed first; then each batch
+        if not context.is_offline_mode():
+            _from_each_agents_events(op.get_bind())
+        for batch in id_batches(ASSIGNMENTS.c.id):
+            for outcome in OUTCOMES:
+                op.execute(_exclusive_taken_to(outcome, batch))
+            op.execute(_close_what_nobody_works(batch))
 
 
 def downgrade() -> None:

@@ -10,7 +10,8 @@ The index on (status, expires_at) becomes one on (status, expiry_failures, expir
 reads the overdue offers never tried (``expiry_failures = 0``) in deadline order from it, and those
 whose retry is due apart. Built CONCURRENTLY on PostgreSQL, before the old one is dropped, so routing
 keeps writing offers and the sweep keeps an index meanwhile. A constant default: PostgreSQL adds the
-column without rewriting the table. A downgrade drops the columns and the failures counted with them.
+column without rewriting the table. A run stopped part-way is completed by the next upgrade. A
+downgrade drops the columns and the failures counted with them.
 
 Revision ID: 0014
 Revises: 0013
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import leadgen.models.base
+from leadgen.core.migrate import add_column_if_missing, create_index_concurrently, drop_index_concurrently
 
 revision: str = '0014'
 down_revision: str | None = '0013'
@@ -31,16 +33,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column('assignments', sa.Column('expiry_failures', sa.Integer(), server_default='0', nullable=False))
-    op.add_column('assignments', sa.Column('expiry_retry_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
-    with op.get_context().autocommit_block():
-        op.create_index('ix_assignments_status_expiry_failures_expires_at', 'assignments', ['status', 'expiry_failures', 'expires_at'], unique=False, postgresql_concurrently=True)
-        op.drop_index('ix_assignments_status_expires_at', table_name='assignments', postgresql_concurrently=True)
+    add_column_if_missing('assignments', sa.Column('expiry_failures', sa.Integer(), server_default='0', nullable=False))
+    add_column_if_missing('assignments', sa.Column('expiry_retry_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
+    create_index_concurrently('ix_assignments_status_expiry_failures_expires_at', 'assignments', ['status', 'expiry_failures', 'expires_at'])
+    drop_index_concurrently('ix_assignments_status_expires_at', 'assignments')
 
 
 def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index('ix_assignments_status_expires_at', 'assignments', ['status', 'expires_at'], unique=False, postgresql_concurrently=True)
-        op.drop_index('ix_assignments_status_expiry_failures_expires_at', table_name='assignments', postgresql_concurrently=True)
+    create_index_concurrently('ix_assignments_status_expires_at', 'assignments', ['status', 'expires_at'])
+    drop_index_concurrently('ix_assignments_status_expiry_failures_expires_at', 'assignments')
     op.drop_column('assignments', 'expiry_retry_at')
     op.drop_column('assignments', 'expiry_failures')

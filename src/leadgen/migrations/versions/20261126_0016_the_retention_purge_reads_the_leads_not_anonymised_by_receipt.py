@@ -13,7 +13,8 @@ Create Date: 2026-11-26 22:10:00.000000
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from leadgen.core.migrate import create_index_concurrently, drop_index_concurrently
 
 revision: str = '0016'
 down_revision: str | None = '0015'
@@ -24,10 +25,8 @@ NOT_ANONYMISED = sa.text('anonymised_at IS NULL')
 
 
 def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index('ix_leads_received_at_id_unanonymised', 'leads', ['received_at', 'id'], unique=False, postgresql_where=NOT_ANONYMISED, sqlite_where=NOT_ANONYMISED, postgresql_concurrently=True)
+    create_index_concurrently('ix_leads_received_at_id_unanonymised', 'leads', ['received_at', 'id'], where=NOT_ANONYMISED)
 
 
 def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.drop_index('ix_leads_received_at_id_unanonymised', table_name='leads', postgresql_where=NOT_ANONYMISED, sqlite_where=NOT_ANONYMISED, postgresql_concurrently=True)
+    drop_index_concurrently('ix_leads_received_at_id_unanonymised', 'leads', where=NOT_ANONYMISED)
