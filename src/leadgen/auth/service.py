@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar, TypeVarTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +32,22 @@ from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
 from leadgen.stores.ratelimit import RateLimiter
 
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
+# An argon2 hash costs ~0.2 s of CPU and 64 MiB at the production parameters. On the event loop,
+# each sign-in would stall every other request of the process, probes included (and every target
+# of ``leadgen up``); argon2-cffi releases the GIL, so a thread keeps the loop serving. One thread:
+# the api pod has one CPU (k8s/base/api), and a second hashing thread would take it from the loop
+# (measured on 2 busy CPUs, 20 sign-ins at once stalled the loop up to ~55 ms with two threads and
+# ~35 ms with one; on the loop, every hash stalls it ~0.2 s). More hashes at once queue.
+PASSWORD_HASHING_THREADS = 1
+_password_hashing = ThreadPoolExecutor(PASSWORD_HASHING_THREADS, thread_name_prefix="password-hashing")
+
+
+async def _off_the_loop(work: Callable[[*Args], T], *args: *Args) -> T:
+    """``work(*args)`` in a password-hashing thread."""
+    return await asyncio.get_running_loop().run_in_executor(_password_hashing, work, *args)
+
 
 @cache
 def _dummy_hash() -> str:
@@ -36,13 +56,17 @@ def _dummy_hash() -> str:
     return hash_password("not-a-real-password")
 
 
+def _verify_against_dummy(password: str) -> bool:
+    return verify_password(_dummy_hash(), password)
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     """The active user with this e-mail address and password; else ``Unauthorized``."""
     user = await repository.user_by_email(session, email)
     if user is None or not user.active:
-        verify_password(_dummy_hash(), password)
+        await _off_the_loop(_verify_against_dummy, password)
         raise Unauthorized("wrong e-mail address or password")
-    if not verify_password(user.password_hash, password):
+    if not await _off_the_loop(verify_password, user.password_hash, password):
         raise Unauthorized("wrong e-mail address or password")
     return user
 
@@ -189,7 +213,7 @@ async def change_own_password(
     device = _device_trusted_by(settings, user, presented_device_token)
     lockout = SignInLockout(limiter, settings, user.email, client_address, device.device_id if device else None)
     await lockout.refuse_while_locked()
-    if not verify_password(user.password_hash, current_password):
+    if not await _off_the_loop(verify_password, user.password_hash, current_password):
         await lockout.count_failure()
         reason = "this is not your current password"
         raise Forbidden(f"the password was not changed: {reason}", [{"field": "current_password", "reason": reason}])
@@ -200,7 +224,7 @@ async def change_own_password(
     if new_password == current_password:
         reason = "the new password must differ from the current one"
         raise InvalidInput(reason, [{"field": "new_password", "reason": reason}])
-    await repository.set_password(session, user.id, hash_password(new_password))
+    await repository.set_password(session, user.id, await _off_the_loop(hash_password, new_password))
     await audit.record(session, principal.label(), "user.password_changed", "user", str(user.id), {})
     await session.refresh(user)  # the token version the update moved on, for the new access token
     return _signed_in(settings, user, device)
@@ -215,7 +239,7 @@ async def reset_password(session: AsyncSession, user_id: uuid.UUID, new_password
     _refuse_weak_password(new_password, "new_password")
     if await repository.user_by_id(session, user_id) is None:
         raise NotFound(f"user {user_id} not found")
-    await repository.set_password(session, user_id, hash_password(new_password))
+    await repository.set_password(session, user_id, await _off_the_loop(hash_password, new_password))
     await audit.record(session, actor, "user.password_reset", "user", str(user_id), {})
 
 
@@ -306,7 +330,8 @@ async def create_user(
         raise Conflict(f"a user with e-mail {email} exists")
     _refuse_weak_password(password, "password")
     _refuse_unless_allowed(Access(role, True, agent_id))
-    user = User(email=email.lower(), password_hash=hash_password(password), role=role.value, agent_id=agent_id)
+    password_hash = await _off_the_loop(hash_password, password)
+    user = User(email=email.lower(), password_hash=password_hash, role=role.value, agent_id=agent_id)
     session.add(user)
     await session.flush()
     await audit.record(session, actor, "user.created", "user", str(user.id), {"role": role.value})

@@ -372,8 +372,11 @@ class Peers:
     async def me(self, token: str) -> Me:
         return await self._as(_ME, API, "GET", "/api/v1/auth/me", token)
 
-    async def inbox(self, token: str) -> list[InboxItem]:
-        return await self._as(_INBOX, API, "GET", "/api/v1/assignments", token)
+    async def inbox(self, token: str, limit: int, before: str | None = None) -> list[InboxItem]:
+        """The current offers and up to ``limit`` past ones; with ``before``, the past offers older
+        than that one only."""
+        params: dict[str, str | int] = {"limit": limit} | ({"before": before} if before else {})
+        return await self._as(_INBOX, API, "GET", "/api/v1/assignments", token, params=params)
 
     async def accept(self, token: str, assignment_id: str) -> AssignmentResult:
         route, at = "/api/v1/assignments/{assignment_id}/accept", {"assignment_id": assignment_id}

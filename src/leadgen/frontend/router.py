@@ -48,6 +48,8 @@ from leadgen.reports.rules import GROUPINGS
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
+# Past offers per inbox page: the agent's current ones come first, all of them.
+HISTORY_PAGE_SIZE = 20
 # Notices are chosen by key, never echoed from the address, so a link cannot put words on a page.
 NOTICES = {
     "signed-out": "You are signed out.",
@@ -251,13 +253,21 @@ async def _inbox(
     problems: dict[str, str] | None = None,
     reasons: dict[str, str] | None = None,
     notice: str | None = None,
+    before: uuid.UUID | None = None,
 ) -> HTMLResponse:
-    items: list[InboxItem] = await peers.inbox(viewer.token)
-    soon = [item for item in items if _may_call_soon(item)]
-    by_states = {states: _calling_hours(list(states)) for states in {_states(item) for item in soon}}
+    """The agent's current offers and the newest past ones; with ``before``, a page of the past
+    offers older than that one."""
+    # One more than shown: whether there is an older page to link to.
+    items = await peers.inbox(viewer.token, HISTORY_PAGE_SIZE + 1, str(before) if before else None)
+    current = [item for item in items if _may_call_soon(item)]
+    past = [item for item in items if not _may_call_soon(item)]
+    by_states = {states: _calling_hours(list(states)) for states in {_states(item) for item in current}}
     context = {
-        "items": items,
-        "calling": {item.assignment_id: by_states[_states(item)] for item in soon},
+        "current": current,
+        "past": past[:HISTORY_PAGE_SIZE],
+        "older": past[HISTORY_PAGE_SIZE - 1].assignment_id if len(past) > HISTORY_PAGE_SIZE else None,
+        "paging": before is not None,
+        "calling": {item.assignment_id: by_states[_states(item)] for item in current},
         "problems": problems or {},
         "reasons": reasons or {},
         "notice": NOTICES.get(notice or ""),
@@ -267,7 +277,8 @@ async def _inbox(
 
 def _may_call_soon(item: InboxItem) -> bool:
     """An offer the agent may take, or a lead the agent took and is still working (by their own
-    progress: another agent of a shared lead may have converted or lost it)."""
+    progress: another agent of a shared lead may have converted or lost it): the api's current
+    offers, always on the inbox's first page."""
     working = (
         item.status == AssignmentStatus.ACCEPTED and taker_progress(item.status, item.outcome) in OPEN_LEAD_STATUSES
     )
@@ -275,8 +286,10 @@ def _may_call_soon(item: InboxItem) -> bool:
 
 
 @router.get("/inbox")
-async def inbox(request: Request, viewer: Agent, peers: PeersDep, notice: str | None = None) -> HTMLResponse:
-    return await _inbox(request, viewer, peers, notice=notice)
+async def inbox(
+    request: Request, viewer: Agent, peers: PeersDep, notice: str | None = None, before: uuid.UUID | None = None
+) -> HTMLResponse:
+    return await _inbox(request, viewer, peers, notice=notice, before=before)
 
 
 @router.post("/inbox/{assignment_id}/accept")

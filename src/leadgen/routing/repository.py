@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ScalarSelect, Select, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import ScalarSelect, Select, and_, bindparam, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.db import InList
@@ -246,15 +246,45 @@ async def pending_offers(session: AsyncSession, lead_id: uuid.UUID) -> list[Assi
     return list(await session.scalars(locked))
 
 
-async def inbox(session: AsyncSession, agent_id: uuid.UUID, limit: int) -> list[tuple[Assignment, Lead]]:
-    rows = await session.execute(
-        select(Assignment, Lead)
-        .join(Lead, Lead.id == Assignment.lead_id)
-        .where(Assignment.agent_id == agent_id)
-        .order_by(Assignment.created_at.desc())
-        .limit(limit)
-    )
+# An offer still in the agent's hands: not answered yet, or accepted and not closed by the agent's
+# own conversion or loss (a PENDING offer is never closed). The partial index of unclosed offers
+# by agent and status holds exactly these.
+_CURRENT = and_(Assignment.status.in_(list(OPEN_ASSIGNMENT)), Assignment.closed_at.is_(None))
+_INBOX = select(Assignment, Lead).join(Lead, Lead.id == Assignment.lead_id)
+_NEWEST_FIRST = (Assignment.created_at.desc(), Assignment.id.desc())
+# Where an offer stands in the agent's inbox (newest first): the cursor of a page of past offers.
+InboxPosition = tuple[datetime, uuid.UUID]
+
+
+async def current_offers(session: AsyncSession, agent_id: uuid.UUID) -> list[tuple[Assignment, Lead]]:
+    """The agent's offers not answered yet and the leads it accepted and is still working, newest
+    first, however old: the agent's open-lead cap keeps them few."""
+    rows = await session.execute(_INBOX.where(Assignment.agent_id == agent_id, _CURRENT).order_by(*_NEWEST_FIRST))
     return [(a, lead) for a, lead in rows]
+
+
+async def past_offers(
+    session: AsyncSession, agent_id: uuid.UUID, limit: int, before: InboxPosition | None = None
+) -> list[tuple[Assignment, Lead]]:
+    """Up to ``limit`` of the agent's other offers (declined, timed out, withdrawn, returned, or
+    accepted and since converted or lost), newest first; only those older than ``before`` if given.
+
+    Paged by position rather than by offset: an offer timing out between two pages joins the past
+    ones at its own place and moves no other across a page boundary."""
+    query = _INBOX.where(Assignment.agent_id == agent_id, ~_CURRENT)
+    if before is not None:
+        query = query.where(tuple_(Assignment.created_at, Assignment.id) < before)
+    rows = await session.execute(query.order_by(*_NEWEST_FIRST).limit(limit))
+    return [(a, lead) for a, lead in rows]
+
+
+async def inbox_position(session: AsyncSession, agent_id: uuid.UUID, assignment_id: uuid.UUID) -> InboxPosition | None:
+    """Where the agent's offer stands in its inbox; None when it is no offer of the agent's."""
+    query = select(Assignment.created_at, Assignment.id).where(
+        Assignment.id == assignment_id, Assignment.agent_id == agent_id
+    )
+    found = (await session.execute(query)).first()
+    return None if found is None else (found.created_at, found.id)
 
 
 # Newest first: of two policies for one source and campaign (written at once before policy writes

@@ -7,13 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.audit import repository as audit
 from leadgen.auth.deps import CurrentPrincipal
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import contact_states
 from leadgen.core.deps import SessionDep
-from leadgen.core.errors import Forbidden
+from leadgen.core.errors import Forbidden, NotFound
 from leadgen.core.input import RequestBody
+from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus
+from leadgen.models import Assignment, Lead
 from leadgen.routing import repository, service
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
@@ -27,6 +31,10 @@ class InboxItem(BaseModel):
     assignment_id: uuid.UUID
     lead_id: uuid.UUID
     status: str
+    current: bool = Field(
+        description="Pending, or accepted and still being worked by the agent (not converted or lost yet): "
+        "listed on the first page whatever its age. Else a past offer, paged."
+    )
     line: str
     state: str
     score: int | None
@@ -54,23 +62,79 @@ class AssignmentResult(BaseModel):
     status: str
 
 
-@router.get("")
+# The audit action of an inbox answer that showed contact details (the brief: PII access is audited).
+CONTACT_DETAILS_VIEWED = "inbox.contact_details_viewed"
+_PAGE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "``before`` names no offer of yours"},
+}
+
+
+@router.get("", responses=_PAGE_NOT_FOUND)
 async def inbox(
-    principal: CurrentPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=200,
+            description="The most past offers (declined, timed out, withdrawn, returned, converted or lost) "
+            "in the answer. Current ones are never cut off.",
+        ),
+    ] = 50,
+    before: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="The next page of past offers: only those older than this offer of yours (the "
+            "``assignment_id`` of the last one of the page before), and no current ones.",
+        ),
+    ] = None,
 ) -> list[InboxItem]:
-    """The signed-in agent's offers, newest first. Contact details appear once an offer is accepted."""
+    """The signed-in agent's inbox. First its current offers (``current``): every one it has not
+    answered yet and every lead it accepted and is still working, however old; then up to ``limit``
+    past ones. Each part is newest first. A page holding ``limit`` past offers may have more after
+    it: ask again with ``before``.
+
+    Contact details appear once an offer is accepted, and an answer showing any is recorded in the
+    audit log (``inbox.contact_details_viewed``, naming the leads)."""
     if principal.agent_id is None:
         raise Forbidden("only agents have an inbox")
-    offers = await repository.inbox(session, principal.agent_id, limit)
+    items = await _inbox_items(session, await _inbox_offers(session, principal.agent_id, limit, before))
+    shown = [str(item.lead_id) for item in items if item.first_name is not None or item.phone is not None]
+    if shown:
+        # One entry per answer, not per lead: the dashboard reads the inbox on every visit.
+        data = {"lead_ids": shown}
+        await audit.record(session, principal.label(), CONTACT_DETAILS_VIEWED, "agent", str(principal.agent_id), data)
+    return items
+
+
+async def _inbox_offers(
+    session: AsyncSession, agent_id: uuid.UUID, limit: int, before: uuid.UUID | None
+) -> list[tuple[Assignment, Lead]]:
+    """The first page: the current offers, then the newest past ones; a later page: past offers
+    older than ``before``."""
+    if before is None:
+        current = await repository.current_offers(session, agent_id)
+        return current + await repository.past_offers(session, agent_id, limit)
+    position = await repository.inbox_position(session, agent_id, before)
+    if position is None:
+        raise NotFound(f"offer {before} not found in your inbox")
+    return await repository.past_offers(session, agent_id, limit, position)
+
+
+async def _inbox_items(session: AsyncSession, offers: list[tuple[Assignment, Lead]]) -> list[InboxItem]:
+    """The offers as the agent sees them: the person's name and phone number once accepted (not
+    the phone number of a person nobody may contact)."""
     barred_flags = await dnc.barred_among(session, [lead for _, lead in offers])
     items = []
     for (a, lead), barred in zip(offers, barred_flags, strict=True):
-        accepted = a.status == "ACCEPTED"
+        accepted = a.status == AssignmentStatus.ACCEPTED
         items.append(
             InboxItem(
                 assignment_id=a.id,
                 lead_id=lead.id,
                 status=a.status,
+                current=a.status in OPEN_ASSIGNMENT and a.closed_at is None,  # as repository.current_offers
                 line=lead.line,
                 state=lead.state,
                 score=lead.score,
