@@ -79,3 +79,30 @@ async def test_hashes_run_in_the_hashing_threads_only(client: AsyncClient, monke
     assert await _failed_sign_ins(client) == {401}
     assert on_the_loop == 0
     assert most == service.PASSWORD_HASHING_THREADS
+
+
+async def test_a_burst_beyond_the_hashing_queue_is_told_to_retry_before_any_password_is_checked(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request waiting for a hash holds its database connection: past the queue's bound, a
+    sign-in is a 503 with Retry-After before any password is checked."""
+    checked = 0
+
+    def slow_verify(password_hash: str, password: str) -> bool:
+        nonlocal checked
+        checked += 1
+        time.sleep(0.05)
+        return False
+
+    monkeypatch.setattr(service, "verify_password", slow_verify)
+    monkeypatch.setattr(service, "PASSWORD_HASHING_QUEUE", 2)
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/auth/token", data={"username": f"nobody{n}@example.com", "password": "x" * 12})
+            for n in range(SIGN_INS)
+        )
+    )
+    busy = [answer for answer in answers if answer.status_code == 503]
+    assert {answer.status_code for answer in answers} == {401, 503} and checked == SIGN_INS - len(busy)
+    assert all(answer.headers["Retry-After"] == "2" for answer in busy)
+    assert service._hashing_queue.waiting == 0

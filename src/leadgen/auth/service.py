@@ -18,7 +18,7 @@ from leadgen.auth import repository
 from leadgen.auth.devices import Device, device_of, device_token, new_device
 from leadgen.auth.lockout import SignInLockout
 from leadgen.auth.roles import Access, Principal, Role, access_refusal, changed_access, password_refusal
-from leadgen.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from leadgen.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from leadgen.core.security import (
     create_access_token,
     decode_access_token,
@@ -42,11 +42,30 @@ Args = TypeVarTuple("Args")
 # ~35 ms with one; on the loop, every hash stalls it ~0.2 s). More hashes at once queue.
 PASSWORD_HASHING_THREADS = 1
 _password_hashing = ThreadPoolExecutor(PASSWORD_HASHING_THREADS, thread_name_prefix="password-hashing")
+# Hashes queued or running at most (about 1.6 s of work): a request waiting for one holds its
+# database connection, so a burst of sign-ins must not take the pool (20) from intake. Beyond it a
+# sign-in is a 503 with Retry-After, before any password is checked or any failure counted.
+PASSWORD_HASHING_QUEUE = 8
+HASHING_BUSY_RETRY_AFTER_SECONDS = 2
+
+
+class _HashingQueue:
+    def __init__(self) -> None:
+        self.waiting = 0
+
+
+_hashing_queue = _HashingQueue()
 
 
 async def _off_the_loop(work: Callable[[*Args], T], *args: *Args) -> T:
-    """``work(*args)`` in a password-hashing thread."""
-    return await asyncio.get_running_loop().run_in_executor(_password_hashing, work, *args)
+    """``work(*args)`` in a password-hashing thread; ``Unavailable`` when too many wait already."""
+    if _hashing_queue.waiting >= PASSWORD_HASHING_QUEUE:
+        raise Unavailable("too many sign-ins at once; try again shortly", HASHING_BUSY_RETRY_AFTER_SECONDS)
+    _hashing_queue.waiting += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_password_hashing, work, *args)
+    finally:
+        _hashing_queue.waiting -= 1
 
 
 @cache
