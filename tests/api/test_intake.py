@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,10 +143,16 @@ class TestRefused:
         assert "API key" in response.json()["detail"]
         assert await nothing_stored(session)
 
-    async def test_oversized_body_is_413(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+    async def test_oversized_body_is_413(
+        self, client: AsyncClient, key: str, session: AsyncSession, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Declared too long (Content-Length, as ordinary clients send): refused unread, as a problem
+        with the request id, and logged as the refusal it is, not as a failure of ours."""
         payload = lead_payload(notes="x" * 70_000)
-        response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
-        assert response.status_code == 413
+        headers = {"X-API-Key": key, "X-Request-ID": "vendor-413"}
+        response = await client.post("/api/v1/leads", json=payload, headers=headers)
+        too_large(response, "vendor-413")
+        assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
         assert await nothing_stored(session)
 
     async def test_oversized_streamed_body_without_length_is_413(
@@ -155,11 +162,17 @@ class TestRefused:
             for _ in range(100):
                 yield b" " * 1024
 
-        response = await client.post(
-            "/api/v1/leads", content=chunks(), headers={"X-API-Key": key, "content-type": "application/json"}
-        )
-        assert response.status_code == 413
+        headers = {"X-API-Key": key, "content-type": "application/json", "X-Request-ID": "vendor-chunked"}
+        response = await client.post("/api/v1/leads", content=chunks(), headers=headers)
+        too_large(response, "vendor-chunked")
         assert await nothing_stored(session)
+
+
+def too_large(response: Response, request_id: str) -> None:
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["X-Request-ID"] == request_id
+    assert response.json()["detail"] == "the body is over 65536 bytes"
 
 
 class TestFlood:

@@ -8,10 +8,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadgen.core.errors import add_exception_handlers, problem
@@ -40,11 +42,17 @@ class Observe:
 
     An error nothing else answered is logged here, traceback and request id together, and answered
     with a problem+json 500 that carries the id; the server never sees it, so it is logged once.
+
+    It also holds request bodies to ``max_body_bytes``: one declared longer is refused before any of
+    it is read, and one that grows past it while read (chunked) stops the read. Both are a 413
+    problem carrying the id, as every other refusal is. (FastAPI's own limit answers outside the
+    middleware, in plain text and without the id.)
     """
 
-    def __init__(self, app: ASGIApp, target: str) -> None:
+    def __init__(self, app: ASGIApp, target: str, max_body_bytes: int) -> None:
         self.app = app
         self.target = target
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,8 +70,22 @@ class Observe:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("ascii"))]
             await send(message)
 
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise self._too_large()  # the endpoint reading the body answers it, as a problem
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            if _declared_length(scope) > self.max_body_bytes:
+                await _answer(self._too_large(), scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive_within_limit, send_with_id)
         except Exception:
             log.exception("%s %s failed", scope["method"], _route_path(scope))
             if status is None:
@@ -75,6 +97,9 @@ class Observe:
         finally:
             self._record(scope, status or 500, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _too_large(self) -> StarletteHTTPException:
+        return StarletteHTTPException(413, f"the body is over {self.max_body_bytes} bytes")
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         path = _route_path(scope)
@@ -88,6 +113,16 @@ def _request_id(scope: Scope) -> str:
     """The client's X-Request-ID when it is fit to pass on, else a new one."""
     sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
     return sent if CLIENT_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _declared_length(scope: Scope) -> int:
+    """The body's Content-Length; 0 when none is given (or one that is no number: the server refuses it)."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    return int(declared) if declared.isdigit() else 0
+
+
+async def _answer(error: StarletteHTTPException, scope: Scope, receive: Receive, send: Send) -> None:
+    await problem(error.status_code, HTTPStatus(error.status_code).phrase, str(error.detail))(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
@@ -142,12 +177,10 @@ def create_service_app(
             if own:
                 await res.close()
 
-    app = FastAPI(
-        title=f"leadgen {target}", lifespan=lifespan, max_body_size=settings.http.max_body_bytes, **fastapi_kwargs
-    )
+    app = FastAPI(title=f"leadgen {target}", lifespan=lifespan, **fastapi_kwargs)
     app.state.health = health
     app.state.settings = settings
-    app.add_middleware(Observe, target=target)
+    app.add_middleware(Observe, target=target, max_body_bytes=settings.http.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(probe_router(health))
     for router in routers:
