@@ -18,6 +18,7 @@ from leadgen.leads.lifecycle import Line
 from leadgen.models import Agent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, process_lead
+from leadgen.sources.rules import SourceKind
 
 ALL_DAY = (time(0, 0), time(23, 59, 59, 999999))
 PASSWORD = "a-long-test-password"
@@ -50,7 +51,7 @@ async def agent(
 
 
 async def api_key(session: AsyncSession, source: str = "test-vendor") -> str:
-    _, key = await create_api_key(session, source, "vendor", "test")
+    _, key = await create_api_key(session, source, SourceKind.VENDOR, "test")
     return key
 
 

@@ -267,3 +267,38 @@ def test_the_key_commands(settings_env: dict[str, str]) -> None:
     assert prefix in table.stdout and "works" not in table.stdout
     unknown = CliRunner().invoke(app, ["api-keys", "revoke", VENDOR, "00000000"])
     assert unknown.exit_code == 1 and f"source {VENDOR} has no API key 00000000" in unknown.stderr
+
+
+def test_names_are_printed_as_written_not_as_markup(settings_env: dict[str, str]) -> None:
+    created = CliRunner().invoke(app, ["api-keys", "create", "acme[beta]"])
+    assert created.exit_code == 0 and "API key for acme[beta] (shown once)" in created.stdout
+    assert "acme[beta]" in _sources_command("list").stdout
+    unknown = _sources_command("set-price", "[/x]", "100")
+    assert unknown.exit_code == 1 and "source [/x] not found" in unknown.stderr
+
+
+def test_a_sources_kind_is_one_of_the_kinds_and_set_once(settings_env: dict[str, str]) -> None:
+    assert CliRunner().invoke(app, ["api-keys", "create", "referrals", "--kind", "partner"]).exit_code == 0
+    assert [s["kind"] for s in json.loads(_sources_command("list", "--json").stdout)] == ["partner"]
+    changed = CliRunner().invoke(app, ["api-keys", "create", "referrals", "--kind", "web"])
+    assert changed.exit_code == 1 and "source referrals is a partner source, not web" in changed.stderr
+    assert CliRunner().invoke(app, ["api-keys", "create", "referrals"]).exit_code == 0  # another key, same kind
+    bogus = CliRunner().invoke(app, ["api-keys", "create", "other", "--kind", "bogus"])
+    assert bogus.exit_code == 2 and json.loads(_sources_command("list", "--json").stdout)[0]["name"] == "referrals"
+
+
+def test_each_demo_start_keeps_the_demo_key_while_it_works(settings_env: dict[str, str]) -> None:
+    from leadgen.cli.serve import _load_demo
+
+    settings = get_settings()
+    key_file = settings.common.data_dir / "demo-api-key"
+    _load_demo(settings)
+    first = key_file.read_text()
+    _load_demo(settings)
+    assert key_file.read_text() == first
+    prefix = first.split("_")[1]
+    assert CliRunner().invoke(app, ["api-keys", "revoke", "acme-leads", prefix]).exit_code == 0
+    _load_demo(settings)  # the kept key no longer works: a new one
+    assert key_file.read_text() != first
+    keys = json.loads(CliRunner().invoke(app, ["api-keys", "list", "acme-leads", "--json"]).stdout)
+    assert [key["revoked_at"] is None for key in keys] == [True, False]

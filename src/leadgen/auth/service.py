@@ -30,6 +30,7 @@ from leadgen.core.security import (
 )
 from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
+from leadgen.sources.rules import SourceKind
 from leadgen.stores.ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -357,11 +358,17 @@ async def create_user(
     return user
 
 
-async def create_api_key(session: AsyncSession, source_name: str, kind: str, actor: str) -> tuple[Source, str]:
-    """A new key for the source (created if new); the plaintext is returned once, never stored."""
+async def create_api_key(
+    session: AsyncSession, source_name: str, kind: SourceKind | None, actor: str
+) -> tuple[Source, str]:
+    """A new key for the source (created as ``kind``, vendor unless given, if new); the plaintext is
+    returned once, never stored. A kind given for a source of another kind is refused: it would
+    otherwise be ignored without a word."""
     source = await repository.source_by_name(session, source_name)
+    if source is not None and kind is not None and kind != source.kind:
+        raise Conflict(f"source {source_name} is a {source.kind} source, not {kind}; its kind does not change")
     if source is None:
-        source = Source(name=source_name, kind=kind)
+        source = Source(name=source_name, kind=kind or SourceKind.VENDOR)
         session.add(source)
         await session.flush()
     key = generate_api_key()

@@ -19,6 +19,7 @@ from leadgen.cli.output import JsonOption, configuration, emit, fail, table
 from leadgen.core.errors import DomainError
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
+from leadgen.sources.rules import SourceKind
 from leadgen.targets.registry import DB, GRAPH
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def db_upgrade(
     _migrate(upgrade, revision, sql)
 
 
-@db_app.command("downgrade")
+# "-1" is a relative revision, not an option.
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Revision to go back to, e.g. -1.")],
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
@@ -85,6 +87,9 @@ def _migrate(action: Callable[[Settings, str, bool], None], revision: str, sql: 
     from leadgen.core.migrate import MigrationLockTimeout
 
     with configuration() as settings:
+        if sql and settings.database_url.startswith("sqlite"):
+            # SQLite's migrations rewrite tables by reading them: there is no script of them to print.
+            raise fail("--sql prints PostgreSQL's script: set LEADGEN_DB_URL to the PostgreSQL database", 2)
         try:
             action(settings, revision, sql)
         except MigrationLockTimeout as exc:
@@ -176,7 +181,9 @@ def users_set_password(
 @keys_app.command("create")
 def keys_create(
     source: Annotated[str, typer.Argument(help="Source name (created if new), e.g. acme-leads.")],
-    kind: Annotated[str, typer.Option(help="vendor, web or partner.")] = "vendor",
+    kind: Annotated[
+        SourceKind | None, typer.Option(help="Who sends its leads, for a new source (vendor unless given).")
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API key for a lead source; the key is printed once and never stored."""

@@ -28,7 +28,7 @@ def train(
 ) -> None:
     """Generate history, train and calibrate on 75 %, evaluate on the held-out 25 %, write the model file.
 
-    Needs scikit-learn (pip install 'leadgen[train]'); the runtime only needs the JSON it writes.
+    Needs scikit-learn (pip install 'leadgen\\[train]'); the runtime only needs the JSON it writes.
     """
     from leadgen.scoring.model import DEFAULT_PATH
     from leadgen.scoring.training import TrainingUnavailable

@@ -21,17 +21,21 @@ errors = Console(stderr=True, soft_wrap=True)
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
 
 
+# What a command prints of names and values (a source called "acme[beta]", a path) is the user's
+# text, never Rich markup: markup would drop the brackets, or fail on "[/x]".
+
+
 def emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
     if as_json:
         typer.echo(json.dumps(data, default=str, indent=2))
     elif isinstance(human, Table):
         console.print(human)
     else:
-        console.print(human if human is not None else data)
+        console.print(human if human is not None else data, markup=False)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -49,9 +53,9 @@ def configuration(needs: frozenset[str] | None = None) -> Iterator[Settings]:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    out = Table(title=title)
+    out = Table(title=escape(title))
     for column in columns:
         out.add_column(column)
     for row in rows:
-        out.add_row(*(str(v) for v in row))
+        out.add_row(*(escape(str(v)) for v in row))
     return out

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,7 +14,11 @@ from rich.markup import escape
 from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
 from leadgen.core.logging import configure_logging
 from leadgen.core.settings import ConfigError, Settings, get_settings
+from leadgen.sources.rules import SourceKind
 from leadgen.targets.registry import ALL, TARGETS, needs_of, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -82,6 +87,7 @@ def up(
     with configuration(_needs(ALL)) as settings:
         if not settings.is_development:
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
+        _private_data(settings.common.data_dir)
         console.print(f"data directory: {settings.common.data_dir}")
         upgrade(settings)
         if demo:
@@ -89,22 +95,50 @@ def up(
         _run(settings, ALL, {})
 
 
+DEMO_SOURCE = "acme-leads"
+
+
 def _load_demo(settings: Settings) -> None:
-    """Load the demo book and keep a fresh demo API key in the data directory (development only)."""
-    from leadgen.auth.service import create_api_key
+    """Load the demo book, and keep a demo API key in the data directory (development only): the
+    one kept there while it works, so that each start does not leave another working key behind."""
     from leadgen.cli.admin import in_transaction
     from leadgen.demo.book import load
 
     summary = in_transaction(settings, load)
-    _, key = in_transaction(settings, lambda s: create_api_key(s, "acme-leads", "vendor", "leadgen up --demo"))
     key_file = settings.common.data_dir / "demo-api-key"
-    key_file.write_text(key + "\n")
-    key_file.chmod(0o600)
+    kept = key_file.read_text().strip() if key_file.exists() else ""
+    if not kept or not in_transaction(settings, partial(_demo_key_works, presented=kept), graph=False):
+        key_file.write_text(in_transaction(settings, _new_demo_key, graph=False) + "\n")
     console.print(
         f"demo book loaded: sign in as {summary['admin']} / {summary['password']}; "
-        f"API key for acme-leads in {key_file}",
+        f"API key for {DEMO_SOURCE} in {key_file}",
         highlight=False,
     )
+
+
+async def _demo_key_works(session: AsyncSession, *, presented: str) -> bool:
+    """Read from the database, not through the api's cache of keys: one revoked a moment ago is gone."""
+    from leadgen.auth.repository import key_with_source
+    from leadgen.core.security import digests_match, split_api_key
+
+    prefix = split_api_key(presented)
+    found = await key_with_source(session, prefix) if prefix else None
+    return found is not None and found[1].name == DEMO_SOURCE and digests_match(found[0].digest, presented)
+
+
+async def _new_demo_key(session: AsyncSession) -> str:
+    from leadgen.auth.service import create_api_key
+
+    _, key = await create_api_key(session, DEMO_SOURCE, SourceKind.VENDOR, "leadgen up --demo")
+    return key
+
+
+def _private_data(data_dir: Path) -> None:
+    """What ``up`` stores holds people's personal data: its directory and every file this process
+    creates are its user's alone (the umask), whatever the machine's default."""
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
 
 
 def targets(as_json: bool = JsonOption) -> None:

@@ -20,6 +20,7 @@ from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary, QuoteRequestCreate
 from leadgen.routing import service as routing
 from leadgen.sources.repository import ensure_source
+from leadgen.sources.rules import SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 WEB_FORM_SOURCE = "web-form"
@@ -81,7 +82,7 @@ async def post_quote_request(
     limiter = resources.limiter
     if limiter and not await limiter.hit_failing_open(limit, "quote", counted_address(ip)):
         raise RateLimited("too many quote requests from this address; try again later")
-    source = await ensure_source(session, WEB_FORM_SOURCE, "web")
+    source = await ensure_source(session, WEB_FORM_SOURCE, SourceKind.WEB)
     lead = service.quote_request_lead(settings, quote_request, ip)
     return _accepted(await service.receive(session, settings, SourceRef(source.id, source.name), lead))
 

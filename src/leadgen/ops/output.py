@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.prompt import IntPrompt, Prompt
 from rich.table import Table
@@ -105,7 +106,7 @@ class TerminalPrompter:
 
     def confirm(self, question: str, *, hint: str) -> bool:
         self._require(hint)
-        answer = Prompt.ask(f"{question} [y/N]", console=self.console, default="n", show_default=False)
+        answer = Prompt.ask(f"{escape(question)} \\[y/N]", console=self.console, default="n", show_default=False)
         return answer.strip().lower() in ("y", "yes")
 
     def confirm_typed(self, question: str, expected: str, *, hint: str) -> bool:

@@ -1,6 +1,18 @@
-"""What a source's price may be. The API and the CLI both change prices through ``sources.service``."""
+"""What a source may be: its kind and its price. The API and the CLI both change prices through
+``sources.service``."""
 
 from __future__ import annotations
+
+import enum
+
+
+class SourceKind(enum.StrEnum):
+    """Who sends a source's leads."""
+
+    VENDOR = "vendor"  # a lead seller posting to the API with a key
+    WEB = "web"  # the agency's own quote form
+    PARTNER = "partner"  # a referral partner posting with a key
+
 
 # From nothing (the agency's own quote form) to a few hundred dollars (a live transfer); the bound
 # catches a price typed with zeros too many before it is paid for every lead.
