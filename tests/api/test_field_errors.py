@@ -222,12 +222,15 @@ class TestWhatStaffAndAgentsType:
     """Names, notes and numbers typed in the dashboard meet the same columns as a vendor's lead: a
     422 naming the field on both databases, where PostgreSQL alone failed the write with a 500."""
 
-    async def test_an_agent_record_the_columns_cannot_hold(
-        self, client: AsyncClient, data_client: AsyncClient, session: AsyncSession
-    ) -> None:
-        admin_email = await helpers.user(session, Role.ADMIN)
+    @pytest.fixture
+    async def admin(self, client: AsyncClient, session: AsyncSession) -> dict[str, str]:
+        email = await helpers.user(session, Role.ADMIN)
         await session.commit()
-        admin = await helpers.bearer(client, admin_email)
+        return await helpers.bearer(client, email)
+
+    async def test_an_agent_record_the_columns_cannot_hold(
+        self, data_client: AsyncClient, session: AsyncSession, admin: dict[str, str]
+    ) -> None:
         licence = {"state": "TX", "line": "auto", "number": "9" * 65, "expires_on": "2030-01-01"}
         body = {"name": "Ana\x00Lima", "email": "ana@agents.example.com", "licences": [licence]}
         response = await data_client.post("/api/v1/agents", json=body, headers=admin)
@@ -252,10 +255,7 @@ class TestWhatStaffAndAgentsType:
         assert (await client.get(f"/api/v1/leads/{lead_id}", headers=mine)).json()["status"] == "ACCEPTED"
 
     async def test_a_path_no_schema_reads_is_refused_by_the_database_as_bad_input(
-        self, client: AsyncClient, data_client: AsyncClient, session: AsyncSession
+        self, data_client: AsyncClient, admin: dict[str, str]
     ) -> None:
-        admin_email = await helpers.user(session, Role.ADMIN)
-        await session.commit()
-        admin = await helpers.bearer(client, admin_email)
         response = await data_client.patch("/api/v1/sources/web%00form", json={"price_cents": 5}, headers=admin)
         assert response.status_code in (404, 422), response.text  # SQLite finds no such source

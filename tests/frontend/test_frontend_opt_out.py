@@ -21,6 +21,16 @@ async def _do_not_contact(platform: Platform, lead_id: uuid.UUID) -> bool:
     return bool((await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["do_not_contact"])
 
 
+async def _confirmed_while_the_api_answers(platform: Platform, link: str, status: int) -> httpx.Response:
+    """The person confirms the link while the api answers its opt-out call with ``status``."""
+    token = link.rsplit("/", 1)[1]
+    api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", status, httpx.ASGITransport(app=platform.api))
+    async with another_frontend(platform, api=api) as frontend:
+        transport = httpx.ASGITransport(app=frontend)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+            return await browser.post(link)
+
+
 class TestUnsubscribeLink:
     async def test_opening_the_link_asks_and_changes_nothing(self, platform: Platform) -> None:
         lead_id = await platform.routed_lead("214-555-0134")
@@ -88,13 +98,7 @@ class TestUnsubscribeLink:
     async def test_a_link_whose_details_the_retention_purge_deleted_says_so(self, platform: Platform) -> None:
         """The api's 410 (tests/privacy/test_retention.py): nothing is held to list, and the page
         says so rather than "you will not be contacted again"."""
-        link = _link(platform, uuid.uuid4())
-        token = link.rsplit("/", 1)[1]
-        api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", 410, httpx.ASGITransport(app=platform.api))
-        async with another_frontend(platform, api=api) as frontend:
-            transport = httpx.ASGITransport(app=frontend)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
-                answer = await browser.post(link)
+        answer = await _confirmed_while_the_api_answers(platform, _link(platform, uuid.uuid4()), 410)
         assert answer.status_code == 410
         assert "We no longer hold these details" in answer.text and "not be contacted again" not in answer.text
 
@@ -106,11 +110,7 @@ class TestUnsubscribeLink:
         caplog.set_level(logging.WARNING, logger="httpx")  # as ``configure_logging`` sets it
         link = _link(platform, uuid.uuid4())
         token = link.rsplit("/", 1)[1]
-        api = AnsweringOn(f"/api/v1/opt-outs/email/{token}", 503, httpx.ASGITransport(app=platform.api))
-        async with another_frontend(platform, api=api) as frontend:
-            transport = httpx.ASGITransport(app=frontend)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
-                answer = await browser.post(link)
+        answer = await _confirmed_while_the_api_answers(platform, link, 503)
         assert answer.status_code == 503
         logged = "\n".join(r.getMessage() for r in caplog.records)
         assert "POST /api/v1/opt-outs/email/{token} to api answered 503" in logged
