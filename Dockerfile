@@ -89,6 +89,16 @@ LABEL org.opencontainers.image.title="leadgen" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
+# No installer in the image: the official base's interpreter has pip, setuptools and wheel in
+# /usr/local (the local stand-in has none), and nothing here installs packages; the pip symlink
+# they leave dangling beside the interpreter goes with them.
+RUN export PYTHONDONTWRITEBYTECODE=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ && if python3 -m pip --version >/dev/null 2>&1; then \
+      python3 -m pip uninstall --yes --quiet pip setuptools wheel \
+      && find "$(dirname "$(command -v python3)")" -xtype l -delete; \
+    fi \
+ && ! python3 -m pip --version >/dev/null 2>&1
+
 # UID/GID 10001, as the pod's securityContext (runAsUser/runAsGroup/fsGroup) sets them.
 RUN groupadd --system --gid 10001 leadgen \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/leadgen \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the platform (and, with --test, the test suite) needs. Idempotent and quiet
-# when nothing changed: the virtualenv is rebuilt only when pyproject.toml changes.
+# Installs what the platform (and, with --test, the test suite) needs. Idempotent and quiet when
+# nothing changed: pip runs only when pyproject.toml changed since the last install of the same
+# kind, so a second start installs nothing and needs no package index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,15 +9,24 @@ want_test_tools=false
 [[ "${1:-}" == "--test" ]] && want_test_tools=true
 
 python=${PYTHON:-python3}
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [[ ! -f "$stamp" ]]; then
-  echo "bootstrap: installing the leadgen package into .venv" >&2
+# One stamp per kind of install, named after pyproject.toml's hash; the dev extra holds the
+# package itself, so its stamp answers for both.
+pyproject_hash=$(sha256sum pyproject.toml | cut -c1-16)
+package_stamp=.venv/.installed-$pyproject_hash
+dev_stamp=.venv/.installed-dev-$pyproject_hash
+if $want_test_tools; then
+  wanted_stamp=$dev_stamp extras="[dev]"
+else
+  wanted_stamp=$package_stamp extras=""
+fi
+if [[ ! -f "$wanted_stamp" ]]; then
+  echo "bootstrap: installing the leadgen package${extras} into .venv" >&2
   [[ -x .venv/bin/python ]] || "$python" -m venv .venv
-  .venv/bin/pip install --quiet --upgrade pip
-  extras=""
-  $want_test_tools && extras="[dev]"
+  # Stamps of another pyproject.toml no longer describe the virtualenv.
+  rm -f .venv/.installed-*
   .venv/bin/pip install --quiet -e ".${extras}"
-  $want_test_tools && touch "$stamp"
+  touch "$package_stamp"
+  $want_test_tools && touch "$dev_stamp"
 fi
 
 if $want_test_tools; then

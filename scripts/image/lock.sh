@@ -2,7 +2,7 @@
 # Regenerate requirements/runtime.lock: every runtime dependency of pyproject.toml (not the dev
 # extra), pinned with hashes, for Python 3.11 on any platform (amd64 and arm64 images use it).
 # The image's builder stage installs exactly this file with --require-hashes.
-# Run it after changing [project].dependencies; tests/image/test_lock.py checks they agree.
+# Run it after changing [project].dependencies; tests/image/test_build_inputs.py checks they agree.
 #
 # Usage: scripts/image/lock.sh [--upgrade]
 set -euo pipefail

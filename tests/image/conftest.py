@@ -2,8 +2,10 @@
 
 Under CI=true nothing here skips: a missing podman is installed by scripts/image/build-local.sh,
 a missing server is a failure. On a laptop without root or without the servers the tests skip.
-Image tests of concurrent pytest processes (xdist workers, other sessions on the same machine)
-take turns through a lock file, since every target listens on its fixed port on the host network.
+Each pytest process (a session, or each xdist worker of one) holds a slot for its whole run: an
+image tag, a database and a Redis database of its own (harness.take_slot), so two checkouts
+testing at once never test each other's image or data. Their container tests still take turns
+through the host lock, since every target listens on its fixed port on the host network.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def unavailable(reason: str) -> None:
 @pytest.fixture(autouse=True)
 def host_lock(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each container test holds the host lock while it runs (see harness.host_lock)."""
-    if request.node.get_closest_marker("slow") is None:
+    if "image" not in request.fixturenames:
         yield
         return
     with harness.host_lock():
@@ -36,16 +38,24 @@ def host_lock(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The app image of the current tree, built once per session by scripts/image/build-local.sh."""
+def slot() -> Iterator[harness.Slot]:
+    """This process's image tag, database and Redis database, held until the session ends."""
+    with harness.take_slot() as taken:
+        yield taken
+
+
+@pytest.fixture(scope="session")
+def image(slot: harness.Slot, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """ID of the app image of the current tree, built once per session by
+    scripts/image/build-local.sh: a tag can be moved by another build, the ID cannot."""
     if os.environ.get("LEADGEN_IMAGE_TEST_SKIP_BUILD") == "1" and harness.podman_ready():
-        return harness.DEFAULT_IMAGE  # an image the caller just built (bench, a debugging loop)
+        return harness.image_id(harness.DEFAULT_IMAGE)  # an image the caller just built (bench, a debugging loop)
     if os.geteuid() != 0 and not harness.podman_ready():
         unavailable("the image tests need root (or a configured podman) to build and run the image")
     log = tmp_path_factory.mktemp("image") / "build.log"
     try:
         with harness.host_lock():
-            return harness.build_image(harness.DEFAULT_IMAGE, log)
+            return harness.image_id(harness.build_image(slot.image_tag, log))
     except harness.ImageError as exc:
         pytest.fail(f"building the image failed (full log: {log}):\n{exc}")
 
@@ -58,10 +68,12 @@ def host_servers() -> None:
 
 
 @pytest.fixture(scope="session")
-def migrated_db(image: str, host_servers: None) -> str:
-    """A fresh database on the host's PostgreSQL, migrated by the image as the migration Job does."""
-    with harness.host_lock():
-        url = harness.recreate_database()
-        config = harness.target_config("api", db_url=url)
-        harness.run_once(image, ["db", "upgrade"], config, "migrate")
-    return url
+def migrated_slot(image: str, host_servers: None, slot: harness.Slot) -> Iterator[harness.Slot]:
+    """The slot with its Redis database emptied and its database fresh, migrated by the image as
+    the migration Job does; the database is dropped when the session ends."""
+    harness.flush_redis(slot.redis_url)
+    harness.recreate_database(slot.database)
+    config = harness.target_config("api", db_url=slot.db_url, redis_url=slot.redis_url)
+    harness.run_once(image, ["db", "upgrade"], config, "migrate")
+    yield slot
+    harness.drop_database(slot.database)

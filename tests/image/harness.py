@@ -42,12 +42,16 @@ UID = 10001
 DATA_DIR = "/var/lib/leadgen"
 SECRETS_DIR = "/var/run/secrets/leadgen"
 METRICS_PORT = 9090
-# The host's servers. The image tests use a database of their own so that migrating it cannot
-# disturb anything else using the server.
+# The host's servers. A test session takes a slot (see take_slot) and with it an image tag, a
+# database and a Redis database no other session on this machine uses meanwhile.
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-IMAGE_TEST_DATABASE = "leadgen_image_test"
-HOST_DB_URL = f"postgresql://postgres@127.0.0.1:5432/{IMAGE_TEST_DATABASE}"
+# Redis for the containers of a caller that takes no slot (bench/image).
 HOST_REDIS_URL = "redis://127.0.0.1:6379/14"
+# Redis databases of the slots: 0 is the platform's default, 15 the main test suite's
+# (tests/conftest.py) and 12-14 are left to developers' own runs (LEADGEN_TEST_REDIS_URL).
+SLOT_REDIS_DATABASES = range(1, 12)
+SLOT_LOCK_PREFIX = "leadgen-image-tests-slot-"
+SLOT_WAIT_SECONDS = 1800.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 # Stores with no server on these machines: the rendered overlay may name one; the containers
 # then use the embedded equivalent (Qdrant local mode, the embedded graph).
@@ -95,6 +99,54 @@ def podman_ready() -> bool:
     return info.returncode == 0 and info.stdout.strip() == "runc"
 
 
+@dataclass(frozen=True)
+class Slot:
+    """What one test session has to itself while it holds the slot's lock: an image tag, a
+    PostgreSQL database and a Redis database (two checkouts, or two xdist workers, never share)."""
+
+    number: int
+
+    @property
+    def image_tag(self) -> str:
+        return f"localhost/leadgen-test:slot-{self.number}"
+
+    @property
+    def database(self) -> str:
+        return f"leadgen_image_test_{self.number}"
+
+    @property
+    def db_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:6379/{self.number}"
+
+
+@contextlib.contextmanager
+def take_slot(timeout: float = SLOT_WAIT_SECONDS) -> Iterator[Slot]:
+    """Hold the first free slot until the block ends (the lock goes with the process should it die);
+    when every slot is taken, wait for one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for number in SLOT_REDIS_DATABASES:
+            handle = (Path(tempfile.gettempdir()) / f"{SLOT_LOCK_PREFIX}{number}.lock").open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield Slot(number)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if time.monotonic() > deadline:
+            raise ImageError(f"every image-test slot stayed taken for {timeout:.0f}s")
+        time.sleep(1)
+
+
 def build_image(image: str = DEFAULT_IMAGE, log_file: Path | None = None) -> str:
     """Run scripts/image/build-local.sh (installs podman and makes the base image when missing)."""
     env = {**os.environ, "LEADGEN_IMAGE": image}
@@ -111,6 +163,11 @@ def build_image(image: str = DEFAULT_IMAGE, log_file: Path | None = None) -> str
         raise ImageError(f"build-local.sh built {built!r}, expected {image!r}")
     print(f"built {image} in {time.monotonic() - started:.0f}s")
     return image
+
+
+def image_id(image: str) -> str:
+    """The image's ID: unlike a tag, nothing another build does can move it to other content."""
+    return podman("image", "inspect", image, "--format", "{{.Id}}").stdout.strip()
 
 
 def image_size_bytes(image: str) -> int:
@@ -154,7 +211,7 @@ class TargetConfig:
         return urls
 
 
-def target_config(target: str, *, db_url: str = HOST_DB_URL, redis_url: str = HOST_REDIS_URL) -> TargetConfig:
+def target_config(target: str, *, db_url: str, redis_url: str = HOST_REDIS_URL) -> TargetConfig:
     rendered = rendered_config(target)
     base = rendered if rendered is not None else brief_config(target)
     return localise(base, db_url=db_url, redis_url=redis_url)
@@ -294,8 +351,17 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def recreate_database(name: str = IMAGE_TEST_DATABASE) -> str:
+def recreate_database(name: str) -> str:
     """A fresh database on the host's PostgreSQL for the containers; returns its URL."""
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(name: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(*statements: str) -> None:
     import asyncio
 
     import asyncpg
@@ -303,13 +369,20 @@ def recreate_database(name: str = IMAGE_TEST_DATABASE) -> str:
     async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
 
     asyncio.run(run())
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def flush_redis(url: str) -> None:
+    """Empty one Redis database: no queued task or rate-limit count of an earlier session remains."""
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
 
 
 # --------------------------------------------------------------------------------------------

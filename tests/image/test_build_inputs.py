@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from leadgen.targets.registry import TARGETS
 from tests.image.conftest import unavailable
@@ -96,3 +101,39 @@ def test_startup_module_list_names_the_start_path() -> None:
     expected = {"leadgen.cli.main", "leadgen.core.server", "json", "sqlalchemy", "celery", *factories}
     assert expected <= set(names), "refresh it: bench/image/startup_modules.py --write"
     assert "startup-modules.txt" in DOCKERFILE and "compile_startup.py" in DOCKERFILE
+
+
+def _runtime_run_commands() -> list[str]:
+    """The shell commands of the runtime stage's RUN instructions, continuation lines joined."""
+    stage = DOCKERFILE.split("AS runtime\n", 1)[1]
+    logical = re.sub(r"\\\n", " ", stage).splitlines()
+    return [line.removeprefix("RUN ") for line in logical if line.startswith("RUN ")]
+
+
+INSTALLERS = {"pip", "setuptools", "wheel"}
+
+
+def _distributions(python: Path) -> set[str]:
+    listing = "import importlib.metadata as m, json; print(json.dumps([d.name for d in m.distributions()]))"
+    out = subprocess.run([str(python), "-c", listing], capture_output=True, text=True, check=True).stdout
+    return {name.lower() for name in json.loads(out)}
+
+
+@pytest.mark.slow
+def test_runtime_stage_removes_the_installers_of_a_base_that_has_them(tmp_path: Path) -> None:
+    """The official base has pip, setuptools and wheel, the local stand-in none, so the image tests
+    cannot see this: the Dockerfile's own command runs here against an interpreter that has pip and
+    setuptools (and a pip symlink, as /usr/local/bin/pip is), then against one that has none."""
+    command = next((c for c in _runtime_run_commands() if "pip uninstall" in c), None)
+    assert command is not None, "the runtime stage no longer removes the base interpreter's pip"
+    base = tmp_path / "base"
+    subprocess.run([sys.executable, "-m", "venv", str(base)], check=True, timeout=120)
+    python, pip = base / "bin" / "python", base / "bin" / "pip"
+    pip.unlink()
+    pip.symlink_to("pip3")
+    assert {"pip", "setuptools"} <= _distributions(python)
+    env = {**os.environ, "PATH": f"{base / 'bin'}:{os.environ['PATH']}"}
+    for _ in ("with the installers", "without them"):
+        subprocess.run(["sh", "-c", command], env=env, check=True, timeout=120)
+        assert not _distributions(python) & INSTALLERS
+        assert not [p.name for p in (base / "bin").iterdir() if p.name.startswith(("pip", "wheel"))]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import shutil
+import textwrap
 import time
 import tomllib
 import urllib.parse
@@ -13,6 +16,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 
 from leadgen.demo.book import ADMIN_EMAIL, DEMO_PASSWORD
@@ -28,6 +32,7 @@ READY_TIMEOUT = 60.0
 
 
 def test_image_metadata(image: str) -> None:
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}|[0-9a-f]{64}", image), f"the tests run a tag, not an image ID: {image}"
     config = harness.image_config(image)
     labels: dict[str, str] = config.get("Labels") or {}
     assert labels["org.opencontainers.image.version"] == PYPROJECT["project"]["version"]
@@ -70,6 +75,36 @@ def test_only_tmp_and_the_data_dir_are_writable(image: str) -> None:
     assert lines[1] == f"{harness.UID} {harness.UID}"
 
 
+# Run in the image by its virtualenv's interpreter; reports on it and on the base interpreter
+# beneath it (the official base image installs pip, setuptools and wheel into /usr/local).
+INSTALLER_PROBE = textwrap.dedent(
+    """
+    import json, shutil, subprocess, sys
+
+    LIST = "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"
+    found = {"on_path": [n for n in ("pip", "pip3", "wheel", "easy_install") if shutil.which(n)], "interpreters": {}}
+    for exe in (sys.executable, sys._base_executable):
+        pip = subprocess.run([exe, "-m", "pip", "--version"], capture_output=True, text=True)
+        names = subprocess.run([exe, "-c", LIST], capture_output=True, text=True, check=True).stdout
+        found["interpreters"][exe] = {"pip_exit": pip.returncode, "distributions": json.loads(names)}
+    print(json.dumps(found))
+    """
+)
+
+
+def test_neither_interpreter_has_an_installer(image: str) -> None:
+    found = json.loads(_run_python(image, INSTALLER_PROBE, harness.brief_config("frontend")))
+    interpreters: dict[str, dict[str, Any]] = found["interpreters"]
+    assert len(interpreters) == 2, f"the virtualenv's interpreter is the base's: {interpreters}"
+    assert found["on_path"] == []
+    for exe, seen in interpreters.items():
+        assert seen["pip_exit"] != 0, f"{exe} -m pip runs"
+        names = {str(name).lower() for name in seen["distributions"]}
+        assert not names & {"pip", "setuptools", "wheel"}, f"{exe} has {sorted(names & {'pip', 'setuptools', 'wheel'})}"
+    venv = next(seen for exe, seen in interpreters.items() if exe.startswith("/opt/venv/"))
+    assert "leadgen" in {str(name).lower() for name in venv["distributions"]}
+
+
 def _run_python(image: str, code: str, config: harness.TargetConfig) -> str:
     """`python -c` in the image, as the frontend's wait-for-api init container runs it."""
     name = f"leadgen-test-python-{uuid.uuid4().hex[:8]}"
@@ -92,8 +127,15 @@ def _run_python(image: str, code: str, config: harness.TargetConfig) -> str:
     return result.stdout
 
 
-def test_migration_job_runs_in_the_image(migrated_db: str) -> None:
-    assert migrated_db.endswith(harness.IMAGE_TEST_DATABASE)
+def test_migration_job_runs_in_the_image(migrated_slot: harness.Slot) -> None:
+    async def revisions() -> list[str]:
+        conn = await asyncpg.connect(migrated_slot.db_url)
+        try:
+            return [row["version_num"] for row in await conn.fetch("SELECT version_num FROM alembic_version")]
+        finally:
+            await conn.close()
+
+    assert len(asyncio.run(revisions())) == 1
 
 
 def _check_probes(port: int, metrics_port: int) -> None:
@@ -126,13 +168,16 @@ def _host_ports(target: str, config: harness.TargetConfig) -> tuple[list[str], d
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
-def test_target_serves_probes_and_metrics_under_pod_restrictions(image: str, migrated_db: str, target: str) -> None:
-    config = harness.target_config(target, db_url=migrated_db)
+def test_target_serves_probes_and_metrics_under_pod_restrictions(
+    image: str, migrated_slot: harness.Slot, target: str
+) -> None:
+    stores = {"db_url": migrated_slot.db_url, "redis_url": migrated_slot.redis_url}
+    config = harness.target_config(target, **stores)
     print(f"\n{target}: {config.source}, args {config.args}; {'; '.join(config.notes) or 'no changes'}")
     assert config.args[-2:] == ["--target", target]
     with ExitStack() as stack:
         if target == "frontend":  # ready only when the api answers, as in the cluster
-            api_config = harness.target_config("api", db_url=migrated_db)
+            api_config = harness.target_config("api", **stores)
             api_config.env["LEADGEN_HTTP_METRICS_PORT"] = str(harness.free_port())
             api = stack.enter_context(harness.run_container(image, api_config.args, api_config, "api-peer"))
             api.wait_http("http://127.0.0.1:3000/readyz", READY_TIMEOUT)
