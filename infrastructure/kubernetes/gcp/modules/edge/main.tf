@@ -2,8 +2,11 @@ locals {
   name = "leadgen-${var.environment}"
 }
 
-# Cloud Armor policy for the public Gateway. The GKE flavour of k8s/ attaches it to the
-# exposed Services with a GCPBackendPolicy (spec.default.securityPolicy = this name).
+# Cloud Armor policy for the public edge. It acts only behind Google's external Application Load
+# Balancer: a GKE Gateway (gke-l7-global-external-managed) in front of Envoy, with a
+# GCPBackendPolicy naming it (spec.default.securityPolicy). k8s/ does not create that Gateway yet:
+# Envoy's proxies sit behind a passthrough load balancer, where the policy does not apply
+# (cluster-setup.md, "Edge on GKE").
 resource "google_compute_security_policy" "edge" {
   project     = var.project_id
   name        = "${local.name}-edge"
