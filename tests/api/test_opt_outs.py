@@ -24,6 +24,7 @@ from leadgen.auth.roles import Role
 from leadgen.cli.main import app
 from leadgen.compliance import repository as dnc
 from leadgen.compliance import service
+from leadgen.compliance import tasks as compliance_tasks
 from leadgen.compliance.links import opt_out_token
 from leadgen.compliance.rules import OPT_OUT_REASONS
 from leadgen.core.resources import Resources
@@ -316,25 +317,65 @@ async def test_a_lead_that_gives_a_listed_number_with_a_new_address_lists_the_ad
     manager = await helpers.user(session, Role.MANAGER)
     await session.commit()
     staff = await helpers.bearer(client, manager)
-    home, work, email = "512-555-0877", "512-555-0878", "robin.quill@example.com"
-    assert (await client.post("/api/v1/opt-outs", json={"phone": home}, headers=staff)).status_code == 200
+    assert (await client.post("/api/v1/opt-outs", json={"phone": HOME}, headers=staff)).status_code == 200
     linked_before = _added_count("linked")
-
-    def request_from(phone: str) -> dict[str, Any]:
-        return lead_payload(contact={**lead_payload()["contact"], "phone": phone, "email": email})
-
-    first = await helpers.submitted_and_processed(client, resources, key, request_from(home))
-    later = await helpers.submitted_and_processed(client, resources, key, request_from(work))
+    first = await helpers.submitted_and_processed(client, resources, key, _request_from(HOME))
+    later = await helpers.submitted_and_processed(client, resources, key, _request_from(WORK))
     for lead_id in (first, later):
         lead = (await client.get(f"/api/v1/leads/{lead_id}", headers=staff)).json()
         assert (lead["status"], lead["status_reason"]) == ("REJECTED", "on the do-not-contact list")
     # The address joined the list with the first lead; the work phone with the second.
     listed = await _listed(session)
-    for kind, value in (("email", email_key(email)), ("phone", phone_e164(work) or "")):
+    for kind, value in (("email", email_key(EMAIL)), ("phone", phone_e164(WORK) or "")):
         assert listed[_hash(settings, kind, value)] == OPT_OUT_REASONS["linked"]
     assert _added_count("linked") == linked_before + 2
     actors = list(await session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "person.opted_out")))
     assert len(actors) == 3 and actors.count("pipeline") == 2  # the manager's, then one per linked lead
+
+
+class TestLinked:
+    """A lead giving a listed phone with an address the list did not know: the address joins it,
+    whichever of the person's requests came first, and their leads by it are barred by a worker."""
+
+    @pytest.fixture
+    async def listed_home(self, client: AsyncClient, session: AsyncSession) -> dict[str, str]:
+        await helpers.agent(session, ["TX"])
+        manager = await helpers.user(session, Role.MANAGER)
+        await session.commit()
+        staff = await helpers.bearer(client, manager)
+        assert (await client.post("/api/v1/opt-outs", json={"phone": HOME}, headers=staff)).status_code == 200
+        return staff
+
+    @pytest.mark.usefixtures("worker")
+    async def test_a_duplicate_giving_a_listed_number_bars_the_lead_already_offered(
+        self, client: AsyncClient, session: AsyncSession, resources: Resources, key: str, listed_home: dict[str, str]
+    ) -> None:
+        work = await helpers.submitted_and_processed(client, resources, key, _request_from(WORK))
+        home = await helpers.submitted_and_processed(client, resources, key, _request_from(HOME))
+        home_lead = (await client.get(f"/api/v1/leads/{home}", headers=listed_home)).json()
+        assert (home_lead["status"], home_lead["duplicate_of_id"]) == ("DUPLICATE", str(work))
+        assert compliance_tasks.bar_linked(str(home)) == 1
+        work_lead = (await client.get(f"/api/v1/leads/{work}", headers=listed_home)).json()
+        assert (work_lead["status"], work_lead["do_not_contact"]) == ("UNASSIGNED", True)
+        offers = await session.scalars(select(Assignment.status).where(Assignment.lead_id == work))
+        assert list(offers) == ["WITHDRAWN"]
+        assert [event["via"] for event in await _opt_out_events(session, work)] == ["linked"]
+        assert compliance_tasks.bar_linked(str(home)) == 0  # a second delivery does nothing
+
+    async def test_a_test_lead_lists_nothing(
+        self, client: AsyncClient, session: AsyncSession, resources: Resources, key: str, listed_home: dict[str, str]
+    ) -> None:
+        before = await _listed(session)
+        lead_id = await helpers.submitted_and_processed(client, resources, key, _request_from(HOME) | {"test": True})
+        assert (await client.get(f"/api/v1/leads/{lead_id}", headers=listed_home)).json()["status"] == "REJECTED"
+        assert await _listed(session) == before
+
+
+HOME, WORK, EMAIL = "512-555-0877", "512-555-0878", "robin.quill@example.com"
+
+
+def _request_from(phone: str) -> dict[str, Any]:
+    return lead_payload(contact={**lead_payload()["contact"], "phone": phone, "email": EMAIL})
 
 
 class TestStaffAndAgent:

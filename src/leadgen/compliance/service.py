@@ -16,7 +16,10 @@ from leadgen.core.db import after_commit
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.security import keyed_hash
 from leadgen.models import Lead
+from leadgen.outbox import repository as outbox
 from leadgen.routing import service as routing
+
+LINKED = "linked"
 
 
 async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str, actor: str) -> list[uuid.UUID]:
@@ -53,6 +56,33 @@ async def _bar(session: AsyncSession, leads: list[Lead], listed_before: set[str]
         audit.lead_event(session, lead.id, OPTED_OUT_EVENT, {"via": via})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[DO_NOT_CONTACT])
     return barred
+
+
+async def list_given_with(session: AsyncSession, lead: Lead) -> None:
+    """Screening found one of the lead's phone and e-mail on the list: the other joins it (an
+    opt-out survives merges). Only the lead's own: a vendor's lead may pair a listed number with
+    anybody's address, so nothing is widened through other leads, and a test lead lists nothing.
+
+    No lead is locked here: the screening holds its own, and locking the person's other leads too
+    would cross the order every opt-out takes them in (a deadlock). Those other leads, by what was
+    listed now, are barred by a worker once this commits (``bar_linked``, outbox ``person.linked``)."""
+    if lead.is_test:
+        return
+    added = await repository.add_many(session, repository.identity_hashes(lead), OPT_OUT_REASONS[LINKED])
+    if not added:
+        return
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(LINKED).inc, len(added)))
+    await audit.record(session, "pipeline", "person.opted_out", "lead", str(lead.id), {"via": LINKED})
+    outbox.add(session, outbox.PERSON_LINKED_TOPIC, str(lead.id), {"hashes": sorted(added)})
+
+
+async def bar_linked(session: AsyncSession, added: list[str]) -> list[uuid.UUID]:
+    """The leads with one of the hashes ``list_given_with`` listed, barred as an opt-out bars them
+    (an event each, offers not yet answered withdrawn): those nobody was barred from before."""
+    leads = await repository.leads_with_any(session, added)
+    known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
+    listed_before = await repository.listed_among(session, known) - set(added)
+    return [lead.id for lead in await _bar(session, leads, listed_before, LINKED)]
 
 
 @dataclass(frozen=True)

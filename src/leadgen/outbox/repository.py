@@ -25,6 +25,10 @@ REQUESTED_AGAIN_TOPIC = "lead.requested_again"
 # An agent was deactivated, keyed "<agent id>:<when>" (one event per deactivation): their offers
 # not yet answered are withdrawn by a worker, lead by lead, after the deactivation committed.
 AGENT_DEACTIVATED_TOPIC = "agent.deactivated"
+# A screened lead gave a listed phone or e-mail with one the list did not know, keyed by its id:
+# the person's other leads by the one listed then are barred by a worker, after the screening
+# committed (payload "hashes": what was listed).
+PERSON_LINKED_TOPIC = "person.linked"
 # Topics and the task that consumes each.
 TASK_FOR_TOPIC = {
     "lead.received": "pipeline.process_lead",
@@ -38,6 +42,7 @@ TASK_FOR_TOPIC = {
     "lead.outcome": "pipeline.sync_outcome",
     "lead.erased": "pipeline.forget",
     AGENT_DEACTIVATED_TOPIC: "routing.withdraw_agent_offers",
+    PERSON_LINKED_TOPIC: "compliance.bar_linked",
 }
 
 

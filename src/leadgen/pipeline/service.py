@@ -178,14 +178,17 @@ async def _screen(
     ]
     original = None if lead.is_test else await _original(session, pipe, lead, identities)
     contact = [v for k, v in identities if k != "address"]
+    # Before the duplicate's return: a duplicate giving a listed number lists its address too.
+    listed = await dnc.listed(session, contact)
+    if listed:
+        await compliance.list_given_with(session, lead)
     if original is not None:
         lead.duplicate_of_id = original.id
         status = _stop(session, lead, LeadStatus.DUPLICATE, f"same person as lead {original.id}")
-        if pipe.settings.routing.duplicates_to_owner:
+        if pipe.settings.routing.duplicates_to_owner and not listed:
             await _pass_to_owners(session, lead, original, source, contact)
         return status
-    if await dnc.listed(session, contact):
-        await compliance.opt_out(session, dnc.identity_hashes(lead), "linked", "pipeline")
+    if listed:
         return _stop(session, lead, LeadStatus.REJECTED, "on the do-not-contact list")
     return None
 

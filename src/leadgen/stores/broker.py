@@ -20,6 +20,7 @@ TASK_MODULES = [
     "leadgen.notifications.tasks",
     "leadgen.agents.tasks",
     "leadgen.privacy.tasks",
+    "leadgen.compliance.tasks",
 ]
 PIPELINE_QUEUE = "pipeline"
 DEFAULT_QUEUE = "default"
