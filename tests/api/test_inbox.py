@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
+from leadgen.leads.visibility import CONTACT_DETAILS_VIEWED
 from leadgen.models import Assignment, AuditEntry, Lead, Source
 from leadgen.models.base import utcnow
-from leadgen.routing.router import CONTACT_DETAILS_VIEWED
+from leadgen.privacy import service as privacy
 from tests import helpers
 
 PAST = [AssignmentStatus.TIMED_OUT, AssignmentStatus.REJECTED, AssignmentStatus.WITHDRAWN, AssignmentStatus.RETURNED]
@@ -170,6 +171,18 @@ class TestAudit:
         for entry in entries:
             assert entry.actor.startswith("user:") and entry.subject_type == "agent"
             assert set(entry.data["lead_ids"]) == shown
+
+    async def test_a_persons_export_names_each_inbox_answer_that_showed_their_details(
+        self, client: AsyncClient, session: AsyncSession, book: Book
+    ) -> None:
+        for _ in range(2):
+            await _inbox(client, book)
+        pending_lead = await session.scalar(select(Assignment.lead_id).where(Assignment.id == book.pending))
+        for lead_id, reads in ((book.working_lead, 2), (pending_lead, 0)):
+            lead = await session.get(Lead, lead_id)
+            assert lead is not None
+            offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id)))
+            assert len(await privacy._inbox_reads(session, lead, offers)) == reads
 
     async def test_an_answer_without_contact_details_is_not_audited(
         self, client: AsyncClient, session: AsyncSession, book: Book

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
@@ -581,6 +581,29 @@ class TestImportedList:
         imported = await service.import_list(session, [world["contact"]["phone"]], key, "old CRM list", "test")
         assert (imported.added, imported.leads) == (1, 0)
         assert await _opt_out_events(session, world["lead_id"]) == []
+
+    async def test_a_list_imported_again_locks_no_lead(
+        self, world: dict[str, Any], session: AsyncSession, settings: Settings
+    ) -> None:
+        """Its people are listed already: locking their leads for the whole import would hold back
+        agents and screenings for nothing."""
+        key = settings.security.pii_hash_key.get_secret_value()
+        people = [world["contact"]["phone"], world["contact"]["email"]]
+        assert (await service.import_list(session, people, key, "old CRM list", "test")).added == 2
+        locking: list[str] = []
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if "FOR UPDATE" in statement.upper():
+                locking.append(statement)
+
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            again = await service.import_list(session, people, key, "old CRM list", "test")
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert (again.added, again.already_listed, locking) == (0, 2, [])
 
 
 def test_the_import_command(settings_env: dict[str, str], tmp_path: Path) -> None:

@@ -309,6 +309,8 @@ class TestSharedLead:
                         expires_at=now + timedelta(minutes=15),
                         responded_at=now,
                         outcome=outcome,
+                        # As recording the outcome does: a converted or lost lead leaves the agent's load.
+                        closed_at=now if outcome in (LeadStatus.CONVERTED, LeadStatus.LOST) else None,
                     )
                 )
             return lead.id

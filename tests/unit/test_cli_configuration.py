@@ -38,7 +38,7 @@ def test_a_value_in_brackets_is_shown_as_written() -> None:
     for command in (["check-config", "--target", "api"], ["serve", "--target", "api"]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2, result.output
-        assert BAD_SENTINEL in result.output and "LEADGEN_DB_URL" in result.output
+        assert f"'{BAD_SENTINEL}': only an IPv6" in result.output and "LEADGEN_DB_URL" in result.output
 
 
 def test_an_ipv6_sentinel_reaches_redis_py_without_its_brackets(monkeypatch: pytest.MonkeyPatch) -> None:

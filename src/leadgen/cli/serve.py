@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
 from leadgen.core.logging import configure_logging
@@ -88,7 +87,7 @@ def up(
         if not settings.is_development:
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
         _private_data(settings.common.data_dir)
-        console.print(f"data directory: {settings.common.data_dir}")
+        console.print(f"data directory: {settings.common.data_dir}", markup=False)
         upgrade(settings)
         if demo:
             _load_demo(settings)
@@ -172,7 +171,7 @@ def check_config(
     emit(
         {"target": target, "ok": not problems, "problems": problems},
         as_json,
-        "configuration OK" if not problems else "\n".join(f"- {escape(p)}" for p in problems),
+        "configuration OK" if not problems else "\n".join(f"- {p}" for p in problems),
     )
     if problems:
         raise typer.Exit(2)

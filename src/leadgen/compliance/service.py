@@ -101,8 +101,10 @@ async def import_list(
     entries, invalid = list_entries(lines)
     hashes = [(kind, keyed_hash(hash_key, kind, value)) for kind, value in entries]
     # The leads are locked before the list grows, in the order an opt-out or an erasure takes the
-    # same locks: the other way round, an import and a STOP for one person would deadlock.
-    leads = await repository.leads_with_any(session, sorted({value for _, value in hashes}))
+    # same locks: the other way round, an import and a STOP for one person would deadlock. Only the
+    # leads of people not listed yet: a list imported again locks nothing.
+    listed = await repository.listed_among(session, sorted({value for _, value in hashes}))
+    leads = await repository.leads_with_any(session, sorted({value for _, value in hashes} - listed))
     known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
     listed_before = await repository.listed_among(session, known)
     added = await repository.add_many(session, hashes, reason)

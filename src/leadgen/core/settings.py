@@ -359,8 +359,8 @@ class PrivacySettings(_Group, prefix="PRIVACY_"):
     retention_days: int = Field(
         0,
         ge=0,
-        description="Days after a person's last activity (their leads' receipt and events; an open lead or an "
-        "open offer is activity until it ends) after which their leads are anonymised as an erasure does, "
+        description="Days after a person's last activity (the latest receipt or event of any of their leads, "
+        "whatever its status) after which their leads are anonymised as an erasure does, "
         "aggregates kept, by an hourly job. 0, the default, keeps everything; otherwise at least "
         f"{MIN_RETENTION_DAYS}, so that no consent record younger than five years is touched.",
     )

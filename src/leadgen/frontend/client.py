@@ -93,6 +93,7 @@ class InboxItem(_View):
     phone: str | None = None
     do_not_contact: bool = False
     contact_states: list[str] = []
+    current: bool | None = None  # the api's own split; None from an api of the release before
 
 
 class LeadSummary(_View):

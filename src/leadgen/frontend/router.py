@@ -259,8 +259,8 @@ async def _inbox(
     offers older than that one."""
     # One more than shown: whether there is an older page to link to.
     items = await peers.inbox(viewer.token, HISTORY_PAGE_SIZE + 1, str(before) if before else None)
-    current = [item for item in items if _may_call_soon(item)]
-    past = [item for item in items if not _may_call_soon(item)]
+    current = [item for item in items if _is_current(item)]
+    past = [item for item in items if not _is_current(item)]
     by_states = {states: _calling_hours(list(states)) for states in {_states(item) for item in current}}
     context = {
         "current": current,
@@ -275,10 +275,16 @@ async def _inbox(
     return render(request, "inbox.html", context, status)
 
 
+def _is_current(item: InboxItem) -> bool:
+    """Whether the api lists the offer among the current ones, always on the inbox's first page:
+    as it says, so that the pages split where its paging does; from an api of the release before,
+    as it would (``_may_call_soon``)."""
+    return item.current if item.current is not None else _may_call_soon(item)
+
+
 def _may_call_soon(item: InboxItem) -> bool:
     """An offer the agent may take, or a lead the agent took and is still working (by their own
-    progress: another agent of a shared lead may have converted or lost it): the api's current
-    offers, always on the inbox's first page."""
+    progress: another agent of a shared lead may have converted or lost it)."""
     working = (
         item.status == AssignmentStatus.ACCEPTED and taker_progress(item.status, item.outcome) in OPEN_LEAD_STATUSES
     )

@@ -11,6 +11,10 @@ from typing import Any
 
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 
+# The audit action of an inbox answer that showed the person's contact details (the brief: access
+# to personal data is audited): one entry per answer, subject the agent, naming the leads shown.
+CONTACT_DETAILS_VIEWED = "inbox.contact_details_viewed"
+
 # An agent keeps access to a lead while the offer is open and once they have taken it, including
 # after returning it (a return can be disputed). A declined, timed-out or withdrawn offer was never
 # theirs to work, so the lead is no longer theirs to read.

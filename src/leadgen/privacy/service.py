@@ -20,6 +20,7 @@ from leadgen.core.metrics import DO_NOT_CONTACT_ADDED, RETENTION_LEADS_ANONYMISE
 from leadgen.core.security import keyed_hash
 from leadgen.leads.lifecycle import OUTCOMES, AssignmentStatus
 from leadgen.leads.normalize import email_key, phone_e164
+from leadgen.leads.visibility import CONTACT_DETAILS_VIEWED
 from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -94,11 +95,14 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
         )
         offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)))
         notes = await session.scalars(select(Notification).where(Notification.lead_id == lead.id))
-        logged = await session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.action.in_(EXPORTED_AUDIT_ACTIONS), _about(lead, offers))
-            .order_by(AuditEntry.created_at)
+        logged = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action.in_(EXPORTED_AUDIT_ACTIONS), _about(lead, offers))
+                .order_by(AuditEntry.created_at)
+            )
         )
+        logged += await _inbox_reads(session, lead, offers)
         out.append(
             {
                 "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
@@ -141,8 +145,8 @@ async def purge_person(
     session: AsyncSession, lead_id: uuid.UUID, cutoff: datetime, dry_run: bool = False
 ) -> list[Lead]:
     """The retention purge of the person behind the lead: the leads an erasure by its phone and
-    e-mail would anonymise, anonymised the same way once none is open and every one was last active
-    before ``cutoff`` (``rules.due``, checked again under their locks). Returns those leads (with
+    e-mail would anonymise, anonymised the same way once every one was last active before
+    ``cutoff`` (``rules.due``, checked again under their locks). Returns those leads (with
     ``dry_run``, left as they are); none when the person is not due, or was erased since.
 
     Unlike an erasure, it lists nobody on the do-not-contact list: the person never asked to stop,
@@ -200,6 +204,24 @@ def clear_consent_evidence(consent: ConsentRecord) -> None:
 class Erasure:
     anonymised: list[Lead]
     linked: list[uuid.UUID]  # leads sharing another identifier with the person's, left for staff
+
+
+async def _inbox_reads(session: AsyncSession, lead: Lead, offers: list[Assignment]) -> list[AuditEntry]:
+    """The inbox answers that showed the lead's contact details: one entry per answer, by the agent
+    who read it, naming the leads shown (only agents it was offered to can have read it)."""
+    agents = sorted({str(offer.agent_id) for offer in offers})
+    if not agents:
+        return []
+    entries = await session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == CONTACT_DETAILS_VIEWED,
+            AuditEntry.subject_type == "agent",
+            AuditEntry.subject_id.in_(agents),
+        )
+        .order_by(AuditEntry.created_at)
+    )
+    return [entry for entry in entries if str(lead.id) in entry.data.get("lead_ids", [])]
 
 
 def _about(lead: Lead, offers: list[Assignment]) -> ColumnElement[bool]:

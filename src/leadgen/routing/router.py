@@ -17,6 +17,7 @@ from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden, NotFound
 from leadgen.core.input import RequestBody
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus
+from leadgen.leads.visibility import CONTACT_DETAILS_VIEWED
 from leadgen.models import Assignment, Lead
 from leadgen.routing import repository, service
 
@@ -62,8 +63,6 @@ class AssignmentResult(BaseModel):
     status: str
 
 
-# The audit action of an inbox answer that showed contact details (the brief: PII access is audited).
-CONTACT_DETAILS_VIEWED = "inbox.contact_details_viewed"
 _PAGE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "``before`` names no offer of yours"},
 }
