@@ -325,12 +325,14 @@ KEY_CACHE_SECONDS = 30.0
 _key_cache: dict[str, tuple[float, str, SourceRef]] = {}
 
 
-async def source_for_key(session: AsyncSession, presented: str) -> SourceRef:
+async def source_for_key(session: AsyncSession, presented: str, fresh: bool = False) -> SourceRef:
+    """The source whose key ``presented`` is; ``fresh`` reads the key from the database whatever
+    this process cached (a key revoked a moment ago is refused)."""
     prefix = split_api_key(presented)
     if prefix is None:
         raise Unauthorized("the API key is missing, revoked or wrong")
     cached = _key_cache.get(prefix)
-    if cached is None or cached[0] < time.monotonic():
+    if fresh or cached is None or cached[0] < time.monotonic():
         found = await repository.key_with_source(session, prefix)
         if found is None:
             _key_cache.pop(prefix, None)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
+from leadgen.core.errors import Unauthorized
 from leadgen.core.logging import configure_logging
 from leadgen.core.settings import ConfigError, Settings, get_settings
 from leadgen.sources.rules import SourceKind
@@ -116,13 +117,12 @@ def _load_demo(settings: Settings) -> None:
 
 
 async def _demo_key_works(session: AsyncSession, *, presented: str) -> bool:
-    """Read from the database, not through the api's cache of keys: one revoked a moment ago is gone."""
-    from leadgen.auth.repository import key_with_source
-    from leadgen.core.security import digests_match, split_api_key
+    from leadgen.auth.service import source_for_key
 
-    prefix = split_api_key(presented)
-    found = await key_with_source(session, prefix) if prefix else None
-    return found is not None and found[1].name == DEMO_SOURCE and digests_match(found[0].digest, presented)
+    try:
+        return (await source_for_key(session, presented, fresh=True)).name == DEMO_SOURCE
+    except Unauthorized:
+        return False
 
 
 async def _new_demo_key(session: AsyncSession) -> str:
