@@ -131,6 +131,8 @@ class TestChange:
             ({"licences": [licence, licence | {"state": "tx"}]}, "licences"),
             ({"licences": [licence | {"state": "XX"}]}, "licences.0.state"),
             ({"shifts": [{"weekday": 7, "starts_at": "09:00", "ends_at": "17:00"}]}, "shifts.0.weekday"),
+            ({"shifts": [{"weekday": 0, "starts_at": "09:00", "ends_at": "17:00+05:00"}]}, "shifts.0.ends_at"),
+            ({"name": "   "}, "name"),
             ({"email": "not-an-address"}, "email"),
             ({"colour": "red"}, "colour"),
         ]
@@ -320,3 +322,26 @@ class TestCreate:
         refused = await data_client.post("/api/v1/agents", json=bad, headers=world.headers["admin"])
         assert refused.status_code == 422
         assert [e["field"] for e in refused.json()["errors"]] == ["phone"]
+
+    async def test_a_name_is_kept_without_its_surrounding_spaces_and_a_blank_one_is_422(
+        self, data_client: AsyncClient, world: World
+    ) -> None:
+        body = {"name": "  New Agent ", "email": "new@agents.example.com"}
+        created = await data_client.post("/api/v1/agents", json=body, headers=world.headers["admin"])
+        assert created.status_code == 201, created.text
+        assert created.json()["name"] == "New Agent"
+        blank = body | {"name": " \t ", "email": "other@agents.example.com"}
+        refused = await data_client.post("/api/v1/agents", json=blank, headers=world.headers["admin"])
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["name"]
+
+    async def test_a_shift_time_with_a_utc_offset_is_422_on_its_field(
+        self, data_client: AsyncClient, world: World
+    ) -> None:
+        shift = {"weekday": 0, "starts_at": "09:00+05:00", "ends_at": "17:00Z"}
+        body = {"name": "New Agent", "email": "new@agents.example.com", "shifts": [shift]}
+        refused = await data_client.post("/api/v1/agents", json=body, headers=world.headers["admin"])
+        assert refused.status_code == 422
+        errors = refused.json()["errors"]
+        assert [e["field"] for e in errors] == ["shifts.0.starts_at", "shifts.0.ends_at"]
+        assert all("wall-clock times in the agent's time zone" in e["reason"] for e in errors)

@@ -73,6 +73,16 @@ class TestAccepted:
         assert response.status_code == 202, response.text
         assert stored_when_answered == [1]
 
+    async def test_a_blank_campaign_is_no_campaign(self, client: AsyncClient, key: str, session: AsyncSession) -> None:
+        campaigns = ["", "   ", " spring-auto "]
+        for campaign in campaigns:
+            response = await client.post(
+                "/api/v1/leads", json=lead_payload(campaign=campaign), headers={"X-API-Key": key}
+            )
+            assert response.status_code == 202, response.text
+        stored = await session.scalars(select(Lead.campaign).order_by(Lead.received_at))
+        assert list(stored) == [None, None, "spring-auto"]
+
     async def test_status_is_readable_by_the_sending_source(self, client: AsyncClient, key: str) -> None:
         lead_id = (await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).json()["id"]
         response = await client.get(f"/api/v1/leads/{lead_id}", headers={"X-API-Key": key})

@@ -20,7 +20,7 @@ from leadgen.cli.main import app
 from leadgen.core.db import create_engine, create_sessionmaker, transaction
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
-from leadgen.models import AuditEntry, Lead
+from leadgen.models import AuditEntry, Lead, Source, User
 from tests import helpers
 from tests.api.test_quote_requests import QUOTES, quote_request_payload
 from tests.conftest import lead_payload
@@ -65,6 +65,11 @@ async def prices(session: AsyncSession, lead_ids: list[uuid.UUID]) -> list[int]:
     return [price_of[lead_id] for lead_id in lead_ids]
 
 
+async def source_id(session: AsyncSession, name: str = VENDOR) -> str:
+    """The source's id as the API shows it: what a routing policy names it by."""
+    return str(await session.scalar(select(Source.id).where(Source.name == name)))
+
+
 async def audited(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
     query = select(AuditEntry).where(AuditEntry.action == "source.updated").order_by(AuditEntry.created_at)
     return [(entry.actor, entry.data) for entry in await session.scalars(query)]
@@ -102,9 +107,17 @@ class TestList:
         await session.commit()
         for payload in (lead_payload(), lead_payload(test=True)):  # a test lead is not counted
             assert (await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": world.key})).is_success
+        vendor, quiet = await source_id(session), await source_id(session, "quiet-vendor")
         assert await sources(data_client, world) == [
-            {"name": VENDOR, "kind": "vendor", "active": True, "price_cents": 0, "leads_received": 1},
-            {"name": "quiet-vendor", "kind": "vendor", "active": True, "price_cents": 0, "leads_received": 0},
+            {"id": vendor, "name": VENDOR, "kind": "vendor", "active": True, "price_cents": 0, "leads_received": 1},
+            {
+                "id": quiet,
+                "name": "quiet-vendor",
+                "kind": "vendor",
+                "active": True,
+                "price_cents": 0,
+                "leads_received": 0,
+            },
         ]
 
     async def test_agents_may_not_read_them(self, data_client: AsyncClient, world: World) -> None:
@@ -119,6 +132,7 @@ class TestChange:
         priced = await change(data_client, world, {"price_cents": 1500})
         assert priced.status_code == 200, priced.text
         assert priced.json() == {
+            "id": await source_id(session),
             "name": VENDOR,
             "kind": "vendor",
             "active": True,
@@ -232,8 +246,10 @@ def test_the_sources_commands(settings_env: dict[str, str]) -> None:
     assert CliRunner().invoke(app, ["api-keys", "create", VENDOR]).exit_code == 0
     priced = _sources_command("set-price", VENDOR, "1500", "--json")
     assert priced.exit_code == 0, priced.output
+    shown = json.loads(priced.stdout)
     expected = {"name": VENDOR, "kind": "vendor", "active": True, "price_cents": 1500, "leads_received": 0}
-    assert json.loads(priced.stdout) == expected
+    assert shown == expected | {"id": str(uuid.UUID(shown["id"]))}
+    expected["id"] = shown["id"]
     repriced = _sources_command("set-price", VENDOR, "2000")
     assert f"{VENDOR}: $20.00 per lead from now on" in repriced.stdout
     assert json.loads(_sources_command("list", "--json").stdout) == [expected | {"price_cents": 2000}]
@@ -302,3 +318,24 @@ def test_each_demo_start_keeps_the_demo_key_while_it_works(settings_env: dict[st
     assert key_file.read_text() != first
     keys = json.loads(CliRunner().invoke(app, ["api-keys", "list", "acme-leads", "--json"]).stdout)
     assert [key["revoked_at"] is None for key in keys] == [True, False]
+
+
+def test_the_demo_book_is_refused_outside_development(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its users sign in with the password the README publishes."""
+    monkeypatch.setenv("LEADGEN_ENVIRONMENT", "staging")
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(app, ["demo", "load"])
+    assert refused.exit_code == 2, refused.output
+    assert "the demo book is for development only" in refused.stderr
+    assert asyncio.run(_users_in(get_settings())) == 0
+
+
+async def _users_in(settings: Settings) -> int:
+    engine = create_engine(settings, "test")
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            return len((await session.scalars(select(User))).all())
+    finally:
+        await engine.dispose()

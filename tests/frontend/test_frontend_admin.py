@@ -6,12 +6,14 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
 
 from leadgen.core.db import create_engine
 from leadgen.core.settings import Settings
+from leadgen.frontend.pages import _when
 from leadgen.models import Lead
 from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, add_agent, csrf_token, run_reopen, signed_in
 
@@ -82,6 +84,12 @@ class TestPerformance:
         assert by_source == "web-form 2 0 1 0 0 0 0 0 0 n/a n/a $0.00 $0.00 n/a"
         assert by_agent == "Ana Agent 1 0 0 0 0 0 n/a n/a $0.00 n/a n/a"
         assert fallback.status_code == 303 and fallback.headers["location"] == "/performance?by=source"
+
+    async def test_the_leads_without_a_campaign_are_labelled_so(self, platform: Platform) -> None:
+        await platform.routed_lead("214-555-0134")  # the quote form names no campaign
+        async with signed_in(platform, MANAGER) as browser:
+            page = (await browser.get("/performance?by=campaign")).text
+        assert _row(page, "<em>No campaign</em>").startswith("No campaign 1 ")
 
     async def test_a_period_of_days_chosen_on_the_page(self, platform: Platform) -> None:
         await platform.routed_lead("214-555-0134")
@@ -165,6 +173,17 @@ class TestPerformanceInTheAgencysTimeZone:
         assert _row(ninth.text, "web-form").startswith("web-form 1 ")
         assert "No leads in this period." in tenth.text
         assert "From (America/Chicago)" in ninth.text
+
+    async def test_the_period_is_shown_in_the_agencys_time_zone_and_named(self, platform: Platform) -> None:
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get("/performance?start=2026-03-01&end=2026-03-08")).text
+        # The clocks went forward on the 8th: the day after it starts at 05:00 UTC, not 06:00.
+        assert '<time datetime="2026-03-01T00:00:00-06:00">2026-03-01 00:00 America/Chicago</time>' in page
+        assert '<time datetime="2026-03-09T00:00:00-05:00">2026-03-09 00:00 America/Chicago</time>' in page
+
+
+def test_a_time_labelled_utc_is_shown_in_utc_whatever_its_zone() -> None:
+    assert _when(datetime(2026, 3, 1, tzinfo=ZoneInfo("America/Chicago"))) == "2026-03-01 06:00 UTC"
 
 
 class TestAgents:

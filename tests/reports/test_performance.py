@@ -282,7 +282,7 @@ async def test_by_campaign_and_line_and_a_longer_period(
 ) -> None:
     by_campaign = await report(data_client, headers[Role.ADMIN], by="campaign")
     campaigns = {row["key"]: (row["leads"], row["median_minutes_to_first_contact"]) for row in by_campaign}
-    assert campaigns == {"(none)": (5, 45.0), "spring": (2, 27.5)}
+    assert campaigns == {None: (5, 45.0), "spring": (2, 27.5)}
     lines = await report(data_client, headers[Role.ADMIN], by="line")
     assert [(row["key"], row["leads"], row["converted"]) for row in lines] == [("auto", 7, 1)]
     since = (NOW - timedelta(days=60)).isoformat()
@@ -292,6 +292,38 @@ async def test_by_campaign_and_line_and_a_longer_period(
     assert [row["key"] for row in await report(data_client, headers[Role.ADMIN], since=since, until=until)] == [
         "vendor-a"
     ]
+
+
+async def test_no_campaign_is_a_null_key_that_no_campaigns_name_is_mistaken_for(
+    session: AsyncSession, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    made = Book(session)
+    source = Source(name="vendor-c", cost_per_lead_cents=0)
+    session.add(source)
+    await session.flush()
+    for campaign in (None, "", "(none)", "spring"):  # "": as intake stored a blank campaign before
+        await made.lead(source, campaign, LeadStatus.UNASSIGNED, [])
+    await session.commit()
+    rows = await report(data_client, headers[Role.ADMIN], by="campaign")
+    assert [(row["key"], row["leads"]) for row in rows] == [(None, 2), ("(none)", 1), ("spring", 1)]
+
+
+async def test_a_shared_leads_price_is_split_in_cents_that_add_up_to_it(
+    session: AsyncSession, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """$10.00 between three agents: the one offered it first pays the cent left over."""
+    made = Book(session)
+    source = Source(name="vendor-c", cost_per_lead_cents=1000)
+    session.add(source)
+    takers = [await helpers.agent(session, ["TX"], name=name) for name in ("Cy", "Ada", "Bo")]
+    await session.flush()
+    offers = [(agent, AssignmentStatus.ACCEPTED) for agent in takers]
+    await made.lead(source, None, LeadStatus.ACCEPTED, offers, shared=True)
+    await session.commit()
+    by_agent = {row["key"]: row["spend_cents"] for row in await report(data_client, headers[Role.ADMIN], by="agent")}
+    assert by_agent == {"Cy": 334, "Ada": 333, "Bo": 333}
+    [by_source] = await report(data_client, headers[Role.ADMIN])
+    assert sum(by_agent.values()) == by_source["spend_cents"] == 1000
 
 
 async def test_the_funnel_counts_every_live_lead_by_source_line_and_status(

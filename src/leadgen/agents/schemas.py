@@ -7,7 +7,7 @@ from datetime import date, time
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from leadgen.core.input import RequestBody
 from leadgen.leads.geography import STATES
@@ -33,8 +33,16 @@ class LicenceIn(RequestBody):
 class ShiftIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
-    starts_at: time
-    ends_at: time
+    starts_at: time = Field(description="A wall-clock time in the agent's time zone, without a UTC offset.")
+    ends_at: time = Field(description="A wall-clock time in the agent's time zone, without a UTC offset.")
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        # Stored without its offset, a time with one would be read as the agent's own clock time.
+        if value.tzinfo is not None:
+            raise ValueError("shift times are wall-clock times in the agent's time zone: leave out the UTC offset")
+        return value
 
 
 def _e164(value: str) -> str:
@@ -62,13 +70,15 @@ def _one_per_market(licences: list[LicenceIn]) -> list[LicenceIn]:
 
 
 Phone = Annotated[str, AfterValidator(_e164), Field(description="Normalised to E.164 (+15125550147).")]
+# Surrounding spaces left out, then something must be left: a blank name names nobody.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TimeZone = Annotated[str, AfterValidator(_iana)]
 Licences = Annotated[list[LicenceIn], AfterValidator(_one_per_market)]
 
 
 class AgentCreate(RequestBody):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     email: EmailStr
     phone: Phone | None = None
     timezone: TimeZone = "America/New_York"
@@ -84,7 +94,7 @@ class AgentUpdate(RequestBody):
     replace the agent's whole list."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
     email: EmailStr | None = None
     phone: Phone | None = Field(None, description="Normalised to E.164; null removes the agent's phone.")
     timezone: TimeZone | None = None

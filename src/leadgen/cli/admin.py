@@ -308,10 +308,13 @@ def privacy_purge(
 
 @demo_app.command("load")
 def demo_load(as_json: bool = JsonOption) -> None:
-    """Load demo agents (licences in several states and lines, shifts, caps) and sources."""
+    """Load demo agents (licences in several states and lines, shifts, caps) and sources
+    (development only: its users sign in with a published password)."""
     from leadgen.demo.book import load
 
     with configuration() as settings:
+        if not settings.is_development:
+            raise fail("the demo book is for development only: its users sign in with a published password", 2)
         summary = in_transaction(settings, load)
     emit(
         summary,

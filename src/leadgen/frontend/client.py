@@ -166,7 +166,7 @@ class FunnelRow(_View):
 class PerformanceRow(_View):
     """One group of the performance report; see ``reports.rules.Performance``."""
 
-    key: str
+    key: str | None  # None: the leads sent without a campaign
     leads: int
     screened_out: int | None = None
     unassigned: int | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,7 +42,15 @@ class PageError(Exception):
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+    """The moment in UTC, as labelled (an aware value in another zone is converted first)."""
+    if value is None:
+        return ""
+    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _when_in(value: datetime, zone: str) -> str:
+    """The moment as a clock in ``zone`` shows it, named by the zone (2026-03-01 00:00 America/Chicago)."""
+    return f"{value.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
 
 
 def _label(value: str | None) -> str:
@@ -73,6 +82,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["when_in"] = _when_in
     env.filters["label"] = _label
     env.filters["points"] = _points
     env.filters["money"] = _money

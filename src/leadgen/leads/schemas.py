@@ -215,7 +215,7 @@ class _LeadBase(_Strict):
         "(a phone number or e-mail address in common), it answers with the lead stored the first time; for "
         "another person it is refused (409).",
     )
-    campaign: str | None = Field(None, max_length=128)
+    campaign: str | None = Field(None, max_length=128, description="A blank one is no campaign.")
     sub_id: str | None = Field(None, max_length=128)
     origin: Literal["web", "phone", "referral", "event"] = Field(
         "web", description="How the person reached us; web leads must carry a consent record."
@@ -232,11 +232,11 @@ class _LeadBase(_Strict):
     consent: Consent | None = None
     notes: str | None = Field(None, max_length=2000)
 
-    @field_validator("external_id")
+    @field_validator("external_id", "campaign")
     @classmethod
-    def _blank_is_no_id(cls, value: str | None) -> str | None:
+    def _blank_is_none(cls, value: str | None) -> str | None:
         # Blank ("" or, stripped, whitespace) names nothing: as an id, every lead sent with it would
-        # be answered as a retry of the first and dropped.
+        # be answered as a retry of the first and dropped; as a campaign, it would be reported as one.
         return value or None
 
 

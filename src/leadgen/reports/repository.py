@@ -6,20 +6,25 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, Subquery, and_, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, SQLColumnExpression, Subquery, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance.rules import OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
 from leadgen.models.base import utcnow
-from leadgen.reports.rules import NO_CAMPAIGN, NOT_BILLED, SCREENED_OUT, Grouping, Performance
+from leadgen.reports.rules import NOT_BILLED, SCREENED_OUT, Grouping, Performance
 
 AnySelect = Select[*tuple[Any, ...]]
 ACCEPTED_OFFERS = (AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
 CONTACTED = f"lead.{LeadStatus.CONTACTED.lower()}"  # recorded before QUOTED, so the first contact
 CONVERTED = f"lead.{LeadStatus.CONVERTED.lower()}"
-_LEAD_KEYS: dict[str, SQLColumnExpression[Any]] = {"source": Source.name, "campaign": Lead.campaign, "line": Lead.line}
+_LEAD_KEYS: dict[str, SQLColumnExpression[Any]] = {
+    "source": Source.name,
+    # A blank campaign, as intake stored it before it took blank for none, is none.
+    "campaign": func.nullif(Lead.campaign, ""),
+    "line": Lead.line,
+}
 
 
 def _received(since: datetime, until: datetime) -> ColumnElement[bool]:
@@ -42,9 +47,10 @@ def _period_leads(since: datetime, until: datetime) -> Select[Any]:
 
 
 async def performance(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
-    """Every group's figures for the leads received from ``since`` up to ``until`` (test leads left out)."""
+    """Every group's figures for the leads received from ``since`` up to ``until`` (test leads left
+    out), in the order of their keys (the leads without a campaign first)."""
     groups = await (_by_agent(session, since, until) if by == "agent" else _by_lead(session, by, since, until))
-    return sorted(groups, key=lambda group: (group.key, group.agent_id or ""))
+    return sorted(groups, key=lambda group: (group.key is not None, group.key or "", group.agent_id or ""))
 
 
 async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: datetime) -> list[Performance]:
@@ -96,7 +102,7 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
         minutes[group].append(_minutes(received_at, contacted_at))
     return [
         Performance(
-            key=NO_CAMPAIGN if row.key is None else row.key,
+            key=row.key,
             contacted=len(minutes[row.key]),
             minutes_to_contact=tuple(minutes[row.key]),
             **_counts(row, "key"),
@@ -112,15 +118,19 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
 
     Billing: an agent is billed for a lead it kept (its offer still ACCEPTED, whatever it recorded
     since) when the agency pays for the lead, and a shared lead's price is split evenly between the
-    agents who kept it. An agent who returned a shared lead pays nothing for it; the others keep
-    paying the whole price between them, as the source is paid for the lead until every taker
-    returned it (``lifecycle.lead_status_of_takers``), so the agents' shares add up to what the
-    report by source bills."""
+    agents who kept it, in whole cents: the cents left over go one each to the agents offered it
+    first. An agent who returned a shared lead pays nothing for it; the others keep paying the whole
+    price between them, as the source is paid for the lead until every taker returned it
+    (``lifecycle.lead_status_of_takers``), so the agents' shares add up to what the report by source
+    bills, to the cent."""
     in_period = _period_leads(since, until)
     offers = _offers_per_lead(in_period)
+    places = _places_among_keepers(in_period)
     accepted = Assignment.status.in_(ACCEPTED_OFFERS)
     billed = and_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
-    share = Lead.price_cents * 1.0 / func.nullif(offers.c.kept, 0)
+    keepers = func.nullif(offers.c.kept, 0, type_=Integer)  # typed: `//` stays integer division
+    left_over = Lead.price_cents % keepers
+    share = Lead.price_cents // keepers + case((places.c.place <= left_over, 1), else_=0)
     figures = (
         select(
             Agent.id,
@@ -136,6 +146,7 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
         .join(Agent, Agent.id == Assignment.agent_id)
         .join(Lead, Lead.id == Assignment.lead_id)
         .join(offers, offers.c.lead_id == Lead.id)
+        .outerjoin(places, places.c.id == Assignment.id)
         .where(_received(since, until))
         .group_by(Agent.id, Agent.name)
     )
@@ -194,8 +205,19 @@ def _offers_per_lead(in_period: Select[Any]) -> Subquery:
     )
 
 
+def _places_among_keepers(in_period: Select[Any]) -> Subquery:
+    """Each kept offer's place among its lead's kept offers (1 for the first), in the order they
+    went out: by round, then slot (one offer each per lead)."""
+    place = func.row_number().over(partition_by=Assignment.lead_id, order_by=(Assignment.attempt, Assignment.slot))
+    return (
+        select(Assignment.id, place.label("place"))
+        .where(Assignment.status == AssignmentStatus.ACCEPTED, Assignment.lead_id.in_(in_period))
+        .subquery()
+    )
+
+
 def _counts(row: Row[*tuple[Any, ...]], *besides: str) -> dict[str, Any]:
-    """The row's counts and sums as whole numbers (a split cost rounded to the cent)."""
+    """The row's counts and sums as whole numbers (PostgreSQL sums to numeric)."""
     return {name: round(value) for name, value in row._mapping.items() if name not in besides}
 
 

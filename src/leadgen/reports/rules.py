@@ -21,7 +21,6 @@ DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
 EARLIEST_YEAR = 2000  # long before any lead; it keeps date arithmetic away from year 1
 LATEST_YEAR = 9998  # long after any lead; it keeps a time west of UTC from overflowing year 9999
-NO_CAMPAIGN = "(none)"
 
 
 def period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
@@ -56,11 +55,13 @@ class Performance:
     offers, the counts after that are the agent's own (what it accepted, and the contacts and
     conversions it recorded), ``billed`` the leads it kept, at its share of their price (a shared
     lead's price split between the agents who kept it: one who returned it pays nothing, the others
-    the whole price), and the time to first contact runs from its acceptance; ``screened_out``,
-    ``unassigned`` and ``opted_out`` (leads whose person revoked consent, a sign of how a source got
-    it) do not apply."""
+    the whole price; the cents that do not divide evenly go one each to the agents offered it first,
+    so the shares add up to the price), and the time to first contact runs from its acceptance;
+    ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose person revoked consent, a sign of
+    how a source got it) do not apply. Grouped by campaign, the key of the leads sent without one
+    is None (no campaign's name can be mistaken for it)."""
 
-    key: str
+    key: str | None
     leads: int
     accepted: int
     contacted: int

@@ -321,6 +321,13 @@ async def policies_of_scope(
     return list(await session.scalars(query))
 
 
+async def policy_for_removal(session: AsyncSession, policy_id: uuid.UUID) -> RoutingPolicy | None:
+    """The policy, with every other writer of policies held off as ``policies_of_scope`` holds them."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_POLICY_WRITES_LOCK)
+    return await session.scalar(select(RoutingPolicy).where(RoutingPolicy.id == policy_id).with_for_update())
+
+
 async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str | None, settings: Settings) -> Policy:
     rows = await session.scalars(_POLICIES, {"source_id": source_id, "campaign": campaign})
     best = max(rows, key=lambda p: specificity(p.source_id, p.campaign), default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -19,6 +20,7 @@ class ApiKeyPublic(BaseModel):
 
 
 class SourcePublic(BaseModel):
+    id: uuid.UUID = Field(description="What a routing policy names the source by (its `source_id`).")
     name: str
     kind: str
     active: bool = Field(description="Whether the source's API keys are accepted.")

@@ -44,6 +44,7 @@ async def change(
 
 def _public(source: Source, leads_received: int) -> SourcePublic:
     return SourcePublic(
+        id=source.id,
         name=source.name,
         kind=source.kind,
         active=source.active,
