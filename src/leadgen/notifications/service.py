@@ -27,6 +27,7 @@ from leadgen.leads.lifecycle import (
     LeadStatus,
 )
 from leadgen.models import Agent, Assignment, Lead, Notification, Source, User
+from leadgen.models.base import new_id
 from leadgen.notifications.templates import render
 from leadgen.routing import repository as routing_repository
 
@@ -57,7 +58,7 @@ class RoundMessages:
 
 
 # Read once per routing round: every offer of the round with its agent, and the lead's columns
-# for the acknowledgement and the send-time rules. Plain columns, built once.
+# for the offers and the acknowledgement. Plain columns, built once.
 _ROUND = (
     select(
         Assignment.status,
@@ -72,9 +73,6 @@ _ROUND = (
         Lead.score,
         Lead.phone,
         Lead.email,
-        Lead.phone_hash,
-        Lead.email_hash,
-        Lead.anonymised_at,
     )
     .join(Lead, Lead.id == Assignment.lead_id)
     .join(Agent, Agent.id == Assignment.agent_id)
@@ -94,7 +92,7 @@ _DISPUTED = exists().where(
     _RETURNED.status == AssignmentStatus.RETURNED,
     _RETURNED.reason.in_(CONTACT_DISPUTED),
 )
-# The agent a held acknowledgement names when it goes: the active agent who accepted the lead and
+# The agent an acknowledgement names when it goes: the active agent who accepted the lead and
 # has not closed it, else the one offered it in its latest round. None between two rounds, once the
 # lead is no longer worked (returned, lost, left unassigned), or once its contact is disputed.
 _HOLDING_AGENT = (
@@ -121,7 +119,8 @@ _HOLDING_AGENT = (
 _DISPUTED_FOR = select(_DISPUTED.label("disputed")).select_from(Lead).where(Lead.id == bindparam("lead_id"))
 NO_AGENT_HOLDS = "no agent holds the lead"
 BETWEEN_ROUNDS = "between two routing rounds"
-# A held acknowledgement waits this long for a lead between two routing rounds to find its agent.
+LEAD_GONE = "gone"
+# An acknowledgement waits this long for a lead between two routing rounds to find its agent.
 ROUND_WAIT = timedelta(minutes=1)
 
 
@@ -139,35 +138,29 @@ async def round_messages(
 
     An offer is open while PENDING and before its deadline: one past it cannot be accepted
     (``routing.service.accept``) though the SLA sweep may not have expired it yet, so a round
-    delivered late (taken over from a worker that died) does not offer the agent a lead gone by."""
+    delivered late (taken over from a worker that died) does not offer the agent a lead gone by.
+    The acknowledgement goes by the rule of a held one (``acknowledgement_block_reason``): a round
+    delivered late may find the lead declined, passed on or left unassigned."""
     offers = (await session.execute(_ROUND, {"lead_id": lead_id, "attempt": attempt})).all()
     if not offers:
         return RoundMessages()
-    candidates = [
+    recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
+    to_agents = [
         m
         for offer in offers
         if offer.status == AssignmentStatus.PENDING and offer.expires_at > now
         for m in _offer(settings, offer)
+        if (m.template, m.agent_id, m.channel) not in recorded
     ]
-    if attempt == 1:
-        candidates += _acknowledgement(settings, offers[0])
-    if not candidates:
-        return RoundMessages()
-    recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
     thanked = any(template == "acknowledgement" for template, _, _ in recorded)
-    fresh = [
-        m
-        for m in candidates
-        if (m.template, m.agent_id, m.channel) not in recorded and not (m.recipient_kind == "lead" and thanked)
-    ]
-    to_agents = [m for m in fresh if m.recipient_kind != "lead"]
-    to_lead = [m for m in fresh if m.recipient_kind == "lead"]
-    if not to_lead:
+    if attempt != 1 or thanked:
         return RoundMessages(send=to_agents)
-    reason, not_before = await lead_block_reason(session, offers[0], offers[0].phone, now)
+    reason, not_before = await acknowledgement_block_reason(session, await session.get(Lead, lead_id), now)
     if reason is None:
-        return RoundMessages(send=to_agents + to_lead)
-    return RoundMessages(send=to_agents, held=to_lead, reason=reason, not_before=not_before)
+        return RoundMessages(send=to_agents + await acknowledgement(session, settings, lead_id))
+    # Recorded, not sent: its text is written when it goes, naming the agent who holds the lead then.
+    held = _acknowledgement(settings, offers[0])
+    return RoundMessages(send=to_agents, held=held, reason=reason, not_before=not_before)
 
 
 def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
@@ -210,14 +203,29 @@ async def lead_block_reason(
 
 
 async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
-    """The acknowledgement of a lead whose first round was held back (see ``round_messages``),
-    naming the agent who holds the lead now; none when no agent does (``acknowledgement_wait`` says why)."""
+    """The person's acknowledgement, naming the agent who holds the lead now; none when no agent
+    does (``acknowledgement_wait`` says why)."""
     lead = (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first()
     return _acknowledgement(settings, lead) if lead is not None else []
 
 
+async def acknowledgement_block_reason(
+    session: AsyncSession, lead: Lead | None, now: datetime
+) -> tuple[str | None, datetime | None]:
+    """Why the person may not be thanked now, and until when (None: for good); (None, None) when
+    they may. The one rule of both ways an acknowledgement goes, with its round and held back for
+    later (``tasks.send_due``), checked at every send: the person may be contacted now
+    (``lead_block_reason``), and an agent holds the lead to name (``acknowledgement_wait``)."""
+    if lead is None:
+        return LEAD_GONE, None
+    reason, not_before = await lead_block_reason(session, lead, lead.phone, now)
+    if reason is None:
+        reason, not_before = await acknowledgement_wait(session, lead, now)
+    return reason, not_before
+
+
 async def acknowledgement_wait(session: AsyncSession, lead: Lead, now: datetime) -> tuple[str | None, datetime | None]:
-    """Why the lead's held acknowledgement may not go now, and until when (None: for good); (None,
+    """Why the lead's acknowledgement may not go now, and until when (None: for good); (None,
     None) when an agent holds the lead or is offered it. A lead between two routing rounds (declined,
     its next round queued) waits for its next agent; one no longer worked, or whose contact an agent
     disputed, is never acknowledged."""
@@ -336,20 +344,38 @@ def record(
     not_before: datetime | None = None,
 ) -> None:
     count_recorded(session, message.channel, message.template, status)
-    session.add(
-        Notification(
-            channel=message.channel,
-            recipient_kind=message.recipient_kind,
-            agent_id=message.agent_id,
-            lead_id=message.lead_id,
-            user_id=message.user_id,
-            event_key=message.event_key,
-            template=message.template,
-            status=status,
-            detail=detail,
-            sent_at=sent_at,
-            not_before=not_before,
-        )
+    session.add(_row(message, status, detail, sent_at, not_before))
+
+
+def sending(session: AsyncSession, message: Outbound, hold: datetime) -> uuid.UUID:
+    """Record a message to the person as being sent, held until ``hold``, before it goes: a
+    delivery that takes its round over does not send it again, and if this one's worker dies, the
+    sweep (``due_for_lead``) takes it once the hold runs out. Its outcome is counted when recorded."""
+    row = _row(message, "sending", not_before=hold)
+    session.add(row)
+    return row.id
+
+
+def _row(
+    message: Outbound,
+    status: str,
+    detail: str | None = None,
+    sent_at: datetime | None = None,
+    not_before: datetime | None = None,
+) -> Notification:
+    return Notification(
+        id=new_id(),  # known before the flush: ``sending`` returns it
+        channel=message.channel,
+        recipient_kind=message.recipient_kind,
+        agent_id=message.agent_id,
+        lead_id=message.lead_id,
+        user_id=message.user_id,
+        event_key=message.event_key,
+        template=message.template,
+        status=status,
+        detail=detail,
+        sent_at=sent_at,
+        not_before=not_before,
     )
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from celery import shared_task
 from sqlalchemy import bindparam, update
@@ -27,6 +28,7 @@ from leadgen.notifications.sms import RecipientOptedOut, SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, REQUESTED_AGAIN_TOPIC, ROUND_TOPIC
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
@@ -42,22 +44,29 @@ SEND_TIME_LIMIT = {"email": timedelta(seconds=6 * REPLY_TIMEOUT_SECONDS), "sms":
 # round's offer (an e-mail and a text) and the person's text that is a hold of about two minutes,
 # not ten: a round taken over still leaves the agent most of the offer's SLA.
 DELIVERY_CLAIM = timedelta(seconds=15)
-# A sweep holds the person's messages it takes (``send_due``); they have no deadline to meet.
+# A message to the person is held while it is sent, by the sweep (``send_due``) or with its round:
+# should its worker die, a later sweep takes it once the hold runs out. It has no deadline to meet.
 SWEEP_HOLD = timedelta(minutes=10)
 SWEEP_HOLD_PER_MESSAGE = timedelta(minutes=1)
-# A message held for the person's contact window is sent by the sweep; a fault worth a retry
-# leaves it for a later sweep, a minute later at first and doubling up to an hour (about two hours
+# A message to the person that meets a fault worth a retry, sent with its round or by the sweep,
+# is left for a later sweep, a minute later at first and doubling up to an hour (about two hours
 # over the eight tries), then it is recorded failed.
 HELD_RETRY_FIRST = timedelta(minutes=1)
 HELD_RETRY_MAX = timedelta(hours=1)
 HELD_MAX_FAILED_SENDS = 8
-# A message of an event (offers, alerts) that keeps failing in ways worth a retry: each task retries
-# it with backoff (RETRY), then the relay hands the event on again, a lease after RETRY_BACKOFF_MAX.
-# Its last try is this one, about half an hour in, after which it is recorded failed. An event whose
-# messages cannot even be composed (a fault of ours, a bad row) counts its deliveries the same way,
-# then is given up (GaveUp); for an error not worth Celery's retries, each try is the relay's, one
-# every RETRY_BACKOFF_MAX and a lease: about two hours.
+# A message of an event to an agent or an admin that keeps failing in ways worth a retry: each task
+# retries it with backoff (RETRY), then the relay hands the event on again, a lease after
+# RETRY_BACKOFF_MAX. An offer, useless past its deadline, is recorded failed after this try: with
+# the default 30 s lease, 11 to 24 minutes in, 17½ on average, as each of Celery's retries waits a
+# random part of its backoff. A message with no deadline (an alert that a lead was left
+# unassigned, a notice to the agents that a person asked again) is tried as often, and for as long
+# as NO_DEADLINE_RETRY_FOR after its event was written, so that admins still hear of leads left
+# unassigned during an outage of hours. An event whose messages cannot even be composed (a fault
+# of ours, a bad row) counts its deliveries as an offer does, then is given up (GaveUp); for an
+# error not worth Celery's retries, each try is the relay's, one every RETRY_BACKOFF_MAX and a
+# lease: about two hours.
 MAX_FAILED_TRIES = 20
+NO_DEADLINE_RETRY_FOR = timedelta(hours=2)
 RETRY = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
@@ -146,15 +155,21 @@ def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 
 
 Compose = Callable[[AsyncSession], Awaitable[list[Outbound]]]
+Write = Callable[[AsyncSession], Awaitable[None]]
 
 
 def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> int:
     """Consume one outbox event: compose its messages in one transaction, send them outside any
     (a transaction left open while a server answers would meet PostgreSQL's idle-in-transaction
-    timeout), then record each outcome and finish the event in a second.
-
-    A message to a person is checked again just before it goes: sending the messages before it
-    takes time, and the person may have opted out (or their window closed) meanwhile.
+    timeout), then finish the event. Every send is preceded by a transaction that records the sends
+    before it (the one the next message needs anyway, or one of its own), so a worker that dies
+    between a send and its record leaves only that message unrecorded, and only it goes again: when
+    a delivery takes the event over, or, the person's message, when the sweep takes it once its
+    hold runs out. The person's message is checked against the rules again just before it goes
+    (sending the messages before it takes time, and meanwhile the person may have opted out, their
+    window closed, or the agent it names passed the lead on) and recorded as being sent
+    (``_take_for_sending``), so that a delivery taking the round over does not send it again; a
+    fault worth a retry leaves it to the sweep.
 
     A message that fails for a reason worth a retry does not hold back the others: they are sent
     and recorded, and the failure is raised afterwards for the task's retry, which sends only what
@@ -189,36 +204,102 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         raise GaveUp(f"{topic} {key}: messages not composed in {tries} tries") from exc
     if held is None or not messages:
         return 0
-    outcomes: list[tuple[Outbound, str, str | None, datetime | None]] = []
-    retry: Exception | None = None
+    sent, retry = 0, None
+    unrecorded: list[Write] = []  # the outcomes of sends made since the last transaction
+
+    def in_transaction_recording(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work`` in a transaction that first records the sends made since the last one: every
+        send is preceded by the record of those before it, at no transaction of its own."""
+
+        async def recorded_then(session: AsyncSession) -> T:
+            for write in unrecorded:
+                await write(session)
+            return await work(session)
+
+        result = runtime.in_transaction(recorded_then)
+        unrecorded.clear()
+        return result
+
     for message in messages:
         if message.recipient_kind == "lead":
-            reason, not_before = runtime.in_transaction(partial(_lead_block_reason, lead_id=message.lead_id))
-            if reason is not None:
-                outcomes.append((message, "scheduled" if not_before else "blocked", reason, not_before))
-                continue
+            hold = utcnow() + SWEEP_HOLD
+            take = partial(_take_for_sending, settings=runtime.settings, message=message, hold=hold)
+            taken = in_transaction_recording(take)
+            if taken is not None:
+                status, write = _send_held(runtime.settings, taken[0], hold, taken[1])
+                unrecorded.append(write)
+                sent += status == "sent"
+            continue
+        if unrecorded:
+            in_transaction_recording(_nothing)
         status, detail, error = _attempt(runtime.settings, message)
-        if error is not None and held.failed_tries + 1 >= MAX_FAILED_TRIES:
+        if error is not None and _last_try(message, held, utcnow()):
             status, detail, error = "failed", f"not sent in {held.failed_tries + 1} tries: {type(error).__name__}", None
         if error is None:
-            outcomes.append((message, status, detail, None))
+            record = partial(_record, settings=runtime.settings, message=message, status=status, detail=detail)
+            unrecorded.append(record)
+            sent += status == "sent"
         retry = retry or error
-    now = utcnow()
 
-    async def record(session: AsyncSession) -> None:
-        for message, status, detail, not_before in outcomes:
-            sent_at = now if status == "sent" else None
-            service.record(session, message, status, detail, sent_at=sent_at, not_before=not_before)
-            await _learn_opt_out(session, runtime.settings, message, detail)
+    async def finish(session: AsyncSession) -> None:
+        now = utcnow()
         if retry is None:
             await outbox.finish_claimed(session, held, now)
         else:
             await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX)
 
-    runtime.in_transaction(record)
+    in_transaction_recording(finish)
     if retry is not None:
         raise retry
-    return sum(1 for _, status, _, _ in outcomes if status == "sent")
+    return sent
+
+
+async def _nothing(session: AsyncSession) -> None:
+    """A transaction's work when it only records what was sent."""
+
+
+def _last_try(message: Outbound, held: outbox.Claim, now: datetime) -> bool:
+    """Whether a try of ``message`` that failed in a way worth a retry was its last (see
+    MAX_FAILED_TRIES): an offer's tries are counted; a message with no deadline is tried as often,
+    and until its event is NO_DEADLINE_RETRY_FOR old."""
+    if held.failed_tries + 1 < MAX_FAILED_TRIES:
+        return False
+    return message.template == "offer" or now - held.written_at >= NO_DEADLINE_RETRY_FOR
+
+
+async def _record(
+    session: AsyncSession, *, settings: Settings, message: Outbound, status: str, detail: str | None
+) -> None:
+    service.record(session, message, status, detail, sent_at=utcnow() if status == "sent" else None)
+    await _learn_opt_out(session, settings, message, detail)
+
+
+async def _take_for_sending(
+    session: AsyncSession, *, settings: Settings, message: Outbound, hold: datetime
+) -> tuple[uuid.UUID, Outbound | None] | None:
+    """Record the person's ``message`` as being sent until ``hold``, written afresh to name the
+    agent who holds the lead now; None, with the message recorded held back or blocked, when the
+    rules (``service.acknowledgement_block_reason``) do not let it go now."""
+    lead = await session.get(Lead, message.lead_id) if message.lead_id else None
+    reason, not_before = await service.acknowledgement_block_reason(session, lead, utcnow())
+    if reason is not None:
+        service.record(session, message, "scheduled" if not_before else "blocked", reason, not_before=not_before)
+        return None
+    named = await service.acknowledgement(session, settings, lead.id) if lead else []
+    return service.sending(session, message, hold), named[0] if named else None
+
+
+def _send_held(settings: Settings, held_id: uuid.UUID, hold: datetime, message: Outbound | None) -> tuple[str, Write]:
+    """Send a message to the person recorded as being sent until ``hold``: how it went, and the
+    write that records it (``_finish_held``); with none to send (no channel left to reach them),
+    it is blocked."""
+    status, detail, error = _attempt(settings, message) if message else ("blocked", "no address", None)
+    if error is not None:
+        detail = type(error).__name__
+    finish = partial(
+        _finish_held, settings=settings, held_id=held_id, hold=hold, message=message, status=status, detail=detail
+    )
+    return status, finish
 
 
 async def _learn_opt_out(session: AsyncSession, settings: Settings, message: Outbound, detail: str | None) -> None:
@@ -353,19 +434,7 @@ def send_due(runtime: TaskRuntime) -> int:
         if not runtime.in_transaction(partial(_hold_again, held_id=held_id, hold=hold, until=fresh)):
             continue  # its hold ran out (a later sweep has it), or the rules no longer let it go
         # A held row is one acknowledgement: none when the person has no channel left to reach.
-        message = messages[0] if messages else None
-        status, detail, error = _attempt(runtime.settings, message) if message else ("blocked", "no address", None)
-        if error is not None:
-            detail = type(error).__name__
-        finish = partial(
-            _finish_held,
-            settings=runtime.settings,
-            held_id=held_id,
-            hold=fresh,
-            message=message,
-            status=status,
-            detail=detail,
-        )
+        status, finish = _send_held(runtime.settings, held_id, fresh, messages[0] if messages else None)
         runtime.in_transaction(finish)
         sent += status == "sent"
     return sent
@@ -383,21 +452,11 @@ _HOLD_AGAIN = (
 )
 
 
-async def _lead_block_reason(session: AsyncSession, *, lead_id: uuid.UUID | None) -> tuple[str | None, datetime | None]:
-    """``service.lead_block_reason`` of the lead a message is for, now; "gone" when it is no more."""
-    lead = await session.get(Lead, lead_id) if lead_id else None
-    if lead is None:
-        return "gone", None
-    return await service.lead_block_reason(session, lead, lead.phone, utcnow())
-
-
 async def _may_go(session: AsyncSession, held: Notification, now: datetime) -> Lead | None:
     """The held message's lead when every rule lets the message go now; otherwise the message is
     held again until the person's window opens, or blocked for good."""
     lead = await session.get(Lead, held.lead_id) if held.lead_id else None
-    reason, not_before = await service.lead_block_reason(session, lead, lead.phone, now) if lead else ("gone", None)
-    if reason is None and lead is not None:  # what became of the lead while the message waited
-        reason, not_before = await service.acknowledgement_wait(session, lead, now)
+    reason, not_before = await service.acknowledgement_block_reason(session, lead, now)
     if reason is None:
         return lead
     if not_before is not None:
@@ -429,8 +488,8 @@ async def _finish_held(
     status: str,
     detail: str | None,
 ) -> None:
-    """Record how a held message went, unless this sweep's hold ran out and a later one took it.
-    A fault worth a retry ("retry") leaves it for a later sweep, until the last try."""
+    """Record how a message to the person went, unless the hold it was sent under ran out and a
+    sweep took it. A fault worth a retry ("retry") leaves it for a later sweep, until the last try."""
     held = await session.get(Notification, held_id, with_for_update=True)
     if held is None or held.status != "sending" or held.not_before != hold:
         return
