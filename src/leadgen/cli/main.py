@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgen.cli import admin, model, serve, sources
+from leadgen.cli import admin, model, serve, sources, stores
 from leadgen.ops.cli import app as k8s_app
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.add_typer(sources.app, name="sources")
 app.add_typer(admin.dnc_app, name="do-not-contact")
 app.add_typer(admin.privacy_app, name="privacy")
 app.add_typer(admin.demo_app, name="demo")
+app.add_typer(stores.graph_app, name="graph")
+app.add_typer(stores.vectors_app, name="vectors")
 app.add_typer(model.app, name="model", help="Train and evaluate the lead score model.")
 app.add_typer(
     k8s_app, name="k8s", help="Operate a Kubernetes deployment: deploy, rollback, scale, debug, health-check."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,73 @@ Check = Callable[[], Awaitable[None]]
 # answers only after that. With the broker down kombu takes seconds to give up, and the outbox
 # relay hands the events on anyway; a publish still waiting for the thread is cancelled.
 DISPATCH_WAIT = 0.5
+# A store's set-up that failed is tried again this long after, the wait doubling up to the maximum.
+SET_UP_RETRY_FIRST_SECONDS = 1.0
+SET_UP_RETRY_MAX_SECONDS = 60.0
+AGENTS = "agents"
+
+
+class NotSetUp(Exception):
+    """A store's set-up (its collection, its schema) has not succeeded yet."""
+
+
+@dataclass
+class SetUp:
+    """A piece of start-up work, tried in the background until it succeeds: a store that was not up
+    yet, or not as this build needs it, when the process started is set up once it is."""
+
+    name: str
+    work: Callable[[], Awaitable[None]]
+    done: bool = False
+    _retrying: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _cancelled: bool = field(default=False, init=False, repr=False)
+
+    async def start(self) -> None:
+        """Run the work; when it fails, go on trying in the background."""
+        if not await self._run():
+            self.retry()
+
+    async def _run(self) -> bool:
+        try:
+            await self.work()
+        except Exception as exc:
+            log.warning("%s: set-up failed, tried again in the background: %s", self.name, exc)
+            return False
+        self.done = True
+        return True
+
+    def retry(self) -> None:
+        """Run the set-up again in the background until it succeeds, unless it already runs."""
+        if self._cancelled or (self._retrying is not None and not self._retrying.done()):
+            return
+        self._retrying = asyncio.get_running_loop().create_task(self._until_done(), name=f"set-up {self.name}")
+
+    async def _until_done(self) -> None:
+        wait = SET_UP_RETRY_FIRST_SECONDS
+        while True:
+            await asyncio.sleep(wait)
+            if await self._run():
+                log.info("%s: set up", self.name)
+                return
+            wait = min(wait * 2, SET_UP_RETRY_MAX_SECONDS)
+
+    async def cancel(self) -> None:
+        self._cancelled = True
+        if self._retrying is not None:
+            self._retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrying
+
+    async def check(self, ping: Check) -> None:
+        """Readiness: the set-up succeeded and the store answers as set up. A store that stopped
+        answering so (it lost its collection or schema) is set up again."""
+        if not self.done:
+            raise NotSetUp(f"{self.name} is not set up yet")
+        try:
+            await ping()
+        except Exception:
+            self.retry()
+            raise
 
 
 @dataclass
@@ -48,6 +116,8 @@ class Resources:
     graph: GraphStore | None = None
     insights: IntentProvider | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    # The stores' set-ups (by the name of their readiness check), and the agents' copy in the graph.
+    set_ups: dict[str, SetUp] = field(default_factory=dict)
     # kombu publishes synchronously. One thread keeps one broker connection warm, where a thread
     # per message would open new ones under load and fight over the GIL.
     publisher: ThreadPoolExecutor | None = None
@@ -73,28 +143,37 @@ class Resources:
             # The AI pipeline's processes: lead embeddings and the reading of lead notes.
             res.insights = create_intent_provider(settings, budget=RedisBudget(res.redis) if res.redis else None)
             res.vectors = create_vector_store(settings)
-            res.checks["qdrant"] = res.vectors.ping
+            res._add_store("qdrant", res.vectors.ensure_collection, res.vectors.ping)
         if GRAPH in needs:
             res.graph = create_graph_store(settings)
-            res.checks["graph"] = res.graph.ping
+            res._add_store("graph", res.graph.ensure_schema, res.graph.ping)
+            if res.sessions is not None:
+                # Not a readiness check of its own: it fails only while the database or the graph is
+                # down, which their checks report, and the periodic agents.sync_graph repeats it.
+                res.set_ups[AGENTS] = SetUp(AGENTS, res._sync_agents)
         return res
 
-    async def start(self) -> None:
-        """Create what the stores need (collection, graph schema) and bring the graph up to date.
+    def _add_store(self, name: str, work: Callable[[], Awaitable[None]], ping: Check) -> None:
+        set_up = self.set_ups[name] = SetUp(name, work)
+        self.checks[name] = partial(set_up.check, ping)
 
-        Failures are logged, not raised: the process still starts and /readyz reports the store.
+    async def _sync_agents(self) -> None:
+        assert self.graph is not None
+        async with self.require_sessions()() as session:
+            synced = await sync_all(session, self.graph)
+        log.info("graph: %d agents synchronised from the database", synced)
+
+    async def start(self) -> None:
+        """Set up each store (the vector collection, the graph's schema), then copy the agents into
+        the graph.
+
+        A set-up that fails is logged, not raised, and tried again in the background until it
+        succeeds: the process still starts, and /readyz reports the store meanwhile.
         """
-        try:
-            if self.vectors is not None:
-                await self.vectors.ensure_collection()
-            if self.graph is not None:
-                await self.graph.ensure_schema()
-                if self.sessions is not None:
-                    async with self.sessions() as session:
-                        synced = await sync_all(session, self.graph)
-                    log.info("graph: %d agents synchronised from the database", synced)
-        except Exception as exc:
-            log.warning("store start-up incomplete, readiness will tell: %s", exc)
+        stores = [set_up for name, set_up in self.set_ups.items() if name != AGENTS]
+        await asyncio.gather(*(set_up.start() for set_up in stores))
+        if AGENTS in self.set_ups:
+            await self.set_ups[AGENTS].start()
 
     def require_sessions(self) -> async_sessionmaker[AsyncSession]:
         if self.sessions is None:
@@ -126,6 +205,8 @@ class Resources:
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
     async def close(self) -> None:
+        for set_up in self.set_ups.values():
+            await set_up.cancel()
         if self.insights is not None:
             await self.insights.aclose()
         if self.vectors is not None:

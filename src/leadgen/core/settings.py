@@ -188,6 +188,17 @@ class Neo4jSettings(_Group, prefix="NEO4J_"):
     uri: str | None = Field(None, description="bolt:// or neo4j:// URI; empty means the embedded graph.")
     user: str = Field("neo4j", description="Neo4j user.")
     password: SecretStr | None = Field(None, description="Neo4j password.")
+    retry_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How long a graph transaction is tried again after a transient error or while the server "
+        "cannot be reached (the driver's max_transaction_retry_time, its waits growing from 1 s): at 2, a call "
+        "to a server that is down fails after 2 to 4 s. A lead's screening holds its database transaction meanwhile.",
+    )
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="How long opening a connection to Neo4j may take before it fails."
+    )
 
 
 class SecuritySettings(_Group, prefix="SECURITY_"):

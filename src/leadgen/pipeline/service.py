@@ -152,7 +152,7 @@ async def process_lead(
             else:
                 vector = embed_lead(row)
                 agent_id = await _route(session, pipe, lead, now, vector)
-                await pipe.vectors.upsert(lead.id, vector, _payload(lead, row, agent_id))
+                await pipe.vectors.upsert(lead.id, vector, vector_payload(lead, row, agent_id))
         await outbox.mark_processed(session, TOPIC, str(lead_id), now)
     # Counted once committed: a transaction run again after a deadlock counts once.
     after_commit(session, PIPELINE_OUTCOMES.labels(lead.status).inc)
@@ -173,9 +173,7 @@ async def _screen(
     problem = _consent_problem(lead, consent)
     if problem or state_for_zip(lead.zip_code) != lead.state:
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
-    identities = [
-        (k, v) for k, v in (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash)) if v
-    ]
+    identities = lead_identities(lead)
     original = None if lead.is_test else await _original(session, pipe, lead, identities)
     contact = [v for k, v in identities if k != "address"]
     # Before the duplicate's return: a duplicate giving a listed number lists its address too.
@@ -193,6 +191,12 @@ async def _screen(
     return None
 
 
+def lead_identities(lead: Lead) -> list[tuple[str, str]]:
+    """The lead's identities as the graph links them: its keyed hashes, by kind."""
+    hashes = (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash))
+    return [(kind, value) for kind, value in hashes if value]
+
+
 async def _original(
     session: AsyncSession, pipe: Pipeline, lead: Lead, identities: list[tuple[str, str]]
 ) -> Lead | None:
@@ -202,7 +206,7 @@ async def _original(
     before it reads the graph or the leads."""
     await dedupe.hold_person(session, [value for kind, value in identities if kind in DUPLICATE_KINDS])
     await pipe.graph.link_lead(lead.id, lead.line, lead.state, identities, received_at=lead.received_at)
-    since = window_start(lead.received_at, _window_days(pipe.settings, lead.line))
+    since = window_start(lead.received_at, dedupe_window_days(pipe.settings, lead.line))
     linked = {uuid.UUID(i) for i in await pipe.graph.duplicates_of(lead.id, DUPLICATE_KINDS, lead.line, since=since)}
     # Leads accepted but not yet through the pipeline are not in the graph yet; their hashes are.
     linked.update(await leads.waiting_matches(session, lead, identities, since))
@@ -227,7 +231,7 @@ async def _pass_to_owners(
     outbox.add(session, outbox.REQUESTED_AGAIN_TOPIC, str(lead.id))
 
 
-def _window_days(settings: Settings, line: str) -> int:
+def dedupe_window_days(settings: Settings, line: str) -> int:
     intake = settings.intake
     return line_window_days(line, intake.dedupe_window_days, intake.dedupe_window_days_by_line)
 
@@ -236,7 +240,7 @@ async def duplicates_to_release(
     session: AsyncSession, settings: Settings, now: datetime, limit: int
 ) -> list[uuid.UUID]:
     """Duplicates received within their line's dedupe window whose original no longer counts as one."""
-    since_by_line = {line: window_start(now, _window_days(settings, line)) for line in Line}
+    since_by_line = {line: window_start(now, dedupe_window_days(settings, line)) for line in Line}
     return await leads.duplicates_to_release(session, since_by_line, limit)
 
 
@@ -256,7 +260,7 @@ async def release_duplicate(session: AsyncSession, settings: Settings, lead_id: 
     lead = await leads.get(session, lead_id, lock=True)
     if lead is None or lead.status != LeadStatus.DUPLICATE or lead.duplicate_of_id is None:
         return False
-    if lead.anonymised_at is not None or lead.received_at < window_start(now, _window_days(settings, lead.line)):
+    if lead.anonymised_at is not None or lead.received_at < window_start(now, dedupe_window_days(settings, lead.line)):
         return False
     original = await leads.get(session, lead.duplicate_of_id)
     if original is None:
@@ -305,7 +309,7 @@ SCORED_COLUMNS = (
 def _score(
     session: AsyncSession, pipe: Pipeline, lead: Lead, source: str | None, consent: ConsentRecord | None, now: datetime
 ) -> dict[str, Any]:
-    row = _row(lead, source)
+    row = lead_row(lead, source)
     row["consent_verified"] = bool(consent and (consent.trustedform_cert_url or consent.jornaya_leadid))
     # A test lead is scored as a live one (the model gives a row marked test 0): its vendor sees
     # the score and factors the live lead would get, and the score sends it to nobody.
@@ -318,7 +322,7 @@ def _score(
     return row
 
 
-def _row(lead: Lead, source: str | None) -> dict[str, Any]:
+def lead_row(lead: Lead, source: str | None) -> dict[str, Any]:
     """The lead's non-contact columns as the scoring model and the embedder read them."""
     row = {c: getattr(lead, c) for c in SCORED_COLUMNS}
     row["source"] = source
@@ -330,7 +334,9 @@ async def _source_name(session: AsyncSession, lead: Lead) -> str | None:
     return await session.scalar(_SOURCE_NAME, {"source_id": lead.source_id})
 
 
-def _payload(lead: Lead, row: dict[str, Any], agent_id: str | None) -> dict[str, Any]:
+def vector_payload(lead: Lead, row: dict[str, Any], agent_id: str | None) -> dict[str, Any]:
+    """The lead's vector payload (``stores.vectors.base`` describes it): its status as its outcome,
+    and ``agent_id`` when given one."""
     payload = {
         "line": lead.line,
         "state": lead.state,
@@ -374,7 +380,7 @@ async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: d
     if barred:
         _stop(session, lead, LeadStatus.UNASSIGNED, BARRED_BECAUSE[barred])
     else:
-        vector = embed_lead(_row(lead, await _source_name(session, lead)))
+        vector = embed_lead(lead_row(lead, await _source_name(session, lead)))
         await _route(session, pipe, lead, now, vector)
     outbox.add(session, OUTCOME_TOPIC, str(lead.id))
 

@@ -9,7 +9,10 @@ worker are comparable with those of another. Cosine similarity between two vecto
 the weighted overlap of their features.
 
 **Dimension.** ``EMBEDDING_DIM`` = 128 floats, unit length. A change of the dimension, the features or
-their weights needs a new ``EMBEDDING_VERSION`` (and ``_PERSON``) and a re-embedding of stored vectors.
+their weights needs a new ``EMBEDDING_VERSION`` (and ``_PERSON``) and a re-embedding of stored vectors:
+the vector store records the version in its collection's metadata, and a build of another version
+refuses the collection (readiness fails, writes and searches are refused) until
+``leadgen vectors rebuild`` replaces it with one of this version's vectors.
 
 **What goes in** (all optional; missing or malformed values are skipped, never an error):
 

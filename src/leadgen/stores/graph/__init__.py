@@ -37,7 +37,13 @@ def create_graph_store(settings: Settings) -> GraphStore:
         from leadgen.stores.graph.neo4j_store import Neo4jGraphStore
 
         password = cfg.password.get_secret_value() if cfg.password else None
-        return Neo4jGraphStore.connect(cfg.uri, cfg.user, password)
+        return Neo4jGraphStore.connect(
+            cfg.uri,
+            cfg.user,
+            password,
+            retry_seconds=cfg.retry_seconds,
+            connect_timeout_seconds=cfg.connect_timeout_seconds,
+        )
     from leadgen.stores.graph.embedded import EmbeddedGraphStore
 
     return EmbeddedGraphStore(settings.common.data_dir / EMBEDDED_FILE)

@@ -15,7 +15,7 @@ still exist for the questions that start from them ("every agent selling life").
 Identities are keyed hashes (``leadgen.dedupe.rules.identity_keys``), never plain PII. Leads sharing a
 phone or e-mail identity are duplicates; leads sharing an address identity are a household.
 Everything in the graph can be rebuilt from the relational database (agents, licences, leads'
-hashes), which stays the system of record.
+hashes), which stays the system of record: ``leadgen graph rebuild``.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class GraphStore(Protocol):
         """Privacy erasure: remove the lead, its identity links, and identities left unreferenced."""
 
     async def ping(self) -> None:
-        """Raise if the store does not answer (readiness)."""
+        """Raise if the store does not answer, or its schema is not set up (readiness)."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -34,17 +34,28 @@ from leadgen.stores.graph.base import (
     utc,
 )
 
-# Uniqueness constraints also create the index each MERGE / MATCH by key uses.
-SCHEMA = (
-    "CREATE CONSTRAINT leadgen_agent_id IF NOT EXISTS FOR (n:Agent) REQUIRE n.id IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_lead_id IF NOT EXISTS FOR (n:Lead) REQUIRE n.id IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_identity_key IF NOT EXISTS FOR (n:Identity) REQUIRE n.key IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_market_key IF NOT EXISTS FOR (n:Market) REQUIRE n.key IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_state_code IF NOT EXISTS FOR (n:State) REQUIRE n.code IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_line_name IF NOT EXISTS FOR (n:Line) REQUIRE n.name IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_territory_name IF NOT EXISTS FOR (n:Territory) REQUIRE n.name IS UNIQUE",
-    "CREATE CONSTRAINT leadgen_carrier_name IF NOT EXISTS FOR (n:Carrier) REQUIRE n.name IS UNIQUE",
+# Uniqueness constraints, by name: label and key. Each also creates the index every MERGE / MATCH by
+# that key uses.
+CONSTRAINTS = {
+    "leadgen_agent_id": ("Agent", "id"),
+    "leadgen_lead_id": ("Lead", "id"),
+    "leadgen_identity_key": ("Identity", "key"),
+    "leadgen_market_key": ("Market", "key"),
+    "leadgen_state_code": ("State", "code"),
+    "leadgen_line_name": ("Line", "name"),
+    "leadgen_territory_name": ("Territory", "name"),
+    "leadgen_carrier_name": ("Carrier", "name"),
+}
+SCHEMA = tuple(
+    f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+    for name, (label, prop) in CONSTRAINTS.items()
 )
+# How long a transaction is tried again after a transient error or an unreachable server (waits of
+# 1 s, then 2 s: a call to a server that is down fails after 2 to 4 s), and how long opening a
+# connection may take. The driver's defaults are 30 s each, and a lead's screening holds its
+# database transaction through every graph call.
+RETRY_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 _UPSERT_AGENT = """
 MERGE (a:Agent {id: $id})
@@ -131,6 +142,10 @@ ORDER BY o.received_at, o.id
 """
 
 
+class GraphSchemaMissing(Exception):
+    """The server answers, but the graph's constraints (and so the indexes its writes use) are missing."""
+
+
 class Neo4jGraphStore:
     """``GraphStore`` on a Neo4j 5 server (or cluster, through a ``neo4j://`` URI)."""
 
@@ -139,10 +154,27 @@ class Neo4jGraphStore:
         self._database = database
 
     @classmethod
-    def connect(cls, uri: str, user: str, password: str | None, *, database: str | None = None) -> Neo4jGraphStore:
-        """A store on ``uri`` (``bolt://host:7687`` or ``neo4j://...``); the driver connects lazily."""
+    def connect(
+        cls,
+        uri: str,
+        user: str,
+        password: str | None,
+        *,
+        database: str | None = None,
+        retry_seconds: float = RETRY_SECONDS,
+        connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+    ) -> Neo4jGraphStore:
+        """A store on ``uri`` (``bolt://host:7687`` or ``neo4j://...``); the driver connects lazily.
+
+        A call fails after about ``retry_seconds`` while the server is unreachable."""
         auth = (user, password) if password is not None else None
-        driver = AsyncGraphDatabase.driver(uri, auth=auth, connection_acquisition_timeout=10.0)
+        driver = AsyncGraphDatabase.driver(
+            uri,
+            auth=auth,
+            connection_acquisition_timeout=10.0,
+            connection_timeout=connect_timeout_seconds,
+            max_transaction_retry_time=retry_seconds,
+        )
         return cls(driver, database=database)
 
     async def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -261,13 +293,22 @@ class Neo4jGraphStore:
         await self._write(work)
 
     async def ping(self) -> None:
-        await self._driver.verify_connectivity()
+        """Also fails while the schema is not set up: a server that lost its data still answers."""
+        result = await self._driver.execute_query(
+            "SHOW CONSTRAINTS YIELD name", routing_=RoutingControl.READ, database_=self._database
+        )
+        missing = CONSTRAINTS.keys() - {record["name"] for record in result.records}
+        if missing:
+            raise GraphSchemaMissing(f"the graph's constraints {sorted(missing)} are missing: its schema is not set up")
 
     async def close(self) -> None:
         await self._driver.close()
 
     async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[None]]) -> None:
-        async with self._driver.session(database=self._database) as session:
+        # The bookmark manager execute_query's reads use: on a cluster, a read right after this write
+        # then waits for a member that has it.
+        bookmarks = self._driver.execute_query_bookmark_manager
+        async with self._driver.session(database=self._database, bookmark_manager=bookmarks) as session:
             await session.execute_write(work)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +34,8 @@ INDEXED_FIELDS: dict[str, str] = {
     "score": "integer",
     "received_at": "float",
 }
+# One lead's point: its id, its embedding, its payload.
+Point = tuple[uuid.UUID, list[float], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,19 @@ class Hit:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """Lead embeddings and "similar leads that converted"; every method is async."""
+    """Lead embeddings and "similar leads that converted"; every method is async. Writes and searches
+    are refused while the collection holds vectors of another size or embedding."""
 
-    async def ensure_collection(self) -> None:
-        """Create the collection and its payload indexes if missing (idempotent; call at start-up)."""
+    async def ensure_collection(self, *, replace_stale: bool = False) -> None:
+        """Create the collection and its payload indexes if missing (idempotent; call at start-up).
+        Raise if it holds vectors of another size or embedding (``stores.embedding.EMBEDDING_VERSION``);
+        with ``replace_stale``, replace such a collection with an empty one instead."""
 
     async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
         """Store or replace the lead's vector and payload (running it twice is harmless)."""
+
+    async def upsert_many(self, points: Sequence[Point]) -> None:
+        """``upsert`` of several leads in one request."""
 
     async def set_payload(self, lead_id: uuid.UUID, fields: Mapping[str, Any]) -> None:
         """Merge ``fields`` into the lead's payload (new outcome, new agent); no-op for unknown leads."""
@@ -87,7 +95,8 @@ class VectorStore(Protocol):
         """Remove the lead's point (privacy erasure); no-op when absent."""
 
     async def ping(self) -> None:
-        """Raise if the store does not answer (readiness)."""
+        """Raise if the store does not answer, or its collection is missing or holds vectors of
+        another size or embedding (readiness)."""
 
     async def close(self) -> None:
         """Release the client (the shared local-mode client when the last user closes)."""

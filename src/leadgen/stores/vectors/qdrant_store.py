@@ -26,19 +26,25 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from leadgen.stores.embedding import EMBEDDING_DIM
-from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, normalise_payload
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION
+from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, Point, normalise_payload
+
+# The collection's metadata key naming the embedding its vectors are of; a collection without it was
+# created before the version was recorded, when every vector was of the first one.
+VERSION_KEY = "embedding_version"
+UNRECORDED_VERSION = "hash-v1"
+REBUILD_COMMAND = "leadgen vectors rebuild"
 
 
 class VectorStoreError(Exception):
-    """The collection cannot be used as configured (for example, another vector size)."""
+    """The collection cannot be used as configured (another vector size, another embedding)."""
 
 
 @dataclass
@@ -63,15 +69,20 @@ class QdrantVectorStore:
         local_path: str | None = None,
         guard: contextlib.AbstractContextManager[Any] | None = None,
         dim: int = EMBEDDING_DIM,
+        version: str = EMBEDDING_VERSION,
         replication_factor: int = 1,
     ) -> None:
         self._client = client
         self.collection = collection
         self.dim = dim
+        self.version = version
         self.replication_factor = replication_factor
         self._local_path = local_path
         self._guard: contextlib.AbstractContextManager[Any] = guard or contextlib.nullcontext()
         self._closed = False
+        # Whether the collection was found to hold this build's vectors; until then every write and
+        # search checks it first, so that vectors of two embeddings never meet in one collection.
+        self._checked = False
 
     @classmethod
     def open_server(
@@ -110,8 +121,13 @@ class QdrantVectorStore:
     def is_local(self) -> bool:
         return self._local_path is not None
 
-    async def ensure_collection(self) -> None:
+    async def ensure_collection(self, *, replace_stale: bool = False) -> None:
         with self._guard:
+            if replace_stale and await self._client.collection_exists(self.collection):
+                info = await self._client.get_collection(self.collection)
+                if self._problem(info) is not None:
+                    # Its vectors are of no use to this build: they are embedded again from the database.
+                    await self._client.delete_collection(self.collection)
             if not await self._client.collection_exists(self.collection):
                 try:
                     # Set only here: Qdrant does not add replicas to a collection that exists when its
@@ -122,13 +138,14 @@ class QdrantVectorStore:
                         self.collection,
                         vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
                         replication_factor=self.replication_factor,
+                        metadata={VERSION_KEY: self.version},
                     )
                 except Exception:
                     # Another replica created it between our check and our create.
                     if not await self._client.collection_exists(self.collection):
                         raise
             info = await self._client.get_collection(self.collection)
-            self._check_vectors(info.config.params.vectors)
+            self._check(info)
             if self.is_local:
                 return  # local mode has no payload indexes (its search is exact anyway)
             existing = info.payload_schema or {}
@@ -138,21 +155,51 @@ class QdrantVectorStore:
                         self.collection, name, field_schema=models.PayloadSchemaType(schema), wait=True
                     )
 
-    def _check_vectors(self, params: object) -> None:
+    def _check(self, info: models.CollectionInfo) -> None:
+        """Raise unless the collection holds vectors of this build's size and embedding."""
+        problem = self._problem(info)
+        self._checked = problem is None
+        if problem is not None:
+            raise VectorStoreError(problem)
+
+    def _problem(self, info: models.CollectionInfo) -> str | None:
+        params = info.config.params.vectors
         size = params.size if isinstance(params, models.VectorParams) else None
         if size != self.dim:
-            raise VectorStoreError(
-                f"Qdrant collection {self.collection!r} holds vectors of {size or 'named/unknown'} dimensions, "
-                f"this build writes {self.dim}: set LEADGEN_QDRANT_COLLECTION to a new collection and re-embed"
-            )
+            held = f"vectors of {size or 'named/unknown'} dimensions, this build writes {self.dim}"
+        else:
+            version = (info.config.metadata or {}).get(VERSION_KEY, UNRECORDED_VERSION)
+            if version == self.version:
+                return None
+            held = f"embeddings {version!r}, this build writes {self.version!r}"
+        return (
+            f"Qdrant collection {self.collection!r} holds {held}: run `{REBUILD_COMMAND}` to replace it with "
+            f"this build's, or set LEADGEN_QDRANT_COLLECTION to a new collection and run it"
+        )
+
+    async def _usable(self) -> None:
+        """Check the collection once, before the first write or search."""
+        if not self._checked:
+            with self._guard:
+                info = await self._client.get_collection(self.collection)
+            self._check(info)
 
     async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
-        self._check_dim(vector)
-        point = models.PointStruct(id=str(lead_id), vector=vector, payload=normalise_payload(payload))
+        await self.upsert_many([(lead_id, vector, payload)])
+
+    async def upsert_many(self, points: Sequence[Point]) -> None:
+        structs = []
+        for lead_id, vector, payload in points:
+            self._check_dim(vector)
+            structs.append(models.PointStruct(id=str(lead_id), vector=vector, payload=normalise_payload(payload)))
+        if not structs:
+            return
+        await self._usable()
         with self._guard:
-            await self._client.upsert(self.collection, points=[point], wait=True)
+            await self._client.upsert(self.collection, points=structs, wait=True)
 
     async def set_payload(self, lead_id: uuid.UUID, fields: Mapping[str, Any]) -> None:
+        await self._usable()
         # A filter selector rather than an id list: the server answers 404 for an unknown id in a
         # list, and a lead that was never embedded (rejected, erased) is not an error here.
         with self._guard:
@@ -188,6 +235,7 @@ class QdrantVectorStore:
         self._check_dim(vector)
         if limit < 1:
             return []
+        await self._usable()
         # Most selective first: local mode evaluates conditions in order, in Python, point by point.
         query_filter = _filter(
             {"agent_id": agent_id, "outcome": outcome, "state": state, "line": line}, exclude=exclude
@@ -206,6 +254,7 @@ class QdrantVectorStore:
         result = dict.fromkeys(agents, 0.0)
         if not agents or limit < 1:
             return result
+        await self._usable()
         # One grouped query for every agent rather than one query per agent: the server groups
         # natively, and local mode then scans its points once instead of once per agent.
         query_filter = models.Filter(
@@ -236,8 +285,10 @@ class QdrantVectorStore:
             await self._client.delete(self.collection, points_selector=_only(lead_id), wait=True)
 
     async def ping(self) -> None:
+        """Also fails while the collection is missing or holds other vectors than this build writes."""
         with self._guard:
-            await self._client.get_collections()
+            info = await self._client.get_collection(self.collection)
+        self._check(info)
 
     async def close(self) -> None:
         if self._closed:
