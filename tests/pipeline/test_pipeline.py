@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest.mock import patch
+from zoneinfo import ZoneInfo
 
 import pytest
 from httpx import AsyncClient
@@ -54,10 +55,10 @@ async def submit(client: AsyncClient, key: str, **overrides: object) -> uuid.UUI
     return uuid.UUID(response.json()["id"])
 
 
-async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID) -> Lead:
+async def run(resources: Resources, settings: Settings, lead_id: uuid.UUID, now: datetime | None = None) -> Lead:
     await sync_graph(resources)
     async with resources.unit_of_work() as s:
-        await process_lead(s, pipeline_for(resources), lead_id, utcnow())
+        await process_lead(s, pipeline_for(resources), lead_id, now or utcnow())
     async with resources.require_sessions()() as s:
         lead = await s.get(Lead, lead_id)
         assert lead is not None
@@ -120,10 +121,12 @@ class TestRouting:
     async def test_off_shift_agent_is_skipped(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
     ) -> None:
-        today = utcnow().astimezone(__import__("zoneinfo").ZoneInfo("America/Chicago")).weekday()
-        await helpers.agent(session, ["TX"], days=range(today + 1, today + 2))  # works tomorrow only
+        # One instant for the shift and the routing: read twice, the clock could cross midnight between.
+        now = utcnow()
+        tomorrow = (now.astimezone(ZoneInfo("America/Chicago")).weekday() + 1) % 7  # Sunday's is Monday (0)
+        await helpers.agent(session, ["TX"], days=range(tomorrow, tomorrow + 1))
         await session.commit()
-        lead = await run(resources, settings, await submit(client, key))
+        lead = await run(resources, settings, await submit(client, key), now)
         assert lead.status == LeadStatus.UNASSIGNED
         assert lead.status_reason == "no eligible agent"
 
