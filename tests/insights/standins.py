@@ -11,7 +11,8 @@ our provider uses, in the response shape of that API's reference:
   and usage as ``billed_units`` and ``tokens``.
 
 Every request is recorded (path, headers, raw body) so tests can check what left the platform.
-``answer`` is the model's text; ``delay`` makes it slow; ``status`` makes it fail like the real API.
+``answer`` is the model's text; ``model`` the model name the answer reports (by default the one
+asked for); ``delay`` makes it slow; ``status`` makes it fail like the real API.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class StandIn:
     shape: Shape
     error_shape: Callable[[int], dict[str, Any]]
     answer: str = GOOD_ANSWER
+    model: str | None = None
     delay: float = 0.0
     status: int = 200
     received: list[Recorded] = field(default_factory=list)
@@ -82,7 +84,10 @@ class StandIn:
                 elif outer.status != 200:
                     self._send(outer.status, outer.error_shape(outer.status))
                 else:
-                    self._send(200, outer.shape(json.loads(raw), outer.answer))
+                    payload = outer.shape(json.loads(raw), outer.answer)
+                    if outer.model is not None and "model" in payload:  # Cohere's answer names no model
+                        payload["model"] = outer.model
+                    self._send(200, payload)
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

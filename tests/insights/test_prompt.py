@@ -51,6 +51,92 @@ class TestMinimise:
         text = minimise("Al said Alvarez family, 14 Elm St. also fine", known_pii=["Al", "Alvarez", " ", None])
         assert text == "[personal] said [personal] family, [address] also fine"
 
+    @pytest.mark.parametrize(
+        ("notes", "masked"),
+        [
+            # Dates of birth in more spellings, more than ten years back.
+            ("dob 1962/03/14, call me", "dob [date], call me"),
+            ("on file as 1962.03.14", "on file as [date]"),
+            ("DOB 14-Mar-1962", "DOB [date]"),
+            ("DOB 14-Mar-62", "DOB [date]"),
+            ("since 14 March 1962", "since [date]"),
+            ("since 14th of March 1962", "since [date]"),
+            ("since March 14 '62", "since [date]"),
+            ("since March 14th \u201962", "since [date]"),
+            # Any date, whatever its year, within three words after a word for birth.
+            ("my son was born 05/02/2018, add him", "my son was born [date], add him"),
+            ("daughter dob 2020-07-04 and me", "daughter dob [date] and me"),
+            ("daughter's date of birth: 2021/07/04", "daughter's date of birth: [date]"),
+            ("kids born in Austin on 3/14/2019", "kids born in Austin on [date]"),
+            ("birthday March 14", "birthday [date]"),
+            ("birthday is on 14th of March", "birthday is on [date]"),
+            ("my b-day 3/14, renewal soon", "my b-day [date], renewal soon"),
+            ("D.O.B. 7/4/2016", "D.O.B. [date]"),
+            ("born in 1962", "born in [date]"),
+            ("born in '62", "born in [date]"),
+            # Phone numbers with slashes.
+            ("call 512/555/0147 after 5", "call [phone] after 5"),
+            ("call (512)/555-0147", "call [phone]"),
+            # E-mail addresses spelled out.
+            ("email jose.nunez at example dot com", "email [email]"),
+            ("email maria dot lopez at example dot co dot uk please", "email [email] please"),
+            ("email JOSE AT EXAMPLE DOT COM", "email [email]"),
+            ("email jose(at)example.com", "email [email]"),
+            ("email jose (at) example (dot) com", "email [email]"),
+            ("email jose[at]example[dot]com", "email [email]"),
+            ("email jose [at] example.co.uk", "email [email]"),
+            ("email jose{at}example{dot}com", "email [email]"),
+        ],
+    )
+    def test_masks_more_spellings(self, notes: str, masked: str) -> None:
+        assert minimise(notes) == masked
+
+    def test_what_ordinary_notes_keep_and_lose(self) -> None:
+        """Before and after: only the personal details and the spellings that look like them change."""
+        before_after = [
+            ("Not at the moment, maybe later", "Not at the moment, maybe later"),
+            ("need to dot the i's before I sign", "need to dot the i's before I sign"),
+            ("policy AB-123456 with Acme", "policy AB-123456 with Acme"),  # a letter prefix keeps it
+            ("policy 98765432 with Acme", "policy [number] with Acme"),
+            ("paying $120/month, want under $100/mo", "paying $120/month, want under $100/mo"),
+            ("100/300/100 limits, deductible 500/1000, 1/2 the price", None),
+            ("saw your ad at insurance.com", None),  # a web site: a bare "at" needs a spelled dot
+            ("I'm at work. Call after 5", None),
+            ("at home dot dot dot", None),
+            ("renews 2027-01-15, closing 2026/12/20, call 10:30", None),  # recent dates say how soon
+            ("my birthday is in two weeks, policy renews 12/01/2026", None),  # too far from "birthday"
+            ("birthday party on the weekend, need cover by 12/20", None),
+            ("born and raised in Texas, 3 drivers; newborn twins", None),
+            ("married 06/12/1995, cars: 2019 Honda, 2021 Ford", "married [date], cars: 2019 Honda, 2021 Ford"),
+            # The cost of catching "name at example dot com": a site spelled the same way goes too.
+            ("look at rates dot com", "[email]"),
+        ]
+        assert [minimise(before) for before, _ in before_after] == [
+            before if after is None else after for before, after in before_after
+        ]
+
+    @pytest.mark.parametrize(
+        "notes",
+        [
+            "Jose Nunez here, need a quote",
+            "JOSE NUNEZ here, need a quote",
+            "José Núñez here, need a quote",
+            "JOSÉ NÚÑEZ here, need a quote",
+            "Jose\u0301 Nu\u0301n\u0303ez here, need a quote",  # accents as combining marks
+            "\uff2a\uff4f\uff53\uff45 Nunez here, need a quote",  # full-width letters
+        ],
+    )
+    def test_known_values_are_found_with_or_without_accents(self, notes: str) -> None:
+        assert minimise(notes, known_pii=["José", "Núñez"]) == "[personal] [personal] here, need a quote"
+        assert minimise(notes, known_pii=["Jose", "Nunez"]) == "[personal] [personal] here, need a quote"
+
+    def test_words_around_an_accented_match_keep_their_accents(self) -> None:
+        text = minimise("café de Núñez, Zoë y Renée", known_pii=["Nunez"])
+        assert text == "café de [personal], Zoë y Renée"
+
+    def test_a_self_introduced_name_with_accents_is_masked_whole(self) -> None:
+        assert minimise("my name is José Núñez, need cover") == "my name is [name], need cover"
+
     def test_length_is_capped(self) -> None:
         assert len(minimise("x" * 5000)) == MAX_NOTES_CHARS
 
@@ -70,9 +156,27 @@ class TestParseAnswer:
             intent=Intent.JUST_BROWSING, urgency=Urgency.LOW, reason="just curious"
         )
 
+    def test_a_reason_in_any_script_is_valid(self) -> None:
+        reason = "quotes \u201cnecesito seguro ya\u201d \u2014 Jos\u00e9, \u00a0no rush\u200d"
+        answer = parse_answer('{"intent": "buy_now", "urgency": "high", "reason": "' + reason + '"}')
+        assert answer.reason == reason
+
     @pytest.mark.parametrize(
         "text",
-        [None, "", "  ", "{}", '{"intent": 1, "urgency": "low", "reason": "r"}', '{"intent": "unknown"}', "nope"],
+        [
+            None,
+            "",
+            "  ",
+            "{}",
+            '{"intent": 1, "urgency": "low", "reason": "r"}',
+            '{"intent": "unknown"}',
+            "nope",
+            # Control characters, escaped as JSON carries them: a NUL would fail the lead's transaction.
+            '{"intent": "unknown", "urgency": "low", "reason": "a\\u0000b"}',
+            '{"intent": "unknown", "urgency": "low", "reason": "a\\u0007b"}',
+            '{"intent": "unknown", "urgency": "low", "reason": "two\\nlines"}',
+            '{"intent": "unknown", "urgency": "low", "reason": "c1\\u0085"}',
+        ],
     )
     def test_invalid(self, text: str | None) -> None:
         with pytest.raises(InvalidAnswer):

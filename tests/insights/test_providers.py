@@ -181,6 +181,28 @@ class TestAnswer:
             reason="asks for a better rate than today",
         )
 
+    @pytest.mark.parametrize(
+        ("reported", "stored_as_reported"),
+        [
+            ("gpt-standin-mini-2026-01-15", True),
+            ("gpt\u0000evil", False),
+            ("gpt-\u001b[2J", False),
+            ("gpt\u2028line", False),
+            ("m" * 101, False),
+            ("m" * 100, True),
+            ("", False),
+        ],
+        ids=["dated", "nul", "escape", "line-separator", "101-chars", "100-chars", "empty"],
+    )
+    async def test_the_reported_model_is_kept_only_when_it_is_a_plain_name(
+        self, api: Api, standin: StandIn, build: Build, reported: str, stored_as_reported: bool
+    ) -> None:
+        standin.model = reported
+        insight = await build().classify("ready to buy today", "auto")
+        # Cohere's answer names no model: the configured one is recorded.
+        kept = stored_as_reported and api.provider is not ProviderName.COHERE
+        assert (insight.provider, insight.model) == (api.provider, reported if kept else api.model)
+
     async def test_default_model_when_none_is_configured(self, api: Api, standin: StandIn, build: Build) -> None:
         provider = build(model=None)
         await provider.classify("ready to buy", "auto")
@@ -210,8 +232,23 @@ class TestFallback:
             '{"intent": "buy_now", "urgency": "high", "reason": "' + "x" * 600 + '"}',
             '["buy_now", "high"]',
             '{"intent": "buy_now", "urgency": "high", "reason": "cut off',
+            '{"intent": "buy_now", "urgency": "high", "reason": "ok\\u0000x"}',
+            '{"intent": "buy_now", "urgency": "high", "reason": "\\u001b[31mred"}',
         ],
-        ids=["prose", "empty", "missing", "bad-intent", "bad-case", "extra", "no-reason", "long", "array", "cut"],
+        ids=[
+            "prose",
+            "empty",
+            "missing",
+            "bad-intent",
+            "bad-case",
+            "extra",
+            "no-reason",
+            "long",
+            "array",
+            "cut",
+            "nul",
+            "escape",
+        ],
     )
     async def test_malformed_answer(self, standin: StandIn, build: Build, answer: str) -> None:
         standin.answer = answer

@@ -1,13 +1,16 @@
 """What a provider is sent (the instructions, the redacted notes, the line) and how its answer is read.
 
-Minimal data: a provider sees the notes text with contact details and identifiers masked, and the
-insurance line. Never the lead's name, address, phone, e-mail, date of birth or any other field.
+Minimal data: a provider sees the insurance line and the notes text with the personal details that
+``minimise`` recognises masked; none of the lead's fields is sent. Masking is by pattern: what the
+notes spell in a way no pattern knows (a phone number or a date written in words, another person's
+name without an introduction) reaches the provider.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import partial
 
@@ -22,6 +25,19 @@ MAX_NOTES_CHARS = 2000
 LINES = frozenset({"auto", "home", "life", "health", "commercial"})
 
 # Beyond what leadgen.core.logging.redact masks (e-mail addresses, US phone numbers):
+# e-mail addresses spelled to dodge filters: "name(at)example.com", "name [at] example [dot] com",
+# "name at example dot com". A bare " at " needs a spelled dot too: "saw your ad at insurance.com"
+# names a web site, not a person.
+_SPELLED_DOT = r"\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])[\w+-]+(?:(?:\.|{_SPELLED_DOT})[\w+-]+)*"
+    rf"(?:\s*[(\[{{]\s*at\s*[)\]}}]\s*|(?P<spelled_at>\s+at\s+))"
+    rf"(?P<domain>[\w-]+(?:(?:\.|{_SPELLED_DOT})[\w-]+)*(?:\.|{_SPELLED_DOT})[A-Za-z]{{2,24}})(?![\w-])",
+    re.IGNORECASE,
+)
+_HAS_SPELLED_DOT = re.compile(_SPELLED_DOT, re.IGNORECASE)
+# The log redactor's US phone pattern with "/" among the separators (512/555/0147).
+_SLASHED_PHONE = re.compile(r"(?<![\w/-])(?:\+?1[\s./-]?)?\(?\d{3}\)?[\s./-]?\d{3}[\s./-]?\d{4}(?![\w/-])")
 _SSN = re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b")
 # Policy, account, licence or card numbers: a run of six or more digits, spaces or dashes allowed.
 _LONG_NUMBER = re.compile(r"(?<![\w-])\d(?:[ -]?\d){5,}(?![\w-])")
@@ -44,15 +60,29 @@ _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
     r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
-# Dates with their year: 03/14/1962, 3-14-62, 1962-03-14, March 14, 1962, 14 March 1962.
-_DATES = re.compile(
-    rf"\b(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?P<y1>\d{{4}}|\d{{2}})|(?P<y2>\d{{4}})-\d{{2}}-\d{{2}}|"
-    rf"{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?P<y3>\d{{4}})|\d{{1,2}}\s+{_MONTH}\.?,?\s+(?P<y4>\d{{4}}))\b",
-    re.IGNORECASE,
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_APOSTROPHE = "['\u2019]"
+# Dates with their year: 03/14/1962, 3-14-62, 14.03.1962, 1962-03-14, 1962/03/14, March 14, 1962,
+# March 14th 1962, March 14 '62, 14 March 1962, 14th of March 1962, 14-Mar-1962, 14-Mar-62. Every
+# group is the year as written.
+_DATED = (
+    rf"\d{{1,2}}[/.-]\d{{1,2}}[/.-](?P<y1>\d{{4}}|\d{{2}})|(?P<y2>\d{{4}})[/.-]\d{{1,2}}[/.-]\d{{1,2}}|"
+    rf"{_MONTH}\.?\s+{_DAY},?\s+(?:(?P<y3>\d{{4}})|{_APOSTROPHE}(?P<y4>\d{{2}}))|"
+    rf"{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(?:(?P<y5>\d{{4}})|{_APOSTROPHE}(?P<y6>\d{{2}}))|"
+    rf"\d{{1,2}}-{_MONTH}-(?P<y7>\d{{4}}|\d{{2}})"
 )
+_DATES = re.compile(rf"\b(?:{_DATED})\b", re.IGNORECASE)
 # A date more than this many years back is a birth date or as personal, and never says how soon
 # someone needs cover; a renewal or a closing date stays for the provider to read.
 _PAST_DATE_YEARS = 10
+# Any date within three words after a word for birth, whatever its year (a child's: health leads
+# list children), and there also a birthday without its year ("March 14", "3/14") or a year alone.
+_BIRTH_DATE = re.compile(
+    r"(?P<context>\b(?:born|birth(?:day|date)?|b-?day|date\s+of\s+birth|d\.?o\.?b)\b\W*(?:[A-Za-z']+\W+){0,3}?)"
+    rf"(?:{_DATED}|{_MONTH}\.?\s+{_DAY}|{_DAY}(?:\s+of)?\s+{_MONTH}|\d{{1,2}}[/.-]\d{{1,2}}|"
+    rf"(?:19|20)\d{{2}}|{_APOSTROPHE}\d{{2}})\b",
+    re.IGNORECASE,
+)
 # Only unambiguous introductions, and only capitalised names ("this is urgent" stays).
 _SELF_NAME = re.compile(r"\b((?i:my name is|name is|name:|this is))\s+[A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?")
 
@@ -82,33 +112,80 @@ removed personal details.\
 def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     """The notes with personal details masked, as they may leave the platform.
 
-    Masks e-mail addresses and phone numbers (``leadgen.core.logging.redact``), SSNs, dates more than
-    ten years back (a birth date), IP addresses, digit runs of five or more (ZIP codes; policy,
-    account, licence numbers), street addresses, a self-introduced name, and any exact value the
-    caller knows to be personal (the lead's own name, street, date of birth, case-insensitive).
+    Masks e-mail addresses (also spelled "name at example dot com", "name(at)example.com") and US
+    phone numbers (``leadgen.core.logging.redact``, and with "/" separators), SSNs, any date within
+    three words after born, birthday, DOB or date of birth, any other date more than ten years back,
+    IP addresses, digit runs of five or more (ZIP codes; policy, account, licence numbers) except a
+    date kept, street addresses, a self-introduced name, and any value the caller knows to be
+    personal (the lead's own name, street, date of birth), whole words, ignoring case and accents.
+    Numbers and dates written in words are not masked.
     """
     # Patterns first: a known value replaced inside an e-mail address would hide the address from them.
     text = redact(notes[:MAX_NOTES_CHARS])
+    text = _OBFUSCATED_EMAIL.sub(_obfuscated_email, text)
+    text = _SLASHED_PHONE.sub("[phone]", text)
     text = _SSN.sub("[number]", text)
+    text = _BIRTH_DATE.sub(lambda m: f"{m.group('context')}[date]", text)
     text = _DATES.sub(partial(_past_date, this_year=date.today().year), text)
     text = _IPV4.sub("[ip]", text)
     text = _IPV6.sub("[ip]", text)
     text = _STREET.sub("[address]", text)
     text = _DIRECTED_STREET.sub("[address]", text)
-    text = _LONG_NUMBER.sub("[number]", text)
+    # A date kept above (a renewal on 2027-01-15) is no account number.
+    text = _LONG_NUMBER.sub(lambda m: m.group(0) if _DATES.fullmatch(m.group(0)) else "[number]", text)
     text = _FIVE_DIGITS.sub("[number]", text)
-    text = _SELF_NAME.sub(lambda m: f"{m.group(1)} [name]", text)
-    for value in sorted({v.strip() for v in known_pii if v and len(v.strip()) >= 2}, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "[personal]", text, flags=re.IGNORECASE)
+    text = _sub_unaccented(_SELF_NAME, lambda m: f"{m.group(1)} [name]", text)
+    known = {_unaccented(v.strip())[0] for v in known_pii if v}
+    values = sorted((v for v in known if len(v) >= 2), key=len, reverse=True)
+    if values:
+        pattern = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, values))})(?!\w)", re.IGNORECASE)
+        text = _sub_unaccented(pattern, lambda m: "[personal]", text)
     return text
 
 
+def _obfuscated_email(match: re.Match[str]) -> str:
+    if match.group("spelled_at") and not _HAS_SPELLED_DOT.search(match.group("domain")):
+        return match.group(0)
+    return "[email]"
+
+
 def _past_date(match: re.Match[str], this_year: int) -> str:
-    written = next(year for year in match.group("y1", "y2", "y3", "y4") if year)
+    written = next(year for year in match.groups() if year)
     year = int(written)
     if len(written) == 2:  # 62 is 1962, 27 is 2027
         year += 2000 if year <= this_year % 100 + 1 else 1900
     return "[date]" if year < this_year - _PAST_DATE_YEARS else match.group(0)
+
+
+def _unaccented(text: str) -> tuple[str, list[int]]:
+    """``text`` without accents or compatibility forms (NFKD, combining marks dropped), and for each
+    of its characters the index in ``text`` of the character it came from."""
+    chars: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        for part in unicodedata.normalize("NFKD", char):
+            if not unicodedata.combining(part):
+                chars.append(part)
+                origins.append(index)
+    return "".join(chars), origins
+
+
+def _sub_unaccented(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.sub(replace, text)``, matched on ``text`` without accents: a pattern or value written
+    without them ("Jose Nunez") finds the words written with them ("José Núñez"), and back."""
+    folded, origins = _unaccented(text)
+    origins.append(len(text))
+    pieces: list[str] = []
+    done = 0
+    for match in pattern.finditer(folded):
+        if match.start() == match.end():
+            continue
+        start = max(origins[match.start()], done)
+        # Up to the next letter's origin: the accents that followed the last matched letter go too.
+        end = max(origins[match.end()], origins[match.end() - 1] + 1)
+        pieces += [text[done:start], replace(match)]
+        done = end
+    return "".join(pieces) + text[done:]
 
 
 def user_message(notes: str, line: str, known_pii: Iterable[str | None] = ()) -> str:

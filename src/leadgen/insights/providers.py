@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Longer than any vendor's model name; what an answer reports beyond it is not a model name.
+MAX_MODEL_CHARS = 100
 # One retry covers a dropped connection or a 429/5xx blip; more would only stretch the pipeline.
 MAX_RETRIES = 1
 # Used when LEADGEN_LLM_MODEL is empty: small, inexpensive models that follow a JSON schema.
@@ -161,9 +163,18 @@ class _SdkProvider(IntentProvider):
             intent=answer.intent,
             urgency=answer.urgency,
             provider=self.name,
-            model=model or self.model,
+            model=self._answered_by(model),
             reason=answer.reason,
         )
+
+    def _answered_by(self, reported: str | None) -> str:
+        """The model name the answer reports, or the configured one when that is no plain name.
+
+        Stored with the lead: a NUL would fail its transaction, and a gateway's text is not trusted.
+        """
+        if reported and len(reported) <= MAX_MODEL_CHARS and reported.isprintable():
+            return reported
+        return self.model
 
     def _fallback(self, notes: str, line: str, reason: FallbackReason, exc: BaseException | None = None) -> Insight:
         # The exception's type and HTTP status only: SDK messages may quote the request or the answer.

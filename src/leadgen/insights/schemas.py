@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Intent(enum.StrEnum):
@@ -69,6 +70,15 @@ class LLMAnswer(BaseModel):
     intent: Intent
     urgency: Urgency
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+
+    @field_validator("reason")
+    @classmethod
+    def _no_control_characters(cls, reason: str) -> str:
+        # One sentence has none; a NUL would fail the lead's whole transaction (PostgreSQL's JSONB
+        # refuses it), and notes crafted to make the model write one must not be able to.
+        if any(unicodedata.category(char) == "Cc" for char in reason):
+            raise ValueError("the reason holds a control character")
+        return reason
 
 
 # Written out rather than generated: OpenAI's strict structured outputs need every property required
