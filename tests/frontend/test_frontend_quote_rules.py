@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +29,8 @@ QUOTE_REQUEST: TypeAdapter[Any] = TypeAdapter(QuoteRequestCreate)
 # What a person may type into inputs of each kind, by the input's last name where it matters.
 _SAMPLES = {"email": "dana@example.com", "tel": "214-555-0134", "date": "1980-04-02", "checkbox": "yes"}
 _NUMBERS = {"year": "2019", "year_built": "1990", "zip": "75201", "age": "41", "age_first_licensed": "17"}
+# A renewal date is taken within years of today (``leads.schemas.PolicyDate``).
+_DATES = {"policy_expires_on": (datetime.now(UTC).date() + timedelta(days=30)).isoformat()}
 
 
 def _sample(f: FormField) -> str | list[str]:
@@ -38,6 +41,8 @@ def _sample(f: FormField) -> str | list[str]:
         return [first] if f.kind == "checkboxes" else first
     if leaf in _NUMBERS:
         return _NUMBERS[leaf]
+    if leaf in _DATES:
+        return _DATES[leaf]
     if f.kind == "number":
         return str(f.minimum or 1)
     return _SAMPLES.get(f.kind, "Dana")

@@ -19,7 +19,15 @@ from leadgen.auth.roles import MIN_PASSWORD_LENGTH
 from leadgen.compliance.links import is_opt_out_token
 from leadgen.compliance.rules import contact_hours, next_opening
 from leadgen.frontend import csrf, quote
-from leadgen.frontend.client import AgentView, ApiError, FieldError, InboxItem, LeadDetail, PeerUnavailableError
+from leadgen.frontend.client import (
+    AgentView,
+    ApiError,
+    FieldError,
+    InboxItem,
+    LeadDetail,
+    PeerUnavailableError,
+    SimilarLead,
+)
 from leadgen.frontend.deps import (
     Agent,
     AnonymousForm,
@@ -665,9 +673,26 @@ async def search(
 ) -> HTMLResponse:
     """Leads like the words given (notes and attributes), from the lead embeddings."""
     params = {k: v for k, v in {"q": q.strip(), "line": line, "state": state, "outcome": outcome}.items() if v}
-    results = await peers.search(viewer.token, params) if len(params.get("q", "")) >= 2 else []
-    context = {"q": q, "line": line, "state": state, "outcome": outcome, "results": results}
-    return render(request, "search.html", context)
+    results: list[SimilarLead] = []
+    problems: list[str] = []
+    if len(params.get("q", "")) >= 2:
+        try:
+            results = await peers.search(viewer.token, params)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            # A state that is none, or a filter edited into the address: said above the form.
+            problems = [_search_problem(e) for e in exc.errors] or [exc.detail]
+    context = {"q": q, "line": line, "state": state, "outcome": outcome, "results": results, "problems": problems}
+    return render(request, "search.html", context, 422 if problems else 200)
+
+
+_SEARCH_LABELS = {"q": "Words", "line": "Line", "state": "State", "outcome": "Outcome", "limit": "Limit"}
+
+
+def _search_problem(error: FieldError) -> str:
+    name = error.field.rpartition(".")[2]
+    return f"{_SEARCH_LABELS.get(name, name)}: {error.reason.removeprefix('Value error, ')}"
 
 
 # --- the public quote form ------------------------------------------------------------------

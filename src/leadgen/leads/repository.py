@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, not_, or_, select
@@ -192,6 +192,15 @@ async def listing(
     if status is not None:
         query = query.where(Lead.status == status)
     return list(await session.scalars(query))
+
+
+async def not_anonymised(session: AsyncSession, lead_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of the leads that exist and are not anonymised, in one query. The vector and graph
+    stores forget an erased lead after the erasure commits (``lead.erased`` in the outbox), so
+    what they answer is checked here first."""
+    if not lead_ids:
+        return set()
+    return set(await session.scalars(select(Lead.id).where(Lead.id.in_(lead_ids), Lead.anonymised_at.is_(None))))
 
 
 async def offered_to(session: AsyncSession, lead_id: uuid.UUID, agent_id: uuid.UUID) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
@@ -54,6 +54,33 @@ def _storable_url(value: AnyHttpUrl) -> AnyHttpUrl:
 
 
 WebAddress = Annotated[AnyHttpUrl, AfterValidator(_storable_url)]
+
+# How far from the day a lead arrives its current policy's renewal or end date may lie. Back: a
+# policy lapsed longer ago leaves the person uninsured rather than between policies. Ahead: policies
+# renew every six or twelve months, and the longest common terms (three-year home policies) end
+# within five years. Beyond either, the date is a mistake or made up (the score reads the time to it).
+POLICY_LAPSED_AT_MOST = timedelta(days=2 * 365)
+POLICY_ENDS_WITHIN = timedelta(days=5 * 365)
+
+
+def _policy_date(value: date) -> date:
+    # Today in UTC stands for the day of receipt: the lead's own time zone moves it a day at most,
+    # which bounds of years can ignore.
+    today = datetime.now(UTC).date()
+    earliest, latest = today - POLICY_LAPSED_AT_MOST, today + POLICY_ENDS_WITHIN
+    if not earliest <= value <= latest:
+        raise ValueError(
+            f"should be from {earliest} to {latest}: a policy that lapsed in the last 2 years or "
+            "renews or ends in the next 5"
+        )
+    return value
+
+
+PolicyDate = Annotated[date, AfterValidator(_policy_date)]
+POLICY_DATE_DESCRIPTION = (
+    "The day the person's current policy renews or ends (or ended), from 2 years before the lead is "
+    "received to 5 years after. Leave it out for a policy that ends later, such as a life policy's term."
+)
 
 
 class _Strict(RequestBody):
@@ -225,7 +252,7 @@ class _LeadBase(_Strict):
     contact: Contact
     currently_insured: bool | None = None
     current_carrier: str | None = Field(None, max_length=100)
-    policy_expires_on: date | None = None
+    policy_expires_on: PolicyDate | None = Field(None, description=POLICY_DATE_DESCRIPTION)
     landing_page: WebAddress | None = None
     ip: IpAddress | None = None
     user_agent: str | None = Field(None, max_length=512)
@@ -307,7 +334,7 @@ class _QuoteRequestBase(_Strict):
     contact: Contact
     currently_insured: bool | None = None
     current_carrier: str | None = Field(None, max_length=100)
-    policy_expires_on: date | None = None
+    policy_expires_on: PolicyDate | None = Field(None, description=POLICY_DATE_DESCRIPTION)
     user_agent: str | None = Field(None, max_length=512)
     consent: Annotated[bool, BeforeValidator(_consent_record_given)] = Field(
         description="The person ticked the box agreeing to the quote form's consent text; must be true."

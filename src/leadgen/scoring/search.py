@@ -6,16 +6,33 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.deps import StaffPrincipal
-from leadgen.core.deps import ResourcesDep
+from leadgen.core.deps import ResourcesDep, SessionDep
 from leadgen.core.errors import NotFound
-from leadgen.stores.embedding import embed_text
+from leadgen.leads import repository
+from leadgen.leads.geography import STATES
+from leadgen.leads.lifecycle import Line
+from leadgen.stores.embedding import embed_text, has_note_words
 from leadgen.stores.vectors import Hit, VectorStore
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 Outcome = Literal["ROUTED", "ACCEPTED", "CONTACTED", "QUOTED", "CONVERTED", "LOST", "RETURNED", "UNASSIGNED"]
+# Hits asked of the vector store beyond the limit, to stand in for anonymised leads it has yet to
+# forget (the erasure's ``lead.erased`` task has not run), which the answer leaves out.
+_SPARE_HITS = 10
+
+
+def _state_code(value: str) -> str:
+    state = value.upper()
+    if state not in STATES:
+        raise ValueError("not a US state code")
+    return state
+
+
+StateCode = Annotated[str, AfterValidator(_state_code)]
 
 
 class SimilarLead(BaseModel):
@@ -52,36 +69,63 @@ def _store(resources: ResourcesDep) -> VectorStore:
     return resources.vectors
 
 
+async def _shown(session: AsyncSession, hits: list[Hit], limit: int) -> list[SimilarLead]:
+    """The hits of leads that still exist and are not anonymised, at most ``limit`` of them."""
+    live = await repository.not_anonymised(session, {hit.lead_id for hit in hits})
+    return _out([hit for hit in hits if hit.lead_id in live][:limit])
+
+
 @router.get("")
 async def search(
     _: StaffPrincipal,
     resources: ResourcesDep,
-    q: Annotated[str, Query(min_length=2, max_length=200, description="Words from lead notes, e.g. 'renewal sr22'.")],
-    line: str | None = None,
-    state: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    session: SessionDep,
+    q: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=200,
+            description="Words from lead notes, e.g. 'renewal divorce'. As from the notes, words with a digit, "
+            "stop words, words under three letters and capitalised words after the first (taken for names) are "
+            "left out; a query of none but those finds nothing.",
+        ),
+    ],
+    line: Line | None = None,
+    state: Annotated[StateCode | None, Query(min_length=2, max_length=2, description="Two-letter code.")] = None,
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[SimilarLead]:
-    """Leads whose notes and attributes are closest to the words given, with optional filters."""
+    """Leads whose notes and attributes are closest to the words given, with optional filters.
+    Anonymised leads are left out."""
+    if not has_note_words(q):
+        return []
     hits = await _store(resources).similar(
-        embed_text(q), line=line, state=state.upper() if state else None, outcome=outcome, limit=limit
+        embed_text(q), line=line, state=state, outcome=outcome, limit=limit + _SPARE_HITS
     )
-    return _out(hits)
+    return await _shown(session, hits, limit)
 
 
-@router.get("/similar/{lead_id}", responses={404: {"description": "The lead has no embedding yet"}})
+@router.get(
+    "/similar/{lead_id}",
+    responses={404: {"description": "No such lead, the lead is anonymised, or it has no embedding yet"}},
+)
 async def similar_to(
     lead_id: uuid.UUID,
     _: StaffPrincipal,
     resources: ResourcesDep,
+    session: SessionDep,
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[SimilarLead]:
-    """The leads most like this one (same line), e.g. ``outcome=CONVERTED`` for what worked before."""
+    """The leads most like this one (same line), e.g. ``outcome=CONVERTED`` for what worked before.
+    Anonymised leads are left out, and an anonymised lead has none."""
+    if not await repository.not_anonymised(session, {lead_id}):
+        raise NotFound(f"no lead {lead_id} to search from: unknown or anonymised")
     store = _store(resources)
     vector = await store.vector(lead_id)
     found = await store.get(lead_id)
     if vector is None or found is None:
         raise NotFound(f"lead {lead_id} has no embedding yet")
-    hits = await store.similar(vector, line=found.payload.get("line"), outcome=outcome, limit=limit, exclude=lead_id)
-    return _out(hits)
+    line = found.payload.get("line")
+    hits = await store.similar(vector, line=line, outcome=outcome, limit=limit + _SPARE_HITS, exclude=lead_id)
+    return await _shown(session, hits, limit)

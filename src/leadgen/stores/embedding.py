@@ -122,6 +122,12 @@ def embed_text(text: str) -> list[float]:
     return _vectorise({}, _note_tokens(text))
 
 
+def has_note_words(text: str) -> bool:
+    """Whether ``text`` has a word the notes tokens keep (see ``notes`` in the module docstring).
+    Without one, ``embed_text`` gives the fixed vector of an empty row, which is near no words."""
+    return bool(_note_tokens(text))
+
+
 def lead_features(row: Mapping[str, Any]) -> Features:
     """The weighted structured features of a lead (notes excluded), for inspection and tests."""
     features: Features = {}
