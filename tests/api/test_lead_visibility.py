@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.leads.visibility import reason_for_source
+from leadgen.leads.lifecycle import Line
+from leadgen.leads.visibility import DETAILS_FACTOR, reason_for_source, score_factors_for_agent
 from leadgen.models.base import utcnow
 from leadgen.pipeline.service import pipeline_for, reroute
 from tests import helpers
@@ -92,6 +93,53 @@ async def test_an_agent_who_declined_no_longer_reads_or_lists_the_lead(
     assert (await client.get("/api/v1/leads", headers=declined)).json() == []
     listed = (await client.get("/api/v1/leads", headers=declined_then_offered["offered"])).json()
     assert [row["id"] for row in listed] == [str(lead)]
+
+
+async def test_the_score_reasons_drawn_from_the_details_reach_an_agent_once_they_accept(
+    client: AsyncClient, session: AsyncSession, resources: Resources
+) -> None:
+    """A life lead's health (tobacco, a BMI over 35) moves its score; an agent with the offer not yet
+    accepted reads the points those reasons add, not the reasons."""
+    agent = await helpers.agent(session, ["TX"], [Line.LIFE])
+    user = await helpers.user(session, Role.AGENT, agent.id)
+    admin = await helpers.user(session, Role.ADMIN)
+    key = await helpers.api_key(session)
+    await session.commit()
+    health = {"height_inches": 64, "weight_pounds": 230, "tobacco": True, "face_amount": 500_000, "product": "term"}
+    lead = await helpers.submitted_and_processed(
+        client, resources, key, lead_payload(line="life", details=health, campaign=None)
+    )
+    as_agent, as_staff = await helpers.bearer(client, user), await helpers.bearer(client, admin)
+
+    staff_factors = (await client.get(f"/api/v1/leads/{lead}", headers=as_staff)).json()["score_factors"]["factors"]
+    from_details = [f for f in staff_factors if f["from_details"]]
+    assert "tobacco use, BMI over 35" in [f["factor"] for f in from_details]
+    pending = (await client.get(f"/api/v1/leads/{lead}", headers=as_agent)).json()
+    assert pending["assignment"]["status"] == "PENDING"
+    factors = pending["score_factors"]["factors"]
+    assert [f for f in factors if not f["from_details"]] == [f for f in staff_factors if not f["from_details"]]
+    [together] = [f for f in factors if f["from_details"]]
+    assert together["factor"] == DETAILS_FACTOR
+    assert together["points"] == pytest.approx(sum(f["points"] for f in from_details), abs=0.05)
+    assert "tobacco" not in str(pending) and "BMI" not in str(pending)
+
+    accepted = await client.post(f"/api/v1/assignments/{pending['assignment']['id']}/accept", headers=as_agent)
+    assert accepted.status_code == 200, accepted.text
+    working = (await client.get(f"/api/v1/leads/{lead}", headers=as_agent)).json()
+    assert working["score_factors"]["factors"] == staff_factors
+
+
+def test_factors_not_marked_count_as_drawn_from_the_details() -> None:
+    """A score stored before its factors were marked is shown as if all were drawn from them."""
+    stored = {
+        "model": "lead-score-v1",
+        "probability": 0.2,
+        "factors": [{"factor": "tobacco user, BMI 39", "points": -3.0}],
+    }
+    shown = score_factors_for_agent(stored, "PENDING")
+    assert shown == {**stored, "factors": [{"factor": DETAILS_FACTOR, "points": -3.0, "from_details": True}]}
+    assert score_factors_for_agent(stored, "ACCEPTED") == stored
+    assert score_factors_for_agent(None, "PENDING") is None
 
 
 def test_a_duplicate_does_not_name_the_earlier_lead_to_its_source() -> None:

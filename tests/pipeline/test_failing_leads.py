@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from leadgen.outbox import tasks as outbox_tasks
 from leadgen.pipeline import service
 from leadgen.pipeline import tasks as pipeline_tasks
 from leadgen.routing import service as routing
+from leadgen.scoring.model import ModelFileError
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
 from tests import helpers
 from tests.conftest import lead_payload, sync_graph
@@ -149,6 +151,27 @@ async def test_a_lead_the_pipeline_keeps_failing_on_ends_unassigned_with_an_aler
     assert pipeline_tasks.reopen(str(poison)) == LeadStatus.RECEIVED
     assert pipeline_tasks.process_lead(str(poison)) == LeadStatus.DUPLICATE
     assert (await reread(resources, poison)).duplicate_of_id == again
+
+
+@pytest.mark.usefixtures("quick_give_up", "texas_agent")
+async def test_a_lead_whose_pipeline_cannot_be_built_fails_its_tries_until_it_ends_unassigned(
+    client: AsyncClient, key: str, resources: Resources, clock: list[datetime], break_model: Callable[[], None]
+) -> None:
+    lead = await submit(client, key, "unscored@example.com", "512-555-0505")
+    break_model()
+    errors_before = tasks_run("pipeline.process_lead", "error")
+    for tries in (1, 2, 3):
+        with pytest.raises(ModelFileError):
+            pipeline_tasks.process_lead(str(lead))
+        [received] = await events(resources, "lead.received", str(lead))
+        assert (received.failed_tries, received.processed_at) == (tries, None)
+    assert tasks_run("pipeline.process_lead", "error") - errors_before == 3
+    clock[0] = received.created_at + timedelta(minutes=10)
+    with pytest.raises(ModelFileError):
+        pipeline_tasks.process_lead(str(lead))
+    ended = await reread(resources, lead)
+    assert (ended.status, ended.status_reason) == (LeadStatus.UNASSIGNED, "pipeline failed: ModelFileError")
+    assert len(await events(resources, "lead.unassigned", str(lead))) == 1  # the alert
 
 
 @pytest.mark.usefixtures("worker", "quick_give_up", "texas_agent")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -114,6 +115,23 @@ class TestFailingOffers:
             status, failures, retry_at = await state(resources, offer)
             assert (status, failures) == (AssignmentStatus.PENDING, 1)  # passed over by the second sweep
             assert_retried_after(retry_at, WAITS[0], swept)
+
+    async def test_an_offer_whose_pipeline_cannot_be_built_counts_a_failed_try(
+        self, client: AsyncClient, key: str, resources: Resources, break_model: Callable[[], None]
+    ) -> None:
+        [offer] = await overdue_offers(client, key, resources, 1)
+        break_model()
+        errors_before = (
+            REGISTRY.get_sample_value("leadgen_tasks_total", {"task": "routing.expire_offers", "outcome": "error"})
+            or 0.0
+        )
+        swept = utcnow()
+        assert routing_tasks.expire_offers() == 0
+        status, failures, retry_at = await state(resources, offer)
+        assert (status, failures) == (AssignmentStatus.PENDING, 1)
+        assert_retried_after(retry_at, WAITS[0], swept)
+        errors = REGISTRY.get_sample_value("leadgen_tasks_total", {"task": "routing.expire_offers", "outcome": "error"})
+        assert errors == errors_before + 1
 
     async def test_a_failing_offer_is_tried_again_after_its_wait_and_times_out_once_it_can(
         self, client: AsyncClient, key: str, resources: Resources, failing: set[uuid.UUID]

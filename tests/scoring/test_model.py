@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ class TestModelScore:
         assert result.model == MODEL_VERSION
         assert 1 <= len(result.factors) <= 5
         for factor in result.factors:
-            assert set(factor) == {"factor", "points"}
+            assert set(factor) == {"factor", "points", "from_details"}
             assert isinstance(factor["factor"], str) and factor["factor"]
             assert isinstance(factor["points"], float)
+            assert isinstance(factor["from_details"], bool)
         sizes = [abs(f["points"]) for f in result.factors]
         assert sizes == sorted(sizes, reverse=True)
 
@@ -74,6 +76,23 @@ class TestModelScore:
         names = [f["factor"] for f in model.score(row, top=100).factors]
         assert "qualifying life event outside open enrollment" in names
         assert not any("Quill" in name for name in names)
+
+    def test_health_factors_name_the_bands_the_model_uses_not_the_persons_figures(self, model: LeadScoreModel) -> None:
+        life = {"height_inches": 64, "weight_pounds": 230, "tobacco": True, "face_amount": 500_000, "product": "term"}
+        factors = model.score(lead_row(line="life", details=life), top=100).factors
+        risk = {f["factor"]: f["from_details"] for f in factors if "tobacco" in f["factor"]}
+        assert risk == {"tobacco use, BMI over 35": True}  # a BMI of 39.5
+        assert not any("39" in f["factor"] or "40" in f["factor"] for f in factors)
+        slim = {**life, "weight_pounds": 140, "tobacco": False, "product": "final_expense"}
+        names = [f["factor"] for f in model.score(lead_row(line="life", details=slim), top=100).factors]
+        assert "no tobacco use, BMI 35 or under (final expense)" in names
+
+    def test_factors_drawn_from_the_details_are_marked(self, model: LeadScoreModel) -> None:
+        marked = {f["factor"]: f["from_details"] for f in model.score(lead_row(), top=100).factors}
+        assert marked["1 incident in 5 years"] and marked["standard coverage, 1 vehicle"]
+        assert not marked["source acme-leads"] and not marked["current policy expires in 15 days"]
+        home = {f["factor"]: f["from_details"] for f in model.score(lead_row(line="home", state="FL"), top=100).factors}
+        assert home["home in a hard property market (FL)"] is False  # the state alone, which every reader sees
 
     def test_a_better_lead_scores_higher(self, model: LeadScoreModel) -> None:
         good = model.score(lead_row(source="agent-referrals"))
@@ -123,7 +142,7 @@ class TestModelFile:
         (tmp_path / "old.json").write_text(json.dumps({"format": 0}))
         with pytest.raises(ModelFileError, match="format"):
             load_model(tmp_path / "old.json")
-        (tmp_path / "partial.json").write_text(json.dumps({"format": 1, "model": "x"}))
+        (tmp_path / "partial.json").write_text(json.dumps({"format": 1, "model": MODEL_VERSION}))
         with pytest.raises(ModelFileError, match="missing"):
             load_model(tmp_path / "partial.json")
         (tmp_path / "list.json").write_text("[1, 2]")
@@ -135,6 +154,50 @@ class TestModelFile:
             (tmp_path / "shape.json").write_text(json.dumps({**packaged, **broken}))
             with pytest.raises(ModelFileError, match="is not a lead score model"):
                 load_model(tmp_path / "shape.json")
+
+    def test_a_model_of_another_version_is_refused(self, tmp_path: Path) -> None:
+        spec = json.loads(DEFAULT_PATH.read_text())
+        (tmp_path / "v7.json").write_text(json.dumps({**spec, "model": "lead-score-v7"}))
+        with pytest.raises(ModelFileError) as refused:
+            load_model(tmp_path / "v7.json")
+        assert str(refused.value) == (
+            f"{tmp_path / 'v7.json'} is not a usable lead score model: "
+            f"model 'lead-score-v7'; this version reads '{MODEL_VERSION}'"
+        )
+
+    @pytest.mark.parametrize(
+        ("field", "change"),
+        [
+            ("coefficients[3]", lambda spec: spec["coefficients"].__setitem__(3, float("nan"))),
+            ("coefficients[0]", lambda spec: spec["coefficients"].__setitem__(0, "0.5")),
+            ("intercept", lambda spec: spec.update(intercept=float("inf"))),
+            ("intercept", lambda spec: spec.update(intercept=True)),
+            ("calibration.a", lambda spec: spec["calibration"].update(a="1e400")),
+            ("calibration.b", lambda spec: spec["calibration"].update(b=float("-inf"))),
+            ("calibration.a", lambda spec: spec["calibration"].update(a=None)),
+            ("features.means['phone']", lambda spec: spec["features"]["means"].update(phone=float("nan"))),
+            ("features.line_means['sr22']", lambda spec: spec["features"]["line_means"].update(sr22=[1])),
+        ],
+    )
+    def test_a_value_that_is_not_a_finite_number_is_refused_naming_it(
+        self, tmp_path: Path, field: str, change: Callable[[dict[str, Any]], None]
+    ) -> None:
+        spec = json.loads(DEFAULT_PATH.read_text())
+        change(spec)
+        (tmp_path / "bad.json").write_text(json.dumps(spec))  # NaN and Infinity as JSON writes them
+        with pytest.raises(ModelFileError) as refused:
+            load_model(tmp_path / "bad.json")
+        message = str(refused.value)
+        assert message.startswith(f"{tmp_path / 'bad.json'} is not a usable lead score model: {field} is ")
+        assert message.endswith("not a finite number")
+
+    @pytest.mark.parametrize("slope", [0.0, -1.0])
+    def test_a_calibration_that_does_not_rank_is_refused(self, tmp_path: Path, slope: float) -> None:
+        spec = json.loads(DEFAULT_PATH.read_text())
+        spec["calibration"]["a"] = slope
+        (tmp_path / "flat.json").write_text(json.dumps(spec))
+        with pytest.raises(ModelFileError, match=f"calibration.a is {slope}; it must be above 0"):
+            load_model(tmp_path / "flat.json")
 
 
 class TestHeldOut:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadgen.agents.graph_sync import sync_all
 from leadgen.core import db
-from leadgen.core.settings import Settings
+from leadgen.core.settings import ConfigError, Settings
 from leadgen.insights.budget import RedisBudget
 from leadgen.insights.providers import IntentProvider, create_intent_provider
 from leadgen.outbox import repository as outbox
@@ -125,6 +125,8 @@ class Resources:
     @classmethod
     def build(cls, settings: Settings, needs: frozenset[str], process_name: str) -> Resources:
         res = cls(settings, process_name)
+        if VECTORS in needs:
+            _load_scoring_model()
         if DB in needs:
             res.engine = db.create_engine(settings, process_name)
             res.sessions = db.create_sessionmaker(res.engine)
@@ -219,6 +221,17 @@ class Resources:
             await self.engine.dispose()
         if self.publisher is not None:
             self.publisher.shutdown(wait=False)
+
+
+def _load_scoring_model() -> None:
+    """The AI pipeline's processes (they score leads) load the model as they start: one they cannot
+    use stops them there, named, rather than failing each lead's task once it runs."""
+    from leadgen.scoring.model import ModelFileError, default_model  # numpy: for these processes only
+
+    try:
+        default_model()
+    except ModelFileError as exc:
+        raise ConfigError([f"{exc} (the file ships with leadgen: reinstall it, or rebuild the image)"]) from None
 
 
 async def _redis_ping(client: Redis) -> None:

@@ -269,6 +269,9 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
             expires_at=a.expires_at,
             explanation=a.explanation if reader is None else visibility.explanation_for_agent(a.explanation, reader),
         )
+    factors = lead.score_factors
+    if reader is not None:
+        factors = visibility.score_factors_for_agent(factors, assignment.status if assignment else None)
     events = []
     for e in await audit.lead_events(session, lead.id):
         data = e.data if reader is None else visibility.event_for_agent(e.name, e.data, reader)
@@ -282,7 +285,7 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
         status_reason=lead.status_reason,
         received_at=lead.received_at,
         score=lead.score,
-        score_factors=lead.score_factors,
+        score_factors=factors,
         insights=lead.insights,
         duplicate_of_id=lead.duplicate_of_id,
         assignment=assignment,

@@ -2,7 +2,9 @@
 
 Staff see everything. A source sees how its lead fared, not who worked it. An agent sees their own
 offer and the lead's own history, not the other agents': their names, their ranking and load, why
-they were excluded, what they said when declining, or what staff noted.
+they were excluded, what they said when declining, or what staff noted. What the lead's details say
+(the person's health, driving record, property) reaches an agent only with the contact details,
+once they accept it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ CONTACT_DETAILS_VIEWED = "inbox.contact_details_viewed"
 # after returning it (a return can be disputed). A declined, timed-out or withdrawn offer was never
 # theirs to work, so the lead is no longer theirs to read.
 AGENT_READS_WITH = (AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
+
+# An agent learns what the lead's details say with its contact details (the inbox shows those once
+# the offer is accepted); before, the score's reasons drawn from the details are one factor.
+AGENT_SEES_DETAILS_WITH = (AssignmentStatus.ACCEPTED,)
+DETAILS_FACTOR = "the lead's details (itemised for the agent working the lead)"
 
 # Fields of a lead's own events that only staff read: who of the staff acted, and what they noted.
 STAFF_ONLY_FIELDS = frozenset({"by", "note"})
@@ -56,3 +63,19 @@ def reason_for_source(status: str, reason: str | None) -> str | None:
     if status == LeadStatus.DUPLICATE:
         return SOURCE_DUPLICATE_REASON
     return reason
+
+
+def score_factors_for_agent(score_factors: dict[str, Any] | None, offer_status: str | None) -> dict[str, Any] | None:
+    """The score's reasons as the agent whose offer is in ``offer_status`` may read them: until
+    they may know the lead's details, the factors drawn from them (``from_details``) are one factor
+    of their points together, which names none of them, so that the points still add up."""
+    if not score_factors or offer_status in AGENT_SEES_DETAILS_WITH:
+        return score_factors
+    factors = score_factors.get("factors") or []
+    # A factor stored before they were marked may be drawn from the details too.
+    hidden = [f for f in factors if f.get("from_details", True)]
+    if not hidden:
+        return score_factors
+    together = {"factor": DETAILS_FACTOR, "points": round(sum(f["points"] for f in hidden), 1), "from_details": True}
+    shown = [f for f in factors if not f.get("from_details", True)] + [together]
+    return {**score_factors, "factors": sorted(shown, key=lambda f: -abs(f["points"]))}

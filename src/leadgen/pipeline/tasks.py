@@ -52,8 +52,8 @@ def gives_up(failed_tries: int, written_at: datetime, now: datetime) -> bool:
 
 def _run(name: str, work: Callable[[AsyncSession, Pipeline], Awaitable[T]]) -> T:
     runtime = task_runtime()
-    pipe = service.pipeline_for(runtime.resources)
     try:
+        pipe = service.pipeline_for(runtime.resources)
         result = runtime.in_transaction(lambda session: work(session, pipe))
     except Exception:
         TASKS.labels(name, "error").inc()
@@ -71,14 +71,15 @@ def _move_lead_on(
     a lease later. Returns the lead's status, None when there is nothing to do (the event finished,
     or another delivery holds it)."""
     runtime = task_runtime()
-    pipe = service.pipeline_for(runtime.resources)
     now = utcnow()
     held = runtime.in_transaction(lambda session: outbox.claim(session, topic, lead_id, now, now + DELIVERY_CLAIM))
     if held is None:
         TASKS.labels(name, "ok").inc()
         return None
     try:
-        status = work(runtime, pipe)
+        # Built under the count: a pipeline that cannot be (its model file broke) fails the lead's
+        # tries like any other fault, up to the alert, rather than leave it RECEIVED unnoticed.
+        status = work(runtime, service.pipeline_for(runtime.resources))
     except Exception as exc:
         TASKS.labels(name, "error").inc()
         error = type(exc).__name__

@@ -174,7 +174,7 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
             setattr(lead, column, None)
         lead.details = {}
         lead.zip_code = lead.zip_code[:ZIP_KEPT]
-        # The score's reasons quote the details (a BMI, a tobacco habit); the score stays.
+        # The score's reasons tell of the details (a tobacco habit, a BMI over 35); the score stays.
         if lead.score_factors:
             lead.score_factors = {k: v for k, v in lead.score_factors.items() if k in ("model", "probability")}
         # What the notes reader drew from the notes quotes them; its two labels stay for reporting.

@@ -41,7 +41,6 @@ def expire_offers() -> int:
     """Deadlines live in the database, so a restart of any process loses no timer. Each offer is
     timed out in a transaction of its own; one that fails is recorded in another (``_failed_try``)."""
     runtime = task_runtime()
-    pipe = pipeline_for(runtime.resources)
     now = utcnow()
 
     async def overdue(session: AsyncSession) -> list[uuid.UUID]:
@@ -50,9 +49,10 @@ def expire_offers() -> int:
     expired = failed = 0
     for offer_id in runtime.in_transaction(overdue):
         # The time of each offer's round, not of the sweep's start: its new offers' deadlines and
-        # shift checks count from when they are made.
+        # shift checks count from when they are made. The pipeline is built under the try, so that
+        # one that cannot be (its model file broke) counts as the offer's failed try.
         async def expire(session: AsyncSession, offer_id: uuid.UUID = offer_id) -> bool:
-            return await expire_offer(session, pipe, offer_id, utcnow())
+            return await expire_offer(session, pipeline_for(runtime.resources), offer_id, utcnow())
 
         try:
             expired += runtime.in_transaction(expire)

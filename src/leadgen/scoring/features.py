@@ -143,6 +143,20 @@ class Group:
     encode: Callable[[LeadFacts], Values | None]  # None: the row does not describe this group
     describe: Callable[[LeadFacts], str]
     line: str | None = None  # per-line group: only leads of this line have these features
+    # Drawn from the lead's details (its health, driving record, property): shown whole only to a
+    # reader of the lead who may know them (``leads.visibility.score_factors_for_agent``).
+    from_details: bool = False
+
+
+def _details_group(
+    name: str,
+    features: tuple[str, ...],
+    encode: Callable[[LeadFacts], Values | None],
+    describe: Callable[[LeadFacts], str],
+    line: str,
+) -> Group:
+    """A per-line group drawn from the lead's details."""
+    return Group(name, features, encode, describe, line, from_details=True)
 
 
 # --- general groups -----------------------------------------------------------------------
@@ -333,8 +347,10 @@ def _auto_groups() -> list[Group]:
         return f"{tier} coverage, {vehicles} vehicle{'s' * (vehicles != 1)}"
 
     return [
-        Group("driving_record", ("incidents", "sr22", "sr22&state_minimum"), record, record_text, "auto"),
-        Group("auto_policy", ("tier=state_minimum", "tier=premium", "vehicles_2_plus"), policy, policy_text, "auto"),
+        _details_group("driving_record", ("incidents", "sr22", "sr22&state_minimum"), record, record_text, "auto"),
+        _details_group(
+            "auto_policy", ("tier=state_minimum", "tier=premium", "vehicles_2_plus"), policy, policy_text, "auto"
+        ),
     ]
 
 
@@ -387,9 +403,9 @@ def _home_groups() -> list[Group]:
         "log10_dwelling",
     )
     return [
-        Group("property", features, prop, prop_text, "home"),
-        Group("claims", ("claims",), claims, claims_text, "home"),
-        Group("property_market", ("hard_property_market",), market, market_text, "home"),
+        _details_group("property", features, prop, prop_text, "home"),
+        _details_group("claims", ("claims",), claims, claims_text, "home"),
+        Group("property_market", ("hard_property_market",), market, market_text, "home"),  # the state alone
     ]
 
 
@@ -409,11 +425,16 @@ def _life_groups() -> list[Group]:
         }
 
     def risk_text(f: LeadFacts) -> str:
+        # Only the bands the features use, never the person's own figures (their BMI).
+        tobacco = f.details.get("tobacco")
+        if isinstance(tobacco, bool):
+            parts = ["tobacco use" if tobacco else "no tobacco use"]
+        else:
+            parts = ["tobacco use not given"]
         height, weight = _number(f.details, "height_inches"), _number(f.details, "weight_pounds")
-        text = "tobacco user" if f.details.get("tobacco") else "no tobacco"
         if height and weight:
-            text += f", BMI {703 * weight / height**2:.0f}"
-        return text + (" (final expense)" if f.details.get("product") == "final_expense" else "")
+            parts.append("BMI over 35" if 703 * weight / height**2 > 35 else "BMI 35 or under")
+        return ", ".join(parts) + (" (final expense)" if f.details.get("product") == "final_expense" else "")
 
     def policy(f: LeadFacts) -> Values | None:
         product, face = f.details.get("product"), _number(f.details, "face_amount")
@@ -434,8 +455,8 @@ def _life_groups() -> list[Group]:
 
     features = ("product=whole", "product=final_expense", "term_250k_1m", "face_over_2m", "log10_face")
     return [
-        Group("life_risk", ("tobacco", "tobacco&final_expense", "bmi_over_35"), risk, risk_text, "life"),
-        Group("life_policy", features, policy, policy_text, "life"),
+        _details_group("life_risk", ("tobacco", "tobacco&final_expense", "bmi_over_35"), risk, risk_text, "life"),
+        _details_group("life_policy", features, policy, policy_text, "life"),
     ]
 
 
@@ -491,8 +512,12 @@ def _health_groups() -> list[Group]:
         )
 
     return [
-        Group("enrollment_window", ("open_enrollment", "event_outside_enrollment"), window, window_text, "health"),
-        Group("medicare", ("medicare", "medicare_aep", "medicare_turning_65"), medicare, medicare_text, "health"),
+        _details_group(
+            "enrollment_window", ("open_enrollment", "event_outside_enrollment"), window, window_text, "health"
+        ),
+        _details_group(
+            "medicare", ("medicare", "medicare_aep", "medicare_turning_65"), medicare, medicare_text, "health"
+        ),
     ]
 
 
@@ -518,7 +543,7 @@ def _commercial_groups() -> list[Group]:
         return ", ".join(parts) or "business details not given"
 
     features = ("new_business", "established_3y", "log10_employees", "coverages_3_plus")
-    return [Group("business", features, business, business_text, "commercial")]
+    return [_details_group("business", features, business, business_text, "commercial")]
 
 
 def build_groups(sources: Sequence[str], states: Sequence[str]) -> list[Group]:

@@ -45,11 +45,20 @@ class ModelScore:
     score: int  # calibrated probability x 100, 0-100
     probability: float
     model: str
-    factors: list[dict[str, Any]] = field(default_factory=list)  # top factors: {"factor": str, "points": float}
+    # Top factors: {"factor": str, "points": float, "from_details": bool}. ``from_details`` marks one
+    # drawn from the lead's details, which not every reader of the lead may see (``leads.visibility``).
+    factors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_payload(self) -> dict[str, Any]:
         """Stored with the lead as ``score_factors`` (the shape ``RuleScore.as_payload`` has, plus the probability)."""
         return {"model": self.model, "factors": self.factors, "probability": round(self.probability, 4)}
+
+
+def _finite(value: Any, field: str) -> float:
+    """A number of the model file, refused unless finite (JSON's NaN and 1e400 read as numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelFileError(f"{field} is {value!r}, not a finite number")
+    return float(value)
 
 
 def _sigmoid(z: float) -> float:
@@ -62,14 +71,30 @@ class LeadScoreModel:
     def __init__(self, spec: dict[str, Any]) -> None:
         if spec.get("format") != FORMAT:
             raise ModelFileError(f"model file format {spec.get('format')!r}; this version reads format {FORMAT}")
+        # The feature code and the explanations are this version's: another version's weights would
+        # load, and score every lead wrongly.
+        if spec.get("model") != MODEL_VERSION:
+            raise ModelFileError(f"model {spec.get('model')!r}; this version reads {MODEL_VERSION!r}")
         self.spec = spec
         self.version: str = spec["model"]
-        self.featurizer = Featurizer.from_dict(spec["features"])
-        self.coef = np.asarray(spec["coefficients"], dtype=float)
+        features = spec["features"]
+        for part in ("means", "line_means"):
+            for name, value in features[part].items():
+                _finite(value, f"features.{part}[{name!r}]")
+        self.featurizer = Featurizer.from_dict(features)
+        coefficients = spec["coefficients"]
+        if not isinstance(coefficients, list):
+            raise ModelFileError("coefficients is not a list")
+        self.coef = np.array([_finite(value, f"coefficients[{i}]") for i, value in enumerate(coefficients)])
         if self.coef.shape != (len(self.featurizer.names),):
             raise ModelFileError("coefficients and features differ in number")
-        self.intercept = float(spec["intercept"])
-        self.a, self.b = float(spec["calibration"]["a"]), float(spec["calibration"]["b"])
+        self.intercept = _finite(spec["intercept"], "intercept")
+        self.a = _finite(spec["calibration"]["a"], "calibration.a")
+        self.b = _finite(spec["calibration"]["b"], "calibration.b")
+        # Platt's slope turns the log-odds into probabilities: at 0 every lead would score alike,
+        # below it the better leads lower.
+        if self.a <= 0:
+            raise ModelFileError(f"calibration.a is {self.a!r}; it must be above 0")
         self.base_logit = self.intercept + float(self.coef @ self.featurizer.means)
         self.base_probability = _sigmoid(self.a * self.base_logit + self.b)
 
@@ -84,7 +109,8 @@ class LeadScoreModel:
         total = float(contributions.sum())
         probability = _sigmoid(self.a * (self.base_logit + total) + self.b)
         if row.get("is_test"):
-            return ModelScore(0, 0.0, self.version, [{"factor": "test lead", "points": round(-100 * probability, 1)}])
+            test = {"factor": "test lead", "points": round(-100 * probability, 1), "from_details": False}
+            return ModelScore(0, 0.0, self.version, [test])
         shift = self.a * total
         # Score points per unit of calibrated log-odds: the secant from the average lead to this one,
         # or the slope there when the two coincide.
@@ -94,10 +120,12 @@ class LeadScoreModel:
             else 100 * probability * (1 - probability)
         )
         top_groups = np.argsort(-np.abs(contributions), kind="stable")[:top]
+        groups = self.featurizer.groups
         factors = [
             {
-                "factor": self.featurizer.groups[g].describe(facts),
+                "factor": groups[g].describe(facts),
                 "points": round(float(per_logit * self.a * contributions[g]), 1),
+                "from_details": groups[g].from_details,
             }
             for g in top_groups
         ]
@@ -125,8 +153,8 @@ def load_model(path: Path | None = None) -> LeadScoreModel:
         raise ModelFileError(f"{target} is not a lead score model: not a JSON object")
     try:
         return LeadScoreModel(spec)
-    except ModelFileError:
-        raise
+    except ModelFileError as exc:
+        raise ModelFileError(f"{target} is not a usable lead score model: {exc}") from None
     except KeyError as exc:
         raise ModelFileError(f"{target} is not a lead score model: missing {exc}") from exc
     # A part of the wrong shape: the features' own checks (ValueError), a list or number where an
