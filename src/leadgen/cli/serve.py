@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -88,11 +91,36 @@ def up(
         if not settings.is_development:
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
         _private_data(settings.common.data_dir)
-        console.print(f"data directory: {settings.common.data_dir}", markup=False)
-        upgrade(settings)
-        if demo:
-            _load_demo(settings)
-        _run(settings, ALL, {})
+        with sole_up(settings.common.data_dir):
+            console.print(f"data directory: {settings.common.data_dir}", markup=False)
+            upgrade(settings)
+            if demo:
+                _load_demo(settings)
+            _run(settings, ALL, {})
+
+
+UP_LOCK_FILE = "up.lock"
+
+
+@contextmanager
+def sole_up(data_dir: Path) -> Iterator[None]:
+    """Held while ``up`` runs on ``data_dir``, and taken before ``up`` does anything there: a
+    second ``up`` would migrate the running one's SQLite database, load the demo book into it and
+    then fail on Qdrant's folder lock. Exit 2 naming the holder's pid instead. The lock (flock)
+    goes with the process however it ends, so a crashed ``up`` leaves none behind."""
+    with (data_dir / UP_LOCK_FILE).open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            # Empty only in the moment between the holder's lock and its writing its pid.
+            holder = lock.read().strip() or "unknown"
+            raise fail(f"another `leadgen up` is using {data_dir} (pid {holder})", 2) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
 
 
 DEMO_SOURCE = "acme-leads"

@@ -16,19 +16,26 @@ class IdentityKeys:
     phone: str | None
     email: str | None
     address: str | None
-
-    def present(self) -> list[tuple[str, str]]:
-        return [(kind, value) for kind, value in vars(self).items() if value is not None]
+    # Beside the phone's hash, in the clear: without the number it names nobody. The number's hash
+    # is the identity (the graph's, the do-not-contact list's); the extension only tells apart two
+    # people at one switchboard (``phones_match``).
+    phone_extension: str | None = None
 
 
 def identity_keys(
-    hash_key: str, phone: str | None, email: str | None, street: str | None, zip_code: str
+    hash_key: str,
+    phone: str | None,
+    email: str | None,
+    street: str | None,
+    zip_code: str,
+    phone_extension: str | None = None,
 ) -> IdentityKeys:
     address = address_key(street, zip_code)
     return IdentityKeys(
         phone=keyed_hash(hash_key, "phone", phone) if phone else None,
         email=keyed_hash(hash_key, "email", email_key(email)) if email else None,
         address=keyed_hash(hash_key, "address", address) if address else None,
+        phone_extension=phone_extension if phone else None,
     )
 
 
@@ -41,16 +48,30 @@ def window_start(received_at: datetime, window_days: int) -> datetime:
     return received_at - timedelta(days=window_days)
 
 
-# A phone or e-mail match within the window, for the same line, is the same request again.
-# An address alone is a household link, not a duplicate (two adults can share one address).
+# A phone or e-mail match within the window, for the same line, is the same request again, unless
+# the phones' extensions tell the two apart (``phones_match``). An address alone is a household
+# link, not a duplicate (two adults can share one address).
 DUPLICATE_KINDS = ("phone", "email")
 
 
+def phones_match(extension: str | None, other: str | None) -> bool:
+    """Whether two leads giving one phone number may be one person, by the extensions they gave with
+    it: not when both gave one and they differ (two people at one switchboard). A lead without one
+    gave the main number, which reaches either: the same person as a lead with one, so that a person
+    who gives their extension once and not the next time is still found (a colleague giving only
+    the main number is taken for them too)."""
+    return extension is None or other is None or extension == other
+
+
 def same_person(incoming: IdentityKeys, stored: IdentityKeys) -> bool:
-    """Whether two leads name one person: a phone or an e-mail address in common (``DUPLICATE_KINDS``)."""
-    return any(
-        getattr(incoming, kind) is not None and getattr(incoming, kind) == getattr(stored, kind)
-        for kind in DUPLICATE_KINDS
+    """Whether two leads name one person (``DUPLICATE_KINDS``): an e-mail address in common, or a
+    phone number whose extensions do not tell them apart."""
+    if incoming.email is not None and incoming.email == stored.email:
+        return True
+    return (
+        incoming.phone is not None
+        and incoming.phone == stored.phone
+        and phones_match(incoming.phone_extension, stored.phone_extension)
     )
 
 

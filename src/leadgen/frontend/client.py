@@ -91,6 +91,7 @@ class InboxItem(_View):
     outcome: str | None = None  # the agent's own progress with the lead, once accepted
     first_name: str | None = None
     phone: str | None = None
+    phone_extension: str | None = None  # None from an api of the release before too
     do_not_contact: bool = False
     contact_states: list[str] = []
     current: bool | None = None  # the api's own split; None from an api of the release before

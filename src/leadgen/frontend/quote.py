@@ -99,7 +99,8 @@ COMMON_SECTIONS = (
                 "Phone number",
                 "tel",
                 autocomplete="tel",
-                hint="A US number. Give a phone number, an e-mail address, or both.",
+                hint="A US number, with your extension after it if you have one (ext. 101). "
+                "Give a phone number, an e-mail address, or both.",
             ),
             _f("contact.email", "E-mail address", "email", autocomplete="email"),
         ),

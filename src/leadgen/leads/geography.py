@@ -171,6 +171,15 @@ STATE_OTHER_TIMEZONES: dict[str, str] = {
 
 STATES = frozenset(STATE_TIMEZONES)
 
+# The armed forces' post offices abroad (APO, FPO, DPO) have ZIP codes and "state" codes of their own:
+# Europe, the Middle East, Africa and Canada (AE), the Americas (AA) and the Pacific (AP). They are
+# no state: no state licence covers a person there, so no agent may be offered their lead.
+MILITARY_STATES = frozenset({"AA", "AE", "AP"})
+_MILITARY_PREFIXES = frozenset((*range(90, 99), 340, *range(962, 967)))  # 090-098 AE, 340 AA, 962-966 AP
+MILITARY_ADDRESS_REFUSED = (
+    "military APO/FPO/DPO addresses are not served: agents are licensed by state, and no state covers them"
+)
+
 
 def state_for_zip(zip_code: str) -> str | None:
     """The state a five-digit ZIP code belongs to, or None for ZIPs of no state."""
@@ -182,6 +191,11 @@ def state_for_zip(zip_code: str) -> str | None:
             if low <= number <= high:
                 return state
     return _PREFIX_TO_STATE.get(int(zip_code[:3]))
+
+
+def is_military_zip(zip_code: str) -> bool:
+    """Whether a ZIP code is one of the armed forces' post offices abroad (APO, FPO, DPO)."""
+    return len(zip_code) >= 3 and zip_code[:3].isdigit() and int(zip_code[:3]) in _MILITARY_PREFIXES
 
 
 def timezone_for_state(state: str) -> str:

@@ -1,4 +1,4 @@
-"""Pure normalisation of contact data: E.164 phones, e-mail, ZIP and address keys."""
+"""Pure normalisation of contact data: E.164 phones and their extensions, e-mail, ZIP and address keys."""
 
 from __future__ import annotations
 
@@ -29,14 +29,19 @@ _ADDRESS_WORDS = {
 # Islands, Guam, American Samoa, the Northern Mariana Islands); Canada and the Caribbean states
 # share +1 but are other countries. phonenumberslite keeps the region metadata this needs.
 US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
+# The longest extension intake keeps: no switchboard's is longer (phonenumbers reads up to 20 digits).
+PHONE_EXTENSION_MAX_DIGITS = 10
 
 
 @dataclass(frozen=True)
 class Phone:
-    """A valid phone number: its E.164 form and the region it belongs to."""
+    """A valid phone number: its E.164 form, the region it belongs to, and the extension written
+    after it ("ext. 101", "x101", "#101"), in ASCII digits. E.164 has no extension: the number alone
+    is what reaches the switchboard, and what opt-outs and erasures name."""
 
     e164: str
     region: str | None
+    extension: str | None = None
 
     @property
     def in_us(self) -> bool:
@@ -53,15 +58,18 @@ def parsed_phone(raw: str) -> Phone | None:
     if not phonenumbers.is_valid_number(number):
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Phone(e164, phonenumbers.region_code_for_number(number))
+    # The extension as typed may be in fullwidth or Arabic-Indic digits.
+    extension = phonenumbers.normalize_digits_only(number.extension) if number.extension else None
+    return Phone(e164, phonenumbers.region_code_for_number(number), extension or None)
 
 
 def phone_e164(raw: str) -> str | None:
-    """Any valid phone number in E.164 form, or None when it is not one.
+    """Any valid phone number in E.164 form, without its extension, or None when it is not one.
 
     What people ask of us is matched with this (opt-outs, erasure, an agency's do-not-contact
     list): a request to stop is honoured whatever the number, including one a lead stored before
-    intake took only US numbers. Intake itself takes only ``Phone.in_us`` numbers.
+    intake took only US numbers, and for every extension of it. Intake itself takes only
+    ``Phone.in_us`` numbers.
     """
     number = parsed_phone(raw)
     return number.e164 if number else None

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, not_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -54,7 +54,8 @@ async def waiting_matches(
     session: AsyncSession, lead: Lead, hashes: list[tuple[str, str]], since: datetime
 ) -> list[uuid.UUID]:
     """Earlier leads still waiting for the pipeline (so not yet linked in the graph) that share a
-    phone or e-mail hash with this one."""
+    phone or e-mail hash with this one: like the graph's links, candidates that
+    ``earliest_original`` narrows by the phones' extensions."""
     by_kind = dict(hashes)
     if not (by_kind.get("phone") or by_kind.get("email")):
         return []
@@ -103,6 +104,7 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
         select(Lead)
         .where(
             Lead.id.in_(linked),
+            _same_person_as(lead),
             Lead.line == lead.line,
             or_(not_(waiting), Lead.received_at <= lead.received_at),
             counts_as_original(Lead),
@@ -112,6 +114,22 @@ async def earliest_original(session: AsyncSession, lead: Lead, linked: list[uuid
         .limit(1)
     )
     return await session.scalar(query)
+
+
+def _same_person_as(lead: Lead) -> ColumnElement[bool]:
+    """Whether a lead linked to ``lead`` names its person (``dedupe.rules.same_person``): the graph
+    links leads by a phone number alone, which two people at one switchboard share."""
+    matches = []
+    if lead.email_hash is not None:
+        matches.append(Lead.email_hash == lead.email_hash)
+    if lead.phone_hash is not None:
+        same_phone = Lead.phone_hash == lead.phone_hash
+        if lead.phone_extension is not None:
+            # ``phones_match``: a lead that gave no extension is still the person's.
+            extension_matches = or_(Lead.phone_extension.is_(None), Lead.phone_extension == lead.phone_extension)
+            same_phone = and_(same_phone, extension_matches)
+        matches.append(same_phone)
+    return or_(false(), *matches)
 
 
 async def duplicates_to_release(

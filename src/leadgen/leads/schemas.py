@@ -18,7 +18,12 @@ from pydantic import (
     EmailStr,
     Field,
     IPvAnyAddress,
+    PrivateAttr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -27,9 +32,9 @@ from pydantic_core import PydanticCustomError
 
 from leadgen.compliance.consent import is_known_consent_text
 from leadgen.core.input import RequestBody
-from leadgen.leads.geography import STATES, state_for_zip
+from leadgen.leads.geography import MILITARY_ADDRESS_REFUSED, MILITARY_STATES, STATES, is_military_zip, state_for_zip
 from leadgen.leads.lifecycle import Line
-from leadgen.leads.normalize import clean_text, parsed_phone, zip5
+from leadgen.leads.normalize import PHONE_EXTENSION_MAX_DIGITS, clean_text, parsed_phone, zip5
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -54,6 +59,29 @@ def _storable_url(value: AnyHttpUrl) -> AnyHttpUrl:
 
 
 WebAddress = Annotated[AnyHttpUrl, AfterValidator(_storable_url)]
+_HTTP_URL = TypeAdapter[AnyHttpUrl](AnyHttpUrl)
+
+
+def _http_url_as_sent(value: str) -> str:
+    """An http(s) URL, checked as ``AnyHttpUrl`` checks one but kept as sent: parsing would lower-case
+    its host, add a slash and percent-encode it, and the consent record keeps the link it was given."""
+    # The parser drops these silently, so the string stored would not be the URL it checked.
+    if value != value.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise ValueError("a URL without spaces around it or control characters in it")
+    try:
+        _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise PydanticCustomError(error["type"], error["msg"]) from None
+    return value
+
+
+SentWebAddress = Annotated[
+    str,
+    StringConstraints(max_length=WEB_ADDRESS_MAX_LENGTH),
+    AfterValidator(_http_url_as_sent),
+    WithJsonSchema({"type": "string", "format": "uri", "minLength": 1, "maxLength": WEB_ADDRESS_MAX_LENGTH}),
+]
 
 # How far from the day a lead arrives its current policy's renewal or end date may lie. Back: a
 # policy lapsed longer ago leaves the person uninsured rather than between policies. Ahead: policies
@@ -91,13 +119,15 @@ class Address(_Strict):
     street: str | None = Field(None, max_length=200)
     city: str | None = Field(None, max_length=100)
     # Before the state: the state's check reads the ZIP, and validation follows this order.
-    zip: str = Field(description="Five-digit ZIP (ZIP+4 accepted).")
+    zip: str = Field(description="Five-digit ZIP (ZIP+4 accepted); a military APO/FPO/DPO one is refused.")
     state: str | None = Field(None, description="Two-letter code; derived from the ZIP when absent.")
 
     @field_validator("zip")
     @classmethod
     def _zip(cls, value: str) -> str:
         normalised = zip5(value)
+        if normalised is not None and is_military_zip(normalised):
+            raise ValueError(MILITARY_ADDRESS_REFUSED)
         if normalised is None or state_for_zip(normalised) is None:
             raise ValueError("not a US ZIP code")
         return normalised
@@ -108,6 +138,8 @@ class Address(_Strict):
         if value is None:
             return None
         state = value.upper()
+        if state in MILITARY_STATES:
+            raise ValueError(MILITARY_ADDRESS_REFUSED)
         if state not in STATES:
             raise ValueError("not a US state code")
         zip_code = info.data.get("zip")  # absent when the ZIP itself was refused
@@ -121,15 +153,23 @@ class Address(_Strict):
         return self
 
 
+_EXTENSION = ";ext="  # RFC 3966's parameter of a number's extension
+
+
 class Contact(_Strict):
     first_name: Text100
     last_name: Text100
     email: EmailStr | None = None
     phone: str | None = Field(
-        None, description="A number of the US or its territories, in any common format; stored as E.164."
+        None,
+        description="A number of the US or its territories, in any common format; stored as E.164. An "
+        f'extension written after it ("ext. 101", "x101", "#101"; at most {PHONE_EXTENSION_MAX_DIGITS} digits) '
+        "is stored beside it and shown with the number to the agent who takes the lead.",
     )
     address: Address
     date_of_birth: date | None = None
+    # The extension ``phone`` was given with: ``_phone_parts`` keeps it apart from the number.
+    _phone_extension: str | None = PrivateAttr(None)
 
     @field_validator("phone")
     @classmethod
@@ -141,7 +181,25 @@ class Contact(_Strict):
             raise ValueError("not a valid US phone number")
         if not number.in_us:
             raise ValueError("not a US phone number")
-        return number.e164
+        if number.extension is None:
+            return number.e164
+        if len(number.extension) > PHONE_EXTENSION_MAX_DIGITS:
+            raise ValueError(f"an extension has at most {PHONE_EXTENSION_MAX_DIGITS} digits")
+        # In RFC 3966's form until ``_phone_parts`` keeps the extension apart (parsed once).
+        return f"{number.e164}{_EXTENSION}{number.extension}"
+
+    @model_validator(mode="after")
+    def _phone_parts(self) -> Contact:
+        # Also run on a contact handed to another model (a quote request's to its lead), whose
+        # extension is apart already.
+        if self.phone is not None and _EXTENSION in self.phone:
+            self.phone, self._phone_extension = self.phone.split(_EXTENSION)
+        return self
+
+    @property
+    def phone_extension(self) -> str | None:
+        """The extension of ``phone``, in ASCII digits; None when the number was given without one."""
+        return self._phone_extension
 
     @field_validator("first_name", "last_name")
     @classmethod
@@ -162,15 +220,42 @@ class Contact(_Strict):
         return value
 
 
-class Consent(_Strict):
-    """TCPA consent exactly as the person saw and gave it."""
+CONSENT_TEXT_MIN_LENGTH = 20
 
-    text: str = Field(min_length=20, max_length=5000, description="The consent language shown.")
+
+class Consent(_Strict):
+    """TCPA consent exactly as the person saw and gave it: its text, page and certificate are kept
+    as sent, so that their digest and links match the vendor's and TrustedForm's."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    text: str = Field(
+        min_length=CONSENT_TEXT_MIN_LENGTH,
+        max_length=5000,
+        description="The consent language shown, kept as sent (spaces and line breaks included); its SHA-256 "
+        "is of these exact characters, UTF-8 encoded.",
+    )
     captured_at: AwareDatetime = Field(description="When the person agreed, with its time zone (Z or an offset).")
     ip: IpAddress | None = None
-    page_url: WebAddress | None = None
-    trustedform_cert_url: WebAddress | None = None
-    jornaya_leadid: str | None = Field(None, max_length=64)
+    page_url: SentWebAddress | None = None
+    trustedform_cert_url: SentWebAddress | None = None
+    jornaya_leadid: str | None = Field(None, max_length=64, description="Kept as sent; no spaces around it.")
+
+    @field_validator("text")
+    @classmethod
+    def _words(cls, value: str) -> str:
+        # Measured without the spaces around it, as when they were stripped: they are no words.
+        if len(value.strip()) < CONSENT_TEXT_MIN_LENGTH:
+            raise ValueError(f"should have at least {CONSENT_TEXT_MIN_LENGTH} characters besides spaces around them")
+        return value
+
+    @field_validator("jornaya_leadid")
+    @classmethod
+    def _leadid(cls, value: str | None) -> str | None:
+        # Refused rather than trimmed: a trimmed id would not be the one Jornaya issued and the vendor sent.
+        if value is not None and value != value.strip():
+            raise ValueError("should not start or end with a space: the LeadiD is kept as sent")
+        return value
 
 
 class Driver(_Strict):

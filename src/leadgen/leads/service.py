@@ -123,7 +123,7 @@ def _identity(settings: Settings, contact: Contact) -> IdentityKeys:
     address = contact.address
     email = str(contact.email) if contact.email else None
     key = settings.security.pii_hash_key.get_secret_value()
-    return identity_keys(key, contact.phone, email, address.street, address.zip)
+    return identity_keys(key, contact.phone, email, address.street, address.zip, contact.phone_extension)
 
 
 def _repeat_of(stored: Lead, data: AnyLead, incoming: IdentityKeys) -> Received:
@@ -131,7 +131,8 @@ def _repeat_of(stored: Lead, data: AnyLead, incoming: IdentityKeys) -> Received:
     both are the same request (a retry: the same person, line and test flag). Otherwise the source
     reused the id for another request, and answering with the stored lead would drop this one
     without a word: refused."""
-    if not same_person(incoming, IdentityKeys(stored.phone_hash, stored.email_hash, stored.address_hash)):
+    stored_keys = IdentityKeys(stored.phone_hash, stored.email_hash, stored.address_hash, stored.phone_extension)
+    if not same_person(incoming, stored_keys):
         reason = "this external_id already names another person's lead; send this lead with an id of its own"
     elif stored.line != data.line:
         reason = f"this external_id already names this person's {stored.line} lead; send this one with an id of its own"
@@ -163,6 +164,7 @@ def _new_lead(settings: Settings, source: SourceRef, data: AnyLead, now: datetim
         last_name=contact.last_name,
         email=str(contact.email).lower() if contact.email else None,
         phone=contact.phone,
+        phone_extension=contact.phone_extension,
         street=address.street,
         city=address.city,
         state=address.state,
@@ -213,8 +215,8 @@ def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
         text_sha256=hashlib.sha256(consent.text.encode()).hexdigest(),
         captured_at=consent.captured_at,
         ip_address=str(consent.ip) if consent.ip else None,
-        page_url=str(consent.page_url) if consent.page_url else None,
-        trustedform_cert_url=str(consent.trustedform_cert_url) if consent.trustedform_cert_url else None,
+        page_url=consent.page_url,
+        trustedform_cert_url=consent.trustedform_cert_url,
         jornaya_leadid=consent.jornaya_leadid,
     )
 

@@ -63,6 +63,8 @@ class Lead(IdMixin, TimestampMixin, Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
+    # Digits only (``normalize.PHONE_EXTENSION_MAX_DIGITS``); ``phone`` is the number alone, in E.164.
+    phone_extension: Mapped[str | None] = mapped_column(String(10))
     street: Mapped[str | None] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(2), index=True)

@@ -192,7 +192,9 @@ async def _screen(
 
 
 def lead_identities(lead: Lead) -> list[tuple[str, str]]:
-    """The lead's identities as the graph links them: its keyed hashes, by kind."""
+    """The lead's identities as the graph links them: its keyed hashes, by kind. A phone is linked
+    by its number alone, the extension left out: leads of one switchboard are linked, and
+    ``leads.repository.earliest_original`` tells their people apart (``dedupe.rules.phones_match``)."""
     hashes = (("phone", lead.phone_hash), ("email", lead.email_hash), ("address", lead.address_hash))
     return [(kind, value) for kind, value in hashes if value]
 

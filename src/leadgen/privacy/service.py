@@ -36,6 +36,7 @@ PII_COLUMNS = (
     "last_name",
     "email",
     "phone",
+    "phone_extension",
     "street",
     "city",
     "date_of_birth",

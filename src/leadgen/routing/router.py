@@ -48,6 +48,9 @@ class InboxItem(BaseModel):
     )
     first_name: str | None = None
     phone: str | None = None
+    phone_extension: str | None = Field(
+        None, description="The extension to ask for at ``phone`` (digits), shown with it; none when not given."
+    )
     do_not_contact: bool = False  # the person opted out or was erased: nobody may contact them
     contact_states: list[str] = Field(
         default_factory=list, description="States whose calling hours hold for the person (address, area code)."
@@ -122,8 +125,8 @@ async def _inbox_offers(
 
 
 async def _inbox_items(session: AsyncSession, offers: list[tuple[Assignment, Lead]]) -> list[InboxItem]:
-    """The offers as the agent sees them: the person's name and phone number once accepted (not
-    the phone number of a person nobody may contact)."""
+    """The offers as the agent sees them: the person's name and phone number (with its extension)
+    once accepted (not the phone number of a person nobody may contact)."""
     barred_flags = await dnc.barred_among(session, [lead for _, lead in offers])
     items = []
     for (a, lead), barred in zip(offers, barred_flags, strict=True):
@@ -142,6 +145,7 @@ async def _inbox_items(session: AsyncSession, offers: list[tuple[Assignment, Lea
                 outcome=a.outcome,
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted and not barred else None,
+                phone_extension=lead.phone_extension if accepted and not barred else None,
                 do_not_contact=barred,
                 contact_states=contact_states(lead.state, lead.phone),
             )
