@@ -13,7 +13,9 @@ and one edge property, and an expiry belongs to exactly one state and line. Stat
 still exist for the questions that start from them ("every agent selling life").
 
 Identities are keyed hashes (``leadgen.dedupe.rules.identity_keys``), never plain PII. Leads sharing a
-phone or e-mail identity are duplicates; leads sharing an address identity are a household.
+phone or e-mail identity are duplicate candidates (two people at one switchboard share a phone:
+``leads.repository.earliest_original`` tells them apart by extension); leads sharing an address
+identity are a household.
 Everything in the graph can be rebuilt from the relational database (agents, licences, leads'
 hashes), which stays the system of record: ``leadgen graph rebuild``.
 """
