@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadgen.core.health import Health
 from leadgen.core.http import probe_router
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime, name_task_runtime
+from leadgen.core.runtime import close_task_runtime, freeze_start_up_objects, name_task_runtime, task_runtime
 from leadgen.core.settings import Settings
 from leadgen.stores.broker import PIPELINE_QUEUE, create_celery
 from leadgen.targets.registry import Target, needs_of
@@ -119,6 +119,7 @@ class ProcessHost:
         self._start_background()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.shutdown()))
+        freeze_start_up_objects()
         self.health.started = True
         try:
             await asyncio.gather(*(s.serve() for s in self._servers))
@@ -134,6 +135,7 @@ class ProcessHost:
         celery = create_celery(self.settings)
         if queues:
             name_task_runtime("+".join(name for name in ("orchestrator", "worker") if name in names))
+            task_runtime()  # built now rather than by the first task: what it holds is frozen with the rest
             self._worker = _start_worker(celery, queues, self.settings.worker.concurrency)
             self._threads.append(_thread(self._supervised(self._worker.start, "celery-worker"), "celery-worker"))
         if "scheduler" in names:
