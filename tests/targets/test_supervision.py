@@ -27,9 +27,15 @@ class StandInConsumer:
     def __init__(self, gives_up: bool) -> None:
         self.gives_up = gives_up
         self.stopped = threading.Event()
+        # Set by the test once it saw the process healthy: however long its start took, the consumer
+        # gives up only after that.
+        self.may_give_up = threading.Event()
 
     def start(self) -> None:
-        self.stopped.wait(0.5 if self.gives_up else 30)
+        if self.gives_up:
+            self.may_give_up.wait(30)
+        else:
+            self.stopped.wait(30)
 
     def stop(self, in_sighandler: bool = False) -> None:
         self.stopped.set()
@@ -50,13 +56,17 @@ async def port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator
 
 def hosting(monkeypatch: pytest.MonkeyPatch, consumer: StandInConsumer) -> ProcessHost:
     monkeypatch.setattr(server, "_start_worker", lambda *args: consumer)
+    # What the host sets for its task runtime is put back afterwards: no later test freezes pytest.
+    monkeypatch.setattr(runtime, "_process_name", runtime._process_name)
+    monkeypatch.setattr(runtime, "_freeze_when_built", False)
     return ProcessHost(Settings(), resolve("worker"))
 
 
 async def test_a_consumer_that_stops_fails_liveness_and_the_process_exits_non_zero(
     monkeypatch: pytest.MonkeyPatch, port: int
 ) -> None:
-    host = hosting(monkeypatch, StandInConsumer(gives_up=True))
+    consumer = StandInConsumer(gives_up=True)
+    host = hosting(monkeypatch, consumer)
     running = asyncio.ensure_future(host.run())
     answers: list[tuple[int, dict[str, str]]] = []
     deadline = time.monotonic() + 15
@@ -66,6 +76,7 @@ async def test_a_consumer_that_stops_fails_liveness_and_the_process_exits_non_ze
                 try:
                     response = await client.get(f"http://127.0.0.1:{port}/healthz")
                     answers.append((response.status_code, response.json()))
+                    consumer.may_give_up.set()
                 except httpx.TransportError:
                     pass  # not listening yet, or no longer
                 await asyncio.sleep(0.1)
@@ -95,17 +106,27 @@ async def test_a_consumer_stopped_by_a_shutdown_is_no_failure(monkeypatch: pytes
     assert (host.exit_code, host.health.failed) == (0, None)
 
 
-async def test_a_served_process_freezes_what_it_built_once_its_task_runtime_is_up(
+async def test_a_served_process_freezes_what_it_built_once_up_and_once_its_task_runtime_is_built(
     monkeypatch: pytest.MonkeyPatch, port: int
 ) -> None:
     """The garbage collector's full passes then leave start-up's objects alone (a 110 ms stall of the
-    orchestrator's leads in bench/pipeline): the task runtime is built at start for that, not by the
-    first task, which would leave its clients and pools to every full pass."""
-    frozen: list[bool] = []
-    monkeypatch.setattr(server, "freeze_start_up_objects", lambda: frozen.append(runtime._runtime is not None))
+    orchestrator's leads in bench/pipeline): the process's once it serves, after collecting, and its
+    task runtime's when the first task builds it, without a pause."""
+    frozen: list[str] = []
+
+    def freeze(*, collect: bool = True) -> None:
+        frozen.append("collected and frozen" if collect else "frozen")
+
+    monkeypatch.setattr(server, "freeze_start_up_objects", freeze)
+    monkeypatch.setattr(runtime, "freeze_start_up_objects", freeze)
     host = hosting(monkeypatch, StandInConsumer(gives_up=False))
     running = asyncio.ensure_future(host.run())
-    await asyncio.sleep(1.0)
-    await host.shutdown()
-    await asyncio.wait_for(running, 30)
-    assert frozen == [True]
+    try:
+        await asyncio.sleep(1.0)
+        assert frozen == ["collected and frozen"]
+        await asyncio.to_thread(runtime.task_runtime)  # as the first task does
+        await asyncio.to_thread(runtime.task_runtime)
+        assert frozen == ["collected and frozen", "frozen"]
+    finally:
+        await host.shutdown()
+        await asyncio.wait_for(running, 30)

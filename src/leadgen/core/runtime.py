@@ -39,16 +39,18 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def freeze_start_up_objects() -> None:
+def freeze_start_up_objects(*, collect: bool = True) -> None:
     """Keep what start-up built out of the garbage collector's full passes (``gc.freeze``).
 
     The modules, settings, clients, pools and scoring model a process builds as it starts live as
     long as it does, so a full pass never frees any of them, yet walked them all: on the
     orchestrator, some 110 ms with every lead in flight stalled (bench/pipeline: p99 110 ms where
-    the median was 33, and more CPU per lead). Called once a served process is up, its task runtime
-    included; what it builds later is collected as before. The garbage of start-up is collected
-    first, or it would be kept for good."""
-    gc.collect()
+    the median was 33, and more CPU per lead). Called once a served process is up, and again when
+    its task runtime is built (by the first task: built at start, it would delay readiness); what
+    either builds later is collected as before. ``collect`` first collects start-up's garbage, which
+    would otherwise be kept for good: a pause of some 60 ms, for a process not serving yet."""
+    if collect:
+        gc.collect()
     gc.freeze()
 
 
@@ -123,14 +125,17 @@ async def run_in_transaction(resources: Resources, work: Callable[[AsyncSession]
 
 _runtime: TaskRuntime | None = None
 _process_name = "worker"
+_freeze_when_built = False
 _lock = threading.Lock()
 
 
-def name_task_runtime(process_name: str) -> None:
+def name_task_runtime(process_name: str, *, freeze_when_built: bool = False) -> None:
     """Name the runtime the process's tasks will create (PostgreSQL's application_name), so that
-    the orchestrator's pipeline statements are told apart from the notification worker's."""
-    global _process_name
+    the orchestrator's pipeline statements are told apart from the notification worker's; in a
+    served process, what it builds is frozen once it is built (``freeze_start_up_objects``)."""
+    global _process_name, _freeze_when_built
     _process_name = process_name
+    _freeze_when_built = freeze_when_built
 
 
 def task_runtime() -> TaskRuntime:
@@ -139,6 +144,8 @@ def task_runtime() -> TaskRuntime:
     with _lock:
         if _runtime is None:
             _runtime = TaskRuntime(get_settings(), _process_name)
+            if _freeze_when_built:
+                freeze_start_up_objects(collect=False)  # in the first task: no pause
         return _runtime
 
 

@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadgen.core.health import Health
 from leadgen.core.http import probe_router
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import close_task_runtime, freeze_start_up_objects, name_task_runtime, task_runtime
+from leadgen.core.runtime import close_task_runtime, freeze_start_up_objects, name_task_runtime
 from leadgen.core.settings import Settings
 from leadgen.stores.broker import PIPELINE_QUEUE, create_celery
 from leadgen.targets.registry import Target, needs_of
@@ -134,8 +134,8 @@ class ProcessHost:
             return
         celery = create_celery(self.settings)
         if queues:
-            name_task_runtime("+".join(name for name in ("orchestrator", "worker") if name in names))
-            task_runtime()  # built now rather than by the first task: what it holds is frozen with the rest
+            runtime_name = "+".join(name for name in ("orchestrator", "worker") if name in names)
+            name_task_runtime(runtime_name, freeze_when_built=True)
             self._worker = _start_worker(celery, queues, self.settings.worker.concurrency)
             self._threads.append(_thread(self._supervised(self._worker.start, "celery-worker"), "celery-worker"))
         if "scheduler" in names:
