@@ -21,7 +21,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.migrate import upgrade
-from leadgen.core.resources import Resources
+from leadgen.core.resources import VECTOR_FILL, Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
@@ -199,6 +199,13 @@ def worker(settings: Settings) -> Iterator[None]:
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
     res = Resources.build(settings, frozenset({DB, GRAPH, VECTORS}), "test")
     await res.start()
+    # The new collection's fill, in the background: done before the test, whose statements it would join.
+    fill = res.set_ups[VECTOR_FILL]
+
+    async def filled() -> None:
+        assert fill.done
+
+    await helpers.eventually(filled)
     yield res
     await res.close()
 

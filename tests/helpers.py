@@ -1,8 +1,11 @@
-"""Small factories for test data (agents, sources, users) written through the real services."""
+"""Small factories for test data (agents, sources, users) written through the real services, and a
+wait for what a process does in the background."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, time
 from typing import Any
 
@@ -81,3 +84,14 @@ async def submitted_and_processed(
     async with resources.unit_of_work() as session:
         await process_lead(session, pipeline_for(resources), lead_id, utcnow())
     return lead_id
+
+
+async def eventually(check: Callable[[], Awaitable[None]]) -> None:
+    """``check`` passes within about five seconds (work a process does in the background)."""
+    for _ in range(100):
+        try:
+            await check()
+            return
+        except Exception:
+            await asyncio.sleep(0.05)
+    await check()

@@ -17,16 +17,18 @@ from typer.testing import CliRunner, Result
 
 from leadgen.auth.roles import Principal, Role
 from leadgen.cli.main import app
+from leadgen.core import db
+from leadgen.core import resources as resources_module
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads import outcomes
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Agent, Assignment, Lead, RoutingPolicy
 from leadgen.models.base import utcnow
-from leadgen.pipeline.rebuild import rebuild_graph
+from leadgen.pipeline.rebuild import VECTOR_FILL_LOCK, rebuild_graph
 from leadgen.pipeline.service import lead_identities, pipeline_for, sync_outcome
 from leadgen.routing import service as routing
-from leadgen.stores.embedding import embed_lead
+from leadgen.stores.embedding import EMBEDDING_VERSION, embed_lead
 from leadgen.stores.graph import EMBEDDED_FILE
 from leadgen.stores.graph.embedded import EmbeddedGraphStore
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
@@ -205,6 +207,7 @@ class TestVectors:
         assert rebuilt.exit_code == 0, rebuilt.output
         answer = json.loads(rebuilt.stdout)
         assert (answer["leads"], answer["erased"]) == (1, 1)
+        assert await pipe.vectors.filled()
         again = await pipe.vectors.get(sold)
         assert again is not None and again.payload == kept.payload
         assert await pipe.vectors.vector(sold) == pytest.approx(kept_vector)
@@ -227,5 +230,82 @@ async def test_a_store_out_of_reach_is_one_line_and_exit_1(settings: Settings, m
     failed = await leadgen("vectors", "rebuild")
 
     assert failed.exit_code == 1
-    assert failed.stderr.startswith("error: Qdrant at http://127.0.0.1:1/, collection 'leads': ")
+    assert failed.stderr.startswith(f"error: Qdrant at http://127.0.0.1:1/, collection 'leads-{EMBEDDING_VERSION}': ")
     assert "run the command again" in failed.stderr and "Traceback" not in failed.output
+
+
+class TestFill:
+    """The orchestrators and workers embed every lead into a collection they create: a new embedding
+    version's, or one Qdrant lost; nobody has to run the rebuild for it."""
+
+    async def test_a_collection_lost_while_running_is_filled_again(
+        self, client: AsyncClient, key: str, resources: Resources, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(resources_module, "SET_UP_RETRY_FIRST_SECONDS", 0.05)
+        lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+        vectors = resources.vectors
+        assert isinstance(vectors, QdrantVectorStore) and await vectors.filled()
+        kept = await vectors.get(lead_id)
+        assert kept is not None
+        await vectors._client.delete_collection(vectors.collection)
+
+        with pytest.raises(Exception, match="not found"):
+            await resources.checks["qdrant"]()  # which sets the store up again, and fills it
+
+        async def filled_again() -> None:
+            assert await vectors.filled()
+
+        await helpers.eventually(filled_again)
+        again = await vectors.get(lead_id)
+        assert again is not None and again.payload == kept.payload
+
+    @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+    async def test_one_process_fills_while_the_others_wait_for_it(
+        self, client: AsyncClient, key: str, resources: Resources, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another process holds the fill's lock: this one leaves the collection to it, and fills it
+        only if that process went away before it was done."""
+        monkeypatch.setattr(resources_module, "SET_UP_RETRY_FIRST_SECONDS", 0.05)
+        monkeypatch.setattr(resources_module, "SET_UP_RETRY_MAX_SECONDS", 0.1)
+        lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+        vectors = resources.vectors
+        assert isinstance(vectors, QdrantVectorStore) and resources.engine is not None
+        await vectors._client.delete_collection(vectors.collection)
+        async with db.exclusively(resources.engine, VECTOR_FILL_LOCK) as taken:
+            assert taken
+            with pytest.raises(Exception, match="not found"):
+                await resources.checks["qdrant"]()
+            await helpers.eventually(resources.checks["qdrant"])  # ready, and new leads are written meanwhile
+            await asyncio.sleep(0.3)  # the fill tried a few times, and left it to the lock's holder
+            assert not await vectors.filled() and await vectors.get(lead_id) is None
+
+        async def filled() -> None:
+            assert await vectors.filled()
+
+        await helpers.eventually(filled)
+        assert await vectors.get(lead_id) is not None
+
+    async def test_the_rebuild_names_other_versions_and_drops_them_when_told(self, resources: Resources) -> None:
+        vectors = resources.vectors
+        assert isinstance(vectors, QdrantVectorStore)
+        older = QdrantVectorStore(
+            vectors._client, vectors.base, local_path=vectors._local_path, guard=vectors._guard, version="hash-v0"
+        )
+        await older.ensure_collection()
+
+        kept = await leadgen("vectors", "rebuild", "--json")
+        assert kept.exit_code == 0, kept.output
+        assert json.loads(kept.stdout) | {"store": ""} == {
+            "store": "",
+            "leads": 0,
+            "erased": 0,
+            "other_versions": [older.collection],
+            "dropped": [],
+        }
+        await older.ping()
+
+        dropped = await leadgen("vectors", "rebuild", "--drop-other-versions")
+        assert dropped.exit_code == 0, dropped.output
+        assert f"other embedding versions: {older.collection!r}, dropped" in dropped.stdout
+        assert await vectors.other_versions() == []
+        await vectors.ping()

@@ -19,16 +19,18 @@ from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import ConfigError, Settings
 from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
-from leadgen.stores.vectors import create_vector_store
+from leadgen.stores.vectors import create_vector_store, versioned_collection
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
 
 QDRANT_URL = "http://qdrant:6333"
-COLLECTION = "leads"
+BASE = "leads"
+# The collection of this build's embedding version, which the requests name.
+COLLECTION = versioned_collection(BASE)
 
 
 class QdrantRestStandIn:
-    """Qdrant's answers to collection_exists, create_collection, get_collection and
-    create_payload_index, with every request kept in ``requests`` as (method, path, JSON body)."""
+    """Qdrant's answers to collection_exists, create_collection, get_collection, update_collection's
+    metadata and create_payload_index, with every request kept in ``requests`` as (method, path, JSON body)."""
 
     def __init__(self, existing: dict[str, dict[str, Any]] | None = None) -> None:
         self.collections: dict[str, dict[str, Any]] = dict(existing or {})
@@ -46,6 +48,10 @@ class QdrantRestStandIn:
             return _ok({"operation_id": 0, "status": "completed"})
         if request.method == "PUT":
             self.collections[name] = body
+            return _ok(True)
+        if request.method == "PATCH":
+            held = self.collections[name]
+            self.collections[name] = held | {"metadata": {**held.get("metadata", {}), **body["metadata"]}}
             return _ok(True)
         return _ok(_collection_info(self.collections[name]))
 
@@ -67,13 +73,14 @@ def _collection_info(created: dict[str, Any]) -> dict[str, Any]:
             "params": {"vectors": created["vectors"], "replication_factor": created.get("replication_factor", 1)},
             "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
             "optimizer_config": {"default_segment_number": 0, "flush_interval_sec": 5},
+            "metadata": created.get("metadata"),
         },
     }
 
 
 def server_store(qdrant: QdrantRestStandIn, replication_factor: int) -> QdrantVectorStore:
     client = AsyncQdrantClient(url=QDRANT_URL, check_compatibility=False, transport=httpx.MockTransport(qdrant))
-    return QdrantVectorStore(client, COLLECTION, replication_factor=replication_factor)
+    return QdrantVectorStore(client, BASE, replication_factor=replication_factor)
 
 
 class TestServerCollection:
@@ -117,7 +124,7 @@ class TestSettings:
 
 async def test_local_mode_takes_a_factor_and_keeps_one_copy(tmp_path: Path) -> None:
     """qdrant-client's local mode accepts the argument and ignores it: one folder, one copy."""
-    store = QdrantVectorStore.open_local(tmp_path / "qdrant", COLLECTION)
+    store = QdrantVectorStore.open_local(tmp_path / "qdrant", BASE)
     store.replication_factor = 2
     await store.ensure_collection()
     lead = uuid.uuid4()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -50,17 +50,6 @@ async def local_qdrant(settings: Settings) -> AsyncIterator[QdrantVectorStore]:
     await store.close()
 
 
-async def eventually(check: Callable[[], Awaitable[None]]) -> None:
-    """``check`` passes within about five seconds."""
-    for _ in range(100):
-        try:
-            await check()
-            return
-        except Exception:
-            await asyncio.sleep(0.05)
-    await check()
-
-
 def set_up_tasks() -> list[asyncio.Task[object]]:
     return [task for task in asyncio.all_tasks() if task.get_name().startswith("set-up ")]
 
@@ -88,7 +77,7 @@ async def test_a_collection_not_usable_at_start_holds_up_neither_the_graph_nor_i
 
         await local_qdrant._client.delete_collection(local_qdrant.collection)  # the operator's fix
 
-        await eventually(res.checks["qdrant"])
+        await helpers.eventually(res.checks["qdrant"])
         await res.vectors.upsert(uuid.uuid4(), VECTOR, {"line": "auto"})
     finally:
         await res.close()
@@ -120,7 +109,7 @@ async def test_a_collection_lost_while_running_fails_readiness_and_is_made_again
         with pytest.raises(Exception, match="not found"):
             await res.checks["qdrant"]()
 
-        await eventually(res.checks["qdrant"])
+        await helpers.eventually(res.checks["qdrant"])
         await res.vectors.upsert(uuid.uuid4(), VECTOR, {"line": "auto"})
     finally:
         await res.close()
@@ -149,7 +138,7 @@ async def test_a_graph_set_up_that_failed_is_tried_again(
 
         reachable.set()
 
-        await eventually(res.checks["graph"])
+        await helpers.eventually(res.checks["graph"])
         assert await res.graph.get_agent(agent_id) is not None
     finally:
         await res.close()
@@ -180,7 +169,7 @@ async def test_agents_not_copied_at_start_are_copied_later_without_holding_up_re
         async def copied() -> None:
             assert res.graph is not None and await res.graph.get_agent(agent_id) is not None
 
-        await eventually(copied)
+        await helpers.eventually(copied)
     finally:
         await res.close()
 
@@ -191,6 +180,12 @@ async def test_every_store_is_ready_when_set_up(settings: Settings) -> None:
     try:
         for check in ("database", "qdrant", "graph"):
             await res.checks[check]()
-        assert set_up_tasks() == []
+        assert res.vectors is not None
+
+        async def filled_and_done() -> None:
+            assert res.vectors is not None and await res.vectors.filled()
+            assert set_up_tasks() == []
+
+        await helpers.eventually(filled_and_done)  # the collection's fill: in the background, nothing to embed
     finally:
         await res.close()

@@ -1,6 +1,7 @@
-"""The embedding version recorded with the lead collection: vectors of two embeddings never meet.
+"""Each embedding version writes a collection of its own: vectors of two embeddings never meet, and
+a release that embeds leads differently runs beside the one before it while it rolls out.
 
-Local mode runs for real; the server's side is checked on the request qdrant-client sends it
+Local mode runs for real; the server's side is checked on the requests qdrant-client sends it
 (``QdrantRestStandIn``)."""
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ import pytest
 from qdrant_client import AsyncQdrantClient, models
 
 from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
-from leadgen.stores.vectors.qdrant_store import VERSION_KEY, QdrantVectorStore, VectorStoreError
-from tests.stores.test_qdrant_replication import COLLECTION, QDRANT_URL, QdrantRestStandIn
+from leadgen.stores.vectors import versioned_collection
+from leadgen.stores.vectors.qdrant_store import (
+    FILLED_KEY,
+    VERSION_KEY,
+    QdrantVectorStore,
+    VectorStoreError,
+)
+from tests.stores.test_qdrant_replication import BASE, COLLECTION, QDRANT_URL, QdrantRestStandIn
 
 OLD_VERSION = "hash-v0"
 VECTOR = embed_lead({"line": "auto", "state": "TX", "score": 60})
@@ -24,57 +31,104 @@ VECTOR = embed_lead({"line": "auto", "state": "TX", "score": 60})
 @pytest.fixture
 async def stores(tmp_path: Path) -> AsyncIterator[list[QdrantVectorStore]]:
     """One local-mode folder: a store of this build, another built with an older embedding."""
-    current = QdrantVectorStore.open_local(tmp_path / "qdrant", COLLECTION)
-    old = QdrantVectorStore(current._client, COLLECTION, local_path=current._local_path, version=OLD_VERSION)
+    current = QdrantVectorStore.open_local(tmp_path / "qdrant", BASE)
+    old = QdrantVectorStore(current._client, BASE, local_path=current._local_path, version=OLD_VERSION)
     yield [current, old]
     await current.close()
 
 
-async def test_a_new_collection_records_the_version(stores: list[QdrantVectorStore]) -> None:
+async def test_a_new_collection_is_named_after_the_version_and_records_it_unfilled(
+    stores: list[QdrantVectorStore],
+) -> None:
     current, _ = stores
+    assert current.collection == f"{BASE}-{EMBEDDING_VERSION}" == COLLECTION
     await current.ensure_collection()
     info = await current._client.get_collection(COLLECTION)
-    assert info.config.metadata == {VERSION_KEY: EMBEDDING_VERSION}
+    assert info.config.metadata == {VERSION_KEY: EMBEDDING_VERSION, FILLED_KEY: False}
+    assert not await current.filled()
+
+    await current.mark_filled()
+
+    assert await current.filled()
+    assert (await current._client.get_collection(COLLECTION)).config.metadata == {
+        VERSION_KEY: EMBEDDING_VERSION,
+        FILLED_KEY: True,
+    }
 
 
-async def test_a_collection_of_another_version_is_refused_until_replaced(stores: list[QdrantVectorStore]) -> None:
-    """Readiness fails, writes and searches are refused, with the command that fixes it; deleting a
-    lead (an erasure) still works. ``replace_stale`` then starts an empty collection of this version."""
+async def test_two_versions_run_side_by_side_each_on_its_own_vectors(stores: list[QdrantVectorStore]) -> None:
+    """The release before this one goes on writing and searching its collection while this one
+    starts on its own: neither is refused, and neither sees the other's vectors."""
     current, old = stores
     await old.ensure_collection()
     old_lead = uuid.uuid4()
-    await old.upsert(old_lead, VECTOR, {"line": "auto"})
+    await old.upsert(old_lead, VECTOR, {"line": "auto", "outcome": "CONVERTED", "agent_id": "a1"})
 
-    for refused in (
-        current.ensure_collection(),
-        current.ping(),
-        current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"}),
-        current.set_payload(old_lead, {"outcome": "LOST"}),
-        current.similar(VECTOR),
-        current.agent_success(VECTOR, ["a1"], "auto"),
-    ):
-        with pytest.raises(VectorStoreError, match=f"{OLD_VERSION!r}.*`leadgen vectors rebuild`"):
-            await refused
-    await current.delete(old_lead)
-
-    await current.ensure_collection(replace_stale=True)
-
+    await current.ensure_collection()
     await current.ping()
-    assert await current.get(old_lead) is None
-    await current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"})
-    with pytest.raises(VectorStoreError, match=repr(EMBEDDING_VERSION)):
-        await old.ping()
+    new_lead = uuid.uuid4()
+    await current.upsert(new_lead, VECTOR, {"line": "auto"})
+
+    assert [hit.lead_id for hit in await current.similar(VECTOR)] == [new_lead]
+    assert [hit.lead_id for hit in await old.similar(VECTOR)] == [old_lead]
+    assert await current.agent_success(VECTOR, ["a1"], "auto") == {"a1": 0.0}
+    await old.ping()
+    assert await current.other_versions() == [versioned_collection(BASE, OLD_VERSION)]
+    assert await old.other_versions() == [COLLECTION]
 
 
-async def test_a_collection_of_another_dimension_is_replaced_too(stores: list[QdrantVectorStore]) -> None:
+async def test_other_versions_are_dropped_only_by_name_and_never_this_builds(
+    stores: list[QdrantVectorStore],
+) -> None:
+    """The collection named after the base alone (releases before versioned collections) counts as
+    another version; one that only shares the prefix is someone else's and is left alone."""
+    current, old = stores
+    await old.ensure_collection()
+    await current.ensure_collection()
+    plain = models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.COSINE)
+    await current._client.create_collection(BASE, vectors_config=plain)
+    await current._client.create_collection(f"{BASE}-archive", vectors_config=plain)
+    older = versioned_collection(BASE, OLD_VERSION)
+    assert await current.other_versions() == [BASE, older]
+
+    with pytest.raises(ValueError, match="another embedding version"):
+        await current.drop(COLLECTION)
+    with pytest.raises(ValueError, match="another embedding version"):
+        await current.drop(f"{BASE}-archive")
+    for name in await current.other_versions():
+        await current.drop(name)
+
+    assert await current.other_versions() == []
+    names = {item.name for item in (await current._client.get_collections()).collections}
+    assert names == {COLLECTION, f"{BASE}-archive"}
+
+
+async def test_a_damaged_collection_of_this_version_is_refused_until_replaced(stores: list[QdrantVectorStore]) -> None:
+    """Vectors of another size under this version's name: readiness fails, writes and searches are
+    refused, with the command that fixes it; deleting a lead (an erasure) still works.
+    ``replace_stale`` then starts an empty collection."""
     current, _ = stores
     await current._client.create_collection(
         COLLECTION, vectors_config=models.VectorParams(size=EMBEDDING_DIM + 8, distance=models.Distance.COSINE)
     )
-    with pytest.raises(VectorStoreError, match=r"dimensions.*`leadgen vectors rebuild`"):
-        await current.ping()
+    lead = uuid.uuid4()
+    for refused in (
+        current.ensure_collection(),
+        current.ping(),
+        current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"}),
+        current.set_payload(lead, {"outcome": "LOST"}),
+        current.similar(VECTOR),
+        current.agent_success(VECTOR, ["a1"], "auto"),
+    ):
+        with pytest.raises(VectorStoreError, match=r"dimensions.*`leadgen vectors rebuild`"):
+            await refused
+    await current.delete(lead)
+
     await current.ensure_collection(replace_stale=True)
+
     await current.ping()
+    await current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"})
+    assert not await current.filled()
 
 
 async def test_replace_stale_keeps_a_collection_of_this_build(stores: list[QdrantVectorStore]) -> None:
@@ -86,27 +140,16 @@ async def test_replace_stale_keeps_a_collection_of_this_build(stores: list[Qdran
     assert await current.get(kept) is not None
 
 
-async def test_a_collection_made_before_the_version_was_recorded_holds_the_first_one(
-    stores: list[QdrantVectorStore],
-) -> None:
-    current, _ = stores
-    await current._client.create_collection(
-        COLLECTION, vectors_config=models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.COSINE)
-    )
-    assert EMBEDDING_VERSION == "hash-v1"  # when it changes, such a collection is refused
-    await current.ensure_collection()
-    await current.ping()
-    newer = QdrantVectorStore(current._client, COLLECTION, version="hash-v2")
-    with pytest.raises(VectorStoreError, match="'hash-v1'"):
-        await newer.ping()
-
-
-async def test_the_server_is_asked_to_record_it() -> None:
+async def test_the_server_is_asked_to_record_the_version_and_the_fill() -> None:
     qdrant = QdrantRestStandIn()
     client = AsyncQdrantClient(url=QDRANT_URL, check_compatibility=False, transport=httpx.MockTransport(qdrant))
-    store = QdrantVectorStore(client, COLLECTION)
+    store = QdrantVectorStore(client, BASE)
     await store.ensure_collection()
+    assert not await store.filled()
+    await store.mark_filled()
+    assert await store.filled()
     await store.close()
-    [(method, body)] = qdrant.writes_to(f"/collections/{COLLECTION}")
-    assert method == "PUT"
-    assert body["metadata"] == {VERSION_KEY: EMBEDDING_VERSION}
+    [(created, body), (updated, patch)] = qdrant.writes_to(f"/collections/{COLLECTION}")
+    assert (created, updated) == ("PUT", "PATCH")
+    assert body["metadata"] == {VERSION_KEY: EMBEDDING_VERSION, FILLED_KEY: False}
+    assert patch["metadata"] == {FILLED_KEY: True}

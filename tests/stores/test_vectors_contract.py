@@ -23,8 +23,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
-from leadgen.stores.vectors import VectorStore, create_vector_store
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
+from leadgen.stores.vectors import VectorStore, create_vector_store, versioned_collection
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore, VectorStoreError
 
 QDRANT_URL = os.environ.get("LEADGEN_TEST_QDRANT_URL")
@@ -55,7 +55,7 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         await store.close()
     if request.param == "qdrant-server":
         admin = AsyncQdrantClient(url=QDRANT_URL, api_key=QDRANT_API_KEY, check_compatibility=False)
-        await admin.delete_collection(collection)
+        await admin.delete_collection(versioned_collection(collection))
         await admin.close()
 
 
@@ -100,7 +100,7 @@ class TestCollection:
 
     async def test_refuses_a_collection_of_another_dimension(self, open_store: Opener, tmp_path: Path) -> None:
         store = await open_store()
-        other = QdrantVectorStore(store._client, store.collection, dim=EMBEDDING_DIM // 2)
+        other = QdrantVectorStore(store._client, store.base, dim=EMBEDDING_DIM // 2)
         with pytest.raises(VectorStoreError, match="LEADGEN_QDRANT_COLLECTION"):
             await other.ensure_collection()
 
@@ -354,7 +354,7 @@ class TestFactory:
         assert isinstance(store, QdrantVectorStore)
         assert store.is_local
         await store.ensure_collection()
-        assert (tmp_path / "qdrant" / "collection" / "factory").is_dir()
+        assert (tmp_path / "qdrant" / "collection" / f"factory-{EMBEDDING_VERSION}").is_dir()
         await store.close()
 
     @pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
@@ -365,7 +365,7 @@ class TestFactory:
         store = create_vector_store(settings)
         assert isinstance(store, QdrantVectorStore)
         assert not store.is_local
-        assert store.collection == "leads"
+        assert store.collection == f"leads-{EMBEDDING_VERSION}"
         assert not (tmp_path / "qdrant").exists()
         await store.close()
 

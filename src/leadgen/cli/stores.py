@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from leadgen.cli.output import JsonOption, configuration, emit, errors, fail
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
+from leadgen.stores.vectors.base import versioned_collection
 from leadgen.targets.registry import DB, GRAPH, VECTORS
 
 graph_app = typer.Typer(no_args_is_help=True, help="The graph of agents and lead identities (Neo4j or embedded).")
@@ -84,25 +85,57 @@ def graph_rebuild(batch_size: BatchSizeOption = BATCH_SIZE, as_json: bool = Json
 
 
 @vectors_app.command("rebuild")
-def vectors_rebuild(batch_size: BatchSizeOption = BATCH_SIZE, as_json: bool = JsonOption) -> None:
-    """Embed every live, screened lead again, after the vector store lost its data or the embedding changed.
+def vectors_rebuild(
+    batch_size: BatchSizeOption = BATCH_SIZE,
+    drop_other_versions: Annotated[
+        bool,
+        typer.Option(
+            "--drop-other-versions",
+            help="Then delete the collections of other embedding versions: once no process of an older "
+            "release runs, they are of no use.",
+        ),
+    ] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Embed every live, screened lead again into this build's collection.
 
-    Each lead's vector gets its outcome and agent as the pipeline keeps them. A collection of
-    another embedding version, which this build's orchestrators and workers refuse, is replaced by
-    an empty one first. Idempotent; the platform may run meanwhile. Progress goes to standard error."""
+    The orchestrators and workers fill a collection they create by themselves (a new embedding
+    version's, or one Qdrant lost); run this after Qdrant lost part of its data, or was restored
+    from an older snapshot. Each lead's vector gets its outcome and agent as the pipeline keeps
+    them. Idempotent; the platform may run meanwhile. Progress goes to standard error."""
     from leadgen.pipeline.rebuild import rebuild_vectors
 
     needs = frozenset({DB, VECTORS})
     with configuration(needs) as settings:
         where = f"Qdrant at {settings.qdrant.url}" if settings.qdrant.url else "Qdrant's local mode"
-        store = f"{where}, collection {settings.qdrant.collection!r}"
+        where += f", collection {versioned_collection(settings.qdrant.collection)!r}"
 
-        async def work(resources: Resources) -> dict[str, object]:
-            assert resources.vectors is not None
+        async def work(resources: Resources) -> dict[str, Any]:
+            vectors = resources.vectors
+            assert vectors is not None
             rebuilt = await rebuild_vectors(
-                resources.require_sessions(), resources.vectors, batch_size=batch_size, progress=_progress("embedded")
+                resources.require_sessions(), vectors, batch_size=batch_size, progress=_progress("embedded")
             )
-            return {"store": store} | asdict(rebuilt)
+            others = await vectors.other_versions()
+            if drop_other_versions:
+                for name in others:
+                    await vectors.drop(name)
+            return (
+                {"store": where}
+                | asdict(rebuilt)
+                | {
+                    "other_versions": others,
+                    "dropped": others if drop_other_versions else [],
+                }
+            )
 
-        done = _rebuilt(settings, store, needs, work)
-    emit(done, as_json, f"{store}: {done['leads']} leads embedded, {done['erased']} erased leads removed")
+        done = _rebuilt(settings, where, needs, work)
+    others: list[str] = done["other_versions"]
+    message = f"{where}: {done['leads']} leads embedded, "
+    message += f"{done['erased']} erased leads removed; collections of other embedding versions: "
+    if not others:
+        message += "none"
+    else:
+        fate = "dropped" if drop_other_versions else "kept (--drop-other-versions deletes them)"
+        message += f"{', '.join(map(repr, others))}, {fate}"
+    emit(done, as_json, message)

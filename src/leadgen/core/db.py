@@ -160,6 +160,27 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+@asynccontextmanager
+async def exclusively(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
+    """Whether this process took PostgreSQL's session advisory lock ``key``, held until the block
+    ends, without waiting for it; SQLite serves one process, which always takes it.
+
+    A session lock on a connection outside any transaction: the work under it may take minutes, and
+    a transaction held open that long would keep VACUUM from the rows it could clean."""
+    if is_sqlite(engine):
+        yield True
+        return
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})).scalar_one():
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))

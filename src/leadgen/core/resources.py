@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import partial
 
 from celery import Celery
@@ -38,6 +38,9 @@ DISPATCH_WAIT = 0.5
 SET_UP_RETRY_FIRST_SECONDS = 1.0
 SET_UP_RETRY_MAX_SECONDS = 60.0
 AGENTS = "agents"
+VECTOR_FILL = "vector fill"
+# Leads read and embedded per transaction while a new collection is filled.
+VECTOR_FILL_BATCH = 500
 
 
 class NotSetUp(Exception):
@@ -60,6 +63,10 @@ class SetUp:
         if not await self._run():
             self.retry()
 
+    def start_in_background(self) -> None:
+        """Run the work in the background, tried until it succeeds; for work that may take long."""
+        self.retry(after=0.0)
+
     async def _run(self) -> bool:
         try:
             await self.work()
@@ -69,20 +76,26 @@ class SetUp:
         self.done = True
         return True
 
-    def retry(self) -> None:
+    def retry(self, after: float | None = None) -> None:
         """Run the set-up again in the background until it succeeds, unless it already runs."""
-        if self._cancelled or (self._retrying is not None and not self._retrying.done()):
+        if self._cancelled or self.running:
             return
-        self._retrying = asyncio.get_running_loop().create_task(self._until_done(), name=f"set-up {self.name}")
+        first_wait = SET_UP_RETRY_FIRST_SECONDS if after is None else after
+        self._retrying = asyncio.get_running_loop().create_task(
+            self._until_done(first_wait), name=f"set-up {self.name}"
+        )
 
-    async def _until_done(self) -> None:
-        wait = SET_UP_RETRY_FIRST_SECONDS
+    @property
+    def running(self) -> bool:
+        return self._retrying is not None and not self._retrying.done()
+
+    async def _until_done(self, wait: float) -> None:
         while True:
             await asyncio.sleep(wait)
             if await self._run():
                 log.info("%s: set up", self.name)
                 return
-            wait = min(wait * 2, SET_UP_RETRY_MAX_SECONDS)
+            wait = min(wait * 2, SET_UP_RETRY_MAX_SECONDS) if wait else SET_UP_RETRY_FIRST_SECONDS
 
     async def cancel(self) -> None:
         self._cancelled = True
@@ -145,7 +158,7 @@ class Resources:
             # The AI pipeline's processes: lead embeddings and the reading of lead notes.
             res.insights = create_intent_provider(settings, budget=RedisBudget(res.redis) if res.redis else None)
             res.vectors = create_vector_store(settings)
-            res._add_store("qdrant", res.vectors.ensure_collection, res.vectors.ping)
+            res._add_store("qdrant", res._set_up_vectors, res.vectors.ping)
         if GRAPH in needs:
             res.graph = create_graph_store(settings)
             res._add_store("graph", res.graph.ensure_schema, res.graph.ping)
@@ -158,6 +171,27 @@ class Resources:
     def _add_store(self, name: str, work: Callable[[], Awaitable[None]], ping: Check) -> None:
         set_up = self.set_ups[name] = SetUp(name, work)
         self.checks[name] = partial(set_up.check, ping)
+
+    async def _set_up_vectors(self) -> None:
+        """The collection, then (not awaited: it may take minutes, and the collection is usable
+        meanwhile) the embedding of every lead into it if it was created since the database had them."""
+        assert self.vectors is not None
+        await self.vectors.ensure_collection()
+        if self.sessions is None:
+            return
+        fill = self.set_ups.get(VECTOR_FILL)
+        if fill is None or not fill.running:
+            # Not a readiness check: the pipeline writes every new lead into the collection meanwhile.
+            fill = self.set_ups[VECTOR_FILL] = SetUp(VECTOR_FILL, self._fill_vectors)
+            fill.start_in_background()
+
+    async def _fill_vectors(self) -> None:
+        from leadgen.pipeline.rebuild import fill_vectors  # the pipeline's modules, for these processes only
+
+        assert self.engine is not None and self.sessions is not None and self.vectors is not None
+        filled = await fill_vectors(self.engine, self.sessions, self.vectors, batch_size=VECTOR_FILL_BATCH)
+        if filled is not None:
+            log.info("qdrant: %d leads embedded into the new collection, %d erased leads removed", *astuple(filled))
 
     async def _sync_agents(self) -> None:
         assert self.graph is not None
@@ -172,7 +206,7 @@ class Resources:
         A set-up that fails is logged, not raised, and tried again in the background until it
         succeeds: the process still starts, and /readyz reports the store meanwhile.
         """
-        stores = [set_up for name, set_up in self.set_ups.items() if name != AGENTS]
+        stores = [set_up for name, set_up in list(self.set_ups.items()) if name not in (AGENTS, VECTOR_FILL)]
         await asyncio.gather(*(set_up.start() for set_up in stores))
         if AGENTS in self.set_ups:
             await self.set_ups[AGENTS].start()
@@ -207,7 +241,7 @@ class Resources:
             log.warning("could not enqueue %s, the outbox relay will retry: %s", task, exc)
 
     async def close(self) -> None:
-        for set_up in self.set_ups.values():
+        for set_up in list(self.set_ups.values()):
             await set_up.cancel()
         if self.insights is not None:
             await self.insights.aclose()

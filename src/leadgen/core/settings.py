@@ -175,7 +175,11 @@ class RedisSettings(_Group, prefix="REDIS_"):
 class QdrantSettings(_Group, prefix="QDRANT_"):
     url: AnyHttpUrl | None = Field(None, description="Qdrant server URL; empty means local mode.")
     api_key: SecretStr | None = Field(None, description="Qdrant API key, if the server needs one.")
-    collection: str = Field("leads", description="Collection holding lead embeddings.")
+    collection: str = Field(
+        "leads",
+        description="Name of the collections of lead embeddings: each embedding version writes its own, "
+        "'<name>-<version>' ('leads-hash-v1').",
+    )
     replication_factor: int = Field(
         1,
         ge=1,

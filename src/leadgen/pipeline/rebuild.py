@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leadgen.agents.graph_sync import sync_all
+from leadgen.core import db
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads
 from leadgen.leads.lifecycle import LeadStatus, Line
@@ -32,6 +33,9 @@ from leadgen.stores.graph import GraphStore
 from leadgen.stores.vectors import VectorStore
 from leadgen.stores.vectors.base import Point
 
+# PostgreSQL's advisory lock of the process filling a new collection (core.migrate's is 7245001,
+# routing's 7245002, dedupe's space 7245003).
+VECTOR_FILL_LOCK = 7245004
 # Told how many leads are done so far, after each batch.
 Progress = Callable[[int], None]
 Sessions = async_sessionmaker[AsyncSession]
@@ -97,8 +101,8 @@ async def rebuild_vectors(
 ) -> VectorsRebuilt:
     """The vector of every lead the pipeline embedded: live (not a test lead, not erased) and
     screened (scored), with its payload as the pipeline keeps it (``sync_outcome``): its status as
-    its outcome, and the agent it is credited to. A collection of another vector size or embedding
-    is replaced by an empty one first.
+    its outcome, and the agent it is credited to; the collection is then marked filled. One that
+    holds vectors of another size or embedding (damaged) is replaced by an empty one first.
 
     A lead whose status changes while its batch is written gets its new outcome after the batch; one
     given to another agent in the same status may keep the agent read, until its next outcome."""
@@ -126,7 +130,32 @@ async def rebuild_vectors(
         after = points[-1][0]
         if progress is not None:
             progress(embedded)
-    return VectorsRebuilt(embedded, await _forget_erased(sessions, vectors.delete, batch_size))
+    erased = await _forget_erased(sessions, vectors.delete, batch_size)
+    await vectors.mark_filled()
+    return VectorsRebuilt(embedded, erased)
+
+
+class FilledElsewhere(Exception):
+    """Another process is filling the collection."""
+
+
+async def fill_vectors(
+    engine: AsyncEngine, sessions: Sessions, vectors: VectorStore, *, batch_size: int
+) -> VectorsRebuilt | None:
+    """Embed every lead into a collection created since the database had them: a new embedding
+    version's, or one Qdrant lost. One process of all that share the database does it (the others
+    raise ``FilledElsewhere`` until it is done); None when the collection was filled already.
+
+    The pipeline writes each new lead into the collection meanwhile, so it is usable at once; only
+    its "similar leads" miss the older leads until the fill reaches them."""
+    if await vectors.filled():
+        return None
+    async with db.exclusively(engine, VECTOR_FILL_LOCK) as taken:
+        if not taken:
+            raise FilledElsewhere("another process is embedding the leads into the collection")
+        if await vectors.filled():
+            return None
+        return await rebuild_vectors(sessions, vectors, batch_size=batch_size)
 
 
 def _page(query: Select[*Columns], after: uuid.UUID | None, size: int) -> Select[*Columns]:

@@ -9,10 +9,9 @@ worker are comparable with those of another. Cosine similarity between two vecto
 the weighted overlap of their features.
 
 **Dimension.** ``EMBEDDING_DIM`` = 128 floats, unit length. A change of the dimension, the features or
-their weights needs a new ``EMBEDDING_VERSION`` (and ``_PERSON``) and a re-embedding of stored vectors:
-the vector store records the version in its collection's metadata, and a build of another version
-refuses the collection (readiness fails, writes and searches are refused) until
-``leadgen vectors rebuild`` replaces it with one of this version's vectors.
+their weights needs a new ``EMBEDDING_VERSION`` (and ``_PERSON``): each version writes a collection of
+its own (``stores.vectors.versioned_collection``), which the processes of a build fill from the
+database when they create it, while the release before goes on with its own during a rollout.
 
 **What goes in** (all optional; missing or malformed values are skipped, never an error):
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from leadgen.core.settings import Settings
-from leadgen.stores.vectors.base import CONVERTED, Hit, VectorStore, normalise_payload
+from leadgen.stores.vectors.base import CONVERTED, Hit, VectorStore, normalise_payload, versioned_collection
 
-__all__ = ["CONVERTED", "Hit", "VectorStore", "create_vector_store", "normalise_payload"]
+__all__ = ["CONVERTED", "Hit", "VectorStore", "create_vector_store", "normalise_payload", "versioned_collection"]
 
 
 def create_vector_store(settings: Settings) -> VectorStore:

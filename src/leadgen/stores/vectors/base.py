@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from leadgen.stores.embedding import EMBEDDING_VERSION
+
 CONVERTED = "CONVERTED"
 # Payload fields with a payload index in server mode, and the index type of each.
 INDEXED_FIELDS: dict[str, str] = {
@@ -36,6 +38,12 @@ INDEXED_FIELDS: dict[str, str] = {
 }
 # One lead's point: its id, its embedding, its payload.
 Point = tuple[uuid.UUID, list[float], Mapping[str, Any]]
+
+
+def versioned_collection(base: str, version: str = EMBEDDING_VERSION) -> str:
+    """The collection of one embedding version: each version writes its own, so that a release that
+    embeds leads differently runs beside the one before it while it rolls out, each with its vectors."""
+    return f"{base}-{version}"
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,26 @@ class VectorStore(Protocol):
     """Lead embeddings and "similar leads that converted"; every method is async. Writes and searches
     are refused while the collection holds vectors of another size or embedding."""
 
+    # The collection this build writes and searches: one per embedding version.
+    collection: str
+
     async def ensure_collection(self, *, replace_stale: bool = False) -> None:
-        """Create the collection and its payload indexes if missing (idempotent; call at start-up).
-        Raise if it holds vectors of another size or embedding (``stores.embedding.EMBEDDING_VERSION``);
-        with ``replace_stale``, replace such a collection with an empty one instead."""
+        """Create the collection of this build's embedding version (``stores.embedding.EMBEDDING_VERSION``)
+        and its payload indexes if missing (idempotent; call at start-up). Raise if it holds vectors of
+        another size or embedding; with ``replace_stale``, replace such a collection with an empty one."""
+
+    async def filled(self) -> bool:
+        """Whether the collection holds every lead the database held when it was filled: false for a
+        collection created since, until ``mark_filled``."""
+
+    async def mark_filled(self) -> None:
+        """Record that every lead the database holds was embedded into the collection."""
+
+    async def other_versions(self) -> list[str]:
+        """The collections other embedding versions wrote, which this build does not use."""
+
+    async def drop(self, collection: str) -> None:
+        """Delete one of ``other_versions``."""
 
     async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
         """Store or replace the lead's vector and payload (running it twice is harmless)."""

@@ -34,11 +34,13 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient, models
 
 from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION
-from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, Point, normalise_payload
+from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, Point, normalise_payload, versioned_collection
 
-# The collection's metadata key naming the embedding its vectors are of; a collection without it was
-# created before the version was recorded, when every vector was of the first one.
+# The collection's metadata: the embedding its vectors are of (a collection without it was created
+# before the version was recorded, when every vector was of the first one), and whether every lead
+# the database holds was embedded into it (a collection is created empty, and filled after).
 VERSION_KEY = "embedding_version"
+FILLED_KEY = "filled"
 UNRECORDED_VERSION = "hash-v1"
 REBUILD_COMMAND = "leadgen vectors rebuild"
 
@@ -59,12 +61,13 @@ _local_handles_lock = threading.Lock()
 
 
 class QdrantVectorStore:
-    """``VectorStore`` on one Qdrant collection (cosine distance, one point per lead)."""
+    """``VectorStore`` on the collection of this build's embedding version (cosine distance, one point
+    per lead), named after ``base`` (``LEADGEN_QDRANT_COLLECTION``) and the version."""
 
     def __init__(
         self,
         client: AsyncQdrantClient,
-        collection: str,
+        base: str,
         *,
         local_path: str | None = None,
         guard: contextlib.AbstractContextManager[Any] | None = None,
@@ -73,7 +76,8 @@ class QdrantVectorStore:
         replication_factor: int = 1,
     ) -> None:
         self._client = client
-        self.collection = collection
+        self.base = base
+        self.collection = versioned_collection(base, version)
         self.dim = dim
         self.version = version
         self.replication_factor = replication_factor
@@ -88,7 +92,7 @@ class QdrantVectorStore:
     def open_server(
         cls,
         url: str,
-        collection: str,
+        base: str,
         *,
         api_key: str | None = None,
         timeout: int = 10,
@@ -102,10 +106,10 @@ class QdrantVectorStore:
         # No version probe at construction: it runs in a thread before the server may be up (a pod
         # starting beside Qdrant) and only warns; the manifests pin the server's version instead.
         client = AsyncQdrantClient(url=url.rstrip("/"), api_key=api_key, timeout=timeout, check_compatibility=False)
-        return cls(client, collection, replication_factor=replication_factor)
+        return cls(client, base, replication_factor=replication_factor)
 
     @classmethod
-    def open_local(cls, path: Path, collection: str) -> QdrantVectorStore:
+    def open_local(cls, path: Path, base: str) -> QdrantVectorStore:
         """A store in qdrant-client's local mode under ``path``, sharing the process's one client."""
         key = str(path.expanduser().resolve())
         with _local_handles_lock:
@@ -115,7 +119,7 @@ class QdrantVectorStore:
                 handle = _LocalHandle(AsyncQdrantClient(path=key), threading.RLock())
                 _local_handles[key] = handle
             handle.users += 1
-        return cls(handle.client, collection, local_path=key, guard=handle.guard)
+        return cls(handle.client, base, local_path=key, guard=handle.guard)
 
     @property
     def is_local(self) -> bool:
@@ -138,7 +142,7 @@ class QdrantVectorStore:
                         self.collection,
                         vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
                         replication_factor=self.replication_factor,
-                        metadata={VERSION_KEY: self.version},
+                        metadata={VERSION_KEY: self.version, FILLED_KEY: False},
                     )
                 except Exception:
                     # Another replica created it between our check and our create.
@@ -174,8 +178,43 @@ class QdrantVectorStore:
             held = f"embeddings {version!r}, this build writes {self.version!r}"
         return (
             f"Qdrant collection {self.collection!r} holds {held}: run `{REBUILD_COMMAND}` to replace it with "
-            f"this build's, or set LEADGEN_QDRANT_COLLECTION to a new collection and run it"
+            f"this build's, or set LEADGEN_QDRANT_COLLECTION to a new name"
         )
+
+    async def filled(self) -> bool:
+        """Whether every lead the database held was embedded into the collection (``mark_filled``)."""
+        with self._guard:
+            info = await self._client.get_collection(self.collection)
+        return bool((info.config.metadata or {}).get(FILLED_KEY, False))
+
+    async def mark_filled(self) -> None:
+        with self._guard:
+            await self._client.update_collection(self.collection, metadata={FILLED_KEY: True})
+
+    async def other_versions(self) -> list[str]:
+        """The collections of ``base`` that other embedding versions wrote (and the one named ``base``
+        alone, of the releases before collections were versioned), which this build does not use."""
+        others = []
+        with self._guard:
+            response = await self._client.get_collections()
+            for item in response.collections:
+                if item.name == self.collection or not item.name.startswith(self.base):
+                    continue
+                if item.name != self.base:
+                    # Another collection may share the prefix ("leads-archive"): only a version's counts.
+                    info = await self._client.get_collection(item.name)
+                    version = (info.config.metadata or {}).get(VERSION_KEY)
+                    if version is None or item.name != versioned_collection(self.base, str(version)):
+                        continue
+                others.append(item.name)
+        return sorted(others)
+
+    async def drop(self, collection: str) -> None:
+        """Delete a collection of ``other_versions``; never this build's."""
+        if collection not in await self.other_versions():
+            raise ValueError(f"{collection!r} is not a collection of another embedding version of {self.base!r}")
+        with self._guard:
+            await self._client.delete_collection(collection)
 
     async def _usable(self) -> None:
         """Check the collection once, before the first write or search."""
