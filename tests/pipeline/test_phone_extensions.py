@@ -5,6 +5,7 @@ the number bars every extension), and erased with the number."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +23,10 @@ from leadgen.leads.schemas import Contact
 from leadgen.models import Agent, Lead
 from leadgen.models.base import utcnow
 from leadgen.privacy import service as privacy
+from leadgen.targets import data_service
 from tests import helpers
 from tests.api.test_quote_requests import quote_request_payload
-from tests.conftest import lead_payload
+from tests.conftest import lead_payload, started
 from tests.pipeline.test_screening import run, submit
 
 SWITCHBOARD = "(512) 555-0100"
@@ -54,6 +56,20 @@ async def commercial_agent(session: AsyncSession) -> Agent:
     agent = await helpers.agent(session, ["TX"], [Line.COMMERCIAL])
     await session.commit()
     return agent
+
+
+@pytest.fixture
+async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    async for c in started(data_service.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def admin(client: AsyncClient, session: AsyncSession) -> dict[str, str]:
+    """The Authorization header of an admin, who answers people's requests for their data."""
+    user = await helpers.user(session, Role.ADMIN)
+    await session.commit()
+    return await helpers.bearer(client, user)
 
 
 async def read(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
@@ -217,3 +233,58 @@ class TestPrivacy:
         await session.commit()
         assert [lead.id for lead in purged] == [ana.id]
         assert (await read(session, ana.id)).phone_extension is None
+
+    async def test_an_export_by_the_number_and_extension_leaves_a_colleagues_lead_for_staff(
+        self, client: AsyncClient, data_client: AsyncClient, key: str, resources: Resources, admin: dict[str, str]
+    ) -> None:
+        ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        asked = {"phone": f"{SWITCHBOARD} ext. 101"}
+        exported = (await data_client.post("/api/v1/privacy/export", json=asked, headers=admin)).json()
+        assert [entry["lead"]["id"] for entry in exported["leads"]] == [str(ana.id)]
+        assert exported["linked_leads"] == [str(bob.id)]
+
+    @pytest.mark.parametrize(
+        ("asked", "exported", "linked"),
+        [(f"{SWITCHBOARD} ext. 101", ["Ana"], ["Bob", "Carla"]), (SWITCHBOARD, ["Carla"], ["Ana", "Bob"])],
+        ids=["an extension", "the main number"],
+    )
+    async def test_a_request_takes_only_the_leads_of_the_very_extension_it_gives(
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        resources: Resources,
+        admin: dict[str, str],
+        asked: str,
+        exported: list[str],
+        linked: list[str],
+    ) -> None:
+        """Unlike dedupe, for which the main number reaches every extension: what an export hands out
+        must be the person's beyond doubt, so a lead of the main number asked about with an
+        extension, or one of an extension asked about with the main number, is left to staff."""
+        leads = {
+            name: await run(resources, await submit(client, key, colleague(name, extension)))
+            for name, extension in (("Ana", "101"), ("Bob", "202"), ("Carla", None))
+        }
+        answer = (await data_client.post("/api/v1/privacy/export", json={"phone": asked}, headers=admin)).json()
+        assert sorted(entry["lead"]["first_name"] for entry in answer["leads"]) == exported
+        assert answer["linked_leads"] == sorted(str(leads[name].id) for name in linked)
+
+    async def test_an_erasure_by_the_number_and_extension_leaves_a_colleagues_lead_for_staff(
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        admin: dict[str, str],
+    ) -> None:
+        ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        asked = {"phone": f"{SWITCHBOARD} ext. 101"}
+        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).json()
+        assert erased == {"anonymised_leads": [str(ana.id)], "linked_leads": [str(bob.id)]}
+        assert (await read(session, ana.id)).anonymised_at is not None
+        kept = await read(session, bob.id)
+        assert (kept.anonymised_at, kept.email, kept.phone_extension) == (None, "bob@acme-roofing.com", "202")

@@ -39,6 +39,7 @@ from leadgen.routing import service as routing
 from leadgen.stores.broker import create_celery
 from tests import helpers
 from tests.conftest import lead_payload
+from tests.pipeline.test_phone_extensions import colleague
 
 RETENTION_DAYS = 1828
 PAST_RETENTION = timedelta(days=RETENTION_DAYS + 30)
@@ -296,6 +297,33 @@ class TestPurge:
         assert await anonymised(session, [*held, *due]) == [False, False, True, True, False]
         assert purge_task() == 1
         assert await anonymised(session, due) == [True, True, True]
+
+    @pytest.mark.parametrize(
+        ("extension", "kept"), [("202", False), (None, True)], ids=["another extension", "the main number"]
+    )
+    async def test_a_colleague_active_at_the_switchboard_keeps_the_person_only_by_the_main_number(
+        self,
+        client: AsyncClient,
+        resources: Resources,
+        session: AsyncSession,
+        key: str,
+        extension: str | None,
+        kept: bool,
+    ) -> None:
+        """A person is whom ``dedupe.rules.same_person`` finds: a lead from the number with another
+        extension is a colleague's; one given with the main number may be the person's."""
+        ana = await helpers.submitted_and_processed(client, resources, key, colleague("Ana", "101"))
+        await age(resources, [ana])
+        other = await helpers.submitted_and_processed(client, resources, key, colleague("Bob", extension))
+        cutoff = retention_cutoff(utcnow(), RETENTION_DAYS)
+        async with resources.unit_of_work() as s:
+            found = await repository.candidates(s, cutoff, tasks.WINDOW)
+            assert found == [repository.Candidate((await lead(s, ana)).received_at, ana, due=not kept)]
+            assert [purged.id for purged in await privacy.purge_person(s, ana, cutoff, dry_run=True)] == (
+                [] if kept else [ana]
+            )
+        assert purge_task() == (0 if kept else 1)
+        assert await anonymised(session, [ana, other]) == [not kept, False]
 
     async def _accept(self, resources: Resources, session: AsyncSession, lead_id: uuid.UUID) -> Principal:
         [offer] = await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))

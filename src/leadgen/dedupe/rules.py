@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, SQLColumnExpression, or_
+
 from leadgen.core.security import keyed_hash
 from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.leads.normalize import address_key, email_key
@@ -61,6 +63,14 @@ def phones_match(extension: str | None, other: str | None) -> bool:
     who gives their extension once and not the next time is still found (a colleague giving only
     the main number is taken for them too)."""
     return extension is None or other is None or extension == other
+
+
+def phones_match_clause(
+    extension: SQLColumnExpression[str | None], other: SQLColumnExpression[str | None]
+) -> ColumnElement[bool]:
+    """``phones_match`` in SQL, for a query that pairs leads in the database (dedupe's originals, the
+    retention purge's people)."""
+    return or_(extension.is_(None), other.is_(None), extension == other)
 
 
 def same_person(incoming: IdentityKeys, stored: IdentityKeys) -> bool:

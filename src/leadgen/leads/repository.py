@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, String, and_, bindparam, exists, false, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from leadgen.dedupe.rules import IN_FLIGHT_STATUSES, TAKEN_STATUSES
+from leadgen.dedupe.rules import IN_FLIGHT_STATUSES, TAKEN_STATUSES, phones_match_clause
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus, Line
 from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Agent, Assignment, Lead
@@ -123,12 +123,8 @@ def _same_person_as(lead: Lead) -> ColumnElement[bool]:
     if lead.email_hash is not None:
         matches.append(Lead.email_hash == lead.email_hash)
     if lead.phone_hash is not None:
-        same_phone = Lead.phone_hash == lead.phone_hash
-        if lead.phone_extension is not None:
-            # ``phones_match``: a lead that gave no extension is still the person's.
-            extension_matches = or_(Lead.phone_extension.is_(None), Lead.phone_extension == lead.phone_extension)
-            same_phone = and_(same_phone, extension_matches)
-        matches.append(same_phone)
+        extension = literal(lead.phone_extension, String)
+        matches.append(and_(Lead.phone_hash == lead.phone_hash, phones_match_clause(Lead.phone_extension, extension)))
     return or_(false(), *matches)
 
 

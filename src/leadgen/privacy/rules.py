@@ -2,10 +2,12 @@
 evidence, as pure functions (the queries that find them are in ``privacy.repository``, which asks
 the same questions of the database).
 
-A person is whom an erasure by one of their leads' phone and e-mail would anonymise: every lead
-with that phone number or e-mail address. Their last activity is the latest receipt or event
-(``lead_events``: every status change, offer, answer and outcome writes one) of any of those
-leads. A lead an agent still holds counts by that too: one nobody recorded anything of for the
+A person, for the purge, is every lead dedupe takes for theirs (``dedupe.rules.same_person``): every
+lead with their e-mail address, or with their phone number and an extension that does not tell them
+apart (``phones_match``: a colleague at another extension of the switchboard is someone else; a lead
+given with the main number may be anyone's there, and is waited for too). Their last activity is
+the latest receipt or event (``lead_events``: every status change, offer, answer and outcome writes
+one) of any of those leads. A lead an agent still holds counts by that too: one nobody recorded anything of for the
 whole retention period (five years at least) is abandoned, and keeping its person for ever would
 defeat the purge. Offers not yet answered time out within minutes, each with an event.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from leadgen.dedupe.rules import IdentityKeys
 
 # A consent record is kept unchanged five years (the FTC's Telemarketing Sales Rule, and our brief):
 # 1,827 days are five years however many leap days they hold. An erasure or the retention purge
@@ -34,6 +38,19 @@ class LeadActivity:
     @property
     def last_active_at(self) -> datetime:
         return max(self.received_at, self.last_event_at or self.received_at)
+
+
+def named_by_request(asked: IdentityKeys, lead: IdentityKeys) -> bool:
+    """Whether a person's request about their data (an export, an erasure) names the lead: it has the
+    e-mail address given, or the phone number with the very extension given (none with none).
+
+    Stricter than dedupe's ``same_person``, for which the main number reaches every extension: what
+    an export hands out and an erasure destroys must be the person's beyond doubt, so a lead given
+    with the main number, asked about with an extension, or the other way round, is left to staff
+    among the linked leads, as a colleague's at another extension is."""
+    if asked.email is not None and asked.email == lead.email:
+        return True
+    return asked.phone is not None and asked.phone == lead.phone and asked.phone_extension == lead.phone_extension
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -18,8 +19,9 @@ from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED, RETENTION_LEADS_ANONYMISED, RETENTION_PEOPLE_ANONYMISED
 from leadgen.core.security import keyed_hash
+from leadgen.dedupe.rules import IdentityKeys, same_person
 from leadgen.leads.lifecycle import OUTCOMES, AssignmentStatus
-from leadgen.leads.normalize import email_key, phone_e164
+from leadgen.leads.normalize import email_key, parsed_phone
 from leadgen.leads.visibility import CONTACT_DETAILS_VIEWED
 from leadgen.models import Assignment, AuditEntry, ConsentRecord, Lead, LeadEvent, Notification
 from leadgen.models.base import utcnow
@@ -63,31 +65,60 @@ TYPED_TEXT = {
     "lead.returned": ("detail",),
     **{f"lead.{outcome.lower()}": ("note",) for outcome in OUTCOMES},
 }
-# What the export adds from the audit log: what staff typed about the person, and who read their lead.
+# The audit actions of a person's requests; each entry names the leads in its ``lead_ids``.
+EXPORT_ACTION = "privacy.exported"
+ERASURE_ACTION = "privacy.erased"
+# What the export adds from the audit log: what staff typed about the person, and who read their
+# lead. Besides these, the entries naming the lead among their ``lead_ids``: the inbox answers that
+# showed it, and the exports (``EXPORT_ACTION``) that handed it out before.
 EXPORTED_AUDIT_ACTIONS = (*TYPED_TEXT, "lead.viewed")
 
 
-def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class DataSubject:
+    """Whom a request about a person's data names: the keyed hashes of the e-mail address and phone
+    number given, and the extension given with the number, which tells apart two people at one
+    switchboard (``dedupe.rules.phones_match``)."""
+
+    hashes: list[tuple[str, str]]
+    phone_extension: str | None = None
+
+
+def data_subject(hash_key: str, email: str | None, phone: str | None) -> DataSubject:
     hashes = []
+    extension = None
     if email:
         hashes.append(("email", keyed_hash(hash_key, "email", email_key(email))))
     if phone:
-        normalised = phone_e164(phone)
-        if normalised is None:
+        number = parsed_phone(phone)
+        if number is None:
             raise InvalidInput(
                 "not a valid US phone number", [{"field": "phone", "reason": "not a valid US phone number"}]
             )
-        hashes.append(("phone", keyed_hash(hash_key, "phone", normalised)))
+        hashes.append(("phone", keyed_hash(hash_key, "phone", number.e164)))
+        extension = number.extension
     if not hashes:
         reason = "give the person's e-mail address or phone number"
         raise InvalidInput(reason, [{"field": "email", "reason": reason}, {"field": "phone", "reason": reason}])
-    return hashes
+    return DataSubject(hashes, extension)
 
 
-async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> dict[str, Any]:
-    """Everything held about the person with these identifiers. Leads that share only another phone
-    or address with theirs are listed by id, not exported: they may be a housemate's."""
-    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
+def person_hashes(hash_key: str, email: str | None, phone: str | None) -> list[tuple[str, str]]:
+    """``data_subject``'s hashes alone: what an opt-out lists, the number without its extension, so
+    that it bars every extension of it."""
+    return data_subject(hash_key, email, phone).hashes
+
+
+async def export(
+    session: AsyncSession, hashes: list[tuple[str, str]], actor: str, phone_extension: str | None = None
+) -> dict[str, Any]:
+    """Everything held about the person with these identifiers, the phone number's with the
+    extension given with it (``rules.named_by_request``). Leads that share only another phone or address with
+    theirs, or their number with another extension, are listed by id, not exported: they may be a
+    housemate's or a colleague's. The audit entry names the leads exported, and a later export of
+    the person shows it."""
+    leads = await _leads_of(session, _asked(hashes, phone_extension), rules.named_by_request)
+    exports = await _exports_since(session, min((lead.received_at for lead in leads), default=None))
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
@@ -104,6 +135,8 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
             )
         )
         logged += await _inbox_reads(session, lead, offers)
+        logged += [entry for entry in exports if _names(entry, lead)]
+        logged.sort(key=lambda entry: entry.created_at)
         out.append(
             {
                 "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
@@ -114,7 +147,7 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
                 "audit": [{"action": e.action, "actor": e.actor, "at": e.created_at, "data": e.data} for e in logged],
             }
         )
-    await audit.record(session, actor, "privacy.exported", "person", None, {"leads": len(leads)})
+    await audit.record(session, actor, EXPORT_ACTION, "person", None, _lead_ids(leads))
     person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
@@ -124,13 +157,17 @@ async def export(session: AsyncSession, hashes: list[tuple[str, str]], actor: st
     return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed, "linked_leads": linked}
 
 
-async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str) -> Erasure:
-    """Anonymise every lead with one of the person's identifiers, with what agents and staff typed
-    about it. Line, state, the ZIP's area, status, score and dates stay for reporting; the person goes on the
-    do-not-contact list by keyed hash, so the opt-out survives new leads. Leads that share only
-    another phone or address with theirs are reported, not erased: erasing a housemate's lead by
-    mistake cannot be undone, so staff decide, and erase by that identifier too."""
-    leads = await dnc.leads_with_any(session, [value for _, value in hashes])
+async def erase(
+    session: AsyncSession, hashes: list[tuple[str, str]], actor: str, phone_extension: str | None = None
+) -> Erasure:
+    """Anonymise every lead with one of the person's identifiers (the phone number's with the
+    extension given with it, ``rules.named_by_request``), with what agents and staff typed about it. Line, state,
+    the ZIP's area, status, score and dates stay for reporting; the person goes on the do-not-contact
+    list by keyed hash, so the opt-out survives new leads. Leads that share only another phone or
+    address with theirs, or their number with another extension, are reported, not erased: erasing
+    a housemate's or a colleague's lead by mistake cannot be undone, so staff decide, and erase by
+    that identifier too. The audit entry names the leads anonymised."""
+    leads = await _leads_of(session, _asked(hashes, phone_extension), rules.named_by_request)
     # Every number and address the person's leads gave, before they are cleared: a new lead from
     # the phone of a person erased by e-mail address is stopped too.
     person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
@@ -138,15 +175,16 @@ async def erase(session: AsyncSession, hashes: list[tuple[str, str]], actor: str
     await anonymise(session, leads, ERASURE_REQUEST)
     added = await dnc.add_many(session, person, ERASURE_REQUEST)
     after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
-    await audit.record(session, actor, "privacy.erased", "person", None, {"leads": len(leads)})
+    await audit.record(session, actor, ERASURE_ACTION, "person", None, _lead_ids(leads))
     return Erasure(leads, linked)
 
 
 async def purge_person(
     session: AsyncSession, lead_id: uuid.UUID, cutoff: datetime, dry_run: bool = False
 ) -> list[Lead]:
-    """The retention purge of the person behind the lead: the leads an erasure by its phone and
-    e-mail would anonymise, anonymised the same way once every one was last active before
+    """The retention purge of the person behind the lead: the leads dedupe takes for theirs
+    (``dedupe.rules.same_person``: its e-mail, or its phone with an extension that does not tell
+    them apart), anonymised as an erasure anonymises once every one was last active before
     ``cutoff`` (``rules.due``, checked again under their locks). Returns those leads (with
     ``dry_run``, left as they are); none when the person is not due, or was erased since.
 
@@ -155,7 +193,7 @@ async def purge_person(
     lead = await session.get(Lead, lead_id)
     if lead is None or lead.anonymised_at is not None:
         return []
-    leads = await dnc.leads_with_any(session, [value for _, value in dnc.identity_hashes(lead)])
+    leads = await _leads_of(session, _identity_of(lead), same_person)
     if not rules.due(await repository.activity(session, leads), cutoff):
         return []
     if not dry_run:
@@ -207,6 +245,44 @@ class Erasure:
     linked: list[uuid.UUID]  # leads sharing another identifier with the person's, left for staff
 
 
+def _asked(hashes: list[tuple[str, str]], phone_extension: str | None) -> IdentityKeys:
+    """The person a request names, as dedupe compares people."""
+    given = dict(hashes)
+    return IdentityKeys(given.get("phone"), given.get("email"), None, phone_extension)
+
+
+def _identity_of(lead: Lead) -> IdentityKeys:
+    return IdentityKeys(lead.phone_hash, lead.email_hash, lead.address_hash, lead.phone_extension)
+
+
+async def _leads_of(
+    session: AsyncSession, person: IdentityKeys, theirs: Callable[[IdentityKeys, IdentityKeys], bool]
+) -> list[Lead]:
+    """The leads with the person's phone number or e-mail address that ``theirs`` takes for the
+    person's. Locked by ``leads_with_any``, which takes a colleague's lead from their number too; it
+    is left as it is."""
+    hashes = [value for value in (person.phone, person.email) if value]
+    return [lead for lead in await dnc.leads_with_any(session, hashes) if theirs(person, _identity_of(lead))]
+
+
+def _lead_ids(leads: list[Lead]) -> dict[str, Any]:
+    """What a request's audit entry says of whose data it read or erased."""
+    return {"lead_ids": [str(lead.id) for lead in leads]}
+
+
+def _names(entry: AuditEntry, lead: Lead) -> bool:
+    return str(lead.id) in entry.data.get("lead_ids", [])
+
+
+async def _exports_since(session: AsyncSession, since: datetime | None) -> list[AuditEntry]:
+    """The exports audited since ``since`` (none when None): those of a lead received then can only
+    be later."""
+    if since is None:
+        return []
+    query = select(AuditEntry).where(AuditEntry.action == EXPORT_ACTION, AuditEntry.created_at >= since)
+    return list(await session.scalars(query))
+
+
 async def _inbox_reads(session: AsyncSession, lead: Lead, offers: list[Assignment]) -> list[AuditEntry]:
     """The inbox answers that showed the lead's contact details: one entry per answer, by the agent
     who read it, naming the leads shown (only agents it was offered to can have read it)."""
@@ -222,7 +298,7 @@ async def _inbox_reads(session: AsyncSession, lead: Lead, offers: list[Assignmen
         )
         .order_by(AuditEntry.created_at)
     )
-    return [entry for entry in entries if str(lead.id) in entry.data.get("lead_ids", [])]
+    return [entry for entry in entries if _names(entry, lead)]
 
 
 def _about(lead: Lead, offers: list[Assignment]) -> ColumnElement[bool]:
