@@ -259,12 +259,11 @@ class TestFill:
         again = await vectors.get(lead_id)
         assert again is not None and again.payload == kept.payload
 
-    @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
     async def test_one_process_fills_while_the_others_wait_for_it(
         self, client: AsyncClient, key: str, resources: Resources, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Another process holds the fill's lock: this one leaves the collection to it, and fills it
-        only if that process went away before it was done."""
+        """Another process (on SQLite, another event loop of the process) holds the fill's lock: this
+        one leaves the collection to it, and fills it only if that one went away before it was done."""
         monkeypatch.setattr(resources_module, "SET_UP_RETRY_FIRST_SECONDS", 0.05)
         monkeypatch.setattr(resources_module, "SET_UP_RETRY_MAX_SECONDS", 0.1)
         lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())

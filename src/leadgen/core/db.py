@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -160,15 +161,26 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+_PROCESS_LOCKS: dict[int, threading.Lock] = {}
+
+
 @asynccontextmanager
 async def exclusively(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
     """Whether this process took PostgreSQL's session advisory lock ``key``, held until the block
-    ends, without waiting for it; SQLite serves one process, which always takes it.
+    ends, without waiting for it. SQLite serves one process, whose event loops (the server's, the
+    task runtime's) take a lock of the process instead.
 
     A session lock on a connection outside any transaction: the work under it may take minutes, and
     a transaction held open that long would keep VACUUM from the rows it could clean."""
     if is_sqlite(engine):
-        yield True
+        lock = _PROCESS_LOCKS.setdefault(key, threading.Lock())
+        if not lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
         return
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
