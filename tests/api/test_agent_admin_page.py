@@ -4,6 +4,8 @@ tests run; the API tests in ``test_agent_admin.py`` cover both databases)."""
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,15 +17,7 @@ from leadgen.core.settings import Settings
 from tests.frontend.stack import ADMIN, MANAGER, People, Platform, add_people, csrf_token, embedded_settings, signed_in
 from tests.frontend.stack import running as running_platform
 
-DETAILS = {
-    "name": "Ana Agent",
-    "email": "ana.agent@agents.example",
-    "phone": "",
-    "timezone": "America/Chicago",
-    "daily_cap": "25",
-    "open_cap": "50",
-    "weight": "1",
-}
+INPUT = re.compile(r'<input[^>]*? name="([^"]+)"[^>]*? value="([^"]*)"')
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +41,20 @@ async def platform(settings: Settings, people_template: tuple[Path, People]) -> 
         yield Platform(settings, api, data, frontend, people_template[1])
 
 
+def form_of(page: str, action: str) -> dict[str, str]:
+    """What the form posting to ``action`` sends as the page filled it in (its token included)."""
+    form = page[page.index(f'action="{action}"') :]
+    return {name: html.unescape(value) for name, value in INPUT.findall(form[: form.index("</form>")])}
+
+
+async def data_service_patch(platform: Platform, path: str, changes: dict[str, Any]) -> None:
+    """Another admin changes the agent through the API."""
+    token = await platform.token(ADMIN)
+    async with platform.peer(platform.data_service) as data:
+        answer = await data.patch(path, json=changes, headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+
+
 async def data_service_get(platform: Platform, path: str) -> Any:
     token = await platform.token(ADMIN)
     async with platform.peer(platform.data_service) as data:
@@ -61,7 +69,7 @@ class TestAgentPage:
         async with signed_in(platform, ADMIN) as browser:
             assert f'href="{url}"' in (await browser.get("/agents")).text
             page = (await browser.get(url)).text
-            form = DETAILS | {"csrf_token": csrf_token(page, url), "phone": "(512) 555-0147", "daily_cap": "7"}
+            form = form_of(page, url) | {"phone": "(512) 555-0147", "daily_cap": "7"}
             saved = await browser.post(url, data=form)
             assert (saved.status_code, saved.headers["location"]) == (303, f"{url}?notice=agent-saved")
             after = (await browser.get(saved.headers["location"])).text
@@ -73,12 +81,57 @@ class TestAgentPage:
         url = f"/agents/{platform.people.ana_agent_id}"
         async with signed_in(platform, ADMIN) as browser:
             page = (await browser.get(url)).text
-            form = DETAILS | {"csrf_token": csrf_token(page, url), "name": "Ana Renamed", "phone": "call me"}
+            form = form_of(page, url) | {"name": "Ana Renamed", "phone": "call me"}
             refused = await browser.post(url, data=form)
         assert refused.status_code == 422
         assert 'id="agent-phone-error"' in refused.text and 'value="call me"' in refused.text
         agent = await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}")
         assert (agent["name"], agent["phone"]) == ("Ana Agent", None)
+
+    async def test_a_change_saved_meanwhile_by_another_admin_is_kept(self, platform: Platform) -> None:
+        """Only the fields this admin changed are sent: another admin's change of others stays."""
+        url, path = f"/agents/{platform.people.ana_agent_id}", f"/api/v1/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            await data_service_patch(platform, path, {"daily_cap": 0, "timezone": "America/Denver"})
+            saved = await browser.post(url, data=form_of(page, url) | {"name": "Ana Agent-Smith"})
+        assert (saved.status_code, saved.headers["location"]) == (303, f"{url}?notice=agent-saved")
+        agent = await data_service_get(platform, path)
+        assert (agent["name"], agent["daily_cap"], agent["timezone"]) == ("Ana Agent-Smith", 0, "America/Denver")
+
+    async def test_a_field_another_admin_changed_meanwhile_is_not_overwritten(self, platform: Platform) -> None:
+        url, path = f"/agents/{platform.people.ana_agent_id}", f"/api/v1/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            await data_service_patch(platform, path, {"daily_cap": 0})
+            form = form_of(page, url) | {"name": "Ana Agent-Smith", "daily_cap": "30"}
+            refused = await browser.post(url, data=form)
+            assert refused.status_code == 409
+            assert "changed meanwhile by someone else: reload the page" in refused.text
+            assert 'value="Ana Agent-Smith"' in refused.text  # what the admin typed is still there
+            reloaded = form_of((await browser.get(url)).text, url)
+        assert (reloaded["daily_cap"], reloaded["original_daily_cap"]) == ("0", "0")
+        agent = await data_service_get(platform, path)
+        assert (agent["name"], agent["daily_cap"]) == ("Ana Agent", 0)  # nothing of the form was saved
+
+    async def test_a_form_without_the_values_the_page_showed_saves_nothing(self, platform: Platform) -> None:
+        """A page of the release before cannot tell what the admin changed."""
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            form = {k: v for k, v in form_of(page, url).items() if not k.startswith("original_")}
+            refused = await browser.post(url, data=form | {"name": "Ana Agent-Smith"})
+        assert refused.status_code == 409 and "this page is out of date: reload it" in refused.text
+        agent = await data_service_get(platform, f"/api/v1/agents/{platform.people.ana_agent_id}")
+        assert agent["name"] == "Ana Agent"
+
+    async def test_a_form_changing_nothing_saves_nothing(self, platform: Platform) -> None:
+        url = f"/agents/{platform.people.ana_agent_id}"
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            answer = await browser.post(url, data=form_of(page, url))
+            assert answer.headers["location"] == f"{url}?notice=agent-unchanged"
+            assert "Nothing to save: no field was changed." in (await browser.get(answer.headers["location"])).text
 
     async def test_an_admin_deactivates_and_reactivates_an_agent(self, platform: Platform) -> None:
         url = f"/agents/{platform.people.ana_agent_id}"

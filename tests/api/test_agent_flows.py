@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 from httpx import AsyncClient
@@ -125,6 +126,21 @@ class TestAgentWork:
             )
             # Only the end of the work takes the lead off the agent's load.
             assert (closed_at is not None) == (status == "CONVERTED")
+
+    async def test_an_accepted_offer_says_until_when_the_lead_may_be_returned(
+        self, client: AsyncClient, session: AsyncSession, settings: Settings, world: dict[str, object]
+    ) -> None:
+        mine, _, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        offered = (await client.get(f"/api/v1/leads/{lead_id}", headers=mine)).json()["assignment"]
+        assert offered["return_by"] is None  # nothing to return before accepting
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        offer = await session.get(Assignment, uuid.UUID(assignment))
+        assert offer is not None and offer.responded_at is not None
+        window = timedelta(hours=settings.routing.return_window_hours)
+        for reader in (mine, await helpers.bearer(client, world["users"]["admin"])):  # type: ignore[index]
+            seen = (await client.get(f"/api/v1/leads/{lead_id}", headers=reader)).json()["assignment"]
+            assert datetime.fromisoformat(seen["return_by"]) == offer.responded_at + window
 
     async def test_return_inside_window_counts_against_the_source(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]

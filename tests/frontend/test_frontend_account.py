@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from leadgen.frontend.session import DEVICE_COOKIE, SESSION_COOKIE
-from tests.frontend.stack import ANA, MANAGER, PASSWORD, Platform, csrf_token, sign_in, signed_in
+from tests.frontend.stack import ANA, MANAGER, PASSWORD, Platform, another_frontend, csrf_token, sign_in, signed_in
 
 NEW_PASSWORD = "a brand new pass phrase"
 ACTION = "/account/password"
@@ -111,3 +111,72 @@ class TestMistakes:
             assert paused.status_code == 429
             assert "Password changes are paused" in paused.text
             assert "Too many failed sign-ins to this account; try again in " in paused.text
+
+
+class CheckedBeforeTheChange(httpx.AsyncBaseTransport):
+    """The api, except that a second password change answers as the api does to a request whose
+    token it checked before the first change was committed: the current password is no longer it."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+        self._changes = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth/me/password":
+            self._changes += 1
+            if self._changes > 1:
+                reason = "this is not your current password"
+                problem = {
+                    "title": "Forbidden",
+                    "status": 403,
+                    "detail": f"the password was not changed: {reason}",
+                    "errors": [{"field": "current_password", "reason": reason}],
+                }
+                return httpx.Response(403, json=problem, headers={"content-type": "application/problem+json"})
+        return await self._transport.handle_async_request(request)
+
+
+async def pressed_twice(browser: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
+    """The button pressed twice: the second request left with the cookie the page was loaded with,
+    before the first answer arrived; the browser keeps the first answer's cookie unless the second
+    answer sets or clears it."""
+    page = await browser.get("/account")
+    form = {
+        "csrf_token": csrf_token(page.text, ACTION),
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "confirm_password": NEW_PASSWORD,
+    }
+    loaded_with = f"{SESSION_COOKIE}={browser.cookies[SESSION_COOKIE]}"
+    first = await browser.post(ACTION, data=form)
+    return first, await browser.post(ACTION, data=form, headers={"cookie": loaded_with})
+
+
+class TestPressedTwice:
+    async def test_the_second_request_after_the_first_answer_keeps_the_browser_signed_in(
+        self, platform: Platform
+    ) -> None:
+        """The first change ended the session the second request carries: the api refuses its token."""
+        async with signed_in(platform, MANAGER) as browser:
+            first, second = await pressed_twice(browser)
+            assert (first.status_code, first.headers["location"]) == (303, "/account?notice=password-changed")
+            assert (second.status_code, second.headers["location"]) == (303, "/account?notice=password-changed")
+            assert (await browser.get("/leads")).status_code == 200
+        async with platform.browser() as browser:
+            assert (await sign_in(browser, MANAGER, NEW_PASSWORD)).status_code == 303
+
+    async def test_the_second_request_checked_before_the_first_change_keeps_the_browser_signed_in(
+        self, platform: Platform
+    ) -> None:
+        """The api took the second request's token before the first change was committed, then found
+        its current password no longer the password: signing in with the new one shows it was changed."""
+        api = CheckedBeforeTheChange(httpx.ASGITransport(app=platform.api))
+        async with (
+            another_frontend(platform, api=api) as frontend,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=frontend), base_url="http://testserver") as browser,
+        ):
+            assert (await sign_in(browser, MANAGER)).status_code == 303
+            first, second = await pressed_twice(browser)
+            assert first.status_code == 303
+            assert (second.status_code, second.headers["location"]) == (303, "/account?notice=password-changed")
+            assert (await browser.get("/leads")).status_code == 200

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
 
+from leadgen.core import security
 from leadgen.core.settings import Settings
 from leadgen.frontend.quote import CONSENT_TEXT
 from leadgen.models import Lead
@@ -24,7 +25,7 @@ from leadgen.targets import api as api_target
 from leadgen.targets import data_service as data_target
 from leadgen.targets import frontend as frontend_target
 from tests.conftest import IN_CI
-from tests.frontend.stack import ANA, PASSWORD, embedded_settings, run_pipeline
+from tests.frontend.stack import ANA, MANAGER, PASSWORD, embedded_settings, run_pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -151,5 +152,58 @@ async def test_a_quote_reaches_the_agent_who_accepts_it(live_settings: tuple[Set
             await expect(agent.get_by_text("assignment.accepted")).to_be_visible()
             await agent.get_by_role("button", name="Sign out").click()
             await expect(agent).to_have_url(f"{site}/login?notice=signed-out")
+        finally:
+            await browser.close()
+
+
+async def test_change_password_pressed_twice_keeps_the_user_signed_in(
+    live_settings: tuple[Settings, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second click while the first is on its way: static/forms.js sends the form once."""
+    from argon2 import PasswordHasher
+    from playwright.async_api import async_playwright, expect
+
+    # The cost deployed: the first change is still being checked when the second click comes.
+    monkeypatch.setattr(security, "_hasher", PasswordHasher())
+    settings, frontend_port = live_settings
+    apps = [api_target.create_app(settings), data_target.create_app(settings), frontend_target.create_app(settings)]
+    ports = [
+        int(str(settings.services.api_url).rstrip("/").rsplit(":", 1)[1]),
+        int(str(settings.services.data_service_url).rstrip("/").rsplit(":", 1)[1]),
+        frontend_port,
+    ]
+    site = f"http://127.0.0.1:{frontend_port}"
+    new_password = "a brand new pass phrase"
+    posted: list[str] = []
+
+    @apps[2].middleware("http")
+    async def count_posts(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method == "POST":
+            posted.append(request.url.path)
+        return await call_next(request)
+
+    async with _serving(list(zip(apps, ports, strict=True))), async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{site}/login")
+            await page.get_by_label("E-mail address", exact=True).fill(MANAGER)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page).to_have_url(f"{site}/leads")
+            await page.goto(f"{site}/account")
+            await page.get_by_label("Current password", exact=True).fill(PASSWORD)
+            await page.get_by_label("New password", exact=True).fill(new_password)
+            await page.get_by_label("New password again", exact=True).fill(new_password)
+            box = await page.get_by_role("button", name="Change password").bounding_box()
+            assert box is not None
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            await page.mouse.click(x, y)
+            await page.wait_for_timeout(80)
+            await page.mouse.click(x, y)
+            await expect(page).to_have_url(f"{site}/account?notice=password-changed", timeout=20_000)
+            await page.goto(f"{site}/leads")
+            await expect(page).to_have_url(f"{site}/leads")
+            assert posted == ["/login", "/account/password"]
         finally:
             await browser.close()

@@ -115,6 +115,21 @@ class TestInbox:
         await run_reroute(platform.settings, lead_id)
         assert (await platform.api_get(ADMIN, f"/api/v1/leads/{lead_id}"))["status"] == "UNASSIGNED"
 
+    async def test_a_declined_offer_no_longer_links_to_its_lead(self, platform: Platform) -> None:
+        """The lead is no longer the agent's to read: a link would lead to "not found"."""
+        declined = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, ANA) as browser:
+            page = (await browser.get("/inbox")).text
+            assignment = _assignment_of(page)
+            form = {"csrf_token": csrf_token(page, f"/inbox/{assignment}/reject"), "reason": "not my area"}
+            await browser.post(f"/inbox/{assignment}/reject", data=form)
+            offered = await platform.routed_lead("214-555-0135")
+            inbox = (await browser.get("/inbox")).text
+            assert (await browser.get(f"/leads/{declined}")).status_code == 404
+        card = inbox[inbox.index(f'id="offer-{assignment}"') :]
+        assert "Auto lead in TX" in _text(card[: card.index("</li>")])
+        assert f'href="/leads/{declined}"' not in inbox and f'href="/leads/{offered}"' in inbox
+
 
 class TestAnotherAgentsLead:
     async def test_the_lead_page_says_not_found(self, platform: Platform) -> None:

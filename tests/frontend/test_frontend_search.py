@@ -27,3 +27,14 @@ class TestSearchPage:
             answer = await browser.get("/search", params={"q": "quote", "line": "pets"})
         assert answer.status_code == 422
         assert '<p class="error-message" role="alert">Line: Input should be' in answer.text
+
+    async def test_fewer_than_two_characters_are_named_not_searched(self, platform: Platform) -> None:
+        await platform.routed_lead("512-555-0142")
+        async with signed_in(platform, ADMIN) as browser:
+            for words in ("a", "   ", " b "):
+                answer = await browser.get("/search", params={"q": words})
+                assert answer.status_code == 422, words
+                assert '<p class="error-message" role="alert">Words: type at least 2 characters</p>' in answer.text
+                assert "No similar leads." not in answer.text
+            first_visit = await browser.get("/search")
+        assert first_visit.status_code == 200 and "error-message" not in first_visit.text

@@ -480,9 +480,9 @@ class TestOffers:
             await routing.accept(s, Principal(uuid.uuid4(), Role.AGENT, second.agent_id), second.id)
         async with resources.unit_of_work() as s:
             for offer in offers:
-                seen = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id))
+                seen = await visible_lead(s, settings, lead.id, Principal(uuid.uuid4(), Role.AGENT, offer.agent_id))
                 assert seen.assignment is not None and seen.assignment.id == offer.id
-            staff = await visible_lead(s, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None))
+            staff = await visible_lead(s, settings, lead.id, Principal(uuid.uuid4(), Role.MANAGER, None))
             assert staff.assignment is not None and staff.assignment.id == second.id
 
     @pytest.mark.usefixtures("worker")

@@ -116,6 +116,7 @@ class AssignmentView(_View):
     outcome: str | None = None
     strategy: str
     expires_at: datetime
+    return_by: datetime | None = None  # None unless accepted, and from an api of the release before
     explanation: dict[str, Any] = {}
 
 

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from leadgen.auth.roles import MIN_PASSWORD_LENGTH
 from leadgen.compliance.links import is_opt_out_token
 from leadgen.compliance.rules import contact_hours, next_opening
+from leadgen.core.settings import Settings
 from leadgen.frontend import csrf, quote
 from leadgen.frontend.client import (
     AgentView,
@@ -26,6 +27,7 @@ from leadgen.frontend.client import (
     InboxItem,
     LeadDetail,
     PeerUnavailableError,
+    SignedIn,
     SimilarLead,
 )
 from leadgen.frontend.deps import (
@@ -50,6 +52,7 @@ from leadgen.leads.lifecycle import (
     next_outcomes,
     taker_progress,
 )
+from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models.base import utcnow
 from leadgen.reports.rules import GROUPINGS
 
@@ -72,6 +75,7 @@ NOTICES = {
     "returned": "Lead returned. Its source is not billed for it.",
     "opted-out": "Recorded: nobody will contact this person again.",
     "agent-saved": "Agent saved.",
+    "agent-unchanged": "Nothing to save: no field was changed.",
     "agent-deactivated": "Agent deactivated. Their offers not yet answered move on to other agents; "
     "the leads they accepted stay with them.",
     "agent-reactivated": "Agent reactivated. They can be offered leads again.",
@@ -142,7 +146,7 @@ async def login(request: Request, form: AnonymousForm, peers: PeersDep, settings
             raise
         context["errors"] = {"email": ["Wrong e-mail address or password."]}
         return _anonymous_page(request, "login.html", context, 401)
-    viewer = WebSession(signed_in.access_token, me.role, me.agent_id, csrf.new_nonce())
+    viewer = WebSession(signed_in.access_token, me.role, me.agent_id, csrf.new_nonce(), email)
     response = RedirectResponse(target or _home(viewer), status_code=303)
     write_session(response, request, settings, viewer)
     if signed_in.device_token:
@@ -209,12 +213,47 @@ async def change_password(
     except ApiError as exc:
         if exc.status == 429:
             return _account_page(request, {}, locked_out=exc.detail, status=429)
+        if exc.status in (401, 403):
+            again = await _signed_in_with_new_password(request, viewer, peers, new)
+            if again is not None:
+                return _password_changed(request, settings, viewer, again)
         if exc.status not in (403, 422):
             raise
         shown = {e.field: _sentence(e.reason) for e in exc.errors if e.field in PASSWORD_FIELDS}
         return _account_page(request, shown, problem=None if shown else _sentence(exc.detail), status=exc.status)
-    # The api took the session's token, so the user's role and agent are still the session's.
-    renewed = WebSession(signed_in.access_token, viewer.role, viewer.agent_id, csrf.new_nonce())
+    return _password_changed(request, settings, viewer, signed_in)
+
+
+async def _signed_in_with_new_password(
+    request: Request, viewer: WebSession, peers: PeersDep, new: str
+) -> SignedIn | None:
+    """A new session when ``new`` became the password meanwhile, ending this session: the button
+    pressed twice, whose second request left with the session the first one ended (the api refuses
+    its token, or took it just before the first change and then refuses its current password).
+    Tried only once the session's token no longer works, so that a mistyped current password costs
+    one failed sign-in, not two. None when the session still works or ``new`` does not sign in."""
+    if viewer.email is None:  # a cookie of the release before
+        return None
+    try:
+        await peers.me(viewer.token)
+        return None
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+    browser = request.client.host if request.client else None
+    try:
+        # No device token: the old one went with the old password.
+        return await peers.sign_in(viewer.email, new, browser, None)
+    except ApiError as exc:
+        if exc.status not in (401, 422, 429):
+            raise
+        return None
+
+
+def _password_changed(request: Request, settings: Settings, viewer: WebSession, signed_in: SignedIn) -> Response:
+    """Back to the account page, this browser signed in with the new session the change gave it
+    (as the session's user: its role and agent are the session's)."""
+    renewed = WebSession(signed_in.access_token, viewer.role, viewer.agent_id, csrf.new_nonce(), viewer.email)
     response = RedirectResponse("/account?notice=password-changed", status_code=303)
     write_session(response, request, settings, renewed)
     if signed_in.device_token:
@@ -276,6 +315,8 @@ async def _inbox(
         "older": past[HISTORY_PAGE_SIZE - 1].assignment_id if len(past) > HISTORY_PAGE_SIZE else None,
         "paging": before is not None,
         "calling": {item.assignment_id: by_states[_states(item)] for item in current},
+        # A declined, timed-out or withdrawn offer's lead is no longer the agent's to read.
+        "readable": AGENT_READS_WITH,
         "problems": problems or {},
         "reasons": reasons or {},
         "notice": NOTICES.get(notice or ""),
@@ -373,7 +414,11 @@ async def _lead_page(
     status: int = 200,
     problem: str | None = None,
     notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """The lead's page; ``errors`` and ``typed``: what the api refused of a form's fields and what
+    was typed in them, by the input's id (``outcome-note``)."""
     lead = await peers.lead(viewer.token, str(lead_id))
     offer = lead.assignment
     mine = offer is not None and offer.agent_id == viewer.agent_id
@@ -383,15 +428,24 @@ async def _lead_page(
     # theirs); staff, who hold no offer, see the lead's status.
     progress = taker_progress(offer.status, offer.outcome) if working and offer is not None else None
     may_call = offered or (progress is not None and progress in OPEN_LEAD_STATUSES)
+    # Until when the offer's agent may still return the lead (none from an api of the release
+    # before, which refuses a late return itself); the form goes once that has passed.
+    returnable = offer is not None and can_move(taker_progress(offer.status, offer.outcome), LeadStatus.RETURNED)
+    return_by = offer.return_by if offer is not None and returnable else None
+    returns_closed = return_by is not None and return_by <= utcnow()
     context = {
         "lead": lead,
         "mine": mine,
         "progress": progress,
         "outcomes": next_outcomes(progress) if progress else [],
-        "return_reasons": RETURN_REASONS if progress and can_move(progress, LeadStatus.RETURNED) else (),
+        "return_reasons": RETURN_REASONS if working and returnable and not returns_closed else (),
+        "return_by": return_by,
+        "returns_closed": returns_closed,
         "calling": _calling_hours(list(_states(lead))) if may_call else None,
         "may_opt_out": (working or viewer.is_staff) and not lead.do_not_contact,
         "problem": problem,
+        "errors": errors or {},
+        "typed": typed or {},
         "notice": NOTICES.get(notice or ""),
     }
     return render(request, "lead.html", context, status)
@@ -422,15 +476,28 @@ def _calling_hours(states: list[str]) -> dict[str, Any]:
 
 
 async def _lead_action(
-    request: Request, lead_id: uuid.UUID, viewer: WebSession, peers: PeersDep, action: Awaitable[object], notice: str
+    request: Request,
+    lead_id: uuid.UUID,
+    viewer: WebSession,
+    peers: PeersDep,
+    action: Awaitable[object],
+    notice: str,
+    form: str = "",
+    sent: dict[str, str] | None = None,
 ) -> Response:
-    """Post a change of the lead to the api; back to the lead's page, with the api's refusal if any."""
+    """Post a change of the lead to the api; back to the lead's page, with the api's refusal if any.
+    ``sent``: what the page's form ``form`` sent, by field; a field the api refuses is shown at its
+    input (``outcome-note``), with what was typed."""
+    sent = sent or {}
     try:
         await action
     except ApiError as exc:
         if exc.status not in (404, 409, 422):
             raise
-        return await _lead_page(request, lead_id, viewer, peers, exc.status, problem=exc.detail)
+        errors = {f"{form}-{e.field}": e.reason for e in exc.errors if e.field in sent}
+        typed = {f"{form}-{name}": value for name, value in sent.items()}
+        problem = None if errors else exc.detail
+        return await _lead_page(request, lead_id, viewer, peers, exc.status, problem, errors=errors, typed=typed)
     return RedirectResponse(f"/leads/{lead_id}?notice={notice}", status_code=303)
 
 
@@ -444,8 +511,9 @@ async def lead_detail(
 @router.post("/leads/{lead_id}/reopen")
 async def reopen(request: Request, lead_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep) -> Response:
     """Staff offer an UNASSIGNED lead again (the API checks it still may be)."""
-    action = peers.reopen(viewer.token, str(lead_id), _field(form, "note") or None)
-    return await _lead_action(request, lead_id, viewer, peers, action, "reopened")
+    sent = {"note": _field(form, "note")}
+    action = peers.reopen(viewer.token, str(lead_id), sent["note"] or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "reopened", "reopen", sent)
 
 
 @router.post("/leads/{lead_id}/opt-out")
@@ -462,8 +530,9 @@ async def record_outcome(
     request: Request, lead_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
 ) -> Response:
     """The agent holding the lead records what happened: contacted, quoted, converted or lost."""
-    action = peers.record_outcome(viewer.token, str(lead_id), _field(form, "status"), _field(form, "note") or None)
-    return await _lead_action(request, lead_id, viewer, peers, action, "recorded")
+    sent = {name: _field(form, name) for name in ("status", "note")}
+    action = peers.record_outcome(viewer.token, str(lead_id), sent["status"], sent["note"] or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "recorded", "outcome", sent)
 
 
 @router.post("/leads/{lead_id}/return")
@@ -471,8 +540,9 @@ async def return_lead(
     request: Request, lead_id: uuid.UUID, viewer: Agent, form: SessionForm, peers: PeersDep
 ) -> Response:
     """The agent holding the lead returns it to its source, with a reason, inside the return window."""
-    action = peers.return_lead(viewer.token, str(lead_id), _field(form, "reason"), _field(form, "detail") or None)
-    return await _lead_action(request, lead_id, viewer, peers, action, "returned")
+    sent = {name: _field(form, name) for name in ("reason", "detail")}
+    action = peers.return_lead(viewer.token, str(lead_id), sent["reason"], sent["detail"] or None)
+    return await _lead_action(request, lead_id, viewer, peers, action, "returned", "return", sent)
 
 
 @router.get("/funnel")
@@ -556,6 +626,14 @@ async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLRespon
 
 # What the agent page changes; licences and shifts are changed through the API.
 AGENT_FIELDS = ("name", "email", "phone", "timezone", "daily_cap", "open_cap", "weight")
+# The form also carries each field's value as the page showed it, under this prefix: only the
+# fields the admin changed are saved, and only if nobody changed them since.
+ORIGINAL = "original_"
+CHANGED_MEANWHILE = (
+    "Nothing saved: the agent was changed meanwhile by someone else: reload the page, then make your change again."
+)
+# A form without them: a page of the release before, which cannot tell what was changed.
+OUT_OF_DATE = "Nothing saved: this page is out of date: reload it, then make your change again."
 # What the page's Reactivate and Deactivate buttons send.
 ACTIVE_VALUES = {"true": True, "false": False}
 ACTIVE_PROBLEM = 'Nothing changed: the form must say "true" (reactivate) or "false" (deactivate).'
@@ -573,10 +651,26 @@ async def agent_page(
 async def change_agent(
     request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
 ) -> Response:
-    """An admin changes an agent's details and caps; an empty phone removes it."""
+    """An admin changes an agent's details and caps; an empty phone removes it. Only the fields the
+    admin changed are sent, so that another admin's change of the others since the page was loaded
+    stays; if another admin changed one of the same fields meanwhile, nothing is saved."""
     values = {name: _field(form, name) for name in AGENT_FIELDS}
-    changes = {**values, "phone": values["phone"] or None}
-    return await _change_agent(request, agent_id, viewer, peers, changes, "agent-saved", values)
+    originals = {name: _field(form, ORIGINAL + name) for name in AGENT_FIELDS}
+    changed = [name for name in AGENT_FIELDS if values[name] != originals[name]]
+    if not changed:
+        return RedirectResponse(f"/agents/{agent_id}?notice=agent-unchanged", status_code=303)
+    agent = await peers.agent(viewer.token, str(agent_id))
+    problem = None
+    if any(ORIGINAL + name not in form for name in AGENT_FIELDS):
+        problem = OUT_OF_DATE
+    elif any(_shown(getattr(agent, name)) != originals[name] for name in changed):
+        problem = CHANGED_MEANWHILE
+    if problem:
+        return _agent_page(request, viewer, agent, values, originals, problem=problem, status=409)
+    changes: dict[str, str | None] = {name: values[name] for name in changed}
+    if "phone" in changes:
+        changes["phone"] = changes["phone"] or None
+    return await _change_agent(request, agent_id, viewer, peers, changes, "agent-saved", values, originals)
 
 
 @router.post("/agents/{agent_id}/active")
@@ -601,6 +695,7 @@ async def _change_agent(
     changes: dict[str, Any],
     notice: str,
     values: dict[str, str] | None = None,
+    originals: dict[str, str] | None = None,
 ) -> Response:
     try:
         await peers.change_agent(viewer.token, str(agent_id), changes)
@@ -609,8 +704,14 @@ async def _change_agent(
             raise
         shown = {e.field: e.reason for e in exc.errors if e.field in AGENT_FIELDS}
         agent = await peers.agent(viewer.token, str(agent_id))
-        return _agent_page(request, viewer, agent, values, shown, None if shown else exc.detail, exc.status)
+        problem = None if shown else exc.detail
+        return _agent_page(request, viewer, agent, values, originals, shown, problem, exc.status)
     return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)
+
+
+def _shown(value: object) -> str:
+    """A stored value as the agent form shows it."""
+    return "" if value is None else str(value).strip()
 
 
 def _agent_page(
@@ -618,15 +719,19 @@ def _agent_page(
     viewer: WebSession,
     agent: AgentView,
     values: dict[str, str] | None = None,
+    originals: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     problem: str | None = None,
     status: int = 200,
     notice: str | None = None,
 ) -> HTMLResponse:
-    stored = {name: getattr(agent, name) for name in AGENT_FIELDS}
+    """The agent's page; a form sent back keeps what the admin typed (``values``) and the values
+    the page first showed (``originals``), so that sending it again still sees changes made since."""
+    stored = {name: _shown(getattr(agent, name)) for name in AGENT_FIELDS}
     context = {
         "agent": agent,
-        "values": values or {name: "" if value is None else str(value) for name, value in stored.items()},
+        "values": values or stored,
+        "originals": originals or stored,
         "errors": errors or {},
         "problem": problem,
         "notice": notice,
@@ -667,6 +772,10 @@ def _do_not_contact(
     return render(request, "do_not_contact.html", context, status)
 
 
+# As the orchestrator's search asks of its words.
+MIN_SEARCH_CHARACTERS = 2
+
+
 @router.get("/search")
 async def search(
     request: Request, viewer: Staff, peers: PeersDep, q: str = "", line: str = "", state: str = "", outcome: str = ""
@@ -675,7 +784,10 @@ async def search(
     params = {k: v for k, v in {"q": q.strip(), "line": line, "state": state, "outcome": outcome}.items() if v}
     results: list[SimilarLead] = []
     problems: list[str] = []
-    if len(params.get("q", "")) >= 2:
+    if q and len(params.get("q", "")) < MIN_SEARCH_CHARACTERS:
+        # Not searched: the orchestrator would refuse it.
+        problems = [f"{_SEARCH_LABELS['q']}: type at least {MIN_SEARCH_CHARACTERS} characters"]
+    elif q:
         try:
             results = await peers.search(viewer.token, params)
         except ApiError as exc:

@@ -1,10 +1,11 @@
 """The dashboard's session: the api's access token in a signed, HttpOnly cookie.
 
 The cookie is signed (itsdangerous, keyed by ``security.session_secret``), not encrypted: it holds
-only what the browser already had a right to (its own access token, role and agent id) plus the
-session's CSRF nonce, and JavaScript cannot read it. It lives no longer than the token inside it,
-and no longer than the session: signing out revokes the token at the api, so a copy of the cookie
-kept anywhere opens nothing afterwards (nor does one of a user deactivated or given another role).
+only what the browser already had a right to (its own access token, role and agent id, and the
+e-mail address the user signed in with) plus the session's CSRF nonce, and JavaScript cannot read
+it. It lives no longer than the token inside it, and no longer than the session: signing out
+revokes the token at the api, so a copy of the cookie kept anywhere opens nothing afterwards (nor
+does one of a user deactivated or given another role).
 
 A second cookie keeps the device token the api gave the browser at its last sign-in
 (``auth.devices``), which the sign-in form passes back: with it, strangers' failed sign-ins that
@@ -37,6 +38,9 @@ class WebSession:
     role: str
     agent_id: str | None
     csrf_nonce: str
+    # What the user signed in with: a password change that ended this session may sign in again
+    # with the new password. None in a cookie written by the release before.
+    email: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -82,14 +86,16 @@ def read_session(request: Request, settings: Settings) -> WebSession | None:
         return None
     if not isinstance(data, dict):
         return None
-    token, role, agent, nonce = (data.get(k) for k in ("t", "r", "a", "c"))
+    token, role, agent, nonce, email = (data.get(k) for k in ("t", "r", "a", "c", "e"))
     if not (isinstance(token, str) and isinstance(role, str) and isinstance(nonce, str)):
         return None
-    return WebSession(token, role, agent if isinstance(agent, str) else None, nonce)
+    return WebSession(
+        token, role, agent if isinstance(agent, str) else None, nonce, email if isinstance(email, str) else None
+    )
 
 
 def write_session(response: Response, request: Request, settings: Settings, session: WebSession) -> None:
-    data = {"t": session.token, "r": session.role, "a": session.agent_id, "c": session.csrf_nonce}
+    data = {"t": session.token, "r": session.role, "a": session.agent_id, "c": session.csrf_nonce, "e": session.email}
     value = signer(settings, _SALT).dumps(data)
     response.set_cookie(SESSION_COOKIE, value, **cookie_options(request, settings, session_lifetime(settings)))
 

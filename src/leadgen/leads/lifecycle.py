@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 
 class LeadStatus(enum.StrEnum):
@@ -136,3 +137,8 @@ def lead_status_of_takers(reached: LeadStatus, takers: Sequence[LeadStatus]) -> 
         return LeadStatus.LOST
     floor = [reached] if reached in PROGRESS else []
     return max([*working, *floor], key=PROGRESS.index)
+
+
+def return_by(accepted_at: datetime, window_hours: int) -> datetime:
+    """Until when the agent who accepted an offer at ``accepted_at`` may return its lead to its source."""
+    return accepted_at + timedelta(hours=window_hours)

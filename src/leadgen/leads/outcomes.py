@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +22,7 @@ from leadgen.leads.lifecycle import (
     LeadStatus,
     can_move,
     lead_status_of_takers,
+    return_by,
     taker_progress,
 )
 from leadgen.models import Assignment, Lead
@@ -91,8 +91,7 @@ async def return_lead(
     lead, offer = await accepted_by(session, principal, lead_id)
     if reason not in RETURN_REASONS:
         raise Conflict(f"reason must be one of {', '.join(RETURN_REASONS)}")
-    accepted_at = offer.responded_at or offer.created_at
-    if utcnow() - accepted_at > timedelta(hours=settings.routing.return_window_hours):
+    if utcnow() > return_by(offer.responded_at or offer.created_at, settings.routing.return_window_hours):
         raise Conflict(f"the return window of {settings.routing.return_window_hours} hours has passed")
     progress = taker_progress(offer.status, offer.outcome)
     if not can_move(progress, LeadStatus.RETURNED):

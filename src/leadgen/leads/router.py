@@ -107,7 +107,7 @@ async def get_lead(
         return await service.lead_for_source(session, lead_id, await auth_service.source_for_key(session, key))
     if token:
         principal = await auth_service.signed_in_principal(session, settings, token)
-        return await service.visible_lead(session, lead_id, principal)
+        return await service.visible_lead(session, settings, lead_id, principal)
     raise Unauthorized("send the source's X-API-Key or a user's bearer token")
 
 

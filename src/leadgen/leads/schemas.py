@@ -510,6 +510,11 @@ class AssignmentPublic(BaseModel):
     outcome_at: datetime | None = None
     strategy: str
     expires_at: datetime
+    return_by: datetime | None = Field(
+        None,
+        description="Until when this offer's agent may return the lead (the return window from their "
+        "acceptance); none unless the offer is accepted.",
+    )
     explanation: dict[str, Any]
 
 

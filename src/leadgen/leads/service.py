@@ -25,6 +25,7 @@ from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import IdentityKeys, identity_keys, same_person
 from leadgen.leads import repository, visibility
+from leadgen.leads.lifecycle import AssignmentStatus, return_by
 from leadgen.leads.schemas import (
     AnyLead,
     AnyQuoteRequest,
@@ -238,7 +239,9 @@ async def lead_for_source(session: AsyncSession, lead_id: uuid.UUID, source: Sou
     )
 
 
-async def visible_lead(session: AsyncSession, lead_id: uuid.UUID, principal: Principal) -> LeadPublic:
+async def visible_lead(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, principal: Principal
+) -> LeadPublic:
     """A lead as an admin or manager, or an agent working it, may see it (``leads.visibility``)."""
     lead = await repository.get(session, lead_id)
     allowed = lead is not None and (
@@ -248,10 +251,12 @@ async def visible_lead(session: AsyncSession, lead_id: uuid.UUID, principal: Pri
     if lead is None or not allowed:
         raise NotFound(f"lead {lead_id} not found")
     await audit.record(session, principal.label(), "lead.viewed", "lead", str(lead.id), {})
-    return await public_view(session, lead, None if principal.sees_everything else principal.agent_id)
+    return await public_view(session, settings, lead, None if principal.sees_everything else principal.agent_id)
 
 
-async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | None = None) -> LeadPublic:
+async def public_view(
+    session: AsyncSession, settings: Settings, lead: Lead, agent_id: uuid.UUID | None = None
+) -> LeadPublic:
     """The lead as staff see it, or as the agent ``agent_id`` does: their own offer (a shared lead
     has several) and the lead's history without the other agents'."""
     current = await repository.current_assignment(session, lead.id, agent_id)
@@ -259,6 +264,9 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
     assignment = None
     if current is not None:
         a, agent = current
+        returnable_until = None
+        if a.status == AssignmentStatus.ACCEPTED:
+            returnable_until = return_by(a.responded_at or a.created_at, settings.routing.return_window_hours)
         assignment = AssignmentPublic(
             id=a.id,
             agent_id=a.agent_id,
@@ -269,6 +277,7 @@ async def public_view(session: AsyncSession, lead: Lead, agent_id: uuid.UUID | N
             outcome_at=a.outcome_at,
             strategy=a.strategy,
             expires_at=a.expires_at,
+            return_by=returnable_until,
             explanation=a.explanation if reader is None else visibility.explanation_for_agent(a.explanation, reader),
         )
     factors = lead.score_factors
