@@ -225,45 +225,45 @@ def container_env(resources: list[Resource], container: dict[str, Any]) -> dict[
     return env
 
 
-def mounted_secret_names(workload: Resource, mount_path: str = SECRETS_DIR) -> list[str]:
-    """Secrets projected into `mount_path` of the first container, in mount order."""
+def mounted_secret_sources(workload: Resource, mount_path: str = SECRETS_DIR) -> list[dict[str, Any]]:
+    """Secrets projected into `mount_path` of the first container, in mount order, as projected
+    volume sources: `name`, and `items` and `optional` where set."""
     container = containers(workload, init=False)[0]
     volume_names = {m["name"] for m in container.get("volumeMounts", []) if m["mountPath"] == mount_path}
-    names: list[str] = []
+    sources: list[dict[str, Any]] = []
     for volume in pod_spec(workload).get("volumes", []):
         if volume["name"] not in volume_names:
             continue
         if "secret" in volume:
-            names.append(volume["secret"]["secretName"])
-        for source in volume.get("projected", {}).get("sources", []):
-            if "secret" in source:
-                names.append(source["secret"]["name"])
-    return names
+            secret = dict(volume["secret"])
+            sources.append({"name": secret.pop("secretName"), **secret})
+        sources += [s["secret"] for s in volume.get("projected", {}).get("sources", []) if "secret" in s]
+    return sources
+
+
+def mounted_secret_names(workload: Resource, mount_path: str = SECRETS_DIR) -> list[str]:
+    """Secrets projected into `mount_path` of the first container, in mount order."""
+    return [source["name"] for source in mounted_secret_sources(workload, mount_path)]
 
 
 def mounted_secret_files(
     resources: list[Resource], workload: Resource, mount_path: str = SECRETS_DIR
 ) -> dict[str, str]:
-    """File name -> content of everything mounted at `mount_path` (honours `items`)."""
-    container = containers(workload, init=False)[0]
-    volume_names = {m["name"] for m in container.get("volumeMounts", []) if m["mountPath"] == mount_path}
+    """File name -> content of everything mounted at `mount_path` (honours `items`). An optional
+    Secret that does not exist adds nothing, as the kubelet starts the pod without it."""
     files: dict[str, str] = {}
-    for volume in pod_spec(workload).get("volumes", []):
-        if volume["name"] not in volume_names:
-            continue
-        sources: list[dict[str, Any]] = []
-        if "secret" in volume:
-            sources.append({"name": volume["secret"]["secretName"], "items": volume["secret"].get("items")})
-        for source in volume.get("projected", {}).get("sources", []):
-            if "secret" in source:
-                sources.append(source["secret"])
-        for source in sources:
+    for source in mounted_secret_sources(workload, mount_path):
+        try:
             contents = secret_contents(resources, source["name"])
-            items = source.get("items")
-            if items:
-                files.update({i["path"]: contents[i["key"]] for i in items})
-            else:
-                files.update(contents)
+        except KeyError:
+            if source.get("optional"):
+                continue
+            raise
+        items = source.get("items")
+        if items:
+            files.update({i["path"]: contents[i["key"]] for i in items})
+        else:
+            files.update(contents)
     return files
 
 

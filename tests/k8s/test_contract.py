@@ -15,12 +15,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from limits import parse
+from pydantic import SecretStr
 
 from leadgen.core.health import Health
 from leadgen.core.server import ops_app
@@ -28,6 +29,7 @@ from leadgen.core.settings import PLACEHOLDER_PREFIX, Settings, get_settings
 from leadgen.targets.registry import TARGETS
 
 from .render import (
+    DEPLOYABLE,
     OVERLAYS,
     Resource,
     TargetRuntime,
@@ -38,6 +40,7 @@ from .render import (
     find,
     mounted_secret_files,
     mounted_secret_names,
+    mounted_secret_sources,
     of_kind,
     overlay,
     pod_spec,
@@ -59,6 +62,17 @@ SECRET_BY_NEED = {
     "vectors": "leadgen-vectors-client",
     "smtp": "leadgen-smtp-client",
 }
+# Secrets of features that are off without them, and the targets whose code reads them. A pod
+# starts without them (`optional: true`), so a deployment without SMS or an LLM provider runs. No
+# need in registry.py names these: the worker sends SMS (notifications.tasks) and the api checks
+# the provider's signature on SMS replies (compliance.router); the processes with `vectors` read
+# lead notes with the LLM provider (core.resources).
+OPTIONAL_SECRETS = {
+    "leadgen-sms-client": {"api", "worker"},
+    "leadgen-llm-client": {"orchestrator", "worker"},
+}
+# Secret settings that stand in for each other: with Sentinel (prod) the Redis password replaces the URL.
+SECRET_ALTERNATIVES = {"LEADGEN_REDIS_URL": "LEADGEN_REDIS_PASSWORD", "LEADGEN_REDIS_PASSWORD": "LEADGEN_REDIS_URL"}
 CASES = [(o, t) for o in OVERLAYS for t in TARGETS]
 
 
@@ -68,6 +82,16 @@ def known_settings() -> set[str]:
     for group in Settings.GROUPS.values():
         names |= {f"{group.env_prefix}{field}".upper() for field in group.model_fields}
     return names
+
+
+def secret_settings() -> set[str]:
+    """The settings typed SecretStr: they reach a process only as files of a Secret."""
+    return {
+        f"{group.env_prefix}{name}".upper()
+        for group in Settings.GROUPS.values()
+        for name, field in group.model_fields.items()
+        if SecretStr in (field.annotation, *get_args(field.annotation))
+    }
 
 
 @pytest.fixture
@@ -194,8 +218,44 @@ def test_only_the_needed_secrets_are_mounted(overlay_name: str, target: str) -> 
     workload = app_deployment(resources, target)
     # Generated (dev) Secrets carry kustomize's 10-character hash suffix.
     mounted = {re.sub(r"-[a-z0-9]{10}$", "", n) for n in mounted_secret_names(workload)}
-    expected = {"leadgen-app-keys"} | {SECRET_BY_NEED[n] for n in TARGETS[target].needs if n in SECRET_BY_NEED}
-    assert mounted == expected
+    required = {"leadgen-app-keys"} | {SECRET_BY_NEED[n] for n in TARGETS[target].needs if n in SECRET_BY_NEED}
+    optional = {name for name, readers in OPTIONAL_SECRETS.items() if target in readers}
+    assert mounted == required | optional
+    for source in mounted_secret_sources(workload):
+        name = re.sub(r"-[a-z0-9]{10}$", "", source["name"])
+        assert source.get("optional", False) == (name in optional), f"{name}: optional should be {name in optional}"
+
+
+@pytest.mark.parametrize("name", ["staging", "prod"])
+def test_every_secret_setting_has_a_secret(name: str) -> None:
+    """Outside development the only way a secret reaches a process: a key of an ExternalSecret."""
+    resources = overlay(name)
+    delivered = {key for es in of_kind(resources, "ExternalSecret") for key in es["spec"]["target"]["template"]["data"]}
+    missing = {s for s in secret_settings() - delivered if SECRET_ALTERNATIVES.get(s) not in delivered}
+    assert not missing, f"{name}: no ExternalSecret delivers {sorted(missing)}"
+
+
+@pytest.mark.parametrize("target_dir", DEPLOYABLE)
+def test_no_configmap_or_env_holds_a_secret_setting(target_dir: str) -> None:
+    """A secret put into config.env (or a configMapGenerator literal) would be in git and readable by
+    every role that reads ConfigMaps; the app would take it, so nothing else fails."""
+    secret = secret_settings()
+    assert "LEADGEN_SMS_AUTH_TOKEN" in secret and "LEADGEN_LLM_API_KEY" in secret
+    resources = render(target_dir)
+    found = [
+        f"ConfigMap {cm['metadata']['name']}: {key}"
+        for cm in of_kind(resources, "ConfigMap")
+        for key in cm.get("data") or {}
+        if key in secret
+    ]
+    found += [
+        f"{w['kind']} {w['metadata']['name']} container {c['name']}: env {env['name']}"
+        for w in workloads(resources)
+        for c in containers(w)
+        for env in c.get("env", [])
+        if env["name"] in secret
+    ]
+    assert not found, f"secret settings outside Secrets in {target_dir}: {found}"
 
 
 def test_migration_job_gets_database_settings(
@@ -437,6 +497,8 @@ def test_no_secret_values_outside_development(name: str) -> None:
         "leadgen-graph-client",
         "leadgen-vectors-client",
         "leadgen-smtp-client",
+        "leadgen-sms-client",
+        "leadgen-llm-client",
         "postgres-credentials",
         "redis-credentials",
         "neo4j-credentials",

@@ -79,7 +79,8 @@ def test_service_selectors_match_pods_and_target_ports_exist(target: str) -> Non
 
 
 def _config_refs(spec: dict[str, Any]) -> tuple[set[str], set[tuple[str, str | None]]]:
-    """ConfigMaps and (Secret, key) pairs a pod spec uses."""
+    """ConfigMaps and (Secret, key) pairs a pod spec cannot start without (an optional Secret,
+    of a feature that is off without it, may be absent)."""
     configmaps: set[str] = set()
     secrets: set[tuple[str, str | None]] = set()
     for c in spec.get("containers", []) + spec.get("initContainers", []):
@@ -97,13 +98,13 @@ def _config_refs(spec: dict[str, Any]) -> tuple[set[str], set[tuple[str, str | N
     for volume in spec.get("volumes", []):
         if "configMap" in volume:
             configmaps.add(volume["configMap"]["name"])
-        if "secret" in volume:
+        if "secret" in volume and not volume["secret"].get("optional"):
             items = volume["secret"].get("items") or [{"key": None}]
             secrets |= {(volume["secret"]["secretName"], i["key"]) for i in items}
         for source in volume.get("projected", {}).get("sources", []):
             if "configMap" in source:
                 configmaps.add(source["configMap"]["name"])
-            if "secret" in source:
+            if "secret" in source and not source["secret"].get("optional"):
                 items = source["secret"].get("items") or [{"key": None}]
                 secrets |= {(source["secret"]["name"], i["key"]) for i in items}
     return configmaps, secrets
