@@ -1,4 +1,5 @@
-"""The dashboard's request dependencies: peers, the session, and CSRF-checked form bodies."""
+"""The dashboard's request dependencies: peers, the session, and CSRF-checked form bodies and their
+fields."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ async def anonymous_form(request: Request) -> FormData:
     nonce = csrf.anonymous_nonce(request, settings)
     csrf.verify(settings, nonce, _token(form), csrf.ANON_MAX_AGE_SECONDS)
     return form
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A text field of a posted form, stripped; empty when the form has none."""
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _token(form: FormData) -> str | None:

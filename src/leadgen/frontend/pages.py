@@ -1,4 +1,5 @@
-"""Rendering: the Jinja2 environment, the page context every template gets, and error pages."""
+"""Rendering: the Jinja2 environment, the page context every template gets, the notices pages show,
+and error pages."""
 
 from __future__ import annotations
 
@@ -111,6 +112,46 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, page, status_code=status)
+
+
+def anonymous_page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A page with a form bound to the anonymous cookie (issued, or renewed, with the page)."""
+    settings = settings_of(request)
+    nonce = csrf.anonymous_nonce(request, settings) or csrf.new_nonce()
+    response = render(request, name, {**context, "csrf_token": csrf.token_for(settings, nonce)}, status)
+    csrf.set_anonymous_cookie(response, request, settings, nonce)
+    return response
+
+
+def home_path(viewer: WebSession) -> str:
+    """Where a signed-in user starts: staff at the leads, agents at their inbox."""
+    return "/leads" if viewer.is_staff else "/inbox"
+
+
+# Notices are chosen by key, never echoed from the address, so a link cannot put words on a page.
+NOTICES = {
+    "signed-out": "You are signed out.",
+    "signed-out-here": "You are signed out of this browser, but the server could not be told, so your session "
+    "may still be open on other devices. Sign in and out again in a few minutes.",
+    "expired": "Your session has ended. Please sign in again.",
+    "password-changed": "Password changed. You are signed out everywhere else; this browser stays signed in.",
+    "accepted": "Lead accepted. The contact details are in your inbox.",
+    "rejected": "Lead declined. It moves on to the next eligible agent.",
+    "reopened": "Lead reopened. It is offered to the next eligible agent in a moment.",
+    "recorded": "Outcome recorded.",
+    "returned": "Lead returned. Its source is not billed for it.",
+    "opted-out": "Recorded: nobody will contact this person again.",
+    "agent-saved": "Agent saved.",
+    "agent-unchanged": "Nothing to save: no field was changed.",
+    "agent-deactivated": "Agent deactivated. Their offers not yet answered move on to other agents; "
+    "the leads they accepted stay with them.",
+    "agent-reactivated": "Agent reactivated. They can be offered leads again.",
+}
+
+
+def sentence(text: str) -> str:
+    """An api reason ("passwords must be at least 12 characters") as a sentence for the page."""
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:

@@ -1,0 +1,175 @@
+"""What staff administer: the agents (details, caps, active or not) and the do-not-contact list."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from leadgen.frontend.client import AgentView, ApiError
+from leadgen.frontend.deps import PeersDep, SessionForm, Staff, form_text
+from leadgen.frontend.pages import NOTICES, render
+from leadgen.frontend.session import WebSession
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- agents --------------------------------------------------------------------------------
+
+
+@router.get("/agents")
+async def agents(request: Request, viewer: Staff, peers: PeersDep) -> HTMLResponse:
+    return render(request, "agents.html", {"agents": await peers.agents(viewer.token)})
+
+
+# What the agent page changes; licences and shifts are changed through the API.
+AGENT_FIELDS = ("name", "email", "phone", "timezone", "daily_cap", "open_cap", "weight")
+# The form also carries each field's value as the page showed it, under this prefix: only the
+# fields the admin changed are saved, and only if nobody changed them since.
+ORIGINAL = "original_"
+CHANGED_MEANWHILE = (
+    "Nothing saved: the agent was changed meanwhile by someone else: reload the page, then make your change again."
+)
+# A form without them: a page of the release before, which cannot tell what was changed.
+OUT_OF_DATE = "Nothing saved: this page is out of date: reload it, then make your change again."
+# What the page's Reactivate and Deactivate buttons send.
+ACTIVE_VALUES = {"true": True, "false": False}
+ACTIVE_PROBLEM = 'Nothing changed: the form must say "true" (reactivate) or "false" (deactivate).'
+
+
+@router.get("/agents/{agent_id}")
+async def agent_page(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, peers: PeersDep, notice: str | None = None
+) -> HTMLResponse:
+    agent = await peers.agent(viewer.token, str(agent_id))
+    return _agent_page(request, viewer, agent, notice=NOTICES.get(notice or ""))
+
+
+@router.post("/agents/{agent_id}")
+async def change_agent(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
+) -> Response:
+    """An admin changes an agent's details and caps; an empty phone removes it. Only the fields the
+    admin changed are sent, so that another admin's change of the others since the page was loaded
+    stays; if another admin changed one of the same fields meanwhile, nothing is saved."""
+    values = {name: form_text(form, name) for name in AGENT_FIELDS}
+    originals = {name: form_text(form, ORIGINAL + name) for name in AGENT_FIELDS}
+    changed = [name for name in AGENT_FIELDS if values[name] != originals[name]]
+    if not changed:
+        return RedirectResponse(f"/agents/{agent_id}?notice=agent-unchanged", status_code=303)
+    agent = await peers.agent(viewer.token, str(agent_id))
+    problem = None
+    if any(ORIGINAL + name not in form for name in AGENT_FIELDS):
+        problem = OUT_OF_DATE
+    elif any(_shown(getattr(agent, name)) != originals[name] for name in changed):
+        problem = CHANGED_MEANWHILE
+    if problem:
+        return _agent_page(request, viewer, agent, values, originals, problem=problem, status=409)
+    changes: dict[str, str | None] = {name: values[name] for name in changed}
+    if "phone" in changes:
+        changes["phone"] = changes["phone"] or None
+    return await _change_agent(request, agent_id, viewer, peers, changes, "agent-saved", values, originals)
+
+
+@router.post("/agents/{agent_id}/active")
+async def set_agent_active(
+    request: Request, agent_id: uuid.UUID, viewer: Staff, form: SessionForm, peers: PeersDep
+) -> Response:
+    """An admin deactivates an agent (their offers not yet answered move on) or reactivates one."""
+    active = ACTIVE_VALUES.get(form_text(form, "active"))
+    if active is None:
+        # Only what the page's buttons send: a missing or mistyped value must not deactivate anyone.
+        agent = await peers.agent(viewer.token, str(agent_id))
+        return _agent_page(request, viewer, agent, problem=ACTIVE_PROBLEM, status=422)
+    notice = "agent-reactivated" if active else "agent-deactivated"
+    return await _change_agent(request, agent_id, viewer, peers, {"active": active}, notice)
+
+
+async def _change_agent(
+    request: Request,
+    agent_id: uuid.UUID,
+    viewer: WebSession,
+    peers: PeersDep,
+    changes: dict[str, Any],
+    notice: str,
+    values: dict[str, str] | None = None,
+    originals: dict[str, str] | None = None,
+) -> Response:
+    try:
+        await peers.change_agent(viewer.token, str(agent_id), changes)
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422):
+            raise
+        shown = {e.field: e.reason for e in exc.errors if e.field in AGENT_FIELDS}
+        agent = await peers.agent(viewer.token, str(agent_id))
+        problem = None if shown else exc.detail
+        return _agent_page(request, viewer, agent, values, originals, shown, problem, exc.status)
+    return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)
+
+
+def _shown(value: object) -> str:
+    """A stored value as the agent form shows it."""
+    return "" if value is None else str(value).strip()
+
+
+def _agent_page(
+    request: Request,
+    viewer: WebSession,
+    agent: AgentView,
+    values: dict[str, str] | None = None,
+    originals: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    problem: str | None = None,
+    status: int = 200,
+    notice: str | None = None,
+) -> HTMLResponse:
+    """The agent's page; a form sent back keeps what the admin typed (``values``) and the values
+    the page first showed (``originals``), so that sending it again still sees changes made since."""
+    stored = {name: _shown(getattr(agent, name)) for name in AGENT_FIELDS}
+    context = {
+        "agent": agent,
+        "values": values or stored,
+        "originals": originals or stored,
+        "errors": errors or {},
+        "problem": problem,
+        "notice": notice,
+        "may_change": viewer.role == "admin",  # the API lets only admins change agents
+    }
+    return render(request, "agent.html", context, status)
+
+
+# --- the do-not-contact list ---------------------------------------------------------------
+
+
+@router.get("/do-not-contact")
+async def do_not_contact_page(request: Request, viewer: Staff) -> HTMLResponse:
+    return _do_not_contact(request, {}, {})
+
+
+@router.post("/do-not-contact")
+async def do_not_contact(request: Request, viewer: Staff, form: SessionForm, peers: PeersDep) -> HTMLResponse:
+    """Staff record that a person asked, outside any lead's page, not to be contacted."""
+    values = {name: form_text(form, name) for name in ("phone", "email")}
+    try:
+        barred = await peers.opt_out_person(viewer.token, {k: v for k, v in values.items() if v})
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        errors = {e.field.rsplit(".", 1)[-1]: e.reason for e in exc.errors}
+        shown = {name: reason for name, reason in errors.items() if name in values}
+        return _do_not_contact(request, values, shown, None if shown else exc.detail, status=422)
+    return _do_not_contact(request, {}, {}, listed=len(barred))
+
+
+def _do_not_contact(
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    problem: str | None = None,
+    listed: int | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context = {"values": values, "errors": errors, "problem": problem, "listed": listed}
+    return render(request, "do_not_contact.html", context, status)
