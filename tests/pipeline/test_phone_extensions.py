@@ -1,6 +1,7 @@
 """A phone number's extension: kept beside the number, shown to the agent who takes the lead, told
-apart by dedupe (two people at one switchboard), ignored by the do-not-contact list (an opt-out of
-the number bars every extension), and erased with the number."""
+apart by dedupe (two people at one switchboard), ignored by an opt-out (it lists the number, which
+bars every extension), listed by an erasure (which bars the person at it, not their colleagues),
+and erased with the number."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
+from leadgen.compliance import repository as dnc
+from leadgen.compliance import tasks as compliance_tasks
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus, Line
@@ -288,3 +291,95 @@ class TestPrivacy:
         assert (await read(session, ana.id)).anonymised_at is not None
         kept = await read(session, bob.id)
         assert (kept.anonymised_at, kept.email, kept.phone_extension) == (None, "bob@acme-roofing.com", "202")
+
+
+@pytest.mark.usefixtures("commercial_agent")
+class TestErasureListing:
+    """An erasure lists the person's number at their extension: a colleague at another extension of
+    the switchboard is someone else, and stays contactable."""
+
+    @pytest.mark.parametrize(
+        "asked", [{"email": "ana@acme-roofing.com"}, {"phone": f"{SWITCHBOARD} ext. 101"}], ids=["e-mail", "extension"]
+    )
+    async def test_erasing_a_colleague_bars_only_their_extension(
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        admin: dict[str, str],
+        asked: dict[str, str],
+    ) -> None:
+        ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).json()
+        assert erased["anonymised_leads"] == [str(ana.id)]
+
+        # Ana again, from her extension under another address: barred, and that address with her.
+        again = colleague("Ana", "101")
+        again["contact"]["email"] = "ana.r@acme-roofing.com"
+        ana_again = await run(resources, await submit(client, key, again))
+        assert (ana_again.status, ana_again.status_reason) == (LeadStatus.REJECTED, "on the do-not-contact list")
+        # Neither her erasure nor her new lead barred the colleagues of the switchboard.
+        assert await dnc.contact_barred(session, await read(session, bob.id)) is None
+        carla = await run(resources, await submit(client, key, colleague("Carla", "303")))
+        assert carla.status == LeadStatus.ROUTED
+
+        exported = await data_client.post(
+            "/api/v1/privacy/export", json={"email": "ana.r@acme-roofing.com"}, headers=admin
+        )
+        listed = {(entry["kind"], entry["reason"]) for entry in exported.json()["do_not_contact"]}
+        assert listed == {("ext", "erasure request"), ("email", "gave it with a number or address already listed")}
+
+    async def test_erasing_a_lead_of_the_main_number_bars_every_extension(
+        self, client: AsyncClient, data_client: AsyncClient, key: str, resources: Resources, admin: dict[str, str]
+    ) -> None:
+        await run(resources, await submit(client, key, colleague("Carla", None)))
+        asked = {"email": "carla@acme-roofing.com"}
+        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).status_code == 200
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        assert (bob.status, bob.status_reason) == (LeadStatus.REJECTED, "on the do-not-contact list")
+
+    async def test_an_opt_out_of_a_colleagues_extension_still_bars_every_extension(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin: dict[str, str]
+    ) -> None:
+        ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        assert (await client.post(f"{LEADS}/{ana.id}/opt-out", headers=admin)).status_code == 200
+        assert await dnc.contact_barred(session, await read(session, bob.id)) == "do-not-contact"
+
+    @pytest.mark.usefixtures("worker")
+    async def test_a_listed_address_given_at_an_extension_bars_that_extensions_leads_alone(
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin: dict[str, str]
+    ) -> None:
+        ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
+        bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
+        listed = {"email": "bob.h@acme-roofing.com"}
+        assert (await client.post("/api/v1/opt-outs", json=listed, headers=admin)).status_code == 200
+        again = colleague("Bob", "202")
+        again["contact"]["email"] = listed["email"]
+        bob_again = await run(resources, await submit(client, key, again))
+        assert bob_again.status == LeadStatus.DUPLICATE
+        # His number at his extension joined the list, and a worker bars his earlier lead by it.
+        assert compliance_tasks.bar_linked(str(bob_again.id)) == 1
+        assert await dnc.contact_barred(session, await read(session, bob.id)) == "do-not-contact"
+        assert await dnc.contact_barred(session, await read(session, ana.id)) is None
+
+    async def test_an_erased_person_taken_off_the_list_by_their_number_and_extension_may_be_contacted_again(
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        resources: Resources,
+        admin: dict[str, str],
+    ) -> None:
+        await run(resources, await submit(client, key, colleague("Ana", "101")))
+        asked = {"phone": f"{SWITCHBOARD} ext. 101"}
+        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).status_code == 200
+        removal = {**asked, "reason": "new_written_consent"}
+        removed = await client.post("/api/v1/opt-outs/removals", json=removal, headers=admin)
+        assert removed.json() == {"removed": 1}
+        again = colleague("Ana", "101")
+        again["contact"]["email"] = "ana.r@acme-roofing.com"
+        assert (await run(resources, await submit(client, key, again))).status == LeadStatus.ROUTED

@@ -615,6 +615,72 @@ def test_consent_records_erased_before_0018_get_their_date_or_lose_their_evidenc
     upgrade(empty_database)
 
 
+# The keyed hashes (and extension) of a lead given with a number at an extension and an address.
+_IDENTITY = ("1" * 64, "2" * 64, "101")
+
+
+async def _consented_before_0020(settings: Settings) -> dict[str, uuid.UUID]:
+    """Schema 0019: a lead with its keyed hashes and extension, and a lead erased (they are cleared),
+    each with a consent record."""
+    async with _session(settings) as session:
+        source = Source(name="vendor", kind="api")
+        session.add(source)
+        await session.flush()
+        now = datetime.now(UTC)
+        leads: dict[str, uuid.UUID] = {}
+        for name, identity in (
+            ("kept", dict(zip(("phone_hash", "email_hash", "phone_extension"), _IDENTITY, strict=True))),
+            ("erased", {"anonymised_at": now}),
+        ):
+            lead = _lead_values(source.id, LeadStatus.CONVERTED) | identity
+            await _insert(session, Lead, lead)
+            leads[name] = lead["id"]  # type: ignore[assignment]
+            consent = {
+                "id": uuid.uuid4(),
+                "lead_id": lead["id"],
+                "text": "I agree to be contacted by agents.",
+                "text_sha256": "0" * 64,
+                "captured_at": now,
+                "created_at": now,
+            }
+            await _insert(session, ConsentRecord, consent)
+        return leads
+
+
+async def _consent_identities(settings: Settings) -> dict[uuid.UUID, tuple[str | None, ...]]:
+    async with _session(settings) as session:
+        query = select(
+            ConsentRecord.lead_id, ConsentRecord.phone_hash, ConsentRecord.email_hash, ConsentRecord.phone_extension
+        )
+        return {lead_id: tuple(identity) for lead_id, *identity in await session.execute(query)}
+
+
+async def _columns(settings: Settings, table_name: str) -> set[str]:
+    engine = create_engine(settings, "test")
+    try:
+        async with engine.connect() as conn:
+            return {c["name"] for c in await conn.run_sync(lambda sync: inspect(sync).get_columns(table_name))}
+    finally:
+        await engine.dispose()
+
+
+def test_consent_records_take_their_leads_hashes_from_0020_and_a_downgrade_drops_them(
+    empty_database: Settings,
+) -> None:
+    upgrade(empty_database, "0019")
+    leads = asyncio.run(_consented_before_0020(empty_database))
+    upgrade(empty_database)
+    expected = {leads["kept"]: _IDENTITY, leads["erased"]: (None, None, None)}  # an erased lead has none left
+    assert asyncio.run(_consent_identities(empty_database)) == expected
+    downgrade(empty_database, "0019")
+    assert not {"phone_hash", "email_hash", "phone_extension"} & asyncio.run(
+        _columns(empty_database, "consent_records")
+    )
+    upgrade(empty_database)
+    assert asyncio.run(_consent_identities(empty_database)) == expected
+    assert asyncio.run(_drift(empty_database)) == []
+
+
 # What a migration does to the traffic and to the backups running beside it (PostgreSQL only:
 # SQLite has neither concurrent index builds nor table locks).
 
@@ -709,8 +775,8 @@ def _revision_before(revision: str) -> str:
     return f"{int(revision) - 1:04d}"
 
 
-# Every revision that builds an index CONCURRENTLY (0002, 0014 and 0018 add a column first).
-@pytest.mark.parametrize("revision", ["0002", "0003", "0009", "0011", "0014", "0016", "0018"])
+# Every revision that builds an index CONCURRENTLY (0002, 0014, 0018 and 0020 add columns first).
+@pytest.mark.parametrize("revision", ["0002", "0003", "0009", "0011", "0014", "0016", "0018", "0020"])
 def test_an_index_build_cut_short_is_completed_by_the_next_upgrade(
     postgres_database: Settings, runner: asyncio.Runner, revision: str
 ) -> None:
@@ -911,6 +977,26 @@ def test_consent_records_stay_readable_and_writable_while_0018_dates_them(
             runner.run(_read_and_write_consent(postgres_database, new_lead))
         except asyncpg.LockNotAvailableError:
             pytest.fail("the backfill of 0018 keeps consent_records locked")
+        finally:
+            resume.set()
+        upgrading.result(timeout=30)
+
+
+def test_consent_records_stay_readable_and_writable_while_0020_gives_them_their_leads_hashes(
+    postgres_database: Settings, runner: asyncio.Runner
+) -> None:
+    """Held at its first UPDATE of the backfill, the upgrade holds no lock on ``consent_records``
+    that intake would wait for: the ADD COLUMNs committed before it."""
+    upgrade(postgres_database, "0019")
+    runner.run(_consented_before_0020(postgres_database))
+    new_lead = runner.run(_a_lead_to_consent(postgres_database))
+    with _paused_at_first("UPDATE consent_records") as (paused, resume):
+        upgrading = _in_background("0020", postgres_database)
+        assert paused.wait(timeout=30)
+        try:
+            runner.run(_read_and_write_consent(postgres_database, new_lead))
+        except asyncpg.LockNotAvailableError:
+            pytest.fail("the backfill of 0020 keeps consent_records locked")
         finally:
             resume.set()
         upgrading.result(timeout=30)

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED
+from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED, EXTENSION, extension_hash, own_entries
 from leadgen.core.db import InList, insert_for
 from leadgen.models import DoNotContact, Lead
 
@@ -19,6 +19,7 @@ class Contactable(Protocol):
 
     state: str
     phone_hash: str | None
+    phone_extension: str | None
     email_hash: str | None
     anonymised_at: datetime | None
 
@@ -67,8 +68,18 @@ async def remove(session: AsyncSession, hashes: list[str]) -> list[str]:
 
 
 def identity_hashes(person: Contactable) -> list[tuple[str, str]]:
-    """The keyed hashes by which the list knows the person behind a lead (none once erased)."""
-    return [(kind, value) for kind, value in (("phone", person.phone_hash), ("email", person.email_hash)) if value]
+    """The keyed hashes by which the list knows the person behind a lead (none once erased): the
+    number, which bars every extension of it, the e-mail address, and the number at the lead's
+    extension (``rules.extension_hash``), which bars the person at it alone."""
+    hashes = [(kind, value) for kind, value in (("phone", person.phone_hash), ("email", person.email_hash)) if value]
+    if person.phone_hash and person.phone_extension:
+        hashes.append((EXTENSION, extension_hash(person.phone_hash, person.phone_extension)))
+    return hashes
+
+
+def own_hashes(person: Contactable) -> list[tuple[str, str]]:
+    """The entries that bar the person behind a lead and nobody else (``rules.own_entries``)."""
+    return own_entries(person.phone_hash, person.email_hash, person.phone_extension)
 
 
 async def listed_among(session: AsyncSession, hashes: list[str]) -> set[str]:
@@ -102,8 +113,11 @@ async def identities_with_any(session: AsyncSession, hashes: list[str]) -> set[t
 async def whole_person(session: AsyncSession, hashes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The person behind ``hashes``, as an opt-out sees them: those hashes and every phone and e-mail
     hash of the leads that have one of them (one step: a phone given with an e-mail address is the
-    same person). Wide on purpose: listing a housemate's number stops messages, nothing worse."""
-    return sorted(set(hashes) | await identities_with_any(session, [value for _, value in hashes]))
+    same person). Wide on purpose: listing a housemate's number stops messages, nothing worse. A
+    number at an extension is taken by the number alone, which bars every extension: an entry for
+    the extension too would stay behind when the number is taken off the list."""
+    given = {(kind, value) for kind, value in hashes if kind != EXTENSION}
+    return sorted(given | await identities_with_any(session, [value for _, value in given]))
 
 
 async def linked_lead_ids(

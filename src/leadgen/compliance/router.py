@@ -19,7 +19,7 @@ from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, StaffPrincipal
 from leadgen.compliance import repository, service
 from leadgen.compliance.links import lead_of_opt_out_token
-from leadgen.compliance.rules import asks_to_opt_out
+from leadgen.compliance.rules import asks_to_opt_out, own_entries
 from leadgen.core.deps import SessionDep, SettingsDep
 from leadgen.core.errors import Forbidden, Gone, InvalidInput, NotFound
 from leadgen.core.security import keyed_hash
@@ -29,7 +29,7 @@ from leadgen.models import Lead
 from leadgen.notifications.sms import signed_by_provider
 from leadgen.privacy import repository as privacy
 from leadgen.privacy.router import Person
-from leadgen.privacy.service import RETENTION, person_hashes
+from leadgen.privacy.service import RETENTION, data_subject, person_hashes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["opt-outs"])
@@ -150,10 +150,12 @@ async def remove_opt_out(
     """Take a person off the do-not-contact list: listed by mistake, or they gave their consent
     again in writing. Admins only; the reason goes to the audit log. Leads left UNASSIGNED by the
     opt-out stay so until staff offer them again."""
-    hashes = person_hashes(
+    asked = data_subject(
         settings.security.pii_hash_key.get_secret_value(), removal.email and str(removal.email), removal.phone
     )
-    kinds = await repository.remove(session, [value for _, value in hashes])
+    # The number, and the number at the extension given with it, as an erasure lists it.
+    at_extension = own_entries(dict(asked.hashes).get("phone"), None, asked.phone_extension)
+    kinds = await repository.remove(session, sorted({value for _, value in [*asked.hashes, *at_extension]}))
     await audit.record(
         session,
         principal.label(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ STATE_CONTACT_HOURS: dict[str, ContactHours] = {
 # Why nobody may contact a person at all (``repository.contact_barred``), as stored and in words.
 ERASED, DO_NOT_CONTACT = "erased", "do-not-contact"
 BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the person is on the do-not-contact list"}
+# The do-not-contact list's kind for a phone number at one extension (``extension_hash``).
+EXTENSION = "ext"
 # The event on each lead of a person who revoked consent (reports count them per source).
 OPTED_OUT_EVENT = "lead.opted_out"
 # Ways a person revokes consent, as recorded with the do-not-contact entry and the lead event.
@@ -240,6 +243,23 @@ def asks_to_opt_out(reply: str) -> bool:
     if not OPT_OUT_WORDS.isdisjoint(words) or not OPT_OUT_WORDS.isdisjoint(joined):
         return True
     return OPT_OUT_PHRASES.search(" ".join(words)) is not None
+
+
+def extension_hash(phone_hash: str, extension: str) -> str:
+    """The do-not-contact list's key for the number of ``phone_hash`` at ``extension``: what bars one
+    person at a switchboard and not their colleagues at its other extensions. Derived from the
+    number's keyed hash, so it needs no key of its own and cannot be read back either."""
+    return hashlib.sha256(f"{EXTENSION}:{phone_hash}:{extension}".encode()).hexdigest()
+
+
+def own_entries(phone_hash: str | None, email_hash: str | None, extension: str | None) -> list[tuple[str, str]]:
+    """The (kind, hash) entries that bar one person and nobody else, as an erasure lists them: the
+    e-mail address, and the number at the extension given with it, or the number itself when none
+    was (the main number may be anyone's at the switchboard, and is barred for every extension)."""
+    entries = [("email", email_hash)] if email_hash else []
+    if phone_hash:
+        entries.append((EXTENSION, extension_hash(phone_hash, extension)) if extension else ("phone", phone_hash))
+    return entries
 
 
 def list_entries(lines: Iterable[str]) -> tuple[list[tuple[str, str]], list[int]]:

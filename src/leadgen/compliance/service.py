@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -34,7 +34,9 @@ async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str
     person = await repository.whole_person(session, hashes)
     values = [value for _, value in person]
     leads = await repository.leads_with_any(session, values)
-    listed_before = await repository.listed_among(session, values)
+    # With the leads' own hashes: a lead barred before by an erasure is listed at its extension.
+    known = sorted({*values, *(value for lead in leads for _, value in repository.identity_hashes(lead))})
+    listed_before = await repository.listed_among(session, known)
     added = await repository.add_many(session, person, OPT_OUT_REASONS[via])
     if not added:
         return []
@@ -62,24 +64,34 @@ async def list_given_with(session: AsyncSession, lead: Lead) -> None:
     """Screening found one of the lead's phone and e-mail on the list: the other joins it (an
     opt-out survives merges). Only the lead's own: a vendor's lead may pair a listed number with
     anybody's address, so nothing is widened through other leads, and a test lead lists nothing.
+    A number given with an extension joins at that extension (``repository.own_hashes``): a
+    colleague at another extension of the switchboard stays contactable.
 
     No lead is locked here: the screening holds its own, and locking the person's other leads too
     would cross the order every opt-out takes them in (a deadlock). Those other leads, by what was
     listed now, are barred by a worker once this commits (``bar_linked``, outbox ``person.linked``)."""
     if lead.is_test:
         return
-    added = await repository.add_many(session, repository.identity_hashes(lead), OPT_OUT_REASONS[LINKED])
+    added = await repository.add_many(session, repository.own_hashes(lead), OPT_OUT_REASONS[LINKED])
     if not added:
         return
     after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(LINKED).inc, len(added)))
     await audit.record(session, "pipeline", "person.opted_out", "lead", str(lead.id), {"via": LINKED})
-    outbox.add(session, outbox.PERSON_LINKED_TOPIC, str(lead.id), {"hashes": sorted(added)})
+    # An extension's entry names no lead's column: its leads are found by the number.
+    numbers = [lead.phone_hash] if lead.phone_hash and lead.phone_extension else []
+    outbox.add(session, outbox.PERSON_LINKED_TOPIC, str(lead.id), {"hashes": sorted(added), "numbers": numbers})
 
 
-async def bar_linked(session: AsyncSession, added: list[str]) -> list[uuid.UUID]:
+async def bar_linked(session: AsyncSession, added: list[str], numbers: Sequence[str] = ()) -> list[uuid.UUID]:
     """The leads with one of the hashes ``list_given_with`` listed, barred as an opt-out bars them
-    (an event each, offers not yet answered withdrawn): those nobody was barred from before."""
-    leads = await repository.leads_with_any(session, added)
+    (an event each, offers not yet answered withdrawn): those nobody was barred from before. A
+    listed extension's leads are among the leads of its number (``numbers``)."""
+    listed_now = set(added)
+    leads = [
+        lead
+        for lead in await repository.leads_with_any(session, [*added, *numbers])
+        if not listed_now.isdisjoint(value for _, value in repository.identity_hashes(lead))
+    ]
     known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
     listed_before = await repository.listed_among(session, known) - set(added)
     return [lead.id for lead in await _bar(session, leads, listed_before, LINKED)]

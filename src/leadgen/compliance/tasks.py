@@ -23,7 +23,8 @@ def bar_linked(lead_id: str) -> int:
         event = await outbox.unfinished(session, outbox.PERSON_LINKED_TOPIC, lead_id)
         if event is None:
             return 0  # done by an earlier delivery
-        barred = await service.bar_linked(session, [str(value) for value in event.payload.get("hashes", [])])
+        hashes = [str(value) for value in event.payload.get("hashes", [])]
+        barred = await service.bar_linked(session, hashes, [str(value) for value in event.payload.get("numbers", [])])
         await outbox.mark_processed(session, outbox.PERSON_LINKED_TOPIC, lead_id)
         return len(barred)
 

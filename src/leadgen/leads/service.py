@@ -89,7 +89,7 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     elif (winner := await _insert_first(session, lead, data.external_id)) is not None:
         return _repeat_of(winner, data, _identity(settings, data.contact))
     if data.consent is not None:
-        session.add(_consent_record(lead.id, data.consent))
+        session.add(_consent_record(lead, data.consent))
     audit.lead_event(session, lead.id, "lead.received", {"source": source.name, "line": data.line})
     outbox.add(session, "lead.received", str(lead.id))
     await session.flush()
@@ -209,9 +209,14 @@ def _ip_address(raw: str | None) -> str | None:
         return None
 
 
-def _consent_record(lead_id: uuid.UUID, consent: Consent) -> ConsentRecord:
+def _consent_record(lead: Lead, consent: Consent) -> ConsentRecord:
+    """The consent as captured, with the lead's keyed hashes: found by the number and address it
+    covers after the lead is erased (``privacy.service.export``)."""
     return ConsentRecord(
-        lead_id=lead_id,
+        lead_id=lead.id,
+        phone_hash=lead.phone_hash,
+        email_hash=lead.email_hash,
+        phone_extension=lead.phone_extension,
         text=consent.text,
         text_sha256=hashlib.sha256(consent.text.encode()).hexdigest(),
         captured_at=consent.captured_at,

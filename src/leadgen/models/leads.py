@@ -119,6 +119,11 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
     page_url: Mapped[str | None] = mapped_column(String(2048))
     trustedform_cert_url: Mapped[str | None] = mapped_column(String(2048))
     jornaya_leadid: Mapped[str | None] = mapped_column(String(64))
+    # The lead's keyed hashes and the phone's extension, as intake stored them: a complaint about a
+    # call names the number, and finds the consent given for it after the lead was erased too.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_extension: Mapped[str | None] = mapped_column(String(10))
     # Set when the lead is anonymised before the record is five years old: what ties the consent to
     # the person (``privacy.rules.CONSENT_EVIDENCE``) stays until then, and is cleared then.
     evidence_kept_until: Mapped[datetime | None] = mapped_column()

@@ -175,7 +175,8 @@ async def _screen(
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
     identities = lead_identities(lead)
     original = None if lead.is_test else await _original(session, pipe, lead, identities)
-    contact = [v for k, v in identities if k != "address"]
+    # As the list knows the person: with the number at its extension, which an erasure lists.
+    contact = [value for _, value in dnc.identity_hashes(lead)]
     # Before the duplicate's return: a duplicate giving a listed number lists its address too.
     listed = await dnc.listed(session, contact)
     if listed:

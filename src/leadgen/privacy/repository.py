@@ -121,6 +121,20 @@ async def consent_evidence_due(session: AsyncSession, now: datetime, limit: int)
     return list(await session.scalars(query))
 
 
+async def consent_records_with_any(
+    session: AsyncSession, hashes: list[str]
+) -> list[tuple[ConsentRecord, datetime | None]]:
+    """The consent records given for one of the phone or e-mail ``hashes`` (those of erased leads
+    too, until their evidence goes), oldest first, each with when its lead was anonymised."""
+    query = (
+        select(ConsentRecord, Lead.anonymised_at)
+        .join(Lead, Lead.id == ConsentRecord.lead_id)
+        .where(or_(ConsentRecord.phone_hash.in_(hashes), ConsentRecord.email_hash.in_(hashes)))
+        .order_by(ConsentRecord.captured_at, ConsentRecord.id)
+    )
+    return [(record, anonymised_at) for record, anonymised_at in await session.execute(query)]
+
+
 async def anonymised_for(session: AsyncSession, lead_id: uuid.UUID) -> str | None:
     """Why the lead was anonymised (``service.ERASURE_REQUEST`` or ``service.RETENTION``), from its
     ``lead.anonymised`` event; None when it was not."""

@@ -27,7 +27,8 @@ async def export(
 ) -> dict[str, Any]:
     """Everything held about a person, found by e-mail address and/or phone number. A phone number's
     extension ("ext. 101") tells apart people at one switchboard: the leads of its other extensions
-    are listed in ``linked_leads``, not exported."""
+    are listed in ``linked_leads``, not exported. ``consent_records`` holds the consent given for the
+    number or address, that of erased leads too (``lead_anonymised``) until it is five years old."""
     asked = _data_subject(person, settings)
     return await service.export(session, asked.hashes, principal.label(), asked.phone_extension)
 

@@ -25,7 +25,17 @@ from leadgen.dedupe.rules import IdentityKeys
 # clears what ties a younger record to the person only once it is that old; the consent text and
 # its time stay for good.
 CONSENT_KEPT = timedelta(days=1827)
-CONSENT_EVIDENCE = ("ip_address", "page_url", "trustedform_cert_url", "jornaya_leadid")
+# What ties a consent record to the person: where it was given, and the number and address it
+# covers, by which an export finds it after the lead was erased.
+CONSENT_EVIDENCE = (
+    "ip_address",
+    "page_url",
+    "trustedform_cert_url",
+    "jornaya_leadid",
+    "phone_hash",
+    "email_hash",
+    "phone_extension",
+)
 
 
 @dataclass(frozen=True)

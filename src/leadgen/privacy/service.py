@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository as dnc
-from leadgen.compliance.rules import BARRED_BECAUSE, ERASED
+from leadgen.compliance.rules import BARRED_BECAUSE, ERASED, own_entries
 from leadgen.core.db import after_commit
 from leadgen.core.errors import InvalidInput
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED, RETENTION_LEADS_ANONYMISED, RETENTION_PEOPLE_ANONYMISED
@@ -68,6 +68,8 @@ TYPED_TEXT = {
 # The audit actions of a person's requests; each entry names the leads in its ``lead_ids``.
 EXPORT_ACTION = "privacy.exported"
 ERASURE_ACTION = "privacy.erased"
+# A consent record's keyed hashes find it (``export``); they mean nothing to the person, as the lead's.
+CONSENT_HASHES = ("phone_hash", "email_hash")
 # What the export adds from the audit log: what staff typed about the person, and who read their
 # lead. Besides these, the entries naming the lead among their ``lead_ids``: the inbox answers that
 # showed it, and the exports (``EXPORT_ACTION``) that handed it out before.
@@ -115,9 +117,12 @@ async def export(
     """Everything held about the person with these identifiers, the phone number's with the
     extension given with it (``rules.named_by_request``). Leads that share only another phone or address with
     theirs, or their number with another extension, are listed by id, not exported: they may be a
-    housemate's or a colleague's. The audit entry names the leads exported, and a later export of
-    the person shows it."""
-    leads = await _leads_of(session, _asked(hashes, phone_extension), rules.named_by_request)
+    housemate's or a colleague's. The consent records given for those identifiers are listed too,
+    those of erased leads among them (``lead_anonymised``) until their evidence goes: a complaint
+    about a call is answered with them. The audit entry names the leads exported and those whose
+    consent was, and a later export of the person shows it."""
+    asked = _asked(hashes, phone_extension)
+    leads = await _leads_of(session, asked, rules.named_by_request)
     exports = await _exports_since(session, min((lead.received_at for lead in leads), default=None))
     out = []
     for lead in leads:
@@ -140,21 +145,44 @@ async def export(
         out.append(
             {
                 "lead": _columns(lead, exclude=("phone_hash", "email_hash", "address_hash")),
-                "consent": _columns(consent) if consent else None,
+                "consent": _columns(consent, exclude=CONSENT_HASHES) if consent else None,
                 "events": [{"name": e.name, "at": e.created_at, "data": e.data} for e in events],
                 "assignments": [_columns(offer) for offer in offers],
                 "notifications": [_columns(note) for note in notes],
                 "audit": [{"action": e.action, "actor": e.actor, "at": e.created_at, "data": e.data} for e in logged],
             }
         )
-    await audit.record(session, actor, EXPORT_ACTION, "person", None, _lead_ids(leads))
+    consents = await _consent_records(session, asked)
+    exported = [lead.id for lead in leads]
+    of_erased = [consent["lead_id"] for consent in consents if consent["lead_id"] not in exported]
+    await audit.record(session, actor, EXPORT_ACTION, "person", None, _lead_ids([*exported, *of_erased]))
     person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
         for entry in await dnc.entries_for(session, sorted(person))
     ]
     linked = await dnc.linked_lead_ids(session, hashes, {lead.id for lead in leads})
-    return {"generated_at": utcnow(), "leads": out, "do_not_contact": listed, "linked_leads": linked}
+    return {
+        "generated_at": utcnow(),
+        "leads": out,
+        "consent_records": consents,
+        "do_not_contact": listed,
+        "linked_leads": linked,
+    }
+
+
+async def _consent_records(session: AsyncSession, asked: IdentityKeys) -> list[dict[str, Any]]:
+    """The consent records given for the number (with the very extension asked about) or the
+    address asked about, as ``rules.named_by_request`` takes a lead: a colleague's at another
+    extension is theirs. Each says whether its lead was anonymised."""
+    hashes = [value for value in (asked.phone, asked.email) if value]
+    return [
+        {**_columns(record, exclude=CONSENT_HASHES), "lead_anonymised": anonymised_at is not None}
+        for record, anonymised_at in await repository.consent_records_with_any(session, hashes)
+        if rules.named_by_request(
+            asked, IdentityKeys(record.phone_hash, record.email_hash, None, record.phone_extension)
+        )
+    ]
 
 
 async def erase(
@@ -163,19 +191,24 @@ async def erase(
     """Anonymise every lead with one of the person's identifiers (the phone number's with the
     extension given with it, ``rules.named_by_request``), with what agents and staff typed about it. Line, state,
     the ZIP's area, status, score and dates stay for reporting; the person goes on the do-not-contact
-    list by keyed hash, so the opt-out survives new leads. Leads that share only another phone or
-    address with theirs, or their number with another extension, are reported, not erased: erasing
-    a housemate's or a colleague's lead by mistake cannot be undone, so staff decide, and erase by
-    that identifier too. The audit entry names the leads anonymised."""
-    leads = await _leads_of(session, _asked(hashes, phone_extension), rules.named_by_request)
-    # Every number and address the person's leads gave, before they are cleared: a new lead from
-    # the phone of a person erased by e-mail address is stopped too.
-    person = sorted(set(hashes).union(*(dnc.identity_hashes(lead) for lead in leads)))
+    list by keyed hash, so the opt-out survives new leads (a number given with an extension at that
+    extension, ``compliance.rules.own_entries``: a colleague at another one is not barred). Leads
+    that share only another phone or address with theirs, or their number with another extension,
+    are reported, not erased: erasing a housemate's or a colleague's lead by mistake cannot be
+    undone, so staff decide, and erase by that identifier too. The audit entry names the leads
+    anonymised."""
+    asked = _asked(hashes, phone_extension)
+    leads = await _leads_of(session, asked, rules.named_by_request)
+    # Every address the person's leads gave, and each number at the extension given with it (the
+    # number itself when none was), before they are cleared: a new lead from the phone of a person
+    # erased by e-mail address is stopped too, and their colleagues at other extensions are not.
+    own = [own_entries(asked.phone, asked.email, asked.phone_extension), *map(dnc.own_hashes, leads)]
+    person = sorted({entry for entries in own for entry in entries})
     linked = await dnc.linked_lead_ids(session, hashes, {lead.id for lead in leads})
     await anonymise(session, leads, ERASURE_REQUEST)
     added = await dnc.add_many(session, person, ERASURE_REQUEST)
     after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("erasure").inc, len(added)))
-    await audit.record(session, actor, ERASURE_ACTION, "person", None, _lead_ids(leads))
+    await audit.record(session, actor, ERASURE_ACTION, "person", None, _lead_ids([lead.id for lead in leads]))
     return Erasure(leads, linked)
 
 
@@ -209,6 +242,7 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
     erasure request and the retention purge, named by ``reason`` on each lead's event."""
     now = utcnow()
     for lead in leads:
+        identity = (lead.phone_hash, lead.email_hash, lead.phone_extension)
         for column in PII_COLUMNS:
             setattr(lead, column, None)
         lead.details = {}
@@ -223,6 +257,9 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
         lead.anonymised_at = now
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
         if consent is not None:
+            if consent.phone_hash is None and consent.email_hash is None:
+                # Stored by a pod of the release before schema 0020, during its rollout.
+                consent.phone_hash, consent.email_hash, consent.phone_extension = identity
             consent.evidence_kept_until = rules.consent_evidence_kept_until(consent.captured_at, now)
             if consent.evidence_kept_until is None:
                 clear_consent_evidence(consent)
@@ -265,9 +302,9 @@ async def _leads_of(
     return [lead for lead in await dnc.leads_with_any(session, hashes) if theirs(person, _identity_of(lead))]
 
 
-def _lead_ids(leads: list[Lead]) -> dict[str, Any]:
+def _lead_ids(lead_ids: list[uuid.UUID]) -> dict[str, Any]:
     """What a request's audit entry says of whose data it read or erased."""
-    return {"lead_ids": [str(lead.id) for lead in leads]}
+    return {"lead_ids": [str(lead_id) for lead_id in lead_ids]}
 
 
 def _names(entry: AuditEntry, lead: Lead) -> bool:
