@@ -270,8 +270,8 @@ class TestFill:
         vectors = resources.vectors
         assert isinstance(vectors, QdrantVectorStore) and resources.engine is not None
         await vectors._client.delete_collection(vectors.collection)
-        async with db.exclusively(resources.engine, VECTOR_FILL_LOCK) as taken:
-            assert taken
+        async with db.exclusively(resources.engine, VECTOR_FILL_LOCK) as holder:
+            assert holder is not None
             with pytest.raises(Exception, match="not found"):
                 await resources.checks["qdrant"]()
             await helpers.eventually(resources.checks["qdrant"])  # ready, and new leads are written meanwhile

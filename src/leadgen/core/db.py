@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,10 +33,11 @@ from leadgen.core.settings import Settings
 from leadgen.core.sqlite import configure_connection
 
 
-def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
+def create_engine(settings: Settings, process_name: str, limits: Mapping[str, str] | None = None) -> AsyncEngine:
     """One engine per process, tagged with ``<environment>.<process>`` on PostgreSQL. Its errors
     leave out the statement's parameters: a lead's are its name, address and date of birth, which
-    would reach the logs with the error."""
+    would reach the logs with the error. ``limits`` replace the app's session settings on PostgreSQL
+    (a migration's timeouts), sent with each connection's start-up: the defaults a RESET goes back to."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database:
@@ -53,9 +55,10 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
             # and PostgreSQL's CPU per lead went from 7 to 54 ms within a minute of load
             # (bench/pipeline). Planning each execution for its parameters costs far less.
             "plan_cache_mode": "force_custom_plan",
+            **(limits or {}),
         }
     }
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db.pool_size,
         max_overflow=settings.db.max_overflow,
@@ -66,6 +69,54 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
         connect_args=connect_args,
         hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unreachable)
+    return engine
+
+
+class DatabaseUnreachable(ConnectionError):
+    """A new connection to PostgreSQL could not be opened: refused, reset, timed out, or the server
+    is starting up or shutting down. asyncpg raises such failures as they are (an OSError, one of
+    its own errors), which SQLAlchemy passes on unwrapped: named here, they cannot be taken for a
+    failure of another store."""
+
+
+# A connection the server ended or would not take: class 08 (connection exception), and
+# admin_shutdown, crash_shutdown and cannot_connect_now (a restart, a failover, a server starting).
+_CONNECTION_LOST_SQLSTATE_CLASS = "08"
+_CONNECTION_LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached, or dropped the connection: nothing
+    of the statement's transaction is left on the server, and it may answer again in a moment
+    (unless the connection dropped as the transaction committed, which it may have)."""
+    if isinstance(exc, DatabaseUnreachable):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    # asyncpg's "connection is closed" comes as an InterfaceError; SQLAlchemy marks the connections
+    # its dialect recognises as gone (connection_invalidated).
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    return _lost_connection_sqlstate(getattr(exc.orig, "sqlstate", None))
+
+
+def _lost_connection_sqlstate(code: object) -> bool:
+    return isinstance(code, str) and (
+        code.startswith(_CONNECTION_LOST_SQLSTATE_CLASS) or code in _CONNECTION_LOST_SQLSTATES
+    )
+
+
+def _connect_or_unreachable(dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Any:
+    """Open a connection as the dialect does, naming a failure to reach the server (``DatabaseUnreachable``)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except dialect.loaded_dbapi.Error:
+        raise  # the driver's errors as the dialect translated them, which SQLAlchemy wraps
+    except Exception as exc:
+        if isinstance(exc, OSError) or _lost_connection_sqlstate(getattr(exc, "sqlstate", None)):
+            raise DatabaseUnreachable(f"cannot connect to the database: {type(exc).__name__}: {exc}") from exc
+        raise
 
 
 class InList(ColumnElement[bool]):
@@ -165,30 +216,31 @@ _PROCESS_LOCKS: dict[int, threading.Lock] = {}
 
 
 @asynccontextmanager
-async def exclusively(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
-    """Whether this process took PostgreSQL's session advisory lock ``key``, held until the block
-    ends, without waiting for it. SQLite serves one process, whose event loops (the server's, the
-    task runtime's) take a lock of the process instead.
+async def exclusively(engine: AsyncEngine, key: int) -> AsyncIterator[async_sessionmaker[AsyncSession] | None]:
+    """Sessions for work that one process does at a time, or None while another does it.
 
-    A session lock on a connection outside any transaction: the work under it may take minutes, and
-    a transaction held open that long would keep VACUUM from the rows it could clean."""
+    On PostgreSQL the process takes the session advisory lock ``key`` without waiting, on one
+    connection outside any transaction, which the sessions then use statement by statement: the work
+    may take minutes, and holds one connection of the pool, not two, nor a transaction that would
+    keep VACUUM from the rows it could clean. SQLite serves one process, whose event loops (the
+    server's, the task runtime's) take a lock of the process instead."""
     if is_sqlite(engine):
         lock = _PROCESS_LOCKS.setdefault(key, threading.Lock())
         if not lock.acquire(blocking=False):
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield create_sessionmaker(engine)
         finally:
             lock.release()
         return
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         if not (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})).scalar_one():
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield async_sessionmaker(conn, expire_on_commit=False)
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 

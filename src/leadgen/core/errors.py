@@ -15,9 +15,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leadgen.core.db import DatabaseUnreachable, is_connection_failure
+
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 BUSY_RETRY_AFTER_SECONDS = 2
+# A restart or a failover takes PostgreSQL away for seconds; a sender retrying sooner finds it gone still.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -192,7 +196,10 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _unstorable(_: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22, a data exception: the request carried a value PostgreSQL cannot store
         # or compare (a NUL character in a path, say) that no schema refused first. The statement
-        # failed, so nothing changed. Any other database error is a fault of ours: a 500.
+        # failed, so nothing changed. A connection that failed (``is_connection_failure``) is the
+        # database's outage. Any other database error is a fault of ours: a 500.
+        if is_connection_failure(exc):
+            return _database_unavailable(exc)
         if not str(getattr(exc.orig, "sqlstate", "")).startswith("22"):
             raise exc
         log.info("data exception: %s", type(exc.orig).__name__)
@@ -200,8 +207,11 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _unavailable(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return problem(503, "Service Unavailable", "the database is unavailable; retry later")
+        return _database_unavailable(exc)
+
+    @app.exception_handler(DatabaseUnreachable)
+    async def _unreachable(_: Request, exc: DatabaseUnreachable) -> JSONResponse:
+        return _database_unavailable(exc)
 
     @app.exception_handler(PoolTimeout)
     async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
@@ -211,3 +221,13 @@ def add_exception_handlers(app: FastAPI) -> None:
         answer = problem(503, "Service Unavailable", "too many requests at once; nothing was stored, retry shortly")
         answer.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
         return answer
+
+
+def _database_unavailable(exc: Exception) -> JSONResponse:
+    """503 to retry: the database does not answer (down, restarting, or it dropped the connection).
+    One line in the log, no traceback: an outage would otherwise fill it with the same one."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc.__cause__ or exc
+    log.warning("database unavailable: %s (%s)", type(exc).__name__, type(cause).__name__)
+    answer = problem(503, "Service Unavailable", "the database is unavailable; retry later")
+    answer.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return answer

@@ -20,14 +20,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,18 +61,9 @@ def alembic_config() -> Config:
 def migration_engine(settings: Settings, process_name: str, lock_timeout_ms: int) -> AsyncEngine:
     """The settings' engine, on PostgreSQL with no statement timeout and ``lock_timeout_ms`` (0:
     none) instead of the app's limits."""
-    engine = create_engine(settings, process_name)
-    if not is_sqlite(engine):
-        event.listen(engine.sync_engine, "do_connect", partial(_migration_limits, lock_timeout_ms=lock_timeout_ms))
-    return engine
-
-
-def _migration_limits(
-    _dialect: Any, _record: Any, _args: list[Any], params: dict[str, Any], *, lock_timeout_ms: int
-) -> None:
-    # Sent with the connection's start-up: the session's defaults, which a RESET goes back to.
-    limits = {"statement_timeout": "0", "lock_timeout": str(lock_timeout_ms)}
-    params["server_settings"] = {**params.get("server_settings", {}), **limits}
+    return create_engine(
+        settings, process_name, limits={"statement_timeout": "0", "lock_timeout": str(lock_timeout_ms)}
+    )
 
 
 async def _lock_and(settings: Settings, action: str, revision: str, sql: bool) -> None:

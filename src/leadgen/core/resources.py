@@ -188,8 +188,8 @@ class Resources:
     async def _fill_vectors(self) -> None:
         from leadgen.pipeline.rebuild import fill_vectors  # the pipeline's modules, for these processes only
 
-        assert self.engine is not None and self.sessions is not None and self.vectors is not None
-        filled = await fill_vectors(self.engine, self.sessions, self.vectors, batch_size=VECTOR_FILL_BATCH)
+        assert self.engine is not None and self.vectors is not None
+        filled = await fill_vectors(self.engine, self.vectors, batch_size=VECTOR_FILL_BATCH)
         if filled is not None:
             log.info("qdrant: %d leads embedded into the new collection, %d erased leads removed", *astuple(filled))
 

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.core.db import is_connection_failure
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
 from leadgen.targets.registry import TARGETS
@@ -27,6 +29,13 @@ log = logging.getLogger(__name__)
 # could go on, and expects it to be run again.
 RUN_AGAIN_SQLSTATES = frozenset({"40P01", "40001"})
 TRANSACTION_TRIES = 3
+# A transaction the database connection failed under (a restart, a failover: connections dropped,
+# then refused for a while) is run again this long, the wait between runs doubling up to the
+# maximum. Well inside the notifications' SWEEP_HOLD: a message to the person whose outcome could
+# not be recorded stays held as being sent, and a sweep would send it again once the hold ran out.
+RECONNECT_FOR_SECONDS = 90.0
+RECONNECT_FIRST_WAIT_SECONDS = 0.5
+RECONNECT_MAX_WAIT_SECONDS = 8.0
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -89,15 +98,20 @@ class TaskRuntime:
         no other: it is logged and counted, and the item is left for the next sweep to find.
         Returns how many ``work`` did (it answered true) and how many failed."""
         done = failed = 0
+        unreachable = False
         for item in items:
+            if unreachable:  # each would wait out the database again: the next sweep tries them
+                failed += 1
+                continue
 
             async def one(session: AsyncSession, item: uuid.UUID = item) -> bool:
                 return await work(session, item)
 
             try:
                 done += bool(self.in_transaction(one))
-            except Exception:
+            except Exception as exc:
                 failed += 1
+                unreachable = is_connection_failure(exc)
                 log.exception("%s %s failed; the next sweep tries again", what, item)
         return done, failed
 
@@ -108,19 +122,42 @@ class TaskRuntime:
 
 
 async def run_in_transaction(resources: Resources, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end
-    a deadlock or a serialization conflict (every task's work is idempotent)."""
+    """Run ``work`` in a unit of work; again, from the start, when PostgreSQL aborted it to end a
+    deadlock or a serialization conflict (every task's work is idempotent), and when the connection
+    failed under it (``is_connection_failure``), for up to RECONNECT_FOR_SECONDS.
+
+    Not when the connection failed as the transaction committed, or after: the commit may have
+    reached the database, and run again, work that is not idempotent with its own effects (a
+    message recorded as sent, or as being sent) would record them twice. ``work`` itself sends
+    nothing to anybody: the notification tasks send between their transactions."""
     tries = 1
+    reconnecting_since: float | None = None
+    wait = RECONNECT_FIRST_WAIT_SECONDS
     while True:
+        committing = False
         try:
             async with resources.unit_of_work() as session:
-                return await work(session)
-        except DBAPIError as exc:
-            code = getattr(exc.orig, "sqlstate", None)
-            if code not in RUN_AGAIN_SQLSTATES or tries == TRANSACTION_TRIES:
+                result = await work(session)
+                await session.flush()  # a failure from here on comes as the transaction commits
+                committing = True
+            return result
+        except Exception as exc:
+            code = getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
+            if code in RUN_AGAIN_SQLSTATES:
+                if tries == TRANSACTION_TRIES:
+                    raise
+                log.warning("transaction aborted by the database (SQLSTATE %s), running it again", code)
+                tries += 1
+                continue
+            if committing or not is_connection_failure(exc):
                 raise
-            log.warning("transaction aborted by the database (SQLSTATE %s), running it again", code)
-            tries += 1
+            now = time.monotonic()
+            reconnecting_since = now if reconnecting_since is None else reconnecting_since
+            if now + wait - reconnecting_since > RECONNECT_FOR_SECONDS:
+                raise
+            log.warning("the database connection failed (%s), running the transaction again", type(exc).__name__)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_WAIT_SECONDS)
 
 
 _runtime: TaskRuntime | None = None

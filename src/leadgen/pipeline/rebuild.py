@@ -139,9 +139,7 @@ class FilledElsewhere(Exception):
     """Another process is filling the collection."""
 
 
-async def fill_vectors(
-    engine: AsyncEngine, sessions: Sessions, vectors: VectorStore, *, batch_size: int
-) -> VectorsRebuilt | None:
+async def fill_vectors(engine: AsyncEngine, vectors: VectorStore, *, batch_size: int) -> VectorsRebuilt | None:
     """Embed every lead into a collection created since the database had them: a new embedding
     version's, or one Qdrant lost. One process of all that share the database does it (the others
     raise ``FilledElsewhere`` until it is done); None when the collection was filled already.
@@ -150,8 +148,8 @@ async def fill_vectors(
     its "similar leads" miss the older leads until the fill reaches them."""
     if await vectors.filled():
         return None
-    async with db.exclusively(engine, VECTOR_FILL_LOCK) as taken:
-        if not taken:
+    async with db.exclusively(engine, VECTOR_FILL_LOCK) as sessions:
+        if sessions is None:
             raise FilledElsewhere("another process is embedding the leads into the collection")
         if await vectors.filled():
             return None
