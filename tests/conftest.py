@@ -13,22 +13,26 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.auth.roles import Role
 from leadgen.core.migrate import upgrade
 from leadgen.core.resources import VECTOR_FILL, Resources
 from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import Settings, get_settings
 from leadgen.models import Base
 from leadgen.pipeline.service import Pipeline, pipeline_for
-from leadgen.targets import api
+from leadgen.targets import api, data_service
 from leadgen.targets.registry import DB, GRAPH, VECTORS
 from tests import helpers
+
+if TYPE_CHECKING:
+    from tests.targets.processes import TcpProxy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -223,6 +227,31 @@ async def sync_graph(resources: Resources) -> None:
     assert resources.graph is not None
     async with resources.require_sessions()() as s:
         await sync_all(s, resources.graph)
+
+
+@pytest.fixture
+def database_proxy() -> Iterator[TcpProxy]:
+    """A TCP proxy in front of PostgreSQL, which a test cuts as an outage would."""
+    from tests.targets.processes import TcpProxy  # which imports this module's addresses
+
+    proxy = TcpProxy((PG_HOST, PG_PORT))
+    yield proxy
+    proxy.cut()
+
+
+@pytest.fixture
+async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The data-service app, started with its lifespan (the api's is ``client``)."""
+    async for c in started(data_service.create_app(settings)):
+        yield c
+
+
+@pytest.fixture
+async def admin_headers(client: AsyncClient, session: AsyncSession) -> dict[str, str]:
+    """The Authorization header of a signed-in admin."""
+    user = await helpers.user(session, Role.ADMIN)
+    await session.commit()
+    return await helpers.bearer(client, user)
 
 
 @pytest.fixture

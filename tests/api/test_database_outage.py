@@ -8,7 +8,7 @@ that the tests cut and restore; the PostgreSQL server itself is never stopped.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -25,13 +25,6 @@ from tests.targets.processes import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgres"])]
 LEADS = "/api/v1/leads"
-
-
-@pytest.fixture
-def database_proxy() -> Iterator[TcpProxy]:
-    proxy = TcpProxy((PG_HOST, PG_PORT))
-    yield proxy
-    proxy.cut()
 
 
 @pytest.fixture

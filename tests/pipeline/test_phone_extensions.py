@@ -6,7 +6,6 @@ and erased with the number."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,10 +25,9 @@ from leadgen.leads.schemas import Contact
 from leadgen.models import Agent, Lead
 from leadgen.models.base import utcnow
 from leadgen.privacy import service as privacy
-from leadgen.targets import data_service
 from tests import helpers
 from tests.api.test_quote_requests import quote_request_payload
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 from tests.pipeline.test_screening import run, submit
 
 SWITCHBOARD = "(512) 555-0100"
@@ -59,20 +57,6 @@ async def commercial_agent(session: AsyncSession) -> Agent:
     agent = await helpers.agent(session, ["TX"], [Line.COMMERCIAL])
     await session.commit()
     return agent
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def admin(client: AsyncClient, session: AsyncSession) -> dict[str, str]:
-    """The Authorization header of an admin, who answers people's requests for their data."""
-    user = await helpers.user(session, Role.ADMIN)
-    await session.commit()
-    return await helpers.bearer(client, user)
 
 
 async def read(session: AsyncSession, lead_id: uuid.UUID) -> Lead:
@@ -238,12 +222,17 @@ class TestPrivacy:
         assert (await read(session, ana.id)).phone_extension is None
 
     async def test_an_export_by_the_number_and_extension_leaves_a_colleagues_lead_for_staff(
-        self, client: AsyncClient, data_client: AsyncClient, key: str, resources: Resources, admin: dict[str, str]
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        resources: Resources,
+        admin_headers: dict[str, str],
     ) -> None:
         ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
         asked = {"phone": f"{SWITCHBOARD} ext. 101"}
-        exported = (await data_client.post("/api/v1/privacy/export", json=asked, headers=admin)).json()
+        exported = (await data_client.post("/api/v1/privacy/export", json=asked, headers=admin_headers)).json()
         assert [entry["lead"]["id"] for entry in exported["leads"]] == [str(ana.id)]
         assert exported["linked_leads"] == [str(bob.id)]
 
@@ -258,7 +247,7 @@ class TestPrivacy:
         data_client: AsyncClient,
         key: str,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
         asked: str,
         exported: list[str],
         linked: list[str],
@@ -270,7 +259,7 @@ class TestPrivacy:
             name: await run(resources, await submit(client, key, colleague(name, extension)))
             for name, extension in (("Ana", "101"), ("Bob", "202"), ("Carla", None))
         }
-        answer = (await data_client.post("/api/v1/privacy/export", json={"phone": asked}, headers=admin)).json()
+        answer = (await data_client.post("/api/v1/privacy/export", json={"phone": asked}, headers=admin_headers)).json()
         assert sorted(entry["lead"]["first_name"] for entry in answer["leads"]) == exported
         assert answer["linked_leads"] == sorted(str(leads[name].id) for name in linked)
 
@@ -281,12 +270,12 @@ class TestPrivacy:
         key: str,
         session: AsyncSession,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
     ) -> None:
         ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
         asked = {"phone": f"{SWITCHBOARD} ext. 101"}
-        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).json()
+        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin_headers)).json()
         assert erased == {"anonymised_leads": [str(ana.id)], "linked_leads": [str(bob.id)]}
         assert (await read(session, ana.id)).anonymised_at is not None
         kept = await read(session, bob.id)
@@ -308,12 +297,12 @@ class TestErasureListing:
         key: str,
         session: AsyncSession,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
         asked: dict[str, str],
     ) -> None:
         ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
-        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).json()
+        erased = (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin_headers)).json()
         assert erased["anonymised_leads"] == [str(ana.id)]
 
         # Ana again, from her extension under another address: barred, and that address with her.
@@ -327,36 +316,41 @@ class TestErasureListing:
         assert carla.status == LeadStatus.ROUTED
 
         exported = await data_client.post(
-            "/api/v1/privacy/export", json={"email": "ana.r@acme-roofing.com"}, headers=admin
+            "/api/v1/privacy/export", json={"email": "ana.r@acme-roofing.com"}, headers=admin_headers
         )
         listed = {(entry["kind"], entry["reason"]) for entry in exported.json()["do_not_contact"]}
         assert listed == {("ext", "erasure request"), ("email", "gave it with a number or address already listed")}
 
     async def test_erasing_a_lead_of_the_main_number_bars_every_extension(
-        self, client: AsyncClient, data_client: AsyncClient, key: str, resources: Resources, admin: dict[str, str]
+        self,
+        client: AsyncClient,
+        data_client: AsyncClient,
+        key: str,
+        resources: Resources,
+        admin_headers: dict[str, str],
     ) -> None:
         await run(resources, await submit(client, key, colleague("Carla", None)))
         asked = {"email": "carla@acme-roofing.com"}
-        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).status_code == 200
+        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin_headers)).status_code == 200
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
         assert (bob.status, bob.status_reason) == (LeadStatus.REJECTED, "on the do-not-contact list")
 
     async def test_an_opt_out_of_a_colleagues_extension_still_bars_every_extension(
-        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin: dict[str, str]
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin_headers: dict[str, str]
     ) -> None:
         ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
-        assert (await client.post(f"{LEADS}/{ana.id}/opt-out", headers=admin)).status_code == 200
+        assert (await client.post(f"{LEADS}/{ana.id}/opt-out", headers=admin_headers)).status_code == 200
         assert await dnc.contact_barred(session, await read(session, bob.id)) == "do-not-contact"
 
     @pytest.mark.usefixtures("worker")
     async def test_a_listed_address_given_at_an_extension_bars_that_extensions_leads_alone(
-        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin: dict[str, str]
+        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, admin_headers: dict[str, str]
     ) -> None:
         ana = await run(resources, await submit(client, key, colleague("Ana", "101")))
         bob = await run(resources, await submit(client, key, colleague("Bob", "202")))
         listed = {"email": "bob.h@acme-roofing.com"}
-        assert (await client.post("/api/v1/opt-outs", json=listed, headers=admin)).status_code == 200
+        assert (await client.post("/api/v1/opt-outs", json=listed, headers=admin_headers)).status_code == 200
         again = colleague("Bob", "202")
         again["contact"]["email"] = listed["email"]
         bob_again = await run(resources, await submit(client, key, again))
@@ -372,13 +366,13 @@ class TestErasureListing:
         data_client: AsyncClient,
         key: str,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
     ) -> None:
         await run(resources, await submit(client, key, colleague("Ana", "101")))
         asked = {"phone": f"{SWITCHBOARD} ext. 101"}
-        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin)).status_code == 200
+        assert (await data_client.post("/api/v1/privacy/erase", json=asked, headers=admin_headers)).status_code == 200
         removal = {**asked, "reason": "new_written_consent"}
-        removed = await client.post("/api/v1/opt-outs/removals", json=removal, headers=admin)
+        removed = await client.post("/api/v1/opt-outs/removals", json=removal, headers=admin_headers)
         assert removed.json() == {"removed": 1}
         again = colleague("Ana", "101")
         again["contact"]["email"] = "ana.r@acme-roofing.com"

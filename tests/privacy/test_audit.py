@@ -4,37 +4,19 @@ a person's export shows the exports of their data before it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.core.settings import Settings
 from leadgen.models import AuditEntry, LeadEvent
-from leadgen.targets import data_service
 from tests import helpers
-from tests.conftest import lead_payload, started
+from tests.conftest import lead_payload
 from tests.privacy.test_retention import person
 
 EXPORT = "/api/v1/privacy/export"
 ERASE = "/api/v1/privacy/erase"
-
-
-@pytest.fixture
-async def data_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for c in started(data_service.create_app(settings)):
-        yield c
-
-
-@pytest.fixture
-async def admin(client: AsyncClient, session: AsyncSession) -> dict[str, str]:
-    user = await helpers.user(session, Role.ADMIN)
-    await session.commit()
-    return await helpers.bearer(client, user)
 
 
 async def audited(session: AsyncSession, action: str) -> list[AuditEntry]:
@@ -55,7 +37,7 @@ class TestExport:
         key: str,
         session: AsyncSession,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
     ) -> None:
         first, second = person(), person()
         first_leads = [
@@ -69,7 +51,9 @@ class TestExport:
         events_before = await events(session, first_leads[0])
 
         for asked in (first, second):
-            assert (await data_client.post(EXPORT, json={"email": asked["email"]}, headers=admin)).status_code == 200
+            assert (
+                await data_client.post(EXPORT, json={"email": asked["email"]}, headers=admin_headers)
+            ).status_code == 200
 
         exports = await audited(session, "privacy.exported")
         assert [(entry.subject_type, entry.subject_id) for entry in exports] == [("person", None)] * 2
@@ -87,17 +71,19 @@ class TestExport:
         key: str,
         session: AsyncSession,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
     ) -> None:
         first, second = person(), person()
         await helpers.submitted_and_processed(client, resources, key, lead_payload(contact=first))
         await helpers.submitted_and_processed(client, resources, key, lead_payload(contact=second))
         for asked in (first, second):
-            assert (await data_client.post(EXPORT, json={"email": asked["email"]}, headers=admin)).status_code == 200
+            assert (
+                await data_client.post(EXPORT, json={"email": asked["email"]}, headers=admin_headers)
+            ).status_code == 200
 
         of_first, _ = await audited(session, "privacy.exported")
 
-        again = (await data_client.post(EXPORT, json={"email": first["email"]}, headers=admin)).json()
+        again = (await data_client.post(EXPORT, json={"email": first["email"]}, headers=admin_headers)).json()
 
         shown = [entry for entry in again["leads"][0]["audit"] if entry["action"] == "privacy.exported"]
         assert [(entry["actor"], entry["data"]) for entry in shown] == [(of_first.actor, of_first.data)]
@@ -111,11 +97,11 @@ class TestErase:
         key: str,
         session: AsyncSession,
         resources: Resources,
-        admin: dict[str, str],
+        admin_headers: dict[str, str],
     ) -> None:
         gone = person()
         lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload(contact=gone))
-        erased = (await data_client.post(ERASE, json={"email": gone["email"]}, headers=admin)).json()
+        erased = (await data_client.post(ERASE, json={"email": gone["email"]}, headers=admin_headers)).json()
         assert erased["anonymised_leads"] == [str(lead_id)]
         [entry] = await audited(session, "privacy.erased")
         assert (entry.subject_type, entry.subject_id, entry.data) == ("person", None, {"lead_ids": [str(lead_id)]})

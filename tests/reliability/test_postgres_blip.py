@@ -30,7 +30,7 @@ from leadgen.core.settings import get_settings
 from leadgen.models import Lead, Notification
 from leadgen.notifications import tasks
 from tests import helpers
-from tests.conftest import PG_HOST, PG_PORT, lead_payload
+from tests.conftest import lead_payload
 from tests.notifications.conftest import Mailbox
 from tests.notifications.test_notifications import INSIDE_WINDOW, first_round, processed
 from tests.targets.processes import TcpProxy
@@ -54,13 +54,6 @@ class CuttingMailbox(Mailbox):
             self.restored = threading.Timer(BLIP_SECONDS, self.proxy.restore)
             self.restored.start()
         return answer
-
-
-@pytest.fixture
-def database_proxy() -> Iterator[TcpProxy]:
-    proxy = TcpProxy((PG_HOST, PG_PORT))
-    yield proxy
-    proxy.cut()
 
 
 @pytest.fixture
