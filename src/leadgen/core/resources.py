@@ -206,7 +206,7 @@ class Resources:
         A set-up that fails is logged, not raised, and tried again in the background until it
         succeeds: the process still starts, and /readyz reports the store meanwhile.
         """
-        stores = [set_up for name, set_up in list(self.set_ups.items()) if name not in (AGENTS, VECTOR_FILL)]
+        stores = [set_up for name, set_up in self.set_ups.items() if name not in (AGENTS, VECTOR_FILL)]
         await asyncio.gather(*(set_up.start() for set_up in stores))
         if AGENTS in self.set_ups:
             await self.set_ups[AGENTS].start()
