@@ -109,6 +109,7 @@ locals {
       chart      = "plugin-barman-cloud"
       version    = "0.6.0"
       namespace  = "cnpg-system"
+      values     = yamlencode(local.system_pool)
     }
   }
 
@@ -167,6 +168,7 @@ resource "helm_release" "dependent" {
   create_namespace = true
   atomic           = true
   timeout          = 600
+  values           = [each.value.values]
 
   depends_on = [helm_release.addon]
 }

@@ -8,7 +8,7 @@ locals {
   # Add-on controllers that call Google APIs, through Workload Identity. cert-manager calls none:
   # every Issuer answers HTTP-01 challenges through the Gateway, never DNS-01.
   addon_identities = {
-    external-dns = { namespace = "external-dns", service_account = "external-dns", role = "roles/dns.admin" }
+    external-dns = { namespace = "external-dns", service_account = "external-dns" }
   }
 }
 
@@ -28,12 +28,21 @@ resource "google_service_account_iam_member" "addon_workload_identity" {
   member             = "serviceAccount:${var.project_id}.svc.id.goog[${each.value.namespace}/${each.value.service_account}]"
 }
 
-resource "google_project_iam_member" "addon" {
-  for_each = local.addon_identities
-
+# External DNS lists the project's zones to find the ones matching domain_filters, and changes
+# records only in the zones named in managed_zones (on AWS: route53_zone_arns).
+resource "google_project_iam_member" "external_dns_reader" {
   project = var.project_id
-  role    = each.value.role
-  member  = google_service_account.addon[each.key].member
+  role    = "roles/dns.reader"
+  member  = google_service_account.addon["external-dns"].member
+}
+
+resource "google_dns_managed_zone_iam_member" "external_dns" {
+  for_each = toset(var.managed_zones)
+
+  project      = var.project_id
+  managed_zone = each.value
+  role         = "roles/dns.admin"
+  member       = google_service_account.addon["external-dns"].member
 }
 
 module "platform_addons" {

@@ -191,3 +191,54 @@ module "gke" {
 
   depends_on = [google_kms_crypto_key_iam_member.gke_secrets, google_compute_router_nat.this]
 }
+
+# Backup for GKE: daily backups of the application namespace with its volumes (PVC snapshots of
+# PostgreSQL, Redis, Qdrant and Neo4j), the Kubernetes resources encrypted with this key. The key
+# ring is regional like the plan, which needs a key in its own location.
+resource "google_kms_crypto_key" "backups" {
+  name            = "${local.name}-gke-backups"
+  key_ring        = google_kms_key_ring.this.id
+  rotation_period = "7776000s"
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "google_kms_crypto_key_iam_member" "gke_backups" {
+  crypto_key_id = google_kms_crypto_key.backups.id
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-gkebackup.iam.gserviceaccount.com"
+}
+
+resource "google_gke_backup_backup_plan" "this" {
+  project     = var.project_id
+  name        = "${local.name}-daily"
+  cluster     = module.gke.cluster_id
+  location    = var.region
+  description = "Daily backup of namespace ${local.name} with its volume data"
+  labels      = local.labels
+
+  backup_schedule {
+    cron_schedule = "0 3 * * *"
+  }
+
+  retention_policy {
+    backup_retain_days = var.backup_retain_days
+  }
+
+  backup_config {
+    include_volume_data = true
+    include_secrets     = true
+
+    selected_namespaces {
+      namespaces = ["leadgen-${var.environment}"]
+    }
+
+    encryption_key {
+      gcp_kms_encryption_key = google_kms_crypto_key.backups.id
+    }
+  }
+
+  depends_on = [google_kms_crypto_key_iam_member.gke_backups]
+}

@@ -49,3 +49,8 @@ output "node_pools" {
     }
   }
 }
+
+output "backup_plan" {
+  description = "Backup for GKE plan of the application namespace (id for gcloud container backup-restore)."
+  value       = google_gke_backup_backup_plan.this.id
+}

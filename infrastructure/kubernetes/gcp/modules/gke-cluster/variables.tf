@@ -151,6 +151,17 @@ variable "node_pools" {
   }
 }
 
+variable "backup_retain_days" {
+  description = "Backup for GKE deletes the daily backups of the application namespace (and their volume snapshots) after this many days."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.backup_retain_days >= 1 && var.backup_retain_days <= 365
+    error_message = "backup_retain_days must be between 1 and 365 (the Backup for GKE limit)."
+  }
+}
+
 variable "deletion_protection" {
   description = "Refuse to delete the cluster from Terraform."
   type        = bool

@@ -29,6 +29,7 @@ module "addons" {
 
   project_id     = var.installation.project_id
   environment    = var.environment
+  managed_zones  = var.installation.managed_zones
   domain_filters = var.installation.domain_filters
 
   depends_on = [module.cluster]

@@ -8,10 +8,11 @@ variable "environment" {
 }
 
 variable "installation" {
-  description = "Project-level settings of this installation, from the root's terraform.tfvars: project_id, region, domain_filters (Cloud DNS zones External DNS manages), backup_location (multi- or dual-region containing region), enable_private_endpoint and master_authorized_networks (control-plane access)."
+  description = "Project-level settings of this installation, from the root's terraform.tfvars: project_id, region, managed_zones (Cloud DNS zone names External DNS may change) and domain_filters (DNS domains it manages), backup_location (multi-region EU, US or ASIA containing region, or a region; validated by workload-identity), enable_private_endpoint and master_authorized_networks (control-plane access)."
   type = object({
     project_id                 = string
     region                     = string
+    managed_zones              = list(string)
     domain_filters             = list(string)
     backup_location            = optional(string, "EU")
     enable_private_endpoint    = optional(bool, false)

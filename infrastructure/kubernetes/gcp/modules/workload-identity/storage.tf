@@ -1,7 +1,18 @@
+locals {
+  # A bucket's CMEK must be in the bucket's location, and Cloud KMS names the Cloud Storage
+  # multi-regions differently (there is no KMS location "eu"); a region has the same name in both.
+  backup_kms_locations = {
+    EU   = "europe"
+    US   = "us"
+    ASIA = "asia"
+  }
+  backup_kms_location = lookup(local.backup_kms_locations, upper(var.backup_location), lower(var.backup_location))
+}
+
 resource "google_kms_key_ring" "data" {
   project  = var.project_id
   name     = "leadgen-${var.environment}-data"
-  location = lower(var.backup_location)
+  location = local.backup_kms_location
 }
 
 resource "google_kms_crypto_key" "backups" {
@@ -85,6 +96,14 @@ resource "google_storage_bucket" "postgres_backups" {
   }
 
   depends_on = [google_kms_crypto_key_iam_member.gcs_backups]
+}
+
+# Cloud Storage writes the usage logs of postgres_backups as this group; without the grant no
+# access log is ever written.
+resource "google_storage_bucket_iam_member" "backup_access_log_writer" {
+  bucket = google_storage_bucket.backup_access_logs.name
+  role   = "roles/storage.objectCreator"
+  member = "group:cloud-storage-analytics@google.com"
 }
 
 resource "google_storage_bucket_iam_member" "postgres_backup_writer" {

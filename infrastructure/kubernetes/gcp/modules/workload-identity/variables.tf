@@ -29,13 +29,14 @@ variable "region" {
 }
 
 variable "backup_location" {
-  description = "Location of the backup bucket: a dual- or multi-region (for example EU or EUR4) so a regional outage keeps the backups."
+  description = "Location of the backup bucket and of its KMS key: a multi-region (EU, US or ASIA) so a regional outage keeps the backups, or a single region such as europe-west1."
   type        = string
   default     = "EU"
 
+  # Only locations whose Cloud KMS name local.backup_kms_locations knows (storage.tf).
   validation {
-    condition     = length(var.backup_location) >= 2
-    error_message = "backup_location must be a GCS location."
+    condition     = contains(["EU", "US", "ASIA"], upper(var.backup_location)) || can(regex("^[a-z]+-[a-z]+[0-9]$", lower(var.backup_location)))
+    error_message = "backup_location must be the multi-region EU, US or ASIA, or a region such as europe-west1."
   }
 }
 
