@@ -118,12 +118,14 @@ def test_backup_for_gke_has_a_daily_plan_with_volume_data_of_the_app_namespace()
     assert config["include_volume_data"] is True
     assert config["selected_namespaces"][0]["namespaces"] == ["leadgen-${var.environment}"]
     assert "all_namespaces" not in config
-    assert config["encryption_key"][0]["gcp_kms_encryption_key"] == "${google_kms_crypto_key.backups.id}"
-    key = mod.resources["google_kms_crypto_key.backups"][0].body
+    assert config["encryption_key"][0]["gcp_kms_encryption_key"] == '${google_kms_crypto_key.this["gke-backups"].id}'
+    key = mod.resources["google_kms_crypto_key.this"][0].body
     assert key["key_ring"] == "${google_kms_key_ring.this.id}", "the key must be in the plan's region"
-    grant = mod.resources["google_kms_crypto_key_iam_member.gke_backups"][0].body
-    assert grant["crypto_key_id"] == "${google_kms_crypto_key.backups.id}"
-    assert "@gcp-sa-gkebackup.iam.gserviceaccount.com" in grant["member"]
+    assert mod.locals["crypto_key_users"][0].body["gke-backups"] == "gcp-sa-gkebackup"
+    grant = mod.resources["google_kms_crypto_key_iam_member.service_agent"][0].body
+    assert grant["crypto_key_id"] == "${google_kms_crypto_key.this[each.key].id}"
+    agent = "service-${data.google_project.this.number}@${each.value}.iam.gserviceaccount.com"
+    assert grant["member"] == f"serviceAccount:{agent}"
     assert "backup_plan" in mod.outputs
     variable = mod.variables["backup_retain_days"][0].body
     assert 1 <= variable["default"] <= 365

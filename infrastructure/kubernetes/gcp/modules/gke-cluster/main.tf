@@ -84,15 +84,24 @@ resource "google_compute_router_nat" "this" {
   }
 }
 
-# Application-layer encryption of Kubernetes Secrets in etcd.
+# The cluster's keys, regional like the cluster, each used by one Google service agent: the
+# application-layer encryption of Kubernetes Secrets in etcd (GKE's), and Backup for GKE's (below).
+locals {
+  crypto_key_users = {
+    etcd-secrets = "container-engine-robot"
+    gke-backups  = "gcp-sa-gkebackup"
+  }
+}
+
 resource "google_kms_key_ring" "this" {
   project  = var.project_id
   name     = "${local.name}-gke"
   location = var.region
 }
 
-resource "google_kms_crypto_key" "secrets" {
-  name            = "${local.name}-etcd-secrets"
+resource "google_kms_crypto_key" "this" {
+  for_each        = local.crypto_key_users
+  name            = "${local.name}-${each.key}"
   key_ring        = google_kms_key_ring.this.id
   rotation_period = "7776000s"
 
@@ -101,10 +110,22 @@ resource "google_kms_crypto_key" "secrets" {
   }
 }
 
-resource "google_kms_crypto_key_iam_member" "gke_secrets" {
-  crypto_key_id = google_kms_crypto_key.secrets.id
+resource "google_kms_crypto_key_iam_member" "service_agent" {
+  for_each      = local.crypto_key_users
+  crypto_key_id = google_kms_crypto_key.this[each.key].id
   role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-  member        = "serviceAccount:service-${data.google_project.this.number}@container-engine-robot.iam.gserviceaccount.com"
+  member        = "serviceAccount:service-${data.google_project.this.number}@${each.value}.iam.gserviceaccount.com"
+}
+
+# The etcd key and its grant had addresses of their own before the backups' key joined them.
+moved {
+  from = google_kms_crypto_key.secrets
+  to   = google_kms_crypto_key.this["etcd-secrets"]
+}
+
+moved {
+  from = google_kms_crypto_key_iam_member.gke_secrets
+  to   = google_kms_crypto_key_iam_member.service_agent["etcd-secrets"]
 }
 
 resource "google_pubsub_topic" "cluster_notifications" {
@@ -146,7 +167,7 @@ module "gke" {
   disable_legacy_metadata_endpoints = true
   enable_binary_authorization       = true
   security_posture_mode             = "BASIC"
-  database_encryption               = [{ state = "ENCRYPTED", key_name = google_kms_crypto_key.secrets.id }]
+  database_encryption               = [{ state = "ENCRYPTED", key_name = google_kms_crypto_key.this["etcd-secrets"].id }]
 
   # Dataplane V2 enforces NetworkPolicy (the network_policy add-on stays off with it).
   datapath_provider = "ADVANCED_DATAPATH"
@@ -189,28 +210,12 @@ module "gke" {
 
   cluster_resource_labels = local.labels
 
-  depends_on = [google_kms_crypto_key_iam_member.gke_secrets, google_compute_router_nat.this]
+  depends_on = [google_kms_crypto_key_iam_member.service_agent, google_compute_router_nat.this]
 }
 
 # Backup for GKE: daily backups of the application namespace with its volumes (PVC snapshots of
-# PostgreSQL, Redis, Qdrant and Neo4j), the Kubernetes resources encrypted with this key. The key
-# ring is regional like the plan, which needs a key in its own location.
-resource "google_kms_crypto_key" "backups" {
-  name            = "${local.name}-gke-backups"
-  key_ring        = google_kms_key_ring.this.id
-  rotation_period = "7776000s"
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "google_kms_crypto_key_iam_member" "gke_backups" {
-  crypto_key_id = google_kms_crypto_key.backups.id
-  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-  member        = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-gkebackup.iam.gserviceaccount.com"
-}
-
+# PostgreSQL, Redis, Qdrant and Neo4j), the Kubernetes resources encrypted with the cluster's
+# gke-backups key (the plan needs a key in its own region).
 resource "google_gke_backup_backup_plan" "this" {
   project     = var.project_id
   name        = "${local.name}-daily"
@@ -236,9 +241,9 @@ resource "google_gke_backup_backup_plan" "this" {
     }
 
     encryption_key {
-      gcp_kms_encryption_key = google_kms_crypto_key.backups.id
+      gcp_kms_encryption_key = google_kms_crypto_key.this["gke-backups"].id
     }
   }
 
-  depends_on = [google_kms_crypto_key_iam_member.gke_backups]
+  depends_on = [google_kms_crypto_key_iam_member.service_agent]
 }
