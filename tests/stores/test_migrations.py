@@ -9,10 +9,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -962,41 +963,30 @@ async def _read_and_write_offers(settings: Settings, offer_id: uuid.UUID) -> Non
         await conn.close()
 
 
-def test_consent_records_stay_readable_and_writable_while_0018_dates_them(
-    postgres_database: Settings, runner: asyncio.Runner
-) -> None:
-    """Held at its first UPDATE of the backfill, the upgrade holds no lock on ``consent_records``
-    that intake would wait for: the ADD COLUMN committed before it."""
-    upgrade(postgres_database, "0017")
-    runner.run(_erased_before_0018(postgres_database))
-    new_lead = runner.run(_a_lead_to_consent(postgres_database))
-    with _paused_at_first("UPDATE consent_records") as (paused, resume):
-        upgrading = _in_background("0018", postgres_database)
-        assert paused.wait(timeout=30)
-        try:
-            runner.run(_read_and_write_consent(postgres_database, new_lead))
-        except asyncpg.LockNotAvailableError:
-            pytest.fail("the backfill of 0018 keeps consent_records locked")
-        finally:
-            resume.set()
-        upgrading.result(timeout=30)
-
-
-def test_consent_records_stay_readable_and_writable_while_0020_gives_them_their_leads_hashes(
-    postgres_database: Settings, runner: asyncio.Runner
+@pytest.mark.parametrize(
+    ("before", "revision", "consented_before"),
+    [("0017", "0018", _erased_before_0018), ("0019", "0020", _consented_before_0020)],
+    ids=["0018 dates them", "0020 gives them their leads' hashes"],
+)
+def test_consent_records_stay_readable_and_writable_while_a_backfill_fills_them(
+    postgres_database: Settings,
+    runner: asyncio.Runner,
+    before: str,
+    revision: str,
+    consented_before: Callable[[Settings], Coroutine[Any, Any, object]],
 ) -> None:
     """Held at its first UPDATE of the backfill, the upgrade holds no lock on ``consent_records``
     that intake would wait for: the ADD COLUMNs committed before it."""
-    upgrade(postgres_database, "0019")
-    runner.run(_consented_before_0020(postgres_database))
+    upgrade(postgres_database, before)
+    runner.run(consented_before(postgres_database))
     new_lead = runner.run(_a_lead_to_consent(postgres_database))
     with _paused_at_first("UPDATE consent_records") as (paused, resume):
-        upgrading = _in_background("0020", postgres_database)
+        upgrading = _in_background(revision, postgres_database)
         assert paused.wait(timeout=30)
         try:
             runner.run(_read_and_write_consent(postgres_database, new_lead))
         except asyncpg.LockNotAvailableError:
-            pytest.fail("the backfill of 0020 keeps consent_records locked")
+            pytest.fail(f"the backfill of {revision} keeps consent_records locked")
         finally:
             resume.set()
         upgrading.result(timeout=30)
