@@ -97,7 +97,8 @@ class TestChange:
         body = {"name": "Renamed Agent", "phone": "(512) 555-0147", "daily_cap": 7, "timezone": "America/Denver"}
         after = await patch(data_client, world, world.holder, body)
         assert after == before | {"name": "Renamed Agent", "phone": "+15125550147", "daily_cap": 7} | {
-            "timezone": "America/Denver"
+            "timezone": "America/Denver",
+            "revision": before["revision"] + 1,
         }
         assert (await data_client.get(f"/api/v1/agents/{world.holder}", headers=world.headers["admin"])).json() == after
         [entry] = await audit_entries(session, world.holder)
@@ -115,6 +116,50 @@ class TestChange:
         same = {k: agent[k] for k in ("name", "email", "timezone", "daily_cap", "active", "licences", "shifts")}
         assert await patch(data_client, world, world.holder, same) == agent
         assert await audit_entries(session, world.holder) == []
+
+    async def test_a_change_sent_for_an_older_revision_is_412_and_changes_nothing(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        """Two admins read the agent; the second one's change, made on what it read, is refused
+        once the first one's landed."""
+        path, admin = f"/api/v1/agents/{world.holder}", world.headers["admin"]
+        read = await data_client.get(path, headers=admin)
+        seen = read.headers["etag"]
+        assert seen == f'"{read.json()["revision"]}"'
+        first = await data_client.patch(path, json={"daily_cap": 7}, headers=admin | {"if-match": seen})
+        assert first.status_code == 200, first.text
+        assert first.headers["etag"] == f'"{read.json()["revision"] + 1}"' == f'"{first.json()["revision"]}"'
+        second = await data_client.patch(path, json={"daily_cap": 30}, headers=admin | {"if-match": seen})
+        assert second.status_code == 412, second.text
+        assert "changed meanwhile" in second.json()["detail"]
+        assert (await data_client.get(path, headers=admin)).json() == first.json()
+        assert [entry.data["daily_cap"] for entry in await audit_entries(session, world.holder)] == [[1000, 7]]
+
+    @pytest.mark.parametrize(
+        ("if_match", "status"),
+        [('W/"{now}"', 412), ('"{now}-x"', 412), ("garbage", 412), ('"{old}", "{now}"', 200), ("*", 200)],
+        ids=["weak tag", "foreign tag", "no tag", "a list naming the revision", "any revision"],
+    )
+    async def test_if_match_is_compared_strongly(
+        self, data_client: AsyncClient, world: World, if_match: str, status: int
+    ) -> None:
+        path, admin = f"/api/v1/agents/{world.holder}", world.headers["admin"]
+        now = (await data_client.get(path, headers=admin)).json()["revision"]
+        header = if_match.format(now=now, old=now + 5)
+        answer = await data_client.patch(path, json={"weight": 3}, headers=admin | {"if-match": header})
+        assert answer.status_code == status, answer.text
+        assert (await data_client.get(path, headers=admin)).json()["weight"] == (3 if status == 200 else 1)
+
+    async def test_routing_the_agent_leads_does_not_change_their_revision(
+        self, client: AsyncClient, data_client: AsyncClient, world: World, resources: Resources
+    ) -> None:
+        """Offers write the agent's row (the last offer's time), but an admin's form stays current."""
+        path, admin = f"/api/v1/agents/{world.holder}", world.headers["admin"]
+        before = (await data_client.get(path, headers=admin)).headers["etag"]
+        for _ in range(3):
+            await helpers.submitted_and_processed(client, resources, world.key, lead_payload())
+        answer = await data_client.patch(path, json={"weight": 2}, headers=admin | {"if-match": before})
+        assert answer.status_code == 200, answer.text
 
     async def test_bad_fields_are_422_with_field_and_reason_and_change_nothing(
         self, data_client: AsyncClient, world: World, session: AsyncSession

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from leadgen.core.settings import Settings
+from leadgen.frontend.client import AgentView, Peers
 from tests.frontend.stack import ADMIN, MANAGER, People, Platform, add_people, csrf_token, embedded_settings, signed_in
 from tests.frontend.stack import running as running_platform
 
@@ -113,6 +114,28 @@ class TestAgentPage:
         assert (reloaded["daily_cap"], reloaded["original_daily_cap"]) == ("0", "0")
         agent = await data_service_get(platform, path)
         assert (agent["name"], agent["daily_cap"]) == ("Ana Agent", 0)  # nothing of the form was saved
+
+    async def test_a_change_landing_between_the_pages_check_and_its_save_is_not_overwritten(
+        self, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The page compares the fields with the agent as it reads it, then saves: another admin's
+        change of the same field that lands in between is refused by the API (If-Match), not lost."""
+        url, path = f"/agents/{platform.people.ana_agent_id}", f"/api/v1/agents/{platform.people.ana_agent_id}"
+        read_agent = Peers.agent
+
+        async def read_then_another_admin_changes(peers: Peers, token: str, agent_id: str) -> AgentView:
+            agent = await read_agent(peers, token, agent_id)
+            monkeypatch.setattr(Peers, "agent", read_agent)
+            await data_service_patch(platform, path, {"daily_cap": 0})
+            return agent
+
+        async with signed_in(platform, ADMIN) as browser:
+            page = (await browser.get(url)).text
+            monkeypatch.setattr(Peers, "agent", read_then_another_admin_changes)
+            refused = await browser.post(url, data=form_of(page, url) | {"daily_cap": "30"})
+        assert refused.status_code == 409
+        assert "changed meanwhile by someone else: reload the page" in refused.text
+        assert (await data_service_get(platform, path))["daily_cap"] == 0
 
     async def test_a_form_without_the_values_the_page_showed_saves_nothing(self, platform: Platform) -> None:
         """A page of the release before cannot tell what the admin changed."""

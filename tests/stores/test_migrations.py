@@ -151,17 +151,29 @@ async def _insert_all(session: AsyncSession, model: type[Base], rows: list[dict[
     await session.execute(insert(older), rows)
 
 
+async def _agents(session: AsyncSession, count: int, timezone: str = "America/New_York") -> list[uuid.UUID]:
+    """Agents with only the columns schema 0001 has (the model knows later ones)."""
+    now, ids = datetime.now(UTC), [uuid.uuid4() for _ in range(count)]
+    rows: list[dict[str, object]] = [
+        {"id": agent_id, "name": f"Agent {n}", "email": f"agent{n}@example.com", "timezone": timezone}
+        | {"active": True, "daily_cap": 25, "open_cap": 50, "weight": 1, "created_at": now}
+        for n, agent_id in enumerate(ids)
+    ]
+    await _insert_all(session, Agent, rows)
+    return ids
+
+
 async def _work_history(settings: Settings) -> dict[str, uuid.UUID]:
     """One agent with a converted lead and a lead still being worked, both accepted (schema 0001)."""
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
-        agent = Agent(name="Agent", email="agent@example.com", timezone="America/Chicago")
-        session.add_all([source, agent])
+        session.add(source)
         await session.flush()
+        [agent] = await _agents(session, 1, timezone="America/Chicago")
         offers = {}
         for status in (LeadStatus.CONVERTED, LeadStatus.CONTACTED):
             lead_id = await _lead(session, source.id, status)
-            offers[status.value] = await _offer(session, lead_id, agent.id, AssignmentStatus.ACCEPTED)
+            offers[status.value] = await _offer(session, lead_id, agent, AssignmentStatus.ACCEPTED)
         return offers
 
 
@@ -204,17 +216,17 @@ async def _queued_notifications(settings: Settings) -> tuple[uuid.UUID, list[uui
     now = datetime.now(UTC)
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
-        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(3)]
-        session.add_all([source, *agents])
+        session.add(source)
         await session.flush()
+        agents = await _agents(session, 3)
         lead_id = await _lead(session, source.id)
         for slot, agent in enumerate(agents[:2]):
-            offer = await _offer(session, lead_id, agent.id, AssignmentStatus.PENDING, slot)
+            offer = await _offer(session, lead_id, agent, AssignmentStatus.PENDING, slot)
             await _event(session, "assignment.offered", str(offer), processed_at=now if slot else None)
         await _event(session, "lead.acknowledge", str(lead_id))
-        later = await _offer(session, lead_id, agents[2].id, AssignmentStatus.PENDING, attempt=2)
+        later = await _offer(session, lead_id, agents[2], AssignmentStatus.PENDING, attempt=2)
         await _event(session, "assignment.offered", str(later))
-        return lead_id, [a.id for a in agents], later
+        return lead_id, agents, later
 
 
 async def _offers_sent(settings: Settings, lead_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:
@@ -365,37 +377,35 @@ async def _outcomes_as_one_status(settings: Settings) -> tuple[dict[str, uuid.UU
     recorded_at = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
-        agents = [Agent(name=f"Agent {n}", email=f"agent{n}@example.com") for n in range(2)]
-        session.add_all([source, *agents])
+        session.add(source)
         await session.flush()
+        agents = await _agents(session, 2)
 
-        async def recorded(lead: uuid.UUID, agent: Agent, *names: str) -> None:
+        async def recorded(lead: uuid.UUID, agent: uuid.UUID, *names: str) -> None:
             for hours_before, name in enumerate(reversed(names)):
                 at = recorded_at - timedelta(hours=hours_before)
-                data = {"agent_id": str(agent.id), "note": False}
+                data = {"agent_id": str(agent), "note": False}
                 event = {"id": uuid.uuid4(), "lead_id": lead, "name": name, "data": data, "created_at": at}
                 await _insert(session, LeadEvent, event)
 
         offers: dict[str, uuid.UUID] = {}
         converted = await _lead(session, source.id, LeadStatus.CONVERTED)
-        offers["converted"] = await _offer(session, converted, agents[0].id, AssignmentStatus.ACCEPTED)
+        offers["converted"] = await _offer(session, converted, agents[0], AssignmentStatus.ACCEPTED)
         await recorded(converted, agents[0], "lead.contacted", "lead.quoted", "lead.converted")
         shared = await _lead(session, source.id, LeadStatus.CONVERTED, exclusive=False)
-        offers["shared, converted"] = await _offer(session, shared, agents[0].id, AssignmentStatus.ACCEPTED)
-        offers["shared, only accepted"] = await _offer(session, shared, agents[1].id, AssignmentStatus.ACCEPTED, 1)
+        offers["shared, converted"] = await _offer(session, shared, agents[0], AssignmentStatus.ACCEPTED)
+        offers["shared, only accepted"] = await _offer(session, shared, agents[1], AssignmentStatus.ACCEPTED, 1)
         await recorded(shared, agents[0], "lead.contacted", "lead.quoted", "lead.converted")
         returned = await _lead(session, source.id, LeadStatus.RETURNED, exclusive=False)
-        offers["returned"] = await _offer(session, returned, agents[0].id, AssignmentStatus.RETURNED)
-        offers["kept, returned by the other"] = await _offer(
-            session, returned, agents[1].id, AssignmentStatus.ACCEPTED, 1
-        )
+        offers["returned"] = await _offer(session, returned, agents[0], AssignmentStatus.RETURNED)
+        offers["kept, returned by the other"] = await _offer(session, returned, agents[1], AssignmentStatus.ACCEPTED, 1)
         lost = await _lead(session, source.id, LeadStatus.LOST)
-        offers["lost"] = await _offer(session, lost, agents[0].id, AssignmentStatus.ACCEPTED)
+        offers["lost"] = await _offer(session, lost, agents[0], AssignmentStatus.ACCEPTED)
         worked = await _lead(session, source.id, LeadStatus.QUOTED)
-        offers["timed out"] = await _offer(session, worked, agents[1].id, AssignmentStatus.TIMED_OUT)
-        offers["quoted"] = await _offer(session, worked, agents[0].id, AssignmentStatus.ACCEPTED, attempt=2)
+        offers["timed out"] = await _offer(session, worked, agents[1], AssignmentStatus.TIMED_OUT)
+        offers["quoted"] = await _offer(session, worked, agents[0], AssignmentStatus.ACCEPTED, attempt=2)
         accepted = await _lead(session, source.id, LeadStatus.ACCEPTED)
-        offers["accepted"] = await _offer(session, accepted, agents[0].id, AssignmentStatus.ACCEPTED)
+        offers["accepted"] = await _offer(session, accepted, agents[0], AssignmentStatus.ACCEPTED)
         return offers, recorded_at
 
 
@@ -437,11 +447,11 @@ async def _offer_waiting(settings: Settings) -> uuid.UUID:
     """Schema 0013: a lead's offer not answered yet."""
     async with _session(settings) as session:
         source = Source(name="vendor", kind="api")
-        agent = Agent(name="Agent", email="agent@example.com")
-        session.add_all([source, agent])
+        session.add(source)
         await session.flush()
+        [agent] = await _agents(session, 1)
         lead_id = await _lead(session, source.id, LeadStatus.ROUTED)
-        return await _offer(session, lead_id, agent.id, AssignmentStatus.PENDING)
+        return await _offer(session, lead_id, agent, AssignmentStatus.PENDING)
 
 
 async def _expiry_tries(settings: Settings) -> dict[uuid.UUID, tuple[int, datetime | None]]:
@@ -679,6 +689,27 @@ def test_consent_records_take_their_leads_hashes_from_0020_and_a_downgrade_drops
     )
     upgrade(empty_database)
     assert asyncio.run(_consent_identities(empty_database)) == expected
+    assert asyncio.run(_drift(empty_database)) == []
+
+
+async def _agents_before_0021(settings: Settings) -> list[uuid.UUID]:
+    async with _session(settings) as session:
+        return await _agents(session, 2)
+
+
+async def _revisions(settings: Settings) -> dict[uuid.UUID, int]:
+    async with _session(settings) as session:
+        return dict((await session.execute(select(Agent.id, Agent.revision))).tuples().all())
+
+
+def test_agents_start_at_revision_1_from_0021_and_a_downgrade_drops_it(empty_database: Settings) -> None:
+    upgrade(empty_database, "0020")
+    agents = asyncio.run(_agents_before_0021(empty_database))
+    upgrade(empty_database)
+    assert asyncio.run(_revisions(empty_database)) == dict.fromkeys(agents, 1)
+    downgrade(empty_database, "0020")
+    assert "revision" not in asyncio.run(_columns(empty_database, "agents"))
+    upgrade(empty_database)
     assert asyncio.run(_drift(empty_database)) == []
 
 

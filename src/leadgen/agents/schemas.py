@@ -124,6 +124,8 @@ class AgentPublic(BaseModel):
     normalised still shows (and is normalised by the next change of it)."""
 
     id: uuid.UUID
+    # Counts staff's changes to the agent; also the ETag that a change's If-Match names.
+    revision: int
     active: bool
     name: str
     email: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Container
 from datetime import date, time
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.agents import repository
 from leadgen.agents.schemas import AgentCreate, AgentPublic, AgentUpdate, LicenceIn, ShiftIn
 from leadgen.audit import repository as audit
-from leadgen.core.errors import Conflict, NotFound
+from leadgen.core.errors import Conflict, NotFound, PreconditionFailed
 from leadgen.models import Agent, Licence, Shift
 from leadgen.models.base import utcnow
 from leadgen.routing import service as routing_service
@@ -42,13 +43,27 @@ async def create(session: AsyncSession, data: AgentCreate, actor: str) -> Agent:
     return agent
 
 
-async def update(session: AsyncSession, agent_id: uuid.UUID, data: AgentUpdate, actor: str) -> Agent:
-    """Apply the fields sent. Deactivating queues the withdrawal of the agent's offers not yet
-    answered, each lead then moving on to its next routing round, for once this transaction has
-    committed (``routing.service.queue_offer_withdrawal``); leads the agent accepted stay."""
+async def update(
+    session: AsyncSession,
+    agent_id: uuid.UUID,
+    data: AgentUpdate,
+    actor: str,
+    revisions_seen: Container[int] | None = None,
+) -> Agent:
+    """Apply the fields sent, as a change of the agent's revision when something changed.
+    Deactivating queues the withdrawal of the agent's offers not yet answered, each lead then
+    moving on to its next routing round, for once this transaction has committed
+    (``routing.service.queue_offer_withdrawal``); leads the agent accepted stay.
+
+    ``revisions_seen``: the revisions the sender made its change on (the API's If-Match); nothing
+    changes when the agent's is not among them, as someone changed the agent since."""
     agent = await repository.get(session, agent_id, lock=True)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
+    if revisions_seen is not None and agent.revision not in revisions_seen:
+        raise PreconditionFailed(
+            f"agent {agent_id} was changed meanwhile: it is at revision {agent.revision}; read it again"
+        )
     sent = data.model_fields_set
     changed: list[str] = []
     record: dict[str, Any] = {}
@@ -75,6 +90,7 @@ async def update(session: AsyncSession, agent_id: uuid.UUID, data: AgentUpdate, 
     if "active" in changed and not agent.active:
         routing_service.queue_offer_withdrawal(session, agent.id, utcnow())
     if changed:
+        agent.revision += 1
         await audit.record(session, actor, "agent.updated", "agent", str(agent.id), {"changed": changed, **record})
     return agent
 
@@ -107,6 +123,7 @@ def _shift_facts(shifts: list[ShiftIn] | list[Shift]) -> set[tuple[int, time, ti
 def public(agent: Agent) -> AgentPublic:
     return AgentPublic(
         id=agent.id,
+        revision=agent.revision,
         active=agent.active,
         name=agent.name,
         email=agent.email,

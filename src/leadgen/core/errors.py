@@ -47,6 +47,12 @@ class Conflict(DomainError):
     kind = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """A change sent for a version of the resource (``If-Match``) that is no longer the stored one."""
+
+    kind = "precondition-failed"
+
+
 class Unauthorized(DomainError):
     kind = "unauthorized"
 
@@ -79,6 +85,7 @@ _STATUS = {
     "forbidden": (403, "Forbidden"),
     "conflict": (409, "Conflict"),
     "gone": (410, "Gone"),
+    "precondition-failed": (412, "Precondition Failed"),
     "unauthorized": (401, "Unauthorized"),
     "rate-limited": (429, "Too Many Requests"),
     "unavailable": (503, "Service Unavailable"),

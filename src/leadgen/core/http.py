@@ -36,6 +36,29 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
+# An entity tag as If-Match lists it: optionally weak (W/), then a quoted opaque value (RFC 9110 §8.8.3).
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
+
+
+def revision_tag(revision: int) -> str:
+    """A resource's revision as its (strong) ETag."""
+    return f'"{revision}"'
+
+
+def if_match_revisions(header: str | None) -> frozenset[int] | None:
+    """The revisions an If-Match header names, compared strongly (RFC 9110 §13.1.1): None when the
+    header is absent or ``*``, as any revision will do; a weak tag, or one that is not a revision of
+    ours, names none, so a change sent with only such tags is refused."""
+    if header is None or header.strip() == "*":
+        return None
+    named = set()
+    for listed in header.split(","):
+        tag = _ENTITY_TAG.fullmatch(listed)
+        if tag and not tag.group(1) and tag.group(2).isdigit():
+            named.add(int(tag.group(2)))
+    return frozenset(named)
+
+
 class Observe:
     """Request id, metrics and one access-log line per request, as plain ASGI (no body buffering;
     Starlette's ``BaseHTTPMiddleware`` costs several times more per request).

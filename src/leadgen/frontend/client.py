@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from leadgen.auth.devices import DEVICE_TOKEN_HEADER
+from leadgen.core.http import revision_tag
 from leadgen.core.logging import request_id_var
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
@@ -194,6 +195,7 @@ class PerformanceReport(_View):
 
 class AgentView(_View):
     id: str
+    revision: int
     name: str
     active: bool
     timezone: str
@@ -445,10 +447,14 @@ class Peers:
         at = {"agent_id": agent_id}
         return await self._as(_AGENT, DATA_SERVICE, "GET", "/api/v1/agents/{agent_id}", token, path_params=at)
 
-    async def change_agent(self, token: str, agent_id: str, changes: dict[str, Any]) -> AgentView:
-        """An admin changes the fields given; ``{"active": False}`` deactivates the agent."""
+    async def change_agent(
+        self, token: str, agent_id: str, changes: dict[str, Any], revision: int | None = None
+    ) -> AgentView:
+        """An admin changes the fields given; ``{"active": False}`` deactivates the agent. With
+        ``revision``, only if the agent is still at it (else an ApiError of 412)."""
         route, at = "/api/v1/agents/{agent_id}", {"agent_id": agent_id}
-        return await self._as(_AGENT, DATA_SERVICE, "PATCH", route, token, path_params=at, json=changes)
+        seen = {"if-match": revision_tag(revision)} if revision is not None else {}
+        return await self._as(_AGENT, DATA_SERVICE, "PATCH", route, token, path_params=at, json=changes, headers=seen)
 
     async def performance(
         self, token: str, by: str, since: datetime | None = None, until: datetime | None = None

@@ -70,7 +70,10 @@ async def change_agent(
     changes: dict[str, str | None] = {name: values[name] for name in changed}
     if "phone" in changes:
         changes["phone"] = changes["phone"] or None
-    return await _change_agent(request, agent_id, viewer, peers, changes, "agent-saved", values, originals)
+    # Made on the revision just compared: a change landing in between is refused (412), not lost.
+    return await _change_agent(
+        request, agent_id, viewer, peers, changes, "agent-saved", values, originals, agent.revision
+    )
 
 
 @router.post("/agents/{agent_id}/active")
@@ -96,14 +99,17 @@ async def _change_agent(
     notice: str,
     values: dict[str, str] | None = None,
     originals: dict[str, str] | None = None,
+    revision: int | None = None,
 ) -> Response:
     try:
-        await peers.change_agent(viewer.token, str(agent_id), changes)
+        await peers.change_agent(viewer.token, str(agent_id), changes, revision)
     except ApiError as exc:
-        if exc.status not in (403, 409, 422):
+        if exc.status not in (403, 409, 412, 422):
             raise
         shown = {e.field: e.reason for e in exc.errors if e.field in AGENT_FIELDS}
         agent = await peers.agent(viewer.token, str(agent_id))
+        if exc.status == 412:
+            return _agent_page(request, viewer, agent, values, originals, problem=CHANGED_MEANWHILE, status=409)
         problem = None if shown else exc.detail
         return _agent_page(request, viewer, agent, values, originals, shown, problem, exc.status)
     return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)

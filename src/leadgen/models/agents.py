@@ -32,6 +32,9 @@ class Agent(IdMixin, TimestampMixin, Base):
     open_cap: Mapped[int] = mapped_column(Integer, default=50)
     weight: Mapped[int] = mapped_column(Integer, default=1)
     last_assigned_at: Mapped[datetime | None] = mapped_column()
+    # Counts staff's changes to the agent (``agents.service.update``), not routing's writes: the
+    # API's ETag, which a change sent with If-Match must still carry.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     licences: Mapped[list[Licence]] = relationship(lazy="raise", cascade="all, delete-orphan")
     shifts: Mapped[list[Shift]] = relationship(lazy="raise", cascade="all, delete-orphan")
