@@ -28,4 +28,4 @@ def test_if_match_names_only_strong_tags_of_revisions(header: str | None, revisi
 
 
 def test_a_revisions_tag_is_named_by_if_match() -> None:
-    assert if_match_revisions(revision_tag(12)) == {12}
+    assert if_match_revisions(revision_tag(12)) == frozenset({12})
