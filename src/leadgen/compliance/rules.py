@@ -146,6 +146,8 @@ OPT_OUT_PHRASES = re.compile(
 _EMAIL = TypeAdapter(EmailStr)
 CONSENT_MAX_AGE = timedelta(days=30)
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+# Why a message the platform sends the person on its own is blocked (``automated_message_problem``).
+NO_CONSENT_ON_RECORD = "no consent on record"
 
 
 def typed_text_kept(anonymised_at: datetime | None, text: str | None) -> str | None:
@@ -170,6 +172,16 @@ def consent_problem(
         if now - captured_at > CONSENT_MAX_AGE:
             return "consent is older than 30 days"
     return None
+
+
+def automated_message_problem(*, has_consent: bool) -> str | None:
+    """Why the platform may not send the person a message of its own (a text or e-mail it writes
+    and sends with no one deciding each one), or None when it may. The TCPA asks for the person's
+    prior express consent to automated texts and prerecorded calls, so the lead must carry a
+    consent record. A record holds no channel of its own: it covers the number and address the lead
+    was sent with, which are never changed after intake. A phone or referral lead may come without
+    one (``consent_problem``); an agent may still call that person by hand, a human decision."""
+    return None if has_consent else NO_CONSENT_ON_RECORD
 
 
 def contact_hours(state: str) -> ContactHours:

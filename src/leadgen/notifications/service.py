@@ -14,8 +14,7 @@ from sqlalchemy.orm import aliased
 
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.links import opt_out_token
-from leadgen.compliance.repository import Contactable
-from leadgen.compliance.rules import in_contact_window, next_contact_time
+from leadgen.compliance.rules import automated_message_problem, in_contact_window, next_contact_time
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import NOTIFICATIONS
 from leadgen.core.settings import Settings
@@ -26,7 +25,7 @@ from leadgen.leads.lifecycle import (
     AssignmentStatus,
     LeadStatus,
 )
-from leadgen.models import Agent, Assignment, Lead, Notification, Source, User
+from leadgen.models import Agent, Assignment, ConsentRecord, Lead, Notification, Source, User
 from leadgen.models.base import new_id
 from leadgen.notifications.templates import render
 from leadgen.routing import repository as routing_repository
@@ -116,6 +115,8 @@ _HOLDING_AGENT = (
     .order_by((Assignment.status == AssignmentStatus.ACCEPTED).desc(), Assignment.attempt.desc(), Assignment.slot)
     .limit(1)
 )
+# Whether the person gave the consent that the platform's own messages to them need.
+_CONSENTED = select(exists().where(ConsentRecord.lead_id == bindparam("lead_id")))
 _DISPUTED_FOR = select(_DISPUTED.label("disputed")).select_from(Lead).where(Lead.id == bindparam("lead_id"))
 NO_AGENT_HOLDS = "no agent holds the lead"
 BETWEEN_ROUNDS = "between two routing rounds"
@@ -190,13 +191,18 @@ def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
 
 
 async def lead_block_reason(
-    session: AsyncSession, lead: Contactable, phone: str | None, now: datetime
+    session: AsyncSession, lead: Lead, phone: str | None, now: datetime
 ) -> tuple[str | None, datetime | None]:
     """Why the lead may not be messaged now (and when it may), checked at every send. ``phone``
-    is the lead's number, whose area code may bring a second state's hours."""
+    is the lead's number, whose area code may bring a second state's hours. Every message to the
+    person is one the platform sends on its own, so it needs their consent on record
+    (``automated_message_problem``); no opening of the window brings that, so it blocks for good."""
     barred = await dnc.contact_barred(session, lead)
     if barred:
         return barred, None
+    consented = bool(await session.scalar(_CONSENTED, {"lead_id": lead.id}))
+    if unconsented := automated_message_problem(has_consent=consented):
+        return unconsented, None
     if not in_contact_window(lead.state, now, phone):
         return "outside contact window", next_contact_time(lead.state, now, phone)
     return None, None
@@ -214,8 +220,9 @@ async def acknowledgement_block_reason(
 ) -> tuple[str | None, datetime | None]:
     """Why the person may not be thanked now, and until when (None: for good); (None, None) when
     they may. The one rule of both ways an acknowledgement goes, with its round and held back for
-    later (``tasks.send_due``), checked at every send: the person may be contacted now
-    (``lead_block_reason``), and an agent holds the lead to name (``acknowledgement_wait``)."""
+    later (``tasks.send_due``), checked at every send: the person gave their consent and may be
+    contacted now (``lead_block_reason``), and an agent holds the lead to name
+    (``acknowledgement_wait``)."""
     if lead is None:
         return LEAD_GONE, None
     reason, not_before = await lead_block_reason(session, lead, lead.phone, now)
