@@ -29,8 +29,11 @@ QUOTE_REQUEST: TypeAdapter[Any] = TypeAdapter(QuoteRequestCreate)
 # What a person may type into inputs of each kind, by the input's last name where it matters.
 _SAMPLES = {"email": "dana@example.com", "tel": "214-555-0134", "date": "1980-04-02", "checkbox": "yes"}
 _NUMBERS = {"year": "2019", "year_built": "1990", "zip": "75201", "age": "41", "age_first_licensed": "17"}
-# A renewal date is taken within years of today (``leads.schemas.PolicyDate``).
-_DATES = {"policy_expires_on": (datetime.now(UTC).date() + timedelta(days=30)).isoformat()}
+# A renewal date and a health cover's start are taken within years of today (``leads.schemas``).
+_DATES = {
+    "policy_expires_on": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+    "coverage_start": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+}
 
 
 def _sample(f: FormField) -> str | list[str]:

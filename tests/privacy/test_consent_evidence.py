@@ -28,7 +28,7 @@ from tests.pipeline.test_phone_extensions import SWITCHBOARD, colleague
 EVIDENCE = {
     "ip": "203.0.113.7",
     "page_url": "https://quotes.example.com/auto",
-    "trustedform_cert_url": "https://cert.trustedform.com/2b3c4d5e6f",
+    "trustedform_cert_url": "https://cert.trustedform.com/2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c",
     "jornaya_leadid": "A1B2C3D4-E5F6-4711-8899-AABBCCDDEEFF",
 }
 KEPT = ("ip_address", "page_url", "trustedform_cert_url", "jornaya_leadid")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,12 +66,22 @@ class TestShape:
 
     def test_details_are_valid_for_the_intake_schema(self, history: History) -> None:
         for row in history.rows[:3_000]:
-            DETAILS[row["line"]].model_validate(row["details"])
+            DETAILS[row["line"]].model_validate(_as_if_received_today(row))
 
     def test_every_line_and_many_states_and_sources_appear(self, history: History) -> None:
         assert {r["line"] for r in history.rows} == set(DETAILS)
         assert len({r["state"] for r in history.rows}) >= 45
         assert len({r["source"] for r in history.rows}) == 18
+
+
+def _as_if_received_today(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's details with their dates moved on by the time since it was received: intake bounds
+    them from the day of receipt (a health cover's start), and the history lies in the past."""
+    details = dict(row["details"])
+    if details.get("coverage_start") is not None:
+        since = datetime.now(UTC).date() - row["received_at"].date()
+        details["coverage_start"] = (date.fromisoformat(details["coverage_start"]) + since).isoformat()
+    return details
 
 
 class TestEffects:

@@ -30,6 +30,7 @@ from leadgen.core.security import (
 )
 from leadgen.core.settings import Settings
 from leadgen.models import ApiKey, Source, User
+from leadgen.sources.repository import WEB_FORM_SOURCE
 from leadgen.sources.rules import SourceKind
 from leadgen.stores.ratelimit import RateLimiter
 
@@ -334,7 +335,10 @@ async def source_for_key(session: AsyncSession, presented: str, fresh: bool = Fa
     cached = _key_cache.get(prefix)
     if fresh or cached is None or cached[0] < time.monotonic():
         found = await repository.key_with_source(session, prefix)
-        if found is None:
+        # A web source's leads come from the quote form, which has no key: a key issued for one
+        # before keys were refused for it (which may have made ``web-form`` a vendor source) would
+        # post as the form and read the form's leads.
+        if found is None or found[1].kind == SourceKind.WEB or found[1].name == WEB_FORM_SOURCE:
             _key_cache.pop(prefix, None)
             raise Unauthorized("the API key is missing, revoked or wrong")
         key, source = found
@@ -365,10 +369,16 @@ async def create_api_key(
 ) -> tuple[Source, str]:
     """A new key for the source (created as ``kind``, vendor unless given, if new); the plaintext is
     returned once, never stored. A kind given for a source of another kind is refused: it would
-    otherwise be ignored without a word."""
+    otherwise be ignored without a word. So is a key for a web source, the quote form's above all
+    (even before its first visitor made it): its holder would post leads as the form and read the
+    form's leads, and a vendor source taking the form's name would leave the form without one."""
     source = await repository.source_by_name(session, source_name)
     if source is not None and kind is not None and kind != source.kind:
         raise Conflict(f"source {source_name} is a {source.kind} source, not {kind}; its kind does not change")
+    if source_name == WEB_FORM_SOURCE:
+        raise Conflict(f"{WEB_FORM_SOURCE} is the quote form's source: the form posts without a key; none is issued")
+    if kind == SourceKind.WEB or (source is not None and source.kind == SourceKind.WEB):
+        raise Conflict("a web source takes no API key: the agency's quote form posts its leads without one")
     if source is None:
         source = Source(name=source_name, kind=kind or SourceKind.VENDOR)
         session.add(source)

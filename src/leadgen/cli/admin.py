@@ -182,7 +182,11 @@ def users_set_password(
 def keys_create(
     source: Annotated[str, typer.Argument(help="Source name (created if new), e.g. acme-leads.")],
     kind: Annotated[
-        SourceKind | None, typer.Option(help="Who sends its leads, for a new source (vendor unless given).")
+        SourceKind | None,
+        typer.Option(
+            help="Who sends its leads, for a new source: vendor unless given, or partner. A web source (the "
+            "quote form's, web-form) takes no key."
+        ),
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:

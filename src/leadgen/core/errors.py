@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Discriminator
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadgen.core.db import DatabaseUnreachable, is_connection_failure
@@ -175,6 +177,28 @@ def _malformed_json(error: str, offset: Any, document: Any) -> str:
     return f"the body is not valid JSON: {error} at line {line}, column {column} (character {offset})"
 
 
+def _unreadable_json(headers: Headers, cause: BaseException | None) -> str | None:
+    """Why the JSON parser gave up on a body FastAPI read as JSON, or None when ``cause`` is not such
+    a failure. FastAPI makes a 422 of a ``JSONDecodeError`` alone: the parser's other failures (a
+    body nested too deeply to read, a number of more digits than Python converts, bytes that are not
+    UTF-8) become its field-less 400, though each is JSON that does not parse."""
+    content_type = headers.get("content-type")
+    if content_type is not None and not _is_json(content_type):
+        return None  # a form's parse failure, say
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply to read"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return f"the body is not valid JSON: a number has more than {sys.get_int_max_str_digits()} digits"
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -191,7 +215,11 @@ def add_exception_handlers(app: FastAPI) -> None:
         return problem(422, "Unprocessable Content", f"{len(errors)} field(s) failed validation", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = _unreadable_json(request.headers, exc.__cause__) if exc.status_code == 400 else None
+        if unreadable is not None:
+            errors = [{"field": "body", "reason": unreadable}]
+            return problem(422, "Unprocessable Content", "1 field(s) failed validation", errors=errors)
         return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail))
 
     @app.exception_handler(IntegrityError)

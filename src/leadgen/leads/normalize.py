@@ -1,4 +1,5 @@
-"""Pure normalisation of contact data: E.164 phones and their extensions, e-mail, ZIP and address keys."""
+"""Pure normalisation and checks of contact data: E.164 phones, their extensions and types, e-mail, ZIP,
+address keys, and the characters a person's name or text may hold."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
 
 # ASCII digits only: \d alone also takes Arabic-Indic or fullwidth ones, which no ZIP is written in.
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$", re.ASCII)
@@ -31,6 +33,19 @@ _ADDRESS_WORDS = {
 US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
 # The longest extension intake keeps: no switchboard's is longer (phonenumbers reads up to 20 digits).
 PHONE_EXTENSION_MAX_DIGITS = 10
+# Numbers that reach a service rather than a person (phonenumbers' types): a premium-rate line
+# charges the caller, a toll-free or shared-cost one bills the business that owns it, a personal
+# (500, "follow-me") number forwards to wherever its owner points it. A person asking for an
+# insurance quote is reached at a fixed-line, mobile or VoIP number (or one of unknown type).
+_SERVICE_NUMBERS = {
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    PhoneNumberType.SHARED_COST: "a shared-cost number",
+    PhoneNumberType.TOLL_FREE: "a toll-free number",
+    PhoneNumberType.PERSONAL_NUMBER: "a personal (follow-me) number",
+    PhoneNumberType.UAN: "a universal access number",
+    PhoneNumberType.VOICEMAIL: "a voicemail access number",
+    PhoneNumberType.PAGER: "a pager number",
+}
 
 
 @dataclass(frozen=True)
@@ -42,11 +57,18 @@ class Phone:
     e164: str
     region: str | None
     extension: str | None = None
+    number_type: int = PhoneNumberType.UNKNOWN
 
     @property
     def in_us(self) -> bool:
         """Of the US or one of its territories."""
         return self.region in US_REGIONS
+
+    @property
+    def service(self) -> str | None:
+        """What kind of service the number reaches ("a toll-free number"), or None for a number of a
+        person. Intake takes only a person's; an opt-out or erasure is honoured for any number."""
+        return _SERVICE_NUMBERS.get(self.number_type)
 
 
 def parsed_phone(raw: str) -> Phone | None:
@@ -60,7 +82,8 @@ def parsed_phone(raw: str) -> Phone | None:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # The extension as typed may be in fullwidth or Arabic-Indic digits.
     extension = phonenumbers.normalize_digits_only(number.extension) if number.extension else None
-    return Phone(e164, phonenumbers.region_code_for_number(number), extension or None)
+    region = phonenumbers.region_code_for_number(number)
+    return Phone(e164, region, extension or None, phonenumbers.number_type(number))
 
 
 def phone_e164(raw: str) -> str | None:
@@ -98,3 +121,32 @@ def address_key(street: str | None, zip_code: str) -> str | None:
 
 def clean_text(raw: str) -> str:
     return _SPACES.sub(" ", raw).strip()
+
+
+# What nobody types into a form: the C0 and C1 control characters (DEL among them), which make a
+# terminal or log viewer move, clear or recolour what it shows, and the bidirectional embeddings,
+# overrides and isolates, which make text display in another order than it is stored (a name shown
+# reversed, a note hiding what it says). Text written over several lines keeps its line breaks and tabs.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BIDI_CONTROLS = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+
+
+def text_refusal(text: str, multiline: bool = False) -> str | None:
+    """Why ``text`` is not one a person wrote (a control or bidirectional character in it), or None.
+    ``multiline`` text may hold line breaks and tabs."""
+    control = (_CONTROLS_BUT_LINES if multiline else _CONTROLS).search(text)
+    if control is not None:
+        allowed = " other than line breaks and tabs" if multiline else ""
+        return f"must not contain control characters{allowed} (U+{ord(control.group()):04X})"
+    bidi = _BIDI_CONTROLS.search(text)
+    if bidi is not None:
+        return f"must not contain bidirectional override or isolate characters (U+{ord(bidi.group()):04X})"
+    return None
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` is no person's name (it has no letter, of any script), or None."""
+    if not any(unicodedata.category(c).startswith("L") for c in name):
+        return "should contain a letter"
+    return None

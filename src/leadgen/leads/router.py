@@ -19,11 +19,13 @@ from leadgen.leads import outcomes, repository, service
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.leads.schemas import LeadAccepted, LeadCreate, LeadForSource, LeadPublic, LeadSummary, QuoteRequestCreate
 from leadgen.routing import service as routing
-from leadgen.sources.repository import ensure_source
+from leadgen.sources.repository import WEB_FORM_SOURCE, ensure_source
 from leadgen.sources.rules import SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
-WEB_FORM_SOURCE = "web-form"
+# Past the dashboard's last page (10,000 pages of 50) and within every database's integers: SQLite
+# cannot bind an offset over 64 bits, and would answer it with a 500.
+LEADS_OFFSET_MAX = 1_000_000
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong credentials"},
     413: {"description": "Body too large"},
@@ -117,7 +119,7 @@ async def list_leads(
     session: SessionDep,
     lead_status: Annotated[LeadStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=LEADS_OFFSET_MAX)] = 0,
 ) -> list[LeadSummary]:
     """Leads, newest first: all of them for staff, an agent's own for agents."""
     agent_filter = None if principal.sees_everything else (principal.agent_id or uuid.UUID(int=0))

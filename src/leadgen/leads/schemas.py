@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -34,7 +35,14 @@ from leadgen.compliance.consent import is_known_consent_text
 from leadgen.core.input import RequestBody
 from leadgen.leads.geography import MILITARY_ADDRESS_REFUSED, MILITARY_STATES, STATES, is_military_zip, state_for_zip
 from leadgen.leads.lifecycle import Line
-from leadgen.leads.normalize import PHONE_EXTENSION_MAX_DIGITS, clean_text, parsed_phone, zip5
+from leadgen.leads.normalize import (
+    PHONE_EXTENSION_MAX_DIGITS,
+    clean_text,
+    name_refusal,
+    parsed_phone,
+    text_refusal,
+    zip5,
+)
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -110,9 +118,64 @@ POLICY_DATE_DESCRIPTION = (
     "received to 5 years after. Leave it out for a policy that ends later, such as a life policy's term."
 )
 
+# The ages of a person a lead may be for: from the youngest who may hold a driving licence, and so
+# ask for auto cover, to the oldest a person lives. A date of birth outside them is a mistake.
+YOUNGEST_AGE, OLDEST_AGE = 16, 120
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February, in a year without one
+        return day.replace(year=day.year - years, day=28)
+
+
+def _aged_16_to_120(value: date) -> date:
+    # Ages at the day of receipt, in UTC as for policy dates.
+    today = datetime.now(UTC).date()
+    earliest = _years_before(today, OLDEST_AGE + 1) + timedelta(days=1)
+    latest = _years_before(today, YOUNGEST_AGE)
+    if not earliest <= value <= latest:
+        raise ValueError(
+            f"should be from {earliest} to {latest}: a person aged {YOUNGEST_AGE} to {OLDEST_AGE} "
+            "when the lead is received"
+        )
+    return value
+
+
+# How far from the day a health lead arrives the cover it asks for may start: back, a cover that
+# started in the last year (a special enrolment period after a qualifying event reaches back
+# months); ahead, the next two years' open enrolments.
+COVERAGE_STARTED_AT_MOST = timedelta(days=365)
+COVERAGE_STARTS_WITHIN = timedelta(days=2 * 365)
+
+
+def _coverage_start(value: date) -> date:
+    today = datetime.now(UTC).date()
+    earliest, latest = today - COVERAGE_STARTED_AT_MOST, today + COVERAGE_STARTS_WITHIN
+    if not earliest <= value <= latest:
+        raise ValueError(
+            f"should be from {earliest} to {latest}: cover that started in the last 1 year or starts in the next 2"
+        )
+    return value
+
 
 class _Strict(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # The fields a person writes over several lines: their line breaks and tabs are kept.
+    multiline_fields: ClassVar[frozenset[str]] = frozenset()
+
+    # Every text of a lead, of a quote request and of their parts: what no person writes is refused
+    # (``normalize.text_refusal``), naming the field, rather than shown to agents or kept in logs.
+    @field_validator("*", mode="after")
+    @classmethod
+    def _as_written_by_a_person(cls, value: Any, info: ValidationInfo) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        multiline = info.field_name in cls.multiline_fields
+        for text in texts:
+            if isinstance(text, str) and (refusal := text_refusal(text, multiline)) is not None:
+                raise ValueError(refusal)
+        return value
 
 
 class Address(_Strict):
@@ -167,7 +230,9 @@ class Contact(_Strict):
         "is stored beside it and shown with the number to the agent who takes the lead.",
     )
     address: Address
-    date_of_birth: date | None = None
+    date_of_birth: Annotated[date, AfterValidator(_aged_16_to_120)] | None = Field(
+        None, description=f"Of a person aged {YOUNGEST_AGE} to {OLDEST_AGE} on the day the lead is received."
+    )
     # The extension ``phone`` was given with: ``_phone_parts`` keeps it apart from the number.
     _phone_extension: str | None = PrivateAttr(None)
 
@@ -181,6 +246,8 @@ class Contact(_Strict):
             raise ValueError("not a valid US phone number")
         if not number.in_us:
             raise ValueError("not a US phone number")
+        if number.service is not None:
+            raise ValueError(f"{number.service} reaches a service, not a person: give a fixed-line or mobile number")
         if number.extension is None:
             return number.e164
         if len(number.extension) > PHONE_EXTENSION_MAX_DIGITS:
@@ -204,6 +271,9 @@ class Contact(_Strict):
     @field_validator("first_name", "last_name")
     @classmethod
     def _names(cls, value: str) -> str:
+        refusal = name_refusal(value)
+        if refusal is not None:
+            raise ValueError(refusal)
         return clean_text(value)
 
     @model_validator(mode="after")
@@ -212,15 +282,36 @@ class Contact(_Strict):
             raise ValueError("a phone number or an e-mail address is required")
         return self
 
-    @field_validator("date_of_birth")
-    @classmethod
-    def _adult(cls, value: date | None) -> date | None:
-        if value is not None and not date(1900, 1, 1) <= value <= date.today():
-            raise ValueError("date of birth out of range")
-        return value
-
 
 CONSENT_TEXT_MIN_LENGTH = 20
+# A TrustedForm certificate URL as TrustedForm's script writes it into the form: https, its
+# certificate host, and the certificate's id. Its documentation shows 40 hex digits; ActiveProspect's
+# own check of the leads it takes (LeadConduit's TrustedForm integration) also accepts the 40 or 80
+# letters, digits, dashes and underscores of mobile certificates, and so does this one.
+TRUSTEDFORM_CERTIFICATE_URL = re.compile(r"https://cert\.trustedform\.com/(?:[A-Za-z0-9_-]{40}|[A-Za-z0-9_-]{80})")
+TRUSTEDFORM_CERTIFICATE_FORM = (
+    "https://cert.trustedform.com/ and the certificate's id (40 hex digits, or a mobile certificate's "
+    "40 or 80 letters, digits, - and _)"
+)
+# A Jornaya LeadiD as Jornaya documents it (its implementation FAQ): 36 characters, hex digits in
+# the groups of a GUID.
+JORNAYA_LEADID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+JORNAYA_LEADID_FORM = "36 characters, hex digits as XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
+
+
+def _trustedform_certificate(value: str) -> str:
+    # The form alone is checked: whether TrustedForm issued the certificate only its API can say,
+    # which this api does not call. A certificate given in this form counts as given, not as verified.
+    if not TRUSTEDFORM_CERTIFICATE_URL.fullmatch(value):
+        raise ValueError(f"should be a TrustedForm certificate URL: {TRUSTEDFORM_CERTIFICATE_FORM}")
+    return value
+
+
+TrustedFormCertificateUrl = Annotated[
+    SentWebAddress,
+    AfterValidator(_trustedform_certificate),
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": f"^{TRUSTEDFORM_CERTIFICATE_URL.pattern}$"}),
+]
 
 
 class Consent(_Strict):
@@ -238,8 +329,13 @@ class Consent(_Strict):
     captured_at: AwareDatetime = Field(description="When the person agreed, with its time zone (Z or an offset).")
     ip: IpAddress | None = None
     page_url: SentWebAddress | None = None
-    trustedform_cert_url: SentWebAddress | None = None
-    jornaya_leadid: str | None = Field(None, max_length=64, description="Kept as sent; no spaces around it.")
+    trustedform_cert_url: TrustedFormCertificateUrl | None = Field(
+        None, description=f"The TrustedForm certificate's URL, kept as sent: {TRUSTEDFORM_CERTIFICATE_FORM}."
+    )
+    jornaya_leadid: str | None = Field(
+        None, max_length=64, description=f"The Jornaya LeadiD, kept as sent: {JORNAYA_LEADID_FORM}."
+    )
+    multiline_fields = frozenset({"text"})
 
     @field_validator("text")
     @classmethod
@@ -253,8 +349,13 @@ class Consent(_Strict):
     @classmethod
     def _leadid(cls, value: str | None) -> str | None:
         # Refused rather than trimmed: a trimmed id would not be the one Jornaya issued and the vendor sent.
-        if value is not None and value != value.strip():
+        if value is None:
+            return None
+        if value != value.strip():
             raise ValueError("should not start or end with a space: the LeadiD is kept as sent")
+        # Its form alone: whether Jornaya issued it only Jornaya's API can say, which this api does not call.
+        if not JORNAYA_LEADID.fullmatch(value):
+            raise ValueError(f"should be a Jornaya LeadiD: {JORNAYA_LEADID_FORM}")
         return value
 
 
@@ -304,7 +405,9 @@ class HouseholdMember(_Strict):
 class HealthDetails(_Strict):
     household: list[HouseholdMember] = Field(min_length=1, max_length=15)
     annual_income: int | None = Field(None, ge=0, le=100_000_000)
-    coverage_start: date | None = None
+    coverage_start: Annotated[date, AfterValidator(_coverage_start)] | None = Field(
+        None, description="From 1 year before the lead is received to 2 years after."
+    )
     qualifying_event: str | None = Field(None, max_length=100)
     medicare_interest: bool = False
 
@@ -342,7 +445,8 @@ class _LeadBase(_Strict):
     ip: IpAddress | None = None
     user_agent: str | None = Field(None, max_length=512)
     consent: Consent | None = None
-    notes: str | None = Field(None, max_length=2000)
+    notes: str | None = Field(None, max_length=2000, description="Line breaks and tabs are kept.")
+    multiline_fields = frozenset({"notes"})
 
     @field_validator("external_id", "campaign")
     @classmethod

@@ -8,6 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.core.db import insert_for
 from leadgen.models import ApiKey, Lead, Source
 
+# The source of the agency's own quote form: its leads come from the form, which has no key.
+WEB_FORM_SOURCE = "web-form"
+
 
 async def with_leads_received(session: AsyncSession, name: str | None = None) -> list[tuple[Source, int]]:
     """Every source (or the one named ``name``) by name, with its live leads over all time."""
@@ -36,7 +39,10 @@ async def for_change(session: AsyncSession, name: str) -> Source | None:
 
 async def ensure_source(session: AsyncSession, name: str, kind: str) -> Source:
     """The source named ``name``, created as ``kind`` when there is none. Two requests creating it at
-    once (the quote form's first two visitors) both get the one stored: the later insert does nothing."""
+    once (the quote form's first two visitors) both get the one stored: the later insert does nothing.
+    One of that name made as another kind is used as it is: refusing it would refuse every lead of
+    the quote form, whose ``web-form`` a key issued before keys were refused for it may have made a
+    vendor source (``auth.service.create_api_key``)."""
     by_name = select(Source).where(Source.name == name)
     found = await session.scalar(by_name)
     if found is None:
