@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
-from leadgen.core.settings import Settings
+from leadgen.core.settings import ConfigError, Settings, get_settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Assignment, AuditEntry, Lead, LeadEvent
 from tests import helpers
@@ -142,6 +142,25 @@ class TestAgentWork:
             seen = (await client.get(f"/api/v1/leads/{lead_id}", headers=reader)).json()["assignment"]
             assert datetime.fromisoformat(seen["return_by"]) == offer.responded_at + window
 
+    async def test_return_by_is_given_only_while_the_agent_may_still_return_the_lead(
+        self, client: AsyncClient, world: dict[str, object]
+    ) -> None:
+        """A contacted lead may still be returned; one quoted is kept (the return is refused), so it
+        has no date to return it by, for the agent or for staff."""
+        mine, _, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        admin = await helpers.bearer(client, world["users"]["admin"])  # type: ignore[index]
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        seen: dict[str, list[bool]] = {}
+        for status in ("CONTACTED", "QUOTED"):
+            recorded = await client.post(f"/api/v1/leads/{lead_id}/outcome", json={"status": status}, headers=mine)
+            assert recorded.status_code == 200, recorded.text
+            pages = [(await client.get(f"/api/v1/leads/{lead_id}", headers=h)).json() for h in (mine, admin)]
+            seen[status] = [page["assignment"]["return_by"] is not None for page in pages]
+        assert seen == {"CONTACTED": [True, True], "QUOTED": [False, False]}
+        refused = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "fraud"}, headers=mine)
+        assert refused.status_code == 409
+
     async def test_return_inside_window_counts_against_the_source(
         self, client: AsyncClient, data_client: AsyncClient, world: dict[str, object]
     ) -> None:
@@ -158,6 +177,41 @@ class TestAgentWork:
         assert rates == [
             {"source": "test-vendor", "accepted": 1, "returned": 1, "return_rate": 1.0, "top_reason": "wrong_number"}
         ]
+
+
+LONGEST_RETURN_WINDOW_HOURS = 24 * 365
+
+
+class TestTheLongestReturnWindow:
+    @pytest.fixture
+    def settings(self, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+        monkeypatch.setenv("LEADGEN_ROUTING_RETURN_WINDOW_HOURS", str(LONGEST_RETURN_WINDOW_HOURS))
+        get_settings.cache_clear()
+        return get_settings()
+
+    async def test_an_accepted_lead_reads_and_returns_with_it(
+        self, client: AsyncClient, session: AsyncSession, world: dict[str, object]
+    ) -> None:
+        mine, _, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        offer = await session.get(Assignment, uuid.UUID(assignment))
+        assert offer is not None and offer.responded_at is not None
+        page = await client.get(f"/api/v1/leads/{lead_id}", headers=mine)
+        assert page.status_code == 200, page.text
+        window = timedelta(hours=LONGEST_RETURN_WINDOW_HOURS)
+        assert datetime.fromisoformat(page.json()["assignment"]["return_by"]) == offer.responded_at + window
+        returned = await client.post(f"/api/v1/leads/{lead_id}/return", json={"reason": "fraud"}, headers=mine)
+        assert returned.status_code == 200, returned.text
+
+    @pytest.mark.parametrize("hours", [LONGEST_RETURN_WINDOW_HOURS + 1, 100_000_000])
+    def test_a_longer_one_is_refused_at_start(self, monkeypatch: pytest.MonkeyPatch, hours: int) -> None:
+        """A window past a year once passed, and every read of an accepted lead then failed (its
+        date to return it by overflowed)."""
+        monkeypatch.setenv("LEADGEN_ROUTING_RETURN_WINDOW_HOURS", str(hours))
+        get_settings.cache_clear()
+        with pytest.raises(ConfigError, match="LEADGEN_ROUTING_RETURN_WINDOW_HOURS"):
+            get_settings()
 
 
 class TestAdmin:

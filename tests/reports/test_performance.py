@@ -261,6 +261,28 @@ async def test_by_agent_counts_each_agents_own_offers(
     assert uuid.UUID(rows["Ana"]["agent_id"]) != uuid.UUID(rows["Ben"]["agent_id"])
 
 
+async def test_by_agent_counts_only_what_an_agent_who_took_the_lead_recorded(
+    session: AsyncSession, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """A contact and a conversion recorded under an agent whose offer timed out, or a contact under
+    no agent at all, are the lead's (the report by source counts them) but no agent's."""
+    made = Book(session)
+    source = Source(name="vendor-c", cost_per_lead_cents=0)
+    session.add(source)
+    ana = await helpers.agent(session, ["TX"], name="Ana")
+    ben = await helpers.agent(session, ["TX"], name="Ben")
+    await session.flush()
+    offers = [(ben, AssignmentStatus.TIMED_OUT), (ana, AssignmentStatus.ACCEPTED)]
+    await made.lead(source, None, LeadStatus.CONVERTED, offers, contacted_after=30, contacted_by=ben)
+    await made.lead(source, None, LeadStatus.CONTACTED, [], contacted_after=30)
+    await session.commit()
+    rows = {row["key"]: row for row in await report(data_client, headers[Role.ADMIN], by="agent")}
+    figures = ("accepted", "contacted", "converted")
+    assert {name: [rows[name][f] for f in figures] for name in ("Ana", "Ben")} == {"Ana": [1, 0, 0], "Ben": [0, 0, 0]}
+    [by_source] = await report(data_client, headers[Role.ADMIN])
+    assert [by_source[f] for f in ("contacted", "converted")] == [2, 1]
+
+
 async def test_a_new_price_leaves_what_the_leads_bought_before_it_cost(
     book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
 ) -> None:

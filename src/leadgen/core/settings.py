@@ -309,7 +309,10 @@ DedupeWindowDays = Annotated[int, Field(ge=0, le=MAX_DEDUPE_WINDOW_DAYS)]
 
 
 class IntakeSettings(_Group, prefix="INTAKE_"):
-    rate_limit: str = Field("50/second", description="Leads accepted per API key (one limit, limits notation).")
+    rate_limit: str = Field(
+        "50/second",
+        description="Leads accepted per source, whichever of its API keys sent them (one limit, limits notation).",
+    )
     public_rate_limit: str = Field(
         "10/minute", description="Quote-form submissions per client IP (one limit, limits notation)."
     )
@@ -354,7 +357,13 @@ class IntakeSettings(_Group, prefix="INTAKE_"):
 class RoutingSettings(_Group, prefix="ROUTING_"):
     sla_minutes: int = Field(15, ge=1, description="Minutes an agent has to accept an offered lead.")
     max_attempts: int = Field(3, ge=1, le=20, description="Agents offered a lead before it is UNASSIGNED.")
-    return_window_hours: int = Field(72, ge=0, description="Hours in which an agent may return a lead.")
+    return_window_hours: int = Field(
+        72,
+        ge=0,
+        le=24 * 365,
+        description="Hours in which an agent may return a lead, at most a year (8,760): a longer window "
+        "leaves a source's bill open for good, and one of millennia overflowed the date to return a lead by.",
+    )
     duplicates_to_owner: bool = Field(
         True,
         description="Tell the agents who accepted a person's earlier lead when the same person asks again "

@@ -26,7 +26,7 @@ from leadgen.leads.lifecycle import (
     RETURN_REASONS,
     AssignmentStatus,
     LeadStatus,
-    can_move,
+    may_return,
     next_outcomes,
     taker_progress,
 )
@@ -191,7 +191,7 @@ async def _lead_page(
     may_call = offered or (progress is not None and progress in OPEN_LEAD_STATUSES)
     # Until when the offer's agent may still return the lead (none from an api of the release
     # before, which refuses a late return itself); the form goes once that has passed.
-    returnable = offer is not None and can_move(taker_progress(offer.status, offer.outcome), LeadStatus.RETURNED)
+    returnable = offer is not None and may_return(offer.status, offer.outcome)
     return_by = offer.return_by if offer is not None and returnable else None
     returns_closed = return_by is not None and return_by <= utcnow()
     context = {

@@ -139,6 +139,13 @@ def lead_status_of_takers(reached: LeadStatus, takers: Sequence[LeadStatus]) -> 
     return max([*working, *floor], key=PROGRESS.index)
 
 
+def may_return(offer: str, outcome: str | None) -> bool:
+    """Whether the agent of an offer may return its lead, the return window aside: they accepted it
+    and recorded no more than a contact since (one who quoted, converted or lost it keeps it). Takes
+    the stored values, or the strings an API gives, as ``taker_progress`` does."""
+    return offer == AssignmentStatus.ACCEPTED and can_move(taker_progress(offer, outcome), LeadStatus.RETURNED)
+
+
 def return_by(accepted_at: datetime, window_hours: int) -> datetime:
     """Until when the agent who accepted an offer at ``accepted_at`` may return its lead to its source."""
     return accepted_at + timedelta(hours=window_hours)

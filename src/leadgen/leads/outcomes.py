@@ -22,6 +22,7 @@ from leadgen.leads.lifecycle import (
     LeadStatus,
     can_move,
     lead_status_of_takers,
+    may_return,
     return_by,
     taker_progress,
 )
@@ -93,9 +94,8 @@ async def return_lead(
         raise Conflict(f"reason must be one of {', '.join(RETURN_REASONS)}")
     if utcnow() > return_by(offer.responded_at or offer.created_at, settings.routing.return_window_hours):
         raise Conflict(f"the return window of {settings.routing.return_window_hours} hours has passed")
-    progress = taker_progress(offer.status, offer.outcome)
-    if not can_move(progress, LeadStatus.RETURNED):
-        raise Conflict(f"a lead in {progress} cannot be returned")
+    if not may_return(offer.status, offer.outcome):
+        raise Conflict(f"a lead in {taker_progress(offer.status, offer.outcome)} cannot be returned")
     offer.status = AssignmentStatus.RETURNED
     offer.reason = reason
     await _derive_status(session, lead)

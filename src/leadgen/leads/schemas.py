@@ -617,7 +617,7 @@ class AssignmentPublic(BaseModel):
     return_by: datetime | None = Field(
         None,
         description="Until when this offer's agent may return the lead (the return window from their "
-        "acceptance); none unless the offer is accepted.",
+        "acceptance); none unless the offer is accepted, nor once its agent quoted, converted or lost the lead.",
     )
     explanation: dict[str, Any]
 

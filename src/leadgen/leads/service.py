@@ -25,7 +25,7 @@ from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
 from leadgen.core.settings import Settings
 from leadgen.dedupe.rules import IdentityKeys, identity_keys, same_person
 from leadgen.leads import repository, visibility
-from leadgen.leads.lifecycle import AssignmentStatus, return_by
+from leadgen.leads.lifecycle import may_return, return_by
 from leadgen.leads.schemas import (
     AnyLead,
     AnyQuoteRequest,
@@ -270,7 +270,7 @@ async def public_view(
     if current is not None:
         a, agent = current
         returnable_until = None
-        if a.status == AssignmentStatus.ACCEPTED:
+        if may_return(a.status, a.outcome):
             returnable_until = return_by(a.responded_at or a.created_at, settings.routing.return_window_hours)
         assignment = AssignmentPublic(
             id=a.id,

@@ -6,7 +6,20 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, Select, SQLColumnExpression, Subquery, and_, case, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    SQLColumnExpression,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance.rules import OPTED_OUT_EVENT
@@ -58,44 +71,56 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
     by whoever made it, timed from its arrival (speed to lead). The contacted leads are read once,
     for their times, and counted from those."""
     key = _LEAD_KEYS[by]
-    in_period = _period_leads(since, until)
-    first_contact = (
-        select(LeadEvent.lead_id, func.min(LeadEvent.created_at).label("at"))
-        .where(LeadEvent.name == CONTACTED, LeadEvent.lead_id.in_(in_period))
-        .group_by(LeadEvent.lead_id)
-        .subquery()
-    )
-    offers = _offers_per_lead(in_period)
-    opted_out = (
-        select(LeadEvent.lead_id).where(LeadEvent.name == OPTED_OUT_EVENT, LeadEvent.lead_id.in_(in_period)).distinct()
-    ).subquery()
-    billed = Lead.status.not_in(NOT_BILLED)
-    figures = (
+    # Each lead of the period once, with its offers left past their deadline (SLA breaches) and
+    # accepted: counted per lead, then per group.
+    per_lead = (
         select(
+            Lead.id,
             key.label("key"),
-            func.count().label("leads"),
-            func.count().filter(Lead.status.in_(SCREENED_OUT)).label("screened_out"),
-            func.count().filter(Lead.status == LeadStatus.UNASSIGNED).label("unassigned"),
-            func.count(opted_out.c.lead_id).label("opted_out"),
-            func.count().filter(offers.c.accepted > 0).label("accepted"),
-            func.count().filter(Lead.status == LeadStatus.CONVERTED).label("converted"),
-            func.count().filter(Lead.status == LeadStatus.RETURNED).label("returned"),
-            func.coalesce(func.sum(offers.c.sla_breaches), 0).label("sla_breaches"),
-            func.count().filter(billed).label("billed"),
-            func.coalesce(func.sum(Lead.price_cents).filter(billed), 0).label("spend_cents"),
+            Lead.status,
+            Lead.price_cents,
+            func.count(Assignment.id).filter(_sla_breached(utcnow())).label("sla_breaches"),
+            func.count(Assignment.id).filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
         )
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
-        .outerjoin(offers, offers.c.lead_id == Lead.id)
-        .outerjoin(opted_out, opted_out.c.lead_id == Lead.id)
+        .outerjoin(Assignment, Assignment.lead_id == Lead.id)
         .where(_received(since, until))
-        .group_by(key)
+        .group_by(Lead.id, key)
+        .subquery()
     )
+    opted_out = (
+        select(LeadEvent.lead_id)
+        .where(LeadEvent.name == OPTED_OUT_EVENT, LeadEvent.lead_id.in_(_period_leads(since, until)))
+        .distinct()
+    ).subquery()
+    billed = per_lead.c.status.not_in(NOT_BILLED)
+    figures = (
+        select(
+            per_lead.c.key,
+            func.count().label("leads"),
+            func.count().filter(per_lead.c.status.in_(SCREENED_OUT)).label("screened_out"),
+            func.count().filter(per_lead.c.status == LeadStatus.UNASSIGNED).label("unassigned"),
+            func.count(opted_out.c.lead_id).label("opted_out"),
+            func.count().filter(per_lead.c.accepted > 0).label("accepted"),
+            func.count().filter(per_lead.c.status == LeadStatus.CONVERTED).label("converted"),
+            func.count().filter(per_lead.c.status == LeadStatus.RETURNED).label("returned"),
+            func.coalesce(func.sum(per_lead.c.sla_breaches), 0).label("sla_breaches"),
+            func.count().filter(billed).label("billed"),
+            func.coalesce(func.sum(per_lead.c.price_cents).filter(billed), 0).label("spend_cents"),
+        )
+        .select_from(per_lead)
+        .outerjoin(opted_out, opted_out.c.lead_id == per_lead.c.id)
+        .group_by(per_lead.c.key)
+    )
+    # Each contacted lead of the period: its first contact.
     contact_times = (
-        select(key, Lead.received_at, first_contact.c.at)
+        select(key, Lead.received_at, func.min(LeadEvent.created_at))
         .select_from(Lead)
         .join(Source, Source.id == Lead.source_id)
-        .join(first_contact, first_contact.c.lead_id == Lead.id)
+        .join(LeadEvent, and_(LeadEvent.lead_id == Lead.id, LeadEvent.name == CONTACTED))
+        .where(_received(since, until))
+        .group_by(Lead.id, key, Lead.received_at)
     )
     minutes: defaultdict[str | None, list[float]] = defaultdict(list)
     for group, received_at, contacted_at in await session.execute(contact_times):
@@ -122,16 +147,13 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
     first. An agent who returned a shared lead pays nothing for it; the others keep paying the whole
     price between them, as the source is paid for the lead until every taker returned it
     (``lifecycle.lead_status_of_takers``), so the agents' shares add up to what the report by source
-    bills, to the cent."""
-    in_period = _period_leads(since, until)
-    offers = _offers_per_lead(in_period)
-    places = _places_among_keepers(in_period)
+    bills, to the cent.
+
+    Each part is counted per agent by a statement of its own that reads only the rows it needs:
+    one statement joining them all would carry every offer of the period through every join."""
+    recorded = _recorded_by_agents(_period_leads(since, until))
     accepted = Assignment.status.in_(ACCEPTED_OFFERS)
-    billed = and_(Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
-    keepers = func.nullif(offers.c.kept, 0, type_=Integer)  # typed: `//` stays integer division
-    left_over = Lead.price_cents % keepers
-    share = Lead.price_cents // keepers + case((places.c.place <= left_over, 1), else_=0)
-    figures = (
+    offers = (
         select(
             Agent.id,
             Agent.name,
@@ -139,81 +161,101 @@ async def _by_agent(session: AsyncSession, since: datetime, until: datetime) -> 
             func.count().filter(accepted).label("accepted"),
             func.count().filter(Assignment.status == AssignmentStatus.RETURNED).label("returned"),
             func.count().filter(_sla_breached(utcnow())).label("sla_breaches"),
-            func.count().filter(billed).label("billed"),
-            func.coalesce(func.sum(share).filter(billed), 0).label("spend_cents"),
         )
         .select_from(Assignment)
         .join(Agent, Agent.id == Assignment.agent_id)
         .join(Lead, Lead.id == Assignment.lead_id)
-        .join(offers, offers.c.lead_id == Lead.id)
-        .outerjoin(places, places.c.id == Assignment.id)
         .where(_received(since, until))
         .group_by(Agent.id, Agent.name)
     )
-    # Who recorded what, from the events (they keep the agent's id as text): each agent's first
-    # contact and conversion of each lead.
-    contacted_at: dict[tuple[str, str], datetime] = {}
-    converted: set[tuple[str, str]] = set()
-    events = select(LeadEvent.lead_id, LeadEvent.name, LeadEvent.data, LeadEvent.created_at).where(
-        LeadEvent.name.in_((CONTACTED, CONVERTED)), LeadEvent.lead_id.in_(in_period)
+    outcomes = (
+        select(
+            Assignment.agent_id,
+            func.count(recorded.c.contacted_at).label("contacted"),
+            func.count().filter(recorded.c.conversions > 0).label("converted"),
+        )
+        .join(recorded, _recorded_by(recorded, Assignment.lead_id, Assignment.agent_id))
+        .where(accepted)
+        .group_by(Assignment.agent_id)
     )
-    for lead_id, name, data, at in await session.execute(events):
-        recorded_by = (str(lead_id), str(data.get("agent_id")))
-        if name == CONVERTED:
-            converted.add(recorded_by)
-        elif recorded_by not in contacted_at or at < contacted_at[recorded_by]:
-            contacted_at[recorded_by] = at
-    taken = select(Assignment.agent_id, Assignment.lead_id, Assignment.responded_at).where(
-        accepted, Assignment.lead_id.in_(in_period)
+    shares = _billed_shares(since, until)
+    billing = select(
+        shares.c.agent_id, func.count().label("billed"), func.coalesce(func.sum(shares.c.share), 0).label("spend_cents")
+    ).group_by(shares.c.agent_id)
+    counted: defaultdict[str, dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(("contacted", "converted", "billed", "spend_cents"), 0)
     )
-    contacts: defaultdict[str, int] = defaultdict(int)
-    conversions: defaultdict[str, int] = defaultdict(int)
+    for per_agent in (outcomes, billing):
+        for row in await session.execute(per_agent):
+            counted[str(row.agent_id)].update(_counts(row, "agent_id"))
+    # Each agent's minutes from accepting a lead to its own first contact: their median is the row's.
+    contact_times = (
+        select(Assignment.agent_id, Assignment.responded_at, recorded.c.contacted_at)
+        .join(recorded, _recorded_by(recorded, Assignment.lead_id, Assignment.agent_id))
+        .where(accepted, Assignment.responded_at.is_not(None), recorded.c.contacted_at.is_not(None))
+    )
     minutes: defaultdict[str, list[float]] = defaultdict(list)
-    for agent_id, lead_id, responded_at in await session.execute(taken):
-        mine, agent = (str(lead_id), str(agent_id)), str(agent_id)
-        if mine in contacted_at:
-            contacts[agent] += 1
-            if responded_at is not None:
-                minutes[agent].append(_minutes(responded_at, contacted_at[mine]))
-        conversions[agent] += mine in converted
+    for agent_id, responded_at, contacted_at in await session.execute(contact_times):
+        minutes[str(agent_id)].append(_minutes(responded_at, contacted_at))
     return [
         Performance(
             key=row.name,
             agent_id=str(row.id),
-            contacted=contacts[str(row.id)],
-            converted=conversions[str(row.id)],
             minutes_to_contact=tuple(minutes[str(row.id)]),
             **_counts(row, "id", "name"),
+            **counted[str(row.id)],
         )
-        for row in await session.execute(figures)
+        for row in await session.execute(offers)
     ]
 
 
-def _offers_per_lead(in_period: Select[Any]) -> Subquery:
-    """Each lead's offers left past their deadline (SLA breaches), offers accepted, and those of them kept
-    (accepted and not returned since)."""
+def _billed_shares(since: datetime, until: datetime) -> Subquery:
+    """Each offer billed to its agent (kept, ACCEPTED, of a lead of the period the agency pays for)
+    and the agent's share of its lead's price. The windows see only these offers, which is enough:
+    a lead's kept offers are all billed or none is, as the agency pays for the lead or not.
+
+    A keeper's place among its lead's keepers (1 for the first) is in the order the offers went
+    out: by round, then slot (one offer each per lead)."""
+    keepers = func.count().over(partition_by=Assignment.lead_id)
+    place = func.row_number().over(partition_by=Assignment.lead_id, order_by=(Assignment.attempt, Assignment.slot))
+    share = Lead.price_cents // keepers + case((place <= Lead.price_cents % keepers, 1), else_=0)
+    return (
+        select(Assignment.agent_id, share.label("share"))
+        .join(Lead, Lead.id == Assignment.lead_id)
+        .where(_received(since, until), Assignment.status == AssignmentStatus.ACCEPTED, Lead.status.not_in(NOT_BILLED))
+        .subquery()
+    )
+
+
+def _recorded_by_agents(in_period: Select[Any]) -> Subquery:
+    """Who recorded what, from the events (they keep the agent's id as text, ``str(uuid)``): per
+    lead of the period and agent, their first contact (none if they recorded none) and their
+    conversions."""
+    agent = _hex(LeadEvent.data["agent_id"].as_string())
     return (
         select(
-            Assignment.lead_id,
-            func.count().filter(_sla_breached(utcnow())).label("sla_breaches"),
-            func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("accepted"),
-            func.count().filter(Assignment.status == AssignmentStatus.ACCEPTED).label("kept"),
+            LeadEvent.lead_id,
+            agent.label("agent"),
+            func.min(LeadEvent.created_at).filter(LeadEvent.name == CONTACTED).label("contacted_at"),
+            func.count().filter(LeadEvent.name == CONVERTED).label("conversions"),
         )
-        .where(Assignment.lead_id.in_(in_period))
-        .group_by(Assignment.lead_id)
+        .where(LeadEvent.name.in_((CONTACTED, CONVERTED)), LeadEvent.lead_id.in_(in_period))
+        .group_by(LeadEvent.lead_id, agent)  # the one selected: a copy's parameters would not match it
         .subquery()
     )
 
 
-def _places_among_keepers(in_period: Select[Any]) -> Subquery:
-    """Each kept offer's place among its lead's kept offers (1 for the first), in the order they
-    went out: by round, then slot (one offer each per lead)."""
-    place = func.row_number().over(partition_by=Assignment.lead_id, order_by=(Assignment.attempt, Assignment.slot))
-    return (
-        select(Assignment.id, place.label("place"))
-        .where(Assignment.status == AssignmentStatus.ACCEPTED, Assignment.lead_id.in_(in_period))
-        .subquery()
-    )
+def _recorded_by(
+    recorded: Subquery, lead_id: SQLColumnExpression[Any], agent_id: SQLColumnExpression[Any]
+) -> ColumnElement[bool]:
+    """The row of ``_recorded_by_agents`` of the lead and agent of an offer."""
+    return and_(recorded.c.lead_id == lead_id, recorded.c.agent == _hex(cast(agent_id, String)))
+
+
+def _hex(uuid_text: ColumnElement[Any]) -> ColumnElement[str]:
+    """A UUID written as text, without its hyphens: ``str(uuid)`` has them, as PostgreSQL's uuid as
+    text does, and SQLite keeps a UUID as 32 hex digits, so ids compare the same on both."""
+    return func.replace(uuid_text, "-", "")
 
 
 def _counts(row: Row[*tuple[Any, ...]], *besides: str) -> dict[str, Any]:
