@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar, TypeVarTuple
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
@@ -36,6 +37,8 @@ from leadgen.stores.ratelimit import RateLimiter
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
+# As agents' addresses are checked (``agents.schemas``): it also strips the spaces around one.
+_EMAIL_ADDRESS = TypeAdapter(EmailStr)
 # An argon2 hash costs ~0.2 s of CPU and 64 MiB at the production parameters. On the event loop,
 # each sign-in would stall every other request of the process, probes included (and every target
 # of ``leadgen up``); argon2-cffi releases the GIL, so a thread keeps the loop serving. One thread:
@@ -349,15 +352,28 @@ async def source_for_key(session: AsyncSession, presented: str, fresh: bool = Fa
     return cached[2]
 
 
+def _sign_in_email(email: str) -> str:
+    """A user's e-mail address as sign-in looks it up (``repository.user_by_email``): without the
+    spaces around it that a paste brings (the dashboard strips what is typed at sign-in), and
+    lower-cased; ``InvalidInput`` on ``email`` when it is not an e-mail address."""
+    try:
+        address = _EMAIL_ADDRESS.validate_python(email)
+    except ValidationError as exc:
+        reason = f"not an e-mail address: {exc.errors()[0].get('ctx', {}).get('reason', 'not understood')}"
+        raise InvalidInput(reason, [{"field": "email", "reason": reason}]) from None
+    return address.lower()
+
+
 async def create_user(
     session: AsyncSession, email: str, password: str, role: Role, agent_id: uuid.UUID | None, actor: str
 ) -> User:
+    email = _sign_in_email(email)
     if await repository.user_by_email(session, email):
         raise Conflict(f"a user with e-mail {email} exists")
     _refuse_weak_password(password, "password")
     _refuse_unless_allowed(Access(role, True, agent_id))
     password_hash = await _off_the_loop(hash_password, password)
-    user = User(email=email.lower(), password_hash=password_hash, role=role.value, agent_id=agent_id)
+    user = User(email=email, password_hash=password_hash, role=role.value, agent_id=agent_id)
     session.add(user)
     await session.flush()
     await audit.record(session, actor, "user.created", "user", str(user.id), {"role": role.value})

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import ResourcesDep, SessionDep
+from leadgen.core.logging import redact
 from leadgen.models import Notification
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
@@ -20,7 +21,7 @@ JOBS = {"outbox-relay": "outbox.relay", "expire-offers": "routing.expire_offers"
 async def list_notifications(
     _: StaffPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
-    """Recent notifications and whether they were sent."""
+    """Recent notifications, whether they were sent, and why not (``detail``)."""
     rows = await session.scalars(select(Notification).order_by(Notification.created_at.desc()).limit(limit))
     return [
         {
@@ -31,6 +32,9 @@ async def list_notifications(
             "agent_id": n.agent_id,
             "lead_id": n.lead_id,
             "sent_at": n.sent_at,
+            # Written today as a rule's reason, a server's codes or an error's class; one written by
+            # an earlier release may quote the address or number a server refused: masked.
+            "detail": redact(n.detail) if n.detail else None,
         }
         for n in rows
     ]
