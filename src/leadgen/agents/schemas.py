@@ -31,10 +31,17 @@ class LicenceIn(RequestBody):
 
 
 class ShiftIn(RequestBody):
+    """A weekly shift, on the agent's own clock (``routing.rules.on_shift``). It starts on its weekday;
+    one whose end is not after its start runs on past midnight into the next day, so equal times make
+    a 24-hour shift: "00:00" to "00:00" is the whole weekday."""
+
     model_config = ConfigDict(extra="forbid")
-    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    weekday: int = Field(ge=0, le=6, description="0 = Monday: the day the shift starts.")
     starts_at: time = Field(description="A wall-clock time in the agent's time zone, without a UTC offset.")
-    ends_at: time = Field(description="A wall-clock time in the agent's time zone, without a UTC offset.")
+    ends_at: time = Field(
+        description="A wall-clock time in the agent's time zone, without a UTC offset. Not after `starts_at`: "
+        "the next day's (22:00 to 06:00 runs overnight); equal to it: 24 hours (00:00 to 00:00 is the whole day)."
+    )
 
     @field_validator("starts_at", "ends_at")
     @classmethod

@@ -70,7 +70,12 @@ _AGENT_FACTS = (
 _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
     InList(Shift.agent_id, "ids"), InList(Shift.weekday, "weekdays")
 )
-_LOCK_AGENT = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update()
+# FOR NO KEY UPDATE, the lock of an update that keeps the key (routing's of last_assigned_at): it
+# waits for other routings and for admins' changes (FOR UPDATE), not for a row being written about
+# the agent elsewhere (a notification, whose foreign key share-locks the agent's row).
+_AGENT_ROW = select(Agent.id).where(Agent.id == bindparam("agent_id"))
+_LOCK_AGENT = _AGENT_ROW.with_for_update(key_share=True)
+_LOCK_AGENT_UNLESS_HELD = _AGENT_ROW.with_for_update(key_share=True, skip_locked=True)
 
 
 async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids: list[uuid.UUID]) -> list[Candidate]:
@@ -111,33 +116,56 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
     ]
 
 
-async def locked_candidate(session: AsyncSession, lead: Lead, now: datetime, agent_id: uuid.UUID) -> Candidate | None:
+async def locked_candidate(
+    session: AsyncSession, lead: Lead, now: datetime, agent_id: uuid.UUID, *, wait: bool
+) -> Candidate | None:
     """The agent as routing sees it, read again with its row locked, so that concurrent routing
     cannot exceed a cap and an admin's change committed since the first read counts: a licence
-    removed, a shift or a cap changed, a deactivation. None when the agent was deleted."""
-    await session.execute(_LOCK_AGENT, {"agent_id": agent_id})
+    removed, a shift or a cap changed, a deactivation, other leads offered to the agent meanwhile.
+
+    Without ``wait``, an agent whose row another transaction holds is not waited for (SKIP LOCKED):
+    None then, as for an agent deleted. SQLite has no row locks: the routing's transaction holds the
+    database's write lock from the lead's lock on, so no other routing holds the agent."""
+    if await session.scalar(_LOCK_AGENT if wait else _LOCK_AGENT_UNLESS_HELD, {"agent_id": agent_id}) is None:
+        return None
     # Statements of their own, after the lock: PostgreSQL evaluates a statement's subqueries on the
     # snapshot it took before waiting for the lock, which would miss the offers just committed.
     found = await candidates(session, lead, now, [agent_id])
     return found[0] if found else None
 
 
+# Never back: the routings' clocks (their hosts') need not agree, and a routing may be run for an
+# instant ahead of the clock.
 _MARK_ASSIGNED = (
     update(Agent)
-    .where(Agent.id == bindparam("agent_id"))
+    .where(
+        Agent.id == bindparam("agent_id"),
+        or_(Agent.last_assigned_at.is_(None), Agent.last_assigned_at < bindparam("assigned_at")),
+    )
     .values(last_assigned_at=bindparam("assigned_at"))
     .execution_options(synchronize_session=False)
 )
 
 
 async def mark_assigned(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
-    """Round robin's clock: when the agent last got a lead."""
+    """Round robin's clock: when the agent last got a lead (the later of ``now`` and the one stored)."""
     await session.execute(_MARK_ASSIGNED, {"agent_id": agent_id, "assigned_at": now})
+
+
+# The daily cap is how many leads an agent is sent a day: every offer they could answer counts,
+# whatever they made of it (accepted, declined, timed out, returned). An offer withdrawn before its
+# deadline (the person opted out, another taker of a shared lead returned it, the agent was
+# deactivated) was taken back before they could answer, and does not count; one withdrawn only once
+# its deadline had passed counts, as the offer the SLA sweep would have timed out.
+_SENT_FOR_AN_ANSWER = or_(
+    Assignment.status != AssignmentStatus.WITHDRAWN, Assignment.responded_at > Assignment.expires_at
+)
 
 
 @cache
 def _offers_today_query(zones: int) -> Select[uuid.UUID, int]:
-    """Offers since local midnight, per agent, for agents in ``zones`` time zones."""
+    """Offers since local midnight that count toward the daily cap, per agent, for agents in
+    ``zones`` time zones."""
     since_midnight = [
         and_(
             InList(Assignment.agent_id, f"ids{n}"),
@@ -145,11 +173,13 @@ def _offers_today_query(zones: int) -> Select[uuid.UUID, int]:
         )
         for n in range(zones)
     ]
-    return select(Assignment.agent_id, func.count()).where(or_(*since_midnight)).group_by(Assignment.agent_id)
+    query = select(Assignment.agent_id, func.count()).where(or_(*since_midnight), _SENT_FOR_AN_ANSWER)
+    return query.group_by(Assignment.agent_id)
 
 
 async def _offers_today(session: AsyncSession, agents: dict[uuid.UUID, str], now: datetime) -> dict[uuid.UUID, int]:
-    """Offers each agent got since midnight in the agent's own time zone, counted by the database."""
+    """Offers each agent got since midnight in the agent's own time zone that count toward the
+    daily cap (``_SENT_FOR_AN_ANSWER``), counted by the database."""
     by_zone: dict[str, list[uuid.UUID]] = {}
     for agent_id, timezone in agents.items():
         by_zone.setdefault(timezone, []).append(agent_id)
@@ -339,16 +369,26 @@ async def policy_for(session: AsyncSession, source_id: uuid.UUID, campaign: str 
     )
 
 
+_FINAL_OUTCOMES = (LeadStatus.CONVERTED, LeadStatus.LOST)
+
+
 async def outcome_counts(session: AsyncSession, ids: list[uuid.UUID], line: str) -> dict[uuid.UUID, tuple[int, int]]:
-    """Per agent: (converted, accepted) leads of this line, for the conversion rate; converted by
-    the agent itself (a shared lead another taker converted is not the agent's conversion)."""
+    """Per agent: (converted, finished) leads of this line, for the conversion rate. Finished: the
+    agent accepted the lead and recorded it converted or lost; a lead still being worked is neither
+    a sale nor a loss yet. Each agent's own outcome (a shared lead another taker converted is not
+    the agent's conversion)."""
     if not ids:
         return {}
     converted = func.count().filter(Assignment.outcome == LeadStatus.CONVERTED)
     rows = await session.execute(
         select(Assignment.agent_id, func.count(), converted)
         .join(Lead, Lead.id == Assignment.lead_id)
-        .where(Assignment.agent_id.in_(ids), Assignment.status == AssignmentStatus.ACCEPTED, Lead.line == line)
+        .where(
+            Assignment.agent_id.in_(ids),
+            Assignment.status == AssignmentStatus.ACCEPTED,
+            Assignment.outcome.in_(_FINAL_OUTCOMES),
+            Lead.line == line,
+        )
         .group_by(Assignment.agent_id)
     )
     return {agent: (int(conv or 0), int(total)) for agent, total, conv in rows}
@@ -367,9 +407,15 @@ async def round_still_open(session: AsyncSession, lead_id: uuid.UUID, attempt: i
     return found is not None
 
 
-async def licensed_lines(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """Every line each agent is licensed for (best match's line fit)."""
-    rows = await session.execute(select(Licence.agent_id, Licence.line).where(Licence.agent_id.in_(ids)).distinct())
+async def licensed_lines(
+    session: AsyncSession, ids: list[uuid.UUID], state: str, on: date
+) -> dict[uuid.UUID, list[str]]:
+    """Every line each agent holds a licence for in ``state`` that holds on ``on`` (the state's
+    ``licence_day``): best match's line fit, for a lead of that state."""
+    query = select(Licence.agent_id, Licence.line).where(
+        Licence.agent_id.in_(ids), Licence.state == state, Licence.expires_on >= on
+    )
+    rows = await session.execute(query.distinct())
     out: dict[uuid.UUID, list[str]] = {}
     for agent_id, line in rows:
         out.setdefault(agent_id, []).append(line)

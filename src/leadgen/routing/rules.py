@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -71,19 +72,22 @@ def licensed(candidate: Candidate, lead: LeadFacts, now: datetime) -> bool:
 
 
 def on_shift(candidate: Candidate, now: datetime) -> bool:
+    """Whether ``now`` falls in one of the agent's shifts, on the agent's own clock. A shift starts
+    on its weekday; one whose end is not after its start runs on past midnight into the next day
+    (22:00-06:00), so equal times make a 24-hour shift (00:00-00:00: the whole weekday)."""
     local = now.astimezone(ZoneInfo(candidate.timezone))
     for shift in candidate.shifts:
         if shift.weekday != local.weekday():
             continue
-        if shift.starts_at <= shift.ends_at:
+        if shift.starts_at < shift.ends_at:
             if shift.starts_at <= local.time() < shift.ends_at:
                 return True
         elif local.time() >= shift.starts_at:
-            # An overnight shift (22:00-06:00) belongs to the weekday it starts on; its hours after
-            # midnight are the next day's, below.
+            # An overnight shift belongs to the weekday it starts on; its hours after midnight are
+            # the next day's, below.
             return True
     return any(
-        s.starts_at > s.ends_at and (s.weekday + 1) % 7 == local.weekday() and local.time() < s.ends_at
+        s.starts_at >= s.ends_at and (s.weekday + 1) % 7 == local.weekday() and local.time() < s.ends_at
         for s in candidate.shifts
     )
 
@@ -115,15 +119,29 @@ def eligible(candidates: list[Candidate], lead: LeadFacts, now: datetime) -> lis
     return out
 
 
+# Why an agent who passed the hard filters as first read was passed over: another transaction held
+# the agent's row (most likely another lead's routing offering them that lead), and others were free.
+HELD_ELSEWHERE = "held by another lead's routing or an admin's change at the moment"
+
+
 def explanation(
-    chosen: Candidate, considered: list[Candidate], strategy: str, breakdown: dict[str, dict[str, float]]
+    chosen: Candidate,
+    considered: list[Candidate],
+    strategy: str,
+    breakdown: dict[str, dict[str, float]],
+    held: Collection[uuid.UUID] = (),
 ) -> dict[str, object]:
-    """Why this agent: the strategy's numbers for every eligible agent and why the others were excluded."""
+    """Why this agent: the strategy's numbers for the agents it was chosen among (``breakdown``), and
+    why each other agent considered was left out: the hard filters as last read (under the agent's
+    lock, for an agent locked), or another transaction holding the agent (``held``)."""
+    excluded = {
+        str(c.agent_id): c.rejections or [HELD_ELSEWHERE] for c in considered if c.rejections or c.agent_id in held
+    }
     return {
         "strategy": strategy,
         "chosen": str(chosen.agent_id),
-        "eligible": sum(1 for c in considered if not c.rejections),
+        "eligible": len(considered) - len(excluded),
         "considered": len(considered),
         "ranking": breakdown,
-        "excluded": {str(c.agent_id): c.rejections for c in considered if c.rejections},
+        "excluded": excluded,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,15 @@ from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
 from leadgen.routing import repository
 from leadgen.routing.policy import Policy
-from leadgen.routing.rules import Candidate, LeadFacts, eligible, explanation, hard_filter, licence_holds
+from leadgen.routing.rules import (
+    Candidate,
+    LeadFacts,
+    eligible,
+    explanation,
+    hard_filter,
+    licence_day,
+    licence_holds,
+)
 from leadgen.routing.strategies import MatchSignals, Strategy, conversion_rate, line_fit, order
 
 log = logging.getLogger(__name__)
@@ -52,18 +61,21 @@ async def route(
     facts = LeadFacts(lead.id, lead.state, lead.line)
     considered = await repository.candidates(session, lead, now, candidate_ids)
     allowed = eligible(considered, facts, now)
-    signals = await _signals(session, lead, allowed, similarity) if policy.strategy is Strategy.BEST_MATCH else None
-    ranked, breakdown = order(policy.strategy, allowed, signals)
+    signals = (
+        await _signals(session, lead, allowed, now, similarity) if policy.strategy is Strategy.BEST_MATCH else None
+    )
     slots = 1 if lead.exclusive else policy.max_agents
+    agents = _Agents({c.agent_id: c for c in considered})
     offers: list[Assignment] = []
-    for ranked_candidate in ranked:
-        candidate = await repository.locked_candidate(session, lead, now, ranked_candidate.agent_id)
-        if candidate is None or hard_filter(candidate, facts, now):
-            continue  # another lead took this agent's last slot, or an admin changed the agent, since we read them
-        why = explanation(candidate, considered, policy.strategy, breakdown)
-        offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
-        if len(offers) == slots:
+    while len(offers) < slots:
+        chosen = await _next_agent(session, lead, facts, now, policy.strategy, agents, signals)
+        if chosen is None:
             break
+        candidate, why = chosen
+        offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
+        # Not offered twice in the round; a later slot's explanation says why.
+        candidate.already_offered = True
+        candidate.rejections = hard_filter(candidate, facts, now)
     if not offers:
         unassign(
             session, lead, "no eligible agent" if considered else f"no agent licensed for {lead.line} in {lead.state}"
@@ -74,6 +86,81 @@ async def route(
     lead.route_attempts = attempt
     outbox.add(session, outbox.ROUND_TOPIC, f"{lead.id}:{attempt}")
     return offers
+
+
+AGENT_DELETED = "agent deleted"
+
+
+@dataclass
+class _Agents:
+    """The agents a routing round considers, as last read, and the ones it holds locked."""
+
+    pool: dict[uuid.UUID, Candidate]
+    locked: set[uuid.UUID] = field(default_factory=set)
+
+
+async def _next_agent(
+    session: AsyncSession,
+    lead: Lead,
+    facts: LeadFacts,
+    now: datetime,
+    strategy: Strategy,
+    agents: _Agents,
+    signals: dict[str, MatchSignals] | None,
+) -> tuple[Candidate, dict[str, object]] | None:
+    """The agent to offer the lead to next, locked, with why; None when no eligible agent is left.
+
+    The agents were read before any was locked, so routings running at once read the same agent
+    first in line. The first in the strategy's order is locked unless another transaction holds it
+    (SKIP LOCKED) and read again under the lock, and the agents are ordered again on that: the lead
+    goes to an agent only while it comes first on what was read under its lock. When that read
+    shows offers made since the agent was last read, the agents not locked are read again too (not
+    locked; at most once per agent locked), so that routing does not lock, one by one, agents that
+    others' offers put behind, and hold them from routings that would offer them a lead.
+
+    An agent another transaction holds is passed over: most likely it is being offered another lead
+    at the moment. When every agent left is held, routing waits for the first of them, so that no
+    lead is left unassigned for being routed at a busy moment. Locks stay until the transaction
+    ends; only a wait can deadlock, with a routing holding agents it put behind or found ineligible
+    (PostgreSQL aborts one, which runs again).
+    """
+    held: set[uuid.UUID] = set()
+    while True:
+        in_play = [c for c in agents.pool.values() if not c.rejections]
+        ranked, breakdown = order(strategy, [c for c in in_play if c.agent_id not in held], signals)
+        if ranked and ranked[0].agent_id in agents.locked:
+            return ranked[0], explanation(ranked[0], list(agents.pool.values()), strategy, breakdown, held)
+        if ranked:
+            first, wait = ranked[0], False
+        elif held:
+            first, wait = order(strategy, in_play, signals)[0][0], True
+            held.clear()  # once waited for, the others may be free again
+        else:
+            return None
+        again = await repository.locked_candidate(session, lead, now, first.agent_id, wait=wait)
+        if again is None and not wait:
+            held.add(first.agent_id)
+            continue
+        if again is None:
+            first.rejections = [AGENT_DELETED]
+            continue
+        agents.locked.add(again.agent_id)
+        again.rejections = hard_filter(again, facts, now)
+        agents.pool[again.agent_id] = again
+        if _offered_since(first, again):
+            unlocked = [c.agent_id for c in in_play if c.agent_id not in agents.locked]
+            for fresh in await repository.candidates(session, lead, now, unlocked):
+                fresh.rejections = hard_filter(fresh, facts, now)
+                agents.pool[fresh.agent_id] = fresh
+
+
+def _offered_since(read: Candidate, read_again: Candidate) -> bool:
+    """Whether the agent was offered leads between the two reads (or had their load change)."""
+    return (read.last_assigned_at, read.assigned_today, read.open_leads) != (
+        read_again.last_assigned_at,
+        read_again.assigned_today,
+        read_again.open_leads,
+    )
 
 
 async def _offer(
@@ -97,8 +184,11 @@ async def _offer(
         expires_at=now + timedelta(minutes=policy.sla_minutes),
     )
     session.add(assignment)
-    await repository.mark_assigned(session, candidate.agent_id, now)
-    candidate.last_assigned_at = now
+    # Round robin's clock: when the agent got the lead, under its lock, not when the routing began
+    # (a routing that waited for the agent, or for the lead's pipeline, began before others' offers).
+    offered_at = max(now, utcnow())
+    await repository.mark_assigned(session, candidate.agent_id, offered_at)
+    candidate.last_assigned_at = max(candidate.last_assigned_at or offered_at, offered_at)
     candidate.assigned_today += 1
     audit.lead_event(
         session,
@@ -110,11 +200,12 @@ async def _offer(
 
 
 async def _signals(
-    session: AsyncSession, lead: Lead, allowed: list[Candidate], similarity: SimilarityLookup | None
+    session: AsyncSession, lead: Lead, allowed: list[Candidate], now: datetime, similarity: SimilarityLookup | None
 ) -> dict[str, MatchSignals]:
     ids = [str(c.agent_id) for c in allowed]
     history = await repository.outcome_counts(session, [c.agent_id for c in allowed], lead.line)
-    lines = await repository.licensed_lines(session, [c.agent_id for c in allowed])
+    on = licence_day(lead.state, now)
+    lines = await repository.licensed_lines(session, [c.agent_id for c in allowed], lead.state, on)
     similar = await similarity(lead, ids) if similarity and ids else {}
     return {
         str(c.agent_id): MatchSignals(
