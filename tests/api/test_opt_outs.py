@@ -536,7 +536,12 @@ class TestSharedLead:
 
 class TestImportedList:
     async def test_an_agencys_list_bars_the_people_on_it_and_reports_what_it_could_not_read(
-        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+        self,
+        client: AsyncClient,
+        world: dict[str, Any],
+        resources: Resources,
+        session: AsyncSession,
+        settings: Settings,
     ) -> None:
         key = settings.security.pii_hash_key.get_secret_value()
         lines = [
@@ -548,7 +553,7 @@ class TestImportedList:
             "+1 (214) 555-0177",
             "SOMEONE.ELSE@example.org",  # the same address again
         ]
-        imported = await service.import_list(session, lines, key, "old CRM list", "test")
+        imported = await service.import_list(resources, lines, key, "old CRM list", "test")
         await session.commit()
         assert (imported.added, imported.already_listed, imported.invalid_lines, imported.leads) == (3, 0, [5], 1)
         lead = (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=world["admin"])).json()
@@ -556,40 +561,51 @@ class TestImportedList:
         assert await _opt_out_events(session, world["lead_id"]) == [{"via": "import"}]
         assert set((await _listed(session)).values()) == {"old CRM list"}
 
-        again = await service.import_list(session, lines, key, "old CRM list", "test")
+        again = await service.import_list(resources, lines, key, "old CRM list", "test")
         assert (again.added, again.already_listed, again.leads) == (0, 3, 0)
         audit = await session.scalars(select(AuditEntry.data).where(AuditEntry.action == "do_not_contact.imported"))
         assert [(entry["added"], entry["invalid_lines"]) for entry in audit] == [(3, 1), (0, 1)]
 
     async def test_a_list_longer_than_one_statement_takes(
-        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+        self,
+        client: AsyncClient,
+        world: dict[str, Any],
+        resources: Resources,
+        session: AsyncSession,
+        settings: Settings,
     ) -> None:
         lines = [f"person{n}@example.net" for n in range(1200)] + [world["contact"]["phone"]]
         key = settings.security.pii_hash_key.get_secret_value()
-        imported = await service.import_list(session, lines, key, "old CRM list", "test")
+        imported = await service.import_list(resources, lines, key, "old CRM list", "test")
         assert (imported.added, imported.leads) == (1201, 1)
         assert len(await _listed(session)) == 1201
 
     async def test_a_person_listed_before_is_not_barred_again(
-        self, client: AsyncClient, world: dict[str, Any], session: AsyncSession, settings: Settings
+        self,
+        client: AsyncClient,
+        world: dict[str, Any],
+        resources: Resources,
+        session: AsyncSession,
+        settings: Settings,
     ) -> None:
         """Their e-mail address was listed already (as erasure lists it); the import adds their
         phone number, and their lead, barred since then, gets no second event."""
         email = _hash(settings, "email", email_key(world["contact"]["email"]))
         assert await dnc.add_many(session, [("email", email)], "listed before")
+        await session.commit()  # the import lists in transactions of its own
         key = settings.security.pii_hash_key.get_secret_value()
-        imported = await service.import_list(session, [world["contact"]["phone"]], key, "old CRM list", "test")
+        imported = await service.import_list(resources, [world["contact"]["phone"]], key, "old CRM list", "test")
         assert (imported.added, imported.leads) == (1, 0)
         assert await _opt_out_events(session, world["lead_id"]) == []
 
     async def test_a_list_imported_again_locks_no_lead(
-        self, world: dict[str, Any], session: AsyncSession, settings: Settings
+        self, world: dict[str, Any], resources: Resources, session: AsyncSession, settings: Settings
     ) -> None:
         """Its people are listed already: locking their leads for the whole import would hold back
         agents and screenings for nothing."""
         key = settings.security.pii_hash_key.get_secret_value()
         people = [world["contact"]["phone"], world["contact"]["email"]]
-        assert (await service.import_list(session, people, key, "old CRM list", "test")).added == 2
+        assert (await service.import_list(resources, people, key, "old CRM list", "test")).added == 2
         locking: list[str] = []
 
         def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -600,7 +616,7 @@ class TestImportedList:
         assert isinstance(engine, AsyncEngine)
         event.listen(engine.sync_engine, "before_cursor_execute", count)
         try:
-            again = await service.import_list(session, people, key, "old CRM list", "test")
+            again = await service.import_list(resources, people, key, "old CRM list", "test")
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", count)
         assert (again.added, again.already_listed, locking) == (0, 2, [])

@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -23,6 +22,7 @@ from leadgen.sources.rules import SourceKind
 from leadgen.targets.registry import DB, GRAPH
 
 if TYPE_CHECKING:
+    from leadgen.compliance.service import ListImported
     from leadgen.privacy.tasks import Purged
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations (Alembic).")
@@ -264,8 +264,16 @@ def dnc_import(
         raise fail(f"{path} is not UTF-8 text: save it as UTF-8 (in Excel: CSV UTF-8)", 2) from None
     with configuration() as settings:
         key = settings.security.pii_hash_key.get_secret_value()
-        work = partial(import_list, lines=lines, hash_key=key, reason=reason, actor=CLI_ACTOR)
-        imported = in_transaction(settings, work, graph=False)
+
+        async def run() -> ListImported:
+            # Not in one transaction of the command's: ``import_list`` commits a batch at a time.
+            resources = Resources.build(settings, frozenset({DB}), "cli")
+            try:
+                return await import_list(resources, lines, key, reason, CLI_ACTOR)
+            finally:
+                await resources.close()
+
+        imported = asyncio.run(run())
     emit(
         asdict(imported),
         as_json,
