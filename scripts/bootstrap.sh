@@ -9,6 +9,14 @@ want_test_tools=false
 [[ "${1:-}" == "--test" ]] && want_test_tools=true
 
 python=${PYTHON:-python3}
+# The oldest Python the package runs on: requires-python in pyproject.toml (">=3.11").
+min_python=$(sed -n 's/^requires-python *= *">= *\([0-9][0-9.]*\)[^"]*".*/\1/p' pyproject.toml)
+min_python=${min_python:-3}
+
+# Whether the interpreter $1 runs and is at least $min_python.
+new_enough() { "$1" -c "import sys; sys.exit(sys.version_info < (${min_python//./, },))" 2>/dev/null; }
+version_of() { "$1" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo "not found"; }
+
 # One stamp per kind of install, named after pyproject.toml's hash; the dev extra holds the
 # package itself, so its stamp answers for both.
 pyproject_hash=$(sha256sum pyproject.toml | cut -c1-16)
@@ -20,8 +28,22 @@ else
   wanted_stamp=$package_stamp extras=""
 fi
 if [[ ! -f "$wanted_stamp" ]]; then
+  # A virtualenv made with an older Python (before it was upgraded) would fail the same way for ever.
+  if ! new_enough .venv/bin/python; then
+    if ! new_enough "$python"; then
+      echo "bootstrap: leadgen needs Python $min_python or newer (requires-python in pyproject.toml);" \
+        "$python is $(version_of "$python"). Install a newer one and run again with PYTHON set to it," \
+        "e.g. PYTHON=python3.12 scripts/up" >&2
+      exit 1
+    fi
+    if [[ -e .venv ]]; then
+      echo "bootstrap: .venv's Python ($(version_of .venv/bin/python)) is older than $min_python or does not" \
+        "run: making .venv again with $python ($(version_of "$python"))" >&2
+      rm -rf .venv
+    fi
+    "$python" -m venv .venv
+  fi
   echo "bootstrap: installing the leadgen package${extras} into .venv" >&2
-  [[ -x .venv/bin/python ]] || "$python" -m venv .venv
   # Stamps of another pyproject.toml no longer describe the virtualenv.
   rm -f .venv/.installed-*
   .venv/bin/pip install --quiet -e ".${extras}"

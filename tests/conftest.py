@@ -90,7 +90,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     monkeypatch.setenv("LEADGEN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LEADGEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
     get_settings.cache_clear()
+    # A command run in this process makes the umask private (``cli.output.private_data``), as it
+    # does for a command's own process; the tests after it keep the one they started with.
+    umask = os.umask(0o077)
+    os.umask(umask)
     yield
+    os.umask(umask)
     get_settings.cache_clear()
 
 

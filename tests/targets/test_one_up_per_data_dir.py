@@ -1,8 +1,9 @@
 """One ``leadgen up`` per data directory: a second one started on it stops before it touches
 anything there (no migration, no demo book, nothing printed but why), naming the first one's pid.
 
-The processes here are the real command with ``serve._run`` replaced by a stand-in that says it
-serves and waits: everything ``up`` does before serving runs as it is, and no port is bound.
+The processes here are the real command with ``serve._run`` replaced by a stand-in that prepares
+(migrates, loads the demo book) as ``_run`` does, then says it serves and waits: everything ``up``
+does before serving runs as it is, and no port is bound.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from tests.targets.processes import base_env
 SERVING_STAND_IN = """
 import sys
 from leadgen.cli import serve
-def serving(settings, spec, ports):
+def serving(settings, spec, ports, prepare, **options):
+    prepare()
     print("serving", flush=True)
     sys.stdin.read()
 serve._run = serving

@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from leadgen.cli.main import app
-from leadgen.cli.serve import _private_data
+from leadgen.cli.output import private_data as _private_data
 from leadgen.ops.output import TerminalPrompter
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from leadgen.cli import admin, model, serve, sources, stores
+from leadgen.cli.boundary import LeadgenGroup
 from leadgen.ops.cli import app as k8s_app
 
 app = typer.Typer(
@@ -12,6 +13,8 @@ app = typer.Typer(
     help="Insurance lead platform: run it, migrate it, manage it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Known mistakes (an unreachable database, an unknown revision) are one line, not a traceback.
+    cls=LeadgenGroup,
 )
 app.command()(serve.up)
 app.command()(serve.serve)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -42,14 +44,42 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def configuration(needs: frozenset[str] | None = None) -> Iterator[Settings]:
     """Settings, or every problem with them on stderr and exit code 2. Given ``needs`` (of the
-    targets to run), what those targets cannot run without is named in the same list."""
+    targets to run), what those targets cannot run without is named in the same list. A command
+    whose stores are embedded finds their data directory there, its user's alone."""
     try:
-        yield Settings(needs)
+        settings = Settings(needs)
+        if settings.is_development and _embedded_stores(settings):
+            private_data(settings.common.data_dir)
+        yield settings  # the command's own ConfigError (a scoring model it cannot load) is one too
     except ConfigError as exc:
         errors.print("[bold red]invalid configuration:[/]")
         for problem in exc.problems:
             errors.print(f"  - {escape(problem)}")  # a value in brackets is the operator's, not markup
         raise typer.Exit(2) from None
+
+
+def _embedded_stores(settings: Settings) -> bool:
+    """Whether a store keeps its data on this machine (the SQLite database, Qdrant's local mode,
+    the embedded graph)."""
+    return settings.database_url.startswith("sqlite") or settings.qdrant.url is None or settings.neo4j.uri is None
+
+
+def private_data(data_dir: Path) -> None:
+    """The embedded stores hold people's personal data: their directory, made here before any
+    store opens, and every file this process creates (the umask) are its user's alone, whatever
+    the machine's default. A path that cannot be the directory is exit code 2, in one line."""
+    os.umask(0o077)
+    where = "LEADGEN_DATA_DIR, or --data-dir"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise fail(f"the data directory {data_dir} is not a directory ({where})", 2) from None
+    except OSError as exc:
+        raise fail(f"cannot create the data directory {data_dir}: {exc.strerror or exc} ({where})", 2) from None
+    try:
+        data_dir.chmod(0o700)
+    except OSError as exc:
+        raise fail(f"cannot make the data directory {data_dir} private: {exc.strerror or exc} ({where})", 2) from None
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:

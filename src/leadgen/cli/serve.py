@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import AnyHttpUrl
+from rich.markup import escape
 
 from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
 from leadgen.core.errors import Unauthorized
 from leadgen.core.logging import configure_logging
-from leadgen.core.settings import ConfigError, Settings, get_settings
+from leadgen.core.settings import ConfigError, ServicesSettings, Settings, get_settings
 from leadgen.sources.rules import SourceKind
 from leadgen.targets.registry import ALL, TARGETS, needs_of, resolve
 
@@ -34,17 +36,34 @@ def _needs(spec: str) -> frozenset[str]:
         raise fail(str(exc), 2) from None
 
 
-def _run(settings: Settings, spec: str, ports: dict[str, int]) -> None:
+def _run(
+    settings: Settings,
+    spec: str,
+    ports: dict[str, int],
+    prepare: Callable[[], None] = lambda: None,
+    *,
+    keep_mail: bool = False,
+) -> None:
+    """Serve the targets ``spec`` names. Every port is bound first: one that is taken stops the
+    process with exit code 2 and one line, before ``prepare`` (``up``'s migrations) changes anything.
+    Where each server listens is printed once they all do."""
     from leadgen.core.runtime import new_event_loop
-    from leadgen.core.server import ProcessHost
+    from leadgen.core.server import PortsUnavailable, ProcessHost
 
-    targets = resolve(spec)
+    host = ProcessHost(settings, resolve(spec), ports, keep_mail=keep_mail)
+    try:
+        host.bind()
+    except PortsUnavailable as exc:
+        raise fail(str(exc), 2) from None
+    prepare()
     configure_logging(settings.common.log_level, settings.common.log_format, spec)
-    host = ProcessHost(settings, targets, ports)
-    for name, url in host.listening().items():
-        console.print(f"[green]{name:>13}[/] {url}", highlight=False)
+
+    def announce() -> None:
+        for name, where in host.listening().items():
+            console.print(f"[green]{name:>13}[/] {escape(where)}", highlight=False, soft_wrap=True)
+
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(host.run())
+        runner.run(host.run(announce))
     if host.exit_code:
         raise typer.Exit(host.exit_code)
 
@@ -60,7 +79,8 @@ def serve(
         ),
     ] = ALL,
     port: Annotated[
-        int | None, typer.Option(help="Listen on this port instead of the target's (single HTTP target only).")
+        int | None,
+        typer.Option(min=1, max=65535, help="Listen on this port instead of the target's (single HTTP target only)."),
     ] = None,
 ) -> None:
     """Run one or more service targets (one per pod in Kubernetes)."""
@@ -77,7 +97,11 @@ def serve(
 def up(
     data_dir: Annotated[Path | None, typer.Option(help="Where embedded stores live. Env: LEADGEN_DATA_DIR.")] = None,
     demo: Annotated[
-        bool, typer.Option(help="Load the demo book and print an API key for the acme-leads source.")
+        bool,
+        typer.Option(
+            help="Load the demo book, and keep a working API key of the acme-leads source in the data "
+            "directory's demo-api-key file."
+        ),
     ] = False,
 ) -> None:
     """Run the whole platform in this process with embedded stores (SQLite, in-process queue)."""
@@ -90,13 +114,37 @@ def up(
     with configuration(_needs(ALL)) as settings:
         if not settings.is_development:
             raise fail("`leadgen up` is the development shape; use `leadgen serve --target` elsewhere", 2)
-        _private_data(settings.common.data_dir)
+        settings = _services_on_moved_ports(settings)
         with sole_up(settings.common.data_dir):
-            console.print(f"data directory: {settings.common.data_dir}", markup=False)
-            upgrade(settings)
-            if demo:
-                _load_demo(settings)
-            _run(settings, ALL, {})
+
+            def prepare() -> None:
+                console.print(f"data directory: {settings.common.data_dir}", markup=False)
+                upgrade(settings)
+                if demo:
+                    _load_demo(settings)
+                else:
+                    console.print(FIRST_ADMIN_HINT, markup=False, soft_wrap=True)
+
+            _run(settings, ALL, {}, prepare, keep_mail=True)
+
+
+def _services_on_moved_ports(settings: Settings) -> Settings:
+    """With LEADGEN_HTTP_PORT_OFFSET, ``up``'s services reach each other, and its e-mails link the
+    dashboard, on the moved ports: each LEADGEN_SERVICES_* URL left at its default (a target's port
+    on this machine) moves too. Set in the environment, as the data directory is, for what reads
+    the settings anew (the task runtime)."""
+    offset = settings.http.port_offset
+    if not offset:
+        return settings
+    for name, spec in ServicesSettings.model_fields.items():
+        default = spec.default
+        if name in settings.services.model_fields_set or not isinstance(default, AnyHttpUrl) or not default.port:
+            continue
+        os.environ[f"{ServicesSettings.env_prefix}{name.upper()}"] = (
+            f"{default.scheme}://{default.host}:{default.port + offset}"
+        )
+    get_settings.cache_clear()
+    return Settings(_needs(ALL))
 
 
 UP_LOCK_FILE = "up.lock"
@@ -124,6 +172,10 @@ def sole_up(data_dir: Path) -> Iterator[None]:
 
 
 DEMO_SOURCE = "acme-leads"
+FIRST_ADMIN_HINT = (
+    "first start? create the dashboard's first admin: leadgen users create --email you@example.com "
+    "(it asks for a password)"
+)
 
 
 def _load_demo(settings: Settings) -> None:
@@ -158,14 +210,6 @@ async def _new_demo_key(session: AsyncSession) -> str:
 
     _, key = await create_api_key(session, DEMO_SOURCE, SourceKind.VENDOR, "leadgen up --demo")
     return key
-
-
-def _private_data(data_dir: Path) -> None:
-    """What ``up`` stores holds people's personal data: its directory and every file this process
-    creates are its user's alone (the umask), whatever the machine's default."""
-    os.umask(0o077)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o700)
 
 
 def targets(as_json: bool = JsonOption) -> None:

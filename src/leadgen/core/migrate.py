@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -60,10 +60,37 @@ def alembic_config() -> Config:
 
 def migration_engine(settings: Settings, process_name: str, lock_timeout_ms: int) -> AsyncEngine:
     """The settings' engine, on PostgreSQL with no statement timeout and ``lock_timeout_ms`` (0:
-    none) instead of the app's limits."""
-    return create_engine(
+    none) instead of the app's limits; on SQLite with transactional DDL."""
+    engine = create_engine(
         settings, process_name, limits={"statement_timeout": "0", "lock_timeout": str(lock_timeout_ms)}
     )
+    if is_sqlite(engine):
+        event.listen(engine.sync_engine, "connect", _driver_begins_nothing)
+        event.listen(engine.sync_engine, "begin", _begin_explicitly)
+    return engine
+
+
+# Python's sqlite3 driver (and aiosqlite, which wraps it) begins a transaction only before an
+# INSERT, UPDATE or DELETE, so a migration's CREATE and ALTER statements each committed at once: a
+# process stopped part-way left a revision half applied and unstamped, which every later upgrade
+# failed on ("duplicate column name"). SQLAlchemy's recipe for transactional DDL on SQLite (the
+# sqlite dialect's "Using SQLAlchemy to emit BEGIN in lieu of SQLite's transaction control") takes
+# the BEGIN over from the driver: a revision's DDL then commits with its version stamp.
+
+
+def _driver_begins_nothing(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_explicitly(connection: sa.Connection) -> None:
+    """BEGIN, except in an autocommit block (whose statements commit one by one, as the block
+    says). Leaving such a block, SQLAlchemy hands the BEGIN back to the driver: taken back here."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
+    connection.exec_driver_sql("BEGIN")
 
 
 async def _lock_and(settings: Settings, action: str, revision: str, sql: bool) -> None:

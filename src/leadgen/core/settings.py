@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from limits import parse_many
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from leadgen.leads.lifecycle import Line
 
@@ -115,13 +117,34 @@ class DatabaseSettings(_Group, prefix="DB_"):
     @field_validator("url", mode="before")
     @classmethod
     def _normalise_driver(cls, value: object) -> object:
-        """Accept the URLs operators have (postgres://, postgresql://) and pick our async driver."""
+        """Accept the URLs operators have (postgres://, postgresql://) and pick our async driver;
+        empty is unset (the SQLite file, in development)."""
         if isinstance(value, str):
+            if not value.strip():
+                return None
             for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
                 if value.startswith(prefix):
                     return "postgresql+asyncpg://" + value[len(prefix) :]
             if value.startswith("sqlite:///"):
                 return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A URL SQLAlchemy reads, of a database the platform runs on. The message never repeats
+        the URL, which may hold a password."""
+        if value is None:
+            return None
+        try:
+            backend = make_url(value.get_secret_value()).get_backend_name()
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ValueError(
+                "not a database URL; for example postgresql://user:password@host:5432/leadgen, "
+                "or sqlite:///path/to/leadgen.db"
+            ) from None
+        if backend not in {"postgresql", "sqlite"}:
+            raise ValueError(f"{backend} is not a database the platform runs on: PostgreSQL, or SQLite in development")
         return value
 
 
@@ -253,6 +276,14 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
 class HttpSettings(_Group, prefix="HTTP_"):
     host: str = Field("127.0.0.1", description="Interface the HTTP servers bind to (0.0.0.0 in a pod).")
     metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint.")
+    port_offset: int = Field(
+        0,
+        ge=0,
+        le=50000,
+        description="Added to every port this process listens on (the targets' and the metrics port; not "
+        "one given with serve --port): 100 moves `leadgen up` to 3100-3102, 8100, 8180 and 9190, out of the "
+        "way of another program holding one of its ports.",
+    )
     shutdown_delay_seconds: float = Field(
         0.0,
         ge=0,

@@ -22,8 +22,11 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rewrites tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        # Each revision commits on its own: the locks its DDL takes are not held through the
-        # revisions after it, and a run that fails keeps the revisions done before.
+        # Each revision commits on its own, its DDL with its version stamp: the locks its DDL takes
+        # are not held through the revisions after it, and a run that fails (or is killed) keeps
+        # the revisions done before and nothing of the one under way. SQLite's DDL is
+        # transactional too on the migration engine (``leadgen.core.migrate``), not by default.
+        transactional_ddl=True,
         transaction_per_migration=True,
     )
     with context.begin_transaction():
