@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Literal
@@ -99,17 +100,34 @@ POLICY_LAPSED_AT_MOST = timedelta(days=2 * 365)
 POLICY_ENDS_WITHIN = timedelta(days=5 * 365)
 
 
-def _policy_date(value: date) -> date:
+def _received_today() -> date:
     # Today in UTC stands for the day of receipt: the lead's own time zone moves it a day at most,
     # which bounds of years can ignore.
-    today = datetime.now(UTC).date()
-    earliest, latest = today - POLICY_LAPSED_AT_MOST, today + POLICY_ENDS_WITHIN
+    return datetime.now(UTC).date()
+
+
+def _within(value: date, earliest: date, latest: date, meaning: str) -> date:
+    """``value``, or a ValueError naming the range and what a date in it means."""
     if not earliest <= value <= latest:
-        raise ValueError(
-            f"should be from {earliest} to {latest}: a policy that lapsed in the last 2 years or "
-            "renews or ends in the next 5"
-        )
+        raise ValueError(f"should be from {earliest} to {latest}: {meaning}")
     return value
+
+
+def _around_receipt(back: timedelta, ahead: timedelta, meaning: str) -> Callable[[date], date]:
+    """A check of a date from ``back`` before the day of receipt to ``ahead`` after it."""
+
+    def check(value: date) -> date:
+        today = _received_today()
+        return _within(value, today - back, today + ahead, meaning)
+
+    return check
+
+
+_policy_date = _around_receipt(
+    POLICY_LAPSED_AT_MOST,
+    POLICY_ENDS_WITHIN,
+    "a policy that lapsed in the last 2 years or renews or ends in the next 5",
+)
 
 
 PolicyDate = Annotated[date, AfterValidator(_policy_date)]
@@ -131,16 +149,10 @@ def _years_before(day: date, years: int) -> date:
 
 
 def _aged_16_to_120(value: date) -> date:
-    # Ages at the day of receipt, in UTC as for policy dates.
-    today = datetime.now(UTC).date()
+    today = _received_today()
     earliest = _years_before(today, OLDEST_AGE + 1) + timedelta(days=1)
     latest = _years_before(today, YOUNGEST_AGE)
-    if not earliest <= value <= latest:
-        raise ValueError(
-            f"should be from {earliest} to {latest}: a person aged {YOUNGEST_AGE} to {OLDEST_AGE} "
-            "when the lead is received"
-        )
-    return value
+    return _within(value, earliest, latest, f"a person aged {YOUNGEST_AGE} to {OLDEST_AGE} when the lead is received")
 
 
 # How far from the day a health lead arrives the cover it asks for may start: back, a cover that
@@ -150,14 +162,9 @@ COVERAGE_STARTED_AT_MOST = timedelta(days=365)
 COVERAGE_STARTS_WITHIN = timedelta(days=2 * 365)
 
 
-def _coverage_start(value: date) -> date:
-    today = datetime.now(UTC).date()
-    earliest, latest = today - COVERAGE_STARTED_AT_MOST, today + COVERAGE_STARTS_WITHIN
-    if not earliest <= value <= latest:
-        raise ValueError(
-            f"should be from {earliest} to {latest}: cover that started in the last 1 year or starts in the next 2"
-        )
-    return value
+_coverage_start = _around_receipt(
+    COVERAGE_STARTED_AT_MOST, COVERAGE_STARTS_WITHIN, "cover that started in the last 1 year or starts in the next 2"
+)
 
 
 class _Strict(RequestBody):
