@@ -59,14 +59,6 @@ class Result:
         return statistics.median(self.cpu_seconds)
 
 
-def up_config() -> harness.TargetConfig:
-    """`leadgen up` as a laptop runs it: embedded stores, peers on 127.0.0.1, no secrets."""
-    config = harness.brief_config("frontend")
-    config.env = {k: v for k, v in config.env.items() if not k.startswith(("LEADGEN_SERVICES_", "LEADGEN_SMTP_"))}
-    config.secrets.clear()
-    return config
-
-
 def start_ready(
     stack: ExitStack, image: str, target: str, db_url: str, name: str, env: dict[str, str] | None = None
 ) -> tuple[harness.Container, float]:
@@ -74,7 +66,7 @@ def start_ready(
     needs to be ready, as in the cluster), with ``env`` added; returns the container once every
     readiness URL answers, and how long the slowest took."""
     if target == "all":
-        args, config = ["up"], up_config()
+        args, config = ["up"], harness.up_config()
         ready_urls = [f"http://127.0.0.1:{TARGETS[t].http_port}/readyz" for t in HTTP_TARGETS]
     else:
         config = harness.target_config(target, db_url=db_url)

@@ -146,6 +146,18 @@ def test_up_on_a_data_directory_it_cannot_create(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.usefixtures("development")
+@pytest.mark.parametrize("command", [["up"], ["serve", "--target", "api"]])
+def test_serving_other_machines_with_the_development_secrets_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    """What the image's `up` did when published beyond this machine: anyone could forge tokens."""
+    monkeypatch.setenv("LEADGEN_HTTP_HOST", "0.0.0.0")
+    monkeypatch.setenv("LEADGEN_DATA_DIR", str(tmp_path / "data"))
+    _said_in_one_line(_leadgen(*command), 2, "LEADGEN_HTTP_HOST: 0.0.0.0 serves other machines", "listen on 127.0.0.1")
+    assert not (tmp_path / "data" / "leadgen.db").exists(), "refused before it migrated"
+
+
 @pytest.mark.parametrize("port", ["0", "99999"])
 def test_serve_takes_only_a_port_number(port: str) -> None:
     result = _leadgen("serve", "--target", "api", "--port", port)

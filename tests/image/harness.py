@@ -249,6 +249,16 @@ def default_args(target: str) -> list[str]:
     return ["serve", "--target", target]
 
 
+def up_config() -> TargetConfig:
+    """`leadgen up` as a laptop runs it: embedded stores, every peer on 127.0.0.1, no secrets, so
+    listening on 127.0.0.1 only (the README runs it the same way)."""
+    config = brief_config("frontend")
+    config.env = {k: v for k, v in config.env.items() if not k.startswith(("LEADGEN_SERVICES_", "LEADGEN_SMTP_"))}
+    config.env["LEADGEN_HTTP_HOST"] = "127.0.0.1"
+    config.secrets.clear()
+    return config
+
+
 def brief_config(target: str) -> TargetConfig:
     """The settings BRIEF.md lists, shaped as the dev overlay will give them (secrets as files)."""
     spec = TARGETS[target]

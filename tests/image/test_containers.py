@@ -243,11 +243,7 @@ def test_leadgen_up_routes_a_lead_end_to_end(image: str) -> None:
         if IN_CI:
             pytest.fail(f"ports {busy} are taken on the CI machine")
         pytest.skip(f"`leadgen up` needs ports {busy}, which another process holds")
-    # `leadgen up` as a laptop runs it: embedded stores, every peer on 127.0.0.1, no secrets.
-    config = harness.brief_config("frontend")
-    config.env = {k: v for k, v in config.env.items() if not k.startswith(("LEADGEN_SERVICES_", "LEADGEN_SMTP_"))}
-    config.secrets.clear()
-    with harness.run_container(image, ["up"], config, "up") as up:
+    with harness.run_container(image, ["up"], harness.up_config(), "up") as up:
         for target in HTTP_TARGETS:
             up.wait_http(f"http://127.0.0.1:{TARGETS[target].http_port}/readyz", READY_TIMEOUT)
         up.wait_http(f"http://127.0.0.1:{harness.METRICS_PORT}/readyz", READY_TIMEOUT)

@@ -68,6 +68,21 @@ def test_frontend_needs_no_database(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().requirement_problems(TARGETS["frontend"].needs) == []
 
 
+def test_only_real_secrets_serve_other_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().listening_problems() == [], "the placeholders serve this machine"
+    monkeypatch.setenv("LEADGEN_HTTP_HOST", "0.0.0.0")
+    monkeypatch.setenv("LEADGEN_SECURITY_JWT_SECRET", "j" * 48)
+    monkeypatch.setenv("LEADGEN_SECURITY_SESSION_SECRET", "short")
+    assert Settings().listening_problems() == [
+        "LEADGEN_HTTP_HOST: 0.0.0.0 serves other machines, and LEADGEN_SECURITY_PII_HASH_KEY, "
+        "LEADGEN_SECURITY_SESSION_SECRET are not a real secret (the published development placeholder, or "
+        "under 32 characters); listen on 127.0.0.1, or set real secrets"
+    ]
+    for name in ("PII_HASH_KEY", "SESSION_SECRET"):
+        monkeypatch.setenv(f"LEADGEN_SECURITY_{name}", "s" * 48)
+    assert Settings().listening_problems() == []
+
+
 def test_believed_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.7,gateway")
     with pytest.raises(ConfigError) as caught:

@@ -50,6 +50,8 @@ def _run(
     from leadgen.core.runtime import new_event_loop
     from leadgen.core.server import PortsUnavailable, ProcessHost
 
+    if problems := settings.listening_problems():
+        raise fail("\n".join(problems), 2)
     host = ProcessHost(settings, resolve(spec), ports, keep_mail=keep_mail)
     try:
         host.bind()

@@ -274,7 +274,11 @@ class SecuritySettings(_Group, prefix="SECURITY_"):
 
 
 class HttpSettings(_Group, prefix="HTTP_"):
-    host: str = Field("127.0.0.1", description="Interface the HTTP servers bind to (0.0.0.0 in a pod).")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface the HTTP servers bind to (0.0.0.0 in a pod). Any other than the loopback "
+        "needs real LEADGEN_SECURITY_* secrets, not the development placeholders.",
+    )
     metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint.")
     port_offset: int = Field(
         0,
@@ -596,6 +600,25 @@ class Settings:
                 if isinstance(value, SecretStr):
                     problems.extend(_secret_problems(f"LEADGEN_SECURITY_{field.upper()}", value))
         return problems
+
+    def listening_problems(self) -> list[str]:
+        """Why this process must not listen where LEADGEN_HTTP_HOST says: development accepts the
+        published placeholder secrets, with which anyone who reaches a non-loopback interface could
+        forge sign-in tokens and session cookies, so those serve this machine only."""
+        if self.http.host in LOOPBACK_HOSTS:
+            return []
+        weak = [
+            f"LEADGEN_SECURITY_{field.upper()}"
+            for field in SecuritySettings.model_fields
+            if isinstance(value := getattr(self.security, field), SecretStr) and _secret_problems(field, value)
+        ]
+        if not weak:
+            return []
+        return [
+            f"LEADGEN_HTTP_HOST: {self.http.host} serves other machines, and {', '.join(weak)} "
+            f"{'is' if len(weak) == 1 else 'are'} not a real secret (the published development placeholder, "
+            f"or under {MIN_SECRET_LENGTH} characters); listen on 127.0.0.1, or set real secrets"
+        ]
 
 
 def _secret_problems(name: str, value: SecretStr) -> list[str]:
