@@ -173,7 +173,7 @@ class TestAgentWork:
         assert returned.json()["status"] == "RETURNED"
         users: dict[str, str] = world["users"]  # type: ignore[assignment]
         admin = await helpers.bearer(client, users["admin"])
-        rates = (await data_client.get("/api/v1/reports/returns", headers=admin)).json()
+        rates = (await data_client.get("/api/v1/reports/returns", headers=admin)).json()["rows"]
         assert rates == [
             {"source": "test-vendor", "accepted": 1, "returned": 1, "return_rate": 1.0, "top_reason": "wrong_number"}
         ]

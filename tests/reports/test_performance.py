@@ -366,15 +366,38 @@ async def test_the_funnel_counts_every_live_lead_by_source_line_and_status(
     ]
 
 
+async def return_rates(data_client: AsyncClient, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+    answer = await data_client.get("/api/v1/reports/returns", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    rows: list[dict[str, Any]] = answer.json()["rows"]
+    return rows
+
+
 async def test_return_rates_name_the_reason_given_most_often(
     book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
 ) -> None:
-    answer = await data_client.get("/api/v1/reports/returns", headers=headers[Role.MANAGER])
-    assert answer.json() == [
+    since = (NOW - timedelta(days=120)).isoformat()
+    assert await return_rates(data_client, headers[Role.MANAGER], since=since) == [
         {"source": "vendor-a", "accepted": 6, "returned": 1, "return_rate": 0.1667, "top_reason": "wrong_number"},
         # As often as each other: the first in alphabetical order.
         {"source": "vendor-b", "accepted": 2, "returned": 2, "return_rate": 1.0, "top_reason": "duplicate"},
     ]
+
+
+async def test_return_rates_count_the_returns_of_the_periods_leads(
+    book: Book, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """A source's credits for a month are the returns of that month's leads, whenever returned."""
+    admin = headers[Role.ADMIN]
+    counts = [(r["source"], r["accepted"], r["returned"]) for r in await return_rates(data_client, admin)]
+    # The last 30 days unless asked: vendor-b's two returned leads are older, its offers since timed out.
+    assert counts == [("vendor-a", 5, 1), ("vendor-b", 0, 0)]
+    since, until = (NOW - timedelta(days=60)).isoformat(), (NOW - timedelta(days=30)).isoformat()
+    older = await return_rates(data_client, admin, since=since, until=until)
+    assert older == [{"source": "vendor-a", "accepted": 1, "returned": 0, "return_rate": 0.0, "top_reason": None}]
+    refused = await data_client.get("/api/v1/reports/returns", params={"since": "2024-01-01T00:00:00Z"}, headers=admin)
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["query.since"]
 
 
 @pytest.mark.parametrize(

@@ -267,15 +267,16 @@ def _minutes(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds() / 60)
 
 
-async def return_rates(session: AsyncSession) -> list[dict[str, Any]]:
-    """Per source, over all time (test leads left out): offers accepted by agents, offers returned
-    (per offer, unlike the performance report, which counts leads), the return rate and the reason
-    given most often (of those given as often, the first in alphabetical order)."""
+async def return_rates(session: AsyncSession, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Per source, for the leads received from ``since`` up to ``until`` (test leads left out):
+    offers accepted by agents, offers returned (per offer, unlike the performance report, which
+    counts leads), the return rate and the reason given most often (of those given as often, the
+    first in alphabetical order)."""
     per_reason = await session.execute(
         select(Source.name, Assignment.reason, func.count())
         .join(Lead, Lead.source_id == Source.id)
         .join(Assignment, Assignment.lead_id == Lead.id)
-        .where(Assignment.status == AssignmentStatus.RETURNED, Lead.is_test.is_(False))
+        .where(Assignment.status == AssignmentStatus.RETURNED, _received(since, until))
         .group_by(Source.name, Assignment.reason)
     )
     top: dict[str, tuple[int, str]] = {}
@@ -288,7 +289,7 @@ async def return_rates(session: AsyncSession) -> list[dict[str, Any]]:
         select(Source.name, accepted, returned)
         .join(Lead, Lead.source_id == Source.id)
         .join(Assignment, Assignment.lead_id == Lead.id)
-        .where(Lead.is_test.is_(False))
+        .where(_received(since, until))
         .group_by(Source.name)
         .order_by(Source.name)
     )

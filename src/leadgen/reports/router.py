@@ -49,9 +49,17 @@ async def performance(
 
 
 @router.get("/reports/returns")
-async def return_rates(_: StaffPrincipal, session: SessionDep) -> list[dict[str, Any]]:
-    """Per source: leads accepted by agents, leads returned, the return rate and the top reason."""
-    return await repository.return_rates(session)
+async def return_rates(
+    _: StaffPrincipal,
+    session: SessionDep,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """Per source, for the leads received in the period (the last 30 days unless given, as the
+    performance report's): offers accepted by agents, offers returned, the return rate and the top
+    reason. A source's credits for a month are its returns of that month's leads."""
+    start, end = rules.period(since, until, utcnow())
+    return {"since": start, "until": end, "rows": await repository.return_rates(session, start, end)}
 
 
 @router.get("/audit")
