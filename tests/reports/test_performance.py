@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
+from leadgen.compliance.rules import IMPORTED_LIST, OPTED_OUT_EVENT
 from leadgen.core.errors import InvalidInput
 from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
@@ -61,10 +62,18 @@ class Book:
         await s.flush()
         timed_out, accepted, returned = AssignmentStatus.TIMED_OUT, AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED
         add = self.lead
-        # Ben let it time out; Ana took it at +20, reached the person at +30 and sold a policy.
-        await add(vendor_a, "spring", LeadStatus.CONVERTED, [(ben, timed_out), (ana, accepted)], contacted_after=30)
+        # Ben let it time out; Ana took it at +20, reached the person at +30 and sold a policy. The
+        # agency's own list, imported later, names the person: no opt-out of the source's doing.
+        await add(
+            vendor_a,
+            "spring",
+            LeadStatus.CONVERTED,
+            [(ben, timed_out), (ana, accepted)],
+            contacted_after=30,
+            opted_out=(IMPORTED_LIST,),
+        )
         # The person asked Ana to stop calling after the first contact.
-        await add(vendor_a, None, LeadStatus.CONTACTED, [(ana, accepted)], contacted_after=45, opted_out=1)
+        await add(vendor_a, None, LeadStatus.CONTACTED, [(ana, accepted)], contacted_after=45, opted_out=("agent",))
         await add(vendor_a, None, LeadStatus.RETURNED, [(ben, returned)], returns=["wrong_number"])
         # Shared: both took it at +5, Ben reached the person at +25.
         await add(
@@ -78,7 +87,13 @@ class Book:
         )
         await add(vendor_b, None, LeadStatus.DUPLICATE, [])
         # Opted out by text and again by e-mail: one lead all the same.
-        await add(vendor_b, None, LeadStatus.UNASSIGNED, [(ben, timed_out), (ana, timed_out)], opted_out=2)
+        await add(
+            vendor_b,
+            None,
+            LeadStatus.UNASSIGNED,
+            [(ben, timed_out), (ana, timed_out)],
+            opted_out=("sms-reply", "email-link"),
+        )
         await add(vendor_b, None, LeadStatus.RECEIVED, [])  # not screened yet: not paid for yet
         await add(vendor_b, None, LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=10, is_test=True)
         await add(vendor_a, "winter", LeadStatus.CONVERTED, [(ana, accepted)], contacted_after=60, days_ago=40)
@@ -99,7 +114,7 @@ class Book:
         is_test: bool = False,
         days_ago: int = 2,
         returns: list[str] | None = None,
-        opted_out: int = 0,
+        opted_out: tuple[str, ...] = (),
     ) -> None:
         """A lead bought at its source's price, with its offers (one round each, or one round for
         all when shared), and when an agent who took it (``contacted_by``, else the last) first
@@ -147,8 +162,8 @@ class Book:
             self.session.add(LeadEvent(lead_id=lead.id, name="lead.contacted", data=agent_id, created_at=later))
         if status == LeadStatus.CONVERTED:
             self.session.add(LeadEvent(lead_id=lead.id, name="lead.converted", data=agent_id))
-        for _ in range(opted_out):
-            self.session.add(LeadEvent(lead_id=lead.id, name="lead.opted_out", data={"via": "sms-reply"}))
+        for via in opted_out:
+            self.session.add(LeadEvent(lead_id=lead.id, name=OPTED_OUT_EVENT, data={"via": via}))
 
 
 @pytest.fixture

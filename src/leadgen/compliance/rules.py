@@ -121,13 +121,16 @@ BARRED_BECAUSE = {ERASED: "the person's data was erased", DO_NOT_CONTACT: "the p
 EXTENSION = "ext"
 # The event on each lead of a person who revoked consent (reports count them per source).
 OPTED_OUT_EVENT = "lead.opted_out"
+# Listed by the agency's own list, not by the person through one of its leads: reports leave it
+# out of a source's opt-out rate.
+IMPORTED_LIST = "import"
 # Ways a person revokes consent, as recorded with the do-not-contact entry and the lead event.
 OPT_OUT_REASONS = {
     "sms-reply": "replied to a text asking to stop",
     "email-link": "used the unsubscribe link of an e-mail",
     "staff": "told staff not to be contacted",
     "agent": "told the agent working their lead not to be contacted",
-    "import": "on the agency's own do-not-contact list",
+    IMPORTED_LIST: "on the agency's own do-not-contact list",
     # A new lead gave a listed number or address with one the list did not know yet: the opt-out
     # follows the person to it (an opt-out survives merges).
     "linked": "gave it with a number or address already listed",

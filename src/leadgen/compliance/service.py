@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
 from leadgen.compliance import repository
-from leadgen.compliance.rules import BARRED_BECAUSE, DO_NOT_CONTACT, OPT_OUT_REASONS, OPTED_OUT_EVENT, list_entries
+from leadgen.compliance.rules import (
+    BARRED_BECAUSE,
+    DO_NOT_CONTACT,
+    IMPORTED_LIST,
+    OPT_OUT_REASONS,
+    OPTED_OUT_EVENT,
+    list_entries,
+)
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.resources import Resources
@@ -153,9 +160,9 @@ async def _import_batch(
     known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
     listed_before = await repository.listed_among(session, known)
     added = await repository.add_many(session, hashes, reason)
-    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels("import").inc, len(added)))
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(IMPORTED_LIST).inc, len(added)))
     of_the_added = [lead for lead in leads if any(v in added for _, v in repository.identity_hashes(lead))]
-    barred = await _bar(session, of_the_added, listed_before, "import")
+    barred = await _bar(session, of_the_added, listed_before, IMPORTED_LIST)
     done = ListImported(len(added), len(hashes) - len(added), [], len(barred))
     summary = {"added": done.added, "already_listed": done.already_listed, "leads": done.leads, **audited}
     await audit.record(session, actor, "do_not_contact.imported", "do_not_contact", None, summary)

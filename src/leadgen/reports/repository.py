@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.compliance.rules import OPTED_OUT_EVENT
+from leadgen.compliance.rules import IMPORTED_LIST, OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
 from leadgen.models.base import utcnow
@@ -91,7 +91,12 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
     )
     opted_out = (
         select(LeadEvent.lead_id)
-        .where(LeadEvent.name == OPTED_OUT_EVENT, LeadEvent.lead_id.in_(_period_leads(since, until)))
+        .where(
+            LeadEvent.name == OPTED_OUT_EVENT,
+            LeadEvent.lead_id.in_(_period_leads(since, until)),
+            # The agency's own list says nothing of how a source came by the lead.
+            func.coalesce(LeadEvent.data["via"].as_string(), "") != IMPORTED_LIST,
+        )
         .distinct()
     ).subquery()
     billed = per_lead.c.status.not_in(NOT_BILLED)

@@ -58,8 +58,8 @@ class Performance:
     the whole price; the cents that do not divide evenly go one each to the agents offered it first,
     so the shares add up to the price), and the time to first contact runs from its acceptance;
     ``screened_out``, ``unassigned`` and ``opted_out`` (leads whose person revoked consent, a sign of
-    how a source got it) do not apply. Grouped by campaign, the key of the leads sent without one
-    is None (no campaign's name can be mistaken for it)."""
+    how a source got it; not those barred by an imported list) do not apply. Grouped by campaign,
+    the key of the leads sent without one is None (no campaign's name can be mistaken for it)."""
 
     key: str | None
     leads: int
