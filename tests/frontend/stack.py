@@ -178,11 +178,11 @@ async def add_people(settings: Settings) -> People:
     return People(ana, ben)
 
 
-async def add_agent(platform: Platform, token: str, name: str, state: str) -> uuid.UUID:
+async def add_agent(platform: Platform, token: str, name: str, state: str, email: str | None = None) -> uuid.UUID:
     """An agent licensed for auto in ``state`` and on shift all week, through the data-service's API."""
     body = {
         "name": name,
-        "email": f"{name.lower().replace(' ', '.')}@agents.example",
+        "email": email or f"{name.lower().replace(' ', '.')}@agents.example",
         "timezone": "America/Chicago",
         "licences": [{"state": state, "line": "auto", "expires_on": str(date.today() + timedelta(days=365))}],
         "shifts": [{"weekday": d, "starts_at": "00:00:00", "ends_at": time.max.isoformat()} for d in range(7)],

@@ -85,6 +85,18 @@ class TestPerformance:
         assert by_agent == "Ana Agent 1 0 0 0 0 0 n/a n/a $0.00 n/a n/a"
         assert fallback.status_code == 303 and fallback.headers["location"] == "/performance?by=source"
 
+    async def test_each_agents_row_leads_to_the_agent_and_namesakes_are_told_apart(self, platform: Platform) -> None:
+        namesake = await add_agent(platform, await platform.token(ADMIN), "Ana Agent", "TX", "ana.two@agents.example")
+        await platform.routed_lead("214-555-0134")
+        await platform.routed_lead("214-555-0135")
+        async with signed_in(platform, MANAGER) as browser:
+            page = (await browser.get("/performance?by=agent")).text
+        links = re.findall(
+            r'<th scope="row"><a href="/agents/([0-9a-f-]+)">Ana Agent</a> <span class="hint">\(id (\w+)\)', page
+        )
+        assert len(links) == 2 and str(namesake) in [agent for agent, _ in links], page
+        assert all(agent.startswith(short) for agent, short in links)
+
     async def test_the_leads_without_a_campaign_are_labelled_so(self, platform: Platform) -> None:
         await platform.routed_lead("214-555-0134")  # the quote form names no campaign
         async with signed_in(platform, MANAGER) as browser:
@@ -144,8 +156,10 @@ def _problem(page: str) -> str:
 
 
 def _row(page: str, key: str) -> str:
-    """The words of the table row whose heading cell is ``key``."""
-    row = page[page.index(f'<th scope="row">{key}</th>') :]
+    """The words of the table row whose heading cell is ``key`` (or a link reading ``key``)."""
+    heading = re.search(rf'<th scope="row">(<a href="[^"]*">)?{re.escape(key)}(</a>)?</th>', page)
+    assert heading, f"no row {key}"
+    row = page[heading.start() :]
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row[: row.index("</tr>")])).split())
 
 

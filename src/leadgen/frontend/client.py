@@ -170,6 +170,7 @@ class PerformanceRow(_View):
     """One group of the performance report; see ``reports.rules.Performance``."""
 
     key: str | None  # None: the leads sent without a campaign
+    agent_id: str | None = None  # by agent: whose row it is (names need not be unique)
     leads: int
     screened_out: int | None = None
     unassigned: int | None = None
@@ -279,6 +280,9 @@ class Peers:
                 transport=transports.get(name),
                 timeout=TIMEOUT,
                 follow_redirects=False,
+                # Peers are in the cluster or on this machine: an egress proxy set for other calls
+                # (an LLM provider's) must never see the passwords and tokens passed to them.
+                trust_env=False,
                 event_hooks={"request": [_add_request_id]},
                 headers={"accept": "application/json", "user-agent": "leadgen-frontend"},
             )
