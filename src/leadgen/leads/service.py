@@ -285,9 +285,11 @@ async def public_view(
             return_by=returnable_until,
             explanation=a.explanation if reader is None else visibility.explanation_for_agent(a.explanation, reader),
         )
-    factors = lead.score_factors
+    factors, insights = lead.score_factors, lead.insights
     if reader is not None:
-        factors = visibility.score_factors_for_agent(factors, assignment.status if assignment else None)
+        offer_status = assignment.status if assignment else None
+        factors = visibility.score_factors_for_agent(factors, offer_status)
+        insights = visibility.insights_for_agent(insights, offer_status)
     events = []
     for e in await audit.lead_events(session, lead.id):
         data = e.data if reader is None else visibility.event_for_agent(e.name, e.data, reader)
@@ -302,7 +304,7 @@ async def public_view(
         received_at=lead.received_at,
         score=lead.score,
         score_factors=factors,
-        insights=lead.insights,
+        insights=insights,
         duplicate_of_id=lead.duplicate_of_id,
         assignment=assignment,
         do_not_contact=await dnc.contact_barred(session, lead) is not None,

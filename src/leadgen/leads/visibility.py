@@ -3,8 +3,8 @@
 Staff see everything. A source sees how its lead fared, not who worked it. An agent sees their own
 offer and the lead's own history, not the other agents': their names, their ranking and load, why
 they were excluded, what they said when declining, or what staff noted. What the lead's details say
-(the person's health, driving record, property) reaches an agent only with the contact details,
-once they accept it.
+(the person's health, driving record, property, and the notes they wrote) reaches an agent only with
+the contact details, once they accept it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ AGENT_READS_WITH = (AssignmentStatus.PENDING, AssignmentStatus.ACCEPTED, Assignm
 # the offer is accepted); before, the score's reasons drawn from the details are one factor.
 AGENT_SEES_DETAILS_WITH = (AssignmentStatus.ACCEPTED,)
 DETAILS_FACTOR = "the lead's details (itemised for the agent working the lead)"
+
+# What the notes reader drew from the notes and may show before then (``insights.schemas.Insight``):
+# its labels and who answered. Its ``evidence`` and ``reason`` quote the notes, or with an LLM are
+# free text about them; a field added later stays hidden until it is listed here.
+INSIGHT_FIELDS_BEFORE_DETAILS = ("intent", "urgency", "provider", "model", "fallback_reason")
+NOTES_REASON = "read from the lead's notes (quoted for the agent working the lead)"
 
 # Fields of a lead's own events that only staff read: who of the staff acted, and what they noted.
 STAFF_ONLY_FIELDS = frozenset({"by", "note"})
@@ -79,3 +85,18 @@ def score_factors_for_agent(score_factors: dict[str, Any] | None, offer_status: 
     together = {"factor": DETAILS_FACTOR, "points": round(sum(f["points"] for f in hidden), 1), "from_details": True}
     shown = [f for f in factors if not f.get("from_details", True)] + [together]
     return {**score_factors, "factors": sorted(shown, key=lambda f: -abs(f["points"]))}
+
+
+def insights_for_agent(insights: dict[str, Any] | None, offer_status: str | None) -> dict[str, Any] | None:
+    """What the notes reader found, as the agent whose offer is in ``offer_status`` may read it:
+    until they may know the lead's details, the intent and urgency without the words of the notes
+    that decided them (no ``evidence``, one ``reason`` that quotes nothing), in the same shape."""
+    if not insights or offer_status in AGENT_SEES_DETAILS_WITH:
+        return insights
+    shown = {key: insights[key] for key in INSIGHT_FIELDS_BEFORE_DETAILS if key in insights}
+    # An erased person's lead keeps only its labels (``privacy.service``): nothing to stand in for.
+    if "reason" in insights:
+        shown["reason"] = NOTES_REASON
+    if "evidence" in insights:
+        shown["evidence"] = []
+    return shown
