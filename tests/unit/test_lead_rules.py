@@ -236,6 +236,11 @@ class TestConsent:
         assert not in_contact_window("TX", monday_evening, "+14055550142")  # Oklahoma ends at 8 pm
         # Texas opens last on Tuesday: 9 am in El Paso, an hour after Oklahoma's 8 am.
         assert next_contact_time("TX", monday_evening, "+14055550142") == datetime(2026, 6, 2, 15, 0, tzinfo=UTC)
+        # Florida presumes the same of its area codes: a Miami number at a Texas address is texted
+        # only before 8 pm in Florida, an hour ahead of Houston.
+        assert contact_states("TX", "+13055550142") == contact_states("TX", "+12395550142") == ["TX", "FL"]
+        assert not in_contact_window("TX", datetime(2026, 6, 2, 0, 30, tzinfo=UTC), "+13055550142")  # 19:30 CDT
+        assert in_contact_window("TX", datetime(2026, 6, 1, 23, 30, tzinfo=UTC), "+13055550142")
 
     def test_states_closed_on_sundays_open_again_on_monday(self) -> None:
         saturday_night = datetime(2026, 6, 7, 3, 0, tzinfo=UTC)  # 21:00 on Saturday in Salt Lake City

@@ -192,10 +192,17 @@ def contact_hours(state: str) -> ContactHours:
 
 
 # Area codes that a state's telemarketing law presumes to be its residents' numbers: a number with
-# one of them is contacted only inside that state's hours too, whatever the address says. The
-# Oklahoma Telephone Solicitation Act (2022) presumes the area code is the residence; counsel may
-# add other states that presume so.
-AREA_CODE_STATES: dict[str, str] = {code: "OK" for code in ("405", "539", "572", "580", "918")}
+# one of them is contacted only inside that state's hours too, whatever the address says. Florida's
+# Telephone Solicitation Act (as amended by SB 1120, 2021) presumes a call to any of its area codes
+# reaches a Floridian, and the Oklahoma Telephone Solicitation Act (2022) copied the rule. Overlays
+# are listed as the numbering plan assigned them; counsel may add other states that presume so.
+_PRESUMED_AREA_CODES = {
+    "FL": ("239 305 321 324 352 386 407 448 561 645 656 689 727 728 754 772 786 813 850 863 904 941 954"),
+    "OK": "405 539 572 580 918",
+}
+AREA_CODE_STATES: dict[str, str] = {
+    code: state for state, codes in _PRESUMED_AREA_CODES.items() for code in codes.split()
+}
 
 
 def contact_states(state: str, phone: str | None = None) -> list[str]:
