@@ -33,3 +33,15 @@ def test_a_data_directory_made_readable_to_others_is_private_again() -> None:
     os.chmod(data, 0o755)
     assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     assert _mode(data) == 0o700 and _mode(data / "leadgen.db") == 0o600
+
+
+def test_a_data_directory_another_user_gave_keeps_its_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pod's emptyDir is root's and writable by all (mode 2777 with the fsGroup): its user may
+    not change the mode, and must start all the same. What it creates there is still its own."""
+    data = Path(os.environ["LEADGEN_DATA_DIR"])
+    data.mkdir()
+    os.chmod(data, 0o2777)
+    owner = data.stat().st_uid
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)  # this process is not the owner
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert _mode(data) == 0o2777 and _mode(data / "leadgen.db") == 0o600

@@ -448,7 +448,8 @@ def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[
         "--tmpfs",
         "/tmp:rw,nosuid,nodev,size=256m",
         "--tmpfs",
-        f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=0770,U",
+        # As the kubelet makes a pod's emptyDir: root's, writable by all, the fsGroup's setgid bit.
+        f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=2777",
         "--volume",
         f"{secrets_dir}:{SECRETS_DIR}:ro",
         "--cap-drop",

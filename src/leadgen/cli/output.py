@@ -67,7 +67,9 @@ def _embedded_stores(settings: Settings) -> bool:
 def private_data(data_dir: Path) -> None:
     """The embedded stores hold people's personal data: their directory, made here before any
     store opens, and every file this process creates (the umask) are its user's alone, whatever
-    the machine's default. A path that cannot be the directory is exit code 2, in one line."""
+    the machine's default. A directory another user owns was given as it is (a pod's volume,
+    which the kubelet makes root's and group-writable): its mode is left to whoever gave it. A
+    path that cannot be the directory is exit code 2, in one line."""
     os.umask(0o077)
     where = "LEADGEN_DATA_DIR, or --data-dir"
     try:
@@ -76,6 +78,8 @@ def private_data(data_dir: Path) -> None:
         raise fail(f"the data directory {data_dir} is not a directory ({where})", 2) from None
     except OSError as exc:
         raise fail(f"cannot create the data directory {data_dir}: {exc.strerror or exc} ({where})", 2) from None
+    if data_dir.stat().st_uid != os.getuid():
+        return
     try:
         data_dir.chmod(0o700)
     except OSError as exc:
