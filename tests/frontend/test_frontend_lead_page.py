@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import update
 
 from leadgen.frontend.pages import _when
-from leadgen.models import Assignment
+from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from tests.frontend.stack import ADMIN, ANA, MANAGER, Platform, csrf_token, signed_in
 
@@ -94,3 +94,33 @@ def assert_shown_at(page: str, field_id: str, message: str) -> None:
     assert re.search(rf'id="{field_id}(-[A-Z]+)?"[^>]* aria-invalid="true"', page), field_id
     assert f'aria-describedby="{field_id}-error"' in page
     assert "failed validation" not in page
+
+
+class TestWhatTheNotesSay:
+    INSIGHT = {
+        "intent": "buy_now",
+        "urgency": "high",
+        "provider": "local",
+        "model": "local-rules-v1",
+        "evidence": ["'sr-22' -> intent buy_now + urgency high"],
+        "reason": "buy_now from 'sr-22'; urgency high from 'today'",
+        "fallback_reason": None,
+    }
+
+    async def test_staff_read_why_and_the_offered_agent_only_what(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with platform.api.state.resources.unit_of_work() as session:
+            await session.execute(update(Lead).where(Lead.id == lead_id).values(insights=self.INSIGHT))
+        async with signed_in(platform, MANAGER) as browser:
+            staff = text((await browser.get(f"/leads/{lead_id}")).text)
+        async with signed_in(platform, ANA) as browser:
+            offered = text((await browser.get(f"/leads/{lead_id}")).text)
+        assert "From the notes Intent Buy now Urgency High buy_now from 'sr-22'" in staff
+        assert "Read by the local rules." in staff
+        assert "From the notes Intent Buy now Urgency High read from the lead's notes" in offered
+        assert "sr-22" not in offered
+
+    async def test_a_lead_without_notes_has_no_such_section(self, platform: Platform) -> None:
+        lead_id = await platform.routed_lead("214-555-0134")
+        async with signed_in(platform, MANAGER) as browser:
+            assert "From the notes" not in (await browser.get(f"/leads/{lead_id}")).text

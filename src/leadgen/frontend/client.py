@@ -136,6 +136,7 @@ class LeadDetail(_View):
     received_at: datetime
     score: int | None = None
     score_factors: dict[str, Any] | None = None
+    insights: dict[str, Any] | None = None  # ``insights.schemas.Insight``, as the reader may see it
     duplicate_of_id: str | None = None
     assignment: AssignmentView | None = None
     do_not_contact: bool = False
