@@ -137,6 +137,96 @@ class TestMinimise:
     def test_a_self_introduced_name_with_accents_is_masked_whole(self) -> None:
         assert minimise("my name is José Núñez, need cover") == "my name is [name], need cover"
 
+    @pytest.mark.parametrize(
+        ("notes", "known_pii", "masked"),
+        [
+            # Names with inner capitals, apostrophes, hyphens: the lead's own, as the pipeline passes them.
+            (
+                "Hi, this is DeShawn Jones, renewal is next month",
+                ["DeShawn", "Jones"],
+                "Hi, this is [name], renewal is next month",
+            ),
+            (
+                "My name is Tom McDonald and my renewal went up",
+                ["Tom", "McDonald"],
+                "My name is [name] and my renewal went up",
+            ),
+            ("my name is Mary-Ann LaToya Smith", ["Mary-Ann", "Smith"], "my name is [name]"),
+            # The typographic apostrophe iOS types is the stored one.
+            ("This is Kate O\u2019Brien, need cover asap", ["Kate", "O'Brien"], "This is [name], need cover asap"),
+            (
+                "Kate O\u2019Brien here, need cover asap",
+                ["Kate", "O'Brien"],
+                "[personal] [personal] here, need cover asap",
+            ),
+            ("call Kate O\u2018Brien or her husband", ["Kate", "O'Brien"], "call [personal] [personal] or her husband"),
+            (
+                "Kate O\u2019Brien\u2019s car, renewal due",
+                ["Kate", "O'Brien"],
+                "[personal] [personal]\u2019s car, renewal due",
+            ),
+            # The same name without its apostrophe, spaces or hyphens, or one part of a hyphenated one.
+            ("Kate OBrien here", ["Kate", "O'Brien"], "[personal] [personal] here"),
+            ("Maria Delacruz here", ["Maria", "de la Cruz"], "[personal] [personal] here"),
+            ("jan vanderberg here", ["Jan", "Van Der Berg"], "[personal] [personal] here"),
+            ("Mary Ann here, or Maryann", ["Mary-Ann"], "[personal] here, or [personal]"),
+            ("Mary here, Ann's phone is off", ["Mary-Ann"], "[personal] here, [personal]'s phone is off"),
+            # A known first name masked first leaves the introduction to take the rest of the name.
+            ("my name is Tom O\u2019Donnell, need cover", ["Tom", "McDonald"], "my name is [name], need cover"),
+        ],
+    )
+    def test_the_leads_own_name_is_masked_whole(self, notes: str, known_pii: list[str], masked: str) -> None:
+        assert minimise(notes, known_pii=[*known_pii, "12 Elm Street", "Austin", "x@example.com"]) == masked
+
+    @pytest.mark.parametrize(
+        ("notes", "masked"),
+        [
+            ("my name is Tom McDonald, need a quote", "my name is [name], need a quote"),
+            ("This is D'Angelo Russell calling", "This is [name] calling"),
+            ("this is DeShawn Jones", "this is [name]"),
+            ("My name is Kate O\u2019Brien", "My name is [name]"),
+            ("my name is Mary\u2010Ann Smith", "my name is [name]"),
+            ("This is Tom McDonald's wife, add her", "This is [name]'s wife, add her"),
+            # Particles between the parts of a name.
+            ("my name is Maria de la Cruz, renewing", "my name is [name], renewing"),
+            ("this is Jan Van Der Berg", "this is [name]"),
+            ("This is Ludwig van Beethoven here", "This is [name] here"),
+            # Titles, initials, "St." within a name.
+            ("This is Dr. Anna Lee, need a quote", "This is [name], need a quote"),
+            ("this is Tom J. McDonald", "this is [name]"),
+            ("This is Tom St. John", "This is [name]"),
+            # Letters beyond ASCII, without a decomposition to strip.
+            ("this is \u0141ukasz Nowak", "this is [name]"),
+            ("This is \u00d8yvind Berg, need a quote", "This is [name], need a quote"),
+            # After "name is" or "name:" whatever the case: a name is what follows.
+            ("my name is tom mcdonald and I need auto", "my name is [name] and I need auto"),
+            ("MY NAME IS TOM MCDONALD, NEED AUTO", "MY NAME IS [name], NEED AUTO"),
+            ("hi my name is maria de la cruz need a quote", "hi my name is [name] need a quote"),
+            ("my name's Tom, need cover", "my name's [name], need cover"),
+            ("my wife's name is ana", "my wife's name is [name]"),
+            ("last name: McDonald", "last name: [name]"),
+            ("surname is Smith", "surname is [name]"),
+        ],
+    )
+    def test_a_self_introduced_name_is_masked_whole(self, notes: str, masked: str) -> None:
+        assert minimise(notes) == masked
+
+    @pytest.mark.parametrize(
+        "notes",
+        [
+            "This is urgent, ready to buy",
+            "This is URGENT, ready to buy",
+            "THIS IS A NEW CAR",
+            "this is my first policy",
+            "my name is not on the policy yet",
+            "my name is misspelled on the card",
+            "the name is wrong on my ID card",
+            "Name: on file already",
+        ],
+    )
+    def test_words_after_an_introduction_that_name_no_one_stay(self, notes: str) -> None:
+        assert minimise(notes) == notes
+
     def test_length_is_capped(self) -> None:
         assert len(minimise("x" * 5000)) == MAX_NOTES_CHARS
 

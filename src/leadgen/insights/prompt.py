@@ -83,8 +83,44 @@ _BIRTH_DATE = re.compile(
     rf"(?:19|20)\d{{2}}|{_APOSTROPHE}\d{{2}})\b",
     re.IGNORECASE,
 )
-# Only unambiguous introductions, and only capitalised names ("this is urgent" stays).
-_SELF_NAME = re.compile(r"\b((?i:my name is|name is|name:|this is))\s+[A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?")
+# Self-introduced names, matched on text folded by ``_unaccented`` (one apostrophe, one hyphen, Latin
+# letters without their accents). A name word is a whole word in any script, with inner capitals,
+# apostrophes and hyphens (McDonald, D'Angelo, Mary-Ann); a possessive "'s" after it is no part of it.
+_LETTER = r"[^\W\d_]"
+_NAME_WORD = rf"{_LETTER}+(?:(?:'(?![sS]\b)|-){_LETTER}+)*"
+# Capital letters of the scripts a name is written in, beyond what folding turns into A-Z (Ł, Ø, Cyrillic).
+_UPPER = "".join(re.escape(char) for char in map(chr, range(0x10000)) if char.isupper() or char.istitle())
+_CAPITAL = f"[{_UPPER}]"
+# Words that follow an introduction and name no one ("my name is not on the policy", "this is urgent"),
+# or end a name written in lower case ("my name is tom and I need auto").
+_NOT_A_NAME = (
+    "a|also|am|an|and|are|as|at|be|but|by|call|calling|correct|currently|different|for|from|had|has|"
+    "have|he|hello|her|here|hey|hi|his|i|if|im|in|insurance|is|it|its|just|listed|looking|me|"
+    "misspelled|my|need|needing|needs|new|no|not|now|of|on|or|our|please|ready|she|so|spelled|still|"
+    "that|the|their|they|this|to|too|urgent|us|want|wanting|wants|was|we|with|would|wrong|you|your"
+)
+_NOT_A_NAME_WORD = rf"(?i:(?:{_NOT_A_NAME})(?![\w'-]))"
+# A value already masked as the lead's own may be part of a self-introduced name ("[personal] Mcdonnell").
+_MASKED = r"\[personal\]"
+_ANY_NAME_WORD = rf"(?:{_MASKED}|(?!{_NOT_A_NAME_WORD}){_NAME_WORD})"
+# Capitalised and not all capitals: "This is Tom" is an introduction, "This is URGENT" is not.
+_CAPITALISED_NAME_WORD = rf"(?:{_MASKED}|(?!{_NOT_A_NAME_WORD})(?={_CAPITAL})(?![{_UPPER}'-]+(?![\w'-])){_NAME_WORD})"
+# Particles between the parts of a name, in any case; they do not count towards its length.
+_PARTICLE = r"(?i:(?:al|bin|da|das|de|del|della|den|der|di|do|dos|du|el|ibn|la|le|st\.?|ten|ter|van|von|y)(?![\w'-]))"
+# A title before a name ("Dr. Anna Lee"), and an initial before a further word of it ("Tom J. McDonald").
+_TITLE = r"(?:(?i:dr|miss|mr|mrs|ms|mx)\.?\s+)?"
+
+
+def _name(word: str, initial: str, more_words: int) -> str:
+    word_or_initial = rf"(?:{initial}\.(?=\s+{word})|{word})"
+    return rf"{_TITLE}{word_or_initial}(?:(?:\s+{_PARTICLE})*\s+{word_or_initial}){{0,{more_words}}}"
+
+
+# After "name is" or "name:" a name follows whatever its case ("my name is tom mcdonald"): up to three
+# words, fewer than a capitalised name as nothing else marks where a lower-case one ends.
+_NAMED = re.compile(rf"(?P<intro>\b(?i:(?:sur)?name(?:\s+is|'s|\s*:)))\s*{_name(_ANY_NAME_WORD, _LETTER, 2)}")
+# After "this is" only a capitalised name: "this is urgent" and "THIS IS A NEW CAR" stay.
+_INTRODUCED = re.compile(rf"(?P<intro>\b(?i:this\s+is))\s+{_name(_CAPITALISED_NAME_WORD, _CAPITAL, 3)}")
 
 SYSTEM_PROMPT = """\
 You classify the free-text notes an insurance shopper left on a quote request, for the licensed agent
@@ -116,9 +152,11 @@ def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     phone numbers (``leadgen.core.logging.redact``, and with "/" separators), SSNs, any date within
     three words after born, birthday, DOB or date of birth, any other date more than ten years back,
     IP addresses, digit runs of five or more (ZIP codes; policy, account, licence numbers) except a
-    date kept, street addresses, a self-introduced name, and any value the caller knows to be
-    personal (the lead's own name, street, date of birth), whole words, ignoring case and accents.
-    Numbers and dates written in words are not masked.
+    date kept, street addresses; then any value the caller knows to be personal (the lead's own name,
+    street, date of birth), whole words, ignoring case, accents, the apostrophes and the spaces or
+    hyphens between its words, and a hyphenated name's parts; then a self-introduced name, whole
+    words ("name is" and "name:" in any case, "this is" capitalised). Numbers and dates written in
+    words are not masked.
     """
     # Patterns first: a known value replaced inside an e-mail address would hide the address from them.
     text = redact(notes[:MAX_NOTES_CHARS])
@@ -134,13 +172,40 @@ def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     # A date kept above (a renewal on 2027-01-15) is no account number.
     text = _LONG_NUMBER.sub(lambda m: m.group(0) if _DATES.fullmatch(m.group(0)) else "[number]", text)
     text = _FIVE_DIGITS.sub("[number]", text)
-    text = _sub_unaccented(_SELF_NAME, lambda m: f"{m.group(1)} [name]", text)
-    known = {_unaccented(v.strip())[0] for v in known_pii if v}
-    values = sorted((v for v in known if len(v) >= 2), key=len, reverse=True)
-    if values:
-        pattern = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, values))})(?!\w)", re.IGNORECASE)
+    # Known values before introductions: an introduction that took less than a whole word would leave
+    # the rest of the lead's own name unmatched, and one that sees "[personal]" takes the words after it.
+    known = _known_values(known_pii)
+    if known:
+        pattern = re.compile(rf"(?<!\w)(?:{'|'.join(map(_known_value_pattern, known))})(?!\w)", re.IGNORECASE)
         text = _sub_unaccented(pattern, lambda m: "[personal]", text)
+    for introduction in (_NAMED, _INTRODUCED):
+        text = _sub_unaccented(introduction, lambda m: f"{m.group('intro')} [name]", text)
     return text
+
+
+_NAME_VALUE = re.compile(r"[^\W\d_]+(?:[\s'-]+[^\W\d_]+)*")
+_SEPARATOR = re.compile(r"[\s-]+")
+
+
+def _known_values(known_pii: Iterable[str | None]) -> list[str]:
+    """The values to mask, folded as the notes are, longest first; a name in hyphenated parts also
+    part by part ("Mary" for Mary-Ann, "Jones" for Smith-Jones)."""
+    values: set[str] = set()
+    for value in filter(None, known_pii):
+        folded = _unaccented(value.strip())[0]
+        values.add(folded)
+        if "-" in folded and _NAME_VALUE.fullmatch(folded):
+            values.update(part for part in re.split(r"\s*-\s*", folded) if len(part) >= 3)
+    return sorted((value for value in values if len(value) >= 2), key=len, reverse=True)
+
+
+def _known_value_pattern(value: str) -> str:
+    """``value`` as a pattern that also finds it written without its apostrophes, or with its words
+    joined or apart ("OBrien" for O'Brien, "Delacruz" for de la Cruz, "Mary Ann" for Mary-Ann)."""
+    pieces = re.split(r"([\s-]+|')", value)
+    return "".join(
+        "'?" if piece == "'" else r"[\s-]*" if _SEPARATOR.fullmatch(piece) else re.escape(piece) for piece in pieces
+    )
 
 
 def _obfuscated_email(match: re.Match[str]) -> str:
@@ -157,13 +222,22 @@ def _past_date(match: re.Match[str], this_year: int) -> str:
     return "[date]" if year < this_year - _PAST_DATE_YEARS else match.group(0)
 
 
+# Apostrophes and hyphens as phones and word processors type them, and as names are stored: O'Brien
+# typed with the right single quotation mark (as iOS does) is the O'Brien of the lead's record. The
+# acute accent is folded before NFKD makes it a space.
+_FOLDED = str.maketrans(
+    dict.fromkeys("\u2018\u2019\u201b\u02bc\u2032\u00b4`", "'") | dict.fromkeys("\u2010\u2011", "-")
+)
+
+
 def _unaccented(text: str) -> tuple[str, list[int]]:
-    """``text`` without accents or compatibility forms (NFKD, combining marks dropped), and for each
-    of its characters the index in ``text`` of the character it came from."""
+    """``text`` without accents or compatibility forms (NFKD, combining marks dropped), with one
+    apostrophe and one hyphen, and for each of its characters the index in ``text`` of the character
+    it came from."""
     chars: list[str] = []
     origins: list[int] = []
     for index, char in enumerate(text):
-        for part in unicodedata.normalize("NFKD", char):
+        for part in unicodedata.normalize("NFKD", char.translate(_FOLDED)):
             if not unicodedata.combining(part):
                 chars.append(part)
                 origins.append(index)
