@@ -6,12 +6,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +25,14 @@ from leadgen.core.settings import Settings, get_settings
 from leadgen.targets.registry import TARGETS
 
 log = logging.getLogger(__name__)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+Identified = TypeVar("Identified", bound=_HasId)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
@@ -43,6 +51,26 @@ _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
 def revision_tag(revision: int) -> str:
     """A resource's revision as its (strong) ETag."""
     return f'"{revision}"'
+
+
+def newest_first_page_answers(items: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a list of ``items`` read newest first, a page at a time (``next_page``)."""
+    return {
+        200: {
+            "description": f"The {items}, newest first",
+            "headers": {"Link": {"description": 'The next page, `<…?before=<id>…>; rel="next"`, when there is one'}},
+        },
+        422: {"description": "Field errors, as problem details (an unknown parameter too)"},
+    }
+
+
+def next_page(request: Request, response: Response, rows: Sequence[Identified], limit: int) -> Sequence[Identified]:
+    """The page of ``rows``, read one more than ``limit`` to tell whether another follows: when one
+    does, the ``Link`` header names it, the same query ``before`` the page's last row."""
+    if len(rows) > limit:
+        following = request.url.include_query_params(before=str(rows[limit - 1].id))
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return rows[:limit]
 
 
 def if_match_revisions(header: str | None) -> frozenset[int] | None:

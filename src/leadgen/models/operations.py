@@ -14,9 +14,17 @@ from leadgen.models.base import Base, IdMixin, TimestampMixin, utcnow
 
 class AuditEntry(IdMixin, TimestampMixin, Base):
     __tablename__ = "audit_log"
+    # The log is read newest first, a page at a time after (created_at, id), whole or by one of
+    # these filters: each index returns a page in that order, however many lead views are logged.
+    __table_args__ = (
+        Index("ix_audit_log_created_at_id", "created_at", "id"),
+        Index("ix_audit_log_action_created_at_id", "action", "created_at", "id"),
+        Index("ix_audit_log_actor_created_at_id", "actor", "created_at", "id"),
+        Index("ix_audit_log_subject_type_subject_id_created_at_id", "subject_type", "subject_id", "created_at", "id"),
+    )
 
     actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -60,6 +68,13 @@ class DoNotContact(IdMixin, TimestampMixin, Base):
 
 class Notification(IdMixin, TimestampMixin, Base):
     __tablename__ = "notifications"
+    # Staff page through the messages newest first, after (created_at, id), all or by agent or
+    # status (a lead has few: its own index serves it).
+    __table_args__ = (
+        Index("ix_notifications_created_at_id", "created_at", "id"),
+        Index("ix_notifications_agent_id_created_at_id", "agent_id", "created_at", "id"),
+        Index("ix_notifications_status_created_at_id", "status", "created_at", "id"),
+    )
 
     channel: Mapped[str] = mapped_column(String(8))
     recipient_kind: Mapped[str] = mapped_column(String(8))
@@ -70,7 +85,7 @@ class Notification(IdMixin, TimestampMixin, Base):
     # Indexed: each routing round reads what the lead was already sent, and privacy exports read it.
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id"), index=True)
     template: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(String(255))
     not_before: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
 from leadgen.audit import repository as audit
+from leadgen.audit.schemas import AuditEntryPublic, AuditPageQuery
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
 from leadgen.core.deps import SessionDep
+from leadgen.core.errors import InvalidInput
+from leadgen.core.http import newest_first_page_answers, next_page
 from leadgen.models import Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.reports import repository, rules
@@ -62,19 +65,20 @@ async def return_rates(
     return {"since": start, "until": end, "rows": await repository.return_rates(session, start, end)}
 
 
-@router.get("/audit")
+@router.get("/audit", responses=newest_first_page_answers("entries"))
 async def audit_log(
-    _: AdminPrincipal, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[dict[str, Any]]:
-    """The most recent audit entries (admin actions and PII access)."""
-    return [
-        {
-            "at": e.created_at,
-            "actor": e.actor,
-            "action": e.action,
-            "subject_type": e.subject_type,
-            "subject_id": e.subject_id,
-            "data": e.data,
-        }
-        for e in await audit.recent(session, limit)
-    ]
+    _: AdminPrincipal,
+    session: SessionDep,
+    query: Annotated[AuditPageQuery, Query()],
+    request: Request,
+    response: Response,
+) -> list[AuditEntryPublic]:
+    """The audit log (admin actions and access to personal data), newest first, ``limit`` entries at
+    a time, filtered by time, actor, action and subject. The next page is ``before`` the ``id`` of
+    the last entry, with the same filters: the ``Link`` header names it while there are more."""
+    before = None if query.before is None else await audit.position(session, query.before)
+    if query.before is not None and before is None:
+        raise InvalidInput("before names no audit entry", [{"field": "query.before", "reason": "names no audit entry"}])
+    # One entry more than the page says whether another page follows.
+    entries = await audit.listing(session, query, query.limit + 1, before)
+    return [AuditEntryPublic.model_validate(entry) for entry in next_page(request, response, entries, query.limit)]
