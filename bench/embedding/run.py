@@ -9,7 +9,8 @@ is timed on its own with ``perf_counter_ns`` (wall) and ``thread_time_ns`` (CPU 
 on a busy machine the wall p99 also counts time spent waiting for a core). The first calls run with
 an empty feature-hash cache.
 ``--qdrant N`` also stores N embedded leads in qdrant-client's local mode (a temporary folder) and
-times upsert, ``similar`` and ``agent_success`` over them - the calls the pipeline makes per lead.
+times upsert, ``similar`` and ``agent_success`` over them - the calls the pipeline makes per lead -
+and ``matching_words``, word search's, for one word of the notes.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
-from leadgen.stores.vectors import QdrantVectorStore
+from leadgen.stores.embedding import EMBEDDING_DIM, LeadEmbedding, embed_lead, query_words
+from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
 
 LINES = ("auto", "home", "life", "health", "commercial")
 STATES = ("CA", "TX", "FL", "NY", "PA", "IL", "OH", "GA", "NC", "MI", "AZ", "WA")
@@ -123,9 +124,9 @@ def report(name: str, samples_ms: list[float]) -> None:
     )
 
 
-def bench_embedding(leads: list[dict[str, Any]], keep: int) -> list[list[float]]:
-    """Embed every lead, timing each call; returns the first ``keep`` vectors."""
-    vectors: list[list[float]] = []
+def bench_embedding(leads: list[dict[str, Any]], keep: int) -> list[LeadEmbedding]:
+    """Embed every lead, timing each call; returns the first ``keep`` embeddings."""
+    embeddings: list[LeadEmbedding] = []
     wall: list[float] = []
     cpu: list[float] = []
     # The synthetic leads are garbage-collector work that a real worker does not have.
@@ -133,27 +134,27 @@ def bench_embedding(leads: list[dict[str, Any]], keep: int) -> list[list[float]]
     gc.freeze()
     for row in leads:
         start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
-        vector = embed_lead(row)
+        embedding = embed_lead(row)
         cpu.append((time.thread_time_ns() - start_cpu) / 1e6)
         wall.append((time.perf_counter_ns() - start) / 1e6)
-        if len(vectors) < keep:
-            vectors.append(vector)
+        if len(embeddings) < keep:
+            embeddings.append(embedding)
     gc.unfreeze()
     first = min(200, len(wall))
     report("embed_lead wall, first 200", wall[:first])
     report("embed_lead wall, all", wall)
     report("embed_lead CPU, all", cpu)
     print(f"{'':<30} {len(leads) / (sum(wall) / 1000):,.0f} leads/s on one core; dimension {EMBEDDING_DIM}")
-    return vectors
+    return embeddings
 
 
-async def bench_qdrant(leads: list[dict[str, Any]], vectors: list[list[float]], rng: random.Random) -> None:
+async def bench_qdrant(leads: list[dict[str, Any]], embeddings: list[LeadEmbedding], rng: random.Random) -> None:
     agents = [f"agent-{i}" for i in range(20)]
     with tempfile.TemporaryDirectory() as folder:
         store = QdrantVectorStore.open_local(Path(folder) / "qdrant", "bench")
         await store.ensure_collection()
         upserts: list[float] = []
-        for row, vector in zip(leads, vectors, strict=True):
+        for row, embedding in zip(leads, embeddings, strict=True):
             payload = {
                 "line": row["line"],
                 "state": row["state"],
@@ -161,15 +162,18 @@ async def bench_qdrant(leads: list[dict[str, Any]], vectors: list[list[float]], 
                 "agent_id": rng.choice(agents),
                 "score": row["score"],
             }
-            upserts.append(await _timed(store.upsert(uuid.uuid4(), vector, payload)))
+            upserts.append(await _timed(store.upsert(uuid.uuid4(), embedding, payload)))
         report(f"qdrant-local upsert, CPU ({len(leads)})", upserts)
-        similar, success = [], []
-        for row, vector in zip(leads[:100], vectors[:100], strict=True):
+        similar, success, words = [], [], []
+        for row, embedding in zip(leads[:100], embeddings[:100], strict=True):
+            vector = embedding.vector
             similar.append(await _timed(store.similar(vector, line=row["line"], outcome="CONVERTED", limit=10)))
             chosen = rng.sample(agents, 5)
             success.append(await _timed(store.agent_success(vector, chosen, row["line"], 5)))
+            words.append(await _timed(store.matching_words(query_words(rng.choice(WORDS)), limit=10)))
         report("qdrant-local similar, CPU", similar)
         report("qdrant-local agent_success, CPU", success)
+        report("qdrant-local matching_words, CPU", words)
         await store.close()
 
 
@@ -188,9 +192,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     leads = [synthetic_lead(rng) for _ in range(max(args.leads, args.qdrant))]
-    vectors = bench_embedding(leads, keep=args.qdrant)
+    embeddings = bench_embedding(leads, keep=args.qdrant)
     if args.qdrant:
-        asyncio.run(bench_qdrant(leads[: args.qdrant], vectors, rng))
+        asyncio.run(bench_qdrant(leads[: args.qdrant], embeddings, rng))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from leadgen.targets import data_service as data_target
 from leadgen.targets import frontend as frontend_target
 from leadgen.targets import orchestrator as orchestrator_target
 from leadgen.targets.registry import TARGETS
+from tests import helpers
 
 PASSWORD = "correct horse battery staple"
 ADMIN = "admin@agency.example"
@@ -113,6 +114,13 @@ async def run_reopen(settings: Settings, lead_id: uuid.UUID) -> None:
     await _in_worker(settings, lambda session, pipe: reopen(session, pipe, lead_id, utcnow()))
 
 
+# The car of every lead the tests send: one driver, one vehicle.
+QUOTED_CAR = {
+    "drivers": [{"age_first_licensed": 17}],
+    "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
+}
+
+
 @dataclass
 class Platform:
     settings: Settings
@@ -147,14 +155,30 @@ class Platform:
         payload = {
             "line": "auto",
             "contact": {"first_name": "Dana", "last_name": "Reyes", "phone": phone, "address": {"zip": zip_code}},
-            "details": {
-                "drivers": [{"age_first_licensed": 17}],
-                "vehicles": [{"year": 2019, "make": "Toyota", "model": "Camry"}],
-            },
+            "details": QUOTED_CAR,
             "consent": True,
         }
         async with self.peer(self.api) as api:
             answer = await api.post("/api/v1/quote-requests", json=payload)
+        assert answer.status_code == 202, answer.text
+        lead_id = uuid.UUID(answer.json()["id"])
+        await run_pipeline(self.settings, lead_id)
+        return lead_id
+
+    async def vendor_lead(self, phone: str, notes: str) -> uuid.UUID:
+        """A lead a vendor posts with its API key, with notes (the quote form takes none), then run
+        through the real pipeline."""
+        async with self.api.state.resources.unit_of_work() as session:
+            key = await helpers.api_key(session)
+        payload = {
+            "line": "auto",
+            "origin": "phone",
+            "contact": {"first_name": "Dana", "last_name": "Reyes", "phone": phone, "address": {"zip": TEXAS_ZIP}},
+            "details": QUOTED_CAR,
+            "notes": notes,
+        }
+        async with self.peer(self.api) as api:
+            answer = await api.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
         assert answer.status_code == 202, answer.text
         lead_id = uuid.UUID(answer.json()["id"])
         await run_pipeline(self.settings, lead_id)

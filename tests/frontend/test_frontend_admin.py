@@ -209,15 +209,18 @@ class TestAgents:
 
 
 class TestSearch:
-    async def test_finds_leads_like_the_words_given(self, platform: Platform) -> None:
-        lead_id = await platform.routed_lead("512-555-0142")
+    async def test_finds_the_leads_whose_notes_hold_the_words(self, platform: Platform) -> None:
+        boat = await platform.vendor_lead("512-555-0142", "also asking about a bass boat for the lake")
+        other = await platform.vendor_lead("512-555-0143", "renewal went up, shopping around")
+        without_notes = await platform.routed_lead("512-555-0144")
         async with signed_in(platform, ADMIN) as browser:
             empty = (await browser.get("/search")).text
-            page = (await browser.get("/search", params={"q": "quote", "line": "auto"})).text
-            other = (await browser.get("/search", params={"q": "quote", "line": "life"})).text
-        assert "Search leads" in empty and "Closest leads first" not in empty
-        assert f"/leads/{lead_id}" in page
-        assert f"/leads/{lead_id}" not in other and "No similar leads." in other
+            page = (await browser.get("/search", params={"q": "boat", "line": "auto"})).text
+            elsewhere = (await browser.get("/search", params={"q": "boat", "line": "life"})).text
+        assert "Search leads" in empty and "Leads whose notes are most about the words first" not in empty
+        assert f"/leads/{boat}" in page and "Leads whose notes are most about the words first" in page
+        assert f"/leads/{other}" not in page and f"/leads/{without_notes}" not in page
+        assert f"/leads/{boat}" not in elsewhere and "No lead's notes hold these words." in elsewhere
 
     async def test_agents_cannot_search(self, platform: Platform) -> None:
         async with signed_in(platform, ANA) as browser:

@@ -12,7 +12,7 @@ class TestSearchPage:
         async with signed_in(platform, ADMIN) as browser:
             answer = await browser.get("/search", params={"q": "12 the"})
         assert answer.status_code == 200
-        assert "No similar leads." in answer.text and f"/leads/{lead_id}" not in answer.text
+        assert "No lead's notes hold these words." in answer.text and f"/leads/{lead_id}" not in answer.text
 
     async def test_a_state_that_is_none_is_named_above_the_form_kept_as_typed(self, platform: Platform) -> None:
         await platform.routed_lead("512-555-0142")
@@ -20,7 +20,7 @@ class TestSearchPage:
             answer = await browser.get("/search", params={"q": "quote", "state": "ZZ"})
         assert answer.status_code == 422
         assert '<p class="error-message" role="alert">State: not a US state code</p>' in answer.text
-        assert 'name="state" value="ZZ"' in answer.text and "No similar leads." not in answer.text
+        assert 'name="state" value="ZZ"' in answer.text and "No lead's notes hold these words." not in answer.text
 
     async def test_a_line_edited_into_the_address_is_named(self, platform: Platform) -> None:
         async with signed_in(platform, ADMIN) as browser:
@@ -35,6 +35,6 @@ class TestSearchPage:
                 answer = await browser.get("/search", params={"q": words})
                 assert answer.status_code == 422, words
                 assert '<p class="error-message" role="alert">Words: type at least 2 characters</p>' in answer.text
-                assert "No similar leads." not in answer.text
+                assert "No lead's notes hold these words." not in answer.text
             first_visit = await browser.get("/search")
         assert first_visit.status_code == 200 and "error-message" not in first_visit.text

@@ -28,6 +28,7 @@ from leadgen.pipeline import service
 from leadgen.pipeline import tasks as pipeline_tasks
 from leadgen.routing import service as routing
 from leadgen.scoring.model import ModelFileError
+from leadgen.stores.embedding import LeadEmbedding
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
 from tests import helpers
 from tests.conftest import lead_payload, sync_graph
@@ -58,7 +59,7 @@ def failing_for(monkeypatch: pytest.MonkeyPatch, lead_ids: set[uuid.UUID], times
     real = QdrantVectorStore.upsert
     failures = [0]
 
-    async def upsert(self: QdrantVectorStore, lead_id: uuid.UUID, vector: list[float], payload: Any) -> None:
+    async def upsert(self: QdrantVectorStore, lead_id: uuid.UUID, vector: LeadEmbedding, payload: Any) -> None:
         if lead_id in lead_ids and (times is None or failures[0] < times):
             failures[0] += 1
             raise Injected(f"could not write the vector of {lead_id} for pat@example.com")

@@ -1,4 +1,5 @@
-"""The offline embedder: dimension, determinism across processes, what counts and what never does."""
+"""The offline embedder: dimension, determinism across processes, what counts and what never does,
+and the word vectors of word search."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead, embed_text, lead_features
+from leadgen.stores.embedding import EMBEDDING_DIM, WORD_SLOTS, WordVector, embed_lead, lead_features, query_words
 
 
 def lead(**overrides: Any) -> dict[str, Any]:
@@ -53,18 +54,36 @@ def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 
 
+# The word slots of "renewal" (twice) and "divorce", pinned like the 128 floats.
+PINNED_WORDS = {2150772367: 0.8165, 2065256384: 0.57735}
+
+
+def word_cosine(a: WordVector, b: WordVector) -> float:
+    """The cosine of two unit-length word vectors, as the vector store computes it (a dot product)."""
+    return sum(weight * b.get(slot, 0.0) for slot, weight in a.items())
+
+
 class TestShape:
     def test_fixed_dimension_and_unit_length(self) -> None:
         for row in (lead(), {}, {"line": "life"}, lead(notes=None, details={})):
-            vector = embed_lead(row)
+            vector = embed_lead(row).vector
             assert len(vector) == EMBEDDING_DIM == 128
             assert all(isinstance(x, float) and math.isfinite(x) for x in vector)
             assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-9)
 
     def test_malformed_values_are_skipped_not_errors(self) -> None:
         row = lead(score="high", details={"drivers": "two", "vehicles": [None, {"year": "old"}]}, notes=42)
-        assert len(embed_lead(row)) == EMBEDDING_DIM
-        assert len(embed_lead({"line": "home", "details": ["not", "a", "mapping"]})) == EMBEDDING_DIM
+        assert len(embed_lead(row).vector) == EMBEDDING_DIM
+        assert embed_lead(row).words == {}
+        assert len(embed_lead({"line": "home", "details": ["not", "a", "mapping"]}).vector) == EMBEDDING_DIM
+
+    def test_the_words_are_sparse_slots_of_unit_length_and_none_without_notes(self) -> None:
+        words = embed_lead(lead()).words
+        # wants, quote, before, renewal, next, month, bundling, home, maybe
+        assert len(words) == 9
+        assert all(isinstance(slot, int) and 0 <= slot < WORD_SLOTS for slot in words)
+        assert math.isclose(math.sqrt(sum(w * w for w in words.values())), 1.0, rel_tol=1e-9)
+        assert embed_lead(lead(notes=None)).words == embed_lead(lead(notes="12 the and of")).words == {}
 
 
 class TestDeterminism:
@@ -74,7 +93,7 @@ class TestDeterminism:
     def test_same_vector_in_another_process_with_another_hash_seed(self) -> None:
         code = (
             "import json, sys; from leadgen.stores.embedding import embed_lead; "
-            "print(json.dumps(embed_lead(json.loads(sys.stdin.read()))))"
+            "e = embed_lead(json.loads(sys.stdin.read())); print(json.dumps([e.vector, sorted(e.words.items())]))"
         )
         row = lead()
         outputs = []
@@ -84,14 +103,17 @@ class TestDeterminism:
                 [sys.executable, "-c", code], input=json.dumps(row), capture_output=True, text=True, env=env, check=True
             )
             outputs.append(json.loads(done.stdout))
-        assert outputs[0] == outputs[1] == embed_lead(row)
+        here = embed_lead(row)
+        assert outputs[0] == outputs[1] == [here.vector, [list(item) for item in sorted(here.words.items())]]
 
     def test_pinned_values(self) -> None:
         """Stored vectors must stay comparable: if this fails, the hashing changed - bump EMBEDDING_VERSION
         and re-embed instead of editing the numbers."""
-        vector = embed_lead({"line": "auto", "state": "CA", "score": 72})
+        vector = embed_lead({"line": "auto", "state": "CA", "score": 72}).vector
         nonzero = {i: round(x, 5) for i, x in enumerate(vector) if x != 0.0}
         assert nonzero == {11: 0.19245, 69: -0.7698, 70: -0.3849, 101: -0.19245, 112: -0.19245, 118: 0.3849}
+        words = embed_lead({"notes": "renewal renewal divorce"}).words
+        assert {slot: round(weight, 5) for slot, weight in words.items()} == PINNED_WORDS
 
 
 class TestNoPii:
@@ -132,7 +154,7 @@ class TestNoPii:
         )
         # Only "ask", "main" survive from the noise (words with digits, addresses, e-mails and mid-sentence
         # capitalised words are dropped), so the two stay close.
-        assert cosine(clean, noisy) > 0.95
+        assert cosine(clean.vector, noisy.vector) > 0.95
         assert embed_lead(lead(notes="Call Ada now")) == embed_lead(lead(notes="Call Bob now"))
         assert embed_lead(lead(notes="mail ada@example.com")) == embed_lead(lead(notes="mail bob@example.org"))
         assert embed_lead(lead(notes="phone 415 555 0100")) == embed_lead(lead(notes="phone 212 555 0199"))
@@ -140,17 +162,17 @@ class TestNoPii:
 
 class TestSimilarity:
     def test_same_line_is_closer_than_another_line(self) -> None:
-        base = embed_lead(lead())
-        same_line = embed_lead(lead(state="NV", campaign="other", score=40, notes=None))
+        base = embed_lead(lead()).vector
+        same_line = embed_lead(lead(state="NV", campaign="other", score=40, notes=None)).vector
         other_line = embed_lead(
             {"line": "life", "state": "CA", "score": 72, "details": {"product": "term", "face_amount": 500000}}
-        )
+        ).vector
         assert cosine(base, same_line) > cosine(base, other_line)
 
     def test_scores_close_in_value_are_close_in_space(self) -> None:
-        base = embed_lead({"line": "auto", "score": 75})
-        assert cosine(base, embed_lead({"line": "auto", "score": 65})) > cosine(
-            base, embed_lead({"line": "auto", "score": 25})
+        base = embed_lead({"line": "auto", "score": 75}).vector
+        assert cosine(base, embed_lead({"line": "auto", "score": 65}).vector) > cosine(
+            base, embed_lead({"line": "auto", "score": 25}).vector
         )
 
     def test_each_line_uses_its_details(self) -> None:
@@ -164,11 +186,34 @@ class TestSimilarity:
         for line, facts in details.items():
             features = lead_features({"line": line, "details": facts})
             assert any(name.startswith(f"{line}.") for name in features), line
-            assert embed_lead({"line": line, "details": facts}) != embed_lead({"line": line})
+            assert embed_lead({"line": line, "details": facts}).vector != embed_lead({"line": line}).vector
 
     def test_notes_add_meaning(self) -> None:
-        query = embed_text("bundle home and auto")
-        bundling = embed_lead(lead(notes="Interested in a bundle of home and auto."))
-        other = embed_lead(lead(notes="Only wants state minimum liability."))
-        assert cosine(query, bundling) > cosine(query, other)
-        assert len(query) == EMBEDDING_DIM
+        base = embed_lead(lead(notes="Interested in a bundle of home and auto.")).vector
+        same_notes = embed_lead(lead(state="NV", notes="Interested in a bundle of home and auto.")).vector
+        other_notes = embed_lead(lead(state="NV", notes="Only wants state minimum liability.")).vector
+        assert cosine(base, same_notes) > cosine(base, other_notes)
+
+
+class TestWords:
+    def test_a_query_meets_only_the_notes_that_hold_its_words(self) -> None:
+        query = query_words("bundle home and auto")
+        bundling = embed_lead(lead(notes="Interested in a bundle of home and auto.")).words
+        half = embed_lead(lead(notes="Only the home, no bundle.")).words
+        other = embed_lead(lead(notes="Only wants state minimum liability.")).words
+        assert word_cosine(query, bundling) > word_cosine(query, half) > 0.0
+        assert word_cosine(query, other) == 0.0
+
+    def test_the_line_state_and_source_have_no_part_in_them(self) -> None:
+        """In the 128 floats a note word shares its slot with structured features; its word vector is
+        the same whatever the lead's other attributes."""
+        notes = "Wants a quote before the renewal."
+        words = embed_lead(lead(notes=notes)).words
+        for other in ({"line": "home"}, {"state": "TX"}, {"source_id": "other"}, {"campaign": "x", "score": 3}):
+            assert embed_lead(lead(notes=notes, **other)).words == words
+        assert embed_lead({"notes": notes}).words == words == query_words(notes)
+
+    def test_a_query_of_none_but_words_the_notes_leave_out_has_none(self) -> None:
+        for text in ("", "12 the", "a b c", "75201 512-555-0100", "ada@example.com", "x\x00"):
+            assert query_words(text) == {}, text
+        assert query_words("Divorce Renewal") == query_words("divorce") != {}  # "Renewal": taken for a name

@@ -18,9 +18,15 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import ConfigError, Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
 from leadgen.stores.vectors import create_vector_store, versioned_collection
-from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
+from leadgen.stores.vectors.qdrant_store import (
+    FILLED_KEY,
+    LEAD_VECTOR,
+    VERSION_KEY,
+    WORDS_VECTOR,
+    QdrantVectorStore,
+)
 
 QDRANT_URL = "http://qdrant:6333"
 BASE = "leads"
@@ -70,7 +76,11 @@ def _collection_info(created: dict[str, Any]) -> dict[str, Any]:
         "segments_count": 0,
         "payload_schema": {},
         "config": {
-            "params": {"vectors": created["vectors"], "replication_factor": created.get("replication_factor", 1)},
+            "params": {
+                "vectors": created["vectors"],
+                "sparse_vectors": created.get("sparse_vectors"),
+                "replication_factor": created.get("replication_factor", 1),
+            },
             "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
             "optimizer_config": {"default_segment_number": 0, "flush_interval_sec": 5},
             "metadata": created.get("metadata"),
@@ -92,11 +102,17 @@ class TestServerCollection:
         [(method, body)] = qdrant.writes_to(f"/collections/{COLLECTION}")
         assert method == "PUT"
         assert body["replication_factor"] == 2
-        assert body["vectors"] == {"size": EMBEDDING_DIM, "distance": "Cosine"}
+        assert body["vectors"] == {LEAD_VECTOR: {"size": EMBEDDING_DIM, "distance": "Cosine"}}
+        assert body["sparse_vectors"] == {WORDS_VECTOR: {}}
 
     async def test_that_exists_keeps_its_own_factor(self) -> None:
         """Qdrant would record a new factor without adding a replica, so the store changes nothing."""
-        existing = {"vectors": {"size": EMBEDDING_DIM, "distance": "Cosine"}, "replication_factor": 1}
+        existing = {
+            "vectors": {LEAD_VECTOR: {"size": EMBEDDING_DIM, "distance": "Cosine"}},
+            "sparse_vectors": {WORDS_VECTOR: {}},
+            "replication_factor": 1,
+            "metadata": {VERSION_KEY: EMBEDDING_VERSION, FILLED_KEY: True},
+        }
         qdrant = QdrantRestStandIn({COLLECTION: existing})
         store = server_store(qdrant, replication_factor=2)
         await store.ensure_collection()

@@ -14,18 +14,21 @@ import httpx
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead, query_words
 from leadgen.stores.vectors import versioned_collection
 from leadgen.stores.vectors.qdrant_store import (
     FILLED_KEY,
+    LEAD_VECTOR,
     VERSION_KEY,
+    WORDS_VECTOR,
     QdrantVectorStore,
     VectorStoreError,
 )
 from tests.stores.test_qdrant_replication import BASE, COLLECTION, QDRANT_URL, QdrantRestStandIn
 
 OLD_VERSION = "hash-v0"
-VECTOR = embed_lead({"line": "auto", "state": "TX", "score": 60})
+EMBEDDING = embed_lead({"line": "auto", "state": "TX", "score": 60})
+VECTOR = EMBEDDING.vector
 
 
 @pytest.fixture
@@ -62,12 +65,12 @@ async def test_two_versions_run_side_by_side_each_on_its_own_vectors(stores: lis
     current, old = stores
     await old.ensure_collection()
     old_lead = uuid.uuid4()
-    await old.upsert(old_lead, VECTOR, {"line": "auto", "outcome": "CONVERTED", "agent_id": "a1"})
+    await old.upsert(old_lead, EMBEDDING, {"line": "auto", "outcome": "CONVERTED", "agent_id": "a1"})
 
     await current.ensure_collection()
     await current.ping()
     new_lead = uuid.uuid4()
-    await current.upsert(new_lead, VECTOR, {"line": "auto"})
+    await current.upsert(new_lead, EMBEDDING, {"line": "auto"})
 
     assert [hit.lead_id for hit in await current.similar(VECTOR)] == [new_lead]
     assert [hit.lead_id for hit in await old.similar(VECTOR)] == [old_lead]
@@ -115,9 +118,10 @@ async def test_a_damaged_collection_of_this_version_is_refused_until_replaced(st
     for refused in (
         current.ensure_collection(),
         current.ping(),
-        current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"}),
+        current.upsert(uuid.uuid4(), EMBEDDING, {"line": "auto"}),
         current.set_payload(lead, {"outcome": "LOST"}),
         current.similar(VECTOR),
+        current.matching_words(query_words("renewal")),
         current.agent_success(VECTOR, ["a1"], "auto"),
     ):
         with pytest.raises(VectorStoreError, match=r"dimensions.*`leadgen vectors rebuild`"):
@@ -127,15 +131,74 @@ async def test_a_damaged_collection_of_this_version_is_refused_until_replaced(st
     await current.ensure_collection(replace_stale=True)
 
     await current.ping()
-    await current.upsert(uuid.uuid4(), VECTOR, {"line": "auto"})
+    await current.upsert(uuid.uuid4(), EMBEDDING, {"line": "auto"})
     assert not await current.filled()
+
+
+async def test_a_collection_of_this_version_without_word_vectors_is_refused(stores: list[QdrantVectorStore]) -> None:
+    current, _ = stores
+    await current._client.create_collection(
+        COLLECTION,
+        vectors_config={LEAD_VECTOR: models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.COSINE)},
+        metadata={VERSION_KEY: EMBEDDING_VERSION},
+    )
+    with pytest.raises(VectorStoreError, match=rf"the vectors '{LEAD_VECTOR}'.*sparse '{WORDS_VECTOR}'"):
+        await current.ensure_collection()
+
+
+async def test_an_erasure_leaves_the_collection_of_every_version(stores: list[QdrantVectorStore]) -> None:
+    """During a rollout, a process of either release may take a lead's erasure, while both releases'
+    collections hold the lead: it leaves both, and the one of the releases before versioned
+    collections; a collection that only shares the prefix is someone else's and is left alone."""
+    current, old = stores
+    await old.ensure_collection()
+    await current.ensure_collection()
+    plain = models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.COSINE)
+    await current._client.create_collection(BASE, vectors_config=plain)
+    await current._client.create_collection(f"{BASE}-archive", vectors_config=plain)
+    by_old, by_current, kept = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for lead in (by_old, by_current, kept):
+        await old.upsert(lead, EMBEDDING, {"line": "auto"})
+        await current.upsert(lead, EMBEDDING, {"line": "auto"})
+        for name in (BASE, f"{BASE}-archive"):
+            await current._client.upsert(name, points=[models.PointStruct(id=str(lead), vector=VECTOR)])
+
+    await old.delete(by_old)
+    await current.delete(by_current)
+
+    for store in stores:
+        assert await store.get(by_old) is None and await store.get(by_current) is None
+        assert await store.get(kept) is not None
+    assert await _ids(current, BASE) == {str(kept)}
+    assert await _ids(current, f"{BASE}-archive") == {str(by_old), str(by_current), str(kept)}
+
+
+async def test_an_erasure_skips_a_collection_dropped_since_it_was_listed(
+    stores: list[QdrantVectorStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current, old = stores
+    await current.ensure_collection()
+    lead = uuid.uuid4()
+    await current.upsert(lead, EMBEDDING, {"line": "auto"})
+
+    async def listed_before_the_drop() -> list[str]:
+        return [old.collection]
+
+    monkeypatch.setattr(current, "other_versions", listed_before_the_drop)
+    await current.delete(lead)
+    assert await current.get(lead) is None
+
+
+async def _ids(store: QdrantVectorStore, collection: str) -> set[str]:
+    records, _ = await store._client.scroll(collection, limit=100)
+    return {str(record.id) for record in records}
 
 
 async def test_replace_stale_keeps_a_collection_of_this_build(stores: list[QdrantVectorStore]) -> None:
     current, _ = stores
     await current.ensure_collection()
     kept = uuid.uuid4()
-    await current.upsert(kept, VECTOR, {"line": "auto"})
+    await current.upsert(kept, EMBEDDING, {"line": "auto"})
     await current.ensure_collection(replace_stale=True)
     assert await current.get(kept) is not None
 

@@ -23,7 +23,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, LeadEmbedding, embed_lead, query_words
 from leadgen.stores.vectors import VectorStore, create_vector_store, versioned_collection
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore, VectorStoreError
 
@@ -64,7 +64,7 @@ async def store(open_store: Opener) -> QdrantVectorStore:
     return await open_store()
 
 
-def auto(score: int = 60, **extra: object) -> list[float]:
+def auto(score: int = 60, **extra: object) -> LeadEmbedding:
     row: dict[str, object] = {
         "line": "auto",
         "state": "CA",
@@ -75,8 +75,12 @@ def auto(score: int = 60, **extra: object) -> list[float]:
     return embed_lead(row)
 
 
-def home(score: int = 60) -> list[float]:
+def home(score: int = 60) -> LeadEmbedding:
     return embed_lead({"line": "home", "state": "TX", "score": score, "details": {"year_built": 1990}})
+
+
+def noted(notes: str, line: str = "auto", state: str = "CA") -> LeadEmbedding:
+    return embed_lead({"line": line, "state": state, "score": 60, "notes": notes})
 
 
 def payload(
@@ -106,7 +110,7 @@ class TestCollection:
 
     async def test_rejects_a_vector_of_the_wrong_length(self, store: QdrantVectorStore) -> None:
         with pytest.raises(ValueError, match="dimension"):
-            await store.upsert(uuid.uuid4(), [1.0, 0.0], payload())
+            await store.upsert(uuid.uuid4(), LeadEmbedding([1.0, 0.0], {}), payload())
         with pytest.raises(ValueError, match="dimension"):
             await store.similar([1.0, 0.0])
 
@@ -120,7 +124,7 @@ class TestUpsert:
         await store.upsert(lead, auto(), payload(outcome="SCORED"))
         await store.upsert(lead, auto(), payload(outcome="SCORED"))
         await store.upsert(lead, auto(), payload(outcome="ROUTED", agent="a1"))
-        hits = await store.similar(auto(), limit=10)
+        hits = await store.similar(auto().vector, limit=10)
         assert [hit.lead_id for hit in hits] == [lead]
         assert hits[0].payload["outcome"] == "ROUTED"
         assert hits[0].payload["agent_id"] == "a1"
@@ -143,15 +147,16 @@ class TestUpsert:
             "agent_id": str(agent),
             "received_at": received.timestamp(),
         }
-        assert await store.similar(auto(), agent_id=str(agent), outcome="CONVERTED") != []
+        assert await store.similar(auto().vector, agent_id=str(agent), outcome="CONVERTED") != []
 
     async def test_get_of_an_unknown_lead_is_none(self, store: QdrantVectorStore) -> None:
         assert await store.get(uuid.uuid4()) is None
         assert await store.vector(uuid.uuid4()) is None
 
     async def test_vector_returns_what_was_stored(self, store: QdrantVectorStore) -> None:
-        lead, vector = uuid.uuid4(), auto()
-        await store.upsert(lead, vector, payload())
+        lead, embedding = uuid.uuid4(), auto()
+        vector = embedding.vector
+        await store.upsert(lead, embedding, payload())
         stored = await store.vector(lead)
         assert stored is not None and len(stored) == len(vector)
         assert max(abs(a - b) for a, b in zip(stored, vector, strict=True)) < 1e-5
@@ -173,12 +178,12 @@ class TestSetPayload:
         lead = uuid.uuid4()
         await store.upsert(lead, auto(), payload(outcome="ROUTED", agent="a1"))
         await store.set_payload(lead, {"agent_id": "a2"})
-        assert await store.similar(auto(), agent_id="a1") == []
-        assert [h.lead_id for h in await store.similar(auto(), agent_id="a2")] == [lead]
+        assert await store.similar(auto().vector, agent_id="a1") == []
+        assert [h.lead_id for h in await store.similar(auto().vector, agent_id="a2")] == [lead]
 
     async def test_unknown_lead_is_a_no_op(self, store: QdrantVectorStore) -> None:
         await store.set_payload(uuid.uuid4(), {"outcome": "LOST"})
-        assert await store.similar(auto(), limit=5) == []
+        assert await store.similar(auto().vector, limit=5) == []
 
 
 class TestSimilar:
@@ -197,7 +202,7 @@ class TestSimilar:
         return ids
 
     async def test_nearest_first(self, store: QdrantVectorStore, stocked: dict[str, uuid.UUID]) -> None:
-        hits = await store.similar(auto(70), limit=10)
+        hits = await store.similar(auto(70).vector, limit=10)
         assert len(hits) == 5
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert {hits[0].lead_id, hits[1].lead_id} == {stocked["auto-ca-converted-a1"], stocked["auto-ca-lost-a1"]}
@@ -222,7 +227,7 @@ class TestSimilar:
         expected: set[str],
     ) -> None:
         hits = await store.similar(
-            auto(70),
+            auto(70).vector,
             limit=10,
             line=filters.get("line"),
             state=filters.get("state"),
@@ -235,26 +240,84 @@ class TestSimilar:
                 assert hit.payload[field] == value
 
     async def test_limit_and_exclude(self, store: QdrantVectorStore, stocked: dict[str, uuid.UUID]) -> None:
-        assert len(await store.similar(auto(70), limit=2)) == 2
-        assert await store.similar(auto(70), limit=0) == []
-        hits = await store.similar(auto(70), limit=10, exclude=stocked["auto-ca-converted-a1"])
+        assert len(await store.similar(auto(70).vector, limit=2)) == 2
+        assert await store.similar(auto(70).vector, limit=0) == []
+        hits = await store.similar(auto(70).vector, limit=10, exclude=stocked["auto-ca-converted-a1"])
         assert stocked["auto-ca-converted-a1"] not in {h.lead_id for h in hits}
         assert len(hits) == 4
 
 
+class TestMatchingWords:
+    @pytest.fixture
+    async def noted_leads(self, store: QdrantVectorStore) -> dict[str, uuid.UUID]:
+        leads = {
+            "divorce": (noted("Divorce settlement, needs a policy of her own."), payload("auto", "CA", "ROUTED")),
+            "divorce-home": (noted("Divorce last month.", "home", "TX"), payload("home", "TX", "CONVERTED")),
+            "renewal": (noted("Renewal soon, wants a cheaper premium."), payload("auto", "CA")),
+            "no-notes": (noted(""), payload("auto", "CA")),
+        }
+        ids = {name: uuid.uuid4() for name in leads}
+        await store.upsert_many([(ids[name], embedding, data) for name, (embedding, data) in leads.items()])
+        return ids
+
+    async def test_finds_only_the_leads_whose_notes_hold_a_word_closest_first(
+        self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]
+    ) -> None:
+        hits = await store.matching_words(query_words("divorce settlement"), limit=10)
+        assert [hit.lead_id for hit in hits] == [noted_leads["divorce"], noted_leads["divorce-home"]]
+        assert 1.0 >= hits[0].score > hits[1].score > 0.0
+        assert hits[0].payload["outcome"] == "ROUTED"
+        assert await store.matching_words(query_words("wildfire"), limit=10) == []
+        assert await store.matching_words({}, limit=10) == []
+
+    @pytest.mark.parametrize(
+        ("filters", "expected"),
+        [
+            ({"line": "home"}, ["divorce-home"]),
+            ({"state": "CA"}, ["divorce"]),
+            ({"outcome": "CONVERTED"}, ["divorce-home"]),
+            ({"line": "auto", "state": "CA", "outcome": "ROUTED"}, ["divorce"]),
+            ({"line": "life"}, []),
+        ],
+    )
+    async def test_filters(
+        self,
+        store: QdrantVectorStore,
+        noted_leads: dict[str, uuid.UUID],
+        filters: dict[str, str],
+        expected: list[str],
+    ) -> None:
+        hits = await store.matching_words(query_words("divorce"), limit=10, **filters)
+        assert [hit.lead_id for hit in hits] == [noted_leads[name] for name in expected]
+
+    async def test_limit(self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]) -> None:
+        assert [h.lead_id for h in await store.matching_words(query_words("divorce"), limit=1)] == [
+            noted_leads["divorce-home"]  # the shorter note is more about the word
+        ]
+        assert await store.matching_words(query_words("divorce"), limit=0) == []
+
+    async def test_a_lead_embedded_again_keeps_only_its_new_words(
+        self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]
+    ) -> None:
+        await store.upsert(noted_leads["renewal"], noted(""), payload())
+        assert await store.matching_words(query_words("renewal"), limit=10) == []
+        await store.upsert(noted_leads["no-notes"], noted("Asks about a renewal."), payload())
+        assert [h.lead_id for h in await store.matching_words(query_words("renewal"))] == [noted_leads["no-notes"]]
+
+
 class TestAgentSuccess:
     async def test_scores_each_agent_by_its_converted_leads_of_the_line(self, store: QdrantVectorStore) -> None:
-        query = auto(80, campaign="spring", source="s1", currently_insured=True)
+        query = auto(80, campaign="spring", source="s1", currently_insured=True).vector
         near = [auto(80, campaign="spring", source="s1", currently_insured=True) for _ in range(3)]
         far = auto(10, state="NY", campaign="winter", source="s9", currently_insured=False)
-        for vector, agent, outcome, line in [
+        for embedding, agent, outcome, line in [
             (near[0], "a-near", "CONVERTED", "auto"),
             (near[1], "a-near", "CONVERTED", "auto"),
             (far, "a-far", "CONVERTED", "auto"),
             (near[2], "a-lost", "LOST", "auto"),  # similar, but never converted
             (home(80), "a-home", "CONVERTED", "home"),  # converted, but another line
         ]:
-            await store.upsert(uuid.uuid4(), vector, payload(line, "CA", outcome, agent))
+            await store.upsert(uuid.uuid4(), embedding, payload(line, "CA", outcome, agent))
         result = await store.agent_success(query, ["a-near", "a-far", "a-lost", "a-home", "a-new", "a-near"], "auto", 5)
         assert set(result) == {"a-near", "a-far", "a-lost", "a-home", "a-new"}
         assert result["a-near"] == pytest.approx(1.0, abs=1e-6)
@@ -262,29 +325,30 @@ class TestAgentSuccess:
         assert result["a-lost"] == result["a-home"] == result["a-new"] == 0.0
 
     async def test_is_the_mean_of_the_top_k(self, store: QdrantVectorStore) -> None:
-        query = auto(80)
-        vectors = [auto(80), auto(50), auto(20)]
-        for vector in vectors:
-            await store.upsert(uuid.uuid4(), vector, payload("auto", "CA", "CONVERTED", "a1"))
-        scores = sorted((_cosine(query, v) for v in vectors), reverse=True)
+        query = auto(80).vector
+        embeddings = [auto(80), auto(50), auto(20)]
+        for embedding in embeddings:
+            await store.upsert(uuid.uuid4(), embedding, payload("auto", "CA", "CONVERTED", "a1"))
+        scores = sorted((_cosine(query, e.vector) for e in embeddings), reverse=True)
         result = await store.agent_success(query, ["a1"], "auto", limit=2)
         assert result["a1"] == pytest.approx(sum(scores[:2]) / 2, abs=1e-5)
 
     async def test_no_agents(self, store: QdrantVectorStore) -> None:
-        assert await store.agent_success(auto(), [], "auto") == {}
+        assert await store.agent_success(auto().vector, [], "auto") == {}
 
 
 class TestDelete:
     async def test_erases_the_lead(self, store: QdrantVectorStore) -> None:
         lead, other = uuid.uuid4(), uuid.uuid4()
-        await store.upsert(lead, auto(), payload(outcome="CONVERTED", agent="a1"))
+        await store.upsert(lead, auto(notes="renewal"), payload(outcome="CONVERTED", agent="a1"))
         await store.upsert(other, auto(), payload())
         await store.delete(lead)
         await store.delete(lead)
         await store.delete(uuid.uuid4())
         assert await store.get(lead) is None
-        assert [h.lead_id for h in await store.similar(auto(), limit=10)] == [other]
-        assert (await store.agent_success(auto(), ["a1"], "auto"))["a1"] == 0.0
+        assert [h.lead_id for h in await store.similar(auto().vector, limit=10)] == [other]
+        assert (await store.agent_success(auto().vector, ["a1"], "auto"))["a1"] == 0.0
+        assert await store.matching_words(query_words("renewal")) == []
 
 
 class TestPersistence:
@@ -298,7 +362,7 @@ class TestPersistence:
         hit = await second.get(lead)
         assert hit is not None
         assert hit.payload["outcome"] == "LOST"
-        assert [h.lead_id for h in await second.similar(auto(), line="auto")] == [lead]
+        assert [h.lead_id for h in await second.similar(auto().vector, line="auto")] == [lead]
 
 
 class TestLocalMode:
@@ -329,7 +393,7 @@ class TestLocalMode:
                 try:
                     for score in range(25):
                         await store.upsert(uuid.uuid4(), auto(score), payload())
-                        await store.similar(auto(score), limit=3)
+                        await store.similar(auto(score).vector, limit=3)
                 finally:
                     await store.close()
 
@@ -343,7 +407,7 @@ class TestLocalMode:
             thread.start()
         await asyncio.to_thread(_join, threads)
         assert errors == []
-        assert len(await setup.similar(auto(), limit=500)) == 100
+        assert len(await setup.similar(auto().vector, limit=500)) == 100
         await setup.close()
 
 

@@ -201,7 +201,7 @@ class QdrantSettings(_Group, prefix="QDRANT_"):
     collection: str = Field(
         "leads",
         description="Name of the collections of lead embeddings: each embedding version writes its own, "
-        "'<name>-<version>' ('leads-hash-v1').",
+        "'<name>-<version>' ('leads-hash-v2').",
     )
     replication_factor: int = Field(
         1,

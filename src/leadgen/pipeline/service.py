@@ -150,9 +150,9 @@ async def process_lead(
                 # and best match learn only from live leads.
                 _stop(session, lead, LeadStatus.TEST, TEST_LEAD)
             else:
-                vector = embed_lead(row)
-                agent_id = await _route(session, pipe, lead, now, vector)
-                await pipe.vectors.upsert(lead.id, vector, vector_payload(lead, row, agent_id))
+                embedding = embed_lead(row)
+                agent_id = await _route(session, pipe, lead, now, embedding.vector)
+                await pipe.vectors.upsert(lead.id, embedding, vector_payload(lead, row, agent_id))
         await outbox.mark_processed(session, TOPIC, str(lead_id), now)
     # Counted once committed: a transaction run again after a deadlock counts once.
     after_commit(session, PIPELINE_OUTCOMES.labels(lead.status).inc)
@@ -383,8 +383,8 @@ async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: d
     if barred:
         _stop(session, lead, LeadStatus.UNASSIGNED, BARRED_BECAUSE[barred])
     else:
-        vector = embed_lead(lead_row(lead, await _source_name(session, lead)))
-        await _route(session, pipe, lead, now, vector)
+        embedding = embed_lead(lead_row(lead, await _source_name(session, lead)))
+        await _route(session, pipe, lead, now, embedding.vector)
     outbox.add(session, OUTCOME_TOPIC, str(lead.id))
 
 
@@ -496,7 +496,8 @@ async def end_failed(session: AsyncSession, topic: str, lead_id: uuid.UUID, task
 
 
 async def forget(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:
-    """Privacy erasure in the derived stores: the lead's vector and its identity links."""
+    """Privacy erasure in the derived stores: the lead's vectors, in the collection of every embedding
+    version (a rollout's two releases each fill their own), and its identity links."""
     await pipe.vectors.delete(lead_id)
     await pipe.graph.forget_lead(lead_id)
     await outbox.mark_processed(session, "lead.erased", str(lead_id))

@@ -1,4 +1,5 @@
-"""Similar-lead search over the lead embeddings (orchestrator): for the dashboard and for matching."""
+"""Lead search over the lead embeddings (orchestrator), for the dashboard: leads whose notes hold some
+words (their word vectors), and leads like a lead (their 128 floats)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from leadgen.core.errors import NotFound
 from leadgen.leads import repository
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
-from leadgen.stores.embedding import embed_text, has_note_words
+from leadgen.stores.embedding import query_words
 from leadgen.stores.vectors import Hit, VectorStore
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
@@ -85,9 +86,10 @@ async def search(
         Query(
             min_length=2,
             max_length=200,
-            description="Words from lead notes, e.g. 'renewal divorce'. As from the notes, words with a digit, "
-            "stop words, words under three letters and capitalised words after the first (taken for names) are "
-            "left out; a query of none but those finds nothing.",
+            description="Words from lead notes, e.g. 'renewal divorce': the leads whose notes hold one of them, "
+            "those whose notes are most about them first. As from the notes, words with a digit, stop words, "
+            "words under three letters and capitalised words after the first (taken for names) are left out; "
+            "a query of none but those finds nothing.",
         ),
     ],
     line: Line | None = None,
@@ -95,12 +97,13 @@ async def search(
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[SimilarLead]:
-    """Leads whose notes and attributes are closest to the words given, with optional filters.
-    Anonymised leads are left out."""
-    if not has_note_words(q):
+    """Leads whose notes hold one of the words given, with optional filters; ``similarity`` is the
+    cosine of the query's words and the note's (0 to 1). Anonymised leads are left out."""
+    words = query_words(q)
+    if not words:
         return []
-    hits = await _store(resources).similar(
-        embed_text(q), line=line, state=state, outcome=outcome, limit=limit + _SPARE_HITS
+    hits = await _store(resources).matching_words(
+        words, line=line, state=state, outcome=outcome, limit=limit + _SPARE_HITS
     )
     return await _shown(session, hits, limit)
 

@@ -1,7 +1,9 @@
 """The vector store interface: lead embeddings with a filterable payload.
 
-One point per lead, keyed by the lead id. The payload holds only what filters and explanations
-need - never contact PII:
+One point per lead, keyed by the lead id, with the lead's two vectors (``stores.embedding``): its
+``EMBEDDING_DIM`` floats, which ``similar`` and ``agent_success`` compare, and its note words, which
+only ``matching_words`` (word search) compares. The payload holds only what filters and explanations
+need - never contact PII, nor the notes or their words:
 
 ====================  ============================================================================
 ``line``              insurance line (``auto``, ``home``, ...)
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from leadgen.stores.embedding import EMBEDDING_VERSION
+from leadgen.stores.embedding import EMBEDDING_VERSION, LeadEmbedding, WordVector
 
 CONVERTED = "CONVERTED"
 # Payload fields with a payload index in server mode, and the index type of each.
@@ -37,7 +39,7 @@ INDEXED_FIELDS: dict[str, str] = {
     "received_at": "float",
 }
 # One lead's point: its id, its embedding, its payload.
-Point = tuple[uuid.UUID, list[float], Mapping[str, Any]]
+Point = tuple[uuid.UUID, LeadEmbedding, Mapping[str, Any]]
 
 
 def versioned_collection(base: str, version: str = EMBEDDING_VERSION) -> str:
@@ -48,7 +50,8 @@ def versioned_collection(base: str, version: str = EMBEDDING_VERSION) -> str:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: the lead, its cosine similarity (-1..1, higher is closer), its payload."""
+    """One search result: the lead, its cosine similarity (-1..1, higher is closer; 0..1 for word
+    search), its payload."""
 
     lead_id: uuid.UUID
     score: float
@@ -81,8 +84,8 @@ class VectorStore(Protocol):
     async def drop(self, collection: str) -> None:
         """Delete one of ``other_versions``."""
 
-    async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
-        """Store or replace the lead's vector and payload (running it twice is harmless)."""
+    async def upsert(self, lead_id: uuid.UUID, embedding: LeadEmbedding, payload: Mapping[str, Any]) -> None:
+        """Store or replace the lead's vectors and payload (running it twice is harmless)."""
 
     async def upsert_many(self, points: Sequence[Point]) -> None:
         """``upsert`` of several leads in one request."""
@@ -94,7 +97,7 @@ class VectorStore(Protocol):
         """The lead's stored payload (score 1.0), or None."""
 
     async def vector(self, lead_id: uuid.UUID) -> list[float] | None:
-        """The lead's stored embedding, or None."""
+        """The lead's stored ``EMBEDDING_DIM`` floats (``LeadEmbedding.vector``), or None."""
 
     async def similar(
         self,
@@ -107,7 +110,20 @@ class VectorStore(Protocol):
         limit: int = 10,
         exclude: uuid.UUID | None = None,
     ) -> list[Hit]:
-        """The nearest leads to ``vector`` matching every given filter, closest first."""
+        """The nearest leads to ``vector`` (``EMBEDDING_DIM`` floats) matching every given filter,
+        closest first."""
+
+    async def matching_words(
+        self,
+        words: WordVector,
+        *,
+        line: str | None = None,
+        state: str | None = None,
+        outcome: str | None = None,
+        limit: int = 10,
+    ) -> list[Hit]:
+        """The leads whose notes hold a word of ``words`` (``stores.embedding.query_words``) and that
+        match every given filter, closest first; only those, so none for empty ``words``."""
 
     async def agent_success(
         self, vector: list[float], agent_ids: list[str], line: str, limit: int = 5
@@ -116,7 +132,9 @@ class VectorStore(Protocol):
         leads of ``line``; 0.0 for an agent with none. Every agent id is a key of the result."""
 
     async def delete(self, lead_id: uuid.UUID) -> None:
-        """Remove the lead's point (privacy erasure); no-op when absent."""
+        """Remove the lead's point (privacy erasure) from this build's collection and from every
+        collection of ``other_versions``: during a rollout, a process of either release may carry out
+        the erasure of a lead that both collections hold. No-op where it is absent."""
 
     async def ping(self) -> None:
         """Raise if the store does not answer, or its collection is missing or holds vectors of

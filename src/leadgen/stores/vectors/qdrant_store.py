@@ -1,5 +1,11 @@
 """Qdrant behind ``VectorStore``: the server in production, qdrant-client's local mode embedded.
 
+Each point has two named vectors: ``lead``, the 128 floats (cosine), which ``similar`` and
+``agent_success`` query, and ``words``, the note words as a sparse vector (dot product of unit
+vectors: their cosine), which only ``matching_words`` queries. A sparse query finds only the points
+that share one of its slots, in local mode and on the server alike: word search answers the leads
+whose notes hold a word of the query, and none that do not.
+
 Both shapes are the same class and the same calls on ``AsyncQdrantClient``; only the constructor
 argument differs (``url=`` or ``path=``). qdrant-client 1.20's ``AsyncQdrantClient(path=...)`` runs
 ``AsyncQdrantLocal`` in-process, so there is no need for the sync client in ``asyncio.to_thread``:
@@ -33,7 +39,7 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, LeadEmbedding, WordVector
 from leadgen.stores.vectors.base import CONVERTED, INDEXED_FIELDS, Hit, Point, normalise_payload, versioned_collection
 
 # The collection's metadata: the embedding its vectors are of (a collection without it was created
@@ -43,6 +49,9 @@ VERSION_KEY = "embedding_version"
 FILLED_KEY = "filled"
 UNRECORDED_VERSION = "hash-v1"
 REBUILD_COMMAND = "leadgen vectors rebuild"
+# The names of a point's two vectors (``stores.embedding.LeadEmbedding``).
+LEAD_VECTOR = "lead"
+WORDS_VECTOR = "words"
 
 
 class VectorStoreError(Exception):
@@ -140,7 +149,10 @@ class QdrantVectorStore:
                     # and a higher one would refuse them while a peer is drained.
                     await self._client.create_collection(
                         self.collection,
-                        vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
+                        vectors_config={
+                            LEAD_VECTOR: models.VectorParams(size=self.dim, distance=models.Distance.COSINE)
+                        },
+                        sparse_vectors_config={WORDS_VECTOR: models.SparseVectorParams()},
                         replication_factor=self.replication_factor,
                         metadata={VERSION_KEY: self.version, FILLED_KEY: False},
                     )
@@ -167,11 +179,8 @@ class QdrantVectorStore:
             raise VectorStoreError(problem)
 
     def _problem(self, info: models.CollectionInfo) -> str | None:
-        params = info.config.params.vectors
-        size = params.size if isinstance(params, models.VectorParams) else None
-        if size != self.dim:
-            held = f"vectors of {size or 'named/unknown'} dimensions, this build writes {self.dim}"
-        else:
+        held = self._other_vectors(info.config.params)
+        if held is None:
             version = (info.config.metadata or {}).get(VERSION_KEY, UNRECORDED_VERSION)
             if version == self.version:
                 return None
@@ -180,6 +189,22 @@ class QdrantVectorStore:
             f"Qdrant collection {self.collection!r} holds {held}: run `{REBUILD_COMMAND}` to replace it with "
             f"this build's, or set LEADGEN_QDRANT_COLLECTION to a new name"
         )
+
+    def _other_vectors(self, params: models.CollectionParams) -> str | None:
+        """What the collection holds instead of this build's two vectors, or None when it holds them."""
+        vectors = params.vectors
+        lead = vectors.get(LEAD_VECTOR) if isinstance(vectors, dict) else None
+        words = (params.sparse_vectors or {}).get(WORDS_VECTOR)
+        if lead is not None and lead.size == self.dim and words is not None:
+            return None
+        if isinstance(vectors, models.VectorParams):
+            held = f"unnamed vectors of {vectors.size} dimensions"
+        elif lead is not None and lead.size != self.dim:
+            held = f"{LEAD_VECTOR!r} vectors of {lead.size} dimensions"
+        else:
+            named = sorted([*(vectors or {}), *(params.sparse_vectors or {})])
+            held = f"the vectors {', '.join(map(repr, named)) or 'of no name'}"
+        return f"{held}, this build writes {LEAD_VECTOR!r} of {self.dim} dimensions and sparse {WORDS_VECTOR!r}"
 
     async def filled(self) -> bool:
         """Whether every lead the database held was embedded into the collection (``mark_filled``)."""
@@ -223,14 +248,18 @@ class QdrantVectorStore:
                 info = await self._client.get_collection(self.collection)
             self._check(info)
 
-    async def upsert(self, lead_id: uuid.UUID, vector: list[float], payload: Mapping[str, Any]) -> None:
-        await self.upsert_many([(lead_id, vector, payload)])
+    async def upsert(self, lead_id: uuid.UUID, embedding: LeadEmbedding, payload: Mapping[str, Any]) -> None:
+        await self.upsert_many([(lead_id, embedding, payload)])
 
     async def upsert_many(self, points: Sequence[Point]) -> None:
         structs = []
-        for lead_id, vector, payload in points:
-            self._check_dim(vector)
-            structs.append(models.PointStruct(id=str(lead_id), vector=vector, payload=normalise_payload(payload)))
+        for lead_id, embedding, payload in points:
+            self._check_dim(embedding.vector)
+            vectors: dict[str, models.Vector] = {LEAD_VECTOR: embedding.vector}
+            if embedding.words:
+                # A lead without note words has no word vector, which no word search finds.
+                vectors[WORDS_VECTOR] = _sparse(embedding.words)
+            structs.append(models.PointStruct(id=str(lead_id), vector=vectors, payload=normalise_payload(payload)))
         if not structs:
             return
         await self._usable()
@@ -255,10 +284,12 @@ class QdrantVectorStore:
 
     async def vector(self, lead_id: uuid.UUID) -> list[float] | None:
         with self._guard:
-            records = await self._client.retrieve(self.collection, ids=[str(lead_id)], with_vectors=True)
-        if not records or not isinstance(records[0].vector, list):
+            records = await self._client.retrieve(self.collection, ids=[str(lead_id)], with_vectors=[LEAD_VECTOR])
+        stored = records[0].vector if records else None
+        vector = stored.get(LEAD_VECTOR) if isinstance(stored, dict) else None
+        if not isinstance(vector, list):
             return None
-        return [float(v) for v in records[0].vector]  # type: ignore[arg-type]
+        return [float(v) for v in vector]  # type: ignore[arg-type]
 
     async def similar(
         self,
@@ -281,9 +312,39 @@ class QdrantVectorStore:
         )
         with self._guard:
             response = await self._client.query_points(
-                self.collection, query=vector, query_filter=query_filter, limit=limit, with_payload=True
+                self.collection,
+                query=vector,
+                using=LEAD_VECTOR,
+                query_filter=query_filter,
+                limit=limit,
+                with_payload=True,
             )
         return [_hit(point) for point in response.points]
+
+    async def matching_words(
+        self,
+        words: WordVector,
+        *,
+        line: str | None = None,
+        state: str | None = None,
+        outcome: str | None = None,
+        limit: int = 10,
+    ) -> list[Hit]:
+        if not words or limit < 1:
+            return []
+        await self._usable()
+        query_filter = _filter({"outcome": outcome, "state": state, "line": line})
+        with self._guard:
+            response = await self._client.query_points(
+                self.collection,
+                query=_sparse(words),
+                using=WORDS_VECTOR,
+                query_filter=query_filter,
+                limit=limit,
+                with_payload=True,
+            )
+        # Every weight is positive: a lead sharing no word with the query scores 0 (were it returned).
+        return [_hit(point) for point in response.points if point.score > 0.0]
 
     async def agent_success(
         self, vector: list[float], agent_ids: list[str], line: str, limit: int = 5
@@ -308,6 +369,7 @@ class QdrantVectorStore:
                 self.collection,
                 group_by="agent_id",
                 query=vector,
+                using=LEAD_VECTOR,
                 query_filter=query_filter,
                 limit=len(agents),
                 group_size=limit,
@@ -322,6 +384,16 @@ class QdrantVectorStore:
     async def delete(self, lead_id: uuid.UUID) -> None:
         with self._guard:
             await self._client.delete(self.collection, points_selector=_only(lead_id), wait=True)
+        # Listed at each erasure, never remembered: the collection of a release rolling out now may
+        # be created (and filled) at any moment, and must lose the lead too.
+        for name in await self.other_versions():
+            with self._guard:
+                try:
+                    await self._client.delete(name, points_selector=_only(lead_id), wait=True)
+                except Exception:
+                    if await self._client.collection_exists(name):
+                        raise
+                    # Dropped since it was listed (``vectors rebuild --drop-other-versions``): nothing to erase.
 
     async def ping(self) -> None:
         """Also fails while the collection is missing or holds other vectors than this build writes."""
@@ -353,6 +425,10 @@ class QdrantVectorStore:
 
 def _only(lead_id: uuid.UUID) -> models.FilterSelector:
     return models.FilterSelector(filter=models.Filter(must=[models.HasIdCondition(has_id=[str(lead_id)])]))
+
+
+def _sparse(words: WordVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(words), values=list(words.values()))
 
 
 def _filter(fields: Mapping[str, str | None], *, exclude: uuid.UUID | None = None) -> models.Filter | None:
