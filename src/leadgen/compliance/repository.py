@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED, EXTENSION, extension_hash, own_entries
 from leadgen.core.db import InList, insert_for
-from leadgen.models import DoNotContact, Lead
+from leadgen.models import DoNotContact, Lead, OutboxEvent
+from leadgen.outbox.repository import PERSON_LINKED_TOPIC
 
 
 class Contactable(Protocol):
@@ -168,3 +169,44 @@ async def barred_among(session: AsyncSession, people: list[Contactable]) -> list
         person.anonymised_at is not None or any(value in listed_now for _, value in identity_hashes(person))
         for person in people
     ]
+
+
+# A ``person.linked`` event is keyed by its lead's id and lists the keyed hashes the lead's
+# screening put on the list: kept once done, it would tie the lead to the person's phone number
+# and e-mail address after an erasure or the retention purge anonymised it. So it forgets them once
+# processed.
+_LINKED = OutboxEvent.topic == PERSON_LINKED_TOPIC
+
+
+async def unfinished_links(session: AsyncSession, lead_id: str) -> list[OutboxEvent]:
+    """The lead's ``person.linked`` events not processed yet, oldest first, locked until the
+    transaction ends: a second delivery waits for the first, then finds them processed."""
+    query = (
+        select(OutboxEvent)
+        .where(_LINKED, OutboxEvent.key == lead_id, OutboxEvent.processed_at.is_(None))
+        .order_by(OutboxEvent.created_at, OutboxEvent.id)
+        .with_for_update()
+    )
+    return list(await session.scalars(query))
+
+
+def finish_links(events: list[OutboxEvent], when: datetime) -> None:
+    """Mark the events processed, forgetting what they listed."""
+    for event in events:
+        event.processed_at = when
+        event.payload = {}
+
+
+async def forget_processed_links(session: AsyncSession, lead_ids: list[uuid.UUID]) -> None:
+    """Clear what the leads' processed ``person.linked`` events listed (kept by a worker of the
+    release before this one). One not processed yet keeps it: its worker bars the person's other
+    leads by it, which an erasure still wants, and clears it then (``finish_links``)."""
+    if not lead_ids:
+        return
+    await session.execute(
+        update(OutboxEvent)
+        .where(_LINKED, OutboxEvent.key.in_([str(lead_id) for lead_id in lead_ids]))
+        .where(OutboxEvent.processed_at.is_not(None))
+        .values(payload={})
+        .execution_options(synchronize_session=False)
+    )

@@ -6,26 +6,28 @@ from __future__ import annotations
 from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.compliance import service
+from leadgen.compliance import repository, service
 from leadgen.core.metrics import TASKS
 from leadgen.core.runtime import task_runtime
-from leadgen.outbox import repository as outbox
+from leadgen.models.base import utcnow
 
 BAR_LINKED_TASK = "compliance.bar_linked"
 
 
 @shared_task(name=BAR_LINKED_TASK)
 def bar_linked(lead_id: str) -> int:
-    """Bar the leads by what the screening of ``lead_id`` listed, and finish the event, in one
-    transaction: a worker that dies between leaves the event for the relay to hand on again."""
+    """Bar the leads by what the screening of ``lead_id`` listed, and finish its events, which
+    forget it (``repository.finish_links``), in one transaction: a worker that dies between leaves
+    the events for the relay to hand on again."""
 
     async def work(session: AsyncSession) -> int:
-        event = await outbox.unfinished(session, outbox.PERSON_LINKED_TOPIC, lead_id)
-        if event is None:
+        events = await repository.unfinished_links(session, lead_id)
+        if not events:
             return 0  # done by an earlier delivery
-        hashes = [str(value) for value in event.payload.get("hashes", [])]
-        barred = await service.bar_linked(session, hashes, [str(value) for value in event.payload.get("numbers", [])])
-        await outbox.mark_processed(session, outbox.PERSON_LINKED_TOPIC, lead_id)
+        hashes = sorted({str(value) for event in events for value in event.payload.get("hashes", [])})
+        numbers = sorted({str(value) for event in events for value in event.payload.get("numbers", [])})
+        barred = await service.bar_linked(session, hashes, numbers)
+        repository.finish_links(events, utcnow())
         return len(barred)
 
     try:

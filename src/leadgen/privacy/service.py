@@ -123,14 +123,21 @@ async def export(
     consent was, and a later export of the person shows it."""
     asked = _asked(hashes, phone_extension)
     leads = await _leads_of(session, asked, rules.named_by_request)
-    exports = await _exports_since(session, min((lead.received_at for lead in leads), default=None))
+    offers_of = {
+        lead.id: list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id))) for lead in leads
+    }
+    # The entries naming a lead among their ``lead_ids``, read for all the person's leads at once.
+    naming = [
+        *await _inbox_reads(session, [offer for offers in offers_of.values() for offer in offers]),
+        *await _exports_of(session, leads),
+    ]
     out = []
     for lead in leads:
         consent = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
         events = await session.scalars(
             select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at)
         )
-        offers = list(await session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)))
+        offers = offers_of[lead.id]
         notes = await session.scalars(select(Notification).where(Notification.lead_id == lead.id))
         logged = list(
             await session.scalars(
@@ -139,8 +146,7 @@ async def export(
                 .order_by(AuditEntry.created_at)
             )
         )
-        logged += await _inbox_reads(session, lead, offers)
-        logged += [entry for entry in exports if _names(entry, lead)]
+        logged += [entry for entry in naming if _names(entry, lead)]
         logged.sort(key=lambda entry: entry.created_at)
         out.append(
             {
@@ -156,7 +162,12 @@ async def export(
     exported = [lead.id for lead in leads]
     of_erased = [consent["lead_id"] for consent in consents if consent["lead_id"] not in exported]
     await audit.record(session, actor, EXPORT_ACTION, "person", None, _lead_ids([*exported, *of_erased]))
-    person = {value for _, value in hashes} | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
+    # The entries an erasure by these identifiers made (the number at the extension asked about among
+    # them), besides those of the leads found: once the leads are anonymised, no lead gives those.
+    own = own_entries(asked.phone, asked.email, asked.phone_extension)
+    person = {value for _, value in [*hashes, *own]} | {
+        value for lead in leads for _, value in dnc.identity_hashes(lead)
+    }
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
         for entry in await dnc.entries_for(session, sorted(person))
@@ -267,6 +278,9 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
         audit.lead_event(session, lead.id, "lead.anonymised", {"reason": reason})
         await routing.withdraw_offers(session, lead, BARRED_BECAUSE[ERASED])
         outbox.add(session, "lead.erased", str(lead.id))  # the vector and the graph links go too
+    # The person's keyed hashes that a lead's screening listed, kept by the lead's id on its
+    # processed ``person.linked`` events.
+    await dnc.forget_processed_links(session, [lead.id for lead in leads])
 
 
 def clear_consent_evidence(consent: ConsentRecord) -> None:
@@ -311,31 +325,28 @@ def _names(entry: AuditEntry, lead: Lead) -> bool:
     return str(lead.id) in entry.data.get("lead_ids", [])
 
 
-async def _exports_since(session: AsyncSession, since: datetime | None) -> list[AuditEntry]:
-    """The exports audited since ``since`` (none when None): those of a lead received then can only
-    be later."""
-    if since is None:
+async def _inbox_reads(session: AsyncSession, offers: list[Assignment]) -> list[AuditEntry]:
+    """The inbox answers that showed the contact details of one of the offers' leads: one entry per
+    answer, by the agent who read it, naming the leads shown. Only agents offered a lead can have
+    read it, and only once offered."""
+    if not offers:
         return []
-    query = select(AuditEntry).where(AuditEntry.action == EXPORT_ACTION, AuditEntry.created_at >= since)
-    return list(await session.scalars(query))
-
-
-async def _inbox_reads(session: AsyncSession, lead: Lead, offers: list[Assignment]) -> list[AuditEntry]:
-    """The inbox answers that showed the lead's contact details: one entry per answer, by the agent
-    who read it, naming the leads shown (only agents it was offered to can have read it)."""
-    agents = sorted({str(offer.agent_id) for offer in offers})
-    if not agents:
-        return []
-    entries = await session.scalars(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == CONTACT_DETAILS_VIEWED,
-            AuditEntry.subject_type == "agent",
-            AuditEntry.subject_id.in_(agents),
-        )
-        .order_by(AuditEntry.created_at)
+    return await repository.audited_naming(
+        session,
+        CONTACT_DETAILS_VIEWED,
+        {offer.lead_id for offer in offers},
+        since=min(offer.created_at for offer in offers),
+        agents={offer.agent_id for offer in offers},
     )
-    return [entry for entry in entries if _names(entry, lead)]
+
+
+async def _exports_of(session: AsyncSession, leads: list[Lead]) -> list[AuditEntry]:
+    """The exports that handed out one of the leads: only after the first was received."""
+    if not leads:
+        return []
+    return await repository.audited_naming(
+        session, EXPORT_ACTION, {lead.id for lead in leads}, since=min(lead.received_at for lead in leads)
+    )
 
 
 def _about(lead: Lead, offers: list[Assignment]) -> ColumnElement[bool]:
