@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
-from leadgen.scoring.features import Featurizer, LeadFacts, parse_lead
+from leadgen.scoring import synthetic
+from leadgen.scoring.features import Featurizer, LeadFacts, call_backs_resume, parse_lead, wait_doublings
 from leadgen.scoring.model import LeadScoreModel
 from leadgen.scoring.synthetic import generate
 from tests.scoring.conftest import RECEIVED, lead_row
+
+CHICAGO = ZoneInfo("America/Chicago")  # Texas leads' local time
 
 
 def contributions(model: LeadScoreModel, row: dict[str, Any]) -> dict[str, float]:
@@ -96,6 +101,129 @@ class TestTransform:
     def test_wrong_types_in_details_do_not_raise(self, model: LeadScoreModel) -> None:
         odd = {"drivers": [{"incidents_last_5_years": "many", "sr22_required": "yes"}, 7], "coverage_tier": 3}
         assert 0 <= model.score(lead_row(details=odd)).score <= 100
+
+    @pytest.mark.parametrize("odd", [math.nan, math.inf, -math.inf, 10**400], ids=["nan", "inf", "-inf", "10**400"])
+    def test_numbers_that_are_not_finite_count_as_not_given(self, model: LeadScoreModel, odd: float) -> None:
+        self_only = [{"relationship": "self"}]
+        cases: list[tuple[str, dict[str, Any], dict[str, Any]]] = [  # line, details, the same without them
+            ("auto", {"drivers": [{"incidents_last_5_years": odd}]}, {"drivers": [{}]}),
+            (
+                "home",
+                {"roof_age_years": odd, "claims_last_5_years": odd, "dwelling_coverage": 300_000},
+                {"dwelling_coverage": 300_000},
+            ),
+            (
+                "home",
+                {"dwelling_coverage": odd, "year_built": odd, "claims_last_5_years": 1},
+                {"claims_last_5_years": 1},
+            ),
+            (
+                "life",
+                {"height_inches": odd, "weight_pounds": odd, "face_amount": odd, "tobacco": True},
+                {"tobacco": True},
+            ),
+            (
+                "health",
+                {"household": [{"relationship": "self", "age": odd}], "medicare_interest": True},
+                {"household": self_only, "medicare_interest": True},
+            ),
+            (
+                "commercial",
+                {"years_in_business": odd, "employees": odd, "coverages": ["property"]},
+                {"coverages": ["property"]},
+            ),
+        ]
+        for line, details, without in cases:
+            result = model.score(lead_row(line=line, details=details), top=100)
+            assert result == model.score(lead_row(line=line, details=without), top=100), (line, details)
+            assert all(math.isfinite(f["points"]) for f in result.factors)
+
+    def test_extreme_finite_numbers_do_not_raise(self, model: LeadScoreModel) -> None:
+        life = {"height_inches": 1e308, "weight_pounds": 1e308, "tobacco": False, "face_amount": 1e308}
+        for row in (lead_row(line="life", details=life), lead_row(line="home", details={"dwelling_coverage": 1e308})):
+            result = model.score(row, top=100)
+            assert 0 <= result.score <= 100 and all(math.isfinite(f["points"]) for f in result.factors)
+
+
+class TestTiming:
+    """When a lead arrives is read as the wait for a first call it implies (the call-back schedule)."""
+
+    @pytest.mark.parametrize(
+        ("received", "resumes"),
+        [
+            (datetime(2026, 3, 15, 21, 40), datetime(2026, 3, 16, 8, 30)),  # Sunday evening: Monday morning
+            (datetime(2026, 3, 13, 22, 10), datetime(2026, 3, 16, 8, 30)),  # Friday night: after the weekend
+            (datetime(2026, 3, 14, 23, 0), datetime(2026, 3, 16, 8, 30)),  # Saturday night
+            (datetime(2026, 3, 11, 3, 0), datetime(2026, 3, 11, 8, 30)),  # a weeknight: the same morning
+            (datetime(2026, 3, 11, 22, 0), datetime(2026, 3, 12, 8, 30)),
+        ],
+    )
+    def test_call_backs_resume_at_the_next_weekday_opening(self, received: datetime, resumes: datetime) -> None:
+        assert call_backs_resume(received.replace(tzinfo=CHICAGO)) == resumes.replace(tzinfo=CHICAGO)
+
+    def test_the_wait_follows_the_history_it_is_learned_from(self) -> None:
+        """For every half hour of a week, the features' typical wait agrees with the minutes the
+        synthetic history draws (``log2(1 + minutes / 5)``, the doublings its conversions pay for)."""
+        draw = synthetic._Draw(5)
+        vendor = next(s for s in synthetic.SOURCES if s.name == "acme-leads")
+        monday = datetime(2025, 6, 2, tzinfo=CHICAGO)
+        for step in range(7 * 48):
+            local = monday + timedelta(minutes=30 * step)
+            drawn = [math.log2(1 + synthetic._minutes_to_contact(draw, vendor, local) / 5) for _ in range(2000)]
+            assert wait_doublings(local) == pytest.approx(float(np.mean(drawn)), abs=0.2), local
+
+    def test_a_longer_wait_scores_lower(self, model: LeadScoreModel) -> None:
+        def score(day: int, hour: int) -> float:
+            return model.score(lead_row(received_at=datetime(2026, 3, day, hour, tzinfo=CHICAGO))).probability
+
+        friday_evening, friday_night, saturday_night, sunday_night = (
+            score(13, 19),
+            score(13, 21),
+            score(14, 23),
+            score(15, 21),
+        )
+        # Reached in about half an hour by the evening desk, or on Monday at 8:30 after 60, 33 or 11 hours.
+        assert friday_evening > 3 * friday_night
+        assert sunday_night > 1.25 * saturday_night and saturday_night > 1.1 * friday_night
+
+    def test_a_live_transfer_loses_nothing_to_the_hour(self, model: LeadScoreModel) -> None:
+        """A transferred call is in progress whenever it comes: the wait costs its source nothing."""
+
+        def score(source: str, when: datetime) -> float:
+            return model.score(lead_row(source=source, received_at=when.replace(tzinfo=CHICAGO))).probability
+
+        office, sunday_night = datetime(2026, 3, 10, 10, 30), datetime(2026, 3, 15, 21, 40)
+        assert score("live-transfer-partners", sunday_night) == pytest.approx(
+            score("live-transfer-partners", office), rel=0.1
+        )
+        assert score("acme-leads", sunday_night) < 0.6 * score("acme-leads", office)
+
+    def test_factor_texts_say_when_the_lead_will_be_called(self, model: LeadScoreModel) -> None:
+        def text(when: datetime) -> str:
+            factors = model.score(lead_row(received_at=when.replace(tzinfo=CHICAGO)), top=100).factors
+            [timing] = [str(f["factor"]) for f in factors if f["factor"].startswith("received")]
+            return timing
+
+        assert text(datetime(2026, 3, 10, 10, 30)) == "received Tue 10:30 local time, office hours"
+        assert text(datetime(2026, 3, 10, 19, 5)) == "received Tue 19:05 local time, evening desk hours"
+        assert text(datetime(2026, 3, 14, 10, 15)) == "received Sat 10:15 local time, weekend desk hours"
+        assert text(datetime(2026, 3, 15, 21, 40)) == (
+            "received Sun 21:40 local time, after hours: call-backs resume Mon 08:30 (in 11 h)"
+        )
+        assert text(datetime(2026, 3, 11, 7, 50)) == (
+            "received Wed 07:50 local time, after hours: call-backs resume Wed 08:30 (in 40 min)"
+        )
+
+    def test_without_a_source_the_wait_costs_what_it_costs_the_average_source(self, model: LeadScoreModel) -> None:
+        featurizer = model.featurizer
+        timing = [g.name for g in featurizer.groups].index("timing")
+        sunday_night = datetime(2026, 3, 15, 21, 40, tzinfo=CHICAGO)
+        values = featurizer.transform(parse_lead(lead_row(source=None, received_at=sunday_night)))
+        by_source = [
+            i for i in range(len(featurizer.names))[featurizer.slices[timing]] if "&source=" in featurizer.names[i]
+        ]
+        assert len(by_source) == len(featurizer.sources) + 1
+        assert np.array_equal(values[by_source], featurizer.means[by_source])
 
 
 class TestFit:

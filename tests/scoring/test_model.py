@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,12 @@ import pytest
 from leadgen.scoring import metrics
 from leadgen.scoring.model import DEFAULT_PATH, MODEL_VERSION, LeadScoreModel, ModelFileError, load_model
 from leadgen.scoring.synthetic import generate
-from leadgen.scoring.training import evaluate
+from leadgen.scoring.training import DAY_PARTS, evaluate
 from tests.scoring.conftest import lead_row
 from tests.scoring.test_features import EDGE_ROWS
 
 # The packaged model must beat the rules score's held-out AUC by at least this much. Measured at
-# training: 0.73 vs 0.61; ten points of AUC is the gap between "barely ranks" and "useful", and
+# training: 0.74 vs 0.61; ten points of AUC is the gap between "barely ranks" and "useful", and
 # 0.08 leaves room for retraining noise without letting a regression through.
 AUC_MARGIN = 0.08
 # With 15,000 held-out leads in deciles of 1,500 at rates of 2-35 %, sampling noise alone gives a
@@ -27,6 +28,13 @@ AUC_MARGIN = 0.08
 # three times that: it fails a model that is off by two points of probability on average, not
 # one that met an unlucky sample.
 MAX_ECE = 0.02
+# Per part of the week, the model's mean probability against the world's true one (no outcome
+# noise). The packaged model is within 5 % in every part. What a retraining may add is the noise of
+# its own estimates: a part such as the Saturday desk's rests on about 1,600 training leads, and a
+# fit on another seed of the history lands 15 % off there. v1, whose timing features did not follow
+# the wait for a first call, scored Friday nights at 1.58 times the world's probability and Sunday
+# evenings at 0.65 times.
+MAX_DAY_PART_ERROR = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +199,30 @@ class TestModelFile:
         assert message.startswith(f"{tmp_path / 'bad.json'} is not a usable lead score model: {field} is ")
         assert message.endswith("not a finite number")
 
+    @pytest.mark.parametrize(
+        ("part", "change", "reason"),
+        [
+            ("means", lambda part: part.clear(), r"lacks (\d+) of its \1 features: 'line=auto', 'line=home', "),
+            ("line_means", lambda part: part.clear(), r"lacks (\d+) of its \1 features: 'incidents', 'sr22', "),
+            ("means", lambda part: part.pop("phone"), r"lacks 1 of its \d+ features: 'phone'$"),
+            ("line_means", lambda part: part.update(phone=0.5), "names 'phone', which is not one of its features$"),
+        ],
+        ids=["means emptied", "line means emptied", "one mean missing", "a general mean among the line means"],
+    )
+    def test_a_mean_missing_or_misplaced_is_refused_naming_it(
+        self, tmp_path: Path, part: str, change: Callable[[dict[str, Any]], None], reason: str
+    ) -> None:
+        """Without its mean a feature would centre on 0: every factor off, and an unknown value scored as 0."""
+        spec = json.loads(DEFAULT_PATH.read_text())
+        change(spec["features"][part])
+        path = tmp_path / "means.json"
+        path.write_text(json.dumps(spec))
+        with pytest.raises(ModelFileError) as refused:
+            load_model(path)
+        assert re.match(
+            re.escape(f"{path} is not a usable lead score model: features.{part} ") + reason, str(refused.value)
+        )
+
     @pytest.mark.parametrize("slope", [0.0, -1.0])
     def test_a_calibration_that_does_not_rank_is_refused(self, tmp_path: Path, slope: float) -> None:
         spec = json.loads(DEFAULT_PATH.read_text())
@@ -209,6 +241,12 @@ class TestHeldOut:
         assert held_out["model"]["brier"] < held_out["rules_calibrated"]["brier"]
         for decile in held_out["reliability"]:
             assert abs(decile["predicted"] - decile["observed"]) < 0.05
+
+    def test_is_calibrated_in_every_part_of_the_week(self, held_out: dict[str, Any]) -> None:
+        parts = {row["part"]: row for row in held_out["day_parts"]}
+        assert list(parts) == list(DAY_PARTS) and all(row["leads"] >= 150 for row in parts.values())
+        for part, row in parts.items():
+            assert abs(row["predicted"] / row["world"] - 1) < MAX_DAY_PART_ERROR, (part, row)
 
     def test_evaluation_reproduces_the_figures_in_the_model_file(
         self, model: LeadScoreModel, held_out: dict[str, Any]

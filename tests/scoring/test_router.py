@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 
 from leadgen.auth.roles import Principal, Role
 from leadgen.leads.schemas import LeadCreate
+from leadgen.scoring.model import MODEL_VERSION
 from leadgen.scoring.router import preview
 from tests.conftest import lead_payload
 
@@ -19,7 +20,7 @@ async def test_preview_has_both_scores() -> None:
     body = await preview(lead, ADMIN, source="acme-leads")
     assert body["model"] == "rules-v1" and isinstance(body["score"], int)  # unchanged rules part
     model = body["model_score"]
-    assert model["model"] == "lead-score-v1" and 0 <= model["score"] <= 100
+    assert model["model"] == MODEL_VERSION and 0 <= model["score"] <= 100
     assert 0 < model["probability"] < 1 and 1 <= len(model["factors"]) <= 5
     assert any("no consent certificate" in f["factor"] for f in model["factors"])  # no TrustedForm/Jornaya sent
 

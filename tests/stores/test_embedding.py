@@ -76,6 +76,9 @@ class TestShape:
         assert len(embed_lead(row).vector) == EMBEDDING_DIM
         assert embed_lead(row).words == {}
         assert len(embed_lead({"line": "home", "details": ["not", "a", "mapping"]}).vector) == EMBEDDING_DIM
+        # An integer beyond a float's range, NaN and infinity: not given, as any other odd value.
+        odd = lead(score=10**400, details={"year_built": float("nan"), "square_feet": float("inf")})
+        assert embed_lead(odd).vector == embed_lead(lead(score=None, details={})).vector
 
     def test_the_words_are_sparse_slots_of_unit_length_and_none_without_notes(self) -> None:
         words = embed_lead(lead()).words

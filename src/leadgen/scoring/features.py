@@ -20,13 +20,14 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
+from leadgen.kit.numbers import finite_number
 from leadgen.leads.geography import STATES, timezone_for_state
 
 LINES = ("auto", "home", "life", "health", "commercial")
@@ -36,6 +37,61 @@ HARD_PROPERTY_MARKETS = frozenset({"FL", "CA", "LA"})
 NAN = float("nan")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 Values = dict[str, float]
+
+# The agency's call-back schedule, in the lead's local time. When a lead arrives matters because of
+# how long it then waits for a first call (speed to contact, docs/SCORING.md): weekdays 8:00-18:00
+# the office calls within minutes, 18:00-21:00 an evening desk within the hour, Saturdays
+# 9:00-14:00 a weekend desk reaches half the leads; everyone else waits until call-backs resume at
+# 8:30 on the next weekday. The typical minutes are those of the history the model learns from.
+OFFICE_HOURS = range(8, 18)
+EVENING_DESK_HOURS = range(18, 21)
+WEEKEND_DESK_HOURS = range(9, 14)  # Saturdays
+CALL_BACKS_RESUME = time(8, 30)
+OFFICE_WAIT_MINUTES = 10.0
+EVENING_DESK_WAIT_MINUTES = 35.0
+WEEKEND_DESK_WAIT_MINUTES = 45.0
+WEEKEND_DESK_REACHES = 0.5  # the share of its hours' leads the weekend desk calls
+WAIT_AFTER_RESUMING_MINUTES = 15.0  # the queue of the night's leads, once call-backs resume
+DESK_HOURS_TEXTS = {"office": "office hours", "evening": "evening desk hours", "weekend": "weekend desk hours"}
+
+
+def desk_for(local: datetime) -> str | None:
+    """Who calls a lead received at this local time: "office", "evening" or "weekend" desk, or None
+    (nobody until call-backs resume)."""
+    day, hour = local.weekday(), local.hour
+    if day < 5 and hour in OFFICE_HOURS:
+        return "office"
+    if day < 5 and hour in EVENING_DESK_HOURS:
+        return "evening"
+    if day == 5 and hour in WEEKEND_DESK_HOURS:
+        return "weekend"
+    return None
+
+
+def call_backs_resume(local: datetime) -> datetime:
+    """The next weekday 8:30 after ``local``, in the same time zone (wall-clock time)."""
+    resume = datetime.combine(local.date(), CALL_BACKS_RESUME, local.tzinfo)
+    if local >= resume:
+        resume += timedelta(days=1)
+    while resume.weekday() >= 5:
+        resume += timedelta(days=1)
+    return resume
+
+
+def wait_doublings(local: datetime) -> float:
+    """How many times a lead received at this local time typically doubles its wait for a first
+    call beyond 5 minutes, ``log2(1 + minutes / 5)``: each doubling costs it the same."""
+    desk = desk_for(local)
+    if desk == "office":
+        return math.log2(1 + OFFICE_WAIT_MINUTES / 5)
+    if desk == "evening":
+        return math.log2(1 + EVENING_DESK_WAIT_MINUTES / 5)
+    minutes = (call_backs_resume(local) - local).total_seconds() / 60 + WAIT_AFTER_RESUMING_MINUTES
+    after_hours = math.log2(1 + minutes / 5)
+    if desk == "weekend":
+        desk_call = math.log2(1 + WEEKEND_DESK_WAIT_MINUTES / 5)
+        return WEEKEND_DESK_REACHES * desk_call + (1 - WEEKEND_DESK_REACHES) * after_hours
+    return after_hours
 
 
 def in_open_enrollment(day: date) -> bool:
@@ -118,13 +174,13 @@ def _as_date(value: Any) -> date | None:
 
 
 def _number(details: Mapping[str, Any], key: str) -> float | None:
-    value = details.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number, else None: NaN, infinity and integers beyond a float's range count as not given."""
+    return finite_number(details.get(key))
 
 
 def _count(record: Mapping[str, Any], key: str) -> int:
-    value = record.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0
+    number = _number(record, key)
+    return int(number) if number is not None and number > 0 else 0
 
 
 def _records(details: Mapping[str, Any], key: str) -> list[Mapping[str, Any]] | None:
@@ -260,28 +316,48 @@ def _renewal_group() -> Group:
     return Group("renewal", features, encode, describe)
 
 
-def _timing_group() -> Group:
+def _timing_group(sources: Sequence[str]) -> Group:
+    """When the lead arrived, read as how long it waits for a first call: every doubling of the
+    wait costs the same (``log2(1 + minutes / 5)``), and how much it costs is learned per source
+    (a live transfer is a call already in progress, whenever it comes)."""
+    known = frozenset(sources)
+    by_source = tuple(f"wait_doublings&source={s}" for s in (*sources, "other"))
+
     def encode(f: LeadFacts) -> Values | None:
         if f.local is None:
             return None
-        day, hour = f.local.weekday(), f.local.hour
-        return {
-            "hour_0_5": float(hour < 6),
-            "hour_6_7": float(6 <= hour < 8),
-            "hour_18_20": float(18 <= hour < 21),
-            "hour_21_23": float(hour >= 21),
-            "weekend": float(day >= 5),
-            "friday_after_18": float(day == 4 and hour >= 18),
-            "saturday_9_13": float(day == 5 and 9 <= hour < 14),
+        doublings = wait_doublings(f.local)
+        out = {
+            "hour_0_5": float(f.local.hour < 6),  # the small hours: more bots and idle browsing
+            # Half the Saturday-morning leads are called within the hour, half on Monday: together
+            # they convert more than a lead that waits their average doublings would.
+            "saturday_desk": float(desk_for(f.local) == "weekend"),
+            "wait_doublings": doublings,
         }
+        if f.source is None:
+            out.update(dict.fromkeys(by_source, NAN))  # the average source's cost of waiting
+        else:
+            out[f"wait_doublings&source={f.source if f.source in known else 'other'}"] = doublings
+        return out
 
     def describe(f: LeadFacts) -> str:
         if f.local is None:
             return "time received unknown"
-        return f"received {WEEKDAYS[f.local.weekday()]} {f.local:%H:%M} local time"
+        received = f"received {WEEKDAYS[f.local.weekday()]} {f.local:%H:%M} local time"
+        desk = desk_for(f.local)
+        if desk is not None:
+            return f"{received}, {DESK_HOURS_TEXTS[desk]}"
+        resume = call_backs_resume(f.local)
+        return (
+            f"{received}, after hours: call-backs resume {WEEKDAYS[resume.weekday()]} "
+            f"{resume:%H:%M} (in {_duration((resume - f.local).total_seconds() / 60)})"
+        )
 
-    features = ("hour_0_5", "hour_6_7", "hour_18_20", "hour_21_23", "weekend", "friday_after_18", "saturday_9_13")
-    return Group("timing", features, encode, describe)
+    return Group("timing", ("hour_0_5", "saturday_desk", "wait_doublings", *by_source), encode, describe)
+
+
+def _duration(minutes: float) -> str:
+    return f"{round(minutes)} min" if minutes < 90 else f"{round(minutes / 60)} h"
 
 
 def _consent_group(sources: Sequence[str]) -> Group:
@@ -415,7 +491,7 @@ def _life_groups() -> list[Group]:
         height, weight = _number(f.details, "height_inches"), _number(f.details, "weight_pounds")
         if not isinstance(tobacco, bool) and (height is None or weight is None):
             return None
-        bmi = 703 * weight / height**2 if height and weight else None
+        bmi = 703 * weight / (height * height) if height and weight else None  # ** raises on overflow
         final_expense = f.details.get("product") == "final_expense"
         smoker = NAN if not isinstance(tobacco, bool) else float(tobacco)
         return {
@@ -433,7 +509,7 @@ def _life_groups() -> list[Group]:
             parts = ["tobacco use not given"]
         height, weight = _number(f.details, "height_inches"), _number(f.details, "weight_pounds")
         if height and weight:
-            parts.append("BMI over 35" if 703 * weight / height**2 > 35 else "BMI 35 or under")
+            parts.append("BMI over 35" if 703 * weight / (height * height) > 35 else "BMI 35 or under")
         return ", ".join(parts) + (" (final expense)" if f.details.get("product") == "final_expense" else "")
 
     def policy(f: LeadFacts) -> Values | None:
@@ -463,7 +539,7 @@ def _life_groups() -> list[Group]:
 def _self_age(details: Mapping[str, Any]) -> float | None:
     for member in _records(details, "household") or []:
         if member.get("relationship") == "self" and isinstance(member.get("age"), int):
-            return float(member["age"])
+            return _number(member, "age")
     return None
 
 
@@ -559,7 +635,7 @@ def build_groups(sources: Sequence[str], states: Sequence[str]) -> list[Group]:
         _address_group(),
         _insured_group(),
         _renewal_group(),
-        _timing_group(),
+        _timing_group(sources),
         _consent_group(sources),
         *_auto_groups(),
         *_home_groups(),

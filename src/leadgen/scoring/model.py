@@ -1,6 +1,6 @@
 """The trained lead score: a calibrated logistic regression evaluated with numpy alone.
 
-The model file (``models/lead-score-v1.json``) holds everything inference needs: the feature
+The model file (``models/lead-score-v2.json``) holds everything inference needs: the feature
 levels and centring means, the coefficients, and the Platt calibration. Load it once
 (``default_model()``) and call ``score(row)`` per lead; nothing else is read or written.
 
@@ -30,7 +30,8 @@ from numpy.typing import NDArray
 
 from leadgen.scoring.features import Featurizer, parse_lead
 
-MODEL_VERSION = "lead-score-v1"
+# v2: the time a lead arrives is read as the wait for a first call it implies (features._timing_group).
+MODEL_VERSION = "lead-score-v2"
 FORMAT = 1
 DEFAULT_PATH = Path(__file__).parent / "models" / f"{MODEL_VERSION}.json"
 TOP_FACTORS = 5
@@ -61,6 +62,20 @@ def _finite(value: Any, field: str) -> float:
     return float(value)
 
 
+def _require_every_mean(features: dict[str, Any], featurizer: Featurizer) -> None:
+    """Every feature's training mean must be in the file: the code would take 0 for a missing one,
+    which centres the factors wrongly and scores unknown values as 0 instead of the average."""
+    for part, per_line in (("means", False), ("line_means", True)):
+        expected = [n for n, pl in zip(featurizer.names, featurizer.per_line.tolist(), strict=True) if pl == per_line]
+        missing = [n for n in expected if n not in features[part]]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise ModelFileError(f"features.{part} lacks {len(missing)} of its {len(expected)} features: {shown}")
+        unknown = sorted(set(features[part]) - set(expected))
+        if unknown:
+            raise ModelFileError(f"features.{part} names {unknown[0]!r}, which is not one of its features")
+
+
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
@@ -82,6 +97,7 @@ class LeadScoreModel:
             for name, value in features[part].items():
                 _finite(value, f"features.{part}[{name!r}]")
         self.featurizer = Featurizer.from_dict(features)
+        _require_every_mean(features, self.featurizer)
         coefficients = spec["coefficients"]
         if not isinstance(coefficients, list):
             raise ModelFileError("coefficients is not a list")

@@ -30,7 +30,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leadgen.leads.geography import timezone_for_state
-from leadgen.scoring.features import HARD_PROPERTY_MARKETS, in_medicare_aep, in_open_enrollment
+from leadgen.scoring.features import (
+    EVENING_DESK_WAIT_MINUTES,
+    HARD_PROPERTY_MARKETS,
+    OFFICE_WAIT_MINUTES,
+    WAIT_AFTER_RESUMING_MINUTES,
+    WEEKEND_DESK_REACHES,
+    WEEKEND_DESK_WAIT_MINUTES,
+    call_backs_resume,
+    desk_for,
+    in_medicare_aep,
+    in_open_enrollment,
+)
 
 DEFAULT_SEED = 2026
 DEFAULT_ROWS = 60_000
@@ -390,17 +401,16 @@ def _minutes_to_contact(draw: _Draw, source: SourceProfile, local: datetime) -> 
     """How long until an agent reaches the person: quick in office hours, next morning otherwise."""
     if source.kind == "transfer":
         return 1.0  # a live transfer is a call already in progress
-    weekday, hour = local.weekday(), local.hour
-    if weekday < 5 and 8 <= hour < 18:
-        return draw.lognormal(10, 0.9)
-    if weekday < 5 and 18 <= hour < 21:
-        return draw.lognormal(35, 0.9)
-    if weekday == 5 and 9 <= hour < 14 and draw.chance(0.5):
-        return draw.lognormal(45, 0.9)  # half the Saturday-morning leads reach the weekend desk
-    opens = local.replace(hour=8, minute=30) + timedelta(days=1 if hour >= 8 else 0)
-    while opens.weekday() >= 5:
-        opens += timedelta(days=1)
-    return (opens - local).total_seconds() / 60 + draw.lognormal(15, 0.8)
+    # The agency's schedule, which the model reads the time received by (``features.desk_for``).
+    desk = desk_for(local)
+    if desk == "office":
+        return draw.lognormal(OFFICE_WAIT_MINUTES, 0.9)
+    if desk == "evening":
+        return draw.lognormal(EVENING_DESK_WAIT_MINUTES, 0.9)
+    if desk == "weekend" and draw.chance(WEEKEND_DESK_REACHES):
+        return draw.lognormal(WEEKEND_DESK_WAIT_MINUTES, 0.9)
+    waited = (call_backs_resume(local) - local).total_seconds() / 60
+    return waited + draw.lognormal(WAIT_AFTER_RESUMING_MINUTES, 0.8)
 
 
 def conversion_logit(row: dict[str, Any], source: SourceProfile, local: datetime, minutes: float) -> float:

@@ -68,6 +68,8 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.kit.numbers import finite_number
+
 EMBEDDING_DIM = 128
 EMBEDDING_VERSION = "hash-v2"
 # The slots of the word vector: 32 bits of BLAKE2b, the indices a Qdrant sparse vector takes.
@@ -171,7 +173,7 @@ def lead_features(row: Mapping[str, Any]) -> Features:
         _add(features, "exclusive", str(exclusive).lower(), _W_ORIGIN)
     _add(features, "source", _label(row.get("source", row.get("source_id"))), _W_SOURCE)
     _add(features, "campaign", _label(row.get("campaign")), _W_CAMPAIGN)
-    score = _number(row.get("score"))
+    score = finite_number(row.get("score"))
     if score is not None:
         _ordinal(features, "score", min(max(int(score), 0), 100) // 10, _W_SCORE)
     insured = row.get("currently_insured")
@@ -280,7 +282,7 @@ def _band(value: float, edges: Iterable[float]) -> int:
 
 
 def _banded(features: Features, name: str, value: object, edges: tuple[float, ...], weight: float = _W_DETAIL) -> None:
-    number = _number(value)
+    number = finite_number(value)
     if number is not None:
         _ordinal(features, name, _band(number, edges), weight)
 
@@ -292,12 +294,6 @@ def _label(value: object) -> str | None:
     raw = getattr(value, "value", value)  # enums
     text = str(raw).strip().lower()
     return text[:64] if text else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _flag(features: Features, name: str, value: object, weight: float = _W_DETAIL) -> None:
@@ -322,10 +318,10 @@ def _auto(features: Features, details: Mapping[str, Any]) -> None:
     vehicles = _records(details.get("vehicles"))
     if drivers:
         _banded(features, "auto.drivers", len(drivers), _COUNT_EDGES)
-        incidents = sum(int(_number(d.get("incidents_last_5_years")) or 0) for d in drivers)
+        incidents = sum(int(finite_number(d.get("incidents_last_5_years")) or 0) for d in drivers)
         _banded(features, "auto.incidents", incidents, _INCIDENT_EDGES)
         _flag(features, "auto.sr22", any(d.get("sr22_required") is True for d in drivers))
-        ages = [n for n in (_number(d.get("age_first_licensed")) for d in drivers) if n is not None]
+        ages = [n for n in (finite_number(d.get("age_first_licensed")) for d in drivers) if n is not None]
         if ages:
             _banded(features, "auto.first_licensed", min(ages), (16, 18, 21, 25))
     if vehicles:
@@ -363,7 +359,7 @@ def _health(features: Features, details: Mapping[str, Any]) -> None:
         _banded(features, "health.household", len(members), (2, 3, 4, 6))
         relationships = [m.get("relationship") for m in members]
         _flag(features, "health.spouse", "spouse" in relationships)
-        ages = [n for n in (_number(m.get("age")) for m in members) if n is not None]
+        ages = [n for n in (finite_number(m.get("age")) for m in members) if n is not None]
         _flag(features, "health.children", any(age < 18 for age in ages))
         _flag(features, "health.seniors", any(age >= 65 for age in ages))
     _banded(features, "health.income", details.get("annual_income"), (25_000, 50_000, 100_000, 200_000))
