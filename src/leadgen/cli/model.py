@@ -89,6 +89,18 @@ def _report(report: dict[str, Any], as_json: bool, headline: str) -> None:
             ],
         ),
     )
+    emit(
+        report,
+        False,
+        table(
+            "Calibration by when the lead arrived (its local time), against the history's true probability",
+            ["part of the week", "leads", "mean predicted", "observed", "true"],
+            [
+                [r["part"], r["leads"], *(_share(r[name]) for name in ("predicted", "observed", "world"))]
+                for r in report.get("day_parts", [])
+            ],
+        ),
+    )
     console.print(
         f"AUC margin over the rules score: [bold]{report['auc_margin']:+.3f}[/]; "
         f"model ECE {report['model']['ece']:.4f} vs {report['ece_noise_floor']:.4f}, "
@@ -109,3 +121,7 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     )
     out.add_row("oracle (the generator's true probability)", f"{report['oracle']['auc']:.4f}", "", "", "")
     return out
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
