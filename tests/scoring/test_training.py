@@ -61,6 +61,7 @@ class TestCli:
         evaluated = CliRunner().invoke(app, ["evaluate", "--model", str(out)])
         assert evaluated.exit_code == 0, evaluated.output
         assert "AUC margin over the rules score" in evaluated.output
+        assert "Calibration by when the lead arrived" in evaluated.output and "Sun 18-24" in evaluated.output
 
     def test_evaluate_names_a_bad_model_file(self, tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "nope.json")])
