@@ -4,6 +4,7 @@ wait for what a process does in the background."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, time
@@ -95,3 +96,22 @@ async def eventually(check: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             await asyncio.sleep(0.05)
     await check()
+
+
+NEXT_PAGE_LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
+
+
+async def every_page(client: AsyncClient, headers: dict[str, str], url: str) -> list[list[dict[str, Any]]]:
+    """Each page of a list read newest first, following the answers' Link headers from ``url`` (the
+    first page) to the last."""
+    pages = []
+    while True:
+        answer = await client.get(url, headers=headers)
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        link = answer.headers.get("link")
+        if link is None:
+            return pages
+        found = NEXT_PAGE_LINK.match(link)
+        assert found, link
+        url = found["url"]

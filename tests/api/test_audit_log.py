@@ -4,7 +4,6 @@ an admin's action."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +17,6 @@ from leadgen.models import AuditEntry
 from tests import helpers
 
 T0 = datetime(2020, 11, 20, 9, 0, tzinfo=UTC)
-LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
 
 async def logged(
@@ -40,21 +38,6 @@ async def audit(data_client: AsyncClient, headers: dict[str, str], query: str = 
     return await data_client.get(f"/api/v1/audit{query}", headers=headers)
 
 
-async def every_page(data_client: AsyncClient, headers: dict[str, str], query: str) -> list[list[dict[str, Any]]]:
-    """Each page's entries, following the answers' Link headers from the first page to the last."""
-    pages, url = [], f"/api/v1/audit{query}"
-    while True:
-        answer = await data_client.get(url, headers=headers)
-        assert answer.status_code == 200, answer.text
-        pages.append(answer.json())
-        link = answer.headers.get("link")
-        if link is None:
-            return pages
-        found = LINK.match(link)
-        assert found, link
-        url = found["url"]
-
-
 def ids(entries: list[dict[str, Any]]) -> list[str]:
     return [entry["id"] for entry in entries]
 
@@ -74,7 +57,8 @@ class TestPaging:
         same_instant = [await logged(session, T0, "agent.updated") for _ in range(3)]
         others = [await logged(session, T0 + timedelta(minutes=m), "source.updated") for m in (-1, 1, 2, 3)]
         await session.commit()
-        pages = await every_page(data_client, admin, "?limit=3&since=2020-11-20T00:00:00Z&until=2020-11-21T00:00:00Z")
+        query = "limit=3&since=2020-11-20T00:00:00Z&until=2020-11-21T00:00:00Z"
+        pages = await helpers.every_page(data_client, admin, f"/api/v1/audit?{query}")
         assert [len(page) for page in pages] == [3, 3, 1]
         shown = [entry for page in pages for entry in page]
         newest_first = [str(i) for i in [*reversed(others[1:]), *sorted(same_instant, reverse=True), others[0]]]
@@ -88,7 +72,7 @@ class TestPaging:
         await session.commit()
         answer = await audit(data_client, admin, f"?action=lead.viewed&before={written[3]}&limit=2")
         assert ids(answer.json()) == [str(written[2]), str(written[1])]
-        assert LINK.match(answer.headers["link"])
+        assert helpers.NEXT_PAGE_LINK.match(answer.headers["link"])
         last = await audit(data_client, admin, f"?action=lead.viewed&before={written[1]}&limit=2")
         assert ids(last.json()) == [str(written[0])] and "link" not in last.headers
 
@@ -99,7 +83,7 @@ class TestPaging:
             await logged(session, T0 + timedelta(minutes=minute), "agent.updated")
             await logged(session, T0 + timedelta(minutes=minute, seconds=1), "lead.viewed")
         await session.commit()
-        pages = await every_page(data_client, admin, "?action=agent.updated&limit=3")
+        pages = await helpers.every_page(data_client, admin, "/api/v1/audit?action=agent.updated&limit=3")
         assert [len(page) for page in pages] == [3, 1]
         assert {entry["action"] for page in pages for entry in page} == {"agent.updated"}
 
@@ -120,7 +104,7 @@ class TestFilters:
         for query in ("?action=agent.updated", "?actor=user:admin", f"?subject_type=agent&subject_id={agent}"):
             found = await audit(data_client, admin, query)
             assert ids(found.json()) == [str(change)], query
-        pages = await every_page(data_client, admin, "?limit=500")
+        pages = await helpers.every_page(data_client, admin, "/api/v1/audit?limit=500")
         assert ids(pages[-1])[-1] == str(change)
 
     async def test_each_filter_and_the_period(

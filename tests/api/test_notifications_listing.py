@@ -3,7 +3,6 @@ after the last message shown, of one agent, lead or status."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,6 @@ from tests import helpers
 from tests.conftest import lead_payload, started
 
 T0 = datetime(2020, 11, 20, 9, 0, tzinfo=UTC)
-LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
 
 @pytest.fixture
@@ -68,21 +66,6 @@ async def listing(client: AsyncClient, headers: dict[str, str], query: str = "")
     return await client.get(f"/api/v1/notifications{query}", headers=headers)
 
 
-async def every_page(client: AsyncClient, headers: dict[str, str], query: str) -> list[list[dict[str, Any]]]:
-    """Each page's messages, following the answers' Link headers from the first page to the last."""
-    pages, url = [], f"/api/v1/notifications{query}"
-    while True:
-        answer = await client.get(url, headers=headers)
-        assert answer.status_code == 200, answer.text
-        pages.append(answer.json())
-        link = answer.headers.get("link")
-        if link is None:
-            return pages
-        found = LINK.match(link)
-        assert found, link
-        url = found["url"]
-
-
 def ids(messages: list[dict[str, Any]]) -> list[str]:
     return [message["id"] for message in messages]
 
@@ -104,7 +87,7 @@ class TestPaging:
         same_instant = [await recorded(session, T0, agent) for _ in range(3)]
         others = [await recorded(session, T0 + timedelta(minutes=m), agent) for m in (-1, 1, 2, 3)]
         await session.commit()
-        pages = await every_page(backend_client, manager, "?limit=3")
+        pages = await helpers.every_page(backend_client, manager, "/api/v1/notifications?limit=3")
         assert [len(page) for page in pages] == [3, 3, 1]
         newest_first = [str(i) for i in [*reversed(others[1:]), *sorted(same_instant, reverse=True), others[0]]]
         assert ids([message for page in pages for message in page]) == newest_first
@@ -118,7 +101,7 @@ class TestPaging:
             await recorded(session, T0 + timedelta(minutes=minute), agent, status="failed")
             await recorded(session, T0 + timedelta(minutes=minute, seconds=1), agent)
         await session.commit()
-        pages = await every_page(backend_client, manager, "?status=failed&limit=3")
+        pages = await helpers.every_page(backend_client, manager, "/api/v1/notifications?status=failed&limit=3")
         assert [len(page) for page in pages] == [3, 1]
         assert {message["status"] for page in pages for message in page} == {"failed"}
 
