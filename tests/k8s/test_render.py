@@ -39,6 +39,8 @@ CLUSTER_SCOPED = {
     "GatewayClass",
     "ClusterSecretStore",
     "ClusterIssuer",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 }
 # Left-over placeholders of k8s/components/environment and k8s/components/gke.
 PLACEHOLDER = re.compile(

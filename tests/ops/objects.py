@@ -306,7 +306,7 @@ def rendered_docs(env: Environment) -> list[dict[str, Any]]:
             **_meta("Certificate", "leadgen-tls", ns, "cert-manager.io/v1"),
             "spec": {
                 "secretName": "leadgen-tls",
-                "dnsNames": [f"leads.{env.value}.example.com"],
+                "dnsNames": [f"leads.{env.value}.acme-insurance.com"],
                 "issuerRef": {"kind": "ClusterIssuer", "name": "letsencrypt"},
             },
         }

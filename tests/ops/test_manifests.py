@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.deploy import BOOTSTRAP_KINDS, migration_timeout
 from leadgen.ops.kubectl import Kubectl
-from leadgen.ops.rules.manifests import ValidationReport, validate_rendered
+from leadgen.ops.rules.manifests import PLACEHOLDERS, ValidationReport, validate_rendered
 from tests.conftest import IN_CI
 from tests.k8s.render import DEPLOYABLE, render
 
@@ -143,6 +144,69 @@ class TestErrors:
         assert not report.ok and report.errors[0].message.startswith("not valid YAML")
 
 
+class TestPlaceholders:
+    """Staging and prod refuse what the repository commits in place of an installation's values."""
+
+    PLACED: dict[str, tuple[str, str]] = {
+        # case: (a value as a render holds it, the placeholder it is)
+        "aws-account": ("arn:aws:iam::000000000000:role/leadgen-prod-external-secrets", "000000000000"),
+        "gcp-project": ("leadgen-prod-external-secrets@leadgen-prod-000000.iam.gserviceaccount.com", "GCP project"),
+        "efs": ("fs-00000000000000000", "EFS"),
+        "domain": ("https://app.leadgen.example.com", "example.com"),
+        "smtp-sender": ("leads@example.org", "example.com"),
+        "allow-list": ("203.0.113.0/24", "documentation address range"),
+    }
+    REAL = [
+        "arn:aws:iam::123456789012:role/leadgen-prod-external-secrets",
+        "leadgen-prod-external-secrets@leadgen-prod-481516.iam.gserviceaccount.com",
+        "s3://leadgen-prod-postgres-backups-123456789012",
+        "fs-0123456789abcdef0",
+        "https://app.leads.example-insurance.com",
+        "smtp.notexample.com",
+        "100.64.0.0/10",
+    ]
+
+    @staticmethod
+    def holding(env: Environment, value: str) -> list[dict[str, Any]]:
+        docs = objects.rendered_docs(env)
+        find(docs, "ConfigMap", "leadgen-config")["data"]["LEADGEN_SOME_SETTING"] = value
+        return docs
+
+    @pytest.mark.parametrize("case", PLACED)
+    @pytest.mark.parametrize("env", [Environment.STAGING, Environment.PROD])
+    def test_staging_and_prod_refuse_a_placeholder(self, env: Environment, case: str) -> None:
+        value, meaning = self.PLACED[case]
+        got = messages(self.holding(env, value), env)
+        assert len(got) == 1 and got[0].startswith(f"error: ConfigMap/leadgen-config holds {value!r}: "), got
+        assert meaning in got[0], got
+
+    @pytest.mark.parametrize("case", PLACED)
+    def test_dev_runs_with_them(self, case: str) -> None:
+        assert messages(self.holding(Environment.DEV, self.PLACED[case][0])) == []
+
+    @pytest.mark.parametrize("value", REAL)
+    def test_real_values_pass(self, value: str) -> None:
+        assert messages(self.holding(Environment.PROD, value), Environment.PROD) == []
+
+    def test_one_error_per_object_and_placeholder(self) -> None:
+        docs = objects.rendered_docs(Environment.STAGING)
+        find(docs, "ConfigMap", "leadgen-config")["data"] |= {
+            "LEADGEN_SMTP_HOST": "smtp.example.com",
+            "LEADGEN_SMTP_SENDER": "leads@example.com",
+            "LEADGEN_SERVICES_DASHBOARD_URL": "https://app.staging.leadgen.example.com",
+        }
+        assert messages(docs, Environment.STAGING) == [
+            "error: ConfigMap/leadgen-config holds 'smtp.example.com': " + PLACEHOLDERS[3][1]
+        ]
+
+    def test_the_settings_config_map_itself_is_not_read(self) -> None:
+        """It holds the other cloud's keys too; each value it gives is checked where it lands."""
+        docs = objects.rendered_docs(Environment.PROD)
+        settings = {**objects.clone(find(docs, "ConfigMap", "leadgen-config")), "data": {"gcpProjectNumber": "0" * 12}}
+        settings["metadata"]["name"] = contract.CLUSTER_SETTINGS
+        assert messages([*docs, settings], Environment.PROD) == []
+
+
 class TestWarnings:
     def test_replicas_on_a_deployment_an_hpa_scales(self) -> None:
         docs = objects.rendered_docs(Environment.DEV)
@@ -178,6 +242,31 @@ class TestValidateCommand:
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")
+# What an installation writes over the committed placeholders (docs/KUBERNETES_SETUP.md, sections
+# 3 and 4): its account and project, EFS file system, domains and mail, office ranges.
+INSTALLATION_VALUES = [
+    (re.compile(r"0{12}"), "123456789012"),
+    (re.compile(r"fs-0{17}"), "fs-0123456789abcdef0"),
+    (re.compile(r"\b(leadgen-[a-z]+)-0{6}\b"), r"\1-481516"),
+    (re.compile(r"\bexample\.com\b"), "acme-insurance.com"),
+    (re.compile(r"198\.51\.100\.0/24"), "100.64.10.0/24"),
+    (re.compile(r"203\.0\.113\.0/24"), "100.64.11.0/24"),
+]
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The overlays of a copy of k8s/ with an installation's values in place of the placeholders."""
+    copy = tmp_path_factory.mktemp("installation") / "k8s"
+    shutil.copytree(REPO / "k8s", copy)
+    for file in (f for f in copy.rglob("*") if f.is_file() and f.suffix in {".yaml", ".env"}):
+        text = file.read_text()
+        for pattern, value in INSTALLATION_VALUES:
+            text = pattern.sub(value, text)
+        file.write_text(text)
+    return copy / "overlays"
+
+
 # What `leadgen k8s deploy` applies: the overlays and the variants built of them. An admin applies
 # the dashboard, in a namespace of its own (docs/KUBERNETES_SETUP.md).
 DEPLOYED_BY_THE_DEPLOYER = [target for target in DEPLOYABLE if target != "dashboard"]
@@ -190,24 +279,34 @@ DEPLOYED_BY_THE_DEPLOYER = [target for target in DEPLOYABLE if target != "dashbo
 class TestTheRealOverlays:
     """Deploy must not refuse the project's own overlays for a reason of ours."""
 
-    def report(self, env: Environment) -> ValidationReport:
+    def report(self, env: Environment, overlays: Path = REPO / "k8s" / "overlays") -> ValidationReport:
         assert KUBECTL is not None, "kubectl is required under CI=true"
-        overlay = REPO / "k8s" / "overlays" / env.value
+        overlay = overlays / env.value
         if not overlay.is_dir():
             if IN_CI:
                 pytest.fail(f"{overlay} does not exist")
             pytest.skip(f"{overlay} does not exist")
         return validate_rendered(Kubectl(KUBECTL).kustomize(overlay), env)
 
-    @pytest.mark.parametrize("env", [Environment.DEV, Environment.STAGING])
-    def test_dev_and_staging_pass(self, env: Environment) -> None:
-        report = self.report(env)
+    def test_dev_passes_as_committed(self) -> None:
+        report = self.report(Environment.DEV)
         assert report.ok, report.errors
 
-    def test_prod_fails_only_on_an_app_image_awaiting_its_release_digest(self) -> None:
+    @pytest.mark.parametrize("env", [Environment.STAGING, Environment.PROD])
+    def test_staging_and_prod_refuse_the_committed_placeholders(self, env: Environment) -> None:
+        """Account, EFS, domain, SMTP host and sender, Let's Encrypt e-mail, (staging) allow-list."""
+        refused = {f.resource.split("/")[0]: f.message for f in self.report(env).errors if "placeholder" in f.message}
+        expected = {"ServiceAccount", "StorageClass", "Gateway", "Certificate", "Issuer", "ConfigMap"}
+        assert expected | ({"SecurityPolicy"} if env is Environment.STAGING else set()) <= set(refused), refused
+
+    def test_an_installations_staging_passes(self, installation: Path) -> None:
+        report = self.report(Environment.STAGING, installation)
+        assert report.ok, report.errors
+
+    def test_prod_fails_only_on_an_app_image_awaiting_its_release_digest(self, installation: Path) -> None:
         """The release pipeline pins the app image digest (k8s/overlays/prod/kustomization.yaml);
-        until it has, deploy refuses prod, and for no other reason."""
-        for finding in self.report(Environment.PROD).errors:
+        until it has, deploy refuses an installation's prod, and for no other reason."""
+        for finding in self.report(Environment.PROD, installation).errors:
             assert "image ghcr.io/leadgen/leadgen:" in finding.message, finding
             assert finding.message.endswith("is not pinned by digest (@sha256:...) in prod"), finding
 

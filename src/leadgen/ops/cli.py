@@ -299,8 +299,9 @@ def deploy(
         typer.Option(
             "--skip-bootstrap",
             help="Leave out what an admin applies once: the cluster-scoped objects (Namespace, "
-            "StorageClasses, GatewayClass, ClusterSecretStore) and the RBAC Roles/RoleBindings. "
-            "For the leadgen-deployer role; also chosen when your role may not read the Namespace.",
+            "StorageClasses, GatewayClass, ClusterSecretStore, admission policies) and the RBAC "
+            "Roles/RoleBindings. For the leadgen-deployer role; also chosen when your role may not "
+            "read the Namespace.",
         ),
     ] = False,
     yes_i_mean_prod: ProdOpt = False,

@@ -61,6 +61,8 @@ KNOWN_KINDS: dict[str, frozenset[str]] = {
         }
     ),
     "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PodMonitor", "PrometheusRule"}),
+    # What the on-call Role may change, beyond RBAC (k8s/infrastructure/rbac/operator-limits.yaml).
+    "admissionregistration.k8s.io/v1": frozenset({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}),
 }
 
 CLUSTER_SCOPED: frozenset[str] = frozenset(
@@ -74,11 +76,42 @@ CLUSTER_SCOPED: frozenset[str] = frozenset(
         "ClusterSecretStore",
         "GatewayClass",
         "IngressClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     }
 )
 
 POD_TEMPLATE_KINDS: frozenset[str] = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+# What the committed manifests hold in place of an installation's own values, and where those
+# are set (docs/KUBERNETES_SETUP.md, sections 3 and 4). Dev runs with them; staging and prod would
+# run against nobody's account, domain or mail server. The settings ConfigMap itself is not read:
+# it also holds the other cloud's keys, and every value it gives is checked where it lands.
+PLACEHOLDERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        # not inside a longer number or a hex digest
+        re.compile(r"(?<![0-9a-f])0{12}(?![0-9a-f])"),
+        "the placeholder account 000000000000 (awsAccountId, on GKE gcpProjectNumber, in cluster-settings.yaml)",
+    ),
+    (
+        re.compile(r"\b[a-z][a-z0-9-]*-0{6}(?![0-9])"),
+        "the placeholder GCP project leadgen-<env>-000000 (gcpProjectId in cluster-settings.yaml)",
+    ),
+    (
+        re.compile(r"\bfs-0+\b"),
+        "the placeholder EFS file system fs-000… (awsEfsFileSystemId in cluster-settings.yaml)",
+    ),
+    (
+        re.compile(r"(?:^|[.@/])example\.(?:com|org|net)\b"),
+        "a placeholder example.com/.org/.net name (domain in cluster-settings.yaml, LEADGEN_SMTP_* in "
+        "k8s/base/backend/*.env, the Let's Encrypt e-mail in k8s/infrastructure/gateway/issuers)",
+    ),
+    (
+        re.compile(r"\b(?:192\.0\.2|198\.51\.100|203\.0\.113)\.[0-9]+"),
+        "a documentation address range, a placeholder for the IP allow-list's clientCIDRs",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +202,7 @@ def validate(resources: list[Resource], env: Environment, namespace: str) -> lis
     findings += _check_required(resources, env)
     findings += _check_hpa_replicas(resources)
     findings += _check_waves(resources)
+    findings += _check_placeholders(resources, env)
     for res in resources:
         findings += _check_pod_template(res, env)
     return findings
@@ -267,6 +301,34 @@ def _check_waves(resources: list[Resource]) -> Iterator[Finding]:
             f"is in no rollout wave, so deploy cannot tell whether to roll it before or after the "
             f"frontend; add {contract.NAME_LABEL} {waves.app_of(res)} to {waves.WAVES_TABLE}",
         )
+
+
+def _check_placeholders(resources: list[Resource], env: Environment) -> Iterator[Finding]:
+    """Staging and prod: no value left that the repository commits in place of the real one."""
+    if env is Environment.DEV:
+        return
+    for res in resources:
+        if res.kind == "ConfigMap" and res.name == contract.CLUSTER_SETTINGS:
+            continue
+        found: dict[str, str] = {}
+        for text in _strings(res.body):
+            for pattern, meaning in PLACEHOLDERS:
+                if meaning not in found and pattern.search(text):
+                    found[meaning] = text
+        for meaning, text in found.items():
+            yield Finding("error", res.ref, f"holds {text!r}: {meaning}")
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string value inside a document."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def pod_spec(body: dict[str, Any]) -> dict[str, Any] | None:

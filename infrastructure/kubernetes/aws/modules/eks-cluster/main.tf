@@ -86,8 +86,13 @@ module "eks" {
   deletion_protection = var.deletion_protection
   authentication_mode = "API"
 
+  # Keyed by the principal's ARN, never by its position in the list: with position keys,
+  # removing one admin re-pointed every later entry at another principal (principal_arn forces
+  # replacement, and EKS refuses an entry for a principal that still has one), so an apply could
+  # leave the CI deploy role without access half way. State from before this change moves to the
+  # new keys once, before the next plan: ../../move-access-entries-to-arn-keys.sh (cluster-setup.md).
   access_entries = {
-    for index, arn in var.cluster_admin_principal_arns : "admin-${index}" => {
+    for arn in var.cluster_admin_principal_arns : arn => {
       principal_arn = arn
       policy_associations = {
         cluster-admin = {

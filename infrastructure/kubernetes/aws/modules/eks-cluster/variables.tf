@@ -96,6 +96,12 @@ variable "cluster_admin_principal_arns" {
     condition     = alltrue([for a in var.cluster_admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/", a))])
     error_message = "cluster_admin_principal_arns must be IAM role or user ARNs."
   }
+
+  # Each ARN keys its access entry; EKS allows one entry per principal.
+  validation {
+    condition     = length(distinct(var.cluster_admin_principal_arns)) == length(var.cluster_admin_principal_arns)
+    error_message = "cluster_admin_principal_arns lists an ARN twice."
+  }
 }
 
 variable "node_groups" {
