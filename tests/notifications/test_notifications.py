@@ -737,7 +737,8 @@ async def test_an_offer_past_its_deadline_is_not_sent_when_its_round_is_taken_ov
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Nothing took the round over before the offer's deadline (the workers were all down): the
-    agent is not offered a lead they can no longer take, whether or not the sweep timed it out."""
+    agent is not offered a lead they can no longer take, whether or not the sweep timed it out. The
+    try that died is counted, so the offer is recorded failed: staff see that Maria never got it."""
     died_mid_send(routed, monkeypatch)
     [offer] = await rows(session, Assignment)
     late = offer.expires_at + timedelta(seconds=1)
@@ -750,8 +751,10 @@ async def test_an_offer_past_its_deadline_is_not_sent_when_its_round_is_taken_ov
     monkeypatch.setattr(tasks, "utcnow", lambda: late)
     assert tasks.notify_round(first_round(routed)) == sent  # inside the person's window
     assert mailbox[0].messages == [] and [r["To"] for r in sms.received] == [routed.phone] * sent
-    recorded = [(n.template, n.status, n.detail) for n in await rows(session, Notification)]
-    assert recorded == [("acknowledgement", *to_the_person)]
+    recorded = sorted((n.template, n.channel, n.status, n.detail) for n in await rows(session, Notification))
+    lapsed = "deadline passed before it could be sent: 1 tries, worker lost"
+    person = ("acknowledgement", "sms", *to_the_person)
+    assert recorded == sorted([person, ("offer", "email", "failed", lapsed), ("offer", "sms", "failed", lapsed)])
     assert (await round_event(session)).processed_at == late
 
 

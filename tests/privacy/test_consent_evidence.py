@@ -212,4 +212,5 @@ async def test_the_hourly_task_clears_what_is_due_whatever_the_retention(
     assert tasks.clear_expired_consent_evidence() == 1
     assert evidence(await consent_of(session, lead_id)) == (None,) * 4
     schedule = create_celery(settings).conf.beat_schedule
-    assert schedule["clear-expired-consent-evidence"] == {"task": tasks.CONSENT_JOB, "schedule": 3600.0}
+    expected = {"task": tasks.CONSENT_JOB, "schedule": 3600.0, "options": {"expires": 3600.0}}
+    assert schedule["clear-expired-consent-evidence"] == expected

@@ -491,6 +491,7 @@ class TestCommand:
 def test_every_process_running_the_scheduler_sends_the_purge_hourly_to_the_workers() -> None:
     """``leadgen up`` and the scheduler pod run beat over the same app; the worker registers the task."""
     celery = create_celery(Settings())
-    assert {"task": "privacy.purge", "schedule": 3600.0} in celery.conf.beat_schedule.values()
+    purge = {"task": "privacy.purge", "schedule": 3600.0, "options": {"expires": 3600.0}}
+    assert purge in celery.conf.beat_schedule.values()
     celery.loader.import_default_modules()
     assert "privacy.purge" in celery.tasks

@@ -440,6 +440,12 @@ class WorkerSettings(_Group, prefix="WORKER_"):
     outbox_lease_seconds: float = Field(
         30.0, gt=0, description="An unprocessed outbox event is handed to the queue again after this."
     )
+    outbox_keep_processed_days: int = Field(
+        7,
+        ge=1,
+        description="A processed outbox event is deleted this many days after it was processed (nothing reads it "
+        "then; the days are for looking into what happened to it).",
+    )
 
 
 class SmtpSettings(_Group, prefix="SMTP_"):

@@ -35,6 +35,7 @@ class OutboxEvent(IdMixin, TimestampMixin, Base):
 
     ``processed_at`` is set by the consumer once the work is done; until then the relay hands the
     event to the queue again whenever its lease (``dispatched_at``) is older than the lease time.
+    Nothing reads a processed event: ``outbox.prune`` deletes it some days later.
     """
 
     __tablename__ = "outbox"
@@ -54,6 +55,11 @@ class OutboxEvent(IdMixin, TimestampMixin, Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     # Deliveries that failed in a way worth a retry: after enough, the message is recorded failed.
     failed_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Deliveries that claimed the event, counted as they claim it: those that neither finished it
+    # nor counted a failed try died in it (an OOM kill, a segfault), and count as tries too.
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The class of the last failed try's error, or ``WORKER_LOST`` when its delivery died in it.
+    last_error: Mapped[str | None] = mapped_column(String(64))
 
 
 class DoNotContact(IdMixin, TimestampMixin, Base):

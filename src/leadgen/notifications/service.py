@@ -48,12 +48,14 @@ class Outbound:
 
 @dataclass(frozen=True)
 class RoundMessages:
-    """A routing round's messages: those to send now, and the lead's held back with the reason."""
+    """A routing round's messages: those to send now, the lead's held back with the reason, and
+    the offers whose deadline passed before they were sent (``lapsed``)."""
 
     send: list[Outbound] = field(default_factory=list)
     held: list[Outbound] = field(default_factory=list)
     reason: str | None = None
     not_before: datetime | None = None
+    lapsed: list[Outbound] = field(default_factory=list)
 
 
 # Read once per routing round: every offer of the round with its agent, and the lead's columns
@@ -121,6 +123,8 @@ _DISPUTED_FOR = select(_DISPUTED.label("disputed")).select_from(Lead).where(Lead
 NO_AGENT_HOLDS = "no agent holds the lead"
 BETWEEN_ROUNDS = "between two routing rounds"
 LEAD_GONE = "gone"
+# An offer nobody answered: pending until its deadline, then timed out by the SLA sweep.
+_UNANSWERED = (AssignmentStatus.PENDING, AssignmentStatus.TIMED_OUT)
 # An acknowledgement waits this long for a lead between two routing rounds to find its agent.
 ROUND_WAIT = timedelta(minutes=1)
 
@@ -139,29 +143,33 @@ async def round_messages(
 
     An offer is open while PENDING and before its deadline: one past it cannot be accepted
     (``routing.service.accept``) though the SLA sweep may not have expired it yet, so a round
-    delivered late (taken over from a worker that died) does not offer the agent a lead gone by.
-    The acknowledgement goes by the rule of a held one (``acknowledgement_block_reason``): a round
+    delivered late (taken over from a worker that died) does not offer the agent a lead gone by;
+    its messages not recorded are ``lapsed`` (one the agent answered in time needs none). The
+    acknowledgement goes by the rule of a held one (``acknowledgement_block_reason``): a round
     delivered late may find the lead declined, passed on or left unassigned."""
     offers = (await session.execute(_ROUND, {"lead_id": lead_id, "attempt": attempt})).all()
     if not offers:
         return RoundMessages()
     recorded = set((await session.execute(_RECORDED, {"lead_id": lead_id})).all())
-    to_agents = [
-        m
-        for offer in offers
-        if offer.status == AssignmentStatus.PENDING and offer.expires_at > now
-        for m in _offer(settings, offer)
-        if (m.template, m.agent_id, m.channel) not in recorded
-    ]
+    to_agents: list[Outbound] = []
+    lapsed: list[Outbound] = []
+    for offer in offers:
+        if offer.status == AssignmentStatus.PENDING and offer.expires_at > now:
+            into = to_agents
+        elif offer.status in _UNANSWERED and offer.expires_at <= now:
+            into = lapsed
+        else:
+            continue
+        into += [m for m in _offer(settings, offer) if (m.template, m.agent_id, m.channel) not in recorded]
     thanked = any(template == "acknowledgement" for template, _, _ in recorded)
     if attempt != 1 or thanked:
-        return RoundMessages(send=to_agents)
+        return RoundMessages(send=to_agents, lapsed=lapsed)
     reason, not_before = await acknowledgement_block_reason(session, await session.get(Lead, lead_id), now)
     if reason is None:
-        return RoundMessages(send=to_agents + await acknowledgement(session, settings, lead_id))
+        return RoundMessages(send=to_agents + await acknowledgement(session, settings, lead_id), lapsed=lapsed)
     # Recorded, not sent: its text is written when it goes, naming the agent who holds the lead then.
     held = _acknowledgement(settings, offers[0])
-    return RoundMessages(send=to_agents, held=held, reason=reason, not_before=not_before)
+    return RoundMessages(send=to_agents, held=held, reason=reason, not_before=not_before, lapsed=lapsed)
 
 
 def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:

@@ -64,7 +64,9 @@ HELD_MAX_FAILED_SENDS = 8
 # unassigned during an outage of hours. An event whose messages cannot even be composed (a fault
 # of ours, a bad row) counts its deliveries as an offer does, then is given up (GaveUp); for an
 # error not worth Celery's retries, each try is the relay's, one every RETRY_BACKOFF_MAX and a
-# lease: about two hours.
+# lease: about two hours. A delivery whose worker died in it (an OOM kill, a segfault) counts as a
+# try too, and an event whose last try killed its worker is given up so, without composing or
+# sending anything again.
 MAX_FAILED_TRIES = 20
 NO_DEADLINE_RETRY_FOR = timedelta(hours=2)
 RETRY = {
@@ -113,8 +115,8 @@ class MailboxBusy(smtplib.SMTPException):
 
 
 class GaveUp(Exception):
-    """An outbox event finished unsent: its messages could not be composed in MAX_FAILED_TRIES
-    deliveries. Not worth a retry."""
+    """An outbox event finished unsent: its messages could not be composed, or its deliveries died
+    in it, in MAX_FAILED_TRIES deliveries. Not worth a retry."""
 
 
 def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
@@ -154,7 +156,8 @@ def _task(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     return wrap
 
 
-Compose = Callable[[AsyncSession], Awaitable[list[Outbound]]]
+# The messages of the claimed event still to send (the claim tells the tries before).
+Compose = Callable[[AsyncSession, outbox.Claim], Awaitable[list[Outbound]]]
 Write = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -179,14 +182,19 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     The first transaction claims the event (``outbox.claim``): a second delivery that arrives while
     this one sends (the queue's redelivery, or the relay's) sends nothing. If composing fails, that
     transaction rolls back with its claim, and the failed try is counted in one of its own
-    (``_failed_to_compose``)."""
+    (``_failed_to_compose``). When the delivery before this one died in it and that was the last
+    try (``_lost_for_good``), the event is given up without composing or sending anything: whatever
+    killed that worker would most likely kill this one."""
 
     async def prepare(session: AsyncSession) -> tuple[outbox.Claim | None, list[Outbound]]:
         now = utcnow()
         held = await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM)
         if held is None:
             return None, []  # finished, or another delivery is sending it
-        messages = await compose(session)
+        if _lost_for_good(held):
+            await outbox.give_up(session, held, now, outbox.WORKER_LOST, failed=False)
+            return held, []
+        messages = await compose(session, held)
         if not messages:
             await outbox.finish_claimed(session, held, now)
         else:
@@ -197,11 +205,15 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     try:
         held, messages = runtime.in_transaction(prepare)
     except Exception as exc:
-        tries = runtime.in_transaction(partial(_failed_to_compose, topic=topic, key=key))
+        failure = type(exc).__name__
+        tries = runtime.in_transaction(partial(_failed_to_compose, topic=topic, key=key, error=failure))
         if tries is None:
             raise
-        log.error("outbox event %s %s given up unsent after %d tries: %s", topic, key, tries, type(exc).__name__)
+        log.error("outbox event %s %s given up unsent after %d tries: %s", topic, key, tries, failure)
         raise GaveUp(f"{topic} {key}: messages not composed in {tries} tries") from exc
+    if held is not None and _lost_for_good(held):
+        log.error("outbox event %s %s given up unsent: %d tries, %s", topic, key, held.tries, outbox.WORKER_LOST)
+        raise GaveUp(f"{topic} {key}: {held.lost_tries} of its {held.tries} deliveries died in it")
     if held is None or not messages:
         return 0
     sent, retry = 0, None
@@ -234,7 +246,7 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
             in_transaction_recording(_nothing)
         status, detail, error = _attempt(runtime.settings, message)
         if error is not None and _last_try(message, held, utcnow()):
-            status, detail, error = "failed", f"not sent in {held.failed_tries + 1} tries: {type(error).__name__}", None
+            status, detail, error = "failed", f"not sent in {held.tries + 1} tries: {type(error).__name__}", None
         if error is None:
             record = partial(_record, settings=runtime.settings, message=message, status=status, detail=detail)
             unrecorded.append(record)
@@ -246,7 +258,7 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         if retry is None:
             await outbox.finish_claimed(session, held, now)
         else:
-            await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX)
+            await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX, type(retry).__name__)
 
     in_transaction_recording(finish)
     if retry is not None:
@@ -262,9 +274,15 @@ def _last_try(message: Outbound, held: outbox.Claim, now: datetime) -> bool:
     """Whether a try of ``message`` that failed in a way worth a retry was its last (see
     MAX_FAILED_TRIES): an offer's tries are counted; a message with no deadline is tried as often,
     and until its event is NO_DEADLINE_RETRY_FOR old."""
-    if held.failed_tries + 1 < MAX_FAILED_TRIES:
+    if held.tries + 1 < MAX_FAILED_TRIES:
         return False
     return message.template == "offer" or now - held.written_at >= NO_DEADLINE_RETRY_FOR
+
+
+def _lost_for_good(held: outbox.Claim) -> bool:
+    """Whether the event's deliveries died in it (the last one did) as many times as a fault of
+    ours is tried (``_failed_to_compose``): it is given up without trying again."""
+    return held.last_lost and held.tries >= MAX_FAILED_TRIES
 
 
 async def _record(
@@ -316,19 +334,20 @@ async def _learn_opt_out(session: AsyncSession, settings: Settings, message: Out
     await compliance.opt_out(session, [("phone", phone_hash)], "sms-reply", "sms-provider")
 
 
-async def _failed_to_compose(session: AsyncSession, *, topic: str, key: str) -> int | None:
-    """Count a delivery that failed before sending anything, as ``_consume`` counts one whose sends
-    failed: the relay is held off while Celery's retries, if any, run, and after MAX_FAILED_TRIES
-    the event is finished, so that a fault of ours or a bad row does not bring it back every lease
-    for ever. Returns the tries when that was the last, else None (nothing is counted when another
-    delivery holds the event now, or it was finished meanwhile)."""
+async def _failed_to_compose(session: AsyncSession, *, topic: str, key: str, error: str) -> int | None:
+    """Count a delivery that failed before sending anything (with ``error``), as ``_consume`` counts
+    one whose sends failed: the relay is held off while Celery's retries, if any, run, and after
+    MAX_FAILED_TRIES (those whose worker died count) the event is finished, so that a fault of ours
+    or a bad row does not bring it back every lease for ever. Returns the tries when that was the
+    last, else None (nothing is counted when another delivery holds the event now, or it was
+    finished meanwhile)."""
     now = utcnow()
     held = await outbox.claim(session, topic, key, now, now + DELIVERY_CLAIM)
     if held is None:
         return None
-    tries = held.failed_tries + 1
+    tries = held.tries + 1
     if tries < MAX_FAILED_TRIES:
-        await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX)
+        await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX, error)
         return None
     await outbox.finish_claimed(session, held, now)
     return tries
@@ -337,15 +356,24 @@ async def _failed_to_compose(session: AsyncSession, *, topic: str, key: str) -> 
 def _send_round(
     runtime: TaskRuntime, round_key: str, event: tuple[str, str], wanted: Callable[[Outbound], bool] | None = None
 ) -> int:
-    """What is left of a round's messages (those ``wanted``, or all), as the outbox ``event``."""
+    """What is left of a round's messages (those ``wanted``, or all), as the outbox ``event``.
+
+    An offer whose deadline passed before any try could send it (each failed, or its worker died)
+    is recorded failed, so that staff and ``leadgen_notifications_total`` see the offers an outage
+    cost: a round's tries go on longer than the SLA gives an agent (MAX_FAILED_TRIES)."""
     lead_id, attempt = round_key.rsplit(":", 1)
     now = utcnow()
 
-    async def compose(session: AsyncSession) -> list[Outbound]:
+    async def compose(session: AsyncSession, held: outbox.Claim) -> list[Outbound]:
         found = await service.round_messages(session, runtime.settings, uuid.UUID(lead_id), int(attempt), now)
         status = "scheduled" if found.not_before else "blocked"
         for message in filter(wanted, found.held):
             service.record(session, message, status, found.reason, not_before=found.not_before)
+        if held.tries:
+            lapsed = f"deadline passed before it could be sent: {held.tries} tries"
+            lapsed += f", {held.last_error}" if held.last_error else ""  # a try of the release before
+            for message in filter(wanted, found.lapsed):
+                service.record(session, message, "failed", lapsed)
         return list(filter(wanted, found.send))
 
     return _consume(runtime, *event, compose)
@@ -394,7 +422,7 @@ def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
     it is left unassigned, ``<lead id>:<reopenings>`` after staff reopened it."""
     lead_id = uuid.UUID(key.split(":", 1)[0])
 
-    async def compose(session: AsyncSession) -> list[Outbound]:
+    async def compose(session: AsyncSession, held: outbox.Claim) -> list[Outbound]:
         event = await outbox.unfinished(session, "lead.unassigned", key)  # claimed, so still there
         reason = str(event.payload.get("reason", "")) if event else ""
         return await service.unassigned_alerts(session, runtime.settings, lead_id, reason, key)
@@ -406,7 +434,7 @@ def alert_unassigned(runtime: TaskRuntime, key: str) -> int:
 def tell_owners(runtime: TaskRuntime, lead_id: str) -> int:
     """A duplicate lead passed to its person's agents (``pipeline.service``): tell each of them."""
 
-    async def compose(session: AsyncSession) -> list[Outbound]:
+    async def compose(session: AsyncSession, held: outbox.Claim) -> list[Outbound]:
         return await service.owner_messages(session, runtime.settings, uuid.UUID(lead_id), lead_id)
 
     return _consume(runtime, REQUESTED_AGAIN_TOPIC, lead_id, compose)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.models import OutboxEvent
@@ -126,6 +126,11 @@ _EARLIEST_UNFINISHED = (
     .limit(1)
     .scalar_subquery()
 )
+# What a failed try records instead of its error's class when its delivery died in it.
+WORKER_LOST = "worker lost"
+# Each claim is counted. A claim still on the event when the next delivery claims it (once it ran
+# out) was neither finished nor given up by a failed try, which clear it: its delivery died in it,
+# and that is the last error. (An UPDATE's SET reads the row as it was.)
 _CLAIM = (
     update(OutboxEvent)
     .where(
@@ -133,8 +138,15 @@ _CLAIM = (
         OutboxEvent.processed_at.is_(None),
         or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= bindparam("now")),
     )
-    .values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
-    .returning(OutboxEvent.id, OutboxEvent.created_at, OutboxEvent.failed_tries)
+    .values(
+        claimed_until=bindparam("until"),
+        dispatched_at=bindparam("until"),
+        claims=OutboxEvent.claims + 1,
+        last_error=case((OutboxEvent.claimed_until.is_not(None), WORKER_LOST), else_=OutboxEvent.last_error),
+    )
+    .returning(
+        OutboxEvent.id, OutboxEvent.created_at, OutboxEvent.failed_tries, OutboxEvent.claims, OutboxEvent.last_error
+    )
     .execution_options(synchronize_session=False)
 )
 # The claimed row while this delivery's claim is still on it (not run out and taken by another).
@@ -150,10 +162,16 @@ _CLAIMED = (
 _FINISH_CLAIMED = _CLAIMED.values(processed_at=bindparam("when"))
 _EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
 _HOLD_OFF = _CLAIMED.values(
-    dispatched_at=bindparam("until"), claimed_until=None, failed_tries=OutboxEvent.failed_tries + 1
+    dispatched_at=bindparam("until"),
+    claimed_until=None,
+    failed_tries=OutboxEvent.failed_tries + 1,
+    last_error=bindparam("error"),
 )
 _GIVE_UP = _CLAIMED.values(
-    processed_at=bindparam("when"), claimed_until=None, failed_tries=OutboxEvent.failed_tries + 1
+    processed_at=bindparam("when"),
+    claimed_until=None,
+    failed_tries=OutboxEvent.failed_tries + bindparam("failed"),
+    last_error=bindparam("error"),
 ).returning(OutboxEvent.id)
 
 
@@ -166,8 +184,21 @@ class Claim:
     written_at: datetime  # when the event was written: how long its work has waited
     until: datetime
     failed_tries: int = 0  # deliveries before this one that failed in a way worth a retry
+    # Deliveries before this one that died in it (claimed, and neither finished nor counted).
+    lost_tries: int = 0
+    last_error: str | None = None  # the last failed try's error class, or WORKER_LOST
 
-    def params(self, **values: datetime) -> dict[str, object]:
+    @property
+    def tries(self) -> int:
+        """The deliveries before this one, none of which finished the event."""
+        return self.failed_tries + self.lost_tries
+
+    @property
+    def last_lost(self) -> bool:
+        """Whether the delivery just before this one died in it."""
+        return self.last_error == WORKER_LOST
+
+    def params(self, **values: object) -> dict[str, object]:
         return {"event_id": self.event_id, "claimed": self.until, **values}
 
 
@@ -182,7 +213,12 @@ async def claim(session: AsyncSession, topic: str, key: str, now: datetime, unti
     relay hands the event on."""
     result = await session.execute(_CLAIM, {"event_topic": topic, "event_key": key, "now": now, "until": until})
     row = result.first()
-    return None if row is None else Claim(row.id, row.created_at, until, row.failed_tries)
+    if row is None:
+        return None
+    # Every claim before this one that did not finish the event failed, counted or not. Deliveries
+    # of a release that did not count claims (during a rolling upgrade) may leave fewer: none lost.
+    lost = max(0, row.claims - 1 - row.failed_tries)
+    return Claim(row.id, row.created_at, until, row.failed_tries, lost, row.last_error)
 
 
 async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
@@ -196,19 +232,20 @@ async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> 
     await session.execute(_FINISH_CLAIMED, held.params(when=when))
 
 
-async def hold_off_relay(session: AsyncSession, held: Claim, until: datetime) -> None:
-    """Give up the claim after a try that failed in a way worth a retry (counted), and keep the
-    relay from handing the event on before ``until`` (its lease starts then): a task that will
-    retry it itself would otherwise get a second delivery, with retries of its own, at every lease
-    for as long as an outage lasts."""
-    await session.execute(_HOLD_OFF, held.params(until=until))
+async def hold_off_relay(session: AsyncSession, held: Claim, until: datetime, error: str | None = None) -> None:
+    """Give up the claim after a try that failed in a way worth a retry (counted, with the class
+    of its ``error``), and keep the relay from handing the event on before ``until`` (its lease
+    starts then): a task that will retry it itself would otherwise get a second delivery, with
+    retries of its own, at every lease for as long as an outage lasts."""
+    await session.execute(_HOLD_OFF, held.params(until=until, error=error))
 
 
-async def give_up(session: AsyncSession, held: Claim, when: datetime) -> bool:
-    """Mark the event processed after a failed try that was its last (counted): its work is not
-    tried again. False, and nothing changed, when the claim ran out and another delivery took the
-    event over."""
-    result = await session.execute(_GIVE_UP, held.params(when=when))
+async def give_up(session: AsyncSession, held: Claim, when: datetime, error: str, *, failed: bool = True) -> bool:
+    """Mark the event processed after a failed try that was its last (counted, with the class of
+    its ``error``), or, not ``failed``, instead of a try (its deliveries died in it: ``error`` is
+    WORKER_LOST): its work is not tried again. False, and nothing changed, when the claim ran out
+    and another delivery took the event over."""
+    result = await session.execute(_GIVE_UP, held.params(when=when, error=error, failed=int(failed)))
     return result.first() is not None
 
 
@@ -245,6 +282,22 @@ async def unfinished(session: AsyncSession, topic: str, key: str) -> OutboxEvent
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def prune_processed(session: AsyncSession, processed_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` events processed before ``processed_before``, oldest first, through
+    the index that leads with ``processed_at``; returns how many. Nothing reads an event once it is
+    processed: every consumer and the relay look for the unfinished ones only."""
+    oldest = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.processed_at < processed_before)
+        .order_by(OutboxEvent.processed_at)
+        .limit(limit)
+    )
+    result = await session.execute(
+        delete(OutboxEvent).where(OutboxEvent.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

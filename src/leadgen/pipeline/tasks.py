@@ -2,8 +2,10 @@
 
 The tasks that move a lead on (its pipeline, a reroute, a reopened round) claim their outbox event
 first, so that another delivery of it (the relay's, the queue's) does nothing while one works on
-the lead, and count each try that fails on the event. A lead they keep failing on is not retried
-forever: it ends UNASSIGNED and admins are alerted (``service.end_failed``).
+the lead, and count each try that fails on the event; a try whose worker was killed in it (an OOM
+kill, a segfault) counts too, as the next delivery finds it claimed and never finished. A lead they
+keep failing on is not retried forever: it ends UNASSIGNED and admins are alerted
+(``service.end_failed``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ DELIVERY_CLAIM = timedelta(minutes=2)
 # ago. The count keeps one unlucky try (a restart, a deadlock run out of tries) from ending a lead;
 # the time waits out an outage: while Qdrant or Neo4j is down every lead fails, and a pod of theirs
 # is back within minutes, so only a fault outlasting half an hour ends leads. The relay tries again
-# each lease (30 s): some sixty tries by then.
+# each lease (30 s): some sixty tries by then. Tries whose worker died count too; they come further
+# apart (their event is handed on once the dead delivery's claim ran out, each time a little later).
 GIVE_UP_AFTER_TRIES = 5
 GIVE_UP_AFTER = timedelta(minutes=30)
 # Counted from 0, so that the first lead one of them ends is an increase an alert sees.
@@ -67,15 +70,21 @@ def _move_lead_on(
 ) -> str | None:
     """Run ``work`` for the lead's event of ``topic`` under a claim on it; a try that fails is
     counted on the event, in a transaction of its own once the work's rolled back, and the lead is
-    ended if it was the last (``gives_up``). The error is raised again: the relay hands the event on
-    a lease later. Returns the lead's status, None when there is nothing to do (the event finished,
-    or another delivery holds it)."""
+    ended if it was the last (``gives_up``, counting the tries whose worker died in them). The
+    error is raised again: the relay hands the event on a lease later. When the try before this one
+    killed its worker and was the last, the work is not run again (it would most likely kill this
+    one too): the lead is ended at once. Returns the lead's status, None when there is nothing to
+    do (the event finished, or another delivery holds it)."""
     runtime = task_runtime()
     now = utcnow()
     held = runtime.in_transaction(lambda session: outbox.claim(session, topic, lead_id, now, now + DELIVERY_CLAIM))
     if held is None:
         TASKS.labels(name, "ok").inc()
         return None
+    if held.last_lost and gives_up(held.tries, held.written_at, now):
+        ended = _end_failed(runtime, name, topic, lead_id, held, outbox.WORKER_LOST, tried=False)
+        TASKS.labels(name, "ok").inc()
+        return LeadStatus.UNASSIGNED.value if ended else None
     try:
         # Built under the count: a pipeline that cannot be (its model file broke) fails the lead's
         # tries like any other fault, up to the alert, rather than leave it RECEIVED unnoticed.
@@ -83,26 +92,38 @@ def _move_lead_on(
     except Exception as exc:
         TASKS.labels(name, "error").inc()
         error = type(exc).__name__
-
-        async def count(session: AsyncSession) -> bool:
-            failed_at = utcnow()
-            if not gives_up(held.failed_tries + 1, held.written_at, failed_at):
-                await outbox.hold_off_relay(session, held, failed_at)
-                return False
-            gave_up = await outbox.give_up(session, held, failed_at)
-            return gave_up and await service.end_failed(session, topic, uuid.UUID(lead_id), name, error)
-
-        if runtime.in_transaction(count):
-            log.error(
-                "%s failed %d times (%s): the lead is ended UNASSIGNED",
-                name,
-                held.failed_tries + 1,
-                error,
-                extra={"lead_id": lead_id},
-            )
+        failed_at = utcnow()
+        if gives_up(held.tries + 1, held.written_at, failed_at):
+            _end_failed(runtime, name, topic, lead_id, held, error, tried=True)
+        else:
+            runtime.in_transaction(lambda session: outbox.hold_off_relay(session, held, failed_at, error))
         raise
     TASKS.labels(name, "ok").inc()
     return status.value if status else None
+
+
+def _end_failed(
+    runtime: TaskRuntime, name: str, topic: str, lead_id: str, held: outbox.Claim, error: str, *, tried: bool
+) -> bool:
+    """Give up the lead's event after its last try (``tried``, which failed with ``error``), or
+    instead of one after tries that killed their worker (``error`` is WORKER_LOST), and end the
+    lead (``service.end_failed``): admins are alerted. False when another delivery took the event
+    over meanwhile, or the lead no longer waits for the work."""
+
+    async def end(session: AsyncSession) -> bool:
+        gave_up = await outbox.give_up(session, held, utcnow(), error, failed=tried)
+        return gave_up and await service.end_failed(session, topic, uuid.UUID(lead_id), name, error)
+
+    ended = runtime.in_transaction(end)
+    if ended:
+        log.error(
+            "%s failed %d times (%s): the lead is ended UNASSIGNED",
+            name,
+            held.tries + 1 if tried else held.tries,
+            error,
+            extra={"lead_id": lead_id},
+        )
+    return ended
 
 
 @shared_task(name="pipeline.process_lead")

@@ -58,6 +58,27 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
     return redis.url.get_secret_value(), dict(REDIS_TRANSPORT_OPTIONS)
 
 
+# A periodic run that waited in the queue this long is dropped unrun (Celery's ``expires``): while
+# workers are down, beat goes on sending, and every run would otherwise be waiting for them when
+# they are back, ahead of the offers in ``default`` (some 1,000 an hour, each doing what the last of
+# them does). The worker acknowledges a run it drops (``acks_late`` makes no difference), and a
+# retry of a run keeps its expiry: a countdown past it drops the retry, which the next run
+# replaces. No shorter than a minute: the runs share ``default`` with the notifications, and a run
+# dropped whenever a burst queued more than its interval of work ahead of it would, through a long
+# enough burst, never run at all (the relay every 5 s, the SLA sweep every 15 s).
+SHORTEST_EXPIRY_SECONDS = 60.0
+
+
+def periodic(task: str, every_seconds: float) -> dict[str, Any]:
+    """A beat entry sending ``task`` every ``every_seconds``; a run not started by the time the
+    next is due, or a minute for the frequent ones, is dropped: a later run does its work."""
+    return {
+        "task": task,
+        "schedule": every_seconds,
+        "options": {"expires": max(every_seconds, SHORTEST_EXPIRY_SECONDS)},
+    }
+
+
 def create_celery(settings: Settings) -> Celery:
     url, transport_options = broker_url(settings)
     app = Celery("leadgen", broker=url, include=TASK_MODULES)
@@ -79,16 +100,18 @@ def create_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         enable_utc=True,
         beat_schedule={
-            "outbox-relay": {"task": "outbox.relay", "schedule": 5.0},
-            "expire-offers": {"task": "routing.expire_offers", "schedule": 15.0},
-            "send-due-lead-messages": {"task": "notifications.send_due", "schedule": 60.0},
-            "sync-agents-into-graph": {"task": "agents.sync_graph", "schedule": 300.0},
+            "outbox-relay": periodic("outbox.relay", 5.0),
+            "expire-offers": periodic("routing.expire_offers", 15.0),
+            "send-due-lead-messages": periodic("notifications.send_due", 60.0),
+            "sync-agents-into-graph": periodic("agents.sync_graph", 300.0),
             # Duplicates whose original was screened out, left, returned or lost its agent.
-            "release-duplicates": {"task": "pipeline.release_duplicates", "schedule": 60.0},
+            "release-duplicates": periodic("pipeline.release_duplicates", 60.0),
             # People inactive past LEADGEN_PRIVACY_RETENTION_DAYS, a batch an hour; nothing while it is 0.
-            "purge-inactive-people": {"task": "privacy.purge", "schedule": 3600.0},
+            "purge-inactive-people": periodic("privacy.purge", 3600.0),
             # What anonymised leads' consent records kept until five years old; whatever the setting.
-            "clear-expired-consent-evidence": {"task": "privacy.consent_evidence", "schedule": 3600.0},
+            "clear-expired-consent-evidence": periodic("privacy.consent_evidence", 3600.0),
+            # Processed outbox events past LEADGEN_WORKER_OUTBOX_KEEP_PROCESSED_DAYS.
+            "prune-outbox": periodic("outbox.prune", 600.0),
         },
     )
     return app
