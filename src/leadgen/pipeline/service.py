@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.audit import repository as audit
@@ -93,6 +93,8 @@ async def notes_to_read(session: AsyncSession, lead_id: uuid.UUID) -> NotesToRea
     lead = await leads.get(session, lead_id)
     if lead is None or lead.status != LeadStatus.RECEIVED or lead.is_test or not lead.notes:
         return None
+    if lead.insights is not None:
+        return None  # an earlier try read them (``keep_insight``)
     consent = await session.scalar(_CONSENT_OF_LEAD, {"lead_id": lead_id})
     if _consent_problem(lead, consent) or await dnc.contact_barred(session, lead):
         return None
@@ -102,6 +104,17 @@ async def notes_to_read(session: AsyncSession, lead_id: uuid.UUID) -> NotesToRea
 async def read_notes(pipe: Pipeline, asked: NotesToRead) -> Insight | None:
     """Intent and urgency from the notes, before and outside the lead's transaction."""
     return await classify_lead(pipe.insights, asked.notes, asked.line, known_pii=asked.known_pii)
+
+
+async def keep_insight(session: AsyncSession, lead_id: uuid.UUID, insight: Insight) -> None:
+    """Keep what a remote provider read from the lead's notes before the lead's own transaction, in
+    one of its own: should that transaction fail (Qdrant or Neo4j down), the next try uses it
+    rather than send the notes out again and spend another call of the day's budget."""
+    await session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.status == LeadStatus.RECEIVED)
+        .values(insights=insight.model_dump(mode="json"))
+    )
 
 
 def _known_pii(lead: Lead) -> tuple[str, ...]:
@@ -138,7 +151,9 @@ async def process_lead(
             return None
         lead, consent, source = claimed
         if await _screen(session, pipe, lead, consent, source) is None:
-            if insight is None and not pipe.insights.remote:
+            if insight is None and lead.insights is not None:
+                insight = Insight.model_validate(lead.insights)  # kept by an earlier try (``keep_insight``)
+            elif insight is None and not pipe.insights.remote:
                 insight = await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=_known_pii(lead))
             if insight is not None:
                 lead.insights = insight.model_dump(mode="json")

@@ -133,6 +133,8 @@ def process_lead(lead_id: str) -> str | None:
     def work(runtime: TaskRuntime, pipe: Pipeline) -> LeadStatus | None:
         asked = runtime.in_transaction(lambda s: service.notes_to_read(s, lead)) if pipe.insights.remote else None
         insight = runtime.run(service.read_notes(pipe, asked)) if asked else None
+        if insight is not None:
+            runtime.in_transaction(lambda s: service.keep_insight(s, lead, insight))
         return runtime.in_transaction(lambda s: service.process_lead(s, pipe, lead, utcnow(), insight))
 
     return _move_lead_on("pipeline.process_lead", service.TOPIC, lead_id, work)
