@@ -36,6 +36,7 @@ import hcl2
 import pytest
 import yaml
 
+from leadgen.ops.rules.manifests import strings_in
 from tests.infrastructure.tf_support import (
     ENVIRONMENTS,
     REPO_ROOT,
@@ -645,17 +646,6 @@ def test_custom_resources_in_the_render_have_their_crds_installed_by_terraform(f
 # --- what the Terraform creates for the manifests, and nothing more ----------------------------
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def _managed_datastore_secret_ids(env: str) -> set[str]:
     """Secret Manager ids of the credentials managed-data writes: the only way an overlay can reach
     Cloud SQL or Memorystore (the app has no other credentials for them)."""
@@ -674,7 +664,7 @@ def _managed_datastore_secret_ids(env: str) -> set[str]:
 def test_gke_environments_create_managed_datastores_only_for_manifests_that_use_them(env: str) -> None:
     """Cloud SQL and Memorystore cost money whether or not anything connects to them."""
     external_secrets = [o for o in render("gke", env) if o.get("kind") == "ExternalSecret"]
-    read = {value for secret in external_secrets for value in _strings(secret.get("spec"))}
+    read = {value for secret in external_secrets for value in strings_in(secret.get("spec"))}
     used = bool(_managed_datastore_secret_ids(env) & read)
     created = environment_settings("gcp", env)["managed_datastores"] is not None
     assert created == used, (

@@ -311,7 +311,7 @@ def _check_placeholders(resources: list[Resource], env: Environment) -> Iterator
         if res.kind == "ConfigMap" and res.name == contract.CLUSTER_SETTINGS:
             continue
         found: dict[str, str] = {}
-        for text in _strings(res.body):
+        for text in strings_in(res.body):
             for pattern, meaning in PLACEHOLDERS:
                 if meaning not in found and pattern.search(text):
                     found[meaning] = text
@@ -319,16 +319,16 @@ def _check_placeholders(resources: list[Resource], env: Environment) -> Iterator
             yield Finding("error", res.ref, f"holds {text!r}: {meaning}")
 
 
-def _strings(value: object) -> Iterator[str]:
+def strings_in(value: object) -> Iterator[str]:
     """Every string value inside a document."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item)
+            yield from strings_in(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from strings_in(item)
 
 
 def pod_spec(body: dict[str, Any]) -> dict[str, Any] | None:
