@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -103,13 +102,10 @@ def container_overhead(image: str, runs: int = 3) -> float:
     config = harness.brief_config("scheduler")
     times = []
     for attempt in range(runs):
-        secrets_dir = harness.write_secret_files({})
-        started = time.monotonic()
-        try:
-            options = harness.pod_run_options(f"leadgen-bench-pass-{os.getpid()}-{attempt}", config, secrets_dir)
+        with harness.pod_mounts({}) as mounts:
+            started = time.monotonic()
+            options = harness.pod_run_options(f"leadgen-bench-pass-{os.getpid()}-{attempt}", config, mounts)
             harness.podman("run", "--rm", *options, "--entrypoint", "python", image, "-c", "pass")
-        finally:
-            shutil.rmtree(secrets_dir, ignore_errors=True)
         times.append(time.monotonic() - started)
     return statistics.median(times)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 import time
 import uuid
@@ -69,11 +68,8 @@ def target_imports(image: str, target: str, db_url: str, idle: float) -> set[str
 def command_imports(image: str, args: list[str], config: harness.TargetConfig) -> set[str]:
     config.env["PYTHONVERBOSE"] = "1"
     name = f"leadgen-imports-{uuid.uuid4().hex[:8]}"
-    secrets_dir = harness.write_secret_files(config.secrets)
-    try:
-        result = harness.podman("run", "--rm", *harness.pod_run_options(name, config, secrets_dir), image, *args)
-    finally:
-        shutil.rmtree(secrets_dir, ignore_errors=True)
+    with harness.pod_mounts(config.secrets) as mounts:
+        result = harness.podman("run", "--rm", *harness.pod_run_options(name, config, mounts), image, *args)
     return imported(result.stderr)
 
 

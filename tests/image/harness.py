@@ -436,7 +436,15 @@ class Container:
         raise ImageError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last}); logs:\n{self.logs()}")
 
 
-def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class PodMounts:
+    """The host folders a container gets as the pod's volumes (``pod_mounts``)."""
+
+    secrets: Path
+    data: Path
+
+
+def pod_run_options(name: str, config: TargetConfig, mounts: PodMounts) -> list[str]:
     """`podman run` options equivalent to the pod spec's securityContext and volumes."""
     options = [
         "--name",
@@ -447,11 +455,10 @@ def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[
         "--read-only-tmpfs=false",  # only what the pod mounts is writable
         "--tmpfs",
         "/tmp:rw,nosuid,nodev,size=256m",
-        "--tmpfs",
-        # As the kubelet makes a pod's emptyDir: root's, writable by all, the fsGroup's setgid bit.
-        f"{DATA_DIR}:rw,nosuid,nodev,size=1g,mode=2777",
         "--volume",
-        f"{secrets_dir}:{SECRETS_DIR}:ro",
+        f"{mounts.data}:{DATA_DIR}:rw",
+        "--volume",
+        f"{mounts.secrets}:{SECRETS_DIR}:ro",
         "--cap-drop",
         "ALL",
         "--security-opt",
@@ -467,6 +474,24 @@ def pod_run_options(name: str, config: TargetConfig, secrets_dir: Path) -> list[
         options += ["--env", f"{key}={value}"]
     options += ["--env", f"HOSTNAME={name}"]
     return options
+
+
+@contextlib.contextmanager
+def pod_mounts(secrets: Mapping[str, str]) -> Iterator[PodMounts]:
+    """The pod's volumes as host folders, removed afterwards: the secret files, and the data
+    directory as the kubelet makes an emptyDir, root's, writable by all, with the fsGroup's group
+    and setgid bit (a tmpfs would be given the image's folder's mode): the pod's user may write in
+    it but not change its mode."""
+    data = Path(tempfile.mkdtemp(prefix="leadgen-data-"))
+    if os.geteuid() == 0:
+        os.chown(data, 0, UID)
+    data.chmod(0o2777)
+    folder = write_secret_files(secrets)
+    try:
+        yield PodMounts(folder, data)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def write_secret_files(files: Mapping[str, str]) -> Path:
@@ -488,28 +513,24 @@ def write_secret_files(files: Mapping[str, str]) -> Path:
 def run_container(image: str, args: list[str], config: TargetConfig, label: str) -> Iterator[Container]:
     """Start a container under the pod's restrictions; always removed afterwards."""
     name = f"leadgen-test-{label}-{uuid.uuid4().hex[:8]}"
-    secrets_dir = write_secret_files(config.secrets)
-    try:
-        launched = time.monotonic()
-        result = podman("run", "--detach", *pod_run_options(name, config, secrets_dir), image, *args, check=False)
-        if result.returncode != 0:
-            raise ImageError(f"podman run {label} failed:\n{result.stderr}")
-        yield Container(name, launched)
-    finally:
-        podman("rm", "--force", "--time", "10", name, check=False, timeout=60)
-        shutil.rmtree(secrets_dir, ignore_errors=True)
+    with pod_mounts(config.secrets) as mounts:
+        try:
+            launched = time.monotonic()
+            result = podman("run", "--detach", *pod_run_options(name, config, mounts), image, *args, check=False)
+            if result.returncode != 0:
+                raise ImageError(f"podman run {label} failed:\n{result.stderr}")
+            yield Container(name, launched)
+        finally:
+            podman("rm", "--force", "--time", "10", name, check=False, timeout=60)
 
 
 def run_once(image: str, args: list[str], config: TargetConfig, label: str, timeout: float = 300) -> str:
     """Run a one-off command (e.g. the migration Job) under the pod's restrictions; its output."""
     name = f"leadgen-test-{label}-{uuid.uuid4().hex[:8]}"
-    secrets_dir = write_secret_files(config.secrets)
-    try:
+    with pod_mounts(config.secrets) as mounts:
         result = podman(
-            "run", "--rm", *pod_run_options(name, config, secrets_dir), image, *args, check=False, timeout=timeout
+            "run", "--rm", *pod_run_options(name, config, mounts), image, *args, check=False, timeout=timeout
         )
-    finally:
-        shutil.rmtree(secrets_dir, ignore_errors=True)
     if result.returncode != 0:
         output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         raise ImageError(f"{' '.join(args)} failed ({result.returncode}):\n{output}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import textwrap
 import time
 import tomllib
@@ -108,12 +107,11 @@ def test_neither_interpreter_has_an_installer(image: str) -> None:
 def _run_python(image: str, code: str, config: harness.TargetConfig) -> str:
     """`python -c` in the image, as the frontend's wait-for-api init container runs it."""
     name = f"leadgen-test-python-{uuid.uuid4().hex[:8]}"
-    secrets_dir = harness.write_secret_files(config.secrets)
-    try:
+    with harness.pod_mounts(config.secrets) as mounts:
         result = harness.podman(
             "run",
             "--rm",
-            *harness.pod_run_options(name, config, secrets_dir),
+            *harness.pod_run_options(name, config, mounts),
             "--entrypoint",
             "python",
             image,
@@ -121,8 +119,6 @@ def _run_python(image: str, code: str, config: harness.TargetConfig) -> str:
             code,
             check=False,
         )
-    finally:
-        shutil.rmtree(secrets_dir, ignore_errors=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
