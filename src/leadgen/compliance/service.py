@@ -22,7 +22,7 @@ from leadgen.compliance.rules import (
 from leadgen.core.db import after_commit
 from leadgen.core.metrics import DO_NOT_CONTACT_ADDED
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import run_in_transaction
+from leadgen.core.runtime import make_way_for_waiting_writers, run_in_transaction
 from leadgen.core.security import keyed_hash
 from leadgen.models import Lead
 from leadgen.outbox import repository as outbox
@@ -139,6 +139,8 @@ async def import_list(
     batches = [hashes[start : start + IMPORT_BATCH] for start in range(0, len(hashes), IMPORT_BATCH)] or [[]]
     added = already_listed = leads = 0
     for number, batch in enumerate(batches, start=1):
+        if number > 1:
+            await make_way_for_waiting_writers(resources)
         audited = {"invalid_lines": len(invalid) if number == 1 else 0, "batch": number, "batches": len(batches)}
         done = await run_in_transaction(
             resources, partial(_import_batch, hashes=batch, reason=reason, actor=actor, audited=audited)

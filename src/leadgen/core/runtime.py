@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.db import is_connection_failure
+from leadgen.core.db import is_connection_failure, is_sqlite
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings, get_settings
 from leadgen.targets.registry import TARGETS
@@ -158,6 +158,21 @@ async def run_in_transaction(resources: Resources, work: Callable[[AsyncSession]
             log.warning("the database connection failed (%s), running the transaction again", type(exc).__name__)
             await asyncio.sleep(wait)
             wait = min(wait * 2, RECONNECT_MAX_WAIT_SECONDS)
+
+
+# SQLite's busy handler sleeps up to 100 ms between its tries for the write lock
+# (sqliteDefaultBusyCallback) and keeps no queue of waiters.
+_SQLITE_LONGEST_BUSY_SLEEP_S = 0.1
+
+
+async def make_way_for_waiting_writers(resources: Resources) -> None:
+    """Between the transactions of a long run of them (an import, a purge): on SQLite, a pause
+    longer than the busy handler's longest sleep, so that a writer waiting for the lock (intake, an
+    opt-out) wakes to find it free. Without it the run, beginning again the moment it commits, took
+    the lock back batch after batch, and the waiter timed out behind a long import. PostgreSQL
+    queues its lock waiters and takes row locks, not one for the database: no pause."""
+    if resources.engine is not None and is_sqlite(resources.engine):
+        await asyncio.sleep(1.5 * _SQLITE_LONGEST_BUSY_SLEEP_S)
 
 
 _runtime: TaskRuntime | None = None

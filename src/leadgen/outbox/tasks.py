@@ -10,7 +10,7 @@ from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.metrics import OUTBOX_OLDEST_UNPROCESSED, OUTBOX_UNPROCESSED, TASKS
-from leadgen.core.runtime import task_runtime
+from leadgen.core.runtime import make_way_for_waiting_writers, task_runtime
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository
 
@@ -76,7 +76,9 @@ def prune() -> int:
     before = utcnow() - timedelta(days=runtime.settings.worker.outbox_keep_processed_days)
     deleted = 0
     try:
-        for _ in range(PRUNE_BATCHES):
+        for number in range(PRUNE_BATCHES):
+            if number:
+                runtime.run(make_way_for_waiting_writers(runtime.resources))
             batch = runtime.in_transaction(lambda session: repository.prune_processed(session, before, PRUNE_BATCH))
             deleted += batch
             if batch < PRUNE_BATCH:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.audit import repository as audit
 from leadgen.core.metrics import TASKS
 from leadgen.core.resources import Resources
-from leadgen.core.runtime import run_in_transaction, task_runtime
+from leadgen.core.runtime import make_way_for_waiting_writers, run_in_transaction, task_runtime
 from leadgen.models.base import utcnow
 from leadgen.privacy import repository, rules, service
 
@@ -137,6 +137,7 @@ async def clear_consent_evidence_due(resources: Resources, now: datetime, actor:
     cleared = 0
     while (done := await run_in_transaction(resources, batch)) == CONSENT_BATCH:
         cleared += done
+        await make_way_for_waiting_writers(resources)
     return cleared + done
 
 
