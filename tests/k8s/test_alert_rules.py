@@ -22,6 +22,7 @@ ALERTS = {
     "LeadgenOutboxRelayStopped",
     "LeadgenPipelineTaskErrors",
     "LeadgenLeadsEndedByPipelineFailure",
+    "LeadgenWorkerDiedInTask",
     "LeadgenRateLimitStoreErrors",
 }
 # The series each kind of metric exports, by the suffix on its name.

@@ -22,7 +22,10 @@ PIPELINE_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60),
 )
 TASKS = Counter(
-    "leadgen_tasks_total", "Background tasks run, by outcome: ok or error (the task raised).", ["task", "outcome"]
+    "leadgen_tasks_total",
+    "Background tasks run, by outcome: ok, error (the task raised) or lost (its worker died in it, counted by the "
+    "next delivery of its outbox event).",
+    ["task", "outcome"],
 )
 PIPELINE_FAILED_LEADS = Counter(
     "leadgen_pipeline_failed_leads_total",

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.core.db import after_commit
+from leadgen.core.metrics import TASKS
 from leadgen.models import OutboxEvent
 from leadgen.models.base import utcnow
 
@@ -218,7 +220,12 @@ async def claim(session: AsyncSession, topic: str, key: str, now: datetime, unti
     # Every claim before this one that did not finish the event failed, counted or not. Deliveries
     # of a release that did not count claims (during a rolling upgrade) may leave fewer: none lost.
     lost = max(0, row.claims - 1 - row.failed_tries)
-    return Claim(row.id, row.created_at, until, row.failed_tries, lost, row.last_error)
+    held = Claim(row.id, row.created_at, until, row.failed_tries, lost, row.last_error)
+    if held.last_lost:
+        # The dead worker counted nothing; counted once this claim commits, as a claim rolled back
+        # leaves the next one to find the same death.
+        after_commit(session, TASKS.labels(TASK_FOR_TOPIC[topic], "lost").inc)
+    return held
 
 
 async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
