@@ -89,6 +89,21 @@ class TestAgentWork:
         again = await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
         assert again.status_code == 409
 
+    async def test_an_agent_who_declined_a_lead_no_longer_reads_what_became_of_it(
+        self, client: AsyncClient, world: dict[str, object], session: AsyncSession
+    ) -> None:
+        mine, _, assignment = await offered_to(client, world)
+        declined = await client.post(f"/api/v1/assignments/{assignment}/reject", json={"reason": "busy"}, headers=mine)
+        assert declined.status_code == 200, declined.text
+        # As another agent's sale would leave it.
+        await session.execute(update(Lead).where(Lead.id == world["lead_id"]).values(status=LeadStatus.CONVERTED))
+        await session.commit()
+        assert (await client.get(f"/api/v1/leads/{world['lead_id']}", headers=mine)).status_code == 404
+        [past] = [
+            o for o in (await client.get("/api/v1/assignments", headers=mine)).json() if o["status"] == "REJECTED"
+        ]
+        assert past["lead_status"] is None
+
     async def test_staff_cannot_answer_an_agents_offer(
         self, client: AsyncClient, session: AsyncSession, world: dict[str, object]
     ) -> None:

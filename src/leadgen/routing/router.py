@@ -17,7 +17,7 @@ from leadgen.core.deps import SessionDep
 from leadgen.core.errors import Forbidden, NotFound
 from leadgen.core.input import RequestBody
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus
-from leadgen.leads.visibility import CONTACT_DETAILS_VIEWED
+from leadgen.leads.visibility import AGENT_READS_WITH, CONTACT_DETAILS_VIEWED
 from leadgen.models import Assignment, Lead
 from leadgen.routing import repository, service
 
@@ -40,7 +40,11 @@ class InboxItem(BaseModel):
     state: str
     score: int | None
     expires_at: str
-    lead_status: str
+    lead_status: str | None = Field(
+        description="The lead's status while the agent may read the lead (the offer pending, accepted or "
+        "returned); none once they declined it, or it timed out or was withdrawn: what became of it since is "
+        "another agent's business."
+    )
     outcome: str | None = Field(
         None,
         description="What the agent recorded last on the lead: their own progress (the other agents of a "
@@ -141,7 +145,7 @@ async def _inbox_items(session: AsyncSession, offers: list[tuple[Assignment, Lea
                 state=lead.state,
                 score=lead.score,
                 expires_at=a.expires_at.isoformat(),
-                lead_status=lead.status,
+                lead_status=lead.status if a.status in AGENT_READS_WITH else None,
                 outcome=a.outcome,
                 first_name=lead.first_name if accepted else None,
                 phone=lead.phone if accepted and not barred else None,
