@@ -190,7 +190,15 @@ class TestAgentWork:
         admin = await helpers.bearer(client, users["admin"])
         rates = (await data_client.get("/api/v1/reports/returns", headers=admin)).json()["rows"]
         assert rates == [
-            {"source": "test-vendor", "accepted": 1, "returned": 1, "return_rate": 1.0, "top_reason": "wrong_number"}
+            {
+                "source": "test-vendor",
+                "leads_accepted": 1,
+                "leads_credited": 1,
+                "return_rate": 1.0,
+                "offers_accepted": 1,
+                "offers_returned": 1,
+                "top_reason": "wrong_number",
+            }
         ]
 
 

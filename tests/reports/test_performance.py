@@ -393,9 +393,25 @@ async def test_return_rates_name_the_reason_given_most_often(
 ) -> None:
     since = (NOW - timedelta(days=120)).isoformat()
     assert await return_rates(data_client, headers[Role.MANAGER], since=since) == [
-        {"source": "vendor-a", "accepted": 6, "returned": 1, "return_rate": 0.1667, "top_reason": "wrong_number"},
+        {
+            "source": "vendor-a",
+            "leads_accepted": 5,
+            "leads_credited": 1,
+            "return_rate": 0.2,
+            "offers_accepted": 6,  # the shared lead's two
+            "offers_returned": 1,
+            "top_reason": "wrong_number",
+        },
         # As often as each other: the first in alphabetical order.
-        {"source": "vendor-b", "accepted": 2, "returned": 2, "return_rate": 1.0, "top_reason": "duplicate"},
+        {
+            "source": "vendor-b",
+            "leads_accepted": 2,
+            "leads_credited": 2,
+            "return_rate": 1.0,
+            "offers_accepted": 2,
+            "offers_returned": 2,
+            "top_reason": "duplicate",
+        },
     ]
 
 
@@ -404,15 +420,75 @@ async def test_return_rates_count_the_returns_of_the_periods_leads(
 ) -> None:
     """A source's credits for a month are the returns of that month's leads, whenever returned."""
     admin = headers[Role.ADMIN]
-    counts = [(r["source"], r["accepted"], r["returned"]) for r in await return_rates(data_client, admin)]
-    # The last 30 days unless asked: vendor-b's two returned leads are older, its offers since timed out.
-    assert counts == [("vendor-a", 5, 1), ("vendor-b", 0, 0)]
+    figures = ("source", "leads_accepted", "leads_credited", "return_rate", "offers_accepted")
+    counts = [tuple(r[f] for f in figures) for r in await return_rates(data_client, admin)]
+    # The last 30 days unless asked: vendor-b's two returned leads are older, its offers since timed
+    # out, and a rate of no lead taken is none.
+    assert counts == [("vendor-a", 4, 1, 0.25, 5), ("vendor-b", 0, 0, None, 0)]
     since, until = (NOW - timedelta(days=60)).isoformat(), (NOW - timedelta(days=30)).isoformat()
     older = await return_rates(data_client, admin, since=since, until=until)
-    assert older == [{"source": "vendor-a", "accepted": 1, "returned": 0, "return_rate": 0.0, "top_reason": None}]
+    assert older == [
+        {
+            "source": "vendor-a",
+            "leads_accepted": 1,
+            "leads_credited": 0,
+            "return_rate": 0.0,
+            "offers_accepted": 1,
+            "offers_returned": 0,
+            "top_reason": None,
+        }
+    ]
     refused = await data_client.get("/api/v1/reports/returns", params={"since": "2024-01-01T00:00:00Z"}, headers=admin)
     assert refused.status_code == 422
     assert [error["field"] for error in refused.json()["errors"]] == ["query.since"]
+
+
+async def test_return_rates_credit_a_shared_lead_once_and_only_when_every_taker_returned_it(
+    session: AsyncSession, data_client: AsyncClient, headers: dict[Role, dict[str, str]]
+) -> None:
+    """vendor-c's shared lead was returned by both its agents: one lead credited, not two. vendor-d's
+    was returned by one and kept by the other: its source is paid for it, so none is credited, though
+    an offer was returned. The rate is of leads, as the performance report's by source."""
+    made = Book(session)
+    vendor_c, vendor_d = (
+        Source(name="vendor-c", cost_per_lead_cents=1000),
+        Source(name="vendor-d", cost_per_lead_cents=1000),
+    )
+    session.add_all([vendor_c, vendor_d])
+    ana = await helpers.agent(session, ["TX"], name="Ana")
+    ben = await helpers.agent(session, ["TX"], name="Ben")
+    await session.flush()
+    accepted, returned = AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED
+    both_returned = [(ana, returned), (ben, returned)]
+    await made.lead(vendor_c, None, LeadStatus.RETURNED, both_returned, shared=True, returns=["fraud", "wrong_number"])
+    one_kept = [(ana, returned), (ben, accepted)]
+    await made.lead(vendor_d, None, LeadStatus.ACCEPTED, one_kept, shared=True, returns=["wrong_number"])
+    await session.commit()
+    admin = headers[Role.ADMIN]
+    assert await return_rates(data_client, admin) == [
+        {
+            "source": "vendor-c",
+            "leads_accepted": 1,
+            "leads_credited": 1,
+            "return_rate": 1.0,
+            "offers_accepted": 2,
+            "offers_returned": 2,
+            "top_reason": "fraud",  # as often as wrong_number: the first in alphabetical order
+        },
+        {
+            "source": "vendor-d",
+            "leads_accepted": 1,
+            "leads_credited": 0,
+            "return_rate": 0.0,
+            "offers_accepted": 2,
+            "offers_returned": 1,
+            "top_reason": "wrong_number",
+        },
+    ]
+    by_source = [
+        (row["key"], row["accepted"], row["returned"], row["billed"]) for row in await report(data_client, admin)
+    ]
+    assert by_source == [("vendor-c", 1, 1, 0), ("vendor-d", 1, 0, 1)]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from leadgen.compliance.rules import IMPORTED_LIST, OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
 from leadgen.models.base import utcnow
-from leadgen.reports.rules import NOT_BILLED, SCREENED_OUT, Grouping, Performance
+from leadgen.reports.rules import NOT_BILLED, SCREENED_OUT, Grouping, Performance, SourceReturns
 
 AnySelect = Select[*tuple[Any, ...]]
 ACCEPTED_OFFERS = (AssignmentStatus.ACCEPTED, AssignmentStatus.RETURNED)
@@ -272,11 +272,11 @@ def _minutes(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds() / 60)
 
 
-async def return_rates(session: AsyncSession, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """Per source, for the leads received from ``since`` up to ``until`` (test leads left out):
-    offers accepted by agents, offers returned (per offer, unlike the performance report, which
-    counts leads), the return rate and the reason given most often (of those given as often, the
-    first in alphabetical order)."""
+async def return_rates(session: AsyncSession, since: datetime, until: datetime) -> list[SourceReturns]:
+    """Per source with a lead offered in the period (from ``since`` up to ``until``, test leads left
+    out), in the order of their names: its leads some agent accepted and those credited (RETURNED:
+    every agent who took it returned it), its offers accepted and returned, and the reason given
+    most often for returning them."""
     per_reason = await session.execute(
         select(Source.name, Assignment.reason, func.count())
         .join(Lead, Lead.source_id == Source.id)
@@ -288,23 +288,38 @@ async def return_rates(session: AsyncSession, since: datetime, until: datetime) 
     for source, reason, count in per_reason:
         candidate = (-count, reason or "")
         top[source] = min(top.get(source, candidate), candidate)
-    accepted = func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS))
-    returned = func.count().filter(Assignment.status == AssignmentStatus.RETURNED)
-    rows = await session.execute(
-        select(Source.name, accepted, returned)
-        .join(Lead, Lead.source_id == Source.id)
+    # Each offered lead of the period once, with its offers accepted and returned: counted per lead,
+    # then per source.
+    per_lead = (
+        select(
+            Source.name.label("source"),
+            Lead.status,
+            func.count().filter(Assignment.status.in_(ACCEPTED_OFFERS)).label("offers_accepted"),
+            func.count().filter(Assignment.status == AssignmentStatus.RETURNED).label("offers_returned"),
+        )
+        .select_from(Lead)
+        .join(Source, Source.id == Lead.source_id)
         .join(Assignment, Assignment.lead_id == Lead.id)
         .where(_received(since, until))
-        .group_by(Source.name)
-        .order_by(Source.name)
+        .group_by(Lead.id, Source.name)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            per_lead.c.source,
+            func.count().filter(per_lead.c.offers_accepted > 0).label("leads_accepted"),
+            func.count().filter(per_lead.c.status == LeadStatus.RETURNED).label("leads_credited"),
+            func.sum(per_lead.c.offers_accepted).label("offers_accepted"),
+            func.sum(per_lead.c.offers_returned).label("offers_returned"),
+        )
+        .group_by(per_lead.c.source)
+        .order_by(per_lead.c.source)
     )
     return [
-        {
-            "source": name,
-            "accepted": int(acc),
-            "returned": int(ret),
-            "return_rate": round(ret / acc, 4) if acc else 0.0,
-            "top_reason": top[name][1] if name in top else None,
-        }
-        for name, acc, ret in rows
+        SourceReturns(
+            source=row.source,
+            top_reason=top[row.source][1] if row.source in top else None,
+            **_counts(row, "source"),
+        )
+        for row in rows
     ]

@@ -18,6 +18,7 @@ from leadgen.models import Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.reports import repository, rules
 from leadgen.reports.rules import Grouping
+from leadgen.reports.schemas import ReturnsReport, SourceReturnsPublic
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -57,12 +58,15 @@ async def return_rates(
     session: SessionDep,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-) -> dict[str, Any]:
+) -> ReturnsReport:
     """Per source, for the leads received in the period (the last 30 days unless given, as the
-    performance report's): offers accepted by agents, offers returned, the return rate and the top
-    reason. A source's credits for a month are its returns of that month's leads."""
+    performance report's): the leads agents accepted, those credited (returned by every agent who
+    took them) and the return rate between them, the offers accepted and returned (a shared lead's
+    once per agent), and the top reason. A source's credits for a month are the credited leads
+    among that month's leads."""
     start, end = rules.period(since, until, utcnow())
-    return {"since": start, "until": end, "rows": await repository.return_rates(session, start, end)}
+    rows = await repository.return_rates(session, start, end)
+    return ReturnsReport(since=start, until=end, rows=[SourceReturnsPublic.model_validate(row) for row in rows])
 
 
 @router.get("/audit", responses=newest_first_page_answers("entries"))

@@ -1,4 +1,4 @@
-"""What the performance report counts and how its rates and costs follow, as pure rules."""
+"""What the performance and returns reports count and how their rates and costs follow, as pure rules."""
 
 from __future__ import annotations
 
@@ -101,6 +101,28 @@ class Performance:
             "cost_per_lead_cents": _per(self.spend_cents, self.billed),
             "cost_per_conversion_cents": _per(self.spend_cents, self.converted),
         }
+
+
+@dataclass(frozen=True)
+class SourceReturns:
+    """One source's returns among its leads received in the period.
+
+    A source credits a lead, not an offer: a shared lead is RETURNED, and credited, only once every
+    agent who took it returned it (``lifecycle.lead_status_of_takers``), so the rate is of leads, as
+    the performance report's by source. The offers show how often agents gave a lead back, credited
+    or not; the top reason is the one given most often on them (of those given as often, the first
+    in alphabetical order)."""
+
+    source: str
+    leads_accepted: int
+    leads_credited: int
+    offers_accepted: int
+    offers_returned: int
+    top_reason: str | None
+
+    @property
+    def return_rate(self) -> float | None:
+        return _ratio(self.leads_credited, self.leads_accepted)
 
 
 def _ratio(part: int, whole: int) -> float | None:
