@@ -219,6 +219,22 @@ class SimilarLead(_View):
     score: float | None = None
 
 
+class AuditEntryView(_View):
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntryView]
+    older: str | None  # the ``before`` of the next page, older entries; None on the last page
+
+
 class Accepted(_View):
     id: str
     status: str
@@ -243,6 +259,29 @@ def _problem(response: httpx.Response, signed_in: bool) -> ApiError:
     ]
     detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
     return ApiError(response.status_code, detail, errors, signed_in)
+
+
+def _body(peer: str, response: httpx.Response) -> Any:
+    if response.status_code == httpx.codes.NO_CONTENT:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise PeerUnavailableError(peer, "the answer was not JSON") from exc
+
+
+def _validated(adapter: TypeAdapter[T], peer: str, route: str, body: Any) -> T:
+    try:
+        return adapter.validate_python(body)
+    except ValidationError as exc:
+        raise PeerUnavailableError(peer, f"unexpected answer from {route}") from exc
+
+
+def _next_before(response: httpx.Response) -> str | None:
+    """The ``before`` of the next page that the answer's ``Link`` header names
+    (``core.http.next_page``); None when it names none: the page is the last."""
+    following = response.links.get("next", {}).get("url")
+    return httpx.URL(following).params.get("before") if following else None
 
 
 def _segment(value: str) -> str:
@@ -295,7 +334,7 @@ class Peers:
         for client in self._clients.values():
             await client.aclose()
 
-    async def _call(
+    async def _send(
         self,
         peer: str,
         method: str,
@@ -304,8 +343,9 @@ class Peers:
         *,
         path_params: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> Any:
-        """Call ``route`` with its ``{names}`` filled from ``path_params``; only the route is logged."""
+    ) -> httpx.Response:
+        """Call ``route`` with its ``{names}`` filled from ``path_params``; only the route is logged.
+        The answer when it is a success; a refusal is raised as the ApiError it makes."""
         path = route.format_map({name: _segment(value) for name, value in (path_params or {}).items()})
         headers: dict[str, str] = dict(kwargs.pop("headers", {}))
         if token:
@@ -320,12 +360,11 @@ class Peers:
             raise PeerUnavailableError(peer, f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise _problem(response, signed_in=token is not None)
-        if response.status_code == httpx.codes.NO_CONTENT:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PeerUnavailableError(peer, "the answer was not JSON") from exc
+        return response
+
+    async def _call(self, peer: str, method: str, route: str, token: str | None = None, **kwargs: Any) -> Any:
+        """The body of ``_send``'s answer: None when there is none (204), else its JSON."""
+        return _body(peer, await self._send(peer, method, route, token, **kwargs))
 
     async def _as(
         self,
@@ -336,11 +375,7 @@ class Peers:
         token: str | None,
         **kwargs: Any,
     ) -> T:
-        body = await self._call(peer, method, route, token, **kwargs)
-        try:
-            return adapter.validate_python(body)
-        except ValidationError as exc:
-            raise PeerUnavailableError(peer, f"unexpected answer from {route}") from exc
+        return _validated(adapter, peer, route, await self._call(peer, method, route, token, **kwargs))
 
     # --- the api -----------------------------------------------------------------------------
 
@@ -467,6 +502,19 @@ class Peers:
         params = {"by": by} | {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
         return await self._as(_PERFORMANCE, DATA_SERVICE, "GET", "/api/v1/reports/performance", token, params=params)
 
+    async def audit_log(
+        self, token: str, filters: Mapping[str, str], limit: int, before: str | None = None
+    ) -> AuditPage:
+        """Up to ``limit`` entries of the audit log (admins), newest first: those passing
+        ``filters`` (the data-service's parameters, which it judges), older than the entry
+        ``before`` when given."""
+        params: dict[str, str | int] = {name: value for name, value in filters.items()}
+        params |= {"limit": limit} | ({"before": before} if before else {})
+        route = "/api/v1/audit"
+        response = await self._send(DATA_SERVICE, "GET", route, token, params=params)
+        entries = _validated(_AUDIT, DATA_SERVICE, route, _body(DATA_SERVICE, response))
+        return AuditPage(entries, _next_before(response))
+
     async def search(self, token: str, params: dict[str, str]) -> list[SimilarLead]:
         return await self._as(_SIMILAR, ORCHESTRATOR, "GET", "/api/v1/search", token, params=params)
 
@@ -489,3 +537,4 @@ _PERFORMANCE = TypeAdapter(PerformanceReport)
 _AGENTS = TypeAdapter(list[AgentView])
 _AGENT = TypeAdapter(AgentView)
 _SIMILAR = TypeAdapter(list[SimilarLead])
+_AUDIT = TypeAdapter(list[AuditEntryView])

@@ -36,6 +36,12 @@ def require_staff(viewer: Annotated[WebSession, Depends(require_session)]) -> We
     return viewer
 
 
+def require_admin(viewer: Annotated[WebSession, Depends(require_session)]) -> WebSession:
+    if not viewer.is_admin:
+        raise PageError(403, "Not allowed", "This page is for admins.")
+    return viewer
+
+
 def require_agent(viewer: Annotated[WebSession, Depends(require_session)]) -> WebSession:
     if not viewer.is_agent:
         raise PageError(403, "Not allowed", "Only agents have an inbox.")
@@ -75,6 +81,7 @@ SettingsDep = Annotated[Settings, Depends(settings_of)]
 Viewer = Annotated[WebSession, Depends(require_session)]
 MaybeViewer = Annotated[WebSession | None, Depends(optional_session)]
 Staff = Annotated[WebSession, Depends(require_staff)]
+Admin = Annotated[WebSession, Depends(require_admin)]
 Agent = Annotated[WebSession, Depends(require_agent)]
 SessionForm = Annotated[FormData, Depends(session_form)]
 AnonymousForm = Annotated[FormData, Depends(anonymous_form)]

@@ -29,7 +29,8 @@ DEVICE_COOKIE = "leadgen_device"
 # user's password changes or the user is deactivated.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 _SALT = "leadgen.frontend.session"
-STAFF_ROLES = frozenset({"admin", "manager"})
+ADMIN_ROLE = "admin"
+STAFF_ROLES = frozenset({ADMIN_ROLE, "manager"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class WebSession:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN_ROLE
 
     @property
     def is_agent(self) -> bool:

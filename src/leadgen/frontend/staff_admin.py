@@ -1,15 +1,20 @@
-"""What staff administer: the agents (details, caps, active or not) and the do-not-contact list."""
+"""What staff administer: the agents (details, caps, active or not) and the do-not-contact list;
+and what admins read: the audit log."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadgen.frontend.client import AgentView, ApiError
-from leadgen.frontend.deps import PeersDep, SessionForm, Staff, form_text
+from leadgen.frontend.client import AgentView, ApiError, AuditEntryView, AuditPage
+from leadgen.frontend.deps import Admin, PeersDep, SessionForm, Staff, form_text
 from leadgen.frontend.pages import NOTICES, render
 from leadgen.frontend.session import WebSession
 
@@ -141,7 +146,7 @@ def _agent_page(
         "errors": errors or {},
         "problem": problem,
         "notice": notice,
-        "may_change": viewer.role == "admin",  # the API lets only admins change agents
+        "may_change": viewer.is_admin,  # the API lets only admins change agents
     }
     return render(request, "agent.html", context, status)
 
@@ -179,3 +184,105 @@ def _do_not_contact(
 ) -> HTMLResponse:
     context = {"values": values, "errors": errors, "problem": problem, "listed": listed}
     return render(request, "do_not_contact.html", context, status)
+
+
+# --- the audit log -------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+# The log's filters, named as the data-service's parameters, with their labels on the page.
+AUDIT_FILTERS = {
+    "since": "Since",
+    "until": "Until",
+    "actor": "Actor",
+    "action": "Action",
+    "subject_type": "Subject type",
+    "subject_id": "Subject id",
+}
+AUDIT_MOMENTS = ("since", "until")
+# The labels of the other parameters the data-service may refuse: the page's own ``before``.
+AUDIT_PAGING = {"before": "Older entries"}
+# The dashboard's page of a subject, by the subject's type.
+SUBJECT_PAGES = {"lead": "/leads/{}", "agent": "/agents/{}"}
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    entry: AuditEntryView
+    subject_page: str | None
+    data: str  # the entry's data as JSON, which the template escapes like any text
+
+
+@router.get("/audit")
+async def audit_log(request: Request, viewer: Admin, peers: PeersDep, before: uuid.UUID | None = None) -> HTMLResponse:
+    """The audit log, newest first, a page at a time, filtered as the data-service's log is: it
+    judges the filters, and a value it refuses is shown at its field."""
+    typed = {name: request.query_params.get(name, "").strip() for name in AUDIT_FILTERS}
+    filters = {name: _moment(value) if name in AUDIT_MOMENTS else value for name, value in typed.items() if value}
+    try:
+        page = await peers.audit_log(viewer.token, filters, AUDIT_PAGE_SIZE, str(before) if before else None)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return _audit_page(request, typed, before, None, *_refusal(exc))
+    return _audit_page(request, typed, before, page)
+
+
+def _moment(text: str) -> str:
+    """A date or time as the data-service takes it: one without a zone is in UTC, as the CLI reads
+    it and the page shows times; text that is no ISO 8601 time goes as typed, for the service to
+    say why."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _refusal(exc: ApiError) -> tuple[dict[str, str], list[str]]:
+    """Why the data-service refused the page: the reasons by filter of the form, and the others
+    (a ``before`` naming no entry) as lines above it; its detail when it named no parameter."""
+    reasons = {e.field.rpartition(".")[2]: e.reason.removeprefix("Value error, ") for e in exc.errors}
+    by_filter = {name: reason for name, reason in reasons.items() if name in AUDIT_FILTERS}
+    others = [f"{AUDIT_PAGING.get(name, name)}: {reason}" for name, reason in reasons.items() if name not in by_filter]
+    return by_filter, others or ([] if by_filter else [exc.detail])
+
+
+def _audit_page(
+    request: Request,
+    typed: dict[str, str],
+    before: uuid.UUID | None,
+    page: AuditPage | None,
+    errors: dict[str, str] | None = None,
+    problems: list[str] | None = None,
+) -> HTMLResponse:
+    """The log's page, or the form and why the data-service refused it when ``page`` is None;
+    ``typed``: the filters as the admin typed them, kept in the form and in the links."""
+    kept = {name: value for name, value in typed.items() if value}
+    context = {
+        "filters": AUDIT_FILTERS,
+        "typed": typed,
+        "filtered": bool(kept),
+        "errors": errors or {},
+        "problems": problems or [],
+        "rows": [AuditRow(entry, _subject_page(entry), _shown_data(entry)) for entry in page.entries] if page else [],
+        "refused": page is None,
+        "paging": before is not None,
+        "newest": f"/audit?{urlencode(kept)}" if kept else "/audit",
+        "older": f"/audit?{urlencode(kept | {'before': page.older})}" if page and page.older else None,
+    }
+    return render(request, "audit.html", context, 422 if page is None else 200)
+
+
+def _shown_data(entry: AuditEntryView) -> str:
+    return json.dumps(entry.data, ensure_ascii=False, sort_keys=True) if entry.data else ""
+
+
+def _subject_page(entry: AuditEntryView) -> str | None:
+    """The dashboard's page of the entry's subject, when it has one (its routes take UUIDs only)."""
+    page = SUBJECT_PAGES.get(entry.subject_type)
+    if page is None or entry.subject_id is None:
+        return None
+    try:
+        return page.format(uuid.UUID(entry.subject_id))
+    except ValueError:
+        return None
