@@ -190,16 +190,17 @@ def keys_create(
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Create an API key for a lead source; the key is printed once and never stored."""
-    from leadgen.auth.service import create_api_key
-
-    async def work(session: AsyncSession) -> dict[str, str]:
-        src, key = await create_api_key(session, source, kind, CLI_ACTOR)
-        return {"source": src.name, "source_id": str(src.id), "api_key": key}
+    """Create an API key for a lead source; the key is printed once and never stored. A switched-off
+    source is refused: its keys would not work."""
+    from leadgen.sources.service import create_key
 
     with configuration() as settings:
-        created = in_transaction(settings, work)
-    emit(created, as_json, f"API key for {created['source']} (shown once):\n{created['api_key']}")
+        created = in_transaction(
+            settings,
+            lambda session: create_key(session, source, CLI_ACTOR, create_missing=True, kind=kind),
+            graph=False,
+        )
+    emit(created.model_dump(mode="json"), as_json, f"API key for {created.source} (shown once):\n{created.api_key}")
 
 
 @keys_app.command("list")

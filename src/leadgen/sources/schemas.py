@@ -19,6 +19,17 @@ class ApiKeyPublic(BaseModel):
     revoked_at: datetime | None = Field(description="When it stopped working; null while it works.")
 
 
+class ApiKeyCreated(ApiKeyPublic):
+    """A key just made for a source, with the key itself: this answer is the only place it is shown."""
+
+    source: str = Field(description="The source's name.")
+    source_id: uuid.UUID = Field(description="What a routing policy names the source by (its `source_id`).")
+    api_key: str = Field(
+        description="The key itself, `lg_<prefix>_<secret>`, for the X-API-Key header. Shown this once: only "
+        "its prefix and a SHA-256 digest are kept, so a lost key is revoked and replaced, never shown again."
+    )
+
+
 class SourcePublic(BaseModel):
     id: uuid.UUID = Field(description="What a routing policy names the source by (its `source_id`).")
     name: str
