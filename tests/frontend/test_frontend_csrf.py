@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from leadgen.frontend.csrf import ANON_COOKIE
-from tests.frontend.stack import ANA, PASSWORD, Platform, csrf_token, signed_in
+from leadgen.frontend.quote import FORM_EXPIRED
+from tests.frontend.stack import ADMIN, ANA, PASSWORD, Platform, csrf_token, signed_in
 
 
 def _refused(answer: httpx.Response) -> None:
@@ -45,11 +46,16 @@ class TestAnonymousForms:
         _refused(answer)
         assert "cookie is missing or expired" in answer.text
 
-    async def test_a_quote_without_a_token_is_refused(self, platform: Platform) -> None:
+    async def test_a_quote_without_a_token_is_refused_and_shown_again_to_send(self, platform: Platform) -> None:
+        """The quote form comes back with the answers and a fresh token (test_frontend_quote_kept)."""
         async with platform.browser() as browser:
             await browser.get("/quote")
             assert ANON_COOKIE in browser.cookies
-            _refused(await browser.post("/quote", data={"line": "auto", "contact.first_name": "Dana"}))
+            answer = await browser.post("/quote", data={"line": "auto", "contact.first_name": "Dana", "consent": "yes"})
+        assert answer.status_code == 403
+        assert FORM_EXPIRED in answer.text and 'value="Dana"' in answer.text
+        assert csrf_token(answer.text, "/quote")
+        assert await platform.api_get(ADMIN, "/api/v1/leads") == []
 
     async def test_the_anonymous_cookie_is_httponly_and_lax(self, platform: Platform) -> None:
         async with platform.browser() as browser:

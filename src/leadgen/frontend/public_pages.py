@@ -11,8 +11,9 @@ from starlette.datastructures import FormData
 
 from leadgen.compliance.links import is_opt_out_token
 from leadgen.frontend import quote
-from leadgen.frontend.client import ApiError
-from leadgen.frontend.deps import AnonymousForm, PeersDep, form_text
+from leadgen.frontend.client import ApiError, PeerUnavailableError
+from leadgen.frontend.csrf import CsrfRefusedError
+from leadgen.frontend.deps import PeersDep, anonymous_form, form_text
 from leadgen.frontend.pages import anonymous_page, render
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +36,7 @@ def _quote_form(
     errors: dict[str, list[str]],
     summary: list[str],
     status: int = 200,
+    summary_title: str = quote.CHECK_ANSWERS,
 ) -> HTMLResponse:
     context = {
         "form": form,
@@ -42,6 +44,9 @@ def _quote_form(
         "values": values,
         "errors": errors,
         "summary": summary,
+        "summary_title": summary_title,
+        "line_choice": quote.LINE_CHOICE,
+        "show_questions": quote.SHOW_QUESTIONS,
         "consent_text": quote.CONSENT_TEXT,
         "consent_text_sha256": quote.CONSENT_TEXT_SHA256,
         "consent_field": quote.CONSENT_FIELD,
@@ -52,10 +57,27 @@ def _quote_form(
 
 
 @router.post("/quote")
-async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -> Response:
-    line = quote.line_form(form_text(form, "line"))
+async def submit_quote(request: Request, peers: PeersDep) -> Response:
+    """The person's answers, or their choice of another line (``quote.SHOW_QUESTIONS``). Any
+    failure that is not in the answers shows the form again with them, for the person to send it
+    again: the page is not cached, so going back or reloading would show it empty."""
+    form = await request.form()
     read = _multi(form)
+    # Nothing is sent, so no token is needed (the page comes with a fresh one): a page left open
+    # long still changes line.
+    if quote.SHOW_QUESTIONS in read:
+        chosen = quote.line_form(form_text(form, quote.LINE_CHOICE))
+        return _quote_form(request, chosen, quote.carried_values(chosen, read), {}, [])
+    line = quote.line_form(form_text(form, "line"))
     values = quote.submitted_values(line, read)
+    # Checked here rather than by a dependency, whose refusal is a page without the form.
+    try:
+        await anonymous_form(request)
+    except CsrfRefusedError as exc:
+        log.info("refused a quote form without a valid CSRF token: %s", exc.reason)
+        # Unproven to come from this page: the person ticks the box again themselves.
+        kept = {**values, quote.CONSENT_FIELD: ""}
+        return _quote_form(request, line, kept, {}, [quote.FORM_EXPIRED], 403, quote.NOT_SENT)
     if quote.trapped(read):
         log.info("refused a quote form with its trap input filled in")
         return _quote_form(request, line, values, {}, [quote.TRAPPED], 422)
@@ -65,11 +87,15 @@ async def submit_quote(request: Request, form: AnonymousForm, peers: PeersDep) -
     ip = request.client.host if request.client else None
     try:
         await peers.quote_request(quote.payload(line, values, request.headers.get("user-agent")), ip)
+    except PeerUnavailableError:
+        # The client has logged which peer and why.
+        return _quote_form(request, line, values, {}, [quote.SEND_AGAIN], 503, quote.NOT_SENT)
     except ApiError as exc:
         if exc.status == 429:
             return _quote_form(request, line, values, {}, [exc.detail], 429)
         if exc.status != 422:
-            raise
+            log.warning("the api refused a quote form with %s", exc.status)
+            return _quote_form(request, line, values, {}, [quote.SEND_AGAIN], exc.status, quote.NOT_SENT)
         placed, unplaced = quote.place_errors(line, exc.errors)
         summary = unplaced or ([] if placed else [exc.detail])
         return _quote_form(request, line, values, placed, summary, 422)

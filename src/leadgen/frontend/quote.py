@@ -33,6 +33,26 @@ MAX_USER_AGENT = 512
 TRAP_FIELD = "leave_blank"
 # What the page then says: nothing that tells a script which input gave it away.
 TRAPPED = "Your request could not be sent. Check your answers and send it again."
+# The line picker sits in the quote form, so choosing another line keeps what the person typed:
+# its select names the line wanted, and its button, when pressed, asks for that line's questions
+# instead of sending the request. The hidden ``line`` input names the line whose questions were
+# answered.
+LINE_CHOICE = "line_choice"
+SHOW_QUESTIONS = "show_questions"
+# Titles of the box above the form: the answers need a change, or the request did not go through.
+CHECK_ANSWERS = "Please check your answers"
+NOT_SENT = "Your request was not sent"
+SEND_AGAIN = (
+    "We could not send your request just now. Your answers are kept: please press the Get my quotes "
+    "button again. If it fails again, try again in a few minutes."
+)
+# The form's token was refused: mostly a page left open longer than its cookie lives
+# (csrf.ANON_MAX_AGE_SECONDS), or a browser that dropped the cookie.
+FORM_EXPIRED = (
+    "This page was open a long time, or your browser did not keep its cookie, so we could not accept "
+    "your request. Your answers are kept: tick the consent box again and press the Get my quotes button. "
+    "If this happens again, allow cookies for this site."
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +76,12 @@ class FormField:
 
 @dataclass(frozen=True)
 class Section:
+    """A group of inputs. With ``needs_one_of``, at least one of them must be filled in (none is
+    required on its own), and that is the message shown beside each when none is."""
+
     legend: str
     fields: tuple[FormField, ...]
+    needs_one_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,18 +116,18 @@ COMMON_SECTIONS = (
         ),
     ),
     Section(
-        "How we can reach you",
+        "How we can reach you: a phone number, an e-mail address, or both",
         (
             _f(
                 "contact.phone",
                 "Phone number",
                 "tel",
                 autocomplete="tel",
-                hint="A US number, with your extension after it if you have one (ext. 101). "
-                "Give a phone number, an e-mail address, or both.",
+                hint="A US number, with your extension after it if you have one (ext. 101).",
             ),
             _f("contact.email", "E-mail address", "email", autocomplete="email"),
         ),
+        needs_one_of="Give a phone number, an e-mail address, or both.",
     ),
     Section(
         "Your address",
@@ -363,6 +387,13 @@ def submitted_values(form: LineForm, read: Mapping[str, list[str]]) -> dict[str,
     return values
 
 
+def carried_values(form: LineForm, read: Mapping[str, list[str]]) -> dict[str, str | list[str]]:
+    """What the person entered that ``form`` asks for too, to show it after they chose that line:
+    the shared sections' inputs (each line's own are named under its details). Not the consent box:
+    ticking it is the person's own act on the form they send."""
+    return {**submitted_values(form, read), CONSENT_FIELD: ""}
+
+
 def trapped(read: Mapping[str, list[str]]) -> bool:
     """Whether the trap input (``TRAP_FIELD``) came back filled in."""
     return any(value.strip() for value in read.get(TRAP_FIELD, []))
@@ -374,6 +405,9 @@ def missing_required(form: LineForm, values: Submitted) -> dict[str, list[str]]:
     for f in form.fields():
         if f.required and not values.get(f.name):
             errors[f.name] = ["Please fill this in." if f.kind != "checkboxes" else "Choose at least one."]
+    for section in form.all_sections():
+        if section.needs_one_of and not any(values.get(f.name) for f in section.fields):
+            errors.update({f.name: [section.needs_one_of] for f in section.fields})
     if not values.get(CONSENT_FIELD):
         errors[CONSENT_FIELD] = ["We can only send your request to agents if you agree to be contacted: tick the box."]
     return errors
