@@ -18,7 +18,7 @@ from leadgen.core.resources import Resources
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, AuditEntry, Lead, LeadEvent, OutboxEvent
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import pipeline_for, reroute
+from leadgen.pipeline.service import expire_offer, pipeline_for, reroute
 from leadgen.routing import tasks as routing_tasks
 from tests import helpers
 from tests.conftest import lead_payload
@@ -172,7 +172,16 @@ class TestChange:
             ({"name": None}, "name"),
             ({"active": None}, "active"),
             ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+            # In the time zone database, but no place's zone: the host's own, a placeholder, a template.
+            ({"timezone": "localtime"}, "timezone"),
+            ({"timezone": "Factory"}, "timezone"),
+            ({"timezone": "posixrules"}, "timezone"),
             ({"daily_cap": -1}, "daily_cap"),
+            # JSON's booleans are no numbers, though Python takes true for 1.
+            ({"daily_cap": True}, "daily_cap"),
+            ({"open_cap": False}, "open_cap"),
+            ({"weight": True}, "weight"),
+            ({"shifts": [{"weekday": True, "starts_at": "09:00", "ends_at": "17:00"}]}, "shifts.0.weekday"),
             ({"licences": [licence, licence | {"state": "tx"}]}, "licences"),
             ({"licences": [licence | {"state": "XX"}]}, "licences.0.state"),
             ({"shifts": [{"weekday": 7, "starts_at": "09:00", "ends_at": "17:00"}]}, "shifts.0.weekday"),
@@ -188,6 +197,12 @@ class TestChange:
             assert all(e["reason"] for e in response.json()["errors"])
         assert (await data_client.get(url, headers=admin)).json() == before
         assert await audit_entries(session, world.holder) == []
+
+    async def test_a_number_sent_as_text_is_taken_as_the_agent_form_sends_it(
+        self, data_client: AsyncClient, world: World
+    ) -> None:
+        changed = await patch(data_client, world, world.holder, {"daily_cap": "7", "weight": "2"})
+        assert (changed["daily_cap"], changed["weight"]) == (7, 2)
 
     async def test_another_agents_email_is_409(self, data_client: AsyncClient, world: World) -> None:
         admin = world.headers["admin"]
@@ -339,6 +354,40 @@ class TestDeactivation:
         [offer] = await offers_of(session, world.lead_id)
         assert offer.status == AssignmentStatus.PENDING
 
+    @pytest.mark.parametrize("change", [{"active": False}, {"licences": []}])
+    async def test_a_round_whose_offers_were_all_withdrawn_uses_none_of_the_leads_attempts(
+        self,
+        change: dict[str, Any],
+        data_client: AsyncClient,
+        world: World,
+        session: AsyncSession,
+        resources: Resources,
+    ) -> None:
+        """One attempt, and the holder deactivated or no longer licensed before answering: the
+        lead goes to the other agent, never offered it, rather than ending UNASSIGNED. A round its
+        agent let time out counts."""
+        answer = await data_client.put(
+            "/api/v1/routing-policies", json={"max_attempts": 1}, headers=world.headers["admin"]
+        )
+        assert answer.status_code == 200, answer.text
+        await patch(data_client, world, world.holder, change)
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 1
+        async with resources.unit_of_work() as s:
+            assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
+        withdrawn, offered = await offers_of(session, world.lead_id)
+        assert (withdrawn.status, offered.agent_id, offered.status) == (
+            AssignmentStatus.WITHDRAWN,
+            world.other,
+            AssignmentStatus.PENDING,
+        )
+        late = offered.expires_at + timedelta(seconds=1)
+        async with resources.unit_of_work() as s:
+            assert await expire_offer(s, pipeline_for(resources), offered.id, late)
+        lead = await session.get(Lead, world.lead_id, populate_existing=True)
+        assert lead is not None
+        assert (lead.status, lead.status_reason) == (LeadStatus.UNASSIGNED, "no agent accepted after 1 offers")
+
     async def test_reactivating_makes_the_agent_routable_again(
         self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
     ) -> None:
@@ -353,6 +402,77 @@ class TestDeactivation:
         assert [o.agent_id for o in await offers_of(session, lead_id)] == [world.holder]
         entries = await audit_entries(session, world.holder)
         assert [e.data["active"] for e in entries] == [[True, False], [False, True]]
+
+
+@pytest.mark.usefixtures("worker")
+class TestLicenceChange:
+    """Licences an admin changes: the agent's offers of leads they are no longer licensed for are
+    withdrawn (through the same outbox event as a deactivation), the others stay theirs."""
+
+    async def test_an_offer_the_agent_is_no_longer_licensed_for_is_withdrawn_and_the_lead_moves_on(
+        self, data_client: AsyncClient, world: World, session: AsyncSession, resources: Resources
+    ) -> None:
+        moved = [{"state": "OK", "line": "auto", "expires_on": RENEWED}]
+        await patch(data_client, world, world.holder, {"licences": moved})
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.PENDING  # until a worker takes the event
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 1
+        [offer] = await offers_of(session, world.lead_id)
+        assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "licence no longer holds")
+        withdrawn = await session.scalars(
+            select(LeadEvent.data).where(LeadEvent.lead_id == world.lead_id, LeadEvent.name == "assignment.withdrawn")
+        )
+        assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": "licence no longer holds"}]
+        [event] = await deactivations(session, world.holder)
+        assert event.processed_at is not None
+        async with resources.unit_of_work() as s:
+            assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
+        offers = await offers_of(session, world.lead_id)
+        assert [(o.agent_id, o.status) for o in offers] == [
+            (world.holder, AssignmentStatus.WITHDRAWN),
+            (world.other, AssignmentStatus.PENDING),
+        ]
+
+    async def test_a_licence_renewed_or_added_withdraws_nothing(
+        self, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        more = [
+            {"state": "TX", "line": "auto", "expires_on": RENEWED},
+            {"state": "OK", "line": "auto", "expires_on": RENEWED},
+        ]
+        await patch(data_client, world, world.holder, {"licences": more})
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 0
+        [offer] = await offers_of(session, world.lead_id)
+        assert offer.status == AssignmentStatus.PENDING
+        [event] = await deactivations(session, world.holder)
+        assert event.processed_at is not None
+
+    async def test_accepting_once_the_licence_was_removed_is_409_and_the_offer_is_withdrawn_for_good(
+        self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        """The refusal commits the withdrawal and the lead's next round: the offer is not left
+        pending for the SLA sweep to time out, reported as the agent's breach."""
+        await patch(data_client, world, world.holder, {"licences": []})
+        url = f"/api/v1/assignments/{world.offer_id}/accept"
+        refused = await client.post(url, headers=world.headers["holder"])
+        assert refused.status_code == 409, refused.text
+        assert "auto licence in TX no longer holds" in refused.json()["detail"]
+        [offer] = await offers_of(session, world.lead_id)
+        assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "licence no longer holds")
+        queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute"))
+        assert list(queued) == [str(world.lead_id)]
+        [event] = await deactivations(session, world.holder)
+        assert withdraw_offers(event) == 0  # the accept got there first
+        again = await client.post(url, headers=world.headers["holder"])
+        assert again.status_code == 409 and "WITHDRAWN" in again.json()["detail"]
+        report = await data_client.get(
+            "/api/v1/reports/performance", params={"by": "agent"}, headers=world.headers["admin"]
+        )
+        assert report.status_code == 200, report.text
+        breaches = {row["agent_id"]: row["sla_breaches"] for row in report.json()["rows"]}
+        assert breaches.get(str(world.holder), 0) == 0
 
 
 class TestCreate:
@@ -379,6 +499,12 @@ class TestCreate:
         refused = await data_client.post("/api/v1/agents", json=blank, headers=world.headers["admin"])
         assert refused.status_code == 422
         assert [e["field"] for e in refused.json()["errors"]] == ["name"]
+
+    async def test_a_boolean_for_a_number_is_422_on_its_field(self, data_client: AsyncClient, world: World) -> None:
+        body = {"name": "New Agent", "email": "new@agents.example.com", "weight": True}
+        refused = await data_client.post("/api/v1/agents", json=body, headers=world.headers["admin"])
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["weight"]
 
     async def test_a_shift_time_with_a_utc_offset_is_422_on_its_field(
         self, data_client: AsyncClient, world: World

@@ -103,6 +103,18 @@ async def test_an_unknown_source_is_422_on_its_field_and_stores_nothing(
     assert await stored(resources) == []
 
 
+async def test_a_boolean_for_a_number_is_422_on_its_field_and_stores_nothing(
+    client: AsyncClient, data_client: AsyncClient, session: AsyncSession, resources: Resources
+) -> None:
+    """JSON's true is no number, though Python takes it for 1."""
+    headers = await admin_headers(client, session)
+    for field in ("max_agents", "sla_minutes", "max_attempts"):
+        answer = await data_client.put("/api/v1/routing-policies", json={field: True}, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == [field]
+    assert await stored(resources) == []
+
+
 async def test_a_blank_campaign_is_every_campaign(
     client: AsyncClient, data_client: AsyncClient, session: AsyncSession, resources: Resources
 ) -> None:

@@ -1,12 +1,15 @@
 """Best match's signals as routing reads them from the database and stores them with the offer:
-conversion rate over the leads each agent finished, line fit over the licences that hold."""
+conversion rate over the leads each agent finished, line fit over the licences that hold, and
+similar-lead success named unavailable while the vector store is down."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
 
+import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.resources import Resources
@@ -101,3 +104,30 @@ async def test_line_fit_counts_only_the_licences_that_hold_in_the_leads_state(
     await session.commit()
     ranking = await best_match_ranking(client, key, resources, settings, [r, s, t])
     assert [ranking[str(agent.id)]["line_fit"] for agent in (r, s, t)] == [1.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize("vectors", ["up", "down"])
+async def test_the_explanation_names_the_similar_lead_signal_unavailable_while_the_vector_store_is_down(
+    vectors: str,
+    client: AsyncClient,
+    key: str,
+    session: AsyncSession,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lead is still offered, matched on the other signals; the stored decision says it went
+    without similar-lead success, rather than that no similar lead went well for any agent."""
+    session.add(RoutingPolicy(strategy="best_match"))
+    for _ in range(2):
+        await helpers.agent(session, ["TX"])
+    await session.commit()
+    if vectors == "down":
+
+        async def refused(*_: object) -> dict[str, float]:
+            raise ConnectionError("the vector store does not answer")
+
+        monkeypatch.setattr(type(resources.vectors), "agent_success", refused)
+    lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+    [offer] = await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
+    assert offer.explanation.get("unavailable") == (["similar_success"] if vectors == "down" else None)
+    assert offer.explanation["eligible"] == 2

@@ -399,23 +399,47 @@ class TestOffers:
         outcome_events = select(OutboxEvent.key).where(OutboxEvent.topic == "lead.outcome")
         assert list(await session.scalars(outcome_events)) == [str(lead.id)]
 
-    async def test_an_offer_cannot_be_accepted_once_the_licence_no_longer_holds(
-        self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings
+    @pytest.mark.parametrize("licence", ["lapsed", "removed"])
+    async def test_an_offer_whose_licence_no_longer_holds_is_withdrawn_when_accepted_and_the_lead_moves_on(
+        self,
+        licence: str,
+        client: AsyncClient,
+        key: str,
+        session: AsyncSession,
+        resources: Resources,
+        settings: Settings,
     ) -> None:
-        lead, [agent_id] = await self._routed(client, key, session, resources, settings, 1)
-        offer = (await assignments(session, lead.id))[0]
-        agent = Principal(uuid.uuid4(), Role.AGENT, agent_id)
-        async with resources.unit_of_work() as s:  # expired at the end of yesterday in Texas
-            await s.execute(update(Licence).where(Licence.agent_id == agent_id).values(expires_on=date(2026, 1, 1)))
-        with pytest.raises(Conflict, match="licence in TX no longer holds"):
-            async with resources.unit_of_work() as s:
+        """Lapsed since the offer (no admin acted: nothing else withdraws it), or removed by an admin
+        before a worker withdrew it: refused, and withdrawn in a transaction that commits, rather
+        than left pending until the SLA sweep times it out as the agent's breach."""
+        lead, agent_ids = await self._routed(client, key, session, resources, settings, 2)
+        [offer] = await assignments(session, lead.id)
+        agent = Principal(uuid.uuid4(), Role.AGENT, offer.agent_id)
+        async with resources.unit_of_work() as s:
+            if licence == "lapsed":  # at the end of yesterday in Texas
+                lapsed = update(Licence).where(Licence.agent_id == offer.agent_id).values(expires_on=date(2026, 1, 1))
+                await s.execute(lapsed)
+            else:
+                await agents_service.update(s, offer.agent_id, AgentUpdate(licences=[]), "admin")
+        async with resources.unit_of_work() as s:  # as the API answers it: 409, the withdrawal committed
+            with pytest.raises(routing.OfferWithdrawn, match="licence in TX no longer holds"):
                 await routing.accept(s, agent, offer.id)
-        async with resources.unit_of_work() as s:  # an admin removed it
-            await agents_service.update(s, agent_id, AgentUpdate(licences=[]), "admin")
-        with pytest.raises(Conflict, match="licence in TX no longer holds"):
-            async with resources.unit_of_work() as s:
+        [withdrawn] = await assignments(session, lead.id)
+        assert (withdrawn.status, withdrawn.reason) == (AssignmentStatus.WITHDRAWN, "licence no longer holds")
+        assert withdrawn.responded_at is not None and withdrawn.responded_at < withdrawn.expires_at  # no breach
+        async with resources.unit_of_work() as s:  # no second try, and the sweep has nothing to time out
+            with pytest.raises(Conflict, match="is WITHDRAWN, not PENDING"):
                 await routing.accept(s, agent, offer.id)
-        assert [o.status for o in await assignments(session, lead.id)] == [AssignmentStatus.PENDING]
+            assert not await expire_offer(s, pipeline_for(resources), offer.id, offer.expires_at)
+        reroutes = select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute")
+        assert list(await session.scalars(reroutes)) == [str(lead.id)]
+        async with resources.unit_of_work() as s:
+            assert await reroute(s, pipeline_for(resources), lead.id, utcnow()) == LeadStatus.ROUTED
+        [other] = set(agent_ids) - {offer.agent_id}
+        assert [(o.agent_id, o.status) for o in await assignments(session, lead.id)] == [
+            (offer.agent_id, AssignmentStatus.WITHDRAWN),
+            (other, AssignmentStatus.PENDING),
+        ]
 
     async def test_an_offer_past_its_deadline_cannot_be_declined_and_is_timed_out(
         self, client: AsyncClient, key: str, session: AsyncSession, resources: Resources, settings: Settings

@@ -7,12 +7,32 @@ from datetime import date, time
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from leadgen.core.input import RequestBody
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
 from leadgen.leads.normalize import phone_e164
+
+
+def _not_a_boolean(value: object) -> object:
+    """JSON's true and false are no numbers, though Python counts them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError("a whole number, not true or false")
+    return value
+
+
+# A whole number as given in JSON (or as text, from a form): never a boolean.
+Count = Annotated[int, BeforeValidator(_not_a_boolean)]
 
 
 class LicenceIn(RequestBody):
@@ -36,7 +56,7 @@ class ShiftIn(RequestBody):
     a 24-hour shift: "00:00" to "00:00" is the whole weekday."""
 
     model_config = ConfigDict(extra="forbid")
-    weekday: int = Field(ge=0, le=6, description="0 = Monday: the day the shift starts.")
+    weekday: Count = Field(ge=0, le=6, description="0 = Monday: the day the shift starts.")
     starts_at: time = Field(description="A wall-clock time in the agent's time zone, without a UTC offset.")
     ends_at: time = Field(
         description="A wall-clock time in the agent's time zone, without a UTC offset. Not after `starts_at`: "
@@ -60,8 +80,13 @@ def _e164(value: str) -> str:
     return normalised
 
 
+# In the time zone database but no place's zone: the host's own (``localtime``, which differs from
+# host to host), a placeholder of no offset (``Factory``), the template of POSIX rules (``posixrules``).
+_PLACELESS_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 def _iana(value: str) -> str:
-    if value not in available_timezones():
+    if value not in available_timezones() or value in _PLACELESS_ZONES:
         raise ValueError("not an IANA time zone")
     return value
 
@@ -89,9 +114,9 @@ class AgentCreate(RequestBody):
     email: EmailStr
     phone: Phone | None = None
     timezone: TimeZone = "America/New_York"
-    daily_cap: int = Field(25, ge=0, le=1000)
-    open_cap: int = Field(50, ge=0, le=5000)
-    weight: int = Field(1, ge=1, le=100)
+    daily_cap: Count = Field(25, ge=0, le=1000)
+    open_cap: Count = Field(50, ge=0, le=5000)
+    weight: Count = Field(1, ge=1, le=100)
     licences: Licences = Field(default_factory=list)
     shifts: list[ShiftIn] = Field(default_factory=list)
 
@@ -105,16 +130,21 @@ class AgentUpdate(RequestBody):
     email: EmailStr | None = None
     phone: Phone | None = Field(None, description="Normalised to E.164; null removes the agent's phone.")
     timezone: TimeZone | None = None
-    daily_cap: int | None = Field(None, ge=0, le=1000)
-    open_cap: int | None = Field(None, ge=0, le=5000)
-    weight: int | None = Field(None, ge=1, le=100)
+    daily_cap: Count | None = Field(None, ge=0, le=1000)
+    open_cap: Count | None = Field(None, ge=0, le=5000)
+    weight: Count | None = Field(None, ge=1, le=100)
     active: bool | None = Field(
         None,
         description="false stops new offers at once, and a worker then withdraws the agent's offers not yet "
         "answered and sends each lead on to its next routing round; leads the agent accepted stay with them. "
         "true makes the agent routable again.",
     )
-    licences: Licences | None = None
+    licences: Licences | None = Field(
+        None,
+        description="Replaces the agent's whole list. A worker then withdraws the agent's offers not yet answered "
+        "of leads no licence left covers (the reason: licence no longer holds) and sends each lead on to its next "
+        "routing round.",
+    )
     shifts: list[ShiftIn] | None = None
 
     @field_validator("name", "email", "timezone", "daily_cap", "open_cap", "weight", "active", "licences", "shifts")

@@ -51,8 +51,9 @@ async def update(
     revisions_seen: Container[int] | None = None,
 ) -> Agent:
     """Apply the fields sent, as a change of the agent's revision when something changed.
-    Deactivating queues the withdrawal of the agent's offers not yet answered, each lead then
-    moving on to its next routing round, for once this transaction has committed
+    Deactivating queues the withdrawal of the agent's offers not yet answered, and changing their
+    licences that of those whose lead they are no longer licensed for, each lead then moving on to
+    its next routing round, for once this transaction has committed
     (``routing.service.queue_offer_withdrawal``); leads the agent accepted stay.
 
     ``revisions_seen``: the revisions the sender made its change on (the API's If-Match); nothing
@@ -87,7 +88,7 @@ async def update(
     if data.shifts is not None and _shift_facts(data.shifts) != _shift_facts(agent.shifts):
         await _replace(session, agent.shifts, _shifts(data.shifts))
         changed.append("shifts")
-    if "active" in changed and not agent.active:
+    if ("active" in changed and not agent.active) or "licences" in changed:
         routing_service.queue_offer_withdrawal(session, agent.id, utcnow())
     if changed:
         agent.revision += 1

@@ -24,8 +24,9 @@ LEGACY_OFFER_TOPIC, LEGACY_ACKNOWLEDGE_TOPIC = "assignment.offered", "lead.ackno
 REOPENED_TOPIC = "lead.reopened"
 # A duplicate lead passed to the agents who hold the person's earlier lead, keyed by its id.
 REQUESTED_AGAIN_TOPIC = "lead.requested_again"
-# An agent was deactivated, keyed "<agent id>:<when>" (one event per deactivation): their offers
-# not yet answered are withdrawn by a worker, lead by lead, after the deactivation committed.
+# An agent was deactivated or their licences changed, keyed "<agent id>:<when>" (one event per
+# change): their offers not yet answered that they may no longer take are withdrawn by a worker,
+# lead by lead, after the change committed.
 AGENT_DEACTIVATED_TOPIC = "agent.deactivated"
 # A screened lead gave a listed phone or e-mail with one the list did not know, keyed by its id:
 # the person's other leads by the one listed then are barred by a worker, after the screening

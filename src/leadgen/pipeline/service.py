@@ -375,14 +375,15 @@ async def _route(session: AsyncSession, pipe: Pipeline, lead: Lead, now: datetim
     on = licence_day(lead.state, now)
     candidate_ids = [uuid.UUID(i) for i in await pipe.graph.candidates(lead.state, lead.line, on)]
 
-    async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float]:
+    async def similar_success(target: Lead, agent_ids: list[str]) -> dict[str, float] | None:
         try:
             return await pipe.vectors.agent_success(vector, agent_ids, target.line)
         except Exception as exc:
             # One signal among several: while the vector store is down, leads are still offered,
-            # matched on the others, rather than every round failing until it is back.
+            # matched on the others (the offer's explanation names it unavailable), rather than
+            # every round failing until it is back.
             log.warning("similar-lead success unavailable, matching without it: %s", type(exc).__name__)
-            return {}
+            return None
 
     offers = await routing.route(session, pipe.settings, lead, now, candidate_ids, similar_success)
     return str(offers[0].agent_id) if offers else None

@@ -46,8 +46,8 @@ def _received(since: datetime, until: datetime) -> ColumnElement[bool]:
 
 def _sla_breached(now: datetime) -> ColumnElement[bool]:
     """An offer whose deadline passed unanswered: timed out by the sweep, still pending past it (the
-    sweep has not come by yet), or withdrawn after it (its agent deactivated, the person opted out or
-    erased, before the sweep timed it out)."""
+    sweep has not come by yet), or withdrawn after it (its agent deactivated or no longer licensed,
+    the person opted out or erased, before the sweep timed it out)."""
     return or_(
         Assignment.status == AssignmentStatus.TIMED_OUT,
         and_(Assignment.status == AssignmentStatus.PENDING, Assignment.expires_at < now),

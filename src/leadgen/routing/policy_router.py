@@ -36,6 +36,14 @@ class PolicyIn(RequestBody):
     sla_minutes: int | None = Field(None, ge=1, le=1440, description="Empty: LEADGEN_ROUTING_SLA_MINUTES.")
     max_attempts: int | None = Field(None, ge=1, le=20, description="Empty: LEADGEN_ROUTING_MAX_ATTEMPTS.")
 
+    @field_validator("max_agents", "sla_minutes", "max_attempts", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # JSON's true and false are no numbers, though Python counts them as 1 and 0.
+        if isinstance(value, bool):
+            raise ValueError("a whole number, not true or false")
+        return value
+
     @field_validator("campaign")
     @classmethod
     def _blank_is_every_campaign(cls, value: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -407,6 +408,15 @@ async def round_still_open(session: AsyncSession, lead_id: uuid.UUID, attempt: i
     return found is not None
 
 
+async def answerable_rounds(session: AsyncSession, lead_id: uuid.UUID, after_attempt: int) -> int:
+    """How many of the lead's rounds after round ``after_attempt`` offered it to an agent who could
+    answer (``_SENT_FOR_AN_ANSWER``): not those whose every offer was withdrawn before its deadline."""
+    query = select(func.count(func.distinct(Assignment.attempt))).where(
+        Assignment.lead_id == lead_id, Assignment.attempt > after_attempt, _SENT_FOR_AN_ANSWER
+    )
+    return int(await session.scalar(query) or 0)
+
+
 async def licensed_lines(
     session: AsyncSession, ids: list[uuid.UUID], state: str, on: date
 ) -> dict[uuid.UUID, list[str]]:
@@ -443,10 +453,36 @@ async def agent_is_active(session: AsyncSession, agent_id: uuid.UUID) -> bool:
     return bool(await session.scalar(select(Agent.active).where(Agent.id == agent_id)))
 
 
-async def pending_offer_ids_of_agent(session: AsyncSession, agent_id: uuid.UUID) -> list[uuid.UUID]:
+@dataclass(frozen=True)
+class PendingOffer:
+    """An offer not answered yet, with the latest expiry of its agent's licences for its lead's
+    state and line (None: the agent holds none)."""
+
+    id: uuid.UUID
+    state: str
+    licence_expires_on: date | None
+
+
+_PENDING_OF_AGENT = (
+    select(
+        Assignment.id,
+        Lead.state,
+        select(func.max(Licence.expires_on))
+        .where(Licence.agent_id == Assignment.agent_id, Licence.state == Lead.state, Licence.line == Lead.line)
+        .correlate(Assignment, Lead)
+        .scalar_subquery()
+        .label("licence_expires_on"),
+    )
+    .join(Lead, Lead.id == Assignment.lead_id)
+    .where(Assignment.agent_id == bindparam("agent_id"), Assignment.status == AssignmentStatus.PENDING)
+    .order_by(Assignment.created_at, Assignment.id)
+)
+
+
+async def pending_offers_of_agent(session: AsyncSession, agent_id: uuid.UUID) -> list[PendingOffer]:
     """The agent's offers not answered yet; not locked here, as offers are locked after their lead."""
-    query = select(Assignment.id).where(Assignment.agent_id == agent_id, Assignment.status == AssignmentStatus.PENDING)
-    return list(await session.scalars(query.order_by(Assignment.created_at, Assignment.id)))
+    rows = await session.execute(_PENDING_OF_AGENT, {"agent_id": agent_id})
+    return [PendingOffer(row.id, row.state, row.licence_expires_on) for row in rows]
 
 
 async def licence_expiry(session: AsyncSession, agent_id: uuid.UUID, state: str, line: str) -> date | None:

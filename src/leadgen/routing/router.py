@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from leadgen.auth.deps import CurrentPrincipal
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import contact_states
 from leadgen.core.deps import SessionDep
-from leadgen.core.errors import Forbidden, NotFound
+from leadgen.core.errors import Forbidden, NotFound, problem
 from leadgen.core.input import RequestBody
 from leadgen.leads.lifecycle import OPEN_ASSIGNMENT, AssignmentStatus
 from leadgen.leads.visibility import AGENT_READS_WITH, CONTACT_DETAILS_VIEWED
@@ -157,10 +158,25 @@ async def _inbox_items(session: AsyncSession, offers: list[tuple[Assignment, Lea
     return items
 
 
-@router.post("/{assignment_id}/accept", responses=_PROBLEMS)
-async def accept(assignment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> AssignmentResult:
+_ACCEPT_PROBLEMS = _PROBLEMS | {
+    409: {
+        "description": "Not pending any more, or the person asked not to be contacted; or you may no longer "
+        "take the lead (deactivated, or your licence for its state and line no longer holds): the offer is "
+        "then withdrawn and the lead goes on to other agents"
+    },
+}
+
+
+@router.post("/{assignment_id}/accept", response_model=AssignmentResult, responses=_ACCEPT_PROBLEMS)
+async def accept(
+    assignment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> AssignmentResult | JSONResponse:
     """Accept an offered lead before its deadline."""
-    a = await service.accept(session, principal, assignment_id)
+    try:
+        a = await service.accept(session, principal, assignment_id)
+    except service.OfferWithdrawn as withdrawn:
+        # Answered rather than raised: the request's transaction then commits the withdrawal.
+        return problem(409, "Conflict", withdrawn.detail)
     return AssignmentResult(assignment_id=a.id, status=a.status)
 
 

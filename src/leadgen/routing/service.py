@@ -35,7 +35,9 @@ from leadgen.routing.rules import (
 from leadgen.routing.strategies import MatchSignals, Strategy, conversion_rate, line_fit, order
 
 log = logging.getLogger(__name__)
-SimilarityLookup = Callable[[Lead, list[str]], Awaitable[dict[str, float]]]
+# Per agent id, how well leads like this one went for the agent; None when that cannot be told now
+# (the vector store is down), and best match goes without it.
+SimilarityLookup = Callable[[Lead, list[str]], Awaitable[dict[str, float] | None]]
 
 
 async def route(
@@ -56,14 +58,19 @@ async def route(
     attempt = lead.route_attempts + 1
     rounds = lead.route_attempts - lead.attempts_before_reopening
     if rounds >= policy.max_attempts:
+        # Only the rounds an agent could answer count: one whose offers were all withdrawn before
+        # their deadline (their agents deactivated or no longer licensed) gave the lead no chance.
+        rounds = await repository.answerable_rounds(session, lead.id, lead.attempts_before_reopening)
+    if rounds >= policy.max_attempts:
         unassign(session, lead, f"no agent accepted after {rounds} offers")
         return []
     facts = LeadFacts(lead.id, lead.state, lead.line)
     considered = await repository.candidates(session, lead, now, candidate_ids)
     allowed = eligible(considered, facts, now)
-    signals = (
-        await _signals(session, lead, allowed, now, similarity) if policy.strategy is Strategy.BEST_MATCH else None
-    )
+    signals: dict[str, MatchSignals] | None = None
+    unavailable: list[str] = []  # the signals best match goes without, for the explanation
+    if policy.strategy is Strategy.BEST_MATCH:
+        signals, unavailable = await _signals(session, lead, allowed, now, similarity)
     slots = 1 if lead.exclusive else policy.max_agents
     agents = _Agents({c.agent_id: c for c in considered})
     offers: list[Assignment] = []
@@ -72,6 +79,8 @@ async def route(
         if chosen is None:
             break
         candidate, why = chosen
+        if unavailable:
+            why["unavailable"] = unavailable
         offers.append(await _offer(session, lead, candidate, attempt, len(offers), policy, now, why))
         # Not offered twice in the round; a later slot's explanation says why.
         candidate.already_offered = True
@@ -201,20 +210,24 @@ async def _offer(
 
 async def _signals(
     session: AsyncSession, lead: Lead, allowed: list[Candidate], now: datetime, similarity: SimilarityLookup | None
-) -> dict[str, MatchSignals]:
+) -> tuple[dict[str, MatchSignals], list[str]]:
+    """Best match's signals per agent, and the names of those it goes without (each 0 for every
+    agent then): the explanation stored with the offer says so, rather than that no similar lead
+    succeeded."""
     ids = [str(c.agent_id) for c in allowed]
     history = await repository.outcome_counts(session, [c.agent_id for c in allowed], lead.line)
     on = licence_day(lead.state, now)
     lines = await repository.licensed_lines(session, [c.agent_id for c in allowed], lead.state, on)
-    similar = await similarity(lead, ids) if similarity and ids else {}
-    return {
+    similar = await similarity(lead, ids) if similarity and ids else None
+    signals = {
         str(c.agent_id): MatchSignals(
             line_fit=line_fit(lines.get(c.agent_id, []), lead.line),
             conversion_rate=conversion_rate(*history.get(c.agent_id, (0, 0))),
-            similar_success=similar.get(str(c.agent_id), 0.0),
+            similar_success=(similar or {}).get(str(c.agent_id), 0.0),
         )
         for c in allowed
     }
+    return signals, ["similar_success"] if similar is None else []
 
 
 def unassign(session: AsyncSession, lead: Lead, reason: str) -> None:
@@ -273,7 +286,16 @@ async def _owned_pending(
     return found
 
 
+class OfferWithdrawn(Conflict):
+    """The offer was withdrawn instead of accepted: its agent's licence for the lead no longer holds,
+    which is not the agent's choice. Unlike any other refusal, what was written meanwhile stands:
+    the offer withdrawn, its lead sent on (``_withdraw``). The caller commits it, then answers the
+    refusal."""
+
+
 async def accept(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID) -> Assignment:
+    """Accept the agent's offer. Raises ``OfferWithdrawn`` once it withdrew the offer of an agent
+    whose licence no longer holds, other refusals ``Conflict`` having changed nothing."""
     assignment, lead = await _owned_pending(session, principal, assignment_id)
     now = utcnow()
     if not await repository.agent_is_active(session, assignment.agent_id):
@@ -282,8 +304,13 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
         raise Conflict("the agent was deactivated; their offers cannot be accepted")
     expires_on = await repository.licence_expiry(session, assignment.agent_id, lead.state, lead.line)
     if not licence_holds(expires_on, lead.state, now):
-        # Expired since the offer (an offer at 23:55 of the expiry day), or removed by an admin.
-        raise Conflict(f"the agent's {lead.line} licence in {lead.state} no longer holds; the lead cannot be taken")
+        # Removed or shortened by an admin, whose change queued the withdrawal this gets ahead of;
+        # or lapsed since the offer (one made at 23:55 of its expiry day), which nothing else
+        # withdraws. Either way the lead must move on now, not once the SLA sweep times it out.
+        await _withdraw(session, assignment, lead, LICENCE_LAPSED, now)
+        raise OfferWithdrawn(
+            f"the agent's {lead.line} licence in {lead.state} no longer holds; the offer was withdrawn"
+        )
     if barred := await dnc.contact_barred(session, lead):
         # An opt-out withdraws the offers it finds; this catches one listed by another way.
         raise Conflict(f"{BARRED_BECAUSE[barred]}; the lead cannot be taken")
@@ -318,53 +345,76 @@ async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> Non
         outbox.add(session, "lead.outcome", str(lead.id))  # the search's copy of the lead follows
 
 
+# Why an offer was withdrawn though the person may still be contacted: its agent may no longer take it.
 AGENT_DEACTIVATED = "agent deactivated"
+LICENCE_LAPSED = "licence no longer holds"
 
 
 def queue_offer_withdrawal(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
-    """The agent is being deactivated: their offers not yet answered are withdrawn once that is
-    committed (outbox ``agent.deactivated``, ``withdraw_agent_offer`` per offer), not in the same
-    transaction. It holds the agent's row, and withdrawing locks each offer's lead: agent, then
-    lead, against every other writer's order (routing and the SLA sweep lock a lead, then agents),
-    which deadlocks with them. Committed first, ``active = false`` stops new offers (routing reads
-    it again under the agent's lock), and the outbox makes the withdrawal survive any process dying
-    in between."""
+    """The agent is being deactivated, or their licences changed: their offers not yet answered that
+    they may no longer take are withdrawn once that is committed (outbox ``agent.deactivated``,
+    named for its first use; ``withdraw_agent_offer`` per offer), not in the same transaction. It
+    holds the agent's row, and withdrawing locks each offer's lead: agent, then lead, against every
+    other writer's order (routing and the SLA sweep lock a lead, then agents), which deadlocks with
+    them. Committed first, the change stops new offers (routing reads the agent again under its
+    lock), and the outbox makes the withdrawal survive any process dying in between."""
     outbox.add(session, outbox.AGENT_DEACTIVATED_TOPIC, f"{agent_id}:{now:%Y%m%dT%H%M%S%f}")
 
 
-def deactivated_agent(event_key: str) -> uuid.UUID:
-    """The agent an ``agent.deactivated`` event is about."""
+def agent_of_withdrawal(event_key: str) -> uuid.UUID:
+    """The agent an ``agent.deactivated`` event is about (its key is the same whatever queued it)."""
     return uuid.UUID(event_key.partition(":")[0])
 
 
-async def offers_to_withdraw(session: AsyncSession, agent_id: uuid.UUID) -> list[uuid.UUID]:
-    """The deactivated agent's offers not yet answered; none when the agent is active again (the
-    offers are the agent's to answer then, and a later deactivation has an event of its own)."""
-    if await repository.agent_is_active(session, agent_id):
-        return []
-    return await repository.pending_offer_ids_of_agent(session, agent_id)
+async def offers_to_withdraw(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """The agent's offers not yet answered that they may no longer take: every one while they are
+    inactive, else those whose lead their licences no longer cover (``_why_untakeable``). None for
+    an agent active again and still licensed: the offers are the agent's to answer then, and a later
+    change has an event of its own."""
+    active = await repository.agent_is_active(session, agent_id)
+    return [
+        offer.id
+        for offer in await repository.pending_offers_of_agent(session, agent_id)
+        if not active or not licence_holds(offer.licence_expires_on, offer.state, now)
+    ]
+
+
+async def _why_untakeable(session: AsyncSession, agent_id: uuid.UUID, lead: Lead, now: datetime) -> str | None:
+    """Why the agent may no longer take the lead offered to them (``AGENT_DEACTIVATED`` or
+    ``LICENCE_LAPSED``), as committed now; None while they may."""
+    if not await repository.agent_is_active(session, agent_id):
+        return AGENT_DEACTIVATED
+    expires_on = await repository.licence_expiry(session, agent_id, lead.state, lead.line)
+    return None if licence_holds(expires_on, lead.state, now) else LICENCE_LAPSED
 
 
 async def withdraw_agent_offer(session: AsyncSession, agent_id: uuid.UUID, offer_id: uuid.UUID, now: datetime) -> bool:
-    """Withdraw one offer of a deactivated agent (``WITHDRAWN``, with the reason ``agent
-    deactivated``), its lead locked first and then the offer, as every writer of offers does. The
-    lead moves on to its next round through the outbox (``lead.reroute``) when that leaves its round
-    without an open offer, as after a decline. Leads the agent accepted stay with them. False when
-    the offer was answered or timed out meanwhile, or the agent is active again."""
+    """Withdraw one offer its agent may no longer take (``_why_untakeable``), its lead locked first
+    and then the offer, as every writer of offers does. Leads the agent accepted stay with them.
+    False when the offer was answered or timed out meanwhile, or the agent may take it again
+    (reactivated, or licensed anew)."""
     found = await repository.assignment_with_lead(session, offer_id)
     if found is None or found[0].status != AssignmentStatus.PENDING or found[0].agent_id != agent_id:
         return False
-    if await repository.agent_is_active(session, agent_id):
-        return False
     offer, lead = found
+    untakeable = await _why_untakeable(session, agent_id, lead, now)
+    if untakeable is None:
+        return False
+    await _withdraw(session, offer, lead, untakeable, now)
+    return True
+
+
+async def _withdraw(session: AsyncSession, offer: Assignment, lead: Lead, reason: str, now: datetime) -> None:
+    """Withdraw the pending offer (``WITHDRAWN``, with ``reason``), which the caller locked after its
+    lead. The lead moves on to its next round through the outbox (``lead.reroute``) when that
+    leaves its round without an open offer, as after a decline; a round whose offers were all
+    withdrawn uses none of the lead's attempts (``route``)."""
     offer.status = AssignmentStatus.WITHDRAWN
     offer.responded_at = now
-    offer.reason = AGENT_DEACTIVATED
-    said = {"agent_id": str(agent_id), "reason": AGENT_DEACTIVATED}
-    audit.lead_event(session, lead.id, "assignment.withdrawn", said)
+    offer.reason = reason
+    audit.lead_event(session, lead.id, "assignment.withdrawn", {"agent_id": str(offer.agent_id), "reason": reason})
     if await needs_new_round(session, lead, offer):
         outbox.add(session, "lead.reroute", str(lead.id))
-    return True
 
 
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:

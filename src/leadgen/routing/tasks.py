@@ -1,5 +1,5 @@
-"""The SLA sweep: offers not accepted in time move on to the next agent; a deactivated agent's
-offers not yet answered are withdrawn."""
+"""The SLA sweep: offers not accepted in time move on to the next agent; offers not yet answered
+of an agent deactivated or no longer licensed for their leads are withdrawn."""
 
 from __future__ import annotations
 
@@ -127,20 +127,20 @@ def _give_up(runtime: TaskRuntime, offer_id: uuid.UUID, failures: int, error: Ex
 
 @shared_task(name="routing.withdraw_agent_offers")
 def withdraw_agent_offers(event_key: str) -> int:
-    """An agent was deactivated (outbox ``agent.deactivated``): each of their offers not yet
-    answered is withdrawn in a transaction of its own, which locks the lead and then the offer.
-    The event is finished only once every offer was; otherwise the relay hands it on again, and
-    the offers withdrawn meanwhile are skipped."""
+    """An agent was deactivated or their licences changed (outbox ``agent.deactivated``): each of
+    their offers not yet answered that they may no longer take is withdrawn in a transaction of its
+    own, which locks the lead and then the offer. The event is finished only once every offer was;
+    otherwise the relay hands it on again, and the offers withdrawn meanwhile are skipped."""
     runtime = task_runtime()
-    agent_id = service.deactivated_agent(event_key)
+    agent_id = service.agent_of_withdrawal(event_key)
 
     async def pending(session: AsyncSession) -> list[uuid.UUID]:
-        return await service.offers_to_withdraw(session, agent_id)
+        return await service.offers_to_withdraw(session, agent_id, utcnow())
 
     withdrawn, failed = runtime.each_in_transaction(
         runtime.in_transaction(pending),
         lambda session, offer_id: service.withdraw_agent_offer(session, agent_id, offer_id, utcnow()),
-        "withdrawing the deactivated agent's offer",
+        "withdrawing the agent's offer",
     )
     if failed:
         TASKS.labels("routing.withdraw_agent_offers", "error").inc()
