@@ -73,6 +73,28 @@ def test_a_database_url_that_cannot_be_used_is_a_configuration_error(
     assert "Traceback" not in result.output and PASSWORD not in result.output
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        # A base64 password holding a "/": redis-py read its first part as the port, and said so.
+        "redis://:c2VjcmV0cGFz/cw+hunter2-do-not-print==@redis.internal:6379/0",
+        f"memcached://:{PASSWORD}@cache.internal:11211",
+    ],
+)
+def test_a_redis_url_that_cannot_be_used_is_a_configuration_error_that_does_not_repeat_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("LEADGEN_REDIS_URL", url)
+    with pytest.raises(ConfigError) as error:
+        Settings()
+    assert [problem.split(":")[0] for problem in error.value.problems] == ["LEADGEN_REDIS_URL"]
+    assert "not a Redis URL" in error.value.problems[0]
+    assert "c2VjcmV0cGFz" not in str(error.value) and PASSWORD not in str(error.value)
+    result = _leadgen("sources", "list")
+    assert result.exit_code == 2 and "LEADGEN_REDIS_URL" in result.stderr
+    assert "c2VjcmV0cGFz" not in result.output and PASSWORD not in result.output
+
+
 def test_an_empty_database_url_means_the_sqlite_file_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADGEN_DB_URL", "")
     settings = Settings()

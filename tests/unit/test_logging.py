@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from leadgen.core.logging import log_handler, request_id_var
+from leadgen.core.logging import configure_logging, log_handler, redact, request_id_var
 
 ADDRESS = "dana.doe@example.com"
 PHONE = "+1 512-555-0199"
@@ -121,3 +121,44 @@ def test_a_request_id_given_with_the_record_is_kept_and_the_request_s_fills_in_o
         "named-by-the-caller",
         "the-request",
     ]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "5125550142x101",  # an extension as intake takes it
+        "512-555-0142 ext. 101",
+        "+44 20 7946 0958",  # a number from abroad, as opt-outs and erasures take it
+        "o'neil.family@example.com",
+        "smith&jones@example.co.uk",
+    ],
+)
+def test_extensions_numbers_from_abroad_and_unusual_addresses_are_masked(said: str) -> None:
+    assert redact(f"could not reach {said}: refused") in (
+        "could not reach [phone]: refused",
+        "could not reach [email]: refused",
+    )
+
+
+@pytest.mark.parametrize(
+    "said", ["at 2026-11-27 21:45:32+00:00", "lead 0b4e2c1a-1234-4567-8910-111213141516", "12345 of 1234567 rows"]
+)
+def test_times_ids_and_counts_are_not_taken_for_phone_numbers(said: str) -> None:
+    assert redact(said) == said
+
+
+def test_debug_is_the_platform_s_own_other_libraries_log_at_info_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SDK's or a database driver's debug lines print what they send (a prompt with the notes,
+    a statement's parameters), which no masking of e-mail addresses and numbers covers."""
+    root, own = logging.getLogger(), logging.getLogger("leadgen")
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(own, "level", own.level)
+    configure_logging("DEBUG", "json", "test")
+    assert logging.getLogger("leadgen.pipeline.service").isEnabledFor(logging.DEBUG)
+    for library in ("anthropic._base_client", "aiosqlite", "neo4j.io"):
+        assert not logging.getLogger(library).isEnabledFor(logging.DEBUG), library
+        assert logging.getLogger(library).isEnabledFor(logging.INFO), library
+    configure_logging("WARNING", "json", "test")
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("leadgen.pipeline.service").isEnabledFor(logging.INFO)

@@ -13,13 +13,21 @@ from pythonjsonlogger.json import JsonFormatter
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Last line of defence: log calls never pass lead contact data, but a stray exception message
-# might; e-mail addresses and long digit runs (phone numbers) are masked before output.
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"(?<![\w-])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w-])")
+# might. Masked before output: e-mail addresses (with the local parts people have: o'neil,
+# smith&jones), North American phone numbers with an extension as intake takes it (x101, ext. 101),
+# and numbers from abroad written with their +country code, as opt-outs and erasures take them.
+_EMAIL = re.compile(r"[\w!#$%&*+/=?^`~-][\w.!#$%&'*+/=?^`~-]*@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(
+    r"(?<![\w-])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}"
+    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,6})?(?![\w-])",
+    re.IGNORECASE,
+)
+_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+\d(?:[\s.()-]?\d){6,14}(?!\w)")
 
 
 def redact(text: str) -> str:
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    masked = _EMAIL.sub("[email]", text)
+    return _INTERNATIONAL_PHONE.sub("[phone]", _PHONE.sub("[phone]", masked))
 
 
 def _redacted(value: object) -> object:
@@ -114,10 +122,15 @@ def log_handler(fmt: str, target: str, stream: TextIO) -> logging.Handler:
 
 
 def configure_logging(level: str, fmt: str, target: str) -> None:
+    """``level`` for the platform's own loggers; other libraries log at INFO at most verbose. Their
+    DEBUG output prints what they send, past any masking of ours: an LLM SDK its whole request with
+    the notes, aiosqlite every statement with its parameters, the Neo4j driver every query's."""
     handler = log_handler(fmt, target, sys.stdout)
+    wanted = logging.getLevelNamesMapping()[level.upper()]
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(max(wanted, logging.INFO))
+    logging.getLogger("leadgen").setLevel(wanted)
     # uvicorn's access log repeats what our middleware logs, with client addresses; keep ours.
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("httpx", "httpcore", "celery.redirected"):
