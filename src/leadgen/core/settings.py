@@ -73,7 +73,11 @@ class CommonSettings(_Group, prefix=""):
         Path.home() / ".local" / "share" / "leadgen",
         description="Where embedded stores (SQLite file, Qdrant local mode, graph) keep their data.",
     )
-    log_level: str = Field("INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_level: str = Field(
+        "INFO",
+        description="The platform's log level: DEBUG, INFO, WARNING, ERROR or CRITICAL. Other libraries log at "
+        "INFO at most, as their DEBUG lines print what they send (an LLM prompt, a statement's parameters).",
+    )
     log_format: Literal["json", "console"] = Field("json", description="json (one object per line) or console.")
     instance: str = Field(
         default_factory=lambda: os.environ.get("HOSTNAME", "local"),
