@@ -210,6 +210,9 @@ class TestChange:
         taken = {"email": theirs.upper()}
         response = await data_client.patch(f"/api/v1/agents/{world.holder}", json=taken, headers=admin)
         assert response.status_code == 409
+        # The field and the reason, not the address sent.
+        assert response.json()["errors"] == [{"field": "email", "reason": "another agent has this e-mail address"}]
+        assert theirs.lower() not in response.text.lower()
         changed = await patch(data_client, world, world.holder, {"email": "New.Address@Agents.Example.com"})
         assert changed["email"] == "new.address@agents.example.com"
 

@@ -55,7 +55,8 @@ async def test_the_same_address_with_spaces_or_in_another_case_is_the_existing_u
     for again in (" ops@agency.example.com ", "Ops@Agency.Example.Com"):
         with pytest.raises(Conflict) as refused:
             await create_user(session, again, helpers.PASSWORD, Role.MANAGER, None, "test")
-        assert refused.value.detail == "a user with e-mail ops@agency.example.com exists"
+        assert refused.value.detail == "another user has this e-mail address"
+        assert refused.value.errors == [{"field": "email", "reason": "another user has this e-mail address"}]
     assert await users(session) == ["ops@agency.example.com"]
 
 

@@ -21,11 +21,13 @@ from leadgen.routing import service as routing_service
 # contact details) it records only that they changed, as no audit entry holds personal data.
 _AUDITED_VALUES = ("timezone", "daily_cap", "open_cap", "weight", "active")
 _PERSONAL = ("name", "phone")
+# Said without the address, as every refusal is: an answer names the field, never the value sent.
+_EMAIL_TAKEN = "another agent has this e-mail address"
 
 
 async def create(session: AsyncSession, data: AgentCreate, actor: str) -> Agent:
     if await repository.by_email(session, str(data.email)):
-        raise Conflict(f"an agent with e-mail {data.email} exists")
+        raise Conflict(_EMAIL_TAKEN, [{"field": "email", "reason": _EMAIL_TAKEN}])
     agent = Agent(
         name=data.name,
         email=str(data.email).lower(),
@@ -71,7 +73,7 @@ async def update(
     if "email" in sent and str(data.email).lower() != agent.email:
         email = str(data.email).lower()
         if await repository.by_email(session, email):
-            raise Conflict(f"an agent with e-mail {data.email} exists")
+            raise Conflict(_EMAIL_TAKEN, [{"field": "email", "reason": _EMAIL_TAKEN}])
         agent.email = email
         changed.append("email")
     for name in (*_PERSONAL, *_AUDITED_VALUES):

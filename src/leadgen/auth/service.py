@@ -39,6 +39,8 @@ T = TypeVar("T")
 Args = TypeVarTuple("Args")
 # As agents' addresses are checked (``agents.schemas``): it also strips the spaces around one.
 _EMAIL_ADDRESS = TypeAdapter(EmailStr)
+# Said without the address, as every refusal is: an answer names the field, never the value sent.
+_EMAIL_TAKEN = "another user has this e-mail address"
 # An argon2 hash costs ~0.2 s of CPU and 64 MiB at the production parameters. On the event loop,
 # each sign-in would stall every other request of the process, probes included (and every target
 # of ``leadgen up``); argon2-cffi releases the GIL, so a thread keeps the loop serving. One thread:
@@ -369,7 +371,7 @@ async def create_user(
 ) -> User:
     email = _sign_in_email(email)
     if await repository.user_by_email(session, email):
-        raise Conflict(f"a user with e-mail {email} exists")
+        raise Conflict(_EMAIL_TAKEN, [{"field": "email", "reason": _EMAIL_TAKEN}])
     _refuse_weak_password(password, "password")
     _refuse_unless_allowed(Access(role, True, agent_id))
     password_hash = await _off_the_loop(hash_password, password)

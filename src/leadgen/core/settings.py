@@ -191,10 +191,10 @@ class RedisSettings(_Group, prefix="REDIS_"):
         a ``/`` (as base64 secrets do)."""
         if value is None or not value.get_secret_value().strip():
             return value
-        from redis.connection import parse_url  # only where Redis is used: redis-py takes 0.2 s to import
+        from redis.connection import ConnectionPool  # only where Redis is used: redis-py takes 0.2 s to import
 
         try:
-            parse_url(value.get_secret_value())
+            ConnectionPool.from_url(value.get_secret_value())  # reads the URL; connects to nothing
         except ValueError:
             raise ValueError(
                 "not a Redis URL; for example redis://:password@host:6379/0, with a password's "
