@@ -308,6 +308,7 @@ def lead_payload(**overrides: Any) -> dict[str, Any]:
         "consent": {
             "text": "I agree to be contacted by licensed agents about insurance quotes.",
             "captured_at": datetime.now(UTC).isoformat(),
+            "ip": "203.0.113.7",
             "page_url": "https://quotes.example.com/auto",
         },
         "details": {

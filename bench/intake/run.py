@@ -53,6 +53,7 @@ LEAD: dict[str, Any] = {
     "consent": {
         "text": "I agree to be contacted by licensed agents about insurance quotes.",
         "captured_at": "",  # set at start: consent must be recent
+        "ip": "203.0.113.7",
         "page_url": "https://quotes.example.com/auto",
     },
     "details": {

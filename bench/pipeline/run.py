@@ -78,6 +78,8 @@ def payload(n: int) -> dict[str, object]:
         "consent": {
             "text": "I agree to be contacted by licensed agents about insurance quotes.",
             "captured_at": datetime.now(UTC).isoformat(),
+            "ip": "203.0.113.7",
+            "page_url": "https://quotes.example.com/auto",
         },
         "details": {
             "drivers": [{"age_first_licensed": 17}],

@@ -69,6 +69,7 @@ class TestPerAccount:
         refusal = answers[-1].json()
         assert refusal["title"] == "Too Many Requests"
         assert refusal["detail"].startswith("too many failed sign-ins to this account; try again in ")
+        assert 0 < int(answers[-1].headers["Retry-After"]) <= 15 * 60
 
     async def test_the_right_password_is_refused_while_locked(self, caller: Caller, email: str) -> None:
         async with caller(new_address()) as client:

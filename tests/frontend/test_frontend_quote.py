@@ -112,6 +112,31 @@ class TestForm:
         assert 'name="details.vehicles.0.year"' in page
 
 
+class TestZipOfTwoStates:
+    """A ZIP that serves two states (Fort Campbell's 42223: Kentucky and Tennessee): the api asks for
+    the state, and the form has the input to answer it with."""
+
+    async def test_the_state_asked_for_is_answered_on_the_form_and_stored(self, platform: Platform) -> None:
+        at_fort_campbell = {**AUTO, "contact.address.zip": "42223"}
+        async with platform.browser() as browser:
+            asked = await _submit(browser, "auto", at_fort_campbell)
+            assert asked.status_code == 422, asked.text
+            assert 'aria-invalid="true"' in asked.text.split('id="f-contact-address-state"')[1].split(">")[0]
+            assert "serves more than one state: give the state, KY or TN" in asked.text
+            assert '<option value="TN">Tennessee</option>' in asked.text
+            answered = await _submit(browser, "auto", {**at_fort_campbell, "contact.address.state": "TN"})
+        assert answered.status_code == 303, answered.text
+        [(lead, _)] = await _stored(platform)
+        assert (lead.zip_code, lead.state) == ("42223", "TN")
+
+    async def test_a_zip_of_one_state_needs_no_state(self, platform: Platform) -> None:
+        async with platform.browser() as browser:
+            answered = await _submit(browser, "auto", {**AUTO, "contact.address.state": ""})
+        assert answered.status_code == 303, answered.text
+        [(lead, _)] = await _stored(platform)
+        assert lead.state == "TX"
+
+
 class TestConsentTextShown:
     """The page names the consent text it shows by its SHA-256, and the api records that text."""
 

@@ -157,6 +157,7 @@ def austin_auto_lead() -> dict[str, Any]:
         "consent": {
             "text": "I agree to be contacted by licensed insurance agents about quotes.",
             "captured_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "ip": "203.0.113.7",
             "page_url": "https://quotes.example.com/auto",
         },
         "details": {

@@ -55,9 +55,10 @@ async def intake_source(
     # Fails open while Redis does not answer: intake stores the lead and its outbox event in the
     # database alone, and a known source's key was just checked; refusing would lose the vendor's
     # leads to guard against a flood only the per-source limit would have caught.
-    limiter = resources.limiter
-    if limiter and not await limiter.hit_failing_open(settings.intake.rate_limit, "intake", str(source.id)):
-        raise RateLimited(f"more than {settings.intake.rate_limit} leads from this source; slow down")
+    limiter, rule = resources.limiter, settings.intake.rate_limit
+    wait = await limiter.wait_after_hit_failing_open(rule, "intake", str(source.id)) if limiter else 0
+    if wait:
+        raise RateLimited(f"more than {rule} leads from this source; slow down", retry_after=wait)
     return source
 
 

@@ -67,7 +67,7 @@ class SignInLockout:
             wait = max(waits, default=0.0)
             if wait > 0:
                 log.info("sign-in refused: %s", counter.refusal)
-                raise RateLimited(f"{counter.refusal}; try again in {_duration(wait)}")
+                raise RateLimited(f"{counter.refusal}; try again in {_duration(wait)}", math.ceil(wait))
 
     async def count_failure(self) -> None:
         """Count a failed sign-in against every limit of the account and of the address; then

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from ipaddress import IPv4Address, IPv6Address, ip_network
 from itertools import pairwise
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -175,6 +176,54 @@ def consent_problem(
         if now - captured_at > CONSENT_MAX_AGE:
             return "consent is older than 30 days"
     return None
+
+
+# Networks no request from the internet comes from, besides loopback, link-local, multicast,
+# unspecified and reserved addresses (``ipaddress`` knows those): private networks (RFC 1918, IPv6
+# unique local and the site-local addresses before them), "this network" (RFC 791) and the shared
+# space behind carrier-grade NATs (RFC 6598). The documentation networks (RFC 5737, RFC 3849) are not
+# among them: the examples vendors test with use them.
+_NO_PERSONS_NETWORKS = tuple(
+    ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+        "fec0::/10",
+    )
+)
+
+
+def _a_persons_address(ip: IPv4Address | IPv6Address) -> bool:
+    """Whether a web server can have seen a person's request come from ``ip``."""
+    address = (ip.ipv4_mapped if isinstance(ip, IPv6Address) else None) or ip
+    unroutable = (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+    )
+    return not unroutable and not any(address in network for network in _NO_PERSONS_NETWORKS)
+
+
+def sent_consent_problems(origin: str, ip: IPv4Address | IPv6Address | None, page_url: str | None) -> dict[str, str]:
+    """What a consent record a lead's sender wrote lacks or gets wrong, by its field (``ip``,
+    ``page_url``); empty when nothing. A web-form lead's record says where the person agreed: from
+    which IP address, on which page (the brief's consent record). An IP address must be one a
+    person's request can come from: a loopback, private, link-local or reserved one is the sender's
+    own network's, not the person's."""
+    problems: dict[str, str] = {}
+    if ip is None and origin == "web":
+        problems["ip"] = "required for a web-form lead: the IP address the person agreed from"
+    elif ip is not None and not _a_persons_address(ip):
+        problems["ip"] = "a loopback, private, link-local or reserved address cannot be the person's"
+    if page_url is None and origin == "web":
+        problems["page_url"] = "required for a web-form lead: the page the person agreed on"
+    return problems
 
 
 def automated_message_problem(*, has_consent: bool) -> str | None:

@@ -60,7 +60,13 @@ class Unauthorized(DomainError):
 
 
 class RateLimited(DomainError):
+    """Over a rate limit; ``retry_after``: the seconds until it allows the caller again, when known."""
+
     kind = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Gone(DomainError):
@@ -205,7 +211,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         status, title = _STATUS[exc.kind]
         extra = {"errors": exc.errors} if exc.errors else {}
         answer = problem(status, title, exc.detail, **extra)
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, Unavailable | RateLimited) and exc.retry_after is not None:
             answer.headers["Retry-After"] = str(exc.retry_after)
         return answer
 

@@ -18,6 +18,7 @@ from typing import Any
 from leadgen.compliance.consent import CONSENT_TEXT as CONSENT_TEXT
 from leadgen.compliance.consent import consent_text_sha256
 from leadgen.frontend.client import FieldError
+from leadgen.leads.geography import STATE_NAMES
 
 CONSENT_FIELD = "consent"
 # A hidden input carrying the digest of the text the page showed. The browser posts it back, so the
@@ -140,6 +141,14 @@ COMMON_SECTIONS = (
                 required=True,
                 autocomplete="postal-code",
                 hint="Five digits; it tells us your state.",
+            ),
+            _f(
+                "contact.address.state",
+                "State",
+                "select",
+                choices=(("", "The one my ZIP code is in"), *sorted(STATE_NAMES.items(), key=lambda item: item[1])),
+                autocomplete="address-level1",
+                hint="Needed only if your ZIP code serves two states, as a few near a state line do.",
             ),
         ),
     ),

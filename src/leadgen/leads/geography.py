@@ -1,8 +1,9 @@
 """US ZIP codes to states and states to time zones.
 
 ZIP prefixes (the first three digits) map to one state each, per the USPS sectional center
-facility ranges; that is exact for the state but not for the county, which needs the full
-ZIP file and is left to enrichment. The Pacific territories share prefixes and are told apart
+facility ranges; that is exact for the state of nearly every ZIP (a few serve another state too, or
+instead: ``_ZIP_STATES``) but not for the county, which needs the full ZIP file and is left to
+enrichment. The Pacific territories share prefixes and are told apart
 by their five-digit ranges. "State" here means a state, DC or a territory: the places intake
 takes addresses (and phone numbers, ``normalize.US_REGIONS``) of.
 
@@ -89,6 +90,30 @@ _ZIP_RANGES: tuple[tuple[int, int, str], ...] = (
     (96950, 96952, "MP"),
 )
 
+# Five-digit ZIPs whose states are not just their prefix's, each with the states it serves, the one
+# USPS names for it first. Most are ZIPs whose delivery area crosses a state line: the 13 ZIP Code
+# Tabulation Areas that the Census Bureau's 2010 ZCTA-to-place relationship file places in two states
+# (Fort Campbell's 42223 in Kentucky and Tennessee, New Pine Creek's 97635 in Oregon and California).
+# One is a ZIP USPS gives a town of another state than its prefix's: Texhoma, Texas's 73960, in
+# Oklahoma's prefix 739. The list is not exhaustive: later ZCTAs and USPS's own delivery areas cross
+# other state lines too, and a ZIP found to serve another state belongs here.
+_ZIP_STATES: dict[str, tuple[str, ...]] = {
+    "02861": ("RI", "MA"),  # Pawtucket
+    "42223": ("KY", "TN"),  # Fort Campbell
+    "59221": ("MT", "ND"),  # Fairview
+    "63673": ("MO", "IL"),  # Saint Mary
+    "71749": ("AR", "LA"),  # Junction City
+    "73949": ("OK", "TX"),  # Texhoma, Oklahoma
+    "73960": ("TX",),  # Texhoma, Texas
+    "81137": ("CO", "NM"),  # Ignacio
+    "84536": ("UT", "AZ"),  # Monument Valley
+    "86044": ("AZ", "UT"),  # Tonalea
+    "86515": ("AZ", "NM"),  # Window Rock
+    "88063": ("NM", "TX"),  # Sunland Park
+    "89439": ("NV", "CA"),  # Verdi
+    "97635": ("OR", "CA"),  # New Pine Creek
+}
+
 STATE_TIMEZONES: dict[str, str] = {
     "AL": "America/Chicago",
     "AK": "America/Anchorage",
@@ -171,6 +196,21 @@ STATE_OTHER_TIMEZONES: dict[str, str] = {
 
 STATES = frozenset(STATE_TIMEZONES)
 
+# Each place's name, as a person picks it from a list (the quote form's state, for a ZIP that serves two).
+STATE_NAMES: dict[str, str] = {
+    "AL": "Alabama", "AK": "Alaska", "AS": "American Samoa", "AZ": "Arizona", "AR": "Arkansas",
+    "CA": "California", "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "GU": "Guam", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana", "ME": "Maine",
+    "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota", "MS": "Mississippi",
+    "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire",
+    "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota",
+    "MP": "Northern Mariana Islands", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
+    "PR": "Puerto Rico", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VI": "U.S. Virgin Islands",
+    "VA": "Virginia", "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+}  # fmt: skip
+
 # The armed forces' post offices abroad (APO, FPO, DPO) have ZIP codes and "state" codes of their own:
 # Europe, the Middle East, Africa and Canada (AE), the Americas (AA) and the Pacific (AP). They are
 # no state: no state licence covers a person there, so no agent may be offered their lead.
@@ -182,15 +222,27 @@ MILITARY_ADDRESS_REFUSED = (
 
 
 def state_for_zip(zip_code: str) -> str | None:
-    """The state a five-digit ZIP code belongs to, or None for ZIPs of no state."""
+    """The state USPS names for a five-digit ZIP code, or None for ZIPs of no state. A ZIP may
+    serve another state too: ``states_for_zip`` names them all."""
     if len(zip_code) < 3 or not zip_code[:3].isdigit():
         return None
     if len(zip_code) >= 5 and zip_code[:5].isdigit():
+        if zip_code[:5] in _ZIP_STATES:
+            return _ZIP_STATES[zip_code[:5]][0]
         number = int(zip_code[:5])
         for low, high, state in _ZIP_RANGES:
             if low <= number <= high:
                 return state
     return _PREFIX_TO_STATE.get(int(zip_code[:3]))
+
+
+def states_for_zip(zip_code: str) -> tuple[str, ...]:
+    """Every state a five-digit ZIP code serves, the one USPS names for it first: one state for
+    nearly every ZIP, two for one whose area crosses a state line, none for ZIPs of no state."""
+    state = state_for_zip(zip_code)
+    if state is None:
+        return ()
+    return _ZIP_STATES.get(zip_code[:5], (state,))
 
 
 def is_military_zip(zip_code: str) -> bool:

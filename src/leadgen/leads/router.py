@@ -30,7 +30,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong credentials"},
     413: {"description": "Body too large"},
     422: {"description": "Field errors, as problem details"},
-    429: {"description": "Too many requests"},
+    429: {"description": "Too many requests; Retry-After says in how many seconds to send again"},
 }
 
 
@@ -82,11 +82,13 @@ async def post_quote_request(
     # Fails open while Redis does not answer: the form stores the lead in the database alone, and a
     # person asking for a quote is worth more than the per-address limit against scripted spam.
     limiter = resources.limiter
-    if limiter and not await limiter.hit_failing_open(limit, "quote", counted_address(ip)):
-        raise RateLimited("too many quote requests from this address; try again later")
+    wait = await limiter.wait_after_hit_failing_open(limit, "quote", counted_address(ip)) if limiter else 0
+    if wait:
+        raise RateLimited("too many quote requests from this address; try again later", retry_after=wait)
     source = await ensure_source(session, WEB_FORM_SOURCE, SourceKind.WEB)
     lead = service.quote_request_lead(settings, quote_request, ip)
-    return _accepted(await service.receive(session, settings, SourceRef(source.id, source.name), lead))
+    received = await service.receive(session, settings, SourceRef(source.id, source.name), lead, consent_witnessed=True)
+    return _accepted(received)
 
 
 def _accepted(received: service.Received) -> LeadAccepted:

@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from leadgen.compliance.consent import is_known_consent_text
 from leadgen.core.input import RequestBody
-from leadgen.leads.geography import MILITARY_ADDRESS_REFUSED, MILITARY_STATES, STATES, is_military_zip, state_for_zip
+from leadgen.leads.geography import MILITARY_ADDRESS_REFUSED, MILITARY_STATES, STATES, is_military_zip, states_for_zip
 from leadgen.leads.lifecycle import Line
 from leadgen.leads.normalize import (
     PHONE_EXTENSION_MAX_DIGITS,
@@ -190,7 +190,13 @@ class Address(_Strict):
     city: str | None = Field(None, max_length=100)
     # Before the state: the state's check reads the ZIP, and validation follows this order.
     zip: str = Field(description="Five-digit ZIP (ZIP+4 accepted); a military APO/FPO/DPO one is refused.")
-    state: str | None = Field(None, description="Two-letter code; derived from the ZIP when absent.")
+    # Validated when absent too: the ZIP then names the state, unless it serves more than one.
+    state: str | None = Field(
+        None,
+        validate_default=True,
+        description="Two-letter code; derived from the ZIP when absent, except for a ZIP that serves more "
+        "than one state (Fort Campbell's 42223: Kentucky and Tennessee), which needs it.",
+    )
 
     @field_validator("zip")
     @classmethod
@@ -198,29 +204,33 @@ class Address(_Strict):
         normalised = zip5(value)
         if normalised is not None and is_military_zip(normalised):
             raise ValueError(MILITARY_ADDRESS_REFUSED)
-        if normalised is None or state_for_zip(normalised) is None:
+        if normalised is None or not states_for_zip(normalised):
             raise ValueError("not a US ZIP code")
         return normalised
 
     @field_validator("state")
     @classmethod
     def _state(cls, value: str | None, info: ValidationInfo) -> str | None:
+        zip_code = info.data.get("zip")  # absent when the ZIP itself was refused
+        served = states_for_zip(zip_code) if zip_code is not None else ()
         if value is None:
-            return None
+            if len(served) > 1:
+                # Never guessed: the lead's state picks the agents licensed to take it. A "missing"
+                # error, so that it is reported on the state (``core.errors``), which the body lacks.
+                raise PydanticCustomError(
+                    "missing",
+                    "ZIP {zip} serves more than one state: give the state, {states}",
+                    {"zip": zip_code, "states": " or ".join(served)},
+                )
+            return served[0] if served else None
         state = value.upper()
         if state in MILITARY_STATES:
             raise ValueError(MILITARY_ADDRESS_REFUSED)
         if state not in STATES:
             raise ValueError("not a US state code")
-        zip_code = info.data.get("zip")  # absent when the ZIP itself was refused
-        if zip_code is not None and state != state_for_zip(zip_code):
-            raise ValueError(f"state {state} does not match ZIP {zip_code} ({state_for_zip(zip_code)})")
+        if served and state not in served:
+            raise ValueError(f"state {state} does not match ZIP {zip_code} ({' or '.join(served)})")
         return state
-
-    @model_validator(mode="after")
-    def _state_from_zip(self) -> Address:
-        self.state = state_for_zip(self.zip)
-        return self
 
 
 _EXTENSION = ";ext="  # RFC 3966's parameter of a number's extension

@@ -18,7 +18,7 @@ from leadgen.auth.roles import Principal
 from leadgen.auth.service import SourceRef
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.consent import shown_consent_text
-from leadgen.compliance.rules import consent_problem, contact_states
+from leadgen.compliance.rules import consent_problem, contact_states, sent_consent_problems
 from leadgen.core.db import after_commit
 from leadgen.core.errors import Conflict, InvalidInput, NotFound
 from leadgen.core.metrics import LEADS_RECEIVED, LEADS_REFUSED
@@ -51,8 +51,14 @@ class Received:
     repeat: bool = False
 
 
-async def receive(session: AsyncSession, settings: Settings, source: SourceRef, data: AnyLead) -> Received:
+async def receive(
+    session: AsyncSession, settings: Settings, source: SourceRef, data: AnyLead, *, consent_witnessed: bool = False
+) -> Received:
     """Store a validated lead, its consent and the outbox event in one transaction.
+
+    A consent record the source wrote must say where the person agreed (``sent_consent_problems``).
+    ``consent_witnessed``: the api recorded the consent itself (a quote request's), with the address
+    it saw its caller at, whatever that is (on a laptop, loopback).
 
     The caller answers 202 only after this commits, so an acknowledged lead is durable and
     will reach the pipeline even if every other process is down right now. A lead whose
@@ -80,6 +86,8 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
     if problem:
         LEADS_REFUSED.labels("consent").inc()
         raise InvalidInput(problem, [{"field": "consent", "reason": problem}])
+    if data.consent is not None and not consent_witnessed:
+        _refuse_consent_record_problems(data.origin, data.consent)
     lead = _new_lead(settings, source, data, now)
     # The source's price at this moment, read by the INSERT itself: no round trip of its own, and
     # no cached copy (API keys are cached per process) that a price change would leave behind.
@@ -97,6 +105,15 @@ async def receive(session: AsyncSession, settings: Settings, source: SourceRef, 
         session, LEADS_RECEIVED.labels(data.line, data.origin).inc
     )  # a lead that failed to commit was not received
     return Received(lead)
+
+
+def _refuse_consent_record_problems(origin: str, consent: Consent) -> None:
+    """``InvalidInput`` naming each field of a sent consent record that ``sent_consent_problems`` refuses."""
+    problems = sent_consent_problems(origin, consent.ip, consent.page_url)
+    if problems:
+        LEADS_REFUSED.labels("consent").inc()
+        errors = [{"field": f"consent.{name}", "reason": reason} for name, reason in problems.items()]
+        raise InvalidInput(f"{len(errors)} field(s) failed validation", errors)
 
 
 async def _insert_first(session: AsyncSession, lead: Lead, external_id: str) -> Lead | None:
@@ -202,11 +219,14 @@ def quote_request_lead(settings: Settings, request: AnyQuoteRequest, client_ip: 
 
 
 def _ip_address(raw: str | None) -> str | None:
-    """The client's address when it is one (a test client or a socket may name none)."""
+    """The client's address when it is one (a test client or a socket may name none), without an
+    IPv6 scope id: ``fe80::1%eth0`` names an interface of the machine that saw the address, which
+    no record keeps (``schemas.IpAddress``)."""
     try:
-        return str(ipaddress.ip_address(raw or ""))
+        address = ipaddress.ip_address(raw or "")
     except ValueError:
         return None
+    return str(address).partition("%")[0]
 
 
 def _consent_record(lead: Lead, consent: Consent) -> ConsentRecord:

@@ -32,7 +32,7 @@ from leadgen.insights.providers import IntentProvider
 from leadgen.insights.schemas import Insight
 from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
-from leadgen.leads.geography import state_for_zip
+from leadgen.leads.geography import states_for_zip
 from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
@@ -186,7 +186,7 @@ async def _screen(
         # Erased while it waited for the pipeline: its hashes are gone, so no list would find it.
         return _stop(session, lead, LeadStatus.REJECTED, BARRED_BECAUSE[ERASED])
     problem = _consent_problem(lead, consent)
-    if problem or state_for_zip(lead.zip_code) != lead.state:
+    if problem or lead.state not in states_for_zip(lead.zip_code):
         return _stop(session, lead, LeadStatus.INVALID, problem or "ZIP and state disagree")
     identities = lead_identities(lead)
     original = None if lead.is_test else await _original(session, pipe, lead, identities)

@@ -2,7 +2,8 @@
 
 While Redis does not answer, each limit does what its caller chose: ``hit`` and
 ``seconds_until_allowed`` refuse the request (``RateLimitsUnavailable``: 503 with Retry-After),
-``hit_failing_open`` lets it through uncounted. The in-memory store of ``leadgen up`` always answers.
+``wait_after_hit_failing_open`` lets it through uncounted. The in-memory store of ``leadgen up``
+always answers.
 """
 
 from __future__ import annotations
@@ -69,14 +70,19 @@ class RateLimiter:
         except _STORE_FAILURES as exc:
             raise self._refusal(scope, exc) from exc
 
-    async def hit_failing_open(self, rule: str, scope: str, *identifiers: str) -> bool:
-        """``hit``, but True when the store does not answer: the request goes through uncounted."""
+    async def wait_after_hit_failing_open(self, rule: str, scope: str, *identifiers: str) -> int:
+        """Count one request: 0 when ``rule`` allows it, else the whole seconds (at least 1) until
+        it allows the next, for the refusal's Retry-After. 0 too when the store does not answer: the
+        request goes through uncounted."""
         limit = parse(rule)
         try:
-            return await self._limiter.hit(limit, scope, *identifiers)
+            if await self._limiter.hit(limit, scope, *identifiers):
+                return 0
+            stats = await self._limiter.get_window_stats(limit, scope, *identifiers)
         except _STORE_FAILURES as exc:
             self._store_failed(scope, "allowed", exc)
-            return True
+            return 0
+        return max(math.ceil(stats.reset_time - time.time()), 1)
 
     async def seconds_until_allowed(self, rule: str, scope: str, *identifiers: str) -> float:
         """0 while ``rule`` allows the caller one more request; else how long until it does. Counts nothing.
