@@ -18,6 +18,8 @@ from leadgen.agents.service import create as create_agent
 from leadgen.auth.roles import Role
 from leadgen.auth.service import create_api_key, create_user
 from leadgen.core.resources import Resources
+from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
+from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import Line
 from leadgen.models import Agent
 from leadgen.models.base import utcnow
@@ -70,6 +72,13 @@ async def bearer(client: AsyncClient, email: str) -> dict[str, str]:
     response = await client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def vouched_as_frontend(settings: Settings, ip: str = "203.0.113.9") -> dict[str, str]:
+    """The headers with which the frontend names the browser's address (``ip``), signed with the
+    session secret: the api takes a quote request only with them."""
+    signature = sign_client_ip(settings.security.session_secret.get_secret_value(), ip)
+    return {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: signature}
 
 
 async def submitted_and_processed(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
 from leadgen.models import Agent
 from tests import helpers
 from tests.api.test_intake import nothing_stored
@@ -81,15 +82,18 @@ class TestPaths:
         assert await refused(client, headers, json=payload) == [{"field": "line", "reason": reason}]
         assert await nothing_stored(session)
 
-    async def test_the_quote_form_gets_the_same_paths(self, client: AsyncClient, session: AsyncSession) -> None:
+    async def test_the_quote_form_gets_the_same_paths(
+        self, client: AsyncClient, settings: Settings, session: AsyncSession
+    ) -> None:
+        frontend = helpers.vouched_as_frontend(settings)
         payload = quote_request_payload()
         del payload["line"]
-        response = await client.post("/api/v1/quote-requests", json=payload)
+        response = await client.post("/api/v1/quote-requests", json=payload, headers=frontend)
         assert response.status_code == 422
         assert response.json()["errors"] == [{"field": "line", "reason": f"Field required: one of {LINES}"}]
         payload = quote_request_payload()
         payload["contact"]["address"]["state"] = "CA"
-        response = await client.post("/api/v1/quote-requests", json=payload)
+        response = await client.post("/api/v1/quote-requests", json=payload, headers=frontend)
         assert [e["field"] for e in response.json()["errors"]] == ["contact.address.state"]
         assert await nothing_stored(session)
 
@@ -209,10 +213,14 @@ class TestWhatTheDatabaseCannotHold:
         assert fields == {"details.annual_revenue", "details.coverages.0"}
         assert await nothing_stored(session)
 
-    async def test_the_quote_form_refuses_them_too(self, client: AsyncClient, session: AsyncSession) -> None:
+    async def test_the_quote_form_refuses_them_too(
+        self, client: AsyncClient, settings: Settings, session: AsyncSession
+    ) -> None:
         payload = quote_request_payload()
         payload["contact"]["last_name"] = "Quacken\x00bush"
-        response = await client.post("/api/v1/quote-requests", json=payload)
+        response = await client.post(
+            "/api/v1/quote-requests", json=payload, headers=helpers.vouched_as_frontend(settings)
+        )
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == ["contact.last_name"]
         assert await nothing_stored(session)

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message, Receive, Scope, Send
 
 from leadgen.core.resources import Resources
-from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
 from leadgen.models import ConsentRecord, Lead, LeadEvent, OutboxEvent
 from leadgen.targets.api import create_app
@@ -244,7 +243,7 @@ class TestQuoteForm:
             yield c
 
     async def test_only_the_frontend_can_name_the_browser_address(self, public_client: AsyncClient) -> None:
-        key = Settings().security.session_secret.get_secret_value()
+        settings = Settings()
         spoofed = [
             (
                 await public_client.post(
@@ -255,16 +254,13 @@ class TestQuoteForm:
             ).status_code
             for i in range(3)
         ]
-        assert spoofed == [202, 202, 429]  # one caller, whatever the header claims
+        assert spoofed == [403, 403, 403]  # whatever the header claims, without the frontend's signature
         vouched = [
             (
                 await public_client.post(
                     "/api/v1/quote-requests",
                     json=quote_request_payload(),
-                    headers={
-                        "x-leadgen-client-ip": f"198.51.100.{i}",
-                        "x-leadgen-client-ip-signature": sign_client_ip(key, f"198.51.100.{i}"),
-                    },
+                    headers=helpers.vouched_as_frontend(settings, f"198.51.100.{i}"),
                 )
             ).status_code
             for i in range(3)
@@ -275,10 +271,10 @@ class TestQuoteForm:
         self, public_client: AsyncClient, session: AsyncSession
     ) -> None:
         """Anyone given a /64 may use any of its 2**64 addresses: they count as one."""
-        key = Settings().security.session_secret.get_secret_value()
+        settings = Settings()
 
         async def from_address(ip: str) -> int:
-            headers = {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: sign_client_ip(key, ip)}
+            headers = helpers.vouched_as_frontend(settings, ip)
             response = await public_client.post("/api/v1/quote-requests", json=quote_request_payload(), headers=headers)
             return response.status_code
 

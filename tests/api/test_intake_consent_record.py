@@ -1,7 +1,7 @@
 """A consent record a source sends says where the person agreed: a web-form lead's carries the IP
 address and the page (the brief's consent record: text, time, IP, page URL), and an IP address no
 person's request comes from (loopback, private, link-local, reserved) is refused for any lead. The
-quote form's record is the api's own: it keeps the address it saw its caller at."""
+quote form's record is the api's own: it keeps the browser's address the frontend vouches for."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
 from leadgen.core.settings import Settings
 from leadgen.models import ConsentRecord, Lead
+from tests import helpers
 from tests.api.test_intake import nothing_stored
 from tests.api.test_quote_requests import quote_request_payload
 from tests.conftest import lead_payload
@@ -86,12 +86,14 @@ class TestSentRecords:
 
 
 class TestQuoteForm:
-    """The api witnesses the quote form's consent: what it saw is recorded, loopback included."""
+    """The api witnesses the quote form's consent: the address the frontend vouches for is recorded,
+    loopback included."""
 
-    async def test_a_request_from_loopback_is_taken_with_that_address(
-        self, client: AsyncClient, session: AsyncSession
+    async def test_a_browser_on_loopback_is_taken_with_that_address(
+        self, client: AsyncClient, settings: Settings, session: AsyncSession
     ) -> None:
-        answer = await client.post("/api/v1/quote-requests", json=quote_request_payload())
+        frontend = helpers.vouched_as_frontend(settings, "127.0.0.1")
+        answer = await client.post("/api/v1/quote-requests", json=quote_request_payload(), headers=frontend)
         assert answer.status_code == 202, answer.text
         record = await session.scalar(select(ConsentRecord))
         assert record is not None and record.ip_address == "127.0.0.1" and record.page_url
@@ -99,13 +101,8 @@ class TestQuoteForm:
     async def test_an_address_with_a_scope_id_is_recorded_without_it(
         self, client: AsyncClient, settings: Settings, session: AsyncSession
     ) -> None:
-        ip = "fe80::1%eth0"
-        signature = sign_client_ip(settings.security.session_secret.get_secret_value(), ip)
-        answer = await client.post(
-            "/api/v1/quote-requests",
-            json=quote_request_payload(),
-            headers={CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: signature},
-        )
+        frontend = helpers.vouched_as_frontend(settings, "fe80::1%eth0")
+        answer = await client.post("/api/v1/quote-requests", json=quote_request_payload(), headers=frontend)
         assert answer.status_code == 202, answer.text
         lead = await session.scalar(select(Lead))
         record = await session.scalar(select(ConsentRecord))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.core.resources import Resources
+from leadgen.core.settings import Settings
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Assignment, Lead
 from tests import helpers
@@ -69,11 +70,16 @@ class TestLeads:
         assert await stored_states(session) == []
 
     async def test_a_quote_request_names_the_state_the_same_way(
-        self, client: AsyncClient, session: AsyncSession
+        self, client: AsyncClient, settings: Settings, session: AsyncSession
     ) -> None:
-        refused = await client.post("/api/v1/quote-requests", json=quote_request_payload(contact=at("97635")))
+        frontend = helpers.vouched_as_frontend(settings)
+        refused = await client.post(
+            "/api/v1/quote-requests", json=quote_request_payload(contact=at("97635")), headers=frontend
+        )
         assert refused.status_code == 422, refused.text
         assert [e["field"] for e in refused.json()["errors"]] == ["contact.address.state"]
-        taken = await client.post("/api/v1/quote-requests", json=quote_request_payload(contact=at("97635", "CA")))
+        taken = await client.post(
+            "/api/v1/quote-requests", json=quote_request_payload(contact=at("97635", "CA")), headers=frontend
+        )
         assert taken.status_code == 202, taken.text
         assert await stored_states(session) == ["CA"]

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadgen.compliance import consent as consent_texts
 from leadgen.compliance.consent import CONSENT_TEXT, consent_text_sha256
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
-from leadgen.core.settings import Settings, get_settings
+from leadgen.core.settings import get_settings
 from leadgen.models import ConsentRecord, Lead, Source
 from leadgen.models.base import utcnow
 from leadgen.targets.api import create_app
+from tests import helpers
 from tests.conftest import started
 
 QUOTES = "/api/v1/quote-requests"
@@ -59,10 +60,14 @@ async def client(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
         yield c
 
 
-def vouched(settings: Settings, ip: str) -> dict[str, str]:
-    """The headers with which the frontend names the browser's address."""
-    signature = sign_client_ip(settings.security.session_secret.get_secret_value(), ip)
-    return {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: signature}
+@pytest.fixture
+async def one_a_minute_client(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AsyncClient]:
+    monkeypatch.setenv("LEADGEN_INTAKE_PUBLIC_RATE_LIMIT", "1/minute")
+    get_settings.cache_clear()
+    async for c in started(create_app(get_settings())):
+        yield c
 
 
 async def stored(session: AsyncSession) -> list[tuple[Lead, ConsentRecord]]:
@@ -76,7 +81,7 @@ class TestAccepted:
     ) -> None:
         before = utcnow()
         response = await client.post(
-            QUOTES, json=quote_request_payload(), headers=vouched(get_settings(), "198.51.100.7")
+            QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend(get_settings(), "198.51.100.7")
         )
         assert response.status_code == 202, response.text
         [(lead, consent)] = await stored(session)
@@ -97,20 +102,71 @@ class TestAccepted:
         """Both requests create the form's source at once: the later insert does nothing."""
         settings = get_settings()
         answers = await asyncio.gather(
-            client.post(QUOTES, json=quote_request_payload(), headers=vouched(settings, "198.51.100.1")),
-            client.post(QUOTES, json=quote_request_payload(), headers=vouched(settings, "198.51.100.2")),
+            client.post(
+                QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend(settings, "198.51.100.1")
+            ),
+            client.post(
+                QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend(settings, "198.51.100.2")
+            ),
         )
         assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
         assert len(await stored(session)) == 2
         assert await session.scalar(select(func.count()).select_from(Source)) == 1
 
-    async def test_without_a_vouched_address_the_callers_own_is_recorded(
+
+class TestOnlyFromTheFrontend:
+    """Only the frontend's quote form, with its CSRF token and trap input, stands behind a consent
+    recorded as given on the quote page: a caller it does not vouch for is refused, before the
+    limit counts it and before anything is stored."""
+
+    @pytest.mark.parametrize(
+        ("body", "headers"),
+        [
+            (quote_request_payload(), {}),
+            (quote_request_payload(), {CLIENT_IP_HEADER: "203.0.113.50"}),
+            ({"consent": True}, {}),
+        ],
+        ids=["no-headers", "address-unsigned", "body-not-checked"],
+    )
+    async def test_a_post_without_the_frontends_headers_is_refused_and_nothing_is_stored(
+        self, client: AsyncClient, session: AsyncSession, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        response = await client.post(QUOTES, json=body, headers=headers)
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "through the quote form" in response.json()["detail"]
+        assert "/api/v1/leads" in response.json()["detail"]
+        assert await session.scalar(select(func.count()).select_from(Lead)) == 0
+        assert await session.scalar(select(func.count()).select_from(Source)) == 0
+
+    @pytest.mark.parametrize(
+        "signature",
+        [sign_client_ip("another-secret", "198.51.100.7"), ""],
+        ids=["another-key", "blank"],
+    )
+    async def test_a_wrong_signature_is_refused(
+        self, client: AsyncClient, session: AsyncSession, signature: str
+    ) -> None:
+        headers = {CLIENT_IP_HEADER: "198.51.100.7", CLIENT_IP_SIGNATURE_HEADER: signature}
+        response = await client.post(QUOTES, json=quote_request_payload(), headers=headers)
+        assert response.status_code == 403, response.text
+        assert await stored(session) == []
+
+    async def test_the_signature_of_another_address_is_refused(
         self, client: AsyncClient, session: AsyncSession
     ) -> None:
-        spoofed = {CLIENT_IP_HEADER: "203.0.113.50"}
-        assert (await client.post(QUOTES, json=quote_request_payload(), headers=spoofed)).status_code == 202
-        [(lead, consent)] = await stored(session)
-        assert consent.ip_address == lead.ip_address == "127.0.0.1"
+        headers = helpers.vouched_as_frontend(get_settings(), "198.51.100.8") | {CLIENT_IP_HEADER: "198.51.100.7"}
+        response = await client.post(QUOTES, json=quote_request_payload(), headers=headers)
+        assert response.status_code == 403, response.text
+        assert await stored(session) == []
+
+    async def test_a_refused_post_is_not_counted_by_the_limit(self, one_a_minute_client: AsyncClient) -> None:
+        refused = [(await one_a_minute_client.post(QUOTES, json=quote_request_payload())).status_code for _ in "123"]
+        assert refused == [403, 403, 403]
+        # The address those posts came from, now vouched for: still its first request this minute.
+        vouched = helpers.vouched_as_frontend(get_settings(), "127.0.0.1")
+        answer = await one_a_minute_client.post(QUOTES, json=quote_request_payload(), headers=vouched)
+        assert answer.status_code == 202, answer.text
 
 
 # A text an earlier release showed, which this one still knows (``PREVIOUS_CONSENT_TEXTS``).
@@ -132,7 +188,11 @@ class TestConsentText:
         self, client: AsyncClient, session: AsyncSession, shown: str
     ) -> None:
         digest = consent_text_sha256(shown)
-        response = await client.post(QUOTES, json=quote_request_payload(consent_text_sha256=digest))
+        response = await client.post(
+            QUOTES,
+            json=quote_request_payload(consent_text_sha256=digest),
+            headers=helpers.vouched_as_frontend(get_settings()),
+        )
         assert response.status_code == 202, response.text
         [(_, consent)] = await stored(session)
         assert (consent.text, consent.text_sha256) == (shown, digest)
@@ -151,7 +211,11 @@ class TestConsentText:
     async def test_a_digest_of_no_text_it_knows_is_refused_and_nothing_is_stored(
         self, client: AsyncClient, session: AsyncSession, digest: str, reason: str
     ) -> None:
-        response = await client.post(QUOTES, json=quote_request_payload(consent_text_sha256=digest))
+        response = await client.post(
+            QUOTES,
+            json=quote_request_payload(consent_text_sha256=digest),
+            headers=helpers.vouched_as_frontend(get_settings()),
+        )
         assert response.status_code == 422, response.text
         [error] = response.json()["errors"]
         assert error["field"] == "consent_text_sha256" and reason in error["reason"]
@@ -180,7 +244,7 @@ class TestPreviousRelease:
     ) -> None:
         before = utcnow()
         response = await client.post(
-            QUOTES, json=self.previous_form_body(), headers=vouched(get_settings(), "198.51.100.7")
+            QUOTES, json=self.previous_form_body(), headers=helpers.vouched_as_frontend(get_settings(), "198.51.100.7")
         )
         assert response.status_code == 202, response.text
         [(lead, consent)] = await stored(session)
@@ -194,7 +258,7 @@ class TestPreviousRelease:
     ) -> None:
         body = quote_request_payload()
         del body["consent_text_sha256"]
-        response = await client.post(QUOTES, json=body)
+        response = await client.post(QUOTES, json=body, headers=helpers.vouched_as_frontend(get_settings()))
         assert response.status_code == 202, response.text
         [(_, consent)] = await stored(session)
         assert (consent.text, consent.text_sha256) == (CONSENT_TEXT, consent_text_sha256(CONSENT_TEXT))
@@ -202,7 +266,7 @@ class TestPreviousRelease:
     async def test_a_consent_record_means_the_box_was_ticked(self, client: AsyncClient, session: AsyncSession) -> None:
         body = self.previous_form_body()
         del body["consent"]  # what it sent for an unticked box
-        response = await client.post(QUOTES, json=body)
+        response = await client.post(QUOTES, json=body, headers=helpers.vouched_as_frontend(get_settings()))
         assert response.status_code == 422
         assert [e["field"] for e in response.json()["errors"]] == ["consent"]
         assert await stored(session) == []
@@ -225,7 +289,9 @@ class TestRefused:
     async def test_what_only_the_server_may_say_is_refused(
         self, client: AsyncClient, session: AsyncSession, field: str, value: Any
     ) -> None:
-        response = await client.post(QUOTES, json=quote_request_payload(**{field: value}))
+        response = await client.post(
+            QUOTES, json=quote_request_payload(**{field: value}), headers=helpers.vouched_as_frontend(get_settings())
+        )
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == [field]
         assert await stored(session) == []
@@ -239,7 +305,7 @@ class TestRefused:
         payload = quote_request_payload(consent=consent)
         if consent == "missing":
             del payload["consent"]
-        response = await client.post(QUOTES, json=payload)
+        response = await client.post(QUOTES, json=payload, headers=helpers.vouched_as_frontend(get_settings()))
         assert response.status_code == 422
         [error] = response.json()["errors"]
         assert error["field"] == "consent" and reason in error["reason"]
@@ -251,6 +317,7 @@ class TestDescribed:
         self, client: AsyncClient
     ) -> None:
         spec = (await client.get("/openapi.json")).json()
+        assert "403" in spec["paths"][QUOTES]["post"]["responses"]
         body = spec["paths"][QUOTES]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body["discriminator"]["mapping"]["auto"] == "#/components/schemas/AutoQuoteRequest"
         auto = spec["components"]["schemas"]["AutoQuoteRequest"]["properties"]

@@ -42,7 +42,9 @@ async def test_a_source_over_its_limit_is_told_when_to_send_again(
 
 
 async def test_a_quote_form_caller_over_its_limit_is_told_when_to_send_again(limited_client: AsyncClient) -> None:
-    sent = [await limited_client.post("/api/v1/quote-requests", json=quote_request_payload()) for _ in "12"]
+    frontend = helpers.vouched_as_frontend(Settings())
+    quotes = "/api/v1/quote-requests"
+    sent = [await limited_client.post(quotes, json=quote_request_payload(), headers=frontend) for _ in "12"]
     assert sent[0].status_code == 202, sent[0].text
     waits_out_the_minute(sent[1])
 

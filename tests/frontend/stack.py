@@ -159,7 +159,9 @@ class Platform:
             "consent": True,
         }
         async with self.peer(self.api) as api:
-            answer = await api.post("/api/v1/quote-requests", json=payload)
+            answer = await api.post(
+                "/api/v1/quote-requests", json=payload, headers=helpers.vouched_as_frontend(self.settings)
+            )
         assert answer.status_code == 202, answer.text
         lead_id = uuid.UUID(answer.json()["id"])
         await run_pipeline(self.settings, lead_id)

@@ -4,12 +4,14 @@ both ways to reach them."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from leadgen.frontend.csrf import ANON_COOKIE
 from leadgen.frontend.quote import FORM_EXPIRED, NOT_SENT, SEND_AGAIN, TRAP_FIELD
@@ -116,6 +118,21 @@ class TestTheApiFailing:
                 again = await browser.post("/quote", data={**form.hidden, **AUTO})
         assert again.status_code == 303, again.text
         assert len(await _stored(platform)) == 1
+
+    async def test_a_frontend_the_api_does_not_believe_keeps_the_answers(self, platform: Platform) -> None:
+        """Its session secret is not the api's (one changed and the other not yet): the api refuses
+        its signed address, so its quote request (403)."""
+        other = copy.copy(platform.settings)
+        other.security = platform.settings.security.model_copy(
+            update={"session_secret": SecretStr("a-session-secret-the-api-does-not-share")}
+        )
+        async with another_frontend(platform, other) as frontend:
+            transport = httpx.ASGITransport(app=frontend)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+                answer = await _submit(browser, "auto", AUTO)
+        _kept(answer, 403, SEND_AGAIN)
+        assert CONSENT_TICKED.search(answer.text)
+        assert await _stored(platform) == []
 
     async def test_nothing_a_person_typed_reaches_the_logs(
         self, platform: Platform, caplog: pytest.LogCaptureFixture

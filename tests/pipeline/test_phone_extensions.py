@@ -153,10 +153,14 @@ class TestIntake:
             {"field": "contact.phone", "reason": "Value error, an extension has at most 10 digits"}
         ]
 
-    async def test_the_quote_form_keeps_the_extension(self, client: AsyncClient, session: AsyncSession) -> None:
+    async def test_the_quote_form_keeps_the_extension(
+        self, client: AsyncClient, settings: Settings, session: AsyncSession
+    ) -> None:
         payload = quote_request_payload()
         payload["contact"]["phone"] = "512-555-0100 x 77"
-        answer = await client.post("/api/v1/quote-requests", json=payload)
+        answer = await client.post(
+            "/api/v1/quote-requests", json=payload, headers=helpers.vouched_as_frontend(settings)
+        )
         assert answer.status_code == 202, answer.text
         lead = await read(session, uuid.UUID(answer.json()["id"]))
         assert (lead.phone, lead.phone_extension) == ("+15125550100", "77")

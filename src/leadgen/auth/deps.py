@@ -16,6 +16,7 @@ from leadgen.auth.roles import Principal, Role
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import Forbidden, RateLimited, Unauthorized
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, vouched_client_ip
+from leadgen.core.settings import Settings
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -65,18 +66,38 @@ async def intake_source(
 IntakeSource = Annotated[service.SourceRef, Depends(intake_source)]
 
 
-async def client_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address: the browser's when the frontend vouches for it, else the connection's
-    ("unknown" when the server names none). Limits count it by ``core.security.counted_address``."""
-    vouched = vouched_client_ip(
+def _frontend_vouched(request: Request, settings: Settings) -> str | None:
+    """The browser's address the frontend names in its signed headers; None without them, or with
+    a signature the session secret did not make."""
+    return vouched_client_ip(
         settings.security.session_secret.get_secret_value(),
         request.headers.get(CLIENT_IP_HEADER),
         request.headers.get(CLIENT_IP_SIGNATURE_HEADER),
     )
-    return vouched or (request.client.host if request.client else "unknown")
+
+
+async def client_address(request: Request, settings: SettingsDep) -> str:
+    """The caller's address: the browser's when the frontend vouches for it, else the connection's
+    ("unknown" when the server names none). Limits count it by ``core.security.counted_address``."""
+    return _frontend_vouched(request, settings) or (request.client.host if request.client else "unknown")
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def frontend_vouched_address(request: Request, settings: SettingsDep) -> str:
+    """The browser's address, for a request only the frontend may make: the quote form's, whose
+    CSRF token and trap input stand between a script and the consent it records as the person's.
+    Any other caller is refused (403), before anything is counted or stored."""
+    vouched = _frontend_vouched(request, settings)
+    if vouched is None:
+        raise Forbidden(
+            "a quote request comes through the quote form; lead vendors post to /api/v1/leads with their API key"
+        )
+    return vouched
+
+
+FrontendVouchedAddress = Annotated[str, Depends(frontend_vouched_address)]
 
 
 @dataclass(frozen=True)

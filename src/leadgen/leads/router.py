@@ -9,7 +9,14 @@ from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
-from leadgen.auth.deps import ApiKey, BearerToken, ClientAddress, CurrentPrincipal, IntakeSource, StaffPrincipal
+from leadgen.auth.deps import (
+    ApiKey,
+    BearerToken,
+    CurrentPrincipal,
+    FrontendVouchedAddress,
+    IntakeSource,
+    StaffPrincipal,
+)
 from leadgen.auth.service import SourceRef
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
 from leadgen.core.errors import RateLimited, Unauthorized
@@ -66,17 +73,28 @@ async def post_lead(
     return _accepted(received)
 
 
-@router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses=_PROBLEMS)
+_FROM_THE_FRONTEND: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "Not sent by the dashboard's quote form: the frontend names the browser's address "
+        "in headers signed with the session secret. Nothing was counted or stored; lead vendors post to "
+        "/api/v1/leads with their API key"
+    },
+}
+
+
+@router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses={**_FROM_THE_FRONTEND, **_PROBLEMS})
 async def post_quote_request(
     quote_request: Annotated[QuoteRequestCreate, Body()],
-    ip: ClientAddress,
+    ip: FrontendVouchedAddress,
     session: SessionDep,
     settings: SettingsDep,
     resources: ResourcesDep,
 ) -> LeadAccepted:
-    """The public quote form's submission: what the person entered and `consent: true` for their
-    agreement to the form's consent text. No key; limited per client address (an IPv6 address by its
-    /64). The api records the consent itself (its text, the time, the client's address, the quote
+    """The public quote form's submission, sent by the dashboard's frontend (which checks the form's
+    CSRF token and trap input) with the browser's address in signed headers: what the person entered
+    and `consent: true` for their agreement to the form's consent text. Any other caller is refused
+    (403); lead vendors post to `/api/v1/leads`. Limited per browser address (an IPv6 address by its
+    /64). The api records the consent itself (its text, the time, the browser's address, the quote
     page)."""
     limit = settings.intake.public_rate_limit
     # Fails open while Redis does not answer: the form stores the lead in the database alone, and a
