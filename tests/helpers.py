@@ -19,7 +19,7 @@ from leadgen.auth.roles import Role
 from leadgen.auth.service import create_api_key, create_user
 from leadgen.core.resources import Resources
 from leadgen.core.security import CLIENT_IP_HEADER, CLIENT_IP_SIGNATURE_HEADER, sign_client_ip
-from leadgen.core.settings import Settings
+from leadgen.core.settings import Settings, get_settings
 from leadgen.leads.lifecycle import Line
 from leadgen.models import Agent
 from leadgen.models.base import utcnow
@@ -74,10 +74,12 @@ async def bearer(client: AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def vouched_as_frontend(settings: Settings, ip: str = "203.0.113.9") -> dict[str, str]:
+def vouched_as_frontend(settings: Settings | None = None, ip: str = "203.0.113.9") -> dict[str, str]:
     """The headers with which the frontend names the browser's address (``ip``), signed with the
-    session secret: the api takes a quote request only with them."""
-    signature = sign_client_ip(settings.security.session_secret.get_secret_value(), ip)
+    session secret (of ``settings``, the process's own unless given): the api takes a quote
+    request only with them."""
+    secret = (settings or get_settings()).security.session_secret.get_secret_value()
+    signature = sign_client_ip(secret, ip)
     return {CLIENT_IP_HEADER: ip, CLIENT_IP_SIGNATURE_HEADER: signature}
 
 

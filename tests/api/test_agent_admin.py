@@ -58,6 +58,32 @@ async def offers_of(session: AsyncSession, lead_id: uuid.UUID) -> list[Assignmen
     return list(await session.scalars(query.execution_options(populate_existing=True)))
 
 
+async def withdrawn_by_the_worker_and_offered_to_the_other(
+    session: AsyncSession, resources: Resources, world: World, reason: str
+) -> None:
+    """A worker takes the holder's outbox event: their offer is withdrawn for ``reason`` and the
+    lead's next round queued, which goes to the other agent."""
+    [event] = await deactivations(session, world.holder)
+    assert withdraw_offers(event) == 1
+    [offer] = await offers_of(session, world.lead_id)
+    assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, reason)
+    withdrawn = await session.scalars(
+        select(LeadEvent.data).where(LeadEvent.lead_id == world.lead_id, LeadEvent.name == "assignment.withdrawn")
+    )
+    assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": reason}]
+    queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute"))
+    assert list(queued) == [str(world.lead_id)]
+    [event] = await deactivations(session, world.holder)
+    assert event.processed_at is not None
+    async with resources.unit_of_work() as s:
+        assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
+    offers = await offers_of(session, world.lead_id)
+    assert [(o.agent_id, o.status) for o in offers] == [
+        (world.holder, AssignmentStatus.WITHDRAWN),
+        (world.other, AssignmentStatus.PENDING),
+    ]
+
+
 async def audit_entries(session: AsyncSession, agent_id: uuid.UUID) -> list[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.action == "agent.updated", AuditEntry.subject_id == str(agent_id))
     return list(await session.scalars(query))
@@ -280,27 +306,7 @@ class TestDeactivation:
         assert not await routable(resources, world.holder)
         late = await client.post(f"/api/v1/assignments/{world.offer_id}/accept", headers=world.headers["holder"])
         assert late.status_code == 409
-        # A worker takes the outbox event: the offer is withdrawn and the lead's next round queued.
-        [event] = await deactivations(session, world.holder)
-        assert withdraw_offers(event) == 1
-        [offer] = await offers_of(session, world.lead_id)
-        assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "agent deactivated")
-        withdrawn = await session.scalars(
-            select(LeadEvent.data).where(LeadEvent.lead_id == world.lead_id, LeadEvent.name == "assignment.withdrawn")
-        )
-        assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": "agent deactivated"}]
-        queued = await session.scalars(select(OutboxEvent.key).where(OutboxEvent.topic == "lead.reroute"))
-        assert list(queued) == [str(world.lead_id)]
-        [event] = await deactivations(session, world.holder)
-        assert event.processed_at is not None
-        # The worker takes the reroute: the lead's next round goes to the other agent.
-        async with resources.unit_of_work() as s:
-            assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
-        offers = await offers_of(session, world.lead_id)
-        assert [(o.agent_id, o.status) for o in offers] == [
-            (world.holder, AssignmentStatus.WITHDRAWN),
-            (world.other, AssignmentStatus.PENDING),
-        ]
+        await withdrawn_by_the_worker_and_offered_to_the_other(session, resources, world, "agent deactivated")
 
     async def test_the_deactivation_commits_first_and_its_event_outlives_a_process_that_dies(
         self, data_client: AsyncClient, world: World, session: AsyncSession
@@ -419,23 +425,7 @@ class TestLicenceChange:
         await patch(data_client, world, world.holder, {"licences": moved})
         [offer] = await offers_of(session, world.lead_id)
         assert offer.status == AssignmentStatus.PENDING  # until a worker takes the event
-        [event] = await deactivations(session, world.holder)
-        assert withdraw_offers(event) == 1
-        [offer] = await offers_of(session, world.lead_id)
-        assert (offer.status, offer.reason) == (AssignmentStatus.WITHDRAWN, "licence no longer holds")
-        withdrawn = await session.scalars(
-            select(LeadEvent.data).where(LeadEvent.lead_id == world.lead_id, LeadEvent.name == "assignment.withdrawn")
-        )
-        assert list(withdrawn) == [{"agent_id": str(world.holder), "reason": "licence no longer holds"}]
-        [event] = await deactivations(session, world.holder)
-        assert event.processed_at is not None
-        async with resources.unit_of_work() as s:
-            assert await reroute(s, pipeline_for(resources), world.lead_id, utcnow()) == LeadStatus.ROUTED
-        offers = await offers_of(session, world.lead_id)
-        assert [(o.agent_id, o.status) for o in offers] == [
-            (world.holder, AssignmentStatus.WITHDRAWN),
-            (world.other, AssignmentStatus.PENDING),
-        ]
+        await withdrawn_by_the_worker_and_offered_to_the_other(session, resources, world, "licence no longer holds")
 
     async def test_a_licence_renewed_or_added_withdraws_nothing(
         self, data_client: AsyncClient, world: World, session: AsyncSession

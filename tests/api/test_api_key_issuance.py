@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -23,28 +22,13 @@ from leadgen.core.settings import get_settings
 from leadgen.models import ApiKey, AuditEntry, Source
 from leadgen.sources.service import change
 from tests import helpers
+from tests.api import test_sources
 from tests.api.test_quote_requests import QUOTES, quote_request_payload
+from tests.api.test_sources import VENDOR, World
 from tests.conftest import lead_payload
 
-VENDOR = "acme-leads"
 ADMIN_ONLY = "this needs one of the roles: admin"
-
-
-@dataclass
-class World:
-    """A vendor with one key, and an admin, a manager and an agent signed in."""
-
-    key: str
-    headers: dict[Role, dict[str, str]]
-
-
-@pytest.fixture
-async def world(client: AsyncClient, session: AsyncSession) -> World:
-    agent = await helpers.agent(session, ["CA"])
-    emails = {role: await helpers.user(session, role, agent.id if role == Role.AGENT else None) for role in Role}
-    key = await helpers.api_key(session, VENDOR)
-    await session.commit()
-    return World(key, {role: await helpers.bearer(client, email) for role, email in emails.items()})
+world = test_sources.world  # a vendor with one key, and an admin, a manager and an agent signed in
 
 
 async def create(data_client: AsyncClient, world: World, name: str = VENDOR, role: Role = Role.ADMIN) -> Response:
@@ -141,7 +125,9 @@ class TestCreate:
     async def test_the_quote_forms_source_takes_no_key(
         self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession
     ) -> None:
-        assert (await client.post(QUOTES, json=quote_request_payload())).status_code == 202  # makes web-form
+        assert (
+            await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
+        ).status_code == 202  # makes web-form
         refused = await create(data_client, world, name="web-form")
         assert refused.status_code == 409
         assert "the form posts without a key" in refused.json()["detail"]

@@ -123,7 +123,7 @@ class TestPhoneTypes:
         assert "fixed-line or mobile" in error["reason"]
         quote = quote_request_payload()
         quote["contact"]["phone"] = phone
-        response = await client.post(QUOTES, json=quote)
+        response = await client.post(QUOTES, json=quote, headers=helpers.vouched_as_frontend())
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == ["contact.phone"]
         assert await nothing_stored(session)
@@ -214,7 +214,7 @@ class TestNamesAndText:
     async def test_the_quote_form_refuses_them_too(self, client: AsyncClient, session: AsyncSession) -> None:
         quote = quote_request_payload()
         quote["contact"]["last_name"] = "\u202eseyeR"
-        response = await client.post(QUOTES, json=quote)
+        response = await client.post(QUOTES, json=quote, headers=helpers.vouched_as_frontend())
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == ["contact.last_name"]
         assert await nothing_stored(session)
@@ -311,7 +311,9 @@ class TestUnreadableJson:
 
     async def test_the_quote_form_answers_it_alike(self, client: AsyncClient) -> None:
         body = '{"line":"auto","details":' + "[" * 20000 + "]" * 20000 + "}"
-        response = await client.post(QUOTES, content=body, headers={"content-type": "application/json"})
+        response = await client.post(
+            QUOTES, content=body, headers={"content-type": "application/json", **helpers.vouched_as_frontend()}
+        )
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
@@ -334,7 +336,9 @@ class TestListing:
 
 class TestTheQuoteFormsSource:
     async def test_no_key_is_issued_for_a_web_source(self, client: AsyncClient, session: AsyncSession) -> None:
-        assert (await client.post(QUOTES, json=quote_request_payload())).status_code == 202
+        assert (
+            await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
+        ).status_code == 202
         with pytest.raises(Conflict, match="web-form is the quote form's source"):
             await create_api_key(session, "web-form", None, "admin")
         with pytest.raises(Conflict, match="a web source takes no API key"):
@@ -364,7 +368,9 @@ class TestTheQuoteFormsSource:
         response = await client.post(LEADS, json=lead_payload(), headers={"X-API-Key": key.plaintext})
         assert response.status_code == 401, response.text
         assert await nothing_stored(session)
-        assert (await client.post(QUOTES, json=quote_request_payload())).status_code == 202
+        assert (
+            await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
+        ).status_code == 202
 
 
 def test_the_cli_says_why_no_key_is_issued_for_the_quote_form(settings_env: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests import helpers
 from tests.api.test_intake import nothing_stored
 from tests.api.test_quote_requests import QUOTES, quote_request_payload
 from tests.conftest import lead_payload
@@ -46,7 +47,9 @@ class TestVendorLeads:
 
 class TestQuoteRequests:
     async def test_a_date_out_of_bounds_is_refused_by_name(self, client: AsyncClient, session: AsyncSession) -> None:
-        answer = await client.post(QUOTES, json=quote_request_payload(policy_expires_on="2999-01-01"))
+        answer = await client.post(
+            QUOTES, json=quote_request_payload(policy_expires_on="2999-01-01"), headers=helpers.vouched_as_frontend()
+        )
         assert answer.status_code == 422, answer.text
         assert [error["field"] for error in answer.json()["errors"]] == ["policy_expires_on"]
         assert await nothing_stored(session)

@@ -99,7 +99,7 @@ async def test_a_lead_sent_with_an_api_key_is_accepted_and_waits_in_the_outbox(
 async def test_a_quote_request_is_accepted(client: httpx.AsyncClient, redis_proxy: TcpProxy) -> None:
     before = store_errors("quote", "allowed")
     redis_proxy.cut()
-    answer = await client.post(QUOTES, json=quote_request_payload())
+    answer = await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
     assert answer.status_code == 202, answer.text
     assert store_errors("quote", "allowed") == before + 1
 
@@ -143,7 +143,9 @@ async def test_the_first_requests_after_redis_is_back_are_answered_as_usual(
     allowed_uncounted = store_errors("intake", "allowed")
     assert (await sign_in(client, email)).status_code == 200
     assert (await client.post("/api/v1/leads", json=lead_payload(), headers={"X-API-Key": key})).status_code == 202
-    assert (await client.post(QUOTES, json=quote_request_payload())).status_code == 202
+    assert (
+        await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
+    ).status_code == 202
     assert store_errors("intake", "allowed") == allowed_uncounted  # counted in Redis again
     assert (await sign_in(client, email, "not-the-password")).status_code == 401
 

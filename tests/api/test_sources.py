@@ -93,9 +93,9 @@ class TestPricesOfLeads:
         self, client: AsyncClient, data_client: AsyncClient, world: World, session: AsyncSession
     ) -> None:
         """The quote form's source appears with its first lead, priced 0; from then on admins price it."""
-        first = await client.post(QUOTES, json=quote_request_payload())
+        first = await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
         assert (await change(data_client, world, {"price_cents": 500}, name="web-form")).status_code == 200
-        later = await client.post(QUOTES, json=quote_request_payload())
+        later = await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend())
         assert await prices(session, [uuid.UUID(first.json()["id"]), uuid.UUID(later.json()["id"])]) == [0, 500]
 
 

@@ -108,7 +108,7 @@ async def test_intake_goes_on_and_sign_in_is_refused_while_redis_is_down(platfor
 
         platform.redis.cut()
         during = [await client.post("/api/v1/leads", json=lead_payload(), headers=vendor) for _ in range(5)]
-        during.append(await client.post(QUOTES, json=quote_request_payload()))
+        during.append(await client.post(QUOTES, json=quote_request_payload(), headers=helpers.vouched_as_frontend()))
         assert [a.status_code for a in during] == [202] * 6, [a.text for a in during]
         refused = await client.post("/api/v1/auth/token", data=sign_in)
         assert refused.status_code == 503, refused.text
