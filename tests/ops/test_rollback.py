@@ -246,8 +246,9 @@ class TestReleaseRollback:
         note = (
             f"Migrations are not rolled back: the database stays at Alembic head 20261115_0038 ({V2}). "
             f"{V1} (deployed at head 20261101_0030) must run on the newer schema, which expand/contract "
-            "migrations allow (docs/KUBERNETES_DEPLOYMENT.md#rollback); if it cannot, run "
-            "`leadgen db downgrade 20261101_0030` in a one-off pod first."
+            "migrations allow (docs/KUBERNETES_DEPLOYMENT.md#rollback): leave the schema there (the next "
+            "deploy migrates on from it). Never downgrade before rolling back; if a downgrade is really "
+            f"needed, roll back first, then run `leadgen db downgrade 20261101_0030` in a one-off pod of {V2}'s image."
         )
         assert note in " ".join(result.stdout.split())
         assert result.stdout.index("Migrations are not rolled back") < result.stdout.index("✓ rollback")

@@ -933,7 +933,7 @@ def test_a_ddl_statement_that_finds_its_table_locked_at_every_try_says_what_to_d
 def test_the_commands_say_so_in_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
     said = "the migration waited more than 5000 ms for a lock (6 tries), at: ALTER TABLE users ADD COLUMN x"
 
-    def locked_every_time(*_: object) -> None:
+    def locked_every_time(*_: object, **__: object) -> None:
         raise MigrationLockTimeout(said)
 
     monkeypatch.setattr(migrate, command, locked_every_time)

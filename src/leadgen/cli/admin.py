@@ -61,13 +61,20 @@ def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    revision: Annotated[
+        str | None,
+        typer.Argument(
+            help="Target revision. Without one: this release's newest (head), and a database that a newer "
+            "release migrated already is left as it is.",
+            show_default=False,
+        ),
+    ] = None,
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
 ) -> None:
     """Migrate the schema up (runs as a Job before each rollout in Kubernetes)."""
     from leadgen.core.migrate import upgrade
 
-    _migrate(upgrade, revision, sql)
+    _migrate(sql, lambda settings: upgrade(settings, revision, sql))
 
 
 # "-1" is a relative revision, not an option.
@@ -75,25 +82,44 @@ def db_upgrade(
 def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Revision to go back to, e.g. -1.")],
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+    confirm: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm",
+            metavar="ENVIRONMENT",
+            help="The environment's name (LEADGEN_ENVIRONMENT), typed out: outside development, a downgrade "
+            "that loses data for good (to base, or below 0020: the consent records' hashes) needs it.",
+        ),
+    ] = None,
 ) -> None:
     """Migrate the schema down."""
     from leadgen.core.migrate import downgrade
 
-    _migrate(downgrade, revision, sql)
+    def confirmed_downgrade(settings: Settings) -> None:
+        environment = settings.common.environment.value
+        if confirm is not None and confirm != environment:
+            raise fail(f"--confirm {confirm} does not name this environment, {environment}: nothing was changed", 2)
+        downgrade(settings, revision, sql, losses_confirmed=confirm is not None)
+
+    _migrate(sql, confirmed_downgrade)
 
 
-def _migrate(action: Callable[[Settings, str, bool], None], revision: str, sql: bool) -> None:
-    """Run ``action``; a table locked at every try is a one-line error saying what to do, not a traceback."""
-    from leadgen.core.migrate import MigrationLockTimeout
+def _migrate(sql: bool, action: Callable[[Settings], None]) -> None:
+    """Run ``action``; a table locked at every try, a database newer than this release or a lossy
+    downgrade unconfirmed is a one-line error saying what to do, not a traceback."""
+    from leadgen.core.migrate import DatabaseNewerThanRelease, LossyDowngrade, MigrationLockTimeout
 
     with configuration() as settings:
         if sql and settings.database_url.startswith("sqlite"):
             # SQLite's migrations rewrite tables by reading them: there is no script of them to print.
             raise fail("--sql prints PostgreSQL's script: set LEADGEN_DB_URL to the PostgreSQL database", 2)
         try:
-            action(settings, revision, sql)
-        except MigrationLockTimeout as exc:
+            action(settings)
+        except (MigrationLockTimeout, DatabaseNewerThanRelease) as exc:
             raise fail(str(exc)) from None
+        except LossyDowngrade as exc:
+            environment = settings.common.environment.value
+            raise fail(f"{exc}. Nothing was changed: in {environment}, that needs --confirm {environment}", 2) from None
 
 
 PasswordStdinOption = Annotated[

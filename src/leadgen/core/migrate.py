@@ -9,26 +9,34 @@ its table's lock queues every read and write of the table behind it, so it gives
 ``LOCK_ATTEMPTS`` times. A retry takes up where the last committed step left off, so every step that commits before
 its revision is stamped (an index built CONCURRENTLY, a backfill in batches) must find what an
 interrupted run of it left and complete it: ``add_column_if_missing``, ``create_index_concurrently``.
+
+On PostgreSQL a run holds an advisory lock, so that two runs (two Jobs, a Job and a one-off pod)
+never interleave, and the server stops a run's statement once the run is gone (killed at its Job's
+deadline). A database that a newer release migrated, at a revision this release does not ship, is
+left as it is by an upgrade given no revision (the Job's), and refused by anything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadgen.core.db import create_engine, is_sqlite
 from leadgen.core.settings import Settings
@@ -41,14 +49,40 @@ log = logging.getLogger(__name__)
 DDL_LOCK_TIMEOUT_MS = 5000
 LOCK_ATTEMPTS = 6
 LOCK_RETRY_PAUSE_SECONDS = 10.0
+# How often a run waiting for another one's advisory lock tries again, and says it still waits.
+LOCK_POLL_SECONDS = 1.0
+LOCK_WAIT_REPORT_SECONDS = 60.0
+# How often the server checks, while a migration's statement runs, that the run is still there.
+CLIENT_CHECK_INTERVAL_MS = 5000
 BATCH_ROWS = 10_000
 _LOCK_NOT_AVAILABLE = "55P03"
 _RELATIVE = re.compile(r"[+-]\d+$")
 _ADVISORY_LOCK = 7245001
 
 
+# What downgrading each of these revisions loses for good: no upgrade gives it back.
+LOSSY_DOWNGRADES = {
+    "0020": "the consent records' phone and e-mail hashes (0020): an upgrade cannot take the erased leads' "
+    "again, and a complaint naming such a number then finds no consent evidence",
+    "0001": "every table (0001), the consent records included",
+}
+
+
 class MigrationLockTimeout(RuntimeError):
     """A migration's DDL found its table locked at every attempt."""
+
+
+class DatabaseNewerThanRelease(RuntimeError):
+    """The database is at a revision this release does not ship: a newer release migrated it."""
+
+
+class LossyDowngrade(RuntimeError):
+    """A downgrade would lose what no upgrade gives back, and nobody confirmed it."""
+
+    def __init__(self, target: str, losses: list[str]) -> None:
+        super().__init__(f"downgrading to {target} loses {'; and '.join(losses)}")
+        self.target = target
+        self.losses = losses
 
 
 def alembic_config() -> Config:
@@ -62,7 +96,16 @@ def migration_engine(settings: Settings, process_name: str, lock_timeout_ms: int
     """The settings' engine, on PostgreSQL with no statement timeout and ``lock_timeout_ms`` (0:
     none) instead of the app's limits; on SQLite with transactional DDL."""
     engine = create_engine(
-        settings, process_name, limits={"statement_timeout": "0", "lock_timeout": str(lock_timeout_ms)}
+        settings,
+        process_name,
+        limits={
+            "statement_timeout": "0",
+            "lock_timeout": str(lock_timeout_ms),
+            # A run killed at its Job's deadline leaves its statement running on the server, while
+            # the advisory lock goes with the killed run's other connection: the next run would
+            # migrate beside it. PostgreSQL (14+) checks this often that the client is still there.
+            "client_connection_check_interval": str(CLIENT_CHECK_INTERVAL_MS),
+        },
     )
     if is_sqlite(engine):
         event.listen(engine.sync_engine, "connect", _driver_begins_nothing)
@@ -93,25 +136,74 @@ def _begin_explicitly(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-async def _lock_and(settings: Settings, action: str, revision: str, sql: bool) -> None:
-    """Hold a PostgreSQL advisory lock so two migration runs never interleave."""
-    # No lock timeout: a second run waits for the first to finish, however long it takes.
+async def _lock_and(
+    settings: Settings, action: str, revision: str, sql: bool, ready: Callable[[tuple[str, ...]], bool]
+) -> None:
+    """Run Alembic's ``action`` if ``ready`` says so of the revision(s) the database is at; on
+    PostgreSQL under an advisory lock, so two migration runs never interleave."""
     engine = migration_engine(settings, "migrate-lock", lock_timeout_ms=0)
     try:
-        if is_sqlite(engine) or sql:
+        if sql:
             await asyncio.to_thread(_run, action, revision, sql)
+            return
+        if is_sqlite(engine):
+            # Read, then closed: a read left open would hold off the migration's writes to the file.
+            async with engine.connect() as conn:
+                heads = await conn.run_sync(_database_heads)
+            if ready(heads):
+                await asyncio.to_thread(_run, action, revision, sql)
             return
         # The lock belongs to the session, so the connection holds no transaction open meanwhile:
         # one would make CREATE INDEX CONCURRENTLY in a migration wait for it forever.
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"SELECT pg_advisory_lock({_ADVISORY_LOCK})"))
+            await _wait_for_the_lock(conn)
             try:
-                await asyncio.to_thread(_run, action, revision, sql)
+                if ready(await conn.run_sync(_database_heads)):
+                    await asyncio.to_thread(_run, action, revision, sql)
             finally:
                 await conn.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_LOCK})"))
     finally:
         await engine.dispose()
+
+
+async def _wait_for_the_lock(conn: AsyncConnection) -> None:
+    """Take the advisory lock, trying again every ``LOCK_POLL_SECONDS`` while another run holds it,
+    however long that takes (a Job's deadline bounds it). Not ``pg_advisory_lock``: a statement
+    waiting for the lock holds a snapshot all along, and the other run's CREATE INDEX CONCURRENTLY
+    waits for every older snapshot to go, so each would wait for the other until the deadline.
+    One try holds its snapshot for a moment only."""
+    waiting_since: float | None = None
+    reported_at = 0.0
+    while not await conn.scalar(text(f"SELECT pg_try_advisory_lock({_ADVISORY_LOCK})")):
+        now = time.monotonic()
+        if waiting_since is None:
+            waiting_since = reported_at = now
+            log.warning(
+                "migration: another migration run (%s) is under way; waiting for it to end", await _holder(conn)
+            )
+        elif now - reported_at >= LOCK_WAIT_REPORT_SECONDS:
+            reported_at = now
+            log.warning(
+                "migration: still waiting for another migration run (%s) to end, for %.0f s now",
+                await _holder(conn),
+                now - waiting_since,
+            )
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+async def _holder(conn: AsyncConnection) -> str:
+    """The session holding the advisory lock: its process id (for pg_stat_activity) and application name."""
+    holding = await conn.execute(
+        text(
+            "SELECT activity.pid, activity.application_name FROM pg_locks JOIN pg_stat_activity activity "
+            "USING (pid) WHERE locktype = 'advisory' AND objid = :key AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"key": _ADVISORY_LOCK},
+    )
+    holder = holding.first()
+    return f"PostgreSQL process {holder.pid}, {holder.application_name}" if holder else "whose session has just ended"
 
 
 def _run(action: str, revision: str, sql: bool) -> None:
@@ -154,16 +246,78 @@ def _lock_timeout_message(error: DBAPIError, action: str, attempts: int) -> str:
     )
 
 
-def upgrade(settings: Settings, revision: str = "head", sql: bool = False) -> None:
-    asyncio.run(_lock_and(settings, "upgrade", revision, sql))
+def upgrade(settings: Settings, revision: str | None = None, sql: bool = False) -> None:
+    """Migrate up to ``revision``; with none, to this release's head, and a database a newer release
+    migrated already is left as it is (a warning says so): the migrations only add, so a release
+    runs on a newer one's schema, as its pods do while the newer release rolls out. The previous
+    release's migration Job, after a rollback, then has nothing to do."""
+    ready = functools.partial(_ready_to_upgrade, revision)
+    asyncio.run(_lock_and(settings, "upgrade", revision or "head", sql, ready))
 
 
-def downgrade(settings: Settings, revision: str, sql: bool = False) -> None:
-    asyncio.run(_lock_and(settings, "downgrade", revision, sql))
+def downgrade(settings: Settings, revision: str, sql: bool = False, losses_confirmed: bool = False) -> None:
+    """Migrate down to ``revision``. Outside development, a downgrade that loses what no upgrade
+    gives back (``LOSSY_DOWNGRADES``) needs ``losses_confirmed``."""
+    ready = functools.partial(_ready_to_downgrade, settings, revision, losses_confirmed)
+    asyncio.run(_lock_and(settings, "downgrade", revision, sql, ready))
 
 
 def current_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _database_heads(connection: sa.Connection) -> tuple[str, ...]:
+    return MigrationContext.configure(connection).get_current_heads()
+
+
+def _ready_to_upgrade(target: str | None, heads: tuple[str, ...]) -> bool:
+    newer = _not_shipped(heads)
+    if not newer:
+        return True
+    if target is None:
+        log.warning("migration: %s; nothing to do", _newer_than_this_release(newer))
+        return False
+    raise DatabaseNewerThanRelease(
+        f"{_newer_than_this_release(newer)}: this release cannot take it to {target} (`leadgen db upgrade` "
+        "with no revision leaves it as it is)"
+    )
+
+
+def _ready_to_downgrade(settings: Settings, target: str, losses_confirmed: bool, heads: tuple[str, ...]) -> bool:
+    newer = _not_shipped(heads)
+    if newer:
+        raise DatabaseNewerThanRelease(
+            f"{_newer_than_this_release(newer)}: this release does not know its revisions and cannot "
+            "downgrade it; run the downgrade with the release that migrated it"
+        )
+    losses = [LOSSY_DOWNGRADES[revision] for revision in _undone(heads, target) if revision in LOSSY_DOWNGRADES]
+    if losses and not (settings.is_development or losses_confirmed):
+        raise LossyDowngrade(target, losses)
+    return True
+
+
+def _not_shipped(heads: tuple[str, ...]) -> list[str]:
+    """The revisions in ``heads`` that this release has no script of."""
+    shipped = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return [head for head in heads if head not in shipped]
+
+
+def _newer_than_this_release(revisions: list[str]) -> str:
+    return (
+        f"the database is at {', '.join(revisions)}, newer than this release's head {current_head()}: a newer "
+        "release migrated it"
+    )
+
+
+def _undone(heads: tuple[str, ...], target: str) -> list[str]:
+    """The revisions a downgrade from ``heads`` to ``target`` undoes, found as Alembic's downgrade
+    finds them (whatever the target's spelling: base, -2, 0020-1), or none for a target it will
+    refuse with its own message."""
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        return [found.revision for found in script.iterate_revisions(heads, target, select_for_downgrade=True)]
+    except RevisionError:
+        return []
 
 
 # Operations for migration scripts (they run inside Alembic's migration context).

@@ -20,10 +20,13 @@ CONVERTED, LOST or (by another agent) RETURNED lead, and offers whose outcome is
 
 NULL defaults: PostgreSQL adds the columns without rewriting the table. They are committed on their
 own, so their lock on ``assignments`` is held for a moment only; the outcomes are then written in
-batches of offers, each committed on its own, while routing keeps writing offers. A run stopped
-part-way is completed by the next upgrade: the columns are added only when missing, and only offers
-with no outcome, or not closed, are written again. A downgrade drops the columns and the outcomes
-with them; the leads' statuses are left as they are.
+batches, each committed on its own, while routing keeps writing offers. The agents' events are read
+a batch of leads at a time (a lead's events all fall in its batch): all of them at once outgrew the
+migration Job's memory at some 150,000 worked leads, and every retry read them all again. A run
+stopped part-way is completed by the next upgrade: the columns are added only when missing, the
+events give the same outcomes again, and only offers with no outcome, or not closed, are written
+from the leads. A downgrade drops the columns and the outcomes with them; the leads' statuses are
+left as they are.
 
 Revision ID: 0013
 Revises: 0012
@@ -69,11 +72,13 @@ LEAD_EVENTS = sa.table(
 EVENT_OF = {f'lead.{outcome.lower()}': outcome for outcome in OUTCOMES}
 
 
-def _from_each_agents_events(connection: sa.Connection) -> None:
-    """The furthest outcome each agent recorded on each lead, onto that agent's accepted offer."""
+def _from_each_agents_events(connection: sa.Connection, leads: sa.ColumnElement[bool]) -> None:
+    """The furthest outcome each agent recorded on each of ``leads`` (a batch of them), onto that
+    agent's accepted offer. A lead's events are all in its batch, so a batch holds all it needs."""
     events = connection.execute(
         sa.select(LEAD_EVENTS.c.lead_id, LEAD_EVENTS.c.name, LEAD_EVENTS.c.data, LEAD_EVENTS.c.created_at)
-        .where(LEAD_EVENTS.c.name.in_(list(EVENT_OF)))
+        .join(LEADS, LEADS.c.id == LEAD_EVENTS.c.lead_id)
+        .where(leads, LEAD_EVENTS.c.name.in_(list(EVENT_OF)))
         .order_by(LEAD_EVENTS.c.created_at)
     )
     furthest: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, datetime]] = {}
@@ -141,7 +146,8 @@ def upgrade() -> None:
     add_column_if_missing('assignments', sa.Column('outcome_at', leadgen.models.base.UTCDateTime(timezone=True), nullable=True))
     with op.get_context().autocommit_block():  # the columns are committed first; then each batch
         if not context.is_offline_mode():
-            _from_each_agents_events(op.get_bind())
+            for leads in id_batches(LEADS.c.id):
+                _from_each_agents_events(op.get_bind(), leads)
         for batch in id_batches(ASSIGNMENTS.c.id):
             for outcome in OUTCOMES:
                 op.execute(_exclusive_taken_to(outcome, batch))

@@ -229,7 +229,12 @@ def schema_note(current: Revision | None, target: Revision | None, *, newer: boo
         return f"{said} {goes_to} was deployed at the same head."
     where = f" (deployed at head {target_head})" if target_head else ""
     downgrade = target_head or "<revision>"
+    # Downgraded first, the schema would be older than the pods still running until the rollback
+    # replaced them (each write of a column it dropped fails); and only the newer image knows the
+    # revisions to go back through.
     return (
         f"{said} {goes_to}{where} must run on the newer schema, which expand/contract migrations "
-        f"allow ({DOCS}); if it cannot, run `leadgen db downgrade {downgrade}` in a one-off pod first."
+        f"allow ({DOCS}): leave the schema there (the next deploy migrates on from it). Never downgrade "
+        f"before rolling back; if a downgrade is really needed, roll back first, then run "
+        f"`leadgen db downgrade {downgrade}` in a one-off pod of {release}'s image."
     )
