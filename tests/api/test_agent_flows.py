@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from httpx import AsyncClient
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -200,6 +201,42 @@ class TestAgentWork:
                 "top_reason": "wrong_number",
             }
         ]
+
+    async def test_a_lead_the_agent_reads_but_may_not_work_is_a_conflict_that_says_why(
+        self, client: AsyncClient, world: dict[str, object]
+    ) -> None:
+        """Offered and not yet accepted, or returned: the agent reads the lead, so working it is a
+        409 saying why, not a 404 as for a lead they never had."""
+        mine, other, assignment = await offered_to(client, world)
+        lead_id = world["lead_id"]
+        outcome = f"/api/v1/leads/{lead_id}/outcome"
+        give_back = f"/api/v1/leads/{lead_id}/return"
+        early = await client.post(outcome, json={"status": "CONTACTED"}, headers=mine)
+        assert early.status_code == 409 and "accept the offer first" in early.json()["detail"]
+        for path, body in ((outcome, {"status": "CONTACTED"}), (give_back, {"reason": "fraud"})):
+            assert (await client.post(path, json=body, headers=other)).status_code == 404
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        assert (await client.post(give_back, json={"reason": "fraud"}, headers=mine)).status_code == 200
+        for path, body in ((give_back, {"reason": "fraud"}), (outcome, {"status": "CONTACTED"})):
+            again = await client.post(path, json=body, headers=mine)
+            assert again.status_code == 409, again.text
+            assert "you returned the lead (fraud)" in again.json()["detail"]
+
+    async def test_offers_made_and_answered_are_counted_once_committed(
+        self, client: AsyncClient, world: dict[str, object]
+    ) -> None:
+        def answered(answer: str) -> float:
+            return REGISTRY.get_sample_value("leadgen_offers_answered_total", {"answer": answer}) or 0.0
+
+        assert (REGISTRY.get_sample_value("leadgen_offers_made_total", {"strategy": "round_robin"}) or 0) >= 1
+        before = {answer: answered(answer) for answer in ("accepted", "returned", "rejected")}
+        mine, _, assignment = await offered_to(client, world)
+        await client.post(f"/api/v1/assignments/{assignment}/accept", headers=mine)
+        give_back = f"/api/v1/leads/{world['lead_id']}/return"
+        await client.post(give_back, json={"reason": "fraud"}, headers=mine)
+        await client.post(give_back, json={"reason": "fraud"}, headers=mine)  # refused: not counted
+        after = {answer: answered(answer) - before[answer] for answer in before}
+        assert after == {"accepted": 1, "returned": 1, "rejected": 0}
 
 
 LONGEST_RETURN_WINDOW_HOURS = 24 * 365

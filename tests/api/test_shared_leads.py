@@ -98,7 +98,8 @@ async def test_each_agent_records_their_own_outcomes_and_a_return_leaves_the_lea
     after_return = await client.post(
         f"/api/v1/leads/{shared.lead_id}/outcome", json={"status": "QUOTED"}, headers=shared.headers["ana"]
     )
-    assert after_return.status_code == 404  # no longer among Ana's accepted leads
+    assert after_return.status_code == 409  # no longer Ana's to work, though she reads it
+    assert "you returned the lead" in after_return.json()["detail"]
 
     staff_view = await lead_as_seen_by(client, shared, "admin")
     assert (staff_view["status"], staff_view["status_reason"]) == ("CONVERTED", None)

@@ -24,6 +24,7 @@ ALERTS = {
     "LeadgenLeadsEndedByPipelineFailure",
     "LeadgenWorkerDiedInTask",
     "LeadgenRateLimitStoreErrors",
+    "LeadgenOffersTimingOut",
 }
 # The series each kind of metric exports, by the suffix on its name.
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

@@ -21,6 +21,17 @@ PIPELINE_LATENCY = Histogram(
     "Time from receipt to the pipeline's decision.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60),
 )
+OFFERS_MADE = Counter(
+    "leadgen_offers_made_total", "Leads offered to agents, by routing strategy, counted once committed.", ["strategy"]
+)
+OFFERS_ANSWERED = Counter(
+    "leadgen_offers_answered_total",
+    "Offers to agents leaving PENDING, by how, counted once committed: accepted, rejected (declined), "
+    "timed_out (the SLA passed unanswered: a breach) or withdrawn (the person opted out or was erased, "
+    "the lead was finished by another taker, or its agent may no longer take it); returned counts an "
+    "accepted lead given back to its source.",
+    ["answer"],
+)
 TASKS = Counter(
     "leadgen_tasks_total",
     "Background tasks run, by outcome: ok, error (the task raised) or lost (its worker died in it, counted by the "

@@ -26,6 +26,7 @@ from leadgen.leads.lifecycle import (
     return_by,
     taker_progress,
 )
+from leadgen.leads.visibility import AGENT_READS_WITH
 from leadgen.models import Assignment, Lead
 from leadgen.models.base import utcnow
 from leadgen.outbox import repository as outbox
@@ -33,18 +34,28 @@ from leadgen.routing import service as routing
 
 
 async def accepted_by(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> tuple[Lead, Assignment]:
+    """The lead, locked, and the principal's accepted offer of it. A lead they read but may not work
+    (offered and not yet accepted, or returned) is ``Conflict`` saying so; any other is ``NotFound``,
+    as for a lead they may not read."""
     lead = await repository.get(session, lead_id, lock=True)
     offer = None
     if lead is not None and principal.agent_id is not None:
         offer = await session.scalar(
-            select(Assignment).where(
+            select(Assignment)
+            .where(
                 Assignment.lead_id == lead_id,
                 Assignment.agent_id == principal.agent_id,
-                Assignment.status == AssignmentStatus.ACCEPTED,
+                Assignment.status.in_(AGENT_READS_WITH),
             )
+            .order_by(Assignment.created_at.desc())
+            .limit(1)
         )
     if lead is None or offer is None:
         raise NotFound(f"lead {lead_id} not found among your accepted leads")
+    if offer.status == AssignmentStatus.PENDING:
+        raise Conflict("the lead is offered to you and not yet accepted: accept the offer first")
+    if offer.status == AssignmentStatus.RETURNED:
+        raise Conflict(f"you returned the lead ({offer.reason}); it is no longer yours to work")
     return lead, offer
 
 
@@ -96,7 +107,7 @@ async def return_lead(
         raise Conflict(f"the return window of {settings.routing.return_window_hours} hours has passed")
     if not may_return(offer.status, offer.outcome):
         raise Conflict(f"a lead in {taker_progress(offer.status, offer.outcome)} cannot be returned")
-    offer.status = AssignmentStatus.RETURNED
+    routing.answer_offer(session, offer, AssignmentStatus.RETURNED, None)
     offer.reason = reason
     await _derive_status(session, lead)
     if lead.status == LeadStatus.RETURNED:

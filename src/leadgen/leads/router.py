@@ -176,8 +176,8 @@ class LeadState(BaseModel):
 @router.post(
     "/leads/{lead_id}/outcome",
     responses={
-        404: {"description": "Not among your accepted leads"},
-        409: {"description": "Not allowed from the current status"},
+        404: {"description": "Not a lead of yours"},
+        409: {"description": "Not allowed from the current status, not yet accepted, or returned"},
     },
 )
 async def record_outcome(
@@ -191,8 +191,8 @@ async def record_outcome(
 @router.post(
     "/leads/{lead_id}/return",
     responses={
-        404: {"description": "Not among your accepted leads"},
-        409: {"description": "Window passed or not returnable"},
+        404: {"description": "Not a lead of yours"},
+        409: {"description": "Window passed, not returnable, not yet accepted, or already returned"},
     },
 )
 async def return_lead(

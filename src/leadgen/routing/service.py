@@ -14,7 +14,9 @@ from leadgen.audit import repository as audit
 from leadgen.auth.roles import Principal
 from leadgen.compliance import repository as dnc
 from leadgen.compliance.rules import BARRED_BECAUSE
+from leadgen.core.db import after_commit
 from leadgen.core.errors import Conflict, NotFound
+from leadgen.core.metrics import OFFERS_ANSWERED, OFFERS_MADE
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads
 from leadgen.leads.lifecycle import OPEN_LEAD_STATUSES, AssignmentStatus, LeadStatus
@@ -199,6 +201,7 @@ async def _offer(
     await repository.mark_assigned(session, candidate.agent_id, offered_at)
     candidate.last_assigned_at = max(candidate.last_assigned_at or offered_at, offered_at)
     candidate.assigned_today += 1
+    after_commit(session, OFFERS_MADE.labels(policy.strategy.value).inc)
     audit.lead_event(
         session,
         lead.id,
@@ -318,8 +321,7 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
         # A shared lead its other agents all returned or lost, or one of them converted
         # (``lifecycle.lead_status_of_takers``).
         raise Conflict(f"the lead is {lead.status}; it cannot be taken")
-    assignment.status = AssignmentStatus.ACCEPTED
-    assignment.responded_at = now
+    answer_offer(session, assignment, AssignmentStatus.ACCEPTED, now)
     if lead.status == LeadStatus.ROUTED:
         # On a shared lead another agent may have accepted it and moved it on: that stays.
         lead.status = LeadStatus.ACCEPTED
@@ -329,14 +331,23 @@ async def accept(session: AsyncSession, principal: Principal, assignment_id: uui
     return assignment
 
 
+def answer_offer(session: AsyncSession, offer: Assignment, answer: AssignmentStatus, now: datetime | None) -> None:
+    """Move the offer on from PENDING (or an accepted one to RETURNED, ``now`` None: its answer time
+    stays the acceptance's, from which the return window runs), counted in
+    ``leadgen_offers_answered_total`` once that is committed."""
+    offer.status = answer
+    if now is not None:
+        offer.responded_at = now
+    after_commit(session, OFFERS_ANSWERED.labels(answer.lower()).inc)
+
+
 async def withdraw_offers(session: AsyncSession, lead: Lead, reason: str) -> None:
     """Nobody may take the lead any more (the person opted out, or its takers finished it): offers
     not yet answered are withdrawn, and a lead still being offered ends UNASSIGNED. Admins are not alerted: no agent
     could take it lawfully. A lead already accepted stays with its agent, who sees why not to call."""
     now = utcnow()
     for offer in await repository.pending_offers(session, lead.id):
-        offer.status = AssignmentStatus.WITHDRAWN
-        offer.responded_at = now
+        answer_offer(session, offer, AssignmentStatus.WITHDRAWN, now)
         audit.lead_event(session, lead.id, "assignment.withdrawn", {"agent_id": str(offer.agent_id)})
     if lead.status == LeadStatus.ROUTED:
         lead.status = LeadStatus.UNASSIGNED
@@ -409,8 +420,7 @@ async def _withdraw(session: AsyncSession, offer: Assignment, lead: Lead, reason
     lead. The lead moves on to its next round through the outbox (``lead.reroute``) when that
     leaves its round without an open offer, as after a decline; a round whose offers were all
     withdrawn uses none of the lead's attempts (``route``)."""
-    offer.status = AssignmentStatus.WITHDRAWN
-    offer.responded_at = now
+    answer_offer(session, offer, AssignmentStatus.WITHDRAWN, now)
     offer.reason = reason
     audit.lead_event(session, lead.id, "assignment.withdrawn", {"agent_id": str(offer.agent_id), "reason": reason})
     if await needs_new_round(session, lead, offer):
@@ -420,8 +430,7 @@ async def _withdraw(session: AsyncSession, offer: Assignment, lead: Lead, reason
 async def reject(session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, reason: str) -> Assignment:
     """Decline an offer; the pipeline moves the lead on (outbox event ``lead.reroute``)."""
     assignment, lead = await _owned_pending(session, principal, assignment_id)
-    assignment.status = AssignmentStatus.REJECTED
-    assignment.responded_at = utcnow()
+    answer_offer(session, assignment, AssignmentStatus.REJECTED, utcnow())
     # An erased person's offers are withdrawn, so a pending one is never about an erased person.
     assignment.reason = reason
     said = {"reason": reason}
@@ -440,8 +449,7 @@ async def time_out(session: AsyncSession, assignment_id: uuid.UUID, now: datetim
     assignment, lead = found
     if assignment.status != AssignmentStatus.PENDING or assignment.expires_at > now:
         return None  # accepted, declined or extended meanwhile
-    assignment.status = AssignmentStatus.TIMED_OUT
-    assignment.responded_at = now
+    answer_offer(session, assignment, AssignmentStatus.TIMED_OUT, now)
     audit.lead_event(session, lead.id, "assignment.timed_out", {"agent_id": str(assignment.agent_id)})
     return lead if await needs_new_round(session, lead, assignment) else None
 
