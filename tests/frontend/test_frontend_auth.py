@@ -111,6 +111,13 @@ class TestSignIn:
             }
             assert (await browser.post("/login", data=form)).headers["location"] == "/funnel"
 
+    async def test_the_dashboard_publishes_no_openapi_description(self, platform: Platform) -> None:
+        """Pages, not an API, on the public edge: nothing there answers without signing in but the
+        sign-in, the quote form and the unsubscribe link."""
+        async with platform.browser() as browser:
+            for path in ("/docs", "/redoc", "/openapi.json"):
+                assert (await browser.get(path)).status_code == 404, path
+
     async def test_a_next_address_off_the_site_is_ignored(self, platform: Platform) -> None:
         async with platform.browser() as browser:
             page = await browser.get("/login")

@@ -12,6 +12,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadgen.auth.roles import Role
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.leads import repository as leads_repository
@@ -118,8 +119,8 @@ async def test_the_explanation_names_the_similar_lead_signal_unavailable_while_t
     """The lead is still offered, matched on the other signals; the stored decision says it went
     without similar-lead success, rather than that no similar lead went well for any agent."""
     session.add(RoutingPolicy(strategy="best_match"))
-    for _ in range(2):
-        await helpers.agent(session, ["TX"])
+    agents = [await helpers.agent(session, ["TX"]) for _ in range(2)]
+    users = {agent.id: await helpers.user(session, Role.AGENT, agent.id) for agent in agents}
     await session.commit()
     if vectors == "down":
 
@@ -129,5 +130,10 @@ async def test_the_explanation_names_the_similar_lead_signal_unavailable_while_t
         monkeypatch.setattr(type(resources.vectors), "agent_success", refused)
     lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
     [offer] = await session.scalars(select(Assignment).where(Assignment.lead_id == lead_id))
-    assert offer.explanation.get("unavailable") == (["similar_success"] if vectors == "down" else None)
+    expected = ["similar_success"] if vectors == "down" else None
+    assert offer.explanation.get("unavailable") == expected
     assert offer.explanation["eligible"] == 2
+    # The agent offered the lead is told too: their similar-lead number of 0 was not measured.
+    holder = await helpers.bearer(client, users[offer.agent_id])
+    seen = (await client.get(f"/api/v1/leads/{lead_id}", headers=holder)).json()["assignment"]["explanation"]
+    assert seen.get("unavailable") == expected

@@ -39,6 +39,12 @@ STAFF_ONLY_FIELDS = frozenset({"by", "note"})
 STAFF_ONLY_EVENTS = frozenset({"lead.passed_to_owner"})
 
 SOURCE_DUPLICATE_REASON = "the same person as an earlier lead"
+# Events of a duplicate that name its earlier lead, or say what became of it (another agent's work,
+# which that lead's readers alone see): an agent later offered the duplicate reads these instead.
+AGENT_READS_INSTEAD = {
+    "lead.duplicate": {"reason": SOURCE_DUPLICATE_REASON},
+    "lead.released": {"reason": "the earlier lead of the same person no longer holds this one back"},
+}
 
 
 def event_for_agent(name: str, data: dict[str, Any], agent_id: str) -> dict[str, Any] | None:
@@ -46,6 +52,8 @@ def event_for_agent(name: str, data: dict[str, Any], agent_id: str) -> dict[str,
     agent's own are shown whole."""
     if name in STAFF_ONLY_EVENTS:
         return None
+    if name in AGENT_READS_INSTEAD:
+        return AGENT_READS_INSTEAD[name]
     if "agent_id" in data:
         return data if data["agent_id"] == agent_id else None
     return {key: value for key, value in data.items() if key not in STAFF_ONLY_FIELDS}
@@ -53,9 +61,12 @@ def event_for_agent(name: str, data: dict[str, Any], agent_id: str) -> dict[str,
 
 def explanation_for_agent(explanation: dict[str, Any], agent_id: str) -> dict[str, Any]:
     """The routing decision of the agent's own offer: the strategy, how many were eligible and
-    considered, and the agent's own numbers, not the others' or why they were excluded."""
+    considered, the agent's own numbers, not the others' or why they were excluded, and the signals
+    best match went without (its numbers read 0 for them, as for everyone's)."""
     shown: dict[str, Any] = {
-        key: explanation[key] for key in ("strategy", "chosen", "eligible", "considered") if key in explanation
+        key: explanation[key]
+        for key in ("strategy", "chosen", "eligible", "considered", "unavailable")
+        if key in explanation
     }
     ranking = explanation.get("ranking") or {}
     if agent_id in ranking:

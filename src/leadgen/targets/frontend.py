@@ -54,7 +54,10 @@ def create_app(
     """
     settings = settings or get_settings()
     health = health or Health()
-    app = create_service_app("frontend", [router], settings, resources, health)
+    # Pages, not an API: no OpenAPI description or its UI on the public edge.
+    app = create_service_app(
+        "frontend", [router], settings, resources, health, docs_url=None, redoc_url=None, openapi_url=None
+    )
     _manage_peers(app, settings, transports)
 
     health.checks[API_READINESS_CHECK] = _api_readiness(app)
