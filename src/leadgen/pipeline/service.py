@@ -109,10 +109,11 @@ async def read_notes(pipe: Pipeline, asked: NotesToRead) -> Insight | None:
 async def keep_insight(session: AsyncSession, lead_id: uuid.UUID, insight: Insight) -> None:
     """Keep what a remote provider read from the lead's notes before the lead's own transaction, in
     one of its own: should that transaction fail (Qdrant or Neo4j down), the next try uses it
-    rather than send the notes out again and spend another call of the day's budget."""
+    rather than send the notes out again and spend another call of the day's budget. Not once the
+    person was erased during the call: the answer quotes or describes the notes the erasure removed."""
     await session.execute(
         update(Lead)
-        .where(Lead.id == lead_id, Lead.status == LeadStatus.RECEIVED)
+        .where(Lead.id == lead_id, Lead.status == LeadStatus.RECEIVED, Lead.anonymised_at.is_(None))
         .values(insights=insight.model_dump(mode="json"))
     )
 
