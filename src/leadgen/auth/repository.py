@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.auth.roles import Access, Role
 from leadgen.models import ApiKey, Source, User
+
+# A user's place in the listing's order: newest first, the id deciding between users of one instant.
+Position = tuple[datetime, uuid.UUID]
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -63,6 +67,37 @@ async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
     at once are then counted one after the other, and one of them stays."""
     query = select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True)).with_for_update()
     return set(await session.scalars(query))
+
+
+async def position(session: AsyncSession, user_id: uuid.UUID) -> Position | None:
+    """Where the user stands in the listing's order; None when there is no such user."""
+    found = (await session.execute(select(User.created_at, User.id).where(User.id == user_id))).first()
+    return None if found is None else (found.created_at, found.id)
+
+
+async def listing(
+    session: AsyncSession,
+    limit: int,
+    before: Position | None = None,
+    *,
+    email: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> list[User]:
+    """Up to ``limit`` users, newest first, older than ``before`` when given, passing every filter
+    given; ``email`` is matched as ``user_by_email`` matches it."""
+    exact = [
+        (User.email, None if email is None else email.lower()),
+        (User.agent_id, agent_id),
+        (User.role, None if role is None else role.value),
+        (User.active, active),
+    ]
+    query = select(User).where(*(column == value for column, value in exact if value is not None))
+    if before is not None:
+        query = query.where(tuple_(User.created_at, User.id) < before)
+    query = query.order_by(User.created_at.desc(), User.id.desc()).limit(limit)
+    return list(await session.scalars(query))
 
 
 async def source_by_name(session: AsyncSession, name: str) -> Source | None:

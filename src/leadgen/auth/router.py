@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, status
-from pydantic import BaseModel, Field, SecretStr
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from leadgen.auth import service
 from leadgen.auth.deps import AdminPrincipal, ClientAddress, CurrentPrincipal, SignInAttemptDep
 from leadgen.auth.devices import DEVICE_TOKEN_HEADER
 from leadgen.auth.roles import MIN_PASSWORD_LENGTH, Role
 from leadgen.core.deps import ResourcesDep, SessionDep, SettingsDep
-from leadgen.core.input import RequestBody
+from leadgen.core.errors import InvalidInput
+from leadgen.core.http import newest_first_page_answers, next_page
+from leadgen.core.input import RequestBody, refuse_nul
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -59,6 +62,37 @@ class UserAccess(BaseModel):
     email: str
     role: str
     active: bool
+
+
+class UserPublic(UserAccess):
+    """A user as admins list them: their access, the agent they sign in as, since when they exist."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    agent_id: uuid.UUID | None
+    created_at: datetime
+
+
+class UserPageQuery(BaseModel):
+    """A page of the users, newest first, of every filter given."""
+
+    # An unknown parameter (a misspelt filter) would silently list every user.
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, le=service.MAX_USERS_PAGE, description="The most users in the answer.")
+    before: uuid.UUID | None = Field(
+        None,
+        description="The next page: only users created before this one (the `id` of the last user of the page "
+        "before; the answer's `Link` header names the next page).",
+    )
+    email: str | None = Field(
+        None, min_length=1, max_length=254, description="The user with this sign-in address, in any case."
+    )
+    agent_id: uuid.UUID | None = Field(None, description="The user who signs in as this agent.")
+    role: Role | None = None
+    active: bool | None = Field(None, description="Whether they may sign in.")
+
+    _email_without_nul = field_validator("email")(refuse_nul)
 
 
 # Sign-in limits fail closed (``stores.ratelimit``): an uncounted try would be an unlimited guess.
@@ -151,6 +185,38 @@ async def whoami(principal: CurrentPrincipal) -> Me:
         role=principal.role,
         agent_id=str(principal.agent_id) if principal.agent_id else None,
     )
+
+
+@router.get(
+    "/users",
+    responses=newest_first_page_answers("users")
+    | {401: {"description": "No valid token"}, 403: {"description": "Not an admin"}},
+)
+async def list_users(
+    _: AdminPrincipal,
+    session: SessionDep,
+    query: Annotated[UserPageQuery, Query()],
+    request: Request,
+    response: Response,
+) -> list[UserPublic]:
+    """The dashboard's users (admins), newest first, ``limit`` at a time, filtered by sign-in
+    address, agent, role and whether they may sign in: the `id` to deactivate one with
+    `PATCH /api/v1/auth/users/{id}`. Deactivating an agent does not end their sign-in; `agent_id`
+    finds it. The next page is ``before`` the ``id`` of the last user, with the same filters: the
+    ``Link`` header names it while there are more."""
+    # One user more than the page says whether another page follows.
+    found = await service.users(
+        session,
+        query.limit + 1,
+        query.before,
+        email=query.email,
+        agent_id=query.agent_id,
+        role=query.role,
+        active=query.active,
+    )
+    if found is None:
+        raise InvalidInput("before names no user", [{"field": "query.before", "reason": "names no user"}])
+    return [UserPublic.model_validate(user) for user in next_page(request, response, found, query.limit)]
 
 
 @router.patch(

@@ -300,6 +300,33 @@ async def change_access(
     return user
 
 
+# The most users a page of the listing holds (``GET /api/v1/auth/users``, ``leadgen users list``).
+MAX_USERS_PAGE = 500
+
+
+async def users(
+    session: AsyncSession,
+    limit: int,
+    before: uuid.UUID | None = None,
+    *,
+    email: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> list[User] | None:
+    """Up to ``limit`` users passing every filter given, newest first, older than the user
+    ``before`` when given; None when ``before`` names no user. ``email`` finds the user sign-in
+    finds, in any case; ``agent_id``, the user who signs in as that agent (the one to deactivate
+    with the agent, or the agent keeps reading the leads they accepted); ``active``, whether they
+    may sign in."""
+    position = None
+    if before is not None:
+        position = await repository.position(session, before)
+        if position is None:
+            return None
+    return await repository.listing(session, limit, position, email=email, agent_id=agent_id, role=role, active=active)
+
+
 def _audited(access: Access) -> dict[str, bool | str | None]:
     """The access as the audit log records it."""
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +15,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadgen.agents.graph_sync import sync_all
+from leadgen.auth.roles import Role
+from leadgen.auth.service import MAX_USERS_PAGE
 from leadgen.cli.output import JsonOption, configuration, emit, fail, table
 from leadgen.core.errors import DomainError
 from leadgen.core.resources import Resources
@@ -202,6 +205,87 @@ def users_set_password(
     with configuration() as settings:
         changed = in_transaction(settings, work, graph=False)
     emit(changed, as_json, f"password set for {changed['email']}; their sessions have ended")
+
+
+@users_app.command("list")
+def users_list(
+    email: Annotated[str | None, typer.Option(help="Only the user with this sign-in address (any case).")] = None,
+    agent_id: Annotated[
+        uuid.UUID | None, typer.Option(help="Only the user who signs in as this agent (the agent's id).")
+    ] = None,
+    role: Annotated[Role | None, typer.Option(help="Only users of this role.")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Only users who may sign in, or only those who may not.")
+    ] = None,
+    before: Annotated[
+        uuid.UUID | None, typer.Option(help="The next page: users created before this one (its id, from --json).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_USERS_PAGE, help="The most users shown.")] = 100,
+    as_json: bool = JsonOption,
+) -> None:
+    """Dashboard users, the newest first, as GET /api/v1/auth/users gives them; every filter given
+    must hold. Deactivating an agent leaves their sign-in on: --agent-id finds it."""
+    from leadgen.auth.router import UserPublic
+    from leadgen.auth.service import users
+
+    async def read(session: AsyncSession) -> list[UserPublic] | None:
+        # One user more than the page says whether another page follows.
+        found = await users(session, limit + 1, before, email=email, agent_id=agent_id, role=role, active=active)
+        return None if found is None else [UserPublic.model_validate(user) for user in found]
+
+    with configuration() as settings:
+        found = in_transaction(settings, read, graph=False)
+    if found is None:
+        raise fail(f"--before {before} names no user", 2)
+    page = found[:limit]
+    # The ids (the agent's too) are in --json and in the line naming the next page: columns of them
+    # would squeeze the e-mail addresses, which name users to the other commands.
+    rows = [
+        [user.email, user.role, "yes" if user.active else "no", f"{user.created_at:%Y-%m-%d %H:%M}"] for user in page
+    ]
+    emit(
+        [user.model_dump(mode="json") for user in page],
+        as_json,
+        table("Users, newest first (UTC)", ["e-mail", "role", "signs in", "created"], rows),
+    )
+    if len(found) > limit and not as_json:
+        typer.echo(f"more users: the same command with --before {page[-1].id}")
+
+
+@users_app.command("deactivate")
+def users_deactivate(
+    email: Annotated[str, typer.Argument(help="The user's sign-in e-mail address.")], as_json: bool = JsonOption
+) -> None:
+    """Turn a user's sign-in off (audited): every session of theirs ends at once, and none of their
+    devices is trusted any more. Deactivating an agent does not do it: with their sign-in on, the
+    agent still reads the leads they accepted. The last active admin stays one."""
+    _set_sign_in(email, False, as_json)
+
+
+@users_app.command("activate")
+def users_activate(
+    email: Annotated[str, typer.Argument(help="The user's sign-in e-mail address.")], as_json: bool = JsonOption
+) -> None:
+    """Turn a user's sign-in on again (audited); they sign in with their password as before."""
+    _set_sign_in(email, True, as_json)
+
+
+def _set_sign_in(email: str, active: bool, as_json: bool) -> None:
+    """The API's change of access (``PATCH /api/v1/auth/users/{id}`` with ``active``), by address."""
+    from leadgen.auth.repository import user_by_email
+    from leadgen.auth.router import UserPublic
+    from leadgen.auth.service import change_access
+
+    async def work(session: AsyncSession) -> UserPublic:
+        user = await user_by_email(session, email)
+        if user is None:
+            raise DomainError(f"no user with e-mail {email}")
+        return UserPublic.model_validate(await change_access(session, user.id, active, None, CLI_ACTOR))
+
+    with configuration() as settings:
+        changed = in_transaction(settings, work, graph=False)
+    done = "can sign in again" if active else "can no longer sign in; their sessions have ended"
+    emit(changed.model_dump(mode="json"), as_json, f"{changed.email} {done}")
 
 
 @keys_app.command("create")

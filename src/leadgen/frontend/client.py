@@ -210,6 +210,16 @@ class AgentView(_View):
     shifts: list[dict[str, Any]] = []
 
 
+class UserView(_View):
+    """A dashboard user as admins list them (never their password)."""
+
+    id: str
+    email: str
+    role: str
+    active: bool
+    agent_id: str | None = None
+
+
 class SimilarLead(_View):
     lead_id: str
     similarity: float
@@ -454,6 +464,17 @@ class Peers:
             params["status"] = status
         return await self._as(_LEADS, API, "GET", "/api/v1/leads", token, params=params)
 
+    async def users(self, token: str, filters: Mapping[str, str]) -> list[UserView]:
+        """The dashboard's users passing ``filters`` (the api's parameters, such as ``agent_id``;
+        admins), newest first: the api's first page of them."""
+        return await self._as(_USERS, API, "GET", "/api/v1/auth/users", token, params=dict(filters))
+
+    async def change_access(self, token: str, user_id: str, changes: dict[str, Any]) -> UserView:
+        """An admin changes a user's access: ``{"active": False}`` turns their sign-in off, ending
+        every session of theirs at once."""
+        route, at = "/api/v1/auth/users/{user_id}", {"user_id": user_id}
+        return await self._as(_USER, API, "PATCH", route, token, path_params=at, json=changes)
+
     async def quote_request(self, payload: dict[str, Any], client_ip: str | None) -> Accepted:
         """Submit the public quote form: what the person entered and whether they ticked the consent
         box (``quote.payload``). The api limits submissions per browser address, and records the
@@ -536,5 +557,7 @@ _FUNNEL = TypeAdapter(list[FunnelRow])
 _PERFORMANCE = TypeAdapter(PerformanceReport)
 _AGENTS = TypeAdapter(list[AgentView])
 _AGENT = TypeAdapter(AgentView)
+_USERS = TypeAdapter(list[UserView])
+_USER = TypeAdapter(UserView)
 _SIMILAR = TypeAdapter(list[SimilarLead])
 _AUDIT = TypeAdapter(list[AuditEntryView])

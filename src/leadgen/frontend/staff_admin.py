@@ -1,5 +1,5 @@
-"""What staff administer: the agents (details, caps, active or not) and the do-not-contact list;
-and what admins read: the audit log."""
+"""What staff administer: the agents (details, caps, active or not, and for admins their sign-in)
+and the do-not-contact list; and what admins read: the audit log."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadgen.frontend.client import AgentView, ApiError, AuditEntryView, AuditPage
+from leadgen.frontend.client import AgentView, ApiError, AuditEntryView, AuditPage, Peers, UserView
 from leadgen.frontend.deps import Admin, PeersDep, SessionForm, Staff, form_text
 from leadgen.frontend.pages import NOTICES, render
 from leadgen.frontend.session import WebSession
@@ -39,9 +39,19 @@ CHANGED_MEANWHILE = (
 )
 # A form without them: a page of the release before, which cannot tell what was changed.
 OUT_OF_DATE = "Nothing saved: this page is out of date: reload it, then make your change again."
-# What the page's Reactivate and Deactivate buttons send.
+# What the page's buttons send: Reactivate and Deactivate, and Turn on and Turn off sign-in.
 ACTIVE_VALUES = {"true": True, "false": False}
 ACTIVE_PROBLEM = 'Nothing changed: the form must say "true" (reactivate) or "false" (deactivate).'
+SIGN_IN_PROBLEM = (
+    'Nothing changed: the form must name a sign-in of this agent and say "true" (turn on) or "false" (turn off). '
+    "Reload the page."
+)
+# The notices of the agent's sign-in, beside the agent page's others (``pages.NOTICES``).
+SIGN_IN_NOTICES = {
+    "sign-in-off": "Sign-in turned off. Every session of theirs has ended; they can no longer sign in or read "
+    "the leads they accepted.",
+    "sign-in-on": "Sign-in turned on. They can sign in with their password again.",
+}
 
 
 @router.get("/agents/{agent_id}")
@@ -49,7 +59,8 @@ async def agent_page(
     request: Request, agent_id: uuid.UUID, viewer: Staff, peers: PeersDep, notice: str | None = None
 ) -> HTMLResponse:
     agent = await peers.agent(viewer.token, str(agent_id))
-    return _agent_page(request, viewer, agent, notice=NOTICES.get(notice or ""))
+    shown = NOTICES.get(notice or "") or SIGN_IN_NOTICES.get(notice or "")
+    return await _agent_page(request, viewer, peers, agent, notice=shown)
 
 
 @router.post("/agents/{agent_id}")
@@ -71,7 +82,7 @@ async def change_agent(
     elif any(_shown(getattr(agent, name)) != originals[name] for name in changed):
         problem = CHANGED_MEANWHILE
     if problem:
-        return _agent_page(request, viewer, agent, values, originals, problem=problem, status=409)
+        return await _agent_page(request, viewer, peers, agent, values, originals, problem=problem, status=409)
     changes: dict[str, str | None] = {name: values[name] for name in changed}
     if "phone" in changes:
         changes["phone"] = changes["phone"] or None
@@ -90,7 +101,7 @@ async def set_agent_active(
     if active is None:
         # Only what the page's buttons send: a missing or mistyped value must not deactivate anyone.
         agent = await peers.agent(viewer.token, str(agent_id))
-        return _agent_page(request, viewer, agent, problem=ACTIVE_PROBLEM, status=422)
+        return await _agent_page(request, viewer, peers, agent, problem=ACTIVE_PROBLEM, status=422)
     notice = "agent-reactivated" if active else "agent-deactivated"
     return await _change_agent(request, agent_id, viewer, peers, {"active": active}, notice)
 
@@ -114,10 +125,49 @@ async def _change_agent(
         shown = {e.field: e.reason for e in exc.errors if e.field in AGENT_FIELDS}
         agent = await peers.agent(viewer.token, str(agent_id))
         if exc.status == 412:
-            return _agent_page(request, viewer, agent, values, originals, problem=CHANGED_MEANWHILE, status=409)
+            return await _agent_page(
+                request, viewer, peers, agent, values, originals, problem=CHANGED_MEANWHILE, status=409
+            )
         problem = None if shown else exc.detail
-        return _agent_page(request, viewer, agent, values, originals, shown, problem, exc.status)
+        return await _agent_page(request, viewer, peers, agent, values, originals, shown, problem, exc.status)
     return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)
+
+
+@router.post("/agents/{agent_id}/sign-in")
+async def set_sign_in_active(
+    request: Request, agent_id: uuid.UUID, viewer: Admin, form: SessionForm, peers: PeersDep
+) -> Response:
+    """An admin turns the agent's sign-in off (every session of theirs ends at once: deactivating
+    the agent leaves them reading the leads they accepted) or on again."""
+    active = ACTIVE_VALUES.get(form_text(form, "active"))
+    user_id = form_text(form, "user_id")
+    # Only a sign-in of this agent, as the page lists them: a form naming another user changes nobody.
+    sign_in = next((user for user in await _sign_ins(viewer, peers, agent_id) or [] if user.id == user_id), None)
+    if active is None or sign_in is None:
+        agent = await peers.agent(viewer.token, str(agent_id))
+        return await _agent_page(request, viewer, peers, agent, problem=SIGN_IN_PROBLEM, status=422)
+    try:
+        await peers.change_access(viewer.token, sign_in.id, {"active": active})
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        agent = await peers.agent(viewer.token, str(agent_id))
+        return await _agent_page(request, viewer, peers, agent, problem=exc.detail, status=exc.status)
+    notice = "sign-in-on" if active else "sign-in-off"
+    return RedirectResponse(f"/agents/{agent_id}?notice={notice}", status_code=303)
+
+
+async def _sign_ins(viewer: WebSession, peers: Peers, agent_id: uuid.UUID) -> list[UserView] | None:
+    """The users who sign in as the agent; None for a manager, to whom the api lists no users, and
+    from an api of the release before (mid-rollout), which lists none (404)."""
+    if not viewer.is_admin:
+        return None
+    try:
+        return await peers.users(viewer.token, {"agent_id": str(agent_id)})
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return None
 
 
 def _shown(value: object) -> str:
@@ -125,9 +175,10 @@ def _shown(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _agent_page(
+async def _agent_page(
     request: Request,
     viewer: WebSession,
+    peers: Peers,
     agent: AgentView,
     values: dict[str, str] | None = None,
     originals: dict[str, str] | None = None,
@@ -137,8 +188,10 @@ def _agent_page(
     notice: str | None = None,
 ) -> HTMLResponse:
     """The agent's page; a form sent back keeps what the admin typed (``values``) and the values
-    the page first showed (``originals``), so that sending it again still sees changes made since."""
+    the page first showed (``originals``), so that sending it again still sees changes made since.
+    Admins also see the agent's sign-in, which deactivating the agent leaves on."""
     stored = {name: _shown(getattr(agent, name)) for name in AGENT_FIELDS}
+    sign_ins = await _sign_ins(viewer, peers, uuid.UUID(agent.id))
     context = {
         "agent": agent,
         "values": values or stored,
@@ -147,6 +200,9 @@ def _agent_page(
         "problem": problem,
         "notice": notice,
         "may_change": viewer.is_admin,  # the API lets only admins change agents
+        "sign_ins": sign_ins,
+        # Deactivating the agent leaves these on: the person still reads the leads they accepted.
+        "active_sign_ins": [user for user in sign_ins or [] if user.active],
     }
     return render(request, "agent.html", context, status)
 
