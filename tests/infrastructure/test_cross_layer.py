@@ -12,8 +12,12 @@
 * Metrics API: every HPA scales on resource metrics, so each cloud serves metrics.k8s.io.
 * Edge: the Gateway's EnvoyProxy gives the proxies a public load balancer that keeps the client's
   address (on EKS an internet-facing NLB from the load balancer controller Terraform installs).
+* DNS: External DNS watches every kind of object the manifests publish a host name with (the
+  Gateway's HTTPRoutes, the Ingress of k8s/components/ingress); on GKE the DNS policy admits the
+  NodeLocal DNSCache the Terraform enables.
 * Nothing unused: Cloud SQL and Memorystore exist only for an environment whose GKE manifests read
-  their credentials; cert-manager gets cloud DNS permissions only if an Issuer solves DNS-01.
+  their credentials; cert-manager gets cloud DNS permissions only if an Issuer solves DNS-01; no
+  edge address is reserved that no load balancer of the manifests can take.
 
 The k8s/ layer is written concurrently by another engineer; until it exists these tests fail
 with a message that says so (they never skip).
@@ -698,6 +702,60 @@ def test_cert_manager_gets_cloud_dns_permissions_only_for_dns01() -> None:
     ]
     challenges = "an Issuer solves" if dns01 else "no Issuer solves"
     assert not wrong, f"{challenges} DNS-01 challenges, but " + "; ".join(wrong)
+
+
+def test_gke_reserves_no_edge_address_the_manifests_cannot_use() -> None:
+    """A global external address attaches only to a global load balancer: a GKE Gateway (class
+    gke-l7-global-*) that names it in spec.addresses. Envoy's proxies sit behind a regional
+    passthrough load balancer, which takes its own address, so such a reservation only costs."""
+    reserved = [
+        f"{directory.name}: {name}"
+        for directory in sorted((TF_ROOT / "gcp" / "modules").iterdir())
+        for name, decls in load_module_dir(directory).resources.items()
+        if name.startswith("google_compute_global_address.") and decls[0].body.get("purpose") != "VPC_PEERING"
+    ]
+    named = [
+        address
+        for gateway in render("gke")
+        if gateway.get("kind") == "Gateway" and str(gateway["spec"]["gatewayClassName"]).startswith("gke-l7-global")
+        for address in gateway["spec"].get("addresses") or []
+        if address.get("type") == "NamedAddress"
+    ]
+    assert named or not reserved, f"no Gateway of the GKE manifests can use the reserved address {reserved}"
+
+
+# --- DNS ---------------------------------------------------------------------------------------
+
+# External DNS source that publishes each kind of object carrying the edge's host names.
+EXTERNAL_DNS_SOURCES = {"HTTPRoute": "gateway-httproute", "Ingress": "ingress"}
+EDGES = (K8S_DIR / "overlays" / "staging", K8S_DIR / "variants" / "staging-ingress")
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=lambda path: path.name)
+def test_external_dns_publishes_the_host_names_of_every_edge(edge: Path) -> None:
+    addons = load_module_dir(TF_ROOT / "modules" / "platform-addons")
+    sources = re.findall(r"sources\s*=\s*\[([^\]]*)\]", str(addons.local("helm_releases")["external-dns"]["values"]))
+    assert len(sources) == 1, "cannot read External DNS's sources"
+    watched = set(re.findall(r'"([^"]+)"', sources[0]))
+    kinds = {str(o.get("kind")) for o in _kustomize(edge)} & EXTERNAL_DNS_SOURCES.keys()
+    assert kinds, f"{edge.name} publishes its host names with no kind this test knows"
+    unwatched = sorted(kind for kind in kinds if EXTERNAL_DNS_SOURCES[kind] not in watched)
+    assert not unwatched, f"{edge.name}: External DNS ({sorted(watched)}) creates no record for its {unwatched}"
+
+
+def test_gke_dns_policy_admits_the_node_local_cache_the_terraform_enables() -> None:
+    """With NodeLocal DNSCache on Dataplane V2, a query to the kube-dns Service is redirected to the
+    node-local-dns pod of the node and the policy is enforced against that pod."""
+    cluster = _gke_module().modules["gke"][0].body
+    assert cluster["datapath_provider"] == "ADVANCED_DATAPATH", "revisit: the policies follow Dataplane V2"
+    policies = {o["metadata"]["name"]: o for o in render("gke") if o.get("kind") == "NetworkPolicy"}
+    egress = policies["allow-dns"]["spec"]["egress"]
+    peers = [peer.get("podSelector", {}).get("matchLabels") for rule in egress for peer in rule["to"]]
+    admits_cache = {"k8s-app": "node-local-dns"} in peers
+    assert admits_cache == bool(cluster.get("dns_cache")), (
+        f"the GKE Terraform {'enables' if cluster.get('dns_cache') else 'does not enable'} NodeLocal DNSCache, "
+        f"but allow-dns {'admits' if admits_cache else 'does not admit'} its pods"
+    )
 
 
 # --- the metrics API of the HorizontalPodAutoscalers ------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from leadgen.targets.registry import TARGETS
 
 from .netpol import Flow
-from .render import Resource, of_kind, workloads
+from .render import Resource, of_kind, on_gke, workloads
 
 # What each store listens on for its clients, by the need in registry.py that uses it.
 STORE_PORTS: dict[str, tuple[str, tuple[int, ...]]] = {
@@ -19,15 +19,16 @@ STORE_PORTS: dict[str, tuple[str, tuple[int, ...]]] = {
     "vectors": ("qdrant", (6333, 6334)),
     "graph": ("neo4j", (7687,)),
 }
-# Outbound internet traffic per target (LLM providers, SMS gateway, SMTP submission).
+# Outbound internet traffic per target: LLM providers (orchestrator, worker), and the worker's
+# messages, SMTP submission and the SMS gateway. The backend only enqueues them.
 INTERNET: dict[str, tuple[int, ...]] = {
     "orchestrator": (443,),
-    "backend": (587, 443),
     "worker": (587, 443),
 }
-# The edge sends each HTTP target its own traffic; the frontend calls the four API services.
+# The edge sends each HTTP target its own traffic; the frontend calls the services its pages read
+# (frontend/client.py Peers), never the backend.
 EDGE_TARGETS = ("frontend", "api", "data-service", "orchestrator", "backend")
-FRONTEND_CALLS = ("api", "data-service", "orchestrator", "backend")
+FRONTEND_CALLS = ("api", "data-service", "orchestrator")
 
 
 def _tcp(src: str, dst: str, *ports: int) -> set[Flow]:
@@ -40,15 +41,18 @@ def needed_flows(resources: list[Resource], *, edge: str = "gateway") -> set[Flo
     cnpg = {c["metadata"]["name"] for c in of_kind(resources, "Cluster")}
     names |= cnpg
     edge_actor = "gateway" if edge == "gateway" else "ingress-controller"
+    gke = on_gke(resources)
     flows: set[Flow] = set()
 
-    # Everyone resolves names.
+    # Everyone resolves names: on GKE through the NodeLocal DNSCache pod of its node as well.
     everyone = set(names)
     acme = any("acme" in i["spec"] for i in of_kind(resources, "Issuer", "ClusterIssuer"))
     if acme:
         everyone.add("acme-http01-solver")
+    resolvers = ("kube-dns", "node-local-dns") if gke else ("kube-dns",)
     for name in everyone:
-        flows |= {(name, "kube-dns", 53, "UDP"), (name, "kube-dns", 53, "TCP")}
+        for resolver in resolvers:
+            flows |= {(name, resolver, 53, "UDP"), (name, resolver, 53, "TCP")}
 
     # Edge and frontend.
     for target in EDGE_TARGETS:
@@ -94,6 +98,8 @@ def needed_flows(resources: list[Resource], *, edge: str = "gateway") -> set[Flo
         flows |= _tcp("prometheus", cluster, 9187)
         flows |= _tcp(cluster, "internet", 443)  # WAL archive and base backups
         flows |= _tcp(cluster, "kube-api", 443)  # the instance manager
+        if gke:  # ...whose Workload Identity token comes from the metadata server (V2 and V1 address)
+            flows |= _tcp(cluster, "metadata-server", 80, 988)
     redis = next((s for s in of_kind(resources, "StatefulSet") if s["metadata"]["name"] == "redis"), None)
     if redis is not None and any(c["name"] == "sentinel" for c in redis["spec"]["template"]["spec"]["containers"]):
         flows |= _tcp("redis", "redis", 6379, 26379)

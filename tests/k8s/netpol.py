@@ -11,7 +11,8 @@ Semantics follow the Kubernetes NetworkPolicy API (networking.k8s.io/v1):
   destination pod's container ports;
 - a connection needs the source's egress AND the destination's ingress to allow it.
 Endpoints outside the rendered namespace (Gateway proxies, Prometheus, DNS, the internet, the
-Kubernetes API) are modelled as pods or addresses whose own side is unrestricted.
+Kubernetes API, the node's metadata server) are modelled as pods or addresses whose own side is
+unrestricted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .render import Resource, of_kind, pod_template, workloads
+from .render import Resource, of_kind, on_gke, pod_template, workloads
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,10 @@ def rendered_endpoints(resources: list[Resource]) -> list[Endpoint]:
 INTERNET_IP = "203.0.113.10"
 INTERNET_PORTS = (Port(25), Port(80), Port(443), Port(587), Port(5432), Port(6379), Port(8080))
 KUBE_API_PORTS = (Port(443), Port(6443))
+# The node's link-local metadata server: EC2's instance metadata, GKE's metadata server (which
+# hands out Workload Identity tokens; 169.254.169.252:988 is where Dataplane V1 redirects it).
+METADATA_IP = "169.254.169.254"
+GKE_METADATA_V1_IP = "169.254.169.252"
 
 
 def world(
@@ -227,8 +232,11 @@ def world(
     acme_solver: bool,
     edge: str = "gateway",
     gateway_namespace: str | None = None,
+    gke: bool = False,
 ) -> list[Endpoint]:
-    """Endpoints around the namespace: edge proxies, Prometheus, DNS, operators, the internet."""
+    """Endpoints around the namespace: edge proxies, Prometheus, DNS, operators, the internet, the
+    metadata server; on GKE also NodeLocal DNSCache (the Terraform enables it), whose pod on each
+    node answers the queries Dataplane V2 redirects from the kube-dns Service."""
     items = [
         Endpoint(
             "prometheus",
@@ -251,9 +259,21 @@ def world(
         ),
         Endpoint("internet", ip=INTERNET_IP, ports=INTERNET_PORTS, external=True),
         Endpoint("kube-api", ip=kube_api_ip, ports=KUBE_API_PORTS, external=True),
+        Endpoint("metadata-server", ip=METADATA_IP, ports=(Port(80),), external=True),
         # A pod that matches nothing anywhere: proves nothing is allowed "to everyone".
         Endpoint("stranger", "default", _labels({"app": "stranger"}), external=True),
     ]
+    if gke:
+        items += [
+            Endpoint("metadata-server", ip=GKE_METADATA_V1_IP, ports=(Port(988),), external=True),
+            Endpoint(
+                "node-local-dns",
+                "kube-system",
+                _labels({"k8s-app": "node-local-dns"}),
+                ports=(Port(53, "UDP"), Port(53, "TCP")),
+                external=True,
+            ),
+        ]
     if edge == "gateway":
         items.append(
             Endpoint(
@@ -306,6 +326,7 @@ def cluster_for(
                 acme_solver=has_acme,
                 edge=edge,
                 gateway_namespace=gateway_namespace,
+                gke=on_gke(resources),
             ),
         ],
         policies=of_kind(resources, "NetworkPolicy"),

@@ -115,6 +115,17 @@ def of_kind(resources: Iterable[Resource], *kinds: str) -> list[Resource]:
     return [r for r in resources if r["kind"] in kinds]
 
 
+def traefik_middlewares(ingress: Resource) -> list[str]:
+    """The Middlewares (<namespace>-<name>) an Ingress asks Traefik's CRD provider for."""
+    named = (ingress["metadata"].get("annotations") or {}).get("traefik.ingress.kubernetes.io/router.middlewares", "")
+    return [ref.strip().removesuffix("@kubernetescrd") for ref in named.split(",") if ref.strip()]
+
+
+def on_gke(resources: Iterable[Resource]) -> bool:
+    """Whether k8s/components/gke switched the render to GKE (its StorageClasses are labelled gcp)."""
+    return any(sc["metadata"]["labels"].get("leadgen.io/cloud") == "gcp" for sc in of_kind(resources, "StorageClass"))
+
+
 def by_original_name(resources: Iterable[Resource], kind: str, name: str) -> Resource:
     """A generated ConfigMap/Secret by the name before kustomize's hash suffix."""
     pattern = re.compile(rf"^{re.escape(name)}(-[a-z0-9]{{10}})?$")

@@ -13,6 +13,8 @@ import asyncio
 import importlib
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
@@ -23,10 +25,10 @@ import pytest
 from limits import parse
 from pydantic import SecretStr
 
-from leadgen.core.health import Health
+from leadgen.core.health import CHECK_TIMEOUT_SECONDS, Health
 from leadgen.core.server import ops_app
 from leadgen.core.settings import PLACEHOLDER_PREFIX, Settings, get_settings
-from leadgen.targets.registry import TARGETS
+from leadgen.targets.registry import HTTP_TARGETS, SMTP, TARGETS
 
 from .render import (
     DEPLOYABLE,
@@ -329,6 +331,34 @@ def _target_app(target: str) -> Any | None:
         get_settings.cache_clear()
 
 
+# Run in a fresh interpreter: this one has long imported every module of the package.
+LOADS_MAIL_CLIENT = """
+import importlib, sys
+from leadgen.core.settings import Settings
+from leadgen.targets.registry import TARGETS
+module, _, factory = TARGETS[sys.argv[1]].app_factory.partition(":")
+getattr(importlib.import_module(module), factory)(Settings())
+print("leadgen.notifications.email" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("target", HTTP_TARGETS)
+def test_an_http_target_needs_smtp_exactly_when_its_app_sends_mail(target: str) -> None:
+    """The smtp need mounts the SMTP password and opens submission to the internet
+    (tests/k8s/flows.py): only for a process whose code can send e-mail."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEADGEN_")}
+    result = subprocess.run(
+        [sys.executable, "-c", LOADS_MAIL_CLIENT, target],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    sends_mail = result.stdout.strip() == "True"
+    assert (SMTP in TARGETS[target].needs) == sends_mail, f"{target} sends mail: {sends_mail}"
+
+
 @pytest.mark.parametrize(("overlay_name", "target"), CASES)
 def test_ports_and_probes_match_the_app(overlay_name: str, target: str) -> None:
     runtime = target_runtime(target, overlay_name)
@@ -378,6 +408,14 @@ def test_graceful_shutdown_fits_the_grace_period(overlay_name: str, target: str)
     assert grace > delay + drain
     if target == "worker":
         assert grace >= 120
+
+
+@pytest.mark.parametrize(("overlay_name", "target"), CASES)
+def test_readiness_waits_for_the_apps_own_dependency_checks(overlay_name: str, target: str) -> None:
+    """/readyz answers once every check has answered or run out of its own time: a probe that gives
+    up sooner fails a pod whose dependencies are merely slow, never seeing the 503 that names one."""
+    readiness = target_runtime(target, overlay_name).probes["readinessProbe"]
+    assert readiness["timeoutSeconds"] > CHECK_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -12,7 +12,7 @@ import pytest
 
 from .flows import dashboard_flows, needed_flows
 from .netpol import cluster_for, describe
-from .render import find, of_kind, render
+from .render import find, of_kind, on_gke, render
 
 ENVIRONMENTS = {
     "overlays/dev": "gateway",
@@ -47,8 +47,7 @@ def test_exactly_the_needed_flows_are_allowed(target: str) -> None:
     resources = render(target)
     settings = find(resources, "ConfigMap", "leadgen-cluster-settings")["data"]
     edge = ENVIRONMENTS[target]
-    on_gke = any(sc["metadata"]["labels"].get("leadgen.io/cloud") == "gcp" for sc in of_kind(resources, "StorageClass"))
-    api_cidr = settings["gkeKubeApiCIDR"] if on_gke else settings["kubeApiCIDR"]
+    api_cidr = settings["gkeKubeApiCIDR"] if on_gke(resources) else settings["kubeApiCIDR"]
     cluster = cluster_for(resources, kube_api_ip=_kube_api_ip(api_cidr), edge=edge)
     allowed = cluster.allowed_flows()
     needed = needed_flows(resources, edge=edge)

@@ -20,6 +20,7 @@ from .render import (
     pod_template,
     render,
     secret_contents,
+    traefik_middlewares,
     workloads,
 )
 
@@ -239,6 +240,16 @@ def test_edge_references(target: str) -> None:
             for path in rule["http"]["paths"]:
                 svc = path["backend"]["service"]
                 _service_port(resources, svc["name"], svc["port"]["number"])
+        rendered = {f"{m['metadata']['namespace']}-{m['metadata']['name']}" for m in of_kind(resources, "Middleware")}
+        missing = sorted(set(traefik_middlewares(ingress)) - rendered)
+        assert not missing, f"Ingress {ingress['metadata']['name']} names Middlewares not rendered: {missing}"
+    # ACME validates every name of a Certificate through the edge: a name nothing serves fails its
+    # challenge, and the whole Certificate with it.
+    served = {listener.get("hostname") for g in gateways.values() for listener in g["spec"]["listeners"]}
+    served |= {rule["host"] for ingress in of_kind(resources, "Ingress") for rule in ingress["spec"]["rules"]}
+    for certificate in of_kind(resources, "Certificate"):
+        unserved = sorted(set(certificate["spec"]["dnsNames"]) - served)
+        assert not unserved, f"Certificate {certificate['metadata']['name']}: the edge does not serve {unserved}"
 
 
 @pytest.mark.parametrize("target", DEPLOYABLE)

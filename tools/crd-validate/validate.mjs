@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Validates Kubernetes custom resources (Gateway API, cert-manager, External Secrets,
-// CloudNativePG, Prometheus Operator, Envoy Gateway) against the models that the
+// CloudNativePG, Prometheus Operator, Envoy Gateway, Traefik) against the models that the
 // kubernetes-models project generates from each project's own CRDs. No schema is written here.
 //
 // Two passes per resource:
@@ -31,6 +31,7 @@ const PACKAGES = {
   "postgresql.cnpg.io": "@kubernetes-models/cloudnative-pg",
   "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
   "gateway.envoyproxy.io": "@kubernetes-models/envoy-gateway",
+  "traefik.io": "@kubernetes-models/traefik",
 };
 
 // The Barman Cloud Plugin's ObjectStore has no published model; its spec.configuration is the

@@ -56,7 +56,8 @@ TARGETS: dict[str, Target] = {
             "backend",
             "Notifications, reports and admin jobs; enqueues background work.",
             8000,
-            frozenset({DB, REDIS, BROKER, SMTP}),
+            # It lists messages and enqueues jobs; the worker sends them.
+            frozenset({DB, REDIS, BROKER}),
             "leadgen.targets.backend:create_app",
         ),
         Target(

@@ -30,7 +30,7 @@ locals {
       namespace  = "external-dns"
       values = yamlencode(merge(local.system_pool, {
         serviceAccount = { create = true, name = "external-dns" }
-        sources        = ["gateway-httproute", "service"]
+        sources        = ["gateway-httproute", "ingress", "service"] # HTTPRoutes; k8s/components/ingress
         domainFilters  = var.domain_filters
         policy         = "upsert-only"
         txtOwnerId     = var.cluster_name

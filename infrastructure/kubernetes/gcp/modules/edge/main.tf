@@ -81,9 +81,3 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 }
-
-# Static global address for the external Gateway (referenced by the Gateway's spec.addresses).
-resource "google_compute_global_address" "gateway" {
-  project = var.project_id
-  name    = "${local.name}-gateway"
-}

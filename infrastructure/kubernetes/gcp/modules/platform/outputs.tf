@@ -77,13 +77,3 @@ output "security_policy_name" {
   description = "Cloud Armor policy for GCPBackendPolicy."
   value       = module.edge.security_policy_name
 }
-
-output "gateway_address_name" {
-  description = "Reserved global address name for the Gateway."
-  value       = module.edge.gateway_address_name
-}
-
-output "gateway_ip" {
-  description = "Gateway IP for DNS."
-  value       = module.edge.gateway_ip
-}
