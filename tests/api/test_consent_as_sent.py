@@ -39,7 +39,7 @@ async def test_the_record_is_what_was_sent_and_its_digest_the_texts(
     record = await session.scalar(select(ConsentRecord).where(ConsentRecord.lead_id == lead_id))
     assert record is not None
     assert {field: getattr(record, field) for field in SENT} == SENT
-    assert record.text.encode() == SENT["text"].encode()
+    assert record.text is not None and record.text.encode() == SENT["text"].encode()
     assert record.text_sha256 == hashlib.sha256(SENT["text"].encode()).hexdigest()
 
 

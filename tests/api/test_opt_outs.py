@@ -416,7 +416,8 @@ class TestStaffAndAgent:
         self, client: AsyncClient, world: dict[str, Any], session: AsyncSession
     ) -> None:
         path = f"/api/v1/leads/{world['lead_id']}/opt-out"
-        assert (await client.post(path, headers=world["agent"])).status_code == 404  # offered, not accepted
+        offered = await client.post(path, headers=world["agent"])  # offered, not accepted: read, not worked
+        assert offered.status_code == 409 and "accept the offer first" in offered.json()["detail"]
         inbox = (await client.get("/api/v1/assignments", headers=world["agent"])).json()
         accept = f"/api/v1/assignments/{inbox[0]['assignment_id']}/accept"
         assert (await client.post(accept, headers=world["agent"])).status_code == 200

@@ -33,7 +33,9 @@ users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of lead sources.")
 demo_app = typer.Typer(no_args_is_help=True, help="A realistic demo book of agents and sources.")
 dnc_app = typer.Typer(no_args_is_help=True, help="The do-not-contact list.")
-privacy_app = typer.Typer(no_args_is_help=True, help="Personal data kept past the retention period.")
+privacy_app = typer.Typer(
+    no_args_is_help=True, help="Personal data: the retention purge, and erasures carried over a restore from a backup."
+)
 T = TypeVar("T")
 CLI_ACTOR = "cli"
 INVALID_LINES_SHOWN = 20

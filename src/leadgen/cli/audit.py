@@ -19,7 +19,7 @@ from leadgen.cli.output import JsonOption, configuration, emit, fail, table
 app = typer.Typer(no_args_is_help=True, help="The audit log: admin actions and access to personal data.")
 
 
-def _moment(value: str) -> datetime:
+def moment_option(value: str) -> datetime:
     # Typer's own datetimes take no time zone; an operator's "2026-11-27" means UTC, as stored.
     try:
         moment = datetime.fromisoformat(value)
@@ -41,10 +41,10 @@ def audit_list(
     subject_type: Annotated[str | None, typer.Option(help="Only entries about this kind: lead, agent…")] = None,
     subject_id: Annotated[str | None, typer.Option(help="Only entries about this one (with --subject-type).")] = None,
     since: Annotated[
-        datetime | None, typer.Option(parser=_moment, help="Written at or after this time (UTC unless it says).")
+        datetime | None, typer.Option(parser=moment_option, help="Written at or after this time (UTC unless it says).")
     ] = None,
     until: Annotated[
-        datetime | None, typer.Option(parser=_moment, help="Written before this time (UTC unless it says).")
+        datetime | None, typer.Option(parser=moment_option, help="Written before this time (UTC unless it says).")
     ] = None,
     before: Annotated[
         uuid.UUID | None, typer.Option(help="The next page: entries older than this one (its id, from --json).")

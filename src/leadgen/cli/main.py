@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgen.cli import admin, audit, model, serve, sources, stores
+from leadgen.cli import admin, audit, model, privacy, serve, sources, stores
 from leadgen.cli.boundary import LeadgenGroup
 from leadgen.ops.cli import app as k8s_app
 
@@ -26,6 +26,7 @@ app.add_typer(admin.keys_app, name="api-keys")
 app.add_typer(sources.app, name="sources")
 app.add_typer(admin.dnc_app, name="do-not-contact")
 app.add_typer(admin.privacy_app, name="privacy")
+admin.privacy_app.add_typer(privacy.app)  # erasures carried over a restore from a backup
 app.add_typer(audit.app, name="audit")
 app.add_typer(admin.demo_app, name="demo")
 app.add_typer(stores.graph_app, name="graph")

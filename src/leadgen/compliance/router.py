@@ -167,7 +167,13 @@ async def remove_opt_out(
     return {"removed": len(kinds)}
 
 
-@router.post("/leads/{lead_id}/opt-out", responses={404: {"description": "No such lead, or not yours to work"}})
+@router.post(
+    "/leads/{lead_id}/opt-out",
+    responses={
+        404: {"description": "No such lead, or not a lead of yours"},
+        409: {"description": "Yours to read, not to work: not yet accepted, or returned"},
+    },
+)
 async def lead_opt_out(lead_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> OptedOut:
     """The person behind a lead asked not to be contacted: recorded by staff, or by the agent who
     accepted the lead (typically during the call)."""

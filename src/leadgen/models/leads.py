@@ -112,7 +112,9 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id"), unique=True)
     # Declared so one flush inserts the lead before the rows that point at it.
     lead: Mapped[Lead] = relationship(lazy="raise")
-    text: Mapped[str] = mapped_column(Text)
+    # The words agreed to; None once the evidence went, unless they are the quote form's
+    # (``privacy.rules.consent_text_kept``): a vendor's may name the person. The digest stays.
+    text: Mapped[str | None] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
     captured_at: Mapped[datetime] = mapped_column()
     ip_address: Mapped[str | None] = mapped_column(String(45))

@@ -1,6 +1,7 @@
 """What the retention purge reads and keeps: the leads of people due, what each of their leads did
-last, and where its last run stopped; the consent records whose evidence is due to go; and the
-audit entries naming a person's leads, for their export."""
+last, and where its last run stopped; the consent records whose evidence is due to go; the audit
+entries naming a person's leads, for their export; and what was erased and listed since a time,
+for a database restored from a backup."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from leadgen.core.db import insert_for
 from leadgen.dedupe.rules import phones_match_clause
-from leadgen.models import AuditEntry, ConsentRecord, Lead, LeadEvent, SweepCursor
+from leadgen.models import AuditEntry, ConsentRecord, DoNotContact, Lead, LeadEvent, SweepCursor
 from leadgen.models.base import utcnow
 from leadgen.privacy.rules import LeadActivity
 
@@ -144,6 +145,42 @@ async def anonymised_for(session: AsyncSession, lead_id: uuid.UUID) -> str | Non
     query = select(LeadEvent.data).where(LeadEvent.lead_id == lead_id, LeadEvent.name == "lead.anonymised")
     said = await session.scalar(query.order_by(LeadEvent.created_at.desc()).limit(1))
     return None if said is None else str(said.get("reason"))
+
+
+async def anonymised_since(session: AsyncSession, since: datetime | None) -> list[tuple[uuid.UUID, datetime, str]]:
+    """Each lead anonymised at ``since`` or after (every one, without): its id, when and why
+    (``anonymised_for``), from its ``lead.anonymised`` event, oldest first. An erasure and the
+    retention purge both write one per lead; the purge's audit entries count the leads, not name them.
+
+    No index serves it (the events are indexed by lead): a scan of ``lead_events``, once a restore."""
+    query = select(LeadEvent.lead_id, LeadEvent.created_at, LeadEvent.data).where(LeadEvent.name == "lead.anonymised")
+    if since is not None:
+        query = query.where(LeadEvent.created_at >= since)
+    rows = await session.execute(query.order_by(LeadEvent.created_at, LeadEvent.id))
+    return [(lead_id, at, str(data.get("reason"))) for lead_id, at, data in rows]
+
+
+async def listed_since(session: AsyncSession, since: datetime | None, reason: str) -> list[DoNotContact]:
+    """The do-not-contact entries added for ``reason`` at ``since`` or after (every one, without),
+    oldest first."""
+    query = select(DoNotContact).where(DoNotContact.reason == reason)
+    if since is not None:
+        query = query.where(DoNotContact.created_at >= since)
+    return list(await session.scalars(query.order_by(DoNotContact.created_at, DoNotContact.id)))
+
+
+async def leads_by_id(session: AsyncSession, lead_ids: Collection[uuid.UUID]) -> list[Lead]:
+    """The leads with these ids that exist, locked in the order of their ids (as
+    ``compliance.repository.leads_with_any`` locks a person's: two requests cannot deadlock) and
+    read afresh under the lock."""
+    query = (
+        select(Lead)
+        .where(Lead.id.in_(sorted(lead_ids)))
+        .order_by(Lead.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(query))
 
 
 async def audited_naming(

@@ -18,15 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from leadgen.compliance.consent import is_known_consent_text
 from leadgen.dedupe.rules import IdentityKeys
 
 # A consent record is kept unchanged five years (the FTC's Telemarketing Sales Rule, and our brief):
 # 1,827 days are five years however many leap days they hold. An erasure or the retention purge
-# clears what ties a younger record to the person only once it is that old; the consent text and
-# its time stay for good.
+# clears what ties a younger record to the person only once it is that old; its time and the
+# SHA-256 of its text (which text was agreed to) stay for good, and the text itself when it names
+# nobody (``consent_text_kept``).
 CONSENT_KEPT = timedelta(days=1827)
 # What ties a consent record to the person: where it was given, and the number and address it
-# covers, by which an export finds it after the lead was erased.
+# covers, by which an export finds it after the lead was erased. The text goes with them unless
+# ``consent_text_kept``.
 CONSENT_EVIDENCE = (
     "ip_address",
     "page_url",
@@ -72,6 +75,16 @@ def due(leads: Sequence[LeadActivity], cutoff: datetime) -> bool:
     """The person's leads are anonymised when every one was last active before ``cutoff``, whatever
     its status. No leads (erased since they were found) is nothing to do."""
     return bool(leads) and all(lead.last_active_at < cutoff for lead in leads)
+
+
+def consent_text_kept(text_sha256: str) -> bool:
+    """Whether a consent record keeps its text once its evidence goes: only when it is one of the
+    quote form's own texts (named by its SHA-256), the same words for everybody. A vendor's text is
+    theirs to word, and TCPA one-to-one consent often names the person and the number called
+    ("I, Jane Roe, agree to be called at 512-555-0142 by ..."); its digest still says which text was
+    agreed to. A form text retired since (``PREVIOUS_CONSENT_TEXTS`` keeps one a release) loses its
+    words too: its digest names it in that module's history."""
+    return is_known_consent_text(text_sha256)
 
 
 def consent_evidence_kept_until(captured_at: datetime, now: datetime) -> datetime | None:

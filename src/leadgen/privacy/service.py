@@ -47,6 +47,9 @@ PII_COLUMNS = (
     "notes",
     "landing_page",
     "external_id",  # the vendor's id for the person's request: with it the vendor re-identifies them
+    # The vendor's sub id: often a per-click token (an affiliate's click id), which their own logs
+    # tie to the person as the external id does. Nothing reports by it; the campaign stays.
+    "sub_id",
     # What they told us of their insurance today: with the ZIP, a carrier's renewal date narrows
     # them down to a household.
     "currently_insured",
@@ -158,16 +161,23 @@ async def export(
                 "audit": [{"action": e.action, "actor": e.actor, "at": e.created_at, "data": e.data} for e in logged],
             }
         )
-    consents = await _consent_records(session, asked)
+    records = await _consent_records(session, asked)
+    consents = [
+        {**_columns(record, exclude=CONSENT_HASHES), "lead_anonymised": anonymised} for record, anonymised in records
+    ]
     exported = [lead.id for lead in leads]
     of_erased = [consent["lead_id"] for consent in consents if consent["lead_id"] not in exported]
     await audit.record(session, actor, EXPORT_ACTION, "person", None, _lead_ids([*exported, *of_erased]))
     # The entries an erasure by these identifiers made (the number at the extension asked about among
     # them), besides those of the leads found: once the leads are anonymised, no lead gives those.
+    # The consent records found still hold the identifiers the erasure listed besides the one asked
+    # about (the number of a person erased by e-mail address), until their evidence goes.
     own = own_entries(asked.phone, asked.email, asked.phone_extension)
-    person = {value for _, value in [*hashes, *own]} | {
-        value for lead in leads for _, value in dnc.identity_hashes(lead)
-    }
+    person = (
+        {value for _, value in [*hashes, *own]}
+        | {value for lead in leads for _, value in dnc.identity_hashes(lead)}
+        | {value for record, _ in records for value in _listed_as(record)}
+    )
     listed = [
         {"kind": entry.kind, "reason": entry.reason, "since": entry.created_at}
         for entry in await dnc.entries_for(session, sorted(person))
@@ -182,18 +192,26 @@ async def export(
     }
 
 
-async def _consent_records(session: AsyncSession, asked: IdentityKeys) -> list[dict[str, Any]]:
+async def _consent_records(session: AsyncSession, asked: IdentityKeys) -> list[tuple[ConsentRecord, bool]]:
     """The consent records given for the number (with the very extension asked about) or the
     address asked about, as ``rules.named_by_request`` takes a lead: a colleague's at another
-    extension is theirs. Each says whether its lead was anonymised."""
+    extension is theirs. Each with whether its lead was anonymised."""
     hashes = [value for value in (asked.phone, asked.email) if value]
     return [
-        {**_columns(record, exclude=CONSENT_HASHES), "lead_anonymised": anonymised_at is not None}
+        (record, anonymised_at is not None)
         for record, anonymised_at in await repository.consent_records_with_any(session, hashes)
         if rules.named_by_request(
             asked, IdentityKeys(record.phone_hash, record.email_hash, None, record.phone_extension)
         )
     ]
+
+
+def _listed_as(record: ConsentRecord) -> set[str]:
+    """The hashes the do-not-contact list knows the consent's number and address by, as
+    ``compliance.repository.identity_hashes`` gives a lead's: the number (every extension), the
+    address, and the number at the consent's extension."""
+    own = own_entries(record.phone_hash, record.email_hash, record.phone_extension)
+    return {value for _, value in own} | ({record.phone_hash} if record.phone_hash else set())
 
 
 async def erase(
@@ -284,9 +302,13 @@ async def anonymise(session: AsyncSession, leads: list[Lead], reason: str) -> No
 
 
 def clear_consent_evidence(consent: ConsentRecord) -> None:
-    """What tied the consent to the person goes; the text and its time stay, for the reports."""
+    """What tied the consent to the person goes, a vendor's wording of it with it: its time and the
+    SHA-256 of its text stay, for the reports and to say which text was agreed to, and the text
+    itself when it is the quote form's (``rules.consent_text_kept``)."""
     for column in rules.CONSENT_EVIDENCE:
         setattr(consent, column, None)
+    if not rules.consent_text_kept(consent.text_sha256):
+        consent.text = None
     consent.evidence_kept_until = None
 
 
