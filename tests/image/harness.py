@@ -273,7 +273,6 @@ def brief_config(target: str) -> TargetConfig:
         "LEADGEN_SERVICES_API_URL": "http://api:3000",
         "LEADGEN_SERVICES_DATA_SERVICE_URL": "http://data-service:3001",
         "LEADGEN_SERVICES_ORCHESTRATOR_URL": "http://orchestrator:3002",
-        "LEADGEN_SERVICES_BACKEND_URL": "http://backend:8000",
         "LEADGEN_SMTP_HOST": "mailpit",
         "LEADGEN_SMTP_PORT": "1025",
     }

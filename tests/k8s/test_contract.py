@@ -193,7 +193,6 @@ def check_need(need: str, settings: Settings, resources: list[Resource]) -> None
             ("api", settings.services.api_url),
             ("data-service", settings.services.data_service_url),
             ("orchestrator", settings.services.orchestrator_url),
-            ("backend", settings.services.backend_url),
         ):
             assert peer_url.host == peer, peer_url
             assert peer_url.port is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ from leadgen.ops import cli, contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.deploy import Deployer, DeployOptions, Shipped
 from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.namespace import expected_context
 from leadgen.ops.report import SilentReporter
+from leadgen.ops.rules.manifests import parse
+from tests.k8s.render import render_text
 
 from . import objects
 from .conftest import SHIPPED, FakeKube, Run, payload
@@ -359,7 +363,7 @@ class TestFailedRollout:
         assert doc["ok"] is True and doc["failure"] is None
         assert doc["steps"][-1] == {
             "name": "health-check", "status": "warning",
-            "detail": "28 passed, 0 warning(s); failed, outside this deploy: Job postgres-backup-29401234, "
+            "detail": "28 passed, 0 warning(s); failed, not applied by this deploy: Job postgres-backup-29401234, "
                       "Node ip-10-0-99-99.ec2.internal",
         }  # fmt: skip
         text = run("deploy", "dev")
@@ -373,7 +377,7 @@ class TestFailedRollout:
         kube.on("get", "statefulsets", json_out=statefulsets)
         doc = payload(run("deploy", "dev", "--json"))
         assert doc["ok"] is False
-        assert doc["failure"]["message"] == "1 check(s) of what this deploy rolled out failed: StatefulSet redis"
+        assert doc["failure"]["message"] == "1 check(s) of what this deploy applied failed: StatefulSet redis"
 
     def test_failed_health_check_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
@@ -384,6 +388,129 @@ class TestFailedRollout:
         assert result.exit_code == 1
         assert "FAILED health-check" in result.stdout
         assert "has timed out progressing" in result.stdout
+
+
+class TestWhatTheDeployApplied:
+    """Every object the deploy applied is its own: a broken one fails the deploy."""
+
+    def test_a_broken_route_and_service_it_applied_fail_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        route = objects.load("httproute-api.json")
+        route["status"]["parents"][0]["conditions"][1].update(
+            status="False", reason="BackendNotFound", message="Service leadgen-dev/api port 3001 not found"
+        )
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
+        slices = objects.healthy(Environment.DEV)["endpointslices"]
+        for eps in slices["items"]:
+            if eps["metadata"]["labels"]["kubernetes.io/service-name"] == "frontend":
+                eps["endpoints"] = []
+        kube.on("get", "endpointslices", json_out=slices)
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["ok"] is False
+        assert doc["failure"]["message"] == (
+            "2 check(s) of what this deploy applied failed: Service frontend, HTTPRoute api"
+        )
+
+    def test_a_deleted_gateway_it_applied_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "gateways.gateway.networking.k8s.io", json_out=objects.as_list([]))
+        doc = payload(run("deploy", "dev", "--json"))
+        assert doc["failure"]["message"] == "1 check(s) of what this deploy applied failed: Gateway leadgen"
+
+    def test_waits_until_the_controller_reported_on_the_new_spec(self, run: Run, kube: FakeKube) -> None:
+        """Right after the apply the route's status is about the previous spec (generation 1)."""
+        kube.healthy()
+        applied = objects.load("httproute-api.json")
+        applied["metadata"]["generation"] = 2
+        reported = objects.clone(applied)
+        for condition in reported["status"]["parents"][0]["conditions"]:
+            condition["observedGeneration"] = 2
+        stale = {"stdout": json.dumps(objects.as_list([applied]))}
+        kube.sequence("get", "httproutes.gateway.networking.k8s.io",
+                      responses=[stale, stale, {"stdout": json.dumps(objects.as_list([reported]))}])  # fmt: skip
+        result = run("deploy", "dev", "--poll-interval", "0", "--json")
+        assert result.exit_code == 0, result.output
+        steps = {s["name"]: s for s in payload(result)["steps"]}
+        assert steps["reconcile"] == {
+            "name": "reconcile",
+            "status": "ok",
+            "detail": "reported on Gateway leadgen; HTTPRoute api",
+        }
+        polls = [i for i, c in enumerate(kube.commands()) if c[:2] == ["get", "httproutes.gateway.networking.k8s.io"]]
+        assert len(polls) == 4  # three while waiting, one by the health check
+        assert kube.index("rollout", "status", "deployment/frontend") < polls[0]
+
+    def test_a_route_never_reconciled_fails_the_deploy(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        route = objects.load("httproute-api.json")
+        route["metadata"]["generation"] = 2
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
+        result = run("deploy", "dev", "--timeout", "1", "--poll-interval", "0.2", "--json")
+        doc = payload(result)
+        assert result.exit_code == 1
+        steps = {s["name"]: s for s in doc["steps"]}
+        assert steps["reconcile"] == {
+            "name": "reconcile", "status": "warning", "detail": "not reconciled after 1s: HTTPRoute/api",
+        }  # fmt: skip
+        assert doc["failure"]["message"] == "1 check(s) of what this deploy applied failed: HTTPRoute api"
+        [check] = [c for c in doc["health"]["checks"] if c["category"] == "HTTPRoute"]
+        assert "not reconciled (reported for generation 1, the spec is generation 2)" in check["detail"]
+
+
+def labelled(kind: str, api_version: str, name: str, **meta: Any) -> dict[str, Any]:
+    """A platform object as `kubectl get` lists it."""
+    labels = {contract.PART_OF_LABEL: contract.PART_OF}
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": labels, **meta}}
+
+
+class TestObjectsTheOverlayNoLongerRenders:
+    """Apply never deletes; deploy reports what an earlier render left behind, and deletes nothing."""
+
+    def leftovers(self, kube: FakeKube) -> None:
+        kube.on("get", "--selector", contract.PART_OF_SELECTOR, json_out=objects.as_list([
+            labelled("Deployment", "apps/v1", "api"),  # rendered
+            labelled("Deployment", "apps/v1", "quote-api"),  # renamed to api long ago
+            labelled("PodDisruptionBudget", "policy/v1", "worker"),  # dropped from the overlay
+            labelled("Service", "v1", "postgres-rw", ownerReferences=[{"kind": "Cluster", "name": "postgres"}]),
+        ]))  # fmt: skip
+
+    def test_reported_with_the_command_that_deletes_them(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        self.leftovers(kube)
+        result = run("deploy", "dev", "--json")
+        assert result.exit_code == 0, result.output
+        doc = payload(result)
+        assert doc["orphans"] == ["deployment.apps/quote-api", "poddisruptionbudget.policy/worker"]
+        [step] = [s for s in doc["steps"] if s["name"] == "orphans"]
+        assert step["status"] == "warning"
+        assert step["detail"].endswith(
+            "`kubectl -n leadgen-dev delete deployment.apps/quote-api poddisruptionbudget.policy/worker`"
+        )
+        assert not kube.ran("delete", "deployment.apps/quote-api") and not kube.ran("apply", "--prune")
+        [listing] = [c for c in kube.commands() if c[:3] == ["get", "--selector", contract.PART_OF_SELECTOR]]
+        assert listing[3].split(",") == [
+            "certificate.cert-manager.io", "deployment.apps", "gateway.gateway.networking.k8s.io",
+            "horizontalpodautoscaler.autoscaling", "httproute.gateway.networking.k8s.io",
+            "networkpolicy.networking.k8s.io", "poddisruptionbudget.policy", "service", "serviceaccount",
+            "statefulset.apps",
+        ]  # fmt: skip
+
+    def test_after_the_rollouts_and_in_a_dry_run(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        self.leftovers(kube)
+        run("deploy", "dev", "--no-health-check")
+        listing = kube.index("get", "--selector", contract.PART_OF_SELECTOR)
+        assert listing > kube.index("rollout", "status", "deployment/frontend")
+        dry = run("deploy", "dev", "--dry-run", "server")
+        assert "! orphans 2 object(s)" in dry.stdout
+
+    def test_a_role_that_may_not_list_them_skips_the_step(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("get", "--selector", exit=1, stderr="Error from server (Forbidden): roles is forbidden\n")
+        result = run("deploy", "dev", "--json")
+        assert result.exit_code == 0, result.output
+        [step] = [s for s in payload(result)["steps"] if s["name"] == "orphans"]
+        assert step["status"] == "skipped" and "cannot list them" in step["detail"]
 
 
 BACKENDS = {"api", "data-service", "orchestrator", "backend", "worker", "scheduler"}
@@ -596,6 +723,21 @@ class TestThePreviousMigrationJob:
         message = payload(run("deploy", "dev", "--json"))["failure"]["message"]
         assert "still active (release 1.4.2+0a1b2c3d4e, started 2026-11-25T11:58:02Z, 1 running)" in message
 
+    def test_one_of_this_release_is_waited_for(self, run: Run, kube: FakeKube) -> None:
+        """A deploy cut short while it waited for its migration, run again: the Job it started
+        still runs this release's migration."""
+        kube.healthy()
+        release = payload(run("deploy", "dev", "--dry-run", "server", "--json"))["release"]
+        running = objects.load("job-db-migrate-running.json")
+        running["spec"]["template"]["metadata"]["annotations"] = {contract.RELEASE_ANNOTATION: release}
+        kube.sequence("get", "job", "db-migrate", responses=[{"stdout": json.dumps(running)}, RUNNING, COMPLETE])
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([]))
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-health-check")
+        assert result.exit_code == 0, result.output
+        assert f"Job/db-migrate of this release ({release}) is still running: waiting for it" in result.stdout
+        assert not kube.ran("delete")
+        assert ("Job", "db-migrate") not in {k for call in applies(kube) for k in kinds_applied(call)}
+
     def test_a_failed_one_is_replaced(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
         kube.sequence("get", "job", "db-migrate", responses=[FAILED, COMPLETE])
@@ -611,6 +753,60 @@ class TestThePreviousMigrationJob:
         assert run("deploy", "dev", "--no-health-check").exit_code == 0
         assert not kube.ran("delete")
         assert ("Job", "db-migrate") in kinds_applied(applies(kube)[1])
+
+
+TLS_TIMEOUT = "Unable to connect to the server: net/http: TLS handshake timeout\n"
+BLIP = {"stderr": TLS_TIMEOUT, "exit": 1}
+
+
+class TestAnAPIServerThatDoesNotAnswer:
+    """Polling the migration rides out an API server that misses a few requests; one that stays
+    away ends the deploy as a failed step, with every step before it still reported."""
+
+    def test_a_blip_while_polling_the_migration_is_tried_again(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING, BLIP, COMPLETE])
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([]))
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-diff")
+        assert result.exit_code == 0, result.output
+        assert "the API server did not answer (Unable to connect to the server" in result.stdout
+        assert "✓ migrate migrations applied" in result.stdout
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 4
+
+    def test_one_that_stays_away_is_a_failed_step(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, RUNNING, BLIP])
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([]))
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-diff", "--json")
+        assert result.exit_code == 1
+        doc = payload(result)
+        assert doc["ok"] is False
+        assert [s["name"] for s in doc["steps"]][:3] == ["render", "validate", "apply-prerequisites"]
+        assert doc["steps"][-1]["name"] == "migrate" and doc["steps"][-1]["status"] == "failed"
+        assert doc["failure"]["message"] == f"`kubectl get job db-migrate -o json` failed: {TLS_TIMEOUT.strip()}"
+        assert doc["failure"]["hint"].startswith("The API server is unreachable")
+        assert "Job/db-migrate may still be running" in doc["failure"]["hint"]
+        assert "deploying this release again waits for it" in doc["failure"]["hint"]
+        # the first read of the previous Job, then one poll that saw it running and five attempts
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 1 + 1 + 5
+
+    def test_a_person_sees_the_failed_step(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, BLIP])
+        kube.on("get", "pods", "--selector", MIGRATE_SELECTOR, json_out=objects.as_list([]))
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-diff")
+        assert result.exit_code == 1
+        assert "✓ apply-prerequisites" in result.stdout and "✗ migrate" in result.stdout
+        assert "FAILED migrate" in result.stdout and "TLS handshake timeout" in result.stdout
+        assert result.stderr == ""
+
+    def test_an_error_that_is_not_transient_is_not_retried(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        forbidden = {"stderr": 'Error from server (Forbidden): jobs.batch "db-migrate" is forbidden\n', "exit": 1}
+        kube.sequence("get", "job", "db-migrate", responses=[COMPLETE, forbidden])
+        result = run("deploy", "dev", "--poll-interval", "0", "--no-diff", "--json")
+        assert payload(result)["steps"][-1]["name"] == "migrate"
+        assert sum(1 for c in kube.commands() if c[:3] == ["get", "job", "db-migrate"]) == 2
 
 
 class TestAMigrationPodThatCannotStart:
@@ -679,6 +875,66 @@ class TestMissingTools:
         result = run("deploy", "dev", "--overlays-dir", str(tmp_path))
         assert result.exit_code == 2
         assert "not found" in result.stderr and "--overlays-dir" in result.stderr
+
+
+def with_kube_context(kube: FakeKube, env: Environment, kube_context: str) -> None:
+    """The overlay's cluster settings name ``kube_context`` as the environment's context."""
+    settings = objects.cluster_settings(env)
+    settings["metadata"]["namespace"] = env.namespace
+    settings["data"][contract.CLUSTER_SETTINGS_KUBE_CONTEXT] = kube_context
+    kube.on("kustomize", stdout=objects.rendered(env, [*objects.rendered_docs(env), settings]))
+    kube.on("config", "get-contexts", stdout="kind-dev-laptop\nleadgen-prod\n")
+
+
+class TestTheEnvironmentsCluster:
+    """The overlay's settings name the context of the environment's cluster; deploy uses no other."""
+
+    def test_prod_is_never_deployed_through_a_laptops_context(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        with_kube_context(kube, Environment.PROD, "leadgen-prod")
+        kube.on("config", "current-context", stdout="kind-dev-laptop\n")
+        result = run("deploy", "prod", "--yes-i-mean-prod")
+        assert result.exit_code == 2
+        message = " ".join(result.stderr.split())
+        assert (
+            "Context kind-dev-laptop is not prod's: the overlay's leadgen-cluster-settings (kubeContext) "
+            "names leadgen-prod" in message
+        )
+        assert "--context leadgen-prod" in message
+        assert not kube.ran("diff") and not applies(kube) and not kube.ran("get", "namespace")
+
+    def test_the_context_option_selects_it(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        with_kube_context(kube, Environment.PROD, "leadgen-prod")
+        kube.on("config", "current-context", stdout="kind-dev-laptop\n")
+        result = run("deploy", "prod", "--yes-i-mean-prod", "--context", "leadgen-prod", "--json")
+        assert result.exit_code == 0, result.output
+        assert payload(result)["context"] == "leadgen-prod"
+        assert {c["context"] for c in applies(kube)} == {"leadgen-prod"}
+
+    def test_an_empty_setting_takes_any_context(self, run: Run, kube: FakeKube) -> None:
+        """dev, as committed: a laptop's kind or minikube."""
+        kube.healthy()
+        with_kube_context(kube, Environment.DEV, "")
+        kube.on("config", "current-context", stdout="kind-dev-laptop\n")
+        assert run("deploy", "dev", "--no-health-check").exit_code == 0
+
+    def test_health_check_refuses_another_context_too(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy(Environment.PROD)
+        with_kube_context(kube, Environment.PROD, "leadgen-prod")
+        kube.on("config", "current-context", stdout="kind-dev-laptop\n")
+        result = run("health-check", "prod")
+        assert result.exit_code == 2 and "names leadgen-prod" in result.stderr
+        assert not kube.ran("get", "deployments")
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [(Environment.DEV, None), (Environment.STAGING, "leadgen-staging"), (Environment.PROD, "leadgen-prod")],
+    )
+    def test_the_committed_overlays_name_the_documented_contexts(self, env: Environment, expected: str | None) -> None:
+        """docs/KUBERNETES_SETUP.md section 2 renames each cluster's context leadgen-<env>."""
+        resources, _ = parse(render_text(f"overlays/{env.value}"))
+        assert expected_context(resources) == expected
 
 
 def templates_applied(kube: FakeKube) -> dict[tuple[str, str], dict[str, Any]]:
@@ -816,5 +1072,6 @@ class TestAsTheDeployerRole:
         kube.on("get", "namespace", exit=1, stderr="The connection to the server 10.0.0.1:443 was refused\n")
         result = run("deploy", "dev")
         assert result.exit_code == 1
-        assert "API server is unreachable" in result.stderr
+        assert "✓ validate" in result.stdout and "✗ deploy" in result.stdout
+        assert "API server is unreachable" in result.stdout
         assert not applies(kube)

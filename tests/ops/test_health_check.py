@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -17,6 +18,7 @@ from leadgen.ops import contract, healthcheck
 from leadgen.ops.contract import Environment
 from leadgen.ops.rules import health
 from leadgen.ops.rules.health import Status
+from tests.k8s.render import render_text
 
 from . import objects
 from .conftest import FakeKube, Run, payload, readyz_answer
@@ -102,12 +104,21 @@ class TestStandard:
 
     def test_warnings_do_not_fail(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
+        nodes = objects.healthy(Environment.DEV)["nodes"]
+        nodes["items"][0]["spec"]["unschedulable"] = True
+        kube.on("get", "nodes", json_out=nodes)
+        result = run("health-check", "dev")
+        assert result.exit_code == 0
+        assert "WARN   │ Ready, cordoned (SchedulingDisabled)" in result.stdout
+
+    def test_a_route_no_gateway_reported_on_fails(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
         route = objects.load("httproute-api.json")
         del route["status"]
         kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
         result = run("health-check", "dev")
-        assert result.exit_code == 0
-        assert "WARN   │ no Gateway has reported on it yet" in result.stdout
+        assert result.exit_code == 1
+        assert "FAIL   │ not reconciled: no Gateway has reported on it" in result.stdout
 
     def test_running_migration_is_a_warning(self, run: Run, kube: FakeKube) -> None:
         kube.healthy()
@@ -198,6 +209,7 @@ class TestStandard:
 
     def test_reading_nothing_fails(self, run: Run, kube: FakeKube) -> None:
         kube.on("config", "current-context", stdout="kind-leadgen\n")
+        kube.on("kustomize", stdout=objects.rendered(Environment.STAGING))
         kube.on("get", exit=1, stderr=FORBIDDEN)
         result = run("health-check", "staging", "--json")
         assert result.exit_code == 1
@@ -255,6 +267,80 @@ class TestStandard:
         run("--context", "prod-eks", "health-check", "dev", "-n", "leadgen-dev-2")
         call = kube.first("get", "deployments")
         assert call["context"] == "prod-eks" and call["namespace"] == "leadgen-dev-2"
+
+
+def edge_deleted_by_hand(kube: FakeKube) -> None:
+    """``kubectl delete gateway leadgen``, its routes gone with it, and Service api deleted."""
+    kube.on("get", "gateways.gateway.networking.k8s.io", json_out=objects.as_list([]))
+    kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([]))
+    services = objects.healthy(Environment.DEV)["services"]
+    services["items"] = [s for s in services["items"] if s["metadata"]["name"] != "api"]
+    kube.on("get", "services", json_out=services)
+
+
+class TestWhatTheOverlayRenders:
+    """Expected by name: every Service, Gateway and HTTPRoute (and workload) the overlay renders."""
+
+    def test_an_edge_deleted_by_hand_fails(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        edge_deleted_by_hand(kube)
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        failed = {(c["category"], c["name"], c["detail"]) for c in payload(result)["checks"] if c["status"] == "fail"}
+        assert failed == {
+            ("Service", "api", "not found"), ("Gateway", "leadgen", "not found"), ("HTTPRoute", "api", "not found"),
+        }  # fmt: skip
+
+    def test_the_real_overlays_edge_is_expected(self, run: Run, kube: FakeKube) -> None:
+        """The committed dev overlay's six routes, its Gateway and each of its Services."""
+        kube.healthy()
+        kube.on("kustomize", stdout=render_text("overlays/dev"))
+        got = statuses(payload(run("health-check", "dev", "--json")))
+        routes = {"api", "backend", "data-service", "frontend", "https-redirect", "orchestrator"}
+        assert {n for (c, n), s in got.items() if c == "HTTPRoute" and s == "fail"} == routes - {"api"}
+        assert got[("Service", "redis-headless")] == "fail" and got[("Service", "api")] == "pass"
+
+    def test_an_overlay_without_a_gateway_expects_none(self, run: Run, kube: FakeKube) -> None:
+        """An overlay with the Ingress component renders no Gateway API objects."""
+        kube.healthy()
+        docs = [d for d in objects.rendered_docs(Environment.DEV) if d["kind"] not in ("Gateway", "HTTPRoute")]
+        kube.on("kustomize", stdout=objects.rendered(Environment.DEV, docs))
+        kube.on("get", "gateways.gateway.networking.k8s.io", json_out=objects.as_list([]))
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([]))
+        assert run("health-check", "dev").exit_code == 0
+
+    def test_a_status_about_an_older_spec_fails(self, run: Run, kube: FakeKube) -> None:
+        """A changed spec (generation 2) the controller has not reported on: its True conditions
+        are about generation 1 and vouch for nothing."""
+        kube.healthy()
+        route = objects.load("httproute-api.json")
+        route["metadata"]["generation"] = 2
+        gateway = objects.load("gateway-leadgen.json")
+        gateway["metadata"]["generation"] = 5
+        kube.on("get", "httproutes.gateway.networking.k8s.io", json_out=objects.as_list([route]))
+        kube.on("get", "gateways.gateway.networking.k8s.io", json_out=objects.as_list([gateway]))
+        result = run("health-check", "dev", "--json")
+        assert result.exit_code == 1
+        checks = {c["category"]: c for c in payload(result)["checks"] if c["category"] in ("Gateway", "HTTPRoute")}
+        assert checks["Gateway"]["status"] == checks["HTTPRoute"]["status"] == "fail"
+        assert "not reconciled (reported for generation 1, the spec is generation 5)" in checks["Gateway"]["detail"]
+        assert "not reconciled (reported for generation 1, the spec is generation 2)" in checks["HTTPRoute"]["detail"]
+
+    def test_it_renders_without_a_cluster_and_needs_the_overlay(self, run: Run, kube: FakeKube, tmp_path: Path) -> None:
+        kube.healthy()
+        assert run("health-check", "dev").exit_code == 0
+        assert "context" not in kube.first("kustomize")
+        result = run("health-check", "dev", "--overlays-dir", str(tmp_path))
+        assert result.exit_code == 2
+        assert "not found" in result.stderr and "--overlays-dir" in result.stderr
+
+    def test_a_render_it_cannot_read_stops_it(self, run: Run, kube: FakeKube) -> None:
+        kube.healthy()
+        kube.on("kustomize", stdout="apiVersion: v1\nkind: Service\n")
+        result = run("health-check", "dev")
+        assert result.exit_code == 2
+        assert "cannot be read: (document 1) needs apiVersion, kind and metadata.name" in result.stderr
+        assert not kube.ran("get", "deployments")
 
 
 def exec_calls(kube: FakeKube) -> list[list[str]]:

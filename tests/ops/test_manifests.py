@@ -11,9 +11,10 @@ import pytest
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
-from leadgen.ops.deploy import BOOTSTRAP_KINDS, migration_timeout
+from leadgen.ops.deploy import BOOTSTRAP_KINDS
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules.manifests import PLACEHOLDERS, ValidationReport, validate_rendered
+from leadgen.ops.rules.plan import migration_timeout
 from tests.conftest import IN_CI
 from tests.k8s.render import DEPLOYABLE, render
 

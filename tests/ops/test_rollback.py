@@ -188,6 +188,40 @@ def undone(kube: FakeKube) -> dict[str, str]:
     return {c[2].removeprefix("deployment/"): c[3] for c in kube.commands() if c[:2] == ["rollout", "undo"]}
 
 
+class TestOneServiceAfterARestart:
+    """``kubectl rollout restart`` (after a secret rotation) makes a revision of the same release:
+    going back to it would undo nothing."""
+
+    def test_goes_back_to_the_previous_release_and_says_so(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"api": revs(V1, V2, V2)})
+        result = run("rollback", "dev", "api")
+        assert result.exit_code == 0, result.output
+        assert undone(kube) == {"api": "--to-revision=1"}
+        assert (
+            f"deployment/api: revision 2 runs release {V2} like the current revision 3 (a restart or an edit "
+            f"outside deploy), so it goes back to revision 1, release {V1}" in " ".join(result.stdout.split())
+        )
+        assert "same as current" in result.stdout
+        assert "rolled back api → 1" in result.stdout
+
+    def test_the_json_names_the_revisions_passed_over(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"api": revs(V1, V2, V2, V2)})
+        [api] = payload(run("rollback", "dev", "api", "--json"))["services"]
+        assert (api["from_revision"], api["to_revision"], api["passed_over"]) == (4, 1, [2, 3])
+
+    def test_an_explicit_revision_is_taken_as_given(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"api": revs(V1, V2, V2)})
+        assert run("rollback", "dev", "api", "--to-revision", "2").exit_code == 0
+        assert undone(kube) == {"api": "--to-revision=2"}
+
+    def test_nothing_older_runs_anything_else(self, run: Run, kube: FakeKube) -> None:
+        with_releases(kube, {"api": revs(V2, V2)})
+        result = run("rollback", "dev", "api")
+        assert result.exit_code == 1
+        assert "every revision kept before 2 (1) runs release" in result.stderr and "--to-revision" in result.stderr
+        assert not kube.ran("rollout", "undo")
+
+
 class TestReleaseRollback:
     def test_every_service_goes_to_the_previous_release(self, run: Run, kube: FakeKube) -> None:
         # api was restarted during V3 (kubectl rollout restart makes a revision of the same
@@ -383,9 +417,9 @@ class TestOneServerTheFrontendCalls:
         assert warning.startswith(f"warning: the frontend stays on release {V3} while data-service goes back")
 
     def test_no_warning_when_both_run_the_same_release(self, run: Run, kube: FakeKube) -> None:
-        # api was restarted during V3: its previous revision is V3 too, as the frontend's.
-        with_releases(kube, {"api": revs(V1, V2, V3, V3)})
-        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V3))
+        # The frontend went back to V2 already; api follows it there.
+        with_releases(kube, {})
+        kube.on("get", "deployment", "frontend", json_out=stamped("frontend", V2))
         doc = payload(run("rollback", "dev", "api", "--json"))
         assert doc["ok"] is True and doc["warnings"] == []
 

@@ -10,7 +10,7 @@ import pytest
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.errors import RuleError
-from leadgen.ops.rules import health, history, hpa, manifests, release, workloads
+from leadgen.ops.rules import health, history, hpa, manifests, orphans, release, workloads
 from leadgen.ops.rules.health import Status, Thresholds
 from leadgen.ops.rules.manifests import Resource
 
@@ -226,6 +226,21 @@ class TestHistory:
         )
         assert history.rollback_target(revs, wanted) == target
 
+    def test_default_target_passes_over_revisions_of_the_same_release(self) -> None:
+        old = history.Revision(3, None, ("app:1.4.0",), release="1.4.0+a")
+        new = history.Revision(4, None, ("app:1.5.0",), release="1.5.0+b")
+        restarted = history.Revision(5, None, ("app:1.5.0",), release="1.5.0+b", current=True)
+        assert history.rollback_target([old, new, restarted], None) == 3
+        assert history.rollback_target([old, new, restarted], 4) == 4
+        # Unstamped revisions (deployed before releases were recorded) compare by their images.
+        images = [
+            history.Revision(n, None, (image,), current=n == 3) for n, image in ((1, "a:1"), (2, "a:2"), (3, "a:2"))
+        ]
+        assert history.rollback_target(images, None) == 1
+        # Same release, other images (`kubectl set image`): going back undoes that.
+        edited = history.Revision(6, None, ("app:hotfix",), release="1.5.0+b", current=True)
+        assert history.rollback_target([old, new, edited], None) == 4
+
     def test_target_refusals(self) -> None:
         only = [history.Revision(1, None, current=True)]
         with pytest.raises(RuleError, match="only revision kept"):
@@ -234,6 +249,38 @@ class TestHistory:
             history.rollback_target([], None)
         with pytest.raises(RuleError, match="already the current revision"):
             history.rollback_target(only, 1)
+
+
+class TestOrphanRules:
+    def resources(self) -> list[Resource]:
+        return [
+            Resource("apps/v1", "Deployment", "api", "leadgen-dev", {}),
+            Resource("v1", "ConfigMap", "api-config-76fccckm7d", "leadgen-dev", {}),
+            Resource("v1", "Namespace", "leadgen-dev", None, {}),
+            Resource("batch/v1", "Job", "db-migrate", "leadgen-dev", {}),
+            Resource("autoscaling/v2", "HorizontalPodAutoscaler", "api", "leadgen-dev", {}),
+        ]
+
+    def test_looks_for_the_namespaced_kinds_the_render_applies(self) -> None:
+        assert orphans.resource_types(self.resources()) == ["deployment.apps", "horizontalpodautoscaler.autoscaling"]
+
+    def test_left_behind(self) -> None:
+        def obj(api_version: str, kind: str, name: str, **meta: Any) -> dict[str, Any]:
+            return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, **meta}}
+
+        listed = [
+            obj("apps/v1", "Deployment", "api"),
+            obj("apps/v1", "Deployment", "quote-api"),
+            obj("autoscaling/v2", "HorizontalPodAutoscaler", "worker"),
+            # an earlier release's generated ConfigMap: a ReplicaSet rollback may return to mounts it
+            obj("v1", "ConfigMap", "api-config-5b242ggh4h"),
+            obj("v1", "PersistentVolumeClaim", "data-redis-0"),
+            obj("apps/v1", "ReplicaSet", "api-7d9c6b8f5d", ownerReferences=[{"kind": "Deployment", "name": "api"}]),
+        ]
+        assert orphans.left_behind(listed, self.resources()) == [
+            "deployment.apps/quote-api",
+            "horizontalpodautoscaler.autoscaling/worker",
+        ]
 
 
 class TestHealthRules:
@@ -264,14 +311,51 @@ class TestHealthRules:
     def test_service_without_selector_passes(self) -> None:
         svc = objects.service("external-db", 5432)
         del svc["spec"]["selector"]
-        [check] = health.check_services(objects.as_list([svc]), objects.as_list([]))
+        [check] = health.check_services(objects.as_list([svc]), objects.as_list([]), ["external-db"])
         assert check.status is Status.PASS
+
+    def test_expected_edge_objects_that_are_gone_fail(self) -> None:
+        """An edge deleted by hand must not leave nothing to check, and so a pass."""
+        empty = objects.as_list([])
+        checks = [
+            *health.check_services(empty, empty, ["api"]),
+            *health.check_gateways(empty, ["leadgen"]),
+            *health.check_httproutes(empty, ["api", "frontend"]),
+        ]
+        assert [(c.category, c.name, c.status, c.detail) for c in checks] == [
+            ("Service", "api", Status.FAIL, "not found"),
+            ("Gateway", "leadgen", Status.FAIL, "not found"),
+            ("HTTPRoute", "api", Status.FAIL, "not found"),
+            ("HTTPRoute", "frontend", Status.FAIL, "not found"),
+        ]
 
     def test_gateway_not_programmed(self) -> None:
         gw = objects.load("gateway-leadgen.json")
         gw["status"]["conditions"][1].update(status="False", reason="AddressNotAssigned", message="No addresses")
-        [check] = health.check_gateways(objects.as_list([gw]))
+        [check] = health.check_gateways(objects.as_list([gw]), ["leadgen"])
         assert check.status is Status.FAIL and "Programmed=False AddressNotAssigned" in check.detail
+
+    def test_a_status_of_an_older_spec_is_not_counted(self) -> None:
+        """The spec changed (generation 2); the controller's True conditions are about generation 1."""
+        gw = objects.load("gateway-leadgen.json")
+        gw["metadata"]["generation"] = 2
+        route = objects.load("httproute-api.json")
+        route["metadata"]["generation"] = 2
+        [gateway] = health.check_gateways(objects.as_list([gw]), ["leadgen"])
+        [attached] = health.check_httproutes(objects.as_list([route]), ["api"])
+        assert gateway.status is Status.FAIL and attached.status is Status.FAIL
+        assert gateway.detail.startswith(
+            "Accepted not reconciled (reported for generation 1, the spec is generation 2); Programmed not reconciled"
+        )
+        assert attached.detail.startswith("leadgen: Accepted not reconciled (reported for generation 1")
+        assert not health.reconciled(gw) and not health.reconciled(route)
+
+    def test_a_verdict_on_the_current_spec_is_reconciled(self) -> None:
+        route = objects.load("httproute-api.json")
+        route["status"]["parents"][0]["conditions"][1].update(status="False", reason="BackendNotFound")
+        assert health.reconciled(route) and health.reconciled(objects.load("gateway-leadgen.json"))
+        del route["status"]
+        assert not health.reconciled(route)
 
     def test_node_pressure_warns(self) -> None:
         node = objects.load("node-ready.json")

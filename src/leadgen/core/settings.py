@@ -352,7 +352,6 @@ class ServicesSettings(_Group, prefix="SERVICES_"):
     orchestrator_url: AnyHttpUrl = Field(
         AnyHttpUrl("http://127.0.0.1:3002"), description="Base URL of the orchestrator target."
     )
-    backend_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8000"), description="Base URL of the backend target.")
     dashboard_url: AnyHttpUrl = Field(
         AnyHttpUrl("http://127.0.0.1:8080"),
         description="Public base URL of the dashboard (the frontend), for the links in e-mails to agents and admins.",

@@ -24,13 +24,13 @@ from leadgen.ops import contract, debug, output
 from leadgen.ops.contract import Environment, Service
 from leadgen.ops.deploy import Deployer, DeployOptions, DryRun, Shipped
 from leadgen.ops.errors import EXIT_FAILED, EXIT_OK, OpsError, UsageError
-from leadgen.ops.healthcheck import run_health
+from leadgen.ops.healthcheck import Expected, run_health
 from leadgen.ops.kubectl import Kubectl, locate
-from leadgen.ops.namespace import ensure_environment
+from leadgen.ops.namespace import ensure_cluster, ensure_environment, expected_context
 from leadgen.ops.report import SilentReporter, to_json
 from leadgen.ops.rollback import RollbackRequest, run_rollback
 from leadgen.ops.rules.health import Thresholds
-from leadgen.ops.rules.manifests import validate_rendered
+from leadgen.ops.rules.manifests import Resource, parse, validate_rendered
 from leadgen.ops.scale import run_scale
 
 EPILOG = (
@@ -62,7 +62,9 @@ ContextOpt = Annotated[
     str | None,
     typer.Option(
         "--context",
-        help="kubeconfig context to use. Default: kubectl's current context.",
+        help="kubeconfig context to use. Default: kubectl's current context. deploy and health-check "
+        "refuse any other than the one the overlay's leadgen-cluster-settings names (kubeContext; "
+        "staging: leadgen-staging, prod: leadgen-prod; dev: any).",
         envvar="LEADGEN_K8S_CONTEXT",
         rich_help_panel=CLUSTER,
     ),
@@ -236,6 +238,17 @@ def _overlay(overlays_dir: Path | None, env: Environment) -> Path:
     return overlay
 
 
+def _rendered(kube: Kubectl, overlay: Path) -> list[Resource]:
+    """The overlay's objects, as ``kubectl kustomize`` renders them."""
+    resources, problems = parse(kube.kustomize(overlay))
+    if problems:
+        raise UsageError(
+            f"The render of {overlay} cannot be read: " + "; ".join(f"{f.resource} {f.message}" for f in problems),
+            hint=f"`leadgen k8s validate {overlay.name}` shows every problem of the overlay.",
+        )
+    return resources
+
+
 OverlaysOpt = Annotated[
     Path | None,
     typer.Option(
@@ -398,7 +411,9 @@ def rollback(
         typer.Option(
             "--to-revision",
             min=1,
-            help="Revision of SERVICE to go back to (see --list). Default: the one before the current.",
+            help="Revision of SERVICE to go back to (see --list). Default: the newest older revision that "
+            "runs another release or other images than the current one (a `kubectl rollout restart` makes "
+            "a revision of the same release, which is passed over).",
         ),
     ] = None,
     to_release: Annotated[
@@ -419,7 +434,7 @@ def rollback(
     kubectl: KubectlOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """List rollout history; roll back one service a revision, or every service a release; verify.
+    """List rollout history; roll back one service to its previous release, or every service; verify.
 
     Migrations are not rolled back: the command says where the schema stands before it changes
     anything.
@@ -620,6 +635,7 @@ def health_check(
             help="--deep: seconds a pod may be Pending before it fails the check.",
         ),
     ] = 300,
+    overlays_dir: OverlaysOpt = None,
     json_out: JsonOpt = False,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -628,15 +644,19 @@ def health_check(
 ) -> None:
     """Check Deployments, StatefulSets, Jobs, Service endpoints, PVCs, Gateways/HTTPRoutes, nodes.
 
-    Prints pass/warn/fail per item. Exit code 0 when nothing failed (warnings allowed), 1 when
-    anything failed, including when it may not read the Deployments, StatefulSets or Services or
-    when no check passed (it then vouches for nothing): usable as a CI gate.
+    Expects by name every Deployment, StatefulSet, Service, Gateway and HTTPRoute the overlay
+    renders (k8s/overlays/ENV). A Gateway or HTTPRoute whose status is about an older spec
+    (observedGeneration) is not reconciled and fails. Prints pass/warn/fail per item. Exit code 0
+    when nothing failed (warnings allowed), 1 when anything failed, including when it may not
+    read the Deployments, StatefulSets or Services or when no check passed (it then vouches for
+    nothing): usable as a CI gate.
     """
     with _reported(json_out) as cleanup:
         s = _session(ctx, env, context, namespace, kubectl, verbose, json_out, cleanup)
-        s.kubectl.ensure_context()
+        resources = _rendered(s.kubectl, _overlay(overlays_dir, env))
+        ensure_cluster(s.kubectl.ensure_context(), env, expected_context(resources))
         limits = Thresholds(cert_warn_days, cert_fail_days, timedelta(seconds=pending_grace))
-        report = run_health(s.kubectl, env, deep=deep, thresholds=limits, now=now)
+        report = run_health(s.kubectl, env, Expected.rendered(resources), deep=deep, thresholds=limits, now=now)
         if json_out:
             output.emit_json(report, ok=report.exit_code == 0, counts=report.counts)
         else:

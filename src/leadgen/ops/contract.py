@@ -89,6 +89,9 @@ SCALE_FIELD_MANAGER = "leadgen-scale"
 # (k8s/overlays/<env>/cluster-settings.yaml) and readable by every leadgen role.
 CLUSTER_SETTINGS = "leadgen-cluster-settings"
 CLUSTER_SETTINGS_ENVIRONMENT = "environment"
+# The kubeconfig context of the environment's cluster (docs/KUBERNETES_SETUP.md names it
+# leadgen-<env>); empty: any context (dev, on a laptop's kind or minikube).
+CLUSTER_SETTINGS_KUBE_CONTEXT = "kubeContext"
 
 
 def environment_named(namespace: str) -> Environment | None:

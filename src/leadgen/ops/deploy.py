@@ -4,10 +4,11 @@ Order, and why:
 
 1. render ``k8s/overlays/ENV`` with ``kubectl kustomize`` and validate it (no cluster needed),
    then stamp the release on the app pod templates (``rules.release``);
-2. check the kubeconfig context and the namespace. A role that may not read the Namespace (the
-   namespaced ``leadgen-deployer``) is not the one to manage it: the bootstrap objects (the
-   cluster-scoped ones and RBAC, which an admin applies once) are then left out, as with
-   ``--skip-bootstrap``;
+2. check the kubeconfig context (the one the overlay's settings name for the environment, if
+   they name one: ``namespace.ensure_cluster``) and the namespace. A role that may not read the
+   Namespace (the namespaced ``leadgen-deployer``) is not the one to manage it: the bootstrap
+   objects (the cluster-scoped ones and RBAC, which an admin applies once) are then left out, as
+   with ``--skip-bootstrap``;
 3. ``kubectl diff --server-side`` (exit 1 means "differences", above 1 an error);
 4. prod only: confirm (``--yes-i-mean-prod`` or a typed prompt);
 5. apply the prerequisites (namespace, accounts, config, secrets, policies, services, stores)
@@ -18,17 +19,26 @@ Order, and why:
    previous ``db-migrate`` Job (and its pods) first and create it again under the same name:
    ``kubectl logs job/db-migrate`` keeps working and no old Jobs pile up. Only a finished one:
    while it is active (an earlier deploy's migration still running or retrying, or a concurrent
-   deploy's) deploy refuses, since deleting it could stop a migration midway. The wait lasts the
+   deploy's) deploy refuses, since deleting it could stop a migration midway; one of the release
+   being deployed (an earlier attempt, cut short) is waited for instead. The wait lasts the
    Job's own ``activeDeadlineSeconds`` (and a little more) unless ``--migration-timeout`` says
    otherwise, and stops at once when the Job's pod cannot start. The Job is left out of every
    other apply, so a finished Job removed by its TTL is never re-created by accident;
 7. apply the application workloads (Deployments, HPAs, CronJobs) in waves (``rules.waves``):
    first the backends the frontend calls, then the frontend, each wave's Deployments rolled out
    before the next wave is applied. An api of the previous release refuses what the new
-   frontend sends, and a failed rollout leaves the later waves on the previous release;
-8. run the health check. Only its failures about what this deploy rolled out (its Deployments,
-   StatefulSets, CloudNativePG Cluster and the migration Job) fail the deploy; any other (a node
-   NotReady, an old failed backup Job) is reported as a warning.
+   frontend sends, and a failed rollout leaves the later waves on the previous release. Then
+   report (as a warning, with the command to delete them; never deleted) the platform's objects
+   an earlier render applied that this one no longer holds (``rules.orphans``);
+8. wait (up to ``--timeout``) until the Gateway API controller has reported on the spec of each
+   Gateway and HTTPRoute this deploy applied, then run the health check, expecting by name what
+   the render holds. Its failures about anything this deploy applied (every kind and name in the
+   render, the migration Job included) fail the deploy; any other (a node NotReady, a backup
+   Job, a volume a StatefulSet claimed) is reported as a warning.
+
+The reads that poll (the migration Job, the edge's status) retry an API server that could not
+answer (``KubectlError.transient``) a few times. Any kubectl error no step handles is recorded as
+the failure of the step it interrupted, so the steps so far still print (and reach ``--json``).
 
 Every apply is server-side with field manager ``leadgen``. A dry run shows the waves and stops
 after the diff with an apply ``--dry-run``: server-side for ``server``; for ``client`` a plain
@@ -37,41 +47,43 @@ client-side apply, since kubectl refuses ``--dry-run=client`` together with ``--
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
-
-import yaml
+from typing import Any, NoReturn, TypeVar
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.diagnose import diagnose
 from leadgen.ops.errors import KubectlError, UsageError
-from leadgen.ops.healthcheck import HealthReport, run_health
+from leadgen.ops.healthcheck import GATEWAYS, HTTPROUTES, Expected, HealthReport, run_health
 from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.namespace import ensure_cluster, expected_context
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
-from leadgen.ops.rules import health, workloads
+from leadgen.ops.rules import health, orphans, workloads
 from leadgen.ops.rules.health import Status
 from leadgen.ops.rules.manifests import CLUSTER_SCOPED, Finding, Resource, active_deadline, validate_rendered
+from leadgen.ops.rules.plan import Plan, by_kind, first_failing, migration_timeout, to_yaml
 from leadgen.ops.rules.release import app_image_tag, release_name, stamp, template_release
-from leadgen.ops.rules.waves import WORKLOAD_KINDS, Wave, in_waves
+from leadgen.ops.rules.waves import Wave
 
 # What an admin applies once per environment (docs/KUBERNETES_DEPLOYMENT.md): cluster-scoped
 # objects, and the RBAC that grants the deployer its rights (it cannot grant them to itself).
 BOOTSTRAP_KINDS = CLUSTER_SCOPED | {"Role", "RoleBinding"}
 CNPG_CLUSTER = "clusters.postgresql.cnpg.io"
 BOOTSTRAP_DOCS = "docs/KUBERNETES_DEPLOYMENT.md#who-applies-what"
-# How long past the migration Job's activeDeadlineSeconds deploy waits by default: the Job
-# controller fails the Job at its deadline (DeadlineExceeded), and deploy reports that verdict
-# and the pod's reason rather than a timeout of its own.
-DEADLINE_MARGIN = 30
-# What a health check judges by name that a deploy rolls out; its other checks do not fail one.
-ROLLED_OUT_KINDS = frozenset({"Deployment", "StatefulSet", "Cluster"})
+# How many times in a row a polling read may meet an API server that cannot answer before the
+# deploy gives up: enough for a control-plane restart or a load balancer's blip.
+READ_ATTEMPTS = 5
+# The edge objects whose controller deploy waits for, and the list each is read from.
+EDGE_LISTS = {"Gateway": GATEWAYS, "HTTPRoute": HTTPROUTES}
+EDGE_GROUP = "gateway.networking.k8s.io/"
+
+T = TypeVar("T")
 
 
 class DryRun(enum.StrEnum):
@@ -124,52 +136,13 @@ class DeployResult(Steps):
     waves: dict[str, list[str]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     diff: str | None = None
+    # The platform's objects an earlier render applied that this one no longer holds.
+    orphans: list[str] = field(default_factory=list)
     health: HealthReport | None = None
 
 
 class StepFailedError(Exception):
     """Stops the deploy; the Failure is already recorded."""
-
-
-@dataclass
-class Plan:
-    """The rendered overlay cut into the phases of the deploy."""
-
-    prerequisites: list[Resource]
-    migration: Resource | None
-    waves: list[tuple[Wave, list[Resource]]]
-
-    @classmethod
-    def of(cls, resources: Sequence[Resource]) -> Plan:
-        migration = next((r for r in resources if r.kind == "Job" and r.name == contract.MIGRATION_JOB), None)
-        rest = [r for r in resources if r is not migration]
-        return cls(
-            [r for r in rest if r.kind not in WORKLOAD_KINDS],
-            migration,
-            in_waves([r for r in rest if r.kind in WORKLOAD_KINDS]),
-        )
-
-    @property
-    def workloads(self) -> list[Resource]:
-        return [res for _, members in self.waves for res in members]
-
-    @property
-    def all_but_migration(self) -> list[Resource]:
-        return self.prerequisites + self.workloads
-
-
-def migration_timeout(job: Resource, given: int | None) -> int:
-    """How long deploy waits for the migration Job: ``given`` (``--migration-timeout``), else the
-    Job's own deadline and ``DEADLINE_MARGIN`` (validation refuses a Job without one)."""
-    if given is not None:
-        return given
-    deadline = active_deadline(job)
-    assert deadline is not None, "validation refuses a migration Job without activeDeadlineSeconds"
-    return deadline + DEADLINE_MARGIN
-
-
-def to_yaml(resources: list[Resource]) -> str:
-    return yaml.safe_dump_all([r.body for r in resources], sort_keys=False)
 
 
 class Deployer:
@@ -192,6 +165,7 @@ class Deployer:
         self.skip_bootstrap = options.skip_bootstrap
         self.sleep = sleep
         self.clock = clock
+        self.step: str | None = None  # the step running now, for an error no step handles
         self.result = DeployResult(
             environment=options.env.value,
             namespace=options.namespace,
@@ -199,13 +173,19 @@ class Deployer:
         )
 
     def run(self) -> DeployResult:
-        with contextlib.suppress(StepFailedError):
+        try:
             self._run()
+        except StepFailedError:
+            pass
+        except KubectlError as exc:
+            step = self.step or "deploy"
+            self._record(step, Failure(step, exc.message, hint=self._interrupted_hint(step, exc)))
         return self.result
 
     def _run(self) -> None:
         resources = self._render_and_validate()
         self.result.context = self.kubectl.ensure_context()
+        ensure_cluster(self.result.context, self.opts.env, expected_context(resources))
         namespace = self._namespace_state()
         plan = self._plan(resources, namespace)
         self._show_waves(plan)
@@ -216,6 +196,8 @@ class Deployer:
             self.reporter.info(
                 f"Job/{contract.MIGRATION_JOB} is deleted (once finished) and created again on a real deploy."
             )
+            if namespace is not NamespaceState.MISSING:
+                self._orphans(plan)
             return
         self._confirm_prod()
         self._apply("apply-prerequisites", "apply configuration, policies and stores", plan.prerequisites)
@@ -228,19 +210,20 @@ class Deployer:
             for res in members:
                 if res.kind == "Deployment":
                     self._rollout("deployment", res.name, held_back=held_back)
+        self._orphans(plan)
         if self.opts.health_check:
             self._health(plan)
 
     # --- steps -----------------------------------------------------------------------------
 
     def _render_and_validate(self) -> tuple[Resource, ...]:
-        self.reporter.started("render", f"render {self.opts.overlay}")
+        self._start("render", f"render {self.opts.overlay}")
         try:
             text = self.kubectl.kustomize(self.opts.overlay)
         except KubectlError as exc:
             self._fail("render", f"kustomize {self.opts.overlay}", exc.message, hint=exc.hint)
         self._done("render", StepStatus.OK, f"{self.opts.overlay}")
-        self.reporter.started("validate", "validate the rendered manifests")
+        self._start("validate", "validate the rendered manifests")
         report = validate_rendered(text, self.opts.env, self.opts.namespace)
         self.result.findings = list(report.findings)
         if report.findings:
@@ -302,7 +285,7 @@ class Deployer:
     def _show_waves(self, plan: Plan) -> None:
         self.result.waves = {wave.value: [r.ref for r in members] for wave, members in plan.waves}
         for wave, members in plan.waves:
-            self.reporter.info(f"wave {wave.number} ({wave}): {_by_kind(members)}")
+            self.reporter.info(f"wave {wave.number} ({wave}): {by_kind(members)}")
 
     def _schema_head(self, resources: tuple[Resource, ...]) -> str | None:
         """The Alembic head this release migrates to, when this CLI ships the same release's
@@ -320,7 +303,7 @@ class Deployer:
         return shipped.schema_head
 
     def _diff(self, plan: Plan, namespace: NamespaceState) -> None:
-        self.reporter.started("diff", "diff against the cluster")
+        self._start("diff", "diff against the cluster")
         if namespace is NamespaceState.MISSING:
             self._done("diff", StepStatus.SKIPPED, f"namespace {self.opts.namespace} does not exist yet")
             return
@@ -351,7 +334,7 @@ class Deployer:
         if not resources:
             self._done(step, StepStatus.SKIPPED, "nothing to apply")
             return
-        self.reporter.started(step, description)
+        self._start(step, description)
         try:
             self.kubectl.run(*self._apply_args(), "-f", "-", stdin=to_yaml(resources))
         except KubectlError as exc:
@@ -361,7 +344,7 @@ class Deployer:
                     "Your role may not change one of these objects. As leadgen:deployers, pass "
                     f"--skip-bootstrap; an admin applies the cluster-scoped objects and RBAC ({BOOTSTRAP_DOCS})."
                 )
-            self._fail(step, _first_failing(exc.stderr, resources), exc.message, hint=hint)
+            self._fail(step, first_failing(exc.stderr, resources), exc.message, hint=hint)
         self._done(step, StepStatus.OK, f"{len(resources)} resources")
 
     def _apply_args(self) -> list[str]:
@@ -386,7 +369,7 @@ class Deployer:
     def _rollout(self, kind: str, name: str, *, held_back: Sequence[tuple[Wave, list[Resource]]] = ()) -> None:
         """Wait for one rollout; when it fails, ``held_back`` are the waves it keeps from applying."""
         step = f"rollout {kind}/{name}"
-        self.reporter.started(step, f"wait for {kind}/{name}")
+        self._start(step, f"wait for {kind}/{name}")
         timeout = f"--timeout={self.opts.rollout_timeout}s"
         done = self.kubectl.run("rollout", "status", f"{kind}/{name}", timeout, check=False)
         if not done.ok:
@@ -398,7 +381,7 @@ class Deployer:
         self._done(step, StepStatus.OK, "rolled out")
 
     def _held_back_hint(self, failed: str, held_back: Sequence[tuple[Wave, list[Resource]]]) -> str:
-        waves = " and ".join(f"wave {wave.number} ({wave}: {_by_kind(members)})" for wave, members in held_back)
+        waves = " and ".join(f"wave {wave.number} ({wave}: {by_kind(members)})" for wave, members in held_back)
         return (
             f"Stopped before {waves}, which {'keeps' if len(held_back) == 1 else 'keep'} running the "
             f"previous release. Fix {failed} (see above) and run `leadgen k8s deploy "
@@ -407,7 +390,7 @@ class Deployer:
 
     def _wait_cnpg(self, name: str) -> None:
         step = f"wait cluster/{name}"
-        self.reporter.started(step, f"wait for CloudNativePG cluster {name}")
+        self._start(step, f"wait for CloudNativePG cluster {name}")
         done = self.kubectl.run(
             "wait",
             "--for=condition=Ready",
@@ -423,17 +406,17 @@ class Deployer:
     def _migrate(self, job: Resource) -> None:
         name = job.name
         timeout = migration_timeout(job, self.opts.migration_timeout)
-        self.reporter.started("migrate", f"run Job/{name} (db upgrade), waiting up to {timeout}s")
+        self._start("migrate", f"run Job/{name} (db upgrade), waiting up to {timeout}s")
         try:
-            self._delete_finished_job(name, timeout)
-            self.kubectl.run(
-                "apply",
-                "--server-side",
-                f"--field-manager={contract.FIELD_MANAGER}",
-                "-f",
-                "-",
-                stdin=to_yaml([job]),
-            )
+            if not self._replace_previous_job(name, timeout):
+                self.kubectl.run(
+                    "apply",
+                    "--server-side",
+                    f"--field-manager={contract.FIELD_MANAGER}",
+                    "-f",
+                    "-",
+                    stdin=to_yaml([job]),
+                )
         except KubectlError as exc:
             self._fail("migrate", f"job/{name}", exc.message, hint=exc.hint)
         failure = self._wait_for_job(name, timeout, active_deadline(job))
@@ -441,19 +424,24 @@ class Deployer:
             self._fail_with("migrate", failure)
         self._done("migrate", StepStatus.OK, "migrations applied")
 
-    def _delete_finished_job(self, name: str, timeout: int) -> None:
+    def _replace_previous_job(self, name: str, timeout: int) -> bool:
         """Delete the previous Job, but only once it finished: deleting an active one kills its
         pod, which can stop a migration midway (CREATE INDEX CONCURRENTLY then leaves an INVALID
-        index behind)."""
+        index behind). An active one of this very release (an earlier attempt of this deploy, cut
+        short) runs this migration already: it is kept and waited for. Whether it was kept."""
         previous = self.kubectl.get_optional("job", name)
         if previous is None:
-            return
+            return False
         state, detail = workloads.job_state(previous)
+        if state == "running" and template_release(previous) == self.result.release:
+            self.reporter.info(f"Job/{name} of this release ({self.result.release}) is still running: waiting for it")
+            return True
         if state == "running":
             self._refuse_active_job(name, previous, detail)
         self.kubectl.run(
             "delete", "job", name, "--ignore-not-found", "--cascade=foreground", "--wait=true", f"--timeout={timeout}s"
         )
+        return False
 
     def _refuse_active_job(self, name: str, job: dict[str, Any], detail: str) -> NoReturn:
         release = template_release(job)
@@ -479,7 +467,7 @@ class Deployer:
         selector = f"{contract.JOB_NAME_LABEL}={name}"
         deadline = self.clock() + timeout
         while True:
-            current = self.kubectl.get_optional("job", name)
+            current = self._read(lambda: self.kubectl.get_optional("job", name))
             if current is None:  # removed by ttlSecondsAfterFinished before we read its result
                 message = "the Job was deleted before its result could be read; raise its ttlSecondsAfterFinished"
                 break
@@ -488,7 +476,7 @@ class Deployer:
                 return None
             if state == "failed":
                 break
-            stuck = workloads.stuck_pod(self.kubectl.items("pods", selector=selector))
+            stuck = workloads.stuck_pod(self._read(lambda: self.kubectl.items("pods", selector=selector)))
             if stuck is not None:
                 failure = diagnose(self.kubectl, f"job/{name}", selector, f"its pod cannot start: {stuck.reason}")
                 ns = self.opts.namespace
@@ -505,13 +493,77 @@ class Deployer:
             self.sleep(self.opts.poll_interval)
         return diagnose(self.kubectl, f"job/{name}", selector, message)
 
+    def _orphans(self, plan: Plan) -> None:
+        """Report what an earlier render applied and this one lacks (``rules.orphans``); a warning
+        with the command that deletes it, since deploy deletes nothing."""
+        resources = [*plan.all_but_migration, *([plan.migration] if plan.migration else [])]
+        types = ",".join(orphans.resource_types(resources))
+        if not types:
+            return
+        self._start("orphans", "look for objects the overlay no longer renders")
+        try:
+            listed = self._read(lambda: self.kubectl.json("get", "--selector", contract.PART_OF_SELECTOR, types))
+        except KubectlError as exc:
+            if not (exc.forbidden or exc.unknown_resource_type):
+                raise
+            self._done("orphans", StepStatus.SKIPPED, f"cannot list them: {exc.message}")
+            return
+        found = orphans.left_behind(listed.get("items") or [], resources)
+        self.result.orphans = found
+        if not found:
+            self._done("orphans", StepStatus.OK, "none")
+            return
+        delete = f"kubectl -n {self.opts.namespace} delete {' '.join(found)}"
+        detail = (
+            f"{len(found)} object(s) labelled {contract.PART_OF_SELECTOR} are no longer in the overlay: "
+            f"{', '.join(found)}. Deploy deletes nothing; once they are surely unused: `{delete}`"
+        )
+        self._done("orphans", StepStatus.WARNING, detail)
+
+    def _await_edge(self, plan: Plan) -> None:
+        """Wait until the Gateway API controller has reported on the current spec of each Gateway
+        and HTTPRoute this deploy applied, whatever its verdict: until then their status is of
+        the previous spec, which the health check does not count. Still unreported after
+        ``--timeout``, they fail the health check as not reconciled."""
+        edge = [r for r in plan.prerequisites if r.kind in EDGE_LISTS and r.api_version.startswith(EDGE_GROUP)]
+        if not edge:
+            return
+        timeout = self.opts.rollout_timeout
+        self._start("reconcile", f"wait for the Gateway controller to report on {by_kind(edge)}")
+        deadline = self.clock() + timeout
+        try:
+            waiting = self._unreconciled(edge)
+            while waiting and self.clock() < deadline:
+                self.sleep(self.opts.poll_interval)
+                waiting = self._unreconciled(edge)
+        except KubectlError as exc:
+            if not (exc.forbidden or exc.unknown_resource_type):
+                raise
+            self._done("reconcile", StepStatus.SKIPPED, f"cannot read their status: {exc.message}")
+            return
+        if waiting:
+            self._done("reconcile", StepStatus.WARNING, f"not reconciled after {timeout}s: {', '.join(waiting)}")
+        else:
+            self._done("reconcile", StepStatus.OK, f"reported on {by_kind(edge)}")
+
+    def _unreconciled(self, edge: list[Resource]) -> list[str]:
+        """The edge objects whose current spec no controller has reported on; one that is gone
+        is not waited for (the health check reports it missing)."""
+        found: dict[str, dict[str, Any]] = {}
+        for kind in {r.kind for r in edge}:
+            listed = self._read(functools.partial(self.kubectl.items, EDGE_LISTS[kind]))
+            found.update({f"{kind}/{obj['metadata']['name']}": obj for obj in listed})
+        return [r.ref for r in edge if r.ref in found and not health.reconciled(found[r.ref])]
+
     def _health(self, plan: Plan) -> None:
-        """The health check. Only failures about what this deploy rolled out fail it; the rest
-        (a node NotReady, an old failed backup Job) the deploy did not touch, so they warn."""
-        self.reporter.started("health-check", "run the health check")
-        report = run_health(self.kubectl, self.opts.env, deep=self.opts.deep_health)
+        """The health check. A failure about anything this deploy applied fails it; the rest (a
+        node NotReady, a backup Job, a volume a StatefulSet claimed) it did not apply, so they warn."""
+        self._await_edge(plan)
+        self._start("health-check", "run the health check")
+        expected = Expected.rendered(plan.all_but_migration)
+        report = run_health(self.kubectl, self.opts.env, expected, deep=self.opts.deep_health)
         self.result.health = report
-        ours = {(r.kind, r.name) for r in plan.all_but_migration if r.kind in ROLLED_OUT_KINDS}
+        ours = {(r.kind, r.name) for r in plan.all_but_migration}
         if plan.migration is not None:
             ours.add((plan.migration.kind, plan.migration.name))
         failed = [c for c in report.checks if c.status is Status.FAIL]
@@ -519,18 +571,46 @@ class Deployer:
         if mine:
             listed = ", ".join(f"{c.category} {c.name}" for c in mine)
             self._fail(
-                "health-check", "health-check", f"{len(mine)} check(s) of what this deploy rolled out failed: {listed}"
+                "health-check", "health-check", f"{len(mine)} check(s) of what this deploy applied failed: {listed}"
             )
         counts = report.counts
         detail = f"{counts['pass']} passed, {counts['warn']} warning(s)"
         if failed:
-            detail += f"; failed, outside this deploy: {', '.join(f'{c.category} {c.name}' for c in failed)}"
+            detail += f"; failed, not applied by this deploy: {', '.join(f'{c.category} {c.name}' for c in failed)}"
         status = StepStatus.WARNING if counts["warn"] or failed else StepStatus.OK
         self._done("health-check", status, detail)
 
+    def _read(self, read: Callable[[], T]) -> T:
+        """``read()``, tried again (``READ_ATTEMPTS`` in all, ``--poll-interval`` apart) while the
+        API server cannot answer; a poll must not end a deploy over one lost request."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return read()
+            except KubectlError as exc:
+                if not exc.transient or attempt == READ_ATTEMPTS:
+                    raise
+                self.reporter.info(f"warning: the API server did not answer ({exc.stderr.strip()}); trying again")
+                self.sleep(self.opts.poll_interval)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _interrupted_hint(self, step: str, exc: KubectlError) -> str | None:
+        if step != "migrate":
+            return exc.hint
+        ns, job = self.opts.namespace, contract.MIGRATION_JOB
+        running = (
+            f"Job/{job} may still be running (`kubectl -n {ns} logs -f job/{job}`): deploying this release again "
+            "waits for it rather than starting another."
+        )
+        return " ".join(filter(None, (exc.hint, running)))
+
     # --- bookkeeping -----------------------------------------------------------------------
 
+    def _start(self, step: str, description: str) -> None:
+        self.step = step
+        self.reporter.started(step, description)
+
     def _done(self, step: str, status: StepStatus, detail: str) -> None:
+        self.step = None
         result = StepResult(step, status, detail)
         self.result.steps.append(result)
         self.reporter.finished(result)
@@ -539,22 +619,9 @@ class Deployer:
         self._fail_with(step, Failure(resource, message, hint=hint))
 
     def _fail_with(self, step: str, failure: Failure) -> NoReturn:
-        self.result.failure = failure
-        self._done(step, StepStatus.FAILED, failure.message)
+        self._record(step, failure)
         raise StepFailedError(step)
 
-
-def _by_kind(resources: Sequence[Resource]) -> str:
-    """``Deployment api, worker; HorizontalPodAutoscaler api``: shorter than a list of refs."""
-    names: dict[str, list[str]] = {}
-    for res in resources:
-        names.setdefault(res.kind, []).append(res.name)
-    return "; ".join(f"{kind} {', '.join(found)}" for kind, found in names.items())
-
-
-def _first_failing(stderr: str, resources: list[Resource]) -> str:
-    """The resource kubectl names in its error, else the whole batch."""
-    for res in resources:
-        if f'"{res.name}"' in stderr or f"/{res.name}" in stderr:
-            return res.ref
-    return "apply"
+    def _record(self, step: str, failure: Failure) -> None:
+        self.result.failure = failure
+        self._done(step, StepStatus.FAILED, failure.message)

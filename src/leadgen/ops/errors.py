@@ -44,6 +44,26 @@ class RuleError(OpsError):
     """A decision refused the request (for example a revision that does not exist)."""
 
 
+# What kubectl prints when the API server could not answer this once: unreachable for a moment
+# (a control-plane restart, a load balancer's blip), overloaded, or timing out.
+TRANSIENT_ERRORS = (
+    "Unable to connect to the server",
+    "connection to the server",
+    "connection refused",
+    "connection reset by peer",
+    "i/o timeout",
+    "TLS handshake timeout",
+    "http2: client connection lost",
+    "unexpected EOF",
+    "(ServiceUnavailable)",
+    "(InternalError)",
+    "(Timeout)",
+    "(TooManyRequests)",
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+)
+
+
 class KubectlError(OpsError):
     """kubectl ran and failed."""
 
@@ -67,9 +87,14 @@ class KubectlError(OpsError):
     def forbidden(self) -> bool:
         return "(Forbidden)" in self.stderr
 
+    @property
+    def transient(self) -> bool:
+        """The API server did not answer this time; the same call may succeed a moment later."""
+        return any(marker in self.stderr for marker in TRANSIENT_ERRORS)
+
 
 def _hint_for(stderr: str) -> str | None:
-    if "connection to the server" in stderr or "dial tcp" in stderr:
+    if any(marker in stderr for marker in ("connection to the server", "Unable to connect to the server", "dial tcp")):
         return "The API server is unreachable: check the context (--context) and your network/VPN."
     if "(Forbidden)" in stderr:
         return "Your credentials lack this permission; ask for the leadgen operator role."

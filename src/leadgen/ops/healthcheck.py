@@ -1,4 +1,10 @@
-"""``leadgen k8s health-check ENV [--deep]``: read the namespace, run the health rules."""
+"""``leadgen k8s health-check ENV [--deep]``: read the namespace, run the health rules.
+
+What it expects by name (Deployments, StatefulSets, Services, the Gateway and its HTTPRoutes,
+the CloudNativePG Cluster) is what the environment's overlay renders: one source of truth, which
+also follows an overlay's components (the Ingress edge renders no Gateway). Objects it finds
+beyond those are checked too.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,41 @@ from leadgen.ops.errors import KubectlError
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules import health, workloads
 from leadgen.ops.rules.health import Check, Status, Thresholds
+from leadgen.ops.rules.manifests import Resource
 
 # Full resource names, so a same-named kind from another API group never answers.
 GATEWAYS = "gateways.gateway.networking.k8s.io"
 HTTPROUTES = "httproutes.gateway.networking.k8s.io"
 CERTIFICATES = "certificates.cert-manager.io"
 CNPG_CLUSTERS = "clusters.postgresql.cnpg.io"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The objects the health check expects by name: those the overlay renders."""
+
+    deployments: tuple[str, ...]
+    statefulsets: tuple[str, ...]
+    services: tuple[str, ...]
+    gateways: tuple[str, ...]
+    httproutes: tuple[str, ...]
+    cnpg_clusters: tuple[str, ...]
+
+    @classmethod
+    def rendered(cls, resources: Iterable[Resource]) -> Expected:
+        rendered = list(resources)
+
+        def named(kind: str, group: str = "") -> tuple[str, ...]:
+            return tuple(r.name for r in rendered if r.kind == kind and r.api_version.startswith(group))
+
+        return cls(
+            deployments=named("Deployment"),
+            statefulsets=named("StatefulSet"),
+            services=named("Service"),
+            gateways=named("Gateway", "gateway.networking.k8s.io/"),
+            httproutes=named("HTTPRoute", "gateway.networking.k8s.io/"),
+            cnpg_clusters=named("Cluster", "postgresql.cnpg.io/"),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +117,7 @@ class Lists:
 def run_health(
     kubectl: Kubectl,
     env: Environment,
+    expected: Expected,
     *,
     deep: bool = False,
     thresholds: Thresholds | None = None,
@@ -96,30 +132,30 @@ def run_health(
     selector = contract.PART_OF_SELECTOR
     checks += _guard(
         "Deployment",
-        lambda: health.check_deployments(lists.get("deployments", selector=selector), contract.DEPLOYMENTS),
+        lambda: health.check_deployments(lists.get("deployments", selector=selector), expected.deployments),
     )
     checks += _guard(
         "StatefulSet",
-        lambda: health.check_statefulsets(kubectl.get("statefulsets", selector=selector), contract.statefulsets(env)),
+        lambda: health.check_statefulsets(kubectl.get("statefulsets", selector=selector), expected.statefulsets),
     )
-    if env.uses_cnpg:
-        checks += _guard(
-            "Cluster",
-            lambda: [
-                health.check_cnpg_cluster(kubectl.get_optional(CNPG_CLUSTERS, contract.POSTGRES), contract.POSTGRES)
-            ],
-        )
+    checks += _guard(
+        "Cluster",
+        lambda: [
+            health.check_cnpg_cluster(kubectl.get_optional(CNPG_CLUSTERS, name), name)
+            for name in expected.cnpg_clusters
+        ],
+    )
     checks += _guard("Job", lambda: health.check_jobs(kubectl.get("jobs"), contract.MIGRATION_JOB))
     checks += _guard(
         "Service",
-        lambda: health.check_services(kubectl.get("services"), lists.get("endpointslices")),
+        lambda: health.check_services(kubectl.get("services"), lists.get("endpointslices"), expected.services),
     )
     checks += _guard("PVC", lambda: pvc_checks(kubectl, lists))
-    checks += _guard("Gateway", lambda: health.check_gateways(kubectl.get(GATEWAYS)))
-    checks += _guard("HTTPRoute", lambda: health.check_httproutes(kubectl.get(HTTPROUTES)))
+    checks += _guard("Gateway", lambda: health.check_gateways(kubectl.get(GATEWAYS), expected.gateways))
+    checks += _guard("HTTPRoute", lambda: health.check_httproutes(kubectl.get(HTTPROUTES), expected.httproutes))
     checks += _guard("Node", lambda: health.check_nodes(kubectl.get("nodes", namespaced=False)))
     if deep:
-        checks += readiness_checks(kubectl, contract.DEPLOYMENTS, in_pod=True, lists=lists)
+        checks += readiness_checks(kubectl, expected.deployments, in_pod=True, lists=lists)
         checks += _guard("Pod", lambda: health.check_pods(lists.get("pods"), clock(), limits))
         checks += _guard(
             "Certificate",

@@ -230,6 +230,8 @@ def print_history(console: Console, result: RollbackResult) -> None:
             table.add_column(column, overflow="fold")
         for rev in entry.history:
             mark = "current" if rev.current else ("target" if rev.number == entry.to_revision else "")
+            if rev.number in entry.passed_over:
+                mark = "same as current"
             table.add_row(
                 str(rev.number),
                 mark,

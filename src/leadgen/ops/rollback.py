@@ -5,7 +5,9 @@ explicit ``--to-revision`` (the one we showed, even if a rollout lands in betwee
 rollout and verifies readiness from the cluster's own view (Deployment status, pods' Ready
 conditions, the Service's ready endpoints).
 
-With SERVICE, that Deployment goes back one revision (or to ``--to-revision``); a server the
+With SERVICE, that Deployment goes back to its newest older revision that runs another release
+or other images (the revision just before may be a ``kubectl rollout restart`` of the same
+release), or to ``--to-revision``, and says which revisions it passed over; a server the
 frontend calls gets a warning when the frontend stays on another release. Without it, every
 application Deployment goes back to the previous *release* (``rules.release``): each to its
 newest revision stamped with that release, and nothing changes unless every Deployment has one.
@@ -31,7 +33,7 @@ from leadgen.ops.healthcheck import readiness_checks
 from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
 from leadgen.ops.rules.health import Check, Status, exit_code
-from leadgen.ops.rules.history import Revision, revisions, rollback_target
+from leadgen.ops.rules.history import Revision, describe, revisions, rollback_target
 from leadgen.ops.rules.release import release_rollback, schema_note, template_release
 from leadgen.ops.rules.waves import FRONTEND_CALLS, rollback_order, rollout_order
 
@@ -44,6 +46,8 @@ class ServiceRollback:
     to_revision: int | None = None
     skipped: str | None = None
     rolled_back: bool = False  # its rollout to to_revision finished
+    # Revisions between the current one and the target that run what the current one runs.
+    passed_over: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -105,7 +109,7 @@ def run_rollback(
     if request.service is None or request.to_release is not None:
         _plan_release(result, request.to_release, reporter)
     else:
-        _plan_revision(result.services[0], request.to_revision)
+        _plan_revision(result.services[0], request.to_revision, reporter)
     todo = [s for s in result.services if s.to_revision is not None]
     if not todo:
         return result
@@ -139,10 +143,21 @@ def _current(entry: ServiceRollback) -> Revision | None:
     return next((r for r in entry.history if r.current), None)
 
 
-def _plan_revision(entry: ServiceRollback, to_revision: int | None) -> None:
-    entry.to_revision = rollback_target(entry.history, to_revision)
+def _plan_revision(entry: ServiceRollback, to_revision: int | None, reporter: Reporter) -> None:
+    target = rollback_target(entry.history, to_revision)
     current = _current(entry)
+    entry.to_revision = target
     entry.from_revision = current.number if current else None
+    if to_revision is not None or current is None:
+        return
+    entry.passed_over = [r.number for r in entry.history if target < r.number < current.number]
+    if entry.passed_over:
+        goes_to = next(r for r in entry.history if r.number == target)
+        reporter.info(
+            f"deployment/{entry.service}: revision {', '.join(map(str, entry.passed_over))} runs "
+            f"{describe(current)} like the current revision {current.number} (a restart or an edit outside "
+            f"deploy), so it goes back to revision {target}, {describe(goes_to)}; --to-revision picks another."
+        )
 
 
 def _plan_release(result: RollbackResult, to_release: str | None, reporter: Reporter) -> None:

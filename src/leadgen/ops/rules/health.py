@@ -4,6 +4,12 @@ A warning never fails the check: it marks something a person should look at (a r
 update in progress, a restarted container, a certificate renewing late). But a check that could
 read nothing vouches for nothing: not reading a core list (``CORE_CATEGORIES``) fails, and so does
 a run in which no check passed.
+
+A controller's condition describes the spec it last saw: its ``observedGeneration``. One about an
+older generation than ``metadata.generation`` says nothing about the spec in force, so it is not
+counted: the object is "not reconciled", and fails. Nothing records when the spec changed, so a
+stale status cannot be told from a controller that is down or stuck; ``deploy``, the one command
+that knows it just changed the spec, waits for the controllers before it checks (``reconciled``).
 """
 
 from __future__ import annotations
@@ -53,7 +59,15 @@ JUDGED_KINDS: dict[str, str] = {
     "StatefulSet": "StatefulSet",
     "Cluster": "Cluster",
     "Job": "Job",
+    "Service": "Service",
+    "PVC": "PersistentVolumeClaim",
+    "Gateway": "Gateway",
+    "HTTPRoute": "HTTPRoute",
+    "Certificate": "Certificate",
 }
+# The conditions that say a Gateway serves, and that a route is attached to its Gateway.
+GATEWAY_CONDITIONS = ("Accepted", "Programmed")
+ROUTE_CONDITIONS = ("Accepted", "ResolvedRefs")
 
 
 def exit_code(checks: Iterable[Check]) -> int:
@@ -82,21 +96,23 @@ def _from_state(category: str, state: workloads.WorkloadState) -> Check:
     return Check(category, state.name, status, state.message)
 
 
-def check_deployments(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+def _missing(category: str, listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    """A failure for each expected object the list lacks."""
     found = _by_name(listed)
     for name in expected:
         if name not in found:
-            yield Check("Deployment", name, Status.FAIL, "not found")
-    for dep in found.values():
+            yield Check(category, name, Status.FAIL, "not found")
+
+
+def check_deployments(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    yield from _missing("Deployment", listed, expected)
+    for dep in _items(listed):
         yield _from_state("Deployment", workloads.deployment_state(dep))
 
 
 def check_statefulsets(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
-    found = _by_name(listed)
-    for name in expected:
-        if name not in found:
-            yield Check("StatefulSet", name, Status.FAIL, "not found")
-    for sts in found.values():
+    yield from _missing("StatefulSet", listed, expected)
+    for sts in _items(listed):
         yield _from_state("StatefulSet", workloads.statefulset_state(sts))
 
 
@@ -129,8 +145,10 @@ def ready_endpoints(slices: dict[str, Any]) -> dict[str, int]:
     return ready
 
 
-def check_services(services: dict[str, Any], slices: dict[str, Any]) -> Iterator[Check]:
-    """Every Service with a selector has at least one ready endpoint (EndpointSlices)."""
+def check_services(services: dict[str, Any], slices: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    """Each expected Service exists; every Service with a selector has at least one ready
+    endpoint (EndpointSlices)."""
+    yield from _missing("Service", services, expected)
     ready = ready_endpoints(slices)
     for svc in _items(services):
         name = svc["metadata"]["name"]
@@ -201,23 +219,51 @@ def check_pvcs(listed: dict[str, Any], waiting_for_first_consumer: Collection[st
             yield Check("PVC", name, Status.FAIL, phase)
 
 
-def _condition_summary(conditions: list[dict[str, Any]], wanted: tuple[str, ...]) -> str | None:
-    """None when every wanted condition is True, else what is wrong."""
+def _generation(obj: dict[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("generation")
+
+
+def _condition_summary(conditions: list[dict[str, Any]], wanted: tuple[str, ...], generation: Any) -> str | None:
+    """None when every wanted condition is True for the spec's current ``generation``, else what
+    is wrong; a condition about an older generation is not counted (see the module docstring)."""
     by_type = {c.get("type"): c for c in conditions}
     wrong = []
     for kind in wanted:
         cond = by_type.get(kind)
         if cond is None:
             wrong.append(f"{kind} not reported")
+        elif cond.get("observedGeneration") != generation:
+            seen = cond.get("observedGeneration", "none")
+            wrong.append(f"{kind} not reconciled (reported for generation {seen}, the spec is generation {generation})")
         elif cond.get("status") != "True":
             wrong.append(f"{kind}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}")
     return "; ".join(wrong) or None
 
 
-def check_gateways(listed: dict[str, Any]) -> Iterator[Check]:
+def _reported(conditions: list[dict[str, Any]], wanted: tuple[str, ...], generation: Any) -> bool:
+    by_type = {c.get("type"): c for c in conditions}
+    return all((by_type.get(kind) or {}).get("observedGeneration", object()) == generation for kind in wanted)
+
+
+def reconciled(obj: dict[str, Any]) -> bool:
+    """Whether the controllers have reported on a Gateway's or HTTPRoute's current spec, in
+    whatever verdict: what deploy waits for before it runs the health check."""
+    status = obj.get("status") or {}
+    generation = _generation(obj)
+    if obj.get("kind") == "HTTPRoute":
+        parents = status.get("parents") or []
+        return bool(parents) and all(
+            _reported(p.get("conditions") or [], ROUTE_CONDITIONS, generation) for p in parents
+        )
+    return _reported(status.get("conditions") or [], GATEWAY_CONDITIONS, generation)
+
+
+def check_gateways(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    yield from _missing("Gateway", listed, expected)
     for gw in _items(listed):
-        problem = _condition_summary((gw.get("status") or {}).get("conditions") or [], ("Accepted", "Programmed"))
-        addresses = ", ".join(a.get("value", "") for a in (gw.get("status") or {}).get("addresses") or [])
+        status = gw.get("status") or {}
+        problem = _condition_summary(status.get("conditions") or [], GATEWAY_CONDITIONS, _generation(gw))
+        addresses = ", ".join(a.get("value", "") for a in status.get("addresses") or [])
         name = gw["metadata"]["name"]
         if problem:
             yield Check("Gateway", name, Status.FAIL, problem)
@@ -225,16 +271,17 @@ def check_gateways(listed: dict[str, Any]) -> Iterator[Check]:
             yield Check("Gateway", name, Status.PASS, f"programmed {addresses}".strip())
 
 
-def check_httproutes(listed: dict[str, Any]) -> Iterator[Check]:
+def check_httproutes(listed: dict[str, Any], expected: Iterable[str]) -> Iterator[Check]:
+    yield from _missing("HTTPRoute", listed, expected)
     for route in _items(listed):
         name = route["metadata"]["name"]
         parents = (route.get("status") or {}).get("parents") or []
         if not parents:
-            yield Check("HTTPRoute", name, Status.WARN, "no Gateway has reported on it yet")
+            yield Check("HTTPRoute", name, Status.FAIL, "not reconciled: no Gateway has reported on it")
             continue
         problems = []
         for parent in parents:
-            problem = _condition_summary(parent.get("conditions") or [], ("Accepted", "ResolvedRefs"))
+            problem = _condition_summary(parent.get("conditions") or [], ROUTE_CONDITIONS, _generation(route))
             if problem:
                 problems.append(f"{parent.get('parentRef', {}).get('name', '?')}: {problem}")
         if problems:

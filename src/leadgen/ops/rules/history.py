@@ -95,19 +95,43 @@ def revisions(history_text: str, replica_sets: dict[str, Any], deployment: dict[
     return result
 
 
+def runs_the_same(a: Revision, b: Revision) -> bool:
+    """Whether two revisions run the same release and images: they differ only by what does not
+    change the code (``kubectl rollout restart``, a label), so going from one to the other undoes
+    nothing."""
+    return a.release == b.release and a.images == b.images
+
+
 def rollback_target(history: list[Revision], to_revision: int | None) -> int:
-    """The revision a rollback goes to: ``to_revision``, or the one before the current."""
+    """The revision a rollback goes to: ``to_revision``, or the newest older one that runs another
+    release or other images than the current one. The one just before may run the very same
+    release (a ``kubectl rollout restart`` after a secret rotation makes a revision); going back
+    to it would undo nothing."""
     if not history:
         raise RuleError("no rollout history: the Deployment has never rolled out")
     numbers = [r.number for r in history]
-    current = next((r.number for r in history if r.current), max(numbers))
+    current = next((r for r in history if r.current), max(history, key=lambda r: r.number))
     if to_revision is not None:
         if to_revision not in numbers:
             raise RuleError(f"revision {to_revision} does not exist; known revisions: " + ", ".join(map(str, numbers)))
-        if to_revision == current:
+        if to_revision == current.number:
             raise RuleError(f"revision {to_revision} is already the current revision")
         return to_revision
-    older = [n for n in numbers if n < current]
+    older = sorted((r for r in history if r.number < current.number), key=lambda r: r.number)
     if not older:
-        raise RuleError(f"revision {current} is the only revision kept; there is nothing to roll back to")
-    return max(older)
+        raise RuleError(f"revision {current.number} is the only revision kept; there is nothing to roll back to")
+    different = [r for r in older if not runs_the_same(r, current)]
+    if not different:
+        raise RuleError(
+            f"every revision kept before {current.number} ({', '.join(str(r.number) for r in older)}) runs "
+            f"{describe(current)} as it does (restarts or edits outside deploy), so going back would change "
+            "nothing; name one with --to-revision N to go back anyway"
+        )
+    return different[-1].number
+
+
+def describe(rev: Revision) -> str:
+    """``release 1.5.0+abc`` or, for a revision deployed before releases were recorded, its images."""
+    if rev.release:
+        return f"release {rev.release}"
+    return "images " + (", ".join(rev.images) or "(unknown)")

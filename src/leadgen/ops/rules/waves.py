@@ -47,10 +47,12 @@ class Wave(enum.StrEnum):
 
 
 # The servers the frontend calls (LEADGEN_SERVICES_*_URL in k8s/base/frontend/config.env).
-FRONTEND_CALLS: tuple[str, ...] = (Service.API, Service.DATA_SERVICE, Service.ORCHESTRATOR, Service.BACKEND)
+FRONTEND_CALLS: tuple[str, ...] = (Service.API, Service.DATA_SERVICE, Service.ORCHESTRATOR)
 
 WAVES: dict[str, Wave] = {
     **dict.fromkeys(FRONTEND_CALLS, Wave.BACKENDS),
+    # Served at the edge only (notifications, jobs), calling no server: it rolls with the others.
+    Service.BACKEND: Wave.BACKENDS,
     # Celery: they take tasks from the queues and call no server, so they roll with the api that
     # sends them their tasks, as every Deployment did before waves.
     Service.WORKER: Wave.BACKENDS,
