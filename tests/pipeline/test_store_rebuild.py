@@ -28,14 +28,17 @@ from leadgen.models.base import utcnow
 from leadgen.pipeline.rebuild import VECTOR_FILL_LOCK, rebuild_graph
 from leadgen.pipeline.service import lead_identities, pipeline_for, sync_outcome
 from leadgen.routing import service as routing
-from leadgen.stores.embedding import EMBEDDING_VERSION, embed_lead
+from leadgen.stores.embedding import EMBEDDING_VERSION, embed_lead, query_words, word_key
 from leadgen.stores.graph import EMBEDDED_FILE
 from leadgen.stores.graph.embedded import EmbeddedGraphStore
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
 from tests import helpers
 from tests.conftest import lead_payload, sync_graph
 
-VECTOR = embed_lead({"line": "auto", "state": "TX"})
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
+
+VECTOR = embed_lead({"line": "auto", "state": "TX"}, WORD_KEY)
 
 
 async def leadgen(*args: str) -> Result:
@@ -178,7 +181,8 @@ class TestVectors:
         for _ in range(2):
             await helpers.agent(session, ["TX"])
         await session.commit()
-        sold = await helpers.submitted_and_processed(client, resources, key, lead_payload(exclusive=False))
+        shared = lead_payload(exclusive=False, notes="Wants a renewal quote.")
+        sold = await helpers.submitted_and_processed(client, resources, key, shared)
         offers = await routing_offers(session, sold)
         agents = {offer.agent_id: Principal(uuid.uuid4(), Role.AGENT, offer.agent_id) for offer in offers}
         for offer in offers:
@@ -211,6 +215,8 @@ class TestVectors:
         again = await pipe.vectors.get(sold)
         assert again is not None and again.payload == kept.payload
         assert await pipe.vectors.vector(sold) == pytest.approx(kept_vector)
+        renewal = query_words("renewal", pipe.word_key)  # keyed as the pipeline keys it: word search finds it
+        assert [hit.lead_id for hit in await pipe.vectors.matching_words(renewal)] == [sold]
         assert await pipe.vectors.get(test_lead) is None
         assert await pipe.vectors.get(erased) is None
         # Best match learns from it again: the seller's converted auto leads are found.
@@ -242,7 +248,8 @@ class TestFill:
         self, client: AsyncClient, key: str, resources: Resources, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(resources_module, "SET_UP_RETRY_FIRST_SECONDS", 0.05)
-        lead_id = await helpers.submitted_and_processed(client, resources, key, lead_payload())
+        payload = lead_payload(notes="Wants a renewal quote.")
+        lead_id = await helpers.submitted_and_processed(client, resources, key, payload)
         vectors = resources.vectors
         assert isinstance(vectors, QdrantVectorStore) and await vectors.filled()
         kept = await vectors.get(lead_id)
@@ -258,6 +265,8 @@ class TestFill:
         await helpers.eventually(filled_again)
         again = await vectors.get(lead_id)
         assert again is not None and again.payload == kept.payload
+        renewal = query_words("renewal", pipeline_for(resources).word_key)  # keyed as the pipeline keys it
+        assert [hit.lead_id for hit in await vectors.matching_words(renewal)] == [lead_id]
 
     async def test_one_process_fills_while_the_others_wait_for_it(
         self, client: AsyncClient, key: str, resources: Resources, monkeypatch: pytest.MonkeyPatch

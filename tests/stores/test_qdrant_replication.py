@@ -18,7 +18,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import ConfigError, Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead, word_key
 from leadgen.stores.vectors import create_vector_store, versioned_collection
 from leadgen.stores.vectors.qdrant_store import (
     FILLED_KEY,
@@ -27,6 +27,9 @@ from leadgen.stores.vectors.qdrant_store import (
     WORDS_VECTOR,
     QdrantVectorStore,
 )
+
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
 
 QDRANT_URL = "http://qdrant:6333"
 BASE = "leads"
@@ -144,6 +147,6 @@ async def test_local_mode_takes_a_factor_and_keeps_one_copy(tmp_path: Path) -> N
     store.replication_factor = 2
     await store.ensure_collection()
     lead = uuid.uuid4()
-    await store.upsert(lead, embed_lead({"line": "auto", "state": "CA", "score": 60}), {"line": "auto"})
+    await store.upsert(lead, embed_lead({"line": "auto", "state": "CA", "score": 60}, WORD_KEY), {"line": "auto"})
     assert await store.get(lead) is not None
     await store.close()

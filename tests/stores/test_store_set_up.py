@@ -15,14 +15,17 @@ from leadgen.agents.graph_sync import sync_all
 from leadgen.core import resources as resources_module
 from leadgen.core.resources import NotSetUp, Resources
 from leadgen.core.settings import Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead
+from leadgen.stores.embedding import EMBEDDING_DIM, embed_lead, word_key
 from leadgen.stores.graph.embedded import EmbeddedGraphStore
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore, VectorStoreError
 from leadgen.targets.registry import DB, GRAPH, VECTORS
 from tests import helpers
 
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
+
 NEEDS = frozenset({DB, GRAPH, VECTORS})
-VECTOR = embed_lead({"line": "auto", "state": "TX"})
+VECTOR = embed_lead({"line": "auto", "state": "TX"}, WORD_KEY)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead, query_words
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, embed_lead, query_words, word_key
 from leadgen.stores.vectors import versioned_collection
 from leadgen.stores.vectors.qdrant_store import (
     FILLED_KEY,
@@ -26,8 +26,11 @@ from leadgen.stores.vectors.qdrant_store import (
 )
 from tests.stores.test_qdrant_replication import BASE, COLLECTION, QDRANT_URL, QdrantRestStandIn
 
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
+
 OLD_VERSION = "hash-v0"
-EMBEDDING = embed_lead({"line": "auto", "state": "TX", "score": 60})
+EMBEDDING = embed_lead({"line": "auto", "state": "TX", "score": 60}, WORD_KEY)
 VECTOR = EMBEDDING.vector
 
 
@@ -121,7 +124,7 @@ async def test_a_damaged_collection_of_this_version_is_refused_until_replaced(st
         current.upsert(uuid.uuid4(), EMBEDDING, {"line": "auto"}),
         current.set_payload(lead, {"outcome": "LOST"}),
         current.similar(VECTOR),
-        current.matching_words(query_words("renewal")),
+        current.matching_words(query_words("renewal", WORD_KEY)),
         current.agent_success(VECTOR, ["a1"], "auto"),
     ):
         with pytest.raises(VectorStoreError, match=r"dimensions.*`leadgen vectors rebuild`"):

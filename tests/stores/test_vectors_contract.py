@@ -23,9 +23,12 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from leadgen.core.settings import Settings
-from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, LeadEmbedding, embed_lead, query_words
+from leadgen.stores.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, LeadEmbedding, embed_lead, query_words, word_key
 from leadgen.stores.vectors import VectorStore, create_vector_store, versioned_collection
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore, VectorStoreError
+
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
 
 QDRANT_URL = os.environ.get("LEADGEN_TEST_QDRANT_URL")
 QDRANT_API_KEY = os.environ.get("LEADGEN_TEST_QDRANT_API_KEY")
@@ -72,15 +75,15 @@ def auto(score: int = 60, **extra: object) -> LeadEmbedding:
         "details": {"drivers": [{"age_first_licensed": 17}], "vehicles": [{"year": 2019, "make": "Honda"}]},
     }
     row.update(extra)
-    return embed_lead(row)
+    return embed_lead(row, WORD_KEY)
 
 
 def home(score: int = 60) -> LeadEmbedding:
-    return embed_lead({"line": "home", "state": "TX", "score": score, "details": {"year_built": 1990}})
+    return embed_lead({"line": "home", "state": "TX", "score": score, "details": {"year_built": 1990}}, WORD_KEY)
 
 
 def noted(notes: str, line: str = "auto", state: str = "CA") -> LeadEmbedding:
-    return embed_lead({"line": line, "state": state, "score": 60, "notes": notes})
+    return embed_lead({"line": line, "state": state, "score": 60, "notes": notes}, WORD_KEY)
 
 
 def payload(
@@ -263,11 +266,11 @@ class TestMatchingWords:
     async def test_finds_only_the_leads_whose_notes_hold_a_word_closest_first(
         self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]
     ) -> None:
-        hits = await store.matching_words(query_words("divorce settlement"), limit=10)
+        hits = await store.matching_words(query_words("divorce settlement", WORD_KEY), limit=10)
         assert [hit.lead_id for hit in hits] == [noted_leads["divorce"], noted_leads["divorce-home"]]
         assert 1.0 >= hits[0].score > hits[1].score > 0.0
         assert hits[0].payload["outcome"] == "ROUTED"
-        assert await store.matching_words(query_words("wildfire"), limit=10) == []
+        assert await store.matching_words(query_words("wildfire", WORD_KEY), limit=10) == []
         assert await store.matching_words({}, limit=10) == []
 
     @pytest.mark.parametrize(
@@ -287,22 +290,24 @@ class TestMatchingWords:
         filters: dict[str, str],
         expected: list[str],
     ) -> None:
-        hits = await store.matching_words(query_words("divorce"), limit=10, **filters)
+        hits = await store.matching_words(query_words("divorce", WORD_KEY), limit=10, **filters)
         assert [hit.lead_id for hit in hits] == [noted_leads[name] for name in expected]
 
     async def test_limit(self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]) -> None:
-        assert [h.lead_id for h in await store.matching_words(query_words("divorce"), limit=1)] == [
+        assert [h.lead_id for h in await store.matching_words(query_words("divorce", WORD_KEY), limit=1)] == [
             noted_leads["divorce-home"]  # the shorter note is more about the word
         ]
-        assert await store.matching_words(query_words("divorce"), limit=0) == []
+        assert await store.matching_words(query_words("divorce", WORD_KEY), limit=0) == []
 
     async def test_a_lead_embedded_again_keeps_only_its_new_words(
         self, store: QdrantVectorStore, noted_leads: dict[str, uuid.UUID]
     ) -> None:
         await store.upsert(noted_leads["renewal"], noted(""), payload())
-        assert await store.matching_words(query_words("renewal"), limit=10) == []
+        assert await store.matching_words(query_words("renewal", WORD_KEY), limit=10) == []
         await store.upsert(noted_leads["no-notes"], noted("Asks about a renewal."), payload())
-        assert [h.lead_id for h in await store.matching_words(query_words("renewal"))] == [noted_leads["no-notes"]]
+        assert [h.lead_id for h in await store.matching_words(query_words("renewal", WORD_KEY))] == [
+            noted_leads["no-notes"]
+        ]
 
 
 class TestAgentSuccess:
@@ -348,7 +353,7 @@ class TestDelete:
         assert await store.get(lead) is None
         assert [h.lead_id for h in await store.similar(auto().vector, limit=10)] == [other]
         assert (await store.agent_success(auto().vector, ["a1"], "auto"))["a1"] == 0.0
-        assert await store.matching_words(query_words("renewal")) == []
+        assert await store.matching_words(query_words("renewal", WORD_KEY)) == []
 
 
 class TestPersistence:

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 
 from leadgen.scoring.synthetic import generate
-from leadgen.stores.embedding import embed_lead, query_words
+from leadgen.stores.embedding import embed_lead, query_words, word_key
 from leadgen.stores.vectors.qdrant_store import QdrantVectorStore
+
+# The word slots' key (the platform derives its own of LEADGEN_SECURITY_PII_HASH_KEY).
+WORD_KEY = word_key("test-pii-hash-key")
 
 LEADS = 600
 # Words of ordinary notes, which many leads share.
@@ -63,14 +66,14 @@ async def test_each_word_finds_the_one_lead_whose_notes_hold_it_in_the_top_ten(s
     ids = [uuid.uuid4() for _ in rows]
     await store.upsert_many(
         [
-            (lead_id, embed_lead(row), {"line": row["line"], "state": row["state"]})
+            (lead_id, embed_lead(row, WORD_KEY), {"line": row["line"], "state": row["state"]})
             for lead_id, row in zip(ids, rows, strict=True)
         ]
     )
     missed: dict[str, list[uuid.UUID]] = {}
     for word, index in holders.items():
         # As GET /api/v1/search asks by default: 10 hits.
-        found = [hit.lead_id for hit in await store.matching_words(query_words(word), limit=10)]
+        found = [hit.lead_id for hit in await store.matching_words(query_words(word, WORD_KEY), limit=10)]
         if ids[index] not in found:
             missed[word] = found
         else:

@@ -12,6 +12,7 @@ import typer
 from leadgen.cli.output import JsonOption, configuration, emit, errors, fail
 from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
+from leadgen.stores.embedding import word_key
 from leadgen.stores.vectors.base import versioned_collection
 from leadgen.targets.registry import DB, GRAPH, VECTORS
 
@@ -114,7 +115,11 @@ def vectors_rebuild(
             vectors = resources.vectors
             assert vectors is not None
             rebuilt = await rebuild_vectors(
-                resources.require_sessions(), vectors, batch_size=batch_size, progress=_progress("embedded")
+                resources.require_sessions(),
+                vectors,
+                word_key=word_key(settings.security.pii_hash_key.get_secret_value()),
+                batch_size=batch_size,
+                progress=_progress("embedded"),
             )
             others = await vectors.other_versions()
             if drop_other_versions:

@@ -22,6 +22,7 @@ from leadgen.insights.budget import RedisBudget
 from leadgen.insights.providers import IntentProvider, create_intent_provider
 from leadgen.outbox import repository as outbox
 from leadgen.stores.broker import create_celery
+from leadgen.stores.embedding import word_key
 from leadgen.stores.graph import GraphStore, create_graph_store
 from leadgen.stores.ratelimit import RateLimiter, create_rate_limiter
 from leadgen.stores.redis import create_redis
@@ -189,7 +190,8 @@ class Resources:
         from leadgen.pipeline.rebuild import fill_vectors  # the pipeline's modules, for these processes only
 
         assert self.engine is not None and self.vectors is not None
-        filled = await fill_vectors(self.engine, self.vectors, batch_size=VECTOR_FILL_BATCH)
+        words = word_key(self.settings.security.pii_hash_key.get_secret_value())
+        filled = await fill_vectors(self.engine, self.vectors, word_key=words, batch_size=VECTOR_FILL_BATCH)
         if filled is not None:
             log.info("qdrant: %d leads embedded into the new collection, %d erased leads removed", *astuple(filled))
 

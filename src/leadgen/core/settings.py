@@ -224,7 +224,7 @@ class QdrantSettings(_Group, prefix="QDRANT_"):
     collection: str = Field(
         "leads",
         description="Name of the collections of lead embeddings: each embedding version writes its own, "
-        "'<name>-<version>' ('leads-hash-v2').",
+        "'<name>-<version>' ('leads-hash-v3').",
     )
     replication_factor: int = Field(
         1,

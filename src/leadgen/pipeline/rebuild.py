@@ -28,7 +28,7 @@ from leadgen.leads import repository as leads
 from leadgen.leads.lifecycle import LeadStatus, Line
 from leadgen.models import Lead, Source
 from leadgen.pipeline.service import dedupe_window_days, lead_identities, lead_row, vector_payload
-from leadgen.stores.embedding import embed_lead
+from leadgen.stores.embedding import WordKey, embed_lead
 from leadgen.stores.graph import GraphStore
 from leadgen.stores.vectors import VectorStore
 from leadgen.stores.vectors.base import Point
@@ -96,13 +96,15 @@ async def rebuild_vectors(
     sessions: Sessions,
     vectors: VectorStore,
     *,
+    word_key: WordKey,
     batch_size: int,
     progress: Progress | None = None,
 ) -> VectorsRebuilt:
     """The vector of every lead the pipeline embedded: live (not a test lead, not erased) and
-    screened (scored), with its payload as the pipeline keeps it (``sync_outcome``): its status as
-    its outcome, and the agent it is credited to; the collection is then marked filled. One that
-    holds vectors of another size or embedding (damaged) is replaced by an empty one first.
+    screened (scored), its note words keyed with ``word_key`` as the pipeline keys them, with its
+    payload as the pipeline keeps it (``sync_outcome``): its status as its outcome, and the agent it
+    is credited to; the collection is then marked filled. One that holds vectors of another size or
+    embedding (damaged) is replaced by an empty one first.
 
     A lead whose status changes while its batch is written gets its new outcome after the batch; one
     given to another agent in the same status may keep the agent read, until its next outcome."""
@@ -121,7 +123,7 @@ async def rebuild_vectors(
                 row = lead_row(lead, source)
                 credited = await leads.credited_agent(session, lead.id)
                 payload = vector_payload(lead, row, str(credited) if credited else None)
-                points.append((lead.id, embed_lead(row), payload))
+                points.append((lead.id, embed_lead(row, word_key), payload))
         if not points:
             break
         await vectors.upsert_many(points)
@@ -139,7 +141,9 @@ class FilledElsewhere(Exception):
     """Another process is filling the collection."""
 
 
-async def fill_vectors(engine: AsyncEngine, vectors: VectorStore, *, batch_size: int) -> VectorsRebuilt | None:
+async def fill_vectors(
+    engine: AsyncEngine, vectors: VectorStore, *, word_key: WordKey, batch_size: int
+) -> VectorsRebuilt | None:
     """Embed every lead into a collection created since the database had them: a new embedding
     version's, or one Qdrant lost. One process of all that share the database does it (the others
     raise ``FilledElsewhere`` until it is done); None when the collection was filled already.
@@ -153,7 +157,7 @@ async def fill_vectors(engine: AsyncEngine, vectors: VectorStore, *, batch_size:
             raise FilledElsewhere("another process is embedding the leads into the collection")
         if await vectors.filled():
             return None
-        return await rebuild_vectors(sessions, vectors, batch_size=batch_size)
+        return await rebuild_vectors(sessions, vectors, word_key=word_key, batch_size=batch_size)
 
 
 def _page(query: Select[*Columns], after: uuid.UUID | None, size: int) -> Select[*Columns]:

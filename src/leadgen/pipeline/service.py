@@ -42,7 +42,7 @@ from leadgen.routing import service as routing
 from leadgen.routing.repository import round_still_open
 from leadgen.routing.rules import licence_day
 from leadgen.scoring.model import LeadScoreModel, default_model
-from leadgen.stores.embedding import embed_lead
+from leadgen.stores.embedding import WordKey, embed_lead, word_key
 from leadgen.stores.graph import GraphStore
 from leadgen.stores.vectors import VectorStore
 
@@ -73,6 +73,8 @@ class Pipeline:
     vectors: VectorStore
     model: LeadScoreModel
     insights: IntentProvider
+    # Keys the note words' slots in the vector store (``stores.embedding.word_key``).
+    word_key: WordKey
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ async def process_lead(
                 # and best match learn only from live leads.
                 _stop(session, lead, LeadStatus.TEST, TEST_LEAD)
             else:
-                embedding = embed_lead(row)
+                embedding = embed_lead(row, pipe.word_key)
                 agent_id = await _route(session, pipe, lead, now, embedding.vector)
                 await pipe.vectors.upsert(lead.id, embedding, vector_payload(lead, row, agent_id))
         await outbox.mark_processed(session, TOPIC, str(lead_id), now)
@@ -400,7 +402,7 @@ async def _route_again(session: AsyncSession, pipe: Pipeline, lead: Lead, now: d
     if barred:
         _stop(session, lead, LeadStatus.UNASSIGNED, BARRED_BECAUSE[barred])
     else:
-        embedding = embed_lead(lead_row(lead, await _source_name(session, lead)))
+        embedding = embed_lead(lead_row(lead, await _source_name(session, lead)), pipe.word_key)
         await _route(session, pipe, lead, now, embedding.vector)
     outbox.add(session, OUTCOME_TOPIC, str(lead.id))
 
@@ -472,7 +474,8 @@ def pipeline_for(resources: Resources) -> Pipeline:
         raise RuntimeError(f"{resources.process_name} was built without the graph or vector store")
     if resources.insights is None:
         raise RuntimeError(f"{resources.process_name} was built without the notes reader")
-    return Pipeline(resources.settings, resources.graph, resources.vectors, default_model(), resources.insights)
+    words = word_key(resources.settings.security.pii_hash_key.get_secret_value())
+    return Pipeline(resources.settings, resources.graph, resources.vectors, default_model(), resources.insights, words)
 
 
 async def sync_outcome(session: AsyncSession, pipe: Pipeline, lead_id: uuid.UUID) -> None:

@@ -16,7 +16,7 @@ from leadgen.core.errors import NotFound
 from leadgen.leads import repository
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
-from leadgen.stores.embedding import query_words
+from leadgen.stores.embedding import query_words, word_key
 from leadgen.stores.vectors import Hit, VectorStore
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
@@ -99,7 +99,7 @@ async def search(
 ) -> list[SimilarLead]:
     """Leads whose notes hold one of the words given, with optional filters; ``similarity`` is the
     cosine of the query's words and the note's (0 to 1). Anonymised leads are left out."""
-    words = query_words(q)
+    words = query_words(q, word_key(resources.settings.security.pii_hash_key.get_secret_value()))
     if not words:
         return []
     hits = await _store(resources).matching_words(

@@ -13,10 +13,10 @@ the weighted overlap of their features: that is "leads like this one" and best m
 a note word shares its slot with structured features that weigh more (``line=``, ``state=``,
 ``source=``...), so a query word would find the leads whose line or state collides with it rather
 than the lead whose notes hold it. The word vector holds the note words alone, each in one of
-``WORD_SLOTS`` (2^32) slots of its own (BLAKE2b again, another personalisation), so two words of a
-vocabulary almost never share one: the cosine of a query's word vector and a lead's is above 0 only
-when the lead's notes hold a word of the query, and higher the more of the note those words are.
-The vector store keeps it as a sparse vector (``stores.vectors``).
+``WORD_SLOTS`` (2^32) slots of its own (BLAKE2b again, keyed with a secret: ``word_key``), so two
+words of a vocabulary almost never share one: the cosine of a query's word vector and a lead's is
+above 0 only when the lead's notes hold a word of the query, and higher the more of the note those
+words are. The vector store keeps it as a sparse vector (``stores.vectors``).
 
 **Dimension.** ``EMBEDDING_DIM`` = 128 floats, unit length; the word vector is sparse: at most
 ``_MAX_NOTE_TOKENS`` (200) slots of ``WORD_SLOTS`` are set, unit length too. A change of the dimension,
@@ -24,7 +24,11 @@ the features, their weights, the word slots or how the store keeps them needs a 
 ``EMBEDDING_VERSION`` (and, when the hashing changes, a new ``_PERSON``/``_WORD_PERSON``): each
 version writes a collection of its own (``stores.vectors.versioned_collection``), which the processes
 of a build fill from the database when they create it, while the release before goes on with its
-own during a rollout. ``hash-v2`` added the word vector to ``hash-v1``'s 128 floats, unchanged.
+own during a rollout. ``hash-v2`` added the word vector to ``hash-v1``'s 128 floats, unchanged;
+``hash-v3`` keys the word slots (``word_key``), the 128 floats unchanged. ``hash-v2``'s word slots
+were not keyed: its collection (and every snapshot of it) gives the words of its slots back to
+whoever hashes a word list, so it is dropped once no process of the release before runs
+(``leadgen vectors rebuild --drop-other-versions``).
 
 **What goes in** (all optional; missing or malformed values are skipped, never an error):
 
@@ -45,14 +49,26 @@ own during a rollout. ``hash-v2`` added the word vector to ``hash-v1``'s 128 flo
 **What never goes in:** contact PII - names, e-mail, phone, street, city, ZIP code, date of birth,
 IP address, user agent, consent data, the keyed identity hashes, the commercial legal name, and the
 life applicant's height and weight. The 128 floats are also one-way: 128 sums of colliding hashed
-features cannot be turned back into the text that produced them. The word vector holds the same
-note words as hashes, not as text: it tells whether a lead's notes hold a word one asks about (as
-word search must), not what the words are. Neither is a payload.
+features cannot be turned back into the text that produced them. Neither they nor the note words
+are a payload.
+
+**The word slots are keyed** (``word_key``): BLAKE2b keyed with a secret derived from
+``LEADGEN_SECURITY_PII_HASH_KEY``, so every process of a platform puts a word in the same slot, and
+word search (``query_words``, with the same key) finds what the pipeline wrote. Without the key,
+whoever reads Qdrant or a snapshot of it learns how many distinct words each lead's notes hold (and,
+from the weights, how often each recurs), which leads share words (equal slots) and, over many
+leads, how common each slot is; not the words: hashing a word list gives other slots. With the key,
+which also keys the identity hashes of de-duplication and the do-not-contact list, a word list
+maps the slots back to words, as it did for anyone before ``hash-v3``. That key is not rotated
+(the identity hashes would stop matching; docs/KUBERNETES_SECURITY.md); were it rotated, word
+search would miss every lead embedded before until ``leadgen vectors rebuild`` embeds them again
+with the new key (their notes are in the database): the collection's name does not change with it.
 
 **Cost** (``.venv/bin/python bench/embedding/run.py --leads 3000``, synthetic leads with notes of up
-to 80 words): p50 0.19 ms, p99 0.46 ms of CPU per lead with the word vector (0.17 and 0.40 ms
-without it, on the same machine), against a budget of 5 ms. Pure Python and numpy, no model file,
-nothing loaded at start-up.
+to 80 words): p50 0.14-0.16 ms, p99 0.27-0.41 ms of CPU per lead, keyed word slots included
+(``hash-v2``, whose unkeyed slots were cached, took 0.12-0.15 and 0.23-0.36 ms in runs paired with
+them on the same machine), against a budget of 5 ms. Pure Python and numpy, no model file, nothing
+loaded at start-up.
 """
 
 from __future__ import annotations
@@ -68,16 +84,17 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.core.security import keyed_hash
 from leadgen.kit.numbers import finite_number
 
 EMBEDDING_DIM = 128
-EMBEDDING_VERSION = "hash-v2"
+EMBEDDING_VERSION = "hash-v3"
 # The slots of the word vector: 32 bits of BLAKE2b, the indices a Qdrant sparse vector takes.
 WORD_SLOTS = 2**32
 
 # Personalisation of BLAKE2b: a new version of the features gets new slots, not mixed-up old ones.
 _PERSON = b"leadgen.emb.v1"
-_WORD_PERSON = b"leadgen.words.v1"
+_WORD_PERSON = b"leadgen.words.v3"
 
 # Relative weight of each feature group before normalisation. The line dominates, because leads of
 # different lines are rarely comparable; notes are one block whose total weight is _NOTES_WEIGHT.
@@ -120,6 +137,26 @@ WordVector = dict[int, float]
 
 
 @dataclass(frozen=True)
+class WordKey:
+    """The keyed hash of the word slots (``word_key``): BLAKE2b set up with the secret and
+    ``_WORD_PERSON`` once, copied for each word."""
+
+    hasher: blake2b
+
+    def slot(self, token: str) -> int:
+        hasher = self.hasher.copy()
+        hasher.update(token.encode())
+        return int.from_bytes(hasher.digest(), "little")
+
+
+def word_key(pii_hash_key: str) -> WordKey:
+    """The key of the word slots, derived from ``LEADGEN_SECURITY_PII_HASH_KEY`` and the embedding
+    version (apart from every identity hash of that key: their kinds differ)."""
+    secret = bytes.fromhex(keyed_hash(pii_hash_key, "embedding-word-slots", EMBEDDING_VERSION))
+    return WordKey(blake2b(digest_size=4, key=secret, person=_WORD_PERSON))
+
+
+@dataclass(frozen=True)
 class LeadEmbedding:
     """What the vector store keeps of a lead: ``vector`` (``EMBEDDING_DIM`` floats, unit length) for
     leads like it and best match, ``words`` (its note words, unit length; empty without any) for
@@ -136,25 +173,27 @@ def _slot(feature: str) -> tuple[int, float]:
     return value % EMBEDDING_DIM, 1.0 if value >> 63 else -1.0
 
 
-def embed_lead(row: Mapping[str, Any]) -> LeadEmbedding:
+def embed_lead(row: Mapping[str, Any], word_key: WordKey) -> LeadEmbedding:
     """The embedding of a lead's non-PII attributes and its note words (see the module docstring).
 
     Args:
         row: the lead's columns by name (``line``, ``state``, ``source`` or ``source_id``,
             ``campaign``, ``score``, ``currently_insured``, ``details``, ``notes``, ...). Other keys,
             including every contact field, are ignored.
+        word_key: the platform's key of the word slots (the module's ``word_key``).
 
     Returns:
         ``EMBEDDING_DIM`` floats with an L2 norm of 1, and the word vector of the notes.
     """
     tokens = _note_tokens(row.get("notes"))
-    return LeadEmbedding(_vectorise(lead_features(row), tokens), _word_vector(tokens))
+    return LeadEmbedding(_vectorise(lead_features(row), tokens), _word_vector(tokens, word_key))
 
 
-def query_words(text: str) -> WordVector:
-    """The word vector of a search query, comparable with the ``words`` of lead embeddings: the
-    words the notes keep (see ``notes`` in the module docstring); empty when ``text`` has none."""
-    return _word_vector(_note_tokens(text))
+def query_words(text: str, word_key: WordKey) -> WordVector:
+    """The word vector of a search query, comparable with the ``words`` of lead embeddings of the
+    same ``word_key``: the words the notes keep (see ``notes`` in the module docstring); empty when
+    ``text`` has none."""
+    return _word_vector(_note_tokens(text), word_key)
 
 
 def lead_features(row: Mapping[str, Any]) -> Features:
@@ -215,19 +254,14 @@ def _vectorise(features: Features, tokens: list[str]) -> list[float]:
     return result
 
 
-def _word_vector(tokens: list[str]) -> WordVector:
+def _word_vector(tokens: list[str], word_key: WordKey) -> WordVector:
     """Each distinct token in its word slot, weighing sqrt(count), the whole of unit length."""
     words: WordVector = {}
     for token, count in Counter(tokens).items():
-        slot = _word_slot(token)
+        slot = word_key.slot(token)
         words[slot] = words.get(slot, 0.0) + math.sqrt(count)
     norm = math.sqrt(sum(weight * weight for weight in words.values()))
     return {slot: weight / norm for slot, weight in words.items()}
-
-
-@lru_cache(maxsize=65536)
-def _word_slot(token: str) -> int:
-    return int.from_bytes(blake2b(token.encode(), digest_size=4, person=_WORD_PERSON).digest(), "little")
 
 
 def _note_tokens(notes: object) -> list[str]:
