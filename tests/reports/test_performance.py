@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -530,3 +530,18 @@ def test_the_period_is_the_last_30_days_unless_given() -> None:
     assert period(None, NOW - timedelta(days=1), NOW)[0] == NOW - timedelta(days=31)
     with pytest.raises(InvalidInput, match="the period must start before it ends"):
         period(NOW, NOW, NOW)
+
+
+def test_366_days_of_the_agencys_calendar_are_taken_across_a_clock_change() -> None:
+    """The dashboard's midnights in Chicago from 1 November 2025 (summer time) to 2 November 2026
+    (winter time) are 366 days and an hour apart: the days asked for, not an hour too many."""
+    # As the dashboard sends them: each midnight with its own offset (CDT, then CST).
+    since = datetime(2025, 11, 1, tzinfo=timezone(timedelta(hours=-5)))
+    until = datetime(2026, 11, 2, tzinfo=timezone(timedelta(hours=-6)))
+    assert until - since == timedelta(days=366, hours=1)
+    assert period(since, until, NOW) == (since, until)
+    for longer in (until + timedelta(seconds=1), until + timedelta(days=1)):
+        with pytest.raises(InvalidInput, match="at most 366 days"):
+            period(since, longer, NOW)
+    with pytest.raises(InvalidInput, match="at most 366 days"):
+        period(since.astimezone(UTC), since.astimezone(UTC) + timedelta(days=366, hours=1), NOW)

@@ -19,6 +19,7 @@ SCREENED_OUT = (LeadStatus.INVALID, LeadStatus.DUPLICATE, LeadStatus.REJECTED)
 NOT_BILLED = (LeadStatus.RECEIVED, *SCREENED_OUT, LeadStatus.RETURNED)
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
+CLOCK_CHANGE = timedelta(hours=1)
 EARLIEST_YEAR = 2000  # long before any lead; it keeps date arithmetic away from year 1
 LATEST_YEAR = 9998  # long after any lead; it keeps a time west of UTC from overflowing year 9999
 
@@ -34,10 +35,21 @@ def period(since: datetime | None, until: datetime | None, now: datetime) -> tup
     if start >= end:
         reason = "the period must start before it ends"
         raise InvalidInput(reason, [_problem("since", reason)])
-    if end - start > LONGEST_PERIOD:
+    if not _at_most_the_longest(start, end):
         reason = "a report covers at most 366 days"
         raise InvalidInput(reason, [_problem("since", reason)])
     return start, end
+
+
+def _at_most_the_longest(start: datetime, end: datetime) -> bool:
+    """Whether the period is at most ``LONGEST_PERIOD``: of elapsed time, or of days on each end's
+    own clock when a clock change between them adds its hour (the dashboard's midnights from a
+    summer-time start to a winter-time end are 366 days and one hour apart)."""
+    elapsed = end - start
+    if elapsed <= LONGEST_PERIOD:
+        return True
+    on_the_clocks = end.replace(tzinfo=None) - start.replace(tzinfo=None)
+    return elapsed <= LONGEST_PERIOD + CLOCK_CHANGE and on_the_clocks <= LONGEST_PERIOD
 
 
 def _problem(parameter: str, reason: str) -> dict[str, str]:
