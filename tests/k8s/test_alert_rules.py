@@ -25,6 +25,8 @@ ALERTS = {
     "LeadgenWorkerDiedInTask",
     "LeadgenRateLimitStoreErrors",
     "LeadgenOffersTimingOut",
+    "LeadgenNotificationsFailing",
+    "LeadgenNotificationTaskErrors",
 }
 # The series each kind of metric exports, by the suffix on its name.
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

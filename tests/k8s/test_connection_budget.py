@@ -18,7 +18,7 @@ up):
   replicas + maxSurge, and does not count terminating pods against it (1.33 only reports them,
   ``status.terminatingReplicas`` of KEP-3973; waiting for them is the KEP-5882 proposal). A pod
   told to stop keeps its pools until its process exits, up to its terminationGracePeriodSeconds
-  (the worker's 120 s, so that it finishes its tasks; 45 s for the HTTP apps), while its
+  (the worker's 420 s, so that it finishes the send in progress; 45 s for the HTTP apps), while its
   replacement is ready within seconds (minReadySeconds 5). So before the first
   old pod has closed its connections the rollout can have replaced them all: up to M old pods
   draining next to up to M + S that are not terminating. maxUnavailable (0 here) changes nothing:
@@ -201,7 +201,7 @@ class TestRolloutPods:
         assert rollout_pods(1, {"type": "Recreate"}) == Pods(1)
 
     def test_prod_worker_at_its_maximum(self) -> None:
-        """The review's case: prod's worker, 10 pods at most with 25% surge and 120 s to drain."""
+        """The review's case: prod's worker, 10 pods at most with 25% surge and 420 s to drain."""
         share = budget("overlays/prod").share("worker")
         assert share is not None
         assert share.pods == Pods(serving=10, surge=3, draining=10)

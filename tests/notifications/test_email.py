@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ def smtp(port: int) -> SmtpSettings:
 def test_messages_from_one_thread_share_one_connection(mailbox: tuple[Mailbox, int]) -> None:
     box, port = mailbox
     for n in range(3):
-        email.send_email(smtp(port), f"agent{n}@example.com", f"Offer {n}", "A new lead is waiting.")
+        email.send_email(smtp(port), f"agent{n}@example.com", f"Offer {n}", "A new lead is waiting.", key=uuid.uuid4())
     assert [m["Subject"] for m in box.messages] == ["Offer 0", "Offer 1", "Offer 2"]
     assert len(set(box.peers)) == 1
 
@@ -32,12 +33,12 @@ def test_a_session_the_server_dropped_is_reopened() -> None:
     before, after = Mailbox(), Mailbox()
     first = Controller(before, hostname="127.0.0.1", port=port)
     first.start()
-    email.send_email(smtp(port), "agent@example.com", "Before", "first")
+    email.send_email(smtp(port), "agent@example.com", "Before", "first", key=uuid.uuid4())
     first.stop()  # the server restarts: the session this thread kept is gone with it
     second = Controller(after, hostname="127.0.0.1", port=port)
     second.start()
     try:
-        email.send_email(smtp(port), "agent@example.com", "After", "second")
+        email.send_email(smtp(port), "agent@example.com", "After", "second", key=uuid.uuid4())
     finally:
         second.stop()
     assert [m["Subject"] for m in before.messages] == ["Before"]
@@ -60,7 +61,7 @@ def test_a_server_that_closes_the_session_after_some_messages_gets_every_message
     controller.start()
     try:
         for n in range(5):
-            email.send_email(smtp(controller.port), f"agent{n}@example.com", f"Offer {n}", "waiting")
+            email.send_email(smtp(controller.port), f"agent{n}@example.com", f"Offer {n}", "waiting", key=uuid.uuid4())
     finally:
         controller.stop()
     assert [m["Subject"] for m in box.messages] == [f"Offer {n}" for n in range(5)]
@@ -78,15 +79,15 @@ class SlowMailbox(Mailbox):
 
 
 def test_a_message_left_unanswered_after_data_is_not_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(email, "REPLY_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(email, "DATA_END_TIMEOUT_SECONDS", 0.3)
     box = SlowMailbox()
     controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        email.send_email(smtp(controller.port), "agent@example.com", "First", "one")
+        email.send_email(smtp(controller.port), "agent@example.com", "First", "one", key=uuid.uuid4())
         # The server may have taken it: the task's retry decides, not a silent second copy.
         with pytest.raises((smtplib.SMTPException, OSError)):
-            email.send_email(smtp(controller.port), "agent@example.com", "Second", "two")
+            email.send_email(smtp(controller.port), "agent@example.com", "Second", "two", key=uuid.uuid4())
         time.sleep(1.2)
     finally:
         controller.stop()
@@ -98,8 +99,8 @@ def test_an_idle_session_is_closed_rather_than_trusted(
 ) -> None:
     box, port = mailbox
     monkeypatch.setattr(email, "IDLE_SECONDS", 0.0)
-    email.send_email(smtp(port), "agent@example.com", "One", "first")
-    email.send_email(smtp(port), "agent@example.com", "Two", "second")
+    email.send_email(smtp(port), "agent@example.com", "One", "first", key=uuid.uuid4())
+    email.send_email(smtp(port), "agent@example.com", "Two", "second", key=uuid.uuid4())
     assert len(box.messages) == 2
     assert len(set(box.peers)) == 2
 
@@ -110,9 +111,9 @@ def test_each_server_gets_its_own_session(mailbox: tuple[Mailbox, int]) -> None:
     controller = Controller(other, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        email.send_email(smtp(port), "a@example.com", "To the first", "x")
-        email.send_email(smtp(controller.port), "b@example.com", "To the second", "y")
-        email.send_email(smtp(port), "c@example.com", "First again", "z")
+        email.send_email(smtp(port), "a@example.com", "To the first", "x", key=uuid.uuid4())
+        email.send_email(smtp(controller.port), "b@example.com", "To the second", "y", key=uuid.uuid4())
+        email.send_email(smtp(port), "c@example.com", "First again", "z", key=uuid.uuid4())
     finally:
         controller.stop()
     assert [m["Subject"] for m in box.messages] == ["To the first", "First again"]

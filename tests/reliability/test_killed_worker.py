@@ -192,13 +192,13 @@ async def test_an_alert_whose_sending_keeps_killing_its_worker_is_given_up_unsen
         await left_unassigned(session, lead_id)
     written = (await event(database, "lead.unassigned", key)).created_at
     for n in range(TRIES):
-        at = written + timedelta(minutes=3 * n)
+        at = written + timedelta(minutes=7 * n)
         assert in_a_worker_process("notifications.alert_unassigned", key, at, dies_in="mail") == KILLED
     alert = await event(database, "lead.unassigned", key)
     assert (alert.claims, alert.failed_tries, alert.processed_at) == (TRIES, 0, None)
 
     # The next delivery gives the event up (GaveUp, an error in the log), sending nothing.
-    given_up_at = written + timedelta(minutes=10)
+    given_up_at = written + timedelta(minutes=21)
     assert in_a_worker_process("notifications.alert_unassigned", key, given_up_at, dies_in="mail") == 3
     alert = await event(database, "lead.unassigned", key)
     assert (alert.processed_at, alert.claims, alert.last_error) == (given_up_at, TRIES + 1, outbox.WORKER_LOST)

@@ -27,8 +27,11 @@ from leadgen.leads.lifecycle import (
 )
 from leadgen.models import Agent, Assignment, ConsentRecord, Lead, Notification, Source, User
 from leadgen.models.base import new_id
-from leadgen.notifications.templates import render
+from leadgen.notifications.templates import agent_time, render, render_sms
 from leadgen.routing import repository as routing_repository
+
+# The namespace of ``Outbound.key``.
+_MESSAGE_KEYS = uuid.UUID("8a0f6d3e-4c1b-5e7a-9d2f-3b6c1e8a7f40")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,16 @@ class Outbound:
     lead_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     event_key: str | None = None
+
+    @property
+    def key(self) -> uuid.UUID:
+        """The message's name, the same on every try of it (an e-mail's Message-ID): made of its
+        template, channel, lead, recipient and event, which tell it from every other (and by which
+        a retry skips those recorded: ``round_messages``, ``owner_messages``, ``unassigned_alerts``).
+        A message to staff is recorded only once sent, so it has no row to be named by yet; the
+        person's is sent as its row, and named by the row's id instead (``tasks._send_held``)."""
+        named = (self.template, self.channel, self.lead_id, self.agent_id, self.user_id, self.event_key)
+        return uuid.uuid5(_MESSAGE_KEYS, "|".join(map(str, named)))
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ _ROUND = (
         Agent.name.label("agent_name"),
         Agent.email.label("agent_email"),
         Agent.phone.label("agent_phone"),
+        Agent.timezone.label("agent_timezone"),
         Lead.id.label("lead_id"),
         Lead.line,
         Lead.state,
@@ -160,7 +174,7 @@ async def round_messages(
             into = lapsed
         else:
             continue
-        into += [m for m in _offer(settings, offer) if (m.template, m.agent_id, m.channel) not in recorded]
+        into += [m for m in _offer(settings, offer, now) if (m.template, m.agent_id, m.channel) not in recorded]
     thanked = any(template == "acknowledgement" for template, _, _ in recorded)
     if attempt != 1 or thanked:
         return RoundMessages(send=to_agents, lapsed=lapsed)
@@ -172,14 +186,14 @@ async def round_messages(
     return RoundMessages(send=to_agents, held=held, reason=reason, not_before=not_before, lapsed=lapsed)
 
 
-def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
+def _offer(settings: Settings, offer: Row[*tuple[Any, ...]], now: datetime) -> list[Outbound]:
     """E-mail (and SMS when configured and the agent has a phone); no lead contact data."""
     values = {
         "agent": offer.agent_name,
         "line": offer.line,
         "state": offer.state,
         "score": offer.score if offer.score is not None else "n/a",
-        "deadline": offer.expires_at.strftime("%Y-%m-%d %H:%M"),
+        "deadline": agent_time(offer.expires_at, offer.agent_timezone, now),
         "inbox_url": settings.services.dashboard_link("/inbox"),
     }
     to_agent = partial(
@@ -194,7 +208,7 @@ def _offer(settings: Settings, offer: Row[*tuple[Any, ...]]) -> list[Outbound]:
         )
     ]
     if settings.sms.enabled and offer.agent_phone:
-        messages.append(to_agent(channel="sms", to=offer.agent_phone, body=render("offer.sms", **values)))
+        messages.append(to_agent(channel="sms", to=offer.agent_phone, body=render_sms("offer.sms", **values)))
     return messages
 
 
@@ -216,11 +230,13 @@ async def lead_block_reason(
     return None, None
 
 
-async def acknowledgement(session: AsyncSession, settings: Settings, lead_id: uuid.UUID) -> list[Outbound]:
-    """The person's acknowledgement, naming the agent who holds the lead now; none when no agent
-    does (``acknowledgement_wait`` says why)."""
+async def acknowledgement(
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, *, by_text: bool = True
+) -> list[Outbound]:
+    """The person's acknowledgement, naming the agent who holds the lead now (by e-mail only, not
+    ``by_text``); none when no agent does (``acknowledgement_wait`` says why)."""
     lead = (await session.execute(_HOLDING_AGENT, {"lead_id": lead_id})).first()
-    return _acknowledgement(settings, lead) if lead is not None else []
+    return _acknowledgement(settings, lead, by_text) if lead is not None else []
 
 
 async def acknowledgement_block_reason(
@@ -252,13 +268,14 @@ async def acknowledgement_wait(session: AsyncSession, lead: Lead, now: datetime)
     return NO_AGENT_HOLDS, None
 
 
-def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]]) -> list[Outbound]:
-    """Thank the person and name the agent: by SMS when possible, else e-mail. Nothing the person
-    typed goes in it (see ``templates``): the line is one of ours and the agent's name is staff's."""
+def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]], by_text: bool = True) -> list[Outbound]:
+    """Thank the person and name the agent: by SMS when possible (and ``by_text``), else e-mail.
+    Nothing the person typed goes in it (see ``templates``): the line is one of ours and the
+    agent's name is staff's."""
     values = {"line": lead.line, "agent": lead.agent_name.split(" (")[0]}
     to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.lead_id)
-    if settings.sms.enabled and lead.phone:
-        return [to_lead(channel="sms", to=lead.phone, body=render("acknowledgement.sms", **values))]
+    if by_text and settings.sms.enabled and lead.phone:
+        return [to_lead(channel="sms", to=lead.phone, body=render_sms("acknowledgement.sms", **values))]
     if lead.email:
         token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), lead.lead_id)
         opt_out_url = settings.services.dashboard_link(f"/unsubscribe/{token}")
@@ -307,7 +324,7 @@ async def unassigned_alerts(
 
 
 async def owner_messages(
-    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, event_key: str
+    session: AsyncSession, settings: Settings, lead_id: uuid.UUID, event_key: str, now: datetime
 ) -> list[Outbound]:
     """To each agent who holds the person's earlier lead (``routing.repository.owners``) and was not
     yet told of this duplicate: when and where the person asked again, and a link to the lead they
@@ -327,7 +344,6 @@ async def owner_messages(
     values = {
         "line": original.line,
         "state": original.state,
-        "at": lead.received_at.strftime("%Y-%m-%d %H:%M"),
         "via": f" through {via}" if via else "",
         "lead_url": settings.services.dashboard_link(f"/leads/{original.id}"),
     }
@@ -341,11 +357,11 @@ async def owner_messages(
             lead_id=original.id,
             event_key=event_key,
         )
-        text = values | {"agent": agent.name}
+        text = values | {"agent": agent.name, "at": agent_time(lead.received_at, agent.timezone, now)}
         subject, body = render("requested_again.subject", **text), render("requested_again.body", **text)
         wanted = [to_agent(channel="email", to=agent.email, body=body, subject=subject)]
         if settings.sms.enabled and agent.phone:
-            wanted.append(to_agent(channel="sms", to=agent.phone, body=render("requested_again.sms", **text)))
+            wanted.append(to_agent(channel="sms", to=agent.phone, body=render_sms("requested_again.sms", **text)))
         messages += [m for m in wanted if (m.agent_id, m.channel) not in already]
     return messages
 
@@ -360,6 +376,28 @@ def record(
 ) -> None:
     count_recorded(session, message.channel, message.template, status)
     session.add(_row(message, status, detail, sent_at, not_before))
+
+
+# Why the person's acknowledgement is held by e-mail (``hold_by_email``).
+BY_EMAIL_INSTEAD = "by e-mail: the SMS provider refused the text"
+
+
+def hold_by_email(session: AsyncSession, refused: Notification, now: datetime) -> None:
+    """Hold the person's acknowledgement by e-mail from ``now``, for the sweep of held messages
+    (``due_for_lead``), after the SMS provider refused the text of the held row ``refused``."""
+    count_recorded(session, "email", refused.template, "scheduled")
+    session.add(
+        Notification(
+            id=new_id(),
+            channel="email",
+            recipient_kind=refused.recipient_kind,
+            lead_id=refused.lead_id,
+            template=refused.template,
+            status="scheduled",
+            detail=BY_EMAIL_INSTEAD,
+            not_before=now,
+        )
+    )
 
 
 def sending(session: AsyncSession, message: Outbound, hold: datetime) -> uuid.UUID:

@@ -6,19 +6,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterable
 
 import httpx
 
 from leadgen.core.settings import SmsSettings
 
+log = logging.getLogger(__name__)
 # The provider's error code for a number whose owner replied STOP to ours (Twilio's 21610, "attempt
 # to send to unsubscribed recipient"): it keeps a list of its own, and refuses every text to them.
 UNSUBSCRIBED_RECIPIENT = 21610
+# How a refusal of one text for good begins (the provider's answer and error code follow): a number
+# that cannot get texts (a landline: Twilio's 21614, "not a mobile number"), one it will not text.
+TEXT_REFUSED = "SMS provider refused the message"
+# The provider refusing our account's credentials (Twilio's 401 or 403, error 20003): a token
+# rotated or mistyped refuses every text alike, so it is an outage of ours, not a refusal of one.
+CREDENTIALS_REFUSED = frozenset({401, 403})
 
 
 class SmsError(Exception):
-    """The provider refused or failed; 5xx and network errors are worth a retry."""
+    """The provider refused or failed; 5xx, 429, refused credentials and network errors are worth a
+    retry."""
 
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
@@ -48,10 +57,20 @@ def send_sms(cfg: SmsSettings, to: str, body: str) -> str:
         raise SmsError(f"SMS provider unreachable: {type(exc).__name__}", retryable=True) from exc
     if response.status_code >= 500 or response.status_code == 429:
         raise SmsError(f"SMS provider answered {response.status_code}", retryable=True)
+    if response.status_code in CREDENTIALS_REFUSED:
+        log.error(
+            "the SMS provider refused our credentials (%d, error %s): check LEADGEN_SMS_ACCOUNT_SID and "
+            "LEADGEN_SMS_AUTH_TOKEN; texts are held and tried again meanwhile",
+            response.status_code,
+            _error_code(response),
+        )
+        raise SmsError(f"SMS provider refused our credentials ({response.status_code})", retryable=True)
     if response.status_code >= 400:
-        if _error_code(response) == UNSUBSCRIBED_RECIPIENT:
+        code = _error_code(response)
+        if code == UNSUBSCRIBED_RECIPIENT:
             raise RecipientOptedOut
-        raise SmsError(f"SMS provider refused the message ({response.status_code})", retryable=False)
+        answer = f"{response.status_code}, error {code}" if code is not None else str(response.status_code)
+        raise SmsError(f"{TEXT_REFUSED} ({answer})", retryable=False)
     return str(response.json().get("sid", ""))
 
 

@@ -22,30 +22,35 @@ from leadgen.core.settings import Settings
 from leadgen.models import Lead, Notification
 from leadgen.models.base import utcnow
 from leadgen.notifications import service
-from leadgen.notifications.email import REPLY_TIMEOUT_SECONDS, send_email
+from leadgen.notifications.email import SEND_SECONDS, send_email
 from leadgen.notifications.service import Outbound
-from leadgen.notifications.sms import RecipientOptedOut, SmsError, send_sms
+from leadgen.notifications.sms import TEXT_REFUSED, RecipientOptedOut, SmsError, send_sms
 from leadgen.outbox import repository as outbox
 from leadgen.outbox.repository import LEGACY_ACKNOWLEDGE_TOPIC, LEGACY_OFFER_TOPIC, REQUESTED_AGAIN_TOPIC, ROUND_TOPIC
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RETRYABLE = (OSError, smtplib.SMTPException, SmsError)
+# The SMTP reply to MAIL of a server that wants us to authenticate first (RFC 4954 §6).
+AUTHENTICATION_REQUIRED = 530
 RETRY_BACKOFF_MAX = timedelta(seconds=300)
 # Why a text the SMS provider refused because its recipient replied STOP to our number is blocked.
 OPTED_OUT_AT_PROVIDER = "the number opted out of our texts at the SMS provider"
-# How long one message's send may take before its timeouts end it: an e-mail waits on a handful of
-# server replies (a new session's greeting and EHLO, then MAIL, RCPT, DATA and the end of the
-# data), each up to REPLY_TIMEOUT_SECONDS; a text on one HTTP request, whose connection and answer
-# each time out after 10 s (``sms.send_sms``).
-SEND_TIME_LIMIT = {"email": timedelta(seconds=6 * REPLY_TIMEOUT_SECONDS), "sms": timedelta(seconds=20)}
-# A delivery holds its event for its transactions (this) and then its messages' sends, one after
-# another; if its worker dies, the relay hands the event on a lease after the hold runs out. For a
-# round's offer (an e-mail and a text) and the person's text that is a hold of about two minutes,
-# not ten: a round taken over still leaves the agent most of the offer's SLA.
+# How long one message's send may take before its timeouts end it: an e-mail, however slowly a live
+# server answers, ``email.SEND_SECONDS`` (the end of its data waited on for minutes, the rest
+# bounded together); a text, its one HTTP request, whose connection and answer each time out after
+# 10 s (``sms.send_sms``).
+SEND_TIME_LIMIT = {"email": timedelta(seconds=SEND_SECONDS), "sms": timedelta(seconds=20)}
+# A delivery holds its event for a transaction (this) and the send after it: the transaction before
+# each send (the one recording the send before) holds the event until that send's time limit and
+# this have run out, so that a slow but live send never outlives the hold (a delivery taking the
+# event over would send the message again), while a worker that died is taken over, by the relay a
+# lease after the hold runs out, once the one send it died in could have ended, not its round's.
 DELIVERY_CLAIM = timedelta(seconds=15)
 # A message to the person is held while it is sent, by the sweep (``send_due``) or with its round:
-# should its worker die, a later sweep takes it once the hold runs out. It has no deadline to meet.
+# should its worker die, a later sweep takes it once the hold runs out. It has no deadline to meet,
+# and outlasts the longest send and the recording of its outcome after it (a transaction run again
+# for up to ``runtime.RECONNECT_FOR_SECONDS`` while the database is unreachable).
 SWEEP_HOLD = timedelta(minutes=10)
 SWEEP_HOLD_PER_MESSAGE = timedelta(minutes=1)
 # A message to the person that meets a fault worth a retry, sent with its round or by the sweep,
@@ -78,10 +83,12 @@ RETRY = {
 }
 
 
-def deliver(settings: Settings, message: Outbound) -> None:
+def deliver(settings: Settings, message: Outbound, key: uuid.UUID) -> None:
+    """Send ``message``, named ``key`` on every send of it (an e-mail's Message-ID)."""
     if message.channel == "email":
         try:
-            send_email(settings.smtp, message.to, message.subject or "", message.body, message.headers)
+            subject = message.subject or ""
+            send_email(settings.smtp, message.to, subject, message.body, key=key, headers=message.headers)
         except smtplib.SMTPRecipientsRefused as exc:
             # Only the codes are kept, here and in any log of a retry: the server's words quote the
             # address, which may be a person's.
@@ -90,6 +97,14 @@ def deliver(settings: Settings, message: Outbound) -> None:
                 raise MailboxBusy(f"the mail server cannot take the message now ({codes})") from None
             # 5xx: the mailbox does not exist or will never take it; a retry changes nothing.
             raise _Refused(f"the mail server refused the mailbox ({codes})") from None
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            # A 5xx for the message itself, at MAIL or at the end of its data (what a scan found in
+            # it), is the server's final word on it; 530 (RFC 4954: authentication required) is
+            # our credentials', like a refused AUTH: an outage, retried.
+            if exc.smtp_code < 500 or exc.smtp_code == AUTHENTICATION_REQUIRED:
+                raise
+            log.warning("%s e-mail refused by the mail server, not retried: %d", message.template, exc.smtp_code)
+            raise _Refused(f"the mail server refused the message ({exc.smtp_code})") from None
     else:
         try:
             send_sms(settings.sms, message.to, message.body)
@@ -119,12 +134,12 @@ class GaveUp(Exception):
     in it, in MAX_FAILED_TRIES deliveries. Not worth a retry."""
 
 
-def _attempt(settings: Settings, message: Outbound) -> tuple[str, str | None, Exception | None]:
-    """Send one message: ("sent", None, None); ("failed", why, None) when a retry would change
-    nothing; ("blocked", OPTED_OUT_AT_PROVIDER, None) when its recipient opted out at the SMS
-    provider (``_learn_opt_out``); or ("retry", None, the error) when one may succeed."""
+def _attempt(settings: Settings, message: Outbound, key: uuid.UUID) -> tuple[str, str | None, Exception | None]:
+    """Send one message (``deliver``): ("sent", None, None); ("failed", why, None) when a retry
+    would change nothing; ("blocked", OPTED_OUT_AT_PROVIDER, None) when its recipient opted out at
+    the SMS provider (``_learn_opt_out``); or ("retry", None, the error) when one may succeed."""
     try:
-        deliver(settings, message)
+        deliver(settings, message, key)
     except _OptedOut as exc:
         return "blocked", str(exc), None
     except _Refused as exc:
@@ -197,9 +212,8 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         messages = await compose(session, held)
         if not messages:
             await outbox.finish_claimed(session, held, now)
-        else:
-            sending = sum((SEND_TIME_LIMIT[message.channel] for message in messages), timedelta())
-            held = await outbox.extend_claim(session, held, held.until + sending)
+        else:  # the first send follows at once
+            held = await outbox.extend_claim(session, held, held.until + _send_limit(messages[0]))
         return held, messages
 
     try:
@@ -216,35 +230,41 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         raise GaveUp(f"{topic} {key}: {held.lost_tries} of its {held.tries} deliveries died in it")
     if held is None or not messages:
         return 0
+    claim = held  # renewed before each send
     sent, retry = 0, None
     unrecorded: list[Write] = []  # the outcomes of sends made since the last transaction
 
-    def in_transaction_recording(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    def in_transaction_recording(work: Callable[[AsyncSession], Awaitable[T]], before: Outbound | None = None) -> T:
         """``work`` in a transaction that first records the sends made since the last one: every
-        send is preceded by the record of those before it, at no transaction of its own."""
+        send is preceded by the record of those before it, at no transaction of its own; and, when
+        the transaction comes ``before`` a message's send, holds the event for that send."""
+        nonlocal claim
 
-        async def recorded_then(session: AsyncSession) -> T:
+        async def recorded_then(session: AsyncSession) -> tuple[T, outbox.Claim]:
             for write in unrecorded:
                 await write(session)
-            return await work(session)
+            renewed = claim
+            if before is not None:
+                renewed = await outbox.extend_claim(session, claim, utcnow() + DELIVERY_CLAIM + _send_limit(before))
+            return await work(session), renewed
 
-        result = runtime.in_transaction(recorded_then)
+        result, claim = runtime.in_transaction(recorded_then)
         unrecorded.clear()
         return result
 
-    for message in messages:
+    for number, message in enumerate(messages):
         if message.recipient_kind == "lead":
             hold = utcnow() + SWEEP_HOLD
             take = partial(_take_for_sending, settings=runtime.settings, message=message, hold=hold)
-            taken = in_transaction_recording(take)
+            taken = in_transaction_recording(take, before=message)
             if taken is not None:
                 status, write = _send_held(runtime.settings, taken[0], hold, taken[1])
                 unrecorded.append(write)
                 sent += status == "sent"
             continue
-        if unrecorded:
-            in_transaction_recording(_nothing)
-        status, detail, error = _attempt(runtime.settings, message)
+        if number:  # the first one's hold came with the claim
+            in_transaction_recording(_nothing, before=message)
+        status, detail, error = _attempt(runtime.settings, message, message.key)
         if error is not None and _last_try(message, held, utcnow()):
             status, detail, error = "failed", f"not sent in {held.tries + 1} tries: {type(error).__name__}", None
         if error is None:
@@ -256,9 +276,9 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     async def finish(session: AsyncSession) -> None:
         now = utcnow()
         if retry is None:
-            await outbox.finish_claimed(session, held, now)
+            await outbox.finish_claimed(session, claim, now)
         else:
-            await outbox.hold_off_relay(session, held, now + RETRY_BACKOFF_MAX, type(retry).__name__)
+            await outbox.hold_off_relay(session, claim, now + RETRY_BACKOFF_MAX, type(retry).__name__)
 
     in_transaction_recording(finish)
     if retry is not None:
@@ -267,7 +287,15 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
 
 
 async def _nothing(session: AsyncSession) -> None:
-    """A transaction's work when it only records what was sent."""
+    """A transaction's work when it only records what was sent and holds the event for a send."""
+
+
+def _send_limit(message: Outbound) -> timedelta:
+    """How long sending ``message`` may take. The person's message is written afresh as it goes,
+    on the channel that reaches them then (``_take_for_sending``): as long as the slowest."""
+    if message.recipient_kind == "lead":
+        return max(SEND_TIME_LIMIT.values())
+    return SEND_TIME_LIMIT[message.channel]
 
 
 def _last_try(message: Outbound, held: outbox.Claim, now: datetime) -> bool:
@@ -311,7 +339,8 @@ def _send_held(settings: Settings, held_id: uuid.UUID, hold: datetime, message: 
     """Send a message to the person recorded as being sent until ``hold``: how it went, and the
     write that records it (``_finish_held``); with none to send (no channel left to reach them),
     it is blocked."""
-    status, detail, error = _attempt(settings, message) if message else ("blocked", "no address", None)
+    # Sent as its row: every send of it, by this delivery or a later sweep, carries one Message-ID.
+    status, detail, error = _attempt(settings, message, held_id) if message else ("blocked", "no address", None)
     if error is not None:
         detail = type(error).__name__
     finish = partial(
@@ -435,7 +464,7 @@ def tell_owners(runtime: TaskRuntime, lead_id: str) -> int:
     """A duplicate lead passed to its person's agents (``pipeline.service``): tell each of them."""
 
     async def compose(session: AsyncSession, held: outbox.Claim) -> list[Outbound]:
-        return await service.owner_messages(session, runtime.settings, uuid.UUID(lead_id), lead_id)
+        return await service.owner_messages(session, runtime.settings, uuid.UUID(lead_id), lead_id, utcnow())
 
     return _consume(runtime, REQUESTED_AGAIN_TOPIC, lead_id, compose)
 
@@ -453,7 +482,10 @@ def send_due(runtime: TaskRuntime) -> int:
                 # Held until this sweep gets to it (they go one after another), then afresh as it goes.
                 hold = now + SWEEP_HOLD + SWEEP_HOLD_PER_MESSAGE * len(ready)
                 held.status, held.not_before = "sending", hold
-                ready.append((held.id, hold, await service.acknowledgement(session, runtime.settings, lead.id)))
+                # On the channel it was held for: an e-mail held after a text was refused is no text.
+                by_text = held.channel == "sms"
+                thanks = await service.acknowledgement(session, runtime.settings, lead.id, by_text=by_text)
+                ready.append((held.id, hold, thanks))
         return ready
 
     sent = 0
@@ -535,3 +567,15 @@ async def _finish_held(
     service.count_recorded(session, held.channel, held.template, status)
     if message is not None:
         await _learn_opt_out(session, settings, message, detail)
+    if held.channel == "sms" and status == "failed" and (detail or "").startswith(TEXT_REFUSED):
+        await _thank_by_email_instead(session, held, now)
+
+
+async def _thank_by_email_instead(session: AsyncSession, refused: Notification, now: datetime) -> None:
+    """After the SMS provider refused the person's text for good (a landline; not their STOP,
+    which is blocked, not failed), hold an e-mail to them when they gave an address: the next sweep
+    sends it once every rule lets it go (``_may_go``: their address not on the do-not-contact list,
+    not erased, their consent, their contact window, an agent holding the lead)."""
+    lead = await session.get(Lead, refused.lead_id) if refused.lead_id else None
+    if lead is not None and lead.email:
+        service.hold_by_email(session, refused, now)

@@ -2,9 +2,16 @@
 
 The acknowledgement goes to whatever address or number the quote form was given, so it carries no
 text the submitter typed (not even their name): anyone can fill in the form, and a greeting made of
-their words would let them send their text from us to anyone."""
+their words would let them send their text from us to anyone.
+
+Times are the agent's: in their time zone, with its abbreviation (``agent_time``). Texts are kept
+to GSM-7, the SMS alphabet (``render_sms``)."""
 
 from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import DictLoader, Environment, StrictUndefined
 
@@ -13,11 +20,11 @@ TEMPLATES = {
     "offer.body": """Hello {{ agent }},
 
 A {{ line }} lead from {{ state }} has been offered to you (score {{ score }}).
-Accept it before {{ deadline }} UTC or it moves to the next agent.
+Accept it before {{ deadline }} or it moves to the next agent.
 
 Open your inbox: {{ inbox_url }}
 """,
-    "offer.sms": "leadgen: new {{ line }} lead in {{ state }} (score {{ score }}), accept by {{ deadline }} UTC",
+    "offer.sms": "leadgen: new {{ line }} lead in {{ state }} (score {{ score }}), accept by {{ deadline }}",
     "acknowledgement.sms": (
         "Hello, thanks for your {{ line }} insurance request. {{ agent }}, a licensed agent, "
         "will contact you shortly. Reply STOP to opt out."
@@ -32,7 +39,7 @@ To stop hearing from us, by e-mail, text or phone: {{ opt_out_url }}
     "requested_again.subject": "Asked again: your {{ line }} lead in {{ state }}",
     "requested_again.body": """Hello {{ agent }},
 
-The person of your {{ line }} lead in {{ state }} asked for a quote again on {{ at }} UTC{{ via }}.
+The person of your {{ line }} lead in {{ state }} asked for a quote again at {{ at }}{{ via }}.
 Nobody else was offered the new request. Call them inside their calling hours, shown on the lead's page.
 
 Open the lead: {{ lead_url }}
@@ -61,3 +68,64 @@ _env = Environment(
 
 def render(name: str, **values: object) -> str:
     return _env.get_template(name).render(values)
+
+
+def render_sms(name: str, **values: object) -> str:
+    """A text, its values (a staff name, a time) in GSM-7 where they have a form in it (``to_gsm7``).
+    One character outside GSM-7 (a curly apostrophe in an agent's name) sends the whole text as
+    UCS-2: 70 characters a segment instead of 160, and every segment is paid for."""
+    return render(name, **{key: to_gsm7(value) if isinstance(value, str) else value for key, value in values.items()})
+
+
+def agent_time(when: datetime, zone: str | None, now: datetime) -> str:
+    """``when`` as the agent reads it: in their time zone with its abbreviation ("10:15 am CDT"),
+    and its day when that is not today there ("10:15 am CDT on Tue Jun 2"); in UTC for an agent
+    without a known zone."""
+    place = _zone(zone)
+    local = when.astimezone(place)
+    text = f"{local.hour % 12 or 12}:{local:%M} {'am' if local.hour < 12 else 'pm'} {local.tzname()}"
+    return text if local.date() == now.astimezone(place).date() else f"{text} on {local:%a %b} {local.day}"
+
+
+def _zone(name: str | None) -> tzinfo:
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a region's folder ("America")
+        return UTC
+
+
+# GSM 03.38's default alphabet (3GPP TS 23.038 §6.2.1) and its extension table, whose characters
+# take two of a segment's septets.
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "^{}\\[~]|€"
+)
+# What GSM-7 has for typographic punctuation, and for letters that carry no accent Unicode can take
+# off (``to_gsm7`` takes off the others).
+_LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),  # curly single quotes, prime
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033", '"'),  # curly double quotes, double prime
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-"),  # hyphens, dashes, minus
+        "\u00a0": " ",  # no-break space
+        "\u2026": "...",
+        "\u0131": "i",  # dotless i
+        **{"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ħ": "h", "Ħ": "H"},
+        **{"œ": "oe", "Œ": "OE", "þ": "th", "Þ": "Th"},
+    }
+)
+
+
+def to_gsm7(text: str) -> str:
+    """``text`` in GSM-7 as far as it goes: typographic quotes and dashes as plain ones, a letter
+    GSM-7 lacks as its base letter (á as a, ễ as e; it has é, ñ, ü and a few more). A character
+    with no such form (a Chinese one) is kept: the text then goes as UCS-2, as it must to carry it."""
+    return "".join(_gsm7_char(char) for char in text.translate(_LOOKALIKES))
+
+
+def _gsm7_char(char: str) -> str:
+    if char in _GSM7:
+        return char
+    base = "".join(part for part in unicodedata.normalize("NFKD", char) if not unicodedata.combining(part))
+    return base if base and set(base) <= _GSM7 else char
