@@ -61,6 +61,9 @@ class SmsStandIn:
         # Numbers whose owner replied STOP to ours: refused with 400 and the provider's code 21610.
         self.unsubscribed: set[str] = set()
         self.refused: list[str] = []  # the numbers of the requests it refused, in order
+        # While set, every request is refused with this status (401, 403) and error 20003, as
+        # Twilio answers an account whose token was rotated or mistyped.
+        self.credentials_refused: int | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,10 +73,16 @@ class SmsStandIn:
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
                 to = form["To"]
                 refusal = 503 if to in outer.unavailable_for else 400 if to in outer.invalid | outer.unsubscribed else 0
+                refusal = outer.credentials_refused or refusal
                 if refusal:
                     outer.refused.append(to)
-                    error = {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}
-                    refused = json.dumps(error).encode() if to in outer.unsubscribed else b""
+                    if outer.credentials_refused:
+                        error = {"code": 20003, "message": "Authenticate", "status": refusal}
+                    else:
+                        error = {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}
+                    refused = (
+                        json.dumps(error).encode() if outer.credentials_refused or to in outer.unsubscribed else b""
+                    )
                     self.send_response(refusal)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(refused)))

@@ -3,12 +3,9 @@ the mail server or the SMS provider refuses), is retried with the message kept."
 
 from __future__ import annotations
 
-import json
 import logging
 import smtplib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -133,59 +130,13 @@ async def test_a_mail_server_that_cannot_take_messages_now_or_refuses_our_creden
     assert recorded == [("lead", "scheduled", f"not sent yet: {error.__name__}")]  # the offer goes with the retry
 
 
-class CredentialsRefused:
-    """An SMS provider that refuses our account's credentials, as Twilio does a token rotated or
-    mistyped: 401 (or ``status``), error 20003."""
-
-    def __init__(self, status: int = 401) -> None:
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests += 1
-                body = json.dumps({"code": 20003, "message": "Authenticate", "status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def credentials_refused() -> Iterator[CredentialsRefused]:
-    provider = CredentialsRefused()
-    yield provider
-    provider.server.shutdown()
-
-
-def use_sms_provider(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEADGEN_SMS_API_URL", url)
-    get_settings.cache_clear()
-    close_task_runtime()
-
-
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_credentials_are_an_outage_of_ours_logged_as_such(
-    status: int, notify_env: Settings, caplog: pytest.LogCaptureFixture
+    status: int, notify_env: Settings, sms: SmsStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    provider = CredentialsRefused(status)
-    try:
-        with pytest.raises(SmsError) as refused:
-            send_sms(notify_env.sms.model_copy(update={"api_url": provider.url}), "+15125550123", "hello")
-    finally:
-        provider.server.shutdown()
+    sms.credentials_refused = status
+    with pytest.raises(SmsError) as refused:
+        send_sms(notify_env.sms, "+15125550123", "hello")
     assert refused.value.retryable
     [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "refused our credentials" in logged.getMessage() and "LEADGEN_SMS_AUTH_TOKEN" in logged.getMessage()
@@ -195,37 +146,35 @@ async def test_a_text_to_the_person_meeting_refused_credentials_is_kept_and_goes
     routed: Lead,
     session: AsyncSession,
     sms: SmsStandIn,
-    credentials_refused: CredentialsRefused,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """It used to be recorded failed for good at the first try: every person texted while the token
     was wrong was never thanked."""
     hold_the_acknowledgement(routed, monkeypatch)
-    use_sms_provider(credentials_refused.url, monkeypatch)
+    sms.credentials_refused = 401
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     assert tasks.send_due() == 0
     [held] = [n for n in await rows(session, Notification) if n.recipient_kind == "lead"]
     assert (held.status, held.detail, held.failed_sends) == ("scheduled", "not sent yet: SmsError", 1)
-    use_sms_provider(sms.url, monkeypatch)  # the token is put right
+    sms.credentials_refused = None  # the token is put right
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW + tasks.HELD_RETRY_FIRST)
     assert tasks.send_due() == 1
     assert [r["To"] for r in sms.received if r["To"] == routed.phone] == [routed.phone]
-    assert credentials_refused.requests == 1
+    assert sms.refused == [routed.phone]
 
 
 async def test_an_offer_meeting_refused_credentials_is_retried_not_failed(
     routed: Lead,
     session: AsyncSession,
     sms: SmsStandIn,
-    credentials_refused: CredentialsRefused,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_sms_provider(credentials_refused.url, monkeypatch)
+    sms.credentials_refused = 401
     monkeypatch.setattr(tasks, "utcnow", lambda: INSIDE_WINDOW)
     with pytest.raises(SmsError):  # for Celery to retry the round
         tasks.notify_round(first_round(routed))
     recorded = {(n.template, n.channel): n.status for n in await rows(session, Notification)}
     assert recorded == {("offer", "email"): "sent", ("acknowledgement", "sms"): "scheduled"}
-    use_sms_provider(sms.url, monkeypatch)
+    sms.credentials_refused = None
     assert tasks.notify_round(first_round(routed)) == 1  # the retry: the offer's text
     assert [r["To"] for r in sms.received] == ["+15125550111"]
