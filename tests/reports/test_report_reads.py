@@ -19,7 +19,7 @@ from leadgen.reports import repository
 from leadgen.reports.rules import GROUPINGS
 from tests import helpers
 
-INDEX = "ix_lead_events_name_lead_id_created_at_reported"
+INDEX = "ix_lead_events_reported_name_lead_id_created_at"
 
 
 async def _statements_of_the_reports(session: AsyncSession) -> list[tuple[str, Any]]:

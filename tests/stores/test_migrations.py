@@ -808,7 +808,9 @@ def _revision_before(revision: str) -> str:
 
 
 # Every revision that builds an index CONCURRENTLY (0002, 0014, 0018 and 0020 add columns first).
-@pytest.mark.parametrize("revision", ["0002", "0003", "0009", "0011", "0014", "0016", "0018", "0020", "0022", "0023"])
+@pytest.mark.parametrize(
+    "revision", ["0002", "0003", "0009", "0011", "0014", "0016", "0018", "0020", "0022", "0023", "0027"]
+)
 def test_an_index_build_cut_short_is_completed_by_the_next_upgrade(
     postgres_database: Settings, runner: asyncio.Runner, revision: str
 ) -> None:

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Exists, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED, EXTENSION, extension_hash, own_entries
+from leadgen.compliance.rules import DO_NOT_CONTACT, ERASED, EXTENSION, OPTED_OUT_EVENT, extension_hash, own_entries
 from leadgen.core.db import InList, insert_for
-from leadgen.models import DoNotContact, Lead, OutboxEvent
+from leadgen.models import DoNotContact, Lead, LeadEvent, OutboxEvent
 from leadgen.outbox.repository import PERSON_LINKED_TOPIC
 
 
@@ -145,6 +146,35 @@ async def leads_with_any(session: AsyncSession, hashes: list[str]) -> list[Lead]
     for batch in _batches(hashes):
         found.update((lead.id, lead) for lead in await session.scalars(query, {"hashes": batch}))
     return sorted(found.values(), key=lambda lead: lead.received_at)
+
+
+# The event on each lead of a person an admin took off the list as listed by mistake: the opt-out
+# before it was none (reports leave it out; an opt-out after it counts again).
+OPT_OUT_WITHDRAWN_EVENT = "lead.opt_out_withdrawn"
+
+
+def withdrawn_later() -> Exists:
+    """The condition that the ``LeadEvent`` of the query around it (an opt-out) was withdrawn after."""
+    withdrawal = aliased(LeadEvent)
+    return (
+        select(withdrawal.id)
+        .where(
+            withdrawal.lead_id == LeadEvent.lead_id,
+            withdrawal.name == OPT_OUT_WITHDRAWN_EVENT,
+            withdrawal.created_at > LeadEvent.created_at,
+        )
+        .exists()
+    )
+
+
+async def opted_out_among(session: AsyncSession, lead_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the leads have an opt-out that stands: a ``lead.opted_out`` not withdrawn since."""
+    if not lead_ids:
+        return set()
+    query = select(LeadEvent.lead_id).where(
+        LeadEvent.name == OPTED_OUT_EVENT, LeadEvent.lead_id.in_(lead_ids), ~withdrawn_later()
+    )
+    return set(await session.scalars(query))
 
 
 def _batches(hashes: list[str]) -> list[list[str]]:

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
 
-from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, CurrentPrincipal, StaffPrincipal
 from leadgen.compliance import repository, service
 from leadgen.compliance.links import lead_of_opt_out_token
@@ -148,22 +147,18 @@ async def remove_opt_out(
     removal: Annotated[Removal, Body()], principal: AdminPrincipal, session: SessionDep, settings: SettingsDep
 ) -> dict[str, int]:
     """Take a person off the do-not-contact list: listed by mistake, or they gave their consent
-    again in writing. Admins only; the reason goes to the audit log. Leads left UNASSIGNED by the
-    opt-out stay so until staff offer them again."""
+    again in writing. Admins only; the reason goes to the audit log. Listed by mistake, the opt-outs
+    of the person's leads the list no longer bars are withdrawn (each lead gets a
+    ``lead.opt_out_withdrawn`` event) and reports stop counting them; after a new written consent
+    they stand, as the person did opt out. Leads left UNASSIGNED by the opt-out stay so until staff
+    offer them again."""
     asked = data_subject(
         settings.security.pii_hash_key.get_secret_value(), removal.email and str(removal.email), removal.phone
     )
     # The number, and the number at the extension given with it, as an erasure lists it.
     at_extension = own_entries(dict(asked.hashes).get("phone"), None, asked.phone_extension)
-    kinds = await repository.remove(session, sorted({value for _, value in [*asked.hashes, *at_extension]}))
-    await audit.record(
-        session,
-        principal.label(),
-        "person.opt_out_removed",
-        "person",
-        None,
-        {"removed": kinds, "reason": removal.reason},
-    )
+    hashes = sorted({value for _, value in [*asked.hashes, *at_extension]})
+    kinds = await service.take_off_list(session, hashes, removal.reason, principal.label())
     return {"removed": len(kinds)}
 
 

@@ -136,6 +136,15 @@ OPT_OUT_REASONS = {
     # follows the person to it (an opt-out survives merges).
     "linked": "gave it with a number or address already listed",
 }
+# Listed as "linked" is, but every listed entry the lead matched came from the agency's list: the
+# list follows the person all the same, yet nobody revoked consent, so reports leave it out as they
+# leave out the import.
+LINKED_TO_IMPORTED_LIST = "linked-import"
+# How a lead's opt-out came about without the person saying anything (``lead.opted_out``'s ``via``).
+LISTED_BY_THE_AGENCY = (IMPORTED_LIST, LINKED_TO_IMPORTED_LIST)
+# A removal's reason that says the person never opted out: their leads' opt-outs are withdrawn.
+# Any other (a new written consent) keeps them: the person did opt out, and reports count it.
+LISTED_BY_MISTAKE = "listed_by_mistake"
 # A reply holding any of these words revokes consent (47 CFR 64.1200(a)(12), FCC 24-18, and the
 # carriers' STOPALL/UNSUBSCRIBE keywords). A word found in a longer reply ("please stop") counts
 # too: honouring a reply that did not mean it costs a lead, ignoring one that did breaks the law.

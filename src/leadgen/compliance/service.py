@@ -15,6 +15,8 @@ from leadgen.compliance.rules import (
     BARRED_BECAUSE,
     DO_NOT_CONTACT,
     IMPORTED_LIST,
+    LINKED_TO_IMPORTED_LIST,
+    LISTED_BY_MISTAKE,
     OPT_OUT_REASONS,
     OPTED_OUT_EVENT,
     list_entries,
@@ -26,9 +28,24 @@ from leadgen.core.runtime import make_way_for_waiting_writers, run_in_transactio
 from leadgen.core.security import keyed_hash
 from leadgen.models import Lead
 from leadgen.outbox import repository as outbox
+from leadgen.privacy.service import ERASURE_REQUEST
 from leadgen.routing import service as routing
 
 LINKED = "linked"
+_LINKED_REASONS = {
+    LINKED: OPT_OUT_REASONS[LINKED],
+    LINKED_TO_IMPORTED_LIST: "gave it with a number or address on the agency's own list",
+}
+# The reasons an entry is listed by for what the person did (or an erasure): any other is an
+# imported list's, whose command takes a reason of its own. The staff's first wording is kept for
+# the entries listed with it.
+_PERSONS_OWN_REASONS = frozenset(
+    {
+        *(reason for via, reason in OPT_OUT_REASONS.items() if via != IMPORTED_LIST),
+        ERASURE_REQUEST,
+        "asked staff or an agent not to be contacted",
+    }
+)
 
 
 async def opt_out(session: AsyncSession, hashes: list[tuple[str, str]], via: str, actor: str) -> list[uuid.UUID]:
@@ -78,14 +95,19 @@ async def list_given_with(session: AsyncSession, lead: Lead) -> None:
 
     No lead is locked here: the screening holds its own, and locking the person's other leads too
     would cross the order every opt-out takes them in (a deadlock). Those other leads, by what was
-    listed now, are barred by a worker once this commits (``bar_linked``, outbox ``person.linked``)."""
+    listed now, are barred by a worker once this commits (``bar_linked``, outbox ``person.linked``).
+
+    What joins says how (its reason, the audit entry and the metric's ``via``): ``linked``, or
+    ``linked-import`` when every entry the lead matched is the agency's imported list's, directly or
+    through an earlier ``linked-import``: the list follows the person, who revoked nothing."""
     if lead.is_test:
         return
-    added = await repository.add_many(session, repository.own_hashes(lead), OPT_OUT_REASONS[LINKED])
+    via = await _linked_via(session, lead)
+    added = await repository.add_many(session, repository.own_hashes(lead), _LINKED_REASONS[via])
     if not added:
         return
-    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(LINKED).inc, len(added)))
-    await audit.record(session, "pipeline", "person.opted_out", "lead", str(lead.id), {"via": LINKED})
+    after_commit(session, partial(DO_NOT_CONTACT_ADDED.labels(via).inc, len(added)))
+    await audit.record(session, "pipeline", "person.opted_out", "lead", str(lead.id), {"via": via})
     # An extension's entry names no lead's column: its leads are found by the number.
     numbers = [lead.phone_hash] if lead.phone_hash and lead.phone_extension else []
     outbox.add(session, outbox.PERSON_LINKED_TOPIC, str(lead.id), {"hashes": sorted(added), "numbers": numbers})
@@ -94,7 +116,9 @@ async def list_given_with(session: AsyncSession, lead: Lead) -> None:
 async def bar_linked(session: AsyncSession, added: list[str], numbers: Sequence[str] = ()) -> list[uuid.UUID]:
     """The leads with one of the hashes ``list_given_with`` listed, barred as an opt-out bars them
     (an event each, offers not yet answered withdrawn): those nobody was barred from before. A
-    listed extension's leads are among the leads of its number (``numbers``)."""
+    listed extension's leads are among the leads of its number (``numbers``). Their events say
+    how the hashes were listed: ``linked``, or ``linked-import`` when only the agency's list led
+    to them (reports do not count those)."""
     listed_now = set(added)
     leads = [
         lead
@@ -103,7 +127,48 @@ async def bar_linked(session: AsyncSession, added: list[str], numbers: Sequence[
     ]
     known = [value for lead in leads for _, value in repository.identity_hashes(lead)]
     listed_before = await repository.listed_among(session, known) - set(added)
-    return [lead.id for lead in await _bar(session, leads, listed_before, LINKED)]
+    # Read from the entries as the screening listed them, whose reason says how: one listed by the
+    # release before (or its event) says ``LINKED``, as that release meant.
+    reasons = {entry.reason for entry in await repository.entries_for(session, added)}
+    via = LINKED_TO_IMPORTED_LIST if reasons == {_LINKED_REASONS[LINKED_TO_IMPORTED_LIST]} else LINKED
+    return [lead.id for lead in await _bar(session, leads, listed_before, via)]
+
+
+async def _linked_via(session: AsyncSession, lead: Lead) -> str:
+    """How the entries the lead matched on the list came there: ``LINKED_TO_IMPORTED_LIST`` when
+    the agency's list put every one of them there (directly, or through a lead linking to it)."""
+    matched = await repository.entries_for(session, [value for _, value in repository.identity_hashes(lead)])
+    if matched and all(entry.reason not in _PERSONS_OWN_REASONS for entry in matched):
+        return LINKED_TO_IMPORTED_LIST
+    return LINKED
+
+
+async def take_off_list(session: AsyncSession, hashes: list[str], reason: str, actor: str) -> list[str]:
+    """Take the hashes off the list, and audit it with ``reason``; returns the kinds of the entries
+    that were there. Listed by mistake (``LISTED_BY_MISTAKE``), the person never opted out: each
+    lead of theirs whose opt-out stands and that the list no longer bars gets a
+    ``lead.opt_out_withdrawn`` event, which reports read as no opt-out (a later one counts again)."""
+    # Locked before the list shrinks, in the order an opt-out takes the same locks.
+    leads = await repository.leads_with_any(session, hashes) if reason == LISTED_BY_MISTAKE else []
+    kinds = await repository.remove(session, hashes)
+    withdrawn = await _withdraw_opt_outs(session, leads, reason)
+    audited = {"removed": kinds, "reason": reason, "leads": len(withdrawn)}
+    await audit.record(session, actor, "person.opt_out_removed", "person", None, audited)
+    return kinds
+
+
+async def _withdraw_opt_outs(session: AsyncSession, leads: list[Lead], reason: str) -> list[Lead]:
+    """The leads of an opt-out taken back that the list no longer bars (another entry may still,
+    and stands as an opt-out while it does), each with a standing opt-out to withdraw."""
+    still_listed = await repository.listed_among(
+        session, [value for lead in leads for _, value in repository.identity_hashes(lead)]
+    )
+    free = [lead for lead in leads if still_listed.isdisjoint(value for _, value in repository.identity_hashes(lead))]
+    standing = await repository.opted_out_among(session, [lead.id for lead in free])
+    withdrawn = [lead for lead in free if lead.id in standing]
+    for lead in withdrawn:
+        audit.lead_event(session, lead.id, repository.OPT_OUT_WITHDRAWN_EVENT, {"reason": reason})
+    return withdrawn
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ NOTIFICATIONS = Counter(
 DO_NOT_CONTACT_ADDED = Counter(
     "leadgen_do_not_contact_added_total",
     "Phone numbers and e-mail addresses put on the do-not-contact list, counted once committed, by "
-    "how: sms-reply, email-link, staff, agent, import, linked (given with a listed one) or erasure (a "
-    "rise in replies asking to stop points at a source or a campaign).",
+    "how: sms-reply, email-link, staff, agent, import, linked (given with a listed one), "
+    "linked-import (given with one only the agency's imported list had listed) or erasure (a rise "
+    "in replies asking to stop points at a source or a campaign).",
     ["via"],
 )
 RETENTION_PEOPLE_ANONYMISED = Counter(

@@ -132,8 +132,8 @@ class ConsentRecord(IdMixin, TimestampMixin, Base):
 
 
 # The events the reports find by name, over a period's leads (``reports.repository``): contacts,
-# conversions and opt-outs, a few of every lead's events.
-REPORTED_EVENTS = "name IN ('lead.contacted', 'lead.converted', 'lead.opted_out')"
+# conversions and opt-outs (and those withdrawn as listed by mistake), a few of every lead's events.
+REPORTED_EVENTS = "name IN ('lead.contacted', 'lead.converted', 'lead.opted_out', 'lead.opt_out_withdrawn')"
 
 
 class LeadEvent(IdMixin, TimestampMixin, Base):
@@ -144,7 +144,7 @@ class LeadEvent(IdMixin, TimestampMixin, Base):
         # Only the reported events, so the index stays a small part of the table and of its writes;
         # with their time, a lead's first contact is read from the index alone.
         Index(
-            "ix_lead_events_name_lead_id_created_at_reported",
+            "ix_lead_events_reported_name_lead_id_created_at",
             "name",
             "lead_id",
             "created_at",

@@ -22,7 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadgen.compliance.rules import IMPORTED_LIST, OPTED_OUT_EVENT
+from leadgen.compliance.repository import withdrawn_later
+from leadgen.compliance.rules import LISTED_BY_THE_AGENCY, OPTED_OUT_EVENT
 from leadgen.leads.lifecycle import AssignmentStatus, LeadStatus
 from leadgen.models import Agent, Assignment, Lead, LeadEvent, Source
 from leadgen.models.base import utcnow
@@ -94,8 +95,10 @@ async def _by_lead(session: AsyncSession, by: Grouping, since: datetime, until: 
         .where(
             LeadEvent.name == OPTED_OUT_EVENT,
             LeadEvent.lead_id.in_(_period_leads(since, until)),
-            # The agency's own list says nothing of how a source came by the lead.
-            func.coalesce(LeadEvent.data["via"].as_string(), "") != IMPORTED_LIST,
+            # The agency's own list says nothing of how a source came by the lead, nor does a
+            # listing an admin took back as a mistake (until the person opts out after it).
+            func.coalesce(LeadEvent.data["via"].as_string(), "").not_in(LISTED_BY_THE_AGENCY),
+            ~withdrawn_later(),
         )
         .distinct()
     ).subquery()
