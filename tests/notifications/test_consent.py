@@ -22,21 +22,8 @@ from leadgen.models import ConsentRecord, Lead, Notification
 from leadgen.notifications import service, tasks
 from tests import helpers
 from tests.conftest import lead_payload
-from tests.notifications import test_notifications as notifications
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    OUTSIDE_WINDOW,
-    SmsStandIn,
-    first_round,
-    processed,
-    rows,
-    sent_count,
-)
-
-# The notification tests' fixtures (the SMS provider's stand-in, and settings that use it and the
-# mailbox), named here for pytest to find.
-notify_env, sms = notifications.notify_env, notifications.sms
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, SmsStandIn, processed
+from tests.notifications.test_notifications import OUTSIDE_WINDOW, first_round, rows, sent_count
 
 AGENT_PHONE = "+15125550111"
 

@@ -16,22 +16,8 @@ from leadgen.models import Lead, Notification
 from leadgen.notifications import service, tasks
 from tests import helpers
 from tests.conftest import lead_payload
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    SmsStandIn,
-    first_round,
-    hold_the_acknowledgement,
-    notify_env,
-    processed,
-    routed,
-    rows,
-    sent_count,
-    sms,
-    sweep_at,
-)
-
-__all__ = ["notify_env", "routed", "sms"]  # the fixtures, for pytest to find here
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, SmsStandIn, processed
+from tests.notifications.test_notifications import first_round, hold_the_acknowledgement, rows, sent_count, sweep_at
 
 TEXT_REFUSED = "SMS provider refused the message (400)"
 

@@ -18,10 +18,8 @@ from leadgen.core.runtime import close_task_runtime
 from leadgen.core.settings import get_settings
 from leadgen.models import Agent, Lead, Notification
 from leadgen.notifications import email, tasks
-from tests.notifications.conftest import Mailbox, free_port
-from tests.notifications.test_notifications import INSIDE_WINDOW, first_round, notify_env, routed, rows, sms
-
-__all__ = ["notify_env", "routed", "sms"]  # the fixtures, for pytest to find here
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, free_port
+from tests.notifications.test_notifications import first_round, rows
 
 
 class LateFirstReply(Mailbox):

@@ -19,18 +19,8 @@ from leadgen.notifications import tasks
 from leadgen.targets import api, backend
 from tests import helpers
 from tests.conftest import started
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    OUTSIDE_WINDOW,
-    first_round,
-    notify_env,
-    routed,
-    rows,
-    sms,
-)
-
-__all__ = ["notify_env", "routed", "sms"]  # the fixtures, for pytest to find here
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox
+from tests.notifications.test_notifications import OUTSIDE_WINDOW, first_round, rows
 
 
 @pytest.fixture

@@ -18,15 +18,8 @@ from leadgen.models import Agent, Assignment, Lead, Notification
 from leadgen.notifications import tasks
 from tests import helpers
 from tests.conftest import lead_payload
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    first_round,
-    processed,
-    round_event,
-    rows,
-    sent_count,
-)
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, processed
+from tests.notifications.test_notifications import first_round, round_event, rows, sent_count
 
 
 @pytest.fixture

@@ -23,18 +23,8 @@ from leadgen.core.settings import SmtpSettings, get_settings
 from leadgen.models import Lead, Notification, OutboxEvent
 from leadgen.notifications import email, tasks
 from leadgen.notifications.sms import send_sms
-from tests.notifications.conftest import Mailbox, free_port
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    SmsStandIn,
-    first_round,
-    notify_env,
-    routed,
-    rows,
-    sms,
-)
-
-__all__ = ["notify_env", "routed", "sms"]  # the fixtures, for pytest to find here
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, SmsStandIn, free_port
+from tests.notifications.test_notifications import first_round, rows
 
 
 class ScanningMailbox(Mailbox):

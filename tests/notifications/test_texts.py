@@ -16,21 +16,8 @@ from leadgen.notifications import tasks
 from leadgen.notifications.templates import agent_time, to_gsm7
 from tests import helpers
 from tests.conftest import lead_payload
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import (
-    INSIDE_WINDOW,
-    SmsStandIn,
-    accepted_by_its_agent,
-    asked_again,
-    first_round,
-    notify_env,
-    processed,
-    routed,
-    rows,
-    sms,
-)
-
-__all__ = ["notify_env", "routed", "sms"]  # the fixtures, for pytest to find here
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, SmsStandIn, processed
+from tests.notifications.test_notifications import accepted_by_its_agent, asked_again, first_round, rows
 
 AGENT_PHONE = "+15125550111"
 NAME = "Siobh\u00e1n O\u2019Brien-Nguy\u1ec5n"  # á, a curly apostrophe, ễ

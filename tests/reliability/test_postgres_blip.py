@@ -31,8 +31,8 @@ from leadgen.models import Lead, Notification
 from leadgen.notifications import tasks
 from tests import helpers
 from tests.conftest import lead_payload
-from tests.notifications.conftest import Mailbox
-from tests.notifications.test_notifications import INSIDE_WINDOW, first_round, processed
+from tests.notifications.conftest import INSIDE_WINDOW, Mailbox, processed
+from tests.notifications.test_notifications import first_round
 from tests.targets.processes import TcpProxy
 
 BLIP_SECONDS = 3.0
