@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import sqlite3
-import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
@@ -34,9 +31,7 @@ from leadgen.privacy import restore
 from leadgen.privacy import service as privacy
 from leadgen.privacy.restore import Reapplied
 from leadgen.privacy.schemas import AnonymisedFor, AnonymisedLead, ErasureEntry, Erasures
-from tests.conftest import worker_id
 from tests.privacy.test_retention import lead, lead_of, person
-from tests.targets.processes import drop_database, fresh_database
 
 ERASE = "/api/v1/privacy/erase"
 
@@ -150,48 +145,6 @@ async def _cli(*args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, app, ["privacy", *args])
 
 
-@pytest.fixture
-def backup(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], Awaitable[str]]]:
-    """Takes a backup of the test's database and restores it into a database of its own, as the
-    backups do (SQLite: its online backup; PostgreSQL: ``pg_dump --format=custom``, as the
-    postgres-backup CronJob, and ``pg_restore``): the restored database's URL."""
-    url = settings_env["LEADGEN_DB_URL"]
-    name = f"leadgen_test_restored_{worker_id()}"
-
-    async def take() -> str:
-        if url.startswith("sqlite"):
-            restored_file = tmp_path / "restored.db"
-            source, copy = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///")), sqlite3.connect(restored_file)
-            try:
-                source.backup(copy)
-            finally:
-                source.close()
-                copy.close()
-            return f"sqlite+aiosqlite:///{restored_file}"
-        if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
-            pytest.skip("PostgreSQL's client tools (pg_dump, pg_restore) are not installed")
-        dump, restored = tmp_path / "leadgen.dump", await fresh_database(name)
-        for command in (
-            ["pg_dump", "--format=custom", f"--file={dump}", _libpq(url)],
-            ["pg_restore", "--no-owner", f"--dbname={_libpq(restored)}", str(dump)],
-        ):
-            await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True, timeout=60)
-        return restored
-
-    yield take
-    if not url.startswith("sqlite"):
-        # A loop of its own, never made the thread's current one (as ``tests.conftest.database_url``).
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(drop_database(name))
-        finally:
-            loop.close()
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def _in(settings: Settings, lead_ids: list[uuid.UUID]) -> tuple[list[bool], dict[str, str]]:
     """In the database of ``settings``: whether each lead is there and anonymised, and the
     do-not-contact list."""
@@ -246,7 +199,20 @@ async def test_a_restored_database_gets_back_the_erasures_made_after_its_backup(
     reapplied = await _cli("reapply", str(saved), "--json")
     assert reapplied.exit_code == 0, reapplied.output
     done: dict[str, Any] = json.loads(reapplied.stdout)
-    assert done == {"anonymised": 2, "already_anonymised": 0, "missing": 1, "listed": 5, "already_listed": 0}
+    assert done == {
+        "anonymised": 2,
+        "already_anonymised": 0,
+        "missing": 1,
+        "listed": 5,
+        "already_listed": 0,
+        # No opt-out since the backup: an erasure's entries are the erasure's.
+        "opt_outs_listed": 0,
+        "already_opted_out": 0,
+        "taken_off": 0,
+        "opt_out_events": 0,
+        "already_opt_out_events": 0,
+        "opt_out_events_missing": 0,
+    }
     # The lead received after the backup is not there; its person's entries, and those of one who
     # had no lead, are listed as the old database lists them.
     assert await _in(Settings(), [of_erased, of_purged, of_after]) == ([True, True, False], before)
@@ -256,7 +222,8 @@ async def test_a_restored_database_gets_back_the_erasures_made_after_its_backup(
     said = " ".join(again.stdout.split())  # as the terminal wraps it
     assert said == (
         "anonymised 0 leads again (2 anonymised already, 1 not in this database); "
-        "listed 0 do-not-contact entries again (5 already)"
+        "listed 0 do-not-contact entries again (5 already); listed 0 opt-out entries again (0 already), took 0 off; "
+        "recorded 0 opt-out events again (0 already, 0 of leads not in this database)"
     )
 
 

@@ -1,5 +1,6 @@
-"""``leadgen privacy erasures`` and ``leadgen privacy reapply``: erasures carried over a restore
-from a backup, which would otherwise bring the people erased since back."""
+"""``leadgen privacy erasures`` and ``leadgen privacy reapply``: erasures and opt-outs carried over
+a restore from a backup, which would otherwise bring back the people erased since, and let the
+platform contact those who opted out since."""
 
 from __future__ import annotations
 
@@ -33,15 +34,20 @@ def privacy_erasures(
         datetime | None,
         typer.Option(
             parser=moment_option,
-            help="Anonymised or listed at or after this time (UTC unless it says): when the backup to restore began.",
+            help=(
+                "Anonymised, listed or opted out at or after this time (UTC unless it says): when the backup to "
+                "restore began."
+            ),
         ),
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """List the leads anonymised (by an erasure request or the retention purge) and the
-    do-not-contact entries erasures added, since --since; reads only, so a read-only standby
-    serves. Before switching to a database restored from a backup, save this from the database it
-    replaces (--json) and give the file to `leadgen privacy reapply` against the restored one."""
+    """List the leads anonymised (by an erasure request or the retention purge), the do-not-contact
+    entries erasures, opt-outs and imported lists added, the entries taken off as listed by mistake,
+    and the leads' opt-out events, since --since: keyed hashes and lead ids, never a number or an
+    address. Reads only, so a read-only standby serves. Before switching to a database restored
+    from a backup, save this from the database it replaces (--json) and give the file to `leadgen
+    privacy reapply` against the restored one."""
     from leadgen.privacy import restore
 
     async def read(session: AsyncSession) -> Erasures:
@@ -52,7 +58,8 @@ def privacy_erasures(
     rows = [[f"{lead.at:%Y-%m-%d %H:%M:%S}", lead.reason, lead.lead_id] for lead in erased.anonymised]
     summary = (
         f"{len(erased.anonymised)} leads anonymised, {len(erased.do_not_contact)} do-not-contact entries added by "
-        "erasures: save them with --json for `leadgen privacy reapply`"
+        f"erasures, {len(erased.opted_out)} by opt-outs and imports, {len(erased.taken_off)} taken off as listed by "
+        f"mistake, {len(erased.opt_out_events)} opt-out events: save them with --json for `leadgen privacy reapply`"
     )
     human = table("Leads anonymised, oldest first (UTC)", ["at", "why", "lead"], rows) if rows else summary
     emit(erased.model_dump(mode="json"), as_json, human)
@@ -74,8 +81,11 @@ def privacy_reapply(
 ) -> None:
     """Erase again, in a database restored from a backup, what `leadgen privacy erasures` listed:
     each lead as it was anonymised (an erasure's person listed on the do-not-contact list again),
-    and the erasures' entries; audited. Leads anonymised already, and leads the restored database
-    does not hold (received after the backup), are counted and skipped: running it twice is safe."""
+    and the erasures' entries; then list the opt-outs' and imports' entries again (the leads they
+    bar lose their open offers), take off those taken off as listed by mistake, and record the
+    leads' opt-out events; audited. What is done already, and leads the restored database does not
+    hold (received after the backup), are counted and skipped: running it twice is safe. A file of
+    an older release (version 1) carries erasures only."""
     from leadgen.privacy import restore
     from leadgen.privacy.schemas import Erasures
 
@@ -102,5 +112,8 @@ def privacy_reapply(
         asdict(done),
         as_json,
         f"anonymised {done.anonymised} leads again ({done.already_anonymised} anonymised already, {done.missing} "
-        f"not in this database); listed {done.listed} do-not-contact entries again ({done.already_listed} already)",
+        f"not in this database); listed {done.listed} do-not-contact entries again ({done.already_listed} already); "
+        f"listed {done.opt_outs_listed} opt-out entries again ({done.already_opted_out} already), took "
+        f"{done.taken_off} off; recorded {done.opt_out_events} opt-out events again ({done.already_opt_out_events} "
+        f"already, {done.opt_out_events_missing} of leads not in this database)",
     )

@@ -23,6 +23,8 @@ from leadgen.privacy.rules import LeadActivity
 
 # A lead's place in the order the purge walks the leads in: (received_at, id).
 Position = tuple[datetime, uuid.UUID]
+# One event of a lead, as ``reapply`` tells whether it holds it already: (lead, name, time).
+EventKey = tuple[uuid.UUID, str, datetime]
 _OF_THE_PERSON = aliased(Lead, name="of_the_person")
 
 
@@ -213,3 +215,59 @@ def _names_any(session: AsyncSession, lead_ids: list[str]) -> ColumnElement[bool
         return holds_one
     named = func.json_each(AuditEntry.data, "$.lead_ids").table_valued("value")
     return select(literal(1)).select_from(named).where(named.c.value.in_(lead_ids)).exists()
+
+
+async def listed_since_except(session: AsyncSession, since: datetime | None, reason: str) -> list[DoNotContact]:
+    """The do-not-contact entries added for any reason but ``reason`` at ``since`` or after (every
+    one, without), oldest first."""
+    query = select(DoNotContact).where(DoNotContact.reason != reason)
+    if since is not None:
+        query = query.where(DoNotContact.created_at >= since)
+    return list(await session.scalars(query.order_by(DoNotContact.created_at, DoNotContact.id)))
+
+
+async def events_since(session: AsyncSession, since: datetime | None, names: Collection[str]) -> list[LeadEvent]:
+    """The leads' events of these names at ``since`` or after (every one, without), oldest first.
+    A scan of ``lead_events`` as ``anonymised_since``'s, once a restore."""
+    query = select(LeadEvent).where(LeadEvent.name.in_(sorted(names)))
+    if since is not None:
+        query = query.where(LeadEvent.created_at >= since)
+    return list(await session.scalars(query.order_by(LeadEvent.created_at, LeadEvent.id)))
+
+
+async def list_as_it_was(session: AsyncSession, entries: list[tuple[str, str, str, datetime]]) -> set[str]:
+    """List each (kind, hash, reason, when) not listed yet, with the reason and time it was listed
+    by first; the hashes that were new."""
+    insert = insert_for(session)
+    rows = [
+        {"kind": kind, "value_hash": value, "reason": reason, "created_at": at} for kind, value, reason, at in entries
+    ]
+    if not rows:
+        return set()
+    statement = (
+        insert(DoNotContact)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[DoNotContact.value_hash])
+        .returning(DoNotContact.value_hash)
+    )
+    return set(await session.scalars(statement))
+
+
+async def events_of(session: AsyncSession, lead_ids: Collection[uuid.UUID], names: Collection[str]) -> set[EventKey]:
+    """The (lead, name, time) of the leads' events of these names."""
+    query = select(LeadEvent.lead_id, LeadEvent.name, LeadEvent.created_at).where(
+        LeadEvent.lead_id.in_(sorted(lead_ids)), LeadEvent.name.in_(sorted(names))
+    )
+    return {(lead_id, name, at) for lead_id, name, at in await session.execute(query)}
+
+
+async def existing_leads(session: AsyncSession, lead_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the leads the database holds (read without locking: events are only added to them)."""
+    return set(await session.scalars(select(Lead.id).where(Lead.id.in_(sorted(lead_ids)))))
+
+
+async def leads_read(session: AsyncSession, lead_ids: Collection[uuid.UUID]) -> list[Lead]:
+    """The leads with these ids that exist, read without locking (a read-only standby serves)."""
+    if not lead_ids:
+        return []
+    return list(await session.scalars(select(Lead).where(Lead.id.in_(sorted(lead_ids)))))
