@@ -28,9 +28,6 @@ Moment = Annotated[AwareDatetime, AfterValidator(in_utc)]
 class AuditFilters(BaseModel):
     """Which entries: every given filter must hold (exact values; ``until`` not included)."""
 
-    # An unknown parameter (an ``offset``, a misspelt filter) would silently read the whole log.
-    model_config = ConfigDict(extra="forbid")
-
     since: Moment | None = Field(None, description="Entries written at or after this time (with its zone).")
     until: Moment | None = Field(None, description="Entries written before this time (with its zone).")
     actor: str | None = Field(None, min_length=1, max_length=128, description="Who acted: `user:<email>`, `cli`…")

@@ -76,9 +76,6 @@ class UserPublic(UserAccess):
 class UserPageQuery(BaseModel):
     """A page of the users, newest first, of every filter given."""
 
-    # An unknown parameter (a misspelt filter) would silently list every user.
-    model_config = ConfigDict(extra="forbid")
-
     limit: int = Field(100, ge=1, le=service.MAX_USERS_PAGE, description="The most users in the answer.")
     before: uuid.UUID | None = Field(
         None,

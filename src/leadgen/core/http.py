@@ -11,13 +11,14 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadgen.core.errors import add_exception_handlers, problem
 from leadgen.core.health import Health
+from leadgen.core.input import refuse_unknown_query_parameters
 from leadgen.core.logging import request_id_var
 from leadgen.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from leadgen.core.resources import Resources
@@ -34,6 +35,7 @@ class _HasId(Protocol):
 
 Identified = TypeVar("Identified", bound=_HasId)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+API_PREFIX = "/api/"
 
 
 # A client's request id is kept only when it can travel on unchanged: the frontend copies it into its
@@ -235,5 +237,8 @@ def create_service_app(
     add_exception_handlers(app)
     app.include_router(probe_router(health))
     for router in routers:
-        app.include_router(router)
+        # The API judges every parameter; the dashboard's pages take links that carry others
+        # (a campaign's utm_source), and read their own filters from the query.
+        api_only = [Depends(refuse_unknown_query_parameters)] if router.prefix.startswith(API_PREFIX) else []
+        app.include_router(router, dependencies=api_only)
     return app

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from leadgen.audit import repository as audit
 from leadgen.auth.deps import AdminPrincipal, StaffPrincipal
@@ -24,9 +24,6 @@ JOBS = {"outbox-relay": "outbox.relay", "expire-offers": "routing.expire_offers"
 
 class NotificationPageQuery(BaseModel):
     """A page of the messages, newest first, of the agent, the lead and the status when given."""
-
-    # An unknown parameter (an ``offset``, a misspelt filter) would silently list every message.
-    model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(100, ge=1, le=500, description="The most messages in the answer.")
     before: uuid.UUID | None = Field(
