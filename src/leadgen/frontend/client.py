@@ -35,6 +35,7 @@ ORCHESTRATOR = "orchestrator"
 PEERS = (API, DATA_SERVICE, ORCHESTRATOR)
 # Longer than any page should wait, shorter than the ingress's own timeout.
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 T = TypeVar("T")
 
 
@@ -475,11 +476,17 @@ class Peers:
         route, at = "/api/v1/auth/users/{user_id}", {"user_id": user_id}
         return await self._as(_USER, API, "PATCH", route, token, path_params=at, json=changes)
 
-    async def quote_request(self, payload: dict[str, Any], client_ip: str | None) -> Accepted:
+    async def quote_request(
+        self, payload: dict[str, Any], client_ip: str | None, submission_key: str | None
+    ) -> Accepted:
         """Submit the public quote form: what the person entered and whether they ticked the consent
         box (``quote.payload``). The api limits submissions per browser address, and records the
-        address it is vouched for as the one the consent was given from."""
+        address it is vouched for as the one the consent was given from. ``submission_key`` names
+        the rendered form (``quote.submission_key``): the api answers the same form sent again with
+        the lead stored the first time, and refuses it with other answers (409)."""
         headers = self._vouched_address(client_ip)
+        if submission_key:
+            headers[IDEMPOTENCY_KEY_HEADER] = submission_key
         path = "/api/v1/quote-requests"
         return await self._as(_ACCEPTED, API, "POST", path, None, json=payload, headers=headers)
 

@@ -10,6 +10,10 @@ ticked and the digest of the consent text it showed, which the api records as ag
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +58,50 @@ FORM_EXPIRED = (
     "your request. Your answers are kept: tick the consent box again and press the Get my quotes button. "
     "If this happens again, allow cookies for this site."
 )
+
+
+# A hidden input naming this rendering of the form: the same form sent again (a double click, Back
+# and send, a retry after a dropped connection) carries it again, and the api answers with the lead
+# the first send stored instead of storing another. A new page load names a new request.
+SUBMISSION_FIELD = "submission"
+_SUBMISSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_SUBMISSION_KEY_LABEL = b"leadgen.frontend.quote-submission"
+# The form's token was not one a page gives: the person's answers come back with a good one.
+SUBMISSION_REFUSED = (
+    "Your request could not be sent as it came. Your answers are kept: tick the consent box again and "
+    "press the Get my quotes button."
+)
+# This form was sent before with other answers (Back, a change, and sent again): the first request
+# stands, and sending the page shown now, a new form, is a new request.
+RESENT_WITH_OTHER_ANSWERS = (
+    "This form was already sent, with other answers, and we have that request: nothing was changed. "
+    "To ask for quotes with the answers below as well, press the Get my quotes button again."
+)
+ALREADY_SENT = "Your request was sent before"
+
+
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def posted_submission_token(read: Mapping[str, list[str]]) -> str | None:
+    """The form's token as posted; None when the page had none (a page of the previous release).
+    Raises ``ValueError`` for a value no page gives."""
+    posted = read.get(SUBMISSION_FIELD)
+    if posted is None:
+        return None
+    if len(posted) != 1 or not _SUBMISSION_TOKEN.fullmatch(posted[0]):
+        raise ValueError("not a quote form's submission token")
+    return posted[0]
+
+
+def submission_key(session_secret: str, anonymous_nonce: str, token: str) -> str:
+    """The key the api keeps with the lead: the form's token bound to the browser's anonymous cookie
+    (``csrf.anonymous_nonce``) under the session secret. Another browser that presents the same token
+    (copied by a script) names a request of its own, never the person's: it can neither read nor
+    block theirs."""
+    message = b"%s\n%s\n%s" % (_SUBMISSION_KEY_LABEL, anonymous_nonce.encode(), token.encode())
+    return hmac.new(session_secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

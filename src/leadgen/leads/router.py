@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, Field
 
 from leadgen.auth import service as auth_service
@@ -80,22 +80,51 @@ _FROM_THE_FRONTEND: dict[int | str, dict[str, Any]] = {
         "/api/v1/leads with their API key"
     },
 }
+_FORM_SENT_AGAIN: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": LeadAccepted,
+        "description": "The form with this Idempotency-Key was sent before with the same answers (a double "
+        "click, a resend, a retry): nothing was stored, and the answer is the lead stored the first time",
+    },
+    202: {"description": "Stored; processing continues in the background"},
+    409: {
+        "description": "The form with this Idempotency-Key was sent before with other answers: nothing was "
+        "stored or changed; a new request needs a new form (a new key)"
+    },
+}
+# The frontend's key for one rendered quote form (``frontend.quote.submission_key``): hex or URL-safe.
+FORM_KEY_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
 
-@router.post("/quote-requests", status_code=status.HTTP_202_ACCEPTED, responses={**_FROM_THE_FRONTEND, **_PROBLEMS})
+@router.post(
+    "/quote-requests",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**_FORM_SENT_AGAIN, **_FROM_THE_FRONTEND, **_PROBLEMS},
+)
 async def post_quote_request(
     quote_request: Annotated[QuoteRequestCreate, Body()],
     ip: FrontendVouchedAddress,
     session: SessionDep,
     settings: SettingsDep,
     resources: ResourcesDep,
+    response: Response,
+    form_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=FORM_KEY_PATTERN,
+            description="The frontend's key for the rendered form this request was filled in on (16 to 64 "
+            "letters, digits, - or _). Kept with the lead: the same form sent again answers with that lead.",
+        ),
+    ] = None,
 ) -> LeadAccepted:
     """The public quote form's submission, sent by the dashboard's frontend (which checks the form's
     CSRF token and trap input) with the browser's address in signed headers: what the person entered
     and `consent: true` for their agreement to the form's consent text. Any other caller is refused
     (403); lead vendors post to `/api/v1/leads`. Limited per browser address (an IPv6 address by its
     /64). The api records the consent itself (its text, the time, the browser's address, the quote
-    page)."""
+    page). With an `Idempotency-Key`, the same form sent again (same key, same answers) stores nothing
+    and answers 200 with the lead stored the first time; the key with other answers is refused (409)."""
     limit = settings.intake.public_rate_limit
     # Fails open while Redis does not answer: the form stores the lead in the database alone, and a
     # person asking for a quote is worth more than the per-address limit against scripted spam.
@@ -104,8 +133,11 @@ async def post_quote_request(
     if wait:
         raise RateLimited("too many quote requests from this address; try again later", retry_after=wait)
     source = await ensure_source(session, WEB_FORM_SOURCE, SourceKind.WEB)
-    lead = service.quote_request_lead(settings, quote_request, ip)
-    received = await service.receive(session, settings, SourceRef(source.id, source.name), lead, consent_witnessed=True)
+    received = await service.receive_quote_request(
+        session, settings, SourceRef(source.id, source.name), quote_request, ip, form_key
+    )
+    if received.repeat:
+        response.status_code = status.HTTP_200_OK
     return _accepted(received)
 
 

@@ -205,17 +205,78 @@ def _new_lead(settings: Settings, source: SourceRef, data: AnyLead, now: datetim
 _LEAD = TypeAdapter[AnyLead](LeadCreate)
 
 
-def quote_request_lead(settings: Settings, request: AnyQuoteRequest, client_ip: str | None) -> AnyLead:
+# The prefix of a quote form's key where the lead keeps it (``Lead.external_id``, unique per source):
+# it says what the value is to staff reading the lead.
+QUOTE_FORM_KEY_PREFIX = "quote-form:"
+# What a lead keeps of the answers on the form; a form sent again must give the same ones.
+_ANSWERS = (
+    "line",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "phone_extension",
+    "street",
+    "city",
+    "state",
+    "zip_code",
+    "date_of_birth",
+    "currently_insured",
+    "current_carrier",
+    "policy_expires_on",
+    "details",
+)
+
+
+async def receive_quote_request(
+    session: AsyncSession,
+    settings: Settings,
+    source: SourceRef,
+    request: AnyQuoteRequest,
+    client_ip: str | None,
+    form_key: str | None,
+) -> Received:
+    """Store a person's quote request (``receive``). ``form_key``, the frontend's key for the rendered
+    form, is kept with the lead: the same form sent again (a double click, Back and send, a retry
+    after a dropped connection) stores nothing and answers with the first lead, also when both
+    requests arrive at once (the unique index on the source's ids settles it). The key sent again
+    with other answers is refused (``Conflict``) and changes nothing: a new request needs a new form."""
+    data = quote_request_lead(settings, request, client_ip, form_key)
+    try:
+        received = await receive(session, settings, source, data, consent_witnessed=True)
+    except Conflict as exc:
+        # Only a keyed request meets a stored lead: another person's, or another line's, answers.
+        raise _form_sent_with_other_answers() from exc
+    if received.repeat and _answers(received.lead) != _answers(_new_lead(settings, source, data, utcnow())):
+        LEADS_REFUSED.labels("external_id").inc()
+        raise _form_sent_with_other_answers()
+    return received
+
+
+def _answers(lead: Lead) -> dict[str, object]:
+    return {name: getattr(lead, name) for name in _ANSWERS}
+
+
+def _form_sent_with_other_answers() -> Conflict:
+    reason = "this quote form was already sent with other answers; nothing was changed. A new request needs a new form"
+    return Conflict(reason, [{"field": "header.Idempotency-Key", "reason": reason}])
+
+
+def quote_request_lead(
+    settings: Settings, request: AnyQuoteRequest, client_ip: str | None, form_key: str | None = None
+) -> AnyLead:
     """The lead a person's quote request makes: what they gave, and what only the server may say —
     the consent they agreed to (the text the form showed, now, from their address, on the quote
-    page) and a live, exclusive web lead without a vendor's campaign or ids."""
+    page), the form's key as the lead's id at its source, and a live, exclusive web lead without a
+    vendor's campaign or sub id."""
     ip = _ip_address(client_ip)
     page = settings.services.dashboard_link("/quote")
     text = shown_consent_text(request.consent_text_sha256)
     consent = Consent(text=text, captured_at=utcnow(), ip=ip, page_url=page)
     given = {name: value for name, value in request if name not in {"consent", "consent_text_sha256"}}
     server = {"origin": "web", "test": False, "exclusive": True, "landing_page": page, "ip": ip, "consent": consent}
-    return _LEAD.validate_python(given | server)
+    external_id = {"external_id": QUOTE_FORM_KEY_PREFIX + form_key} if form_key else {}
+    return _LEAD.validate_python(given | server | external_id)
 
 
 def _ip_address(raw: str | None) -> str | None:
