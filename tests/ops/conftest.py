@@ -21,7 +21,7 @@ from . import objects
 
 FAKE = Path(__file__).parent / "fake_kubectl.py"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-CONTEXT = "kind-leadgen"
+CONTEXT = objects.KUBE_CONTEXT
 # The CLI the tests run as: the version of the fixtures' app image, and its newest migration.
 SHIPPED = Shipped(objects.APP_TAG, "20261125_0042")
 

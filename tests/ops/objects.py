@@ -22,6 +22,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 DEV_NS = "leadgen-dev"
 DIGEST = "sha256:" + "4e" * 32
 APP_TAG = "1.5.0"
+# The kubeconfig context the fake cluster answers on (kubectl's current context by default).
+KUBE_CONTEXT = "kind-leadgen"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -108,12 +110,14 @@ def pvc(name: str) -> dict[str, Any]:
     return claim
 
 
-def cluster_settings(env: Environment | None) -> dict[str, Any]:
-    """The ``leadgen-cluster-settings`` ConfigMap an overlay applies; ``None``: one that names no
-    environment (applied before the key existed)."""
+def cluster_settings(env: Environment | None, kube_context: str = KUBE_CONTEXT) -> dict[str, Any]:
+    """The ``leadgen-cluster-settings`` ConfigMap an overlay applies, naming ``kube_context`` (the
+    one the tests' cluster is reached through) as the environment's; ``None``: one that names
+    neither environment nor context (applied before those keys existed)."""
     data = {"namespace": env.namespace} if env else {"namespace": "leadgen-dev"}
     if env is not None:
         data[contract.CLUSTER_SETTINGS_ENVIRONMENT] = env.value
+        data[contract.CLUSTER_SETTINGS_KUBE_CONTEXT] = kube_context
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": contract.CLUSTER_SETTINGS}, "data": data}
 
 

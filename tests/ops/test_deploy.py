@@ -932,9 +932,11 @@ class TestTheEnvironmentsCluster:
         [(Environment.DEV, None), (Environment.STAGING, "leadgen-staging"), (Environment.PROD, "leadgen-prod")],
     )
     def test_the_committed_overlays_name_the_documented_contexts(self, env: Environment, expected: str | None) -> None:
-        """docs/KUBERNETES_SETUP.md section 2 renames each cluster's context leadgen-<env>."""
+        """docs/KUBERNETES_SETUP.md section 2 renames each cluster's context leadgen-<env>; rollback,
+        scale and debug hold a namespace whose settings cannot say to the same."""
         resources, _ = parse(render_text(f"overlays/{env.value}"))
         assert expected_context(resources) == expected
+        assert contract.DOCUMENTED_CONTEXTS[env] == expected
 
 
 def templates_applied(kube: FakeKube) -> dict[tuple[str, str], dict[str, Any]]:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from leadgen.ops import contract
 from leadgen.ops.contract import Environment
@@ -13,6 +14,8 @@ from leadgen.ops.errors import RuleError
 from leadgen.ops.rules import health, history, hpa, manifests, orphans, release, workloads
 from leadgen.ops.rules.health import Status, Thresholds
 from leadgen.ops.rules.manifests import Resource
+from tests.k8s.render import render_text
+from tests.ops.test_manifests import DEPLOYED_BY_THE_DEPLOYER
 
 from . import objects
 
@@ -281,6 +284,38 @@ class TestOrphanRules:
             "deployment.apps/quote-api",
             "horizontalpodautoscaler.autoscaling/worker",
         ]
+
+
+# What an overlay stops rendering that deploy must then report: a route, a policy, RBAC (each a
+# kind the overlay still renders other objects of, so deploy still lists that kind).
+DROPPED = {
+    ("HTTPRoute", "api"): "httproute.gateway.networking.k8s.io/api",
+    ("NetworkPolicy", "api"): "networkpolicy.networking.k8s.io/api",
+    ("RoleBinding", "leadgen-viewers"): "rolebinding.rbac.authorization.k8s.io/leadgen-viewers",
+    ("ExternalSecret", "leadgen-llm-client"): "externalsecret.external-secrets.io/leadgen-llm-client",
+}
+
+
+@pytest.mark.parametrize("target", DEPLOYED_BY_THE_DEPLOYER)
+def test_what_an_overlay_stops_rendering_is_reported(target: str) -> None:
+    """The cluster holds what the committed render applied; the next render lacks some of it.
+    deploy lists the labelled objects of the kinds the new render applies (``kubectl get
+    --selector app.kubernetes.io/part-of=leadgen TYPES``, answered here as the API server would),
+    and each object dropped must come back as left behind."""
+    applied = [d for d in yaml.safe_load_all(render_text(target)) if d]
+    rendered, problems = manifests.parse(render_text(target))
+    assert not problems
+    dropped = {key: ref for key, ref in DROPPED.items() if any((r.kind, r.name) == key for r in rendered)}
+    assert len(dropped) >= 2, f"{target} renders too few of {list(DROPPED)}"
+    remaining = [r for r in rendered if (r.kind, r.name) not in dropped]
+    types = set(orphans.resource_types(remaining))
+    listed = [
+        obj
+        for obj in applied
+        if orphans.resource_type(obj["kind"], obj["apiVersion"]) in types
+        and (obj["metadata"].get("labels") or {}).get(contract.PART_OF_LABEL) == contract.PART_OF
+    ]
+    assert orphans.left_behind(listed, remaining) == sorted(dropped.values())
 
 
 class TestHealthRules:

@@ -64,7 +64,9 @@ ContextOpt = Annotated[
         "--context",
         help="kubeconfig context to use. Default: kubectl's current context. deploy and health-check "
         "refuse any other than the one the overlay's leadgen-cluster-settings names (kubeContext; "
-        "staging: leadgen-staging, prod: leadgen-prod; dev: any).",
+        "staging: leadgen-staging, prod: leadgen-prod; dev: any); rollback, scale and debug any other "
+        "than the one the namespace's own leadgen-cluster-settings names (where it cannot be read: "
+        "the one above).",
         envvar="LEADGEN_K8S_CONTEXT",
         rich_help_panel=CLUSTER,
     ),
@@ -588,7 +590,7 @@ def debug_command(
             debug_profile=debug_profile,
         )  # fmt: skip
         result = debug.run_debug(
-            s.kubectl, opts, now=now(), choose=s.prompter.choose if interactive else None,
+            s.kubectl, env, opts, now=now(), choose=s.prompter.choose if interactive else None,
             capture=json_out,
         )  # fmt: skip
         if json_out:

@@ -92,6 +92,14 @@ CLUSTER_SETTINGS_ENVIRONMENT = "environment"
 # The kubeconfig context of the environment's cluster (docs/KUBERNETES_SETUP.md names it
 # leadgen-<env>); empty: any context (dev, on a laptop's kind or minikube).
 CLUSTER_SETTINGS_KUBE_CONTEXT = "kubeContext"
+# The context each environment's overlay names (kubeContext, as docs/KUBERNETES_SETUP.md names the
+# clusters' contexts; tests/ops checks the two agree); None: any. What rollback, scale and debug
+# require when the namespace's own settings cannot say (src/leadgen/ops/namespace.py).
+DOCUMENTED_CONTEXTS: dict[Environment, str | None] = {
+    Environment.DEV: None,
+    Environment.STAGING: "leadgen-staging",
+    Environment.PROD: "leadgen-prod",
+}
 
 
 def environment_named(namespace: str) -> Environment | None:

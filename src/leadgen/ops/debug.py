@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from leadgen.ops import contract
+from leadgen.ops.contract import Environment
 from leadgen.ops.errors import KubectlError, UsageError
 from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.namespace import ensure_namespace_cluster
 from leadgen.ops.rules import workloads
 from leadgen.ops.rules.workloads import EventLine, PodProblem
 
@@ -225,6 +227,7 @@ Chooser = Callable[[str, list[str]], int]
 
 def run_debug(
     kubectl: Kubectl,
+    env: Environment,
     opts: DebugOptions,
     *,
     now: datetime,
@@ -234,10 +237,11 @@ def run_debug(
     """Run one debug action.
 
     Args:
+        env: whose namespace it is: the context must be the one its settings name.
         choose: asks a person to pick a pod (None: no terminal, pick ``default_pod``).
         capture: collect output into the result (``--json``) instead of streaming it.
     """
-    kubectl.ensure_context()
+    ensure_namespace_cluster(kubectl, env)
     result = DebugResult(opts.action.value, kubectl.namespace or "")
     selector = selector_of(opts)
     if opts.action is Action.PODS:

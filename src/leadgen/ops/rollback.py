@@ -31,6 +31,7 @@ from leadgen.ops.diagnose import diagnose
 from leadgen.ops.errors import KubectlError, RuleError, UsageError
 from leadgen.ops.healthcheck import readiness_checks
 from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.namespace import ensure_namespace_cluster
 from leadgen.ops.report import Failure, Prompter, Reporter, StepResult, Steps, StepStatus
 from leadgen.ops.rules.health import Check, Status, exit_code
 from leadgen.ops.rules.history import Revision, describe, revisions, rollback_target
@@ -98,7 +99,7 @@ def run_rollback(
         raise UsageError("--to-revision needs a SERVICE: revision numbers differ per Deployment.")
     if request.to_revision is not None and request.to_release is not None:
         raise UsageError("Give --to-revision or --to-release, not both.")
-    kubectl.ensure_context()
+    ensure_namespace_cluster(kubectl, env)
     result = RollbackResult(
         environment=env.value, namespace=kubectl.namespace or env.namespace, listed_only=request.list_only
     )

@@ -30,6 +30,7 @@ from leadgen.ops import contract
 from leadgen.ops.contract import Environment
 from leadgen.ops.errors import RuleError, UsageError
 from leadgen.ops.kubectl import Kubectl
+from leadgen.ops.namespace import ensure_namespace_cluster
 from leadgen.ops.report import Prompter, Reporter, StepResult, StepStatus
 from leadgen.ops.rules import connections
 from leadgen.ops.rules.connections import MaximumCheck
@@ -70,7 +71,7 @@ def run_scale(
     reporter: Reporter,
     prompter: Prompter,
 ) -> ScaleResult:
-    kubectl.ensure_context()
+    ensure_namespace_cluster(kubectl, env)
     namespace = kubectl.namespace or env.namespace
     deployment = kubectl.get_optional("deployment", service)
     if deployment is None:

@@ -2,7 +2,8 @@
 
 Server-side apply never deletes: an object taken out of the overlay (a renamed Service, a dropped
 HPA or PodDisruptionBudget) stays in the cluster and keeps acting. Deploy lists the platform's
-objects (``app.kubernetes.io/part-of=leadgen``) of the kinds the overlay applies, and reports
+objects (``app.kubernetes.io/part-of=leadgen``, which k8s/infrastructure/transformers/part-of puts
+on every object an overlay renders) of the kinds the overlay applies, and reports
 those the render no longer holds with the command that deletes them. It deletes nothing itself:
 ``kubectl apply --prune`` decides by label alone, and one wrong label would delete a live object.
 """
