@@ -112,11 +112,9 @@ def needed_flows(resources: list[Resource], *, edge: str = "gateway") -> set[Flo
     return flows
 
 
-def dashboard_flows() -> set[Flow]:
-    """Headlamp: from the Gateway only; to DNS and the Kubernetes API only."""
-    return {
-        ("gateway", "headlamp", 4466, "TCP"),
-        ("headlamp", "kube-dns", 53, "UDP"),
-        ("headlamp", "kube-dns", 53, "TCP"),
-        ("headlamp", "kube-api", 443, "TCP"),
-    }
+def dashboard_flows(*, gke: bool) -> set[Flow]:
+    """Headlamp: from the Gateway only; to DNS (on GKE through the NodeLocal DNSCache pod of its
+    node as well) and the Kubernetes API only."""
+    resolvers = ("kube-dns", "node-local-dns") if gke else ("kube-dns",)
+    dns = {("headlamp", resolver, 53, protocol) for resolver in resolvers for protocol in ("UDP", "TCP")}
+    return {("gateway", "headlamp", 4466, "TCP"), ("headlamp", "kube-api", 443, "TCP"), *dns}

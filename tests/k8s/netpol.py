@@ -309,7 +309,10 @@ def cluster_for(
     kube_api_ip: str,
     edge: str = "gateway",
     gateway_namespace: str | None = None,
+    gke: bool | None = None,
 ) -> Cluster:
+    """The cluster the rendered objects run in, with what is outside them; on GKE (told, or seen
+    from the render's StorageClasses) with its metadata server and NodeLocal DNSCache."""
     namespaces = of_kind(resources, "Namespace")
     namespace = namespaces[0]["metadata"]["name"]
     has_acme = any("acme" in issuer["spec"] for issuer in of_kind(resources, "Issuer", "ClusterIssuer"))
@@ -326,7 +329,7 @@ def cluster_for(
                 acme_solver=has_acme,
                 edge=edge,
                 gateway_namespace=gateway_namespace,
-                gke=on_gke(resources),
+                gke=on_gke(resources) if gke is None else gke,
             ),
         ],
         policies=of_kind(resources, "NetworkPolicy"),

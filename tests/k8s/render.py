@@ -34,11 +34,13 @@ K8S = REPO / "k8s"
 # Environments and the component combinations the suite builds.
 OVERLAYS = ("dev", "staging", "prod")
 VARIANTS = ("dev-gke", "prod-gke", "staging-ingress")
-# Every rendered target that is deployed as a whole: overlays, variants and the dashboard.
+# Headlamp, applied once per cluster by an admin: as it is, and on GKE.
+DASHBOARDS = ("dashboard", "variants/dashboard-gke")
+# Every rendered target that is deployed as a whole: overlays, variants and the dashboards.
 DEPLOYABLE = (
     *(f"overlays/{name}" for name in OVERLAYS),
     *(f"variants/{name}" for name in VARIANTS),
-    "dashboard",
+    *DASHBOARDS,
 )
 NAMESPACES = {"dev": "leadgen-dev", "staging": "leadgen-staging", "prod": "leadgen-prod"}
 SECRETS_DIR = "/var/run/secrets/leadgen"

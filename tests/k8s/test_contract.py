@@ -32,6 +32,7 @@ from leadgen.notifications.email import SEND_SECONDS
 from leadgen.targets.registry import HTTP_TARGETS, SMTP, TARGETS
 
 from .render import (
+    DASHBOARDS,
     DEPLOYABLE,
     OVERLAYS,
     Resource,
@@ -437,7 +438,7 @@ def test_rate_limits(name: str) -> None:
     assert low <= edge_rps <= high
 
 
-@pytest.mark.parametrize("target", ["overlays/dev", "overlays/staging", "overlays/prod", "dashboard"])
+@pytest.mark.parametrize("target", ["overlays/dev", "overlays/staging", "overlays/prod", *DASHBOARDS])
 def test_pod_hardening(target: str) -> None:
     for w in workloads(render(target)):
         name = w["metadata"]["name"]

@@ -12,7 +12,7 @@ import pytest
 
 from .flows import dashboard_flows, needed_flows
 from .netpol import cluster_for, describe
-from .render import find, of_kind, on_gke, render
+from .render import DASHBOARDS, find, of_kind, on_gke, render
 
 ENVIRONMENTS = {
     "overlays/dev": "gateway",
@@ -57,8 +57,9 @@ def test_exactly_the_needed_flows_are_allowed(target: str) -> None:
     assert not extra, f"allowed but not needed: {extra}"
 
 
-def test_dashboard_reachable_only_through_the_gateway() -> None:
-    resources = render("dashboard")
+@pytest.mark.parametrize("target", DASHBOARDS)
+def test_dashboard_reachable_only_through_the_gateway(target: str) -> None:
+    resources = render(target)
     route = find(resources, "HTTPRoute", "headlamp")
     gateway_namespace = route["spec"]["parentRefs"][0]["namespace"]
     egress_cidrs = [
@@ -69,9 +70,12 @@ def test_dashboard_reachable_only_through_the_gateway() -> None:
         if "ipBlock" in peer
     ]
     assert len(egress_cidrs) == 1
-    cluster = cluster_for(resources, kube_api_ip=_kube_api_ip(egress_cidrs[0]), gateway_namespace=gateway_namespace)
+    gke = target.endswith("-gke")
+    cluster = cluster_for(
+        resources, kube_api_ip=_kube_api_ip(egress_cidrs[0]), gateway_namespace=gateway_namespace, gke=gke
+    )
     allowed = cluster.allowed_flows()
-    needed = dashboard_flows()
+    needed = dashboard_flows(gke=gke)
     assert describe(allowed) == describe(needed)
     assert of_kind(resources, "SecurityPolicy"), "the IP allow-list"
     for service in of_kind(resources, "Service"):

@@ -15,9 +15,9 @@ import pytest
 
 from leadgen.ops.contract import PART_OF, PART_OF_LABEL
 
-from .render import DEPLOYABLE, POD_TEMPLATE_KINDS, pod_template, render
+from .render import DASHBOARDS, DEPLOYABLE, POD_TEMPLATE_KINDS, pod_template, render
 
-DEPLOYED = [target for target in DEPLOYABLE if target != "dashboard"]
+DEPLOYED = [target for target in DEPLOYABLE if target not in DASHBOARDS]
 # Kinds whose selector picks one workload's pods: the workloads' own (immutable), the Services'
 # and PodDisruptionBudgets'. (NetworkPolicy allow-metrics-scrape selects every platform pod by the
 # label on purpose; the transformer adds it to no selector, as the before/after renders showed.)

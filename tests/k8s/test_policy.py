@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from .render import DEPLOYABLE, REPO, render_text
+from .render import DASHBOARDS, DEPLOYABLE, REPO, render_text
 
 CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
-ZERO_FAILURES = ("overlays/prod", "variants/prod-gke", "dashboard")
+ZERO_FAILURES = ("overlays/prod", "variants/prod-gke", *DASHBOARDS)
 APP_IMAGE_WORKLOADS = {
     "api",
     "data-service",

@@ -16,7 +16,7 @@ from leadgen.ops.kubectl import Kubectl
 from leadgen.ops.rules.manifests import PLACEHOLDERS, ValidationReport, validate_rendered
 from leadgen.ops.rules.plan import migration_timeout
 from tests.conftest import IN_CI
-from tests.k8s.render import DEPLOYABLE, render
+from tests.k8s.render import DASHBOARDS, DEPLOYABLE, render
 
 from . import objects
 from .conftest import FakeKube, Run, payload
@@ -270,7 +270,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # What `leadgen k8s deploy` applies: the overlays and the variants built of them. An admin applies
 # the dashboard, in a namespace of its own (docs/KUBERNETES_SETUP.md).
-DEPLOYED_BY_THE_DEPLOYER = [target for target in DEPLOYABLE if target != "dashboard"]
+DEPLOYED_BY_THE_DEPLOYER = [target for target in DEPLOYABLE if target not in DASHBOARDS]
 
 
 # Under CI=true a missing kubectl fails these tests instead of skipping them.
