@@ -138,6 +138,24 @@ class TestTransform:
             assert result == model.score(lead_row(line=line, details=without), top=100), (line, details)
             assert all(math.isfinite(f["points"]) for f in result.factors)
 
+    def test_a_coverage_named_twice_counts_once(self, model: LeadScoreModel) -> None:
+        """Coverages are a free list: "property" three times (or in other case and spacing) is one
+        coverage wanted, not the package of three that converts better."""
+        business = {"legal_name": "x", "entity_type": "llc", "years_in_business": 5, "employees": 4}
+
+        def scored(coverages: list[str]) -> tuple[float, list[str]]:
+            result = model.score(lead_row(line="commercial", details={**business, "coverages": coverages}), top=100)
+            return result.probability, [str(f["factor"]) for f in result.factors if "in business" in f["factor"]]
+
+        once = scored(["property"])
+        assert once[1] == ["5 years in business, 4 employees, 1 coverage wanted"]
+        assert scored(["property"] * 3) == once
+        assert scored(["property", "Property ", " PROPERTY"]) == once
+        assert scored(["property", "cyber", "general_liability"])[0] > once[0]
+        single = {**business, "years_in_business": 1, "employees": 1, "coverages": ["cyber"]}
+        factors = model.score(lead_row(line="commercial", details=single), top=100).factors
+        assert "1 year in business, 1 employee, 1 coverage wanted" in [f["factor"] for f in factors]
+
     def test_extreme_finite_numbers_do_not_raise(self, model: LeadScoreModel) -> None:
         life = {"height_inches": 1e308, "weight_pounds": 1e308, "tobacco": False, "face_amount": 1e308}
         for row in (lead_row(line="life", details=life), lead_row(line="home", details={"dwelling_coverage": 1e308})):
@@ -215,15 +233,22 @@ class TestTiming:
         )
 
     def test_without_a_source_the_wait_costs_what_it_costs_the_average_source(self, model: LeadScoreModel) -> None:
-        featurizer = model.featurizer
-        timing = [g.name for g in featurizer.groups].index("timing")
-        sunday_night = datetime(2026, 3, 15, 21, 40, tzinfo=CHICAGO)
-        values = featurizer.transform(parse_lead(lead_row(source=None, received_at=sunday_night)))
-        by_source = [
-            i for i in range(len(featurizer.names))[featurizer.slices[timing]] if "&source=" in featurizer.names[i]
-        ]
-        assert len(by_source) == len(featurizer.sources) + 1
-        assert np.array_equal(values[by_source], featurizer.means[by_source])
+        """How much a wait costs is learned per source; a lead without one (the scoring preview's
+        default) pays the average source's cost of its own wait, the sources weighed by their leads."""
+
+        def logit(source: str | None, when: datetime) -> float:
+            facts = parse_lead(lead_row(source=source, received_at=when))
+            return float(model._group_contributions(model.featurizer.transform(facts)).sum())
+
+        office, sunday_night = (
+            datetime(2026, 3, 10, 10, 30, tzinfo=CHICAGO),
+            datetime(2026, 3, 15, 21, 40, tzinfo=CHICAGO),
+        )
+        shares = {s.name: s.share for s in synthetic.SOURCES}
+        average = sum(share * (logit(s, sunday_night) - logit(s, office)) for s, share in shares.items()) / sum(
+            shares.values()
+        )
+        assert logit(None, sunday_night) - logit(None, office) == pytest.approx(average, rel=0.02)
 
 
 class TestFit:

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from leadgen.scoring import metrics
-from leadgen.scoring.model import DEFAULT_PATH, MODEL_VERSION, LeadScoreModel, ModelFileError, load_model
+from leadgen.scoring.features import parse_lead
+from leadgen.scoring.model import (
+    DEFAULT_PATH,
+    MAX_WEIGHT,
+    MODEL_VERSION,
+    LeadScoreModel,
+    ModelFileError,
+    load_model,
+)
 from leadgen.scoring.synthetic import generate
 from leadgen.scoring.training import DAY_PARTS, evaluate
 from tests.scoring.conftest import lead_row
@@ -94,6 +102,24 @@ class TestModelScore:
         slim = {**life, "weight_pounds": 140, "tobacco": False, "product": "final_expense"}
         names = [f["factor"] for f in model.score(lead_row(line="life", details=slim), top=100).factors]
         assert "no tobacco use, BMI 35 or under (final expense)" in names
+
+    def test_a_lead_without_phone_or_e_mail_is_not_said_to_have_an_e_mail(self, model: LeadScoreModel) -> None:
+        names = [f["factor"] for f in model.score(lead_row(phone=None, email=None), top=100).factors]
+        assert "no phone or e-mail" in names and "e-mail only, no phone" not in names
+
+    @pytest.mark.parametrize("line", ["auto", "home", "life", "health", "commercial", "pet", None])
+    def test_factors_only_describe_what_applies_to_the_leads_line(
+        self, model: LeadScoreModel, line: str | None
+    ) -> None:
+        """A home lead has no driving record and an auto lead no roof: another line's groups add
+        nothing, and their texts ("clean driving record") would say something false of the lead."""
+        row = lead_row(line=line)
+        factors = model.score(row, top=100).factors
+        texts = {f["factor"] for f in factors}
+        groups = model.featurizer.groups
+        foreign = {g.describe(parse_lead(row)) for g in groups if g.line not in (None, line)}
+        assert foreign and not foreign & texts, foreign & texts
+        assert len(factors) == len([g for g in groups if g.line in (None, line)])
 
     def test_factors_drawn_from_the_details_are_marked(self, model: LeadScoreModel) -> None:
         marked = {f["factor"]: f["from_details"] for f in model.score(lead_row(), top=100).factors}
@@ -222,6 +248,31 @@ class TestModelFile:
         assert re.match(
             re.escape(f"{path} is not a usable lead score model: features.{part} ") + reason, str(refused.value)
         )
+
+    @pytest.mark.parametrize(
+        ("field", "change"),
+        [
+            ("coefficients[13]", lambda spec: spec["coefficients"].__setitem__(13, 1e308)),
+            ("coefficients[0]", lambda spec: spec["coefficients"].__setitem__(0, -1e6)),
+            ("intercept", lambda spec: spec.update(intercept=1e300)),
+            ("calibration.a", lambda spec: spec["calibration"].update(a=1e9)),
+            ("calibration.b", lambda spec: spec["calibration"].update(b=-400.0)),
+        ],
+    )
+    def test_a_weight_no_fit_could_give_is_refused_naming_it(
+        self, tmp_path: Path, field: str, change: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """A finite but absurd number (a flipped exponent) would load and score leads 0 or 100 on one
+        feature alone, or every lead 100: refused at start-up instead."""
+        spec = json.loads(DEFAULT_PATH.read_text())
+        change(spec)
+        (tmp_path / "absurd.json").write_text(json.dumps(spec))
+        with pytest.raises(ModelFileError) as refused:
+            load_model(tmp_path / "absurd.json")
+        assert str(refused.value).startswith(
+            f"{tmp_path / 'absurd.json'} is not a usable lead score model: {field} is "
+        )
+        assert str(refused.value).endswith(f"beyond ±{MAX_WEIGHT:g}, which no fit of these features gives")
 
     @pytest.mark.parametrize("slope", [0.0, -1.0])
     def test_a_calibration_that_does_not_rank_is_refused(self, tmp_path: Path, slope: float) -> None:

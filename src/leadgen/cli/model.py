@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +20,7 @@ def train(
     rows: Annotated[
         int, typer.Option("--rows", min=2000, help="Leads of synthetic history to generate.")
     ] = DEFAULT_ROWS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the history generator.")] = DEFAULT_SEED,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the history generator.")] = DEFAULT_SEED,
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the model (default: the packaged file).")
     ] = None,
@@ -30,19 +30,35 @@ def train(
 
     Needs scikit-learn (pip install 'leadgen\\[train]'); the runtime only needs the JSON it writes.
     """
-    from leadgen.scoring.model import DEFAULT_PATH
+    from leadgen.scoring.model import DEFAULT_PATH, write_model_file
     from leadgen.scoring.training import TrainingUnavailable
     from leadgen.scoring.training import train as train_model
 
     target = out or DEFAULT_PATH
+    _refuse_unwritable(target)  # before training: a full-size run takes about a minute
     try:
         spec, report = train_model(rows, seed)
     except TrainingUnavailable as exc:
         raise fail(str(exc)) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    try:
+        write_model_file(spec, target)
+    except OSError as exc:
+        raise fail(f"cannot write the model file {target}: {exc.strerror or exc}") from None
     report["written_to"] = str(target)
     _report(report, as_json, f"trained {spec['model']} (C={spec['training']['C']}) → {target}")
+
+
+def _refuse_unwritable(target: Path) -> None:
+    """Refuse a destination the model file cannot be written to, naming why."""
+    if target.is_dir():
+        raise fail(f"--out {target} is a directory: give the path of the model file")
+    existing = target.parent
+    while not existing.exists():  # the directories that writing the file will create
+        existing = existing.parent
+    if not existing.is_dir():
+        raise fail(f"--out {target}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise fail(f"--out {target}: no permission to write in {existing}")
 
 
 @app.command()
@@ -51,14 +67,18 @@ def evaluate(
     as_json: bool = JsonOption,
 ) -> None:
     """Re-generate the held-out split the model was trained with and compare it with the rules score."""
-    from leadgen.scoring.model import ModelFileError, load_model
+    from leadgen.scoring.model import DEFAULT_PATH, ModelFileError, load_model
     from leadgen.scoring.training import evaluate as evaluate_model
 
     try:
         loaded = load_model(model)
     except ModelFileError as exc:
         raise fail(str(exc)) from None
-    _report(evaluate_model(loaded), as_json, f"evaluated {loaded.version} (trained {loaded.spec.get('trained_at')})")
+    try:
+        report = evaluate_model(loaded)
+    except ModelFileError as exc:
+        raise fail(f"{model or DEFAULT_PATH} cannot be evaluated: {exc}") from None
+    _report(report, as_json, f"evaluated {loaded.version} (trained {loaded.spec.get('trained_at')})")
 
 
 def _report(report: dict[str, Any], as_json: bool, headline: str) -> None:

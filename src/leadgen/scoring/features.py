@@ -260,7 +260,9 @@ def _reach_group() -> Group:
     def describe(f: LeadFacts) -> str:
         if f.phone and f.email:
             return "phone and e-mail given"
-        return "phone only, no e-mail" if f.phone else "e-mail only, no phone"
+        if f.phone or f.email:
+            return "phone only, no e-mail" if f.phone else "e-mail only, no phone"
+        return "no phone or e-mail"
 
     return Group("reach", ("phone", "email", "phone_and_email"), encode, describe)
 
@@ -316,12 +318,18 @@ def _renewal_group() -> Group:
     return Group("renewal", features, encode, describe)
 
 
-def _timing_group(sources: Sequence[str]) -> Group:
+def _timing_group(sources: Sequence[str], means: Mapping[str, float]) -> Group:
     """When the lead arrived, read as how long it waits for a first call: every doubling of the
     wait costs the same (``log2(1 + minutes / 5)``), and how much it costs is learned per source
-    (a live transfer is a call already in progress, whenever it comes)."""
+    (a live transfer is a call already in progress, whenever it comes).
+
+    A lead without a source pays the average source's cost of its own wait: each source's
+    feature gets the wait times that source's share of the training leads' waits (the ratio of
+    the two training means). Before the means are learned (fitting), it is unknown (NaN)."""
     known = frozenset(sources)
     by_source = tuple(f"wait_doublings&source={s}" for s in (*sources, "other"))
+    average_wait = means.get("wait_doublings", 0.0)
+    source_shares = {name: means.get(name, 0.0) / average_wait for name in by_source} if average_wait > 0 else None
 
     def encode(f: LeadFacts) -> Values | None:
         if f.local is None:
@@ -335,7 +343,10 @@ def _timing_group(sources: Sequence[str]) -> Group:
             "wait_doublings": doublings,
         }
         if f.source is None:
-            out.update(dict.fromkeys(by_source, NAN))  # the average source's cost of waiting
+            if source_shares is None:
+                out.update(dict.fromkeys(by_source, NAN))
+            else:
+                out.update((name, doublings * share) for name, share in source_shares.items())
         else:
             out[f"wait_doublings&source={f.source if f.source in known else 'other'}"] = doublings
         return out
@@ -597,33 +608,49 @@ def _health_groups() -> list[Group]:
     ]
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _coverages_wanted(details: Mapping[str, Any]) -> int | None:
+    """How many different coverages the business asks for (None: not given). The list is free text:
+    the same coverage named twice, in another case or spacing, is still one."""
+    coverages = details.get("coverages")
+    if not isinstance(coverages, list):
+        return None
+    return len({" ".join(c.split()).casefold() for c in coverages if isinstance(c, str) and c.strip()})
+
+
 def _commercial_groups() -> list[Group]:
     def business(f: LeadFacts) -> Values | None:
         years, employees = _number(f.details, "years_in_business"), _number(f.details, "employees")
-        coverages = f.details.get("coverages")
+        coverages = _coverages_wanted(f.details)
         if years is None and employees is None:
             return None
         return {
             "new_business": NAN if years is None else float(years < 1),
             "established_3y": NAN if years is None else float(years >= 3),
             "log10_employees": NAN if employees is None else math.log10(1 + max(0.0, employees)),
-            "coverages_3_plus": float(len(coverages) >= 3) if isinstance(coverages, list) else NAN,
+            "coverages_3_plus": NAN if coverages is None else float(coverages >= 3),
         }
 
     def business_text(f: LeadFacts) -> str:
         years, employees = _number(f.details, "years_in_business"), _number(f.details, "employees")
-        coverages = f.details.get("coverages")
-        parts = [] if years is None else [f"{int(years)} years in business"]
-        parts += [] if employees is None else [f"{int(employees)} employees"]
-        parts += [f"{len(coverages)} coverages wanted"] if isinstance(coverages, list) else []
+        coverages = _coverages_wanted(f.details)
+        parts = [] if years is None else [_counted(int(years), "year") + " in business"]
+        parts += [] if employees is None else [_counted(int(employees), "employee")]
+        parts += [] if coverages is None else [_counted(coverages, "coverage") + " wanted"]
         return ", ".join(parts) or "business details not given"
 
     features = ("new_business", "established_3y", "log10_employees", "coverages_3_plus")
     return [_details_group("business", features, business, business_text, "commercial")]
 
 
-def build_groups(sources: Sequence[str], states: Sequence[str]) -> list[Group]:
-    """The groups, in a fixed order; ``sources`` and ``states`` are the levels learned in training."""
+def build_groups(
+    sources: Sequence[str], states: Sequence[str], means: Mapping[str, float] | None = None
+) -> list[Group]:
+    """The groups, in a fixed order; ``sources`` and ``states`` are the levels learned in training,
+    ``means`` the general features' training means (none while fitting)."""
     known_sources = frozenset(sources)
     return [
         _line_group(),
@@ -635,7 +662,7 @@ def build_groups(sources: Sequence[str], states: Sequence[str]) -> list[Group]:
         _address_group(),
         _insured_group(),
         _renewal_group(),
-        _timing_group(sources),
+        _timing_group(sources, means or {}),
         _consent_group(sources),
         *_auto_groups(),
         *_home_groups(),
@@ -656,7 +683,7 @@ class Featurizer:
         means: Mapping[str, float] | None = None,
     ) -> None:
         self.sources, self.states = list(sources), list(states)
-        self.groups = build_groups(self.sources, self.states)
+        self.groups = build_groups(self.sources, self.states, means)
         self.names = [name for g in self.groups for name in g.features]
         self.index = {name: i for i, name in enumerate(self.names)}
         if len(self.index) != len(self.names):

@@ -3,6 +3,7 @@
 The model file (``models/lead-score-v2.json``) holds everything inference needs: the feature
 levels and centring means, the coefficients, and the Platt calibration. Load it once
 (``default_model()``) and call ``score(row)`` per lead; nothing else is read or written.
+Training writes a file with ``write_model_file`` (whole or not at all).
 
 Explanations are exact. The calibrated log-odds of a lead are
 
@@ -19,6 +20,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -28,13 +33,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from leadgen.scoring.features import Featurizer, parse_lead
+from leadgen.scoring.features import LINES, Featurizer, parse_lead
 
 # v2: the time a lead arrives is read as the wait for a first call it implies (features._timing_group).
 MODEL_VERSION = "lead-score-v2"
 FORMAT = 1
 DEFAULT_PATH = Path(__file__).parent / "models" / f"{MODEL_VERSION}.json"
 TOP_FACTORS = 5
+# The largest log-odds a model file may give one unit of a feature, its intercept or its Platt
+# parameters. The packaged fit's largest is under 1; a finite number far beyond (a flipped exponent)
+# would load and score leads 0 or 100 on one feature alone.
+MAX_WEIGHT = 20.0
 
 
 class ModelFileError(ValueError):
@@ -60,6 +69,14 @@ def _finite(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ModelFileError(f"{field} is {value!r}, not a finite number")
     return float(value)
+
+
+def _weight(value: Any, field: str) -> float:
+    """A coefficient, intercept or calibration parameter: finite, and within ``MAX_WEIGHT``."""
+    number = _finite(value, field)
+    if abs(number) > MAX_WEIGHT:
+        raise ModelFileError(f"{field} is {number!r}, beyond ±{MAX_WEIGHT:g}, which no fit of these features gives")
+    return number
 
 
 def _require_every_mean(features: dict[str, Any], featurizer: Featurizer) -> None:
@@ -101,16 +118,23 @@ class LeadScoreModel:
         coefficients = spec["coefficients"]
         if not isinstance(coefficients, list):
             raise ModelFileError("coefficients is not a list")
-        self.coef = np.array([_finite(value, f"coefficients[{i}]") for i, value in enumerate(coefficients)])
+        self.coef = np.array([_weight(value, f"coefficients[{i}]") for i, value in enumerate(coefficients)])
         if self.coef.shape != (len(self.featurizer.names),):
             raise ModelFileError("coefficients and features differ in number")
-        self.intercept = _finite(spec["intercept"], "intercept")
-        self.a = _finite(spec["calibration"]["a"], "calibration.a")
-        self.b = _finite(spec["calibration"]["b"], "calibration.b")
+        self.intercept = _weight(spec["intercept"], "intercept")
+        self.a = _weight(spec["calibration"]["a"], "calibration.a")
+        self.b = _weight(spec["calibration"]["b"], "calibration.b")
         # Platt's slope turns the log-odds into probabilities: at 0 every lead would score alike,
         # below it the better leads lower.
         if self.a <= 0:
             raise ModelFileError(f"calibration.a is {self.a!r}; it must be above 0")
+        # The groups that can describe a lead of each line (None: a line the model does not know):
+        # another line's groups add nothing to it, and their texts ("clean driving record" for a
+        # home lead) would say something false of it.
+        groups = self.featurizer.groups
+        self._own_groups = {
+            line: np.array([i for i, g in enumerate(groups) if g.line in (None, line)]) for line in (*LINES, None)
+        }
         self.base_logit = self.intercept + float(self.coef @ self.featurizer.means)
         self.base_probability = _sigmoid(self.a * self.base_logit + self.b)
 
@@ -135,7 +159,8 @@ class LeadScoreModel:
             if abs(shift) > 1e-9
             else 100 * probability * (1 - probability)
         )
-        top_groups = np.argsort(-np.abs(contributions), kind="stable")[:top]
+        own = self._own_groups[facts.line]
+        top_groups = own[np.argsort(-np.abs(contributions[own]), kind="stable")][:top]
         groups = self.featurizer.groups
         factors = [
             {
@@ -177,6 +202,35 @@ def load_model(path: Path | None = None) -> LeadScoreModel:
     # object belongs (AttributeError, TypeError).
     except (TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{target} is not a lead score model: {exc}") from exc
+
+
+def write_model_file(spec: Mapping[str, Any], path: Path) -> None:
+    """Write a model file whole or not at all: into a temporary file beside ``path``, flushed to
+    disk, then renamed over it. A reader, or the next start, sees the previous file or the new one,
+    never part of one (a full disk would otherwise leave a truncated packaged model, and processes
+    that refuse to start). Raises ``OSError`` when it cannot, with the temporary file removed."""
+    text = json.dumps(spec, indent=1) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    # Created as any new file is (the umask decides its mode); one replacing a file keeps that file's mode.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.is_file():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename itself survives a power cut only once the directory is on disk too.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 @cache

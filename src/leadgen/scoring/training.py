@@ -13,6 +13,7 @@ check the model it ships. Steps of ``train``:
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from leadgen.scoring import metrics
 from leadgen.scoring.features import Featurizer, parse_lead
-from leadgen.scoring.model import FORMAT, MODEL_VERSION, LeadScoreModel
+from leadgen.scoring.model import FORMAT, MODEL_VERSION, LeadScoreModel, ModelFileError
 from leadgen.scoring.rules import rules_score
 from leadgen.scoring.synthetic import DEFAULT_ROWS, DEFAULT_SEED, GENERATOR, History, generate
 
@@ -125,11 +126,14 @@ def train(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> tuple[dict[str,
 
 
 def evaluate(model: LeadScoreModel, history: History | None = None) -> dict[str, Any]:
-    """Model vs rules score on the held-out split of the history the model was trained from."""
-    training = model.spec["training"]
+    """Model vs rules score on the held-out split of the history the model was trained from.
+
+    Raises ``ModelFileError`` when the file's training record cannot rebuild that split."""
+    training = _training_record(model.spec)
     if history is None:
         history = generate(training["rows"], training["seed"])
     train_idx, test_idx = metrics.stratified_split(history.converted, training["test_share"], training["split_seed"])
+    _require_training_split(model, history, train_idx)
     y = history.converted[test_idx]
     held_out = [history.rows[i] for i in test_idx]
     # The model as the pipeline runs it: one row at a time through score().
@@ -158,6 +162,50 @@ def evaluate(model: LeadScoreModel, history: History | None = None) -> dict[str,
         "reliability": metrics.reliability(probability, y),
         "day_parts": _by_day_part(held_out, probability, y, history.probability[test_idx]),
     }
+
+
+def _training_record(spec: dict[str, Any]) -> dict[str, Any]:
+    """The file's record of its history and split, checked: held-out leads drawn from another
+    generator, or split otherwise, would be leads the model may have been trained on."""
+    training = spec.get("training")
+    if not isinstance(training, dict):
+        raise ModelFileError("it has no training record (generator, seed, rows, split_seed, test_share)")
+    generator = training.get("generator")
+    if generator != GENERATOR:
+        raise ModelFileError(
+            f"it was trained on {generator}, and this version generates {GENERATOR}: "
+            "its held-out leads cannot be drawn again"
+        )
+    for name, least in (("rows", 1), ("seed", 0), ("split_seed", 0)):
+        if name not in training:
+            raise ModelFileError(f"training.{name} is missing")
+        value = training[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ModelFileError(f"training.{name} is {value!r}, not a whole number of {least} or more")
+    share = training.get("test_share")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+        raise ModelFileError(f"training.test_share is {share!r}, not a share between 0 and 1")
+    return training
+
+
+def _require_training_split(model: LeadScoreModel, history: History, train_idx: metrics.IntArray) -> None:
+    """The levels and means in the file are learned from its training leads alone, so they
+    fingerprint them: learned again from the split the record names, they must come out the same,
+    or the "held-out" leads would include leads the model was trained on."""
+    learned = Featurizer.fit_facts([parse_lead(history.rows[i]) for i in train_idx]).to_dict()
+    stored = model.featurizer.to_dict()
+    same = learned["sources"] == stored["sources"] and learned["states"] == stored["states"]
+    same = same and all(
+        math.isclose(learned[part][name], value, rel_tol=1e-9, abs_tol=1e-12)
+        for part in ("means", "line_means")
+        for name, value in stored[part].items()
+    )
+    if not same:
+        raise ModelFileError(
+            "its feature levels and means were not learned from the training split its record names "
+            "(rows, seed, split_seed, test_share): the leads that record holds out may include leads "
+            "the model was trained on"
+        )
 
 
 def day_part(row: dict[str, Any]) -> str | None:
