@@ -195,6 +195,8 @@ class TestChange:
         licence = {"state": "TX", "line": "auto", "expires_on": RENEWED}
         bad: list[tuple[dict[str, Any], str]] = [
             ({"name": "Renamed", "phone": "555-01"}, "phone"),
+            # Offers are texted to it: a text reaches a switchboard, never its extension.
+            ({"phone": "(512) 555-0111 ext. 9"}, "phone"),
             ({"name": None}, "name"),
             ({"active": None}, "active"),
             ({"timezone": "Mars/Olympus_Mons"}, "timezone"),

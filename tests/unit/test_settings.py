@@ -177,6 +177,21 @@ def test_a_log_level_python_does_not_know_is_named(monkeypatch: pytest.MonkeyPat
     assert Settings().common.log_level == "DEBUG"
 
 
+def test_the_sender_is_an_address_whose_name_a_text_can_open_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person's text opens with the From address's display name and keeps to one segment."""
+    for sender, fault in [
+        ("leads", "'leads' is not an e-mail address"),
+        ("The Lone Star Insurance Agency of Texas <leads@lonestar.example>", "its display name has 39 characters"),
+    ]:
+        monkeypatch.setenv("LEADGEN_SMTP_SENDER", sender)
+        with pytest.raises(ConfigError) as caught:
+            Settings()
+        [problem] = caught.value.problems
+        assert problem.startswith(f"LEADGEN_SMTP_SENDER: Value error, {fault}"), problem
+    monkeypatch.setenv("LEADGEN_SMTP_SENDER", "Lone Star Insurance <leads@lonestar.example>")
+    assert Settings().smtp.sender == "Lone Star Insurance <leads@lonestar.example>"
+
+
 def test_bad_values_and_what_the_targets_need_are_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADGEN_ENVIRONMENT", "production")
     monkeypatch.setenv("LEADGEN_HTTP_FORWARDED_ALLOW_IPS", "10.0.0.0/8,gateway")

@@ -21,7 +21,7 @@ from pydantic import (
 from leadgen.core.input import RequestBody
 from leadgen.leads.geography import STATES
 from leadgen.leads.lifecycle import Line
-from leadgen.leads.normalize import phone_e164
+from leadgen.leads.normalize import parsed_phone
 
 
 def _not_a_boolean(value: object) -> object:
@@ -73,11 +73,14 @@ class ShiftIn(RequestBody):
 
 
 def _e164(value: str) -> str:
-    """The number as intake stores a lead's: offers are texted to it as stored."""
-    normalised = phone_e164(value)
-    if normalised is None:
+    """The number as intake stores a lead's: offers are texted to it as stored. One given with an
+    extension is refused rather than stored without it: a text reaches only the switchboard."""
+    number = parsed_phone(value)
+    if number is None:
         raise ValueError("not a valid phone number")
-    return normalised
+    if number.extension is not None:
+        raise ValueError("offers are texted to this number, which cannot reach an extension: give a mobile number")
+    return number.e164
 
 
 # In the time zone database but no place's zone: the host's own (``localtime``, which differs from

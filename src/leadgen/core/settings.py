@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import re
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -470,13 +471,38 @@ class WorkerSettings(_Group, prefix="WORKER_"):
     )
 
 
+# The longest display name of the From address: a person's text opens with it, then the line, the
+# agent, STOP and HELP, in one 160-character segment (notifications.templates.acknowledgement_text).
+MAX_SENDER_NAME = 30
+
+
 class SmtpSettings(_Group, prefix="SMTP_"):
     host: str = Field("127.0.0.1", description="SMTP server host.")
     port: int = Field(1025, description="SMTP server port.")
     username: str | None = Field(None, description="SMTP user, if the server needs one.")
     password: SecretStr | None = Field(None, description="SMTP password.")
-    sender: str = Field("leads@leadgen.local", description="From address of notifications.")
+    sender: str = Field(
+        "leads@leadgen.local",
+        description="From address of notifications, with the agency's name as its display name "
+        '("Lone Star Insurance <leads@lonestar.example>"): a text to a person names the same sender (the '
+        f"address's domain when it has none), so the name is at most {MAX_SENDER_NAME} characters.",
+    )
     starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+
+    @field_validator("sender")
+    @classmethod
+    def _an_address_with_a_short_name(cls, value: str) -> str:
+        name, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError(
+                f"{value!r} is not an e-mail address (leads@agency.example, or Agency <leads@agency.example>)"
+            )
+        if len(name.strip()) > MAX_SENDER_NAME:
+            raise ValueError(
+                f"its display name has {len(name.strip())} characters: at most {MAX_SENDER_NAME}, as a text to a "
+                "person opens with it and keeps to one segment"
+            )
+        return value
 
 
 class SmsSettings(_Group, prefix="SMS_"):

@@ -167,6 +167,14 @@ def message_id(cfg: SmtpSettings, key: uuid.UUID) -> str:
     return f"<{key}@{domain}>"
 
 
+def sender_name(cfg: SmtpSettings) -> str:
+    """Who our messages are from, as a person reads it: the display name of our From address
+    (``"Lone Star Insurance <leads@lonestar.example>"``), else, for a bare address, its domain.
+    A text to a person names it as the e-mail's From does, so that both name one sender."""
+    name, address = parseaddr(cfg.sender)
+    return name.strip() or address.rpartition("@")[2] or address
+
+
 def send_email(
     cfg: SmtpSettings, to: str, subject: str, body: str, *, key: uuid.UUID, headers: tuple[tuple[str, str], ...] = ()
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -27,7 +27,8 @@ from leadgen.leads.lifecycle import (
 )
 from leadgen.models import Agent, Assignment, ConsentRecord, Lead, Notification, Source, User
 from leadgen.models.base import new_id
-from leadgen.notifications.templates import agent_time, render, render_sms
+from leadgen.notifications.email import sender_name
+from leadgen.notifications.templates import acknowledgement_text, agent_time, render, render_sms
 from leadgen.routing import repository as routing_repository
 
 # The namespace of ``Outbound.key``.
@@ -47,6 +48,9 @@ class Outbound:
     lead_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     event_key: str | None = None
+    # Why the message is recorded blocked instead of sent, known when it is composed (a text to a
+    # number at an extension): None for one to send.
+    withheld: str | None = None
 
     @property
     def key(self) -> uuid.UUID:
@@ -87,6 +91,7 @@ _ROUND = (
         Lead.state,
         Lead.score,
         Lead.phone,
+        Lead.phone_extension,
         Lead.email,
     )
     .join(Lead, Lead.id == Assignment.lead_id)
@@ -115,6 +120,7 @@ _HOLDING_AGENT = (
         Lead.id.label("lead_id"),
         Lead.line,
         Lead.phone,
+        Lead.phone_extension,
         Lead.email,
         Agent.name.label("agent_name"),
     )
@@ -141,6 +147,9 @@ LEAD_GONE = "gone"
 _UNANSWERED = (AssignmentStatus.PENDING, AssignmentStatus.TIMED_OUT)
 # An acknowledgement waits this long for a lead between two routing rounds to find its agent.
 ROUND_WAIT = timedelta(minutes=1)
+# Why the person's text is not sent to a number given with an extension: it would go to the number
+# alone, a business's main line, whose switchboard cannot pass a text on to the person.
+EXTENSION_NOT_TEXTABLE = "not texted: the number has an extension, and a text reaches only its switchboard"
 
 
 async def round_of_offer(session: AsyncSession, assignment_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
@@ -270,12 +279,18 @@ async def acknowledgement_wait(session: AsyncSession, lead: Lead, now: datetime)
 
 def _acknowledgement(settings: Settings, lead: Row[*tuple[Any, ...]], by_text: bool = True) -> list[Outbound]:
     """Thank the person and name the agent: by SMS when possible (and ``by_text``), else e-mail.
-    Nothing the person typed goes in it (see ``templates``): the line is one of ours and the
-    agent's name is staff's."""
-    values = {"line": lead.line, "agent": lead.agent_name.split(" (")[0]}
+    Nothing the person typed goes in it (see ``templates``): the line is one of ours, the agent's
+    name is staff's, and the sender is our From address's name (``email.sender_name``), the name
+    a text and an e-mail from us both go by.
+
+    A number given with an extension is the person's line behind a switchboard, which a text to the
+    number cannot reach: that text is composed withheld (recorded blocked, not sent), and the
+    person is thanked by e-mail instead when they gave an address, as after a landline's refusal."""
+    values = {"line": lead.line, "agent": lead.agent_name.split(" (")[0], "sender": sender_name(settings.smtp)}
     to_lead = partial(Outbound, template="acknowledgement", recipient_kind="lead", lead_id=lead.lead_id)
     if by_text and settings.sms.enabled and lead.phone:
-        return [to_lead(channel="sms", to=lead.phone, body=render_sms("acknowledgement.sms", **values))]
+        text = to_lead(channel="sms", to=lead.phone, body=acknowledgement_text(**values))
+        return [replace(text, withheld=EXTENSION_NOT_TEXTABLE) if lead.phone_extension else text]
     if lead.email:
         token = opt_out_token(settings.security.pii_hash_key.get_secret_value(), lead.lead_id)
         opt_out_url = settings.services.dashboard_link(f"/unsubscribe/{token}")
@@ -378,13 +393,15 @@ def record(
     session.add(_row(message, status, detail, sent_at, not_before))
 
 
-# Why the person's acknowledgement is held by e-mail (``hold_by_email``).
+# Why the person's acknowledgement is held by e-mail (``hold_by_email``): the SMS provider refused
+# the text (a landline), or it was not sent to a number at an extension (EXTENSION_NOT_TEXTABLE).
 BY_EMAIL_INSTEAD = "by e-mail: the SMS provider refused the text"
+BY_EMAIL_AT_EXTENSION = "by e-mail: the number has an extension, which a text cannot reach"
 
 
-def hold_by_email(session: AsyncSession, refused: Notification, now: datetime) -> None:
+def hold_by_email(session: AsyncSession, refused: Notification, now: datetime, why: str = BY_EMAIL_INSTEAD) -> None:
     """Hold the person's acknowledgement by e-mail from ``now``, for the sweep of held messages
-    (``due_for_lead``), after the SMS provider refused the text of the held row ``refused``."""
+    (``due_for_lead``), after the text of the held row ``refused`` could not go (``why``)."""
     count_recorded(session, "email", refused.template, "scheduled")
     session.add(
         Notification(
@@ -394,7 +411,7 @@ def hold_by_email(session: AsyncSession, refused: Notification, now: datetime) -
             lead_id=refused.lead_id,
             template=refused.template,
             status="scheduled",
-            detail=BY_EMAIL_INSTEAD,
+            detail=why,
             not_before=now,
         )
     )

@@ -136,8 +136,11 @@ class GaveUp(Exception):
 
 def _attempt(settings: Settings, message: Outbound, key: uuid.UUID) -> tuple[str, str | None, Exception | None]:
     """Send one message (``deliver``): ("sent", None, None); ("failed", why, None) when a retry
-    would change nothing; ("blocked", OPTED_OUT_AT_PROVIDER, None) when its recipient opted out at
-    the SMS provider (``_learn_opt_out``); or ("retry", None, the error) when one may succeed."""
+    would change nothing; ("blocked", why, None) when it was composed ``withheld``, or its recipient
+    opted out at the SMS provider (OPTED_OUT_AT_PROVIDER: ``_learn_opt_out``); or ("retry", None,
+    the error) when one may succeed."""
+    if message.withheld is not None:
+        return "blocked", message.withheld, None
     try:
         deliver(settings, message, key)
     except _OptedOut as exc:
@@ -197,9 +200,13 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
     The first transaction claims the event (``outbox.claim``): a second delivery that arrives while
     this one sends (the queue's redelivery, or the relay's) sends nothing. If composing fails, that
     transaction rolls back with its claim, and the failed try is counted in one of its own
-    (``_failed_to_compose``). When the delivery before this one died in it and that was the last
-    try (``_lost_for_good``), the event is given up without composing or sending anything: whatever
-    killed that worker would most likely kill this one."""
+    (``_failed_to_compose``). Each later transaction renews the claim first
+    (``outbox.extend_claim``): a delivery whose claim ran out and was taken over meanwhile (its
+    worker paused, a slow mail server) stops there, sending nothing more and recording only the
+    person's messages it sent (each under its own row's hold), not those to staff, which the
+    delivery that took the event over sends and records. When the delivery before this one died in
+    it and that was the last try (``_lost_for_good``), the event is given up without composing or
+    sending anything: whatever killed that worker would most likely kill this one."""
 
     async def prepare(session: AsyncSession) -> tuple[outbox.Claim | None, list[Outbound]]:
         now = utcnow()
@@ -213,7 +220,9 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         if not messages:
             await outbox.finish_claimed(session, held, now)
         else:  # the first send follows at once
-            held = await outbox.extend_claim(session, held, held.until + _send_limit(messages[0]))
+            extended = await outbox.extend_claim(session, held, held.until + _send_limit(messages[0]))
+            assert extended is not None  # claimed in this very transaction
+            held = extended
         return held, messages
 
     try:
@@ -230,26 +239,36 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         raise GaveUp(f"{topic} {key}: {held.lost_tries} of its {held.tries} deliveries died in it")
     if held is None or not messages:
         return 0
-    claim = held  # renewed before each send
+    claim: outbox.Claim | None = held  # renewed before each send; None once another delivery took it
     sent, retry = 0, None
-    unrecorded: list[Write] = []  # the outcomes of sends made since the last transaction
+    # The outcomes of sends made since the last transaction: of messages to staff, recorded only
+    # while the claim holds (the delivery that took the event over sends and records them itself);
+    # of the person's, recorded under their own row's hold (``_finish_held``), which outlives a claim.
+    unrecorded: list[Write] = []
+    unrecorded_held: list[Write] = []
 
-    def in_transaction_recording(work: Callable[[AsyncSession], Awaitable[T]], before: Outbound | None = None) -> T:
-        """``work`` in a transaction that first records the sends made since the last one: every
-        send is preceded by the record of those before it, at no transaction of its own; and, when
-        the transaction comes ``before`` a message's send, holds the event for that send."""
+    def in_transaction_recording(
+        work: Callable[[AsyncSession], Awaitable[T]], before: Outbound | None = None
+    ) -> T | None:
+        """``work`` in a transaction that first renews the claim, holding the event for the send
+        ``before`` a message when given, then records the sends made since the last one: every send
+        is preceded by the record of those before it, at no transaction of its own. When the claim
+        is no longer this delivery's, only the person's messages are recorded, ``work`` is not done
+        and ``claim`` becomes None: the delivery sends nothing more."""
         nonlocal claim
+        mine = claim
+        assert mine is not None
 
-        async def recorded_then(session: AsyncSession) -> tuple[T, outbox.Claim]:
-            for write in unrecorded:
+        async def renewed_then(session: AsyncSession) -> tuple[T | None, outbox.Claim | None]:
+            until = utcnow() + DELIVERY_CLAIM + _send_limit(before) if before is not None else mine.until
+            renewed = await outbox.extend_claim(session, mine, until)
+            for write in unrecorded_held + (unrecorded if renewed else []):
                 await write(session)
-            renewed = claim
-            if before is not None:
-                renewed = await outbox.extend_claim(session, claim, utcnow() + DELIVERY_CLAIM + _send_limit(before))
-            return await work(session), renewed
+            return (await work(session) if renewed else None), renewed
 
-        result, claim = runtime.in_transaction(recorded_then)
+        result, claim = runtime.in_transaction(renewed_then)
         unrecorded.clear()
+        unrecorded_held.clear()
         return result
 
     for number, message in enumerate(messages):
@@ -259,11 +278,15 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
             taken = in_transaction_recording(take, before=message)
             if taken is not None:
                 status, write = _send_held(runtime.settings, taken[0], hold, taken[1])
-                unrecorded.append(write)
+                unrecorded_held.append(write)
                 sent += status == "sent"
+            if claim is None:
+                break
             continue
         if number:  # the first one's hold came with the claim
             in_transaction_recording(_nothing, before=message)
+            if claim is None:
+                break
         status, detail, error = _attempt(runtime.settings, message, message.key)
         if error is not None and _last_try(message, held, utcnow()):
             status, detail, error = "failed", f"not sent in {held.tries + 1} tries: {type(error).__name__}", None
@@ -274,13 +297,18 @@ def _consume(runtime: TaskRuntime, topic: str, key: str, compose: Compose) -> in
         retry = retry or error
 
     async def finish(session: AsyncSession) -> None:
+        assert claim is not None  # not done once the claim is lost (``in_transaction_recording``)
         now = utcnow()
         if retry is None:
             await outbox.finish_claimed(session, claim, now)
         else:
             await outbox.hold_off_relay(session, claim, now + RETRY_BACKOFF_MAX, type(retry).__name__)
 
-    in_transaction_recording(finish)
+    if claim is not None:
+        in_transaction_recording(finish)
+    if claim is None:
+        log.warning("outbox event %s %s was taken over by another delivery: this one sends nothing more", topic, key)
+        return sent
     if retry is not None:
         raise retry
     return sent
@@ -567,15 +595,26 @@ async def _finish_held(
     service.count_recorded(session, held.channel, held.template, status)
     if message is not None:
         await _learn_opt_out(session, settings, message, detail)
-    if held.channel == "sms" and status == "failed" and (detail or "").startswith(TEXT_REFUSED):
-        await _thank_by_email_instead(session, held, now)
+    if held.channel == "sms" and (why := _text_could_not_go(status, detail)):
+        await _thank_by_email_instead(session, held, now, why)
 
 
-async def _thank_by_email_instead(session: AsyncSession, refused: Notification, now: datetime) -> None:
-    """After the SMS provider refused the person's text for good (a landline; not their STOP,
-    which is blocked, not failed), hold an e-mail to them when they gave an address: the next sweep
-    sends it once every rule lets it go (``_may_go``: their address not on the do-not-contact list,
-    not erased, their consent, their contact window, an agent holding the lead)."""
+def _text_could_not_go(status: str, detail: str | None) -> str | None:
+    """Why a text to the person that went no further is followed by an e-mail (as the e-mail's
+    record says it): the SMS provider refused it for good (a landline; not their STOP, which is
+    blocked, not failed), or it was not sent to a number at an extension. None for any other."""
+    if status == "failed" and (detail or "").startswith(TEXT_REFUSED):
+        return service.BY_EMAIL_INSTEAD
+    if status == "blocked" and detail == service.EXTENSION_NOT_TEXTABLE:
+        return service.BY_EMAIL_AT_EXTENSION
+    return None
+
+
+async def _thank_by_email_instead(session: AsyncSession, refused: Notification, now: datetime, why: str) -> None:
+    """After the person's text could not go (``_text_could_not_go``), hold an e-mail to them when
+    they gave an address: the next sweep sends it once every rule lets it go (``_may_go``: their
+    address not on the do-not-contact list, not erased, their consent, their contact window, an
+    agent holding the lead)."""
     lead = await session.get(Lead, refused.lead_id) if refused.lead_id else None
     if lead is not None and lead.email:
-        service.hold_by_email(session, refused, now)
+        service.hold_by_email(session, refused, now, why)

@@ -25,16 +25,22 @@ Accept it before {{ deadline }} or it moves to the next agent.
 Open your inbox: {{ inbox_url }}
 """,
     "offer.sms": "leadgen: new {{ line }} lead in {{ state }} (score {{ score }}), accept by {{ deadline }}",
+    # The first text of our programme a person gets: it names the sender and gives STOP and HELP
+    # (CTIA Messaging Principles and Best Practices), in one segment (``acknowledgement_text``).
     "acknowledgement.sms": (
-        "Hello, thanks for your {{ line }} insurance request. {{ agent }}, a licensed agent, "
-        "will contact you shortly. Reply STOP to opt out."
+        "{{ sender }}: thanks for your {{ line }} insurance request. "
+        "{% if agent %}{{ agent }}, a licensed agent,{% else %}A licensed agent{% endif %} "
+        "will contact you soon. Reply STOP to opt out, HELP for help."
     ),
     "acknowledgement.subject": "Your {{ line }} insurance quote request",
     "acknowledgement.body": """Hello,
 
-Thanks for your {{ line }} insurance quote request. {{ agent }}, a licensed agent, will contact you shortly.
+Thanks for your {{ line }} insurance quote request to {{ sender }}.
+{{ agent }}, a licensed agent, will contact you shortly.
 
 To stop hearing from us, by e-mail, text or phone: {{ opt_out_url }}
+
+{{ sender }}
 """,
     "requested_again.subject": "Asked again: your {{ line }} lead in {{ state }}",
     "requested_again.body": """Hello {{ agent }},
@@ -77,6 +83,31 @@ def render_sms(name: str, **values: object) -> str:
     return render(name, **{key: to_gsm7(value) if isinstance(value, str) else value for key, value in values.items()})
 
 
+# What one SMS segment carries: 160 GSM-7 septets, or 70 UCS-2 characters for a text with any
+# character outside GSM-7 (3GPP TS 23.038). A longer text is split, each part paid for.
+SEGMENT_SEPTETS = 160
+SEGMENT_UCS2_CHARACTERS = 70
+
+
+def one_segment(text: str) -> bool:
+    """Whether ``text`` goes as a single SMS segment."""
+    if set(text) <= _GSM7:
+        return len(text) + sum(char in _GSM7_EXTENSION for char in text) <= SEGMENT_SEPTETS
+    return len(text) <= SEGMENT_UCS2_CHARACTERS
+
+
+def acknowledgement_text(*, sender: str, line: str, agent: str) -> str:
+    """The person's acknowledgement by text, in one segment: naming the agent in full, else by
+    their first name, else not at all (a long name, or one outside GSM-7). The sender, STOP and
+    HELP are never left out; a sender's name too long for them all makes a longer text."""
+    first_name = agent.split(" ", 1)[0]
+    for named in dict.fromkeys((agent, first_name)):
+        text = render_sms("acknowledgement.sms", sender=sender, line=line, agent=named)
+        if one_segment(text):
+            return text
+    return render_sms("acknowledgement.sms", sender=sender, line=line, agent="")
+
+
 def agent_time(when: datetime, zone: str | None, now: datetime) -> str:
     """``when`` as the agent reads it: in their time zone with its abbreviation ("10:15 am CDT"),
     and its day when that is not today there ("10:15 am CDT on Tue Jun 2"); in UTC for an agent
@@ -96,10 +127,13 @@ def _zone(name: str | None) -> tzinfo:
 
 # GSM 03.38's default alphabet (3GPP TS 23.038 §6.2.1) and its extension table, whose characters
 # take two of a segment's septets.
-_GSM7 = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-    "^{}\\[~]|€"
+_GSM7_EXTENSION = frozenset("^{}\\[~]|€")
+_GSM7 = (
+    frozenset(
+        "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+        "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    )
+    | _GSM7_EXTENSION
 )
 # What GSM-7 has for typographic punctuation, and for letters that carry no accent Unicode can take
 # off (``to_gsm7`` takes off the others).

@@ -163,7 +163,9 @@ _CLAIMED = (
     .execution_options(synchronize_session=False)
 )
 _FINISH_CLAIMED = _CLAIMED.values(processed_at=bindparam("when"))
-_EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until"))
+_EXTEND_CLAIM = _CLAIMED.values(claimed_until=bindparam("until"), dispatched_at=bindparam("until")).returning(
+    OutboxEvent.id
+)
 _HOLD_OFF = _CLAIMED.values(
     dispatched_at=bindparam("until"),
     claimed_until=None,
@@ -229,10 +231,16 @@ async def claim(session: AsyncSession, topic: str, key: str, now: datetime, unti
     return held
 
 
-async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim:
-    """Hold the event longer (a delivery with many messages); in the transaction that claimed it."""
-    await session.execute(_EXTEND_CLAIM, held.params(until=until))
-    return replace(held, until=until)
+async def extend_claim(session: AsyncSession, held: Claim, until: datetime) -> Claim | None:
+    """Hold the event until ``until`` (a delivery with many messages, or a slow send ahead); None,
+    and nothing changed, when the claim ran out and another delivery took the event over (or
+    finished it): this one must then send nothing more. The one UPDATE compares on the claim's end
+    time, which is this delivery's own (a later claim is taken only once it has passed, so it ends
+    later); a takeover at the same moment is waited for (PostgreSQL's row lock, SQLite's write
+    lock) and then found, or waits and finds the event held. A claim that ran out but that nobody
+    took is still this delivery's, and extended."""
+    extended = await session.execute(_EXTEND_CLAIM, held.params(until=until))
+    return replace(held, until=until) if extended.first() is not None else None
 
 
 async def finish_claimed(session: AsyncSession, held: Claim, when: datetime) -> None:
