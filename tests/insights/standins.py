@@ -12,7 +12,7 @@ our provider uses, in the response shape of that API's reference:
 
 Every request is recorded (path, headers, raw body) so tests can check what left the platform.
 ``answer`` is the model's text; ``model`` the model name the answer reports (by default the one
-asked for); ``delay`` makes it slow; ``status`` makes it fail like the real API.
+asked for); ``delay`` makes it slow; ``status`` makes it fail like the real API, with ``error_headers``.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ class StandIn:
     model: str | None = None
     delay: float = 0.0
     status: int = 200
+    # Sent with an error status, as a rate limit sends Retry-After.
+    error_headers: dict[str, str] = field(default_factory=dict)
+    # How many requests get ``status`` before the stand-in answers again (None: every one).
+    failures: int | None = None
     received: list[Recorded] = field(default_factory=list)
     port: int = field(default_factory=_free_port)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -81,18 +85,20 @@ class StandIn:
                     outer._stop.wait(outer.delay)
                 if self.path.split("?")[0] != outer.path:
                     self._send(404, outer.error_shape(404))
-                elif outer.status != 200:
-                    self._send(outer.status, outer.error_shape(outer.status))
+                elif outer.status != 200 and (outer.failures is None or len(outer.received) <= outer.failures):
+                    self._send(outer.status, outer.error_shape(outer.status), outer.error_headers)
                 else:
                     payload = outer.shape(json.loads(raw), outer.answer)
                     if outer.model is not None and "model" in payload:  # Cohere's answer names no model
                         payload["model"] = outer.model
                     self._send(200, payload)
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

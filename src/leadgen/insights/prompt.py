@@ -38,7 +38,24 @@ _OBFUSCATED_EMAIL = re.compile(
 _HAS_SPELLED_DOT = re.compile(_SPELLED_DOT, re.IGNORECASE)
 # The log redactor's US phone pattern with "/" among the separators (512/555/0147).
 _SLASHED_PHONE = re.compile(r"(?<![\w/-])(?:\+?1[\s./-]?)?\(?\d{3}\)?[\s./-]?\d{3}[\s./-]?\d{4}(?![\w/-])")
-_SSN = re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b")
+_SSN = re.compile(r"\b\d{3}[-. ]\d{2}[-. ]\d{4}\b")
+# An address with spaces around its at sign ("jane.doe @ example.com"), which the log redactor keeps.
+_SPACED_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w+-]+(?:\.[\w+-]+)*\s+@\s*[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])|"
+    r"(?<![\w.+-])[\w+-]+(?:\.[\w+-]+)*\s*@\s+[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])"
+)
+# A word of letters and digits, hyphens inside (HO-12345678, PA1234567, a VIN, D1234567): with five
+# digits or more it is a policy, licence or vehicle number; car models (F-150, RAV4) have fewer.
+_ALNUM_WORD = re.compile(r"(?<![\w-])[^\W_]+(?:-[^\W_]+)*(?![\w-])")
+_MIN_ID_DIGITS = 5
+# Digits spelled as words, alone or among figures ("five one two, five five five, 0 one 4 two"): a run
+# of seven digits or more is a phone, social security or account number.
+_DIGITS_OR_WORD = r"(?:\d+|zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_DIGIT_RUN = re.compile(rf"(?<![\w-]){_DIGITS_OR_WORD}(?:[\s,.-]+{_DIGITS_OR_WORD})+(?![\w-])", re.IGNORECASE)
+_DIGIT_WORD = re.compile(r"[^\W\d_]+")
+_MIN_SPELLED_DIGITS = 7
+# A run of three angle brackets opens or closes the notes block of ``user_message``.
+_FENCE = re.compile(r"<{3,}|>{3,}")
 # Policy, account, licence or card numbers: a run of six or more digits, spaces or dashes allowed.
 _LONG_NUMBER = re.compile(r"(?<![\w-])\d(?:[ -]?\d){5,}(?![\w-])")
 _STREET = re.compile(
@@ -122,6 +139,31 @@ _NAMED = re.compile(rf"(?P<intro>\b(?i:(?:sur)?name(?:\s+is|'s|\s*:)))\s*{_name(
 # After "this is" only a capitalised name: "this is urgent" and "THIS IS A NEW CAR" stay.
 _INTRODUCED = re.compile(rf"(?P<intro>\b(?i:this\s+is))\s+{_name(_CAPITALISED_NAME_WORD, _CAPITAL, 3)}")
 
+_LABEL = r"(?:high|medium|low|buy_now|buy now|comparing|renewal_shopping|just_browsing|unknown)"
+_FIELD = r"(?:urgency|intent|priority)"
+# Notes that address the model rather than the agent: told to drop its instructions, to set a field, or
+# written as its answer or as another role's turn. The system prompt says to ignore such requests; a
+# model need not, so they are not sent (``addresses_the_model``). "Please ignore my previous message"
+# or "urgency: we close Friday" are the shopper's own business and stay.
+_INSTRUCTIONS = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b(?:\W+\w+){0,3}?\W+"
+    r"(?:instructions?|prompts?|rules|guidelines|directions|system message)\b|"
+    rf"\b(?:set|mark|make|classify|label|change|put|give|return|answer|output)\b(?:\W+\w+){{0,3}}?\W+{_FIELD}\b"
+    rf"(?:\W+\w+){{0,2}}?\W+{_LABEL}\b|"
+    rf"\b{_FIELD}\s*[:=]\s*[\"']?{_LABEL}\b|"
+    r"[\"'](?:intent|urgency|reason)[\"']\s*:|"
+    r"(?:^|\n)\s*(?:system|assistant|developer)\s*:|"
+    r"\b(?:you are now|new instructions|system prompt|previous instructions)\b",
+    re.IGNORECASE,
+)
+
+
+def addresses_the_model(notes: str) -> bool:
+    """Whether the notes give the model instructions (see ``_INSTRUCTIONS``), however they are spelled
+    with invisible characters or compatibility forms."""
+    return _INSTRUCTIONS.search(_plain(notes[:MAX_NOTES_CHARS])) is not None
+
+
 SYSTEM_PROMPT = """\
 You classify the free-text notes an insurance shopper left on a quote request, for the licensed agent
 who will call them. Answer with one JSON object and nothing else:
@@ -159,7 +201,8 @@ def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     words are not masked.
     """
     # Patterns first: a known value replaced inside an e-mail address would hide the address from them.
-    text = redact(notes[:MAX_NOTES_CHARS])
+    text = redact(_plain(notes[:MAX_NOTES_CHARS]))
+    text = _SPACED_EMAIL.sub("[email]", text)
     text = _OBFUSCATED_EMAIL.sub(_obfuscated_email, text)
     text = _SLASHED_PHONE.sub("[phone]", text)
     text = _SSN.sub("[number]", text)
@@ -172,6 +215,8 @@ def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     # A date kept above (a renewal on 2027-01-15) is no account number.
     text = _LONG_NUMBER.sub(lambda m: m.group(0) if _DATES.fullmatch(m.group(0)) else "[number]", text)
     text = _FIVE_DIGITS.sub("[number]", text)
+    text = _ALNUM_WORD.sub(_identifier, text)
+    text = _DIGIT_RUN.sub(_spelled_number, text)
     # Known values before introductions: an introduction that took less than a whole word would leave
     # the rest of the lead's own name unmatched, and one that sees "[personal]" takes the words after it.
     known = _known_values(known_pii)
@@ -181,6 +226,39 @@ def minimise(notes: str, known_pii: Iterable[str | None] = ()) -> str:
     for introduction in (_NAMED, _INTRODUCED):
         text = _sub_unaccented(introduction, lambda m: f"{m.group('intro')} [name]", text)
     return text
+
+
+def _plain(text: str) -> str:
+    """``text`` as a model reads it: compatibility forms folded (NFKC: a full-width at sign, superscript
+    digits), without invisible format characters (a zero-width space or a soft hyphen inside a number),
+    and without combining marks on anything but a letter (an underlined digit). The patterns then see
+    the characters the model sees."""
+    kept: list[str] = []
+    after_letter = False
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if category == "Cf":
+            continue
+        if category[0] == "M":
+            if after_letter:
+                kept.append(char)
+            continue
+        kept.append(char)
+        after_letter = char.isalpha()
+    return "".join(kept)
+
+
+def _identifier(match: re.Match[str]) -> str:
+    word = match.group(0)
+    digits = sum(char.isdigit() for char in word)
+    return "[number]" if digits >= _MIN_ID_DIGITS and digits < len(word.replace("-", "")) else word
+
+
+def _spelled_number(match: re.Match[str]) -> str:
+    tokens = re.findall(rf"{_DIGITS_OR_WORD}", match.group(0), re.IGNORECASE)
+    words = [token for token in tokens if _DIGIT_WORD.fullmatch(token)]
+    digits = len(words) + sum(len(token) for token in tokens if token.isdigit())
+    return "[number]" if words and digits >= _MIN_SPELLED_DIGITS else match.group(0)
 
 
 _NAME_VALUE = re.compile(r"[^\W\d_]+(?:[\s'-]+[^\W\d_]+)*")
@@ -265,7 +343,9 @@ def _sub_unaccented(pattern: re.Pattern[str], replace: Callable[[re.Match[str]],
 def user_message(notes: str, line: str, known_pii: Iterable[str | None] = ()) -> str:
     """The only lead data a provider receives."""
     line = line.strip().lower()
-    return f"Insurance line: {line if line in LINES else 'other'}\nNotes:\n<<<\n{minimise(notes, known_pii)}\n>>>"
+    # Notes that close the block could write what reads as instructions after it; two brackets stay.
+    fenced = _FENCE.sub(lambda m: m.group(0)[:2], minimise(notes, known_pii))
+    return f"Insurance line: {line if line in LINES else 'other'}\nNotes:\n<<<\n{fenced}\n>>>"
 
 
 class InvalidAnswer(ValueError):

@@ -19,7 +19,7 @@ TEMPLATES = {
     "offer.subject": "New {{ line }} lead in {{ state }} (score {{ score }})",
     "offer.body": """Hello {{ agent }},
 
-A {{ line }} lead from {{ state }} has been offered to you (score {{ score }}).
+A lead for {{ line }} insurance from {{ state }} has been offered to you (score {{ score }}).
 Accept it before {{ deadline }} or it moves to the next agent.
 
 Open your inbox: {{ inbox_url }}
@@ -54,7 +54,7 @@ Open the lead: {{ lead_url }}
         "leadgen: the person of your {{ line }} lead in {{ state }} asked for a quote again. {{ lead_url }}"
     ),
     "unassigned.subject": "Lead left unassigned: {{ line }} in {{ state }}",
-    "unassigned.body": """A {{ line }} lead from {{ state }} (lead {{ lead_id }}) could not be placed: {{ reason }}.
+    "unassigned.body": """A lead for {{ line }} insurance from {{ state }} (lead {{ lead_id }}) was not placed: {{ reason }}.
 
 Review licences, shifts and caps; once an agent can take it, offer it again from its page:
 {{ lead_url }}
