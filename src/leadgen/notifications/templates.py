@@ -54,7 +54,8 @@ Open the lead: {{ lead_url }}
         "leadgen: the person of your {{ line }} lead in {{ state }} asked for a quote again. {{ lead_url }}"
     ),
     "unassigned.subject": "Lead left unassigned: {{ line }} in {{ state }}",
-    "unassigned.body": """A lead for {{ line }} insurance from {{ state }} (lead {{ lead_id }}) was not placed: {{ reason }}.
+    "unassigned.body": """A lead for {{ line }} insurance from {{ state }} (lead {{ lead_id }})
+could not be placed: {{ reason }}.
 
 Review licences, shifts and caps; once an agent can take it, offer it again from its page:
 {{ lead_url }}
