@@ -31,7 +31,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from leadgen.core.settings import HttpSettings
+from leadgen.core.settings import HttpSettings, SmtpSettings
 from leadgen.targets.registry import TARGETS
 from tests.targets.processes import base_env, free_port_outside_ephemeral_range, wait_for
 
@@ -269,6 +269,21 @@ def test_up_on_moved_ports_keeps_an_offer_email_in_the_data_directory(tmp_path: 
         stop(up)
     assert all(port_free(port + offset) for port in PORTS.values())
     assert port_free(smtp_port)
+
+
+@pytest.mark.slow
+def test_the_offset_moves_the_port_up_keeps_its_mail_on_unless_one_is_set(tmp_path: Path) -> None:
+    """A second ``up`` beside the first (another data directory, another offset) keeps its own mail,
+    rather than taking the first one's keeper on the default port for the user's SMTP server."""
+    smtp_default = SmtpSettings.model_fields["port"].default
+    offset = next(o for o in iter(free_offset, None) if port_free(smtp_default + o))
+    data_dir = tmp_path / "up"
+    with running_up(data_dir, base_env(LEADGEN_HTTP_PORT_OFFSET=str(offset))) as up:
+        line = up.wait_for_line(lambda line: line.strip().startswith("mail "), "the banner's mail line")
+        assert f"kept in {data_dir / 'mail'}" in line, line
+        assert not port_free(smtp_default + offset)
+        stop(up)
+    assert port_free(smtp_default + offset)
 
 
 class Kept:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from leadgen.cli.output import JsonOption, configuration, console, emit, fail, table
 from leadgen.core.errors import Unauthorized
 from leadgen.core.logging import configure_logging
-from leadgen.core.settings import ConfigError, ServicesSettings, Settings, get_settings
+from leadgen.core.settings import ConfigError, ServicesSettings, Settings, SmtpSettings, get_settings
 from leadgen.sources.rules import SourceKind
 from leadgen.targets.registry import ALL, TARGETS, needs_of, resolve
 
@@ -43,10 +43,11 @@ def _run(
     prepare: Callable[[], None] = lambda: None,
     *,
     keep_mail: bool = False,
+    closing: Callable[[dict[str, str]], dict[str, str]] = lambda listening: {},
 ) -> None:
     """Serve the targets ``spec`` names. Every port is bound first: one that is taken stops the
     process with exit code 2 and one line, before ``prepare`` (``up``'s migrations) changes anything.
-    Where each server listens is printed once they all do."""
+    Where each server listens is printed once they all do, then what ``closing`` makes of that."""
     from leadgen.core.runtime import new_event_loop
     from leadgen.core.server import PortsUnavailable, ProcessHost
 
@@ -61,7 +62,8 @@ def _run(
     configure_logging(settings.common.log_level, settings.common.log_format, spec)
 
     def announce() -> None:
-        for name, where in host.listening().items():
+        listening = host.listening()
+        for name, where in {**listening, **closing(listening)}.items():
             console.print(f"[green]{name:>13}[/] {escape(where)}", highlight=False, soft_wrap=True)
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
@@ -127,14 +129,35 @@ def up(
                 else:
                     console.print(FIRST_ADMIN_HINT, markup=False, soft_wrap=True)
 
-            _run(settings, ALL, {}, prepare, keep_mail=True)
+            _run(settings, ALL, {}, prepare, keep_mail=True, closing=partial(_up_banner, settings, demo=demo))
+
+
+def _up_banner(settings: Settings, listening: dict[str, str], *, demo: bool) -> dict[str, str]:
+    """The end of ``up``'s banner, its last lines, which the log does not push out of sight before
+    it is read: where to sign in, and as whom; where the API is described; how to stop."""
+    from leadgen.demo.book import ADMIN_EMAIL, DEMO_PASSWORD, EXAMPLE_AGENT_EMAIL
+
+    dashboard = listening["frontend"]
+    lines = {
+        "dashboard": f"{dashboard}: sign in as {ADMIN_EMAIL} or an agent such as {EXAMPLE_AGENT_EMAIL}, "
+        f"password {DEMO_PASSWORD}"
+        if demo
+        else f"{dashboard}: sign in as a user made with `leadgen users create`",
+        "API docs": f"{listening['api']}/docs (and /docs on each service above but the frontend)",
+    }
+    if demo:
+        lines["API key"] = f"of {DEMO_SOURCE} (X-API-Key) in {settings.common.data_dir / DEMO_KEY_FILE}"
+    lines["stop"] = f"Ctrl-C; the data stays in {settings.common.data_dir} for the next start"
+    return lines
 
 
 def _services_on_moved_ports(settings: Settings) -> Settings:
     """With LEADGEN_HTTP_PORT_OFFSET, ``up``'s services reach each other, and its e-mails link the
     dashboard, on the moved ports: each LEADGEN_SERVICES_* URL left at its default (a target's port
-    on this machine) moves too. Set in the environment, as the data directory is, for what reads
-    the settings anew (the task runtime)."""
+    on this machine) moves too, and so does the SMTP port left at its default, where ``up`` keeps
+    its mail: a second ``up`` beside the first would otherwise take the first's mail keeper for the
+    user's own SMTP server and send it its mail. Set in the environment, as the data directory is,
+    for what reads the settings anew (the task runtime)."""
     offset = settings.http.port_offset
     if not offset:
         return settings
@@ -145,6 +168,8 @@ def _services_on_moved_ports(settings: Settings) -> Settings:
         os.environ[f"{ServicesSettings.env_prefix}{name.upper()}"] = (
             f"{default.scheme}://{default.host}:{default.port + offset}"
         )
+    if "port" not in settings.smtp.model_fields_set:
+        os.environ[f"{SmtpSettings.env_prefix}PORT"] = str(settings.smtp.port + offset)
     get_settings.cache_clear()
     return Settings(_needs(ALL))
 
@@ -157,8 +182,17 @@ def sole_up(data_dir: Path) -> Iterator[None]:
     """Held while ``up`` runs on ``data_dir``, and taken before ``up`` does anything there: a
     second ``up`` would migrate the running one's SQLite database, load the demo book into it and
     then fail on Qdrant's folder lock. Exit 2 naming the holder's pid instead. The lock (flock)
-    goes with the process however it ends, so a crashed ``up`` leaves none behind."""
-    with (data_dir / UP_LOCK_FILE).open("a+") as lock:
+    goes with the process however it ends, so a crashed ``up`` leaves none behind. A directory it
+    cannot write in (another user's, as a ``sudo`` start leaves it) is exit 2 in one line too."""
+    try:
+        opened = (data_dir / UP_LOCK_FILE).open("a+")
+    except OSError as exc:
+        raise fail(
+            f"cannot write in the data directory {data_dir} ({UP_LOCK_FILE}: {exc.strerror or exc}): "
+            "make it yours and writable, or choose another with --data-dir or LEADGEN_DATA_DIR",
+            2,
+        ) from None
+    with opened as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -174,6 +208,7 @@ def sole_up(data_dir: Path) -> Iterator[None]:
 
 
 DEMO_SOURCE = "acme-leads"
+DEMO_KEY_FILE = "demo-api-key"
 FIRST_ADMIN_HINT = (
     "first start? create the dashboard's first admin: leadgen users create --email you@example.com "
     "(it asks for a password)"
@@ -186,16 +221,13 @@ def _load_demo(settings: Settings) -> None:
     from leadgen.cli.admin import in_transaction
     from leadgen.demo.book import load
 
-    summary = in_transaction(settings, load)
-    key_file = settings.common.data_dir / "demo-api-key"
+    in_transaction(settings, load)
+    key_file = settings.common.data_dir / DEMO_KEY_FILE
     kept = key_file.read_text().strip() if key_file.exists() else ""
     if not kept or not in_transaction(settings, partial(_demo_key_works, presented=kept), graph=False):
         key_file.write_text(in_transaction(settings, _new_demo_key, graph=False) + "\n")
-    console.print(
-        f"demo book loaded: sign in as {summary['admin']} / {summary['password']}; "
-        f"API key for {DEMO_SOURCE} in {key_file}",
-        highlight=False,
-    )
+    # Who signs in, and where, is said last, beside the addresses, once every service listens.
+    console.print("demo book loaded", highlight=False)
 
 
 async def _demo_key_works(session: AsyncSession, *, presented: str) -> bool:

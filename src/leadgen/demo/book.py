@@ -101,6 +101,10 @@ def _email(name: str) -> str:
     return f"{first}@demo.leadgen.dev"
 
 
+# The agent the README and ``leadgen up``'s banner name as one to sign in as.
+EXAMPLE_AGENT_EMAIL = _email(_AGENTS[0]["name"])
+
+
 async def load(session: AsyncSession) -> dict[str, Any]:
     made_agents = made_licences = made_users = 0
     for spec in _AGENTS:
