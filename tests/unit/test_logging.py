@@ -162,3 +162,17 @@ def test_debug_is_the_platform_s_own_other_libraries_log_at_info_at_most(monkeyp
     configure_logging("WARNING", "json", "test")
     assert not logging.getLogger("aiosqlite").isEnabledFor(logging.INFO)
     assert not logging.getLogger("leadgen.pipeline.service").isEnabledFor(logging.INFO)
+
+
+def test_celerys_line_per_task_received_and_sent_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox relay runs every 5 s: beat's "Sending due task" and the worker's "Received task"
+    would be two lines each time, in every pod; a task's failure is still logged."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    for name in ("leadgen", "celery.beat", "celery.worker.strategy", "httpx", "httpcore", "celery.redirected"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    configure_logging("INFO", "json", "test")
+    for chatter in ("celery.beat", "celery.worker.strategy"):
+        assert not logging.getLogger(chatter).isEnabledFor(logging.INFO), chatter
+    assert logging.getLogger("celery.app.trace").isEnabledFor(logging.ERROR)

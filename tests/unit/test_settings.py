@@ -209,3 +209,11 @@ def test_bad_values_and_what_the_targets_need_are_named_in_one_error(monkeypatch
     with pytest.raises(ConfigError) as caught:
         Settings()
     assert [problem.split(":")[0] for problem in caught.value.problems] == ["LEADGEN_HTTP_FORWARDED_ALLOW_IPS"]
+
+
+def test_the_embedded_broker_names_its_host() -> None:
+    """kombu warns of a URL without a host ("No hostname was supplied") at every connection: once per
+    lead posted on a laptop."""
+    url, _ = broker_url(Settings())
+    parts = url_to_parts(url)
+    assert (parts.scheme, parts.hostname) == ("memory", "localhost")

@@ -133,5 +133,7 @@ def configure_logging(level: str, fmt: str, target: str) -> None:
     logging.getLogger("leadgen").setLevel(wanted)
     # uvicorn's access log repeats what our middleware logs, with client addresses; keep ours.
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpcore", "celery.redirected"):
+    # Celery's line as each task is received and beat's as it sends one: three lines every 5 s for the
+    # outbox relay alone, saying nothing the metrics do not. A task's failure still logs (ERROR).
+    for noisy in ("httpx", "httpcore", "celery.redirected", "celery.beat", "celery.worker.strategy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

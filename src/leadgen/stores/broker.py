@@ -53,8 +53,9 @@ def broker_url(settings: Settings) -> tuple[str, dict[str, Any]]:
             url = ";".join(f"sentinel://:{escaped}@{host}:{port}/0" for host, port in redis.sentinel_hosts())
         return url, options
     if redis.url is None:
-        # The in-process transport polls; 50 ms keeps the embedded pipeline snappy.
-        return "memory://", {"polling_interval": 0.05}
+        # The in-process transport polls; 50 ms keeps the embedded pipeline snappy. Its host is named:
+        # kombu warns of a URL without one at every connection, once per lead posted.
+        return "memory://localhost/", {"polling_interval": 0.05}
     return redis.url.get_secret_value(), dict(REDIS_TRANSPORT_OPTIONS)
 
 
