@@ -43,31 +43,28 @@ def _open_count() -> ScalarSelect[int]:
 
 
 # Routing runs these for every lead; built once, they cost only their parameters per call.
-_AGENT_FACTS = (
-    select(
-        Agent.id,
-        Agent.name,
-        Agent.active,
-        Agent.timezone,
-        Agent.daily_cap,
-        Agent.open_cap,
-        Agent.last_assigned_at,
-        Agent.weight,
-        _open_count().label("open_leads"),
-        # The latest expiry of the agent's licences for the lead's state and line, if any.
-        select(func.max(Licence.expires_on))
-        .where(Licence.agent_id == Agent.id, Licence.state == bindparam("state"), Licence.line == bindparam("line"))
-        .correlate(Agent)
-        .scalar_subquery()
-        .label("licence_expires_on"),
-        exists()
-        .where(Assignment.agent_id == Agent.id, Assignment.lead_id == bindparam("lead_id"))
-        .correlate(Agent)
-        .label("already_offered"),
-    )
-    .where(InList(Agent.id, "ids"))
-    .order_by(Agent.id)
+_AGENT_COLUMNS = select(
+    Agent.id,
+    Agent.name,
+    Agent.active,
+    Agent.timezone,
+    Agent.daily_cap,
+    Agent.open_cap,
+    Agent.last_assigned_at,
+    Agent.weight,
+    _open_count().label("open_leads"),
+    # The latest expiry of the agent's licences for the lead's state and line, if any.
+    select(func.max(Licence.expires_on))
+    .where(Licence.agent_id == Agent.id, Licence.state == bindparam("state"), Licence.line == bindparam("line"))
+    .correlate(Agent)
+    .scalar_subquery()
+    .label("licence_expires_on"),
+    exists()
+    .where(Assignment.agent_id == Agent.id, Assignment.lead_id == bindparam("lead_id"))
+    .correlate(Agent)
+    .label("already_offered"),
 )
+_AGENT_FACTS = _AGENT_COLUMNS.where(InList(Agent.id, "ids")).order_by(Agent.id)
 _SHIFTS = select(Shift.agent_id, Shift.weekday, Shift.starts_at, Shift.ends_at).where(
     InList(Shift.agent_id, "ids"), InList(Shift.weekday, "weekdays")
 )
@@ -118,21 +115,54 @@ async def candidates(session: AsyncSession, lead: Lead, now: datetime, agent_ids
 
 
 async def locked_candidate(
-    session: AsyncSession, lead: Lead, now: datetime, agent_id: uuid.UUID, *, wait: bool
+    session: AsyncSession, lead: Lead, now: datetime, as_read: Candidate, *, wait: bool
 ) -> Candidate | None:
-    """The agent as routing sees it, read again with its row locked, so that concurrent routing
-    cannot exceed a cap and an admin's change committed since the first read counts: a licence
-    removed, a shift or a cap changed, a deactivation, other leads offered to the agent meanwhile.
+    """The agent routing read as ``as_read``, as routing sees it, read again with its row locked, so
+    that concurrent routing cannot exceed a cap and an admin's change committed since the first read
+    counts: a licence removed, a shift or a cap changed, a deactivation, other leads offered to the
+    agent meanwhile.
 
     Without ``wait``, an agent whose row another transaction holds is not waited for (SKIP LOCKED):
     None then, as for an agent deleted. SQLite has no row locks: the routing's transaction holds the
     database's write lock from the lead's lock on, so no other routing holds the agent."""
+    agent_id = as_read.agent_id
     if await session.scalar(_LOCK_AGENT if wait else _LOCK_AGENT_UNLESS_HELD, {"agent_id": agent_id}) is None:
         return None
     # Statements of their own, after the lock: PostgreSQL evaluates a statement's subqueries on the
     # snapshot it took before waiting for the lock, which would miss the offers just committed.
-    found = await candidates(session, lead, now, [agent_id])
-    return found[0] if found else None
+    # One statement while the agent keeps the time zone it was read with, which tells which days'
+    # shifts and which offers of today to read; an agent whose zone changed meanwhile is read as
+    # ``candidates`` reads any.
+    params = {
+        "agent_id": agent_id,
+        "state": lead.state,
+        "line": lead.line,
+        "lead_id": lead.id,
+        "weekdays": _shift_days({as_read.timezone}, now),
+        "since": _local_midnight(as_read.timezone, now),
+    }
+    rows = (await session.execute(_AGENT_WITH_SHIFTS_AND_TODAY, params)).all()
+    if not rows:
+        return None
+    a = rows[0]
+    if a.timezone != as_read.timezone:
+        found = await candidates(session, lead, now, [agent_id])
+        return found[0] if found else None
+    return Candidate(
+        agent_id=a.id,
+        name=a.name,
+        active=a.active,
+        timezone=a.timezone,
+        licences=[LicenceFact(lead.state, lead.line, a.licence_expires_on)] if a.licence_expires_on else [],
+        shifts=[ShiftWindow(r.weekday, r.starts_at, r.ends_at) for r in rows if r.weekday is not None],
+        daily_cap=a.daily_cap,
+        open_cap=a.open_cap,
+        assigned_today=a.assigned_today,
+        open_leads=a.open_leads,
+        last_assigned_at=a.last_assigned_at,
+        weight=a.weight,
+        already_offered=bool(a.already_offered),
+    )
 
 
 # Never back: the routings' clocks (their hosts') need not agree, and a routing may be run for an
@@ -176,6 +206,30 @@ def _offers_today_query(zones: int) -> Select[uuid.UUID, int]:
     ]
     query = select(Assignment.agent_id, func.count()).where(or_(*since_midnight), _SENT_FOR_AN_ANSWER)
     return query.group_by(Assignment.agent_id)
+
+
+# One agent under its lock, with its shifts of the days given and its offers since the midnight
+# given that count toward the daily cap: one row per such shift (one with no shift columns when it
+# has none), as ``candidates`` reads them in three statements.
+_AGENT_WITH_SHIFTS_AND_TODAY = (
+    _AGENT_COLUMNS.add_columns(
+        select(func.count())
+        .select_from(Assignment)
+        .where(
+            Assignment.agent_id == Agent.id,
+            Assignment.created_at >= bindparam("since", type_=UTCDateTime()),
+            _SENT_FOR_AN_ANSWER,
+        )
+        .correlate(Agent)
+        .scalar_subquery()
+        .label("assigned_today"),
+        Shift.weekday,
+        Shift.starts_at,
+        Shift.ends_at,
+    )
+    .outerjoin(Shift, and_(Shift.agent_id == Agent.id, InList(Shift.weekday, "weekdays")))
+    .where(Agent.id == bindparam("agent_id"))
+)
 
 
 async def _offers_today(session: AsyncSession, agents: dict[uuid.UUID, str], now: datetime) -> dict[uuid.UUID, int]:

@@ -148,7 +148,7 @@ async def _next_agent(
             held.clear()  # once waited for, the others may be free again
         else:
             return None
-        again = await repository.locked_candidate(session, lead, now, first.agent_id, wait=wait)
+        again = await repository.locked_candidate(session, lead, now, first, wait=wait)
         if again is None and not wait:
             held.add(first.agent_id)
             continue
