@@ -100,6 +100,8 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,
+        # Beat sleeps until its next task, up to this; stopping waits out that sleep (the relay's 5 s).
+        beat_max_loop_interval=1.0,
         beat_schedule={
             "outbox-relay": periodic("outbox.relay", 5.0),
             "expire-offers": periodic("routing.expire_offers", 15.0),
