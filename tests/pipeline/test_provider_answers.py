@@ -108,3 +108,31 @@ async def test_a_printable_model_name_is_stored_as_reported(
 def _json_string(text: str) -> str:
     """``text`` as a JSON string with every control character escaped, as a provider's JSON carries it."""
     return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in text) + '"'
+
+
+async def test_a_vendors_test_lead_is_read_by_the_local_rules_not_sent_to_the_provider(
+    client: AsyncClient, key: str, session: AsyncSession, resources: Resources, standin: StandIn
+) -> None:
+    """Its words need not leave the platform nor spend the budget; the vendor still sees the
+    insight the live lead it stands for would get from the rules."""
+    payload = lead_payload(notes="ready to buy today, need proof of insurance")
+    payload["test"] = True
+    response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
+    assert response.status_code == 202, response.text
+    lead_id = uuid.UUID(response.json()["id"])
+    settings = LLMSettings(provider="openai", api_key="sk-standin", model=MODEL, base_url=standin.url + "/v1")
+    provider = create_intent_provider(settings, budget=InProcessBudget())
+    try:
+        pipe = dataclasses.replace(pipeline_for(resources), insights=provider)
+        async with resources.require_sessions()() as s:
+            assert await notes_to_read(s, lead_id) is None
+        await sync_graph(resources)
+        async with resources.unit_of_work() as s:
+            await process_lead(s, pipe, lead_id, utcnow())
+    finally:
+        await provider.aclose()
+    lead = await session.get(Lead, lead_id, populate_existing=True)
+    assert lead is not None and lead.status == LeadStatus.TEST
+    assert lead.insights is not None
+    assert (lead.insights["provider"], lead.insights["intent"]) == ("local", "buy_now")
+    assert standin.received == []

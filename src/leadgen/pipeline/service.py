@@ -28,7 +28,7 @@ from leadgen.core.resources import Resources
 from leadgen.core.settings import Settings
 from leadgen.dedupe import repository as dedupe
 from leadgen.dedupe.rules import DUPLICATE_KINDS, line_window_days, why_not_original, window_start
-from leadgen.insights.providers import IntentProvider
+from leadgen.insights.providers import IntentProvider, local_insight
 from leadgen.insights.schemas import Insight
 from leadgen.insights.service import classify_lead
 from leadgen.leads import repository as leads
@@ -158,6 +158,10 @@ async def process_lead(
                 insight = Insight.model_validate(lead.insights)  # kept by an earlier try (``keep_insight``)
             elif insight is None and not pipe.insights.remote:
                 insight = await classify_lead(pipe.insights, lead.notes, lead.line, known_pii=_known_pii(lead))
+            elif insight is None and lead.is_test and lead.notes and lead.notes.strip():
+                # Not sent to the remote provider (``notes_to_read``): the rules read it, as they
+                # would without one, so the vendor sees what the live lead would get from them.
+                insight = local_insight(lead.notes, lead.line)
             if insight is not None:
                 lead.insights = insight.model_dump(mode="json")
                 event = {"intent": insight.intent, "urgency": insight.urgency}
