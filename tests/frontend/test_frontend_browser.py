@@ -11,6 +11,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import uvicorn
@@ -58,9 +59,10 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _serving(apps: list[tuple[FastAPI, int]]) -> AsyncIterator[None]:
+async def _serving(apps: list[tuple[FastAPI, int]], lifespan: Literal["on", "off"] = "on") -> AsyncIterator[None]:
+    """The apps on their ports; ``lifespan="off"`` for apps whose lifespan a fixture already runs."""
     servers = [
-        _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"))
+        _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan))
         for app, port in apps
     ]
     tasks = [asyncio.create_task(server.serve()) for server in servers]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import subprocess
@@ -11,6 +10,8 @@ from typing import Any
 
 import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
+
+from tests.npm_tools import ensure_npm_tool
 
 from .render import REPO, Resource
 
@@ -51,31 +52,7 @@ def builtin_problems(resource: Resource, version: str) -> list[str]:
 
 
 def ensure_node_modules() -> None:
-    """`npm ci` in tools/crd-validate once (when node_modules is missing or older than the lock).
-
-    Safe under pytest-xdist: workers serialise on a lock file.
-    """
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not on PATH; Node.js 20+ is needed for tools/crd-validate")
-    cache_dir = CRD_TOOL / ".cache"
-    cache_dir.mkdir(exist_ok=True)
-    with (cache_dir / "npm-ci.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = CRD_TOOL / "node_modules" / ".package-lock.json"
-        lockfile = CRD_TOOL / "package-lock.json"
-        if marker.exists() and marker.stat().st_mtime >= lockfile.stat().st_mtime:
-            return
-        result = subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=CRD_TOOL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"npm ci in {CRD_TOOL} failed:\n{result.stdout}\n{result.stderr}")
+    ensure_npm_tool(CRD_TOOL)
 
 
 def validate_custom_resources(resources: list[Resource]) -> dict[str, Any]:
