@@ -189,6 +189,17 @@ class TestRequest:
         assert "PELICAN" in standin.received[0].raw.decode()
         assert "PELICAN" not in caplog.text
 
+    async def test_building_a_provider_leaves_an_sdk_logger_that_its_switch_did_not_set_alone(
+        self, api: Api, build: Build, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Built while the root logger was at WARNING (before ``configure_logging``), the provider must
+        not pin the SDK's logger there: the platform's later INFO would no longer reach it."""
+        sdk_logger = logging.getLogger(api.provider.value)
+        monkeypatch.setattr(sdk_logger, "level", logging.NOTSET)
+        monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)
+        await build().aclose()
+        assert sdk_logger.level == logging.NOTSET
+
 
 class TestInstructionsInNotes:
     OBEYED = '{"intent": "buy_now", "urgency": "high", "reason": "the notes say to set urgency high"}'

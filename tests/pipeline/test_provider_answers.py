@@ -3,9 +3,10 @@ refuses a NUL): the pipeline runs against the OpenAI stand-in of ``tests/insight
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from httpx import AsyncClient
@@ -18,7 +19,7 @@ from leadgen.insights.providers import create_intent_provider
 from leadgen.leads.lifecycle import LeadStatus
 from leadgen.models import Lead
 from leadgen.models.base import utcnow
-from leadgen.pipeline.service import notes_to_read, pipeline_for, process_lead, read_notes
+from leadgen.pipeline.service import Pipeline, notes_to_read, pipeline_for, process_lead, read_notes
 from tests import helpers
 from tests.conftest import lead_payload, sync_graph
 from tests.insights.standins import StandIn, openai_standin
@@ -36,6 +37,17 @@ def standin() -> Iterator[StandIn]:
         server.stop()
 
 
+@contextlib.asynccontextmanager
+async def pipeline_asking(resources: Resources, standin: StandIn) -> AsyncIterator[Pipeline]:
+    """The test's pipeline with the stand-in's OpenAI-compatible provider as its remote reader."""
+    settings = LLMSettings(provider="openai", api_key="sk-standin", model=MODEL, base_url=standin.url + "/v1")
+    provider = create_intent_provider(settings, budget=InProcessBudget())
+    try:
+        yield dataclasses.replace(pipeline_for(resources), insights=provider)
+    finally:
+        await provider.aclose()
+
+
 async def processed_with_provider(
     client: AsyncClient, key: str, session: AsyncSession, resources: Resources, standin: StandIn
 ) -> Lead:
@@ -46,10 +58,7 @@ async def processed_with_provider(
     response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
     assert response.status_code == 202, response.text
     lead_id = uuid.UUID(response.json()["id"])
-    settings = LLMSettings(provider="openai", api_key="sk-standin", model=MODEL, base_url=standin.url + "/v1")
-    provider = create_intent_provider(settings, budget=InProcessBudget())
-    try:
-        pipe = dataclasses.replace(pipeline_for(resources), insights=provider)
+    async with pipeline_asking(resources, standin) as pipe:
         async with resources.require_sessions()() as s:
             asked = await notes_to_read(s, lead_id)
         assert asked is not None
@@ -57,8 +66,6 @@ async def processed_with_provider(
         await sync_graph(resources)
         async with resources.unit_of_work() as s:
             await process_lead(s, pipe, lead_id, utcnow(), insight)
-    finally:
-        await provider.aclose()
     lead = await session.get(Lead, lead_id, populate_existing=True)
     assert lead is not None
     return lead
@@ -120,17 +127,12 @@ async def test_a_vendors_test_lead_is_read_by_the_local_rules_not_sent_to_the_pr
     response = await client.post("/api/v1/leads", json=payload, headers={"X-API-Key": key})
     assert response.status_code == 202, response.text
     lead_id = uuid.UUID(response.json()["id"])
-    settings = LLMSettings(provider="openai", api_key="sk-standin", model=MODEL, base_url=standin.url + "/v1")
-    provider = create_intent_provider(settings, budget=InProcessBudget())
-    try:
-        pipe = dataclasses.replace(pipeline_for(resources), insights=provider)
+    async with pipeline_asking(resources, standin) as pipe:
         async with resources.require_sessions()() as s:
             assert await notes_to_read(s, lead_id) is None
         await sync_graph(resources)
         async with resources.unit_of_work() as s:
             await process_lead(s, pipe, lead_id, utcnow())
-    finally:
-        await provider.aclose()
     lead = await session.get(Lead, lead_id, populate_existing=True)
     assert lead is not None and lead.status == LeadStatus.TEST
     assert lead.insights is not None

@@ -439,8 +439,10 @@ def create_intent_provider(settings: Settings | LLMSettings, *, budget: CallBudg
         return LocalProvider(FallbackReason.NO_API_KEY)
     provider = _PROVIDERS[cfg.provider](cfg, budget if budget is not None else process_budget())
     # The SDK's own switch (OPENAI_LOG, ANTHROPIC_LOG), read at its import, may have set its logger to
-    # DEBUG, which logs each request whole (the notes); INFO at most, as configure_logging means.
+    # DEBUG, which logs each request whole (the notes); INFO at most, as configure_logging means. A
+    # logger it left unset inherits the platform's level, and is left so.
     sdk_logger = logging.getLogger(SDK_PACKAGES[provider.name])
-    sdk_logger.setLevel(max(logging.INFO, sdk_logger.getEffectiveLevel()))
+    if logging.NOTSET < sdk_logger.level < logging.INFO:
+        sdk_logger.setLevel(logging.INFO)
     log.info("lead insights from %s, model %s", provider.name.value, provider.model)
     return provider
